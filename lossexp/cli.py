@@ -1,0 +1,102 @@
+"""The ``lossexp`` command.
+
+``lossexp train [hydra flags] [overrides]`` is a real ``@hydra.main`` app (multirun, ``--cfg``,
+``--info``, shell completion). Before Hydra sees the arguments, the CLI rewrites ``loss=a+b``
+into Hydra's list syntax and composes and validates every job's config, so that a mistake is
+answered with one line and exit status 2 before anything runs or is logged.
+
+Only ``train`` imports TensorFlow, and only once the config is valid.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional, Sequence
+
+from lossexp.errors import EXIT_BAD_INPUT, ConfigError
+
+COMMANDS = {
+    "train": "train one run (or a sweep with -m) from Hydra overrides, recorded in MLflow",
+    "components": "list models, data sets, optimizers and loss components with their options",
+}
+
+
+def _fail(message: str) -> int:
+    print(f"lossexp: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lossexp",
+        description="Config-driven loss-function experiments in Keras 3, tracked in MLflow.",
+        epilog="Examples:\n  lossexp train loss=hist_avg+activity model=cnn\n"
+               "  lossexp train -m loss=hist_avg+activity,activity loss.activity.weight=0.01,0.1\n"
+               "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _components(args: Sequence[str]) -> int:
+    from lossexp.catalog import render
+
+    if args and args[0] in ("-h", "--help"):
+        print("usage: lossexp components [NAME]\n\n" + COMMANDS["components"])
+        return 0
+    try:
+        print(render(args[0] if args else None), end="")
+    except KeyError as exc:
+        return _fail(exc.args[0])
+    return 0
+
+
+def _train(args: List[str]) -> int:
+    from hydra._internal.utils import get_args_parser
+
+    from lossexp.losses.registry import available
+    from lossexp.overrides import rewrite_loss
+    from lossexp.precheck import check_jobs
+
+    hydra_args = get_args_parser().parse_args(args)
+    try:
+        rewritten = rewrite_loss(hydra_args.overrides, available())
+        informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
+        if not informational:
+            check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    # Replace the user's overrides by their rewritten form in place, keeping Hydra's own flags.
+    pending = list(zip(hydra_args.overrides, rewritten))
+    argv = []
+    for token in args:
+        if pending and token == pending[0][0]:
+            token = pending.pop(0)[1]
+        argv.append(token)
+    sys.argv = ["lossexp train", *argv]
+    from lossexp.hydra_app import hydra_train
+
+    hydra_train()
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-sc", "--shell-completion"):
+        argv = ["train", *argv]  # Hydra's completion script calls the program without "train"
+    if not argv or argv[0] in ("-h", "--help"):
+        _top_parser().print_help()
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "train":
+        return _train(rest)
+    if command == "components":
+        return _components(rest)
+    return _fail(f"Unknown command {command!r}: valid choices are {', '.join(COMMANDS)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

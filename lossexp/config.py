@@ -1,0 +1,182 @@
+"""Typed schemas for the composed config, so a typo or a wrong type fails before anything runs.
+
+Hydra composes plain YAML from ``conf/``; :func:`validate` then merges every section into its
+dataclass schema (the model and data sections by their ``name``) and checks value ranges. Loss
+components are validated by their own constructors (see ``lossexp.losses.base``), because their
+options are their constructor arguments. Nothing here imports TensorFlow.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, List, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from lossexp.errors import ConfigError, invalid_value, unknown_name
+
+
+# --- models -------------------------------------------------------------------------------
+@dataclass
+class MLPConfig:
+    """Dense stack: ``hidden_1 … hidden_n`` then ``output``."""
+
+    name: str = "mlp"
+    hidden_units: List[int] = field(default_factory=lambda: [64, 32])
+    activation: str = "relu"
+
+
+@dataclass
+class CNNConfig:
+    """``conv_i``/``pool_i`` blocks, ``flatten``, ``hidden_1``, ``output``."""
+
+    name: str = "cnn"
+    filters: List[int] = field(default_factory=lambda: [16, 32])
+    kernel_size: int = 3
+    dense_units: int = 64
+    activation: str = "relu"
+
+
+MODEL_SCHEMAS: Dict[str, type] = {"mlp": MLPConfig, "cnn": CNNConfig}
+
+
+# --- data sets ----------------------------------------------------------------------------
+@dataclass
+class DigitsConfig:
+    """scikit-learn's bundled 8×8 digits (1,797 images, 10 classes); no download."""
+
+    name: str = "digits"
+    seed: int = 0
+    n_samples: Optional[int] = None
+
+
+@dataclass
+class RegressionConfig:
+    """R0's synthetic target ``x0*x1 + 2*x1² + x2/x3 + 3*x3`` on ``U(0,1)⁴`` inputs."""
+
+    name: str = "regression"
+    seed: int = 0
+    n_samples: int = 1000
+
+
+DATA_SCHEMAS: Dict[str, type] = {"digits": DigitsConfig, "regression": RegressionConfig}
+
+
+# --- training, optimiser, tracking --------------------------------------------------------
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.0  # sgd only
+
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 5
+    batch_size: int = 32
+    validation_split: float = 0.2
+    seed: int = 0
+    log_every_n_steps: int = 10
+    verbose: int = 2
+
+
+@dataclass
+class TrackingConfig:
+    enabled: bool = True
+    #: MLflow tracking URI; empty means ``$MLFLOW_TRACKING_URI`` or ``outputs/mlflow.db``.
+    uri: Optional[str] = None
+    experiment: str = "lossexp"
+    run_name: Optional[str] = None
+    drift: bool = True
+    plots: bool = True
+    log_model: bool = True
+
+
+@dataclass
+class LossexpConfig:
+    """The whole validated config, as the runner reads it."""
+
+    model: Any
+    data: Any
+    loss: Dict[str, Any]
+    optimizer: OptimizerConfig
+    trainer: TrainerConfig
+    tracking: TrackingConfig
+
+
+def _merge(section: str, schema: type, node: Any) -> Any:
+    """Merge ``node`` into ``schema``; turn OmegaConf's multi-line errors into one line."""
+    valid = ", ".join(f.name for f in fields(schema))
+    if not isinstance(node, (DictConfig, dict)):
+        raise invalid_value(section, f"a mapping with keys {valid}", node)
+    base = OmegaConf.structured(schema)
+    try:
+        merged = OmegaConf.merge(base, node)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or getattr(exc, "key", None) or ""
+        leaf = str(key).split(".")[-1]
+        full = f"{section}.{leaf}" if leaf else section
+        if leaf and leaf not in {f.name for f in fields(schema)}:
+            raise ConfigError(f"Unknown key {full}: valid keys are {valid}") from None
+        expected = next((str(f.type) for f in fields(schema) if f.name == leaf), "a valid value")
+        got = node.get(leaf) if leaf else node
+        raise invalid_value(full, expected.replace("typing.", ""), got) from None
+    return OmegaConf.to_object(merged)
+
+
+def _by_name(section: str, schemas: Dict[str, type], node: Any) -> Any:
+    name = node.get("name") if isinstance(node, (DictConfig, dict)) else None
+    if name not in schemas:
+        raise unknown_name(section, name, schemas)
+    return _merge(section, schemas[name], node)
+
+
+def _check(ok: bool, key: str, expected: str, got: Any) -> None:
+    if not ok:
+        raise invalid_value(key, expected, got)
+
+
+def _positive_ints(key: str, values: List[int]) -> None:
+    _check(len(values) > 0 and all(v > 0 for v in values), key, "a non-empty list of positive integers", values)
+
+
+def validate(cfg: DictConfig) -> LossexpConfig:
+    """Return the typed config or raise :class:`ConfigError` naming the first bad key."""
+    top = {"model", "data", "loss", "optimizer", "trainer", "tracking"}
+    extra = sorted(set(cfg.keys()) - top - {"hydra"})
+    if extra:
+        raise ConfigError(f"Unknown key {extra[0]}: valid keys are {', '.join(sorted(top))}")
+    model = _by_name("model", MODEL_SCHEMAS, cfg.get("model"))
+    data = _by_name("data", DATA_SCHEMAS, cfg.get("data"))
+    optimizer = _merge("optimizer", OptimizerConfig, cfg.get("optimizer"))
+    trainer = _merge("trainer", TrainerConfig, cfg.get("trainer"))
+    tracking = _merge("tracking", TrackingConfig, cfg.get("tracking", {}))
+    loss = cfg.get("loss") or {}
+    if not isinstance(loss, (DictConfig, dict)):
+        raise invalid_value("loss", "a mapping of component name to options", loss)
+    loss = OmegaConf.to_container(loss, resolve=True) if isinstance(loss, DictConfig) else dict(loss)
+
+    if isinstance(model, MLPConfig):
+        _positive_ints("model.hidden_units", model.hidden_units)
+    if isinstance(model, CNNConfig):
+        _positive_ints("model.filters", model.filters)
+        _check(model.kernel_size > 0, "model.kernel_size", "a positive integer", model.kernel_size)
+        _check(model.dense_units > 0, "model.dense_units", "a positive integer", model.dense_units)
+    if getattr(data, "n_samples", None) is not None:
+        _check(data.n_samples >= 10, "data.n_samples", "at least 10", data.n_samples)
+    if optimizer.name not in OPTIMIZERS:
+        raise unknown_name("optimizer", optimizer.name, OPTIMIZERS)
+    lr = optimizer.learning_rate
+    _check(math.isfinite(lr) and lr > 0, "optimizer.learning_rate", "a positive finite number", lr)
+    _check(optimizer.momentum >= 0, "optimizer.momentum", "a number >= 0", optimizer.momentum)
+    _check(trainer.epochs >= 1, "trainer.epochs", "an integer >= 1", trainer.epochs)
+    _check(trainer.batch_size >= 1, "trainer.batch_size", "an integer >= 1", trainer.batch_size)
+    split = trainer.validation_split
+    _check(0 <= split < 1, "trainer.validation_split", "0 <= validation_split < 1", split)
+    _check(trainer.log_every_n_steps >= 1, "trainer.log_every_n_steps", "an integer >= 1", trainer.log_every_n_steps)
+    _check(trainer.verbose in (0, 1, 2), "trainer.verbose", "0, 1 or 2", trainer.verbose)
+    return LossexpConfig(model, data, loss, optimizer, trainer, tracking)

@@ -1,0 +1,25 @@
+"""User-facing errors: one line naming the bad key, the bad value and what is allowed.
+
+The CLI prints ``ConfigError`` as ``error: <message>`` and exits with status 2, without a
+traceback. Anything else that escapes is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+EXIT_BAD_INPUT = 2
+
+
+class ConfigError(ValueError):
+    """A mistake in the user's configuration or command line."""
+
+
+def invalid_value(key: str, expected: str, got: Any) -> ConfigError:
+    """``Invalid value for loss.hist_avg.decay: expected 0 < decay < 1, got 1.5``."""
+    return ConfigError(f"Invalid value for {key}: expected {expected}, got {got!r}")
+
+
+def unknown_name(what: str, got: Any, valid: Iterable[str]) -> ConfigError:
+    """``Unknown model 'cnnn': valid choices are cnn, mlp``."""
+    choices = ", ".join(sorted(valid)) or "(none)"
+    return ConfigError(f"Unknown {what} {got!r}: valid choices are {choices}")

@@ -1,0 +1,1 @@
+"""Loss components: the contract (``base``), the registry, and one module per component."""

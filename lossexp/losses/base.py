@@ -1,0 +1,157 @@
+"""The loss-component contract.
+
+A component is one Keras layer class plus one YAML file ``conf/loss/<name>.yaml``. Its
+constructor arguments are its options (= YAML keys = ``get_config()`` keys, stored as
+attributes of the same name). The composed model asks each component for its *unweighted*
+term once per step and adds ``weight · term`` to the task loss, so every term can be tracked
+on its own (``term/<name>``) and as a weighted contribution (``loss/<name>``).
+
+A component attaches to the model in the way its recipe needs:
+
+* ``insert_after()`` returns pass-through layers (:class:`LossTap`) that the runner inserts
+  after named layers; they call ``add_loss`` inside ``call`` and the component's term is the
+  sum of their losses (R3(c), the Keras 3 way of penalising an intermediate output);
+* ``attach(network)`` validates layer names and creates in-graph state with ``add_weight``
+  (historical averages, trainable coefficients), which the optimizer or the step update;
+* ``term(context)`` computes the term from the context: ``y_true``, ``y_pred``, the network
+  (for its weights) and whether the step is a training step.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Dict, List, Sequence
+
+import keras
+from keras import ops
+
+from lossexp.errors import ConfigError, invalid_value
+
+
+@dataclass
+class LossContext:
+    """What a component may look at while the loss of one batch is computed."""
+
+    y_true: Any
+    y_pred: Any
+    network: keras.Model
+    training: bool
+
+
+class LossTap(keras.layers.Layer):
+    """A pass-through layer that adds a loss on its input (``add_loss`` inside ``call``).
+
+    Subclasses implement :meth:`penalty`. The composed model attributes the losses of a tap
+    to the component that inserted it, never to the Keras "other losses" bucket.
+    """
+
+    def penalty(self, inputs: Any) -> Any:
+        raise NotImplementedError
+
+    def call(self, inputs: Any) -> Any:
+        self.add_loss(self.penalty(inputs))
+        return inputs
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+class LossComponent(keras.layers.Layer):
+    """Base class of every loss component (see the module docstring for the contract)."""
+
+    #: False for terms that exist only in training (e.g. historical averaging), so that the
+    #: validation loss excludes them and no ``val_loss/<name>`` is reported.
+    applies_in_validation: ClassVar[bool] = True
+
+    def __init__(self, weight: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.weight = self.require_number("weight", weight, minimum=0.0)
+        self.loss_weight = self.add_weight(
+            name="loss_weight",
+            shape=(),
+            initializer=keras.initializers.Constant(self.weight),
+            trainable=False,
+        )
+
+    # -- the contract --------------------------------------------------------------------
+    def insert_after(self) -> Dict[str, LossTap]:
+        """Pass-through layers to insert after named layers of the network (default none)."""
+        return {}
+
+    def attach(self, network: keras.Model) -> None:
+        """Check layer names against ``network`` and create state; called once per model."""
+
+    def term(self, context: LossContext) -> Any:
+        """The unweighted scalar term for one batch."""
+        raise NotImplementedError
+
+    def contribution(self, term: Any) -> Any:
+        """What the term adds to the total loss (``weight · term``)."""
+        return self.loss_weight * term
+
+    def coefficients(self) -> Dict[str, Any]:
+        """Effective values of trainable coefficients, logged as ``coef/<name>``."""
+        return {}
+
+    def tap_name(self, layer: str) -> str:
+        """The name of the tap this component inserts after ``layer`` (stable across reloads)."""
+        return f"{self.name}_on_{layer}"
+
+    # -- serialisation: options are the constructor arguments ------------------------------
+    @classmethod
+    def option_names(cls) -> List[str]:
+        params = inspect.signature(cls.__init__).parameters.values()
+        names = [p.name for p in params if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+        return sorted(set(names) | {"weight"})
+
+    def get_config(self) -> Dict[str, Any]:
+        config = super().get_config()
+        config.update({name: getattr(self, name) for name in self.option_names()})
+        return config
+
+    # -- helpers for validating options ---------------------------------------------------
+    def option_key(self, option: str) -> str:
+        return f"loss.{self.name}.{option}"
+
+    def require(self, ok: bool, option: str, expected: str, got: Any) -> None:
+        if not ok:
+            raise invalid_value(self.option_key(option), expected, got)
+
+    def require_number(self, option: str, value: Any, minimum: float | None = None,
+                       maximum: float | None = None, exclusive: bool = False) -> float:
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = is_number and math.isfinite(value)
+        if ok and minimum is not None:
+            ok = value > minimum if exclusive else value >= minimum
+        if ok and maximum is not None:
+            ok = value < maximum if exclusive else value <= maximum
+        if not ok:
+            bounds = {
+                (True, True): f"{minimum} {'<' if exclusive else '<='} {option} {'<' if exclusive else '<='} {maximum}",
+                (True, False): f"a finite number {'>' if exclusive else '>='} {minimum}",
+                (False, True): f"a finite number {'<' if exclusive else '<='} {maximum}",
+                (False, False): "a finite number",
+            }[(minimum is not None, maximum is not None)]
+            raise invalid_value(self.option_key(option), bounds, value)
+        return float(value)
+
+    def require_choice(self, option: str, value: Any, choices: Sequence[str]) -> str:
+        self.require(value in choices, option, "one of " + ", ".join(choices), value)
+        return value
+
+    def require_layers(self, network: keras.Model, names: Sequence[str], option: str = "layers") -> List[str]:
+        """Check that every name is a layer of ``network``; list the names that exist if not."""
+        existing = [layer.name for layer in network.layers if not isinstance(layer, LossTap)]
+        for name in names:
+            if name not in existing:
+                raise ConfigError(
+                    f"Invalid value for {self.option_key(option)}: layer {name!r} is not in the model; "
+                    f"its layers are {', '.join(existing)}"
+                )
+        return list(names)
+
+
+def zero() -> Any:
+    """A float32 scalar zero (for terms that do not apply to this step)."""
+    return ops.zeros((), dtype="float32")

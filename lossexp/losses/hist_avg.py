@@ -1,0 +1,89 @@
+"""Historical averaging (R0; Salimans et al. 2016, "Improved Techniques for Training GANs", §3.3)."""
+from __future__ import annotations
+
+from typing import Any, List, Optional, Sequence
+
+import keras
+from keras import ops
+
+from lossexp.losses.base import LossComponent, LossContext, zero
+from lossexp.losses.registry import register
+
+MODES = ("mean", "ema", "previous")
+DISTANCES = ("squared_l2", "mean_abs")
+
+
+@register("hist_avg")
+class HistoricalAverage(LossComponent):
+    """Penalise the distance of the weights from a reference built from their own history.
+
+    At training step t (t = 1, 2, …) with weights θ_t, read before the step's update:
+
+    * ``mode: mean`` (default, Salimans): r_t = (1/t) Σ_{i=1..t} θ_i, the running mean of
+      every value the weights have had;
+    * ``mode: ema``: r_1 = θ_1, r_t = decay·r_{t-1} + (1-decay)·θ_t;
+    * ``mode: previous``: r_t = θ_{t-1} (r_1 = θ_1), the one-step change the seed's answer used.
+
+    term = Σ_tensors Σ_elements (θ − r)²  with ``distance: squared_l2`` (Salimans' ||θ − r||²),
+    or Σ_tensors mean|θ − r| with ``distance: mean_abs`` (the seed's reduction).
+    The reference is a constant for the gradient: ∂term/∂θ = 2(θ − r). The running state
+    lives in non-trainable variables updated inside the compiled train step (no recompiles);
+    validation steps neither use nor update it, and the validation loss excludes the term.
+
+    Options: ``weight``; ``mode``; ``decay`` (ema only, 0 < decay < 1); ``layers`` (null: every
+    trainable weight of the model); ``distance``.
+    """
+
+    applies_in_validation = False
+
+    def __init__(self, weight: float = 0.01, mode: str = "mean", decay: float = 0.99,
+                 layers: Optional[Sequence[str]] = None, distance: str = "squared_l2", **kwargs: Any) -> None:
+        super().__init__(weight=weight, **kwargs)
+        self.mode = self.require_choice("mode", mode, MODES)
+        self.decay = self.require_number("decay", decay, minimum=0.0, maximum=1.0, exclusive=True)
+        self.require(layers is None or (isinstance(layers, (list, tuple)) and len(layers) > 0),
+                     "layers", "null (all layers) or a non-empty list of layer names", layers)
+        self.layers = list(layers) if layers is not None else None
+        self.distance = self.require_choice("distance", distance, DISTANCES)
+        self._reference: List[keras.Variable] = []
+
+    def _tracked_weights(self, network: keras.Model) -> List[keras.Variable]:
+        if self.layers is None:
+            return list(network.trainable_weights)
+        return [w for name in self.layers for w in network.get_layer(name).trainable_weights]
+
+    def attach(self, network: keras.Model) -> None:
+        if self.layers is not None:
+            self.require_layers(network, self.layers)
+        self.steps_seen = self.add_weight(name="steps_seen", shape=(), initializer="zeros", trainable=False)
+        self._reference = [
+            self.add_weight(name=f"reference_{i}", shape=w.shape, initializer="zeros", trainable=False)
+            for i, w in enumerate(self._tracked_weights(network))
+        ]
+
+    def _rate(self, t: Any) -> Any:
+        """How far the reference moves towards θ_t at step t (1 at the first step)."""
+        if self.mode == "mean":
+            return 1.0 / t
+        return ops.where(t <= 1.0, 1.0, 1.0 - self.decay)
+
+    def term(self, context: LossContext) -> Any:
+        if not context.training:
+            return zero()
+        t = self.steps_seen + 1.0
+        self.steps_seen.assign(t)
+        total = zero()
+        for theta, reference in zip(self._tracked_weights(context.network), self._reference):
+            theta_value = ops.convert_to_tensor(theta)
+            if self.mode == "previous":
+                ref = ops.where(t <= 1.0, theta_value, reference)
+                reference.assign(theta_value)
+            else:
+                ref = reference + self._rate(t) * (theta_value - reference)
+                reference.assign(ref)
+            diff = theta_value - ops.stop_gradient(ref)
+            if self.distance == "squared_l2":
+                total = total + ops.sum(ops.square(diff))
+            else:
+                total = total + ops.mean(ops.abs(diff))
+        return total

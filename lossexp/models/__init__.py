@@ -1,0 +1,23 @@
+"""Architectures, one module per model; each builds a Keras 3 functional network whose layers
+carry the names that loss components refer to."""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from lossexp.config import MODEL_SCHEMAS
+from lossexp.data import Dataset
+
+
+def build_network(cfg: Any, data: Dataset) -> Any:
+    """Build the functional ``keras.Model`` named by ``cfg.name`` for ``data``."""
+    assert cfg.name in MODEL_SCHEMAS, cfg.name
+    return importlib.import_module(f"lossexp.models.{cfg.name}").build(cfg, data)
+
+
+def output_layer(data: Dataset) -> Any:
+    """The ``output`` layer: softmax over classes, or linear for regression."""
+    import keras
+
+    activation = "softmax" if data.task == "classification" else None
+    return keras.layers.Dense(data.num_outputs, activation=activation, name="output")

@@ -1,0 +1,51 @@
+"""Command-line sugar for the loss composition, applied before Hydra parses the overrides.
+
+``loss=a+b`` → ``loss=[a,b]``; the sweep ``loss=a+b,c`` → ``loss=[a,b],[c]``; ``loss=none`` →
+``loss=[]``. Anything that is not exactly the ``loss`` key (``loss.hist_avg.weight=…``,
+``+loss=…``, a value already in brackets) passes through untouched.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, List, Sequence
+
+from lossexp.errors import ConfigError, invalid_value, unknown_name
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NONE = "none"
+
+
+def parse_composition(text: str, known: Iterable[str]) -> List[str]:
+    """``"hist_avg+activity"`` → ``["hist_avg", "activity"]``, checking every name."""
+    text = text.strip()
+    if text == NONE:
+        return []
+    parts = [part.strip() for part in text.split("+")]
+    if any(not part for part in parts):
+        raise invalid_value("loss", "component names joined by '+', e.g. loss=hist_avg+activity", text)
+    known = set(known)
+    for part in parts:
+        if part == NONE:
+            raise invalid_value("loss", "'none' alone, not inside a composition", text)
+        if not _NAME.match(part) or part not in known:
+            raise unknown_name("loss component", part, known)
+    duplicates = sorted({part for part in parts if parts.count(part) > 1})
+    if duplicates:
+        raise invalid_value("loss", f"each component at most once ({duplicates[0]} repeats)", text)
+    return parts
+
+
+def rewrite_loss(overrides: Sequence[str], known: Iterable[str]) -> List[str]:
+    """Rewrite every ``loss=`` override into Hydra's list syntax."""
+    known = list(known)
+    rewritten = []
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if key.strip() != "loss" or not sep or value.strip().startswith("["):
+            rewritten.append(override)
+            continue
+        if not value.strip():
+            raise invalid_value("loss", "component names joined by '+', or none", value)
+        alternatives = [parse_composition(alt, known) for alt in value.split(",")]
+        rewritten.append("loss=" + ",".join("[" + ",".join(names) + "]" for names in alternatives))
+    return rewritten

@@ -1,0 +1,88 @@
+"""Compose and validate every job's config before Hydra runs anything.
+
+Hydra reports composition mistakes as multi-line messages with exit status 1, and only once a
+job starts. Here each job of the command line (each combination of a sweep's discrete values,
+up to :data:`MAX_JOBS_CHECKED`) is composed with Hydra's compose API and validated with
+:func:`lossexp.config.validate`; Hydra's and OmegaConf's errors become one-line
+:class:`~lossexp.errors.ConfigError` messages naming the key and the valid choices. Nothing
+here imports TensorFlow.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from typing import List, Optional, Sequence
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from lossexp import CONF_DIR
+from lossexp.config import validate
+from lossexp.errors import ConfigError, unknown_name
+
+MAX_JOBS_CHECKED = 64
+_MISSING = re.compile(r"Could not find '([^']+)'")
+_FULL_KEY = re.compile(r"full_key: (\S+)")
+
+
+def expand_jobs(overrides: Sequence[str], multirun: bool) -> List[List[str]]:
+    """The override list of each job (sweep combinations of discrete sweeps; others as given)."""
+    if not multirun:
+        return [list(overrides)]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except OverrideParseException as exc:
+        raise ConfigError(f"Invalid override: {str(exc).splitlines()[0]}") from None
+    choices = []
+    for override in parsed:
+        if override.is_sweep_override():
+            if not override.is_discrete_sweep():
+                continue  # ranges/intervals for a tuning sweeper: checked when the job runs
+            key = override.get_key_element()
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            choices.append([override.input_line])
+    return [list(job) for job in itertools.islice(itertools.product(*choices), MAX_JOBS_CHECKED)]
+
+
+def _valid_keys(cfg: DictConfig, full_key: str) -> str:
+    parent = cfg
+    for part in full_key.split(".")[:-1]:
+        parent = parent.get(part) if isinstance(parent, DictConfig) else None
+    return ", ".join(sorted(str(k) for k in parent.keys())) if isinstance(parent, DictConfig) else ""
+
+
+def _translate(exc: Exception, config_name: str) -> ConfigError:
+    """One line for one of Hydra's or OmegaConf's composition errors."""
+    text = str(exc)
+    if isinstance(exc, MissingConfigException) and _MISSING.search(text):
+        group, _, name = _MISSING.search(text).group(1).rpartition("/")
+        if exc.options:
+            return unknown_name(group or "config", name, exc.options)
+    cause = exc.__cause__ or exc
+    key_match = _FULL_KEY.search(str(cause)) or _FULL_KEY.search(text)
+    if key_match and "not in struct" in str(cause) + text:
+        full_key = key_match.group(1)
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            base = compose(config_name)
+        valid = _valid_keys(base, full_key)
+        return ConfigError(f"Unknown key {full_key}: valid keys are {valid}" if valid else f"Unknown key {full_key}")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return ConfigError(first)
+
+
+def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[str] = None) -> None:
+    """Raise :class:`ConfigError` for the first job whose config does not compose or validate."""
+    config_name = config_name or "config"
+    jobs = expand_jobs(overrides, multirun)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_precheck"):
+        for job in jobs:
+            try:
+                cfg = compose(config_name, overrides=job)
+            except (HydraException, OmegaConfBaseException) as exc:
+                raise _translate(exc, config_name) from None
+            validate(cfg)

@@ -1,0 +1,103 @@
+"""The Keras callback that records a run in MLflow without slowing training.
+
+Every ``log_every_n_steps`` training steps it samples the running metrics Keras already
+computed in the graph (``loss``, ``loss/<c>``, ``term/<c>``, …), the effective trainable
+coefficients (``coef/<c>``) and the weight-drift statistics (``drift/<layer>/…``); at each
+epoch end it adds the epoch's final train and validation values. Points are buffered in memory
+and sent with one asynchronous ``log_batch`` per epoch, so the database is never written from
+inside the step loop. The MLflow step of every point is the global training step.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Dict, List, Optional, Tuple
+
+import keras
+import numpy as np
+from mlflow.tracking import MlflowClient
+
+from lossexp.tracking import store
+from lossexp.training.drift import WeightDrift
+
+Point = Tuple[str, float, int]
+
+
+class MetricSink:
+    """Buffers ``(key, value, step)`` points, keeps their history, sends them in batches."""
+
+    def __init__(self, client: Optional[MlflowClient], run_id: Optional[str]) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.history: Dict[str, List[Tuple[int, float]]] = defaultdict(list)
+        self._pending: List[Point] = []
+        self._handles: List[Any] = []
+
+    def add(self, values: Dict[str, float], step: int) -> None:
+        for key, value in values.items():
+            value = float(value)
+            self.history[key].append((step, value))
+            self._pending.append((key, value, step))
+
+    def flush(self, synchronous: bool = False) -> None:
+        if self._pending and self.client is not None:
+            self._handles += store.log_metrics(self.client, self.run_id, self._pending, synchronous=synchronous)
+        self._pending = []
+
+    def close(self) -> None:
+        """Send what is pending and wait until every batch is written."""
+        self.flush(synchronous=True)
+        for handle in self._handles:
+            handle.wait()
+        self._handles = []
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """Samples metrics, coefficients and drift every ``every_n_steps`` steps into a sink."""
+
+    def __init__(self, sink: MetricSink, every_n_steps: int, drift: bool = True) -> None:
+        super().__init__()
+        self.sink = sink
+        self.every_n_steps = every_n_steps
+        self.track_drift = drift
+        self.drift: Optional[WeightDrift] = None
+        self.step = 0
+        self._last_sampled = -1
+
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.step = 0
+        if self.track_drift:
+            self.drift = WeightDrift(weighted_layers(self.model))
+            self.drift.start()
+        self.sink.add(self._coefficients(), step=0)
+
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.step += 1
+        if self.step % self.every_n_steps == 0:
+            self._sample(logs or {})
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        if self._last_sampled != self.step:
+            self._sample({})
+        self.sink.add({**(logs or {}), "epoch": epoch + 1}, step=self.step)
+        self.sink.flush()
+
+    def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.sink.close()
+
+    def _sample(self, logs: Dict[str, Any]) -> None:
+        values = {key: value for key, value in logs.items() if np.isscalar(value) or np.ndim(value) == 0}
+        values.update(self._coefficients())
+        if self.drift is not None:
+            values.update(self.drift.measure(self.step))
+        self.sink.add(values, step=self.step)
+        self._last_sampled = self.step
+
+    def _coefficients(self) -> Dict[str, float]:
+        coefficients = getattr(self.model, "coefficients", lambda: {})()
+        return {f"coef/{name}": float(keras.ops.convert_to_numpy(value)) for name, value in coefficients.items()}
+
+
+def weighted_layers(model: keras.Model) -> Dict[str, List[Any]]:
+    """Layers of the model's network that own trainable weights, by name."""
+    network = getattr(model, "network", model)
+    return {layer.name: list(layer.trainable_weights) for layer in network.layers if layer.trainable_weights}

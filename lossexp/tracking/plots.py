@@ -1,0 +1,39 @@
+"""A one-page PNG of a run: loss components, trainable coefficients and weight drift."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+History = Dict[str, List[Tuple[int, float]]]
+
+PANELS = (
+    ("Loss components (weighted)", lambda k: k.startswith(("loss/", "val_loss/")) or k in ("loss", "val_loss")),
+    ("Trainable coefficients", lambda k: k.startswith("coef/")),
+    ("Weight drift from init (relative L2)", lambda k: k.startswith("drift/") and k.endswith("/from_init")),
+)
+
+
+def plot_run(history: History, path: Path, title: str) -> Path:
+    """Draw every panel that has data; return ``path``."""
+    panels = [(name, sorted(k for k in history if pick(k))) for name, pick in PANELS]
+    panels = [(name, keys) for name, keys in panels if keys]
+    fig, axes = plt.subplots(len(panels) or 1, 1, figsize=(8, 3.2 * max(len(panels), 1)), squeeze=False)
+    for ax, (name, keys) in zip(axes[:, 0], panels):
+        for key in keys:
+            steps, values = zip(*history[key])
+            ax.plot(steps, values, label=key, linestyle="--" if key.startswith("val_") else "-")
+        ax.set_title(name)
+        ax.set_xlabel("training step")
+        ax.legend(fontsize=7, loc="best")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

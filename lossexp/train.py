@@ -1,0 +1,87 @@
+"""The Hydra task function: one training run from a composed config to an MLflow record.
+
+``run(cfg)`` validates the config, builds data, network and loss components (failing with a
+:class:`~lossexp.errors.ConfigError` before any MLflow run exists), trains the composed model
+and records everything in one MLflow run. It returns the objective a sweeper minimises: the
+final validation loss (the training loss when there is no validation split).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict
+
+from omegaconf import DictConfig, OmegaConf
+
+import lossexp
+from lossexp.config import LossexpConfig, validate
+from lossexp.tracking import store
+
+
+def composition(config: LossexpConfig) -> str:
+    """``hist_avg+activity`` (``none`` without components)."""
+    return "+".join(config.loss) or "none"
+
+
+def _hydra_dirs() -> tuple[Path, Path]:
+    """(directory lossexp was started from, this job's output directory)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        return Path(hydra_cfg.runtime.cwd), Path(hydra_cfg.runtime.output_dir)
+    cwd = Path(os.getcwd())
+    return cwd, cwd / "outputs" / "runs" / "adhoc"
+
+
+def run(cfg: DictConfig) -> float:
+    config = validate(cfg)
+    base_dir, output_dir = _hydra_dirs()
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    import keras
+
+    from lossexp.data import load
+    from lossexp.tracking.callback import RunRecorder
+    from lossexp.tracking.plots import plot_run
+    from lossexp.tracking.run import TrackedRun
+    from lossexp.training.assemble import build_model
+
+    keras.utils.set_random_seed(config.trainer.seed)
+    data = load(config.data)
+    model = build_model(config, data)  # ConfigError here: nothing has been logged yet
+    train, validation = data.split(config.trainer.validation_split)
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    run_name = config.tracking.run_name or f"{config.model.name}·{composition(config)}"
+    tags = {"loss": composition(config), "model": config.model.name, "data": config.data.name,
+            "lossexp.version": lossexp.__version__}
+    with TrackedRun(config, run_name, tags, base_dir) as tracked:
+        config_path = output_dir / "config.yaml"
+        config_path.write_text(OmegaConf.to_yaml(resolved))
+        tracked.log_params(store.flatten(resolved))
+        tracked.log_artifact(config_path)
+
+        recorder = RunRecorder(tracked.sink, config.trainer.log_every_n_steps, drift=config.tracking.drift)
+        history = model.fit(
+            train[0], train[1],
+            validation_data=validation,
+            epochs=config.trainer.epochs,
+            batch_size=config.trainer.batch_size,
+            callbacks=[recorder],
+            verbose=config.trainer.verbose,
+        )
+        if config.tracking.plots:
+            tracked.log_artifact(plot_run(tracked.sink.history, output_dir / "plots" / "run.png", run_name), "plots")
+        if config.tracking.log_model:
+            model_path = output_dir / "model.keras"
+            model.save(model_path)
+            tracked.log_artifact(model_path, "model")
+        if tracked.run_id:
+            print(f"lossexp: run {tracked.run_id} ({run_name}) recorded in {tracked.uri}")
+    return objective(history.history)
+
+
+def objective(history: Dict[str, Any]) -> float:
+    key = "val_loss" if "val_loss" in history else "loss"
+    return float(history[key][-1])

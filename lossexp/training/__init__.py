@@ -1,0 +1,1 @@
+"""Building and training the composed model: rewiring, the composed step, drift statistics."""

@@ -1,0 +1,119 @@
+"""The composed model: task loss + Σ weightᵢ·termᵢ in one compiled train step.
+
+``ComposedModel`` wraps a functional network (with any pass-through loss taps already inserted)
+and the loss components. It keeps Keras' own ``train_step``/``test_step`` and overrides only
+``compute_loss``, which Keras calls inside the compiled step: so the whole composition, the
+components' in-graph state updates and the per-component trackers run in the graph, with no
+Python per batch and no recompiles.
+
+Keras 3 reports only the total loss; here every component also gets two epoch-running means,
+``term/<name>`` (unweighted) and ``loss/<name>`` (its weighted contribution), plus
+``loss/task``. Weighted by batch size like Keras' own ``loss``, so
+``loss = loss/task + Σ loss/<name> (+ loss/other)`` holds for the epoch means.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence
+
+import keras
+from keras import ops
+
+from lossexp.losses.base import LossComponent, LossContext, LossTap
+
+_REGULARIZER_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
+
+
+@keras.saving.register_keras_serializable(package="lossexp")
+class ComposedModel(keras.Model):
+    """A network trained on its task loss plus weighted loss components."""
+
+    def __init__(self, network: keras.Model, components: Sequence[LossComponent] = (),
+                 task_loss: str = "mean_squared_error", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.network = network
+        self.components = list(components)
+        self.task_loss = task_loss
+        for component in self.components:
+            component.attach(network)
+        self.task_tracker = keras.metrics.Mean(name="loss/task")
+        self.term_trackers = [keras.metrics.Mean(name=f"term/{c.name}") for c in self.components]
+        self.contribution_trackers = [keras.metrics.Mean(name=f"loss/{c.name}") for c in self.components]
+        self.has_other_losses = any(
+            getattr(layer, attr, None) is not None for layer in network.layers for attr in _REGULARIZER_ATTRS
+        )
+        self.other_tracker = keras.metrics.Mean(name="loss/other") if self.has_other_losses else None
+
+    # -- forward ---------------------------------------------------------------------------
+    def build(self, input_shape: Any = None) -> None:
+        """The network is a built functional model and components own their state: nothing to do."""
+        self.built = True
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        return self.network(inputs, training=training)
+
+    # -- the composed loss -----------------------------------------------------------------
+    def _other_losses(self) -> List[Any]:
+        """``add_loss`` terms and Keras regularizers that no component owns."""
+        return [loss for layer in self.network.layers if not isinstance(layer, LossTap) for loss in layer.losses]
+
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
+                     training: bool = True) -> Any:
+        del x
+        batch = ops.cast(ops.shape(y_pred)[0], "float32")
+        task = self._compile_loss(y, y_pred, sample_weight)
+        self.task_tracker.update_state(task, sample_weight=batch)
+        total = task
+        context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training)
+        for component, term_tracker, contribution_tracker in zip(
+            self.components, self.term_trackers, self.contribution_trackers
+        ):
+            if not training and not component.applies_in_validation:
+                continue
+            term = component.term(context)
+            contribution = component.contribution(term)
+            term_tracker.update_state(term, sample_weight=batch)
+            contribution_tracker.update_state(contribution, sample_weight=batch)
+            total = total + contribution
+        other = self._other_losses()
+        if other:
+            other_total = ops.sum(ops.stack([ops.cast(loss, "float32") for loss in other]))
+            if self.other_tracker is not None:
+                self.other_tracker.update_state(other_total, sample_weight=batch)
+            total = total + other_total
+        return total
+
+    def train_only_metric_names(self) -> List[str]:
+        """Metrics of components that do not apply in validation (no ``val_`` value)."""
+        return [
+            tracker.name
+            for component, trackers in zip(self.components, zip(self.term_trackers, self.contribution_trackers))
+            if not component.applies_in_validation
+            for tracker in trackers
+        ]
+
+    def test_step(self, data: Any) -> Dict[str, Any]:
+        logs = super().test_step(data)
+        skip = set(self.train_only_metric_names())
+        return {key: value for key, value in logs.items() if key not in skip}
+
+    def coefficients(self) -> Dict[str, Any]:
+        """Effective trainable coefficients of every component, by name."""
+        return {name: value for c in self.components for name, value in c.coefficients().items()}
+
+    # -- serialisation ---------------------------------------------------------------------
+    def get_config(self) -> Dict[str, Any]:
+        return {
+            "name": self.name,
+            "network": keras.saving.serialize_keras_object(self.network),
+            "components": [keras.saving.serialize_keras_object(c) for c in self.components],
+            "task_loss": self.task_loss,
+        }
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any], custom_objects: Any = None) -> "ComposedModel":
+        config = dict(config)
+        network = keras.saving.deserialize_keras_object(config.pop("network"), custom_objects=custom_objects)
+        components = [
+            keras.saving.deserialize_keras_object(c, custom_objects=custom_objects) for c in config.pop("components")
+        ]
+        return cls(network, components, **config)

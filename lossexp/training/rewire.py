@@ -1,0 +1,32 @@
+"""Insert pass-through loss taps after named layers of a functional network.
+
+The taps are new layers; every other layer is reused as it is (same weights), so the
+rewired network is the original one with a few identity layers that call ``add_loss``.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import keras
+
+from lossexp.losses.base import LossTap
+
+
+def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.Model:
+    """Return ``network`` with ``taps[name]`` applied, in order, to the output of layer ``name``."""
+    if not taps:
+        return network
+
+    def call_function(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
+        output = layer(*args, **kwargs)
+        for tap in taps.get(layer.name, []):
+            output = tap(output)
+        return output
+
+    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name) for t in network.inputs]
+    return keras.models.clone_model(
+        network,
+        input_tensors=inputs if len(inputs) > 1 else inputs[0],
+        clone_function=lambda layer: layer,
+        call_function=call_function,
+    )
