@@ -56,9 +56,11 @@ def _valid_keys(cfg: DictConfig, full_key: str) -> str:
     return ", ".join(sorted(str(k) for k in parent.keys())) if isinstance(parent, DictConfig) else ""
 
 
-def _translate(exc: Exception, config_name: str) -> ConfigError:
-    """One line for one of Hydra's or OmegaConf's composition errors."""
+def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigError:
+    """One line for one of Hydra's or OmegaConf's composition errors (inside the compose context)."""
     text = str(exc)
+    if isinstance(exc, OverrideParseException):
+        return ConfigError(f"Invalid override {exc.override!r}: {text.splitlines()[0]}")
     if isinstance(exc, MissingConfigException) and _MISSING.search(text):
         group, _, name = _MISSING.search(text).group(1).rpartition("/")
         if exc.options:
@@ -67,9 +69,8 @@ def _translate(exc: Exception, config_name: str) -> ConfigError:
     key_match = _FULL_KEY.search(str(cause)) or _FULL_KEY.search(text)
     if key_match and "not in struct" in str(cause) + text:
         full_key = key_match.group(1)
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            base = compose(config_name)
-        valid = _valid_keys(base, full_key)
+        others = [o for o in job if not o.lstrip("+~").startswith(full_key)]
+        valid = _valid_keys(compose(config_name, overrides=others), full_key)  # this job, less the bad key
         return ConfigError(f"Unknown key {full_key}: valid keys are {valid}" if valid else f"Unknown key {full_key}")
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return ConfigError(first)
@@ -84,5 +85,8 @@ def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[s
             try:
                 cfg = compose(config_name, overrides=job)
             except (HydraException, OmegaConfBaseException) as exc:
-                raise _translate(exc, config_name) from None
+                error = _translate(exc, config_name, job)
+                if multirun:
+                    error = ConfigError(f"{error} (in sweep job: {' '.join(job)})")
+                raise error from None
             validate(cfg)

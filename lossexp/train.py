@@ -47,6 +47,7 @@ def run(cfg: DictConfig) -> float:
     from lossexp.tracking.run import TrackedRun
     from lossexp.training.assemble import build_model
 
+    keras.backend.clear_session()  # a reused process (sweeps) must not carry state between jobs
     keras.utils.set_random_seed(config.trainer.seed)
     data = load(config.data)
     model = build_model(config, data)  # ConfigError here: nothing has been logged yet
