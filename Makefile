@@ -1,0 +1,31 @@
+# Two commands on a fresh machine:
+#   make train   — create .venv, install lossexp, run the default experiment (cnn on digits,
+#                  hist_avg + activity), recorded in outputs/mlflow.db
+#   make test    — create .venv, install lossexp with test extras, run the whole suite
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup train test ui clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+train: setup
+	$(BIN)/lossexp train $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
+
+ui: setup
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db
+
+clean:
+	rm -rf outputs multirun .pytest_cache

@@ -1,0 +1,238 @@
+"""Historical averaging: reference state, term and gradient against NumPy, for every mode and
+distance, in a hand-written SGD loop and in the composed model's real train step."""
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+import pytest
+
+import keras
+import tensorflow as tf
+
+from lossexp.errors import ConfigError
+from lossexp.losses.base import LossContext
+from lossexp.losses.hist_avg import HistoricalAverage
+
+MODES = ["mean", "ema", "previous"]
+DISTANCES = ["squared_l2", "mean_abs"]
+DECAY = 0.7
+STEPS = 5
+BATCH = 8
+
+
+# --- the independent NumPy reference ---------------------------------------------------------
+def np_references(history: List[List[np.ndarray]], mode: str, decay: float = DECAY) -> List[List[np.ndarray]]:
+    """r_t for t = 1..k from the weights θ_1..θ_k (each a list of tensors), per the docstring."""
+    refs: List[List[np.ndarray]] = []
+    for t in range(1, len(history) + 1):
+        theta = history[t - 1]
+        if mode == "mean":
+            r = [np.mean(np.stack([h[i] for h in history[:t]]), axis=0) for i in range(len(theta))]
+        elif mode == "ema":
+            r = list(theta) if t == 1 else [decay * p + (1.0 - decay) * th for p, th in zip(refs[-1], theta)]
+        else:  # previous
+            r = list(theta) if t == 1 else list(history[t - 2])
+        refs.append(r)
+    return refs
+
+
+def np_term(theta: List[np.ndarray], ref: List[np.ndarray], distance: str) -> float:
+    if distance == "squared_l2":
+        return float(sum(np.sum((th - r) ** 2) for th, r in zip(theta, ref)))
+    return float(sum(np.mean(np.abs(th - r)) for th, r in zip(theta, ref)))
+
+
+def np_grad(theta: np.ndarray, ref: np.ndarray, distance: str) -> np.ndarray:
+    if distance == "squared_l2":
+        return 2.0 * (theta - ref)
+    return np.sign(theta - ref) / theta.size
+
+
+def assert_grad_close(got: np.ndarray, theta: np.ndarray, ref: np.ndarray, distance: str) -> None:
+    expected = np_grad(theta, ref, distance)
+    if distance == "squared_l2":
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+        return
+    # sign(θ − r): float32 vs float64 rounding can only matter where θ − r is ~0.
+    decided = np.abs(theta - ref) > 1e-6
+    np.testing.assert_allclose(got[decided], expected[decided], rtol=1e-5, atol=1e-9)
+    assert np.all(np.abs(got[~decided]) <= 1.0 / theta.size + 1e-9)
+
+
+def snapshot(variables) -> List[np.ndarray]:
+    return [np.array(keras.ops.convert_to_numpy(v), dtype=np.float64) for v in variables]
+
+
+# --- hand-written SGD loop: term and gradient at every step -----------------------------------
+@pytest.mark.parametrize("distance", DISTANCES)
+@pytest.mark.parametrize("mode", MODES)
+def test_term_gradient_and_reference_match_numpy_in_sgd_loop(mode, distance, tiny_network, regression_data):
+    x, y = regression_data
+    network = tiny_network()
+    component = HistoricalAverage(name="hist_avg", weight=0.5, mode=mode, decay=DECAY, distance=distance)
+    component.attach(network)
+    tracked = network.trainable_weights
+    assert len(component._reference) == len(tracked) == 6
+    lr = 0.2
+
+    history: List[List[np.ndarray]] = []
+    for step in range(STEPS):
+        xb, yb = x[step * BATCH:(step + 1) * BATCH], y[step * BATCH:(step + 1) * BATCH]
+        history.append(snapshot(tracked))  # θ_t, read before the step's update
+        with tf.GradientTape(persistent=True) as tape:
+            y_pred = network(xb, training=True)
+            task = tf.reduce_mean(tf.square(yb - y_pred))
+            term = component.term(LossContext(y_true=yb, y_pred=y_pred, network=network, training=True))
+            total = task + component.contribution(term)
+        term_grads = tape.gradient(term, tracked)
+        total_grads = tape.gradient(total, tracked)
+        del tape
+
+        ref = np_references(history, mode)[-1]
+        np.testing.assert_allclose(float(term), np_term(history[-1], ref, distance), rtol=1e-4, atol=1e-7)
+        for grad, theta, r in zip(term_grads, history[-1], ref):
+            assert_grad_close(np.asarray(grad, np.float64), theta, r, distance)
+        for variable, grad in zip(tracked, total_grads):
+            variable.assign_sub(lr * grad)
+
+    assert float(component.steps_seen) == STEPS
+    # The weights really moved, so the history is not trivial.
+    assert not np.allclose(history[0][0], history[-1][0])
+    stored = snapshot(component._reference)
+    # mean/ema store r_k; previous stores θ_k, the reference of the next step.
+    expected = history[-1] if mode == "previous" else np_references(history, mode)[-1]
+    for got, want in zip(stored, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_running_mean_equals_numpy_mean_of_weight_history(tiny_network, regression_data):
+    """The stated property: after k steps, the reference is the NumPy mean of θ_1..θ_k."""
+    x, y = regression_data
+    network = tiny_network(seed=3)
+    component = HistoricalAverage(name="hist_avg", mode="mean")
+    component.attach(network)
+    history = []
+    for step in range(STEPS):
+        history.append(snapshot(network.trainable_weights))
+        with tf.GradientTape() as tape:
+            y_pred = network(x, training=True)
+            loss = tf.reduce_mean(tf.square(y - y_pred))
+            component.term(LossContext(y, y_pred, network, training=True))
+        for variable, grad in zip(network.trainable_weights, tape.gradient(loss, network.trainable_weights)):
+            variable.assign_sub(0.3 * grad)
+    for got, *thetas in zip(snapshot(component._reference), *history):
+        np.testing.assert_allclose(got, np.mean(thetas, axis=0), rtol=1e-5, atol=1e-6)
+
+
+# --- the composed model's real (compiled) train step -------------------------------------------
+class WeightHistory(keras.callbacks.Callback):
+    """Records θ_t at the beginning of every train batch (i.e. before the step's update)."""
+
+    def __init__(self, variables):
+        super().__init__()
+        self.variables = variables
+        self.history: List[List[np.ndarray]] = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.history.append(snapshot(self.variables))
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+@pytest.mark.parametrize("mode", MODES)
+def test_train_step_updates_state_and_weights_as_numpy(mode, distance, tiny_network, compose, regression_data):
+    x, y = regression_data
+    weight, lr = 0.5, 0.2
+    component = HistoricalAverage(name="hist_avg", weight=weight, mode=mode, decay=DECAY, distance=distance)
+    model = compose(tiny_network(), [component], learning_rate=lr)
+    tracked = model.network.trainable_weights
+    recorder = WeightHistory(tracked)
+    n = STEPS * BATCH
+    logs = model.fit(x[:n], y[:n], batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[recorder]).history
+    history = recorder.history + [snapshot(tracked)]  # θ_1..θ_k, θ_{k+1}
+    thetas = history[:STEPS]
+    assert len(thetas) == STEPS
+    refs = np_references(thetas, mode)
+
+    assert float(component.steps_seen) == STEPS
+    expected_state = thetas[-1] if mode == "previous" else refs[-1]
+    for got, want in zip(snapshot(component._reference), expected_state):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+    # Equal batch sizes: the epoch mean of the term is the mean of the per-step terms.
+    terms = [np_term(th, r, distance) for th, r in zip(thetas, refs)]
+    np.testing.assert_allclose(logs["term/hist_avg"][0], np.mean(terms), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(logs["loss/hist_avg"][0], weight * np.mean(terms), rtol=1e-4, atol=1e-8)
+
+    # Each SGD update is -lr·(∇task + weight·∇term) with ∇term from NumPy; ∇task from a clone.
+    clone = keras.models.clone_model(tiny_network())
+    for t in range(STEPS):
+        clone.set_weights([w.astype(np.float32) for w in thetas[t]])
+        xb, yb = x[t * BATCH:(t + 1) * BATCH], y[t * BATCH:(t + 1) * BATCH]
+        with tf.GradientTape() as tape:
+            task = tf.reduce_mean(tf.square(yb - clone(xb, training=True)))
+        task_grads = tape.gradient(task, clone.trainable_weights)
+        for theta, r, g_task, theta_next in zip(thetas[t], refs[t], task_grads, history[t + 1]):
+            term_grad = np_grad(theta, r, distance)
+            expected = theta - lr * (np.asarray(g_task, np.float64) + weight * term_grad)
+            if distance == "mean_abs":
+                decided = np.abs(theta - r) > 1e-6
+                np.testing.assert_allclose(theta_next[decided], expected[decided], rtol=1e-5, atol=1e-6)
+            else:
+                np.testing.assert_allclose(theta_next, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_layers_option_tracks_only_those_layers(tiny_network, compose, regression_data):
+    x, y = regression_data
+    component = HistoricalAverage(name="hist_avg", weight=1.0, mode="mean", layers=["hidden_2"])
+    model = compose(tiny_network(), [component], learning_rate=0.2)
+    hidden_2 = model.network.get_layer("hidden_2")
+    assert [tuple(r.shape) for r in component._reference] == [(8, 4), (4,)]
+
+    recorder = WeightHistory(hidden_2.trainable_weights)
+    model.fit(x[:24], y[:24], batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[recorder])
+    thetas = recorder.history
+    for got, *per_step in zip(snapshot(component._reference), *thetas):
+        np.testing.assert_allclose(got, np.mean(per_step, axis=0), rtol=1e-5, atol=1e-6)
+
+    # The term depends on hidden_2 only: no gradient reaches the other layers.
+    network = model.network
+    with tf.GradientTape() as tape:
+        y_pred = network(x[:BATCH], training=True)
+        before = snapshot(hidden_2.trainable_weights), snapshot(component._reference)
+        term = component.term(LossContext(y[:BATCH], y_pred, network, training=True))
+    grads = dict(zip([v.path for v in network.trainable_weights], tape.gradient(term, network.trainable_weights)))
+    for path, grad in grads.items():
+        if path.startswith("hidden_2/"):
+            assert grad is not None
+        else:
+            assert grad is None or not np.any(np.asarray(grad)), path
+    theta, old_ref = before
+    ref = [r + (th - r) / 4.0 for th, r in zip(theta, old_ref)]  # 4th step of the running mean
+    np.testing.assert_allclose(float(term), np_term(theta, ref, "squared_l2"), rtol=1e-4, atol=1e-7)
+
+
+def test_validation_call_is_zero_and_leaves_state_alone(tiny_network, compose, regression_data):
+    x, y = regression_data
+    component = HistoricalAverage(name="hist_avg", weight=1.0, mode="ema", decay=0.5)
+    model = compose(tiny_network(), [component], learning_rate=0.2)
+    model.fit(x[:16], y[:16], batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    steps, refs = float(component.steps_seen), snapshot(component._reference)
+    assert steps == 2
+
+    y_pred = model.network(x, training=False)
+    term = component.term(LossContext(y, y_pred, model.network, training=False))
+    assert float(term) == 0.0
+    results = model.evaluate(x, y, batch_size=BATCH, verbose=0, return_dict=True)
+    assert not any("hist_avg" in key for key in results)
+    model.predict(x, verbose=0)
+
+    assert float(component.steps_seen) == steps
+    for got, want in zip(snapshot(component._reference), refs):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_unknown_layer_is_a_config_error(tiny_network):
+    component = HistoricalAverage(name="hist_avg", layers=["hidden_3"])
+    with pytest.raises(ConfigError, match=r"loss\.hist_avg\.layers.*'hidden_3'.*hidden_1, hidden_2, output"):
+        component.attach(tiny_network())

@@ -1,0 +1,105 @@
+"""``lossexp`` as a user runs it: bad input is one line and exit 2, runs are recorded in MLflow."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import all_runs
+
+QUICK = ["trainer.epochs=1", "data.n_samples=200"]
+
+BAD_INPUTS = [
+    (["model=cnnn"], "Unknown model 'cnnn': valid choices are cnn, mlp"),
+    (["data=mnist"], "Unknown data 'mnist': valid choices are digits, regression"),
+    (["optimizer=rmsprop"], "Unknown optimizer 'rmsprop': valid choices are adam, sgd"),
+    (["loss=hist_avg+foo"], "Unknown loss component 'foo': valid choices are activity, coef, hist_avg"),
+    (["trainer.epohcs=3"], "Unknown key trainer.epohcs: valid keys are batch_size, epochs"),
+    (["trainer.epochs=abc"], "Invalid value for trainer.epochs"),
+    (["trainer.epochs=0"], "Invalid value for trainer.epochs: expected an integer >= 1, got 0"),
+    (["trainer.batch_size=0"], "Invalid value for trainer.batch_size"),
+    (["trainer.validation_split=1"], "Invalid value for trainer.validation_split"),
+    (["loss=+"], "Invalid value for loss"),
+    (["loss=hist_avg++activity"], "Invalid value for loss"),
+    (["loss=hist_avg+hist_avg"], "hist_avg repeats"),
+    (["loss.hist_avg.decay=1.5"], "Invalid value for loss.hist_avg.decay: expected 0.0 < decay < 1.0, got 1.5"),
+    (["loss.activity.weight=-1"], "Invalid value for loss.activity.weight"),
+    (["loss.hist_avg.weight=nan"], "Invalid value for loss.hist_avg.weight"),
+    (["loss.hist_avg.mode=median"], "Invalid value for loss.hist_avg.mode: expected one of mean, ema, previous"),
+    (["loss=coef", "loss.coef.parametrization=sigmoid"], "Invalid value for loss.coef.parametrization"),
+    (["+loss.activity.strength=2"], "Unknown key loss.activity.strength: valid keys are"),
+    (["loss.activity.layers=[dense_9]"], "layer 'dense_9' is not in the model; its layers are inputs, conv_1"),
+    (["loss=activity,coef", "loss.activity.weight=0.1", "-m"], "Unknown key loss.activity: valid keys are coef"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_exit_2_and_no_run(run_cli, store_uri, args, message):
+    result = run_cli("train", *QUICK, *args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("lossexp: error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not Path(store_uri[len("sqlite:///"):]).exists() or all_runs(store_uri) == []
+
+
+def test_cfg_job_prints_the_composed_config_without_training(run_cli):
+    result = run_cli("train", "--cfg", "job", "loss=hist_avg")
+    assert result.returncode == 0, result.stderr
+    assert "hist_avg:" in result.stdout and "activity:" not in result.stdout
+    assert "tensorflow" not in result.stderr.lower()
+
+
+@pytest.mark.slow
+def test_cnn_digits_run_is_fully_recorded(run_cli, store_uri, tmp_path):
+    result = run_cli("train", "model=cnn", "loss=hist_avg+activity+coef", "trainer.epochs=2",
+                     "trainer.log_every_n_steps=5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run] = all_runs(store_uri)
+    client = MlflowClient(store_uri)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "cnn·hist_avg+activity+coef"
+    assert run.data.tags["loss"] == "hist_avg+activity+coef"
+    metrics = set(run.data.metrics)
+    for component in ("hist_avg", "activity", "coef"):
+        assert {f"loss/{component}", f"term/{component}"} <= metrics
+    assert {"val_loss/activity", "val_loss/coef", "val_loss/task", "coef/coef"} <= metrics
+    assert "val_loss/hist_avg" not in metrics  # training-only term
+    for layer in ("conv_1", "conv_2", "hidden_1", "output"):
+        assert {f"drift/{layer}/from_init", f"drift/{layer}/per_step", f"drift/{layer}/from_avg"} <= metrics
+    steps_per_epoch = int(np.ceil(1797 * 0.8 / 32))
+    coef_steps = [m.step for m in client.get_metric_history(run.info.run_id, "coef/coef")]
+    assert coef_steps[0] == 0 and set(range(5, 2 * steps_per_epoch, 5)) <= set(coef_steps)
+    val_steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
+    assert val_steps == [steps_per_epoch, 2 * steps_per_epoch]
+    assert run.data.params["loss.hist_avg.weight"] == "0.01" and run.data.params["model.name"] == "cnn"
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "plots", "model"} <= artifacts
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == ["model/model.keras"]
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == ["plots/run.png"]
+    final = run.data.metrics
+    assert final["loss"] == pytest.approx(
+        final["loss/task"] + final["loss/hist_avg"] + final["loss/activity"] + final["loss/coef"], rel=1e-4)
+    assert final["val_loss"] == pytest.approx(final["val_loss/task"] + final["val_loss/activity"] + final["val_loss/coef"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_mlp_regression_run_with_trainable_coefficient(run_cli, store_uri):
+    result = run_cli("train", "loss=coef", "model=mlp", "data=regression", "trainer.epochs=3",
+                     "loss.coef.penalty=prediction_mean", "loss.coef.parametrization=raw")
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run] = all_runs(store_uri)
+    assert run.info.status == "FINISHED" and run.data.tags["model"] == "mlp"
+    history = MlflowClient(store_uri).get_metric_history(run.info.run_id, "coef/coef")
+    values = [m.value for m in sorted(history, key=lambda m: m.step)]
+    assert values[0] == pytest.approx(1.0) and len(values) > 5
+    assert values[-1] != pytest.approx(values[0])  # the optimizer moved a
+
+
+@pytest.mark.slow
+def test_multirun_records_one_run_per_job(run_cli, store_uri):
+    result = run_cli("train", "-m", "loss=hist_avg+activity,activity", "model=mlp", *QUICK)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = all_runs(store_uri)
+    assert sorted(r.data.tags["loss"] for r in runs) == ["activity", "hist_avg+activity"]
+    assert all(r.info.status == "FINISHED" for r in runs)

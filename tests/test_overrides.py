@@ -1,0 +1,40 @@
+import pytest
+
+from lossexp.errors import ConfigError
+from lossexp.overrides import parse_composition, rewrite_loss
+
+KNOWN = ["activity", "coef", "hist_avg"]
+
+
+@pytest.mark.parametrize("given, expected", [
+    (["loss=hist_avg+activity"], ["loss=[hist_avg,activity]"]),
+    (["loss=hist_avg"], ["loss=[hist_avg]"]),
+    (["loss=none"], ["loss=[]"]),
+    (["loss=hist_avg+activity,activity"], ["loss=[hist_avg,activity],[activity]"]),
+    (["loss=none,coef"], ["loss=[],[coef]"]),
+    (["loss=[coef]"], ["loss=[coef]"]),
+    (["loss.hist_avg.weight=0.1", "model=mlp"], ["loss.hist_avg.weight=0.1", "model=mlp"]),
+    (["+loss.x=1"], ["+loss.x=1"]),
+])
+def test_rewrite(given, expected):
+    assert rewrite_loss(given, KNOWN) == expected
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    ("loss=+", "component names joined by '+'"),
+    ("loss=hist_avg++activity", "component names joined by '+'"),
+    ("loss=hist_avg+", "component names joined by '+'"),
+    ("loss=", "component names"),
+    ("loss=hist_avg+hist_avg", "hist_avg repeats"),
+    ("loss=nope", "Unknown loss component 'nope': valid choices are activity, coef, hist_avg"),
+    ("loss=coef+none", "'none' alone"),
+])
+def test_malformed_compositions_fail_with_one_line(bad, fragment):
+    with pytest.raises(ConfigError) as info:
+        rewrite_loss([bad], KNOWN)
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_parse_composition_keeps_order():
+    assert parse_composition("coef+hist_avg", KNOWN) == ["coef", "hist_avg"]

@@ -1,0 +1,58 @@
+"""A run ends with the status that tells the truth, in a real SQLite store."""
+import pytest
+from mlflow.tracking import MlflowClient
+
+from lossexp.config import LossexpConfig, MLPConfig, DigitsConfig, OptimizerConfig, TrainerConfig, TrackingConfig
+from lossexp.tracking import store
+from lossexp.tracking.run import TrackedRun
+
+
+def config(uri):
+    return LossexpConfig(MLPConfig(), DigitsConfig(), {}, OptimizerConfig(), TrainerConfig(),
+                         TrackingConfig(uri=uri, experiment="t"))
+
+
+@pytest.mark.parametrize("error, status", [(None, "FINISHED"), (RuntimeError("boom"), "FAILED"),
+                                           (KeyboardInterrupt(), "KILLED")])
+def test_status_follows_how_the_block_ended(tmp_path, error, status):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    with pytest.raises(type(error)) if error else _nothing():
+        with TrackedRun(config(uri), "r", {"loss": "none"}, tmp_path) as run:
+            run.sink.add({"loss": 1.5}, step=3)
+            if error:
+                raise error
+            run.sink.close()
+    client = MlflowClient(uri)
+    got = client.get_run(run.run_id)
+    assert got.info.status == status
+    assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "loss")] == [(3, 1.5)]
+    if status == "FAILED":
+        assert "boom" in got.data.tags["error"]
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_default_uri_is_absolute_sqlite_under_outputs(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = store.resolve_uri(None, tmp_path)
+    assert uri == f"sqlite:///{(tmp_path / 'outputs' / 'mlflow.db').resolve()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert store.resolve_uri(None, tmp_path) == "http://127.0.0.1:5999"
+    assert store.resolve_uri("sqlite:////x.db", tmp_path) == "sqlite:////x.db"
+
+
+def test_flatten_and_chunked_params(tmp_path):
+    flat = store.flatten({"loss": {"hist_avg": {"weight": 0.1, "layers": None}}, "a": {}})
+    assert flat == {"loss.hist_avg.weight": 0.1, "loss.hist_avg.layers": None, "a": "{}"}
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = store.open_client(uri)
+    exp = store.ensure_experiment(client, "p", uri)
+    run_id = store.start_run(client, exp, "p", {})
+    store.log_params(client, run_id, {f"k{i}": i for i in range(250)})
+    assert len(client.get_run(run_id).data.params) == 250
