@@ -10,6 +10,7 @@ Only ``train`` imports TensorFlow, and only once the config is valid.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional, Sequence
 
@@ -76,16 +77,27 @@ def _train(args: List[str]) -> int:
         if pending and token == pending[0][0]:
             token = pending.pop(0)[1]
         argv.append(token)
-    sys.argv = ["lossexp train", *argv]
+    sys.argv = ["lossexp", *argv]
     from lossexp.hydra_app import hydra_train
 
     hydra_train()
     return 0
 
 
+def _strip_train_from_completion_line() -> None:
+    """Hydra completes ``COMP_LINE`` after the program name; hide our ``train`` subcommand."""
+    line = os.environ.get("COMP_LINE", "")
+    program, sep, rest = line.partition(" ")
+    if rest.startswith("train"):
+        os.environ["COMP_LINE"] = program + sep + rest[len("train"):].lstrip()
+        cut = len(line) - len(os.environ["COMP_LINE"])
+        os.environ["COMP_POINT"] = str(max(int(os.environ.get("COMP_POINT", len(line))) - cut, 0))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-sc", "--shell-completion"):
+        _strip_train_from_completion_line()
         argv = ["train", *argv]  # Hydra's completion script calls the program without "train"
     if not argv or argv[0] in ("-h", "--help"):
         _top_parser().print_help()

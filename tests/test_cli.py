@@ -103,3 +103,13 @@ def test_multirun_records_one_run_per_job(run_cli, store_uri):
     runs = all_runs(store_uri)
     assert sorted(r.data.tags["loss"] for r in runs) == ["activity", "hist_avg+activity"]
     assert all(r.info.status == "FINISHED" for r in runs)
+
+
+def test_tab_completion_sees_through_the_train_subcommand(run_cli):
+    result = run_cli("-sc", "query=bash", COMP_LINE="lossexp train model=", COMP_POINT="20")
+    assert result.stdout.split() == ["model=cnn", "model=mlp"], result.stderr
+    line = "lossexp train loss.hist_avg."
+    result = run_cli("-sc", "query=bash", COMP_LINE=line, COMP_POINT=str(len(line)))
+    assert "loss.hist_avg.decay=" in result.stdout.split()
+    install = run_cli("train", "-sc", "install=bash")
+    assert install.stdout.rstrip().endswith("hydra_bash_completion lossexp")

@@ -1,0 +1,176 @@
+"""Activity penalty: the tap is a pass-through, the term and its gradient match NumPy for every
+norm and reduction, and the penalty reaches the optimizer in the compiled train step."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import keras
+import tensorflow as tf
+
+from lossexp.errors import ConfigError
+from lossexp.losses.activity import ActivityPenalty, ActivityTap
+from lossexp.losses.base import LossContext
+from lossexp.training.rewire import insert_taps
+
+NORMS = ["l2", "l1"]
+REDUCTIONS = ["batch_mean", "sum", "mean"]
+
+
+# --- the independent NumPy reference ---------------------------------------------------------
+def np_penalty(h: np.ndarray, norm: str, reduction: str) -> float:
+    elementwise = h ** 2 if norm == "l2" else np.abs(h)
+    if reduction == "sum":
+        return float(elementwise.sum())
+    if reduction == "mean":
+        return float(elementwise.mean())
+    return float(elementwise.sum() / h.shape[0])
+
+
+def np_penalty_grads(x: np.ndarray, h: np.ndarray, norm: str, reduction: str):
+    """∂P/∂W and ∂P/∂b for P = penalty(tanh(xW + b))."""
+    scale = {"sum": 1.0, "batch_mean": 1.0 / h.shape[0], "mean": 1.0 / h.size}[reduction]
+    d_h = 2.0 * h if norm == "l2" else np.sign(h)
+    d_z = scale * d_h * (1.0 - h ** 2)
+    return np.asarray(x, np.float64).T @ d_z, d_z.sum(axis=0)
+
+
+def tapped(network, component):
+    component_taps = {layer: [tap] for layer, tap in component.insert_after().items()}
+    rewired = insert_taps(network, component_taps)
+    component.attach(rewired)
+    return rewired
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("norm", NORMS)
+def test_term_and_kernel_gradient_match_numpy(norm, reduction, tiny_network, np_forward, regression_data):
+    x, y = regression_data
+    xb, yb = x[:8], y[:8]
+    component = ActivityPenalty(name="activity", layers=["hidden_1"], norm=norm, reduction=reduction)
+    network = tapped(tiny_network(), component)
+    hidden_1 = network.get_layer("hidden_1")
+
+    with tf.GradientTape() as tape:
+        y_pred = network(xb, training=True)
+        term = component.term(LossContext(yb, y_pred, network, training=True))
+    grad_kernel, grad_bias = tape.gradient(term, [hidden_1.kernel, hidden_1.bias])
+
+    h = np_forward(network, xb)["hidden_1"]
+    np.testing.assert_allclose(float(term), np_penalty(h, norm, reduction), rtol=1e-5)
+    want_kernel, want_bias = np_penalty_grads(xb, h, norm, reduction)
+    np.testing.assert_allclose(np.asarray(grad_kernel), want_kernel, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(grad_bias), want_bias, rtol=1e-4, atol=1e-6)
+
+    # The term applies in validation too, on the validation batch.
+    y_val = network(x[8:24], training=False)
+    val_term = component.term(LossContext(y[8:24], y_val, network, training=False))
+    np.testing.assert_allclose(float(val_term), np_penalty(np_forward(network, x[8:24])["hidden_1"], norm, reduction),
+                               rtol=1e-5)
+
+
+def test_l2_kernel_gradient_matches_finite_differences(tiny_network, np_forward, regression_data):
+    """A second, formula-free reference: central differences of the NumPy penalty."""
+    x = regression_data[0][:8]
+    component = ActivityPenalty(name="activity", layers=["hidden_1"], norm="l2", reduction="batch_mean")
+    network = tapped(tiny_network(), component)
+    kernel = network.get_layer("hidden_1").kernel
+    with tf.GradientTape() as tape:
+        network(x, training=True)
+        term = component.term(LossContext(None, None, network, training=True))
+    got = np.asarray(tape.gradient(term, kernel))
+
+    w0 = np.asarray(kernel.numpy(), np.float64)
+    b = np.asarray(network.get_layer("hidden_1").bias.numpy(), np.float64)
+    eps = 1e-6
+    numeric = np.zeros_like(w0)
+    for idx in np.ndindex(*w0.shape):
+        plus, minus = w0.copy(), w0.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        numeric[idx] = (np_penalty(np.tanh(x @ plus + b), "l2", "batch_mean")
+                        - np_penalty(np.tanh(x @ minus + b), "l2", "batch_mean")) / (2 * eps)
+    np.testing.assert_allclose(got, numeric, rtol=1e-4, atol=1e-5)
+
+
+def test_tap_is_a_pass_through(tiny_network, regression_data):
+    x = regression_data[0]
+    network = tiny_network()
+    plain = network(x).numpy()
+    component = ActivityPenalty(name="activity", layers=["hidden_1", "hidden_2"])
+    rewired = tapped(network, component)
+    names = [layer.name for layer in rewired.layers]
+    assert names == ["inputs", "hidden_1", "activity_on_hidden_1", "hidden_2", "activity_on_hidden_2", "output"]
+    assert all(isinstance(rewired.get_layer(f"activity_on_{n}"), ActivityTap) for n in ("hidden_1", "hidden_2"))
+    # Same layer objects (same weights), identical outputs.
+    assert rewired.get_layer("hidden_1") is network.get_layer("hidden_1")
+    np.testing.assert_array_equal(rewired(x).numpy(), plain)
+    hidden = keras.Model(network.input, network.get_layer("hidden_1").output)(x).numpy()
+    tap_out = keras.Model(rewired.input, rewired.get_layer("activity_on_hidden_1").output)(x).numpy()
+    np.testing.assert_array_equal(tap_out, hidden)
+
+
+def test_term_sums_layers_and_reflects_only_the_last_forward_pass(tiny_network, np_forward, regression_data):
+    x = regression_data[0]
+    component = ActivityPenalty(name="activity", layers=["hidden_1", "hidden_2"], norm="l1", reduction="sum")
+    network = tapped(tiny_network(), component)
+    network(x[:20], training=True)
+    network(x[20:28], training=True)  # a second call replaces the first call's losses
+    term = float(component.term(LossContext(None, None, network, training=True)))
+    outs = np_forward(network, x[20:28])
+    expected = np_penalty(outs["hidden_1"], "l1", "sum") + np_penalty(outs["hidden_2"], "l1", "sum")
+    np.testing.assert_allclose(term, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("reduction, factor", [("batch_mean", 1.0), ("mean", 1.0), ("sum", 2.0)])
+def test_batch_size_dependence_of_reductions(reduction, factor, tiny_network, regression_data):
+    x = regression_data[0][:8]
+    component = ActivityPenalty(name="activity", layers=["hidden_1"], reduction=reduction)
+    network = tapped(tiny_network(), component)
+
+    def term_on(batch):
+        network(batch, training=True)
+        return float(component.term(LossContext(None, None, network, training=True)))
+
+    np.testing.assert_allclose(term_on(np.concatenate([x, x])), factor * term_on(x), rtol=1e-5)
+
+
+def test_penalty_reaches_the_optimizer_in_the_train_step(tiny_network, compose, np_forward, regression_data):
+    """One SGD step with the penalty minus one without it = −lr·weight·∂P/∂W (NumPy)."""
+    x, y = regression_data[0][:8], regression_data[1][:8]
+    weight, lr = 0.5, 0.1
+    with_penalty = compose(tiny_network(seed=7), [ActivityPenalty(name="activity", weight=weight, layers=["hidden_1"])],
+                           learning_rate=lr)
+    without = compose(tiny_network(seed=7), [], learning_rate=lr)
+    h = np_forward(with_penalty.network, x)["hidden_1"]
+    w_before = with_penalty.network.get_layer("hidden_1").kernel.numpy().astype(np.float64)
+    np.testing.assert_array_equal(w_before, without.network.get_layer("hidden_1").kernel.numpy())
+
+    logs = with_penalty.train_on_batch(x, y, return_dict=True)
+    without.train_on_batch(x, y)
+
+    np.testing.assert_allclose(logs["term/activity"], np_penalty(h, "l2", "batch_mean"), rtol=1e-5)
+    np.testing.assert_allclose(logs["loss/activity"], weight * np_penalty(h, "l2", "batch_mean"), rtol=1e-5)
+    grad_kernel, grad_bias = np_penalty_grads(x, h, "l2", "batch_mean")
+    layer_a, layer_b = with_penalty.network.get_layer("hidden_1"), without.network.get_layer("hidden_1")
+    np.testing.assert_allclose(layer_a.kernel.numpy() - layer_b.kernel.numpy(), -lr * weight * grad_kernel,
+                               rtol=1e-3, atol=1e-7)
+    np.testing.assert_allclose(layer_a.bias.numpy() - layer_b.bias.numpy(), -lr * weight * grad_bias,
+                               rtol=1e-3, atol=1e-7)
+
+
+def test_unknown_layer_is_a_config_error_listing_layers(tiny_network):
+    component = ActivityPenalty(name="act", layers=["hidden_1", "dense_9"])
+    with pytest.raises(ConfigError) as info:
+        component.attach(tiny_network())
+    message = str(info.value)
+    assert "loss.act.layers" in message and "'dense_9'" in message
+    assert "inputs, hidden_1, hidden_2, output" in message
+    assert "\n" not in message
+
+
+def test_tap_config_round_trip():
+    tap = ActivityTap("l1", "sum", name="activity_on_hidden_1")
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(tap))
+    assert isinstance(clone, ActivityTap)
+    assert (clone.norm, clone.reduction, clone.name) == ("l1", "sum", "activity_on_hidden_1")
