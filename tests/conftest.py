@@ -41,9 +41,15 @@ def store_uri(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}"
 
 
-def all_runs(uri: str) -> List:
-    from mlflow.tracking import MlflowClient
+@pytest.fixture
+def all_runs():
+    """``all_runs(uri)``: every run of every experiment in the store at ``uri``."""
 
-    client = MlflowClient(uri)
-    experiments = client.search_experiments()
-    return client.search_runs([e.experiment_id for e in experiments]) if experiments else []
+    def runs(uri: str) -> List:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(uri)
+        experiments = client.search_experiments()
+        return client.search_runs([e.experiment_id for e in experiments]) if experiments else []
+
+    return runs

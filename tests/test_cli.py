@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import all_runs
 
 QUICK = ["trainer.epochs=1", "data.n_samples=200"]
 
@@ -34,7 +33,7 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("args, message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
-def test_bad_input_is_one_line_exit_2_and_no_run(run_cli, store_uri, args, message):
+def test_bad_input_is_one_line_exit_2_and_no_run(run_cli, store_uri, all_runs, args, message):
     result = run_cli("train", *QUICK, *args)
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("lossexp: error:")]
@@ -51,7 +50,7 @@ def test_cfg_job_prints_the_composed_config_without_training(run_cli):
 
 
 @pytest.mark.slow
-def test_cnn_digits_run_is_fully_recorded(run_cli, store_uri, tmp_path):
+def test_cnn_digits_run_is_fully_recorded(run_cli, store_uri, all_runs):
     result = run_cli("train", "model=cnn", "loss=hist_avg+activity+coef", "trainer.epochs=2",
                      "trainer.log_every_n_steps=5")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -84,7 +83,7 @@ def test_cnn_digits_run_is_fully_recorded(run_cli, store_uri, tmp_path):
 
 
 @pytest.mark.slow
-def test_mlp_regression_run_with_trainable_coefficient(run_cli, store_uri):
+def test_mlp_regression_run_with_trainable_coefficient(run_cli, store_uri, all_runs):
     result = run_cli("train", "loss=coef", "model=mlp", "data=regression", "trainer.epochs=3",
                      "loss.coef.penalty=prediction_mean", "loss.coef.parametrization=raw")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -97,7 +96,7 @@ def test_mlp_regression_run_with_trainable_coefficient(run_cli, store_uri):
 
 
 @pytest.mark.slow
-def test_multirun_records_one_run_per_job(run_cli, store_uri):
+def test_multirun_records_one_run_per_job(run_cli, store_uri, all_runs):
     result = run_cli("train", "-m", "loss=hist_avg+activity,activity", "model=mlp", *QUICK)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = all_runs(store_uri)
