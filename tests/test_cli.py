@@ -11,6 +11,7 @@ QUICK = ["trainer.epochs=1", "data.n_samples=200"]
 BAD_INPUTS = [
     (["model=cnnn"], "Unknown model 'cnnn': valid choices are cnn, mlp"),
     (["data=mnist"], "Unknown data 'mnist': valid choices are digits, regression"),
+    (["model=cnn", "data=regression"], "cnn needs image data"),
     (["optimizer=rmsprop"], "Unknown optimizer 'rmsprop': valid choices are adam, sgd"),
     (["loss=hist_avg+foo"], "Unknown loss component 'foo': valid choices are activity, coef, hist_avg"),
     (["trainer.epohcs=3"], "Unknown key trainer.epohcs: valid keys are batch_size, epochs"),

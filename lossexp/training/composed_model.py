@@ -18,9 +18,35 @@ from typing import Any, Dict, List, Sequence
 import keras
 from keras import ops
 
-from lossexp.losses.base import LossComponent, LossContext, LossTap
+from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 
 _REGULARIZER_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
+
+
+class RunningMeans(keras.metrics.Metric):
+    """Batch-size-weighted running means of several named scalars, kept in one vector.
+
+    One ``assign_add`` per step for all of them, where a ``Mean`` per name would cost a few
+    ops each; ``result()`` is a dict, which Keras spreads into the logs under each name.
+    """
+
+    def __init__(self, names: Sequence[str], name: str = "running_means", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.names = list(names)
+        self.totals = self.add_variable(shape=(len(self.names),), initializer="zeros", name="totals")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, values: Any, sample_weight: Any) -> None:
+        self.totals.assign_add(ops.stack(values) * sample_weight)
+        self.count.assign_add(sample_weight)
+
+    def result(self) -> Dict[str, Any]:
+        means = ops.divide_no_nan(self.totals, self.count)
+        return {name: means[i] for i, name in enumerate(self.names)}
+
+    def reset_state(self) -> None:
+        self.totals.assign(ops.zeros_like(self.totals))
+        self.count.assign(0.0)
 
 
 @keras.saving.register_keras_serializable(package="lossexp")
@@ -35,13 +61,11 @@ class ComposedModel(keras.Model):
         self.task_loss = task_loss
         for component in self.components:
             component.attach(network)
-        self.task_tracker = keras.metrics.Mean(name="loss/task")
-        self.term_trackers = [keras.metrics.Mean(name=f"term/{c.name}") for c in self.components]
-        self.contribution_trackers = [keras.metrics.Mean(name=f"loss/{c.name}") for c in self.components]
         self.has_other_losses = any(
             getattr(layer, attr, None) is not None for layer in network.layers for attr in _REGULARIZER_ATTRS
         )
-        self.other_tracker = keras.metrics.Mean(name="loss/other") if self.has_other_losses else None
+        names = ["loss/task"] + [f"{kind}/{c.name}" for c in self.components for kind in ("term", "loss")]
+        self.breakdown = RunningMeans(names + (["loss/other"] if self.has_other_losses else []), name="breakdown")
 
     # -- forward ---------------------------------------------------------------------------
     def build(self, input_shape: Any = None) -> None:
@@ -59,37 +83,30 @@ class ComposedModel(keras.Model):
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
                      training: bool = True) -> Any:
         del x
-        batch = ops.cast(ops.shape(y_pred)[0], "float32")
         task = self._compile_loss(y, y_pred, sample_weight)
-        self.task_tracker.update_state(task, sample_weight=batch)
         total = task
+        breakdown = [task]
         context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training)
-        for component, term_tracker, contribution_tracker in zip(
-            self.components, self.term_trackers, self.contribution_trackers
-        ):
+        for component in self.components:
             if not training and not component.applies_in_validation:
+                breakdown += [zero(), zero()]  # filtered out of the validation logs
                 continue
             term = component.term(context)
             contribution = component.contribution(term)
-            term_tracker.update_state(term, sample_weight=batch)
-            contribution_tracker.update_state(contribution, sample_weight=batch)
+            breakdown += [ops.cast(term, "float32"), ops.cast(contribution, "float32")]
             total = total + contribution
         other = self._other_losses()
         if other:
             other_total = ops.sum(ops.stack([ops.cast(loss, "float32") for loss in other]))
-            if self.other_tracker is not None:
-                self.other_tracker.update_state(other_total, sample_weight=batch)
             total = total + other_total
+        if self.has_other_losses:
+            breakdown.append(other_total if other else zero())
+        self.breakdown.update_state(breakdown, sample_weight=ops.cast(ops.shape(y_pred)[0], "float32"))
         return total
 
     def train_only_metric_names(self) -> List[str]:
         """Metrics of components that do not apply in validation (no ``val_`` value)."""
-        return [
-            tracker.name
-            for component, trackers in zip(self.components, zip(self.term_trackers, self.contribution_trackers))
-            if not component.applies_in_validation
-            for tracker in trackers
-        ]
+        return [f"{kind}/{c.name}" for c in self.components if not c.applies_in_validation for kind in ("term", "loss")]
 
     def test_step(self, data: Any) -> Dict[str, Any]:
         logs = super().test_step(data)
