@@ -27,6 +27,8 @@ def plot_run(history: History, path: Path, title: str) -> Path:
         for key in keys:
             steps, values = zip(*history[key])
             ax.plot(steps, values, label=key, linestyle="--" if key.startswith("val_") else "-")
+        if all(value > 0 for key in keys for _, value in history[key]):
+            ax.set_yscale("log")  # small components stay visible beside the task loss
         ax.set_title(name)
         ax.set_xlabel("training step")
         ax.legend(fontsize=7, loc="best")
