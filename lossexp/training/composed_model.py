@@ -1,10 +1,11 @@
 """The composed model: task loss + Σ weightᵢ·termᵢ in one compiled train step.
 
 ``ComposedModel`` wraps a functional network (with any pass-through loss taps already inserted)
-and the loss components. It keeps Keras' own ``train_step``/``test_step`` and overrides only
-``compute_loss``, which Keras calls inside the compiled step: so the whole composition, the
-components' in-graph state updates and the per-component trackers run in the graph, with no
-Python per batch and no recompiles.
+and the loss components. It overrides ``compute_loss``, which Keras calls inside the compiled
+step: so the whole composition, the components' in-graph state updates and the per-component
+trackers run in the graph, with no Python per batch and no recompiles. ``train_step`` is Keras'
+own with one ordering guarantee added (see its docstring); ``test_step`` only drops the
+training-only terms from the validation logs.
 
 Keras 3 reports only the total loss; here every component also gets two epoch-running means,
 ``term/<name>`` (unweighted) and ``loss/<name>`` (its weighted contribution), plus
@@ -103,6 +104,30 @@ class ComposedModel(keras.Model):
             breakdown.append(other_total if other else zero())
         self.breakdown.update_state(breakdown, sample_weight=ops.cast(ops.shape(y_pred)[0], "float32"))
         return total
+
+    def train_step(self, data: Any) -> Dict[str, Any]:
+        """Keras' TensorFlow train step, with the optimizer update ordered after the loss.
+
+        A term linear in a trainable coefficient (``a·P`` with ``a = s``) has a gradient for ``s``
+        that does not depend on ``s``: no data path then orders the forward read of ``s`` before
+        the optimizer writes it, and Grappler may drop the control edge that should, so the
+        step would sometimes use the updated ``a``. Making every gradient wait for the loss
+        restores "read, then update" for all variables.
+        """
+        import tensorflow as tf
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+            scaled_loss = self.optimizer.scale_loss(loss)
+        variables = self.trainable_weights
+        gradients = tape.gradient(scaled_loss, variables)
+        with tf.control_dependencies([loss]):
+            gradients = [None if g is None else tf.identity(g) for g in gradients]
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def train_only_metric_names(self) -> List[str]:
         """Metrics of components that do not apply in validation (no ``val_`` value)."""
