@@ -29,7 +29,7 @@ def make_tiny_network(seed: int = 0, activation: str = "tanh", regularizer=None)
 def numpy_forward(network, x: np.ndarray) -> Dict[str, np.ndarray]:
     """Outputs of ``hidden_1``, ``hidden_2``, ``output`` of the tanh tiny network, in float64."""
     (w1, b1), (w2, b2), (w3, b3) = (
-        [np.asarray(v, dtype=np.float64) for v in network.get_layer(name).get_weights()] for name in LAYERS
+        [np.asarray(v.numpy(), dtype=np.float64) for v in network.get_layer(name).weights] for name in LAYERS
     )
     h1 = np.tanh(np.asarray(x, np.float64) @ w1 + b1)
     h2 = np.tanh(h1 @ w2 + b2)

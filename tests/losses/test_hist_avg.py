@@ -61,7 +61,7 @@ def assert_grad_close(got: np.ndarray, theta: np.ndarray, ref: np.ndarray, dista
 
 
 def snapshot(variables) -> List[np.ndarray]:
-    return [np.array(keras.ops.convert_to_numpy(v), dtype=np.float64) for v in variables]
+    return [np.array(v.numpy(), dtype=np.float64) for v in variables]
 
 
 # --- hand-written SGD loop: term and gradient at every step -----------------------------------

@@ -1,0 +1,120 @@
+"""WeightDrift against NumPy, on hand-made variables changed between measurements."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lossexp.training.drift import WeightDrift
+
+
+def flat(arrays):
+    return np.concatenate([np.asarray(a, np.float64).ravel() for a in arrays])
+
+
+def rel(diff, ref):
+    scale = np.linalg.norm(ref)
+    return np.linalg.norm(diff) / (scale if scale > 0 else 1.0)
+
+
+@pytest.fixture
+def variables():
+    import keras
+
+    rng = np.random.default_rng(5)
+    return {
+        "dense": [keras.Variable(rng.normal(size=(3, 2)).astype("float32"), name="kernel"),
+                  keras.Variable(rng.normal(size=(2,)).astype("float32"), name="bias")],
+        "out": [keras.Variable(rng.normal(size=(2, 1)).astype("float32"), name="kernel")],
+    }
+
+
+def values(variables):
+    return {name: [np.asarray(v.numpy(), np.float64) for v in vs] for name, vs in variables.items()}
+
+
+def perturb(variables, rng, scale):
+    for vs in variables.values():
+        for v in vs:
+            v.assign(v.numpy() + scale * rng.normal(size=v.shape).astype("float32"))
+
+
+def test_measure_matches_numpy_over_several_measurements(variables):
+    rng = np.random.default_rng(0)
+    drift = WeightDrift(variables)
+    drift.start()
+    snapshots = [values(variables)]  # θ_0
+    steps = [0]
+    for step, scale in [(5, 0.1), (8, 0.3), (20, 0.05)]:
+        perturb(variables, rng, scale)
+        snapshots.append(values(variables))
+        steps.append(step)
+        stats = drift.measure(step)
+        assert set(stats) == {f"drift/{n}/{s}" for n in variables for s in ("from_init", "per_step", "from_avg")}
+        k = steps[-1] - steps[-2]
+        for name in variables:
+            theta = flat(snapshots[-1][name])
+            theta_0 = flat(snapshots[0][name])
+            previous = flat(snapshots[-2][name])
+            mean = np.mean([flat(s[name]) for s in snapshots], axis=0)
+            np.testing.assert_allclose(stats[f"drift/{name}/from_init"], rel(theta - theta_0, theta_0), rtol=1e-9)
+            np.testing.assert_allclose(stats[f"drift/{name}/per_step"], rel(theta - previous, previous) / k,
+                                       rtol=1e-9)
+            np.testing.assert_allclose(stats[f"drift/{name}/from_avg"], rel(theta - mean, mean), rtol=1e-9)
+            assert stats[f"drift/{name}/from_init"] > 0
+
+
+def test_unchanged_weights_have_zero_drift(variables):
+    drift = WeightDrift(variables)
+    drift.start()
+    stats = drift.measure(10)
+    assert all(value == 0.0 for value in stats.values())
+
+
+def test_zero_reference_gives_absolute_distance():
+    import keras
+
+    kernel = keras.Variable(np.zeros((2, 2), "float32"))
+    drift = WeightDrift({"layer": [kernel]})
+    drift.start()
+    new = np.array([[3.0, 0.0], [0.0, 4.0]], "float32")
+    kernel.assign(new)
+    stats = drift.measure(2)
+    assert stats["drift/layer/from_init"] == pytest.approx(5.0)            # ||θ − 0|| / 1
+    assert stats["drift/layer/per_step"] == pytest.approx(5.0 / 2)         # previous is 0 too
+    mean = new / 2.0
+    assert stats["drift/layer/from_avg"] == pytest.approx(np.linalg.norm(new - mean) / np.linalg.norm(mean))
+
+
+def test_snapshots_are_copies_not_views_of_mutable_arrays():
+    """Plain float64 NumPy arrays changed in place: the stored θ_0 must not follow them."""
+    array = np.array([1.0, 2.0, 2.0])
+    drift = WeightDrift({"layer": [array]})
+    drift.start()
+    array += np.array([0.0, 0.0, 3.0])
+    stats = drift.measure(1)
+    theta_0 = np.array([1.0, 2.0, 2.0])
+    np.testing.assert_allclose(stats["drift/layer/from_init"], 3.0 / np.linalg.norm(theta_0))
+    array += np.array([0.0, 4.0, 0.0])
+    stats = drift.measure(3)
+    theta_1 = np.array([1.0, 2.0, 5.0])
+    np.testing.assert_allclose(stats["drift/layer/per_step"], 4.0 / np.linalg.norm(theta_1) / 2)
+    mean = (theta_0 + theta_1 + array) / 3
+    np.testing.assert_allclose(stats["drift/layer/from_avg"], np.linalg.norm(array - mean) / np.linalg.norm(mean))
+
+
+def test_start_resets_the_history(variables):
+    rng = np.random.default_rng(1)
+    drift = WeightDrift(variables)
+    drift.start()
+    perturb(variables, rng, 0.5)
+    drift.measure(4)
+    drift.start()  # a new θ_0, no snapshots, step 0
+    restart = values(variables)
+    perturb(variables, rng, 0.2)
+    stats = drift.measure(2)
+    now = values(variables)
+    theta, theta_0 = flat(now["out"]), flat(restart["out"])
+    np.testing.assert_allclose(stats["drift/out/from_init"], rel(theta - theta_0, theta_0), rtol=1e-9)
+    np.testing.assert_allclose(stats["drift/out/per_step"], rel(theta - theta_0, theta_0) / 2, rtol=1e-9)
+    mean = (theta + theta_0) / 2
+    np.testing.assert_allclose(stats["drift/out/from_avg"], rel(theta - mean, mean), rtol=1e-9)
