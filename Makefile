@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup train test ui clean
+.PHONY: setup train test bench ui clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ train: setup
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python benchmarks/overhead.py
 
 ui: setup
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db

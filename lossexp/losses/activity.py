@@ -38,7 +38,9 @@ class ActivityTap(LossTap):
 
 @register("activity")
 class ActivityPenalty(LossComponent):
-    """Penalise the outputs of named layers: the sum over layers of
+    """Penalise the outputs of named layers (the sum of a per-layer penalty over ``layers``).
+
+    Per layer:
 
     * ``norm: l2`` — Σ x² (sum of squares, the question's penalty), ``norm: l1`` — Σ |x|;
     * ``reduction: batch_mean`` (default) — summed over units, averaged over the batch, so the
