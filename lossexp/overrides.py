@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, List, Sequence
 
-from lossexp.errors import ConfigError, invalid_value, unknown_name
+from lossexp.errors import invalid_value, unknown_name
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NONE = "none"

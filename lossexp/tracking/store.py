@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 #: log_batch accepts at most this many params / metrics per call.
@@ -97,7 +97,3 @@ def start_run(client: MlflowClient, experiment_id: str, run_name: str, tags: Dic
 
 def end_run(client: MlflowClient, run_id: str, status: str) -> None:
     client.set_terminated(run_id, status=status)
-
-
-def set_tags(client: MlflowClient, run_id: str, tags: Dict[str, str]) -> None:
-    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
