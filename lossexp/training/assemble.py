@@ -1,13 +1,13 @@
 """From a validated config and a data set to a compiled :class:`ComposedModel`."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import keras
 
 from lossexp.config import LossexpConfig, OptimizerConfig
 from lossexp.data import Dataset
-from lossexp.losses.base import LossTap
+from lossexp.losses.base import LossComponent, LossTap
 from lossexp.losses.registry import build_components
 from lossexp.models import build_network
 from lossexp.training.composed_model import ComposedModel
@@ -20,6 +20,21 @@ def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate=cfg.learning_rate)
 
 
+def compose(network: keras.Model, components: Sequence[LossComponent], task_loss: str,
+            name: str = "composed") -> ComposedModel:
+    """Insert the components' pass-through taps into ``network`` and wrap both (uncompiled).
+
+    Raises :class:`lossexp.errors.ConfigError` for a tap after a layer the network does not have.
+    """
+    taps: Dict[str, List[LossTap]] = {}
+    for component in components:
+        wanted = component.insert_after()
+        component.require_layers(network, list(wanted))
+        for layer, tap in wanted.items():
+            taps.setdefault(layer, []).append(tap)
+    return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name)
+
+
 def build_model(cfg: LossexpConfig, data: Dataset) -> ComposedModel:
     """Build the network, the loss components and their taps; compile the composed model.
 
@@ -28,13 +43,6 @@ def build_model(cfg: LossexpConfig, data: Dataset) -> ComposedModel:
     """
     network = build_network(cfg.model, data)
     components = build_components(cfg.loss)
-    taps: Dict[str, List[LossTap]] = {}
-    for component in components:
-        wanted = component.insert_after()
-        component.require_layers(network, list(wanted))
-        for layer, tap in wanted.items():
-            taps.setdefault(layer, []).append(tap)
-    network = insert_taps(network, taps)
-    model = ComposedModel(network, components, task_loss=data.task_loss, name=f"{cfg.model.name}_composed")
+    model = compose(network, components, data.task_loss, name=f"{cfg.model.name}_composed")
     model.compile(optimizer=make_optimizer(cfg.optimizer), loss=data.task_loss, metrics=[data.task_metric])
     return model

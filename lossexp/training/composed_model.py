@@ -24,6 +24,11 @@ from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 _REGULARIZER_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
 
 
+def _metric_names(component: LossComponent) -> List[str]:
+    """``term/<name>`` (unweighted) and ``loss/<name>`` (weighted), in the breakdown's order."""
+    return [f"term/{component.name}", f"loss/{component.name}"]
+
+
 class RunningMeans(keras.metrics.Metric):
     """Batch-size-weighted running means of several named scalars, kept in one vector.
 
@@ -65,7 +70,7 @@ class ComposedModel(keras.Model):
         self.has_other_losses = any(
             getattr(layer, attr, None) is not None for layer in network.layers for attr in _REGULARIZER_ATTRS
         )
-        names = ["loss/task"] + [f"{kind}/{c.name}" for c in self.components for kind in ("term", "loss")]
+        names = ["loss/task"] + [name for c in self.components for name in _metric_names(c)]
         self.breakdown = RunningMeans(names + (["loss/other"] if self.has_other_losses else []), name="breakdown")
 
     # -- forward ---------------------------------------------------------------------------
@@ -131,7 +136,7 @@ class ComposedModel(keras.Model):
 
     def train_only_metric_names(self) -> List[str]:
         """Metrics of components that do not apply in validation (no ``val_`` value)."""
-        return [f"{kind}/{c.name}" for c in self.components if not c.applies_in_validation for kind in ("term", "loss")]
+        return [name for c in self.components if not c.applies_in_validation for name in _metric_names(c)]
 
     def test_step(self, data: Any) -> Dict[str, Any]:
         logs = super().test_step(data)
