@@ -2,8 +2,6 @@
 averaging, saving and reloading, and config errors for unknown layer names."""
 from __future__ import annotations
 
-from typing import Dict, Sequence
-
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -24,38 +22,9 @@ from lossexp.losses.coef import TrainableCoefficient
 from lossexp.losses.hist_avg import HistoricalAverage
 from lossexp.training.assemble import build_model
 from lossexp.training.composed_model import ComposedModel
-from lossexp.training.rewire import insert_taps
 
 
 # --- helpers -----------------------------------------------------------------------------------
-def tiny_network(seed: int = 0, regularizer=None) -> keras.Model:
-    """4 → 8 → 4 → 1 tanh network with layers ``inputs, hidden_1, hidden_2, output``."""
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input(shape=(4,), name="inputs")
-    x = keras.layers.Dense(8, activation="tanh", name="hidden_1")(inputs)
-    x = keras.layers.Dense(4, activation="tanh", name="hidden_2", kernel_regularizer=regularizer)(x)
-    return keras.Model(inputs, keras.layers.Dense(1, name="output")(x), name="tiny")
-
-
-def compose(network: keras.Model, components: Sequence, learning_rate: float = 0.05) -> ComposedModel:
-    taps: Dict[str, list] = {}
-    for component in components:
-        for layer, tap in component.insert_after().items():
-            taps.setdefault(layer, []).append(tap)
-    model = ComposedModel(insert_taps(network, taps), list(components), name="composed")
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate), loss="mean_squared_error")
-    return model
-
-
-def numpy_forward(network: keras.Model, x: np.ndarray) -> Dict[str, np.ndarray]:
-    (w1, b1), (w2, b2), (w3, b3) = (
-        [np.asarray(v.numpy(), np.float64) for v in network.get_layer(n).weights] for n in ("hidden_1", "hidden_2", "output")
-    )
-    h1 = np.tanh(np.asarray(x, np.float64) @ w1 + b1)
-    h2 = np.tanh(h1 @ w2 + b2)
-    return {"hidden_1": h1, "hidden_2": h2, "output": h2 @ w3 + b3}
-
-
 @pytest.fixture
 def data():
     rng = np.random.default_rng(11)
@@ -73,10 +42,10 @@ def three_components():
 
 
 # --- the reported losses -----------------------------------------------------------------------
-def test_total_loss_is_task_plus_weighted_terms(data):
+def test_total_loss_is_task_plus_weighted_terms(data, tiny_network, compose):
     (x, y), validation = data
     components = three_components()
-    model = compose(tiny_network(), components)
+    model = compose(tiny_network(), components, learning_rate=0.05)
     # 36 rows in batches of 8: the last batch is smaller, so the means are batch-size weighted.
     history = model.fit(x, y, batch_size=8, epochs=2, validation_data=validation, verbose=0).history
     names = [c.name for c in components]
@@ -94,11 +63,11 @@ def test_total_loss_is_task_plus_weighted_terms(data):
     assert sorted(model.train_only_metric_names()) == ["loss/hist_avg", "term/hist_avg"]
 
 
-def test_validation_excludes_hist_avg(data):
+def test_validation_excludes_hist_avg(data, tiny_network, compose, np_forward):
     (x, y), (x_val, y_val) = data
     hist_avg = HistoricalAverage(name="hist_avg", weight=0.5)
     activity = ActivityPenalty(name="activity", weight=0.05, layers=["hidden_1"])
-    model = compose(tiny_network(), [hist_avg, activity])
+    model = compose(tiny_network(), [hist_avg, activity], learning_rate=0.05)
     history = model.fit(x, y, batch_size=8, epochs=2, validation_data=(x_val, y_val), verbose=0).history
 
     assert "val_loss/activity" in history and "val_term/activity" in history
@@ -109,7 +78,7 @@ def test_validation_excludes_hist_avg(data):
                                    history["val_loss/task"][epoch] + history["val_loss/activity"][epoch], rtol=1e-5)
     # The last validation ran with the final weights: NumPy gives the same task + activity value
     # (batch_mean and MSE are both batch-size weighted, so batching does not matter).
-    outputs = numpy_forward(model.network, x_val)
+    outputs = np_forward(model.network, x_val)
     task = np.mean((outputs["output"] - y_val) ** 2)
     term = np.sum(outputs["hidden_1"] ** 2) / len(x_val)
     np.testing.assert_allclose(history["val_loss/task"][-1], task, rtol=1e-5)
@@ -127,10 +96,10 @@ def test_validation_excludes_hist_avg(data):
     np.testing.assert_allclose(results["loss"], task + 0.05 * term, rtol=1e-5)
 
 
-def test_losses_no_component_owns_are_reported_as_other(data):
+def test_losses_no_component_owns_are_reported_as_other(data, tiny_network, compose):
     (x, y), _ = data
     activity = ActivityPenalty(name="activity", weight=0.05, layers=["hidden_2"])
-    model = compose(tiny_network(regularizer=keras.regularizers.L2(0.01)), [activity])
+    model = compose(tiny_network(regularizer=keras.regularizers.L2(0.01)), [activity], learning_rate=0.05)
     kernel = model.network.get_layer("hidden_2").kernel.numpy().astype(np.float64)
     history = model.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0).history  # a single step
     np.testing.assert_allclose(history["loss/other"][0], 0.01 * np.sum(kernel ** 2), rtol=1e-5)
@@ -138,18 +107,18 @@ def test_losses_no_component_owns_are_reported_as_other(data):
     np.testing.assert_allclose(history["loss"][0], total, rtol=1e-5)
 
 
-def test_without_components_the_loss_is_the_task_loss(data):
+def test_without_components_the_loss_is_the_task_loss(data, tiny_network, compose):
     (x, y), _ = data
-    model = compose(tiny_network(), [])
+    model = compose(tiny_network(), [], learning_rate=0.05)
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history
     assert sorted(history) == ["loss", "loss/task"]
     np.testing.assert_allclose(history["loss"][0], history["loss/task"][0], rtol=1e-6)
 
 
 # --- saving and reloading ----------------------------------------------------------------------
-def test_saved_model_reloads_with_equal_predictions_and_state(data, tmp_path):
+def test_saved_model_reloads_with_equal_predictions_and_state(data, tmp_path, tiny_network, compose):
     (x, y), (x_val, y_val) = data
-    model = compose(tiny_network(), three_components())
+    model = compose(tiny_network(), three_components(), learning_rate=0.05)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     path = tmp_path / "composed.keras"
     model.save(path)
