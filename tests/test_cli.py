@@ -13,7 +13,7 @@ BAD_INPUTS = [
     (["data=mnist"], "Unknown data 'mnist': valid choices are digits, regression"),
     (["model=cnn", "data=regression"], "cnn needs image data"),
     (["optimizer=rmsprop"], "Unknown optimizer 'rmsprop': valid choices are adam, sgd"),
-    (["loss=hist_avg+foo"], "Unknown loss component 'foo': valid choices are activity, coef, hist_avg"),
+    (["loss=hist_avg+foo"], "Unknown loss component 'foo': valid choices are activity, coef, cross_layer, hist_avg"),
     (["trainer.epohcs=3"], "Unknown key trainer.epohcs: valid keys are batch_size, epochs"),
     (["trainer.epochs=abc"], "Invalid value for trainer.epochs"),
     (["trainer.epochs=0"], "Invalid value for trainer.epochs: expected an integer >= 1, got 0"),
@@ -26,7 +26,7 @@ BAD_INPUTS = [
     (["loss.activity.weight=-1"], "Invalid value for loss.activity.weight"),
     (["loss.hist_avg.weight=nan"], "Invalid value for loss.hist_avg.weight"),
     (["loss.hist_avg.mode=median"], "Invalid value for loss.hist_avg.mode: expected one of mean, ema, previous"),
-    (["loss=coef", "loss.coef.parametrization=sigmoid"], "Invalid value for loss.coef.parametrization"),
+    (["loss=coef", "loss.coef.weight.parametrization=sigmoid"], "Invalid value for loss.coef.weight.parametrization"),
     (["+loss.activity.strength=2"], "Unknown key loss.activity.strength: valid keys are"),
     (["loss.activity.layers=[dense_9]"], "layer 'dense_9' is not in the model; its layers are inputs, conv_1"),
     (["loss=activity,coef", "loss.activity.weight=0.1", "-m"], "Unknown key loss.activity: valid keys are coef"),
@@ -86,12 +86,16 @@ def test_cnn_digits_run_is_fully_recorded(run_cli, store_uri, all_runs):
 @pytest.mark.slow
 def test_mlp_regression_run_with_trainable_coefficient(run_cli, store_uri, all_runs):
     result = run_cli("train", "loss=coef", "model=mlp", "data=regression", "trainer.epochs=3",
-                     "loss.coef.penalty=prediction_mean", "loss.coef.parametrization=raw")
+                     "loss.coef.penalty=prediction_mean", "loss.coef.weight.parametrization=raw",
+                     "loss.coef.weight.value=1.0")
     assert result.returncode == 0, result.stderr[-3000:]
     [run] = all_runs(store_uri)
     assert run.info.status == "FINISHED" and run.data.tags["model"] == "mlp"
-    history = MlflowClient(store_uri).get_metric_history(run.info.run_id, "coef/coef")
+    client = MlflowClient(store_uri)
+    history = client.get_metric_history(run.info.run_id, "coef/coef")
     values = [m.value for m in sorted(history, key=lambda m: m.step)]
+    weights = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "weight/coef"), key=lambda m: m.step)]
+    assert weights == values  # under raw, the weight is a itself
     assert values[0] == pytest.approx(1.0) and len(values) > 5
     assert values[-1] != pytest.approx(values[0])  # the optimizer moved a
 

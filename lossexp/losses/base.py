@@ -13,20 +13,29 @@ A component attaches to the model in the way its recipe needs:
   sum of their losses (R3(c), the Keras 3 way of penalising an intermediate output);
 * ``attach(network)`` validates layer names and creates in-graph state with ``add_weight``
   (historical averages, trainable coefficients), which the optimizer or the step update;
-* ``term(context)`` computes the term from the context: ``y_true``, ``y_pred``, the network
-  (for its weights) and whether the step is a training step.
+* ``outputs_needed()`` names layers whose outputs the term needs; the composed model makes
+  them extra outputs of its forward pass (a multi-output model, the Keras 3 way) and hands
+  them to the term in ``context.outputs`` (closures over intermediate tensors, R2/R3(a));
+* ``term(context)`` computes the term from the context: ``y_true``, ``y_pred``, the named
+  outputs, the network (for its weights), the step and whether the step is a training step.
+
+The ``weight`` option is the component's multiplier: a number, a schedule or trainable (see
+:mod:`lossexp.losses.weight_spec`); :class:`~lossexp.losses.weighting.Weighting` keeps it in
+variables and logs it as ``weight/<name>`` and ``coef/<name>``.
 """
 from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, List, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, List, Mapping, Sequence
 
 import keras
 from keras import ops
 
 from lossexp.errors import ConfigError, invalid_value
+from lossexp.losses.weight_spec import parse_weight
+from lossexp.losses.weighting import Weighting
 
 
 @dataclass
@@ -37,6 +46,10 @@ class LossContext:
     y_pred: Any
     network: keras.Model
     training: bool
+    #: the training step (1 for the first), a scalar tensor; schedules follow it
+    step: Any = None
+    #: outputs of the layers named by the components' ``outputs_needed()``, by layer name
+    outputs: Mapping[str, Any] = field(default_factory=dict)
 
 
 class LossTap(keras.layers.Layer):
@@ -64,15 +77,10 @@ class LossComponent(keras.layers.Layer):
     #: validation loss excludes them and no ``val_loss/<name>`` is reported.
     applies_in_validation: ClassVar[bool] = True
 
-    def __init__(self, weight: float = 1.0, **kwargs: Any) -> None:
+    def __init__(self, weight: Any = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.weight = self.require_number("weight", weight, minimum=0.0)
-        self.loss_weight = self.add_weight(
-            name="loss_weight",
-            shape=(),
-            initializer=keras.initializers.Constant(self.weight),
-            trainable=False,
-        )
+        self.weight = weight  # as configured (number or mapping), for get_config
+        self.weighting = Weighting(parse_weight(self.option_key("weight"), weight), self)
 
     # -- the contract --------------------------------------------------------------------
     def insert_after(self) -> Dict[str, LossTap]:
@@ -82,17 +90,25 @@ class LossComponent(keras.layers.Layer):
     def attach(self, network: keras.Model) -> None:
         """Check layer names against ``network`` and create state; called once per model."""
 
+    def outputs_needed(self) -> List[str]:
+        """Layers whose outputs ``term`` reads from ``context.outputs`` (default none)."""
+        return []
+
     def term(self, context: LossContext) -> Any:
         """The unweighted scalar term for one batch."""
         raise NotImplementedError
 
-    def contribution(self, term: Any) -> Any:
-        """What the term adds to the total loss (``weight · term``)."""
-        return self.loss_weight * term
+    def contribution(self, term: Any, context: LossContext) -> Any:
+        """What the term adds to the total loss (``weight · term`` for most weights)."""
+        return self.weighting.contribution(term, step=context.step, training=context.training)
 
-    def coefficients(self) -> Dict[str, Any]:
-        """Effective values of trainable coefficients, logged as ``coef/<name>``."""
-        return {}
+    def after_step(self, term: Any) -> None:
+        """Called with this step's term after the optimizer update (dual ascent on the weight)."""
+        self.weighting.after_step(term)
+
+    def tracked_weights(self) -> Dict[str, Any]:
+        """``weight/<name>`` and ``coef/<name>`` values to log (none for a constant weight)."""
+        return self.weighting.tracked(self.name)
 
     def tap_name(self, layer: str) -> str:
         """The name of the tap this component inserts after ``layer`` (stable across reloads)."""

@@ -1,8 +1,8 @@
 """The Keras callback that records a run in MLflow without slowing training.
 
 Every ``log_every_n_steps`` training steps it samples the running metrics Keras already
-computed in the graph (``loss``, ``loss/<c>``, ``term/<c>``, …), the effective trainable
-coefficients (``coef/<c>``) and the weight-drift statistics (``drift/<layer>/…``); at each
+computed in the graph (``loss``, ``loss/<c>``, ``term/<c>``, …), the components' scheduled and
+trainable weights (``weight/<c>``, ``coef/<c>``) and the weight-drift statistics (``drift/<layer>/…``); at each
 epoch end it adds the epoch's final train and validation values. Points are buffered in memory
 and sent with one asynchronous ``log_batch`` per epoch, so the database is never written from
 inside the step loop. The MLflow step of every point is the global training step.
@@ -52,7 +52,7 @@ class MetricSink:
 
 
 class RunRecorder(keras.callbacks.Callback):
-    """Samples metrics, coefficients and drift every ``every_n_steps`` steps into a sink."""
+    """Samples metrics, weights and drift every ``every_n_steps`` steps into a sink."""
 
     def __init__(self, sink: MetricSink, every_n_steps: int, drift: bool = True) -> None:
         super().__init__()
@@ -68,7 +68,7 @@ class RunRecorder(keras.callbacks.Callback):
         if self.track_drift:
             self.drift = WeightDrift(weighted_layers(self.model))
             self.drift.start()
-        self.sink.add(self._coefficients(), step=0)
+        self.sink.add(tracked_weights(self.model), step=0)
 
     def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self.step += 1
@@ -86,15 +86,17 @@ class RunRecorder(keras.callbacks.Callback):
 
     def _sample(self, logs: Dict[str, Any]) -> None:
         values = {key: value for key, value in logs.items() if np.isscalar(value) or np.ndim(value) == 0}
-        values.update(self._coefficients())
+        values.update(tracked_weights(self.model))
         if self.drift is not None:
             values.update(self.drift.measure(self.step))
         self.sink.add(values, step=self.step)
         self._last_sampled = self.step
 
-    def _coefficients(self) -> Dict[str, float]:
-        coefficients = getattr(self.model, "coefficients", lambda: {})()
-        return {f"coef/{name}": float(keras.ops.convert_to_numpy(value)) for name, value in coefficients.items()}
+
+def tracked_weights(model: keras.Model) -> Dict[str, float]:
+    """The model's ``weight/<c>`` and ``coef/<c>`` values now, as floats (none for plain Keras)."""
+    values = getattr(model, "tracked_weights", lambda: {})()
+    return {key: float(keras.ops.convert_to_numpy(value)) for key, value in values.items()}
 
 
 def weighted_layers(model: keras.Model) -> Dict[str, List[Any]]:

@@ -4,8 +4,13 @@
 and the loss components. It overrides ``compute_loss``, which Keras calls inside the compiled
 step: so the whole composition, the components' in-graph state updates and the per-component
 trackers run in the graph, with no Python per batch and no recompiles. ``train_step`` is Keras'
-own with one ordering guarantee added (see its docstring); ``test_step`` only drops the
-training-only terms from the validation logs.
+own with one ordering guarantee and the components' after-step updates (dual ascent) added;
+``test_step`` is Keras' own minus the training-only terms in the validation logs.
+
+Components that read intermediate tensors (``outputs_needed()``) get them from a multi-output
+view of the network: the same layers, with the named layers' outputs as extra outputs. The
+view is used for the train and test steps only; ``predict`` and ``call`` return the network's
+own output.
 
 Keras 3 reports only the total loss; here every component also gets two epoch-running means,
 ``term/<name>`` (unweighted) and ``loss/<name>`` (its weighted contribution), plus
@@ -14,7 +19,7 @@ Keras 3 reports only the total loss; here every component also gets two epoch-ru
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import keras
 from keras import ops
@@ -67,6 +72,13 @@ class ComposedModel(keras.Model):
         self.task_loss = task_loss
         for component in self.components:
             component.attach(network)
+            component.require_layers(network, component.outputs_needed(), option="layer")
+        needed = sorted({name for c in self.components for name in c.outputs_needed()})
+        # Not an attribute Keras tracks: it shares every layer with ``network``, which is saved.
+        object.__setattr__(self, "_with_outputs", keras.Model(
+            network.inputs, {"y_pred": network.outputs[0], **{n: network.get_layer(n).output for n in needed}},
+            name=f"{network.name}_with_outputs",
+        ) if needed else None)
         self.has_other_losses = any(
             getattr(layer, attr, None) is not None for layer in network.layers for attr in _REGULARIZER_ATTRS
         )
@@ -81,6 +93,19 @@ class ComposedModel(keras.Model):
     def call(self, inputs: Any, training: bool = False) -> Any:
         return self.network(inputs, training=training)
 
+    def forward(self, x: Any, training: bool) -> Tuple[Any, Dict[str, Any]]:
+        """(y_pred, outputs of the layers the components need) for one batch."""
+        if self._with_outputs is None:
+            return self(x, training=training), {}
+        outputs = dict(self._with_outputs(x, training=training))
+        return outputs.pop("y_pred"), outputs
+
+    def step_number(self) -> Optional[Any]:
+        """The training step being taken, 1 for the first (the optimizer's count + 1)."""
+        if self.optimizer is None:
+            return None
+        return ops.cast(self.optimizer.iterations, "float32") + 1.0
+
     # -- the composed loss -----------------------------------------------------------------
     def _other_losses(self) -> List[Any]:
         """``add_loss`` terms and Keras regularizers that no component owns."""
@@ -88,18 +113,26 @@ class ComposedModel(keras.Model):
 
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
                      training: bool = True) -> Any:
-        del x
+        """Keras' hook, for callers that have only ``y_pred`` (no intermediate outputs)."""
+        return self.composed_loss(y, y_pred, sample_weight, training)[0]
+
+    def composed_loss(self, y: Any, y_pred: Any, sample_weight: Any, training: bool,
+                      outputs: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any]]:
+        """(total loss, each applicable component's unweighted term) for one batch."""
         task = self._compile_loss(y, y_pred, sample_weight)
         total = task
         breakdown = [task]
-        context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training)
+        terms: Dict[str, Any] = {}
+        context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training,
+                              step=self.step_number() if training else None, outputs=outputs or {})
         for component in self.components:
             if not training and not component.applies_in_validation:
                 breakdown += [zero(), zero()]  # filtered out of the validation logs
                 continue
-            term = component.term(context)
-            contribution = component.contribution(term)
-            breakdown += [ops.cast(term, "float32"), ops.cast(contribution, "float32")]
+            term = ops.cast(component.term(context), "float32")
+            contribution = component.contribution(term, context)
+            terms[component.name] = term
+            breakdown += [term, ops.cast(contribution, "float32")]
             total = total + contribution
         other = self._other_losses()
         if other:
@@ -108,7 +141,7 @@ class ComposedModel(keras.Model):
         if self.has_other_losses:
             breakdown.append(other_total if other else zero())
         self.breakdown.update_state(breakdown, sample_weight=ops.cast(ops.shape(y_pred)[0], "float32"))
-        return total
+        return total, terms
 
     def train_step(self, data: Any) -> Dict[str, Any]:
         """Keras' TensorFlow train step, with the optimizer update ordered after the loss.
@@ -123,8 +156,8 @@ class ComposedModel(keras.Model):
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            y_pred, outputs = self.forward(x, training=True)
+            loss, terms = self.composed_loss(y, y_pred, sample_weight, training=True, outputs=outputs)
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
             scaled_loss = self.optimizer.scale_loss(loss)
         variables = self.trainable_weights
@@ -132,6 +165,9 @@ class ComposedModel(keras.Model):
         with tf.control_dependencies([loss]):
             gradients = [None if g is None else tf.identity(g) for g in gradients]
         self.optimizer.apply_gradients(zip(gradients, variables))
+        for component in self.components:
+            if component.name in terms:
+                component.after_step(terms[component.name])
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def train_only_metric_names(self) -> List[str]:
@@ -139,13 +175,20 @@ class ComposedModel(keras.Model):
         return [name for c in self.components if not c.applies_in_validation for name in _metric_names(c)]
 
     def test_step(self, data: Any) -> Dict[str, Any]:
-        logs = super().test_step(data)
+        """Keras' test step on the multi-output view; training-only terms left out of the logs."""
+        import tensorflow as tf
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred, outputs = self.forward(x, training=False)
+        loss, _ = self.composed_loss(y, y_pred, sample_weight, training=False, outputs=outputs)
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         skip = set(self.train_only_metric_names())
         return {key: value for key, value in logs.items() if key not in skip}
 
-    def coefficients(self) -> Dict[str, Any]:
-        """Effective trainable coefficients of every component, by name."""
-        return {name: value for c in self.components for name, value in c.coefficients().items()}
+    def tracked_weights(self) -> Dict[str, Any]:
+        """``weight/<c>`` and ``coef/<c>`` of every component whose weight is not constant."""
+        return {key: value for c in self.components for key, value in c.tracked_weights().items()}
 
     # -- serialisation ---------------------------------------------------------------------
     def get_config(self) -> Dict[str, Any]:

@@ -84,7 +84,7 @@ def test_term_gradient_and_reference_match_numpy_in_sgd_loop(mode, distance, tin
             y_pred = network(xb, training=True)
             task = tf.reduce_mean(tf.square(yb - y_pred))
             term = component.term(LossContext(y_true=yb, y_pred=y_pred, network=network, training=True))
-            total = task + component.contribution(term)
+            total = task + component.weighting.contribution(term)
         term_grads = tape.gradient(term, tracked)
         total_grads = tape.gradient(total, tracked)
         del tape

@@ -1,0 +1,58 @@
+"""A norm of named layers' kernels (R1: ``a·||W_a|| + ||W_b||`` as two entries of this component)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import keras
+from keras import ops
+
+from lossexp.losses.base import LossComponent, LossContext, zero
+from lossexp.losses.registry import register
+
+NORMS = ("fro", "l2", "l1")
+
+
+def kernel_norm(kernel: Any, norm: str) -> Any:
+    """``fro``: sqrt(Σ w²) (``tf.norm``); ``l2``: Σ w² (Keras' L2 without its factor); ``l1``: Σ |w|."""
+    if norm == "l1":
+        return ops.sum(ops.abs(kernel))
+    squares = ops.sum(ops.square(kernel))
+    return ops.sqrt(squares) if norm == "fro" else squares
+
+
+def require_kernel_layers(component: LossComponent, network: keras.Model, layers: Sequence[str]) -> None:
+    """Every name is a layer of ``network`` that has a kernel (Dense, Conv)."""
+    component.require_layers(network, layers)
+    for name in layers:
+        component.require(hasattr(network.get_layer(name), "kernel"), "layers",
+                          "layers that have a kernel (Dense, Conv)", name)
+
+
+@register("cross_layer")
+class CrossLayerNorm(LossComponent):
+    """term = Σ_layers ||W||, a norm of the kernels of the named layers.
+
+    ``norm: fro`` (default) is the Frobenius norm sqrt(Σ w²), the seed's ``tf.norm``; ``l2``
+    is Σ w²; ``l1`` is Σ |w|. R1's ``a·||W_a|| + ||W_b||`` is two entries of this component,
+    one with a trainable weight (``weight: {value: 1, trainable: true}``), the other
+    with ``kind: cross_layer`` under a second key.
+
+    Options: ``weight``; ``layers`` (non-empty list of layers with a kernel); ``norm``.
+    """
+
+    def __init__(self, weight: Any = 1.0, layers: Sequence[str] = ("hidden_1",), norm: str = "fro",
+                 **kwargs: Any) -> None:
+        super().__init__(weight=weight, **kwargs)
+        self.require(isinstance(layers, (list, tuple)) and len(layers) > 0 and all(isinstance(n, str) for n in layers),
+                     "layers", "a non-empty list of layer names", layers)
+        self.layers = list(layers)
+        self.norm = self.require_choice("norm", norm, NORMS)
+
+    def attach(self, network: keras.Model) -> None:
+        require_kernel_layers(self, network, self.layers)
+
+    def term(self, context: LossContext) -> Any:
+        total = zero()
+        for name in self.layers:
+            total = total + kernel_norm(context.network.get_layer(name).kernel, self.norm)
+        return total

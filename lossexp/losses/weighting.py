@@ -1,0 +1,92 @@
+"""A component's weight at run time: the variables behind a :class:`WeightSpec`.
+
+Every form keeps its state in variables created on the component with ``add_weight``, because a
+Python number read inside the compiled train step would be frozen into the graph:
+
+* constant, scheduled and ``dual`` weights live in a non-trainable ``loss_weight``; a schedule
+  writes its value for the step into it inside the step, dual ascent after the gradient update;
+* ``raw`` / ``softplus`` / ``exp`` / ``uncertainty`` weights are a function of a trainable
+  ``raw_weight`` s that the optimizer updates with the model's weights.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict
+
+import keras
+from keras import ops
+
+from lossexp.losses.weight_spec import WeightSpec
+
+_EFFECTIVE = {
+    "raw": lambda s: s,
+    "softplus": ops.softplus,
+    "exp": ops.exp,
+    "uncertainty": lambda s: ops.exp(-s),
+}
+_RAW_INITIAL = {
+    "raw": lambda w: w,
+    "softplus": lambda w: w + math.log(-math.expm1(-w)),  # log(eʷ − 1), stable for large w
+    "exp": math.log,
+    "uncertainty": lambda w: -math.log(w),
+}
+
+
+class Weighting:
+    """Turns a component's unweighted term into its contribution to the total loss."""
+
+    def __init__(self, spec: WeightSpec, owner: keras.layers.Layer) -> None:
+        self.spec = spec
+        if spec.trained_by_gradient:
+            initial = _RAW_INITIAL[spec.parametrization](spec.value)
+            self.raw_weight = owner.add_weight(name="raw_weight", shape=(), trainable=True,
+                                               initializer=keras.initializers.Constant(initial))
+        else:
+            self.loss_weight = owner.add_weight(name="loss_weight", shape=(), trainable=False,
+                                                initializer=keras.initializers.Constant(spec.initial))
+
+    def multiplier(self, step: Any = None, training: bool = False) -> Any:
+        """The weight ``w`` for this step; a training step also moves a schedule to ``step``."""
+        if self.spec.trained_by_gradient:
+            return _EFFECTIVE[self.spec.parametrization](self.raw_weight)
+        if self.spec.kind == "scheduled" and training and step is not None:
+            value = self._scheduled(ops.cast(step, "float32"))
+            self.loss_weight.assign(value)
+            return value
+        return ops.convert_to_tensor(self.loss_weight)
+
+    def contribution(self, term: Any, step: Any = None, training: bool = False) -> Any:
+        """``w·term`` (``exp(−s)·term + s`` under ``uncertainty``)."""
+        weighted = self.multiplier(step, training) * term
+        if self.spec.parametrization == "uncertainty":
+            weighted = weighted + self.raw_weight
+        return weighted
+
+    def after_step(self, term: Any) -> None:
+        """Dual ascent, once the optimizer has applied the step: w ← max(0, w + lr·(term − ε))."""
+        if self.spec.parametrization == "dual":
+            self.loss_weight.assign(ops.maximum(0.0, self.loss_weight + self.spec.lr * (term - self.spec.epsilon)))
+
+    def tracked(self, name: str) -> Dict[str, Any]:
+        """What to log for component ``name``: ``weight/<name>`` unless constant, ``coef/<name>``
+        for trainable weights (the trained value: w, or s under ``uncertainty``)."""
+        if self.spec.kind == "constant":
+            return {}
+        values = {f"weight/{name}": self.multiplier()}
+        if self.spec.kind == "trainable":
+            trained = self.raw_weight if self.spec.parametrization == "uncertainty" else values[f"weight/{name}"]
+            values[f"coef/{name}"] = trained
+        return values
+
+    def _scheduled(self, t: Any) -> Any:
+        spec = self.spec
+        span = spec.end - spec.start
+        if spec.schedule == "constant":
+            return ops.convert_to_tensor(spec.end, dtype="float32")
+        if spec.schedule == "linear":
+            return spec.start + span * ops.clip((t - spec.delay) / spec.steps, 0.0, 1.0)
+        if spec.schedule == "sigmoid":
+            return spec.start + span * ops.sigmoid(spec.sharpness * (t - spec.midpoint))
+        length = spec.steps / spec.cycles
+        tau = ops.mod(t - 1.0, length) / length
+        return spec.start + span * ops.minimum(1.0, tau / spec.ratio)
