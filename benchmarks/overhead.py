@@ -106,8 +106,8 @@ def main() -> None:
             for variant in variants:
                 times[variant].append(fit_time(variant, cfg, data, args.epochs, uri))
     median = {v: statistics.median(t) for v, t in times.items()}
-    ratios = [l / p for l, p in zip(times["lossexp"], times["plain"])]
-    tracking = [l / o for l, o in zip(times["lossexp"], times["lossexp_off"])]
+    ratios = [ours / plain for ours, plain in zip(times["lossexp"], times["plain"])]
+    tracking = [on / off for on, off in zip(times["lossexp"], times["lossexp_off"])]
     result = {
         "overhead_ratio": median["lossexp"] / median["plain"],
         "overhead_ratio_per_repeat": ratios,

@@ -72,7 +72,7 @@ def render(detail: Optional[str] = None) -> str:
                 summary = doc.split("\n\n")[0].replace("\n", " ") if doc else header
                 lines.append(f"  {name:<10} {summary}")
                 if detail:
-                    lines += ["", *("    " + l for l in doc.splitlines()), ""]
+                    lines += ["", *("    " + line for line in doc.splitlines()), ""]
                 options = [o for o in options if o[0] != name]
             else:
                 lines.append(f"  {name:<10} {header}")

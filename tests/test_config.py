@@ -22,7 +22,8 @@ def compose_with(*overrides):
 
 COMBOS = [
     (model, data, optimizer, trainer)
-    for model, data, optimizer, trainer in itertools.product(group("model"), group("data"), group("optimizer"), group("trainer"))
+    for model, data, optimizer, trainer in itertools.product(group("model"), group("data"), group("optimizer"),
+                                                             group("trainer"))
     if not (model == "cnn" and data == "regression")  # cnn needs images
 ]
 

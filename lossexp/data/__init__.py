@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
 from lossexp.config import DATA_SCHEMAS
+
+#: (inputs, targets)
+Arrays = Tuple[np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -36,7 +39,7 @@ class Dataset:
     def task_metric(self) -> str:
         return "accuracy" if self.task == "classification" else "mean_absolute_error"
 
-    def split(self, validation_split: float) -> Tuple[Tuple[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray] | None]:
+    def split(self, validation_split: float) -> Tuple[Arrays, Optional[Arrays]]:
         """(train, validation) — the last ``validation_split`` of the (already shuffled) rows."""
         n_val = int(round(len(self.x) * validation_split))
         if n_val == 0:

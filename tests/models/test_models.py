@@ -16,11 +16,11 @@ def test_cnn_layer_names_are_the_documented_ones():
 
 def test_mlp_on_regression_and_on_images():
     net = build_network(MLPConfig(hidden_units=[8, 4]), load(RegressionConfig(n_samples=20)))
-    assert [l.name for l in net.layers] == ["inputs", "hidden_1", "hidden_2", "output"]
+    assert [layer.name for layer in net.layers] == ["inputs", "hidden_1", "hidden_2", "output"]
     out = net(np.zeros((3, 4), "float32"))
     assert out.shape == (3, 1)
     net = build_network(MLPConfig(hidden_units=[8]), load(DigitsConfig(n_samples=20)))
-    assert "flatten" in [l.name for l in net.layers]
+    assert "flatten" in [layer.name for layer in net.layers]
 
 
 def test_cnn_on_tabular_data_is_a_config_error():

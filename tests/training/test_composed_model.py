@@ -57,7 +57,7 @@ def test_total_loss_is_task_plus_weighted_terms(data, tiny_network, compose):
             np.testing.assert_allclose(history[f"loss/{n}"][epoch], component.weight * history[f"term/{n}"][epoch],
                                        rtol=1e-5)
         assert all(history[f"term/{n}"][epoch] > 0 for n in names)
-        val_total = history["val_loss/task"][epoch] + history["val_loss/activity"][epoch] + history["val_loss/coef"][epoch]
+        val_total = sum(history[f"val_loss/{n}"][epoch] for n in ("task", "activity", "coef"))
         np.testing.assert_allclose(history["val_loss"][epoch], val_total, rtol=1e-5)
     assert "loss/other" not in history
     assert sorted(model.train_only_metric_names()) == ["loss/hist_avg", "term/hist_avg"]
@@ -128,8 +128,8 @@ def test_saved_model_reloads_with_equal_predictions_and_state(data, tmp_path, ti
     np.testing.assert_allclose(loaded.predict(x_val, verbose=0), model.predict(x_val, verbose=0), rtol=1e-6,
                                atol=1e-7)
     assert list(loaded.tracked_weights()) == ["weight/coef", "coef/coef"]
-    np.testing.assert_allclose(float(loaded.tracked_weights()["coef/coef"]), float(model.tracked_weights()["coef/coef"]),
-                               rtol=1e-7)
+    trained = float(model.tracked_weights()["coef/coef"])
+    np.testing.assert_allclose(float(loaded.tracked_weights()["coef/coef"]), trained, rtol=1e-7)
     assert float(model.tracked_weights()["coef/coef"]) != pytest.approx(0.08)  # trained, not just re-initialised
 
     original = {c.name: c for c in model.components}
