@@ -38,7 +38,19 @@ class CNNConfig:
     activation: str = "relu"
 
 
-MODEL_SCHEMAS: Dict[str, type] = {"mlp": MLPConfig, "cnn": CNNConfig}
+@dataclass
+class GANConfig:
+    """Two Dense stacks: generator ``latent → hidden_1 … hidden_n → output`` (a 2-D point) and
+    discriminator ``point → hidden_1 … hidden_n → output`` (a logit). Trained on ``data=ring``."""
+
+    name: str = "gan"
+    latent_dim: int = 16
+    generator_units: List[int] = field(default_factory=lambda: [128, 128])
+    discriminator_units: List[int] = field(default_factory=lambda: [128, 128])
+    activation: str = "relu"
+
+
+MODEL_SCHEMAS: Dict[str, type] = {"mlp": MLPConfig, "cnn": CNNConfig, "gan": GANConfig}
 
 
 # --- data sets ----------------------------------------------------------------------------
@@ -60,7 +72,20 @@ class RegressionConfig:
     n_samples: int = 1000
 
 
-DATA_SCHEMAS: Dict[str, type] = {"digits": DigitsConfig, "regression": RegressionConfig}
+@dataclass
+class RingConfig:
+    """8 Gaussians on a circle (VEEGAN's ring), for ``model=gan``; generated from a seed."""
+
+    name: str = "ring"
+    seed: int = 0
+    n_samples: int = 10000
+    radius: float = 2.0
+    std: float = 0.02
+
+
+DATA_SCHEMAS: Dict[str, type] = {"digits": DigitsConfig, "regression": RegressionConfig, "ring": RingConfig}
+#: Data sets that only one model can use, and models that need one data set: {model: data}.
+PAIRED = {"gan": "ring"}
 
 
 # --- training, optimiser, tracking --------------------------------------------------------
@@ -144,6 +169,15 @@ def _positive_ints(key: str, values: List[int]) -> None:
     _check(len(values) > 0 and all(v > 0 for v in values), key, "a non-empty list of positive integers", values)
 
 
+def _check_pairing(model: str, data: str) -> None:
+    """``model=gan`` trains on ``data=ring`` only, and ``data=ring`` has no task for other models."""
+    for paired_model, paired_data in PAIRED.items():
+        if model == paired_model and data != paired_data:
+            raise invalid_value("data", f"data={paired_data} with model={paired_model}", data)
+        if data == paired_data and model != paired_model:
+            raise invalid_value("model", f"model={paired_model} with data={paired_data}", model)
+
+
 def validate(cfg: DictConfig) -> LossexpConfig:
     """Return the typed config or raise :class:`ConfigError` naming the first bad key."""
     top = {"model", "data", "loss", "optimizer", "trainer", "tracking"}
@@ -166,6 +200,14 @@ def validate(cfg: DictConfig) -> LossexpConfig:
         _positive_ints("model.filters", model.filters)
         _check(model.kernel_size > 0, "model.kernel_size", "a positive integer", model.kernel_size)
         _check(model.dense_units > 0, "model.dense_units", "a positive integer", model.dense_units)
+    if isinstance(model, GANConfig):
+        _check(model.latent_dim > 0, "model.latent_dim", "a positive integer", model.latent_dim)
+        _positive_ints("model.generator_units", model.generator_units)
+        _positive_ints("model.discriminator_units", model.discriminator_units)
+    if isinstance(data, RingConfig):
+        _check(math.isfinite(data.radius) and data.radius > 0, "data.radius", "a positive finite number", data.radius)
+        _check(math.isfinite(data.std) and data.std > 0, "data.std", "a positive finite number", data.std)
+    _check_pairing(model.name, data.name)
     if getattr(data, "n_samples", None) is not None:
         _check(data.n_samples >= 10, "data.n_samples", "at least 10", data.n_samples)
     if optimizer.name not in OPTIMIZERS:

@@ -3,7 +3,8 @@
 ``run(cfg)`` validates the config, builds data, network and loss components (failing with a
 :class:`~lossexp.errors.ConfigError` before any MLflow run exists), trains the composed model
 and records everything in one MLflow run. It returns the objective a sweeper minimises: the
-final validation loss (the training loss when there is no validation split).
+final validation loss (the training loss when there is no validation split; for ``model=gan`` the
+number of ring modes the generator misses).
 """
 from __future__ import annotations
 
@@ -50,8 +51,19 @@ def run(cfg: DictConfig) -> float:
     keras.backend.clear_session()  # a reused process (sweeps) must not carry state between jobs
     keras.utils.set_random_seed(config.trainer.seed)
     data = load(config.data)
-    model = build_model(config, data)  # ConfigError here: nothing has been logged yet
-    train, validation = data.split(config.trainer.validation_split)
+    ring = None
+    if config.model.name == "gan":  # two players, its own step, ring metrics each epoch; no validation split
+        from lossexp.data.ring import modes
+        from lossexp.tracking.ring import RingMetrics, plot_ring
+        from lossexp.training.gan_assemble import build_gan
+
+        model = build_gan(config, data)  # ConfigError here: nothing has been logged yet
+        ring = RingMetrics(modes(config.data.radius), config.data.std, config.model.latent_dim, config.trainer.seed)
+        fit_data = {"x": data.x}
+    else:
+        model = build_model(config, data)  # ConfigError here: nothing has been logged yet
+        train, validation = data.split(config.trainer.validation_split)
+        fit_data = {"x": train[0], "y": train[1], "validation_data": validation}
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     run_name = config.tracking.run_name or f"{config.model.name}·{composition(config)}"
@@ -65,15 +77,17 @@ def run(cfg: DictConfig) -> float:
 
         recorder = RunRecorder(tracked.sink, config.trainer.log_every_n_steps, drift=config.tracking.drift)
         history = model.fit(
-            train[0], train[1],
-            validation_data=validation,
+            **fit_data,
             epochs=config.trainer.epochs,
             batch_size=config.trainer.batch_size,
-            callbacks=[recorder],
+            callbacks=([ring] if ring is not None else []) + [recorder],  # ring metrics first: the recorder logs them
             verbose=config.trainer.verbose,
         )
         if config.tracking.plots:
             tracked.log_artifact(plot_run(tracked.sink.history, output_dir / "plots" / "run.png", run_name), "plots")
+            if ring is not None:
+                ring_png = plot_ring(ring.samples, ring.modes, ring.std, output_dir / "plots" / "ring.png", run_name)
+                tracked.log_artifact(ring_png, "plots")
         if config.tracking.log_model:
             model_path = output_dir / "model.keras"
             model.save(model_path)
@@ -84,5 +98,9 @@ def run(cfg: DictConfig) -> float:
 
 
 def objective(history: Dict[str, Any]) -> float:
+    if "ring/modes_covered" in history:  # a GAN: the number of modes it misses
+        from lossexp.data.ring import N_MODES
+
+        return float(N_MODES - history["ring/modes_covered"][-1])
     key = "val_loss" if "val_loss" in history else "loss"
     return float(history[key][-1])

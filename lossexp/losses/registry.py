@@ -20,6 +20,8 @@ _REGISTRY: Dict[str, type] = {}
 #: Config keys that are not options but pick the class, so one class can serve several
 #: entries (``loss.penalty_a.kind: coef``).
 KIND_KEY = "kind"
+#: ``model=gan`` only: which player an entry targets (see ``lossexp.training.gan_assemble``).
+PLAYER_KEY = "player"
 #: Names the runner uses for its own metrics; no component may take them.
 RESERVED = {"task", "other"}
 
@@ -57,6 +59,9 @@ def build_components(loss_cfg: Mapping[str, Any]) -> List["LossComponent"]:
         if key in RESERVED:
             raise ConfigError(f"Invalid loss component name {key!r}: {', '.join(sorted(RESERVED))} are reserved")
         options = dict(options or {})
+        if PLAYER_KEY in options:
+            raise ConfigError(f"Invalid key loss.{key}.{PLAYER_KEY}: only model=gan has players "
+                              f"(got {options[PLAYER_KEY]!r})")
         kind = options.pop(KIND_KEY, key)
         cls = component_class(kind)
         valid = cls.option_names()

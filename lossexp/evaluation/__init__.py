@@ -1,0 +1,1 @@
+"""Measures of a trained model's output that are not losses (NumPy only, no TensorFlow)."""

@@ -1,0 +1,179 @@
+"""A GAN as one Keras model: two players, two optimizers, loss components per player.
+
+``GANModel.train_step`` takes one step of each player on every batch of real points, the
+discriminator first (Goodfellow et al. 2014, with the non-saturating generator loss):
+
+* discriminator: ``mean softplus(−D(x)) + mean softplus(D(G(z)))``, i.e. ``−log D(x) − log(1 − D(G(z)))``;
+* generator:     ``mean softplus(−D(G(z)))``, i.e. ``−log D(G(z))``;
+
+each plus ``Σ weight·term`` of the components that target that player. A component sees its
+player as the :class:`~lossexp.losses.base.LossContext`: ``network`` is the player's network,
+``step`` the player's own step (its optimizer's count + 1), ``y_pred`` what the player outputs
+(generated points for the generator; ``D``'s probabilities on the real then fake points for the
+discriminator) and ``y_true`` what it should output (the real points; labels 1 then 0). Each
+player's optimizer updates that player's weights and its components' trainable weights only.
+
+Metrics (epoch running means, weighted by batch size): ``loss/<player>`` (what that player's
+optimizer minimises), ``loss/<player>/adversarial`` (its GAN loss alone), and per component
+``term/<c>`` and ``loss/<c>``. ``call(noise)`` returns generated points.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence, Tuple
+
+import keras
+from keras import ops
+
+from lossexp.losses.base import LossComponent, LossContext
+from lossexp.training.composed_model import RunningMeans
+
+PLAYERS = ("discriminator", "generator")  # in the order of their steps
+
+
+@keras.saving.register_keras_serializable(package="lossexp")
+class GANModel(keras.Model):
+    """Generator and discriminator trained against each other, with per-player loss components."""
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model,
+                 generator_components: Sequence[LossComponent] = (),
+                 discriminator_components: Sequence[LossComponent] = (), seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generator_components = list(generator_components)
+        self.discriminator_components = list(discriminator_components)
+        self.seed = seed
+        self.latent_dim = int(generator.inputs[0].shape[-1])
+        self.noise = keras.random.SeedGenerator(seed, name="noise")
+        for player in PLAYERS:
+            for component in self.player_components(player):
+                component.attach(self.player_network(player))
+        self.breakdown = RunningMeans(self.metric_names(), name="breakdown")
+        self.built = True  # both networks are built functional models; components own their state
+
+    # -- the players ----------------------------------------------------------------------
+    def player_network(self, player: str) -> keras.Model:
+        return getattr(self, player)
+
+    def player_components(self, player: str) -> List[LossComponent]:
+        return getattr(self, f"{player}_components")
+
+    def player_optimizer(self, player: str) -> keras.optimizers.Optimizer:
+        return getattr(self, f"{player}_optimizer")
+
+    def player_variables(self, player: str) -> List[keras.Variable]:
+        """What ``player``'s optimizer updates: its network's and its components' trainable weights."""
+        own = list(self.player_network(player).trainable_weights)
+        return own + [w for c in self.player_components(player) for w in c.trainable_weights]
+
+    def metric_names(self) -> List[str]:
+        names = []
+        for player in PLAYERS:
+            names += [f"loss/{player}", f"loss/{player}/adversarial"]
+            names += [f"{kind}/{c.name}" for c in self.player_components(player) for kind in ("term", "loss")]
+        return names
+
+    # -- compile, forward -------------------------------------------------------------------
+    def compile(self, generator_optimizer: keras.optimizers.Optimizer,
+                discriminator_optimizer: keras.optimizers.Optimizer, **kwargs: Any) -> None:
+        """One optimizer per player, each built on that player's variables only.
+
+        Keras' own ``model.optimizer`` is the discriminator's (its step count is the model's).
+        """
+        super().compile(optimizer=discriminator_optimizer, **kwargs)
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+        for player in PLAYERS:
+            self.player_optimizer(player).build(self.player_variables(player))
+
+    def get_compile_config(self) -> Dict[str, Any]:
+        if not self.compiled:
+            return {}
+        return {f"{player}_optimizer": keras.saving.serialize_keras_object(self.player_optimizer(player))
+                for player in PLAYERS}
+
+    def compile_from_config(self, config: Dict[str, Any]) -> None:
+        self.compile(**{key: keras.saving.deserialize_keras_object(value) for key, value in config.items()})
+
+    def call(self, noise: Any, training: bool = False) -> Any:
+        return self.generator(noise, training=training)
+
+    # -- one training step ----------------------------------------------------------------
+    def objective(self, player: str, adversarial: Any, y_true: Any, y_pred: Any) -> Tuple[Any, Dict[str, Any], List]:
+        """(the player's total loss, each component's unweighted term, values for the breakdown)."""
+        step = ops.cast(self.player_optimizer(player).iterations, "float32") + 1.0
+        context = LossContext(y_true=y_true, y_pred=y_pred, network=self.player_network(player), training=True,
+                              step=step)
+        total, terms, contributions = adversarial, {}, []
+        for component in self.player_components(player):
+            term = ops.cast(component.term(context), "float32")
+            contribution = ops.cast(component.contribution(term, context), "float32")
+            terms[component.name] = term
+            contributions += [term, contribution]
+            total = total + contribution
+        return total, terms, [total, adversarial, *contributions]
+
+    def update(self, player: str, tape: Any, total: Any, terms: Dict[str, Any]) -> None:
+        """Apply ``player``'s optimizer to its own variables; then the components' after-step updates.
+
+        Gradients wait for the loss, as in :meth:`ComposedModel.train_step`, so a trainable
+        coefficient is read before its own update.
+        """
+        import tensorflow as tf
+
+        variables = self.player_variables(player)
+        gradients = tape.gradient(total, variables)
+        with tf.control_dependencies([total]):
+            gradients = [None if g is None else tf.identity(g) for g in gradients]
+        self.player_optimizer(player).apply_gradients(zip(gradients, variables))
+        for component in self.player_components(player):
+            component.after_step(terms[component.name])
+
+    def train_step(self, data: Any) -> Dict[str, Any]:
+        import tensorflow as tf
+
+        real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        real = ops.cast(real, "float32")
+        batch = ops.shape(real)[0]
+
+        fake = self.generator(keras.random.normal((batch, self.latent_dim), seed=self.noise), training=True)
+        with tf.GradientTape() as tape:
+            logits = self.discriminator(ops.concatenate([real, fake], axis=0), training=True)
+            logits_real, logits_fake = logits[:batch], logits[batch:]
+            adversarial = ops.mean(ops.softplus(-logits_real)) + ops.mean(ops.softplus(logits_fake))
+            labels = ops.concatenate([ops.ones_like(logits_real), ops.zeros_like(logits_fake)], axis=0)
+            d_total, d_terms, d_values = self.objective("discriminator", adversarial, labels, ops.sigmoid(logits))
+        self.update("discriminator", tape, d_total, d_terms)
+
+        noise = keras.random.normal((batch, self.latent_dim), seed=self.noise)
+        with tf.GradientTape() as tape:
+            fake = self.generator(noise, training=True)
+            adversarial = ops.mean(ops.softplus(-self.discriminator(fake, training=True)))
+            g_total, g_terms, g_values = self.objective("generator", adversarial, real, fake)
+        self.update("generator", tape, g_total, g_terms)
+
+        self.breakdown.update_state(d_values + g_values, sample_weight=ops.cast(batch, "float32"))
+        return self.breakdown.result()
+
+    def tracked_weights(self) -> Dict[str, Any]:
+        """``weight/<c>`` and ``coef/<c>`` of every component whose weight is not constant."""
+        return {key: value for player in PLAYERS for c in self.player_components(player)
+                for key, value in c.tracked_weights().items()}
+
+    # -- serialisation ----------------------------------------------------------------------
+    def get_config(self) -> Dict[str, Any]:
+        config = {"name": self.name, "seed": self.seed}
+        for player in PLAYERS:
+            config[player] = keras.saving.serialize_keras_object(self.player_network(player))
+            config[f"{player}_components"] = [keras.saving.serialize_keras_object(c)
+                                              for c in self.player_components(player)]
+        return config
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any], custom_objects: Any = None) -> "GANModel":
+        config = dict(config)
+        for player in PLAYERS:
+            config[player] = keras.saving.deserialize_keras_object(config[player], custom_objects=custom_objects)
+            config[f"{player}_components"] = [keras.saving.deserialize_keras_object(c, custom_objects=custom_objects)
+                                              for c in config[f"{player}_components"]]
+        return cls(**config)
