@@ -9,8 +9,8 @@ from mlflow.tracking import MlflowClient
 QUICK = ["trainer.epochs=1", "data.n_samples=200"]
 
 BAD_INPUTS = [
-    (["model=cnnn"], "Unknown model 'cnnn': valid choices are cnn, mlp"),
-    (["data=mnist"], "Unknown data 'mnist': valid choices are digits, regression"),
+    (["model=cnnn"], "Unknown model 'cnnn': valid choices are cnn, gan, mlp"),
+    (["data=mnist"], "Unknown data 'mnist': valid choices are digits, regression, ring"),
     (["model=cnn", "data=regression"], "cnn needs image data"),
     (["optimizer=rmsprop"], "Unknown optimizer 'rmsprop': valid choices are adam, sgd"),
     (["loss=hist_avg+foo"], "Unknown loss component 'foo': valid choices are activity, coef, cross_layer, hist_avg"),

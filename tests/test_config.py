@@ -25,6 +25,7 @@ COMBOS = [
     for model, data, optimizer, trainer in itertools.product(group("model"), group("data"), group("optimizer"),
                                                              group("trainer"))
     if not (model == "cnn" and data == "regression")  # cnn needs images
+    and (model == "gan") == (data == "ring")  # the GAN and its ring go together
 ]
 
 
@@ -66,6 +67,12 @@ def test_defaults_are_the_documented_demo():
     (["+model.depth=3"], "Unknown key model.depth: valid keys are"),
     (["optimizer.learning_rate=-1"], "optimizer.learning_rate"),
     (["model.hidden_units=[]", "model=mlp"], "model.hidden_units"),
+    (["model=gan"], "Invalid value for data: expected data=ring with model=gan, got 'digits'"),
+    (["model=mlp", "data=ring"], "Invalid value for model: expected model=gan with data=ring, got 'mlp'"),
+    (["model=gan", "data=ring", "model.latent_dim=0"], "Invalid value for model.latent_dim"),
+    (["model=gan", "data=ring", "model.generator_units=[]"], "Invalid value for model.generator_units"),
+    (["model=gan", "data=ring", "data.std=0"], "Invalid value for data.std: expected a positive finite number"),
+    (["model=gan", "data=ring", "data.radius=-1"], "Invalid value for data.radius"),
 ])
 def test_validation_names_the_bad_key(overrides, message):
     with pytest.raises(ConfigError) as info:
@@ -77,5 +84,5 @@ def test_validation_names_the_bad_key(overrides, message):
 def test_unknown_model_name_lists_choices():
     cfg = compose_with()
     bad = OmegaConf.merge(cfg, {"model": {"name": "resnet"}})
-    with pytest.raises(ConfigError, match="Unknown model 'resnet': valid choices are cnn, mlp"):
+    with pytest.raises(ConfigError, match="Unknown model 'resnet': valid choices are cnn, gan, mlp"):
         validate(bad)

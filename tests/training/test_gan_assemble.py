@@ -1,0 +1,70 @@
+"""Building a GAN from config: ``player:`` per loss entry, one instance per player under
+``both``, and one-line errors that name the user's key for anything that cannot apply."""
+from __future__ import annotations
+
+import pytest
+
+from lossexp.config import GANConfig, LossexpConfig, OptimizerConfig, RingConfig, TrackingConfig, TrainerConfig
+from lossexp.data import load
+from lossexp.errors import ConfigError
+from lossexp.losses.registry import build_components
+from lossexp.training.gan_assemble import build_gan
+
+RING = RingConfig(n_samples=64)
+
+
+def gan_config(loss: dict) -> LossexpConfig:
+    return LossexpConfig(model=GANConfig(latent_dim=4, generator_units=[8, 8], discriminator_units=[8]),
+                         data=RING, loss=loss, optimizer=OptimizerConfig(), trainer=TrainerConfig(),
+                         tracking=TrackingConfig())
+
+
+def build(loss: dict):
+    return build_gan(gan_config(loss), load(RING))
+
+
+def names(model, player):
+    return [c.name for c in model.player_components(player)]
+
+
+def test_both_builds_one_instance_per_player_attached_to_that_players_weights():
+    model = build({"hist_avg": {"weight": 0.01, "player": "both"}})
+    assert names(model, "generator") == ["hist_avg_generator"]
+    assert names(model, "discriminator") == ["hist_avg_discriminator"]
+    for player in ("generator", "discriminator"):
+        [component] = model.player_components(player)
+        assert [r.shape for r in component._reference] == [w.shape for w in model.player_network(player).trainable_weights]
+    assert {"term/hist_avg_generator", "loss/hist_avg_discriminator"} <= set(model.metric_names())
+
+
+def test_a_missing_player_means_both_and_a_single_player_keeps_the_key():
+    assert names(build({"hist_avg": {}}), "discriminator") == ["hist_avg_discriminator"]
+    model = build({"hist_avg": {"player": "generator"},
+                   "norm_d": {"kind": "cross_layer", "player": "discriminator", "layers": ["hidden_1"]}})
+    assert names(model, "generator") == ["hist_avg"] and names(model, "discriminator") == ["norm_d"]
+
+
+@pytest.mark.parametrize("loss, message", [
+    ({"hist_avg": {"player": "critic"}},
+     "Invalid value for loss.hist_avg.player: expected one of generator, discriminator, both, got 'critic'"),
+    ({"hist_avg": {"decay": 1.5}}, "Invalid value for loss.hist_avg.decay: expected 0.0 < decay < 1.0, got 1.5"),
+    ({"hist_avg": {"strength": 2}}, "Unknown key loss.hist_avg.strength: valid keys are"),
+    ({"hist_avg": {"layers": ["hidden_2"]}},
+     "Invalid value for loss.hist_avg.layers: layer 'hidden_2' is not in the model; its layers are inputs, hidden_1, "
+     "output"),
+    ({"activity": {"layers": ["hidden_1"]}},
+     "Invalid loss component for model=gan: loss.activity (activity) inserts layers into the network"),
+    ({"generator": {"kind": "hist_avg"}}, "Invalid loss component name 'generator' on model=gan"),
+    ({"hist_avg": {}, "hist_avg_generator": {"kind": "hist_avg", "player": "generator"}},
+     "Invalid loss component name 'hist_avg_generator': an entry with player: both already uses it"),
+])
+def test_what_cannot_apply_is_one_error_naming_the_users_key(loss, message):
+    with pytest.raises(ConfigError) as error:
+        build(loss)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert "hist_avg_discriminator." not in str(error.value)
+
+
+def test_player_on_a_model_without_players_is_an_error():
+    with pytest.raises(ConfigError, match=r"Invalid key loss.hist_avg.player: only model=gan has players \(got 'both'\)"):
+        build_components({"hist_avg": {"player": "both"}})

@@ -1,0 +1,162 @@
+"""The GAN step against an independent computation of the documented step: each player is
+updated by its own optimizer (its own learning rate) on its own loss only, and historical
+averaging on one player penalises that player's weights only (NumPy reference for the running
+mean, the term and its gradient). The model runs through Keras' compiled ``fit``."""
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+import pytest
+
+import keras
+import tensorflow as tf
+
+from lossexp.config import GANConfig, RingConfig
+from lossexp.data import load
+from lossexp.losses.hist_avg import HistoricalAverage
+from lossexp.models import gan
+from lossexp.training.gan_model import GANModel
+
+BATCH = 16
+LATENT = 3
+SEED = 7
+LR = {"generator": 0.05, "discriminator": 0.02}
+WEIGHT = 0.5
+
+
+def players(seed: int = 0) -> gan.Players:
+    keras.utils.set_random_seed(seed)
+    cfg = GANConfig(latent_dim=LATENT, generator_units=[8], discriminator_units=[8], activation="tanh")
+    return gan.build(cfg, load(RingConfig(n_samples=BATCH)))
+
+
+def snapshot(network: keras.Model) -> List[np.ndarray]:
+    return [np.array(w.numpy(), dtype=np.float64) for w in network.trainable_weights]
+
+
+def reference_step(generator, discriminator, real, z_d, z_g, generator_penalty=None):
+    """One step as the module docstring states it, on copies, with plain SGD written out.
+
+    ``generator_penalty(θ)`` returns NumPy gradients of the generator's extra term to add.
+    Returns the players' weights after the step.
+    """
+    g_net, d_net = keras.models.clone_model(generator), keras.models.clone_model(discriminator)
+    g_net.set_weights(generator.get_weights())
+    d_net.set_weights(discriminator.get_weights())
+    fake = g_net(z_d)
+    with tf.GradientTape() as tape:
+        d_loss = (tf.reduce_mean(tf.math.softplus(-d_net(real))) + tf.reduce_mean(tf.math.softplus(d_net(fake))))
+    for w, g in zip(d_net.trainable_weights, tape.gradient(d_loss, d_net.trainable_weights)):
+        w.assign_sub(LR["discriminator"] * g)
+    with tf.GradientTape() as tape:
+        g_loss = tf.reduce_mean(tf.math.softplus(-d_net(g_net(z_g))))
+    g_grads = [np.asarray(g, np.float64) for g in tape.gradient(g_loss, g_net.trainable_weights)]
+    if generator_penalty is not None:
+        g_grads = [g + p for g, p in zip(g_grads, generator_penalty(snapshot(g_net)))]
+    new_g = [theta - LR["generator"] * g for theta, g in zip(snapshot(g_net), g_grads)]
+    return new_g, snapshot(d_net)
+
+
+def compiled(generator, discriminator, generator_components=(), discriminator_components=()) -> GANModel:
+    model = GANModel(generator, discriminator, generator_components, discriminator_components, seed=SEED)
+    model.compile(generator_optimizer=keras.optimizers.SGD(LR["generator"]),
+                  discriminator_optimizer=keras.optimizers.SGD(LR["discriminator"]))
+    return model
+
+
+def noise_stream():
+    """The model's draws, reproduced: per step, the discriminator's noise then the generator's."""
+    seeds = keras.random.SeedGenerator(SEED)
+    while True:
+        yield (keras.random.normal((BATCH, LATENT), seed=seeds), keras.random.normal((BATCH, LATENT), seed=seeds))
+
+
+def real_batches(steps: int) -> np.ndarray:
+    return load(RingConfig(n_samples=BATCH * steps, seed=1)).x
+
+
+def assert_weights(got: List[np.ndarray], expected: List[np.ndarray]) -> None:
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=2e-4, atol=2e-6)
+
+
+def test_each_player_is_updated_by_its_own_optimizer_on_its_own_loss():
+    generator, discriminator = players()
+    model = compiled(generator, discriminator)
+    real = real_batches(3)
+    noise = noise_stream()
+    for step in range(3):
+        batch = real[step * BATCH:(step + 1) * BATCH]
+        z_d, z_g = next(noise)
+        expected_g, expected_d = reference_step(generator, discriminator, batch, z_d, z_g)
+        model.fit(batch, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        assert_weights(snapshot(generator), expected_g)
+        assert_weights(snapshot(discriminator), expected_d)
+    for player, network in (("generator", generator), ("discriminator", discriminator)):
+        optimizer = model.player_optimizer(player)
+        assert int(optimizer.iterations) == 3
+        assert float(optimizer.learning_rate) == pytest.approx(LR[player])
+        built_for = {id(v) for v in optimizer._trainable_variables}
+        assert built_for == {id(v) for v in network.trainable_weights}
+
+
+def test_hist_avg_on_the_generator_penalises_the_generator_weights_only():
+    generator, discriminator = players(seed=2)
+    hist_avg = HistoricalAverage(name="hist_avg", weight=WEIGHT, mode="mean")
+    model = compiled(generator, discriminator, generator_components=[hist_avg])
+    assert [v.shape for v in hist_avg._reference] == [w.shape for w in generator.trainable_weights]
+    real = real_batches(4)
+    noise = noise_stream()
+    history: List[List[np.ndarray]] = []
+    for step in range(4):
+        batch = real[step * BATCH:(step + 1) * BATCH]
+        z_d, z_g = next(noise)
+        history.append(snapshot(generator))  # θ_t, read before the step's update
+        reference = [np.mean(np.stack([h[i] for h in history]), axis=0) for i in range(len(history[0]))]
+        theta = history[-1]
+        expected_term = sum(float(np.sum((th - r) ** 2)) for th, r in zip(theta, reference))
+
+        def penalty(weights):  # ∂(w·Σ(θ − r)²)/∂θ with r held constant
+            return [2.0 * WEIGHT * (th - r) for th, r in zip(weights, reference)]
+
+        expected_g, expected_d = reference_step(generator, discriminator, batch, z_d, z_g, generator_penalty=penalty)
+        logs = model.fit(batch, batch_size=BATCH, epochs=1, shuffle=False, verbose=0).history
+        assert logs["term/hist_avg"][0] == pytest.approx(expected_term, rel=1e-4, abs=1e-7)
+        assert logs["loss/hist_avg"][0] == pytest.approx(WEIGHT * expected_term, rel=1e-4, abs=1e-7)
+        assert logs["loss/generator"][0] == pytest.approx(
+            logs["loss/generator/adversarial"][0] + WEIGHT * expected_term, rel=1e-5)
+        assert logs["loss/discriminator"][0] == logs["loss/discriminator/adversarial"][0]
+        assert_weights(snapshot(generator), expected_g)
+        assert_weights(snapshot(discriminator), expected_d)  # the discriminator's step has no penalty
+    assert expected_term > 1e-6  # by step 4 the generator has moved, so the penalty was active
+    for stored, r in zip(hist_avg._reference, reference):
+        np.testing.assert_allclose(stored.numpy(), r, rtol=1e-5, atol=1e-7)
+
+
+def test_trainable_weight_of_a_discriminator_component_is_the_discriminators_to_update():
+    generator, discriminator = players()
+    hist_avg = HistoricalAverage(name="hist_avg", weight={"value": 0.1, "trainable": True,
+                                                          "parametrization": "softplus"})
+    model = compiled(generator, discriminator, discriminator_components=[hist_avg])
+    [raw] = hist_avg.trainable_weights
+    assert any(v is raw for v in model.player_variables("discriminator"))
+    assert not any(v is raw for v in model.player_variables("generator"))
+    assert set(model.tracked_weights()) == {"weight/hist_avg", "coef/hist_avg"}
+
+
+def test_saved_gan_reloads_with_its_components_state_and_optimizers(tmp_path):
+    generator, discriminator = players()
+    model = compiled(generator, discriminator, generator_components=[HistoricalAverage(name="hist_avg_g")],
+                     discriminator_components=[HistoricalAverage(name="hist_avg_d", mode="ema")])
+    model.fit(real_batches(2), batch_size=BATCH, epochs=1, verbose=0)
+    path = tmp_path / "gan.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    z = np.random.default_rng(0).standard_normal((5, LATENT)).astype("float32")
+    np.testing.assert_allclose(loaded(z), model(z), rtol=1e-6)
+    assert [c.mode for c in loaded.player_components("discriminator")] == ["ema"]
+    for got, want in zip(loaded.player_components("generator")[0]._reference, model.generator_components[0]._reference):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert int(loaded.player_optimizer("generator").iterations) == 2
+    assert float(loaded.player_optimizer("discriminator").learning_rate) == pytest.approx(LR["discriminator"])
