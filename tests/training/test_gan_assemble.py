@@ -33,7 +33,8 @@ def test_both_builds_one_instance_per_player_attached_to_that_players_weights():
     assert names(model, "discriminator") == ["hist_avg_discriminator"]
     for player in ("generator", "discriminator"):
         [component] = model.player_components(player)
-        assert [r.shape for r in component._reference] == [w.shape for w in model.player_network(player).trainable_weights]
+        weights = model.player_network(player).trainable_weights
+        assert [r.shape for r in component._reference] == [w.shape for w in weights]
     assert {"term/hist_avg_generator", "loss/hist_avg_discriminator"} <= set(model.metric_names())
 
 
@@ -66,5 +67,6 @@ def test_what_cannot_apply_is_one_error_naming_the_users_key(loss, message):
 
 
 def test_player_on_a_model_without_players_is_an_error():
-    with pytest.raises(ConfigError, match=r"Invalid key loss.hist_avg.player: only model=gan has players \(got 'both'\)"):
+    message = r"Invalid key loss.hist_avg.player: only model=gan has players \(got 'both'\)"
+    with pytest.raises(ConfigError, match=message):
         build_components({"hist_avg": {"player": "both"}})
