@@ -38,6 +38,12 @@ class MetricSink:
             self.history[key].append((step, value))
             self._pending.append((key, value, step))
 
+    def set_tags(self, tags: Dict[str, Any]) -> None:
+        """Tag the run now (tags are rare and must survive a crash that follows)."""
+        if self.client is not None:
+            for key, value in tags.items():
+                self.client.set_tag(self.run_id, key, str(value))
+
     def flush(self, synchronous: bool = False) -> None:
         if self._pending and self.client is not None:
             self._handles += store.log_metrics(self.client, self.run_id, self._pending, synchronous=synchronous)
