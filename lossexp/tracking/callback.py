@@ -3,7 +3,8 @@
 Every ``log_every_n_steps`` training steps it samples the running metrics Keras already
 computed in the graph (``loss``, ``loss/<c>``, ``term/<c>``, …), the components' scheduled and
 trainable weights (``weight/<c>``, ``coef/<c>``) and the weight-drift statistics (``drift/<layer>/…``); at each
-epoch end it adds the epoch's final train and validation values. Points are buffered in memory
+epoch end it adds the epoch's final train and validation values. After the first step it
+records ``startup/first_step_seconds``, the time since the process started. Points are buffered in memory
 and sent with one asynchronous ``log_batch`` per epoch, so the database is never written from
 inside the step loop. The MLflow step of every point is the global training step.
 """
@@ -17,6 +18,7 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 
 from lossexp.tracking import store
+from lossexp.tracking.clock import seconds_since_process_start
 from lossexp.training.drift import WeightDrift
 
 Point = Tuple[str, float, int]
@@ -78,6 +80,10 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self.step += 1
+        if self.step == 1:  # start-up as felt: interpreter, imports, data, model, tracing, one step
+            started = seconds_since_process_start()
+            if started is not None:
+                self.sink.add({"startup/first_step_seconds": started}, step=1)
         if self.step % self.every_n_steps == 0:
             self._sample(logs or {})
 
