@@ -44,6 +44,7 @@ def run(cfg: DictConfig) -> float:
 
     from lossexp.data import load
     from lossexp.tracking.callback import RunRecorder
+    from lossexp.tracking.divergence import DivergenceWatch
     from lossexp.tracking.plots import plot_run
     from lossexp.tracking.run import TrackedRun
     from lossexp.training.assemble import build_model
@@ -75,12 +76,14 @@ def run(cfg: DictConfig) -> float:
         tracked.log_params(store.flatten(resolved))
         tracked.log_artifact(config_path)
 
-        recorder = RunRecorder(tracked.sink, config.trainer.log_every_n_steps, drift=config.tracking.drift)
+        every = config.trainer.log_every_n_steps
+        recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift)
+        watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
         history = model.fit(
             **fit_data,
             epochs=config.trainer.epochs,
             batch_size=config.trainer.batch_size,
-            callbacks=([ring] if ring is not None else []) + [recorder],  # ring metrics first: the recorder logs them
+            callbacks=([ring] if ring is not None else []) + [recorder, watch],  # ring first: recorded with the epoch
             verbose=config.trainer.verbose,
         )
         if config.tracking.plots:

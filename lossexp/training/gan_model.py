@@ -61,10 +61,24 @@ class GANModel(keras.Model):
     def player_optimizer(self, player: str) -> keras.optimizers.Optimizer:
         return getattr(self, f"{player}_optimizer")
 
+    @property
+    def components(self) -> List[LossComponent]:
+        """Every component of both players (what the divergence watch looks at)."""
+        return [c for player in PLAYERS for c in self.player_components(player)]
+
     def player_variables(self, player: str) -> List[keras.Variable]:
-        """What ``player``'s optimizer updates: its network's and its components' trainable weights."""
-        own = list(self.player_network(player).trainable_weights)
-        return own + [w for c in self.player_components(player) for w in c.trainable_weights]
+        """What ``player``'s optimizer updates: its network's and its components' trainable weights.
+
+        Each variable once: a component that keeps references to the network's weights (hist_avg
+        does) lists them among its own, and a variable listed twice would be updated twice.
+        """
+        variables = {}
+        for w in self.player_network(player).trainable_weights:
+            variables.setdefault(id(w), w)
+        for component in self.player_components(player):
+            for w in component.trainable_weights:
+                variables.setdefault(id(w), w)
+        return list(variables.values())
 
     def metric_names(self) -> List[str]:
         names = []
@@ -157,8 +171,7 @@ class GANModel(keras.Model):
 
     def tracked_weights(self) -> Dict[str, Any]:
         """``weight/<c>`` and ``coef/<c>`` of every component whose weight is not constant."""
-        return {key: value for player in PLAYERS for c in self.player_components(player)
-                for key, value in c.tracked_weights().items()}
+        return {key: value for c in self.components for key, value in c.tracked_weights().items()}
 
     # -- serialisation ----------------------------------------------------------------------
     def get_config(self) -> Dict[str, Any]:

@@ -34,7 +34,7 @@ def test_both_builds_one_instance_per_player_attached_to_that_players_weights():
     for player in ("generator", "discriminator"):
         [component] = model.player_components(player)
         weights = model.player_network(player).trainable_weights
-        assert [r.shape for r in component._reference] == [w.shape for w in weights]
+        assert [r.shape for r in component.reference_values()] == [w.shape for w in weights]
     assert {"term/hist_avg_generator", "loss/hist_avg_discriminator"} <= set(model.metric_names())
 
 

@@ -105,7 +105,8 @@ def test_hist_avg_on_the_generator_penalises_the_generator_weights_only():
     generator, discriminator = players(seed=2)
     hist_avg = HistoricalAverage(name="hist_avg", weight=WEIGHT, mode="mean")
     model = compiled(generator, discriminator, generator_components=[hist_avg])
-    assert [v.shape for v in hist_avg._reference] == [w.shape for w in generator.trainable_weights]
+    assert [v.shape for v in hist_avg.reference_values()] == [w.shape for w in generator.trainable_weights]
+    assert hist_avg.trainable_weights == []  # it reads the generator's weights; it does not own them
     real = real_batches(4)
     noise = noise_stream()
     history: List[List[np.ndarray]] = []
@@ -130,8 +131,8 @@ def test_hist_avg_on_the_generator_penalises_the_generator_weights_only():
         assert_weights(snapshot(generator), expected_g)
         assert_weights(snapshot(discriminator), expected_d)  # the discriminator's step has no penalty
     assert expected_term > 1e-6  # by step 4 the generator has moved, so the penalty was active
-    for stored, r in zip(hist_avg._reference, reference):
-        np.testing.assert_allclose(stored.numpy(), r, rtol=1e-5, atol=1e-7)
+    for stored, r in zip(hist_avg.reference_values(), reference):
+        np.testing.assert_allclose(stored, r, rtol=1e-5, atol=1e-7)
 
 
 def test_trainable_weight_of_a_discriminator_component_is_the_discriminators_to_update():
@@ -139,9 +140,10 @@ def test_trainable_weight_of_a_discriminator_component_is_the_discriminators_to_
     hist_avg = HistoricalAverage(name="hist_avg", weight={"value": 0.1, "trainable": True,
                                                           "parametrization": "softplus"})
     model = compiled(generator, discriminator, discriminator_components=[hist_avg])
-    [raw] = hist_avg.trainable_weights
-    assert any(v is raw for v in model.player_variables("discriminator"))
-    assert not any(v is raw for v in model.player_variables("generator"))
+    raw = hist_avg.weighting.raw_weight
+    for player, network in (("generator", generator), ("discriminator", discriminator)):
+        expected = list(network.trainable_weights) + ([raw] if player == "discriminator" else [])
+        assert [id(v) for v in model.player_variables(player)] == [id(v) for v in expected]  # each once
     assert set(model.tracked_weights()) == {"weight/hist_avg", "coef/hist_avg"}
 
 
@@ -156,7 +158,8 @@ def test_saved_gan_reloads_with_its_components_state_and_optimizers(tmp_path):
     z = np.random.default_rng(0).standard_normal((5, LATENT)).astype("float32")
     np.testing.assert_allclose(loaded(z), model(z), rtol=1e-6)
     assert [c.mode for c in loaded.player_components("discriminator")] == ["ema"]
-    for got, want in zip(loaded.player_components("generator")[0]._reference, model.generator_components[0]._reference):
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    saved, reloaded = model.generator_components[0], loaded.player_components("generator")[0]
+    for got, want in zip(reloaded.reference_values(), saved.reference_values()):
+        np.testing.assert_array_equal(got, want)
     assert int(loaded.player_optimizer("generator").iterations) == 2
     assert float(loaded.player_optimizer("discriminator").learning_rate) == pytest.approx(LR["discriminator"])
