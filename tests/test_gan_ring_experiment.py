@@ -4,9 +4,26 @@ step; mistakes specific to the GAN are one line and exit 2 with no run."""
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
+from lossexp import CONF_DIR
+from lossexp.config import GANConfig, RingConfig, validate
+
 SMALL = ["experiment=gan_ring_hist_avg", "trainer.epochs=2", "data.n_samples=400", "trainer.log_every_n_steps=2"]
+
+
+def experiment(*overrides):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return validate(compose("config", overrides=["experiment=gan_ring_hist_avg", *overrides]))
+
+
+def test_experiment_composes_the_gan_with_hist_avg_and_loss_none_leaves_no_component_behind():
+    config = experiment()
+    assert isinstance(config.model, GANConfig) and isinstance(config.data, RingConfig)
+    assert list(config.loss) == ["hist_avg"] and "player" not in config.loss["hist_avg"]  # both, by default
+    assert config.trainer.epochs * config.data.n_samples // config.trainer.batch_size == 4000
+    assert experiment("loss=[]").loss == {}  # the plain GAN of the benchmark, same budget
 
 
 @pytest.mark.slow
@@ -17,7 +34,7 @@ def test_gan_ring_experiment_finishes_with_ring_metrics_and_per_player_terms(run
     client = MlflowClient(store_uri)
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "gan·hist_avg" and run.data.tags["model"] == "gan" and run.data.tags["data"] == "ring"
-    assert run.data.params["loss.hist_avg.player"] == "both"
+    assert run.data.params["loss.hist_avg.weight"] == "0.01"
 
     def history(key):
         return sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
@@ -45,7 +62,7 @@ BAD_GAN_INPUTS = [
     (["model=gan"], "Invalid value for data: expected data=ring with model=gan, got 'digits'"),
     (["experiment=gan_ring_hist_avg", "loss=activity"],
      "Invalid loss component for model=gan: loss.activity (activity) inserts layers into the network"),
-    (["experiment=gan_ring_hist_avg", "loss.hist_avg.player=critic"],
+    (["experiment=gan_ring_hist_avg", "+loss.hist_avg.player=critic"],
      "Invalid value for loss.hist_avg.player: expected one of generator, discriminator, both, got 'critic'"),
     (["model=mlp", "data=regression", "loss=hist_avg", "+loss.hist_avg.player=both"],
      "Invalid key loss.hist_avg.player: only model=gan has players"),

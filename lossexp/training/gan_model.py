@@ -69,8 +69,8 @@ class GANModel(keras.Model):
     def player_variables(self, player: str) -> List[keras.Variable]:
         """What ``player``'s optimizer updates: its network's and its components' trainable weights.
 
-        Each variable once: a component that keeps references to the network's weights (hist_avg
-        does) lists them among its own, and a variable listed twice would be updated twice.
+        Each variable once: a component that kept the network's weights in a tracked attribute
+        would list them among its own, and a variable listed twice would be updated twice.
         """
         variables = {}
         for w in self.player_network(player).trainable_weights:
