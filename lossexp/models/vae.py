@@ -27,9 +27,10 @@ from lossexp.errors import ConfigError
 class Sampling(keras.layers.Layer):
     """``z = z_mean + exp(½·z_log_var)·ε``, ε ~ N(0, I), in training; ``z = z_mean`` otherwise.
 
-    The noise comes from a seeded ``SeedGenerator`` (its state is a variable, so a compiled
-    step draws fresh noise every step and a saved model keeps its place in the stream). In
-    inference the layer is deterministic: ``predict`` and validation decode the mean.
+    The noise comes from a seeded ``SeedGenerator``: its state is a variable, so a compiled step
+    draws fresh noise every step, and it is saved with the layer (Keras saves no layer's seed
+    state), so a reloaded model continues the same noise stream. In inference the layer is
+    deterministic: ``predict`` and validation decode the mean.
     """
 
     def __init__(self, seed: Optional[int] = None, **kwargs: Any) -> None:
@@ -49,6 +50,12 @@ class Sampling(keras.layers.Layer):
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "seed": self.seed}
+
+    def save_own_variables(self, store: Any) -> None:
+        store["seed_state"] = keras.ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store: Any) -> None:
+        self.seed_generator.state.assign(store["seed_state"])
 
 
 def prepare_data(data: Dataset) -> Dataset:
