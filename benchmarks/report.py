@@ -56,14 +56,16 @@ def render(results: Dict[str, Any]) -> str:
             "| | time per training step |", "|---|---|",
             f"| seed: get weights, compile, fit one batch | {_ms(r['step_seconds']['seed_recompile'])} |",
             f"| lossexp `hist_avg` (in-graph state) | {_ms(r['step_seconds']['lossexp_hist_avg'])} |",
-            f"| **speed-up** | **{r['speedup']['median']:.0f}×** ({r['speedup']['min']:.0f}–{r['speedup']['max']:.0f}), "
+            f"| **speed-up** | **{r['speedup']['median']:.0f}×** "
+            f"({r['speedup']['min']:.0f}–{r['speedup']['max']:.0f}), "
             f"{_verdict(r['speedup']['median'], r['goal'], lower_is_better=False)} |", "",
         ]
     if "startup" in results:
         s = results["startup"]
         lines += [
             "## 4. Start-up", "", "| command | wall time |", "|---|---|",
-            f"| `lossexp --help` | {_s(s['help_seconds'])}, {_verdict(s['help_seconds']['median'], s['goal_seconds'])} |",
+            f"| `lossexp --help` | {_s(s['help_seconds'])}, "
+            f"{_verdict(s['help_seconds']['median'], s['goal_seconds'])} |",
             f"| `lossexp components` | {_s(s['components_seconds'])}, "
             f"{_verdict(s['components_seconds']['median'], s['goal_seconds'])} |",
             f"| `{s['train_command']}`: to the end of the first training step | {_s(s['train_first_step_seconds'])} |",
