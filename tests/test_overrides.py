@@ -43,7 +43,8 @@ def test_parse_composition_keeps_order():
 @pytest.mark.parametrize("override, hydra", [
     ("loss.kl.weight={schedule: sigmoid, midpoint: 100}",
      ["~loss.kl.weight", "+loss.kl.weight={schedule: sigmoid, midpoint: 100}"]),
-    ("loss.coef.weight={value: 1, trainable: true}", ["~loss.coef.weight", "+loss.coef.weight={value: 1, trainable: true}"]),
+    ("loss.coef.weight={value: 1, trainable: true}",
+     ["~loss.coef.weight", "+loss.coef.weight={value: 1, trainable: true}"]),
     ("loss.coef.weight=0.5", ["loss.coef.weight=0.5"]),  # a number replaces a mapping already
     ("loss.kl.weight.steps=200", ["loss.kl.weight.steps=200"]),  # one key of the mapping: merged, as usual
 ])
