@@ -43,6 +43,7 @@ def run(cfg: DictConfig) -> float:
     import keras
 
     from lossexp.data import load
+    from lossexp.models import prepare_data
     from lossexp.tracking.callback import RunRecorder
     from lossexp.tracking.divergence import DivergenceWatch
     from lossexp.tracking.plots import plot_run
@@ -51,7 +52,7 @@ def run(cfg: DictConfig) -> float:
 
     keras.backend.clear_session()  # a reused process (sweeps) must not carry state between jobs
     keras.utils.set_random_seed(config.trainer.seed)
-    data = load(config.data)
+    data = prepare_data(config.model, load(config.data))  # model=vae: targets = inputs
     ring = None
     if config.model.name == "gan":  # two players, its own step, ring metrics each epoch; no validation split
         from lossexp.data.ring import modes
