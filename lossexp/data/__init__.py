@@ -26,6 +26,8 @@ class Dataset:
     y: np.ndarray
     task: str  # "classification" | "regression"
     num_outputs: int
+    #: the task loss for regression (``data.task_loss``); classification uses cross-entropy
+    regression_loss: str = "mean_squared_error"
 
     @property
     def input_shape(self) -> Tuple[int, ...]:
@@ -33,7 +35,7 @@ class Dataset:
 
     @property
     def task_loss(self) -> str:
-        return "sparse_categorical_crossentropy" if self.task == "classification" else "mean_squared_error"
+        return "sparse_categorical_crossentropy" if self.task == "classification" else self.regression_loss
 
     @property
     def task_metric(self) -> str:
