@@ -1,6 +1,7 @@
 """Keras' own weight and activity regularizers on named layers, reported as a term (R3(b))."""
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import keras
@@ -11,6 +12,8 @@ from lossexp.losses.registry import register
 #: option → the layer attribute Keras reads (the variable's ``regularizer`` for kernel and bias)
 TARGETS = {"kernel": "kernel_regularizer", "bias": "bias_regularizer", "activity": "activity_regularizer"}
 FACTORS = ("l1", "l2")
+#: the YAML default: an activity L2 of 0.001 (the same penalty as activity's and aux_output's defaults)
+DEFAULT_ACTIVITY = MappingProxyType({"l1": 0.0, "l2": 0.001})
 
 
 def make_regularizer(l1: float, l2: float) -> Optional[keras.regularizers.Regularizer]:
@@ -47,7 +50,7 @@ class KerasRegularizer(LossComponent):
 
     def __init__(self, weight: Any = 1.0, layers: Sequence[str] = ("hidden_1",),
                  kernel: Optional[Mapping[str, float]] = None, bias: Optional[Mapping[str, float]] = None,
-                 activity: Optional[Mapping[str, float]] = None, **kwargs: Any) -> None:
+                 activity: Optional[Mapping[str, float]] = DEFAULT_ACTIVITY, **kwargs: Any) -> None:
         super().__init__(weight=weight, **kwargs)
         self.require(isinstance(layers, (list, tuple)) and len(layers) > 0 and all(isinstance(n, str) for n in layers),
                      "layers", "a non-empty list of layer names", layers)

@@ -84,6 +84,9 @@ class ComposedModel(keras.Model):
         )
         names = ["loss/task"] + [name for c in self.components for name in _metric_names(c)]
         self.breakdown = RunningMeans(names + (["loss/other"] if self.has_other_losses else []), name="breakdown")
+        # The network is built and components own their state: built now, also when the train and
+        # test steps run the multi-output view and never call the model itself (else save warns).
+        self.built = True
 
     # -- forward ---------------------------------------------------------------------------
     def build(self, input_shape: Any = None) -> None:
