@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from lossexp import CONF_DIR
+from lossexp.losses import weight_spec
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 _OPTION_LINE = re.compile(r"^(\s*)([A-Za-z_][\w]*):\s*(.*?)\s*(?:#\s*(.*))?$")
@@ -82,6 +83,9 @@ def render(detail: Optional[str] = None) -> str:
                 note = f"  # {comment}" if comment else ""
                 lines.append(f"      {key}: {default}{note}")
         lines.append("")
+    if detail in (None, "weight"):
+        lines += ["Weights (loss.NAME.weight: a number, a schedule or trainable):",
+                  *("  " + line for line in inspect.cleandoc(weight_spec.__doc__ or "").splitlines()), ""]
     if detail and not lines:
         known = sorted({n for _, g, _ in sections for n in _group(g)})
         raise KeyError(f"Unknown name {detail!r}: valid choices are {', '.join(known)}")

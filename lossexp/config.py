@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lossexp.errors import ConfigError, invalid_value, unknown_name
+from lossexp.losses.weight_spec import parse_weight
 
 
 # --- models -------------------------------------------------------------------------------
@@ -113,6 +114,8 @@ class TrainerConfig:
     seed: int = 0
     log_every_n_steps: int = 10
     verbose: int = 2
+    #: stop when a raw/uncertainty weight diverges (it is always reported and tagged)
+    stop_on_divergence: bool = False
 
 
 @dataclass
@@ -206,6 +209,9 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     if not isinstance(loss, (DictConfig, dict)):
         raise invalid_value("loss", "a mapping of component name to options", loss)
     loss = OmegaConf.to_container(loss, resolve=True) if isinstance(loss, DictConfig) else dict(loss)
+    for name, options in loss.items():
+        if isinstance(options, dict) and "weight" in options:
+            parse_weight(f"loss.{name}.weight", options["weight"])  # fails here, before TensorFlow loads
 
     if isinstance(model, MLPConfig):
         _positive_ints("model.hidden_units", model.hidden_units)

@@ -43,6 +43,7 @@ def run(cfg: DictConfig) -> float:
 
     from lossexp.data import load
     from lossexp.tracking.callback import RunRecorder
+    from lossexp.tracking.divergence import DivergenceWatch
     from lossexp.tracking.plots import plot_run
     from lossexp.tracking.run import TrackedRun
     from lossexp.training.assemble import build_model
@@ -63,13 +64,15 @@ def run(cfg: DictConfig) -> float:
         tracked.log_params(store.flatten(resolved))
         tracked.log_artifact(config_path)
 
-        recorder = RunRecorder(tracked.sink, config.trainer.log_every_n_steps, drift=config.tracking.drift)
+        every = config.trainer.log_every_n_steps
+        recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift)
+        watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
         history = model.fit(
             train[0], train[1],
             validation_data=validation,
             epochs=config.trainer.epochs,
             batch_size=config.trainer.batch_size,
-            callbacks=[recorder],
+            callbacks=[recorder, watch],
             verbose=config.trainer.verbose,
         )
         if config.tracking.plots:

@@ -66,6 +66,14 @@ def test_defaults_are_the_documented_demo():
     (["+model.depth=3"], "Unknown key model.depth: valid keys are"),
     (["optimizer.learning_rate=-1"], "optimizer.learning_rate"),
     (["model.hidden_units=[]", "model=mlp"], "model.hidden_units"),
+    # weights are checked here, before any component (and TensorFlow) is imported
+    (["loss=[coef]", "loss.coef.weight.parametrization=sigmoid"],
+     "Invalid value for loss.coef.weight.parametrization: expected one of raw, softplus, exp, uncertainty, dual, "
+     "got 'sigmoid'"),
+    (["loss=[hist_avg]", "loss.hist_avg.weight={schedule: linear, steps: 0}"],
+     "Invalid value for loss.hist_avg.weight.steps: expected a finite number > 0.0, got 0"),
+    (["loss=[activity]", "loss.activity.weight=-1"],
+     "Invalid value for loss.activity.weight: expected a finite number >= 0.0, got -1"),
 ])
 def test_validation_names_the_bad_key(overrides, message):
     with pytest.raises(ConfigError) as info:

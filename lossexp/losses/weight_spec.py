@@ -22,9 +22,8 @@ A weight is one of three forms (the multiplier ``w`` of the component's term):
     after every training step, outside the gradient step
 
   ``value`` is the initial ``w``.
-
-Checked here so that a bad weight fails before TensorFlow is imported.
 """
+# Pure Python on purpose: the config is checked with this before TensorFlow is imported.
 from __future__ import annotations
 
 import math

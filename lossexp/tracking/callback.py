@@ -3,7 +3,8 @@
 Every ``log_every_n_steps`` training steps it samples the running metrics Keras already
 computed in the graph (``loss``, ``loss/<c>``, ``term/<c>``, …), the components' scheduled and
 trainable weights (``weight/<c>``, ``coef/<c>``) and the weight-drift statistics (``drift/<layer>/…``); at each
-epoch end it adds the epoch's final train and validation values. Points are buffered in memory
+epoch end it adds the epoch's final train and validation values. After the first step it
+records ``startup/first_step_seconds``, the time since the process started. Points are buffered in memory
 and sent with one asynchronous ``log_batch`` per epoch, so the database is never written from
 inside the step loop. The MLflow step of every point is the global training step.
 """
@@ -17,6 +18,7 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 
 from lossexp.tracking import store
+from lossexp.tracking.clock import seconds_since_process_start
 from lossexp.training.drift import WeightDrift
 
 Point = Tuple[str, float, int]
@@ -37,6 +39,12 @@ class MetricSink:
             value = float(value)
             self.history[key].append((step, value))
             self._pending.append((key, value, step))
+
+    def set_tags(self, tags: Dict[str, Any]) -> None:
+        """Tag the run now (tags are rare and must survive a crash that follows)."""
+        if self.client is not None:
+            for key, value in tags.items():
+                self.client.set_tag(self.run_id, key, str(value))
 
     def flush(self, synchronous: bool = False) -> None:
         if self._pending and self.client is not None:
@@ -72,6 +80,10 @@ class RunRecorder(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self.step += 1
+        if self.step == 1:  # start-up as felt: interpreter, imports, data, model, tracing, one step
+            started = seconds_since_process_start()
+            if started is not None:
+                self.sink.add({"startup/first_step_seconds": started}, step=1)
         if self.step % self.every_n_steps == 0:
             self._sample(logs or {})
 

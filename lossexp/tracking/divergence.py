@@ -1,0 +1,81 @@
+"""Detect a trainable weight running away, say so, tag the run, optionally stop.
+
+R1's seed trains ``a·||W_a|| + ||W_b||`` with ``a`` a raw variable: ∂L/∂a = ||W_a|| > 0 pushes
+``a`` through zero and the total loss on to −∞. Under ``raw`` (and Kendall's ``uncertainty``,
+whose ``exp(−s)·L + s`` is unbounded below when L can reach 0) lossexp keeps training, so the
+failure can be studied, but reports it the first time it shows, for each component:
+
+* ``crossed zero`` — a raw weight became negative (it starts ≥ 0);
+* ``loss heads to -inf`` — the total training loss is negative and fell at each of the last
+  :data:`FALLING_CHECKS` checks (every task loss and every other term here is ≥ 0, so only a
+  runaway weight makes it negative); blamed on the watched component whose contribution
+  ``loss/<c>`` is lowest.
+
+Reported as a console warning and the run tags ``diverged=<component>``, ``diverged.step``,
+``diverged.reason``; with ``trainer.stop_on_divergence=true`` training stops there.
+Checks run every ``log_every_n_steps`` steps on values the step already computed.
+"""
+from __future__ import annotations
+
+import sys
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional
+
+import keras
+
+from lossexp.tracking.callback import MetricSink, tracked_weights
+
+FALLING_CHECKS = 3
+
+
+class DivergenceWatch(keras.callbacks.Callback):
+    """Watches components whose weight can diverge (``raw``, ``uncertainty``)."""
+
+    def __init__(self, sink: MetricSink, every_n_steps: int, stop: bool = False) -> None:
+        super().__init__()
+        self.sink = sink
+        self.every_n_steps = every_n_steps
+        self.stop = stop
+        self.step = 0
+        self.diverged: Dict[str, Dict[str, Any]] = {}
+        self._watched: List[Any] = []
+        self._losses: Deque[float] = deque(maxlen=FALLING_CHECKS + 1)
+
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.step = 0
+        self._watched = [c for c in getattr(self.model, "components", []) if c.weighting.spec.can_diverge]
+        self._losses.clear()
+
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.step += 1
+        if self._watched and self.step % self.every_n_steps == 0:
+            self.check(logs or {})
+
+    def check(self, logs: Dict[str, Any]) -> None:
+        """Look at the latest values; report each component's first divergence."""
+        weights = tracked_weights(self.model)
+        for component in self._watched:
+            weight = weights.get(f"weight/{component.name}")
+            if component.weighting.spec.parametrization == "raw" and weight is not None and weight < 0:
+                self._report(component.name, f"weight crossed zero (a = {weight:.4g})")
+        if "loss" not in logs:
+            return
+        self._losses.append(float(logs["loss"]))
+        losses = list(self._losses)
+        falling = len(losses) > FALLING_CHECKS and all(b < a for a, b in zip(losses, losses[1:]))
+        if falling and losses[-1] < 0:
+            blamed = min(self._watched, key=lambda c: float(logs.get(f"loss/{c.name}", 0.0)))
+            self._report(blamed.name, f"loss heads to -inf (loss = {losses[-1]:.4g})")
+
+    def _report(self, name: str, reason: str) -> None:
+        if name in self.diverged:
+            return
+        self.diverged[name] = {"step": self.step, "reason": reason}
+        action = "stopping (trainer.stop_on_divergence=true)" if self.stop else "training goes on"
+        print(f"lossexp: warning: loss.{name} diverged at step {self.step}: {reason}; {action}", file=sys.stderr)
+        if len(self.diverged) == 1:
+            self.sink.set_tags({"diverged": name, "diverged.step": self.step, "diverged.reason": reason})
+        else:
+            self.sink.set_tags({"diverged": ",".join(self.diverged)})
+        if self.stop:
+            self.model.stop_training = True
