@@ -84,7 +84,7 @@ class PositiveConfig:
     seed: int = 0
     n_samples: int = 1000
     noise: float = 0.1
-    task_loss: str = "squared_log_error"
+    task_loss: str = "mean_squared_error"
 
 
 DATA_SCHEMAS: Dict[str, type] = {"digits": DigitsConfig, "regression": RegressionConfig, "uniform": UniformConfig,

@@ -91,9 +91,9 @@ def test_r0_loss_decreases_and_validation_excludes_the_term(run_cli, store_uri, 
 
 @pytest.mark.slow
 def test_r1_raw_coefficient_diverges_and_is_tagged_softplus_stays_positive(run_cli, store_uri, all_runs):
-    result = run_cli("train", "-m", "experiment=cross_layer_coef", "loss.cross_layer.weight.parametrization=raw,softplus",
-                     *TWO_EPOCHS)
-    runs = {r.data.params["loss.cross_layer.weight.parametrization"]: r for r in finished(result, store_uri, all_runs, 2)}
+    key = "loss.cross_layer.weight.parametrization"
+    result = run_cli("train", "-m", "experiment=cross_layer_coef", f"{key}=raw,softplus", *TWO_EPOCHS)
+    runs = {r.data.params[key]: r for r in finished(result, store_uri, all_runs, 2)}
     raw, softplus = runs["raw"], runs["softplus"]
     assert "lossexp: warning: loss.cross_layer diverged" in result.stderr
     assert raw.data.tags["diverged"] == "cross_layer" and "crossed zero" in raw.data.tags["diverged.reason"]
@@ -153,7 +153,8 @@ def test_r4_the_update_applied_to_a_is_the_analytic_gradient(run_cli, store_uri,
                      store_uri, all_runs)
     lr = float(run.data.params["optimizer.learning_rate"])
     steps_per_epoch = 800 // 32
-    coef, term = ({m.step: m.value for m in history(store_uri, run.info.run_id, key)} for key in ("coef/coef", "term/coef"))
+    coef, term = ({m.step: m.value for m in history(store_uri, run.info.run_id, key)}
+                  for key in ("coef/coef", "term/coef"))
     k = np.arange(1, steps_per_epoch + 1)
     a = np.array([coef[step] for step in range(steps_per_epoch + 1)])
     running = np.array([term[step] for step in k])

@@ -86,7 +86,7 @@ class KerasRegularizer(LossComponent):
     def _set(self, layer: keras.layers.Layer, attr: str, target: str, regularizer: Any) -> None:
         """Set ``regularizer`` as ``layer.<attr>`` (and on the variable); idempotent for a reloaded model."""
         current = getattr(layer, attr, None)
-        same = current is not None and type(current) is type(regularizer) and current.get_config() == regularizer.get_config()
+        same = type(current) is type(regularizer) and current.get_config() == regularizer.get_config()
         self.require(current is None or same, "layers", f"layers without another {attr}", layer.name)
         setattr(layer, attr, regularizer)
         if target != "activity":

@@ -23,6 +23,7 @@ def test_positive_targets_follow_their_log_model():
     assert data.y.shape == (2000, 1) and (data.y > 0).all()
     residual = np.log(data.y[:, 0].astype(np.float64)) - log_target(data.x.astype(np.float64))
     assert abs(residual.mean()) < 0.01 and abs(residual.std() - 0.1) < 0.01
-    assert data.task_loss == "squared_log_error"
+    assert data.task_loss == "mean_squared_error"
+    assert load(PositiveConfig(n_samples=20, task_loss="squared_log_error")).task_loss == "squared_log_error"
     noiseless = load(PositiveConfig(n_samples=20, noise=0.0))
     np.testing.assert_allclose(np.log(noiseless.y[:, 0]), log_target(noiseless.x), rtol=1e-5, atol=1e-6)
