@@ -25,7 +25,7 @@ test: setup
 	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 ui: setup
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db

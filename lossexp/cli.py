@@ -59,7 +59,7 @@ def _train(args: List[str]) -> int:
     from hydra._internal.utils import get_args_parser
 
     from lossexp.losses.registry import available
-    from lossexp.overrides import rewrite_loss
+    from lossexp.overrides import rewrite_loss, rewrite_override
     from lossexp.precheck import check_jobs
 
     hydra_args = get_args_parser().parse_args(args)
@@ -71,12 +71,14 @@ def _train(args: List[str]) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     # Replace the user's overrides by their rewritten form in place, keeping Hydra's own flags.
-    pending = list(zip(hydra_args.overrides, rewritten))
+    known = available()
+    pending = [(override, rewrite_override(override, known)) for override in hydra_args.overrides]
     argv = []
     for token in args:
         if pending and token == pending[0][0]:
-            token = pending.pop(0)[1]
-        argv.append(token)
+            argv += pending.pop(0)[1]
+        else:
+            argv.append(token)
     sys.argv = ["lossexp", *argv]
     from lossexp.hydra_app import hydra_train
 

@@ -41,7 +41,20 @@ class CNNConfig:
     activation: str = "relu"
 
 
-MODEL_SCHEMAS: Dict[str, type] = {"mlp": MLPConfig, "cnn": CNNConfig}
+@dataclass
+class VAEConfig:
+    """Dense VAE: ``encoder_hidden_i``, ``z_mean``, ``z_log_var``, ``z``, ``decoder_hidden_i``, ``output``."""
+
+    name: str = "vae"
+    encoder_units: List[int] = field(default_factory=lambda: [64, 32])
+    latent_dim: int = 8
+    decoder_units: List[int] = field(default_factory=lambda: [32, 64])
+    activation: str = "relu"
+    #: seed of the sampling noise; None: drawn from Keras' global seed (set from trainer.seed)
+    seed: Optional[int] = None
+
+
+MODEL_SCHEMAS: Dict[str, type] = {"mlp": MLPConfig, "cnn": CNNConfig, "vae": VAEConfig}
 
 
 # --- data sets ----------------------------------------------------------------------------
@@ -219,6 +232,10 @@ def validate(cfg: DictConfig) -> LossexpConfig:
         _positive_ints("model.filters", model.filters)
         _check(model.kernel_size > 0, "model.kernel_size", "a positive integer", model.kernel_size)
         _check(model.dense_units > 0, "model.dense_units", "a positive integer", model.dense_units)
+    if isinstance(model, VAEConfig):
+        _positive_ints("model.encoder_units", model.encoder_units)
+        _positive_ints("model.decoder_units", model.decoder_units)
+        _check(model.latent_dim > 0, "model.latent_dim", "a positive integer", model.latent_dim)
     if getattr(data, "n_samples", None) is not None:
         _check(data.n_samples >= 10, "data.n_samples", "at least 10", data.n_samples)
     _check_data_and_task_loss(model, data)

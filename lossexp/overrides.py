@@ -1,8 +1,10 @@
 """Command-line sugar for the loss composition, applied before Hydra parses the overrides.
 
 ``loss=a+b`` → ``loss=[a,b]``; the sweep ``loss=a+b,c`` → ``loss=[a,b],[c]``; ``loss=none`` →
-``loss=[]``. Anything that is not exactly the ``loss`` key (``loss.hist_avg.weight=…``,
-``+loss=…``, a value already in brackets) passes through untouched.
+``loss=[]``. A whole mapping given to a component's weight replaces the configured weight
+instead of being merged into it (Hydra merges mappings key by key, which would mix, say, a
+linear schedule's ``steps`` into a sigmoid's options): ``loss.kl.weight={schedule: sigmoid}`` →
+``~loss.kl.weight +loss.kl.weight={schedule: sigmoid}``. Anything else passes through untouched.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Iterable, List, Sequence
 from lossexp.errors import invalid_value, unknown_name
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WEIGHT_KEY = re.compile(r"^loss\.[A-Za-z_][A-Za-z0-9_]*\.weight$")
 NONE = "none"
 
 
@@ -35,17 +38,20 @@ def parse_composition(text: str, known: Iterable[str]) -> List[str]:
     return parts
 
 
+def rewrite_override(override: str, known: Sequence[str]) -> List[str]:
+    """The override(s) Hydra gets for one user override (see the module docstring)."""
+    key, sep, value = override.partition("=")
+    if sep and _WEIGHT_KEY.match(key.strip()) and value.strip().startswith("{"):
+        return [f"~{key.strip()}", f"+{key.strip()}={value}"]
+    if key.strip() != "loss" or not sep or value.strip().startswith("["):
+        return [override]
+    if not value.strip():
+        raise invalid_value("loss", "component names joined by '+', or none", value)
+    alternatives = [parse_composition(alt, known) for alt in value.split(",")]
+    return ["loss=" + ",".join("[" + ",".join(names) + "]" for names in alternatives)]
+
+
 def rewrite_loss(overrides: Sequence[str], known: Iterable[str]) -> List[str]:
-    """Rewrite every ``loss=`` override into Hydra's list syntax."""
+    """Every override rewritten, in order (one user override may become two)."""
     known = list(known)
-    rewritten = []
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        if key.strip() != "loss" or not sep or value.strip().startswith("["):
-            rewritten.append(override)
-            continue
-        if not value.strip():
-            raise invalid_value("loss", "component names joined by '+', or none", value)
-        alternatives = [parse_composition(alt, known) for alt in value.split(",")]
-        rewritten.append("loss=" + ",".join("[" + ",".join(names) + "]" for names in alternatives))
-    return rewritten
+    return [token for override in overrides for token in rewrite_override(override, known)]

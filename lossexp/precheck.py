@@ -70,7 +70,10 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
     if key_match and "not in struct" in str(cause) + text:
         full_key = key_match.group(1)
         others = [o for o in job if not o.lstrip("+~").startswith(full_key)]
-        valid = _valid_keys(compose(config_name, overrides=others), full_key)  # this job, less the bad key
+        try:
+            valid = _valid_keys(compose(config_name, overrides=others), full_key)  # this job, less the bad key
+        except (HydraException, OmegaConfBaseException):
+            valid = ""
         return ConfigError(f"Unknown key {full_key}: valid keys are {valid}" if valid else f"Unknown key {full_key}")
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return ConfigError(first)

@@ -49,6 +49,7 @@ def run(cfg: DictConfig) -> float:
     import keras
 
     from lossexp.data import load
+    from lossexp.models import prepare_data
     from lossexp.tracking.callback import RunRecorder
     from lossexp.tracking.divergence import DivergenceWatch
     from lossexp.tracking.plots import plot_run
@@ -57,7 +58,7 @@ def run(cfg: DictConfig) -> float:
 
     keras.backend.clear_session()  # a reused process (sweeps) must not carry state between jobs
     keras.utils.set_random_seed(config.trainer.seed)
-    data = load(config.data)
+    data = prepare_data(config.model, load(config.data))  # model=vae: targets = inputs
     model = build_model(config, data)  # ConfigError here: nothing has been logged yet
     train, validation = data.split(config.trainer.validation_split)
 

@@ -9,12 +9,12 @@ from mlflow.tracking import MlflowClient
 QUICK = ["trainer.epochs=1", "data.n_samples=200"]
 
 BAD_INPUTS = [
-    (["model=cnnn"], "Unknown model 'cnnn': valid choices are cnn, mlp"),
+    (["model=cnnn"], "Unknown model 'cnnn': valid choices are cnn, mlp, vae"),
     (["data=mnist"], "Unknown data 'mnist': valid choices are digits, positive, regression, uniform"),
     (["model=cnn", "data=regression"], "cnn needs image data"),
     (["optimizer=rmsprop"], "Unknown optimizer 'rmsprop': valid choices are adam, sgd"),
     (["loss=hist_avg+foo"], "Unknown loss component 'foo': valid choices are activity, aux_output, closure, coef, "
-                            "cross_layer, hist_avg, regularizer"),
+                            "cross_layer, hist_avg, kl, regularizer"),
     (["trainer.epohcs=3"], "Unknown key trainer.epohcs: valid keys are batch_size, epochs"),
     (["trainer.epochs=abc"], "Invalid value for trainer.epochs"),
     (["trainer.epochs=0"], "Invalid value for trainer.epochs: expected an integer >= 1, got 0"),
@@ -115,7 +115,7 @@ def test_multirun_records_one_run_per_job(run_cli, store_uri, all_runs):
 
 def test_tab_completion_sees_through_the_train_subcommand(run_cli):
     result = run_cli("-sc", "query=bash", COMP_LINE="lossexp train model=", COMP_POINT="20")
-    assert result.stdout.split() == ["model=cnn", "model=mlp"], result.stderr
+    assert result.stdout.split() == ["model=cnn", "model=mlp", "model=vae"], result.stderr
     line = "lossexp train loss.hist_avg."
     result = run_cli("-sc", "query=bash", COMP_LINE=line, COMP_POINT=str(len(line)))
     assert "loss.hist_avg.decay=" in result.stdout.split()

@@ -38,3 +38,28 @@ def test_malformed_compositions_fail_with_one_line(bad, fragment):
 
 def test_parse_composition_keeps_order():
     assert parse_composition("coef+hist_avg", KNOWN) == ["coef", "hist_avg"]
+
+
+@pytest.mark.parametrize("override, hydra", [
+    ("loss.kl.weight={schedule: sigmoid, midpoint: 100}",
+     ["~loss.kl.weight", "+loss.kl.weight={schedule: sigmoid, midpoint: 100}"]),
+    ("loss.coef.weight={value: 1, trainable: true}",
+     ["~loss.coef.weight", "+loss.coef.weight={value: 1, trainable: true}"]),
+    ("loss.coef.weight=0.5", ["loss.coef.weight=0.5"]),  # a number replaces a mapping already
+    ("loss.kl.weight.steps=200", ["loss.kl.weight.steps=200"]),  # one key of the mapping: merged, as usual
+])
+def test_a_whole_weight_mapping_replaces_the_configured_weight(override, hydra):
+    assert rewrite_loss([override], KNOWN) == hydra
+
+
+def test_replaced_weight_composes_with_only_the_new_keys():
+    """Merged key by key, the linear schedule's steps would land in the sigmoid's options."""
+    from hydra import compose, initialize_config_dir
+
+    from lossexp import CONF_DIR
+
+    overrides = rewrite_loss(["loss=coef", "loss.coef.weight={schedule: sigmoid, midpoint: 50, sharpness: 0.1}"],
+                             KNOWN)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    assert dict(cfg.loss.coef.weight) == {"schedule": "sigmoid", "midpoint": 50, "sharpness": 0.1}

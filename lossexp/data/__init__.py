@@ -24,7 +24,7 @@ class Dataset:
     name: str
     x: np.ndarray
     y: np.ndarray
-    task: str  # "classification" | "regression"
+    task: str  # "classification" | "regression" | "reconstruction" (the targets are the inputs)
     num_outputs: int
     #: the task loss for regression (``data.task_loss``); classification uses cross-entropy
     regression_loss: str = "mean_squared_error"
@@ -35,11 +35,18 @@ class Dataset:
 
     @property
     def task_loss(self) -> str:
-        return "sparse_categorical_crossentropy" if self.task == "classification" else self.regression_loss
+        """A Keras loss name, or one of ``lossexp.training.task_losses`` (reconstruction, squared_log_error)."""
+        return {"classification": "sparse_categorical_crossentropy",
+                "reconstruction": "summed_binary_crossentropy"}.get(self.task, self.regression_loss)
 
     @property
     def task_metric(self) -> str:
         return "accuracy" if self.task == "classification" else "mean_absolute_error"
+
+    def autoencoding(self) -> "Dataset":
+        """The same examples as a reconstruction task: inputs flattened, targets = inputs."""
+        x = self.x.reshape(len(self.x), -1)
+        return Dataset(self.name, x, x, task="reconstruction", num_outputs=x.shape[1])
 
     def split(self, validation_split: float) -> Tuple[Arrays, Optional[Arrays]]:
         """(train, validation) — the last ``validation_split`` of the (already shuffled) rows."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, List, Optional, Sequence
 
 import keras
+import numpy as np
 from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext, zero
@@ -45,7 +46,7 @@ class HistoricalAverage(LossComponent):
                      "layers", "null (all layers) or a non-empty list of layer names", layers)
         self.layers = list(layers) if layers is not None else None
         self.distance = self.require_choice("distance", distance, DISTANCES)
-        self._reference: List[keras.Variable] = []
+        self._tracked: List[keras.Variable] = []
 
     def _tracked_weights(self, network: keras.Model) -> List[keras.Variable]:
         if self.layers is None:
@@ -53,13 +54,27 @@ class HistoricalAverage(LossComponent):
         return [w for name in self.layers for w in network.get_layer(name).trainable_weights]
 
     def attach(self, network: keras.Model) -> None:
+        """One flat reference vector for all tracked weights, so a step costs a handful of ops
+        whatever the number of weight tensors (one per tensor would cost ~25 ops each)."""
         if self.layers is not None:
             self.require_layers(network, self.layers)
+        self._tracked = self._tracked_weights(network)
+        sizes = [int(np.prod(w.shape)) for w in self._tracked]
         self.steps_seen = self.add_weight(name="steps_seen", shape=(), initializer="zeros", trainable=False)
-        self._reference = [
-            self.add_weight(name=f"reference_{i}", shape=w.shape, initializer="zeros", trainable=False)
-            for i, w in enumerate(self._tracked_weights(network))
-        ]
+        self.reference = self.add_weight(name="reference", shape=(sum(sizes),), initializer="zeros", trainable=False)
+        # mean_abs averages within each tensor: weight every element by 1/(size of its tensor)
+        self._element_scale = np.concatenate([np.full(n, 1.0 / n, dtype="float32") for n in sizes]) \
+            if self.distance == "mean_abs" else None
+
+    def reference_values(self) -> List[np.ndarray]:
+        """The reference, split back into the shapes of the tracked weights."""
+        flat = keras.ops.convert_to_numpy(self.reference)
+        values, start = [], 0
+        for weight in self._tracked:
+            size = int(np.prod(weight.shape))
+            values.append(flat[start:start + size].reshape(weight.shape))
+            start += size
+        return values
 
     def _rate(self, t: Any) -> Any:
         """How far the reference moves towards θ_t at step t (1 at the first step)."""
@@ -72,18 +87,15 @@ class HistoricalAverage(LossComponent):
             return zero()
         t = self.steps_seen + 1.0
         self.steps_seen.assign(t)
-        total = zero()
-        for theta, reference in zip(self._tracked_weights(context.network), self._reference):
-            theta_value = ops.convert_to_tensor(theta)
-            if self.mode == "previous":
-                ref = ops.where(t <= 1.0, theta_value, reference)
-                reference.assign(theta_value)
-            else:
-                ref = reference + self._rate(t) * (theta_value - reference)
-                reference.assign(ref)
-            diff = theta_value - ops.stop_gradient(ref)
-            if self.distance == "squared_l2":
-                total = total + ops.sum(ops.square(diff))
-            else:
-                total = total + ops.mean(ops.abs(diff))
-        return total
+        theta = ops.concatenate([ops.reshape(w, (-1,)) for w in self._tracked], axis=0)
+        reference = ops.convert_to_tensor(self.reference)
+        if self.mode == "previous":
+            ref = ops.where(t <= 1.0, theta, reference)
+            self.reference.assign(theta)
+        else:
+            ref = reference + self._rate(t) * (theta - reference)
+            self.reference.assign(ref)
+        diff = theta - ops.stop_gradient(ref)
+        if self.distance == "squared_l2":
+            return ops.sum(ops.square(diff))
+        return ops.sum(ops.abs(diff) * self._element_scale)

@@ -10,7 +10,7 @@ A weight is one of three forms (the multiplier ``w`` of the component's term):
   - ``linear`` (warm-up): w = start + (end − start)·clip((t − delay)/steps, 0, 1)
   - ``sigmoid`` (Bowman et al. 2016): w = start + (end − start)·σ(sharpness·(t − midpoint))
   - ``cyclical`` (Fu et al. 2019): ``steps`` split into ``cycles`` cycles of length
-    L = steps/cycles; with τ = ((t − 1) mod L)/L, w = start + (end − start)·min(1, τ/ratio)
+    L = steps/cycles; with τ = ((max(t, 1) − 1) mod L)/L, w = start + (end − start)·min(1, τ/ratio)
 
 * trainable — ``weight: {value: 1.0, trainable: true, parametrization: softplus}``:
 
@@ -82,7 +82,7 @@ class WeightSpec:
         if self.schedule == "sigmoid":
             return self.start + span / (1.0 + math.exp(-self.sharpness * (t - self.midpoint)))
         length = self.steps / self.cycles
-        tau = ((t - 1) % length) / length
+        tau = ((max(t, 1) - 1) % length) / length  # before the first step: the cycle's start
         return self.start + span * min(1.0, tau / self.ratio)
 
     @property

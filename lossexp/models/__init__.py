@@ -15,6 +15,13 @@ def build_network(cfg: Any, data: Dataset) -> Any:
     return importlib.import_module(f"lossexp.models.{cfg.name}").build(cfg, data)
 
 
+def prepare_data(cfg: Any, data: Dataset) -> Dataset:
+    """``data`` as model ``cfg.name`` trains on it: unchanged unless the model's module defines
+    ``prepare_data`` (the VAE turns a data set into the reconstruction of its inputs)."""
+    module = importlib.import_module(f"lossexp.models.{cfg.name}")
+    return module.prepare_data(data) if hasattr(module, "prepare_data") else data
+
+
 def output_layer(data: Dataset, activation: Optional[str] = None) -> Any:
     """The ``output`` layer: ``activation`` if given, else softmax over classes or linear for regression."""
     import keras

@@ -12,7 +12,7 @@ from lossexp.losses.registry import build_components
 from lossexp.models import build_network
 from lossexp.training.composed_model import ComposedModel
 from lossexp.training.rewire import insert_taps
-from lossexp.training.task_losses import task_loss
+from lossexp.training.task_losses import resolve as resolve_task_loss
 
 
 def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
@@ -45,5 +45,6 @@ def build_model(cfg: LossexpConfig, data: Dataset) -> ComposedModel:
     network = build_network(cfg.model, data)
     components = build_components(cfg.loss)
     model = compose(network, components, data.task_loss, name=f"{cfg.model.name}_composed")
-    model.compile(optimizer=make_optimizer(cfg.optimizer), loss=task_loss(data.task_loss), metrics=[data.task_metric])
+    model.compile(optimizer=make_optimizer(cfg.optimizer), loss=resolve_task_loss(data.task_loss),
+                  metrics=[data.task_metric])
     return model

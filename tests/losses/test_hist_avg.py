@@ -73,7 +73,7 @@ def test_term_gradient_and_reference_match_numpy_in_sgd_loop(mode, distance, tin
     component = HistoricalAverage(name="hist_avg", weight=0.5, mode=mode, decay=DECAY, distance=distance)
     component.attach(network)
     tracked = network.trainable_weights
-    assert len(component._reference) == len(tracked) == 6
+    assert len(component.reference_values()) == len(tracked) == 6
     lr = 0.2
 
     history: List[List[np.ndarray]] = []
@@ -99,7 +99,7 @@ def test_term_gradient_and_reference_match_numpy_in_sgd_loop(mode, distance, tin
     assert float(component.steps_seen) == STEPS
     # The weights really moved, so the history is not trivial.
     assert not np.allclose(history[0][0], history[-1][0])
-    stored = snapshot(component._reference)
+    stored = component.reference_values()
     # mean/ema store r_k; previous stores θ_k, the reference of the next step.
     expected = history[-1] if mode == "previous" else np_references(history, mode)[-1]
     for got, want in zip(stored, expected):
@@ -121,7 +121,7 @@ def test_running_mean_equals_numpy_mean_of_weight_history(tiny_network, regressi
             component.term(LossContext(y, y_pred, network, training=True))
         for variable, grad in zip(network.trainable_weights, tape.gradient(loss, network.trainable_weights)):
             variable.assign_sub(0.3 * grad)
-    for got, *thetas in zip(snapshot(component._reference), *history):
+    for got, *thetas in zip(component.reference_values(), *history):
         np.testing.assert_allclose(got, np.mean(thetas, axis=0), rtol=1e-5, atol=1e-6)
 
 
@@ -156,7 +156,7 @@ def test_train_step_updates_state_and_weights_as_numpy(mode, distance, tiny_netw
 
     assert float(component.steps_seen) == STEPS
     expected_state = thetas[-1] if mode == "previous" else refs[-1]
-    for got, want in zip(snapshot(component._reference), expected_state):
+    for got, want in zip(component.reference_values(), expected_state):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
     # Equal batch sizes: the epoch mean of the term is the mean of the per-step terms.
@@ -187,19 +187,19 @@ def test_layers_option_tracks_only_those_layers(tiny_network, compose, regressio
     component = HistoricalAverage(name="hist_avg", weight=1.0, mode="mean", layers=["hidden_2"])
     model = compose(tiny_network(), [component], learning_rate=0.2)
     hidden_2 = model.network.get_layer("hidden_2")
-    assert [tuple(r.shape) for r in component._reference] == [(8, 4), (4,)]
+    assert [tuple(r.shape) for r in component.reference_values()] == [(8, 4), (4,)]
 
     recorder = WeightHistory(hidden_2.trainable_weights)
     model.fit(x[:24], y[:24], batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=[recorder])
     thetas = recorder.history
-    for got, *per_step in zip(snapshot(component._reference), *thetas):
+    for got, *per_step in zip(component.reference_values(), *thetas):
         np.testing.assert_allclose(got, np.mean(per_step, axis=0), rtol=1e-5, atol=1e-6)
 
     # The term depends on hidden_2 only: no gradient reaches the other layers.
     network = model.network
     with tf.GradientTape() as tape:
         y_pred = network(x[:BATCH], training=True)
-        before = snapshot(hidden_2.trainable_weights), snapshot(component._reference)
+        before = snapshot(hidden_2.trainable_weights), component.reference_values()
         term = component.term(LossContext(y[:BATCH], y_pred, network, training=True))
     grads = dict(zip([v.path for v in network.trainable_weights], tape.gradient(term, network.trainable_weights)))
     for path, grad in grads.items():
@@ -217,7 +217,7 @@ def test_validation_call_is_zero_and_leaves_state_alone(tiny_network, compose, r
     component = HistoricalAverage(name="hist_avg", weight=1.0, mode="ema", decay=0.5)
     model = compose(tiny_network(), [component], learning_rate=0.2)
     model.fit(x[:16], y[:16], batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-    steps, refs = float(component.steps_seen), snapshot(component._reference)
+    steps, refs = float(component.steps_seen), component.reference_values()
     assert steps == 2
 
     y_pred = model.network(x, training=False)
@@ -228,7 +228,7 @@ def test_validation_call_is_zero_and_leaves_state_alone(tiny_network, compose, r
     model.predict(x, verbose=0)
 
     assert float(component.steps_seen) == steps
-    for got, want in zip(snapshot(component._reference), refs):
+    for got, want in zip(component.reference_values(), refs):
         np.testing.assert_array_equal(got, want)
 
 

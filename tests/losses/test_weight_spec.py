@@ -79,3 +79,9 @@ def test_bad_weights_are_one_line_errors(spec, message):
     with pytest.raises(ConfigError) as info:
         parse_weight(KEY, spec)
     assert str(info.value) == message
+
+
+def test_cyclical_starts_at_the_start_of_a_cycle():
+    spec = parse_weight(KEY, {"schedule": "cyclical", "start": 0.0, "end": 1.0, "steps": 8, "cycles": 2, "ratio": 0.5})
+    assert [spec.at_step(t) for t in range(0, 6)] == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.0, 0.0])
+    assert spec.initial == 0.0

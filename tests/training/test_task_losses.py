@@ -1,13 +1,31 @@
-"""``squared_log_error`` (R4's task loss) against NumPy with its gradient, resolved by name for
-``compile`` and restored when a saved model is loaded."""
+"""lossexp's own task losses against NumPy (with squared_log_error's gradient), name resolution for
+``compile``, and reloading a model compiled with one."""
 from __future__ import annotations
 
 import numpy as np
+
 import tensorflow as tf
 
 import keras
 
-from lossexp.training.task_losses import squared_log_error, task_loss
+from lossexp.training.task_losses import resolve, squared_log_error, summed_binary_crossentropy
+
+
+def test_summed_binary_crossentropy_sums_over_features_per_example():
+    rng = np.random.default_rng(0)
+    y = rng.random((5, 8, 8)).astype("float32")  # soft targets in [0, 1], like scaled pixels
+    p = rng.uniform(0.01, 0.99, (5, 64)).astype("float32")
+    got = np.asarray(summed_binary_crossentropy(y, p))
+    y64, p64 = y.reshape(5, 64).astype(np.float64), p.astype(np.float64)
+    want = -(y64 * np.log(p64) + (1 - y64) * np.log(1 - p64)).sum(axis=1)
+    assert got.shape == (5,)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_resolve_maps_lossexp_names_and_passes_keras_names_through():
+    assert resolve("summed_binary_crossentropy") is summed_binary_crossentropy
+    assert resolve("mean_squared_error") == "mean_squared_error"
+    assert resolve("squared_log_error") is squared_log_error
 
 
 def test_value_and_gradient_match_numpy():
@@ -29,15 +47,10 @@ def test_not_keras_mean_squared_logarithmic_error():
     assert float(keras.losses.mean_squared_logarithmic_error(y, y_hat)[0]) != float(squared_log_error(y, y_hat)[0])
 
 
-def test_names_resolve_to_what_compile_takes():
-    assert task_loss("squared_log_error") is squared_log_error
-    assert task_loss("mean_squared_error") == "mean_squared_error"
-
-
 def test_a_compiled_model_reloads_with_it(tmp_path):
     inputs = keras.Input((2,))
     model = keras.Model(inputs, keras.layers.Dense(1, activation="softplus")(inputs))
-    model.compile(optimizer="sgd", loss=task_loss("squared_log_error"))
+    model.compile(optimizer="sgd", loss=resolve("squared_log_error"))
     x, y = np.ones((4, 2), "float32"), np.full((4, 1), 2.0, "float32")
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")

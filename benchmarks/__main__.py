@@ -1,0 +1,41 @@
+"""``python -m benchmarks [--quick] [--only NAME ...]``: run the measures, write results and report."""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import time
+from pathlib import Path
+
+from benchmarks.common import machine
+from benchmarks.report import render
+
+HERE = Path(__file__).resolve().parent
+MEASURES = ("overhead", "recompile", "startup", "growth", "sweeps")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run, not for the record)")
+    parser.add_argument("--only", nargs="+", choices=MEASURES, default=list(MEASURES))
+    args = parser.parse_args()
+    results_path = HERE / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() and len(args.only) < len(MEASURES) else {}
+    start = time.perf_counter()
+    for name in args.only:
+        print(f"benchmarks: {name} …", flush=True)
+        results[name] = importlib.import_module(f"benchmarks.{name}").measure(quick=args.quick)
+    if "overhead" in results:
+        results["overhead_ratio"] = results["overhead"]["overhead_ratio"]["median"]
+    results["machine"] = machine()
+    results["date"] = datetime.date.today().isoformat()
+    results["wall_seconds"] = time.perf_counter() - start
+    results["quick"] = args.quick
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+    (HERE / "RESULTS.md").write_text(render(results) + "\n")
+    print((HERE / "RESULTS.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
