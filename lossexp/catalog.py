@@ -58,6 +58,7 @@ def render(detail: Optional[str] = None) -> str:
         ("Data sets", "data", "data=NAME"),
         ("Optimizers", "optimizer", "optimizer=NAME"),
         ("Loss components", "loss", "loss=a+b, options loss.NAME.KEY=VALUE"),
+        ("Experiments", "experiment", "experiment=NAME, then any override"),
     )
     for title, group, usage in sections:
         entries = _group(group)
@@ -75,6 +76,9 @@ def render(detail: Optional[str] = None) -> str:
                 if detail:
                     lines += ["", *("    " + line for line in doc.splitlines()), ""]
                 options = [o for o in options if o[0] != name]
+            elif group == "experiment":  # a recipe's whole setup: its description, not its keys
+                lines.append(f"  {name:<10} {header.replace('@package _global_', '').strip()}")
+                options = []
             else:
                 lines.append(f"  {name:<10} {header}")
             for key, default, comment in options:

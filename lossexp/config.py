@@ -26,6 +26,8 @@ class MLPConfig:
     name: str = "mlp"
     hidden_units: List[int] = field(default_factory=lambda: [64, 32])
     activation: str = "relu"
+    #: null: softmax for classification, linear for regression; softplus/exp keep ŷ > 0
+    output_activation: Optional[str] = None
 
 
 @dataclass
@@ -84,6 +86,30 @@ class RegressionConfig:
     name: str = "regression"
     seed: int = 0
     n_samples: int = 1000
+    task_loss: str = "mean_squared_error"
+
+
+@dataclass
+class UniformConfig:
+    """R1's fake data: U(0,1) inputs and U(0,1) targets drawn independently (nothing to learn)."""
+
+    name: str = "uniform"
+    seed: int = 0
+    n_samples: int = 1000
+    n_features: int = 32
+    n_targets: int = 2
+    task_loss: str = "mean_squared_error"
+
+
+@dataclass
+class PositiveConfig:
+    """R4's positive targets: log y = x0 − x1 + 0.5·x2·x3 + noise·ε on U(0,1)⁴ inputs."""
+
+    name: str = "positive"
+    seed: int = 0
+    n_samples: int = 1000
+    noise: float = 0.1
+    task_loss: str = "mean_squared_error"
 
 
 @dataclass
@@ -97,9 +123,14 @@ class RingConfig:
     std: float = 0.02
 
 
-DATA_SCHEMAS: Dict[str, type] = {"digits": DigitsConfig, "regression": RegressionConfig, "ring": RingConfig}
+DATA_SCHEMAS: Dict[str, type] = {"digits": DigitsConfig, "regression": RegressionConfig, "uniform": UniformConfig,
+                                 "positive": PositiveConfig, "ring": RingConfig}
 #: Data sets that only one model can use, and models that need one data set: {model: data}.
 PAIRED = {"gan": "ring"}
+#: ``data.task_loss`` choices for regression data (``squared_log_error``: mean (log y − log ŷ)²)
+REGRESSION_LOSSES = ("mean_squared_error", "mean_absolute_error", "squared_log_error")
+#: output activations that keep ŷ > 0, as ``squared_log_error`` needs
+POSITIVE_OUTPUTS = ("softplus", "exp")
 
 
 # --- training, optimiser, tracking --------------------------------------------------------
@@ -194,6 +225,22 @@ def _check_pairing(model: str, data: str) -> None:
             raise invalid_value("model", f"model={paired_model} with data={paired_data}", model)
 
 
+def _check_data_and_task_loss(model: Any, data: Any) -> None:
+    for key in ("n_features", "n_targets"):
+        if hasattr(data, key):
+            _check(getattr(data, key) >= 1, f"data.{key}", "an integer >= 1", getattr(data, key))
+    if hasattr(data, "noise"):
+        _check(math.isfinite(data.noise) and data.noise >= 0, "data.noise", "a finite number >= 0", data.noise)
+    task_loss = getattr(data, "task_loss", None)
+    if task_loss is None:
+        return
+    if task_loss not in REGRESSION_LOSSES:
+        raise unknown_name("data.task_loss", task_loss, REGRESSION_LOSSES)
+    if task_loss == "squared_log_error" and getattr(model, "output_activation", None) not in POSITIVE_OUTPUTS:
+        raise invalid_value("model.output_activation", f"one of {', '.join(POSITIVE_OUTPUTS)} (data.task_loss="
+                            "squared_log_error takes log ŷ)", getattr(model, "output_activation", None))
+
+
 def validate(cfg: DictConfig) -> LossexpConfig:
     """Return the typed config or raise :class:`ConfigError` naming the first bad key."""
     top = {"model", "data", "loss", "optimizer", "trainer", "tracking"}
@@ -233,6 +280,7 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     _check_pairing(model.name, data.name)
     if getattr(data, "n_samples", None) is not None:
         _check(data.n_samples >= 10, "data.n_samples", "at least 10", data.n_samples)
+    _check_data_and_task_loss(model, data)
     if optimizer.name not in OPTIMIZERS:
         raise unknown_name("optimizer", optimizer.name, OPTIMIZERS)
     lr = optimizer.learning_rate

@@ -35,6 +35,13 @@ def _hydra_dirs() -> tuple[Path, Path]:
     return cwd, cwd / "outputs" / "runs" / "adhoc"
 
 
+def _experiment() -> str | None:
+    """The ``experiment=NAME`` this job was composed with, if any (tagged on the run)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().runtime.choices.get("experiment") if HydraConfig.initialized() else None
+
+
 def run(cfg: DictConfig) -> float:
     config = validate(cfg)
     base_dir, output_dir = _hydra_dirs()
@@ -71,6 +78,9 @@ def run(cfg: DictConfig) -> float:
     run_name = config.tracking.run_name or f"{config.model.name}·{composition(config)}"
     tags = {"loss": composition(config), "model": config.model.name, "data": config.data.name,
             "lossexp.version": lossexp.__version__}
+    experiment = _experiment()
+    if experiment:
+        tags["experiment"] = experiment
     with TrackedRun(config, run_name, tags, base_dir) as tracked:
         config_path = output_dir / "config.yaml"
         config_path.write_text(OmegaConf.to_yaml(resolved))

@@ -10,11 +10,11 @@ QUICK = ["trainer.epochs=1", "data.n_samples=200"]
 
 BAD_INPUTS = [
     (["model=cnnn"], "Unknown model 'cnnn': valid choices are cnn, gan, mlp, vae"),
-    (["data=mnist"], "Unknown data 'mnist': valid choices are digits, regression, ring"),
+    (["data=mnist"], "Unknown data 'mnist': valid choices are digits, positive, regression, ring, uniform"),
     (["model=cnn", "data=regression"], "cnn needs image data"),
     (["optimizer=rmsprop"], "Unknown optimizer 'rmsprop': valid choices are adam, sgd"),
-    (["loss=hist_avg+foo"],
-     "Unknown loss component 'foo': valid choices are activity, coef, cross_layer, hist_avg, kl"),
+    (["loss=hist_avg+foo"], "Unknown loss component 'foo': valid choices are activity, aux_output, closure, coef, "
+                            "cross_layer, hist_avg, kl, regularizer"),
     (["trainer.epohcs=3"], "Unknown key trainer.epohcs: valid keys are batch_size, epochs"),
     (["trainer.epochs=abc"], "Invalid value for trainer.epochs"),
     (["trainer.epochs=0"], "Invalid value for trainer.epochs: expected an integer >= 1, got 0"),

@@ -26,6 +26,8 @@ class Dataset:
     y: np.ndarray
     task: str  # "classification" | "regression" | "reconstruction" (the targets are the inputs)
     num_outputs: int
+    #: the task loss for regression (``data.task_loss``); classification uses cross-entropy
+    regression_loss: str = "mean_squared_error"
 
     @property
     def input_shape(self) -> Tuple[int, ...]:
@@ -33,9 +35,9 @@ class Dataset:
 
     @property
     def task_loss(self) -> str:
-        """A Keras loss name, or one of ``lossexp.training.task_losses`` (reconstruction)."""
+        """A Keras loss name, or one of ``lossexp.training.task_losses`` (reconstruction, squared_log_error)."""
         return {"classification": "sparse_categorical_crossentropy",
-                "reconstruction": "summed_binary_crossentropy"}.get(self.task, "mean_squared_error")
+                "reconstruction": "summed_binary_crossentropy"}.get(self.task, self.regression_loss)
 
     @property
     def task_metric(self) -> str:

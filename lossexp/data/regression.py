@@ -17,4 +17,5 @@ def target(x: np.ndarray) -> np.ndarray:
 def load(cfg: RegressionConfig) -> Dataset:
     x = np.random.default_rng(cfg.seed).random((cfg.n_samples, 4))
     y = target(x)[:, None]
-    return Dataset("regression", x.astype("float32"), y.astype("float32"), task="regression", num_outputs=1)
+    return Dataset("regression", x.astype("float32"), y.astype("float32"), task="regression", num_outputs=1,
+                   regression_loss=cfg.task_loss)

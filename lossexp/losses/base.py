@@ -94,6 +94,11 @@ class LossComponent(keras.layers.Layer):
         """Layers whose outputs ``term`` reads from ``context.outputs`` (default none)."""
         return []
 
+    def owned_loss_layers(self) -> List[str]:
+        """Layers whose Keras losses (``layer.losses``: regularizers, ``add_loss``) this component
+        reports as its own term, so the composed model leaves them out of ``loss/other``."""
+        return []
+
     def term(self, context: LossContext) -> Any:
         """The unweighted scalar term for one batch."""
         raise NotImplementedError

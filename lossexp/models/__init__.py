@@ -3,7 +3,7 @@ carry the names that loss components refer to."""
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, Optional
 
 from lossexp.config import MODEL_SCHEMAS
 from lossexp.data import Dataset
@@ -22,9 +22,10 @@ def prepare_data(cfg: Any, data: Dataset) -> Dataset:
     return module.prepare_data(data) if hasattr(module, "prepare_data") else data
 
 
-def output_layer(data: Dataset) -> Any:
-    """The ``output`` layer: softmax over classes, or linear for regression."""
+def output_layer(data: Dataset, activation: Optional[str] = None) -> Any:
+    """The ``output`` layer: ``activation`` if given, else softmax over classes or linear for regression."""
     import keras
 
-    activation = "softmax" if data.task == "classification" else None
+    if activation is None:
+        activation = "softmax" if data.task == "classification" else None
     return keras.layers.Dense(data.num_outputs, activation=activation, name="output")

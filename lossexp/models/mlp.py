@@ -13,4 +13,4 @@ def build(cfg: MLPConfig, data: Dataset) -> keras.Model:
     x = keras.layers.Flatten(name="flatten")(inputs) if len(data.input_shape) > 1 else inputs
     for i, units in enumerate(cfg.hidden_units, start=1):
         x = keras.layers.Dense(units, activation=cfg.activation, name=f"hidden_{i}")(x)
-    return keras.Model(inputs, output_layer(data)(x), name="mlp")
+    return keras.Model(inputs, output_layer(data, cfg.output_activation)(x), name="mlp")

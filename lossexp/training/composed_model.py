@@ -80,10 +80,13 @@ class ComposedModel(keras.Model):
             name=f"{network.name}_with_outputs",
         ) if needed else None)
         self.has_other_losses = any(
-            getattr(layer, attr, None) is not None for layer in network.layers for attr in _REGULARIZER_ATTRS
+            getattr(layer, attr, None) is not None for layer in self._unowned_layers() for attr in _REGULARIZER_ATTRS
         )
         names = ["loss/task"] + [name for c in self.components for name in _metric_names(c)]
         self.breakdown = RunningMeans(names + (["loss/other"] if self.has_other_losses else []), name="breakdown")
+        # The network is built and components own their state: built now, also when the train and
+        # test steps run the multi-output view and never call the model itself (else save warns).
+        self.built = True
 
     # -- forward ---------------------------------------------------------------------------
     def build(self, input_shape: Any = None) -> None:
@@ -107,9 +110,14 @@ class ComposedModel(keras.Model):
         return ops.cast(self.optimizer.iterations, "float32") + 1.0
 
     # -- the composed loss -----------------------------------------------------------------
+    def _unowned_layers(self) -> List[keras.layers.Layer]:
+        """Layers whose Keras losses no component reports: not taps, not named by ``owned_loss_layers()``."""
+        owned = {name for c in self.components for name in c.owned_loss_layers()}
+        return [layer for layer in self.network.layers if not isinstance(layer, LossTap) and layer.name not in owned]
+
     def _other_losses(self) -> List[Any]:
         """``add_loss`` terms and Keras regularizers that no component owns."""
-        return [loss for layer in self.network.layers if not isinstance(layer, LossTap) for loss in layer.losses]
+        return [loss for layer in self._unowned_layers() for loss in layer.losses]
 
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
                      training: bool = True) -> Any:

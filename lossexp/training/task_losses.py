@@ -6,6 +6,8 @@ the binary cross-entropy summed over the features of an example (Kingma & Wellin
 Bernoulli log-likelihood), averaged over the batch by Keras. Summed rather than averaged over
 the pixels, so that it and the KL term (summed over the latent dimensions) are on the scale of
 the ELBO; Keras' ``binary_crossentropy`` would be this divided by the number of features.
+
+``squared_log_error`` is R4's ``(log y − log ŷ)²`` (``data.task_loss=squared_log_error``).
 """
 from __future__ import annotations
 
@@ -23,7 +25,18 @@ def summed_binary_crossentropy(y_true: Any, y_pred: Any) -> Any:
     return ops.sum(ops.binary_crossentropy(y_true, y_pred), axis=-1)
 
 
-CUSTOM = {"summed_binary_crossentropy": summed_binary_crossentropy}
+@keras.saving.register_keras_serializable(package="lossexp", name="squared_log_error")
+def squared_log_error(y_true: Any, y_pred: Any) -> Any:
+    """mean over the last axis of (log y − log ŷ)² (R4's task loss; y and ŷ must be > 0).
+
+    Not Keras' ``mean_squared_logarithmic_error``, which takes log(1 + y).
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(y_true, y_pred.dtype)
+    return ops.mean(ops.square(ops.log(y_true) - ops.log(y_pred)), axis=-1)
+
+
+CUSTOM = {"summed_binary_crossentropy": summed_binary_crossentropy, "squared_log_error": squared_log_error}
 
 
 def resolve(name: str) -> Union[str, Callable[[Any, Any], Any]]:

@@ -126,9 +126,9 @@ def test_validation_loss_is_bce_of_the_decoded_mean_plus_weighted_kl(digits):
 # --- the scheduled weight in a real fit --------------------------------------------------------
 def np_cyclical(t: int, steps: float, cycles: float, ratio: float, start: float = 0.0, end: float = 1.0) -> float:
     """Fu et al. 2019: within each of ``cycles`` periods, rise linearly during the first ``ratio``
-    (the position in the period is the floored modulo, so step 0 is the end of a period)."""
+    (before the first step, t = 0, the weight is the start of a period)."""
     period = steps / cycles
-    position = np.mod(t - 1, period) / period
+    position = np.mod(max(t, 1) - 1, period) / period
     return start + (end - start) * min(1.0, position / ratio)
 
 

@@ -1,9 +1,14 @@
-"""lossexp's own task losses against NumPy, and name resolution for ``compile``."""
+"""lossexp's own task losses against NumPy (with squared_log_error's gradient), name resolution for
+``compile``, and reloading a model compiled with one."""
 from __future__ import annotations
 
 import numpy as np
 
-from lossexp.training.task_losses import resolve, summed_binary_crossentropy
+import tensorflow as tf
+
+import keras
+
+from lossexp.training.task_losses import resolve, squared_log_error, summed_binary_crossentropy
 
 
 def test_summed_binary_crossentropy_sums_over_features_per_example():
@@ -20,3 +25,33 @@ def test_summed_binary_crossentropy_sums_over_features_per_example():
 def test_resolve_maps_lossexp_names_and_passes_keras_names_through():
     assert resolve("summed_binary_crossentropy") is summed_binary_crossentropy
     assert resolve("mean_squared_error") == "mean_squared_error"
+    assert resolve("squared_log_error") is squared_log_error
+
+
+def test_value_and_gradient_match_numpy():
+    rng = np.random.default_rng(8)
+    y, y_hat = rng.uniform(0.2, 3.0, (5, 2)), rng.uniform(0.2, 3.0, (5, 2))
+    prediction = tf.constant(y_hat, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(prediction)
+        value = squared_log_error(tf.constant(y, tf.float32), prediction)
+        total = tf.reduce_sum(value)
+    np.testing.assert_allclose(np.asarray(value), np.mean((np.log(y) - np.log(y_hat)) ** 2, axis=-1), rtol=1e-5)
+    expected = -2 * (np.log(y) - np.log(y_hat)) / y_hat / 2  # mean over the last axis of 2 columns
+    np.testing.assert_allclose(np.asarray(tape.gradient(total, prediction)), expected, rtol=1e-4)
+
+
+def test_not_keras_mean_squared_logarithmic_error():
+    y, y_hat = np.array([[2.0]], "float32"), np.array([[0.5]], "float32")
+    assert float(squared_log_error(y, y_hat)[0]) == np.float32(np.log(4.0) ** 2)
+    assert float(keras.losses.mean_squared_logarithmic_error(y, y_hat)[0]) != float(squared_log_error(y, y_hat)[0])
+
+
+def test_a_compiled_model_reloads_with_it(tmp_path):
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="softplus")(inputs))
+    model.compile(optimizer="sgd", loss=resolve("squared_log_error"))
+    x, y = np.ones((4, 2), "float32"), np.full((4, 1), 2.0, "float32")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6)

@@ -1,0 +1,105 @@
+"""Keras' own weight and activity regularizers on named layers, reported as a term (R3(b))."""
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import keras
+
+from lossexp.losses.base import LossComponent, LossContext, zero
+from lossexp.losses.registry import register
+
+#: option → the layer attribute Keras reads (the variable's ``regularizer`` for kernel and bias)
+TARGETS = {"kernel": "kernel_regularizer", "bias": "bias_regularizer", "activity": "activity_regularizer"}
+FACTORS = ("l1", "l2")
+#: the YAML default: an activity L2 of 0.001 (the same penalty as activity's and aux_output's defaults)
+DEFAULT_ACTIVITY = MappingProxyType({"l1": 0.0, "l2": 0.001})
+
+
+def make_regularizer(l1: float, l2: float) -> Optional[keras.regularizers.Regularizer]:
+    """``L1`` / ``L2`` / ``L1L2`` objects (the string ``'l1_l2'`` is rejected by Keras 3.15); None if both are 0."""
+    if l1 and l2:
+        return keras.regularizers.L1L2(l1=l1, l2=l2)
+    if l1:
+        return keras.regularizers.L1(l1)
+    if l2:
+        return keras.regularizers.L2(l2)
+    return None
+
+
+@register("regularizer")
+class KerasRegularizer(LossComponent):
+    """Keras' ``kernel_regularizer`` / ``bias_regularizer`` / ``activity_regularizer`` on named layers.
+
+    ``kernel``, ``bias`` and ``activity`` each take ``{l1: a, l2: b}``; the component builds
+    ``keras.regularizers.L1(a)``, ``L2(b)`` or ``L1L2(a, b)`` (whichever factors are non-zero;
+    none when both are 0) and sets it on every layer of ``layers``. Keras then adds the
+    penalties itself; the term is their sum, reported as ``term/<name>`` and not in
+    ``loss/other``:
+
+    * kernel: l1·Σ|W| + l2·ΣW² (bias alike);
+    * activity: (l1·Σ|h| + l2·Σh²) / batch size, with h the layer's output: Keras ≥ 3.14
+      divides activity penalties by the batch size, so with the same factor this term equals
+      ``activity`` (reduction batch_mean) and ``aux_output`` (loss sum_squares).
+
+    The contribution is ``weight · term`` (``weight: 1`` is plain Keras). The term applies in
+    training and validation. A layer that already has a different regularizer is refused.
+
+    Options: ``weight``; ``layers``; ``kernel``; ``bias``; ``activity``.
+    """
+
+    def __init__(self, weight: Any = 1.0, layers: Sequence[str] = ("hidden_1",),
+                 kernel: Optional[Mapping[str, float]] = None, bias: Optional[Mapping[str, float]] = None,
+                 activity: Optional[Mapping[str, float]] = DEFAULT_ACTIVITY, **kwargs: Any) -> None:
+        super().__init__(weight=weight, **kwargs)
+        self.require(isinstance(layers, (list, tuple)) and len(layers) > 0 and all(isinstance(n, str) for n in layers),
+                     "layers", "a non-empty list of layer names", layers)
+        self.layers = list(layers)
+        self.kernel = self._factors("kernel", kernel)
+        self.bias = self._factors("bias", bias)
+        self.activity = self._factors("activity", activity)
+        self.require(any(v for target in TARGETS for v in getattr(self, target).values()), "activity",
+                     "at least one non-zero l1 or l2 factor among kernel, bias and activity", self.activity)
+
+    def _factors(self, option: str, value: Optional[Mapping[str, float]]) -> Dict[str, float]:
+        value = {} if value is None else value
+        self.require(isinstance(value, Mapping) and set(value) <= set(FACTORS), option,
+                     "a mapping with keys l1, l2 (or null)", value)
+        return {f: self.require_number(f"{option}.{f}", value.get(f, 0.0), minimum=0.0) for f in FACTORS}
+
+    def regularizers(self) -> Dict[str, Optional[keras.regularizers.Regularizer]]:
+        return {target: make_regularizer(**getattr(self, target)) for target in TARGETS}
+
+    def attach(self, network: keras.Model) -> None:
+        self.require_layers(network, self.layers)
+        wanted = self.regularizers()
+        for name in self.layers:
+            layer = network.get_layer(name)
+            for target, regularizer in wanted.items():
+                if regularizer is None:
+                    continue
+                attr = TARGETS[target]
+                self.require(hasattr(layer, attr) or target == "activity", "layers",
+                             f"layers that have a {target} (Dense, Conv)", name)
+                self._set(layer, attr, target, regularizer)
+
+    def _set(self, layer: keras.layers.Layer, attr: str, target: str, regularizer: Any) -> None:
+        """Set ``regularizer`` as ``layer.<attr>`` (and on the variable); idempotent for a reloaded model."""
+        current = getattr(layer, attr, None)
+        same = type(current) is type(regularizer) and current.get_config() == regularizer.get_config()
+        self.require(current is None or same, "layers", f"layers without another {attr}", layer.name)
+        setattr(layer, attr, regularizer)
+        if target != "activity":
+            variable = getattr(layer, target, None)
+            self.require(variable is not None, "layers", f"layers that have a {target} (use_bias)", layer.name)
+            variable.regularizer = regularizer
+
+    def owned_loss_layers(self) -> List[str]:
+        return list(self.layers)
+
+    def term(self, context: LossContext) -> Any:
+        total = zero()
+        for name in self.layers:
+            for loss in context.network.get_layer(name).losses:
+                total = total + loss
+        return total

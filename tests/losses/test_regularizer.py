@@ -1,0 +1,128 @@
+"""``regularizer``: Keras' kernel/bias/activity regularizers set on named layers, the term and
+its gradient against NumPy (activity divided by the batch size, Keras ≥ 3.14), reported as the
+component's own term and not as ``loss/other``; conflicts, bad factors, reload."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+
+from lossexp.errors import ConfigError
+from lossexp.losses.activity import ActivityPenalty
+from lossexp.losses.regularizer import KerasRegularizer, make_regularizer
+import lossexp.training.composed_model  # noqa: F401  (registers ComposedModel for reloading)
+
+
+def test_l1_l2_and_l1l2_objects_are_built_from_the_factors():
+    assert isinstance(make_regularizer(0.1, 0.0), keras.regularizers.L1)
+    assert isinstance(make_regularizer(0.0, 0.2), keras.regularizers.L2)
+    both = make_regularizer(0.1, 0.2)
+    assert isinstance(both, keras.regularizers.L1L2) and both.get_config() == {"l1": 0.1, "l2": 0.2}
+    assert make_regularizer(0.0, 0.0) is None
+
+
+def test_attach_sets_keras_regularizers_on_the_named_layers_only(tiny_network):
+    network = tiny_network()
+    component = KerasRegularizer(name="regularizer", layers=["hidden_1"], kernel={"l1": 0.1, "l2": 0.2},
+                                 bias={"l2": 0.3}, activity={"l1": 0.4})
+    component.attach(network)
+    layer = network.get_layer("hidden_1")
+    assert isinstance(layer.kernel.regularizer, keras.regularizers.L1L2)
+    assert isinstance(layer.bias.regularizer, keras.regularizers.L2)
+    assert isinstance(layer.activity_regularizer, keras.regularizers.L1)
+    assert layer.get_config()["kernel_regularizer"]["config"] == {"l1": 0.1, "l2": 0.2}  # saved with the layer
+    assert network.get_layer("hidden_2").kernel.regularizer is None
+
+
+def test_term_and_gradient_match_numpy(tiny_network, np_forward, regression_data):
+    x = regression_data[0][:12]
+    network = tiny_network()
+    component = KerasRegularizer(name="regularizer", layers=["hidden_1", "hidden_2"], kernel={"l1": 0.01, "l2": 0.02},
+                                 bias={"l1": 0.03}, activity={"l1": 0.05, "l2": 0.1})
+    component.attach(network)
+    kernel = network.get_layer("hidden_2").kernel
+    with tf.GradientTape() as tape:
+        network(x, training=True)  # Keras records the activity penalties of this call
+        term = component.term(type("Context", (), {"network": network})())
+    hidden = np_forward(network, x)
+    expected = 0.0
+    for name in ("hidden_1", "hidden_2"):
+        w, b = (np.asarray(v.numpy(), np.float64) for v in network.get_layer(name).weights)
+        h = hidden[name]
+        expected += 0.01 * np.abs(w).sum() + 0.02 * (w ** 2).sum() + 0.03 * np.abs(b).sum()
+        expected += (0.05 * np.abs(h).sum() + 0.1 * (h ** 2).sum()) / len(x)  # ÷ batch size (Keras ≥ 3.14)
+    np.testing.assert_allclose(float(term), expected, rtol=1e-5)
+    # ∂/∂W₂ of the kernel penalty alone (the activity penalty of hidden_2 also depends on W₂):
+    w2 = np.asarray(kernel.numpy(), np.float64)
+    h1, h2 = hidden["hidden_1"], hidden["hidden_2"]
+    d_pre = (0.05 * np.sign(h2) + 0.2 * h2) / len(x) * (1 - h2 ** 2)  # through tanh
+    expected_grad = 0.01 * np.sign(w2) + 0.04 * w2 + h1.T @ d_pre
+    np.testing.assert_allclose(np.asarray(tape.gradient(term, kernel)), expected_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_reported_as_its_own_term_not_as_other(tiny_network, compose, regression_data):
+    x, y = regression_data
+    regularizer = KerasRegularizer(name="regularizer", layers=["hidden_2"], kernel={"l2": 0.01}, activity=None,
+                                   weight=2.0)
+    model = compose(tiny_network(), [regularizer])
+    w = model.network.get_layer("hidden_2").kernel.numpy().astype(np.float64)
+    history = model.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0).history  # one step
+    assert "loss/other" not in history
+    np.testing.assert_allclose(history["term/regularizer"][0], 0.01 * np.sum(w ** 2), rtol=1e-5)
+    np.testing.assert_allclose(history["loss/regularizer"][0], 0.02 * np.sum(w ** 2), rtol=1e-5)
+    np.testing.assert_allclose(history["loss"][0], history["loss/task"][0] + history["loss/regularizer"][0], rtol=1e-5)
+
+
+def test_other_layers_regularizers_stay_other(tiny_network, compose, regression_data):
+    x, y = regression_data
+    network = tiny_network(regularizer=keras.regularizers.L2(0.01))  # on hidden_2's kernel
+    model = compose(network, [KerasRegularizer(name="regularizer", layers=["hidden_1"], activity={"l2": 0.1})])
+    w = network.get_layer("hidden_2").kernel.numpy().astype(np.float64)
+    history = model.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0).history  # one step
+    np.testing.assert_allclose(history["loss/other"][0], 0.01 * np.sum(w ** 2), rtol=1e-5)
+    total = history["loss/task"][0] + history["loss/regularizer"][0] + history["loss/other"][0]
+    np.testing.assert_allclose(history["loss"][0], total, rtol=1e-5)
+
+
+def test_activity_l2_equals_the_activity_component(tiny_network, compose, regression_data):
+    """(b) Keras' activity_regularizer and (c) a pass-through add_loss layer: the same training."""
+    x, y = regression_data
+    histories = []
+    for component in (KerasRegularizer(name="penalty", layers=["hidden_1"], activity={"l2": 0.05}),
+                      ActivityPenalty(name="penalty", layers=["hidden_1"], weight=0.05)):
+        model = compose(tiny_network(seed=2), [component])
+        histories.append(model.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0).history)
+    for key in ("loss/penalty", "loss"):
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-5)
+    # the factor is inside Keras' regularizer, so it is part of this component's term
+    np.testing.assert_allclose(histories[0]["term/penalty"], 0.05 * np.array(histories[1]["term/penalty"]), rtol=1e-5)
+
+
+def test_saved_model_reloads_with_its_regularizers(tmp_path, tiny_network, compose, regression_data):
+    x, y = regression_data
+    component = KerasRegularizer(name="regularizer", layers=["hidden_1"], kernel={"l1": 0.01}, activity={"l2": 0.1})
+    model = compose(tiny_network(), [component])
+    model.fit(x, y, batch_size=10, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    results = loaded.evaluate(x, y, batch_size=40, verbose=0, return_dict=True)
+    expected = model.evaluate(x, y, batch_size=40, verbose=0, return_dict=True)
+    assert "loss/other" not in results
+    np.testing.assert_allclose(results["term/regularizer"], expected["term/regularizer"], rtol=1e-5)
+
+
+def test_bad_options_and_conflicts_are_config_errors(tiny_network):
+    with pytest.raises(ConfigError, match=r"loss\.regularizer\.kernel\.l2: expected a finite number >= 0"):
+        KerasRegularizer(name="regularizer", kernel={"l2": -1})
+    with pytest.raises(ConfigError, match=r"loss\.regularizer\.kernel: expected a mapping with keys l1, l2"):
+        KerasRegularizer(name="regularizer", kernel={"l3": 1})
+    with pytest.raises(ConfigError, match=r"at least one non-zero"):
+        KerasRegularizer(name="regularizer", activity={"l2": 0})
+    network = tiny_network(regularizer=keras.regularizers.L1(0.5))
+    with pytest.raises(ConfigError, match=r"loss\.regularizer\.layers: expected layers without another "
+                                          r"kernel_regularizer, got 'hidden_2'"):
+        KerasRegularizer(name="regularizer", layers=["hidden_2"], kernel={"l2": 0.1}).attach(network)
+    with pytest.raises(ConfigError, match=r"layer 'conv_9' is not in the model"):
+        KerasRegularizer(name="regularizer", layers=["conv_9"]).attach(network)
