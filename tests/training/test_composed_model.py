@@ -191,3 +191,14 @@ def test_build_model_from_the_shipped_loss_yaml():
     total = history["loss/task"][0] + sum(history[f"loss/{c.name}"][0] for c in model.components)
     np.testing.assert_allclose(history["loss"][0], total, rtol=1e-5)
     assert "mean_absolute_error" in history
+
+
+def test_every_variable_is_trained_once(tiny_network, compose):
+    """Components that refer to the network's weights (hist_avg) must not own them too: the
+    optimizer would apply each of their gradients twice."""
+    model = compose(tiny_network(), three_components())
+    trainable = [id(v) for v in model.trainable_variables]
+    assert len(trainable) == len(set(trainable))
+    network = {id(v) for v in model.network.trainable_variables}
+    for component in model.components:
+        assert not network & {id(v) for v in component.trainable_variables}, component.name
