@@ -49,7 +49,9 @@ def epoch_seconds(hidden_units: List[int], components: Dict[str, Dict[str, Any]]
     else:
         model = compose(network, build_components(components), data.task_loss)
         callbacks.append(RunRecorder(MetricSink(None, None), cfg.trainer.log_every_n_steps, drift=True))
-    model.compile(optimizer=make_optimizer(cfg.optimizer), loss=data.task_loss, metrics=[data.task_metric])
+    batching = 1 if components is None else cfg.trainer.execution_steps  # each as `lossexp train` / Keras default
+    model.compile(optimizer=make_optimizer(cfg.optimizer), loss=data.task_loss, metrics=[data.task_metric],
+                  steps_per_execution=batching)
     (x, y), _ = data.split(cfg.trainer.validation_split)
     model.fit(x, y, epochs=epochs, batch_size=cfg.trainer.batch_size, callbacks=callbacks, verbose=0)
     return statistics.median(callbacks[0].times[1:]), network.count_params()
@@ -71,6 +73,8 @@ def measure(quick: bool = False) -> Dict[str, Any]:
             times.setdefault(f"lossexp/{size}/{count}", []).append(epoch_seconds(SIZES[size], components, epochs)[0])
     by_size = {size: ratio_spread(times[f"lossexp/{size}/3"], times[f"plain/{size}"]) for size in SIZES}
     by_count = {str(n): ratio_spread(times[f"lossexp/100k/{n}"], times["plain/100k"]) for n in (1, 3, 5, 10)}
+    counts = [1, 3, 5, 10]
+    slope, intercept = linear_fit(counts, [by_count[str(n)]["median"] for n in counts])
     return {
         "setup": {"model": "mlp on digits", "widths": SIZES, "parameters": params, "epochs": epochs,
                   "repeats": repeats, "components": {str(n): list(c) for n, c in COMPONENT_SETS.items()},
@@ -78,4 +82,12 @@ def measure(quick: bool = False) -> Dict[str, Any]:
         "epoch_seconds": {key: spread(value) for key, value in times.items()},
         "overhead_by_size": by_size,
         "overhead_by_components_at_100k": by_count,
+        "components_linear_fit": {"ratio_per_component": slope, "ratio_at_zero": intercept},
     }
+
+
+def linear_fit(xs: List[float], ys: List[float]) -> Tuple[float, float]:
+    """Least-squares slope and intercept of ``ys`` against ``xs``."""
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+    return slope, mean_y - slope * mean_x

@@ -45,6 +45,9 @@ def render(results: Dict[str, Any]) -> str:
             "| ratio | per-repeat median (range) | of medians | verdict |", "|---|---|---|---|",
             f"| overhead: lossexp / plain Keras | {_r(o['overhead_ratio'])} | {o['overhead_ratio']['of_medians']:.3f} "
             f"| {_verdict(o['overhead_ratio']['median'], o['goals']['overhead_ratio'])} |",
+            f"| lossexp / plain Keras with the same `steps_per_execution` "
+            f"({o['setup']['steps_per_execution']}) | {_r(o['overhead_ratio_same_batching'])} "
+            f"| {o['overhead_ratio_same_batching']['of_medians']:.3f} | (for reference) |",
             f"| tracking: on / off | {_r(o['tracking_ratio'])} | {o['tracking_ratio']['of_medians']:.3f} "
             f"| {_verdict(o['tracking_ratio']['median'], o['goals']['tracking_ratio'])} |", "",
         ]
@@ -81,6 +84,9 @@ def render(results: Dict[str, Any]) -> str:
             *(f"| {size} | {params[size]:,} | {_r(stat)} |" for size, stat in g["overhead_by_size"].items()), "",
             "By number of components (100k model):", "", "| components | overhead ratio |", "|---|---|",
             *(f"| {n} | {_r(stat)} |" for n, stat in g["overhead_by_components_at_100k"].items()), "",
+            f"Least-squares line through the component series: ratio ≈ "
+            f"{g['components_linear_fit']['ratio_at_zero']:.3f} + "
+            f"{g['components_linear_fit']['ratio_per_component']:.4f} × components.", "",
         ]
     if "sweeps" in results:
         w = results["sweeps"]

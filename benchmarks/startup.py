@@ -9,8 +9,9 @@ from typing import Any, Dict
 
 from benchmarks.common import lossexp_cli, spread, wall_time
 
-TRAIN = ["train", "model=mlp", "data=regression", "loss=hist_avg", "trainer.epochs=1", "tracking.plots=false",
-         "tracking.log_model=false"]
+# steps_per_execution=1: the first callback comes after exactly one training step
+TRAIN = ["train", "model=mlp", "data=regression", "loss=hist_avg", "trainer.epochs=1", "trainer.steps_per_execution=1",
+         "tracking.plots=false", "tracking.log_model=false"]
 
 
 def measure(quick: bool = False) -> Dict[str, Any]:

@@ -151,9 +151,17 @@ class TrainerConfig:
     validation_split: float = 0.2
     seed: int = 0
     log_every_n_steps: int = 10
+    #: training steps per call into the compiled step; null: ``log_every_n_steps``, so Python
+    #: (callbacks, tracking) runs once per logging interval instead of once per step
+    steps_per_execution: Optional[int] = None
     verbose: int = 2
     #: stop when a raw/uncertainty weight diverges (it is always reported and tagged)
     stop_on_divergence: bool = False
+
+    @property
+    def execution_steps(self) -> int:
+        """Steps per compiled call: ``steps_per_execution``, else one logging interval."""
+        return self.steps_per_execution or self.log_every_n_steps
 
 
 @dataclass
@@ -291,5 +299,7 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     split = trainer.validation_split
     _check(0 <= split < 1, "trainer.validation_split", "0 <= validation_split < 1", split)
     _check(trainer.log_every_n_steps >= 1, "trainer.log_every_n_steps", "an integer >= 1", trainer.log_every_n_steps)
+    spe = trainer.steps_per_execution
+    _check(spe is None or spe >= 1, "trainer.steps_per_execution", "null or an integer >= 1", spe)
     _check(trainer.verbose in (0, 1, 2), "trainer.verbose", "0, 1 or 2", trainer.verbose)
     return LossexpConfig(model, data, loss, optimizer, trainer, tracking)

@@ -4,7 +4,8 @@ Every ``log_every_n_steps`` training steps it samples the running metrics Keras 
 computed in the graph (``loss``, ``loss/<c>``, ``term/<c>``, …), the components' scheduled and
 trainable weights (``weight/<c>``, ``coef/<c>``) and the weight-drift statistics (``drift/<layer>/…``); at each
 epoch end it adds the epoch's final train and validation values. After the first step it
-records ``startup/first_step_seconds``, the time since the process started. Points are buffered in memory
+records ``startup/first_step_seconds``, the time since the process started (at the end of the
+first call into the compiled step, which runs ``trainer.execution_steps`` steps). Points are buffered in memory
 and sent with one asynchronous ``log_batch`` per epoch, so the database is never written from
 inside the step loop. The MLflow step of every point is the global training step.
 """
@@ -19,6 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from lossexp.tracking import store
 from lossexp.tracking.clock import seconds_since_process_start
+from lossexp.tracking.steps import IntervalCallback
 from lossexp.training.drift import WeightDrift
 
 Point = Tuple[str, float, int]
@@ -59,33 +61,31 @@ class MetricSink:
         self._handles = []
 
 
-class RunRecorder(keras.callbacks.Callback):
+class RunRecorder(IntervalCallback):
     """Samples metrics, weights and drift every ``every_n_steps`` steps into a sink."""
 
     def __init__(self, sink: MetricSink, every_n_steps: int, drift: bool = True) -> None:
-        super().__init__()
+        super().__init__(every_n_steps)
         self.sink = sink
-        self.every_n_steps = every_n_steps
         self.track_drift = drift
         self.drift: Optional[WeightDrift] = None
-        self.step = 0
         self._last_sampled = -1
 
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
-        self.step = 0
+        super().on_train_begin(logs)
         if self.track_drift:
             self.drift = WeightDrift(weighted_layers(self.model))
             self.drift.start()
         self.sink.add(tracked_weights(self.model), step=0)
 
-    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        self.step += 1
-        if self.step == 1:  # start-up as felt: interpreter, imports, data, model, tracing, one step
+    def on_steps_done(self, previous_step: int, logs: Dict[str, Any]) -> None:
+        if previous_step == 0:  # start-up as felt: interpreter, imports, data, model, tracing, first call
             started = seconds_since_process_start()
             if started is not None:
-                self.sink.add({"startup/first_step_seconds": started}, step=1)
-        if self.step % self.every_n_steps == 0:
-            self._sample(logs or {})
+                self.sink.add({"startup/first_step_seconds": started}, step=self.step)
+
+    def on_interval(self, logs: Dict[str, Any]) -> None:
+        self._sample(logs)
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         if self._last_sampled != self.step:

@@ -21,35 +21,31 @@ import sys
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional
 
-import keras
-
 from lossexp.tracking.callback import MetricSink, tracked_weights
+from lossexp.tracking.steps import IntervalCallback
 
 FALLING_CHECKS = 3
 
 
-class DivergenceWatch(keras.callbacks.Callback):
+class DivergenceWatch(IntervalCallback):
     """Watches components whose weight can diverge (``raw``, ``uncertainty``)."""
 
     def __init__(self, sink: MetricSink, every_n_steps: int, stop: bool = False) -> None:
-        super().__init__()
+        super().__init__(every_n_steps)
         self.sink = sink
-        self.every_n_steps = every_n_steps
         self.stop = stop
-        self.step = 0
         self.diverged: Dict[str, Dict[str, Any]] = {}
         self._watched: List[Any] = []
         self._losses: Deque[float] = deque(maxlen=FALLING_CHECKS + 1)
 
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
-        self.step = 0
+        super().on_train_begin(logs)
         self._watched = [c for c in getattr(self.model, "components", []) if c.weighting.spec.can_diverge]
         self._losses.clear()
 
-    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        self.step += 1
-        if self._watched and self.step % self.every_n_steps == 0:
-            self.check(logs or {})
+    def on_interval(self, logs: Dict[str, Any]) -> None:
+        if self._watched:
+            self.check(logs)
 
     def check(self, logs: Dict[str, Any]) -> None:
         """Look at the latest values; report each component's first divergence."""

@@ -46,5 +46,5 @@ def build_model(cfg: LossexpConfig, data: Dataset) -> ComposedModel:
     components = build_components(cfg.loss)
     model = compose(network, components, data.task_loss, name=f"{cfg.model.name}_composed")
     model.compile(optimizer=make_optimizer(cfg.optimizer), loss=resolve_task_loss(data.task_loss),
-                  metrics=[data.task_metric])
+                  metrics=[data.task_metric], steps_per_execution=cfg.trainer.execution_steps)
     return model

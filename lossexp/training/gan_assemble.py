@@ -90,5 +90,6 @@ def build_gan(cfg: LossexpConfig, data: Dataset) -> GANModel:
         model = GANModel(players.generator, players.discriminator, by_player["generator"],
                          by_player["discriminator"], seed=cfg.trainer.seed, name="gan")
     model.compile(generator_optimizer=make_optimizer(cfg.optimizer),
-                  discriminator_optimizer=make_optimizer(cfg.optimizer))
+                  discriminator_optimizer=make_optimizer(cfg.optimizer),
+                  steps_per_execution=cfg.trainer.execution_steps)
     return model

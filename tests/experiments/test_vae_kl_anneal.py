@@ -38,8 +38,8 @@ def test_experiment_logs_weight_kl_on_its_schedule(run_cli, store_uri, all_runs,
     spec = parse_weight("loss.kl.weight", weight)
     logged = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "weight/kl"))
     steps_per_epoch = int(np.ceil(240 / 32))  # 300 rows, validation split 0.2, batch 32
-    assert [step for step, _ in logged] == sorted({0, *range(3, 2 * steps_per_epoch + 1, 3), steps_per_epoch,
-                                                   2 * steps_per_epoch})
+    every_3_in_each_epoch = {base + k for base in (0, steps_per_epoch) for k in range(3, steps_per_epoch, 3)}
+    assert [step for step, _ in logged] == sorted({0, *every_3_in_each_epoch, steps_per_epoch, 2 * steps_per_epoch})
     for step, value in logged:
         assert value == pytest.approx(spec.at_step(step), rel=1e-6, abs=1e-7), step
         assert value == pytest.approx(np_linear_warmup(step, 0.0, 1.0, 10, 2), rel=1e-6, abs=1e-7), step
