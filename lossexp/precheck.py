@@ -4,23 +4,28 @@ Hydra reports composition mistakes as multi-line messages with exit status 1, an
 job starts. Here each job of the command line (each combination of a sweep's discrete values,
 up to :data:`MAX_JOBS_CHECKED`) is composed with Hydra's compose API and validated with
 :func:`lossexp.config.validate`; Hydra's and OmegaConf's errors become one-line
-:class:`~lossexp.errors.ConfigError` messages naming the key and the valid choices. Nothing
-here imports TensorFlow.
+:class:`~lossexp.errors.ConfigError` messages naming the key and the valid choices. The places a
+job writes to are checked too: its output directory (``hydra.run.dir`` / ``hydra.sweep.dir``) can
+be created, and its tracking store answers or can be written (see
+:mod:`lossexp.tracking.reachability`), so an unreachable server fails in seconds, not after
+minutes of MLflow's retries. Nothing here imports TensorFlow.
 """
 from __future__ import annotations
 
 import itertools
 import re
-from typing import List, Optional, Sequence
+from pathlib import Path
+from typing import List, Optional, Sequence, Set, Tuple
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lossexp import CONF_DIR
-from lossexp.config import validate
+from lossexp.config import LossexpConfig, validate
 from lossexp.errors import ConfigError, unknown_name
+from lossexp.tracking.reachability import check_tracking, check_writable_dir
 
 MAX_JOBS_CHECKED = 64
 _MISSING = re.compile(r"Could not find '([^']+)'")
@@ -79,17 +84,37 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
     return ConfigError(first)
 
 
+def _check_destinations(cfg: DictConfig, config: LossexpConfig, multirun: bool, seen: Set[Tuple[str, str]]) -> None:
+    """The job's output directory can be written and its tracking store reached (each checked once)."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        output_dir = str(OmegaConf.select(cfg, key))
+    except OmegaConfBaseException:  # an interpolation only Hydra's runtime resolves: Hydra checks it
+        output_dir = ""
+    if output_dir and (key, output_dir) not in seen:
+        seen.add((key, output_dir))
+        check_writable_dir(Path(output_dir), key)
+    uri = config.tracking.uri or ""
+    if config.tracking.enabled and ("tracking.uri", uri) not in seen:
+        seen.add(("tracking.uri", uri))
+        check_tracking(config.tracking.uri, Path.cwd())
+
+
 def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[str] = None) -> None:
-    """Raise :class:`ConfigError` for the first job whose config does not compose or validate."""
+    """Raise :class:`ConfigError` for the first job whose config does not compose or validate, or
+    whose output directory or tracking store cannot be used."""
     config_name = config_name or "config"
     jobs = expand_jobs(overrides, multirun)
+    seen: Set[Tuple[str, str]] = set()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_precheck"):
         for job in jobs:
             try:
-                cfg = compose(config_name, overrides=job)
-            except (HydraException, OmegaConfBaseException) as exc:
-                error = _translate(exc, config_name, job)
-                if multirun:
-                    error = ConfigError(f"{error} (in sweep job: {' '.join(job)})")
-                raise error from None
-            validate(cfg)
+                try:
+                    cfg = compose(config_name, overrides=job, return_hydra_config=True)
+                except (HydraException, OmegaConfBaseException) as exc:
+                    raise _translate(exc, config_name, job) from None
+                _check_destinations(cfg, validate(cfg), multirun, seen)
+            except ConfigError as error:
+                if multirun and len(jobs) > 1:
+                    raise ConfigError(f"{error} (in sweep job: {' '.join(job)})") from None
+                raise
