@@ -34,7 +34,8 @@ def _top_parser() -> argparse.ArgumentParser:
         description="Config-driven loss-function experiments in Keras 3, tracked in MLflow.",
         epilog="Examples:\n  lossexp train loss=hist_avg+activity model=cnn\n"
                "  lossexp train -m loss=hist_avg+activity,activity loss.activity.weight=0.01,0.1\n"
-               "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg",
+               "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg\n"
+               "  lossexp evaluate outputs/runs/<date>/<time>/model.keras",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -54,6 +55,15 @@ def _components(args: Sequence[str]) -> int:
     except KeyError as exc:
         return _fail(exc.args[0])
     return 0
+
+
+def _evaluate(args: List[str]) -> int:
+    from lossexp.evaluate import main as evaluate_main
+
+    try:
+        return evaluate_main(args)
+    except ConfigError as exc:
+        return _fail(str(exc))
 
 
 def _hydra_args(args: List[str]) -> argparse.Namespace:
@@ -131,6 +141,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _train(rest)
     if command == "components":
         return _components(rest)
+    if command == "evaluate":
+        return _evaluate(rest)
     return _fail(f"Unknown command {command!r}: valid choices are {', '.join(COMMANDS)}")
 
 

@@ -84,6 +84,20 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
     return ConfigError(first)
 
 
+def _compose(job: Sequence[str], config_name: str) -> DictConfig:
+    """One job's config, with its ``hydra`` section (inside the compose context)."""
+    try:
+        return compose(config_name, overrides=list(job), return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise _translate(exc, config_name, job) from None
+
+
+def compose_validated(overrides: Sequence[str], config_name: str = "config") -> LossexpConfig:
+    """The validated config of one job, composed as ``lossexp train`` would (no destinations checked)."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_precheck"):
+        return validate(_compose(overrides, config_name))
+
+
 def _check_destinations(cfg: DictConfig, config: LossexpConfig, multirun: bool, seen: Set[Tuple[str, str]]) -> None:
     """The job's output directory can be written and its tracking store reached (each checked once)."""
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
@@ -109,10 +123,7 @@ def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[s
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_precheck"):
         for job in jobs:
             try:
-                try:
-                    cfg = compose(config_name, overrides=job, return_hydra_config=True)
-                except (HydraException, OmegaConfBaseException) as exc:
-                    raise _translate(exc, config_name, job) from None
+                cfg = _compose(job, config_name)
                 _check_destinations(cfg, validate(cfg), multirun, seen)
             except ConfigError as error:
                 if multirun and len(jobs) > 1:
