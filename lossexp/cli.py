@@ -91,14 +91,17 @@ def _hydra_args(args: List[str]) -> argparse.Namespace:
 def _train(args: List[str]) -> int:
     from lossexp.losses.registry import available
     from lossexp.overrides import rewrite_loss, rewrite_override
-    from lossexp.precheck import check_jobs
+    from lossexp.precheck import check_builds, check_jobs
 
     try:
         hydra_args = _hydra_args(args)
         rewritten = rewrite_loss(hydra_args.overrides, available())
         informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
         if not informational:
-            check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name)
+            jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
+                              destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
+            if hydra_args.multirun and len(jobs) > 1:
+                check_builds(jobs)  # a sweep: no job starts until every job's network builds
     except ConfigError as exc:
         return _fail(str(exc))
     # Hydra's flags first, then the user's overrides in their rewritten form (Hydra's parser

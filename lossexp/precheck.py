@@ -8,11 +8,14 @@ up to :data:`MAX_JOBS_CHECKED`) is composed with Hydra's compose API and validat
 job writes to are checked too: its output directory (``hydra.run.dir`` / ``hydra.sweep.dir``) can
 be created, and its tracking store answers or can be written (see
 :mod:`lossexp.tracking.reachability`), so an unreachable server fails in seconds, not after
-minutes of MLflow's retries. Nothing here imports TensorFlow.
+minutes of MLflow's retries. Nothing here imports TensorFlow, except :func:`check_builds`, which
+builds a sweep's networks before its first job runs.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import re
 from pathlib import Path
 from typing import List, Optional, Sequence, Set, Tuple
@@ -114,18 +117,57 @@ def _check_destinations(cfg: DictConfig, config: LossexpConfig, multirun: bool, 
         check_tracking(config.tracking.uri, Path.cwd())
 
 
-def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[str] = None) -> None:
+def _in_job(error: ConfigError, job: Sequence[str]) -> ConfigError:
+    return ConfigError(f"{error} (in sweep job: {' '.join(job)})")
+
+
+def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[str] = None,
+               destinations: bool = True) -> List[Tuple[List[str], LossexpConfig]]:
     """Raise :class:`ConfigError` for the first job whose config does not compose or validate, or
-    whose output directory or tracking store cannot be used."""
+    (with ``destinations``) whose output directory or tracking store cannot be used; else return
+    each (job, config)."""
     config_name = config_name or "config"
     jobs = expand_jobs(overrides, multirun)
     seen: Set[Tuple[str, str]] = set()
+    checked = []
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_precheck"):
         for job in jobs:
             try:
                 cfg = _compose(job, config_name)
-                _check_destinations(cfg, validate(cfg), multirun, seen)
+                config = validate(cfg)
+                if destinations:
+                    _check_destinations(cfg, config, multirun, seen)
             except ConfigError as error:
-                if multirun and len(jobs) > 1:
-                    raise ConfigError(f"{error} (in sweep job: {' '.join(job)})") from None
-                raise
+                raise (_in_job(error, job) if multirun and len(jobs) > 1 else error) from None
+            checked.append((job, config))
+    return checked
+
+
+def check_builds(jobs: Sequence[Tuple[List[str], LossexpConfig]]) -> None:
+    """Build every distinct job's network and loss components once, without training.
+
+    What only the built network shows (a layer name it lacks, ``kl`` without ``model=vae``, a
+    component's option range) is thus reported before a sweep's first job runs, not after some
+    jobs have already been recorded. This imports TensorFlow: the CLI calls it for sweeps only.
+    """
+    import keras
+
+    from lossexp.data import load
+    from lossexp.models import prepare_data
+    from lossexp.training.assemble import build_model
+    from lossexp.training.gan_assemble import build_gan
+
+    built = set()
+    for job, config in jobs:
+        key = json.dumps([dataclasses.asdict(config.model), dataclasses.asdict(config.data), config.loss],
+                         sort_keys=True, default=str)
+        if key in built:
+            continue
+        built.add(key)
+        keras.backend.clear_session()
+        try:
+            data = prepare_data(config.model, load(config.data))
+            (build_gan if config.model.name == "gan" else build_model)(config, data)
+        except ConfigError as error:
+            raise _in_job(error, job) from None
+    keras.backend.clear_session()
