@@ -262,7 +262,8 @@ def _check_component_keys(name: str, options: Any) -> None:
         raise invalid_value(f"loss.{name}", "a mapping of option to value", options)
     kind = options.get(KIND_KEY, name)
     if KIND_KEY in options and kind not in available():
-        raise unknown_name(f"loss.{name}.kind", kind, available())
+        raise ConfigError(f"Unknown loss component {kind!r} in loss.{name}.kind: valid choices are "
+                          f"{', '.join(available())}")
     valid = component_options(str(kind))
     for option in options:
         if option not in valid:

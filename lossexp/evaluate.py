@@ -86,16 +86,16 @@ def inspect_archive(path: Path) -> str:
         raise _bad_file(path, "the name must end in .keras")
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            missing = sorted({"metadata.json", "config.json"} - names)
-            if missing:
-                raise _bad_file(path, f"no {' or '.join(missing)} in the archive: not a Keras 3 model file")
-            metadata = json.loads(archive.read("metadata.json"))
-            config = json.loads(archive.read("config.json"))
+            missing = sorted({"metadata.json", "config.json"} - set(archive.namelist()))
+            if not missing:
+                metadata = json.loads(archive.read("metadata.json"))
+                config = json.loads(archive.read("config.json"))
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise _bad_file(path, f"not a readable zip archive, corrupt or truncated: {exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
         raise _bad_file(path, f"its JSON is corrupt: {exc}") from None
+    if missing:
+        raise _bad_file(path, f"no {' or '.join(missing)} in the archive: not a Keras 3 model file")
     version = str(metadata.get("keras_version", "unknown")) if isinstance(metadata, dict) else "unknown"
     if not version.split(".")[0].isdigit() or int(version.split(".")[0]) < 3:
         raise _bad_file(path, f"saved by Keras {version}; lossexp reads files of Keras 3 — retrain the model")

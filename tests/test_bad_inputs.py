@@ -67,10 +67,10 @@ BAD_INPUTS: List[Bad] = [
     Bad("unknown-component", "unknown component", train("loss=hist_avg+foo"),
         ("Unknown loss component 'foo'", COMPONENTS)),
     Bad("unknown-component-kind", "unknown component", train("+loss.second={kind: coeff}"),
-        ("loss.second.kind", "'coeff'", COMPONENTS)),
+        ("Unknown loss component 'coeff' in loss.second.kind", COMPONENTS)),
     Bad("unknown-optimizer", "unknown optimizer", train("optimizer=rmsprop"),
         ("Unknown optimizer 'rmsprop'", "adam, sgd")),
-    Bad("unknown-task-loss", "unknown name", train("model=mlp", "data=regression", "data.task_loss=huber"),
+    Bad("unknown-task-loss", "unknown task loss", train("model=mlp", "data=regression", "data.task_loss=huber"),
         ("data.task_loss", "'huber'", "mean_absolute_error, mean_squared_error, squared_log_error")),
     Bad("unknown-command", "unknown command", ("trian", "model=mlp"), ("Unknown command 'trian'", "train")),
     # --- misspelled keys ------------------------------------------------------------------------
@@ -121,9 +121,9 @@ BAD_INPUTS: List[Bad] = [
         ("trainer.validation_split", "0 <= validation_split < 1", "got 1")),
     Bad("validation-split-negative", "validation split outside [0, 1)", train("trainer.validation_split=-0.1"),
         ("trainer.validation_split", "0 <= validation_split < 1", "-0.1")),
-    Bad("negative-learning-rate", "range", train("optimizer.learning_rate=-1"),
+    Bad("negative-learning-rate", "value out of range", train("optimizer.learning_rate=-1"),
         ("optimizer.learning_rate", "a positive finite number", "-1")),
-    Bad("gan-without-ring", "component or model incompatible", train("model=gan"),
+    Bad("gan-without-ring", "model incompatible with the data", train("model=gan"),
         ("Invalid value for data", "data=ring with model=gan", "'digits'")),
     # --- the loss composition -------------------------------------------------------------------
     Bad("loss-plus-alone", "loss=+", train("loss=+"), ("Invalid value for loss", "joined by '+'", "'+'")),
@@ -178,7 +178,7 @@ BAD_INPUTS: List[Bad] = [
     Bad("evaluate-corrupt-file", "corrupt/old .keras", ("evaluate", "corrupt.keras"),
         ("Invalid value for MODEL", "'corrupt.keras'", "a .keras file saved by lossexp train", "not a readable zip")),
     Bad("evaluate-zip-without-config", "corrupt/old .keras", ("evaluate", "no_config.keras"),
-        ("'no_config.keras'", "no config.json", "not a Keras 3 model file")),
+        ("Invalid value for MODEL", "got 'no_config.keras' (no config.json", "not a Keras 3 model file")),
     Bad("evaluate-keras-2-file", "corrupt/old .keras", ("evaluate", "keras2.keras"),
         ("'keras2.keras'", "saved by Keras 2.15.0", "Keras 3")),
     Bad("evaluate-foreign-model", "corrupt/old .keras", ("evaluate", "foreign.keras"),
@@ -274,6 +274,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_recorded(row: Bad, tmp_path: P
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     lines = message_lines(result.stderr) if row.tensorflow else result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("lossexp: error: "), result.stderr[-3000:]
+    assert lines[0].count("Invalid value for") <= 1, "one error wrapped in another"
     for piece in row.expect:
         assert fill(piece, values) in lines[0]
     if not row.tensorflow:
