@@ -39,6 +39,17 @@ def saved_model(workdir: Path) -> Path:
     return path
 
 
+def outdated_copy(model: Path, copy: Path) -> Path:
+    """``model`` as an older lossexp might have saved it: hist_avg under another registered name."""
+    with zipfile.ZipFile(model) as source, zipfile.ZipFile(copy, "w") as target:
+        for name in source.namelist():
+            content = source.read(name)
+            if name == "config.json":
+                content = content.replace(b'"lossexp>hist_avg"', b'"lossexp>historical_average"')
+            target.writestr(name, content)
+    return copy
+
+
 def error_line(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
@@ -66,13 +77,7 @@ def test_evaluate_gives_the_runs_final_validation_loss_and_metric(trained: Path)
 @pytest.mark.slow
 def test_model_naming_a_component_this_lossexp_lacks_is_one_line(trained: Path, tmp_path: Path) -> None:
     """A model saved by an older lossexp, under a component name this one does not register."""
-    old = tmp_path / "old_lossexp.keras"
-    with zipfile.ZipFile(saved_model(trained)) as source, zipfile.ZipFile(old, "w") as target:
-        for name in source.namelist():
-            content = source.read(name)
-            if name == "config.json":
-                content = content.replace(b'"lossexp>hist_avg"', b'"lossexp>historical_average"')
-            target.writestr(name, content)
+    old = outdated_copy(saved_model(trained), tmp_path / "old_lossexp.keras")
     line = error_line(lossexp(tmp_path, "evaluate", str(old)))
     assert "Invalid value for MODEL" in line and repr(str(old)) in line
     assert "Keras cannot load it" in line and "Could not locate class 'HistoricalAverage'" in line
