@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 
 from lossexp.errors import ConfigError, invalid_value
 
+USAGE = "lossexp evaluate MODEL.keras [overrides]"
 #: the name under which the model file is reported in messages
 MODEL_KEY = "MODEL"
 #: the config ``lossexp train`` writes beside ``model.keras`` in the run's output directory
@@ -117,7 +118,9 @@ def load_model(path: Path) -> Any:
     except Exception as exc:  # a damaged or outdated file fails in many ways, all of them the file's fault
         # Keras nests the cause in the message: its last line is the innermost error
         reason = next((line.strip() for line in reversed(str(exc).splitlines()) if line.strip()), "")
-        reason = reason.split(" Full object config")[0].removeprefix("Exception encountered: ")[:300]
+        for advice in (" Full object config", ". Make sure custom classes"):  # Keras' advice to developers
+            reason = reason.split(advice)[0]
+        reason = reason.removeprefix("Exception encountered: ")[:300]
         raise _bad_file(path, f"Keras cannot load it; saved by another lossexp version? {reason}") from None
 
 
@@ -154,12 +157,13 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
 def main(args: Sequence[str]) -> int:
     """``lossexp evaluate MODEL.keras [overrides]``: print one ``name value`` line per metric."""
     if args and args[0] in ("-h", "--help"):
-        print(__doc__)
+        print(f"usage: {USAGE}\n\n{__doc__.split(chr(10) * 2, 1)[1]}", end="")
         return 0
-    if not args or args[0].startswith("-") or "=" in args[0]:
-        got = args[0] if args else "nothing"
+    if not args:
+        raise ConfigError(f"Missing {MODEL_KEY}: usage: {USAGE}")
+    if args[0].startswith("-") or "=" in args[0]:
         raise ConfigError(f"Invalid value for {MODEL_KEY}: expected the path of a .keras file first "
-                          f"(lossexp evaluate MODEL.keras [overrides]), got {got!r}")
+                          f"({USAGE}), got {args[0]!r}")
     model_path, overrides = args[0], list(args[1:])
     results = evaluate(model_path, overrides)
     width = max(len(name) for name in results)
