@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import tempfile
 import urllib.error
 import urllib.request
@@ -24,6 +25,14 @@ TIMEOUT_SECONDS = 3.0
 AUTH_STATUSES = (401, 403)
 
 
+def _tls_context() -> Optional[ssl.SSLContext]:
+    """The TLS settings MLflow's client would use (``MLFLOW_TRACKING_INSECURE_TLS``, ``…_SERVER_CERT_PATH``)."""
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+        return ssl._create_unverified_context()  # noqa: S323 - the user asked MLflow for exactly this
+    cert = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
+    return ssl.create_default_context(cafile=cert) if cert else None
+
+
 def check_server(uri: str, key: str = "tracking.uri", timeout: float = TIMEOUT_SECONDS) -> None:
     """Raise :class:`ConfigError` unless an HTTP server answers at ``uri`` within ``timeout``.
 
@@ -33,7 +42,7 @@ def check_server(uri: str, key: str = "tracking.uri", timeout: float = TIMEOUT_S
     """
     url = uri.rstrip("/") + "/health"
     try:
-        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - the user's own tracking URI
+        with urllib.request.urlopen(url, timeout=timeout, context=_tls_context()):  # noqa: S310 - the user's URI
             return
     except urllib.error.HTTPError as exc:
         if exc.code in AUTH_STATUSES:
