@@ -245,12 +245,16 @@ def _check_data_and_task_loss(model: Any, data: Any) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def component_options(kind: str) -> Tuple[str, ...]:
+def component_options(kind: str) -> Optional[Tuple[str, ...]]:
     """A component's option names: the keys of ``conf/loss/<kind>.yaml`` (which lists every option
-    with its default, like the class's constructor), read without importing the class or TensorFlow."""
+    with its default, like the class's constructor), read without importing the class or TensorFlow.
+    None for a component without such a file: its class checks its options when it is built."""
     if kind not in available():
         raise unknown_name("loss component", kind, available())
-    options = OmegaConf.load(CONF_DIR / "loss" / f"{kind}.yaml").get(kind) or {}
+    path = CONF_DIR / "loss" / f"{kind}.yaml"
+    if not path.is_file():
+        return None
+    options = OmegaConf.load(path).get(kind) or {}
     return tuple(sorted(options)) + (KIND_KEY, PLAYER_KEY)
 
 
@@ -265,7 +269,7 @@ def _check_component_keys(name: str, options: Any) -> None:
         raise ConfigError(f"Unknown loss component {kind!r} in loss.{name}.kind: valid choices are "
                           f"{', '.join(available())}")
     valid = component_options(str(kind))
-    for option in options:
+    for option in options if valid is not None else ():
         if option not in valid:
             raise ConfigError(f"Unknown key loss.{name}.{option}: valid keys are {', '.join(valid)}")
 

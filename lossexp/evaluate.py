@@ -68,7 +68,10 @@ def _register_lossexp_classes() -> None:
                    "lossexp.training.gan_model"):
         importlib.import_module(module)
     for name in available():
-        component_class(name)
+        try:
+            component_class(name)
+        except ConfigError:  # a broken third-party component: loading fails only if the model uses it
+            continue
 
 
 def _bad_file(path: Path, reason: str) -> ConfigError:
