@@ -17,7 +17,9 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
+import yaml
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from lossexp.errors import ConfigError, invalid_value
 
@@ -42,7 +44,14 @@ def saved_overrides(model_path: Path, user_overrides: Sequence[str]) -> List[str
     saved_path = model_path.parent / SAVED_CONFIG
     if not saved_path.is_file():
         return []
-    saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=True)
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=True)
+    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as exc:
+        raise ConfigError(f"Invalid file {str(saved_path)!r} (the config of the run that saved {model_path.name}): "
+                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+                          "move it away to evaluate on the configured data") from None
+    if not isinstance(saved, dict):
+        return []
     user_keys = {override.split("=", 1)[0].lstrip("+~") for override in user_overrides}
     overrides = []
     for group in ("model", "data"):
