@@ -18,6 +18,7 @@ from lossexp.errors import EXIT_BAD_INPUT, ConfigError
 
 COMMANDS = {
     "train": "train one run (or a sweep with -m) from Hydra overrides, recorded in MLflow",
+    "evaluate": "load a saved model (MODEL.keras) and report its loss and metrics on the data's validation split",
     "components": "list models, data sets, optimizers and loss components with their options",
 }
 
@@ -33,7 +34,8 @@ def _top_parser() -> argparse.ArgumentParser:
         description="Config-driven loss-function experiments in Keras 3, tracked in MLflow.",
         epilog="Examples:\n  lossexp train loss=hist_avg+activity model=cnn\n"
                "  lossexp train -m loss=hist_avg+activity,activity loss.activity.weight=0.01,0.1\n"
-               "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg",
+               "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg\n"
+               "  lossexp evaluate outputs/runs/<date>/<time>/model.keras",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -55,31 +57,64 @@ def _components(args: Sequence[str]) -> int:
     return 0
 
 
-def _train(args: List[str]) -> int:
+def _evaluate(args: List[str]) -> int:
+    from lossexp.evaluate import main as evaluate_main
+
+    try:
+        return evaluate_main(args)
+    except ConfigError as exc:
+        return _fail(str(exc))
+
+
+def _hydra_args(args: List[str]) -> argparse.Namespace:
+    """Hydra's own flags and the overrides, in any order (``lossexp train a=1 -m b=2,3``).
+
+    A flag argparse does not know is a :class:`ConfigError` (one line), not argparse's usage dump.
+    """
     from hydra._internal.utils import get_args_parser
 
+    parser = get_args_parser()
+
+    def error(message: str) -> None:
+        raise ConfigError(f"lossexp train: {message} (see lossexp train --help)")
+
+    parser.error = error  # type: ignore[method-assign]
+    parsed = parser.parse_intermixed_args(args)
+    modes = {"--run": parsed.run, "--multirun": parsed.multirun, "--cfg": parsed.cfg,
+             "--info": parsed.info, "--shell-completion": parsed.shell_completion}
+    given = [flag for flag, value in modes.items() if value]
+    if len(given) > 1:  # Hydra would raise a ValueError with a traceback
+        error(f"{' and '.join(given)} cannot be combined: give at most one of {', '.join(modes)}")
+    return parsed
+
+
+def _train(args: List[str]) -> int:
     from lossexp.losses.registry import available
     from lossexp.overrides import rewrite_loss, rewrite_override
-    from lossexp.precheck import check_jobs
+    from lossexp.precheck import check_builds, check_jobs
 
-    hydra_args = get_args_parser().parse_args(args)
     try:
+        hydra_args = _hydra_args(args)
         rewritten = rewrite_loss(hydra_args.overrides, available())
         informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
         if not informational:
-            check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name)
+            jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
+                              destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
+            if hydra_args.multirun and len(jobs) > 1:
+                check_builds(jobs)  # a sweep: no job starts until every job's network builds
     except ConfigError as exc:
         return _fail(str(exc))
-    # Replace the user's overrides by their rewritten form in place, keeping Hydra's own flags.
+    # Hydra's flags first, then the user's overrides in their rewritten form (Hydra's parser
+    # wants the flags before the overrides).
     known = available()
-    pending = [(override, rewrite_override(override, known)) for override in hydra_args.overrides]
-    argv = []
+    pending = list(hydra_args.overrides)
+    flags, overrides = [], []
     for token in args:
-        if pending and token == pending[0][0]:
-            argv += pending.pop(0)[1]
+        if pending and token == pending[0]:
+            overrides += rewrite_override(pending.pop(0), known)
         else:
-            argv.append(token)
-    sys.argv = ["lossexp", *argv]
+            flags.append(token)
+    sys.argv = ["lossexp", *flags, *overrides]
     from lossexp.hydra_app import hydra_train
 
     hydra_train()
@@ -109,6 +144,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _train(rest)
     if command == "components":
         return _components(rest)
+    if command == "evaluate":
+        return _evaluate(rest)
     return _fail(f"Unknown command {command!r}: valid choices are {', '.join(COMMANDS)}")
 
 

@@ -7,14 +7,17 @@ options are their constructor arguments. Nothing here imports TensorFlow.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from lossexp import CONF_DIR
 from lossexp.errors import ConfigError, invalid_value, unknown_name
+from lossexp.losses.registry import KIND_KEY, PLAYER_KEY, available
 from lossexp.losses.weight_spec import parse_weight
 
 
@@ -249,6 +252,36 @@ def _check_data_and_task_loss(model: Any, data: Any) -> None:
                             "squared_log_error takes log ŷ)", getattr(model, "output_activation", None))
 
 
+@functools.lru_cache(maxsize=None)
+def component_options(kind: str) -> Optional[Tuple[str, ...]]:
+    """A component's option names: the keys of ``conf/loss/<kind>.yaml`` (which lists every option
+    with its default, like the class's constructor), read without importing the class or TensorFlow.
+    None for a component without such a file: its class checks its options when it is built."""
+    if kind not in available():
+        raise unknown_name("loss component", kind, available())
+    path = CONF_DIR / "loss" / f"{kind}.yaml"
+    if not path.is_file():
+        return None
+    options = OmegaConf.load(path).get(kind) or {}
+    return tuple(sorted(options)) + (KIND_KEY, PLAYER_KEY)
+
+
+def _check_component_keys(name: str, options: Any) -> None:
+    """``loss.<name>`` is a mapping of known options of its kind (``kind:``, default: ``name``)."""
+    if options is None:
+        return
+    if not isinstance(options, dict):
+        raise invalid_value(f"loss.{name}", "a mapping of option to value", options)
+    kind = options.get(KIND_KEY, name)
+    if KIND_KEY in options and kind not in available():
+        raise ConfigError(f"Unknown loss component {kind!r} in loss.{name}.kind: valid choices are "
+                          f"{', '.join(available())}")
+    valid = component_options(str(kind))
+    for option in options if valid is not None else ():
+        if option not in valid:
+            raise ConfigError(f"Unknown key loss.{name}.{option}: valid keys are {', '.join(valid)}")
+
+
 def validate(cfg: DictConfig) -> LossexpConfig:
     """Return the typed config or raise :class:`ConfigError` naming the first bad key."""
     top = {"model", "data", "loss", "optimizer", "trainer", "tracking"}
@@ -265,6 +298,7 @@ def validate(cfg: DictConfig) -> LossexpConfig:
         raise invalid_value("loss", "a mapping of component name to options", loss)
     loss = OmegaConf.to_container(loss, resolve=True) if isinstance(loss, DictConfig) else dict(loss)
     for name, options in loss.items():
+        _check_component_keys(name, options)
         if isinstance(options, dict) and "weight" in options:
             parse_weight(f"loss.{name}.weight", options["weight"])  # fails here, before TensorFlow loads
 

@@ -4,23 +4,31 @@ Hydra reports composition mistakes as multi-line messages with exit status 1, an
 job starts. Here each job of the command line (each combination of a sweep's discrete values,
 up to :data:`MAX_JOBS_CHECKED`) is composed with Hydra's compose API and validated with
 :func:`lossexp.config.validate`; Hydra's and OmegaConf's errors become one-line
-:class:`~lossexp.errors.ConfigError` messages naming the key and the valid choices. Nothing
-here imports TensorFlow.
+:class:`~lossexp.errors.ConfigError` messages naming the key and the valid choices. The places a
+job writes to are checked too: its output directory (``hydra.run.dir`` / ``hydra.sweep.dir``) can
+be created, and its tracking store answers or can be written (see
+:mod:`lossexp.tracking.reachability`), so an unreachable server fails in seconds, not after
+minutes of MLflow's retries. Nothing here imports TensorFlow, except :func:`check_builds`, which
+builds a sweep's networks before its first job runs.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import re
-from typing import List, Optional, Sequence
+from pathlib import Path
+from typing import List, Optional, Sequence, Set, Tuple
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lossexp import CONF_DIR
-from lossexp.config import validate
+from lossexp.config import LossexpConfig, validate
 from lossexp.errors import ConfigError, unknown_name
+from lossexp.tracking.reachability import check_tracking, check_writable_dir
 
 MAX_JOBS_CHECKED = 64
 _MISSING = re.compile(r"Could not find '([^']+)'")
@@ -79,17 +87,89 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
     return ConfigError(first)
 
 
-def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[str] = None) -> None:
-    """Raise :class:`ConfigError` for the first job whose config does not compose or validate."""
+def _compose(job: Sequence[str], config_name: str) -> DictConfig:
+    """One job's config, with its ``hydra`` section (inside the compose context)."""
+    try:
+        return compose(config_name, overrides=list(job), return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise _translate(exc, config_name, job) from None
+
+
+def compose_validated(overrides: Sequence[str], config_name: str = "config") -> LossexpConfig:
+    """The validated config of one job, composed as ``lossexp train`` would (no destinations checked)."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_precheck"):
+        return validate(_compose(overrides, config_name))
+
+
+def _check_destinations(cfg: DictConfig, config: LossexpConfig, multirun: bool, seen: Set[Tuple[str, str]]) -> None:
+    """The job's output directory can be written and its tracking store reached (each checked once)."""
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        output_dir = str(OmegaConf.select(cfg, key))
+    except OmegaConfBaseException:  # an interpolation only Hydra's runtime resolves: Hydra checks it
+        output_dir = ""
+    if output_dir and (key, output_dir) not in seen:
+        seen.add((key, output_dir))
+        check_writable_dir(Path(output_dir), key)
+    uri = config.tracking.uri or ""
+    if config.tracking.enabled and ("tracking.uri", uri) not in seen:
+        seen.add(("tracking.uri", uri))
+        check_tracking(config.tracking.uri, Path.cwd())
+
+
+def _in_job(error: ConfigError, job: Sequence[str]) -> ConfigError:
+    return ConfigError(f"{error} (in sweep job: {' '.join(job)})")
+
+
+def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[str] = None,
+               destinations: bool = True) -> List[Tuple[List[str], LossexpConfig]]:
+    """Raise :class:`ConfigError` for the first job whose config does not compose or validate, or
+    (with ``destinations``) whose output directory or tracking store cannot be used; else return
+    each (job, config)."""
     config_name = config_name or "config"
     jobs = expand_jobs(overrides, multirun)
+    seen: Set[Tuple[str, str]] = set()
+    checked = []
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_precheck"):
         for job in jobs:
             try:
-                cfg = compose(config_name, overrides=job)
-            except (HydraException, OmegaConfBaseException) as exc:
-                error = _translate(exc, config_name, job)
-                if multirun:
-                    error = ConfigError(f"{error} (in sweep job: {' '.join(job)})")
-                raise error from None
-            validate(cfg)
+                cfg = _compose(job, config_name)
+                config = validate(cfg)
+                if destinations:
+                    _check_destinations(cfg, config, multirun, seen)
+            except ConfigError as error:
+                raise (_in_job(error, job) if multirun and len(jobs) > 1 else error) from None
+            checked.append((job, config))
+    return checked
+
+
+def check_builds(jobs: Sequence[Tuple[List[str], LossexpConfig]]) -> None:
+    """Build every distinct job's network and loss components once, without training.
+
+    What only the built network shows (a layer name it lacks, ``kl`` without ``model=vae``, a
+    component's option range) is thus reported before a sweep's first job runs, not after some
+    jobs have already been recorded. This imports TensorFlow: the CLI calls it for sweeps only.
+    """
+    import keras
+
+    from lossexp.data import load
+    from lossexp.models import prepare_data
+    from lossexp.training.assemble import build_model
+    from lossexp.training.gan_assemble import build_gan
+
+    built = set()
+    for job, config in jobs:
+        # weights are fully checked without TensorFlow: jobs that differ only in weights build alike
+        options = {name: {k: v for k, v in (opts or {}).items() if k != "weight"} for name, opts in config.loss.items()}
+        key = json.dumps([dataclasses.asdict(config.model), dataclasses.asdict(config.data), options],
+                         sort_keys=True, default=str)
+        if key in built:
+            continue
+        built.add(key)
+        keras.backend.clear_session()
+        try:
+            data = prepare_data(config.model, load(config.data))
+            (build_gan if config.model.name == "gan" else build_model)(config, data)
+        except ConfigError as error:
+            raise _in_job(error, job) from None
+    keras.backend.clear_session()

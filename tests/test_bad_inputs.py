@@ -1,0 +1,297 @@
+"""Every mistake a user can type is answered with one line, exit status 2, and nothing recorded.
+
+Each row of :data:`BAD_INPUTS` runs ``lossexp ...`` as a user would (a subprocess whose working
+directory is a fresh temporary directory, so the default SQLite store would land there) and
+checks: exit status 2; stderr is exactly one line ``lossexp: error: ...`` (besides TensorFlow's
+own start-up lines for the few rows detected once TensorFlow has loaded) holding the row's
+expected pieces — the key, the bad value and the valid choices; no traceback; and no MLflow run in
+any store under the directory. ``tests/bad_inputs_table.py`` turns the same table into
+``docs/bad_inputs.md``.
+
+Placeholders in arguments: ``{tmp}`` (the working directory), ``{closed_port}`` (a port nothing
+listens on), ``{http_port}`` (a web server that is not MLflow's), and the names of
+:data:`FILES` (bad model files written into the working directory).
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Tuple
+
+import pytest
+
+from conftest import lossexp_env
+
+#: keeps every training row small, should a check let it through
+QUICK = ("trainer.epochs=1", "data.n_samples=200", "tracking.plots=false")
+COMPONENTS = "activity, aux_output, closure, coef, cross_layer, hist_avg, kl, regularizer"
+#: TensorFlow's C++ start-up lines (absl), printed whatever TF_CPP_MIN_LOG_LEVEL says
+_TF_NOISE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One bad input: the command line after ``lossexp``, and what its error line must contain."""
+
+    id: str
+    what: str  # the issue's category, for the docs table
+    args: Tuple[str, ...]
+    expect: Tuple[str, ...]  # substrings of the error line: key, bad value, valid choices
+    tensorflow: bool = False  # detected once TensorFlow has loaded (the network is built)
+    max_seconds: float = 0.0  # a bound on the elapsed time, when it matters
+
+
+def train(*args: str) -> Tuple[str, ...]:
+    return ("train", *QUICK, *args)
+
+
+def sweep(*args: str) -> Tuple[str, ...]:
+    return ("train", "-m", *QUICK, *args)
+
+
+BAD_INPUTS: List[Bad] = [
+    # --- names that do not exist --------------------------------------------------------------
+    Bad("unknown-model", "unknown model", train("model=cnnn"), ("Unknown model 'cnnn'", "cnn, gan, mlp, vae")),
+    Bad("unknown-data", "unknown data", train("data=mnist"),
+        ("Unknown data 'mnist'", "digits, positive, regression, ring, uniform")),
+    Bad("unknown-component", "unknown component", train("loss=hist_avg+foo"),
+        ("Unknown loss component 'foo'", COMPONENTS)),
+    Bad("unknown-component-kind", "unknown component", train("+loss.second={kind: coeff}"),
+        ("Unknown loss component 'coeff' in loss.second.kind", COMPONENTS)),
+    Bad("unknown-optimizer", "unknown optimizer", train("optimizer=rmsprop"),
+        ("Unknown optimizer 'rmsprop'", "adam, sgd")),
+    Bad("unknown-task-loss", "unknown task loss", train("model=mlp", "data=regression", "data.task_loss=huber"),
+        ("data.task_loss", "'huber'", "mean_absolute_error, mean_squared_error, squared_log_error")),
+    Bad("unknown-command", "unknown command", ("trian", "model=mlp"), ("Unknown command 'trian'", "train")),
+    # --- misspelled keys ------------------------------------------------------------------------
+    Bad("misspelled-trainer-key", "misspelled key", train("trainer.epohcs=3"),
+        ("Unknown key trainer.epohcs", "batch_size, epochs")),
+    Bad("misspelled-section", "misspelled key", train("+traner.epochs=3"),
+        ("Unknown key traner", "data, loss, model, optimizer, tracking, trainer")),
+    Bad("misspelled-component-option", "misspelled key", train("+loss.activity.strength=2"),
+        ("Unknown key loss.activity.strength", "layers, norm, reduction, weight")),
+    Bad("unknown-flag", "misspelled key", ("train", "--multi-run", "model=mlp"),
+        ("unrecognized arguments: --multi-run", "lossexp train --help")),
+    # --- wrong types ----------------------------------------------------------------------------
+    Bad("epochs-not-int", "wrong type", train("trainer.epochs=abc"), ("trainer.epochs", "int", "'abc'")),
+    Bad("plots-not-bool", "wrong type", train("tracking.plots=maybe"), ("tracking.plots", "bool", "'maybe'")),
+    Bad("weight-not-number", "wrong type", train("loss.hist_avg.weight=abc"),
+        ("loss.hist_avg.weight", "a finite number >= 0.0", "'abc'")),
+    Bad("component-not-mapping", "wrong type", train("loss.hist_avg=3"),
+        ("loss.hist_avg", "a mapping of option to value", "3")),
+    Bad("override-syntax", "wrong type", train("trainer.epochs=[1"), ("trainer.epochs=[1", "Invalid override")),
+    # --- weights and schedules ------------------------------------------------------------------
+    Bad("negative-weight", "negative or NaN weight", train("loss.activity.weight=-1"),
+        ("loss.activity.weight", "a finite number >= 0.0", "-1")),
+    Bad("nan-weight", "negative or NaN weight", train("loss.hist_avg.weight=nan"),
+        ("loss.hist_avg.weight", "a finite number >= 0.0", "nan")),
+    Bad("schedule-zero-steps", "schedule with bad bounds",
+        train("model=vae", "loss.kl.weight={schedule: linear, steps: 0}"),
+        ("loss.kl.weight.steps", "a finite number > 0.0", "got 0")),
+    Bad("schedule-negative-start", "schedule with bad bounds",
+        train("model=vae", "loss.kl.weight={schedule: linear, start: -1, steps: 100}"),
+        ("loss.kl.weight.start", ">= 0.0", "-1")),
+    Bad("schedule-ratio-above-1", "schedule with bad bounds",
+        train("model=vae", "loss.kl.weight={schedule: cyclical, steps: 100, ratio: 1.5}"),
+        ("loss.kl.weight.ratio", "0.0 < value <= 1.0", "1.5")),
+    Bad("schedule-more-cycles-than-steps", "schedule with bad bounds",
+        train("model=vae", "loss.kl.weight={schedule: cyclical, steps: 2, cycles: 4}"),
+        ("loss.kl.weight.cycles", "at most steps (2)", "4")),
+    Bad("schedule-unknown", "schedule with bad bounds", train("loss.hist_avg.weight={schedule: exponential}"),
+        ("loss.hist_avg.weight.schedule", "'exponential'", "constant, linear, sigmoid, cyclical")),
+    Bad("unknown-parametrization", "unknown parametrization",
+        train("loss=coef", "loss.coef.weight.parametrization=sigmoid"),
+        ("loss.coef.weight.parametrization", "'sigmoid'", "raw, softplus, exp, uncertainty, dual")),
+    # --- trainer and optimizer ranges -----------------------------------------------------------
+    Bad("epochs-0", "epochs or batch size 0", train("trainer.epochs=0"),
+        ("trainer.epochs", "an integer >= 1", "got 0")),
+    Bad("batch-size-0", "epochs or batch size 0", train("trainer.batch_size=0"),
+        ("trainer.batch_size", "an integer >= 1", "got 0")),
+    Bad("validation-split-1", "validation split outside [0, 1)", train("trainer.validation_split=1"),
+        ("trainer.validation_split", "0 <= validation_split < 1", "got 1")),
+    Bad("validation-split-negative", "validation split outside [0, 1)", train("trainer.validation_split=-0.1"),
+        ("trainer.validation_split", "0 <= validation_split < 1", "-0.1")),
+    Bad("negative-learning-rate", "value out of range", train("optimizer.learning_rate=-1"),
+        ("optimizer.learning_rate", "a positive finite number", "-1")),
+    Bad("gan-without-ring", "model incompatible with the data", train("model=gan"),
+        ("Invalid value for data", "data=ring with model=gan", "'digits'")),
+    # --- the loss composition -------------------------------------------------------------------
+    Bad("loss-plus-alone", "loss=+", train("loss=+"), ("Invalid value for loss", "joined by '+'", "'+'")),
+    Bad("loss-double-plus", "loss=a++b", train("loss=hist_avg++activity"),
+        ("Invalid value for loss", "joined by '+'", "'hist_avg++activity'")),
+    Bad("loss-duplicate", "duplicate component", train("loss=hist_avg+hist_avg"),
+        ("Invalid value for loss", "each component at most once", "'hist_avg+hist_avg'")),
+    Bad("loss-none-in-composition", "loss=a++b", train("loss=none+hist_avg"),
+        ("Invalid value for loss", "'none' alone", "'none+hist_avg'")),
+    Bad("loss-empty", "loss=+", train("loss="), ("Invalid value for loss", "or none", "got ''")),
+    # --- found once the network is built (TensorFlow) --------------------------------------------
+    Bad("layer-not-in-model", "layer name not in the model", train("loss.activity.layers=[dense_9]"),
+        ("loss.activity.layers", "'dense_9'", "inputs, conv_1, pool_1, conv_2, pool_2, flatten, hidden_1, output"),
+        tensorflow=True),
+    Bad("kl-without-vae", "component incompatible with the model",
+        train("model=mlp", "data=regression", "loss=kl"),
+        ("loss.kl", "needs model=vae", "inputs, hidden_1, hidden_2, output"), tensorflow=True),
+    Bad("hist-avg-decay-above-1", "hist_avg.decay outside (0, 1)", train("model=mlp", "loss.hist_avg.decay=1.5"),
+        ("loss.hist_avg.decay", "0.0 < decay < 1.0", "1.5"), tensorflow=True),
+    # --- where runs go --------------------------------------------------------------------------
+    Bad("tracking-server-unreachable", "unreachable tracking server",
+        train("tracking.uri=http://127.0.0.1:{closed_port}"),
+        ("tracking.uri", "'http://127.0.0.1:{closed_port}'", "a reachable MLflow tracking server",
+         "Connection refused"), max_seconds=10),
+    Bad("tracking-server-not-mlflow", "unreachable tracking server",
+        train("tracking.uri=http://127.0.0.1:{http_port}"),
+        ("tracking.uri", "'http://127.0.0.1:{http_port}'", "HTTP 404, not an MLflow server"), max_seconds=10),
+    Bad("tracking-store-unwritable", "unwritable output directory", train("tracking.uri=sqlite:////proc/lossexp/m.db"),
+        ("tracking.uri", "'sqlite:////proc/lossexp/m.db'", "a directory lossexp can create and write")),
+    Bad("output-dir-in-proc", "unwritable output directory", train("hydra.run.dir=/proc/lossexp/run"),
+        ("hydra.run.dir", "'/proc/lossexp/run'", "a directory lossexp can create and write")),
+    Bad("output-dir-under-a-file", "unwritable output directory", train("hydra.run.dir={tmp}/a_file/run"),
+        ("hydra.run.dir", "'{tmp}/a_file/run'", "is not a directory")),
+    # --- sweeps (-m) ----------------------------------------------------------------------------
+    Bad("sweep-unknown-model", "multirun", sweep("model=mlp,cnnn"),
+        ("Unknown model 'cnnn'", "cnn, gan, mlp, vae", "in sweep job", "model=cnnn")),
+    Bad("sweep-epochs-0", "multirun", sweep("trainer.epochs=1,0"),
+        ("trainer.epochs", "an integer >= 1", "got 0", "in sweep job")),
+    Bad("sweep-option-of-absent-component", "multirun", sweep("loss=activity,coef", "loss.activity.weight=0.1"),
+        ("Unknown key loss.activity", "valid keys are coef")),
+    Bad("sweep-output-dir-in-proc", "multirun", sweep("model=mlp,cnn", "hydra.sweep.dir=/proc/lossexp"),
+        ("hydra.sweep.dir", "'/proc/lossexp'", "a directory lossexp can create and write")),
+    Bad("sweep-cfg-and-multirun", "multirun", ("train", "--cfg", "job", "-m", "model=mlp,cnn"),
+        ("--multirun and --cfg cannot be combined", "--run, --multirun, --cfg, --info")),
+    Bad("sweep-second-job-bad-layer", "multirun",
+        sweep("model=mlp", "data=regression", "loss=activity", "loss.activity.layers=[hidden_1],[dense_9]"),
+        ("loss.activity.layers", "'dense_9'", "inputs, hidden_1, hidden_2, output", "in sweep job"),
+        tensorflow=True),
+    # --- lossexp evaluate MODEL.keras -----------------------------------------------------------
+    Bad("evaluate-missing-file", "corrupt/old .keras", ("evaluate", "nope.keras"),
+        ("Invalid value for MODEL", "'nope.keras'", "a .keras file saved by lossexp train", "no such file")),
+    Bad("evaluate-corrupt-file", "corrupt/old .keras", ("evaluate", "corrupt.keras"),
+        ("Invalid value for MODEL", "'corrupt.keras'", "a .keras file saved by lossexp train", "not a readable zip")),
+    Bad("evaluate-zip-without-config", "corrupt/old .keras", ("evaluate", "no_config.keras"),
+        ("Invalid value for MODEL", "got 'no_config.keras' (no config.json", "not a Keras 3 model file")),
+    Bad("evaluate-keras-2-file", "corrupt/old .keras", ("evaluate", "keras2.keras"),
+        ("'keras2.keras'", "saved by Keras 2.15.0", "Keras 3")),
+    Bad("evaluate-foreign-model", "corrupt/old .keras", ("evaluate", "foreign.keras"),
+        ("'foreign.keras'", "not a lossexp model", "lossexp>ComposedModel")),
+    Bad("evaluate-no-model", "corrupt/old .keras", ("evaluate", "data=digits"),
+        ("Invalid value for MODEL", "the path of a .keras file first", "'data=digits'")),
+]
+
+
+def _zip(entries: Dict[str, object]) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, content in entries.items():
+                archive.writestr(name, content if isinstance(content, (bytes, str)) else json.dumps(content))
+
+    return write
+
+
+#: bad model files the evaluate rows name, written into the working directory
+FILES: Dict[str, Callable[[Path], None]] = {
+    "corrupt.keras": lambda path: path.write_bytes(b"PK\x03\x04 this is not what it claims to be"),
+    "no_config.keras": _zip({"model.weights.h5": b""}),
+    "keras2.keras": _zip({"metadata.json": {"keras_version": "2.15.0"},
+                          "config.json": {"class_name": "Sequential", "config": {}}}),
+    "foreign.keras": _zip({"metadata.json": {"keras_version": "3.15.1"},
+                           "config.json": {"class_name": "Sequential", "registered_name": None, "config": {}}}),
+    "a_file": lambda path: path.write_text("a file, not a directory\n"),
+}
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def http_port(tmp_path_factory) -> Iterator[int]:
+    """A plain web server on 127.0.0.1 (404 for /health), standing in for a wrong tracking URI."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path_factory.mktemp("www")))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def fill(text: str, values: Dict[str, object]) -> str:
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", str(value))
+    return text
+
+
+def run_row(row: Bad, workdir: Path, values: Dict[str, object]) -> Tuple[subprocess.CompletedProcess, float]:
+    """Run the row's command in ``workdir`` (with its bad files); (result, elapsed seconds)."""
+    for name, write in FILES.items():
+        write(workdir / name)
+    args = [fill(arg, values) for arg in row.args]
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "lossexp.cli", *args], cwd=workdir, env=lossexp_env(),
+                            capture_output=True, text=True, timeout=300)
+    return result, time.monotonic() - start
+
+
+def message_lines(stderr: str) -> List[str]:
+    """stderr without TensorFlow's start-up lines."""
+    return [line for line in stderr.splitlines() if line.strip() and not _TF_NOISE.match(line)]
+
+
+def runs_in_stores(workdir: Path) -> List[Tuple[str, str]]:
+    """(store, run status) of every run in every SQLite store under ``workdir``."""
+    from mlflow.tracking import MlflowClient
+
+    found = []
+    for database in workdir.rglob("*.db"):
+        client = MlflowClient(f"sqlite:///{database}")
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        found += [(str(database), run.info.status) for run in client.search_runs(experiments)] if experiments else []
+    return found
+
+
+@pytest.mark.parametrize("row", BAD_INPUTS, ids=[row.id for row in BAD_INPUTS])
+def test_bad_input_is_one_line_exit_2_and_nothing_recorded(row: Bad, tmp_path: Path, http_port: int) -> None:
+    values = {"tmp": tmp_path, "closed_port": closed_port(), "http_port": http_port}
+    result, elapsed = run_row(row, tmp_path, values)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    lines = message_lines(result.stderr) if row.tensorflow else result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lossexp: error: "), result.stderr[-3000:]
+    assert lines[0].count("Invalid value for") <= 1, "one error wrapped in another"
+    for piece in row.expect:
+        assert fill(piece, values) in lines[0]
+    if not row.tensorflow:
+        assert "tensorflow" not in result.stderr.lower() and not _TF_NOISE.search(result.stderr)
+    if row.max_seconds:
+        assert elapsed < row.max_seconds, f"took {elapsed:.1f} s"
+    assert runs_in_stores(tmp_path) == []
+
+
+def test_the_table_covers_the_issue() -> None:
+    """At least 30 rows; every category of the issue's list has one; ids are unique."""
+    categories = {row.what for row in BAD_INPUTS}
+    wanted = {"unknown model", "unknown data", "unknown component", "unknown optimizer", "misspelled key",
+              "wrong type", "negative or NaN weight", "schedule with bad bounds", "layer name not in the model",
+              "component incompatible with the model", "hist_avg.decay outside (0, 1)", "epochs or batch size 0",
+              "validation split outside [0, 1)", "loss=+", "loss=a++b", "duplicate component",
+              "unknown parametrization", "unreachable tracking server", "unwritable output directory",
+              "corrupt/old .keras", "multirun"}
+    assert wanted <= categories, wanted - categories
+    assert len(BAD_INPUTS) >= 30 and len({row.id for row in BAD_INPUTS}) == len(BAD_INPUTS)

@@ -1,0 +1,79 @@
+"""``lossexp evaluate MODEL.keras``: a saved model reloads with its components and scores what the
+run logged; a model file from another lossexp, or data the model cannot take, is one line, exit 2.
+
+One real run (1 epoch, MLP on the regression data, hist_avg + activity) is trained; the bad model
+files that need no TensorFlow are rows of ``tests/test_bad_inputs.py``.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import lossexp_env
+
+TRAIN = ("train", "model=mlp", "data=regression", "loss=hist_avg+activity", "trainer.epochs=1",
+         "data.n_samples=200", "tracking.plots=false")
+
+
+def lossexp(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lossexp.cli", *args], cwd=workdir, env=lossexp_env(),
+                          capture_output=True, text=True, timeout=300)
+
+
+def saved_model(workdir: Path) -> Path:
+    [path] = workdir.glob("outputs/runs/*/*/model.keras")
+    return path
+
+
+def outdated_copy(model: Path, copy: Path) -> Path:
+    """``model`` as an older lossexp might have saved it: hist_avg under another registered name."""
+    with zipfile.ZipFile(model) as source, zipfile.ZipFile(copy, "w") as target:
+        for name in source.namelist():
+            content = source.read(name)
+            if name == "config.json":
+                content = content.replace(b'"lossexp>hist_avg"', b'"lossexp>historical_average"')
+            target.writestr(name, content)
+    return copy
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("lossexp: error: ")]
+    return line
+
+
+@pytest.mark.slow
+def test_a_saved_model_scores_as_its_run_logged_and_bad_reloads_are_one_line(tmp_path: Path) -> None:
+    """One test, so that the run is trained once whatever the xdist scheduling."""
+    result = lossexp(tmp_path, *TRAIN)
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = saved_model(tmp_path)
+
+    # the same validation split (from the config.yaml beside the model), the same compiled loss and metric
+    result = lossexp(tmp_path, "evaluate", str(model))
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = {name: float(value) for name, value in (line.split() for line in result.stdout.splitlines())}
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    logged = run.data.metrics
+    assert scores["loss"] == pytest.approx(logged["val_loss"], rel=1e-5)
+    assert scores["loss/task"] == pytest.approx(logged["val_loss/task"], rel=1e-5)
+    assert scores["loss/activity"] == pytest.approx(logged["val_loss/activity"], rel=1e-5)
+    assert scores["mean_absolute_error"] == pytest.approx(logged["val_mean_absolute_error"], rel=1e-5)
+    assert "loss/hist_avg" not in scores  # training-only, as in the run's validation logs
+
+    # a model saved by an older lossexp, under a component name this one does not register
+    old = outdated_copy(model, tmp_path / "old_lossexp.keras")
+    line = error_line(lossexp(tmp_path, "evaluate", str(old)))
+    assert "Invalid value for MODEL" in line and repr(str(old)) in line
+    assert "Keras cannot load it" in line and "Could not locate class 'HistoricalAverage'" in line
+
+    # data the model cannot take
+    line = error_line(lossexp(tmp_path, "evaluate", str(model), "data=digits"))
+    assert "Invalid value for data: expected data with inputs of shape (4,)" in line and "digits (8, 8, 1)" in line
