@@ -166,6 +166,10 @@ class TrackingConfig:
     drift: bool = True
     plots: bool = True
     log_model: bool = True
+    #: seconds between heartbeats of a running run (tag ``lossexp.heartbeat``)
+    heartbeat_s: float = 30.0
+    #: a RUNNING run silent this long is marked FAILED at the start of the next run
+    stale_after_s: float = 300.0
 
 
 @dataclass
@@ -291,5 +295,9 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     split = trainer.validation_split
     _check(0 <= split < 1, "trainer.validation_split", "0 <= validation_split < 1", split)
     _check(trainer.log_every_n_steps >= 1, "trainer.log_every_n_steps", "an integer >= 1", trainer.log_every_n_steps)
+    _check(math.isfinite(tracking.heartbeat_s) and tracking.heartbeat_s > 0, "tracking.heartbeat_s",
+           "a positive number of seconds", tracking.heartbeat_s)
+    _check(tracking.stale_after_s > tracking.heartbeat_s, "tracking.stale_after_s",
+           f"more seconds than tracking.heartbeat_s ({tracking.heartbeat_s:g})", tracking.stale_after_s)
     _check(trainer.verbose in (0, 1, 2), "trainer.verbose", "0, 1 or 2", trainer.verbose)
     return LossexpConfig(model, data, loss, optimizer, trainer, tracking)

@@ -53,6 +53,7 @@ def run(cfg: DictConfig) -> float:
     from lossexp.models import prepare_data
     from lossexp.tracking.callback import RunRecorder
     from lossexp.tracking.divergence import DivergenceWatch
+    from lossexp.tracking.guard import NonFiniteGuard
     from lossexp.tracking.plots import plot_run
     from lossexp.tracking.run import TrackedRun
     from lossexp.training.assemble import build_model
@@ -90,11 +91,12 @@ def run(cfg: DictConfig) -> float:
         every = config.trainer.log_every_n_steps
         recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift)
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
+        guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
         history = model.fit(
             **fit_data,
             epochs=config.trainer.epochs,
             batch_size=config.trainer.batch_size,
-            callbacks=([ring] if ring is not None else []) + [recorder, watch],  # ring first: recorded with the epoch
+            callbacks=([ring] if ring is not None else []) + [recorder, watch, guard],  # ring first: recorded with the epoch
             verbose=config.trainer.verbose,
         )
         if config.tracking.plots:
