@@ -17,7 +17,8 @@ from typing import List, Optional, Sequence
 from lossexp.errors import EXIT_BAD_INPUT, ConfigError
 
 COMMANDS = {
-    "train": "train one run (or a sweep with -m) from Hydra overrides, recorded in MLflow",
+    "train": "train one run (or a sweep with -m) from Hydra overrides, recorded in MLflow; "
+             "--from-run RUN_ID trains a logged run's config again",
     "components": "list models, data sets, optimizers and loss components with their options",
 }
 
@@ -62,11 +63,20 @@ def _train(args: List[str]) -> int:
     from lossexp.overrides import rewrite_loss, rewrite_override
     from lossexp.precheck import check_jobs
 
+    from_run_id = None
+    if any(token.split("=")[0] == "--from-run" for token in args):  # re-run a logged config
+        from lossexp.tracking import from_run
+
+        try:
+            from_run_id, args = from_run.split_flag(args)
+            args = from_run.rerun_args(from_run_id, args, multirun=bool({"-m", "--multirun"} & set(args)))
+        except ConfigError as exc:
+            return _fail(str(exc))
     hydra_args = get_args_parser().parse_args(args)
     try:
         rewritten = rewrite_loss(hydra_args.overrides, available())
         informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
-        if not informational:
+        if not informational and from_run_id is None:  # --from-run validated its own config
             check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name)
     except ConfigError as exc:
         return _fail(str(exc))

@@ -82,6 +82,8 @@ def run(cfg: DictConfig) -> float:
     experiment = _experiment()
     if experiment:
         tags["experiment"] = experiment
+    if os.environ.get("LOSSEXP_FROM_RUN"):  # lossexp train --from-run RUN_ID
+        tags["lossexp.from_run"] = os.environ["LOSSEXP_FROM_RUN"]
     with TrackedRun(config, run_name, tags, base_dir) as tracked:
         config_path = output_dir / "config.yaml"
         config_path.write_text(OmegaConf.to_yaml(resolved))
