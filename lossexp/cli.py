@@ -59,10 +59,11 @@ def _components(args: Sequence[str]) -> int:
 def _train(args: List[str]) -> int:
     from hydra._internal.utils import get_args_parser
 
-    from lossexp.losses.registry import available
+    from lossexp.losses.registry import available, register_plugin_configs
     from lossexp.overrides import rewrite_loss, rewrite_override
     from lossexp.precheck import check_jobs
 
+    register_plugin_configs()  # components of other installed distributions (entry points)
     from_run_id = None
     if any(token.split("=")[0] == "--from-run" for token in args):  # re-run a logged config
         from lossexp.tracking import from_run
