@@ -98,7 +98,8 @@ def run(cfg: DictConfig) -> float:
             **fit_data,
             epochs=config.trainer.epochs,
             batch_size=config.trainer.batch_size,
-            callbacks=([ring] if ring is not None else []) + [recorder, watch, guard],  # ring first: recorded with the epoch
+            # ring first: recorded with the epoch
+            callbacks=([ring] if ring is not None else []) + [recorder, watch, guard],
             verbose=config.trainer.verbose,
         )
         if config.tracking.plots:

@@ -62,7 +62,8 @@ def builtin() -> List[str]:
 def plugins() -> Dict[str, EntryPoint]:
     """Components installed by other distributions, by name (read from metadata, nothing imported)."""
     taken = set(builtin()) | RESERVED
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in taken and _NAME.match(ep.name)}
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)
+            if ep.name not in taken and _NAME.match(ep.name)}
 
 
 def available() -> List[str]:

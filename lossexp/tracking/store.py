@@ -141,7 +141,8 @@ def metric_entries(points: Iterable[Tuple[str, float, int]]) -> List[Metric]:
     return [Metric(key, float(value), now, int(step)) for key, value, step in points]
 
 
-def log_metrics(client: MlflowClient, run_id: str, points: List[Tuple[str, float, int]], synchronous: bool = True) -> List[Any]:
+def log_metrics(client: MlflowClient, run_id: str, points: List[Tuple[str, float, int]],
+                synchronous: bool = True) -> List[Any]:
     """Log ``(key, value, step)`` points in as few calls as MLflow allows; returns async handles.
 
     Synchronous batches are retried here; an asynchronous one is resent by :func:`wait_all`.

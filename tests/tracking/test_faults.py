@@ -41,7 +41,7 @@ def start(tmp_path: Path, *overrides: str) -> subprocess.Popen:
                             env=lossexp_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_epochs(uri: str, epochs: int, process: subprocess.Popen, timeout: float = 120):
+def wait_for_epochs(uri: str, epochs: int, process: subprocess.Popen, timeout: float = 240):
     """Poll the store until the process's run is RUNNING with ``epochs`` epochs logged."""
     deadline = time.monotonic() + timeout
     db = Path(uri[len("sqlite:///"):])
@@ -49,8 +49,9 @@ def wait_for_epochs(uri: str, epochs: int, process: subprocess.Popen, timeout: f
         assert process.poll() is None, process.communicate()[1][-3000:]
         if db.exists():
             client, runs = the_run(uri)
-            if runs and runs[0].info.status == "RUNNING" and len(history(client, runs[0].info.run_id, "epoch")) >= epochs:
-                return runs[0].info.run_id
+            if runs and runs[0].info.status == "RUNNING":
+                if len(history(client, runs[0].info.run_id, "epoch")) >= epochs:
+                    return runs[0].info.run_id
         time.sleep(0.3)
     process.kill()
     raise AssertionError("the run never got going")
@@ -88,7 +89,8 @@ def test_signal_during_fit_ends_the_run_killed_with_its_metrics(tmp_path, store_
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr[-3000:]
     assert "Traceback" not in stderr
-    assert stderr.strip().splitlines()[-1] == f"lossexp: {'interrupted (SIGINT)' if signum == signal.SIGINT else 'terminated by SIGTERM'}; the run ended KILLED"
+    cause = "interrupted (SIGINT)" if signum == signal.SIGINT else "terminated by SIGTERM"
+    assert stderr.strip().splitlines()[-1] == f"lossexp: {cause}; the run ended KILLED"
     client, [run] = the_run(store_uri)
     assert run.info.run_id == run_id and run.info.status == "KILLED"
     # every sampled step up to the last one is there: nothing pending was lost
