@@ -32,7 +32,7 @@ MAX_METRICS_PER_BATCH = 1000
 MAX_PARAM_LENGTH = 6000
 #: Messages of errors that another writer causes and that pass when retried.
 TRANSIENT = ("database is locked", "temporarily_unavailable", "duplicate column name")
-RETRIES = 8
+RETRIES = 6
 
 T = TypeVar("T")
 
