@@ -22,6 +22,13 @@ from lossexp.errors import EXIT_BAD_INPUT, ConfigError
 EXIT_FAILED = 1
 
 
+def _in_sweep() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_train(cfg: DictConfig) -> float:
     from lossexp.train import run
@@ -34,6 +41,8 @@ def hydra_train(cfg: DictConfig) -> float:
         sys.exit(EXIT_BAD_INPUT)
     except NonFiniteLoss as exc:
         print(f"lossexp: error: non-finite loss: {exc} (the run ended FAILED)", file=sys.stderr)
+        if _in_sweep():
+            raise  # Hydra records the job FAILED and runs the sweep's other jobs
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:
         print("lossexp: interrupted (SIGINT); the run ended KILLED", file=sys.stderr)
