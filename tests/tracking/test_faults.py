@@ -17,7 +17,7 @@ from conftest import lossexp_env
 from lossexp.tracking import store
 
 TINY = ["model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=200",
-        "tracking.plots=false", "tracking.log_model=false"]
+        "tracking.plots=false", "tracking.log_model=false", "tracking.drift=false"]
 #: plain SGD at 0.3 on the regression MLP with an activity penalty: finite for a few steps, then NaN
 BLOWS_UP = [*TINY, "loss=activity", "loss.activity.layers=[hidden_1]", "model.hidden_units=[64,32]",
             "optimizer=sgd", "optimizer.learning_rate=0.3", "trainer.epochs=3", "trainer.log_every_n_steps=2"]
@@ -84,7 +84,7 @@ def test_non_finite_loss_stops_training_and_fails_the_run(run_cli, store_uri):
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_signal_during_fit_ends_the_run_killed_with_its_metrics(tmp_path, store_uri, signum, code):
     process = start(tmp_path, *LONG)
-    run_id = wait_for_epochs(store_uri, 2, process)
+    run_id = wait_for_epochs(store_uri, 1, process)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr[-3000:]
@@ -96,7 +96,7 @@ def test_signal_during_fit_ends_the_run_killed_with_its_metrics(tmp_path, store_
     # every sampled step up to the last one is there: nothing pending was lost
     steps = [step for step, _ in history(client, run_id, "loss")]
     epochs = len(history(client, run_id, "epoch"))
-    assert steps == list(range(1, steps[-1] + 1)) and steps[-1] >= 50 * epochs >= 100
+    assert steps == list(range(1, steps[-1] + 1)) and steps[-1] >= 50 * epochs >= 50
 
 
 @pytest.mark.slow
