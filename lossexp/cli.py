@@ -117,7 +117,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command == "train":
-        return _train(rest)
+        try:
+            return _train(rest)
+        except KeyboardInterrupt:  # Ctrl-C before a run started (during a run: hydra_app reports it)
+            print("lossexp: interrupted (SIGINT)", file=sys.stderr)
+            return 130
     if command == "components":
         return _components(rest)
     return _fail(f"Unknown command {command!r}: valid choices are {', '.join(COMMANDS)}")
