@@ -17,7 +17,8 @@ from typing import List, Optional, Sequence
 from lossexp.errors import EXIT_BAD_INPUT, ConfigError
 
 COMMANDS = {
-    "train": "train one run (or a sweep with -m) from Hydra overrides, recorded in MLflow",
+    "train": "train one run (or a sweep with -m) from Hydra overrides, recorded in MLflow; "
+             "--from-run RUN_ID trains a logged run's config again",
     "evaluate": "load a saved model (MODEL.keras) and report its loss and metrics on the data's validation split",
     "components": "list models, data sets, optimizers and loss components with their options",
 }
@@ -89,15 +90,25 @@ def _hydra_args(args: List[str]) -> argparse.Namespace:
 
 
 def _train(args: List[str]) -> int:
-    from lossexp.losses.registry import available
+    from lossexp.losses.registry import available, register_plugin_configs
     from lossexp.overrides import rewrite_loss, rewrite_override
     from lossexp.precheck import check_builds, check_jobs
 
+    register_plugin_configs()  # components of other installed distributions (entry points)
+    from_run_id = None
+    if any(token.split("=")[0] == "--from-run" for token in args):  # re-run a logged config
+        from lossexp.tracking import from_run
+
+        try:
+            from_run_id, args = from_run.split_flag(args)
+            args = from_run.rerun_args(from_run_id, args, multirun=bool({"-m", "--multirun"} & set(args)))
+        except ConfigError as exc:
+            return _fail(str(exc))
     try:
         hydra_args = _hydra_args(args)
         rewritten = rewrite_loss(hydra_args.overrides, available())
         informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
-        if not informational:
+        if not informational and from_run_id is None:  # --from-run validated its own config
             jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
                               destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
             if hydra_args.multirun and len(jobs) > 1:
@@ -141,7 +152,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command == "train":
-        return _train(rest)
+        try:
+            return _train(rest)
+        except KeyboardInterrupt:  # Ctrl-C before a run started (during a run: hydra_app reports it)
+            print("lossexp: interrupted (SIGINT)", file=sys.stderr)
+            return 130
     if command == "components":
         return _components(rest)
     if command == "evaluate":

@@ -177,6 +177,10 @@ class TrackingConfig:
     drift: bool = True
     plots: bool = True
     log_model: bool = True
+    #: seconds between heartbeats of a running run (tag ``lossexp.heartbeat``)
+    heartbeat_s: float = 30.0
+    #: a RUNNING run silent this long is marked FAILED at the start of the next run
+    stale_after_s: float = 300.0
 
 
 @dataclass
@@ -335,5 +339,9 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     _check(trainer.log_every_n_steps >= 1, "trainer.log_every_n_steps", "an integer >= 1", trainer.log_every_n_steps)
     spe = trainer.steps_per_execution
     _check(spe is None or spe >= 1, "trainer.steps_per_execution", "null or an integer >= 1", spe)
+    _check(math.isfinite(tracking.heartbeat_s) and tracking.heartbeat_s > 0, "tracking.heartbeat_s",
+           "a positive number of seconds", tracking.heartbeat_s)
+    _check(tracking.stale_after_s > tracking.heartbeat_s, "tracking.stale_after_s",
+           f"more seconds than tracking.heartbeat_s ({tracking.heartbeat_s:g})", tracking.stale_after_s)
     _check(trainer.verbose in (0, 1, 2), "trainer.verbose", "0, 1 or 2", trainer.verbose)
     return LossexpConfig(model, data, loss, optimizer, trainer, tracking)

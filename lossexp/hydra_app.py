@@ -3,9 +3,14 @@
 A :class:`~lossexp.errors.ConfigError` raised inside a job (e.g. a layer name the network does
 not have, which is only known once the network is built) is printed as one line and ends the
 process with status 2, like the CLI's own checks; no MLflow run exists at that point.
+
+Training that stops on a non-finite loss is one line and status 1 (its run ended FAILED); a
+run interrupted by SIGINT / SIGTERM ended KILLED and the process exits 130 / 143
+(128 + the signal), without a traceback.
 """
 from __future__ import annotations
 
+import signal
 import sys
 
 import hydra
@@ -14,13 +19,34 @@ from omegaconf import DictConfig
 from lossexp import CONF_DIR
 from lossexp.errors import EXIT_BAD_INPUT, ConfigError
 
+EXIT_FAILED = 1
+
+
+def _in_sweep() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_train(cfg: DictConfig) -> float:
     from lossexp.train import run
+    from lossexp.tracking.guard import NonFiniteLoss, Terminated
 
     try:
         return run(cfg)
     except ConfigError as exc:
         print(f"lossexp: error: {exc}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
+    except NonFiniteLoss as exc:
+        print(f"lossexp: error: non-finite loss: {exc} (the run ended FAILED)", file=sys.stderr)
+        if _in_sweep():
+            raise  # Hydra records the job FAILED and runs the sweep's other jobs
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        print("lossexp: interrupted (SIGINT); the run ended KILLED", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
+    except Terminated as exc:
+        print(f"lossexp: {exc}; the run ended KILLED", file=sys.stderr)
+        sys.exit(128 + exc.signum)

@@ -53,6 +53,7 @@ def run(cfg: DictConfig) -> float:
     from lossexp.models import prepare_data
     from lossexp.tracking.callback import RunRecorder
     from lossexp.tracking.divergence import DivergenceWatch
+    from lossexp.tracking.guard import NonFiniteGuard
     from lossexp.tracking.plots import plot_run
     from lossexp.tracking.run import TrackedRun
     from lossexp.training.assemble import build_model
@@ -81,6 +82,8 @@ def run(cfg: DictConfig) -> float:
     experiment = _experiment()
     if experiment:
         tags["experiment"] = experiment
+    if os.environ.get("LOSSEXP_FROM_RUN"):  # lossexp train --from-run RUN_ID
+        tags["lossexp.from_run"] = os.environ["LOSSEXP_FROM_RUN"]
     with TrackedRun(config, run_name, tags, base_dir) as tracked:
         config_path = output_dir / "config.yaml"
         config_path.write_text(OmegaConf.to_yaml(resolved))
@@ -90,11 +93,13 @@ def run(cfg: DictConfig) -> float:
         every = config.trainer.log_every_n_steps
         recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift)
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
+        guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
         history = model.fit(
             **fit_data,
             epochs=config.trainer.epochs,
             batch_size=config.trainer.batch_size,
-            callbacks=([ring] if ring is not None else []) + [recorder, watch],  # ring first: recorded with the epoch
+            # ring first: recorded with the epoch
+            callbacks=([ring] if ring is not None else []) + [recorder, watch, guard],
             verbose=config.trainer.verbose,
         )
         if config.tracking.plots:

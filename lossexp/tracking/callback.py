@@ -46,7 +46,7 @@ class MetricSink:
         """Tag the run now (tags are rare and must survive a crash that follows)."""
         if self.client is not None:
             for key, value in tags.items():
-                self.client.set_tag(self.run_id, key, str(value))
+                store.set_tag(self.client, self.run_id, key, value)
 
     def flush(self, synchronous: bool = False) -> None:
         if self._pending and self.client is not None:
@@ -56,9 +56,9 @@ class MetricSink:
     def close(self) -> None:
         """Send what is pending and wait until every batch is written."""
         self.flush(synchronous=True)
-        for handle in self._handles:
-            handle.wait()
-        self._handles = []
+        handles, self._handles = self._handles, []
+        if self.client is not None:
+            store.wait_all(self.client, self.run_id, handles)
 
 
 class RunRecorder(IntervalCallback):

@@ -1,6 +1,15 @@
-"""One MLflow run's lifecycle: create it, record config and artifacts, end it truthfully."""
+"""One MLflow run's lifecycle: create it, record config and artifacts, end it truthfully.
+
+On entry the run's experiment is first cleared of runs left RUNNING by dead processes
+(:func:`lossexp.tracking.reaper.reap`), then the run starts with a heartbeat and SIGTERM
+turned into an exception (:func:`lossexp.tracking.guard.terminate_on_signals`). On exit it
+ends FINISHED; KILLED on SIGINT / SIGTERM; FAILED on any other exception, with the tag
+``error`` (the exception's one-line summary) and the artifact ``error/traceback.txt``. The
+pending metrics are written in every case.
+"""
 from __future__ import annotations
 
+import contextlib
 import traceback
 from pathlib import Path
 from types import TracebackType
@@ -9,10 +18,22 @@ from typing import Any, Dict, Optional, Type
 from lossexp.config import LossexpConfig
 from lossexp.tracking import store
 from lossexp.tracking.callback import MetricSink
+from lossexp.tracking.guard import Terminated, terminate_on_signals
+from lossexp.tracking.heartbeat import Heartbeat
+from lossexp.tracking.reaper import reap
+
+TRACEBACK_ARTIFACT = "error/traceback.txt"
+
+
+def status_for(exc_type: Optional[Type[BaseException]]) -> str:
+    """FINISHED, KILLED (a signal: Ctrl-C or SIGTERM) or FAILED."""
+    if exc_type is None:
+        return "FINISHED"
+    return "KILLED" if issubclass(exc_type, (KeyboardInterrupt, Terminated)) else "FAILED"
 
 
 class TrackedRun:
-    """Context manager: FINISHED on success, KILLED on Ctrl-C, FAILED on any other exception.
+    """Context manager: FINISHED on success, KILLED on Ctrl-C / SIGTERM, FAILED on any other exception.
 
     With tracking disabled it still collects the metric history (for plots) and logs nothing.
     """
@@ -23,34 +44,47 @@ class TrackedRun:
         self.run_id: Optional[str] = None
         self.uri: Optional[str] = None
         self.run_name = run_name
+        self.reaped: list = []
         self._tags = tags
-        self._experiment = config.tracking.experiment
-        self._configured_uri = config.tracking.uri
+        self._tracking = config.tracking
         self._base_dir = base_dir
+        self._heartbeat: Optional[Heartbeat] = None
+        self._signals = contextlib.ExitStack()
 
     def __enter__(self) -> "TrackedRun":
         if self.enabled:
-            self.uri = store.resolve_uri(self._configured_uri, self._base_dir)
+            self.uri = store.resolve_uri(self._tracking.uri, self._base_dir)
             self.client = store.open_client(self.uri)
-            experiment_id = store.ensure_experiment(self.client, self._experiment, self.uri)
+            experiment_id = store.ensure_experiment(self.client, self._tracking.experiment, self.uri)
+            self.reaped = reap(self.client, [experiment_id], self._tracking.stale_after_s)
             self.run_id = store.start_run(self.client, experiment_id, self.run_name, self._tags)
+            self._heartbeat = Heartbeat(self.client, self.run_id, self._tracking.heartbeat_s).start()
+        self._signals.enter_context(terminate_on_signals())
         self.sink = MetricSink(self.client, self.run_id)
         return self
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
+        self._signals.close()
         if not self.enabled:
             return
-        if exc_type is None:
-            status = "FINISHED"
-        else:
-            status = "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
-            try:
-                self.sink.close()
-                self.client.set_tag(self.run_id, "error", "".join(traceback.format_exception_only(exc_type, exc)).strip()[:5000])
-            except Exception:  # the run's status matters more than these extras
-                pass
+        self._heartbeat.stop()
+        status = status_for(exc_type)
+        if exc_type is not None:
+            for record in (self.sink.close, lambda: self._record_error(exc_type, exc, tb)):
+                try:
+                    record()
+                except Exception:  # the run's status matters more than these extras
+                    pass
         store.end_run(self.client, self.run_id, status)
+
+    def _record_error(self, exc_type: Type[BaseException], exc: Optional[BaseException],
+                      tb: Optional[TracebackType]) -> None:
+        summary = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+        store.set_tag(self.client, self.run_id, "error", summary[:5000])
+        if status_for(exc_type) == "FAILED":
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            self.client.log_text(self.run_id, text, TRACEBACK_ARTIFACT)
 
     def log_params(self, params: Dict[str, Any]) -> None:
         if self.enabled:

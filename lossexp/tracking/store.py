@@ -5,21 +5,36 @@ with artifacts beside it in ``outputs/mlartifacts``; ``tracking.uri`` or ``$MLFL
 point elsewhere (e.g. a tracking server). Runs are driven through ``MlflowClient`` rather than
 the fluent API, so no global "active run" exists for MLflow's ``atexit`` hook to mark FINISHED
 after a crash: the run ends FINISHED, FAILED or KILLED exactly as training ended.
+
+Several processes may write one SQLite store at once (a parallel sweep, jobs started side by
+side). Two things go wrong then: a fresh store's schema migration races (``duplicate column
+name``) and so does creating the experiment; and a write can meet ``database is locked``. The
+first is serialised with a file lock beside the database (:func:`store_lock`), the second is
+retried with backoff (:func:`retrying`).
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import random
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
 
 from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 #: log_batch accepts at most this many params / metrics per call.
 MAX_PARAMS_PER_BATCH = 100
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAM_LENGTH = 6000
+#: Messages of errors that another writer causes and that pass when retried.
+TRANSIENT = ("database is locked", "temporarily_unavailable", "duplicate column name")
+RETRIES = 6
+
+T = TypeVar("T")
 
 
 def default_uri(base_dir: Path) -> str:
@@ -35,23 +50,67 @@ def is_local_sqlite(uri: str) -> bool:
     return uri.startswith("sqlite:///")
 
 
+def is_transient(error: BaseException) -> bool:
+    """An error another process caused that a retry can get past (lock, migration race)."""
+    text = f"{getattr(error, 'error_code', '')} {error}".lower()
+    return any(marker in text for marker in TRANSIENT)
+
+
+def retrying(call: Callable[[], T], attempts: int = RETRIES, first_delay: float = 0.05) -> T:
+    """``call()``, retried with jittered exponential backoff while it fails transiently."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as error:  # MlflowException, or SQLAlchemy's OperationalError surfacing bare
+            if attempt == attempts - 1 or not is_transient(error):
+                raise
+            time.sleep(first_delay * 2 ** attempt * (1 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def _db_path(uri: str) -> Path:
+    return Path(uri[len("sqlite:///"):])
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive ``fcntl`` lock on ``<db>.lock`` (local SQLite only; a no-op otherwise)."""
+    if not is_local_sqlite(uri):
+        yield
+        return
+    lock_path = _db_path(uri).with_name(_db_path(uri).name + ".lock")
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
-    """The experiment's id, creating it (with artifacts beside a local SQLite store) if needed."""
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    artifact_location = None
-    if is_local_sqlite(uri):
-        db_path = Path(uri[len("sqlite:///"):])
-        artifact_location = (db_path.parent / "mlartifacts").resolve().as_uri()
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-    return client.create_experiment(name, artifact_location=artifact_location)
+    """The experiment's id, creating it (with artifacts beside a local SQLite store) if needed.
+
+    Under :func:`store_lock`, so concurrent first runs create one store and one experiment.
+    """
+    with store_lock(uri):
+        experiment = retrying(lambda: client.get_experiment_by_name(name))
+        if experiment is not None:
+            return experiment.experiment_id
+        artifact_location = None
+        if is_local_sqlite(uri):
+            artifact_location = (_db_path(uri).parent / "mlartifacts").resolve().as_uri()
+        return retrying(lambda: client.create_experiment(name, artifact_location=artifact_location))
 
 
 def open_client(uri: str) -> MlflowClient:
-    if is_local_sqlite(uri):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=uri)
+    """A client whose store exists: a fresh SQLite store is created (migrated) under the lock."""
+    if not is_local_sqlite(uri):
+        return MlflowClient(tracking_uri=uri)
+    _db_path(uri).parent.mkdir(parents=True, exist_ok=True)
+    with store_lock(uri):
+        client = MlflowClient(tracking_uri=uri)
+        retrying(lambda: client.search_experiments(max_results=1))  # opening the store migrates it
+    return client
 
 
 def flatten(tree: Any, prefix: str = "") -> Dict[str, Any]:
@@ -74,7 +133,7 @@ def _chunks(items: List[Any], size: int) -> Iterator[List[Any]]:
 def log_params(client: MlflowClient, run_id: str, params: Dict[str, Any]) -> None:
     entries = [Param(key, str(value)[:MAX_PARAM_LENGTH]) for key, value in sorted(params.items())]
     for chunk in _chunks(entries, MAX_PARAMS_PER_BATCH):
-        client.log_batch(run_id, params=chunk)
+        retrying(lambda: client.log_batch(run_id, params=chunk))
 
 
 def metric_entries(points: Iterable[Tuple[str, float, int]]) -> List[Metric]:
@@ -82,18 +141,40 @@ def metric_entries(points: Iterable[Tuple[str, float, int]]) -> List[Metric]:
     return [Metric(key, float(value), now, int(step)) for key, value, step in points]
 
 
-def log_metrics(client: MlflowClient, run_id: str, points: List[Tuple[str, float, int]], synchronous: bool = True) -> List[Any]:
-    """Log ``(key, value, step)`` points in as few calls as MLflow allows; returns async handles."""
+def log_metrics(client: MlflowClient, run_id: str, points: List[Tuple[str, float, int]],
+                synchronous: bool = True) -> List[Any]:
+    """Log ``(key, value, step)`` points in as few calls as MLflow allows; returns async handles.
+
+    Synchronous batches are retried here; an asynchronous one is resent by :func:`wait_all`.
+    """
     handles = []
     for chunk in _chunks(metric_entries(points), MAX_METRICS_PER_BATCH):
-        handles.append(client.log_batch(run_id, metrics=chunk, synchronous=synchronous))
-    return [h for h in handles if h is not None]
+        if synchronous:
+            retrying(lambda: client.log_batch(run_id, metrics=chunk))
+        else:
+            handles.append((client.log_batch(run_id, metrics=chunk, synchronous=False), chunk))
+    return [(handle, chunk) for handle, chunk in handles if handle is not None]
+
+
+def wait_all(client: MlflowClient, run_id: str, handles: List[Any]) -> None:
+    """Wait for asynchronous batches; one that failed transiently is sent again, synchronously."""
+    for handle, chunk in handles:
+        try:
+            handle.wait()
+        except MlflowException as error:
+            if not is_transient(error):
+                raise
+            retrying(lambda: client.log_batch(run_id, metrics=chunk))
+
+
+def set_tag(client: MlflowClient, run_id: str, key: str, value: Any) -> None:
+    retrying(lambda: client.set_tag(run_id, key, str(value)))
 
 
 def start_run(client: MlflowClient, experiment_id: str, run_name: str, tags: Dict[str, str]) -> str:
-    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+    run = retrying(lambda: client.create_run(experiment_id, run_name=run_name, tags=tags))
     return run.info.run_id
 
 
 def end_run(client: MlflowClient, run_id: str, status: str) -> None:
-    client.set_terminated(run_id, status=status)
+    retrying(lambda: client.set_terminated(run_id, status=status))

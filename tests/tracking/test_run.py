@@ -28,6 +28,12 @@ def test_status_follows_how_the_block_ended(tmp_path, error, status):
     assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "loss")] == [(3, 1.5)]
     if status == "FAILED":
         assert "boom" in got.data.tags["error"]
+        traceback = client.download_artifacts(run.run_id, "error/traceback.txt", str(tmp_path))
+        text = open(traceback).read()
+        assert text.startswith("Traceback (most recent call last):") and text.rstrip().endswith("RuntimeError: boom")
+    else:
+        assert not client.list_artifacts(run.run_id, "error")
+    assert float(got.data.tags["lossexp.heartbeat"]) > 0
 
 
 class _nothing:

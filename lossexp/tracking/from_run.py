@@ -1,0 +1,115 @@
+"""``lossexp train --from-run RUN_ID [overrides]``: train again exactly what a run trained.
+
+Every run logs its composed, resolved config as the artifact ``config.yaml``. This module reads it
+back from the store (``tracking.uri=`` on the command line, ``$MLFLOW_TRACKING_URI``, or the
+default store under the current directory), writes it as a primary config (with lossexp's own
+``hydra:`` settings, so output directories stay where they were) into a temporary directory and
+returns Hydra arguments that select it (``--config-dir DIR --config-name from_run``). The
+overrides that follow apply on top of it (``trainer.seed=1``, ``trainer.epochs=10``) and are
+validated here, since the CLI's usual pre-check composes from ``conf/``. No TensorFlow import.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+from omegaconf import OmegaConf
+
+from lossexp import CONF_DIR
+from lossexp.errors import ConfigError
+
+FLAG = "--from-run"
+#: set for the training process, so the new run is tagged ``lossexp.from_run=<RUN_ID>``
+ENV = "LOSSEXP_FROM_RUN"
+CONFIG_NAME = "from_run"
+ARTIFACT = "config.yaml"
+
+
+def split_flag(args: Sequence[str]) -> Tuple[Optional[str], List[str]]:
+    """(RUN_ID or None, the other arguments) from ``--from-run RUN_ID`` / ``--from-run=RUN_ID``."""
+    rest, run_id = [], None
+    tokens = iter(args)
+    for token in tokens:
+        if token == FLAG:
+            run_id = next(tokens, None)
+            if not run_id:
+                raise ConfigError(f"Invalid value for {FLAG}: expected a run id, got nothing")
+        elif token.startswith(FLAG + "="):
+            run_id = token[len(FLAG) + 1:]
+        else:
+            rest.append(token)
+    return run_id, rest
+
+
+def _store_uri(overrides: Sequence[str]) -> str:
+    from lossexp.tracking import store
+
+    configured = next((o.split("=", 1)[1] for o in overrides if o.startswith("tracking.uri=")), None)
+    return store.resolve_uri(configured or None, Path.cwd())
+
+
+def logged_config(run_id: str, uri: str) -> str:
+    """The text of the run's ``config.yaml`` artifact; ConfigError if there is no such run or file."""
+    from mlflow.exceptions import MlflowException
+
+    from lossexp.tracking import store
+
+    unknown = ConfigError(f"Unknown run {run_id!r} for {FLAG}: no such run in {uri}")
+    if store.is_local_sqlite(uri) and not Path(uri[len("sqlite:///"):]).exists():
+        raise unknown  # and do not create an empty store to find that out
+    client = store.open_client(uri)
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        raise unknown from None
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one file: no progress bar
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            path = client.download_artifacts(run_id, ARTIFACT, scratch)
+        except (MlflowException, OSError):
+            raise ConfigError(f"Invalid value for {FLAG}: run {run_id!r} has no {ARTIFACT} artifact "
+                              "(it was not started by lossexp train)") from None
+        return Path(path).read_text()
+
+
+def write_primary_config(config_text: str, directory: Path) -> Path:
+    """``<directory>/from_run.yaml``: the logged config, plus lossexp's ``hydra:`` section."""
+    config = OmegaConf.create(config_text)
+    config.hydra = OmegaConf.load(CONF_DIR / "config.yaml").hydra
+    path = directory / f"{CONFIG_NAME}.yaml"
+    path.write_text("defaults:\n  - _self_\n\n" + OmegaConf.to_yaml(config))
+    return path
+
+
+def validate_overrides(directory: Path, overrides: Sequence[str]) -> None:
+    """Compose the re-run with its overrides and validate it (one-line ConfigError on a mistake)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from lossexp.config import validate
+
+    with initialize_config_dir(config_dir=str(directory), version_base="1.3", job_name="lossexp_from_run"):
+        try:
+            cfg = compose(CONFIG_NAME, overrides=list(overrides))
+        except (HydraException, OmegaConfBaseException) as exc:
+            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise ConfigError(f"Invalid override for {FLAG}: {first}") from None
+    validate(cfg)
+
+
+def rerun_args(run_id: str, args: Sequence[str], multirun: bool) -> List[str]:
+    """Hydra arguments that train ``run_id``'s config again, with ``args`` (flags, overrides) on top."""
+    overrides = [a for a in args if not a.startswith("-") and "=" in a]
+    text = logged_config(run_id, _store_uri(overrides))
+    directory = Path(tempfile.mkdtemp(prefix="lossexp-from-run-"))
+    atexit.register(shutil.rmtree, directory, True)
+    write_primary_config(text, directory)
+    if not multirun:
+        validate_overrides(directory, overrides)
+    os.environ[ENV] = run_id
+    return ["--config-dir", str(directory), "--config-name", CONFIG_NAME, *args]

@@ -1,0 +1,99 @@
+"""What ends training early and how the run learns why: a non-finite loss, SIGINT / SIGTERM.
+
+* :class:`NonFiniteGuard` looks at the values the step already computed, every
+  ``log_every_n_steps`` steps and at each epoch end; the first time the loss or one of its parts
+  is NaN or ±inf it tags the run (``nonfinite``: the first key in ``loss``, ``loss/task``,
+  ``loss/<c>`` order that is not finite, ``nonfinite.step``, ``nonfinite.value``) and raises
+  :class:`NonFiniteLoss`, which ends the run FAILED. Training past that point only produces
+  NaNs, so it stops within one logging interval.
+* :func:`terminate_on_signals` turns SIGTERM into :class:`Terminated` (SIGINT is Python's
+  ``KeyboardInterrupt`` already), so that the run's context manager sees an exception, flushes
+  the pending metrics and ends the run KILLED; the CLI then exits 128 + the signal number.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+from typing import Any, Dict, Iterator, Optional
+
+from lossexp.tracking.callback import MetricSink
+from lossexp.tracking.steps import IntervalCallback
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training produced a NaN or infinite loss; the message names the key and the step."""
+
+    def __init__(self, key: str, value: float, step: int) -> None:
+        super().__init__(f"{key} is {value} at step {step}; training stopped")
+        self.key, self.value, self.step = key, value, step
+
+
+class Terminated(BaseException):
+    """The process received a termination signal (a BaseException, like KeyboardInterrupt,
+    so that ``except Exception`` in library code does not swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def first_non_finite(logs: Dict[str, Any], components: list) -> Optional[str]:
+    """The first of ``loss``'s parts (``loss/task``, then ``loss/<c>`` in component order) that is not
+    finite; ``loss`` itself when every part is finite but the total is not; None if all are finite."""
+    order = ["loss/task"] + [f"loss/{name}" for name in components]
+    order += sorted(k for k in logs if k.startswith("loss/") and k not in order)
+    for key in order + ["loss"]:
+        value = logs.get(key)
+        if value is not None and _is_scalar(value) and not math.isfinite(float(value)):
+            return key
+    return None
+
+
+def _is_scalar(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class NonFiniteGuard(IntervalCallback):
+    """Stops training at the first non-finite loss it sees, after tagging the run."""
+
+    def __init__(self, sink: MetricSink, every_n_steps: int) -> None:
+        super().__init__(every_n_steps)
+        self.sink = sink
+
+    def on_interval(self, logs: Dict[str, Any]) -> None:
+        self.check(logs)
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.check(logs or {})
+
+    def check(self, logs: Dict[str, Any]) -> None:
+        names = [c.name for c in getattr(self.model, "components", [])]
+        key = first_non_finite(logs, names)
+        if key is None:
+            return
+        value = float(logs[key])
+        self.sink.set_tags({"nonfinite": key, "nonfinite.step": self.step, "nonfinite.value": value})
+        raise NonFiniteLoss(key, value, self.step)
+
+
+@contextlib.contextmanager
+def terminate_on_signals() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

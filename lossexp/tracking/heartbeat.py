@@ -1,0 +1,53 @@
+"""A sign of life for a running run, so that one left RUNNING by a dead process can be told apart.
+
+A process killed by SIGKILL or a power cut cannot end its run: MLflow keeps it RUNNING
+forever. While a run is open, a daemon thread sets the tag ``lossexp.heartbeat`` (Unix
+seconds) every ``interval_s`` seconds; :mod:`lossexp.tracking.reaper` marks a RUNNING run
+FAILED once its heartbeat is older than a limit. A failed write (a busy store) is skipped: the
+next beat tries again.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Optional
+
+from mlflow.tracking import MlflowClient
+
+from lossexp.tracking import store
+
+TAG = "lossexp.heartbeat"
+INTERVAL_TAG = "lossexp.heartbeat_interval_s"
+
+
+class Heartbeat:
+    """Beats once on :meth:`start`, then every ``interval_s`` seconds until :meth:`stop`."""
+
+    def __init__(self, client: MlflowClient, run_id: str, interval_s: float) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.interval_s = interval_s
+        self._stopped = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def beat(self) -> None:
+        store.set_tag(self.client, self.run_id, TAG, f"{time.time():.3f}")
+
+    def start(self) -> "Heartbeat":
+        store.set_tag(self.client, self.run_id, INTERVAL_TAG, self.interval_s)
+        self.beat()
+        self._thread = threading.Thread(target=self._loop, name="lossexp-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self.interval_s):
+            try:
+                self.beat()
+            except Exception:  # never let tracking trouble kill training; the next beat retries
+                pass
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)

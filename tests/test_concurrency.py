@@ -1,0 +1,56 @@
+"""Four ``lossexp train`` processes started at once into one fresh SQLite store: every run and every
+metric point each of them should have logged is there (the store's creation races on its schema
+migration and on the experiment; writes meet ``database is locked``: see lossexp/tracking/store.py)."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import lossexp_env
+
+JOBS = 4
+N_SAMPLES, SPLIT, BATCH, EVERY = 200, 0.25, 16, 3
+STEPS = math.ceil(N_SAMPLES * (1 - SPLIT) / BATCH)  # 10 steps in the one epoch
+SAMPLED = sorted(set(range(EVERY, STEPS + 1, EVERY)) | {STEPS})
+
+
+def expected_steps(key: str) -> list:
+    """The steps at which a run of this config logs ``key``."""
+    if key.startswith("val_") or key == "epoch":
+        return [STEPS]
+    if key == "startup/first_step_seconds":
+        return [1]
+    return SAMPLED
+
+
+@pytest.mark.slow
+def test_four_parallel_runs_into_a_fresh_store_lose_nothing(tmp_path):
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "lossexp.cli", "train", "model=mlp", "model.hidden_units=[8]",
+                          "data=regression", f"data.n_samples={N_SAMPLES}", "loss=none", "trainer.epochs=1",
+                          f"trainer.validation_split={SPLIT}", f"trainer.batch_size={BATCH}",
+                          f"trainer.log_every_n_steps={EVERY}", f"trainer.seed={job}", f"tracking.run_name=job{job}",
+                          "tracking.plots=false", "tracking.log_model=false"],
+                         cwd=tmp_path, env=lossexp_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for job in range(JOBS)
+    ]
+    results = [(process.wait(timeout=600), process.stderr.read()) for process in processes]
+    for code, stderr in results:
+        assert code == 0, stderr[-3000:]
+        assert "database is locked" not in stderr and "Traceback" not in stderr
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("lossexp")
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(run.info.run_name for run in runs) == [f"job{job}" for job in range(JOBS)]
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        keys = set(run.data.metrics)
+        assert {"loss", "loss/task", "val_loss", "epoch", "mean_absolute_error", "drift/hidden_1/from_init"} <= keys
+        for key in keys:
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert sorted(steps) == expected_steps(key), (run.info.run_name, key)
+        assert run.data.params["trainer.seed"] == run.info.run_name[len("job"):]

@@ -1,0 +1,34 @@
+"""Which value the non-finite guard blames, and SIGTERM turned into an exception (in-process)."""
+from __future__ import annotations
+
+import math
+import os
+import signal
+
+import pytest
+
+from lossexp.tracking.guard import Terminated, first_non_finite, terminate_on_signals
+
+
+@pytest.mark.parametrize("logs, expected", [
+    ({"loss": 1.0, "loss/task": 0.5, "loss/a": 0.5}, None),
+    ({"loss": math.nan, "loss/task": 0.5, "loss/a": math.inf, "loss/b": math.nan}, "loss/a"),
+    ({"loss": math.nan, "loss/task": math.nan, "loss/a": math.inf}, "loss/task"),
+    ({"loss": math.nan, "loss/task": 0.5, "loss/a": 0.5, "loss/b": -math.inf}, "loss/b"),
+    ({"loss": math.inf, "loss/task": 1.0}, "loss"),
+    ({"loss/generator": math.nan, "loss/discriminator": 0.1}, "loss/generator"),  # GAN: no total
+    ({"loss": 1.0, "term/a": math.nan, "accuracy": 0.5}, None),  # an unweighted term alone does not stop training
+], ids=["finite", "first-component", "task-first", "later-component", "total-only", "gan", "term-only"])
+def test_first_non_finite_follows_loss_task_then_component_order(logs, expected):
+    assert first_non_finite(logs, ["a", "b"]) == expected
+
+
+def test_sigterm_raises_terminated_inside_the_block_only():
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated) as caught:
+        with terminate_on_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10 ** 6):  # the handler runs between bytecodes
+                pass
+    assert caught.value.signum == signal.SIGTERM and str(caught.value) == "terminated by SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is previous
