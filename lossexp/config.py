@@ -166,6 +166,21 @@ class TrackingConfig:
     drift: bool = True
     plots: bool = True
     log_model: bool = True
+    #: set by the sweep callback (lossexp.sweeps) for each job of a multirun: its parent run
+    parent_run_id: Optional[str] = None
+    #: set by the sweep callback: the keys the sweep varies (they name the child runs)
+    sweep_keys: List[str] = field(default_factory=list)
+
+
+@dataclass
+class ObjectiveConfig:
+    """What a job returns to a sweeper (Optuna): the final value of ``metric``, to ``direction``."""
+
+    metric: str = "val_loss"
+    direction: str = "minimize"
+
+
+DIRECTIONS = ("minimize", "maximize")
 
 
 @dataclass
@@ -178,6 +193,7 @@ class LossexpConfig:
     optimizer: OptimizerConfig
     trainer: TrainerConfig
     tracking: TrackingConfig
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
 
 def _merge(section: str, schema: type, node: Any) -> Any:
@@ -243,7 +259,7 @@ def _check_data_and_task_loss(model: Any, data: Any) -> None:
 
 def validate(cfg: DictConfig) -> LossexpConfig:
     """Return the typed config or raise :class:`ConfigError` naming the first bad key."""
-    top = {"model", "data", "loss", "optimizer", "trainer", "tracking"}
+    top = {"model", "data", "loss", "optimizer", "trainer", "tracking", "objective"}
     extra = sorted(set(cfg.keys()) - top - {"hydra"})
     if extra:
         raise ConfigError(f"Unknown key {extra[0]}: valid keys are {', '.join(sorted(top))}")
@@ -252,6 +268,9 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     optimizer = _merge("optimizer", OptimizerConfig, cfg.get("optimizer"))
     trainer = _merge("trainer", TrainerConfig, cfg.get("trainer"))
     tracking = _merge("tracking", TrackingConfig, cfg.get("tracking", {}))
+    objective = _merge("objective", ObjectiveConfig, cfg.get("objective", {}))
+    if objective.direction not in DIRECTIONS:
+        raise unknown_name("objective.direction", objective.direction, DIRECTIONS)
     loss = cfg.get("loss") or {}
     if not isinstance(loss, (DictConfig, dict)):
         raise invalid_value("loss", "a mapping of component name to options", loss)
@@ -292,4 +311,4 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     _check(0 <= split < 1, "trainer.validation_split", "0 <= validation_split < 1", split)
     _check(trainer.log_every_n_steps >= 1, "trainer.log_every_n_steps", "an integer >= 1", trainer.log_every_n_steps)
     _check(trainer.verbose in (0, 1, 2), "trainer.verbose", "0, 1 or 2", trainer.verbose)
-    return LossexpConfig(model, data, loss, optimizer, trainer, tracking)
+    return LossexpConfig(model, data, loss, optimizer, trainer, tracking, objective)
