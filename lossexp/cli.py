@@ -19,7 +19,12 @@ from lossexp.errors import EXIT_BAD_INPUT, ConfigError
 COMMANDS = {
     "train": "train one run (or a sweep with -m) from Hydra overrides, recorded in MLflow",
     "components": "list models, data sets, optimizers and loss components with their options",
+    "runs": "table of recorded runs (--experiment E, --sweep PARENT)",
+    "compare": "a sweep's children side by side: table and plot, logged to the parent run",
+    "ui": "serve the MLflow UI on the project's store at 127.0.0.1 (--port)",
 }
+#: commands implemented in lossexp.reports (each module has main(argv)), imported only when used
+REPORTS = {"runs": "lossexp.reports.runs", "compare": "lossexp.reports.compare", "ui": "lossexp.reports.ui"}
 
 
 def _fail(message: str) -> int:
@@ -33,7 +38,8 @@ def _top_parser() -> argparse.ArgumentParser:
         description="Config-driven loss-function experiments in Keras 3, tracked in MLflow.",
         epilog="Examples:\n  lossexp train loss=hist_avg+activity model=cnn\n"
                "  lossexp train -m loss=hist_avg+activity,activity loss.activity.weight=0.01,0.1\n"
-               "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg",
+               "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg\n"
+               "  lossexp runs --sweep PARENT\n  lossexp compare PARENT\n  lossexp ui --port 5000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -109,6 +115,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _train(rest)
     if command == "components":
         return _components(rest)
+    if command in REPORTS:
+        import importlib
+
+        return importlib.import_module(REPORTS[command]).main(rest)
     return _fail(f"Unknown command {command!r}: valid choices are {', '.join(COMMANDS)}")
 
 

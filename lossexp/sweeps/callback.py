@@ -22,7 +22,7 @@ from typing import Any, List, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from lossexp.sweeps.naming import pretty_override
+from lossexp.sweeps.naming import override_key, pretty_override
 
 
 def _quote(value: str) -> str:
@@ -41,11 +41,14 @@ def swept_keys(config: DictConfig) -> List[str]:
     return keys
 
 
-def parent_name(config: DictConfig) -> str:
-    """``sweep 2026-12-02/04-30-00 · loss=hist_avg+activity,activity,coef trainer.epochs=1``."""
+def parent_name(config: DictConfig, keys: List[str]) -> str:
+    """``sweep 2026-12-02/04-30-00 · loss=hist_avg+activity,activity,coef`` (the swept overrides;
+    the tag ``sweep.overrides`` keeps them all)."""
     sweep_dir = Path(str(config.hydra.sweep.dir))
-    overrides = " ".join(pretty_override(o) for o in config.hydra.overrides.task)
-    return f"sweep {sweep_dir.parent.name}/{sweep_dir.name}" + (f" · {overrides}" if overrides else "")
+    swept = [pretty_override(o) for o in config.hydra.overrides.task if override_key(o) in keys]
+    params = config.hydra.sweeper.get("params") or {}
+    swept += [f"{k}={v}" for k, v in params.items() if not any(s.startswith(f"{k}=") for s in swept)]
+    return f"sweep {sweep_dir.parent.name}/{sweep_dir.name}" + (f" · {' '.join(swept)}" if swept else "")
 
 
 class SweepTracker(Callback):
@@ -77,7 +80,7 @@ class SweepTracker(Callback):
             "lossexp.role": "sweep",
         }
         self.parent_run_id = create_parent(self.uri, str(tracking.get("experiment", "lossexp")),
-                                           parent_name(config), tags)
+                                           parent_name(config, keys), tags)
         injected = [f"tracking.parent_run_id={self.parent_run_id}", f"tracking.uri={_quote(self.uri)}",
                     "tracking.sweep_keys=[" + ",".join(_quote(k) for k in keys) + "]"]
         with read_write(config.hydra.overrides):
