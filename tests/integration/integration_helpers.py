@@ -1,6 +1,6 @@
 """Helpers for the end-to-end sweep tests: run ``lossexp`` in a directory, read a store's sweeps
-back, start a real ``mlflow server`` on a free loopback port and stop it (fixture
-``mlflow_server``: import it into a test module to use it)."""
+back, wait for and stop a server started in its own process group (``mlflow server``,
+``lossexp ui``)."""
 from __future__ import annotations
 
 import os
@@ -11,9 +11,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator, List, Tuple
-
-import pytest
+from typing import List, Tuple
 
 
 
@@ -75,23 +73,3 @@ def stop_group(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-
-@pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    """A real ``mlflow server`` (SQLite backend, artifacts served by the server) on 127.0.0.1."""
-    port = free_port()
-    root = tmp_path / "server"
-    root.mkdir()
-    log = open(root / "server.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--serve-artifacts",
-         "--artifacts-destination", str(root / "artifacts")],
-        cwd=root, env=lossexp_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_group(process)
-        log.close()

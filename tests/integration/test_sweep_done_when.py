@@ -121,7 +121,8 @@ def test_mlflow_ui_shows_the_sweep_in_chromium(sweep, tmp_path):
         driver.save_screenshot(str(shot / "runs.png"))
 
         driver.get(f"{base}/#/experiments/{experiment}/runs/{child.info.run_id}?workflowType=machine_learning")
-        wait.until(ec.element_to_be_clickable((By.XPATH, "//*[@role='tab'][normalize-space(.)='Model metrics']"))).click()
+        tab = "//*[@role='tab'][normalize-space(.)='Model metrics']"
+        wait.until(ec.element_to_be_clickable((By.XPATH, tab))).click()
         search = wait.until(ec.element_to_be_clickable((By.XPATH, "//input[@placeholder='Search metric charts']")))
         for metric in ("coef/coef", "loss/coef"):  # charts render when on screen: filter down to each one
             search.send_keys(Keys.CONTROL, "a")

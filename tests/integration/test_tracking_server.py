@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from integration_helpers import QUICK, lossexp, mlflow_server, sweep_runs  # noqa: F401 (fixture)
+from integration_helpers import QUICK, lossexp, sweep_runs
 
 pytestmark = pytest.mark.slow
 
