@@ -28,7 +28,7 @@ bench: setup
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 ui: setup
-	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db
+	$(BIN)/lossexp ui --port 5000
 
 clean:
-	rm -rf outputs multirun .pytest_cache
+	rm -rf outputs multirun .pytest_cache test-artifacts
