@@ -30,10 +30,10 @@ def server_command(uri: str, port: int) -> List[str]:
 
 
 def _ui(argv: List[str]) -> int:
+    args = build_parser().parse_args(argv)
     from lossexp.errors import ConfigError
     from lossexp.tracking import store
 
-    args = build_parser().parse_args(argv)
     if not 0 < args.port < 65536:
         raise ConfigError(f"Invalid value for --port: expected 1..65535, got {args.port}")
     uri = store.resolve_uri(args.uri, Path(os.getcwd()))
