@@ -64,6 +64,7 @@ def _components(args: Sequence[str]) -> int:
 def _train(args: List[str]) -> int:
     from hydra._internal.utils import get_args_parser
 
+    import lossexp.sweeps  # noqa: F401 (silences Hydra's schema warning for conf/hydra/launcher/joblib.yaml)
     from lossexp.losses.registry import available
     from lossexp.overrides import rewrite_loss, rewrite_override
     from lossexp.precheck import check_jobs
