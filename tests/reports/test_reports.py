@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from mlflow.entities import Metric, Param
@@ -12,9 +11,11 @@ from mlflow.tracking import MlflowClient
 from lossexp.reports import compare, runs, ui
 
 
-@pytest.fixture
-def sweep_store(tmp_path: Path):
-    """(uri, parent id, {child name: run id}): a finished 3-job sweep over loss and a weight."""
+@pytest.fixture(scope="module")
+def sweep_store(tmp_path_factory):
+    """(uri, parent id, {child name: run id}): a finished 3-job sweep over loss and a weight (one
+    store for the module: creating a SQLite store's schema takes seconds)."""
+    tmp_path = tmp_path_factory.mktemp("reports")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     experiment = client.create_experiment("lossexp", artifact_location=(tmp_path / "artifacts").as_uri())
