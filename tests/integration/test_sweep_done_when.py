@@ -14,7 +14,7 @@ import pytest
 
 from integration_helpers import free_port, lossexp, lossexp_env, stop_group, sweep_runs, wait_http
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("done_when")]  # one sweep for the module under -n
 
 SWEEP = ["train", "-m", "loss=hist_avg+activity,activity,coef", "trainer.epochs=1", "hydra/launcher=joblib",
          "data.n_samples=300", "trainer.verbose=0", "tracking.plots=false", "tracking.log_model=false"]
@@ -105,9 +105,9 @@ def test_mlflow_ui_shows_the_sweep_in_chromium(sweep, tmp_path):
                      "--disable-background-networking", "--disable-component-update", "--no-first-run",
                      f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1600,1000"):
             options.add_argument(flag)
-        os.environ.setdefault("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-        os.environ.setdefault("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-        driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+        env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+               "XDG_CACHE_HOME": str(tmp_path / "xdg-cache")}
+        driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER), env=env))
         wait = WebDriverWait(driver, 60)
         shot = ARTIFACTS / "mlflow_ui"
         shot.mkdir(parents=True, exist_ok=True)
