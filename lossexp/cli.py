@@ -21,7 +21,12 @@ COMMANDS = {
              "--from-run RUN_ID trains a logged run's config again",
     "evaluate": "load a saved model (MODEL.keras) and report its loss and metrics on the data's validation split",
     "components": "list models, data sets, optimizers and loss components with their options",
+    "runs": "table of recorded runs (--experiment E, --sweep PARENT)",
+    "compare": "a sweep's children side by side: table and plot, logged to the parent run",
+    "ui": "serve the MLflow UI on the project's store at 127.0.0.1 (--port)",
 }
+#: commands implemented in lossexp.reports (each module has main(argv)), imported only when used
+REPORTS = {"runs": "lossexp.reports.runs", "compare": "lossexp.reports.compare", "ui": "lossexp.reports.ui"}
 
 
 def _fail(message: str) -> int:
@@ -36,7 +41,8 @@ def _top_parser() -> argparse.ArgumentParser:
         epilog="Examples:\n  lossexp train loss=hist_avg+activity model=cnn\n"
                "  lossexp train -m loss=hist_avg+activity,activity loss.activity.weight=0.01,0.1\n"
                "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg\n"
-               "  lossexp evaluate outputs/runs/<date>/<time>/model.keras",
+               "  lossexp evaluate outputs/runs/<date>/<time>/model.keras\n"
+               "  lossexp runs --sweep PARENT\n  lossexp compare PARENT\n  lossexp ui --port 5000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -90,6 +96,7 @@ def _hydra_args(args: List[str]) -> argparse.Namespace:
 
 
 def _train(args: List[str]) -> int:
+    import lossexp.sweeps  # noqa: F401 (silences Hydra's schema warning for conf/hydra/launcher/joblib.yaml)
     from lossexp.losses.registry import available, register_plugin_configs
     from lossexp.overrides import rewrite_loss, rewrite_override
     from lossexp.precheck import check_builds, check_jobs
@@ -161,6 +168,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _components(rest)
     if command == "evaluate":
         return _evaluate(rest)
+    if command in REPORTS:
+        import importlib
+
+        return importlib.import_module(REPORTS[command]).main(rest)
     return _fail(f"Unknown command {command!r}: valid choices are {', '.join(COMMANDS)}")
 
 

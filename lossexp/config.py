@@ -181,6 +181,21 @@ class TrackingConfig:
     heartbeat_s: float = 30.0
     #: a RUNNING run silent this long is marked FAILED at the start of the next run
     stale_after_s: float = 300.0
+    #: set by the sweep callback (lossexp.sweeps) for each job of a multirun: its parent run
+    parent_run_id: Optional[str] = None
+    #: set by the sweep callback: the keys the sweep varies (they name the child runs)
+    sweep_keys: List[str] = field(default_factory=list)
+
+
+@dataclass
+class ObjectiveConfig:
+    """What a job returns to a sweeper (Optuna): the final value of ``metric``, to ``direction``."""
+
+    metric: str = "val_loss"
+    direction: str = "minimize"
+
+
+DIRECTIONS = ("minimize", "maximize")
 
 
 @dataclass
@@ -193,6 +208,7 @@ class LossexpConfig:
     optimizer: OptimizerConfig
     trainer: TrainerConfig
     tracking: TrackingConfig
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
 
 def _merge(section: str, schema: type, node: Any) -> Any:
@@ -288,7 +304,7 @@ def _check_component_keys(name: str, options: Any) -> None:
 
 def validate(cfg: DictConfig) -> LossexpConfig:
     """Return the typed config or raise :class:`ConfigError` naming the first bad key."""
-    top = {"model", "data", "loss", "optimizer", "trainer", "tracking"}
+    top = {"model", "data", "loss", "optimizer", "trainer", "tracking", "objective"}
     extra = sorted(set(cfg.keys()) - top - {"hydra"})
     if extra:
         raise ConfigError(f"Unknown key {extra[0]}: valid keys are {', '.join(sorted(top))}")
@@ -297,6 +313,9 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     optimizer = _merge("optimizer", OptimizerConfig, cfg.get("optimizer"))
     trainer = _merge("trainer", TrainerConfig, cfg.get("trainer"))
     tracking = _merge("tracking", TrackingConfig, cfg.get("tracking", {}))
+    objective = _merge("objective", ObjectiveConfig, cfg.get("objective", {}))
+    if objective.direction not in DIRECTIONS:
+        raise unknown_name("objective.direction", objective.direction, DIRECTIONS)
     loss = cfg.get("loss") or {}
     if not isinstance(loss, (DictConfig, dict)):
         raise invalid_value("loss", "a mapping of component name to options", loss)
@@ -344,4 +363,4 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     _check(tracking.stale_after_s > tracking.heartbeat_s, "tracking.stale_after_s",
            f"more seconds than tracking.heartbeat_s ({tracking.heartbeat_s:g})", tracking.stale_after_s)
     _check(trainer.verbose in (0, 1, 2), "trainer.verbose", "0, 1 or 2", trainer.verbose)
-    return LossexpConfig(model, data, loss, optimizer, trainer, tracking)
+    return LossexpConfig(model, data, loss, optimizer, trainer, tracking, objective)

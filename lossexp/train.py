@@ -3,14 +3,14 @@
 ``run(cfg)`` validates the config, builds data, network and loss components (failing with a
 :class:`~lossexp.errors.ConfigError` before any MLflow run exists), trains the composed model
 and records everything in one MLflow run. It returns the objective a sweeper minimises: the
-final validation loss (the training loss when there is no validation split; for ``model=gan`` the
-number of ring modes the generator misses).
+value of ``objective.metric`` (default: the final validation loss, the training loss when there is
+no validation split; for ``model=gan`` the number of ring modes the generator misses). In a sweep,
+the run is a child of the sweep's parent run (see :mod:`lossexp.sweeps`).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -46,6 +46,10 @@ def run(cfg: DictConfig) -> float:
     config = validate(cfg)
     base_dir, output_dir = _hydra_dirs()
     output_dir.mkdir(parents=True, exist_ok=True)
+    from lossexp.sweeps.job import child_identity, prepare_job
+    from lossexp.sweeps.objective import objective_value
+
+    job_tags = prepare_job()  # before TensorFlow works: its threads per parallel job, no stale MLflow run
 
     import keras
 
@@ -76,9 +80,10 @@ def run(cfg: DictConfig) -> float:
         fit_data = {"x": train[0], "y": train[1], "validation_data": validation}
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    run_name = config.tracking.run_name or f"{config.model.name}·{composition(config)}"
+    child_name, child_tags = child_identity(config.tracking.parent_run_id, config.tracking.sweep_keys)
+    run_name = config.tracking.run_name or child_name or f"{config.model.name}·{composition(config)}"
     tags = {"loss": composition(config), "model": config.model.name, "data": config.data.name,
-            "lossexp.version": lossexp.__version__}
+            "lossexp.version": lossexp.__version__, **job_tags, **child_tags}
     experiment = _experiment()
     if experiment:
         tags["experiment"] = experiment
@@ -111,15 +116,8 @@ def run(cfg: DictConfig) -> float:
             model_path = output_dir / "model.keras"
             model.save(model_path)
             tracked.log_artifact(model_path, "model")
+        value = objective_value(history.history, config.objective.metric)
         if tracked.run_id:
+            store.log_metrics(tracked.client, tracked.run_id, [("objective", value, recorder.step)])
             print(f"lossexp: run {tracked.run_id} ({run_name}) recorded in {tracked.uri}")
-    return objective(history.history)
-
-
-def objective(history: Dict[str, Any]) -> float:
-    if "ring/modes_covered" in history:  # a GAN: the number of modes it misses
-        from lossexp.data.ring import N_MODES
-
-        return float(N_MODES - history["ring/modes_covered"][-1])
-    key = "val_loss" if "val_loss" in history else "loss"
-    return float(history[key][-1])
+    return value

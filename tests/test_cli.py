@@ -73,9 +73,10 @@ def test_mlp_regression_run_with_trainable_coefficient(run_cli, store_uri, all_r
 def test_multirun_records_one_run_per_job(run_cli, store_uri, all_runs):
     result = run_cli("train", "-m", "loss=hist_avg+activity,activity", "model=mlp", *QUICK)
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = all_runs(store_uri)
+    [parent] = [r for r in all_runs(store_uri) if r.data.tags.get("lossexp.role") == "sweep"]  # lossexp/sweeps
+    runs = [r for r in all_runs(store_uri) if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.tags["loss"] for r in runs) == ["activity", "hist_avg+activity"]
-    assert all(r.info.status == "FINISHED" for r in runs)
+    assert all(r.info.status == "FINISHED" for r in runs + [parent])
 
 
 def test_tab_completion_sees_through_the_train_subcommand(run_cli):

@@ -42,8 +42,14 @@ def default_uri(base_dir: Path) -> str:
 
 
 def resolve_uri(configured: Optional[str], base_dir: Path) -> str:
-    """``tracking.uri`` > ``$MLFLOW_TRACKING_URI`` > SQLite under ``base_dir/outputs``."""
-    return configured or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(base_dir)
+    """``tracking.uri`` > ``$MLFLOW_TRACKING_URI`` > SQLite under ``base_dir/outputs``.
+
+    A relative SQLite path is made absolute against ``base_dir`` (the directory lossexp was
+    started from), so a job that Hydra moved into its output directory writes the same store."""
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(base_dir)
+    if is_local_sqlite(uri) and not uri.startswith("sqlite:////"):
+        uri = f"sqlite:///{(base_dir / uri[len('sqlite:///'):]).resolve()}"
+    return uri
 
 
 def is_local_sqlite(uri: str) -> bool:

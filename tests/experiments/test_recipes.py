@@ -43,7 +43,7 @@ def saved_network(uri: str, run_id: str, tmp_path: Path):
 
 def finished(result, store_uri: str, all_runs, count: int = 1) -> List:
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = all_runs(store_uri)
+    runs = [r for r in all_runs(store_uri) if r.data.tags.get("lossexp.role") != "sweep"]  # not a sweep's parent
     assert len(runs) == count and all(r.info.status == "FINISHED" for r in runs)
     return runs
 

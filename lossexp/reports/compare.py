@@ -1,0 +1,53 @@
+"""``lossexp compare PARENT``: a sweep's children side by side — the table, and a figure of the
+objective against each swept parameter with the final per-component losses, written to
+``outputs/compare/<parent id>.png`` and logged to the parent run under ``compare/``."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import List, Sequence
+
+from lossexp.reports.command import OneLineParser, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="lossexp compare", description="Compare a sweep's child runs (table and plot).")
+    parser.add_argument("parent", metavar="PARENT", help="the sweep's parent run id (lossexp runs shows it)")
+    parser.add_argument("--uri", help="tracking URI (default: tracking.uri's default, outputs/mlflow.db)")
+    parser.add_argument("--out", type=Path, help="where to write the PNG (default: outputs/compare/<PARENT>.png)")
+    return parser
+
+
+def _compare(argv: List[str]) -> int:
+    args = build_parser().parse_args(argv)
+    from rich.console import Console
+
+    from lossexp.errors import ConfigError
+    from lossexp.reports import query
+    from lossexp.reports.plot import plot_sweep
+    from lossexp.reports.table import runs_table
+
+    client, _ = query.open_store(args.uri)
+    parent = query.get_parent(client, args.parent)
+    children = query.sweep_children(client, parent)
+    if not children:
+        raise ConfigError(f"Run {args.parent!r} is not a sweep's parent: it has no child runs")
+    keys = query.sweep_keys(parent)
+    rows = [query.to_row(r, keys) for r in children]
+    table_keys = [k for k in keys if k != "loss"]
+    for row in rows:
+        row.params.setdefault("loss", row.composition)
+    title = f"{parent.info.run_name} [{parent.info.status}]"
+    Console(width=max(Console().width, 160)).print(
+        runs_table(rows, table_keys, title, parent.data.tags.get("sweep.best_run_id")))
+    objective = children[0].data.params.get("objective.metric", "val_loss")
+    out = args.out or Path(os.getcwd()) / "outputs" / "compare" / f"{parent.info.run_id}.png"
+    png = plot_sweep(rows, keys or ["loss"], out.resolve(), title, objective)
+    client.log_artifact(parent.info.run_id, str(png), "compare")
+    print(f"lossexp: plot written to {png} and logged to run {parent.info.run_id} as compare/{png.name}")
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    return run(_compare, argv)

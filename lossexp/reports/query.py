@@ -1,0 +1,105 @@
+"""Runs as table rows: what ``lossexp runs`` and ``lossexp compare`` show.
+
+A row holds the run's name, status, loss composition (tag ``loss``), the key params (the keys a
+sweep varied, else model, data, learning rate and epochs), the final ``val_loss``, the task
+metric (accuracy or mean absolute error, validation first), the objective and the duration.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from lossexp.errors import ConfigError
+
+DEFAULT_KEYS = ("model.name", "data.name", "optimizer.learning_rate", "trainer.epochs")
+TASK_METRICS = ("val_accuracy", "val_mean_absolute_error", "accuracy", "mean_absolute_error")
+PARENT_TAG = "mlflow.parentRunId"
+
+
+@dataclass
+class RunRow:
+    run_id: str
+    name: str
+    status: str
+    composition: str
+    params: Dict[str, str]
+    val_loss: Optional[float]
+    task_metric: Optional[Tuple[str, float]]
+    objective: Optional[float]
+    duration_s: Optional[float]
+    parent_id: Optional[str]
+    component_losses: Dict[str, float] = field(default_factory=dict)
+
+
+def open_store(uri: Optional[str] = None):
+    """(client, uri) for ``uri`` or the project's default store (as ``lossexp train`` resolves it)."""
+    from mlflow.tracking import MlflowClient
+
+    from lossexp.tracking import store
+
+    resolved = store.resolve_uri(uri, Path(os.getcwd()))
+    if store.is_local_sqlite(resolved) and not Path(resolved[len("sqlite:///"):]).exists():
+        raise ConfigError(f"No runs yet: the store {resolved} does not exist (run lossexp train first, or pass --uri)")
+    return MlflowClient(tracking_uri=resolved), resolved
+
+
+def param_value(run: Any, key: str) -> str:
+    """A run's value for a config key (``loss`` is its composition tag)."""
+    if key == "loss":
+        return run.data.tags.get("loss", "")
+    params = run.data.params
+    if key in params:
+        return params[key]
+    nested = {k[len(key) + 1:]: v for k, v in params.items() if k.startswith(key + ".")}
+    return nested.get("value", ",".join(f"{k}={v}" for k, v in sorted(nested.items())))
+
+
+def to_row(run: Any, keys: Sequence[str]) -> RunRow:
+    info, metrics = run.info, run.data.metrics
+    task = next(((name, metrics[name]) for name in TASK_METRICS if name in metrics), None)
+    end = info.end_time or (int(time.time() * 1000) if info.status == "RUNNING" else None)
+    components = {k[len("loss/"):]: v for k, v in metrics.items() if k.startswith("loss/") and k.count("/") == 1}
+    return RunRow(
+        run_id=info.run_id, name=info.run_name or info.run_id, status=info.status,
+        composition=run.data.tags.get("loss", ""), params={k: param_value(run, k) for k in keys},
+        val_loss=metrics.get("val_loss"), task_metric=task, objective=metrics.get("objective"),
+        duration_s=(end - info.start_time) / 1000 if end and info.start_time else None,
+        parent_id=run.data.tags.get(PARENT_TAG), component_losses=components,
+    )
+
+
+def experiment_ids(client: Any, name: Optional[str]) -> List[str]:
+    if name is None:
+        return [e.experiment_id for e in client.search_experiments()]
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        known = ", ".join(sorted(e.name for e in client.search_experiments())) or "(none)"
+        raise ConfigError(f"Unknown experiment {name!r}: valid choices are {known}")
+    return [experiment.experiment_id]
+
+
+def search(client: Any, ids: List[str], filter_string: str = "", limit: int = 1000) -> List[Any]:
+    runs = client.search_runs(ids, filter_string, max_results=limit, order_by=["attributes.start_time DESC"])
+    return list(runs)
+
+
+def get_parent(client: Any, parent_id: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(parent_id)
+    except MlflowException:
+        raise ConfigError(f"Unknown sweep {parent_id!r}: no run with that id (lossexp runs lists them)") from None
+
+
+def sweep_keys(parent: Any) -> List[str]:
+    return [k for k in parent.data.tags.get("sweep.keys", "").split(",") if k]
+
+
+def sweep_children(client: Any, parent: Any) -> List[Any]:
+    """The parent's children in job order."""
+    runs = search(client, [parent.info.experiment_id], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
+    return sorted(runs, key=lambda r: (int(r.data.tags.get("sweep.job", "0") or 0), r.info.start_time))

@@ -1,0 +1,75 @@
+"""Helpers for the end-to-end sweep tests: run ``lossexp`` in a directory, read a store's sweeps
+back, wait for and stop a server started in its own process group (``mlflow server``,
+``lossexp ui``)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import List, Tuple
+
+
+
+def lossexp_env(**extra: str) -> dict:
+    """The environment ``lossexp`` gets: no inherited tracking URI, quiet TensorFlow."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}, **extra)
+    return env
+
+#: a tiny regression job: the sweep mechanics are under test, not the model
+QUICK = ["model=mlp", "data=regression", "data.n_samples=100", "trainer.epochs=1", "trainer.verbose=0",
+         "tracking.plots=false", "tracking.log_model=false"]
+
+
+def lossexp(cwd: Path, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    """``lossexp ARGS`` as a user runs it from ``cwd``."""
+    return subprocess.run([sys.executable, "-m", "lossexp.cli", *args], cwd=cwd, env=lossexp_env(**env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def sweep_runs(uri: str) -> Tuple[List, List]:
+    """(parents, children) of every sweep in the store at ``uri``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids) if ids else []
+    parents = [r for r in runs if r.data.tags.get("lossexp.role") == "sweep"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return parents, children
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the server's own process group (it was started with setsid), then SIGKILL."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -1,0 +1,94 @@
+"""``lossexp runs`` / ``compare`` / ``ui`` on a real SQLite store written with MlflowClient (no training)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+
+from lossexp.reports import compare, runs, ui
+
+
+@pytest.fixture(scope="module")
+def sweep_store(tmp_path_factory):
+    """(uri, parent id, {child name: run id}): a finished 3-job sweep over loss and a weight (one
+    store for the module: creating a SQLite store's schema takes seconds)."""
+    tmp_path = tmp_path_factory.mktemp("reports")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("lossexp", artifact_location=(tmp_path / "artifacts").as_uri())
+    parent = client.create_run(experiment, run_name="sweep x · loss=hist_avg,coef loss.coef.weight.value=0.1,1",
+                               tags={"lossexp.role": "sweep", "sweep.keys": "loss,loss.coef.weight.value"}).info.run_id
+    children = {}
+    jobs = [("hist_avg", "0.1", 2.0, {"hist_avg": 0.5}), ("coef", "0.1", 1.0, {"coef": 0.25}),
+            ("coef", "1", 3.0, {"coef": 2.5})]
+    for num, (loss, weight, objective, parts) in enumerate(jobs):
+        name = f"loss={loss},loss.coef.weight.value={weight}"
+        run_id = client.create_run(experiment, run_name=name, tags={
+            "mlflow.parentRunId": parent, "loss": loss, "sweep.job": str(num)}).info.run_id
+        metrics = {"objective": objective, "val_loss": objective, "val_accuracy": 0.5 + num / 10, "loss/task": 1.0,
+                   **{f"loss/{k}": v for k, v in parts.items()}}
+        client.log_batch(run_id, metrics=[Metric(k, v, 0, 1) for k, v in metrics.items()],
+                         params=[Param("loss.coef.weight.value", weight), Param("objective.metric", "val_loss")])
+        client.set_terminated(run_id, "FINISHED")
+        children[name] = run_id
+    client.set_tag(parent, "sweep.best_run_id", children["loss=coef,loss.coef.weight.value=0.1"])
+    client.set_terminated(parent, "FINISHED")
+    return uri, parent, children
+
+
+def test_runs_lists_a_sweeps_children_with_their_key_params(sweep_store, capsys):
+    uri, parent, children = sweep_store
+    assert runs.main(["--uri", uri, "--sweep", parent]) == 0
+    out = capsys.readouterr().out
+    for name in children:
+        assert name in out
+    assert "loss.coef.weight.value" in out and "val_acc=0.6" in out and "★ loss=coef,loss.coef.weight.value=0.1" in out
+    assert runs.main(["--uri", uri, "--experiment", "lossexp"]) == 0
+    assert "4 runs in" in capsys.readouterr().out
+
+
+def test_compare_writes_and_logs_the_plot(sweep_store, tmp_path, capsys):
+    uri, parent, _ = sweep_store
+    out = tmp_path / "cmp" / "sweep.png"
+    assert compare.main([parent, "--uri", uri, "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG" and out.stat().st_size > 10_000
+    assert [a.path for a in MlflowClient(uri).list_artifacts(parent, "compare")] == ["compare/sweep.png"]
+    assert f"logged to run {parent}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command, argv, message", [
+    (runs, ["--experiment", "nope"], "Unknown experiment 'nope': valid choices are Default, lossexp"),
+    (runs, ["--sweep", "nope"], "Unknown sweep 'nope'"),
+    (runs, ["--bogus"], "lossexp runs: unrecognized arguments: --bogus"),
+    (compare, [], "lossexp compare: the following arguments are required: PARENT"),
+    (ui, ["--port", "0"], "Invalid value for --port: expected 1..65535, got 0"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(sweep_store, capsys, command, argv, message):
+    uri, _, children = sweep_store
+    assert command.main([*argv, "--uri", uri] if command is not compare else argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lossexp: error: ") and message in err[0]
+
+
+def test_compare_on_a_run_without_children_says_so(sweep_store, capsys):
+    uri, _, children = sweep_store
+    child = next(iter(children.values()))
+    assert compare.main([child, "--uri", uri]) == 2
+    assert "is not a sweep's parent" in capsys.readouterr().err
+
+
+def test_runs_without_a_store_says_so(tmp_path, capsys):
+    assert runs.main(["--uri", f"sqlite:///{tmp_path / 'none.db'}"]) == 2
+    assert "No runs yet" in capsys.readouterr().err
+
+
+def test_report_commands_start_without_mlflow_or_tensorflow():
+    code = ("import sys\nfrom lossexp.cli import main\nfor c in ('runs', 'compare', 'ui'):\n"
+            "    try:\n        main([c, '--help'])\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('tensorflow', 'mlflow', 'matplotlib') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip().endswith("[]"), result.stderr
+    assert "--sweep PARENT" in result.stdout and "--port" in result.stdout
