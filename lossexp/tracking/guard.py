@@ -29,6 +29,11 @@ class NonFiniteLoss(RuntimeError):
         super().__init__(f"{key} is {value} at step {step}; training stopped")
         self.key, self.value, self.step = key, value, step
 
+    def __reduce__(self) -> Any:
+        """Rebuild from the same arguments: a sweep job's exception travels back to the launching
+        process pickled (joblib, submitit), and must not break the worker pool there."""
+        return type(self), (self.key, self.value, self.step)
+
 
 class Terminated(BaseException):
     """The process received a termination signal (a BaseException, like KeyboardInterrupt,
@@ -37,6 +42,9 @@ class Terminated(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(f"terminated by {signal.Signals(signum).name}")
         self.signum = signum
+
+    def __reduce__(self) -> Any:
+        return type(self), (self.signum,)
 
 
 def first_non_finite(logs: Dict[str, Any], components: list) -> Optional[str]:

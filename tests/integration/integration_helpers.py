@@ -13,13 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import List, Tuple
 
-
-
-def lossexp_env(**extra: str) -> dict:
-    """The environment ``lossexp`` gets: no inherited tracking URI, quiet TensorFlow."""
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}, **extra)
-    return env
+from conftest import lossexp_env
 
 #: a tiny regression job: the sweep mechanics are under test, not the model
 QUICK = ["model=mlp", "data=regression", "data.n_samples=100", "trainer.epochs=1", "trainer.verbose=0",

@@ -1,12 +1,36 @@
 """A 4-job sweep at ``n_jobs=2`` against a real ``mlflow server`` on loopback (SQLite backend,
 artifacts served by the server), started and stopped by the test."""
+import subprocess
+import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
-from integration_helpers import QUICK, lossexp, sweep_runs
+from conftest import lossexp_env
+from integration_helpers import QUICK, free_port, lossexp, stop_group, sweep_runs, wait_http
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    """A real ``mlflow server`` (SQLite backend, artifacts served by the server) on 127.0.0.1."""
+    port = free_port()
+    root = tmp_path / "server"
+    root.mkdir()
+    log = open(root / "server.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--serve-artifacts",
+         "--artifacts-destination", str(root / "artifacts")],
+        cwd=root, env=lossexp_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_group(process)
+        log.close()
 
 
 def test_four_job_sweep_at_two_jobs_lands_on_the_server(tmp_path: Path, mlflow_server: str):

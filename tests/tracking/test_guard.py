@@ -32,3 +32,16 @@ def test_sigterm_raises_terminated_inside_the_block_only():
                 pass
     assert caught.value.signum == signal.SIGTERM and str(caught.value) == "terminated by SIGTERM"
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_the_exceptions_survive_pickling_back_from_a_sweep_worker():
+    import pickle
+    import signal
+
+    from lossexp.tracking.guard import NonFiniteLoss, Terminated
+
+    loss = pickle.loads(pickle.dumps(NonFiniteLoss("loss/task", float("inf"), 7)))
+    assert (loss.key, loss.value, loss.step, str(loss)) == ("loss/task", float("inf"), 7,
+                                                           "loss/task is inf at step 7; training stopped")
+    terminated = pickle.loads(pickle.dumps(Terminated(signal.SIGTERM)))
+    assert terminated.signum == signal.SIGTERM and str(terminated) == "terminated by SIGTERM"
