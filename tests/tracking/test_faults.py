@@ -41,8 +41,12 @@ def history(client: MlflowClient, run_id: str, key: str):
 
 
 def start(tmp_path: Path, *overrides: str) -> subprocess.Popen:
+    """``lossexp train`` in the background, with SIGINT handled as in a terminal (pytest-xdist's workers
+    ignore SIGINT, and an ignored signal stays ignored in a child: Python would then never raise
+    KeyboardInterrupt)."""
     return subprocess.Popen([sys.executable, "-m", "lossexp.cli", "train", *overrides], cwd=tmp_path,
-                            env=lossexp_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=lossexp_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_epochs(uri: str, epochs: int, process: subprocess.Popen, timeout: float = 240):
@@ -91,7 +95,10 @@ def test_signal_during_fit_ends_the_run_killed_with_its_metrics(tmp_path, store_
     process = start(tmp_path, *LONG)
     run_id = wait_for_epochs(store_uri, 1, process)
     process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()  # never leave a 100,000-epoch run behind
     assert process.returncode == code, stderr[-3000:]
     assert "Traceback" not in stderr
     cause = "interrupted (SIGINT)" if signum == signal.SIGINT else "terminated by SIGTERM"
