@@ -1,9 +1,14 @@
-"""``lossexp runs [--experiment E] [--sweep PARENT]``: a table of runs from the project's store."""
+"""``lossexp runs [--experiment E] [--sweep PARENT] [--reap]``: a table of runs from the project's store.
+
+``--reap`` first ends FAILED every RUNNING run whose heartbeat has stopped (its process was
+killed; see :mod:`lossexp.tracking.reaper`), so the table tells the truth.
+"""
 from __future__ import annotations
 
 import argparse
-from typing import List, Sequence
+from typing import Any, List, Sequence
 
+from lossexp.errors import ConfigError
 from lossexp.reports.command import OneLineParser, run
 
 
@@ -15,6 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sweep", metavar="PARENT", help="only the children of this sweep's parent run id")
     parser.add_argument("--uri", help="tracking URI (default: tracking.uri's default, outputs/mlflow.db)")
     parser.add_argument("--limit", type=int, default=100, help="at most this many runs, newest first (100)")
+    parser.add_argument("--reap", action="store_true",
+                        help="first mark FAILED the RUNNING runs whose process died (no heartbeat for --stale-after s)")
+    parser.add_argument("--stale-after", type=float, default=300.0, metavar="S",
+                        help="seconds without a heartbeat after which --reap counts a run as dead (300)")
     return parser
 
 
@@ -26,6 +35,8 @@ def _list(argv: List[str]) -> int:
     from lossexp.reports.table import runs_table
 
     client, uri = query.open_store(args.uri)
+    if args.reap:
+        _reap(client, query.experiment_ids(client, args.experiment), args.stale_after)
     if args.sweep:
         parent = query.get_parent(client, args.sweep)
         keys = [k for k in query.sweep_keys(parent) if k != "loss"]
@@ -39,6 +50,16 @@ def _list(argv: List[str]) -> int:
     rows = [query.to_row(r, keys) for r in runs]
     Console(width=max(Console().width, 160)).print(runs_table(rows, keys, title, mark, nested=not args.sweep))
     return 0
+
+
+def _reap(client: Any, experiment_ids: List[str], stale_after_s: float) -> None:
+    from lossexp.tracking.reaper import reap
+
+    if stale_after_s <= 0:
+        raise ConfigError("Invalid value for --stale-after: expected a positive number of seconds, "
+                          f"got {stale_after_s:g}")
+    reaped = reap(client, experiment_ids, stale_after_s)
+    print(f"lossexp: marked {len(reaped)} dead run(s) FAILED" + (f": {', '.join(reaped)}" if reaped else ""))
 
 
 def main(argv: Sequence[str]) -> int:

@@ -92,3 +92,24 @@ def test_report_commands_start_without_mlflow_or_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip().endswith("[]"), result.stderr
     assert "--sweep PARENT" in result.stdout and "--port" in result.stdout
+
+
+def test_runs_reap_fails_only_runs_whose_heartbeat_stopped(tmp_path, capsys):
+    import time
+
+    from lossexp.tracking.heartbeat import INTERVAL_TAG, TAG
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("lossexp", artifact_location=(tmp_path / "artifacts").as_uri())
+    beats = {"dead": time.time() - 600, "alive": time.time()}  # the dead one's process stopped 10 minutes ago
+    ids = {name: client.create_run(experiment, run_name=name, tags={TAG: f"{beat:.3f}", INTERVAL_TAG: "30"}).info.run_id
+           for name, beat in beats.items()}
+    foreign = client.create_run(experiment, run_name="foreign").info.run_id  # no heartbeat: not lossexp's to judge
+    assert runs.main(["--uri", uri, "--reap"]) == 0
+    assert f"marked 1 dead run(s) FAILED: {ids['dead']}" in capsys.readouterr().out
+    status = {name: client.get_run(run_id).info.status for name, run_id in {**ids, "foreign": foreign}.items()}
+    assert status == {"dead": "FAILED", "alive": "RUNNING", "foreign": "RUNNING"}
+    assert "no heartbeat for 600 s" in client.get_run(ids["dead"]).data.tags["lossexp.reaped"]
+    assert runs.main(["--uri", uri, "--reap", "--stale-after", "0"]) == 2
+    assert "--stale-after" in capsys.readouterr().err
