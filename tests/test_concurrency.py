@@ -20,7 +20,7 @@ SAMPLED = sorted(set(range(EVERY, STEPS + 1, EVERY)) | {STEPS})
 
 def expected_steps(key: str) -> list:
     """The steps at which a run of this config logs ``key``."""
-    if key.startswith("val_") or key == "epoch":
+    if key.startswith("val_") or key in ("epoch", "objective"):  # objective: the job's result, at its end
         return [STEPS]
     if key == "startup/first_step_seconds":  # the end of the first compiled call (one logging interval)
         return [EVERY]
