@@ -40,7 +40,7 @@ def _ui(argv: List[str]) -> int:
     if uri.startswith(("http://", "https://")):
         raise ConfigError(f"Invalid value for --uri: {uri} is a tracking server already; open it in a browser")
     if store.is_local_sqlite(uri):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        store.sqlite_path(uri).parent.mkdir(parents=True, exist_ok=True)
     print(f"lossexp: MLflow UI for {uri} at http://{HOST}:{args.port} (Ctrl-C stops it)", flush=True)
     command = server_command(uri, args.port)
     os.execv(command[0], command)

@@ -59,7 +59,7 @@ def logged_config(run_id: str, uri: str) -> str:
     from lossexp.tracking import store
 
     unknown = ConfigError(f"Unknown run {run_id!r} for {FLAG}: no such run in {uri}")
-    if store.is_local_sqlite(uri) and not Path(uri[len("sqlite:///"):]).exists():
+    if store.is_local_sqlite(uri) and not store.sqlite_path(uri).exists():
         raise unknown  # and do not create an empty store to find that out
     client = store.open_client(uri)
     try:

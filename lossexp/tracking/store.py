@@ -26,6 +26,8 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from lossexp.tracking.reachability import sqlite_path
+
 #: log_batch accepts at most this many params / metrics per call.
 MAX_PARAMS_PER_BATCH = 100
 MAX_METRICS_PER_BATCH = 1000
@@ -74,17 +76,13 @@ def retrying(call: Callable[[], T], attempts: int = RETRIES, first_delay: float 
     raise AssertionError("unreachable")
 
 
-def _db_path(uri: str) -> Path:
-    return Path(uri[len("sqlite:///"):])
-
-
 @contextlib.contextmanager
 def store_lock(uri: str) -> Iterator[None]:
     """Hold an exclusive ``fcntl`` lock on ``<db>.lock`` (local SQLite only; a no-op otherwise)."""
     if not is_local_sqlite(uri):
         yield
         return
-    lock_path = _db_path(uri).with_name(_db_path(uri).name + ".lock")
+    lock_path = sqlite_path(uri).with_name(sqlite_path(uri).name + ".lock")
     with open(lock_path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -104,7 +102,7 @@ def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
             return experiment.experiment_id
         artifact_location = None
         if is_local_sqlite(uri):
-            artifact_location = (_db_path(uri).parent / "mlartifacts").resolve().as_uri()
+            artifact_location = (sqlite_path(uri).parent / "mlartifacts").resolve().as_uri()
         return retrying(lambda: client.create_experiment(name, artifact_location=artifact_location))
 
 
@@ -112,7 +110,7 @@ def open_client(uri: str) -> MlflowClient:
     """A client whose store exists: a fresh SQLite store is created (migrated) under the lock."""
     if not is_local_sqlite(uri):
         return MlflowClient(tracking_uri=uri)
-    _db_path(uri).parent.mkdir(parents=True, exist_ok=True)
+    sqlite_path(uri).parent.mkdir(parents=True, exist_ok=True)
     with store_lock(uri):
         client = MlflowClient(tracking_uri=uri)
         retrying(lambda: client.search_experiments(max_results=1))  # opening the store migrates it
