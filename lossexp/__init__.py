@@ -1,10 +1,41 @@
 """lossexp: config-driven experiments with composed loss functions in Keras 3, tracked in MLflow.
 
-Importing the package is cheap: TensorFlow is imported only by the modules that train.
+The public API, for a user's project and for notebooks:
+
+* ``register_model``, ``register_data``, ``register_optimizer``, ``register_component``,
+  ``register_trainer``: add a part under a name (:mod:`lossexp.registry`);
+* ``LossComponent``, ``LossContext``, ``LossTap``: the loss-component contract
+  (:mod:`lossexp.losses.base`);
+* ``Dataset``: what a data source may return (:mod:`lossexp.data.dataset`);
+* ``fit``, ``compose``: train and record from Python, or get the composed Keras model
+  (:mod:`lossexp.api`).
+
+Importing the package is cheap: TensorFlow is imported only by the names that need it, on first use.
 """
+from __future__ import annotations
+
+import importlib
 from pathlib import Path
+from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-#: The Hydra config tree shipped beside the package (``conf/`` at the repository's top level).
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+#: The Hydra config tree shipped inside the package.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+
+from lossexp.registry import (register_component, register_data, register_model,  # noqa: E402
+                              register_optimizer, register_trainer)
+
+_LAZY = {
+    "LossComponent": "lossexp.losses.base", "LossContext": "lossexp.losses.base", "LossTap": "lossexp.losses.base",
+    "Dataset": "lossexp.data.dataset", "fit": "lossexp.api", "compose": "lossexp.api",
+}
+
+__all__ = ["register_model", "register_data", "register_optimizer", "register_component", "register_trainer",
+           *_LAZY, "CONF_DIR", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'lossexp' has no attribute {name!r}")

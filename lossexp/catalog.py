@@ -1,89 +1,192 @@
-"""``lossexp components``: what can be composed, read from ``conf/`` and the sources.
+"""``lossexp components [NAME]``: every part that can be chosen, whoever wrote it.
 
-Models, data sets and loss components with their options, defaults and one-line help. It reads
-YAML files and docstrings (via ``ast``) and imports neither TensorFlow nor the components, so it
-answers in well under a second.
+Models, data sets, optimizers, loss components and experiments — lossexp's own, installed
+packages' (entry points) and the user project's — with their options, defaults and one-line
+help. It reads YAML files and source files (via ``ast``), and imports neither TensorFlow nor the
+parts, so it answers in well under a second.
 """
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from lossexp import CONF_DIR
+from lossexp import CONF_DIR, project, registry
 from lossexp.losses import weight_spec
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 _OPTION_LINE = re.compile(r"^(\s*)([A-Za-z_][\w]*):\s*(.*?)\s*(?:#\s*(.*))?$")
+#: (title, kind, group, usage)
+SECTIONS = (
+    ("Models", "model", "model", "model=NAME, options model.KEY=VALUE"),
+    ("Data sets", "data", "data", "data=NAME, options data.KEY=VALUE"),
+    ("Optimizers", "optimizer", "optimizer", "optimizer=NAME, options optimizer.KEY=VALUE"),
+    ("Loss components", "loss", "loss", "loss=a+b, options loss.NAME.KEY=VALUE"),
+    ("Experiments", None, "experiment", "experiment=NAME, then any override"),
+)
 
 
-def yaml_options(path: Path) -> Tuple[str, List[Tuple[str, str, str]]]:
-    """(header comment, [(key, default, comment)]) of a config file, keeping its comments."""
+@dataclass
+class Part:
+    """What the catalog says about one name."""
+
+    name: str
+    summary: str = ""
+    doc: str = ""
+    origin: str = ""
+    #: (key, default, comment)
+    options: List[Tuple[str, str, str]] = field(default_factory=list)
+    examples: List[str] = field(default_factory=list)
+
+
+def yaml_options(path: Path) -> Tuple[List[str], List[Tuple[str, str, str]]]:
+    """(header comment lines, [(key, default, comment)]) of a config file, keeping its comments."""
     header, options = [], []
     for line in path.read_text().splitlines():
         if line.startswith("#"):
-            header.append(line.lstrip("# ").strip())
+            header.append(line.lstrip("# ").rstrip())
             continue
         match = _OPTION_LINE.match(line)
         if match and match.group(3):
             options.append((match.group(2), match.group(3), match.group(4) or ""))
-    return " ".join(header), options
+    return header, options
 
 
-def component_docstring(name: str) -> str:
-    """The docstring of the class registered as ``name`` in ``lossexp/losses/<name>.py``."""
-    source = PACKAGE_DIR / "losses" / f"{name}.py"
-    if not source.exists():
-        return ""
-    for node in ast.walk(ast.parse(source.read_text())):
-        if isinstance(node, ast.ClassDef):
+def _registered_in(source: Path, name: str) -> Optional[ast.AST]:
+    """The function or class in ``source`` decorated with ``register_*("name")``."""
+    try:
+        tree = ast.parse(source.read_text())
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             for decorator in node.decorator_list:
-                if (isinstance(decorator, ast.Call) and getattr(decorator.func, "id", "") == "register"
-                        and decorator.args and getattr(decorator.args[0], "value", None) == name):
-                    return inspect.cleandoc(ast.get_docstring(node) or "")
-    return ""
+                if (isinstance(decorator, ast.Call) and decorator.args
+                        and getattr(decorator.func, "id", getattr(decorator.func, "attr", "")).startswith("register")
+                        and getattr(decorator.args[0], "value", None) == name):
+                    return node
+    return None
 
 
-def _group(group: str) -> Dict[str, Path]:
-    return {path.stem: path for path in sorted((CONF_DIR / group).glob("*.yaml"))}
+def _named(source: Path, attribute: str) -> Optional[ast.AST]:
+    try:
+        tree = ast.parse(source.read_text())
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    return next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == attribute), None)
+
+
+def _module_file(module: str) -> Optional[Path]:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
+
+
+def _signature_options(node: ast.AST) -> List[Tuple[str, str, str]]:
+    """(option, default) from a function's or a class constructor's parameters, read from source."""
+    function = node if isinstance(node, ast.FunctionDef) else next(
+        (n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    if function is None:
+        return []
+    args = function.args.args + function.args.kwonlyargs
+    defaults = [None] * (len(function.args.args) - len(function.args.defaults)) + function.args.defaults \
+        + function.args.kw_defaults
+    return [(a.arg, ast.unparse(d) if d is not None else "(required)", "") for a, d in zip(args, defaults)
+            if a.arg not in ("self", "data", "name")]
+
+
+def _source_of(kind: str, name: str) -> Tuple[Optional[ast.AST], str]:
+    """(the registered definition's AST, its origin) without importing anything."""
+    if name in registry.shipped(kind):
+        package = registry.KINDS[kind].package
+        source = _module_file(f"{package}.{name}") or _module_file(package)
+        return (_registered_in(source, name) if source else None), ""
+    installed = registry.installed(kind)
+    if name in installed:
+        entry_point = installed[name]
+        module, _, attribute = entry_point.value.partition(":")
+        source = _module_file(module)
+        dist = entry_point.dist.name if entry_point.dist is not None else module.split(".")[0]
+        return (_named(source, attribute.split(".")[-1]) if source else None), f"package {dist}"
+    found = project.current()
+    if found is not None:
+        for module in found.modules:
+            source = found.root / (module.replace(".", "/") + ".py")
+            if not source.is_file():
+                source = found.root / module.replace(".", "/") / "__init__.py"
+            node = _registered_in(source, name) if source.is_file() else None
+            if node is not None:
+                return node, "project"
+        return None, "project"
+    return None, ""
+
+
+def _yaml_path(group: str, name: str) -> Optional[Path]:
+    found = project.current()
+    for conf_dir in (CONF_DIR, found.conf_dir if found is not None and found.conf_dir else None):
+        if conf_dir is not None and (conf_dir / group / f"{name}.yaml").is_file():
+            return conf_dir / group / f"{name}.yaml"
+    return None
+
+
+def describe(kind: Optional[str], group: str, name: str) -> Part:
+    """Everything the catalog says about ``name`` of ``group``."""
+    part = Part(name)
+    path = _yaml_path(group, name)
+    header, options = yaml_options(path) if path is not None else ([], [])
+    if group == "experiment":  # a recipe's whole setup: its description and example lines
+        lines = [line.strip() for line in header if line.strip() and "@package" not in line]
+        part.examples = [line for line in lines if line.startswith("lossexp ")]
+        part.summary = " ".join(line for line in lines if line not in part.examples)
+        part.doc = part.summary
+        return part
+    node, part.origin = _source_of(kind, name) if kind else (None, "")
+    part.doc = inspect.cleandoc(ast.get_docstring(node) or "") if node is not None else ""
+    part.summary = " ".join((part.doc.split("\n\n")[0] if part.doc else " ".join(header)).split())
+    if not part.summary and path is not None and path.is_relative_to(CONF_DIR):
+        part.summary = " ".join(header)
+    part.options = [o for o in options if o[0] not in ("name", name)] if path is not None else \
+        (_signature_options(node) if node is not None else [])
+    if kind == "loss" and path is not None:  # a component's YAML nests its options under its name
+        part.options = [o for o in options if o[0] != name]
+    return part
+
+
+def _names(kind: Optional[str], group: str) -> List[str]:
+    if kind is not None:
+        return registry.available(kind)
+    found = project.current()
+    return sorted({p.stem for p in (CONF_DIR / group).glob("*.yaml")} | set(found.config_names(group) if found else ()))
 
 
 def render(detail: Optional[str] = None) -> str:
     """The text ``lossexp components [NAME]`` prints."""
     lines: List[str] = []
-    sections = (
-        ("Models", "model", "model=NAME"),
-        ("Data sets", "data", "data=NAME"),
-        ("Optimizers", "optimizer", "optimizer=NAME"),
-        ("Loss components", "loss", "loss=a+b, options loss.NAME.KEY=VALUE"),
-        ("Experiments", "experiment", "experiment=NAME, then any override"),
-    )
-    for title, group, usage in sections:
-        entries = _group(group)
-        if detail and detail not in entries:
+    for title, kind, group, usage in SECTIONS:
+        names = _names(kind, group)
+        if detail and detail not in names:
             continue
         lines.append(f"{title} ({usage}):")
-        for name, path in entries.items():
+        width = max((len(n) for n in names), default=0) + 2
+        for name in names:
             if detail and name != detail:
                 continue
-            header, options = yaml_options(path)
-            if group == "loss":
-                doc = component_docstring(name)
-                summary = doc.split("\n\n")[0].replace("\n", " ") if doc else header
-                lines.append(f"  {name:<10} {summary}")
-                if detail:
-                    lines += ["", *("    " + line for line in doc.splitlines()), ""]
-                options = [o for o in options if o[0] != name]
-            elif group == "experiment":  # a recipe's whole setup: its description, not its keys
-                lines.append(f"  {name:<10} {header.replace('@package _global_', '').strip()}")
-                options = []
-            else:
-                lines.append(f"  {name:<10} {header}")
-            for key, default, comment in options:
-                if key == "name":
-                    continue
+            part = describe(kind, group, name)
+            origin = f" [{part.origin}]" if part.origin else ""
+            lines.append(f"  {name:<{width}}{part.summary}{origin}")
+            if detail:
+                body = part.doc.splitlines() if group != "experiment" else []
+                lines += ["", *("    " + line for line in body), ""] if body else []
+            for example in part.examples:
+                lines.append(f"      $ {example}")
+            if kind == "optimizer" and not detail:
+                continue  # thirteen Keras optimizers: their options with lossexp components NAME
+            for key, default, comment in part.options:
                 note = f"  # {comment}" if comment else ""
                 lines.append(f"      {key}: {default}{note}")
         lines.append("")
@@ -91,7 +194,11 @@ def render(detail: Optional[str] = None) -> str:
         lines += ["Weights (loss.NAME.weight: a number, a schedule or trainable):",
                   *("  " + line for line in inspect.cleandoc(weight_spec.__doc__ or "").splitlines()), ""]
     if detail and not lines:
-        known = sorted({n for _, g, _ in sections for n in _group(g)})
+        known = sorted({n for _, kind, group, _ in SECTIONS for n in _names(kind, group)})
         raise KeyError(f"Unknown name {detail!r}: valid choices are {', '.join(known)}")
     return "\n".join(lines).rstrip() + "\n"
 
+
+def registered_names() -> Dict[str, List[str]]:
+    """Every selectable name, by config group (for tests and completion)."""
+    return {group: _names(kind, group) for _, kind, group, _ in SECTIONS}

@@ -97,11 +97,19 @@ def _hydra_args(args: List[str]) -> argparse.Namespace:
 
 def _train(args: List[str]) -> int:
     import lossexp.sweeps  # noqa: F401 (silences Hydra's schema warning for conf/hydra/launcher/joblib.yaml)
-    from lossexp.losses.registry import available, register_plugin_configs
+    from lossexp import project
     from lossexp.overrides import rewrite_loss, rewrite_override
     from lossexp.precheck import check_builds, check_jobs
+    from lossexp.registry import available, register_config_nodes
 
-    register_plugin_configs()  # components of other installed distributions (entry points)
+    try:
+        project.export()  # sweep workers find the same project, whatever their working directory
+        project.check_names()
+        if not {"-h", "--help", "--info", "-sc", "--shell-completion"} & set(args):
+            project.load()  # the user's modules register their parts
+        register_config_nodes()  # parts of installed packages and the project that have no YAML
+    except ConfigError as exc:
+        return _fail(str(exc))
     from_run_id = None
     if any(token.split("=")[0] == "--from-run" for token in args):  # re-run a logged config
         from lossexp.tracking import from_run
@@ -113,7 +121,7 @@ def _train(args: List[str]) -> int:
             return _fail(str(exc))
     try:
         hydra_args = _hydra_args(args)
-        rewritten = rewrite_loss(hydra_args.overrides, available())
+        rewritten = rewrite_loss(hydra_args.overrides, available("loss"))
         informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
         if not informational and from_run_id is None:  # --from-run validated its own config
             jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
@@ -124,7 +132,7 @@ def _train(args: List[str]) -> int:
         return _fail(str(exc))
     # Hydra's flags first, then the user's overrides in their rewritten form (Hydra's parser
     # wants the flags before the overrides).
-    known = available()
+    known = available("loss")
     pending = list(hydra_args.overrides)
     flags, overrides = [], []
     for token in args:

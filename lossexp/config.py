@@ -1,150 +1,57 @@
-"""Typed schemas for the composed config, so a typo or a wrong type fails before anything runs.
+"""The composed config, validated: a typo, a wrong type or a value out of range fails before anything runs.
 
-Hydra composes plain YAML from ``conf/``; :func:`validate` then merges every section into its
-dataclass schema (the model and data sections by their ``name``) and checks value ranges. Loss
-components are validated by their own constructors (see ``lossexp.losses.base``), because their
-options are their constructor arguments. Nothing here imports TensorFlow.
+Hydra composes plain YAML (lossexp's ``conf/`` and the user project's). :func:`validate` turns
+it into a :class:`LossexpConfig`:
+
+* ``model``, ``data``, ``optimizer``: a :class:`Selection` — the registered part's name and its
+  options, checked against the part's own signature (:mod:`lossexp.options`), whoever wrote it;
+* ``loss``: one entry per component instance, checked by :mod:`lossexp.losses.entries`;
+* ``task``, ``trainer``, ``tracking``, ``objective``: dataclass schemas below, with range checks.
+
+The model and the data must suit each other's regime (:func:`lossexp.training.trainer.check_pairing`).
+Nothing here imports TensorFlow for lossexp's own parts; a user's module is imported when a
+config names its part.
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lossexp import CONF_DIR
+from lossexp import registry
 from lossexp.errors import ConfigError, invalid_value, unknown_name
-from lossexp.losses.registry import KIND_KEY, PLAYER_KEY, available
-from lossexp.losses.weight_spec import parse_weight
+from lossexp.options import check
 
-
-# --- models -------------------------------------------------------------------------------
-@dataclass
-class MLPConfig:
-    """Dense stack: ``hidden_1 … hidden_n`` then ``output``."""
-
-    name: str = "mlp"
-    hidden_units: List[int] = field(default_factory=lambda: [64, 32])
-    activation: str = "relu"
-    #: null: softmax for classification, linear for regression; softplus/exp keep ŷ > 0
-    output_activation: Optional[str] = None
+#: the value Hydra leaves for a required option nobody set (``path: ???``)
+MISSING = "???"
 
 
 @dataclass
-class CNNConfig:
-    """``conv_i``/``pool_i`` blocks, ``flatten``, ``hidden_1``, ``output``."""
+class Selection:
+    """A config group's choice: the registered part's ``name`` and its checked ``options``."""
 
-    name: str = "cnn"
-    filters: List[int] = field(default_factory=lambda: [16, 32])
-    kernel_size: int = 3
-    dense_units: int = 64
-    activation: str = "relu"
+    name: str
+    options: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
-class VAEConfig:
-    """Dense VAE: ``encoder_hidden_i``, ``z_mean``, ``z_log_var``, ``z``, ``decoder_hidden_i``, ``output``."""
+class TaskConfig:
+    """What the supervised model is trained on (see :mod:`lossexp.training.task`)."""
 
-    name: str = "vae"
-    encoder_units: List[int] = field(default_factory=lambda: [64, 32])
-    latent_dim: int = 8
-    decoder_units: List[int] = field(default_factory=lambda: [32, 64])
-    activation: str = "relu"
-    #: seed of the sampling noise; None: drawn from Keras' global seed (set from trainer.seed)
-    seed: Optional[int] = None
-
-
-@dataclass
-class GANConfig:
-    """Two Dense stacks: generator ``latent → hidden_1 … hidden_n → output`` (a 2-D point) and
-    discriminator ``point → hidden_1 … hidden_n → output`` (a logit). Trained on ``data=ring``."""
-
-    name: str = "gan"
-    latent_dim: int = 16
-    generator_units: List[int] = field(default_factory=lambda: [128, 128])
-    discriminator_units: List[int] = field(default_factory=lambda: [128, 128])
-    activation: str = "relu"
+    #: null: the model's own (vae: reconstruction), else inferred from the data's targets
+    type: Optional[str] = None
+    #: null: the task's default; any Keras loss name, lossexp's, or {output: name} for several outputs
+    loss: Optional[Any] = None
+    #: null: the task's default; Keras metric names
+    metrics: Optional[List[str]] = None
+    #: null: inferred (a classifier whose outputs are not probabilities outputs logits)
+    from_logits: Optional[bool] = None
 
 
-MODEL_SCHEMAS: Dict[str, type] = {"mlp": MLPConfig, "cnn": CNNConfig, "vae": VAEConfig, "gan": GANConfig}
-
-
-# --- data sets ----------------------------------------------------------------------------
-@dataclass
-class DigitsConfig:
-    """scikit-learn's bundled 8×8 digits (1,797 images, 10 classes); no download."""
-
-    name: str = "digits"
-    seed: int = 0
-    n_samples: Optional[int] = None
-
-
-@dataclass
-class RegressionConfig:
-    """R0's synthetic target ``x0*x1 + 2*x1² + x2/x3 + 3*x3`` on ``U(0,1)⁴`` inputs."""
-
-    name: str = "regression"
-    seed: int = 0
-    n_samples: int = 1000
-    task_loss: str = "mean_squared_error"
-
-
-@dataclass
-class UniformConfig:
-    """R1's fake data: U(0,1) inputs and U(0,1) targets drawn independently (nothing to learn)."""
-
-    name: str = "uniform"
-    seed: int = 0
-    n_samples: int = 1000
-    n_features: int = 32
-    n_targets: int = 2
-    task_loss: str = "mean_squared_error"
-
-
-@dataclass
-class PositiveConfig:
-    """R4's positive targets: log y = x0 − x1 + 0.5·x2·x3 + noise·ε on U(0,1)⁴ inputs."""
-
-    name: str = "positive"
-    seed: int = 0
-    n_samples: int = 1000
-    noise: float = 0.1
-    task_loss: str = "mean_squared_error"
-
-
-@dataclass
-class RingConfig:
-    """8 Gaussians on a circle (VEEGAN's ring), for ``model=gan``; generated from a seed."""
-
-    name: str = "ring"
-    seed: int = 0
-    n_samples: int = 10000
-    radius: float = 2.0
-    std: float = 0.02
-
-
-DATA_SCHEMAS: Dict[str, type] = {"digits": DigitsConfig, "regression": RegressionConfig, "uniform": UniformConfig,
-                                 "positive": PositiveConfig, "ring": RingConfig}
-#: Data sets that only one model can use, and models that need one data set: {model: data}.
-PAIRED = {"gan": "ring"}
-#: ``data.task_loss`` choices for regression data (``squared_log_error``: mean (log y − log ŷ)²)
-REGRESSION_LOSSES = ("mean_squared_error", "mean_absolute_error", "squared_log_error")
-#: output activations that keep ŷ > 0, as ``squared_log_error`` needs
-POSITIVE_OUTPUTS = ("softplus", "exp")
-
-
-# --- training, optimiser, tracking --------------------------------------------------------
-@dataclass
-class OptimizerConfig:
-    name: str = "adam"
-    learning_rate: float = 1e-3
-    momentum: float = 0.0  # sgd only
-
-
-OPTIMIZERS = ("adam", "sgd")
+TASK_TYPES = ("classification", "regression", "reconstruction", "multi_output")
 
 
 @dataclass
@@ -202,23 +109,28 @@ DIRECTIONS = ("minimize", "maximize")
 class LossexpConfig:
     """The whole validated config, as the runner reads it."""
 
-    model: Any
-    data: Any
+    model: Selection
+    data: Selection
+    optimizer: Selection
     loss: Dict[str, Any]
-    optimizer: OptimizerConfig
     trainer: TrainerConfig
     tracking: TrackingConfig
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+
+
+TOP_KEYS = ("data", "loss", "model", "objective", "optimizer", "task", "tracking", "trainer")
 
 
 def _merge(section: str, schema: type, node: Any) -> Any:
     """Merge ``node`` into ``schema``; turn OmegaConf's multi-line errors into one line."""
     valid = ", ".join(f.name for f in fields(schema))
+    if node is None:
+        node = {}
     if not isinstance(node, (DictConfig, dict)):
         raise invalid_value(section, f"a mapping with keys {valid}", node)
-    base = OmegaConf.structured(schema)
     try:
-        merged = OmegaConf.merge(base, node)
+        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None) or getattr(exc, "key", None) or ""
         leaf = str(key).split(".")[-1]
@@ -231,11 +143,33 @@ def _merge(section: str, schema: type, node: Any) -> Any:
     return OmegaConf.to_object(merged)
 
 
-def _by_name(section: str, schemas: Dict[str, type], node: Any) -> Any:
-    name = node.get("name") if isinstance(node, (DictConfig, dict)) else None
-    if name not in schemas:
-        raise unknown_name(section, name, schemas)
-    return _merge(section, schemas[name], node)
+def _plain(node: Any) -> Any:
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True, throw_on_missing=False)
+    return node
+
+
+def selection(kind: str, node: Any) -> Selection:
+    """The ``name`` and checked options of a ``model``/``data``/``optimizer`` section."""
+    label = registry.KINDS[kind].label
+    node = _plain(node)
+    name = node.get("name") if isinstance(node, dict) else None
+    if not isinstance(name, str) or name not in registry.available(kind):
+        raise unknown_name(label, name, registry.available(kind))
+    given = {key: value for key, value in node.items() if key != "name" and value != MISSING}
+    if kind == "optimizer":  # Keras' classes: keys are their YAML's (Hydra), values checked when built
+        from lossexp.optimizers import check_learning_rate
+
+        if "learning_rate" in given:
+            check_learning_rate(given["learning_rate"])
+        return Selection(name, given)
+    entry = registry.get(kind, name)
+    options = entry.options()
+    missing = [key for key, value in node.items() if value == MISSING and key in options]
+    if missing:
+        raise ConfigError(f"Missing value for {kind}.{missing[0]}: {kind}={name} requires it "
+                          f"(e.g. {kind}.{missing[0]}=...)")
+    return Selection(name, check(kind, options, given))
 
 
 def _check(ok: bool, key: str, expected: str, got: Any) -> None:
@@ -243,114 +177,7 @@ def _check(ok: bool, key: str, expected: str, got: Any) -> None:
         raise invalid_value(key, expected, got)
 
 
-def _positive_ints(key: str, values: List[int]) -> None:
-    _check(len(values) > 0 and all(v > 0 for v in values), key, "a non-empty list of positive integers", values)
-
-
-def _check_pairing(model: str, data: str) -> None:
-    """``model=gan`` trains on ``data=ring`` only, and ``data=ring`` has no task for other models."""
-    for paired_model, paired_data in PAIRED.items():
-        if model == paired_model and data != paired_data:
-            raise invalid_value("data", f"data={paired_data} with model={paired_model}", data)
-        if data == paired_data and model != paired_model:
-            raise invalid_value("model", f"model={paired_model} with data={paired_data}", model)
-
-
-def _check_data_and_task_loss(model: Any, data: Any) -> None:
-    for key in ("n_features", "n_targets"):
-        if hasattr(data, key):
-            _check(getattr(data, key) >= 1, f"data.{key}", "an integer >= 1", getattr(data, key))
-    if hasattr(data, "noise"):
-        _check(math.isfinite(data.noise) and data.noise >= 0, "data.noise", "a finite number >= 0", data.noise)
-    task_loss = getattr(data, "task_loss", None)
-    if task_loss is None:
-        return
-    if task_loss not in REGRESSION_LOSSES:
-        raise unknown_name("data.task_loss", task_loss, REGRESSION_LOSSES)
-    if task_loss == "squared_log_error" and getattr(model, "output_activation", None) not in POSITIVE_OUTPUTS:
-        raise invalid_value("model.output_activation", f"one of {', '.join(POSITIVE_OUTPUTS)} (data.task_loss="
-                            "squared_log_error takes log ŷ)", getattr(model, "output_activation", None))
-
-
-@functools.lru_cache(maxsize=None)
-def component_options(kind: str) -> Optional[Tuple[str, ...]]:
-    """A component's option names: the keys of ``conf/loss/<kind>.yaml`` (which lists every option
-    with its default, like the class's constructor), read without importing the class or TensorFlow.
-    None for a component without such a file: its class checks its options when it is built."""
-    if kind not in available():
-        raise unknown_name("loss component", kind, available())
-    path = CONF_DIR / "loss" / f"{kind}.yaml"
-    if not path.is_file():
-        return None
-    options = OmegaConf.load(path).get(kind) or {}
-    return tuple(sorted(options)) + (KIND_KEY, PLAYER_KEY)
-
-
-def _check_component_keys(name: str, options: Any) -> None:
-    """``loss.<name>`` is a mapping of known options of its kind (``kind:``, default: ``name``)."""
-    if options is None:
-        return
-    if not isinstance(options, dict):
-        raise invalid_value(f"loss.{name}", "a mapping of option to value", options)
-    kind = options.get(KIND_KEY, name)
-    if KIND_KEY in options and kind not in available():
-        raise ConfigError(f"Unknown loss component {kind!r} in loss.{name}.kind: valid choices are "
-                          f"{', '.join(available())}")
-    valid = component_options(str(kind))
-    for option in options if valid is not None else ():
-        if option not in valid:
-            raise ConfigError(f"Unknown key loss.{name}.{option}: valid keys are {', '.join(valid)}")
-
-
-def validate(cfg: DictConfig) -> LossexpConfig:
-    """Return the typed config or raise :class:`ConfigError` naming the first bad key."""
-    top = {"model", "data", "loss", "optimizer", "trainer", "tracking", "objective"}
-    extra = sorted(set(cfg.keys()) - top - {"hydra"})
-    if extra:
-        raise ConfigError(f"Unknown key {extra[0]}: valid keys are {', '.join(sorted(top))}")
-    model = _by_name("model", MODEL_SCHEMAS, cfg.get("model"))
-    data = _by_name("data", DATA_SCHEMAS, cfg.get("data"))
-    optimizer = _merge("optimizer", OptimizerConfig, cfg.get("optimizer"))
-    trainer = _merge("trainer", TrainerConfig, cfg.get("trainer"))
-    tracking = _merge("tracking", TrackingConfig, cfg.get("tracking", {}))
-    objective = _merge("objective", ObjectiveConfig, cfg.get("objective", {}))
-    if objective.direction not in DIRECTIONS:
-        raise unknown_name("objective.direction", objective.direction, DIRECTIONS)
-    loss = cfg.get("loss") or {}
-    if not isinstance(loss, (DictConfig, dict)):
-        raise invalid_value("loss", "a mapping of component name to options", loss)
-    loss = OmegaConf.to_container(loss, resolve=True) if isinstance(loss, DictConfig) else dict(loss)
-    for name, options in loss.items():
-        _check_component_keys(name, options)
-        if isinstance(options, dict) and "weight" in options:
-            parse_weight(f"loss.{name}.weight", options["weight"])  # fails here, before TensorFlow loads
-
-    if isinstance(model, MLPConfig):
-        _positive_ints("model.hidden_units", model.hidden_units)
-    if isinstance(model, CNNConfig):
-        _positive_ints("model.filters", model.filters)
-        _check(model.kernel_size > 0, "model.kernel_size", "a positive integer", model.kernel_size)
-        _check(model.dense_units > 0, "model.dense_units", "a positive integer", model.dense_units)
-    if isinstance(model, VAEConfig):
-        _positive_ints("model.encoder_units", model.encoder_units)
-        _positive_ints("model.decoder_units", model.decoder_units)
-        _check(model.latent_dim > 0, "model.latent_dim", "a positive integer", model.latent_dim)
-    if isinstance(model, GANConfig):
-        _check(model.latent_dim > 0, "model.latent_dim", "a positive integer", model.latent_dim)
-        _positive_ints("model.generator_units", model.generator_units)
-        _positive_ints("model.discriminator_units", model.discriminator_units)
-    if isinstance(data, RingConfig):
-        _check(math.isfinite(data.radius) and data.radius > 0, "data.radius", "a positive finite number", data.radius)
-        _check(math.isfinite(data.std) and data.std > 0, "data.std", "a positive finite number", data.std)
-    _check_pairing(model.name, data.name)
-    if getattr(data, "n_samples", None) is not None:
-        _check(data.n_samples >= 10, "data.n_samples", "at least 10", data.n_samples)
-    _check_data_and_task_loss(model, data)
-    if optimizer.name not in OPTIMIZERS:
-        raise unknown_name("optimizer", optimizer.name, OPTIMIZERS)
-    lr = optimizer.learning_rate
-    _check(math.isfinite(lr) and lr > 0, "optimizer.learning_rate", "a positive finite number", lr)
-    _check(optimizer.momentum >= 0, "optimizer.momentum", "a number >= 0", optimizer.momentum)
+def _check_trainer(trainer: TrainerConfig) -> None:
     _check(trainer.epochs >= 1, "trainer.epochs", "an integer >= 1", trainer.epochs)
     _check(trainer.batch_size >= 1, "trainer.batch_size", "an integer >= 1", trainer.batch_size)
     split = trainer.validation_split
@@ -358,9 +185,59 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     _check(trainer.log_every_n_steps >= 1, "trainer.log_every_n_steps", "an integer >= 1", trainer.log_every_n_steps)
     spe = trainer.steps_per_execution
     _check(spe is None or spe >= 1, "trainer.steps_per_execution", "null or an integer >= 1", spe)
+    _check(trainer.verbose in (0, 1, 2), "trainer.verbose", "0, 1 or 2", trainer.verbose)
+
+
+def _check_tracking(tracking: TrackingConfig) -> None:
     _check(math.isfinite(tracking.heartbeat_s) and tracking.heartbeat_s > 0, "tracking.heartbeat_s",
            "a positive number of seconds", tracking.heartbeat_s)
     _check(tracking.stale_after_s > tracking.heartbeat_s, "tracking.stale_after_s",
            f"more seconds than tracking.heartbeat_s ({tracking.heartbeat_s:g})", tracking.stale_after_s)
-    _check(trainer.verbose in (0, 1, 2), "trainer.verbose", "0, 1 or 2", trainer.verbose)
-    return LossexpConfig(model, data, loss, optimizer, trainer, tracking, objective)
+
+
+def _task(node: Any) -> TaskConfig:
+    node = _plain(node) or {}
+    if not isinstance(node, dict):
+        raise invalid_value("task", "a mapping with keys " + ", ".join(f.name for f in fields(TaskConfig)), node)
+    unknown = sorted(set(node) - {f.name for f in fields(TaskConfig)})
+    if unknown:
+        raise ConfigError(f"Unknown key task.{unknown[0]}: valid keys are "
+                          + ", ".join(f.name for f in fields(TaskConfig)))
+    task = TaskConfig(**node)
+    if task.type is not None and task.type not in TASK_TYPES:
+        raise unknown_name("task.type", task.type, TASK_TYPES)
+    _check(task.loss is None or isinstance(task.loss, (str, dict)), "task.loss",
+           "a loss name or a mapping of output name to loss name", task.loss)
+    _check(task.metrics is None or (isinstance(task.metrics, list) and all(isinstance(m, str) for m in task.metrics)),
+           "task.metrics", "a list of metric names", task.metrics)
+    _check(task.from_logits in (None, True, False), "task.from_logits", "null, true or false", task.from_logits)
+    return task
+
+
+def validate(cfg: DictConfig) -> LossexpConfig:
+    """Return the typed config or raise :class:`ConfigError` naming the first bad key."""
+    from lossexp.losses.entries import check_entry
+    from lossexp.training.trainer import check_pairing, regime, regime_name
+
+    extra = sorted(set(cfg.keys()) - set(TOP_KEYS) - {"hydra"})
+    if extra:
+        raise ConfigError(f"Unknown key {extra[0]}: valid keys are {', '.join(TOP_KEYS)}")
+    model = selection("model", cfg.get("model"))
+    data = selection("data", cfg.get("data"))
+    optimizer = selection("optimizer", cfg.get("optimizer"))
+    trainer = _merge("trainer", TrainerConfig, cfg.get("trainer"))
+    tracking = _merge("tracking", TrackingConfig, cfg.get("tracking"))
+    objective = _merge("objective", ObjectiveConfig, cfg.get("objective"))
+    task = _task(cfg.get("task"))
+    if objective.direction not in DIRECTIONS:
+        raise unknown_name("objective.direction", objective.direction, DIRECTIONS)
+    loss = _plain(cfg.get("loss")) or {}
+    if not isinstance(loss, dict):
+        raise invalid_value("loss", "a mapping of component name to options", loss)
+    entry_keys = regime(regime_name(model.name)).entry_keys
+    for name, options in loss.items():
+        check_entry(name, options, entry_keys)
+    check_pairing(model.name, data.name, registry.get("data", data.name).meta.get("task"))
+    _check_trainer(trainer)
+    _check_tracking(tracking)
+    return LossexpConfig(model, data, optimizer, loss, trainer, tracking, objective, task)

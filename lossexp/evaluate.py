@@ -1,8 +1,9 @@
 """``lossexp evaluate MODEL.keras [overrides]``: reload a saved lossexp model and score it.
 
-The model is loaded with every lossexp class registered (the composed model, each loss
-component, the VAE's sampling layer, the task losses), in Keras' safe mode, and evaluated with
-its own compiled loss and metrics on the validation split of the configured data. The data is
+The model is loaded with every lossexp class registered (the training regimes' models, each loss
+component, the shipped models' layers, the task losses) and the user project's modules imported,
+in Keras' safe mode, and evaluated by its training regime with its own compiled loss and metrics
+on the validation split of the configured data. The data is
 that of the run that saved the model when its ``config.yaml`` lies beside it (as ``lossexp
 train`` writes it), else the default config; overrides (``data=regression``,
 ``trainer.validation_split=0.5``, …) apply on top, composed and validated as for ``train``.
@@ -21,7 +22,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lossexp.errors import ConfigError, invalid_value
+from lossexp.errors import ConfigError
 
 USAGE = "lossexp evaluate MODEL.keras [overrides]"
 #: the name under which the model file is reported in messages
@@ -29,9 +30,6 @@ MODEL_KEY = "MODEL"
 #: the config ``lossexp train`` writes beside ``model.keras`` in the run's output directory
 SAVED_CONFIG = "config.yaml"
 EXPECTED = "a .keras file saved by lossexp train"
-#: the registered names of the models lossexp saves (``model.keras``)
-COMPOSED = "lossexp>ComposedModel"
-LOSSEXP_MODELS = (COMPOSED, "lossexp>GANModel")
 
 
 def _override(key: str, value: Any) -> str:
@@ -68,17 +66,18 @@ def saved_overrides(model_path: Path, user_overrides: Sequence[str]) -> List[str
 
 
 def _register_lossexp_classes() -> None:
-    """Import every module that registers a Keras-serialisable lossexp class."""
+    """Import every module that registers a Keras-serialisable class: lossexp's and the project's."""
     import importlib
 
-    from lossexp.losses.registry import available, component_class
+    from lossexp import project, registry
 
-    for module in ("lossexp.training.composed_model", "lossexp.training.task_losses", "lossexp.models.vae",
+    for module in ("lossexp.training.composed_model", "lossexp.training.task", "lossexp.models.layers",
                    "lossexp.training.gan_model"):
         importlib.import_module(module)
-    for name in available():
+    project.load()
+    for name in registry.available("loss"):
         try:
-            component_class(name)
+            registry.get("loss", name)
         except ConfigError:  # a broken third-party component: loading fails only if the model uses it
             continue
 
@@ -113,9 +112,11 @@ def inspect_archive(path: Path) -> str:
     if not version.split(".")[0].isdigit() or int(version.split(".")[0]) < 3:
         raise _bad_file(path, f"saved by Keras {version}; lossexp reads files of Keras 3 — retrain the model")
     registered = config.get("registered_name") if isinstance(config, dict) else None
-    if registered not in LOSSEXP_MODELS:
+    from lossexp.training.trainer import for_saved_class, saved_classes
+
+    if for_saved_class(registered) is None:
         raise _bad_file(path, f"a {registered or 'model of unknown class'}, not a lossexp model "
-                              f"({' or '.join(LOSSEXP_MODELS)})")
+                              f"({' or '.join(saved_classes())})")
     return registered
 
 
@@ -140,30 +141,18 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
     """Loss and metrics of the saved model on the configured data's validation split."""
     from lossexp.precheck import compose_validated
 
-    path = Path(model_path)
-    if inspect_archive(path) != COMPOSED:
-        raise _bad_file(path, "a GAN: it has no validation split to evaluate on; see its ring/* metrics")
-    config = compose_validated([*saved_overrides(path, overrides), *overrides])
-    split = config.trainer.validation_split
-    if split <= 0:
-        raise invalid_value("trainer.validation_split", "0 < validation_split < 1 to evaluate on", split)
-    model = load_model(path)
-
     from lossexp.data import load
-    from lossexp.models import prepare_data
+    from lossexp.training.trainer import for_saved_class
 
-    data = prepare_data(config.model, load(config.data))
-    _, (x, y) = data.split(split)
-    expected_shape = tuple(model.network.input_shape[1:])
-    if expected_shape != data.input_shape:
-        raise invalid_value("data", f"data with inputs of shape {expected_shape}, as the model takes",
-                            f"{config.data.name} {data.input_shape}")
-    outputs = int(model.network.output_shape[-1])
-    if outputs != data.num_outputs:
-        raise invalid_value("data", f"data with {outputs} outputs, as the model has",
-                            f"{config.data.name} ({data.num_outputs})")
-    results = model.evaluate(x, y, batch_size=config.trainer.batch_size, return_dict=True, verbose=0)
-    return {name: float(value) for name, value in results.items()}
+    path = Path(model_path)
+    regime = for_saved_class(inspect_archive(path))
+    config = compose_validated([*saved_overrides(path, overrides), *overrides])
+    if not regime.can_evaluate:
+        raise _bad_file(path, f"a {regime.saved_class} model: it has no validation split to evaluate on "
+                              "(see the run's own metrics)")
+    trainer = regime(config)
+    model = load_model(path)
+    return trainer.evaluate(model, trainer.prepare(load(config.data)))
 
 
 def main(args: Sequence[str]) -> int:

@@ -4,7 +4,8 @@
 ``loss=[]``. A whole mapping given to a component's weight replaces the configured weight
 instead of being merged into it (Hydra merges mappings key by key, which would mix, say, a
 linear schedule's ``steps`` into a sigmoid's options): ``loss.kl.weight={schedule: sigmoid}`` →
-``~loss.kl.weight +loss.kl.weight={schedule: sigmoid}``. Anything else passes through untouched.
+``~loss.kl.weight +loss.kl.weight={schedule: sigmoid}``; the same for a learning-rate schedule,
+``optimizer.learning_rate={schedule: cosine_decay, …}``. Anything else passes through untouched.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Iterable, List, Sequence
 from lossexp.errors import invalid_value, unknown_name
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_WEIGHT_KEY = re.compile(r"^loss\.[A-Za-z_][A-Za-z0-9_]*\.weight$")
+#: keys whose value may be a whole mapping (a schedule) that replaces, not merges into, the configured one
+_MAPPING_KEY = re.compile(r"^(loss\.[A-Za-z_][A-Za-z0-9_]*\.weight|optimizer\.learning_rate)$")
 NONE = "none"
 
 
@@ -41,7 +43,7 @@ def parse_composition(text: str, known: Iterable[str]) -> List[str]:
 def rewrite_override(override: str, known: Sequence[str]) -> List[str]:
     """The override(s) Hydra gets for one user override (see the module docstring)."""
     key, sep, value = override.partition("=")
-    if sep and _WEIGHT_KEY.match(key.strip()) and value.strip().startswith("{"):
+    if sep and _MAPPING_KEY.match(key.strip()) and value.strip().startswith("{"):
         return [f"~{key.strip()}", f"+{key.strip()}={value}"]
     if key.strip() != "loss" or not sep or value.strip().startswith("["):
         return [override]

@@ -8,8 +8,9 @@ up to :data:`MAX_JOBS_CHECKED`) is composed with Hydra's compose API and validat
 job writes to are checked too: its output directory (``hydra.run.dir`` / ``hydra.sweep.dir``) can
 be created, and its tracking store answers or can be written (see
 :mod:`lossexp.tracking.reachability`), so an unreachable server fails in seconds, not after
-minutes of MLflow's retries. Nothing here imports TensorFlow, except :func:`check_builds`, which
-builds a sweep's networks before its first job runs.
+minutes of MLflow's retries. Nothing here imports TensorFlow (for lossexp's own parts; a user project's module is imported when
+a config names its part), except :func:`check_builds`, which builds a sweep's networks before
+its first job runs.
 """
 from __future__ import annotations
 
@@ -144,32 +145,31 @@ def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[s
 
 
 def check_builds(jobs: Sequence[Tuple[List[str], LossexpConfig]]) -> None:
-    """Build every distinct job's network and loss components once, without training.
+    """Build every distinct job's model and loss components once, without training.
 
     What only the built network shows (a layer name it lacks, ``kl`` without ``model=vae``, a
-    component's option range) is thus reported before a sweep's first job runs, not after some
-    jobs have already been recorded. This imports TensorFlow: the CLI calls it for sweeps only.
+    component's option range, the user's builder failing) is thus reported before a sweep's first
+    job runs, not after some jobs have already been recorded. This imports TensorFlow: the CLI
+    calls it for sweeps only.
     """
     import keras
 
     from lossexp.data import load
-    from lossexp.models import prepare_data
-    from lossexp.training.assemble import build_model
-    from lossexp.training.gan_assemble import build_gan
+    from lossexp.training.trainer import for_config
 
     built = set()
     for job, config in jobs:
         # weights are fully checked without TensorFlow: jobs that differ only in weights build alike
         options = {name: {k: v for k, v in (opts or {}).items() if k != "weight"} for name, opts in config.loss.items()}
-        key = json.dumps([dataclasses.asdict(config.model), dataclasses.asdict(config.data), options],
-                         sort_keys=True, default=str)
+        key = json.dumps([dataclasses.asdict(config.model), dataclasses.asdict(config.data),
+                          dataclasses.asdict(config.task), options], sort_keys=True, default=str)
         if key in built:
             continue
         built.add(key)
         keras.backend.clear_session()
         try:
-            data = prepare_data(config.model, load(config.data))
-            (build_gan if config.model.name == "gan" else build_model)(config, data)
+            trainer = for_config(config)
+            trainer.build(trainer.prepare(load(config.data)))
         except ConfigError as error:
             raise _in_job(error, job) from None
     keras.backend.clear_session()

@@ -1,16 +1,23 @@
-"""The Hydra task function: one training run from a composed config to an MLflow record.
+"""One training run, from a composed config to an MLflow record.
 
-``run(cfg)`` validates the config, builds data, network and loss components (failing with a
-:class:`~lossexp.errors.ConfigError` before any MLflow run exists), trains the composed model
-and records everything in one MLflow run. It returns the objective a sweeper minimises: the
-value of ``objective.metric`` (default: the final validation loss, the training loss when there is
-no validation split; for ``model=gan`` the number of ring modes the generator misses). In a sweep,
-the run is a child of the sweep's parent run (see :mod:`lossexp.sweeps`).
+``run(cfg)`` is the Hydra task function: it validates the config and calls :func:`execute`,
+which the Python API (:mod:`lossexp.api`) calls too with a network, data or components of its
+own. ``execute`` loads the data, asks the model's training regime
+(:mod:`lossexp.training.trainer`) to build the compiled model — failing with a
+:class:`~lossexp.errors.ConfigError` before any MLflow run exists — trains it with the recording
+callbacks and records everything in one MLflow run. It never names a model: the regime decides
+what is built, fed and logged beyond the common record.
+
+The return value is the objective a sweeper optimises: the final value of ``objective.metric``
+(default ``val_loss``; without validation, the regime's fallback). In a sweep the run is a child of
+the sweep's parent run (see :mod:`lossexp.sweeps`).
 """
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -35,16 +42,40 @@ def _hydra_dirs() -> tuple[Path, Path]:
     return cwd, cwd / "outputs" / "runs" / "adhoc"
 
 
-def _experiment() -> str | None:
+def _experiment() -> Optional[str]:
     """The ``experiment=NAME`` this job was composed with, if any (tagged on the run)."""
     from hydra.core.hydra_config import HydraConfig
 
     return HydraConfig.get().runtime.choices.get("experiment") if HydraConfig.initialized() else None
 
 
+@dataclass
+class Outcome:
+    """What a run produced: the objective, Keras' history and the MLflow run id (None untracked)."""
+
+    objective: float
+    history: Dict[str, Any]
+    run_id: Optional[str]
+    model: Any = None
+
+
 def run(cfg: DictConfig) -> float:
+    """The Hydra task: validate, train, record; returns the objective."""
+    from lossexp import project
+
+    project.load()
     config = validate(cfg)
     base_dir, output_dir = _hydra_dirs()
+    return execute(config, OmegaConf.to_container(cfg, resolve=True), base_dir, output_dir).objective
+
+
+def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, output_dir: Path,
+            network: Any = None, data: Any = None, components: Optional[Sequence[Any]] = None) -> Outcome:
+    """Train one validated config and record it (see the module docstring).
+
+    ``network`` (a Keras model, or a regime's players), ``data`` (a :class:`lossexp.data.Dataset`)
+    and ``components`` replace the configured ones (the Python API passes its own objects).
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
     from lossexp.sweeps.job import child_identity, prepare_job
     from lossexp.sweeps.objective import objective_value
@@ -54,32 +85,19 @@ def run(cfg: DictConfig) -> float:
     import keras
 
     from lossexp.data import load
-    from lossexp.models import prepare_data
     from lossexp.tracking.callback import RunRecorder
     from lossexp.tracking.divergence import DivergenceWatch
     from lossexp.tracking.guard import NonFiniteGuard
     from lossexp.tracking.plots import plot_run
     from lossexp.tracking.run import TrackedRun
-    from lossexp.training.assemble import build_model
+    from lossexp.training.trainer import for_config
 
     keras.backend.clear_session()  # a reused process (sweeps) must not carry state between jobs
     keras.utils.set_random_seed(config.trainer.seed)
-    data = prepare_data(config.model, load(config.data))  # model=vae: targets = inputs
-    ring = None
-    if config.model.name == "gan":  # two players, its own step, ring metrics each epoch; no validation split
-        from lossexp.data.ring import modes
-        from lossexp.tracking.ring import RingMetrics, plot_ring
-        from lossexp.training.gan_assemble import build_gan
+    trainer = for_config(config)
+    data = trainer.prepare(data if data is not None else load(config.data))
+    model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
 
-        model = build_gan(config, data)  # ConfigError here: nothing has been logged yet
-        ring = RingMetrics(modes(config.data.radius), config.data.std, config.model.latent_dim, config.trainer.seed)
-        fit_data = {"x": data.x}
-    else:
-        model = build_model(config, data)  # ConfigError here: nothing has been logged yet
-        train, validation = data.split(config.trainer.validation_split)
-        fit_data = {"x": train[0], "y": train[1], "validation_data": validation}
-
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     child_name, child_tags = child_identity(config.tracking.parent_run_id, config.tracking.sweep_keys)
     run_name = config.tracking.run_name or child_name or f"{config.model.name}·{composition(config)}"
     tags = {"loss": composition(config), "model": config.model.name, "data": config.data.name,
@@ -96,28 +114,22 @@ def run(cfg: DictConfig) -> float:
         tracked.log_artifact(config_path)
 
         every = config.trainer.log_every_n_steps
+        own = trainer.callbacks(model, data)  # first: their metrics are recorded with the epoch
         recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift)
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
         guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
-        history = model.fit(
-            **fit_data,
-            epochs=config.trainer.epochs,
-            batch_size=config.trainer.batch_size,
-            # ring first: recorded with the epoch
-            callbacks=([ring] if ring is not None else []) + [recorder, watch, guard],
-            verbose=config.trainer.verbose,
-        )
+        history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
+                            callbacks=[*own, recorder, watch, guard], verbose=config.trainer.verbose)
         if config.tracking.plots:
             tracked.log_artifact(plot_run(tracked.sink.history, output_dir / "plots" / "run.png", run_name), "plots")
-            if ring is not None:
-                ring_png = plot_ring(ring.samples, ring.modes, ring.std, output_dir / "plots" / "ring.png", run_name)
-                tracked.log_artifact(ring_png, "plots")
+            for path in trainer.artifacts(own, output_dir, run_name):
+                tracked.log_artifact(path, "plots")
         if config.tracking.log_model:
             model_path = output_dir / "model.keras"
             model.save(model_path)
             tracked.log_artifact(model_path, "model")
-        value = objective_value(history.history, config.objective.metric)
+        value = objective_value(history.history, config.objective.metric, trainer.fallback_objective)
         if tracked.run_id:
             store.log_metrics(tracked.client, tracked.run_id, [("objective", value, recorder.step)])
             print(f"lossexp: run {tracked.run_id} ({run_name}) recorded in {tracked.uri}")
-    return value
+    return Outcome(value, history.history, tracked.run_id, model)

@@ -17,7 +17,46 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
-CONF_DIR = REPO / "conf"
+
+
+def dataset(name: str, **options):
+    """The checked Dataset of the data source ``name`` with ``options``, as a run loads it."""
+    from lossexp.config import Selection
+    from lossexp.data import load
+
+    return load(Selection(name, options))
+
+
+def composed_config(*overrides: str):
+    """The validated config ``lossexp train OVERRIDES`` would run (real Hydra composition, the CLI's
+    own ``loss=a+b`` and weight-mapping rewriting)."""
+    from hydra import compose, initialize_config_dir
+
+    from lossexp import CONF_DIR
+    from lossexp.config import validate
+    from lossexp.overrides import rewrite_loss
+    from lossexp.registry import available
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return validate(compose("config", overrides=rewrite_loss(overrides, available("loss"))))
+
+
+def built(config):
+    """(compiled model, prepared data) of a validated config, as a run builds them."""
+    from lossexp.data import load
+    from lossexp.training.trainer import for_config
+
+    trainer = for_config(config)
+    data = trainer.prepare(load(config.data))
+    return trainer.build(data), data
+
+
+def network(name: str, data, **options):
+    """The network the model builder ``name`` builds for ``data`` with ``options``."""
+    from lossexp import registry
+    from lossexp.config import Selection
+
+    return registry.build("model", Selection(name, options), data=data)
 
 
 def lossexp_env(**extra: str) -> dict:
@@ -88,7 +127,7 @@ def compose_model(network, components: Sequence, learning_rate: float = 0.1, los
     """The product's own ``compose`` (taps inserted, components attached), compiled with plain SGD."""
     import keras
 
-    from lossexp.training.assemble import compose
+    from lossexp.training.supervised import compose
 
     model = compose(network, list(components), task_loss=loss)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate), loss=loss)

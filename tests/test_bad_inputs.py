@@ -70,8 +70,8 @@ BAD_INPUTS: List[Bad] = [
         ("Unknown loss component 'coeff' in loss.second.kind", COMPONENTS)),
     Bad("unknown-optimizer", "unknown optimizer", train("optimizer=rmsprop"),
         ("Unknown optimizer 'rmsprop'", "adam, sgd")),
-    Bad("unknown-task-loss", "unknown task loss", train("model=mlp", "data=regression", "data.task_loss=huber"),
-        ("data.task_loss", "'huber'", "mean_absolute_error, mean_squared_error, squared_log_error")),
+    Bad("unknown-task-loss", "unknown task loss", train("model=mlp", "data=regression", "task.loss=hubr"),
+        ("Unknown task.loss 'hubr'", "huber", "mean_squared_error", "squared_log_error"), tensorflow=True),
     Bad("unknown-command", "unknown command", ("trian", "model=mlp"), ("Unknown command 'trian'", "train")),
     # --- misspelled keys ------------------------------------------------------------------------
     Bad("misspelled-trainer-key", "misspelled key", train("trainer.epohcs=3"),

@@ -1,18 +1,25 @@
 import subprocess
 import sys
 
-from lossexp.catalog import component_docstring, render
-from lossexp.losses.registry import available
+from lossexp import registry
+from lossexp.catalog import describe, render
 
 
 def test_render_lists_every_group_and_component_option():
     text = render()
-    for title in ("Models", "Data sets", "Optimizers", "Loss components"):
+    for title in ("Models", "Data sets", "Optimizers", "Loss components", "Experiments"):
         assert title in text
-    for name in available():
-        assert f"  {name} " in text
-        assert component_docstring(name), name
+    for kind, group in (("model", "model"), ("data", "data"), ("optimizer", "optimizer"), ("loss", "loss")):
+        for name in registry.available(kind):
+            assert f"  {name} " in text
+            assert describe(kind, group, name).summary, f"{group}={name} has no description"
     assert "parametrization: softplus" in text and "mode: mean" in text
+
+
+def test_experiments_show_their_example_lines_one_per_line():
+    text = render("vae_kl_anneal")
+    examples = [line for line in text.splitlines() if line.strip().startswith("$ lossexp")]
+    assert examples and all(line.count("lossexp train") == 1 for line in examples)
 
 
 def test_detail_shows_the_full_docstring():

@@ -12,13 +12,16 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from lossexp.errors import ConfigError
-from lossexp.losses.registry import ENTRY_POINT_GROUP, build_components
+from lossexp.losses.entries import build_components
+from lossexp.registry import KINDS
+
+ENTRY_POINT_GROUP = KINDS["loss"].entry_points
 
 PLUGIN = '''
 """A third-party loss component: scale · mean(ŷ²)."""
 from keras import ops
 
-from lossexp.losses.base import LossComponent
+from lossexp import LossComponent
 
 
 class SquaredPrediction(LossComponent):
@@ -81,6 +84,14 @@ def test_installed_entry_point_component_trains_like_a_builtin(run_cli, store_ur
     assert {"loss/sq_pred", "term/sq_pred", "val_loss/sq_pred"} <= set(metrics)
     assert metrics["loss/sq_pred"] == pytest.approx(0.1 * metrics["term/sq_pred"], rel=1e-5)
     assert run.data.params["loss.sq_pred.scale"] == "2.0"
+
+
+def test_components_lists_the_installed_component_and_its_origin(run_cli, plugin_path):
+    result = run_cli("components", **with_plugin(plugin_path))
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("  sq_pred ")]
+    assert "term = scale · mean(y_pred²)." in line and "[package lossexp-sqpred]" in line
+    assert "      scale: 1.0" in result.stdout
 
 
 def test_without_the_distribution_the_name_is_unknown(run_cli):

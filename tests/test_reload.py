@@ -10,10 +10,10 @@ import textwrap
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
-from conftest import lossexp_env
-from lossexp import CONF_DIR
+
+from conftest import composed_config, lossexp_env
+
 
 MLP = ["model=mlp", "model.hidden_units=[8,4]", "data=regression", "data.n_samples=64"]
 CASES = {
@@ -35,7 +35,7 @@ CASES = {
 #: what the README tells a user to import before keras.saving.load_model
 README_IMPORTS = """
 import keras, lossexp.training.composed_model, lossexp.losses.hist_avg, lossexp.losses.activity, lossexp.losses.coef
-import lossexp.models.vae, lossexp.losses.kl
+import lossexp.models.layers, lossexp.losses.kl
 import lossexp.losses.closure, lossexp.losses.aux_output, lossexp.losses.regularizer, lossexp.losses.cross_layer
 import lossexp.training.gan_model
 """
@@ -57,24 +57,19 @@ def train_and_save(case: str, overrides: list, directory) -> list:
     """Train one epoch through the product's path, save ``<case>.keras`` and its predictions."""
     import keras
 
-    from lossexp.config import validate
     from lossexp.data import load
-    from lossexp.models import prepare_data
-    from lossexp.training.assemble import build_model
-    from lossexp.training.gan_assemble import build_gan
+    from lossexp.training.trainer import for_config
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        config = validate(compose("config", overrides=[*overrides, "tracking.enabled=false"]))
+    config = composed_config(*overrides, "tracking.enabled=false")
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-    data = prepare_data(config.model, load(config.data))
+    trainer = for_config(config)
+    data = trainer.prepare(load(config.data))
+    model = trainer.build(data)
+    model.fit(**trainer.fit_arguments(data), epochs=1, verbose=0)
     if config.model.name == "gan":
-        model = build_gan(config, data)
-        model.fit(data.x, epochs=1, batch_size=16, verbose=0)
-        inputs = np.random.default_rng(0).standard_normal((8, config.model.latent_dim)).astype("float32")
+        inputs = np.random.default_rng(0).standard_normal((8, model.latent_dim)).astype("float32")
     else:
-        model = build_model(config, data)
-        model.fit(data.x, data.y, epochs=1, batch_size=16, verbose=0)
         inputs = np.asarray(data.x[:8], dtype="float32")
     model.save(directory / f"{case}.keras")
     prediction = keras.ops.convert_to_numpy(model(inputs, training=False))

@@ -4,18 +4,23 @@ As in the seed, x2/x3 has a heavy tail (x3 near 0), which makes the MSE noisy: k
 """
 from __future__ import annotations
 
+from typing import Tuple
+
 import numpy as np
 
-from lossexp.config import RegressionConfig
-from lossexp.data import Dataset
+from lossexp.data.digits import NSamples
+from lossexp.registry import register_data
 
 
 def target(x: np.ndarray) -> np.ndarray:
     return x[:, 0] * x[:, 1] + 2.0 * x[:, 1] ** 2 + x[:, 2] / x[:, 3] + 3.0 * x[:, 3]
 
 
-def load(cfg: RegressionConfig) -> Dataset:
-    x = np.random.default_rng(cfg.seed).random((cfg.n_samples, 4))
-    y = target(x)[:, None]
-    return Dataset("regression", x.astype("float32"), y.astype("float32"), task="regression", num_outputs=1,
-                   regression_loss=cfg.task_loss)
+@register_data("regression", task="regression")
+def regression(seed: int = 0, n_samples: NSamples = 1000) -> Tuple[np.ndarray, np.ndarray]:
+    """R0's function ``x0*x1 + 2*x1^2 + x2/x3 + 3*x3`` of ``x ~ U(0,1)^4``, generated from ``seed``.
+
+    Options: ``seed``; ``n_samples``.
+    """
+    x = np.random.default_rng(seed).random((n_samples, 4))
+    return x.astype("float32"), target(x)[:, None].astype("float32")

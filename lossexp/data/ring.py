@@ -2,14 +2,17 @@
 
 Mode k sits at ``radius·(cos a_k, sin a_k)`` with ``a = linspace(0, 2π, 9)[:-1]`` (8 distinct
 angles; ``linspace(0, 2π, 8)`` would put two modes on top of each other). Targets are the mode
-index of each point; the GAN ignores them, the ring metrics use the modes and the std.
+index of each point; a generative model ignores them. The data set carries its scorer: the
+ring metrics of a generator's samples (:class:`lossexp.evaluation.ring.RingScorer`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from lossexp.config import RingConfig
-from lossexp.data import Dataset
+from lossexp.data.dataset import Dataset
+from lossexp.data.digits import NSamples
+from lossexp.options import PositiveFloat
+from lossexp.registry import register_data
 
 N_MODES = 8
 
@@ -27,6 +30,15 @@ def sample(n: int, radius: float, std: float, rng: np.random.Generator) -> tuple
     return points, which
 
 
-def load(cfg: RingConfig) -> Dataset:
-    points, which = sample(cfg.n_samples, cfg.radius, cfg.std, np.random.default_rng(cfg.seed))
-    return Dataset("ring", points.astype("float32"), which.astype("int32"), task="generation", num_outputs=2)
+@register_data("ring", task="generation")
+def ring(seed: int = 0, n_samples: NSamples = 10000, radius: PositiveFloat = 2.0, std: PositiveFloat = 0.02) -> Dataset:
+    """8 Gaussians on a circle (VEEGAN's ring), for generative models such as ``model=gan``.
+
+    Options: ``seed``; ``n_samples``; ``radius``; ``std`` (of each Gaussian; a sample within
+    3 std of a mode is high quality).
+    """
+    from lossexp.evaluation.ring import RingScorer
+
+    points, which = sample(n_samples, radius, std, np.random.default_rng(seed))
+    return Dataset("ring", "generation", x=points.astype("float32"), y=which.astype("int32"), num_outputs=2,
+                   scorer=RingScorer(modes(radius), std))

@@ -6,14 +6,23 @@ trainable coefficient.
 """
 from __future__ import annotations
 
+from typing import Tuple
+
 import numpy as np
 
-from lossexp.config import UniformConfig
-from lossexp.data import Dataset
+from lossexp.data.digits import NSamples
+from lossexp.options import PositiveInt
+from lossexp.registry import register_data
 
 
-def load(cfg: UniformConfig) -> Dataset:
-    rng = np.random.default_rng(cfg.seed)
-    x = rng.random((cfg.n_samples, cfg.n_features)).astype("float32")
-    y = rng.random((cfg.n_samples, cfg.n_targets)).astype("float32")
-    return Dataset("uniform", x, y, task="regression", num_outputs=cfg.n_targets, regression_loss=cfg.task_loss)
+@register_data("uniform", task="regression")
+def uniform(seed: int = 0, n_samples: NSamples = 1000, n_features: PositiveInt = 32,
+            n_targets: PositiveInt = 2) -> Tuple[np.ndarray, np.ndarray]:
+    """R1's fake data: ``U(0,1)^n_features`` inputs and independent ``U(0,1)^n_targets`` targets.
+
+    Options: ``seed``; ``n_samples``; ``n_features``; ``n_targets``.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.random((n_samples, n_features)).astype("float32")
+    y = rng.random((n_samples, n_targets)).astype("float32")
+    return x, y

@@ -10,6 +10,7 @@ VEEGAN and PacGAN report both on 2,500 generator samples.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -35,3 +36,53 @@ def score(points: np.ndarray, modes: np.ndarray, std: float) -> RingScore:
     covered = len(np.unique(nearest[good]))
     percent = 100.0 * float(np.mean(good)) if len(points) else 0.0
     return RingScore(modes_covered=int(covered), high_quality=percent)
+
+
+class RingScorer:
+    """The ring data set's scorer of generated samples: VEEGAN's two numbers and a picture.
+
+    A generative trainer asks each epoch for :meth:`metrics` of ``N_EVAL_SAMPLES`` samples
+    (``ring/modes_covered``, ``ring/high_quality`` in percent) and at the end for :meth:`plot`;
+    a sweep that has no validation loss to minimise takes :meth:`objective`, the modes missed.
+    """
+
+    name = "ring"
+    n_samples = N_EVAL_SAMPLES
+
+    def __init__(self, modes: np.ndarray, std: float) -> None:
+        self.modes = np.asarray(modes)
+        self.std = std
+
+    def metrics(self, samples: np.ndarray) -> dict:
+        result = score(samples, self.modes, self.std)
+        return {"ring/modes_covered": float(result.modes_covered), "ring/high_quality": result.high_quality}
+
+    def objective(self, history: dict) -> float:
+        """Modes missed after the last epoch (lower is better)."""
+        return float(len(self.modes) - history["ring/modes_covered"][-1])
+
+    def plot(self, samples: np.ndarray, path: Path, title: str) -> Path:
+        """Generated points over the modes, each with its 3-std "high quality" circle; returns ``path``."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        result = score(samples, self.modes, self.std)
+        fig, ax = plt.subplots(figsize=(5.5, 5.5))
+        ax.scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.4, color="tab:blue", label=f"{len(samples)} samples")
+        ax.scatter(self.modes[:, 0], self.modes[:, 1], marker="x", color="tab:red", s=40, label="modes")
+        for centre in self.modes:
+            ax.add_patch(plt.Circle(centre, QUALITY_STDS * self.std, fill=False, color="tab:red", linewidth=0.8))
+        reach = 1.5 * float(np.max(np.linalg.norm(self.modes, axis=1)))
+        ax.set_xlim(-reach, reach)
+        ax.set_ylim(-reach, reach)
+        ax.set_aspect("equal")
+        ax.legend(loc="upper right", fontsize=8)
+        ax.set_title(f"{title}\n{result.modes_covered}/{len(self.modes)} modes covered, "
+                     f"{result.high_quality:.1f}% high quality", fontsize=9)
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path

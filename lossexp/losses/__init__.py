@@ -1,1 +1,1 @@
-"""Loss components: the contract (``base``), the registry, and one module per component."""
+"""Loss components: the contract (``base``), the composition, the ``loss:`` entries, one module per component."""

@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
-from lossexp.losses.registry import register
+from lossexp.registry import register_component
 
 NORMS = ("l2", "l1")
 REDUCTIONS = ("batch_mean", "sum", "mean")
@@ -36,7 +36,7 @@ class ActivityTap(LossTap):
         return {**super().get_config(), "norm": self.norm, "reduction": self.reduction}
 
 
-@register("activity")
+@register_component("activity")
 class ActivityPenalty(LossComponent):
     """Penalise the outputs of named layers (the sum of a per-layer penalty over ``layers``).
 

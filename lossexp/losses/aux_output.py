@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext
-from lossexp.losses.registry import register
+from lossexp.registry import register_component
 
 
 def _per_example(x: Any) -> Any:
@@ -22,7 +22,7 @@ LOSSES: Dict[str, Callable[[Any], Any]] = {
 }
 
 
-@register("aux_output")
+@register_component("aux_output")
 class AuxiliaryOutput(LossComponent):
     """term = loss(h, target): the named ``layer``'s output h as an extra model output with its own loss.
 

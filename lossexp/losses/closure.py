@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext
-from lossexp.losses.registry import register
+from lossexp.registry import register_component
 
 
 def per_example_squared_error(y_true: Any, y_pred: Any) -> Any:
@@ -46,7 +46,7 @@ FUNCTIONS: Dict[str, Callable[[Any, Any, Any], Any]] = {
 }
 
 
-@register("closure")
+@register_component("closure")
 class Closure(LossComponent):
     """term = fn(y_true, y_pred, h), h the output of the named ``layer`` for the same batch.
 

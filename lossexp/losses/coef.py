@@ -8,14 +8,14 @@ from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext, zero
 from lossexp.losses.cross_layer import kernel_norm, require_kernel_layers
-from lossexp.losses.registry import register
+from lossexp.registry import register_component
 
 PENALTIES = ("kernel_norm", "prediction_mean")
 #: ``a`` starts at 0.01, softplus-parametrized, when the config gives no weight.
 DEFAULT_WEIGHT = {"value": 0.01, "trainable": True, "parametrization": "softplus"}
 
 
-@register("coef")
+@register_component("coef")
 class TrainableCoefficient(LossComponent):
     """term = P; contribution = a·P with ``a`` trained by the optimizer together with the model.
 

@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext, zero
-from lossexp.losses.registry import register
+from lossexp.registry import register_component
 
 NORMS = ("fro", "l2", "l1")
 
@@ -28,7 +28,7 @@ def require_kernel_layers(component: LossComponent, network: keras.Model, layers
                           "layers that have a kernel (Dense, Conv)", name)
 
 
-@register("cross_layer")
+@register_component("cross_layer")
 class CrossLayerNorm(LossComponent):
     """term = Σ_layers ||W||, a norm of the kernels of the named layers.
 

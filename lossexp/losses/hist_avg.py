@@ -8,13 +8,13 @@ import numpy as np
 from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext, zero
-from lossexp.losses.registry import register
+from lossexp.registry import register_component
 
 MODES = ("mean", "ema", "previous")
 DISTANCES = ("squared_l2", "mean_abs")
 
 
-@register("hist_avg")
+@register_component("hist_avg")
 class HistoricalAverage(LossComponent):
     """Penalise the distance of the weights from a reference built from their own history.
 

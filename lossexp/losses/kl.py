@@ -8,10 +8,10 @@ from keras import ops
 
 from lossexp.errors import ConfigError
 from lossexp.losses.base import LossComponent, LossContext, LossTap
-from lossexp.losses.registry import register
+from lossexp.registry import register_component
 
 
-@register("kl")
+@register_component("kl")
 class KLDivergence(LossComponent):
     """term = mean over the batch of −½ Σ_latent (1 + log σ² − μ² − σ²), the KL divergence of the
     encoder's Gaussian q(z|x) = N(μ, σ²) from the prior N(0, I) (Kingma & Welling 2014).

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import keras
 
 from lossexp.losses.base import LossComponent, LossContext, zero
-from lossexp.losses.registry import register
+from lossexp.registry import register_component
 
 #: option → the layer attribute Keras reads (the variable's ``regularizer`` for kernel and bias)
 TARGETS = {"kernel": "kernel_regularizer", "bias": "bias_regularizer", "activity": "activity_regularizer"}
@@ -27,7 +27,7 @@ def make_regularizer(l1: float, l2: float) -> Optional[keras.regularizers.Regula
     return None
 
 
-@register("regularizer")
+@register_component("regularizer")
 class KerasRegularizer(LossComponent):
     """Keras' ``kernel_regularizer`` / ``bias_regularizer`` / ``activity_regularizer`` on named layers.
 

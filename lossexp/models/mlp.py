@@ -1,16 +1,25 @@
 """Multi-layer perceptron: (flatten) → hidden_1 … hidden_n → output."""
 from __future__ import annotations
 
-import keras
+from typing import Any, Optional
 
-from lossexp.config import MLPConfig
-from lossexp.data import Dataset
 from lossexp.models import output_layer
+from lossexp.options import PositiveInts
+from lossexp.registry import register_model
 
 
-def build(cfg: MLPConfig, data: Dataset) -> keras.Model:
+@register_model("mlp")
+def mlp(data: Any, hidden_units: PositiveInts = (64, 32), activation: str = "relu",
+        output_activation: Optional[str] = None) -> Any:
+    """Dense stack. Layers (for loss components): ``hidden_1 … hidden_n``, ``output``.
+
+    Options: ``hidden_units``; ``activation``; ``output_activation`` (null: softmax for
+    classification, linear for regression; softplus/exp keep ŷ > 0; any Keras activation).
+    """
+    import keras
+
     inputs = keras.Input(shape=data.input_shape, name="inputs")
     x = keras.layers.Flatten(name="flatten")(inputs) if len(data.input_shape) > 1 else inputs
-    for i, units in enumerate(cfg.hidden_units, start=1):
-        x = keras.layers.Dense(units, activation=cfg.activation, name=f"hidden_{i}")(x)
-    return keras.Model(inputs, output_layer(data, cfg.output_activation)(x), name="mlp")
+    for i, units in enumerate(hidden_units, start=1):
+        x = keras.layers.Dense(units, activation=activation, name=f"hidden_{i}")(x)
+    return keras.Model(inputs, output_layer(data, output_activation)(x), name="mlp")

@@ -1,16 +1,17 @@
 """The composed model: task loss + Σ weightᵢ·termᵢ in one compiled train step.
 
-``ComposedModel`` wraps a functional network (with any pass-through loss taps already inserted)
-and the loss components. It overrides ``compute_loss``, which Keras calls inside the compiled
-step: so the whole composition, the components' in-graph state updates and the per-component
-trackers run in the graph, with no Python per batch and no recompiles. ``train_step`` is Keras'
-own with one ordering guarantee and the components' after-step updates (dual ascent) added;
-``test_step`` is Keras' own minus the training-only terms in the validation logs.
+``ComposedModel`` wraps a network (functional, Sequential or subclassed; pass-through loss taps
+already inserted) and a :class:`~lossexp.losses.composition.Composition` of loss components. It
+overrides ``compute_loss``, which Keras calls inside the compiled step: so the whole composition,
+the components' in-graph state updates and the per-component trackers run in the graph, with no
+Python per batch and no recompiles. ``train_step`` is Keras' own with one ordering guarantee and
+the components' after-step updates (dual ascent) added; ``test_step`` is Keras' own minus the
+training-only terms in the validation logs.
 
 Components that read intermediate tensors (``outputs_needed()``) get them from a multi-output
-view of the network: the same layers, with the named layers' outputs as extra outputs. The
-view is used for the train and test steps only; ``predict`` and ``call`` return the network's
-own output.
+view of the network: the same layers, with the named layers' outputs as extra outputs (this
+needs a functional or Sequential network). The view is used for the train and test steps only;
+``predict`` and ``call`` return the network's own output.
 
 Keras 3 reports only the total loss; here every component also gets two epoch-running means,
 ``term/<name>`` (unweighted) and ``loss/<name>`` (its weighted contribution), plus
@@ -24,14 +25,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import keras
 from keras import ops
 
+import lossexp.training.task  # noqa: F401  registers the task losses a saved model was compiled with
+from lossexp.errors import ConfigError
 from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
+from lossexp.losses.composition import Composition
 
 _REGULARIZER_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
 
 
-def _metric_names(component: LossComponent) -> List[str]:
-    """``term/<name>`` (unweighted) and ``loss/<name>`` (weighted), in the breakdown's order."""
-    return [f"term/{component.name}", f"loss/{component.name}"]
+def batch_size(y_pred: Any) -> Any:
+    """The batch size of one output, or of the first of several, as float32."""
+    return ops.cast(ops.shape(keras.tree.flatten(y_pred)[0])[0], "float32")
 
 
 class RunningMeans(keras.metrics.Metric):
@@ -69,20 +73,18 @@ class ComposedModel(keras.Model):
         super().__init__(**kwargs)
         self.network = network
         self.components = list(components)
+        self.composition = Composition(self.components)
         self.task_loss = task_loss
         for component in self.components:
             component.attach(network)
             component.require_layers(network, component.outputs_needed(), option="layer")
         needed = sorted({name for c in self.components for name in c.outputs_needed()})
         # Not an attribute Keras tracks: it shares every layer with ``network``, which is saved.
-        object.__setattr__(self, "_with_outputs", keras.Model(
-            network.inputs, {"y_pred": network.outputs[0], **{n: network.get_layer(n).output for n in needed}},
-            name=f"{network.name}_with_outputs",
-        ) if needed else None)
+        object.__setattr__(self, "_with_outputs", self._output_view(needed) if needed else None)
         self.has_other_losses = any(
             getattr(layer, attr, None) is not None for layer in self._unowned_layers() for attr in _REGULARIZER_ATTRS
         )
-        names = ["loss/task"] + [name for c in self.components for name in _metric_names(c)]
+        names = ["loss/task"] + self.composition.metric_names()
         self.breakdown = RunningMeans(names + (["loss/other"] if self.has_other_losses else []), name="breakdown")
         # The network is built and components own their state: built now, also when the train and
         # test steps run the multi-output view and never call the model itself (else save warns).
@@ -95,6 +97,19 @@ class ComposedModel(keras.Model):
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         return self.network(inputs, training=training)
+
+    def _output_view(self, needed: Sequence[str]) -> keras.Model:
+        """The network with the ``needed`` layers' outputs as extra outputs (functional graphs only)."""
+        try:
+            output = self.network.outputs[0] if len(self.network.outputs) == 1 else self.network.output
+            return keras.Model(self.network.input,
+                               {"y_pred": output, **{n: self.network.get_layer(n).output for n in needed}},
+                               name=f"{self.network.name}_with_outputs")
+        except (AttributeError, ValueError, TypeError):  # a subclassed model has no symbolic graph
+            owner = next(c for c in self.components if c.outputs_needed())
+            raise ConfigError(f"Invalid loss component for model: loss.{owner.name} reads intermediate layer outputs "
+                              f"({', '.join(needed)}), which needs a functional or Sequential network; "
+                              f"{self.network.name} is a subclassed keras.Model") from None
 
     def forward(self, x: Any, training: bool) -> Tuple[Any, Dict[str, Any]]:
         """(y_pred, outputs of the layers the components need) for one batch."""
@@ -127,29 +142,20 @@ class ComposedModel(keras.Model):
     def composed_loss(self, y: Any, y_pred: Any, sample_weight: Any, training: bool,
                       outputs: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any]]:
         """(total loss, each applicable component's unweighted term) for one batch."""
-        task = self._compile_loss(y, y_pred, sample_weight)
-        total = task
-        breakdown = [task]
-        terms: Dict[str, Any] = {}
+        task = ops.cast(self._compile_loss(y, y_pred, sample_weight), "float32")
         context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training,
                               step=self.step_number() if training else None, outputs=outputs or {})
-        for component in self.components:
-            if not training and not component.applies_in_validation:
-                breakdown += [zero(), zero()]  # filtered out of the validation logs
-                continue
-            term = ops.cast(component.term(context), "float32")
-            contribution = component.contribution(term, context)
-            terms[component.name] = term
-            breakdown += [term, ops.cast(contribution, "float32")]
-            total = total + contribution
+        composed = self.composition(context, task)
+        total = composed.total
+        breakdown = [task, *composed.values]
         other = self._other_losses()
         if other:
             other_total = ops.sum(ops.stack([ops.cast(loss, "float32") for loss in other]))
             total = total + other_total
         if self.has_other_losses:
             breakdown.append(other_total if other else zero())
-        self.breakdown.update_state(breakdown, sample_weight=ops.cast(ops.shape(y_pred)[0], "float32"))
-        return total, terms
+        self.breakdown.update_state(breakdown, sample_weight=batch_size(y_pred))
+        return total, composed.terms
 
     def train_step(self, data: Any) -> Dict[str, Any]:
         """Keras' TensorFlow train step, with the optimizer update ordered after the loss.
@@ -173,14 +179,8 @@ class ComposedModel(keras.Model):
         with tf.control_dependencies([loss]):
             gradients = [None if g is None else tf.identity(g) for g in gradients]
         self.optimizer.apply_gradients(zip(gradients, variables))
-        for component in self.components:
-            if component.name in terms:
-                component.after_step(terms[component.name])
+        self.composition.after_step(terms)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-
-    def train_only_metric_names(self) -> List[str]:
-        """Metrics of components that do not apply in validation (no ``val_`` value)."""
-        return [name for c in self.components if not c.applies_in_validation for name in _metric_names(c)]
 
     def test_step(self, data: Any) -> Dict[str, Any]:
         """Keras' test step on the multi-output view; training-only terms left out of the logs."""
@@ -191,12 +191,12 @@ class ComposedModel(keras.Model):
         loss, _ = self.composed_loss(y, y_pred, sample_weight, training=False, outputs=outputs)
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        skip = set(self.train_only_metric_names())
+        skip = set(self.composition.train_only_metric_names())
         return {key: value for key, value in logs.items() if key not in skip}
 
     def tracked_weights(self) -> Dict[str, Any]:
         """``weight/<c>`` and ``coef/<c>`` of every component whose weight is not constant."""
-        return {key: value for c in self.components for key, value in c.tracked_weights().items()}
+        return self.composition.tracked_weights()
 
     # -- serialisation ---------------------------------------------------------------------
     def get_config(self) -> Dict[str, Any]:

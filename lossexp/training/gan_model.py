@@ -25,6 +25,7 @@ import keras
 from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext
+from lossexp.losses.composition import Composition
 from lossexp.training.composed_model import RunningMeans
 
 PLAYERS = ("discriminator", "generator")  # in the order of their steps
@@ -45,6 +46,8 @@ class GANModel(keras.Model):
         self.seed = seed
         self.latent_dim = int(generator.inputs[0].shape[-1])
         self.noise = keras.random.SeedGenerator(seed, name="noise")
+        # not attributes Keras tracks: the components are, through the *_components lists
+        object.__setattr__(self, "compositions", {p: Composition(self.player_components(p)) for p in PLAYERS})
         for player in PLAYERS:
             for component in self.player_components(player):
                 component.attach(self.player_network(player))
@@ -83,8 +86,7 @@ class GANModel(keras.Model):
     def metric_names(self) -> List[str]:
         names = []
         for player in PLAYERS:
-            names += [f"loss/{player}", f"loss/{player}/adversarial"]
-            names += [f"{kind}/{c.name}" for c in self.player_components(player) for kind in ("term", "loss")]
+            names += [f"loss/{player}", f"loss/{player}/adversarial", *self.compositions[player].metric_names()]
         return names
 
     # -- compile, forward -------------------------------------------------------------------
@@ -118,14 +120,8 @@ class GANModel(keras.Model):
         step = ops.cast(self.player_optimizer(player).iterations, "float32") + 1.0
         context = LossContext(y_true=y_true, y_pred=y_pred, network=self.player_network(player), training=True,
                               step=step)
-        total, terms, contributions = adversarial, {}, []
-        for component in self.player_components(player):
-            term = ops.cast(component.term(context), "float32")
-            contribution = ops.cast(component.contribution(term, context), "float32")
-            terms[component.name] = term
-            contributions += [term, contribution]
-            total = total + contribution
-        return total, terms, [total, adversarial, *contributions]
+        composed = self.compositions[player](context, adversarial)
+        return composed.total, composed.terms, [composed.total, adversarial, *composed.values]
 
     def update(self, player: str, tape: Any, total: Any, terms: Dict[str, Any]) -> None:
         """Apply ``player``'s optimizer to its own variables; then the components' after-step updates.
@@ -140,8 +136,7 @@ class GANModel(keras.Model):
         with tf.control_dependencies([total]):
             gradients = [None if g is None else tf.identity(g) for g in gradients]
         self.player_optimizer(player).apply_gradients(zip(gradients, variables))
-        for component in self.player_components(player):
-            component.after_step(terms[component.name])
+        self.compositions[player].after_step(terms)
 
     def train_step(self, data: Any) -> Dict[str, Any]:
         import tensorflow as tf
@@ -171,7 +166,7 @@ class GANModel(keras.Model):
 
     def tracked_weights(self) -> Dict[str, Any]:
         """``weight/<c>`` and ``coef/<c>`` of every component whose weight is not constant."""
-        return {key: value for c in self.components for key, value in c.tracked_weights().items()}
+        return {key: value for player in PLAYERS for key, value in self.compositions[player].tracked_weights().items()}
 
     # -- serialisation ----------------------------------------------------------------------
     def get_config(self) -> Dict[str, Any]:

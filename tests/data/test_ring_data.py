@@ -1,8 +1,7 @@
 """The 8-Gaussian ring: eight distinct modes on the circle, seeded draws with the configured spread."""
 import numpy as np
 
-from lossexp.config import RingConfig
-from lossexp.data import load
+from conftest import dataset
 from lossexp.data.ring import modes
 
 
@@ -15,11 +14,12 @@ def test_eight_distinct_modes_at_multiples_of_45_degrees_on_the_circle():
 
 
 def test_points_are_seeded_and_spread_by_std_around_their_mode():
-    cfg = RingConfig(n_samples=4000, seed=5, radius=1.0, std=0.05)
-    data, again = load(cfg), load(cfg)
+    cfg = dict(n_samples=4000, seed=5, radius=1.0, std=0.05)
+    data, again = dataset("ring", **cfg), dataset("ring", **cfg)
     np.testing.assert_array_equal(data.x, again.x)
     assert data.x.shape == (4000, 2) and data.x.dtype == np.float32
     offsets = data.x - modes(1.0)[data.y]
     assert abs(offsets.std() - 0.05) < 0.003 and abs(offsets.mean()) < 0.003
     assert sorted(np.unique(data.y)) == list(range(8))
-    assert not np.array_equal(load(RingConfig(n_samples=4000, seed=6)).x, data.x)
+    assert data.task == "generation" and data.scorer.modes.shape == (8, 2)
+    assert not np.array_equal(dataset("ring", n_samples=4000, seed=6).x, data.x)

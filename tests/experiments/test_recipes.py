@@ -61,8 +61,8 @@ def test_every_experiment_composes_and_validates(experiment):
 BAD = [
     (["experiment=r9"], "Unknown experiment 'r9': valid choices are"),
     (["experiment=trainable_param_loss", "model.output_activation=null"],
-     "Invalid value for model.output_activation: expected one of softplus, exp"),
-    (["experiment=cross_layer_coef", "data.task_loss=huber"], "Unknown data.task_loss 'huber': valid choices are"),
+     "Invalid value for task.loss: squared_log_error is not finite on the first examples"),
+    (["experiment=cross_layer_coef", "task.loss=hubr"], "Unknown task.loss 'hubr': valid choices are"),
     (["experiment=closure_activation", "loss.closure.fn=cube"], "Invalid value for loss.closure.fn"),
     (["experiment=intermediate_penalty", "loss=regularizer", "loss.regularizer.kernel.l2=-1"],
      "Invalid value for loss.regularizer.kernel.l2"),

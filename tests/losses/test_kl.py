@@ -10,19 +10,17 @@ import pytest
 import keras
 import tensorflow as tf
 
+from conftest import dataset, network
 from lossexp.catalog import render
-from lossexp.config import DigitsConfig, VAEConfig
-from lossexp.data import load
 from lossexp.errors import ConfigError
 from lossexp.losses.base import LossContext
 from lossexp.losses.kl import KLDivergence
 from lossexp.losses.weight_spec import parse_weight
-from lossexp.models import build_network, prepare_data
 from lossexp.tracking.callback import MetricSink, RunRecorder
-from lossexp.training.assemble import compose
-from lossexp.training.task_losses import summed_binary_crossentropy
+from lossexp.training.supervised import compose
+from lossexp.training.task import summed_binary_crossentropy
 
-SMALL = VAEConfig(encoder_units=[16], latent_dim=3, decoder_units=[16], seed=5)
+SMALL = dict(encoder_units=[16], latent_dim=3, decoder_units=[16], seed=5)
 
 
 # --- the independent NumPy reference ---------------------------------------------------------
@@ -64,12 +62,12 @@ def np_decoder(network, z: np.ndarray) -> np.ndarray:
 
 @pytest.fixture
 def digits():
-    return prepare_data(SMALL, load(DigitsConfig(n_samples=80)))
+    return dataset("digits", n_samples=80).autoencoding()
 
 
 def composed_vae(data, weight, learning_rate=0.01):
-    network = build_network(SMALL, data)
-    model = compose(network, [KLDivergence(name="kl", weight=weight)], task_loss=data.task_loss)
+    model = compose(network("vae", data, **SMALL), [KLDivergence(name="kl", weight=weight)],
+                    task_loss="summed_binary_crossentropy")
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate), loss=summed_binary_crossentropy)
     return model
 

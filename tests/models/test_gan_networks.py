@@ -1,14 +1,12 @@
 """The GAN's players: the documented layer names and shapes."""
 import numpy as np
 
-from lossexp.config import GANConfig, RingConfig
-from lossexp.data import load
-from lossexp.models import gan
+from conftest import dataset, network
 
 
 def test_players_have_mlp_layer_names_and_the_documented_shapes():
-    players = gan.build(GANConfig(latent_dim=5, generator_units=[16, 8], discriminator_units=[4]),
-                        load(RingConfig(n_samples=20)))
+    players = network("gan", dataset("ring", n_samples=20), latent_dim=5, generator_units=[16, 8],
+                      discriminator_units=[4])
     assert [layer.name for layer in players.generator.layers] == ["noise", "hidden_1", "hidden_2", "output"]
     assert [layer.name for layer in players.discriminator.layers] == ["inputs", "hidden_1", "output"]
     points = players.generator(np.zeros((3, 5), "float32"))

@@ -10,20 +10,19 @@ import keras
 
 import lossexp.losses.kl  # noqa: F401  registers the component for reloading
 import lossexp.training.composed_model  # noqa: F401
-from lossexp.config import DigitsConfig, LossexpConfig, OptimizerConfig, RegressionConfig, TrackingConfig, \
-    TrainerConfig, VAEConfig
-from lossexp.data import Dataset, load
+from conftest import built, composed_config, dataset, network
+from lossexp.data import Dataset
 from lossexp.errors import ConfigError
-from lossexp.models import build_network, prepare_data
-from lossexp.models.vae import Sampling
-from lossexp.training.assemble import build_model
+from lossexp.models.layers import Sampling
 from lossexp.training.composed_model import ComposedModel
 
-SMALL = VAEConfig(encoder_units=[16, 8], latent_dim=3, decoder_units=[8, 16], seed=7)
+SMALL = dict(encoder_units=[16, 8], latent_dim=3, decoder_units=[8, 16], seed=7)
+SMALL_OVERRIDES = ("model=vae", "model.encoder_units=[16,8]", "model.latent_dim=3", "model.decoder_units=[8,16]",
+                   "model.seed=7")
 
 
 def digits(n: int = 96) -> Dataset:
-    return prepare_data(SMALL, load(DigitsConfig(n_samples=n)))
+    return dataset("digits", n_samples=n).autoencoding()
 
 
 def np_vae_inference(network, x: np.ndarray) -> dict:
@@ -34,47 +33,55 @@ def np_vae_inference(network, x: np.ndarray) -> dict:
         return np.maximum(out, 0.0) if activation == "relu" else out
 
     h = np.asarray(x, np.float64)
-    for i in range(1, len(SMALL.encoder_units) + 1):
+    for i in range(1, len(SMALL["encoder_units"]) + 1):
         h = dense(f"encoder_hidden_{i}", h, "relu")
     z_mean, z_log_var = dense("z_mean", h), dense("z_log_var", h)
     h = z_mean
-    for i in range(1, len(SMALL.decoder_units) + 1):
+    for i in range(1, len(SMALL["decoder_units"]) + 1):
         h = dense(f"decoder_hidden_{i}", h, "relu")
     return {"z_mean": z_mean, "z_log_var": z_log_var, "output": 1.0 / (1.0 + np.exp(-dense("output", h)))}
 
 
 def test_digits_become_a_reconstruction_of_their_64_pixels():
-    raw = load(DigitsConfig(n_samples=50))
-    data = prepare_data(SMALL, raw)
+    from lossexp.data import load
+    from lossexp.training.trainer import for_config
+
+    config = composed_config(*SMALL_OVERRIDES, "data.n_samples=50")
+    raw = load(config.data)
+    data = for_config(config).prepare(raw)  # the model's task: reconstruction
     assert data.task == "reconstruction" and data.num_outputs == 64
     assert data.x.shape == (50, 64) and data.input_shape == (64,)
     np.testing.assert_array_equal(data.y, data.x)
     np.testing.assert_array_equal(data.x, raw.x.reshape(50, 64))
     assert data.x.min() >= 0.0 and data.x.max() == pytest.approx(1.0)
-    assert data.task_loss == "summed_binary_crossentropy" and data.task_metric == "mean_absolute_error"
-    (x_train, y_train), (x_val, _) = data.split(0.2)
-    assert len(x_train) == 40 and len(x_val) == 10
+    train, _ = data.split(0.2)
+    (x_train, y_train) = train.arrays
+    assert len(x_train) == 40 and train.size == 40
     np.testing.assert_array_equal(y_train, x_train)
+    model, _ = built(config)
+    assert model.task_loss == "summed_binary_crossentropy"
+    assert [m.name for m in model.metrics if m.name not in ("loss", "breakdown")] == ["compile_metrics"]
 
 
-def test_inputs_outside_0_1_are_a_config_error():
-    regression = load(RegressionConfig(n_samples=20))
-    shifted = Dataset("shifted", regression.x * 3.0, regression.y, task="regression", num_outputs=1)
-    with pytest.raises(ConfigError, match=r"^Invalid value for model: vae reconstructs inputs in \[0, 1\]; "
-                                          r"data 'shifted' has values in \[0\.\d+, 2\.\d+\]; use data=digits$"):
-        prepare_data(SMALL, shifted)
+def test_inputs_outside_0_1_are_a_config_error(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "shifted.npz", x=(3.0 * rng.random((20, 4))).astype("float32"), y=rng.random(20))
+    with pytest.raises(ConfigError, match=r"^Invalid value for data: expected inputs in \[0, 1\] for model=vae's "
+                                          r"reconstruction with binary cross-entropy \(or set task.loss="
+                                          r"mean_squared_error\), got 'npz with values in \[0\.\d+, 2\.\d+\]'$"):
+        built(composed_config(*SMALL_OVERRIDES, "data=npz", f"data.path={tmp_path / 'shifted.npz'}"))
 
 
 def test_layer_names_and_a_forward_pass_equal_to_numpy():
     data = digits()
-    network = build_network(SMALL, data)
-    assert [layer.name for layer in network.layers] == [
+    network_ = network("vae", data, **SMALL)
+    assert [layer.name for layer in network_.layers] == [
         "inputs", "encoder_hidden_1", "encoder_hidden_2", "z_mean", "z_log_var", "z",
         "decoder_hidden_1", "decoder_hidden_2", "output"]
-    assert network.get_layer("z_mean").output.shape == (None, 3)
-    prediction = network.predict(data.x[:10], verbose=0)
+    assert network_.get_layer("z_mean").output.shape == (None, 3)
+    prediction = network_.predict(data.x[:10], verbose=0)
     assert prediction.shape == (10, 64) and prediction.min() > 0.0 and prediction.max() < 1.0
-    np.testing.assert_allclose(prediction, np_vae_inference(network, data.x[:10])["output"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(prediction, np_vae_inference(network_, data.x[:10])["output"], rtol=1e-5, atol=1e-6)
 
 
 def test_sampling_is_reparameterised_seeded_and_the_mean_in_inference():
@@ -104,16 +111,10 @@ def test_vae_config_is_range_checked():
             validate(OmegaConf.create({**base, "model": {"name": "vae", key: value}}))
 
 
-def vae_config(loss: dict) -> LossexpConfig:
-    return LossexpConfig(model=SMALL, data=DigitsConfig(n_samples=96), loss=loss,
-                         optimizer=OptimizerConfig(learning_rate=0.01), trainer=TrainerConfig(),
-                         tracking=TrackingConfig(enabled=False))
-
-
 def test_composed_vae_saves_and_reloads_with_equal_predictions(tmp_path):
-    config = vae_config({"kl": {"weight": {"schedule": "linear", "start": 0.0, "end": 1.0, "steps": 10}}})
-    data = prepare_data(config.model, load(config.data))
-    model = build_model(config, data)
+    config = composed_config(*SMALL_OVERRIDES, "data.n_samples=96", "optimizer.learning_rate=0.01",
+                             "loss.kl.weight={schedule: linear, start: 0.0, end: 1.0, steps: 10}")
+    model, data = built(config)
     model.fit(data.x[:64], data.y[:64], batch_size=16, epochs=2, verbose=0)
     path = tmp_path / "vae.keras"
     model.save(path)

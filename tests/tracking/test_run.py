@@ -2,13 +2,13 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
-from lossexp.config import LossexpConfig, MLPConfig, DigitsConfig, OptimizerConfig, TrainerConfig, TrackingConfig
+from lossexp.config import LossexpConfig, Selection, TrainerConfig, TrackingConfig
 from lossexp.tracking import store
 from lossexp.tracking.run import TrackedRun
 
 
 def config(uri):
-    return LossexpConfig(MLPConfig(), DigitsConfig(), {}, OptimizerConfig(), TrainerConfig(),
+    return LossexpConfig(Selection("mlp"), Selection("digits"), Selection("adam"), {}, TrainerConfig(),
                          TrackingConfig(uri=uri, experiment="t"))
 
 

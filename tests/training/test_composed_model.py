@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 import keras
 
@@ -13,14 +12,11 @@ import lossexp.losses.activity  # noqa: F401
 import lossexp.losses.coef  # noqa: F401
 import lossexp.losses.hist_avg  # noqa: F401
 import lossexp.training.composed_model  # noqa: F401
-from lossexp import CONF_DIR
-from lossexp.config import validate
-from lossexp.data import load as load_data
+from conftest import built, composed_config
 from lossexp.errors import ConfigError
 from lossexp.losses.activity import ActivityPenalty, ActivityTap
 from lossexp.losses.coef import TrainableCoefficient
 from lossexp.losses.hist_avg import HistoricalAverage
-from lossexp.training.assemble import build_model
 from lossexp.training.composed_model import ComposedModel
 
 
@@ -60,7 +56,7 @@ def test_total_loss_is_task_plus_weighted_terms(data, tiny_network, compose):
         val_total = sum(history[f"val_loss/{n}"][epoch] for n in ("task", "activity", "coef"))
         np.testing.assert_allclose(history["val_loss"][epoch], val_total, rtol=1e-5)
     assert "loss/other" not in history
-    assert sorted(model.train_only_metric_names()) == ["loss/hist_avg", "term/hist_avg"]
+    assert sorted(model.composition.train_only_metric_names()) == ["loss/hist_avg", "term/hist_avg"]
 
 
 def test_validation_excludes_hist_avg(data, tiny_network, compose, np_forward):
@@ -151,25 +147,15 @@ def test_saved_model_reloads_with_equal_predictions_and_state(data, tmp_path, ti
 
 
 # --- assembling from a validated config --------------------------------------------------------
-def config_for(loss: dict):
-    cfg = OmegaConf.create({
-        "model": OmegaConf.load(CONF_DIR / "model" / "mlp.yaml"),
-        "data": OmegaConf.load(CONF_DIR / "data" / "regression.yaml"),
-        "loss": loss,
-        "optimizer": OmegaConf.load(CONF_DIR / "optimizer" / "sgd.yaml"),
-        "trainer": OmegaConf.load(CONF_DIR / "trainer" / "default.yaml"),
-        "tracking": {"enabled": False},
-    })
-    cfg.model.hidden_units = [8, 4]
-    cfg.data.n_samples = 40
-    return validate(cfg)
+SMALL_MLP = ("model=mlp", "model.hidden_units=[8,4]", "data=regression", "data.n_samples=40", "optimizer=sgd",
+             "tracking.enabled=false")
 
 
 @pytest.mark.parametrize("name", ["activity", "hist_avg", "coef"])
 def test_typo_in_a_layer_name_lists_the_layers(name):
-    config = config_for({name: {"layers": ["hiden_1"]}})
+    config = composed_config(*SMALL_MLP, f"loss={name}", f"loss.{name}.layers=[hiden_1]")
     with pytest.raises(ConfigError) as info:
-        build_model(config, load_data(config.data))
+        built(config)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"Invalid value for loss.{name}.layers: layer 'hiden_1' is not in the model")
@@ -177,12 +163,7 @@ def test_typo_in_a_layer_name_lists_the_layers(name):
 
 
 def test_build_model_from_the_shipped_loss_yaml():
-    loss = {}
-    for name in ("hist_avg", "activity", "coef"):
-        loss.update(OmegaConf.to_container(OmegaConf.load(CONF_DIR / "loss" / f"{name}.yaml")))
-    config = config_for(loss)
-    data = load_data(config.data)
-    model = build_model(config, data)
+    model, data = built(composed_config(*SMALL_MLP, "loss=hist_avg+activity+coef"))
     assert [c.name for c in model.components] == ["hist_avg", "activity", "coef"]
     assert [layer.name for layer in model.network.layers] == [
         "inputs", "hidden_1", "activity_on_hidden_1", "hidden_2", "output"]

@@ -12,8 +12,7 @@ import pytest
 import keras
 import tensorflow as tf
 
-from lossexp.config import GANConfig, RingConfig
-from lossexp.data import load
+from conftest import dataset, network
 from lossexp.losses.hist_avg import HistoricalAverage
 from lossexp.models import gan
 from lossexp.training.gan_model import GANModel
@@ -27,8 +26,8 @@ WEIGHT = 0.5
 
 def players(seed: int = 0) -> gan.Players:
     keras.utils.set_random_seed(seed)
-    cfg = GANConfig(latent_dim=LATENT, generator_units=[8], discriminator_units=[8], activation="tanh")
-    return gan.build(cfg, load(RingConfig(n_samples=BATCH)))
+    return network("gan", dataset("ring", n_samples=BATCH), latent_dim=LATENT, generator_units=[8],
+                   discriminator_units=[8], activation="tanh")
 
 
 def snapshot(network: keras.Model) -> List[np.ndarray]:
@@ -73,7 +72,7 @@ def noise_stream():
 
 
 def real_batches(steps: int) -> np.ndarray:
-    return load(RingConfig(n_samples=BATCH * steps, seed=1)).x
+    return dataset("ring", n_samples=BATCH * steps, seed=1).x
 
 
 def assert_weights(got: List[np.ndarray], expected: List[np.ndarray]) -> None:

@@ -1,0 +1,89 @@
+"""Tables (CSV, Parquet) as arrays or streams: the feature and target columns the user names.
+
+In memory (default), the table is read whole and its rows shuffled once from ``seed`` before the
+split. With ``stream: true`` it is read in chunks through ``tf.data`` (for tables larger than
+memory): rows keep the file's order, its last rows validate, and training shuffles within a
+buffer. Feature columns must be numeric; a target column of strings becomes class indices
+(sorted labels) in memory.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from lossexp.data.dataset import Dataset
+from lossexp.errors import ConfigError
+
+Columns = Union[str, List[str]]
+
+
+def columns_of(target: Columns) -> List[str]:
+    return [target] if isinstance(target, str) else list(target)
+
+
+def choose(path: str, available: Sequence[str], target: Columns, features: Optional[List[str]]) -> Tuple[List[str], List[str]]:
+    """(feature columns, target columns), each checked to exist in the table."""
+    targets = columns_of(target)
+    for option, names in (("data.target", targets), ("data.features", features or [])):
+        for name in names:
+            if name not in available:
+                raise ConfigError(f"Invalid value for {option}: {path} has no column {name!r}; its columns are "
+                                  f"{', '.join(available)}")
+    chosen = list(features) if features is not None else [c for c in available if c not in targets]
+    if not chosen:
+        raise ConfigError(f"Invalid value for data.features: {path} has no columns left besides the target")
+    return chosen, targets
+
+
+def to_arrays(frame: Any, path: str, features: List[str], targets: List[str], shuffle: bool,
+              seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """A pandas frame as (x float32, y) arrays; string targets become class indices."""
+    non_numeric = [c for c in features if not np.issubdtype(frame[c].dtype, np.number)]
+    if non_numeric:
+        raise ConfigError(f"Invalid value for data.features: expected numeric columns, got {non_numeric[0]!r} "
+                          f"({frame[non_numeric[0]].dtype}) in {path}; encode it or leave it out (data.features)")
+    x = frame[features].to_numpy(dtype="float32")
+    if len(targets) == 1 and not np.issubdtype(frame[targets[0]].dtype, np.number):
+        labels = sorted(frame[targets[0]].astype(str).unique())
+        y = frame[targets[0]].astype(str).map({label: i for i, label in enumerate(labels)}).to_numpy("int32")
+    else:
+        y = frame[targets].to_numpy()
+        y = y[:, 0] if len(targets) == 1 and np.issubdtype(y.dtype, np.integer) else y.astype("float32")
+    if shuffle:
+        order = np.random.default_rng(seed).permutation(len(x))
+        x, y = x[order], y[order]
+    return x, y
+
+
+def stream_of(name: str, chunks: Callable[[], Iterator[Any]], features: List[str], targets: List[str],
+              size: int) -> Dataset:
+    """A stream of (x, y) rows from a generator of pandas chunks (re-entrant: one pass per epoch)."""
+    import tensorflow as tf
+
+    from lossexp.data.dataset import from_stream
+
+    first = next(chunks())
+    sample_x, sample_y = to_arrays(first, name, features, targets, shuffle=False, seed=0)
+
+    def rows() -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        for chunk in chunks():
+            x, y = to_arrays(chunk, name, features, targets, shuffle=False, seed=0)
+            yield x, y
+
+    signature = (tf.TensorSpec((None, sample_x.shape[1]), tf.float32),
+                 tf.TensorSpec((None, *sample_y.shape[1:]), tf.as_dtype(sample_y.dtype)))
+    stream = tf.data.Dataset.from_generator(rows, output_signature=signature).unbatch()
+    return from_stream(name, stream, size=size)
+
+
+def count_csv_rows(path: Path) -> int:
+    with open(path, "rb") as handle:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell():
+            handle.seek(-1, 2)
+            lines += handle.read(1) != b"\n"
+    return max(lines - 1, 0)  # less the header

@@ -1,0 +1,73 @@
+"""The composed loss: a base loss + Σ weightᵢ·termᵢ, in one loop every trainer shares.
+
+optax-style: a :class:`Composition` is built from components and applied, inside the compiled
+step, to a context and a base loss (the task loss of a supervised model, a player's adversarial
+loss in a GAN). It returns the total, each component's unweighted term and weighted contribution,
+and the values of the per-component metrics (``term/<c>``, ``loss/<c>``) in :meth:`metric_names`
+order. Components that do not apply to this step (training-only terms in validation) contribute
+nothing and report zeros, which the trainers leave out of the validation logs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Sequence
+
+from keras import ops
+
+from lossexp.losses.base import LossComponent, LossContext, zero
+
+
+@dataclass
+class Composed:
+    """One batch's composed loss."""
+
+    total: Any
+    #: unweighted term of each component that applied
+    terms: Dict[str, Any]
+    #: weighted contribution of each component that applied (what its gradient comes from)
+    contributions: Dict[str, Any]
+    #: ``[term, contribution]`` per component, in :meth:`Composition.metric_names` order
+    values: List[Any]
+
+
+def metric_names(component: LossComponent) -> List[str]:
+    """``term/<name>`` (unweighted) and ``loss/<name>`` (weighted)."""
+    return [f"term/{component.name}", f"loss/{component.name}"]
+
+
+class Composition:
+    """Components applied in order to a base loss (see the module docstring)."""
+
+    def __init__(self, components: Sequence[LossComponent]) -> None:
+        self.components = list(components)
+
+    def metric_names(self) -> List[str]:
+        return [name for component in self.components for name in metric_names(component)]
+
+    def train_only_metric_names(self) -> List[str]:
+        """Metrics of components that do not apply in validation (no ``val_`` value)."""
+        return [name for c in self.components if not c.applies_in_validation for name in metric_names(c)]
+
+    def __call__(self, context: LossContext, base: Any) -> Composed:
+        total, terms, contributions, values = base, {}, {}, []
+        for component in self.components:
+            if not context.training and not component.applies_in_validation:
+                values += [zero(), zero()]
+                continue
+            term = ops.cast(component.term(context), "float32")
+            contribution = ops.cast(component.contribution(term, context), "float32")
+            terms[component.name] = term
+            contributions[component.name] = contribution
+            values += [term, contribution]
+            total = total + contribution
+        return Composed(total, terms, contributions, values)
+
+    def after_step(self, terms: Dict[str, Any]) -> None:
+        """The components' updates that follow the optimizer's (dual ascent on a weight)."""
+        for component in self.components:
+            if component.name in terms:
+                component.after_step(terms[component.name])
+
+    def tracked_weights(self) -> Dict[str, Any]:
+        """``weight/<c>`` and ``coef/<c>`` of every component whose weight is not constant."""
+        return {key: value for c in self.components for key, value in c.tracked_weights().items()}

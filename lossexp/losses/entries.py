@@ -1,0 +1,112 @@
+"""The ``loss:`` section: one entry per component instance, ``loss.<key>: {option: value, …}``.
+
+An entry's key names the instance (metric names ``term/<key>``, ``loss/<key>``); its ``kind``
+(default: the key) names the registered component class, so one class can serve two entries
+(``loss.second: {kind: coef, …}``). A trainer may accept keys of its own in an entry (the GAN's
+``player``). :func:`check_entry` validates an entry before TensorFlow loads, from the component's
+YAML (``conf/loss/<kind>.yaml`` of lossexp or the project, which lists every option); components
+without a YAML (installed packages) are checked by their constructor when built.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from omegaconf import OmegaConf
+
+from lossexp import CONF_DIR, registry
+from lossexp.errors import ConfigError, invalid_value
+from lossexp.losses.weight_spec import parse_weight
+
+#: the entry key that picks the component class when it differs from the entry's name
+KIND_KEY = "kind"
+
+
+def kind_of(key: str, options: Optional[Mapping[str, Any]]) -> str:
+    return str((options or {}).get(KIND_KEY, key))
+
+
+def _yaml(kind: str) -> Optional[Path]:
+    from lossexp import project
+
+    found = project.current()
+    for conf_dir in (CONF_DIR, found.conf_dir if found is not None else None):
+        if conf_dir is not None and (conf_dir / "loss" / f"{kind}.yaml").is_file():
+            return conf_dir / "loss" / f"{kind}.yaml"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _yaml_options(path: Path, kind: str) -> Tuple[str, ...]:
+    return tuple(sorted(OmegaConf.load(path).get(kind) or {}))
+
+
+def yaml_options(kind: str) -> Optional[Tuple[str, ...]]:
+    """The options ``conf/loss/<kind>.yaml`` lists (no import); None without such a file."""
+    path = _yaml(kind)
+    return _yaml_options(path, kind) if path is not None else None
+
+
+def check_entry(key: str, options: Any, extra_keys: Iterable[str] = ()) -> None:
+    """``loss.<key>`` names a known component, only its options (and ``extra_keys``), and a valid weight."""
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise invalid_value(f"loss.{key}", "a mapping of option to value", options)
+    kind = kind_of(key, options)
+    if kind not in registry.available("loss"):
+        where = f" in loss.{key}.{KIND_KEY}" if KIND_KEY in options else ""
+        raise ConfigError(f"Unknown loss component {kind!r}{where}: valid choices are "
+                          f"{', '.join(registry.available('loss'))}")
+    if key in registry.RESERVED["loss"]:
+        raise ConfigError(f"Invalid loss component name {key!r}: {', '.join(registry.RESERVED['loss'])} are reserved")
+    valid = yaml_options(kind)
+    if valid is not None:
+        allowed = sorted(set(valid) | {KIND_KEY, *extra_keys})
+        for option in options:
+            if option not in allowed:
+                raise ConfigError(f"Unknown key loss.{key}.{option}: valid keys are {', '.join(allowed)}")
+    if "weight" in options:
+        parse_weight(f"loss.{key}.weight", options["weight"])
+
+
+def build_components(loss_cfg: Mapping[str, Any], extra_keys: Iterable[str] = ()) -> List[Any]:
+    """Instantiate every entry of a ``loss:`` mapping, in order, validating its options.
+
+    ``extra_keys`` of an entry are the trainer's and are not passed to the component.
+    """
+    from lossexp.project import where_it_broke
+
+    extra = set(extra_keys)
+    components = []
+    for key, options in loss_cfg.items():
+        check_entry(key, options, extra)
+        options = {k: v for k, v in dict(options or {}).items() if k not in extra}
+        kind = str(options.pop(KIND_KEY, key))
+        entry = registry.get("loss", kind)
+        cls = entry.resolve()
+        valid = cls.option_names()
+        for option in options:
+            if option not in valid:
+                raise ConfigError(f"Unknown key loss.{key}.{option}: valid keys are {', '.join(valid + [KIND_KEY])}")
+        try:
+            components.append(cls(name=key, **options))
+        except ConfigError:
+            raise
+        except Exception as exc:  # a component's own constructor failing (the user's code)
+            raise ConfigError(f"Invalid loss component {key!r} ({kind}): its constructor failed at "
+                              f"{where_it_broke(exc, Path.cwd())}: {type(exc).__name__}: {exc}") from None
+    return components
+
+
+def entries_of(components: Iterable[Any]) -> Dict[str, Dict[str, Any]]:
+    """A ``loss:`` mapping that rebuilds ``components`` (their options, from ``get_config``)."""
+    section = {}
+    for component in components:
+        options = {name: component.get_config()[name] for name in component.option_names()}
+        kind = type(component).registry_name
+        if kind != component.name:
+            options[KIND_KEY] = kind
+        section[component.name] = options
+    return section

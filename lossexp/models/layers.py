@@ -1,0 +1,42 @@
+"""Keras layers the shipped models use, registered so that saved models reload."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="lossexp")
+class Sampling(keras.layers.Layer):
+    """``z = z_mean + exp(½·z_log_var)·ε``, ε ~ N(0, I), in training; ``z = z_mean`` otherwise.
+
+    The noise comes from a seeded ``SeedGenerator``: its state is a variable, so a compiled step
+    draws fresh noise every step, and it is saved with the layer (Keras saves no layer's seed
+    state), so a reloaded model continues the same noise stream. In inference the layer is
+    deterministic: ``predict`` and validation decode the mean.
+    """
+
+    def __init__(self, seed: Optional[int] = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs: Any, training: Optional[bool] = None) -> Any:
+        z_mean, z_log_var = inputs
+        if not training:
+            return z_mean
+        epsilon = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape[0]
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "seed": self.seed}
+
+    def save_own_variables(self, store: Any) -> None:
+        store["seed_state"] = keras.ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store: Any) -> None:
+        self.seed_generator.state.assign(store["seed_state"])

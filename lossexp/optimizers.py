@@ -1,0 +1,79 @@
+"""Optimizers: every ``keras.optimizers`` class by name, with its own options, and learning-rate
+schedules by name.
+
+``optimizer=adamw optimizer.weight_decay=1e-4`` builds ``keras.optimizers.AdamW(weight_decay=1e-4,
+…)``; ``conf/optimizer/<name>.yaml`` lists the class's options with Keras' defaults. The user's
+own optimizer is a class or factory registered with :func:`lossexp.register_optimizer`.
+
+``learning_rate`` is a number or a schedule, ``{schedule: NAME, OPTION: VALUE, …}`` with NAME one
+of :data:`SCHEDULES` (``keras.optimizers.schedules``) and its options, e.g.
+``{schedule: cosine_decay, initial_learning_rate: 0.001, decay_steps: 1000}``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Mapping
+
+from lossexp.errors import ConfigError, invalid_value, unknown_name
+from lossexp.registry import register_optimizer
+
+#: lossexp name → keras.optimizers class
+KERAS_OPTIMIZERS = {
+    "adadelta": "Adadelta", "adafactor": "Adafactor", "adagrad": "Adagrad", "adam": "Adam", "adamw": "AdamW",
+    "adamax": "Adamax", "ftrl": "Ftrl", "lamb": "Lamb", "lion": "Lion", "muon": "Muon", "nadam": "Nadam",
+    "rmsprop": "RMSprop", "sgd": "SGD",
+}
+#: schedule name → keras.optimizers.schedules class
+SCHEDULES = {
+    "cosine_decay": "CosineDecay", "cosine_decay_restarts": "CosineDecayRestarts",
+    "exponential_decay": "ExponentialDecay", "inverse_time_decay": "InverseTimeDecay",
+    "piecewise_constant_decay": "PiecewiseConstantDecay", "polynomial_decay": "PolynomialDecay",
+}
+SCHEDULE_KEY = "schedule"
+
+for _name, _class in KERAS_OPTIMIZERS.items():
+    register_optimizer(_name, description=f"keras.optimizers.{_class}")(f"keras.optimizers.{_class}")
+
+
+def check_learning_rate(value: Any) -> None:
+    """``optimizer.learning_rate`` is a positive finite number or a schedule mapping naming a known
+    schedule (its options are checked when it is built). No TensorFlow."""
+    key = "optimizer.learning_rate"
+    if isinstance(value, Mapping):
+        name = value.get(SCHEDULE_KEY)
+        if name not in SCHEDULES:
+            raise unknown_name(f"{key}.{SCHEDULE_KEY}", name, SCHEDULES)
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    if not ok:
+        raise invalid_value(key, f"a positive finite number or {{{SCHEDULE_KEY}: NAME, ...}}", value)
+
+
+def _schedule(spec: Mapping[str, Any]) -> Any:
+    import keras
+
+    from lossexp.options import check, schema
+
+    options = dict(spec)
+    name = options.pop(SCHEDULE_KEY)
+    cls = getattr(keras.optimizers.schedules, SCHEDULES[name])
+    checked = check("optimizer.learning_rate", schema(cls, skip=("name",)), options)
+    return cls(**checked)
+
+
+def build_optimizer(selection: Any) -> Any:
+    """The optimizer of a validated ``optimizer:`` selection (name + options), built by Keras.
+
+    Keras' own objections (``beta_1`` out of range, …) are one-line :class:`ConfigError`.
+    """
+    from lossexp import registry
+    from lossexp.options import check
+
+    entry = registry.get("optimizer", selection.name)
+    options: Dict[str, Any] = check("optimizer", entry.options(), selection.options)
+    if isinstance(options.get("learning_rate"), Mapping):
+        options["learning_rate"] = _schedule(options["learning_rate"])
+    try:
+        return entry.resolve()(**options)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"Invalid value for optimizer ({selection.name}): {str(exc).splitlines()[0]}") from None

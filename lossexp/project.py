@@ -1,0 +1,169 @@
+"""The user's project: their own configs and code, used exactly like lossexp's own.
+
+A project is an ordinary directory holding
+
+* ``conf/<group>/<name>.yaml`` — the user's models, data sets, optimizers, loss components and
+  experiments (same format as lossexp's ``conf/``), layered *after* lossexp's on Hydra's search
+  path (``hydra_plugins/lossexp_project``), so ``model=my_net`` finds ``conf/model/my_net.yaml``;
+* Python modules that register the user's parts (``@lossexp.register_model("my_net")``, …),
+  named in the project's ``pyproject.toml``::
+
+      [tool.lossexp]
+      modules = ["my_model", "my_data", "my_term"]   # imported from the project directory
+      conf = "conf"                                   # the default
+
+The project is the nearest directory, from the working directory up, whose ``pyproject.toml``
+has a ``[tool.lossexp]`` table; failing that, the working directory if it has a ``conf/``
+directory (configs only). ``$LOSSEXP_PROJECT`` names it explicitly; the CLI sets it, so every
+sweep worker (joblib, submitit) finds the same project whatever its working directory.
+
+Only the modules the user's own ``pyproject.toml`` lists are imported: nothing in a config — a
+replayed run's, a search space's — can make lossexp import code. A module that fails to import
+is one line naming the file and line.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+import tomllib
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from lossexp import CONF_DIR
+from lossexp.errors import ConfigError
+
+#: names the project's directory for lossexp and every process it starts
+ENV = "LOSSEXP_PROJECT"
+#: config groups a project may add entries to
+GROUPS = ("model", "data", "optimizer", "loss", "experiment", "hparams_search")
+
+
+@dataclass(frozen=True)
+class Project:
+    """A user project: its directory, its config directory (if any) and the modules it registers."""
+
+    root: Path
+    conf_dir: Optional[Path]
+    modules: Tuple[str, ...] = ()
+
+    def owns(self, module: str) -> bool:
+        """Whether ``module`` is one of the project's modules (or inside one of its packages)."""
+        return any(module == name or module.startswith(name + ".") for name in self.modules)
+
+    def config_names(self, group: str) -> List[str]:
+        """Stems of ``conf/<group>/*.yaml`` in the project."""
+        if self.conf_dir is None:
+            return []
+        return sorted(path.stem for path in (self.conf_dir / group).glob("*.yaml"))
+
+
+def _read_table(pyproject: Path) -> Optional[dict]:
+    try:
+        data = tomllib.loads(pyproject.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Invalid file {str(pyproject)!r}: {type(exc).__name__}: {exc}") from None
+    table = data.get("tool", {}).get("lossexp")
+    return table if isinstance(table, dict) or table is None else {}
+
+
+def _from_table(root: Path, table: dict) -> Project:
+    where = f"[tool.lossexp] in {root / 'pyproject.toml'}"
+    modules = table.get("modules", [])
+    if not isinstance(modules, list) or not all(isinstance(m, str) and m.replace(".", "_").isidentifier()
+                                                for m in modules):
+        raise ConfigError(f"Invalid value for modules ({where}): expected a list of module names, got {modules!r}")
+    conf = table.get("conf", "conf")
+    if not isinstance(conf, str):
+        raise ConfigError(f"Invalid value for conf ({where}): expected a directory name, got {conf!r}")
+    unknown = sorted(set(table) - {"modules", "conf"})
+    if unknown:
+        raise ConfigError(f"Unknown key {unknown[0]} ({where}): valid keys are conf, modules")
+    conf_dir = (root / conf).resolve()
+    return Project(root, conf_dir if conf_dir.is_dir() else None, tuple(modules))
+
+
+def find(start: Path) -> Optional[Project]:
+    """The project that ``start`` (a directory) belongs to, or None."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file():
+            table = _read_table(pyproject)
+            if table is not None:
+                return _from_table(directory, table)
+    conf_dir = start / "conf"
+    if conf_dir.is_dir() and conf_dir.resolve() != CONF_DIR.resolve():
+        return Project(start, conf_dir.resolve())
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _located(explicit: Optional[str], cwd: str) -> Optional[Project]:
+    if explicit:
+        root = Path(explicit)
+        if not root.is_dir():
+            raise ConfigError(f"Invalid value for ${ENV}: expected a project directory, got {explicit!r}")
+        return find(root) or Project(root.resolve(), None)
+    return find(Path(cwd))
+
+
+def current() -> Optional[Project]:
+    """The project of this process: ``$LOSSEXP_PROJECT``, else the one the working directory is in."""
+    return _located(os.environ.get(ENV) or None, os.getcwd())
+
+
+def export() -> None:
+    """Name the current project in ``$LOSSEXP_PROJECT`` for the processes lossexp starts."""
+    found = current()
+    if found is not None:
+        os.environ[ENV] = str(found.root)
+
+
+def check_names() -> None:
+    """A project config that has the name of one of lossexp's would be shadowed: refuse it."""
+    found = current()
+    if found is None:
+        return
+    for group in GROUPS:
+        for name in found.config_names(group):
+            if (CONF_DIR / group / f"{name}.yaml").is_file():
+                raise ConfigError(f"Invalid file {str(found.conf_dir / group / (name + '.yaml'))!r}: lossexp ships "
+                                  f"{group}={name}; give yours another name")
+
+
+_loaded: set = set()
+
+
+def load() -> None:
+    """Import the project's modules (once per process), so that they register their parts.
+
+    A module that fails to import is a :class:`ConfigError` naming the file and line.
+    """
+    found = current()
+    if found is None or found.root in _loaded:
+        return
+    _loaded.add(found.root)
+    if str(found.root) not in sys.path:
+        sys.path.insert(0, str(found.root))
+    for module in found.modules:
+        try:
+            importlib.import_module(module)
+        except ConfigError:
+            raise
+        except Exception as exc:  # the user's code: one line, where it broke
+            _loaded.discard(found.root)
+            raise ConfigError(f"Invalid project module {module!r} ({where_it_broke(exc, found.root)}): "
+                              f"{type(exc).__name__}: {exc}") from None
+
+
+def where_it_broke(exc: BaseException, root: Path) -> str:
+    """``file.py:12`` of the innermost frame inside ``root`` (a SyntaxError's own file and line)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    inside = [f for f in frames if Path(f.filename).resolve().is_relative_to(root)] or frames
+    return f"{inside[-1].filename}:{inside[-1].lineno}" if inside else str(root)

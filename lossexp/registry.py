@@ -1,0 +1,318 @@
+"""One registry for every swappable part: models, data sources, optimizers, loss components.
+
+A part is a function or class registered under a name; its keyword parameters are its options
+(:mod:`lossexp.options`), and a YAML file ``conf/<group>/<name>.yaml`` holds their defaults so
+that Hydra can select it (``model=mlp``). Parts come from three places, found the same way:
+
+* **lossexp** itself: module ``lossexp.<package>.<name>`` (or the kind's package module),
+  imported when a config first names it;
+* **installed packages**: an entry point ``name = "module:object"`` in the kind's group
+  (:attr:`Kind.entry_points`), loaded only when a config names it;
+* **the user's project** (:mod:`lossexp.project`): the modules its ``pyproject.toml`` lists under
+  ``[tool.lossexp] modules``, whose decorators register their parts.
+
+A config only ever *selects* among registered names: no string in it is imported or called, so a
+config that arrives from elsewhere (``--from-run``, a search space) cannot introduce code. A name
+lossexp ships cannot be taken by a package or a project. Listing the names (:func:`available`)
+reads YAML files and package metadata and imports nothing.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from lossexp import CONF_DIR
+from lossexp.errors import ConfigError, unknown_name
+from lossexp.options import Option, schema
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What one kind of part is called, where its configs and modules live."""
+
+    key: str
+    #: how messages name it ("Unknown loss component 'foo'")
+    label: str
+    #: its config group (``conf/<group>/``); None for parts no config selects (trainers)
+    group: Optional[str]
+    #: the lossexp package (or module) holding the shipped parts
+    package: str
+    #: the entry-point group through which installed packages add parts
+    entry_points: Optional[str]
+    #: parameters the runner passes itself, which are not options
+    passed: Tuple[str, ...] = ()
+    #: the names lossexp ships, for a kind that no config group lists
+    builtin: Tuple[str, ...] = ()
+
+
+KINDS: Dict[str, Kind] = {kind.key: kind for kind in (
+    Kind("model", "model", "model", "lossexp.models", "lossexp.models", passed=("data",)),
+    Kind("data", "data", "data", "lossexp.data", "lossexp.data"),
+    Kind("optimizer", "optimizer", "optimizer", "lossexp.optimizers", "lossexp.optimizers"),
+    Kind("loss", "loss component", "loss", "lossexp.losses", "lossexp.components", passed=("name", "kwargs")),
+    Kind("trainer", "trainer", None, "lossexp.training", "lossexp.trainers", builtin=("adversarial", "supervised")),
+)}
+
+
+@dataclass
+class Entry:
+    """A registered part: its name, the object that builds it, where it came from, what it declares."""
+
+    kind: str
+    name: str
+    target: Any
+    #: ``lossexp``, ``package <distribution>`` or ``project <directory>``
+    origin: str
+    #: what the part declares besides its options (a model's ``trainer`` and ``task``, …)
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def options(self) -> Dict[str, Option]:
+        """The part's options, from its signature (constructor for a class)."""
+        return schema(self.resolve(), skip=KINDS[self.kind].passed)
+
+    def resolve(self) -> Any:
+        """The registered object (a lazily named one, ``"keras.optimizers.Adam"``, imported now)."""
+        if isinstance(self.target, str):
+            module, _, attribute = self.target.rpartition(".")
+            self.target = getattr(importlib.import_module(module), attribute)
+        return self.target
+
+    @property
+    def description(self) -> str:
+        """The first paragraph of the part's docstring, on one line."""
+        doc = self.meta.get("description") or ("" if isinstance(self.target, str) else inspect.getdoc(self.target))
+        return " ".join((doc or "").split("\n\n")[0].split())
+
+
+_ENTRIES: Dict[str, Dict[str, Entry]] = {key: {} for key in KINDS}
+
+
+def _origin(target: Any) -> str:
+    module = getattr(target, "__module__", "") or ""
+    if module == "lossexp" or module.startswith("lossexp."):
+        return "lossexp"
+    from lossexp import project
+
+    current = project.current()
+    if current is not None and current.owns(module):
+        return f"project {current.root}"
+    return f"package {module.split('.')[0]}"
+
+
+def register(kind: str, name: str, target: Any = None, **meta: Any) -> Callable[[Any], Any]:
+    """Register ``target`` (or, as a decorator, the decorated object) as the ``kind`` part ``name``.
+
+    Raises :class:`ConfigError` when a package or project takes a name lossexp ships, or a second
+    object takes a name already registered.
+    """
+    def decorate(obj: Any) -> Any:
+        origin = _origin(obj) if not isinstance(obj, str) else "lossexp"
+        existing = _ENTRIES[kind].get(name)
+        if existing is not None and existing.target is not obj and existing.resolve() is not obj:
+            raise ConfigError(f"Invalid {KINDS[kind].label} name {name!r}: registered twice "
+                              f"({existing.origin} and {origin})")
+        if origin != "lossexp" and name in shipped(kind):
+            raise ConfigError(f"Invalid {KINDS[kind].label} name {name!r} ({origin}): lossexp ships a "
+                              f"{KINDS[kind].label} of that name; choose another")
+        _ENTRIES[kind][name] = Entry(kind, name, obj, origin, dict(meta))
+        if kind == "loss" and isinstance(obj, type):
+            _make_serialisable(name, obj)
+        return obj
+
+    return decorate(target) if target is not None else decorate
+
+
+def register_model(name: str, **meta: Any) -> Callable[[Any], Any]:
+    """Decorator: ``@register_model("my_net")`` on ``def build(data, **options) -> keras.Model``.
+
+    ``meta``: ``trainer`` (the regime that trains it, default ``supervised``), ``task`` (the task it
+    turns any data into, e.g. ``reconstruction``), ``description``.
+    """
+    return register("model", name, **meta)
+
+
+def register_data(name: str, **meta: Any) -> Callable[[Any], Any]:
+    """Decorator: ``@register_data("my_data")`` on ``def load(**options)`` returning ``(x, y)``
+    arrays, a ``tf.data.Dataset`` of ``(x, y)`` or a :class:`lossexp.data.Dataset`.
+
+    ``meta``: ``task`` (classification, regression, …; inferred from the targets when absent).
+    """
+    return register("data", name, **meta)
+
+
+def register_optimizer(name: str, **meta: Any) -> Callable[[Any], Any]:
+    """Decorator: ``@register_optimizer("my_opt")`` on a ``keras.optimizers.Optimizer`` class or factory."""
+    return register("optimizer", name, **meta)
+
+
+def register_component(name: str, **meta: Any) -> Callable[[type], type]:
+    """Class decorator: ``@register_component("my_term")`` on a :class:`lossexp.LossComponent` subclass."""
+    return register("loss", name, **meta)
+
+
+def register_trainer(name: str, **meta: Any) -> Callable[[type], type]:
+    """Class decorator for a training regime (:class:`lossexp.training.trainer.Trainer`)."""
+    return register("trainer", name, **meta)
+
+
+def _make_serialisable(name: str, cls: type) -> None:
+    """A component class reloads from a saved model under ``lossexp>name``."""
+    import keras
+
+    keras.saving.register_keras_serializable(package="lossexp", name=name)(cls)
+    cls.registry_name = name
+
+
+# --- what exists, without importing ---------------------------------------------------------
+def shipped(kind: str) -> List[str]:
+    """Names lossexp ships: the YAML files of the kind's group in lossexp's ``conf/``."""
+    group = KINDS[kind].group
+    if group is None:
+        return sorted(KINDS[kind].builtin)
+    return sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml"))
+
+
+def installed(kind: str) -> Dict[str, EntryPoint]:
+    """Parts installed by other distributions, by name (metadata only; shipped names excluded)."""
+    group = KINDS[kind].entry_points
+    if group is None:
+        return {}
+    taken = set(shipped(kind)) | set(RESERVED.get(kind, ()))
+    return {ep.name: ep for ep in entry_points(group=group) if ep.name not in taken and ep.name.isidentifier()}
+
+
+def project_names(kind: str) -> List[str]:
+    """Names the user's project offers: YAML files of the group in its ``conf/``, and what its
+    modules registered (if they are imported already)."""
+    from lossexp import project
+
+    current = project.current()
+    group = KINDS[kind].group
+    names = set(current.config_names(group)) if current is not None and group else set()
+    names |= {name for name, entry in _ENTRIES[kind].items() if entry.origin.startswith("project ")}
+    return sorted(names)
+
+
+def available(kind: str) -> List[str]:
+    """Every name of ``kind``: shipped, installed and the project's (no import of TensorFlow)."""
+    return sorted(set(shipped(kind)) | set(installed(kind)) | set(project_names(kind)) | set(_ENTRIES[kind]))
+
+
+#: names the runner uses for its own metrics (``loss/task``, ``loss/other``): no component may take them
+RESERVED = {"loss": ("task", "other")}
+
+
+def register_config_nodes() -> None:
+    """Make parts without a YAML selectable (``model=<name>``, ``loss=<name>``): one Hydra
+    ConfigStore node per installed or project-registered part, open so that its options can be
+    set on the command line (checked against its signature like any other)."""
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    from lossexp import project
+
+    current = project.current()
+    for kind, spec in KINDS.items():
+        if spec.group is None:
+            continue
+        with_yaml = set(shipped(kind)) | set(current.config_names(spec.group) if current is not None else ())
+        for name in sorted((set(installed(kind)) | set(project_names(kind))) - with_yaml):
+            node = OmegaConf.create({name: {}} if kind == "loss" else {"name": name})
+            OmegaConf.set_struct(node, False)
+            ConfigStore.instance().store(group=spec.group, name=name, node=node)
+
+
+# --- resolving a name to its part -----------------------------------------------------------
+def _import_shipped(kind: str, name: str) -> None:
+    package = KINDS[kind].package
+    module = f"{package}.{name}"
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # the package is a module (lossexp.optimizers)
+        found = False
+    importlib.import_module(module if found else package)
+
+
+def _load_installed(kind: str, name: str, entry_point: EntryPoint) -> None:
+    label = KINDS[kind].label
+    try:
+        target = entry_point.load()
+    except Exception as exc:  # a broken third-party package: say which, in one line
+        raise ConfigError(f"Invalid {label} {name!r}: entry point {entry_point.value!r} "
+                          f"({entry_point.group}) failed to load: {type(exc).__name__}: {exc}") from None
+    check_target(kind, name, target, f"entry point {entry_point.value!r} ({entry_point.group})")
+    if name not in _ENTRIES[kind] or _ENTRIES[kind][name].target is not target:
+        dist = entry_point.dist.name if entry_point.dist is not None else entry_point.value.split(":")[0]
+        _ENTRIES[kind][name] = Entry(kind, name, target, f"package {dist}")
+        if kind == "loss":
+            _make_serialisable(name, target)
+
+
+def check_target(kind: str, name: str, target: Any, where: str) -> None:
+    """A part is of the right sort: a LossComponent subclass for components, else a callable."""
+    label = KINDS[kind].label
+    if kind == "loss":
+        from lossexp.losses.base import LossComponent
+
+        if not (isinstance(target, type) and issubclass(target, LossComponent)):
+            raise ConfigError(f"Invalid {label} {name!r}: {where} is not a subclass of lossexp.LossComponent")
+    elif not callable(target):
+        raise ConfigError(f"Invalid {label} {name!r}: {where} is not a function or class")
+
+
+def get(kind: str, name: str) -> Entry:
+    """The part registered as ``name``, importing its module first if needed.
+
+    Raises :class:`ConfigError` for a name nothing registers, listing the valid ones.
+    """
+    if name in RESERVED.get(kind, ()):
+        raise ConfigError(f"Invalid {KINDS[kind].label} name {name!r}: "
+                          f"{', '.join(RESERVED[kind])} are reserved")
+    if name not in _ENTRIES[kind]:
+        if name in shipped(kind):
+            _import_shipped(kind, name)
+        elif name in installed(kind):
+            _load_installed(kind, name, installed(kind)[name])
+        else:
+            from lossexp import project
+
+            project.load()
+    if name not in _ENTRIES[kind]:
+        raise _not_registered(kind, name)
+    return _ENTRIES[kind][name]
+
+
+def build(kind: str, selection: Any, **passed: Any) -> Any:
+    """Call the part a validated selection (``name`` + ``options``) names, with what the runner
+    passes (a model's ``data``). The part's own failure — the user's code raising — is one line
+    naming the part and where it broke."""
+    from pathlib import Path
+
+    from lossexp.project import where_it_broke
+
+    entry = get(kind, selection.name)
+    try:
+        return entry.resolve()(**passed, **selection.options)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"Invalid {KINDS[kind].label} {selection.name!r}: building it failed at "
+                          f"{where_it_broke(exc, Path.cwd())}: {type(exc).__name__}: {exc}") from None
+
+
+def _not_registered(kind: str, name: Any) -> ConfigError:
+    from lossexp import project
+
+    current = project.current()
+    label = KINDS[kind].label
+    group = KINDS[kind].group
+    if current is not None and group and name in current.config_names(group):
+        return ConfigError(
+            f"Unknown {label} {name!r}: {current.conf_dir / group / f'{name}.yaml'} selects it, but no module "
+            f"of the project registers it (list the module under [tool.lossexp] modules in "
+            f"{current.root / 'pyproject.toml'}): registered {label}s are {', '.join(sorted(_ENTRIES[kind]))}")
+    return unknown_name(label, name, available(kind))

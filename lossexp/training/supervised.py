@@ -1,0 +1,201 @@
+"""The supervised regime: a network, its task loss and the loss components in one compiled model.
+
+From a validated config and a data set to a compiled
+:class:`~lossexp.training.composed_model.ComposedModel`, checked before any run starts: the
+network is built by the configured builder (the user's own included), the components' taps are
+inserted and their state attached, and one forward pass on the first examples checks that the
+network's output fits the targets and that the task loss and every component's term are finite
+scalars — so a mistake in the user's model or component is one line, not a traceback mid-run.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from lossexp import registry
+from lossexp.errors import ConfigError, invalid_value
+from lossexp.registry import register_trainer
+from lossexp.training.trainer import Trainer
+
+#: examples of the first batch checked before training
+CHECKED_EXAMPLES = 8
+
+
+def compose(network: Any, components: Sequence[Any], task_loss: str = "mean_squared_error",
+            name: str = "composed") -> Any:
+    """Insert the components' pass-through taps into ``network`` and wrap both (uncompiled).
+
+    Raises :class:`lossexp.errors.ConfigError` for a tap after a layer the network does not have.
+    """
+    from lossexp.training.composed_model import ComposedModel
+    from lossexp.training.rewire import insert_taps
+
+    taps: Dict[str, List[Any]] = {}
+    for component in components:
+        wanted = component.insert_after()
+        component.require_layers(network, list(wanted))
+        for layer, tap in wanted.items():
+            taps.setdefault(layer, []).append(tap)
+    return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name)
+
+
+def ensure_network(network: Any, data: Any, model_name: str) -> Any:
+    """A built ``keras.Model`` (a subclassed or Sequential model is built on the data's shape)."""
+    import keras
+
+    if not isinstance(network, keras.Model):
+        raise invalid_value("model", f"a builder returning a keras.Model (model={model_name})",
+                            f"a {type(network).__module__}.{type(network).__qualname__}")
+    if not network.built:
+        try:
+            network(np.asarray(data.sample(2)[0]), training=False)
+        except Exception as exc:
+            raise ConfigError(f"Invalid value for model: {model_name} cannot take the inputs of data {data.name!r} "
+                              f"(shape {data.input_shape}): {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    return network
+
+
+def _shape(value: Any) -> Any:
+    return {k: tuple(np.shape(v)[1:]) for k, v in value.items()} if isinstance(value, dict) else tuple(np.shape(value)[1:])
+
+
+def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
+    """The network's output fits the targets: classes for classification, the targets' shape else."""
+    if data.task == "multi_output":
+        return  # Keras matches outputs to targets by name and says which one is off
+    got = tuple(np.shape(y_pred)[1:])
+    if data.task == "classification":
+        ok = got[-1:] == (data.num_outputs,)
+        expected = f"one output per class ({data.num_outputs}, sparse labels)"
+    else:
+        target = tuple(np.shape(y_true)[1:])
+        ok = got == target or (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)
+        expected = f"outputs of shape {target} like the targets"
+    if not ok:
+        raise invalid_value("model", f"{expected} for data {data.name!r} ({data.task})",
+                            f"model={model_name} with outputs of shape {got}")
+
+
+def check_terms(model: Any, x: Any, y: Any) -> None:
+    """Every component's term is a finite scalar on the first examples (state restored after)."""
+    import keras
+
+    from lossexp.losses.base import LossContext
+
+    y_pred, outputs = model.forward(x, training=False)
+    context = LossContext(y_true=y, y_pred=y_pred, network=model.network, training=True,
+                          step=keras.ops.convert_to_tensor(1.0), outputs=outputs)
+    for component in model.components:
+        saved = [v.numpy() for v in component.non_trainable_variables]
+        try:
+            term = keras.ops.convert_to_numpy(component.term(context))
+        except ConfigError:
+            raise
+        except Exception as exc:
+            from lossexp.project import where_it_broke
+            from pathlib import Path
+
+            raise ConfigError(f"Invalid loss component {component.name!r}: term() failed at "
+                              f"{where_it_broke(exc, Path.cwd())}: {type(exc).__name__}: {exc}") from None
+        finally:
+            for variable, value in zip(component.non_trainable_variables, saved):
+                variable.assign(value)
+        if np.shape(term) != ():
+            raise invalid_value(f"loss.{component.name}", "a term() that returns a scalar (reduce it, e.g. "
+                                "keras.ops.mean)", f"a tensor of shape {np.shape(term)}")
+        if not np.isfinite(term):
+            raise invalid_value(f"loss.{component.name}", "a finite term on the first examples", float(term))
+
+
+@register_trainer("supervised")
+class SupervisedTrainer(Trainer):
+    """One network, its task loss and the loss components (see the module docstring)."""
+
+    tasks = ("classification", "regression", "reconstruction", "multi_output")
+    saved_class = "lossexp>ComposedModel"
+    can_evaluate = True
+
+    def prepare(self, data: Any) -> Any:
+        model_task = registry.get("model", self.config.model.name).meta.get("task")
+        task = self.config.task.type or model_task or data.task
+        if task == data.task:
+            return data
+        if task == "reconstruction":
+            return data.autoencoding()
+        if task == "classification" and not (data.in_memory and np.issubdtype(np.asarray(data.y).dtype, np.integer)):
+            raise invalid_value("task.type", f"classification needs integer class labels; data {data.name!r} has "
+                                f"{data.task} targets", task)
+        y = data.y.astype("float32")[:, None] if task == "regression" and data.in_memory and np.ndim(data.y) == 1 \
+            else data.y
+        outputs = int(np.prod(np.shape(y)[1:])) if task == "regression" and data.in_memory else data.num_outputs
+        return replace(data, task=task, y=y, num_outputs=outputs)
+
+    def build(self, data: Any, network: Any = None, components: Optional[Sequence[Any]] = None) -> Any:
+        from lossexp.losses.entries import build_components
+        from lossexp.optimizers import build_optimizer
+        from lossexp.training import task as tasks
+
+        config = self.config
+        name = config.model.name
+        if network is None:
+            network = registry.build("model", config.model, data=data)
+        network = ensure_network(network, data, name)
+        if components is None:
+            components = build_components(config.loss)
+        x, y = data.sample(CHECKED_EXAMPLES)
+        y_pred = network(x, training=False)
+        y_pred = {k: np.asarray(v) for k, v in y_pred.items()} if isinstance(y_pred, dict) else np.asarray(y_pred)
+        check_outputs(name, data, y, y_pred)
+        output_names = list(getattr(network, "output_names", None) or [])
+        task = tasks.resolve(config.task, data.task, y_pred, output_names, data.extras.get("output_tasks", {}))
+        if task.type == "reconstruction" and task.loss_name == "summed_binary_crossentropy":
+            low, high = float(np.min(x)), float(np.max(x))
+            if low < 0.0 or high > 1.0:
+                raise invalid_value("data", f"inputs in [0, 1] for model={name}'s reconstruction with binary "
+                                    "cross-entropy (or set task.loss=mean_squared_error)",
+                                    f"{data.name} with values in [{low:g}, {high:g}]")
+        tasks.check_finite(task, y, y_pred)
+        model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed")
+        model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, metrics=task.metrics,
+                      steps_per_execution=config.trainer.execution_steps)
+        check_terms(model, x, y)
+        return model
+
+    def fit_arguments(self, data: Any) -> Dict[str, Any]:
+        train, validation = data.split(self.config.trainer.validation_split)
+        batch = self.config.trainer.batch_size
+        if train.arrays is not None:
+            return {"x": train.arrays[0], "y": train.arrays[1], "batch_size": batch,
+                    "validation_data": validation.arrays if validation is not None else None}
+        return {"x": batched(train.stream, batch, shuffle=train.size, seed=self.config.trainer.seed),
+                "validation_data": batched(validation.stream, batch) if validation is not None else None}
+
+    def evaluate(self, model: Any, data: Any) -> Dict[str, float]:
+        split = self.config.trainer.validation_split
+        if split <= 0:
+            raise invalid_value("trainer.validation_split", "0 < validation_split < 1 to evaluate on", split)
+        _, validation = data.split(split)
+        expected = tuple(model.network.input_shape[1:])
+        if expected != data.input_shape:
+            raise invalid_value("data", f"data with inputs of shape {expected}, as the model takes",
+                                f"{data.name} {data.input_shape}")
+        outputs = int(model.network.output_shape[-1])
+        if outputs != data.num_outputs:
+            raise invalid_value("data", f"data with {outputs} outputs, as the model has", f"{data.name} ({data.num_outputs})")
+        batch = self.config.trainer.batch_size
+        if validation.arrays is not None:
+            results = model.evaluate(*validation.arrays, batch_size=batch, return_dict=True, verbose=0)
+        else:
+            results = model.evaluate(batched(validation.stream, batch), return_dict=True, verbose=0)
+        return {name: float(value) for name, value in results.items()}
+
+
+def batched(stream: Any, batch_size: int, shuffle: int = 0, seed: int = 0) -> Any:
+    """A stream batched and prefetched; shuffled each epoch within ``shuffle`` elements (at most 10,000)."""
+    import tensorflow as tf
+
+    if shuffle:
+        stream = stream.shuffle(min(int(shuffle), 10_000), seed=seed, reshuffle_each_iteration=True)
+    return stream.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,151 @@
+"""The task a supervised model is trained on: its loss and metrics, declared or inferred.
+
+``task.type`` (null: the data's, or the model's own, e.g. the VAE's reconstruction) picks the
+defaults; ``task.loss`` and ``task.metrics`` override them with any Keras name (``huber``,
+``mean_squared_logarithmic_error``, ``[accuracy, top_k_categorical_accuracy]``) or lossexp's own
+(:data:`CUSTOM`). For several outputs, ``task.loss`` may map output names to losses.
+
+=================  ==================================  =====================
+task               default loss                        default metrics
+=================  ==================================  =====================
+classification     sparse_categorical_crossentropy     accuracy
+regression         mean_squared_error                  mean_absolute_error
+reconstruction     summed_binary_crossentropy          mean_absolute_error
+=================  ==================================  =====================
+
+A classifier that outputs logits (its outputs are not probabilities on the first examples) gets
+the cross-entropy ``from_logits``.
+
+``summed_binary_crossentropy`` is the VAE convention for a reconstruction of inputs in [0, 1]: the
+binary cross-entropy summed over the features of an example (Kingma & Welling 2014's Bernoulli
+log-likelihood), averaged over the batch by Keras, so that it and the KL term (summed over the
+latent dimensions) are on the scale of the ELBO. ``squared_log_error`` is R4's
+``(log y − log ŷ)²`` (``task.loss=squared_log_error``; ŷ and y must be > 0).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Union
+
+import keras
+import numpy as np
+from keras import ops
+
+from lossexp.errors import ConfigError, invalid_value, unknown_name
+
+
+@keras.saving.register_keras_serializable(package="lossexp")
+def summed_binary_crossentropy(y_true: Any, y_pred: Any) -> Any:
+    """Per example: −Σ_features [y·log ŷ + (1 − y)·log(1 − ŷ)] (ŷ clipped by Keras' epsilon)."""
+    y_true = ops.reshape(ops.cast(y_true, y_pred.dtype), (ops.shape(y_pred)[0], -1))
+    y_pred = ops.reshape(y_pred, (ops.shape(y_pred)[0], -1))
+    return ops.sum(ops.binary_crossentropy(y_true, y_pred), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="lossexp", name="squared_log_error")
+def squared_log_error(y_true: Any, y_pred: Any) -> Any:
+    """mean over the last axis of (log y − log ŷ)² (R4's task loss; y and ŷ must be > 0).
+
+    Not Keras' ``mean_squared_logarithmic_error``, which takes log(1 + y).
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(y_true, y_pred.dtype)
+    return ops.mean(ops.square(ops.log(y_true) - ops.log(y_pred)), axis=-1)
+
+
+CUSTOM: Dict[str, Callable[[Any, Any], Any]] = {
+    "summed_binary_crossentropy": summed_binary_crossentropy, "squared_log_error": squared_log_error}
+DEFAULT_LOSS = {"classification": "sparse_categorical_crossentropy", "regression": "mean_squared_error",
+                "reconstruction": "summed_binary_crossentropy"}
+DEFAULT_METRICS = {"classification": ["accuracy"], "regression": ["mean_absolute_error"],
+                   "reconstruction": ["mean_absolute_error"]}
+#: what a non-finite task loss on the first examples most likely means
+HINTS = {"squared_log_error": "it takes log ŷ and log y: both must be > 0 (model.output_activation=softplus)",
+         "summed_binary_crossentropy": "it needs targets and outputs in [0, 1]"}
+
+
+def keras_loss_names() -> List[str]:
+    """Loss names ``keras.losses.get`` knows, and lossexp's own."""
+    names = {name for name in dir(keras.losses) if name.islower() and not name.startswith("_")
+             and callable(getattr(keras.losses, name)) and name not in ("get", "serialize", "deserialize")}
+    return sorted(names | set(CUSTOM))
+
+
+def resolve_loss(key: str, name: str, from_logits: bool = False) -> Union[str, Callable, keras.losses.Loss]:
+    """What ``compile(loss=...)`` takes for a loss name (checked against Keras' names)."""
+    if name in CUSTOM:
+        return CUSTOM[name]
+    if from_logits and name == "sparse_categorical_crossentropy":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    try:
+        keras.losses.get(name)
+    except (ValueError, TypeError):
+        raise unknown_name(key, name, keras_loss_names()) from None
+    return name
+
+
+def check_metric(key: str, name: str) -> str:
+    try:
+        keras.metrics.get(name)
+    except (ValueError, TypeError):
+        raise invalid_value(key, "Keras metric names (accuracy, mean_absolute_error, auc, …)", name) from None
+    return name
+
+
+def outputs_logits(y_pred: Any) -> bool:
+    """Whether classifier outputs are logits: not rows of probabilities summing to 1."""
+    y = np.asarray(y_pred, dtype=np.float64)
+    return not (np.all(y >= 0) and np.all(y <= 1) and np.allclose(y.sum(axis=-1), 1.0, atol=1e-3))
+
+
+@dataclass
+class Task:
+    """The resolved task: its type, and what ``compile`` gets."""
+
+    type: str
+    loss: Any
+    metrics: Any
+    #: the loss name(s) as configured or defaulted (for messages and records)
+    loss_name: Any
+
+
+def resolve(config: Any, task_type: str, y_pred: Any, output_names: List[str], outputs: Any) -> Task:
+    """The loss and metrics for ``task_type`` under ``config`` (the ``task:`` section).
+
+    ``y_pred``: the network's outputs on the first examples (to tell logits from probabilities);
+    ``output_names`` / ``outputs`` (per-output task types) for a multi-output model.
+    """
+    if task_type == "multi_output":
+        configured = config.loss if isinstance(config.loss, dict) else {name: config.loss for name in output_names}
+        unknown = sorted(set(configured) - set(output_names))
+        if unknown:
+            raise invalid_value(f"task.loss.{unknown[0]}", f"one of the model's outputs ({', '.join(output_names)})",
+                                unknown[0])
+        names = {name: configured.get(name) or DEFAULT_LOSS[outputs[name]] for name in output_names}
+        losses = {name: resolve_loss(f"task.loss.{name}", loss) for name, loss in names.items()}
+        metrics = {name: [check_metric("task.metrics", m) for m in (config.metrics or DEFAULT_METRICS[outputs[name]])]
+                   for name in output_names}
+        return Task(task_type, losses, metrics, names)
+    if isinstance(config.loss, dict):
+        raise invalid_value("task.loss", "a loss name (a mapping is for several outputs)", config.loss)
+    name = config.loss or DEFAULT_LOSS[task_type]
+    from_logits = config.from_logits
+    if from_logits is None:
+        from_logits = task_type == "classification" and outputs_logits(y_pred)
+    metrics = [check_metric("task.metrics", m) for m in (config.metrics or DEFAULT_METRICS[task_type])]
+    return Task(task_type, resolve_loss("task.loss", name, from_logits), metrics, name)
+
+
+def check_finite(task: Task, y_true: Any, y_pred: Any) -> None:
+    """The task loss is finite on the first examples, else one line with the likely cause."""
+    losses = task.loss if isinstance(task.loss, dict) else {None: task.loss}
+    for output, loss in losses.items():
+        fn = keras.losses.get(loss) if isinstance(loss, str) else loss
+        truth = y_true[output] if output is not None else y_true
+        pred = y_pred[output] if output is not None and isinstance(y_pred, dict) else y_pred
+        value = float(np.mean(keras.ops.convert_to_numpy(fn(truth, pred))))
+        if not np.isfinite(value):
+            name = task.loss_name[output] if output is not None else task.loss_name
+            hint = HINTS.get(name, "check the data and the model's output activation")
+            raise ConfigError(f"Invalid value for task.loss: {name} is not finite on the first examples "
+                              f"(got {value}): {hint}")

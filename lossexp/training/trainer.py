@@ -1,0 +1,108 @@
+"""The training-regime protocol: how a model family becomes one trainable Keras model.
+
+Most models are *supervised* (:mod:`lossexp.training.supervised`): a network, a task loss and the
+loss components, in one :class:`~lossexp.training.composed_model.ComposedModel`. A family that
+needs its own training step — the GAN's two players and two optimizers
+(:mod:`lossexp.training.adversarial`) — registers a regime of its own
+(:func:`lossexp.register_trainer`) and names it when its builder is registered
+(``@register_model("gan", trainer="adversarial")``). The runner (``train.py``), the pre-check and
+``lossexp evaluate`` only ever talk to this protocol, never to a model by name.
+
+Regime modules import Keras inside their methods, so that the config check can read a regime's
+:attr:`Trainer.tasks` before TensorFlow loads.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
+
+from lossexp import registry
+from lossexp.errors import invalid_value
+
+DEFAULT = "supervised"
+
+
+class Trainer:
+    """A training regime (see the module docstring). One instance per run, from the validated config."""
+
+    #: data tasks the regime trains on
+    tasks: ClassVar[Tuple[str, ...]] = ()
+    #: keys of a ``loss:`` entry the regime reads itself (not component options), e.g. ``player``
+    entry_keys: ClassVar[Tuple[str, ...]] = ()
+    #: the registered Keras class of the model the regime builds and saves (``lossexp>ComposedModel``)
+    saved_class: ClassVar[str] = ""
+    #: whether ``lossexp evaluate`` can score its saved models on a validation split
+    can_evaluate: ClassVar[bool] = False
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def prepare(self, data: Any) -> Any:
+        """The data set as this regime's model trains on it (default: unchanged)."""
+        return data
+
+    def build(self, data: Any, network: Any = None, components: Optional[Sequence[Any]] = None) -> Any:
+        """The compiled Keras model, its components attached. ``network``/``components`` given by
+        the Python API replace the configured ones. Raises :class:`ConfigError` before any run."""
+        raise NotImplementedError
+
+    def fit_arguments(self, data: Any) -> Dict[str, Any]:
+        """Keyword arguments of ``model.fit`` besides epochs, callbacks and verbosity."""
+        raise NotImplementedError
+
+    def callbacks(self, model: Any, data: Any) -> List[Any]:
+        """Callbacks of the regime's own, run before the recorder (their metrics are recorded)."""
+        return []
+
+    def artifacts(self, callbacks: List[Any], output_dir: Path, run_name: str) -> List[Path]:
+        """Files to log after training (e.g. a picture of generated samples)."""
+        return []
+
+    def fallback_objective(self, history: Dict[str, List[float]]) -> Optional[float]:
+        """The value a sweep optimises when ``val_loss`` is not recorded (default: the training loss)."""
+        return float(history["loss"][-1]) if "loss" in history else None
+
+    def evaluate(self, model: Any, data: Any) -> Dict[str, float]:
+        """Loss and metrics of a saved model on the data's validation split (``lossexp evaluate``;
+        only for regimes with :attr:`can_evaluate`)."""
+        raise NotImplementedError
+
+
+def regime_name(model_name: str) -> str:
+    """The regime that trains the model registered as ``model_name``."""
+    return registry.get("model", model_name).meta.get("trainer", DEFAULT)
+
+
+def regime(name: str) -> type:
+    return registry.get("trainer", name).resolve()
+
+
+def for_config(config: Any) -> Trainer:
+    """The regime of the configured model, instantiated for this run."""
+    return regime(regime_name(config.model.name))(config)
+
+
+def saved_classes() -> List[str]:
+    """The Keras classes of the models every regime saves."""
+    return [regime(name).saved_class for name in registry.available("trainer")]
+
+
+def for_saved_class(saved_class: Optional[str]) -> Optional[type]:
+    """The regime whose models are saved as ``saved_class`` (None for a foreign class)."""
+    for name in registry.available("trainer"):
+        if regime(name).saved_class == saved_class:
+            return regime(name)
+    return None
+
+
+def check_pairing(model_name: str, data_name: str, data_task: Optional[str]) -> None:
+    """The model's regime trains on the data's task (when the data declares one)."""
+    name = regime_name(model_name)
+    cls = regime(name)
+    if data_task is None or data_task in cls.tasks:
+        return
+    fitting = [f"data={n}" for n in registry.available("data") if registry.get("data", n).meta.get("task") in cls.tasks]
+    others = [f"model={n}" for n in registry.available("model") if data_task in regime(regime_name(n)).tasks]
+    raise invalid_value("data", f"{' or '.join(cls.tasks)} data for model={model_name} ({name} regime"
+                                f"{': ' + ', '.join(fitting) if fitting else ''})",
+                        f"{data_name}, {data_task} data{' (for ' + ', '.join(others) + ')' if others else ''}")

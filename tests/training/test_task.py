@@ -1,0 +1,74 @@
+"""The task: lossexp's own task losses against NumPy (with squared_log_error's gradient), name
+resolution for ``compile``, logits told from probabilities, and reloading a model compiled with one."""
+from __future__ import annotations
+
+import numpy as np
+
+import tensorflow as tf
+
+import keras
+
+import pytest
+
+from lossexp.errors import ConfigError
+from lossexp.training.task import outputs_logits, resolve_loss, squared_log_error, summed_binary_crossentropy
+
+
+def resolve(name):
+    return resolve_loss("task.loss", name)
+
+
+def test_summed_binary_crossentropy_sums_over_features_per_example():
+    rng = np.random.default_rng(0)
+    y = rng.random((5, 8, 8)).astype("float32")  # soft targets in [0, 1], like scaled pixels
+    p = rng.uniform(0.01, 0.99, (5, 64)).astype("float32")
+    got = np.asarray(summed_binary_crossentropy(y, p))
+    y64, p64 = y.reshape(5, 64).astype(np.float64), p.astype(np.float64)
+    want = -(y64 * np.log(p64) + (1 - y64) * np.log(1 - p64)).sum(axis=1)
+    assert got.shape == (5,)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_resolve_maps_lossexp_names_and_passes_keras_names_through():
+    assert resolve("summed_binary_crossentropy") is summed_binary_crossentropy
+    assert resolve("mean_squared_error") == "mean_squared_error"
+    assert resolve("squared_log_error") is squared_log_error
+    assert resolve("huber") == "huber"
+    with pytest.raises(ConfigError, match=r"^Unknown task.loss 'hubr': valid choices are .*huber"):
+        resolve("hubr")
+
+
+def test_logits_are_told_from_probabilities():
+    probabilities = np.array([[0.2, 0.8], [0.5, 0.5]])
+    assert not outputs_logits(probabilities)
+    assert outputs_logits(np.array([[2.0, -1.0], [0.1, 0.3]]))
+    assert outputs_logits(np.array([[0.2, 0.3], [0.5, 0.1]]))  # in [0, 1] but not a distribution
+
+
+def test_value_and_gradient_match_numpy():
+    rng = np.random.default_rng(8)
+    y, y_hat = rng.uniform(0.2, 3.0, (5, 2)), rng.uniform(0.2, 3.0, (5, 2))
+    prediction = tf.constant(y_hat, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(prediction)
+        value = squared_log_error(tf.constant(y, tf.float32), prediction)
+        total = tf.reduce_sum(value)
+    np.testing.assert_allclose(np.asarray(value), np.mean((np.log(y) - np.log(y_hat)) ** 2, axis=-1), rtol=1e-5)
+    expected = -2 * (np.log(y) - np.log(y_hat)) / y_hat / 2  # mean over the last axis of 2 columns
+    np.testing.assert_allclose(np.asarray(tape.gradient(total, prediction)), expected, rtol=1e-4)
+
+
+def test_not_keras_mean_squared_logarithmic_error():
+    y, y_hat = np.array([[2.0]], "float32"), np.array([[0.5]], "float32")
+    assert float(squared_log_error(y, y_hat)[0]) == np.float32(np.log(4.0) ** 2)
+    assert float(keras.losses.mean_squared_logarithmic_error(y, y_hat)[0]) != float(squared_log_error(y, y_hat)[0])
+
+
+def test_a_compiled_model_reloads_with_it(tmp_path):
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="softplus")(inputs))
+    model.compile(optimizer="sgd", loss=resolve("squared_log_error"))
+    x, y = np.ones((4, 2), "float32"), np.full((4, 1), 2.0, "float32")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6)
