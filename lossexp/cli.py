@@ -21,6 +21,7 @@ COMMANDS = {
              "--from-run RUN_ID trains a logged run's config again",
     "evaluate": "load a saved model (MODEL.keras) and report its loss and metrics on the data's validation split",
     "components": "list models, data sets, optimizers and loss components with their options",
+    "new": "scaffold a part of your own project: lossexp new component NAME (class, YAML, NumPy test)",
     "runs": "table of recorded runs (--experiment E, --sweep PARENT)",
     "compare": "a sweep's children side by side: table and plot, logged to the parent run",
     "ui": "serve the MLflow UI on the project's store at 127.0.0.1 (--port)",
@@ -42,6 +43,7 @@ def _top_parser() -> argparse.ArgumentParser:
                "  lossexp train -m loss=hist_avg+activity,activity loss.activity.weight=0.01,0.1\n"
                "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg\n"
                "  lossexp evaluate outputs/runs/<date>/<time>/model.keras\n"
+               "  lossexp new component my_term\n"
                "  lossexp runs --sweep PARENT\n  lossexp compare PARENT\n  lossexp ui --port 5000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -64,11 +66,12 @@ def _components(args: Sequence[str]) -> int:
     return 0
 
 
-def _evaluate(args: List[str]) -> int:
-    from lossexp.evaluate import main as evaluate_main
+def _guarded(module: str, args: List[str]) -> int:
+    """``module.main(args)``, a :class:`ConfigError` answered with one line and exit status 2."""
+    import importlib
 
     try:
-        return evaluate_main(args)
+        return importlib.import_module(module).main(args)
     except ConfigError as exc:
         return _fail(str(exc))
 
@@ -175,7 +178,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if command == "components":
         return _components(rest)
     if command == "evaluate":
-        return _evaluate(rest)
+        return _guarded("lossexp.evaluate", rest)
+    if command == "new":
+        return _guarded("lossexp.scaffold", rest)
     if command in REPORTS:
         import importlib
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from contextlib import contextmanager
 import json
 import re
 from pathlib import Path
-from typing import List, Optional, Sequence, Set, Tuple
+from typing import Iterator, List, Optional, Sequence, Set, Tuple
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
@@ -88,12 +89,19 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
     return ConfigError(first)
 
 
-def _compose(job: Sequence[str], config_name: str) -> DictConfig:
-    """One job's config, with its ``hydra`` section (inside the compose context)."""
+@contextmanager
+def translate_errors(job: Sequence[str], config_name: str = "config") -> Iterator[None]:
+    """Hydra's and OmegaConf's composition errors as one-line ConfigErrors (inside the compose context)."""
     try:
-        return compose(config_name, overrides=list(job), return_hydra_config=True)
+        yield
     except (HydraException, OmegaConfBaseException) as exc:
         raise _translate(exc, config_name, job) from None
+
+
+def _compose(job: Sequence[str], config_name: str) -> DictConfig:
+    """One job's config, with its ``hydra`` section (inside the compose context)."""
+    with translate_errors(job, config_name):
+        return compose(config_name, overrides=list(job), return_hydra_config=True)
 
 
 def compose_validated(overrides: Sequence[str], config_name: str = "config") -> LossexpConfig:

@@ -111,13 +111,13 @@ def register(kind: str, name: str, target: Any = None, **meta: Any) -> Callable[
     """
     def decorate(obj: Any) -> Any:
         origin = _origin(obj) if not isinstance(obj, str) else "lossexp"
+        if origin != "lossexp" and name in shipped(kind):
+            raise ConfigError(f"Invalid {KINDS[kind].label} name {name!r} ({origin}): lossexp ships a "
+                              f"{KINDS[kind].label} of that name; choose another")
         existing = _ENTRIES[kind].get(name)
         if existing is not None and existing.target is not obj and existing.resolve() is not obj:
             raise ConfigError(f"Invalid {KINDS[kind].label} name {name!r}: registered twice "
                               f"({existing.origin} and {origin})")
-        if origin != "lossexp" and name in shipped(kind):
-            raise ConfigError(f"Invalid {KINDS[kind].label} name {name!r} ({origin}): lossexp ships a "
-                              f"{KINDS[kind].label} of that name; choose another")
         _ENTRIES[kind][name] = Entry(kind, name, obj, origin, dict(meta))
         if kind == "loss" and isinstance(obj, type):
             _make_serialisable(name, obj)
@@ -300,7 +300,8 @@ def build(kind: str, selection: Any, **passed: Any) -> Any:
     except ConfigError:
         raise
     except Exception as exc:
-        raise ConfigError(f"Invalid {KINDS[kind].label} {selection.name!r}: building it failed at "
+        verb = "loading" if kind == "data" else "building"
+        raise ConfigError(f"Invalid {KINDS[kind].label} {selection.name!r}: {verb} it failed at "
                           f"{where_it_broke(exc, Path.cwd())}: {type(exc).__name__}: {exc}") from None
 
 
@@ -314,5 +315,6 @@ def _not_registered(kind: str, name: Any) -> ConfigError:
         return ConfigError(
             f"Unknown {label} {name!r}: {current.conf_dir / group / f'{name}.yaml'} selects it, but no module "
             f"of the project registers it (list the module under [tool.lossexp] modules in "
-            f"{current.root / 'pyproject.toml'}): registered {label}s are {', '.join(sorted(_ENTRIES[kind]))}")
+            f"{current.root / 'pyproject.toml'}): valid choices are "
+            f"{', '.join(sorted(set(shipped(kind)) | set(installed(kind)) | set(_ENTRIES[kind])))}")
     return unknown_name(label, name, available(kind))

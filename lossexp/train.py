@@ -70,11 +70,13 @@ def run(cfg: DictConfig) -> float:
 
 
 def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, output_dir: Path,
-            network: Any = None, data: Any = None, components: Optional[Sequence[Any]] = None) -> Outcome:
+            network: Any = None, data: Any = None, components: Optional[Sequence[Any]] = None,
+            regime: Optional[str] = None) -> Outcome:
     """Train one validated config and record it (see the module docstring).
 
     ``network`` (a Keras model, or a regime's players), ``data`` (a :class:`lossexp.data.Dataset`)
-    and ``components`` replace the configured ones (the Python API passes its own objects).
+    and ``components`` replace the configured ones, trained by ``regime`` (default: the configured
+    model's) — the Python API passes its own objects.
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     from lossexp.sweeps.job import child_identity, prepare_job
@@ -94,7 +96,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
 
     keras.backend.clear_session()  # a reused process (sweeps) must not carry state between jobs
     keras.utils.set_random_seed(config.trainer.seed)
-    trainer = for_config(config)
+    trainer = for_config(config, regime, meta={} if network is not None else None)
     data = trainer.prepare(data if data is not None else load(config.data))
     model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
 

@@ -49,10 +49,30 @@ class Bad:
     expect: Tuple[str, ...]  # substrings of the error line: key, bad value, valid choices
     tensorflow: bool = False  # detected once TensorFlow has loaded (the network is built)
     max_seconds: float = 0.0  # a bound on the elapsed time, when it matters
+    #: files of a user project written into the working directory first: (relative path, text)
+    project: Tuple[Tuple[str, str], ...] = ()
 
 
 def train(*args: str) -> Tuple[str, ...]:
     return ("train", *QUICK, *args)
+
+
+def train_on(*args: str) -> Tuple[str, ...]:
+    """A training row whose data has no ``n_samples`` (the user's own files)."""
+    return ("train", "trainer.epochs=1", "tracking.plots=false", *args)
+
+
+def project(source: str, *files: Tuple[str, str]) -> Tuple[Tuple[str, str], ...]:
+    """A user project: ``mine.py`` (its one module) holding ``source``, and more files."""
+    header = "import keras\nfrom keras import ops\nimport lossexp\n\n"
+    return (("pyproject.toml", '[tool.lossexp]\nmodules = ["mine"]\n'), ("mine.py", header + source), *files)
+
+
+#: a model of the user's, selected with model=mine (its builder in mine.py)
+MODEL_YAML = ("conf/model/mine.yaml", "name: mine\n")
+DENSE = ("@lossexp.register_model('mine')\ndef mine(data, units: int = 3):\n"
+         "    inputs = keras.Input(data.input_shape)\n"
+         "    return keras.Model(inputs, keras.layers.Dense(units)(inputs))\n")
 
 
 def sweep(*args: str) -> Tuple[str, ...]:
@@ -61,15 +81,16 @@ def sweep(*args: str) -> Tuple[str, ...]:
 
 BAD_INPUTS: List[Bad] = [
     # --- names that do not exist --------------------------------------------------------------
-    Bad("unknown-model", "unknown model", train("model=cnnn"), ("Unknown model 'cnnn'", "cnn, gan, mlp, vae")),
+    Bad("unknown-model", "unknown model", train("model=cnnn"),
+        ("Unknown model 'cnnn'", "applications, cnn, gan, keras_file, mlp, vae")),
     Bad("unknown-data", "unknown data", train("data=mnist"),
-        ("Unknown data 'mnist'", "digits, positive, regression, ring, uniform")),
+        ("Unknown data 'mnist'", "csv, digits, images, npz, parquet, positive, regression, ring, uniform")),
     Bad("unknown-component", "unknown component", train("loss=hist_avg+foo"),
         ("Unknown loss component 'foo'", COMPONENTS)),
     Bad("unknown-component-kind", "unknown component", train("+loss.second={kind: coeff}"),
         ("Unknown loss component 'coeff' in loss.second.kind", COMPONENTS)),
-    Bad("unknown-optimizer", "unknown optimizer", train("optimizer=rmsprop"),
-        ("Unknown optimizer 'rmsprop'", "adam, sgd")),
+    Bad("unknown-optimizer", "unknown optimizer", train("optimizer=rmsporp"),
+        ("Unknown optimizer 'rmsporp'", "adadelta, adafactor, adagrad, adam, adamax, adamw", "rmsprop, sgd")),
     Bad("unknown-task-loss", "unknown task loss", train("model=mlp", "data=regression", "task.loss=hubr"),
         ("Unknown task.loss 'hubr'", "huber", "mean_squared_error", "squared_log_error"), tensorflow=True),
     Bad("unknown-command", "unknown command", ("trian", "model=mlp"), ("Unknown command 'trian'", "train")),
@@ -128,17 +149,18 @@ BAD_INPUTS: List[Bad] = [
     Bad("unknown-option-value", "value out of range", train("loss.hist_avg.mode=median"),
         ("loss.hist_avg.mode", "mean, ema, previous", "'median'"), tensorflow=True),
     Bad("gan-without-ring", "model incompatible with the data", train("model=gan"),
-        ("Invalid value for data", "data=ring with model=gan", "'digits'")),
+        ("Invalid value for data", "expected generation data for model=gan (adversarial regime: data=ring)",
+         "got 'digits, classification data")),
     Bad("gan-component-inserting-layers", "component incompatible with the model",
         train("experiment=gan_ring_hist_avg", "loss=activity"),
-        ("Invalid loss component for model=gan", "loss.activity (activity)", "inserts layers into the network"),
+        ("Invalid loss component for a GAN", "loss.activity (activity)", "inserts layers into the network"),
         tensorflow=True),
     Bad("gan-unknown-player", "value out of range",
         train("experiment=gan_ring_hist_avg", "+loss.hist_avg.player=critic"),
         ("loss.hist_avg.player", "generator, discriminator, both", "'critic'"), tensorflow=True),
     Bad("player-without-gan", "misspelled key",
         train("model=mlp", "data=regression", "+loss.hist_avg.player=both"),
-        ("Invalid key loss.hist_avg.player", "only model=gan has players"), tensorflow=True),
+        ("Unknown key loss.hist_avg.player", "valid keys are decay, distance, kind, layers, mode, weight")),
     Bad("unknown-experiment", "unknown experiment", train("experiment=vae_kl_annel"),
         ("Unknown experiment 'vae_kl_annel'", "valid choices are", "cross_layer_coef", "vae_kl_anneal")),
     Bad("unknown-schedule", "weight schedule with bad bounds", train("experiment=vae_kl_anneal",
@@ -179,9 +201,62 @@ BAD_INPUTS: List[Bad] = [
         ("hydra.run.dir", "'/proc/lossexp/run'", "a directory lossexp can create and write")),
     Bad("output-dir-under-a-file", "unwritable output directory", train("hydra.run.dir={tmp}/a_file/run"),
         ("hydra.run.dir", "'{tmp}/a_file/run'", "is not a directory")),
+    # --- the user's own project: module, model, data, component -------------------------------
+    Bad("project-syntax-error", "error in the user's code", train("model=mlp", "data=regression"),
+        ("Invalid project module 'mine'", "mine.py:5", "SyntaxError"), tensorflow=True,
+        project=project("def broken(:\n")),
+    Bad("project-builder-raises", "error in the user's code", train("model=mine", "data=regression"),
+        ("Invalid model 'mine': building it failed at", "mine.py:7", "ValueError: no good"), tensorflow=True,
+        project=project("@lossexp.register_model('mine')\ndef mine(data):\n    raise ValueError('no good')\n",
+                        MODEL_YAML)),
+    Bad("project-builder-not-keras", "error in the user's code", train("model=mine", "data=regression"),
+        ("Invalid value for model: expected a builder returning a keras.Model (model=mine)", "builtins.str"),
+        tensorflow=True,
+        project=project("@lossexp.register_model('mine')\ndef mine(data):\n    return 'a model'\n", MODEL_YAML)),
+    Bad("project-output-shape", "model incompatible with the data", train("model=mine", "data=regression"),
+        ("Invalid value for model: expected outputs of shape (1,) like the targets for data 'regression'",
+         "model=mine with outputs of shape (3,)"), tensorflow=True, project=project(DENSE, MODEL_YAML)),
+    Bad("project-option-typo", "misspelled key", train("model=mine", "data=regression", "+model.unitz=4"),
+        ("Unknown key model.unitz: valid keys are units",), tensorflow=True, project=project(DENSE, MODEL_YAML)),
+    Bad("project-term-not-scalar", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
+        ("Invalid value for loss.mine: expected a term() that returns a scalar", "shape (8, 1)"), tensorflow=True,
+        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
+                        "    def term(self, context):\n        return context.y_pred\n")),
+    Bad("project-term-not-finite", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
+        ("Invalid value for loss.mine: expected a finite term on the first examples", "nan"), tensorflow=True,
+        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
+                        "    def term(self, context):\n        return ops.log(ops.mean(context.y_pred) * 0 - 1)\n")),
+    Bad("project-name-clash", "name taken by lossexp", train("model=mlp", "data=regression"),
+        ("Invalid model name 'mlp' (project", "lossexp ships a model of that name; choose another"), tensorflow=True,
+        project=project(DENSE.replace("'mine'", "'mlp'"))),
+    Bad("project-yaml-clash", "name taken by lossexp", train("model=mlp", "data=regression"),
+        ("Invalid file", "conf/model/mlp.yaml", "lossexp ships model=mlp; give yours another name"),
+        project=(("conf/model/mlp.yaml", "name: mlp\n"),)),
+    Bad("project-yaml-without-code", "unknown model", train("model=ghost", "data=regression"),
+        ("Unknown model 'ghost'", "conf/model/ghost.yaml selects it, but no module of the project registers it",
+         "valid choices are applications, cnn, gan, keras_file, mlp, vae"), tensorflow=True,
+        project=project("", ("conf/model/ghost.yaml", "name: ghost\n"))),
+    Bad("project-data-raises", "error in the user's code", train_on("model=mlp", "data=mine"),
+        ("Invalid data 'mine': loading it failed at", "mine.py:7", "FileNotFoundError"), tensorflow=True,
+        project=project("@lossexp.register_data('mine')\ndef mine(path: str = 'gone.npy'):\n"
+                        "    return open(path).read()\n", ("conf/data/mine.yaml", "name: mine\npath: gone.npy\n"))),
+    Bad("data-file-missing", "a data file that is missing or unreadable", train_on("model=mlp", "data=npz",
+                                                                                  "data.path=nope.npz"),
+        ("Invalid value for data.path: expected an existing file (.npz), got 'nope.npz'",), tensorflow=True),
+    Bad("data-npz-missing-key", "a data file that is missing or unreadable",
+        train_on("model=mlp", "data=npz", "data.path=arrays.npz", "data.y=label"),
+        ("Invalid value for data.y: arrays.npz has no array 'label'; its arrays are x, y",), tensorflow=True),
+    Bad("data-nan", "NaN/inf in the data", train_on("model=mlp", "data=npz", "data.path=nan.npz", "data.shuffle=false"),
+        ("Invalid value for data (npz): expected finite inputs", "NaN/inf in inputs at example 3"), tensorflow=True),
+    Bad("data-csv-missing-column", "a data file that is missing or unreadable",
+        train_on("model=mlp", "data=csv", "data.path=table.csv", "data.target=price"),
+        ("Invalid value for data.target: table.csv has no column 'price'; its columns are a, b, y",), tensorflow=True),
+    Bad("data-target-required", "a data file that is missing or unreadable",
+        train_on("model=mlp", "data=csv", "data.path=table.csv"),
+        ("Missing value for data.target: data=csv requires it",)),
     # --- sweeps (-m) ----------------------------------------------------------------------------
     Bad("sweep-unknown-model", "multirun", sweep("model=mlp,cnnn"),
-        ("Unknown model 'cnnn'", "cnn, gan, mlp, vae", "in sweep job", "model=cnnn")),
+        ("Unknown model 'cnnn'", "applications, cnn, gan, keras_file, mlp, vae", "in sweep job", "model=cnnn")),
     Bad("sweep-epochs-0", "multirun", sweep("trainer.epochs=1,0"),
         ("trainer.epochs", "an integer >= 1", "got 0", "in sweep job")),
     Bad("sweep-option-of-absent-component", "multirun", sweep("loss=activity,coef", "loss.activity.weight=0.1"),
@@ -219,6 +294,16 @@ def _zip(entries: Dict[str, object]) -> Callable[[Path], None]:
     return write
 
 
+def _npz(path: Path, nan_at: int = -1) -> None:
+    import numpy as np
+
+    x = np.random.default_rng(0).random((40, 4)).astype("float32")
+    if nan_at >= 0:
+        x[nan_at, 0] = np.nan
+    with open(path, "wb") as handle:  # np.savez on a path would add .npz
+        np.savez(handle, x=x, y=x.sum(axis=1))
+
+
 #: bad model files the evaluate rows name, written into the working directory
 FILES: Dict[str, Callable[[Path], None]] = {
     "corrupt.keras": lambda path: path.write_bytes(b"PK\x03\x04 this is not what it claims to be"),
@@ -228,6 +313,9 @@ FILES: Dict[str, Callable[[Path], None]] = {
     "foreign.keras": _zip({"metadata.json": {"keras_version": "3.15.1"},
                            "config.json": {"class_name": "Sequential", "registered_name": None, "config": {}}}),
     "a_file": lambda path: path.write_text("a file, not a directory\n"),
+    "arrays.npz": lambda path: _npz(path),
+    "nan.npz": lambda path: _npz(path, nan_at=3),
+    "table.csv": lambda path: path.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i * 0.5}\n" for i in range(40))),
 }
 
 
@@ -264,6 +352,9 @@ def run_row(row: Bad, workdir: Path, values: Dict[str, object]) -> Tuple[subproc
     """Run the row's command in ``workdir`` (with its bad files); (result, elapsed seconds)."""
     for name, write in FILES.items():
         write(workdir / name)
+    for relative, text in row.project:
+        (workdir / relative).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / relative).write_text(text)
     args = [fill(arg, values) for arg in row.args]
     start = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "lossexp.cli", *args], cwd=workdir, env=lossexp_env(),

@@ -11,8 +11,10 @@ from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 class LossexpProjectSearchPath(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        from lossexp import project
-
+        try:
+            from lossexp import project
+        except ImportError:  # a stale copy of this plugin beside a lossexp without projects: add nothing
+            return
         found = project.current()
         if found is not None and found.conf_dir is not None:
             search_path.append(provider="lossexp-project", path=f"file://{found.conf_dir}")

@@ -40,12 +40,14 @@ def choose(path: str, available: Sequence[str], target: Columns, features: Optio
 def to_arrays(frame: Any, path: str, features: List[str], targets: List[str], shuffle: bool,
               seed: int) -> Tuple[np.ndarray, np.ndarray]:
     """A pandas frame as (x float32, y) arrays; string targets become class indices."""
-    non_numeric = [c for c in features if not np.issubdtype(frame[c].dtype, np.number)]
+    from pandas.api.types import is_numeric_dtype
+
+    non_numeric = [c for c in features if not is_numeric_dtype(frame[c])]
     if non_numeric:
         raise ConfigError(f"Invalid value for data.features: expected numeric columns, got {non_numeric[0]!r} "
                           f"({frame[non_numeric[0]].dtype}) in {path}; encode it or leave it out (data.features)")
     x = frame[features].to_numpy(dtype="float32")
-    if len(targets) == 1 and not np.issubdtype(frame[targets[0]].dtype, np.number):
+    if len(targets) == 1 and not is_numeric_dtype(frame[targets[0]]):
         labels = sorted(frame[targets[0]].astype(str).unique())
         y = frame[targets[0]].astype(str).map({label: i for i, label in enumerate(labels)}).to_numpy("int32")
     else:

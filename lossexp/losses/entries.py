@@ -100,11 +100,21 @@ def build_components(loss_cfg: Mapping[str, Any], extra_keys: Iterable[str] = ()
     return components
 
 
+def _plain(value: Any) -> Any:
+    """Keras' tracked lists and dicts (and tuples) as plain lists and dicts, for a config."""
+    if isinstance(value, Mapping):
+        return {key: _plain(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def entries_of(components: Iterable[Any]) -> Dict[str, Dict[str, Any]]:
     """A ``loss:`` mapping that rebuilds ``components`` (their options, from ``get_config``)."""
     section = {}
     for component in components:
-        options = {name: component.get_config()[name] for name in component.option_names()}
+        config = component.get_config()
+        options = {name: _plain(config[name]) for name in component.option_names()}
         kind = type(component).registry_name
         if kind != component.name:
             options[KIND_KEY] = kind

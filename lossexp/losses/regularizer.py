@@ -12,7 +12,9 @@ from lossexp.registry import register_component
 #: option → the layer attribute Keras reads (the variable's ``regularizer`` for kernel and bias)
 TARGETS = {"kernel": "kernel_regularizer", "bias": "bias_regularizer", "activity": "activity_regularizer"}
 FACTORS = ("l1", "l2")
-#: the YAML default: an activity L2 of 0.001 (the same penalty as activity's and aux_output's defaults)
+#: the defaults: no kernel or bias penalty, an activity L2 of 0.001 (the same penalty as activity's and
+#: aux_output's defaults)
+NONE = MappingProxyType({"l1": 0.0, "l2": 0.0})
 DEFAULT_ACTIVITY = MappingProxyType({"l1": 0.0, "l2": 0.001})
 
 
@@ -49,7 +51,7 @@ class KerasRegularizer(LossComponent):
     """
 
     def __init__(self, weight: Any = 1.0, layers: Sequence[str] = ("hidden_1",),
-                 kernel: Optional[Mapping[str, float]] = None, bias: Optional[Mapping[str, float]] = None,
+                 kernel: Optional[Mapping[str, float]] = NONE, bias: Optional[Mapping[str, float]] = NONE,
                  activity: Optional[Mapping[str, float]] = DEFAULT_ACTIVITY, **kwargs: Any) -> None:
         super().__init__(weight=weight, **kwargs)
         self.require(isinstance(layers, (list, tuple)) and len(layers) > 0 and all(isinstance(n, str) for n in layers),

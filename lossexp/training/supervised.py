@@ -118,7 +118,7 @@ class SupervisedTrainer(Trainer):
     can_evaluate = True
 
     def prepare(self, data: Any) -> Any:
-        model_task = registry.get("model", self.config.model.name).meta.get("task")
+        model_task = self.meta.get("task")
         task = self.config.task.type or model_task or data.task
         if task == data.task:
             return data

@@ -34,8 +34,10 @@ class Trainer:
     #: whether ``lossexp evaluate`` can score its saved models on a validation split
     can_evaluate: ClassVar[bool] = False
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, meta: Optional[Dict[str, Any]] = None) -> None:
         self.config = config
+        #: what the model's registration declares (its task, …); empty for a network given in Python
+        self.meta = meta if meta is not None else registry.get("model", config.model.name).meta
 
     def prepare(self, data: Any) -> Any:
         """The data set as this regime's model trains on it (default: unchanged)."""
@@ -77,9 +79,10 @@ def regime(name: str) -> type:
     return registry.get("trainer", name).resolve()
 
 
-def for_config(config: Any) -> Trainer:
-    """The regime of the configured model, instantiated for this run."""
-    return regime(regime_name(config.model.name))(config)
+def for_config(config: Any, name: Optional[str] = None, meta: Optional[Dict[str, Any]] = None) -> Trainer:
+    """The regime ``name`` (default: the configured model's), instantiated for this run; ``meta``
+    replaces the model's registered declarations (a network given in Python has none)."""
+    return regime(name or regime_name(config.model.name))(config, meta)
 
 
 def saved_classes() -> List[str]:

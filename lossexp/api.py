@@ -1,0 +1,141 @@
+"""The Python API, for notebooks: the same machinery as ``lossexp train``, on your own objects.
+
+::
+
+    import lossexp
+    history, run_id = lossexp.fit(my_keras_model, (x, y), loss=["hist_avg", MyTerm(weight=0.1)],
+                                  trainer={"epochs": 3}, optimizer={"name": "adamw", "weight_decay": 1e-4})
+    model = lossexp.compose(my_keras_model, ["activity", ("hist_avg", {"weight": 0.1})])  # fit it yourself
+
+:func:`fit` composes the config with Hydra from lossexp's ``conf/`` (and your project's), exactly
+as the CLI does — each keyword section (``trainer=``, ``optimizer=``, ``task=``, ``tracking=``,
+``objective=``) and each Hydra override string in ``overrides`` is applied on top and validated
+— then trains and records one MLflow run through :func:`lossexp.train.execute`. ``model`` and
+``data`` are either registered names or your objects: a ``keras.Model``; ``(x, y)`` arrays, a
+``tf.data.Dataset`` of ``(x, y)`` or a :class:`lossexp.Dataset`.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+
+from lossexp.errors import ConfigError, invalid_value
+
+#: a loss entry: a registered name, ``(name, options)``, or a component instance
+LossEntry = Union[str, Tuple[str, Mapping[str, Any]], Any]
+SECTIONS = ("trainer", "optimizer", "task", "tracking", "objective")
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns: Keras' history (metric name → values per epoch) and the run id."""
+
+    history: Dict[str, List[float]]
+    run_id: Optional[str]
+
+
+def _section_overrides(section: str, values: Any) -> List[str]:
+    if section == "optimizer" and isinstance(values, str):
+        return [f"optimizer={values}"]
+    if not isinstance(values, Mapping):
+        raise invalid_value(section, "a mapping of option to value", values)
+    overrides = [f"optimizer={values['name']}"] if section == "optimizer" and "name" in values else []
+    return overrides + [f"{section}.{key}={json.dumps(value)}" for key, value in values.items() if key != "name"]
+
+
+def _split_loss(loss: Iterable[LossEntry]) -> Tuple[List[str], List[Any], Dict[str, Dict[str, Any]]]:
+    """(names to compose, component instances, options given with names)."""
+    from lossexp.losses.base import LossComponent
+
+    names, instances, options = [], [], {}
+    for entry in loss:
+        if isinstance(entry, LossComponent):
+            instances.append(entry)
+        elif isinstance(entry, str):
+            names.append(entry)
+        elif isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str):
+            names.append(entry[0])
+            options[entry[0]] = dict(entry[1])
+        else:
+            raise invalid_value("loss", "component names, (name, options) pairs or LossComponent instances", entry)
+    return names, instances, options
+
+
+def components(loss: Iterable[LossEntry], trainer_keys: Sequence[str] = ()) -> List[Any]:
+    """Component instances for a list of names, ``(name, options)`` pairs and instances, in order."""
+    from lossexp.losses.entries import build_components
+
+    entries: List[Any] = []
+    for entry in loss:
+        names, instances, options = _split_loss([entry])
+        entries += instances or build_components({names[0]: options.get(names[0], {})}, trainer_keys)
+    return entries
+
+
+def compose(model: Any, loss: Iterable[LossEntry] = (), task_loss: str = "mean_squared_error") -> Any:
+    """``model`` with the loss components inserted and attached, as a Keras model to compile and
+    fit yourself (its ``compute_loss`` adds every component; ``task_loss`` is recorded with it)."""
+    from lossexp.training.supervised import compose as compose_model
+
+    return compose_model(model, components(loss), task_loss=task_loss, name=f"{model.name}_composed")
+
+
+def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequence[str] = (),
+        **sections: Any) -> FitResult:
+    """Train ``model`` on ``data`` with the ``loss`` components and record the run (see the module docstring).
+
+    Raises :class:`lossexp.errors.ConfigError` (one line, nothing recorded) for anything invalid.
+    """
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from lossexp import CONF_DIR, project
+    from lossexp.config import Selection, validate
+    from lossexp.data.dataset import Dataset, as_dataset
+    from lossexp.losses.entries import entries_of
+    from lossexp.overrides import rewrite_loss
+    from lossexp.precheck import translate_errors
+    from lossexp.registry import available
+    from lossexp.train import execute
+    from lossexp.training.trainer import DEFAULT
+
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"Unknown keyword {unknown[0]}: fit() takes the sections {', '.join(SECTIONS)}")
+    project.load()
+    loss = list(loss)
+    names, instances, options = _split_loss(loss)
+    argv = [f"loss={'+'.join(names) or 'none'}"]
+    argv += [f"model={model}"] if isinstance(model, str) else []
+    argv += [f"data={data}"] if isinstance(data, str) else []
+    argv += [f"loss.{name}.{key}={json.dumps(value)}" for name, opts in options.items() for key, value in opts.items()]
+    for section, values in sections.items():
+        argv += _section_overrides(section, values)
+    argv = rewrite_loss([*argv, *overrides], available("loss"))
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_api"):
+        with translate_errors(argv):
+            cfg = hydra_compose("config", overrides=argv)
+    config = validate(cfg)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    network = None if isinstance(model, str) else model
+    if network is not None:
+        config.model = Selection(getattr(network, "name", "network"))
+        resolved["model"] = {"name": config.model.name, "source": "python"}
+    dataset = None
+    if not isinstance(data, str):
+        dataset = data if isinstance(data, Dataset) else as_dataset("python", data)
+        config.data = Selection(dataset.name)
+        resolved["data"] = {"name": dataset.name, "source": "python", "examples": dataset.examples}
+    from lossexp.losses.entries import build_components
+
+    named = {c.name: c for c in build_components({name: config.loss[name] for name in names})}
+    built = [entry if not isinstance(entry, (str, tuple)) else named[entry if isinstance(entry, str) else entry[0]]
+             for entry in loss]  # as composed: the overrides apply to named components too
+    config.loss = entries_of(built)
+    resolved["loss"] = config.loss
+    base = Path.cwd()
+    output = base / "outputs" / "runs" / datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+    outcome = execute(config, resolved, base, output, network=network, data=dataset, components=built,
+                      regime=DEFAULT if network is not None else None)
+    return FitResult(outcome.history, outcome.run_id)

@@ -1,0 +1,146 @@
+"""``lossexp new component NAME``: the files of a new loss component, in the user's project.
+
+Writes, in the current project (its directory, else the working directory):
+
+* ``NAME.py`` — a :class:`lossexp.LossComponent` subclass registered as ``NAME``, with one option
+  and a ``term`` to fill in;
+* ``conf/loss/NAME.yaml`` — its options' defaults (what ``loss=NAME`` selects);
+* ``tests/test_NAME.py`` — its term and gradient against a NumPy reference to fill in;
+* ``pyproject.toml`` — ``NAME`` added to ``[tool.lossexp] modules`` (the table created if absent).
+
+Nothing is overwritten: an existing file is an error. No TensorFlow import.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import List, Sequence
+
+from lossexp import project, registry
+from lossexp.errors import ConfigError
+
+USAGE = "lossexp new component NAME"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+COMPONENT = '''"""The ``{name}`` loss component (one class on lossexp's contract, one YAML: conf/loss/{name}.yaml)."""
+from keras import ops
+
+import lossexp
+
+
+@lossexp.register_component("{name}")
+class {cls}(lossexp.LossComponent):
+    """term = mean(ŷ²) · scale — replace with your term, and say here what it computes and why.
+
+    Options: ``weight``; ``scale``.
+    """
+
+    def __init__(self, weight=0.01, scale: float = 1.0, **kwargs):
+        super().__init__(weight=weight, **kwargs)
+        self.scale = self.require_number("scale", scale, minimum=0.0)
+
+    def term(self, context: lossexp.LossContext):
+        # context.y_true, context.y_pred, context.network (its layers and weights), context.training,
+        # context.step; intermediate outputs: declare outputs_needed() and read context.outputs[name]
+        return self.scale * ops.mean(ops.square(ops.cast(context.y_pred, "float32")))
+'''
+
+YAML = '''# {cls}: describe the term in one line (lossexp components lists it).
+{name}:
+  weight: 0.01
+  scale: 1.0
+'''
+
+TEST = '''"""{name} against NumPy: its term and its gradient with respect to the predictions."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project's modules
+
+from lossexp import LossContext  # noqa: E402
+from {name} import {cls}  # noqa: E402
+
+
+def numpy_term(y: np.ndarray, scale: float) -> float:
+    """The term written from its formula, independently of the Keras code."""
+    return float(scale * np.mean(np.asarray(y, np.float64) ** 2))
+
+
+def numpy_gradient(y: np.ndarray, scale: float) -> np.ndarray:
+    return 2.0 * scale * np.asarray(y, np.float64) / y.size
+
+
+def test_term_and_gradient_match_numpy():
+    y = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    component = {cls}(name="{name}", scale=2.0)
+    prediction = tf.constant(y)
+    with tf.GradientTape() as tape:
+        tape.watch(prediction)
+        term = component.term(LossContext(y_true=None, y_pred=prediction, network=None, training=True))
+    np.testing.assert_allclose(float(term), numpy_term(y, 2.0), rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(term, prediction).numpy(), numpy_gradient(y, 2.0), rtol=1e-5)
+'''
+
+
+def _class_name(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _add_module(pyproject: Path, module: str) -> str:
+    """Add ``module`` to ``[tool.lossexp] modules``; returns what was done, for the user."""
+    if not pyproject.exists():
+        pyproject.write_text(f'[tool.lossexp]\nmodules = ["{module}"]\n')
+        return f"created {pyproject.name} with [tool.lossexp] modules = [\"{module}\"]"
+    text = pyproject.read_text()
+    table = re.search(r"^\[tool\.lossexp\]\s*$", text, flags=re.M)
+    if table is None:
+        pyproject.write_text(text.rstrip("\n") + f'\n\n[tool.lossexp]\nmodules = ["{module}"]\n')
+        return f"added [tool.lossexp] modules = [\"{module}\"] to {pyproject.name}"
+    line = re.compile(r"^(modules\s*=\s*\[)([^\]\n]*)(\])", flags=re.M)
+    match = line.search(text, table.end())
+    if match is None:
+        return f"add \"{module}\" to [tool.lossexp] modules in {pyproject.name} by hand"
+    items = [item.strip() for item in match.group(2).split(",") if item.strip()]
+    new = ", ".join(items + [f'"{module}"'])
+    pyproject.write_text(text[:match.start()] + f"{match.group(1)}{new}{match.group(3)}" + text[match.end():])
+    return f"added \"{module}\" to [tool.lossexp] modules in {pyproject.name}"
+
+
+def new_component(name: str, root: Path) -> List[str]:
+    """Write the component's files under ``root``; returns one line per thing done."""
+    if not _NAME.match(name):
+        raise ConfigError(f"Invalid value for NAME: expected a lowercase Python identifier (my_term), got {name!r}")
+    if name in registry.available("loss") or name in registry.RESERVED["loss"]:
+        raise ConfigError(f"Invalid value for NAME: {name!r} is taken; the loss components are "
+                          f"{', '.join(registry.available('loss'))}")
+    cls = _class_name(name)
+    files = {root / f"{name}.py": COMPONENT, root / "conf" / "loss" / f"{name}.yaml": YAML,
+             root / "tests" / f"test_{name}.py": TEST}
+    for path in files:
+        if path.exists():
+            raise ConfigError(f"Invalid value for NAME: {path} exists; lossexp new overwrites nothing")
+    done = []
+    for path, template in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(template.format(name=name, cls=cls))
+        done.append(f"wrote {path.relative_to(root)}")
+    done.append(_add_module(root / "pyproject.toml", name))
+    return done
+
+
+def main(args: Sequence[str]) -> int:
+    if not args or args[0] in ("-h", "--help"):
+        print(f"usage: {USAGE}\n\n{__doc__.split(chr(10) * 2, 1)[1]}", end="")
+        return 0 if args else 2
+    if len(args) != 2 or args[0] != "component":
+        raise ConfigError(f"Invalid value for lossexp new: expected '{USAGE}', got {' '.join(args)!r}")
+    found = project.current()
+    root = found.root if found is not None else Path.cwd()
+    for line in new_component(args[1], root):
+        print(f"lossexp: {line}")
+    print(f"lossexp: then: lossexp train loss={args[1]}  (and python -m pytest tests/test_{args[1]}.py)", file=sys.stdout)
+    return 0

@@ -1,0 +1,118 @@
+"""Networks from elsewhere: a saved ``.keras`` file, a ``keras.applications`` architecture, and the
+user's own Sequential and subclassed models — each trained end to end with loss components, and
+their mistakes answered in one line."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import built, composed_config
+from lossexp.errors import ConfigError
+
+QUICK = {"trainer": {"epochs": 1, "verbose": 0, "batch_size": 16}, "tracking": {"plots": False, "log_model": False}}
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def status(tmp_path, run_id) -> str:
+    return MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(run_id).info.status
+
+
+@pytest.mark.slow
+def test_a_saved_keras_file_is_the_network_and_keeps_its_layer_names(in_tmp):
+    import keras
+
+    import lossexp
+
+    inputs = keras.Input((4,), name="inputs")
+    x = keras.layers.Dense(6, activation="tanh", name="encoder")(inputs)
+    keras.Model(inputs, keras.layers.Dense(1, name="head")(x), name="saved_net").save(in_tmp / "net.keras")
+    history, run_id = lossexp.fit("keras_file", "regression", loss=["activity", "cross_layer"],
+                                  overrides=["model.path=net.keras", "loss.activity.layers=[encoder]",
+                                             "loss.cross_layer.layers=[encoder,head]", "data.n_samples=160"], **QUICK)
+    assert status(in_tmp, run_id) == "FINISHED" and "term/cross_layer" in history
+    with pytest.raises(ConfigError, match=r"loss.activity.layers: layer 'hidden_1' is not in the model; its layers "
+                                          r"are inputs, encoder, head"):
+        built(composed_config("model=keras_file", f"model.path={in_tmp / 'net.keras'}", "data=regression",
+                              "loss=activity"))
+
+
+def test_a_file_keras_cannot_load_is_one_line(in_tmp):
+    (in_tmp / "broken.keras").write_bytes(b"not a zip")
+    with pytest.raises(ConfigError, match=r"^Invalid value for model.path: expected a Keras 3 .keras model, got "
+                                          r"'broken.keras' \(Keras cannot load it"):
+        built(composed_config("model=keras_file", "model.path=broken.keras", "data=regression", "loss=none"))
+
+
+@pytest.mark.slow
+def test_a_keras_application_by_name_trains_on_images(in_tmp):
+    import tensorflow as tf
+
+    import lossexp
+
+    rng = np.random.default_rng(1)
+    for label in ("a", "b"):
+        (in_tmp / "pics" / label).mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.integers(0, 255, (32, 32, 3)).astype("uint8")
+            tf.io.write_file(str(in_tmp / "pics" / label / f"{i}.png"), tf.io.encode_png(pixels))
+    history, run_id = lossexp.fit("applications", "images", loss=["hist_avg"],
+                                  overrides=["model.architecture=MobileNetV3Small", "data.directory=pics",
+                                             "data.image_size=[32,32]"], **QUICK)
+    assert status(in_tmp, run_id) == "FINISHED" and "term/hist_avg" in history
+
+
+def test_an_unknown_application_lists_the_architectures():
+    with pytest.raises(ConfigError, match=r"^Unknown model.architecture 'ResNet5': valid choices are .*ResNet50"):
+        built(composed_config("model=applications", "model.architecture=ResNet5", "data=digits", "loss=none"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sequential", "subclassed"])
+def test_the_users_own_sequential_and_subclassed_models_train_with_weight_space_terms(in_tmp, kind):
+    import keras
+
+    import lossexp
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__(name="subclassed")
+            self.hidden_1 = keras.layers.Dense(8, activation="relu", name="hidden_1")
+            self.out = keras.layers.Dense(1, name="output")
+
+        def call(self, x):
+            return self.out(self.hidden_1(x))
+
+    network = Subclassed() if kind == "subclassed" else keras.Sequential(
+        [keras.layers.Dense(8, activation="relu", name="hidden_1"), keras.layers.Dense(1, name="output")],
+        name="sequential")
+    rng = np.random.default_rng(0)
+    x = rng.random((96, 4)).astype("float32")
+    history, run_id = lossexp.fit(network, (x, x.sum(1)), loss=["hist_avg", "cross_layer", "coef"], **QUICK)
+    assert status(in_tmp, run_id) == "FINISHED"
+    assert {"term/hist_avg", "term/cross_layer", "term/coef"} <= set(history)
+
+
+def test_a_subclassed_model_cannot_give_intermediate_outputs_and_says_so():
+    import keras
+
+    import lossexp
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__(name="mine")
+            self.hidden_1 = keras.layers.Dense(8, name="hidden_1")
+            self.out = keras.layers.Dense(1, name="output")
+
+        def call(self, x):
+            return self.out(self.hidden_1(x))
+
+    x = np.random.default_rng(0).random((40, 4)).astype("float32")
+    with pytest.raises(ConfigError, match=r"loss.closure reads intermediate layer outputs \(hidden_1\), which needs a "
+                                          r"functional or Sequential network; mine is a subclassed keras.Model"):
+        lossexp.fit(Subclassed(), (x, x[:, :1]), loss=["closure"], tracking={"enabled": False})

@@ -1,0 +1,73 @@
+"""The Python API on a notebook's own objects: ``lossexp.fit`` trains and records a run through the
+CLI's machinery (validated sections, a real MLflow store) and ``lossexp.compose`` gives the Keras
+model to fit yourself."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+import lossexp
+from lossexp.errors import ConfigError
+
+
+def network():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5,), name="inputs")
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden_1")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(1, name="output")(hidden), name="notebook_net")
+
+
+def data(n: int = 160):
+    x = np.random.default_rng(0).random((n, 5)).astype("float32")
+    return x, x.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.slow
+def test_fit_trains_the_users_model_with_named_and_instantiated_components_and_records_it(tmp_path, monkeypatch):
+    from lossexp.losses.hist_avg import HistoricalAverage
+
+    monkeypatch.chdir(tmp_path)
+    history, run_id = lossexp.fit(network(), data(), loss=[("activity", {"weight": 0.01}),
+                                                           HistoricalAverage(name="hist_avg", weight=0.1)],
+                                  trainer={"epochs": 2, "verbose": 0}, optimizer={"name": "adamw", "weight_decay": 1e-4},
+                                  task={"loss": "huber"})
+    assert len(history["loss"]) == 2 and {"loss/activity", "term/hist_avg", "val_loss/activity"} <= set(history)
+    run = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == "notebook_net·activity+hist_avg"
+    params = run.data.params
+    assert params["loss.activity.weight"] == "0.01" and params["loss.hist_avg.weight"] == "0.1"
+    assert params["optimizer.name"] == "adamw" and params["optimizer.weight_decay"] == "0.0001"
+    assert params["task.loss"] == "huber" and params["model.source"] == "python"
+    # the loss is the Huber loss of the task plus the weighted terms
+    np.testing.assert_allclose(history["loss"][-1], history["loss/task"][-1] + history["loss/activity"][-1]
+                               + history["loss/hist_avg"][-1], rtol=1e-5)
+
+
+def test_compose_gives_a_keras_model_that_adds_every_component():
+    import keras
+
+    model = lossexp.compose(network(), ["coef", ("cross_layer", {"weight": 0.5, "layers": ["hidden_1", "output"]})])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    x, y = data(32)
+    history = model.fit(x, y, batch_size=32, epochs=1, verbose=0).history
+    kernels = [model.network.get_layer(n).kernel.numpy() for n in ("hidden_1", "output")]
+    assert {"loss/coef", "term/cross_layer"} <= set(history)
+    assert model.components[1].weighting.spec.value == 0.5 and kernels[0].shape == (5, 16)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: lossexp.fit(network(), data(), loss=["hist_avgg"]), "Unknown loss component 'hist_avgg'"),
+    (lambda: lossexp.fit(network(), data(), trainer={"epochz": 1}), "Unknown key trainer.epochz"),
+    (lambda: lossexp.fit(network(), data(), trainers={"epochs": 1}), "Unknown keyword trainers: fit() takes"),
+    (lambda: lossexp.fit(network(), data(), loss=[3]), "Invalid value for loss: expected component names"),
+    (lambda: lossexp.fit(network(), data(), optimizer="adamm"), "Unknown optimizer 'adamm'"),
+])
+def test_mistakes_are_one_line_config_errors(call, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        call()
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()

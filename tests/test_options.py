@@ -1,0 +1,55 @@
+"""Options read from a signature and checked against its hints, one line per mistake."""
+from __future__ import annotations
+
+from typing import Annotated, List, Literal, Optional, Sequence, Union
+
+import pytest
+
+from lossexp.errors import ConfigError
+from lossexp.options import Check, PositiveInt, check, schema
+
+
+def part(data, units: PositiveInt = 8, layers: Sequence[str] = ("a",), rate: float = 0.5,
+         mode: Literal["fast", "slow"] = "fast", name: Optional[str] = None, flag: bool = False,
+         target: Union[str, List[str]] = "y", even: Annotated[int, Check("an even integer", lambda v: v % 2 == 0)] = 2,
+         anything=None, *, path: str, **kwargs):
+    return None
+
+
+OPTIONS = schema(part, skip=("data",))
+
+
+def test_schema_lists_keyword_parameters_with_hints_and_defaults():
+    assert list(OPTIONS) == ["units", "layers", "rate", "mode", "name", "flag", "target", "even", "anything", "path"]
+    assert OPTIONS["path"].required and not OPTIONS["units"].required
+    assert OPTIONS["layers"].default == ("a",)
+
+
+def test_values_are_conformed_to_their_hints():
+    checked = check("model", OPTIONS, {"units": 3, "layers": ["x", "y"], "rate": 1, "mode": "slow", "name": None,
+                                       "flag": True, "target": ["a", "b"], "even": 4, "anything": {"k": 1},
+                                       "path": "p"})
+    assert checked["rate"] == 1.0 and isinstance(checked["rate"], float)
+    assert checked["layers"] == ["x", "y"] and checked["target"] == ["a", "b"]
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"unitz": 3}, "Unknown key model.unitz: valid keys are anything, even, flag, layers, mode, name, path, rate, "
+                   "target, units"),
+    ({"units": 0}, "Invalid value for model.units: expected an integer >= 1, got 0"),
+    ({"units": 2.5}, "Invalid value for model.units: expected an integer >= 1, got 2.5"),
+    ({"units": True}, "Invalid value for model.units: expected an integer >= 1, got True"),
+    ({"layers": "a"}, "Invalid value for model.layers: expected list[str], got 'a'"),
+    ({"layers": [1]}, "Invalid value for model.layers: expected list[str], got [1]"),
+    ({"rate": "fast"}, "Invalid value for model.rate: expected float, got 'fast'"),
+    ({"mode": "medium"}, "Invalid value for model.mode: expected one of 'fast', 'slow', got 'medium'"),
+    ({"flag": "yes"}, "Invalid value for model.flag: expected bool, got 'yes'"),
+    ({"target": 3}, "Invalid value for model.target: expected str or list[str], got 3"),
+    ({"even": 3}, "Invalid value for model.even: expected an even integer, got 3"),
+    ({}, "Missing value for model.path: model requires path"),
+])
+def test_each_mistake_is_one_line_naming_the_key(given, message):
+    with pytest.raises(ConfigError) as info:
+        check("model", OPTIONS, {"path": "p", **given} if "path" not in given and given else given)
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
