@@ -71,12 +71,12 @@ def run(cfg: DictConfig) -> float:
 
 def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, output_dir: Path,
             network: Any = None, data: Any = None, components: Optional[Sequence[Any]] = None,
-            regime: Optional[str] = None) -> Outcome:
+            regime: Optional[str] = None, callbacks: Sequence[Any] = ()) -> Outcome:
     """Train one validated config and record it (see the module docstring).
 
     ``network`` (a Keras model, or a regime's players), ``data`` (a :class:`lossexp.data.Dataset`)
     and ``components`` replace the configured ones, trained by ``regime`` (default: the configured
-    model's) — the Python API passes its own objects.
+    model's) — the Python API passes its own objects; ``callbacks`` run after lossexp's own.
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     from lossexp.sweeps.job import child_identity, prepare_job
@@ -92,13 +92,16 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.tracking.guard import NonFiniteGuard
     from lossexp.tracking.plots import plot_run
     from lossexp.tracking.run import TrackedRun
+    from lossexp.training.devices import placement, split_cpu
     from lossexp.training.trainer import for_config
 
+    split_cpu(config.trainer.logical_devices)  # before TensorFlow's runtime starts
     keras.backend.clear_session()  # a reused process (sweeps) must not carry state between jobs
     keras.utils.set_random_seed(config.trainer.seed)
     trainer = for_config(config, regime, meta={} if network is not None else None)
     data = trainer.prepare(data if data is not None else load(config.data))
-    model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
+    with placement(config.trainer):  # devices, strategy scope and dtype policy the model is built in
+        model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
 
     child_name, child_tags = child_identity(config.tracking.parent_run_id, config.tracking.sweep_keys)
     run_name = config.tracking.run_name or child_name or f"{config.model.name}·{composition(config)}"
@@ -121,7 +124,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
         guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
         history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
-                            callbacks=[*own, recorder, watch, guard], verbose=config.trainer.verbose)
+                            callbacks=[*own, recorder, watch, guard, *callbacks], verbose=config.trainer.verbose)
         if config.tracking.plots:
             tracked.log_artifact(plot_run(tracked.sink.history, output_dir / "plots" / "run.png", run_name), "plots")
             for path in trainer.artifacts(own, output_dir, run_name):

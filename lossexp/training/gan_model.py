@@ -27,6 +27,7 @@ from keras import ops
 from lossexp.losses.base import LossComponent, LossContext
 from lossexp.losses.composition import Composition
 from lossexp.training.composed_model import RunningMeans
+from lossexp.training.devices import replicas
 
 PLAYERS = ("discriminator", "generator")  # in the order of their steps
 
@@ -123,7 +124,11 @@ class GANModel(keras.Model):
         composed = self.compositions[player](context, adversarial)
         return composed.total, composed.terms, [composed.total, adversarial, *composed.values]
 
-    def update(self, player: str, tape: Any, total: Any, terms: Dict[str, Any]) -> None:
+    def differentiated(self, player: str, total: Any) -> Any:
+        """What ``player``'s gradients come from: its total over the replicas, loss-scaled (inside the tape)."""
+        return self.player_optimizer(player).scale_loss(total / replicas() if replicas() > 1 else total)
+
+    def update(self, player: str, tape: Any, scaled: Any, total: Any, terms: Dict[str, Any]) -> None:
         """Apply ``player``'s optimizer to its own variables; then the components' after-step updates.
 
         Gradients wait for the loss, as in :meth:`ComposedModel.train_step`, so a trainable
@@ -132,7 +137,7 @@ class GANModel(keras.Model):
         import tensorflow as tf
 
         variables = self.player_variables(player)
-        gradients = tape.gradient(total, variables)
+        gradients = tape.gradient(scaled, variables)
         with tf.control_dependencies([total]):
             gradients = [None if g is None else tf.identity(g) for g in gradients]
         self.player_optimizer(player).apply_gradients(zip(gradients, variables))
@@ -152,14 +157,16 @@ class GANModel(keras.Model):
             adversarial = ops.mean(ops.softplus(-logits_real)) + ops.mean(ops.softplus(logits_fake))
             labels = ops.concatenate([ops.ones_like(logits_real), ops.zeros_like(logits_fake)], axis=0)
             d_total, d_terms, d_values = self.objective("discriminator", adversarial, labels, ops.sigmoid(logits))
-        self.update("discriminator", tape, d_total, d_terms)
+            d_scaled = self.differentiated("discriminator", d_total)
+        self.update("discriminator", tape, d_scaled, d_total, d_terms)
 
         noise = keras.random.normal((batch, self.latent_dim), seed=self.noise)
         with tf.GradientTape() as tape:
             fake = self.generator(noise, training=True)
             adversarial = ops.mean(ops.softplus(-self.discriminator(fake, training=True)))
             g_total, g_terms, g_values = self.objective("generator", adversarial, real, fake)
-        self.update("generator", tape, g_total, g_terms)
+            g_scaled = self.differentiated("generator", g_total)
+        self.update("generator", tape, g_scaled, g_total, g_terms)
 
         self.breakdown.update_state(d_values + g_values, sample_weight=ops.cast(batch, "float32"))
         return self.breakdown.result()

@@ -1,4 +1,5 @@
-"""WeightDrift against NumPy, on hand-made variables changed between measurements."""
+"""The in-graph WeightDrift against NumPy (float64, the definitions of lossexp/training/drift.py), on
+hand-made variables changed between measurements."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,10 +57,10 @@ def test_measure_matches_numpy_over_several_measurements(variables):
             theta_0 = flat(snapshots[0][name])
             previous = flat(snapshots[-2][name])
             mean = np.mean([flat(s[name]) for s in snapshots], axis=0)
-            np.testing.assert_allclose(stats[f"drift/{name}/from_init"], rel(theta - theta_0, theta_0), rtol=1e-9)
+            np.testing.assert_allclose(stats[f"drift/{name}/from_init"], rel(theta - theta_0, theta_0), rtol=1e-5)
             np.testing.assert_allclose(stats[f"drift/{name}/per_step"], rel(theta - previous, previous) / k,
-                                       rtol=1e-9)
-            np.testing.assert_allclose(stats[f"drift/{name}/from_avg"], rel(theta - mean, mean), rtol=1e-9)
+                                       rtol=1e-5)
+            np.testing.assert_allclose(stats[f"drift/{name}/from_avg"], rel(theta - mean, mean), rtol=1e-5)
             assert stats[f"drift/{name}/from_init"] > 0
 
 
@@ -85,21 +86,20 @@ def test_zero_reference_gives_absolute_distance():
     assert stats["drift/layer/from_avg"] == pytest.approx(np.linalg.norm(new - mean) / np.linalg.norm(mean))
 
 
-def test_snapshots_are_copies_not_views_of_mutable_arrays():
-    """Plain float64 NumPy arrays changed in place: the stored θ_0 must not follow them."""
-    array = np.array([1.0, 2.0, 2.0])
-    drift = WeightDrift({"layer": [array]})
+def test_the_float32_running_mean_stays_accurate_over_many_measurements(variables):
+    """200 snapshots of slowly moving weights: the float32 running mean against NumPy's float64 sum."""
+    rng = np.random.default_rng(2)
+    drift = WeightDrift(variables)
     drift.start()
-    array += np.array([0.0, 0.0, 3.0])
-    stats = drift.measure(1)
-    theta_0 = np.array([1.0, 2.0, 2.0])
-    np.testing.assert_allclose(stats["drift/layer/from_init"], 3.0 / np.linalg.norm(theta_0))
-    array += np.array([0.0, 4.0, 0.0])
-    stats = drift.measure(3)
-    theta_1 = np.array([1.0, 2.0, 5.0])
-    np.testing.assert_allclose(stats["drift/layer/per_step"], 4.0 / np.linalg.norm(theta_1) / 2)
-    mean = (theta_0 + theta_1 + array) / 3
-    np.testing.assert_allclose(stats["drift/layer/from_avg"], np.linalg.norm(array - mean) / np.linalg.norm(mean))
+    total = {name: flat(v) for name, v in values(variables).items()}
+    for step in range(1, 201):
+        perturb(variables, rng, 1e-3)
+        stats = drift.measure(step)
+        for name, v in values(variables).items():
+            total[name] = total[name] + flat(v)
+    for name, v in values(variables).items():
+        theta, mean = flat(v), total[name] / 201
+        np.testing.assert_allclose(stats[f"drift/{name}/from_avg"], rel(theta - mean, mean), rtol=1e-3)
 
 
 def test_start_resets_the_history(variables):
@@ -114,7 +114,7 @@ def test_start_resets_the_history(variables):
     stats = drift.measure(2)
     now = values(variables)
     theta, theta_0 = flat(now["out"]), flat(restart["out"])
-    np.testing.assert_allclose(stats["drift/out/from_init"], rel(theta - theta_0, theta_0), rtol=1e-9)
-    np.testing.assert_allclose(stats["drift/out/per_step"], rel(theta - theta_0, theta_0) / 2, rtol=1e-9)
+    np.testing.assert_allclose(stats["drift/out/from_init"], rel(theta - theta_0, theta_0), rtol=1e-5)
+    np.testing.assert_allclose(stats["drift/out/per_step"], rel(theta - theta_0, theta_0) / 2, rtol=1e-5)
     mean = (theta + theta_0) / 2
-    np.testing.assert_allclose(stats["drift/out/from_avg"], rel(theta - mean, mean), rtol=1e-9)
+    np.testing.assert_allclose(stats["drift/out/from_avg"], rel(theta - mean, mean), rtol=1e-5)
