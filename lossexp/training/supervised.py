@@ -156,6 +156,7 @@ class SupervisedTrainer(Trainer):
                 raise invalid_value("data", f"inputs in [0, 1] for model={name}'s reconstruction with binary "
                                     "cross-entropy (or set task.loss=mean_squared_error)",
                                     f"{data.name} with values in [{low:g}, {high:g}]")
+        tasks.check_output(task, network, name)
         tasks.check_finite(task, y, y_pred)
         model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed")
         model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, metrics=task.metrics,

@@ -61,7 +61,7 @@ def test_every_experiment_composes_and_validates(experiment):
 BAD = [
     (["experiment=r9"], "Unknown experiment 'r9': valid choices are"),
     (["experiment=trainable_param_loss", "model.output_activation=null"],
-     "Invalid value for task.loss: squared_log_error is not finite on the first examples"),
+     "Invalid value for model: expected an output activation that keeps ŷ > 0 (softplus, exp, "),
     (["experiment=cross_layer_coef", "task.loss=hubr"], "Unknown task.loss 'hubr': valid choices are"),
     (["experiment=closure_activation", "loss.closure.fn=cube"], "Invalid value for loss.closure.fn"),
     (["experiment=intermediate_penalty", "loss=regularizer", "loss.regularizer.kernel.l2=-1"],
@@ -110,10 +110,10 @@ def test_r1_raw_coefficient_diverges_and_is_tagged_softplus_stays_positive(run_c
 @pytest.mark.slow
 def test_r2_closure_term_equals_numpy_on_the_validation_batches(run_cli, store_uri, all_runs, tmp_path):
     [run] = finished(run_cli("train", "experiment=closure_activation", *TWO_EPOCHS), store_uri, all_runs)
-    from lossexp.config import UniformConfig
-    from lossexp.data import load
+    from conftest import dataset
 
-    _, (x_val, _) = load(UniformConfig(n_features=128, n_targets=10)).split(0.2)
+    _, validation = dataset("uniform", n_features=128, n_targets=10).split(0.2)
+    x_val = validation.arrays[0]
     kernel, bias = (np.asarray(v.numpy(), np.float64)
                     for v in saved_network(store_uri, run.info.run_id, tmp_path).get_layer("hidden_1").weights)
     h = np.maximum(x_val.astype(np.float64) @ kernel + bias, 0.0)  # relu
@@ -127,12 +127,11 @@ def test_r3_each_mechanism_lowers_the_layers_mean_squared_activation(run_cli, st
     result = run_cli("train", "-m", "experiment=intermediate_penalty", "loss=none,activity,aux_output,regularizer",
                      *TWO_EPOCHS)
     runs = finished(result, store_uri, all_runs, 4)
-    from lossexp.config import DigitsConfig
-    from lossexp.data import load
-
     import keras
 
-    _, (x_val, _) = load(DigitsConfig()).split(0.2)
+    from conftest import dataset
+
+    x_val = dataset("digits").split(0.2)[1].arrays[0]
     mean_square = {}
     for run in runs:
         network = saved_network(store_uri, run.info.run_id, tmp_path)
