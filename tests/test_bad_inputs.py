@@ -98,7 +98,7 @@ BAD_INPUTS: List[Bad] = [
     Bad("misspelled-trainer-key", "misspelled key", train("trainer.epohcs=3"),
         ("Unknown key trainer.epohcs", "batch_size, epochs")),
     Bad("misspelled-section", "misspelled key", train("+traner.epochs=3"),
-        ("Unknown key traner", "data, loss, model, objective, optimizer, tracking, trainer")),
+        ("Unknown key traner", "data, loss, model, objective, optimizer, task, tracking, trainer")),
     Bad("misspelled-component-option", "misspelled key", train("+loss.activity.strength=2"),
         ("Unknown key loss.activity.strength", "layers, norm, reduction, weight")),
     Bad("unknown-flag", "misspelled key", ("train", "--multi-run", "model=mlp"),
