@@ -19,6 +19,7 @@ from lossexp import CONF_DIR
 from lossexp.errors import ConfigError, invalid_value, unknown_name
 from lossexp.losses.registry import KIND_KEY, PLAYER_KEY, available
 from lossexp.losses.weight_spec import parse_weight
+from lossexp.sweeps.objective import check_objective
 
 
 # --- models -------------------------------------------------------------------------------
@@ -189,13 +190,13 @@ class TrackingConfig:
 
 @dataclass
 class ObjectiveConfig:
-    """What a job returns to a sweeper (Optuna): the final value of ``metric``, to ``direction``."""
+    """What a job returns to a sweeper (Optuna): the final value of ``metric``, to ``direction``;
+    or of each of ``metrics`` to ``directions`` (several objectives; see lossexp.sweeps.objective)."""
 
     metric: str = "val_loss"
     direction: str = "minimize"
-
-
-DIRECTIONS = ("minimize", "maximize")
+    metrics: List[str] = field(default_factory=list)
+    directions: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -314,8 +315,7 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     trainer = _merge("trainer", TrainerConfig, cfg.get("trainer"))
     tracking = _merge("tracking", TrackingConfig, cfg.get("tracking", {}))
     objective = _merge("objective", ObjectiveConfig, cfg.get("objective", {}))
-    if objective.direction not in DIRECTIONS:
-        raise unknown_name("objective.direction", objective.direction, DIRECTIONS)
+    check_objective(objective)
     loss = cfg.get("loss") or {}
     if not isinstance(loss, (DictConfig, dict)):
         raise invalid_value("loss", "a mapping of component name to options", loss)

@@ -42,12 +42,12 @@ def _experiment() -> str | None:
     return HydraConfig.get().runtime.choices.get("experiment") if HydraConfig.initialized() else None
 
 
-def run(cfg: DictConfig) -> float:
+def run(cfg: DictConfig) -> float | list[float]:
     config = validate(cfg)
     base_dir, output_dir = _hydra_dirs()
     output_dir.mkdir(parents=True, exist_ok=True)
     from lossexp.sweeps.job import child_identity, prepare_job
-    from lossexp.sweeps.objective import objective_value
+    from lossexp.sweeps.objective import objective_points, objective_values
 
     job_tags = prepare_job()  # before TensorFlow works: its threads per parallel job, no stale MLflow run
 
@@ -59,6 +59,7 @@ def run(cfg: DictConfig) -> float:
     from lossexp.tracking.divergence import DivergenceWatch
     from lossexp.tracking.guard import NonFiniteGuard
     from lossexp.tracking.plots import plot_run
+    from lossexp.sweeps.pruning import trial_callbacks
     from lossexp.tracking.run import TrackedRun
     from lossexp.training.assemble import build_model
 
@@ -104,7 +105,8 @@ def run(cfg: DictConfig) -> float:
             epochs=config.trainer.epochs,
             batch_size=config.trainer.batch_size,
             # ring first: recorded with the epoch
-            callbacks=([ring] if ring is not None else []) + [recorder, watch, guard],
+            callbacks=([ring] if ring is not None else []) + [recorder, watch, guard]
+            + trial_callbacks(config.objective, tracked),  # an Optuna trial: reports each epoch, may be pruned
             verbose=config.trainer.verbose,
         )
         if config.tracking.plots:
@@ -116,8 +118,8 @@ def run(cfg: DictConfig) -> float:
             model_path = output_dir / "model.keras"
             model.save(model_path)
             tracked.log_artifact(model_path, "model")
-        value = objective_value(history.history, config.objective.metric)
+        value = objective_values(history.history, config.objective)  # a list with several objectives
         if tracked.run_id:
-            store.log_metrics(tracked.client, tracked.run_id, [("objective", value, recorder.step)])
+            store.log_metrics(tracked.client, tracked.run_id, objective_points(value, config.objective, recorder.step))
             print(f"lossexp: run {tracked.run_id} ({run_name}) recorded in {tracked.uri}")
     return value
