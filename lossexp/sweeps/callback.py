@@ -97,6 +97,8 @@ class SweepTracker(Callback):
             "sweep.launcher": str(config.hydra.launcher.get("_target_", "")).rsplit(".", 1)[-1],
             "sweep.sweeper": str(config.hydra.sweeper.get("_target_", "")).rsplit(".", 1)[-1],
             "lossexp.role": "sweep",
+            "sweep.objectives": ",".join(self.metrics),
+            "sweep.directions": ",".join(self.directions),
             **launcher_tags(),
         }
         existing = None
