@@ -56,7 +56,8 @@ def check_sweep(cfg: DictConfig, overrides: Sequence[str], compose_job: Callable
                           f"got {str(sweeper.pruner)!r}")
     for key, low in (("n_trials", 1), ("n_jobs", 1)):
         if int(sweeper[key]) < low:
-            raise ConfigError(f"Invalid value for hydra.sweeper.{key}: expected an integer >= {low}, got {sweeper[key]}")
+            raise ConfigError(f"Invalid value for hydra.sweeper.{key}: expected an integer >= {low}, "
+                              f"got {sweeper[key]}")
     if not 0.0 <= float(sweeper.max_failure_rate) <= 1.0:
         raise ConfigError(f"Invalid value for hydra.sweeper.max_failure_rate: expected 0.0 <= rate <= 1.0, "
                           f"got {sweeper.max_failure_rate}")

@@ -152,7 +152,8 @@ class OptunaSweep:
             log.warning("a job returned %r, not a number per objective: its trial FAILED", returned)
             return TrialState.FAIL, None
         if len(values) != len(self.directions):
-            log.warning("a job returned %d values for %d objectives: its trial FAILED", len(values), len(self.directions))
+            log.warning("a job returned %d values for %d objectives: its trial FAILED",
+                        len(values), len(self.directions))
             return TrialState.FAIL, None
         return TrialState.COMPLETE, values
 

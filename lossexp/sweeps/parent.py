@@ -43,8 +43,9 @@ def find_study_parent(uri: str, experiment: str, study_tags: Dict[str, str]) -> 
     if found is None:
         return None
     where = " and ".join(f"tags.`{key}` = '{value}'" for key, value in study_tags.items())
-    runs = store.retrying(lambda: client.search_runs([found.experiment_id], f"tags.`lossexp.role` = 'sweep' and {where}",
-                                                     max_results=1, order_by=["attributes.start_time DESC"]))
+    query = f"tags.`lossexp.role` = 'sweep' and {where}"
+    runs = store.retrying(lambda: client.search_runs([found.experiment_id], query, max_results=1,
+                                                     order_by=["attributes.start_time DESC"]))
     return runs[0] if runs else None
 
 

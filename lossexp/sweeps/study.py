@@ -53,7 +53,8 @@ def default_storage(tracking_uri: Optional[str], base_dir: Path) -> str:
     from lossexp.tracking.reachability import sqlite_path
     from lossexp.tracking.store import is_local_sqlite
 
-    folder = sqlite_path(tracking_uri).parent if tracking_uri and is_local_sqlite(tracking_uri) else base_dir / "outputs"
+    local = tracking_uri is not None and is_local_sqlite(tracking_uri)
+    folder = sqlite_path(tracking_uri).parent if local else base_dir / "outputs"
     return f"sqlite:///{(folder / 'optuna.db').resolve()}"
 
 
@@ -112,8 +113,9 @@ def make_sampler(name: str, options: Optional[Mapping[str, Any]], seed: Optional
         try:
             import torch  # noqa: F401  (GPSampler runs on PyTorch)
         except ImportError:
-            raise ConfigError("hydra.sweeper.sampler=gp needs PyTorch: pip install 'lossexp[gp]' "
-                              "(valid samplers without it: " + ", ".join(sorted(set(SAMPLERS) - {"gp"})) + ")") from None
+            others = ", ".join(sorted(set(SAMPLERS) - {"gp"}))
+            raise ConfigError(f"hydra.sweeper.sampler=gp needs PyTorch: pip install 'lossexp[gp]' "
+                              f"(valid samplers without it: {others})") from None
     if name == "grid":
         return cls(dict(grid or {}), **kwargs)
     return cls(**kwargs)

@@ -43,7 +43,8 @@ def test_done_when_prunes_and_every_run_finishes(tmp_path: Path, store_uri: str)
     assert sorted(states) == list(range(8)) and set(states.values()) <= {TrialState.COMPLETE, TrialState.PRUNED}
     for child in children:
         trial = study.trials[int(child.data.tags["optuna.trial"])]
-        assert child.data.tags["optuna.state"] == trial.state.name and trial.user_attrs["mlflow.run_id"] == child.info.run_id
+        assert child.data.tags["optuna.state"] == trial.state.name
+        assert trial.user_attrs["mlflow.run_id"] == child.info.run_id
         epochs = int(child.data.tags.get("optuna.pruned_epoch", 6))
         assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))  # one report per epoch
 

@@ -41,11 +41,13 @@ def test_several_objectives_return_a_list_and_log_one_metric_each():
     single = _objective(metric="val_accuracy", direction="maximize")  # today's keys keep working
     assert objectives(single) == [("val_accuracy", "maximize")]
     assert objective_values({"val_accuracy": [0.5, 0.9]}, single) == 0.9
-    assert objective_points(0.9, single, 3) == [("objective", 0.9, 3)] and objective_keys(["val_accuracy"]) == ["objective"]
+    assert objective_points(0.9, single, 3) == [("objective", 0.9, 3)]
+    assert objective_keys(["val_accuracy"]) == ["objective"]
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"directions": ["up"], "metrics": ["val_loss"]}, "Unknown objective.directions 'up': valid choices are maximize, minimize"),
+    ({"directions": ["up"], "metrics": ["val_loss"]},
+     "Unknown objective.directions 'up': valid choices are maximize, minimize"),
     ({"metrics": ["val_loss", "val_loss"]}, "expected distinct metric names"),
     ({"metrics": ["val_loss", "loss", "loss/task"], "directions": ["minimize", "maximize"]},
      "expected one direction per metric of objective.metrics \\(3\\)"),
