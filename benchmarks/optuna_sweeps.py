@@ -93,7 +93,8 @@ def fixed_costs(launcher: str) -> Dict[str, Any]:
             end = next(e for e in events if e["job"] == job and e["event"] == "end")
             first_step = start["process_start"] + run.data.metrics["startup/first_step_seconds"]
             last_step = max(m.timestamp for m in client.get_metric_history(run.info.run_id, "epoch")) / 1000
-            jobs.append({"job": job, "pid": start["pid"], "start": start["time"], "to_first_step": first_step - start["time"],
+            jobs.append({"job": job, "pid": start["pid"], "start": start["time"],
+                         "to_first_step": first_step - start["time"],
                          "after_last_step": end["time"] - last_step, "training": last_step - first_step,
                          "total": end["time"] - start["time"]})
     jobs.sort(key=lambda j: j["start"])
@@ -111,7 +112,8 @@ def fixed_costs(launcher: str) -> Dict[str, Any]:
 
 def render(results: Dict[str, Any]) -> str:
     lines = ["# Optuna sweeps: pruning, and the fixed cost per job", "",
-             f"`python -m benchmarks.optuna_sweeps` on {results['date']} ({results['machine'].get('cores')} cores, shared); "
+             f"`python -m benchmarks.optuna_sweeps` on {results['date']} "
+             f"({results['machine'].get('cores')} cores, shared); "
              f"{results['wall_seconds']:.0f} s.", ""]
     if "pruning" in results:
         lines += _render_pruning(results["pruning"])
@@ -126,7 +128,8 @@ def _render_pruning(pruning: Dict[str, Any]) -> List[str]:
              f"`loss.hist_avg.weight` ∈ {list(HIST_AVG)} × `loss.activity.weight` ∈ {list(ACTIVITY)}; TPE "
              "(multivariate, 5 random start-up trials) with median pruning (3 start-up trials) over the same box "
              "on a log scale, 10 trials. Seed = `trainer.seed` = the sampler's seed.", "",
-             "| strategy | seed | trials | pruned | epochs | best val_loss | wall (s) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| strategy | seed | trials | pruned | epochs | best val_loss | wall (s) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for strategy, runs in pruning["runs"].items():
         for run in runs:
             lines.append(f"| {strategy} | {run['seed']} | {run['trials']} | {run['pruned']} | {run['epochs']} | "
@@ -135,7 +138,8 @@ def _render_pruning(pruning: Dict[str, Any]) -> List[str]:
     lines += ["", "| strategy | epochs (mean) | best val_loss (mean ± sd over seeds) |", "| --- | --- | --- |"]
     for strategy, row in summary.items():
         lines.append(f"| {strategy} | {row['epochs_mean']:.1f} | {row['best_mean']:.4f} ± {row['best_sd']:.4f} |")
-    lines += ["", f"TPE + median spent **{summary['tpe_median']['epochs_mean'] / summary['grid']['epochs_mean']:.2f}×** "
+    share = summary["tpe_median"]["epochs_mean"] / summary["grid"]["epochs_mean"]
+    lines += ["", f"TPE + median spent **{share:.2f}×** "
               "the grid's epochs; its best val_loss minus the grid's, per seed: "
               + ", ".join(f"{d:+.4f}" for d in pruning["best_difference"]) + ".", ""]
     return lines
@@ -148,7 +152,8 @@ def _render_fixed_cost(fixed_cost: Dict[str, Any]) -> List[str]:
               "| launcher | wall (s) | workers | start → first step (s) | last step → end (s) | fixed per job (s) | "
               "training (s) | jobs start every (s) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for launcher, row in fixed_cost.items():
-        lines.append(f"| {launcher} | {row['wall_seconds']:.1f} | {row['workers']} | {row['to_first_step']['median']:.2f} | "
+        lines.append(f"| {launcher} | {row['wall_seconds']:.1f} | {row['workers']} | "
+                     f"{row['to_first_step']['median']:.2f} | "
                      f"{row['after_last_step']['median']:.2f} | {row['fixed_per_job']['median']:.2f} | "
                      f"{row['training']['median']:.2f} | {row['start_interval']:.2f} |")
     return lines
