@@ -131,6 +131,10 @@ def _train(args: List[str]) -> int:
                               destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
             if hydra_args.multirun and len(jobs) > 1:
                 check_builds(jobs)  # a sweep: no job starts until every job's network builds
+            if hydra_args.multirun and not hydra_args.cfg:
+                from lossexp.sweeps.checks import check_objectives_recorded
+
+                check_objectives_recorded(jobs[0][1])  # TensorFlow, only for objectives beyond val_loss/loss
     except ConfigError as exc:
         return _fail(str(exc))
     # Hydra's flags first, then the user's overrides in their rewritten form (Hydra's parser
@@ -145,8 +149,13 @@ def _train(args: List[str]) -> int:
             flags.append(token)
     sys.argv = ["lossexp", *flags, *overrides]
     from lossexp.hydra_app import hydra_train
+    from lossexp.tracking.guard import Terminated
 
-    hydra_train()
+    try:
+        hydra_train()
+    except Terminated as exc:  # a sweep's launching process (its jobs report their own)
+        print(f"lossexp: {exc}; the sweep's parent run ended KILLED", file=sys.stderr)
+        return 128 + exc.signum
     return 0
 
 

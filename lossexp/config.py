@@ -24,6 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 from lossexp import registry
 from lossexp.errors import ConfigError, invalid_value, unknown_name
 from lossexp.options import check
+from lossexp.sweeps.objective import check_objective
 
 #: the value Hydra leaves for a required option nobody set (``path: ???``)
 MISSING = "???"
@@ -96,13 +97,13 @@ class TrackingConfig:
 
 @dataclass
 class ObjectiveConfig:
-    """What a job returns to a sweeper (Optuna): the final value of ``metric``, to ``direction``."""
+    """What a job returns to a sweeper (Optuna): the final value of ``metric``, to ``direction``;
+    or of each of ``metrics`` to ``directions`` (several objectives; see lossexp.sweeps.objective)."""
 
     metric: str = "val_loss"
     direction: str = "minimize"
-
-
-DIRECTIONS = ("minimize", "maximize")
+    metrics: List[str] = field(default_factory=list)
+    directions: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -229,8 +230,7 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     tracking = _merge("tracking", TrackingConfig, cfg.get("tracking"))
     objective = _merge("objective", ObjectiveConfig, cfg.get("objective"))
     task = _task(cfg.get("task"))
-    if objective.direction not in DIRECTIONS:
-        raise unknown_name("objective.direction", objective.direction, DIRECTIONS)
+    check_objective(objective)
     loss = _plain(cfg.get("loss")) or {}
     if not isinstance(loss, dict):
         raise invalid_value("loss", "a mapping of component name to options", loss)

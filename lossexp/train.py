@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -53,14 +53,14 @@ def _experiment() -> Optional[str]:
 class Outcome:
     """What a run produced: the objective, Keras' history and the MLflow run id (None untracked)."""
 
-    objective: float
+    objective: Union[float, List[float]]
     history: Dict[str, Any]
     run_id: Optional[str]
     model: Any = None
 
 
-def run(cfg: DictConfig) -> float:
-    """The Hydra task: validate, train, record; returns the objective."""
+def run(cfg: DictConfig) -> Union[float, List[float]]:
+    """The Hydra task: validate, train, record; returns the objective (a list with several)."""
     from lossexp import project
 
     project.load()
@@ -80,7 +80,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     from lossexp.sweeps.job import child_identity, prepare_job
-    from lossexp.sweeps.objective import objective_value
+    from lossexp.sweeps.objective import objective_points, objective_values
 
     job_tags = prepare_job()  # before TensorFlow works: its threads per parallel job, no stale MLflow run
 
@@ -91,6 +91,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.tracking.divergence import DivergenceWatch
     from lossexp.tracking.guard import NonFiniteGuard
     from lossexp.tracking.plots import plot_run
+    from lossexp.sweeps.pruning import trial_callbacks
     from lossexp.tracking.run import TrackedRun
     from lossexp.training.trainer import for_config
 
@@ -121,7 +122,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
         guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
         history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
-                            callbacks=[*own, recorder, watch, guard], verbose=config.trainer.verbose)
+                            callbacks=[*own, recorder, watch, guard, *trial_callbacks(config.objective, tracked)],
+                            verbose=config.trainer.verbose)  # an Optuna trial: reports each epoch, may be pruned
         if config.tracking.plots:
             tracked.log_artifact(plot_run(tracked.sink.history, output_dir / "plots" / "run.png", run_name), "plots")
             for path in trainer.artifacts(own, output_dir, run_name):
@@ -130,8 +132,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
             model_path = output_dir / "model.keras"
             model.save(model_path)
             tracked.log_artifact(model_path, "model")
-        value = objective_value(history.history, config.objective.metric, trainer.fallback_objective)
+        value = objective_values(history.history, config.objective, trainer.fallback_objective)
         if tracked.run_id:
-            store.log_metrics(tracked.client, tracked.run_id, [("objective", value, recorder.step)])
+            store.log_metrics(tracked.client, tracked.run_id, objective_points(value, config.objective, recorder.step))
             print(f"lossexp: run {tracked.run_id} ({run_name}) recorded in {tracked.uri}")
     return Outcome(value, history.history, tracked.run_id, model)

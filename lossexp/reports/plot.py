@@ -1,11 +1,12 @@
-"""The sweep's figure: the objective against each swept parameter, and each child's final
-per-component losses (``loss/<c>``), so a composition's terms can be compared at a glance."""
+"""The sweep's figures: the objective against each swept parameter, and each child's final
+per-component losses (``loss/<c>``), so a composition's terms can be compared at a glance; with
+several objectives, their Pareto front (:func:`plot_front`)."""
 from __future__ import annotations
 
 import math
 import textwrap
 from pathlib import Path
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 from lossexp.reports.query import RunRow
 
@@ -56,6 +57,39 @@ def plot_sweep(rows: Sequence[RunRow], keys: Sequence[str], path: Path, title: s
     ax.set_title("final loss/<component>")
     ax.legend(fontsize="small")
     fig.suptitle(textwrap.fill(title, 40 * panels), fontsize="medium")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_front(points: Dict[str, Sequence[float]], optimal: Sequence[str], names: Dict[str, str],
+               metrics: Sequence[str], directions: Sequence[str], path: Path, title: str) -> Path:
+    """Several objectives: each pair of them, every scored child a dot, the Pareto-optimal ones
+    ringed and joined in order, to ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = [(i, j) for i in range(len(metrics)) for j in range(i + 1, len(metrics))][:3]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 4.5), squeeze=False)
+    for ax, (i, j) in zip(axes[0], pairs):
+        ax.scatter([v[i] for v in points.values()], [v[j] for v in points.values()], color="tab:gray", alpha=0.6,
+                   label="trials")
+        front = sorted((points[k] for k in optimal if k in points), key=lambda v: v[i])
+        ax.plot([v[i] for v in front], [v[j] for v in front], "o-", color="tab:red", mfc="none", ms=10,
+                label="Pareto-optimal")
+        for key in optimal:
+            if key in points:
+                ax.annotate(names.get(key, key).split(" ")[0], (points[key][i], points[key][j]), fontsize="small",
+                            xytext=(4, 4), textcoords="offset points")
+        ax.set_xlabel(f"{metrics[i]} ({directions[i]})")
+        ax.set_ylabel(f"{metrics[j]} ({directions[j]})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(textwrap.fill(f"Pareto front · {title}", 60 * len(pairs)), fontsize="medium")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -16,7 +16,7 @@ import contextlib
 import math
 import signal
 import threading
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from lossexp.tracking.callback import MetricSink
 from lossexp.tracking.steps import IntervalCallback
@@ -90,6 +90,10 @@ class NonFiniteGuard(IntervalCallback):
         raise NonFiniteLoss(key, value, self.step)
 
 
+#: signals this process was stopped by (a sweep's parent run ends KILLED when a job saw one)
+received: List[int] = []
+
+
 @contextlib.contextmanager
 def terminate_on_signals() -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Terminated` in the main thread (restored after)."""
@@ -98,6 +102,7 @@ def terminate_on_signals() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
         raise Terminated(signum)
 
     previous = signal.signal(signal.SIGTERM, handler)
