@@ -101,10 +101,22 @@ def test_no_string_in_a_loss_config_instantiates_an_arbitrary_object(tmp_path, m
     assert not (tmp_path / "pwned").exists()
 
 
-def test_target_in_a_loss_config_is_refused_by_the_cli(run_cli, store_uri):
+def runs_in_every_store(directory: Path) -> list:
+    """(store, experiment, run name) of every run of every experiment of every SQLite store under ``directory``."""
+    found = []
+    for database in directory.rglob("*.db"):
+        client = MlflowClient(f"sqlite:///{database}")
+        for experiment in client.search_experiments():
+            found += [(database.name, experiment.name, run.info.run_name)
+                      for run in client.search_runs([experiment.experiment_id])]
+    return found
+
+
+def test_target_in_a_loss_config_is_refused_by_the_cli(run_cli, tmp_path):
     result = run_cli("train", "model=mlp", "data=regression", "loss=hist_avg",
                      "+loss.hist_avg._target_=os.system", "+loss.hist_avg.command='touch pwned'", "trainer.epochs=1")
     assert result.returncode == 2, result.stderr[-2000:]
     [line] = [line for line in result.stderr.splitlines() if line.startswith("lossexp: error:")]
     assert line.startswith("lossexp: error: Unknown key loss.hist_avg.")
-    assert not Path(store_uri[len("sqlite:///"):]).exists() or not MlflowClient(store_uri).search_runs(["0"])
+    assert not (tmp_path / "pwned").exists()  # os.system("touch pwned") was never called (cwd: tmp_path)
+    assert runs_in_every_store(tmp_path) == []
