@@ -20,6 +20,21 @@ REPO = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO / "conf"
 
 
+def in_ci() -> bool:
+    """True under CI (``CI=true``, as ``.ci/run`` and most CI services set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip the calling test when a prerequisite it needs is missing; under CI fail it instead, since
+    CI installs every prerequisite and a silent skip there would hide a test that never ran."""
+    if available:
+        return
+    if in_ci():
+        pytest.fail(f"missing prerequisite under CI=true: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def lossexp_env(**extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}, **extra)
