@@ -66,13 +66,14 @@ def listening(inodes: Set[str]) -> Set[Tuple[str, int]]:
 
 def test_ui_listens_on_loopback_only(tmp_path):
     port = free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "lossexp.cli", "ui", "--port", str(port)], cwd=tmp_path,
-                          env=lossexp_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True)
+    log = tmp_path / "ui.log"  # a file, not a pipe: nothing can block the server on a full buffer
+    with open(log, "w") as output:
+        ui = subprocess.Popen([sys.executable, "-m", "lossexp.cli", "ui", "--port", str(port)], cwd=tmp_path,
+                              env=lossexp_env(), stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while True:
-            assert ui.poll() is None, ui.communicate()[0][-3000:]
+            assert ui.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "the UI did not answer /health within 120 s"
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
@@ -91,4 +92,3 @@ def test_ui_listens_on_loopback_only(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(ui.pid, 9)
                 ui.wait()
-        ui.stdout.close()
