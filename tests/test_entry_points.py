@@ -137,7 +137,8 @@ def test_an_installed_plugin_is_imported_only_when_a_config_names_it(run_cli, st
     assert run_cli("components", **env).returncode == 0
     result = run_cli("train", *TINY, "loss=hist_avg", "tracking.log_model=false", **env)
     assert result.returncode == 0, result.stderr[-3000:]
-    [run] = MlflowClient(store_uri).search_runs([MlflowClient(store_uri).get_experiment_by_name("lossexp").experiment_id])
+    client = MlflowClient(store_uri)
+    [run] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
     assert run.info.status == "FINISHED" and "term/hist_avg" in run.data.metrics
     assert not imports.exists(), imports.read_text()  # a run without sq_pred never imported it
 

@@ -7,7 +7,8 @@ import pytest
 
 from lossexp.tracking.plots import plot_run, run_figure
 
-LOSSES, COEFFICIENTS, DRIFT = "Loss components (weighted)", "Trainable coefficients", "Weight drift from init (relative L2)"
+LOSSES, COEFFICIENTS = "Loss components (weighted)", "Trainable coefficients"
+DRIFT = "Weight drift from init (relative L2)"
 HISTORY = {
     "loss": [(1, 2.0), (2, 1.5)], "loss/hist_avg": [(1, 0.1), (2, 0.2)], "val_loss/activity": [(2, 0.3)],
     "coef/coef": [(0, 1.0), (2, 0.8)], "drift/hidden_1/from_init": [(1, 0.01), (2, 0.02)],
