@@ -1,6 +1,6 @@
 """``lossexp train --from-run RUN_ID`` trains exactly the logged config again: every metric history
 of the re-run equals the original's, bit for bit; overrides apply on top and change only what
-they name; a bad run id is one line. The original run is trained once for the module."""
+they name; a bad run id is one line."""
 from __future__ import annotations
 
 import subprocess
@@ -11,8 +11,6 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import lossexp_env
-
-pytestmark = pytest.mark.xdist_group("from_run")  # one original run for the module under -n
 
 ORIGINAL = ["model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=120", "loss=hist_avg+coef",
             "loss.coef.penalty=prediction_mean", "trainer.epochs=2", "trainer.batch_size=16", "trainer.seed=7",
@@ -30,20 +28,8 @@ def histories(client: MlflowClient, run) -> dict:
     return {key: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)) for key in keys}
 
 
-@pytest.fixture(scope="module")
-def original(tmp_path_factory):
-    """(directory, client, the original run), trained from the command line."""
-    cwd = tmp_path_factory.mktemp("from_run")
-    result = lossexp(cwd, "train", *ORIGINAL)
-    assert result.returncode == 0, result.stderr[-3000:]
-    client = MlflowClient(f"sqlite:///{cwd / 'outputs' / 'mlflow.db'}")
-    [run] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
-    return cwd, client, run
-
-
-def rerun(original, *args: str):
-    """The run that ``lossexp train --from-run ORIGINAL_ID ARGS`` adds to the store."""
-    cwd, client, run = original
+def rerun(cwd: Path, client: MlflowClient, run, *args: str):
+    """The run that ``lossexp train --from-run RUN_ID ARGS`` adds to the store."""
     experiment = [run.info.experiment_id]
     before = {r.info.run_id for r in client.search_runs(experiment)}
     result = lossexp(cwd, "train", "--from-run", run.info.run_id, *args)
@@ -54,23 +40,25 @@ def rerun(original, *args: str):
 
 
 @pytest.mark.slow
-def test_from_run_reproduces_the_logged_run(original):
-    _, client, run = original
+def test_from_run_reproduces_the_logged_run_and_overrides_apply_on_top(tmp_path):
+    """One test, so that the original is trained once whatever the xdist scheduling."""
+    result = lossexp(tmp_path, "train", *ORIGINAL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    [run] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
+    expected = histories(client, run)
+
     # nothing on the command line but the run id: the config comes from the run's config.yaml artifact
-    again = rerun(original)
+    again = rerun(tmp_path, client, run)
     assert again.data.params == run.data.params
-    expected, got = histories(client, run), histories(client, again)
-    assert len(expected) > 10 and got == expected
+    assert len(expected) > 10 and histories(client, again) == expected
 
-
-@pytest.mark.slow
-def test_an_override_applies_on_top_of_the_logged_config(original):
-    _, client, run = original
-    again = rerun(original, "trainer.seed=1")
-    changed = {key for key in run.data.params if again.data.params.get(key) != run.data.params[key]}
-    assert set(again.data.params) == set(run.data.params) and changed == {"trainer.seed"}
-    assert (run.data.params["trainer.seed"], again.data.params["trainer.seed"]) == ("7", "1")
-    expected, got = histories(client, run), histories(client, again)
+    # an override changes its key and nothing else
+    reseeded = rerun(tmp_path, client, run, "trainer.seed=1")
+    changed = {key for key in run.data.params if reseeded.data.params.get(key) != run.data.params[key]}
+    assert set(reseeded.data.params) == set(run.data.params) and changed == {"trainer.seed"}
+    assert (run.data.params["trainer.seed"], reseeded.data.params["trainer.seed"]) == ("7", "1")
+    got = histories(client, reseeded)
     assert set(got) == set(expected)
     assert [step for step, _ in got["loss"]] == [step for step, _ in expected["loss"]]  # the same schedule
     assert got["loss"] != expected["loss"] and got["val_loss"] != expected["val_loss"]  # another seed
