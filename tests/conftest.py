@@ -20,6 +20,25 @@ REPO = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO / "conf"
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    """Make ``--dist loadgroup`` keep an ``xdist_group`` on one worker again.
+
+    pytest-xdist 3.8 tags a grouped test by assigning ``item._nodeid``, which pytest 9.2 no longer
+    reads (a node's id is the ``NodeId`` in ``item._id``): every group was silently spread over the
+    workers, and a module-scoped run (the done-when sweep) was paid once per worker. This sets the
+    same ``<nodeid>@<group>`` id where xdist's own tagging did not take; drop it once xdist does."""
+    if not config.getoption("loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                         for mark in item.iter_markers("xdist_group")})
+        if groups and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")
+
+
 def in_ci() -> bool:
     """True under CI (``CI=true``, as ``.ci/run`` and most CI services set it)."""
     return os.environ.get("CI", "").strip().lower() in ("true", "1")
