@@ -1,5 +1,7 @@
 """``lossexp`` as a user runs it: runs are recorded in MLflow (bad input: tests/test_bad_inputs.py)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -70,13 +72,24 @@ def test_mlp_regression_run_with_trainable_coefficient(run_cli, store_uri, all_r
 
 
 @pytest.mark.slow
-def test_multirun_records_one_run_per_job(run_cli, store_uri, all_runs):
+def test_multirun_records_one_run_per_job(run_cli, store_uri, all_runs, tmp_path):
+    """A sweep is one parent run (the README's tags and metrics) with one child run per job."""
     result = run_cli("train", "-m", "loss=hist_avg+activity,activity", "model=mlp", *QUICK)
     assert result.returncode == 0, result.stderr[-3000:]
     [parent] = [r for r in all_runs(store_uri) if r.data.tags.get("lossexp.role") == "sweep"]  # lossexp/sweeps
     runs = [r for r in all_runs(store_uri) if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.tags["loss"] for r in runs) == ["activity", "hist_avg+activity"]
     assert all(r.info.status == "FINISHED" for r in runs + [parent])
+    tags, metrics = parent.data.tags, parent.data.metrics
+    # the overrides as Hydra received them (loss=a+b,c is Hydra's loss=[a,b],[c])
+    assert tags["sweep.overrides"] == "loss=[hist_avg,activity],[activity] model=mlp " + " ".join(QUICK)
+    sweep_dir = Path(tags["sweep.dir"])
+    assert sweep_dir.is_absolute() and sweep_dir.parent.parent == tmp_path / "outputs" / "multirun"
+    assert sorted(p.relative_to(sweep_dir).as_posix() for p in sweep_dir.glob("*/config.yaml")) == \
+        ["0/config.yaml", "1/config.yaml"]  # each job's output directory lies in it
+    objectives = {r.info.run_name: r.data.metrics["objective"] for r in runs}
+    assert tags["sweep.best_run_name"] == min(objectives, key=objectives.get)
+    assert metrics["sweep/children"] == 2 and metrics["sweep/finished"] == 2 and metrics["sweep/failed"] == 0
 
 
 def test_tab_completion_sees_through_the_train_subcommand(run_cli):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require
 from integration_helpers import free_port, lossexp, lossexp_env, stop_group, sweep_runs, wait_http
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("done_when")]  # one sweep for the module under -n
@@ -75,10 +76,10 @@ def test_runs_and_compare_show_and_plot_the_sweep(sweep):
     assert bad.returncode == 2 and bad.stderr.startswith("lossexp: error: Unknown sweep '0123456789abcdef'")
 
 
-@pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                    reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); "
-                           "apt-get install -y chromium chromium-driver (.ci/run does)")
 def test_mlflow_ui_shows_the_sweep_in_chromium(sweep, tmp_path):
+    require(CHROMIUM.exists() and CHROMEDRIVER.exists(),
+            "needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); "
+            "apt-get install -y chromium chromium-driver (.ci/run does)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By

@@ -1,6 +1,7 @@
 """``lossexp runs`` / ``compare`` / ``ui`` on a real SQLite store written with MlflowClient (no training)."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -102,14 +103,19 @@ def test_runs_reap_fails_only_runs_whose_heartbeat_stopped(tmp_path, capsys):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     experiment = client.create_experiment("lossexp", artifact_location=(tmp_path / "artifacts").as_uri())
-    beats = {"dead": time.time() - 600, "alive": time.time()}  # the dead one's process stopped 10 minutes ago
+    now = time.time()
+    beats = {"dead": now - 600, "alive": now}  # the dead one's process stopped 10 minutes ago
     ids = {name: client.create_run(experiment, run_name=name, tags={TAG: f"{beat:.3f}", INTERVAL_TAG: "30"}).info.run_id
            for name, beat in beats.items()}
     foreign = client.create_run(experiment, run_name="foreign").info.run_id  # no heartbeat: not lossexp's to judge
     assert runs.main(["--uri", uri, "--reap"]) == 0
+    waited = time.time() - now  # the reaper's clock read 600 s + up to this much after the dead beat
     assert f"marked 1 dead run(s) FAILED: {ids['dead']}" in capsys.readouterr().out
     status = {name: client.get_run(run_id).info.status for name, run_id in {**ids, "foreign": foreign}.items()}
     assert status == {"dead": "FAILED", "alive": "RUNNING", "foreign": "RUNNING"}
-    assert "no heartbeat for 600 s" in client.get_run(ids["dead"]).data.tags["lossexp.reaped"]
+    reason = client.get_run(ids["dead"]).data.tags["lossexp.reaped"]
+    silent = re.fullmatch(r"no heartbeat for (\d+) s \(limit 300 s\): the process died without ending the run", reason)
+    assert silent and 600 <= int(silent.group(1)) <= 600 + waited + 0.5, reason  # whole seconds, rounded
+    assert client.get_run(ids["dead"]).data.tags["error"] == f"reaped: {reason}"
     assert runs.main(["--uri", uri, "--reap", "--stale-after", "0"]) == 2
     assert "--stale-after" in capsys.readouterr().err

@@ -1,5 +1,7 @@
-"""WeightDrift against NumPy, on hand-made variables changed between measurements."""
+"""WeightDrift against NumPy, on hand-made variables changed between measurements, and in a real run."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,3 +120,42 @@ def test_start_resets_the_history(variables):
     np.testing.assert_allclose(stats["drift/out/per_step"], rel(theta - theta_0, theta_0) / 2, rtol=1e-9)
     mean = (theta + theta_0) / 2
     np.testing.assert_allclose(stats["drift/out/from_avg"], rel(theta - mean, mean), rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_drift_of_a_real_run_is_each_layers_kernel_and_bias_together(run_cli, store_uri, all_runs, tmp_path):
+    """A sweep over ``trainer.epochs=1,2`` (bit-identical up to step 5, 5 steps an epoch, drift measured at
+    steps 5 and 10): the second run's ``per_step`` at step 10 is ||θ_10 − θ_5|| / (5·||θ_5||) with θ a
+    layer's kernel and bias, read from the two saved models; one series per layer with weights."""
+    from mlflow.tracking import MlflowClient
+
+    from lossexp.evaluate import load_model
+
+    layers = ("hidden_1", "hidden_2", "output")
+    result = run_cli("train", "-m", "trainer.epochs=1,2", "model=mlp", "model.hidden_units=[8,4]", "data=regression",
+                     "data.n_samples=200", "loss=none", "trainer.log_every_n_steps=5", "tracking.plots=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(store_uri)
+    runs = {r.data.params["trainer.epochs"]: r for r in all_runs(store_uri) if "mlflow.parentRunId" in r.data.tags}
+    assert sorted(runs) == ["1", "2"]
+
+    def drift(run, layer: str, stat: str) -> dict:
+        return {m.step: m.value for m in client.get_metric_history(run.info.run_id, f"drift/{layer}/{stat}")}
+
+    def theta(run) -> dict:
+        path = client.download_artifacts(run.info.run_id, "model/model.keras", str(tmp_path / run.info.run_id))
+        network = load_model(Path(path)).network
+        return {layer: np.concatenate([np.asarray(w.numpy(), np.float64).ravel()
+                                       for w in network.get_layer(layer).trainable_weights]) for layer in layers}
+
+    drift_keys = {key for key in runs["2"].data.metrics if key.startswith("drift/")}
+    assert drift_keys == {f"drift/{layer}/{stat}" for layer in layers for stat in ("from_init", "per_step", "from_avg")}
+    theta_5, theta_10 = theta(runs["1"]), theta(runs["2"])
+    for layer in layers:
+        assert len(theta_5[layer]) == {"hidden_1": 4 * 8 + 8, "hidden_2": 8 * 4 + 4, "output": 4 + 1}[layer]
+        from_init = drift(runs["2"], layer, "from_init")
+        assert sorted(from_init) == [5, 10] and from_init[5] == drift(runs["1"], layer, "from_init")[5] > 0
+        per_step = drift(runs["2"], layer, "per_step")
+        np.testing.assert_allclose(per_step[5], from_init[5] / 5, rtol=1e-12)  # θ_0 is the previous snapshot
+        expected = np.linalg.norm(theta_10[layer] - theta_5[layer]) / (5 * np.linalg.norm(theta_5[layer]))
+        np.testing.assert_allclose(per_step[10], expected, rtol=1e-6, err_msg=layer)
