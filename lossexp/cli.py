@@ -25,6 +25,8 @@ COMMANDS = {
     "compare": "a sweep's children side by side: table and plot, logged to the parent run",
     "ui": "serve the MLflow UI on the project's store at 127.0.0.1 (--port)",
 }
+#: commands that may load TensorFlow or MLflow: their notices are silenced (lossexp.quiet)
+QUIET = ("train", "evaluate", "runs", "compare", "ui")
 #: commands implemented in lossexp.reports (each module has main(argv)), imported only when used
 REPORTS = {"runs": "lossexp.reports.runs", "compare": "lossexp.reports.compare", "ui": "lossexp.reports.ui"}
 
@@ -158,6 +160,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _top_parser().print_help()
         return 0
     command, rest = argv[0], argv[1:]
+    if command in QUIET:
+        from lossexp import quiet
+
+        try:
+            quiet.configure()  # before TensorFlow or MLflow load, here and in a sweep's workers
+        except ConfigError as exc:
+            return _fail(str(exc))
     if command == "train":
         try:
             return _train(rest)

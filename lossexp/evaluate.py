@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lossexp.errors import ConfigError, invalid_value
+from lossexp.keras_objects import register_keras_objects
 
 USAGE = "lossexp evaluate MODEL.keras [overrides]"
 #: the name under which the model file is reported in messages
@@ -67,22 +68,6 @@ def saved_overrides(model_path: Path, user_overrides: Sequence[str]) -> List[str
     return overrides
 
 
-def _register_lossexp_classes() -> None:
-    """Import every module that registers a Keras-serialisable lossexp class."""
-    import importlib
-
-    from lossexp.losses.registry import available, component_class
-
-    for module in ("lossexp.training.composed_model", "lossexp.training.task_losses", "lossexp.models.vae",
-                   "lossexp.training.gan_model"):
-        importlib.import_module(module)
-    for name in available():
-        try:
-            component_class(name)
-        except ConfigError:  # a broken third-party component: loading fails only if the model uses it
-            continue
-
-
 def _bad_file(path: Path, reason: str) -> ConfigError:
     return ConfigError(f"Invalid value for {MODEL_KEY}: expected {EXPECTED}, got {str(path)!r} ({reason})")
 
@@ -124,7 +109,7 @@ def load_model(path: Path) -> Any:
     inspect_archive(path)
     import keras
 
-    _register_lossexp_classes()
+    register_keras_objects()
     try:
         return keras.saving.load_model(path, compile=True, safe_mode=True)
     except Exception as exc:  # a damaged or outdated file fails in many ways, all of them the file's fault
