@@ -10,6 +10,7 @@ the run is a child of the sweep's parent run (see :mod:`lossexp.sweeps`).
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -55,6 +56,7 @@ def run(cfg: DictConfig) -> float:
 
     from lossexp.data import load
     from lossexp.models import prepare_data
+    from lossexp.tracking import console, datasets, logged_model, params, run_context, ui_links
     from lossexp.tracking.callback import RunRecorder
     from lossexp.tracking.divergence import DivergenceWatch
     from lossexp.tracking.guard import NonFiniteGuard
@@ -74,6 +76,7 @@ def run(cfg: DictConfig) -> float:
         model = build_gan(config, data)  # ConfigError here: nothing has been logged yet
         ring = RingMetrics(modes(config.data.radius), config.data.std, config.model.latent_dim, config.trainer.seed)
         fit_data = {"x": data.x}
+        train, validation = (data.x, data.y), None
     else:
         model = build_model(config, data)  # ConfigError here: nothing has been logged yet
         train, validation = data.split(config.trainer.validation_split)
@@ -81,43 +84,55 @@ def run(cfg: DictConfig) -> float:
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     child_name, child_tags = child_identity(config.tracking.parent_run_id, config.tracking.sweep_keys)
-    run_name = config.tracking.run_name or child_name or f"{config.model.name}·{composition(config)}"
+    experiment = _experiment()
+    run_name = (config.tracking.run_name or child_name
+                or "·".join(filter(None, (experiment, config.model.name, composition(config)))))
     tags = {"loss": composition(config), "model": config.model.name, "data": config.data.name,
             "lossexp.version": lossexp.__version__, **job_tags, **child_tags}
-    experiment = _experiment()
     if experiment:
         tags["experiment"] = experiment
     if os.environ.get("LOSSEXP_FROM_RUN"):  # lossexp train --from-run RUN_ID
         tags["lossexp.from_run"] = os.environ["LOSSEXP_FROM_RUN"]
-    with TrackedRun(config, run_name, tags, base_dir) as tracked:
+    started = time.monotonic()
+    with TrackedRun(config, run_name, run_context.with_source_tags(tags, base_dir), base_dir) as tracked:
         config_path = output_dir / "config.yaml"
         config_path.write_text(OmegaConf.to_yaml(resolved))
-        tracked.log_params(store.flatten(resolved))
+        tracked.log_params(params.compared_params(store.flatten(resolved)))
         tracked.log_artifact(config_path)
+        if tracked.run_id:
+            datasets.log_datasets(tracked.client, tracked.run_id, resolved["data"], train, validation)
 
         every = config.trainer.log_every_n_steps
         recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift)
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
         guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
-        history = model.fit(
-            **fit_data,
-            epochs=config.trainer.epochs,
-            batch_size=config.trainer.batch_size,
-            # ring first: recorded with the epoch
-            callbacks=([ring] if ring is not None else []) + [recorder, watch, guard],
-            verbose=config.trainer.verbose,
-        )
+        with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri):
+            history = model.fit(
+                **fit_data,
+                epochs=config.trainer.epochs,
+                batch_size=config.trainer.batch_size,
+                # ring first: recorded with the epoch; the console's line last, when the epoch's logs are complete
+                callbacks=([ring] if ring is not None else []) + [recorder, watch, guard]
+                + console.callbacks(config.trainer.verbose, config.trainer.epochs, list(config.loss)),
+                verbose=console.fit_verbosity(config.trainer.verbose),
+            )
         if config.tracking.plots:
             tracked.log_artifact(plot_run(tracked.sink.history, output_dir / "plots" / "run.png", run_name), "plots")
             if ring is not None:
                 ring_png = plot_ring(ring.samples, ring.modes, ring.std, output_dir / "plots" / "ring.png", run_name)
                 tracked.log_artifact(ring_png, "plots")
         if config.tracking.log_model:
-            model_path = output_dir / "model.keras"
-            model.save(model_path)
-            tracked.log_artifact(model_path, "model")
+            model.save(output_dir / "model.keras")
+            if tracked.run_id:
+                logged_model.log_model(tracked.client, tracked.uri, tracked.run_id, tracked.experiment_id, model,
+                                       (validation or train)[0], config_path, recorder.step,
+                                       {key: tags[key] for key in ("loss", "model", "data")})
         value = objective_value(history.history, config.objective.metric)
         if tracked.run_id:
             store.log_metrics(tracked.client, tracked.run_id, [("objective", value, recorder.step)])
-            print(f"lossexp: run {tracked.run_id} ({run_name}) recorded in {tracked.uri}")
+    url = ui_links.run_url(ui_links.ui_base(tracked.uri), tracked.experiment_id, tracked.run_id) if tracked.run_id else None
+    weights = {name: (options or {}).get("weight") for name, options in config.loss.items()}
+    served_by = "  (lossexp ui)" if tracked.uri and not tracked.uri.startswith("http") else ""
+    print(console.summary(tracked.sink.history, weights, run_name, tracked.run_id, url, time.monotonic() - started,
+                          served_by))
     return value

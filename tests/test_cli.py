@@ -28,15 +28,15 @@ def test_cnn_digits_run_is_fully_recorded(run_cli, store_uri, all_runs):
     metrics = set(run.data.metrics)
     for component in ("hist_avg", "activity", "coef"):
         assert {f"loss/{component}", f"term/{component}"} <= metrics
-    assert {"val_loss/activity", "val_loss/coef", "val_loss/task", "coef/coef"} <= metrics
+    assert {"val_loss/activity", "val_loss/coef", "val_loss/task", "weight/coef/coef"} <= metrics
     assert "val_loss/hist_avg" not in metrics  # training-only term
     # start-up as the user feels it: the interpreter, TensorFlow's import, tracing, the first call
     [startup] = client.get_metric_history(run.info.run_id, "startup/first_step_seconds")
     assert startup.step == 5 and 1.0 < startup.value < 120  # the first compiled call: 5 steps
     for layer in ("conv_1", "conv_2", "hidden_1", "output"):
-        assert {f"drift/{layer}/from_init", f"drift/{layer}/per_step", f"drift/{layer}/from_avg"} <= metrics
+        assert {f"weight_drift/from_init/{layer}", f"weight_drift/per_step/{layer}", f"weight_drift/from_avg/{layer}"} <= metrics
     steps_per_epoch = int(np.ceil(1797 * 0.8 / 32))
-    coef_steps = [m.step for m in client.get_metric_history(run.info.run_id, "coef/coef")]
+    coef_steps = [m.step for m in client.get_metric_history(run.info.run_id, "weight/coef/coef")]
     assert coef_steps[0] == 0 and set(range(5, 2 * steps_per_epoch, 5)) <= set(coef_steps)
     val_steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
     assert val_steps == [steps_per_epoch, 2 * steps_per_epoch]
@@ -61,7 +61,7 @@ def test_mlp_regression_run_with_trainable_coefficient(run_cli, store_uri, all_r
     [run] = all_runs(store_uri)
     assert run.info.status == "FINISHED" and run.data.tags["model"] == "mlp"
     client = MlflowClient(store_uri)
-    history = client.get_metric_history(run.info.run_id, "coef/coef")
+    history = client.get_metric_history(run.info.run_id, "weight/coef/coef")
     values = [m.value for m in sorted(history, key=lambda m: m.step)]
     weights = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "weight/coef"), key=lambda m: m.step)]
     assert weights == values  # under raw, the weight is a itself

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import keras
 from keras import ops
 
+from lossexp import metric_names
 from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 
 _REGULARIZER_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
@@ -31,7 +32,7 @@ _REGULARIZER_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regula
 
 def _metric_names(component: LossComponent) -> List[str]:
     """``term/<name>`` (unweighted) and ``loss/<name>`` (weighted), in the breakdown's order."""
-    return [f"term/{component.name}", f"loss/{component.name}"]
+    return [metric_names.term(component.name), metric_names.loss(component.name)]
 
 
 class RunningMeans(keras.metrics.Metric):
@@ -195,7 +196,7 @@ class ComposedModel(keras.Model):
         return {key: value for key, value in logs.items() if key not in skip}
 
     def tracked_weights(self) -> Dict[str, Any]:
-        """``weight/<c>`` and ``coef/<c>`` of every component whose weight is not constant."""
+        """``weight/<c>`` and ``weight/coef/<c>`` of every component whose weight is not constant."""
         return {key: value for c in self.components for key, value in c.tracked_weights().items()}
 
     # -- serialisation ---------------------------------------------------------------------

@@ -170,7 +170,7 @@ class GANModel(keras.Model):
         return self.breakdown.result()
 
     def tracked_weights(self) -> Dict[str, Any]:
-        """``weight/<c>`` and ``coef/<c>`` of every component whose weight is not constant."""
+        """``weight/<c>`` and ``weight/coef/<c>`` of every component whose weight is not constant."""
         return {key: value for c in self.components for key, value in c.tracked_weights().items()}
 
     # -- serialisation ----------------------------------------------------------------------

@@ -50,7 +50,7 @@ def test_gan_ring_experiment_finishes_with_ring_metrics_and_per_player_terms(run
         final = run.data.metrics
         assert final[f"loss/{player}"] == pytest.approx(
             final[f"loss/{player}/adversarial"] + final[f"loss/hist_avg_{player}"], rel=1e-4)
-        assert f"drift/{player}/from_init" in final
+        assert f"weight_drift/from_init/{player}" in final
     assert not any(key.startswith("val_") for key in run.data.metrics)
     plots = [a.path for a in client.list_artifacts(run.info.run_id, "plots")]
     assert plots == ["plots/ring.png", "plots/run.png"]

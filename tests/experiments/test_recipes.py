@@ -97,11 +97,11 @@ def test_r1_raw_coefficient_diverges_and_is_tagged_softplus_stays_positive(run_c
     raw, softplus = runs["raw"], runs["softplus"]
     assert "lossexp: warning: loss.cross_layer diverged" in result.stderr
     assert raw.data.tags["diverged"] == "cross_layer" and "crossed zero" in raw.data.tags["diverged.reason"]
-    a_raw = [m.value for m in history(store_uri, raw.info.run_id, "coef/cross_layer")]
+    a_raw = [m.value for m in history(store_uri, raw.info.run_id, "weight/coef/cross_layer")]
     assert a_raw[0] == pytest.approx(1.0) and min(a_raw) < 0
-    first_negative = next(m.step for m in history(store_uri, raw.info.run_id, "coef/cross_layer") if m.value < 0)
+    first_negative = next(m.step for m in history(store_uri, raw.info.run_id, "weight/coef/cross_layer") if m.value < 0)
     assert int(raw.data.tags["diverged.step"]) == first_negative
-    a_softplus = [m.value for m in history(store_uri, softplus.info.run_id, "coef/cross_layer")]
+    a_softplus = [m.value for m in history(store_uri, softplus.info.run_id, "weight/coef/cross_layer")]
     assert a_softplus[0] == pytest.approx(1.0) and min(a_softplus) > 0 and a_softplus[-1] < a_softplus[0]
     assert "diverged" not in softplus.data.tags
     assert {"term/cross_layer_b", "loss/cross_layer_b"} <= set(softplus.data.metrics)
@@ -154,7 +154,7 @@ def test_r4_the_update_applied_to_a_is_the_analytic_gradient(run_cli, store_uri,
     lr = float(run.data.params["optimizer.learning_rate"])
     steps_per_epoch = 800 // 32
     coef, term = ({m.step: m.value for m in history(store_uri, run.info.run_id, key)}
-                  for key in ("coef/coef", "term/coef"))
+                  for key in ("weight/coef/coef", "term/coef"))
     k = np.arange(1, steps_per_epoch + 1)
     a = np.array([coef[step] for step in range(steps_per_epoch + 1)])
     running = np.array([term[step] for step in k])

@@ -124,7 +124,7 @@ def test_mlflow_ui_shows_the_sweep_in_chromium(sweep, tmp_path):
         tab = "//*[@role='tab'][normalize-space(.)='Model metrics']"
         wait.until(ec.element_to_be_clickable((By.XPATH, tab))).click()
         search = wait.until(ec.element_to_be_clickable((By.XPATH, "//input[@placeholder='Search metric charts']")))
-        for metric in ("coef/coef", "loss/coef"):  # charts render when on screen: filter down to each one
+        for metric in ("weight/coef/coef", "loss/coef"):  # charts render when on screen: filter down to each one
             search.send_keys(Keys.CONTROL, "a")
             search.send_keys(metric)
             wait.until(ec.presence_of_element_located(
