@@ -1,4 +1,7 @@
-"""``lossexp evaluate MODEL.keras [overrides]``: reload a saved lossexp model and score it.
+"""``lossexp evaluate MODEL [overrides]``: reload a saved lossexp model and score it.
+
+MODEL is a ``.keras`` file, an MLflow model directory (downloaded), a run's output directory, or a
+``runs:/<run id>/model`` / ``models:/<model id>`` URI (see :mod:`lossexp.tracking.model_source`).
 
 The model is loaded with every lossexp class registered (the composed model, each loss
 component, the VAE's sampling layer, the task losses), in Keras' safe mode, and evaluated with
@@ -15,7 +18,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 from omegaconf import OmegaConf
@@ -24,7 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.keras_objects import register_keras_objects
 
-USAGE = "lossexp evaluate MODEL.keras [overrides]"
+USAGE = "lossexp evaluate MODEL [overrides]   (MODEL: a .keras file, a model directory, runs:/ID/model, models:/ID)"
 #: the name under which the model file is reported in messages
 MODEL_KEY = "MODEL"
 #: the config ``lossexp train`` writes beside ``model.keras`` in the run's output directory
@@ -39,10 +42,11 @@ def _override(key: str, value: Any) -> str:
     return f"{key}={json.dumps(value)}"
 
 
-def saved_overrides(model_path: Path, user_overrides: Sequence[str]) -> List[str]:
+def saved_overrides(model_path: Path, user_overrides: Sequence[str], saved_path: Optional[Path] = None) -> List[str]:
     """Overrides that select the saved run's model, data and validation split, less the keys the
-    user sets (all of a group's keys when the user picks another option of the group)."""
-    saved_path = model_path.parent / SAVED_CONFIG
+    user sets (all of a group's keys when the user picks another option of the group). The run's
+    config is ``saved_path``, by default the ``config.yaml`` beside the model."""
+    saved_path = saved_path or model_path.parent / SAVED_CONFIG
     if not saved_path.is_file():
         return []
     try:
@@ -125,10 +129,13 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
     """Loss and metrics of the saved model on the configured data's validation split."""
     from lossexp.precheck import compose_validated
 
-    path = Path(model_path)
+    from lossexp.tracking.model_source import resolve
+
+    source = resolve(model_path, overrides)
+    path = source.keras_path
     if inspect_archive(path) != COMPOSED:
         raise _bad_file(path, "a GAN: it has no validation split to evaluate on; see its ring/* metrics")
-    config = compose_validated([*saved_overrides(path, overrides), *overrides])
+    config = compose_validated([*saved_overrides(path, overrides, source.config_path), *overrides])
     split = config.trainer.validation_split
     if split <= 0:
         raise invalid_value("trainer.validation_split", "0 < validation_split < 1 to evaluate on", split)
@@ -152,14 +159,14 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
 
 
 def main(args: Sequence[str]) -> int:
-    """``lossexp evaluate MODEL.keras [overrides]``: print one ``name value`` line per metric."""
+    """``lossexp evaluate MODEL [overrides]``: print one ``name value`` line per metric."""
     if args and args[0] in ("-h", "--help"):
         print(f"usage: {USAGE}\n\n{__doc__.split(chr(10) * 2, 1)[1]}", end="")
         return 0
     if not args:
         raise ConfigError(f"Missing {MODEL_KEY}: usage: {USAGE}")
     if args[0].startswith("-") or "=" in args[0]:
-        raise ConfigError(f"Invalid value for {MODEL_KEY}: expected the path of a .keras file first "
+        raise ConfigError(f"Invalid value for {MODEL_KEY}: expected a .keras file, model directory or URI first "
                           f"({USAGE}), got {args[0]!r}")
     model_path, overrides = args[0], list(args[1:])
     results = evaluate(model_path, overrides)

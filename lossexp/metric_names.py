@@ -29,7 +29,8 @@ DRIFT_STATS = ("from_init", "per_step", "from_avg")
 DRIFT_PREFIX = "weight_drift/"
 COEF_PREFIX = "weight/coef/"
 WEIGHT_PREFIX = "weight/"
-STARTUP = "startup/first_step_seconds"
+#: seconds from process start to the end of the first compiled call (no "/": in "Model metrics", not a section)
+STARTUP = "startup_seconds"
 
 
 def loss(part: str) -> str:

@@ -206,7 +206,7 @@ BAD_INPUTS: List[Bad] = [
     Bad("evaluate-foreign-model", "corrupt/old .keras", ("evaluate", "foreign.keras"),
         ("'foreign.keras'", "not a lossexp model", "lossexp>ComposedModel")),
     Bad("evaluate-no-model", "corrupt/old .keras", ("evaluate", "data=digits"),
-        ("Invalid value for MODEL", "the path of a .keras file first", "'data=digits'")),
+        ("Invalid value for MODEL", "a .keras file, model directory or URI first", "'data=digits'")),
 ]
 
 

@@ -31,7 +31,7 @@ def test_cnn_digits_run_is_fully_recorded(run_cli, store_uri, all_runs):
     assert {"val_loss/activity", "val_loss/coef", "val_loss/task", "weight/coef/coef"} <= metrics
     assert "val_loss/hist_avg" not in metrics  # training-only term
     # start-up as the user feels it: the interpreter, TensorFlow's import, tracing, the first call
-    [startup] = client.get_metric_history(run.info.run_id, "startup/first_step_seconds")
+    [startup] = client.get_metric_history(run.info.run_id, "startup_seconds")
     assert startup.step == 5 and 1.0 < startup.value < 120  # the first compiled call: 5 steps
     for layer in ("conv_1", "conv_2", "hidden_1", "output"):
         assert {f"weight_drift/from_init/{layer}", f"weight_drift/per_step/{layer}", f"weight_drift/from_avg/{layer}"} <= metrics

@@ -22,7 +22,7 @@ def expected_steps(key: str) -> list:
     """The steps at which a run of this config logs ``key``."""
     if key.startswith("val_") or key in ("epoch", "objective"):  # objective: the job's result, at its end
         return [STEPS]
-    if key == "startup/first_step_seconds":  # the end of the first compiled call (one logging interval)
+    if key == "startup_seconds":  # the end of the first compiled call (one logging interval)
         return [EVERY]
     return SAMPLED
 

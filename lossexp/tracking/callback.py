@@ -4,7 +4,7 @@ Every ``log_every_n_steps`` training steps it samples the running metrics Keras 
 computed in the graph (``loss``, ``loss/<c>``, ``term/<c>``, …), the components' scheduled and
 trainable weights (``weight/<c>``, ``weight/coef/<c>``) and the weight-drift statistics (``weight_drift/…``); at each
 epoch end it adds the epoch's final train and validation values. After the first step it
-records ``startup/first_step_seconds``, the time since the process started (at the end of the
+records ``startup_seconds``, the time since the process started (at the end of the
 first call into the compiled step, which runs ``trainer.execution_steps`` steps). Points are buffered in memory
 and sent with one asynchronous ``log_batch`` per epoch, so the database is never written from
 inside the step loop. The MLflow step of every point is the global training step.

@@ -43,9 +43,9 @@ def component_names(values: Mapping[str, float], known: Sequence[str] = ()) -> L
 
 def other_metrics(values: Mapping[str, float]) -> List[Tuple[str, float, Optional[float]]]:
     """(name, training value, validation value) of the task metric and the like (accuracy, ring/…)."""
-    skip = (metric_names.LOSS + "/", "term/", metric_names.WEIGHT_PREFIX, metric_names.DRIFT_PREFIX, "startup/")
+    skip = (metric_names.LOSS + "/", "term/", metric_names.WEIGHT_PREFIX, metric_names.DRIFT_PREFIX)
     names = [k for k in values if not k.startswith("val_") and k not in (metric_names.LOSS, "epoch")
-             and not k.startswith(skip)]
+             and k != metric_names.STARTUP and not k.startswith(skip)]
     return [(k, values[k], values.get(metric_names.validation(k))) for k in names]
 
 
@@ -123,7 +123,7 @@ def summary(history: History, components: Mapping[str, Any], run_name: str, run_
     lines = [f"lossexp: {run_name} trained in {seconds:.1f}s"]
     rows = [("loss", loss_breakdown(final, names)), ("val_loss", loss_breakdown(final, names, prefix="val_")),
             ("metrics", "  ".join(f"{n} {_number(v)}" + (f" (val {_number(val)})" if val is not None else "")
-                                  for n, v, val in other_metrics(final) if n != metric_names.STARTUP)),
+                                  for n, v, val in other_metrics(final))),
             ("weights", weights_line(final, components)), ("run", run_id), ("view", f"{run_url}{served_by}" if run_url else None)]
     lines += [f"  {label:<9}{text}" for label, text in rows if text]
     return "\n".join(lines)
