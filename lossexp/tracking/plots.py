@@ -98,8 +98,8 @@ PANELS: Tuple[Panel, ...] = (
 )
 
 
-def plot_run(history: History, path: Path, title: str) -> Path:
-    """Draw every panel that has data; return ``path``."""
+def run_figure(history: History, title: str):
+    """The figure: every panel that has data (Matplotlib, Agg), not yet saved."""
     drawers = [draw for has_data, draw in PANELS if has_data(history)]
     fig, axes = plt.subplots(len(drawers) or 1, 1, figsize=(9, 3.3 * max(len(drawers), 1)), squeeze=False)
     for ax, draw in zip(axes[:, 0], drawers):
@@ -109,6 +109,12 @@ def plot_run(history: History, path: Path, title: str) -> Path:
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def plot_run(history: History, path: Path, title: str) -> Path:
+    """Write :func:`run_figure` to ``path`` (PNG); return ``path``."""
+    fig = run_figure(history, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -54,4 +54,5 @@ def test_gan_ring_experiment_finishes_with_ring_metrics_and_per_player_terms(run
     assert not any(key.startswith("val_") for key in run.data.metrics)
     plots = [a.path for a in client.list_artifacts(run.info.run_id, "plots")]
     assert plots == ["plots/ring.png", "plots/run.png"]
-    assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == ["model/model.keras"]
+    [model] = client.search_logged_models([run.info.experiment_id])  # the GAN as an MLflow model
+    assert model.source_run_id == run.info.run_id and model.status.to_str() == "READY"
