@@ -44,7 +44,7 @@ def test_cnn_digits_run_is_fully_recorded(run_cli, store_uri, all_runs):
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert artifacts == {"config.yaml", "plots"}  # no run artifact "model" to shadow runs:/ID/model
     [model] = client.search_logged_models([run.info.experiment_id])
-    assert (model.name, model.source_run_id, model.status.to_str()) == ("model", run.info.run_id, "READY")
+    assert (model.name, model.source_run_id, str(model.status)) == ("model", run.info.run_id, "READY")
     assert {"MLmodel", "data", "serving", "config.yaml"} <= {a.path for a in client.list_logged_model_artifacts(model.model_id)}
     assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == ["plots/run.png"]
     final = run.data.metrics

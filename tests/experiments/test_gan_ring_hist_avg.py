@@ -55,4 +55,4 @@ def test_gan_ring_experiment_finishes_with_ring_metrics_and_per_player_terms(run
     plots = [a.path for a in client.list_artifacts(run.info.run_id, "plots")]
     assert plots == ["plots/ring.png", "plots/run.png"]
     [model] = client.search_logged_models([run.info.experiment_id])  # the GAN as an MLflow model
-    assert model.source_run_id == run.info.run_id and model.status.to_str() == "READY"
+    assert model.source_run_id == run.info.run_id and str(model.status) == "READY"
