@@ -89,3 +89,10 @@ def test_tab_completion_sees_through_the_train_subcommand(run_cli):
     assert "loss.hist_avg.decay=" in result.stdout.split()
     install = run_cli("train", "-sc", "install=bash")
     assert install.stdout.rstrip().endswith("hydra_bash_completion lossexp")
+
+
+def test_train_help_names_lossexp_not_hydras_app(run_cli):
+    result = run_cli("train", "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("lossexp train: train one run") and "hydra_app" not in result.stdout
+    assert "loss: activity, aux_output" in result.stdout
