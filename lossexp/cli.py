@@ -43,7 +43,7 @@ def _top_parser() -> argparse.ArgumentParser:
         epilog="Examples:\n  lossexp train loss=hist_avg+activity model=cnn\n"
                "  lossexp train -m loss=hist_avg+activity,activity loss.activity.weight=0.01,0.1\n"
                "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg\n"
-               "  lossexp evaluate outputs/runs/<date>/<time>/model.keras\n"
+               "  lossexp evaluate runs:/RUN_ID/model\n"
                "  lossexp runs --sweep PARENT\n  lossexp compare PARENT\n  lossexp ui --port 5000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -27,7 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.keras_objects import register_keras_objects
 
-USAGE = "lossexp evaluate MODEL [overrides]   (MODEL: a .keras file, a model directory, runs:/ID/model, models:/ID)"
+USAGE = "lossexp evaluate MODEL [overrides]"
 #: the name under which the model file is reported in messages
 MODEL_KEY = "MODEL"
 #: the config ``lossexp train`` writes beside ``model.keras`` in the run's output directory
