@@ -15,7 +15,7 @@ One MLflow model directory serves two kinds of reader:
   there.
 
 The model carries its input/output signature, an input example (a few rows of the validation
-inputs) and the run's ``config.yaml``, so a downloaded model directory is self-contained
+inputs; for a GAN's generator, a few noise vectors) and the run's ``config.yaml``, so a downloaded model directory is self-contained
 (``lossexp evaluate DIR``). Its requirements are pinned to what is installed (MLflow would
 otherwise infer them by loading the model in a subprocess, which cannot load lossexp's classes).
 """
@@ -40,6 +40,15 @@ def serving_network(model: Any) -> Any:
     """What ``predict`` should run: the composed model's network, a GAN's generator."""
     network = getattr(model, "network", None)
     return network if network is not None else model.generator
+
+
+def example_inputs(network: Any, data_inputs: np.ndarray) -> np.ndarray:
+    """:data:`EXAMPLE_ROWS` inputs for ``network``: rows of the data, or seeded standard-normal
+    noise when the network does not take the data (a GAN's generator takes latent noise)."""
+    shape = tuple(network.input_shape[1:])
+    if tuple(data_inputs.shape[1:]) == shape:
+        return np.asarray(data_inputs[:EXAMPLE_ROWS], dtype="float32")
+    return np.random.default_rng(0).standard_normal((EXAMPLE_ROWS, *shape)).astype("float32")
 
 
 def requirements() -> List[str]:
@@ -80,14 +89,14 @@ class _Flavor:
             shutil.copyfile(config_path, root / CONFIG_FILE)
 
 
-def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any, example_inputs: np.ndarray,
+def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any, data_inputs: np.ndarray,
               config_path: Optional[Path], step: int, tags: Optional[Dict[str, str]] = None) -> str:
     """Log ``model`` as the run's MLflow model ``model``; returns the LoggedModel's id."""
     import mlflow
     from mlflow.entities import LoggedModelStatus
     from mlflow.models import Model, infer_signature
 
-    example = np.asarray(example_inputs[:EXAMPLE_ROWS], dtype="float32")
+    example = example_inputs(serving_network(model), data_inputs)
     predictions = np.asarray(serving_network(model).predict(example, verbose=0))
     signature = infer_signature(example, predictions)
     params = {key: str(value) for key, value in client.get_run(run_id).data.params.items()}
