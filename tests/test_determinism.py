@@ -18,7 +18,7 @@ CONFIG = ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_s
           "loss=[hist_avg,activity,coef]", "loss.activity.layers=[hidden_1]", "trainer.epochs=2",
           "trainer.batch_size=16", "trainer.log_every_n_steps=2", "trainer.verbose=0",
           "tracking.plots=false", "tracking.log_model=false"]
-TIMING = ("startup/",)
+TIMING = ("startup_seconds",)
 
 
 def histories(uri: str, run_id: str) -> Dict[str, List[Tuple[int, float]]]:

@@ -12,7 +12,7 @@ ORIGINAL = ["model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_sa
 
 
 def histories(client: MlflowClient, run) -> dict:
-    keys = [key for key in run.data.metrics if not key.startswith("startup/")]  # wall-clock time
+    keys = [key for key in run.data.metrics if key != "startup_seconds"]  # wall-clock time
     return {key: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)) for key in keys}
 
 
