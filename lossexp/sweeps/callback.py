@@ -79,8 +79,10 @@ class SweepTracker(Callback):
             "sweep.sweeper": str(config.hydra.sweeper.get("_target_", "")).rsplit(".", 1)[-1],
             "lossexp.role": "sweep",
         }
+        from lossexp.tracking.run_context import with_source_tags
+
         self.parent_run_id = create_parent(self.uri, str(tracking.get("experiment", "lossexp")),
-                                           parent_name(config, keys), tags)
+                                           parent_name(config, keys), with_source_tags(tags, Path(os.getcwd())))
         injected = [f"tracking.parent_run_id={self.parent_run_id}", f"tracking.uri={_quote(self.uri)}",
                     "tracking.sweep_keys=[" + ",".join(_quote(k) for k in keys) + "]"]
         with read_write(config.hydra.overrides):
