@@ -19,7 +19,8 @@ from lossexp.errors import EXIT_BAD_INPUT, ConfigError
 COMMANDS = {
     "train": "train one run (or a sweep with -m) from Hydra overrides, recorded in MLflow; "
              "--from-run RUN_ID trains a logged run's config again",
-    "evaluate": "load a saved model (MODEL: .keras file, model directory, runs:/ID/model, models:/ID) and report its loss and metrics on the data's validation split",
+    "evaluate": "load a saved model (MODEL: .keras file, model directory, runs:/ID/model, models:/ID) "
+                "and report its loss and metrics on the data's validation split",
     "components": "list models, data sets, optimizers and loss components with their options",
     "runs": "table of recorded runs (--experiment E, --sweep PARENT)",
     "compare": "a sweep's children side by side: table and plot, logged to the parent run",

@@ -4,8 +4,9 @@ lossexp must not import TensorFlow (5 s) to answer ``--help``, yet it has two th
 moment TensorFlow or Keras arrive, whoever imports them: silence TensorFlow's C++ start-up notices
 (:mod:`lossexp.quiet`) and register lossexp's Keras classes (:mod:`lossexp.keras_objects`). A
 :class:`ImportHook` on ``sys.meta_path`` finds the module's real spec through the other finders and
-wraps its loader's ``exec_module`` (duck-typed finder and loader: ``importlib.abc`` costs an import); it fires once, for the top-level module only, and then leaves
-``sys.meta_path``. If the module is already imported, :func:`on_import` runs ``after`` at once.
+wraps its loader's ``exec_module`` (duck-typed finder and loader: ``importlib.abc`` costs an
+import); it fires once, for the top-level module only, and then leaves ``sys.meta_path``. If the
+module is already imported, :func:`on_import` runs ``after`` at once.
 """
 from __future__ import annotations
 

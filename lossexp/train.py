@@ -130,7 +130,9 @@ def run(cfg: DictConfig) -> float:
         value = objective_value(history.history, config.objective.metric)
         if tracked.run_id:
             store.log_metrics(tracked.client, tracked.run_id, [("objective", value, recorder.step)])
-    url = ui_links.run_url(ui_links.ui_base(tracked.uri), tracked.experiment_id, tracked.run_id) if tracked.run_id else None
+    url = None
+    if tracked.run_id:
+        url = ui_links.run_url(ui_links.ui_base(tracked.uri), tracked.experiment_id, tracked.run_id)
     weights = {name: (options or {}).get("weight") for name, options in config.loss.items()}
     served_by = "  (lossexp ui)" if tracked.uri and not tracked.uri.startswith("http") else ""
     print(console.summary(tracked.sink.history, weights, run_name, tracked.run_id, url, time.monotonic() - started,

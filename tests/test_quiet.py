@@ -11,9 +11,9 @@ from conftest import lossexp_env
 from lossexp import quiet
 
 SAMPLE = """WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
-I0000 00:00:1796286114.792657    6000 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical results.
-I0000 00:00:1796286114.923752    6000 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use available CPU instructions in performance-critical operations.
-To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.
+I0000 00:00:1796286114.792657    6000 port.cc:153] oneDNN custom operations are on.
+I0000 00:00:1796286114.923752    6000 cpu_feature_guard.cc:227] This TensorFlow binary is optimized.
+To enable the following instructions: AVX2 FMA, rebuild TensorFlow with the appropriate compiler flags.
 E0000 00:00:1796286114.923752    6000 cuda_dnn.cc:8] a real error
 something the user must see
 """
@@ -21,8 +21,8 @@ something the user must see
 
 def test_only_the_notices_are_recognised():
     assert len(quiet.tensorflow_notices(SAMPLE)) == 4
-    assert quiet._without_notices(SAMPLE) == ("E0000 00:00:1796286114.923752    6000 cuda_dnn.cc:8] a real error\n"
-                                              "something the user must see\n")
+    assert quiet._without_notices(SAMPLE).splitlines() == [
+        "E0000 00:00:1796286114.923752    6000 cuda_dnn.cc:8] a real error", "something the user must see"]
 
 
 def stderr_of(code: str, **env: str) -> str:
@@ -34,7 +34,8 @@ def stderr_of(code: str, **env: str) -> str:
 
 
 IMPORT = ("import os, sys\nfrom lossexp import quiet\nquiet.configure()\nimport tensorflow\n"
-          "os.write(2, b'after import\\n')\nimport logging, mlflow\nlogging.getLogger('mlflow.store').info('an INFO line')\n")
+          "os.write(2, b'after import\\n')\nimport logging, mlflow\n"
+          "logging.getLogger('mlflow.store').info('an INFO line')\n")
 
 
 @pytest.mark.slow

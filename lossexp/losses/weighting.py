@@ -75,7 +75,8 @@ class Weighting:
             return {}
         values = {metric_names.weight(name): self.multiplier()}
         if self.spec.kind == "trainable":
-            trained = self.raw_weight if self.spec.parametrization == "uncertainty" else values[metric_names.weight(name)]
+            uncertainty = self.spec.parametrization == "uncertainty"
+            trained = self.raw_weight if uncertainty else values[metric_names.weight(name)]
             values[metric_names.coef(name)] = trained
         return values
 

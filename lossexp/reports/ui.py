@@ -1,9 +1,9 @@
 """``lossexp ui [--port P]``: the MLflow UI on the project's store, bound to 127.0.0.1.
 
 Prints the URL, and the address of the experiment's runs in the model-training view (MLflow 3
-otherwise lands on its GenAI overview: traces, tokens, cost), then becomes ``mlflow server`` (same process, so Ctrl-C or a signal to it stops
-the server). The store is the one ``lossexp train`` writes from this directory
-(``outputs/mlflow.db``), ``$MLFLOW_TRACKING_URI`` or ``--uri``.
+otherwise lands on its GenAI overview: traces, tokens, cost), then becomes ``mlflow server``
+(same process, so Ctrl-C or a signal to it stops the server). The store is the one ``lossexp
+train`` writes from this directory (``outputs/mlflow.db``), ``$MLFLOW_TRACKING_URI`` or ``--uri``.
 """
 from __future__ import annotations
 

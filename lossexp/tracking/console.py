@@ -124,6 +124,7 @@ def summary(history: History, components: Mapping[str, Any], run_name: str, run_
     rows = [("loss", loss_breakdown(final, names)), ("val_loss", loss_breakdown(final, names, prefix="val_")),
             ("metrics", "  ".join(f"{n} {_number(v)}" + (f" (val {_number(val)})" if val is not None else "")
                                   for n, v, val in other_metrics(final))),
-            ("weights", weights_line(final, components)), ("run", run_id), ("view", f"{run_url}{served_by}" if run_url else None)]
+            ("weights", weights_line(final, components)), ("run", run_id),
+            ("view", f"{run_url}{served_by}" if run_url else None)]
     lines += [f"  {label:<9}{text}" for label, text in rows if text]
     return "\n".join(lines)

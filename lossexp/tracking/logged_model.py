@@ -15,7 +15,8 @@ One MLflow model directory serves two kinds of reader:
   there.
 
 The model carries its input/output signature, an input example (a few rows of the validation
-inputs; for a GAN's generator, a few noise vectors) and the run's ``config.yaml``, so a downloaded model directory is self-contained
+inputs; for a GAN's generator, a few noise vectors) and the run's ``config.yaml``, so a downloaded
+model directory is self-contained
 (``lossexp evaluate DIR``). Its requirements are pinned to what is installed (MLflow would
 otherwise infer them by loading the model in a subprocess, which cannot load lossexp's classes).
 """

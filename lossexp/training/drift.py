@@ -62,7 +62,8 @@ class WeightDrift:
             self._sum[name] += theta
             mean = self._sum[name] / self._count
             stats[metric_names.drift("from_init", name)] = _relative(theta - self._init[name], self._init[name])
-            stats[metric_names.drift("per_step", name)] = _relative(theta - self._previous[name], self._previous[name]) / k
+            moved = _relative(theta - self._previous[name], self._previous[name])
+            stats[metric_names.drift("per_step", name)] = moved / k
             stats[metric_names.drift("from_avg", name)] = _relative(theta - mean, mean)
             self._previous[name] = theta
         self._previous_step = step

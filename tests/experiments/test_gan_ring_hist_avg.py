@@ -32,7 +32,8 @@ def test_gan_ring_experiment_finishes_with_ring_metrics_and_per_player_terms(run
     [run] = all_runs(store_uri)
     client = MlflowClient(store_uri)
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "gan_ring_hist_avg·gan·hist_avg" and run.data.tags["model"] == "gan" and run.data.tags["data"] == "ring"
+    assert run.info.run_name == "gan_ring_hist_avg·gan·hist_avg"
+    assert run.data.tags["model"] == "gan" and run.data.tags["data"] == "ring"
     assert run.data.params["loss.hist_avg.weight"] == "0.01" and run.data.tags["experiment"] == "gan_ring_hist_avg"
 
     def history(key):

@@ -78,7 +78,8 @@ def test_run_name_params_source_tags_and_system_metrics(recorded):
     _, _, run, commit, _ = recorded
     assert run.info.run_name == "hist_avg_regression·mlp·hist_avg"
     params = run.data.params
-    assert {"model.name", "data.name", "loss.hist_avg.weight", "optimizer.learning_rate", "trainer.epochs"} <= set(params)
+    compared = {"model.name", "data.name", "loss.hist_avg.weight", "optimizer.learning_rate", "trainer.epochs"}
+    assert compared <= set(params)
     assert not [key for key in params if key.startswith("tracking.") or key == "trainer.verbose"]
     tags = run.data.tags
     assert tags["mlflow.source.git.commit"] == commit and tags["mlflow.user"] and tags["mlflow.source.type"] == "LOCAL"
@@ -115,7 +116,8 @@ def test_the_model_is_a_logged_model_with_signature_and_example(recorded):
 
     mlflow.set_tracking_uri(uri)
     info = get_model_info(f"models:/{model.model_id}")
-    assert json.loads(info.signature.inputs.to_json()) == [{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}]
+    tensor = {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}
+    assert json.loads(info.signature.inputs.to_json()) == [tensor]
     assert info.saved_input_example_info["type"] == "ndarray"
     assert set(info.flavors) == {"keras", "python_function"} and info.flavors["python_function"]["data"] == "serving"
 
@@ -142,8 +144,11 @@ print(json.dumps({"class": type(model).__name__, "components": [c.name for c in 
 
 def test_pyfunc_needs_no_lossexp_and_keras_flavor_needs_one_import(recorded):
     cwd, uri, run, _, _ = recorded
-    pyfunc = json.loads(python(cwd, PYFUNC.replace("sys.argv[1]", repr(uri)).replace("sys.argv[2]", repr(run.info.run_id))))
-    keras = json.loads(python(cwd, KERAS.replace("sys.argv[1]", repr(uri)).replace("sys.argv[2]", repr(run.info.run_id))))
+    def run_script(script: str) -> dict:
+        code = script.replace("sys.argv[1]", repr(uri)).replace("sys.argv[2]", repr(run.info.run_id))
+        return json.loads(python(cwd, code))
+
+    pyfunc, keras = run_script(PYFUNC), run_script(KERAS)
     assert pyfunc["lossexp"] == []
     assert keras["class"] == "ComposedModel" and keras["components"] == ["hist_avg"]
     assert pyfunc["y"] == pytest.approx(keras["y"], rel=1e-5) and len(pyfunc["y"]) == 3

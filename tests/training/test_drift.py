@@ -56,7 +56,8 @@ def test_measure_matches_numpy_over_several_measurements(variables):
             theta_0 = flat(snapshots[0][name])
             previous = flat(snapshots[-2][name])
             mean = np.mean([flat(s[name]) for s in snapshots], axis=0)
-            np.testing.assert_allclose(stats[f"weight_drift/from_init/{name}"], rel(theta - theta_0, theta_0), rtol=1e-9)
+            np.testing.assert_allclose(stats[f"weight_drift/from_init/{name}"], rel(theta - theta_0, theta_0),
+                                       rtol=1e-9)
             np.testing.assert_allclose(stats[f"weight_drift/per_step/{name}"], rel(theta - previous, previous) / k,
                                        rtol=1e-9)
             np.testing.assert_allclose(stats[f"weight_drift/from_avg/{name}"], rel(theta - mean, mean), rtol=1e-9)
@@ -99,7 +100,8 @@ def test_snapshots_are_copies_not_views_of_mutable_arrays():
     theta_1 = np.array([1.0, 2.0, 5.0])
     np.testing.assert_allclose(stats["weight_drift/per_step/layer"], 4.0 / np.linalg.norm(theta_1) / 2)
     mean = (theta_0 + theta_1 + array) / 3
-    np.testing.assert_allclose(stats["weight_drift/from_avg/layer"], np.linalg.norm(array - mean) / np.linalg.norm(mean))
+    np.testing.assert_allclose(stats["weight_drift/from_avg/layer"],
+                               np.linalg.norm(array - mean) / np.linalg.norm(mean))
 
 
 def test_start_resets_the_history(variables):
