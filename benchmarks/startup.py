@@ -1,6 +1,6 @@
 """Measure 4: start-up. Wall time of ``lossexp --help`` and ``lossexp components`` (no TensorFlow
 on that path), and the time from ``lossexp train`` to the end of its first training step, read
-from the run's ``startup/first_step_seconds`` metric."""
+from the run's ``startup_seconds`` metric."""
 from __future__ import annotations
 
 import tempfile
@@ -29,7 +29,7 @@ def measure(quick: bool = False) -> Dict[str, Any]:
             client = MlflowClient(f"sqlite:///{cwd / 'outputs' / 'mlflow.db'}")
             [run] = client.search_runs([e.experiment_id for e in client.search_experiments()],
                                        order_by=["attributes.start_time DESC"], max_results=1)
-            first_steps.append(client.get_metric_history(run.info.run_id, "startup/first_step_seconds")[0].value)
+            first_steps.append(client.get_metric_history(run.info.run_id, "startup_seconds")[0].value)
         results["train_first_step_seconds"] = spread(first_steps)
         results["train_wall_seconds"] = spread(walls)
         results["train_command"] = "lossexp " + " ".join(TRAIN)

@@ -82,8 +82,9 @@ def compose(model: Any, loss: Iterable[LossEntry] = (), task_loss: str = "mean_s
 
 
 def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequence[str] = (),
-        **sections: Any) -> FitResult:
-    """Train ``model`` on ``data`` with the ``loss`` components and record the run (see the module docstring).
+        callbacks: Sequence[Any] = (), **sections: Any) -> FitResult:
+    """Train ``model`` on ``data`` with the ``loss`` components and record the run (see the module
+    docstring); ``callbacks`` (Keras callbacks) run after lossexp's own.
 
     Raises :class:`lossexp.errors.ConfigError` (one line, nothing recorded) for anything invalid.
     """
@@ -137,5 +138,5 @@ def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequen
     base = Path.cwd()
     output = base / "outputs" / "runs" / datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
     outcome = execute(config, resolved, base, output, network=network, data=dataset, components=built,
-                      regime=DEFAULT if network is not None else None)
+                      regime=DEFAULT if network is not None else None, callbacks=callbacks)
     return FitResult(outcome.history, outcome.run_id)

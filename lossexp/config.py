@@ -85,6 +85,8 @@ class TrackingConfig:
     drift: bool = True
     plots: bool = True
     log_model: bool = True
+    #: MLflow's system metrics (CPU, memory, disk, network; GPU when present) as ``system/…``
+    system_metrics: bool = False
     #: seconds between heartbeats of a running run (tag ``lossexp.heartbeat``)
     heartbeat_s: float = 30.0
     #: a RUNNING run silent this long is marked FAILED at the start of the next run

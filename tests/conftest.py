@@ -51,6 +51,13 @@ def built(config):
     return trainer.build(data), data
 
 
+def logged_model_file(store_uri: str, run_id: str) -> Path:
+    """The ``.keras`` file of a run's logged MLflow model (``runs:/ID/model``), downloaded."""
+    from lossexp.tracking.model_source import resolve
+
+    return resolve(f"runs:/{run_id}/model", [f"tracking.uri={store_uri}"]).keras_path
+
+
 def network(name: str, data, **options):
     """The network the model builder ``name`` builds for ``data`` with ``options``."""
     from lossexp import registry

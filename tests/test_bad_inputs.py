@@ -318,7 +318,13 @@ BAD_INPUTS: List[Bad] = [
     Bad("evaluate-foreign-model", "corrupt/old .keras", ("evaluate", "foreign.keras"),
         ("'foreign.keras'", "not a lossexp model", "lossexp>ComposedModel")),
     Bad("evaluate-no-model", "corrupt/old .keras", ("evaluate", "data=digits"),
-        ("Invalid value for MODEL", "the path of a .keras file first", "'data=digits'")),
+        ("Invalid value for MODEL", "a .keras file, model directory or URI first", "'data=digits'")),
+    Bad("evaluate-uri-without-store", "corrupt/old .keras",
+        ("evaluate", "runs:/0123456789abcdef0123456789abcdef/model"),
+        ("Invalid value for MODEL", "'runs:/0123456789abcdef0123456789abcdef/model'", "runs:/ or models:/ URI",
+         "no store at")),
+    Bad("evaluate-directory-without-model", "corrupt/old .keras", ("evaluate", "."),
+        ("Invalid value for MODEL", "got '.'", "a directory with neither MLmodel nor model.keras")),
 ]
 
 

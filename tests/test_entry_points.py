@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import lossexp_env
+from conftest import logged_model_file, lossexp_env
 from lossexp.errors import ConfigError
 from lossexp.losses.entries import build_components
 from lossexp.registry import KINDS
@@ -124,7 +124,7 @@ def test_installed_entry_point_component_trains_like_a_builtin(run_cli, store_ur
     assert metrics["loss/sq_pred"] == pytest.approx(0.1 * metrics["term/sq_pred"], rel=1e-5)
     assert run.data.params["loss.sq_pred.scale"] == "2.0"
     x_val = dataset("regression", n_samples=100).split(0.2)[1].arrays[0]  # the run's validation rows
-    model_path = Path(client.download_artifacts(run.info.run_id, "model/model.keras", str(tmp_path / "model")))
+    model_path = logged_model_file(store_uri, run.info.run_id)
     y_val = predictions(model_path, x_val, plugin_path, tmp_path).astype(np.float64)
     assert metrics["val_term/sq_pred"] == pytest.approx(2.0 * np.mean(y_val ** 2), rel=1e-5)
     # the built-in hist_avg: its options, a training-only term (the plugin's would be validated too)

@@ -24,7 +24,7 @@ def lossexp(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def histories(client: MlflowClient, run) -> dict:
-    keys = [key for key in run.data.metrics if not key.startswith("startup/")]  # wall-clock time
+    keys = [key for key in run.data.metrics if key != "startup_seconds"]  # wall-clock time
     return {key: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)) for key in keys}
 
 

@@ -39,7 +39,7 @@ def _compare(argv: List[str]) -> int:
     for row in rows:
         row.params.setdefault("loss", row.composition)
     title = f"{parent.info.run_name} [{parent.info.status}]"
-    Console(width=max(Console().width, 160)).print(
+    Console().print(
         runs_table(rows, table_keys, title, parent.data.tags.get("sweep.best_run_id")))
     objective = children[0].data.params.get("objective.metric", "val_loss")
     out = args.out or Path(os.getcwd()) / "outputs" / "compare" / f"{parent.info.run_id}.png"

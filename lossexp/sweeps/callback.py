@@ -110,7 +110,10 @@ class SweepTracker(Callback):
             self.parent_run_id = existing.info.run_id
             reopen_parent(self.uri, self.parent_run_id, tags)
         else:
-            self.parent_run_id = create_parent(self.uri, experiment, parent_name(config, keys), tags)
+            from lossexp.tracking.run_context import with_source_tags
+
+            self.parent_run_id = create_parent(self.uri, experiment, parent_name(config, keys),
+                                               with_source_tags(tags, Path(os.getcwd())))
         self._heartbeat = Heartbeat(store.open_client(self.uri), self.parent_run_id,
                                     float(tracking.get("heartbeat_s", 30))).start()
         self._watch_signals()

@@ -18,6 +18,7 @@ import signal
 import threading
 from typing import Any, Dict, Iterator, List, Optional
 
+from lossexp import metric_names
 from lossexp.tracking.callback import MetricSink
 from lossexp.tracking.steps import IntervalCallback
 
@@ -50,7 +51,7 @@ class Terminated(BaseException):
 def first_non_finite(logs: Dict[str, Any], components: list) -> Optional[str]:
     """The first of ``loss``'s parts (``loss/task``, then ``loss/<c>`` in component order) that is not
     finite; ``loss`` itself when every part is finite but the total is not; None if all are finite."""
-    order = ["loss/task"] + [f"loss/{name}" for name in components]
+    order = [metric_names.loss(metric_names.TASK)] + [metric_names.loss(name) for name in components]
     order += sorted(k for k in logs if k.startswith("loss/") and k not in order)
     for key in order + ["loss"]:
         value = logs.get(key)

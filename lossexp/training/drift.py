@@ -8,13 +8,16 @@ logging step t that follows the previous one by k steps:
 * ``from_avg``  = ||θ_t − θ̄_t|| / ||θ̄_t||            distance from the mean of the snapshots taken
   so far (θ_0 and every logging step), i.e. the historical average sampled every k steps.
 
-Norms are L2; a zero denominator is replaced by 1 (absolute distance).
+Norms are L2; a zero denominator is replaced by 1 (absolute distance). Logged as
+``weight_drift/<stat>/<layer>`` (:func:`lossexp.metric_names.drift`).
 """
 from __future__ import annotations
 
 from typing import Dict, List, Sequence
 
 import numpy as np
+
+from lossexp import metric_names
 
 
 def _flat(weights: Sequence[np.ndarray]) -> np.ndarray:
@@ -58,9 +61,10 @@ class WeightDrift:
             theta = self._read(name)
             self._sum[name] += theta
             mean = self._sum[name] / self._count
-            stats[f"drift/{name}/from_init"] = _relative(theta - self._init[name], self._init[name])
-            stats[f"drift/{name}/per_step"] = _relative(theta - self._previous[name], self._previous[name]) / k
-            stats[f"drift/{name}/from_avg"] = _relative(theta - mean, mean)
+            stats[metric_names.drift("from_init", name)] = _relative(theta - self._init[name], self._init[name])
+            moved = _relative(theta - self._previous[name], self._previous[name])
+            stats[metric_names.drift("per_step", name)] = moved / k
+            stats[metric_names.drift("from_avg", name)] = _relative(theta - mean, mean)
             self._previous[name] = theta
         self._previous_step = step
         return stats

@@ -165,7 +165,7 @@ class SupervisedTrainer(Trainer):
         return model
 
     def fit_arguments(self, data: Any) -> Dict[str, Any]:
-        train, validation = data.split(self.config.trainer.validation_split)
+        train, validation = self.splits(data)
         batch = self.config.trainer.batch_size
         if train.arrays is not None:
             return {"x": train.arrays[0], "y": train.arrays[1], "batch_size": batch,

@@ -6,6 +6,7 @@ import keras
 import pytest
 from mlflow.tracking import MlflowClient
 
+from conftest import logged_model_file
 from lossexp.losses.cross_layer import CrossLayerNorm
 from lossexp.tracking import store
 from lossexp.tracking.callback import MetricSink
@@ -79,7 +80,7 @@ def test_cli_stop_on_divergence_ends_training_at_the_tagged_step(run_cli, store_
     import lossexp.losses.cross_layer  # noqa: F401  (registers what the saved model contains)
     import lossexp.training.composed_model  # noqa: F401
 
-    path = client.download_artifacts(run.info.run_id, "model/model.keras", str(tmp_path / "model"))
+    path = logged_model_file(store_uri, run.info.run_id)
     model = keras.saving.load_model(path)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == step
 

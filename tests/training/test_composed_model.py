@@ -155,10 +155,10 @@ def test_saved_model_reloads_with_equal_predictions_and_state(data, tmp_path, ti
     assert isinstance(loaded, ComposedModel)
     np.testing.assert_allclose(loaded.predict(x_val, verbose=0), model.predict(x_val, verbose=0), rtol=1e-6,
                                atol=1e-7)
-    assert list(loaded.tracked_weights()) == ["weight/coef", "coef/coef"]
-    trained = float(model.tracked_weights()["coef/coef"])
-    np.testing.assert_allclose(float(loaded.tracked_weights()["coef/coef"]), trained, rtol=1e-7)
-    assert float(model.tracked_weights()["coef/coef"]) != pytest.approx(0.08)  # trained, not just re-initialised
+    assert list(loaded.tracked_weights()) == ["weight/coef", "weight/coef/coef"]
+    trained = float(model.tracked_weights()["weight/coef/coef"])
+    np.testing.assert_allclose(float(loaded.tracked_weights()["weight/coef/coef"]), trained, rtol=1e-7)
+    assert float(model.tracked_weights()["weight/coef/coef"]) != pytest.approx(0.08)  # trained, not just re-initialised
 
     original = {c.name: c for c in model.components}
     for component in loaded.components:

@@ -1,11 +1,10 @@
 """WeightDrift against NumPy, on hand-made variables changed between measurements, and in a real run."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from conftest import logged_model_file
 from lossexp.training.drift import WeightDrift
 
 
@@ -51,18 +50,19 @@ def test_measure_matches_numpy_over_several_measurements(variables):
         snapshots.append(values(variables))
         steps.append(step)
         stats = drift.measure(step)
-        assert set(stats) == {f"drift/{n}/{s}" for n in variables for s in ("from_init", "per_step", "from_avg")}
+        assert set(stats) == {f"weight_drift/{s}/{n}" for n in variables for s in ("from_init", "per_step", "from_avg")}
         k = steps[-1] - steps[-2]
         for name in variables:
             theta = flat(snapshots[-1][name])
             theta_0 = flat(snapshots[0][name])
             previous = flat(snapshots[-2][name])
             mean = np.mean([flat(s[name]) for s in snapshots], axis=0)
-            np.testing.assert_allclose(stats[f"drift/{name}/from_init"], rel(theta - theta_0, theta_0), rtol=1e-9)
-            np.testing.assert_allclose(stats[f"drift/{name}/per_step"], rel(theta - previous, previous) / k,
+            np.testing.assert_allclose(stats[f"weight_drift/from_init/{name}"], rel(theta - theta_0, theta_0),
                                        rtol=1e-9)
-            np.testing.assert_allclose(stats[f"drift/{name}/from_avg"], rel(theta - mean, mean), rtol=1e-9)
-            assert stats[f"drift/{name}/from_init"] > 0
+            np.testing.assert_allclose(stats[f"weight_drift/per_step/{name}"], rel(theta - previous, previous) / k,
+                                       rtol=1e-9)
+            np.testing.assert_allclose(stats[f"weight_drift/from_avg/{name}"], rel(theta - mean, mean), rtol=1e-9)
+            assert stats[f"weight_drift/from_init/{name}"] > 0
 
 
 def test_unchanged_weights_have_zero_drift(variables):
@@ -81,10 +81,10 @@ def test_zero_reference_gives_absolute_distance():
     new = np.array([[3.0, 0.0], [0.0, 4.0]], "float32")
     kernel.assign(new)
     stats = drift.measure(2)
-    assert stats["drift/layer/from_init"] == pytest.approx(5.0)            # ||θ − 0|| / 1
-    assert stats["drift/layer/per_step"] == pytest.approx(5.0 / 2)         # previous is 0 too
+    assert stats["weight_drift/from_init/layer"] == pytest.approx(5.0)            # ||θ − 0|| / 1
+    assert stats["weight_drift/per_step/layer"] == pytest.approx(5.0 / 2)         # previous is 0 too
     mean = new / 2.0
-    assert stats["drift/layer/from_avg"] == pytest.approx(np.linalg.norm(new - mean) / np.linalg.norm(mean))
+    assert stats["weight_drift/from_avg/layer"] == pytest.approx(np.linalg.norm(new - mean) / np.linalg.norm(mean))
 
 
 def test_snapshots_are_copies_not_views_of_mutable_arrays():
@@ -95,13 +95,14 @@ def test_snapshots_are_copies_not_views_of_mutable_arrays():
     array += np.array([0.0, 0.0, 3.0])
     stats = drift.measure(1)
     theta_0 = np.array([1.0, 2.0, 2.0])
-    np.testing.assert_allclose(stats["drift/layer/from_init"], 3.0 / np.linalg.norm(theta_0))
+    np.testing.assert_allclose(stats["weight_drift/from_init/layer"], 3.0 / np.linalg.norm(theta_0))
     array += np.array([0.0, 4.0, 0.0])
     stats = drift.measure(3)
     theta_1 = np.array([1.0, 2.0, 5.0])
-    np.testing.assert_allclose(stats["drift/layer/per_step"], 4.0 / np.linalg.norm(theta_1) / 2)
+    np.testing.assert_allclose(stats["weight_drift/per_step/layer"], 4.0 / np.linalg.norm(theta_1) / 2)
     mean = (theta_0 + theta_1 + array) / 3
-    np.testing.assert_allclose(stats["drift/layer/from_avg"], np.linalg.norm(array - mean) / np.linalg.norm(mean))
+    np.testing.assert_allclose(stats["weight_drift/from_avg/layer"],
+                               np.linalg.norm(array - mean) / np.linalg.norm(mean))
 
 
 def test_start_resets_the_history(variables):
@@ -116,10 +117,10 @@ def test_start_resets_the_history(variables):
     stats = drift.measure(2)
     now = values(variables)
     theta, theta_0 = flat(now["out"]), flat(restart["out"])
-    np.testing.assert_allclose(stats["drift/out/from_init"], rel(theta - theta_0, theta_0), rtol=1e-9)
-    np.testing.assert_allclose(stats["drift/out/per_step"], rel(theta - theta_0, theta_0) / 2, rtol=1e-9)
+    np.testing.assert_allclose(stats["weight_drift/from_init/out"], rel(theta - theta_0, theta_0), rtol=1e-9)
+    np.testing.assert_allclose(stats["weight_drift/per_step/out"], rel(theta - theta_0, theta_0) / 2, rtol=1e-9)
     mean = (theta + theta_0) / 2
-    np.testing.assert_allclose(stats["drift/out/from_avg"], rel(theta - mean, mean), rtol=1e-9)
+    np.testing.assert_allclose(stats["weight_drift/from_avg/out"], rel(theta - mean, mean), rtol=1e-9)
 
 
 @pytest.mark.slow
@@ -140,16 +141,16 @@ def test_drift_of_a_real_run_is_each_layers_kernel_and_bias_together(run_cli, st
     assert sorted(runs) == ["1", "2"]
 
     def drift(run, layer: str, stat: str) -> dict:
-        return {m.step: m.value for m in client.get_metric_history(run.info.run_id, f"drift/{layer}/{stat}")}
+        return {m.step: m.value for m in client.get_metric_history(run.info.run_id, f"weight_drift/{stat}/{layer}")}
 
     def theta(run) -> dict:
-        path = client.download_artifacts(run.info.run_id, "model/model.keras", str(tmp_path / run.info.run_id))
-        network = load_model(Path(path)).network
+        network = load_model(logged_model_file(store_uri, run.info.run_id)).network
         return {layer: np.concatenate([np.asarray(w.numpy(), np.float64).ravel()
                                        for w in network.get_layer(layer).trainable_weights]) for layer in layers}
 
-    drift_keys = {key for key in runs["2"].data.metrics if key.startswith("drift/")}
-    assert drift_keys == {f"drift/{layer}/{stat}" for layer in layers for stat in ("from_init", "per_step", "from_avg")}
+    drift_keys = {key for key in runs["2"].data.metrics if key.startswith("weight_drift/")}
+    assert drift_keys == {f"weight_drift/{stat}/{layer}" for layer in layers
+                          for stat in ("from_init", "per_step", "from_avg")}
     theta_5, theta_10 = theta(runs["1"]), theta(runs["2"])
     for layer in layers:
         assert len(theta_5[layer]) == {"hidden_1": 4 * 8 + 8, "hidden_2": 8 * 4 + 4, "output": 4 + 1}[layer]
