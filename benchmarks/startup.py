@@ -32,7 +32,7 @@ def measure(quick: bool = False) -> Dict[str, Any]:
             client = MlflowClient(f"sqlite:///{cwd / 'outputs' / 'mlflow.db'}")
             [run] = client.search_runs([e.experiment_id for e in client.search_experiments()],
                                        order_by=["attributes.start_time DESC"], max_results=1)
-            first_steps.append(client.get_metric_history(run.info.run_id, "startup/first_step_seconds")[0].value)
+            first_steps.append(client.get_metric_history(run.info.run_id, "startup_seconds")[0].value)
         results["tensorflow_import_seconds"] = spread(imports)
         results["tiny_run_seconds"] = spread(tiny)
         results["tiny_run_over_import"] = spread([t - i for t, i in zip(tiny, imports)])

@@ -157,9 +157,28 @@ def describe(kind: Optional[str], group: str, name: str) -> Part:
     return part
 
 
+def _project_registered(kind: str) -> List[str]:
+    """Names the project's modules register for ``kind``, read from their source (not imported)."""
+    found = project.current()
+    decorator = {"model": "register_model", "data": "register_data", "optimizer": "register_optimizer",
+                 "loss": "register_component"}[kind]
+    names = []
+    for module in found.modules if found is not None else ():
+        source = found.root / (module.replace(".", "/") + ".py")
+        try:
+            tree = ast.parse(source.read_text())
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == decorator
+                    and node.args and isinstance(getattr(node.args[0], "value", None), str)):
+                names.append(node.args[0].value)
+    return names
+
+
 def _names(kind: Optional[str], group: str) -> List[str]:
     if kind is not None:
-        return registry.available(kind)
+        return sorted(set(registry.available(kind)) | set(_project_registered(kind)))
     found = project.current()
     return sorted({p.stem for p in (CONF_DIR / group).glob("*.yaml")} | set(found.config_names(group) if found else ()))
 

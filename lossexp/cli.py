@@ -19,13 +19,16 @@ from lossexp.errors import EXIT_BAD_INPUT, ConfigError
 COMMANDS = {
     "train": "train one run (or a sweep with -m) from Hydra overrides, recorded in MLflow; "
              "--from-run RUN_ID trains a logged run's config again",
-    "evaluate": "load a saved model (MODEL.keras) and report its loss and metrics on the data's validation split",
+    "evaluate": "load a saved model (MODEL: .keras file, model directory, runs:/ID/model, models:/ID) "
+                "and report its loss and metrics on the data's validation split",
     "components": "list models, data sets, optimizers and loss components with their options",
     "new": "scaffold a part of your own project: lossexp new component NAME (class, YAML, NumPy test)",
     "runs": "table of recorded runs (--experiment E, --sweep PARENT)",
     "compare": "a sweep's children side by side: table and plot, logged to the parent run",
     "ui": "serve the MLflow UI on the project's store at 127.0.0.1 (--port)",
 }
+#: commands that may load TensorFlow or MLflow: their notices are silenced (lossexp.quiet)
+QUIET = ("train", "evaluate", "runs", "compare", "ui")
 #: commands implemented in lossexp.reports (each module has main(argv)), imported only when used
 REPORTS = {"runs": "lossexp.reports.runs", "compare": "lossexp.reports.compare", "ui": "lossexp.reports.ui"}
 
@@ -42,7 +45,7 @@ def _top_parser() -> argparse.ArgumentParser:
         epilog="Examples:\n  lossexp train loss=hist_avg+activity model=cnn\n"
                "  lossexp train -m loss=hist_avg+activity,activity loss.activity.weight=0.01,0.1\n"
                "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg\n"
-               "  lossexp evaluate outputs/runs/<date>/<time>/model.keras\n"
+               "  lossexp evaluate runs:/RUN_ID/model\n"
                "  lossexp new component my_term\n"
                "  lossexp runs --sweep PARENT\n  lossexp compare PARENT\n  lossexp ui --port 5000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -131,6 +134,10 @@ def _train(args: List[str]) -> int:
                               destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
             if hydra_args.multirun and len(jobs) > 1:
                 check_builds(jobs)  # a sweep: no job starts until every job's network builds
+            if hydra_args.multirun and not hydra_args.cfg:
+                from lossexp.sweeps.checks import check_objectives_recorded
+
+                check_objectives_recorded(jobs[0][1])  # TensorFlow, only for objectives beyond val_loss/loss
     except ConfigError as exc:
         return _fail(str(exc))
     # Hydra's flags first, then the user's overrides in their rewritten form (Hydra's parser
@@ -145,8 +152,13 @@ def _train(args: List[str]) -> int:
             flags.append(token)
     sys.argv = ["lossexp", *flags, *overrides]
     from lossexp.hydra_app import hydra_train
+    from lossexp.tracking.guard import Terminated
 
-    hydra_train()
+    try:
+        hydra_train()
+    except Terminated as exc:  # a sweep's launching process (its jobs report their own)
+        print(f"lossexp: {exc}; the sweep's parent run ended KILLED", file=sys.stderr)
+        return 128 + exc.signum
     return 0
 
 
@@ -169,6 +181,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _top_parser().print_help()
         return 0
     command, rest = argv[0], argv[1:]
+    if command in QUIET:
+        from lossexp import quiet
+
+        try:
+            quiet.configure()  # before TensorFlow or MLflow load, here and in a sweep's workers
+        except ConfigError as exc:
+            return _fail(str(exc))
     if command == "train":
         try:
             return _train(rest)

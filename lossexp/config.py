@@ -24,6 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 from lossexp import registry
 from lossexp.errors import ConfigError, invalid_value, unknown_name
 from lossexp.options import check
+from lossexp.sweeps.objective import check_objective
 
 #: the value Hydra leaves for a required option nobody set (``path: ???``)
 MISSING = "???"
@@ -93,6 +94,8 @@ class TrackingConfig:
     drift: bool = True
     plots: bool = True
     log_model: bool = True
+    #: MLflow's system metrics (CPU, memory, disk, network; GPU when present) as ``system/…``
+    system_metrics: bool = False
     #: seconds between heartbeats of a running run (tag ``lossexp.heartbeat``)
     heartbeat_s: float = 30.0
     #: a RUNNING run silent this long is marked FAILED at the start of the next run
@@ -105,13 +108,13 @@ class TrackingConfig:
 
 @dataclass
 class ObjectiveConfig:
-    """What a job returns to a sweeper (Optuna): the final value of ``metric``, to ``direction``."""
+    """What a job returns to a sweeper (Optuna): the final value of ``metric``, to ``direction``;
+    or of each of ``metrics`` to ``directions`` (several objectives; see lossexp.sweeps.objective)."""
 
     metric: str = "val_loss"
     direction: str = "minimize"
-
-
-DIRECTIONS = ("minimize", "maximize")
+    metrics: List[str] = field(default_factory=list)
+    directions: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -248,8 +251,7 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     tracking = _merge("tracking", TrackingConfig, cfg.get("tracking"))
     objective = _merge("objective", ObjectiveConfig, cfg.get("objective"))
     task = _task(cfg.get("task"))
-    if objective.direction not in DIRECTIONS:
-        raise unknown_name("objective.direction", objective.direction, DIRECTIONS)
+    check_objective(objective)
     loss = _plain(cfg.get("loss")) or {}
     if not isinstance(loss, dict):
         raise invalid_value("loss", "a mapping of component name to options", loss)

@@ -1,4 +1,7 @@
-"""``lossexp evaluate MODEL.keras [overrides]``: reload a saved lossexp model and score it.
+"""``lossexp evaluate MODEL [overrides]``: reload a saved lossexp model and score it.
+
+MODEL is a ``.keras`` file, an MLflow model directory (downloaded), a run's output directory, or a
+``runs:/<run id>/model`` / ``models:/<model id>`` URI (see :mod:`lossexp.tracking.model_source`).
 
 The model is loaded with every lossexp class registered (the training regimes' models, each loss
 component, the shipped models' layers, the task losses) and the user project's modules imported,
@@ -16,15 +19,17 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lossexp.errors import ConfigError
+from lossexp import project
+from lossexp.keras_objects import register_keras_objects
 
-USAGE = "lossexp evaluate MODEL.keras [overrides]"
+USAGE = "lossexp evaluate MODEL [overrides]"
 #: the name under which the model file is reported in messages
 MODEL_KEY = "MODEL"
 #: the config ``lossexp train`` writes beside ``model.keras`` in the run's output directory
@@ -36,10 +41,11 @@ def _override(key: str, value: Any) -> str:
     return f"{key}={json.dumps(value)}"
 
 
-def saved_overrides(model_path: Path, user_overrides: Sequence[str]) -> List[str]:
+def saved_overrides(model_path: Path, user_overrides: Sequence[str], saved_path: Optional[Path] = None) -> List[str]:
     """Overrides that select the saved run's model, data and validation split, less the keys the
-    user sets (all of a group's keys when the user picks another option of the group)."""
-    saved_path = model_path.parent / SAVED_CONFIG
+    user sets (all of a group's keys when the user picks another option of the group). The run's
+    config is ``saved_path``, by default the ``config.yaml`` beside the model."""
+    saved_path = saved_path or model_path.parent / SAVED_CONFIG
     if not saved_path.is_file():
         return []
     try:
@@ -63,23 +69,6 @@ def saved_overrides(model_path: Path, user_overrides: Sequence[str]) -> List[str
     if split is not None and "trainer.validation_split" not in user_keys:
         overrides.append(_override("trainer.validation_split", split))
     return overrides
-
-
-def _register_lossexp_classes() -> None:
-    """Import every module that registers a Keras-serialisable class: lossexp's and the project's."""
-    import importlib
-
-    from lossexp import project, registry
-
-    for module in ("lossexp.training.composed_model", "lossexp.training.task", "lossexp.models.layers",
-                   "lossexp.training.gan_model"):
-        importlib.import_module(module)
-    project.load()
-    for name in registry.available("loss"):
-        try:
-            registry.get("loss", name)
-        except ConfigError:  # a broken third-party component: loading fails only if the model uses it
-            continue
 
 
 def _bad_file(path: Path, reason: str) -> ConfigError:
@@ -125,7 +114,8 @@ def load_model(path: Path) -> Any:
     inspect_archive(path)
     import keras
 
-    _register_lossexp_classes()
+    register_keras_objects()
+    project.load()  # the user's custom layers and components
     try:
         return keras.saving.load_model(path, compile=True, safe_mode=True)
     except Exception as exc:  # a damaged or outdated file fails in many ways, all of them the file's fault
@@ -139,31 +129,32 @@ def load_model(path: Path) -> Any:
 
 def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]:
     """Loss and metrics of the saved model on the configured data's validation split."""
-    from lossexp.precheck import compose_validated
-
     from lossexp.data import load
+    from lossexp.precheck import compose_validated
+    from lossexp.tracking.model_source import resolve
     from lossexp.training.trainer import for_saved_class
 
-    path = Path(model_path)
+    source = resolve(model_path, overrides)
+    path = source.keras_path
     regime = for_saved_class(inspect_archive(path))
-    config = compose_validated([*saved_overrides(path, overrides), *overrides])
     if not regime.can_evaluate:
         raise _bad_file(path, f"a {regime.saved_class} model: it has no validation split to evaluate on "
                               "(see the run's own metrics)")
+    config = compose_validated([*saved_overrides(path, overrides, source.config_path), *overrides])
     trainer = regime(config)
     model = load_model(path)
     return trainer.evaluate(model, trainer.prepare(load(config.data)))
 
 
 def main(args: Sequence[str]) -> int:
-    """``lossexp evaluate MODEL.keras [overrides]``: print one ``name value`` line per metric."""
+    """``lossexp evaluate MODEL [overrides]``: print one ``name value`` line per metric."""
     if args and args[0] in ("-h", "--help"):
         print(f"usage: {USAGE}\n\n{__doc__.split(chr(10) * 2, 1)[1]}", end="")
         return 0
     if not args:
         raise ConfigError(f"Missing {MODEL_KEY}: usage: {USAGE}")
     if args[0].startswith("-") or "=" in args[0]:
-        raise ConfigError(f"Invalid value for {MODEL_KEY}: expected the path of a .keras file first "
+        raise ConfigError(f"Invalid value for {MODEL_KEY}: expected a .keras file, model directory or URI first "
                           f"({USAGE}), got {args[0]!r}")
     model_path, overrides = args[0], list(args[1:])
     results = evaluate(model_path, overrides)

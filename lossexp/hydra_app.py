@@ -31,6 +31,9 @@ def _in_sweep() -> bool:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_train(cfg: DictConfig) -> float:
+    from lossexp import quiet
+
+    quiet.configure()  # a sweep's worker process (joblib/loky, submitit, Ray) starts here
     from lossexp.train import run
     from lossexp.tracking.guard import NonFiniteLoss, Terminated
 

@@ -30,6 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 from lossexp import CONF_DIR
 from lossexp.config import LossexpConfig, validate
 from lossexp.errors import ConfigError, unknown_name
+from lossexp.sweeps.checks import check_sweep
 from lossexp.tracking.reachability import check_tracking, check_writable_dir
 
 MAX_JOBS_CHECKED = 64
@@ -149,6 +150,8 @@ def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[s
             except ConfigError as error:
                 raise (_in_job(error, job) if multirun and len(jobs) > 1 else error) from None
             checked.append((job, config))
+        if multirun:  # an Optuna sweep's search space, sampler, pruner and study
+            check_sweep(cfg, overrides, lambda job: validate(_compose(job, config_name)))
     return checked
 
 

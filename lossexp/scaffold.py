@@ -114,15 +114,15 @@ def new_component(name: str, root: Path) -> List[str]:
     """Write the component's files under ``root``; returns one line per thing done."""
     if not _NAME.match(name):
         raise ConfigError(f"Invalid value for NAME: expected a lowercase Python identifier (my_term), got {name!r}")
-    if name in registry.available("loss") or name in registry.RESERVED["loss"]:
-        raise ConfigError(f"Invalid value for NAME: {name!r} is taken; the loss components are "
-                          f"{', '.join(registry.available('loss'))}")
     cls = _class_name(name)
     files = {root / f"{name}.py": COMPONENT, root / "conf" / "loss" / f"{name}.yaml": YAML,
              root / "tests" / f"test_{name}.py": TEST}
     for path in files:
         if path.exists():
             raise ConfigError(f"Invalid value for NAME: {path} exists; lossexp new overwrites nothing")
+    if name in registry.available("loss") or name in registry.RESERVED["loss"]:
+        raise ConfigError(f"Invalid value for NAME: {name!r} is taken; the loss components are "
+                          f"{', '.join(registry.available('loss'))}")
     done = []
     for path, template in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)

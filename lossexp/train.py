@@ -15,9 +15,10 @@ the sweep's parent run (see :mod:`lossexp.sweeps`).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -53,14 +54,14 @@ def _experiment() -> Optional[str]:
 class Outcome:
     """What a run produced: the objective, Keras' history and the MLflow run id (None untracked)."""
 
-    objective: float
+    objective: Union[float, List[float]]
     history: Dict[str, Any]
     run_id: Optional[str]
     model: Any = None
 
 
-def run(cfg: DictConfig) -> float:
-    """The Hydra task: validate, train, record; returns the objective."""
+def run(cfg: DictConfig) -> Union[float, List[float]]:
+    """The Hydra task: validate, train, record; returns the objective (a list with several)."""
     from lossexp import project
 
     project.load()
@@ -80,13 +81,15 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     from lossexp.sweeps.job import child_identity, prepare_job
-    from lossexp.sweeps.objective import objective_value
+    from lossexp.sweeps.objective import objective_points, objective_values
 
     job_tags = prepare_job()  # before TensorFlow works: its threads per parallel job, no stale MLflow run
 
     import keras
 
     from lossexp.data import load
+    from lossexp.sweeps.pruning import trial_callbacks
+    from lossexp.tracking import console, datasets, logged_model, params, run_context, ui_links
     from lossexp.tracking.callback import RunRecorder
     from lossexp.tracking.divergence import DivergenceWatch
     from lossexp.tracking.guard import NonFiniteGuard
@@ -104,37 +107,53 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
 
     child_name, child_tags = child_identity(config.tracking.parent_run_id, config.tracking.sweep_keys)
-    run_name = config.tracking.run_name or child_name or f"{config.model.name}·{composition(config)}"
+    experiment = _experiment()
+    run_name = (config.tracking.run_name or child_name
+                or "·".join(filter(None, (experiment, config.model.name, composition(config)))))
     tags = {"loss": composition(config), "model": config.model.name, "data": config.data.name,
             "lossexp.version": lossexp.__version__, **job_tags, **child_tags}
-    experiment = _experiment()
     if experiment:
         tags["experiment"] = experiment
     if os.environ.get("LOSSEXP_FROM_RUN"):  # lossexp train --from-run RUN_ID
         tags["lossexp.from_run"] = os.environ["LOSSEXP_FROM_RUN"]
-    with TrackedRun(config, run_name, tags, base_dir) as tracked:
+    started = time.monotonic()
+    with TrackedRun(config, run_name, run_context.with_source_tags(tags, base_dir), base_dir) as tracked:
         config_path = output_dir / "config.yaml"
         config_path.write_text(OmegaConf.to_yaml(resolved))
-        tracked.log_params(store.flatten(resolved))
+        tracked.log_params(params.compared_params(store.flatten(resolved)))
         tracked.log_artifact(config_path)
+        if tracked.run_id:
+            datasets.log_datasets(tracked.client, tracked.run_id, resolved["data"], *trainer.splits(data))
 
         every = config.trainer.log_every_n_steps
         own = trainer.callbacks(model, data)  # first: their metrics are recorded with the epoch
         recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift)
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
         guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
-        history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
-                            callbacks=[*own, recorder, watch, guard, *callbacks], verbose=config.trainer.verbose)
+        trial = trial_callbacks(config.objective, tracked)  # an Optuna trial: reports each epoch, may be pruned
+        shown = console.callbacks(config.trainer.verbose, config.trainer.epochs, list(config.loss))  # logs complete
+        with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri):
+            history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
+                                callbacks=[*own, recorder, watch, guard, *trial, *callbacks, *shown],
+                                verbose=console.fit_verbosity(config.trainer.verbose))
         if config.tracking.plots:
             tracked.log_artifact(plot_run(tracked.sink.history, output_dir / "plots" / "run.png", run_name), "plots")
             for path in trainer.artifacts(own, output_dir, run_name):
                 tracked.log_artifact(path, "plots")
         if config.tracking.log_model:
-            model_path = output_dir / "model.keras"
-            model.save(model_path)
-            tracked.log_artifact(model_path, "model")
-        value = objective_value(history.history, config.objective.metric, trainer.fallback_objective)
+            model.save(output_dir / "model.keras")
+            if tracked.run_id:
+                logged_model.log_model(tracked.client, tracked.uri, tracked.run_id, tracked.experiment_id, model,
+                                       trainer.serving_network(model), data.sample(logged_model.EXAMPLE_ROWS)[0],
+                                       config_path, recorder.step, {key: tags[key] for key in ("loss", "model", "data")})
+        value = objective_values(history.history, config.objective, trainer.fallback_objective)
         if tracked.run_id:
-            store.log_metrics(tracked.client, tracked.run_id, [("objective", value, recorder.step)])
-            print(f"lossexp: run {tracked.run_id} ({run_name}) recorded in {tracked.uri}")
+            store.log_metrics(tracked.client, tracked.run_id, objective_points(value, config.objective, recorder.step))
+    url = None
+    if tracked.run_id:
+        url = ui_links.run_url(ui_links.ui_base(tracked.uri), tracked.experiment_id, tracked.run_id)
+    weights = {name: (options or {}).get("weight") for name, options in config.loss.items()}
+    served_by = "  (lossexp ui)" if tracked.uri and not tracked.uri.startswith("http") else ""
+    print(console.summary(tracked.sink.history, weights, run_name, tracked.run_id, url, time.monotonic() - started,
+                          served_by))
     return Outcome(value, history.history, tracked.run_id, model)

@@ -79,6 +79,9 @@ def sweep(*args: str) -> Tuple[str, ...]:
     return ("train", "-m", *QUICK, *args)
 
 
+OPTUNA = ("hparams_search=optuna_weights",)
+
+
 BAD_INPUTS: List[Bad] = [
     # --- names that do not exist --------------------------------------------------------------
     Bad("unknown-model", "unknown model", train("model=cnnn"),
@@ -98,7 +101,7 @@ BAD_INPUTS: List[Bad] = [
     Bad("misspelled-trainer-key", "misspelled key", train("trainer.epohcs=3"),
         ("Unknown key trainer.epohcs", "batch_size, epochs")),
     Bad("misspelled-section", "misspelled key", train("+traner.epochs=3"),
-        ("Unknown key traner", "data, loss, model, objective, optimizer, tracking, trainer")),
+        ("Unknown key traner", "data, loss, model, objective, optimizer, task, tracking, trainer")),
     Bad("misspelled-component-option", "misspelled key", train("+loss.activity.strength=2"),
         ("Unknown key loss.activity.strength", "layers, norm, reduction, weight")),
     Bad("unknown-flag", "misspelled key", ("train", "--multi-run", "model=mlp"),
@@ -269,6 +272,40 @@ BAD_INPUTS: List[Bad] = [
         sweep("model=mlp", "data=regression", "loss=activity", "loss.activity.layers=[hidden_1],[dense_9]"),
         ("loss.activity.layers", "'dense_9'", "inputs, hidden_1, hidden_2, output", "in sweep job"),
         tensorflow=True),
+    # --- Optuna sweeps (hparams_search=…) -------------------------------------------------------
+    Bad("optuna-unknown-sampler", "unknown sampler or pruner", sweep(*OPTUNA, "hydra.sweeper.sampler=bayes"),
+        ("Unknown hydra.sweeper.sampler 'bayes'", "cmaes, gp, grid, nsgaii, random, tpe")),
+    Bad("optuna-unknown-pruner", "unknown sampler or pruner", sweep(*OPTUNA, "hydra.sweeper.pruner=medain"),
+        ("Unknown hydra.sweeper.pruner 'medain'", "hyperband, median, none, percentile, successive_halving")),
+    Bad("optuna-unknown-pruner-option", "unknown sampler or pruner",
+        sweep(*OPTUNA, "hydra.sweeper.pruner=median", "+hydra.sweeper.pruner_options.percentile=5"),
+        ("Unknown key hydra.sweeper.pruner_options.percentile", "hydra.sweeper.pruner=median",
+         "interval_steps, n_min_trials, n_startup_trials, n_warmup_steps")),
+    Bad("optuna-search-key-missing", "search-space key or range",
+        sweep(*OPTUNA, "loss.activity.wieght=interval(0.1,1)"),
+        ("Unknown key loss.activity.wieght in hydra.sweeper.params", "loss.activity.layers", "loss.activity.weight")),
+    Bad("optuna-log-range-from-0", "search-space key or range",
+        sweep(*OPTUNA, "loss.activity.weight=tag(log,interval(0,0.1))"),
+        ("Invalid value for hydra.sweeper.params.loss.activity.weight", "with 0 < low", "'tag(log,interval(0,0.1))'")),
+    Bad("optuna-range-reversed", "search-space key or range", sweep(*OPTUNA, "loss.activity.weight=interval(0.1,0.01)"),
+        ("Invalid value for hydra.sweeper.params.loss.activity.weight", "low < high", "'interval(0.1,0.01)'")),
+    Bad("optuna-range-outside-valid-values", "search-space key or range",
+        sweep(*OPTUNA, "loss.activity.weight=interval(-1,1)"),
+        ("Invalid value for loss.activity.weight", ">= 0.0", "got -1.0", "at an end of hydra.sweeper.params")),
+    Bad("optuna-grid-over-interval", "search-space key or range", sweep(*OPTUNA, "hydra.sweeper.sampler=grid"),
+        ("hydra.sweeper.params.loss.hist_avg.weight", "choice(…) or range(…) for hydra.sweeper.sampler=grid")),
+    Bad("optuna-second-objective-not-recorded", "objective the run never records",
+        sweep(*OPTUNA, "objective.metrics=[val_loss,loss/activty]"),
+        ("Invalid value for objective.metrics", "'loss/activty' is not recorded", "loss/activity, loss/hist_avg"),
+        tensorflow=True),
+    Bad("optuna-pruning-several-objectives", "objective the run never records",
+        sweep(*OPTUNA, "objective.metrics=[val_loss,loss/activity]", "hydra.sweeper.pruner=median"),
+        ("Invalid value for hydra.sweeper.pruner", "expected none with several objectives", "'median'")),
+    Bad("optuna-study-other-directions", "study with other directions",
+        sweep(*OPTUNA, "hydra.sweeper.storage=sqlite:///{tmp}/studies.sqlite", "hydra.sweeper.study_name=weights",
+              "objective.direction=maximize"),
+        ("Invalid value for hydra.sweeper.study_name", "study 'weights'", "optimises minimize",
+         "objective.directions are maximize")),
     # --- lossexp evaluate MODEL.keras -----------------------------------------------------------
     Bad("evaluate-missing-file", "corrupt/old .keras", ("evaluate", "nope.keras"),
         ("Invalid value for MODEL", "'nope.keras'", "a .keras file saved by lossexp train", "no such file")),
@@ -281,7 +318,13 @@ BAD_INPUTS: List[Bad] = [
     Bad("evaluate-foreign-model", "corrupt/old .keras", ("evaluate", "foreign.keras"),
         ("'foreign.keras'", "not a lossexp model", "lossexp>ComposedModel")),
     Bad("evaluate-no-model", "corrupt/old .keras", ("evaluate", "data=digits"),
-        ("Invalid value for MODEL", "the path of a .keras file first", "'data=digits'")),
+        ("Invalid value for MODEL", "a .keras file, model directory or URI first", "'data=digits'")),
+    Bad("evaluate-uri-without-store", "corrupt/old .keras",
+        ("evaluate", "runs:/0123456789abcdef0123456789abcdef/model"),
+        ("Invalid value for MODEL", "'runs:/0123456789abcdef0123456789abcdef/model'", "runs:/ or models:/ URI",
+         "no store at")),
+    Bad("evaluate-directory-without-model", "corrupt/old .keras", ("evaluate", "."),
+        ("Invalid value for MODEL", "got '.'", "a directory with neither MLmodel nor model.keras")),
 ]
 
 
@@ -316,7 +359,16 @@ FILES: Dict[str, Callable[[Path], None]] = {
     "arrays.npz": lambda path: _npz(path),
     "nan.npz": lambda path: _npz(path, nan_at=3),
     "table.csv": lambda path: path.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i * 0.5}\n" for i in range(40))),
+    "studies.sqlite": lambda path: _study(path, "weights", "minimize"),
 }
+
+
+def _study(path: Path, name: str, direction: str) -> None:
+    """An Optuna study in a SQLite file (``.sqlite``, so no MLflow store check opens it)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(storage=f"sqlite:///{path}", study_name=name, direction=direction)
 
 
 def closed_port() -> int:
@@ -351,7 +403,8 @@ def fill(text: str, values: Dict[str, object]) -> str:
 def run_row(row: Bad, workdir: Path, values: Dict[str, object]) -> Tuple[subprocess.CompletedProcess, float]:
     """Run the row's command in ``workdir`` (with its bad files); (result, elapsed seconds)."""
     for name, write in FILES.items():
-        write(workdir / name)
+        if any(name in arg for arg in row.args):  # the files this row names
+            write(workdir / name)
     for relative, text in row.project:
         (workdir / relative).parent.mkdir(parents=True, exist_ok=True)
         (workdir / relative).write_text(text)
@@ -405,6 +458,7 @@ def test_the_table_covers_the_issue() -> None:
               "component incompatible with the model", "hist_avg.decay outside (0, 1)", "epochs or batch size 0",
               "validation split outside [0, 1)", "loss=+", "loss=a++b", "duplicate component",
               "unknown parametrization", "unreachable tracking server", "unwritable output directory",
-              "corrupt/old .keras", "multirun"}
+              "corrupt/old .keras", "multirun", "unknown sampler or pruner", "search-space key or range",
+              "objective the run never records", "study with other directions"}
     assert wanted <= categories, wanted - categories
     assert len(BAD_INPUTS) >= 30 and len({row.id for row in BAD_INPUTS}) == len(BAD_INPUTS)

@@ -22,7 +22,7 @@ def expected_steps(key: str) -> list:
     """The steps at which a run of this config logs ``key``."""
     if key.startswith("val_") or key in ("epoch", "objective"):  # objective: the job's result, at its end
         return [STEPS]
-    if key == "startup/first_step_seconds":  # the end of the first compiled call (one logging interval)
+    if key == "startup_seconds":  # the end of the first compiled call (one logging interval)
         return [EVERY]
     return SAMPLED
 
@@ -49,7 +49,8 @@ def test_four_parallel_runs_into_a_fresh_store_lose_nothing(tmp_path):
     for run in runs:
         assert run.info.status == "FINISHED"
         keys = set(run.data.metrics)
-        assert {"loss", "loss/task", "val_loss", "epoch", "mean_absolute_error", "drift/hidden_1/from_init"} <= keys
+        assert {"loss", "loss/task", "val_loss", "epoch", "mean_absolute_error",
+                "weight_drift/from_init/hidden_1"} <= keys
         for key in keys:
             steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
             assert sorted(steps) == expected_steps(key), (run.info.run_name, key)

@@ -18,7 +18,7 @@ CONFIG = ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_s
           "loss=[hist_avg,activity,coef]", "loss.activity.layers=[hidden_1]", "trainer.epochs=2",
           "trainer.batch_size=16", "trainer.log_every_n_steps=2", "trainer.verbose=0",
           "tracking.plots=false", "tracking.log_model=false"]
-TIMING = ("startup/",)
+TIMING = ("startup_seconds",)
 
 
 def histories(uri: str, run_id: str) -> Dict[str, List[Tuple[int, float]]]:
@@ -45,7 +45,7 @@ def train(tmp_path, seed: int) -> Dict[str, List[Tuple[int, float]]]:
 def test_same_seed_same_histories_bit_for_bit_other_seed_differs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     first, again, other = train(tmp_path, 0), train(tmp_path, 0), train(tmp_path, 1)
-    assert len(first) > 20 and {"loss", "loss/hist_avg", "coef/coef", "val_loss"} <= set(first)
+    assert len(first) > 20 and {"loss", "loss/hist_avg", "weight/coef/coef", "val_loss"} <= set(first)
     assert sum(len(points) for points in first.values()) > 150
     for key in first:
         assert again[key] == first[key], key

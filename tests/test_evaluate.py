@@ -68,6 +68,23 @@ def test_a_saved_model_scores_as_its_run_logged_and_bad_reloads_are_one_line(tmp
     assert scores["mean_absolute_error"] == pytest.approx(logged["val_mean_absolute_error"], rel=1e-5)
     assert "loss/hist_avg" not in scores  # training-only, as in the run's validation logs
 
+    # trainer.validation_split= overrides the run's split: the last half of the rows, scored as NumPy scores them
+    result = lossexp(tmp_path, "evaluate", str(model), "trainer.validation_split=0.5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    half = {name: float(value) for name, value in (line.split() for line in result.stdout.splitlines())}
+    import numpy as np
+
+    from conftest import dataset
+    from lossexp.evaluate import load_model
+
+    x_half, y_half = dataset("regression", n_samples=200).split(0.5)[1].arrays
+    assert len(x_half) == 100
+    error = load_model(model).predict(x_half, verbose=0).astype(np.float64) - y_half.astype(np.float64)
+    assert half["loss/task"] == pytest.approx(np.mean(error ** 2), rel=1e-5)
+    assert half["mean_absolute_error"] == pytest.approx(np.mean(np.abs(error)), rel=1e-5)
+    assert half["loss"] == pytest.approx(half["loss/task"] + half["loss/activity"], rel=1e-5)
+    assert half["loss/task"] != pytest.approx(scores["loss/task"], rel=1e-3)  # not the run's 40 rows
+
     # a model saved by an older lossexp, under a component name this one does not register
     old = outdated_copy(model, tmp_path / "old_lossexp.keras")
     line = error_line(lossexp(tmp_path, "evaluate", str(old)))

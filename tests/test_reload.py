@@ -32,12 +32,10 @@ CASES = {
                      "model.discriminator_units=[8]", "loss=[hist_avg]"],
 }
 
-#: what the README tells a user to import before keras.saving.load_model
+#: what the README tells a user to import before keras.saving.load_model: lossexp, and nothing of it
 README_IMPORTS = """
-import keras, lossexp.training.composed_model, lossexp.losses.hist_avg, lossexp.losses.activity, lossexp.losses.coef
-import lossexp.models.layers, lossexp.losses.kl
-import lossexp.losses.closure, lossexp.losses.aux_output, lossexp.losses.regularizer, lossexp.losses.cross_layer
-import lossexp.training.gan_model
+import lossexp
+import keras
 """
 
 LOADER = README_IMPORTS + textwrap.dedent("""

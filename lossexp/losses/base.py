@@ -21,7 +21,7 @@ A component attaches to the model in the way its recipe needs:
 
 The ``weight`` option is the component's multiplier: a number, a schedule or trainable (see
 :mod:`lossexp.losses.weight_spec`); :class:`~lossexp.losses.weighting.Weighting` keeps it in
-variables and logs it as ``weight/<name>`` and ``coef/<name>``.
+variables and logs it as ``weight/<name>`` and ``weight/coef/<name>``.
 """
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ class LossComponent(keras.layers.Layer):
         self.weighting.after_step(term)
 
     def tracked_weights(self) -> Dict[str, Any]:
-        """``weight/<name>`` and ``coef/<name>`` values to log (none for a constant weight)."""
+        """``weight/<name>`` and ``weight/coef/<name>`` values to log (none for a constant weight)."""
         return self.weighting.tracked(self.name)
 
     def tap_name(self, layer: str) -> str:

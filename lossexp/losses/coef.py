@@ -24,7 +24,7 @@ class TrainableCoefficient(LossComponent):
 
     ``a`` is the component's weight, trainable by default (softplus, starting at 0.01); under
     ``weight.parametrization: raw`` ∂L/∂a = P > 0 always pushes ``a`` down, through zero and on
-    to −∞, which lossexp detects and tags. ``a`` is logged as ``coef/<name>``.
+    to −∞, which lossexp detects and tags. ``a`` is logged as ``weight/coef/<name>``.
 
     Options: ``weight``; ``penalty``; ``layers`` (for kernel_norm).
     """

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Sequence
 
 from keras import ops
 
+from lossexp import metric_names as names
 from lossexp.losses.base import LossComponent, LossContext, zero
 
 
@@ -32,7 +33,7 @@ class Composed:
 
 def metric_names(component: LossComponent) -> List[str]:
     """``term/<name>`` (unweighted) and ``loss/<name>`` (weighted)."""
-    return [f"term/{component.name}", f"loss/{component.name}"]
+    return [names.term(component.name), names.loss(component.name)]
 
 
 class Composition:

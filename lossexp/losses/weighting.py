@@ -16,6 +16,7 @@ from typing import Any, Dict
 import keras
 from keras import ops
 
+from lossexp import metric_names
 from lossexp.losses.weight_spec import WeightSpec
 
 _EFFECTIVE = {
@@ -70,14 +71,15 @@ class Weighting:
             self.loss_weight.assign(ops.maximum(0.0, self.loss_weight + self.spec.lr * (term - self.spec.epsilon)))
 
     def tracked(self, name: str) -> Dict[str, Any]:
-        """What to log for component ``name``: ``weight/<name>`` unless constant, ``coef/<name>``
+        """What to log for component ``name``: ``weight/<name>`` unless constant, ``weight/coef/<name>``
         for trainable weights (the trained value: w, or s under ``uncertainty``)."""
         if self.spec.kind == "constant":
             return {}
-        values = {f"weight/{name}": self.multiplier()}
+        values = {metric_names.weight(name): self.multiplier()}
         if self.spec.kind == "trainable":
-            trained = self.raw_weight if self.spec.parametrization == "uncertainty" else values[f"weight/{name}"]
-            values[f"coef/{name}"] = trained
+            uncertainty = self.spec.parametrization == "uncertainty"
+            trained = self.raw_weight if uncertainty else values[metric_names.weight(name)]
+            values[metric_names.coef(name)] = trained
         return values
 
     def _scheduled(self, t: Any) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from lossexp.reports.command import OneLineParser, run
 
@@ -39,14 +39,38 @@ def _compare(argv: List[str]) -> int:
     for row in rows:
         row.params.setdefault("loss", row.composition)
     title = f"{parent.info.run_name} [{parent.info.status}]"
-    Console(width=max(Console().width, 160)).print(
+    Console().print(
         runs_table(rows, table_keys, title, parent.data.tags.get("sweep.best_run_id")))
     objective = children[0].data.params.get("objective.metric", "val_loss")
     out = args.out or Path(os.getcwd()) / "outputs" / "compare" / f"{parent.info.run_id}.png"
     png = plot_sweep(rows, keys or ["loss"], out.resolve(), title, objective)
     client.log_artifact(parent.info.run_id, str(png), "compare")
     print(f"lossexp: plot written to {png} and logged to run {parent.info.run_id} as compare/{png.name}")
+    front = _plot_front(parent, children, out.with_name(f"{out.stem}-pareto.png").resolve(), title)
+    if front is not None:
+        client.log_artifact(parent.info.run_id, str(front), "compare")
+        print(f"lossexp: Pareto front written to {front} and logged to run {parent.info.run_id} "
+              f"as compare/{front.name}")
     return 0
+
+
+def _plot_front(parent, children, out: Path, title: str) -> Optional[Path]:
+    """The Pareto front of a sweep with several objectives (tag ``sweep.objectives``); None otherwise."""
+    from lossexp.reports.plot import plot_front
+    from lossexp.sweeps.objective import objective_keys
+
+    metrics = [m for m in parent.data.tags.get("sweep.objectives", "").split(",") if m]
+    if len(metrics) < 2:
+        return None
+    directions = parent.data.tags.get("sweep.directions", "").split(",")
+    keys = objective_keys(metrics)
+    scored = [c for c in children if c.info.status == "FINISHED" and c.data.tags.get("optuna.state") != "PRUNED"
+              and all(k in c.data.metrics for k in keys)]
+    points = {c.info.run_id: [c.data.metrics[k] for k in keys] for c in scored}
+    optimal = [r for r in parent.data.tags.get("sweep.pareto_run_ids", "").split(",") if r]
+    names = {c.info.run_id: c.info.run_name for c in children}
+    print(f"Pareto-optimal ({len(optimal)} of {len(points)}): " + ", ".join(names.get(r, r) for r in optimal))
+    return plot_front(points, optimal, names, metrics, directions, out, title)
 
 
 def main(argv: Sequence[str]) -> int:

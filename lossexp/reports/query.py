@@ -17,6 +17,9 @@ from lossexp.errors import ConfigError
 DEFAULT_KEYS = ("model.name", "data.name", "optimizer.learning_rate", "trainer.epochs")
 TASK_METRICS = ("val_accuracy", "val_mean_absolute_error", "accuracy", "mean_absolute_error")
 PARENT_TAG = "mlflow.parentRunId"
+#: characters of a run id shown by ``lossexp runs``; any unique prefix is accepted back
+SHORT_ID = 8
+FULL_ID = 32
 
 
 @dataclass
@@ -32,6 +35,22 @@ class RunRow:
     duration_s: Optional[float]
     parent_id: Optional[str]
     component_losses: Dict[str, float] = field(default_factory=dict)
+    start_time: int = 0
+    #: a sweep child's job number (tag ``sweep.job``)
+    job: Optional[int] = None
+
+    @property
+    def short_id(self) -> str:
+        """The first :data:`SHORT_ID` characters of the run id (``lossexp compare`` takes them)."""
+        return self.run_id[:SHORT_ID]
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The row for ``--json``: plain JSON types, the full run id."""
+        task = {"name": self.task_metric[0], "value": self.task_metric[1]} if self.task_metric else None
+        return {"run_id": self.run_id, "name": self.name, "status": self.status, "parent_id": self.parent_id,
+                "composition": self.composition, "params": self.params, "val_loss": self.val_loss,
+                "task_metric": task, "objective": self.objective, "duration_s": self.duration_s,
+                "component_losses": self.component_losses}
 
 
 def open_store(uri: Optional[str] = None):
@@ -62,12 +81,14 @@ def to_row(run: Any, keys: Sequence[str]) -> RunRow:
     task = next(((name, metrics[name]) for name in TASK_METRICS if name in metrics), None)
     end = info.end_time or (int(time.time() * 1000) if info.status == "RUNNING" else None)
     components = {k[len("loss/"):]: v for k, v in metrics.items() if k.startswith("loss/") and k.count("/") == 1}
+    job = run.data.tags.get("sweep.job", "")
     return RunRow(
         run_id=info.run_id, name=info.run_name or info.run_id, status=info.status,
         composition=run.data.tags.get("loss", ""), params={k: param_value(run, k) for k in keys},
         val_loss=metrics.get("val_loss"), task_metric=task, objective=metrics.get("objective"),
         duration_s=(end - info.start_time) / 1000 if end and info.start_time else None,
-        parent_id=run.data.tags.get(PARENT_TAG), component_losses=components,
+        parent_id=run.data.tags.get(PARENT_TAG), component_losses=components, start_time=info.start_time or 0,
+        job=int(job) if job.isdigit() else None,
     )
 
 
@@ -86,13 +107,31 @@ def search(client: Any, ids: List[str], filter_string: str = "", limit: int = 10
     return list(runs)
 
 
-def get_parent(client: Any, parent_id: str) -> Any:
+def resolve_run_id(client: Any, run_id: str) -> Optional[str]:
+    """The full id of the run whose id is ``run_id`` or starts with it (None: no such run);
+    a :class:`ConfigError` when a prefix matches several runs."""
     from mlflow.exceptions import MlflowException
 
-    try:
-        return client.get_run(parent_id)
-    except MlflowException:
-        raise ConfigError(f"Unknown sweep {parent_id!r}: no run with that id (lossexp runs lists them)") from None
+    if len(run_id) >= FULL_ID:
+        try:
+            return client.get_run(run_id).info.run_id
+        except MlflowException:
+            return None
+    if len(run_id) < 4:
+        return None
+    ids = [e.experiment_id for e in client.search_experiments()]
+    matches = sorted({r.info.run_id for r in search(client, ids, limit=50000) if r.info.run_id.startswith(run_id)})
+    if len(matches) > 1:
+        raise ConfigError(f"Ambiguous run id {run_id!r}: it starts {len(matches)} run ids "
+                          f"({', '.join(m[:SHORT_ID + 4] for m in matches[:5])}); give more characters")
+    return matches[0] if matches else None
+
+
+def get_parent(client: Any, parent_id: str) -> Any:
+    resolved = resolve_run_id(client, parent_id)
+    if resolved is None:
+        raise ConfigError(f"Unknown sweep {parent_id!r}: no run with that id (lossexp runs lists them)")
+    return client.get_run(resolved)
 
 
 def sweep_keys(parent: Any) -> List[str]:

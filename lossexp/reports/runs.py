@@ -1,4 +1,7 @@
-"""``lossexp runs [--experiment E] [--sweep PARENT] [--reap]``: a table of runs from the project's store.
+"""``lossexp runs [--experiment E] [--sweep PARENT] [--reap] [--json]``: the runs of the project's store.
+
+A table (short run ids, a sweep's children indented under their parent, cells wrapped rather than
+cut) or, with ``--json``, one JSON array of runs with full ids for scripts.
 
 ``--reap`` first ends FAILED every RUNNING run whose heartbeat has stopped (its process was
 killed; see :mod:`lossexp.tracking.reaper`), so the table tells the truth.
@@ -6,6 +9,7 @@ killed; see :mod:`lossexp.tracking.reaper`), so the table tells the truth.
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any, List, Sequence
 
 from lossexp.errors import ConfigError
@@ -24,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="first mark FAILED the RUNNING runs whose process died (no heartbeat for --stale-after s)")
     parser.add_argument("--stale-after", type=float, default=300.0, metavar="S",
                         help="seconds without a heartbeat after which --reap counts a run as dead (300)")
+    parser.add_argument("--json", action="store_true", help="print the runs as a JSON array (full run ids)")
     return parser
 
 
@@ -48,7 +53,10 @@ def _list(argv: List[str]) -> int:
         runs = query.search(client, ids, limit=args.limit) if ids else []
         keys, title, mark = list(query.DEFAULT_KEYS), f"{len(runs)} runs in {uri}", None
     rows = [query.to_row(r, keys) for r in runs]
-    Console(width=max(Console().width, 160)).print(runs_table(rows, keys, title, mark, nested=not args.sweep))
+    if args.json:
+        print(json.dumps([row.as_dict() for row in rows], indent=1))
+        return 0
+    Console().print(runs_table(rows, keys, title, mark, nested=not args.sweep))
     return 0
 
 

@@ -1,8 +1,17 @@
-"""The rich table of runs shared by ``lossexp runs`` and ``lossexp compare``."""
+"""The rich table of runs shared by ``lossexp runs`` and ``lossexp compare``.
+
+Each run shows its short id (the first 8 characters; ``lossexp compare`` and ``--sweep`` accept
+any unique prefix). With ``nested``, a sweep's children follow their parent, indented in job order.
+Each run takes two lines, its name and then its composition, key params and results, in one
+column that wraps instead of cutting, so that sibling runs whose names differ only at the end stay
+distinguishable in an 80-column terminal, and no column is squeezed out of it.
+"""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from lossexp.reports.query import RunRow
@@ -25,21 +34,63 @@ SHORT = {"val_mean_absolute_error": "val_mae", "mean_absolute_error": "mae", "va
          "accuracy": "acc"}
 
 
+def tree_order(rows: Sequence[RunRow]) -> Iterator[Tuple[RunRow, str]]:
+    """(row, indent) with every child right after its parent (in job order), ``"├ "``/``"└ "``
+    before a child; a child whose parent is not among ``rows`` stays where it is, unindented."""
+    present = {row.run_id for row in rows}
+    children: Dict[str, List[RunRow]] = {}
+    for row in rows:
+        if row.parent_id in present:
+            children.setdefault(row.parent_id, []).append(row)
+    for row in rows:
+        if row.parent_id in present:
+            continue
+        yield row, ""
+        family = sorted(children.get(row.run_id, []),
+                        key=lambda r: (r.job if r.job is not None else 1 << 30, r.start_time))
+        for i, child in enumerate(family):
+            yield child, "└ " if i == len(family) - 1 else "├ "
+
+
+def _param_label(key: str, keys: Sequence[str]) -> str:
+    """``optimizer.learning_rate`` → ``learning_rate`` unless two keys end alike; ``model.name`` → ``model``."""
+    if key.endswith(".name"):
+        return key[: -len(".name")]
+    last = key.rsplit(".", 1)[-1]
+    return last if sum(k.rsplit(".", 1)[-1] == last for k in keys) == 1 else key
+
+
+def details(row: RunRow, keys: Sequence[str]) -> str:
+    """The run's second line: composition, key params, final val_loss, task metric, objective."""
+    parts = [row.composition or ""]
+    parts.append(" ".join(f"{_param_label(k, keys)}={row.params[k]}" for k in keys if row.params.get(k, "") != ""))
+    results = []
+    if row.val_loss is not None:
+        results.append(f"val_loss={_number(row.val_loss)}")
+    if row.task_metric:
+        results.append(f"{SHORT.get(row.task_metric[0], row.task_metric[0])}={row.task_metric[1]:.4g}")
+    if row.objective is not None and row.objective != row.val_loss:
+        results.append(f"objective={_number(row.objective)}")
+    parts.append(" ".join(results))
+    return " · ".join(part for part in parts if part)
+
+
 def runs_table(rows: Sequence[RunRow], keys: Sequence[str], title: str, mark: Optional[str] = None,
                nested: bool = False) -> Table:
-    """One line per run; ``mark`` (a run id) is starred, e.g. a sweep's best child; ``nested``:
-    children (runs with a parent) are shown with ``↳``."""
-    table = Table(title=title, title_justify="left")
-    for column in ("name", "status", "composition", *keys, "val_loss", "task metric", "objective", "duration"):
-        right = column in ("val_loss", "objective", "duration")
-        table.add_column(column, no_wrap=column in ("status", "duration", "task metric"),
-                         min_width=12 if column == "name" else None, justify="right" if right else "left")
-    for row in rows:
-        metric = ""
-        if row.task_metric:
-            metric = f"{SHORT.get(row.task_metric[0], row.task_metric[0])}={row.task_metric[1]:.4g}"
-        name = ("★ " if row.run_id == mark else "") + ("↳ " if nested and row.parent_id else "") + row.name
+    """Two lines per run — its name, then (dim) composition, key params and results — beside its
+    short id, status and duration; ``mark`` (a run id) is starred, e.g. a sweep's best child;
+    ``nested``: children under their parent."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("id", no_wrap=True, style="dim")
+    table.add_column("run", overflow="fold", min_width=20)
+    table.add_column("status", no_wrap=True)
+    table.add_column("time", no_wrap=True, justify="right")
+    ordered = tree_order(rows) if nested else ((row, "") for row in rows)
+    for row, indent in ordered:
+        name = indent + ("★ " if row.run_id == mark else "") + row.name
+        more = details(row, keys)
+        pad = " " * len(indent)
+        text = escape(name) + (f"\n{pad}[dim]{escape(more)}[/]" if more else "")
         status = f"[{STATUS_STYLE.get(row.status, 'white')}]{row.status}[/]"
-        table.add_row(name, status, row.composition, *(row.params.get(k, "") for k in keys),
-                      _number(row.val_loss), metric, _number(row.objective), _duration(row.duration_s))
+        table.add_row(row.short_id, text, status, _duration(row.duration_s))
     return table

@@ -10,14 +10,21 @@ through the job's own config (``tracking.parent_run_id``, ``tracking.uri``,
 Ray), whatever environment they start with. ``MLFLOW_RUN_ID`` is never used.
 
 ``on_multirun_end`` closes the parent with a summary; when the sweep raises instead (a job
-failed), Hydra never calls it, so an ``atexit`` hook closes the parent FAILED.
+failed), Hydra never calls it, so an ``atexit`` hook closes the parent FAILED — KILLED when the
+launching process got SIGINT or SIGTERM. While the sweep runs, the parent has a heartbeat (tag
+``lossexp.heartbeat``, as every run), so one whose launching process was SIGKILLed is reaped
+FAILED later (:mod:`lossexp.tracking.reaper`). An Optuna sweep's parent carries its study
+(``optuna.study``, ``optuna.storage``): a sweep that continues the study reopens that parent.
 """
 from __future__ import annotations
 
 import atexit
 import os
+import signal
+import socket
+import threading
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
@@ -52,24 +59,36 @@ def parent_name(config: DictConfig, keys: List[str]) -> str:
 
 
 class SweepTracker(Callback):
-    """Parent run for a multirun (see the module docstring). Holds plain strings only: Hydra
-    pickles callbacks into joblib and submitit workers."""
+    """Parent run for a multirun (see the module docstring). Pickled into joblib and submitit
+    workers with plain strings only: the heartbeat thread and signal handlers stay behind."""
 
     def __init__(self) -> None:
         self.uri: Optional[str] = None
         self.parent_run_id: Optional[str] = None
-        self.direction = "minimize"
+        self.directions: List[str] = ["minimize"]
+        self.metrics: List[str] = []
         self._closed = False
+        self._heartbeat: Any = None
+        self._handlers: Dict[int, Any] = {}
+        self._signals: List[int] = []
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {**self.__dict__, "_heartbeat": None, "_handlers": {}, "_signals": []}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from lossexp.sweeps.parent import create_parent
+        from lossexp.sweeps.objective import objectives
+        from lossexp.sweeps.optuna_sweep import is_optuna_sweep
+        from lossexp.sweeps.parent import create_parent, find_study_parent, reopen_parent
         from lossexp.tracking import store
+        from lossexp.tracking.heartbeat import Heartbeat
 
         tracking = config.get("tracking") or {}
         if not tracking.get("enabled", True):
             return
         self.uri = store.resolve_uri(tracking.get("uri"), Path(os.getcwd()))
-        self.direction = str((config.get("objective") or {}).get("direction", "minimize"))
+        pairs = objectives(config.objective)
+        self.metrics, self.directions = [m for m, _ in pairs], [d for _, d in pairs]
+        experiment = str(tracking.get("experiment", "lossexp"))
         keys = swept_keys(config)
         tags = {
             "sweep.overrides": " ".join(config.hydra.overrides.task),
@@ -78,26 +97,85 @@ class SweepTracker(Callback):
             "sweep.launcher": str(config.hydra.launcher.get("_target_", "")).rsplit(".", 1)[-1],
             "sweep.sweeper": str(config.hydra.sweeper.get("_target_", "")).rsplit(".", 1)[-1],
             "lossexp.role": "sweep",
+            "sweep.objectives": ",".join(self.metrics),
+            "sweep.directions": ",".join(self.directions),
+            **launcher_tags(),
         }
-        self.parent_run_id = create_parent(self.uri, str(tracking.get("experiment", "lossexp")),
-                                           parent_name(config, keys), tags)
+        existing = None
+        if is_optuna_sweep(config):
+            study_tags = optuna_tags(config)
+            tags.update(study_tags)
+            existing = find_study_parent(self.uri, experiment, {k: study_tags[k] for k in STUDY_KEYS})
+        if existing is not None:  # the study resumes: so does its parent run
+            self.parent_run_id = existing.info.run_id
+            reopen_parent(self.uri, self.parent_run_id, tags)
+        else:
+            from lossexp.tracking.run_context import with_source_tags
+
+            self.parent_run_id = create_parent(self.uri, experiment, parent_name(config, keys),
+                                               with_source_tags(tags, Path(os.getcwd())))
+        self._heartbeat = Heartbeat(store.open_client(self.uri), self.parent_run_id,
+                                    float(tracking.get("heartbeat_s", 30))).start()
+        self._watch_signals()
         injected = [f"tracking.parent_run_id={self.parent_run_id}", f"tracking.uri={_quote(self.uri)}",
                     "tracking.sweep_keys=[" + ",".join(_quote(k) for k in keys) + "]"]
         with read_write(config.hydra.overrides):
             # Every launcher composes each job from hydra.overrides.hydra + the job's overrides.
             config.hydra.overrides.hydra = OmegaConf.to_container(config.hydra.overrides.hydra) + injected
         atexit.register(self._close, False)
-        print(f"lossexp: sweep parent run {self.parent_run_id} in {self.uri}")
+        resumed = " (resumed)" if existing is not None else ""
+        print(f"lossexp: sweep parent run {self.parent_run_id}{resumed} in {self.uri}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self._close(True)
+
+    def _watch_signals(self) -> None:
+        """SIGINT / SIGTERM of the launching process: remembered (the parent ends KILLED), then
+        raised as usual (KeyboardInterrupt, :class:`~lossexp.tracking.guard.Terminated`)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        from lossexp.tracking.guard import Terminated
+
+        def handler(signum: int, frame: Any) -> None:
+            self._signals.append(signum)
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._handlers[signum] = signal.signal(signum, handler)
 
     def _close(self, completed: bool) -> None:
         if self.parent_run_id is None or self._closed:
             return
         self._closed = True
         from lossexp.sweeps.parent import finish_parent
+        from lossexp.tracking import guard
 
-        status = finish_parent(self.uri, self.parent_run_id, self.direction, completed)
+        for signum, previous in self._handlers.items():
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signum, previous)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        interrupted = bool(self._signals or guard.received)
+        status = finish_parent(self.uri, self.parent_run_id, self.directions, completed, self.metrics, interrupted)
         print(f"lossexp: sweep parent run {self.parent_run_id} {status}")
 
+
+#: the tags that identify an Optuna study's parent run (a resumed study reopens it)
+STUDY_KEYS = ("optuna.study", "optuna.storage")
+
+
+def optuna_tags(config: DictConfig) -> Dict[str, str]:
+    """The study of an Optuna sweep, on its parent: name, storage, sampler, pruner, directions."""
+    from lossexp.sweeps.objective import objectives
+    from lossexp.sweeps.optuna_sweep import location
+
+    url, name = location(config)
+    sweeper = config.hydra.sweeper
+    return {"optuna.study": name, "optuna.storage": url, "optuna.sampler": str(sweeper.get("sampler")),
+            "optuna.pruner": str(sweeper.get("pruner")),
+            "optuna.directions": ",".join(d for _, d in objectives(config.objective))}
+
+
+def launcher_tags() -> Dict[str, str]:
+    """Which process holds the parent run (a later run can tell whether it is still alive)."""
+    return {"lossexp.launcher.host": socket.gethostname(), "lossexp.launcher.pid": str(os.getpid())}

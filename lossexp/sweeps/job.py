@@ -85,6 +85,8 @@ def child_identity(parent_run_id: Optional[str], sweep_keys: list) -> tuple[Opti
     num = hydra_cfg.job.get("num")
     numbered = "BasicSweeper" not in str(hydra_cfg.sweeper.get("_target_", ""))
     tags["sweep.job"] = str(num)
+    if hydra_cfg.sweeper.get("trial") is not None:  # a trial of lossexp's Optuna sweeper
+        tags.update({"optuna.trial": str(hydra_cfg.sweeper.trial), "optuna.study": str(hydra_cfg.sweeper.study_name)})
     if not sweep_keys:  # a one-job multirun: the run keeps its usual name
         return None, tags
     return child_name(overrides, sweep_keys, num, numbered), tags

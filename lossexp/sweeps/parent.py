@@ -1,19 +1,28 @@
-"""The sweep's parent run: created before any job, closed with a summary of its children.
+"""The sweep's parent run: created before any job (or reopened, when a study resumes), closed
+with a summary of its children.
 
-The parent ends FINISHED when every child did and the sweep itself completed, FAILED otherwise
-(a failed or missing child, a job that raised). Its metrics summarise the sweep:
-``sweep/best_objective``, ``sweep/children``, ``sweep/finished``, ``sweep/failed``; the best child is
-named by the tags ``sweep.best_run_id`` and ``sweep.best_run_name``.
+The parent ends FINISHED when every child did and the sweep itself completed, KILLED when the
+launching process was stopped by a signal, FAILED otherwise (a failed or missing child, a job
+that raised). Children of trials that a killed sweep abandoned and a later run re-asked (tag
+``lossexp.retried``) do not count against it. Its metrics summarise the sweep:
+``sweep/children``, ``sweep/finished``, ``sweep/failed``, ``sweep/pruned`` (finished early by an
+Optuna pruner: tag ``optuna.state=PRUNED``), and for one objective ``sweep/best_objective`` with
+the tags ``sweep.best_run_id`` and ``sweep.best_run_name``; for several objectives, the
+Pareto-optimal children: tag ``sweep.pareto_run_ids`` (comma-separated), metric ``sweep/pareto``,
+and on each scored child the tag ``sweep.pareto`` (``true``/``false``). Pruned children are never best.
 """
 from __future__ import annotations
 
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 from lossexp.sweeps.job import PARENT_TAG
-from lossexp.sweeps.objective import best
+from lossexp.sweeps.objective import best, objective_keys
+from lossexp.sweeps.pareto import front
 
-OBJECTIVE_METRIC = "objective"
+#: the tag of a child that ended early because Optuna pruned its trial
+STATE_TAG = "optuna.state"
+RETRIED_TAG = "lossexp.retried"
 
 
 def create_parent(uri: str, experiment: str, name: str, tags: Dict[str, str]) -> str:
@@ -23,6 +32,33 @@ def create_parent(uri: str, experiment: str, name: str, tags: Dict[str, str]) ->
     client = store.open_client(uri)
     experiment_id = store.ensure_experiment(client, experiment, uri)
     return store.start_run(client, experiment_id, name, tags)
+
+
+def find_study_parent(uri: str, experiment: str, study_tags: Dict[str, str]) -> Optional[object]:
+    """The newest sweep parent of the study named by ``study_tags`` (``optuna.study``, ``optuna.storage``)."""
+    from lossexp.tracking import store
+
+    client = store.open_client(uri)
+    found = store.retrying(lambda: client.get_experiment_by_name(experiment))
+    if found is None:
+        return None
+    where = " and ".join(f"tags.`{key}` = '{value}'" for key, value in study_tags.items())
+    query = f"tags.`lossexp.role` = 'sweep' and {where}"
+    runs = store.retrying(lambda: client.search_runs([found.experiment_id], query, max_results=1,
+                                                     order_by=["attributes.start_time DESC"]))
+    return runs[0] if runs else None
+
+
+def reopen_parent(uri: str, parent_run_id: str, tags: Dict[str, str]) -> None:
+    """Set a resumed study's parent RUNNING again, with this run's tags and a resume count."""
+    from lossexp.tracking import store
+
+    client = store.open_client(uri)
+    previous = store.retrying(lambda: client.get_run(parent_run_id))
+    resumes = int(previous.data.tags.get("sweep.resumes", "0")) + 1
+    for key, value in {**tags, "sweep.resumes": str(resumes)}.items():
+        store.set_tag(client, parent_run_id, key, value)
+    store.retrying(lambda: client.update_run(parent_run_id, status="RUNNING"))
 
 
 def children(client, parent_run_id: str) -> List:
@@ -38,25 +74,40 @@ def children(client, parent_run_id: str) -> List:
             return runs
 
 
-def finish_parent(uri: str, parent_run_id: str, direction: str, sweep_completed: bool) -> str:
-    """Summarise the children into the parent and end it; returns the parent's status."""
+def finish_parent(uri: str, parent_run_id: str, directions: Sequence[str], sweep_completed: bool,
+                  metrics: Sequence[str] = (), interrupted: bool = False) -> str:
+    """Summarise the children into the parent and end it; returns the parent's status.
+
+    ``metrics`` are the objective metrics (several: a Pareto front instead of a best child)."""
     from lossexp.tracking import store
 
     client = store.open_client(uri)
-    runs = children(client, parent_run_id)
+    runs = [r for r in children(client, parent_run_id) if r.data.tags.get(RETRIED_TAG) != "true"]
     finished = [r for r in runs if r.info.status == "FINISHED"]
-    scores = {r.info.run_id: r.data.metrics[OBJECTIVE_METRIC] for r in finished if OBJECTIVE_METRIC in r.data.metrics}
+    pruned = [r for r in finished if r.data.tags.get(STATE_TAG) == "PRUNED"]
+    scored = [r for r in finished if r.data.tags.get(STATE_TAG) != "PRUNED"]
     points = [("sweep/children", len(runs), 0), ("sweep/finished", len(finished), 0),
-              ("sweep/failed", len(runs) - len(finished), 0)]
-    winner = best(scores, direction)
-    if winner is not None:
-        points.append(("sweep/best_objective", scores[winner], 0))
-        names = {r.info.run_id: r.info.run_name for r in runs}
-        client.set_tag(parent_run_id, "sweep.best_run_id", winner)
-        client.set_tag(parent_run_id, "sweep.best_run_name", names[winner])
+              ("sweep/failed", len(runs) - len(finished), 0), ("sweep/pruned", len(pruned), 0)]
+    names = {r.info.run_id: r.info.run_name for r in runs}
+    keys = objective_keys(metrics)
+    if len(keys) == 1:
+        scores = {r.info.run_id: r.data.metrics[keys[0]] for r in scored if keys[0] in r.data.metrics}
+        winner = best(scores, directions[0] if directions else "minimize")
+        if winner is not None:
+            points.append(("sweep/best_objective", scores[winner], 0))
+            store.set_tag(client, parent_run_id, "sweep.best_run_id", winner)
+            store.set_tag(client, parent_run_id, "sweep.best_run_name", names[winner])
+    else:
+        values = {r.info.run_id: [r.data.metrics[k] for k in keys] for r in scored
+                  if all(k in r.data.metrics for k in keys)}
+        optimal = front(values, directions)
+        points.append(("sweep/pareto", len(optimal), 0))
+        store.set_tag(client, parent_run_id, "sweep.pareto_run_ids", ",".join(optimal))
+        for run_id in values:  # a resumed study's front moves: every scored child says where it stands
+            store.set_tag(client, run_id, "sweep.pareto", str(run_id in optimal).lower())
     store.log_metrics(client, parent_run_id, points)
     ok = sweep_completed and bool(runs) and len(finished) == len(runs)
-    status = "FINISHED" if ok else "FAILED"
-    client.set_tag(parent_run_id, "sweep.ended", time.strftime("%Y-%m-%dT%H:%M:%S"))
+    status = "KILLED" if interrupted else "FINISHED" if ok else "FAILED"
+    store.set_tag(client, parent_run_id, "sweep.ended", time.strftime("%Y-%m-%dT%H:%M:%S"))
     store.end_run(client, parent_run_id, status)
     return status

@@ -2,9 +2,9 @@
 
 Every ``log_every_n_steps`` training steps it samples the running metrics Keras already
 computed in the graph (``loss``, ``loss/<c>``, ``term/<c>``, …), the components' scheduled and
-trainable weights (``weight/<c>``, ``coef/<c>``) and the weight-drift statistics (``drift/<layer>/…``); at each
+trainable weights (``weight/<c>``, ``weight/coef/<c>``) and the weight-drift statistics (``weight_drift/…``); at each
 epoch end it adds the epoch's final train and validation values. After the first step it
-records ``startup/first_step_seconds``, the time since the process started (at the end of the
+records ``startup_seconds``, the time since the process started (at the end of the
 first call into the compiled step, which runs ``trainer.execution_steps`` steps). Points are buffered in memory
 and sent with one asynchronous ``log_batch`` per epoch, so the database is never written from
 inside the step loop. The MLflow step of every point is the global training step.
@@ -18,6 +18,7 @@ import keras
 import numpy as np
 from mlflow.tracking import MlflowClient
 
+from lossexp import metric_names
 from lossexp.tracking import store
 from lossexp.tracking.clock import seconds_since_process_start
 from lossexp.tracking.steps import IntervalCallback
@@ -82,7 +83,7 @@ class RunRecorder(IntervalCallback):
         if previous_step == 0:  # start-up as felt: interpreter, imports, data, model, tracing, first call
             started = seconds_since_process_start()
             if started is not None:
-                self.sink.add({"startup/first_step_seconds": started}, step=self.step)
+                self.sink.add({metric_names.STARTUP: started}, step=self.step)
 
     def on_interval(self, logs: Dict[str, Any]) -> None:
         self._sample(logs)
@@ -106,7 +107,7 @@ class RunRecorder(IntervalCallback):
 
 
 def tracked_weights(model: keras.Model) -> Dict[str, float]:
-    """The model's ``weight/<c>`` and ``coef/<c>`` values now, as floats (none for plain Keras)."""
+    """The model's ``weight/<c>`` and ``weight/coef/<c>`` values now, as floats (none for plain Keras)."""
     values = getattr(model, "tracked_weights", lambda: {})()
     return {key: float(keras.ops.convert_to_numpy(value)) for key, value in values.items()}
 

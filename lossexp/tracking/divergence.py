@@ -21,6 +21,7 @@ import sys
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional
 
+from lossexp import metric_names
 from lossexp.tracking.callback import MetricSink, tracked_weights
 from lossexp.tracking.steps import IntervalCallback
 
@@ -51,7 +52,7 @@ class DivergenceWatch(IntervalCallback):
         """Look at the latest values; report each component's first divergence."""
         weights = tracked_weights(self.model)
         for component in self._watched:
-            weight = weights.get(f"weight/{component.name}")
+            weight = weights.get(metric_names.weight(component.name))
             if component.weighting.spec.parametrization == "raw" and weight is not None and weight < 0:
                 self._report(component.name, f"weight crossed zero (a = {weight:.4g})")
         if "loss" not in logs:
@@ -60,7 +61,7 @@ class DivergenceWatch(IntervalCallback):
         losses = list(self._losses)
         falling = len(losses) > FALLING_CHECKS and all(b < a for a, b in zip(losses, losses[1:]))
         if falling and losses[-1] < 0:
-            blamed = min(self._watched, key=lambda c: float(logs.get(f"loss/{c.name}", 0.0)))
+            blamed = min(self._watched, key=lambda c: float(logs.get(metric_names.loss(c.name), 0.0)))
             self._report(blamed.name, f"loss heads to -inf (loss = {losses[-1]:.4g})")
 
     def _report(self, name: str, reason: str) -> None:

@@ -16,8 +16,9 @@ import contextlib
 import math
 import signal
 import threading
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
+from lossexp import metric_names
 from lossexp.tracking.callback import MetricSink
 from lossexp.tracking.steps import IntervalCallback
 
@@ -50,7 +51,7 @@ class Terminated(BaseException):
 def first_non_finite(logs: Dict[str, Any], components: list) -> Optional[str]:
     """The first of ``loss``'s parts (``loss/task``, then ``loss/<c>`` in component order) that is not
     finite; ``loss`` itself when every part is finite but the total is not; None if all are finite."""
-    order = ["loss/task"] + [f"loss/{name}" for name in components]
+    order = [metric_names.loss(metric_names.TASK)] + [metric_names.loss(name) for name in components]
     order += sorted(k for k in logs if k.startswith("loss/") and k not in order)
     for key in order + ["loss"]:
         value = logs.get(key)
@@ -90,6 +91,10 @@ class NonFiniteGuard(IntervalCallback):
         raise NonFiniteLoss(key, value, self.step)
 
 
+#: signals this process was stopped by (a sweep's parent run ends KILLED when a job saw one)
+received: List[int] = []
+
+
 @contextlib.contextmanager
 def terminate_on_signals() -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Terminated` in the main thread (restored after)."""
@@ -98,6 +103,7 @@ def terminate_on_signals() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
         raise Terminated(signum)
 
     previous = signal.signal(signal.SIGTERM, handler)

@@ -1,41 +1,122 @@
-"""A one-page PNG of a run: loss components, trainable coefficients and weight drift."""
+"""A one-page PNG of a run: the loss breakdown, component weights and weight drift.
+
+Made to be read, not just drawn:
+
+* the total ``loss`` and ``loss/task`` share a panel, the total as a wide pale band under the task
+  loss's thin line, so the two stay distinguishable however small the components are;
+* each component's weighted contribution ``loss/<c>`` gets its own colour in a panel of its own
+  (log scale when positive), labelled with its share of the final total;
+* validation values (``val_…``, one per epoch) are dashed lines with a marker at every epoch, in
+  the colour of their training series;
+* weights (``weight/<c>``, ``weight/coef/<c>``) and ``weight_drift/from_init/<layer>`` follow
+  when the run has them.
+"""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from lossexp import metric_names  # noqa: E402
 
 History = Dict[str, List[Tuple[int, float]]]
+TOTAL, TASK = metric_names.LOSS, metric_names.loss(metric_names.TASK)
 
-PANELS = (
-    ("Loss components (weighted)", lambda k: k.startswith(("loss/", "val_loss/")) or k in ("loss", "val_loss")),
-    ("Trainable coefficients", lambda k: k.startswith("coef/")),
-    ("Weight drift from init (relative L2)", lambda k: k.startswith("drift/") and k.endswith("/from_init")),
+
+def _components(history: History) -> List[str]:
+    """Component names with a ``loss/<c>`` (or ``val_loss/<c>``) series, task excluded."""
+    names = {key.split("/", 1)[1] for key in history if metric_names.is_loss_part(key)}
+    return sorted(names - {metric_names.TASK})
+
+
+def _final(history: History, key: str) -> float | None:
+    return history[key][-1][1] if history.get(key) else None
+
+
+def _draw(ax, history: History, key: str, label: str, **style) -> None:
+    """``key`` and its validation twin (dashed, a marker per epoch) in one colour."""
+    colour = None
+    if history.get(key):
+        steps, values = zip(*history[key])
+        (line,) = ax.plot(steps, values, label=label, **style)
+        colour = line.get_color()
+    val_key = metric_names.validation(key)
+    if history.get(val_key):
+        steps, values = zip(*history[val_key])
+        ax.plot(steps, values, label=f"{label} (validation)", color=colour or style.get("color"),
+                linestyle="--", marker="o", markersize=4, linewidth=1.2)
+
+
+def _positive(history: History, keys: Sequence[str]) -> bool:
+    values = [v for k in keys for key in (k, metric_names.validation(k)) for _, v in history.get(key, [])]
+    return bool(values) and all(v > 0 for v in values)
+
+
+def _total_and_task(ax, history: History) -> None:
+    _draw(ax, history, TOTAL, "loss (total)", color="0.55", linewidth=5, alpha=0.6, solid_capstyle="butt")
+    _draw(ax, history, TASK, "loss/task", color="tab:blue", linewidth=1.3)
+    ax.set_title("Total and task loss")
+
+
+def _breakdown(ax, history: History) -> None:
+    total = _final(history, TOTAL)
+    components = _components(history)
+    for component in components:
+        key = metric_names.loss(component)
+        final = _final(history, key)
+        share = f", {100 * final / total:.2g}% of loss" if final is not None and total else ""
+        _draw(ax, history, key, f"loss/{component}{share}", linewidth=1.3)
+    if _positive(history, [metric_names.loss(c) for c in components]):
+        ax.set_yscale("log")
+    ax.set_title("Components (weighted contribution to the loss)")
+
+
+def _weights(ax, history: History) -> None:
+    for key in sorted(k for k in history if k.startswith(metric_names.WEIGHT_PREFIX)):
+        steps, values = zip(*history[key])
+        ax.plot(steps, values, label=key, linewidth=1.3, linestyle=":" if metric_names.is_coef(key) else "-")
+    ax.set_title("Component weights and trained coefficients")
+
+
+def _drift(ax, history: History) -> None:
+    for key in sorted(k for k in history if metric_names.is_drift(k, "from_init")):
+        steps, values = zip(*history[key])
+        ax.plot(steps, values, label=key.rsplit("/", 1)[1], linewidth=1.3)
+    ax.set_title("Weight drift from init (relative L2), per layer")
+
+
+Panel = Tuple[Callable[[History], bool], Callable]
+PANELS: Tuple[Panel, ...] = (
+    (lambda h: bool(h.get(TOTAL) or h.get(TASK)), _total_and_task),
+    (lambda h: bool(_components(h)), _breakdown),
+    (lambda h: any(k.startswith(metric_names.WEIGHT_PREFIX) for k in h), _weights),
+    (lambda h: any(metric_names.is_drift(k, "from_init") for k in h), _drift),
 )
 
 
-def plot_run(history: History, path: Path, title: str) -> Path:
-    """Draw every panel that has data; return ``path``."""
-    panels = [(name, sorted(k for k in history if pick(k))) for name, pick in PANELS]
-    panels = [(name, keys) for name, keys in panels if keys]
-    fig, axes = plt.subplots(len(panels) or 1, 1, figsize=(8, 3.2 * max(len(panels), 1)), squeeze=False)
-    for ax, (name, keys) in zip(axes[:, 0], panels):
-        for key in keys:
-            steps, values = zip(*history[key])
-            ax.plot(steps, values, label=key, linestyle="--" if key.startswith("val_") else "-")
-        if all(value > 0 for key in keys for _, value in history[key]):
-            ax.set_yscale("log")  # small components stay visible beside the task loss
-        ax.set_title(name)
+def run_figure(history: History, title: str):
+    """The figure: every panel that has data (Matplotlib, Agg), not yet saved."""
+    drawers = [draw for has_data, draw in PANELS if has_data(history)]
+    fig, axes = plt.subplots(len(drawers) or 1, 1, figsize=(9, 3.3 * max(len(drawers), 1)), squeeze=False)
+    for ax, draw in zip(axes[:, 0], drawers):
+        draw(ax, history)
         ax.set_xlabel("training step")
-        ax.legend(fontsize=7, loc="best")
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def plot_run(history: History, path: Path, title: str) -> Path:
+    """Write :func:`run_figure` to ``path`` (PNG); return ``path``."""
+    fig = run_figure(history, title)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -42,6 +42,7 @@ class TrackedRun:
         self.enabled = config.tracking.enabled
         self.client = None
         self.run_id: Optional[str] = None
+        self.experiment_id: Optional[str] = None
         self.uri: Optional[str] = None
         self.run_name = run_name
         self.reaped: list = []
@@ -55,9 +56,9 @@ class TrackedRun:
         if self.enabled:
             self.uri = store.resolve_uri(self._tracking.uri, self._base_dir)
             self.client = store.open_client(self.uri)
-            experiment_id = store.ensure_experiment(self.client, self._tracking.experiment, self.uri)
-            self.reaped = reap(self.client, [experiment_id], self._tracking.stale_after_s)
-            self.run_id = store.start_run(self.client, experiment_id, self.run_name, self._tags)
+            self.experiment_id = store.ensure_experiment(self.client, self._tracking.experiment, self.uri)
+            self.reaped = reap(self.client, [self.experiment_id], self._tracking.stale_after_s)
+            self.run_id = store.start_run(self.client, self.experiment_id, self.run_name, self._tags)
             self._heartbeat = Heartbeat(self.client, self.run_id, self._tracking.heartbeat_s).start()
         self._signals.enter_context(terminate_on_signals())
         self.sink = MetricSink(self.client, self.run_id)

@@ -108,8 +108,18 @@ class AdversarialTrainer(Trainer):
                       steps_per_execution=config.trainer.execution_steps)
         return model
 
+    def splits(self, data: Any) -> Tuple[Any, Optional[Any]]:
+        """Every example trains: a GAN has no validation split."""
+        from lossexp.data import Part
+
+        return Part(arrays=(data.x, data.y), size=data.examples), None
+
     def fit_arguments(self, data: Any) -> Dict[str, Any]:
         return {"x": data.x, "batch_size": self.config.trainer.batch_size}
+
+    def serving_network(self, model: Any) -> Any:
+        """The generator: noise in, samples out."""
+        return model.generator
 
     def callbacks(self, model: Any, data: Any) -> List[Any]:
         self.scorer = data.scorer

@@ -26,6 +26,7 @@ import keras
 from keras import ops
 
 import lossexp.training.task  # noqa: F401  registers the task losses a saved model was compiled with
+from lossexp import metric_names
 from lossexp.errors import ConfigError
 from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 from lossexp.losses.composition import Composition
@@ -85,7 +86,7 @@ class ComposedModel(keras.Model):
         self.has_other_losses = any(
             getattr(layer, attr, None) is not None for layer in self._unowned_layers() for attr in _REGULARIZER_ATTRS
         )
-        names = ["loss/task"] + self.composition.metric_names()
+        names = [metric_names.loss(metric_names.TASK)] + self.composition.metric_names()
         self.breakdown = RunningMeans(names + (["loss/other"] if self.has_other_losses else []), name="breakdown")
         # The network is built and components own their state: built now, also when the train and
         # test steps run the multi-output view and never call the model itself (else save warns).
@@ -200,7 +201,7 @@ class ComposedModel(keras.Model):
         return {key: value for key, value in logs.items() if key not in skip}
 
     def tracked_weights(self) -> Dict[str, Any]:
-        """``weight/<c>`` and ``coef/<c>`` of every component whose weight is not constant."""
+        """``weight/<c>`` and ``weight/coef/<c>`` of every component whose weight is not constant."""
         return self.composition.tracked_weights()
 
     # -- serialisation ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ distance). The state — θ_0, the previous snapshot and the running mean of the
 float32 variables beside the weights; one compiled function (XLA where it compiles) reads the
 weights, updates the state and returns a (layers × 3) array, so nothing but those scalars leaves the
 graph. The running mean is updated as θ̄ ← θ̄ + (θ − θ̄)/n, which stays accurate in float32 where a
-running sum would not.
+running sum would not. Logged as ``weight_drift/<stat>/<layer>`` (:func:`lossexp.metric_names.drift`).
 """
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-STATISTICS = ("from_init", "per_step", "from_avg")
+from lossexp import metric_names
+
+STATISTICS = metric_names.DRIFT_STATS
 
 
 class WeightDrift:
@@ -93,5 +95,5 @@ class WeightDrift:
         steps = max(step - self._previous_step, 1)
         table = np.asarray(self._measure(tf.constant(float(steps))))
         self._previous_step = step
-        return {f"drift/{name}/{statistic}": float(table[i, j])
+        return {metric_names.drift(statistic, name): float(table[i, j])
                 for i, name in enumerate(self.names) for j, statistic in enumerate(STATISTICS)}

@@ -172,7 +172,7 @@ class GANModel(keras.Model):
         return self.breakdown.result()
 
     def tracked_weights(self) -> Dict[str, Any]:
-        """``weight/<c>`` and ``coef/<c>`` of every component whose weight is not constant."""
+        """``weight/<c>`` and ``weight/coef/<c>`` of every component whose weight is not constant."""
         return {key: value for player in PLAYERS for key, value in self.compositions[player].tracked_weights().items()}
 
     # -- serialisation ----------------------------------------------------------------------

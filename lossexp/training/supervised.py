@@ -156,6 +156,7 @@ class SupervisedTrainer(Trainer):
                 raise invalid_value("data", f"inputs in [0, 1] for model={name}'s reconstruction with binary "
                                     "cross-entropy (or set task.loss=mean_squared_error)",
                                     f"{data.name} with values in [{low:g}, {high:g}]")
+        tasks.check_output(task, network, name)
         tasks.check_finite(task, y, y_pred)
         model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed")
         model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, metrics=task.metrics,
@@ -164,7 +165,7 @@ class SupervisedTrainer(Trainer):
         return model
 
     def fit_arguments(self, data: Any) -> Dict[str, Any]:
-        train, validation = data.split(self.config.trainer.validation_split)
+        train, validation = self.splits(data)
         batch = self.config.trainer.batch_size
         if train.arrays is not None:
             return {"x": train.arrays[0], "y": train.arrays[1], "batch_size": batch,

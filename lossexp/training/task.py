@@ -59,6 +59,10 @@ DEFAULT_LOSS = {"classification": "sparse_categorical_crossentropy", "regression
                 "reconstruction": "summed_binary_crossentropy"}
 DEFAULT_METRICS = {"classification": ["accuracy"], "regression": ["mean_absolute_error"],
                    "reconstruction": ["mean_absolute_error"]}
+#: output activations that keep ŷ > 0, which a loss taking log ŷ needs
+POSITIVE_ACTIVATIONS = ("softplus", "exp", "sigmoid", "softmax")
+#: task losses defined only for ŷ > 0
+NEEDS_POSITIVE_OUTPUT = ("squared_log_error",)
 #: what a non-finite task loss on the first examples most likely means
 HINTS = {"squared_log_error": "it takes log ŷ and log y: both must be > 0 (model.output_activation=softplus)",
          "summed_binary_crossentropy": "it needs targets and outputs in [0, 1]"}
@@ -134,6 +138,22 @@ def resolve(config: Any, task_type: str, y_pred: Any, output_names: List[str], o
         from_logits = task_type == "classification" and outputs_logits(y_pred)
     metrics = [check_metric("task.metrics", m) for m in (config.metrics or DEFAULT_METRICS[task_type])]
     return Task(task_type, resolve_loss("task.loss", name, from_logits), metrics, name)
+
+
+def output_activation(network: Any) -> Any:
+    """The name of the activation of the network's last layer, if it has one (else None)."""
+    activation = getattr(network.layers[-1], "activation", None) if getattr(network, "layers", None) else None
+    return getattr(activation, "__name__", None)
+
+
+def check_output(task: Task, network: Any, model_name: str) -> None:
+    """A loss that takes log ŷ needs an output activation that keeps ŷ > 0 (when the last layer says)."""
+    if task.loss_name in NEEDS_POSITIVE_OUTPUT:
+        activation = output_activation(network)
+        if activation is not None and activation not in POSITIVE_ACTIVATIONS:
+            raise invalid_value("model", f"an output activation that keeps ŷ > 0 ({', '.join(POSITIVE_ACTIVATIONS)}) "
+                                f"for task.loss={task.loss_name}, e.g. model.output_activation=softplus",
+                                f"model={model_name} with output activation {activation}")
 
 
 def check_finite(task: Task, y_true: Any, y_pred: Any) -> None:

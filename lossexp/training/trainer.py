@@ -48,9 +48,17 @@ class Trainer:
         the Python API replace the configured ones. Raises :class:`ConfigError` before any run."""
         raise NotImplementedError
 
+    def splits(self, data: Any) -> Tuple[Any, Optional[Any]]:
+        """(training, validation) parts of the data (:class:`lossexp.data.Part`; validation may be None)."""
+        return data.split(self.config.trainer.validation_split)
+
     def fit_arguments(self, data: Any) -> Dict[str, Any]:
         """Keyword arguments of ``model.fit`` besides epochs, callbacks and verbosity."""
         raise NotImplementedError
+
+    def serving_network(self, model: Any) -> Any:
+        """What a served model runs on new inputs (the logged MLflow model's python_function flavor)."""
+        return model.network
 
     def callbacks(self, model: Any, data: Any) -> List[Any]:
         """Callbacks of the regime's own, run before the recorder (their metrics are recorded)."""

@@ -22,7 +22,7 @@ def test_experiment_logs_weight_kl_on_its_schedule(run_cli, store_uri, all_runs,
                      "loss.kl.weight.steps=10", "loss.kl.weight.delay=2", "trainer.log_every_n_steps=3")
     assert result.returncode == 0, result.stderr[-3000:]
     [run] = all_runs(store_uri)
-    assert run.info.status == "FINISHED" and run.info.run_name == "vae·kl"
+    assert run.info.status == "FINISHED" and run.info.run_name == "vae_kl_anneal·vae·kl"
     assert run.data.tags["model"] == "vae" and run.data.tags["loss"] == "kl"
     assert {"term/kl", "loss/kl", "val_term/kl", "val_loss/kl", "loss/task", "mean_absolute_error"} <= set(
         run.data.metrics)

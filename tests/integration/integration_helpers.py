@@ -67,3 +67,28 @@ def stop_group(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+NO_CHROMIUM = ("needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); "
+               "apt-get install -y chromium chromium-driver (.ci/run does)")
+
+
+def has_chromium() -> bool:
+    return CHROMIUM.exists() and CHROMEDRIVER.exists()
+
+
+def headless_chromium(tmp_path: Path, width: int = 1600, height: int = 1000):
+    """Debian's Chromium under Selenium, headless, downloading nothing, its state under ``tmp_path``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                 f"--user-data-dir={tmp_path / 'chromium'}", f"--window-size={width},{height}"):
+        options.add_argument(flag)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"), "XDG_CACHE_HOME": str(tmp_path / "xdg-cache")}
+    return webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER), env=env))
+

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require
 from integration_helpers import QUICK, lossexp_env, sweep_runs
 
 pytestmark = pytest.mark.slow
@@ -27,8 +28,9 @@ def _namespaces_unavailable() -> str:
     return ""
 
 
-@pytest.mark.skipif(bool(_namespaces_unavailable()), reason=_namespaces_unavailable() or "n/a")
 def test_ray_children_land_under_one_parent(tmp_path: Path, store_uri: str):
+    unavailable = _namespaces_unavailable()
+    require(not unavailable, unavailable)
     ray = Path(sys.executable).parent / "ray"
     ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
     sweep = [sys.executable, "-m", "lossexp.cli", "train", "-m", *QUICK, "loss=hist_avg,coef",

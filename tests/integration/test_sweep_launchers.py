@@ -39,9 +39,10 @@ def test_optuna_tunes_weights_through_submitit_local(tmp_path: Path, store_uri: 
 
 
 def test_a_failing_job_fails_the_parent_not_its_siblings(tmp_path: Path, store_uri: str):
-    # plain SGD at 0.3 on this MLP blows up (non-finite loss within a few steps); at 0.01 it trains
+    # SGD with momentum at 0.3 on this MLP blows up (non-finite loss within a few steps); at 0.01 it trains
     result = lossexp(tmp_path, "train", "-m", *QUICK, "data.n_samples=200", "model.hidden_units=[64,32]",
-                     "loss=activity", "loss.activity.layers=[hidden_1]", "optimizer=sgd", "trainer.epochs=3",
+                     "loss=activity", "loss.activity.layers=[hidden_1]", "optimizer=sgd", "optimizer.momentum=0.9",
+                     "trainer.epochs=3",
                      "trainer.log_every_n_steps=2", "optimizer.learning_rate=0.01,0.3", "hydra/launcher=joblib")
     assert result.returncode != 0
     assert "non-finite loss" in result.stderr

@@ -151,8 +151,8 @@ def test_kind_lets_one_class_appear_twice(tiny_network, compose, regression_data
     assert components[0].weighting.raw_weight is not components[1].weighting.raw_weight
 
     model = compose(tiny_network(), components, learning_rate=0.05)
-    coefs = {k: float(v) for k, v in model.tracked_weights().items() if k.startswith("coef/")}
-    assert coefs == pytest.approx({"coef/penalty_a": 0.5, "coef/penalty_b": 2.0}, rel=1e-6)
+    coefs = {k: float(v) for k, v in model.tracked_weights().items() if k.startswith("weight/coef/")}
+    assert coefs == pytest.approx({"weight/coef/penalty_a": 0.5, "weight/coef/penalty_b": 2.0}, rel=1e-6)
     history = model.fit(x, y, batch_size=20, epochs=1, verbose=0).history
     for name in ("penalty_a", "penalty_b", "hist_avg"):
         assert f"term/{name}" in history and f"loss/{name}" in history
@@ -160,8 +160,8 @@ def test_kind_lets_one_class_appear_twice(tiny_network, compose, regression_data
     assert raw_paths == ["penalty_a/raw_weight", "penalty_b/raw_weight"]
     # Both coefficients were trained, independently of each other.
     trained = model.tracked_weights()
-    assert float(trained["coef/penalty_a"]) != pytest.approx(0.5)
-    assert float(trained["coef/penalty_b"]) != pytest.approx(2.0)
+    assert float(trained["weight/coef/penalty_a"]) != pytest.approx(0.5)
+    assert float(trained["weight/coef/penalty_b"]) != pytest.approx(2.0)
 
 
 def test_get_config_round_trips_the_options():

@@ -67,7 +67,7 @@ def test_contribution_gradient_and_one_sgd_step(parametrization, tiny_network, c
     tracked = {k: float(v) for k, v in model.tracked_weights().items()}
     np.testing.assert_allclose(tracked["weight/cross_layer"], np_weight(s1, parametrization), rtol=1e-6)
     expected_coef = s1 if parametrization == "uncertainty" else np_weight(s1, parametrization)
-    np.testing.assert_allclose(tracked["coef/cross_layer"], expected_coef, rtol=1e-6)
+    np.testing.assert_allclose(tracked["weight/coef/cross_layer"], expected_coef, rtol=1e-6)
 
 
 @pytest.mark.parametrize("parametrization, models", [("raw", 16), ("softplus", 4), ("exp", 4)])
@@ -116,7 +116,7 @@ def test_raw_coefficient_runs_through_zero_positive_ones_do_not(parametrization,
     values = []
     for _ in range(3):
         model.train_on_batch(x, y)
-        values.append(float(model.tracked_weights()["coef/coef"]))
+        values.append(float(model.tracked_weights()["weight/coef/coef"]))
     assert values[0] < 0.1  # ∂L/∂a = P > 0 always pushes a down
     assert all(b < a for a, b in zip(values, values[1:]))
     assert (min(values) > 0) == stays_positive

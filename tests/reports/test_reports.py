@@ -1,6 +1,7 @@
 """``lossexp runs`` / ``compare`` / ``ui`` on a real SQLite store written with MlflowClient (no training)."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -102,14 +103,63 @@ def test_runs_reap_fails_only_runs_whose_heartbeat_stopped(tmp_path, capsys):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     experiment = client.create_experiment("lossexp", artifact_location=(tmp_path / "artifacts").as_uri())
-    beats = {"dead": time.time() - 600, "alive": time.time()}  # the dead one's process stopped 10 minutes ago
+    now = time.time()
+    beats = {"dead": now - 600, "alive": now}  # the dead one's process stopped 10 minutes ago
     ids = {name: client.create_run(experiment, run_name=name, tags={TAG: f"{beat:.3f}", INTERVAL_TAG: "30"}).info.run_id
            for name, beat in beats.items()}
     foreign = client.create_run(experiment, run_name="foreign").info.run_id  # no heartbeat: not lossexp's to judge
     assert runs.main(["--uri", uri, "--reap"]) == 0
+    waited = time.time() - now  # the reaper's clock read 600 s + up to this much after the dead beat
     assert f"marked 1 dead run(s) FAILED: {ids['dead']}" in capsys.readouterr().out
     status = {name: client.get_run(run_id).info.status for name, run_id in {**ids, "foreign": foreign}.items()}
     assert status == {"dead": "FAILED", "alive": "RUNNING", "foreign": "RUNNING"}
-    assert "no heartbeat for 600 s" in client.get_run(ids["dead"]).data.tags["lossexp.reaped"]
+    reason = client.get_run(ids["dead"]).data.tags["lossexp.reaped"]
+    silent = re.fullmatch(r"no heartbeat for (\d+) s \(limit 300 s\): the process died without ending the run", reason)
+    assert silent and 600 <= int(silent.group(1)) <= 600 + waited + 0.5, reason  # whole seconds, rounded
+    assert client.get_run(ids["dead"]).data.tags["error"] == f"reaped: {reason}"
     assert runs.main(["--uri", uri, "--reap", "--stale-after", "0"]) == 2
     assert "--stale-after" in capsys.readouterr().err
+
+
+def test_runs_nest_children_under_their_parent_with_short_ids(sweep_store, capsys):
+    uri, parent, children = sweep_store
+    assert runs.main(["--uri", uri, "--experiment", "lossexp"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.strip()]
+    starts = [next(i for i, line in enumerate(lines) if line.lstrip().startswith(run_id[:8]))
+              for run_id in [parent, *children.values()]]
+    assert starts == sorted(starts)  # the parent, then its children in job order
+    for name, run_id in children.items():
+        row = lines[starts[1 + list(children).index(name)]]
+        assert ("└ " if name.endswith("=1") else "├ ") + name in row and run_id[8:] not in out
+    assert "val_acc=0.6" in out
+
+
+def test_runs_json_has_full_ids_and_parents(sweep_store, capsys):
+    import json
+
+    uri, parent, children = sweep_store
+    assert runs.main(["--uri", uri, "--json"]) == 0
+    listed = {row["run_id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(listed) == {parent, *children.values()}
+    child = listed[children["loss=coef,loss.coef.weight.value=0.1"]]
+    assert child["parent_id"] == parent and child["objective"] == 1.0
+    assert child["task_metric"] == {"name": "val_accuracy", "value": 0.6} and child["component_losses"]["coef"] == 0.25
+
+
+def test_names_are_not_cut_at_80_columns(sweep_store, monkeypatch, capsys):
+    uri, parent, children = sweep_store
+    monkeypatch.setenv("COLUMNS", "80")
+    assert runs.main(["--uri", uri, "--sweep", parent[:8]]) == 0  # a short id is accepted back
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    flat = "".join(line.strip() for line in out.splitlines())
+    for name in children:
+        assert name in flat and "…" not in out
+
+
+def test_compare_and_ui_accept_what_runs_shows(sweep_store, tmp_path, capsys):
+    uri, parent, _ = sweep_store
+    assert compare.main([parent[:8], "--uri", uri, "--out", str(tmp_path / "c.png")]) == 0
+    assert ui._experiment_id(uri, "lossexp") == MlflowClient(uri).get_experiment_by_name("lossexp").experiment_id
+    assert ui._experiment_id(uri, "nope") is None

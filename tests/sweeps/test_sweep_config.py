@@ -33,12 +33,27 @@ def test_swept_keys_and_parent_name_come_from_the_sweep_overrides():
     assert cfg.hydra.callbacks.sweep_tracker._target_ == "lossexp.sweeps.callback.SweepTracker"
 
 
-def test_optuna_weights_searches_component_weights_in_the_objectives_direction():
-    cfg = _hydra_config("hparams_search=optuna_weights", "objective.direction=maximize",
-                        "objective.metric=val_accuracy")
-    assert cfg.hydra.sweeper.direction == "maximize" and cfg.hydra.sweeper.storage is None
+def test_optuna_weights_searches_component_weights_with_lossexps_sweeper():
+    cfg = _hydra_config("hparams_search=optuna_weights", "hydra.sweeper.pruner=median")
+    assert cfg.hydra.sweeper._target_ == "hydra_plugins.lossexp_sweeper.optuna_sweeper.OptunaSweeper"
+    assert (cfg.hydra.sweeper.sampler, cfg.hydra.sweeper.pruner, cfg.hydra.sweeper.seed) == ("tpe", "median", 0)
+    assert cfg.hydra.sweeper.storage is None and cfg.hydra.sweeper.study_name is None  # beside the store; fresh
     assert swept_keys(cfg) == ["loss.hist_avg.weight", "loss.activity.weight"]
     assert "log" in cfg.hydra.sweeper.params["loss.activity.weight"]
+
+
+def test_an_optuna_sweeps_study_and_its_checks(tmp_path, monkeypatch):
+    from lossexp.sweeps.optuna_sweep import location
+
+    monkeypatch.chdir(tmp_path)
+    cfg = _hydra_config("hparams_search=optuna_weights", "hydra.sweep.dir=multirun/2026-12-02/04-30-00")
+    assert location(cfg) == (f"sqlite:///{tmp_path}/outputs/optuna.db", "lossexp-2026-12-02_04-30-00")
+    with pytest.raises(ConfigError, match="Unknown key loss.activity.wieght in hydra.sweeper.params: valid keys are "
+                                          "loss.activity.layers"):
+        check_jobs(["hparams_search=optuna_weights", "loss.activity.wieght=interval(0.1,1)"], multirun=True)
+    with pytest.raises(ConfigError, match="Invalid value for loss.activity.weight: .*got -1.0 \\(at an end of "
+                                          "hydra.sweeper.params"):
+        check_jobs(["hparams_search=optuna_weights", "loss.activity.weight=interval(-1,1)"], multirun=True)
 
 
 def test_joblib_launcher_defaults_to_two_jobs():

@@ -9,7 +9,11 @@ def test_final_value_of_the_named_metric_with_val_loss_falling_back():
     assert objective_value(history) == 1.5
     assert objective_value(history, "val_accuracy") == 0.75
     assert objective_value({"loss": [3.0, 2.0]}) == 2.0  # no validation split
-    assert objective_value({"ring/modes_covered": [3, 6]}) == 2.0  # a GAN: modes missed
+    def modes_missed(history):  # what the adversarial regime offers for the ring
+        return 8.0 - history["ring/modes_covered"][-1]
+
+    assert objective_value({"ring/modes_covered": [3, 6]}, fallback=modes_missed) == 2.0  # a GAN: modes missed
+    assert objective_value({"loss": [1.0, 0.5], "ring/x": [1]}, fallback=lambda h: None) == 0.5
 
 
 def test_a_metric_the_run_did_not_record_names_the_ones_it_did():
@@ -20,3 +24,41 @@ def test_a_metric_the_run_did_not_record_names_the_ones_it_did():
 def test_best_follows_the_direction():
     scores = {"a": 2.0, "b": 1.0, "c": 3.0}
     assert best(scores, "minimize") == "b" and best(scores, "maximize") == "c" and best({}, "minimize") is None
+
+
+def _objective(**kwargs):
+    from lossexp.config import ObjectiveConfig
+
+    return ObjectiveConfig(**kwargs)
+
+
+def test_several_objectives_return_a_list_and_log_one_metric_each():
+    from lossexp.sweeps.objective import objective_keys, objective_points, objective_values, objectives
+
+    several = _objective(metrics=["val_loss", "loss/activity"], directions=["minimize"])
+    assert objectives(several) == [("val_loss", "minimize"), ("loss/activity", "minimize")]
+    history = {"val_loss": [2.0, 1.5], "loss/activity": [0.3, 0.2]}
+    assert objective_values(history, several) == [1.5, 0.2]
+    assert objective_points([1.5, 0.2], several, 7) == [("objective", 1.5, 7), ("objective/val_loss", 1.5, 7),
+                                                        ("objective/loss/activity", 0.2, 7)]
+    assert objective_keys(["val_loss", "loss/activity"]) == ["objective/val_loss", "objective/loss/activity"]
+    single = _objective(metric="val_accuracy", direction="maximize")  # today's keys keep working
+    assert objectives(single) == [("val_accuracy", "maximize")]
+    assert objective_values({"val_accuracy": [0.5, 0.9]}, single) == 0.9
+    assert objective_points(0.9, single, 3) == [("objective", 0.9, 3)]
+    assert objective_keys(["val_accuracy"]) == ["objective"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"directions": ["up"], "metrics": ["val_loss"]},
+     "Unknown objective.directions 'up': valid choices are maximize, minimize"),
+    ({"metrics": ["val_loss", "val_loss"]}, "expected distinct metric names"),
+    ({"metrics": ["val_loss", "loss", "loss/task"], "directions": ["minimize", "maximize"]},
+     "expected one direction per metric of objective.metrics \\(3\\)"),
+])
+def test_bad_objectives_are_one_line_errors(kwargs, message):
+    from lossexp.errors import ConfigError
+    from lossexp.sweeps.objective import check_objective
+
+    with pytest.raises(ConfigError, match=message):
+        check_objective(_objective(**kwargs))

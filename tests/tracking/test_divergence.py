@@ -2,9 +2,11 @@
 training only when asked; bounded parametrizations never trigger it. Real fits, real store."""
 from __future__ import annotations
 
+import keras
 import pytest
 from mlflow.tracking import MlflowClient
 
+from conftest import logged_model_file
 from lossexp.losses.cross_layer import CrossLayerNorm
 from lossexp.tracking import store
 from lossexp.tracking.callback import MetricSink
@@ -27,11 +29,11 @@ def fit_r1(tmp_path, regression_data, tiny_network, compose, parametrization: st
     sink = sink_in_store(tmp_path)
     watch = DivergenceWatch(sink, every_n_steps=2, stop=stop)
     history = model.fit(x, y, batch_size=4, epochs=4, verbose=0, callbacks=[watch]).history
-    return watch, sink, history
+    return watch, sink, history, model
 
 
 def test_raw_weight_crossing_zero_is_warned_and_tagged_once(tmp_path, regression_data, tiny_network, compose, capfd):
-    watch, sink, history = fit_r1(tmp_path, regression_data, tiny_network, compose, "raw")
+    watch, sink, history, _ = fit_r1(tmp_path, regression_data, tiny_network, compose, "raw")
     assert list(watch.diverged) == ["cross_layer"]
     step = watch.diverged["cross_layer"]["step"]
     tags = MlflowClient(sink.client.tracking_uri).get_run(sink.run_id).data.tags
@@ -45,13 +47,47 @@ def test_raw_weight_crossing_zero_is_warned_and_tagged_once(tmp_path, regression
 
 
 def test_stop_on_divergence_stops_at_the_step_it_is_seen(tmp_path, regression_data, tiny_network, compose):
-    watch, _, history = fit_r1(tmp_path, regression_data, tiny_network, compose, "raw", stop=True)
-    assert watch.diverged and len(history["loss"]) < 4
+    """One step per compiled call here: the optimizer has taken exactly the steps up to the check
+    that saw the divergence, in the middle of an epoch (10 steps an epoch, checks every 2)."""
+    watch, sink, history, model = fit_r1(tmp_path, regression_data, tiny_network, compose, "raw", stop=True)
+    step = watch.diverged["cross_layer"]["step"]
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == step
+    assert MlflowClient(sink.client.tracking_uri).get_run(sink.run_id).data.tags["diverged.step"] == str(step)
+    steps_per_epoch = 40 // 4
+    assert step % steps_per_epoch != 0  # so a stop deferred to the epoch's end would be seen
+    assert len(history["loss"]) == step // steps_per_epoch + 1  # the epoch it stopped in is the last
+
+
+@pytest.mark.slow
+def test_cli_stop_on_divergence_ends_training_at_the_tagged_step(run_cli, store_uri, tmp_path):
+    """R1 with the seed's raw ``a`` and ``trainer.stop_on_divergence=true``: the saved model's
+    optimizer stopped at the tagged step (a check every 10 steps, 10 steps per compiled call), the
+    last metrics are that step's, and the run ends FINISHED, long before its 5 epochs."""
+    result = run_cli("train", "experiment=cross_layer_coef", "loss.cross_layer.weight.parametrization=raw",
+                     "trainer.stop_on_divergence=true", "tracking.plots=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(store_uri)
+    [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    tags = run.data.tags
+    step = int(tags["diverged.step"])
+    assert run.info.status == "FINISHED" and tags["diverged"] == "cross_layer"
+    assert (f"lossexp: warning: loss.cross_layer diverged at step {step}: {tags['diverged.reason']}; "
+            "stopping (trainer.stop_on_divergence=true)") in result.stderr
+    steps_per_epoch = -(-1000 // 32)
+    assert step % 10 == 0 and step < 5 * steps_per_epoch
+    loss_steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
+    assert max(loss_steps) == step
+    import lossexp.losses.cross_layer  # noqa: F401  (registers what the saved model contains)
+    import lossexp.training.composed_model  # noqa: F401
+
+    path = logged_model_file(store_uri, run.info.run_id)
+    model = keras.saving.load_model(path)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == step
 
 
 @pytest.mark.parametrize("parametrization", ["softplus", "exp"])
 def test_bounded_parametrizations_are_not_watched(parametrization, tmp_path, regression_data, tiny_network, compose):
-    watch, sink, _ = fit_r1(tmp_path, regression_data, tiny_network, compose, parametrization)
+    watch, sink, _, _ = fit_r1(tmp_path, regression_data, tiny_network, compose, parametrization)
     assert watch._watched == [] and watch.diverged == {}
     assert "diverged" not in MlflowClient(sink.client.tracking_uri).get_run(sink.run_id).data.tags
 

@@ -18,9 +18,10 @@ from lossexp.tracking import store
 
 TINY = ["model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=200",
         "tracking.plots=false", "tracking.log_model=false", "tracking.drift=false"]
-#: plain SGD at 0.3 on the regression MLP with an activity penalty: finite for a few steps, then NaN
+#: SGD with momentum at 0.3 on the regression MLP with an activity penalty: finite for a few steps, then NaN
 BLOWS_UP = [*TINY, "loss=activity", "loss.activity.layers=[hidden_1]", "model.hidden_units=[64,32]",
-            "optimizer=sgd", "optimizer.learning_rate=0.3", "trainer.epochs=3", "trainer.log_every_n_steps=2"]
+            "optimizer=sgd", "optimizer.learning_rate=0.3", "optimizer.momentum=0.9", "trainer.epochs=3",
+            "trainer.log_every_n_steps=2"]
 #: an MLP that trains for minutes unless stopped: 50 steps an epoch, every step sampled
 LONG = [*TINY, "loss=none", "trainer.epochs=100000", "trainer.batch_size=4", "trainer.validation_split=0",
         "trainer.log_every_n_steps=1", "trainer.verbose=0"]
@@ -38,6 +39,11 @@ def finite_in_mlflow(value: float) -> bool:
 
 def history(client: MlflowClient, run_id: str, key: str):
     return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+
+
+def heartbeat(client: MlflowClient, run_id: str) -> float:
+    """The run's last heartbeat (Unix seconds)."""
+    return float(client.get_run(run_id).data.tags["lossexp.heartbeat"])
 
 
 def start(tmp_path: Path, *overrides: str) -> subprocess.Popen:
@@ -114,18 +120,24 @@ def test_signal_during_fit_ends_the_run_killed_with_its_metrics(tmp_path, store_
 @pytest.mark.slow
 def test_sigkilled_run_is_reaped_failed_by_the_next_run(tmp_path, store_uri, run_cli):
     process = start(tmp_path, *LONG, "tracking.heartbeat_s=0.5")
-    dead = wait_for_epochs(store_uri, 1, process)
-    client = MlflowClient(store_uri)
-    beats = [float(client.get_run(dead).data.tags["lossexp.heartbeat"])]
-    time.sleep(1.5)
-    beats.append(float(client.get_run(dead).data.tags["lossexp.heartbeat"]))
-    assert beats[1] > beats[0]  # the heartbeat moves while the process lives
-    process.kill()
-    process.communicate()
+    try:
+        dead = wait_for_epochs(store_uri, 1, process)
+        client = MlflowClient(store_uri)
+        first = heartbeat(client, dead)
+        # the heartbeat moves while the process lives (a beat every 0.5 s; a loaded machine may delay it)
+        deadline = time.monotonic() + 60
+        while heartbeat(client, dead) <= first:
+            assert time.monotonic() < deadline, "no newer heartbeat within 60 s"
+            assert process.poll() is None, process.communicate()[1][-3000:]
+            time.sleep(0.1)
+    finally:
+        process.kill()
+        process.communicate()
     assert client.get_run(dead).info.status == "RUNNING"  # SIGKILL: nothing could end it
-    time.sleep(2.5)
+    stale_after = 2.0  # > 3 heartbeat intervals: the limit the next run applies
+    time.sleep(max(0.0, heartbeat(client, dead) + stale_after + 0.1 - time.time()))  # the dead run is stale now
     result = run_cli("train", *TINY, "loss=none", "trainer.epochs=1", "tracking.heartbeat_s=0.5",
-                     "tracking.stale_after_s=2")
+                     f"tracking.stale_after_s={stale_after:g}")
     assert result.returncode == 0, result.stderr[-3000:]
     _, runs = the_run(store_uri)
     status = {run.info.run_id: run.info.status for run in runs}

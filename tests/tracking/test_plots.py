@@ -1,11 +1,55 @@
-from lossexp.tracking.plots import plot_run
+"""The run's PNG: total, task and each component distinguishable, validation at every epoch."""
+import matplotlib.pyplot as plt
+from matplotlib.colors import to_hex
+
+from lossexp.tracking.plots import plot_run, run_figure
+
+EPOCH_ENDS = (45, 90, 135)
+HISTORY = {
+    "loss": [(s, 2.0 - s / 100) for s in range(10, 136, 10)],
+    "loss/task": [(s, 1.99 - s / 100) for s in range(10, 136, 10)],  # ≈ the total: the components are small
+    "loss/hist_avg": [(s, 0.001 * s) for s in range(10, 136, 10)],
+    "loss/activity": [(s, 0.002 * s) for s in range(10, 136, 10)],
+    "val_loss": [(s, 1.5) for s in EPOCH_ENDS], "val_loss/task": [(s, 1.49) for s in EPOCH_ENDS],
+    "val_loss/activity": [(s, 0.01) for s in EPOCH_ENDS],
+    "weight/coef/coef": [(0, 1.0), (135, 0.8)], "weight_drift/from_init/hidden_1": [(10, 0.01), (135, 0.02)],
+}
 
 
-def test_plot_has_a_panel_per_kind_of_series(tmp_path):
-    history = {
-        "loss": [(1, 2.0), (2, 1.5)], "loss/hist_avg": [(1, 0.1), (2, 0.2)], "val_loss/activity": [(2, 0.3)],
-        "coef/coef": [(0, 1.0), (2, 0.8)], "drift/hidden_1/from_init": [(1, 0.01), (2, 0.02)],
-    }
-    path = plot_run(history, tmp_path / "p" / "run.png", "mlp·hist_avg")
+def lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_total_task_and_components_are_distinguishable_and_validation_has_every_epoch():
+    fig = run_figure(HISTORY, "mlp·hist_avg+activity")
+    try:
+        totals, parts, weights, drift = fig.axes
+        lines = lines_by_label(totals)
+        total, task = lines["loss (total)"], lines["loss/task"]
+        assert total.get_linewidth() >= 3 * task.get_linewidth()  # a wide band under a thin line
+        assert to_hex(total.get_color()) != to_hex(task.get_color())
+        assert totals.get_lines().index(total) < totals.get_lines().index(task)  # drawn first: underneath
+        validation = lines["loss/task (validation)"]
+        assert list(validation.get_xdata()) == list(EPOCH_ENDS) and validation.get_marker() == "o"
+        assert to_hex(validation.get_color()) == to_hex(task.get_color()) and validation.get_linestyle() == "--"
+        components = lines_by_label(parts)
+        colours = {to_hex(line.get_color()) for label, line in components.items() if "validation" not in label}
+        assert len(colours) == 2 and parts.get_yscale() == "log"
+        assert any(label.startswith("loss/activity, ") and "% of loss" in label for label in components)
+        assert "weight/coef/coef" in lines_by_label(weights) and "hidden_1" in lines_by_label(drift)
+    finally:
+        plt.close(fig)
+
+
+def test_the_png_is_the_figure_and_its_figure_is_closed(tmp_path):
+    import struct
+
+    expected = run_figure(HISTORY, "mlp·hist_avg+activity")
+    size = tuple(int(round(v)) for v in expected.get_size_inches() * expected.dpi)
+    plt.close(expected)
+    open_before = set(plt.get_fignums())
+    path = plot_run(HISTORY, tmp_path / "p" / "run.png", "mlp·hist_avg+activity")
     data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    assert struct.unpack(">II", data[16:24]) == size  # four panels, as drawn
+    assert set(plt.get_fignums()) == open_before  # its figure was closed

@@ -59,6 +59,38 @@ def test_total_loss_is_task_plus_weighted_terms(data, tiny_network, compose):
     assert sorted(model.composition.train_only_metric_names()) == ["loss/hist_avg", "term/hist_avg"]
 
 
+def test_training_total_equals_an_independent_numpy_computation(data, tiny_network, compose, np_forward):
+    """Two real SGD steps on the whole batch, from known weights: the total Keras reports for each
+    step is, in float64 NumPy on the weights before that step, MSE + 0.5·Σ(θ − r)² (r the running
+    mean of θ_1..θ_t) + 0.05·Σ_{hidden_1, hidden_2} Σh²/n + a·‖W_hidden_1‖_F, with the raw trainable
+    ``a`` = 0.08 moved by plain SGD by −lr·‖W_hidden_1‖_F in between. Nothing here is read from the
+    model's own loss parts, so a weight applied twice, a term dropped from the total or taken with
+    the wrong sign or reduction shows."""
+    (x, y), _ = data
+    lr, a = 0.05, 0.08
+    components = [
+        HistoricalAverage(name="hist_avg", weight=0.5, mode="mean"),
+        ActivityPenalty(name="activity", weight=0.05, layers=["hidden_1", "hidden_2"]),
+        TrainableCoefficient(name="coef", weight={"value": a, "trainable": True, "parametrization": "raw"},
+                             layers=["hidden_1"]),
+    ]
+    model = compose(tiny_network(), components, learning_rate=lr)
+    thetas = []
+    for step in (1, 2):
+        thetas.append([np.asarray(w.numpy(), np.float64) for w in model.network.trainable_weights])
+        h = np_forward(model.network, x)
+        task = np.mean((h["output"] - y.astype(np.float64)) ** 2)
+        running_mean = [np.mean(tensors, axis=0) for tensors in zip(*thetas)]
+        hist_avg = sum(np.sum((theta - r) ** 2) for theta, r in zip(thetas[-1], running_mean))
+        activity = (np.sum(h["hidden_1"] ** 2) + np.sum(h["hidden_2"] ** 2)) / len(x)
+        kernel_norm = np.linalg.norm(thetas[-1][0])  # hidden_1's kernel
+        expected = task + 0.5 * hist_avg + 0.05 * activity + a * kernel_norm
+        [total] = model.fit(x, y, batch_size=len(x), epochs=1, verbose=0).history["loss"]
+        np.testing.assert_allclose(total, expected, rtol=2e-6, err_msg=f"step {step}")
+        assert step == 1 or hist_avg > 1e-6  # the second step exercises the historical average
+        a -= lr * kernel_norm  # ∂L/∂a = ‖W_hidden_1‖_F
+
+
 def test_validation_excludes_hist_avg(data, tiny_network, compose, np_forward):
     (x, y), (x_val, y_val) = data
     hist_avg = HistoricalAverage(name="hist_avg", weight=0.5)
@@ -123,10 +155,10 @@ def test_saved_model_reloads_with_equal_predictions_and_state(data, tmp_path, ti
     assert isinstance(loaded, ComposedModel)
     np.testing.assert_allclose(loaded.predict(x_val, verbose=0), model.predict(x_val, verbose=0), rtol=1e-6,
                                atol=1e-7)
-    assert list(loaded.tracked_weights()) == ["weight/coef", "coef/coef"]
-    trained = float(model.tracked_weights()["coef/coef"])
-    np.testing.assert_allclose(float(loaded.tracked_weights()["coef/coef"]), trained, rtol=1e-7)
-    assert float(model.tracked_weights()["coef/coef"]) != pytest.approx(0.08)  # trained, not just re-initialised
+    assert list(loaded.tracked_weights()) == ["weight/coef", "weight/coef/coef"]
+    trained = float(model.tracked_weights()["weight/coef/coef"])
+    np.testing.assert_allclose(float(loaded.tracked_weights()["weight/coef/coef"]), trained, rtol=1e-7)
+    assert float(model.tracked_weights()["weight/coef/coef"]) != pytest.approx(0.08)  # trained, not just re-initialised
 
     original = {c.name: c for c in model.components}
     for component in loaded.components:

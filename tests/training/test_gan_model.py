@@ -143,7 +143,7 @@ def test_trainable_weight_of_a_discriminator_component_is_the_discriminators_to_
     for player, network in (("generator", generator), ("discriminator", discriminator)):
         expected = list(network.trainable_weights) + ([raw] if player == "discriminator" else [])
         assert [id(v) for v in model.player_variables(player)] == [id(v) for v in expected]  # each once
-    assert set(model.tracked_weights()) == {"weight/hist_avg", "coef/hist_avg"}
+    assert set(model.tracked_weights()) == {"weight/hist_avg", "weight/coef/hist_avg"}
 
 
 def test_saved_gan_reloads_with_its_components_state_and_optimizers(tmp_path):

@@ -1,0 +1,115 @@
+"""The trained model as an MLflow model: a LoggedModel linked to the run, named ``model``.
+
+One MLflow model directory serves two kinds of reader:
+
+* **Keras flavor** (``data/model.keras``): the composed model — network, loss components, task
+  loss — for ``mlflow.keras.load_model(uri)`` after ``import lossexp`` (which registers lossexp's
+  Keras classes when Keras loads) and for ``lossexp evaluate runs:/ID/model``.
+* **python_function flavor** (``serving/``): the bare network exported as a TensorFlow SavedModel
+  (``save_exported_model``), so ``mlflow.pyfunc.load_model(uri).predict(x)`` needs TensorFlow and
+  MLflow only — no lossexp import, no lossexp class. The network can hold lossexp layers (a
+  loss tap, the VAE's sampling layer); exporting traces them into the graph, where logging the
+  ``.keras`` network or shipping lossexp's code (``code_paths``) would need lossexp's classes, or
+  a copy of them, at load time. ``serving/`` is itself a Keras-flavor MLflow model, which MLflow's
+  own pyfunc loader (``mlflow.keras._load_pyfunc``) reads when the pyfunc flavor's ``data`` points
+  there.
+
+The model carries its input/output signature, an input example (a few rows of the validation
+inputs; for a GAN's generator, a few noise vectors) and the run's ``config.yaml``, so a downloaded
+model directory is self-contained
+(``lossexp evaluate DIR``). Its requirements are pinned to what is installed (MLflow would
+otherwise infer them by loading the model in a subprocess, which cannot load lossexp's classes).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+NAME = "model"
+SERVING_DIR = "serving"
+CONFIG_FILE = "config.yaml"
+EXAMPLE_ROWS = 5
+
+
+def example_inputs(network: Any, data_inputs: np.ndarray) -> np.ndarray:
+    """:data:`EXAMPLE_ROWS` inputs for ``network``: rows of the data, or seeded standard-normal
+    noise when the network does not take the data (a GAN's generator takes latent noise)."""
+    shape = tuple(network.input_shape[1:])
+    if tuple(data_inputs.shape[1:]) == shape:
+        return np.asarray(data_inputs[:EXAMPLE_ROWS], dtype="float32")
+    return np.random.default_rng(0).standard_normal((EXAMPLE_ROWS, *shape)).astype("float32")
+
+
+def requirements() -> List[str]:
+    """Pinned requirements of both flavors: MLflow, Keras and the installed TensorFlow wheel."""
+    pins = []
+    for candidates in (("mlflow", "mlflow-skinny"), ("keras",), ("tensorflow-cpu", "tensorflow")):
+        for distribution in candidates:
+            try:
+                pins.append(f"{distribution}=={metadata.version(distribution)}")
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return pins
+
+
+class _Flavor:
+    """What ``mlflow.models.Model.log`` calls to write the model directory (see the module docstring)."""
+
+    __name__ = "keras"
+
+    @staticmethod
+    def save_model(path: str, mlflow_model: Any, model: Any, serving: Any, signature: Any, input_example: Any,
+                   config_path: Optional[Path], pip_requirements: List[str]) -> None:
+        import mlflow.keras
+
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)  # mlflow.keras writes the input example before making it
+        mlflow.keras.save_model(model, path, mlflow_model=mlflow_model, signature=signature,
+                                input_example=input_example, pip_requirements=pip_requirements)
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints its endpoints
+            mlflow.keras.save_model(serving, str(root / SERVING_DIR), save_exported_model=True,
+                                    signature=signature, pip_requirements=pip_requirements)
+        mlflow_model.flavors["python_function"]["data"] = SERVING_DIR
+        mlflow_model.metadata = {**(mlflow_model.metadata or {}), "lossexp.keras_flavor": "import lossexp first",
+                                 "lossexp.python_function": f"{SERVING_DIR}/: the network as a TF SavedModel"}
+        mlflow_model.save(str(root / "MLmodel"))
+        if config_path is not None:
+            shutil.copyfile(config_path, root / CONFIG_FILE)
+
+
+def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any, serving: Any,
+              data_inputs: np.ndarray, config_path: Optional[Path], step: int,
+              tags: Optional[Dict[str, str]] = None) -> str:
+    """Log ``model`` as the run's MLflow model ``model``, ``serving`` (the network its training regime
+    serves: :meth:`lossexp.training.trainer.Trainer.serving_network`) as its python_function flavor;
+    returns the LoggedModel's id."""
+    import mlflow
+    from mlflow.entities import LoggedModelStatus
+    from mlflow.models import Model, infer_signature
+
+    example = example_inputs(serving, data_inputs)
+    predictions = serving.predict(example, verbose=0)
+    predictions = {k: np.asarray(v) for k, v in predictions.items()} if isinstance(predictions, dict) \
+        else np.asarray(predictions)
+    signature = infer_signature(example, predictions)
+    params = {key: str(value) for key, value in client.get_run(run_id).data.params.items()}
+    logged = client.create_logged_model(experiment_id, name=NAME, source_run_id=run_id, params=params,
+                                        tags=tags, model_type="keras")
+    mlflow.set_tracking_uri(uri)  # Model.log resolves the store through the fluent API
+    try:
+        Model.log(artifact_path=None, name=NAME, flavor=_Flavor, run_id=run_id, model_id=logged.model_id,
+                  step=step, model=model, serving=serving, signature=signature, input_example=example,
+                  config_path=config_path,
+                  pip_requirements=requirements())
+    except BaseException:
+        client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+        raise
+    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    return logged.model_id

@@ -1,0 +1,51 @@
+"""A quiet console: TensorFlow's start-up notices are filtered out of its import, MLflow logs at
+WARNING; ``LOSSEXP_LOG_LEVEL=info`` brings them back; anything else on stderr goes through."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import lossexp_env
+from lossexp import quiet
+
+SAMPLE = """WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+I0000 00:00:1796286114.792657    6000 port.cc:153] oneDNN custom operations are on.
+I0000 00:00:1796286114.923752    6000 cpu_feature_guard.cc:227] This TensorFlow binary is optimized.
+To enable the following instructions: AVX2 FMA, rebuild TensorFlow with the appropriate compiler flags.
+E0000 00:00:1796286114.923752    6000 cuda_dnn.cc:8] a real error
+something the user must see
+"""
+
+
+def test_only_the_notices_are_recognised():
+    assert len(quiet.tensorflow_notices(SAMPLE)) == 4
+    assert quiet._without_notices(SAMPLE).splitlines() == [
+        "E0000 00:00:1796286114.923752    6000 cuda_dnn.cc:8] a real error", "something the user must see"]
+
+
+def stderr_of(code: str, **env: str) -> str:
+    environment = lossexp_env(**env)
+    environment.pop("TF_CPP_MIN_LOG_LEVEL")  # as a user's shell has it: unset
+    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stderr
+
+
+IMPORT = ("import os, sys\nfrom lossexp import quiet\nquiet.configure()\nimport tensorflow\n"
+          "os.write(2, b'after import\\n')\nimport logging, mlflow\n"
+          "logging.getLogger('mlflow.store').info('an INFO line')\n")
+
+
+@pytest.mark.slow
+def test_info_brings_back_what_the_quiet_default_hides():
+    """(The quiet default on a whole run: tests/tracking/test_mlflow_record.py, stderr empty.)"""
+    loud = stderr_of(IMPORT, LOSSEXP_LOG_LEVEL="info")
+    assert "oneDNN custom operations" in loud and "after import" in loud and "an INFO line" in loud
+
+
+def test_a_bad_log_level_is_one_line(run_cli):
+    result = run_cli("train", "model=mlp", LOSSEXP_LOG_LEVEL="loud")
+    assert result.returncode == 2 and result.stderr == (
+        "lossexp: error: Invalid value for $LOSSEXP_LOG_LEVEL: expected one of warning, info, debug, got 'loud'\n")

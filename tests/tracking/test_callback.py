@@ -1,0 +1,72 @@
+"""The README's "metrics are buffered and written with one asynchronous ``log_batch`` per epoch",
+on a real SQLite store: the client's ``log_batch`` is wrapped by a counter that still writes, and
+a probe callback placed after the recorder reads the count at every step and epoch end."""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import keras
+import numpy as np
+from mlflow.tracking import MlflowClient
+
+from lossexp.losses.activity import ActivityPenalty
+from lossexp.tracking import store
+from lossexp.tracking.callback import MetricSink, RunRecorder
+
+
+class CountingLogBatch:
+    """Calls the client's real ``log_batch`` and remembers how each call asked to be made."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self.real = client.log_batch
+        self.calls: List[Dict[str, Any]] = []
+
+    def __call__(self, run_id: str, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append({"synchronous": kwargs.get("synchronous"), "metrics": len(kwargs.get("metrics", ()))})
+        return self.real(run_id, *args, **kwargs)
+
+
+class Probe(keras.callbacks.Callback):
+    """How many log_batch calls there were after each training step and each epoch's end."""
+
+    def __init__(self, counter: CountingLogBatch) -> None:
+        super().__init__()
+        self.counter = counter
+        self.after_step: List[List[int]] = []
+        self.after_epoch: List[int] = []
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.after_step.append([])
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self.after_step[-1].append(len(self.counter.calls))
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self.after_epoch.append(len(self.counter.calls))
+
+
+def test_one_asynchronous_log_batch_per_epoch_and_every_point_lands(tmp_path, tiny_network, compose,
+                                                                    regression_data):
+    x, y = regression_data  # 40 rows: 32 to train on in batches of 4 (8 steps an epoch), 8 to validate
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = store.open_client(uri)
+    run_id = store.start_run(client, store.ensure_experiment(client, "t", uri), "r", {})
+    counter = CountingLogBatch(client)
+    client.log_batch = counter  # instrumentation: every call still reaches the store
+    sink = MetricSink(client, run_id)
+    model = compose(tiny_network(), [ActivityPenalty(name="activity", weight=0.05, layers=["hidden_1"])])
+    probe = Probe(counter)
+    model.fit(x[:32], y[:32], batch_size=4, epochs=3, validation_data=(x[32:], y[32:]), verbose=0,
+              callbacks=[RunRecorder(sink, every_n_steps=2, drift=True), probe])
+
+    assert probe.after_step == [[0] * 8, [1] * 8, [2] * 8]  # nothing is written from inside the step loop
+    assert probe.after_epoch == [1, 2, 3]
+    assert [call["synchronous"] for call in counter.calls] == [False] * 3  # and nothing more at the end
+    assert all(0 < call["metrics"] <= 1000 for call in counter.calls)
+    # what was buffered is what the store holds (an epoch's end repeats its last sample: one row)
+    reader = MlflowClient(uri)
+    for key, points in sink.history.items():
+        assert {(m.step, m.value) for m in reader.get_metric_history(run_id, key)} == set(points), key
+    assert sorted({step for step, _ in sink.history["loss"]}) == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24]
+    assert {"val_loss", "term/activity", "drift/hidden_1/from_init"} <= set(sink.history)
+    assert np.isfinite([value for points in sink.history.values() for _, value in points]).all()
