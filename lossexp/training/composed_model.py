@@ -138,9 +138,11 @@ class ComposedModel(keras.Model):
 
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
                      training: bool = True) -> Any:
-        """Keras' hook, for callers that have only ``y_pred`` (no intermediate outputs): the loss this
-        replica differentiates, as Keras' own (the total over the number of replicas)."""
-        return self.composed_loss(y, y_pred, sample_weight, training)[0] / replicas()
+        """Keras' hook (its symbolic build under a distribution strategy calls it, so do users): the
+        loss this replica differentiates, as Keras' own (the total over the number of replicas). The
+        intermediate outputs the components read come from ``x``."""
+        outputs = self.forward(x, training=training)[1] if x is not None and self._with_outputs is not None else None
+        return self.composed_loss(y, y_pred, sample_weight, training, outputs)[0] / replicas()
 
     def composed_loss(self, y: Any, y_pred: Any, sample_weight: Any, training: bool,
                       outputs: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any]]:

@@ -43,7 +43,19 @@ def test_two_replicas_train_like_one_device(run_cli, store_uri, case):
     for key in one:
         assert [s for s, _ in one[key]] == [s for s, _ in two[key]], key
         for (step, a), (_, b) in zip(one[key], two[key]):
-            assert b == pytest.approx(a, rel=2e-4, abs=1e-6), f"{key} at step {step}"
+            # the replicas sum their gradients in another order: float noise, amplified in hist_avg's θ − r
+            assert b == pytest.approx(a, rel=1e-3, abs=1e-6), f"{key} at step {step}"
+
+
+def test_a_component_keras_mixes_between_replicas_is_refused_under_a_strategy():
+    from conftest import built
+    from lossexp.errors import ConfigError
+
+    config = composed_config("model=mlp", "data=regression", "data.n_samples=64", "loss=regularizer",
+                             "trainer.distribute=mirrored")
+    with pytest.raises(ConfigError, match=r"^Invalid loss component for trainer.distribute=mirrored: "
+                                          r"loss.regularizer: its activity factors"):
+        built(config)
 
 
 def test_steps_per_execution_above_one_is_refused_under_a_strategy():
