@@ -10,14 +10,30 @@ from mlflow.tracking import MlflowClient
 from conftest import composed_config
 
 CASES = {
-    "hist_avg_mean+coef": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=256",
+    "hist_avg_mean+coef": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
                            "loss=hist_avg+coef"],
-    "hist_avg_ema+activity": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=256",
+    "hist_avg_ema+activity": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
                               "loss=hist_avg+activity", "loss.hist_avg.mode=ema", "loss.hist_avg.decay=0.9"],
-    "kl_schedule": ["model=vae", "model.encoder_units=[16]", "model.decoder_units=[16]", "model.latent_dim=2",
-                    "model.seed=1", "data=digits", "data.n_samples=256",
+    # kl on an encoder without sampling noise (each replica would draw the noise of its half-batch from the
+    # same seed, where one device draws it for the whole batch): the project's model below
+    "kl_schedule": ["model=mean_vae", "data=digits", "data.n_samples=320", "loss=kl",
                     "loss.kl.weight={schedule: linear, start: 0, end: 1, steps: 12}"],
 }
+#: a user project whose model has the VAE's z_mean and z_log_var layers and decodes them, without sampling
+PROJECT = {
+    "pyproject.toml": '[tool.lossexp]\nmodules = ["mean_vae"]\n',
+    "mean_vae.py": (
+        "import keras\nimport lossexp\n\n\n"
+        "@lossexp.register_model('mean_vae', task='reconstruction')\n"
+        "def mean_vae(data):\n"
+        "    inputs = keras.Input(data.input_shape)\n"
+        "    h = keras.layers.Dense(16, activation='relu')(keras.layers.Flatten()(inputs))\n"
+        "    z_mean, z_log_var = keras.layers.Dense(2, name='z_mean')(h), keras.layers.Dense(2, name='z_log_var')(h)\n"
+        "    h = keras.layers.Dense(16, activation='relu')(keras.layers.Concatenate()([z_mean, z_log_var]))\n"
+        "    return keras.Model(inputs, keras.layers.Dense(data.num_outputs, activation='sigmoid')(h))\n"),
+}
+#: 320 examples: 256 train and 64 validate, whole batches of 32 that split evenly over two replicas (Keras
+#: averages the replicas' losses with equal weight, so an uneven last batch would weigh examples unequally)
 COMMON = ["trainer.epochs=2", "trainer.batch_size=32", "trainer.steps_per_execution=1", "trainer.log_every_n_steps=4",
           "tracking.plots=false", "tracking.log_model=false", "tracking.drift=false"]
 
@@ -34,7 +50,9 @@ def histories(uri: str, run_name: str) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
-def test_two_replicas_train_like_one_device(run_cli, store_uri, case):
+def test_two_replicas_train_like_one_device(run_cli, store_uri, tmp_path, case):
+    for name, text in PROJECT.items():
+        (tmp_path / name).write_text(text)
     for devices, extra in (("one", []), ("two", ["trainer.distribute=mirrored", "trainer.logical_devices=2"])):
         result = run_cli("train", *CASES[case], *COMMON, *extra, f"tracking.run_name={devices}")
         assert result.returncode == 0, result.stderr[-3000:]
@@ -74,7 +92,7 @@ def test_bfloat16_layers_keep_the_terms_in_float32(run_cli, store_uri, tmp_path)
     import lossexp.losses.hist_avg  # noqa: F401
     import lossexp.training.composed_model  # noqa: F401
 
-    result = run_cli("train", "model=mlp", "data=regression", "data.n_samples=256", "loss=hist_avg+activity",
+    result = run_cli("train", "model=mlp", "data=regression", "data.n_samples=320", "loss=hist_avg+activity",
                      "trainer.epochs=2", "trainer.precision=mixed_bfloat16", "tracking.plots=false")
     assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(store_uri)
