@@ -4,7 +4,7 @@ The model is loaded with every lossexp class registered (the composed model, eac
 component, the VAE's sampling layer, the task losses), in Keras' safe mode, and evaluated with
 its own compiled loss and metrics on the validation split of the configured data. The data is
 that of the run that saved the model when its ``config.yaml`` lies beside it (as ``lossexp
-train`` writes it), else the default config; overrides (``data=regression``,
+train`` writes it; read as data by :mod:`lossexp.replay`), else the default config; overrides (``data=regression``,
 ``trainer.validation_split=0.5``, …) apply on top, composed and validated as for ``train``.
 
 A file that is missing, corrupt, from an older lossexp or not a lossexp model, and data the
@@ -17,11 +17,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
 from lossexp.errors import ConfigError, invalid_value
+from lossexp.replay import load_replayed_config
 
 USAGE = "lossexp evaluate MODEL.keras [overrides]"
 #: the name under which the model file is reported in messages
@@ -44,14 +41,12 @@ def saved_overrides(model_path: Path, user_overrides: Sequence[str]) -> List[str
     saved_path = model_path.parent / SAVED_CONFIG
     if not saved_path.is_file():
         return []
+    source = f"{str(saved_path)!r} (the config of the run that saved {model_path.name})"
     try:
-        saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=True)
-    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as exc:
-        raise ConfigError(f"Invalid file {str(saved_path)!r} (the config of the run that saved {model_path.name}): "
-                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
-                          "move it away to evaluate on the configured data") from None
-    if not isinstance(saved, dict):
-        return []
+        text = saved_path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Invalid file {source}: {exc}; move it away to evaluate on the configured data") from None
+    saved = load_replayed_config(text, source)
     user_keys = {override.split("=", 1)[0].lstrip("+~") for override in user_overrides}
     overrides = []
     for group in ("model", "data"):

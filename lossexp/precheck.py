@@ -111,10 +111,10 @@ def _check_destinations(cfg: DictConfig, config: LossexpConfig, multirun: bool, 
     if output_dir and (key, output_dir) not in seen:
         seen.add((key, output_dir))
         check_writable_dir(Path(output_dir), key)
-    uri = config.tracking.uri or ""
-    if config.tracking.enabled and ("tracking.uri", uri) not in seen:
-        seen.add(("tracking.uri", uri))
-        check_tracking(config.tracking.uri, Path.cwd())
+    destination = f"{config.tracking.uri or ''} {config.tracking.experiment}"
+    if config.tracking.enabled and ("tracking.uri", destination) not in seen:
+        seen.add(("tracking.uri", destination))
+        check_tracking(config.tracking.uri, Path.cwd(), config.tracking.experiment)
 
 
 def _in_job(error: ConfigError, job: Sequence[str]) -> ConfigError:

@@ -26,6 +26,7 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from lossexp.errors import ConfigError
 from lossexp.tracking.reachability import sqlite_path
 
 #: log_batch accepts at most this many params / metrics per call.
@@ -35,6 +36,8 @@ MAX_PARAM_LENGTH = 6000
 #: Messages of errors that another writer causes and that pass when retried.
 TRANSIENT = ("database is locked", "temporarily_unavailable", "duplicate column name")
 RETRIES = 6
+#: MLflow error codes of a server that refuses the credentials (401) or the user's permission (403)
+ACCESS_DENIED = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 T = TypeVar("T")
 
@@ -62,6 +65,19 @@ def is_transient(error: BaseException) -> bool:
     """An error another process caused that a retry can get past (lock, migration race)."""
     text = f"{getattr(error, 'error_code', '')} {error}".lower()
     return any(marker in text for marker in TRANSIENT)
+
+
+def is_access_denied(error: BaseException) -> bool:
+    """The server refused the request's credentials or the user's permission (not worth retrying)."""
+    return getattr(error, "error_code", None) in ACCESS_DENIED
+
+
+def access_denied(error: BaseException, uri: str, experiment: str) -> ConfigError:
+    """One line for a refusal the pre-check could not foresee (permissions changed since, an older server)."""
+    status = getattr(error, "get_http_status_code", lambda: "")()
+    return ConfigError(f"Invalid value for tracking.experiment: expected an experiment your MLflow credentials may "
+                       f"create runs in on {uri}, got {experiment!r} (HTTP {status} {error.error_code}; set "
+                       "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD, or ask the experiment's owner for EDIT)")
 
 
 def retrying(call: Callable[[], T], attempts: int = RETRIES, first_delay: float = 0.05) -> T:
