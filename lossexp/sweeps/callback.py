@@ -9,6 +9,9 @@ through the job's own config (``tracking.parent_run_id``, ``tracking.uri``,
 ``tracking.sweep_keys``): the config reaches every launcher's workers (joblib/loky, submitit,
 Ray), whatever environment they start with. ``MLFLOW_RUN_ID`` is never used.
 
+Hydra turns an exception in a callback into a warning and carries on, which would run the jobs
+without their parent; so a parent that cannot be created ends the sweep there, with one line.
+
 ``on_multirun_end`` closes the parent with a summary; when the sweep raises instead (a job
 failed), Hydra never calls it, so an ``atexit`` hook closes the parent FAILED.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -79,8 +83,11 @@ class SweepTracker(Callback):
             "sweep.sweeper": str(config.hydra.sweeper.get("_target_", "")).rsplit(".", 1)[-1],
             "lossexp.role": "sweep",
         }
-        self.parent_run_id = create_parent(self.uri, str(tracking.get("experiment", "lossexp")),
-                                           parent_name(config, keys), tags)
+        experiment = str(tracking.get("experiment", "lossexp"))
+        try:
+            self.parent_run_id = create_parent(self.uri, experiment, parent_name(config, keys), tags)
+        except Exception as error:  # Hydra would only warn and run the jobs without their parent
+            self._abort(error, experiment)
         injected = [f"tracking.parent_run_id={self.parent_run_id}", f"tracking.uri={_quote(self.uri)}",
                     "tracking.sweep_keys=[" + ",".join(_quote(k) for k in keys) + "]"]
         with read_write(config.hydra.overrides):
@@ -88,6 +95,19 @@ class SweepTracker(Callback):
             config.hydra.overrides.hydra = OmegaConf.to_container(config.hydra.overrides.hydra) + injected
         atexit.register(self._close, False)
         print(f"lossexp: sweep parent run {self.parent_run_id} in {self.uri}")
+
+    def _abort(self, error: Exception, experiment: str) -> None:
+        """End the sweep before any job runs: one line, exit 2 for a refusal (credentials), else 1."""
+        from lossexp.errors import EXIT_BAD_INPUT
+        from lossexp.tracking import store
+
+        if store.is_access_denied(error):
+            print(f"lossexp: error: {store.access_denied(error, self.uri, experiment)}", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
+        summary = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        print(f"lossexp: error: the sweep's parent run could not be created in {self.uri}: "
+              f"{type(error).__name__}: {summary[:500]}", file=sys.stderr)
+        sys.exit(1)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self._close(True)

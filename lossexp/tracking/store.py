@@ -110,7 +110,8 @@ def store_lock(uri: str) -> Iterator[None]:
 def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
     """The experiment's id, creating it (with artifacts beside a local SQLite store) if needed.
 
-    Under :func:`store_lock`, so concurrent first runs create one store and one experiment.
+    Under :func:`store_lock`, so concurrent first runs create one store and one experiment; on a
+    tracking server (no lock) the process that loses the race to create it uses the winner's.
     """
     with store_lock(uri):
         experiment = retrying(lambda: client.get_experiment_by_name(name))
@@ -119,7 +120,13 @@ def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
         artifact_location = None
         if is_local_sqlite(uri):
             artifact_location = (sqlite_path(uri).parent / "mlartifacts").resolve().as_uri()
-        return retrying(lambda: client.create_experiment(name, artifact_location=artifact_location))
+        try:
+            return retrying(lambda: client.create_experiment(name, artifact_location=artifact_location))
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            # a tracking server has no lock file: another process created it since the lookup above
+            return retrying(lambda: client.get_experiment_by_name(name)).experiment_id
 
 
 def open_client(uri: str) -> MlflowClient:

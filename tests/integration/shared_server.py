@@ -17,6 +17,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -91,8 +92,19 @@ def postgres_cluster(bindir: Path) -> Iterator[str]:
         yield f"postgresql://{DB_USER}:{password}@127.0.0.1:{port}/mlflow"
     finally:
         if process is not None:
-            stop_group(process)
+            _stop_postgres(process)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _stop_postgres(process: subprocess.Popen) -> None:
+    """Fast shutdown (SIGINT: clients are disconnected), then SIGKILL."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def _create_database(port: int, password: str, process: subprocess.Popen, home: Path, timeout: float = 60) -> None:
