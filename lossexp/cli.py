@@ -95,36 +95,33 @@ def _hydra_args(args: List[str]) -> argparse.Namespace:
     return parsed
 
 
-def _train(args: List[str]) -> int:
-    import lossexp.sweeps  # noqa: F401 (silences Hydra's schema warning for conf/hydra/launcher/joblib.yaml)
-    from lossexp.losses.registry import available, register_plugin_configs
+def hydra_argv(args: List[str]) -> List[str]:
+    """The arguments ``lossexp train ARGS`` hands Hydra, once every check has passed.
+
+    ``--from-run`` is resolved, ``loss=a+b`` rewritten, and every job composed and validated (a
+    sweep's networks built) before Hydra sees anything; a mistake is a :class:`ConfigError`.
+    """
+    from lossexp.losses.registry import available
     from lossexp.overrides import rewrite_loss, rewrite_override
     from lossexp.precheck import check_builds, check_jobs
 
-    register_plugin_configs()  # components of other installed distributions (entry points)
     from_run_id = None
     if any(token.split("=")[0] == "--from-run" for token in args):  # re-run a logged config
         from lossexp.tracking import from_run
 
-        try:
-            from_run_id, args = from_run.split_flag(args)
-            args = from_run.rerun_args(from_run_id, args, multirun=bool({"-m", "--multirun"} & set(args)))
-        except ConfigError as exc:
-            return _fail(str(exc))
-    try:
-        hydra_args = _hydra_args(args)
-        rewritten = rewrite_loss(hydra_args.overrides, available())
-        informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
-        if not informational and from_run_id is None:  # --from-run validated its own config
-            jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
-                              destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
-            if hydra_args.multirun and len(jobs) > 1:
-                check_builds(jobs)  # a sweep: no job starts until every job's network builds
-    except ConfigError as exc:
-        return _fail(str(exc))
+        from_run_id, args = from_run.split_flag(args)
+        args = from_run.rerun_args(from_run_id, args, multirun=bool({"-m", "--multirun"} & set(args)))
+    hydra_args = _hydra_args(args)
+    known = available()
+    rewritten = rewrite_loss(hydra_args.overrides, known)
+    informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
+    if not informational and from_run_id is None:  # --from-run validated its own config
+        jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
+                          destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
+        if hydra_args.multirun and len(jobs) > 1:
+            check_builds(jobs)  # a sweep: no job starts until every job's network builds
     # Hydra's flags first, then the user's overrides in their rewritten form (Hydra's parser
     # wants the flags before the overrides).
-    known = available()
     pending = list(hydra_args.overrides)
     flags, overrides = [], []
     for token in args:
@@ -132,7 +129,19 @@ def _train(args: List[str]) -> int:
             overrides += rewrite_override(pending.pop(0), known)
         else:
             flags.append(token)
-    sys.argv = ["lossexp", *flags, *overrides]
+    return [*flags, *overrides]
+
+
+def _train(args: List[str]) -> int:
+    import lossexp.sweeps  # noqa: F401 (silences Hydra's schema warning for conf/hydra/launcher/joblib.yaml)
+    from lossexp.losses.registry import register_plugin_configs
+
+    register_plugin_configs()  # components of other installed distributions (entry points)
+    try:
+        argv = hydra_argv(args)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    sys.argv = ["lossexp", *argv]
     from lossexp.hydra_app import hydra_train
 
     hydra_train()

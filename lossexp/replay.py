@@ -47,6 +47,12 @@ MISSING = "???"
 MAX_CHARACTERS = 1_000_000
 
 
+def shown(text: Any) -> str:
+    """``text`` as it can be shown on one line: itself if printable, else its escaped repr."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)
+
+
 def _leaves(node: Any, path: str = "") -> Iterator[Tuple[str, Any]]:
     """(dotted key, value) of every key and leaf value of a nested mapping / list; keys too, as values."""
     if isinstance(node, dict):
@@ -66,7 +72,7 @@ def _refuse_interpreted(config: Dict[str, Any], source: str) -> None:
         if isinstance(value, str) and (INTERPOLATION in value or value.strip() == MISSING):
             what = ("no ${…} interpolation is resolved" if INTERPOLATION in value
                     else "OmegaConf's missing-value marker ??? is not accepted")
-            raise ConfigError(f"Invalid value for {key} in {source}: expected a plain value (a replayed config "
+            raise ConfigError(f"Invalid value for {shown(key)} in {source}: expected a plain value (a replayed config "
                               f"is data: {what}), got {value[:200]!r}")
 
 
@@ -94,19 +100,20 @@ def parse(text: str, source: str) -> Dict[str, Any]:
         raise _bad_file(source, f"{len(text):,} characters (a logged config has a few thousand)")
     try:
         aliased = any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader))
+        root = yaml.compose(text, Loader=yaml.SafeLoader)  # the document's top node, nothing constructed
     except yaml.YAMLError as exc:
         raise _bad_file(source, _summary(exc)) from None
     if aliased:
         raise _bad_file(source, "a YAML alias (*name), which lossexp never writes")
+    if not isinstance(root, yaml.MappingNode):
+        got = {yaml.ScalarNode: "a single value", yaml.SequenceNode: "a list"}.get(type(root), "nothing")
+        raise ConfigError(f"Invalid file {source}: expected a mapping with the sections {', '.join(SECTIONS)}, "
+                          f"got {got}")
     try:
         # OmegaConf's YAML loader (its float syntax, duplicate keys refused), converted before any access
-        config = OmegaConf.to_container(OmegaConf.create(text), resolve=False) if text.strip() else None
+        return OmegaConf.to_container(OmegaConf.create(text), resolve=False)
     except (yaml.YAMLError, OmegaConfBaseException, ValueError, TypeError) as exc:
         raise _bad_file(source, _summary(exc)) from None
-    if not isinstance(config, dict):
-        raise ConfigError(f"Invalid file {source}: expected a mapping with the sections {', '.join(SECTIONS)}, "
-                          f"got {type(config).__name__ if config is not None else 'nothing'}")
-    return config
 
 
 def _current_destinations() -> Dict[str, Any]:
@@ -126,10 +133,12 @@ def load_replayed_config(text: str, source: str) -> Dict[str, Any]:
     _refuse_interpreted(config, source)
     for name in DROPPED:
         config.pop(name, None)
-    unknown = sorted(str(key) for key in config if key not in SECTIONS)
+    unknown = sorted(shown(key) for key in config if key not in SECTIONS)
     if unknown:
         raise ConfigError(f"Unknown key {unknown[0]} in {source}: valid keys are {', '.join(SECTIONS)}")
-    tracking = config.setdefault("tracking", {})
+    if config.get("tracking") is None:  # absent or empty: lossexp's defaults
+        config["tracking"] = {}
+    tracking = config["tracking"]
     if isinstance(tracking, dict):  # anything else: validate() says what a tracking section is
         tracking.update(_current_destinations())
     return config

@@ -50,9 +50,26 @@ def split_flag(args: Sequence[str]) -> Tuple[Optional[str], List[str]]:
 
 
 def _store_uri(overrides: Sequence[str]) -> str:
+    """The store to read the run from: the command line's ``tracking.uri`` (read as Hydra reads the
+    override: ``null`` is no URI), else ``$MLFLOW_TRACKING_URI``, else the default store."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    from lossexp.errors import invalid_value
     from lossexp.tracking import store
 
-    configured = next((o.split("=", 1)[1] for o in overrides if o.startswith("tracking.uri=")), None)
+    configured = None
+    for override in overrides:
+        if override.lstrip("+~").split("=", 1)[0].strip() != "tracking.uri":
+            continue
+        try:
+            [parsed] = OverridesParser.create().parse_overrides([override])
+        except OverrideParseException as exc:
+            raise ConfigError(f"Invalid override {override!r}: {str(exc).splitlines()[0]}") from None
+        value = None if parsed.is_delete() else parsed.value()
+        if value is not None and not isinstance(value, str):
+            raise invalid_value("tracking.uri", "a tracking URI (one, not a sweep)", override.split("=", 1)[-1])
+        configured = value
     return store.resolve_uri(configured or None, Path.cwd())
 
 
@@ -67,7 +84,12 @@ def logged_config(run_id: str, uri: str) -> str:
     if store.is_local_sqlite(uri) and not store.sqlite_path(uri).exists():
         raise unknown  # and do not create an empty store to find that out
     check_tracking(uri, Path.cwd())  # a server that does not answer or wants credentials: one line, in seconds
-    client = store.open_client(uri)
+    try:
+        client = store.open_client(uri)
+    except MlflowException as error:  # a scheme MLflow has no store for, the retired file store, …
+        first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")[:300]
+        raise ConfigError(f"Invalid value for tracking.uri: expected a tracking store MLflow can open, got {uri!r} "
+                          f"({first})") from None
     try:
         client.get_run(run_id)
     except MlflowException as error:
