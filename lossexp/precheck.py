@@ -93,6 +93,8 @@ def _compose(job: Sequence[str], config_name: str) -> DictConfig:
         return compose(config_name, overrides=list(job), return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise _translate(exc, config_name, job) from None
+    except ValueError as exc:  # Hydra's own checks of an override it parsed (e.g. `=0`: a value without a key)
+        raise ConfigError(f"Invalid override in {' '.join(job)!r}: {str(exc).splitlines()[0]}") from None
 
 
 def compose_validated(overrides: Sequence[str], config_name: str = "config") -> LossexpConfig:

@@ -47,12 +47,6 @@ MISSING = "???"
 MAX_CHARACTERS = 1_000_000
 
 
-def shown(text: Any) -> str:
-    """``text`` as it can be shown on one line: itself if printable, else its escaped repr."""
-    text = str(text)
-    return text if text.isprintable() else repr(text)
-
-
 def _leaves(node: Any, path: str = "") -> Iterator[Tuple[str, Any]]:
     """(dotted key, value) of every key and leaf value of a nested mapping / list; keys too, as values."""
     if isinstance(node, dict):
@@ -72,7 +66,7 @@ def _refuse_interpreted(config: Dict[str, Any], source: str) -> None:
         if isinstance(value, str) and (INTERPOLATION in value or value.strip() == MISSING):
             what = ("no ${…} interpolation is resolved" if INTERPOLATION in value
                     else "OmegaConf's missing-value marker ??? is not accepted")
-            raise ConfigError(f"Invalid value for {shown(key)} in {source}: expected a plain value (a replayed config "
+            raise ConfigError(f"Invalid value for {key} in {source}: expected a plain value (a replayed config "
                               f"is data: {what}), got {value[:200]!r}")
 
 
@@ -133,7 +127,7 @@ def load_replayed_config(text: str, source: str) -> Dict[str, Any]:
     _refuse_interpreted(config, source)
     for name in DROPPED:
         config.pop(name, None)
-    unknown = sorted(shown(key) for key in config if key not in SECTIONS)
+    unknown = sorted(str(key) for key in config if key not in SECTIONS)
     if unknown:
         raise ConfigError(f"Unknown key {unknown[0]} in {source}: valid keys are {', '.join(SECTIONS)}")
     if config.get("tracking") is None:  # absent or empty: lossexp's defaults

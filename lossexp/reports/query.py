@@ -36,14 +36,25 @@ class RunRow:
 
 def open_store(uri: Optional[str] = None):
     """(client, uri) for ``uri`` or the project's default store (as ``lossexp train`` resolves it)."""
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     from lossexp.tracking import store
+    from lossexp.tracking.reachability import check_access, check_server
 
     resolved = store.resolve_uri(uri, Path(os.getcwd()))
     if store.is_local_sqlite(resolved) and not Path(resolved[len("sqlite:///"):]).exists():
         raise ConfigError(f"No runs yet: the store {resolved} does not exist (run lossexp train first, or pass --uri)")
-    return MlflowClient(tracking_uri=resolved), resolved
+    if resolved.startswith(("http://", "https://")):  # answers, and takes the credentials: else minutes of retries
+        key = "--uri" if uri else "MLFLOW_TRACKING_URI"
+        check_server(resolved, key)
+        check_access(resolved, key=key)
+    try:
+        return MlflowClient(tracking_uri=resolved), resolved
+    except MlflowException as error:  # a scheme MLflow has no store for, the retired file store, …
+        first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")[:300]
+        raise ConfigError(f"Invalid value for --uri: expected a tracking store MLflow can open, got {resolved!r} "
+                          f"({first})") from None
 
 
 def param_value(run: Any, key: str) -> str:
