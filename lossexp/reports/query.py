@@ -35,20 +35,26 @@ class RunRow:
 
 
 def open_store(uri: Optional[str] = None):
-    """(client, uri) for ``uri`` or the project's default store (as ``lossexp train`` resolves it)."""
+    """(client, uri) for ``uri`` or the project's default store (as ``lossexp train`` resolves it).
+
+    A server is checked first, before MLflow is imported (it answers, it takes the credentials):
+    MLflow's own client would retry one that does not answer for minutes.
+    """
+    configured = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if configured and configured.startswith(("http://", "https://")):
+        from lossexp.tracking.reachability import check_access, check_server
+
+        key = "--uri" if uri else "MLFLOW_TRACKING_URI"
+        check_server(configured, key)
+        check_access(configured, key=key)
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     from lossexp.tracking import store
-    from lossexp.tracking.reachability import check_access, check_server
 
     resolved = store.resolve_uri(uri, Path(os.getcwd()))
     if store.is_local_sqlite(resolved) and not Path(resolved[len("sqlite:///"):]).exists():
         raise ConfigError(f"No runs yet: the store {resolved} does not exist (run lossexp train first, or pass --uri)")
-    if resolved.startswith(("http://", "https://")):  # answers, and takes the credentials: else minutes of retries
-        key = "--uri" if uri else "MLFLOW_TRACKING_URI"
-        check_server(resolved, key)
-        check_access(resolved, key=key)
     try:
         return MlflowClient(tracking_uri=resolved), resolved
     except MlflowException as error:  # a scheme MLflow has no store for, the retired file store, …
