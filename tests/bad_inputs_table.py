@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_bad_inputs import (BAD_INPUTS, QUICK, SETUPS, _WantsCredentials, closed_port, fill, message_lines,  # noqa: E402
-                             run_row, serve)
+from test_bad_inputs import (BAD_INPUTS, QUICK, SETUPS, _WantsCredentials, closed_port, fill,  # noqa: E402
+                             message_lines, run_row, serve)
 from test_evaluate import TRAIN, lossexp, outdated_copy, saved_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -222,6 +222,8 @@ def workdir(tmp_path_factory) -> Workdir:
 
 
 def train_tokens(run_id: str) -> st.SearchStrategy[List[str]]:
+    """``lossexp train`` arguments: overrides, Hydra's flags and near misses, ``--from-run`` with the real
+    run id, a near miss of it or random text, and destinations that stay local; never a sweep (``-m``)."""
     flags = st.one_of(st.sampled_from(FLAGS), st.sampled_from(FLAGS).flatmap(mutated))
     from_run = st.one_of(st.just(["--from-run", run_id]), st.just([f"--from-run={run_id}"]),
                          st.tuples(st.sampled_from(["--from-run", "--from-run="]),
@@ -229,12 +231,13 @@ def train_tokens(run_id: str) -> st.SearchStrategy[List[str]]:
                              lambda t: [t[0], t[1]] if t[0] == "--from-run" else [t[0] + t[1]]))
     uris = st.sampled_from([f"tracking.uri=http://127.0.0.1:{closed_port()}", "tracking.uri=sqlite:///store/m.db",
                             "tracking.uri=", "tracking.uri=null", "hydra.run.dir=runs/x", "hydra.run.dir=/proc/x"])
-    return st.lists(st.one_of(OVERRIDES.map(lambda o: [o]), flags.map(lambda f: [f]), from_run, uris.map(lambda u: [u])),
+    single = st.one_of(OVERRIDES, flags, uris).map(lambda token: [token])
+    return st.lists(st.one_of(single, from_run),
                     max_size=5).map(lambda groups: [token for group in groups for token in group]).filter(
         lambda tokens: not any(_MULTIRUN.match(token) for token in tokens))  # a sweep's builds: TensorFlow
 
 
-@settings(FUZZ, max_examples=150, suppress_health_check=list(HealthCheck))
+@settings(FUZZ, max_examples=100, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_train_arguments_and_from_run(workdir: Workdir, data) -> None:
     from lossexp.cli import hydra_argv

@@ -57,10 +57,8 @@ def open_store(uri: Optional[str] = None):
         raise ConfigError(f"No runs yet: the store {resolved} does not exist (run lossexp train first, or pass --uri)")
     try:
         return MlflowClient(tracking_uri=resolved), resolved
-    except MlflowException as error:  # a scheme MLflow has no store for, the retired file store, …
-        first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")[:300]
-        raise ConfigError(f"Invalid value for --uri: expected a tracking store MLflow can open, got {resolved!r} "
-                          f"({first})") from None
+    except MlflowException as error:
+        raise store.unusable(error, resolved, "--uri" if uri else "MLFLOW_TRACKING_URI") from None
 
 
 def param_value(run: Any, key: str) -> str:

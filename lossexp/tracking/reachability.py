@@ -129,18 +129,24 @@ def check_access(uri: str, experiment: Optional[str] = None, key: str = "trackin
         what = f"experiment {experiment!r}" if experiment else "its experiments"
         raise ConfigError(f"Invalid value for {key}: expected a tracking server where {who} may read {what}, "
                           f"got {uri!r} (HTTP 403 Forbidden)")
-    if status != 200 or experiment is None or username is None or not isinstance(body, dict):
-        return  # no such experiment yet (the run creates it, as its owner), or nothing more to learn
-    experiment_id = (body.get("experiment") or {}).get("experiment_id")
+    experiment_id = (body.get("experiment") or {}).get("experiment_id") if isinstance(body, dict) else None
+    if status == 200 and experiment_id is not None and username is not None:
+        _check_write_permission(base, experiment, experiment_id, username, headers, timeout)
+    # else: no such experiment yet (the run creates it, as its owner), or nothing more to learn
+
+
+def _check_write_permission(base: str, experiment: str, experiment_id: str, username: str,
+                            headers: Dict[str, str], timeout: float) -> None:
+    """MLflow's auth app knows the user's permission on the experiment; runs need EDIT or MANAGE."""
     status, me = _get_json(f"{base}{CURRENT_USER}", headers, timeout)
-    if status != 200 or not isinstance(me, dict) or (me.get("user") or {}).get("is_admin") or experiment_id is None:
+    if status != 200 or not isinstance(me, dict) or (me.get("user") or {}).get("is_admin"):
         return  # a server without MLflow's auth app, or an admin: may write anywhere
     query = urllib.parse.urlencode({"username": username, "resource_type": "experiment", "resource_id": experiment_id})
     status, granted = _get_json(f"{base}{USER_PERMISSION}?{query}", headers, timeout)
     permission = granted.get("permission") if status == 200 and isinstance(granted, dict) else None
     if permission is not None and permission not in WRITE_PERMISSIONS:
-        raise ConfigError(f"Invalid value for tracking.experiment: expected an experiment {who} may create runs in "
-                          f"on {uri}, got {experiment!r} (MLflow permission {permission}; runs need "
+        raise ConfigError(f"Invalid value for tracking.experiment: expected an experiment user {username!r} may "
+                          f"create runs in on {base}, got {experiment!r} (MLflow permission {permission}; runs need "
                           f"{' or '.join(WRITE_PERMISSIONS)}: ask its owner or an admin, or set another "
                           "tracking.experiment)")
 

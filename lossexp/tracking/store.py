@@ -80,6 +80,12 @@ def access_denied(error: BaseException, uri: str, experiment: str) -> ConfigErro
                        "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD, or ask the experiment's owner for EDIT)")
 
 
+def unusable(error: BaseException, uri: str, key: str) -> ConfigError:
+    """One line for a URI MLflow has no store for (an unknown scheme, the retired file store, …)."""
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")[:300]
+    return ConfigError(f"Invalid value for {key}: expected a tracking store MLflow can open, got {uri!r} ({first})")
+
+
 def retrying(call: Callable[[], T], attempts: int = RETRIES, first_delay: float = 0.05) -> T:
     """``call()``, retried with jittered exponential backoff while it fails transiently."""
     for attempt in range(attempts):

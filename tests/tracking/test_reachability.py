@@ -140,7 +140,8 @@ class _AuthServer(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def auth_server(monkeypatch) -> Iterator[http.server.ThreadingHTTPServer]:
-    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_AUTH"):
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+                 "MLFLOW_TRACKING_AUTH"):
         monkeypatch.delenv(name, raising=False)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AuthServer)
     httpd.permission = "READ"
