@@ -137,8 +137,8 @@ def test_a_users_two_job_sweep_records_parent_and_children(server: Server, passw
 def test_another_user_cannot_write_into_it(server: Server, passwords, tmp_path: Path):
     from mlflow.tracking import MlflowClient
 
-    from lossexp.config import TrackingConfig
     from lossexp.errors import ConfigError
+    from lossexp.precheck import compose_validated
     from lossexp.tracking.run import TrackedRun
 
     with logged_in("alice", passwords["alice"]):
@@ -155,7 +155,7 @@ def test_another_user_cannot_write_into_it(server: Server, passwords, tmp_path: 
                            "tracking.experiment=alice-private", **bob))
     # should the server refuse once the pre-check has passed (a permission revoked meanwhile), the run
     # start is the same one-line error
-    config = type("Config", (), {"tracking": TrackingConfig(uri=server.uri, experiment="alice-private")})()
+    config = compose_validated([f"tracking.uri={server.uri}", "tracking.experiment=alice-private"])  # no pre-check
     with logged_in("bob", passwords["bob"]), pytest.raises(ConfigError, match="HTTP 403 PERMISSION_DENIED"):
         with TrackedRun(config, "bob's run", {}, tmp_path):
             pass
