@@ -197,16 +197,16 @@ BAD_INPUTS: List[Bad] = [
         ("Invalid value for --from-run", "expected a run id, got nothing")),
     Bad("from-run-unknown-run", "--from-run", ("train", "--from-run", "0123abcd"),
         ("Unknown run '0123abcd' for --from-run", "no such run in sqlite:///{tmp}/outputs/mlflow.db")),
-    Bad("from-run-interpolation", "replayed config with ${…}", ("train", "--from-run", "{crafted_run}"),
+    Bad("from-run-interpolation", "replayed config (data)", ("train", "--from-run", "{crafted_run}"),
         ("Invalid value for tracking.run_name in the config.yaml of run '{crafted_run}'",
          "a replayed config is data: no ${…} interpolation is resolved", "'${oc.env:SECRET_TOKEN}'"),
         setup="interpolated-run-name"),
-    Bad("from-run-unknown-section", "replayed config with ${…}", ("train", "--from-run", "{crafted_run}"),
+    Bad("from-run-unknown-section", "replayed config (data)", ("train", "--from-run", "{crafted_run}"),
         ("Unknown key shell in the config.yaml of run '{crafted_run}'",
          "valid keys are data, loss, model, objective, optimizer, tracking, trainer"), setup="unknown-section"),
     Bad("from-run-store-uri-sweep", "--from-run", ("train", "--from-run", "0123abcd", "tracking.uri=a,b"),
         ("Invalid value for tracking.uri", "a tracking URI (one, not a sweep)", "'a,b'")),
-    Bad("evaluate-config-interpolation", "replayed config with ${…}", ("evaluate", "crafted/model.keras"),
+    Bad("evaluate-config-interpolation", "replayed config (data)", ("evaluate", "crafted/model.keras"),
         ("Invalid value for data.name in 'crafted/config.yaml' (the config of the run that saved model.keras)",
          "no ${…} interpolation is resolved", "'${oc.env:HOME}'")),
     # --- found by fuzzing (tests/test_fuzzed_input.py) --------------------------------------------
@@ -413,6 +413,6 @@ def test_the_table_covers_the_issue() -> None:
               "validation split outside [0, 1)", "loss=+", "loss=a++b", "duplicate component",
               "unknown parametrization", "unreachable tracking server", "unwritable output directory",
               "corrupt/old .keras", "multirun", "tracking server refuses the credentials", "--from-run",
-              "replayed config with ${…}", "found by fuzzing"}
+              "replayed config (data)", "found by fuzzing"}
     assert wanted <= categories, wanted - categories
     assert len(BAD_INPUTS) >= 30 and len({row.id for row in BAD_INPUTS}) == len(BAD_INPUTS)
