@@ -60,8 +60,11 @@ def logged_in(user: str, password: str) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[Server]:
     bindir = postgres_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL's server binaries are not installed (apt-get install postgresql; .ci/run does)")
+    if bindir is None:  # missing, it skips here; under CI (which installs it) it fails: a skip would hide it
+        reason = "PostgreSQL's server binaries are not installed (apt-get install postgresql; .ci/run does)"
+        if os.environ.get("CI", "").strip().lower() in ("true", "1"):
+            pytest.fail(f"missing prerequisite under CI=true: {reason}", pytrace=False)
+        pytest.skip(reason)
     with postgres_cluster(bindir) as backend, basic_auth_server(backend, tmp_path_factory.mktemp("server")) as running:
         yield running
 
@@ -160,9 +163,6 @@ def test_another_user_cannot_write_into_it(server: Server, passwords, tmp_path: 
         with TrackedRun(config, "bob's run", {}, tmp_path):
             pass
     assert {run.info.run_id for run in all_runs(server)} == before
-    # bob may still read it, and write into an experiment of his own
-    result = lossexp(tmp_path, "train", *QUICK, f"tracking.uri={server.uri}", "tracking.experiment=bob", **bob)
-    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_eight_parallel_jobs_lose_no_run_and_no_metric_point(server: Server, passwords, tmp_path: Path):
