@@ -237,7 +237,7 @@ def train_tokens(run_id: str) -> st.SearchStrategy[List[str]]:
         lambda tokens: not any(_MULTIRUN.match(token) for token in tokens))  # a sweep's builds: TensorFlow
 
 
-@settings(FUZZ, max_examples=100, suppress_health_check=list(HealthCheck))
+@settings(FUZZ, max_examples=200, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_train_arguments_and_from_run(workdir: Workdir, data) -> None:
     from lossexp.cli import hydra_argv
@@ -249,7 +249,7 @@ def test_train_arguments_and_from_run(workdir: Workdir, data) -> None:
         assert all(isinstance(token, str) for token in argv)
 
 
-@settings(FUZZ, max_examples=100, suppress_health_check=list(HealthCheck))
+@settings(FUZZ, max_examples=200, suppress_health_check=list(HealthCheck))
 @given(overrides=st.lists(st.one_of(OVERRIDES, st.tuples(names(KEYS), st.lists(VALUES, min_size=2, max_size=3)).map(
     lambda t: f"{t[0]}={','.join(t[1])}")), max_size=4))
 def test_a_sweeps_jobs(workdir: Workdir, overrides: List[str]) -> None:
@@ -293,7 +293,7 @@ def report_tokens(run_id: str) -> st.SearchStrategy[List[str]]:
                     max_size=4).map(lambda groups: [token for group in groups for token in group])
 
 
-@settings(FUZZ, max_examples=200, suppress_health_check=list(HealthCheck))
+@settings(FUZZ, max_examples=400, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_runs_and_compare_arguments(workdir: Workdir, data) -> None:
     command = data.draw(st.sampled_from(["runs", "compare"]))
@@ -317,7 +317,7 @@ def model_files(workdir: Workdir) -> List[str]:
     return ["run/model.keras", "corrupt.keras", "missing.keras", "run", "", "-", "--help", "model=mlp"]
 
 
-@settings(FUZZ, max_examples=150, suppress_health_check=list(HealthCheck))
+@settings(FUZZ, max_examples=300, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_evaluate_arguments_and_the_config_beside_the_model(workdir: Workdir, model_files: List[str], data) -> None:
     model = data.draw(st.one_of(st.sampled_from(model_files), st.sampled_from(model_files).flatmap(mutated),
