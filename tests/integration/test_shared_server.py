@@ -20,7 +20,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from conftest import require, lossexp_env
+from conftest import lossexp_env, require
 from integration_helpers import QUICK, lossexp
 from shared_server import ADMIN, Server, basic_auth_server, postgres_bindir, postgres_cluster
 
