@@ -27,10 +27,11 @@ def lossexp(cwd: Path, *args: str, timeout: float = 300, **env: str) -> subproce
 
 
 def sweep_runs(uri: str) -> Tuple[List, List]:
-    """(parents, children) of every sweep in the store at ``uri``."""
-    from mlflow.tracking import MlflowClient
+    """(parents, children) of every sweep in the store at ``uri`` (opened as lossexp opens it: a store
+    being created by a running sweep is waited for, not migrated a second time at once)."""
+    from lossexp.tracking import store
 
-    client = MlflowClient(uri)
+    client = store.open_client(uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(ids) if ids else []
     parents = [r for r in runs if r.data.tags.get("lossexp.role") == "sweep"]
