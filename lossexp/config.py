@@ -96,6 +96,8 @@ class TrackingConfig:
     log_model: bool = True
     #: MLflow's system metrics (CPU, memory, disk, network; GPU when present) as ``system/…``
     system_metrics: bool = False
+    #: per-task gradient diagnostics (``weight_grad/…``) every ``trainer.log_every_n_steps``
+    gradients: bool = True
     #: seconds between heartbeats of a running run (tag ``lossexp.heartbeat``)
     heartbeat_s: float = 30.0
     #: a RUNNING run silent this long is marked FAILED at the start of the next run
@@ -118,6 +120,14 @@ class ObjectiveConfig:
 
 
 @dataclass
+class AblationConfig:
+    """``lossexp ablate`` sweeps ``leave_out``: the run trains the composition without that component."""
+
+    #: a key of ``loss:`` to leave out of this run (null: the whole composition)
+    leave_out: Optional[str] = None
+
+
+@dataclass
 class LossexpConfig:
     """The whole validated config, as the runner reads it."""
 
@@ -129,9 +139,11 @@ class LossexpConfig:
     tracking: TrackingConfig
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
+    weighting: Selection = field(default_factory=lambda: Selection("equal"))
+    ablation: AblationConfig = field(default_factory=AblationConfig)
 
 
-TOP_KEYS = ("data", "loss", "model", "objective", "optimizer", "task", "tracking", "trainer")
+TOP_KEYS = ("ablation", "data", "loss", "model", "objective", "optimizer", "task", "tracking", "trainer", "weighting")
 
 
 def _merge(section: str, schema: type, node: Any) -> Any:
@@ -250,6 +262,8 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     trainer = _merge("trainer", TrainerConfig, cfg.get("trainer"))
     tracking = _merge("tracking", TrackingConfig, cfg.get("tracking"))
     objective = _merge("objective", ObjectiveConfig, cfg.get("objective"))
+    ablation = _merge("ablation", AblationConfig, cfg.get("ablation"))
+    weighting = selection("weighting", cfg.get("weighting") or {"name": "equal"})
     task = _task(cfg.get("task"))
     check_objective(objective)
     loss = _plain(cfg.get("loss")) or {}
@@ -258,7 +272,19 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     entry_keys = regime(regime_name(model.name)).entry_keys
     for name, options in loss.items():
         check_entry(name, options, entry_keys)
+    loss = _leave_out(loss, ablation.leave_out)
     check_pairing(model.name, data.name, registry.get("data", data.name).meta.get("task"))
+    regime(regime_name(model.name)).check_weighting(weighting.name, model.name)
     _check_trainer(trainer)
     _check_tracking(tracking)
-    return LossexpConfig(model, data, optimizer, loss, trainer, tracking, objective, task)
+    return LossexpConfig(model, data, optimizer, loss, trainer, tracking, objective, task, weighting, ablation)
+
+
+def _leave_out(loss: Dict[str, Any], component: Optional[str]) -> Dict[str, Any]:
+    """The ``loss:`` entries without ``ablation.leave_out`` (which must be one of them)."""
+    if component is None:
+        return loss
+    if component not in loss:
+        raise invalid_value("ablation.leave_out", f"one of the loss components ({', '.join(loss) or 'none'}) or null",
+                            component)
+    return {name: options for name, options in loss.items() if name != component}

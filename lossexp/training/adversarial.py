@@ -82,6 +82,7 @@ class AdversarialTrainer(Trainer):
     tasks = ("generation",)
     entry_keys = (PLAYER_KEY,)
     saved_class = "lossexp>GANModel"
+    weightings = ("equal",)
 
     def build(self, data: Any, network: Any = None, components: Optional[Sequence[Any]] = None) -> Any:
         from lossexp.losses.entries import build_components

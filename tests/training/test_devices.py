@@ -1,7 +1,7 @@
 """Several devices and mixed precision: the same global batch trained on one device and under
 MirroredStrategy on two logical CPU devices gives the same metric history — task loss, every
-component's term and weighted contribution, coefficients, schedules — and bfloat16 layers keep the
-terms in float32."""
+component's term and weighted contribution, coefficients, schedules, the gradient diagnostics —
+and bfloat16 layers keep the terms in float32."""
 from __future__ import annotations
 
 import pytest
@@ -43,7 +43,8 @@ def histories(uri: str, run_name: str) -> dict:
     [run] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id],
                                f"attributes.run_name = '{run_name}'")
     assert run.info.status == "FINISHED"
-    keys = [k for k in run.data.metrics if k.split("/")[0] in ("loss", "val_loss", "term", "val_term", "coef", "weight")]
+    keys = [k for k in run.data.metrics
+            if k.split("/")[0] in ("loss", "val_loss", "term", "val_term", "coef", "weight", "weight_grad")]
     return {key: [(m.step, m.value) for m in sorted(client.get_metric_history(run.info.run_id, key),
                                                      key=lambda m: m.step)] for key in keys}
 
