@@ -17,7 +17,7 @@ running sum would not. Logged as ``weight_drift/<stat>/<layer>`` (:func:`lossexp
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
@@ -58,7 +58,7 @@ class WeightDrift:
                 c.assign(value)
         self._count.assign(1.0)
 
-    def _measure_graph(self, steps: "tf.Tensor") -> "tf.Tensor":
+    def _measure_graph(self, steps: Any) -> Any:
         import tensorflow as tf
 
         def norm(tensors: Sequence) -> tf.Tensor:
