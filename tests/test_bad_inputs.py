@@ -24,7 +24,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from typing import Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
-from conftest import lossexp_env
+from conftest import local_http_server, lossexp_env
 
 #: keeps every training row small, should a check let it through
 QUICK = ("trainer.epochs=1", "data.n_samples=200", "tracking.plots=false")
@@ -452,13 +451,8 @@ def http_port(tmp_path_factory) -> Iterator[int]:
         def log_message(self, *args: object) -> None:
             pass
 
-    handler = functools.partial(Quiet, directory=str(tmp_path_factory.mktemp("www")))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with local_http_server(functools.partial(Quiet, directory=str(tmp_path_factory.mktemp("www")))) as server:
+        yield server.server_address[1]
 
 
 class _WantsCredentials(http.server.BaseHTTPRequestHandler):
@@ -473,19 +467,10 @@ class _WantsCredentials(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def serve(handler: Callable) -> http.server.ThreadingHTTPServer:
-    """A threaded HTTP server on 127.0.0.1 with ``handler`` (stop it with shutdown + server_close)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 @pytest.fixture(scope="module")
 def auth_port() -> Iterator[int]:
-    server = serve(_WantsCredentials)
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with local_http_server(_WantsCredentials) as server:
+        yield server.server_address[1]
 
 
 def fill(text: str, values: Dict[str, object]) -> str:
