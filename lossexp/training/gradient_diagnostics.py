@@ -1,8 +1,8 @@
 """Per-task gradient diagnostics: which part of the loss moves the weights, and which fights the task.
 
 Every ``tracking.gradients_every_n_steps`` training steps (and after the first call into the step),
-on a batch drawn from the training split (:mod:`lossexp.training.gradient_probe`), a compiled
-function of its own — not the training step, which stays the plain one — computes each task's
+on a batch drawn from the training split (:mod:`lossexp.training.gradient_probe`), a function of
+its own — not the training step, which stays the plain one — computes each task's
 gradient ``gᵢ = ∇Lᵢ`` (Lᵢ: the task loss, a component's weighted contribution, ``other``) at the
 current weights, with the context the next training step would see (training mode, its step
 number), on the network's trainable weights — all of them, and the weights of each layer a
@@ -18,7 +18,8 @@ last update ``d = Σ αᵢgᵢ`` (1 for ``equal``):
 * ``weight_grad/norm`` = ‖d‖, the update direction's norm (before the optimizer);
 * the same on a layer L: ``weight_grad/<t>/L.<stat>``, ``weight_grad/L.conflicts``.
 
-The function leaves the model as it found it: what its forward pass assigns (a component's state,
+The first few samples run eagerly (:data:`EAGER_SAMPLES`), the later ones as a compiled
+function (traced at the first of them). The function leaves the model as it found it: what its forward pass assigns (a component's state,
 normalisation statistics, dropout's random state, the loss breakdown's running means) is restored,
 so a run with diagnostics trains exactly like one without. Under a distribution strategy it runs
 outside the replicas, on the whole batch: the global batch's gradients.
@@ -31,6 +32,10 @@ from lossexp import metric_names
 
 #: the scope of every shared weight at once (the layers' scopes are their names)
 ALL = None
+#: samples measured eagerly before the function is compiled: tracing it costs as much as ~15 eager
+#: samples (``benchmarks/GRADIENTS.md``), so a run of a few hundred steps never pays for it and a long
+#: run, whose later samples are then ~15× cheaper, pays it once
+EAGER_SAMPLES = 5
 
 
 def statistic_names(tasks: Sequence[str], layer: Optional[str] = ALL) -> List[str]:
@@ -76,6 +81,7 @@ class GradientDiagnostics:
         self.tasks, self.layers = list(model.tasks()), list(layers)
         self.names = [name for scope in [ALL, *self.layers] for name in statistic_names(self.tasks, scope)]
         self._compiled: Any = None
+        self._measured = 0
         self._pending: Optional[Tuple[int, Dict[str, float]]] = None
 
     @property
@@ -83,12 +89,18 @@ class GradientDiagnostics:
         return [ALL, *self.layers]
 
     def measure(self, x: Any, y: Any) -> Dict[str, float]:
-        """The statistics of the batch ``(x, y)`` at the current weights (traced once per batch shape)."""
+        """The statistics of the batch ``(x, y)`` at the current weights: the first
+        :data:`EAGER_SAMPLES` eagerly, the later ones by the compiled function."""
         import tensorflow as tf
 
-        if self._compiled is None:
-            self._compiled = tf.function(self._statistics, reduce_retracing=True)
-        return dict(zip(self.names, (float(v) for v in self._compiled(x, y).numpy())))
+        self._measured += 1
+        if self._measured <= EAGER_SAMPLES:
+            values = self._statistics(tf.convert_to_tensor(x), tf.convert_to_tensor(y))
+        else:
+            if self._compiled is None:
+                self._compiled = tf.function(self._statistics, reduce_retracing=True)
+            values = self._compiled(x, y)
+        return dict(zip(self.names, (float(v) for v in values.numpy())))
 
     def sample(self, step: int, x: Any, y: Any) -> None:
         """Measure the batch and keep the values for :meth:`read`, as those of training step ``step``."""

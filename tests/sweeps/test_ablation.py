@@ -14,8 +14,8 @@ from mlflow.tracking import MlflowClient
 from lossexp.errors import ConfigError
 from lossexp.sweeps import ablation
 
-TINY = ("model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=300", "trainer.epochs=2",
-        "tracking.log_model=false", "tracking.plots=false", "tracking.drift=false")
+TINY = ("model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=300", "trainer.epochs=1",
+        "tracking.log_model=false", "tracking.plots=false", "tracking.drift=false", "tracking.gradients=false")
 
 
 def child(leave_out, seed, value, status="FINISHED"):

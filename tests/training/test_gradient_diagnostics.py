@@ -12,6 +12,7 @@ import pytest
 from lossexp import metric_names as names
 from lossexp.losses.activity import ActivityPenalty
 from lossexp.losses.hist_avg import HistoricalAverage
+from lossexp.training.gradient_diagnostics import EAGER_SAMPLES
 
 LR, W_ACTIVITY, W_HIST = 0.1, 0.05, 0.5
 
@@ -79,6 +80,9 @@ def test_statistics_between_steps_are_those_of_numpy_gradients(tiny_network, com
     theta_3 = weights()
     recorded = model.measure_gradients(x.astype("float32"), y.astype("float32"))  # as step 3 would see them
     assert model.gradient_diagnostics() is None  # measure_gradients keeps nothing for the recorder
+    for _ in range(EAGER_SAMPLES):  # the first samples run eagerly, the next one compiled: the same values
+        again = model.measure_gradients(x.astype("float32"), y.astype("float32"))
+    assert again == pytest.approx(recorded, rel=1e-5, abs=1e-7)
 
     gradients = numpy_gradients(theta_3, x, y)
     gradients["hist_avg"] = [W_HIST * 2 * (a - b) for a, b in zip(theta_3, theta_2)]  # mode previous: r = θ₂
