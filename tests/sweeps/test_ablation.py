@@ -86,3 +86,18 @@ def test_ablate_under_joblib_records_the_table_and_compare_plots_it(run_cli, sto
     assert plot.stat().st_size > 10_000
     assert f"{parent.info.run_id}-ablation.png" in [a.path.split("/")[-1] for a in
                                                     client.list_artifacts(parent.info.run_id, "compare")]
+
+
+def test_help_and_a_refused_ablation_do_not_import_tensorflow(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, io, contextlib\n"
+        "from lossexp.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "    assert main(['ablate', '--help']) == 0\n"
+        "    assert main(['ablate', '--seeds', '2', 'loss=activity']) == 2\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=tmp_path)
