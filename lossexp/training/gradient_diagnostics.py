@@ -32,9 +32,9 @@ from lossexp import metric_names
 
 #: the scope of every shared weight at once (the layers' scopes are their names)
 ALL = None
-#: samples measured eagerly before the function is compiled: tracing it costs as much as ~15 eager
+#: samples measured eagerly before the function is compiled: tracing it costs as much CPU as ~10 eager
 #: samples (``benchmarks/GRADIENTS.md``), so a run of a few hundred steps never pays for it and a long
-#: run, whose later samples are then ~15× cheaper, pays it once
+#: run, whose later samples are then ~10× cheaper, pays it once
 EAGER_SAMPLES = 5
 
 
