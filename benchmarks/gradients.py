@@ -71,11 +71,12 @@ def epoch_seconds(overrides: Sequence[str], epochs: int) -> Dict[str, float]:
     model = trainer.build(data)
     train, _ = trainer.splits(data)
     clock = epoch_clock()
+    batch = config.trainer.batch_size
     model.fit(*train.arrays, batch_size=config.trainer.batch_size, epochs=epochs, verbose=0,
               callbacks=[*trainer.callbacks(model, data), clock])
     found = {"first_wall": clock.wall[0], "first_cpu": clock.cpu[0],
              "rest_wall": sum(clock.wall[1:]), "rest_cpu": sum(clock.cpu[1:]),
-             "step_cpu": sum(clock.cpu[1:]) / ((epochs - 1) * math.ceil(len(train.arrays[0]) / config.trainer.batch_size))}
+             "step_cpu": sum(clock.cpu[1:]) / ((epochs - 1) * math.ceil(len(train.arrays[0]) / batch))}
     if model.diagnostics is not None:
         found.update(sample_costs(model, train, config.trainer.batch_size))
     return found
@@ -191,7 +192,8 @@ def render(results: Dict[str, Any]) -> str:
         f"{sample['median'] * 1000:.1f} ms CPU ({sample['min'] * 1000:.1f}–{sample['max'] * 1000:.1f}) by the compiled "
         f"function, {eager['median'] * 1000:.1f} ms ({eager['min'] * 1000:.1f}–{eager['max'] * 1000:.1f}) eagerly; a "
         f"training step {step['median'] * 1000:.1f} ms CPU ({step['min'] * 1000:.1f}–{step['max'] * 1000:.1f}). At the "
-        f"default interval ({cost['every_n_steps']} steps) the diagnostics therefore cost **{cost['median'] * 100:.2f} % "
+        f"default interval ({cost['every_n_steps']} steps) the diagnostics therefore cost "
+        f"**{cost['median'] * 100:.2f} % "
         f"({cost['min'] * 100:.2f}–{cost['max'] * 100:.2f} %)** of the training steps' CPU time once compiled, and "
         f"{eager_cost['median'] * 100:.1f} % ({eager_cost['min'] * 100:.1f}–{eager_cost['max'] * 100:.1f} %) during "
         f"the first 5 samples (eager: up to step ~410 here). Tracing the function takes "

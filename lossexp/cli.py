@@ -215,9 +215,11 @@ def _ablate(args: List[str]) -> int:
                 try:
                     seeds = int(value)
                 except ValueError:
-                    raise ConfigError(f"Invalid value for --seeds: expected a whole number >= 1, got {value!r}") from None
+                    raise ConfigError(f"Invalid value for --seeds: expected a whole number >= 1, "
+                                      f"got {value!r}") from None
             elif token.startswith("-"):
-                raise ConfigError(f"lossexp ablate: unknown option {token} (valid: --seeds N; see lossexp ablate --help)")
+                raise ConfigError(f"lossexp ablate: unknown option {token} "
+                                  "(valid: --seeds N; see lossexp ablate --help)")
             else:
                 overrides.append(token)
         project.export()

@@ -20,10 +20,11 @@ Keras 3 reports only the total loss; here every component also gets two epoch-ru
 
 The parts of that sum are the *tasks* of a weighting method (:mod:`lossexp.balancing`; ``equal`` by
 default): the update follows Σ αᵢ∇(part i) with the method's weights α
-(:mod:`lossexp.training.balanced_update`; with ``equal`` the step is Keras' own). The parts' gradient
-diagnostics are measured apart from the step (:mod:`lossexp.training.gradient_diagnostics`). The reported ``loss`` stays the
-plain sum, comparable between methods. A model without a task loss (``task_loss=None``: a model
-that is its own parameters, trained on components alone) has the components as its only tasks.
+(:mod:`lossexp.training.balanced_update`; with ``equal`` the step is Keras' own). The parts'
+gradient diagnostics are measured apart from the step (:mod:`lossexp.training.gradient_diagnostics`).
+The reported ``loss`` stays the plain sum, comparable between methods. A model without a task loss
+(``task_loss=None``: a model that is its own parameters, trained on components alone) has the
+components as its only tasks.
 """
 from __future__ import annotations
 

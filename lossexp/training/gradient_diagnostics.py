@@ -19,9 +19,10 @@ last update ``d = Σ αᵢgᵢ`` (1 for ``equal``):
 * the same on a layer L: ``weight_grad/<t>/L.<stat>``, ``weight_grad/L.conflicts``.
 
 The first few samples run eagerly (:data:`EAGER_SAMPLES`), the later ones as a compiled
-function (traced at the first of them). The function leaves the model as it found it: what its forward pass assigns (a component's state,
-normalisation statistics, dropout's random state, the loss breakdown's running means) is restored,
-so a run with diagnostics trains exactly like one without. Under a distribution strategy it runs
+function (traced at the first of them). The function leaves the model as it found it: what its
+forward pass assigns (a component's state, normalisation statistics, dropout's random state, the
+loss breakdown's running means) is restored, so a run with diagnostics trains exactly like one
+without. Under a distribution strategy it runs
 outside the replicas, on the whole batch: the global batch's gradients.
 """
 from __future__ import annotations

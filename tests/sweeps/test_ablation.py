@@ -73,7 +73,8 @@ def test_ablate_under_joblib_records_the_table_and_compare_plots_it(run_cli, sto
         assert metrics[f"ablation/delta/{component}"] == pytest.approx(statistics.fmean(deltas), rel=1e-6, abs=1e-9)
         assert metrics[f"ablation/delta_std/{component}"] == pytest.approx(statistics.stdev(deltas), rel=1e-6,
                                                                             abs=1e-9)
-    assert metrics["ablation/objective/whole"] == pytest.approx((objective[("None", "0")] + objective[("None", "1")]) / 2)
+    whole = (objective[("None", "0")] + objective[("None", "1")]) / 2
+    assert metrics["ablation/objective/whole"] == pytest.approx(whole)
     table = json.loads(Path(client.download_artifacts(parent.info.run_id, "ablation/ablation.json",
                                                        str(tmp_path))).read_text())
     assert [row["component"] for row in table["rows"]] == ["hist_avg", "activity"]
