@@ -68,6 +68,13 @@ class TrainerConfig:
     verbose: int = 2
     #: stop when a raw/uncertainty weight diverges (it is always reported and tagged)
     stop_on_divergence: bool = False
+    #: XLA-compile the train step (true/false); null: Keras' choice, which is off on a CPU-only machine
+    jit_compile: Optional[bool] = None
+
+    @property
+    def keras_jit_compile(self) -> Any:
+        """``jit_compile`` as ``Model.compile`` takes it (null: ``"auto"``)."""
+        return "auto" if self.jit_compile is None else self.jit_compile
 
     @property
     def execution_steps(self) -> int:
