@@ -68,7 +68,8 @@ def packed_fake(generator: keras.Model, noises) -> tf.Tensor:
 
 
 def d_loss(discriminator, real, fake):
-    return tf.reduce_mean(tf.math.softplus(-discriminator(real))) + tf.reduce_mean(tf.math.softplus(discriminator(fake)))
+    real_loss = tf.reduce_mean(tf.math.softplus(-discriminator(real)))
+    return real_loss + tf.reduce_mean(tf.math.softplus(discriminator(fake)))
 
 
 def assert_weights(got, expected):
