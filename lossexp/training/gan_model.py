@@ -6,6 +6,14 @@
 * discriminator: ``mean softplus(−D(x)) + mean softplus(D(G(z)))``, i.e. ``−log D(x) − log(1 − D(G(z)))``;
 * generator:     ``mean softplus(−D(G(z)))``, i.e. ``−log D(G(z))``;
 
+each plus ``Σ weight·term`` of the components that target that player. A component sees its
+player as the :class:`~lossexp.losses.base.LossContext`: ``network`` is the player's network,
+``step`` the player's own step (its optimizer's count + 1), ``y_pred`` what the player outputs
+(generated points for the generator, packed as the real rows; ``D``'s probabilities on the real
+then fake rows for the discriminator) and ``y_true`` what it should output (the real rows; labels 1
+then 0). Each player's optimizer updates that player's weights and its components' trainable
+weights only.
+
 ``updates: alternating`` steps the discriminator first, then the generator on fresh noise against
 the updated discriminator; ``simultaneous`` computes both players' gradients from one forward pass
 (one noise draw, the same ``D(G(z))``) and applies them together, as PacGAN's and ALI's released
@@ -17,14 +25,6 @@ generator calls on independent noise batches concatenated the same way, so the d
 judges m samples at once. Each call normalises with its own batch statistics (batch
 normalisation in the generator), as PacGAN's generator applied to each of its m noise batches.
 A batch of B rows is B·m real and B·m generated points.
-
-each plus ``Σ weight·term`` of the components that target that player. A component sees its
-player as the :class:`~lossexp.losses.base.LossContext`: ``network`` is the player's network,
-``step`` the player's own step (its optimizer's count + 1), ``y_pred`` what the player outputs
-(generated points for the generator, packed as the real rows; ``D``'s probabilities on the real
-then fake rows for the discriminator) and ``y_true`` what it should output (the real rows; labels 1
-then 0). Each
-player's optimizer updates that player's weights and its components' trainable weights only.
 
 Metrics (epoch running means, weighted by batch size): ``loss/<player>`` (what that player's
 optimizer minimises), ``loss/<player>/adversarial`` (its GAN loss alone), and per component
