@@ -21,7 +21,7 @@ Finished work is never redone: run the same command again to resume after an int
     python -m benchmarks.ring --stage plateau              # plot the curves: benchmarks/ring_paper/plateau.png
     python -m benchmarks.ring --stage sweep --epochs E     # hist_avg weights on gan (seeds 0–2) at E epochs
     python -m benchmarks.ring --stage table --epochs E --weight W   # 10 seeds of the four variants
-    python -m benchmarks.ring --stage report --epochs E --weight W  # ring_paper.json, RING.md, sample PNGs
+    python -m benchmarks.ring --stage report --epochs E --weight W  # ring_paper.json, tables.md, sample PNGs
 
 ``--jobs`` runs (default 2) train at once, each with one TensorFlow thread; run the whole thing
 under ``nice -n 19``.
@@ -47,6 +47,8 @@ TABLE = HERE / "RING.md"
 PAPER_EPOCHS = 400
 STEPS_PER_EPOCH = 1000
 SAMPLES_EVERY = 10
+#: epochs in the running mean of the plateau plot
+WINDOW = 10
 
 #: variant → (experiment, with historical averaging)
 VARIANTS = {"gan": ("ring_pacgan", False), "pacgan2": ("ring_pacgan2", False),
@@ -221,12 +223,17 @@ def plot_curves(records: Sequence[Dict[str, Any]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    import numpy as np
+
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for record in records:
-        steps = [e * STEPS_PER_EPOCH / 1000 for e in record["epochs"]]
-        label = Run(**record["run"]).key
-        left.plot(steps, record["modes"], label=label, linewidth=0.9)
-        right.plot(steps, record["hq"], label=label, linewidth=0.9)
+    for i, record in enumerate(records):
+        steps = np.array(record["epochs"]) * STEPS_PER_EPOCH / 1000
+        label, colour = Run(**record["run"]).key, f"C{i}"
+        for axis, values in ((left, record["modes"]), (right, record["hq"])):
+            axis.plot(steps, values, color=colour, linewidth=0.6, alpha=0.35)
+            if len(values) >= WINDOW:  # the running mean over WINDOW epochs, at its window's last epoch
+                mean = np.convolve(values, np.ones(WINDOW) / WINDOW, mode="valid")
+                axis.plot(steps[WINDOW - 1:], mean, color=colour, linewidth=1.6, label=f"{label} ({WINDOW}-epoch mean)")
     left.set(xlabel="thousand steps", ylabel="modes covered (of 8)", ylim=(-0.2, 8.4))
     right.set(xlabel="thousand steps", ylabel="high-quality samples (%)", ylim=(0, 100))
     for axis in (left, right):
@@ -300,6 +307,59 @@ def report(epochs: int, weight: float, seeds: int, sweep_weights: Sequence[float
     return results
 
 
+def _pm(mean: float, sem: float, std: float, digits: int = 1) -> str:
+    return f"{mean:.{digits}f} ± {sem:.{digits}f} (± {std:.{digits}f})"
+
+
+def markdown(results: Dict[str, Any]) -> str:
+    """The report's tables: ours beside the paper's rows, the hist_avg tests and sweep, per-seed scores."""
+    setup = results["setup"]
+    lines = [f"At {setup['steps']:,} steps per player ({setup['epochs']} epochs of 1,000; the paper: "
+             f"{setup['paper_steps']:,}); mean ± standard error (± standard deviation) over seeds; 2,500 samples.",
+             "", "| variant | seeds | modes (of 8) | high-quality samples (%) | paper: modes | paper: high quality (%) "
+             "| within the paper's error bars |", "|---|---|---|---|---|---|---|"]
+    for variant in VARIANTS:
+        if variant not in results:
+            continue
+        row, paper, verdict = results[variant], PAPER.get(variant), results["verdicts"].get(variant)
+        paper_modes = f"{paper['modes'][0]} ± {paper['modes'][1]}" if paper else "—"
+        paper_hq = f"{paper['hq'][0]} ± {paper['hq'][1]}" if paper else "—"
+        if verdict:
+            said = (f"modes {'yes' if verdict['modes_within'] else 'no'}, "
+                    f"high quality {'yes' if verdict['hq_within'] else 'no'}")
+        else:
+            said = "(no paper row)"
+        lines.append(f"| {variant} | {row['n_seeds']} | {_pm(row['modes_mean'], row['modes_sem'], row['modes_std'], 2)}"
+                     f" | {_pm(row['hq_mean'], row['hq_sem'], row['hq_std'])} | {paper_modes} | {paper_hq} | {said} |")
+    if results["hist_avg_tests"]:
+        lines += ["", "Historical averaging against the same variant without it (two-sided, over seeds):", "",
+                  "| variant | measure | difference of means | Welch t-test p | Mann–Whitney U p |",
+                  "|---|---|---|---|---|"]
+        for variant, test in results["hist_avg_tests"].items():
+            for measure, label in (("modes", "modes"), ("hq", "high quality (%)")):
+                t = test[measure]
+                lines.append(f"| {variant} | {label} | {t['difference']:+.2f} | {t['welch_p']:.3f} "
+                             f"| {t['mann_whitney_p']:.3f} |")
+    sweep = results["hist_avg_sweep"]["weights"]
+    if sweep:
+        lines += ["", f"Sweep of `loss.hist_avg.weight` on gan_hist_avg ({results['hist_avg_sweep']['epochs']} "
+                  "epochs):", "", "| weight | seeds | modes | high quality (%) | per seed: modes / high quality |",
+                  "|---|---|---|---|---|"]
+        for weight, row in sweep.items():
+            seeds = ", ".join(f"{r['modes']} / {r['hq']:.1f}" for r in row["seeds"])
+            modes = _pm(row["modes_mean"], row["modes_sem"], row["modes_std"], 2)
+            hq = _pm(row["hq_mean"], row["hq_sem"], row["hq_std"])
+            lines.append(f"| {weight} | {row['n_seeds']} | {modes} | {hq} | {seeds} |")
+    lines += ["", "Per seed: modes covered, high quality, and the high-quality samples nearest each mode "
+              "(mode k at angle k·45°):", "", "| variant | seed | modes | high quality (%) | per-mode counts |",
+              "|---|---|---|---|---|"]
+    for variant in VARIANTS:
+        for row in results.get(variant, {}).get("seeds", []):
+            counts = " ".join(str(n) for n in row["per_mode"])
+            lines.append(f"| {variant} | {row['seed']} | {row['modes']} | {row['hq']:.2f} | {counts} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", choices=("curves", "plateau", "sweep", "table", "report"))
@@ -330,7 +390,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                   for s in range(args.seeds) for v, (_, hist) in VARIANTS.items()], args.jobs)
     elif args.stage == "report":
         results = report(args.epochs, args.weight, args.seeds, sweep_weights, args.sweep_seeds)
-        print(json.dumps({k: v for k, v in results.items() if k not in VARIANTS}, indent=1))
+        (STORE / "tables.md").write_text(markdown(results))
+        print(markdown(results))
     else:
         parser.error("--stage is required")
 
