@@ -54,12 +54,13 @@ def seed_recompile_step_seconds(x: np.ndarray, y: np.ndarray, batches: int, batc
 def lossexp_step_seconds(cfg: Any, data: Any, epochs: int = 4) -> float:
     import keras
 
-    from lossexp.training.assemble import build_model
+    from lossexp.training.trainer import for_config
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
-    model = build_model(cfg, data)
-    (x, y), _ = data.split(cfg.trainer.validation_split)
+    model = for_config(cfg).build(data)
+    train, _ = data.split(cfg.trainer.validation_split)
+    x, y = train.arrays
     timer = epoch_timer()
     model.fit(x, y, epochs=epochs, batch_size=cfg.trainer.batch_size, callbacks=[timer], verbose=0)
     steps = int(np.ceil(len(x) / cfg.trainer.batch_size))

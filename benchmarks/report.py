@@ -21,6 +21,49 @@ def _verdict(value: float, goal: float, lower_is_better: bool = True) -> str:
     return f"{'met' if met else 'MISSED'} (goal {'≤' if lower_is_better else '≥'} {goal:g})"
 
 
+def _scale(s: Dict[str, Any]) -> List[str]:
+    setup, goals = s["setup"], s["goals"]
+    repeats = f"{setup['repeats']} interleaved repeats of {setup['epochs']} epochs ({setup['timed']})"
+    lines = [
+        "## 1. lossexp against plain Keras, same `steps_per_execution`", "",
+        f"Every variant: the same freshly built network, synthetic data, Adam, `steps_per_execution = "
+        f"{setup['steps_per_execution']}`; {repeats}. **Headline**: lossexp's default config "
+        f"(`loss={'+'.join(setup['default_loss'])}`, drift statistics, tracking into a real MLflow store) "
+        "over plain `keras.Model.fit` of the same network. *As written*: the same lossexp run over plain "
+        "Keras at its default `steps_per_execution = 1` — labelled, not the headline.", "",
+        "| network | parameters | batch | plain epoch | lossexp epoch | **same batching** | verdict | as written |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, ratio in s["same_batching_ratio"].items():
+        name, batch = key.split("/")
+        times = s["epoch_seconds"][key]
+        lines.append(f"| {name} | {s['parameters'][name]:,} | {batch.split('_')[1]} | {_ms(times['plain'])} | "
+                     f"{_ms(times['default'])} | **{_r(ratio)}** | "
+                     f"{_verdict(ratio['median'], goals['same_batching_ratio'])} | {_r(s['as_written_ratio'][key])} |")
+    lines += ["", "### Drift statistics", "",
+              f"`loss=none` with drift statistics on over off (batch 32, tracking on); {repeats}.", "",
+              "| network | drift on / off | verdict |", "|---|---|---|"]
+    for key, value in s["drift_cost"].items():
+        lines.append(f"| {key.split('/')[0]} | {_r(value['ratio'])} | "
+                     f"{_verdict(value['ratio']['median'], goals['drift_cost'])} |")
+    lines += ["", "### Weight-space terms at the limit", "",
+              "One term, drift and tracking off, against the hand-written TensorFlow step for the same maths "
+              f"(`benchmarks/scale.py: reference_model`), batch 32; {repeats}.", "",
+              "| network / term | lossexp / reference | verdict | lossexp / plain | reference / plain |",
+              "|---|---|---|---|---|"]
+    for key, value in s["weight_space_terms"].items():
+        lines.append(f"| {key} | {_r(value['lossexp_over_reference'])} | "
+                     f"{_verdict(value['lossexp_over_reference']['median'], goals['lossexp_over_reference'])} | "
+                     f"{_r(value['lossexp_over_plain'])} | {_r(value['reference_over_plain'])} |")
+    growth = s["growth_at_1M"]
+    lines += ["", "### Growth with the number of components (mlp_1M, batch 32, drift and tracking off)", "",
+              "| components | lossexp / plain |", "|---|---|",
+              *(f"| {n} | {_r(r)} |" for n, r in growth["ratios"].items()), "",
+              f"Least-squares line: ratio ≈ {growth['at_zero']:.3f} + {growth['per_component']:.4f} × components, "
+              f"{_verdict(growth['per_component'], goals['per_component'])} per component.", ""]
+    return lines
+
+
 def render(results: Dict[str, Any]) -> str:
     m = results["machine"]
     lines: List[str] = [
@@ -34,27 +77,12 @@ def render(results: Dict[str, Any]) -> str:
         f"| TensorFlow | {m['tensorflow']} |", f"| Keras | {m['keras']} |",
         f"| date | {results['date']} |", f"| wall time of the run | {results['wall_seconds']:.0f} s |", "",
     ]
-    if "overhead" in results:
-        o = results["overhead"]
-        lines += [
-            "## 1–2. Overhead and tracking cost", "", f"`{o['setup']['command']}` (drift statistics on, "
-            f"log every {o['setup']['log_every_n_steps']} steps), {o['setup']['repeats']} repeats of "
-            f"{o['setup']['epochs']} epochs; epoch time is the median of epochs 2..E.", "",
-            "| variant | epoch time |", "|---|---|",
-            *(f"| {v} | {_ms(s)} |" for v, s in o["epoch_seconds"].items()), "",
-            "| ratio | per-repeat median (range) | of medians | verdict |", "|---|---|---|---|",
-            f"| overhead: lossexp / plain Keras | {_r(o['overhead_ratio'])} | {o['overhead_ratio']['of_medians']:.3f} "
-            f"| {_verdict(o['overhead_ratio']['median'], o['goals']['overhead_ratio'])} |",
-            f"| lossexp / plain Keras with the same `steps_per_execution` "
-            f"({o['setup']['steps_per_execution']}) | {_r(o['overhead_ratio_same_batching'])} "
-            f"| {o['overhead_ratio_same_batching']['of_medians']:.3f} | (for reference) |",
-            f"| tracking: on / off | {_r(o['tracking_ratio'])} | {o['tracking_ratio']['of_medians']:.3f} "
-            f"| {_verdict(o['tracking_ratio']['median'], o['goals']['tracking_ratio'])} |", "",
-        ]
+    if "scale" in results:
+        lines += _scale(results["scale"])
     if "recompile" in results:
         r = results["recompile"]
         lines += [
-            "## 3. Against R0's recompile-after-every-batch", "",
+            "## 2. Against R0's recompile-after-every-batch", "",
             f"{r['setup']['network']} on the {r['setup']['data']} data, batch {r['setup']['batch_size']}.", "",
             "| | time per training step |", "|---|---|",
             f"| seed: get weights, compile, fit one batch | {_ms(r['step_seconds']['seed_recompile'])} |",
@@ -65,33 +93,23 @@ def render(results: Dict[str, Any]) -> str:
         ]
     if "startup" in results:
         s = results["startup"]
+        margin = s["tiny_run_over_import"]["median"]
         lines += [
-            "## 4. Start-up", "", "| command | wall time |", "|---|---|",
-            f"| `lossexp --help` | {_s(s['help_seconds'])}, "
-            f"{_verdict(s['help_seconds']['median'], s['goal_seconds'])} |",
+            "## 3. Start-up", "", "| command | wall time |", "|---|---|",
+            f"| `lossexp --help` | {_s(s['help_seconds'])}, {_verdict(s['help_seconds']['median'], s['goal_seconds'])} |",
             f"| `lossexp components` | {_s(s['components_seconds'])}, "
             f"{_verdict(s['components_seconds']['median'], s['goal_seconds'])} |",
-            f"| `{s['train_command']}`: to the end of the first training step | {_s(s['train_first_step_seconds'])} |",
-            f"| the same, whole command | {_s(s['train_wall_seconds'])} |", "",
-        ]
-    if "growth" in results:
-        g = results["growth"]
-        params = g["setup"]["parameters"]
-        lines += [
-            "## 5. Growth", "", f"MLP on digits, {g['setup']['repeats']} repeats of {g['setup']['epochs']} epochs.", "",
-            f"By model size ({', '.join(g['setup']['size_series_components'])}):", "",
-            "| size | parameters | overhead ratio |", "|---|---|---|",
-            *(f"| {size} | {params[size]:,} | {_r(stat)} |" for size, stat in g["overhead_by_size"].items()), "",
-            "By number of components (100k model):", "", "| components | overhead ratio |", "|---|---|",
-            *(f"| {n} | {_r(stat)} |" for n, stat in g["overhead_by_components_at_100k"].items()), "",
-            f"Least-squares line through the component series: ratio ≈ "
-            f"{g['components_linear_fit']['ratio_at_zero']:.3f} + "
-            f"{g['components_linear_fit']['ratio_per_component']:.4f} × components.", "",
+            f"| `python -c \"import tensorflow\"` | {_s(s['tensorflow_import_seconds'])} |",
+            f"| `{s['tiny_command']}`, existing store | {_s(s['tiny_run_seconds'])} |",
+            f"| the tiny run minus TensorFlow's import | {_s(s['tiny_run_over_import'])}, "
+            f"{_verdict(margin, s['goal_margin_over_import'])} |",
+            f"| to the end of the first compiled call (`startup/first_step_seconds`) | {_s(s['first_step_seconds'])} |",
+            "",
         ]
     if "sweeps" in results:
         w = results["sweeps"]
         lines += [
-            "## 6. Sweeps", "", f"`{w['command']}`", "", "| launcher | wall time |", "|---|---|",
+            "## 4. Sweeps", "", f"`{w['command']}`", "", "| launcher | wall time |", "|---|---|",
             *(f"| {name} | {_s(stat)} |" for name, stat in w["wall_seconds"].items()),
             f"| **joblib speed-up** | **{w['joblib_speedup']['median']:.2f}×** |", "",
         ]

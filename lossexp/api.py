@@ -17,11 +17,11 @@ as the CLI does — each keyword section (``trainer=``, ``optimizer=``, ``task=`
 from __future__ import annotations
 
 import datetime
-import json
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from lossexp.errors import ConfigError, invalid_value
+from lossexp.overrides import override_value
 
 #: a loss entry: a registered name, ``(name, options)``, or a component instance
 LossEntry = Union[str, Tuple[str, Mapping[str, Any]], Any]
@@ -41,7 +41,7 @@ def _section_overrides(section: str, values: Any) -> List[str]:
     if not isinstance(values, Mapping):
         raise invalid_value(section, "a mapping of option to value", values)
     overrides = [f"optimizer={values['name']}"] if section == "optimizer" and "name" in values else []
-    return overrides + [f"{section}.{key}={json.dumps(value)}" for key, value in values.items() if key != "name"]
+    return overrides + [f"{section}.{key}={override_value(value)}" for key, value in values.items() if key != "name"]
 
 
 def _split_loss(loss: Iterable[LossEntry]) -> Tuple[List[str], List[Any], Dict[str, Dict[str, Any]]]:
@@ -107,10 +107,15 @@ def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequen
     project.load()
     loss = list(loss)
     names, instances, options = _split_loss(loss)
-    argv = [f"loss={'+'.join(names) or 'none'}"]
+    # a second instance of a class (its options name a kind) is added as a whole entry, like
+    # +loss.slow_avg={kind: hist_avg, …} on the command line; the others are composed by name
+    extra = [name for name in names if name not in available("loss") and "kind" in options.get(name, {})]
+    argv = [f"loss={'+'.join(n for n in names if n not in extra) or 'none'}"]
     argv += [f"model={model}"] if isinstance(model, str) else []
     argv += [f"data={data}"] if isinstance(data, str) else []
-    argv += [f"loss.{name}.{key}={json.dumps(value)}" for name, opts in options.items() for key, value in opts.items()]
+    argv += [f"+loss.{name}={override_value(options[name])}" for name in extra]
+    argv += [f"loss.{name}.{key}={override_value(value)}" for name, opts in options.items() if name not in extra
+             for key, value in opts.items()]
     for section, values in sections.items():
         argv += _section_overrides(section, values)
     argv = rewrite_loss([*argv, *overrides], available("loss"))

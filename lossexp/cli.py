@@ -101,48 +101,38 @@ def _hydra_args(args: List[str]) -> argparse.Namespace:
     return parsed
 
 
-def _train(args: List[str]) -> int:
-    import lossexp.sweeps  # noqa: F401 (silences Hydra's schema warning for conf/hydra/launcher/joblib.yaml)
-    from lossexp import project
+def hydra_argv(args: List[str]) -> List[str]:
+    """The arguments ``lossexp train ARGS`` hands Hydra, once every check has passed.
+
+    ``--from-run`` is resolved, ``loss=a+b`` rewritten, and every job composed and validated (a
+    sweep's networks built, its objectives checked) before Hydra sees anything; a mistake is a
+    :class:`ConfigError`.
+    """
     from lossexp.overrides import rewrite_loss, rewrite_override
     from lossexp.precheck import check_builds, check_jobs
-    from lossexp.registry import available, register_config_nodes
+    from lossexp.registry import available
 
-    try:
-        project.export()  # sweep workers find the same project, whatever their working directory
-        project.check_names()
-        if not {"-h", "--help", "--info", "-sc", "--shell-completion"} & set(args):
-            project.load()  # the user's modules register their parts
-        register_config_nodes()  # parts of installed packages and the project that have no YAML
-    except ConfigError as exc:
-        return _fail(str(exc))
     from_run_id = None
     if any(token.split("=")[0] == "--from-run" for token in args):  # re-run a logged config
         from lossexp.tracking import from_run
 
-        try:
-            from_run_id, args = from_run.split_flag(args)
-            args = from_run.rerun_args(from_run_id, args, multirun=bool({"-m", "--multirun"} & set(args)))
-        except ConfigError as exc:
-            return _fail(str(exc))
-    try:
-        hydra_args = _hydra_args(args)
-        rewritten = rewrite_loss(hydra_args.overrides, available("loss"))
-        informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
-        if not informational and from_run_id is None:  # --from-run validated its own config
-            jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
-                              destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
-            if hydra_args.multirun and len(jobs) > 1:
-                check_builds(jobs)  # a sweep: no job starts until every job's network builds
-            if hydra_args.multirun and not hydra_args.cfg:
-                from lossexp.sweeps.checks import check_objectives_recorded
+        from_run_id, args = from_run.split_flag(args)
+        args = from_run.rerun_args(from_run_id, args, multirun=bool({"-m", "--multirun"} & set(args)))
+    hydra_args = _hydra_args(args)
+    known = available("loss")
+    rewritten = rewrite_loss(hydra_args.overrides, known)
+    informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
+    if not informational and from_run_id is None:  # --from-run validated its own config
+        jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
+                          destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
+        if hydra_args.multirun and len(jobs) > 1:
+            check_builds(jobs)  # a sweep: no job starts until every job's network builds
+        if hydra_args.multirun and not hydra_args.cfg:
+            from lossexp.sweeps.checks import check_objectives_recorded
 
-                check_objectives_recorded(jobs[0][1])  # TensorFlow, only for objectives beyond val_loss/loss
-    except ConfigError as exc:
-        return _fail(str(exc))
+            check_objectives_recorded(jobs[0][1])  # TensorFlow, only for objectives beyond val_loss/loss
     # Hydra's flags first, then the user's overrides in their rewritten form (Hydra's parser
     # wants the flags before the overrides).
-    known = available("loss")
     pending = list(hydra_args.overrides)
     flags, overrides = [], []
     for token in args:
@@ -150,7 +140,24 @@ def _train(args: List[str]) -> int:
             overrides += rewrite_override(pending.pop(0), known)
         else:
             flags.append(token)
-    sys.argv = ["lossexp", *flags, *overrides]
+    return [*flags, *overrides]
+
+
+def _train(args: List[str]) -> int:
+    import lossexp.sweeps  # noqa: F401 (silences Hydra's schema warning for conf/hydra/launcher/joblib.yaml)
+    from lossexp import project
+    from lossexp.registry import register_config_nodes
+
+    try:
+        project.export()  # sweep workers find the same project, whatever their working directory
+        project.check_names()
+        if not {"-h", "--help", "--info", "-sc", "--shell-completion"} & set(args):
+            project.load()  # the user's modules register their parts
+        register_config_nodes()  # parts of installed packages and the project that have no YAML
+        argv = hydra_argv(args)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    sys.argv = ["lossexp", *argv]
     from lossexp.hydra_app import hydra_train
     from lossexp.tracking.guard import Terminated
 

@@ -68,6 +68,12 @@ class TrainerConfig:
     verbose: int = 2
     #: stop when a raw/uncertainty weight diverges (it is always reported and tagged)
     stop_on_divergence: bool = False
+    #: null: one device; mirrored: tf.distribute.MirroredStrategy over every local device
+    distribute: Optional[str] = None
+    #: split the CPU into this many logical devices (null: leave it); for mirrored on one machine
+    logical_devices: Optional[int] = None
+    #: float32, or a Keras mixed-precision policy (mixed_bfloat16, mixed_float16)
+    precision: str = "float32"
     #: XLA-compile the train step (true/false); null: Keras' choice, which is off on a CPU-only machine
     jit_compile: Optional[bool] = None
 
@@ -78,7 +84,10 @@ class TrainerConfig:
 
     @property
     def execution_steps(self) -> int:
-        """Steps per compiled call: ``steps_per_execution``, else one logging interval."""
+        """Steps per compiled call: ``steps_per_execution``, else one logging interval; one under a
+        distribution strategy (Keras 3.15's multi-step loop fails under tf.distribute)."""
+        if self.distribute is not None:
+            return 1
         return self.steps_per_execution or self.log_every_n_steps
 
 
@@ -196,6 +205,16 @@ def _check_trainer(trainer: TrainerConfig) -> None:
     spe = trainer.steps_per_execution
     _check(spe is None or spe >= 1, "trainer.steps_per_execution", "null or an integer >= 1", spe)
     _check(trainer.verbose in (0, 1, 2), "trainer.verbose", "0, 1 or 2", trainer.verbose)
+    from lossexp.training.devices import PRECISIONS, STRATEGIES
+
+    if trainer.distribute is not None and trainer.distribute not in STRATEGIES:
+        raise unknown_name("trainer.distribute", trainer.distribute, STRATEGIES)
+    if trainer.precision not in PRECISIONS:
+        raise unknown_name("trainer.precision", trainer.precision, PRECISIONS)
+    _check(trainer.distribute is None or spe in (None, 1), "trainer.steps_per_execution",
+           "null or 1 with trainer.distribute (Keras 3.15 runs one step per call under tf.distribute)", spe)
+    devices = trainer.logical_devices
+    _check(devices is None or devices >= 1, "trainer.logical_devices", "null or an integer >= 1", devices)
 
 
 def _check_tracking(tracking: TrackingConfig) -> None:

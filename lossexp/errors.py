@@ -13,6 +13,11 @@ EXIT_BAD_INPUT = 2
 class ConfigError(ValueError):
     """A mistake in the user's configuration or command line."""
 
+    def __str__(self) -> str:
+        """The message on one line: what the user typed may hold a newline or another control
+        character, shown escaped (``\\n``) so the message stays one line."""
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in super().__str__())
+
 
 def invalid_value(key: str, expected: str, got: Any) -> ConfigError:
     """``Invalid value for loss.hist_avg.decay: expected 0 < decay < 1, got 1.5``."""

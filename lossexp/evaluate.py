@@ -8,7 +8,7 @@ component, the shipped models' layers, the task losses) and the user project's m
 in Keras' safe mode, and evaluated by its training regime with its own compiled loss and metrics
 on the validation split of the configured data. The data is
 that of the run that saved the model when its ``config.yaml`` lies beside it (as ``lossexp
-train`` writes it), else the default config; overrides (``data=regression``,
+train`` writes it; read as data by :mod:`lossexp.replay`), else the default config; overrides (``data=regression``,
 ``trainer.validation_split=0.5``, …) apply on top, composed and validated as for ``train``.
 
 A file that is missing, corrupt, from an older lossexp or not a lossexp model, and data the
@@ -21,13 +21,10 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
-from lossexp.errors import ConfigError
 from lossexp import project
+from lossexp.errors import ConfigError
 from lossexp.keras_objects import register_keras_objects
+from lossexp.replay import load_replayed_config
 
 USAGE = "lossexp evaluate MODEL [overrides]"
 #: the name under which the model file is reported in messages
@@ -42,20 +39,18 @@ def _override(key: str, value: Any) -> str:
 
 
 def saved_overrides(model_path: Path, user_overrides: Sequence[str], saved_path: Optional[Path] = None) -> List[str]:
-    """Overrides that select the saved run's model, data and validation split, less the keys the
+    """Overrides that select the saved run's model, data, task and validation split, less the keys the
     user sets (all of a group's keys when the user picks another option of the group). The run's
     config is ``saved_path``, by default the ``config.yaml`` beside the model."""
     saved_path = saved_path or model_path.parent / SAVED_CONFIG
     if not saved_path.is_file():
         return []
+    source = f"{str(saved_path)!r} (the config of the run that saved {model_path.name})"
     try:
-        saved = OmegaConf.to_container(OmegaConf.load(saved_path), resolve=True)
-    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException) as exc:
-        raise ConfigError(f"Invalid file {str(saved_path)!r} (the config of the run that saved {model_path.name}): "
-                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
-                          "move it away to evaluate on the configured data") from None
-    if not isinstance(saved, dict):
-        return []
+        text = saved_path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Invalid file {source}: {exc}; move it away to evaluate on the configured data") from None
+    saved = load_replayed_config(text, source)
     user_keys = {override.split("=", 1)[0].lstrip("+~") for override in user_overrides}
     overrides = []
     for group in ("model", "data"):
@@ -65,6 +60,9 @@ def saved_overrides(model_path: Path, user_overrides: Sequence[str], saved_path:
         overrides.append(f"{group}={section['name']}")
         overrides += [_override(f"{group}.{key}", value) for key, value in section.items()
                       if key != "name" and f"{group}.{key}" not in user_keys]
+    task = saved.get("task") if isinstance(saved.get("task"), dict) else {}
+    overrides += [_override(f"task.{key}", value) for key, value in task.items()
+                  if value is not None and f"task.{key}" not in user_keys]
     split = (saved.get("trainer") or {}).get("validation_split")
     if split is not None and "trainer.validation_split" not in user_keys:
         overrides.append(_override("trainer.validation_split", split))

@@ -9,8 +9,9 @@ linear schedule's ``steps`` into a sigmoid's options): ``loss.kl.weight={schedul
 """
 from __future__ import annotations
 
+import json
 import re
-from typing import Iterable, List, Sequence
+from typing import Any, Iterable, List, Mapping, Sequence
 
 from lossexp.errors import invalid_value, unknown_name
 
@@ -38,6 +39,15 @@ def parse_composition(text: str, known: Iterable[str]) -> List[str]:
     if duplicates:
         raise invalid_value("loss", f"each component at most once ({duplicates[0]} repeats)", text)
     return parts
+
+
+def override_value(value: Any) -> str:
+    """``value`` in Hydra's override grammar: ``{kind: hist_avg, layers: ['a']}`` (keys bare, strings quoted)."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{key}: {override_value(v)}" for key, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(override_value(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 def rewrite_override(override: str, known: Sequence[str]) -> List[str]:

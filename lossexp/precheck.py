@@ -97,6 +97,8 @@ def translate_errors(job: Sequence[str], config_name: str = "config") -> Iterato
         yield
     except (HydraException, OmegaConfBaseException) as exc:
         raise _translate(exc, config_name, job) from None
+    except ValueError as exc:  # Hydra's own checks of an override it parsed (e.g. `=0`: a value without a key)
+        raise ConfigError(f"Invalid override in {' '.join(job)!r}: {str(exc).splitlines()[0]}") from None
 
 
 def _compose(job: Sequence[str], config_name: str) -> DictConfig:
@@ -121,10 +123,10 @@ def _check_destinations(cfg: DictConfig, config: LossexpConfig, multirun: bool, 
     if output_dir and (key, output_dir) not in seen:
         seen.add((key, output_dir))
         check_writable_dir(Path(output_dir), key)
-    uri = config.tracking.uri or ""
-    if config.tracking.enabled and ("tracking.uri", uri) not in seen:
-        seen.add(("tracking.uri", uri))
-        check_tracking(config.tracking.uri, Path.cwd())
+    destination = f"{config.tracking.uri or ''} {config.tracking.experiment}"
+    if config.tracking.enabled and ("tracking.uri", destination) not in seen:
+        seen.add(("tracking.uri", destination))
+        check_tracking(config.tracking.uri, Path.cwd(), config.tracking.experiment)
 
 
 def _in_job(error: ConfigError, job: Sequence[str]) -> ConfigError:

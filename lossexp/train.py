@@ -95,13 +95,16 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.tracking.guard import NonFiniteGuard
     from lossexp.tracking.plots import plot_run
     from lossexp.tracking.run import TrackedRun
+    from lossexp.training.devices import placement, split_cpu
     from lossexp.training.trainer import for_config
 
+    split_cpu(config.trainer.logical_devices)  # before TensorFlow's runtime starts
     keras.backend.clear_session()  # a reused process (sweeps) must not carry state between jobs
     keras.utils.set_random_seed(config.trainer.seed)
     trainer = for_config(config, regime, meta={} if network is not None else None)
     data = trainer.prepare(data if data is not None else load(config.data))
-    model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
+    with placement(config.trainer):  # devices, strategy scope and dtype policy the model is built in
+        model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
 
     child_name, child_tags = child_identity(config.tracking.parent_run_id, config.tracking.sweep_keys)
     experiment = _experiment()

@@ -14,12 +14,13 @@ import functools
 import http.server
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_bad_inputs import BAD_INPUTS, QUICK, closed_port, fill, message_lines, run_row  # noqa: E402
+from conftest import local_http_server  # noqa: E402
+from test_bad_inputs import (BAD_INPUTS, QUICK, SETUPS, _WantsCredentials, closed_port, fill,  # noqa: E402
+                             message_lines, run_row)
 from test_evaluate import TRAIN, lossexp, outdated_copy, saved_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,27 +64,27 @@ def main() -> int:
     parser.add_argument("-o", "--output", default=str(REPO / "docs" / "bad_inputs.md"), help="file, or - for stdout")
     options = parser.parse_args()
     www = tempfile.TemporaryDirectory()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=www.name)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # not MLflow: 404 for /health
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     rows = []
-    try:
+    plain = functools.partial(http.server.SimpleHTTPRequestHandler, directory=www.name)  # 404 for /health
+    with local_http_server(plain) as server, local_http_server(_WantsCredentials) as auth:
         for row in BAD_INPUTS:
             with tempfile.TemporaryDirectory() as tmp:
-                values = {"tmp": tmp, "closed_port": closed_port(), "http_port": server.server_address[1]}
+                values = {"tmp": tmp, "closed_port": closed_port(), "http_port": server.server_address[1],
+                          "auth_port": auth.server_address[1]}
+                values.update(SETUPS[row.setup](Path(tmp)) if row.setup else {})
                 result, _ = run_row(row, Path(tmp), values)
                 lines = message_lines(result.stderr)
                 message = lines[0] if result.returncode == 2 and len(lines) == 1 else f"UNEXPECTED: {result.stderr!r}"
-                shown = {"tmp": "<tmp>", "closed_port": "<closed port>", "http_port": "<port>"}
+                shown = {"tmp": "<tmp>", "closed_port": "<closed port>", "http_port": "<port>", "auth_port": "<port>",
+                         "crafted_run": "<run id>"}
                 for name, value in values.items():
                     message = message.replace(str(value), shown[name])
-            command = "lossexp " + " ".join(fill(arg, shown) for arg in row.args if arg not in QUICK)
+            command = "lossexp " + " ".join(fill(arg, shown).encode("unicode_escape").decode()
+                                            for arg in row.args if arg not in QUICK)
             what = row.what + (" (TF)" if row.tensorflow else "")
             rows.append(f"| {_cell(what)} | `{_cell(command)}` | {_cell(message.removeprefix('lossexp: error: '))} |")
             print(f"{row.id}: {message}", file=sys.stderr)
-    finally:
-        server.shutdown()
-        www.cleanup()
+    www.cleanup()
     rows += _evaluate_rows()
     text = HEADER + "\n".join(rows) + "\n"
     if options.output == "-":

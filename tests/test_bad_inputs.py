@@ -9,8 +9,11 @@ any store under the directory. ``tests/bad_inputs_table.py`` turns the same tabl
 ``docs/bad_inputs.md``.
 
 Placeholders in arguments: ``{tmp}`` (the working directory), ``{closed_port}`` (a port nothing
-listens on), ``{http_port}`` (a web server that is not MLflow's), and the names of
-:data:`FILES` (bad model files written into the working directory).
+listens on), ``{http_port}`` (a web server that is not MLflow's), ``{auth_port}`` (a server that
+answers ``/health`` and wants credentials for everything else, as MLflow's basic-auth server
+does), the names of :data:`FILES` (bad files written into the working directory), and those a
+row's :data:`SETUPS` entry returns (``{crafted_run}``: a run someone else logged, in the
+working directory's default store; the runs a setup makes are the only ones allowed there).
 """
 from __future__ import annotations
 
@@ -21,7 +24,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ from typing import Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
-from conftest import lossexp_env
+from conftest import local_http_server, lossexp_env
 
 #: keeps every training row small, should a check let it through
 QUICK = ("trainer.epochs=1", "data.n_samples=200", "tracking.plots=false")
@@ -51,6 +53,7 @@ class Bad:
     max_seconds: float = 0.0  # a bound on the elapsed time, when it matters
     #: files of a user project written into the working directory first: (relative path, text)
     project: Tuple[Tuple[str, str], ...] = ()
+    setup: str = ""  # a key of SETUPS: what the working directory holds before the command runs
 
 
 def train(*args: str) -> Tuple[str, ...]:
@@ -99,7 +102,7 @@ BAD_INPUTS: List[Bad] = [
     Bad("unknown-command", "unknown command", ("trian", "model=mlp"), ("Unknown command 'trian'", "train")),
     # --- misspelled keys ------------------------------------------------------------------------
     Bad("misspelled-trainer-key", "misspelled key", train("trainer.epohcs=3"),
-        ("Unknown key trainer.epohcs", "batch_size, epochs")),
+        ("Unknown key trainer.epohcs", "batch_size, distribute, epochs, jit_compile")),
     Bad("misspelled-section", "misspelled key", train("+traner.epochs=3"),
         ("Unknown key traner", "data, loss, model, objective, optimizer, task, tracking, trainer")),
     Bad("misspelled-component-option", "misspelled key", train("+loss.activity.strength=2"),
@@ -276,6 +279,39 @@ BAD_INPUTS: List[Bad] = [
     Bad("data-target-required", "a data file that is missing or unreadable",
         train_on("model=mlp", "data=csv", "data.path=table.csv"),
         ("Missing value for data.target: data=csv requires it",)),
+    Bad("tracking-server-wants-credentials", "tracking server refuses the credentials",
+        train("tracking.uri=http://127.0.0.1:{auth_port}"),
+        ("tracking.uri", "'http://127.0.0.1:{auth_port}'", "HTTP 401 Unauthorized",
+         "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"), max_seconds=10),
+    Bad("runs-server-unreachable", "unreachable tracking server", ("runs", "--uri", "http://127.0.0.1:{closed_port}"),
+        ("--uri", "'http://127.0.0.1:{closed_port}'", "a reachable MLflow tracking server", "Connection refused"),
+        max_seconds=10),
+    Bad("runs-store-mlflow-cannot-open", "unusable tracking store", ("runs", "--uri", "mlruns"),
+        ("--uri", "a tracking store MLflow can open", "'mlruns'", "filesystem tracking backend")),
+    # --- a replayed config is data (--from-run, the config.yaml beside a model) ------------------
+    Bad("from-run-without-id", "--from-run", ("train", "--from-run"),
+        ("Invalid value for --from-run", "expected a run id, got nothing")),
+    Bad("from-run-unknown-run", "--from-run", ("train", "--from-run", "0123abcd"),
+        ("Unknown run '0123abcd' for --from-run", "no such run in sqlite:///{tmp}/outputs/mlflow.db")),
+    Bad("from-run-interpolation", "replayed config (data)", ("train", "--from-run", "{crafted_run}"),
+        ("Invalid value for tracking.run_name in the config.yaml of run '{crafted_run}'",
+         "a replayed config is data: no ${…} interpolation is resolved", "'${oc.env:SECRET_TOKEN}'"),
+        setup="interpolated-run-name"),
+    Bad("from-run-unknown-section", "replayed config (data)", ("train", "--from-run", "{crafted_run}"),
+        ("Unknown key shell in the config.yaml of run '{crafted_run}'",
+         "valid keys are data, loss, model, objective, optimizer, task, tracking, trainer"), setup="unknown-section"),
+    Bad("from-run-store-uri-sweep", "--from-run", ("train", "--from-run", "0123abcd", "tracking.uri=a,b"),
+        ("Invalid value for tracking.uri", "a tracking URI (one, not a sweep)", "'a,b'")),
+    Bad("evaluate-config-interpolation", "replayed config (data)", ("evaluate", "crafted/model.keras"),
+        ("Invalid value for data.name in 'crafted/config.yaml' (the config of the run that saved model.keras)",
+         "no ${…} interpolation is resolved", "'${oc.env:HOME}'")),
+    # --- found by fuzzing (tests/test_fuzzed_input.py) --------------------------------------------
+    Bad("override-without-key", "found by fuzzing", train("=0"),
+        ("Invalid override in", "=0'", "Config group override must be a string or a list")),
+    Bad("weight-beyond-float-range", "found by fuzzing", train("loss.hist_avg.weight=1" + "0" * 310),
+        ("loss.hist_avg.weight", "a finite number >= 0.0", "got 1000")),
+    Bad("control-character-in-argument", "found by fuzzing", ("runs", "--experiment", "lossexp", "a\rb"),
+        ("lossexp runs: unrecognized arguments: a\\rb",)),
     # --- sweeps (-m) ----------------------------------------------------------------------------
     Bad("sweep-unknown-model", "multirun", sweep("model=mlp,cnnn"),
         ("Unknown model 'cnnn'", "applications, cnn, gan, keras_file, mlp, vae", "in sweep job", "model=cnnn")),
@@ -379,6 +415,36 @@ FILES: Dict[str, Callable[[Path], None]] = {
     "nan.npz": lambda path: _npz(path, nan_at=3),
     "table.csv": lambda path: path.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i * 0.5}\n" for i in range(40))),
     "studies.sqlite": lambda path: _study(path, "weights", "minimize"),
+    "crafted": lambda path: _model_with_config(path, "data:\n  name: ${oc.env:HOME}\n"),
+}
+
+
+def _model_with_config(directory: Path, config_text: str) -> None:
+    """``directory/model.keras`` (an archive that claims to be lossexp's) with ``config.yaml`` beside it."""
+    directory.mkdir()
+    _zip({"metadata.json": {"keras_version": "3.15.1"},
+          "config.json": {"class_name": "ComposedModel", "registered_name": "lossexp>ComposedModel"}})(
+        directory / "model.keras")
+    (directory / "config.yaml").write_text(config_text)
+
+
+def _crafted_run(edit: Callable[[dict], None]) -> Callable[[Path], Dict[str, str]]:
+    """A setup: a run in the working directory's default store whose config.yaml is lossexp's, edited."""
+    def setup(workdir: Path) -> Dict[str, str]:
+        from crafted_runs import composed_config, crafted_run, dump
+
+        config = composed_config()
+        edit(config)
+        return {"crafted_run": crafted_run(f"sqlite:///{workdir / 'outputs' / 'mlflow.db'}", dump(config))}
+
+    return setup
+
+
+#: what a row's working directory holds before its command runs: {placeholder: value}
+SETUPS: Dict[str, Callable[[Path], Dict[str, str]]] = {
+    "interpolated-run-name": _crafted_run(lambda config: config["tracking"].update(
+        run_name="${oc.env:SECRET_TOKEN}", uri="http://127.0.0.1:9")),
+    "unknown-section": _crafted_run(lambda config: config.update(shell="rm -rf ~")),
 }
 
 
@@ -404,13 +470,26 @@ def http_port(tmp_path_factory) -> Iterator[int]:
         def log_message(self, *args: object) -> None:
             pass
 
-    handler = functools.partial(Quiet, directory=str(tmp_path_factory.mktemp("www")))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with local_http_server(functools.partial(Quiet, directory=str(tmp_path_factory.mktemp("www")))) as server:
+        yield server.server_address[1]
+
+
+class _WantsCredentials(http.server.BaseHTTPRequestHandler):
+    """``/health`` for anyone, 401 for the rest: MLflow's basic-auth server to a client without a login."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.send_response(200 if self.path == "/health" else 401)
+        self.end_headers()
+        self.wfile.write(b"OK" if self.path == "/health" else b"You are not authenticated.")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def auth_port() -> Iterator[int]:
+    with local_http_server(_WantsCredentials) as server:
+        yield server.server_address[1]
 
 
 def fill(text: str, values: Dict[str, object]) -> str:
@@ -439,21 +518,25 @@ def message_lines(stderr: str) -> List[str]:
     return [line for line in stderr.splitlines() if line.strip() and not _TF_NOISE.match(line)]
 
 
-def runs_in_stores(workdir: Path) -> List[Tuple[str, str]]:
-    """(store, run status) of every run in every SQLite store under ``workdir``."""
+def runs_in_stores(workdir: Path) -> List[Tuple[str, str, str]]:
+    """(store, run id, run status) of every run in every SQLite store under ``workdir``."""
     from mlflow.tracking import MlflowClient
 
     found = []
     for database in workdir.rglob("*.db"):
         client = MlflowClient(f"sqlite:///{database}")
         experiments = [e.experiment_id for e in client.search_experiments()]
-        found += [(str(database), run.info.status) for run in client.search_runs(experiments)] if experiments else []
-    return found
+        runs = client.search_runs(experiments) if experiments else []
+        found += [(str(database), run.info.run_id, run.info.status) for run in runs]
+    return sorted(found)
 
 
 @pytest.mark.parametrize("row", BAD_INPUTS, ids=[row.id for row in BAD_INPUTS])
-def test_bad_input_is_one_line_exit_2_and_nothing_recorded(row: Bad, tmp_path: Path, http_port: int) -> None:
-    values = {"tmp": tmp_path, "closed_port": closed_port(), "http_port": http_port}
+def test_bad_input_is_one_line_exit_2_and_nothing_recorded(row: Bad, tmp_path: Path, http_port: int,
+                                                           auth_port: int) -> None:
+    values = {"tmp": tmp_path, "closed_port": closed_port(), "http_port": http_port, "auth_port": auth_port}
+    values.update(SETUPS[row.setup](tmp_path) if row.setup else {})
+    before = runs_in_stores(tmp_path)  # the runs the setup made (someone else's)
     result, elapsed = run_row(row, tmp_path, values)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
@@ -466,7 +549,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_recorded(row: Bad, tmp_path: P
         assert "tensorflow" not in result.stderr.lower() and not _TF_NOISE.search(result.stderr)
     if row.max_seconds:
         assert elapsed < row.max_seconds, f"took {elapsed:.1f} s"
-    assert runs_in_stores(tmp_path) == []
+    assert runs_in_stores(tmp_path) == before
 
 
 def test_the_table_covers_the_issue() -> None:
@@ -478,6 +561,9 @@ def test_the_table_covers_the_issue() -> None:
               "validation split outside [0, 1)", "loss=+", "loss=a++b", "duplicate component",
               "unknown parametrization", "unreachable tracking server", "unwritable output directory",
               "corrupt/old .keras", "multirun", "unknown sampler or pruner", "search-space key or range",
-              "objective the run never records", "study with other directions"}
+              "objective the run never records", "study with other directions",
+              "tracking server refuses the credentials", "--from-run", "replayed config (data)", "found by fuzzing",
+              "error in the user's code", "name taken by lossexp", "a data file that is missing or unreadable",
+              "NaN/inf in the data", "model incompatible with the data"}
     assert wanted <= categories, wanted - categories
     assert len(BAD_INPUTS) >= 30 and len({row.id for row in BAD_INPUTS}) == len(BAD_INPUTS)

@@ -3,14 +3,17 @@ of the re-run equals the original's, bit for bit; overrides apply on top and cha
 they name; a bad run id is one line."""
 from __future__ import annotations
 
+import http.server
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import lossexp_env
+from conftest import local_http_server, lossexp_env
+from crafted_runs import composed_config, crafted_run, dump
 
 ORIGINAL = ["model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=120", "loss=hist_avg+coef",
             "loss.coef.penalty=prediction_mean", "trainer.epochs=2", "trainer.batch_size=16", "trainer.seed=7",
@@ -21,6 +24,10 @@ ORIGINAL = ["model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_sa
 def lossexp(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lossexp.cli", *args], cwd=cwd, env=lossexp_env(),
                           capture_output=True, text=True, timeout=300)
+
+
+#: the replaying user's secret, which a crafted config tries to read through OmegaConf's oc.env resolver
+SECRET = "s3cr3t-token-value"
 
 
 def histories(client: MlflowClient, run) -> dict:
@@ -69,3 +76,64 @@ def test_from_run_with_an_unknown_run_is_one_line(run_cli, store_uri):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"lossexp: error: Unknown run '0123abcd' for --from-run: no such run in {store_uri}"]
+
+
+# --- a replayed config is data: someone else's crafted run ----------------------------------------
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers everything with 200 ``{}`` and records each request: the crafted config's server."""
+
+    def _answer(self) -> None:
+        self.server.requests.append(f"{self.command} {self.path}")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def crafted_server() -> Iterator[http.server.ThreadingHTTPServer]:
+    """A server on 127.0.0.1 standing in for the one a crafted ``tracking.uri`` names."""
+    with local_http_server(_Recorder) as server:
+        yield server
+
+
+def test_a_crafted_interpolation_is_refused_and_the_secret_goes_nowhere(run_cli, store_uri, all_runs,
+                                                                        crafted_server) -> None:
+    config = composed_config()
+    config["tracking"]["run_name"] = "${oc.env:SECRET_TOKEN}"
+    config["tracking"]["uri"] = f"http://127.0.0.1:{crafted_server.server_address[1]}"
+    run_id = crafted_run(store_uri, dump(config))
+    result = run_cli("train", "--from-run", run_id, timeout=120, SECRET_TOKEN=SECRET)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert SECRET not in result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"lossexp: error: Invalid value for tracking.run_name in the config.yaml of run {run_id!r}: expected a "
+        "plain value (a replayed config is data: no ${…} interpolation is resolved), got '${oc.env:SECRET_TOKEN}'"]
+    assert crafted_server.requests == []
+    [run] = all_runs(store_uri)  # the crafted run alone: nothing was recorded
+    assert run.info.run_id == run_id and SECRET not in str(run.data.params) + str(run.data.tags)
+
+
+@pytest.mark.slow
+def test_where_a_replay_goes_is_decided_by_who_runs_it(run_cli, store_uri, all_runs, crafted_server) -> None:
+    """A crafted config names a foreign server, experiment, run name, parent and sweep keys: all ignored."""
+    config = composed_config()
+    config["tracking"].update(uri=f"http://127.0.0.1:{crafted_server.server_address[1]}", experiment="stolen",
+                              run_name="evil", parent_run_id="0" * 32, sweep_keys=["loss"])
+    run_id = crafted_run(store_uri, dump(config))
+    result = run_cli("train", "--from-run", run_id, "tracking.experiment=replays", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert crafted_server.requests == []
+    client = MlflowClient(store_uri)
+    assert client.get_experiment_by_name("stolen") is None
+    [rerun] = [run for run in all_runs(store_uri) if run.info.run_id != run_id]
+    assert rerun.info.experiment_id == client.get_experiment_by_name("replays").experiment_id
+    assert rerun.info.status == "FINISHED" and rerun.info.run_name == "mlp·hist_avg"  # the default name
+    assert "mlflow.parentRunId" not in rerun.data.tags and rerun.data.tags["lossexp.from_run"] == run_id
+    assert rerun.data.params["tracking.uri"] == "None" and rerun.data.params["tracking.sweep_keys"] == "[]"
+    assert rerun.data.params["model.hidden_units"] == "[8]"  # what it trains does come from the replay

@@ -72,6 +72,5 @@ class ActivityPenalty(LossComponent):
     def term(self, context: LossContext) -> Any:
         total = zero()
         for layer in self.layers:
-            for loss in context.network.get_layer(self.tap_name(layer)).losses:
-                total = total + loss
+            total = total + context.network.get_layer(self.tap_name(layer)).latest_penalty()
         return total

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Mapping, Sequence
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence
 
 import keras
 from keras import ops
@@ -57,14 +58,30 @@ class LossTap(keras.layers.Layer):
 
     Subclasses implement :meth:`penalty`. The composed model attributes the losses of a tap
     to the component that inserted it, never to the Keras "other losses" bucket.
+
+    Its component reads the penalty of the current forward pass with :meth:`latest_penalty`, kept
+    per thread: under a distribution strategy each replica traces its step in a thread of its own,
+    and Keras' ``layer.losses`` — one list on the layer, cleared by every replica's forward pass —
+    would hand a replica another replica's batch.
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        object.__setattr__(self, "_latest", threading.local())  # not state Keras tracks or saves
 
     def penalty(self, inputs: Any) -> Any:
         raise NotImplementedError
 
     def call(self, inputs: Any) -> Any:
-        self.add_loss(self.penalty(inputs))
+        value = self.penalty(inputs)
+        self.add_loss(value)
+        self._latest.penalty = value
         return inputs
+
+    def latest_penalty(self) -> Any:
+        """This thread's penalty of the last forward pass (zero before any)."""
+        value = getattr(self._latest, "penalty", None)
+        return zero() if value is None else value
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
@@ -93,6 +110,10 @@ class LossComponent(keras.layers.Layer):
     def outputs_needed(self) -> List[str]:
         """Layers whose outputs ``term`` reads from ``context.outputs`` (default none)."""
         return []
+
+    def distribution_problem(self) -> Optional[str]:
+        """Why the component cannot be computed under a distribution strategy, or None (it can)."""
+        return None
 
     def owned_loss_layers(self) -> List[str]:
         """Layers whose Keras losses (``layer.losses``: regularizers, ``add_loss``) this component

@@ -27,9 +27,11 @@ class HistoricalAverage(LossComponent):
 
     term = Σ_tensors Σ_elements (θ − r)²  with ``distance: squared_l2`` (Salimans' ||θ − r||²),
     or Σ_tensors mean|θ − r| with ``distance: mean_abs`` (the seed's reduction).
-    The reference is a constant for the gradient: ∂term/∂θ = 2(θ − r). The running state
-    lives in non-trainable variables updated inside the compiled train step (no recompiles);
-    validation steps neither use nor update it, and the validation loss excludes the term.
+    The reference is a constant for the gradient: ∂term/∂θ = 2(θ − r). The running state — t and
+    one reference per weight tensor, so no step copies the weights into one vector and back —
+    lives in non-trainable variables updated inside the compiled train step (no recompiles; under
+    a distribution strategy each replica computes the same update, kept once); validation steps
+    neither use nor update it, and the validation loss excludes the term.
 
     Options: ``weight``; ``mode``; ``decay`` (ema only, 0 < decay < 1); ``layers`` (null: every
     trainable weight of the model); ``distance``.
@@ -55,27 +57,19 @@ class HistoricalAverage(LossComponent):
         return [w for name in self.layers for w in network.get_layer(name).trainable_weights]
 
     def attach(self, network: keras.Model) -> None:
-        """One flat reference vector for all tracked weights, so a step costs a handful of ops
-        whatever the number of weight tensors (one per tensor would cost ~25 ops each)."""
+        """One reference variable per tracked weight tensor, and the step count."""
         if self.layers is not None:
             self.require_layers(network, self.layers)
         object.__setattr__(self, "_tracked", self._tracked_weights(network))
-        sizes = [int(np.prod(w.shape)) for w in self._tracked]
-        self.steps_seen = self.add_weight(name="steps_seen", shape=(), initializer="zeros", trainable=False)
-        self.reference = self.add_weight(name="reference", shape=(sum(sizes),), initializer="zeros", trainable=False)
-        # mean_abs averages within each tensor: weight every element by 1/(size of its tensor)
-        self._element_scale = np.concatenate([np.full(n, 1.0 / n, dtype="float32") for n in sizes]) \
-            if self.distance == "mean_abs" else None
+        self.steps_seen = self.add_weight(name="steps_seen", shape=(), initializer="zeros", trainable=False,
+                                          aggregation="only_first_replica")
+        self.references = [self.add_weight(name=f"reference_{i}", shape=tuple(w.shape), initializer="zeros",
+                                           trainable=False, aggregation="only_first_replica")
+                           for i, w in enumerate(self._tracked)]
 
     def reference_values(self) -> List[np.ndarray]:
-        """The reference, split back into the shapes of the tracked weights."""
-        flat = keras.ops.convert_to_numpy(self.reference)
-        values, start = [], 0
-        for weight in self._tracked:
-            size = int(np.prod(weight.shape))
-            values.append(flat[start:start + size].reshape(weight.shape))
-            start += size
-        return values
+        """The reference of each tracked weight tensor."""
+        return [keras.ops.convert_to_numpy(reference) for reference in self.references]
 
     def _rate(self, t: Any) -> Any:
         """How far the reference moves towards θ_t at step t (1 at the first step)."""
@@ -88,15 +82,16 @@ class HistoricalAverage(LossComponent):
             return zero()
         t = self.steps_seen + 1.0
         self.steps_seen.assign(t)
-        theta = ops.concatenate([ops.reshape(w, (-1,)) for w in self._tracked], axis=0)
-        reference = ops.convert_to_tensor(self.reference)
-        if self.mode == "previous":
-            ref = ops.where(t <= 1.0, theta, reference)
-            self.reference.assign(theta)
-        else:
-            ref = reference + self._rate(t) * (theta - reference)
-            self.reference.assign(ref)
-        diff = theta - ops.stop_gradient(ref)
-        if self.distance == "squared_l2":
-            return ops.sum(ops.square(diff))
-        return ops.sum(ops.abs(diff) * self._element_scale)
+        rate = self._rate(t)
+        parts = []
+        for weight, reference in zip(self._tracked, self.references):
+            theta = ops.cast(weight, "float32")
+            if self.mode == "previous":
+                ref = ops.where(t <= 1.0, theta, reference)
+                reference.assign(theta)
+            else:
+                ref = reference + rate * (theta - reference)
+                reference.assign(ref)
+            diff = theta - ops.stop_gradient(ref)
+            parts.append(ops.sum(ops.square(diff)) if self.distance == "squared_l2" else ops.mean(ops.abs(diff)))
+        return ops.sum(ops.stack(parts))

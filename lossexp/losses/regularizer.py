@@ -96,6 +96,14 @@ class KerasRegularizer(LossComponent):
             self.require(variable is not None, "layers", f"layers that have a {target} (use_bias)", layer.name)
             variable.regularizer = regularizer
 
+    def distribution_problem(self) -> Optional[str]:
+        """Keras adds an activity regularizer's value to ``layer.losses``, one list every replica's
+        forward pass clears and refills: under tf.distribute a replica reads another's batch."""
+        if any(self.activity.values()):
+            return ("its activity factors are read from Keras' layer.losses, which Keras 3.15 shares between "
+                    "replicas; use loss=activity (or kernel/bias factors only)")
+        return None
+
     def owned_loss_layers(self) -> List[str]:
         return list(self.layers)
 

@@ -103,9 +103,17 @@ class WeightSpec:
         return self.parametrization in ("raw", "uncertainty")
 
 
+def _finite(value: float) -> bool:
+    """A finite number that a float can hold (an int beyond ±1.8e308 cannot: OverflowError)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _number(key: str, value: Any, minimum: Optional[float] = None, positive: bool = False,
             maximum: Optional[float] = None) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
     if ok and minimum is not None:
         ok = value > minimum if positive else value >= minimum
     if ok and maximum is not None:

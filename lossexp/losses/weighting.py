@@ -43,8 +43,10 @@ class Weighting:
             self.raw_weight = owner.add_weight(name="raw_weight", shape=(), trainable=True,
                                                initializer=keras.initializers.Constant(initial))
         else:
+            # assigned inside the step (schedules, dual ascent): each replica computes the same value
             self.loss_weight = owner.add_weight(name="loss_weight", shape=(), trainable=False,
-                                                initializer=keras.initializers.Constant(spec.initial))
+                                                initializer=keras.initializers.Constant(spec.initial),
+                                                aggregation="only_first_replica")
 
     def multiplier(self, step: Any = None, training: bool = False) -> Any:
         """The weight ``w`` for this step; a training step also moves a schedule to ``step``."""

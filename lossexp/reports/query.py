@@ -54,7 +54,19 @@ class RunRow:
 
 
 def open_store(uri: Optional[str] = None):
-    """(client, uri) for ``uri`` or the project's default store (as ``lossexp train`` resolves it)."""
+    """(client, uri) for ``uri`` or the project's default store (as ``lossexp train`` resolves it).
+
+    A server is checked first, before MLflow is imported (it answers, it takes the credentials):
+    MLflow's own client would retry one that does not answer for minutes.
+    """
+    configured = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if configured and configured.startswith(("http://", "https://")):
+        from lossexp.tracking.reachability import check_access, check_server
+
+        key = "--uri" if uri else "MLFLOW_TRACKING_URI"
+        check_server(configured, key)
+        check_access(configured, key=key)
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     from lossexp.tracking import store
@@ -62,7 +74,10 @@ def open_store(uri: Optional[str] = None):
     resolved = store.resolve_uri(uri, Path(os.getcwd()))
     if store.is_local_sqlite(resolved) and not Path(resolved[len("sqlite:///"):]).exists():
         raise ConfigError(f"No runs yet: the store {resolved} does not exist (run lossexp train first, or pass --uri)")
-    return MlflowClient(tracking_uri=resolved), resolved
+    try:
+        return MlflowClient(tracking_uri=resolved), resolved
+    except MlflowException as error:
+        raise store.unusable(error, resolved, "--uri" if uri else "MLFLOW_TRACKING_URI") from None
 
 
 def param_value(run: Any, key: str) -> str:

@@ -9,6 +9,9 @@ through the job's own config (``tracking.parent_run_id``, ``tracking.uri``,
 ``tracking.sweep_keys``): the config reaches every launcher's workers (joblib/loky, submitit,
 Ray), whatever environment they start with. ``MLFLOW_RUN_ID`` is never used.
 
+Hydra turns an exception in a callback into a warning and carries on, which would run the jobs
+without their parent; so a parent that cannot be created ends the sweep there, with one line.
+
 ``on_multirun_end`` closes the parent with a summary; when the sweep raises instead (a job
 failed), Hydra never calls it, so an ``atexit`` hook closes the parent FAILED — KILLED when the
 launching process got SIGINT or SIGTERM. While the sweep runs, the parent has a heartbeat (tag
@@ -22,6 +25,7 @@ import atexit
 import os
 import signal
 import socket
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -102,18 +106,21 @@ class SweepTracker(Callback):
             **launcher_tags(),
         }
         existing = None
-        if is_optuna_sweep(config):
-            study_tags = optuna_tags(config)
-            tags.update(study_tags)
-            existing = find_study_parent(self.uri, experiment, {k: study_tags[k] for k in STUDY_KEYS})
-        if existing is not None:  # the study resumes: so does its parent run
-            self.parent_run_id = existing.info.run_id
-            reopen_parent(self.uri, self.parent_run_id, tags)
-        else:
-            from lossexp.tracking.run_context import with_source_tags
+        try:
+            if is_optuna_sweep(config):
+                study_tags = optuna_tags(config)
+                tags.update(study_tags)
+                existing = find_study_parent(self.uri, experiment, {k: study_tags[k] for k in STUDY_KEYS})
+            if existing is not None:  # the study resumes: so does its parent run
+                self.parent_run_id = existing.info.run_id
+                reopen_parent(self.uri, self.parent_run_id, tags)
+            else:
+                from lossexp.tracking.run_context import with_source_tags
 
-            self.parent_run_id = create_parent(self.uri, experiment, parent_name(config, keys),
-                                               with_source_tags(tags, Path(os.getcwd())))
+                self.parent_run_id = create_parent(self.uri, experiment, parent_name(config, keys),
+                                                   with_source_tags(tags, Path(os.getcwd())))
+        except Exception as error:  # Hydra would only warn and run the jobs without their parent
+            self._abort(error, experiment)
         self._heartbeat = Heartbeat(store.open_client(self.uri), self.parent_run_id,
                                     float(tracking.get("heartbeat_s", 30))).start()
         self._watch_signals()
@@ -125,6 +132,19 @@ class SweepTracker(Callback):
         atexit.register(self._close, False)
         resumed = " (resumed)" if existing is not None else ""
         print(f"lossexp: sweep parent run {self.parent_run_id}{resumed} in {self.uri}")
+
+    def _abort(self, error: Exception, experiment: str) -> None:
+        """End the sweep before any job runs: one line, exit 2 for a refusal (credentials), else 1."""
+        from lossexp.errors import EXIT_BAD_INPUT
+        from lossexp.tracking import store
+
+        if store.is_access_denied(error):
+            print(f"lossexp: error: {store.access_denied(error, self.uri, experiment)}", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
+        summary = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        print(f"lossexp: error: the sweep's parent run could not be created in {self.uri}: "
+              f"{type(error).__name__}: {summary[:500]}", file=sys.stderr)
+        sys.exit(1)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self._close(True)

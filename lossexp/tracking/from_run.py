@@ -2,11 +2,14 @@
 
 Every run logs its composed, resolved config as the artifact ``config.yaml``. This module reads it
 back from the store (``tracking.uri=`` on the command line, ``$MLFLOW_TRACKING_URI``, or the
-default store under the current directory), writes it as a primary config (with lossexp's own
-``hydra:`` settings, so output directories stay where they were) into a temporary directory and
-returns Hydra arguments that select it (``--config-dir DIR --config-name from_run``). The
-overrides that follow apply on top of it (``trainer.seed=1``, ``trainer.epochs=10``) and are
-validated here, since the CLI's usual pre-check composes from ``conf/``. No TensorFlow import.
+default store under the current directory) as data (:mod:`lossexp.replay`: nothing in it is
+resolved, and where the new run goes — store, experiment, name, parent — is the replaying
+user's, never the file's), writes it as a primary config (with lossexp's own ``hydra:``
+settings, so output directories stay where they were) into a temporary directory and returns
+Hydra arguments that select it (``--config-dir DIR --config-name from_run``). The overrides that
+follow apply on top of it (``trainer.seed=1``, ``trainer.epochs=10``) and are validated here,
+with the destinations of the run, since the CLI's usual pre-check composes from ``conf/``.
+No TensorFlow import.
 """
 from __future__ import annotations
 
@@ -15,12 +18,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from omegaconf import OmegaConf
 
 from lossexp import CONF_DIR
 from lossexp.errors import ConfigError
+from lossexp.replay import load_replayed_config
 
 FLAG = "--from-run"
 #: set for the training process, so the new run is tagged ``lossexp.from_run=<RUN_ID>``
@@ -46,9 +50,26 @@ def split_flag(args: Sequence[str]) -> Tuple[Optional[str], List[str]]:
 
 
 def _store_uri(overrides: Sequence[str]) -> str:
+    """The store to read the run from: the command line's ``tracking.uri`` (read as Hydra reads the
+    override: ``null`` is no URI), else ``$MLFLOW_TRACKING_URI``, else the default store."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    from lossexp.errors import invalid_value
     from lossexp.tracking import store
 
-    configured = next((o.split("=", 1)[1] for o in overrides if o.startswith("tracking.uri=")), None)
+    configured = None
+    for override in overrides:
+        if override.lstrip("+~").split("=", 1)[0].strip() != "tracking.uri":
+            continue
+        try:
+            [parsed] = OverridesParser.create().parse_overrides([override])
+        except OverrideParseException as exc:
+            raise ConfigError(f"Invalid override {override!r}: {str(exc).splitlines()[0]}") from None
+        value = None if parsed.is_delete() else parsed.value()
+        if value is not None and not isinstance(value, str):
+            raise invalid_value("tracking.uri", "a tracking URI (one, not a sweep)", override.split("=", 1)[-1])
+        configured = value
     return store.resolve_uri(configured or None, Path.cwd())
 
 
@@ -57,14 +78,24 @@ def logged_config(run_id: str, uri: str) -> str:
     from mlflow.exceptions import MlflowException
 
     from lossexp.tracking import store
+    from lossexp.tracking.reachability import check_access, check_server
 
     unknown = ConfigError(f"Unknown run {run_id!r} for {FLAG}: no such run in {uri}")
     if store.is_local_sqlite(uri) and not store.sqlite_path(uri).exists():
         raise unknown  # and do not create an empty store to find that out
-    client = store.open_client(uri)
+    if uri.startswith(("http://", "https://")):  # answers, takes the credentials: one line in seconds
+        check_server(uri)
+        check_access(uri)
+    try:
+        client = store.open_client(uri)
+    except MlflowException as error:
+        raise store.unusable(error, uri, "tracking.uri") from None
     try:
         client.get_run(run_id)
-    except MlflowException:
+    except MlflowException as error:
+        if store.is_access_denied(error):
+            raise ConfigError(f"Invalid value for {FLAG}: expected a run your MLflow credentials may read, got "
+                              f"{run_id!r} ({uri}: HTTP {error.get_http_status_code()} {error.error_code})") from None
         raise unknown from None
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one file: no progress bar
     with tempfile.TemporaryDirectory() as scratch:
@@ -76,9 +107,10 @@ def logged_config(run_id: str, uri: str) -> str:
         return Path(path).read_text()
 
 
-def write_primary_config(config_text: str, directory: Path) -> Path:
-    """``<directory>/from_run.yaml``: the logged config, plus lossexp's ``hydra:`` section."""
-    config = OmegaConf.create(config_text)
+def write_primary_config(config: Dict[str, Any], directory: Path) -> Path:
+    """``<directory>/from_run.yaml``: the replayed config (as loaded by :mod:`lossexp.replay`), plus
+    lossexp's own ``hydra:`` section."""
+    config = OmegaConf.create(config)
     config.hydra = OmegaConf.load(CONF_DIR / "config.yaml").hydra
     path = directory / f"{CONFIG_NAME}.yaml"
     path.write_text("defaults:\n  - _self_\n\n" + OmegaConf.to_yaml(config))
@@ -86,29 +118,34 @@ def write_primary_config(config_text: str, directory: Path) -> Path:
 
 
 def validate_overrides(directory: Path, overrides: Sequence[str]) -> None:
-    """Compose the re-run with its overrides and validate it (one-line ConfigError on a mistake)."""
+    """Compose the re-run with its overrides and validate it, and check that the store it will be
+    recorded in answers (one-line ConfigError on a mistake)."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     from lossexp.config import validate
+    from lossexp.tracking.reachability import check_tracking
 
     with initialize_config_dir(config_dir=str(directory), version_base="1.3", job_name="lossexp_from_run"):
         try:
             cfg = compose(CONFIG_NAME, overrides=list(overrides))
-        except (HydraException, OmegaConfBaseException) as exc:
+        except (HydraException, OmegaConfBaseException, ValueError) as exc:  # ValueError: Hydra's `=0`
             first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
             raise ConfigError(f"Invalid override for {FLAG}: {first}") from None
-    validate(cfg)
+    config = validate(cfg)
+    if config.tracking.enabled:
+        check_tracking(config.tracking.uri, Path.cwd(), config.tracking.experiment)
 
 
 def rerun_args(run_id: str, args: Sequence[str], multirun: bool) -> List[str]:
     """Hydra arguments that train ``run_id``'s config again, with ``args`` (flags, overrides) on top."""
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
     text = logged_config(run_id, _store_uri(overrides))
+    config = load_replayed_config(text, f"the {ARTIFACT} of run {run_id!r}")
     directory = Path(tempfile.mkdtemp(prefix="lossexp-from-run-"))
     atexit.register(shutil.rmtree, directory, True)
-    write_primary_config(text, directory)
+    write_primary_config(config, directory)
     if not multirun:
         validate_overrides(directory, overrides)
     os.environ[ENV] = run_id

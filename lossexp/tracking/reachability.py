@@ -4,18 +4,29 @@ MLflow retries an unreachable tracking server for minutes (exponential backoff o
 requests), and a store under a directory that cannot be created fails only once training is
 set up. Both are mistakes in the user's input, so they are checked first, cheaply: one HTTP
 ``GET <uri>/health`` with a short timeout for a server, one throw-away directory for a path.
+
+A server behind MLflow's authentication (``mlflow server --app-name basic-auth``) answers
+``/health`` to anyone, so a second, read-only request with the credentials MLflow's client
+would send (``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``, or
+``MLFLOW_TRACKING_TOKEN``) looks up the run's experiment: 401 (no or wrong credentials) and 403
+are one-line errors. When the experiment exists and belongs to someone else, the user's
+permission on it is read from the server (MLflow's permission model: new runs need EDIT or
+MANAGE), so a run that the server would refuse fails here, not after TensorFlow has loaded.
 Nothing here imports MLflow or TensorFlow.
 """
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import ssl
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional, Tuple
 
 from lossexp.errors import ConfigError, invalid_value
 
@@ -23,6 +34,13 @@ from lossexp.errors import ConfigError, invalid_value
 TIMEOUT_SECONDS = 3.0
 #: statuses of a server that is there but wants credentials
 AUTH_STATUSES = (401, 403)
+#: read-only MLflow REST endpoints the access check uses
+EXPERIMENT_BY_NAME = "/api/2.0/mlflow/experiments/get-by-name"
+SEARCH_EXPERIMENTS = "/api/2.0/mlflow/experiments/search"
+CURRENT_USER = "/api/2.0/mlflow/users/current"
+USER_PERMISSION = "/api/3.0/mlflow/users/permissions/get"
+#: MLflow permissions that may create runs in an experiment
+WRITE_PERMISSIONS = ("EDIT", "MANAGE")
 
 
 def _tls_context() -> Optional[ssl.SSLContext]:
@@ -55,6 +73,84 @@ def check_server(uri: str, key: str = "tracking.uri", timeout: float = TIMEOUT_S
                       f"{key} to use the local SQLite store")
 
 
+def _credentials() -> Tuple[Dict[str, str], Optional[str], str]:
+    """(HTTP headers, user name or None, how they were given) as MLflow's client would send them."""
+    username, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if username and password:
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}, username, f"MLFLOW_TRACKING_USERNAME {username!r}"
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        return {"Authorization": f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"}, None, "MLFLOW_TRACKING_TOKEN"
+    return {}, None, ""
+
+
+def _get_json(url: str, headers: Dict[str, str], timeout: float) -> Tuple[int, Any]:
+    """(HTTP status, JSON body or None) of ``GET url``; status 0 if no answer came (left to MLflow)."""
+    request = urllib.request.Request(url, headers={"Accept": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=_tls_context()) as response:  # noqa: S310
+            body = response.read()
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+    except (urllib.error.URLError, OSError, ValueError):
+        return 0, None
+    try:
+        return status, json.loads(body or b"null")
+    except ValueError:
+        return status, None
+
+
+def check_access(uri: str, experiment: Optional[str] = None, key: str = "tracking.uri",
+                 timeout: float = TIMEOUT_SECONDS) -> None:
+    """Raise :class:`ConfigError` if the server at ``uri`` refuses the user's credentials (401, 403),
+    or if ``experiment`` exists there and the user may not create runs in it.
+
+    A server without authentication, and credentials MLflow's client sends in ways this check
+    does not reproduce (``MLFLOW_TRACKING_AUTH`` plugins, AWS SigV4), pass untested.
+    """
+    if os.environ.get("MLFLOW_TRACKING_AUTH") or os.environ.get("MLFLOW_TRACKING_AWS_SIGV4", "").lower() == "true":
+        return
+    headers, username, given = _credentials()
+    base = uri.rstrip("/")
+    if experiment is None:
+        url = f"{base}{SEARCH_EXPERIMENTS}?max_results=1"
+    else:
+        url = f"{base}{EXPERIMENT_BY_NAME}?{urllib.parse.urlencode({'experiment_name': experiment})}"
+    status, body = _get_json(url, headers, timeout)
+    if status == 401:
+        reason = (f"HTTP 401 Unauthorized for {given}: wrong user name, password or token" if given else
+                  "HTTP 401 Unauthorized: it requires a login; set MLFLOW_TRACKING_USERNAME and "
+                  "MLFLOW_TRACKING_PASSWORD")
+        raise ConfigError(f"Invalid value for {key}: expected an MLflow tracking server that accepts your "
+                          f"credentials, got {uri!r} ({reason})")
+    who = f"user {username!r}" if username else "you"
+    if status == 403:
+        what = f"experiment {experiment!r}" if experiment else "its experiments"
+        raise ConfigError(f"Invalid value for {key}: expected a tracking server where {who} may read {what}, "
+                          f"got {uri!r} (HTTP 403 Forbidden)")
+    experiment_id = (body.get("experiment") or {}).get("experiment_id") if isinstance(body, dict) else None
+    if status == 200 and experiment_id is not None and username is not None:
+        _check_write_permission(base, experiment, experiment_id, username, headers, timeout)
+    # else: no such experiment yet (the run creates it, as its owner), or nothing more to learn
+
+
+def _check_write_permission(base: str, experiment: str, experiment_id: str, username: str,
+                            headers: Dict[str, str], timeout: float) -> None:
+    """MLflow's auth app knows the user's permission on the experiment; runs need EDIT or MANAGE."""
+    status, me = _get_json(f"{base}{CURRENT_USER}", headers, timeout)
+    if status != 200 or not isinstance(me, dict) or (me.get("user") or {}).get("is_admin"):
+        return  # a server without MLflow's auth app, or an admin: may write anywhere
+    query = urllib.parse.urlencode({"username": username, "resource_type": "experiment", "resource_id": experiment_id})
+    status, granted = _get_json(f"{base}{USER_PERMISSION}?{query}", headers, timeout)
+    permission = granted.get("permission") if status == 200 and isinstance(granted, dict) else None
+    if permission is not None and permission not in WRITE_PERMISSIONS:
+        raise ConfigError(f"Invalid value for tracking.experiment: expected an experiment user {username!r} may "
+                          f"create runs in on {base}, got {experiment!r} (MLflow permission {permission}; runs need "
+                          f"{' or '.join(WRITE_PERMISSIONS)}: ask its owner or an admin, or set another "
+                          "tracking.experiment)")
+
+
 def check_writable_dir(path: Path, key: str, got: Optional[str] = None) -> None:
     """Raise :class:`ConfigError` unless directory ``path`` exists or can be created, and can be written.
 
@@ -83,11 +179,12 @@ def sqlite_path(uri: str) -> Optional[Path]:
     return Path(uri[len(prefix):]) if uri.startswith(prefix) else None
 
 
-def check_tracking(uri: Optional[str], base_dir: Path) -> None:
+def check_tracking(uri: Optional[str], base_dir: Path, experiment: Optional[str] = None) -> None:
     """Check the store runs will go to: ``uri``, else ``$MLFLOW_TRACKING_URI``, else ``base_dir/outputs``.
 
-    Servers (``http``/``https``) must answer; local SQLite stores must be writable. Other schemes
-    (databases, Databricks) are left to MLflow.
+    Servers (``http``/``https``) must answer and accept the user's credentials (and, given the
+    run's ``experiment``, let the user create runs in it); local SQLite stores must be writable.
+    Other schemes (databases, Databricks) are left to MLflow.
     """
     key = "tracking.uri" if uri or not os.environ.get("MLFLOW_TRACKING_URI") else "MLFLOW_TRACKING_URI"
     configured = uri or os.environ.get("MLFLOW_TRACKING_URI")
@@ -95,5 +192,6 @@ def check_tracking(uri: Optional[str], base_dir: Path) -> None:
         check_writable_dir(base_dir / "outputs", "tracking.uri (null: outputs/mlflow.db under the working directory)")
     elif configured.startswith(("http://", "https://")):
         check_server(configured, key)
+        check_access(configured, experiment, key)
     elif sqlite_path(configured) is not None:
         check_writable_dir(sqlite_path(configured).parent, key, configured)

@@ -1,5 +1,8 @@
 """One MLflow run's lifecycle: create it, record config and artifacts, end it truthfully.
 
+A server that refuses to create the run (credentials, permissions: HTTP 401 / 403) is a
+:class:`~lossexp.errors.ConfigError`, one line and exit status 2; nothing was recorded.
+
 On entry the run's experiment is first cleared of runs left RUNNING by dead processes
 (:func:`lossexp.tracking.reaper.reap`), then the run starts with a heartbeat and SIGTERM
 turned into an exception (:func:`lossexp.tracking.guard.terminate_on_signals`). On exit it
@@ -14,6 +17,8 @@ import traceback
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Dict, Optional, Type
+
+from mlflow.exceptions import MlflowException
 
 from lossexp.config import LossexpConfig
 from lossexp.tracking import store
@@ -55,10 +60,15 @@ class TrackedRun:
     def __enter__(self) -> "TrackedRun":
         if self.enabled:
             self.uri = store.resolve_uri(self._tracking.uri, self._base_dir)
-            self.client = store.open_client(self.uri)
-            self.experiment_id = store.ensure_experiment(self.client, self._tracking.experiment, self.uri)
-            self.reaped = reap(self.client, [self.experiment_id], self._tracking.stale_after_s)
-            self.run_id = store.start_run(self.client, self.experiment_id, self.run_name, self._tags)
+            try:
+                self.client = store.open_client(self.uri)
+                self.experiment_id = store.ensure_experiment(self.client, self._tracking.experiment, self.uri)
+                self.reaped = reap(self.client, [self.experiment_id], self._tracking.stale_after_s)
+                self.run_id = store.start_run(self.client, self.experiment_id, self.run_name, self._tags)
+            except MlflowException as error:  # a server refusing the run: no run exists, bad input (exit 2)
+                if not store.is_access_denied(error):
+                    raise
+                raise store.access_denied(error, self.uri, self._tracking.experiment) from None
             self._heartbeat = Heartbeat(self.client, self.run_id, self._tracking.heartbeat_s).start()
         self._signals.enter_context(terminate_on_signals())
         self.sink = MetricSink(self.client, self.run_id)

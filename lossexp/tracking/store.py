@@ -26,6 +26,7 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from lossexp.errors import ConfigError
 from lossexp.tracking.reachability import sqlite_path
 
 #: log_batch accepts at most this many params / metrics per call.
@@ -35,6 +36,8 @@ MAX_PARAM_LENGTH = 6000
 #: Messages of errors that another writer causes and that pass when retried.
 TRANSIENT = ("database is locked", "temporarily_unavailable", "duplicate column name")
 RETRIES = 6
+#: MLflow error codes of a server that refuses the credentials (401) or the user's permission (403)
+ACCESS_DENIED = ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 T = TypeVar("T")
 
@@ -62,6 +65,25 @@ def is_transient(error: BaseException) -> bool:
     """An error another process caused that a retry can get past (lock, migration race)."""
     text = f"{getattr(error, 'error_code', '')} {error}".lower()
     return any(marker in text for marker in TRANSIENT)
+
+
+def is_access_denied(error: BaseException) -> bool:
+    """The server refused the request's credentials or the user's permission (not worth retrying)."""
+    return getattr(error, "error_code", None) in ACCESS_DENIED
+
+
+def access_denied(error: BaseException, uri: str, experiment: str) -> ConfigError:
+    """One line for a refusal the pre-check could not foresee (permissions changed since, an older server)."""
+    status = getattr(error, "get_http_status_code", lambda: "")()
+    return ConfigError(f"Invalid value for tracking.experiment: expected an experiment your MLflow credentials may "
+                       f"create runs in on {uri}, got {experiment!r} (HTTP {status} {error.error_code}; set "
+                       "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD, or ask the experiment's owner for EDIT)")
+
+
+def unusable(error: BaseException, uri: str, key: str) -> ConfigError:
+    """One line for a URI MLflow has no store for (an unknown scheme, the retired file store, …)."""
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")[:300]
+    return ConfigError(f"Invalid value for {key}: expected a tracking store MLflow can open, got {uri!r} ({first})")
 
 
 def retrying(call: Callable[[], T], attempts: int = RETRIES, first_delay: float = 0.05) -> T:
@@ -94,7 +116,8 @@ def store_lock(uri: str) -> Iterator[None]:
 def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
     """The experiment's id, creating it (with artifacts beside a local SQLite store) if needed.
 
-    Under :func:`store_lock`, so concurrent first runs create one store and one experiment.
+    Under :func:`store_lock`, so concurrent first runs create one store and one experiment; on a
+    tracking server (no lock) the process that loses the race to create it uses the winner's.
     """
     with store_lock(uri):
         experiment = retrying(lambda: client.get_experiment_by_name(name))
@@ -103,7 +126,13 @@ def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
         artifact_location = None
         if is_local_sqlite(uri):
             artifact_location = (sqlite_path(uri).parent / "mlartifacts").resolve().as_uri()
-        return retrying(lambda: client.create_experiment(name, artifact_location=artifact_location))
+        try:
+            return retrying(lambda: client.create_experiment(name, artifact_location=artifact_location))
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            # a tracking server has no lock file: another process created it since the lookup above
+            return retrying(lambda: client.get_experiment_by_name(name)).experiment_id
 
 
 def open_client(uri: str) -> MlflowClient:

@@ -30,6 +30,7 @@ from lossexp import metric_names
 from lossexp.errors import ConfigError
 from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 from lossexp.losses.composition import Composition
+from lossexp.training.devices import replicas
 
 _REGULARIZER_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
 
@@ -137,13 +138,19 @@ class ComposedModel(keras.Model):
 
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
                      training: bool = True) -> Any:
-        """Keras' hook, for callers that have only ``y_pred`` (no intermediate outputs)."""
-        return self.composed_loss(y, y_pred, sample_weight, training)[0]
+        """Keras' hook (its symbolic build under a distribution strategy calls it, so do users): the
+        loss this replica differentiates, as Keras' own (the total over the number of replicas). The
+        intermediate outputs the components read come from ``x``."""
+        outputs = self.forward(x, training=training)[1] if x is not None and self._with_outputs is not None else None
+        return self.composed_loss(y, y_pred, sample_weight, training, outputs)[0] / replicas()
 
     def composed_loss(self, y: Any, y_pred: Any, sample_weight: Any, training: bool,
                       outputs: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any]]:
-        """(total loss, each applicable component's unweighted term) for one batch."""
+        """(total loss, each applicable component's unweighted term) for one batch, as one device
+        sees it: under a strategy, the caller divides by the replicas before differentiating."""
         task = ops.cast(self._compile_loss(y, y_pred, sample_weight), "float32")
+        if replicas() > 1:  # Keras divided its compiled loss by the replicas already
+            task = task * replicas()
         context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training,
                               step=self.step_number() if training else None, outputs=outputs or {})
         composed = self.composition(context, task)
@@ -174,7 +181,7 @@ class ComposedModel(keras.Model):
             y_pred, outputs = self.forward(x, training=True)
             loss, terms = self.composed_loss(y, y_pred, sample_weight, training=True, outputs=outputs)
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
-            scaled_loss = self.optimizer.scale_loss(loss)
+            scaled_loss = self.optimizer.scale_loss(loss / replicas() if replicas() > 1 else loss)
         variables = self.trainable_weights
         gradients = tape.gradient(scaled_loss, variables)
         with tf.control_dependencies([loss]):

@@ -41,6 +41,7 @@ from lossexp.losses.base import LossComponent, LossContext
 from lossexp.losses.composition import Composition
 from lossexp.models.gan import UPDATES
 from lossexp.training.composed_model import RunningMeans
+from lossexp.training.devices import replicas
 
 PLAYERS = ("discriminator", "generator")  # in the order of their steps
 
@@ -142,12 +143,17 @@ class GANModel(keras.Model):
         composed = self.compositions[player](context, adversarial)
         return composed.total, composed.terms, [composed.total, adversarial, *composed.values]
 
-    def gradients(self, player: str, tape: Any, total: Any) -> List[Any]:
-        """``∂total/∂`` the player's variables; they wait for the loss, as in
-        :meth:`ComposedModel.train_step`, so a trainable coefficient is read before its own update."""
+    def differentiated(self, player: str, total: Any) -> Any:
+        """What ``player``'s gradients come from: its total over the replicas, loss-scaled (inside the tape)."""
+        return self.player_optimizer(player).scale_loss(total / replicas() if replicas() > 1 else total)
+
+    def gradients(self, player: str, tape: Any, scaled: Any, total: Any) -> List[Any]:
+        """``∂scaled/∂`` the player's variables (``scaled``: :meth:`differentiated` of ``total``); they
+        wait for the loss, as in :meth:`ComposedModel.train_step`, so a trainable coefficient is read
+        before its own update."""
         import tensorflow as tf
 
-        gradients = tape.gradient(total, self.player_variables(player))
+        gradients = tape.gradient(scaled, self.player_variables(player))
         with tf.control_dependencies([total]):
             return [None if g is None else tf.identity(g) for g in gradients]
 
@@ -184,8 +190,10 @@ class GANModel(keras.Model):
                 d_total, d_terms, d_values, logits_fake = self.discriminator_objective(real, fake)
                 adversarial = ops.mean(ops.softplus(-logits_fake))
                 g_total, g_terms, g_values = self.objective("generator", adversarial, real, fake)
-            d_gradients = self.gradients("discriminator", tape, d_total)
-            g_gradients = self.gradients("generator", tape, g_total)
+                d_scaled = self.differentiated("discriminator", d_total)
+                g_scaled = self.differentiated("generator", g_total)
+            d_gradients = self.gradients("discriminator", tape, d_scaled, d_total)
+            g_gradients = self.gradients("generator", tape, g_scaled, g_total)
             del tape
             self.apply("discriminator", d_gradients, d_terms)
             self.apply("generator", g_gradients, g_terms)
@@ -193,12 +201,14 @@ class GANModel(keras.Model):
             fake = self.generate(rows, training=True)
             with tf.GradientTape() as tape:
                 d_total, d_terms, d_values, _ = self.discriminator_objective(real, fake)
-            self.apply("discriminator", self.gradients("discriminator", tape, d_total), d_terms)
+                d_scaled = self.differentiated("discriminator", d_total)
+            self.apply("discriminator", self.gradients("discriminator", tape, d_scaled, d_total), d_terms)
             with tf.GradientTape() as tape:
                 fake = self.generate(rows, training=True)
                 adversarial = ops.mean(ops.softplus(-self.discriminator(fake, training=True)))
                 g_total, g_terms, g_values = self.objective("generator", adversarial, real, fake)
-            self.apply("generator", self.gradients("generator", tape, g_total), g_terms)
+                g_scaled = self.differentiated("generator", g_total)
+            self.apply("generator", self.gradients("generator", tape, g_scaled, g_total), g_terms)
 
         self.breakdown.update_state(d_values + g_values, sample_weight=ops.cast(rows, "float32"))
         return self.breakdown.result()

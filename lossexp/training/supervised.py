@@ -144,6 +144,12 @@ class SupervisedTrainer(Trainer):
         network = ensure_network(network, data, name)
         if components is None:
             components = build_components(config.loss)
+        if config.trainer.distribute is not None:
+            for component in components:
+                problem = component.distribution_problem()
+                if problem:
+                    raise ConfigError(f"Invalid loss component for trainer.distribute={config.trainer.distribute}: "
+                                      f"loss.{component.name}: {problem}")
         x, y = data.sample(CHECKED_EXAMPLES)
         y_pred = network(x, training=False)
         y_pred = {k: np.asarray(v) for k, v in y_pred.items()} if isinstance(y_pred, dict) else np.asarray(y_pred)

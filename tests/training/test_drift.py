@@ -1,4 +1,5 @@
-"""WeightDrift against NumPy, on hand-made variables changed between measurements, and in a real run."""
+"""The in-graph WeightDrift against NumPy (float64, the definitions of lossexp/training/drift.py), on
+hand-made variables changed between measurements, and in a real run."""
 from __future__ import annotations
 
 import numpy as np
@@ -58,10 +59,10 @@ def test_measure_matches_numpy_over_several_measurements(variables):
             previous = flat(snapshots[-2][name])
             mean = np.mean([flat(s[name]) for s in snapshots], axis=0)
             np.testing.assert_allclose(stats[f"weight_drift/from_init/{name}"], rel(theta - theta_0, theta_0),
-                                       rtol=1e-9)
+                                       rtol=1e-5)
             np.testing.assert_allclose(stats[f"weight_drift/per_step/{name}"], rel(theta - previous, previous) / k,
-                                       rtol=1e-9)
-            np.testing.assert_allclose(stats[f"weight_drift/from_avg/{name}"], rel(theta - mean, mean), rtol=1e-9)
+                                       rtol=1e-5)
+            np.testing.assert_allclose(stats[f"weight_drift/from_avg/{name}"], rel(theta - mean, mean), rtol=1e-5)
             assert stats[f"weight_drift/from_init/{name}"] > 0
 
 
@@ -87,22 +88,20 @@ def test_zero_reference_gives_absolute_distance():
     assert stats["weight_drift/from_avg/layer"] == pytest.approx(np.linalg.norm(new - mean) / np.linalg.norm(mean))
 
 
-def test_snapshots_are_copies_not_views_of_mutable_arrays():
-    """Plain float64 NumPy arrays changed in place: the stored θ_0 must not follow them."""
-    array = np.array([1.0, 2.0, 2.0])
-    drift = WeightDrift({"layer": [array]})
+def test_the_float32_running_mean_stays_accurate_over_many_measurements(variables):
+    """200 snapshots of slowly moving weights: the float32 running mean against NumPy's float64 sum."""
+    rng = np.random.default_rng(2)
+    drift = WeightDrift(variables)
     drift.start()
-    array += np.array([0.0, 0.0, 3.0])
-    stats = drift.measure(1)
-    theta_0 = np.array([1.0, 2.0, 2.0])
-    np.testing.assert_allclose(stats["weight_drift/from_init/layer"], 3.0 / np.linalg.norm(theta_0))
-    array += np.array([0.0, 4.0, 0.0])
-    stats = drift.measure(3)
-    theta_1 = np.array([1.0, 2.0, 5.0])
-    np.testing.assert_allclose(stats["weight_drift/per_step/layer"], 4.0 / np.linalg.norm(theta_1) / 2)
-    mean = (theta_0 + theta_1 + array) / 3
-    np.testing.assert_allclose(stats["weight_drift/from_avg/layer"],
-                               np.linalg.norm(array - mean) / np.linalg.norm(mean))
+    total = {name: flat(v) for name, v in values(variables).items()}
+    for step in range(1, 201):
+        perturb(variables, rng, 1e-3)
+        stats = drift.measure(step)
+        for name, v in values(variables).items():
+            total[name] = total[name] + flat(v)
+    for name, v in values(variables).items():
+        theta, mean = flat(v), total[name] / 201
+        np.testing.assert_allclose(stats[f"weight_drift/from_avg/{name}"], rel(theta - mean, mean), rtol=1e-3)
 
 
 def test_start_resets_the_history(variables):
@@ -117,10 +116,10 @@ def test_start_resets_the_history(variables):
     stats = drift.measure(2)
     now = values(variables)
     theta, theta_0 = flat(now["out"]), flat(restart["out"])
-    np.testing.assert_allclose(stats["weight_drift/from_init/out"], rel(theta - theta_0, theta_0), rtol=1e-9)
-    np.testing.assert_allclose(stats["weight_drift/per_step/out"], rel(theta - theta_0, theta_0) / 2, rtol=1e-9)
+    np.testing.assert_allclose(stats["weight_drift/from_init/out"], rel(theta - theta_0, theta_0), rtol=1e-5)
+    np.testing.assert_allclose(stats["weight_drift/per_step/out"], rel(theta - theta_0, theta_0) / 2, rtol=1e-5)
     mean = (theta + theta_0) / 2
-    np.testing.assert_allclose(stats["weight_drift/from_avg/out"], rel(theta - mean, mean), rtol=1e-9)
+    np.testing.assert_allclose(stats["weight_drift/from_avg/out"], rel(theta - mean, mean), rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -157,6 +156,6 @@ def test_drift_of_a_real_run_is_each_layers_kernel_and_bias_together(run_cli, st
         from_init = drift(runs["2"], layer, "from_init")
         assert sorted(from_init) == [5, 10] and from_init[5] == drift(runs["1"], layer, "from_init")[5] > 0
         per_step = drift(runs["2"], layer, "per_step")
-        np.testing.assert_allclose(per_step[5], from_init[5] / 5, rtol=1e-12)  # θ_0 is the previous snapshot
+        np.testing.assert_allclose(per_step[5], from_init[5] / 5, rtol=1e-6)  # θ_0 is the previous snapshot
         expected = np.linalg.norm(theta_10[layer] - theta_5[layer]) / (5 * np.linalg.norm(theta_5[layer]))
-        np.testing.assert_allclose(per_step[10], expected, rtol=1e-6, err_msg=layer)
+        np.testing.assert_allclose(per_step[10], expected, rtol=1e-5, err_msg=layer)

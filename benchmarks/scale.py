@@ -1,0 +1,300 @@
+"""lossexp against plain Keras at research sizes, with the same ``steps_per_execution``.
+
+Every variant trains the same freshly built network on the same synthetic data with Adam and
+``steps_per_execution = 10`` (lossexp's default: one logging interval), variants interleaved
+within each repeat; the time of an epoch is the median of epochs 2..E (epoch 1 includes tracing).
+
+* ``plain``         ``keras.Model.fit`` of the network (sparse cross-entropy, accuracy);
+* ``plain_as_written`` the same with Keras' default ``steps_per_execution = 1`` (how one usually
+                    writes it) — for the *as-written* ratio, reported beside the headline;
+* ``default``       ``lossexp.fit`` with lossexp's default config: ``hist_avg + activity``, drift
+                    statistics and tracking into a real MLflow SQLite store;
+* ``none_drift`` / ``none``  ``loss=none`` with drift statistics on / off (tracking on): the cost of drift;
+* ``<term>``        one weight-space term (hist_avg in each mode, cross_layer, coef on kernel norms),
+                    drift and tracking off, against ``ref_<term>``: the best hand-written TensorFlow
+                    step for the same maths (the gradient added per variable, the state updated in
+                    the same pass, no concatenation), written here without lossexp;
+* ``growth_<n>``    n components at the 1M MLP, drift and tracking off.
+
+Networks: MLPs of about 10k, 100k, 1M and 10M parameters on 256 features, and a ResNet of 2.8M
+parameters on 32×32×3 images; 10 classes; batch 32 and 256.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from benchmarks.common import epoch_timer, ratio_spread, spread
+
+FEATURES, CLASSES, EXECUTION = 256, 10, 10
+MLP_WIDTHS = {"mlp_10k": [37], "mlp_100k": [256, 128], "mlp_1M": [1024, 768], "mlp_10M": [2560, 2560, 1024]}
+NETWORKS = (*MLP_WIDTHS, "resnet_2M")
+BATCHES = (32, 256)
+DEFAULT_LOSS = ["hist_avg", "activity"]
+#: the weight-space terms of goal 3, as lossexp loss entries
+TERMS: Dict[str, Tuple[str, Dict[str, Any]]] = {
+    "hist_avg_mean": ("hist_avg", {"mode": "mean"}),
+    "hist_avg_ema": ("hist_avg", {"mode": "ema"}),
+    "hist_avg_previous": ("hist_avg", {"mode": "previous"}),
+    "cross_layer": ("cross_layer", {"layers": ["hidden_1", "hidden_2"], "norm": "fro"}),
+    "coef": ("coef", {"layers": ["hidden_1", "hidden_2"]}),
+}
+GROWTH = {
+    1: [("hist_avg", {})],
+    3: [("hist_avg", {}), ("activity", {}), ("coef", {})],
+    5: [("hist_avg", {}), ("activity", {}), ("coef", {}), ("cross_layer", {}),
+        ("hist_avg_ema", {"kind": "hist_avg", "mode": "ema"})],
+    10: [("hist_avg", {}), ("activity", {}), ("coef", {}), ("cross_layer", {}),
+         ("hist_avg_ema", {"kind": "hist_avg", "mode": "ema"}),
+         ("hist_avg_prev", {"kind": "hist_avg", "mode": "previous", "distance": "mean_abs"}),
+         ("activity_2", {"kind": "activity", "layers": ["hidden_2"]}),
+         ("cross_layer_l1", {"kind": "cross_layer", "norm": "l1", "layers": ["hidden_2"]}),
+         ("coef_mean", {"kind": "coef", "penalty": "prediction_mean"}),
+         ("cross_layer_l2", {"kind": "cross_layer", "norm": "l2", "layers": ["output"]})],
+}
+
+
+# --- networks and data --------------------------------------------------------------------------
+def build_network(name: str) -> Any:
+    """A fresh, seeded network; every one has a ``hidden_1`` (and ``hidden_2``) for the components."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    if name in MLP_WIDTHS:
+        inputs = keras.Input((FEATURES,), name="inputs")
+        x = inputs
+        for i, width in enumerate(MLP_WIDTHS[name], start=1):
+            x = keras.layers.Dense(width, activation="relu", name=f"hidden_{i}")(x)
+        if len(MLP_WIDTHS[name]) == 1:
+            x = keras.layers.Dense(16, activation="relu", name="hidden_2")(x)
+        return keras.Model(inputs, keras.layers.Dense(CLASSES, activation="softmax", name="output")(x), name=name)
+    return resnet()
+
+
+def resnet() -> Any:
+    """A small ResNet on 32×32×3: a stride-2 stem, 3 stages of 2 residual blocks with 64/128/256
+    channels at 16/8/4 pixels (about 2.8M parameters, most of them in the last stage)."""
+    import keras
+
+    layers = keras.layers
+    inputs = keras.Input((32, 32, 3), name="inputs")
+    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="stem")(inputs)
+    for stage, channels in enumerate((64, 128, 256), start=1):
+        for block in (1, 2):
+            stride = 2 if block == 1 and stage > 1 else 1
+            shortcut = x if stride == 1 and x.shape[-1] == channels else layers.Conv2D(
+                channels, 1, strides=stride, name=f"s{stage}b{block}_proj")(x)
+            y = layers.Conv2D(channels, 3, strides=stride, padding="same", activation="relu",
+                              name=f"s{stage}b{block}_conv1")(x)
+            y = layers.Conv2D(channels, 3, padding="same", name=f"s{stage}b{block}_conv2")(y)
+            x = layers.Activation("relu", name=f"s{stage}b{block}_out")(layers.Add()([shortcut, y]))
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dense(128, activation="relu", name="hidden_1")(x)
+    x = layers.Dense(64, activation="relu", name="hidden_2")(x)
+    return keras.Model(inputs, layers.Dense(CLASSES, activation="softmax", name="output")(x), name="resnet_2M")
+
+
+#: training steps per epoch, for epochs of a few seconds on two cores
+STEPS = {("mlp_10k", 32): 1000, ("mlp_100k", 32): 600, ("mlp_1M", 32): 200, ("mlp_10M", 32): 40,
+         ("resnet_2M", 32): 30, ("mlp_10k", 256): 400, ("mlp_100k", 256): 150, ("mlp_1M", 256): 40,
+         ("mlp_10M", 256): 10, ("resnet_2M", 256): 10}
+
+
+def examples(name: str, batch: int) -> int:
+    """Examples for :data:`STEPS` whole batches."""
+    return STEPS[(name, batch)] * batch
+
+
+def synthetic(name: str, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    shape = (32, 32, 3) if name == "resnet_2M" else (FEATURES,)
+    return rng.random((n, *shape), dtype=np.float32), rng.integers(0, CLASSES, n).astype("int32")
+
+
+# --- one timed fit per variant ------------------------------------------------------------------
+def plain(name: str, batch: int, epochs: int, execution: int = EXECUTION) -> float:
+    import keras
+
+    keras.backend.clear_session()
+    x, y = synthetic(name, examples(name, batch))
+    model = build_network(name)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], steps_per_execution=execution)
+    timer = epoch_timer()
+    model.fit(x, y, batch_size=batch, epochs=epochs, callbacks=[timer], verbose=0)
+    return statistics.median(timer.times[1:])
+
+
+def with_lossexp(name: str, batch: int, epochs: int, loss: Sequence[Any], store: str, drift: bool,
+                 tracking: bool) -> float:
+    import lossexp
+
+    x, y = synthetic(name, examples(name, batch))
+    timer = epoch_timer()
+    lossexp.fit(build_network(name), (x, y), loss=list(loss), callbacks=[timer],
+                trainer={"epochs": epochs, "batch_size": batch, "validation_split": 0.0, "verbose": 0,
+                         "steps_per_execution": EXECUTION},
+                tracking={"enabled": tracking, "uri": store, "drift": drift, "plots": False, "log_model": False,
+                          "experiment": "bench"})
+    return statistics.median(timer.times[1:])
+
+
+def reference(name: str, batch: int, epochs: int, term: str) -> float:
+    """The hand-written TensorFlow step for ``term`` (see :func:`reference_model`)."""
+    import keras
+
+    keras.backend.clear_session()
+    x, y = synthetic(name, examples(name, batch))
+    model = reference_model(build_network(name), term)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], steps_per_execution=EXECUTION)
+    timer = epoch_timer()
+    model.fit(x, y, batch_size=batch, epochs=epochs, callbacks=[timer], verbose=0)
+    return statistics.median(timer.times[1:])
+
+
+def reference_model(network: Any, term: str) -> Any:
+    """A Keras model whose train step adds ``term``'s gradient by hand, per variable.
+
+    hist_avg (weight λ = 0.01, lossexp's default): r ← r + rate·(θ − r) with rate 1/t (mean),
+    1 − 0.99 (ema, 1 at t = 1) or r = θ_prev (previous); gradient += 2λ(θ − r); the term Σ(θ − r)²
+    is computed for the reported loss, as lossexp reports it. cross_layer / coef: λ·Σ‖W‖_F over
+    hidden_1, hidden_2 (coef: λ = softplus(s), s trained), through the tape — the same maths,
+    without lossexp's composition, metrics or ordering guarantees.
+    """
+    import keras
+    import tensorflow as tf
+
+    kind = TERMS[term][0]
+    mode = TERMS[term][1].get("mode")
+
+    class Reference(keras.Model):
+        def __init__(self) -> None:
+            super().__init__(name=f"ref_{term}")
+            self.network = network
+            self.weights_tracked = network.trainable_weights
+            if kind == "hist_avg":
+                self.references = [self.add_weight(shape=w.shape, initializer="zeros", trainable=False)
+                                   for w in self.weights_tracked]
+                self.t = self.add_weight(shape=(), initializer="zeros", trainable=False)
+            if kind == "coef":
+                self.s = self.add_weight(shape=(), initializer=keras.initializers.Constant(np.log(np.expm1(0.01))))
+
+        def call(self, x: Any, training: bool = False) -> Any:
+            return self.network(x, training=training)
+
+        def train_step(self, data: Any) -> Any:
+            x, y = data
+            kernels = [self.network.get_layer(n).kernel for n in ("hidden_1", "hidden_2")]
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self._compile_loss(y, y_pred)
+                if kind == "cross_layer":
+                    loss = loss + tf.add_n([tf.norm(k) for k in kernels])
+                if kind == "coef":
+                    loss = loss + tf.nn.softplus(self.s) * tf.add_n([tf.norm(k) for k in kernels])
+            variables = self.trainable_weights
+            gradients = tape.gradient(loss, variables)
+            if kind == "hist_avg":
+                t = self.t.assign_add(1.0)
+                rate = 1.0 / t if mode == "mean" else tf.where(t <= 1.0, 1.0, 0.01)
+                squares = []
+                by_id = {id(v): i for i, v in enumerate(variables)}
+                for weight, ref in zip(self.weights_tracked, self.references):
+                    if mode == "previous":
+                        new_ref = tf.where(t <= 1.0, weight, ref)
+                        ref.assign(weight)
+                    else:
+                        new_ref = ref + rate * (weight - ref)
+                        ref.assign(new_ref)
+                    diff = weight - new_ref
+                    squares.append(tf.reduce_sum(tf.square(diff)))
+                    i = by_id[id(weight)]
+                    gradients[i] = gradients[i] + 0.02 * diff
+                loss = loss + 0.01 * tf.add_n(squares)
+            self.optimizer.apply_gradients(zip(gradients, variables))
+            self._loss_tracker.update_state(loss)
+            return self.compute_metrics(x, y, y_pred)
+
+    return Reference()
+
+
+# --- the measures -------------------------------------------------------------------------------
+def interleaved(variants: Dict[str, Callable[[], float]], repeats: int) -> Dict[str, List[float]]:
+    times: Dict[str, List[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, run in variants.items():
+            times[name].append(run())
+    return times
+
+
+def measure(quick: bool = False) -> Dict[str, Any]:
+    repeats, epochs = (2, 3) if quick else (3, 3)
+    results: Dict[str, Any] = {"setup": {
+        "optimizer": "Adam(1e-3)", "steps_per_execution": EXECUTION, "epochs": epochs, "repeats": repeats,
+        "timed": "median epoch time of epochs 2..E", "default_loss": DEFAULT_LOSS,
+        "networks": {n: MLP_WIDTHS.get(n, "ResNet 3×2 blocks 64/128/256") for n in NETWORKS}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
+        headline, as_written, times_all, params = {}, {}, {}, {}
+        for name in NETWORKS:
+            params[name] = int(build_network(name).count_params())
+            for batch in BATCHES:
+                variants = {
+                    "plain": lambda: plain(name, batch, epochs),
+                    "plain_as_written": lambda: plain(name, batch, epochs, execution=1),
+                    "default": lambda: with_lossexp(name, batch, epochs, DEFAULT_LOSS, store, True, True),
+                }
+                times = interleaved(variants, repeats)
+                key = f"{name}/batch_{batch}"
+                times_all[key] = {v: spread(t) for v, t in times.items()}
+                headline[key] = ratio_spread(times["default"], times["plain"])
+                as_written[key] = ratio_spread(times["default"], times["plain_as_written"])
+        results.update(parameters=params, epoch_seconds=times_all, same_batching_ratio=headline,
+                       as_written_ratio=as_written)
+
+        drift = {}
+        for name in NETWORKS:
+            times = interleaved({"none": lambda: with_lossexp(name, 32, epochs, [], store, False, True),
+                                 "none_drift": lambda: with_lossexp(name, 32, epochs, [], store, True, True)},
+                                repeats)
+            drift[f"{name}/batch_32"] = {"ratio": ratio_spread(times["none_drift"], times["none"]),
+                                         "epoch_seconds": {v: spread(t) for v, t in times.items()}}
+        results["drift_cost"] = drift
+
+        terms = {}
+        for size in ("mlp_1M", "mlp_10M"):
+            for term, entry in TERMS.items():
+                times = interleaved({
+                    "lossexp": lambda: with_lossexp(size, 32, epochs, [entry], store, False, False),
+                    "reference": lambda: reference(size, 32, epochs, term),
+                    "plain": lambda: plain(size, 32, epochs)}, repeats)
+                terms[f"{size}/{term}"] = {
+                    "lossexp_over_reference": ratio_spread(times["lossexp"], times["reference"]),
+                    "lossexp_over_plain": ratio_spread(times["lossexp"], times["plain"]),
+                    "reference_over_plain": ratio_spread(times["reference"], times["plain"]),
+                    "epoch_seconds": {v: spread(t) for v, t in times.items()}}
+        results["weight_space_terms"] = terms
+
+        variants = {"plain": lambda: plain("mlp_1M", 32, epochs)}
+        for count, entries in GROWTH.items():
+            variants[f"growth_{count}"] = lambda e=entries: with_lossexp("mlp_1M", 32, epochs, e, store, False, False)
+        times = interleaved(variants, repeats)
+        ratios = {str(n): ratio_spread(times[f"growth_{n}"], times["plain"]) for n in GROWTH}
+        counts = list(GROWTH)
+        slope, intercept = linear_fit(counts, [ratios[str(n)]["median"] for n in counts])
+        results["growth_at_1M"] = {"ratios": ratios, "per_component": slope, "at_zero": intercept}
+    results["goals"] = {"same_batching_ratio": 1.10, "drift_cost": 1.03, "lossexp_over_reference": 1.10,
+                        "per_component": 0.02}
+    return results
+
+
+def linear_fit(xs: List[float], ys: List[float]) -> Tuple[float, float]:
+    """Least-squares slope and intercept of ``ys`` against ``xs``."""
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
+    return slope, mean_y - slope * mean_x

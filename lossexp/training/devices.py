@@ -1,0 +1,69 @@
+"""Where and at what precision a run computes: one device, or every local device under
+``tf.distribute.MirroredStrategy``; float32, or a Keras mixed-precision policy.
+
+``trainer.logical_devices: N`` splits the CPU into N logical devices (how Keras' own distribution
+tests run on one machine); it must happen before TensorFlow starts its runtime, so a process that
+already computed something cannot change it (one line says so). ``trainer.distribute: mirrored``
+builds and compiles the model inside the strategy's scope, which Keras then uses for ``fit``.
+``trainer.precision`` sets the global dtype policy for the run and restores it after.
+
+Under a strategy every replica computes its batch's loss and the gradients are summed across
+replicas, so the loss a replica differentiates is the total divided by :func:`replicas` — Keras
+does this for its compiled loss, the composed models for every component term.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Optional
+
+from lossexp.errors import ConfigError, invalid_value
+
+STRATEGIES = ("mirrored",)
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def replicas() -> int:
+    """Replicas computing one step together (1 without a strategy)."""
+    import tensorflow as tf
+
+    return int(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
+def split_cpu(count: Optional[int]) -> None:
+    """Make ``count`` logical CPU devices (before TensorFlow's runtime starts); None leaves it alone."""
+    if count is None:
+        return
+    import tensorflow as tf
+
+    [cpu] = tf.config.list_physical_devices("CPU")
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current is not None and len(current) == count:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:
+        raise invalid_value("trainer.logical_devices", "a setting made before TensorFlow ran anything in this "
+                            "process (a fresh lossexp train, not a reused sweep worker)", count) from None
+
+
+@contextlib.contextmanager
+def placement(trainer: Any) -> Iterator[Any]:
+    """Within the block: the strategy scope and dtype policy ``trainer`` asks for (the devices are
+    split first, by :func:`split_cpu`)."""
+    import keras
+    import tensorflow as tf
+
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(trainer.precision)
+    try:
+        if trainer.distribute == "mirrored":
+            strategy = tf.distribute.MirroredStrategy()
+            if strategy.num_replicas_in_sync < 2:
+                raise ConfigError("Invalid value for trainer.distribute: expected more than one device for "
+                                  "mirrored, got 1 (set trainer.logical_devices=2 to split the CPU)")
+            with strategy.scope():
+                yield strategy
+        else:
+            yield tf.distribute.get_strategy()
+    finally:
+        keras.config.set_dtype_policy(policy)

@@ -1,0 +1,109 @@
+"""Several devices and mixed precision: the same global batch trained on one device and under
+MirroredStrategy on two logical CPU devices gives the same metric history — task loss, every
+component's term and weighted contribution, coefficients, schedules — and bfloat16 layers keep the
+terms in float32."""
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import composed_config
+
+CASES = {
+    "hist_avg_mean+coef": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
+                           "loss=hist_avg+coef"],
+    "hist_avg_ema+activity": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
+                              "loss=hist_avg+activity", "loss.hist_avg.mode=ema", "loss.hist_avg.decay=0.9"],
+    # kl on an encoder without sampling noise (each replica would draw the noise of its half-batch from the
+    # same seed, where one device draws it for the whole batch): the project's model below
+    "kl_schedule": ["model=mean_vae", "data=digits", "data.n_samples=320", "loss=kl",
+                    "loss.kl.weight={schedule: linear, start: 0, end: 1, steps: 12}"],
+}
+#: a user project whose model has the VAE's z_mean and z_log_var layers and decodes them, without sampling
+PROJECT = {
+    "pyproject.toml": '[tool.lossexp]\nmodules = ["mean_vae"]\n',
+    "mean_vae.py": (
+        "import keras\nimport lossexp\n\n\n"
+        "@lossexp.register_model('mean_vae', task='reconstruction')\n"
+        "def mean_vae(data):\n"
+        "    inputs = keras.Input(data.input_shape)\n"
+        "    h = keras.layers.Dense(16, activation='relu')(keras.layers.Flatten()(inputs))\n"
+        "    z_mean, z_log_var = keras.layers.Dense(2, name='z_mean')(h), keras.layers.Dense(2, name='z_log_var')(h)\n"
+        "    h = keras.layers.Dense(16, activation='relu')(keras.layers.Concatenate()([z_mean, z_log_var]))\n"
+        "    return keras.Model(inputs, keras.layers.Dense(data.num_outputs, activation='sigmoid')(h))\n"),
+}
+#: 320 examples: 256 train and 64 validate, whole batches of 32 that split evenly over two replicas (Keras
+#: averages the replicas' losses with equal weight, so an uneven last batch would weigh examples unequally)
+COMMON = ["trainer.epochs=2", "trainer.batch_size=32", "trainer.steps_per_execution=1", "trainer.log_every_n_steps=4",
+          "tracking.plots=false", "tracking.log_model=false", "tracking.drift=false"]
+
+
+def histories(uri: str, run_name: str) -> dict:
+    client = MlflowClient(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id],
+                               f"attributes.run_name = '{run_name}'")
+    assert run.info.status == "FINISHED"
+    keys = [k for k in run.data.metrics if k.split("/")[0] in ("loss", "val_loss", "term", "val_term", "coef", "weight")]
+    return {key: [(m.step, m.value) for m in sorted(client.get_metric_history(run.info.run_id, key),
+                                                     key=lambda m: m.step)] for key in keys}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CASES))
+def test_two_replicas_train_like_one_device(run_cli, store_uri, tmp_path, case):
+    for name, text in PROJECT.items():
+        (tmp_path / name).write_text(text)
+    for devices, extra in (("one", []), ("two", ["trainer.distribute=mirrored", "trainer.logical_devices=2"])):
+        result = run_cli("train", *CASES[case], *COMMON, *extra, f"tracking.run_name={devices}")
+        assert result.returncode == 0, result.stderr[-3000:]
+    one, two = histories(store_uri, "one"), histories(store_uri, "two")
+    assert set(one) == set(two) and any(k.startswith("term/") for k in one)
+    for key in one:
+        assert [s for s, _ in one[key]] == [s for s, _ in two[key]], key
+        for (step, a), (_, b) in zip(one[key], two[key]):
+            # the replicas sum their gradients in another order: float noise, amplified in hist_avg's θ − r
+            assert b == pytest.approx(a, rel=1e-3, abs=1e-6), f"{key} at step {step}"
+
+
+def test_a_component_keras_mixes_between_replicas_is_refused_under_a_strategy():
+    from conftest import built
+    from lossexp.errors import ConfigError
+
+    config = composed_config("model=mlp", "data=regression", "data.n_samples=64", "loss=regularizer",
+                             "trainer.distribute=mirrored")
+    with pytest.raises(ConfigError, match=r"^Invalid loss component for trainer.distribute=mirrored: "
+                                          r"loss.regularizer: its activity factors"):
+        built(config)
+
+
+def test_steps_per_execution_above_one_is_refused_under_a_strategy():
+    from lossexp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"trainer.steps_per_execution: expected null or 1 with trainer.distribute"):
+        composed_config("trainer.distribute=mirrored", "trainer.steps_per_execution=10")
+    assert composed_config("trainer.distribute=mirrored").trainer.execution_steps == 1
+
+
+@pytest.mark.slow
+def test_bfloat16_layers_keep_the_terms_in_float32(run_cli, store_uri, tmp_path):
+    import keras
+
+    import lossexp.losses.activity  # noqa: F401  (registers the classes of the saved model)
+    import lossexp.losses.hist_avg  # noqa: F401
+    import lossexp.training.composed_model  # noqa: F401
+
+    result = run_cli("train", "model=mlp", "data=regression", "data.n_samples=320", "loss=hist_avg+activity",
+                     "trainer.epochs=2", "trainer.precision=mixed_bfloat16", "tracking.plots=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(store_uri)
+    [run] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.params["trainer.precision"] == "mixed_bfloat16"
+    [path] = list((tmp_path / "outputs" / "runs").rglob("model.keras"))
+    model = keras.saving.load_model(path)
+    hidden = model.network.get_layer("hidden_1")
+    assert hidden.compute_dtype == "bfloat16" and hidden.kernel.dtype == "float32"
+    for component in model.components:
+        assert all(v.dtype == "float32" for v in component.variables)
+    metrics = run.data.metrics
+    assert metrics["loss"] == pytest.approx(metrics["loss/task"] + metrics["loss/hist_avg"] + metrics["loss/activity"],
+                                            rel=1e-4)
