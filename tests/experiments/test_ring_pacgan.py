@@ -44,7 +44,7 @@ def test_the_experiment_is_the_papers_setup(experiment, pack):
 @pytest.mark.parametrize("experiment, pack", [("ring_pacgan", 1), ("ring_pacgan2", 2)])
 def test_two_epochs_of_the_experiment_finish_with_ring_scores(experiment, pack, run_cli, store_uri, all_runs):
     result = run_cli("train", f"experiment={experiment}", "trainer.epochs=2", "data.n_samples=200",
-                     "trainer.log_every_n_steps=1")
+                     "trainer.log_every_n_steps=1", "tracking.log_model=false", "tracking.plots=false")
     assert result.returncode == 0, result.stderr[-3000:]
     [run] = all_runs(store_uri)
     assert run.info.status == "FINISHED" and run.info.run_name == f"{experiment}·gan·none"
