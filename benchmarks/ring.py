@@ -22,6 +22,7 @@ Finished work is never redone: run the same command again to resume after an int
     python -m benchmarks.ring --stage sweep --epochs E     # hist_avg weights on gan (seeds 0–2) at E epochs
     python -m benchmarks.ring --stage table --epochs E --weight W   # 10 seeds of the four variants
     python -m benchmarks.ring --stage report --epochs E --weight W  # ring_paper.json, tables.md, sample PNGs
+    python -m benchmarks.ring --stage time                 # seconds per epoch, gan and pacgan2, XLA on and off
 
 ``--jobs`` runs (default 2) train at once, each with one TensorFlow thread; run the whole thing
 under ``nice -n 19``.
@@ -47,6 +48,8 @@ TABLE = HERE / "RING.md"
 PAPER_EPOCHS = 400
 STEPS_PER_EPOCH = 1000
 SAMPLES_EVERY = 10
+#: epochs the time stage trains (the first includes tracing and compiling)
+TIMED_EPOCHS = 2
 #: epochs in the running mean of the plateau plot
 WINDOW = 10
 
@@ -137,6 +140,39 @@ def train(run: Run) -> None:
     model.fit(**trainer.fit_arguments(data), epochs=run.epochs, callbacks=[*own, Curve()], verbose=0)
     record["finished"] = True
     _write_json(path, record)
+
+
+def time_epochs(variant: str, jit_compile: bool, epochs: int) -> Dict[str, Any]:
+    """Wall and CPU seconds of each of ``epochs`` epochs of ``variant`` (seed 0) with one
+    TensorFlow thread, as :func:`train` runs; the first epoch includes tracing and compiling."""
+    from lossexp.sweeps.job import set_tensorflow_threads
+
+    set_tensorflow_threads(1)
+    import keras
+
+    from benchmarks.common import lossexp_config
+    from lossexp.data import load
+    from lossexp.training.trainer import for_config
+
+    config = lossexp_config(*Run(variant, 0, None, epochs).overrides(), f"trainer.jit_compile={str(jit_compile).lower()}")
+    keras.utils.set_random_seed(0)
+    trainer = for_config(config)
+    data = trainer.prepare(load(config.data))
+    model = trainer.build(data)
+    wall: List[float] = []
+    cpu: List[float] = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            self.start = (time.perf_counter(), time.process_time())
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:  # before the ring scorer's callback
+            wall.append(round(time.perf_counter() - self.start[0], 2))
+            cpu.append(round(time.process_time() - self.start[1], 2))
+
+    model.fit(**trainer.fit_arguments(data), epochs=epochs, callbacks=[Timer(), *trainer.callbacks(model, data)],
+              verbose=0)
+    return {"variant": variant, "jit_compile": jit_compile, "wall_seconds": wall, "cpu_seconds": cpu}
 
 
 # --- the store of runs -----------------------------------------------------------------------------
@@ -362,7 +398,7 @@ def markdown(results: Dict[str, Any]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stage", choices=("curves", "plateau", "sweep", "table", "report"))
+    parser.add_argument("--stage", choices=("curves", "plateau", "sweep", "table", "report", "time"))
     parser.add_argument("--epochs", type=int, default=PAPER_EPOCHS, help="epochs of 1,000 steps")
     parser.add_argument("--weight", type=float, default=0.01, help="loss.hist_avg.weight of the hist_avg variants")
     parser.add_argument("--seeds", type=int, default=10)
@@ -371,9 +407,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--sweep-seeds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a worker: one run, as JSON
+    parser.add_argument("--time-one", help=argparse.SUPPRESS)  # a worker: [variant, jit_compile, epochs]
     args = parser.parse_args(argv)
     if args.one:
         train(Run(**json.loads(args.one)))
+        return
+    if args.time_one:
+        print(json.dumps(time_epochs(*json.loads(args.time_one))), flush=True)
         return
     sweep_weights = [float(w) for w in args.sweep_weights.split(",")]
     if args.stage == "curves":
@@ -392,6 +432,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         results = report(args.epochs, args.weight, args.seeds, sweep_weights, args.sweep_seeds)
         (STORE / "tables.md").write_text(markdown(results))
         print(markdown(results))
+    elif args.stage == "time":  # one process at a time, the variants interleaved
+        for variant in ("gan", "pacgan2"):
+            for jit_compile in (True, False):
+                subprocess.run([sys.executable, "-m", "benchmarks.ring", "--time-one",
+                                json.dumps([variant, jit_compile, TIMED_EPOCHS])], cwd=HERE.parent, check=True)
     else:
         parser.error("--stage is required")
 
