@@ -265,6 +265,8 @@ def plot_curves(records: Sequence[Dict[str, Any]], path: Path) -> Path:
     for i, record in enumerate(records):
         steps = np.array(record["epochs"]) * STEPS_PER_EPOCH / 1000
         label, colour = Run(**record["run"]).key, f"C{i}"
+        if not record["finished"]:
+            label += f", partial: {len(record['epochs'])} of {record['run']['epochs']} epochs"
         for axis, values in ((left, record["modes"]), (right, record["hq"])):
             axis.plot(steps, values, color=colour, linewidth=0.6, alpha=0.35)
             if len(values) >= WINDOW:  # the running mean over WINDOW epochs, at its window's last epoch
@@ -275,7 +277,9 @@ def plot_curves(records: Sequence[Dict[str, Any]], path: Path) -> Path:
     for axis in (left, right):
         axis.grid(alpha=0.3)
     right.legend(fontsize=8, loc="lower right")
-    fig.suptitle("PacGAN's 2-D ring with lossexp: score after every epoch (1,000 steps), 2,500 samples", fontsize=10)
+    partial = " — PARTIAL: unfinished runs" if not all(r["finished"] for r in records) else ""
+    fig.suptitle(f"PacGAN's 2-D ring with lossexp: score after every epoch (1,000 steps), 2,500 samples{partial}",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
