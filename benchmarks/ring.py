@@ -15,7 +15,9 @@ samples per mode, the players' losses) to ``benchmarks/ring_paper/runs/<run>.jso
 epochs its samples to ``benchmarks/ring_paper/samples/<run>.npz`` (not committed). The first E
 epochs of a longer run are the same computation as a run of E epochs (same seeds, same data order,
 scores at each epoch end), so a result at E epochs is read from any stored run that reached E.
-Finished work is never redone: run the same command again to resume after an interruption.
+Finished work is never redone: run the same command again to resume after an interruption. A run
+stopped short of its length is trained again from epoch 0 (there is no checkpoint); its stored
+epochs count until then.
 
     python -m benchmarks.ring --stage curves              # gan, pacgan2, seeds 0 and 1, the paper's 400 epochs
     python -m benchmarks.ring --stage plateau              # plot the curves: benchmarks/ring_paper/plateau.png
