@@ -74,6 +74,13 @@ class TrainerConfig:
     logical_devices: Optional[int] = None
     #: float32, or a Keras mixed-precision policy (mixed_bfloat16, mixed_float16)
     precision: str = "float32"
+    #: XLA-compile the train step (true/false); null: Keras' choice, which is off on a CPU-only machine
+    jit_compile: Optional[bool] = None
+
+    @property
+    def keras_jit_compile(self) -> Any:
+        """``jit_compile`` as ``Model.compile`` takes it (null: ``"auto"``)."""
+        return "auto" if self.jit_compile is None else self.jit_compile
 
     @property
     def execution_steps(self) -> int:

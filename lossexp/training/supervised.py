@@ -166,7 +166,8 @@ class SupervisedTrainer(Trainer):
         tasks.check_finite(task, y, y_pred)
         model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed")
         model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, metrics=task.metrics,
-                      steps_per_execution=config.trainer.execution_steps)
+                      steps_per_execution=config.trainer.execution_steps,
+                      jit_compile=config.trainer.keras_jit_compile)
         check_terms(model, x, y)
         return model
 
