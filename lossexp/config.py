@@ -217,6 +217,15 @@ def _check_trainer(trainer: TrainerConfig) -> None:
     _check(devices is None or devices >= 1, "trainer.logical_devices", "null or an integer >= 1", devices)
 
 
+def _check_placement(trainer: TrainerConfig, model_name: str, regime_class: type) -> None:
+    """A regime that runs on one device in float32 only (``Trainer.places``) is refused the others."""
+    if regime_class.places:
+        return
+    why = f"for model={model_name} (its training regime runs on one device in float32)"
+    _check(trainer.distribute is None, "trainer.distribute", f"null {why}", trainer.distribute)
+    _check(trainer.precision == "float32", "trainer.precision", f"float32 {why}", trainer.precision)
+
+
 def _check_tracking(tracking: TrackingConfig) -> None:
     _check(math.isfinite(tracking.heartbeat_s) and tracking.heartbeat_s > 0, "tracking.heartbeat_s",
            "a positive number of seconds", tracking.heartbeat_s)
@@ -267,5 +276,6 @@ def validate(cfg: DictConfig) -> LossexpConfig:
         check_entry(name, options, entry_keys)
     check_pairing(model.name, data.name, registry.get("data", data.name).meta.get("task"))
     _check_trainer(trainer)
+    _check_placement(trainer, model.name, regime(regime_name(model.name)))
     _check_tracking(tracking)
     return LossexpConfig(model, data, optimizer, loss, trainer, tracking, objective, task)

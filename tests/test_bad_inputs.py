@@ -164,6 +164,13 @@ BAD_INPUTS: List[Bad] = [
     Bad("gan-unknown-player", "value out of range",
         train("experiment=gan_ring_hist_avg", "+loss.hist_avg.player=critic"),
         ("loss.hist_avg.player", "generator, discriminator, both", "'critic'"), tensorflow=True),
+    Bad("gan-mixed-precision", "value out of range",
+        train("experiment=gan_ring_hist_avg", "trainer.precision=mixed_bfloat16"),
+        ("Invalid value for trainer.precision", "float32 for model=gan (its training regime runs on one device "
+         "in float32)", "got 'mixed_bfloat16'")),
+    Bad("gan-mirrored", "value out of range", train("experiment=gan_ring_hist_avg", "trainer.distribute=mirrored",
+                                                    "trainer.steps_per_execution=1"),
+        ("Invalid value for trainer.distribute", "null for model=gan", "got 'mirrored'")),
     Bad("gan-maxout-one-piece", "value out of range", train("experiment=ring_pacgan", "model.maxout_pieces=1"),
         ("Invalid value for model.maxout_pieces", "null or an integer >= 2", "got 1")),
     Bad("gan-unknown-updates", "value out of range", train("experiment=ring_pacgan", "model.updates=both"),

@@ -94,6 +94,8 @@ class AdversarialTrainer(Trainer):
 
     tasks = ("generation",)
     entry_keys = (PLAYER_KEY,)
+    #: two optimizers on a packed, per-player step: not run on several replicas or in mixed precision yet
+    places = False
     saved_class = "lossexp>GANModel"
     #: the built model's packing degree (set by :meth:`build`; :meth:`fit_arguments` packs the data)
     pack: int = 1

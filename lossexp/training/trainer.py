@@ -33,6 +33,9 @@ class Trainer:
     saved_class: ClassVar[str] = ""
     #: whether ``lossexp evaluate`` can score its saved models on a validation split
     can_evaluate: ClassVar[bool] = False
+    #: whether its step runs under ``trainer.distribute`` and a mixed ``trainer.precision``
+    #: (:mod:`lossexp.training.devices`); a regime that does not is refused them when the config is checked
+    places: ClassVar[bool] = True
 
     def __init__(self, config: Any, meta: Optional[Dict[str, Any]] = None) -> None:
         self.config = config
