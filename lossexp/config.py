@@ -74,6 +74,13 @@ class TrainerConfig:
     logical_devices: Optional[int] = None
     #: float32, or a Keras mixed-precision policy (mixed_bfloat16, mixed_float16)
     precision: str = "float32"
+    #: XLA-compile the train step (true/false); null: Keras' choice, which is off on a CPU-only machine
+    jit_compile: Optional[bool] = None
+
+    @property
+    def keras_jit_compile(self) -> Any:
+        """``jit_compile`` as ``Model.compile`` takes it (null: ``"auto"``)."""
+        return "auto" if self.jit_compile is None else self.jit_compile
 
     @property
     def execution_steps(self) -> int:
@@ -224,6 +231,15 @@ def _check_trainer(trainer: TrainerConfig) -> None:
     _check(devices is None or devices >= 1, "trainer.logical_devices", "null or an integer >= 1", devices)
 
 
+def _check_placement(trainer: TrainerConfig, model_name: str, regime_class: type) -> None:
+    """A regime that runs on one device in float32 only (``Trainer.places``) is refused the others."""
+    if regime_class.places:
+        return
+    why = f"for model={model_name} (its training regime runs on one device in float32)"
+    _check(trainer.distribute is None, "trainer.distribute", f"null {why}", trainer.distribute)
+    _check(trainer.precision == "float32", "trainer.precision", f"float32 {why}", trainer.precision)
+
+
 def _check_tracking(tracking: TrackingConfig) -> None:
     _check(math.isfinite(tracking.heartbeat_s) and tracking.heartbeat_s > 0, "tracking.heartbeat_s",
            "a positive number of seconds", tracking.heartbeat_s)
@@ -280,6 +296,7 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     check_pairing(model.name, data.name, registry.get("data", data.name).meta.get("task"))
     regime(regime_name(model.name)).check_weighting(weighting.name, model.name)
     _check_trainer(trainer)
+    _check_placement(trainer, model.name, regime(regime_name(model.name)))
     _check_tracking(tracking)
     return LossexpConfig(model, data, optimizer, loss, trainer, tracking, objective, task, weighting, ablation)
 

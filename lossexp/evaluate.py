@@ -63,7 +63,8 @@ def saved_overrides(model_path: Path, user_overrides: Sequence[str], saved_path:
     task = saved.get("task") if isinstance(saved.get("task"), dict) else {}
     overrides += [_override(f"task.{key}", value) for key, value in task.items()
                   if value is not None and f"task.{key}" not in user_keys]
-    split = (saved.get("trainer") or {}).get("validation_split")
+    trainer = saved.get("trainer") if isinstance(saved.get("trainer"), dict) else {}
+    split = trainer.get("validation_split")
     if split is not None and "trainer.validation_split" not in user_keys:
         overrides.append(_override("trainer.validation_split", split))
     return overrides

@@ -130,6 +130,10 @@ def load_replayed_config(text: str, source: str) -> Dict[str, Any]:
     unknown = sorted(str(key) for key in config if key not in SECTIONS)
     if unknown:
         raise ConfigError(f"Unknown key {unknown[0]} in {source}: valid keys are {', '.join(SECTIONS)}")
+    for section, value in config.items():
+        if value is not None and not isinstance(value, (dict, list)):
+            raise ConfigError(f"Invalid value for {section} in {source}: expected a mapping of its keys, "
+                              f"got {str(value)[:200]!r}")
     if config.get("tracking") is None:  # absent or empty: lossexp's defaults
         config["tracking"] = {}
     tracking = config["tracking"]

@@ -145,8 +145,8 @@ def test_an_installed_plugin_is_imported_only_when_a_config_names_it(run_cli, st
     assert not imports.exists(), imports.read_text()  # a run without sq_pred never imported it
 
 
-def test_components_lists_the_installed_component_and_its_origin(run_cli, plugin_path):
-    result = run_cli("components", **with_plugin(plugin_path))
+def test_components_lists_the_installed_component_and_its_origin(run_cli, plugin_path, tmp_path):
+    result = run_cli("components", **with_plugin(plugin_path, tmp_path / "imports.log"))
     assert result.returncode == 0, result.stderr
     [line] = [line for line in result.stdout.splitlines() if line.startswith("  sq_pred ")]
     assert "term = scale · mean(y_pred²)." in line and "[package lossexp-sqpred]" in line

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from conftest import local_http_server, lossexp_env
@@ -135,5 +136,6 @@ def test_where_a_replay_goes_is_decided_by_who_runs_it(run_cli, store_uri, all_r
     assert rerun.info.experiment_id == client.get_experiment_by_name("replays").experiment_id
     assert rerun.info.status == "FINISHED" and rerun.info.run_name == "mlp·hist_avg"  # the default name
     assert "mlflow.parentRunId" not in rerun.data.tags and rerun.data.tags["lossexp.from_run"] == run_id
-    assert rerun.data.params["tracking.uri"] == "None" and rerun.data.params["tracking.sweep_keys"] == "[]"
+    logged = yaml.safe_load(Path(client.download_artifacts(rerun.info.run_id, "config.yaml")).read_text())
+    assert logged["tracking"]["uri"] is None and logged["tracking"]["sweep_keys"] == []
     assert rerun.data.params["model.hidden_units"] == "[8]"  # what it trains does come from the replay

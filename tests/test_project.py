@@ -55,7 +55,7 @@ def test_the_readmes_first_train_command_records_a_run_with_the_projects_compone
     metrics = run.data.metrics
     assert {"loss/pred_variance", "term/pred_variance", "val_loss/pred_variance", "loss/hist_avg"} <= set(metrics)
     assert metrics["loss/pred_variance"] == pytest.approx(0.01 * metrics["term/pred_variance"], rel=1e-4)
-    assert any(key.startswith("drift/gate_1") for key in metrics)
+    assert "weight_drift/from_init/gate_1" in metrics
     assert run.data.params["model.units"] == "[64, 32]" and run.data.params["data.path"] == "data/sensors.npz"
     # the saved model reloads and is evaluated with the project's custom layer and component
     [model] = list((own_problem / "outputs" / "runs").rglob("model.keras"))

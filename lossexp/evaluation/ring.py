@@ -3,7 +3,9 @@
 For generated points and the ring's mode centres with per-mode standard deviation ``std``:
 
 * a point is *high quality* if its distance to its nearest mode is at most ``3·std``;
-* a mode is *covered* if at least one high-quality point has it as its nearest mode.
+* a mode is *covered* if at least one high-quality point has it as its nearest mode;
+* the *per-mode counts* are the high-quality points nearest each mode (PacGAN's
+  ``detail of coverage``): how evenly the covered modes are filled.
 
 VEEGAN and PacGAN report both on 2,500 generator samples.
 """
@@ -25,6 +27,8 @@ class RingScore:
     modes_covered: int
     #: percentage of the points that are high quality, 0–100
     high_quality: float
+    #: high-quality points nearest each mode, in the order of ``modes``
+    per_mode: tuple = ()
 
 
 def score(points: np.ndarray, modes: np.ndarray, std: float) -> RingScore:
@@ -33,9 +37,10 @@ def score(points: np.ndarray, modes: np.ndarray, std: float) -> RingScore:
     distances = np.linalg.norm(points[:, None, :] - np.asarray(modes, np.float64)[None, :, :], axis=-1)
     nearest = np.argmin(distances, axis=1)
     good = distances[np.arange(len(points)), nearest] <= QUALITY_STDS * std
-    covered = len(np.unique(nearest[good]))
+    per_mode = np.bincount(nearest[good], minlength=len(modes))
     percent = 100.0 * float(np.mean(good)) if len(points) else 0.0
-    return RingScore(modes_covered=int(covered), high_quality=percent)
+    return RingScore(modes_covered=int(np.count_nonzero(per_mode)), high_quality=percent,
+                     per_mode=tuple(int(n) for n in per_mode))
 
 
 class RingScorer:

@@ -29,7 +29,8 @@ class KLDivergence(LossComponent):
     * ``{schedule: sigmoid, start: 0, end: 1, midpoint: M, sharpness: k}`` — Bowman et al. 2016,
       start + (end − start)·σ(k·(t − M));
     * ``{schedule: cyclical, start: 0, end: 1, steps: N, cycles: C, ratio: R}`` — Fu et al. 2019,
-      C cycles over N steps, each rising linearly for the fraction R of the cycle, then at ``end``;
+      C cycles over N steps, restarting every ⌈N/C⌉ steps, each rising linearly for the fraction R
+      of the cycle, then at ``end``; after N steps the weight stays at ``end``;
     * ``{schedule: constant, end: w}``, or a number.
 
     It applies in validation too; there the sampling layer decodes the mean, so ``val_loss`` is

@@ -9,8 +9,10 @@ A weight is one of three forms (the multiplier ``w`` of the component's term):
   - ``constant``: w = end
   - ``linear`` (warm-up): w = start + (end − start)·clip((t − delay)/steps, 0, 1)
   - ``sigmoid`` (Bowman et al. 2016): w = start + (end − start)·σ(sharpness·(t − midpoint))
-  - ``cyclical`` (Fu et al. 2019): ``steps`` split into ``cycles`` cycles of length
-    L = steps/cycles; with τ = ((max(t, 1) − 1) mod L)/L, w = start + (end − start)·min(1, τ/ratio)
+  - ``cyclical`` (Fu et al. 2019, eq. 5): ``cycles`` cycles over ``steps`` steps, each restarting
+    at ``start`` every ⌈steps/cycles⌉ steps; with τ = ((max(t, 1) − 1) mod ⌈steps/cycles⌉)/(steps/cycles),
+    w = start + (end − start)·min(1, τ/ratio) for t ≤ steps, and w = end after ``steps`` (a finished
+    schedule holds its maximum, as Fu's does: training past ``steps`` no longer cycles)
 
 * trainable — ``weight: {value: 1.0, trainable: true, parametrization: softplus}``:
 
@@ -81,9 +83,15 @@ class WeightSpec:
             return self.start + span * min(max((t - self.delay) / self.steps, 0.0), 1.0)
         if self.schedule == "sigmoid":
             return self.start + span / (1.0 + math.exp(-self.sharpness * (t - self.midpoint)))
-        length = self.steps / self.cycles
-        tau = ((max(t, 1) - 1) % length) / length  # before the first step: the cycle's start
+        if t > self.steps:
+            return self.end
+        tau = ((max(t, 1) - 1) % self.cycle_length) / (self.steps / self.cycles)  # t = 0: the cycle's start
         return self.start + span * min(1.0, tau / self.ratio)
+
+    @property
+    def cycle_length(self) -> int:
+        """Steps between restarts of a ``cyclical`` schedule: ⌈steps/cycles⌉ (Fu et al. 2019, eq. 5)."""
+        return math.ceil(self.steps / self.cycles)
 
     @property
     def trained_by_gradient(self) -> bool:

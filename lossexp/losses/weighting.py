@@ -91,6 +91,6 @@ class Weighting:
             return spec.start + span * ops.clip((t - spec.delay) / spec.steps, 0.0, 1.0)
         if spec.schedule == "sigmoid":
             return spec.start + span * ops.sigmoid(spec.sharpness * (t - spec.midpoint))
-        length = spec.steps / spec.cycles
-        tau = ops.mod(t - 1.0, length) / length
-        return spec.start + span * ops.minimum(1.0, tau / spec.ratio)
+        tau = ops.mod(t - 1.0, float(spec.cycle_length)) / (spec.steps / spec.cycles)
+        cycling = spec.start + span * ops.minimum(1.0, tau / spec.ratio)
+        return ops.where(t > spec.steps, spec.end, cycling)

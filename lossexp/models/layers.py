@@ -40,3 +40,41 @@ class Sampling(keras.layers.Layer):
 
     def load_own_variables(self, store: Any) -> None:
         self.seed_generator.state.assign(store["seed_state"])
+
+
+@keras.saving.register_keras_serializable(package="lossexp")
+class Maxout(keras.layers.Layer):
+    """A maxout layer (Goodfellow et al. 2013): output ``j`` is ``max_k (x·W + b)[j·pieces + k]``.
+
+    One affine map of ``units·pieces`` outputs (weights ``kernel``, ``bias``, as a Dense layer's),
+    grouped into ``units`` consecutive groups of ``pieces``, each reduced by its maximum: the
+    layer is its own non-linearity, so it takes no activation. PacGAN's discriminator
+    (Lin et al. 2018) is three of these, 200 units of 5 pieces.
+    """
+
+    def __init__(self, units: int, pieces: int, kernel_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units = units
+        self.pieces = pieces
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def build(self, input_shape: Any) -> None:
+        width = self.units * self.pieces
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], width),
+                                      initializer=self.kernel_initializer)
+        self.bias = self.add_weight(name="bias", shape=(width,), initializer=self.bias_initializer)
+
+    def call(self, inputs: Any) -> Any:
+        affine = ops.matmul(inputs, self.kernel) + self.bias
+        grouped = ops.reshape(affine, (*ops.shape(affine)[:-1], self.units, self.pieces))
+        return ops.max(grouped, axis=-1)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "units": self.units, "pieces": self.pieces,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer)}

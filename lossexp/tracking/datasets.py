@@ -43,4 +43,12 @@ def log_datasets(client: Any, run_id: str, data_config: Mapping[str, Any], train
 
     inputs = [DatasetInput(dataset(data_config, part)._to_mlflow_entity(), tags=[InputTag(CONTEXT_TAG, context)])
               for context, part in ((TRAINING, train), (VALIDATION, validation)) if part is not None]
-    client.log_inputs(run_id, datasets=inputs)
+    try:
+        client.log_inputs(run_id, datasets=inputs)
+    except Exception as exc:  # noqa: BLE001 — a race, retried once (see below); anything else re-raised
+        # Jobs of a parallel sweep log the same dataset at once: MLflow's SQL store looks a dataset up,
+        # then inserts it, so the slower job's insert breaks the (experiment, name, digest) unique key.
+        # The dataset is in the store now: the retry finds it and only links it to this run.
+        if "UNIQUE constraint" not in str(exc) and "duplicate key" not in str(exc):
+            raise
+        client.log_inputs(run_id, datasets=inputs)

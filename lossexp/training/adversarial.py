@@ -8,8 +8,12 @@ weights, ``y_true`` and ``y_pred`` only: components that insert layers into a ne
 intermediate outputs are rejected with one line. Errors name the user's key (``loss.hist_avg.decay``),
 not the per-player instance.
 
-The model family's builder returns the two networks (:class:`lossexp.models.gan.Players`);
-the data set is generation data, whose scorer (the ring's mode coverage) runs every epoch.
+The model family's builder returns the two networks and how they play
+(:class:`lossexp.models.gan.Players`: packing degree, alternating or simultaneous updates); the
+data set is generation data, whose scorer (the ring's mode coverage) runs every epoch. With
+packing m, the regime feeds the model N rows of m real points (:mod:`lossexp.training.packing`,
+seeded from ``trainer.seed``): ``trainer.batch_size`` counts rows, so a step sees batch·m real
+and batch·m generated points, and an epoch is N/batch steps whatever m is (as PacGAN's code).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from lossexp import registry
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.losses.entries import KIND_KEY
+from lossexp.models.gan import Players
 from lossexp.registry import register_trainer
 from lossexp.training.trainer import Trainer
 
@@ -75,14 +80,26 @@ def check_applies(component: Any, key: str) -> None:
                           "a GAN player's components may read its weights, y_true and y_pred only")
 
 
+def check_pack(generator: Any, discriminator: Any, pack: int) -> None:
+    """The discriminator reads ``pack`` generated points side by side."""
+    point, judged = int(generator.outputs[0].shape[-1]), int(discriminator.inputs[0].shape[-1])
+    if judged != pack * point:
+        raise invalid_value("model", f"a discriminator reading pack × the generator's output ({pack} × {point} "
+                                     f"= {pack * point} values)", f"{judged} inputs")
+
+
 @register_trainer("adversarial")
 class AdversarialTrainer(Trainer):
     """Generator and discriminator, one step each per batch (see the module docstring)."""
 
     tasks = ("generation",)
     entry_keys = (PLAYER_KEY,)
+    #: two optimizers on a packed, per-player step: not run on several replicas or in mixed precision yet
+    places = False
     saved_class = "lossexp>GANModel"
     weightings = ("equal",)
+    #: the built model's packing degree (set by :meth:`build`; :meth:`fit_arguments` packs the data)
+    pack: int = 1
 
     def build(self, data: Any, network: Any = None, components: Optional[Sequence[Any]] = None) -> Any:
         from lossexp.losses.entries import build_components
@@ -91,10 +108,14 @@ class AdversarialTrainer(Trainer):
 
         config = self.config
         players = network if network is not None else registry.build("model", config.model, data=data)
-        if not (isinstance(players, tuple) and len(players) == 2):
-            raise invalid_value("model", f"a builder returning (generator, discriminator) for the adversarial "
-                                f"regime (model={config.model.name})", type(players).__name__)
-        generator, discriminator = players
+        if not isinstance(players, Players):
+            if not (isinstance(players, tuple) and len(players) == 2):
+                raise invalid_value("model", f"a builder returning (generator, discriminator) or Players for the "
+                                    f"adversarial regime (model={config.model.name})", type(players).__name__)
+            players = Players(*players)  # a plain GAN: no packing, alternating steps
+        generator, discriminator, pack, updates = players
+        check_pack(generator, discriminator, pack)
+        self.pack = pack
         planned = instances(config.loss)
         by_player: Dict[str, List[Any]] = {player: [] for player in PLAYERS}
         with reported_under_user_keys({name: key for _, name, key, _ in planned}):
@@ -103,10 +124,11 @@ class AdversarialTrainer(Trainer):
                 check_applies(component, key)
                 by_player[player].append(component)
             model = GANModel(generator, discriminator, by_player["generator"], by_player["discriminator"],
-                             seed=config.trainer.seed, name=config.model.name)
+                             seed=config.trainer.seed, pack=pack, updates=updates, name=config.model.name)
         model.compile(generator_optimizer=build_optimizer(config.optimizer),
                       discriminator_optimizer=build_optimizer(config.optimizer),
-                      steps_per_execution=config.trainer.execution_steps)
+                      steps_per_execution=config.trainer.execution_steps,
+                      jit_compile=config.trainer.keras_jit_compile)
         return model
 
     def splits(self, data: Any) -> Tuple[Any, Optional[Any]]:
@@ -116,7 +138,13 @@ class AdversarialTrainer(Trainer):
         return Part(arrays=(data.x, data.y), size=data.examples), None
 
     def fit_arguments(self, data: Any) -> Dict[str, Any]:
-        return {"x": data.x, "batch_size": self.config.trainer.batch_size}
+        """The real points, packed into rows of ``pack`` points when the model packs (after :meth:`build`)."""
+        import numpy as np
+
+        from lossexp.training.packing import packed_rows
+
+        rows = packed_rows(data.x, self.pack, np.random.default_rng(self.config.trainer.seed))
+        return {"x": rows, "batch_size": self.config.trainer.batch_size}
 
     def serving_network(self, model: Any) -> Any:
         """The generator: noise in, samples out."""

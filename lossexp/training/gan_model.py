@@ -1,7 +1,7 @@
 """A GAN as one Keras model: two players, two optimizers, loss components per player.
 
-``GANModel.train_step`` takes one step of each player on every batch of real points, the
-discriminator first (Goodfellow et al. 2014, with the non-saturating generator loss):
+``GANModel.train_step`` takes one step of each player on every batch of real points
+(Goodfellow et al. 2014, with the non-saturating generator loss):
 
 * discriminator: ``mean softplus(−D(x)) + mean softplus(D(G(z)))``, i.e. ``−log D(x) − log(1 − D(G(z)))``;
 * generator:     ``mean softplus(−D(G(z)))``, i.e. ``−log D(G(z))``;
@@ -9,13 +9,26 @@ discriminator first (Goodfellow et al. 2014, with the non-saturating generator l
 each plus ``Σ weight·term`` of the components that target that player. A component sees its
 player as the :class:`~lossexp.losses.base.LossContext`: ``network`` is the player's network,
 ``step`` the player's own step (its optimizer's count + 1), ``y_pred`` what the player outputs
-(generated points for the generator; ``D``'s probabilities on the real then fake points for the
-discriminator) and ``y_true`` what it should output (the real points; labels 1 then 0). Each
-player's optimizer updates that player's weights and its components' trainable weights only.
+(generated points for the generator, packed as the real rows; ``D``'s probabilities on the real
+then fake rows for the discriminator) and ``y_true`` what it should output (the real rows; labels 1
+then 0). Each player's optimizer updates that player's weights and its components' trainable
+weights only.
+
+``updates: alternating`` steps the discriminator first, then the generator on fresh noise against
+the updated discriminator; ``simultaneous`` computes both players' gradients from one forward pass
+(one noise draw, the same ``D(G(z))``) and applies them together, as PacGAN's and ALI's released
+code do (``ali_algorithm``: one gradient step on both players' parameters).
+
+Packing (``pack: m``, Lin et al. 2018): each row of a real batch holds m real points side by side
+(the regime packs the data set, :mod:`lossexp.training.packing`), and ``G(z)`` stands for m
+generator calls on independent noise batches concatenated the same way, so the discriminator
+judges m samples at once. Each call normalises with its own batch statistics (batch
+normalisation in the generator), as PacGAN's generator applied to each of its m noise batches.
+A batch of B rows is B·m real and B·m generated points.
 
 Metrics (epoch running means, weighted by batch size): ``loss/<player>`` (what that player's
 optimizer minimises), ``loss/<player>/adversarial`` (its GAN loss alone), and per component
-``term/<c>`` and ``loss/<c>``. ``call(noise)`` returns generated points.
+``term/<c>`` and ``loss/<c>``. ``call(noise)`` returns generated points (one per noise row, unpacked).
 """
 from __future__ import annotations
 
@@ -26,6 +39,7 @@ from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext
 from lossexp.losses.composition import Composition
+from lossexp.models.gan import UPDATES
 from lossexp.training.composed_model import RunningMeans
 from lossexp.training.devices import replicas
 
@@ -38,13 +52,18 @@ class GANModel(keras.Model):
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model,
                  generator_components: Sequence[LossComponent] = (),
-                 discriminator_components: Sequence[LossComponent] = (), seed: int = 0, **kwargs: Any) -> None:
+                 discriminator_components: Sequence[LossComponent] = (), seed: int = 0, pack: int = 1,
+                 updates: str = "alternating", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if updates not in UPDATES:
+            raise ValueError(f"updates must be one of {', '.join(UPDATES)}, got {updates!r}")
         self.generator = generator
         self.discriminator = discriminator
         self.generator_components = list(generator_components)
         self.discriminator_components = list(discriminator_components)
         self.seed = seed
+        self.pack = pack
+        self.updates = updates
         self.latent_dim = int(generator.inputs[0].shape[-1])
         self.noise = keras.random.SeedGenerator(seed, name="noise")
         # not attributes Keras tracks: the components are, through the *_components lists
@@ -128,47 +147,70 @@ class GANModel(keras.Model):
         """What ``player``'s gradients come from: its total over the replicas, loss-scaled (inside the tape)."""
         return self.player_optimizer(player).scale_loss(total / replicas() if replicas() > 1 else total)
 
-    def update(self, player: str, tape: Any, scaled: Any, total: Any, terms: Dict[str, Any]) -> None:
-        """Apply ``player``'s optimizer to its own variables; then the components' after-step updates.
-
-        Gradients wait for the loss, as in :meth:`ComposedModel.train_step`, so a trainable
-        coefficient is read before its own update.
-        """
+    def gradients(self, player: str, tape: Any, scaled: Any, total: Any) -> List[Any]:
+        """``∂scaled/∂`` the player's variables (``scaled``: :meth:`differentiated` of ``total``); they
+        wait for the loss, as in :meth:`ComposedModel.train_step`, so a trainable coefficient is read
+        before its own update."""
         import tensorflow as tf
 
-        variables = self.player_variables(player)
-        gradients = tape.gradient(scaled, variables)
+        gradients = tape.gradient(scaled, self.player_variables(player))
         with tf.control_dependencies([total]):
-            gradients = [None if g is None else tf.identity(g) for g in gradients]
-        self.player_optimizer(player).apply_gradients(zip(gradients, variables))
+            return [None if g is None else tf.identity(g) for g in gradients]
+
+    def apply(self, player: str, gradients: List[Any], terms: Dict[str, Any]) -> None:
+        """Apply ``player``'s optimizer to its own variables; then the components' after-step updates."""
+        self.player_optimizer(player).apply_gradients(zip(gradients, self.player_variables(player)))
         self.compositions[player].after_step(terms)
+
+    def generate(self, rows: Any, training: bool) -> Any:
+        """``rows`` generated rows: ``pack`` generator calls on fresh noise, side by side."""
+        samples = [self.generator(keras.random.normal((rows, self.latent_dim), seed=self.noise), training=training)
+                   for _ in range(self.pack)]
+        return samples[0] if self.pack == 1 else ops.concatenate(samples, axis=-1)
+
+    def discriminator_objective(self, real: Any, fake: Any) -> Tuple[Any, Dict[str, Any], List, Any]:
+        """The discriminator's (total, terms, breakdown values) on ``real`` and ``fake`` rows, and
+        its logits on the fake rows (for a simultaneous generator step)."""
+        rows = ops.shape(real)[0]
+        logits = self.discriminator(ops.concatenate([real, fake], axis=0), training=True)
+        logits_real, logits_fake = logits[:rows], logits[rows:]
+        adversarial = ops.mean(ops.softplus(-logits_real)) + ops.mean(ops.softplus(logits_fake))
+        labels = ops.concatenate([ops.ones_like(logits_real), ops.zeros_like(logits_fake)], axis=0)
+        return (*self.objective("discriminator", adversarial, labels, ops.sigmoid(logits)), logits_fake)
 
     def train_step(self, data: Any) -> Dict[str, Any]:
         import tensorflow as tf
 
         real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         real = ops.cast(real, "float32")
-        batch = ops.shape(real)[0]
+        rows = ops.shape(real)[0]
+        if self.updates == "simultaneous":
+            with tf.GradientTape(persistent=True) as tape:
+                fake = self.generate(rows, training=True)
+                d_total, d_terms, d_values, logits_fake = self.discriminator_objective(real, fake)
+                adversarial = ops.mean(ops.softplus(-logits_fake))
+                g_total, g_terms, g_values = self.objective("generator", adversarial, real, fake)
+                d_scaled = self.differentiated("discriminator", d_total)
+                g_scaled = self.differentiated("generator", g_total)
+            d_gradients = self.gradients("discriminator", tape, d_scaled, d_total)
+            g_gradients = self.gradients("generator", tape, g_scaled, g_total)
+            del tape
+            self.apply("discriminator", d_gradients, d_terms)
+            self.apply("generator", g_gradients, g_terms)
+        else:
+            fake = self.generate(rows, training=True)
+            with tf.GradientTape() as tape:
+                d_total, d_terms, d_values, _ = self.discriminator_objective(real, fake)
+                d_scaled = self.differentiated("discriminator", d_total)
+            self.apply("discriminator", self.gradients("discriminator", tape, d_scaled, d_total), d_terms)
+            with tf.GradientTape() as tape:
+                fake = self.generate(rows, training=True)
+                adversarial = ops.mean(ops.softplus(-self.discriminator(fake, training=True)))
+                g_total, g_terms, g_values = self.objective("generator", adversarial, real, fake)
+                g_scaled = self.differentiated("generator", g_total)
+            self.apply("generator", self.gradients("generator", tape, g_scaled, g_total), g_terms)
 
-        fake = self.generator(keras.random.normal((batch, self.latent_dim), seed=self.noise), training=True)
-        with tf.GradientTape() as tape:
-            logits = self.discriminator(ops.concatenate([real, fake], axis=0), training=True)
-            logits_real, logits_fake = logits[:batch], logits[batch:]
-            adversarial = ops.mean(ops.softplus(-logits_real)) + ops.mean(ops.softplus(logits_fake))
-            labels = ops.concatenate([ops.ones_like(logits_real), ops.zeros_like(logits_fake)], axis=0)
-            d_total, d_terms, d_values = self.objective("discriminator", adversarial, labels, ops.sigmoid(logits))
-            d_scaled = self.differentiated("discriminator", d_total)
-        self.update("discriminator", tape, d_scaled, d_total, d_terms)
-
-        noise = keras.random.normal((batch, self.latent_dim), seed=self.noise)
-        with tf.GradientTape() as tape:
-            fake = self.generator(noise, training=True)
-            adversarial = ops.mean(ops.softplus(-self.discriminator(fake, training=True)))
-            g_total, g_terms, g_values = self.objective("generator", adversarial, real, fake)
-            g_scaled = self.differentiated("generator", g_total)
-        self.update("generator", tape, g_scaled, g_total, g_terms)
-
-        self.breakdown.update_state(d_values + g_values, sample_weight=ops.cast(batch, "float32"))
+        self.breakdown.update_state(d_values + g_values, sample_weight=ops.cast(rows, "float32"))
         return self.breakdown.result()
 
     def tracked_weights(self) -> Dict[str, Any]:
@@ -177,7 +219,7 @@ class GANModel(keras.Model):
 
     # -- serialisation ----------------------------------------------------------------------
     def get_config(self) -> Dict[str, Any]:
-        config = {"name": self.name, "seed": self.seed}
+        config = {"name": self.name, "seed": self.seed, "pack": self.pack, "updates": self.updates}
         for player in PLAYERS:
             config[player] = keras.saving.serialize_keras_object(self.player_network(player))
             config[f"{player}_components"] = [keras.saving.serialize_keras_object(c)

@@ -168,7 +168,8 @@ class SupervisedTrainer(Trainer):
         model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed",
                         weighting=registry.build("weighting", config.weighting))
         model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, metrics=task.metrics,
-                      steps_per_execution=config.trainer.execution_steps)
+                      steps_per_execution=config.trainer.execution_steps,
+                      jit_compile=config.trainer.keras_jit_compile)
         check_terms(model, x, y)
         watch_gradients(model, config)
         return model

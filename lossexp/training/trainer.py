@@ -35,6 +35,9 @@ class Trainer:
     can_evaluate: ClassVar[bool] = False
     #: the weighting methods (``weighting=``) the regime's step applies; None: every one
     weightings: ClassVar[Optional[Tuple[str, ...]]] = None
+    #: whether its step runs under ``trainer.distribute`` and a mixed ``trainer.precision``
+    #: (:mod:`lossexp.training.devices`); a regime that does not is refused them when the config is checked
+    places: ClassVar[bool] = True
 
     def __init__(self, config: Any, meta: Optional[Dict[str, Any]] = None) -> None:
         self.config = config

@@ -20,6 +20,7 @@ def test_quality_is_within_three_std_of_the_nearest_mode_and_coverage_counts_its
     result = score(points, MODES, std)
     assert result.modes_covered == 2
     assert result.high_quality == pytest.approx(60.0)
+    assert result.per_mode == (2, 0, 0, 0, 0, 1, 0, 0)  # high-quality points only, by nearest mode
 
 
 def test_one_point_on_each_mode_covers_all_eight():
@@ -46,3 +47,4 @@ def test_half_the_samples_on_one_mode_half_in_between():
     points = np.array([MODES[3]] * 1250 + [between] * 1250)
     result = score(points, MODES, std)
     assert result.modes_covered == 1 and result.high_quality == pytest.approx(50.0)
+    assert result.per_mode == (0, 0, 0, 1250, 0, 0, 0, 0)

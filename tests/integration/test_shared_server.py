@@ -193,7 +193,7 @@ def test_eight_parallel_jobs_lose_no_run_and_no_metric_point(server: Server, pas
     expected = logged = 0
     for child in children:
         keys = set(points[child.info.run_id])
-        assert {"loss", "loss/task", "loss/hist_avg", "val_loss", "drift/hidden_1/from_init"} <= keys
+        assert {"loss", "loss/task", "loss/hist_avg", "val_loss", "weight_drift/from_init/hidden_1"} <= keys
         assert keys == set(child.data.metrics)
         for key in keys:
             assert points[child.info.run_id][key] == expected_steps(key), (child.info.run_name, key)

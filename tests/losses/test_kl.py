@@ -123,10 +123,12 @@ def test_validation_loss_is_bce_of_the_decoded_mean_plus_weighted_kl(digits):
 
 # --- the scheduled weight in a real fit --------------------------------------------------------
 def np_cyclical(t: int, steps: float, cycles: float, ratio: float, start: float = 0.0, end: float = 1.0) -> float:
-    """Fu et al. 2019: within each of ``cycles`` periods, rise linearly during the first ``ratio``
-    (before the first step, t = 0, the weight is the start of a period)."""
-    period = steps / cycles
-    position = np.mod(max(t, 1) - 1, period) / period
+    """Fu et al. 2019, eq. 5: a period restarts every ⌈steps/cycles⌉ steps and rises linearly during
+    the first ``ratio`` of steps/cycles (before the first step, t = 0, the weight is the start of a
+    period); once ``steps`` have run it stays at ``end``."""
+    if t > steps:
+        return end
+    position = np.mod(max(t, 1) - 1, np.ceil(steps / cycles)) / (steps / cycles)
     return start + (end - start) * min(1.0, position / ratio)
 
 
@@ -144,6 +146,7 @@ def test_fit_logs_the_scheduled_weight_at_every_logged_step(digits):
         np.testing.assert_allclose(value, np_cyclical(step, 12, 2, 0.5), rtol=1e-6, atol=1e-7, err_msg=f"step {step}")
     values = [value for _, value in logged[1:]]
     assert 1.0 in values and any(b < a for a, b in zip(values, values[1:]))  # it reached the end and restarted
+    assert [value for step, value in logged if step > 12] == [1.0, 1.0]  # the schedule has run: it holds its maximum
 
 
 # --- errors and documentation ------------------------------------------------------------------

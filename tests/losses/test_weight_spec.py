@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from lossexp.errors import ConfigError
@@ -85,3 +86,29 @@ def test_cyclical_starts_at_the_start_of_a_cycle():
     spec = parse_weight(KEY, {"schedule": "cyclical", "start": 0.0, "end": 1.0, "steps": 8, "cycles": 2, "ratio": 0.5})
     assert [spec.at_step(t) for t in range(0, 6)] == pytest.approx([0.0, 0.0, 0.5, 1.0, 1.0, 0.0])
     assert spec.initial == 0.0
+
+
+def fu_cyclical(T: int, M: float, R: float, start: float, end: float, steps: np.ndarray) -> np.ndarray:
+    """Fu et al. 2019, eq. 5, written out in NumPy: τ = mod(t − 1, ⌈T/M⌉)/(T/M); β = f(τ) = τ/R while
+    τ ≤ R, else 1, rescaled to [start, end]; a finished schedule (t > T) holds its maximum."""
+    tau = np.mod(steps - 1, np.ceil(T / M)) / (T / M)
+    beta = np.where(tau <= R, tau / R, 1.0)
+    return np.where(steps > T, end, start + (end - start) * beta)
+
+
+def test_cyclical_restarts_every_ceil_steps_over_cycles_as_fu_et_al():
+    spec = parse_weight(KEY, {"schedule": "cyclical", "start": 0, "end": 1, "steps": 10, "cycles": 3, "ratio": 0.5})
+    assert spec.cycle_length == 4
+    got = [spec.at_step(t) for t in range(1, 11)]
+    assert got == pytest.approx([0, 0.6, 1, 1, 0, 0.6, 1, 1, 0, 0.6])  # the fractional length gave 0.4 at t = 5
+    assert got == pytest.approx(fu_cyclical(10, 3, 0.5, 0.0, 1.0, np.arange(1, 11)))
+
+
+@pytest.mark.parametrize("T, M, R, start, end", [(10, 3, 0.5, 0, 1), (1000, 7, 0.3, 0.1, 2.0), (97, 4, 1.0, 0, 1),
+                                                 (12, 12, 0.5, 0, 1), (50, 1, 0.25, 0.5, 0.5)])
+def test_cyclical_matches_fu_et_al_and_holds_its_maximum_after_steps(T, M, R, start, end):
+    spec = parse_weight(KEY, {"schedule": "cyclical", "start": start, "end": end, "steps": T, "cycles": M, "ratio": R})
+    steps = np.arange(1, 2 * T + 3)
+    np.testing.assert_allclose([spec.at_step(int(t)) for t in steps], fu_cyclical(T, M, R, start, end, steps),
+                               rtol=1e-12, atol=1e-12)
+    assert spec.at_step(T + 1) == end and spec.at_step(10 * T) == end

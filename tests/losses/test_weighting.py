@@ -155,9 +155,10 @@ def np_schedule(name: str, t: int, **o) -> float:
         return start + (end - start) * frac
     if name == "sigmoid":
         return start + (end - start) / (1.0 + math.exp(-o["sharpness"] * (t - o["midpoint"])))
-    if name == "cyclical":
-        period = o["steps"] / o["cycles"]
-        tau = ((t - 1) % period) / period
+    if name == "cyclical":  # Fu et al. 2019, eq. 5; held at its maximum once the schedule has run
+        if t > o["steps"]:
+            return end
+        tau = ((t - 1) % math.ceil(o["steps"] / o["cycles"])) / (o["steps"] / o["cycles"])
         return start + (end - start) * (tau / o["ratio"] if tau <= o["ratio"] else 1.0)
     return end
 
@@ -165,7 +166,7 @@ def np_schedule(name: str, t: int, **o) -> float:
 SCHEDULES = [
     ("linear", {"start": 0.0, "end": 2.0, "steps": 5, "delay": 2}),
     ("sigmoid", {"start": 0.1, "end": 1.0, "midpoint": 6, "sharpness": 0.8}),
-    ("cyclical", {"start": 0.0, "end": 1.0, "steps": 12, "cycles": 3, "ratio": 0.5}),
+    ("cyclical", {"start": 0.0, "end": 1.0, "steps": 10, "cycles": 3, "ratio": 0.5}),  # past steps at 11–14
     ("constant", {"end": 0.3}),
 ]
 

@@ -68,5 +68,5 @@ def test_one_asynchronous_log_batch_per_epoch_and_every_point_lands(tmp_path, ti
     for key, points in sink.history.items():
         assert {(m.step, m.value) for m in reader.get_metric_history(run_id, key)} == set(points), key
     assert sorted({step for step, _ in sink.history["loss"]}) == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24]
-    assert {"val_loss", "term/activity", "drift/hidden_1/from_init"} <= set(sink.history)
+    assert {"val_loss", "term/activity", "weight_drift/from_init/hidden_1"} <= set(sink.history)
     assert np.isfinite([value for points in sink.history.values() for _, value in points]).all()

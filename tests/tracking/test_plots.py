@@ -42,10 +42,13 @@ def test_total_task_and_components_are_distinguishable_and_validation_has_every_
 
 
 def test_the_png_is_the_figure_and_its_figure_is_closed(tmp_path):
+    import io
     import struct
 
     expected = run_figure(HISTORY, "mlp·hist_avg+activity")
-    size = tuple(int(round(v)) for v in expected.get_size_inches() * expected.dpi)
+    drawn = io.BytesIO()
+    expected.savefig(drawn, dpi=100, bbox_inches="tight")  # as plot_run saves it: the size depends on the fonts
+    size = struct.unpack(">II", drawn.getvalue()[16:24])
     plt.close(expected)
     open_before = set(plt.get_fignums())
     path = plot_run(HISTORY, tmp_path / "p" / "run.png", "mlp·hist_avg+activity")

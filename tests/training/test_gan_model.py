@@ -81,7 +81,7 @@ def assert_weights(got: List[np.ndarray], expected: List[np.ndarray]) -> None:
 
 
 def test_each_player_is_updated_by_its_own_optimizer_on_its_own_loss():
-    generator, discriminator = players()
+    generator, discriminator, *_ = players()
     model = compiled(generator, discriminator)
     real = real_batches(3)
     noise = noise_stream()
@@ -101,7 +101,7 @@ def test_each_player_is_updated_by_its_own_optimizer_on_its_own_loss():
 
 
 def test_hist_avg_on_the_generator_penalises_the_generator_weights_only():
-    generator, discriminator = players(seed=2)
+    generator, discriminator, *_ = players(seed=2)
     hist_avg = HistoricalAverage(name="hist_avg", weight=WEIGHT, mode="mean")
     model = compiled(generator, discriminator, generator_components=[hist_avg])
     assert [v.shape for v in hist_avg.reference_values()] == [w.shape for w in generator.trainable_weights]
@@ -135,7 +135,7 @@ def test_hist_avg_on_the_generator_penalises_the_generator_weights_only():
 
 
 def test_trainable_weight_of_a_discriminator_component_is_the_discriminators_to_update():
-    generator, discriminator = players()
+    generator, discriminator, *_ = players()
     hist_avg = HistoricalAverage(name="hist_avg", weight={"value": 0.1, "trainable": True,
                                                           "parametrization": "softplus"})
     model = compiled(generator, discriminator, discriminator_components=[hist_avg])
@@ -147,7 +147,7 @@ def test_trainable_weight_of_a_discriminator_component_is_the_discriminators_to_
 
 
 def test_saved_gan_reloads_with_its_components_state_and_optimizers(tmp_path):
-    generator, discriminator = players()
+    generator, discriminator, *_ = players()
     model = compiled(generator, discriminator, generator_components=[HistoricalAverage(name="hist_avg_g")],
                      discriminator_components=[HistoricalAverage(name="hist_avg_d", mode="ema")])
     model.fit(real_batches(2), batch_size=BATCH, epochs=1, verbose=0)
