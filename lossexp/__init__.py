@@ -3,9 +3,10 @@
 The public API, for a user's project and for notebooks:
 
 * ``register_model``, ``register_data``, ``register_optimizer``, ``register_component``,
-  ``register_trainer``: add a part under a name (:mod:`lossexp.registry`);
+  ``register_trainer``, ``register_weighting``: add a part under a name (:mod:`lossexp.registry`);
 * ``LossComponent``, ``LossContext``, ``LossTap``: the loss-component contract
-  (:mod:`lossexp.losses.base`);
+  (:mod:`lossexp.losses.base`); ``WeightingMethod``, ``Signals``: the weighting-method contract
+  (:mod:`lossexp.balancing.base`);
 * ``Dataset``: what a data source may return (:mod:`lossexp.data.dataset`);
 * ``fit``, ``compose``: train and record from Python, or get the composed Keras model
   (:mod:`lossexp.api`);
@@ -29,15 +30,16 @@ CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 from lossexp.keras_objects import register_keras_objects, register_when_keras_loads  # noqa: E402
 from lossexp.registry import (register_component, register_data, register_model,  # noqa: E402
-                              register_optimizer, register_trainer)
+                              register_optimizer, register_trainer, register_weighting)
 
 _LAZY = {
     "LossComponent": "lossexp.losses.base", "LossContext": "lossexp.losses.base", "LossTap": "lossexp.losses.base",
     "Dataset": "lossexp.data.dataset", "fit": "lossexp.api", "compose": "lossexp.api",
+    "WeightingMethod": "lossexp.balancing.base", "Signals": "lossexp.balancing.base",
 }
 
 __all__ = ["register_model", "register_data", "register_optimizer", "register_component", "register_trainer",
-           "register_keras_objects", *_LAZY, "CONF_DIR", "__version__"]
+           "register_weighting", "register_keras_objects", *_LAZY, "CONF_DIR", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -103,6 +103,10 @@ class TrackingConfig:
     log_model: bool = True
     #: MLflow's system metrics (CPU, memory, disk, network; GPU when present) as ``system/…``
     system_metrics: bool = False
+    #: per-task gradient diagnostics (``weight_grad/…``), sampled every ``gradients_every_n_steps``
+    gradients: bool = True
+    #: training steps between two samples of the gradient diagnostics (each costs a backward pass per part)
+    gradients_every_n_steps: int = 100
     #: seconds between heartbeats of a running run (tag ``lossexp.heartbeat``)
     heartbeat_s: float = 30.0
     #: a RUNNING run silent this long is marked FAILED at the start of the next run
@@ -125,6 +129,14 @@ class ObjectiveConfig:
 
 
 @dataclass
+class AblationConfig:
+    """``lossexp ablate`` sweeps ``leave_out``: the run trains the composition without that component."""
+
+    #: a key of ``loss:`` to leave out of this run (null: the whole composition)
+    leave_out: Optional[str] = None
+
+
+@dataclass
 class LossexpConfig:
     """The whole validated config, as the runner reads it."""
 
@@ -136,9 +148,11 @@ class LossexpConfig:
     tracking: TrackingConfig
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
+    weighting: Selection = field(default_factory=lambda: Selection("equal"))
+    ablation: AblationConfig = field(default_factory=AblationConfig)
 
 
-TOP_KEYS = ("data", "loss", "model", "objective", "optimizer", "task", "tracking", "trainer")
+TOP_KEYS = ("ablation", "data", "loss", "model", "objective", "optimizer", "task", "tracking", "trainer", "weighting")
 
 
 def _merge(section: str, schema: type, node: Any) -> Any:
@@ -231,6 +245,8 @@ def _check_tracking(tracking: TrackingConfig) -> None:
            "a positive number of seconds", tracking.heartbeat_s)
     _check(tracking.stale_after_s > tracking.heartbeat_s, "tracking.stale_after_s",
            f"more seconds than tracking.heartbeat_s ({tracking.heartbeat_s:g})", tracking.stale_after_s)
+    _check(isinstance(tracking.gradients_every_n_steps, int) and tracking.gradients_every_n_steps >= 1,
+           "tracking.gradients_every_n_steps", "a whole number of steps >= 1", tracking.gradients_every_n_steps)
 
 
 def _task(node: Any) -> TaskConfig:
@@ -266,6 +282,8 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     trainer = _merge("trainer", TrainerConfig, cfg.get("trainer"))
     tracking = _merge("tracking", TrackingConfig, cfg.get("tracking"))
     objective = _merge("objective", ObjectiveConfig, cfg.get("objective"))
+    ablation = _merge("ablation", AblationConfig, cfg.get("ablation"))
+    weighting = selection("weighting", cfg.get("weighting") or {"name": "equal"})
     task = _task(cfg.get("task"))
     check_objective(objective)
     loss = _plain(cfg.get("loss")) or {}
@@ -274,8 +292,20 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     entry_keys = regime(regime_name(model.name)).entry_keys
     for name, options in loss.items():
         check_entry(name, options, entry_keys)
+    loss = _leave_out(loss, ablation.leave_out)
     check_pairing(model.name, data.name, registry.get("data", data.name).meta.get("task"))
+    regime(regime_name(model.name)).check_weighting(weighting.name, model.name)
     _check_trainer(trainer)
     _check_placement(trainer, model.name, regime(regime_name(model.name)))
     _check_tracking(tracking)
-    return LossexpConfig(model, data, optimizer, loss, trainer, tracking, objective, task)
+    return LossexpConfig(model, data, optimizer, loss, trainer, tracking, objective, task, weighting, ablation)
+
+
+def _leave_out(loss: Dict[str, Any], component: Optional[str]) -> Dict[str, Any]:
+    """The ``loss:`` entries without ``ablation.leave_out`` (which must be one of them)."""
+    if component is None:
+        return loss
+    if component not in loss:
+        raise invalid_value("ablation.leave_out", f"one of the loss components ({', '.join(loss) or 'none'}) or null",
+                            component)
+    return {name: options for name, options in loss.items() if name != component}

@@ -12,12 +12,22 @@ name                      meaning                                        UI sect
 ``val_loss/…``, ``val_term/…``  the same on the validation split          ``val_loss``, ``val_term``
 ``weight/<c>``            c's effective weight (scheduled or trainable)  ``weight``
 ``weight/coef/<c>``       c's trained coefficient ``a``                  ``weight/coef``
+``weight/<method>/<t>``   a weighting method's weight of task t          ``weight/<method>``
 ``weight_drift/<stat>/<layer>``  relative weight drift of a layer       ``weight_drift/<stat>`` (3)
+``weight_grad/<t>/<stat>``  gradient diagnostics of task t (norm, …)     ``weight_grad/<t>``
+``weight_grad/<t>/<layer>.<stat>``  the same on one layer              ``weight_grad/<t>``
+``weight_grad/conflicts``, ``weight_grad/norm``  conflicting pairs, ‖update‖  ``weight_grad``
 ``loss``, ``val_loss``, ``accuracy``, ``objective``, …  totals and task metric   Model metrics
+``ablation/delta/<c>``    (an ablation's parent) objective change without c, mean over seeds  ``ablation/delta``
+``ablation/delta_std/<c>``  its standard deviation over the seeds     ``ablation/delta_std``
+``ablation/objective/whole``  the whole composition's mean objective   ``ablation/objective``
 ========================  =============================================  ===================
 
-(``drift/<layer>/<stat>`` made three sections per layer, before the losses; ``coef/<c>`` sorted
-before ``loss``.)
+A task t is ``task`` (the task loss), a component's name or ``other``. (``drift/<layer>/<stat>``
+made three sections per layer, before the losses; ``coef/<c>`` sorted before ``loss``. Gradient
+diagnostics are ``weight_grad/…``, not ``grad/…``, for the same reason: ``grad`` sorts before
+``loss``, and the chart view must open on the loss breakdown; beside the drift they describe the
+weights' motion.)
 """
 from __future__ import annotations
 
@@ -27,6 +37,10 @@ VAL_PREFIX = "val_"
 #: the three drift statistics (see :mod:`lossexp.training.drift`)
 DRIFT_STATS = ("from_init", "per_step", "from_avg")
 DRIFT_PREFIX = "weight_drift/"
+GRAD_PREFIX = "weight_grad/"
+#: the gradient statistics of one task (see :mod:`lossexp.training.gradient_diagnostics`)
+GRAD_STATS = ("norm", "share")
+ABLATION_PREFIX = "ablation/"
 COEF_PREFIX = "weight/coef/"
 WEIGHT_PREFIX = "weight/"
 #: seconds from process start to the end of the first compiled call (no "/": in "Model metrics", not a section)
@@ -61,6 +75,51 @@ def coef(component: str) -> str:
 def drift(stat: str, layer: str) -> str:
     """``weight_drift/<stat>/<layer>``, ``stat`` one of :data:`DRIFT_STATS`."""
     return f"{DRIFT_PREFIX}{stat}/{layer}"
+
+
+def method_weight(method: str, task: str) -> str:
+    """``weight/<method>/<task>``: the weight a weighting method gave task ``task`` at the last step."""
+    return f"{WEIGHT_PREFIX}{method}/{task}"
+
+
+def gradient(task: str, stat: str, layer: str | None = None) -> str:
+    """``weight_grad/<task>/<stat>`` (all shared weights) or ``weight_grad/<task>/<layer>.<stat>`` (one
+    layer's: in the task's section, so a run has one section per task)."""
+    return f"{GRAD_PREFIX}{task}/{layer + '.' if layer else ''}{stat}"
+
+
+def gradient_cosine(task: str, other: str, layer: str | None = None) -> str:
+    """``weight_grad/<task>/cos_<other>``: the cosine between two tasks' gradients (``cos_task``: with the task loss's)."""
+    return gradient(task, f"cos_{other}", layer)
+
+
+def conflicts(layer: str | None = None) -> str:
+    """``weight_grad/conflicts`` (``weight_grad/<layer>.conflicts``): pairs of tasks whose gradients have a
+    negative cosine."""
+    return f"{GRAD_PREFIX}{layer + '.' if layer else ''}conflicts"
+
+
+def update_norm() -> str:
+    """``weight_grad/norm``: the norm of the update direction Σ αᵢ∇Lᵢ."""
+    return f"{GRAD_PREFIX}norm"
+
+
+def ablation(stat: str, component: str) -> str:
+    """``ablation/<stat>/<component>``: a leave-one-out sweep's change of the objective without ``component``."""
+    return f"{ABLATION_PREFIX}{stat}/{component}"
+
+
+def is_gradient(name: str) -> bool:
+    return name.startswith(GRAD_PREFIX)
+
+
+def gradient_parts(name: str) -> tuple[str, str | None, str] | None:
+    """(task, layer or None, stat) of a name :func:`gradient` made; None for any other name."""
+    parts = name[len(GRAD_PREFIX):].split("/") if is_gradient(name) else []
+    if len(parts) != 2:
+        return None
+    layer, _, stat = parts[1].rpartition(".")
+    return parts[0], layer or None, stat
 
 
 def is_loss_part(name: str) -> bool:

@@ -101,6 +101,7 @@ PositiveInt = typing.Annotated[int, Check("an integer >= 1", lambda v: v >= 1)]
 PositiveInts = typing.Annotated[List[int], Check("a non-empty list of integers >= 1",
                                                  lambda v: len(v) > 0 and all(x >= 1 for x in v))]
 PositiveFloat = typing.Annotated[float, Check("a positive finite number", lambda v: math.isfinite(v) and v > 0)]
+NonNegativeFloat = typing.Annotated[float, Check("a finite number >= 0", lambda v: math.isfinite(v) and v >= 0)]
 
 
 class _Mismatch(Exception):

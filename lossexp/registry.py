@@ -1,4 +1,5 @@
-"""One registry for every swappable part: models, data sources, optimizers, loss components.
+"""One registry for every swappable part: models, data sources, optimizers, loss components,
+weighting methods and training regimes.
 
 A part is a function or class registered under a name; its keyword parameters are its options
 (:mod:`lossexp.options`), and a YAML file ``conf/<group>/<name>.yaml`` holds their defaults so
@@ -56,7 +57,10 @@ KINDS: Dict[str, Kind] = {kind.key: kind for kind in (
     Kind("optimizer", "optimizer", "optimizer", "lossexp.optimizers", "lossexp.optimizers"),
     Kind("loss", "loss component", "loss", "lossexp.losses", "lossexp.components", passed=("name", "kwargs")),
     Kind("trainer", "trainer", None, "lossexp.training", "lossexp.trainers", builtin=("adversarial", "supervised")),
+    Kind("weighting", "weighting method", "weighting", "lossexp.balancing", "lossexp.weightings"),
 )}
+#: kinds whose parts are Keras classes, serialisable under ``lossexp>name`` (a saved model holds them)
+KERAS_KINDS = ("loss",)
 
 
 @dataclass
@@ -120,8 +124,10 @@ def register(kind: str, name: str, target: Any = None, **meta: Any) -> Callable[
             raise ConfigError(f"Invalid {KINDS[kind].label} name {name!r}: registered twice "
                               f"({existing.origin} and {origin})")
         _ENTRIES[kind][name] = Entry(kind, name, obj, origin, dict(meta))
-        if kind == "loss" and isinstance(obj, type):
+        if kind in KERAS_KINDS and isinstance(obj, type):
             _make_serialisable(name, obj)
+        elif kind == "weighting" and isinstance(obj, type):
+            obj.registry_name = name  # its metrics are weight/<name>/<task>
         return obj
 
     return decorate(target) if target is not None else decorate
@@ -158,6 +164,12 @@ def register_component(name: str, **meta: Any) -> Callable[[type], type]:
 def register_trainer(name: str, **meta: Any) -> Callable[[type], type]:
     """Class decorator for a training regime (:class:`lossexp.training.trainer.Trainer`)."""
     return register("trainer", name, **meta)
+
+
+def register_weighting(name: str, **meta: Any) -> Callable[[type], type]:
+    """Class decorator: ``@register_weighting("my_method")`` on a
+    :class:`lossexp.balancing.base.WeightingMethod` subclass (``weighting=my_method``)."""
+    return register("weighting", name, **meta)
 
 
 def _make_serialisable(name: str, cls: type) -> None:
@@ -210,8 +222,9 @@ def available(kind: str) -> List[str]:
     return sorted(set(shipped(kind)) | set(installed(kind)) | set(project_names(kind)) | set(_ENTRIES[kind]))
 
 
-#: names the runner uses for its own metrics (``loss/task``, ``loss/other``): no component may take them
-RESERVED = {"loss": ("task", "other")}
+#: names the runner uses for its own metrics (``loss/task``, ``loss/other``): no component may take them;
+#: ``coef`` is ``weight/coef/<c>``'s section, which a method's ``weight/<method>/<task>`` must not join
+RESERVED = {"loss": ("task", "other"), "weighting": ("coef",)}
 
 
 def register_config_nodes() -> None:
@@ -256,8 +269,10 @@ def _load_installed(kind: str, name: str, entry_point: EntryPoint) -> None:
     if name not in _ENTRIES[kind] or _ENTRIES[kind][name].target is not target:
         dist = entry_point.dist.name if entry_point.dist is not None else entry_point.value.split(":")[0]
         _ENTRIES[kind][name] = Entry(kind, name, target, f"package {dist}")
-        if kind == "loss":
+        if kind in KERAS_KINDS:
             _make_serialisable(name, target)
+        elif kind == "weighting":
+            target.registry_name = name
 
 
 def check_target(kind: str, name: str, target: Any, where: str) -> None:
@@ -268,6 +283,11 @@ def check_target(kind: str, name: str, target: Any, where: str) -> None:
 
         if not (isinstance(target, type) and issubclass(target, LossComponent)):
             raise ConfigError(f"Invalid {label} {name!r}: {where} is not a subclass of lossexp.LossComponent")
+    elif kind == "weighting":
+        from lossexp.balancing.base import WeightingMethod
+
+        if not (isinstance(target, type) and issubclass(target, WeightingMethod)):
+            raise ConfigError(f"Invalid {label} {name!r}: {where} is not a subclass of lossexp.WeightingMethod")
     elif not callable(target):
         raise ConfigError(f"Invalid {label} {name!r}: {where} is not a function or class")
 

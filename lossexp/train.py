@@ -93,6 +93,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.tracking.callback import RunRecorder
     from lossexp.tracking.divergence import DivergenceWatch
     from lossexp.tracking.guard import NonFiniteGuard
+    from lossexp.tracking.gradient_plots import plot_gradients
     from lossexp.tracking.plots import plot_run
     from lossexp.tracking.run import TrackedRun
     from lossexp.training.devices import placement, split_cpu
@@ -138,6 +139,9 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                                 verbose=console.fit_verbosity(config.trainer.verbose))
         if config.tracking.plots:
             tracked.log_artifact(plot_run(tracked.sink.history, output_dir / "plots" / "run.png", run_name), "plots")
+            gradients = plot_gradients(tracked.sink.history, output_dir / "plots" / "gradients.png", run_name)
+            if gradients is not None:
+                tracked.log_artifact(gradients, "plots")
             for path in trainer.artifacts(own, output_dir, run_name):
                 tracked.log_artifact(path, "plots")
         if config.tracking.log_model:

@@ -112,6 +112,8 @@ BAD_INPUTS: List[Bad] = [
     # --- wrong types ----------------------------------------------------------------------------
     Bad("epochs-not-int", "wrong type", train("trainer.epochs=abc"), ("trainer.epochs", "int", "'abc'")),
     Bad("plots-not-bool", "wrong type", train("tracking.plots=maybe"), ("tracking.plots", "bool", "'maybe'")),
+    Bad("gradients-every-zero", "out of range", train("tracking.gradients_every_n_steps=0"),
+        ("tracking.gradients_every_n_steps", "a whole number of steps >= 1", "0")),
     Bad("weight-not-number", "wrong type", train("loss.hist_avg.weight=abc"),
         ("loss.hist_avg.weight", "a finite number >= 0.0", "'abc'")),
     Bad("component-not-mapping", "wrong type", train("loss.hist_avg=3"),
@@ -368,6 +370,13 @@ BAD_INPUTS: List[Bad] = [
               "objective.direction=maximize"),
         ("Invalid value for hydra.sweeper.study_name", "study 'weights'", "optimises minimize",
          "objective.directions are maximize")),
+    # --- lossexp ablate ---------------------------------------------------------------------------
+    Bad("ablate-one-component", "ablation", ("ablate", "--seeds", "2", "loss=activity", *QUICK),
+        ("Invalid value for loss", "at least 2 components to ablate", "got 1 (activity)")),
+    Bad("ablate-no-seeds", "ablation", ("ablate", "--seeds", "0", "loss=hist_avg+activity"),
+        ("Invalid value for --seeds", "a whole number >= 1", "got 0")),
+    Bad("ablate-seed-swept", "ablation", ("ablate", "loss=hist_avg+activity", "trainer.seed=1"),
+        ("lossexp ablate", "trainer.seed=1", "sweeps trainer.seed itself", "--seeds N")),
     # --- lossexp evaluate MODEL.keras -----------------------------------------------------------
     Bad("evaluate-missing-file", "corrupt/old .keras", ("evaluate", "nope.keras"),
         ("Invalid value for MODEL", "'nope.keras'", "a .keras file saved by lossexp train", "no such file")),

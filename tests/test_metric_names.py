@@ -22,3 +22,16 @@ def test_predicates():
     assert names.is_loss_part("val_loss/task") and not names.is_loss_part("loss/generator/adversarial")
     assert names.is_coef("weight/coef/a") and not names.is_coef("weight/a")
     assert names.is_drift("weight_drift/from_init/x", "from_init") and not names.is_drift("weight/x")
+
+
+def test_gradient_diagnostics_and_method_weights_follow_the_loss_breakdown():
+    from lossexp.training.gradient_diagnostics import statistic_names
+
+    tasks = ["task", "hist_avg", "activity"]
+    metrics = ["loss", names.loss(names.TASK), names.term("activity"), names.validation(names.loss("activity"))]
+    metrics += statistic_names(tasks) + statistic_names(tasks, "hidden_1")
+    metrics += [names.method_weight("dwa", task) for task in tasks]
+    metrics += [names.drift("from_init", "hidden_1")]
+    assert ui_sections(metrics) == [
+        "loss", "term", "val_loss", "weight/dwa", "weight_drift/from_init", "weight_grad", "weight_grad/activity",
+        "weight_grad/hist_avg", "weight_grad/task", "Model metrics"]

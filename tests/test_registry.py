@@ -14,7 +14,7 @@ from lossexp import CONF_DIR, registry
 from lossexp.errors import ConfigError
 from lossexp.options import REQUIRED
 
-PARTS = [(kind, name) for kind in ("model", "data", "loss") for name in registry.shipped(kind)]
+PARTS = [(kind, name) for kind in ("model", "data", "loss", "weighting") for name in registry.shipped(kind)]
 
 
 def yaml_defaults(kind: str, name: str) -> dict:
@@ -58,7 +58,7 @@ def test_optimizer_yaml_holds_keras_defaults(name):
 
 def test_names_resolve_without_tensorflow():
     code = ("import sys\nfrom lossexp import registry\n"
-            "for kind in ('model', 'data'):\n"
+            "for kind in ('model', 'data', 'weighting'):\n"
             "    for name in registry.available(kind):\n"
             "        registry.get(kind, name).options()\n"
             "registry.available('loss'); registry.available('optimizer')\n"

@@ -115,6 +115,13 @@ class LossComponent(keras.layers.Layer):
         """Why the component cannot be computed under a distribution strategy, or None (it can)."""
         return None
 
+    def named_layers(self) -> List[str]:
+        """The network layers the component's options name (default: its ``layers`` or ``layer``
+        option); the gradient diagnostics are also computed on each of them."""
+        layers = getattr(self, "layers", None)
+        layer = getattr(self, "layer", None)
+        return list(layers) if isinstance(layers, (list, tuple)) else [layer] if isinstance(layer, str) else []
+
     def owned_loss_layers(self) -> List[str]:
         """Layers whose Keras losses (``layer.losses``: regularizers, ``add_loss``) this component
         reports as its own term, so the composed model leaves them out of ``loss/other``."""

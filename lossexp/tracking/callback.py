@@ -2,8 +2,10 @@
 
 Every ``log_every_n_steps`` training steps it samples the running metrics Keras already
 computed in the graph (``loss``, ``loss/<c>``, ``term/<c>``, …), the components' scheduled and
-trainable weights (``weight/<c>``, ``weight/coef/<c>``) and the weight-drift statistics (``weight_drift/…``); at each
-epoch end it adds the epoch's final train and validation values. After the first step it
+trainable weights (``weight/<c>``, ``weight/coef/<c>``), a weighting method's weights
+(``weight/<method>/<task>``), the weight-drift statistics (``weight_drift/…``) and the gradient
+diagnostics sampled since (``weight_grad/…``, logged at the step they were measured at);
+at each epoch end it adds the epoch's final train and validation values. After the first step it
 records ``startup_seconds``, the time since the process started (at the end of the
 first call into the compiled step, which runs ``trainer.execution_steps`` steps). Points are buffered in memory
 and sent with one asynchronous ``log_batch`` per epoch, so the database is never written from
@@ -103,6 +105,9 @@ class RunRecorder(IntervalCallback):
         if self.drift is not None:
             values.update(self.drift.measure(self.step))
         self.sink.add(values, step=self.step)
+        gradients = getattr(self.model, "gradient_diagnostics", lambda: None)()
+        if gradients is not None:
+            self.sink.add(gradients[1], step=gradients[0])
         self._last_sampled = self.step
 
 

@@ -43,7 +43,8 @@ def component_names(values: Mapping[str, float], known: Sequence[str] = ()) -> L
 
 def other_metrics(values: Mapping[str, float]) -> List[Tuple[str, float, Optional[float]]]:
     """(name, training value, validation value) of the task metric and the like (accuracy, ring/…)."""
-    skip = (metric_names.LOSS + "/", "term/", metric_names.WEIGHT_PREFIX, metric_names.DRIFT_PREFIX)
+    skip = (metric_names.LOSS + "/", "term/", metric_names.WEIGHT_PREFIX, metric_names.DRIFT_PREFIX,
+            metric_names.GRAD_PREFIX)
     names = [k for k in values if not k.startswith("val_") and k not in (metric_names.LOSS, "epoch")
              and k != metric_names.STARTUP and not k.startswith(skip)]
     return [(k, values[k], values.get(metric_names.validation(k))) for k in names]
@@ -103,7 +104,7 @@ def weights_line(final: Mapping[str, float], constant_weights: Mapping[str, Any]
     """``hist_avg 0.01 · activity 0.001 · coef 0.0084 (trained)``: each component's weight at the end."""
     names = list(constant_weights) + sorted(
         {k[len(metric_names.WEIGHT_PREFIX):] for k in final if k.startswith(metric_names.WEIGHT_PREFIX)
-         and not metric_names.is_coef(k)} - set(constant_weights))
+         and not metric_names.is_coef(k) and "/" not in k[len(metric_names.WEIGHT_PREFIX):]} - set(constant_weights))
     shown = []
     for name in names:
         if metric_names.weight(name) in final:
@@ -111,7 +112,18 @@ def weights_line(final: Mapping[str, float], constant_weights: Mapping[str, Any]
             shown.append(f"{name} {_number(final[metric_names.weight(name)])} ({kind})")
         elif isinstance(constant_weights.get(name), (int, float)):
             shown.append(f"{name} {_number(constant_weights[name])}")
-    return " · ".join(shown)
+    return " · ".join(shown + method_weights(final))
+
+
+def method_weights(final: Mapping[str, float]) -> List[str]:
+    """``dwa: task 1.02, hist_avg 0.98``: a weighting method's last weights (``weight/<method>/<task>``)."""
+    rows: Dict[str, List[str]] = {}
+    for key, value in final.items():
+        rest = key[len(metric_names.WEIGHT_PREFIX):]
+        if key.startswith(metric_names.WEIGHT_PREFIX) and not metric_names.is_coef(key) and rest.count("/") == 1:
+            method, task = rest.split("/")
+            rows.setdefault(method, []).append(f"{task} {_number(value)}")
+    return [f"{method}: {', '.join(parts)}" for method, parts in rows.items()]
 
 
 def summary(history: History, components: Mapping[str, Any], run_name: str, run_id: Optional[str],

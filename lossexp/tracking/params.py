@@ -1,6 +1,7 @@
 """Which config keys a run logs as MLflow params: the ones a reader compares between runs.
 
-The model, data, task, loss, optimizer and trainer sections (and the objective a sweep reads back),
+The model, data, task, loss, optimizer, weighting and trainer sections (and the objective a sweep reads
+back, and an ablation's left-out component),
 flattened (``loss.hist_avg.weight``). Left out: ``tracking.*`` (where and how the run is
 recorded: URI, heartbeat, parent id) and the trainer keys that change the console or the logging
 cadence but not what is learned. The whole resolved config stays in the ``config.yaml``
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping
 
-COMPARED_SECTIONS = ("model", "data", "task", "loss", "optimizer", "trainer", "objective")
+COMPARED_SECTIONS = ("model", "data", "task", "loss", "optimizer", "trainer", "objective", "weighting", "ablation")
 NOT_COMPARED = frozenset({"trainer.verbose", "trainer.log_every_n_steps", "trainer.steps_per_execution"})
 
 

@@ -97,6 +97,7 @@ class AdversarialTrainer(Trainer):
     #: two optimizers on a packed, per-player step: not run on several replicas or in mixed precision yet
     places = False
     saved_class = "lossexp>GANModel"
+    weightings = ("equal",)
     #: the built model's packing degree (set by :meth:`build`; :meth:`fit_arguments` packs the data)
     pack: int = 1
 

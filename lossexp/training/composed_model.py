@@ -17,6 +17,14 @@ Keras 3 reports only the total loss; here every component also gets two epoch-ru
 ``term/<name>`` (unweighted) and ``loss/<name>`` (its weighted contribution), plus
 ``loss/task``. Weighted by batch size like Keras' own ``loss``, so
 ``loss = loss/task + Σ loss/<name> (+ loss/other)`` holds for the epoch means.
+
+The parts of that sum are the *tasks* of a weighting method (:mod:`lossexp.balancing`; ``equal`` by
+default): the update follows Σ αᵢ∇(part i) with the method's weights α
+(:mod:`lossexp.training.balanced_update`; with ``equal`` the step is Keras' own). The parts'
+gradient diagnostics are measured apart from the step (:mod:`lossexp.training.gradient_diagnostics`).
+The reported ``loss`` stays the plain sum, comparable between methods. A model without a task loss
+(``task_loss=None``: a model that is its own parameters, trained on components alone) has the
+components as its only tasks.
 """
 from __future__ import annotations
 
@@ -27,9 +35,11 @@ from keras import ops
 
 import lossexp.training.task  # noqa: F401  registers the task losses a saved model was compiled with
 from lossexp import metric_names
+from lossexp.balancing.base import WeightingMethod
 from lossexp.errors import ConfigError
 from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 from lossexp.losses.composition import Composition
+from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import replicas
 
 _REGULARIZER_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
@@ -71,7 +81,8 @@ class ComposedModel(keras.Model):
     """A network trained on its task loss plus weighted loss components."""
 
     def __init__(self, network: keras.Model, components: Sequence[LossComponent] = (),
-                 task_loss: str = "mean_squared_error", **kwargs: Any) -> None:
+                 task_loss: Optional[str] = "mean_squared_error", weighting: Optional[WeightingMethod] = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.network = network
         self.components = list(components)
@@ -86,11 +97,48 @@ class ComposedModel(keras.Model):
         self.has_other_losses = any(
             getattr(layer, attr, None) is not None for layer in self._unowned_layers() for attr in _REGULARIZER_ATTRS
         )
-        names = [metric_names.loss(metric_names.TASK)] + self.composition.metric_names()
-        self.breakdown = RunningMeans(names + (["loss/other"] if self.has_other_losses else []), name="breakdown")
+        task = [metric_names.loss(metric_names.TASK)] if self.has_task else []
+        self.breakdown = RunningMeans(task + self.composition.metric_names()
+                                      + (["loss/other"] if self.has_other_losses else []), name="breakdown")
+        if weighting is None:
+            from lossexp.balancing.equal import Equal
+
+            weighting = Equal()
+        object.__setattr__(self, "weighting", weighting)  # a plain object: Keras tracks its state layer
+        self.weighting_state = weighting.attach(self.tasks(), network)
+        object.__setattr__(self, "update", BalancedUpdate(weighting, network))
+        object.__setattr__(self, "diagnostics", None)  # see watch_gradients
         # The network is built and components own their state: built now, also when the train and
         # test steps run the multi-output view and never call the model itself (else save warns).
         self.built = True
+
+    @property
+    def has_task(self) -> bool:
+        """Whether the model has a task loss (a model that is its own parameters may have none)."""
+        return self.task_loss is not None
+
+    def tasks(self) -> List[str]:
+        """The parts of the training loss, as a weighting method sees them: ``task``, the components,
+        ``other`` (unowned Keras losses)."""
+        return (([metric_names.TASK] if self.has_task else []) + [c.name for c in self.components]
+                + (["other"] if self.has_other_losses else []))
+
+    def watch_gradients(self) -> None:
+        """Make :meth:`gradient_diagnostics` available: the diagnostics of the network's weights and of
+        each layer a component names (call in the model's strategy scope)."""
+        from lossexp.training.gradient_diagnostics import GradientDiagnostics
+
+        named = {name for c in self.components for name in c.named_layers()}
+        layers = [layer.name for layer in self.network.layers if layer.name in named and layer.trainable_weights]
+        object.__setattr__(self, "diagnostics", GradientDiagnostics(self, layers))
+
+    def measure_gradients(self, x: Any, y: Any) -> Dict[str, float]:
+        """The gradient diagnostics of the batch ``(x, y)`` at the current weights (``watch_gradients`` first)."""
+        return self.diagnostics.measure(x, y)
+
+    def gradient_diagnostics(self) -> Optional[Tuple[int, Dict[str, float]]]:
+        """(step, statistics) sampled since the last call, or None (see ``watch_gradients``)."""
+        return self.diagnostics.read() if self.diagnostics is not None else None
 
     # -- forward ---------------------------------------------------------------------------
     def build(self, input_shape: Any = None) -> None:
@@ -145,28 +193,36 @@ class ComposedModel(keras.Model):
         return self.composed_loss(y, y_pred, sample_weight, training, outputs)[0] / replicas()
 
     def composed_loss(self, y: Any, y_pred: Any, sample_weight: Any, training: bool,
-                      outputs: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any]]:
-        """(total loss, each applicable component's unweighted term) for one batch, as one device
-        sees it: under a strategy, the caller divides by the replicas before differentiating."""
-        task = ops.cast(self._compile_loss(y, y_pred, sample_weight), "float32")
-        if replicas() > 1:  # Keras divided its compiled loss by the replicas already
-            task = task * replicas()
+                      outputs: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any], List[Any]]:
+        """(total loss, each applicable component's unweighted term, each task's loss in
+        :meth:`tasks` order) for one batch, as one device sees it: under a strategy, the caller
+        divides by the replicas before differentiating."""
+        task = zero()
+        if self.has_task:
+            task = ops.cast(self._compile_loss(y, y_pred, sample_weight), "float32")
+            if replicas() > 1:  # Keras divided its compiled loss by the replicas already
+                task = task * replicas()
         context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training,
                               step=self.step_number() if training else None, outputs=outputs or {})
         composed = self.composition(context, task)
         total = composed.total
-        breakdown = [task, *composed.values]
+        breakdown = ([task] if self.has_task else []) + composed.values
+        parts = ([task] if self.has_task else []) + [composed.contributions.get(c.name, zero())
+                                                     for c in self.components]
         other = self._other_losses()
         if other:
             other_total = ops.sum(ops.stack([ops.cast(loss, "float32") for loss in other]))
             total = total + other_total
         if self.has_other_losses:
             breakdown.append(other_total if other else zero())
+            parts.append(breakdown[-1])
         self.breakdown.update_state(breakdown, sample_weight=batch_size(y_pred))
-        return total, composed.terms
+        return total, composed.terms, parts
 
     def train_step(self, data: Any) -> Dict[str, Any]:
-        """Keras' TensorFlow train step, with the optimizer update ordered after the loss.
+        """Keras' TensorFlow train step, with the optimizer update ordered after the loss; with a
+        weighting method other than ``equal``, the update is the method's
+        (:class:`~lossexp.training.balanced_update.BalancedUpdate`).
 
         A term linear in a trainable coefficient (``a·P`` with ``a = s``) has a gradient for ``s``
         that does not depend on ``s``: no data path then orders the forward read of ``s`` before
@@ -177,13 +233,22 @@ class ComposedModel(keras.Model):
         import tensorflow as tf
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
+        update = self.update
+        with tf.GradientTape(persistent=update.persistent) as tape:
             y_pred, outputs = self.forward(x, training=True)
-            loss, terms = self.composed_loss(y, y_pred, sample_weight, training=True, outputs=outputs)
+            loss, terms, parts = self.composed_loss(y, y_pred, sample_weight, training=True, outputs=outputs)
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
-            scaled_loss = self.optimizer.scale_loss(loss / replicas() if replicas() > 1 else loss)
+            if update.plain:
+                scaled_loss = self.optimizer.scale_loss(loss / replicas() if replicas() > 1 else loss)
+            else:
+                step = self.step_number()
+                weights, objective = update.objective(parts, step)
         variables = self.trainable_weights
-        gradients = tape.gradient(scaled_loss, variables)
+        if update.plain:
+            gradients = tape.gradient(scaled_loss, variables)
+        else:
+            gradients = update.gradients(tape, parts, weights, objective, variables, step, self.optimizer.scale_loss)
+        del tape
         with tf.control_dependencies([loss]):
             gradients = [None if g is None else tf.identity(g) for g in gradients]
         self.optimizer.apply_gradients(zip(gradients, variables))
@@ -196,15 +261,16 @@ class ComposedModel(keras.Model):
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred, outputs = self.forward(x, training=False)
-        loss, _ = self.composed_loss(y, y_pred, sample_weight, training=False, outputs=outputs)
+        loss, _, _ = self.composed_loss(y, y_pred, sample_weight, training=False, outputs=outputs)
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         skip = set(self.composition.train_only_metric_names())
         return {key: value for key, value in logs.items() if key not in skip}
 
     def tracked_weights(self) -> Dict[str, Any]:
-        """``weight/<c>`` and ``weight/coef/<c>`` of every component whose weight is not constant."""
-        return self.composition.tracked_weights()
+        """``weight/<c>`` and ``weight/coef/<c>`` of every component whose weight is not constant, and
+        the weighting method's ``weight/<method>/<task>``."""
+        return {**self.composition.tracked_weights(), **self.weighting.tracked()}
 
     # -- serialisation ---------------------------------------------------------------------
     def get_config(self) -> Dict[str, Any]:
@@ -213,6 +279,7 @@ class ComposedModel(keras.Model):
             "network": keras.saving.serialize_keras_object(self.network),
             "components": [keras.saving.serialize_keras_object(c) for c in self.components],
             "task_loss": self.task_loss,
+            "weighting": {"name": self.weighting.name, "options": self.weighting.options()},
         }
 
     @classmethod
@@ -222,4 +289,9 @@ class ComposedModel(keras.Model):
         components = [
             keras.saving.deserialize_keras_object(c, custom_objects=custom_objects) for c in config.pop("components")
         ]
-        return cls(network, components, **config)
+        weighting = config.pop("weighting", None)  # absent in models saved before weighting methods
+        if weighting is not None:
+            from lossexp import registry
+
+            weighting = registry.get("weighting", weighting["name"]).resolve()(**weighting["options"])
+        return cls(network, components, weighting=weighting, **config)

@@ -9,7 +9,9 @@ builds and compiles the model inside the strategy's scope, which Keras then uses
 
 Under a strategy every replica computes its batch's loss and the gradients are summed across
 replicas, so the loss a replica differentiates is the total divided by :func:`replicas` — Keras
-does this for its compiled loss, the composed models for every component term.
+does this for its compiled loss, the composed models for every component term. What must be the
+same on every replica — a weighting method's view of the losses and of the tasks' gradients — is
+all-reduced first (:func:`all_replicas`).
 """
 from __future__ import annotations
 
@@ -27,6 +29,22 @@ def replicas() -> int:
     import tensorflow as tf
 
     return int(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
+def all_replicas(value: Any, mean: bool = False) -> Any:
+    """``value`` (a tensor or a list of them) summed — or averaged — over the replicas of this step;
+    unchanged on one device, and outside the replicas (a computation on the whole batch, as the
+    gradient diagnostics run). For what the whole global batch must agree on: a weighting method's
+    losses and the tasks' gradients."""
+    if replicas() == 1:
+        return value
+    import tensorflow as tf
+
+    if tf.distribute.in_cross_replica_context():
+        return value
+
+    op = tf.distribute.ReduceOp.MEAN if mean else tf.distribute.ReduceOp.SUM
+    return tf.distribute.get_replica_context().all_reduce(op, value)
 
 
 def split_cpu(count: Optional[int]) -> None:

@@ -23,9 +23,10 @@ from lossexp.training.trainer import Trainer
 CHECKED_EXAMPLES = 8
 
 
-def compose(network: Any, components: Sequence[Any], task_loss: str = "mean_squared_error",
-            name: str = "composed") -> Any:
-    """Insert the components' pass-through taps into ``network`` and wrap both (uncompiled).
+def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = "mean_squared_error",
+            name: str = "composed", weighting: Any = None) -> Any:
+    """Insert the components' pass-through taps into ``network`` and wrap both (uncompiled);
+    ``weighting`` is the weighting method (default ``equal``).
 
     Raises :class:`lossexp.errors.ConfigError` for a tap after a layer the network does not have.
     """
@@ -38,7 +39,7 @@ def compose(network: Any, components: Sequence[Any], task_loss: str = "mean_squa
         component.require_layers(network, list(wanted))
         for layer, tap in wanted.items():
             taps.setdefault(layer, []).append(tap)
-    return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name)
+    return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name, weighting=weighting)
 
 
 def ensure_network(network: Any, data: Any, model_name: str) -> Any:
@@ -164,12 +165,24 @@ class SupervisedTrainer(Trainer):
                                     f"{data.name} with values in [{low:g}, {high:g}]")
         tasks.check_output(task, network, name)
         tasks.check_finite(task, y, y_pred)
-        model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed")
+        model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed",
+                        weighting=registry.build("weighting", config.weighting))
         model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, metrics=task.metrics,
                       steps_per_execution=config.trainer.execution_steps,
                       jit_compile=config.trainer.keras_jit_compile)
         check_terms(model, x, y)
+        watch_gradients(model, config)
         return model
+
+    def callbacks(self, model: Any, data: Any) -> List[Any]:
+        from lossexp.training.balanced_update import EpochEnd
+        from lossexp.training.gradient_probe import GradientProbe, training_batches
+
+        if model.diagnostics is None:
+            return [EpochEnd()]
+        train, _ = self.splits(data)
+        batches = training_batches(train, self.config.trainer.batch_size, self.config.trainer.seed)
+        return [EpochEnd(), GradientProbe(batches, self.config.tracking.gradients_every_n_steps)]
 
     def fit_arguments(self, data: Any) -> Dict[str, Any]:
         train, validation = self.splits(data)
@@ -198,6 +211,12 @@ class SupervisedTrainer(Trainer):
         else:
             results = model.evaluate(batched(validation.stream, batch), return_dict=True, verbose=0)
         return {name: float(value) for name, value in results.items()}
+
+
+def watch_gradients(model: Any, config: Any) -> None:
+    """The gradient diagnostics (sampled every ``tracking.gradients_every_n_steps``), when ``tracking.gradients``."""
+    if config.tracking.enabled and config.tracking.gradients:
+        model.watch_gradients()
 
 
 def batched(stream: Any, batch_size: int, shuffle: int = 0, seed: int = 0) -> Any:

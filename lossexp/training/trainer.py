@@ -33,6 +33,8 @@ class Trainer:
     saved_class: ClassVar[str] = ""
     #: whether ``lossexp evaluate`` can score its saved models on a validation split
     can_evaluate: ClassVar[bool] = False
+    #: the weighting methods (``weighting=``) the regime's step applies; None: every one
+    weightings: ClassVar[Optional[Tuple[str, ...]]] = None
     #: whether its step runs under ``trainer.distribute`` and a mixed ``trainer.precision``
     #: (:mod:`lossexp.training.devices`); a regime that does not is refused them when the config is checked
     places: ClassVar[bool] = True
@@ -41,6 +43,13 @@ class Trainer:
         self.config = config
         #: what the model's registration declares (its task, …); empty for a network given in Python
         self.meta = meta if meta is not None else registry.get("model", config.model.name).meta
+
+    @classmethod
+    def check_weighting(cls, name: str, model_name: str) -> None:
+        """The regime applies the weighting method ``name`` (before TensorFlow loads)."""
+        if cls.weightings is not None and name not in cls.weightings:
+            raise invalid_value("weighting", f"{' or '.join(cls.weightings)} for model={model_name} (its training "
+                                "step applies no other weighting method)", name)
 
     def prepare(self, data: Any) -> Any:
         """The data set as this regime's model trains on it (default: unchanged)."""

@@ -1,7 +1,7 @@
 """The MLflow UI as a lossexp user meets it, in headless Chromium: ``lossexp ui`` prints an address
 that lands on the experiment's runs in the model-training view (not MLflow 3's GenAI overview), and
 the run's chart view — the address ``lossexp train`` prints — opens on the loss breakdown, with
-drift in three sections after it. A screenshot of the chart view is kept in
+drift in three sections after it and the gradient diagnostics grouped under ``weight_grad``. A screenshot of the chart view is kept in
 ``test-artifacts/mlflow_ui/run_charts.png``."""
 from __future__ import annotations
 
@@ -27,9 +27,11 @@ def chromium() -> None:
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "test-artifacts" / "mlflow_ui"
 TRAIN = ["train", "loss=hist_avg+activity+coef", "data.n_samples=300", "trainer.epochs=2", "tracking.plots=false"]
-#: the chart sections in the order the UI shows them: the loss breakdown first, drift in three
+#: the chart sections in the order the UI shows them: the loss breakdown first, drift in three, the gradient
+#: diagnostics in one section per part of the loss
 SECTIONS = ["loss", "term", "val_loss", "val_term", "weight", "weight/coef", "weight_drift/from_avg",
-            "weight_drift/from_init", "weight_drift/per_step", "Model metrics"]
+            "weight_drift/from_init", "weight_drift/per_step", "weight_grad", "weight_grad/activity", "weight_grad/coef",
+            "weight_grad/hist_avg", "weight_grad/task", "Model metrics"]
 SECTION_HEADER = '[data-testid="experiment-view-compare-runs-section-header"]'
 
 

@@ -39,3 +39,12 @@ def test_summary_gives_losses_weights_run_and_address():
         "  weights  hist_avg 0.01 · activity 0.001 · kl 0.5 (scheduled) · a 0.2 (trained)",
         "  run      d3a6363a91fb49b8",
         "  view     http://127.0.0.1:5000/#/x  (lossexp ui)"]
+
+
+def test_summary_lists_a_weighting_methods_last_weights_and_no_gradient_diagnostics():
+    history = {key: [(100, value)] for key, value in LOGS.items()}
+    history.update({"weight/dwa/task": [(100, 1.25)], "weight/dwa/hist_avg": [(100, 0.75)],
+                    "weight_grad/task/norm": [(1, 2.0)], "weight_grad/conflicts": [(1, 1.0)]})
+    lines = console.summary(history, {"hist_avg": 0.01}, "run", None, None, 1.0).splitlines()
+    assert lines[3] == "  metrics  accuracy 0.9145 (val 0.9471)"
+    assert lines[4] == "  weights  hist_avg 0.01 · dwa: task 1.25, hist_avg 0.75"

@@ -171,3 +171,21 @@ def test_evaluate_takes_run_and_model_uris_and_a_downloaded_directory(recorded):
     missing = lossexp(cwd, "evaluate", "runs:/0123456789abcdef0123456789abcdef/model")
     assert missing.returncode == 2 and missing.stderr.startswith("lossexp: error: Invalid value for MODEL")
     assert "Traceback" not in missing.stderr and len(missing.stderr.splitlines()) == 1
+
+
+def test_gradient_diagnostics_are_metrics_at_their_steps_and_a_plot(recorded):
+    _, uri, run, _, _ = recorded
+    client = MlflowClient(uri)
+    logged = {key for key in run.data.metrics if key.startswith("weight_grad/")}
+    assert logged == {"weight_grad/task/norm", "weight_grad/task/share", "weight_grad/hist_avg/norm",
+                      "weight_grad/hist_avg/share", "weight_grad/hist_avg/cos_task", "weight_grad/conflicts",
+                      "weight_grad/norm"}
+    # 150 training rows in batches of 32: 10 steps in 2 epochs; sampled once, after the first call into the
+    # step (where startup_seconds is recorded), the next sample being due at step 101
+    [first_call] = [m.step for m in client.get_metric_history(run.info.run_id, "startup_seconds")]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "weight_grad/task/norm")] == [first_call]
+    assert run.data.metrics["weight_grad/task/norm"] > 0
+    shares = run.data.metrics["weight_grad/task/share"] + run.data.metrics["weight_grad/hist_avg/share"]
+    assert shares == pytest.approx(1.0, abs=1e-5)
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {"plots/run.png",
+                                                                                  "plots/gradients.png"}

@@ -1,7 +1,7 @@
 """Several devices and mixed precision: the same global batch trained on one device and under
 MirroredStrategy on two logical CPU devices gives the same metric history — task loss, every
-component's term and weighted contribution, coefficients, schedules — and bfloat16 layers keep the
-terms in float32."""
+component's term and weighted contribution, coefficients, schedules, the gradient diagnostics —
+and bfloat16 layers keep the terms in float32."""
 from __future__ import annotations
 
 import pytest
@@ -14,6 +14,13 @@ CASES = {
                            "loss=hist_avg+coef"],
     "hist_avg_ema+activity": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
                               "loss=hist_avg+activity", "loss.hist_avg.mode=ema", "loss.hist_avg.decay=0.9"],
+    # weighting methods: the losses and the tasks' gradients they see are the global batch's on either
+    "pcgrad": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
+               "loss=hist_avg+activity", "weighting=pcgrad"],
+    "gradnorm": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
+                 "loss=hist_avg+activity", "weighting=gradnorm"],
+    "uncertainty": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
+                    "loss=activity", "weighting=uncertainty"],
     # kl on an encoder without sampling noise (each replica would draw the noise of its half-batch from the
     # same seed, where one device draws it for the whole batch): the project's model below
     "kl_schedule": ["model=mean_vae", "data=digits", "data.n_samples=320", "loss=kl",
@@ -43,7 +50,8 @@ def histories(uri: str, run_name: str) -> dict:
     [run] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id],
                                f"attributes.run_name = '{run_name}'")
     assert run.info.status == "FINISHED"
-    keys = [k for k in run.data.metrics if k.split("/")[0] in ("loss", "val_loss", "term", "val_term", "coef", "weight")]
+    keys = [k for k in run.data.metrics
+            if k.split("/")[0] in ("loss", "val_loss", "term", "val_term", "coef", "weight", "weight_grad")]
     return {key: [(m.step, m.value) for m in sorted(client.get_metric_history(run.info.run_id, key),
                                                      key=lambda m: m.step)] for key in keys}
 

@@ -1,0 +1,76 @@
+"""GradNorm (Chen, Badrinarayanan, Lee & Rabinovich 2018)."""
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+from lossexp.balancing.base import GRADIENTS, Signals, WeightingMethod
+from lossexp.errors import ConfigError
+from lossexp.options import NonNegativeFloat, PositiveFloat
+from lossexp.registry import register_weighting
+
+#: no weight falls below this before the weights are renormalised (they must stay positive)
+FLOOR = 1e-3
+
+
+def weighted_layer(network: Any, name: Optional[str]) -> str:
+    """``name`` checked against the network's layers with trainable weights; None: the last of them."""
+    weighted = [layer.name for layer in network.layers if layer.trainable_weights]
+    if name is None:
+        if not weighted:
+            raise ConfigError("Invalid value for weighting.layer: the network has no layer with trainable weights")
+        return weighted[-1]
+    if name not in weighted:
+        raise ConfigError(f"Invalid value for weighting.layer: layer {name!r} is not a layer of the model with "
+                          f"trainable weights; those are {', '.join(weighted)}")
+    return name
+
+
+@register_weighting("gradnorm")
+class GradNorm(WeightingMethod):
+    """GradNorm (Chen et al. 2018, "GradNorm: Gradient Normalization for Adaptive Loss Balancing in
+    Deep Multitask Networks", Algorithm 1): learned weights that equalise the tasks' training rates.
+
+    With wᵢ the weights (1 at the start, Σ wᵢ = K), W the weights of one shared layer and
+    Gᵢ = ‖∇_W wᵢLᵢ‖ = wᵢ‖∇_W Lᵢ‖, Ḡ = mean Gᵢ, L̃ᵢ = Lᵢ(t)/Lᵢ(0) and rᵢ = L̃ᵢ / mean L̃: the network
+    follows Σ wᵢ∇Lᵢ, and the weights take one gradient step on L_grad = Σ |Gᵢ − Ḡ·rᵢ^α| (the target
+    Ḡ·rᵢ^α held constant, as in the paper), ``wᵢ ← wᵢ − lr·sign(Gᵢ − targetᵢ)·‖∇_W Lᵢ‖``, then are
+    renormalised to Σ wᵢ = K (after a floor of 10⁻³ keeps them positive). Lᵢ(0) is the first positive
+    loss of each task (a term such as ``hist_avg`` is 0 at the first step). A task with no gradient on W
+    (a term on a lower layer only) keeps its weight. Logged: ``weight/gradnorm/<task>``.
+
+    Options: ``alpha`` (the asymmetry α ≥ 0; the paper's 1.5 for NYUv2); ``lr`` (the weights' learning
+    rate, plain gradient descent); ``layer`` (the shared layer W; null: the network's last layer with
+    trainable weights, as the paper's "last shared layer").
+    """
+
+    reads = GRADIENTS
+
+    def __init__(self, alpha: NonNegativeFloat = 1.5, lr: PositiveFloat = 0.025, layer: Optional[str] = None) -> None:
+        super().__init__()
+        self.alpha, self.lr, self.layer = float(alpha), float(lr), layer
+
+    def build_state(self, network: Any) -> None:
+        self.layer_name = weighted_layer(network, self.layer)
+        self.loss_weights = self.variable("loss_weights", (self.count,), initializer="ones")
+        self.initial_losses = self.variable("initial_losses", (self.count,))
+
+    def gradient_layers(self) -> List[str]:
+        return [self.layer_name]
+
+    def weigh(self, signals: Signals) -> Any:
+        import tensorflow as tf
+
+        weights = tf.convert_to_tensor(self.loss_weights)
+        losses = tf.maximum(tf.cast(signals.losses, tf.float32), 0.0)
+        initial = tf.where(self.initial_losses > 0.0, self.initial_losses, losses)
+        self.initial_losses.assign(initial)
+        norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(signals.gramian), 0.0))
+        scaled = weights * norms
+        ratio = tf.where(initial > 0.0, losses / tf.where(initial > 0.0, initial, 1.0), 1.0)
+        inverse_rate = ratio / tf.maximum(tf.reduce_mean(ratio), 1e-12)
+        target = tf.reduce_mean(scaled) * tf.pow(inverse_rate, self.alpha)
+        stepped = tf.maximum(weights - self.lr * tf.sign(scaled - target) * norms, FLOOR)
+        renormalised = self.count * stepped / tf.reduce_sum(stepped)
+        finite = tf.reduce_all(tf.math.is_finite(renormalised))
+        self.loss_weights.assign(tf.where(finite, renormalised, weights))
+        return weights

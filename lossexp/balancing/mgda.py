@@ -1,0 +1,63 @@
+"""MGDA, the multiple-gradient descent algorithm (Sener & Koltun 2018)."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from lossexp.balancing import simplex
+from lossexp.balancing.base import GRADIENTS, Signals, WeightingMethod
+from lossexp.registry import register_weighting
+
+NORMALIZATIONS = ("none", "l2", "loss", "loss+")
+
+
+def present(gramian: Any) -> Any:
+    """Tasks whose gradient is not zero (a term that does not depend on the weights at this step)."""
+    import tensorflow as tf
+
+    diagonal = tf.linalg.diag_part(gramian)
+    return diagonal > 1e-12 * tf.reduce_max(diagonal)
+
+
+@register_weighting("mgda")
+class MGDA(WeightingMethod):
+    """MGDA (Sener & Koltun 2018, "Multi-Task Learning as Multi-Objective Optimization"): the update
+    is the min-norm point of the convex hull of the task gradients, a direction that decreases every
+    task (or none: a Pareto-stationary point).
+
+    α = argmin over the simplex of ‖Σ αᵢ ĝᵢ‖² with ĝᵢ = gᵢ/nᵢ, solved on the Gramian by the paper's
+    Frank–Wolfe algorithm (Algorithm 2: exact line search between the iterate and the best vertex;
+    for two tasks the closed form of Algorithm 1, α₁ = clip((ĝ₂−ĝ₁)·ĝ₂/‖ĝ₁−ĝ₂‖², 0, 1)); the update
+    is Σ αᵢ gᵢ (the weights applied to the losses, as the authors' code does). Tasks whose gradient
+    is zero at this step (``hist_avg`` at the first step) are left out: any direction is orthogonal to
+    them, and including them would make the min-norm point 0 and stop training. The paper's MGDA-UB
+    takes the gradients of a shared representation instead of the shared weights, an upper bound
+    that needs task heads behind one encoder; lossexp's terms (penalties on weights and activations)
+    have none, so the Gramian is that of the shared weights, the exact problem MGDA-UB bounds.
+    Logged: ``weight/mgda/<task>``.
+
+    Options: ``normalization`` — the paper's gradient normalisations nᵢ: ``none`` (1), ``l2`` (‖gᵢ‖),
+    ``loss`` (Lᵢ), ``loss+`` (Lᵢ‖gᵢ‖).
+    """
+
+    reads = GRADIENTS
+
+    def __init__(self, normalization: Literal["none", "l2", "loss", "loss+"] = "none") -> None:
+        super().__init__()
+        self.normalization = normalization
+
+    def normalizers(self, signals: Signals) -> Any:
+        """nᵢ of each task (1 where it would be 0)."""
+        import tensorflow as tf
+
+        norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(signals.gramian), 0.0))
+        losses = tf.abs(tf.cast(signals.losses, tf.float32))
+        value = {"none": tf.ones_like(norms), "l2": norms, "loss": losses, "loss+": losses * norms}[self.normalization]
+        return tf.where(value > 0.0, value, 1.0)
+
+    def weigh(self, signals: Signals) -> Any:
+        import tensorflow as tf
+
+        gramian = tf.cast(signals.gramian, tf.float32)
+        n = self.normalizers(signals)
+        normalised = gramian / (n[:, None] * n[None, :])
+        return simplex.minimize(normalised, tf.zeros_like(n), 1.0, allowed=present(gramian))

@@ -1,0 +1,130 @@
+"""One training step's update: the weighting method's combination of the tasks' gradients, inside
+the compiled step.
+
+With ``equal`` (the default) the step is Keras' own: one backward pass of the total
+(:attr:`BalancedUpdate.plain`; the model's ``train_step`` takes that path and this class is not
+involved). Otherwise the work depends on what the method reads (:mod:`lossexp.balancing.base`):
+
+========================================  ==========================================================
+method reads                              each step
+========================================  ==========================================================
+losses (dwa, uncertainty)                 α from the losses; one backward pass of Σ αᵢLᵢ (+ penalty)
+gradients of every shared weight (pcgrad, one backward pass per task; α from their Gramian; the
+mgda, cagrad, imtl)                       update is Σ αᵢgᵢ
+gradients of one layer (gradnorm)         one backward pass per task down to that layer; α; one
+                                          backward pass of Σ αᵢLᵢ
+========================================  ==========================================================
+
+Variables that are not the network's get their share of the same combination (a component's
+trainable coefficient: αᵢ times its task's gradient); the method's own trainable variables
+(``uncertainty``) get the gradient of its objective Σ αᵢLᵢ + penalty. Under a distribution strategy
+the per-task gradients are the global batch's (all-reduced), so what goes to the optimizer — which
+sums over the replicas again — is divided by the number of replicas; a single backward pass keeps
+Keras' own convention (each replica differentiates its loss over the replicas). The gradient
+diagnostics are not part of the step (:mod:`lossexp.training.gradient_diagnostics`).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import keras
+
+from lossexp.balancing.base import GRADIENTS, Signals, WeightingMethod
+from lossexp.training import task_gradients
+from lossexp.training.devices import all_replicas, replicas
+from lossexp.training.gradient_diagnostics import ALL
+
+
+class BalancedUpdate:
+    """The update of a model's training step (see the module docstring)."""
+
+    def __init__(self, method: WeightingMethod, network: Any) -> None:
+        self.method = method
+        self.network = network
+
+    @property
+    def plain(self) -> bool:
+        """Whether the update is the plain gradient of the total (``equal``): Keras' own step."""
+        return self.method.plain
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the step's tape is differentiated more than once (one pass per task)."""
+        return self.method.reads == GRADIENTS
+
+    # -- inside the tape -------------------------------------------------------------------------
+    def objective(self, losses: Sequence[Any], step: Any) -> Tuple[Any, Any]:
+        """(α, the objective Σ αᵢLᵢ + penalty) for a method that reads losses; (None, None) otherwise.
+        Called inside the gradient tape: ``uncertainty``'s weights carry a gradient."""
+        if self.method.reads == GRADIENTS:
+            return None, None
+        import tensorflow as tf
+
+        stacked = tf.stack(list(losses))
+        weights = self.method.weights_for(Signals(all_replicas(tf.stop_gradient(stacked), mean=True), None, step))
+        return weights, tf.reduce_sum(weights * stacked) + self.method.penalty()
+
+    # -- after the tape --------------------------------------------------------------------------
+    def gradients(self, tape: Any, losses: Sequence[Any], weights: Any, objective: Any, variables: Sequence[Any],
+                  step: Any, scale_loss: Callable[[Any], Any]) -> List[Any]:
+        """The gradient to apply to each of ``variables`` (None where no loss reaches it)."""
+        import tensorflow as tf
+
+        count = replicas()
+        loss_scale = tf.cast(scale_loss(tf.constant(1.0)), tf.float32)
+        factor = loss_scale / count  # what the tape's losses are multiplied by (a linear map: output gradients)
+        unscale = 1.0 / tf.square(loss_scale)
+        layout = _Layout(self, variables)
+        mean_losses = all_replicas(tf.stop_gradient(tf.stack(list(losses))), mean=True)
+
+        if self.method.reads == GRADIENTS and layout.method_scope is None:  # the Gramian of every shared weight
+            per_task, reached = task_gradients.per_task(tape, losses, layout.tasks_variables, factor)
+            grams = task_gradients.gramians(per_task, {ALL: layout.network_scope}, unscale)
+            weights = self.method.weights_for(Signals(mean_losses, grams[ALL], step))
+            placed = layout.place(task_gradients.combine(per_task, weights), count)
+            return [g if r else None for g, r in zip(placed, layout.reaching(reached))]
+
+        if self.method.reads == GRADIENTS:  # the Gramian of one layer, then one pass of Σ αᵢLᵢ
+            scope, _ = task_gradients.per_task(tape, losses, layout.method_variables, factor)
+            grams = task_gradients.gramians(scope, {ALL: range(len(layout.method_variables))}, unscale)
+            weights = self.method.weights_for(Signals(mean_losses, grams[ALL], step))
+        if objective is not None:
+            return tape.gradient(objective, list(variables), output_gradients=factor)
+        # Σ αᵢLᵢ with the weights found after the tape: the losses' output gradients
+        return tape.gradient(list(losses), list(variables),
+                             output_gradients=[weights[i] * factor for i in range(len(losses))])
+
+
+class _Layout:
+    """Which of a step's variables are the network's, the method's own or the rest, and the
+    variables whose Gramian the method reads."""
+
+    def __init__(self, update: BalancedUpdate, variables: Sequence[Any]) -> None:
+        self.variables = list(variables)
+        own = {id(v) for v in update.method.trainable_variables}
+        self.tasks_variables = [v for v in self.variables if id(v) not in own]
+        position = {id(v): i for i, v in enumerate(self.tasks_variables)}
+        network = update.network
+        layers = update.method.gradient_layers()
+        self.method_scope = None if layers is None else [
+            position[id(v)] for name in layers for v in network.get_layer(name).trainable_weights]
+        self.method_variables = [self.tasks_variables[i] for i in (self.method_scope or [])]
+        self.network_scope = [position[id(v)] for v in network.trainable_weights if id(v) in position]
+
+    def place(self, combined: List[Any], count: int) -> List[Any]:
+        """The combination of the tasks' gradients in ``variables`` order (None for the method's own),
+        divided by the replicas (the optimizer sums them again)."""
+        by_id = {id(v): (g / count if count > 1 else g) for v, g in zip(self.tasks_variables, combined)}
+        return [by_id.get(id(v)) for v in self.variables]
+
+    def reaching(self, reached: Sequence[bool]) -> List[bool]:
+        """Per variable of the step: whether a task's loss reaches it (the method's own: never)."""
+        by_id = {id(v): r for v, r in zip(self.tasks_variables, reached)}
+        return [by_id.get(id(v), False) for v in self.variables]
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """Tells the model's weighting method that a training epoch ended (DWA rolls its averages)."""
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.model.weighting.end_epoch()

@@ -1,0 +1,58 @@
+"""``cagrad`` against Liu et al.'s Algorithm 1: the dual min over the simplex of g_wᵀg₀ + c‖g₀‖‖g_w‖
+solved by SciPy on the gradient vectors (as the authors' code does), d = g₀ + c‖g₀‖·g_w/‖g_w‖; and the
+primal meaning of d: within the ball ‖d − g₀‖ ≤ c‖g₀‖, no direction improves the worst task more."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize, minimize_scalar
+
+from lossexp.balancing.cagrad import CAGrad
+from weighting_helpers import attached, direction
+
+
+def reference(jacobian: np.ndarray, c: float) -> np.ndarray:
+    g0 = jacobian.mean(axis=0)
+    radius = c * np.linalg.norm(g0)
+    k = len(jacobian)
+
+    def dual(w: np.ndarray) -> float:
+        gw = jacobian.T @ w
+        return gw @ g0 + radius * np.linalg.norm(gw)
+
+    if k == 2:
+        x = minimize_scalar(lambda x: dual(np.array([x, 1 - x])), bounds=(0, 1), method="bounded",
+                            options={"xatol": 1e-10}).x
+        w = np.array([x, 1 - x])
+    else:
+        w = minimize(dual, np.ones(k) / k, bounds=[(0, 1)] * k, method="SLSQP", options={"ftol": 1e-14},
+                     constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1}]).x
+    gw = jacobian.T @ w
+    return g0 + radius * gw / np.linalg.norm(gw)
+
+
+@pytest.mark.parametrize("c", [0.2, 0.5, 2.0])
+def test_two_conflicting_gradients(c):
+    jacobian = np.array([[1.0, 0.0], [-1.0, 1.0]])
+    np.testing.assert_allclose(direction(attached(CAGrad(c=c), 2), jacobian), reference(jacobian, c), rtol=1e-4,
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_three_gradients_and_the_primal_problem(seed):
+    rng = np.random.default_rng(seed)
+    jacobian = rng.normal(size=(3, 5)) * np.array([[1.0], [2.0], [0.5]])
+    c = 0.5
+    d = direction(attached(CAGrad(c=c), 3), jacobian)
+    np.testing.assert_allclose(d, reference(jacobian, c), rtol=2e-3, atol=1e-4)
+    g0 = jacobian.mean(axis=0)
+    radius = c * np.linalg.norm(g0)
+    assert np.linalg.norm(d - g0) == pytest.approx(radius, rel=1e-4)
+    around = rng.normal(size=(20000, 5))
+    candidates = g0 + radius * around / np.linalg.norm(around, axis=1, keepdims=True)
+    assert (jacobian @ candidates.T).min(axis=0).max() <= (jacobian @ d).min() + 1e-4
+
+
+def test_c_zero_is_the_average_gradient():
+    jacobian = np.array([[1.0, 0.0], [-1.0, 1.0], [0.5, 0.5]])
+    np.testing.assert_allclose(direction(attached(CAGrad(c=0.0), 3), jacobian), jacobian.mean(axis=0), atol=1e-6)

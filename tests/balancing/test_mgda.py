@@ -1,0 +1,85 @@
+"""``mgda`` against Sener & Koltun: the min-norm point of the convex hull of the (normalised) task
+gradients — by hand for two 2-D gradients (the paper's Algorithm 1 closed form), and for three by
+solving the quadratic programme exactly (every face of the simplex, KKT on each) — not by the
+Frank–Wolfe iteration the method runs. A zero gradient is left out; the weights apply to the raw
+gradients, as in the authors' code."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from lossexp.balancing.mgda import MGDA
+from weighting_helpers import attached, weights
+
+
+def min_norm_weights(jacobian: np.ndarray) -> np.ndarray:
+    """argmin over the simplex of ‖Jᵀw‖²: the best feasible KKT point over every face."""
+    gramian = jacobian @ jacobian.T
+    k = len(gramian)
+    best, best_value = None, np.inf
+    for size in range(1, k + 1):
+        for face in itertools.combinations(range(k), size):
+            sub = gramian[np.ix_(face, face)]
+            system = np.block([[2 * sub, np.ones((size, 1))], [np.ones((1, size)), np.zeros((1, 1))]])
+            solution = np.linalg.lstsq(system, np.r_[np.zeros(size), 1.0], rcond=None)[0][:size]
+            if (solution >= -1e-12).all():
+                w = np.zeros(k)
+                w[list(face)] = solution
+                value = w @ gramian @ w
+                if value < best_value - 1e-12:
+                    best, best_value = w, value
+    return best
+
+
+def test_two_gradients_closed_form():
+    # g₁ = (1, 0), g₂ = (−1, 1): α₁ = (g₂ − g₁)·g₂ / ‖g₁ − g₂‖² = 3/5, the min-norm point (0.2, 0.4)
+    jacobian = np.array([[1.0, 0.0], [-1.0, 1.0]])
+    method = attached(MGDA(), 2)
+    alpha = weights(method, jacobian)
+    np.testing.assert_allclose(alpha, [0.6, 0.4], rtol=1e-6)
+    np.testing.assert_allclose(jacobian.T @ alpha, [0.2, 0.4], atol=1e-6)
+    assert ((jacobian @ (jacobian.T @ alpha)) >= -1e-7).all()  # no task gets worse
+
+
+def test_one_gradient_inside_the_others_hull_is_the_answer():
+    # g₂ = (1, 1) is shorter than any other point of the segment to g₁ = (3, 3)…: α = (0, 1)
+    np.testing.assert_allclose(weights(attached(MGDA(), 2), np.array([[3.0, 3.0], [1.0, 1.0]])), [0.0, 1.0],
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_three_gradients_match_the_exact_quadratic_programme(seed):
+    rng = np.random.default_rng(seed)
+    jacobian = rng.normal(size=(3, 6)) * np.array([[1.0], [3.0], [0.3]])
+    alpha = weights(attached(MGDA(), 3), jacobian)
+    expected = min_norm_weights(jacobian)
+    assert alpha.sum() == pytest.approx(1.0, abs=1e-6) and (alpha >= 0).all()
+    assert np.linalg.norm(jacobian.T @ alpha) == pytest.approx(np.linalg.norm(jacobian.T @ expected), rel=1e-4,
+                                                               abs=1e-6)
+    np.testing.assert_allclose(alpha, expected, atol=2e-4)
+
+
+def test_l2_normalisation_weighs_unit_gradients():
+    jacobian = np.array([[10.0, 0.0], [0.0, 0.1]])
+    alpha = weights(attached(MGDA(normalization="l2"), 2), jacobian)
+    np.testing.assert_allclose(alpha, [0.5, 0.5], rtol=1e-5)  # the min-norm point of the unit vectors
+    alpha_raw = weights(attached(MGDA(), 2), jacobian)
+    assert alpha_raw[1] > 0.99  # without it, the small gradient takes (nearly) all the weight
+
+
+@pytest.mark.parametrize("normalization, scale", [("loss", lambda g, L: L), ("loss+", lambda g, L: L * g)])
+def test_loss_normalisations(normalization, scale):
+    rng = np.random.default_rng(5)
+    jacobian, losses = rng.normal(size=(3, 4)), np.array([2.0, 0.5, 1.5])
+    norms = np.linalg.norm(jacobian, axis=1)
+    expected = min_norm_weights(jacobian / scale(norms, losses)[:, None])
+    np.testing.assert_allclose(weights(attached(MGDA(normalization=normalization), 3), jacobian, losses), expected,
+                               atol=2e-4)
+
+
+def test_a_zero_gradient_is_left_out():
+    jacobian = np.array([[1.0, 0.0], [-1.0, 1.0], [0.0, 0.0]])  # historical averaging at its first step
+    np.testing.assert_allclose(weights(attached(MGDA(), 3), jacobian), [0.6, 0.4, 0.0], atol=1e-5)
+    np.testing.assert_allclose(weights(attached(MGDA(), 2), jacobian[1:]), [1.0, 0.0], atol=1e-6)

@@ -1,0 +1,150 @@
+"""Gradient diagnostics against an independent NumPy backward pass: on the tiny tanh network with
+MSE + activity on hidden_1 + historical averaging (previous step), the norms, cosines, shares and
+conflicts measured between two training steps — for every shared weight and for hidden_1 — are
+those of the gradients NumPy computes by hand at those weights with the next step's context; the
+measurement leaves the model as it was (the next step is still the plain sum with historical
+averaging's reference intact); the probe samples the first step of every interval during fit."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lossexp import metric_names as names
+from lossexp.losses.activity import ActivityPenalty
+from lossexp.losses.hist_avg import HistoricalAverage
+from lossexp.training.gradient_diagnostics import EAGER_SAMPLES
+
+LR, W_ACTIVITY, W_HIST = 0.1, 0.05, 0.5
+
+
+def numpy_gradients(weights, x, y):
+    """Per task, the gradient of its weighted contribution on [W1, b1, W2, b2, W3, b3] (float64)."""
+    (w1, b1, w2, b2, w3, b3), n = weights, len(x)
+    h1 = np.tanh(x @ w1 + b1)
+    h2 = np.tanh(h1 @ w2 + b2)
+    out = h2 @ w3 + b3
+
+    def backward(d_out, d_h1_extra):
+        d_h2 = d_out @ w3.T
+        d_z2 = d_h2 * (1 - h2 ** 2)
+        d_h1 = d_z2 @ w2.T + d_h1_extra
+        d_z1 = d_h1 * (1 - h1 ** 2)
+        return [x.T @ d_z1, d_z1.sum(0), h1.T @ d_z2, d_z2.sum(0), h2.T @ d_out, d_out.sum(0)]
+
+    task = backward(2 * (out - y) / n, 0.0)
+    zero_out = np.zeros_like(out)
+    activity = backward(zero_out, W_ACTIVITY * 2 * h1 / n)
+    activity[2:] = [np.zeros_like(g) for g in activity[2:]]  # nothing above hidden_1
+    return {"task": task, "activity": activity}
+
+
+def statistics(gradients, tasks, indices):
+    """Norms, cosines, shares (α = 1), conflicts of the tasks' gradients on the given tensors."""
+    flat = {t: np.concatenate([gradients[t][i].ravel() for i in indices]) for t in tasks}
+    total = sum(flat.values())
+    found = {}
+    for i, t in enumerate(tasks):
+        found[("norm", t)] = np.linalg.norm(flat[t])
+        found[("share", t)] = flat[t] @ total / (total @ total)
+        for u in tasks[:i]:
+            product = np.linalg.norm(flat[t]) * np.linalg.norm(flat[u])
+            found[(f"cos_{u}", t)] = flat[t] @ flat[u] / product if product > 0 else 0.0
+    found["conflicts"] = sum(flat[t] @ flat[u] < 0 for i, t in enumerate(tasks) for u in tasks[:i])
+    found["update"] = np.linalg.norm(total)
+    return found
+
+
+@pytest.fixture
+def batch(regression_data):
+    x, y = regression_data
+    return x.astype(np.float64), y.astype(np.float64)
+
+
+def test_statistics_between_steps_are_those_of_numpy_gradients(tiny_network, compose, batch):
+    x, y = batch
+    components = [HistoricalAverage(name="hist_avg", weight=W_HIST, mode="previous"),
+                  ActivityPenalty(name="activity", weight=W_ACTIVITY, layers=["hidden_1"])]
+    model = compose(tiny_network(), components, learning_rate=LR)
+    model.watch_gradients()
+    assert model.tasks() == ["task", "hist_avg", "activity"]
+
+    def weights():
+        return [np.asarray(w.numpy(), np.float64) for w in model.network.trainable_weights]
+
+    def step():
+        model.fit(x.astype("float32"), y.astype("float32"), batch_size=len(x), epochs=1, verbose=0)
+
+    step()  # step 1
+    theta_2 = weights()
+    step()  # step 2
+    theta_3 = weights()
+    recorded = model.measure_gradients(x.astype("float32"), y.astype("float32"))  # as step 3 would see them
+    assert model.gradient_diagnostics() is None  # measure_gradients keeps nothing for the recorder
+    for _ in range(EAGER_SAMPLES):  # the first samples run eagerly, the next one compiled: the same values
+        again = model.measure_gradients(x.astype("float32"), y.astype("float32"))
+    assert again == pytest.approx(recorded, rel=1e-5, abs=1e-7)
+
+    gradients = numpy_gradients(theta_3, x, y)
+    gradients["hist_avg"] = [W_HIST * 2 * (a - b) for a, b in zip(theta_3, theta_2)]  # mode previous: r = θ₂
+    tasks = ["task", "hist_avg", "activity"]
+    for layer, indices in ((None, range(6)), ("hidden_1", range(2))):
+        expected = statistics(gradients, tasks, indices)
+        for (stat, task), value in ((k, v) for k, v in expected.items() if isinstance(k, tuple)):
+            got = recorded[names.gradient(task, stat, layer)]
+            assert got == pytest.approx(value, rel=1e-4, abs=1e-6), (layer, task, stat)
+        assert recorded[names.conflicts(layer)] == expected["conflicts"]
+    assert recorded[names.update_norm()] == pytest.approx(statistics(gradients, tasks, range(6))["update"], rel=1e-4)
+    assert sum(recorded[names.gradient(t, "share")] for t in tasks) == pytest.approx(1.0, abs=1e-5)
+    assert recorded[names.gradient("hist_avg", "norm")] > 1e-4  # a real historical-averaging gradient
+    assert names.gradient("activity", "norm", "hidden_2") not in recorded  # only the named layers
+
+    # measuring changed nothing: step 3's update is the sum of the tasks' gradients at θ₃ with r = θ₂ (plain SGD)
+    step()
+    total = [sum(gradients[t][i] for t in tasks) for i in range(6)]
+    for after, before, g in zip(weights(), theta_3, total):
+        np.testing.assert_allclose(after, before - LR * g, rtol=1e-4, atol=1e-6)
+
+
+def test_the_probe_samples_the_first_step_of_every_interval(tiny_network, compose, batch):
+    from lossexp.training.gradient_probe import GradientProbe
+
+    x, y = (a.astype("float32") for a in batch)
+    model = compose(tiny_network(), [ActivityPenalty(name="activity", weight=W_ACTIVITY)], learning_rate=LR)
+    model.watch_gradients()
+    sampled = []
+
+    class Reader(GradientProbe):
+        def on_train_batch_end(self, batch, logs=None):
+            super().on_train_batch_end(batch, logs)
+            found = self.model.gradient_diagnostics()
+            if found is not None:
+                sampled.append(found[0])
+
+    def batches():
+        while True:
+            yield x[:8], y[:8]
+
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[Reader(batches(), 3)])  # 5 steps an epoch
+    assert sampled == [1, 4, 7, 10]
+
+
+def test_no_diagnostics_unless_watched(tiny_network, compose, batch):
+    x, y = batch
+    model = compose(tiny_network(), [ActivityPenalty(name="activity", weight=W_ACTIVITY)], learning_rate=LR)
+    model.fit(x.astype("float32"), y.astype("float32"), batch_size=8, epochs=1, verbose=0)
+    assert model.gradient_diagnostics() is None
+
+
+def test_names_of_the_statistics():
+    from lossexp.training.gradient_diagnostics import statistic_names
+
+    assert statistic_names(["task", "kl"]) == [
+        "weight_grad/task/norm", "weight_grad/task/share", "weight_grad/kl/norm", "weight_grad/kl/share",
+        "weight_grad/kl/cos_task", "weight_grad/conflicts", "weight_grad/norm"]
+    assert statistic_names(["task", "kl"], "dense") == [
+        "weight_grad/task/dense.norm", "weight_grad/task/dense.share", "weight_grad/kl/dense.norm",
+        "weight_grad/kl/dense.share", "weight_grad/kl/dense.cos_task", "weight_grad/dense.conflicts"]
+    assert names.gradient_parts("weight_grad/kl/dense.cos_task") == ("kl", "dense", "cos_task")
+    assert names.gradient_parts("weight_grad/kl/cos_task") == ("kl", None, "cos_task")
+    assert names.gradient_parts("weight_grad/conflicts") is None and names.gradient_parts("weight_grad/norm") is None
+    assert names.gradient_parts("weight_grad/dense.conflicts") is None
