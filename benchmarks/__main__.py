@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick] [--only NAME ...]``: run the measures, write results and report."""
+"""``python -m benchmarks [--quick] [--only NAME ...] [--networks …] [--batches …] [--sections …]``: run the
+measures, write results and report."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+from benchmarks import scale
 from benchmarks.common import machine
 from benchmarks.report import render
 
@@ -19,13 +21,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run, not for the record)")
     parser.add_argument("--only", nargs="+", choices=MEASURES, default=list(MEASURES))
+    parser.add_argument("--networks", nargs="+", choices=scale.NETWORKS, default=list(scale.NETWORKS),
+                        help="scale: the networks to measure (a partial run says so in its report)")
+    parser.add_argument("--batches", nargs="+", type=int, choices=scale.BATCHES, default=list(scale.BATCHES),
+                        help="scale: the batch sizes")
+    parser.add_argument("--sections", nargs="+", choices=scale.SECTIONS, default=list(scale.SECTIONS),
+                        help="scale: which of its measures to run")
     args = parser.parse_args()
+    options = {"scale": {"networks": args.networks, "batches": args.batches, "sections": args.sections}}
     results_path = HERE / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() and len(args.only) < len(MEASURES) else {}
     start = time.perf_counter()
     for name in args.only:
         print(f"benchmarks: {name} …", flush=True)
-        results[name] = importlib.import_module(f"benchmarks.{name}").measure(quick=args.quick)
+        results[name] = importlib.import_module(f"benchmarks.{name}").measure(quick=args.quick,
+                                                                              **options.get(name, {}))
     if "scale" in results:  # the headline: lossexp / plain Keras with the same steps_per_execution
         results["same_batching_ratio"] = {key: ratio["median"]
                                           for key, ratio in results["scale"]["same_batching_ratio"].items()}

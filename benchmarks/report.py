@@ -24,7 +24,10 @@ def _verdict(value: float, goal: float, lower_is_better: bool = True) -> str:
 def _scale(s: Dict[str, Any]) -> List[str]:
     setup, goals = s["setup"], s["goals"]
     repeats = f"{setup['repeats']} interleaved repeats of {setup['epochs']} epochs ({setup['timed']})"
-    lines = [
+    partial = ([f"**Partial run**: networks {', '.join(setup['networks'])}; batch "
+                f"{', '.join(map(str, setup['batches']))}; sections {', '.join(setup['sections'])}.", ""]
+               if setup.get("partial") else [])
+    lines = [*partial,
         "## 1. lossexp against plain Keras, same `steps_per_execution`", "",
         f"Every variant: the same freshly built network, synthetic data, Adam, `steps_per_execution = "
         f"{setup['steps_per_execution']}`; {repeats}. **Headline**: lossexp's default config "
@@ -43,7 +46,7 @@ def _scale(s: Dict[str, Any]) -> List[str]:
     lines += ["", "### Drift statistics", "",
               f"`loss=none` with drift statistics on over off (batch 32, tracking on); {repeats}.", "",
               "| network | drift on / off | verdict |", "|---|---|---|"]
-    for key, value in s["drift_cost"].items():
+    for key, value in s.get("drift_cost", {}).items():
         lines.append(f"| {key.split('/')[0]} | {_r(value['ratio'])} | "
                      f"{_verdict(value['ratio']['median'], goals['drift_cost'])} |")
     lines += ["", "### Weight-space terms at the limit", "",
@@ -51,11 +54,13 @@ def _scale(s: Dict[str, Any]) -> List[str]:
               f"(`benchmarks/scale.py: reference_model`), batch 32; {repeats}.", "",
               "| network / term | lossexp / reference | verdict | lossexp / plain | reference / plain |",
               "|---|---|---|---|---|"]
-    for key, value in s["weight_space_terms"].items():
+    for key, value in s.get("weight_space_terms", {}).items():
         lines.append(f"| {key} | {_r(value['lossexp_over_reference'])} | "
                      f"{_verdict(value['lossexp_over_reference']['median'], goals['lossexp_over_reference'])} | "
                      f"{_r(value['lossexp_over_plain'])} | {_r(value['reference_over_plain'])} |")
-    growth = s["growth_at_1M"]
+    growth = s.get("growth_at_1M")
+    if growth is None:
+        return lines + [""]
     lines += ["", "### Growth with the number of components (mlp_1M, batch 32, drift and tracking off)", "",
               "| components | lossexp / plain |", "|---|---|",
               *(f"| {n} | {_r(r)} |" for n, r in growth["ratios"].items()), "",

@@ -232,18 +232,26 @@ def interleaved(variants: Dict[str, Callable[[], float]], repeats: int) -> Dict[
     return times
 
 
-def measure(quick: bool = False) -> Dict[str, Any]:
+SECTIONS = ("headline", "drift", "terms", "growth")
+
+
+def measure(quick: bool = False, networks: Sequence[str] = NETWORKS, batches: Sequence[int] = BATCHES,
+            sections: Sequence[str] = SECTIONS) -> Dict[str, Any]:
+    """The measures of the module docstring; ``networks``, ``batches`` and ``sections`` select a part
+    of them (a partial run says so in its ``setup``)."""
     repeats, epochs = (2, 3) if quick else (3, 3)
+    partial = tuple(networks) != NETWORKS or tuple(batches) != BATCHES or tuple(sections) != SECTIONS
     results: Dict[str, Any] = {"setup": {
         "optimizer": "Adam(1e-3)", "steps_per_execution": EXECUTION, "epochs": epochs, "repeats": repeats,
-        "timed": "median epoch time of epochs 2..E", "default_loss": DEFAULT_LOSS,
-        "networks": {n: MLP_WIDTHS.get(n, "ResNet 3×2 blocks 64/128/256") for n in NETWORKS}}}
+        "timed": "median epoch time of epochs 2..E", "default_loss": DEFAULT_LOSS, "partial": partial,
+        "sections": list(sections), "batches": list(batches),
+        "networks": {n: MLP_WIDTHS.get(n, "ResNet 3×2 blocks 64/128/256") for n in networks}}}
     with tempfile.TemporaryDirectory() as tmp:
         store = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         headline, as_written, times_all, params = {}, {}, {}, {}
-        for name in NETWORKS:
+        for name in networks if "headline" in sections else ():
             params[name] = int(build_network(name).count_params())
-            for batch in BATCHES:
+            for batch in batches:
                 variants = {
                     "plain": lambda: plain(name, batch, epochs),
                     "plain_as_written": lambda: plain(name, batch, epochs, execution=1),
@@ -258,7 +266,7 @@ def measure(quick: bool = False) -> Dict[str, Any]:
                        as_written_ratio=as_written)
 
         drift = {}
-        for name in NETWORKS:
+        for name in networks if "drift" in sections else ():
             times = interleaved({"none": lambda: with_lossexp(name, 32, epochs, [], store, False, True),
                                  "none_drift": lambda: with_lossexp(name, 32, epochs, [], store, True, True)},
                                 repeats)
@@ -267,7 +275,7 @@ def measure(quick: bool = False) -> Dict[str, Any]:
         results["drift_cost"] = drift
 
         terms = {}
-        for size in ("mlp_1M", "mlp_10M"):
+        for size in [n for n in ("mlp_1M", "mlp_10M") if n in networks] if "terms" in sections else ():
             for term, entry in TERMS.items():
                 times = interleaved({
                     "lossexp": lambda: with_lossexp(size, 32, epochs, [entry], store, False, False),
@@ -280,14 +288,16 @@ def measure(quick: bool = False) -> Dict[str, Any]:
                     "epoch_seconds": {v: spread(t) for v, t in times.items()}}
         results["weight_space_terms"] = terms
 
-        variants = {"plain": lambda: plain("mlp_1M", 32, epochs)}
-        for count, entries in GROWTH.items():
-            variants[f"growth_{count}"] = lambda e=entries: with_lossexp("mlp_1M", 32, epochs, e, store, False, False)
-        times = interleaved(variants, repeats)
-        ratios = {str(n): ratio_spread(times[f"growth_{n}"], times["plain"]) for n in GROWTH}
-        counts = list(GROWTH)
-        slope, intercept = linear_fit(counts, [ratios[str(n)]["median"] for n in counts])
-        results["growth_at_1M"] = {"ratios": ratios, "per_component": slope, "at_zero": intercept}
+        if "growth" in sections:
+            variants = {"plain": lambda: plain("mlp_1M", 32, epochs)}
+            for count, entries in GROWTH.items():
+                variants[f"growth_{count}"] = lambda e=entries: with_lossexp("mlp_1M", 32, epochs, e, store, False,
+                                                                             False)
+            times = interleaved(variants, repeats)
+            ratios = {str(n): ratio_spread(times[f"growth_{n}"], times["plain"]) for n in GROWTH}
+            counts = list(GROWTH)
+            slope, intercept = linear_fit(counts, [ratios[str(n)]["median"] for n in counts])
+            results["growth_at_1M"] = {"ratios": ratios, "per_component": slope, "at_zero": intercept}
     results["goals"] = {"same_batching_ratio": 1.10, "drift_cost": 1.03, "lossexp_over_reference": 1.10,
                         "per_component": 0.02}
     return results
