@@ -116,5 +116,5 @@ def test_unknown_model_name_lists_choices():
     cfg = compose_with()
     bad = OmegaConf.merge(cfg, {"model": {"name": "resnet"}})
     with pytest.raises(ConfigError, match="Unknown model 'resnet': valid choices are applications, cnn, gan, "
-                                          "keras_file, mlp, vae"):
+                                          "keras_file, mlp, point, vae"):
         validate(bad)
