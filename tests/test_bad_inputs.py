@@ -176,6 +176,13 @@ BAD_INPUTS: List[Bad] = [
     Bad("vae-log-var-shape", "layer name not in the model",
         train("model=vae", "loss.kl.mean_layer=encoder_hidden_1"),
         ("loss.kl.log_var_layer", "a layer with the output shape of encoder_hidden_1"), tensorflow=True),
+    Bad("point-on-data", "component incompatible with the model", train("model=point"),
+        ("Invalid value for data", "objective data for model=point", "data=steps", "'digits, classification data")),
+    Bad("point-init-empty", "value out of range", train("experiment=mtl_toy", "model.init=[]"),
+        ("model.init", "a non-empty list of finite numbers", "[]")),
+    Bad("point-without-components", "component incompatible with the model", train("experiment=mtl_toy", "loss=none"),
+        ("Invalid value for loss", "model=point is trained on its loss components alone", "loss=[mtl_toy_l1,mtl_toy_l2]"),
+        tensorflow=True),
     # --- the loss composition -------------------------------------------------------------------
     Bad("loss-plus-alone", "loss=+", train("loss=+"), ("Invalid value for loss", "joined by '+'", "'+'")),
     Bad("loss-double-plus", "loss=a++b", train("loss=hist_avg++activity"),
