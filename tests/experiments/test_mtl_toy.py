@@ -15,7 +15,8 @@ SMALL = ["experiment=mtl_toy", "data.n_samples=40", "trainer.epochs=2", "trainer
 
 
 def build(*overrides):
-    config = compose_validated([*SMALL, "tracking.enabled=false", *overrides])
+    """The compiled model ``lossexp train`` would fit (with the gradient diagnostics every 10 steps)."""
+    config = compose_validated([*SMALL, *overrides])
     trainer = for_config(config)
     data = trainer.prepare(load(config.data))
     return trainer, data, trainer.build(data)
@@ -42,6 +43,8 @@ def test_every_weighting_method_moves_the_point_downhill(method):
     assert history["loss"][-1] < history["loss"][0]
     # 80 Adam steps of lr 0.001 move each coordinate by at most about 0.08
     assert np.abs(theta.numpy() - start).max() <= 80 * 0.001 * 1.05
+    step, statistics = model.gradient_diagnostics()  # the sampled steps ran in the same compiled step
+    assert step > 0 and statistics and all(np.isfinite(v) for v in statistics.values())
 
 
 def test_the_objective_regime_needs_components_and_one_device():
