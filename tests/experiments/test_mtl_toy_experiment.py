@@ -38,12 +38,13 @@ def test_every_weighting_method_moves_the_point_downhill(method):
     theta = model.network.get_layer("theta").theta
     assert model.tasks() == ["mtl_toy_l1", "mtl_toy_l2"]  # no task loss: the two objectives are the parts
     start = theta.numpy().copy()
-    history = model.fit(**trainer.fit_arguments(data), epochs=2, verbose=0).history
+    history = model.fit(**trainer.fit_arguments(data), epochs=2, verbose=0,
+                        callbacks=trainer.callbacks(model, data)).history  # as lossexp train fits it
     assert np.all(np.isfinite(theta.numpy())) and not np.allclose(theta.numpy(), start)
     assert history["loss"][-1] < history["loss"][0]
     # 80 Adam steps of lr 0.001 move each coordinate by at most about 0.08
     assert np.abs(theta.numpy() - start).max() <= 80 * 0.001 * 1.05
-    step, statistics = model.gradient_diagnostics()  # the sampled steps ran in the same compiled step
+    step, statistics = model.gradient_diagnostics()  # the diagnostics were sampled during training
     assert step > 0 and statistics and all(np.isfinite(v) for v in statistics.values())
 
 
