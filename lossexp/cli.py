@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import List, Optional, Sequence
 
 from lossexp.errors import EXIT_BAD_INPUT, ConfigError
@@ -23,12 +24,14 @@ COMMANDS = {
                 "and report its loss and metrics on the data's validation split",
     "components": "list models, data sets, optimizers and loss components with their options",
     "new": "scaffold a part of your own project: lossexp new component NAME (class, YAML, NumPy test)",
+    "ablate": "one sweep of the whole composition and each composition with one component left out, "
+              "x --seeds N; the parent run records the objective's change per component",
     "runs": "table of recorded runs (--experiment E, --sweep PARENT)",
     "compare": "a sweep's children side by side: table and plot, logged to the parent run",
     "ui": "serve the MLflow UI on the project's store at 127.0.0.1 (--port)",
 }
 #: commands that may load TensorFlow or MLflow: their notices are silenced (lossexp.quiet)
-QUIET = ("train", "evaluate", "runs", "compare", "ui")
+QUIET = ("train", "ablate", "evaluate", "runs", "compare", "ui")
 #: commands implemented in lossexp.reports (each module has main(argv)), imported only when used
 REPORTS = {"runs": "lossexp.reports.runs", "compare": "lossexp.reports.compare", "ui": "lossexp.reports.ui"}
 
@@ -47,6 +50,7 @@ def _top_parser() -> argparse.ArgumentParser:
                "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg\n"
                "  lossexp evaluate runs:/RUN_ID/model\n"
                "  lossexp new component my_term\n"
+               "  lossexp ablate --seeds 3 loss=hist_avg+activity hydra/launcher=joblib\n"
                "  lossexp runs --sweep PARENT\n  lossexp compare PARENT\n  lossexp ui --port 5000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -169,6 +173,77 @@ def _train(args: List[str]) -> int:
     return 0
 
 
+ABLATE_HELP = """usage: lossexp ablate [--seeds N] [overrides ...]
+
+One sweep (a parent run and a child run per job, any Hydra launcher: hydra/launcher=joblib) of
+the whole composition and of each composition with one component of loss: left out
+(ablation.leave_out=null,<c1>,<c2>,...), each with N seeds (trainer.seed, from the config's own).
+When it ends, the parent run records the objective's change per left-out component, paired by
+seed: delta = objective without the component - objective of the whole composition, mean and
+standard deviation over the seeds (metrics ablation/delta/<c>, ablation/delta_std/<c>; artifact
+ablation/ablation.md and .json). lossexp compare PARENT plots it.
+
+The objective is objective.metric, val_loss/task unless you set it: val_loss includes the
+components' own terms, so it drops when one is left out whatever happens to the task.
+
+options:
+  --seeds N   seeds per composition (default 1; 2 or more for a standard deviation)
+  overrides   as for lossexp train (loss=a+b, model=..., hydra/launcher=joblib, ...)
+
+example:
+  lossexp ablate --seeds 3 loss=hist_avg+activity trainer.epochs=5 hydra/launcher=joblib
+"""
+
+
+def _ablate(args: List[str]) -> int:
+    if {"-h", "--help"} & set(args):
+        print(ABLATE_HELP, end="")
+        return 0
+    from lossexp import project
+    from lossexp.overrides import rewrite_loss
+    from lossexp.precheck import compose_validated
+    from lossexp.registry import available, register_config_nodes
+    from lossexp.sweeps import ablation
+    from lossexp.tracking import store
+
+    seeds, overrides = 1, []
+    try:
+        tokens = iter(args)
+        for token in tokens:
+            if token.split("=", 1)[0] == "--seeds":
+                value = token.split("=", 1)[1] if "=" in token else next(tokens, "")
+                try:
+                    seeds = int(value)
+                except ValueError:
+                    raise ConfigError(f"Invalid value for --seeds: expected a whole number >= 1, "
+                                      f"got {value!r}") from None
+            elif token.startswith("-"):
+                raise ConfigError(f"lossexp ablate: unknown option {token} "
+                                  "(valid: --seeds N; see lossexp ablate --help)")
+            else:
+                overrides.append(token)
+        project.export()
+        project.check_names()
+        project.load()
+        register_config_nodes()
+        config = compose_validated(rewrite_loss(overrides, available("loss")))
+        components = list(config.loss)
+        ablation.check_request(overrides, components, seeds)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    code = _train(["-m", *ablation.sweep_overrides(overrides, components, config.trainer.seed, seeds)])
+    if code != 0:
+        return code
+    uri = store.resolve_uri(config.tracking.uri, Path(os.getcwd()))
+    parent = ablation.find_parent(uri, config.tracking.experiment)
+    if parent is None:
+        return _fail("the ablation's sweep ended without a parent run to summarise (tracking.enabled=false?)")
+    found = ablation.summarise(uri, parent, components)
+    print(ablation.markdown(found, found["metric"], found["direction"]), end="")
+    print(f"lossexp: ablation table logged to run {parent} (ablation/ablation.md); plot it: lossexp compare {parent}")
+    return 0
+
+
 def _strip_train_from_completion_line() -> None:
     """Hydra completes ``COMP_LINE`` after the program name; hide our ``train`` subcommand."""
     line = os.environ.get("COMP_LINE", "")
@@ -199,6 +274,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             return _train(rest)
         except KeyboardInterrupt:  # Ctrl-C before a run started (during a run: hydra_app reports it)
+            print("lossexp: interrupted (SIGINT)", file=sys.stderr)
+            return 130
+    if command == "ablate":
+        try:
+            return _ablate(rest)
+        except KeyboardInterrupt:
             print("lossexp: interrupted (SIGINT)", file=sys.stderr)
             return 130
     if command == "components":

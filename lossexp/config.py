@@ -96,8 +96,10 @@ class TrackingConfig:
     log_model: bool = True
     #: MLflow's system metrics (CPU, memory, disk, network; GPU when present) as ``system/…``
     system_metrics: bool = False
-    #: per-task gradient diagnostics (``weight_grad/…``) every ``trainer.log_every_n_steps``
+    #: per-task gradient diagnostics (``weight_grad/…``), sampled every ``gradients_every_n_steps``
     gradients: bool = True
+    #: training steps between two samples of the gradient diagnostics (each costs a backward pass per part)
+    gradients_every_n_steps: int = 100
     #: seconds between heartbeats of a running run (tag ``lossexp.heartbeat``)
     heartbeat_s: float = 30.0
     #: a RUNNING run silent this long is marked FAILED at the start of the next run
@@ -227,6 +229,8 @@ def _check_tracking(tracking: TrackingConfig) -> None:
            "a positive number of seconds", tracking.heartbeat_s)
     _check(tracking.stale_after_s > tracking.heartbeat_s, "tracking.stale_after_s",
            f"more seconds than tracking.heartbeat_s ({tracking.heartbeat_s:g})", tracking.stale_after_s)
+    _check(isinstance(tracking.gradients_every_n_steps, int) and tracking.gradients_every_n_steps >= 1,
+           "tracking.gradients_every_n_steps", "a whole number of steps >= 1", tracking.gradients_every_n_steps)
 
 
 def _task(node: Any) -> TaskConfig:

@@ -18,7 +18,9 @@ name                      meaning                                        UI sect
 ``weight_grad/<t>/<layer>.<stat>``  the same on one layer              ``weight_grad/<t>``
 ``weight_grad/conflicts``, ``weight_grad/norm``  conflicting pairs, ‖update‖  ``weight_grad``
 ``loss``, ``val_loss``, ``accuracy``, ``objective``, …  totals and task metric   Model metrics
-``ablation/delta/<c>``    (a sweep's parent) objective change without c  ``ablation/delta``
+``ablation/delta/<c>``    (an ablation's parent) objective change without c, mean over seeds  ``ablation/delta``
+``ablation/delta_std/<c>``  its standard deviation over the seeds     ``ablation/delta_std``
+``ablation/objective/whole``  the whole composition's mean objective   ``ablation/objective``
 ========================  =============================================  ===================
 
 A task t is ``task`` (the task loss), a component's name or ``other``. (``drift/<layer>/<stat>``

@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from conftest import local_http_server  # noqa: E402
 from test_bad_inputs import (BAD_INPUTS, QUICK, SETUPS, _WantsCredentials, closed_port, fill,  # noqa: E402
-                             message_lines, run_row, serve)
+                             message_lines, run_row)
 from test_evaluate import TRAIN, lossexp, outdated_copy, saved_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,10 +64,9 @@ def main() -> int:
     parser.add_argument("-o", "--output", default=str(REPO / "docs" / "bad_inputs.md"), help="file, or - for stdout")
     options = parser.parse_args()
     www = tempfile.TemporaryDirectory()
-    server = serve(functools.partial(http.server.SimpleHTTPRequestHandler, directory=www.name))  # 404 for /health
-    auth = serve(_WantsCredentials)
     rows = []
-    try:
+    plain = functools.partial(http.server.SimpleHTTPRequestHandler, directory=www.name)  # 404 for /health
+    with local_http_server(plain) as server, local_http_server(_WantsCredentials) as auth:
         for row in BAD_INPUTS:
             with tempfile.TemporaryDirectory() as tmp:
                 values = {"tmp": tmp, "closed_port": closed_port(), "http_port": server.server_address[1],
@@ -84,11 +84,7 @@ def main() -> int:
             what = row.what + (" (TF)" if row.tensorflow else "")
             rows.append(f"| {_cell(what)} | `{_cell(command)}` | {_cell(message.removeprefix('lossexp: error: '))} |")
             print(f"{row.id}: {message}", file=sys.stderr)
-    finally:
-        for running in (server, auth):
-            running.shutdown()
-            running.server_close()
-        www.cleanup()
+    www.cleanup()
     rows += _evaluate_rows()
     text = HEADER + "\n".join(rows) + "\n"
     if options.output == "-":

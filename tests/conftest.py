@@ -5,11 +5,14 @@ and a small regression batch. Keras is imported inside fixtures only, so collect
 that do not train never imports TensorFlow."""
 from __future__ import annotations
 
+import contextlib
+import http.server
 import os
 import subprocess
+import threading
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, Iterator, List, Sequence
 
 import numpy as np
 import pytest
@@ -98,6 +101,20 @@ def require(available: bool, reason: str) -> None:
     if in_ci():
         pytest.fail(f"missing prerequisite under CI=true: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def local_http_server(handler: type) -> Iterator[http.server.ThreadingHTTPServer]:
+    """A threaded HTTP server on 127.0.0.1 (an ephemeral port) answering with ``handler``; the
+    requests it saw are in ``server.requests`` (for handlers that record them)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.requests = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def lossexp_env(**extra: str) -> dict:

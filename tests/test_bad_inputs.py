@@ -24,7 +24,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from typing import Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
-from conftest import lossexp_env
+from conftest import local_http_server, lossexp_env
 
 #: keeps every training row small, should a check let it through
 QUICK = ("trainer.epochs=1", "data.n_samples=200", "tracking.plots=false")
@@ -113,6 +112,8 @@ BAD_INPUTS: List[Bad] = [
     # --- wrong types ----------------------------------------------------------------------------
     Bad("epochs-not-int", "wrong type", train("trainer.epochs=abc"), ("trainer.epochs", "int", "'abc'")),
     Bad("plots-not-bool", "wrong type", train("tracking.plots=maybe"), ("tracking.plots", "bool", "'maybe'")),
+    Bad("gradients-every-zero", "out of range", train("tracking.gradients_every_n_steps=0"),
+        ("tracking.gradients_every_n_steps", "a whole number of steps >= 1", "0")),
     Bad("weight-not-number", "wrong type", train("loss.hist_avg.weight=abc"),
         ("loss.hist_avg.weight", "a finite number >= 0.0", "'abc'")),
     Bad("component-not-mapping", "wrong type", train("loss.hist_avg=3"),
@@ -350,6 +351,13 @@ BAD_INPUTS: List[Bad] = [
               "objective.direction=maximize"),
         ("Invalid value for hydra.sweeper.study_name", "study 'weights'", "optimises minimize",
          "objective.directions are maximize")),
+    # --- lossexp ablate ---------------------------------------------------------------------------
+    Bad("ablate-one-component", "ablation", ("ablate", "--seeds", "2", "loss=activity", *QUICK),
+        ("Invalid value for loss", "at least 2 components to ablate", "got 1 (activity)")),
+    Bad("ablate-no-seeds", "ablation", ("ablate", "--seeds", "0", "loss=hist_avg+activity"),
+        ("Invalid value for --seeds", "a whole number >= 1", "got 0")),
+    Bad("ablate-seed-swept", "ablation", ("ablate", "loss=hist_avg+activity", "trainer.seed=1"),
+        ("lossexp ablate", "trainer.seed=1", "sweeps trainer.seed itself", "--seeds N")),
     # --- lossexp evaluate MODEL.keras -----------------------------------------------------------
     Bad("evaluate-missing-file", "corrupt/old .keras", ("evaluate", "nope.keras"),
         ("Invalid value for MODEL", "'nope.keras'", "a .keras file saved by lossexp train", "no such file")),
@@ -459,13 +467,8 @@ def http_port(tmp_path_factory) -> Iterator[int]:
         def log_message(self, *args: object) -> None:
             pass
 
-    handler = functools.partial(Quiet, directory=str(tmp_path_factory.mktemp("www")))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with local_http_server(functools.partial(Quiet, directory=str(tmp_path_factory.mktemp("www")))) as server:
+        yield server.server_address[1]
 
 
 class _WantsCredentials(http.server.BaseHTTPRequestHandler):
@@ -480,19 +483,10 @@ class _WantsCredentials(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def serve(handler: Callable) -> http.server.ThreadingHTTPServer:
-    """A threaded HTTP server on 127.0.0.1 with ``handler`` (stop it with shutdown + server_close)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 @pytest.fixture(scope="module")
 def auth_port() -> Iterator[int]:
-    server = serve(_WantsCredentials)
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with local_http_server(_WantsCredentials) as server:
+        yield server.server_address[1]
 
 
 def fill(text: str, values: Dict[str, object]) -> str:

@@ -49,7 +49,9 @@ def test_cnn_digits_run_is_fully_recorded(run_cli, store_uri, all_runs):
     assert (model.name, model.source_run_id, str(model.status)) == ("model", run.info.run_id, "READY")
     model_files = {a.path for a in client.list_logged_model_artifacts(model.model_id)}
     assert {"MLmodel", "data", "serving", "config.yaml"} <= model_files
-    assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == ["plots/run.png"]
+    # the gradient diagnostics are on by default: their metrics and plot
+    assert {"weight_grad/coef/cos_task", "weight_grad/conflicts"} <= metrics
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == ["plots/gradients.png", "plots/run.png"]
     final = run.data.metrics
     assert final["loss"] == pytest.approx(
         final["loss/task"] + final["loss/hist_avg"] + final["loss/activity"] + final["loss/coef"], rel=1e-4)

@@ -6,14 +6,13 @@ from __future__ import annotations
 import http.server
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import lossexp_env
+from conftest import local_http_server, lossexp_env
 from crafted_runs import composed_config, crafted_run, dump
 
 ORIGINAL = ["model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=120", "loss=hist_avg+coef",
@@ -99,12 +98,8 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def crafted_server() -> Iterator[http.server.ThreadingHTTPServer]:
     """A server on 127.0.0.1 standing in for the one a crafted ``tracking.uri`` names."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    server.requests = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with local_http_server(_Recorder) as server:
+        yield server
 
 
 def test_a_crafted_interpolation_is_refused_and_the_secret_goes_nowhere(run_cli, store_uri, all_runs,

@@ -55,6 +55,8 @@ class WeightingMethod:
     reads: ClassVar[str] = LOSSES
     #: whether the weights carry a gradient to the method's own trainable variables
     differentiable: ClassVar[bool] = False
+    #: whether the update is the plain gradient of the total (α ≡ 1): the step is then Keras' own
+    plain: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.tasks: List[str] = []

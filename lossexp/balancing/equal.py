@@ -11,8 +11,11 @@ from lossexp.registry import register_weighting
 class Equal(WeightingMethod):
     """α = 1 for every task: the update follows the gradient of task loss + Σ contributions.
 
-    No options; nothing is logged beyond the loss breakdown (the weights never change).
+    No options; nothing is logged beyond the loss breakdown (the weights never change). The
+    training step is Keras' own, one backward pass of the total.
     """
+
+    plain = True
 
     def weigh(self, signals: Signals) -> Any:
         import tensorflow as tf

@@ -1,6 +1,7 @@
 """``lossexp compare PARENT``: a sweep's children side by side — the table, and a figure of the
 objective against each swept parameter with the final per-component losses, written to
-``outputs/compare/<parent id>.png`` and logged to the parent run under ``compare/``."""
+``outputs/compare/<parent id>.png`` and logged to the parent run under ``compare/``; for a
+``lossexp ablate`` sweep also the objective's change per left-out component (``…-ablation.png``)."""
 from __future__ import annotations
 
 import argparse
@@ -46,12 +47,30 @@ def _compare(argv: List[str]) -> int:
     png = plot_sweep(rows, keys or ["loss"], out.resolve(), title, objective)
     client.log_artifact(parent.info.run_id, str(png), "compare")
     print(f"lossexp: plot written to {png} and logged to run {parent.info.run_id} as compare/{png.name}")
+    ablated = _plot_ablation(parent, objective, out.with_name(f"{out.stem}-ablation.png").resolve(), title)
+    if ablated is not None:
+        client.log_artifact(parent.info.run_id, str(ablated), "compare")
+        print(f"lossexp: ablation written to {ablated} and logged to run {parent.info.run_id} "
+              f"as compare/{ablated.name}")
     front = _plot_front(parent, children, out.with_name(f"{out.stem}-pareto.png").resolve(), title)
     if front is not None:
         client.log_artifact(parent.info.run_id, str(front), "compare")
         print(f"lossexp: Pareto front written to {front} and logged to run {parent.info.run_id} "
               f"as compare/{front.name}")
     return 0
+
+
+def _plot_ablation(parent, objective: str, out: Path, title: str) -> Optional[Path]:
+    """The objective's change per left-out component of a ``lossexp ablate`` sweep; None for another sweep."""
+    from lossexp.reports.plot import plot_ablation
+    from lossexp.sweeps.ablation import read_table
+
+    rows = read_table(parent)
+    if not rows:
+        return None
+    for name, mean, std in rows:
+        print(f"without {name}: Δ {objective} = {mean:+.6g} ± {std:.3g}")
+    return plot_ablation(rows, objective, out, title)
 
 
 def _plot_front(parent, children, out: Path, title: str) -> Optional[Path]:

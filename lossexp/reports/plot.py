@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 from lossexp.reports.query import RunRow
 
@@ -137,6 +137,27 @@ def plot_front(points: Dict[str, Sequence[float]], optimal: Sequence[str], names
         ax.legend(fontsize="small")
     fig.suptitle(textwrap.fill(f"Pareto front · {title}", 60 * len(pairs)), fontsize="medium")
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_ablation(rows: Sequence[Tuple[str, float, float]], objective: str, path: Path, title: str) -> Path:
+    """An ablation's table as bars: per left-out component, the objective's mean change over the seeds,
+    with ± one standard deviation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [name for name, _, _ in rows]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(rows) + 2.0), PANEL_HEIGHT), constrained_layout=True)
+    ax.bar(names, [mean for _, mean, _ in rows], yerr=[std for _, _, std in rows], capsize=6, color="tab:blue")
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel("component left out")
+    ax.set_ylabel(f"Δ {objective} (without − whole)")
+    ax.set_title(title, fontsize="medium")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

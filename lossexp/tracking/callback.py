@@ -4,7 +4,7 @@ Every ``log_every_n_steps`` training steps it samples the running metrics Keras 
 computed in the graph (``loss``, ``loss/<c>``, ``term/<c>``, …), the components' scheduled and
 trainable weights (``weight/<c>``, ``weight/coef/<c>``), a weighting method's weights
 (``weight/<method>/<task>``), the weight-drift statistics (``weight_drift/…``) and the gradient
-diagnostics the step computed since (``weight_grad/…``, logged at the step they were computed at);
+diagnostics sampled since (``weight_grad/…``, logged at the step they were measured at);
 at each epoch end it adds the epoch's final train and validation values. After the first step it
 records ``startup_seconds``, the time since the process started (at the end of the
 first call into the compiled step, which runs ``trainer.execution_steps`` steps). Points are buffered in memory

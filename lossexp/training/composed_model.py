@@ -20,10 +20,11 @@ Keras 3 reports only the total loss; here every component also gets two epoch-ru
 
 The parts of that sum are the *tasks* of a weighting method (:mod:`lossexp.balancing`; ``equal`` by
 default): the update follows Σ αᵢ∇(part i) with the method's weights α
-(:mod:`lossexp.training.balanced_update`), and on sampled steps the step also records the parts'
-gradient diagnostics (:mod:`lossexp.training.gradient_diagnostics`). The reported ``loss`` stays the
-plain sum, comparable between methods. A model without a task loss (``task_loss=None``: a model
-that is its own parameters, trained on components alone) has the components as its only tasks.
+(:mod:`lossexp.training.balanced_update`; with ``equal`` the step is Keras' own). The parts'
+gradient diagnostics are measured apart from the step (:mod:`lossexp.training.gradient_diagnostics`).
+The reported ``loss`` stays the plain sum, comparable between methods. A model without a task loss
+(``task_loss=None``: a model that is its own parameters, trained on components alone) has the
+components as its only tasks.
 """
 from __future__ import annotations
 
@@ -106,6 +107,7 @@ class ComposedModel(keras.Model):
         object.__setattr__(self, "weighting", weighting)  # a plain object: Keras tracks its state layer
         self.weighting_state = weighting.attach(self.tasks(), network)
         object.__setattr__(self, "update", BalancedUpdate(weighting, network))
+        object.__setattr__(self, "diagnostics", None)  # see watch_gradients
         # The network is built and components own their state: built now, also when the train and
         # test steps run the multi-output view and never call the model itself (else save warns).
         self.built = True
@@ -121,18 +123,22 @@ class ComposedModel(keras.Model):
         return (([metric_names.TASK] if self.has_task else []) + [c.name for c in self.components]
                 + (["other"] if self.has_other_losses else []))
 
-    def watch_gradients(self, every: int) -> None:
-        """Record the gradient diagnostics every ``every`` steps, on the network's weights and on each
-        layer a component names (call before the first ``fit``, in the model's strategy scope)."""
+    def watch_gradients(self) -> None:
+        """Make :meth:`gradient_diagnostics` available: the diagnostics of the network's weights and of
+        each layer a component names (call in the model's strategy scope)."""
         from lossexp.training.gradient_diagnostics import GradientDiagnostics
 
         named = {name for c in self.components for name in c.named_layers()}
         layers = [layer.name for layer in self.network.layers if layer.name in named and layer.trainable_weights]
-        self.update.diagnostics = GradientDiagnostics(self.tasks(), layers, every)
+        object.__setattr__(self, "diagnostics", GradientDiagnostics(self, layers))
+
+    def measure_gradients(self, x: Any, y: Any) -> Dict[str, float]:
+        """The gradient diagnostics of the batch ``(x, y)`` at the current weights (``watch_gradients`` first)."""
+        return self.diagnostics.measure(x, y)
 
     def gradient_diagnostics(self) -> Optional[Tuple[int, Dict[str, float]]]:
-        """(step, statistics) computed since the last call, or None (see ``watch_gradients``)."""
-        return self.update.diagnostics.read() if self.update.diagnostics is not None else None
+        """(step, statistics) sampled since the last call, or None (see ``watch_gradients``)."""
+        return self.diagnostics.read() if self.diagnostics is not None else None
 
     # -- forward ---------------------------------------------------------------------------
     def build(self, input_shape: Any = None) -> None:
@@ -214,9 +220,9 @@ class ComposedModel(keras.Model):
         return total, composed.terms, parts
 
     def train_step(self, data: Any) -> Dict[str, Any]:
-        """Keras' TensorFlow train step, the update given by the weighting method
-        (:class:`~lossexp.training.balanced_update.BalancedUpdate`; for ``equal`` and no diagnostics,
-        one backward pass of the total, as Keras does), ordered after the loss.
+        """Keras' TensorFlow train step, with the optimizer update ordered after the loss; with a
+        weighting method other than ``equal``, the update is the method's
+        (:class:`~lossexp.training.balanced_update.BalancedUpdate`).
 
         A term linear in a trainable coefficient (``a·P`` with ``a = s``) has a gradient for ``s``
         that does not depend on ``s``: no data path then orders the forward read of ``s`` before
@@ -228,16 +234,20 @@ class ComposedModel(keras.Model):
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         update = self.update
-        iterations = tf.convert_to_tensor(self.optimizer.iterations)
-        step = tf.cast(iterations, tf.float32) + 1.0
-        with tf.GradientTape(persistent=True) as tape:
+        with tf.GradientTape(persistent=update.persistent) as tape:
             y_pred, outputs = self.forward(x, training=True)
             loss, terms, parts = self.composed_loss(y, y_pred, sample_weight, training=True, outputs=outputs)
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
-            weights, objective = update.objective(parts, step)
+            if update.plain:
+                scaled_loss = self.optimizer.scale_loss(loss / replicas() if replicas() > 1 else loss)
+            else:
+                step = self.step_number()
+                weights, objective = update.objective(parts, step)
         variables = self.trainable_weights
-        gradients = update.gradients(tape, parts, weights, objective, variables, step, iterations,
-                                     self.optimizer.scale_loss)
+        if update.plain:
+            gradients = tape.gradient(scaled_loss, variables)
+        else:
+            gradients = update.gradients(tape, parts, weights, objective, variables, step, self.optimizer.scale_loss)
         del tape
         with tf.control_dependencies([loss]):
             gradients = [None if g is None else tf.identity(g) for g in gradients]

@@ -33,11 +33,15 @@ def replicas() -> int:
 
 def all_replicas(value: Any, mean: bool = False) -> Any:
     """``value`` (a tensor or a list of them) summed — or averaged — over the replicas of this step;
-    unchanged on one device. For what the whole global batch must agree on: a weighting method's
+    unchanged on one device, and outside the replicas (a computation on the whole batch, as the
+    gradient diagnostics run). For what the whole global batch must agree on: a weighting method's
     losses and the tasks' gradients."""
     if replicas() == 1:
         return value
     import tensorflow as tf
+
+    if tf.distribute.in_cross_replica_context():
+        return value
 
     op = tf.distribute.ReduceOp.MEAN if mean else tf.distribute.ReduceOp.SUM
     return tf.distribute.get_replica_context().all_reduce(op, value)

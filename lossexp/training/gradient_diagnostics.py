@@ -1,10 +1,13 @@
 """Per-task gradient diagnostics: which part of the loss moves the weights, and which fights the task.
 
-On a sampled training step (the first of every ``trainer.log_every_n_steps``), on that step's own
-batch, the compiled step computes each task's gradient ``gᵢ = ∇Lᵢ`` (Lᵢ: the task loss, a
-component's weighted contribution, ``other``) on the network's trainable weights — all of them,
-and the weights of each layer a component names — and from their Gramian ``G`` and the weights
-``α`` of the update ``d = Σ αᵢgᵢ`` (1 without a weighting method):
+Every ``tracking.gradients_every_n_steps`` training steps (and after the first call into the step),
+on a batch drawn from the training split (:mod:`lossexp.training.gradient_probe`), a function of
+its own — not the training step, which stays the plain one — computes each task's
+gradient ``gᵢ = ∇Lᵢ`` (Lᵢ: the task loss, a component's weighted contribution, ``other``) at the
+current weights, with the context the next training step would see (training mode, its step
+number), on the network's trainable weights — all of them, and the weights of each layer a
+component names — and from their Gramian ``G`` and the weights ``α`` of the weighting method's
+last update ``d = Σ αᵢgᵢ`` (1 for ``equal``):
 
 * ``weight_grad/<t>/norm`` = ‖gₜ‖: how hard the part pulls (its own weight applied);
 * ``weight_grad/<t>/cos_<u>`` = gₜ·gᵤ/(‖gₜ‖‖gᵤ‖) for every earlier task u (``cos_task``: against
@@ -15,10 +18,12 @@ and the weights of each layer a component names — and from their Gramian ``G``
 * ``weight_grad/norm`` = ‖d‖, the update direction's norm (before the optimizer);
 * the same on a layer L: ``weight_grad/<t>/L.<stat>``, ``weight_grad/L.conflicts``.
 
-Under a distribution strategy the gradients are the global batch's (summed over replicas). The
-values live in two variables (the vector of statistics and the step they were computed at) that
-:meth:`GradientDiagnostics.read` turns into scalars for the recorder — nothing else leaves the
-graph, and nothing copies the weights.
+The first few samples run eagerly (:data:`EAGER_SAMPLES`), the later ones as a compiled
+function (traced at the first of them). The function leaves the model as it found it: what its
+forward pass assigns (a component's state, normalisation statistics, dropout's random state, the
+loss breakdown's running means) is restored, so a run with diagnostics trains exactly like one
+without. Under a distribution strategy it runs
+outside the replicas, on the whole batch: the global batch's gradients.
 """
 from __future__ import annotations
 
@@ -28,6 +33,10 @@ from lossexp import metric_names
 
 #: the scope of every shared weight at once (the layers' scopes are their names)
 ALL = None
+#: samples measured eagerly before the function is compiled: tracing it costs as much CPU as ~10 eager
+#: samples (``benchmarks/GRADIENTS.md``), so a run of a few hundred steps never pays for it and a long
+#: run, whose later samples are then ~10× cheaper, pays it once
+EAGER_SAMPLES = 5
 
 
 def statistic_names(tasks: Sequence[str], layer: Optional[str] = ALL) -> List[str]:
@@ -66,42 +75,76 @@ def statistics(gramian: Any, weights: Any, whole: bool) -> List[Any]:
 
 
 class GradientDiagnostics:
-    """The diagnostics' variables and names for one model (see the module docstring)."""
+    """The diagnostics of one model: :meth:`measure` a batch, :meth:`read` what was measured since."""
 
-    def __init__(self, tasks: Sequence[str], layers: Sequence[str], every: int) -> None:
-        import tensorflow as tf
-
-        self.tasks, self.layers, self.every = list(tasks), list(layers), int(every)
+    def __init__(self, model: Any, layers: Sequence[str]) -> None:
+        self.model = model
+        self.tasks, self.layers = list(model.tasks()), list(layers)
         self.names = [name for scope in [ALL, *self.layers] for name in statistic_names(self.tasks, scope)]
-        only_first = tf.VariableAggregation.ONLY_FIRST_REPLICA
-        self.values = tf.Variable(tf.zeros((len(self.names),)), trainable=False, name="gradient_statistics",
-                                  aggregation=only_first)
-        self.step = tf.Variable(0.0, trainable=False, name="gradient_statistics_step", aggregation=only_first)
-        self._read_step = 0
+        self._compiled: Any = None
+        self._measured = 0
+        self._pending: Optional[Tuple[int, Dict[str, float]]] = None
 
     @property
     def scopes(self) -> List[Optional[str]]:
         return [ALL, *self.layers]
 
-    def due(self, iterations: Any) -> Any:
-        """Whether the step about to be taken (the optimizer's count before it) is sampled: 1, N+1, …"""
+    def measure(self, x: Any, y: Any) -> Dict[str, float]:
+        """The statistics of the batch ``(x, y)`` at the current weights: the first
+        :data:`EAGER_SAMPLES` eagerly, the later ones by the compiled function."""
         import tensorflow as tf
 
-        return tf.equal(tf.math.floormod(tf.cast(iterations, tf.int64), self.every), 0)
+        self._measured += 1
+        if self._measured <= EAGER_SAMPLES:
+            values = self._statistics(tf.convert_to_tensor(x), tf.convert_to_tensor(y))
+        else:
+            if self._compiled is None:
+                self._compiled = tf.function(self._statistics, reduce_retracing=True)
+            values = self._compiled(x, y)
+        return dict(zip(self.names, (float(v) for v in values.numpy())))
 
-    def record(self, gramians: Dict[Optional[str], Any], weights: Any, step: Any) -> Any:
-        """Assign the statistics of this step (graph ops); returns the assignment."""
-        import tensorflow as tf
-
-        weights = tf.cast(weights, tf.float32)
-        values = [v for scope in self.scopes for v in statistics(gramians[scope], weights, scope is ALL)]
-        with tf.control_dependencies([self.values.assign(tf.stack(values))]):
-            return self.step.assign(tf.cast(step, tf.float32))
+    def sample(self, step: int, x: Any, y: Any) -> None:
+        """Measure the batch and keep the values for :meth:`read`, as those of training step ``step``."""
+        self._pending = (int(step), self.measure(x, y))
 
     def read(self) -> Optional[Tuple[int, Dict[str, float]]]:
-        """(step, {name: value}) of the statistics computed since the last read; None if none were."""
-        step = int(self.step.numpy())
-        if step <= self._read_step:
-            return None
-        self._read_step = step
-        return step, dict(zip(self.names, (float(v) for v in self.values.numpy())))
+        """(step, {name: value}) sampled since the last read; None if nothing was."""
+        pending, self._pending = self._pending, None
+        return pending
+
+    def _statistics(self, x: Any, y: Any) -> Any:
+        import tensorflow as tf
+
+        from lossexp.training import task_gradients
+
+        model = self.model
+        state = _state_variables(model)
+        saved = [tf.identity(v) for v in state]  # read before the forward pass assigns them
+        with tf.control_dependencies(saved), tf.GradientTape(persistent=True) as tape:
+            y_pred, outputs = model.forward(x, training=True)
+            _, _, parts = model.composed_loss(y, y_pred, None, training=True, outputs=outputs)
+        variables = list(model.network.trainable_weights)
+        position = {id(v): i for i, v in enumerate(variables)}
+        scopes = {ALL: range(len(variables))}
+        for name in self.layers:
+            scopes[name] = [position[id(v)] for v in model.network.get_layer(name).trainable_weights]
+        per_task, _ = task_gradients.per_task(tape, parts, variables)
+        del tape
+        grams = task_gradients.gramians(per_task, scopes)
+        weights = tf.cast(tf.convert_to_tensor(model.weighting.last_weights), tf.float32)
+        values = tf.stack([v for scope in self.scopes for v in statistics(grams[scope], weights, scope is ALL)])
+        with tf.control_dependencies([values]):
+            restored = [v.assign(old) for v, old in zip(state, saved)]
+        with tf.control_dependencies(restored):
+            return tf.identity(values)
+
+
+def _state_variables(model: Any) -> List[Any]:
+    """What a forward pass and the loss may assign: every non-trainable variable of the model
+    (components' state, normalisation statistics, random-generator states) and the metrics'."""
+    found, seen = [], set()
+    for variable in [*model.variables, *model.metrics_variables]:
+        if not variable.trainable and id(variable) not in seen:
+            seen.add(id(variable))
+            found.append(variable)
+    return found

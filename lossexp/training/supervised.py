@@ -175,8 +175,13 @@ class SupervisedTrainer(Trainer):
 
     def callbacks(self, model: Any, data: Any) -> List[Any]:
         from lossexp.training.balanced_update import EpochEnd
+        from lossexp.training.gradient_probe import GradientProbe, training_batches
 
-        return [EpochEnd()]
+        if model.diagnostics is None:
+            return [EpochEnd()]
+        train, _ = self.splits(data)
+        batches = training_batches(train, self.config.trainer.batch_size, self.config.trainer.seed)
+        return [EpochEnd(), GradientProbe(batches, self.config.tracking.gradients_every_n_steps)]
 
     def fit_arguments(self, data: Any) -> Dict[str, Any]:
         train, validation = self.splits(data)
@@ -208,9 +213,9 @@ class SupervisedTrainer(Trainer):
 
 
 def watch_gradients(model: Any, config: Any) -> None:
-    """The gradient diagnostics, every ``trainer.log_every_n_steps``, when ``tracking.gradients``."""
+    """The gradient diagnostics (sampled every ``tracking.gradients_every_n_steps``), when ``tracking.gradients``."""
     if config.tracking.enabled and config.tracking.gradients:
-        model.watch_gradients(config.trainer.log_every_n_steps)
+        model.watch_gradients()
 
 
 def batched(stream: Any, batch_size: int, shuffle: int = 0, seed: int = 0) -> Any:

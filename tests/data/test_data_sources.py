@@ -168,3 +168,28 @@ def test_a_directory_of_images_streams_through_keras_and_trains_a_cnn(in_tmp):
                                   overrides=["data.directory=pics", "data.image_size=[8,8]"], **QUICK)
     finished(in_tmp, run_id)
     assert "val_accuracy" in history
+
+
+@pytest.mark.slow
+def test_a_project_function_returning_a_tf_data_stream_trains_with_a_learning_rate_schedule(run_cli, store_uri,
+                                                                                              tmp_path):
+    """The user's own data function returns an unbatched ``tf.data.Dataset`` (nothing in memory): it is
+    split, batched and prefetched like any stream; the optimizer follows a Keras schedule by name."""
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["stream_data"]\n')
+    (tmp_path / "stream_data.py").write_text(
+        "import numpy as np\nimport tensorflow as tf\nimport lossexp\n\n\n"
+        "@lossexp.register_data('counting', task='regression')\n"
+        "def counting(n_samples: int = 160):\n"
+        "    x = np.random.default_rng(0).random((n_samples, 3)).astype('float32')\n"
+        "    return tf.data.Dataset.from_tensor_slices((x, x.sum(axis=1, keepdims=True)))\n")
+    result = run_cli("train", "model=mlp", "data=counting", "loss=hist_avg", "trainer.epochs=2", "optimizer=sgd",
+                     "optimizer.learning_rate={schedule: cosine_decay, initial_learning_rate: 0.05, decay_steps: 8}",
+                     "tracking.plots=false", "tracking.log_model=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = MlflowClient(store_uri).search_runs(
+        [MlflowClient(store_uri).get_experiment_by_name("lossexp").experiment_id])[0]
+    assert run.info.status == "FINISHED" and run.data.tags["data"] == "counting"
+    assert run.data.params["optimizer.learning_rate.schedule"] == "cosine_decay"
+    assert {"val_loss", "term/hist_avg"} <= set(run.data.metrics)
+    [training] = [d for d in run.inputs.dataset_inputs if d.tags[0].value == "training"]
+    assert training.dataset.source_type == "code"  # a stream, logged as the rows of a TensorFlow dataset

@@ -45,7 +45,6 @@ def test_gan_ring_experiment_finishes_with_ring_metrics_and_per_player_terms(run
         assert [step for step, _ in history(key)] == [steps_per_epoch, 2 * steps_per_epoch]
     # the last epoch's numbers are the saved generator's, scored on the run's fixed noise
     import keras
-    import numpy as np
 
     import lossexp.losses.hist_avg  # noqa: F401  (registers what the saved model contains)
     import lossexp.training.gan_model  # noqa: F401

@@ -59,12 +59,12 @@ def wait_http(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
     raise TimeoutError(f"{url} not ready after {timeout}s")
 
 
-def stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM the server's own process group (it was started with setsid), then SIGKILL."""
+def stop_group(process: subprocess.Popen, first: int = signal.SIGTERM, timeout: float = 20) -> None:
+    """Signal the server's own process group (it was started with setsid) with ``first``, then SIGKILL."""
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, first)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

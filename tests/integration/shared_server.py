@@ -92,19 +92,8 @@ def postgres_cluster(bindir: Path) -> Iterator[str]:
         yield f"postgresql://{DB_USER}:{password}@127.0.0.1:{port}/mlflow"
     finally:
         if process is not None:
-            _stop_postgres(process)
+            stop_group(process, signal.SIGINT, timeout=30)  # fast shutdown: clients are disconnected
         shutil.rmtree(home, ignore_errors=True)
-
-
-def _stop_postgres(process: subprocess.Popen) -> None:
-    """Fast shutdown (SIGINT: clients are disconnected), then SIGKILL."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _create_database(port: int, password: str, process: subprocess.Popen, home: Path, timeout: float = 60) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from typing import Iterator
 
 import pytest
+
+from conftest import local_http_server
 
 
 class _RefusingServer(http.server.BaseHTTPRequestHandler):
@@ -29,12 +30,8 @@ class _RefusingServer(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def refusing_server() -> Iterator[http.server.ThreadingHTTPServer]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusingServer)
-    httpd.requests = []
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with local_http_server(_RefusingServer) as server:
+        yield server
 
 
 def test_a_parent_that_cannot_be_created_ends_the_sweep_before_any_job(run_cli, refusing_server) -> None:

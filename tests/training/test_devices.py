@@ -14,6 +14,13 @@ CASES = {
                            "loss=hist_avg+coef"],
     "hist_avg_ema+activity": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
                               "loss=hist_avg+activity", "loss.hist_avg.mode=ema", "loss.hist_avg.decay=0.9"],
+    # weighting methods: the losses and the tasks' gradients they see are the global batch's on either
+    "pcgrad": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
+               "loss=hist_avg+activity", "weighting=pcgrad"],
+    "gradnorm": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
+                 "loss=hist_avg+activity", "weighting=gradnorm"],
+    "uncertainty": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
+                    "loss=activity", "weighting=uncertainty"],
     # kl on an encoder without sampling noise (each replica would draw the noise of its half-batch from the
     # same seed, where one device draws it for the whole batch): the project's model below
     "kl_schedule": ["model=mean_vae", "data=digits", "data.n_samples=320", "loss=kl",

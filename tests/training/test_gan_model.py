@@ -92,12 +92,12 @@ def test_each_player_is_updated_by_its_own_optimizer_on_its_own_loss():
         model.fit(batch, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
         assert_weights(snapshot(generator), expected_g)
         assert_weights(snapshot(discriminator), expected_d)
-    for player, network in (("generator", generator), ("discriminator", discriminator)):
+    for player, player_net in (("generator", generator), ("discriminator", discriminator)):
         optimizer = model.player_optimizer(player)
         assert int(optimizer.iterations) == 3
         assert float(optimizer.learning_rate) == pytest.approx(LR[player])
         built_for = {id(v) for v in optimizer._trainable_variables}
-        assert built_for == {id(v) for v in network.trainable_weights}
+        assert built_for == {id(v) for v in player_net.trainable_weights}
 
 
 def test_hist_avg_on_the_generator_penalises_the_generator_weights_only():
@@ -140,8 +140,8 @@ def test_trainable_weight_of_a_discriminator_component_is_the_discriminators_to_
                                                           "parametrization": "softplus"})
     model = compiled(generator, discriminator, discriminator_components=[hist_avg])
     raw = hist_avg.weighting.raw_weight
-    for player, network in (("generator", generator), ("discriminator", discriminator)):
-        expected = list(network.trainable_weights) + ([raw] if player == "discriminator" else [])
+    for player, player_net in (("generator", generator), ("discriminator", discriminator)):
+        expected = list(player_net.trainable_weights) + ([raw] if player == "discriminator" else [])
         assert [id(v) for v in model.player_variables(player)] == [id(v) for v in expected]  # each once
     assert set(model.tracked_weights()) == {"weight/hist_avg", "weight/coef/hist_avg"}
 

@@ -1,8 +1,9 @@
 """Gradient diagnostics against an independent NumPy backward pass: on the tiny tanh network with
 MSE + activity on hidden_1 + historical averaging (previous step), the norms, cosines, shares and
-conflicts the compiled step records on a sampled step — for every shared weight and for hidden_1 —
-are those of the gradients NumPy computes by hand at the weights of that step; the update applied
-on that step is still the plain sum; steps between samples record nothing."""
+conflicts measured between two training steps — for every shared weight and for hidden_1 — are
+those of the gradients NumPy computes by hand at those weights with the next step's context; the
+measurement leaves the model as it was (the next step is still the plain sum with historical
+averaging's reference intact); the probe samples the first step of every interval during fit."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from lossexp import metric_names as names
 from lossexp.losses.activity import ActivityPenalty
 from lossexp.losses.hist_avg import HistoricalAverage
+from lossexp.training.gradient_diagnostics import EAGER_SAMPLES
 
 LR, W_ACTIVITY, W_HIST = 0.1, 0.05, 0.5
 
@@ -58,12 +60,12 @@ def batch(regression_data):
     return x.astype(np.float64), y.astype(np.float64)
 
 
-def test_statistics_on_a_sampled_step_are_those_of_numpy_gradients(tiny_network, compose, batch):
+def test_statistics_between_steps_are_those_of_numpy_gradients(tiny_network, compose, batch):
     x, y = batch
     components = [HistoricalAverage(name="hist_avg", weight=W_HIST, mode="previous"),
                   ActivityPenalty(name="activity", weight=W_ACTIVITY, layers=["hidden_1"])]
     model = compose(tiny_network(), components, learning_rate=LR)
-    model.watch_gradients(2)  # steps 1, 3, 5, …
+    model.watch_gradients()
     assert model.tasks() == ["task", "hist_avg", "activity"]
 
     def weights():
@@ -72,15 +74,15 @@ def test_statistics_on_a_sampled_step_are_those_of_numpy_gradients(tiny_network,
     def step():
         model.fit(x.astype("float32"), y.astype("float32"), batch_size=len(x), epochs=1, verbose=0)
 
-    step()  # step 1 (sampled: historical averaging's gradient is 0 at its first step)
-    assert model.gradient_diagnostics()[0] == 1
+    step()  # step 1
     theta_2 = weights()
-    step()  # step 2: not sampled
-    assert model.gradient_diagnostics() is None
+    step()  # step 2
     theta_3 = weights()
-    step()  # step 3: sampled
-    recorded_step, recorded = model.gradient_diagnostics()
-    assert recorded_step == 3 and model.gradient_diagnostics() is None  # read once
+    recorded = model.measure_gradients(x.astype("float32"), y.astype("float32"))  # as step 3 would see them
+    assert model.gradient_diagnostics() is None  # measure_gradients keeps nothing for the recorder
+    for _ in range(EAGER_SAMPLES):  # the first samples run eagerly, the next one compiled: the same values
+        again = model.measure_gradients(x.astype("float32"), y.astype("float32"))
+    assert again == pytest.approx(recorded, rel=1e-5, abs=1e-7)
 
     gradients = numpy_gradients(theta_3, x, y)
     gradients["hist_avg"] = [W_HIST * 2 * (a - b) for a, b in zip(theta_3, theta_2)]  # mode previous: r = θ₂
@@ -96,10 +98,34 @@ def test_statistics_on_a_sampled_step_are_those_of_numpy_gradients(tiny_network,
     assert recorded[names.gradient("hist_avg", "norm")] > 1e-4  # a real historical-averaging gradient
     assert names.gradient("activity", "norm", "hidden_2") not in recorded  # only the named layers
 
-    # the sampled step's update is the sum of the tasks' gradients (plain SGD)
+    # measuring changed nothing: step 3's update is the sum of the tasks' gradients at θ₃ with r = θ₂ (plain SGD)
+    step()
     total = [sum(gradients[t][i] for t in tasks) for i in range(6)]
     for after, before, g in zip(weights(), theta_3, total):
         np.testing.assert_allclose(after, before - LR * g, rtol=1e-4, atol=1e-6)
+
+
+def test_the_probe_samples_the_first_step_of_every_interval(tiny_network, compose, batch):
+    from lossexp.training.gradient_probe import GradientProbe
+
+    x, y = (a.astype("float32") for a in batch)
+    model = compose(tiny_network(), [ActivityPenalty(name="activity", weight=W_ACTIVITY)], learning_rate=LR)
+    model.watch_gradients()
+    sampled = []
+
+    class Reader(GradientProbe):
+        def on_train_batch_end(self, batch, logs=None):
+            super().on_train_batch_end(batch, logs)
+            found = self.model.gradient_diagnostics()
+            if found is not None:
+                sampled.append(found[0])
+
+    def batches():
+        while True:
+            yield x[:8], y[:8]
+
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[Reader(batches(), 3)])  # 5 steps an epoch
+    assert sampled == [1, 4, 7, 10]
 
 
 def test_no_diagnostics_unless_watched(tiny_network, compose, batch):

@@ -1,0 +1,50 @@
+"""IMTL-G, impartial multi-task learning's gradient balancing (Liu et al. 2021)."""
+from __future__ import annotations
+
+from typing import Any
+
+from lossexp.balancing.base import GRADIENTS, Signals, WeightingMethod
+from lossexp.balancing.mgda import present
+from lossexp.registry import register_weighting
+
+
+@register_weighting("imtl")
+class IMTLG(WeightingMethod):
+    """IMTL-G (Liu, Li, Kuang, Xue, Chen, Yang, Liao & Zhang 2021, "Towards Impartial Multi-task
+    Learning", §3.2): the update d = Σ αᵢgᵢ with Σ αᵢ = 1 whose projection on every task's unit
+    gradient uᵢ = gᵢ/‖gᵢ‖ is the same, d·u₁ = d·uᵢ, so no task is favoured.
+
+    In the Gramian these are linear equations, (Gα)₁/‖g₁‖ = (Gα)ᵢ/‖gᵢ‖ for every i and Σ α = 1, solved
+    exactly (the paper's closed form α₂…K = g₁Uᵀ(DUᵀ)⁻¹ with Dᵢ = g₁ − gᵢ, Uᵢ = u₁ − uᵢ; a
+    pseudo-inverse where two gradients are parallel). The weights may be negative. Tasks whose
+    gradient is zero at this step have no direction and get α = 0 (the first task that has one is
+    the reference). The paper's loss-scale half (IMTL-L) is not part of this method. Logged:
+    ``weight/imtl/<task>``.
+
+    No options.
+    """
+
+    reads = GRADIENTS
+
+    def weigh(self, signals: Signals) -> Any:
+        import tensorflow as tf
+
+        gramian = tf.cast(signals.gramian, tf.float32)
+        k = self.count
+        if k == 1:
+            return tf.ones((1,), tf.float32)
+        has = present(gramian)
+        norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(gramian), 0.0))
+        projections = gramian / tf.where(has, norms, 1.0)[:, None]  # row i: (gᵢ/‖gᵢ‖)·gⱼ
+        reference = tf.argmax(tf.cast(has, tf.int32))
+        eye = tf.eye(k, dtype=tf.float32)
+        rows = []
+        for i in range(k):
+            equal_projection = tf.gather(projections, reference) - projections[i]
+            row = tf.where(i == reference, tf.ones((k,)), tf.where(has[i], equal_projection, eye[i]))
+            rows.append(row)
+        system = tf.stack(rows)
+        target = tf.cast(tf.equal(tf.range(k), tf.cast(reference, tf.int32)), tf.float32)
+        alpha = tf.linalg.matvec(tf.linalg.pinv(system), target)
+        uniform = tf.cast(has, tf.float32) / tf.maximum(tf.reduce_sum(tf.cast(has, tf.float32)), 1.0)
+        return tf.where(tf.reduce_all(tf.math.is_finite(alpha)) & tf.reduce_any(has), alpha, uniform)

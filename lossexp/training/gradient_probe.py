@@ -1,0 +1,53 @@
+"""When and on what the gradient diagnostics are measured during ``fit``.
+
+:class:`GradientProbe` is a Keras callback: after the first call into the training step and then
+at the first call of every ``tracking.gradients_every_n_steps`` steps (global steps, whatever
+``steps_per_execution`` groups them into), it hands the next batch of :func:`training_batches` to
+the model's :class:`~lossexp.training.gradient_diagnostics.GradientDiagnostics`, to be read by the
+run recorder as the values of that step. Sampled every N steps, not every step: the measurement
+costs one backward pass per part of the loss, and the training step itself stays the plain one.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+import keras
+import numpy as np
+
+
+class GradientProbe(keras.callbacks.Callback):
+    """Samples the model's gradient diagnostics every ``every_n_steps`` steps (see the module docstring)."""
+
+    def __init__(self, batches: Iterator[Tuple[Any, Any]], every_n_steps: int) -> None:
+        super().__init__()
+        self.batches = batches
+        self.every_n_steps = int(every_n_steps)
+        self.sampled: Optional[int] = None
+
+    def due(self, step: int) -> bool:
+        """Whether the calls since the last sample reached a new interval: steps 1…N, N+1…2N, …"""
+        if self.sampled is None:
+            return step > 0
+        return (step - 1) // self.every_n_steps > (self.sampled - 1) // self.every_n_steps
+
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        if self.due(step):
+            self.sampled = step
+            self.model.diagnostics.sample(step, *next(self.batches))
+
+
+def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[Any, Any]]:
+    """Endless batches of the training split: ``batch_size`` examples drawn without replacement
+    from the arrays (the same every run with ``seed``), or a stream's batches in turn."""
+    if split.arrays is not None:
+        x, y = split.arrays
+        rng = np.random.default_rng(seed)
+        size = min(batch_size, len(x))
+        while True:
+            chosen = np.sort(rng.choice(len(x), size=size, replace=False))
+            yield x[chosen], y[chosen]
+    import tensorflow as tf
+
+    stream = split.stream.shuffle(min(int(split.size or 1), 10_000), seed=seed).repeat()
+    yield from stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()

@@ -1,0 +1,41 @@
+"""``imtl`` against IMTL-G's closed form (Liu et al. 2021, §3.2) on the gradient vectors:
+α₂…K = g₁Uᵀ(DUᵀ)⁻¹ with Dᵢ = g₁ − gᵢ, Uᵢ = u₁ − uᵢ, α₁ = 1 − Σ α₂…K; the update then has the same
+projection on every task's unit gradient. A zero gradient gets α = 0."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lossexp.balancing.imtl import IMTLG
+from weighting_helpers import attached, weights
+
+
+def reference(jacobian: np.ndarray) -> np.ndarray:
+    units = jacobian / np.linalg.norm(jacobian, axis=1, keepdims=True)
+    d = jacobian[0] - jacobian[1:]
+    u = units[0] - units[1:]
+    rest = jacobian[0] @ u.T @ np.linalg.inv(d @ u.T)
+    return np.r_[1 - rest.sum(), rest]
+
+
+@pytest.mark.parametrize("seed, count", [(0, 2), (1, 3), (2, 4)])
+def test_closed_form_and_equal_projections(seed, count):
+    rng = np.random.default_rng(seed)
+    jacobian = rng.normal(size=(count, 6)) * rng.uniform(0.1, 5.0, size=(count, 1))
+    alpha = weights(attached(IMTLG(), count), jacobian)
+    np.testing.assert_allclose(alpha, reference(jacobian), rtol=1e-4, atol=1e-5)
+    d = jacobian.T @ alpha
+    projections = jacobian @ d / np.linalg.norm(jacobian, axis=1)
+    np.testing.assert_allclose(projections, projections[0], rtol=1e-4)
+    assert alpha.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_two_gradients_by_hand():
+    # g₁ = (2, 0), g₂ = (0, 1): d = α(2, 0) + (1 − α)(0, 1) with 2α = 1 − α: α = 1/3, d = (2/3, 2/3)
+    np.testing.assert_allclose(weights(attached(IMTLG(), 2), np.array([[2.0, 0.0], [0.0, 1.0]])), [1 / 3, 2 / 3],
+                               rtol=1e-5)
+
+
+def test_a_zero_gradient_gets_no_weight():
+    jacobian = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_allclose(weights(attached(IMTLG(), 3), jacobian), [0.0, 1 / 3, 2 / 3], atol=1e-5)

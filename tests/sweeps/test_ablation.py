@@ -1,0 +1,104 @@
+"""``lossexp ablate``: one sweep of the whole composition and each leave-one-out composition × seeds
+under joblib; the parent's table (metrics and artifact) is the children's own objectives, paired by
+seed; ``lossexp compare`` plots it. The table's arithmetic on its own, and the request checks."""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from lossexp.errors import ConfigError
+from lossexp.sweeps import ablation
+
+TINY = ("model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=300", "trainer.epochs=1",
+        "tracking.log_model=false", "tracking.plots=false", "tracking.drift=false", "tracking.gradients=false")
+
+
+def child(leave_out, seed, value, status="FINISHED"):
+    return SimpleNamespace(info=SimpleNamespace(status=status),
+                           data=SimpleNamespace(params={"ablation.leave_out": leave_out, "trainer.seed": seed},
+                                                metrics={"objective": value}))
+
+
+def test_the_table_pairs_each_seed_with_the_whole_composition():
+    runs = [child("None", "0", 1.0), child("None", "1", 2.0), child("a", "0", 1.5), child("a", "1", 2.1),
+            child("b", "0", 0.5), child("b", "1", 9.0, status="FAILED")]
+    found = ablation.table(runs, ["a", "b"])
+    assert found["whole"] == {"0": 1.0, "1": 2.0} and found["whole_mean"] == 1.5
+    a, b = found["rows"]
+    assert a["deltas"] == pytest.approx({"0": 0.5, "1": 0.1}) and a["n"] == 2
+    assert a["mean"] == pytest.approx(0.3) and a["std"] == pytest.approx(statistics.stdev([0.5, 0.1]))
+    assert b["deltas"] == {"0": -0.5} and b["std"] == 0.0  # the failed child is left out
+
+
+def test_requests_it_cannot_run():
+    with pytest.raises(ConfigError, match=r"^Invalid value for loss: expected at least 2 components .* got 1 \(kl\)"):
+        ablation.check_request([], ["kl"], 2)
+    with pytest.raises(ConfigError, match="--seeds: expected a whole number >= 1, got 0"):
+        ablation.check_request([], ["a", "b"], 0)
+    with pytest.raises(ConfigError, match="sweeps trainer.seed itself"):
+        ablation.check_request(["trainer.seed=3"], ["a", "b"], 1)
+    assert ablation.sweep_overrides(["loss=a+b"], ["a", "b"], 5, 2) == [
+        "loss=a+b", "objective.metric=val_loss/task", "ablation.leave_out=null,a,b", "trainer.seed=5,6"]
+    assert ablation.sweep_overrides(["objective.metric=val_loss"], ["a", "b"], 0, 1)[1] == "ablation.leave_out=null,a,b"
+
+
+@pytest.mark.slow
+def test_ablate_under_joblib_records_the_table_and_compare_plots_it(run_cli, store_uri, tmp_path):
+    result = run_cli("ablate", "--seeds", "2", "loss=hist_avg+activity", *TINY, "hydra/launcher=joblib",
+                     "hydra.launcher.n_jobs=2", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(store_uri)
+    experiment = client.get_experiment_by_name("lossexp").experiment_id
+    [parent] = client.search_runs([experiment], "tags.`lossexp.role` = 'sweep'")
+    assert parent.info.status == "FINISHED" and parent.data.tags["lossexp.ablation"] == "hist_avg,activity"
+    children = client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    jobs = sorted((c.data.params["ablation.leave_out"], c.data.params["trainer.seed"]) for c in children)
+    assert jobs == sorted((left, seed) for left in ("None", "hist_avg", "activity") for seed in ("0", "1"))
+    assert all(c.info.status == "FINISHED" and c.data.params["objective.metric"] == "val_loss/task" for c in children)
+    # the children trained what they say: without hist_avg, no hist_avg term
+    for c in children:
+        left = c.data.params["ablation.leave_out"]
+        assert ("loss/hist_avg" in c.data.metrics) == (left != "hist_avg")
+        assert c.data.metrics["objective"] == pytest.approx(c.data.metrics["val_loss/task"])
+    objective = {(c.data.params["ablation.leave_out"], c.data.params["trainer.seed"]): c.data.metrics["objective"]
+                 for c in children}
+    metrics = parent.data.metrics
+    for component in ("hist_avg", "activity"):
+        deltas = [objective[(component, s)] - objective[("None", s)] for s in ("0", "1")]
+        assert metrics[f"ablation/delta/{component}"] == pytest.approx(statistics.fmean(deltas), rel=1e-6, abs=1e-9)
+        assert metrics[f"ablation/delta_std/{component}"] == pytest.approx(statistics.stdev(deltas), rel=1e-6,
+                                                                            abs=1e-9)
+    whole = (objective[("None", "0")] + objective[("None", "1")]) / 2
+    assert metrics["ablation/objective/whole"] == pytest.approx(whole)
+    table = json.loads(Path(client.download_artifacts(parent.info.run_id, "ablation/ablation.json",
+                                                       str(tmp_path))).read_text())
+    assert [row["component"] for row in table["rows"]] == ["hist_avg", "activity"]
+    assert "| hist_avg |" in result.stdout
+
+    shown = run_cli("compare", parent.info.run_id)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    assert "without hist_avg: Δ val_loss/task = " in shown.stdout
+    plot = tmp_path / "outputs" / "compare" / f"{parent.info.run_id}-ablation.png"
+    assert plot.stat().st_size > 10_000
+    assert f"{parent.info.run_id}-ablation.png" in [a.path.split("/")[-1] for a in
+                                                    client.list_artifacts(parent.info.run_id, "compare")]
+
+
+def test_help_and_a_refused_ablation_do_not_import_tensorflow(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, io, contextlib\n"
+        "from lossexp.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "    assert main(['ablate', '--help']) == 0\n"
+        "    assert main(['ablate', '--seeds', '2', 'loss=activity']) == 2\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=tmp_path)
