@@ -56,7 +56,7 @@ KINDS: Dict[str, Kind] = {kind.key: kind for kind in (
     Kind("data", "data", "data", "lossexp.data", "lossexp.data"),
     Kind("optimizer", "optimizer", "optimizer", "lossexp.optimizers", "lossexp.optimizers"),
     Kind("loss", "loss component", "loss", "lossexp.losses", "lossexp.components", passed=("name", "kwargs")),
-    Kind("trainer", "trainer", None, "lossexp.training", "lossexp.trainers", builtin=("adversarial", "supervised")),
+    Kind("trainer", "trainer", None, "lossexp.training", "lossexp.trainers", builtin=("adversarial", "objective", "supervised")),
     Kind("weighting", "weighting method", "weighting", "lossexp.balancing", "lossexp.weightings"),
 )}
 #: kinds whose parts are Keras classes, serialisable under ``lossexp>name`` (a saved model holds them)

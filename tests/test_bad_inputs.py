@@ -36,7 +36,7 @@ from conftest import local_http_server, lossexp_env
 
 #: keeps every training row small, should a check let it through
 QUICK = ("trainer.epochs=1", "data.n_samples=200", "tracking.plots=false")
-COMPONENTS = "activity, aux_output, closure, coef, cross_layer, hist_avg, kl, regularizer"
+COMPONENTS = "activity, aux_output, closure, coef, cross_layer, hist_avg, kl, mtl_toy_l1, mtl_toy_l2, regularizer"
 #: TensorFlow's C++ start-up lines (absl), printed whatever TF_CPP_MIN_LOG_LEVEL says
 _TF_NOISE = re.compile(r"^([IWEF]\d{4} |WARNING: All log messages before absl)")
 
@@ -88,9 +88,9 @@ OPTUNA = ("hparams_search=optuna_weights",)
 BAD_INPUTS: List[Bad] = [
     # --- names that do not exist --------------------------------------------------------------
     Bad("unknown-model", "unknown model", train("model=cnnn"),
-        ("Unknown model 'cnnn'", "applications, cnn, gan, keras_file, mlp, vae")),
+        ("Unknown model 'cnnn'", "applications, cnn, gan, keras_file, mlp, point, vae")),
     Bad("unknown-data", "unknown data", train("data=mnist"),
-        ("Unknown data 'mnist'", "csv, digits, images, npz, parquet, positive, regression, ring, uniform")),
+        ("Unknown data 'mnist'", "csv, digits, images, npz, parquet, positive, regression, ring, steps, uniform")),
     Bad("unknown-component", "unknown component", train("loss=hist_avg+foo"),
         ("Unknown loss component 'foo'", COMPONENTS)),
     Bad("unknown-component-kind", "unknown component", train("+loss.second={kind: coeff}"),
@@ -203,6 +203,13 @@ BAD_INPUTS: List[Bad] = [
     Bad("vae-log-var-shape", "layer name not in the model",
         train("model=vae", "loss.kl.mean_layer=encoder_hidden_1"),
         ("loss.kl.log_var_layer", "a layer with the output shape of encoder_hidden_1"), tensorflow=True),
+    Bad("point-on-data", "component incompatible with the model", train("model=point"),
+        ("Invalid value for data", "objective data for model=point", "data=steps", "'digits, classification data")),
+    Bad("point-init-empty", "value out of range", train("experiment=mtl_toy", "model.init=[]"),
+        ("model.init", "a non-empty list of finite numbers", "[]")),
+    Bad("point-without-components", "component incompatible with the model", train("experiment=mtl_toy", "loss=none"),
+        ("Invalid value for loss", "model=point is trained on its loss components alone", "loss=[mtl_toy_l1,mtl_toy_l2]"),
+        tensorflow=True),
     # --- the loss composition -------------------------------------------------------------------
     Bad("loss-plus-alone", "loss=+", train("loss=+"), ("Invalid value for loss", "joined by '+'", "'+'")),
     Bad("loss-double-plus", "loss=a++b", train("loss=hist_avg++activity"),
@@ -268,7 +275,7 @@ BAD_INPUTS: List[Bad] = [
         project=(("conf/model/mlp.yaml", "name: mlp\n"),)),
     Bad("project-yaml-without-code", "unknown model", train("model=ghost", "data=regression"),
         ("Unknown model 'ghost'", "conf/model/ghost.yaml selects it, but no module of the project registers it",
-         "valid choices are applications, cnn, gan, keras_file, mlp, vae"), tensorflow=True,
+         "valid choices are applications, cnn, gan, keras_file, mlp, point, vae"), tensorflow=True,
         project=project("", ("conf/model/ghost.yaml", "name: ghost\n"))),
     Bad("project-data-raises", "error in the user's code", train_on("model=mlp", "data=mine"),
         ("Invalid data 'mine': loading it failed at", "mine.py:7", "FileNotFoundError"), tensorflow=True,
@@ -323,7 +330,7 @@ BAD_INPUTS: List[Bad] = [
         ("lossexp runs: unrecognized arguments: a\\rb",)),
     # --- sweeps (-m) ----------------------------------------------------------------------------
     Bad("sweep-unknown-model", "multirun", sweep("model=mlp,cnnn"),
-        ("Unknown model 'cnnn'", "applications, cnn, gan, keras_file, mlp, vae", "in sweep job", "model=cnnn")),
+        ("Unknown model 'cnnn'", "applications, cnn, gan, keras_file, mlp, point, vae", "in sweep job", "model=cnnn")),
     Bad("sweep-epochs-0", "multirun", sweep("trainer.epochs=1,0"),
         ("trainer.epochs", "an integer >= 1", "got 0", "in sweep job")),
     Bad("sweep-option-of-absent-component", "multirun", sweep("loss=activity,coef", "loss.activity.weight=0.1"),

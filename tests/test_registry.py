@@ -78,5 +78,5 @@ def test_a_package_cannot_take_a_shipped_name():
 
 def test_an_unknown_name_lists_what_is_registered():
     with pytest.raises(ConfigError, match=r"^Unknown data 'mnist': valid choices are csv, digits, images, npz, "
-                                          r"parquet, positive, regression, ring, uniform$"):
+                                          r"parquet, positive, regression, ring, steps, uniform$"):
         registry.get("data", "mnist")

@@ -22,7 +22,7 @@ import numpy as np
 
 from lossexp.errors import ConfigError, invalid_value
 
-TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation")
+TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")
 #: elements of a stream checked for NaN/inf before training (the guard watches the loss after)
 CHECKED_ELEMENTS = 256
 

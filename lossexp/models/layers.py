@@ -78,3 +78,26 @@ class Maxout(keras.layers.Layer):
         return {**super().get_config(), "units": self.units, "pieces": self.pieces,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer)}
+class Point(keras.layers.Layer):
+    """A trainable point θ ∈ ℝⁿ, the layer's only weight (``theta``), returned for every input
+    example: the output of a batch of B inputs is θ repeated B times, shape (B, n).
+
+    The inputs only set the batch size: a model that *is* its parameters (a test function of
+    multi-objective optimisation) has nothing to read from data.
+    """
+
+    def __init__(self, init: Any = (0.0, 0.0), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.init = [float(value) for value in init]
+        self.theta = self.add_weight(name="theta", shape=(len(self.init),),
+                                     initializer=keras.initializers.Constant(self.init), trainable=True)
+
+    def call(self, inputs: Any) -> Any:
+        batch = ops.shape(inputs)[0]
+        return ops.broadcast_to(ops.expand_dims(ops.cast(self.theta, self.compute_dtype), 0), (batch, len(self.init)))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (input_shape[0], len(self.init))
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "init": self.init}

@@ -106,8 +106,8 @@ def for_config(config: Any, name: Optional[str] = None, meta: Optional[Dict[str,
 
 
 def saved_classes() -> List[str]:
-    """The Keras classes of the models every regime saves."""
-    return [regime(name).saved_class for name in registry.available("trainer")]
+    """The Keras classes of the models every regime saves (for ``lossexp evaluate``)."""
+    return [regime(name).saved_class for name in registry.available("trainer") if regime(name).saved_class]
 
 
 def for_saved_class(saved_class: Optional[str]) -> Optional[type]:
