@@ -3,6 +3,8 @@ CLI's machinery (validated sections, a real MLflow store) and ``lossexp.compose`
 model to fit yourself."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
@@ -30,11 +32,15 @@ def test_fit_trains_the_users_model_with_named_and_instantiated_components_and_r
     from lossexp.losses.hist_avg import HistoricalAverage
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     history, run_id = lossexp.fit(network(), data(), loss=[("activity", {"weight": 0.01}),
                                                            HistoricalAverage(name="hist_avg", weight=0.1)],
                                   trainer={"epochs": 2, "verbose": 0}, optimizer={"name": "adamw", "weight_decay": 1e-4},
                                   task={"loss": "huber"})
     assert len(history["loss"]) == 2 and {"loss/activity", "term/hist_avg", "val_loss/activity"} <= set(history)
+    # logging the model went through MLflow's fluent API, whose setter exports the store: not left behind
+    # (a notebook's next fit in another directory would be recorded here)
+    assert "MLFLOW_TRACKING_URI" not in os.environ
     run = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(run_id)
     assert run.info.status == "FINISHED" and run.info.run_name == "notebook_net·activity+hist_avg"
     params = run.data.params

@@ -100,7 +100,7 @@ def test_multirun_records_one_run_per_job(run_cli, store_uri, all_runs, tmp_path
 def test_tab_completion_sees_through_the_train_subcommand(run_cli):
     result = run_cli("-sc", "query=bash", COMP_LINE="lossexp train model=", COMP_POINT="20")
     assert result.stdout.split() == ["model=applications", "model=cnn", "model=gan", "model=keras_file", "model=mlp",
-                                     "model=vae"], result.stderr
+                                     "model=point", "model=vae"], result.stderr
     line = "lossexp train loss.hist_avg."
     result = run_cli("-sc", "query=bash", COMP_LINE=line, COMP_POINT=str(len(line)))
     assert "loss.hist_avg.decay=" in result.stdout.split()

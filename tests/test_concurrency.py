@@ -24,6 +24,8 @@ def expected_steps(key: str) -> list:
         return [STEPS]
     if key == "startup_seconds":  # the end of the first compiled call (one logging interval)
         return [EVERY]
+    if key.startswith("weight_grad/"):  # gradient diagnostics: after the first call, then every 100 steps
+        return [EVERY]
     return SAMPLED
 
 

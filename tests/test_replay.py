@@ -16,7 +16,8 @@ def test_a_logged_config_replays_as_it_was_less_where_it_went() -> None:
     logged["tracking"].update(uri="http://elsewhere:5000", experiment="theirs", run_name="theirs",
                               parent_run_id="f" * 32, sweep_keys=["loss"], plots=False)
     replayed = load_replayed_config(dump({**logged, "hydra": {"run": {"dir": "/x"}}, "defaults": ["_self_"]}), SOURCE)
-    assert set(replayed) == {"model", "data", "loss", "optimizer", "task", "trainer", "tracking", "objective"}
+    assert set(replayed) == {"model", "data", "loss", "optimizer", "task", "trainer", "tracking", "objective",
+                             "weighting", "ablation"}
     assert replayed["tracking"] == {**logged["tracking"], "uri": None, "experiment": "lossexp", "run_name": None,
                                     "parent_run_id": None, "sweep_keys": []}  # plots=False: what it records stays
     assert {key: replayed[key] for key in ("model", "data", "loss", "trainer")} == {
@@ -30,11 +31,12 @@ def test_a_logged_config_replays_as_it_was_less_where_it_went() -> None:
     ("data: {name: '\\${escaped}'}\n", "Invalid value for data.name in"),
     ("model: ???\n", "OmegaConf's missing-value marker ??? is not accepted"),
     ("model: {name: mlp}\nshell: rm -rf ~\n",
-     "Unknown key shell in the config.yaml of run 'abc': valid keys are data, loss, model, objective, optimizer, "
-     "task, tracking, trainer"),
+     "Unknown key shell in the config.yaml of run 'abc': valid keys are ablation, data, loss, model, objective, "
+     "optimizer, task, tracking, trainer, weighting"),
     ("a: &x [1, 2]\nb: *x\n", "Invalid file the config.yaml of run 'abc': expected lossexp's config YAML, got a YAML "
                               "alias (*name), which lossexp never writes"),
-    ("- model\n", "expected a mapping with the sections data, loss, model, objective, optimizer, task, tracking, trainer, "
+    ("- model\n", "expected a mapping with the sections ablation, data, loss, model, objective, optimizer, task, tracking, "
+                  "trainer, weighting, "
                   "got a list"),
     ("", "got nothing"),
     ("trainer: 1\n", "Invalid value for trainer in the config.yaml of run 'abc': expected a mapping of its keys, got '1'"),

@@ -78,6 +78,9 @@ class Maxout(keras.layers.Layer):
         return {**super().get_config(), "units": self.units, "pieces": self.pieces,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer)}
+
+
+@keras.saving.register_keras_serializable(package="lossexp")
 class Point(keras.layers.Layer):
     """A trainable point θ ∈ ℝⁿ, the layer's only weight (``theta``), returned for every input
     example: the output of a batch of B inputs is θ repeated B times, shape (B, n).

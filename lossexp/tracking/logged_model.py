@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
 from importlib import metadata
 from pathlib import Path
@@ -102,7 +103,11 @@ def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any
     params = {key: str(value) for key, value in client.get_run(run_id).data.params.items()}
     logged = client.create_logged_model(experiment_id, name=NAME, source_run_id=run_id, params=params,
                                         tags=tags, model_type="keras")
-    mlflow.set_tracking_uri(uri)  # Model.log resolves the store through the fluent API
+    # Model.log resolves the store through the fluent API, whose setter also exports
+    # $MLFLOW_TRACKING_URI: restored after, or the process's next run (a notebook's second
+    # lossexp.fit elsewhere, a test) would be recorded in this run's store.
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
     try:
         Model.log(artifact_path=None, name=NAME, flavor=_Flavor, run_id=run_id, model_id=logged.model_id,
                   step=step, model=model, serving=serving, signature=signature, input_example=example,
@@ -113,5 +118,7 @@ def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any
     except BaseException:
         client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
         raise
+    finally:
+        mlflow.set_tracking_uri(previous)
     client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
     return logged.model_id

@@ -96,6 +96,7 @@ def download(uri: str, overrides: Sequence[str]) -> Path:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
+    previous = os.environ.get("MLFLOW_TRACKING_URI")  # the setter exports it: restored after
     mlflow.set_tracking_uri(store_uri)  # models:/ and runs:/ are resolved through the fluent API's store
     scratch = Path(tempfile.mkdtemp(prefix="lossexp-model-"))
     atexit.register(shutil.rmtree, scratch, True)
@@ -105,6 +106,8 @@ def download(uri: str, overrides: Sequence[str]) -> Path:
     except (MlflowException, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise _invalid(uri, f"not found in {store_uri}: {first[:200]}") from None
+    finally:
+        mlflow.set_tracking_uri(previous)
 
 
 def resolve(argument: str, overrides: Sequence[str] = ()) -> ModelSource:

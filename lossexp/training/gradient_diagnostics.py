@@ -96,7 +96,9 @@ class GradientDiagnostics:
 
         self._measured += 1
         if self._measured <= EAGER_SAMPLES:
-            values = self._statistics(tf.convert_to_tensor(x), tf.convert_to_tensor(y))
+            # tf.nest: several inputs or targets come as a list, tuple or dict of arrays
+            values = self._statistics(tf.nest.map_structure(tf.convert_to_tensor, x),
+                                      tf.nest.map_structure(tf.convert_to_tensor, y))
         else:
             if self._compiled is None:
                 self._compiled = tf.function(self._statistics, reduce_retracing=True)

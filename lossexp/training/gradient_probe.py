@@ -43,11 +43,30 @@ def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[A
     if split.arrays is not None:
         x, y = split.arrays
         rng = np.random.default_rng(seed)
-        size = min(batch_size, len(x))
+        rows = _count(x)
+        size = min(batch_size, rows)
         while True:
-            chosen = np.sort(rng.choice(len(x), size=size, replace=False))
-            yield x[chosen], y[chosen]
+            chosen = np.sort(rng.choice(rows, size=size, replace=False))
+            yield _rows(x, chosen), _rows(y, chosen)
     import tensorflow as tf
 
     stream = split.stream.shuffle(min(int(split.size or 1), 10_000), seed=seed).repeat()
     yield from stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+
+
+def _count(arrays: Any) -> int:
+    """The number of rows of an array, or of the first array of a list, tuple or dict."""
+    if isinstance(arrays, dict):
+        return _count(next(iter(arrays.values())))
+    if isinstance(arrays, (list, tuple)):
+        return _count(arrays[0])
+    return len(arrays)
+
+
+def _rows(arrays: Any, chosen: np.ndarray) -> Any:
+    """The ``chosen`` rows of an array, or of each array of a list, tuple or dict (several inputs or targets)."""
+    if isinstance(arrays, dict):
+        return {key: _rows(value, chosen) for key, value in arrays.items()}
+    if isinstance(arrays, (list, tuple)):
+        return type(arrays)(_rows(value, chosen) for value in arrays)
+    return arrays[chosen]

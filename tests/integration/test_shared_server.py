@@ -40,7 +40,9 @@ def expected_steps(key: str) -> List[int]:
     """The steps at which one parallel job logs ``key``."""
     if key.startswith("val_") or key in ("epoch", "objective"):
         return [STEPS]
-    if key == "startup/first_step_seconds":
+    if key == "startup_seconds":
+        return [EVERY]
+    if key.startswith("weight_grad/"):  # gradient diagnostics: after the first call, then every 100 steps
         return [EVERY]
     return sorted(set(range(EVERY, STEPS + 1, EVERY)) | {STEPS})
 

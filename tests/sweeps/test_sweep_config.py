@@ -46,6 +46,7 @@ def test_an_optuna_sweeps_study_and_its_checks(tmp_path, monkeypatch):
     from lossexp.sweeps.optuna_sweep import location
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the store beside the working directory
     cfg = _hydra_config("hparams_search=optuna_weights", "hydra.sweep.dir=multirun/2026-12-02/04-30-00")
     assert location(cfg) == (f"sqlite:///{tmp_path}/outputs/optuna.db", "lossexp-2026-12-02_04-30-00")
     with pytest.raises(ConfigError, match="Unknown key loss.activity.wieght in hydra.sweeper.params: valid keys are "
