@@ -123,6 +123,19 @@ def lossexp_env(**extra: str) -> dict:
     return env
 
 
+@pytest.fixture(autouse=True)
+def fluent_tracking_uri_restored() -> Iterator[None]:
+    """A test that points MLflow's fluent API at its store (``mlflow.set_tracking_uri``, which also
+    exports ``$MLFLOW_TRACKING_URI``) does not send the next in-process run of its worker there.
+    lossexp itself restores what it sets (tests/test_api.py checks it)."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if os.environ.get("MLFLOW_TRACKING_URI") != before:
+        import mlflow
+
+        mlflow.set_tracking_uri(before)
+
+
 @pytest.fixture
 def run_cli(tmp_path: Path):
     """Run ``lossexp ARGS`` as a user would, in ``tmp_path``; returns the CompletedProcess."""
