@@ -45,6 +45,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_ui(cwd: Path) -> Tuple[subprocess.Popen, str]:
+    """``lossexp ui`` on a free loopback port, in its own process group (stop it with
+    :func:`stop_group`); returns the process, its output readable line by line, and its base URL."""
+    port = free_port()
+    ui = subprocess.Popen([sys.executable, "-m", "lossexp.cli", "ui", "--port", str(port)], cwd=cwd,
+                          env=lossexp_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True)
+    return ui, f"http://127.0.0.1:{port}"
+
+
 def wait_http(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

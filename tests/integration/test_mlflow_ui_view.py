@@ -6,15 +6,13 @@ drift in three sections after it and the gradient diagnostics grouped under ``we
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import require
-from integration_helpers import (NO_CHROMIUM, free_port, has_chromium, headless_chromium, lossexp, lossexp_env,
-                                 stop_group, wait_http)
+from integration_helpers import (NO_CHROMIUM, has_chromium, headless_chromium, lossexp, start_ui, stop_group,
+                                 wait_http)
 
 pytestmark = pytest.mark.slow
 
@@ -45,13 +43,9 @@ def test_ui_lands_on_the_runs_and_the_charts_start_with_the_loss_breakdown(tmp_p
     [view] = [line.split()[1] for line in trained.stdout.splitlines() if line.strip().startswith("view ")]
     run_name = "cnn·hist_avg+activity+coef"
 
-    port = free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "lossexp.cli", "ui", "--port", str(port)], cwd=tmp_path,
-                          env=lossexp_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True)
+    ui, base = start_ui(tmp_path)
     driver = None
     try:
-        base = f"http://127.0.0.1:{port}"
         assert ui.stdout.readline().strip().endswith(f"at {base} (Ctrl-C stops it)")
         runs_line = ui.stdout.readline().strip()
         assert re.fullmatch(rf"lossexp: runs of 'lossexp': {re.escape(base)}/#/experiments/\d+/runs"

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import require
-from integration_helpers import (NO_CHROMIUM, free_port, has_chromium, headless_chromium, lossexp, lossexp_env,
-                                 stop_group, sweep_runs, wait_http)
+from integration_helpers import (NO_CHROMIUM, has_chromium, headless_chromium, lossexp, start_ui, stop_group,
+                                 sweep_runs, wait_http)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("done_when")]  # one sweep for the module under -n
 
@@ -87,14 +85,10 @@ def test_mlflow_ui_shows_the_sweep_in_chromium(sweep, tmp_path):
     [parent], children = sweep_runs(uri)
     child = next(c for c in children if c.info.run_name == "loss=coef")
     experiment = parent.info.experiment_id
-    port = free_port()
-    ui = subprocess.Popen([sys.executable, "-m", "lossexp.cli", "ui", "--port", str(port)], cwd=cwd,
-                          env=lossexp_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          start_new_session=True)
+    ui, base = start_ui(cwd)
     driver = None
     try:
-        assert ui.stdout.readline().strip().endswith(f"at http://127.0.0.1:{port} (Ctrl-C stops it)")
-        base = f"http://127.0.0.1:{port}"
+        assert ui.stdout.readline().strip().endswith(f"at {base} (Ctrl-C stops it)")
         wait_http(f"{base}/health", ui, timeout=240)
         driver = headless_chromium(tmp_path)
         wait = WebDriverWait(driver, 60)
