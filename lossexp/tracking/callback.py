@@ -7,13 +7,14 @@ trainable weights (``weight/<c>``, ``weight/coef/<c>``), a weighting method's we
 diagnostics sampled since (``weight_grad/…``, logged at the step they were measured at);
 at each epoch end it adds the epoch's final train and validation values. After the first step it
 records ``startup_seconds``, the time since the process started (at the end of the
-first call into the compiled step, which runs ``trainer.execution_steps`` steps). Points are buffered in memory
-and sent with one asynchronous ``log_batch`` per epoch, so the database is never written from
-inside the step loop. The MLflow step of every point is the global training step.
+first call into the compiled step, which runs ``trainer.execution_steps`` steps). Points are buffered
+in memory and sent with one ``log_batch`` per epoch from a background thread
+(:func:`lossexp.tracking.store.log_metrics`), so the database is never written from inside the step loop. The MLflow step of every point is the global training step.
 """
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import Future
 from typing import Any, Dict, List, Optional, Tuple
 
 import keras
@@ -37,7 +38,7 @@ class MetricSink:
         self.run_id = run_id
         self.history: Dict[str, List[Tuple[int, float]]] = defaultdict(list)
         self._pending: List[Point] = []
-        self._handles: List[Any] = []
+        self._writing: List[Future] = []
 
     def add(self, values: Dict[str, float], step: int) -> None:
         for key, value in values.items():
@@ -53,15 +54,15 @@ class MetricSink:
 
     def flush(self, synchronous: bool = False) -> None:
         if self._pending and self.client is not None:
-            self._handles += store.log_metrics(self.client, self.run_id, self._pending, synchronous=synchronous)
+            self._writing += store.log_metrics(self.client, self.run_id, self._pending, synchronous=synchronous)
         self._pending = []
 
     def close(self) -> None:
         """Send what is pending and wait until every batch is written."""
         self.flush(synchronous=True)
-        handles, self._handles = self._handles, []
+        writing, self._writing = self._writing, []
         if self.client is not None:
-            store.wait_all(self.client, self.run_id, handles)
+            store.wait_all(writing)
 
 
 class RunRecorder(IntervalCallback):

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import random
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar
 
@@ -175,29 +177,34 @@ def metric_entries(points: Iterable[Tuple[str, float, int]]) -> List[Metric]:
 
 
 def log_metrics(client: MlflowClient, run_id: str, points: List[Tuple[str, float, int]],
-                synchronous: bool = True) -> List[Any]:
-    """Log ``(key, value, step)`` points in as few calls as MLflow allows; returns async handles.
-
-    Synchronous batches are retried here; an asynchronous one is resent by :func:`wait_all`.
-    """
-    handles = []
+                synchronous: bool = True) -> List[Future]:
+    """Log ``(key, value, step)`` points in as few calls as MLflow allows, retried while they fail
+    transiently; asynchronously, returns the batches' futures (see :func:`wait_all`)."""
+    futures = []
     for chunk in _chunks(metric_entries(points), MAX_METRICS_PER_BATCH):
+        send = functools.partial(retrying, functools.partial(client.log_batch, run_id, metrics=chunk))
         if synchronous:
-            retrying(lambda: client.log_batch(run_id, metrics=chunk))
+            send()
         else:
-            handles.append((client.log_batch(run_id, metrics=chunk, synchronous=False), chunk))
-    return [(handle, chunk) for handle, chunk in handles if handle is not None]
+            futures.append(_writer().submit(send))
+    return futures
 
 
-def wait_all(client: MlflowClient, run_id: str, handles: List[Any]) -> None:
-    """Wait for asynchronous batches; one that failed transiently is sent again, synchronously."""
-    for handle, chunk in handles:
-        try:
-            handle.wait()
-        except MlflowException as error:
-            if not is_transient(error):
-                raise
-            retrying(lambda: client.log_batch(run_id, metrics=chunk))
+@functools.lru_cache(maxsize=None)
+def _writer() -> ThreadPoolExecutor:
+    """The process's one background writer of metric batches.
+
+    lossexp's own thread rather than MLflow's ``log_batch(synchronous=False)``: MLflow's logging
+    thread polls its queue with a one-second timeout, and ending a run joins that thread, so every
+    run paid up to a second at its end waiting for the poll. An idle executor thread exits at once.
+    """
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lossexp-metrics")
+
+
+def wait_all(futures: List[Future]) -> None:
+    """Wait until every asynchronous batch is written; raises the first batch's lasting error."""
+    for future in futures:
+        future.result()
 
 
 def set_tag(client: MlflowClient, run_id: str, key: str, value: Any) -> None:
