@@ -15,9 +15,12 @@ samples per mode, the players' losses) to ``benchmarks/ring_paper/runs/<run>.jso
 epochs its samples to ``benchmarks/ring_paper/samples/<run>.npz`` (not committed). The first E
 epochs of a longer run are the same computation as a run of E epochs (same seeds, same data order,
 scores at each epoch end), so a result at E epochs is read from any stored run that reached E.
-Finished work is never redone: run the same command again to resume after an interruption. A run
-stopped short of its length is trained again from epoch 0 (there is no checkpoint); its stored
-epochs count until then.
+Finished work is never redone: run the same command again to resume after an interruption. Every
+10 epochs a run also saves its state — every variable of the model (both players, batch-norm
+statistics, the noise generator's seed state) and of both optimizers — to
+``benchmarks/ring_paper/checkpoints/<run>.npz`` (not committed); a run stopped short of its length
+resumes from its last checkpoint. A resumed run is the same training from the same state, but not
+bit for bit the uninterrupted one: the data order after the resume is drawn afresh.
 
     python -m benchmarks.ring --stage curves              # gan, pacgan2, seeds 0 and 1, the paper's 400 epochs
     python -m benchmarks.ring --stage plateau              # plot the curves: benchmarks/ring_paper/plateau.png
@@ -45,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 STORE = HERE / "ring_paper"
 RUNS = STORE / "runs"
 SAMPLES = STORE / "samples"
+CHECKPOINTS = STORE / "checkpoints"
 RESULTS = HERE / "ring_paper.json"
 TABLE = HERE / "RING.md"
 PAPER_EPOCHS = 400
@@ -117,9 +121,13 @@ def train(run: Run) -> None:
     own = trainer.callbacks(model, data)
     [scores] = own
     path, samples_path = RUNS / f"{run.name}.json", SAMPLES / f"{run.name}.npz"
+    checkpoint = CHECKPOINTS / f"{run.name}.npz"
     record: Dict[str, Any] = {"run": vars(run), "overrides": run.overrides(), "finished": False, "epochs": [],
                               "modes": [], "hq": [], "per_mode": [], "losses": [], "seconds": []}
     kept: Dict[str, Any] = {}
+    done = restore(model, checkpoint, path, samples_path, record, kept)
+    if done:
+        print(f"{run.name}: resumed after epoch {done}", flush=True)
 
     class Curve(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
@@ -137,11 +145,58 @@ def train(run: Run) -> None:
             if (epoch + 1) % SAMPLES_EVERY == 0 or epoch + 1 == run.epochs:
                 np.savez_compressed(samples_path.with_suffix(".tmp.npz"), **kept)
                 samples_path.with_suffix(".tmp.npz").replace(samples_path)
+                save(model, checkpoint, epoch + 1)
             _write_json(path, record)
 
-    model.fit(**trainer.fit_arguments(data), epochs=run.epochs, callbacks=[*own, Curve()], verbose=0)
+    model.fit(**trainer.fit_arguments(data), initial_epoch=done, epochs=run.epochs, callbacks=[*own, Curve()],
+              verbose=0)
     record["finished"] = True
     _write_json(path, record)
+
+
+def state(model: Any) -> List[Any]:
+    """Every variable training changes, in a fixed order, each once: both players' networks (with their
+    batch-norm statistics), the components' state, the noise seed state and each player's optimizer's
+    (not the running metrics, which every epoch resets)."""
+    players = ("generator", "discriminator")
+    variables = [*(v for p in players for v in model.player_network(p).variables),
+                 *(v for c in model.components for v in c.variables), model.noise.state,
+                 *(v for p in players for v in model.player_optimizer(p).variables)]
+    return list({id(v): v for v in variables}.values())
+
+
+def save(model: Any, checkpoint: Path, epochs_done: int) -> None:
+    import numpy as np
+
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    temporary = checkpoint.with_suffix(".tmp.npz")
+    np.savez(temporary, epochs_done=epochs_done, **{f"v{i}": np.asarray(v) for i, v in enumerate(state(model))})
+    temporary.replace(checkpoint)
+
+
+def restore(model: Any, checkpoint: Path, path: Path, samples_path: Path, record: Dict[str, Any],
+            kept: Dict[str, Any]) -> int:
+    """Load ``checkpoint`` (if any) into ``model``, and the run's record and samples up to it; returns
+    the epochs it had done (0 without a checkpoint)."""
+    import numpy as np
+
+    if not checkpoint.exists() or not path.exists():
+        return 0
+    saved = np.load(checkpoint)
+    variables = state(model)
+    if len(saved.files) - 1 != len(variables):
+        raise SystemExit(f"{checkpoint}: {len(saved.files) - 1} variables saved, the model has {len(variables)}")
+    for i, variable in enumerate(variables):
+        variable.assign(saved[f"v{i}"])
+    done = int(saved["epochs_done"])
+    stored_record = json.loads(path.read_text())
+    for key in ("epochs", "modes", "hq", "per_mode", "losses", "seconds"):
+        record[key] = stored_record[key][:done]
+    record["resumed_at"] = [*stored_record.get("resumed_at", []), done]
+    if samples_path.exists():
+        with np.load(samples_path) as samples:
+            kept.update({name: samples[name] for name in samples.files if int(name.split("_")[1]) <= done})
+    return done
 
 
 def time_epochs(variant: str, jit_compile: bool, epochs: int) -> Dict[str, Any]:
