@@ -80,7 +80,9 @@ def render(results: Dict[str, Any]) -> str:
         "| machine | |", "|---|---|",
         f"| cores | {m['cores']} |", f"| CPU | {m['cpu']} |", f"| Python | {m['python']} |",
         f"| TensorFlow | {m['tensorflow']} |", f"| Keras | {m['keras']} |",
-        f"| date | {results['date']} |", f"| wall time of the run | {results['wall_seconds']:.0f} s |", "",
+        f"| date | {results['date']} |",
+        f"| wall time | {results['wall_seconds']:.0f} s ("
+        + ", ".join(f"{name} {s:.0f} s" for name, s in results.get("measure_seconds", {}).items()) + ") |", "",
     ]
     if "scale" in results:
         lines += _scale(results["scale"])
