@@ -264,10 +264,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command in QUIET:
-        from lossexp import quiet
+        from lossexp import import_hooks, quiet
 
         try:
             quiet.configure()  # before TensorFlow or MLflow load, here and in a sweep's workers
+            import_hooks.lighten_tensorflow_import()
         except ConfigError as exc:
             return _fail(str(exc))
     if command == "train":

@@ -31,9 +31,10 @@ def _in_sweep() -> bool:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_train(cfg: DictConfig) -> float:
-    from lossexp import quiet
+    from lossexp import import_hooks, quiet
 
     quiet.configure()  # a sweep's worker process (joblib/loky, submitit, Ray) starts here
+    import_hooks.lighten_tensorflow_import()
     from lossexp.train import run
     from lossexp.tracking.guard import NonFiniteLoss, Terminated
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from lossexp.import_hooks import ImportHook, on_import
+from lossexp.import_hooks import ImportHook, hidden, on_import
 
 
 @pytest.fixture
@@ -54,3 +54,45 @@ def test_other_modules_pass_through(module_on_disk):
     assert events == ["exec"] and hook in sys.meta_path
     hook.remove()
     assert hook not in sys.meta_path
+
+
+def test_two_hooks_on_one_module_both_fire_in_order(module_on_disk):
+    name, events = module_on_disk
+
+    def around(label):
+        @contextlib.contextmanager
+        def wrap():
+            events.append(f"{label} before")
+            yield
+            events.append(f"{label} exit")
+        return wrap
+
+    first = on_import(name, around=around("first"), after=lambda module: events.append("first after"))
+    second = on_import(name, around=around("second"), after=lambda module: events.append("second after"))
+    assert second is first and sum(isinstance(f, ImportHook) and f.name == name for f in sys.meta_path) == 1
+    __import__(name)
+    assert events == ["first before", "second before", "exec", "second exit", "first exit", "first after",
+                      "second after"]
+
+
+def test_a_hidden_module_is_missing_inside_the_block_only(module_on_disk):
+    name, events = module_on_disk
+    with hidden(name):
+        with pytest.raises(ModuleNotFoundError, match=name):
+            __import__(name)
+        with pytest.raises(ModuleNotFoundError):
+            __import__(f"{name}.sub")
+    assert __import__(name).VALUE == 42 and events == ["exec"]
+
+
+def test_keras_imported_by_lossexp_skips_scikit_learn_and_it_still_imports_after(tmp_path):
+    """In a fresh interpreter set up as the CLI sets itself up: Keras loads without scikit-learn (its
+    optional wrappers off), and the user's ``import sklearn`` afterwards works."""
+    import subprocess
+
+    code = ("import sys; import lossexp.import_hooks as h; h.lighten_tensorflow_import(); import keras; "
+            "print('sklearn' in sys.modules); import sklearn.datasets; print(len(sklearn.datasets.load_digits().data))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["False", "1797"]
