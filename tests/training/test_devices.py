@@ -10,10 +10,10 @@ from mlflow.tracking import MlflowClient
 from conftest import composed_config
 
 CASES = {
-    "hist_avg_mean+coef": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
-                           "loss=hist_avg+coef"],
-    "hist_avg_ema+activity": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
-                              "loss=hist_avg+activity", "loss.hist_avg.mode=ema", "loss.hist_avg.decay=0.9"],
+    # hist_avg in both modes (a second entry of the same class), a trained coefficient, an activity penalty
+    "hist_avg_mean_ema+coef+activity": ["model=mlp", "model.hidden_units=[16,8]", "data=regression",
+                                        "data.n_samples=320", "loss=hist_avg+coef+activity",
+                                        "+loss.hist_avg_ema={kind: hist_avg, mode: ema, decay: 0.9}"],
     # weighting methods: the losses and the tasks' gradients they see are the global batch's on either
     "pcgrad": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
                "loss=hist_avg+activity", "weighting=pcgrad"],
@@ -26,6 +26,8 @@ CASES = {
     "kl_schedule": ["model=mean_vae", "data=digits", "data.n_samples=320", "loss=kl",
                     "loss.kl.weight={schedule: linear, start: 0, end: 1, steps: 12}"],
 }
+#: the terms a case must record (its entries are not all named in its overrides' loss=)
+TERMS = {"hist_avg_mean_ema+coef+activity": ("hist_avg", "hist_avg_ema", "coef", "activity")}
 #: a user project whose model has the VAE's z_mean and z_log_var layers and decodes them, without sampling
 PROJECT = {
     "pyproject.toml": '[tool.lossexp]\nmodules = ["mean_vae"]\n',
@@ -66,6 +68,7 @@ def test_two_replicas_train_like_one_device(run_cli, store_uri, tmp_path, case):
         assert result.returncode == 0, result.stderr[-3000:]
     one, two = histories(store_uri, "one"), histories(store_uri, "two")
     assert set(one) == set(two) and any(k.startswith("term/") for k in one)
+    assert {f"term/{name}" for name in TERMS.get(case, ())} <= set(one)
     for key in one:
         assert [s for s, _ in one[key]] == [s for s, _ in two[key]], key
         for (step, a), (_, b) in zip(one[key], two[key]):
