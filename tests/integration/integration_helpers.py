@@ -82,7 +82,7 @@ def stop_group(process: subprocess.Popen, first: int = signal.SIGTERM, timeout: 
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 NO_CHROMIUM = ("needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver); "
-               "apt-get install -y chromium chromium-driver (.ci/run does)")
+               "apt-get install -y chromium chromium-driver (make test-integration does)")
 
 
 def has_chromium() -> bool:

@@ -1,8 +1,8 @@
 """A tracking server as teams run it, started for one test module: a throwaway PostgreSQL cluster as
 its backend store and ``mlflow server --app-name basic-auth`` in front, both on 127.0.0.1 only.
 
-PostgreSQL comes from Debian's ``postgresql`` package (``.ci/run`` installs it); ``initdb`` and
-``postgres`` refuse to run as root, so as root they run as the package's ``postgres`` user, in a
+PostgreSQL comes from Debian's ``postgresql`` package (``make test-integration`` installs it);
+``initdb`` and ``postgres`` refuse to run as root, so as root they run as the package's ``postgres`` user, in a
 data directory it owns. The cluster takes password (SCRAM) logins on 127.0.0.1 only, with no
 Unix socket outside its own directory. The MLflow server reads its auth settings from a
 ``basic_auth.ini`` of its own (users database in the test's directory, ``default_permission =

@@ -14,7 +14,7 @@ from conftest import require
 from integration_helpers import (NO_CHROMIUM, has_chromium, headless_chromium, lossexp, start_ui, stop_group,
                                  wait_http)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture(autouse=True)

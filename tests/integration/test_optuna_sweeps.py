@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from integration_helpers import QUICK, lossexp, lossexp_env, sweep_runs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 OPTUNA = ["hparams_search=optuna_weights"]
 
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import require
 from integration_helpers import QUICK, lossexp_env, sweep_runs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 UNSHARE = ["unshare", "--net", "--pid", "--fork", "--mount-proc"]
 

@@ -24,7 +24,8 @@ from conftest import lossexp_env, require
 from integration_helpers import QUICK, lossexp
 from shared_server import ADMIN, Server, basic_auth_server, postgres_bindir, postgres_cluster
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("shared_server")]  # one server for the module under -n
+# one server for the module under -n
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.xdist_group("shared_server")]
 
 USERS = ("alice", "bob")
 #: the parallel jobs: one epoch of STEPS steps, metrics sampled every EVERY steps (as tests/test_concurrency.py)
@@ -63,7 +64,7 @@ def logged_in(user: str, password: str) -> Iterator[None]:
 def server(tmp_path_factory) -> Iterator[Server]:
     bindir = postgres_bindir()
     require(bindir is not None, "PostgreSQL's server binaries are not installed (apt-get install postgresql; "
-                                ".ci/run does)")
+                                "make test-integration does)")
     with postgres_cluster(bindir) as backend, basic_auth_server(backend, tmp_path_factory.mktemp("server")) as running:
         yield running
 

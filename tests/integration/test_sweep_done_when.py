@@ -14,7 +14,8 @@ from conftest import require
 from integration_helpers import (NO_CHROMIUM, has_chromium, headless_chromium, lossexp, start_ui, stop_group,
                                  sweep_runs, wait_http)
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("done_when")]  # one sweep for the module under -n
+# one sweep for the module under -n
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.xdist_group("done_when")]
 
 SWEEP = ["train", "-m", "loss=hist_avg+activity,activity,coef", "trainer.epochs=1", "hydra/launcher=joblib",
          "data.n_samples=300", "trainer.verbose=0", "tracking.plots=false", "tracking.log_model=false"]

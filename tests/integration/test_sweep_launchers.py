@@ -6,7 +6,7 @@ from mlflow.tracking import MlflowClient
 
 from integration_helpers import QUICK, lossexp, sweep_runs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 def test_chdir_true_and_false_write_one_store(tmp_path: Path, store_uri: str):

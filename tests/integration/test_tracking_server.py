@@ -10,7 +10,7 @@ import pytest
 from conftest import lossexp_env
 from integration_helpers import QUICK, free_port, lossexp, stop_group, sweep_runs, wait_http
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture
