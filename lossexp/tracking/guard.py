@@ -97,7 +97,12 @@ received: List[int] = []
 
 @contextlib.contextmanager
 def terminate_on_signals() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (restored after)."""
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (restored after).
+
+    Python runs a signal handler between any two bytecodes, also inside a ``__del__`` or a weakref
+    callback (SQLAlchemy's, during garbage collection), where an exception is printed and dropped.
+    A SIGTERM lost that way is raised when the block ends without an exception of its own.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -106,8 +111,11 @@ def terminate_on_signals() -> Iterator[None]:
         received.append(signum)
         raise Terminated(signum)
 
+    already = len(received)
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if len(received) > already:
+        raise Terminated(received[-1])

@@ -76,18 +76,25 @@ class TrackedRun:
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
-        self._signals.close()
-        if not self.enabled:
-            return
-        self._heartbeat.stop()
-        status = status_for(exc_type)
-        if exc_type is not None:
-            for record in (self.sink.close, lambda: self._record_error(exc_type, exc, tb)):
-                try:
-                    record()
-                except Exception:  # the run's status matters more than these extras
-                    pass
-        store.end_run(self.client, self.run_id, status)
+        late: Optional[Terminated] = None
+        try:
+            self._signals.close()
+        except Terminated as lost:  # a SIGTERM whose exception was dropped mid-run (terminate_on_signals)
+            if exc_type is None:
+                late = lost
+                exc_type, exc, tb = Terminated, lost, lost.__traceback__
+        if self.enabled:
+            self._heartbeat.stop()
+            status = status_for(exc_type)
+            if exc_type is not None:
+                for record in (self.sink.close, lambda: self._record_error(exc_type, exc, tb)):
+                    try:
+                        record()
+                    except Exception:  # the run's status matters more than these extras
+                        pass
+            store.end_run(self.client, self.run_id, status)
+        if late is not None:
+            raise late
 
     def _record_error(self, exc_type: Type[BaseException], exc: Optional[BaseException],
                       tb: Optional[TracebackType]) -> None:

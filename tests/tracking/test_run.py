@@ -62,3 +62,24 @@ def test_flatten_and_chunked_params(tmp_path):
     run_id = store.start_run(client, exp, "p", {})
     store.log_params(client, run_id, {f"k{i}": i for i in range(250)})
     assert len(client.get_run(run_id).data.params) == 250
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped exception
+def test_a_sigterm_dropped_during_the_run_ends_it_killed_and_is_raised(tmp_path):
+    import os
+    import signal
+
+    from lossexp.tracking.guard import Terminated
+
+    class Dropping:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10 ** 6):  # the handler raises inside __del__, where Python drops it
+                pass
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    with pytest.raises(Terminated):
+        with TrackedRun(config(uri), "r", {"loss": "none"}, tmp_path) as run:
+            Dropping()
+    got = MlflowClient(uri).get_run(run.run_id)
+    assert got.info.status == "KILLED" and "SIGTERM" in got.data.tags["error"]
