@@ -93,5 +93,18 @@ class HistoricalAverage(LossComponent):
                 ref = reference + rate * (theta - reference)
                 reference.assign(ref)
             diff = theta - ops.stop_gradient(ref)
-            parts.append(ops.sum(ops.square(diff)) if self.distance == "squared_l2" else ops.mean(ops.abs(diff)))
+            parts.append(_squared_norm(diff) if self.distance == "squared_l2" else ops.mean(ops.abs(diff)))
         return ops.sum(ops.stack(parts))
+
+
+@ops.custom_gradient
+def _squared_norm(diff: Any) -> Any:
+    """Σ diff², with its gradient 2·diff·upstream given directly: autodiff would broadcast the upstream
+    scalar to the tensor's shape and multiply twice, passes over every weight at every step."""
+
+    def gradient(*args: Any, upstream: Any = None) -> Any:
+        if upstream is None:
+            (upstream,) = args
+        return diff * (2.0 * upstream)
+
+    return ops.sum(ops.square(diff)), gradient
