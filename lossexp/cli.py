@@ -268,7 +268,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         try:
             quiet.configure()  # before TensorFlow or MLflow load, here and in a sweep's workers
-            import_hooks.lighten_tensorflow_import()
+            import_hooks.import_keras_without_sklearn()
         except ConfigError as exc:
             return _fail(str(exc))
     if command == "train":

@@ -34,7 +34,7 @@ def hydra_train(cfg: DictConfig) -> float:
     from lossexp import import_hooks, quiet
 
     quiet.configure()  # a sweep's worker process (joblib/loky, submitit, Ray) starts here
-    import_hooks.lighten_tensorflow_import()
+    import_hooks.import_keras_without_sklearn()
     from lossexp.train import run
     from lossexp.tracking.guard import NonFiniteLoss, Terminated
 

@@ -11,6 +11,7 @@ module is already imported, :func:`on_import` runs ``after`` at once.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.machinery
 import sys
 from types import ModuleType
@@ -125,12 +126,8 @@ def hidden(name: str) -> Iterator[None]:
         sys.meta_path.remove(refused)
 
 
-def lighten_tensorflow_import() -> None:
+def import_keras_without_sklearn() -> None:
     """In a process lossexp runs (the CLI, a sweep's worker): Keras' first import (whether lossexp or
     TensorFlow imports it) runs with scikit-learn :func:`hidden`, so Keras skips its scikit-learn
     wrappers."""
-    on_import("keras", around=_sklearn_hidden)
-
-
-def _sklearn_hidden() -> ContextManager[None]:
-    return hidden("sklearn")
+    on_import("keras", around=functools.partial(hidden, "sklearn"))

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
 import sys
 
 import pytest
@@ -88,11 +90,9 @@ def test_a_hidden_module_is_missing_inside_the_block_only(module_on_disk):
 def test_keras_imported_by_lossexp_skips_scikit_learn_and_it_still_imports_after(tmp_path):
     """In a fresh interpreter set up as the CLI sets itself up: Keras loads without scikit-learn (its
     optional wrappers off), and the user's ``import sklearn`` afterwards works."""
-    import subprocess
-
-    code = ("import sys; import lossexp.import_hooks as h; h.lighten_tensorflow_import(); import keras; "
+    code = ("import sys; import lossexp.import_hooks as h; h.import_keras_without_sklearn(); import keras; "
             "print('sklearn' in sys.modules); import sklearn.datasets; print(len(sklearn.datasets.load_digits().data))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["False", "1797"]

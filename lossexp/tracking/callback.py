@@ -9,7 +9,8 @@ at each epoch end it adds the epoch's final train and validation values. After t
 records ``startup_seconds``, the time since the process started (at the end of the
 first call into the compiled step, which runs ``trainer.execution_steps`` steps). Points are buffered
 in memory and sent with one ``log_batch`` per epoch from a background thread
-(:func:`lossexp.tracking.store.log_metrics`), so the database is never written from inside the step loop. The MLflow step of every point is the global training step.
+(:func:`lossexp.tracking.store.log_metrics`), so the database is never written from inside the step
+loop. The MLflow step of every point is the global training step.
 """
 from __future__ import annotations
 
