@@ -88,19 +88,12 @@ def pytest_collection_modifyitems(config, items) -> None:
             item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")
 
 
-def in_ci() -> bool:
-    """True under CI (``CI=true``, as ``.ci/run`` and most CI services set it)."""
-    return os.environ.get("CI", "").strip().lower() in ("true", "1")
-
-
 def require(available: bool, reason: str) -> None:
-    """Skip the calling test when a prerequisite it needs is missing; under CI fail it instead, since
-    CI installs every prerequisite and a silent skip there would hide a test that never ran."""
-    if available:
-        return
-    if in_ci():
-        pytest.fail(f"missing prerequisite under CI=true: {reason}", pytrace=False)
-    pytest.skip(reason)
+    """Fail the calling test when a prerequisite it needs is missing, naming it: a skipped test would
+    prove nothing. Only the integration tier needs any, and ``make test-integration`` installs them
+    (``tests/integration/prerequisites.sh``; the Ray test also needs root for its namespaces)."""
+    if not available:
+        pytest.fail(f"missing prerequisite: {reason}", pytrace=False)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 @pytest.fixture(autouse=True)
 def chromium() -> None:
-    """Debian's Chromium, which CI installs: missing, it skips here and fails under CI."""
+    """Debian's Chromium, which make test-integration installs: missing, the test fails naming it."""
     require(has_chromium(), NO_CHROMIUM)
 
 REPO = Path(__file__).resolve().parents[2]
