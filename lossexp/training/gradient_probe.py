@@ -14,6 +14,8 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 import keras
 import numpy as np
 
+from lossexp.training import step_count
+
 
 class GradientProbe(keras.callbacks.Callback):
     """Samples the model's gradient diagnostics every ``every_n_steps`` steps (see the module docstring)."""
@@ -23,6 +25,13 @@ class GradientProbe(keras.callbacks.Callback):
         self.batches = batches
         self.every_n_steps = int(every_n_steps)
         self.sampled: Optional[int] = None
+        self.epoch = 0
+
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        step_count.forget(self.model)
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.epoch = epoch
 
     def due(self, step: int) -> bool:
         """Whether the calls since the last sample reached a new interval: steps 1…N, N+1…2N, …"""
@@ -31,7 +40,7 @@ class GradientProbe(keras.callbacks.Callback):
         return (step - 1) // self.every_n_steps > (self.sampled - 1) // self.every_n_steps
 
     def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        step = step_count.global_step(self.model, (self.epoch, batch))
         if self.due(step):
             self.sampled = step
             self.model.diagnostics.sample(step, *next(self.batches))

@@ -1,0 +1,57 @@
+"""The global step after a compiled call: true at an epoch's short last call, read once per call,
+fresh in every ``fit``."""
+from __future__ import annotations
+
+from typing import List
+
+import keras
+import numpy as np
+import pytest
+
+from lossexp.training import step_count
+from lossexp.tracking.steps import IntervalCallback
+
+
+class Seen(IntervalCallback):
+    """Keeps the global step it was given after every call."""
+
+    def __init__(self) -> None:
+        super().__init__(every_n_steps=1)
+        self.steps: List[int] = []
+
+    def on_steps_done(self, previous_step: int, logs: dict) -> None:
+        self.steps.append(self.step)
+
+
+def model(steps_per_execution: int) -> keras.Model:
+    keras.backend.clear_session()
+    network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    network.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse", steps_per_execution=steps_per_execution)
+    return network
+
+
+def data(rows: int):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(rows, 2)).astype("float32"), rng.normal(size=(rows, 1)).astype("float32")
+
+
+def test_every_callback_sees_the_true_step_and_the_variable_is_read_once_per_call(monkeypatch):
+    network = model(steps_per_execution=3)
+    reads = []
+    convert = keras.ops.convert_to_numpy
+    monkeypatch.setattr(step_count.keras.ops, "convert_to_numpy", lambda x: reads.append(1) or convert(x))
+    watchers = [Seen() for _ in range(4)]
+    network.fit(*data(10), batch_size=2, epochs=2, shuffle=False, verbose=0, callbacks=watchers)
+    # 5 steps an epoch in calls of 3: the second call of each epoch runs 2 (Keras' batch index says 3)
+    assert [w.steps for w in watchers] == [[3, 5, 8, 10]] * 4
+    assert len(reads) == 4
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_a_second_fit_reads_anew_where_its_calls_have_the_first_ones_numbers(epochs):
+    network = model(steps_per_execution=2)  # 4 rows, batch 2: one call of 2 steps an epoch, always (epoch, 1)
+    first, second = Seen(), Seen()
+    network.fit(*data(4), batch_size=2, epochs=epochs, verbose=0, callbacks=[first])
+    network.fit(*data(4), batch_size=2, epochs=epochs, verbose=0, callbacks=[second])
+    assert first.steps == [2 * e for e in range(1, epochs + 1)]
+    assert second.steps == [2 * (epochs + e) for e in range(1, epochs + 1)]
