@@ -1,5 +1,5 @@
-"""``python -m benchmarks [--quick] [--only NAME ...] [--networks …] [--batches …] [--sections …]``: run the
-measures, write results and report."""
+"""``python -m benchmarks [--quick] [--only NAME ...] [--networks …] [--batches …] [--sections …]
+[--repeats N]``: run the measures, write results and report."""
 from __future__ import annotations
 
 import argparse
@@ -27,8 +27,10 @@ def main() -> None:
                         help="scale: the batch sizes")
     parser.add_argument("--sections", nargs="+", choices=scale.SECTIONS, default=list(scale.SECTIONS),
                         help="scale: which of its measures to run")
+    parser.add_argument("--repeats", type=int, help="scale: interleaved repeats of every variant (default 3)")
     args = parser.parse_args()
-    options = {"scale": {"networks": args.networks, "batches": args.batches, "sections": args.sections}}
+    options = {"scale": {"networks": args.networks, "batches": args.batches, "sections": args.sections,
+                         "repeats": args.repeats}}
     results_path = HERE / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() and len(args.only) < len(MEASURES) else {}
     seconds = results.setdefault("measure_seconds", {})  # per measure: a partial run keeps the others'

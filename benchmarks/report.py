@@ -106,7 +106,10 @@ def render(results: Dict[str, Any]) -> str:
             f"| `lossexp --help` | {_s(s['help_seconds'])}, {_verdict(s['help_seconds']['median'], s['goal_seconds'])} |",
             f"| `lossexp components` | {_s(s['components_seconds'])}, "
             f"{_verdict(s['components_seconds']['median'], s['goal_seconds'])} |",
-            f"| `python -c \"import tensorflow\"` | {_s(s['tensorflow_import_seconds'])} |",
+            f"| TensorFlow's import: `python -c \"import os, tensorflow; os._exit(0)\"` (no teardown) | "
+            f"{_s(s['tensorflow_import_seconds'])} |",
+            f"| the same with the interpreter's teardown: `python -c \"import tensorflow\"` | "
+            f"{_s(s['tensorflow_import_and_exit_seconds'])} |",
             f"| `{s['tiny_command']}`, existing store | {_s(s['tiny_run_seconds'])} |",
             f"| the tiny run minus TensorFlow's import | {_s(s['tiny_run_over_import'])}, "
             f"{_verdict(margin, s['goal_margin_over_import'])} |",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -236,10 +236,11 @@ SECTIONS = ("headline", "drift", "terms", "growth")
 
 
 def measure(quick: bool = False, networks: Sequence[str] = NETWORKS, batches: Sequence[int] = BATCHES,
-            sections: Sequence[str] = SECTIONS) -> Dict[str, Any]:
+            sections: Sequence[str] = SECTIONS, repeats: Optional[int] = None) -> Dict[str, Any]:
     """The measures of the module docstring; ``networks``, ``batches`` and ``sections`` select a part
-    of them (a partial run says so in its ``setup``)."""
-    repeats, epochs = (2, 3) if quick else (3, 3)
+    of them (a partial run says so in its ``setup``); ``repeats`` of each variant (default 3, 2 quick)."""
+    epochs = 3
+    repeats = repeats or (2 if quick else 3)
     partial = tuple(networks) != NETWORKS or tuple(batches) != BATCHES or tuple(sections) != SECTIONS
     results: Dict[str, Any] = {"setup": {
         "optimizer": "Adam(1e-3)", "steps_per_execution": EXECUTION, "epochs": epochs, "repeats": repeats,
