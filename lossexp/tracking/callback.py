@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 from lossexp import metric_names
 from lossexp.tracking import store
 from lossexp.tracking.clock import seconds_since_process_start
-from lossexp.tracking.steps import IntervalCallback
+from lossexp.training.step_count import IntervalCallback
 from lossexp.training.drift import WeightDrift
 
 Point = Tuple[str, float, int]

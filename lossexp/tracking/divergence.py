@@ -23,7 +23,7 @@ from typing import Any, Deque, Dict, List, Optional
 
 from lossexp import metric_names
 from lossexp.tracking.callback import MetricSink, tracked_weights
-from lossexp.tracking.steps import IntervalCallback
+from lossexp.training.step_count import IntervalCallback
 
 FALLING_CHECKS = 3
 

@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 from lossexp import metric_names
 from lossexp.tracking.callback import MetricSink
-from lossexp.tracking.steps import IntervalCallback
+from lossexp.training.step_count import IntervalCallback
 
 
 class NonFiniteLoss(RuntimeError):

@@ -11,27 +11,18 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterator, Optional, Tuple
 
-import keras
 import numpy as np
 
-from lossexp.training import step_count
+from lossexp.training.step_count import IntervalCallback
 
 
-class GradientProbe(keras.callbacks.Callback):
+class GradientProbe(IntervalCallback):
     """Samples the model's gradient diagnostics every ``every_n_steps`` steps (see the module docstring)."""
 
     def __init__(self, batches: Iterator[Tuple[Any, Any]], every_n_steps: int) -> None:
-        super().__init__()
+        super().__init__(int(every_n_steps))
         self.batches = batches
-        self.every_n_steps = int(every_n_steps)
         self.sampled: Optional[int] = None
-        self.epoch = 0
-
-    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
-        step_count.forget(self.model)
-
-    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        self.epoch = epoch
 
     def due(self, step: int) -> bool:
         """Whether the calls since the last sample reached a new interval: steps 1…N, N+1…2N, …"""
@@ -39,11 +30,10 @@ class GradientProbe(keras.callbacks.Callback):
             return step > 0
         return (step - 1) // self.every_n_steps > (self.sampled - 1) // self.every_n_steps
 
-    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        step = step_count.global_step(self.model, (self.epoch, batch))
-        if self.due(step):
-            self.sampled = step
-            self.model.diagnostics.sample(step, *next(self.batches))
+    def on_steps_done(self, previous_step: int, logs: Dict[str, Any]) -> None:
+        if self.due(self.step):
+            self.sampled = self.step
+            self.model.diagnostics.sample(self.step, *next(self.batches))
 
 
 def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[Any, Any]]:

@@ -1,5 +1,5 @@
 """The global step after a compiled call: true at an epoch's short last call, read once per call,
-fresh in every ``fit``."""
+fresh in every ``fit``; the logged steps and values do not depend on how many steps run per call."""
 from __future__ import annotations
 
 from typing import List
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lossexp.training import step_count
-from lossexp.tracking.steps import IntervalCallback
+from lossexp.training.step_count import IntervalCallback
 
 
 class Seen(IntervalCallback):
@@ -55,3 +55,28 @@ def test_a_second_fit_reads_anew_where_its_calls_have_the_first_ones_numbers(epo
     network.fit(*data(4), batch_size=2, epochs=epochs, verbose=0, callbacks=[second])
     assert first.steps == [2 * e for e in range(1, epochs + 1)]
     assert second.steps == [2 * (epochs + e) for e in range(1, epochs + 1)]
+
+
+def recorded_history(steps_per_execution: int) -> dict:
+    from lossexp.tracking.callback import MetricSink, RunRecorder
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh", name="hidden"),
+                              keras.layers.Dense(1, name="output")])
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", steps_per_execution=steps_per_execution)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3)).astype("float32")  # 100 rows / batch 10: 10 steps an epoch
+    y = x.sum(axis=1, keepdims=True)
+    sink = MetricSink(None, None)
+    model.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0, callbacks=[RunRecorder(sink, 3, drift=True)])
+    return {key: points for key, points in sink.history.items() if key != "startup_seconds"}
+
+
+def test_steps_and_values_are_the_same_with_one_or_three_steps_per_call():
+    one, batched = recorded_history(1), recorded_history(3)
+    assert [step for step, _ in one["loss"]] == [3, 6, 9, 10, 13, 16, 19, 20]  # every 3 steps of an epoch, its end
+    assert one.keys() == batched.keys()
+    for key in one:
+        assert [step for step, _ in one[key]] == [step for step, _ in batched[key]], key
+        np.testing.assert_allclose([v for _, v in one[key]], [v for _, v in batched[key]], rtol=1e-5, err_msg=key)
