@@ -33,10 +33,13 @@ def spread(values: Sequence[float]) -> Dict[str, Any]:
 
 
 def ratio_spread(numerators: Sequence[float], denominators: Sequence[float]) -> Dict[str, Any]:
-    """Ratios of paired measurements (same repeat), and the ratio of the medians."""
+    """Ratios of paired measurements (same repeat), the ratio of the medians, and the ratio of the
+    fastest measurements (``of_fastest``: on a shared machine, interference only ever adds time, so
+    each side's fastest repeat is its least disturbed one)."""
     paired = [a / b for a, b in zip(numerators, denominators)]
     result = spread(paired)
     result["of_medians"] = statistics.median(numerators) / statistics.median(denominators)
+    result["of_fastest"] = min(numerators) / min(denominators)
     return result
 
 

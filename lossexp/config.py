@@ -98,7 +98,10 @@ class TrackingConfig:
     uri: Optional[str] = None
     experiment: str = "lossexp"
     run_name: Optional[str] = None
+    #: per-layer weight-drift statistics (``weight_drift/…``), measured every ``drift_every_n_steps``
     drift: bool = True
+    #: training steps between two drift measurements (each reads every weight about fifteen times)
+    drift_every_n_steps: int = 100
     plots: bool = True
     log_model: bool = True
     #: MLflow's system metrics (CPU, memory, disk, network; GPU when present) as ``system/…``
@@ -245,6 +248,8 @@ def _check_tracking(tracking: TrackingConfig) -> None:
            "a positive number of seconds", tracking.heartbeat_s)
     _check(tracking.stale_after_s > tracking.heartbeat_s, "tracking.stale_after_s",
            f"more seconds than tracking.heartbeat_s ({tracking.heartbeat_s:g})", tracking.stale_after_s)
+    _check(isinstance(tracking.drift_every_n_steps, int) and tracking.drift_every_n_steps >= 1,
+           "tracking.drift_every_n_steps", "a whole number of steps >= 1", tracking.drift_every_n_steps)
     _check(isinstance(tracking.gradients_every_n_steps, int) and tracking.gradients_every_n_steps >= 1,
            "tracking.gradients_every_n_steps", "a whole number of steps >= 1", tracking.gradients_every_n_steps)
 

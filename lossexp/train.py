@@ -128,7 +128,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
 
         every = config.trainer.log_every_n_steps
         own = trainer.callbacks(model, data)  # first: their metrics are recorded with the epoch
-        recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift)
+        recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift,
+                               drift_every_n_steps=config.tracking.drift_every_n_steps)
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
         guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
         trial = trial_callbacks(config.objective, tracked)  # an Optuna trial: reports each epoch, may be pruned

@@ -62,7 +62,7 @@ def test_one_background_log_batch_per_epoch_and_every_point_lands(tmp_path, tiny
     model = compose(tiny_network(), [ActivityPenalty(name="activity", weight=0.05, layers=["hidden_1"])])
     probe = Probe(counter)
     model.fit(x[:32], y[:32], batch_size=4, epochs=3, validation_data=(x[32:], y[32:]), verbose=0,
-              callbacks=[RunRecorder(sink, every_n_steps=2, drift=True), probe])
+              callbacks=[RunRecorder(sink, every_n_steps=2, drift=True, drift_every_n_steps=2), probe])
 
     sink.close()  # waits for the background writes
 

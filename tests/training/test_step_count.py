@@ -57,7 +57,7 @@ def test_a_second_fit_reads_anew_where_its_calls_have_the_first_ones_numbers(epo
     assert second.steps == [2 * (epochs + e) for e in range(1, epochs + 1)]
 
 
-def recorded_history(steps_per_execution: int) -> dict:
+def recorded_history(steps_per_execution: int, drift_every_n_steps: int = 100) -> dict:
     from lossexp.tracking.callback import MetricSink, RunRecorder
 
     keras.backend.clear_session()
@@ -69,7 +69,7 @@ def recorded_history(steps_per_execution: int) -> dict:
     x = rng.normal(size=(100, 3)).astype("float32")  # 100 rows / batch 10: 10 steps an epoch
     y = x.sum(axis=1, keepdims=True)
     sink = MetricSink(None, None)
-    model.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0, callbacks=[RunRecorder(sink, 3, drift=True)])
+    model.fit(x, y, batch_size=10, epochs=2, shuffle=False, verbose=0, callbacks=[RunRecorder(sink, 3, drift=True, drift_every_n_steps=drift_every_n_steps)])
     return {key: points for key, points in sink.history.items() if key != "startup_seconds"}
 
 
@@ -80,3 +80,15 @@ def test_steps_and_values_are_the_same_with_one_or_three_steps_per_call():
     for key in one:
         assert [step for step, _ in one[key]] == [step for step, _ in batched[key]], key
         np.testing.assert_allclose([v for _, v in one[key]], [v for _, v in batched[key]], rtol=1e-5, err_msg=key)
+
+
+def test_drift_is_measured_first_then_once_per_block_of_steps_and_at_the_end():
+    """Samples at 3, 6, 9, 10 (epoch end), 13, …, 20; drift every 6 steps: the first sample, the
+    first sample at or after 6, 12 and 18, and the last step."""
+    history = recorded_history(1, drift_every_n_steps=6)
+    assert [step for step, _ in history["loss"]] == [3, 6, 9, 10, 13, 16, 19, 20]
+    for key in (key for key in history if key.startswith("weight_drift/")):
+        assert [step for step, _ in history[key]] == [3, 6, 13, 19, 20], key
+    per_step = [value for _, value in history["weight_drift/per_step/hidden"]]
+    from_init = [value for _, value in history["weight_drift/from_init/hidden"]]
+    assert all(value > 0 for value in per_step) and from_init == sorted(from_init)  # moving away from θ_0
