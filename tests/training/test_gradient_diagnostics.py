@@ -148,3 +148,26 @@ def test_names_of_the_statistics():
     assert names.gradient_parts("weight_grad/kl/cos_task") == ("kl", None, "cos_task")
     assert names.gradient_parts("weight_grad/conflicts") is None and names.gradient_parts("weight_grad/norm") is None
     assert names.gradient_parts("weight_grad/dense.conflicts") is None
+
+
+class BranchingPenalty(ActivityPenalty):
+    """The activity penalty, or nothing while it is tiny, decided by a Python ``if`` on a tensor (which
+    only autograph turns into graph control flow)."""
+
+    def term(self, context):
+        value = super().term(context)
+        if value > 1e-12:
+            return value
+        return value * 0.0
+
+
+def test_a_component_branching_on_a_tensor_in_python_is_compiled_with_autograph(tiny_network, compose, batch):
+    x, y = (a.astype("float32") for a in batch)
+    model = compose(tiny_network(), [BranchingPenalty(name="activity", weight=W_ACTIVITY, layers=["hidden_1"])],
+                    learning_rate=LR)
+    model.watch_gradients()
+    eager = [model.measure_gradients(x, y) for _ in range(EAGER_SAMPLES)][-1]
+    compiled = model.measure_gradients(x, y)  # traced without autograph, refused, traced again with it
+    assert compiled == pytest.approx(eager, rel=1e-5, abs=1e-7)
+    assert compiled[names.gradient("activity", "norm")] > 0
+    assert model.measure_gradients(x, y) == pytest.approx(eager, rel=1e-5, abs=1e-7)
