@@ -37,9 +37,12 @@ def main() -> None:
     for name in args.only:
         print(f"benchmarks: {name} …", flush=True)
         start = time.perf_counter()
+        previous = results.get(name)
         results[name] = importlib.import_module(f"benchmarks.{name}").measure(quick=args.quick,
                                                                               **options.get(name, {}))
         seconds[name] = time.perf_counter() - start
+        if name == "scale" and previous is not None:  # a run of some sections keeps the others, labelled
+            scale.carry_over(results[name], previous)
     if "scale" in results:  # the headline: lossexp / plain Keras with the same steps_per_execution
         results["same_batching_ratio"] = {key: ratio["of_fastest"]
                                           for key, ratio in results["scale"]["same_batching_ratio"].items()}

@@ -29,7 +29,11 @@ def _scale(s: Dict[str, Any]) -> List[str]:
     partial = ([f"**Partial run**: networks {', '.join(setup['networks'])}; batch "
                 f"{', '.join(map(str, setup['batches']))}; sections {', '.join(setup['sections'])}.", ""]
                if setup.get("partial") else [])
-    lines = [*partial,
+    when = sorted(set(setup.get("measured", {}).values()))
+    measured = ([f"Measured in {len(when)} runs: " + "; ".join(
+        f"{', '.join(s for s, t in setup['measured'].items() if t == at)} at {at}" for at in when)
+        + " (the same benchmark code, each section whole).", ""] if len(when) > 1 else [])
+    lines = [*partial, *measured,
         "## 1. lossexp against plain Keras, same `steps_per_execution`", "",
         f"Every variant: the same freshly built network, synthetic data, Adam, `steps_per_execution = "
         f"{setup['steps_per_execution']}`; {repeats}. **Headline**: lossexp's default config "

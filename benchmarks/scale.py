@@ -25,6 +25,7 @@ parameters on 32×32×3 images; 10 classes; batch 32 and 256.
 """
 from __future__ import annotations
 
+import datetime
 import statistics
 import tempfile
 from pathlib import Path
@@ -237,6 +238,26 @@ def interleaved(variants: Dict[str, Callable[[], float]], repeats: int) -> Dict[
 
 
 SECTIONS = ("headline", "drift", "terms", "growth")
+#: where each section's results go in :func:`measure`'s dictionary
+SECTION_KEYS = {"headline": ("parameters", "epoch_seconds", "same_batching_ratio", "as_written_ratio"),
+                "drift": ("drift_cost",), "terms": ("weight_space_terms",), "growth": ("growth_at_1M",)}
+
+
+def carry_over(results: Dict[str, Any], previous: Dict[str, Any]) -> None:
+    """Complete a run of some sections on every network and batch with the other sections of the
+    ``previous`` complete run, each labelled in ``setup["measured"]`` with when it was measured."""
+    setup, before = results["setup"], previous.get("setup", {})
+    if tuple(setup["networks"]) != NETWORKS or tuple(setup["batches"]) != BATCHES:
+        return
+    if tuple(before.get("networks", ())) != NETWORKS or tuple(before.get("batches", ())) != BATCHES:
+        return
+    earlier = before.get("measured", {})
+    for section in SECTIONS:
+        if section not in setup["sections"] and section in before.get("sections", ()):
+            for key in SECTION_KEYS[section]:
+                results[key] = previous[key]
+            setup["measured"][section] = earlier.get(section, "an earlier run")
+    setup["partial"] = any(section not in setup["measured"] for section in SECTIONS)
 
 
 def measure(quick: bool = False, networks: Sequence[str] = NETWORKS, batches: Sequence[int] = BATCHES,
@@ -245,11 +266,12 @@ def measure(quick: bool = False, networks: Sequence[str] = NETWORKS, batches: Se
     of them (a partial run says so in its ``setup``); ``repeats`` of each variant (default 3, 2 quick)."""
     epochs = 5
     repeats = repeats or (2 if quick else 3)
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     partial = tuple(networks) != NETWORKS or tuple(batches) != BATCHES or tuple(sections) != SECTIONS
     results: Dict[str, Any] = {"setup": {
         "optimizer": "Adam(1e-3)", "steps_per_execution": EXECUTION, "epochs": epochs, "repeats": repeats,
         "timed": "a fit's mean epoch over epochs 2..E; ratio of the fastest fits", "default_loss": DEFAULT_LOSS, "partial": partial,
-        "sections": list(sections), "batches": list(batches),
+        "sections": list(sections), "batches": list(batches), "measured": {s: now for s in sections},
         "networks": {n: MLP_WIDTHS.get(n, "ResNet 3×2 blocks 64/128/256") for n in networks}}}
     with tempfile.TemporaryDirectory() as tmp:
         store = f"sqlite:///{Path(tmp) / 'mlflow.db'}"

@@ -26,6 +26,8 @@ def expected_steps(key: str) -> list:
         return [EVERY]
     if key.startswith("weight_grad/"):  # gradient diagnostics: after the first call, then every 100 steps
         return [EVERY]
+    if key.startswith("weight_drift/"):  # drift: the first sample, every 100 steps (none here), the end
+        return [EVERY, STEPS]
     return SAMPLED
 
 
