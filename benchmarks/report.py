@@ -49,6 +49,20 @@ def _scale(s: Dict[str, Any]) -> List[str]:
         lines.append(f"| {name} | {s['parameters'][name]:,} | {batch.split('_')[1]} | {_ms(times['plain'])} | "
                      f"{_ms(times['default'])} | **{_r(ratio)}** | "
                      f"{_verdict(ratio['of_fastest'], goals['same_batching_ratio'])} | {_r(s['as_written_ratio'][key])} |")
+    if s.get("headline_split"):
+        lines += ["", "### The headline split: the maths, and lossexp's own share", "",
+                  "The same default maths written by hand in a Keras `train_step` (`benchmarks/scale.py: "
+                  "reference_model(..., 'default')`: hist_avg's mean mode with its gradient added per variable, "
+                  "the activity penalty through the tape; no tracking, drift or diagnostics), timed in the same "
+                  "interleaved repeats: *hand-written / plain* is what the maths costs however it is written, "
+                  "*lossexp / hand-written* what lossexp adds to it (composition, breakdown metrics, drift, "
+                  "gradient diagnostics, tracking).", "",
+                  "| network | batch | hand-written / plain | **lossexp / hand-written** | verdict |", "|---|---|---|---|---|"]
+        for key, value in s["headline_split"].items():
+            name, batch = key.split("/")
+            lines.append(f"| {name} | {batch.split('_')[1]} | {_r(value['hand_written_over_plain'])} | "
+                         f"**{_r(value['lossexp_over_hand_written'])}** | "
+                         f"{_verdict(value['lossexp_over_hand_written']['of_fastest'], goals['same_batching_ratio'])} |")
     lines += ["", "### Drift statistics", "",
               f"`loss=none` with drift statistics on over off (batch 32, tracking on); {repeats}.", "",
               "| network | drift on / off | verdict |", "|---|---|---|"]

@@ -18,6 +18,10 @@ of the per-repeat ratios are kept beside it.
                     drift and tracking off, against ``ref_<term>``: the best hand-written TensorFlow
                     step for the same maths (the gradient added per variable, the state updated in
                     the same pass, no concatenation), written here without lossexp;
+* ``hand_written``  the default config's maths written by hand (``ref_default``: hist_avg's mean
+                    mode as ``ref_hist_avg_mean``, the activity penalty on ``hidden_1`` through the
+                    tape), without lossexp or tracking: what the maths costs over ``plain``, so the
+                    headline splits into that and lossexp's own share (``default / hand_written``);
 * ``growth_<n>``    n components at the 1M MLP, drift and tracking off.
 
 Networks: MLPs of about 10k, 100k, 1M and 10M parameters on 256 features, and a ResNet of 2.8M
@@ -162,27 +166,37 @@ def reference(name: str, batch: int, epochs: int, term: str) -> float:
     return statistics.fmean(timer.times[1:])
 
 
+#: the default config's maths (``DEFAULT_LOSS`` at its defaults), for the headline's hand-written step
+DEFAULT_REFERENCE = "default"
+ACTIVITY_WEIGHT = 0.001
+
+
 def reference_model(network: Any, term: str) -> Any:
     """A Keras model whose train step adds ``term``'s gradient by hand, per variable.
 
     hist_avg (weight λ = 0.01, lossexp's default): r ← r + rate·(θ − r) with rate 1/t (mean),
     1 − 0.99 (ema, 1 at t = 1) or r = θ_prev (previous); gradient += 2λ(θ − r); the term Σ(θ − r)²
     is computed for the reported loss, as lossexp reports it. cross_layer / coef: λ·Σ‖W‖_F over
-    hidden_1, hidden_2 (coef: λ = softplus(s), s trained), through the tape — the same maths,
-    without lossexp's composition, metrics or ordering guarantees.
+    hidden_1, hidden_2 (coef: λ = softplus(s), s trained), through the tape. ``default``
+    (:data:`DEFAULT_REFERENCE`): hist_avg's mean mode plus 0.001 · the batch mean of each example's
+    Σ h² over ``hidden_1``'s output h, through the tape — the same maths, without lossexp's
+    composition, metrics or ordering guarantees.
     """
     import keras
     import tensorflow as tf
 
-    kind = TERMS[term][0]
-    mode = TERMS[term][1].get("mode")
+    kind, options = TERMS.get(term, (DEFAULT_REFERENCE, {"mode": "mean"}))
+    mode = options.get("mode")
+    averaged = kind in ("hist_avg", DEFAULT_REFERENCE)
 
     class Reference(keras.Model):
         def __init__(self) -> None:
             super().__init__(name=f"ref_{term}")
             self.network = network
             self.weights_tracked = network.trainable_weights
-            if kind == "hist_avg":
+            if kind == DEFAULT_REFERENCE:  # the output and hidden_1's activation in one forward pass
+                self.with_hidden = keras.Model(network.inputs, [network.output, network.get_layer("hidden_1").output])
+            if averaged:
                 self.references = [self.add_weight(shape=w.shape, initializer="zeros", trainable=False)
                                    for w in self.weights_tracked]
                 self.t = self.add_weight(shape=(), initializer="zeros", trainable=False)
@@ -196,15 +210,20 @@ def reference_model(network: Any, term: str) -> Any:
             x, y = data
             kernels = [self.network.get_layer(n).kernel for n in ("hidden_1", "hidden_2")]
             with tf.GradientTape() as tape:
-                y_pred = self(x, training=True)
-                loss = self._compile_loss(y, y_pred)
+                if kind == DEFAULT_REFERENCE:
+                    y_pred, hidden = self.with_hidden(x, training=True)
+                    per_example = tf.reduce_sum(tf.square(hidden), axis=list(range(1, len(hidden.shape))))
+                    loss = self._compile_loss(y, y_pred) + ACTIVITY_WEIGHT * tf.reduce_mean(per_example)
+                else:
+                    y_pred = self(x, training=True)
+                    loss = self._compile_loss(y, y_pred)
                 if kind == "cross_layer":
                     loss = loss + tf.add_n([tf.norm(k) for k in kernels])
                 if kind == "coef":
                     loss = loss + tf.nn.softplus(self.s) * tf.add_n([tf.norm(k) for k in kernels])
             variables = self.trainable_weights
             gradients = tape.gradient(loss, variables)
-            if kind == "hist_avg":
+            if averaged:
                 t = self.t.assign_add(1.0)
                 rate = 1.0 / t if mode == "mean" else tf.where(t <= 1.0, 1.0, 0.01)
                 squares = []
@@ -239,7 +258,8 @@ def interleaved(variants: Dict[str, Callable[[], float]], repeats: int) -> Dict[
 
 SECTIONS = ("headline", "drift", "terms", "growth")
 #: where each section's results go in :func:`measure`'s dictionary
-SECTION_KEYS = {"headline": ("parameters", "epoch_seconds", "same_batching_ratio", "as_written_ratio"),
+SECTION_KEYS = {"headline": ("parameters", "epoch_seconds", "same_batching_ratio", "as_written_ratio",
+                             "headline_split"),
                 "drift": ("drift_cost",), "terms": ("weight_space_terms",), "growth": ("growth_at_1M",)}
 
 
@@ -255,7 +275,8 @@ def carry_over(results: Dict[str, Any], previous: Dict[str, Any]) -> None:
     for section in SECTIONS:
         if section not in setup["sections"] and section in before.get("sections", ()):
             for key in SECTION_KEYS[section]:
-                results[key] = previous[key]
+                if key in previous:  # a key this code added after that run is absent from it
+                    results[key] = previous[key]
             setup["measured"][section] = earlier.get(section, "an earlier run")
     setup["partial"] = any(section not in setup["measured"] for section in SECTIONS)
 
@@ -275,7 +296,7 @@ def measure(quick: bool = False, networks: Sequence[str] = NETWORKS, batches: Se
         "networks": {n: MLP_WIDTHS.get(n, "ResNet 3×2 blocks 64/128/256") for n in networks}}}
     with tempfile.TemporaryDirectory() as tmp:
         store = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
-        headline, as_written, times_all, params = {}, {}, {}, {}
+        headline, as_written, split, times_all, params = {}, {}, {}, {}, {}
         for name in networks if "headline" in sections else ():
             params[name] = int(build_network(name).count_params())
             for batch in batches:
@@ -283,14 +304,17 @@ def measure(quick: bool = False, networks: Sequence[str] = NETWORKS, batches: Se
                     "plain": lambda: plain(name, batch, epochs),
                     "plain_as_written": lambda: plain(name, batch, epochs, execution=1),
                     "default": lambda: with_lossexp(name, batch, epochs, DEFAULT_LOSS, store, True, True),
+                    "hand_written": lambda: reference(name, batch, epochs, DEFAULT_REFERENCE),
                 }
                 times = interleaved(variants, repeats)
                 key = f"{name}/batch_{batch}"
                 times_all[key] = {v: spread(t) for v, t in times.items()}
                 headline[key] = ratio_spread(times["default"], times["plain"])
                 as_written[key] = ratio_spread(times["default"], times["plain_as_written"])
+                split[key] = {"lossexp_over_hand_written": ratio_spread(times["default"], times["hand_written"]),
+                              "hand_written_over_plain": ratio_spread(times["hand_written"], times["plain"])}
         results.update(parameters=params, epoch_seconds=times_all, same_batching_ratio=headline,
-                       as_written_ratio=as_written)
+                       as_written_ratio=as_written, headline_split=split)
 
         drift = {}
         for name in networks if "drift" in sections else ():
