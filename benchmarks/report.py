@@ -81,12 +81,19 @@ def _scale(s: Dict[str, Any]) -> List[str]:
     growth = s.get("growth_at_1M")
     if growth is None:
         return lines + [""]
+    taps = growth.get("taps_only")
     lines += ["", "### Growth with the number of components (mlp_1M, batch 32, drift and tracking off)", "",
-              "| components | lossexp / plain |", "|---|---|",
-              *(f"| {n} | {_r(r)} |" for n, r in growth["ratios"].items()), "",
-              f"Least-squares line: ratio ≈ {growth['at_zero']:.3f} + {growth['per_component']:.4f} × components, "
-              f"{_verdict(growth['per_component'], goals['per_component'])} per component.", ""]
-    return lines
+              "*Mixed*: `benchmarks/scale.py: GROWTH` — hist_avg in its three modes, cross_layer, coef and "
+              "activity, most of them reading every weight. *Taps only*: n activity penalties over the three "
+              "layers (`GROWTH_TAPS`), lossexp's composition with little maths.", "",
+              "| components | mixed / plain | taps only / plain |", "|---|---|---|",
+              *(f"| {n} | {_r(r)} | {_r(taps['ratios'][n]) if taps and n in taps['ratios'] else '—'} |"
+                for n, r in growth["ratios"].items()), ""]
+    for label, line in (("Mixed", growth), ("Taps only", taps)):
+        if line:
+            lines.append(f"{label}: least-squares line ratio ≈ {line['at_zero']:.3f} + {line['per_component']:.4f} × "
+                         f"components, {_verdict(line['per_component'], goals['per_component'])} per component.  ")
+    return lines + [""]
 
 
 def render(results: Dict[str, Any]) -> str:

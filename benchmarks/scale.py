@@ -22,7 +22,9 @@ of the per-repeat ratios are kept beside it.
                     mode as ``ref_hist_avg_mean``, the activity penalty on ``hidden_1`` through the
                     tape), without lossexp or tracking: what the maths costs over ``plain``, so the
                     headline splits into that and lossexp's own share (``default / hand_written``);
-* ``growth_<n>``    n components at the 1M MLP, drift and tracking off.
+* ``growth_<n>``    n components at the 1M MLP, drift and tracking off: a mix of weight-space terms
+                    and taps (``GROWTH``), and n activity taps alone (``GROWTH_TAPS``: lossexp's
+                    composition with little maths).
 
 Networks: MLPs of about 10k, 100k, 1M and 10M parameters on 256 features, and a ResNet of 2.8M
 parameters on 32×32×3 images; 10 classes; batch 32 and 256.
@@ -65,6 +67,12 @@ GROWTH = {
          ("coef_mean", {"kind": "coef", "penalty": "prediction_mean"}),
          ("cross_layer_l2", {"kind": "cross_layer", "norm": "l2", "layers": ["output"]})],
 }
+#: growth in lossexp's composition alone: n activity penalties (one pass-through tap each, over the
+#: 1M MLP's three layers, l2 and l1), whose maths is cheap next to the network's, unlike the
+#: weight-space terms of GROWTH that each read every weight
+ACTIVITY_LAYERS = ("hidden_1", "hidden_2", "output")
+GROWTH_TAPS = {n: [(f"activity_{i}", {"kind": "activity", "layers": [ACTIVITY_LAYERS[i % 3]],
+                                      "norm": ("l2", "l1")[i // 3 % 2]}) for i in range(n)] for n in (1, 3, 5, 10)}
 
 
 # --- networks and data --------------------------------------------------------------------------
@@ -271,13 +279,13 @@ def carry_over(results: Dict[str, Any], previous: Dict[str, Any]) -> None:
         return
     if tuple(before.get("networks", ())) != NETWORKS or tuple(before.get("batches", ())) != BATCHES:
         return
-    earlier = before.get("measured", {})
+    earlier = before.get("measured") or {section: "an earlier run" for section in before.get("sections", ())}
     for section in SECTIONS:
-        if section not in setup["sections"] and section in before.get("sections", ()):
+        if section not in setup["sections"] and section in earlier:
             for key in SECTION_KEYS[section]:
                 if key in previous:  # a key this code added after that run is absent from it
                     results[key] = previous[key]
-            setup["measured"][section] = earlier.get(section, "an earlier run")
+            setup["measured"][section] = earlier[section]
     setup["partial"] = any(section not in setup["measured"] for section in SECTIONS)
 
 
@@ -340,18 +348,25 @@ def measure(quick: bool = False, networks: Sequence[str] = NETWORKS, batches: Se
         results["weight_space_terms"] = terms
 
         if "growth" in sections:
+            series = {"growth": GROWTH, "taps": GROWTH_TAPS}
             variants = {"plain": lambda: plain("mlp_1M", 32, epochs)}
-            for count, entries in GROWTH.items():
-                variants[f"growth_{count}"] = lambda e=entries: with_lossexp("mlp_1M", 32, epochs, e, store, False,
-                                                                             False)
+            for label, growth in series.items():
+                for count, entries in growth.items():
+                    variants[f"{label}_{count}"] = lambda e=entries: with_lossexp("mlp_1M", 32, epochs, e, store,
+                                                                                  False, False)
             times = interleaved(variants, repeats)
-            ratios = {str(n): ratio_spread(times[f"growth_{n}"], times["plain"]) for n in GROWTH}
-            counts = list(GROWTH)
-            slope, intercept = linear_fit(counts, [ratios[str(n)]["of_fastest"] for n in counts])
-            results["growth_at_1M"] = {"ratios": ratios, "per_component": slope, "at_zero": intercept}
+            results["growth_at_1M"] = growth_line(times, "growth", list(GROWTH))
+            results["growth_at_1M"]["taps_only"] = growth_line(times, "taps", list(GROWTH_TAPS))
     results["goals"] = {"same_batching_ratio": 1.10, "drift_cost": 1.03, "lossexp_over_reference": 1.10,
                         "per_component": 0.02}
     return results
+
+
+def growth_line(times: Dict[str, List[float]], label: str, counts: List[int]) -> Dict[str, Any]:
+    """The ratios over plain of ``<label>_<n>`` for each count, and their least-squares line."""
+    ratios = {str(n): ratio_spread(times[f"{label}_{n}"], times["plain"]) for n in counts}
+    slope, intercept = linear_fit(counts, [ratios[str(n)]["of_fastest"] for n in counts])
+    return {"ratios": ratios, "per_component": slope, "at_zero": intercept}
 
 
 def linear_fit(xs: List[float], ys: List[float]) -> Tuple[float, float]:
