@@ -18,10 +18,14 @@ last update ``d = Σ αᵢgᵢ`` (1 for ``equal``):
 * ``weight_grad/norm`` = ‖d‖, the update direction's norm (before the optimizer);
 * the same on a layer L: ``weight_grad/<t>/L.<stat>``, ``weight_grad/L.conflicts``.
 
-The first few samples run eagerly (:data:`EAGER_SAMPLES`), the later ones as a compiled
-function (traced at the first of them, without autograph: converting lossexp's and the model's
-Python code was 1.6–2 s of a 1.9–2.3 s trace at a 1M-parameter MLP, against 0.3 s without it; a
-model or component that branches on a tensor in Python is traced again with autograph). The function leaves the model as it found it: what its
+Every sample runs as one compiled function, traced at the first sample (after the first call into
+the training step, beside Keras' own tracing) without autograph: converting lossexp's and the
+model's Python code was 1.6–2 s of a 1.9–2.3 s trace at a 1M-parameter MLP, against 0.3 s without
+it; a model or component that branches on a tensor in Python is traced again with autograph. A
+compiled sample then costs 2–7 ms at a 10k–1M-parameter MLP against 30–60 ms eagerly (0.4 s at a
+2.8M-parameter ResNet), so running the first samples eagerly and tracing later only moved the trace
+(0.3–1.6 s) into the middle of training and added the eager samples' cost to every run longer than
+a few hundred steps. The function leaves the model as it found it: what its
 forward pass assigns (a component's state, normalisation statistics, dropout's random state, the
 loss breakdown's running means) is restored, so a run with diagnostics trains exactly like one
 without. Under a distribution strategy it runs
@@ -35,11 +39,6 @@ from lossexp import metric_names
 
 #: the scope of every shared weight at once (the layers' scopes are their names)
 ALL = None
-#: samples measured eagerly before the function is compiled: tracing it costs as much CPU as ~5 eager
-#: samples (0.28 s against 40–60 ms at a 1M-parameter MLP), so a run of a few hundred steps never pays
-#: for it and a long run, whose later samples are then ~7× cheaper, pays it once
-EAGER_SAMPLES = 5
-
 
 def statistic_names(tasks: Sequence[str], layer: Optional[str] = ALL) -> List[str]:
     """The metric names of one scope, in the order :func:`statistics` computes them."""
@@ -84,7 +83,6 @@ class GradientDiagnostics:
         self.tasks, self.layers = list(model.tasks()), list(layers)
         self.names = [name for scope in [ALL, *self.layers] for name in statistic_names(self.tasks, scope)]
         self._compiled: Any = None
-        self._measured = 0
         self._pending: Optional[Tuple[int, Dict[str, float]]] = None
 
     @property
@@ -92,18 +90,8 @@ class GradientDiagnostics:
         return [ALL, *self.layers]
 
     def measure(self, x: Any, y: Any) -> Dict[str, float]:
-        """The statistics of the batch ``(x, y)`` at the current weights: the first
-        :data:`EAGER_SAMPLES` eagerly, the later ones by the compiled function."""
-        import tensorflow as tf
-
-        self._measured += 1
-        if self._measured <= EAGER_SAMPLES:
-            # tf.nest: several inputs or targets come as a list, tuple or dict of arrays
-            values = self._statistics(tf.nest.map_structure(tf.convert_to_tensor, x),
-                                      tf.nest.map_structure(tf.convert_to_tensor, y))
-        else:
-            values = self._compiled_statistics(x, y)
-        return dict(zip(self.names, (float(v) for v in values.numpy())))
+        """The statistics of the batch ``(x, y)`` at the current weights, by the compiled function."""
+        return dict(zip(self.names, (float(v) for v in self._compiled_statistics(x, y).numpy())))
 
     def _compiled_statistics(self, x: Any, y: Any) -> Any:
         """:meth:`_statistics` by a function traced without autograph, or with it when the model's or
@@ -111,12 +99,12 @@ class GradientDiagnostics:
         import tensorflow as tf
 
         if self._compiled is None:
-            try:
-                self._compiled = tf.function(self._statistics, reduce_retracing=True, autograph=False)
-                return self._compiled(x, y)
-            except tf.errors.OperatorNotAllowedInGraphError:
-                self._compiled = tf.function(self._statistics, reduce_retracing=True)
-        return self._compiled(x, y)
+            self._compiled = tf.function(self._statistics, reduce_retracing=True, autograph=False)
+        try:
+            return self._compiled(x, y)
+        except tf.errors.OperatorNotAllowedInGraphError:  # at a trace (the first, or a retrace) without autograph
+            self._compiled = tf.function(self._statistics, reduce_retracing=True)
+            return self._compiled(x, y)
 
     def sample(self, step: int, x: Any, y: Any) -> None:
         """Measure the batch and keep the values for :meth:`read`, as those of training step ``step``."""
