@@ -88,6 +88,23 @@ def pytest_collection_modifyitems(config, items) -> None:
             item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")
 
 
+#: metrics measured by the gradient diagnostics' own compiled function, whose oneDNN kernels round
+#: differently from one process to the next (1 float32 ULP seen; identical with TF_ENABLE_ONEDNN_OPTS=0)
+DIAGNOSTICS_PREFIX = "weight_grad/"
+
+
+def assert_same_histories(got: Dict[str, list], expected: Dict[str, list]) -> None:
+    """Every metric history bit for bit, the gradient diagnostics' to float32 rounding (same steps)."""
+    assert set(got) == set(expected)
+    for key, points in expected.items():
+        if key.startswith(DIAGNOSTICS_PREFIX):
+            assert [step for step, _ in got[key]] == [step for step, _ in points], key
+            assert [value for _, value in got[key]] == pytest.approx([value for _, value in points],
+                                                                      rel=1e-6, abs=1e-9), key
+        else:
+            assert got[key] == points, key
+
+
 def require(available: bool, reason: str) -> None:
     """Fail the calling test when a prerequisite it needs is missing, naming it: a skipped test would
     prove nothing. Only the integration tier needs any, and ``make test-integration`` installs them

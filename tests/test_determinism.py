@@ -12,6 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
+from conftest import assert_same_histories
 from lossexp import CONF_DIR
 
 CONFIG = ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=160",
@@ -47,7 +48,6 @@ def test_same_seed_same_histories_bit_for_bit_other_seed_differs(tmp_path, monke
     first, again, other = train(tmp_path, 0), train(tmp_path, 0), train(tmp_path, 1)
     assert len(first) > 20 and {"loss", "loss/hist_avg", "weight/coef/coef", "val_loss"} <= set(first)
     assert sum(len(points) for points in first.values()) > 150
-    for key in first:
-        assert again[key] == first[key], key
+    assert_same_histories(again, first)
     assert set(other) == set(first)
     assert other["loss"] != first["loss"] and other["val_loss"] != first["val_loss"]
