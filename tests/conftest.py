@@ -88,6 +88,20 @@ def pytest_collection_modifyitems(config, items) -> None:
             item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")
 
 
+def logged_steps(key: str, every: int, steps: int) -> List[int]:
+    """The steps at which a run of ``steps`` training steps (fewer than 100) that logs every ``every``
+    steps records ``key``: the logging intervals and the end; the last step for validation values,
+    the epoch and the objective; the first interval for start-up time and the gradient diagnostics
+    (then every 100 steps); the first interval and the end for drift (then every 100 steps)."""
+    if key.startswith("val_") or key in ("epoch", "objective"):
+        return [steps]
+    if key == "startup_seconds" or key.startswith("weight_grad/"):
+        return [every]
+    if key.startswith("weight_drift/"):
+        return [every, steps]
+    return sorted(set(range(every, steps + 1, every)) | {steps})
+
+
 #: metrics measured by the gradient diagnostics' own compiled function, whose oneDNN kernels round
 #: differently from one process to the next (1 float32 ULP seen; identical with TF_ENABLE_ONEDNN_OPTS=0)
 DIAGNOSTICS_PREFIX = "weight_grad/"

@@ -10,25 +10,11 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import lossexp_env
+from conftest import logged_steps, lossexp_env
 
 JOBS = 4
 N_SAMPLES, SPLIT, BATCH, EVERY = 200, 0.25, 16, 3
 STEPS = math.ceil(N_SAMPLES * (1 - SPLIT) / BATCH)  # 10 steps in the one epoch
-SAMPLED = sorted(set(range(EVERY, STEPS + 1, EVERY)) | {STEPS})
-
-
-def expected_steps(key: str) -> list:
-    """The steps at which a run of this config logs ``key``."""
-    if key.startswith("val_") or key in ("epoch", "objective"):  # objective: the job's result, at its end
-        return [STEPS]
-    if key == "startup_seconds":  # the end of the first compiled call (one logging interval)
-        return [EVERY]
-    if key.startswith("weight_grad/"):  # gradient diagnostics: after the first call, then every 100 steps
-        return [EVERY]
-    if key.startswith("weight_drift/"):  # drift: the first sample, every 100 steps (none here), the end
-        return [EVERY, STEPS]
-    return SAMPLED
 
 
 @pytest.mark.slow
@@ -57,5 +43,5 @@ def test_four_parallel_runs_into_a_fresh_store_lose_nothing(tmp_path):
                 "weight_drift/from_init/hidden_1"} <= keys
         for key in keys:
             steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
-            assert sorted(steps) == expected_steps(key), (run.info.run_name, key)
+            assert sorted(steps) == logged_steps(key, EVERY, STEPS), (run.info.run_name, key)
         assert run.data.params["trainer.seed"] == run.info.run_name[len("job"):]

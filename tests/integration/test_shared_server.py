@@ -20,7 +20,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from conftest import lossexp_env, require
+from conftest import logged_steps, lossexp_env, require
 from integration_helpers import QUICK, lossexp
 from shared_server import ADMIN, Server, basic_auth_server, postgres_bindir, postgres_cluster
 
@@ -35,17 +35,6 @@ PARALLEL = ["model=mlp", "model.hidden_units=[8]", "data=regression", f"data.n_s
             "trainer.epochs=1", f"trainer.validation_split={SPLIT}", f"trainer.batch_size={BATCH}",
             f"trainer.log_every_n_steps={EVERY}", "trainer.verbose=0", "tracking.plots=false",
             "tracking.log_model=false", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-
-
-def expected_steps(key: str) -> List[int]:
-    """The steps at which one parallel job logs ``key``."""
-    if key.startswith("val_") or key in ("epoch", "objective"):
-        return [STEPS]
-    if key == "startup_seconds":
-        return [EVERY]
-    if key.startswith("weight_grad/"):  # gradient diagnostics: after the first call, then every 100 steps
-        return [EVERY]
-    return sorted(set(range(EVERY, STEPS + 1, EVERY)) | {STEPS})
 
 
 @contextlib.contextmanager
@@ -199,8 +188,8 @@ def test_eight_parallel_jobs_lose_no_run_and_no_metric_point(server: Server, pas
         assert {"loss", "loss/task", "loss/hist_avg", "val_loss", "weight_drift/from_init/hidden_1"} <= keys
         assert keys == set(child.data.metrics)
         for key in keys:
-            assert points[child.info.run_id][key] == expected_steps(key), (child.info.run_name, key)
-            expected, logged = expected + len(expected_steps(key)), logged + len(points[child.info.run_id][key])
+            assert points[child.info.run_id][key] == logged_steps(key, EVERY, STEPS), (child.info.run_name, key)
+            expected, logged = expected + len(logged_steps(key, EVERY, STEPS)), logged + len(points[child.info.run_id][key])
     print(f"8 parallel jobs: {len(runs)} runs, {logged} metric points stored of {expected} expected")
     assert logged == expected >= 8 * 40
 
