@@ -31,7 +31,7 @@ def _scale(s: Dict[str, Any]) -> List[str]:
                if setup.get("partial") else [])
     when = sorted(set(setup.get("measured", {}).values()))
     measured = ([f"Measured in {len(when)} runs: " + "; ".join(
-        f"{', '.join(s for s, t in setup['measured'].items() if t == at)} at {at}" for at in when)
+        f"{', '.join(section for section, t in setup['measured'].items() if t == at)} at {at}" for at in when)
         + " (the same benchmark code, each section whole).", ""] if len(when) > 1 else [])
     lines = [*partial, *measured,
         "## 1. lossexp against plain Keras, same `steps_per_execution`", "",
