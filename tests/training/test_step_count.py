@@ -1,5 +1,6 @@
-"""The global step after a compiled call: true at an epoch's short last call, read once per call,
-fresh in every ``fit``; the logged steps and values do not depend on how many steps run per call."""
+"""The global step after a compiled call: true at an epoch's short last call, read once per epoch when
+Keras knows the epoch's length and once per call when it does not, fresh in every ``fit``; the logged
+steps and values do not depend on how many steps run per call."""
 from __future__ import annotations
 
 from typing import List
@@ -35,14 +36,39 @@ def data(rows: int):
     return rng.normal(size=(rows, 2)).astype("float32"), rng.normal(size=(rows, 1)).astype("float32")
 
 
-def test_every_callback_sees_the_true_step_and_the_variable_is_read_once_per_call(monkeypatch):
-    network = model(steps_per_execution=3)
-    reads = []
+def counted_reads(monkeypatch) -> List[int]:
+    """Appends to the returned list at every read of the optimizer's count."""
+    reads: List[int] = []
     convert = keras.ops.convert_to_numpy
     monkeypatch.setattr(step_count.keras.ops, "convert_to_numpy", lambda x: reads.append(1) or convert(x))
+    return reads
+
+
+def test_every_callback_sees_the_true_step_and_the_variable_is_read_once_per_epoch(monkeypatch):
+    network = model(steps_per_execution=3)
+    reads = counted_reads(monkeypatch)
     watchers = [Seen() for _ in range(4)]
     network.fit(*data(10), batch_size=2, epochs=2, shuffle=False, verbose=0, callbacks=watchers)
     # 5 steps an epoch in calls of 3: the second call of each epoch runs 2 (Keras' batch index says 3)
+    assert [w.steps for w in watchers] == [[3, 5, 8, 10]] * 4
+    assert len(reads) == 2
+    assert int(network.optimizer.iterations.numpy()) == 10
+
+
+def test_without_the_epochs_length_the_count_is_read_once_per_call(monkeypatch):
+    """A dataset of unknown cardinality: Keras cannot say how many batches an epoch has, so the
+    nominal batch index of the last call cannot be corrected; the count is read after each call."""
+    import tensorflow as tf
+
+    x, y = data(10)
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter(zip(x.reshape(5, 2, 2), y.reshape(5, 2, 1))),
+        output_signature=(tf.TensorSpec((2, 2), tf.float32), tf.TensorSpec((2, 1), tf.float32)))
+    assert dataset.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    network = model(steps_per_execution=3)
+    reads = counted_reads(monkeypatch)
+    watchers = [Seen() for _ in range(4)]
+    network.fit(dataset, epochs=2, verbose=0, callbacks=watchers)
     assert [w.steps for w in watchers] == [[3, 5, 8, 10]] * 4
     assert len(reads) == 4
 
