@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
+from benchmarks.scale import PROFILE_PARTS
+
 
 def _r(stat: Dict[str, Any]) -> str:
     """A ratio of the fastest fits, with the per-repeat ratios' median and range."""
@@ -78,6 +80,7 @@ def _scale(s: Dict[str, Any]) -> List[str]:
         lines.append(f"| {key} | {_r(value['lossexp_over_reference'])} | "
                      f"{_verdict(value['lossexp_over_reference']['of_fastest'], goals['lossexp_over_reference'])} | "
                      f"{_r(value['lossexp_over_plain'])} | {_r(value['reference_over_plain'])} |")
+    lines += _profile(s.get("profile", {}), setup)
     growth = s.get("growth_at_1M")
     if growth is None:
         return lines + [""]
@@ -94,6 +97,33 @@ def _scale(s: Dict[str, Any]) -> List[str]:
             lines.append(f"{label}: least-squares line ratio ≈ {line['at_zero']:.3f} + {line['per_component']:.4f} × "
                          f"components, {_verdict(line['per_component'], goals['per_component'])} per component.  ")
     return lines + [""]
+
+
+def _profile(profile: Dict[str, Any], setup: Dict[str, Any]) -> List[str]:
+    """Where the headline's time goes (``benchmarks/scale.py: PROFILE``)."""
+    if not profile:
+        return []
+    n = next(iter(profile.values()))["epoch_seconds"]["plain"]["n"]
+    repeats = f"{n} interleaved repeats of {setup['epochs']} epochs ({setup['timed']})"
+    lines = ["", "### Where the headline's time goes", "",
+             "lossexp's default run built up one part at a time (`benchmarks/scale.py: PROFILE`), each variant "
+             "the one before plus one part; batch 32, tracking into a real MLflow store, metrics every 10 steps, "
+             f"drift and gradient diagnostics every 100; {repeats}. *Added* is the part's cost "
+             "per training step: the median (min–max) over repeats of its variant's epoch minus the one before "
+             "it, timed side by side.", "",
+             "| network | plain step | part added | variant / plain | added per step |", "|---|---|---|---|---|"]
+    for key, table in profile.items():
+        name = key.split("/")[0]
+        for i, (variant, row) in enumerate(table["parts"].items()):
+            plain_step = f"{table['plain_us_per_step']:.0f} µs" if i == 0 else ""
+            lines.append(f"| {name if i == 0 else ''} | {plain_step} | {PROFILE_PARTS[variant]} | "
+                         f"{_r(row['over_plain'])} | {_us(row['added_us_per_step'])} |")
+    return lines
+
+
+def _us(stat: Dict[str, Any]) -> str:
+    """Signed microseconds: median (min–max)."""
+    return f"{stat['median']:+.0f} µs ({stat['min']:+.0f} – {stat['max']:+.0f})"
 
 
 def render(results: Dict[str, Any]) -> str:
@@ -145,6 +175,13 @@ def render(results: Dict[str, Any]) -> str:
             f"| to the end of the first compiled call (`startup/first_step_seconds`) | {_s(s['first_step_seconds'])} |",
             "",
         ]
+        if "where_the_time_goes" in s:
+            lines += [
+                "Where the tiny run's time goes (`benchmarks/startup.py: BUILT_UP`): the imports, then the run "
+                "built up one part at a time (each row's command is the one before plus that part, the last "
+                "is the tiny run as shipped); each row is the median (min–max) over the interleaved repeats of "
+                "its command's time minus the one before it.", "", "| part | seconds |", "|---|---|",
+                *(f"| {part} | {_s(stat)} |" for part, stat in s["where_the_time_goes"].items()), ""]
     if "sweeps" in results:
         w = results["sweeps"]
         lines += [

@@ -26,6 +26,12 @@ of the per-repeat ratios are kept beside it.
                     and taps (``GROWTH``), and n activity taps alone (``GROWTH_TAPS``: lossexp's
                     composition with little maths).
 
+The *profile* section says where the headline's time goes, by adding lossexp's parts one at a
+time (:data:`PROFILE`, interleaved; MLPs of 10k and 1M parameters, batch 32): the maths by hand,
+then lossexp's default components without tracking, then tracking into MLflow (metrics every
+``log_every_n_steps``), then drift statistics, then gradient diagnostics (= ``default``). Each
+part's cost is the difference of two consecutive fastest fits, per training step.
+
 Networks: MLPs of about 10k, 100k, 1M and 10M parameters on 256 features, and a ResNet of 2.8M
 parameters on 32×32×3 images; 10 classes; batch 32 and 256.
 """
@@ -147,7 +153,7 @@ def plain(name: str, batch: int, epochs: int, execution: int = EXECUTION) -> flo
 
 
 def with_lossexp(name: str, batch: int, epochs: int, loss: Sequence[Any], store: str, drift: bool,
-                 tracking: bool) -> float:
+                 tracking: bool, gradients: bool = True) -> float:
     import lossexp
 
     x, y = synthetic(name, examples(name, batch))
@@ -155,8 +161,8 @@ def with_lossexp(name: str, batch: int, epochs: int, loss: Sequence[Any], store:
     lossexp.fit(build_network(name), (x, y), loss=list(loss), callbacks=[timer],
                 trainer={"epochs": epochs, "batch_size": batch, "validation_split": 0.0, "verbose": 0,
                          "steps_per_execution": EXECUTION},
-                tracking={"enabled": tracking, "uri": store, "drift": drift, "plots": False, "log_model": False,
-                          "experiment": "bench"})
+                tracking={"enabled": tracking, "uri": store, "drift": drift, "gradients": gradients, "plots": False,
+                          "log_model": False, "experiment": "bench"})
     return statistics.fmean(timer.times[1:])
 
 
@@ -264,11 +270,41 @@ def interleaved(variants: Dict[str, Callable[[], float]], repeats: int) -> Dict[
     return times
 
 
-SECTIONS = ("headline", "drift", "terms", "growth")
+SECTIONS = ("headline", "drift", "terms", "growth", "profile")
 #: where each section's results go in :func:`measure`'s dictionary
 SECTION_KEYS = {"headline": ("parameters", "epoch_seconds", "same_batching_ratio", "as_written_ratio",
                              "headline_split"),
-                "drift": ("drift_cost",), "terms": ("weight_space_terms",), "growth": ("growth_at_1M",)}
+                "drift": ("drift_cost",), "terms": ("weight_space_terms",), "growth": ("growth_at_1M",),
+                "profile": ("profile",)}
+#: the profile's networks (batch 32) and its variants, each adding one part to the one before it
+PROFILE_NETWORKS = ("mlp_10k", "mlp_1M")
+PROFILE = ("plain", "hand_written", "components", "tracking", "drift", "gradients")
+#: repeats of the profile: a part costs a few % of a step, the machine's noise is ±20 % between fits
+PROFILE_REPEATS = 7
+PROFILE_PARTS = {"hand_written": "the default maths by hand", "components": "lossexp's composition of it",
+                 "tracking": "MLflow tracking", "drift": "drift statistics", "gradients": "gradient diagnostics"}
+
+
+def profile_variants(name: str, epochs: int, store: str) -> Dict[str, Callable[[], float]]:
+    """The :data:`PROFILE` variants at ``name``, batch 32."""
+    def lossexp_with(tracking: bool, drift: bool, gradients: bool) -> Callable[[], float]:
+        return lambda: with_lossexp(name, 32, epochs, DEFAULT_LOSS, store, drift, tracking, gradients)
+
+    return {"plain": lambda: plain(name, 32, epochs),
+            "hand_written": lambda: reference(name, 32, epochs, DEFAULT_REFERENCE),
+            "components": lossexp_with(False, False, False), "tracking": lossexp_with(True, False, False),
+            "drift": lossexp_with(True, True, False), "gradients": lossexp_with(True, True, True)}
+
+
+def profile_table(times: Dict[str, List[float]], steps_per_epoch: int) -> Dict[str, Any]:
+    """Each :data:`PROFILE` variant over plain, and what it adds to the one before it in µs per step:
+    the median over repeats of the two variants' paired difference (timed side by side in one repeat)."""
+    rows = {}
+    for before, variant in zip(PROFILE, PROFILE[1:]):
+        added = [1e6 * (a - b) / steps_per_epoch for a, b in zip(times[variant], times[before])]
+        rows[variant] = {"over_plain": ratio_spread(times[variant], times["plain"]), "added_us_per_step": spread(added)}
+    return {"steps_per_epoch": steps_per_epoch, "plain_us_per_step": 1e6 * min(times["plain"]) / steps_per_epoch,
+            "parts": rows, "epoch_seconds": {v: spread(t) for v, t in times.items()}}
 
 
 def carry_over(results: Dict[str, Any], previous: Dict[str, Any]) -> None:
@@ -357,6 +393,11 @@ def measure(quick: bool = False, networks: Sequence[str] = NETWORKS, batches: Se
             times = interleaved(variants, repeats)
             results["growth_at_1M"] = growth_line(times, "growth", list(GROWTH))
             results["growth_at_1M"]["taps_only"] = growth_line(times, "taps", list(GROWTH_TAPS))
+        profile = {}
+        for name in [n for n in PROFILE_NETWORKS if n in networks] if "profile" in sections else ():
+            times = interleaved(profile_variants(name, epochs, store), PROFILE_REPEATS if not quick else repeats)
+            profile[f"{name}/batch_32"] = profile_table(times, STEPS[(name, 32)])
+        results["profile"] = profile
     results["goals"] = {"same_batching_ratio": 1.10, "drift_cost": 1.03, "lossexp_over_reference": 1.10,
                         "per_component": 0.02}
     return results
