@@ -12,15 +12,17 @@ validation, the adversarial regime's ``build`` / ``fit_arguments`` / ``callbacks
 on 2,500 samples of fixed noise after every epoch of 1,000 steps) — without MLflow, which does not
 change training. After every epoch it writes its curve (modes covered, % high quality, high-quality
 samples per mode, the players' losses) to ``benchmarks/ring_paper/runs/<run>.json`` and every 10
-epochs its samples to ``benchmarks/ring_paper/samples/<run>.npz`` (not committed). The first E
+epochs its samples to ``benchmarks/ring_paper/samples/<run>.npz``. The first E
 epochs of a longer run are the same computation as a run of E epochs (same seeds, same data order,
 scores at each epoch end), so a result at E epochs is read from any stored run that reached E.
 Finished work is never redone: run the same command again to resume after an interruption. Every
 10 epochs a run also saves its state — every variable of the model (both players, batch-norm
 statistics, the noise generator's seed state) and of both optimizers — to
-``benchmarks/ring_paper/checkpoints/<run>.npz`` (not committed); a run stopped short of its length
-resumes from its last checkpoint. A resumed run is the same training from the same state, but not
-bit for bit the uninterrupted one: the data order after the resume is drawn afresh.
+``benchmarks/ring_paper/checkpoints/<run>.npz`` (about 11 MB, deleted when the run finishes; committed
+with the run's samples while it is unfinished, since a session's uncommitted files do not outlive
+it); a run stopped short of its length resumes from its last checkpoint. A resumed run is the same
+training from the same state, but not bit for bit the uninterrupted one: the data order after the
+resume is drawn afresh.
 
     python -m benchmarks.ring --stage curves              # gan, pacgan2, seeds 0 and 1, the paper's 400 epochs
     python -m benchmarks.ring --stage plateau              # plot the curves: benchmarks/ring_paper/plateau.png
@@ -152,6 +154,7 @@ def train(run: Run) -> None:
               verbose=0)
     record["finished"] = True
     _write_json(path, record)
+    checkpoint.unlink(missing_ok=True)  # only a run stopped short of its length resumes
 
 
 def state(model: Any) -> List[Any]:
