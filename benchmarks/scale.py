@@ -29,8 +29,9 @@ of the per-repeat ratios are kept beside it.
 The *profile* section says where the headline's time goes, by adding lossexp's parts one at a
 time (:data:`PROFILE`, interleaved; MLPs of 10k and 1M parameters, batch 32): the maths by hand,
 then lossexp's default components without tracking, then tracking into MLflow (metrics every
-``log_every_n_steps``), then drift statistics, then gradient diagnostics (= ``default``). Each
-part's cost is the difference of two consecutive fastest fits, per training step.
+``log_every_n_steps``), then drift statistics, then gradient diagnostics (= ``default``), with
+more repeats (:data:`PROFILE_REPEATS`). Each part's cost per training step is the median over
+repeats of its variant's epoch minus the one before it, the two timed side by side in one repeat.
 
 Networks: MLPs of about 10k, 100k, 1M and 10M parameters on 256 features, and a ResNet of 2.8M
 parameters on 32×32×3 images; 10 classes; batch 32 and 256.

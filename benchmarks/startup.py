@@ -24,8 +24,8 @@ TINY = ["train", "model=mlp", "data=regression", "loss=hist_avg", "trainer.epoch
 IMPORT_ONLY = "import os, tensorflow; os._exit(0)"
 IMPORT_AND_EXIT = "import tensorflow"
 #: what the tiny run's training path imports before it trains (lossexp's own modules aside)
-ALL_IMPORTS = ("import os, tensorflow, keras, hydra, mlflow, matplotlib.pyplot, mlflow.store.tracking.sqlalchemy_store; "
-               "os._exit(0)")
+ALL_IMPORTS = ("import os, tensorflow, keras, hydra, mlflow, matplotlib.pyplot, "
+               "mlflow.store.tracking.sqlalchemy_store; os._exit(0)")
 _OFF = ["tracking.plots=false", "tracking.log_model=false", "tracking.drift=false", "tracking.gradients=false"]
 #: (part added, the tiny run's extra overrides): each the one before plus that part
 BUILT_UP = (("training without tracking", ["tracking.enabled=false"]),
