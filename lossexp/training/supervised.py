@@ -28,17 +28,26 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
     """Insert the components' pass-through taps into ``network`` and wrap both (uncompiled);
     ``weighting`` is the weighting method (default ``equal``).
 
-    Raises :class:`lossexp.errors.ConfigError` for a tap after a layer the network does not have.
+    Raises :class:`lossexp.errors.ConfigError` for a tap after a layer the network does not have, or
+    into a subclassed network (taps are inserted into a functional or Sequential graph).
     """
     from lossexp.training.composed_model import ComposedModel
     from lossexp.training.rewire import insert_taps
 
     taps: Dict[str, List[Any]] = {}
+    tapping = []
     for component in components:
         wanted = component.insert_after()
         component.require_layers(network, list(wanted))
         for layer, tap in wanted.items():
             taps.setdefault(layer, []).append(tap)
+        if wanted:
+            tapping.append((component.name, list(wanted)))
+    if taps and not hasattr(network, "inputs"):  # a subclassed model has no symbolic graph to rewire
+        owner, layers = tapping[0]
+        raise ConfigError(f"Invalid loss component for model: loss.{owner} inserts a loss tap after layer(s) "
+                          f"{', '.join(layers)}, which needs a functional or Sequential network; {network.name} is "
+                          "a subclassed keras.Model (add the penalty in its call() with self.add_loss instead)")
     return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name, weighting=weighting)
 
 

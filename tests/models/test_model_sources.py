@@ -98,10 +98,8 @@ def test_the_users_own_sequential_and_subclassed_models_train_with_weight_space_
     assert {"term/hist_avg", "term/cross_layer", "term/coef"} <= set(history)
 
 
-def test_a_subclassed_model_cannot_give_intermediate_outputs_and_says_so():
+def subclassed_network():
     import keras
-
-    import lossexp
 
     class Subclassed(keras.Model):
         def __init__(self):
@@ -112,7 +110,16 @@ def test_a_subclassed_model_cannot_give_intermediate_outputs_and_says_so():
         def call(self, x):
             return self.out(self.hidden_1(x))
 
+    return Subclassed()
+
+
+@pytest.mark.parametrize("loss, message", [
+    (["closure"], r"loss.closure reads intermediate layer outputs \(hidden_1\), which needs a "),
+    (["hist_avg", "activity"], r"loss.activity inserts a loss tap after layer\(s\) hidden_1, which needs a "),
+])
+def test_a_subclassed_model_cannot_give_intermediate_outputs_or_take_taps_and_says_so(in_tmp, loss, message):
+    import lossexp
+
     x = np.random.default_rng(0).random((40, 4)).astype("float32")
-    with pytest.raises(ConfigError, match=r"loss.closure reads intermediate layer outputs \(hidden_1\), which needs a "
-                                          r"functional or Sequential network; mine is a subclassed keras.Model"):
-        lossexp.fit(Subclassed(), (x, x[:, :1]), loss=["closure"], tracking={"enabled": False})
+    with pytest.raises(ConfigError, match=message + r"functional or Sequential network; mine is a subclassed keras.Model"):
+        lossexp.fit(subclassed_network(), (x, x[:, :1]), loss=loss, tracking={"enabled": False})
