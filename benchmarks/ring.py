@@ -22,7 +22,7 @@ statistics, the noise generator's seed state) and of both optimizers — to
 with the run's samples while it is unfinished, since a session's uncommitted files do not outlive
 it); a run stopped short of its length resumes from its last checkpoint. A resumed run is the same
 training from the same state; observed to be the uninterrupted run exactly: gan and pacgan2 seed 0,
-resumed at epochs 30 and 60 (gan) and 20 and 50 (pacgan2), scored every one of their 115 and 97
+resumed at epochs 30 and 60 (gan) and 20 and 50 (pacgan2), scored every one of their 117 and 99
 epochs (modes, high quality, per-mode counts, losses to 5 digits) as the same runs trained from
 epoch 0 without a stop (same software, same kind of machine).
 
