@@ -74,11 +74,9 @@ def measure(quick: bool = False) -> Dict[str, Any]:
 def where_the_time_goes(imports: List[float], all_imports: List[float],
                         built_up: Dict[str, List[float]]) -> Dict[str, Any]:
     """Each part's seconds: the median over repeats of its command minus the one before it."""
-    before, parts = imports, {"TensorFlow's import": spread(imports)}
-    parts["the other imports (Keras, Hydra, MLflow and its SQL store, Matplotlib)"] = spread(
-        [a - b for a, b in zip(all_imports, imports)])
-    before = all_imports
-    for part, times in built_up.items():
+    parts, before = {"TensorFlow's import": spread(imports)}, imports
+    chain = {"the other imports (Keras, Hydra, MLflow and its SQL store, Matplotlib)": all_imports, **built_up}
+    for part, times in chain.items():
         parts[part] = spread([a - b for a, b in zip(times, before)])
         before = times
     return parts

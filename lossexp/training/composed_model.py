@@ -36,7 +36,7 @@ from keras import ops
 import lossexp.training.task  # noqa: F401  registers the task losses a saved model was compiled with
 from lossexp import metric_names
 from lossexp.balancing.base import WeightingMethod
-from lossexp.errors import ConfigError
+from lossexp.errors import needs_graph_network
 from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 from lossexp.losses.composition import Composition
 from lossexp.training.balanced_update import BalancedUpdate
@@ -157,9 +157,8 @@ class ComposedModel(keras.Model):
                                name=f"{self.network.name}_with_outputs")
         except (AttributeError, ValueError, TypeError):  # a subclassed model has no symbolic graph
             owner = next(c for c in self.components if c.outputs_needed())
-            raise ConfigError(f"Invalid loss component for model: loss.{owner.name} reads intermediate layer outputs "
-                              f"({', '.join(needed)}), which needs a functional or Sequential network; "
-                              f"{self.network.name} is a subclassed keras.Model") from None
+            raise needs_graph_network(owner.name, f"reads intermediate layer outputs ({', '.join(needed)})",
+                                      self.network.name) from None
 
     def forward(self, x: Any, training: bool) -> Tuple[Any, Dict[str, Any]]:
         """(y_pred, outputs of the layers the components need) for one batch."""

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from lossexp import registry
-from lossexp.errors import ConfigError, invalid_value
+from lossexp.errors import ConfigError, invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
 from lossexp.training.trainer import Trainer
 
@@ -45,9 +45,8 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
             tapping.append((component.name, list(wanted)))
     if taps and not hasattr(network, "inputs"):  # a subclassed model has no symbolic graph to rewire
         owner, layers = tapping[0]
-        raise ConfigError(f"Invalid loss component for model: loss.{owner} inserts a loss tap after layer(s) "
-                          f"{', '.join(layers)}, which needs a functional or Sequential network; {network.name} is "
-                          "a subclassed keras.Model (add the penalty in its call() with self.add_loss instead)")
+        raise needs_graph_network(owner, f"inserts a loss tap after layer(s) {', '.join(layers)}", network.name,
+                                  hint=" (add the penalty in its call() with self.add_loss instead)")
     return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name, weighting=weighting)
 
 

@@ -188,8 +188,9 @@ def test_eight_parallel_jobs_lose_no_run_and_no_metric_point(server: Server, pas
         assert {"loss", "loss/task", "loss/hist_avg", "val_loss", "weight_drift/from_init/hidden_1"} <= keys
         assert keys == set(child.data.metrics)
         for key in keys:
-            assert points[child.info.run_id][key] == logged_steps(key, EVERY, STEPS), (child.info.run_name, key)
-            expected, logged = expected + len(logged_steps(key, EVERY, STEPS)), logged + len(points[child.info.run_id][key])
+            steps = logged_steps(key, EVERY, STEPS)
+            assert points[child.info.run_id][key] == steps, (child.info.run_name, key)
+            expected, logged = expected + len(steps), logged + len(points[child.info.run_id][key])
     print(f"8 parallel jobs: {len(runs)} runs, {logged} metric points stored of {expected} expected")
     assert logged == expected >= 8 * 40
 
