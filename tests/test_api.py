@@ -77,3 +77,40 @@ def test_mistakes_are_one_line_config_errors(call, message, tmp_path, monkeypatc
         call()
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+def several_inputs_network(form: str):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    joined = keras.layers.Concatenate()([keras.layers.Dense(8, name="dense_a")(a), keras.layers.Dense(8, name="dense_b")(b)])
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden")(joined)
+    return keras.Model({"a": a, "b": b} if form == "dict" else [a, b], keras.layers.Dense(2, name="out")(hidden),
+                       name="two_inputs")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("form", ["dict", "list-stream"])
+def test_a_network_of_several_inputs_trains_with_a_tap_and_is_served_by_input_name(form, tmp_path, monkeypatch):
+    import mlflow
+    import tensorflow as tf
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(1000, 4)).astype("float32"), rng.normal(size=(1000, 3)).astype("float32")
+    y = (a[:, 0] + b[:, 1] > 0).astype("int64")
+    data = ({"a": a, "b": b}, y) if form == "dict" else tf.data.Dataset.from_tensor_slices(((a, b), y))
+    history, run_id = lossexp.fit(several_inputs_network(form.split("-")[0]), data,
+                                  loss=["hist_avg", ("activity", {"layers": ["hidden"]})],
+                                  trainer={"epochs": 6, "verbose": 0}, optimizer={"name": "adam", "learning_rate": 0.01})
+    assert history["val_accuracy"][-1] > 0.9 and history["term/activity"][-1] > 0
+    uri = f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}"
+    run = MlflowClient(uri).get_run(run_id)
+    assert run.info.status == "FINISHED" and "weight_grad/task/norm" in run.data.metrics
+    mlflow.set_tracking_uri(uri)
+    rows = {"a": a[:3], "b": b[:3]}  # a list of inputs is served by its keras.Input names
+    served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(rows)
+    trained = mlflow.keras.load_model(f"runs:/{run_id}/model").predict(rows, verbose=0)
+    np.testing.assert_allclose(served, trained, rtol=1e-5)

@@ -257,6 +257,12 @@ BAD_INPUTS: List[Bad] = [
     Bad("project-output-shape", "model incompatible with the data", train("model=mine", "data=regression"),
         ("Invalid value for model: expected outputs of shape (1,) like the targets for data 'regression'",
          "model=mine with outputs of shape (3,)"), tensorflow=True, project=project(DENSE, MODEL_YAML)),
+    Bad("project-data-several-inputs", "model incompatible with the data", train_on("model=mlp", "data=mine"),
+        ("Invalid value for data (mine): expected one input array, as the shipped models take",
+         "data.input_shapes", "got 'several inputs (a, b)'"), tensorflow=True,
+        project=project("@lossexp.register_data('mine')\ndef mine():\n    import numpy as np\n"
+                        "    x = np.zeros((20, 2), 'float32')\n    return {'a': x, 'b': x}, np.arange(20) % 2\n",
+                        ("conf/data/mine.yaml", "name: mine\n"))),
     Bad("project-option-typo", "misspelled key", train("model=mine", "data=regression", "+model.unitz=4"),
         ("Unknown key model.unitz: valid keys are units",), tensorflow=True, project=project(DENSE, MODEL_YAML)),
     Bad("project-term-not-scalar", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),

@@ -3,7 +3,9 @@
 A data source (a registered function, see :mod:`lossexp.data`) returns ``(x, y)`` arrays, a
 ``tf.data.Dataset`` of unbatched ``(x, y)`` elements, or a :class:`Dataset`; :func:`as_dataset`
 turns the first two into the third, inferring the task from the targets when the source does
-not declare it:
+not declare it. The inputs ``x`` are one array, or — for a network of several inputs — a dict
+of named arrays (matched to the network's ``keras.Input`` names) or a list of arrays (in the
+order of its inputs).
 
 * integer targets (one per example) → ``classification`` with ``max(y) + 1`` classes;
 * floating-point targets → ``regression`` with ``y.shape[-1]`` outputs (1-D targets become a column);
@@ -29,7 +31,8 @@ CHECKED_ELEMENTS = 256
 
 @dataclass
 class Part:
-    """One side of a split: arrays ``(x, y)`` in memory, or an unbatched stream of ``(x, y)``."""
+    """One side of a split: arrays ``(x, y)`` in memory (``x`` one array, a dict or a list of
+    arrays), or an unbatched stream of ``(x, y)``."""
 
     arrays: Optional[Tuple[Any, Any]] = None
     stream: Any = None
@@ -42,7 +45,8 @@ class Dataset:
 
     name: str
     task: str
-    #: in memory: inputs and targets (a mapping of targets for several outputs)
+    #: in memory: inputs (a dict or list of arrays for several inputs) and targets (a mapping of
+    #: targets for several outputs)
     x: Any = None
     y: Any = None
     #: not in memory: an unbatched ``tf.data.Dataset`` of ``(x, y)`` in a fixed order, and its size
@@ -61,18 +65,37 @@ class Dataset:
         return self.stream is None
 
     @property
-    def input_shape(self) -> Tuple[int, ...]:
+    def input_shapes(self) -> Any:
+        """The shape of one example's inputs: a tuple, or a dict / list of tuples for several inputs."""
         if self.in_memory:
-            return tuple(self.x.shape[1:])
-        spec = self.stream.element_spec[0]
-        return tuple(int(d) if d is not None else None for d in spec.shape)
+            return shapes(self.x)
+        return _map(lambda spec: _dims(spec.shape), self.stream.element_spec[0])  # unbatched: no batch axis
+
+    @property
+    def several_inputs(self) -> bool:
+        return not isinstance(self.input_shapes, tuple)
+
+    @property
+    def input_shape(self) -> Tuple[int, ...]:
+        """The shape of one example's input, for a model of one input (the shipped models)."""
+        if self.several_inputs:
+            raise invalid_value(f"data ({self.name})", "one input array, as the shipped models take (a model of "
+                                "your own takes several: it reads data.input_shapes)",
+                                f"several inputs ({_input_names(self.input_shapes)})")
+        return self.input_shapes
 
     @property
     def examples(self) -> int:
-        return len(self.x) if self.in_memory else int(self.size or 0)
+        if not self.in_memory:
+            return int(self.size or 0)
+        return len(self.x) if not self.several_inputs else len(next(iter(_leaves(self.x))))
 
     def autoencoding(self) -> "Dataset":
         """The same examples as a reconstruction task: inputs flattened, targets = inputs."""
+        if self.several_inputs:
+            raise invalid_value("task.type", "data with one input array to reconstruct",
+                                f"reconstruction of data {self.name!r}, which has several inputs "
+                                f"({_input_names(self.input_shapes)})")
         if not self.in_memory:
             import tensorflow as tf
 
@@ -105,16 +128,41 @@ class Dataset:
         return _to_numpy(batch[0]), _to_numpy(batch[1])
 
 
-def _rows(value: Any, rows: slice) -> Any:
+def _map(function: Callable[[Any], Any], value: Any) -> Any:
+    """``function`` applied to one array, or to each array of a dict or list of them."""
     if isinstance(value, dict):
-        return {key: v[rows] for key, v in value.items()}
-    return value[rows]
+        return {key: function(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [function(v) for v in value]
+    return function(value)
+
+
+def _leaves(value: Any) -> list:
+    if isinstance(value, dict):
+        return list(value.values())
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def shapes(value: Any) -> Any:
+    """The shape of one example of an array (or tensor, or spec): a tuple; a dict or list of tuples
+    for a dict or list of them."""
+    return _map(lambda v: _dims(v.shape[1:]), value)
+
+
+def _dims(shape: Any) -> Tuple[Optional[int], ...]:
+    return tuple(int(d) if d is not None else None for d in shape)
+
+
+def _input_names(input_shapes: Any) -> str:
+    return ", ".join(input_shapes) if isinstance(input_shapes, dict) else f"{len(input_shapes)} arrays"
+
+
+def _rows(value: Any, rows: slice) -> Any:
+    return _map(lambda v: v[rows], value)
 
 
 def _to_numpy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: np.asarray(v) for key, v in value.items()}
-    return np.asarray(value)
+    return _map(np.asarray, value)
 
 
 def _infer(y: Any) -> Tuple[str, Union[int, Dict[str, int]]]:
@@ -128,8 +176,8 @@ def _infer(y: Any) -> Tuple[str, Union[int, Dict[str, int]]]:
 
 
 def _check_finite(name: str, label: str, value: Any) -> None:
-    if isinstance(value, dict):
-        for key, v in value.items():
+    if isinstance(value, (dict, list)):
+        for key, v in (value.items() if isinstance(value, dict) else enumerate(value)):
             _check_finite(name, f"{label}[{key!r}]", v)
         return
     array = np.asarray(value)
@@ -152,16 +200,13 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
     if isinstance(loaded, Dataset):
         dataset = loaded
     elif isinstance(loaded, tuple) and len(loaded) == 2:
-        x, y = loaded
-        if isinstance(x, dict) or not hasattr(x, "shape"):
-            raise invalid_value(f"data ({name})", "inputs x as one array", type(x).__name__)
-        y = _column(y)
-        lengths = {len(x)} | ({len(v) for v in y.values()} if isinstance(y, dict) else {len(y)})
+        x, y = _inputs(name, loaded[0]), _column(loaded[1])
+        lengths = {len(v) for v in _leaves(x)} | {len(v) for v in _leaves(y)}
         if len(lengths) > 1:
             raise invalid_value(f"data ({name})", "as many targets as inputs", f"lengths {sorted(lengths)}")
         inferred, outputs = _infer(y)
         extras = {"output_tasks": {key: _infer(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
-        dataset = Dataset(name, task or inferred, x=np.asarray(x), y=y, num_outputs=outputs, extras=extras)
+        dataset = Dataset(name, task or inferred, x=x, y=y, num_outputs=outputs, extras=extras)
     elif type(loaded).__module__.startswith("tensorflow") and hasattr(loaded, "element_spec"):
         dataset = from_stream(name, loaded, task)
     else:
@@ -179,6 +224,26 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         _check_finite(name, "inputs", x)
         _check_finite(name, "targets", y)
     return dataset
+
+
+def _inputs(name: str, x: Any) -> Any:
+    """The inputs as arrays: one array, or a dict (str keys) or list of arrays for several inputs."""
+    if isinstance(x, tuple):
+        x = list(x)
+    leaves = _leaves(x)
+    named = not isinstance(x, dict) or all(isinstance(key, str) for key in x)
+    if not leaves or not named or not all(hasattr(v, "shape") and np.ndim(v) >= 1 for v in leaves):
+        raise invalid_value(f"data ({name})", "inputs x as one array, or a dict (by input name) or list of arrays",
+                            _describe(x))
+    return _map(np.asarray, x)
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, dict):
+        return "a dict of " + ", ".join(f"{key!r}: {type(v).__name__}" for key, v in x.items())
+    if isinstance(x, list):
+        return "a list of " + ", ".join(type(v).__name__ for v in x)
+    return type(x).__name__
 
 
 def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Optional[int] = None) -> Dataset:

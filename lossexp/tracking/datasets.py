@@ -34,6 +34,8 @@ def dataset(data_config: Mapping[str, Any], part: Any) -> Any:
         return from_tensorflow(part.stream.map(lambda x, y: x), source=source(data_config),
                                targets=part.stream.map(lambda x, y: y), name=name)
     x, y = part.arrays
+    if isinstance(x, list):  # several inputs in order: MLflow takes one array or a dict of them
+        x = {f"input_{i}": inputs for i, inputs in enumerate(x)}
     return mlflow.data.from_numpy(x, targets=y, source=source(data_config), name=name)
 
 

@@ -38,13 +38,28 @@ CONFIG_FILE = "config.yaml"
 EXAMPLE_ROWS = 5
 
 
-def example_inputs(network: Any, data_inputs: np.ndarray) -> np.ndarray:
-    """:data:`EXAMPLE_ROWS` inputs for ``network``: rows of the data, or seeded standard-normal
-    noise when the network does not take the data (a GAN's generator takes latent noise)."""
-    shape = tuple(network.input_shape[1:])
-    if tuple(data_inputs.shape[1:]) == shape:
-        return np.asarray(data_inputs[:EXAMPLE_ROWS], dtype="float32")
-    return np.random.default_rng(0).standard_normal((EXAMPLE_ROWS, *shape)).astype("float32")
+def example_inputs(network: Any, data_inputs: Any) -> Any:
+    """:data:`EXAMPLE_ROWS` inputs for ``network``: rows of the data, or seeded standard-normal noise
+    when the network does not take the data (a GAN's generator takes latent noise). One array, or a
+    dict of named inputs for a network of several (a list of inputs is named by its ``keras.Input``
+    names, which Keras matches too: MLflow's signatures name every input of several)."""
+    import keras
+
+    from lossexp.data.dataset import shapes
+
+    try:
+        specs = network.input
+    except (AttributeError, ValueError):  # a subclassed network has no symbolic inputs: it takes the data
+        rows = keras.tree.map_structure(lambda inputs: np.asarray(inputs[:EXAMPLE_ROWS]), data_inputs)
+        return {f"input_{i}": r for i, r in enumerate(rows)} if isinstance(rows, list) else rows
+    if shapes(specs) == shapes(data_inputs):
+        rows = keras.tree.map_structure(lambda spec, inputs: np.asarray(inputs[:EXAMPLE_ROWS], dtype=spec.dtype),
+                                        specs, data_inputs)
+    else:
+        noise = np.random.default_rng(0)
+        rows = keras.tree.map_structure(
+            lambda spec: noise.standard_normal((EXAMPLE_ROWS, *spec.shape[1:])).astype(spec.dtype), specs)
+    return {spec.name: r for spec, r in zip(specs, rows)} if isinstance(rows, list) else rows
 
 
 def requirements() -> List[str]:
@@ -58,6 +73,33 @@ def requirements() -> List[str]:
             except metadata.PackageNotFoundError:
                 continue
     return pins
+
+
+def save_serving(serving: Any, path: Path, signature: Any, example: Any) -> None:
+    """``serving`` as a TensorFlow SavedModel in MLflow's Keras-flavor layout for exported models
+    (``MLmodel`` with ``save_exported_model: true``, the SavedModel in ``data/model``), which
+    ``mlflow.keras``'s pyfunc loader reads and calls as ``serve(inputs)``.
+
+    Written here rather than by ``mlflow.keras.save_model(save_exported_model=True)``, whose ``serve``
+    takes each input as its own argument, which that loader never passes: its endpoint takes the
+    inputs as the example holds them (one array, a list, or a dict of named inputs), so a network
+    of several inputs is served too.
+    """
+    import keras
+    import tensorflow as tf
+    from mlflow.models import Model
+
+    specs = keras.tree.map_structure(lambda rows: tf.TensorSpec((None, *np.shape(rows)[1:]), np.asarray(rows).dtype),
+                                     example)
+    archive = keras.export.ExportArchive()
+    archive.track(serving)
+    archive.add_endpoint(name="serve", fn=lambda inputs: serving(inputs, training=False), input_signature=[specs])
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints its endpoints
+        archive.write_out(str(path / "data" / "model"))
+    description = Model(signature=signature)
+    description.add_flavor("keras", data="data", keras_version=keras.__version__,
+                           keras_backend=keras.backend.backend(), save_exported_model=True)
+    description.save(str(path / "MLmodel"))
 
 
 class _Flavor:
@@ -74,9 +116,7 @@ class _Flavor:
         root.mkdir(parents=True, exist_ok=True)  # mlflow.keras writes the input example before making it
         mlflow.keras.save_model(model, path, mlflow_model=mlflow_model, signature=signature,
                                 input_example=input_example, pip_requirements=pip_requirements)
-        with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints its endpoints
-            mlflow.keras.save_model(serving, str(root / SERVING_DIR), save_exported_model=True,
-                                    signature=signature, pip_requirements=pip_requirements)
+        save_serving(serving, root / SERVING_DIR, signature, input_example)
         mlflow_model.flavors["python_function"]["data"] = SERVING_DIR
         mlflow_model.metadata = {**(mlflow_model.metadata or {}), "lossexp.keras_flavor": "import lossexp first",
                                  "lossexp.python_function": f"{SERVING_DIR}/: the network as a TF SavedModel"}
@@ -86,7 +126,7 @@ class _Flavor:
 
 
 def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any, serving: Any,
-              data_inputs: np.ndarray, config_path: Optional[Path], step: int,
+              data_inputs: Any, config_path: Optional[Path], step: int,
               tags: Optional[Dict[str, str]] = None) -> str:
     """Log ``model`` as the run's MLflow model ``model``, ``serving`` (the network its training regime
     serves: :meth:`lossexp.training.trainer.Trainer.serving_network`) as its python_function flavor;

@@ -23,10 +23,11 @@ def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.M
             output = tap(output)
         return output
 
-    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name) for t in network.inputs]
+    inputs = keras.tree.map_structure(lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name),
+                                      network.input)  # the same structure: one tensor, a list or a dict
     return keras.models.clone_model(
         network,
-        input_tensors=inputs if len(inputs) > 1 else inputs[0],
+        input_tensors=inputs,
         clone_function=lambda layer: layer,
         call_function=call_function,
     )

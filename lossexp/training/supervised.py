@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from lossexp import registry
+from lossexp.data.dataset import shapes
 from lossexp.errors import ConfigError, invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
 from lossexp.training.trainer import Trainer
@@ -59,10 +60,10 @@ def ensure_network(network: Any, data: Any, model_name: str) -> Any:
                             f"a {type(network).__module__}.{type(network).__qualname__}")
     if not network.built:
         try:
-            network(np.asarray(data.sample(2)[0]), training=False)
+            network(data.sample(2)[0], training=False)
         except Exception as exc:
             raise ConfigError(f"Invalid value for model: {model_name} cannot take the inputs of data {data.name!r} "
-                              f"(shape {data.input_shape}): {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+                              f"(shape {data.input_shapes}): {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     return network
 
 
@@ -206,10 +207,10 @@ class SupervisedTrainer(Trainer):
         if split <= 0:
             raise invalid_value("trainer.validation_split", "0 < validation_split < 1 to evaluate on", split)
         _, validation = data.split(split)
-        expected = tuple(model.network.input_shape[1:])
-        if expected != data.input_shape:
+        expected = shapes(model.network.input)
+        if expected != data.input_shapes:
             raise invalid_value("data", f"data with inputs of shape {expected}, as the model takes",
-                                f"{data.name} {data.input_shape}")
+                                f"{data.name} {data.input_shapes}")
         outputs = int(model.network.output_shape[-1])
         if outputs != data.num_outputs:
             raise invalid_value("data", f"data with {outputs} outputs, as the model has", f"{data.name} ({data.num_outputs})")

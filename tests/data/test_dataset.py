@@ -1,0 +1,86 @@
+"""A data source's inputs: one array, or several (a dict by input name, a list in input order),
+kept in their structure through the checks, the split and the first rows."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lossexp.data.dataset import as_dataset, from_stream
+from lossexp.errors import ConfigError
+
+
+def several(n: int = 20):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(n, 4)).astype("float32"), rng.normal(size=(n, 2, 3)).astype("float32")
+    return a, b, (a[:, 0] > 0).astype("int64")
+
+
+def one_line_error(call) -> str:
+    with pytest.raises(ConfigError) as info:
+        call()
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("form", ["dict", "list", "tuple"])
+def test_several_inputs_keep_their_structure_through_the_split_and_the_first_rows(form):
+    a, b, y = several()
+    x = {"a": a, "b": b} if form == "dict" else ([a, b] if form == "list" else (a, b))
+    data = as_dataset("mine", (x, y))
+    expected = {"a": (4,), "b": (2, 3)} if form == "dict" else [(4,), (2, 3)]
+    assert data.input_shapes == expected and data.several_inputs and data.examples == 20
+    assert data.task == "classification" and data.num_outputs == 2
+    train, validation = data.split(0.25)
+    pick = (lambda x, key: x[key]) if form == "dict" else (lambda x, key: x[["a", "b"].index(key)])
+    for key, array in (("a", a), ("b", b)):
+        np.testing.assert_array_equal(pick(train.arrays[0], key), array[:15])
+        np.testing.assert_array_equal(pick(validation.arrays[0], key), array[15:])
+        np.testing.assert_array_equal(pick(data.sample(3)[0], key), array[:3])
+    np.testing.assert_array_equal(validation.arrays[1], y[15:])
+
+
+def test_one_input_is_unchanged():
+    a, _, y = several()
+    data = as_dataset("mine", (a, y))
+    assert data.input_shapes == data.input_shape == (4,) and not data.several_inputs
+
+
+def test_a_shipped_model_asking_for_the_one_input_shape_of_several_gets_one_line():
+    a, b, y = several()
+    message = one_line_error(lambda: as_dataset("mine", ({"a": a, "b": b}, y)).input_shape)
+    assert message.startswith("Invalid value for data (mine): expected one input array, as the shipped models take")
+    assert "data.input_shapes" in message and "got 'several inputs (a, b)'" in message
+
+
+def test_reconstructing_several_inputs_is_one_line():
+    a, b, y = several()
+    message = one_line_error(lambda: as_dataset("mine", ([a, b], y)).autoencoding())
+    assert message.startswith("Invalid value for task.type: expected data with one input array to reconstruct")
+
+
+@pytest.mark.parametrize("x, message", [
+    (lambda a, b: {"a": a, "b": list(b)}, "expected inputs x as one array, or a dict (by input name) or list of "
+                                          "arrays, got \"a dict of 'a': ndarray, 'b': list\""),
+    (lambda a, b: {0: a}, "got 'a dict of 0: ndarray'"),
+    (lambda a, b: [], "got 'a list of '"),
+    (lambda a, b: {"a": a, "b": b[:5]}, "expected as many targets as inputs, got 'lengths [5, 20]'"),
+])
+def test_malformed_inputs_are_one_line(x, message):
+    a, b, y = several()
+    assert message in one_line_error(lambda: as_dataset("mine", (x(a, b), y)))
+
+
+def test_a_non_finite_value_names_the_input_it_is_in():
+    a, b, y = several()
+    b[7, 1, 2] = np.nan
+    message = one_line_error(lambda: as_dataset("mine", ({"a": a, "b": b}, y)))
+    assert "NaN/inf in inputs['b'] at example 7" in message
+
+
+def test_a_stream_of_several_inputs_has_their_shapes_without_a_batch_axis():
+    import tensorflow as tf
+
+    a, b, y = several()
+    data = from_stream("mine", tf.data.Dataset.from_tensor_slices(({"a": a, "b": b}, y)))
+    assert data.input_shapes == {"a": (4,), "b": (2, 3)} and data.examples == 20 and data.num_outputs == 2
+    np.testing.assert_array_equal(data.sample(4)[0]["b"], b[:4])

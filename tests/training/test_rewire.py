@@ -1,0 +1,47 @@
+"""Taps inserted into a functional network: the same layers and weights, the same predictions, the
+inputs in the structure the network takes (one tensor, a list or a dict of named inputs), and each
+tap's penalty the NumPy value of the layer it follows."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from lossexp.losses.activity import ActivityPenalty
+from lossexp.losses.base import LossContext
+from lossexp.training.rewire import insert_taps
+
+
+def two_input_network(form: str) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    joined = keras.layers.Concatenate()([keras.layers.Dense(5, name="dense_a")(a), keras.layers.Dense(5, name="dense_b")(b)])
+    hidden = keras.layers.Dense(6, activation="tanh", name="hidden")(joined)
+    inputs = {"a": a, "b": b} if form == "dict" else [a, b]
+    return keras.Model(inputs, keras.layers.Dense(2, name="out")(hidden))
+
+
+@pytest.mark.parametrize("form", ["dict", "list"])
+def test_a_tap_into_a_network_of_several_inputs_keeps_its_inputs_weights_and_predictions(form):
+    network = two_input_network(form)
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(8, 4)).astype("float32"), rng.normal(size=(8, 3)).astype("float32")
+    x = {"a": a, "b": b} if form == "dict" else [a, b]
+    component = ActivityPenalty(name="activity", layers=["hidden"], norm="l2", reduction="batch_mean")
+    rewired = insert_taps(network, {layer: [tap] for layer, tap in component.insert_after().items()})
+    component.attach(rewired)
+
+    assert type(rewired.input) is type(network.input)
+    if form == "dict":
+        assert set(rewired.input) == {"a", "b"}
+    assert all(rewired.get_layer(layer.name) is layer for layer in network.layers if layer.name not in ("a", "b"))
+    y_pred = rewired(x, training=True)
+    np.testing.assert_allclose(np.asarray(y_pred), np.asarray(network(x)), rtol=1e-6)
+
+    layers = {name: network.get_layer(name) for name in ("dense_a", "dense_b", "hidden")}
+    weights = {name: [np.asarray(w, np.float64) for w in layer.get_weights()] for name, layer in layers.items()}
+    joined = np.concatenate([a @ weights["dense_a"][0] + weights["dense_a"][1],
+                             b @ weights["dense_b"][0] + weights["dense_b"][1]], axis=1)
+    hidden = np.tanh(joined @ weights["hidden"][0] + weights["hidden"][1])
+    term = component.term(LossContext(None, y_pred, rewired, training=True))
+    np.testing.assert_allclose(float(term), float((hidden ** 2).sum() / len(hidden)), rtol=1e-5)
