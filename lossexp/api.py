@@ -11,8 +11,9 @@
 as the CLI does — each keyword section (``trainer=``, ``optimizer=``, ``task=``, ``tracking=``,
 ``objective=``) and each Hydra override string in ``overrides`` is applied on top and validated
 — then trains and records one MLflow run through :func:`lossexp.train.execute`. ``model`` and
-``data`` are either registered names or your objects: a ``keras.Model``; ``(x, y)`` arrays, a
-``tf.data.Dataset`` of ``(x, y)`` or a :class:`lossexp.Dataset`.
+``data`` are either registered names or your objects: a ``keras.Model``; ``(x, y)`` or ``(x, y,
+sample_weight)`` arrays, a ``tf.data.Dataset`` of such elements or a :class:`lossexp.Dataset`
+(:mod:`lossexp.data.dataset` says what each may hold).
 """
 from __future__ import annotations
 

@@ -143,8 +143,9 @@ def register_model(name: str, **meta: Any) -> Callable[[Any], Any]:
 
 
 def register_data(name: str, **meta: Any) -> Callable[[Any], Any]:
-    """Decorator: ``@register_data("my_data")`` on ``def load(**options)`` returning ``(x, y)``
-    arrays, a ``tf.data.Dataset`` of ``(x, y)`` or a :class:`lossexp.data.Dataset`.
+    """Decorator: ``@register_data("my_data")`` on ``def load(**options)`` returning ``(x, y)`` or
+    ``(x, y, sample_weight)`` arrays, a ``tf.data.Dataset`` of such elements or a
+    :class:`lossexp.data.Dataset` (``x``: one array, or a dict or list of arrays for several inputs).
 
     ``meta``: ``task`` (classification, regression, …; inferred from the targets when absent).
     """

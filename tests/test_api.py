@@ -114,3 +114,34 @@ def test_a_network_of_several_inputs_trains_with_a_tap_and_is_served_by_input_na
     served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(rows)
     trained = mlflow.keras.load_model(f"runs:/{run_id}/model").predict(rows, verbose=0)
     np.testing.assert_allclose(served, trained, rtol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("form", ["arrays", "stream"])
+def test_sample_weights_of_zero_leave_corrupted_examples_out_of_training_and_validation(form, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1200, 3)).astype("float32")
+    y = (x @ np.array([[1.0], [-2.0], [0.5]])).astype("float32")
+    corrupted = rng.random(1200) < 0.3
+    y[corrupted] += 50.0  # outliers that would pull every prediction up
+    weight = np.where(corrupted, 0.0, 1.0).astype("float32")
+
+    def fit(data):
+        import keras
+
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((3,))
+        network = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dense(16, activation="relu")(inputs)))
+        return lossexp.fit(network, data, loss=["hist_avg"], trainer={"epochs": 8, "verbose": 0},
+                           optimizer={"name": "adam", "learning_rate": 0.01})
+
+    weighted = (x, y, weight) if form == "arrays" else tf.data.Dataset.from_tensor_slices((x, y, weight))
+    history, run_id = fit(weighted)
+    unweighted, _ = fit((x, y))
+    # the weighted run fits the clean examples (its validation loss weighs the corrupted ones by 0)
+    assert history["val_loss/task"][-1] < 0.5 < 100 < unweighted["val_loss/task"][-1]
+    run = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(run_id)
+    assert run.info.status == "FINISHED" and "weight_grad/task/norm" in run.data.metrics

@@ -5,7 +5,10 @@ A data source (a registered function, see :mod:`lossexp.data`) returns ``(x, y)`
 turns the first two into the third, inferring the task from the targets when the source does
 not declare it. The inputs ``x`` are one array, or — for a network of several inputs — a dict
 of named arrays (matched to the network's ``keras.Input`` names) or a list of arrays (in the
-order of its inputs).
+order of its inputs). A third array, ``(x, y, sample_weight)`` (a stream of such triples), weighs
+each example in the task loss and its metrics, training and validation, as Keras'
+``fit(sample_weight=…)`` does; the loss components are terms of the whole batch and are not
+weighted by example.
 
 * integer targets (one per example) → ``classification`` with ``max(y) + 1`` classes;
 * floating-point targets → ``regression`` with ``y.shape[-1]`` outputs (1-D targets become a column);
@@ -31,10 +34,10 @@ CHECKED_ELEMENTS = 256
 
 @dataclass
 class Part:
-    """One side of a split: arrays ``(x, y)`` in memory (``x`` one array, a dict or a list of
-    arrays), or an unbatched stream of ``(x, y)``."""
+    """One side of a split: arrays ``(x, y)`` or ``(x, y, sample_weight)`` in memory (``x`` one
+    array, a dict or a list of arrays), or an unbatched stream of such elements."""
 
-    arrays: Optional[Tuple[Any, Any]] = None
+    arrays: Optional[Tuple[Any, ...]] = None
     stream: Any = None
     size: Optional[int] = None
 
@@ -49,7 +52,10 @@ class Dataset:
     #: targets for several outputs)
     x: Any = None
     y: Any = None
-    #: not in memory: an unbatched ``tf.data.Dataset`` of ``(x, y)`` in a fixed order, and its size
+    #: in memory: one weight per example for the task loss and metrics (None: all 1)
+    sample_weight: Any = None
+    #: not in memory: an unbatched ``tf.data.Dataset`` of ``(x, y)`` or ``(x, y, sample_weight)`` in a
+    #: fixed order, and its size
     stream: Any = None
     size: Optional[int] = None
     #: classes (classification), target width (regression), or per output name (multi_output)
@@ -99,7 +105,7 @@ class Dataset:
         if not self.in_memory:
             import tensorflow as tf
 
-            flat = self.stream.map(lambda x, y: (tf.reshape(x, (-1,)), tf.reshape(x, (-1,))))
+            flat = self.stream.map(lambda x, y, *weight: (tf.reshape(x, (-1,)), tf.reshape(x, (-1,)), *weight))
             width = int(np.prod(self.input_shape))
             return replace(self, task="reconstruction", stream=flat, num_outputs=width, splitter=None)
         x = self.x.reshape(len(self.x), -1)
@@ -112,11 +118,11 @@ class Dataset:
         n_val = int(round(self.examples * fraction))
         n_train = self.examples - n_val
         if self.in_memory:
-            train = Part(arrays=(_rows(self.x, slice(0, n_train)), _rows(self.y, slice(0, n_train))), size=n_train)
+            columns = (self.x, self.y) + ((self.sample_weight,) if self.sample_weight is not None else ())
+            train = Part(arrays=tuple(_rows(c, slice(0, n_train)) for c in columns), size=n_train)
             if n_val == 0:
                 return train, None
-            return train, Part(arrays=(_rows(self.x, slice(n_train, None)), _rows(self.y, slice(n_train, None))),
-                               size=n_val)
+            return train, Part(arrays=tuple(_rows(c, slice(n_train, None)) for c in columns), size=n_val)
         train = Part(stream=self.stream.take(n_train), size=n_train)
         return train, (Part(stream=self.stream.skip(n_train), size=n_val) if n_val else None)
 
@@ -199,19 +205,20 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
     inputs and targets agree in length and hold no NaN/inf."""
     if isinstance(loaded, Dataset):
         dataset = loaded
-    elif isinstance(loaded, tuple) and len(loaded) == 2:
+    elif isinstance(loaded, tuple) and len(loaded) in (2, 3):
         x, y = _inputs(name, loaded[0]), _column(loaded[1])
         lengths = {len(v) for v in _leaves(x)} | {len(v) for v in _leaves(y)}
         if len(lengths) > 1:
             raise invalid_value(f"data ({name})", "as many targets as inputs", f"lengths {sorted(lengths)}")
+        weight = _sample_weight(name, loaded[2], lengths.pop()) if len(loaded) == 3 else None
         inferred, outputs = _infer(y)
         extras = {"output_tasks": {key: _infer(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
-        dataset = Dataset(name, task or inferred, x=x, y=y, num_outputs=outputs, extras=extras)
+        dataset = Dataset(name, task or inferred, x=x, y=y, sample_weight=weight, num_outputs=outputs, extras=extras)
     elif type(loaded).__module__.startswith("tensorflow") and hasattr(loaded, "element_spec"):
         dataset = from_stream(name, loaded, task)
     else:
-        raise invalid_value(f"data ({name})", "(x, y) arrays, a tf.data.Dataset of (x, y) or a lossexp Dataset",
-                            type(loaded).__name__)
+        raise invalid_value(f"data ({name})", "(x, y) or (x, y, sample_weight) arrays, a tf.data.Dataset of "
+                            "such elements or a lossexp Dataset", _describe(loaded))
     if dataset.task not in TASKS:
         raise invalid_value(f"data ({name}).task", "one of " + ", ".join(TASKS), dataset.task)
     if dataset.in_memory:
@@ -223,7 +230,27 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         x, y = dataset.sample(CHECKED_ELEMENTS)
         _check_finite(name, "inputs", x)
         _check_finite(name, "targets", y)
+        if len(dataset.stream.element_spec) == 3:
+            [first] = dataset.stream.take(CHECKED_ELEMENTS).map(lambda x, y, weight: weight).batch(CHECKED_ELEMENTS)
+            _sample_weight(name, np.asarray(first), len(first))
     return dataset
+
+
+def _sample_weight(name: str, weight: Any, examples: int) -> np.ndarray:
+    """The sample weights as a float32 vector, checked: one per example, finite, ≥ 0, not all 0."""
+    if not hasattr(weight, "shape") or np.ndim(weight) not in (1, 2) or (np.ndim(weight) == 2 and weight.shape[1] != 1):
+        raise invalid_value(f"data ({name})", "sample_weight as one weight per example (shape (n,) or (n, 1))",
+                            f"{_describe(weight)} of shape {np.shape(weight)}")
+    weight = np.asarray(weight, dtype="float32").reshape(-1)
+    if len(weight) != examples:
+        raise invalid_value(f"data ({name})", f"one sample weight per example ({examples})", f"{len(weight)} weights")
+    bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
+    if len(bad):
+        raise invalid_value(f"data ({name})", "finite sample weights ≥ 0",
+                            f"{weight[bad[0]]} at example {bad[0]}")
+    if not weight.any():
+        raise invalid_value(f"data ({name})", "sample weights not all 0", "all 0")
+    return weight
 
 
 def _inputs(name: str, x: Any) -> Any:
@@ -241,13 +268,14 @@ def _inputs(name: str, x: Any) -> Any:
 def _describe(x: Any) -> str:
     if isinstance(x, dict):
         return "a dict of " + ", ".join(f"{key!r}: {type(v).__name__}" for key, v in x.items())
-    if isinstance(x, list):
-        return "a list of " + ", ".join(type(v).__name__ for v in x)
+    if isinstance(x, (list, tuple)):
+        return f"a {type(x).__name__} of " + ", ".join(type(v).__name__ for v in x)
     return type(x).__name__
 
 
 def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Optional[int] = None) -> Dataset:
-    """A :class:`Dataset` of an unbatched ``tf.data.Dataset`` of ``(x, y)`` elements.
+    """A :class:`Dataset` of an unbatched ``tf.data.Dataset`` of ``(x, y)`` or ``(x, y, sample_weight)``
+    elements.
 
     Its size is the stream's cardinality when known, else counted in one pass; a classification
     stream's classes are counted in one pass over its labels.
@@ -255,8 +283,9 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     import tensorflow as tf
 
     spec = stream.element_spec
-    if not (isinstance(spec, tuple) and len(spec) == 2):
-        raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched (x, y) elements", spec)
+    if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
+        raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched (x, y) or (x, y, sample_weight) "
+                            "elements", spec)
     if size is None:
         cardinality = int(stream.cardinality())
         size = cardinality if cardinality >= 0 else int(stream.reduce(0, lambda n, _: n + 1))
@@ -266,7 +295,7 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     integer = y_spec.dtype.is_integer and y_spec.shape.rank in (0, 1) and (y_spec.shape.rank == 0 or y_spec.shape[0] == 1)
     task = task or ("classification" if integer else "regression")
     if task == "classification":
-        outputs = int(stream.map(lambda x, y: tf.reduce_max(tf.cast(y, tf.int64))).reduce(
+        outputs = int(stream.map(lambda x, y, *weight: tf.reduce_max(tf.cast(y, tf.int64))).reduce(
             tf.constant(0, tf.int64), tf.maximum)) + 1
     else:
         outputs = int(np.prod([d for d in y_spec.shape])) if y_spec.shape.rank else 1

@@ -31,9 +31,9 @@ def dataset(data_config: Mapping[str, Any], part: Any) -> Any:
 
     name = str(data_config.get("name"))
     if part.arrays is None:
-        return from_tensorflow(part.stream.map(lambda x, y: x), source=source(data_config),
-                               targets=part.stream.map(lambda x, y: y), name=name)
-    x, y = part.arrays
+        return from_tensorflow(part.stream.map(lambda x, y, *weight: x), source=source(data_config),
+                               targets=part.stream.map(lambda x, y, *weight: y), name=name)
+    x, y = part.arrays[:2]  # the sample weights are not a column of the data
     if isinstance(x, list):  # several inputs in order: MLflow takes one array or a dict of them
         x = {f"input_{i}": inputs for i, inputs in enumerate(x)}
     return mlflow.data.from_numpy(x, targets=y, source=source(data_config), name=name)

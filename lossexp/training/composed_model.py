@@ -132,9 +132,9 @@ class ComposedModel(keras.Model):
         layers = [layer.name for layer in self.network.layers if layer.name in named and layer.trainable_weights]
         object.__setattr__(self, "diagnostics", GradientDiagnostics(self, layers))
 
-    def measure_gradients(self, x: Any, y: Any) -> Dict[str, float]:
+    def measure_gradients(self, x: Any, y: Any, sample_weight: Any = None) -> Dict[str, float]:
         """The gradient diagnostics of the batch ``(x, y)`` at the current weights (``watch_gradients`` first)."""
-        return self.diagnostics.measure(x, y)
+        return self.diagnostics.measure(x, y, sample_weight)
 
     def gradient_diagnostics(self) -> Optional[Tuple[int, Dict[str, float]]]:
         """(step, statistics) sampled since the last call, or None (see ``watch_gradients``)."""

@@ -89,11 +89,13 @@ class GradientDiagnostics:
     def scopes(self) -> List[Optional[str]]:
         return [ALL, *self.layers]
 
-    def measure(self, x: Any, y: Any) -> Dict[str, float]:
-        """The statistics of the batch ``(x, y)`` at the current weights, by the compiled function."""
-        return dict(zip(self.names, (float(v) for v in self._compiled_statistics(x, y).numpy())))
+    def measure(self, x: Any, y: Any, sample_weight: Any = None) -> Dict[str, float]:
+        """The statistics of the batch ``(x, y)`` (its examples weighted as in training) at the current
+        weights, by the compiled function."""
+        values = self._compiled_statistics(x, y, sample_weight).numpy()
+        return dict(zip(self.names, (float(v) for v in values)))
 
-    def _compiled_statistics(self, x: Any, y: Any) -> Any:
+    def _compiled_statistics(self, x: Any, y: Any, sample_weight: Any) -> Any:
         """:meth:`_statistics` by a function traced without autograph, or with it when the model's or
         a component's Python code uses a tensor as a bool or an iterable (only autograph converts that)."""
         import tensorflow as tf
@@ -101,21 +103,21 @@ class GradientDiagnostics:
         if self._compiled is None:
             self._compiled = tf.function(self._statistics, reduce_retracing=True, autograph=False)
         try:
-            return self._compiled(x, y)
+            return self._compiled(x, y, sample_weight)
         except tf.errors.OperatorNotAllowedInGraphError:  # at a trace (the first, or a retrace) without autograph
             self._compiled = tf.function(self._statistics, reduce_retracing=True)
-            return self._compiled(x, y)
+            return self._compiled(x, y, sample_weight)
 
-    def sample(self, step: int, x: Any, y: Any) -> None:
+    def sample(self, step: int, x: Any, y: Any, sample_weight: Any = None) -> None:
         """Measure the batch and keep the values for :meth:`read`, as those of training step ``step``."""
-        self._pending = (int(step), self.measure(x, y))
+        self._pending = (int(step), self.measure(x, y, sample_weight))
 
     def read(self) -> Optional[Tuple[int, Dict[str, float]]]:
         """(step, {name: value}) sampled since the last read; None if nothing was."""
         pending, self._pending = self._pending, None
         return pending
 
-    def _statistics(self, x: Any, y: Any) -> Any:
+    def _statistics(self, x: Any, y: Any, sample_weight: Any) -> Any:
         import tensorflow as tf
 
         from lossexp.training import task_gradients
@@ -125,7 +127,7 @@ class GradientDiagnostics:
         saved = [tf.identity(v) for v in state]  # read before the forward pass assigns them
         with tf.control_dependencies(saved), tf.GradientTape(persistent=True) as tape:
             y_pred, outputs = model.forward(x, training=True)
-            _, _, parts = model.composed_loss(y, y_pred, None, training=True, outputs=outputs)
+            _, _, parts = model.composed_loss(y, y_pred, sample_weight, training=True, outputs=outputs)
         variables = list(model.network.trainable_weights)
         position = {id(v): i for i, v in enumerate(variables)}
         scopes = {ALL: range(len(variables))}

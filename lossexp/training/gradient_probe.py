@@ -19,7 +19,7 @@ from lossexp.training.step_count import IntervalCallback
 class GradientProbe(IntervalCallback):
     """Samples the model's gradient diagnostics every ``every_n_steps`` steps (see the module docstring)."""
 
-    def __init__(self, batches: Iterator[Tuple[Any, Any]], every_n_steps: int) -> None:
+    def __init__(self, batches: Iterator[Tuple[Any, ...]], every_n_steps: int) -> None:
         super().__init__(int(every_n_steps))
         self.batches = batches
         self.sampled: Optional[int] = None
@@ -36,17 +36,17 @@ class GradientProbe(IntervalCallback):
             self.model.diagnostics.sample(self.step, *next(self.batches))
 
 
-def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[Any, Any]]:
-    """Endless batches of the training split: ``batch_size`` examples drawn without replacement
-    from the arrays (the same every run with ``seed``), or a stream's batches in turn."""
+def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[Any, ...]]:
+    """Endless batches ``(x, y)`` or ``(x, y, sample_weight)`` of the training split: ``batch_size``
+    examples drawn without replacement from the arrays (the same every run with ``seed``), or a
+    stream's batches in turn."""
     if split.arrays is not None:
-        x, y = split.arrays
         rng = np.random.default_rng(seed)
-        rows = _count(x)
+        rows = _count(split.arrays[0])
         size = min(batch_size, rows)
         while True:
             chosen = np.sort(rng.choice(rows, size=size, replace=False))
-            yield _rows(x, chosen), _rows(y, chosen)
+            yield tuple(_rows(column, chosen) for column in split.arrays)
     import tensorflow as tf
 
     stream = split.stream.shuffle(min(int(split.size or 1), 10_000), seed=seed).repeat()

@@ -197,7 +197,8 @@ class SupervisedTrainer(Trainer):
         train, validation = self.splits(data)
         batch = self.config.trainer.batch_size
         if train.arrays is not None:
-            return {"x": train.arrays[0], "y": train.arrays[1], "batch_size": batch,
+            x, y, *weight = train.arrays
+            return {"x": x, "y": y, "sample_weight": weight[0] if weight else None, "batch_size": batch,
                     "validation_data": validation.arrays if validation is not None else None}
         return {"x": batched(train.stream, batch, shuffle=train.size, seed=self.config.trainer.seed),
                 "validation_data": batched(validation.stream, batch) if validation is not None else None}
@@ -216,7 +217,9 @@ class SupervisedTrainer(Trainer):
             raise invalid_value("data", f"data with {outputs} outputs, as the model has", f"{data.name} ({data.num_outputs})")
         batch = self.config.trainer.batch_size
         if validation.arrays is not None:
-            results = model.evaluate(*validation.arrays, batch_size=batch, return_dict=True, verbose=0)
+            x, y, *weight = validation.arrays
+            results = model.evaluate(x, y, sample_weight=weight[0] if weight else None, batch_size=batch,
+                                     return_dict=True, verbose=0)
         else:
             results = model.evaluate(batched(validation.stream, batch), return_dict=True, verbose=0)
         return {name: float(value) for name, value in results.items()}

@@ -84,3 +84,40 @@ def test_a_stream_of_several_inputs_has_their_shapes_without_a_batch_axis():
     data = from_stream("mine", tf.data.Dataset.from_tensor_slices(({"a": a, "b": b}, y)))
     assert data.input_shapes == {"a": (4,), "b": (2, 3)} and data.examples == 20 and data.num_outputs == 2
     np.testing.assert_array_equal(data.sample(4)[0]["b"], b[:4])
+
+
+def test_sample_weights_are_split_with_their_examples():
+    a, _, y = several()
+    weight = np.arange(20, dtype="float64")[:, None]  # a column is one weight per example too
+    data = as_dataset("mine", (a, y, weight))
+    assert data.sample_weight.dtype == np.float32 and data.sample_weight.shape == (20,)
+    train, validation = data.split(0.25)
+    np.testing.assert_array_equal(train.arrays[2], np.arange(15))
+    np.testing.assert_array_equal(validation.arrays[2], np.arange(15, 20))
+    assert len(as_dataset("mine", (a, y)).split(0.25)[0].arrays) == 2
+
+
+@pytest.mark.parametrize("weight, message", [
+    (lambda w: w[:5], "expected one sample weight per example (20), got '5 weights'"),
+    (lambda w: np.stack([w, w], axis=1), "sample_weight as one weight per example (shape (n,) or (n, 1)), got "
+                                         "'ndarray of shape (20, 2)'"),
+    (lambda w: list(w), "got 'a list of"),
+    (lambda w: np.where(np.arange(20) == 4, -1.0, w), "expected finite sample weights ≥ 0, got '-1.0 at example 4'"),
+    (lambda w: np.where(np.arange(20) == 9, np.nan, w), "got 'nan at example 9'"),
+    (lambda w: 0 * w, "expected sample weights not all 0, got 'all 0'"),
+])
+def test_bad_sample_weights_are_one_line(weight, message):
+    a, _, y = several()
+    assert message in one_line_error(lambda: as_dataset("mine", (a, y, weight(np.ones(20)))))
+
+
+def test_a_stream_of_weighted_examples_is_checked_like_arrays():
+    import tensorflow as tf
+
+    a, _, y = several()
+    weight = np.ones(20, "float32")
+    data = as_dataset("mine", tf.data.Dataset.from_tensor_slices((a, y, weight)))
+    assert not data.in_memory and data.num_outputs == 2 and data.sample(3)[0].shape == (3, 4)
+    weight[6] = -2.0
+    message = one_line_error(lambda: as_dataset("mine", tf.data.Dataset.from_tensor_slices((a, y, weight))))
+    assert "expected finite sample weights ≥ 0, got '-2.0 at example 6'" in message

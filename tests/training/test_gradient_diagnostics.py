@@ -16,8 +16,9 @@ from lossexp.losses.hist_avg import HistoricalAverage
 LR, W_ACTIVITY, W_HIST = 0.1, 0.05, 0.5
 
 
-def numpy_gradients(weights, x, y):
-    """Per task, the gradient of its weighted contribution on [W1, b1, W2, b2, W3, b3] (float64)."""
+def numpy_gradients(weights, x, y, sample_weight=None):
+    """Per task, the gradient of its weighted contribution on [W1, b1, W2, b2, W3, b3] (float64); the
+    task's MSE weighs example i by ``sample_weight[i]`` (Keras: Σ wᵢ·lossᵢ / batch size)."""
     (w1, b1, w2, b2, w3, b3), n = weights, len(x)
     h1 = np.tanh(x @ w1 + b1)
     h2 = np.tanh(h1 @ w2 + b2)
@@ -30,7 +31,8 @@ def numpy_gradients(weights, x, y):
         d_z1 = d_h1 * (1 - h1 ** 2)
         return [x.T @ d_z1, d_z1.sum(0), h1.T @ d_z2, d_z2.sum(0), h2.T @ d_out, d_out.sum(0)]
 
-    task = backward(2 * (out - y) / n, 0.0)
+    weight = np.ones((n, 1)) if sample_weight is None else np.asarray(sample_weight, np.float64)[:, None]
+    task = backward(2 * weight * (out - y) / n, 0.0)
     zero_out = np.zeros_like(out)
     activity = backward(zero_out, W_ACTIVITY * 2 * h1 / n)
     activity[2:] = [np.zeros_like(g) for g in activity[2:]]  # nothing above hidden_1
@@ -175,3 +177,18 @@ def test_a_component_branching_on_a_tensor_in_python_is_compiled_with_autograph(
     assert compiled == pytest.approx(eager, rel=1e-5, abs=1e-7)
     assert compiled[names.gradient("activity", "norm")] > 0
     assert model.measure_gradients(x, y) == pytest.approx(eager, rel=1e-5, abs=1e-7)
+
+
+def test_sample_weights_weigh_the_task_gradient_as_numpy_does(tiny_network, compose, batch):
+    x, y = batch
+    model = compose(tiny_network(), [ActivityPenalty(name="activity", weight=W_ACTIVITY, layers=["hidden_1"])])
+    model.watch_gradients()
+    sample_weight = np.linspace(0.0, 2.0, len(x))
+    weights = [np.asarray(w.numpy(), np.float64) for w in model.network.trainable_weights]
+    recorded = model.measure_gradients(x.astype("float32"), y.astype("float32"), sample_weight.astype("float32"))
+    expected = statistics(numpy_gradients(weights, x, y, sample_weight), ["task", "activity"], range(6))
+    unweighted = statistics(numpy_gradients(weights, x, y), ["task", "activity"], range(6))
+    assert recorded[names.gradient("task", "norm")] == pytest.approx(expected[("norm", "task")], rel=1e-4)
+    assert recorded[names.gradient("activity", "cos_task")] == pytest.approx(expected[("cos_task", "activity")],
+                                                                              rel=1e-4, abs=1e-6)
+    assert abs(expected[("norm", "task")] - unweighted[("norm", "task")]) > 1e-3 * unweighted[("norm", "task")]
