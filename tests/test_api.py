@@ -145,3 +145,27 @@ def test_sample_weights_of_zero_leave_corrupted_examples_out_of_training_and_val
     assert history["val_loss/task"][-1] < 0.5 < 100 < unweighted["val_loss/task"][-1]
     run = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(run_id)
     assert run.info.status == "FINISHED" and "weight_grad/task/norm" in run.data.metrics
+
+
+@pytest.mark.slow
+def test_a_network_of_several_outputs_is_served_as_one_array_whose_columns_the_metadata_names(tmp_path, monkeypatch):
+    import keras
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 4)).astype("float32")
+    y = {"reg": x[:, 1:2] * 2, "cls": (x[:, 0] > 0).astype("int64")}
+    inputs = keras.Input((4,), name="inputs")
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    network = keras.Model(inputs, {"reg": keras.layers.Dense(1, name="reg")(hidden),
+                                   "cls": keras.layers.Dense(2, name="cls")(hidden)})
+    _, run_id = lossexp.fit(network, (x, y), loss=[("activity", {"layers": ["hidden"]})],
+                            trainer={"epochs": 1, "verbose": 0})
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    uri = f"runs:/{run_id}/model"
+    served = mlflow.pyfunc.load_model(uri).predict(x[:5])
+    trained = mlflow.keras.load_model(uri).predict(x[:5], verbose=0)
+    np.testing.assert_allclose(served, np.concatenate([trained["cls"], trained["reg"]], axis=1), rtol=1e-5)
+    assert mlflow.models.get_model_info(uri).metadata["lossexp.python_function.outputs"] == "cls: 0–1, reg: 2"

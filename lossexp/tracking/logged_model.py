@@ -7,7 +7,9 @@ One MLflow model directory serves two kinds of reader:
   Keras classes when Keras loads) and for ``lossexp evaluate runs:/ID/model``.
 * **python_function flavor** (``serving/``): the bare network exported as a TensorFlow SavedModel
   (``save_exported_model``), so ``mlflow.pyfunc.load_model(uri).predict(x)`` needs TensorFlow and
-  MLflow only — no lossexp import, no lossexp class. The network can hold lossexp layers (a
+  MLflow only — no lossexp import, no lossexp class. It takes several inputs as a dict by input
+  name and returns several outputs as one array, their columns named in the model's metadata
+  (``lossexp.python_function.outputs``; see :func:`served`). The network can hold lossexp layers (a
   loss tap, the VAE's sampling layer); exporting traces them into the graph, where logging the
   ``.keras`` network or shipping lossexp's code (``code_paths``) would need lossexp's classes, or
   a copy of them, at load time. ``serving/`` is itself a Keras-flavor MLflow model, which MLflow's
@@ -93,13 +95,41 @@ def save_serving(serving: Any, path: Path, signature: Any, example: Any) -> None
                                      example)
     archive = keras.export.ExportArchive()
     archive.track(serving)
-    archive.add_endpoint(name="serve", fn=lambda inputs: serving(inputs, training=False), input_signature=[specs])
+    archive.add_endpoint(name="serve", fn=lambda inputs: served(serving(inputs, training=False)),
+                         input_signature=[specs])
     with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints its endpoints
         archive.write_out(str(path / "data" / "model"))
     description = Model(signature=signature)
     description.add_flavor("keras", data="data", keras_version=keras.__version__,
                            keras_backend=keras.backend.backend(), save_exported_model=True)
     description.save(str(path / "MLmodel"))
+
+
+def served(outputs: Any) -> Any:
+    """The network's outputs as the python_function flavor returns them: one output as it is;
+    several (a dict or list) as one array, each flattened per example and concatenated along the
+    last axis in ``keras.tree`` order (a dict's names sorted) — ``mlflow.keras``'s pyfunc wrapper
+    converts one tensor to NumPy, and a dict of tensors to an unusable object array."""
+    import keras
+
+    parts = keras.tree.flatten(outputs)
+    if len(parts) == 1:
+        return parts[0]
+    return keras.ops.concatenate([keras.ops.reshape(p, (keras.ops.shape(p)[0], -1)) for p in parts], axis=-1)
+
+
+def output_columns(predictions: Any) -> Optional[str]:
+    """Which columns of :func:`served`'s array each of several outputs fills (``cls: 0–1, reg: 2``),
+    None for one output."""
+    import keras
+
+    if not isinstance(predictions, (dict, list, tuple)):
+        return None
+    names = sorted(predictions) if isinstance(predictions, dict) else range(len(predictions))
+    widths = [int(np.prod(np.shape(part)[1:])) for part in keras.tree.flatten(predictions)]
+    starts = np.cumsum([0, *widths])
+    return ", ".join(f"{name}: {start}" + (f"–{start + width - 1}" if width > 1 else "")
+                     for name, start, width in zip(names, starts, widths))
 
 
 class _Flavor:
@@ -109,7 +139,8 @@ class _Flavor:
 
     @staticmethod
     def save_model(path: str, mlflow_model: Any, model: Any, serving: Any, signature: Any, input_example: Any,
-                   config_path: Optional[Path], pip_requirements: List[str], validate_serving_input: bool) -> None:
+                   config_path: Optional[Path], pip_requirements: List[str], validate_serving_input: bool,
+                   columns: Optional[str]) -> None:
         import mlflow.keras
 
         root = Path(path)
@@ -119,7 +150,8 @@ class _Flavor:
         save_serving(serving, root / SERVING_DIR, signature, input_example)
         mlflow_model.flavors["python_function"]["data"] = SERVING_DIR
         mlflow_model.metadata = {**(mlflow_model.metadata or {}), "lossexp.keras_flavor": "import lossexp first",
-                                 "lossexp.python_function": f"{SERVING_DIR}/: the network as a TF SavedModel"}
+                                 "lossexp.python_function": f"{SERVING_DIR}/: the network as a TF SavedModel",
+                                 **({"lossexp.python_function.outputs": columns} if columns else {})}
         mlflow_model.save(str(root / "MLmodel"))
         if config_path is not None:
             shutil.copyfile(config_path, root / CONFIG_FILE)
@@ -137,9 +169,7 @@ def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any
 
     example = example_inputs(serving, data_inputs)
     predictions = serving.predict(example, verbose=0)
-    predictions = {k: np.asarray(v) for k, v in predictions.items()} if isinstance(predictions, dict) \
-        else np.asarray(predictions)
-    signature = infer_signature(example, predictions)
+    signature = infer_signature(example, np.asarray(served(predictions)))  # what the pyfunc flavor returns
     params = {key: str(value) for key, value in client.get_run(run_id).data.params.items()}
     logged = client.create_logged_model(experiment_id, name=NAME, source_run_id=run_id, params=params,
                                         tags=tags, model_type="keras")
@@ -151,7 +181,7 @@ def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any
     try:
         Model.log(artifact_path=None, name=NAME, flavor=_Flavor, run_id=run_id, model_id=logged.model_id,
                   step=step, model=model, serving=serving, signature=signature, input_example=example,
-                  config_path=config_path, pip_requirements=requirements(),
+                  config_path=config_path, pip_requirements=requirements(), columns=output_columns(predictions),
                   # MLflow would reload the saved directory and predict the example to check it (about
                   # 1 s of every run); the SavedModel is the network just traced, and the tests load it
                   validate_serving_input=False)
