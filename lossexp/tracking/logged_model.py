@@ -48,9 +48,10 @@ def example_inputs(network: Any, data_inputs: Any) -> Any:
     import keras
 
     from lossexp.data.dataset import shapes
+    from lossexp.training.rewire import symbolic_inputs
 
     try:
-        specs = network.input
+        specs = symbolic_inputs(network)
     except (AttributeError, ValueError):  # a subclassed network has no symbolic inputs: it takes the data
         rows = keras.tree.map_structure(lambda inputs: np.asarray(inputs[:EXAMPLE_ROWS]), data_inputs)
         return {f"input_{i}": r for i, r in enumerate(rows)} if isinstance(rows, list) else rows

@@ -41,6 +41,7 @@ from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 from lossexp.losses.composition import Composition
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import replicas
+from lossexp.training.rewire import symbolic_inputs
 
 _REGULARIZER_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
 
@@ -152,7 +153,7 @@ class ComposedModel(keras.Model):
         """The network with the ``needed`` layers' outputs as extra outputs (functional graphs only)."""
         try:
             output = self.network.outputs[0] if len(self.network.outputs) == 1 else self.network.output
-            return keras.Model(self.network.input,
+            return keras.Model(symbolic_inputs(self.network),
                                {"y_pred": output, **{n: self.network.get_layer(n).output for n in needed}},
                                name=f"{self.network.name}_with_outputs")
         except (AttributeError, ValueError, TypeError):  # a subclassed model has no symbolic graph

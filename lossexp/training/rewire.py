@@ -12,6 +12,14 @@ import keras
 from lossexp.losses.base import LossTap
 
 
+def symbolic_inputs(network: keras.Model) -> Any:
+    """The network's ``keras.Input`` tensors in the structure it takes them: one tensor, a list or a
+    dict (a Sequential model has one; a subclassed model has none: AttributeError or ValueError)."""
+    if isinstance(network, keras.Sequential):
+        return network.inputs[0]
+    return network.input
+
+
 def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.Model:
     """Return ``network`` with ``taps[name]`` applied, in order, to the output of layer ``name``."""
     if not taps:
@@ -23,8 +31,10 @@ def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.M
             output = tap(output)
         return output
 
+    if isinstance(network, keras.Sequential):  # Keras clones only a functional graph with a call_function
+        network = keras.Model(network.inputs[0], network.outputs[0], name=network.name)
     inputs = keras.tree.map_structure(lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name),
-                                      network.input)  # the same structure: one tensor, a list or a dict
+                                      symbolic_inputs(network))
     return keras.models.clone_model(
         network,
         input_tensors=inputs,

@@ -208,7 +208,9 @@ class SupervisedTrainer(Trainer):
         if split <= 0:
             raise invalid_value("trainer.validation_split", "0 < validation_split < 1 to evaluate on", split)
         _, validation = data.split(split)
-        expected = shapes(model.network.input)
+        from lossexp.training.rewire import symbolic_inputs
+
+        expected = shapes(symbolic_inputs(model.network))
         if expected != data.input_shapes:
             raise invalid_value("data", f"data with inputs of shape {expected}, as the model takes",
                                 f"{data.name} {data.input_shapes}")

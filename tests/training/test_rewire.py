@@ -45,3 +45,23 @@ def test_a_tap_into_a_network_of_several_inputs_keeps_its_inputs_weights_and_pre
     hidden = np.tanh(joined @ weights["hidden"][0] + weights["hidden"][1])
     term = component.term(LossContext(None, y_pred, rewired, training=True))
     np.testing.assert_allclose(float(term), float((hidden ** 2).sum() / len(hidden)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("declared_input", [True, False])
+def test_a_tap_into_a_sequential_network_follows_its_layer(declared_input):
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(2).normal(size=(8, 5)).astype("float32")
+    layers = [keras.layers.Dense(6, activation="tanh", name="hidden"), keras.layers.Dense(1, name="out")]
+    network = keras.Sequential(([keras.Input((5,))] if declared_input else []) + layers, name="stack")
+    if not declared_input:
+        network(x)  # built on the data, as lossexp builds a network without an Input
+    component = ActivityPenalty(name="activity", layers=["hidden"], norm="l1", reduction="sum")
+    rewired = insert_taps(network, {layer: [tap] for layer, tap in component.insert_after().items()})
+    component.attach(rewired)
+
+    assert rewired.name == "stack" and rewired.get_layer("hidden") is network.get_layer("hidden")
+    y_pred = rewired(x, training=True)
+    np.testing.assert_allclose(np.asarray(y_pred), np.asarray(network(x)), rtol=1e-6)
+    kernel, bias = (np.asarray(w, np.float64) for w in network.get_layer("hidden").get_weights())
+    term = component.term(LossContext(None, y_pred, rewired, training=True))
+    np.testing.assert_allclose(float(term), float(np.abs(np.tanh(x @ kernel + bias)).sum()), rtol=1e-5)
