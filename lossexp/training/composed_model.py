@@ -41,7 +41,7 @@ from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 from lossexp.losses.composition import Composition
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import replicas
-from lossexp.training.rewire import symbolic_inputs
+from lossexp.training.rewire import with_layer_outputs
 
 _REGULARIZER_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
 
@@ -152,10 +152,7 @@ class ComposedModel(keras.Model):
     def _output_view(self, needed: Sequence[str]) -> keras.Model:
         """The network with the ``needed`` layers' outputs as extra outputs (functional graphs only)."""
         try:
-            output = self.network.outputs[0] if len(self.network.outputs) == 1 else self.network.output
-            return keras.Model(symbolic_inputs(self.network),
-                               {"y_pred": output, **{n: self.network.get_layer(n).output for n in needed}},
-                               name=f"{self.network.name}_with_outputs")
+            return with_layer_outputs(self.network, needed)
         except (AttributeError, ValueError, TypeError):  # a subclassed model has no symbolic graph
             owner = next(c for c in self.components if c.outputs_needed())
             raise needs_graph_network(owner.name, f"reads intermediate layer outputs ({', '.join(needed)})",

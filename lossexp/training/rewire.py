@@ -1,11 +1,12 @@
-"""Insert pass-through loss taps after named layers of a functional network.
+"""Rebuild a functional or Sequential network from its own layers: with pass-through loss taps
+after named layers, or with named layers' outputs as extra outputs.
 
 The taps are new layers; every other layer is reused as it is (same weights), so the
 rewired network is the original one with a few identity layers that call ``add_loss``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Sequence
 
 import keras
 
@@ -31,13 +32,36 @@ def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.M
             output = tap(output)
         return output
 
+    return _rebuilt(network, call_function)
+
+
+def with_layer_outputs(network: keras.Model, names: Sequence[str]) -> keras.Model:
+    """``network`` with the outputs of the layers ``names`` as extra outputs: a model of the same
+    layers returning ``{"y_pred": output, name: layer output, …}``.
+
+    The layers' outputs are those of this network's own graph, also when its layers are shared with
+    another graph (a rewired network's are; ``layer.output`` then has no single answer).
+    """
+    found: Dict[str, Any] = {}
+
+    def call_function(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
+        output = layer(*args, **kwargs)
+        if layer.name in names:
+            found[layer.name] = output
+        return output
+
+    rebuilt = _rebuilt(network, call_function)
+    output = rebuilt.outputs[0] if len(rebuilt.outputs) == 1 else rebuilt.output
+    return keras.Model(rebuilt.input, {"y_pred": output, **{name: found[name] for name in names}},
+                       name=f"{network.name}_with_outputs")
+
+
+def _rebuilt(network: keras.Model, call_function: Callable[..., Any]) -> keras.Model:
+    """A functional model of ``network``'s own layers (same weights) on new inputs of the same
+    structure, each layer called through ``call_function``."""
     if isinstance(network, keras.Sequential):  # Keras clones only a functional graph with a call_function
         network = keras.Model(network.inputs[0], network.outputs[0], name=network.name)
     inputs = keras.tree.map_structure(lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name),
                                       symbolic_inputs(network))
-    return keras.models.clone_model(
-        network,
-        input_tensors=inputs,
-        clone_function=lambda layer: layer,
-        call_function=call_function,
-    )
+    return keras.models.clone_model(network, input_tensors=inputs, clone_function=lambda layer: layer,
+                                    call_function=call_function)

@@ -9,7 +9,7 @@ import pytest
 
 from lossexp.losses.activity import ActivityPenalty
 from lossexp.losses.base import LossContext
-from lossexp.training.rewire import insert_taps
+from lossexp.training.rewire import insert_taps, with_layer_outputs
 
 
 def two_input_network(form: str) -> keras.Model:
@@ -65,3 +65,19 @@ def test_a_tap_into_a_sequential_network_follows_its_layer(declared_input):
     kernel, bias = (np.asarray(w, np.float64) for w in network.get_layer("hidden").get_weights())
     term = component.term(LossContext(None, y_pred, rewired, training=True))
     np.testing.assert_allclose(float(term), float(np.abs(np.tanh(x @ kernel + bias)).sum()), rtol=1e-5)
+
+
+def test_a_rewired_networks_layer_outputs_are_those_of_its_own_graph():
+    """The layers of a rewired network also belong to the original graph: a view of its intermediate
+    outputs (closure reads them) must come from the rewired graph, taps and all."""
+    network = two_input_network("dict")
+    rng = np.random.default_rng(3)
+    x = {"a": rng.normal(size=(8, 4)).astype("float32"), "b": rng.normal(size=(8, 3)).astype("float32")}
+    expected = keras.Model(network.input, network.get_layer("hidden").output)(x)
+    component = ActivityPenalty(name="activity", layers=["hidden"])
+    rewired = insert_taps(network, {layer: [tap] for layer, tap in component.insert_after().items()})
+    view = with_layer_outputs(rewired, ["hidden", "dense_b"])
+    outputs = view(x, training=True)
+    np.testing.assert_allclose(np.asarray(outputs["hidden"]), np.asarray(expected), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(outputs["y_pred"]), np.asarray(network(x)), rtol=1e-6)
+    assert set(outputs) == {"y_pred", "hidden", "dense_b"} and len(view.losses) == 1  # the tap's penalty
