@@ -112,3 +112,46 @@ def test_new_component_scaffolds_a_class_a_yaml_and_a_passing_numpy_test(tmp_pat
     assert trained.returncode == 0, trained.stderr[-3000:]
     [run] = runs(tmp_path)
     assert run.info.status == "FINISHED" and "term/smooth_pred" in run.data.metrics
+
+
+SEVERAL_INPUTS = '''
+import keras
+import numpy as np
+import lossexp
+
+
+@lossexp.register_data("two_views")
+def two_views(n: int = 600, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(n, 4)).astype("float32"), rng.normal(size=(n, 3)).astype("float32")
+    y = (a[:, 0] + b[:, 1] > 0).astype("int64")
+    return {"a": a, "b": b}, y, np.where(y == 1, 2.0, 1.0)  # the positive class weighs twice
+
+
+@lossexp.register_model("two_towers")
+def two_towers(data, units: int = 8):
+    inputs = {name: keras.Input(shape, name=name) for name, shape in data.input_shapes.items()}
+    joined = keras.layers.Concatenate()([keras.layers.Dense(units)(tensor) for tensor in inputs.values()])
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden")(joined)
+    return keras.Model(inputs, keras.layers.Dense(data.num_outputs)(hidden))
+'''
+
+
+@pytest.mark.slow
+def test_a_projects_model_of_several_inputs_on_weighted_data_trains_and_evaluates_from_the_cli(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["mine"]\n')
+    (tmp_path / "mine.py").write_text(SEVERAL_INPUTS)
+    for kind, text in (("data/two_views", "name: two_views\nn: 600\nseed: 0\n"),
+                       ("model/two_towers", "name: two_towers\nunits: 8\n")):
+        (tmp_path / "conf" / kind).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "conf" / f"{kind}.yaml").write_text(text)
+    trained = lossexp(tmp_path, "train", "model=two_towers", "data=two_views", "loss=hist_avg+activity",
+                      "loss.activity.layers=[hidden]", "trainer.epochs=3", "tracking.plots=false")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    [run] = runs(tmp_path)
+    assert run.info.status == "FINISHED" and "loss/activity" in run.data.metrics
+    evaluated = lossexp(tmp_path, "evaluate", f"runs:/{run.info.run_id}/model")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    # evaluate weighs the validation examples as training's validation did
+    loss = float(re.search(r"^loss\s+(\S+)", evaluated.stdout, flags=re.M).group(1))
+    assert loss == pytest.approx(run.data.metrics["val_loss"], rel=1e-4)
