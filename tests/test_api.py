@@ -169,3 +169,23 @@ def test_a_network_of_several_outputs_is_served_as_one_array_whose_columns_the_m
     trained = mlflow.keras.load_model(uri).predict(x[:5], verbose=0)
     np.testing.assert_allclose(served, np.concatenate([trained["cls"], trained["reg"]], axis=1), rtol=1e-5)
     assert mlflow.models.get_model_info(uri).metadata["lossexp.python_function.outputs"] == "cls: 0–1, reg: 2"
+
+
+@pytest.mark.slow
+def test_integer_token_ids_are_served_as_the_data_holds_them_and_cast_in_the_graph(tmp_path, monkeypatch):
+    import keras
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    tokens = np.random.default_rng(0).integers(0, 50, size=(200, 12))  # int64, as NumPy makes them
+    labels = (tokens.sum(axis=1) > 300).astype("int64")
+    inputs = keras.Input((12,), dtype="int32", name="tokens")
+    pooled = keras.layers.GlobalAveragePooling1D(name="pool")(keras.layers.Embedding(50, 8)(inputs))
+    _, run_id = lossexp.fit(keras.Model(inputs, keras.layers.Dense(2)(pooled)), (tokens, labels),
+                            loss=[("activity", {"layers": ["pool"]})], trainer={"epochs": 1, "verbose": 0})
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    uri = f"runs:/{run_id}/model"
+    assert mlflow.models.get_model_info(uri).signature.inputs.to_dict()[0]["tensor-spec"]["dtype"] == "int64"
+    served = mlflow.pyfunc.load_model(uri).predict(tokens[:4])
+    np.testing.assert_allclose(served, mlflow.keras.load_model(uri).predict(tokens[:4], verbose=0), rtol=1e-5)

@@ -41,10 +41,12 @@ EXAMPLE_ROWS = 5
 
 
 def example_inputs(network: Any, data_inputs: Any) -> Any:
-    """:data:`EXAMPLE_ROWS` inputs for ``network``: rows of the data, or seeded standard-normal noise
-    when the network does not take the data (a GAN's generator takes latent noise). One array, or a
-    dict of named inputs for a network of several (a list of inputs is named by its ``keras.Input``
-    names, which Keras matches too: MLflow's signatures name every input of several)."""
+    """:data:`EXAMPLE_ROWS` inputs for ``network``: rows of the data (in the data's dtypes, which the
+    served model takes and casts: int64 token ids for an int32 ``keras.Input``), or seeded
+    standard-normal noise when the network does not take the data (a GAN's generator takes latent
+    noise). One array, or a dict of named inputs for a network of several (a list of inputs is
+    named by its ``keras.Input`` names, which Keras matches too: MLflow's signatures name every
+    input of several)."""
     import keras
 
     from lossexp.data.dataset import shapes
@@ -56,8 +58,7 @@ def example_inputs(network: Any, data_inputs: Any) -> Any:
         rows = keras.tree.map_structure(lambda inputs: np.asarray(inputs[:EXAMPLE_ROWS]), data_inputs)
         return {f"input_{i}": r for i, r in enumerate(rows)} if isinstance(rows, list) else rows
     if shapes(specs) == shapes(data_inputs):
-        rows = keras.tree.map_structure(lambda spec, inputs: np.asarray(inputs[:EXAMPLE_ROWS], dtype=spec.dtype),
-                                        specs, data_inputs)
+        rows = keras.tree.map_structure(lambda inputs: np.asarray(inputs[:EXAMPLE_ROWS]), data_inputs)
     else:
         noise = np.random.default_rng(0)
         rows = keras.tree.map_structure(
@@ -96,7 +97,7 @@ def save_serving(serving: Any, path: Path, signature: Any, example: Any) -> None
                                      example)
     archive = keras.export.ExportArchive()
     archive.track(serving)
-    archive.add_endpoint(name="serve", fn=lambda inputs: served(serving(inputs, training=False)),
+    archive.add_endpoint(name="serve", fn=lambda inputs: served(serving(_as_taken(serving, inputs), training=False)),
                          input_signature=[specs])
     with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints its endpoints
         archive.write_out(str(path / "data" / "model"))
@@ -104,6 +105,21 @@ def save_serving(serving: Any, path: Path, signature: Any, example: Any) -> None
     description.add_flavor("keras", data="data", keras_version=keras.__version__,
                            keras_backend=keras.backend.backend(), save_exported_model=True)
     description.save(str(path / "MLmodel"))
+
+
+def _as_taken(network: Any, inputs: Any) -> Any:
+    """``inputs`` (one tensor, or a dict by input name) cast to the dtypes of the network's inputs."""
+    import keras
+
+    from lossexp.training.rewire import symbolic_inputs
+
+    try:
+        specs = symbolic_inputs(network)
+    except (AttributeError, ValueError):  # a subclassed network: takes what it is given
+        return inputs
+    if isinstance(specs, list):
+        specs = {spec.name: spec for spec in specs}
+    return keras.tree.map_structure(lambda spec, tensor: keras.ops.cast(tensor, spec.dtype), specs, inputs)
 
 
 def served(outputs: Any) -> Any:
