@@ -52,14 +52,12 @@ def example_inputs(network: Any, data_inputs: Any) -> Any:
     from lossexp.data.dataset import shapes
     from lossexp.training.rewire import symbolic_inputs
 
+    rows = keras.tree.map_structure(lambda inputs: np.asarray(inputs[:EXAMPLE_ROWS]), data_inputs)
     try:
         specs = symbolic_inputs(network)
     except (AttributeError, ValueError):  # a subclassed network has no symbolic inputs: it takes the data
-        rows = keras.tree.map_structure(lambda inputs: np.asarray(inputs[:EXAMPLE_ROWS]), data_inputs)
         return {f"input_{i}": r for i, r in enumerate(rows)} if isinstance(rows, list) else rows
-    if shapes(specs) == shapes(data_inputs):
-        rows = keras.tree.map_structure(lambda inputs: np.asarray(inputs[:EXAMPLE_ROWS]), data_inputs)
-    else:
+    if shapes(specs) != shapes(data_inputs):
         noise = np.random.default_rng(0)
         rows = keras.tree.map_structure(
             lambda spec: noise.standard_normal((EXAMPLE_ROWS, *spec.shape[1:])).astype(spec.dtype), specs)
@@ -86,8 +84,8 @@ def save_serving(serving: Any, path: Path, signature: Any, example: Any) -> None
 
     Written here rather than by ``mlflow.keras.save_model(save_exported_model=True)``, whose ``serve``
     takes each input as its own argument, which that loader never passes: its endpoint takes the
-    inputs as the example holds them (one array, a list, or a dict of named inputs), so a network
-    of several inputs is served too.
+    inputs as the example holds them (one array, or a dict of named inputs), so a network of
+    several inputs is served too.
     """
     import keras
     import tensorflow as tf
