@@ -140,9 +140,10 @@ def test_sample_weights_of_zero_leave_corrupted_examples_out_of_training_and_val
 
     weighted = (x, y, weight) if form == "arrays" else tf.data.Dataset.from_tensor_slices((x, y, weight))
     history, run_id = fit(weighted)
-    unweighted, _ = fit((x, y))
     # the weighted run fits the clean examples (its validation loss weighs the corrupted ones by 0)
-    assert history["val_loss/task"][-1] < 0.5 < 100 < unweighted["val_loss/task"][-1]
+    assert history["val_loss/task"][-1] < 0.5
+    if form == "arrays":  # without the weights, the outliers pull every prediction up
+        assert fit((x, y))[0]["val_loss/task"][-1] > 100
     run = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(run_id)
     assert run.info.status == "FINISHED" and "weight_grad/task/norm" in run.data.metrics
 
