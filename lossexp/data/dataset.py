@@ -94,7 +94,7 @@ class Dataset:
     def examples(self) -> int:
         if not self.in_memory:
             return int(self.size or 0)
-        return len(self.x) if not self.several_inputs else len(next(iter(_leaves(self.x))))
+        return count_rows(self.x)
 
     def autoencoding(self) -> "Dataset":
         """The same examples as a reconstruction task: inputs flattened, targets = inputs."""
@@ -119,17 +119,17 @@ class Dataset:
         n_train = self.examples - n_val
         if self.in_memory:
             columns = (self.x, self.y) + ((self.sample_weight,) if self.sample_weight is not None else ())
-            train = Part(arrays=tuple(_rows(c, slice(0, n_train)) for c in columns), size=n_train)
+            train = Part(arrays=tuple(take_rows(c, slice(0, n_train)) for c in columns), size=n_train)
             if n_val == 0:
                 return train, None
-            return train, Part(arrays=tuple(_rows(c, slice(n_train, None)) for c in columns), size=n_val)
+            return train, Part(arrays=tuple(take_rows(c, slice(n_train, None)) for c in columns), size=n_val)
         train = Part(stream=self.stream.take(n_train), size=n_train)
         return train, (Part(stream=self.stream.skip(n_train), size=n_val) if n_val else None)
 
     def sample(self, n: int = 8) -> Tuple[Any, Any]:
         """The first ``n`` examples as arrays (for checks before training)."""
         if self.in_memory:
-            return _rows(self.x, slice(0, n)), _rows(self.y, slice(0, n))
+            return take_rows(self.x, slice(0, n)), take_rows(self.y, slice(0, n))
         batch = next(iter(self.stream.take(n).batch(n)))
         return _to_numpy(batch[0]), _to_numpy(batch[1])
 
@@ -163,8 +163,14 @@ def _input_names(input_shapes: Any) -> str:
     return ", ".join(input_shapes) if isinstance(input_shapes, dict) else f"{len(input_shapes)} arrays"
 
 
-def _rows(value: Any, rows: slice) -> Any:
+def take_rows(value: Any, rows: Any) -> Any:
+    """The ``rows`` (a slice or indices) of one array, or of each array of a dict or list of them."""
     return _map(lambda v: v[rows], value)
+
+
+def count_rows(value: Any) -> int:
+    """The number of examples in one array, or in a dict or list of them."""
+    return len(_leaves(value)[0])
 
 
 def _to_numpy(value: Any) -> Any:

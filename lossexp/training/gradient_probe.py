@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
+from lossexp.data.dataset import count_rows, take_rows
 from lossexp.training.step_count import IntervalCallback
 
 
@@ -42,30 +43,12 @@ def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[A
     stream's batches in turn."""
     if split.arrays is not None:
         rng = np.random.default_rng(seed)
-        rows = _count(split.arrays[0])
+        rows = count_rows(split.arrays[0])
         size = min(batch_size, rows)
         while True:
             chosen = np.sort(rng.choice(rows, size=size, replace=False))
-            yield tuple(_rows(column, chosen) for column in split.arrays)
+            yield tuple(take_rows(column, chosen) for column in split.arrays)
     import tensorflow as tf
 
     stream = split.stream.shuffle(min(int(split.size or 1), 10_000), seed=seed).repeat()
     yield from stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
-
-
-def _count(arrays: Any) -> int:
-    """The number of rows of an array, or of the first array of a list, tuple or dict."""
-    if isinstance(arrays, dict):
-        return _count(next(iter(arrays.values())))
-    if isinstance(arrays, (list, tuple)):
-        return _count(arrays[0])
-    return len(arrays)
-
-
-def _rows(arrays: Any, chosen: np.ndarray) -> Any:
-    """The ``chosen`` rows of an array, or of each array of a list, tuple or dict (several inputs or targets)."""
-    if isinstance(arrays, dict):
-        return {key: _rows(value, chosen) for key, value in arrays.items()}
-    if isinstance(arrays, (list, tuple)):
-        return type(arrays)(_rows(value, chosen) for value in arrays)
-    return arrays[chosen]
