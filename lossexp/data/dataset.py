@@ -25,6 +25,8 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
+from lossexp.data.checks import as_column, check_finite, infer_task, input_arrays, sample_weights
+from lossexp.data.structure import count_rows, describe, dims, input_names, leaves, map_arrays, shapes, take_rows, to_numpy
 from lossexp.errors import ConfigError, invalid_value
 
 TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")
@@ -75,7 +77,7 @@ class Dataset:
         """The shape of one example's inputs: a tuple, or a dict / list of tuples for several inputs."""
         if self.in_memory:
             return shapes(self.x)
-        return _map(lambda spec: _dims(spec.shape), self.stream.element_spec[0])  # unbatched: no batch axis
+        return map_arrays(lambda spec: dims(spec.shape), self.stream.element_spec[0])  # unbatched: no batch axis
 
     @property
     def several_inputs(self) -> bool:
@@ -87,7 +89,7 @@ class Dataset:
         if self.several_inputs:
             raise invalid_value(f"data ({self.name})", "one input array, as the shipped models take (a model of "
                                 "your own takes several: it reads data.input_shapes)",
-                                f"several inputs ({_input_names(self.input_shapes)})")
+                                f"several inputs ({input_names(self.input_shapes)})")
         return self.input_shapes
 
     @property
@@ -101,7 +103,7 @@ class Dataset:
         if self.several_inputs:
             raise invalid_value("task.type", "data with one input array to reconstruct",
                                 f"reconstruction of data {self.name!r}, which has several inputs "
-                                f"({_input_names(self.input_shapes)})")
+                                f"({input_names(self.input_shapes)})")
         if not self.in_memory:
             import tensorflow as tf
 
@@ -131,79 +133,7 @@ class Dataset:
         if self.in_memory:
             return take_rows(self.x, slice(0, n)), take_rows(self.y, slice(0, n))
         batch = next(iter(self.stream.take(n).batch(n)))
-        return _to_numpy(batch[0]), _to_numpy(batch[1])
-
-
-def _map(function: Callable[[Any], Any], value: Any) -> Any:
-    """``function`` applied to one array, or to each array of a dict or list of them."""
-    if isinstance(value, dict):
-        return {key: function(v) for key, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [function(v) for v in value]
-    return function(value)
-
-
-def _leaves(value: Any) -> list:
-    if isinstance(value, dict):
-        return list(value.values())
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def shapes(value: Any) -> Any:
-    """The shape of one example of an array (or tensor, or spec): a tuple; a dict or list of tuples
-    for a dict or list of them."""
-    return _map(lambda v: _dims(v.shape[1:]), value)
-
-
-def _dims(shape: Any) -> Tuple[Optional[int], ...]:
-    return tuple(int(d) if d is not None else None for d in shape)
-
-
-def _input_names(input_shapes: Any) -> str:
-    return ", ".join(input_shapes) if isinstance(input_shapes, dict) else f"{len(input_shapes)} arrays"
-
-
-def take_rows(value: Any, rows: Any) -> Any:
-    """The ``rows`` (a slice or indices) of one array, or of each array of a dict or list of them."""
-    return _map(lambda v: v[rows], value)
-
-
-def count_rows(value: Any) -> int:
-    """The number of examples in one array, or in a dict or list of them."""
-    return len(_leaves(value)[0])
-
-
-def _to_numpy(value: Any) -> Any:
-    return _map(np.asarray, value)
-
-
-def _infer(y: Any) -> Tuple[str, Union[int, Dict[str, int]]]:
-    """(task, num_outputs) from targets (arrays, or a mapping of arrays for several outputs)."""
-    if isinstance(y, dict):
-        return "multi_output", {key: _infer(v)[1] for key, v in y.items()}
-    y = np.asarray(y)
-    if np.issubdtype(y.dtype, np.integer) and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
-        return "classification", int(y.max()) + 1 if y.size else 1
-    return "regression", int(np.prod(y.shape[1:])) if y.ndim > 1 else 1
-
-
-def _check_finite(name: str, label: str, value: Any) -> None:
-    if isinstance(value, (dict, list)):
-        for key, v in (value.items() if isinstance(value, dict) else enumerate(value)):
-            _check_finite(name, f"{label}[{key!r}]", v)
-        return
-    array = np.asarray(value)
-    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
-        index = int(np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0][0])
-        raise invalid_value(f"data ({name})", f"finite {label}", f"NaN/inf in {label} at example {index}")
-
-
-def _column(y: Any) -> Any:
-    """1-D floating-point targets as a column, so that they match a one-unit output."""
-    if isinstance(y, dict):
-        return {key: _column(v) for key, v in y.items()}
-    y = np.asarray(y)
-    return y[:, None] if y.ndim == 1 and np.issubdtype(y.dtype, np.floating) else y
+        return to_numpy(batch[0]), to_numpy(batch[1])
 
 
 def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
@@ -212,71 +142,34 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
     if isinstance(loaded, Dataset):
         dataset = loaded
     elif isinstance(loaded, tuple) and len(loaded) in (2, 3):
-        x, y = _inputs(name, loaded[0]), _column(loaded[1])
-        lengths = {len(v) for v in _leaves(x)} | {len(v) for v in _leaves(y)}
+        x, y = input_arrays(name, loaded[0]), as_column(loaded[1])
+        lengths = {len(v) for v in leaves(x)} | {len(v) for v in leaves(y)}
         if len(lengths) > 1:
             raise invalid_value(f"data ({name})", "as many targets as inputs", f"lengths {sorted(lengths)}")
-        weight = _sample_weight(name, loaded[2], lengths.pop()) if len(loaded) == 3 else None
-        inferred, outputs = _infer(y)
-        extras = {"output_tasks": {key: _infer(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
+        weight = sample_weights(name, loaded[2], lengths.pop()) if len(loaded) == 3 else None
+        inferred, outputs = infer_task(y)
+        extras = {"output_tasks": {key: infer_task(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
         dataset = Dataset(name, task or inferred, x=x, y=y, sample_weight=weight, num_outputs=outputs, extras=extras)
     elif type(loaded).__module__.startswith("tensorflow") and hasattr(loaded, "element_spec"):
         dataset = from_stream(name, loaded, task)
     else:
         raise invalid_value(f"data ({name})", "(x, y) or (x, y, sample_weight) arrays, a tf.data.Dataset of "
-                            "such elements or a lossexp Dataset", _describe(loaded))
+                            "such elements or a lossexp Dataset", describe(loaded))
     if dataset.task not in TASKS:
         raise invalid_value(f"data ({name}).task", "one of " + ", ".join(TASKS), dataset.task)
     if dataset.in_memory:
-        _check_finite(name, "inputs", dataset.x)
-        _check_finite(name, "targets", dataset.y)
+        check_finite(name, "inputs", dataset.x)
+        check_finite(name, "targets", dataset.y)
         if dataset.examples < 2:
             raise invalid_value(f"data ({name})", "at least 2 examples", dataset.examples)
     else:
         x, y = dataset.sample(CHECKED_ELEMENTS)
-        _check_finite(name, "inputs", x)
-        _check_finite(name, "targets", y)
+        check_finite(name, "inputs", x)
+        check_finite(name, "targets", y)
         if len(dataset.stream.element_spec) == 3:
             [first] = dataset.stream.take(CHECKED_ELEMENTS).map(lambda x, y, weight: weight).batch(CHECKED_ELEMENTS)
-            _sample_weight(name, np.asarray(first), len(first))
+            sample_weights(name, np.asarray(first), len(first))
     return dataset
-
-
-def _sample_weight(name: str, weight: Any, examples: int) -> np.ndarray:
-    """The sample weights as a float32 vector, checked: one per example, finite, ≥ 0, not all 0."""
-    if not hasattr(weight, "shape") or np.ndim(weight) not in (1, 2) or (np.ndim(weight) == 2 and weight.shape[1] != 1):
-        raise invalid_value(f"data ({name})", "sample_weight as one weight per example (shape (n,) or (n, 1))",
-                            f"{_describe(weight)} of shape {np.shape(weight)}")
-    weight = np.asarray(weight, dtype="float32").reshape(-1)
-    if len(weight) != examples:
-        raise invalid_value(f"data ({name})", f"one sample weight per example ({examples})", f"{len(weight)} weights")
-    bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
-    if len(bad):
-        raise invalid_value(f"data ({name})", "finite sample weights ≥ 0",
-                            f"{weight[bad[0]]} at example {bad[0]}")
-    if not weight.any():
-        raise invalid_value(f"data ({name})", "sample weights not all 0", "all 0")
-    return weight
-
-
-def _inputs(name: str, x: Any) -> Any:
-    """The inputs as arrays: one array, or a dict (str keys) or list of arrays for several inputs."""
-    if isinstance(x, tuple):
-        x = list(x)
-    leaves = _leaves(x)
-    named = not isinstance(x, dict) or all(isinstance(key, str) for key in x)
-    if not leaves or not named or not all(hasattr(v, "shape") and np.ndim(v) >= 1 for v in leaves):
-        raise invalid_value(f"data ({name})", "inputs x as one array, or a dict (by input name) or list of arrays",
-                            _describe(x))
-    return _map(np.asarray, x)
-
-
-def _describe(x: Any) -> str:
-    if isinstance(x, dict):
-        return "a dict of " + ", ".join(f"{key!r}: {type(v).__name__}" for key, v in x.items())
-    if isinstance(x, (list, tuple)):
-        return f"a {type(x).__name__} of " + ", ".join(type(v).__name__ for v in x)
-    return type(x).__name__
 
 
 def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Optional[int] = None) -> Dataset:

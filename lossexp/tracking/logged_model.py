@@ -49,7 +49,7 @@ def example_inputs(network: Any, data_inputs: Any) -> Any:
     input of several)."""
     import keras
 
-    from lossexp.data.dataset import shapes
+    from lossexp.data.structure import shapes
     from lossexp.training.rewire import symbolic_inputs
 
     rows = keras.tree.map_structure(lambda inputs: np.asarray(inputs[:EXAMPLE_ROWS]), data_inputs)

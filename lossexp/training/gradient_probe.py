@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
-from lossexp.data.dataset import count_rows, take_rows
+from lossexp.data.structure import count_rows, take_rows
 from lossexp.training.step_count import IntervalCallback
 
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from lossexp import registry
-from lossexp.data.dataset import shapes
+from lossexp.data.structure import shapes
 from lossexp.errors import ConfigError, invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
 from lossexp.training.trainer import Trainer

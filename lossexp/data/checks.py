@@ -1,0 +1,72 @@
+"""What a data source returned, checked and read before training: inputs, targets, sample weights.
+
+Each check raises one line naming the data, what was expected and what came (a user's own data
+source is the usual origin of the mistake, so no traceback).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple, Union
+
+import numpy as np
+
+from lossexp.data.structure import describe, leaves, map_arrays
+from lossexp.errors import invalid_value
+
+
+def infer_task(y: Any) -> Tuple[str, Union[int, Dict[str, int]]]:
+    """(task, num_outputs) from targets (arrays, or a mapping of arrays for several outputs)."""
+    if isinstance(y, dict):
+        return "multi_output", {key: infer_task(v)[1] for key, v in y.items()}
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.integer) and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
+        return "classification", int(y.max()) + 1 if y.size else 1
+    return "regression", int(np.prod(y.shape[1:])) if y.ndim > 1 else 1
+
+
+def check_finite(name: str, label: str, value: Any) -> None:
+    """Refuses NaN or inf in floating-point ``value`` (one array, a dict or a list), naming the example."""
+    if isinstance(value, (dict, list)):
+        for key, v in (value.items() if isinstance(value, dict) else enumerate(value)):
+            check_finite(name, f"{label}[{key!r}]", v)
+        return
+    array = np.asarray(value)
+    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+        index = int(np.argwhere(~np.isfinite(array.reshape(len(array), -1)))[0][0])
+        raise invalid_value(f"data ({name})", f"finite {label}", f"NaN/inf in {label} at example {index}")
+
+
+def as_column(y: Any) -> Any:
+    """1-D floating-point targets as a column, so that they match a one-unit output."""
+    if isinstance(y, dict):
+        return {key: as_column(v) for key, v in y.items()}
+    y = np.asarray(y)
+    return y[:, None] if y.ndim == 1 and np.issubdtype(y.dtype, np.floating) else y
+
+
+def sample_weights(name: str, weight: Any, examples: int) -> np.ndarray:
+    """The sample weights as a float32 vector, checked: one per example, finite, ≥ 0, not all 0."""
+    if not hasattr(weight, "shape") or np.ndim(weight) not in (1, 2) or (np.ndim(weight) == 2 and weight.shape[1] != 1):
+        raise invalid_value(f"data ({name})", "sample_weight as one weight per example (shape (n,) or (n, 1))",
+                            f"{describe(weight)} of shape {np.shape(weight)}")
+    weight = np.asarray(weight, dtype="float32").reshape(-1)
+    if len(weight) != examples:
+        raise invalid_value(f"data ({name})", f"one sample weight per example ({examples})", f"{len(weight)} weights")
+    bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
+    if len(bad):
+        raise invalid_value(f"data ({name})", "finite sample weights ≥ 0",
+                            f"{weight[bad[0]]} at example {bad[0]}")
+    if not weight.any():
+        raise invalid_value(f"data ({name})", "sample weights not all 0", "all 0")
+    return weight
+
+
+def input_arrays(name: str, x: Any) -> Any:
+    """The inputs as arrays: one array, or a dict (str keys) or list of arrays for several inputs."""
+    if isinstance(x, tuple):
+        x = list(x)
+    arrays = leaves(x)
+    named = not isinstance(x, dict) or all(isinstance(key, str) for key in x)
+    if not arrays or not named or not all(hasattr(v, "shape") and np.ndim(v) >= 1 for v in arrays):
+        raise invalid_value(f"data ({name})", "inputs x as one array, or a dict (by input name) or list of arrays",
+                            describe(x))
+    return map_arrays(np.asarray, x)
