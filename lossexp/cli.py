@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -163,7 +164,7 @@ def _train(args: List[str]) -> int:
         return _fail(str(exc))
     sys.argv = ["lossexp", *argv]
     from lossexp.hydra_app import hydra_train
-    from lossexp.tracking.guard import Terminated
+    from lossexp.errors import Terminated
 
     try:
         hydra_train()
@@ -298,10 +299,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def run() -> None:
     """The ``lossexp`` console command: :func:`main`, then the process ends without the interpreter's
-    teardown (:mod:`lossexp.fast_exit`; 1–2.5 s after every training run)."""
+    teardown (:mod:`lossexp.fast_exit`; 1–2.5 s after every training run). A reader that closed
+    the pipe early (``lossexp train --help | head -2``) ends it quietly, as it would ``cat``: exit
+    status 128 + SIGPIPE, no traceback."""
     from lossexp.fast_exit import exit_now
 
-    exit_now(main())
+    try:
+        code = main()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit has nowhere to go
+        code = 128 + signal.SIGPIPE
+    exit_now(code)
 
 
 if __name__ == "__main__":

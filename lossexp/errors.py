@@ -1,10 +1,13 @@
 """User-facing errors: one line naming the bad key, the bad value and what is allowed.
 
 The CLI prints ``ConfigError`` as ``error: <message>`` and exits with status 2, without a
-traceback. Anything else that escapes is a bug and keeps its traceback.
+traceback. Anything else that escapes is a bug and keeps its traceback. ``NonFiniteLoss`` and
+``Terminated`` end a run (they live here, not with the guard that raises them, so that the CLI
+catches them without importing TensorFlow).
 """
 from __future__ import annotations
 
+import signal
 from typing import Any, Iterable
 
 EXIT_BAD_INPUT = 2
@@ -35,3 +38,28 @@ def needs_graph_network(component: str, needs: str, network: str, hint: str = ""
     which needs a functional or Sequential network; mine is a subclassed keras.Model``."""
     return ConfigError(f"Invalid loss component for model: loss.{component} {needs}, which needs a functional or "
                        f"Sequential network; {network} is a subclassed keras.Model{hint}")
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training produced a NaN or infinite loss; the message names the key and the step."""
+
+    def __init__(self, key: str, value: float, step: int) -> None:
+        super().__init__(f"{key} is {value} at step {step}; training stopped")
+        self.key, self.value, self.step = key, value, step
+
+    def __reduce__(self) -> Any:
+        """Rebuild from the same arguments: a sweep job's exception travels back to the launching
+        process pickled (joblib, submitit), and must not break the worker pool there."""
+        return type(self), (self.key, self.value, self.step)
+
+
+class Terminated(BaseException):
+    """The process received a termination signal (a BaseException, like KeyboardInterrupt,
+    so that ``except Exception`` in library code does not swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated by {signal.Signals(signum).name}")
+        self.signum = signum
+
+    def __reduce__(self) -> Any:
+        return type(self), (self.signum,)

@@ -17,7 +17,7 @@ import hydra
 from omegaconf import DictConfig
 
 from lossexp import CONF_DIR
-from lossexp.errors import EXIT_BAD_INPUT, ConfigError
+from lossexp.errors import EXIT_BAD_INPUT, ConfigError, NonFiniteLoss, Terminated
 
 EXIT_FAILED = 1
 
@@ -36,7 +36,6 @@ def hydra_train(cfg: DictConfig) -> float:
     quiet.configure()  # a sweep's worker process (joblib/loky, submitit, Ray) starts here
     import_hooks.import_keras_without_sklearn()
     from lossexp.train import run
-    from lossexp.tracking.guard import NonFiniteLoss, Terminated
 
     try:
         return run(cfg)

@@ -1,5 +1,8 @@
 """``lossexp`` as a user runs it: runs are recorded in MLflow (bad input: tests/test_bad_inputs.py)."""
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -97,10 +100,18 @@ def test_multirun_records_one_run_per_job(run_cli, store_uri, all_runs, tmp_path
     assert metrics["sweep/children"] == 2 and metrics["sweep/finished"] == 2 and metrics["sweep/failed"] == 0
 
 
-def test_tab_completion_sees_through_the_train_subcommand(run_cli):
-    result = run_cli("-sc", "query=bash", COMP_LINE="lossexp train model=", COMP_POINT="20")
+def imported(stderr: str) -> set:
+    """The top-level modules a process imported, from its ``PYTHONPROFILEIMPORTTIME`` lines."""
+    return {line.rsplit("|", 1)[1].strip().split(".")[0] for line in stderr.splitlines()
+            if line.startswith("import time:") and "|" in line}
+
+
+def test_tab_completion_sees_through_the_train_subcommand_without_importing_tensorflow(run_cli):
+    result = run_cli("-sc", "query=bash", COMP_LINE="lossexp train model=", COMP_POINT="20",
+                     PYTHONPROFILEIMPORTTIME="1")
     assert result.stdout.split() == ["model=applications", "model=cnn", "model=gan", "model=keras_file", "model=mlp",
-                                     "model=point", "model=vae"], result.stderr
+                                     "model=point", "model=vae"], result.stderr[-3000:]
+    assert "hydra" in imported(result.stderr) and not {"tensorflow", "keras"} & imported(result.stderr)
     line = "lossexp train loss.hist_avg."
     result = run_cli("-sc", "query=bash", COMP_LINE=line, COMP_POINT=str(len(line)))
     assert "loss.hist_avg.decay=" in result.stdout.split()
@@ -109,7 +120,20 @@ def test_tab_completion_sees_through_the_train_subcommand(run_cli):
 
 
 def test_train_help_names_lossexp_not_hydras_app(run_cli):
-    result = run_cli("train", "--help")
-    assert result.returncode == 0, result.stderr
+    result = run_cli("train", "--help", PYTHONPROFILEIMPORTTIME="1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not {"tensorflow", "keras"} & imported(result.stderr)
     assert result.stdout.startswith("lossexp train: train one run") and "hydra_app" not in result.stdout
     assert "loss: activity, aux_output" in result.stdout
+
+
+def test_a_reader_that_closes_the_pipe_early_ends_it_quietly(tmp_path):
+    """``lossexp train --help | head -1``: exit status 128 + SIGPIPE, as ``cat`` would, no traceback."""
+    from conftest import lossexp_env
+
+    process = subprocess.Popen([sys.executable, "-m", "lossexp.cli", "train", "--help"], cwd=tmp_path,
+                               env=lossexp_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # before the help is written: its write finds no reader
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 128 + signal.SIGPIPE
+    assert stderr == ""

@@ -154,7 +154,7 @@ class SweepTracker(Callback):
         raised as usual (KeyboardInterrupt, :class:`~lossexp.tracking.guard.Terminated`)."""
         if threading.current_thread() is not threading.main_thread():
             return
-        from lossexp.tracking.guard import Terminated
+        from lossexp.errors import Terminated
 
         def handler(signum: int, frame: Any) -> None:
             self._signals.append(signum)

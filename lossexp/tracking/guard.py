@@ -19,33 +19,9 @@ import threading
 from typing import Any, Dict, Iterator, List, Optional
 
 from lossexp import metric_names
+from lossexp.errors import NonFiniteLoss, Terminated
 from lossexp.tracking.callback import MetricSink
 from lossexp.training.step_count import IntervalCallback
-
-
-class NonFiniteLoss(RuntimeError):
-    """Training produced a NaN or infinite loss; the message names the key and the step."""
-
-    def __init__(self, key: str, value: float, step: int) -> None:
-        super().__init__(f"{key} is {value} at step {step}; training stopped")
-        self.key, self.value, self.step = key, value, step
-
-    def __reduce__(self) -> Any:
-        """Rebuild from the same arguments: a sweep job's exception travels back to the launching
-        process pickled (joblib, submitit), and must not break the worker pool there."""
-        return type(self), (self.key, self.value, self.step)
-
-
-class Terminated(BaseException):
-    """The process received a termination signal (a BaseException, like KeyboardInterrupt,
-    so that ``except Exception`` in library code does not swallow it)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"terminated by {signal.Signals(signum).name}")
-        self.signum = signum
-
-    def __reduce__(self) -> Any:
-        return type(self), (self.signum,)
 
 
 def first_non_finite(logs: Dict[str, Any], components: list) -> Optional[str]:

@@ -23,7 +23,8 @@ from mlflow.exceptions import MlflowException
 from lossexp.config import LossexpConfig
 from lossexp.tracking import store
 from lossexp.tracking.callback import MetricSink
-from lossexp.tracking.guard import Terminated, terminate_on_signals
+from lossexp.errors import Terminated
+from lossexp.tracking.guard import terminate_on_signals
 from lossexp.tracking.heartbeat import Heartbeat
 from lossexp.tracking.reaper import reap
 

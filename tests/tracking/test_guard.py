@@ -7,7 +7,8 @@ import signal
 
 import pytest
 
-from lossexp.tracking.guard import Terminated, first_non_finite, terminate_on_signals
+from lossexp.errors import Terminated
+from lossexp.tracking.guard import first_non_finite, terminate_on_signals
 
 
 @pytest.mark.parametrize("logs, expected", [
@@ -58,7 +59,7 @@ def test_the_exceptions_survive_pickling_back_from_a_sweep_worker():
     import pickle
     import signal
 
-    from lossexp.tracking.guard import NonFiniteLoss, Terminated
+    from lossexp.errors import NonFiniteLoss, Terminated
 
     loss = pickle.loads(pickle.dumps(NonFiniteLoss("loss/task", float("inf"), 7)))
     assert (loss.key, loss.value, loss.step, str(loss)) == ("loss/task", float("inf"), 7,

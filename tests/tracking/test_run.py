@@ -69,7 +69,7 @@ def test_a_sigterm_dropped_during_the_run_ends_it_killed_and_is_raised(tmp_path)
     import os
     import signal
 
-    from lossexp.tracking.guard import Terminated
+    from lossexp.errors import Terminated
 
     class Dropping:
         def __del__(self):
