@@ -190,3 +190,29 @@ def test_integer_token_ids_are_served_as_the_data_holds_them_and_cast_in_the_gra
     assert mlflow.models.get_model_info(uri).signature.inputs.to_dict()[0]["tensor-spec"]["dtype"] == "int64"
     served = mlflow.pyfunc.load_model(uri).predict(tokens[:4])
     np.testing.assert_allclose(served, mlflow.keras.load_model(uri).predict(tokens[:4], verbose=0), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_text_as_numpy_makes_it_trains_through_text_vectorization_and_is_served(tmp_path, monkeypatch):
+    """``np.array(list_of_str)`` is a fixed-width ``<U…`` array, which Keras' fit refuses; lossexp
+    passes text as objects, as a ``TextVectorization`` layer takes it."""
+    import keras
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    text = np.array(["good film", "bad plot", "great acting", "awful film"] * 25)
+    assert text.dtype.kind == "U"
+    labels = np.array([1, 0, 1, 0] * 25)
+    vectorize = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=3)
+    vectorize.adapt(text)
+    inputs = keras.Input((), dtype="string", name="text")
+    pooled = keras.layers.GlobalAveragePooling1D(name="pool")(keras.layers.Embedding(20, 8)(vectorize(inputs)))
+    history, run_id = lossexp.fit(keras.Model(inputs, keras.layers.Dense(2)(pooled)), (text, labels),
+                                  loss=["hist_avg", ("activity", {"layers": ["pool"]})],
+                                  trainer={"epochs": 8, "verbose": 0}, optimizer={"name": "adam", "learning_rate": 0.05})
+    assert history["val_accuracy"][-1] == 1.0
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    uri = f"runs:/{run_id}/model"
+    served = mlflow.pyfunc.load_model(uri).predict(np.array(["good acting", "awful plot"]))
+    assert served.shape == (2, 2) and served[0].argmax() == 1 and served[1].argmax() == 0

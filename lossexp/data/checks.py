@@ -61,7 +61,8 @@ def sample_weights(name: str, weight: Any, examples: int) -> np.ndarray:
 
 
 def input_arrays(name: str, x: Any) -> Any:
-    """The inputs as arrays: one array, or a dict (str keys) or list of arrays for several inputs."""
+    """The inputs as arrays: one array, or a dict (str keys) or list of arrays for several inputs;
+    text as object arrays."""
     if isinstance(x, tuple):
         x = list(x)
     arrays = leaves(x)
@@ -69,4 +70,12 @@ def input_arrays(name: str, x: Any) -> Any:
     if not arrays or not named or not all(hasattr(v, "shape") and np.ndim(v) >= 1 for v in arrays):
         raise invalid_value(f"data ({name})", "inputs x as one array, or a dict (by input name) or list of arrays",
                             describe(x))
-    return map_arrays(np.asarray, x)
+    return map_arrays(_keras_array, x)
+
+
+def _keras_array(value: Any) -> np.ndarray:
+    """An input as an array Keras takes: text as an object array (Keras refuses NumPy's fixed-width
+    ``<U…``/``S…`` dtypes that ``np.array(list_of_str)`` makes; a ``TextVectorization`` layer takes
+    the same strings as objects)."""
+    array = np.asarray(value)
+    return array.astype(object) if array.dtype.kind in "US" else array
