@@ -216,3 +216,24 @@ def test_text_as_numpy_makes_it_trains_through_text_vectorization_and_is_served(
     uri = f"runs:/{run_id}/model"
     served = mlflow.pyfunc.load_model(uri).predict(np.array(["good acting", "awful plot"]))
     assert served.shape == (2, 2) and served[0].argmax() == 1 and served[1].argmax() == 0
+
+
+@pytest.mark.slow
+def test_a_binary_classifier_of_one_logit_trains_and_reloads(tmp_path, monkeypatch):
+    """Labels 0/1 and one output unit, as Keras' binary classifiers have: binary cross-entropy."""
+    import keras
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(300, 4)).astype("float32")
+    y = (x[:, 0] - x[:, 1] > 0).astype("int64")
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    history, run_id = lossexp.fit(keras.Model(inputs, keras.layers.Dense(1)(hidden)), (x, y), loss=["hist_avg"],
+                                  trainer={"epochs": 5, "verbose": 0}, optimizer={"name": "adam", "learning_rate": 0.05})
+    assert history["val_accuracy"][-1] > 0.9
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    reloaded = mlflow.keras.load_model(f"runs:/{run_id}/model")
+    logits = reloaded.predict(x[-60:], verbose=0)  # the validation split: the last 20 %
+    assert np.mean((logits[:, 0] > 0) == y[-60:]) == pytest.approx(history["val_accuracy"][-1])

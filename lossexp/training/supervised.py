@@ -77,8 +77,9 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
         return  # Keras matches outputs to targets by name and says which one is off
     got = tuple(np.shape(y_pred)[1:])
     if data.task == "classification":
-        ok = got[-1:] == (data.num_outputs,)
-        expected = f"one output per class ({data.num_outputs}, sparse labels)"
+        ok = got[-1:] == (data.num_outputs,) or (data.num_outputs == 2 and got == (1,))
+        expected = f"one output per class ({data.num_outputs}, sparse labels)" + \
+            (" or one unit (binary)" if data.num_outputs == 2 else "")
     else:
         target = tuple(np.shape(y_true)[1:])
         ok = got == target or (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)

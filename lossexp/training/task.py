@@ -14,7 +14,9 @@ reconstruction     summed_binary_crossentropy          mean_absolute_error
 =================  ==================================  =====================
 
 A classifier that outputs logits (its outputs are not probabilities on the first examples) gets
-the cross-entropy ``from_logits``.
+the cross-entropy ``from_logits``. A classifier of two classes (labels 0 and 1) may have one output
+unit, as Keras' binary classifiers do: its default loss is then ``binary_crossentropy`` and its
+``accuracy`` the binary accuracy (thresholded at 0.5 for a probability, at 0 for a logit).
 
 ``summed_binary_crossentropy`` is the VAE convention for a reconstruction of inputs in [0, 1]: the
 binary cross-entropy summed over the features of an example (Kingma & Welling 2014's Bernoulli
@@ -81,6 +83,8 @@ def resolve_loss(key: str, name: str, from_logits: bool = False) -> Union[str, C
         return CUSTOM[name]
     if from_logits and name == "sparse_categorical_crossentropy":
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if name == "binary_crossentropy":  # the class matches labels of shape (n,) to outputs of (n, 1)
+        return keras.losses.BinaryCrossentropy(from_logits=from_logits)
     try:
         keras.losses.get(name)
     except (ValueError, TypeError):
@@ -97,9 +101,16 @@ def check_metric(key: str, name: str) -> str:
 
 
 def outputs_logits(y_pred: Any) -> bool:
-    """Whether classifier outputs are logits: not rows of probabilities summing to 1."""
+    """Whether classifier outputs are logits: not rows of probabilities summing to 1 (one unit: not
+    probabilities in [0, 1])."""
     y = np.asarray(y_pred, dtype=np.float64)
-    return not (np.all(y >= 0) and np.all(y <= 1) and np.allclose(y.sum(axis=-1), 1.0, atol=1e-3))
+    probabilities = np.all(y >= 0) and np.all(y <= 1)
+    return not (probabilities and (binary(y) or np.allclose(y.sum(axis=-1), 1.0, atol=1e-3)))
+
+
+def binary(y_pred: Any) -> bool:
+    """Whether a classifier has one output unit (two classes: the probability or logit of class 1)."""
+    return np.shape(y_pred)[-1:] == (1,)
 
 
 @dataclass
@@ -132,11 +143,15 @@ def resolve(config: Any, task_type: str, y_pred: Any, output_names: List[str], o
         return Task(task_type, losses, metrics, names)
     if isinstance(config.loss, dict):
         raise invalid_value("task.loss", "a loss name (a mapping is for several outputs)", config.loss)
-    name = config.loss or DEFAULT_LOSS[task_type]
+    one_unit = task_type == "classification" and binary(y_pred)
+    name = config.loss or ("binary_crossentropy" if one_unit else DEFAULT_LOSS[task_type])
     from_logits = config.from_logits
     if from_logits is None:
         from_logits = task_type == "classification" and outputs_logits(y_pred)
     metrics = [check_metric("task.metrics", m) for m in (config.metrics or DEFAULT_METRICS[task_type])]
+    if one_unit:  # Keras would threshold a logit at 0.5
+        metrics = [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0 if from_logits else 0.5)
+                   if m in ("accuracy", "acc") else m for m in metrics]
     return Task(task_type, resolve_loss("task.loss", name, from_logits), metrics, name)
 
 

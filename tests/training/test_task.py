@@ -43,6 +43,30 @@ def test_logits_are_told_from_probabilities():
     assert not outputs_logits(probabilities)
     assert outputs_logits(np.array([[2.0, -1.0], [0.1, 0.3]]))
     assert outputs_logits(np.array([[0.2, 0.3], [0.5, 0.1]]))  # in [0, 1] but not a distribution
+    assert not outputs_logits(np.array([[0.2], [0.9]]))  # one unit: the probability of class 1
+    assert outputs_logits(np.array([[0.2], [-0.9]]))
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_one_output_unit_for_two_classes_is_binary_cross_entropy_and_accuracy_against_numpy(from_logits):
+    from omegaconf import OmegaConf
+
+    from lossexp.training.task import resolve as resolve_task
+
+    rng = np.random.default_rng(3)
+    labels = np.array([0, 1, 1, 0, 1, 0, 0, 1])
+    raw = rng.normal(size=(8, 1)).astype("float32")
+    outputs = raw if from_logits else 1 / (1 + np.exp(-raw))
+    config = OmegaConf.create({"loss": None, "metrics": None, "from_logits": None})
+    task = resolve_task(config, "classification", outputs, [], {})
+    assert task.loss_name == "binary_crossentropy" and task.loss.get_config()["from_logits"] is from_logits
+    p = 1 / (1 + np.exp(-raw[:, 0]))
+    expected = -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    assert float(task.loss(labels, outputs)) == pytest.approx(expected, rel=1e-5)
+    [accuracy] = task.metrics
+    accuracy.update_state(labels, outputs)
+    assert accuracy.name == "accuracy"
+    assert float(accuracy.result()) == pytest.approx(np.mean((p > 0.5) == labels))
 
 
 def test_value_and_gradient_match_numpy():
