@@ -237,3 +237,22 @@ def test_a_binary_classifier_of_one_logit_trains_and_reloads(tmp_path, monkeypat
     reloaded = mlflow.keras.load_model(f"runs:/{run_id}/model")
     logits = reloaded.predict(x[-60:], verbose=0)  # the validation split: the last 20 %
     assert np.mean((logits[:, 0] > 0) == y[-60:]) == pytest.approx(history["val_accuracy"][-1])
+
+
+@pytest.mark.slow
+def test_one_hot_labels_train_a_softmax_classifier_with_categorical_cross_entropy(tmp_path, monkeypatch):
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(300, 4)).astype("float32")
+    labels = keras.utils.to_categorical(np.argmax(x[:, :3], axis=1), 3)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
+    network = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden))
+    history, _ = lossexp.fit(network, (x, labels), loss=[("activity", {"layers": ["hidden"]})],
+                             trainer={"epochs": 8, "verbose": 0}, optimizer={"name": "adam", "learning_rate": 0.02})
+    assert history["val_accuracy"][-1] > 0.85
+    p = network.predict(x[-60:], verbose=0)
+    cross_entropy = -np.mean(np.sum(labels[-60:] * np.log(p), axis=1))
+    assert history["val_loss/task"][-1] == pytest.approx(cross_entropy, rel=1e-4)

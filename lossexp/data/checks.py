@@ -14,13 +14,22 @@ from lossexp.errors import invalid_value
 
 
 def infer_task(y: Any) -> Tuple[str, Union[int, Dict[str, int]]]:
-    """(task, num_outputs) from targets (arrays, or a mapping of arrays for several outputs)."""
+    """(task, num_outputs) from targets (arrays, or a mapping of arrays for several outputs): integer
+    or one-hot labels classify, other numbers regress."""
     if isinstance(y, dict):
         return "multi_output", {key: infer_task(v)[1] for key, v in y.items()}
     y = np.asarray(y)
     if np.issubdtype(y.dtype, np.integer) and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
         return "classification", int(y.max()) + 1 if y.size else 1
+    if one_hot(y):
+        return "classification", int(y.shape[1])
     return "regression", int(np.prod(y.shape[1:])) if y.ndim > 1 else 1
+
+
+def one_hot(y: np.ndarray) -> bool:
+    """Whether targets are one-hot labels (``keras.utils.to_categorical``): rows of 0s and one 1."""
+    return (y.ndim == 2 and y.shape[1] > 1 and len(y) > 0 and bool(np.isin(y, (0, 1)).all())
+            and bool((y.sum(axis=1) == 1).all()))
 
 
 def check_finite(name: str, label: str, value: Any) -> None:

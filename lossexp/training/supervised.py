@@ -166,7 +166,7 @@ class SupervisedTrainer(Trainer):
         y_pred = {k: np.asarray(v) for k, v in y_pred.items()} if isinstance(y_pred, dict) else np.asarray(y_pred)
         check_outputs(name, data, y, y_pred)
         output_names = list(getattr(network, "output_names", None) or [])
-        task = tasks.resolve(config.task, data.task, y_pred, output_names, data.extras.get("output_tasks", {}))
+        task = tasks.resolve(config.task, data.task, y, y_pred, output_names, data.extras.get("output_tasks", {}))
         if task.type == "reconstruction" and task.loss_name == "summed_binary_crossentropy":
             low, high = float(np.min(x)), float(np.max(x))
             if low < 0.0 or high > 1.0:

@@ -17,6 +17,8 @@ A classifier that outputs logits (its outputs are not probabilities on the first
 the cross-entropy ``from_logits``. A classifier of two classes (labels 0 and 1) may have one output
 unit, as Keras' binary classifiers do: its default loss is then ``binary_crossentropy`` and its
 ``accuracy`` the binary accuracy (thresholded at 0.5 for a probability, at 0 for a logit).
+One-hot labels (``keras.utils.to_categorical``'s floats) are classification too, with
+``categorical_crossentropy``. Each output of a model of several outputs is resolved the same way.
 
 ``summed_binary_crossentropy`` is the VAE convention for a reconstruction of inputs in [0, 1]: the
 binary cross-entropy summed over the features of an example (Kingma & Welling 2014's Bernoulli
@@ -27,7 +29,7 @@ latent dimensions) are on the scale of the ELBO. ``squared_log_error`` is R4's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Union
+from typing import Any, Callable, Dict, List, Tuple, Union
 
 import keras
 import numpy as np
@@ -83,6 +85,8 @@ def resolve_loss(key: str, name: str, from_logits: bool = False) -> Union[str, C
         return CUSTOM[name]
     if from_logits and name == "sparse_categorical_crossentropy":
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if from_logits and name == "categorical_crossentropy":
+        return keras.losses.CategoricalCrossentropy(from_logits=True)
     if name == "binary_crossentropy":  # the class matches labels of shape (n,) to outputs of (n, 1)
         return keras.losses.BinaryCrossentropy(from_logits=from_logits)
     try:
@@ -124,10 +128,11 @@ class Task:
     loss_name: Any
 
 
-def resolve(config: Any, task_type: str, y_pred: Any, output_names: List[str], outputs: Any) -> Task:
+def resolve(config: Any, task_type: str, y_true: Any, y_pred: Any, output_names: List[str], outputs: Any) -> Task:
     """The loss and metrics for ``task_type`` under ``config`` (the ``task:`` section).
 
-    ``y_pred``: the network's outputs on the first examples (to tell logits from probabilities);
+    ``y_true`` / ``y_pred``: the targets and the network's outputs on the first examples (to tell
+    sparse labels from one-hot ones, one unit from one per class, logits from probabilities);
     ``output_names`` / ``outputs`` (per-output task types) for a multi-output model.
     """
     if task_type == "multi_output":
@@ -136,23 +141,34 @@ def resolve(config: Any, task_type: str, y_pred: Any, output_names: List[str], o
         if unknown:
             raise invalid_value(f"task.loss.{unknown[0]}", f"one of the model's outputs ({', '.join(output_names)})",
                                 unknown[0])
-        names = {name: configured.get(name) or DEFAULT_LOSS[outputs[name]] for name in output_names}
-        losses = {name: resolve_loss(f"task.loss.{name}", loss) for name, loss in names.items()}
-        metrics = {name: [check_metric("task.metrics", m) for m in (config.metrics or DEFAULT_METRICS[outputs[name]])]
-                   for name in output_names}
-        return Task(task_type, losses, metrics, names)
+        resolved = {name: _one_output(f"task.loss.{name}", configured.get(name), outputs[name], y_true[name],
+                                      y_pred[name], config) for name in output_names}
+        return Task(task_type, loss={name: loss for name, (_, loss, _) in resolved.items()},
+                    metrics={name: metrics for name, (_, _, metrics) in resolved.items()},
+                    loss_name={name: loss_name for name, (loss_name, _, _) in resolved.items()})
     if isinstance(config.loss, dict):
         raise invalid_value("task.loss", "a loss name (a mapping is for several outputs)", config.loss)
-    one_unit = task_type == "classification" and binary(y_pred)
-    name = config.loss or ("binary_crossentropy" if one_unit else DEFAULT_LOSS[task_type])
+    name, loss, metrics = _one_output("task.loss", config.loss, task_type, y_true, y_pred, config)
+    return Task(task_type, loss, metrics, name)
+
+
+def _one_output(key: str, name: Any, task_type: str, y_true: Any, y_pred: Any, config: Any) -> Tuple[str, Any, list]:
+    """(loss name, loss, metrics) of one output. A classifier's default cross-entropy follows its
+    labels and outputs: sparse labels, one-hot labels (categorical), or one unit for 0/1 labels
+    (binary); ``from_logits`` unless its outputs are probabilities."""
+    classification = task_type == "classification"
+    one_unit = classification and binary(y_pred)
+    one_hot = classification and np.ndim(y_true) == 2 and np.shape(y_true)[1] > 1
+    name = name or ("binary_crossentropy" if one_unit else "categorical_crossentropy" if one_hot
+                    else DEFAULT_LOSS[task_type])
     from_logits = config.from_logits
     if from_logits is None:
-        from_logits = task_type == "classification" and outputs_logits(y_pred)
+        from_logits = classification and outputs_logits(y_pred)
     metrics = [check_metric("task.metrics", m) for m in (config.metrics or DEFAULT_METRICS[task_type])]
     if one_unit:  # Keras would threshold a logit at 0.5
         metrics = [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0 if from_logits else 0.5)
                    if m in ("accuracy", "acc") else m for m in metrics]
-    return Task(task_type, resolve_loss("task.loss", name, from_logits), metrics, name)
+    return name, resolve_loss(key, name, from_logits), metrics
 
 
 def output_activation(network: Any) -> Any:

@@ -121,3 +121,12 @@ def test_a_stream_of_weighted_examples_is_checked_like_arrays():
     weight[6] = -2.0
     message = one_line_error(lambda: as_dataset("mine", tf.data.Dataset.from_tensor_slices((a, y, weight))))
     assert "expected finite sample weights ≥ 0, got '-2.0 at example 6'" in message
+
+
+def test_one_hot_labels_classify_and_other_float_matrices_regress():
+    one_hot = np.eye(3, dtype="float32")[[0, 2, 1, 1]]  # keras.utils.to_categorical's floats
+    data = as_dataset("labels", (np.zeros((4, 2), "float32"), one_hot))
+    assert (data.task, data.num_outputs) == ("classification", 3)
+    multi_label = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype="float32")
+    assert as_dataset("tags", (np.zeros((4, 2), "float32"), multi_label)).task == "regression"
+    assert as_dataset("soft", (np.zeros((4, 2), "float32"), one_hot * 0.9 + 0.05)).task == "regression"

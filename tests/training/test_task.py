@@ -49,16 +49,13 @@ def test_logits_are_told_from_probabilities():
 
 @pytest.mark.parametrize("from_logits", [False, True])
 def test_one_output_unit_for_two_classes_is_binary_cross_entropy_and_accuracy_against_numpy(from_logits):
-    from omegaconf import OmegaConf
-
     from lossexp.training.task import resolve as resolve_task
 
     rng = np.random.default_rng(3)
     labels = np.array([0, 1, 1, 0, 1, 0, 0, 1])
     raw = rng.normal(size=(8, 1)).astype("float32")
     outputs = raw if from_logits else 1 / (1 + np.exp(-raw))
-    config = OmegaConf.create({"loss": None, "metrics": None, "from_logits": None})
-    task = resolve_task(config, "classification", outputs, [], {})
+    task = resolve_task(_task_config(), "classification", labels, outputs, [], {})
     assert task.loss_name == "binary_crossentropy" and task.loss.get_config()["from_logits"] is from_logits
     p = 1 / (1 + np.exp(-raw[:, 0]))
     expected = -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))
@@ -96,3 +93,40 @@ def test_a_compiled_model_reloads_with_it(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6)
+
+
+def _task_config(**values):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"loss": None, "metrics": None, "from_logits": None, **values})
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_one_hot_labels_are_categorical_cross_entropy_against_numpy(from_logits):
+    from lossexp.training.task import resolve as resolve_task
+
+    rng = np.random.default_rng(4)
+    labels = np.eye(3, dtype="float32")[[0, 2, 1, 1, 0, 2]]  # keras.utils.to_categorical's floats
+    logits = rng.normal(size=(6, 3)).astype("float32")
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    task = resolve_task(_task_config(), "classification", labels, logits if from_logits else p, [], {})
+    assert task.loss_name == "categorical_crossentropy"
+    expected = -np.mean(np.sum(labels * np.log(p), axis=1))
+    loss = task.loss if not isinstance(task.loss, str) else keras.losses.get(task.loss)
+    assert float(np.mean(loss(labels, logits if from_logits else p))) == pytest.approx(expected, rel=1e-5)
+
+
+def test_each_output_of_several_is_resolved_like_one_logits_included():
+    from lossexp.training.task import resolve as resolve_task
+
+    y_true = {"cls": np.array([0, 1, 1]), "reg": np.array([[0.5], [1.0], [2.0]], dtype="float32")}
+    y_pred = {"cls": np.array([[2.0, -1.0], [0.3, 0.1], [-1.0, 1.5]], dtype="float32"),
+              "reg": np.array([[0.4], [1.1], [2.2]], dtype="float32")}
+    task = resolve_task(_task_config(), "multi_output", y_true, y_pred, ["cls", "reg"],
+                        {"cls": "classification", "reg": "regression"})
+    assert task.loss_name == {"cls": "sparse_categorical_crossentropy", "reg": "mean_squared_error"}
+    assert task.loss["cls"].get_config()["from_logits"] is True  # the head outputs logits
+    p = np.exp(y_pred["cls"]) / np.exp(y_pred["cls"]).sum(axis=1, keepdims=True)
+    expected = -np.mean(np.log(p[np.arange(3), y_true["cls"]]))
+    assert float(task.loss["cls"](y_true["cls"], y_pred["cls"])) == pytest.approx(expected, rel=1e-5)
+    assert task.metrics == {"cls": ["accuracy"], "reg": ["mean_absolute_error"]}
