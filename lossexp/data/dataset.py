@@ -25,8 +25,9 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from lossexp.data.checks import as_column, check_finite, infer_task, input_arrays, sample_weights
-from lossexp.data.structure import count_rows, describe, dims, input_names, leaves, map_arrays, shapes, take_rows, to_numpy
+from lossexp.data.checks import as_column, check_finite, infer_task, input_arrays, one_hot, sample_weights
+from lossexp.data.structure import (count_rows, describe, dims, input_names, leaves, map_arrays, shapes, take_rows,
+                                    to_numpy)
 from lossexp.errors import ConfigError, invalid_value
 
 TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")
@@ -177,7 +178,8 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     elements.
 
     Its size is the stream's cardinality when known, else counted in one pass; a classification
-    stream's classes are counted in one pass over its labels.
+    stream's classes are counted in one pass over its integer labels, or are the width of its
+    one-hot labels (a stream whose first elements' float targets are one-hot classifies).
     """
     import tensorflow as tf
 
@@ -192,8 +194,12 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     if isinstance(y_spec, dict):
         raise invalid_value(f"data ({name})", "one target per element in a stream (several outputs: arrays)", y_spec)
     integer = y_spec.dtype.is_integer and y_spec.shape.rank in (0, 1) and (y_spec.shape.rank == 0 or y_spec.shape[0] == 1)
-    task = task or ("classification" if integer else "regression")
-    if task == "classification":
+    labels = integer or (y_spec.dtype.is_floating and y_spec.shape.rank == 1 and y_spec.shape[0] not in (None, 1)
+                         and one_hot(np.asarray(next(iter(stream.map(lambda x, y, *w: y).batch(CHECKED_ELEMENTS))))))
+    task = task or ("classification" if labels else "regression")
+    if task == "classification" and not integer:  # one-hot labels (checked on the first elements)
+        outputs = int(y_spec.shape[0])
+    elif task == "classification":
         outputs = int(stream.map(lambda x, y, *weight: tf.reduce_max(tf.cast(y, tf.int64))).reduce(
             tf.constant(0, tf.int64), tf.maximum)) + 1
     else:

@@ -130,3 +130,9 @@ def test_one_hot_labels_classify_and_other_float_matrices_regress():
     multi_label = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype="float32")
     assert as_dataset("tags", (np.zeros((4, 2), "float32"), multi_label)).task == "regression"
     assert as_dataset("soft", (np.zeros((4, 2), "float32"), one_hot * 0.9 + 0.05)).task == "regression"
+    import tensorflow as tf
+
+    stream = from_stream("stream", tf.data.Dataset.from_tensor_slices((np.zeros((4, 2), "float32"), one_hot)))
+    assert (stream.task, stream.num_outputs) == ("classification", 3)
+    regressing = from_stream("tags", tf.data.Dataset.from_tensor_slices((np.zeros((4, 2), "float32"), multi_label)))
+    assert (regressing.task, regressing.num_outputs) == ("regression", 3)
