@@ -10,7 +10,9 @@ by whoever imports it — so ``import lossexp`` followed by ``mlflow.keras.load_
 imports Keras) gives the composed model. When Keras is first imported by a lossexp module that is
 itself still being imported, registration is left to that code path (lossexp's training code
 imports the classes it uses; :mod:`lossexp.evaluate` calls :func:`register_keras_objects`), since
-importing the other lossexp modules from the middle of one could meet it half-initialised.
+importing the other lossexp modules from the middle of one could meet it half-initialised; and a
+training process (the CLI's) leaves it to the code that builds what its config names
+(:func:`leave_registration_to_training`).
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from types import ModuleType
 MODULES = ("lossexp.training.composed_model", "lossexp.training.task", "lossexp.models.layers",
            "lossexp.training.gan_model")
 _registered = False
+#: set by a training process (the CLI's, a sweep's worker): it imports the classes its config names
+_left_to_training = False
 
 
 def register_keras_objects() -> None:
@@ -57,8 +61,16 @@ def _lossexp_module_initialising() -> bool:
     return False
 
 
+def leave_registration_to_training() -> None:
+    """In a process that trains one config: Keras' first import registers nothing, so that an
+    installed third-party component is imported only when the config names it (its entries import
+    it); loading a saved model (:mod:`lossexp.evaluate`) still registers everything."""
+    global _left_to_training
+    _left_to_training = True
+
+
 def _register_after_keras(_keras: ModuleType) -> None:
-    if _lossexp_module_initialising():
+    if _left_to_training or _lossexp_module_initialising():
         return
     try:
         register_keras_objects()
