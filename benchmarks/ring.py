@@ -28,9 +28,9 @@ epoch 0 without a stop (same software, same kind of machine).
 
     python -m benchmarks.ring --stage curves              # gan, pacgan2, seeds 0 and 1, the paper's 400 epochs
     python -m benchmarks.ring --stage plateau              # plot the curves: benchmarks/ring_paper/plateau.png
-    python -m benchmarks.ring --stage sweep --epochs E     # hist_avg weights on gan (seeds 0–2) at E epochs
+    python -m benchmarks.ring --stage sweep --sweep-epochs S   # hist_avg weights on gan (seeds 0–2) at S epochs
     python -m benchmarks.ring --stage table --epochs E --weight W   # 10 seeds of the four variants
-    python -m benchmarks.ring --stage report --epochs E --weight W  # ring_paper.json, tables.md, sample PNGs
+    python -m benchmarks.ring --stage report --epochs E --weight W --sweep-epochs S  # ring_paper.json, tables.md, PNGs
     python -m benchmarks.ring --stage time                 # seconds per epoch, gan and pacgan2, XLA on and off
 
 ``--jobs`` runs (default 2) train at once, each with one TensorFlow thread; run the whole thing
@@ -359,7 +359,8 @@ def plot_samples(row: Dict[str, Any], variant: str, path: Path) -> Path:
     return RingScorer(modes(1.0), 0.01).plot(samples, path, title)
 
 
-def report(epochs: int, weight: float, seeds: int, sweep_weights: Sequence[float], sweep_seeds: int) -> Dict:
+def report(epochs: int, weight: float, seeds: int, sweep_weights: Sequence[float], sweep_seeds: int,
+           sweep_epochs: int) -> Dict:
     records = stored()
     table: Dict[str, Any] = {}
     for variant, (_, hist_avg) in VARIANTS.items():
@@ -372,8 +373,8 @@ def report(epochs: int, weight: float, seeds: int, sweep_weights: Sequence[float
             table[variant] = variant_result(rows)
     sweep = {}
     for w in sweep_weights:
-        rows = [at(r, epochs) for s in range(sweep_seeds)
-                if (r := reaching(Run("gan_hist_avg", s, w, epochs).key, epochs, records)) is not None]
+        rows = [at(r, sweep_epochs) for s in range(sweep_seeds)
+                if (r := reaching(Run("gan_hist_avg", s, w, sweep_epochs).key, sweep_epochs, records)) is not None]
         if rows:
             sweep[f"{w:g}"] = variant_result(rows)
     tests = {}
@@ -398,7 +399,7 @@ def report(epochs: int, weight: float, seeds: int, sweep_weights: Sequence[float
         "paper": PAPER,
         "verdicts": verdicts,
         "hist_avg_tests": tests,
-        "hist_avg_sweep": {"variant": "gan_hist_avg", "epochs": epochs, "weights": sweep},
+        "hist_avg_sweep": {"variant": "gan_hist_avg", "epochs": sweep_epochs, "weights": sweep},
         "full_length_runs": {Run(**r["run"]).key: {"epochs_done": len(r["epochs"]), "finished": r["finished"],
                                                    "final_modes": r["modes"][-1], "final_hq": r["hq"][-1]}
                              for r in curves if r["epochs"]},
@@ -471,6 +472,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--curve-seeds", type=int, default=2)
     parser.add_argument("--sweep-weights", default="0.001,0.01,0.1")
     parser.add_argument("--sweep-seeds", type=int, default=3)
+    parser.add_argument("--sweep-epochs", type=int, help="epochs of the sweep's runs (default: --epochs)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a worker: one run, as JSON
     parser.add_argument("--time-one", help=argparse.SUPPRESS)  # a worker: [variant, jit_compile, epochs]
@@ -482,6 +484,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(json.dumps(time_epochs(*json.loads(args.time_one))), flush=True)
         return
     sweep_weights = [float(w) for w in args.sweep_weights.split(",")]
+    sweep_epochs = args.sweep_epochs or args.epochs
     if args.stage == "curves":
         schedule([Run(v, s, None, PAPER_EPOCHS) for s in range(args.curve_seeds) for v in ("gan", "pacgan2")],
                  args.jobs)
@@ -489,13 +492,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         curves = [r for r in stored() if r["run"]["epochs"] == PAPER_EPOCHS]
         print(plot_curves(curves, STORE / "plateau.png"))
     elif args.stage == "sweep":
-        schedule([Run("gan_hist_avg", s, w, args.epochs) for s in range(args.sweep_seeds) for w in sweep_weights],
+        schedule([Run("gan_hist_avg", s, w, sweep_epochs) for s in range(args.sweep_seeds) for w in sweep_weights],
                  args.jobs)
     elif args.stage == "table":
         schedule([Run(v, s, args.weight if hist else None, args.epochs)
                   for s in range(args.seeds) for v, (_, hist) in VARIANTS.items()], args.jobs)
     elif args.stage == "report":
-        results = report(args.epochs, args.weight, args.seeds, sweep_weights, args.sweep_seeds)
+        results = report(args.epochs, args.weight, args.seeds, sweep_weights, args.sweep_seeds, sweep_epochs)
         (STORE / "tables.md").write_text(markdown(results))
         print(markdown(results))
     elif args.stage == "time":  # one process at a time, the variants interleaved
