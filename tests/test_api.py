@@ -70,6 +70,8 @@ def test_compose_gives_a_keras_model_that_adds_every_component():
     (lambda: lossexp.fit(network(), data(), trainers={"epochs": 1}), "Unknown keyword trainers: fit() takes"),
     (lambda: lossexp.fit(network(), data(), loss=[3]), "Invalid value for loss: expected component names"),
     (lambda: lossexp.fit(network(), data(), optimizer="adamm"), "Unknown optimizer 'adamm'"),
+    (lambda: lossexp.fit(own_step_network(), data()), "Invalid value for model: expected a network that lossexp's "
+     "step trains"),
 ])
 def test_mistakes_are_one_line_config_errors(call, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -77,6 +79,18 @@ def test_mistakes_are_one_line_config_errors(call, message, tmp_path, monkeypatc
         call()
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+def own_step_network():
+    """A network of a class with its own train_step (a contrastive or custom-loss model, say)."""
+    import keras
+
+    class OwnStep(keras.Model):
+        def train_step(self, data):
+            raise AssertionError("never reached: lossexp refuses the network first")
+
+    inputs = keras.Input((5,))
+    return OwnStep(inputs, keras.layers.Dense(1)(inputs))
 
 
 def several_inputs_network(form: str):

@@ -22,6 +22,8 @@ from lossexp.training.trainer import Trainer
 
 #: examples of the first batch checked before training
 CHECKED_EXAMPLES = 8
+#: the keras.Model methods of a training step: a network's own would never run inside lossexp's
+OWN_STEP = ("train_step", "test_step", "compute_loss")
 
 
 def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = "mean_squared_error",
@@ -58,6 +60,12 @@ def ensure_network(network: Any, data: Any, model_name: str) -> Any:
     if not isinstance(network, keras.Model):
         raise invalid_value("model", f"a builder returning a keras.Model (model={model_name})",
                             f"a {type(network).__module__}.{type(network).__qualname__}")
+    overridden = [name for name in OWN_STEP if getattr(type(network), name) is not getattr(keras.Model, name)]
+    if overridden:
+        raise invalid_value("model", "a network that lossexp's step trains (its loss: the task's + the components'; "
+                            "an extra term goes in call() with self.add_loss, or in a loss component)",
+                            f"model={model_name} whose class {type(network).__name__} overrides "
+                            f"{', '.join(overridden)}, which training would silently skip")
     if not network.built:
         try:
             network(data.sample(2)[0], training=False)
