@@ -67,6 +67,7 @@ class LossTap(keras.layers.Layer):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.supports_masking = True  # it returns its input: a mask (Embedding(mask_zero=True)) passes on
         object.__setattr__(self, "_latest", threading.local())  # not state Keras tracks or saves
 
     def penalty(self, inputs: Any) -> Any:

@@ -81,3 +81,21 @@ def test_a_rewired_networks_layer_outputs_are_those_of_its_own_graph():
     np.testing.assert_allclose(np.asarray(outputs["hidden"]), np.asarray(expected), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(outputs["y_pred"]), np.asarray(network(x)), rtol=1e-6)
     assert set(outputs) == {"y_pred", "hidden", "dense_b"} and len(view.losses) == 1  # the tap's penalty
+
+
+def test_a_tap_after_a_masking_layer_passes_the_mask_on():
+    """An activity tap after ``Embedding(mask_zero=True)``: the LSTM behind it still skips the padding."""
+    import warnings
+
+    keras.utils.set_random_seed(0)
+    tokens = keras.Input((6,), dtype="int32")
+    hidden = keras.layers.LSTM(3, name="lstm")(keras.layers.Embedding(20, 4, mask_zero=True, name="emb")(tokens))
+    network = keras.Model(tokens, keras.layers.Dense(1, name="out")(hidden))
+    padded = np.array([[1, 2, 3, 0, 0, 0], [4, 5, 0, 0, 0, 0]])
+    component = ActivityPenalty(layers=["emb"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras warns when a layer drops a mask
+        tapped = insert_taps(network, {layer: [tap] for layer, tap in component.insert_after().items()})
+        np.testing.assert_allclose(tapped.predict(padded, verbose=0), network.predict(padded, verbose=0), rtol=1e-6)
+    trimmed = network.predict(padded[:, :3], verbose=0)  # the padding removed: the mask is what makes it equal
+    np.testing.assert_allclose(network.predict(padded, verbose=0)[0], trimmed[0], rtol=1e-5)
