@@ -62,7 +62,9 @@ class LossTap(keras.layers.Layer):
     Its component reads the penalty of the current forward pass with :meth:`latest_penalty`, kept
     per thread: under a distribution strategy each replica traces its step in a thread of its own,
     and Keras' ``layer.losses`` — one list on the layer, cleared by every replica's forward pass —
-    would hand a replica another replica's batch.
+    would hand a replica another replica's batch. A tap after a shared layer runs once per use of
+    the layer; its penalty is the sum over the forward pass's calls (as Keras sums a shared layer's
+    ``add_loss`` terms), started afresh where Keras clears the losses: at each outermost call.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -76,13 +78,21 @@ class LossTap(keras.layers.Layer):
     def call(self, inputs: Any) -> Any:
         value = self.penalty(inputs)
         self.add_loss(value)
-        self._latest.penalty = value
+        self._latest.penalties = [*getattr(self._latest, "penalties", []), value]
         return inputs
 
+    def _clear_losses(self) -> None:
+        """Keras' reset at the start of each outermost call: this thread's penalties too."""
+        super()._clear_losses()
+        self._latest.penalties = []
+
     def latest_penalty(self) -> Any:
-        """This thread's penalty of the last forward pass (zero before any)."""
-        value = getattr(self._latest, "penalty", None)
-        return zero() if value is None else value
+        """This thread's penalty of the last forward pass, summed over its calls (zero before any)."""
+        values = getattr(self._latest, "penalties", [])
+        total = values[0] if values else zero()
+        for value in values[1:]:
+            total = total + value
+        return total
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape

@@ -99,3 +99,24 @@ def test_a_tap_after_a_masking_layer_passes_the_mask_on():
         np.testing.assert_allclose(tapped.predict(padded, verbose=0), network.predict(padded, verbose=0), rtol=1e-6)
     trimmed = network.predict(padded[:, :3], verbose=0)  # the padding removed: the mask is what makes it equal
     np.testing.assert_allclose(network.predict(padded, verbose=0)[0], trimmed[0], rtol=1e-5)
+
+
+def test_a_tap_after_a_shared_layer_sums_the_penalty_of_every_use():
+    """A siamese network's shared ``hidden`` is called on two inputs: the activity penalty is the
+    NumPy sum over both outputs (Keras sums a shared layer's add_loss terms the same way), once per
+    forward pass however many passes ran before."""
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
+    shared = keras.layers.Dense(4, name="hidden")
+    both = keras.layers.Concatenate()([shared(a), shared(b)])
+    network = keras.Model({"a": a, "b": b}, keras.layers.Dense(1, name="out")(both))
+    component = ActivityPenalty(layers=["hidden"])
+    tapped = insert_taps(network, {layer: [tap] for layer, tap in component.insert_after().items()})
+    x = {"a": np.random.default_rng(0).normal(size=(5, 3)).astype("float32"),
+         "b": np.random.default_rng(1).normal(size=(5, 3)).astype("float32")}
+    tapped(x)
+    tapped(x)
+    term = float(component.term(LossContext(y_true=None, y_pred=None, network=tapped, training=True)))
+    kernel, bias = shared.kernel.numpy(), shared.bias.numpy()
+    expected = sum(np.sum((x[k] @ kernel + bias) ** 2) for k in ("a", "b")) / 5  # l2, batch_mean
+    assert term == pytest.approx(expected, rel=1e-5)
