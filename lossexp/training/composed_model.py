@@ -36,12 +36,12 @@ from keras import ops
 import lossexp.training.task  # noqa: F401  registers the task losses a saved model was compiled with
 from lossexp import metric_names
 from lossexp.balancing.base import WeightingMethod
-from lossexp.errors import needs_graph_network
+from lossexp.errors import invalid_value, needs_graph_network
 from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 from lossexp.losses.composition import Composition
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import replicas
-from lossexp.training.rewire import with_layer_outputs
+from lossexp.training.rewire import SharedLayer, with_layer_outputs
 
 _REGULARIZER_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
 
@@ -153,6 +153,10 @@ class ComposedModel(keras.Model):
         """The network with the ``needed`` layers' outputs as extra outputs (functional graphs only)."""
         try:
             return with_layer_outputs(self.network, needed)
+        except SharedLayer as shared:
+            owner = next(c for c in self.components if shared.layer in c.outputs_needed())
+            raise invalid_value(f"loss.{owner.name}", "a layer the network calls once (its output is read; a shared "
+                                "layer has one output per use)", f"{shared.layer!r}, called {shared.uses} times") from None
         except (AttributeError, ValueError, TypeError):  # a subclassed model has no symbolic graph
             owner = next(c for c in self.components if c.outputs_needed())
             raise needs_graph_network(owner.name, f"reads intermediate layer outputs ({', '.join(needed)})",

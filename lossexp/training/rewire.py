@@ -35,24 +35,37 @@ def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.M
     return _rebuilt(network, call_function)
 
 
+class SharedLayer(ValueError):
+    """A layer whose output was asked for is called more than once in the graph: it has one output
+    per use, not one output."""
+
+    def __init__(self, layer: str, uses: int) -> None:
+        super().__init__(f"layer {layer!r} is called {uses} times")
+        self.layer, self.uses = layer, uses
+
+
 def with_layer_outputs(network: keras.Model, names: Sequence[str]) -> keras.Model:
     """``network`` with the outputs of the layers ``names`` as extra outputs: a model of the same
     layers returning ``{"y_pred": output, name: layer output, …}``.
 
     The layers' outputs are those of this network's own graph, also when its layers are shared with
-    another graph (a rewired network's are; ``layer.output`` then has no single answer).
+    another graph (a rewired network's are; ``layer.output`` then has no single answer). A layer the
+    graph itself calls more than once (a siamese network's shared tower) raises :class:`SharedLayer`.
     """
-    found: Dict[str, Any] = {}
+    found: Dict[str, List[Any]] = {}
 
     def call_function(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
         output = layer(*args, **kwargs)
         if layer.name in names:
-            found[layer.name] = output
+            found.setdefault(layer.name, []).append(output)
         return output
 
     rebuilt = _rebuilt(network, call_function)
+    shared = [(name, len(outputs)) for name, outputs in found.items() if len(outputs) > 1]
+    if shared:
+        raise SharedLayer(*shared[0])
     output = rebuilt.outputs[0] if len(rebuilt.outputs) == 1 else rebuilt.output
-    return keras.Model(rebuilt.input, {"y_pred": output, **{name: found[name] for name in names}},
+    return keras.Model(rebuilt.input, {"y_pred": output, **{name: found[name][0] for name in names}},
                        name=f"{network.name}_with_outputs")
 
 

@@ -120,3 +120,19 @@ def test_a_tap_after_a_shared_layer_sums_the_penalty_of_every_use():
     kernel, bias = shared.kernel.numpy(), shared.bias.numpy()
     expected = sum(np.sum((x[k] @ kernel + bias) ** 2) for k in ("a", "b")) / 5  # l2, batch_mean
     assert term == pytest.approx(expected, rel=1e-5)
+
+
+def test_reading_the_output_of_a_shared_layer_is_one_line_naming_it():
+    from lossexp.errors import ConfigError
+    from lossexp.losses.closure import Closure
+    from lossexp.training.rewire import SharedLayer
+    from lossexp.training.supervised import compose
+
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
+    shared = keras.layers.Dense(4, name="hidden")
+    network = keras.Model([a, b], keras.layers.Dense(1)(keras.layers.Concatenate()([shared(a), shared(b)])))
+    with pytest.raises(SharedLayer, match="layer 'hidden' is called 2 times"):
+        with_layer_outputs(network, ["hidden"])
+    with pytest.raises(ConfigError, match=r"^Invalid value for loss.closure: expected a layer the network calls once "
+                                          r".* got \"'hidden', called 2 times\"$"):
+        compose(network, [Closure(layer="hidden", name="closure")])
