@@ -187,6 +187,11 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
         raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched (x, y) or (x, y, sample_weight) "
                             "elements", spec)
+    specs = leaves(spec[0]) + leaves(spec[1])
+    if all(s.shape.rank and s.shape[0] is None for s in specs):  # every tensor has an unknown first axis
+        raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched elements (lossexp batches them by "
+                            "trainer.batch_size: drop the .batch() or add .unbatch())",
+                            "a batched stream, elements of shapes " + ", ".join(str(tuple(s.shape)) for s in specs))
     if size is None:
         cardinality = int(stream.cardinality())
         size = cardinality if cardinality >= 0 else int(stream.reduce(0, lambda n, _: n + 1))

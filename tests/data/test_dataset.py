@@ -136,3 +136,15 @@ def test_one_hot_labels_classify_and_other_float_matrices_regress():
     assert (stream.task, stream.num_outputs) == ("classification", 3)
     regressing = from_stream("tags", tf.data.Dataset.from_tensor_slices((np.zeros((4, 2), "float32"), multi_label)))
     assert (regressing.task, regressing.num_outputs) == ("regression", 3)
+
+
+def test_a_batched_stream_is_one_line_saying_how_to_fix_it():
+    import tensorflow as tf
+
+    x, y = np.zeros((40, 4), "float32"), np.arange(40) % 2
+    message = one_line_error(lambda: from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).batch(8)))
+    assert message == ("Invalid value for data (mine): expected a tf.data.Dataset of unbatched elements (lossexp "
+                       "batches them by trainer.batch_size: drop the .batch() or add .unbatch()), got 'a batched "
+                       "stream, elements of shapes (None, 4), (None,)'")
+    unbatched = from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).batch(8).unbatch())
+    assert (unbatched.task, unbatched.examples) == ("classification", 40)
