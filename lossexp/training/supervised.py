@@ -86,7 +86,8 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
     got = tuple(np.shape(y_pred)[1:])
     if data.task == "classification":
         ok = got[-1:] == (data.num_outputs,) or (data.num_outputs == 2 and got == (1,))
-        expected = f"one output per class ({data.num_outputs}, sparse labels)" + \
+        labels = "one-hot labels" if np.ndim(y_true) == 2 and np.shape(y_true)[1] > 1 else "sparse labels"
+        expected = f"one output per class ({data.num_outputs}, {labels})" + \
             (" or one unit (binary)" if data.num_outputs == 2 else "")
     else:
         target = tuple(np.shape(y_true)[1:])
