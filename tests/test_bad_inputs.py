@@ -254,6 +254,13 @@ BAD_INPUTS: List[Bad] = [
         ("Invalid value for model: expected a builder returning a keras.Model (model=mine)", "builtins.str"),
         tensorflow=True,
         project=project("@lossexp.register_model('mine')\ndef mine(data):\n    return 'a model'\n", MODEL_YAML)),
+    Bad("project-model-own-train-step", "error in the user's code", train("model=mine", "data=regression"),
+        ("Invalid value for model: expected a network that lossexp's step trains",
+         "model=mine whose class Mine overrides train_step, which training would silently skip"), tensorflow=True,
+        project=project("class Mine(keras.Model):\n    def train_step(self, data):\n        return {}\n\n\n"
+                        "@lossexp.register_model('mine')\ndef mine(data):\n"
+                        "    inputs = keras.Input(data.input_shape)\n"
+                        "    return Mine(inputs, keras.layers.Dense(1)(inputs))\n", MODEL_YAML)),
     Bad("project-output-shape", "model incompatible with the data", train("model=mine", "data=regression"),
         ("Invalid value for model: expected outputs of shape (1,) like the targets for data 'regression'",
          "model=mine with outputs of shape (3,)"), tensorflow=True, project=project(DENSE, MODEL_YAML)),
