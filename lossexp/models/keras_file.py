@@ -19,8 +19,10 @@ def keras_file(data: Any, path: str, trainable: bool = True) -> Any:
     import keras
 
     from lossexp.data import resolve_path
+    from lossexp.keras_objects import register_keras_objects
 
     file = resolve_path("model.path", path, suffixes=(".keras",))
+    register_keras_objects()  # the file may name lossexp's classes or an installed component's
     try:
         network = keras.saving.load_model(file, compile=False, safe_mode=True)
     except Exception as exc:  # corrupt, Keras 2, unknown custom class…: the file's fault

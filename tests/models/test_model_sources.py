@@ -125,3 +125,19 @@ def test_a_subclassed_model_cannot_give_intermediate_outputs_or_take_taps_and_sa
     x = np.random.default_rng(0).random((40, 4)).astype("float32")
     with pytest.raises(ConfigError, match=message + r"functional or Sequential network; mine is a subclassed keras.Model"):
         lossexp.fit(subclassed_network(), (x, x[:, :1]), loss=loss, tracking={"enabled": False})
+
+
+@pytest.mark.slow
+def test_a_keras_file_holding_a_lossexp_layer_loads_in_a_cli_run_that_names_no_component(tmp_path, run_cli):
+    """A network saved with an activity tap in it, trained from the CLI with loss=none: loading the
+    file registers lossexp's classes (a training process registers nothing at Keras' import)."""
+    import keras
+
+    from lossexp.losses.activity import ActivityTap
+
+    inputs = keras.Input((4,))
+    tapped = ActivityTap(name="tap")(keras.layers.Dense(3, name="hidden_1")(inputs))
+    keras.Model(inputs, keras.layers.Dense(1)(tapped)).save(tmp_path / "net.keras")
+    result = run_cli("train", "model=keras_file", "model.path=net.keras", "data=regression", "data.n_samples=100",
+                     "loss=none", "trainer.epochs=1", "tracking.plots=false", "tracking.log_model=false")
+    assert result.returncode == 0, result.stderr[-3000:]
