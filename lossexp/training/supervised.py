@@ -85,10 +85,11 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
         return  # Keras matches outputs to targets by name and says which one is off
     got = tuple(np.shape(y_pred)[1:])
     if data.task == "classification":
-        ok = got[-1:] == (data.num_outputs,) or (data.num_outputs == 2 and got == (1,))
-        labels = "one-hot labels" if np.ndim(y_true) == 2 and np.shape(y_true)[1] > 1 else "sparse labels"
-        expected = f"one output per class ({data.num_outputs}, {labels})" + \
-            (" or one unit (binary)" if data.num_outputs == 2 else "")
+        one_hot = np.ndim(y_true) == 2 and np.shape(y_true)[1] > 1
+        binary = data.num_outputs == 2 and not one_hot  # labels 0/1: one unit may hold class 1's score
+        ok = got[-1:] == (data.num_outputs,) or (binary and got == (1,))
+        expected = f"one output per class ({data.num_outputs}, {'one-hot' if one_hot else 'sparse'} labels)" + \
+            (" or one unit (binary)" if binary else "")
     else:
         target = tuple(np.shape(y_true)[1:])
         ok = got == target or (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)
