@@ -270,3 +270,25 @@ def test_one_hot_labels_train_a_softmax_classifier_with_categorical_cross_entrop
     p = network.predict(x[-60:], verbose=0)
     cross_entropy = -np.mean(np.sum(labels[-60:] * np.log(p), axis=1))
     assert history["val_loss/task"][-1] == pytest.approx(cross_entropy, rel=1e-4)
+
+
+@pytest.mark.slow
+def test_a_token_classifier_trains_on_labels_per_position_scored_over_every_token(tmp_path, monkeypatch):
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    tokens = np.random.default_rng(0).integers(1, 30, size=(300, 10))
+    tags = (tokens % 3).astype("int64")  # one class per token, as a tagger's labels
+    inputs = keras.Input((10,), dtype="int32")
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden")(keras.layers.Embedding(30, 8)(inputs))
+    network = keras.Model(inputs, keras.layers.Dense(3)(hidden))  # logits per token
+    history, _ = lossexp.fit(network, (tokens, tags), loss=[("activity", {"layers": ["hidden"]})],
+                             trainer={"epochs": 6, "verbose": 0}, optimizer={"name": "adam", "learning_rate": 0.05},
+                             tracking={"enabled": False})
+    logits = network.predict(tokens[-60:], verbose=0).astype(np.float64)
+    log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    cross_entropy = -np.mean(np.take_along_axis(log_p, tags[-60:, :, None], axis=-1))
+    assert history["val_loss/task"][-1] == pytest.approx(cross_entropy, rel=1e-4)
+    assert history["val_accuracy"][-1] == pytest.approx(np.mean(logits.argmax(-1) == tags[-60:]))
+    assert history["val_accuracy"][-1] > 0.9

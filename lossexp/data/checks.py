@@ -14,16 +14,28 @@ from lossexp.errors import invalid_value
 
 
 def infer_task(y: Any) -> Tuple[str, Union[int, Dict[str, int]]]:
-    """(task, num_outputs) from targets (arrays, or a mapping of arrays for several outputs): integer
-    or one-hot labels classify, other numbers regress."""
+    """(task, num_outputs) from targets (arrays, or a mapping of arrays for several outputs): one-hot
+    or integer labels classify — integer labels of any shape: one class per example, or one per
+    position (a sequence's tokens, an image's pixels) — other numbers regress."""
     if isinstance(y, dict):
         return "multi_output", {key: infer_task(v)[1] for key, v in y.items()}
     y = np.asarray(y)
-    if np.issubdtype(y.dtype, np.integer) and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)):
-        return "classification", int(y.max()) + 1 if y.size else 1
     if one_hot(y):
         return "classification", int(y.shape[1])
+    if np.issubdtype(y.dtype, np.integer):
+        return "classification", int(y.max()) + 1 if y.size else 1
     return "regression", int(np.prod(y.shape[1:])) if y.ndim > 1 else 1
+
+
+def label_shape(y: Any) -> Tuple[int, ...]:
+    """The shape of one example's class labels: () for one label (sparse, a trailing axis of 1, or a
+    one-hot row), else one label per position (``(T,)`` for a sequence's tokens, ``(H, W)`` for a
+    segmentation's pixels)."""
+    y = np.asarray(y)
+    if one_hot(y):
+        return ()
+    shape = tuple(y.shape[1:])
+    return shape[:-1] if shape[-1:] == (1,) else shape
 
 
 def one_hot(y: np.ndarray) -> bool:

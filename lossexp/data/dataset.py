@@ -198,9 +198,10 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     y_spec = spec[1]
     if isinstance(y_spec, dict):
         raise invalid_value(f"data ({name})", "one target per element in a stream (several outputs: arrays)", y_spec)
-    integer = y_spec.dtype.is_integer and y_spec.shape.rank in (0, 1) and (y_spec.shape.rank == 0 or y_spec.shape[0] == 1)
-    labels = integer or (y_spec.dtype.is_floating and y_spec.shape.rank == 1 and y_spec.shape[0] not in (None, 1)
-                         and one_hot(np.asarray(next(iter(stream.map(lambda x, y, *w: y).batch(CHECKED_ELEMENTS))))))
+    one_hot_rows = (y_spec.shape.rank == 1 and y_spec.shape[0] not in (None, 1) and not y_spec.dtype.is_bool
+                    and one_hot(np.asarray(next(iter(stream.map(lambda x, y, *w: y).batch(CHECKED_ELEMENTS))))))
+    integer = y_spec.dtype.is_integer and not one_hot_rows  # class labels: one per element, or one per position
+    labels = integer or one_hot_rows
     task = task or ("classification" if labels else "regression")
     if task == "classification" and not integer:  # one-hot labels (checked on the first elements)
         outputs = int(y_spec.shape[0])

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from lossexp import registry
+from lossexp.data import checks
 from lossexp.data.structure import shapes
 from lossexp.errors import ConfigError, invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
@@ -85,11 +86,15 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
         return  # Keras matches outputs to targets by name and says which one is off
     got = tuple(np.shape(y_pred)[1:])
     if data.task == "classification":
-        one_hot = np.ndim(y_true) == 2 and np.shape(y_true)[1] > 1
-        binary = data.num_outputs == 2 and not one_hot  # labels 0/1: one unit may hold class 1's score
-        ok = got[-1:] == (data.num_outputs,) or (binary and got == (1,))
-        expected = f"one output per class ({data.num_outputs}, {'one-hot' if one_hot else 'sparse'} labels)" + \
-            (" or one unit (binary)" if binary else "")
+        classes = data.num_outputs
+        one_hot = checks.one_hot(np.asarray(y_true))
+        labels = checks.label_shape(y_true)  # () for one label per example, else one per position
+        binary = classes == 2 and not one_hot  # labels 0/1: one unit may hold class 1's score
+        ok = got[:-1] == labels and (got[-1:] == (classes,) or (binary and got[-1:] == (1,)))
+        per = f" per position of labels of shape {labels}" if labels else ""
+        expected = f"one output per class{per}: outputs of shape {labels + (classes,)} " \
+            f"({'one-hot' if one_hot else 'sparse'} labels)" + (f" or {labels + (1,)} (binary)" if binary else "") + \
+            (" — or task.type=regression if the integer targets are numbers" if not one_hot else "")
     else:
         target = tuple(np.shape(y_true)[1:])
         ok = got == target or (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)

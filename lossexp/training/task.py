@@ -18,7 +18,10 @@ the cross-entropy ``from_logits``. A classifier of two classes (labels 0 and 1) 
 unit, as Keras' binary classifiers do: its default loss is then ``binary_crossentropy`` and its
 ``accuracy`` the binary accuracy (thresholded at 0.5 for a probability, at 0 for a logit).
 One-hot labels (``keras.utils.to_categorical``'s floats) are classification too, with
-``categorical_crossentropy``. Each output of a model of several outputs is resolved the same way.
+``categorical_crossentropy``. Integer labels may be one per position — a sequence's tokens
+``(n, T)`` against outputs ``(n, T, classes)``, an image's pixels ``(n, H, W)`` against ``(n, H, W,
+classes)`` (or one unit for two classes) — with the same losses and accuracy over every position.
+Each output of a model of several outputs is resolved the same way.
 
 ``summed_binary_crossentropy`` is the VAE convention for a reconstruction of inputs in [0, 1]: the
 binary cross-entropy summed over the features of an example (Kingma & Welling 2014's Bernoulli
@@ -35,6 +38,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from lossexp.data import checks
 from lossexp.errors import ConfigError, invalid_value, unknown_name
 
 
@@ -158,7 +162,7 @@ def _one_output(key: str, name: Any, task_type: str, y_true: Any, y_pred: Any, c
     (binary); ``from_logits`` unless its outputs are probabilities."""
     classification = task_type == "classification"
     one_unit = classification and binary(y_pred)
-    one_hot = classification and np.ndim(y_true) == 2 and np.shape(y_true)[1] > 1
+    one_hot = classification and checks.one_hot(np.asarray(y_true))
     name = name or ("binary_crossentropy" if one_unit else "categorical_crossentropy" if one_hot
                     else DEFAULT_LOSS[task_type])
     from_logits = config.from_logits

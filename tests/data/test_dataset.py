@@ -148,3 +148,16 @@ def test_a_batched_stream_is_one_line_saying_how_to_fix_it():
                        "stream, elements of shapes (None, 4), (None,)'")
     unbatched = from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).batch(8).unbatch())
     assert (unbatched.task, unbatched.examples) == ("classification", 40)
+
+
+def test_integer_labels_per_position_classify_and_float_targets_of_that_shape_regress():
+    import tensorflow as tf
+
+    tokens = np.arange(40).reshape(4, 10) % 7  # a sequence's tokens, one class each
+    data = as_dataset("tokens", (np.zeros((4, 10)), tokens))
+    assert (data.task, data.num_outputs) == ("classification", 7)
+    stream = from_stream("tokens", tf.data.Dataset.from_tensor_slices((np.zeros((4, 10)), tokens)))
+    assert (stream.task, stream.num_outputs) == ("classification", 7)
+    pixels = (np.arange(64).reshape(4, 4, 4) % 3).astype("uint8")  # a segmentation mask
+    assert as_dataset("pixels", (np.zeros((4, 4, 4, 1)), pixels)).num_outputs == 3
+    assert as_dataset("field", (np.zeros((4, 10)), tokens.astype("float32") / 7)).task == "regression"

@@ -130,3 +130,24 @@ def test_each_output_of_several_is_resolved_like_one_logits_included():
     expected = -np.mean(np.log(p[np.arange(3), y_true["cls"]]))
     assert float(task.loss["cls"](y_true["cls"], y_pred["cls"])) == pytest.approx(expected, rel=1e-5)
     assert task.metrics == {"cls": ["accuracy"], "reg": ["mean_absolute_error"]}
+
+
+def test_labels_per_position_are_cross_entropy_over_every_position_against_numpy():
+    from lossexp.training.task import resolve as resolve_task
+
+    rng = np.random.default_rng(5)
+    tokens = rng.integers(0, 4, size=(3, 6))  # a sequence's tokens, one class each
+    logits = rng.normal(size=(3, 6, 4)).astype("float32")
+    task = resolve_task(_task_config(), "classification", tokens, logits, [], {})
+    assert task.loss_name == "sparse_categorical_crossentropy"
+    log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    expected = -np.mean(np.take_along_axis(log_p, tokens[..., None], axis=-1))
+    assert float(np.mean(task.loss(tokens, logits))) == pytest.approx(expected, rel=1e-5)
+
+    mask = rng.integers(0, 2, size=(3, 4, 4))  # a binary segmentation, one unit per pixel
+    p = rng.uniform(0.05, 0.95, size=(3, 4, 4, 1)).astype("float32")
+    task = resolve_task(_task_config(), "classification", mask, p, [], {})
+    assert task.loss_name == "binary_crossentropy"
+    q = p[..., 0].astype(np.float64)
+    expected = -np.mean(mask * np.log(q) + (1 - mask) * np.log(1 - q))
+    assert float(np.mean(task.loss(mask, p))) == pytest.approx(expected, rel=1e-5)
