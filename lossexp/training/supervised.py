@@ -230,9 +230,8 @@ class SupervisedTrainer(Trainer):
         if expected != data.input_shapes:
             raise invalid_value("data", f"data with inputs of shape {expected}, as the model takes",
                                 f"{data.name} {data.input_shapes}")
-        outputs = int(model.network.output_shape[-1])
-        if outputs != data.num_outputs:
-            raise invalid_value("data", f"data with {outputs} outputs, as the model has", f"{data.name} ({data.num_outputs})")
+        x, y = data.sample(CHECKED_EXAMPLES)
+        check_outputs(model.network.name, data, y, np.asarray(model.network(x, training=False)))
         batch = self.config.trainer.batch_size
         if validation.arrays is not None:
             x, y, *weight = validation.arrays

@@ -42,3 +42,39 @@ def test_one_label_per_example_keeps_its_rules():
     check_outputs("mine", one_hot, one_hot.y, outputs(3))
     message = refusal(one_hot, outputs(12, 3))
     assert "outputs of shape (3,) (one-hot labels)" in message and "regression" not in message
+
+
+def test_evaluate_scores_a_one_unit_binary_classifier_and_a_tagger_as_numpy_does():
+    import keras
+    from omegaconf import OmegaConf
+
+    from lossexp.training.supervised import SupervisedTrainer, compose
+    from lossexp.training.task import resolve
+
+    rng = np.random.default_rng(0)
+    config = OmegaConf.create({"trainer": {"validation_split": 0.5, "batch_size": 16},
+                               "task": {"loss": None, "metrics": None, "from_logits": None}})
+    trainer = SupervisedTrainer(config, meta={})
+    x = rng.normal(size=(40, 3)).astype("float32")
+    cases = {"binary": (x, (x[:, 0] > 0).astype("int64"), keras.layers.Dense(1)),
+             "tagger": (x, (rng.normal(size=(40, 5)) > 0).astype("int64"),
+                        keras.Sequential([keras.layers.Dense(10), keras.layers.Reshape((5, 2))]))}
+    for name, (inputs, labels, head) in cases.items():
+        data = as_dataset(name, (inputs, labels))
+        network = keras.Sequential([keras.Input((3,)), head])
+        y_pred = np.asarray(network(inputs[:8]))
+        task = resolve(config.task, data.task, labels[:8], y_pred, [], {})
+        model = compose(network, [], task_loss=task.loss_name)
+        model.compile(optimizer="sgd", loss=task.loss, metrics=task.metrics)
+        scores = trainer.evaluate(model, data)
+        logits = np.asarray(network(inputs[20:])).astype(np.float64)
+        if name == "binary":  # a logit per example
+            p, y = 1 / (1 + np.exp(-logits[:, 0])), labels[20:]
+            expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+            accuracy = np.mean((logits[:, 0] > 0) == y)
+        else:  # two logits per position
+            log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+            expected = -np.mean(np.take_along_axis(log_p, labels[20:, :, None], axis=-1))
+            accuracy = np.mean(logits.argmax(-1) == labels[20:])
+        assert scores["loss/task"] == pytest.approx(expected, rel=1e-5), name
+        assert scores["accuracy"] == pytest.approx(accuracy), name
