@@ -10,7 +10,8 @@ each example in the task loss and its metrics, training and validation, as Keras
 ``fit(sample_weight=…)`` does; the loss components are terms of the whole batch and are not
 weighted by example.
 
-* integer targets (one per example) → ``classification`` with ``max(y) + 1`` classes;
+* integer targets (one per example, or one per position: a tagger's tokens, a segmentation's
+  pixels) or one-hot rows → ``classification`` with ``max(y) + 1`` (the rows' width) classes;
 * floating-point targets → ``regression`` with ``y.shape[-1]`` outputs (1-D targets become a column);
 * a mapping of targets (one per named model output) → ``multi_output``.
 
