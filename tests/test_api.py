@@ -292,3 +292,34 @@ def test_a_token_classifier_trains_on_labels_per_position_scored_over_every_toke
     assert history["val_loss/task"][-1] == pytest.approx(cross_entropy, rel=1e-4)
     assert history["val_accuracy"][-1] == pytest.approx(np.mean(logits.argmax(-1) == tags[-60:]))
     assert history["val_accuracy"][-1] > 0.9
+
+
+@pytest.mark.slow
+def test_a_keras_py_dataset_trains_and_validates_on_its_last_batches_in_a_fixed_order(tmp_path, monkeypatch):
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(300, 4)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int64")
+
+    class Loader(keras.utils.PyDataset):
+        epochs_ended = 0
+
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, index):
+            return x[index * 30:(index + 1) * 30], y[index * 30:(index + 1) * 30]
+
+        def on_epoch_end(self):  # a loader's reshuffle would move examples across the split
+            Loader.epochs_ended += 1
+
+    inputs = keras.Input((4,))
+    network = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(8, activation="relu", name="hidden")(inputs)))
+    history, _ = lossexp.fit(network, Loader(), loss=["hist_avg"], trainer={"epochs": 4, "verbose": 0},
+                             optimizer={"name": "adam", "learning_rate": 0.05}, tracking={"enabled": False})
+    assert Loader.epochs_ended == 0
+    logits = network.predict(x[-60:], verbose=0)
+    assert history["val_accuracy"][-1] == pytest.approx(np.mean(logits.argmax(-1) == y[-60:]))
+    assert history["val_accuracy"][-1] > 0.9

@@ -1,8 +1,9 @@
 """What a model trains on: in-memory arrays, or a ``tf.data`` stream for data that does not fit.
 
 A data source (a registered function, see :mod:`lossexp.data`) returns ``(x, y)`` arrays, a
-``tf.data.Dataset`` of unbatched ``(x, y)`` elements, or a :class:`Dataset`; :func:`as_dataset`
-turns the first two into the third, inferring the task from the targets when the source does
+``tf.data.Dataset`` of unbatched ``(x, y)`` elements, a ``keras.utils.PyDataset`` of ``(x, y)``
+batches (:mod:`lossexp.data.batches`), or a :class:`Dataset`; :func:`as_dataset` turns the others
+into the last, inferring the task from the targets when the source does
 not declare it. The inputs ``x`` are one array, or — for a network of several inputs — a dict
 of named arrays (matched to the network's ``keras.Input`` names) or a list of arrays (in the
 order of its inputs). A third array, ``(x, y, sample_weight)`` (a stream of such triples), weighs
@@ -26,6 +27,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
+from lossexp.data.batches import is_py_dataset, stream_of_batches
 from lossexp.data.checks import as_column, check_finite, infer_task, input_arrays, one_hot, sample_weights
 from lossexp.data.structure import (count_rows, describe, dims, input_names, leaves, map_arrays, shapes, take_rows,
                                     to_numpy)
@@ -154,9 +156,13 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         dataset = Dataset(name, task or inferred, x=x, y=y, sample_weight=weight, num_outputs=outputs, extras=extras)
     elif type(loaded).__module__.startswith("tensorflow") and hasattr(loaded, "element_spec"):
         dataset = from_stream(name, loaded, task)
+    elif is_py_dataset(loaded):
+        stream, size = stream_of_batches(name, loaded)
+        dataset = from_stream(name, stream, task, size=size)
     else:
         raise invalid_value(f"data ({name})", "(x, y) or (x, y, sample_weight) arrays, a tf.data.Dataset of "
-                            "such elements or a lossexp Dataset", describe(loaded))
+                            "such elements, a keras.utils.PyDataset of such batches or a lossexp Dataset",
+                            describe(loaded))
     if dataset.task not in TASKS:
         raise invalid_value(f"data ({name}).task", "one of " + ", ".join(TASKS), dataset.task)
     if dataset.in_memory:

@@ -1,0 +1,63 @@
+"""A Keras PyDataset (a user's loader of batches) as lossexp's unbatched stream: the same examples
+in the same order, the size counted, the task inferred, several inputs and sample weights kept."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from lossexp.data.dataset import as_dataset
+from lossexp.errors import ConfigError
+
+
+class Loader(keras.utils.PyDataset):
+    """Batches of ``batch_size`` rows of ``columns`` (the last one shorter), as users write them."""
+
+    def __init__(self, columns, batch_size=16):
+        super().__init__()
+        self.columns, self.batch_size = columns, batch_size
+        self.epochs_ended = 0
+
+    def __len__(self):
+        return -(-len(self.columns[1]) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return tuple({k: v[rows] for k, v in c.items()} if isinstance(c, dict) else c[rows] for c in self.columns)
+
+    def on_epoch_end(self):
+        self.epochs_ended += 1
+
+
+def test_a_loaders_batches_become_its_examples_in_order_with_the_task_inferred():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 3)).astype("float32"), rng.integers(0, 4, size=50)
+    data = as_dataset("loader", Loader((x, y)))
+    assert (data.examples, data.task, data.num_outputs, data.input_shapes) == (50, "classification", 4, (3,))
+    train, validation = data.split(0.2)
+    [(x_val, y_val)] = validation.stream.batch(100).as_numpy_iterator()
+    np.testing.assert_array_equal(x_val, x[40:])
+    np.testing.assert_array_equal(y_val, y[40:])
+    assert sum(1 for _ in train.stream) == 40
+
+
+def test_several_inputs_and_sample_weights_are_kept():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(20, 2)).astype("float32"), rng.normal(size=(20, 4)).astype("float32")
+    weight = rng.uniform(size=20).astype("float32")
+    data = as_dataset("loader", Loader(({"a": a, "b": b}, a[:, :1] * 2.0, weight), batch_size=8))
+    assert (data.examples, data.task, data.input_shapes) == (20, "regression", {"a": (2,), "b": (4,)})
+    [(x, y, w)] = data.stream.batch(20).as_numpy_iterator()
+    np.testing.assert_array_equal(x["b"], b)
+    np.testing.assert_array_equal(w, weight)
+
+
+def test_an_item_that_is_not_a_batch_is_one_line():
+    class Broken(Loader):
+        def __getitem__(self, index):
+            return self.columns[0][:4]
+
+    with pytest.raises(ConfigError) as info:
+        as_dataset("loader", Broken((np.zeros((8, 2)), np.zeros(8))))
+    assert str(info.value) == ("Invalid value for data (loader): expected a PyDataset whose items are (x, y) or "
+                               "(x, y, sample_weight) batches, got 'item 0: ndarray of shape (4, 2)'")
