@@ -9,6 +9,7 @@ scalars — so a mistake in the user's model or component is one line, not a tra
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -78,6 +79,19 @@ def ensure_network(network: Any, data: Any, model_name: str) -> Any:
 
 def _shape(value: Any) -> Any:
     return {k: tuple(np.shape(v)[1:]) for k, v in value.items()} if isinstance(value, dict) else tuple(np.shape(value)[1:])
+
+
+def replaced_compile(network: Any, model_name: str, task_loss: Any, optimizer: str) -> Optional[str]:
+    """What a network compiled before it came (its loss, its optimizer) loses to the config's task loss
+    and optimizer, said in one line (None when it was not compiled with a loss)."""
+    loss = getattr(network, "loss", None) if getattr(network, "compiled", False) else None
+    if loss is None:
+        return None
+    own = loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", None) or \
+        type(loss).__name__
+    return (f"model={model_name} was compiled with loss {own} and optimizer "
+            f"{type(network.optimizer).__name__}; lossexp trains it with task.loss={task_loss} and "
+            f"optimizer={optimizer} (set task.loss= and optimizer= to choose; a loss of your own: a loss component)")
 
 
 def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
@@ -189,6 +203,9 @@ class SupervisedTrainer(Trainer):
                                     "cross-entropy (or set task.loss=mean_squared_error)",
                                     f"{data.name} with values in [{low:g}, {high:g}]")
         tasks.check_output(task, network, name)
+        replaced = replaced_compile(network, name, task.loss_name, config.optimizer.name)
+        if replaced:
+            print(f"lossexp: warning: {replaced}", file=sys.stderr)
         tasks.check_finite(task, y, y_pred)
         model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed",
                         weighting=registry.build("weighting", config.weighting))

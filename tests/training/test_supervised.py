@@ -78,3 +78,17 @@ def test_evaluate_scores_a_one_unit_binary_classifier_and_a_tagger_as_numpy_does
             accuracy = np.mean(logits.argmax(-1) == labels[20:])
         assert scores["loss/task"] == pytest.approx(expected, rel=1e-5), name
         assert scores["accuracy"] == pytest.approx(accuracy), name
+
+
+def test_a_network_compiled_before_it_came_is_told_what_replaces_its_loss_and_optimizer():
+    import keras
+
+    from lossexp.training.supervised import replaced_compile
+
+    network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    assert replaced_compile(network, "mine", "mean_squared_error", "adam") is None
+    network.compile(optimizer="sgd", loss=keras.losses.Huber(delta=2.0))
+    assert replaced_compile(network, "mine", "mean_squared_error", "adam") == (
+        "model=mine was compiled with loss huber_loss and optimizer SGD; lossexp trains it with "
+        "task.loss=mean_squared_error and optimizer=adam (set task.loss= and optimizer= to choose; a loss of your "
+        "own: a loss component)")
