@@ -43,7 +43,14 @@ from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import replicas
 from lossexp.training.rewire import SharedLayer, with_layer_outputs
 
-_REGULARIZER_ATTRS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
+def unowned_losses(network: keras.Model, components: Sequence[LossComponent]) -> List[Any]:
+    """The Keras losses of ``network`` that no component reports (``loss/other``): its own ``add_loss``
+    terms (a subclassed network's ``call``) and its layers' — ``add_loss`` in a layer's ``call``,
+    weight and activity regularizers, nested models' included — except loss taps' and the layers a
+    component owns (``owned_loss_layers()``). ``add_loss`` terms are those of the last forward pass."""
+    owned = {name for c in components for name in c.owned_loss_layers()}
+    layers = [layer for layer in network.layers if not isinstance(layer, LossTap) and layer.name not in owned]
+    return list(network._get_own_losses()) + [loss for layer in layers for loss in layer.losses]
 
 
 def batch_size(y_pred: Any) -> Any:
@@ -83,7 +90,7 @@ class ComposedModel(keras.Model):
 
     def __init__(self, network: keras.Model, components: Sequence[LossComponent] = (),
                  task_loss: Optional[str] = "mean_squared_error", weighting: Optional[WeightingMethod] = None,
-                 **kwargs: Any) -> None:
+                 other_losses: Optional[bool] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.network = network
         self.components = list(components)
@@ -95,9 +102,10 @@ class ComposedModel(keras.Model):
         needed = sorted({name for c in self.components for name in c.outputs_needed()})
         # Not an attribute Keras tracks: it shares every layer with ``network``, which is saved.
         object.__setattr__(self, "_with_outputs", self._output_view(needed) if needed else None)
-        self.has_other_losses = any(
-            getattr(layer, attr, None) is not None for layer in self._unowned_layers() for attr in _REGULARIZER_ATTRS
-        )
+        # whether the network adds losses no component reports: said by the caller, who ran a forward
+        # pass (an add_loss in a call shows only then), or seen now (regularizers show without one)
+        self.has_other_losses = bool(unowned_losses(network, self.components)) if other_losses is None \
+            else bool(other_losses)
         task = [metric_names.loss(metric_names.TASK)] if self.has_task else []
         self.breakdown = RunningMeans(task + self.composition.metric_names()
                                       + (["loss/other"] if self.has_other_losses else []), name="breakdown")
@@ -176,15 +184,6 @@ class ComposedModel(keras.Model):
         return ops.cast(self.optimizer.iterations, "float32") + 1.0
 
     # -- the composed loss -----------------------------------------------------------------
-    def _unowned_layers(self) -> List[keras.layers.Layer]:
-        """Layers whose Keras losses no component reports: not taps, not named by ``owned_loss_layers()``."""
-        owned = {name for c in self.components for name in c.owned_loss_layers()}
-        return [layer for layer in self.network.layers if not isinstance(layer, LossTap) and layer.name not in owned]
-
-    def _other_losses(self) -> List[Any]:
-        """``add_loss`` terms and Keras regularizers that no component owns."""
-        return [loss for layer in self._unowned_layers() for loss in layer.losses]
-
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
                      training: bool = True) -> Any:
         """Keras' hook (its symbolic build under a distribution strategy calls it, so do users): the
@@ -210,7 +209,7 @@ class ComposedModel(keras.Model):
         breakdown = ([task] if self.has_task else []) + composed.values
         parts = ([task] if self.has_task else []) + [composed.contributions.get(c.name, zero())
                                                      for c in self.components]
-        other = self._other_losses()
+        other = unowned_losses(self.network, self.components)
         if other:
             other_total = ops.sum(ops.stack([ops.cast(loss, "float32") for loss in other]))
             total = total + other_total
@@ -281,6 +280,7 @@ class ComposedModel(keras.Model):
             "components": [keras.saving.serialize_keras_object(c) for c in self.components],
             "task_loss": self.task_loss,
             "weighting": {"name": self.weighting.name, "options": self.weighting.options()},
+            "other_losses": self.has_other_losses,
         }
 
     @classmethod

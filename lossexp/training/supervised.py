@@ -29,9 +29,10 @@ OWN_STEP = ("train_step", "test_step", "compute_loss")
 
 
 def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = "mean_squared_error",
-            name: str = "composed", weighting: Any = None) -> Any:
+            name: str = "composed", weighting: Any = None, other_losses: Optional[bool] = None) -> Any:
     """Insert the components' pass-through taps into ``network`` and wrap both (uncompiled);
-    ``weighting`` is the weighting method (default ``equal``).
+    ``weighting`` is the weighting method (default ``equal``); ``other_losses``: whether the network
+    adds Keras losses no component reports, seen on a forward pass (None: its regularizers tell).
 
     Raises :class:`lossexp.errors.ConfigError` for a tap after a layer the network does not have, or
     into a subclassed network (taps are inserted into a functional or Sequential graph).
@@ -52,7 +53,8 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
         owner, layers = tapping[0]
         raise needs_graph_network(owner, f"inserts a loss tap after layer(s) {', '.join(layers)}", network.name,
                                   hint=" (add the penalty in its call() with self.add_loss instead)")
-    return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name, weighting=weighting)
+    return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name, weighting=weighting,
+                         other_losses=other_losses)
 
 
 def ensure_network(network: Any, data: Any, model_name: str) -> Any:
@@ -175,6 +177,7 @@ class SupervisedTrainer(Trainer):
     def build(self, data: Any, network: Any = None, components: Optional[Sequence[Any]] = None) -> Any:
         from lossexp.losses.entries import build_components
         from lossexp.optimizers import build_optimizer
+        from lossexp.training.composed_model import unowned_losses
         from lossexp.training import task as tasks
 
         config = self.config
@@ -192,6 +195,7 @@ class SupervisedTrainer(Trainer):
                                       f"loss.{component.name}: {problem}")
         x, y = data.sample(CHECKED_EXAMPLES)
         y_pred = network(x, training=False)
+        other_losses = bool(unowned_losses(network, components))  # an add_loss in a call shows after a pass
         y_pred = {k: np.asarray(v) for k, v in y_pred.items()} if isinstance(y_pred, dict) else np.asarray(y_pred)
         check_outputs(name, data, y, y_pred)
         output_names = list(getattr(network, "output_names", None) or [])
@@ -208,7 +212,7 @@ class SupervisedTrainer(Trainer):
             print(f"lossexp: warning: {replaced}", file=sys.stderr)
         tasks.check_finite(task, y, y_pred)
         model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed",
-                        weighting=registry.build("weighting", config.weighting))
+                        weighting=registry.build("weighting", config.weighting), other_losses=other_losses)
         model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, metrics=task.metrics,
                       steps_per_execution=config.trainer.execution_steps,
                       jit_compile=config.trainer.keras_jit_compile)

@@ -17,7 +17,7 @@ from lossexp.errors import ConfigError
 from lossexp.losses.activity import ActivityPenalty, ActivityTap
 from lossexp.losses.coef import TrainableCoefficient
 from lossexp.losses.hist_avg import HistoricalAverage
-from lossexp.training.composed_model import ComposedModel
+from lossexp.training.composed_model import ComposedModel, unowned_losses
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -133,6 +133,65 @@ def test_losses_no_component_owns_are_reported_as_other(data, tiny_network, comp
     np.testing.assert_allclose(history["loss/other"][0], 0.01 * np.sum(kernel ** 2), rtol=1e-5)
     total = history["loss/task"][0] + history["loss/activity"][0] + history["loss/other"][0]
     np.testing.assert_allclose(history["loss"][0], total, rtol=1e-5)
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class HalfMeanSquare(keras.layers.Layer):
+    """A layer of a user's network adding 0.5·mean(h²) of its input with ``add_loss`` in ``call``."""
+
+    def call(self, h):
+        self.add_loss(0.5 * keras.ops.mean(keras.ops.square(h)))
+        return h
+
+
+class SubclassedNetwork(keras.Model):
+    """A subclassed network adding the same term itself: ``self.add_loss`` in its ``call``."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.out = keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)
+
+    def call(self, x):
+        h = self.hidden(x)
+        self.add_loss(0.5 * keras.ops.mean(keras.ops.square(h)))
+        return self.out(h)
+
+
+@pytest.mark.parametrize("form", ["subclassed_add_loss", "layer_add_loss", "nested_regularizer"])
+def test_add_loss_in_a_call_and_a_nested_models_regularizers_are_trained_and_reported_as_other(data, form):
+    """Keras 3's own ways of adding a loss inside a network: counted in the loss once and reported
+    as loss/other, so that loss = loss/task + loss/other (a subclassed network's own add_loss used
+    to be left out of the loss, the others out of the breakdown)."""
+    from lossexp.training.supervised import compose
+
+    (x, y), _ = data
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    if form == "subclassed_add_loss":
+        network = SubclassedNetwork()
+    elif form == "layer_add_loss":
+        network = keras.Model(inputs, keras.layers.Dense(1)(HalfMeanSquare()(
+            keras.layers.Dense(8, activation="tanh", name="hidden")(inputs))))
+    else:
+        inner = keras.Input((4,))
+        backbone = keras.Model(inner, keras.layers.Dense(8, activation="tanh", name="hidden",
+                                                         kernel_regularizer=keras.regularizers.L2(0.01))(inner))
+        network = keras.Model(inputs, keras.layers.Dense(1)(backbone(inputs)))
+    network(x[:8])  # the forward pass a run makes before composing: an add_loss shows after it
+    other_losses = unowned_losses(network, [])
+    assert len(other_losses) == 1
+    model = compose(network, [], other_losses=bool(other_losses))
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mean_squared_error")
+    hidden = network.hidden if form == "subclassed_add_loss" else next(
+        layer for layer in network._flatten_layers() if layer.name == "hidden")
+    kernel, bias = (v.numpy().astype(np.float64) for v in hidden.weights)
+    history = model.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0).history  # a single step
+    h = np.tanh(x[:8].astype(np.float64) @ kernel + bias)
+    expected = 0.01 * np.sum(kernel ** 2) if form == "nested_regularizer" else 0.5 * np.mean(h ** 2)
+    np.testing.assert_allclose(history["loss/other"][0], expected, rtol=1e-5)
+    np.testing.assert_allclose(history["loss"][0], history["loss/task"][0] + history["loss/other"][0], rtol=1e-5)
+    if form == "layer_add_loss":  # the saved model keeps reporting it
+        assert ComposedModel.from_config(model.get_config()).has_other_losses
 
 
 def test_without_components_the_loss_is_the_task_loss(data, tiny_network, compose):
