@@ -205,8 +205,12 @@ class LossComponent(keras.layers.Layer):
         existing = [layer.name for layer in network.layers if not isinstance(layer, LossTap)]
         for name in names:
             if name not in existing:
+                nested = [layer.name for layer in network.layers if isinstance(layer, keras.Model)
+                          and any(inner.name == name for inner in layer._flatten_layers(include_self=False))]
+                where = (f" (it is inside the nested model {nested[0]!r}: a component reads or taps the network's "
+                         f"own layers, so name {nested[0]!r} or build the network flat)") if nested else ""
                 raise ConfigError(
-                    f"Invalid value for {self.option_key(option)}: layer {name!r} is not in the model; "
+                    f"Invalid value for {self.option_key(option)}: layer {name!r} is not in the model{where}; "
                     f"its layers are {', '.join(existing)}"
                 )
         return list(names)

@@ -253,6 +253,21 @@ def test_typo_in_a_layer_name_lists_the_layers(name):
     assert message.endswith("its layers are inputs, hidden_1, hidden_2, output")
 
 
+def test_a_layer_inside_a_nested_model_is_named_where_it_is():
+    from lossexp.training.supervised import compose
+
+    inner = keras.Input((4,))
+    backbone = keras.Model(inner, keras.layers.Dense(8, name="hidden")(inner), name="backbone")
+    inputs = keras.Input((4,), name="x")
+    network = keras.Model(inputs, keras.layers.Dense(1, name="head")(backbone(inputs)))
+    with pytest.raises(ConfigError) as info:
+        compose(network, [ActivityPenalty(name="activity", layers=["hidden"])])
+    assert str(info.value) == (
+        "Invalid value for loss.activity.layers: layer 'hidden' is not in the model (it is inside the nested model "
+        "'backbone': a component reads or taps the network's own layers, so name 'backbone' or build the network "
+        "flat); its layers are x, backbone, head")
+
+
 def test_build_model_from_the_shipped_loss_yaml():
     model, data = built(composed_config(*SMALL_MLP, "loss=hist_avg+activity+coef"))
     assert [c.name for c in model.components] == ["hist_avg", "activity", "coef"]
