@@ -74,6 +74,16 @@ def components(loss: Iterable[LossEntry], trainer_keys: Sequence[str] = ()) -> L
     return entries
 
 
+def by_output_name(data: Any, network: Any) -> Any:
+    """``(x, [y1, y2, …])`` for a network of several outputs, as Keras takes it: the targets as a dict
+    by the network's output names, in order (anything else unchanged)."""
+    targets = data[1] if isinstance(data, tuple) and len(data) in (2, 3) else None
+    names = list(getattr(network, "output_names", None) or [])
+    if not isinstance(targets, (list, tuple)) or len(names) != len(targets) or len(names) < 2:
+        return data
+    return (data[0], dict(zip(names, targets)), *data[2:])
+
+
 def compose(model: Any, loss: Iterable[LossEntry] = (), task_loss: str = "mean_squared_error") -> Any:
     """``model`` with the loss components inserted and attached, as a Keras model to compile and
     fit yourself (its ``compute_loss`` adds every component; ``task_loss`` is recorded with it)."""
@@ -131,7 +141,7 @@ def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequen
         resolved["model"] = {"name": config.model.name, "source": "python"}
     dataset = None
     if not isinstance(data, str):
-        dataset = data if isinstance(data, Dataset) else as_dataset("python", data)
+        dataset = data if isinstance(data, Dataset) else as_dataset("python", by_output_name(data, network))
         config.data = Selection(dataset.name)
         resolved["data"] = {"name": dataset.name, "source": "python", "examples": dataset.examples}
     from lossexp.losses.entries import build_components

@@ -323,3 +323,25 @@ def test_a_keras_py_dataset_trains_and_validates_on_its_last_batches_in_a_fixed_
     logits = network.predict(x[-60:], verbose=0)
     assert history["val_accuracy"][-1] == pytest.approx(np.mean(logits.argmax(-1) == y[-60:]))
     assert history["val_accuracy"][-1] > 0.9
+
+
+@pytest.mark.slow
+def test_a_network_of_a_list_of_outputs_trains_on_a_list_of_targets_each_scored_as_numpy_does(tmp_path, monkeypatch):
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(200, 4)).astype("float32")
+    labels, values = (x[:, 0] > 0).astype("int64"), (2.0 * x[:, 1:3]).astype("float32")
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    network = keras.Model(inputs, [keras.layers.Dense(2, name="cls")(hidden), keras.layers.Dense(2, name="reg")(hidden)])
+    history, _ = lossexp.fit(network, (x, [labels, values]), loss=[("activity", {"layers": ["hidden"]})],
+                             trainer={"epochs": 2, "verbose": 0, "batch_size": 40}, tracking={"enabled": False})
+    # one validation batch: Keras' per-output losses are means over batches, not weighted by their size
+    logits, predicted = (p.astype(np.float64) for p in network.predict(x[-40:], verbose=0))
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    assert history["val_cls_loss"][-1] == pytest.approx(-np.mean(log_p[np.arange(40), labels[-40:]]), rel=1e-4)
+    assert history["val_reg_loss"][-1] == pytest.approx(np.mean((predicted - values[-40:]) ** 2), rel=1e-4)
+    assert history["val_loss/task"][-1] == pytest.approx(history["val_cls_loss"][-1] + history["val_reg_loss"][-1],
+                                                         rel=1e-5)

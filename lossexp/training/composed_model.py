@@ -117,6 +117,9 @@ class ComposedModel(keras.Model):
         self.weighting_state = weighting.attach(self.tasks(), network)
         object.__setattr__(self, "update", BalancedUpdate(weighting, network))
         object.__setattr__(self, "diagnostics", None)  # see watch_gradients
+        names = list(getattr(network, "output_names", None) or [])
+        if len(names) > 1:  # Keras matches a loss and targets by output name also to a list of outputs
+            object.__setattr__(self, "output_names", names)
         # The network is built and components own their state: built now, also when the train and
         # test steps run the multi-output view and never call the model itself (else save warns).
         self.built = True

@@ -196,9 +196,11 @@ class SupervisedTrainer(Trainer):
         x, y = data.sample(CHECKED_EXAMPLES)
         y_pred = network(x, training=False)
         other_losses = bool(unowned_losses(network, components))  # an add_loss in a call shows after a pass
+        output_names = list(getattr(network, "output_names", None) or [])
+        if isinstance(y_pred, (list, tuple)) and len(y_pred) == len(output_names):  # outputs in a list: by name
+            y_pred = dict(zip(output_names, y_pred))
         y_pred = {k: np.asarray(v) for k, v in y_pred.items()} if isinstance(y_pred, dict) else np.asarray(y_pred)
         check_outputs(name, data, y, y_pred)
-        output_names = list(getattr(network, "output_names", None) or [])
         task = tasks.resolve(config.task, data.task, y, y_pred, output_names, data.extras.get("output_tasks", {}))
         if task.type == "reconstruction" and task.loss_name == "summed_binary_crossentropy":
             low, high = float(np.min(x)), float(np.max(x))

@@ -161,3 +161,9 @@ def test_integer_labels_per_position_classify_and_float_targets_of_that_shape_re
     pixels = (np.arange(64).reshape(4, 4, 4) % 3).astype("uint8")  # a segmentation mask
     assert as_dataset("pixels", (np.zeros((4, 4, 4, 1)), pixels)).num_outputs == 3
     assert as_dataset("field", (np.zeros((4, 10)), tokens.astype("float32") / 7)).task == "regression"
+
+
+def test_a_list_of_targets_without_a_network_to_name_them_is_one_line():
+    message = one_line_error(lambda: as_dataset("mine", (np.zeros((4, 2)), [np.zeros(4), np.zeros((4, 2))])))
+    assert message == ("Invalid value for data (mine): expected the targets of several outputs as a dict by output "
+                       "name ({'output_name': array, …}), got 'a list of 2 arrays'")
