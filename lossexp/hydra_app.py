@@ -2,7 +2,9 @@
 
 A :class:`~lossexp.errors.ConfigError` raised inside a job (e.g. a layer name the network does
 not have, which is only known once the network is built) is printed as one line and ends the
-process with status 2, like the CLI's own checks; no MLflow run exists at that point.
+process with status 2, like the CLI's own checks; no MLflow run exists at that point — except
+when the project's own code (a model's ``call``, a component's ``term``) fails during training
+(:func:`lossexp.project.user_code_errors`): one line naming its file and line, the run FAILED.
 
 Training that stops on a non-finite loss is one line and status 1 (its run ended FAILED); a
 run interrupted by SIGINT / SIGTERM ended KILLED and the process exits 130 / 143

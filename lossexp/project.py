@@ -23,18 +23,20 @@ is one line naming the file and line.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
+import re
 import sys
 import tomllib
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 from lossexp import CONF_DIR
-from lossexp.errors import ConfigError
+from lossexp.errors import ConfigError, NonFiniteLoss
 
 #: names the project's directory for lossexp and every process it starts
 ENV = "LOSSEXP_PROJECT"
@@ -167,3 +169,43 @@ def where_it_broke(exc: BaseException, root: Path) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     inside = [f for f in frames if Path(f.filename).resolve().is_relative_to(root)] or frames
     return f"{inside[-1].filename}:{inside[-1].lineno}" if inside else str(root)
+
+
+def _in_project(filename: str, root: Path) -> bool:
+    """Whether a source file is the project's own code (not an installed package or lossexp)."""
+    path = Path(filename).resolve()
+    return (path.is_relative_to(root) and not {"site-packages", "dist-packages"} & set(path.parts)
+            and not path.is_relative_to(Path(__file__).resolve().parent))
+
+
+def user_frame(exc: BaseException) -> Optional[traceback.FrameSummary]:
+    """The innermost frame of ``exc``'s traceback in the current project's code (None if none is)."""
+    found = current()
+    if found is None:
+        return None
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _in_project(f.filename, found.root)]
+    return frames[-1] if frames else None
+
+
+def one_line(message: str, limit: int = 400) -> str:
+    """An exception's message as one line: Keras' colour codes and its 'Arguments received' part dropped."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", message).split("Arguments received by")[0]
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+@contextlib.contextmanager
+def user_code_errors(while_doing: str) -> Iterator[None]:
+    """An exception raised through the project's own code (a model's ``call``, a data loader, a
+    component's ``term``) while ``while_doing`` becomes one :class:`ConfigError` line naming the file,
+    line and function, not a traceback; any other exception passes unchanged."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except Exception as exc:
+        frame = user_frame(exc)
+        if frame is None or isinstance(exc, NonFiniteLoss):
+            raise
+        raise ConfigError(f"Your code failed {while_doing} at {frame.filename}:{frame.lineno} (in {frame.name}): "
+                          f"{type(exc).__name__}: {one_line(str(exc))}") from None

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import lossexp
 from lossexp.config import LossexpConfig, validate
+from lossexp.project import user_code_errors
 from lossexp.tracking import store
 
 
@@ -104,7 +105,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     keras.utils.set_random_seed(config.trainer.seed)
     trainer = for_config(config, regime, meta={} if network is not None else None)
     data = trainer.prepare(data if data is not None else load(config.data))
-    with placement(config.trainer):  # devices, strategy scope and dtype policy the model is built in
+    with placement(config.trainer), user_code_errors("building the model"):  # devices, strategy, dtype policy
         model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
 
     child_name, child_tags = child_identity(config.tracking.parent_run_id, config.tracking.sweep_keys)
@@ -134,7 +135,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
         trial = trial_callbacks(config.objective, tracked)  # an Optuna trial: reports each epoch, may be pruned
         shown = console.callbacks(config.trainer.verbose, config.trainer.epochs, list(config.loss))  # logs complete
-        with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri):
+        with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri), \
+                user_code_errors("in training"):
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
                                 callbacks=[*own, recorder, watch, guard, *trial, *callbacks, *shown],
                                 verbose=console.fit_verbosity(config.trainer.verbose))

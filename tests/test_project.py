@@ -155,3 +155,37 @@ def test_a_projects_model_of_several_inputs_on_weighted_data_trains_and_evaluate
     # evaluate weighs the validation examples as training's validation did
     loss = float(re.search(r"^loss\s+(\S+)", evaluated.stdout, flags=re.M).group(1))
     assert loss == pytest.approx(run.data.metrics["val_loss"], rel=1e-4)
+
+
+FAILS_IN_TRAINING = '''
+import keras
+import lossexp
+
+
+class Noisy(keras.layers.Layer):
+    def call(self, x, training=False):
+        if training:
+            return x + keras.ops.reshape(x, (-1, 3))  # a mistake only the training path reaches
+        return x
+
+
+@lossexp.register_model("noisy")
+def noisy(data):
+    inputs = keras.Input(data.input_shape)
+    return keras.Model(inputs, keras.layers.Dense(1)(Noisy()(keras.layers.Dense(16)(inputs))))
+'''
+
+
+def test_a_projects_model_failing_only_in_training_is_one_line_naming_its_file_and_the_run_ends_failed(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["mine"]\n')
+    (tmp_path / "mine.py").write_text(FAILS_IN_TRAINING)
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "noisy.yaml").write_text("name: noisy\n")
+    result = lossexp(tmp_path, "train", "model=noisy", "data=regression", "loss=hist_avg", "data.n_samples=200", "trainer.epochs=1",
+                     "tracking.plots=false")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("lossexp: error: ")]
+    assert line.startswith(f"lossexp: error: Your code failed in training at {tmp_path / 'mine.py'}:9 (in call): "
+                           "ValueError: Exception encountered when calling Noisy.call(). Dimension size must be")
+    [run] = runs(tmp_path)
+    assert run.info.status == "FAILED"
