@@ -316,7 +316,8 @@ def test_a_keras_py_dataset_trains_and_validates_on_its_last_batches_in_a_fixed_
             Loader.epochs_ended += 1
 
     inputs = keras.Input((4,))
-    network = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(8, activation="relu", name="hidden")(inputs)))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    network = keras.Model(inputs, keras.layers.Dense(2)(hidden))
     history, _ = lossexp.fit(network, Loader(), loss=["hist_avg"], trainer={"epochs": 4, "verbose": 0},
                              optimizer={"name": "adam", "learning_rate": 0.05}, tracking={"enabled": False})
     assert Loader.epochs_ended == 0
@@ -335,7 +336,8 @@ def test_a_network_of_a_list_of_outputs_trains_on_a_list_of_targets_each_scored_
     labels, values = (x[:, 0] > 0).astype("int64"), (2.0 * x[:, 1:3]).astype("float32")
     inputs = keras.Input((4,))
     hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
-    network = keras.Model(inputs, [keras.layers.Dense(2, name="cls")(hidden), keras.layers.Dense(2, name="reg")(hidden)])
+    network = keras.Model(inputs, [keras.layers.Dense(2, name="cls")(hidden),
+                                   keras.layers.Dense(2, name="reg")(hidden)])
     history, _ = lossexp.fit(network, (x, [labels, values]), loss=[("activity", {"layers": ["hidden"]})],
                              trainer={"epochs": 2, "verbose": 0, "batch_size": 40}, tracking={"enabled": False})
     # one validation batch: Keras' per-output losses are means over batches, not weighted by their size

@@ -181,8 +181,8 @@ def test_a_projects_model_failing_only_in_training_is_one_line_naming_its_file_a
     (tmp_path / "mine.py").write_text(FAILS_IN_TRAINING)
     (tmp_path / "conf" / "model").mkdir(parents=True)
     (tmp_path / "conf" / "model" / "noisy.yaml").write_text("name: noisy\n")
-    result = lossexp(tmp_path, "train", "model=noisy", "data=regression", "loss=hist_avg", "data.n_samples=200", "trainer.epochs=1",
-                     "tracking.plots=false")
+    result = lossexp(tmp_path, "train", "model=noisy", "data=regression", "loss=hist_avg", "data.n_samples=200",
+                     "trainer.epochs=1", "tracking.plots=false")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
     [line] = [line for line in result.stderr.splitlines() if line.startswith("lossexp: error: ")]
     assert line.startswith(f"lossexp: error: Your code failed in training at {tmp_path / 'mine.py'}:9 (in call): "

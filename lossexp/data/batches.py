@@ -31,7 +31,8 @@ def _batch(name: str, batches: Any, index: int) -> Tuple[Any, ...]:
     batch = batches[index]
     if not (isinstance(batch, tuple) and len(batch) in (2, 3)):
         raise invalid_value(f"data ({name})", "a PyDataset whose items are (x, y) or (x, y, sample_weight) batches",
-                            f"item {index}: {describe(batch)}" + (f" of shape {batch.shape}" if hasattr(batch, "shape") else ""))
+                            f"item {index}: {describe(batch)}"
+                            + (f" of shape {batch.shape}" if hasattr(batch, "shape") else ""))
     return tuple(map_arrays(np.asarray, part) if isinstance(part, dict) else
                  tuple(map_arrays(np.asarray, part)) if isinstance(part, (list, tuple)) else np.asarray(part)
                  for part in batch)

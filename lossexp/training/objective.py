@@ -14,8 +14,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from lossexp import registry
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.registry import register_trainer
-from lossexp.training.supervised import CHECKED_EXAMPLES, SupervisedTrainer, check_terms, compose, ensure_network, \
-    watch_gradients
+from lossexp.training.network_checks import CHECKED_EXAMPLES, check_terms, ensure_network
+from lossexp.training.supervised import SupervisedTrainer, compose, watch_gradients
 
 
 @register_trainer("objective")

@@ -16,16 +16,12 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from lossexp import registry
-from lossexp.data import checks
 from lossexp.data.structure import shapes
 from lossexp.errors import ConfigError, invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
+from lossexp.training.network_checks import CHECKED_EXAMPLES, check_outputs, check_terms, ensure_network, \
+    replaced_compile
 from lossexp.training.trainer import Trainer
-
-#: examples of the first batch checked before training
-CHECKED_EXAMPLES = 8
-#: the keras.Model methods of a training step: a network's own would never run inside lossexp's
-OWN_STEP = ("train_step", "test_step", "compute_loss")
 
 
 def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = "mean_squared_error",
@@ -55,100 +51,6 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
                                   hint=" (add the penalty in its call() with self.add_loss instead)")
     return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name, weighting=weighting,
                          other_losses=other_losses)
-
-
-def ensure_network(network: Any, data: Any, model_name: str) -> Any:
-    """A built ``keras.Model`` (a subclassed or Sequential model is built on the data's shape)."""
-    import keras
-
-    if not isinstance(network, keras.Model):
-        raise invalid_value("model", f"a builder returning a keras.Model (model={model_name})",
-                            f"a {type(network).__module__}.{type(network).__qualname__}")
-    overridden = [name for name in OWN_STEP if getattr(type(network), name) is not getattr(keras.Model, name)]
-    if overridden:
-        raise invalid_value("model", "a network that lossexp's step trains (its loss: the task's + the components'; "
-                            "an extra term goes in call() with self.add_loss, or in a loss component)",
-                            f"model={model_name} whose class {type(network).__name__} overrides "
-                            f"{', '.join(overridden)}, which training would silently skip")
-    if not network.built:
-        try:
-            network(data.sample(2)[0], training=False)
-        except Exception as exc:
-            raise ConfigError(f"Invalid value for model: {model_name} cannot take the inputs of data {data.name!r} "
-                              f"(shape {data.input_shapes}): {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-    return network
-
-
-def _shape(value: Any) -> Any:
-    return {k: tuple(np.shape(v)[1:]) for k, v in value.items()} if isinstance(value, dict) else tuple(np.shape(value)[1:])
-
-
-def replaced_compile(network: Any, model_name: str, task_loss: Any, optimizer: str) -> Optional[str]:
-    """What a network compiled before it came (its loss, its optimizer) loses to the config's task loss
-    and optimizer, said in one line (None when it was not compiled with a loss)."""
-    loss = getattr(network, "loss", None) if getattr(network, "compiled", False) else None
-    if loss is None:
-        return None
-    own = loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", None) or \
-        type(loss).__name__
-    return (f"model={model_name} was compiled with loss {own} and optimizer "
-            f"{type(network.optimizer).__name__}; lossexp trains it with task.loss={task_loss} and "
-            f"optimizer={optimizer} (set task.loss= and optimizer= to choose; a loss of your own: a loss component)")
-
-
-def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
-    """The network's output fits the targets: classes for classification, the targets' shape else."""
-    if data.task == "multi_output":
-        return  # Keras matches outputs to targets by name and says which one is off
-    got = tuple(np.shape(y_pred)[1:])
-    if data.task == "classification":
-        classes = data.num_outputs
-        one_hot = checks.one_hot(np.asarray(y_true))
-        labels = checks.label_shape(y_true)  # () for one label per example, else one per position
-        binary = classes == 2 and not one_hot  # labels 0/1: one unit may hold class 1's score
-        ok = got[:-1] == labels and (got[-1:] == (classes,) or (binary and got[-1:] == (1,)))
-        per = f" per position of labels of shape {labels}" if labels else ""
-        expected = f"one output per class{per}: outputs of shape {labels + (classes,)} " \
-            f"({'one-hot' if one_hot else 'sparse'} labels)" + (f" or {labels + (1,)} (binary)" if binary else "") + \
-            (" — or task.type=regression if the integer targets are numbers" if not one_hot else "")
-    else:
-        target = tuple(np.shape(y_true)[1:])
-        ok = got == target or (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)
-        expected = f"outputs of shape {target} like the targets"
-    if not ok:
-        raise invalid_value("model", f"{expected} for data {data.name!r} ({data.task})",
-                            f"model={model_name} with outputs of shape {got}")
-
-
-def check_terms(model: Any, x: Any, y: Any) -> None:
-    """Every component's term is a finite scalar on the first examples (state restored after)."""
-    import keras
-
-    from lossexp.losses.base import LossContext
-
-    y_pred, outputs = model.forward(x, training=False)
-    context = LossContext(y_true=y, y_pred=y_pred, network=model.network, training=True,
-                          step=keras.ops.convert_to_tensor(1.0), outputs=outputs)
-    for component in model.components:
-        saved = [v.numpy() for v in component.non_trainable_variables]
-        try:
-            term = keras.ops.convert_to_numpy(component.term(context))
-        except ConfigError:
-            raise
-        except Exception as exc:
-            from lossexp.project import where_it_broke
-            from pathlib import Path
-
-            raise ConfigError(f"Invalid loss component {component.name!r}: term() failed at "
-                              f"{where_it_broke(exc, Path.cwd())}: {type(exc).__name__}: {exc}") from None
-        finally:
-            for variable, value in zip(component.non_trainable_variables, saved):
-                variable.assign(value)
-        if np.shape(term) != ():
-            raise invalid_value(f"loss.{component.name}", "a term() that returns a scalar (reduce it, e.g. "
-                                "keras.ops.mean)", f"a tensor of shape {np.shape(term)}")
-        if not np.isfinite(term):
-            raise invalid_value(f"loss.{component.name}", "a finite term on the first examples", float(term))
 
 
 @register_trainer("supervised")
