@@ -156,6 +156,7 @@ def test_sample_weights_of_zero_leave_corrupted_examples_out_of_training_and_val
     history, run_id = fit(weighted)
     # the weighted run fits the clean examples (its validation loss weighs the corrupted ones by 0)
     assert history["val_loss/task"][-1] < 0.5
+    assert history["val_mean_absolute_error"][-1] < 0.6  # the metric weighs them as the loss does
     if form == "arrays":  # without the weights, the outliers pull every prediction up
         assert fit((x, y))[0]["val_loss/task"][-1] > 100
     run = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(run_id)
@@ -347,3 +348,28 @@ def test_a_network_of_a_list_of_outputs_trains_on_a_list_of_targets_each_scored_
     assert history["val_reg_loss"][-1] == pytest.approx(np.mean((predicted - values[-40:]) ** 2), rel=1e-4)
     assert history["val_loss/task"][-1] == pytest.approx(history["val_cls_loss"][-1] + history["val_reg_loss"][-1],
                                                          rel=1e-5)
+
+
+@pytest.mark.slow
+def test_a_tagger_weighs_each_token_by_its_sample_weight_in_loss_and_accuracy_as_numpy_does(tmp_path, monkeypatch):
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 30, size=(300, 10))
+    tags = (tokens % 3).astype("int64")
+    weight = (np.arange(10)[None, :] < rng.integers(3, 11, size=(300, 1))).astype("float32")  # 0 on the padding
+    inputs = keras.Input((10,), dtype="int32")
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden")(keras.layers.Embedding(30, 8)(inputs))
+    network = keras.Model(inputs, keras.layers.Dense(3)(hidden))
+    history, _ = lossexp.fit(network, (tokens, tags, weight), loss=[("activity", {"layers": ["hidden"]})],
+                             trainer={"epochs": 2, "verbose": 0, "batch_size": 60}, tracking={"enabled": False})
+    logits = network.predict(tokens[-60:], verbose=0).astype(np.float64)  # one validation batch
+    log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    cross_entropy = -np.take_along_axis(log_p, tags[-60:, :, None], axis=-1)[..., 0]
+    w = weight[-60:]
+    # Keras' reduction: the weighted sum over every token of the batch, divided by their number
+    assert history["val_loss/task"][-1] == pytest.approx(np.sum(cross_entropy * w) / w.size, rel=1e-4)
+    correct = logits.argmax(-1) == tags[-60:]
+    assert history["val_accuracy"][-1] == pytest.approx(np.sum(correct * w) / np.sum(w), rel=1e-5)

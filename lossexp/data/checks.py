@@ -64,18 +64,25 @@ def as_column(y: Any) -> Any:
     return y[:, None] if y.ndim == 1 and np.issubdtype(y.dtype, np.floating) else y
 
 
-def sample_weights(name: str, weight: Any, examples: int) -> np.ndarray:
-    """The sample weights as a float32 vector, checked: one per example, finite, ≥ 0, not all 0."""
-    if not hasattr(weight, "shape") or np.ndim(weight) not in (1, 2) or (np.ndim(weight) == 2 and weight.shape[1] != 1):
-        raise invalid_value(f"data ({name})", "sample_weight as one weight per example (shape (n,) or (n, 1))",
-                            f"{describe(weight)} of shape {np.shape(weight)}")
-    weight = np.asarray(weight, dtype="float32").reshape(-1)
+def sample_weights(name: str, weight: Any, examples: int, targets: Any = None) -> np.ndarray:
+    """The sample weights as float32, checked: finite, ≥ 0, not all 0; one per example (a vector), or
+    one per target position, shaped like ``targets`` (a tagger's weights that leave its padding out)."""
+    positions = tuple(np.shape(targets)[1:]) if targets is not None and not isinstance(targets, dict) else ()
+    per_position = len(positions) > 0 and tuple(np.shape(weight)[1:]) in (positions, label_shape(targets)) \
+        and np.ndim(weight) > 1 and np.shape(weight)[1:] != (1,)
+    if not hasattr(weight, "shape") or not (per_position or np.ndim(weight) == 1 or np.shape(weight)[1:] == (1,)):
+        shapes = " or (n, " + ", ".join(map(str, positions)) + ") like the targets" if positions else ""
+        raise invalid_value(f"data ({name})", f"sample_weight as one weight per example (shape (n,) or (n, 1)"
+                            f"{shapes})", f"{describe(weight)} of shape {np.shape(weight)}")
+    weight = np.asarray(weight, dtype="float32")
+    weight = weight if per_position else weight.reshape(-1)
     if len(weight) != examples:
         raise invalid_value(f"data ({name})", f"one sample weight per example ({examples})", f"{len(weight)} weights")
-    bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
+    bad = np.flatnonzero((~np.isfinite(weight) | (weight < 0)).reshape(len(weight), -1).any(axis=1))
     if len(bad):
+        value = weight[bad[0]].reshape(-1)
         raise invalid_value(f"data ({name})", "finite sample weights ≥ 0",
-                            f"{weight[bad[0]]} at example {bad[0]}")
+                            f"{value[~np.isfinite(value) | (value < 0)][0]} at example {bad[0]}")
     if not weight.any():
         raise invalid_value(f"data ({name})", "sample weights not all 0", "all 0")
     return weight

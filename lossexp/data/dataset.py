@@ -7,7 +7,8 @@ into the last, inferring the task from the targets when the source does
 not declare it. The inputs ``x`` are one array, or — for a network of several inputs — a dict
 of named arrays (matched to the network's ``keras.Input`` names) or a list of arrays (in the
 order of its inputs). A third array, ``(x, y, sample_weight)`` (a stream of such triples), weighs
-each example in the task loss and its metrics, training and validation, as Keras'
+each example (or each target position, shaped like the targets) in the task loss and its metrics,
+training and validation, as Keras'
 ``fit(sample_weight=…)`` does; the loss components are terms of the whole batch and are not
 weighted by example.
 
@@ -153,7 +154,7 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         lengths = {len(v) for v in leaves(x)} | {len(v) for v in leaves(y)}
         if len(lengths) > 1:
             raise invalid_value(f"data ({name})", "as many targets as inputs", f"lengths {sorted(lengths)}")
-        weight = sample_weights(name, loaded[2], lengths.pop()) if len(loaded) == 3 else None
+        weight = sample_weights(name, loaded[2], lengths.pop(), y) if len(loaded) == 3 else None
         inferred, outputs = infer_task(y)
         extras = {"output_tasks": {key: infer_task(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
         dataset = Dataset(name, task or inferred, x=x, y=y, sample_weight=weight, num_outputs=outputs, extras=extras)
@@ -178,8 +179,9 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         check_finite(name, "inputs", x)
         check_finite(name, "targets", y)
         if len(dataset.stream.element_spec) == 3:
-            [first] = dataset.stream.take(CHECKED_ELEMENTS).map(lambda x, y, weight: weight).batch(CHECKED_ELEMENTS)
-            sample_weights(name, np.asarray(first), len(first))
+            [(y, first)] = dataset.stream.take(CHECKED_ELEMENTS).map(lambda x, y, weight: (y, weight)).batch(
+                CHECKED_ELEMENTS)
+            sample_weights(name, np.asarray(first), len(first), np.asarray(y))
     return dataset
 
 

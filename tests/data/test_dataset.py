@@ -167,3 +167,16 @@ def test_a_list_of_targets_without_a_network_to_name_them_is_one_line():
     message = one_line_error(lambda: as_dataset("mine", (np.zeros((4, 2)), [np.zeros(4), np.zeros((4, 2))])))
     assert message == ("Invalid value for data (mine): expected the targets of several outputs as a dict by output "
                        "name ({'output_name': array, …}), got 'a list of 2 arrays'")
+
+
+def test_sample_weights_may_be_one_per_target_position_and_other_shapes_are_one_line():
+    tokens = np.arange(40).reshape(4, 10) % 7
+    per_token = np.ones((4, 10), "float32")
+    assert as_dataset("tokens", (np.zeros((4, 10)), tokens, per_token)).sample_weight.shape == (4, 10)
+    assert as_dataset("tokens", (np.zeros((4, 10)), tokens, np.ones((4, 1)))).sample_weight.shape == (4,)
+    message = one_line_error(lambda: as_dataset("tokens", (np.zeros((4, 10)), tokens, np.ones((4, 3)))))
+    assert message == ("Invalid value for data (tokens): expected sample_weight as one weight per example (shape "
+                       "(n,) or (n, 1) or (n, 10) like the targets), got 'ndarray of shape (4, 3)'")
+    per_token[2, 5] = -1.0
+    message = one_line_error(lambda: as_dataset("tokens", (np.zeros((4, 10)), tokens, per_token)))
+    assert message == "Invalid value for data (tokens): expected finite sample weights ≥ 0, got '-1.0 at example 2'"
