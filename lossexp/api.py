@@ -86,7 +86,9 @@ def by_output_name(data: Any, network: Any) -> Any:
 
 def compose(model: Any, loss: Iterable[LossEntry] = (), task_loss: str = "mean_squared_error") -> Any:
     """``model`` with the loss components inserted and attached, as a Keras model to compile and
-    fit yourself (its ``compute_loss`` adds every component; ``task_loss`` is recorded with it)."""
+    fit yourself (its ``compute_loss`` adds every component; ``task_loss`` is recorded with it). A
+    network that calls ``add_loss`` in a ``call()`` is called once on a batch first, so that its
+    losses are seen (reported as ``loss/other``)."""
     from lossexp.training.supervised import compose as compose_model
 
     return compose_model(model, components(loss), task_loss=task_loss, name=f"{model.name}_composed")

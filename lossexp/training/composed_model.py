@@ -213,6 +213,10 @@ class ComposedModel(keras.Model):
         parts = ([task] if self.has_task else []) + [composed.contributions.get(c.name, zero())
                                                      for c in self.components]
         other = unowned_losses(self.network, self.components)
+        if other and not self.has_other_losses:  # trained but missing from the breakdown: say so at trace time
+            raise ValueError(f"{self.network.name} adds Keras losses in a call() (add_loss) that were not seen when "
+                             "it was composed: call the network once on a batch before composing it, e.g. "
+                             "network(x[:2]), so that they are reported as loss/other")
         if other:
             other_total = ops.sum(ops.stack([ops.cast(loss, "float32") for loss in other]))
             total = total + other_total

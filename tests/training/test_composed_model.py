@@ -194,6 +194,19 @@ def test_add_loss_in_a_call_and_a_nested_models_regularizers_are_trained_and_rep
         assert ComposedModel.from_config(model.get_config()).has_other_losses
 
 
+def test_an_add_loss_unseen_when_composed_stops_the_first_step_with_what_to_do(data):
+    from lossexp.training.supervised import compose
+
+    (x, y), _ = data
+    inputs = keras.Input((4,))
+    network = keras.Model(inputs, keras.layers.Dense(1)(HalfMeanSquare()(keras.layers.Dense(8)(inputs))))
+    model = compose(network, [])  # never called: its add_loss cannot be seen yet
+    model.compile(optimizer="sgd", loss="mean_squared_error")
+    with pytest.raises(ValueError, match=r"adds Keras losses in a call\(\) \(add_loss\) that were not seen when it "
+                                         r"was composed: call the network once on a batch before composing it"):
+        model.fit(x[:8], y[:8], verbose=0)
+
+
 def test_without_components_the_loss_is_the_task_loss(data, tiny_network, compose):
     (x, y), _ = data
     model = compose(tiny_network(), [], learning_rate=0.05)
