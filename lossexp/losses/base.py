@@ -29,7 +29,7 @@ import inspect
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import keras
 from keras import ops
@@ -141,6 +141,24 @@ class LossComponent(keras.layers.Layer):
     def term(self, context: LossContext) -> Any:
         """The unweighted scalar term for one batch."""
         raise NotImplementedError
+
+    def closed_form_gradients(self, context: LossContext, scale: Any) -> Optional[Tuple[Any, List[Tuple[Any, Any]]]]:
+        """Optional, for a weight-space term whose gradient is known in closed form: ``(term, [(variable,
+        scale · ∂term/∂variable), …])`` for one training batch, its state advanced as ``term`` would.
+
+        The plain update then adds these gradients to the tape's instead of differentiating
+        through the term — fewer graph ops and passes over the weights per step. ``term`` is
+        then a constant for the tape, weighted by the weighting's ``weight·term`` (the component
+        does not override :meth:`contribution`); ``scale`` is a scalar: the weight, times the
+        optimizer's loss scale over the replicas. None (the default): the tape differentiates
+        :meth:`term`, as it always does for weighting methods and gradient diagnostics.
+        """
+        return None
+
+    @property
+    def gives_closed_form_gradients(self) -> bool:
+        """Whether the class implements :meth:`closed_form_gradients`."""
+        return type(self).closed_form_gradients is not LossComponent.closed_form_gradients
 
     def contribution(self, term: Any, context: LossContext) -> Any:
         """What the term adds to the total loss (``weight · term`` for most weights)."""

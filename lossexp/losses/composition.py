@@ -10,7 +10,7 @@ nothing and report zeros, which the trainers leave out of the validation logs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 from keras import ops
 
@@ -29,6 +29,8 @@ class Composed:
     contributions: Dict[str, Any]
     #: ``[term, contribution]`` per component, in :meth:`Composition.metric_names` order
     values: List[Any]
+    #: (variable, gradient) of the contributions given in closed form, to add to the tape's
+    gradients: List[Tuple[Any, Any]]
 
 
 def metric_names(component: LossComponent) -> List[str]:
@@ -49,19 +51,32 @@ class Composition:
         """Metrics of components that do not apply in validation (no ``val_`` value)."""
         return [name for c in self.components if not c.applies_in_validation for name in metric_names(c)]
 
-    def __call__(self, context: LossContext, base: Any) -> Composed:
-        total, terms, contributions, values = base, {}, {}, []
+    def __call__(self, context: LossContext, base: Any, gradient_scale: Any = None) -> Composed:
+        """The composed loss of one batch. With ``gradient_scale`` (the plain update's loss scale over
+        the replicas), a component that gives its gradients in closed form
+        (:meth:`~lossexp.losses.base.LossComponent.closed_form_gradients`) gives them, weighted and
+        scaled, in :attr:`Composed.gradients`, and its term is a constant for the tape."""
+        total, terms, contributions, values, gradients = base, {}, {}, [], []
         for component in self.components:
             if not context.training and not component.applies_in_validation:
                 values += [zero(), zero()]
                 continue
-            term = ops.cast(component.term(context), "float32")
-            contribution = ops.cast(component.contribution(term, context), "float32")
+            closed = None
+            if gradient_scale is not None and context.training and component.gives_closed_form_gradients:
+                multiplier = component.weighting.multiplier(context.step, training=True)
+                closed = component.closed_form_gradients(context, ops.stop_gradient(multiplier) * gradient_scale)
+            if closed is None:
+                term = ops.cast(component.term(context), "float32")
+                contribution = ops.cast(component.contribution(term, context), "float32")
+            else:
+                term = ops.stop_gradient(ops.cast(closed[0], "float32"))
+                contribution = ops.cast(component.weighting.weighted(term, multiplier), "float32")
+                gradients += closed[1]
             terms[component.name] = term
             contributions[component.name] = contribution
             values += [term, contribution]
             total = total + contribution
-        return Composed(total, terms, contributions, values)
+        return Composed(total, terms, contributions, values, gradients)
 
     def after_step(self, terms: Dict[str, Any]) -> None:
         """The components' updates that follow the optimizer's (dual ascent on a weight)."""

@@ -1,7 +1,7 @@
 """Historical averaging (R0; Salimans et al. 2016, "Improved Techniques for Training GANs", §3.3)."""
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -27,11 +27,13 @@ class HistoricalAverage(LossComponent):
 
     term = Σ_tensors Σ_elements (θ − r)²  with ``distance: squared_l2`` (Salimans' ||θ − r||²),
     or Σ_tensors mean|θ − r| with ``distance: mean_abs`` (the seed's reduction).
-    The reference is a constant for the gradient: ∂term/∂θ = 2(θ − r). The running state — t and
-    one reference per weight tensor, so no step copies the weights into one vector and back —
-    lives in non-trainable variables updated inside the compiled train step (no recompiles; under
-    a distribution strategy each replica computes the same update, kept once); validation steps
-    neither use nor update it, and the validation loss excludes the term.
+    The reference is a constant for the gradient: ∂term/∂θ = 2(θ − r), which the plain update adds
+    to the tape's gradient in closed form (:meth:`closed_form_gradients`: no pass differentiating
+    through the term; weighting methods and gradient diagnostics differentiate it). The running
+    state — t and one reference per weight tensor, so no step copies the weights into one vector
+    and back — lives in non-trainable variables updated inside the compiled train step (no
+    recompiles; under a distribution strategy each replica computes the same update, kept once);
+    validation steps neither use nor update it, and the validation loss excludes the term.
 
     Options: ``weight``; ``mode``; ``decay`` (ema only, 0 < decay < 1); ``layers`` (null: every
     trainable weight of the model); ``distance``.
@@ -77,13 +79,12 @@ class HistoricalAverage(LossComponent):
             return 1.0 / t
         return ops.where(t <= 1.0, 1.0, 1.0 - self.decay)
 
-    def term(self, context: LossContext) -> Any:
-        if not context.training:
-            return zero()
+    def _differences(self) -> List[Any]:
+        """θ_t − r_t of each tracked tensor (r_t a constant for the gradient), the state advanced to t."""
         t = self.steps_seen + 1.0
         self.steps_seen.assign(t)
         rate = self._rate(t)
-        parts = []
+        differences = []
         for weight, reference in zip(self._tracked, self.references):
             theta = ops.cast(weight, "float32")
             if self.mode == "previous":
@@ -92,9 +93,24 @@ class HistoricalAverage(LossComponent):
             else:
                 ref = reference + rate * (theta - reference)
                 reference.assign(ref)
-            diff = theta - ops.stop_gradient(ref)
-            parts.append(_squared_norm(diff) if self.distance == "squared_l2" else ops.mean(ops.abs(diff)))
-        return ops.sum(ops.stack(parts))
+            differences.append(theta - ops.stop_gradient(ref))
+        return differences
+
+    def term(self, context: LossContext) -> Any:
+        if not context.training:
+            return zero()
+        squared = self.distance == "squared_l2"
+        return ops.sum(ops.stack([_squared_norm(d) if squared else ops.mean(ops.abs(d)) for d in self._differences()]))
+
+    def closed_form_gradients(self, context: LossContext, scale: Any) -> Tuple[Any, List[Tuple[Any, Any]]]:
+        """The term and its gradient ``2(θ − r)`` (``sign(θ − r)/size`` for ``mean_abs``), scaled."""
+        differences = self._differences()
+        if self.distance == "squared_l2":
+            term = ops.sum(ops.stack([ops.sum(ops.square(d)) for d in differences]))
+            factor = 2.0 * scale
+            return term, [(w, d * factor) for w, d in zip(self._tracked, differences)]
+        term = ops.sum(ops.stack([ops.mean(ops.abs(d)) for d in differences]))
+        return term, [(w, ops.sign(d) * (scale / float(np.prod(d.shape)))) for w, d in zip(self._tracked, differences)]
 
 
 @ops.custom_gradient

@@ -60,7 +60,11 @@ class Weighting:
 
     def contribution(self, term: Any, step: Any = None, training: bool = False) -> Any:
         """``w·term`` (``exp(−s)·term + s`` under ``uncertainty``)."""
-        weighted = self.multiplier(step, training) * term
+        return self.weighted(term, self.multiplier(step, training))
+
+    def weighted(self, term: Any, multiplier: Any) -> Any:
+        """The contribution of ``term`` at the weight ``multiplier`` (from :meth:`multiplier`)."""
+        weighted = multiplier * term
         if self.spec.parametrization == "uncertainty":
             weighted = weighted + self.raw_weight
         return weighted

@@ -28,7 +28,7 @@ components as its only tasks.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import keras
 from keras import ops
@@ -51,6 +51,32 @@ def unowned_losses(network: keras.Model, components: Sequence[LossComponent]) ->
     owned = {name for c in components for name in c.owned_loss_layers()}
     layers = [layer for layer in network.layers if not isinstance(layer, LossTap) and layer.name not in owned]
     return list(network._get_own_losses()) + [loss for layer in layers for loss in layer.losses]
+
+
+class StepLoss(NamedTuple):
+    """One batch's composed loss."""
+
+    total: Any
+    #: each applicable component's unweighted term
+    terms: Dict[str, Any]
+    #: each task's loss, in :meth:`ComposedModel.tasks` order
+    parts: List[Any]
+    #: (variable, gradient) pairs given in closed form, to add to the tape's (plain update only)
+    gradients: List[Tuple[Any, Any]]
+
+
+def add_gradients(gradients: List[Any], variables: List[Any], closed: List[Tuple[Any, Any]]) -> List[Any]:
+    """The tape's ``gradients`` of ``variables`` plus the closed-form ``(variable, gradient)`` pairs."""
+    if not closed:
+        return gradients
+    import tensorflow as tf
+
+    gradients = list(gradients)
+    position = {id(variable): i for i, variable in enumerate(variables)}
+    for variable, gradient in closed:
+        i = position[id(variable)]
+        gradients[i] = gradient if gradients[i] is None else tf.convert_to_tensor(gradients[i]) + gradient
+    return gradients
 
 
 def batch_size(y_pred: Any) -> Any:
@@ -193,13 +219,13 @@ class ComposedModel(keras.Model):
         loss this replica differentiates, as Keras' own (the total over the number of replicas). The
         intermediate outputs the components read come from ``x``."""
         outputs = self.forward(x, training=training)[1] if x is not None and self._with_outputs is not None else None
-        return self.composed_loss(y, y_pred, sample_weight, training, outputs)[0] / replicas()
+        return self.composed_loss(y, y_pred, sample_weight, training, outputs).total / replicas()
 
     def composed_loss(self, y: Any, y_pred: Any, sample_weight: Any, training: bool,
-                      outputs: Optional[Dict[str, Any]] = None) -> Tuple[Any, Dict[str, Any], List[Any]]:
-        """(total loss, each applicable component's unweighted term, each task's loss in
-        :meth:`tasks` order) for one batch, as one device sees it: under a strategy, the caller
-        divides by the replicas before differentiating."""
+                      outputs: Optional[Dict[str, Any]] = None, gradient_scale: Any = None) -> "StepLoss":
+        """The :class:`StepLoss` of one batch, as one device sees it: under a strategy, the caller
+        divides by the replicas before differentiating. ``gradient_scale``: the plain update's scale
+        of the loss it differentiates, for the components' closed-form gradients (None: autodiff)."""
         task = zero()
         if self.has_task:
             task = ops.cast(self._compile_loss(y, y_pred, sample_weight), "float32")
@@ -207,7 +233,7 @@ class ComposedModel(keras.Model):
                 task = task * replicas()
         context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training,
                               step=self.step_number() if training else None, outputs=outputs or {})
-        composed = self.composition(context, task)
+        composed = self.composition(context, task, gradient_scale)
         total = composed.total
         breakdown = ([task] if self.has_task else []) + composed.values
         parts = ([task] if self.has_task else []) + [composed.contributions.get(c.name, zero())
@@ -224,7 +250,7 @@ class ComposedModel(keras.Model):
             breakdown.append(other_total if other else zero())
             parts.append(breakdown[-1])
         self.breakdown.update_state(breakdown, sample_weight=batch_size(y_pred))
-        return total, composed.terms, parts
+        return StepLoss(total, composed.terms, parts, composed.gradients)
 
     def train_step(self, data: Any) -> Dict[str, Any]:
         """Keras' TensorFlow train step, with the optimizer update ordered after the loss; with a
@@ -241,9 +267,12 @@ class ComposedModel(keras.Model):
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         update = self.update
+        # the scale of the differentiated loss, which the closed-form gradients take too
+        scale = self.optimizer.scale_loss(ops.convert_to_tensor(1.0 / replicas())) if update.plain else None
         with tf.GradientTape(persistent=update.persistent) as tape:
             y_pred, outputs = self.forward(x, training=True)
-            loss, terms, parts = self.composed_loss(y, y_pred, sample_weight, training=True, outputs=outputs)
+            loss, terms, parts, closed = self.composed_loss(y, y_pred, sample_weight, training=True, outputs=outputs,
+                                                            gradient_scale=scale)
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
             if update.plain:
                 scaled_loss = self.optimizer.scale_loss(loss / replicas() if replicas() > 1 else loss)
@@ -252,7 +281,7 @@ class ComposedModel(keras.Model):
                 weights, objective = update.objective(parts, step)
         variables = self.trainable_weights
         if update.plain:
-            gradients = tape.gradient(scaled_loss, variables)
+            gradients = add_gradients(tape.gradient(scaled_loss, variables), variables, closed)
         else:
             gradients = update.gradients(tape, parts, weights, objective, variables, step, self.optimizer.scale_loss)
         del tape
@@ -268,7 +297,7 @@ class ComposedModel(keras.Model):
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred, outputs = self.forward(x, training=False)
-        loss, _, _ = self.composed_loss(y, y_pred, sample_weight, training=False, outputs=outputs)
+        loss = self.composed_loss(y, y_pred, sample_weight, training=False, outputs=outputs).total
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         skip = set(self.composition.train_only_metric_names())

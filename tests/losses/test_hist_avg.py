@@ -236,3 +236,32 @@ def test_unknown_layer_is_a_config_error(tiny_network):
     component = HistoricalAverage(name="hist_avg", layers=["hidden_3"])
     with pytest.raises(ConfigError, match=r"loss\.hist_avg\.layers.*'hidden_3'.*hidden_1, hidden_2, output"):
         component.attach(tiny_network())
+
+
+@pytest.mark.parametrize("distance", DISTANCES)
+@pytest.mark.parametrize("mode", MODES)
+def test_the_closed_form_gradient_trains_as_differentiating_the_term_does(mode, distance, tiny_network, regression_data,
+                                                                           monkeypatch):
+    """The plain update adds 2λ(θ − r) (λ·sign(θ − r)/size) itself; differentiating the term gives the same step,
+    also under a loss-scaling optimizer (mixed float16)."""
+    x, y = regression_data
+
+    def trained(closed: bool, loss_scaling: bool):
+        if not closed:
+            monkeypatch.setattr(HistoricalAverage, "gives_closed_form_gradients", property(lambda self: False))
+        from lossexp.training.supervised import compose
+
+        component = HistoricalAverage(name="hist_avg", weight=0.5, mode=mode, decay=DECAY, distance=distance)
+        model = compose(tiny_network(), [component])
+        optimizer = keras.optimizers.SGD(0.2)
+        model.compile(optimizer=keras.optimizers.LossScaleOptimizer(optimizer) if loss_scaling else optimizer,
+                      loss="mean_squared_error")
+        logs = model.fit(x[:40], y[:40], batch_size=BATCH, epochs=1, shuffle=False, verbose=0).history
+        monkeypatch.undo()
+        return [w.numpy() for w in model.network.trainable_weights], logs["term/hist_avg"][0]
+
+    for loss_scaling in (False, True):
+        (closed, closed_term), (tape, tape_term) = trained(True, loss_scaling), trained(False, loss_scaling)
+        assert closed_term == pytest.approx(tape_term, rel=1e-6)
+        for got, want in zip(closed, tape):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
