@@ -208,6 +208,13 @@ def make_tiny_network(seed: int = 0, activation: str = "tanh", regularizer=None)
     return keras.Model(inputs, outputs, name="tiny")
 
 
+def numpy_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """−log softmax(logits)[label] of each example (or position: labels of shape logits.shape[:-1])."""
+    logits = np.asarray(logits, dtype=np.float64)
+    log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    return -np.take_along_axis(log_p, np.asarray(labels)[..., None], axis=-1)[..., 0]
+
+
 def numpy_forward(network, x: np.ndarray) -> Dict[str, np.ndarray]:
     """Outputs of ``hidden_1``, ``hidden_2``, ``output`` of the tanh tiny network, in float64."""
     (w1, b1), (w2, b2), (w3, b3) = (

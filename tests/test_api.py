@@ -10,6 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import lossexp
+from conftest import numpy_cross_entropy
 from lossexp.errors import ConfigError
 
 
@@ -288,8 +289,7 @@ def test_a_token_classifier_trains_on_labels_per_position_scored_over_every_toke
                              trainer={"epochs": 6, "verbose": 0}, optimizer={"name": "adam", "learning_rate": 0.05},
                              tracking={"enabled": False})
     logits = network.predict(tokens[-60:], verbose=0).astype(np.float64)
-    log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-    cross_entropy = -np.mean(np.take_along_axis(log_p, tags[-60:, :, None], axis=-1))
+    cross_entropy = np.mean(numpy_cross_entropy(logits, tags[-60:]))
     assert history["val_loss/task"][-1] == pytest.approx(cross_entropy, rel=1e-4)
     assert history["val_accuracy"][-1] == pytest.approx(np.mean(logits.argmax(-1) == tags[-60:]))
     assert history["val_accuracy"][-1] > 0.9
@@ -343,8 +343,7 @@ def test_a_network_of_a_list_of_outputs_trains_on_a_list_of_targets_each_scored_
                              trainer={"epochs": 2, "verbose": 0, "batch_size": 40}, tracking={"enabled": False})
     # one validation batch: Keras' per-output losses are means over batches, not weighted by their size
     logits, predicted = (p.astype(np.float64) for p in network.predict(x[-40:], verbose=0))
-    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-    assert history["val_cls_loss"][-1] == pytest.approx(-np.mean(log_p[np.arange(40), labels[-40:]]), rel=1e-4)
+    assert history["val_cls_loss"][-1] == pytest.approx(np.mean(numpy_cross_entropy(logits, labels[-40:])), rel=1e-4)
     assert history["val_reg_loss"][-1] == pytest.approx(np.mean((predicted - values[-40:]) ** 2), rel=1e-4)
     assert history["val_loss/task"][-1] == pytest.approx(history["val_cls_loss"][-1] + history["val_reg_loss"][-1],
                                                          rel=1e-5)
@@ -366,8 +365,7 @@ def test_a_tagger_weighs_each_token_by_its_sample_weight_in_loss_and_accuracy_as
     history, _ = lossexp.fit(network, (tokens, tags, weight), loss=[("activity", {"layers": ["hidden"]})],
                              trainer={"epochs": 2, "verbose": 0, "batch_size": 60}, tracking={"enabled": False})
     logits = network.predict(tokens[-60:], verbose=0).astype(np.float64)  # one validation batch
-    log_p = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-    cross_entropy = -np.take_along_axis(log_p, tags[-60:, :, None], axis=-1)[..., 0]
+    cross_entropy = numpy_cross_entropy(logits, tags[-60:])
     w = weight[-60:]
     # Keras' reduction: the weighted sum over every token of the batch, divided by their number
     assert history["val_loss/task"][-1] == pytest.approx(np.sum(cross_entropy * w) / w.size, rel=1e-4)
