@@ -66,7 +66,8 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
         one_hot = checks.one_hot(np.asarray(y_true))
         labels = checks.label_shape(y_true)  # () for one label per example, else one per position
         binary = classes == 2 and not one_hot  # labels 0/1: one unit may hold class 1's score
-        ok = got[:-1] == labels and (got[-1:] == (classes,) or (binary and got[-1:] == (1,)))
+        ok = (got[:-1] == labels and (got[-1:] == (classes,) or (binary and got[-1:] == (1,)))) or \
+            (binary and labels != () and got == labels)  # one score per label: multi-label
         per = f" per position of labels of shape {labels}" if labels else ""
         expected = f"one output per class{per}: outputs of shape {labels + (classes,)} " \
             f"({'one-hot' if one_hot else 'sparse'} labels)" + (f" or {labels + (1,)} (binary)" if binary else "") + \

@@ -20,7 +20,9 @@ unit, as Keras' binary classifiers do: its default loss is then ``binary_crossen
 One-hot labels (``keras.utils.to_categorical``'s floats) are classification too, with
 ``categorical_crossentropy``. Integer labels may be one per position — a sequence's tokens
 ``(n, T)`` against outputs ``(n, T, classes)``, an image's pixels ``(n, H, W)`` against ``(n, H, W,
-classes)`` (or one unit for two classes) — with the same losses and accuracy over every position.
+classes)`` (or one unit for two classes) — with the same losses and accuracy over every position;
+labels 0/1 against outputs of their own shape (a multi-label classifier's ``(n, K)`` sigmoids or
+logits) are binary cross-entropy per label.
 Each output of a model of several outputs is resolved the same way.
 
 ``summed_binary_crossentropy`` is the VAE convention for a reconstruction of inputs in [0, 1]: the
@@ -108,17 +110,21 @@ def check_metric(key: str, name: str) -> str:
     return name
 
 
-def outputs_logits(y_pred: Any) -> bool:
-    """Whether classifier outputs are logits: not rows of probabilities summing to 1 (one unit: not
-    probabilities in [0, 1])."""
+def outputs_logits(y_pred: Any, elementwise: bool = False) -> bool:
+    """Whether classifier outputs are logits: not rows of probabilities summing to 1 (one unit, or
+    ``elementwise`` scores of class 1: not probabilities in [0, 1])."""
     y = np.asarray(y_pred, dtype=np.float64)
     probabilities = np.all(y >= 0) and np.all(y <= 1)
-    return not (probabilities and (binary(y) or np.allclose(y.sum(axis=-1), 1.0, atol=1e-3)))
+    return not (probabilities and (elementwise or binary(y) or np.allclose(y.sum(axis=-1), 1.0, atol=1e-3)))
 
 
-def binary(y_pred: Any) -> bool:
-    """Whether a classifier has one output unit (two classes: the probability or logit of class 1)."""
-    return np.shape(y_pred)[-1:] == (1,)
+def binary(y_pred: Any, y_true: Any = None) -> bool:
+    """Whether a classifier scores class 1 of two with one number per label: one output unit, or
+    outputs shaped like labels per position (a multi-label classifier's K sigmoids on (n, K) 0/1 labels)."""
+    if np.shape(y_pred)[-1:] == (1,):
+        return True
+    labels = checks.label_shape(y_true) if y_true is not None else ()
+    return labels != () and tuple(np.shape(y_pred)[1:]) == labels
 
 
 @dataclass
@@ -161,13 +167,13 @@ def _one_output(key: str, name: Any, task_type: str, y_true: Any, y_pred: Any, c
     labels and outputs: sparse labels, one-hot labels (categorical), or one unit for 0/1 labels
     (binary); ``from_logits`` unless its outputs are probabilities."""
     classification = task_type == "classification"
-    one_unit = classification and binary(y_pred)
+    one_unit = classification and binary(y_pred, y_true)
     one_hot = classification and checks.one_hot(np.asarray(y_true))
     name = name or ("binary_crossentropy" if one_unit else "categorical_crossentropy" if one_hot
                     else DEFAULT_LOSS[task_type])
     from_logits = config.from_logits
     if from_logits is None:
-        from_logits = classification and outputs_logits(y_pred)
+        from_logits = classification and outputs_logits(y_pred, elementwise=one_unit)
     metrics = [check_metric("task.metrics", m) for m in (config.metrics or DEFAULT_METRICS[task_type])]
     if one_unit:  # Keras would threshold a logit at 0.5
         metrics = [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0 if from_logits else 0.5)

@@ -32,6 +32,8 @@ def test_labels_per_position_take_one_output_per_class_at_each_position():
     check_outputs("mine", pixels, pixels.y, outputs(4, 4, 2))
     check_outputs("mine", pixels, pixels.y, outputs(4, 4, 1))  # two classes: one unit per pixel
     assert "outputs of shape (4, 4, 2)" in refusal(pixels, outputs(2, 2))
+    tags = as_dataset("tags", (np.zeros((8, 3)), np.arange(40).reshape(8, 5) % 2))  # multi-label: 0/1 per label
+    check_outputs("mine", tags, tags.y, outputs(5))  # one score per label
 
 
 def test_one_label_per_example_keeps_its_rules():

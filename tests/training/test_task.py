@@ -151,3 +151,23 @@ def test_labels_per_position_are_cross_entropy_over_every_position_against_numpy
     q = p[..., 0].astype(np.float64)
     expected = -np.mean(mask * np.log(q) + (1 - mask) * np.log(1 - q))
     assert float(np.mean(task.loss(mask, p))) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_multi_label_outputs_shaped_like_their_labels_are_binary_cross_entropy_per_label(from_logits):
+    from lossexp.training.task import resolve as resolve_task
+
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 2, size=(6, 4))  # several labels per example, 0/1 each
+    logits = rng.normal(size=(6, 4)).astype("float32")
+    p = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    task = resolve_task(_task_config(), "classification", labels, logits if from_logits else p.astype("float32"),
+                        [], {})
+    assert task.loss_name == "binary_crossentropy"
+    assert task.loss.get_config()["from_logits"] is from_logits
+    expected = -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    assert float(task.loss(labels, logits if from_logits else p.astype("float32"))) == pytest.approx(expected,
+                                                                                                    rel=1e-5)
+    [accuracy] = task.metrics
+    accuracy.update_state(labels, logits if from_logits else p.astype("float32"))
+    assert float(accuracy.result()) == pytest.approx(np.mean((p > 0.5) == labels))
