@@ -74,7 +74,8 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
             (" — or task.type=regression if the integer targets are numbers" if not one_hot else "")
     else:
         target = tuple(np.shape(y_true)[1:])
-        ok = got == target or (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)
+        unit = (lambda shape: shape[:-1] if shape[-1:] == (1,) else shape)  # Keras matches (T,) to (T, 1)
+        ok = unit(got) == unit(target) or (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)
         expected = f"outputs of shape {target} like the targets"
     if not ok:
         raise invalid_value("model", f"{expected} for data {data.name!r} ({data.task})",

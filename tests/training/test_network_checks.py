@@ -57,3 +57,9 @@ def test_a_network_compiled_before_it_came_is_told_what_replaces_its_loss_and_op
         "model=mine was compiled with loss huber_loss and optimizer SGD; lossexp trains it with "
         "task.loss=mean_squared_error and optimizer=adam (set task.loss= and optimizer= to choose; a loss of your "
         "own: a loss component)")
+
+
+def test_regression_targets_match_outputs_up_to_a_trailing_unit_axis():
+    series = as_dataset("series", (np.zeros((8, 12, 3)), np.ones((8, 12), "float32")))  # (n, T) targets
+    check_outputs("mine", series, series.y, outputs(12, 1))  # a sequence model's (n, T, 1)
+    assert "outputs of shape (12,) like the targets" in refusal(series, outputs(12, 2))

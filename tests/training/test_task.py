@@ -171,3 +171,11 @@ def test_multi_label_outputs_shaped_like_their_labels_are_binary_cross_entropy_p
     [accuracy] = task.metrics
     accuracy.update_state(labels, logits if from_logits else p.astype("float32"))
     assert float(accuracy.result()) == pytest.approx(np.mean((p > 0.5) == labels))
+
+
+def test_mean_squared_error_of_targets_without_the_outputs_unit_axis_is_numpys():
+    """(n, T) targets against (n, T, 1) outputs: matched position by position, not broadcast to (n, T, T)."""
+    rng = np.random.default_rng(7)
+    y, p = rng.normal(size=(3, 5)).astype("float32"), rng.normal(size=(3, 5, 1)).astype("float32")
+    got = float(np.mean(keras.losses.get(resolve("mean_squared_error"))(y, p)))
+    assert got == pytest.approx(np.mean((p[..., 0].astype(np.float64) - y) ** 2), rel=1e-5)
