@@ -90,7 +90,12 @@ class KerasRegularizer(LossComponent):
         current = getattr(layer, attr, None)
         same = type(current) is type(regularizer) and current.get_config() == regularizer.get_config()
         self.require(current is None or same, "layers", f"layers without another {attr}", layer.name)
-        setattr(layer, attr, regularizer)
+        try:
+            setattr(layer, attr, regularizer)
+        except AttributeError:  # a read-only property: a recurrent layer keeps it on its cell
+            self.require(False, "layers", f"layers whose {attr} can be set (Dense, Conv; a {type(layer).__name__} "
+                         f"takes it when built: {type(layer).__name__}(..., {attr}=...), reported as loss/other)",
+                         layer.name)
         if target != "activity":
             variable = getattr(layer, target, None)
             self.require(variable is not None, "layers", f"layers that have a {target} (use_bias)", layer.name)

@@ -126,3 +126,10 @@ def test_bad_options_and_conflicts_are_config_errors(tiny_network):
         KerasRegularizer(name="regularizer", layers=["hidden_2"], kernel={"l2": 0.1}).attach(network)
     with pytest.raises(ConfigError, match=r"layer 'conv_9' is not in the model"):
         KerasRegularizer(name="regularizer", layers=["conv_9"]).attach(network)
+    inputs = keras.Input((5, 3))
+    recurrent = keras.Model(inputs, keras.layers.GRU(4, name="gru")(inputs))
+    with pytest.raises(ConfigError) as info:
+        KerasRegularizer(name="regularizer", layers=["gru"], kernel={"l2": 0.1}).attach(recurrent)
+    assert str(info.value) == ("Invalid value for loss.regularizer.layers: expected layers whose kernel_regularizer "
+                               "can be set (Dense, Conv; a GRU takes it when built: GRU(..., kernel_regularizer=...), "
+                               "reported as loss/other), got 'gru'")
