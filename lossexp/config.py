@@ -50,6 +50,8 @@ class TaskConfig:
     metrics: Optional[List[str]] = None
     #: null: inferred (a classifier whose outputs are not probabilities outputs logits)
     from_logits: Optional[bool] = None
+    #: null, ``balanced`` or {class: weight}: training examples weighted by class (:mod:`lossexp.training.class_weights`)
+    class_weight: Optional[Any] = None
 
 
 TASK_TYPES = ("classification", "regression", "reconstruction", "multi_output")
@@ -270,6 +272,11 @@ def _task(node: Any) -> TaskConfig:
     _check(task.metrics is None or (isinstance(task.metrics, list) and all(isinstance(m, str) for m in task.metrics)),
            "task.metrics", "a list of metric names", task.metrics)
     _check(task.from_logits in (None, True, False), "task.from_logits", "null, true or false", task.from_logits)
+    weights = task.class_weight
+    _check(weights is None or weights == "balanced" or (
+        isinstance(weights, dict) and all(str(k).isdigit() and isinstance(v, (int, float)) and not isinstance(v, bool)
+                                          and math.isfinite(v) and v >= 0 for k, v in weights.items())),
+        "task.class_weight", "null, balanced or a mapping of class index to a weight >= 0", weights)
     return task
 
 

@@ -91,7 +91,10 @@ def test_defaults_are_the_documented_demo():
     (["data=npz"], "Missing value for data.path: data=npz requires it"),
     (["optimizer=adamw", "optimizer.learning_rate={schedule: cosine}"],
      "Unknown optimizer.learning_rate.schedule 'cosine': valid choices are cosine_decay"),
-    (["+task.kind=x"], "Unknown key task.kind: valid keys are type, loss, metrics, from_logits"),
+    (["+task.kind=x"], "Unknown key task.kind: valid keys are type, loss, metrics, from_logits, class_weight"),
+    (["task.class_weight=even"], "Invalid value for task.class_weight: expected null, balanced or a mapping of class "
+                                 "index to a weight >= 0, got 'even'"),
+    (["task.class_weight={1: -2}"], "Invalid value for task.class_weight: expected null, balanced"),
     (["task.type=ranking"], "Unknown task.type 'ranking': valid choices are classification"),
     (["model=gan", "data=ring", "model.latent_dim=0"], "Invalid value for model.latent_dim"),
     (["model=gan", "data=ring", "model.generator_units=[]"], "Invalid value for model.generator_units"),

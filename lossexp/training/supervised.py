@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -124,6 +124,19 @@ class SupervisedTrainer(Trainer):
         check_terms(model, x, y)
         watch_gradients(model, config)
         return model
+
+    def splits(self, data: Any) -> Tuple[Any, Optional[Any]]:
+        """(training, validation); with ``task.class_weight``, the training examples weighted by class."""
+        train, validation = super().splits(data)
+        spec = self.config.task.class_weight
+        if spec is None:
+            return train, validation
+        if data.task != "classification":
+            raise invalid_value("task.class_weight", "null for a task that is not classification",
+                                f"{spec} for data {data.name!r} ({data.task})")
+        from lossexp.training.class_weights import weighted
+
+        return weighted(train, spec, data.num_outputs), validation
 
     def callbacks(self, model: Any, data: Any) -> List[Any]:
         from lossexp.training.balanced_update import EpochEnd

@@ -1,0 +1,72 @@
+"""Class weights (``task.class_weight``): each training example weighted by its class, as Keras'
+``fit(class_weight=…)`` weighs it.
+
+``balanced`` gives class c the weight n / (k · n_c) over the training split's n examples (or label
+positions) of k classes (scikit-learn's formula: every class then carries the same total weight;
+a class absent from the split gets 0); a mapping ``{class: weight}`` gives its classes theirs
+and the others 1. The weights multiply the data's own sample weights, one per example — or one
+per position for labels per position (a tagger's tokens). Validation stays unweighted by class, as
+in Keras, so that its loss and metrics are those of the data as it comes.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Mapping, Union
+
+import numpy as np
+
+from lossexp.errors import invalid_value
+
+BALANCED = "balanced"
+
+
+def labels_of(y: Any) -> np.ndarray:
+    """Class indices of targets: sparse labels as they are (a trailing axis of 1 dropped), one-hot
+    rows by their 1."""
+    from lossexp.data import checks
+
+    y = np.asarray(y)
+    if checks.one_hot(y):
+        return np.argmax(y, axis=-1)
+    return y[..., 0] if y.ndim > 1 and y.shape[-1] == 1 else y
+
+
+def per_class(spec: Union[str, Mapping[Any, float]], counts: np.ndarray) -> np.ndarray:
+    """The weight of each class (a vector as long as ``counts``, the examples of each class)."""
+    classes = len(counts)
+    if spec == BALANCED:
+        present = counts > 0
+        weights = np.zeros(classes)
+        weights[present] = counts.sum() / (classes * counts[present])
+        return weights.astype("float32")
+    weights = np.ones(classes, dtype="float32")
+    for label, weight in spec.items():
+        if int(label) >= classes:
+            raise invalid_value("task.class_weight", f"classes 0 … {classes - 1}", int(label))
+        weights[int(label)] = weight
+    return weights
+
+
+def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int) -> Any:
+    """The training :class:`~lossexp.data.Part` with every example (or position) weighted by its class."""
+    if part.arrays is not None:
+        x, y, *own = part.arrays
+        labels = labels_of(y)
+        weight = per_class(spec, np.bincount(labels.reshape(-1), minlength=classes))[labels]
+        if own:
+            weight = weight * np.asarray(own[0], "float32").reshape(own[0].shape + (1,) * (weight.ndim - own[0].ndim))
+        return replace(part, arrays=(x, y, weight))
+    import tensorflow as tf
+
+    counts = np.zeros(classes, dtype="int64")
+    for y in part.stream.map(lambda x, y, *w: y).batch(4096).as_numpy_iterator():
+        counts += np.bincount(labels_of(y).reshape(-1), minlength=classes)
+    vector = tf.constant(per_class(spec, counts))
+
+    def one(x: Any, y: Any, *own: Any) -> Any:
+        label = tf.argmax(y, axis=-1) if y.dtype.is_floating else (y[..., 0] if y.shape[-1:] == (1,) and y.shape.rank
+                                                                    else y)
+        weight = tf.gather(vector, tf.cast(label, tf.int32))
+        return x, y, weight * tf.cast(own[0], tf.float32) if own else weight
+
+    return replace(part, stream=part.stream.map(one))

@@ -1,0 +1,66 @@
+"""Class weights: each class's weight against scikit-learn's balanced formula and a mapping, applied
+to arrays and streams alike (one-hot labels, labels per position, the data's own sample weights),
+and a training loss weighted by class as NumPy computes it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import numpy_cross_entropy
+from lossexp.data import Part
+from lossexp.errors import ConfigError
+from lossexp.training.class_weights import per_class, weighted
+
+
+def test_balanced_gives_every_class_the_same_total_weight_and_a_mapping_its_classes():
+    counts = np.array([70, 20, 10, 0])
+    weights = per_class("balanced", counts)
+    np.testing.assert_allclose(weights[:3], 100 / (4 * counts[:3]), rtol=1e-6)  # n / (k · n_c)
+    assert weights[3] == 0.0  # absent from the training split
+    np.testing.assert_allclose(weights[:3] * counts[:3], [25.0, 25.0, 25.0], rtol=1e-6)
+    np.testing.assert_array_equal(per_class({1: 5.0, "3": 0.5}, counts), [1.0, 5.0, 1.0, 0.5])
+    with pytest.raises(ConfigError, match=r"^Invalid value for task.class_weight: expected classes 0 … 3, got 7$"):
+        per_class({7: 2.0}, counts)
+
+
+def test_arrays_and_streams_are_weighted_alike_by_class_times_their_own_weight():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(12, 2)).astype("float32"), np.array([0, 0, 0, 1, 0, 2, 0, 1, 0, 0, 2, 0])
+    own = rng.uniform(size=12).astype("float32")
+    expected = per_class("balanced", np.bincount(y))[y] * own
+    _, _, got = weighted(Part(arrays=(x, y, own), size=12), "balanced", 3).arrays
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    one_hot = np.eye(3, dtype="float32")[y]
+    np.testing.assert_allclose(weighted(Part(arrays=(x, one_hot), size=12), "balanced", 3).arrays[2],
+                               per_class("balanced", np.bincount(y))[y], rtol=1e-6)
+    stream = Part(stream=tf.data.Dataset.from_tensor_slices((x, y, own)), size=12)
+    [(_, _, streamed)] = weighted(stream, "balanced", 3).stream.batch(12).as_numpy_iterator()
+    np.testing.assert_allclose(streamed, expected, rtol=1e-6)
+    tags = np.array([[0, 1, 1], [0, 0, 1]])  # labels per position: a weight per position
+    _, _, per_token = weighted(Part(arrays=(x[:2], tags), size=2), {1: 3.0}, 2).arrays
+    np.testing.assert_array_equal(per_token, [[1.0, 3.0, 3.0], [1.0, 1.0, 3.0]])
+
+
+@pytest.mark.slow
+def test_the_training_loss_is_the_class_weighted_cross_entropy_numpy_computes(tmp_path, monkeypatch):
+    import keras
+
+    import lossexp
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 3)).astype("float32")
+    y = (x[:, 0] > 0.8).astype("int64")  # about one example in five is class 1
+    inputs = keras.Input((3,))
+    network = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    before = numpy_cross_entropy(network.predict(x, verbose=0), y)  # the one training step's loss is at these
+    history, _ = lossexp.fit(network, (x, y), trainer={"epochs": 1, "verbose": 0, "batch_size": 160},
+                             task={"class_weight": "balanced"}, tracking={"enabled": False})
+    train, validation = slice(0, 160), slice(160, None)
+    weights = per_class("balanced", np.bincount(y[train], minlength=2))[y[train]]
+    assert history["loss/task"][0] == pytest.approx(np.mean(before[train] * weights), rel=1e-5)
+    after = numpy_cross_entropy(network.predict(x[validation], verbose=0), y[validation])
+    assert history["val_loss/task"][0] == pytest.approx(np.mean(after), rel=1e-5)  # validation: not by class
