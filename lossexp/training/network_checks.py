@@ -8,7 +8,7 @@ is told what replaces them.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -70,16 +70,21 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
             (binary and labels != () and got == labels)  # one score per label: multi-label
         per = f" per position of labels of shape {labels}" if labels else ""
         expected = f"one output per class{per}: outputs of shape {labels + (classes,)} " \
-            f"({'one-hot' if one_hot else 'sparse'} labels)" + (f" or {labels + (1,)} (binary)" if binary else "") + \
+            f"({'one-hot' if one_hot else 'sparse'} labels)" + \
+            (f" or {labels + (1,)}{f' or {labels}' if labels else ''} (binary)" if binary else "") + \
             (" — or task.type=regression if the integer targets are numbers" if not one_hot else "")
     else:
         target = tuple(np.shape(y_true)[1:])
-        unit = (lambda shape: shape[:-1] if shape[-1:] == (1,) else shape)  # Keras matches (T,) to (T, 1)
-        ok = unit(got) == unit(target) or (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)
+        ok = _without_unit_axis(got) == _without_unit_axis(target) or (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)
         expected = f"outputs of shape {target} like the targets"
     if not ok:
         raise invalid_value("model", f"{expected} for data {data.name!r} ({data.task})",
                             f"model={model_name} with outputs of shape {got}")
+
+
+def _without_unit_axis(shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    """A shape without a trailing axis of 1: Keras' losses match targets (T,) to outputs (T, 1)."""
+    return shape[:-1] if shape[-1:] == (1,) else shape
 
 
 def check_terms(model: Any, x: Any, y: Any) -> None:
