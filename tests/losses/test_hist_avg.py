@@ -260,7 +260,7 @@ def test_the_closed_form_gradient_trains_as_differentiating_the_term_does(mode, 
         monkeypatch.undo()
         return [w.numpy() for w in model.network.trainable_weights], logs["term/hist_avg"][0]
 
-    for loss_scaling in (False, True):
+    for loss_scaling in (False, True) if (mode, distance) == ("mean", "squared_l2") else (False,):
         (closed, closed_term), (tape, tape_term) = trained(True, loss_scaling), trained(False, loss_scaling)
         assert closed_term == pytest.approx(tape_term, rel=1e-6)
         for got, want in zip(closed, tape):
