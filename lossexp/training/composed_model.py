@@ -66,7 +66,8 @@ class StepLoss(NamedTuple):
 
 
 def add_gradients(gradients: List[Any], variables: List[Any], closed: List[Tuple[Any, Any]]) -> List[Any]:
-    """The tape's ``gradients`` of ``variables`` plus the closed-form ``(variable, gradient)`` pairs."""
+    """The tape's ``gradients`` of ``variables`` plus the closed-form ``(variable, gradient)`` pairs (a
+    variable no longer trained, frozen since the component attached, has no update to add to)."""
     if not closed:
         return gradients
     import tensorflow as tf
@@ -74,7 +75,9 @@ def add_gradients(gradients: List[Any], variables: List[Any], closed: List[Tuple
     gradients = list(gradients)
     position = {id(variable): i for i, variable in enumerate(variables)}
     for variable, gradient in closed:
-        i = position[id(variable)]
+        i = position.get(id(variable))
+        if i is None:
+            continue
         gradients[i] = gradient if gradients[i] is None else tf.convert_to_tensor(gradients[i]) + gradient
     return gradients
 
