@@ -7,7 +7,7 @@ import keras
 from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext, zero
-from lossexp.losses.cross_layer import kernel_norm, require_kernel_layers
+from lossexp.losses.cross_layer import kernel_norm, layer_kernels, require_kernel_layers
 from lossexp.registry import register_component
 
 PENALTIES = ("kernel_norm", "prediction_mean")
@@ -47,5 +47,5 @@ class TrainableCoefficient(LossComponent):
             return ops.mean(ops.cast(context.y_pred, "float32"))
         total = zero()
         for name in self.layers:
-            total = total + kernel_norm(context.network.get_layer(name).kernel, "fro")
+            total = total + kernel_norm(layer_kernels(context.network.get_layer(name)), "fro")
         return total

@@ -1,7 +1,7 @@
 """A norm of named layers' kernels (R1: ``a·||W_a|| + ||W_b||`` as two entries of this component)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, List, Sequence
 
 import keras
 from keras import ops
@@ -12,25 +12,35 @@ from lossexp.registry import register_component
 NORMS = ("fro", "l2", "l1")
 
 
-def kernel_norm(kernel: Any, norm: str) -> Any:
-    """``fro``: sqrt(Σ w²) (``tf.norm``); ``l2``: Σ w² (Keras' L2 without its factor); ``l1``: Σ |w|."""
+def layer_kernels(layer: keras.layers.Layer) -> List[Any]:
+    """A layer's kernel (Dense, Conv), or all its kernels: a recurrent layer's input and recurrent
+    kernels (GRU, LSTM, Bidirectional), an attention layer's query, key, value and output kernels."""
+    if hasattr(layer, "kernel"):
+        return [layer.kernel]
+    return [w for w in layer.trainable_weights if w.name.endswith("kernel")]
+
+
+def kernel_norm(kernels: Sequence[Any], norm: str) -> Any:
+    """The norm of ``kernels`` taken together: ``fro`` sqrt(Σ w²) (``tf.norm`` of one kernel);
+    ``l2`` Σ w² (Keras' L2 without its factor); ``l1`` Σ |w|."""
     if norm == "l1":
-        return ops.sum(ops.abs(kernel))
-    squares = ops.sum(ops.square(kernel))
+        return ops.sum(ops.stack([ops.sum(ops.abs(k)) for k in kernels]))
+    squares = ops.sum(ops.stack([ops.sum(ops.square(k)) for k in kernels]))
     return ops.sqrt(squares) if norm == "fro" else squares
 
 
 def require_kernel_layers(component: LossComponent, network: keras.Model, layers: Sequence[str]) -> None:
-    """Every name is a layer of ``network`` that has a kernel (Dense, Conv)."""
+    """Every name is a layer of ``network`` that has a kernel (Dense, Conv, GRU, LSTM, attention)."""
     component.require_layers(network, layers)
     for name in layers:
-        component.require(hasattr(network.get_layer(name), "kernel"), "layers",
-                          "layers that have a kernel (Dense, Conv)", name)
+        component.require(bool(layer_kernels(network.get_layer(name))), "layers",
+                          "layers that have a kernel (Dense, Conv, GRU, LSTM, MultiHeadAttention)", name)
 
 
 @register_component("cross_layer")
 class CrossLayerNorm(LossComponent):
-    """term = Σ_layers ||W||, a norm of the kernels of the named layers.
+    """term = Σ_layers ||W||, a norm of the kernels of the named layers (a layer of several kernels —
+    GRU, LSTM, attention — the norm of all of them together).
 
     ``norm: fro`` (default) is the Frobenius norm sqrt(Σ w²), the seed's ``tf.norm``; ``l2``
     is Σ w²; ``l1`` is Σ |w|. R1's ``a·||W_a|| + ||W_b||`` is two entries of this component,
@@ -54,5 +64,5 @@ class CrossLayerNorm(LossComponent):
     def term(self, context: LossContext) -> Any:
         total = zero()
         for name in self.layers:
-            total = total + kernel_norm(context.network.get_layer(name).kernel, self.norm)
+            total = total + kernel_norm(layer_kernels(context.network.get_layer(name)), self.norm)
         return total
