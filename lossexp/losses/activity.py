@@ -8,6 +8,7 @@ from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 from lossexp.registry import register_component
+from lossexp.training.rewire import find_layer
 
 NORMS = ("l2", "l1")
 REDUCTIONS = ("batch_mean", "sum", "mean")
@@ -54,6 +55,8 @@ class ActivityPenalty(LossComponent):
     Options: ``weight``; ``layers`` (names of layers in the model); ``norm``; ``reduction``.
     """
 
+    reaches_nested_layers = True
+
     def __init__(self, weight: float = 0.001, layers: Sequence[str] = ("hidden_1",), norm: str = "l2",
                  reduction: str = "batch_mean", **kwargs: Any) -> None:
         super().__init__(weight=weight, **kwargs)
@@ -72,5 +75,5 @@ class ActivityPenalty(LossComponent):
     def term(self, context: LossContext) -> Any:
         total = zero()
         for layer in self.layers:
-            total = total + context.network.get_layer(self.tap_name(layer)).latest_penalty()
+            total = total + find_layer(context.network, self.tap_path(layer)).latest_penalty()
         return total

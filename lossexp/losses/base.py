@@ -173,8 +173,14 @@ class LossComponent(keras.layers.Layer):
         return self.weighting.tracked(self.name)
 
     def tap_name(self, layer: str) -> str:
-        """The name of the tap this component inserts after ``layer`` (stable across reloads)."""
-        return f"{self.name}_on_{layer}"
+        """The name of the tap this component inserts after ``layer`` (stable across reloads); the tap
+        of a layer inside a nested model (``backbone/hidden``) is named after the layer's own name."""
+        return f"{self.name}_on_{layer.rpartition('/')[2]}"
+
+    def tap_path(self, layer: str) -> str:
+        """Where that tap is: beside ``layer``, in the same (nested) model."""
+        parent = layer.rpartition("/")[0]
+        return f"{parent}/{self.tap_name(layer)}" if parent else self.tap_name(layer)
 
     # -- serialisation: options are the constructor arguments ------------------------------
     @classmethod
@@ -218,19 +224,29 @@ class LossComponent(keras.layers.Layer):
         self.require(value in choices, option, "one of " + ", ".join(choices), value)
         return value
 
+    #: whether the component's layer options may name a layer inside a nested model by its path
+    #: (``backbone/hidden``): taps and weight-space terms can; terms reading outputs cannot
+    reaches_nested_layers: ClassVar[bool] = False
+
     def require_layers(self, network: keras.Model, names: Sequence[str], option: str = "layers") -> List[str]:
-        """Check that every name is a layer of ``network``; list the names that exist if not."""
+        """Check that every name is a layer of ``network`` (a path into a nested model where the
+        component reaches one); list the names that exist if not."""
+        from lossexp.training.rewire import find_layer, nested_path
+
         existing = [layer.name for layer in network.layers if not isinstance(layer, LossTap)]
         for name in names:
-            if name not in existing:
-                nested = [layer.name for layer in network.layers if isinstance(layer, keras.Model)
-                          and any(inner.name == name for inner in layer._flatten_layers(include_self=False))]
-                where = (f" (it is inside the nested model {nested[0]!r}: a component reads or taps the network's "
-                         f"own layers, so name {nested[0]!r} or build the network flat)") if nested else ""
-                raise ConfigError(
-                    f"Invalid value for {self.option_key(option)}: layer {name!r} is not in the model{where}; "
-                    f"its layers are {', '.join(existing)}"
-                )
+            if name in existing or (self.reaches_nested_layers and "/" in name and find_layer(network, name)):
+                continue
+            path = nested_path(network, name.rpartition("/")[2])
+            if path and self.reaches_nested_layers:
+                where = f" (it is inside a nested model: name it {path!r})"
+            elif path:
+                where = (f" (it is {path!r}, inside a nested model: {self.option_key(option)} reads the network's "
+                         f"own layers, so name {path.partition('/')[0]!r} or build the network flat)")
+            else:
+                where = ""
+            raise ConfigError(f"Invalid value for {self.option_key(option)}: layer {name!r} is not in the "
+                              f"model{where}; its layers are {', '.join(existing)}")
         return list(names)
 
 

@@ -9,6 +9,7 @@ from keras import ops
 from lossexp.losses.base import LossComponent, LossContext, zero
 from lossexp.losses.cross_layer import kernel_norm, layer_kernels, require_kernel_layers
 from lossexp.registry import register_component
+from lossexp.training.rewire import find_layer
 
 PENALTIES = ("kernel_norm", "prediction_mean")
 #: ``a`` starts at 0.01, softplus-parametrized, when the config gives no weight.
@@ -29,6 +30,8 @@ class TrainableCoefficient(LossComponent):
     Options: ``weight``; ``penalty``; ``layers`` (for kernel_norm).
     """
 
+    reaches_nested_layers = True
+
     def __init__(self, weight: Optional[Any] = None, penalty: str = "kernel_norm",
                  layers: Sequence[str] = ("hidden_1",), **kwargs: Any) -> None:
         super().__init__(weight=dict(DEFAULT_WEIGHT) if weight is None else weight, **kwargs)
@@ -47,5 +50,5 @@ class TrainableCoefficient(LossComponent):
             return ops.mean(ops.cast(context.y_pred, "float32"))
         total = zero()
         for name in self.layers:
-            total = total + kernel_norm(layer_kernels(context.network.get_layer(name)), "fro")
+            total = total + kernel_norm(layer_kernels(find_layer(context.network, name)), "fro")
         return total

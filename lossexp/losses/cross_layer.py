@@ -8,6 +8,7 @@ from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext, zero
 from lossexp.registry import register_component
+from lossexp.training.rewire import find_layer
 
 NORMS = ("fro", "l2", "l1")
 
@@ -33,7 +34,7 @@ def require_kernel_layers(component: LossComponent, network: keras.Model, layers
     """Every name is a layer of ``network`` that has a kernel (Dense, Conv, GRU, LSTM, attention)."""
     component.require_layers(network, layers)
     for name in layers:
-        component.require(bool(layer_kernels(network.get_layer(name))), "layers",
+        component.require(bool(layer_kernels(find_layer(network, name))), "layers",
                           "layers that have a kernel (Dense, Conv, GRU, LSTM, MultiHeadAttention)", name)
 
 
@@ -50,6 +51,8 @@ class CrossLayerNorm(LossComponent):
     Options: ``weight``; ``layers`` (non-empty list of layers with a kernel); ``norm``.
     """
 
+    reaches_nested_layers = True
+
     def __init__(self, weight: Any = 1.0, layers: Sequence[str] = ("hidden_1",), norm: str = "fro",
                  **kwargs: Any) -> None:
         super().__init__(weight=weight, **kwargs)
@@ -64,5 +67,5 @@ class CrossLayerNorm(LossComponent):
     def term(self, context: LossContext) -> Any:
         total = zero()
         for name in self.layers:
-            total = total + kernel_norm(layer_kernels(context.network.get_layer(name)), self.norm)
+            total = total + kernel_norm(layer_kernels(find_layer(context.network, name)), self.norm)
         return total

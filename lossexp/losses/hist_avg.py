@@ -9,6 +9,7 @@ from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext, zero
 from lossexp.registry import register_component
+from lossexp.training.rewire import find_layer
 
 MODES = ("mean", "ema", "previous")
 DISTANCES = ("squared_l2", "mean_abs")
@@ -40,6 +41,7 @@ class HistoricalAverage(LossComponent):
     """
 
     applies_in_validation = False
+    reaches_nested_layers = True
 
     def __init__(self, weight: float = 0.01, mode: str = "mean", decay: float = 0.99,
                  layers: Optional[Sequence[str]] = None, distance: str = "squared_l2", **kwargs: Any) -> None:
@@ -56,7 +58,7 @@ class HistoricalAverage(LossComponent):
     def _tracked_weights(self, network: keras.Model) -> List[keras.Variable]:
         if self.layers is None:
             return list(network.trainable_weights)
-        return [w for name in self.layers for w in network.get_layer(name).trainable_weights]
+        return [w for name in self.layers for w in find_layer(network, name).trainable_weights]
 
     def attach(self, network: keras.Model) -> None:
         """One reference variable per tracked weight tensor, and the step count."""

@@ -50,7 +50,10 @@ def unowned_losses(network: keras.Model, components: Sequence[LossComponent]) ->
     component owns (``owned_loss_layers()``). ``add_loss`` terms are those of the last forward pass."""
     owned = {name for c in components for name in c.owned_loss_layers()}
     layers = [layer for layer in network.layers if not isinstance(layer, LossTap) and layer.name not in owned]
-    return list(network._get_own_losses()) + [loss for layer in layers for loss in layer.losses]
+    tapped = {id(loss) for layer in network._flatten_layers(include_self=False) if isinstance(layer, LossTap)
+              for loss in layer.losses}  # a tap inside a nested model: its model's losses hold the penalty
+    return [loss for loss in [*network._get_own_losses(), *(loss for layer in layers for loss in layer.losses)]
+            if id(loss) not in tapped]
 
 
 class StepLoss(NamedTuple):

@@ -6,7 +6,7 @@ rewired network is the original one with a few identity layers that call ``add_l
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import keras
 
@@ -21,14 +21,50 @@ def symbolic_inputs(network: keras.Model) -> Any:
     return network.input
 
 
+def find_layer(network: keras.Model, path: str) -> Optional[keras.layers.Layer]:
+    """The layer at ``path`` — a name, or ``outer/inner`` into nested models — or None."""
+    layer: Any = network
+    for name in path.split("/"):
+        inner = [child for child in getattr(layer, "layers", []) if child.name == name]
+        if not inner:
+            return None
+        layer = inner[0]
+    return layer
+
+
+def nested_path(network: keras.Model, name: str, prefix: str = "") -> Optional[str]:
+    """The path of the first layer called ``name`` inside a model nested in ``network`` (None if none)."""
+    for layer in network.layers:
+        if isinstance(layer, keras.Model):
+            inner = [child.name for child in layer.layers if child.name == name]
+            if inner:
+                return f"{prefix}{layer.name}/{name}"
+            found = nested_path(layer, name, f"{prefix}{layer.name}/")
+            if found:
+                return found
+    return None
+
+
 def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.Model:
-    """Return ``network`` with ``taps[name]`` applied, in order, to the output of layer ``name``."""
+    """Return ``network`` with ``taps[path]`` applied, in order, to the output of the layer at ``path``
+    (a name, or ``outer/inner`` inside a nested functional model, which is rebuilt with its taps)."""
     if not taps:
         return network
+    nested: Dict[str, Dict[str, List[LossTap]]] = {}
+    for path, wanted in taps.items():
+        outer, _, rest = path.partition("/")
+        if rest:
+            nested.setdefault(outer, {})[rest] = wanted
+    rebuilt: Dict[str, keras.Model] = {}
 
     def call_function(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
+        name = layer.name
+        if name in nested:  # a nested model with taps inside: called as rebuilt (once, if shared)
+            if name not in rebuilt:
+                rebuilt[name] = insert_taps(layer, nested[name])
+            layer = rebuilt[name]
         output = layer(*args, **kwargs)
-        for tap in taps.get(layer.name, []):
+        for tap in taps.get(name, []):
             output = tap(output)
         return output
 

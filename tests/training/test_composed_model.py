@@ -266,19 +266,53 @@ def test_typo_in_a_layer_name_lists_the_layers(name):
     assert message.endswith("its layers are inputs, hidden_1, hidden_2, output")
 
 
-def test_a_layer_inside_a_nested_model_is_named_where_it_is():
+def nested_network():
+    inner = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="tanh", name="hidden")(inner)
+    backbone = keras.Model(inner, keras.layers.Dense(3, name="inner_out")(hidden), name="backbone")
+    inputs = keras.Input((4,), name="x")
+    return keras.Model(inputs, keras.layers.Dense(1, name="head")(backbone(inputs)))
+
+
+def test_a_layer_inside_a_nested_model_is_named_by_its_path_and_otherwise_told_where_it_is():
     from lossexp.training.supervised import compose
 
-    inner = keras.Input((4,))
-    backbone = keras.Model(inner, keras.layers.Dense(8, name="hidden")(inner), name="backbone")
-    inputs = keras.Input((4,), name="x")
-    network = keras.Model(inputs, keras.layers.Dense(1, name="head")(backbone(inputs)))
     with pytest.raises(ConfigError) as info:
-        compose(network, [ActivityPenalty(name="activity", layers=["hidden"])])
+        compose(nested_network(), [ActivityPenalty(name="activity", layers=["hidden"])])
     assert str(info.value) == (
-        "Invalid value for loss.activity.layers: layer 'hidden' is not in the model (it is inside the nested model "
-        "'backbone': a component reads or taps the network's own layers, so name 'backbone' or build the network "
-        "flat); its layers are x, backbone, head")
+        "Invalid value for loss.activity.layers: layer 'hidden' is not in the model (it is inside a nested model: "
+        "name it 'backbone/hidden'); its layers are x, backbone, head")
+    from lossexp.losses.closure import Closure
+
+    with pytest.raises(ConfigError, match=r"layer 'hidden' is not in the model \(it is 'backbone/hidden', inside a "
+                                          r"nested model: loss.closure.layer reads the network's own layers"):
+        compose(nested_network(), [Closure(name="closure", layer="hidden")])
+
+
+def test_taps_and_weight_terms_reach_a_nested_models_layer_by_its_path(data, tmp_path):
+    """An activity tap after backbone/hidden and hist_avg on its weights: values as NumPy computes
+    them, counted once (not again as loss/other), and saved and reloaded with the tap inside."""
+    from lossexp.training.supervised import compose
+
+    (x, y), _ = data
+    keras.utils.set_random_seed(0)
+    network = nested_network()
+    components = [ActivityPenalty(name="activity", weight=0.1, layers=["backbone/hidden"]),
+                  HistoricalAverage(name="hist_avg", weight=0.5, layers=["backbone/hidden"])]
+    model = compose(network, components)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mean_squared_error")
+    kernel, bias = (w.numpy().astype(np.float64) for w in network.get_layer("backbone").get_layer("hidden").weights)
+    history = model.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0).history  # one step
+    h = np.tanh(x[:8].astype(np.float64) @ kernel + bias)
+    np.testing.assert_allclose(history["term/activity"][0], np.mean(np.sum(h ** 2, axis=1)), rtol=1e-5)
+    assert history["term/hist_avg"][0] == 0.0  # the first step's reference is the weights themselves
+    assert "loss/other" not in history
+    np.testing.assert_allclose(history["loss"][0], history["loss/task"][0] + history["loss/activity"][0], rtol=1e-6)
+    assert [w.name for w in components[1].references] == ["reference_0", "reference_1"]
+    model.save(tmp_path / "nested.keras")
+    loaded = keras.saving.load_model(tmp_path / "nested.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6)
 
 
 def test_build_model_from_the_shipped_loss_yaml():
