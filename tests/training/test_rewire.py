@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from lossexp.losses.activity import ActivityPenalty
+from lossexp.losses.activity import ActivityPenalty, ActivityTap
 from lossexp.losses.base import LossContext
 from lossexp.training.rewire import insert_taps, with_layer_outputs
 
@@ -119,6 +119,31 @@ def test_a_tap_after_a_shared_layer_sums_the_penalty_of_every_use():
     term = float(component.term(LossContext(y_true=None, y_pred=None, network=tapped, training=True)))
     kernel, bias = shared.kernel.numpy(), shared.bias.numpy()
     expected = sum(np.sum((x[k] @ kernel + bias) ** 2) for k in ("a", "b")) / 5  # l2, batch_mean
+    assert term == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_tap_inside_a_nested_model_shared_by_two_inputs_sums_both_uses():
+    """A siamese network whose shared tower is a nested model: the tap after tower/hidden is
+    inserted once into the rebuilt tower and its penalty sums both uses, as NumPy computes."""
+    from lossexp.training.rewire import find_layer
+
+    keras.utils.set_random_seed(0)
+    inner = keras.Input((3,))
+    tower = keras.Model(inner, keras.layers.Dense(2, name="proj")(keras.layers.Dense(4, name="hidden")(inner)),
+                        name="tower")
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
+    network = keras.Model({"a": a, "b": b}, keras.layers.Dense(1, name="out")(
+        keras.layers.Concatenate()([tower(a), tower(b)])))
+    component = ActivityPenalty(layers=["tower/hidden"])
+    tapped = insert_taps(network, {layer: [tap] for layer, tap in component.insert_after().items()})
+    assert isinstance(find_layer(tapped, component.tap_path("tower/hidden")), ActivityTap)  # beside tower/hidden
+    assert [layer.name for layer in tapped.layers].count("tower") == 1
+    x = {"a": np.random.default_rng(0).normal(size=(5, 3)).astype("float32"),
+         "b": np.random.default_rng(1).normal(size=(5, 3)).astype("float32")}
+    np.testing.assert_allclose(tapped(x), network(x), rtol=1e-6)
+    term = float(component.term(LossContext(y_true=None, y_pred=None, network=tapped, training=True)))
+    hidden = tower.get_layer("hidden")
+    expected = sum(np.sum((x[k] @ hidden.kernel.numpy() + hidden.bias.numpy()) ** 2) for k in ("a", "b")) / 5
     assert term == pytest.approx(expected, rel=1e-5)
 
 
