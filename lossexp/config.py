@@ -50,7 +50,8 @@ class TaskConfig:
     metrics: Optional[List[str]] = None
     #: null: inferred (a classifier whose outputs are not probabilities outputs logits)
     from_logits: Optional[bool] = None
-    #: null, ``balanced`` or {class: weight}: training examples weighted by class (:mod:`lossexp.training.class_weights`)
+    #: null, ``balanced`` or {class: weight}: training examples weighted by class
+    #: (:mod:`lossexp.training.class_weights`)
     class_weight: Optional[Any] = None
 
 

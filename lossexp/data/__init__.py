@@ -4,7 +4,8 @@
 Shipped: scikit-learn's digits and the recipes' synthetic sets (generated from a seed), and
 generic readers for the user's own files — ``npz``, ``csv``, ``parquet``, ``images`` (a directory
 of class folders). Nothing is downloaded. A source returns arrays, a ``tf.data`` stream, a Keras
-``PyDataset`` of batches or a :class:`Dataset`; :func:`load` makes it a checked :class:`Dataset` (see :mod:`lossexp.data.dataset`).
+``PyDataset`` of batches or a :class:`Dataset`; :func:`load` makes it a checked :class:`Dataset`
+(see :mod:`lossexp.data.dataset`).
 """
 from __future__ import annotations
 

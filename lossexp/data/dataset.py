@@ -149,7 +149,8 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
     elif isinstance(loaded, tuple) and len(loaded) in (2, 3):
         if isinstance(loaded[1], (list, tuple)):
             raise invalid_value(f"data ({name})", "the targets of several outputs as a dict by output name "
-                                "({'output_name': array, …})", f"a {type(loaded[1]).__name__} of {len(loaded[1])} arrays")
+                                "({'output_name': array, …})",
+                                f"a {type(loaded[1]).__name__} of {len(loaded[1])} arrays")
         x, y = input_arrays(name, loaded[0]), as_column(loaded[1])
         lengths = {len(v) for v in leaves(x)} | {len(v) for v in leaves(y)}
         if len(lengths) > 1:

@@ -75,7 +75,8 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
             (" — or task.type=regression if the integer targets are numbers" if not one_hot else "")
     else:
         target = tuple(np.shape(y_true)[1:])
-        ok = _without_unit_axis(got) == _without_unit_axis(target) or (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)
+        ok = _without_unit_axis(got) == _without_unit_axis(target) or \
+            (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)
         expected = f"outputs of shape {target} like the targets"
     if not ok:
         raise invalid_value("model", f"{expected} for data {data.name!r} ({data.task})",
