@@ -241,8 +241,9 @@ class LossComponent(keras.layers.Layer):
             if path and self.reaches_nested_layers:
                 where = f" (it is inside a nested model: name it {path!r})"
             elif path:
-                where = (f" (it is {path!r}, inside a nested model: {self.option_key(option)} reads the network's "
-                         f"own layers, so name {path.partition('/')[0]!r} or build the network flat)")
+                it = "it is inside a nested model" if path == name else f"it is {path!r}, inside a nested model"
+                where = (f" ({it}: {self.option_key(option)} takes the network's own layers, so name "
+                         f"{path.partition('/')[0]!r} or build the network flat)")
             else:
                 where = ""
             raise ConfigError(f"Invalid value for {self.option_key(option)}: layer {name!r} is not in the "

@@ -285,7 +285,7 @@ def test_a_layer_inside_a_nested_model_is_named_by_its_path_and_otherwise_told_w
     from lossexp.losses.closure import Closure
 
     with pytest.raises(ConfigError, match=r"layer 'hidden' is not in the model \(it is 'backbone/hidden', inside a "
-                                          r"nested model: loss.closure.layer reads the network's own layers"):
+                                          r"nested model: loss.closure.layer takes the network's own layers"):
         compose(nested_network(), [Closure(name="closure", layer="hidden")])
 
 
