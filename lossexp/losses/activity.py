@@ -8,7 +8,7 @@ from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 from lossexp.registry import register_component
-from lossexp.training.rewire import find_layer
+from lossexp.losses.layer_paths import find_layer
 
 NORMS = ("l2", "l1")
 REDUCTIONS = ("batch_mean", "sum", "mean")

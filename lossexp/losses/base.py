@@ -35,6 +35,7 @@ import keras
 from keras import ops
 
 from lossexp.errors import ConfigError, invalid_value
+from lossexp.losses.layer_paths import find_layer, nested_path
 from lossexp.losses.weight_spec import parse_weight
 from lossexp.losses.weighting import Weighting
 
@@ -231,8 +232,6 @@ class LossComponent(keras.layers.Layer):
     def require_layers(self, network: keras.Model, names: Sequence[str], option: str = "layers") -> List[str]:
         """Check that every name is a layer of ``network`` (a path into a nested model where the
         component reaches one); list the names that exist if not."""
-        from lossexp.training.rewire import find_layer, nested_path
-
         existing = [layer.name for layer in network.layers if not isinstance(layer, LossTap)]
         for name in names:
             if name in existing or (self.reaches_nested_layers and "/" in name and find_layer(network, name)):

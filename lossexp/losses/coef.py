@@ -9,7 +9,7 @@ from keras import ops
 from lossexp.losses.base import LossComponent, LossContext, zero
 from lossexp.losses.cross_layer import kernel_norm, layer_kernels, require_kernel_layers
 from lossexp.registry import register_component
-from lossexp.training.rewire import find_layer
+from lossexp.losses.layer_paths import find_layer
 
 PENALTIES = ("kernel_norm", "prediction_mean")
 #: ``a`` starts at 0.01, softplus-parametrized, when the config gives no weight.

@@ -8,7 +8,7 @@ from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext, zero
 from lossexp.registry import register_component
-from lossexp.training.rewire import find_layer
+from lossexp.losses.layer_paths import find_layer
 
 NORMS = ("fro", "l2", "l1")
 

@@ -9,7 +9,7 @@ from keras import ops
 
 from lossexp.losses.base import LossComponent, LossContext, zero
 from lossexp.registry import register_component
-from lossexp.training.rewire import find_layer
+from lossexp.losses.layer_paths import find_layer
 
 MODES = ("mean", "ema", "previous")
 DISTANCES = ("squared_l2", "mean_abs")

@@ -1,12 +1,13 @@
 """Rebuild a functional or Sequential network from its own layers: with pass-through loss taps
-after named layers, or with named layers' outputs as extra outputs.
+after named layers (a layer inside a nested model by its path, that model rebuilt with its taps),
+or with named layers' outputs as extra outputs.
 
 The taps are new layers; every other layer is reused as it is (same weights), so the
 rewired network is the original one with a few identity layers that call ``add_loss``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 import keras
 
@@ -19,30 +20,6 @@ def symbolic_inputs(network: keras.Model) -> Any:
     if isinstance(network, keras.Sequential):
         return network.inputs[0]
     return network.input
-
-
-def find_layer(network: keras.Model, path: str) -> Optional[keras.layers.Layer]:
-    """The layer at ``path`` — a name, or ``outer/inner`` into nested models — or None."""
-    layer: Any = network
-    for name in path.split("/"):
-        inner = [child for child in getattr(layer, "layers", []) if child.name == name]
-        if not inner:
-            return None
-        layer = inner[0]
-    return layer
-
-
-def nested_path(network: keras.Model, name: str, prefix: str = "") -> Optional[str]:
-    """The path of the first layer called ``name`` inside a model nested in ``network`` (None if none)."""
-    for layer in network.layers:
-        if isinstance(layer, keras.Model):
-            inner = [child.name for child in layer.layers if child.name == name]
-            if inner:
-                return f"{prefix}{layer.name}/{name}"
-            found = nested_path(layer, name, f"{prefix}{layer.name}/")
-            if found:
-                return found
-    return None
 
 
 def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.Model:

@@ -125,7 +125,7 @@ def test_a_tap_after_a_shared_layer_sums_the_penalty_of_every_use():
 def test_a_tap_inside_a_nested_model_shared_by_two_inputs_sums_both_uses():
     """A siamese network whose shared tower is a nested model: the tap after tower/hidden is
     inserted once into the rebuilt tower and its penalty sums both uses, as NumPy computes."""
-    from lossexp.training.rewire import find_layer
+    from lossexp.losses.layer_paths import find_layer
 
     keras.utils.set_random_seed(0)
     inner = keras.Input((3,))

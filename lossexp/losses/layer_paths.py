@@ -1,0 +1,31 @@
+"""Layers named by path: ``backbone/hidden`` is the layer ``hidden`` inside the nested model
+``backbone`` (a model used as a layer of the network), as a component's layer options name it."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import keras
+
+
+def find_layer(network: keras.Model, path: str) -> Optional[keras.layers.Layer]:
+    """The layer at ``path`` — a name, or ``outer/inner`` into nested models — or None."""
+    layer: Any = network
+    for name in path.split("/"):
+        inner = [child for child in getattr(layer, "layers", []) if child.name == name]
+        if not inner:
+            return None
+        layer = inner[0]
+    return layer
+
+
+def nested_path(network: keras.Model, name: str, prefix: str = "") -> Optional[str]:
+    """The path of the first layer called ``name`` inside a model nested in ``network`` (None if none)."""
+    for layer in network.layers:
+        if isinstance(layer, keras.Model):
+            inner = [child.name for child in layer.layers if child.name == name]
+            if inner:
+                return f"{prefix}{layer.name}/{name}"
+            found = nested_path(layer, name, f"{prefix}{layer.name}/")
+            if found:
+                return found
+    return None
