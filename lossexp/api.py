@@ -12,8 +12,9 @@ as the CLI does — each keyword section (``trainer=``, ``optimizer=``, ``task=`
 ``objective=``) and each Hydra override string in ``overrides`` is applied on top and validated
 — then trains and records one MLflow run through :func:`lossexp.train.execute`. ``model`` and
 ``data`` are either registered names or your objects: a ``keras.Model``; ``(x, y)`` or ``(x, y,
-sample_weight)`` arrays, a ``tf.data.Dataset`` of such elements or a :class:`lossexp.Dataset`
-(:mod:`lossexp.data.dataset` says what each may hold).
+sample_weight)`` arrays (``y`` a list in the order of a network's several outputs, or a dict by
+their names), a ``tf.data.Dataset`` of such elements, a ``keras.utils.PyDataset`` of such batches
+or a :class:`lossexp.Dataset` (:mod:`lossexp.data.dataset` says what each may hold).
 """
 from __future__ import annotations
 
