@@ -265,3 +265,30 @@ def test_the_closed_form_gradient_trains_as_differentiating_the_term_does(mode, 
         assert closed_term == pytest.approx(tape_term, rel=1e-6)
         for got, want in zip(closed, tape):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("weight", [{"value": 2.0, "trainable": True, "parametrization": "softplus"},
+                                    {"value": 2.0, "trainable": True, "parametrization": "uncertainty"},
+                                    {"schedule": "linear", "start": 0.0, "end": 3.0, "steps": 10},
+                                    {"value": 1.0, "trainable": True, "parametrization": "dual", "lr": 0.1,
+                                     "epsilon": 0.0}], ids=["softplus", "uncertainty", "linear", "dual"])
+def test_the_closed_form_gradient_trains_every_weight_form_as_the_tape_does(weight, tiny_network, regression_data,
+                                                                            monkeypatch):
+    """A trained, scheduled or dual weight on hist_avg: the weight's own gradient still comes from the
+    tape (through w·term), the weights' from the closed form scaled by w — the same step as the tape's."""
+    from lossexp.training.supervised import compose
+
+    x, y = regression_data
+
+    def trained(closed: bool):
+        if not closed:
+            monkeypatch.setattr(HistoricalAverage, "gives_closed_form_gradients", property(lambda self: False))
+        component = HistoricalAverage(name="hist_avg", weight=weight, mode="ema", decay=DECAY)
+        model = compose(tiny_network(), [component])
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mean_squared_error")
+        model.fit(x[:32], y[:32], batch_size=BATCH, epochs=2, shuffle=False, verbose=0)
+        monkeypatch.undo()
+        return [w.numpy() for w in model.trainable_weights]
+
+    for got, want in zip(trained(True), trained(False)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
