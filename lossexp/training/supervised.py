@@ -103,6 +103,9 @@ class SupervisedTrainer(Trainer):
             y_pred = dict(zip(output_names, y_pred))
         y_pred = {k: np.asarray(v) for k, v in y_pred.items()} if isinstance(y_pred, dict) else np.asarray(y_pred)
         check_outputs(name, data, y, y_pred)
+        if config.task.class_weight is not None and data.task != "classification":
+            raise invalid_value("task.class_weight", "null for a task that is not classification",
+                                f"{config.task.class_weight} for data {data.name!r} ({data.task})")
         task = tasks.resolve(config.task, data.task, y, y_pred, output_names, data.extras.get("output_tasks", {}))
         if task.type == "reconstruction" and task.loss_name == "summed_binary_crossentropy":
             low, high = float(np.min(x)), float(np.max(x))
@@ -126,17 +129,18 @@ class SupervisedTrainer(Trainer):
         return model
 
     def splits(self, data: Any) -> Tuple[Any, Optional[Any]]:
-        """(training, validation); with ``task.class_weight``, the training examples weighted by class."""
-        train, validation = super().splits(data)
+        """(training, validation); with ``task.class_weight``, the training examples weighted by class
+        (counted once per data set: a stream's classes take a pass over it)."""
         spec = self.config.task.class_weight
         if spec is None:
-            return train, validation
-        if data.task != "classification":
-            raise invalid_value("task.class_weight", "null for a task that is not classification",
-                                f"{spec} for data {data.name!r} ({data.task})")
-        from lossexp.training.class_weights import weighted
+            return super().splits(data)
+        cached = getattr(self, "_weighted_splits", None)
+        if cached is None or cached[0] is not data:
+            from lossexp.training.class_weights import weighted
 
-        return weighted(train, spec, data.num_outputs), validation
+            train, validation = super().splits(data)
+            self._weighted_splits = (data, (weighted(train, spec, data.num_outputs), validation))
+        return self._weighted_splits[1]
 
     def callbacks(self, model: Any, data: Any) -> List[Any]:
         from lossexp.training.balanced_update import EpochEnd

@@ -64,3 +64,14 @@ def test_the_training_loss_is_the_class_weighted_cross_entropy_numpy_computes(tm
     assert history["loss/task"][0] == pytest.approx(np.mean(before[train] * weights), rel=1e-5)
     after = numpy_cross_entropy(network.predict(x[validation], verbose=0), y[validation])
     assert history["val_loss/task"][0] == pytest.approx(np.mean(after), rel=1e-5)  # validation: not by class
+
+
+def test_class_weights_on_a_regression_are_refused_before_any_run():
+    from conftest import built, composed_config
+
+    config = composed_config("model=mlp", "data=regression", "data.n_samples=40", "task.class_weight=balanced",
+                             "tracking.enabled=false")
+    with pytest.raises(ConfigError) as info:
+        built(config)
+    assert str(info.value) == ("Invalid value for task.class_weight: expected null for a task that is not "
+                               "classification, got \"balanced for data 'regression' (regression)\"")
