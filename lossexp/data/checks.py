@@ -32,9 +32,11 @@ def label_shape(y: Any) -> Tuple[int, ...]:
     one-hot row), else one label per position (``(T,)`` for a sequence's tokens, ``(H, W)`` for a
     segmentation's pixels)."""
     y = np.asarray(y)
-    if one_hot(y):
-        return ()
-    shape = tuple(y.shape[1:])
+    return () if one_hot(y) else without_unit_axis(tuple(y.shape[1:]))
+
+
+def without_unit_axis(shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    """A shape without a trailing axis of 1: Keras' losses match targets (T,) to outputs (T, 1)."""
     return shape[:-1] if shape[-1:] == (1,) else shape
 
 

@@ -8,7 +8,7 @@ is told what replaces them.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Optional
 
 import numpy as np
 
@@ -75,17 +75,12 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
             (" — or task.type=regression if the integer targets are numbers" if not one_hot else "")
     else:
         target = tuple(np.shape(y_true)[1:])
-        ok = _without_unit_axis(got) == _without_unit_axis(target) or \
+        ok = checks.without_unit_axis(got) == checks.without_unit_axis(target) or \
             (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)
         expected = f"outputs of shape {target} like the targets"
     if not ok:
         raise invalid_value("model", f"{expected} for data {data.name!r} ({data.task})",
                             f"model={model_name} with outputs of shape {got}")
-
-
-def _without_unit_axis(shape: Tuple[int, ...]) -> Tuple[int, ...]:
-    """A shape without a trailing axis of 1: Keras' losses match targets (T,) to outputs (T, 1)."""
-    return shape[:-1] if shape[-1:] == (1,) else shape
 
 
 def check_terms(model: Any, x: Any, y: Any) -> None:
