@@ -27,6 +27,24 @@ def infer_task(y: Any) -> Tuple[str, Union[int, Dict[str, int]]]:
     return "regression", int(np.prod(y.shape[1:])) if y.ndim > 1 else 1
 
 
+def numeric_targets(name: str, y: Any) -> Any:
+    """Targets as numbers: booleans become the integer labels 0/1 (a binary or multi-label
+    classifier's), text is refused naming a few of its values (Keras' losses take numbers: class
+    names are encoded as integers 0…k-1 first)."""
+    def numeric(value: Any) -> Any:
+        array = np.asarray(value)
+        if array.dtype == bool:
+            return array.astype("int64")
+        if array.dtype.kind == "O" and array.size and not isinstance(array.flat[0], (str, bytes)):
+            array = np.asarray(array.tolist())
+        if array.dtype.kind in "USO":
+            shown = ", ".join(repr(v) for v in list(dict.fromkeys(array.reshape(-1)[:100].tolist()))[:3])
+            raise invalid_value(f"data ({name})", "numeric targets (class names as integers 0…k-1, e.g. "
+                                "np.unique(y, return_inverse=True)[1])", f"targets of text: {shown}, …")
+        return value if array is value else array
+    return map_arrays(numeric, y)
+
+
 def label_shape(y: Any) -> Tuple[int, ...]:
     """The shape of one example's class labels: () for one label (sparse, a trailing axis of 1, or a
     one-hot row), else one label per position (``(T,)`` for a sequence's tokens, ``(H, W)`` for a

@@ -29,7 +29,8 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import numpy as np
 
 from lossexp.data.batches import is_py_dataset, stream_of_batches
-from lossexp.data.checks import as_column, check_finite, infer_task, input_arrays, one_hot, sample_weights
+from lossexp.data.checks import (as_column, check_finite, infer_task, input_arrays, numeric_targets, one_hot,
+                                 sample_weights)
 from lossexp.data.structure import (count_rows, describe, dims, input_names, leaves, map_arrays, shapes, take_rows,
                                     to_numpy)
 from lossexp.errors import ConfigError, invalid_value
@@ -151,7 +152,7 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
             raise invalid_value(f"data ({name})", "the targets of several outputs as a dict by output name "
                                 "({'output_name': array, …})",
                                 f"a {type(loaded[1]).__name__} of {len(loaded[1])} arrays")
-        x, y = input_arrays(name, loaded[0]), as_column(loaded[1])
+        x, y = input_arrays(name, loaded[0]), as_column(numeric_targets(name, loaded[1]))
         lengths = {len(v) for v in leaves(x)} | {len(v) for v in leaves(y)}
         if len(lengths) > 1:
             raise invalid_value(f"data ({name})", "as many targets as inputs", f"lengths {sorted(lengths)}")
@@ -211,7 +212,12 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     y_spec = spec[1]
     if isinstance(y_spec, dict):
         raise invalid_value(f"data ({name})", "one target per element in a stream (several outputs: arrays)", y_spec)
-    one_hot_rows = (y_spec.shape.rank == 1 and y_spec.shape[0] not in (None, 1) and not y_spec.dtype.is_bool
+    if y_spec.dtype == tf.string:
+        numeric_targets(name, next(iter(stream.map(lambda x, y, *w: y).batch(CHECKED_ELEMENTS))).numpy())
+    if y_spec.dtype.is_bool:  # integer labels 0/1, as for arrays
+        stream = stream.map(lambda x, y, *weight: (x, tf.cast(y, tf.int64), *weight))
+        y_spec = stream.element_spec[1]
+    one_hot_rows = (y_spec.shape.rank == 1 and y_spec.shape[0] not in (None, 1)
                     and one_hot(np.asarray(next(iter(stream.map(lambda x, y, *w: y).batch(CHECKED_ELEMENTS))))))
     integer = y_spec.dtype.is_integer and not one_hot_rows  # class labels: one per element, or one per position
     labels = integer or one_hot_rows

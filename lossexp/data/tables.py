@@ -38,8 +38,9 @@ def choose(path: str, available: Sequence[str], target: Columns, features: Optio
 
 
 def to_arrays(frame: Any, path: str, features: List[str], targets: List[str], shuffle: bool,
-              seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """A pandas frame as (x float32, y) arrays; string targets become class indices."""
+              seed: int, labels: Optional[List[str]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """A pandas frame as (x float32, y) arrays; string targets become class indices: their places in
+    ``labels`` (every label of the table, sorted), or in this frame's own sorted labels."""
     from pandas.api.types import is_numeric_dtype
 
     non_numeric = [c for c in features if not is_numeric_dtype(frame[c])]
@@ -48,7 +49,7 @@ def to_arrays(frame: Any, path: str, features: List[str], targets: List[str], sh
                           f"({frame[non_numeric[0]].dtype}) in {path}; encode it or leave it out (data.features)")
     x = frame[features].to_numpy(dtype="float32")
     if len(targets) == 1 and not is_numeric_dtype(frame[targets[0]]):
-        labels = sorted(frame[targets[0]].astype(str).unique())
+        labels = labels or text_labels(frame, targets)
         y = frame[targets[0]].astype(str).map({label: i for i, label in enumerate(labels)}).to_numpy("int32")
     else:
         y = frame[targets].to_numpy()
@@ -59,6 +60,15 @@ def to_arrays(frame: Any, path: str, features: List[str], targets: List[str], sh
     return x, y
 
 
+def text_labels(frame: Any, targets: List[str]) -> List[str]:
+    """The sorted labels of a single text target column (empty for numeric targets)."""
+    from pandas.api.types import is_numeric_dtype
+
+    if len(targets) != 1 or is_numeric_dtype(frame[targets[0]]):
+        return []
+    return sorted(frame[targets[0]].astype(str).unique())
+
+
 def stream_of(name: str, chunks: Callable[[], Iterator[Any]], features: List[str], targets: List[str],
               size: int) -> Dataset:
     """A stream of (x, y) rows from a generator of pandas chunks (re-entrant: one pass per epoch)."""
@@ -67,11 +77,14 @@ def stream_of(name: str, chunks: Callable[[], Iterator[Any]], features: List[str
     from lossexp.data.dataset import from_stream
 
     first = next(chunks())
-    sample_x, sample_y = to_arrays(first, name, features, targets, shuffle=False, seed=0)
+    # a text target's classes are counted over the whole table, so every chunk encodes them alike
+    labels = sorted(set().union(*(text_labels(chunk, targets) for chunk in chunks()))) \
+        if text_labels(first, targets) else None
+    sample_x, sample_y = to_arrays(first, name, features, targets, shuffle=False, seed=0, labels=labels)
 
     def rows() -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         for chunk in chunks():
-            x, y = to_arrays(chunk, name, features, targets, shuffle=False, seed=0)
+            x, y = to_arrays(chunk, name, features, targets, shuffle=False, seed=0, labels=labels)
             yield x, y
 
     signature = (tf.TensorSpec((None, sample_x.shape[1]), tf.float32),

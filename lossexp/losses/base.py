@@ -243,11 +243,21 @@ class LossComponent(keras.layers.Layer):
                 it = "it is inside a nested model" if path == name else f"it is {path!r}, inside a nested model"
                 where = (f" ({it}: {self.option_key(option)} takes the network's own layers, so name "
                          f"{path.partition('/')[0]!r} or build the network flat)")
+            elif self._is_default(option, name):
+                where = (f" (it is {self.option_key(option)}'s default, a layer of lossexp's own mlp and cnn: "
+                         f"name a layer of yours)")
             else:
                 where = ""
             raise ConfigError(f"Invalid value for {self.option_key(option)}: layer {name!r} is not in the "
                               f"model{where}; its layers are {', '.join(existing)}")
         return list(names)
+
+    def _is_default(self, option: str, name: str) -> bool:
+        """Whether ``name`` is (one of) the constructor's default for ``option``: a default names a
+        layer of lossexp's models, which a network of the user's own does not have."""
+        parameter = inspect.signature(type(self).__init__).parameters.get(option)
+        default = () if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
+        return name == default or (isinstance(default, (tuple, list)) and name in default)
 
 
 def zero() -> Any:

@@ -111,6 +111,16 @@ def test_csv_in_memory_takes_the_named_columns_and_string_labels_become_classes(
     np.testing.assert_array_equal(data.y, (frame()["kind"] == "up").to_numpy().astype(int))  # down=0, up=1
 
 
+def test_a_streamed_csv_encodes_text_labels_alike_in_every_chunk(in_tmp):
+    table = frame(30)[["a", "b", "c"]]
+    table["kind"] = ["b", "c"] * 5 + ["a", "b"] * 5 + ["c", "a"] * 5  # each chunk of 10 lacks one class
+    table.to_csv(in_tmp / "t.csv", index=False)
+    data = dataset("csv", path="t.csv", target="kind", stream=True, chunk_rows=10)
+    labels = np.concatenate([np.asarray(y) for _, y in data.stream.batch(30)])
+    np.testing.assert_array_equal(labels, table["kind"].map({"a": 0, "b": 1, "c": 2}).to_numpy())
+    assert (data.task, data.num_outputs) == ("classification", 3)
+
+
 @pytest.mark.parametrize("options, message", [
     ({"target": "z"}, "Invalid value for data.target: t.csv has no column 'z'; its columns are a, b, c, note, y, kind"),
     ({"target": "y"}, "Invalid value for data.features: expected numeric columns, got 'note' ("),

@@ -163,6 +163,25 @@ def test_integer_labels_per_position_classify_and_float_targets_of_that_shape_re
     assert as_dataset("field", (np.zeros((4, 10)), tokens.astype("float32") / 7)).task == "regression"
 
 
+def test_boolean_targets_are_labels_0_and_1_and_text_targets_are_one_line():
+    import tensorflow as tf
+
+    x, flags = np.zeros((6, 2), "float32"), np.array([True, False, True, True, False, False])
+    for data in (as_dataset("flags", (x, flags)), from_stream("flags", tf.data.Dataset.from_tensor_slices((x, flags)))):
+        assert (data.task, data.num_outputs) == ("classification", 2)
+    np.testing.assert_array_equal(as_dataset("flags", (x, flags)).y, [1, 0, 1, 1, 0, 0])
+    tags = as_dataset("tags", (x, np.stack([flags, ~flags], axis=1)[:, [0, 0]]))  # multi-label flags
+    assert tags.task == "classification" and tags.y.dtype == np.int64
+    as_objects = as_dataset("objects", (x, np.array([1, 0, 2, 1, 0, 2], dtype=object)))  # pandas' object column
+    assert (as_objects.task, as_objects.num_outputs) == ("classification", 3)
+    expected = ("Invalid value for data (pets): expected numeric targets (class names as integers 0…k-1, e.g. "
+                "np.unique(y, return_inverse=True)[1]), got \"targets of text: 'cat', 'dog', 'emu', …\"")
+    pets = np.array(["cat", "dog", "cat", "emu", "dog", "cat"])
+    assert one_line_error(lambda: as_dataset("pets", (x, pets))) == expected
+    streamed = one_line_error(lambda: from_stream("pets", tf.data.Dataset.from_tensor_slices((x, pets))))
+    assert streamed.startswith(expected.split(" got ")[0]) and "b'cat'" in streamed
+
+
 def test_a_list_of_targets_without_a_network_to_name_them_is_one_line():
     message = one_line_error(lambda: as_dataset("mine", (np.zeros((4, 2)), [np.zeros(4), np.zeros((4, 2))])))
     assert message == ("Invalid value for data (mine): expected the targets of several outputs as a dict by output "

@@ -166,7 +166,19 @@ def test_unknown_layer_is_a_config_error_listing_layers(tiny_network):
     message = str(info.value)
     assert "loss.act.layers" in message and "'dense_9'" in message
     assert "inputs, hidden_1, hidden_2, output" in message
-    assert "\n" not in message
+    assert "\n" not in message and "default" not in message
+
+
+def test_the_default_layer_missing_from_a_network_of_ones_own_says_it_is_the_default():
+    import keras
+
+    inputs = keras.Input((3,))
+    network = keras.Model(inputs, keras.layers.Dense(1, name="out")(keras.layers.Dense(4, name="body")(inputs)))
+    with pytest.raises(ConfigError) as info:
+        ActivityPenalty(name="activity").attach(network)
+    assert str(info.value) == ("Invalid value for loss.activity.layers: layer 'hidden_1' is not in the model (it is "
+                               "loss.activity.layers's default, a layer of lossexp's own mlp and cnn: name a layer "
+                               "of yours); its layers are input_layer, body, out")
 
 
 def test_tap_config_round_trip():

@@ -36,8 +36,8 @@ def test_a_saved_keras_file_is_the_network_and_keeps_its_layer_names(in_tmp):
                                   overrides=["model.path=net.keras", "loss.activity.layers=[encoder]",
                                              "loss.cross_layer.layers=[encoder,head]", "data.n_samples=160"], **QUICK)
     assert status(in_tmp, run_id) == "FINISHED" and "term/cross_layer" in history
-    with pytest.raises(ConfigError, match=r"loss.activity.layers: layer 'hidden_1' is not in the model; its layers "
-                                          r"are inputs, encoder, head"):
+    with pytest.raises(ConfigError, match=r"loss.activity.layers: layer 'hidden_1' is not in the model \(it is "
+                                          r"loss.activity.layers's default, .*\); its layers are inputs, encoder, head"):
         built(composed_config("model=keras_file", f"model.path={in_tmp / 'net.keras'}", "data=regression",
                               "loss=activity"))
 
