@@ -148,11 +148,13 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
             for path in trainer.artifacts(own, output_dir, run_name):
                 tracked.log_artifact(path, "plots")
         if config.tracking.log_model:
-            model.save(output_dir / "model.keras")
-            if tracked.run_id:
-                logged_model.log_model(tracked.client, tracked.uri, tracked.run_id, tracked.experiment_id, model,
-                                       trainer.serving_network(model), data.sample(logged_model.EXAMPLE_ROWS)[0],
-                                       config_path, recorder.step, {key: tags[key] for key in ("loss", "model", "data")})
+            with logged_model.unsaved_model_is_a_warning(tracked, output_dir / "model.keras"):
+                model.save(output_dir / "model.keras")
+                if tracked.run_id:
+                    logged_model.log_model(tracked.client, tracked.uri, tracked.run_id, tracked.experiment_id,
+                                           model, trainer.serving_network(model),
+                                           data.sample(logged_model.EXAMPLE_ROWS)[0], config_path, recorder.step,
+                                           {key: tags[key] for key in ("loss", "model", "data")})
         value = objective_values(history.history, config.objective, trainer.fallback_objective)
         if tracked.run_id:
             store.log_metrics(tracked.client, tracked.run_id, objective_points(value, config.objective, recorder.step))

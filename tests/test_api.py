@@ -4,6 +4,7 @@ model to fit yourself."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -236,14 +237,15 @@ def test_text_as_numpy_makes_it_trains_through_text_vectorization_and_is_served(
 
 @pytest.mark.slow
 def test_a_binary_classifier_of_one_logit_trains_and_reloads(tmp_path, monkeypatch):
-    """Labels 0/1 and one output unit, as Keras' binary classifiers have: binary cross-entropy."""
+    """Labels 0/1 (here booleans, as a comparison makes them) and one output unit, as Keras' binary
+    classifiers have: binary cross-entropy."""
     import keras
     import mlflow
 
     monkeypatch.chdir(tmp_path)
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).normal(size=(300, 4)).astype("float32")
-    y = (x[:, 0] - x[:, 1] > 0).astype("int64")
+    y = x[:, 0] - x[:, 1] > 0
     inputs = keras.Input((4,))
     hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
     history, run_id = lossexp.fit(keras.Model(inputs, keras.layers.Dense(1)(hidden)), (x, y), loss=["hist_avg"],
@@ -352,3 +354,30 @@ def test_a_tagger_learns_labels_per_position_weighted_per_token_in_loss_and_accu
     correct = logits.argmax(-1) == tags[-60:]
     assert history["val_accuracy"][-1] == pytest.approx(np.sum(correct * w) / np.sum(w), rel=1e-5)
     assert history["val_accuracy"][-1] > 0.9  # labels per position are learnt, position by position
+
+
+@pytest.mark.slow
+def test_a_network_keras_cannot_save_costs_the_run_its_model_not_the_run(tmp_path, monkeypatch, capsys):
+    """A subclassed network whose constructor takes an argument and which has no get_config: Keras
+    refuses to save it, after training went well."""
+    import keras
+
+    class Unsaveable(keras.Model):
+        def __init__(self, units):
+            super().__init__()
+            self.hidden, self.out = keras.layers.Dense(units, activation="relu"), keras.layers.Dense(1)
+
+        def call(self, inputs):
+            return self.out(self.hidden(inputs))
+
+    monkeypatch.chdir(tmp_path)
+    history, run_id = lossexp.fit(Unsaveable(8), data(), loss=["hist_avg"], trainer={"epochs": 1, "verbose": 0})
+    warning = capsys.readouterr().err.strip().splitlines()[-1]
+    assert warning.startswith("lossexp: warning: the trained model was not saved (NotImplementedError: Object "
+                              "Unsaveable was created by passing non-serializable argument values")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and len(history["loss"]) == 1
+    assert run.data.tags["lossexp.model_not_logged"].startswith("NotImplementedError: Object Unsaveable")
+    traceback_file = Path(client.download_artifacts(run_id, "error/model_not_logged.txt"))
+    assert "get_config" in traceback_file.read_text() and not list(tmp_path.glob("outputs/**/model.keras"))

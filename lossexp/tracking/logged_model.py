@@ -28,9 +28,11 @@ import contextlib
 import io
 import os
 import shutil
+import sys
+import traceback
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 
@@ -38,6 +40,8 @@ NAME = "model"
 SERVING_DIR = "serving"
 CONFIG_FILE = "config.yaml"
 EXAMPLE_ROWS = 5
+NOT_LOGGED_TAG = "lossexp.model_not_logged"
+NOT_LOGGED_ARTIFACT = "error/model_not_logged.txt"
 
 
 def example_inputs(network: Any, data_inputs: Any) -> Any:
@@ -207,3 +211,25 @@ def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any
         mlflow.set_tracking_uri(previous)
     client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
     return logged.model_id
+
+
+@contextlib.contextmanager
+def unsaved_model_is_a_warning(tracked: Any, saved_file: Path) -> Iterator[None]:
+    """A trained network Keras cannot save (a class of the user's whose constructor takes values
+    Keras cannot serialise and that has no ``get_config``) costs the run its model, not the run: one
+    warning line, the tag :data:`NOT_LOGGED_TAG` saying why, the traceback as an artifact; the
+    metrics and plots stay and the run ends FINISHED (training itself went well)."""
+    from lossexp.project import one_line
+    from lossexp.tracking import store
+
+    try:
+        yield
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {one_line(str(exc), 300)}"
+        saved_file.unlink(missing_ok=True)
+        print(f"lossexp: warning: the trained model was not saved ({reason}); the run and its metrics are "
+              "recorded. Give your classes a get_config() (see Keras' serialization guide) or set "
+              "tracking.log_model=false", file=sys.stderr)
+        if tracked.run_id:
+            store.set_tag(tracked.client, tracked.run_id, NOT_LOGGED_TAG, reason)
+            tracked.client.log_text(tracked.run_id, traceback.format_exc(), NOT_LOGGED_ARTIFACT)
