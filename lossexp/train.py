@@ -107,6 +107,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     data = trainer.prepare(data if data is not None else load(config.data))
     with placement(config.trainer), user_code_errors("building the model"):  # devices, strategy, dtype policy
         model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
+    if config.tracking.log_model:
+        logged_model.warn_if_unsaveable(model)
 
     child_name, child_tags = child_identity(config.tracking.parent_run_id, config.tracking.sweep_keys)
     experiment = _experiment()

@@ -213,6 +213,20 @@ def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any
     return logged.model_id
 
 
+def warn_if_unsaveable(model: Any) -> None:
+    """Say before training, in one warning line, when Keras will not be able to save the network
+    (its config does not serialise): a long run should not find out at its end."""
+    import keras
+
+    from lossexp.project import one_line
+
+    try:
+        keras.saving.serialize_keras_object(model)
+    except Exception as exc:
+        print(f"lossexp: warning: Keras cannot save this network ({type(exc).__name__}: {one_line(str(exc), 300)}): "
+              "it trains and is recorded, without its model (tracking.log_model=false says so)", file=sys.stderr)
+
+
 @contextlib.contextmanager
 def unsaved_model_is_a_warning(tracked: Any, saved_file: Path) -> Iterator[None]:
     """A trained network Keras cannot save (a class of the user's whose constructor takes values
