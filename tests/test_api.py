@@ -383,3 +383,7 @@ def test_a_network_keras_cannot_save_costs_the_run_its_model_not_the_run(tmp_pat
     assert run.data.tags["lossexp.model_not_logged"].startswith("NotImplementedError: Object Unsaveable")
     traceback_file = Path(client.download_artifacts(run_id, "error/model_not_logged.txt"))
     assert "get_config" in traceback_file.read_text() and not list(tmp_path.glob("outputs/**/model.keras"))
+    from lossexp.tracking.model_source import resolve  # what lossexp evaluate says of it
+
+    with pytest.raises(ConfigError, match=r"the run saved no model \(NotImplementedError: Object Unsaveable"):
+        resolve(f"runs:/{run_id}/model")

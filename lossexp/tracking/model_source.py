@@ -105,9 +105,25 @@ def download(uri: str, overrides: Sequence[str]) -> Path:
                                                         tracking_uri=store_uri))
     except (MlflowException, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _invalid(uri, f"not found in {store_uri}: {first[:200]}") from None
+        raise _invalid(uri, f"not found in {store_uri}: {unsaved_reason(uri, store_uri) or first[:200]}") from None
     finally:
         mlflow.set_tracking_uri(previous)
+
+
+def unsaved_reason(uri: str, store_uri: str) -> Optional[str]:
+    """Why a ``runs:/`` URI's run has no model, when its training could not save it (the tag
+    :data:`~lossexp.tracking.logged_model.NOT_LOGGED_TAG`); None otherwise."""
+    import mlflow
+
+    from lossexp.tracking.logged_model import NOT_LOGGED_TAG
+
+    if not uri.startswith("runs:/"):
+        return None
+    try:
+        tags = mlflow.MlflowClient(store_uri).get_run(uri[len("runs:/"):].split("/")[0]).data.tags
+    except Exception:  # no such run, a server that refuses: the download's own message says enough
+        return None
+    return f"the run saved no model ({tags[NOT_LOGGED_TAG][:200]})" if NOT_LOGGED_TAG in tags else None
 
 
 def resolve(argument: str, overrides: Sequence[str] = ()) -> ModelSource:
