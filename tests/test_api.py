@@ -74,6 +74,9 @@ def test_compose_gives_a_keras_model_that_adds_every_component():
     (lambda: lossexp.fit(network(), data(), optimizer="adamm"), "Unknown optimizer 'adamm'"),
     (lambda: lossexp.fit(own_step_network(), data()), "Invalid value for model: expected a network that lossexp's "
      "step trains"),
+    (lambda: lossexp.fit(network(), (data()[0], np.arange(160) % 3 - 1)), "Invalid value for data (python): expected "
+     "class labels 0…k-1 (padding: a valid label weighted 0 by sample weights; numbers: task.type=regression or "
+     "float targets), got '-1 at example 0'"),
 ])
 def test_mistakes_are_one_line_config_errors(call, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

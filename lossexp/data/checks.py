@@ -45,6 +45,14 @@ def numeric_targets(name: str, y: Any) -> Any:
     return map_arrays(numeric, y)
 
 
+def check_labels(name: str, lowest: int, where: str) -> None:
+    """Class labels are 0…k-1: a negative one (a padding label of -1 or -100, as other frameworks
+    ignore) is refused in one line saying what to do instead."""
+    if lowest < 0:
+        raise invalid_value(f"data ({name})", "class labels 0…k-1 (padding: a valid label weighted 0 by sample "
+                            "weights; numbers: task.type=regression or float targets)", f"{lowest} {where}")
+
+
 def label_shape(y: Any) -> Tuple[int, ...]:
     """The shape of one example's class labels: () for one label (sparse, a trailing axis of 1, or a
     one-hot row), else one label per position (``(T,)`` for a sequence's tokens, ``(H, W)`` for a

@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import numpy as np
 
 from lossexp.data.batches import is_py_dataset, stream_of_batches
-from lossexp.data.checks import (as_column, check_finite, infer_task, input_arrays, numeric_targets, one_hot,
+from lossexp.data.checks import (as_column, check_finite, check_labels, infer_task, input_arrays, numeric_targets, one_hot,
                                  sample_weights)
 from lossexp.data.structure import (count_rows, describe, dims, input_names, leaves, map_arrays, shapes, take_rows,
                                     to_numpy)
@@ -225,8 +225,11 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     if task == "classification" and not integer:  # one-hot labels (checked on the first elements)
         outputs = int(y_spec.shape[0])
     elif task == "classification":
-        outputs = int(stream.map(lambda x, y, *weight: tf.reduce_max(tf.cast(y, tf.int64))).reduce(
-            tf.constant(0, tf.int64), tf.maximum)) + 1
+        lowest, highest = stream.map(lambda x, y, *weight: tf.cast([tf.reduce_min(y), tf.reduce_max(y)], tf.int64)) \
+            .reduce(tf.constant([2 ** 62, -1], tf.int64), lambda seen, new: tf.stack(
+                [tf.minimum(seen[0], new[0]), tf.maximum(seen[1], new[1])])).numpy()
+        check_labels(name, int(lowest), "in the stream's labels")
+        outputs = int(highest) + 1
     else:
         outputs = int(np.prod([d for d in y_spec.shape])) if y_spec.shape.rank else 1
     if size < 2:

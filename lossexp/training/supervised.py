@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from lossexp import registry
+from lossexp.data import checks
 from lossexp.data.structure import shapes
 from lossexp.errors import ConfigError, invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
@@ -64,6 +65,10 @@ class SupervisedTrainer(Trainer):
     def prepare(self, data: Any) -> Any:
         model_task = self.meta.get("task")
         task = self.config.task.type or model_task or data.task
+        if task == "classification" and data.in_memory and np.issubdtype(np.asarray(data.y).dtype, np.integer):
+            labels = np.asarray(data.y).reshape(len(data.y), -1)
+            lowest = int(labels.min())
+            checks.check_labels(data.name, lowest, f"at example {int(np.argwhere(labels == lowest)[0][0])}")
         if task == data.task:
             return data
         if task == "reconstruction":

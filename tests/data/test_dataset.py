@@ -182,6 +182,16 @@ def test_boolean_targets_are_labels_0_and_1_and_text_targets_are_one_line():
     assert streamed.startswith(expected.split(" got ")[0]) and "b'cat'" in streamed
 
 
+def test_a_negative_label_in_a_stream_is_one_line():
+    import tensorflow as tf
+
+    labels = np.array([0, 2, 1, -100, 1, 0])  # another framework's "ignore" label
+    message = one_line_error(lambda: from_stream("tokens", tf.data.Dataset.from_tensor_slices(
+        (np.zeros((6, 2), "float32"), labels))))
+    assert message.startswith("Invalid value for data (tokens): expected class labels 0…k-1 (padding: a valid label "
+                              "weighted 0 by sample weights") and message.endswith("got \"-100 in the stream's labels\"")
+
+
 def test_a_list_of_targets_without_a_network_to_name_them_is_one_line():
     message = one_line_error(lambda: as_dataset("mine", (np.zeros((4, 2)), [np.zeros(4), np.zeros((4, 2))])))
     assert message == ("Invalid value for data (mine): expected the targets of several outputs as a dict by output "

@@ -39,11 +39,13 @@ def test_labels_per_position_take_one_output_per_class_at_each_position():
 def test_one_label_per_example_keeps_its_rules():
     labels = as_dataset("labels", (np.zeros((8, 3)), np.arange(8) % 3))
     check_outputs("mine", labels, labels.y, outputs(3))
-    assert "outputs of shape (3,) (sparse labels)" in refusal(labels, outputs(2))
+    check_outputs("mine", labels, labels.y, outputs(10))  # a 10-class network on data of 3 of its classes
+    assert "outputs of shape (3,) (sparse labels, or more classes)" in refusal(labels, outputs(2))
     one_hot = as_dataset("one_hot", (np.zeros((8, 3)), np.eye(3, dtype="float32")[np.arange(8) % 3]))
     check_outputs("mine", one_hot, one_hot.y, outputs(3))
     message = refusal(one_hot, outputs(12, 3))
     assert "outputs of shape (3,) (one-hot labels)" in message and "regression" not in message
+    assert "outputs of shape (3,) (one-hot labels)" in refusal(one_hot, outputs(4))  # one-hot rows fix the classes
 
 
 def test_a_network_compiled_before_it_came_is_told_what_replaces_its_loss_and_optimizer():
