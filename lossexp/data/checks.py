@@ -5,7 +5,8 @@ source is the usual origin of the mistake, so no traceback).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple, Union
+import math
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -51,6 +52,39 @@ def check_labels(name: str, lowest: int, where: str) -> None:
     if lowest < 0:
         raise invalid_value(f"data ({name})", "class labels 0…k-1 (padding: a valid label weighted 0 by sample "
                             "weights; numbers: task.type=regression or float targets)", f"{lowest} {where}")
+
+
+def labels_of(y: Any) -> np.ndarray:
+    """Class indices of targets: sparse labels as they are (a trailing axis of 1 dropped), one-hot
+    rows by their 1."""
+    y = np.asarray(y)
+    if one_hot(y):
+        return np.argmax(y, axis=-1)
+    return y[..., 0] if y.ndim > 1 and y.shape[-1] == 1 else y
+
+
+def split_unlike(train: Any, validation: Any) -> Optional[str]:
+    """When the validation split's labels are distributed unlike the training split's beyond chance
+    (a χ² test of homogeneity, p < 1e-6: examples sorted by class, whose last ones validate), what
+    each split holds; None otherwise. One label per example only (a tagger's positions are not
+    independent draws)."""
+    train, validation = labels_of(train), labels_of(validation)
+    if train.ndim != 1 or validation.ndim != 1 or not len(validation):
+        return None
+    classes = int(max(train.max(), validation.max())) + 1
+    table = np.stack([np.bincount(train, minlength=classes), np.bincount(validation, minlength=classes)])
+    present = table[:, table.sum(axis=0) > 0].astype("float64")
+    if present.shape[1] < 2:
+        return None
+    expected = present.sum(axis=1, keepdims=True) * present.sum(axis=0, keepdims=True) / present.sum()
+    statistic, dof = float(((present - expected) ** 2 / expected).sum()), present.shape[1] - 1
+    # the χ² survival function by Wilson and Hilferty's cube-root normal approximation (no SciPy import)
+    z = ((statistic / dof) ** (1 / 3) - (1 - 2 / (9 * dof))) / math.sqrt(2 / (9 * dof))
+    if 0.5 * math.erfc(z / math.sqrt(2)) >= 1e-6:
+        return None
+    shown = lambda counts: ", ".join(f"{c}: {n}" for c, n in enumerate(counts) if n)  # noqa: E731
+    return (f"training {{{shown(table[0])}}}, validation {{{shown(table[1])}}}" if classes <= 10
+            else f"χ² = {statistic:.0f} on {dof} degrees of freedom")
 
 
 def label_shape(y: Any) -> Tuple[int, ...]:

@@ -15,20 +15,10 @@ from typing import Any, Mapping, Union
 
 import numpy as np
 
+from lossexp.data.checks import labels_of
 from lossexp.errors import invalid_value
 
 BALANCED = "balanced"
-
-
-def labels_of(y: Any) -> np.ndarray:
-    """Class indices of targets: sparse labels as they are (a trailing axis of 1 dropped), one-hot
-    rows by their 1."""
-    from lossexp.data import checks
-
-    y = np.asarray(y)
-    if checks.one_hot(y):
-        return np.argmax(y, axis=-1)
-    return y[..., 0] if y.ndim > 1 and y.shape[-1] == 1 else y
 
 
 def per_class(spec: Union[str, Mapping[Any, float]], counts: np.ndarray) -> np.ndarray:

@@ -69,6 +69,8 @@ class SupervisedTrainer(Trainer):
             labels = np.asarray(data.y).reshape(len(data.y), -1)
             lowest = int(labels.min())
             checks.check_labels(data.name, lowest, f"at example {int(np.argwhere(labels == lowest)[0][0])}")
+        if task == data.task == "classification" and data.in_memory:
+            self._warn_if_sorted(data)
         if task == data.task:
             return data
         if task == "reconstruction":
@@ -80,6 +82,16 @@ class SupervisedTrainer(Trainer):
             else data.y
         outputs = int(np.prod(np.shape(y)[1:])) if task == "regression" and data.in_memory else data.num_outputs
         return replace(data, task=task, y=y, num_outputs=outputs)
+
+    def _warn_if_sorted(self, data: Any) -> None:
+        """One warning line when the last examples, which validate, hold other classes than the rest."""
+        fraction = self.config.trainer.validation_split
+        train, validation = data.split(fraction) if fraction else (None, None)
+        unlike = validation and checks.split_unlike(train.arrays[1], validation.arrays[1])
+        if unlike:
+            print(f"lossexp: warning: the validation split (the last {fraction:.0%} of data {data.name!r}, as Keras' "
+                  f"validation_split takes them) holds classes unlike the training split's ({unlike}; χ² test "
+                  "p < 1e-6): are the examples sorted by class? Shuffle them first", file=sys.stderr)
 
     def build(self, data: Any, network: Any = None, components: Optional[Sequence[Any]] = None) -> Any:
         from lossexp.losses.entries import build_components

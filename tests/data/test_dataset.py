@@ -209,3 +209,17 @@ def test_sample_weights_may_be_one_per_target_position_and_other_shapes_are_one_
     per_token[2, 5] = -1.0
     message = one_line_error(lambda: as_dataset("tokens", (np.zeros((4, 10)), tokens, per_token)))
     assert message == "Invalid value for data (tokens): expected finite sample weights ≥ 0, got '-1.0 at example 2'"
+
+
+def test_split_unlike_flags_sorted_labels_and_not_chance():
+    from lossexp.data.checks import split_unlike
+
+    labels = np.repeat([0, 1], [500, 500])
+    assert split_unlike(labels[:800], labels[800:]) == "training {0: 500, 1: 300}, validation {1: 200}"
+    assert split_unlike(np.eye(2)[labels[:800]], np.eye(2)[labels[800:]]) is not None  # one-hot rows alike
+    rng = np.random.default_rng(0)
+    flagged = sum(split_unlike(*np.split(rng.permutation(labels), [800])) is not None for _ in range(200))
+    assert flagged == 0  # p < 1e-6 by chance: about once in a million random orders
+    rare = rng.permutation(np.repeat([0, 1], [990, 10]))  # a rare class missing from validation by chance
+    assert split_unlike(rare[:800], rare[800:]) is None
+    assert split_unlike(np.zeros((8, 5), "int64"), np.ones((2, 5), "int64")) is None  # labels per position: no test
