@@ -96,9 +96,10 @@ def compose(model: Any, loss: Iterable[LossEntry] = (), task_loss: str = "mean_s
 
 
 def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequence[str] = (),
-        callbacks: Sequence[Any] = (), **sections: Any) -> FitResult:
+        callbacks: Sequence[Any] = (), validation_data: Any = None, **sections: Any) -> FitResult:
     """Train ``model`` on ``data`` with the ``loss`` components and record the run (see the module
-    docstring); ``callbacks`` (Keras callbacks) run after lossexp's own.
+    docstring); ``callbacks`` (Keras callbacks) run after lossexp's own. ``validation_data`` (in
+    ``data``'s form) validates in place of the last ``trainer.validation_split`` of ``data``.
 
     Raises :class:`lossexp.errors.ConfigError` (one line, nothing recorded) for anything invalid.
     """
@@ -143,10 +144,18 @@ def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequen
         config.model = Selection(getattr(network, "name", "network"))
         resolved["model"] = {"name": config.model.name, "source": "python"}
     dataset = None
+    if validation_data is not None:
+        if isinstance(data, (str, Dataset)):
+            raise invalid_value("validation_data", "None with data of a registered name or a lossexp Dataset "
+                                "(its source returns {'train': …, 'validation': …})", type(validation_data).__name__)
+        data = {"train": data, "validation": validation_data}
     if not isinstance(data, str):
-        dataset = data if isinstance(data, Dataset) else as_dataset("python", by_output_name(data, network))
+        named = {key: by_output_name(part, network) for key, part in data.items()} if isinstance(data, dict) \
+            else by_output_name(data, network)
+        dataset = data if isinstance(data, Dataset) else as_dataset("python", named)
         config.data = Selection(dataset.name)
-        resolved["data"] = {"name": dataset.name, "source": "python", "examples": dataset.examples}
+        resolved["data"] = {"name": dataset.name, "source": "python", "examples": dataset.examples,
+                            **({"held_out": dataset.held_out} if dataset.held_out is not None else {})}
     from lossexp.losses.entries import build_components
 
     named = {c.name: c for c in build_components({name: config.loss[name] for name in names})}

@@ -390,3 +390,27 @@ def test_a_network_keras_cannot_save_costs_the_run_its_model_not_the_run(tmp_pat
 
     with pytest.raises(ConfigError, match=r"the run saved no model \(NotImplementedError: Object Unsaveable"):
         resolve(f"runs:/{run_id}/model")
+
+
+@pytest.mark.slow
+def test_validation_data_of_ones_own_validates_in_place_of_the_last_examples(tmp_path, monkeypatch):
+    """Keras' fit(validation_data=…): the held-out set's loss, as NumPy computes it on the trained
+    network; its examples are not trained on."""
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x, xv = rng.normal(size=(60, 3)).astype("float32"), rng.normal(size=(25, 3)).astype("float32")
+    y, yv = (x[:, 0] > 0).astype("int64"), (xv[:, 0] > 0).astype("int64")
+    network = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    history, run_id = lossexp.fit(network, (x, y), validation_data=(xv, yv), loss=["hist_avg"],
+                                  trainer={"epochs": 2, "verbose": 0, "batch_size": 20})
+    p = np.asarray(network(xv), dtype="float64")
+    expected = -np.mean(np.log(p[np.arange(25), yv]))
+    np.testing.assert_allclose(history["val_loss/task"][-1], expected, rtol=1e-5)
+    params = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(run_id).data.params
+    assert params["data.examples"] == "85" and params["data.held_out"] == "25"
+    with pytest.raises(ConfigError, match=r"Invalid value for validation_data: expected None with data of a "
+                                          r"registered name"):
+        lossexp.fit(network, "regression", validation_data=(xv, yv))

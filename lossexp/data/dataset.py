@@ -20,6 +20,9 @@ weighted by example.
 Splitting keeps one rule for both forms: the validation set is the *last* ``fraction`` of the
 examples in the source's order (sources shuffle once, from their seed, before that). A stream is
 split with ``take``/``skip`` on its known size, so its order must not change between passes.
+A source with a validation set of its own returns ``{"train": …, "validation": …}`` (two of the
+forms above, both arrays or both streams): they are checked and read as one set whose last
+examples, the validation set's, always validate (``trainer.validation_split`` 0: none validate).
 """
 from __future__ import annotations
 
@@ -29,10 +32,10 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import numpy as np
 
 from lossexp.data.batches import is_py_dataset, stream_of_batches
-from lossexp.data.checks import (as_column, check_finite, check_labels, infer_task, input_arrays, numeric_targets, one_hot,
-                                 sample_weights)
-from lossexp.data.structure import (count_rows, describe, dims, input_names, leaves, map_arrays, shapes, take_rows,
-                                    to_numpy)
+from lossexp.data.checks import (as_column, check_finite, check_labels, infer_task, input_arrays, numeric_targets,
+                                 one_hot, sample_weights)
+from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
+                                    take_rows, to_numpy)
 from lossexp.errors import ConfigError, invalid_value
 
 TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")
@@ -70,6 +73,8 @@ class Dataset:
     num_outputs: Union[int, Dict[str, int]] = 1
     #: a source's own split (e.g. Keras' directory reader); default: the last ``fraction``
     splitter: Optional[Callable[[float], Tuple[Part, Optional[Part]]]] = None
+    #: a source's own validation set: the last this many examples (None: the last ``fraction``)
+    held_out: Optional[int] = None
     #: generation data: scores a generator's samples every epoch (e.g. the ring's modes)
     scorer: Any = None
     extras: Dict[str, Any] = field(default_factory=dict)
@@ -120,11 +125,18 @@ class Dataset:
         return replace(self, task="reconstruction", x=x, y=x, num_outputs=x.shape[1], splitter=None)
 
     def split(self, fraction: float) -> Tuple[Part, Optional[Part]]:
-        """(train, validation): the last ``fraction`` of the examples validate (None when 0)."""
+        """(train, validation): the last ``fraction`` of the examples validate (None when 0) — or the
+        source's own validation set, whatever the fraction above 0."""
         if self.splitter is not None:
             return self.splitter(fraction)
-        n_val = int(round(self.examples * fraction))
-        n_train = self.examples - n_val
+        if self.held_out is not None:
+            train, validation = self._split_at(self.examples - self.held_out)
+            return train, (validation if fraction > 0 else None)
+        return self._split_at(self.examples - int(round(self.examples * fraction)))
+
+    def _split_at(self, n_train: int) -> Tuple[Part, Optional[Part]]:
+        """(the first ``n_train`` examples, the rest — None when there are none)."""
+        n_val = self.examples - n_train
         if self.in_memory:
             columns = (self.x, self.y) + ((self.sample_weight,) if self.sample_weight is not None else ())
             train = Part(arrays=tuple(take_rows(c, slice(0, n_train)) for c in columns), size=n_train)
@@ -147,6 +159,8 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
     inputs and targets agree in length and hold no NaN/inf."""
     if isinstance(loaded, Dataset):
         dataset = loaded
+    elif isinstance(loaded, dict) and set(loaded) == {"train", "validation"}:
+        return with_validation(name, loaded["train"], loaded["validation"], task)
     elif isinstance(loaded, tuple) and len(loaded) in (2, 3):
         if isinstance(loaded[1], (list, tuple)):
             raise invalid_value(f"data ({name})", "the targets of several outputs as a dict by output name "
@@ -167,7 +181,8 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         dataset = from_stream(name, stream, task, size=size)
     else:
         raise invalid_value(f"data ({name})", "(x, y) or (x, y, sample_weight) arrays, a tf.data.Dataset of "
-                            "such elements, a keras.utils.PyDataset of such batches or a lossexp Dataset",
+                            "such elements, a keras.utils.PyDataset of such batches or a lossexp Dataset (or "
+                            "{'train': …, 'validation': …} of two of them)",
                             describe(loaded))
     if dataset.task not in TASKS:
         raise invalid_value(f"data ({name}).task", "one of " + ", ".join(TASKS), dataset.task)
@@ -185,6 +200,37 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
                 CHECKED_ELEMENTS)
             sample_weights(name, np.asarray(first), len(first), np.asarray(y))
     return dataset
+
+
+def with_validation(name: str, train: Any, validation: Any, task: Optional[str] = None) -> Dataset:
+    """One :class:`Dataset` of a training set and the source's own validation set (each checked as
+    :func:`as_dataset` checks a source's data): the validation examples last, held out."""
+    held_out = as_dataset(f"{name}, validation", validation, task)
+    train_set = as_dataset(name, train, task)
+    if train_set.in_memory != held_out.in_memory or train_set.splitter or held_out.splitter:
+        raise invalid_value(f"data ({name})", "a train and a validation set of one form (both arrays or both "
+                            "tf.data streams)", f"{describe(train)} and {describe(validation)}")
+    if train_set.in_memory:
+        weights = [part.sample_weight for part in (train_set, held_out)]
+        given = next((w for w in weights if w is not None), None)
+        if given is not None:  # the set without weights weighs each example (or position) 1
+            weights = [np.ones((part.examples, *given.shape[1:]), "float32") if w is None else w
+                       for w, part in zip(weights, (train_set, held_out))]
+        try:
+            joined = (concat_rows(train_set.x, held_out.x), concat_rows(train_set.y, held_out.y),
+                      *([concat_rows(*weights)] if weights[0] is not None else []))
+        except (ValueError, KeyError) as exc:
+            raise invalid_value(f"data ({name})", "a validation set shaped like the training set",
+                                f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        whole = as_dataset(name, tuple(joined), task)
+    else:
+        try:
+            joined = train_set.stream.concatenate(held_out.stream)
+        except (TypeError, ValueError) as exc:
+            raise invalid_value(f"data ({name})", "a validation stream of the training stream's elements",
+                                f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        whole = from_stream(name, joined, task, size=train_set.examples + held_out.examples)
+    return replace(whole, held_out=held_out.examples)
 
 
 def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Optional[int] = None) -> Dataset:

@@ -42,6 +42,16 @@ def take_rows(value: Any, rows: Any) -> Any:
     return map_arrays(lambda v: v[rows], value)
 
 
+def concat_rows(first: Any, second: Any) -> Any:
+    """The rows of ``second`` after those of ``first``: one array each, or dicts or lists of them of
+    the same structure."""
+    if isinstance(first, dict):
+        return {key: np.concatenate([first[key], second[key]]) for key in first}
+    if isinstance(first, (list, tuple)):
+        return [np.concatenate([a, b]) for a, b in zip(first, second)]
+    return np.concatenate([first, second])
+
+
 def count_rows(value: Any) -> int:
     """The number of examples in one array, or in a dict or list of them."""
     return len(leaves(value)[0])

@@ -30,9 +30,10 @@ def dataset(data_config: Mapping[str, Any], part: Any) -> Any:
     from mlflow.data.tensorflow_dataset import from_tensorflow
 
     name = str(data_config.get("name"))
-    if part.arrays is None:
+    if part.arrays is None:  # one label per element as a vector of 1: MLflow infers no schema of scalars
+        targets = part.stream.map(lambda x, y, *weight: y if y.shape.rank else y[None])
         return from_tensorflow(part.stream.map(lambda x, y, *weight: x), source=source(data_config),
-                               targets=part.stream.map(lambda x, y, *weight: y), name=name)
+                               targets=targets, name=name)
     x, y = part.arrays[:2]  # the sample weights are not a column of the data
     if isinstance(x, list):  # several inputs in order: MLflow takes one array or a dict of them
         x = {f"input_{i}": inputs for i, inputs in enumerate(x)}

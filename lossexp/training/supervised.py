@@ -69,7 +69,7 @@ class SupervisedTrainer(Trainer):
             labels = np.asarray(data.y).reshape(len(data.y), -1)
             lowest = int(labels.min())
             checks.check_labels(data.name, lowest, f"at example {int(np.argwhere(labels == lowest)[0][0])}")
-        if task == data.task == "classification" and data.in_memory:
+        if task == data.task == "classification" and data.in_memory and data.held_out is None:
             self._warn_if_sorted(data)
         if task == data.task:
             return data
@@ -177,6 +177,7 @@ class SupervisedTrainer(Trainer):
             return {"x": x, "y": y, "sample_weight": weight[0] if weight else None, "batch_size": batch,
                     "validation_data": validation.arrays if validation is not None else None}
         return {"x": batched(train.stream, batch, shuffle=train.size, seed=self.config.trainer.seed),
+                "shuffle": False,  # the stream shuffles itself (Keras would warn that it cannot)
                 "validation_data": batched(validation.stream, batch) if validation is not None else None}
 
     def evaluate(self, model: Any, data: Any) -> Dict[str, float]:

@@ -223,3 +223,29 @@ def test_split_unlike_flags_sorted_labels_and_not_chance():
     rare = rng.permutation(np.repeat([0, 1], [990, 10]))  # a rare class missing from validation by chance
     assert split_unlike(rare[:800], rare[800:]) is None
     assert split_unlike(np.zeros((8, 5), "int64"), np.ones((2, 5), "int64")) is None  # labels per position: no test
+
+
+def test_a_validation_set_of_the_sources_own_validates_whatever_the_fraction():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(10, 2)).astype("float32"), np.arange(10) % 3
+    xv, yv = rng.normal(size=(4, 2)).astype("float32"), np.array([3, 0, 1, 2])  # a class training lacks
+    data = as_dataset("mine", {"train": (x, y), "validation": (xv, yv)})
+    assert (data.task, data.num_outputs, data.examples, data.held_out) == ("classification", 4, 14, 4)
+    train, validation = data.split(0.5)
+    np.testing.assert_array_equal(train.arrays[0], x)
+    np.testing.assert_array_equal(validation.arrays[1], yv)
+    assert data.split(0.0)[1] is None and data.split(0.0)[0].size == 10  # no validation: its examples unused
+    weighted = as_dataset("mine", {"train": (x, y, np.full(10, 2.0)), "validation": (xv, yv)})
+    np.testing.assert_array_equal(weighted.split(0.2)[1].arrays[2], np.ones(4))
+    streams = as_dataset("mine", {"train": tf.data.Dataset.from_tensor_slices((x, y)),
+                                  "validation": tf.data.Dataset.from_tensor_slices((xv, yv))})
+    _, held_out = streams.split(0.2)
+    assert streams.num_outputs == 4 and held_out.size == 4
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in held_out.stream.batch(4)]), yv)
+    mixed = one_line_error(lambda: as_dataset("mine", {"train": (x, y),
+                                                       "validation": tf.data.Dataset.from_tensor_slices((xv, yv))}))
+    assert "expected a train and a validation set of one form (both arrays or both tf.data streams)" in mixed
+    narrow = one_line_error(lambda: as_dataset("mine", {"train": (x, y), "validation": (xv[:, :1], yv)}))
+    assert "expected a validation set shaped like the training set" in narrow
