@@ -1,39 +1,64 @@
 """A Parquet table of the user's: feature columns in, target column(s) out (see :mod:`lossexp.data.tables`)."""
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from pathlib import Path
+from typing import Any, Iterator, List, Optional
 
 from lossexp.data import resolve_path
-from lossexp.data.tables import Columns, choose, stream_of, to_arrays
+from lossexp.data.tables import Columns, read_table
 from lossexp.errors import ConfigError
 from lossexp.options import PositiveInt
 from lossexp.registry import register_data
 
 
+class ParquetReader:
+    """How :func:`lossexp.data.tables.read_table` reads a Parquet file (pyarrow)."""
+
+    def open(self, key: str, path: str) -> Path:
+        import pyarrow.parquet as pq
+
+        file = resolve_path(key, path, suffixes=(".parquet", ".pq"))
+        try:
+            pq.ParquetFile(file)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"Invalid value for {key}: expected a readable Parquet file, got {path!r} "
+                              f"({type(exc).__name__}: {exc})") from None
+        return file
+
+    def columns(self, file: Path) -> List[str]:
+        import pyarrow.parquet as pq
+
+        return list(pq.ParquetFile(file).schema_arrow.names)
+
+    def whole(self, file: Path, columns: List[str]) -> Any:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(file).read(columns=columns).to_pandas()
+
+    def chunks(self, file: Path, columns: List[str], chunk_rows: int) -> Iterator[Any]:
+        import pyarrow.parquet as pq
+
+        return (batch.to_pandas() for batch in pq.ParquetFile(file).iter_batches(batch_size=chunk_rows, columns=columns))
+
+    def rows(self, file: Path) -> int:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(file).metadata.num_rows
+
+
 @register_data("parquet")
 def parquet(path: str, target: Columns, features: Optional[List[str]] = None, stream: bool = False,
-            shuffle: bool = True, seed: int = 0, chunk_rows: PositiveInt = 10000) -> Any:
+            shuffle: bool = True, seed: int = 0, chunk_rows: PositiveInt = 10000,
+            validation_path: Optional[str] = None) -> Any:
     """A Parquet file (pyarrow): ``target`` names the target column(s), ``features`` the inputs
     (null: every other column).
 
     Read into memory and shuffled once from ``seed``, or with ``stream: true`` read ``chunk_rows``
-    rows at a time through ``tf.data`` (the file's last rows validate).
+    rows at a time through ``tf.data`` (the file's last rows validate). ``validation_path``: a second
+    file of the same columns that validates instead.
 
-    Options: ``path``; ``target``; ``features``; ``stream``; ``shuffle``; ``seed``; ``chunk_rows``.
+    Options: ``path``; ``target``; ``features``; ``stream``; ``shuffle``; ``seed``; ``chunk_rows``;
+    ``validation_path``.
     """
-    import pyarrow.parquet as pq
-
-    file = resolve_path("data.path", path, suffixes=(".parquet", ".pq"))
-    try:
-        table = pq.ParquetFile(file)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"Invalid value for data.path: expected a readable Parquet file, got {path!r} "
-                          f"({type(exc).__name__}: {exc})") from None
-    chosen, targets = choose(path, table.schema_arrow.names, target, features)
-    if stream:
-        def chunks() -> Any:
-            for batch in pq.ParquetFile(file).iter_batches(batch_size=chunk_rows, columns=chosen + targets):
-                yield batch.to_pandas()
-
-        return stream_of("parquet", chunks, chosen, targets, table.metadata.num_rows)
-    return to_arrays(table.read(columns=chosen + targets).to_pandas(), path, chosen, targets, shuffle, seed)
+    return read_table("parquet", ParquetReader(), path, target, features, stream, shuffle, seed, chunk_rows,
+                      validation_path)

@@ -3,13 +3,14 @@
 In memory (default), the table is read whole and its rows shuffled once from ``seed`` before the
 split. With ``stream: true`` it is read in chunks through ``tf.data`` (for tables larger than
 memory): rows keep the file's order, its last rows validate, and training shuffles within a
-buffer. Feature columns must be numeric; a target column of strings becomes class indices
-(sorted labels) in memory.
+buffer. Feature columns must be numeric; a target column of strings becomes class indices (its
+labels sorted, over every row). A second file (``validation_path``) of the same columns validates
+in place of the table's last rows. Each format is a :class:`TableReader` (``csv.py``, ``parquet.py``).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Protocol, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -69,17 +70,60 @@ def text_labels(frame: Any, targets: List[str]) -> List[str]:
     return sorted(frame[targets[0]].astype(str).unique())
 
 
+class TableReader(Protocol):
+    """What :func:`read_table` needs of a file format."""
+
+    def open(self, key: str, path: str) -> Path:
+        """The file at ``path`` (the option ``key``), checked to exist and to be readable."""
+
+    def columns(self, file: Path) -> List[str]:
+        """The file's column names."""
+
+    def whole(self, file: Path, columns: List[str]) -> Any:
+        """The ``columns`` of every row, as a pandas frame."""
+
+    def chunks(self, file: Path, columns: List[str], chunk_rows: int) -> Iterator[Any]:
+        """The ``columns`` as pandas frames of ``chunk_rows`` rows, in the file's order."""
+
+    def rows(self, file: Path) -> int:
+        """The number of rows."""
+
+
+def read_table(name: str, reader: TableReader, path: str, target: Columns, features: Optional[List[str]],
+               stream: bool, shuffle: bool, seed: int, chunk_rows: int, validation_path: Optional[str]) -> Any:
+    """A table's ``(x, y)`` arrays or :class:`Dataset` stream — ``{"train": …, "validation": …}`` with
+    a second file that validates. A text target is encoded over every row of both files (a class
+    missing from one file, or from one chunk, keeps its index)."""
+    files = {"train": reader.open("data.path", path)}
+    chosen, targets = choose(path, reader.columns(files["train"]), target, features)
+    if validation_path is not None:
+        files["validation"] = reader.open("data.validation_path", validation_path)
+        choose(validation_path, reader.columns(files["validation"]), targets, chosen)
+    labels = None
+    if stream or validation_path is not None:
+        found = [text_labels(chunk, targets) for file in files.values() for chunk in reader.chunks(file, targets,
+                                                                                                    chunk_rows)]
+        labels = sorted(set().union(*found)) if any(found) else None
+    parts = {}
+    for part, file in files.items():
+        if stream:
+            parts[part] = stream_of(name, lambda file=file: reader.chunks(file, chosen + targets, chunk_rows), chosen,
+                                    targets, reader.rows(file), labels)
+        else:
+            parts[part] = to_arrays(reader.whole(file, chosen + targets), path if part == "train" else validation_path,
+                                    chosen, targets, shuffle and part == "train", seed, labels)
+    return parts if validation_path is not None else parts["train"]
+
+
 def stream_of(name: str, chunks: Callable[[], Iterator[Any]], features: List[str], targets: List[str],
-              size: int) -> Dataset:
-    """A stream of (x, y) rows from a generator of pandas chunks (re-entrant: one pass per epoch)."""
+              size: int, labels: Optional[List[str]]) -> Dataset:
+    """A stream of (x, y) rows from a generator of pandas chunks (re-entrant: one pass per epoch);
+    a text target's ``labels`` (the whole table's, so that every chunk encodes them alike)."""
     import tensorflow as tf
 
     from lossexp.data.dataset import from_stream
 
     first = next(chunks())
-    # a text target's classes are counted over the whole table, so every chunk encodes them alike
-    labels = sorted(set().union(*(text_labels(chunk, targets) for chunk in chunks()))) \
-        if text_labels(first, targets) else None
     sample_x, sample_y = to_arrays(first, name, features, targets, shuffle=False, seed=0, labels=labels)
 
     def rows() -> Iterator[Tuple[np.ndarray, np.ndarray]]:

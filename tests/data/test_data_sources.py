@@ -42,6 +42,12 @@ def test_npz_reads_the_named_keys_shuffled_once_from_its_seed(in_tmp):
     assert data.task == "regression" and data.num_outputs == 1
     unshuffled = dataset("npz", path="d.npz", x="inputs", y="target", shuffle=False)
     np.testing.assert_array_equal(unshuffled.split(0.25)[1].arrays[0], x[90:])  # its last rows validate
+    np.savez(in_tmp / "mnist_like.npz", x_train=x[:100], y_train=y[:100], x_test=x[100:], y_test=y[100:])
+    held_out = dataset("npz", path="mnist_like.npz", x="x_train", y="y_train", validation_x="x_test",
+                       validation_y="y_test")
+    train, validation = held_out.split(0.2)
+    assert train.size == 100 and held_out.held_out == len(x) - 100
+    np.testing.assert_array_equal(validation.arrays[0], x[100:])  # the archive's own, in its order
 
 
 @pytest.mark.parametrize("options, message", [
@@ -49,6 +55,10 @@ def test_npz_reads_the_named_keys_shuffled_once_from_its_seed(in_tmp):
     ({"path": "d.npz", "y": "label"}, "Invalid value for data.y: d.npz has no array 'label'; its arrays are x, y"),
     ({"path": "bad.npz"}, "Invalid value for data (npz): expected finite inputs, got 'NaN/inf in inputs at example 2'"),
     ({"path": "short.npz"}, "Invalid value for data (npz): expected as many targets as inputs, got 'lengths [4, 5]'"),
+    ({"path": "d.npz", "validation_x": "x"}, "Invalid value for data.validation_y: expected the key of the "
+     "validation targets beside data.validation_x, got null"),
+    ({"path": "d.npz", "validation_x": "x", "validation_y": "y_test"}, "Invalid value for data.validation_y: d.npz "
+     "has no array 'y_test'; its arrays are x, y"),
 ])
 def test_npz_mistakes_are_one_line(in_tmp, options, message):
     x, y = rows(10)
@@ -119,6 +129,26 @@ def test_a_streamed_csv_encodes_text_labels_alike_in_every_chunk(in_tmp):
     labels = np.concatenate([np.asarray(y) for _, y in data.stream.batch(30)])
     np.testing.assert_array_equal(labels, table["kind"].map({"a": 0, "b": 1, "c": 2}).to_numpy())
     assert (data.task, data.num_outputs) == ("classification", 3)
+
+
+@pytest.mark.parametrize("source", ["csv", "parquet"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_validation_file_validates_and_text_labels_share_one_encoding(in_tmp, source, stream):
+    table = frame(30)[["a", "b", "c", "kind"]]
+    held_out = table.iloc[:6].assign(kind=["zeta", "up", "down", "zeta", "up", "down"])  # a class training lacks
+    for rows, name in ((table, "t"), (held_out, "v")):
+        if source == "csv":
+            rows.to_csv(in_tmp / f"{name}.csv", index=False)
+        else:
+            rows.to_parquet(in_tmp / f"{name}.parquet")
+    data = dataset(source, path=f"t.{source}", target="kind", validation_path=f"v.{source}", stream=stream,
+                   shuffle=False, chunk_rows=8)
+    train, validation = data.split(0.2)
+    assert (data.num_outputs, train.size, validation.size) == (3, 30, 6)  # down 0, up 1, zeta 2
+    labels = validation.arrays[1] if not stream else np.concatenate([y for _, y in validation.stream.batch(6)])
+    np.testing.assert_array_equal(labels, [2, 1, 0, 2, 1, 0])
+    with pytest.raises(ConfigError, match=r"Invalid value for data.validation_path: expected an existing file"):
+        dataset(source, path=f"t.{source}", target="kind", validation_path=f"nope.{source}")
 
 
 @pytest.mark.parametrize("options, message", [
