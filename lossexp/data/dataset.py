@@ -223,13 +223,18 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
             raise invalid_value(f"data ({name})", "a validation set shaped like the training set",
                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
         whole = as_dataset(name, tuple(joined), task)
-    else:
+    else:  # each stream was counted and its classes read once above: joined without another pass
+        if train_set.task != held_out.task:
+            raise invalid_value(f"data ({name})", "a validation stream of the training stream's task",
+                                f"{held_out.task} targets against {train_set.task} ones")
         try:
             joined = train_set.stream.concatenate(held_out.stream)
         except (TypeError, ValueError) as exc:
             raise invalid_value(f"data ({name})", "a validation stream of the training stream's elements",
                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-        whole = from_stream(name, joined, task, size=train_set.examples + held_out.examples)
+        classes = max(train_set.num_outputs, held_out.num_outputs) if train_set.task == "classification" \
+            else train_set.num_outputs
+        whole = replace(train_set, stream=joined, size=train_set.examples + held_out.examples, num_outputs=classes)
     return replace(whole, held_out=held_out.examples)
 
 
