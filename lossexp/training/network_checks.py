@@ -79,7 +79,11 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
         target = tuple(np.shape(y_true)[1:])
         ok = checks.without_unit_axis(got) == checks.without_unit_axis(target) or \
             (int(np.prod(got)) == int(np.prod(target)) and len(got) <= 1)
-        expected = f"outputs of shape {target} like the targets"
+        whole = np.issubdtype(np.asarray(y_true).dtype, np.floating) and np.all(np.asarray(y_true) == np.round(y_true))
+        labels_as_floats = whole and got[-1:] != target[-1:] and int(np.prod(target)) == 1
+        expected = f"outputs of shape {target} like the targets" + \
+            (" — or task.type=classification if the targets are class labels stored as floats" if labels_as_floats
+             else "")
     if not ok:
         raise invalid_value("model", f"{expected} for data {data.name!r} ({data.task})",
                             f"model={model_name} with outputs of shape {got}")

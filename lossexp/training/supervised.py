@@ -65,6 +65,8 @@ class SupervisedTrainer(Trainer):
     def prepare(self, data: Any) -> Any:
         model_task = self.meta.get("task")
         task = self.config.task.type or model_task or data.task
+        if task == "classification" and data.task == "regression" and data.in_memory and not isinstance(data.y, dict):
+            data = float_labels(data)
         if task == "classification" and data.in_memory and np.issubdtype(np.asarray(data.y).dtype, np.integer):
             labels = np.asarray(data.y).reshape(len(data.y), -1)
             lowest = int(labels.min())
@@ -201,6 +203,18 @@ class SupervisedTrainer(Trainer):
         else:
             results = model.evaluate(batched(validation.stream, batch), return_dict=True, verbose=0)
         return {name: float(value) for name, value in results.items()}
+
+
+def float_labels(data: Any) -> Any:
+    """Class labels stored as floats (a pandas column of 0.0, 1.0, 2.0), classified at
+    ``task.type=classification``: as integer labels; other numbers are one line."""
+    y = np.asarray(data.y)
+    if not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+        raise invalid_value("task.type", f"classification needs class labels (integers, or floats of whole values); "
+                            f"data {data.name!r} has other numbers", "classification")
+    labels = y.astype("int64")
+    labels = labels[:, 0] if labels.ndim == 2 and labels.shape[1] == 1 else labels
+    return replace(data, task="classification", y=labels, num_outputs=int(labels.max()) + 1)
 
 
 def watch_gradients(model: Any, config: Any) -> None:

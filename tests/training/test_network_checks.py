@@ -65,3 +65,12 @@ def test_regression_targets_match_outputs_up_to_a_trailing_unit_axis():
     series = as_dataset("series", (np.zeros((8, 12, 3)), np.ones((8, 12), "float32")))  # (n, T) targets
     check_outputs("mine", series, series.y, outputs(12, 1))  # a sequence model's (n, T, 1)
     assert "outputs of shape (12,) like the targets" in refusal(series, outputs(12, 2))
+    assert "class labels stored as floats" not in refusal(series, outputs(12, 2))
+
+
+def test_class_labels_stored_as_floats_are_told_of_task_type_classification():
+    grades = as_dataset("grades", (np.zeros((8, 3)), (np.arange(8) % 3).astype("float64")))
+    message = refusal(grades, outputs(3))
+    assert "outputs of shape (1,) like the targets — or task.type=classification if the targets are class labels " \
+        "stored as floats" in message
+    assert "stored as floats" not in refusal(as_dataset("levels", (np.zeros((8, 3)), np.linspace(0, 1, 8))), outputs(3))

@@ -62,3 +62,19 @@ def test_a_validation_split_of_other_classes_than_training_is_a_warning(capsys):
     shuffled = np.random.default_rng(0).permutation(labels)
     SupervisedTrainer(config, meta={}).prepare(as_dataset("mine", (x, shuffled)))
     assert capsys.readouterr().err == ""
+
+
+def test_task_type_classification_takes_class_labels_stored_as_floats_and_refuses_other_numbers():
+    from omegaconf import OmegaConf
+
+    from lossexp.errors import ConfigError
+    from lossexp.training.supervised import SupervisedTrainer
+
+    config = OmegaConf.create({"trainer": {"validation_split": 0.0}, "task": {"type": "classification"}})
+    x = np.zeros((6, 2), "float32")
+    data = SupervisedTrainer(config, meta={}).prepare(as_dataset("grades", (x, np.array([0., 2., 1., 2., 0., 1.]))))
+    assert (data.task, data.num_outputs, data.y.dtype) == ("classification", 3, np.int64)
+    np.testing.assert_array_equal(data.y, [0, 2, 1, 2, 0, 1])
+    with pytest.raises(ConfigError, match=r"task.type: expected classification needs class labels \(integers, or "
+                                          r"floats of whole values\); data 'levels' has other numbers"):
+        SupervisedTrainer(config, meta={}).prepare(as_dataset("levels", (x, np.linspace(0, 1, 6))))
