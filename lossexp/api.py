@@ -53,6 +53,11 @@ def _split_loss(loss: Iterable[LossEntry]) -> Tuple[List[str], List[Any], Dict[s
     names, instances, options = [], [], {}
     for entry in loss:
         if isinstance(entry, LossComponent):
+            if not hasattr(type(entry), "registry_name"):
+                suggested = type(entry).__name__.lower()
+                raise ConfigError(f"Invalid loss component {entry.name!r}: its class {type(entry).__name__} is not "
+                                  f"registered; decorate it with @lossexp.register_component({suggested!r}) (the "
+                                  "name under which runs record it and saved models reload it)")
             instances.append(entry)
         elif isinstance(entry, str):
             names.append(entry)

@@ -74,6 +74,8 @@ def test_compose_gives_a_keras_model_that_adds_every_component():
     (lambda: lossexp.fit(network(), data(), optimizer="adamm"), "Unknown optimizer 'adamm'"),
     (lambda: lossexp.fit(own_step_network(), data()), "Invalid value for model: expected a network that lossexp's "
      "step trains"),
+    (lambda: lossexp.fit(network(), data(), loss=[unregistered_component()]), "Invalid loss component 'mine': its "
+     "class Unregistered is not registered; decorate it with @lossexp.register_component('unregistered')"),
     (lambda: lossexp.fit(network(), (data()[0], np.arange(160) % 3 - 1)), "Invalid value for data (python): expected "
      "class labels 0…k-1 (padding: a valid label weighted 0 by sample weights; numbers: task.type=regression or "
      "float targets), got '-1 at example 0'"),
@@ -84,6 +86,15 @@ def test_mistakes_are_one_line_config_errors(call, message, tmp_path, monkeypatc
         call()
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+def unregistered_component():
+    """A component class a notebook defines without registering it."""
+    class Unregistered(lossexp.LossComponent):
+        def term(self, context):
+            return 0.0
+
+    return Unregistered(name="mine")
 
 
 def own_step_network():
