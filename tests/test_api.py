@@ -74,6 +74,9 @@ def test_compose_gives_a_keras_model_that_adds_every_component():
     (lambda: lossexp.fit(network(), data(), optimizer="adamm"), "Unknown optimizer 'adamm'"),
     (lambda: lossexp.fit(own_step_network(), data()), "Invalid value for model: expected a network that lossexp's "
      "step trains"),
+    (lambda: lossexp.fit(network(), (data()[0][:, :3], data()[1])), "Invalid value for model: notebook_net cannot "
+     "take the inputs of data 'python' (shape (3,)): ValueError: Input 0 with name 'inputs' of layer 'notebook_net' is "
+     "incompatible with the layer: expected shape=(None, 5), found shape=(8, 3)"),
     (lambda: lossexp.fit(network(), data(), loss=[unregistered_component()]), "Invalid loss component 'mine': its "
      "class Unregistered is not registered; decorate it with @lossexp.register_component('unregistered')"),
     (lambda: lossexp.fit(network(), (data()[0], np.arange(160) % 3 - 1)), "Invalid value for data (python): expected "

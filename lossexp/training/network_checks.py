@@ -35,12 +35,22 @@ def ensure_network(network: Any, data: Any, model_name: str) -> Any:
                             f"model={model_name} whose class {type(network).__name__} overrides "
                             f"{', '.join(overridden)}, which training would silently skip")
     if not network.built:
-        try:
-            network(data.sample(2)[0], training=False)
-        except Exception as exc:
-            raise ConfigError(f"Invalid value for model: {model_name} cannot take the inputs of data {data.name!r} "
-                              f"(shape {data.input_shapes}): {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        forward(network, data.sample(2)[0], data, model_name)
     return network
+
+
+def forward(network: Any, x: Any, data: Any, model_name: str) -> Any:
+    """The network's outputs on a few examples; inputs it cannot take (their shape, their dtype) are
+    one line naming both — a failure inside the project's own code is left to say its file and line."""
+    from lossexp.project import one_line, user_frame
+
+    try:
+        return network(x, training=False)
+    except Exception as exc:
+        if isinstance(exc, ConfigError) or user_frame(exc) is not None:
+            raise
+        raise ConfigError(f"Invalid value for model: {model_name} cannot take the inputs of data {data.name!r} "
+                          f"(shape {data.input_shapes}): {type(exc).__name__}: {one_line(str(exc))}") from None
 
 
 def replaced_compile(network: Any, model_name: str, task_loss: Any, optimizer: str) -> Optional[str]:

@@ -21,7 +21,7 @@ from lossexp.data.structure import shapes
 from lossexp.errors import ConfigError, invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
 from lossexp.training.network_checks import CHECKED_EXAMPLES, check_outputs, check_terms, ensure_network, \
-    replaced_compile
+    forward, replaced_compile
 from lossexp.training.trainer import Trainer
 
 
@@ -115,7 +115,7 @@ class SupervisedTrainer(Trainer):
                     raise ConfigError(f"Invalid loss component for trainer.distribute={config.trainer.distribute}: "
                                       f"loss.{component.name}: {problem}")
         x, y = data.sample(CHECKED_EXAMPLES)
-        y_pred = network(x, training=False)
+        y_pred = forward(network, x, data, name)
         other_losses = bool(unowned_losses(network, components))  # an add_loss in a call shows after a pass
         output_names = list(getattr(network, "output_names", None) or [])
         if isinstance(y_pred, (list, tuple)) and len(y_pred) == len(output_names):  # outputs in a list: by name
