@@ -428,3 +428,25 @@ def test_validation_data_of_ones_own_validates_in_place_of_the_last_examples(tmp
     with pytest.raises(ConfigError, match=r"Invalid value for validation_data: expected None with data of a "
                                           r"registered name"):
         lossexp.fit(network, "regression", validation_data=(xv, yv))
+
+
+@pytest.mark.slow
+def test_sequences_of_varying_length_train_padded_per_batch_behind_a_mask(tmp_path, monkeypatch):
+    """A stream of sequences of 3 to 8 steps (no padding of one's own): batched with zeros to the
+    longest of each batch; the network's masking layer leaves the padding out."""
+    import keras
+    import tensorflow as tf
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    sequences = [rng.normal(size=(rng.integers(3, 9), 2)).astype("float32") for _ in range(120)]
+    labels = np.array([int(s[:, 0].sum() > 0) for s in sequences])
+    stream = tf.data.Dataset.from_generator(lambda: zip(sequences, labels), output_signature=(
+        tf.TensorSpec((None, 2), tf.float32), tf.TensorSpec((), tf.int64)))
+    inputs = keras.Input((None, 2))
+    hidden = keras.layers.GRU(8, name="hidden")(keras.layers.Masking()(inputs))
+    network = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden))
+    history, _ = lossexp.fit(network, stream, loss=["hist_avg", ("activity", {"layers": ["hidden"]})],
+                             trainer={"epochs": 2, "verbose": 0, "batch_size": 16}, tracking={"log_model": False})
+    assert np.isfinite(history["val_loss"][-1]) and "val_loss/activity" in history

@@ -150,8 +150,32 @@ class Dataset:
         """The first ``n`` examples as arrays (for checks before training)."""
         if self.in_memory:
             return take_rows(self.x, slice(0, n)), take_rows(self.y, slice(0, n))
-        batch = next(iter(self.stream.take(n).batch(n)))
+        batch = next(iter(batches(self.stream.take(n), n)))
         return to_numpy(batch[0]), to_numpy(batch[1])
+
+
+def varying_length(stream: Any) -> bool:
+    """Whether the first elements of a stream whose every tensor has an unknown first axis differ in
+    its size: sequences of varying length (a tagger's tokens and labels), not batches, which share it."""
+    import tensorflow as tf
+
+    first = list(stream.take(9))
+    considered = first[:8] if len(first) == 9 else first[:-1]  # a batched stream's last batch may be short
+    return len({int(tf.shape(t)[0]) for element in considered for t in tf.nest.flatten(element)}) > 1
+
+
+def batches(stream: Any, size: int, drop_remainder: bool = False) -> Any:
+    """An unbatched stream in batches of ``size``; elements of varying length (a sequence's steps:
+    an axis of unknown size) are padded with zeros to the longest of their batch, as tf.data's
+    ``padded_batch`` pads them (a masking layer or a per-position sample weight, which pads with
+    0, leaves the padding out)."""
+    import tensorflow as tf
+
+    varying = any(spec.shape.rank is not None and None in spec.shape.as_list()
+                  for spec in tf.nest.flatten(stream.element_spec))
+    if varying:
+        return stream.padded_batch(size, drop_remainder=drop_remainder)
+    return stream.batch(size, drop_remainder=drop_remainder)
 
 
 def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
@@ -196,8 +220,8 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         check_finite(name, "inputs", x)
         check_finite(name, "targets", y)
         if len(dataset.stream.element_spec) == 3:
-            [(y, first)] = dataset.stream.take(CHECKED_ELEMENTS).map(lambda x, y, weight: (y, weight)).batch(
-                CHECKED_ELEMENTS)
+            [(y, first)] = batches(dataset.stream.take(CHECKED_ELEMENTS).map(lambda x, y, weight: (y, weight)),
+                                   CHECKED_ELEMENTS)
             sample_weights(name, np.asarray(first), len(first), np.asarray(y))
     return dataset
 
@@ -253,9 +277,10 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
         raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched (x, y) or (x, y, sample_weight) "
                             "elements", spec)
     specs = leaves(spec[0]) + leaves(spec[1])
-    if all(s.shape.rank and s.shape[0] is None for s in specs):  # every tensor has an unknown first axis
+    if all(s.shape.rank and s.shape[0] is None for s in specs) and not varying_length(stream):
         raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched elements (lossexp batches them by "
-                            "trainer.batch_size: drop the .batch() or add .unbatch())",
+                            "trainer.batch_size: drop the .batch() or add .unbatch(); sequences of one length: "
+                            "give it in the element_spec)",
                             "a batched stream, elements of shapes " + ", ".join(str(tuple(s.shape)) for s in specs))
     if size is None:
         cardinality = int(stream.cardinality())
@@ -264,12 +289,12 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     if isinstance(y_spec, dict):
         raise invalid_value(f"data ({name})", "one target per element in a stream (several outputs: arrays)", y_spec)
     if y_spec.dtype == tf.string:
-        numeric_targets(name, next(iter(stream.map(lambda x, y, *w: y).batch(CHECKED_ELEMENTS))).numpy())
+        numeric_targets(name, next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS))).numpy())
     if y_spec.dtype.is_bool:  # integer labels 0/1, as for arrays
         stream = stream.map(lambda x, y, *weight: (x, tf.cast(y, tf.int64), *weight))
         y_spec = stream.element_spec[1]
     one_hot_rows = (y_spec.shape.rank == 1 and y_spec.shape[0] not in (None, 1)
-                    and one_hot(np.asarray(next(iter(stream.map(lambda x, y, *w: y).batch(CHECKED_ELEMENTS))))))
+                    and one_hot(np.asarray(next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS))))))
     integer = y_spec.dtype.is_integer and not one_hot_rows  # class labels: one per element, or one per position
     labels = integer or one_hot_rows
     task = task or ("classification" if labels else "regression")

@@ -49,8 +49,12 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int) -> 
     import tensorflow as tf
 
     counts = np.zeros(classes, dtype="int64")
-    for y in part.stream.map(lambda x, y, *w: y).batch(4096).as_numpy_iterator():
-        counts += np.bincount(labels_of(y).reshape(-1), minlength=classes)
+    def positions(x: Any, y: Any, *weight: Any) -> Any:  # each label position once (no padding, any length)
+        label = tf.argmax(y, axis=-1) if y.dtype.is_floating else y
+        return tf.reshape(tf.cast(label, tf.int64), [-1])
+
+    for labels in part.stream.map(positions).unbatch().batch(65536).as_numpy_iterator():
+        counts += np.bincount(labels, minlength=classes)
     vector = tf.constant(per_class(spec, counts))
 
     def one(x: Any, y: Any, *own: Any) -> Any:

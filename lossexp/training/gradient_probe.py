@@ -50,5 +50,7 @@ def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[A
             yield tuple(take_rows(column, chosen) for column in split.arrays)
     import tensorflow as tf
 
+    from lossexp.data.dataset import batches
+
     stream = split.stream.shuffle(min(int(split.size or 1), 10_000), seed=seed).repeat()
-    yield from stream.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+    yield from batches(stream, batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()

@@ -227,6 +227,8 @@ def batched(stream: Any, batch_size: int, shuffle: int = 0, seed: int = 0) -> An
     """A stream batched and prefetched; shuffled each epoch within ``shuffle`` elements (at most 10,000)."""
     import tensorflow as tf
 
+    from lossexp.data.dataset import batches
+
     if shuffle:
         stream = stream.shuffle(min(int(shuffle), 10_000), seed=seed, reshuffle_each_iteration=True)
-    return stream.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return batches(stream, batch_size).prefetch(tf.data.AUTOTUNE)

@@ -141,13 +141,14 @@ def test_one_hot_labels_classify_and_other_float_matrices_regress():
 def test_a_batched_stream_is_one_line_saying_how_to_fix_it():
     import tensorflow as tf
 
-    x, y = np.zeros((40, 4), "float32"), np.arange(40) % 2
+    x, y = np.zeros((41, 4), "float32"), np.arange(41) % 2  # 5 batches of 8 and a short last one
     message = one_line_error(lambda: from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).batch(8)))
     assert message == ("Invalid value for data (mine): expected a tf.data.Dataset of unbatched elements (lossexp "
-                       "batches them by trainer.batch_size: drop the .batch() or add .unbatch()), got 'a batched "
-                       "stream, elements of shapes (None, 4), (None,)'")
+                       "batches them by trainer.batch_size: drop the .batch() or add .unbatch(); sequences of one "
+                       "length: give it in the element_spec), got 'a batched stream, elements of shapes (None, 4), "
+                       "(None,)'")
     unbatched = from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).batch(8).unbatch())
-    assert (unbatched.task, unbatched.examples) == ("classification", 40)
+    assert (unbatched.task, unbatched.examples) == ("classification", 41)
 
 
 def test_integer_labels_per_position_classify_and_float_targets_of_that_shape_regress():
@@ -249,3 +250,22 @@ def test_a_validation_set_of_the_sources_own_validates_whatever_the_fraction():
     assert "expected a train and a validation set of one form (both arrays or both tf.data streams)" in mixed
     narrow = one_line_error(lambda: as_dataset("mine", {"train": (x, y), "validation": (xv[:, :1], yv)}))
     assert "expected a validation set shaped like the training set" in narrow
+
+
+def test_elements_of_varying_length_are_padded_to_the_longest_of_their_batch():
+    import tensorflow as tf
+
+    from lossexp.data.dataset import batches
+
+    lengths = [3, 5, 2, 4]
+    stream = tf.data.Dataset.from_generator(
+        lambda: ((np.ones((n, 2), "float32"), np.ones(n, "int64"), np.ones(n, "float32")) for n in lengths),
+        output_signature=(tf.TensorSpec((None, 2), tf.float32), tf.TensorSpec((None,), tf.int64),
+                          tf.TensorSpec((None,), tf.float32)))
+    first, second = [tuple(t.numpy() for t in batch) for batch in batches(stream, 2)]
+    assert first[0].shape == (2, 5, 2) and second[0].shape == (2, 4, 2)
+    np.testing.assert_array_equal(first[2], [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])  # padding weighs 0
+    fixed = tf.data.Dataset.from_tensor_slices((np.zeros((5, 2), "float32"), np.arange(5)))
+    assert [b[0].shape[0] for b in batches(fixed, 2, drop_remainder=True)] == [2, 2]
+    data = from_stream("tokens", stream)  # labels per position, of varying length: read and checked
+    assert (data.task, data.num_outputs, data.sample(3)[1].shape) == ("classification", 2, (3, 5))
