@@ -150,6 +150,20 @@ def sample_weights(name: str, weight: Any, examples: int, targets: Any = None) -
     return weight
 
 
+def check_example_shapes(name: str, x: Any, examples: int) -> None:
+    """Refuses inputs given as one array per example of varying length (a list of sequences, or an
+    object array of them), which Keras cannot stack: pad them, or stream them."""
+    per_example = isinstance(x, (list, tuple)) and len(x) == examples > 1 or \
+        (isinstance(x, np.ndarray) and x.dtype == object and x.ndim == 1 and x.size and hasattr(x.flat[0], "shape"))
+    if not per_example:
+        return
+    lengths = sorted({len(v) for v in x if hasattr(v, "__len__")})
+    if len(lengths) > 1:
+        raise invalid_value(f"data ({name})", "inputs of one shape per example (sequences of varying length: padded "
+                            "to one, e.g. keras.utils.pad_sequences, or a tf.data stream, whose batches lossexp pads)",
+                            f"{len(x)} arrays of lengths {lengths[0]} to {lengths[-1]}")
+
+
 def input_arrays(name: str, x: Any) -> Any:
     """The inputs as arrays: one array, or a dict (str keys) or list of arrays for several inputs;
     text as object arrays."""

@@ -32,8 +32,8 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import numpy as np
 
 from lossexp.data.batches import is_py_dataset, stream_of_batches
-from lossexp.data.checks import (as_column, check_finite, check_labels, infer_task, input_arrays, numeric_targets,
-                                 one_hot, sample_weights)
+from lossexp.data.checks import (as_column, check_example_shapes, check_finite, check_labels, infer_task,
+                                 input_arrays, numeric_targets, one_hot, sample_weights)
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
 from lossexp.errors import ConfigError, invalid_value
@@ -190,6 +190,7 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
             raise invalid_value(f"data ({name})", "the targets of several outputs as a dict by output name "
                                 "({'output_name': array, …})",
                                 f"a {type(loaded[1]).__name__} of {len(loaded[1])} arrays")
+        check_example_shapes(name, loaded[0], len(loaded[1]) if hasattr(loaded[1], "__len__") else -1)
         x, y = input_arrays(name, loaded[0]), as_column(numeric_targets(name, loaded[1]))
         lengths = {len(v) for v in leaves(x)} | {len(v) for v in leaves(y)}
         if len(lengths) > 1:

@@ -64,6 +64,9 @@ def test_reconstructing_several_inputs_is_one_line():
     (lambda a, b: {0: a}, "got 'a dict of 0: ndarray'"),
     (lambda a, b: [], "got 'a list of '"),
     (lambda a, b: {"a": a, "b": b[:5]}, "expected as many targets as inputs, got 'lengths [5, 20]'"),
+    (lambda a, b: [np.zeros((3 + i % 4, 2)) for i in range(20)], "expected inputs of one shape per example "
+     "(sequences of varying length: padded to one, e.g. keras.utils.pad_sequences, or a tf.data stream, whose batches "
+     "lossexp pads), got '20 arrays of lengths 3 to 6'"),
 ])
 def test_malformed_inputs_are_one_line(x, message):
     a, b, y = several()
