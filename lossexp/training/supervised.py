@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from lossexp import registry
-from lossexp.data import checks
+from lossexp.data.labels import class_labels
 from lossexp.data.structure import shapes
 from lossexp.errors import ConfigError, invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
@@ -65,14 +65,8 @@ class SupervisedTrainer(Trainer):
     def prepare(self, data: Any) -> Any:
         model_task = self.meta.get("task")
         task = self.config.task.type or model_task or data.task
-        if task == "classification" and data.task == "regression" and data.in_memory and not isinstance(data.y, dict):
-            data = float_labels(data)
-        if task == "classification" and data.in_memory and np.issubdtype(np.asarray(data.y).dtype, np.integer):
-            labels = np.asarray(data.y).reshape(len(data.y), -1)
-            lowest = int(labels.min())
-            checks.check_labels(data.name, lowest, f"at example {int(np.argwhere(labels == lowest)[0][0])}")
-        if task == data.task == "classification" and data.in_memory and data.held_out is None:
-            self._warn_if_sorted(data)
+        if task == "classification" and data.in_memory and not isinstance(data.y, dict):
+            data = class_labels(data, self.config.trainer.validation_split)
         if task == data.task:
             return data
         if task == "reconstruction":
@@ -84,16 +78,6 @@ class SupervisedTrainer(Trainer):
             else data.y
         outputs = int(np.prod(np.shape(y)[1:])) if task == "regression" and data.in_memory else data.num_outputs
         return replace(data, task=task, y=y, num_outputs=outputs)
-
-    def _warn_if_sorted(self, data: Any) -> None:
-        """One warning line when the last examples, which validate, hold other classes than the rest."""
-        fraction = self.config.trainer.validation_split
-        train, validation = data.split(fraction) if fraction else (None, None)
-        unlike = validation and checks.split_unlike(train.arrays[1], validation.arrays[1])
-        if unlike:
-            print(f"lossexp: warning: the validation split (the last {fraction:.0%} of data {data.name!r}, as Keras' "
-                  f"validation_split takes them) holds classes unlike the training split's ({unlike}; χ² test "
-                  "p < 1e-6): are the examples sorted by class? Shuffle them first", file=sys.stderr)
 
     def build(self, data: Any, network: Any = None, components: Optional[Sequence[Any]] = None) -> Any:
         from lossexp.losses.entries import build_components
@@ -203,18 +187,6 @@ class SupervisedTrainer(Trainer):
         else:
             results = model.evaluate(batched(validation.stream, batch), return_dict=True, verbose=0)
         return {name: float(value) for name, value in results.items()}
-
-
-def float_labels(data: Any) -> Any:
-    """Class labels stored as floats (a pandas column of 0.0, 1.0, 2.0), classified at
-    ``task.type=classification``: as integer labels; other numbers are one line."""
-    y = np.asarray(data.y)
-    if not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
-        raise invalid_value("task.type", f"classification needs class labels (integers, or floats of whole values); "
-                            f"data {data.name!r} has other numbers", "classification")
-    labels = y.astype("int64")
-    labels = labels[:, 0] if labels.ndim == 2 and labels.shape[1] == 1 else labels
-    return replace(data, task="classification", y=labels, num_outputs=int(labels.max()) + 1)
 
 
 def watch_gradients(model: Any, config: Any) -> None:

@@ -43,38 +43,3 @@ def test_evaluate_scores_a_one_unit_binary_classifier_and_a_tagger_as_numpy_does
         assert scores["loss/task"] == pytest.approx(expected, rel=1e-5), name
         assert scores["accuracy"] == pytest.approx(accuracy), name
 
-
-def test_a_validation_split_of_other_classes_than_training_is_a_warning(capsys):
-    """Examples sorted by class: Keras' validation_split (the last examples) would validate on the
-    last class alone. A random order is not warned about."""
-    from omegaconf import OmegaConf
-
-    from lossexp.training.supervised import SupervisedTrainer
-
-    config = OmegaConf.create({"trainer": {"validation_split": 0.2}, "task": {"type": None}})
-    labels = np.repeat([0, 1, 2], [400, 300, 300])
-    x = np.zeros((1000, 2), "float32")
-    SupervisedTrainer(config, meta={}).prepare(as_dataset("mine", (x, labels)))
-    assert capsys.readouterr().err.strip() == (
-        "lossexp: warning: the validation split (the last 20% of data 'mine', as Keras' validation_split takes "
-        "them) holds classes unlike the training split's (training {0: 400, 1: 300, 2: 100}, validation {2: 200}; "
-        "χ² test p < 1e-6): are the examples sorted by class? Shuffle them first")
-    shuffled = np.random.default_rng(0).permutation(labels)
-    SupervisedTrainer(config, meta={}).prepare(as_dataset("mine", (x, shuffled)))
-    assert capsys.readouterr().err == ""
-
-
-def test_task_type_classification_takes_class_labels_stored_as_floats_and_refuses_other_numbers():
-    from omegaconf import OmegaConf
-
-    from lossexp.errors import ConfigError
-    from lossexp.training.supervised import SupervisedTrainer
-
-    config = OmegaConf.create({"trainer": {"validation_split": 0.0}, "task": {"type": "classification"}})
-    x = np.zeros((6, 2), "float32")
-    data = SupervisedTrainer(config, meta={}).prepare(as_dataset("grades", (x, np.array([0., 2., 1., 2., 0., 1.]))))
-    assert (data.task, data.num_outputs, data.y.dtype) == ("classification", 3, np.int64)
-    np.testing.assert_array_equal(data.y, [0, 2, 1, 2, 0, 1])
-    with pytest.raises(ConfigError, match=r"task.type: expected classification needs class labels \(integers, or "
-                                          r"floats of whole values\); data 'levels' has other numbers"):
-        SupervisedTrainer(config, meta={}).prepare(as_dataset("levels", (x, np.linspace(0, 1, 6))))

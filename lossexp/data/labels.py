@@ -1,0 +1,45 @@
+"""Class labels held in memory, read before a classifier trains: labels stored as floats taken as
+integers, a negative label refused, and a validation split holding other classes than training
+(examples sorted by class) said in one warning line."""
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from lossexp.data import checks
+from lossexp.errors import invalid_value
+
+
+def class_labels(data: Any, validation_split: float) -> Any:
+    """``data`` (in memory, one target array) as a classifier trains on it: float labels of whole
+    values as integers (``task.type=classification`` on such targets), checked and warned about."""
+    if data.task == "regression":
+        data = float_labels(data)
+    labels = np.asarray(data.y)
+    if np.issubdtype(labels.dtype, np.integer):
+        flat = labels.reshape(len(labels), -1)
+        lowest = int(flat.min())
+        checks.check_labels(data.name, lowest, f"at example {int(np.argwhere(flat == lowest)[0][0])}")
+    if data.held_out is None and validation_split:
+        train, validation = data.split(validation_split)
+        unlike = validation and checks.split_unlike(train.arrays[1], validation.arrays[1])
+        if unlike:
+            print(f"lossexp: warning: the validation split (the last {validation_split:.0%} of data {data.name!r}, as "
+                  f"Keras' validation_split takes them) holds classes unlike the training split's ({unlike}; χ² test "
+                  "p < 1e-6): are the examples sorted by class? Shuffle them first", file=sys.stderr)
+    return data
+
+
+def float_labels(data: Any) -> Any:
+    """Class labels stored as floats (a pandas column of 0.0, 1.0, 2.0) as integer labels; other
+    numbers are one line."""
+    y = np.asarray(data.y)
+    if not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+        raise invalid_value("task.type", f"classification needs class labels (integers, or floats of whole values); "
+                            f"data {data.name!r} has other numbers", "classification")
+    labels = y.astype("int64")
+    labels = labels[:, 0] if labels.ndim == 2 and labels.shape[1] == 1 else labels
+    return replace(data, task="classification", y=labels, num_outputs=int(labels.max()) + 1)

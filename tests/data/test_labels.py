@@ -1,0 +1,35 @@
+"""Class labels in memory before a classifier trains (lossexp/data/labels.py): float labels taken as
+integers, and a validation split of other classes than training said in a warning."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lossexp.data.dataset import as_dataset
+from lossexp.data.labels import class_labels
+from lossexp.errors import ConfigError
+
+
+def test_a_validation_split_of_other_classes_than_training_is_a_warning(capsys):
+    """Examples sorted by class: Keras' validation_split (the last examples) would validate on the
+    last class alone. A random order is not warned about."""
+    labels = np.repeat([0, 1, 2], [400, 300, 300])
+    x = np.zeros((1000, 2), "float32")
+    class_labels(as_dataset("mine", (x, labels)), 0.2)
+    assert capsys.readouterr().err.strip() == (
+        "lossexp: warning: the validation split (the last 20% of data 'mine', as Keras' validation_split takes "
+        "them) holds classes unlike the training split's (training {0: 400, 1: 300, 2: 100}, validation {2: 200}; "
+        "χ² test p < 1e-6): are the examples sorted by class? Shuffle them first")
+    shuffled = np.random.default_rng(0).permutation(labels)
+    class_labels(as_dataset("mine", (x, shuffled)), 0.2)
+    assert capsys.readouterr().err == ""
+
+
+def test_task_type_classification_takes_class_labels_stored_as_floats_and_refuses_other_numbers():
+    x = np.zeros((6, 2), "float32")
+    data = class_labels(as_dataset("grades", (x, np.array([0., 2., 1., 2., 0., 1.]))), 0.0)
+    assert (data.task, data.num_outputs, data.y.dtype) == ("classification", 3, np.int64)
+    np.testing.assert_array_equal(data.y, [0, 2, 1, 2, 0, 1])
+    with pytest.raises(ConfigError, match=r"task.type: expected classification needs class labels \(integers, or "
+                                          r"floats of whole values\); data 'levels' has other numbers"):
+        class_labels(as_dataset("levels", (x, np.linspace(0, 1, 6))), 0.0)
