@@ -14,7 +14,8 @@ as the CLI does — each keyword section (``trainer=``, ``optimizer=``, ``task=`
 ``data`` are either registered names or your objects: a ``keras.Model``; ``(x, y)`` or ``(x, y,
 sample_weight)`` arrays (``y`` a list in the order of a network's several outputs, or a dict by
 their names), a ``tf.data.Dataset`` of such elements, a ``keras.utils.PyDataset`` of such batches
-or a :class:`lossexp.Dataset` (:mod:`lossexp.data.dataset` says what each may hold).
+or a :class:`lossexp.Dataset` (:mod:`lossexp.data.dataset` says what each may hold); a validation
+set of one's own is ``validation_data=`` in the same form (or ``data={"train": …, "validation": …}``).
 """
 from __future__ import annotations
 
