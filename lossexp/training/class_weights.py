@@ -2,8 +2,9 @@
 ``fit(class_weight=…)`` weighs it.
 
 ``balanced`` gives class c the weight n / (k · n_c) over the training split's n examples (or label
-positions) of k classes (scikit-learn's formula: every class then carries the same total weight;
-a class absent from the split gets 0); a mapping ``{class: weight}`` gives its classes theirs
+positions) of the k classes present in it (scikit-learn's formula: every class then carries the
+same total weight, n / k, and the weights average 1 over the examples; a class absent from the
+split gets 0); a mapping ``{class: weight}`` gives its classes theirs
 and the others 1. The weights multiply the data's own sample weights, one per example — or one
 per position for labels per position (a tagger's tokens). Validation stays unweighted by class, as
 in Keras, so that its loss and metrics are those of the data as it comes.
@@ -27,7 +28,7 @@ def per_class(spec: Union[str, Mapping[Any, float]], counts: np.ndarray) -> np.n
     if spec == BALANCED:
         present = counts > 0
         weights = np.zeros(classes)
-        weights[present] = counts.sum() / (classes * counts[present])
+        weights[present] = counts.sum() / (present.sum() * counts[present])
         return weights.astype("float32")
     weights = np.ones(classes, dtype="float32")
     for label, weight in spec.items():

@@ -15,9 +15,14 @@ from lossexp.training.class_weights import per_class, weighted
 def test_balanced_gives_every_class_the_same_total_weight_and_a_mapping_its_classes():
     counts = np.array([70, 20, 10, 0])
     weights = per_class("balanced", counts)
-    np.testing.assert_allclose(weights[:3], 100 / (4 * counts[:3]), rtol=1e-6)  # n / (k · n_c)
+    np.testing.assert_allclose(weights[:3], 100 / (3 * counts[:3]), rtol=1e-6)  # n / (k · n_c), k present
     assert weights[3] == 0.0  # absent from the training split
-    np.testing.assert_allclose(weights[:3] * counts[:3], [25.0, 25.0, 25.0], rtol=1e-6)
+    np.testing.assert_allclose(weights[:3] * counts[:3], [100 / 3] * 3, rtol=1e-6)  # the weights average 1
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = np.repeat(np.arange(4), counts)
+    np.testing.assert_allclose(weights[:3], compute_class_weight("balanced", classes=np.arange(3), y=labels),
+                               rtol=1e-6)
     np.testing.assert_array_equal(per_class({1: 5.0, "3": 0.5}, counts), [1.0, 5.0, 1.0, 0.5])
     with pytest.raises(ConfigError, match=r"^Invalid value for task.class_weight: expected classes 0 … 3, got 7$"):
         per_class({7: 2.0}, counts)
