@@ -23,9 +23,19 @@ class ActivityTap(LossTap):
         self.norm = norm
         self.reduction = reduction
 
-    def penalty(self, inputs: Any) -> Any:
+    def penalty(self, inputs: Any, mask: Any = None) -> Any:
+        """Over the real steps of a masked sequence only (``Embedding(mask_zero=True)``, ``Masking``, a
+        padded stream): its padding is not activity the network chose."""
         x = ops.cast(inputs, "float32")
         elementwise = ops.square(x) if self.norm == "l2" else ops.abs(x)
+        if mask is not None:
+            weights = ops.cast(mask, "float32")
+            while len(weights.shape) < len(elementwise.shape):  # (batch, steps) against (batch, steps, units)
+                weights = ops.expand_dims(weights, -1)
+            elementwise = elementwise * weights
+            if self.reduction == "mean":
+                counted = ops.sum(weights * ops.ones_like(elementwise))
+                return ops.sum(elementwise) / ops.maximum(counted, 1.0)
         if self.reduction == "mean":
             return ops.mean(elementwise)
         total = ops.sum(elementwise)
@@ -50,7 +60,8 @@ class ActivityPenalty(LossComponent):
 
     A pass-through layer ``<name>_on_<layer>`` is inserted after each named layer; it calls
     ``add_loss`` inside ``call`` and returns its input unchanged. The term applies in training
-    and in validation.
+    and in validation. A masked sequence's padded steps are left out (its mask reaches the tap):
+    ``batch_mean`` and ``sum`` sum the real steps only, ``mean`` averages over them.
 
     Options: ``weight``; ``layers`` (names of layers in the model); ``norm``; ``reduction``.
     """

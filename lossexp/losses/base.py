@@ -73,11 +73,12 @@ class LossTap(keras.layers.Layer):
         self.supports_masking = True  # it returns its input: a mask (Embedding(mask_zero=True)) passes on
         object.__setattr__(self, "_latest", threading.local())  # not state Keras tracks or saves
 
-    def penalty(self, inputs: Any) -> Any:
+    def penalty(self, inputs: Any, mask: Any = None) -> Any:
+        """The loss on ``inputs``; ``mask`` (batch, steps) marks a padded sequence's real steps."""
         raise NotImplementedError
 
-    def call(self, inputs: Any) -> Any:
-        value = self.penalty(inputs)
+    def call(self, inputs: Any, mask: Any = None) -> Any:
+        value = self.penalty(inputs, mask)
         self.add_loss(value)
         self._latest.penalties = [*getattr(self._latest, "penalties", []), value]
         return inputs

@@ -186,3 +186,24 @@ def test_tap_config_round_trip():
     clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(tap))
     assert isinstance(clone, ActivityTap)
     assert (clone.norm, clone.reduction, clone.name) == ("l1", "sum", "activity_on_hidden_1")
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_a_masked_sequences_padding_is_left_out_of_the_penalty(reduction):
+    """Embedding(mask_zero=True) → LSTM: the tap after the LSTM sees its mask; NumPy on the real
+    steps only (the LSTM's outputs at padded steps repeat its last state)."""
+    keras.utils.set_random_seed(0)
+    tokens = np.array([[3, 1, 4, 0, 0], [2, 7, 1, 8, 2], [5, 0, 0, 0, 0]])
+    inputs = keras.Input((5,), dtype="int32")
+    embedded = keras.layers.Embedding(9, 3, mask_zero=True)(inputs)
+    hidden = keras.layers.LSTM(4, return_sequences=True, name="hidden")(embedded)
+    network = keras.Model(inputs, keras.layers.Dense(2)(hidden))
+    states = np.asarray(keras.Model(inputs, hidden)(tokens), np.float64)
+    component = ActivityPenalty(name="act", layers=["hidden"], reduction=reduction)
+    rewired = tapped(network, component)
+    y_pred = rewired(tokens, training=True)
+    real = (tokens != 0)[..., None]
+    squares = states ** 2 * real
+    expected = {"batch_mean": squares.sum() / 3, "sum": squares.sum(), "mean": squares.sum() / (real.sum() * 4)}
+    term = component.term(LossContext(None, y_pred, rewired, training=True))
+    np.testing.assert_allclose(float(term), expected[reduction], rtol=1e-5)
