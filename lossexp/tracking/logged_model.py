@@ -213,18 +213,23 @@ def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any
     return logged.model_id
 
 
+def _why(exc: BaseException) -> str:
+    """Why Keras could not save a network, in one line."""
+    from lossexp.project import one_line
+
+    return f"{type(exc).__name__}: {one_line(str(exc), 300)}"
+
+
 def warn_if_unsaveable(model: Any) -> None:
     """Say before training, in one warning line, when Keras will not be able to save the network
     (its config does not serialise): a long run should not find out at its end."""
     import keras
 
-    from lossexp.project import one_line
-
     try:
         keras.saving.serialize_keras_object(model)
     except Exception as exc:
-        print(f"lossexp: warning: Keras cannot save this network ({type(exc).__name__}: {one_line(str(exc), 300)}): "
-              "it trains and is recorded, without its model (tracking.log_model=false says so)", file=sys.stderr)
+        print(f"lossexp: warning: Keras cannot save this network ({_why(exc)}): it trains and is recorded, "
+              "without its model (tracking.log_model=false says so)", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -233,13 +238,12 @@ def unsaved_model_is_a_warning(tracked: Any, saved_file: Path) -> Iterator[None]
     Keras cannot serialise and that has no ``get_config``) costs the run its model, not the run: one
     warning line, the tag :data:`NOT_LOGGED_TAG` saying why, the traceback as an artifact; the
     metrics and plots stay and the run ends FINISHED (training itself went well)."""
-    from lossexp.project import one_line
     from lossexp.tracking import store
 
     try:
         yield
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {one_line(str(exc), 300)}"
+        reason = _why(exc)
         saved_file.unlink(missing_ok=True)
         print(f"lossexp: warning: the trained model was not saved ({reason}); the run and its metrics are "
               "recorded. Give your classes a get_config() (see Keras' serialization guide) or set "
