@@ -49,19 +49,21 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int) -> 
         return replace(part, arrays=(x, y, weight))
     import tensorflow as tf
 
-    counts = np.zeros(classes, dtype="int64")
-    def positions(x: Any, y: Any, *weight: Any) -> Any:  # each label position once (no padding, any length)
-        label = tf.argmax(y, axis=-1) if y.dtype.is_floating else y
-        return tf.reshape(tf.cast(label, tf.int64), [-1])
+    def labels(y: Any) -> Any:
+        """One element's class indices, as :func:`labels_of` reads arrays (int64)."""
+        label = tf.argmax(y, axis=-1) if y.dtype.is_floating else (y[..., 0] if y.shape[-1:] == (1,) and y.shape.rank
+                                                                    else y)
+        return tf.cast(label, tf.int64)
 
-    for labels in part.stream.map(positions).unbatch().batch(65536).as_numpy_iterator():
-        counts += np.bincount(labels, minlength=classes)
+    counts = np.zeros(classes, dtype="int64")
+    # each label position once, whatever the element's length (no padding)
+    positions = part.stream.map(lambda x, y, *weight: tf.reshape(labels(y), [-1])).unbatch().batch(65536)
+    for found in positions.as_numpy_iterator():
+        counts += np.bincount(found, minlength=classes)
     vector = tf.constant(per_class(spec, counts))
 
     def one(x: Any, y: Any, *own: Any) -> Any:
-        label = tf.argmax(y, axis=-1) if y.dtype.is_floating else (y[..., 0] if y.shape[-1:] == (1,) and y.shape.rank
-                                                                    else y)
-        weight = tf.gather(vector, tf.cast(label, tf.int32))
+        weight = tf.gather(vector, labels(y))
         return x, y, weight * tf.cast(own[0], tf.float32) if own else weight
 
     return replace(part, stream=part.stream.map(one))
