@@ -104,7 +104,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     keras.backend.clear_session()  # a reused process (sweeps) must not carry state between jobs
     keras.utils.set_random_seed(config.trainer.seed)
     trainer = for_config(config, regime, meta={} if network is not None else None)
-    data = trainer.prepare(data if data is not None else load(config.data))
+    data = trainer.prepare(data if data is not None else load(config.data), network)
     with placement(config.trainer), user_code_errors("building the model"):  # devices, strategy, dtype policy
         model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
     if config.tracking.log_model:

@@ -430,6 +430,23 @@ def test_validation_data_of_ones_own_validates_in_place_of_the_last_examples(tmp
         lossexp.fit(network, "regression", validation_data=(xv, yv))
 
 
+def test_float_multi_hot_targets_of_a_sigmoid_network_are_binary_cross_entropy_per_label(tmp_path, monkeypatch):
+    """Multi-label targets stored as floats (MultiLabelBinarizer's rows as float32) against sigmoid
+    outputs: a classifier's binary cross-entropy (NumPy's, on the held-out set), not a regression's MSE."""
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    x, xv = rng.normal(size=(40, 3)).astype("float32"), rng.normal(size=(20, 3)).astype("float32")
+    y, yv = (x[:, :2] > 0).astype("float32"), (xv[:, :2] > 0).astype("float32")
+    network = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="sigmoid")])
+    history, _ = lossexp.fit(network, (x, y), validation_data=(xv, yv), trainer={"epochs": 1, "verbose": 0})
+    p = np.asarray(network(xv), dtype="float64")
+    expected = -np.mean(yv * np.log(p) + (1 - yv) * np.log(1 - p))
+    np.testing.assert_allclose(history["val_loss/task"][-1], expected, rtol=1e-5)
+    assert "accuracy" in history and "mean_absolute_error" not in history
+
+
 @pytest.mark.slow
 def test_sequences_of_varying_length_train_padded_per_batch_behind_a_mask(tmp_path, monkeypatch):
     """A stream of sequences of 3 to 8 steps (no padding of one's own): batched with zeros to the

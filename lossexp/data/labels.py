@@ -1,11 +1,12 @@
 """Class labels held in memory, read before a classifier trains: labels stored as floats taken as
-integers, a negative label refused, and a validation split holding other classes than training
-(examples sorted by class) said in one warning line."""
+integers (also told apart from regression targets by a network's probability outputs), a negative
+label refused, and a validation split holding other classes than training (examples sorted by
+class) said in one warning line."""
 from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -31,6 +32,20 @@ def class_labels(data: Any, validation_split: float) -> Any:
                   f"Keras' validation_split takes them) holds classes unlike the training split's ({unlike}; χ² test "
                   "p < 1e-6): are the examples sorted by class? Shuffle them first", file=sys.stderr)
     return data
+
+
+def probability_targets(y: Any, activation: Optional[str]) -> bool:
+    """Whether float targets are class labels, told by the output activation of the network they
+    train: whole values 0…k-1 (one per example) against softmax outputs, 0/1 (a binary or multi-label
+    classifier's, as pandas or ``MultiLabelBinarizer(...).astype(float)`` store them) against
+    sigmoid outputs. Regressing them with mean squared error is the silent alternative."""
+    y = np.asarray(y)
+    if activation not in ("sigmoid", "softmax") or not np.issubdtype(y.dtype, np.floating) or not y.size:
+        return False
+    if activation == "softmax":
+        one_per_example = y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)
+        return one_per_example and bool(np.all(y >= 0) and np.all(y == np.round(y)))
+    return bool(np.all((y == 0) | (y == 1)))
 
 
 def float_labels(data: Any) -> Any:

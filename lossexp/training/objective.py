@@ -27,7 +27,7 @@ class ObjectiveTrainer(SupervisedTrainer):
     saved_class = ""
     can_evaluate = False
 
-    def prepare(self, data: Any) -> Any:
+    def prepare(self, data: Any, network: Any = None) -> Any:
         return data
 
     def build(self, data: Any, network: Any = None, components: Optional[Sequence[Any]] = None) -> Any:

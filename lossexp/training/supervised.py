@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from lossexp import registry
-from lossexp.data.labels import class_labels
+from lossexp.data.labels import class_labels, probability_targets
 from lossexp.data.structure import shapes
 from lossexp.errors import ConfigError, invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
@@ -62,9 +62,9 @@ class SupervisedTrainer(Trainer):
     saved_class = "lossexp>ComposedModel"
     can_evaluate = True
 
-    def prepare(self, data: Any) -> Any:
+    def prepare(self, data: Any, network: Any = None) -> Any:
         model_task = self.meta.get("task")
-        task = self.config.task.type or model_task or data.task
+        task = self.config.task.type or model_task or self._classifies(data, network) or data.task
         if task == "classification" and data.in_memory and not isinstance(data.y, dict):
             data = class_labels(data, self.config.trainer.validation_split)
         if task == data.task:
@@ -78,6 +78,16 @@ class SupervisedTrainer(Trainer):
             else data.y
         outputs = int(np.prod(np.shape(y)[1:])) if task == "regression" and data.in_memory else data.num_outputs
         return replace(data, task=task, y=y, num_outputs=outputs)
+
+    @staticmethod
+    def _classifies(data: Any, network: Any) -> Optional[str]:
+        """"classification" for float targets that are class labels of a network with probability
+        outputs (0/1 against sigmoids, 0…k-1 against a softmax), else None (the data's own task)."""
+        if network is None or data.task != "regression" or not data.in_memory or isinstance(data.y, dict):
+            return None
+        from lossexp.training.task import output_activation
+
+        return "classification" if probability_targets(data.y, output_activation(network)) else None
 
     def build(self, data: Any, network: Any = None, components: Optional[Sequence[Any]] = None) -> Any:
         from lossexp.losses.entries import build_components

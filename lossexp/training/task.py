@@ -22,7 +22,8 @@ One-hot labels (``keras.utils.to_categorical``'s floats) are classification too,
 ``(n, T)`` against outputs ``(n, T, classes)``, an image's pixels ``(n, H, W)`` against ``(n, H, W,
 classes)`` (or one unit for two classes) — with the same losses and accuracy over every position;
 labels 0/1 against outputs of their own shape (a multi-label classifier's ``(n, K)`` sigmoids or
-logits) are binary cross-entropy per label.
+logits) are binary cross-entropy per label. Float targets are labels too when the network given
+says so (:func:`lossexp.data.labels.probability_targets`: 0/1 against sigmoids, 0…k-1 against a softmax).
 Each output of a model of several outputs is resolved the same way.
 
 ``summed_binary_crossentropy`` is the VAE convention for a reconstruction of inputs in [0, 1]: the

@@ -51,8 +51,9 @@ class Trainer:
             raise invalid_value("weighting", f"{' or '.join(cls.weightings)} for model={model_name} (its training "
                                 "step applies no other weighting method)", name)
 
-    def prepare(self, data: Any) -> Any:
-        """The data set as this regime's model trains on it (default: unchanged)."""
+    def prepare(self, data: Any, network: Any = None) -> Any:
+        """The data set as this regime's model trains on it (default: unchanged); ``network``: one
+        given by the Python API, whose outputs may tell what its targets are."""
         return data
 
     def build(self, data: Any, network: Any = None, components: Optional[Sequence[Any]] = None) -> Any:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lossexp.data.dataset import as_dataset
-from lossexp.data.labels import class_labels
+from lossexp.data.labels import class_labels, probability_targets
 from lossexp.errors import ConfigError
 
 
@@ -33,3 +33,15 @@ def test_task_type_classification_takes_class_labels_stored_as_floats_and_refuse
     with pytest.raises(ConfigError, match=r"task.type: expected classification needs class labels \(integers, or "
                                           r"floats of whole values\); data 'levels' has other numbers"):
         class_labels(as_dataset("levels", (x, np.linspace(0, 1, 6))), 0.0)
+
+
+def test_float_targets_are_class_labels_only_against_probability_outputs_that_fit_them():
+    multi_hot, binary = np.array([[1., 0., 1.], [0., 0., 1.]]), np.array([0., 1., 1.])
+    assert probability_targets(multi_hot, "sigmoid") and probability_targets(binary, "sigmoid")
+    assert probability_targets(np.array([0., 2., 1.]), "softmax")
+    assert probability_targets(np.array([[0.], [2.]]), "softmax")
+    assert not probability_targets(binary, None) and not probability_targets(binary, "linear")  # a regression's
+    assert not probability_targets(np.array([0.2, 1.]), "sigmoid")  # soft targets
+    assert not probability_targets(np.array([0., 2.]), "sigmoid")
+    assert not probability_targets(multi_hot, "softmax")  # several labels against one distribution
+    assert not probability_targets(np.array([0, 1]), "sigmoid")  # integers: classification already
