@@ -35,6 +35,15 @@ _NOTICES = re.compile(
 #: loggers of libraries whose INFO lines are not for a lossexp user
 _CHATTY_LOGGERS = ("mlflow", "alembic", "absl", "tensorflow", "urllib3")
 _filter_installed = False
+class _PerRunRetracing(logging.Filter):
+    """Drops TensorFlow's frequent-retracing warning about a function each run creates anew (Keras'
+    train, test and predict steps; lossexp's monitors): several runs in one process (a sweep's jobs,
+    a notebook's fits) trace one each, which TensorFlow counts as retracing one function."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message
+                    and ("TensorFlowTrainer." in message or "<lossexp." in message))
 
 
 def log_level() -> str:
@@ -98,3 +107,13 @@ def configure() -> str:
         on_import("tensorflow", around=filtered_stderr)
         _filter_installed = True
     return level
+
+
+def hide_per_run_retracing() -> None:
+    """Drop TensorFlow's warning that a function of Keras' steps or of lossexp's monitors was traced
+    again, when quiet: every run makes its own, so the sixth run of a process would print it (twice:
+    TensorFlow's handler and Hydra's) although nothing retraced within a run. A user's own functions
+    still warn; ``LOSSEXP_LOG_LEVEL=info`` shows everything."""
+    logger = logging.getLogger("tensorflow")
+    if is_quiet() and not any(isinstance(f, _PerRunRetracing) for f in logger.filters):
+        logger.addFilter(_PerRunRetracing())

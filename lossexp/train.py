@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from omegaconf import DictConfig, OmegaConf
 
 import lossexp
+from lossexp import quiet
 from lossexp.config import LossexpConfig, validate
 from lossexp.project import user_code_errors
 from lossexp.tracking import store
@@ -101,6 +102,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.training.trainer import for_config
 
     split_cpu(config.trainer.logical_devices)  # before TensorFlow's runtime starts
+    quiet.hide_per_run_retracing()
     keras.backend.clear_session()  # a reused process (sweeps) must not carry state between jobs
     keras.utils.set_random_seed(config.trainer.seed)
     trainer = for_config(config, regime, meta={} if network is not None else None)

@@ -49,3 +49,23 @@ def test_a_bad_log_level_is_one_line(run_cli):
     result = run_cli("train", "model=mlp", LOSSEXP_LOG_LEVEL="loud")
     assert result.returncode == 2 and result.stderr == (
         "lossexp: error: Invalid value for $LOSSEXP_LOG_LEVEL: expected one of warning, info, debug, got 'loud'\n")
+
+
+RUNS = """import keras, numpy as np, tensorflow as tf
+from lossexp import quiet
+quiet.hide_per_run_retracing()
+x = np.zeros((4, 3), "float32")
+for run in range(7):  # seven models in one process, as a sweep's jobs or a notebook's fits
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).predict(x, verbose=0)
+for shape in range(1, 8):  # the user's own function, retraced for real
+    tf.function(lambda t: t * 2)(tf.zeros((shape,)))
+"""
+
+
+@pytest.mark.slow
+def test_per_run_retracing_of_keras_steps_is_not_warned_about_but_a_users_own_is():
+    """Each model's predict step is new and traced once: TensorFlow's "triggered tf.function
+    retracing" about it (from the fifth model on) is dropped; one of the user's own stays."""
+    warnings = [line for line in stderr_of(RUNS).splitlines() if "triggered tf.function retracing" in line]
+    assert warnings and all("<lambda>" in line for line in warnings)
+    assert not any("TensorFlowTrainer" in line for line in warnings)
