@@ -27,6 +27,13 @@ from lossexp import metric_names
 STATISTICS = metric_names.DRIFT_STATS
 
 
+def _half_squared_norm(tensors: Sequence) -> Any:
+    """Σ ||t||²/2 over ``tensors``: one ``L2Loss`` op each; the ½ cancels in every ratio of them."""
+    import tensorflow as tf
+
+    return tf.add_n([tf.nn.l2_loss(t) for t in tensors])
+
+
 class WeightDrift:
     """Keeps θ_0, the previous snapshot and the running snapshot mean of each layer in variables."""
 
@@ -41,6 +48,10 @@ class WeightDrift:
                      for v in variables] for variables in self.weights]
 
         self._init, self._previous, self._mean = copies("init"), copies("previous"), copies("mean")
+        # ||θ_0||²/2 and ||θ_{t−k}||²/2 per layer, kept rather than recomputed from the copies
+        self._init_squared = tf.Variable(tf.zeros(len(self.names)), trainable=False, name="drift_init_squared")
+        self._previous_squared = tf.Variable(tf.zeros(len(self.names)), trainable=False,
+                                             name="drift_previous_squared")
         self._count = tf.Variable(0.0, trainable=False, name="drift_count")
         self._previous_step = 0
         # No autograph: the graphs have no data-dependent Python control flow to convert, and
@@ -54,37 +65,50 @@ class WeightDrift:
         return [[tf.cast(tf.convert_to_tensor(v), tf.float32) for v in variables] for variables in self.weights]
 
     def _start_graph(self) -> None:
+        import tensorflow as tf
+
+        squared = []
         for theta, init, previous, mean in zip(self._values(), self._init, self._previous, self._mean):
             for value, a, b, c in zip(theta, init, previous, mean):
-                a.assign(value)
-                b.assign(value)
-                c.assign(value)
+                a.assign(value, read_value=False)
+                b.assign(value, read_value=False)
+                c.assign(value, read_value=False)
+            squared.append(_half_squared_norm(theta))
+        self._init_squared.assign(tf.stack(squared), read_value=False)
+        self._previous_squared.assign(tf.stack(squared), read_value=False)
         self._count.assign(1.0)
 
     def _measure_graph(self, steps: Any) -> Any:
+        """The (layers × 3) statistics, in few graph operations per tensor: tracing and optimising
+        the graph is what a deep network's first measurement costs (seconds at hundreds of tensors),
+        so each copy is read once, each squared norm is one ``L2Loss`` of a difference (half of it:
+        only ratios are taken), and the references' norms ||θ_0|| and ||θ_{t−k}|| are kept from
+        earlier measurements."""
         import tensorflow as tf
 
-        def norm(tensors: Sequence) -> tf.Tensor:
-            return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(t)) for t in tensors]))
-
-        def relative(diff: Sequence, ref: Sequence) -> tf.Tensor:
-            scale = norm(ref)
-            return norm(diff) / tf.where(scale > 0, scale, tf.ones_like(scale))
+        def relative(squared: tf.Tensor, reference_squared: tf.Tensor) -> tf.Tensor:
+            """||a|| / ||b|| from halves of their squares; ||a|| when b = 0 (absolute distance)."""
+            return tf.sqrt(squared / tf.where(reference_squared > 0, reference_squared, 0.5 * tf.ones_like(squared)))
 
         count = self._count + 1.0
-        rows = []
+        from_init, from_previous, from_mean, squared, mean_squared = [], [], [], [], []
         for theta, init, previous, mean in zip(self._values(), self._init, self._previous, self._mean):
-            new_mean = [m + (t - m) / count for t, m in zip(theta, mean)]
-            rows.append(tf.stack([
-                relative([t - i for t, i in zip(theta, init)], init),
-                relative([t - p for t, p in zip(theta, previous)], previous) / steps,
-                relative([t - m for t, m in zip(theta, new_mean)], new_mean),
-            ]))
+            new_mean = [m + (t - m) / count for t, m in zip(theta, [tf.convert_to_tensor(m) for m in mean])]
+            from_init.append(_half_squared_norm([t - tf.convert_to_tensor(i) for t, i in zip(theta, init)]))
+            from_previous.append(_half_squared_norm([t - tf.convert_to_tensor(p) for t, p in zip(theta, previous)]))
+            from_mean.append(_half_squared_norm([t - m for t, m in zip(theta, new_mean)]))
+            squared.append(_half_squared_norm(theta))
+            mean_squared.append(_half_squared_norm(new_mean))
             for t, p, m, value in zip(theta, previous, mean, new_mean):
-                p.assign(t)
-                m.assign(value)
-        self._count.assign(count)
-        return tf.stack(rows)
+                p.assign(t, read_value=False)
+                m.assign(value, read_value=False)
+        squared = tf.stack(squared)
+        table = tf.stack([relative(tf.stack(from_init), self._init_squared),
+                          relative(tf.stack(from_previous), self._previous_squared) / steps,
+                          relative(tf.stack(from_mean), tf.stack(mean_squared))], axis=1)
+        self._previous_squared.assign(squared, read_value=False)
+        self._count.assign(count, read_value=False)
+        return table
 
     def start(self) -> None:
         """Take θ_0 (the weights before the first step)."""
