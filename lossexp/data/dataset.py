@@ -285,6 +285,10 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
                             "a batched stream, elements of shapes " + ", ".join(str(tuple(s.shape)) for s in specs))
     if size is None:
         cardinality = int(stream.cardinality())
+        if cardinality == tf.data.INFINITE_CARDINALITY:  # counting it, or an epoch of it, never ends
+            raise invalid_value(f"data ({name})", "a finite tf.data.Dataset (an epoch is one pass over it, and the "
+                                "last trainer.validation_split of it validates): drop the .repeat(), or .take(n) "
+                                "examples of a stream without end", "a stream that repeats forever")
         size = cardinality if cardinality >= 0 else int(stream.reduce(0, lambda n, _: n + 1))
     y_spec = spec[1]
     if isinstance(y_spec, dict):

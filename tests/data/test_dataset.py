@@ -154,6 +154,17 @@ def test_a_batched_stream_is_one_line_saying_how_to_fix_it():
     assert (unbatched.task, unbatched.examples) == ("classification", 41)
 
 
+def test_a_stream_that_repeats_forever_is_one_line_not_a_count_without_end():
+    import tensorflow as tf
+
+    x, y = np.zeros((10, 4), "float32"), np.arange(10) % 2
+    message = one_line_error(lambda: from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).repeat()))
+    assert message == ("Invalid value for data (mine): expected a finite tf.data.Dataset (an epoch is one pass over "
+                       "it, and the last trainer.validation_split of it validates): drop the .repeat(), or .take(n) "
+                       "examples of a stream without end, got 'a stream that repeats forever'")
+    assert from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).repeat().take(25)).examples == 25
+
+
 def test_integer_labels_per_position_classify_and_float_targets_of_that_shape_regress():
     import tensorflow as tf
 
