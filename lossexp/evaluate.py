@@ -57,6 +57,12 @@ def saved_overrides(model_path: Path, user_overrides: Sequence[str], saved_path:
         section = saved.get(group)
         if group in user_keys or not isinstance(section, dict) or "name" not in section:
             continue
+        if section.get("source") == "python":  # given to lossexp.fit as objects: no config selects them again
+            if group == "data":
+                raise ConfigError(f"Invalid value for data: the run that saved {model_path.name} trained on data given "
+                                  "in Python (lossexp.fit), which no config loads again: name the data to evaluate "
+                                  "on, e.g. data=npz data.path=test.npz (or a data source of your project)")
+            continue  # the network is the saved file itself
         overrides.append(f"{group}={section['name']}")
         overrides += [_override(f"{group}.{key}", value) for key, value in section.items()
                       if key != "name" and f"{group}.{key}" not in user_keys]

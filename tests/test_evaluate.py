@@ -94,3 +94,32 @@ def test_a_saved_model_scores_as_its_run_logged_and_bad_reloads_are_one_line(tmp
     # data the model cannot take
     line = error_line(lossexp(tmp_path, "evaluate", str(model), "data=digits"))
     assert "Invalid value for data: expected data with inputs of shape (4,)" in line and "digits (8, 8, 1)" in line
+
+
+@pytest.mark.slow
+def test_a_network_and_data_given_in_python_evaluate_on_data_named_on_the_command_line(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    """A lossexp.fit run saved its network but no config can load its data again: without data= one
+    line says to name it; with data= the saved network scores it as NumPy does."""
+    import keras
+    import numpy as np
+
+    import lossexp as api
+    from conftest import dataset
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    network = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+    api.fit(network, (rng.normal(size=(64, 4)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")),
+            trainer={"epochs": 1, "verbose": 0}, tracking={"plots": False})
+    model = saved_model(tmp_path)
+    line = error_line(lossexp(tmp_path, "evaluate", str(model)))
+    assert line == ("lossexp: error: Invalid value for data: the run that saved model.keras trained on data given in "
+                    "Python (lossexp.fit), which no config loads again: name the data to evaluate on, e.g. data=npz "
+                    "data.path=test.npz (or a data source of your project)")
+    result = lossexp(tmp_path, "evaluate", str(model), "data=regression", "data.n_samples=200")
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = {name: float(value) for name, value in (line.split() for line in result.stdout.splitlines())}
+    x, y = dataset("regression", n_samples=200).split(0.2)[1].arrays
+    error = network.predict(x, verbose=0).astype(np.float64) - y.astype(np.float64)
+    assert scores["loss/task"] == pytest.approx(np.mean(error ** 2), rel=1e-5)
