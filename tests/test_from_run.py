@@ -72,12 +72,45 @@ def test_from_run_reproduces_the_logged_run_and_overrides_apply_on_top(tmp_path)
     assert [step for step, _ in got["loss"]] == [step for step, _ in expected["loss"]]  # the same schedule
     assert got["loss"] != expected["loss"] and got["val_loss"] != expected["val_loss"]  # another seed
 
+    # a group chosen afresh takes its own YAML's options (adam's learning rate, not the run's sgd 0.01);
+    # the rest stays the run's
+    adam = rerun(tmp_path, client, run, "optimizer=adam", "loss=hist_avg")
+    changed = {key for key in set(run.data.params) | set(adam.data.params)
+               if adam.data.params.get(key) != run.data.params.get(key)}
+    assert (adam.data.params["optimizer.name"], adam.data.params["optimizer.learning_rate"]) == ("adam", "0.001")
+    assert not any(key.startswith("loss.coef") for key in adam.data.params) and "loss.coef.penalty" in changed
+    assert not any(key.startswith(("model.", "data.", "trainer.")) for key in changed)
+
 
 def test_from_run_with_an_unknown_run_is_one_line(run_cli, store_uri):
     result = run_cli("train", "--from-run", "0123abcd", timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"lossexp: error: Unknown run '0123abcd' for --from-run: no such run in {store_uri}"]
+
+
+def test_a_group_chosen_afresh_drops_the_runs_section_and_brings_what_its_yaml_chooses(tmp_path):
+    from lossexp.tracking.from_run import chosen_groups, write_primary_config
+
+    assert chosen_groups(["optimizer=sgd", "optimizer.momentum=0.9", "trainer.seed=1"]) == {"optimizer": None}
+    assert chosen_groups(["model=vae"]) == {"loss": ["kl"], "model": None}  # conf/model/vae.yaml: loss=[kl]
+    assert chosen_groups(["model=vae", "loss=[]"]) == {"loss": None, "model": None}  # the user's choice wins
+    config = composed_config()
+    path = write_primary_config(config, tmp_path, chosen_groups(["model=vae"]))
+    written = yaml.safe_load(path.read_text())
+    assert written["defaults"] == [{"loss": ["kl"]}, {"model": None}, "_self_"]
+    assert "model" not in written and "loss" not in written and written["data"] == config["data"]
+
+
+def test_from_run_of_a_network_given_in_python_is_one_line_naming_what_to_choose(run_cli, store_uri):
+    config = composed_config()
+    config["model"] = {"name": "functional_1", "source": "python"}
+    run_id = crafted_run(store_uri, dump(config))
+    result = run_cli("train", "--from-run", run_id, timeout=60)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"lossexp: error: Invalid value for model: run {run_id!r} trained on a model given in Python (lossexp.fit), "
+        "which no config builds again: choose model=… on top (e.g. model=keras_file model.path=net.keras, data=npz "
+        "data.path=train.npz), or call lossexp.fit again"]
 
 
 # --- a replayed config is data: someone else's crafted run ----------------------------------------

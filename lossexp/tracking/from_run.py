@@ -9,12 +9,16 @@ settings, so output directories stay where they were) into a temporary directory
 Hydra arguments that select it (``--config-dir DIR --config-name from_run``). The overrides that
 follow apply on top of it (``trainer.seed=1``, ``trainer.epochs=10``) and are validated here,
 with the destinations of the run, since the CLI's usual pre-check composes from ``conf/``.
+An override that chooses a group afresh (``model=cnn``, ``optimizer=sgd``, ``loss=activity``) drops
+the run's section of that group: the choice's own YAML (lossexp's or the project's) takes its place,
+as in a fresh run, and its keys may be overridden in turn (``optimizer=sgd optimizer.momentum=0.9``).
 No TensorFlow import.
 """
 from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,6 +35,8 @@ FLAG = "--from-run"
 ENV = "LOSSEXP_FROM_RUN"
 CONFIG_NAME = "from_run"
 ARTIFACT = "config.yaml"
+#: the config groups an override may choose afresh for the re-run
+GROUPS = ("data", "loss", "model", "optimizer", "weighting", "trainer")
 
 
 def split_flag(args: Sequence[str]) -> Tuple[Optional[str], List[str]]:
@@ -107,13 +113,50 @@ def logged_config(run_id: str, uri: str) -> str:
         return Path(path).read_text()
 
 
-def write_primary_config(config: Dict[str, Any], directory: Path) -> Path:
+def chosen_groups(overrides: Sequence[str]) -> Dict[str, Any]:
+    """The groups that ``overrides`` choose afresh (``model=cnn``; not ``model.width=8``), each with
+    no choice of its own (None: the override's), and those their choices' YAML choose in turn, with
+    that choice (``model=vae`` brings ``loss=[kl]``: Hydra matches such an override only to a
+    default that has a choice)."""
+    chosen: Dict[str, Any] = {}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+") in GROUPS:
+            for choice in value.split(","):  # a sweep's choices too
+                chosen.update({group: brought for group, brought in _chosen_by(key.lstrip("+"), choice).items()
+                               if group not in chosen})
+            chosen[key.lstrip("+")] = None
+    return {group: chosen[group] for group in GROUPS if group in chosen}
+
+
+def _chosen_by(group: str, choice: str) -> Dict[str, Any]:
+    """The choices that the YAML of ``group=choice`` makes for other groups (``override /loss…: [kl]``
+    in its defaults list), by group."""
+    from lossexp import project
+
+    found = project.current()
+    for conf in [CONF_DIR, *([found.conf_dir] if found and found.conf_dir else [])]:
+        path = conf / group / f"{choice.strip()}.yaml"
+        if path.is_file():
+            defaults = OmegaConf.to_container(OmegaConf.load(path)).get("defaults") or []
+            entries = [(key, value) for entry in defaults if isinstance(entry, dict) for key, value in entry.items()]
+            return {match.group(1): value for key, value in entries
+                    if (match := re.match(r"override /(\w+)", str(key)))}
+    return {}
+
+
+def write_primary_config(config: Dict[str, Any], directory: Path, groups: Optional[Dict[str, Any]] = None) -> Path:
     """``<directory>/from_run.yaml``: the replayed config (as loaded by :mod:`lossexp.replay`), plus
-    lossexp's own ``hydra:`` section."""
-    config = OmegaConf.create(config)
+    lossexp's own ``hydra:`` section; each of ``groups`` (see :func:`chosen_groups`) is left to its
+    choice (its section dropped, the group in the defaults list)."""
+    groups = groups or {}
+    config = OmegaConf.create({key: value for key, value in config.items() if key not in groups})
     config.hydra = OmegaConf.load(CONF_DIR / "config.yaml").hydra
+    if groups:  # their options: lossexp's conf/ (the project's comes by its search-path plugin)
+        config.hydra.searchpath = [f"file://{CONF_DIR}"]
     path = directory / f"{CONFIG_NAME}.yaml"
-    path.write_text("defaults:\n  - _self_\n\n" + OmegaConf.to_yaml(config))
+    defaults = OmegaConf.to_yaml({"defaults": [*({group: choice} for group, choice in groups.items()), "_self_"]})
+    path.write_text(defaults + "\n" + OmegaConf.to_yaml(config))
     return path
 
 
@@ -143,10 +186,21 @@ def rerun_args(run_id: str, args: Sequence[str], multirun: bool) -> List[str]:
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
     text = logged_config(run_id, _store_uri(overrides))
     config = load_replayed_config(text, f"the {ARTIFACT} of run {run_id!r}")
+    chosen = {override.split("=", 1)[0].lstrip("+~") for override in overrides}
+    given = [group for group in ("model", "data") if isinstance(config.get(group), dict)
+             and config[group].get("source") == "python" and group not in chosen]
+    if given:
+        raise ConfigError(f"Invalid value for {given[0]}: run {run_id!r} trained on a {' and '.join(given)} given in "
+                          f"Python (lossexp.fit), which no config builds again: choose "
+                          f"{' '.join(f'{group}=…' for group in given)} on top (e.g. model=keras_file "
+                          "model.path=net.keras, data=npz data.path=train.npz), or call lossexp.fit again")
     directory = Path(tempfile.mkdtemp(prefix="lossexp-from-run-"))
     atexit.register(shutil.rmtree, directory, True)
-    write_primary_config(config, directory)
+    write_primary_config(config, directory, chosen_groups(overrides))
     if not multirun:
-        validate_overrides(directory, overrides)
+        from lossexp.overrides import rewrite_loss
+        from lossexp.registry import available
+
+        validate_overrides(directory, rewrite_loss(overrides, available("loss")))
     os.environ[ENV] = run_id
     return ["--config-dir", str(directory), "--config-name", CONFIG_NAME, *args]
