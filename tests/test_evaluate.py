@@ -113,10 +113,14 @@ def test_a_network_and_data_given_in_python_evaluate_on_data_named_on_the_comman
     api.fit(network, (rng.normal(size=(64, 4)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")),
             trainer={"epochs": 1, "verbose": 0}, tracking={"plots": False})
     model = saved_model(tmp_path)
-    line = error_line(lossexp(tmp_path, "evaluate", str(model)))
-    assert line == ("lossexp: error: Invalid value for data: the run that saved model.keras trained on data given in "
-                    "Python (lossexp.fit), which no config loads again: name the data to evaluate on, e.g. data=npz "
-                    "data.path=test.npz (or a data source of your project)")
+    from lossexp.errors import ConfigError
+    from lossexp.evaluate import saved_overrides
+
+    with pytest.raises(ConfigError) as raised:
+        saved_overrides(model, [])
+    assert str(raised.value) == ("Invalid value for data: the run that saved model.keras trained on data given in "
+                                 "Python (lossexp.fit), which no config loads again: name the data to evaluate on, "
+                                 "e.g. data=npz data.path=test.npz (or a data source of your project)")
     result = lossexp(tmp_path, "evaluate", str(model), "data=regression", "data.n_samples=200")
     assert result.returncode == 0, result.stderr[-3000:]
     scores = {name: float(value) for name, value in (line.split() for line in result.stdout.splitlines())}
