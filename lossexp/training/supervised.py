@@ -172,9 +172,9 @@ class SupervisedTrainer(Trainer):
             x, y, *weight = train.arrays
             return {"x": x, "y": y, "sample_weight": weight[0] if weight else None, "batch_size": batch,
                     "validation_data": validation.arrays if validation is not None else None}
-        return {"x": batched(train.stream, batch, shuffle=train.size, seed=self.config.trainer.seed),
+        return {"x": batched(train, batch, shuffle=True, seed=self.config.trainer.seed),
                 "shuffle": False,  # the stream shuffles itself (Keras would warn that it cannot)
-                "validation_data": batched(validation.stream, batch) if validation is not None else None}
+                "validation_data": batched(validation, batch) if validation is not None else None}
 
     def evaluate(self, model: Any, data: Any) -> Dict[str, float]:
         split = self.config.trainer.validation_split
@@ -195,7 +195,7 @@ class SupervisedTrainer(Trainer):
             results = model.evaluate(x, y, sample_weight=weight[0] if weight else None, batch_size=batch,
                                      return_dict=True, verbose=0)
         else:
-            results = model.evaluate(batched(validation.stream, batch), return_dict=True, verbose=0)
+            results = model.evaluate(batched(validation, batch), return_dict=True, verbose=0)
         return {name: float(value) for name, value in results.items()}
 
 
@@ -205,12 +205,18 @@ def watch_gradients(model: Any, config: Any) -> None:
         model.watch_gradients()
 
 
-def batched(stream: Any, batch_size: int, shuffle: int = 0, seed: int = 0) -> Any:
-    """A stream batched and prefetched; shuffled each epoch within ``shuffle`` elements (at most 10,000)."""
+def batched(part: Any, batch_size: int, shuffle: bool = False, seed: int = 0) -> Any:
+    """A part's stream batched and prefetched; shuffled each epoch within its size (at most 10,000
+    elements). Its length is told to tf.data when only lossexp knows it (a stream counted in a pass,
+    a CSV read in chunks), so Keras knows each epoch's steps: it would otherwise learn them by running
+    out of data, warning "Your input ran out of data" at the first epoch's end."""
     import tensorflow as tf
 
     from lossexp.data.dataset import batches
 
-    if shuffle:
-        stream = stream.shuffle(min(int(shuffle), 10_000), seed=seed, reshuffle_each_iteration=True)
+    stream = part.stream
+    if int(stream.cardinality()) == tf.data.UNKNOWN_CARDINALITY and part.size is not None:
+        stream = stream.apply(tf.data.experimental.assert_cardinality(part.size))
+    if shuffle and part.size:
+        stream = stream.shuffle(min(int(part.size), 10_000), seed=seed, reshuffle_each_iteration=True)
     return batches(stream, batch_size).prefetch(tf.data.AUTOTUNE)
