@@ -26,6 +26,8 @@ examples, the validation set's, always validate (``trainer.validation_split`` 0:
 """
 from __future__ import annotations
 
+import sys
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
@@ -41,6 +43,8 @@ from lossexp.errors import ConfigError, invalid_value
 TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")
 #: elements of a stream checked for NaN/inf before training (the guard watches the loss after)
 CHECKED_ELEMENTS = 256
+#: a stream of unknown length is said to be counted once its count has run this many seconds
+COUNT_NOTICE_SECONDS = 10.0
 
 
 @dataclass
@@ -162,6 +166,22 @@ def varying_length(stream: Any) -> bool:
     first = list(stream.take(9))
     considered = first[:8] if len(first) == 9 else first[:-1]  # a batched stream's last batch may be short
     return len({int(tf.shape(t)[0]) for element in considered for t in tf.nest.flatten(element)}) > 1
+
+
+def count_elements(name: str, stream: Any) -> int:
+    """The elements of a stream of unknown length, counted in one pass; if it takes more than
+    :data:`COUNT_NOTICE_SECONDS`, one line says what runs, since a stream without end (an endless
+    generator) would count forever."""
+    timer = threading.Timer(COUNT_NOTICE_SECONDS, print, args=(
+        f"lossexp: counting the examples of data {name!r} (TensorFlow does not know its length): an endless "
+        "stream never finishes — .take(n) it, or give its length with "
+        ".apply(tf.data.experimental.assert_cardinality(n))",), kwargs={"file": sys.stderr, "flush": True})
+    timer.daemon = True
+    timer.start()
+    try:
+        return int(stream.reduce(0, lambda n, _: n + 1))
+    finally:
+        timer.cancel()
 
 
 def batches(stream: Any, size: int, drop_remainder: bool = False) -> Any:
@@ -289,7 +309,7 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
             raise invalid_value(f"data ({name})", "a finite tf.data.Dataset (an epoch is one pass over it, and the "
                                 "last trainer.validation_split of it validates): drop the .repeat(), or .take(n) "
                                 "examples of a stream without end", "a stream that repeats forever")
-        size = cardinality if cardinality >= 0 else int(stream.reduce(0, lambda n, _: n + 1))
+        size = cardinality if cardinality >= 0 else count_elements(name, stream)
     y_spec = spec[1]
     if isinstance(y_spec, dict):
         raise invalid_value(f"data ({name})", "one target per element in a stream (several outputs: arrays)", y_spec)

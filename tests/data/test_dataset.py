@@ -165,6 +165,27 @@ def test_a_stream_that_repeats_forever_is_one_line_not_a_count_without_end():
     assert from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).repeat().take(25)).examples == 25
 
 
+def test_a_long_count_of_a_stream_of_unknown_length_says_what_runs(monkeypatch, capsys):
+    """An endless generator would count forever: after COUNT_NOTICE_SECONDS one line says so."""
+    import time
+
+    import tensorflow as tf
+
+    from lossexp.data import dataset as module
+
+    def slow():
+        for i in range(5):
+            time.sleep(0.05)
+            yield np.float32(i), np.float32(i)
+
+    monkeypatch.setattr(module, "COUNT_NOTICE_SECONDS", 0.02)
+    stream = tf.data.Dataset.from_generator(slow, output_signature=(tf.TensorSpec((), tf.float32),) * 2)
+    assert module.count_elements("slow", stream) == 5
+    assert capsys.readouterr().err == (
+        "lossexp: counting the examples of data 'slow' (TensorFlow does not know its length): an endless stream "
+        "never finishes — .take(n) it, or give its length with .apply(tf.data.experimental.assert_cardinality(n))\n")
+
+
 def test_integer_labels_per_position_classify_and_float_targets_of_that_shape_regress():
     import tensorflow as tf
 
