@@ -109,6 +109,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     data = trainer.prepare(data if data is not None else load(config.data), network)
     with placement(config.trainer), user_code_errors("building the model"):  # devices, strategy, dtype policy
         model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
+    data = trainer.prepare_for(data, getattr(model, "network", None))  # as build() read it
     if config.tracking.log_model:
         logged_model.warn_if_unsaveable(model)
 

@@ -448,6 +448,27 @@ def test_float_multi_hot_targets_of_a_sigmoid_network_are_binary_cross_entropy_p
 
 
 @pytest.mark.slow
+def test_float_labels_of_a_network_built_from_the_config_classify_as_one_given_in_python(tmp_path, monkeypatch):
+    """model=keras_file (a network of one's own, loaded while building): its sigmoid outputs, even
+    behind an activity tap on them, make float multi-hot targets labels, as for a network given in
+    Python; the validation loss is NumPy's binary cross-entropy of the saved model."""
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(50, 3)).astype("float32")
+    y = (x[:, :2] > 0).astype("float32")
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="sigmoid", name="probs")]).save("net.keras")
+    history, _ = lossexp.fit("keras_file", (x, y), loss=[("activity", {"layers": ["probs"]})],
+                             overrides=["model.path=net.keras"], trainer={"epochs": 1, "verbose": 0})
+    [saved] = tmp_path.glob("outputs/runs/*/*/model.keras")
+    p = np.asarray(keras.saving.load_model(saved).predict(x[40:], verbose=0), dtype="float64")
+    expected = -np.mean(y[40:] * np.log(p) + (1 - y[40:]) * np.log(1 - p))
+    np.testing.assert_allclose(history["val_loss/task"][-1], expected, rtol=1e-5)
+    assert "accuracy" in history and "mean_absolute_error" not in history
+
+
+@pytest.mark.slow
 def test_sequences_of_varying_length_train_padded_per_batch_behind_a_mask(tmp_path, monkeypatch):
     """A stream of sequences of 3 to 8 steps (no padding of one's own): batched with zeros to the
     longest of each batch; the network's masking layer leaves the padding out."""

@@ -89,6 +89,14 @@ class SupervisedTrainer(Trainer):
 
         return "classification" if probability_targets(data.y, output_activation(network)) else None
 
+    def prepare_for(self, data: Any, network: Any) -> Any:
+        """Float class labels of a network of one's own built from the config (``model=keras_file``, a
+        project's builder) that ends in sigmoids or a softmax: classified, as :meth:`prepare` does for a
+        network given in Python."""
+        if self.config.task.type or self.meta.get("task") or not self._classifies(data, network):
+            return data
+        return self.prepare(data, network)
+
     def build(self, data: Any, network: Any = None, components: Optional[Sequence[Any]] = None) -> Any:
         from lossexp.losses.entries import build_components
         from lossexp.optimizers import build_optimizer
@@ -100,6 +108,7 @@ class SupervisedTrainer(Trainer):
         if network is None:
             network = registry.build("model", config.model, data=data)
         network = ensure_network(network, data, name)
+        data = self.prepare_for(data, network)
         if components is None:
             components = build_components(config.loss)
         if config.trainer.distribute is not None:

@@ -183,8 +183,12 @@ def _one_output(key: str, name: Any, task_type: str, y_true: Any, y_pred: Any, c
 
 
 def output_activation(network: Any) -> Any:
-    """The name of the activation of the network's last layer, if it has one (else None)."""
-    activation = getattr(network.layers[-1], "activation", None) if getattr(network, "layers", None) else None
+    """The name of the activation of the network's last layer, if it has one (else None); a loss
+    tap after it (pass-through: an activity penalty on the outputs) is looked past."""
+    from lossexp.losses.base import LossTap
+
+    layers = [layer for layer in getattr(network, "layers", None) or [] if not isinstance(layer, LossTap)]
+    activation = getattr(layers[-1], "activation", None) if layers else None
     return getattr(activation, "__name__", None)
 
 

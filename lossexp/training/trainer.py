@@ -56,6 +56,11 @@ class Trainer:
         given by the Python API, whose outputs may tell what its targets are."""
         return data
 
+    def prepare_for(self, data: Any, network: Any) -> Any:
+        """``data`` as ``network``, built from the config, trains on it, when the network tells more
+        about its targets than :meth:`prepare` saw without it (default: unchanged)."""
+        return data
+
     def build(self, data: Any, network: Any = None, components: Optional[Sequence[Any]] = None) -> Any:
         """The compiled Keras model, its components attached. ``network``/``components`` given by
         the Python API replace the configured ones. Raises :class:`ConfigError` before any run."""
