@@ -68,8 +68,13 @@ def replaced_compile(network: Any, model_name: str, task_loss: Any, optimizer: s
 
 def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
     """The network's output fits the targets: classes for classification, the targets' shape else."""
-    if data.task == "multi_output":
-        return  # Keras matches outputs to targets by name and says which one is off
+    if data.task == "multi_output":  # targets by output name; Keras checks each output's shape
+        outputs = sorted(y_pred) if isinstance(y_pred, dict) else []
+        if outputs != sorted(y_true):
+            raise invalid_value("data", f"one target array per output of model={model_name}, by name "
+                                f"({', '.join(outputs) if outputs else 'it has one output: one array of targets'})",
+                                f"targets named {', '.join(sorted(y_true))}")
+        return
     got = tuple(np.shape(y_pred)[1:])
     if data.task == "classification":
         classes = data.num_outputs

@@ -74,3 +74,17 @@ def test_class_labels_stored_as_floats_are_told_of_task_type_classification():
     assert "outputs of shape (1,) like the targets — or task.type=classification if the targets are class labels " \
         "stored as floats" in message
     assert "stored as floats" not in refusal(as_dataset("levels", (np.zeros((8, 3)), np.linspace(0, 1, 8))), outputs(3))
+
+
+def test_targets_of_several_outputs_name_every_output_and_no_other():
+    """A head without targets, or targets of no head, were a KeyError / Keras structure traceback."""
+    heads = as_dataset("heads", (np.zeros((8, 3)), {"cls": np.arange(8) % 3, "reg": np.zeros((8, 1), "float32")}))
+    y_pred = {"cls": outputs(3), "reg": outputs(1)}
+    check_outputs("mine", heads, heads.y, y_pred)
+    with pytest.raises(ConfigError) as info:
+        check_outputs("mine", heads, heads.y, {**y_pred, "aux": outputs(1)})
+    assert str(info.value) == ("Invalid value for data: expected one target array per output of model=mine, by name "
+                               "(aux, cls, reg), got 'targets named cls, reg'")
+    with pytest.raises(ConfigError, match=r"by name \(it has one output: one array of targets\), got 'targets "
+                                          r"named cls, reg'"):
+        check_outputs("mine", heads, heads.y, outputs(3))
