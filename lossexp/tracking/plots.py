@@ -9,7 +9,7 @@ Made to be read, not just drawn:
 * validation values (``val_…``, one per epoch) are dashed lines with a marker at every epoch, in
   the colour of their training series;
 * weights (``weight/<c>``, ``weight/coef/<c>``) and ``weight_drift/from_init/<layer>`` follow
-  when the run has them.
+  when the run has them (of a deep network, the layers that drifted most named, the rest pale).
 """
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from lossexp import metric_names  # noqa: E402
 
 History = Dict[str, List[Tuple[int, float]]]
+#: drift lines named in the legend at most (a deep network has hundreds of layers)
+DRIFT_LABELLED = 10
 TOTAL, TASK = metric_names.LOSS, metric_names.loss(metric_names.TASK)
 
 
@@ -83,10 +85,21 @@ def _weights(ax, history: History) -> None:
 
 
 def _drift(ax, history: History) -> None:
-    for key in sorted(k for k in history if metric_names.is_drift(k, "from_init")):
+    """One line per layer; a deep network's (more than :data:`DRIFT_LABELLED` layers) names only its
+    layers that drifted most by the end, the others pale and unlabelled, so the legend fits the panel."""
+    keys = sorted(k for k in history if metric_names.is_drift(k, "from_init"))
+    labelled = sorted(keys, key=lambda k: history[k][-1][1], reverse=True)[:DRIFT_LABELLED] \
+        if len(keys) > DRIFT_LABELLED else keys  # most drift first in the legend
+    for key in [k for k in keys if k not in labelled] + labelled:
         steps, values = zip(*history[key])
-        ax.plot(steps, values, label=key.rsplit("/", 1)[1], linewidth=1.3)
-    ax.set_title("Weight drift from init (relative L2), per layer")
+        if key in labelled:
+            ax.plot(steps, values, label=key.rsplit("/", 1)[1], linewidth=1.3)
+        else:
+            ax.plot(steps, values, color="0.8", linewidth=0.8)
+    if len(keys) > len(labelled):
+        ax.plot([], [], color="0.8", linewidth=0.8, label=f"{len(keys) - len(labelled)} other layers")
+    title = "Weight drift from init (relative L2), per layer"
+    ax.set_title(title if len(keys) == len(labelled) else f"{title} (the {DRIFT_LABELLED} that drifted most named)")
 
 
 Panel = Tuple[Callable[[History], bool], Callable]

@@ -56,3 +56,22 @@ def test_the_png_is_the_figure_and_its_figure_is_closed(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     assert struct.unpack(">II", data[16:24]) == size  # four panels, as drawn
     assert set(plt.get_fignums()) == open_before  # its figure was closed
+
+
+def test_a_deep_networks_drift_names_the_layers_that_drifted_most_and_fits_its_legend():
+    """A MobileNet's 100+ layers each in the legend overflowed the panel (Matplotlib's tight-layout
+    warning) and named nothing readable: the 10 that drifted most are named, the rest pale."""
+    import warnings
+
+    deep = {"loss": HISTORY["loss"], **{f"weight_drift/from_init/layer_{i:03d}": [(10, 0.0), (135, i / 100)]
+                                        for i in range(120)}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Tight layout not applied" was one
+        fig = run_figure(deep, "deep")
+    try:
+        drift = fig.axes[-1]
+        named = [line.get_label() for line in drift.get_lines() if not line.get_label().startswith("_")]
+        assert named == [f"layer_{i:03d}" for i in range(119, 109, -1)] + ["110 other layers"]
+        assert len(drift.get_lines()) == 121 and "the 10 that drifted most named" in drift.get_title()
+    finally:
+        plt.close(fig)
