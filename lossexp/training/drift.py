@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 
 from lossexp import metric_names
+from lossexp.training.unoptimised import unoptimised
 
 STATISTICS = metric_names.DRIFT_STATS
 
@@ -112,7 +113,8 @@ class WeightDrift:
 
     def start(self) -> None:
         """Take θ_0 (the weights before the first step)."""
-        self._start()
+        with unoptimised():
+            self._start()
         self._previous_step = 0
 
     def measure(self, step: int) -> Dict[str, float]:
@@ -120,7 +122,8 @@ class WeightDrift:
         import tensorflow as tf
 
         steps = max(step - self._previous_step, 1)
-        table = np.asarray(self._measure(tf.constant(float(steps))))
+        with unoptimised():
+            table = np.asarray(self._measure(tf.constant(float(steps))))
         self._previous_step = step
         return {metric_names.drift(statistic, name): float(table[i, j])
                 for i, name in enumerate(self.names) for j, statistic in enumerate(STATISTICS)}

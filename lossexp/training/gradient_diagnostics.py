@@ -36,6 +36,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from lossexp import metric_names
+from lossexp.training.unoptimised import unoptimised
 
 #: the scope of every shared weight at once (the layers' scopes are their names)
 ALL = None
@@ -102,11 +103,12 @@ class GradientDiagnostics:
 
         if self._compiled is None:
             self._compiled = tf.function(self._statistics, reduce_retracing=True, autograph=False)
-        try:
-            return self._compiled(x, y, sample_weight)
-        except tf.errors.OperatorNotAllowedInGraphError:  # at a trace (the first, or a retrace) without autograph
-            self._compiled = tf.function(self._statistics, reduce_retracing=True)
-            return self._compiled(x, y, sample_weight)
+        with unoptimised():
+            try:
+                return self._compiled(x, y, sample_weight)
+            except tf.errors.OperatorNotAllowedInGraphError:  # at a trace (the first, or a retrace) without autograph
+                self._compiled = tf.function(self._statistics, reduce_retracing=True)
+                return self._compiled(x, y, sample_weight)
 
     def sample(self, step: int, x: Any, y: Any, sample_weight: Any = None) -> None:
         """Measure the batch and keep the values for :meth:`read`, as those of training step ``step``."""
