@@ -112,7 +112,7 @@ def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequen
     from hydra import compose as hydra_compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from lossexp import CONF_DIR, project
+    from lossexp import CONF_DIR, project, quiet
     from lossexp.config import Selection, validate
     from lossexp.data.dataset import Dataset, as_dataset
     from lossexp.losses.entries import entries_of
@@ -125,6 +125,7 @@ def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequen
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"Unknown keyword {unknown[0]}: fit() takes the sections {', '.join(SECTIONS)}")
+    quiet.configure()  # the console of `lossexp train`: MLflow's INFO lines (a new store's tables) hidden
     project.load()
     loss = list(loss)
     names, instances, options = _split_loss(loss)
