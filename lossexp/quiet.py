@@ -35,6 +35,8 @@ _NOTICES = re.compile(
 #: loggers of libraries whose INFO lines are not for a lossexp user
 _CHATTY_LOGGERS = ("mlflow", "alembic", "absl", "tensorflow", "urllib3")
 _filter_installed = False
+
+
 class _PerRunRetracing(logging.Filter):
     """Drops TensorFlow's frequent-retracing warning about a function each run creates anew (Keras'
     train, test and predict steps; lossexp's monitors): several runs in one process (a sweep's jobs,

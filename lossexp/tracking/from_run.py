@@ -186,9 +186,9 @@ def rerun_args(run_id: str, args: Sequence[str], multirun: bool) -> List[str]:
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
     text = logged_config(run_id, _store_uri(overrides))
     config = load_replayed_config(text, f"the {ARTIFACT} of run {run_id!r}")
-    chosen = {override.split("=", 1)[0].lstrip("+~") for override in overrides}
+    groups = chosen_groups(overrides)
     given = [group for group in ("model", "data") if isinstance(config.get(group), dict)
-             and config[group].get("source") == "python" and group not in chosen]
+             and config[group].get("source") == "python" and group not in groups]
     if given:
         raise ConfigError(f"Invalid value for {given[0]}: run {run_id!r} trained on a {' and '.join(given)} given in "
                           f"Python (lossexp.fit), which no config builds again: choose "
@@ -196,7 +196,7 @@ def rerun_args(run_id: str, args: Sequence[str], multirun: bool) -> List[str]:
                           "model.path=net.keras, data=npz data.path=train.npz), or call lossexp.fit again")
     directory = Path(tempfile.mkdtemp(prefix="lossexp-from-run-"))
     atexit.register(shutil.rmtree, directory, True)
-    write_primary_config(config, directory, chosen_groups(overrides))
+    write_primary_config(config, directory, groups)
     if not multirun:
         from lossexp.overrides import rewrite_loss
         from lossexp.registry import available
