@@ -1,0 +1,49 @@
+"""A stream's dataset digest: lossexp's own, of its size, structure and first rows — MLflow's read
+the whole stream twice, element by element (165 s for 200,000 rows)."""
+from __future__ import annotations
+
+import numpy as np
+
+from lossexp.tracking import datasets
+from lossexp.tracking.datasets import stream_digest
+
+
+def stream(x, y):
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y))
+
+
+def test_the_same_rows_digest_alike_and_other_rows_sizes_or_structures_do_not():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 3)).astype("float32"), np.arange(50) % 4
+    digest = stream_digest(stream(x, y), 50)
+    assert len(digest) == 8 and digest == stream_digest(stream(x.copy(), y.copy()), 50)
+    other = x.copy()
+    other[7, 1] += 1.0
+    assert stream_digest(stream(other, y), 50) != digest
+    assert stream_digest(stream(x, y), 49) != digest
+    assert stream_digest(stream(x.astype("float64"), y), 50) != digest
+    texts = np.array(["a", "bb", "c"] * 10)  # text inputs: the bytes, not the object pointers
+    assert stream_digest(stream(texts, np.arange(30)), 30) == stream_digest(stream(texts.copy(), np.arange(30)), 30)
+
+
+def test_only_the_first_rows_are_read(monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.setattr(datasets, "DIGEST_ROWS", 100)
+
+    def rows():
+        for i in range(5000):
+            if i >= 1100:
+                raise AssertionError("read past the digest's rows")
+            yield np.float32(i), np.int64(i % 2)
+
+    endless = tf.data.Dataset.from_generator(rows, output_signature=(tf.TensorSpec((), tf.float32),
+                                                                     tf.TensorSpec((), tf.int64)))
+    assert stream_digest(endless, 5000) == stream_digest(stream(np.arange(100, dtype="float32"),
+                                                                np.arange(100) % 2), 5000)
+
+
+def test_an_empty_stream_has_a_digest():
+    assert len(stream_digest(stream(np.zeros((0, 2), "float32"), np.zeros(0, "int64")), 0)) == 8
