@@ -125,7 +125,7 @@ def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequen
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"Unknown keyword {unknown[0]}: fit() takes the sections {', '.join(SECTIONS)}")
-    quiet.configure()  # the console of `lossexp train`: MLflow's INFO lines (a new store's tables) hidden
+    quiet.quiet_libraries()  # the console of `lossexp train`: MLflow's INFO lines (a new store's tables) hidden
     project.load()
     loss = list(loss)
     names, instances, options = _split_loss(loss)

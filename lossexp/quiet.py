@@ -101,14 +101,27 @@ def configure() -> str:
     quiet = level == DEFAULT_LEVEL
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if quiet else "0")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING" if quiet else level.upper())
-    for name in _CHATTY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING if quiet else getattr(logging, level.upper()))
+    _set_levels(level)
     if quiet and not _filter_installed:
         from lossexp.import_hooks import on_import
 
         on_import("tensorflow", around=filtered_stderr)
         _filter_installed = True
     return level
+
+
+def _set_levels(level: str) -> None:
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if level == DEFAULT_LEVEL else getattr(logging, level.upper()))
+
+
+def quiet_libraries() -> None:
+    """The chatty libraries' loggers at the console's level in a process lossexp did not start (a
+    notebook's ``lossexp.fit``), exporting nothing to its environment; MLflow is imported first, as
+    its import sets its logger's level."""
+    import mlflow  # noqa: F401
+
+    _set_levels(log_level())
 
 
 def hide_per_run_retracing() -> None:
