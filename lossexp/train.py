@@ -90,6 +90,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     import keras
 
     from lossexp.data import load
+    from lossexp.data.dataset import same_every_pass
     from lossexp.sweeps.pruning import trial_callbacks
     from lossexp.tracking import console, datasets, logged_model, params, run_context, ui_links
     from lossexp.tracking.callback import RunRecorder
@@ -141,7 +142,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         trial = trial_callbacks(config.objective, tracked)  # an Optuna trial: reports each epoch, may be pruned
         shown = console.callbacks(config.trainer.verbose, config.trainer.epochs, list(config.loss))  # logs complete
         with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri), \
-                user_code_errors("in training"):
+                user_code_errors("in training"), same_every_pass(config.data.name):
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
                                 callbacks=[*own, recorder, watch, guard, *trial, *callbacks, *shown],
                                 verbose=console.fit_verbosity(config.trainer.verbose))

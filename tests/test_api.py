@@ -468,6 +468,33 @@ def test_float_labels_of_a_network_built_from_the_config_classify_as_one_given_i
     assert "accuracy" in history and "mean_absolute_error" not in history
 
 
+def test_a_stream_whose_passes_differ_in_length_is_one_line_and_its_run_ends_failed(tmp_path, monkeypatch):
+    """A generator yielding fewer examples after its first passes: tf.data's check of lossexp's count
+    fails mid-training; one line, not TensorFlow's graph error, and no run left RUNNING."""
+    import keras
+    import tensorflow as tf
+
+    monkeypatch.chdir(tmp_path)
+    passes = []
+
+    def examples():
+        passes.append(1)
+        for i in range(200 if len(passes) <= 2 else 150):  # counted at 200; later passes shorter
+            yield np.full(3, i, "float32"), np.float32(i % 7)
+
+    stream = tf.data.Dataset.from_generator(examples, output_signature=(tf.TensorSpec((3,), tf.float32),
+                                                                        tf.TensorSpec((), tf.float32)))
+    with pytest.raises(ConfigError) as raised:
+        lossexp.fit(keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]), stream,
+                    trainer={"epochs": 2, "verbose": 0}, tracking={"plots": False})
+    assert str(raised.value) == ("Invalid value for data (python): expected a stream that yields the same examples "
+                                 "at every pass (lossexp counts them once and splits the stream by that count), got "
+                                 "'only 150 examples in a split counted at 160'")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.info.status == "FAILED"
+
+
 @pytest.mark.slow
 def test_sequences_of_varying_length_train_padded_per_batch_behind_a_mask(tmp_path, monkeypatch):
     """A stream of sequences of 3 to 8 steps (no padding of one's own): batched with zeros to the

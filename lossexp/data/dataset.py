@@ -26,10 +26,12 @@ examples, the validation set's, always validate (``trainer.validation_split`` 0:
 """
 from __future__ import annotations
 
+import contextlib
+import re
 import sys
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
@@ -182,6 +184,25 @@ def count_elements(name: str, stream: Any) -> int:
         return int(stream.reduce(0, lambda n, _: n + 1))
     finally:
         timer.cancel()
+
+
+@contextlib.contextmanager
+def same_every_pass(name: str) -> Iterator[None]:
+    """A stream whose passes differ in length (a generator yielding other examples each time) meets
+    tf.data's check of the length lossexp counted (:func:`lossexp.training.supervised.batched`) in
+    the middle of training: one line instead of TensorFlow's graph error."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.FailedPreconditionError as exc:
+        found = re.search(r"expected to contain (\d+) elements but contained (only|at least) (\d+)", str(exc))
+        if found is None:
+            raise
+        expected, bound, got = found.groups()
+        raise invalid_value(f"data ({name})", "a stream that yields the same examples at every pass (lossexp counts "
+                            "them once and splits the stream by that count)",
+                            f"{bound} {got} examples in a split counted at {expected}") from None
 
 
 def batches(stream: Any, size: int, drop_remainder: bool = False) -> Any:
