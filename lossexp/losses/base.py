@@ -78,7 +78,15 @@ class LossTap(keras.layers.Layer):
         raise NotImplementedError
 
     def call(self, inputs: Any, mask: Any = None) -> Any:
-        value = self.penalty(inputs, mask)
+        """Add the penalty of ``inputs``: of each tensor, summed, after a layer of several outputs
+        (an ``LSTM(return_state=True)``'s sequence and states), as Keras' ``activity_regularizer``
+        sums a layer's outputs; each tensor with its own mask."""
+        tensors = keras.tree.flatten(inputs)
+        masks = keras.tree.flatten(mask) if mask is not None else []
+        masks = masks if len(masks) == len(tensors) else [None] * len(tensors)
+        value = self.penalty(tensors[0], masks[0])
+        for tensor, tensor_mask in zip(tensors[1:], masks[1:]):
+            value = value + self.penalty(tensor, tensor_mask)
         self.add_loss(value)
         self._latest.penalties = [*getattr(self._latest, "penalties", []), value]
         return inputs

@@ -41,7 +41,7 @@ from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
 from lossexp.losses.composition import Composition
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import replicas
-from lossexp.training.rewire import SharedLayer, with_layer_outputs
+from lossexp.training.rewire import SeveralOutputs, SharedLayer, with_layer_outputs
 
 def unowned_losses(network: keras.Model, components: Sequence[LossComponent]) -> List[Any]:
     """The Keras losses of ``network`` that no component reports (``loss/other``): its own ``add_loss``
@@ -200,6 +200,11 @@ class ComposedModel(keras.Model):
             owner = next(c for c in self.components if shared.layer in c.outputs_needed())
             raise invalid_value(f"loss.{owner.name}", "a layer the network calls once (its output is read; a shared "
                                 "layer has one output per use)", f"{shared.layer!r}, called {shared.uses} times") from None
+        except SeveralOutputs as several:
+            owner = next(c for c in self.components if several.layer in c.outputs_needed())
+            raise invalid_value(f"loss.{owner.name}", "a layer of one output tensor (the term reads one; to read one "
+                                "of several, name it: keras.layers.Identity(name=…) after it in your network)",
+                                f"{several.layer!r}, which returns {several.count} tensors") from None
         except (AttributeError, ValueError, TypeError):  # a subclassed model has no symbolic graph
             owner = next(c for c in self.components if c.outputs_needed())
             raise needs_graph_network(owner.name, f"reads intermediate layer outputs ({', '.join(needed)})",

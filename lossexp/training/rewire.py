@@ -57,13 +57,23 @@ class SharedLayer(ValueError):
         self.layer, self.uses = layer, uses
 
 
+class SeveralOutputs(ValueError):
+    """A layer whose output was asked for returns several tensors (an ``LSTM(return_state=True)``):
+    a term that reads one tensor cannot know which."""
+
+    def __init__(self, layer: str, count: int) -> None:
+        super().__init__(f"layer {layer!r} returns {count} tensors")
+        self.layer, self.count = layer, count
+
+
 def with_layer_outputs(network: keras.Model, names: Sequence[str]) -> keras.Model:
     """``network`` with the outputs of the layers ``names`` as extra outputs: a model of the same
     layers returning ``{"y_pred": output, name: layer output, …}``.
 
     The layers' outputs are those of this network's own graph, also when its layers are shared with
     another graph (a rewired network's are; ``layer.output`` then has no single answer). A layer the
-    graph itself calls more than once (a siamese network's shared tower) raises :class:`SharedLayer`.
+    graph itself calls more than once (a siamese network's shared tower) raises :class:`SharedLayer`,
+    a layer returning several tensors :class:`SeveralOutputs`.
     """
     found: Dict[str, List[Any]] = {}
 
@@ -77,6 +87,10 @@ def with_layer_outputs(network: keras.Model, names: Sequence[str]) -> keras.Mode
     shared = [(name, len(outputs)) for name, outputs in found.items() if len(outputs) > 1]
     if shared:
         raise SharedLayer(*shared[0])
+    several = [(name, len(keras.tree.flatten(outputs[0]))) for name, outputs in found.items()
+               if len(keras.tree.flatten(outputs[0])) > 1]
+    if several:
+        raise SeveralOutputs(*several[0])
     output = rebuilt.outputs[0] if len(rebuilt.outputs) == 1 else rebuilt.output
     return keras.Model(rebuilt.input, {"y_pred": output, **{name: found[name][0] for name in names}},
                        name=f"{network.name}_with_outputs")

@@ -207,3 +207,24 @@ def test_a_masked_sequences_padding_is_left_out_of_the_penalty(reduction):
     expected = {"batch_mean": squares.sum() / 3, "sum": squares.sum(), "mean": squares.sum() / (real.sum() * 4)}
     term = component.term(LossContext(None, y_pred, rewired, training=True))
     np.testing.assert_allclose(float(term), expected[reduction], rtol=1e-5)
+
+
+def test_a_layer_of_several_outputs_is_penalised_on_each_as_keras_activity_regularizer_does():
+    """LSTM(return_sequences, return_state) behind a mask: the term is the sequence's penalty over its
+    real steps plus the two states' (which have no mask), in NumPy (Keras' activity_regularizer also
+    adds one penalty per output tensor)."""
+    keras.utils.set_random_seed(0)
+    tokens = np.array([[3, 1, 4, 0, 0], [2, 7, 1, 8, 2], [5, 0, 0, 0, 0]])
+    inputs = keras.Input((5,), dtype="int32")
+    embedded = keras.layers.Embedding(9, 3, mask_zero=True)(inputs)
+    lstm = keras.layers.LSTM(4, return_sequences=True, return_state=True, name="hidden")
+    sequence, state_h, state_c = lstm(embedded)
+    network = keras.Model(inputs, keras.layers.Dense(2)(state_h))
+    outputs = [np.asarray(t, np.float64) for t in keras.Model(inputs, [sequence, state_h, state_c])(tokens)]
+    component = ActivityPenalty(name="act", layers=["hidden"])
+    rewired = tapped(network, component)
+    rewired(tokens, training=True)
+    real = (tokens != 0)[..., None]
+    expected = ((outputs[0] ** 2 * real).sum() + (outputs[1] ** 2).sum() + (outputs[2] ** 2).sum()) / 3
+    term = component.term(LossContext(None, None, rewired, training=True))
+    np.testing.assert_allclose(float(term), expected, rtol=1e-5)

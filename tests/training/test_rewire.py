@@ -161,3 +161,19 @@ def test_reading_the_output_of_a_shared_layer_is_one_line_naming_it():
     with pytest.raises(ConfigError, match=r"^Invalid value for loss.closure: expected a layer the network calls once "
                                           r".* got \"'hidden', called 2 times\"$"):
         compose(network, [Closure(layer="hidden", name="closure")])
+
+
+def test_reading_the_output_of_a_layer_of_several_tensors_is_one_line_naming_it():
+    from lossexp.errors import ConfigError
+    from lossexp.losses.closure import Closure
+    from lossexp.training.rewire import SeveralOutputs
+    from lossexp.training.supervised import compose
+
+    inputs = keras.Input((6, 2))
+    _, state_h, _ = keras.layers.LSTM(4, return_sequences=True, return_state=True, name="lstm")(inputs)
+    network = keras.Model(inputs, keras.layers.Dense(1)(state_h))
+    with pytest.raises(SeveralOutputs, match="layer 'lstm' returns 3 tensors"):
+        with_layer_outputs(network, ["lstm"])
+    with pytest.raises(ConfigError, match=r"^Invalid value for loss.closure: expected a layer of one output tensor "
+                                          r".*Identity.* got \"'lstm', which returns 3 tensors\"$"):
+        compose(network, [Closure(layer="lstm", name="closure")])
