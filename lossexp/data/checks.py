@@ -172,7 +172,8 @@ def input_arrays(name: str, x: Any) -> Any:
     arrays = leaves(x)
     named = not isinstance(x, dict) or all(isinstance(key, str) for key in x)
     if not arrays or not named or not all(hasattr(v, "shape") and np.ndim(v) >= 1 for v in arrays):
-        raise invalid_value(f"data ({name})", "inputs x as one array, or a dict (by input name) or list of arrays",
+        raise invalid_value(f"data ({name})", "inputs x as one array (nested lists of numbers: np.asarray(x)), or a dict "
+                            "(by input name) or list of arrays",
                             describe(x))
     return map_arrays(_keras_array, x)
 

@@ -227,10 +227,12 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
     elif isinstance(loaded, dict) and set(loaded) == {"train", "validation"}:
         return with_validation(name, loaded["train"], loaded["validation"], task)
     elif isinstance(loaded, tuple) and len(loaded) in (2, 3):
+        if loaded[1] is None:
+            raise invalid_value(f"data ({name})", "targets y in (x, y) (to reconstruct the inputs: (x, x))", None)
         if isinstance(loaded[1], (list, tuple)):
-            raise invalid_value(f"data ({name})", "the targets of several outputs as a dict by output name "
-                                "({'output_name': array, …})",
-                                f"a {type(loaded[1]).__name__} of {len(loaded[1])} arrays")
+            raise invalid_value(f"data ({name})", "the targets as one array (a list of numbers: np.asarray(y)), or "
+                                "for a network of several outputs a dict by output name ({'output_name': array, …})",
+                                describe(loaded[1]))
         check_example_shapes(name, loaded[0], len(loaded[1]) if hasattr(loaded[1], "__len__") else -1)
         x, y = input_arrays(name, loaded[0]), as_column(numeric_targets(name, loaded[1]))
         lengths = {len(v) for v in leaves(x)} | {len(v) for v in leaves(y)}

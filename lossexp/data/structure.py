@@ -67,10 +67,20 @@ def input_names(input_shapes: Any) -> str:
     return ", ".join(input_shapes) if isinstance(input_shapes, dict) else f"{len(input_shapes)} arrays"
 
 
+#: the items of a dict, list or tuple that :func:`describe` names one by one
+DESCRIBED = 5
+
+
 def describe(value: Any) -> str:
-    """What a value is, for a message: its type, or the types inside a dict, list or tuple."""
+    """What a value is, for a message: its type, or the types inside a dict, list or tuple (a long
+    one by its length and the types it holds: a list of 800 rows is one phrase, not 800 words)."""
     if isinstance(value, dict):
-        return "a dict of " + ", ".join(f"{key!r}: {type(v).__name__}" for key, v in value.items())
+        shown = ", ".join(f"{key!r}: {type(v).__name__}" for key, v in list(value.items())[:DESCRIBED])
+        return f"a dict of {shown}" + (f", … ({len(value)} keys)" if len(value) > DESCRIBED else "")
     if isinstance(value, (list, tuple)):
-        return f"a {type(value).__name__} of " + ", ".join(type(v).__name__ for v in value)
+        kinds = list(dict.fromkeys(type(v).__name__ for v in value))
+        if len(value) <= DESCRIBED:
+            return f"a {type(value).__name__} of " + ", ".join(type(v).__name__ for v in value)
+        return f"a {type(value).__name__} of {len(value)} " + (f"{kinds[0]}s" if len(kinds) == 1 else
+                                                                f"values ({', '.join(kinds[:DESCRIBED])})")
     return type(value).__name__

@@ -59,8 +59,10 @@ def test_reconstructing_several_inputs_is_one_line():
 
 
 @pytest.mark.parametrize("x, message", [
-    (lambda a, b: {"a": a, "b": list(b)}, "expected inputs x as one array, or a dict (by input name) or list of "
-                                          "arrays, got \"a dict of 'a': ndarray, 'b': list\""),
+    (lambda a, b: {"a": a, "b": list(b)}, "expected inputs x as one array (nested lists of numbers: np.asarray(x)), "
+                                          "or a dict (by input name) or list of arrays, got \"a dict of 'a': ndarray, "
+                                          "'b': list\""),
+    (lambda a, b: a.tolist(), "got 'a list of 20 lists'"),  # rows as Python lists: one phrase, not 20 words
     (lambda a, b: {0: a}, "got 'a dict of 0: ndarray'"),
     (lambda a, b: [], "got 'a list of '"),
     (lambda a, b: {"a": a, "b": b[:5]}, "expected as many targets as inputs, got 'lengths [5, 20]'"),
@@ -230,8 +232,13 @@ def test_a_negative_label_in_a_stream_is_one_line():
 
 def test_a_list_of_targets_without_a_network_to_name_them_is_one_line():
     message = one_line_error(lambda: as_dataset("mine", (np.zeros((4, 2)), [np.zeros(4), np.zeros((4, 2))])))
-    assert message == ("Invalid value for data (mine): expected the targets of several outputs as a dict by output "
-                       "name ({'output_name': array, …}), got 'a list of 2 arrays'")
+    assert message == ("Invalid value for data (mine): expected the targets as one array (a list of numbers: "
+                       "np.asarray(y)), or for a network of several outputs a dict by output name ({'output_name': "
+                       "array, …}), got 'a list of ndarray, ndarray'")
+    message = one_line_error(lambda: as_dataset("mine", (np.zeros((40, 2)), list(range(40)))))
+    assert message.endswith("got 'a list of 40 ints'")
+    message = one_line_error(lambda: as_dataset("mine", (np.zeros((40, 2)), None)))
+    assert message == "Invalid value for data (mine): expected targets y in (x, y) (to reconstruct the inputs: (x, x)), got None"
 
 
 def test_sample_weights_may_be_one_per_target_position_and_other_shapes_are_one_line():
