@@ -208,6 +208,23 @@ def make_tiny_network(seed: int = 0, activation: str = "tanh", regularizer=None)
     return keras.Model(inputs, outputs, name="tiny")
 
 
+def output_first_network(units: int, activation, **kwargs):
+    """A subclassed network whose output layer (``units``, ``activation``) is created — tracked —
+    before its hidden ReLU layer: its last tracked layer is not its output layer."""
+    import keras
+
+    class OutputFirst(keras.Model):
+        def __init__(self) -> None:
+            super().__init__(**kwargs)
+            self.out = keras.layers.Dense(units, activation=activation)
+            self.hidden = keras.layers.Dense(4, activation="relu")
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    return OutputFirst()
+
+
 def numpy_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """−log softmax(logits)[label] of each example (or position: labels of shape logits.shape[:-1])."""
     logits = np.asarray(logits, dtype=np.float64)

@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import lossexp
-from conftest import numpy_cross_entropy
+from conftest import numpy_cross_entropy, output_first_network
 from lossexp.errors import ConfigError
 
 
@@ -430,16 +430,19 @@ def test_validation_data_of_ones_own_validates_in_place_of_the_last_examples(tmp
         lossexp.fit(network, "regression", validation_data=(xv, yv))
 
 
-def test_float_multi_hot_targets_of_a_sigmoid_network_are_binary_cross_entropy_per_label(tmp_path, monkeypatch):
+@pytest.mark.parametrize("form", ["sequential", "subclassed"])
+def test_float_multi_hot_targets_of_a_sigmoid_network_are_binary_cross_entropy_per_label(form, tmp_path, monkeypatch):
     """Multi-label targets stored as floats (MultiLabelBinarizer's rows as float32) against sigmoid
-    outputs: a classifier's binary cross-entropy (NumPy's, on the held-out set), not a regression's MSE."""
+    outputs: a classifier's binary cross-entropy (NumPy's, on the held-out set), not a regression's MSE.
+    The subclassed network tracks its output layer first, its hidden ReLU last."""
     import keras
 
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(1)
     x, xv = rng.normal(size=(40, 3)).astype("float32"), rng.normal(size=(20, 3)).astype("float32")
     y, yv = (x[:, :2] > 0).astype("float32"), (xv[:, :2] > 0).astype("float32")
-    network = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="sigmoid")])
+    network = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="sigmoid")]) \
+        if form == "sequential" else output_first_network(2, "sigmoid")
     history, _ = lossexp.fit(network, (x, y), validation_data=(xv, yv), trainer={"epochs": 1, "verbose": 0})
     p = np.asarray(network(xv), dtype="float64")
     expected = -np.mean(yv * np.log(p) + (1 - yv) * np.log(1 - p))

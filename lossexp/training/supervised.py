@@ -87,7 +87,10 @@ class SupervisedTrainer(Trainer):
             return None
         from lossexp.training.task import output_activation
 
-        return "classification" if probability_targets(data.y, output_activation(network)) else None
+        if not any(probability_targets(data.y, activation) for activation in ("sigmoid", "softmax")):
+            return None  # no labels whatever the network: not worth tracing a subclassed one's call
+        inputs = data.sample(CHECKED_EXAMPLES)[0]
+        return "classification" if probability_targets(data.y, output_activation(network, inputs)) else None
 
     def prepare_for(self, data: Any, network: Any) -> Any:
         """Float class labels of a network of one's own built from the config (``model=keras_file``, a

@@ -182,14 +182,39 @@ def _one_output(key: str, name: Any, task_type: str, y_true: Any, y_pred: Any, c
     return name, resolve_loss(key, name, from_logits), metrics
 
 
-def output_activation(network: Any) -> Any:
+def output_activation(network: Any, inputs: Any = None) -> Any:
     """The name of the activation of the network's last layer, if it has one (else None); a loss
-    tap after it (pass-through: an activity penalty on the outputs) is looked past."""
+    tap after it (pass-through: an activity penalty on the outputs) is looked past. A subclassed
+    network has no graph of layers (its last tracked layer need not be its output's): given
+    ``inputs``, the op its ``call`` ends in says it (:func:`traced_activation`)."""
     from lossexp.losses.base import LossTap
+    from lossexp.training.rewire import symbolic_inputs
 
+    try:
+        symbolic_inputs(network)
+    except (AttributeError, ValueError):
+        return traced_activation(network, inputs) if inputs is not None else None
     layers = [layer for layer in getattr(network, "layers", None) or [] if not isinstance(layer, LossTap)]
     activation = getattr(layers[-1], "activation", None) if layers else None
     return getattr(activation, "__name__", None)
+
+
+#: TensorFlow ops that end an output activation, by the activation's Keras name
+ACTIVATION_OPS = {"Sigmoid": "sigmoid", "Softmax": "softmax"}
+
+
+def traced_activation(network: Any, inputs: Any) -> Any:
+    """"sigmoid" or "softmax" when the network's (one) output is made by that op, read from its
+    forward pass traced on ``inputs`` (a few examples) — past identities and casts — else None."""
+    import tensorflow as tf
+
+    traced = tf.function(lambda x: network(x, training=False)).get_concrete_function(inputs)
+    if len(traced.outputs) != 1:
+        return None
+    op = traced.outputs[0].op
+    while op.type in ("Identity", "Cast") and op.inputs:
+        op = op.inputs[0].op
+    return ACTIVATION_OPS.get(op.type)
 
 
 def check_output(task: Task, network: Any, model_name: str) -> None:

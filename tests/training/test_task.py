@@ -10,9 +10,10 @@ import keras
 
 import pytest
 
-from conftest import numpy_cross_entropy
+from conftest import numpy_cross_entropy, output_first_network
 from lossexp.errors import ConfigError
-from lossexp.training.task import outputs_logits, resolve_loss, squared_log_error, summed_binary_crossentropy
+from lossexp.training.task import (output_activation, outputs_logits, resolve_loss, squared_log_error,
+                                   summed_binary_crossentropy)
 
 
 def resolve(name):
@@ -179,3 +180,20 @@ def test_mean_squared_error_of_targets_without_the_outputs_unit_axis_is_numpys()
     y, p = rng.normal(size=(3, 5)).astype("float32"), rng.normal(size=(3, 5, 1)).astype("float32")
     got = float(np.mean(keras.losses.get(resolve("mean_squared_error"))(y, p)))
     assert got == pytest.approx(np.mean((p[..., 0].astype(np.float64) - y) ** 2), rel=1e-5)
+
+
+@pytest.mark.parametrize("activation, told", [("sigmoid", "sigmoid"), ("softmax", "softmax"), (None, None),
+                                               ("tanh", None)])
+def test_a_subclassed_networks_output_activation_is_read_from_its_traced_call(activation, told):
+    """Its last tracked layer (here the hidden ReLU) is not its output layer: the op its call ends in says."""
+    network = output_first_network(3, activation)
+    x = np.zeros((2, 5), "float32")
+    network(x)
+    assert output_activation(network) is None  # nothing to trace without inputs
+    assert output_activation(network, x) == told
+
+
+def test_a_subclassed_mixed_precision_sigmoid_output_is_seen_past_its_cast():
+    network = output_first_network(2, "sigmoid", dtype="mixed_float16")
+    x = np.zeros((2, 5), "float32")
+    assert output_activation(network, x) == "sigmoid"
