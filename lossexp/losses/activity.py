@@ -61,7 +61,9 @@ class ActivityPenalty(LossComponent):
     A pass-through layer ``<name>_on_<layer>`` is inserted after each named layer; it calls
     ``add_loss`` inside ``call`` and returns its input unchanged. The term applies in training
     and in validation. A masked sequence's padded steps are left out (its mask reaches the tap):
-    ``batch_mean`` and ``sum`` sum the real steps only, ``mean`` averages over them.
+    ``batch_mean`` and ``sum`` sum the real steps only, ``mean`` averages over them. A layer of
+    several outputs (``LSTM(return_sequences=True, return_state=True)``) is penalised on each, the
+    penalties summed, as Keras' ``activity_regularizer`` adds one per output tensor.
 
     Options: ``weight``; ``layers`` (names of layers in the model); ``norm``; ``reduction``.
     """
