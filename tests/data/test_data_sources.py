@@ -239,3 +239,34 @@ def test_a_project_function_returning_a_tf_data_stream_trains_with_a_learning_ra
     assert {"val_loss", "term/hist_avg"} <= set(run.data.metrics)
     [training] = [d for d in run.inputs.dataset_inputs if d.tags[0].value == "training"]
     assert training.dataset.source_type == "code"  # a stream, logged as the rows of a TensorFlow dataset
+
+
+def test_files_of_a_directory_of_images_that_are_not_images_are_one_line_naming_them(in_tmp):
+    """Every format Keras' reader lists passes (as PNG, JPEG, GIF, BMP, and a WebP named .jpg, which
+    TensorFlow decodes by content); an empty file and a web page saved as .jpg are named — without
+    the check, TensorFlow's "Unknown image file format" stops training at their batch, naming none."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from lossexp.data.images import undecodable
+
+    pixels = np.random.default_rng(0).integers(0, 255, (6, 5, 3), dtype=np.uint8)
+    good = in_tmp / "pics" / "good"
+    good.mkdir(parents=True)
+    tf.io.write_file(str(good / "a.png"), tf.io.encode_png(pixels))
+    tf.io.write_file(str(good / "b.jpg"), tf.io.encode_jpeg(pixels))
+    for name, kind in (("c.gif", "GIF"), ("d.bmp", "BMP"), ("e.jpg", "WEBP")):
+        Image.fromarray(pixels).save(good / name, kind)
+    paths = sorted(str(p) for p in good.iterdir())
+    for path in paths:  # what the check accepts, TensorFlow decodes
+        assert tf.io.decode_image(tf.io.read_file(path), expand_animations=False).shape[:2] == (6, 5)
+    assert undecodable(paths) == []
+    assert dataset("images", directory="pics", image_size=[4, 4]).size == 5
+    bad = in_tmp / "pics" / "bad"
+    bad.mkdir()
+    (bad / "empty.png").write_bytes(b"")
+    (bad / "page.jpg").write_text("<html>Too many requests</html>")
+    with pytest.raises(ConfigError) as info:
+        dataset("images", directory="pics", image_size=[4, 4])
+    assert str(info.value) == ("Invalid value for data.directory: expected image files (JPEG, PNG, GIF, BMP, WebP; remove or "
+                       "convert the others), got 'pics', where bad/empty.png, bad/page.jpg are not images")
