@@ -20,7 +20,8 @@ from lossexp.errors import EXIT_BAD_INPUT, ConfigError
 
 COMMANDS = {
     "train": "train one run (or a sweep with -m) from Hydra overrides, recorded in MLflow; "
-             "--from-run RUN_ID trains a logged run's config again",
+             "--from-run RUN_ID trains a logged run's config again; --resume RUN_ID continues a run that "
+             "stopped from its last epoch",
     "evaluate": "load a saved model (MODEL: .keras file, model directory, runs:/ID/model, models:/ID) "
                 "and report its loss and metrics on the data's validation split",
     "components": "list models, data sets, optimizers and loss components with their options",
@@ -118,11 +119,20 @@ def hydra_argv(args: List[str]) -> List[str]:
     from lossexp.registry import available
 
     from_run_id = None
-    if any(token.split("=")[0] == "--from-run" for token in args):  # re-run a logged config
+    flags = {token.split("=")[0] for token in args}
+    if {"--from-run", "--resume"} <= flags:
+        raise ConfigError("--from-run and --resume cannot be combined: --resume continues a run, --from-run trains "
+                          "its config again as a new run")
+    if "--from-run" in flags:  # re-run a logged config
         from lossexp.tracking import from_run
 
         from_run_id, args = from_run.split_flag(args)
         args = from_run.rerun_args(from_run_id, args, multirun=bool({"-m", "--multirun"} & set(args)))
+    elif "--resume" in flags:  # continue a stopped run from its checkpoint
+        from lossexp.tracking import from_run, resume
+
+        from_run_id, args = from_run.split_flag(args, resume.FLAG)
+        args = resume.resume_args(from_run_id, args)
     hydra_args = _hydra_args(args)
     known = available("loss")
     rewritten = rewrite_loss(hydra_args.overrides, known)

@@ -79,6 +79,9 @@ class TrainerConfig:
     precision: str = "float32"
     #: XLA-compile the train step (true/false); null: Keras' choice, which is off on a CPU-only machine
     jit_compile: Optional[bool] = None
+    #: save the training state at each epoch's end (deleted when the run finishes), so that a run
+    #: that stopped continues with ``lossexp train --resume RUN_ID``
+    checkpoint: bool = True
 
     @property
     def keras_jit_compile(self) -> Any:

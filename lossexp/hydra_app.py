@@ -50,9 +50,15 @@ def hydra_train(cfg: DictConfig) -> float:
         if _in_sweep():
             raise  # Hydra records the job FAILED and runs the sweep's other jobs
         sys.exit(EXIT_FAILED)
-    except KeyboardInterrupt:
-        print("lossexp: interrupted (SIGINT); the run ended KILLED", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"lossexp: interrupted (SIGINT); the run ended KILLED{_continued_by(exc)}", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
     except Terminated as exc:
-        print(f"lossexp: {exc}; the run ended KILLED", file=sys.stderr)
+        print(f"lossexp: {exc}; the run ended KILLED{_continued_by(exc)}", file=sys.stderr)
         sys.exit(128 + exc.signum)
+
+
+def _continued_by(stopped: BaseException) -> str:
+    """`` (continue it: lossexp train --resume RUN_ID)`` when the run kept a checkpoint."""
+    command = getattr(stopped, "resume_command", None)
+    return f" (continue it: {command})" if command else ""

@@ -99,6 +99,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.tracking.gradient_plots import plot_gradients
     from lossexp.tracking.plots import plot_run
     from lossexp.tracking.run import TrackedRun
+    from lossexp.training import checkpoint, checkpoint_files
     from lossexp.training.devices import placement, split_cpu
     from lossexp.training.trainer import for_config
 
@@ -111,6 +112,10 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     with placement(config.trainer), user_code_errors("building the model"):  # devices, strategy, dtype policy
         model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
     data = trainer.prepare_for(data, getattr(model, "network", None))  # as build() read it
+    saved = output_dir / checkpoint_files.DIRECTORY
+    resumed_run = os.environ.get(checkpoint_files.RESUME_ENV)  # lossexp train --resume RUN_ID: Hydra's dir is the run's
+    progress = checkpoint_files.progress(saved) if resumed_run else None
+    resumed_drift = checkpoint.restore(model, saved) if progress else None
     if config.tracking.log_model:
         logged_model.warn_if_unsaveable(model)
 
@@ -124,27 +129,38 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         tags["experiment"] = experiment
     if os.environ.get("LOSSEXP_FROM_RUN"):  # lossexp train --from-run RUN_ID
         tags["lossexp.from_run"] = os.environ["LOSSEXP_FROM_RUN"]
+    if config.trainer.checkpoint:
+        tags[checkpoint_files.TAG] = str(saved.resolve())
+    if progress:
+        tags[checkpoint_files.RESUMED_TAG] = (f"from epoch {progress['epochs']} (step {progress['step']}) to "
+                                              f"{config.trainer.epochs} epochs")
     started = time.monotonic()
-    with TrackedRun(config, run_name, run_context.with_source_tags(tags, base_dir), base_dir) as tracked:
+    with TrackedRun(config, run_name, run_context.with_source_tags(tags, base_dir), base_dir,
+                    resume_run_id=resumed_run if progress else None) as tracked, \
+            checkpoint_files.resumable(saved, lambda: tracked.run_id):
         config_path = output_dir / "config.yaml"
-        config_path.write_text(OmegaConf.to_yaml(resolved))
-        tracked.log_params(params.compared_params(store.flatten(resolved)))
-        tracked.log_artifact(config_path)
-        if tracked.run_id:
-            datasets.log_datasets(tracked.client, tracked.run_id, resolved["data"], *trainer.splits(data))
+        if not progress:  # a resumed run has its config, params and data recorded
+            config_path.write_text(OmegaConf.to_yaml(resolved))
+            tracked.log_params(params.compared_params(store.flatten(resolved)))
+            tracked.log_artifact(config_path)
+            if tracked.run_id:
+                datasets.log_datasets(tracked.client, tracked.run_id, resolved["data"], *trainer.splits(data))
 
         every = config.trainer.log_every_n_steps
         own = trainer.callbacks(model, data)  # first: their metrics are recorded with the epoch
         recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift,
-                               drift_every_n_steps=config.tracking.drift_every_n_steps)
+                               drift_every_n_steps=config.tracking.drift_every_n_steps, resumed_drift=resumed_drift)
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
         guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
+        # before the recorder: an epoch seen recorded in the store has its checkpoint
+        saving = [checkpoint.Checkpoint(saved, recorder.drift_state)] if config.trainer.checkpoint else []
         trial = trial_callbacks(config.objective, tracked)  # an Optuna trial: reports each epoch, may be pruned
         shown = console.callbacks(config.trainer.verbose, config.trainer.epochs, list(config.loss))  # logs complete
         with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri), \
                 user_code_errors("in training"), same_every_pass(config.data.name):
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
-                                callbacks=[*own, recorder, watch, guard, *trial, *callbacks, *shown],
+                                initial_epoch=progress["epochs"] if progress else 0,
+                                callbacks=[*own, *saving, recorder, watch, guard, *trial, *callbacks, *shown],
                                 verbose=console.fit_verbosity(config.trainer.verbose))
         if config.tracking.plots:
             tracked.log_artifact(plot_run(tracked.sink.history, output_dir / "plots" / "run.png", run_name), "plots")

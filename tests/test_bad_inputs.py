@@ -102,7 +102,7 @@ BAD_INPUTS: List[Bad] = [
     Bad("unknown-command", "unknown command", ("trian", "model=mlp"), ("Unknown command 'trian'", "train")),
     # --- misspelled keys ------------------------------------------------------------------------
     Bad("misspelled-trainer-key", "misspelled key", train("trainer.epohcs=3"),
-        ("Unknown key trainer.epohcs", "batch_size, distribute, epochs, jit_compile")),
+        ("Unknown key trainer.epohcs", "batch_size, checkpoint, distribute, epochs, jit_compile")),
     Bad("misspelled-section", "misspelled key", train("+traner.epochs=3"),
         ("Unknown key traner", "data, loss, model, objective, optimizer, task, tracking, trainer")),
     Bad("misspelled-component-option", "misspelled key", train("+loss.activity.strength=2"),

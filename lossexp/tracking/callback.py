@@ -38,14 +38,20 @@ Point = Tuple[str, float, int]
 class MetricSink:
     """Buffers ``(key, value, step)`` points, keeps their history, sends them in batches."""
 
-    def __init__(self, client: Optional[MlflowClient], run_id: Optional[str]) -> None:
+    def __init__(self, client: Optional[MlflowClient], run_id: Optional[str],
+                 recorded: Optional[Dict[str, List[Tuple[int, float]]]] = None) -> None:
         self.client = client
         self.run_id = run_id
-        self.history: Dict[str, List[Tuple[int, float]]] = defaultdict(list)
+        self.history: Dict[str, List[Tuple[int, float]]] = defaultdict(list, recorded or {})
+        #: a resumed run's last recorded step: it trains again from its checkpoint's step, and the
+        #: points of the steps its stopped attempt recorded are kept rather than recorded twice
+        self.recorded_until = max((step for points in (recorded or {}).values() for step, _ in points), default=-1)
         self._pending: List[Point] = []
         self._writing: List[Future] = []
 
     def add(self, values: Dict[str, float], step: int) -> None:
+        if step <= self.recorded_until:
+            return
         for key, value in values.items():
             value = float(value)
             self.history[key].append((step, value))
@@ -75,7 +81,7 @@ class RunRecorder(IntervalCallback):
     every ``drift_every_n_steps`` (see the module docstring)."""
 
     def __init__(self, sink: MetricSink, every_n_steps: int, drift: bool = True,
-                 drift_every_n_steps: int = 100) -> None:
+                 drift_every_n_steps: int = 100, resumed_drift: Optional[List[np.ndarray]] = None) -> None:
         super().__init__(every_n_steps)
         self.sink = sink
         self.track_drift = drift
@@ -83,14 +89,25 @@ class RunRecorder(IntervalCallback):
         self.drift: Optional[WeightDrift] = None
         self._last_sampled = -1
         self._drift_measured: Optional[int] = None
+        self._resumed_drift = resumed_drift
 
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         super().on_train_begin(logs)
+        self._drift_measured = None
         if self.track_drift:
             self.drift = WeightDrift(weighted_layers(self.model))
             self.drift.start()
-        self._drift_measured = None
+            if self._resumed_drift:  # a resumed run: the references of its first weights, kept in its checkpoint
+                self.drift.restore(self._resumed_drift[:-1])
+                self._drift_measured = int(self._resumed_drift[-1])
         self.sink.add(tracked_weights(self.model), step=0)
+
+    def drift_state(self) -> List[np.ndarray]:
+        """What a checkpoint keeps of the drift (empty without drift): its references and the step
+        of its last measurement."""
+        if self.drift is None:
+            return []
+        return [*self.drift.state(), np.asarray(-1 if self._drift_measured is None else self._drift_measured)]
 
     def on_steps_done(self, previous_step: int, logs: Dict[str, Any]) -> None:
         if previous_step == 0:  # start-up as felt: interpreter, imports, data, model, tracing, first call

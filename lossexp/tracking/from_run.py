@@ -39,23 +39,24 @@ ARTIFACT = "config.yaml"
 GROUPS = ("data", "loss", "model", "optimizer", "weighting", "trainer")
 
 
-def split_flag(args: Sequence[str]) -> Tuple[Optional[str], List[str]]:
-    """(RUN_ID or None, the other arguments) from ``--from-run RUN_ID`` / ``--from-run=RUN_ID``."""
+def split_flag(args: Sequence[str], flag: str = FLAG) -> Tuple[Optional[str], List[str]]:
+    """(RUN_ID or None, the other arguments) from ``--from-run RUN_ID`` / ``--from-run=RUN_ID`` (or
+    another ``flag`` that names a run)."""
     rest, run_id = [], None
     tokens = iter(args)
     for token in tokens:
-        if token == FLAG:
+        if token == flag:
             run_id = next(tokens, None)
             if not run_id:
-                raise ConfigError(f"Invalid value for {FLAG}: expected a run id, got nothing")
-        elif token.startswith(FLAG + "="):
-            run_id = token[len(FLAG) + 1:]
+                raise ConfigError(f"Invalid value for {flag}: expected a run id, got nothing")
+        elif token.startswith(flag + "="):
+            run_id = token[len(flag) + 1:]
         else:
             rest.append(token)
     return run_id, rest
 
 
-def _store_uri(overrides: Sequence[str]) -> str:
+def store_uri(overrides: Sequence[str]) -> str:
     """The store to read the run from: the command line's ``tracking.uri`` (read as Hydra reads the
     override: ``null`` is no URI), else ``$MLFLOW_TRACKING_URI``, else the default store."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -79,14 +80,15 @@ def _store_uri(overrides: Sequence[str]) -> str:
     return store.resolve_uri(configured or None, Path.cwd())
 
 
-def logged_config(run_id: str, uri: str) -> str:
-    """The text of the run's ``config.yaml`` artifact; ConfigError if there is no such run or file."""
+def logged_config(run_id: str, uri: str, flag: str = FLAG) -> str:
+    """The text of the run's ``config.yaml`` artifact; ConfigError (naming ``flag``) if there is no such
+    run or file."""
     from mlflow.exceptions import MlflowException
 
     from lossexp.tracking import store
     from lossexp.tracking.reachability import check_access, check_server
 
-    unknown = ConfigError(f"Unknown run {run_id!r} for {FLAG}: no such run in {uri}")
+    unknown = ConfigError(f"Unknown run {run_id!r} for {flag}: no such run in {uri}")
     if store.is_local_sqlite(uri) and not store.sqlite_path(uri).exists():
         raise unknown  # and do not create an empty store to find that out
     if uri.startswith(("http://", "https://")):  # answers, takes the credentials: one line in seconds
@@ -100,7 +102,7 @@ def logged_config(run_id: str, uri: str) -> str:
         client.get_run(run_id)
     except MlflowException as error:
         if store.is_access_denied(error):
-            raise ConfigError(f"Invalid value for {FLAG}: expected a run your MLflow credentials may read, got "
+            raise ConfigError(f"Invalid value for {flag}: expected a run your MLflow credentials may read, got "
                               f"{run_id!r} ({uri}: HTTP {error.get_http_status_code()} {error.error_code})") from None
         raise unknown from None
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one file: no progress bar
@@ -108,7 +110,7 @@ def logged_config(run_id: str, uri: str) -> str:
         try:
             path = client.download_artifacts(run_id, ARTIFACT, scratch)
         except (MlflowException, OSError):
-            raise ConfigError(f"Invalid value for {FLAG}: run {run_id!r} has no {ARTIFACT} artifact "
+            raise ConfigError(f"Invalid value for {flag}: run {run_id!r} has no {ARTIFACT} artifact "
                               "(it was not started by lossexp train)") from None
         return Path(path).read_text()
 
@@ -184,7 +186,7 @@ def validate_overrides(directory: Path, overrides: Sequence[str]) -> None:
 def rerun_args(run_id: str, args: Sequence[str], multirun: bool) -> List[str]:
     """Hydra arguments that train ``run_id``'s config again, with ``args`` (flags, overrides) on top."""
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
-    text = logged_config(run_id, _store_uri(overrides))
+    text = logged_config(run_id, store_uri(overrides))
     config = load_replayed_config(text, f"the {ARTIFACT} of run {run_id!r}")
     groups = chosen_groups(overrides)
     given = [group for group in ("model", "data") if isinstance(config.get(group), dict)

@@ -44,7 +44,8 @@ class TrackedRun:
     With tracking disabled it still collects the metric history (for plots) and logs nothing.
     """
 
-    def __init__(self, config: LossexpConfig, run_name: str, tags: Dict[str, str], base_dir: Path) -> None:
+    def __init__(self, config: LossexpConfig, run_name: str, tags: Dict[str, str], base_dir: Path,
+                 resume_run_id: Optional[str] = None) -> None:
         self.enabled = config.tracking.enabled
         self.client = None
         self.run_id: Optional[str] = None
@@ -57,6 +58,7 @@ class TrackedRun:
         self._base_dir = base_dir
         self._heartbeat: Optional[Heartbeat] = None
         self._signals = contextlib.ExitStack()
+        self.resume_run_id = resume_run_id
 
     def __enter__(self) -> "TrackedRun":
         if self.enabled:
@@ -65,14 +67,19 @@ class TrackedRun:
                 self.client = store.open_client(self.uri)
                 self.experiment_id = store.ensure_experiment(self.client, self._tracking.experiment, self.uri)
                 self.reaped = reap(self.client, [self.experiment_id], self._tracking.stale_after_s)
-                self.run_id = store.start_run(self.client, self.experiment_id, self.run_name, self._tags)
+                if self.resume_run_id:  # continued: the stopped run, RUNNING again
+                    self.run_id = self.resume_run_id
+                    self.experiment_id = store.restart_run(self.client, self.run_id, self._tags)
+                else:
+                    self.run_id = store.start_run(self.client, self.experiment_id, self.run_name, self._tags)
             except MlflowException as error:  # a server refusing the run: no run exists, bad input (exit 2)
                 if not store.is_access_denied(error):
                     raise
                 raise store.access_denied(error, self.uri, self._tracking.experiment) from None
             self._heartbeat = Heartbeat(self.client, self.run_id, self._tracking.heartbeat_s).start()
         self._signals.enter_context(terminate_on_signals())
-        self.sink = MetricSink(self.client, self.run_id)
+        recorded = store.metric_histories(self.client, self.run_id) if self.resume_run_id and self.enabled else None
+        self.sink = MetricSink(self.client, self.run_id, recorded)
         return self
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],

@@ -218,3 +218,19 @@ def start_run(client: MlflowClient, experiment_id: str, run_name: str, tags: Dic
 
 def end_run(client: MlflowClient, run_id: str, status: str) -> None:
     retrying(lambda: client.set_terminated(run_id, status=status))
+
+
+def restart_run(client: MlflowClient, run_id: str, tags: Dict[str, str]) -> str:
+    """Mark a stopped run RUNNING again (a resumed run continues it) with ``tags``; its experiment id."""
+    retrying(lambda: client.update_run(run_id, status="RUNNING"))
+    for key, value in tags.items():
+        set_tag(client, run_id, key, value)
+    return client.get_run(run_id).info.experiment_id
+
+
+def metric_histories(client: MlflowClient, run_id: str) -> Dict[str, List[Tuple[int, float]]]:
+    """Every metric of the run as ``(step, value)`` points in step order (a resumed run's plots
+    show what its stopped attempts recorded)."""
+    keys = list(client.get_run(run_id).data.metrics)
+    return {key: sorted((m.step, m.value) for m in retrying(lambda: client.get_metric_history(run_id, key)))
+            for key in keys}

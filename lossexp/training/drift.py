@@ -117,6 +117,21 @@ class WeightDrift:
             self._start()
         self._previous_step = 0
 
+    def _state_variables(self) -> List[Any]:
+        copies = [v for kept in (self._init, self._previous, self._mean) for layer in kept for v in layer]
+        return copies + [self._init_squared, self._previous_squared, self._count]
+
+    def state(self) -> List[np.ndarray]:
+        """θ_0, the last snapshot, their running mean, the kept norms, the count and the last
+        measurement's step, as arrays (a checkpoint keeps them: :mod:`lossexp.training.checkpoint`)."""
+        return [np.asarray(v.numpy()) for v in self._state_variables()] + [np.asarray(self._previous_step)]
+
+    def restore(self, state: Sequence[np.ndarray]) -> None:
+        """Continue from :meth:`state` (of a drift of the same layers) instead of the current weights."""
+        for variable, value in zip(self._state_variables(), state):
+            variable.assign(value)
+        self._previous_step = int(state[-1])
+
     def measure(self, step: int) -> Dict[str, float]:
         """Statistics at global step ``step`` (> the previous measurement's step), by metric name."""
         import tensorflow as tf

@@ -108,7 +108,9 @@ def test_signal_during_fit_ends_the_run_killed_with_its_metrics(tmp_path, store_
     assert process.returncode == code, stderr[-3000:]
     assert "Traceback" not in stderr
     cause = "interrupted (SIGINT)" if signum == signal.SIGINT else "terminated by SIGTERM"
-    assert stderr.strip().splitlines()[-1] == f"lossexp: {cause}; the run ended KILLED"
+    # at least one epoch ended: its checkpoint continues the run, and the last line says how
+    assert stderr.strip().splitlines()[-1] == (f"lossexp: {cause}; the run ended KILLED (continue it: "
+                                               f"lossexp train --resume {run_id})")
     client, [run] = the_run(store_uri)
     assert run.info.run_id == run_id and run.info.status == "KILLED"
     # every sampled step up to the last one is there: nothing pending was lost

@@ -1,0 +1,66 @@
+"""``lossexp train --resume RUN_ID [trainer.epochs=N]``: continue a run that stopped, in the same run.
+
+A run that ended KILLED (Ctrl-C, a scheduler's SIGTERM) or FAILED (an exception, the OOM killer,
+a reboot: reaped once its heartbeat is stale) keeps the checkpoint of its last finished epoch
+(:mod:`lossexp.training.checkpoint`; its directory is the run's tag ``lossexp.checkpoint``). This
+module checks that the run can continue — it exists, is not running or finished, has a checkpoint
+and epochs left — and returns the Hydra arguments that train its logged config (read as data, as
+``--from-run`` reads it) in its own output directory, with nothing changed but ``trainer.epochs``
+(to train longer) and where the store is. The training process restores the checkpoint and
+records into the same MLflow run (:func:`lossexp.train.execute`). No TensorFlow import.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Sequence
+
+from lossexp.errors import ConfigError, invalid_value
+from lossexp.tracking import from_run
+
+FLAG = "--resume"
+#: what an override may change in the run it continues
+CHANGEABLE = ("trainer.epochs", "tracking.uri")
+
+
+def resume_args(run_id: str, args: Sequence[str]) -> List[str]:
+    """Hydra arguments that continue ``run_id`` (see the module docstring); one-line ConfigError if it
+    cannot continue."""
+    from lossexp.tracking import store
+    from lossexp.tracking.reaper import reap
+    from lossexp.training import checkpoint_files
+
+    if {"-m", "--multirun"} & set(args):
+        raise ConfigError(f"Invalid value for {FLAG}: continues one run; drop -m/--multirun")
+    overrides = [a for a in args if not a.startswith("-") and "=" in a]
+    changed = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] not in CHANGEABLE]
+    if changed:
+        raise invalid_value(FLAG, f"overrides of {', '.join(CHANGEABLE)} only (the run continues as it was "
+                            "configured; --from-run RUN_ID trains it again with changes)", changed[0])
+    uri = from_run.store_uri(overrides)
+    from_run.logged_config(run_id, uri, FLAG)  # the run exists and has its config: else one line
+    client = store.open_client(uri)
+    run = client.get_run(run_id)
+    if run.info.status == "RUNNING":  # its process may have died without ending it: reaped when stale
+        reap(client, [run.info.experiment_id], float(run.data.params.get("tracking.stale_after_s", 300)))
+        run = client.get_run(run_id)
+    if run.info.status in ("RUNNING", "FINISHED"):
+        hint = ("it is still training (a process that died is marked FAILED once its heartbeat is "
+                "tracking.stale_after_s old: lossexp runs --reap)" if run.info.status == "RUNNING"
+                else f"nothing to continue (train it again, longer: --from-run {run_id} trainer.epochs=…)")
+        raise invalid_value(FLAG, "a run that stopped (KILLED or FAILED)", f"{run_id}, {run.info.status}: {hint}")
+    directory = run.data.tags.get(checkpoint_files.TAG)
+    progress = checkpoint_files.progress(Path(directory)) if directory else None
+    if progress is None:
+        raise invalid_value(FLAG, "a run with a checkpoint", f"{run_id}, which has none (it stopped before its first "
+                            "epoch ended, ran with trainer.checkpoint=false, or its directory "
+                            f"{directory or '(none)'} is gone)")
+    epochs = int(next((o.split("=", 1)[1] for o in reversed(overrides) if o.lstrip("+").startswith("trainer.epochs=")),
+                      run.data.params.get("trainer.epochs", 0)))
+    if progress["epochs"] >= epochs:
+        raise invalid_value("trainer.epochs", f"more than the {progress['epochs']} epochs run {run_id} finished "
+                            "(to train it longer)", epochs)
+    hydra = from_run.rerun_args(run_id, [*args, f"hydra.run.dir={Path(directory).parent}"], multirun=False)
+    os.environ.pop(from_run.ENV, None)  # the same run, not a re-run of it
+    os.environ[checkpoint_files.RESUME_ENV] = run_id
+    return hydra

@@ -1,0 +1,102 @@
+"""The training state at each epoch's end, so that a stopped run continues (``lossexp train --resume``).
+
+A long run meets a scheduler's time limit, a Ctrl-C, the OOM killer or a reboot. With
+``trainer.checkpoint: true`` (the default) the :class:`Checkpoint` callback writes, at the end of
+every epoch, into ``<run directory>/checkpoint/``:
+
+* ``state.npz`` — every variable the next step reads: the network's weights and non-trainable
+  state (normalisation statistics, dropout's random-generator state), the components' state
+  (``hist_avg``'s averages, trainable coefficients, a weighting method's memory), every optimizer's
+  slots and step count; and the weight-drift references (θ₀, the last snapshot, their mean), so
+  ``weight_drift/from_init`` still measures from the run's first weights;
+* ``progress.json`` — the epochs finished and the global step.
+
+Both are written to temporary names and renamed, the progress last, so a kill mid-write leaves the
+previous epoch's pair whole. The directory is deleted when training ends; a run that stopped keeps
+it. :func:`restore` puts a model built from the same config back in that state. Keras'
+``BackupAndRestore`` saves the same at the same moments but not the random generators' state nor
+anything outside the model (the drift references).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import keras
+import numpy as np
+
+from lossexp.errors import ConfigError
+from lossexp.training.checkpoint_files import PROGRESS, STATE
+
+
+def optimizers(model: keras.Model) -> List[Any]:
+    """The model's optimizers: Keras' ``model.optimizer`` and any other held as an attribute (a
+    GAN's second player's), in a fixed order."""
+    found = [model.optimizer] if getattr(model, "optimizer", None) is not None else []
+    for name in sorted(vars(model)):
+        value = vars(model)[name]
+        if isinstance(value, keras.optimizers.Optimizer) and all(value is not seen for seen in found):
+            found.append(value)
+    return found
+
+
+def state_variables(model: keras.Model) -> List[Any]:
+    """Every variable of the training state, in an order the same config always builds again."""
+    for optimizer in optimizers(model):
+        if not optimizer.built:  # its slots exist from the first step; a restore needs them now
+            optimizer.build(model.trainable_variables)
+    return list(model.variables) + [v for optimizer in optimizers(model) for v in optimizer.variables]
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Writes the training state at each epoch's end (see the module docstring); ``drift_state``
+    returns the weight-drift references to keep beside it (the recorder makes them at train begin)."""
+
+    def __init__(self, directory: Path, drift_state: Optional[Callable[[], List[np.ndarray]]] = None) -> None:
+        super().__init__()
+        self.directory = Path(directory)
+        self.drift_state = drift_state
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        """Save, unless the epoch's loss is not finite (a state not worth continuing from: the
+        previous epoch's stays)."""
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            return
+        self.save(epoch + 1, int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))
+
+    def save(self, epochs: int, step: int) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        arrays = [v.numpy() for v in state_variables(self.model)]
+        drift = self.drift_state() if self.drift_state is not None else []
+        staged = self.directory / f"{STATE}.partial.npz"
+        np.savez(staged, *arrays, **{f"drift_{i}": value for i, value in enumerate(drift)})
+        os.replace(staged, self.directory / STATE)
+        staged_progress = self.directory / f"{PROGRESS}.partial"
+        staged_progress.write_text(json.dumps({"epochs": epochs, "step": step, "variables": len(arrays)}))
+        os.replace(staged_progress, self.directory / PROGRESS)
+
+    def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        """Training finished: nothing to continue."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def restore(model: keras.Model, directory: Path) -> List[np.ndarray]:
+    """Assign the checkpoint's variables to ``model`` (built and compiled from the run's config);
+    returns the drift references kept with them. A model of other variables is one line."""
+    with np.load(Path(directory) / STATE) as saved:
+        names = [name for name in saved.files if not name.startswith("drift_")]
+        values = [saved[f"arr_{i}"] for i in range(len(names))]
+        drift = [saved[f"drift_{i}"] for i in range(len(saved.files) - len(names))]
+    variables = state_variables(model)
+    shapes = [tuple(v.shape) for v in variables]
+    if len(values) != len(variables) or any(value.shape != shape for value, shape in zip(values, shapes)):
+        raise ConfigError(f"Invalid checkpoint {directory}: it holds {len(values)} variables that do not fit the "
+                          f"{len(variables)} of the model the run's config builds (was its code changed?)")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+    return drift
+

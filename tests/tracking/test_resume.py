@@ -1,0 +1,102 @@
+"""``lossexp train --resume RUN_ID``: a run stopped after its second epoch continues from its
+checkpoint in the same MLflow run — epochs 3 and 4 recorded once each after the first two, its
+steps continuing, the run FINISHED and its checkpoint gone; a run that cannot continue is one line."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from crafted_runs import SMALL, composed_config, crafted_run, dump
+from lossexp.errors import ConfigError
+from lossexp.tracking import resume
+
+
+@pytest.mark.slow
+def test_a_stopped_run_continues_in_the_same_run_from_its_last_epoch(tmp_path, monkeypatch, run_cli, store_uri):
+    import keras
+
+    import lossexp
+
+    class StopAfterTwoEpochs(keras.callbacks.Callback):  # as Ctrl-C would, between two epochs
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        lossexp.fit("mlp", "regression", loss=["hist_avg", "activity"], callbacks=[StopAfterTwoEpochs()],
+                    trainer={"epochs": 4, "verbose": 0, "log_every_n_steps": 5},
+                    overrides=["data.n_samples=100", "tracking.plots=false", "tracking.log_model=false"])
+    client = MlflowClient(store_uri)
+    [run] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
+    saved = Path(run.data.tags["lossexp.checkpoint"])
+    assert run.info.status == "KILLED" and (saved / "progress.json").is_file()
+
+    result = run_cli("train", "--resume", run.info.run_id)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [resumed] = client.search_runs([run.info.experiment_id])
+    assert resumed.info.run_id == run.info.run_id and resumed.info.status == "FINISHED"
+    epochs = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "epoch"))
+    assert [value for _, value in epochs] == [1, 2, 3, 4]
+    steps_per_epoch = epochs[0][0]
+    assert [step for step, _ in epochs] == [steps_per_epoch * n for n in (1, 2, 3, 4)]  # the steps continue
+    for key in ("loss", "term/hist_avg", "val_loss"):
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+        assert len(steps) == len(set(steps)), key  # no step recorded twice
+    assert resumed.data.tags["lossexp.resumed"] == f"from epoch 2 (step {2 * steps_per_epoch}) to 4 epochs"
+    assert not saved.exists()  # finished: nothing left to continue
+
+
+@pytest.fixture
+def stopped(store_uri, tmp_path):
+    """A KILLED run of 3 epochs (its config logged as lossexp logs it) with a checkpoint after epoch 2."""
+    from lossexp.tracking import store
+
+    run_id = crafted_run(store_uri, dump(composed_config([*SMALL, "trainer.epochs=3"])))
+    client = store.open_client(store_uri)
+    client.update_run(run_id, status="KILLED")
+    client.log_param(run_id, "trainer.epochs", 3)
+    saved = tmp_path / "outputs" / "runs" / "a" / "checkpoint"
+    saved.mkdir(parents=True)
+    (saved / "state.npz").write_bytes(b"")
+    (saved / "progress.json").write_text('{"epochs": 2, "step": 8}')
+    client.set_tag(run_id, "lossexp.checkpoint", str(saved))
+    return run_id, client, saved
+
+
+def one_line(run_id: str, *args: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        resume.resume_args(run_id, list(args))
+    return str(info.value)
+
+
+def test_a_run_that_cannot_continue_is_one_line(stopped, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    run_id, client, saved = stopped
+    assert one_line(run_id, "model=cnn") == (
+        "Invalid value for --resume: expected overrides of trainer.epochs, tracking.uri only (the run continues as "
+        "it was configured; --from-run RUN_ID trains it again with changes), got 'model=cnn'")
+    assert one_line(run_id, "trainer.epochs=2") == (
+        f"Invalid value for trainer.epochs: expected more than the 2 epochs run {run_id} finished (to train it "
+        "longer), got 2")
+    assert one_line(run_id, "-m", "trainer.epochs=5,6").startswith("Invalid value for --resume: continues one run")
+    assert one_line("nope") == f"Unknown run 'nope' for --resume: no such run in sqlite:///{tmp_path}/outputs/mlflow.db"
+    (saved / "progress.json").unlink()
+    assert one_line(run_id).startswith(f"Invalid value for --resume: expected a run with a checkpoint, got '{run_id}, "
+                                       "which has none (it stopped before its first epoch ended")
+    client.set_terminated(run_id, "FINISHED")
+    assert one_line(run_id) == (
+        f"Invalid value for --resume: expected a run that stopped (KILLED or FAILED), got '{run_id}, FINISHED: "
+        f"nothing to continue (train it again, longer: --from-run {run_id} trainer.epochs=…)'")
+
+
+def test_a_run_that_can_continue_trains_its_own_config_in_its_own_directory(stopped, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOSSEXP_RESUME", raising=False)
+    run_id, _, saved = stopped
+    args = resume.resume_args(run_id, ["trainer.epochs=5"])
+    assert args[-2:] == ["trainer.epochs=5", f"hydra.run.dir={saved.parent}"]
+    assert "--config-name" in args and resume.os.environ.pop("LOSSEXP_RESUME") == run_id
+    assert "LOSSEXP_FROM_RUN" not in resume.os.environ

@@ -1,0 +1,127 @@
+"""The training state saved at an epoch's end puts a model built again from the same config back
+where it was: every variable (weights, normalisation and dropout state, the components', every
+optimizer slot and step count) and the weight-drift references; training then goes on exactly as
+if it had never stopped."""
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from lossexp.errors import ConfigError
+from lossexp.training.checkpoint import Checkpoint, restore, state_variables
+from lossexp.training.checkpoint_files import PROGRESS, STATE, progress, resumable
+from lossexp.training.drift import WeightDrift
+from lossexp.training.supervised import compose
+
+X = np.random.default_rng(0).normal(size=(48, 4)).astype("float32")
+Y = X[:, :1] * 2.0 + 1.0
+
+
+def composed():
+    """The same network and components each call (a trainable coefficient, historical averages,
+    dropout and batch normalisation: state of every kind), compiled with Adam."""
+    from lossexp.losses.coef import TrainableCoefficient
+    from lossexp.losses.hist_avg import HistoricalAverage
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden_1")(inputs)
+    hidden = keras.layers.BatchNormalization()(keras.layers.Dropout(0.3)(hidden))
+    network = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+    model = compose(network, [HistoricalAverage(name="hist_avg"),
+                              TrainableCoefficient(name="coef", weight={"value": 0.1, "trainable": True})])
+    model.compile(keras.optimizers.Adam(0.01), "mean_squared_error")
+    return model
+
+
+def plain():
+    """A plain Keras model: a checkpoint holds any model's state."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu", name="hidden_1"),
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.01), "mean_squared_error")
+    return model
+
+
+def values(model) -> list:
+    return [v.numpy() for v in state_variables(model)]
+
+
+def test_a_restored_model_trains_on_exactly_as_the_one_that_never_stopped(tmp_path):
+    first = composed()
+    first.fit(X, Y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    saving = Checkpoint(tmp_path / "checkpoint")
+    saving.set_model(first)
+    saving.on_epoch_end(1)  # as at the second epoch's end
+    assert progress(tmp_path / "checkpoint") == {"epochs": 2, "step": 6, "variables": len(state_variables(first))}
+    again = composed()
+    assert restore(again, tmp_path / "checkpoint") == []  # no drift kept by this checkpoint
+    for saved, restored in zip(values(first), values(again)):
+        np.testing.assert_array_equal(saved, restored)
+    # the dropout masks, the averages, the coefficient and Adam's moments all continue: one more epoch each
+    first.fit(X, Y, batch_size=16, epochs=3, initial_epoch=2, shuffle=False, verbose=0)
+    again.fit(X, Y, batch_size=16, epochs=3, initial_epoch=2, shuffle=False, verbose=0)
+    for continued, resumed in zip(values(first), values(again)):
+        np.testing.assert_array_equal(continued, resumed)
+
+
+def test_training_that_ends_deletes_its_checkpoint_and_a_stopped_one_keeps_the_last_epochs(tmp_path):
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    model = plain()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, Y, batch_size=16, epochs=4, verbose=0, callbacks=[Checkpoint(tmp_path / "c"), Stop()])
+    assert json.loads((tmp_path / "c" / PROGRESS).read_text())["epochs"] == 2
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [PROGRESS, STATE]  # no partial file left
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0, callbacks=[Checkpoint(tmp_path / "c")])
+    assert not (tmp_path / "c").exists() and progress(tmp_path / "c") is None
+
+
+def test_an_epoch_whose_loss_is_not_finite_is_not_saved(tmp_path):
+    saving = Checkpoint(tmp_path)
+    saving.set_model(plain())
+    saving.on_epoch_end(0, {"loss": 1.5})
+    saving.on_epoch_end(1, {"loss": float("nan")})
+    assert progress(tmp_path)["epochs"] == 1  # the last epoch worth continuing from
+
+
+def test_the_drift_references_continue_from_the_first_weights():
+    model = plain()
+    layers = {"hidden_1": model.get_layer("hidden_1").trainable_weights}
+    drift = WeightDrift(layers)
+    drift.start()
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    drift.measure(3)
+    kept = drift.state()
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    resumed = WeightDrift(layers)
+    resumed.start()  # from the weights now, as a resumed run's recorder starts
+    resumed.restore(kept)
+    assert resumed.measure(6) == drift.measure(6)
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_is_one_line(tmp_path):
+    saving = Checkpoint(tmp_path)
+    saving.set_model(plain())
+    saving.save(1, 3)
+    wider = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5), keras.layers.Dense(1)])
+    wider.compile(keras.optimizers.Adam(0.01), "mean_squared_error")
+    with pytest.raises(ConfigError, match=r"^Invalid checkpoint .*: it holds \d+ variables that do not fit the \d+ of "
+                                          r"the model the run's config builds \(was its code changed\?\)$"):
+        restore(wider, tmp_path)
+
+
+def test_a_stop_with_a_checkpoint_carries_the_command_that_continues_the_run(tmp_path):
+    with pytest.raises(KeyboardInterrupt) as stopped, resumable(tmp_path, lambda: "abc123"):
+        raise KeyboardInterrupt
+    assert not hasattr(stopped.value, "resume_command")  # nothing saved yet: nothing to continue
+    (tmp_path / STATE).write_bytes(b"")
+    (tmp_path / PROGRESS).write_text('{"epochs": 1, "step": 5}')
+    with pytest.raises(KeyboardInterrupt) as stopped, resumable(tmp_path, lambda: "abc123"):
+        raise KeyboardInterrupt
+    assert stopped.value.resume_command == "lossexp train --resume abc123"
