@@ -91,6 +91,17 @@ def by_output_name(data: Any, network: Any) -> Any:
     return (data[0], dict(zip(names, targets)), *data[2:])
 
 
+def _resumed_directory(run_id: str, config: Any, resolved: Dict[str, Any]) -> Path:
+    """The output directory of the stopped run ``run_id`` that this call continues, once it is known
+    that it can (:func:`lossexp.tracking.resume.checkpoint_of`) and is given its own config again."""
+    from lossexp.tracking import resume, store
+
+    uri = store.resolve_uri(config.tracking.uri, Path.cwd())
+    directory = resume.checkpoint_of(run_id, uri, config.trainer.epochs)
+    resume.check_same_config(run_id, uri, resolved)
+    return directory.parent
+
+
 def compose(model: Any, loss: Iterable[LossEntry] = (), task_loss: str = "mean_squared_error") -> Any:
     """``model`` with the loss components inserted and attached, as a Keras model to compile and
     fit yourself (its ``compute_loss`` adds every component; ``task_loss`` is recorded with it). A
@@ -102,10 +113,13 @@ def compose(model: Any, loss: Iterable[LossEntry] = (), task_loss: str = "mean_s
 
 
 def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequence[str] = (),
-        callbacks: Sequence[Any] = (), validation_data: Any = None, **sections: Any) -> FitResult:
+        callbacks: Sequence[Any] = (), validation_data: Any = None, resume: Optional[str] = None,
+        **sections: Any) -> FitResult:
     """Train ``model`` on ``data`` with the ``loss`` components and record the run (see the module
     docstring); ``callbacks`` (Keras callbacks) run after lossexp's own. ``validation_data`` (in
     ``data``'s form) validates in place of the last ``trainer.validation_split`` of ``data``.
+    ``resume``: the id of a run of this same call that stopped (a Ctrl-C, a dead kernel): it continues
+    from the end of its last finished epoch, in that run (only ``trainer.epochs`` may differ).
 
     Raises :class:`lossexp.errors.ConfigError` (one line, nothing recorded) for anything invalid.
     """
@@ -172,6 +186,8 @@ def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequen
     resolved["loss"] = config.loss
     base = Path.cwd()
     output = base / "outputs" / "runs" / datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+    if resume is not None:
+        output = _resumed_directory(resume, config, resolved)
     outcome = execute(config, resolved, base, output, network=network, data=dataset, components=built,
-                      regime=DEFAULT if network is not None else None, callbacks=callbacks)
+                      regime=DEFAULT if network is not None else None, callbacks=callbacks, resume_run=resume)
     return FitResult(outcome.history, outcome.run_id)

@@ -69,17 +69,22 @@ def run(cfg: DictConfig) -> Union[float, List[float]]:
     project.load()
     config = validate(cfg)
     base_dir, output_dir = _hydra_dirs()
-    return execute(config, OmegaConf.to_container(cfg, resolve=True), base_dir, output_dir).objective
+    from lossexp.training.checkpoint_files import RESUME_ENV
+
+    return execute(config, OmegaConf.to_container(cfg, resolve=True), base_dir, output_dir,
+                   resume_run=os.environ.get(RESUME_ENV)).objective  # lossexp train --resume: Hydra's dir is the run's
 
 
 def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, output_dir: Path,
             network: Any = None, data: Any = None, components: Optional[Sequence[Any]] = None,
-            regime: Optional[str] = None, callbacks: Sequence[Any] = ()) -> Outcome:
+            regime: Optional[str] = None, callbacks: Sequence[Any] = (), resume_run: Optional[str] = None) -> Outcome:
     """Train one validated config and record it (see the module docstring).
 
     ``network`` (a Keras model, or a regime's players), ``data`` (a :class:`lossexp.data.Dataset`)
     and ``components`` replace the configured ones, trained by ``regime`` (default: the configured
     model's) — the Python API passes its own objects; ``callbacks`` run after lossexp's own.
+    ``resume_run``: the id of the stopped run whose checkpoint is in ``output_dir``, continued in that
+    run (:mod:`lossexp.tracking.resume` checked that it can continue).
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     from lossexp.sweeps.job import child_identity, prepare_job
@@ -113,8 +118,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
     data = trainer.prepare_for(data, getattr(model, "network", None))  # as build() read it
     saved = output_dir / checkpoint_files.DIRECTORY
-    resumed_run = os.environ.get(checkpoint_files.RESUME_ENV)  # lossexp train --resume RUN_ID: Hydra's dir is the run's
-    progress = checkpoint_files.progress(saved) if resumed_run else None
+    progress = checkpoint_files.progress(saved) if resume_run else None
     resumed_drift = checkpoint.restore(model, saved) if progress else None
     if config.tracking.log_model:
         logged_model.warn_if_unsaveable(model)
@@ -136,7 +140,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                                               f"{config.trainer.epochs} epochs")
     started = time.monotonic()
     with TrackedRun(config, run_name, run_context.with_source_tags(tags, base_dir), base_dir,
-                    resume_run_id=resumed_run if progress else None) as tracked, \
+                    resume_run_id=resume_run if progress else None) as tracked, \
             checkpoint_files.resumable(saved, lambda: tracked.run_id):
         config_path = output_dir / "config.yaml"
         if not progress:  # a resumed run has its config, params and data recorded

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.tracking import from_run
+from lossexp.training import checkpoint_files
 
 FLAG = "--resume"
 #: what an override may change in the run it continues
@@ -26,10 +27,6 @@ CHANGEABLE = ("trainer.epochs", "tracking.uri")
 def resume_args(run_id: str, args: Sequence[str]) -> List[str]:
     """Hydra arguments that continue ``run_id`` (see the module docstring); one-line ConfigError if it
     cannot continue."""
-    from lossexp.tracking import store
-    from lossexp.tracking.reaper import reap
-    from lossexp.training import checkpoint_files
-
     if {"-m", "--multirun"} & set(args):
         raise ConfigError(f"Invalid value for {FLAG}: continues one run; drop -m/--multirun")
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
@@ -37,7 +34,22 @@ def resume_args(run_id: str, args: Sequence[str]) -> List[str]:
     if changed:
         raise invalid_value(FLAG, f"overrides of {', '.join(CHANGEABLE)} only (the run continues as it was "
                             "configured; --from-run RUN_ID trains it again with changes)", changed[0])
-    uri = from_run.store_uri(overrides)
+    epochs = next((o.split("=", 1)[1] for o in reversed(overrides) if o.lstrip("+").startswith("trainer.epochs=")),
+                  None)
+    directory = checkpoint_of(run_id, from_run.store_uri(overrides), int(epochs) if epochs is not None else None)
+    hydra = from_run.rerun_args(run_id, [*args, f"hydra.run.dir={directory.parent}"], multirun=False)
+    os.environ.pop(from_run.ENV, None)  # the same run, not a re-run of it
+    os.environ[checkpoint_files.RESUME_ENV] = run_id
+    return hydra
+
+
+def checkpoint_of(run_id: str, uri: str, epochs: Optional[int] = None) -> Path:
+    """The checkpoint directory of ``run_id`` in the store at ``uri``, once it is known that the run
+    can continue to ``epochs`` (None: its own): it exists, stopped (a RUNNING run whose heartbeat is
+    stale is reaped first), has a checkpoint and epochs left. Else one line."""
+    from lossexp.tracking import store
+    from lossexp.tracking.reaper import reap
+
     from_run.logged_config(run_id, uri, FLAG)  # the run exists and has its config: else one line
     client = store.open_client(uri)
     run = client.get_run(run_id)
@@ -55,12 +67,27 @@ def resume_args(run_id: str, args: Sequence[str]) -> List[str]:
         raise invalid_value(FLAG, "a run with a checkpoint", f"{run_id}, which has none (it stopped before its first "
                             "epoch ended, ran with trainer.checkpoint=false, or its directory "
                             f"{directory or '(none)'} is gone)")
-    epochs = int(next((o.split("=", 1)[1] for o in reversed(overrides) if o.lstrip("+").startswith("trainer.epochs=")),
-                      run.data.params.get("trainer.epochs", 0)))
+    epochs = epochs if epochs is not None else int(run.data.params.get("trainer.epochs", 0))
     if progress["epochs"] >= epochs:
         raise invalid_value("trainer.epochs", f"more than the {progress['epochs']} epochs run {run_id} finished "
                             "(to train it longer)", epochs)
-    hydra = from_run.rerun_args(run_id, [*args, f"hydra.run.dir={Path(directory).parent}"], multirun=False)
-    os.environ.pop(from_run.ENV, None)  # the same run, not a re-run of it
-    os.environ[checkpoint_files.RESUME_ENV] = run_id
-    return hydra
+    return Path(directory)
+
+
+def check_same_config(run_id: str, uri: str, resolved: Dict[str, Any]) -> None:
+    """A run continued from Python (``lossexp.fit(…, resume=RUN_ID)``) is given its config again by
+    the call: it must be the run's, but for :data:`CHANGEABLE` (one line naming the first key that
+    differs, its two values)."""
+    from lossexp.replay import load_replayed_config
+    from lossexp.tracking import store
+
+    logged = store.flatten(load_replayed_config(from_run.logged_config(run_id, uri, FLAG), f"run {run_id!r}"))
+    given = store.flatten(resolved)
+    # a network or data given in Python is named by Keras (functional_3 when built again): its variables
+    # are checked against the checkpoint's instead
+    named = [f"{part}.name" for part in ("model", "data") if given.get(f"{part}.source") == "python"]
+    for key in sorted(set(logged) | set(given)):
+        if key.startswith(("tracking.", *CHANGEABLE)) or key in named or str(logged.get(key)) == str(given.get(key)):
+            continue
+        raise invalid_value(key, f"the value run {run_id} trained with, {logged.get(key)!r} (a run continues as it "
+                            "was configured)", given.get(key))

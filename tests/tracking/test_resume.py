@@ -100,3 +100,43 @@ def test_a_run_that_can_continue_trains_its_own_config_in_its_own_directory(stop
     assert args[-2:] == ["trainer.epochs=5", f"hydra.run.dir={saved.parent}"]
     assert "--config-name" in args and resume.os.environ.pop("LOSSEXP_RESUME") == run_id
     assert "LOSSEXP_FROM_RUN" not in resume.os.environ
+
+
+def test_a_notebooks_interrupted_fit_continues_with_resume_and_its_config_may_not_change(tmp_path, monkeypatch,
+                                                                                         store_uri):
+    """Ctrl-C in a notebook after epoch 2; the same call with ``resume=RUN_ID`` continues that run (a
+    network built again, of the same variables); another loss weight is one line, nothing trained."""
+    import keras
+    import numpy as np
+
+    import lossexp
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 6)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+
+    def network():
+        inputs = keras.Input((6,))
+        hidden = keras.layers.Dense(4, activation="relu", name="hidden_1")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden))
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    settings = {"trainer": {"epochs": 3, "verbose": 0}, "overrides": ["tracking.plots=false", "tracking.log_model=false"]}
+    with pytest.raises(KeyboardInterrupt):
+        lossexp.fit(network(), (x, y), loss=["hist_avg", "activity"], callbacks=[CtrlC()], **settings)
+    client = MlflowClient(store_uri)
+    [stopped] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
+    with pytest.raises(ConfigError, match=r"^Invalid value for loss.activity.weight: expected the value run \w+ "
+                                          r"trained with, 0.001 \(a run continues as it was configured\), got 0.5$"):
+        lossexp.fit(network(), (x, y), loss=["hist_avg", ("activity", {"weight": 0.5})], resume=stopped.info.run_id,
+                    **settings)
+    history, run_id = lossexp.fit(network(), (x, y), loss=["hist_avg", "activity"], resume=stopped.info.run_id,
+                                  **settings)
+    assert run_id == stopped.info.run_id and len(history["loss"]) == 1  # the third epoch only
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert [m.value for m in sorted(client.get_metric_history(run_id, "epoch"), key=lambda m: m.step)] == [1, 2, 3]
