@@ -65,12 +65,14 @@ class TrackedRun:
             self.uri = store.resolve_uri(self._tracking.uri, self._base_dir)
             try:
                 self.client = store.open_client(self.uri)
-                self.experiment_id = store.ensure_experiment(self.client, self._tracking.experiment, self.uri)
-                self.reaped = reap(self.client, [self.experiment_id], self._tracking.stale_after_s)
-                if self.resume_run_id:  # continued: the stopped run, RUNNING again
-                    self.run_id = self.resume_run_id
+                if self.resume_run_id:  # continued: the stopped run, RUNNING again in its own experiment,
+                    self.run_id = self.resume_run_id  # its heartbeat fresh first (else a reaper could end it)
+                    Heartbeat(self.client, self.run_id, self._tracking.heartbeat_s).beat()
                     self.experiment_id = store.restart_run(self.client, self.run_id, self._tags)
+                    self.reaped = reap(self.client, [self.experiment_id], self._tracking.stale_after_s)
                 else:
+                    self.experiment_id = store.ensure_experiment(self.client, self._tracking.experiment, self.uri)
+                    self.reaped = reap(self.client, [self.experiment_id], self._tracking.stale_after_s)
                     self.run_id = store.start_run(self.client, self.experiment_id, self.run_name, self._tags)
             except MlflowException as error:  # a server refusing the run: no run exists, bad input (exit 2)
                 if not store.is_access_denied(error):
