@@ -114,12 +114,12 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     keras.utils.set_random_seed(config.trainer.seed)
     trainer = for_config(config, regime, meta={} if network is not None else None)
     data = trainer.prepare(data if data is not None else load(config.data), network)
-    with placement(config.trainer), user_code_errors("building the model"):  # devices, strategy, dtype policy
-        model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
-    data = trainer.prepare_for(data, getattr(model, "network", None))  # as build() read it
     saved = output_dir / checkpoint_files.DIRECTORY
     progress = checkpoint_files.progress(saved) if resume_run else None
-    resumed_drift = checkpoint.restore(model, saved) if progress else None
+    with placement(config.trainer), user_code_errors("building the model"):  # devices, strategy, dtype policy
+        model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
+        resumed_drift = checkpoint.restore(model, saved) if progress else None  # in the strategy's scope
+    data = trainer.prepare_for(data, getattr(model, "network", None))  # as build() read it
     if config.tracking.log_model:
         logged_model.warn_if_unsaveable(model)
 
