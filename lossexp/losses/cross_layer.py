@@ -1,6 +1,7 @@
 """A norm of named layers' kernels (R1: ``a·||W_a|| + ||W_b||`` as two entries of this component)."""
 from __future__ import annotations
 
+import sys
 from typing import Any, List, Sequence
 
 import keras
@@ -18,7 +19,7 @@ def layer_kernels(layer: keras.layers.Layer) -> List[Any]:
     kernels (GRU, LSTM, Bidirectional), an attention layer's query, key, value and output kernels."""
     if hasattr(layer, "kernel"):
         return [layer.kernel]
-    return [w for w in layer.trainable_weights if w.name.endswith("kernel")]
+    return [w for w in layer.weights if w.name.endswith("kernel")]  # a frozen layer's too: they are its kernels
 
 
 def kernel_norm(kernels: Sequence[Any], norm: str) -> Any:
@@ -36,6 +37,11 @@ def require_kernel_layers(component: LossComponent, network: keras.Model, layers
     for name in layers:
         component.require(bool(layer_kernels(find_layer(network, name))), "layers",
                           "layers that have a kernel (Dense, Conv, GRU, LSTM, MultiHeadAttention)", name)
+    frozen = [name for name in layers if not any(k.trainable for k in layer_kernels(find_layer(network, name)))]
+    if frozen:  # legal (a penalty that only moves a trainable coefficient), but rarely meant: say it
+        print(f"lossexp: warning: {component.option_key('layers')} names frozen layer(s) {', '.join(map(repr, frozen))} "
+              "(trainable=False): the term is a constant of the network's weights and moves none of them",
+              file=sys.stderr)
 
 
 @register_component("cross_layer")

@@ -52,3 +52,20 @@ def test_a_layer_without_a_kernel_is_one_line():
         CrossLayerNorm(name="cross_layer", layers=["embedding"]).attach(network())
     assert str(info.value) == ("Invalid value for loss.cross_layer.layers: expected layers that have a kernel (Dense, "
                                "Conv, GRU, LSTM, MultiHeadAttention), got 'embedding'")
+
+
+def test_a_frozen_layer_is_penalised_with_a_warning_that_its_norm_moves_no_weight(capsys):
+    """A frozen LSTM still has its kernels (the norm of all of them, in NumPy); the term is legal but
+    constant in the network's weights, which one warning line says."""
+    inputs = keras.Input((3, 2))
+    lstm = keras.layers.LSTM(4, name="frozen_lstm")
+    network = keras.Model(inputs, keras.layers.Dense(1, name="head")(lstm(inputs)))
+    lstm.trainable = False
+    component = CrossLayerNorm(name="cross_layer", layers=["frozen_lstm", "head"])
+    component.attach(network)
+    assert capsys.readouterr().err == ("lossexp: warning: loss.cross_layer.layers names frozen layer(s) 'frozen_lstm' "
+                                       "(trainable=False): the term is a constant of the network's weights and moves "
+                                       "none of them\n")
+    kernels = [np.asarray(w.numpy()) for w in lstm.weights if w.name.endswith("kernel")]
+    expected = np.sqrt(sum((k ** 2).sum() for k in kernels)) + np.linalg.norm(network.get_layer("head").kernel.numpy())
+    assert float(component.term(LossContext(None, None, network, training=True))) == pytest.approx(expected, rel=1e-5)
