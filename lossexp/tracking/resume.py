@@ -36,6 +36,8 @@ def resume_args(run_id: str, args: Sequence[str]) -> List[str]:
                             "configured; --from-run RUN_ID trains it again with changes)", changed[0])
     epochs = next((o.split("=", 1)[1] for o in reversed(overrides) if o.lstrip("+").startswith("trainer.epochs=")),
                   None)
+    if epochs is not None and not epochs.strip().isdigit():
+        raise invalid_value("trainer.epochs", "a whole number of epochs", epochs)
     directory = checkpoint_of(run_id, from_run.store_uri(overrides), int(epochs) if epochs is not None else None)
     hydra = from_run.rerun_args(run_id, [*args, f"hydra.run.dir={directory.parent}"], multirun=False)
     os.environ.pop(from_run.ENV, None)  # the same run, not a re-run of it

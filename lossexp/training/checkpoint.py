@@ -4,15 +4,16 @@ A long run meets a scheduler's time limit, a Ctrl-C, the OOM killer or a reboot.
 ``trainer.checkpoint: true`` (the default) the :class:`Checkpoint` callback writes, at the end of
 every epoch, into ``<run directory>/checkpoint/``:
 
-* ``state.npz`` — every variable the next step reads: the network's weights and non-trainable
+* ``state-<epochs>.npz`` — every variable the next step reads: the network's weights and non-trainable
   state (normalisation statistics, dropout's random-generator state), the components' state
   (``hist_avg``'s averages, trainable coefficients, a weighting method's memory), every optimizer's
   slots and step count; and the weight-drift references (θ₀, the last snapshot, their mean), so
   ``weight_drift/from_init`` still measures from the run's first weights;
-* ``progress.json`` — the epochs finished and the global step.
+* ``progress.json`` — the epochs finished, the global step and the state file of that epoch.
 
-Both are written to temporary names and renamed, the progress last, so a kill mid-write leaves the
-previous epoch's pair whole. The directory is deleted when training ends; a run that stopped keeps
+Each is written to a temporary name and renamed, the state first (``state-<epochs>.npz``), then
+the progress naming it, then the previous epoch's state removed: a kill at any moment leaves a
+progress file and the state it names, whole. The directory is deleted when training ends; a run that stopped keeps
 it. :func:`restore` puts a model built from the same config back in that state. Keras'
 ``BackupAndRestore`` saves the same at the same moments but not the random generators' state nor
 anything outside the model (the drift references).
@@ -29,7 +30,7 @@ import keras
 import numpy as np
 
 from lossexp.errors import ConfigError
-from lossexp.training.checkpoint_files import PROGRESS, STATE
+from lossexp.training.checkpoint_files import PROGRESS, STATE_PREFIX, progress
 
 
 def optimizers(model: keras.Model) -> List[Any]:
@@ -69,15 +70,22 @@ class Checkpoint(keras.callbacks.Callback):
         self.save(epoch + 1, int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))
 
     def save(self, epochs: int, step: int) -> None:
+        """The state as ``state-<epochs>.npz``, then the progress naming it, then the older states
+        removed: a kill at any moment leaves a progress file and the state it names, whole."""
         self.directory.mkdir(parents=True, exist_ok=True)
         arrays = [v.numpy() for v in state_variables(self.model)]
         drift = self.drift_state() if self.drift_state is not None else []
-        staged = self.directory / f"{STATE}.partial.npz"
+        name = f"{STATE_PREFIX}{epochs}.npz"
+        staged = self.directory / f"{name}.partial.npz"
         np.savez(staged, *arrays, **{f"drift_{i}": value for i, value in enumerate(drift)})
-        os.replace(staged, self.directory / STATE)
+        os.replace(staged, self.directory / name)
         staged_progress = self.directory / f"{PROGRESS}.partial"
-        staged_progress.write_text(json.dumps({"epochs": epochs, "step": step, "variables": len(arrays)}))
+        staged_progress.write_text(json.dumps({"epochs": epochs, "step": step, "state": name,
+                                               "variables": len(arrays)}))
         os.replace(staged_progress, self.directory / PROGRESS)
+        for older in self.directory.glob(f"{STATE_PREFIX}*.npz"):
+            if older.name != name:
+                older.unlink()
 
     def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
         """Training finished: nothing to continue."""
@@ -87,7 +95,7 @@ class Checkpoint(keras.callbacks.Callback):
 def restore(model: keras.Model, directory: Path) -> List[np.ndarray]:
     """Assign the checkpoint's variables to ``model`` (built and compiled from the run's config);
     returns the drift references kept with them. A model of other variables is one line."""
-    with np.load(Path(directory) / STATE) as saved:
+    with np.load(Path(directory) / progress(directory)["state"]) as saved:
         names = [name for name in saved.files if not name.startswith("drift_")]
         values = [saved[f"arr_{i}"] for i in range(len(names))]
         drift = [saved[f"drift_{i}"] for i in range(len(saved.files) - len(names))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from lossexp.errors import Terminated
 
@@ -14,18 +14,21 @@ RESUME_ENV = "LOSSEXP_RESUME"
 #: the run's tag naming its checkpoint directory, and the tag of a resumed run (where it continued)
 TAG = "lossexp.checkpoint"
 RESUMED_TAG = "lossexp.resumed"
-#: the checkpoint's directory in a run's output directory, and its two files
+#: the checkpoint's directory in a run's output directory, its progress file and its state files
+#: (``state-<epochs>.npz``: the one the progress names)
 DIRECTORY = "checkpoint"
-STATE = "state.npz"
 PROGRESS = "progress.json"
+STATE_PREFIX = "state-"
 
 
-def progress(directory: Path) -> Optional[Dict[str, int]]:
-    """``{"epochs": …, "step": …}`` of the checkpoint in ``directory``, or None when there is none."""
+def progress(directory: Path) -> Optional[Dict[str, Any]]:
+    """``{"epochs": …, "step": …, "state": file name}`` of the checkpoint in ``directory``, or None
+    when there is none (no progress, or not the state it names)."""
     path = Path(directory) / PROGRESS
-    if not (path.is_file() and (Path(directory) / STATE).is_file()):
+    if not path.is_file():
         return None
-    return json.loads(path.read_text())
+    found = json.loads(path.read_text())
+    return found if (Path(directory) / str(found.get("state"))).is_file() else None
 
 
 @contextlib.contextmanager

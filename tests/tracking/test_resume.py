@@ -60,8 +60,8 @@ def stopped(store_uri, tmp_path):
     client.log_param(run_id, "trainer.epochs", 3)
     saved = tmp_path / "outputs" / "runs" / "a" / "checkpoint"
     saved.mkdir(parents=True)
-    (saved / "state.npz").write_bytes(b"")
-    (saved / "progress.json").write_text('{"epochs": 2, "step": 8}')
+    (saved / "state-2.npz").write_bytes(b"")
+    (saved / "progress.json").write_text('{"epochs": 2, "step": 8, "state": "state-2.npz"}')
     client.set_tag(run_id, "lossexp.checkpoint", str(saved))
     return run_id, client, saved
 
@@ -81,6 +81,7 @@ def test_a_run_that_cannot_continue_is_one_line(stopped, monkeypatch, tmp_path):
     assert one_line(run_id, "trainer.epochs=2") == (
         f"Invalid value for trainer.epochs: expected more than the 2 epochs run {run_id} finished (to train it "
         "longer), got 2")
+    assert one_line(run_id, "trainer.epochs=ten") == "Invalid value for trainer.epochs: expected a whole number of epochs, got 'ten'"
     assert one_line(run_id, "-m", "trainer.epochs=5,6").startswith("Invalid value for --resume: continues one run")
     assert one_line("nope") == f"Unknown run 'nope' for --resume: no such run in sqlite:///{tmp_path}/outputs/mlflow.db"
     (saved / "progress.json").unlink()

@@ -12,7 +12,7 @@ import pytest
 
 from lossexp.errors import ConfigError
 from lossexp.training.checkpoint import Checkpoint, restore, state_variables
-from lossexp.training.checkpoint_files import PROGRESS, STATE, progress, resumable
+from lossexp.training.checkpoint_files import PROGRESS, progress, resumable
 from lossexp.training.drift import WeightDrift
 from lossexp.training.supervised import compose
 
@@ -55,7 +55,8 @@ def test_a_restored_model_trains_on_exactly_as_the_one_that_never_stopped(tmp_pa
     saving = Checkpoint(tmp_path / "checkpoint")
     saving.set_model(first)
     saving.on_epoch_end(1)  # as at the second epoch's end
-    assert progress(tmp_path / "checkpoint") == {"epochs": 2, "step": 6, "variables": len(state_variables(first))}
+    assert progress(tmp_path / "checkpoint") == {"epochs": 2, "step": 6, "state": "state-2.npz",
+                                                 "variables": len(state_variables(first))}
     again = composed()
     assert restore(again, tmp_path / "checkpoint") == []  # no drift kept by this checkpoint
     for saved, restored in zip(values(first), values(again)):
@@ -77,9 +78,15 @@ def test_training_that_ends_deletes_its_checkpoint_and_a_stopped_one_keeps_the_l
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, Y, batch_size=16, epochs=4, verbose=0, callbacks=[Checkpoint(tmp_path / "c"), Stop()])
     assert json.loads((tmp_path / "c" / PROGRESS).read_text())["epochs"] == 2
-    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [PROGRESS, STATE]  # no partial file left
+    # the second epoch's state only: the first's removed once the progress named the second, no partial file
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [PROGRESS, "state-2.npz"]
     model.fit(X, Y, batch_size=16, epochs=1, verbose=0, callbacks=[Checkpoint(tmp_path / "c")])
     assert not (tmp_path / "c").exists() and progress(tmp_path / "c") is None
+
+
+def test_a_progress_file_without_the_state_it_names_is_no_checkpoint(tmp_path):
+    (tmp_path / PROGRESS).write_text('{"epochs": 3, "step": 9, "state": "state-3.npz"}')
+    assert progress(tmp_path) is None
 
 
 def test_an_epoch_whose_loss_is_not_finite_is_not_saved(tmp_path):
@@ -120,8 +127,8 @@ def test_a_stop_with_a_checkpoint_carries_the_command_that_continues_the_run(tmp
     with pytest.raises(KeyboardInterrupt) as stopped, resumable(tmp_path, lambda: "abc123"):
         raise KeyboardInterrupt
     assert not hasattr(stopped.value, "resume_command")  # nothing saved yet: nothing to continue
-    (tmp_path / STATE).write_bytes(b"")
-    (tmp_path / PROGRESS).write_text('{"epochs": 1, "step": 5}')
+    (tmp_path / "state-1.npz").write_bytes(b"")
+    (tmp_path / PROGRESS).write_text('{"epochs": 1, "step": 5, "state": "state-1.npz"}')
     with pytest.raises(KeyboardInterrupt) as stopped, resumable(tmp_path, lambda: "abc123"):
         raise KeyboardInterrupt
     assert stopped.value.resume_command == "lossexp train --resume abc123"
