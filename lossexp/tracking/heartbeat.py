@@ -8,9 +8,11 @@ next beat tries again.
 """
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from mlflow.tracking import MlflowClient
 
@@ -18,6 +20,27 @@ from lossexp.tracking import store
 
 TAG = "lossexp.heartbeat"
 INTERVAL_TAG = "lossexp.heartbeat_interval_s"
+#: the beating process, ``<host>:<pid>``: on that host, a resume tells a dead one at once
+PROCESS_TAG = "lossexp.process"
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def process_is_gone(run: Any) -> bool:
+    """Whether the process that beat for ``run`` ran on this host and no longer exists (a
+    ``kill -9``, the OOM killer): False when it ran elsewhere, or when this host cannot tell."""
+    host, _, pid = str(run.data.tags.get(PROCESS_TAG, "")).rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, owned by another user
+        return False
+    return False
 
 
 class Heartbeat:
@@ -35,6 +58,7 @@ class Heartbeat:
 
     def start(self) -> "Heartbeat":
         store.set_tag(self.client, self.run_id, INTERVAL_TAG, self.interval_s)
+        store.set_tag(self.client, self.run_id, PROCESS_TAG, this_process())
         self.beat()
         self._thread = threading.Thread(target=self._loop, name="lossexp-heartbeat", daemon=True)
         self._thread.start()

@@ -221,8 +221,11 @@ def end_run(client: MlflowClient, run_id: str, status: str) -> None:
 
 
 def restart_run(client: MlflowClient, run_id: str, tags: Dict[str, str]) -> str:
-    """Mark a stopped run RUNNING again (a resumed run continues it) with ``tags``; its experiment id."""
+    """Mark a stopped run RUNNING again (a resumed run continues it) with ``tags``, its ``error`` tag
+    (the stopped attempt's) removed; its experiment id."""
     retrying(lambda: client.update_run(run_id, status="RUNNING"))
+    if "error" in client.get_run(run_id).data.tags:
+        retrying(lambda: client.delete_tag(run_id, "error"))
     for key, value in tags.items():
         set_tag(client, run_id, key, value)
     return client.get_run(run_id).info.experiment_id

@@ -46,6 +46,7 @@ def test_a_stopped_run_continues_in_the_same_run_from_its_last_epoch(tmp_path, m
         steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
         assert len(steps) == len(set(steps)), key  # no step recorded twice
     assert resumed.data.tags["lossexp.resumed"] == f"from epoch 2 (step {2 * steps_per_epoch}) to 4 epochs"
+    assert "error" not in resumed.data.tags  # the stopped attempt's KeyboardInterrupt: it finished since
     assert not saved.exists()  # finished: nothing left to continue
 
 
@@ -141,3 +142,29 @@ def test_a_notebooks_interrupted_fit_continues_with_resume_and_its_config_may_no
     assert run_id == stopped.info.run_id and len(history["loss"]) == 1  # the third epoch only
     assert client.get_run(run_id).info.status == "FINISHED"
     assert [m.value for m in sorted(client.get_metric_history(run_id, "epoch"), key=lambda m: m.step)] == [1, 2, 3]
+
+
+def test_a_run_whose_process_died_on_this_host_continues_at_once(stopped, monkeypatch, tmp_path):
+    """kill -9: the run stays RUNNING with a fresh heartbeat; its process (tagged host:pid) is gone
+    from this host, so --resume marks it FAILED and continues it — no wait for the heartbeat to go
+    stale. A process that lives (this one) is still training: one line."""
+    import socket
+    import subprocess
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOSSEXP_RESUME", raising=False)
+    run_id, client, saved = stopped
+    client.update_run(run_id, status="RUNNING")
+    client.set_tag(run_id, "lossexp.heartbeat", f"{time.time():.3f}")
+    client.set_tag(run_id, "lossexp.process", f"{socket.gethostname()}:{resume.os.getpid()}")
+    assert one_line(run_id).startswith(f"Invalid value for --resume: expected a run that stopped (KILLED or FAILED), "
+                                       f"got '{run_id}, RUNNING: it is still training")
+    gone = subprocess.Popen(["sleep", "60"])
+    gone.kill()
+    gone.wait()
+    client.set_tag(run_id, "lossexp.process", f"{socket.gethostname()}:{gone.pid}")
+    resume.resume_args(run_id, [])
+    run = client.get_run(run_id)
+    assert run.info.status == "FAILED" and run.data.tags["lossexp.reaped"] == f"its process {socket.gethostname()}:{gone.pid} is gone"
+    resume.os.environ.pop("LOSSEXP_RESUME")
