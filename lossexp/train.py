@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 import lossexp
 from lossexp import quiet
 from lossexp.config import LossexpConfig, validate
+from lossexp.errors import ConfigError
 from lossexp.project import user_code_errors
 from lossexp.tracking import store
 
@@ -116,6 +117,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     data = trainer.prepare(data if data is not None else load(config.data), network)
     saved = output_dir / checkpoint_files.DIRECTORY
     progress = checkpoint_files.progress(saved) if resume_run else None
+    if resume_run and not progress:  # checked before; gone since (another resume finished it)
+        raise ConfigError(f"Invalid value for --resume: run {resume_run}'s checkpoint {saved} is gone")
     with placement(config.trainer), user_code_errors("building the model"):  # devices, strategy, dtype policy
         model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
         resumed_drift = checkpoint.restore(model, saved) if progress else None  # in the strategy's scope
