@@ -82,6 +82,10 @@ class TrainerConfig:
     #: save the training state at each epoch's end (deleted when the run finishes), so that a run
     #: that stopped continues with ``lossexp train --resume RUN_ID``
     checkpoint: bool = True
+    #: stop when ``monitor`` has not improved for this many epochs, the best epoch's weights
+    #: restored (null: train every epoch)
+    patience: Optional[int] = None
+    monitor: str = "val_loss"
 
     @property
     def keras_jit_compile(self) -> Any:
@@ -238,6 +242,8 @@ def _check_trainer(trainer: TrainerConfig) -> None:
            "null or 1 with trainer.distribute (Keras 3.15 runs one step per call under tf.distribute)", spe)
     devices = trainer.logical_devices
     _check(devices is None or devices >= 1, "trainer.logical_devices", "null or an integer >= 1", devices)
+    _check(trainer.patience is None or trainer.patience >= 1, "trainer.patience", "null or an integer >= 1",
+           trainer.patience)
 
 
 def _check_placement(trainer: TrainerConfig, model_name: str, regime_class: type) -> None:

@@ -107,6 +107,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.tracking.run import TrackedRun
     from lossexp.training import checkpoint, checkpoint_files
     from lossexp.training.devices import placement, split_cpu
+    from lossexp.training.early_stopping import EarlyStopping
     from lossexp.training.trainer import for_config
 
     split_cpu(config.trainer.logical_devices)  # before TensorFlow's runtime starts
@@ -161,13 +162,15 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
         # before the recorder: an epoch seen recorded in the store has its checkpoint
         saving = [checkpoint.Checkpoint(saved, recorder.drift_state)] if config.trainer.checkpoint else []
+        stopping = [EarlyStopping(config.trainer.monitor, config.trainer.patience)] if config.trainer.patience else []
         trial = trial_callbacks(config.objective, tracked)  # an Optuna trial: reports each epoch, may be pruned
         shown = console.callbacks(config.trainer.verbose, config.trainer.epochs, list(config.loss))  # logs complete
         with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri), \
                 user_code_errors("in training"), same_every_pass(config.data.name):
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
                                 initial_epoch=progress["epochs"] if progress else 0,
-                                callbacks=[*own, *saving, recorder, watch, guard, *trial, *callbacks, *shown],
+                                callbacks=[*own, *saving, recorder, watch, guard, *stopping, *trial, *callbacks,
+                                           *shown],
                                 verbose=console.fit_verbosity(config.trainer.verbose))
         if config.tracking.plots:
             tracked.log_artifact(plot_run(tracked.sink.history, output_dir / "plots" / "run.png", run_name), "plots")
@@ -184,7 +187,12 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                                            model, trainer.serving_network(model),
                                            data.sample(logged_model.EXAMPLE_ROWS)[0], config_path, recorder.step,
                                            {key: tags[key] for key in ("loss", "model", "data")})
-        value = objective_values(history.history, config.objective, trainer.fallback_objective)
+        epochs = history.history
+        if stopping and stopping[0].outcome():  # the model is its best epoch's: so is the objective
+            tracked.sink.set_tags({"lossexp.early_stopping": stopping[0].outcome()})
+            kept = stopping[0].best_epoch - (progress["epochs"] if progress else 0) + 1
+            epochs = {key: values[:kept] for key, values in epochs.items()}
+        value = objective_values(epochs, config.objective, trainer.fallback_objective)
         if tracked.run_id:
             store.log_metrics(tracked.client, tracked.run_id, objective_points(value, config.objective, recorder.step))
     url = None

@@ -1,0 +1,60 @@
+"""``trainer.patience``: training stops once ``trainer.monitor`` has not improved for that many
+epochs; the network ends with its best epoch's weights, and the run's objective is that epoch's."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+import lossexp
+from lossexp.errors import ConfigError
+from lossexp.training.early_stopping import higher_is_better
+
+
+def network():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(16, activation="relu", name="hidden_1")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(1)(hidden))
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4)).astype("float32")
+    return x, (x @ np.array([1.0, -2.0, 0.5, 0.0], "float32"))[:, None] + rng.normal(0, 0.5, (60, 1)).astype("float32")
+
+
+QUIET = ["tracking.plots=false", "tracking.log_model=false", "trainer.verbose=0"]
+
+
+def test_training_stops_on_its_monitor_and_ends_with_its_best_epoch(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    net, (x, y) = network(), data()
+    history, run_id = lossexp.fit(net, (x, y), loss=["hist_avg"], optimizer={"name": "sgd", "learning_rate": 0.2},
+                                  trainer={"epochs": 60, "patience": 2, "batch_size": 8}, overrides=QUIET)
+    val = history["val_loss"]
+    best = int(np.argmin(val))
+    assert len(val) == best + 3 < 60  # two epochs without improvement after the best, then stop
+    run = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(run_id)
+    assert run.data.tags["lossexp.early_stopping"] == (f"stopped after epoch {best + 3}; weights of epoch {best + 1} "
+                                                       f"(val_loss {val[best]:.6g})")
+    assert run.data.metrics["objective"] == pytest.approx(val[best])
+    # the network is the best epoch's: its validation loss (the last 20 %, no component in it) is that epoch's
+    predicted = np.asarray(net(x[48:]), dtype="float64")
+    assert np.mean((predicted - y[48:]) ** 2) == pytest.approx(history["val_loss/task"][best], rel=1e-5)
+
+
+def test_a_monitor_the_run_does_not_record_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^Invalid value for trainer.monitor: expected a metric the run records "
+                                          r"at each epoch's end: loss, .*val_loss.*, got 'val_acc'$"):
+        lossexp.fit(network(), data(), trainer={"epochs": 3, "patience": 1, "monitor": "val_acc"}, overrides=QUIET)
+    [run] = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").search_runs(["1"])
+    assert run.info.status == "FAILED"
+
+
+def test_accuracy_like_monitors_are_maximised_and_losses_minimised():
+    assert higher_is_better("val_accuracy") and higher_is_better("val_auc") and higher_is_better("ring/modes_covered")
+    assert not higher_is_better("val_loss") and not higher_is_better("val_loss/task")
+    assert not higher_is_better("val_mean_absolute_error")
