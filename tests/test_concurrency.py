@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from conftest import logged_steps, lossexp_env
@@ -45,3 +47,7 @@ def test_four_parallel_runs_into_a_fresh_store_lose_nothing(tmp_path):
             steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
             assert sorted(steps) == logged_steps(key, EVERY, STEPS), (run.info.run_name, key)
         assert run.data.params["trainer.seed"] == run.info.run_name[len("job"):]
+        # started in the same second, each has a directory of its own: its config, its checkpoint
+        logged = yaml.safe_load(Path(client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))).read_text())
+        assert logged["tracking"]["run_name"] == run.info.run_name
+    assert len({run.data.tags["lossexp.checkpoint"] for run in runs}) == JOBS
