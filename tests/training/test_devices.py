@@ -10,7 +10,8 @@ from mlflow.tracking import MlflowClient
 from conftest import composed_config
 
 CASES = {
-    # hist_avg in both modes (a second entry of the same class), a trained coefficient, an activity penalty
+    # hist_avg in both modes (a second entry of the same class), a trained coefficient (a variable of the loss
+    # that the optimizer updates under the strategy, as uncertainty's log-variances), an activity penalty
     "hist_avg_mean_ema+coef+activity": ["model=mlp", "model.hidden_units=[16,8]", "data=regression",
                                         "data.n_samples=320", "loss=hist_avg+coef+activity",
                                         "+loss.hist_avg_ema={kind: hist_avg, mode: ema, decay: 0.9}"],
@@ -19,8 +20,6 @@ CASES = {
                "loss=hist_avg+activity", "weighting=pcgrad"],
     "gradnorm": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
                  "loss=hist_avg+activity", "weighting=gradnorm"],
-    "uncertainty": ["model=mlp", "model.hidden_units=[16,8]", "data=regression", "data.n_samples=320",
-                    "loss=activity", "weighting=uncertainty"],
     # kl on an encoder without sampling noise (each replica would draw the noise of its half-batch from the
     # same seed, where one device draws it for the whole batch): the project's model below
     "kl_schedule": ["model=mean_vae", "data=digits", "data.n_samples=320", "loss=kl",
