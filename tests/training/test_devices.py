@@ -58,6 +58,7 @@ def histories(uri: str, run_name: str) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # two processes per case (about 80 s of the suite): make test-integration runs them
 @pytest.mark.parametrize("case", list(CASES))
 def test_two_replicas_train_like_one_device(run_cli, store_uri, tmp_path, case):
     for name, text in PROJECT.items():
