@@ -50,8 +50,13 @@ def reap(client: MlflowClient, experiment_ids: Sequence[str], stale_after_s: flo
         silent = now - float(run.data.tags[TAG])
         reason = (f"no heartbeat for {silent:.0f} s (limit {limit(run, stale_after_s):g} s): "
                   "the process died without ending the run")
-        store.set_tag(client, run.info.run_id, REASON_TAG, reason)
-        store.set_tag(client, run.info.run_id, "error", f"reaped: {reason}")
-        store.end_run(client, run.info.run_id, "FAILED")
+        end_dead(client, run.info.run_id, reason)
         reaped.append(run.info.run_id)
     return reaped
+
+
+def end_dead(client: MlflowClient, run_id: str, reason: str) -> None:
+    """End a run whose process is dead FAILED, tagged with ``reason`` (``lossexp.reaped``, ``error``)."""
+    store.set_tag(client, run_id, REASON_TAG, reason)
+    store.set_tag(client, run_id, "error", f"reaped: {reason}")
+    store.end_run(client, run_id, "FAILED")

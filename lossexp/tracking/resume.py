@@ -51,16 +51,14 @@ def checkpoint_of(run_id: str, uri: str, epochs: Optional[int] = None) -> Path:
     stale is reaped first), has a checkpoint and epochs left. Else one line."""
     from lossexp.tracking import store
     from lossexp.tracking.heartbeat import PROCESS_TAG, process_is_gone
-    from lossexp.tracking.reaper import REASON_TAG, reap
+    from lossexp.tracking.reaper import end_dead, reap
 
     from_run.logged_config(run_id, uri, FLAG)  # the run exists and has its config: else one line
     client = store.open_client(uri)
     run = client.get_run(run_id)
     if run.info.status == "RUNNING":  # its process may have died without ending it (kill -9, OOM killer)
         if process_is_gone(run):  # on this host: known at once
-            store.set_tag(client, run_id, REASON_TAG, f"its process {run.data.tags[PROCESS_TAG]} is gone")
-            store.set_tag(client, run_id, "error", f"reaped: its process {run.data.tags[PROCESS_TAG]} is gone")
-            store.end_run(client, run_id, "FAILED")
+            end_dead(client, run_id, f"its process {run.data.tags[PROCESS_TAG]} is gone")
         else:  # elsewhere: once its heartbeat is stale
             reap(client, [run.info.experiment_id], float(run.data.params.get("tracking.stale_after_s", 300)))
         run = client.get_run(run_id)
