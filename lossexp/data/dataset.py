@@ -47,6 +47,10 @@ TASKS = ("classification", "regression", "reconstruction", "multi_output", "gene
 CHECKED_ELEMENTS = 256
 #: a stream of unknown length is said to be counted once its count has run this many seconds
 COUNT_NOTICE_SECONDS = 10.0
+#: a stream shuffles within at most this many elements …
+SHUFFLE_ELEMENTS = 10_000
+#: … and at most this many bytes of them
+SHUFFLE_BYTES = 1 << 30
 
 
 @dataclass
@@ -57,6 +61,9 @@ class Part:
     arrays: Optional[Tuple[Any, ...]] = None
     stream: Any = None
     size: Optional[int] = None
+    #: a stream part cut from another: (that stream, the index of this part's first element) — a
+    #: part cut from its middle reaches its own first element only by reading every one before it
+    origin: Optional[Tuple[Any, int]] = None
 
 
 @dataclass
@@ -124,9 +131,17 @@ class Dataset:
         if not self.in_memory:
             import tensorflow as tf
 
-            flat = self.stream.map(lambda x, y, *weight: (tf.reshape(x, (-1,)), tf.reshape(x, (-1,)), *weight))
+            def flat(stream: Any) -> Any:
+                return stream.map(lambda x, y, *weight: (tf.reshape(x, (-1,)), tf.reshape(x, (-1,)), *weight))
+
+            own_split = self.splitter
+
+            def split_flat(fraction: float) -> Tuple[Part, Optional[Part]]:
+                return tuple(part and replace(part, stream=flat(part.stream)) for part in own_split(fraction))
+
             width = int(np.prod(self.input_shape))
-            return replace(self, task="reconstruction", stream=flat, num_outputs=width, splitter=None)
+            return replace(self, task="reconstruction", stream=flat(self.stream), num_outputs=width,
+                           splitter=split_flat if own_split else None)
         x = self.x.reshape(len(self.x), -1)
         return replace(self, task="reconstruction", x=x, y=x, num_outputs=x.shape[1], splitter=None)
 
@@ -149,8 +164,8 @@ class Dataset:
             if n_val == 0:
                 return train, None
             return train, Part(arrays=tuple(take_rows(c, slice(n_train, None)) for c in columns), size=n_val)
-        train = Part(stream=self.stream.take(n_train), size=n_train)
-        return train, (Part(stream=self.stream.skip(n_train), size=n_val) if n_val else None)
+        train = Part(stream=self.stream.take(n_train), size=n_train, origin=(self.stream, 0))
+        return train, (Part(stream=self.stream.skip(n_train), size=n_val, origin=(self.stream, n_train)) if n_val else None)
 
     def sample(self, n: int = 8) -> Tuple[Any, Any]:
         """The first ``n`` examples as arrays (for checks before training)."""
@@ -171,17 +186,35 @@ def varying_length(stream: Any) -> bool:
 
 
 def count_elements(name: str, stream: Any) -> int:
-    """The elements of a stream of unknown length, counted in one pass; if it takes more than
-    :data:`COUNT_NOTICE_SECONDS`, one line says what runs, since a stream without end (an endless
-    generator) would count forever."""
+    """The elements of a stream of unknown length, counted in one pass (:func:`read_through`)."""
+    return read_through(name, stream, count=True, labels=False)[0]
+
+
+def read_through(name: str, stream: Any, count: bool, labels: bool) -> Tuple[int, int, int]:
+    """One pass over a stream for what TensorFlow cannot tell without one: ``(elements, lowest label,
+    highest label)`` — the elements counted when ``count``, the integer class labels' range when
+    ``labels`` (0 where not read). A stream is read once however much is asked of it: its pass may
+    be an epoch's decoding or a generator's Python. While counting, after :data:`COUNT_NOTICE_SECONDS`
+    one line says what runs, since a stream without end (an endless generator) would count forever."""
+    import tensorflow as tf
+
+    def label_range(x: Any, y: Any, *weight: Any) -> Any:
+        return tf.cast([tf.reduce_min(y), tf.reduce_max(y)], tf.int64) if labels else tf.zeros([2], tf.int64)
+
+    def add(seen: Any, new: Any) -> Any:
+        return seen[0] + 1, tf.stack([tf.minimum(seen[1][0], new[0]), tf.maximum(seen[1][1], new[1])])
+
     timer = threading.Timer(COUNT_NOTICE_SECONDS, print, args=(
         f"lossexp: counting the examples of data {name!r} (TensorFlow does not know its length): an endless "
         "stream never finishes — .take(n) it, or give its length with "
         ".apply(tf.data.experimental.assert_cardinality(n))",), kwargs={"file": sys.stderr, "flush": True})
     timer.daemon = True
-    timer.start()
+    if count:
+        timer.start()
     try:
-        return int(stream.reduce(0, lambda n, _: n + 1))
+        initial = (tf.constant(0, tf.int64), tf.constant([2 ** 62, -1] if labels else [0, 0], tf.int64))
+        elements, (lowest, highest) = stream.map(label_range).reduce(initial, add)
+        return int(elements), int(lowest), int(highest)
     finally:
         timer.cancel()
 
@@ -203,6 +236,17 @@ def same_every_pass(name: str) -> Iterator[None]:
         raise invalid_value(f"data ({name})", "a stream that yields the same examples at every pass (lossexp counts "
                             "them once and splits the stream by that count)",
                             f"{bound} {got} examples in a split counted at {expected}") from None
+
+
+def shuffle_buffer(stream: Any, size: int, budget: int = SHUFFLE_BYTES) -> int:
+    """The elements a shuffle of ``stream`` (of ``size`` elements) holds at once: all of them, up to
+    :data:`SHUFFLE_ELEMENTS`, and no more than fit in ``budget`` bytes by the shapes of its elements
+    (an axis of unknown length counted once) — 10,000 decoded 224×224×3 float images are 6 GB."""
+    import tensorflow as tf
+
+    element = sum(int(np.prod([d or 1 for d in spec.shape.as_list()])) * (8 if spec.dtype == tf.string else spec.dtype.size)
+                  for spec in tf.nest.flatten(stream.element_spec) if spec.shape.rank is not None)
+    return max(1, min(int(size), SHUFFLE_ELEMENTS, budget // max(element, 1)))
 
 
 def batches(stream: Any, size: int, drop_remainder: bool = False) -> Any:
@@ -302,7 +346,15 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
         classes = max(train_set.num_outputs, held_out.num_outputs) if train_set.task == "classification" \
             else train_set.num_outputs
-        whole = replace(train_set, stream=joined, size=train_set.examples + held_out.examples, num_outputs=classes)
+
+        def own_split(fraction: float) -> Tuple[Part, Optional[Part]]:
+            # each stream read by itself: the joined stream's skip past the training examples would
+            # read them all again (decoding, a generator's Python) before every validation pass
+            validation = Part(stream=held_out.stream, size=held_out.examples) if fraction > 0 else None
+            return Part(stream=train_set.stream, size=train_set.examples), validation
+
+        whole = replace(train_set, stream=joined, size=train_set.examples + held_out.examples, num_outputs=classes,
+                        splitter=own_split)
     return replace(whole, held_out=held_out.examples)
 
 
@@ -332,7 +384,7 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
             raise invalid_value(f"data ({name})", "a finite tf.data.Dataset (an epoch is one pass over it, and the "
                                 "last trainer.validation_split of it validates): drop the .repeat(), or .take(n) "
                                 "examples of a stream without end", "a stream that repeats forever")
-        size = cardinality if cardinality >= 0 else count_elements(name, stream)
+        size = cardinality if cardinality >= 0 else None  # counted below, in the pass that reads the labels
     y_spec = spec[1]
     if isinstance(y_spec, dict):
         raise invalid_value(f"data ({name})", "one target per element in a stream (several outputs: arrays)", y_spec)
@@ -349,13 +401,14 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     if task == "classification" and not integer:  # one-hot labels (checked on the first elements)
         outputs = int(y_spec.shape[0])
     elif task == "classification":
-        lowest, highest = stream.map(lambda x, y, *weight: tf.cast([tf.reduce_min(y), tf.reduce_max(y)], tf.int64)) \
-            .reduce(tf.constant([2 ** 62, -1], tf.int64), lambda seen, new: tf.stack(
-                [tf.minimum(seen[0], new[0]), tf.maximum(seen[1], new[1])])).numpy()
-        check_labels(name, int(lowest), "in the stream's labels")
-        outputs = int(highest) + 1
+        counted, lowest, highest = read_through(name, stream, count=size is None, labels=True)
+        size = counted if size is None else size
+        check_labels(name, lowest, "in the stream's labels")
+        outputs = highest + 1
     else:
         outputs = int(np.prod([d for d in y_spec.shape])) if y_spec.shape.rank else 1
+    if size is None:
+        size = count_elements(name, stream)
     if size < 2:
         raise ConfigError(f"Invalid value for data ({name}): expected at least 2 examples, got {size}")
     return Dataset(name, task, stream=stream, size=size, num_outputs=outputs)

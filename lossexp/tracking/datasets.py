@@ -11,12 +11,16 @@ A stream's digest is lossexp's own, of its size, its element structure and its f
 :data:`DIGEST_ROWS` elements — as MLflow digests a table by its first 10,000 rows. MLflow's
 digest of a ``tf.data.Dataset`` reads the whole stream twice, element by element in Python
 (features, then targets): 165 s at the start of a run on a 200,000-row stream, and a directory of
-images decoded twice more, before the first step.
+images decoded twice more, before the first step. A validation split cut from the end of a stream
+is digested by the whole stream's first elements and where the cut falls, and its schema is the
+training split's: the split's own first element is reached only by reading every training element
+before it (a generator's Python, an image's decoding), which MLflow's schema did three times more.
 """
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Mapping, Optional
+import json
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 CONTEXT_TAG = "mlflow.data.context"
 TRAINING, VALIDATION = "training", "validation"
@@ -34,43 +38,72 @@ def source(data_config: Mapping[str, Any]) -> Any:
 
 
 def dataset(data_config: Mapping[str, Any], part: Any) -> Any:
-    """An ``mlflow.data`` dataset of one split (a :class:`lossexp.data.Part`)."""
+    """An ``mlflow.data`` dataset of one split of arrays in memory (a :class:`lossexp.data.Part`)."""
     import mlflow.data
-    from mlflow.data.tensorflow_dataset import from_tensorflow
 
-    name = str(data_config.get("name"))
-    if part.arrays is None:  # one label per element as a vector of 1: MLflow infers no schema of scalars
-        targets = part.stream.map(lambda x, y, *weight: y if y.shape.rank else y[None])
-        return from_tensorflow(part.stream.map(lambda x, y, *weight: x), source=source(data_config),
-                               targets=targets, name=name, digest=stream_digest(part.stream, part.size))
     x, y = part.arrays[:2]  # the sample weights are not a column of the data
     if isinstance(x, list):  # several inputs in order: MLflow takes one array or a dict of them
         x = {f"input_{i}": inputs for i, inputs in enumerate(x)}
-    return mlflow.data.from_numpy(x, targets=y, source=source(data_config), name=name)
+    return mlflow.data.from_numpy(x, targets=y, source=source(data_config), name=str(data_config.get("name")))
 
 
-def stream_digest(stream: Any, size: Optional[int]) -> str:
-    """An 8-hex-digit digest of a stream's size, element structure and first :data:`DIGEST_ROWS`
-    elements (read in batches; sequences of varying length padded, as training batches them)."""
+def stream_entities(data_config: Mapping[str, Any], parts: Sequence[Any]) -> List[Any]:
+    """The MLflow dataset entities of a stream's splits (:class:`lossexp.data.Part`), each with its
+    own digest and size; the schema is read once, from the first split's first element, and the
+    first rows of the stream the splits were cut from once for both digests."""
+    from mlflow.data.tensorflow_dataset import from_tensorflow
+    from mlflow.entities import Dataset as DatasetEntity
+
+    head = parts[0].stream.take(1)  # one label per element as a vector of 1: MLflow infers no schema of scalars
+    described = from_tensorflow(head.map(lambda x, y, *weight: x), source=source(data_config),
+                                targets=head.map(lambda x, y, *weight: y if y.shape.rank else y[None]),
+                                name=str(data_config.get("name"))).to_dict()
+    read: Dict[int, str] = {}  # id of a stream → its first rows' digest
+    entities = []
+    for part in parts:
+        stream, offset = part.origin or (part.stream, 0)
+        if id(stream) not in read:
+            read[id(stream)] = first_rows(stream)
+        profile = json.dumps({"features_cardinality": part.size, "targets_cardinality": part.size})
+        entities.append(DatasetEntity(name=described["name"], digest=stream_digest(stream, part.size, offset, read[id(stream)]),
+                                      source_type=described["source_type"], source=described["source"],
+                                      schema=described.get("schema"), profile=profile))
+    return entities
+
+
+def stream_digest(stream: Any, size: Optional[int], offset: int = 0, rows: Optional[str] = None) -> str:
+    """An 8-hex-digit digest of a stream's size, element structure and first rows (:func:`first_rows`,
+    or their digest ``rows`` when already read) — or, with ``offset``, of the ``size`` elements cut
+    from it there."""
+    header = f"{size}|{stream.element_spec}" + (f"|from {offset}" if offset else "")
+    return hashlib.md5(f"{header}|{rows or first_rows(stream)}".encode()).hexdigest()[:8]
+
+
+def first_rows(stream: Any) -> str:
+    """The MD5 of a stream's first :data:`DIGEST_ROWS` elements (read in batches; sequences of
+    varying length padded, as training batches them)."""
     import numpy as np
     import tensorflow as tf
 
     from lossexp.data.dataset import batches
 
-    digest = hashlib.md5(f"{size}|{stream.element_spec}".encode())
+    digest = hashlib.md5()
     for batch in batches(stream.take(DIGEST_ROWS), 1000).as_numpy_iterator():
         for array in tf.nest.flatten(batch):
             array = np.asarray(array)
             digest.update(b"".join(array.ravel()) if array.dtype == object else np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()[:8]
+    return digest.hexdigest()
 
 
 def log_datasets(client: Any, run_id: str, data_config: Mapping[str, Any], train: Any, validation: Optional[Any]) -> None:
     """Log the splits (:class:`lossexp.data.Part`) as the run's dataset inputs (``validation`` may be None)."""
     from mlflow.entities import DatasetInput, InputTag
 
-    inputs = [DatasetInput(dataset(data_config, part)._to_mlflow_entity(), tags=[InputTag(CONTEXT_TAG, context)])
-              for context, part in ((TRAINING, train), (VALIDATION, validation)) if part is not None]
+    contexts, parts = zip(*((context, part) for context, part in ((TRAINING, train), (VALIDATION, validation))
+                            if part is not None))
+    entities = stream_entities(data_config, parts) if train.arrays is None \
+        else [dataset(data_config, part)._to_mlflow_entity() for part in parts]
+    inputs = [DatasetInput(entity, tags=[InputTag(CONTEXT_TAG, context)]) for context, entity in zip(contexts, entities)]
     try:
         client.log_inputs(run_id, datasets=inputs)
     except Exception as exc:  # noqa: BLE001 — a race, retried once (see below); anything else re-raised

@@ -40,7 +40,7 @@ class GradientProbe(IntervalCallback):
 def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[Any, ...]]:
     """Endless batches ``(x, y)`` or ``(x, y, sample_weight)`` of the training split: ``batch_size``
     examples drawn without replacement from the arrays (the same every run with ``seed``), or a
-    stream's batches in turn."""
+    stream's, shuffled within a bounded buffer."""
     if split.arrays is not None:
         rng = np.random.default_rng(seed)
         rows = count_rows(split.arrays[0])
@@ -50,7 +50,8 @@ def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[A
             yield tuple(take_rows(column, chosen) for column in split.arrays)
     import tensorflow as tf
 
-    from lossexp.data.dataset import batches
+    from lossexp.data.dataset import SHUFFLE_BYTES, batches, shuffle_buffer
 
-    stream = split.stream.shuffle(min(int(split.size or 1), 10_000), seed=seed).repeat()
+    # a probe's batches need only differ: an eighth of training's shuffle memory
+    stream = split.stream.shuffle(shuffle_buffer(split.stream, split.size or 1, SHUFFLE_BYTES // 8), seed=seed).repeat()
     yield from batches(stream, batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()

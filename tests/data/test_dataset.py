@@ -311,3 +311,69 @@ def test_elements_of_varying_length_are_padded_to_the_longest_of_their_batch():
     assert [b[0].shape[0] for b in batches(fixed, 2, drop_remainder=True)] == [2, 2]
     data = from_stream("tokens", stream)  # labels per position, of varying length: read and checked
     assert (data.task, data.num_outputs, data.sample(3)[1].shape) == ("classification", 2, (3, 5))
+
+
+def counted_generator(n: int, read: list, start: int = 0):
+    """A tf.data stream of ``n`` (x, integer label) elements from a Python generator that appends
+    the index of each element it yields to ``read``."""
+    import tensorflow as tf
+
+    def rows():
+        for i in range(start, start + n):
+            read.append(i)
+            yield np.float32(i), np.int64(i % 3)
+
+    return tf.data.Dataset.from_generator(rows, output_signature=(tf.TensorSpec((), tf.float32),
+                                                                  tf.TensorSpec((), tf.int64)))
+
+
+def test_a_stream_of_unknown_length_is_counted_and_its_labels_read_in_one_pass():
+    read: list = []
+    data = from_stream("mine", counted_generator(1000, read))
+    assert (data.examples, data.num_outputs) == (1000, 3)
+    assert len(read) < 1300  # one pass and the first elements checked; counting and labels apart: 2000+
+
+
+def test_a_validation_stream_of_the_sources_own_is_read_without_passing_the_training_stream():
+    train_read, validation_read = [], []
+    data = as_dataset("mine", {"train": counted_generator(500, train_read),
+                               "validation": counted_generator(40, validation_read, start=500)})
+    train_read.clear()
+    _, validation = data.split(0.2)
+    assert [int(x) for x, _ in validation.stream.as_numpy_iterator()] == list(range(500, 540))
+    assert train_read == [] and validation.origin is None
+    reconstructed = data.autoencoding().split(0.2)[1]  # a reconstruction keeps it: inputs flattened as targets
+    assert reconstructed.size == 40 and train_read == []
+    assert [int(y[0]) for _, y in reconstructed.stream.as_numpy_iterator()] == list(range(500, 540))
+
+
+def test_a_shuffle_holds_every_element_up_to_ten_thousand_and_a_gigabyte_of_them():
+    import tensorflow as tf
+
+    from lossexp.data.dataset import SHUFFLE_BYTES, shuffle_buffer
+
+    def elements(*shape, dtype=tf.float32):
+        return tf.data.Dataset.from_tensors((tf.zeros(shape, dtype), tf.constant(0, tf.int64)))
+
+    assert shuffle_buffer(elements(8), 500) == 500
+    assert shuffle_buffer(elements(8), 50_000) == 10_000
+    image_bytes = 224 * 224 * 3 * 4 + 8  # a decoded float image and its label: 10,000 would be 6 GB
+    assert shuffle_buffer(elements(224, 224, 3), 50_000) == SHUFFLE_BYTES // image_bytes == 1783
+    assert shuffle_buffer(elements(224, 224, 3, dtype=tf.uint8), 50_000) == SHUFFLE_BYTES // (224 * 224 * 3 + 8)
+    assert shuffle_buffer(elements(224, 224, 3), 50_000, budget=1) == 1
+
+
+def test_a_training_stream_shuffled_within_fewer_than_its_examples_says_so(capsys):
+    import tensorflow as tf
+
+    from lossexp.data.dataset import Part
+    from lossexp.training.supervised import batched
+
+    small = tf.data.Dataset.from_tensor_slices((np.zeros((64, 16), "float32"), np.arange(64) % 2))
+    first = [b[1].numpy().tolist() for b in batched(Part(stream=small, size=64), 64, shuffle=True)][0]
+    assert sorted(first) == sorted(np.arange(64) % 2) and capsys.readouterr().err == ""
+    large = tf.data.Dataset.range(300).map(lambda i: (tf.zeros([2 ** 20]), i % 2))  # 4 MiB an element
+    batched(Part(stream=large, size=300), 32, shuffle=True)
+    assert capsys.readouterr().err == (
+        "lossexp: the training stream shuffles within 255 of its 300 examples at a time (1 GiB of them): if it is "
+        "stored in an order (sorted by class), shuffle it at its source\n")

@@ -2,6 +2,8 @@
 the whole stream twice, element by element (165 s for 200,000 rows)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from lossexp.tracking import datasets
@@ -47,3 +49,36 @@ def test_only_the_first_rows_are_read(monkeypatch):
 
 def test_an_empty_stream_has_a_digest():
     assert len(stream_digest(stream(np.zeros((0, 2), "float32"), np.zeros(0, "int64")), 0)) == 8
+
+
+def test_a_streams_validation_split_is_logged_without_reading_the_training_elements_before_it(tmp_path, monkeypatch):
+    """Its digest is the whole stream's first rows and where the cut falls; its schema the training
+    split's; each split's profile its own size — logged to a real MLflow store."""
+    import mlflow
+    import tensorflow as tf
+
+    from lossexp.data.dataset import Dataset
+
+    monkeypatch.setattr(datasets, "DIGEST_ROWS", 100)
+    read = []
+
+    def rows():
+        for i in range(5000):
+            read.append(i)
+            yield np.full(3, i, "float32"), np.int64(i % 2)
+
+    generated = tf.data.Dataset.from_generator(rows, output_signature=(tf.TensorSpec((3,), tf.float32),
+                                                                       tf.TensorSpec((), tf.int64)))
+    train, validation = Dataset("mine", "classification", stream=generated, size=5000, num_outputs=2).split(0.2)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    datasets.log_datasets(client, run_id, {"name": "mine"}, train, validation)
+    assert max(read) < 1100 and len(read) < 1100  # the first rows, read once (in batches of 1000)
+    logged = {i.tags[0].value: i.dataset for i in client.get_run(run_id).inputs.dataset_inputs}
+    assert set(logged) == {"training", "validation"}
+    assert logged["training"].digest != logged["validation"].digest
+    assert logged["training"].schema == logged["validation"].schema and "float32" in logged["training"].schema
+    assert json.loads(logged["training"].profile)["features_cardinality"] == 4000
+    assert json.loads(logged["validation"].profile)["targets_cardinality"] == 1000
+    assert logged["validation"].digest == stream_digest(generated, 1000, offset=4000)
+    assert stream_digest(generated, 1000, offset=4000) != stream_digest(generated, 1000)
