@@ -238,15 +238,15 @@ def same_every_pass(name: str) -> Iterator[None]:
                             f"{bound} {got} examples in a split counted at {expected}") from None
 
 
-def shuffle_buffer(stream: Any, size: int, budget: int = SHUFFLE_BYTES) -> int:
-    """The elements a shuffle of ``stream`` (of ``size`` elements) holds at once: all of them, up to
-    :data:`SHUFFLE_ELEMENTS`, and no more than fit in ``budget`` bytes by the shapes of its elements
-    (an axis of unknown length counted once) — 10,000 decoded 224×224×3 float images are 6 GB."""
+def elements_within(stream: Any, most: int, budget: int) -> int:
+    """How many of a stream's elements, up to ``most``, fit in ``budget`` bytes by their shapes (an
+    axis of unknown length counted once; at least one): what a shuffle buffer or a batch read at
+    once may hold — 10,000 decoded 224×224×3 float images are 6 GB."""
     import tensorflow as tf
 
     element = sum(int(np.prod([d or 1 for d in spec.shape.as_list()])) * (8 if spec.dtype == tf.string else spec.dtype.size)
                   for spec in tf.nest.flatten(stream.element_spec) if spec.shape.rank is not None)
-    return max(1, min(int(size), SHUFFLE_ELEMENTS, budget // max(element, 1)))
+    return max(1, min(int(most), budget // max(element, 1)))
 
 
 def batches(stream: Any, size: int, drop_remainder: bool = False) -> Any:

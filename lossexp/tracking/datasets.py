@@ -26,6 +26,8 @@ CONTEXT_TAG = "mlflow.data.context"
 TRAINING, VALIDATION = "training", "validation"
 #: a stream's elements read for its digest (MLflow's ``MAX_ROWS`` for a table)
 DIGEST_ROWS = 10_000
+#: … read in batches of at most 1,000 elements and this many bytes
+DIGEST_BATCH_BYTES = 64 << 20
 
 
 def source(data_config: Mapping[str, Any]) -> Any:
@@ -80,15 +82,15 @@ def stream_digest(stream: Any, size: Optional[int], offset: int = 0, rows: Optio
 
 
 def first_rows(stream: Any) -> str:
-    """The MD5 of a stream's first :data:`DIGEST_ROWS` elements (read in batches; sequences of
-    varying length padded, as training batches them)."""
+    """The MD5 of a stream's first :data:`DIGEST_ROWS` elements (read in batches of at most
+    :data:`DIGEST_BATCH_BYTES`; sequences of varying length padded, as training batches them)."""
     import numpy as np
     import tensorflow as tf
 
-    from lossexp.data.dataset import batches
+    from lossexp.data.dataset import batches, elements_within
 
     digest = hashlib.md5()
-    for batch in batches(stream.take(DIGEST_ROWS), 1000).as_numpy_iterator():
+    for batch in batches(stream.take(DIGEST_ROWS), elements_within(stream, 1000, DIGEST_BATCH_BYTES)).as_numpy_iterator():
         for array in tf.nest.flatten(batch):
             array = np.asarray(array)
             digest.update(b"".join(array.ravel()) if array.dtype == object else np.ascontiguousarray(array).tobytes())

@@ -50,8 +50,9 @@ def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[A
             yield tuple(take_rows(column, chosen) for column in split.arrays)
     import tensorflow as tf
 
-    from lossexp.data.dataset import SHUFFLE_BYTES, batches, shuffle_buffer
+    from lossexp.data.dataset import SHUFFLE_BYTES, SHUFFLE_ELEMENTS, batches, elements_within
 
     # a probe's batches need only differ: an eighth of training's shuffle memory
-    stream = split.stream.shuffle(shuffle_buffer(split.stream, split.size or 1, SHUFFLE_BYTES // 8), seed=seed).repeat()
+    buffer = elements_within(split.stream, min(int(split.size or 1), SHUFFLE_ELEMENTS), SHUFFLE_BYTES // 8)
+    stream = split.stream.shuffle(buffer, seed=seed).repeat()
     yield from batches(stream, batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()

@@ -219,20 +219,20 @@ def watch_gradients(model: Any, config: Any) -> None:
 
 def batched(part: Any, batch_size: int, shuffle: bool = False, seed: int = 0) -> Any:
     """A part's stream batched and prefetched; shuffled each epoch within its size, at most 10,000
-    elements and 1 GiB of them (:func:`lossexp.data.dataset.shuffle_buffer`; one line says when the
+    elements and 1 GiB of them (:func:`lossexp.data.dataset.elements_within`; one line says when the
     memory bound shuffles within fewer: a stream in sorted order is then better shuffled at its
     source). Its length is told to tf.data when only lossexp knows it (a stream counted in a pass,
     a CSV read in chunks), so Keras knows each epoch's steps: it would otherwise learn them by running
     out of data, warning "Your input ran out of data" at the first epoch's end."""
     import tensorflow as tf
 
-    from lossexp.data.dataset import SHUFFLE_BYTES, SHUFFLE_ELEMENTS, batches, shuffle_buffer
+    from lossexp.data.dataset import SHUFFLE_BYTES, SHUFFLE_ELEMENTS, batches, elements_within
 
     stream = part.stream
     if int(stream.cardinality()) == tf.data.UNKNOWN_CARDINALITY and part.size is not None:
         stream = stream.apply(tf.data.experimental.assert_cardinality(part.size))
     if shuffle and part.size:
-        buffer = shuffle_buffer(stream, part.size)
+        buffer = elements_within(stream, min(int(part.size), SHUFFLE_ELEMENTS), SHUFFLE_BYTES)
         if buffer < min(int(part.size), SHUFFLE_ELEMENTS):
             print(f"lossexp: the training stream shuffles within {buffer:,} of its {part.size:,} examples at a time "
                   f"({SHUFFLE_BYTES / 2 ** 30:g} GiB of them): if it is stored in an order (sorted by class), "

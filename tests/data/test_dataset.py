@@ -347,20 +347,22 @@ def test_a_validation_stream_of_the_sources_own_is_read_without_passing_the_trai
     assert [int(y[0]) for _, y in reconstructed.stream.as_numpy_iterator()] == list(range(500, 540))
 
 
-def test_a_shuffle_holds_every_element_up_to_ten_thousand_and_a_gigabyte_of_them():
+def test_a_buffer_holds_the_elements_that_fit_its_bytes_by_their_shapes():
     import tensorflow as tf
 
-    from lossexp.data.dataset import SHUFFLE_BYTES, shuffle_buffer
+    from lossexp.data.dataset import SHUFFLE_BYTES, elements_within
 
     def elements(*shape, dtype=tf.float32):
         return tf.data.Dataset.from_tensors((tf.zeros(shape, dtype), tf.constant(0, tf.int64)))
 
-    assert shuffle_buffer(elements(8), 500) == 500
-    assert shuffle_buffer(elements(8), 50_000) == 10_000
+    assert elements_within(elements(8), 500, SHUFFLE_BYTES) == 500
     image_bytes = 224 * 224 * 3 * 4 + 8  # a decoded float image and its label: 10,000 would be 6 GB
-    assert shuffle_buffer(elements(224, 224, 3), 50_000) == SHUFFLE_BYTES // image_bytes == 1783
-    assert shuffle_buffer(elements(224, 224, 3, dtype=tf.uint8), 50_000) == SHUFFLE_BYTES // (224 * 224 * 3 + 8)
-    assert shuffle_buffer(elements(224, 224, 3), 50_000, budget=1) == 1
+    assert elements_within(elements(224, 224, 3), 10_000, SHUFFLE_BYTES) == SHUFFLE_BYTES // image_bytes == 1783
+    assert elements_within(elements(224, 224, 3, dtype=tf.uint8), 10_000, SHUFFLE_BYTES) == \
+        SHUFFLE_BYTES // (224 * 224 * 3 + 8)
+    assert elements_within(elements(224, 224, 3), 10_000, 1) == 1
+    assert elements_within(tf.data.Dataset.from_tensors((tf.zeros([5, 3]), "text"))
+                           .map(lambda x, t: (x[: tf.shape(x)[0] // 2], t)), 100, 16) == 1  # unknown length counted once
 
 
 def test_a_training_stream_shuffled_within_fewer_than_its_examples_says_so(capsys):
