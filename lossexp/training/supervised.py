@@ -186,7 +186,7 @@ class SupervisedTrainer(Trainer):
                     "validation_data": validation.arrays if validation is not None else None}
         return {"x": batched(train, batch, shuffle=True, seed=self.config.trainer.seed),
                 "shuffle": False,  # the stream shuffles itself (Keras would warn that it cannot)
-                "validation_data": batched(validation, batch) if validation is not None else None}
+                "validation_data": batched(validation, batch, cache=True) if validation is not None else None}
 
     def evaluate(self, model: Any, data: Any) -> Dict[str, float]:
         split = self.config.trainer.validation_split
@@ -217,11 +217,13 @@ def watch_gradients(model: Any, config: Any) -> None:
         model.watch_gradients()
 
 
-def batched(part: Any, batch_size: int, shuffle: bool = False, seed: int = 0) -> Any:
+def batched(part: Any, batch_size: int, shuffle: bool = False, seed: int = 0, cache: bool = False) -> Any:
     """A part's stream batched and prefetched; shuffled each epoch within its size, at most 10,000
     elements and 1 GiB of them (:func:`lossexp.data.dataset.elements_within`; one line says when the
     memory bound shuffles within fewer: a stream in sorted order is then better shuffled at its
-    source). Its length is told to tf.data when only lossexp knows it (a stream counted in a pass,
+    source). With ``cache``, a part cut from the middle of a stream (the validation split) is kept
+    in memory at its first pass when it fits in 1 GiB: each later pass would read every element
+    before it again (a generator's Python, an image's decoding). Its length is told to tf.data when only lossexp knows it (a stream counted in a pass,
     a CSV read in chunks), so Keras knows each epoch's steps: it would otherwise learn them by running
     out of data, warning "Your input ran out of data" at the first epoch's end."""
     import tensorflow as tf
@@ -238,4 +240,7 @@ def batched(part: Any, batch_size: int, shuffle: bool = False, seed: int = 0) ->
                   f"({SHUFFLE_BYTES / 2 ** 30:g} GiB of them): if it is stored in an order (sorted by class), "
                   "shuffle it at its source", file=sys.stderr)
         stream = stream.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if cache and part.origin and part.origin[1] and part.size \
+            and elements_within(stream, int(part.size), SHUFFLE_BYTES) == part.size:
+        stream = stream.cache()
     return batches(stream, batch_size).prefetch(tf.data.AUTOTUNE)

@@ -379,3 +379,19 @@ def test_a_training_stream_shuffled_within_fewer_than_its_examples_says_so(capsy
     assert capsys.readouterr().err == (
         "lossexp: the training stream shuffles within 255 of its 300 examples at a time (1 GiB of them): if it is "
         "stored in an order (sorted by class), shuffle it at its source\n")
+
+
+def test_a_validation_split_cut_from_a_stream_is_read_past_the_training_examples_once_when_it_fits():
+    from lossexp.data.dataset import Dataset
+    from lossexp.training.supervised import batched
+
+    read: list = []
+    _, validation = Dataset("mine", "classification", stream=counted_generator(100, read), size=100,
+                            num_outputs=3).split(0.2)
+    feed = batched(validation, 8, cache=True)
+    passes = [[int(x) for batch in feed for x in batch[0]] for _ in range(3)]
+    assert passes == [list(range(80, 100))] * 3 and len(read) == 100  # every pass after the first from memory
+    read.clear()
+    uncached = batched(validation, 8)
+    assert [[int(x) for batch in uncached for x in batch[0]] for _ in range(2)] == [list(range(80, 100))] * 2
+    assert len(read) == 200
