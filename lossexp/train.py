@@ -112,7 +112,10 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
 
     split_cpu(config.trainer.logical_devices)  # before TensorFlow's runtime starts
     quiet.hide_per_run_retracing()
-    keras.backend.clear_session()  # a reused process (sweeps) must not carry state between jobs
+    if network is None:  # a reused process (sweeps) must not carry state between jobs; a network given
+        # from Python was named in the session it was built in: cleared, the names Keras gives what
+        # rewiring adds (an embedding's new mask operation) would restart and take its own
+        keras.backend.clear_session()
     keras.utils.set_random_seed(config.trainer.seed)
     trainer = for_config(config, regime, meta={} if network is not None else None)
     data = trainer.prepare(data if data is not None else load(config.data), network)

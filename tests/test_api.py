@@ -518,3 +518,20 @@ def test_sequences_of_varying_length_train_padded_per_batch_behind_a_mask(tmp_pa
     history, _ = lossexp.fit(network, stream, loss=["hist_avg", ("activity", {"layers": ["hidden"]})],
                              trainer={"epochs": 2, "verbose": 0, "batch_size": 16}, tracking={"log_model": False})
     assert np.isfinite(history["val_loss"][-1]) and "val_loss/activity" in history
+
+
+def test_taps_after_a_masking_embedding_and_the_layer_it_masks_train_a_network_built_before_the_run(tmp_path, monkeypatch):
+    """Rewiring calls the embedding again, which makes a new mask operation; named after the network
+    was built, it must not take the name of the network's own (Keras refuses a graph of two)."""
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    tokens = keras.Input((12,), dtype="int32")
+    embedded = keras.layers.Embedding(30, 4, mask_zero=True, name="emb")(tokens)
+    network = keras.Model(tokens, keras.layers.Dense(2, activation="softmax")(keras.layers.GRU(6, name="gru")(embedded)))
+    x = rng.integers(1, 30, (64, 12)).astype("int32")
+    x[:, 9:] = 0
+    history, _ = lossexp.fit(network, (x, (x[:, 0] > 15).astype("int64")), loss=[("activity", {"layers": ["emb", "gru"]})],
+                             trainer={"epochs": 1, "verbose": 0}, tracking={"log_model": False})
+    assert np.isfinite(history["loss/activity"][-1])
