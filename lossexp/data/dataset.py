@@ -47,6 +47,10 @@ TASKS = ("classification", "regression", "reconstruction", "multi_output", "gene
 CHECKED_ELEMENTS = 256
 #: a stream of unknown length is said to be counted once its count has run this many seconds
 COUNT_NOTICE_SECONDS = 10.0
+#: a pass that counts a stream or reads its labels reads batches of at most this many elements …
+READ_BATCH = 4096
+#: … and this many bytes (padded to their longest, the labels' lowest may read as a padding 0)
+READ_BYTES = 64 << 20
 #: a stream shuffles within at most this many elements …
 SHUFFLE_ELEMENTS = 10_000
 #: … and at most this many bytes of them
@@ -198,11 +202,13 @@ def read_through(name: str, stream: Any, count: bool, labels: bool) -> Tuple[int
     one line says what runs, since a stream without end (an endless generator) would count forever."""
     import tensorflow as tf
 
-    def label_range(x: Any, y: Any, *weight: Any) -> Any:
-        return tf.cast([tf.reduce_min(y), tf.reduce_max(y)], tf.int64) if labels else tf.zeros([2], tf.int64)
-
-    def add(seen: Any, new: Any) -> Any:
-        return seen[0] + 1, tf.stack([tf.minimum(seen[1][0], new[0]), tf.maximum(seen[1][1], new[1])])
+    def add(seen: Any, batch: Any) -> Any:  # in batches: tf.data's reduce and map cost per element they call
+        y = tf.reshape(batch[1], [tf.shape(batch[1])[0], -1])
+        count = seen[0] + tf.cast(tf.shape(y)[0], tf.int64)
+        if not labels:
+            return count, seen[1]
+        y = tf.cast(y, tf.int64)
+        return count, tf.stack([tf.minimum(seen[1][0], tf.reduce_min(y)), tf.maximum(seen[1][1], tf.reduce_max(y))])
 
     timer = threading.Timer(COUNT_NOTICE_SECONDS, print, args=(
         f"lossexp: counting the examples of data {name!r} (TensorFlow does not know its length): an endless "
@@ -213,7 +219,7 @@ def read_through(name: str, stream: Any, count: bool, labels: bool) -> Tuple[int
         timer.start()
     try:
         initial = (tf.constant(0, tf.int64), tf.constant([2 ** 62, -1] if labels else [0, 0], tf.int64))
-        elements, (lowest, highest) = stream.map(label_range).reduce(initial, add)
+        elements, (lowest, highest) = batches(stream, elements_within(stream, READ_BATCH, READ_BYTES)).reduce(initial, add)
         return int(elements), int(lowest), int(highest)
     finally:
         timer.cancel()

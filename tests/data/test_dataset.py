@@ -395,3 +395,16 @@ def test_a_validation_split_cut_from_a_stream_is_read_past_the_training_examples
     uncached = batched(validation, 8)
     assert [[int(x) for batch in uncached for x in batch[0]] for _ in range(2)] == [list(range(80, 100))] * 2
     assert len(read) == 200
+
+
+def test_a_stream_of_sequences_of_varying_length_is_counted_and_its_labels_read_in_padded_batches():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 9, 5000)
+    labels = [rng.integers(1, 5, n) for n in lengths]
+    stream = tf.data.Dataset.from_generator(
+        lambda: ((np.ones((len(y), 3), "float32"), y) for y in labels),
+        output_signature=(tf.TensorSpec((None, 3), tf.float32), tf.TensorSpec((None,), tf.int64)))
+    data = from_stream("tagged", stream)
+    assert (data.examples, data.num_outputs, data.task) == (5000, 5, "classification")
