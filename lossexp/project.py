@@ -187,6 +187,29 @@ def user_frame(exc: BaseException) -> Optional[traceback.FrameSummary]:
     return frames[-1] if frames else None
 
 
+#: a frame of a Python traceback written out as text
+TEXT_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+#: the line that ends a Python traceback written out as text: ``ValueError: message``
+TEXT_EXCEPTION = re.compile(r"^\s*((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)): (.*)$", re.M)
+
+
+def embedded_failure(exc: BaseException) -> Optional[Tuple[traceback.FrameSummary, str]]:
+    """(the innermost project frame, ``"ValueError: message"``) of the project's Python that failed
+    inside a TensorFlow op — a ``tf.data`` generator or ``py_function`` reading the user's files —
+    whose traceback TensorFlow carries as text in its own error's message (None otherwise)."""
+    found = current()
+    if found is None or not type(exc).__module__.startswith("tensorflow"):
+        return None
+    message = str(exc)
+    frames = [match for match in TEXT_FRAME.finditer(message) if _in_project(match.group(1), found.root)]
+    if not frames:
+        return None
+    last = frames[-1]
+    raised = TEXT_EXCEPTION.search(message, last.end())
+    summary = f"{raised.group(1).rsplit('.', 1)[-1]}: {raised.group(2)}" if raised else type(exc).__name__
+    return traceback.FrameSummary(last.group(1), int(last.group(2)), last.group(3)), summary
+
+
 def one_line(message: str, limit: int = 400) -> str:
     """An exception's message as one line: Keras' colour codes and its 'Arguments received' part dropped."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", message).split("Arguments received by")[0]
@@ -204,8 +227,12 @@ def user_code_errors(while_doing: str) -> Iterator[None]:
     except ConfigError:
         raise
     except Exception as exc:
-        frame = user_frame(exc)
-        if frame is None or isinstance(exc, NonFiniteLoss):
+        if isinstance(exc, NonFiniteLoss):
+            raise
+        frame, failure = user_frame(exc), f"{type(exc).__name__}: {str(exc)}"
+        if frame is None and embedded_failure(exc) is not None:  # inside a TensorFlow op: a stream's reader
+            frame, failure = embedded_failure(exc)
+        if frame is None:
             raise
         raise ConfigError(f"Your code failed {while_doing} at {frame.filename}:{frame.lineno} (in {frame.name}): "
-                          f"{type(exc).__name__}: {one_line(str(exc))}") from None
+                          f"{one_line(failure)}") from None

@@ -189,3 +189,50 @@ def test_a_projects_model_failing_only_in_training_is_one_line_naming_its_file_a
                            "ValueError: Exception encountered when calling Noisy.call(). Dimension size must be")
     [run] = runs(tmp_path)
     assert run.info.status == "FAILED"
+
+
+READER = '''
+import numpy as np
+
+
+def read(i):
+    if int(i) == 5:
+        raise ValueError(f"corrupt record {int(i)}")
+    return np.float32(i)
+
+
+def rows():
+    for i in range(10):
+        if i == 7:
+            raise OSError("disk read failed: /data/7.npy")
+        yield np.float32(i)
+'''
+
+
+def test_the_projects_reader_failing_inside_a_tensorflow_op_is_one_line_naming_its_file_and_line(tmp_path, monkeypatch):
+    """tf.data runs a generator's or a py_function's Python inside an op: the project's traceback
+    arrives as text in TensorFlow's error, and is read from there."""
+    import importlib.util
+
+    import tensorflow as tf
+
+    from lossexp.errors import ConfigError
+    from lossexp.project import user_code_errors
+
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = []\n')
+    (tmp_path / "reader.py").write_text(READER)
+    monkeypatch.setenv("LOSSEXP_PROJECT", str(tmp_path))
+    spec = importlib.util.spec_from_file_location("reader", tmp_path / "reader.py")
+    reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reader)
+    mapped = tf.data.Dataset.range(10).map(lambda i: tf.py_function(reader.read, [i], tf.float32))
+    generated = tf.data.Dataset.from_generator(reader.rows, output_signature=tf.TensorSpec((), tf.float32))
+    for stream, line, failure in ((mapped, 7, "ValueError: corrupt record 5"),
+                                  (generated, 14, "OSError: disk read failed: /data/7.npy")):
+        with pytest.raises(ConfigError) as raised, user_code_errors("reading data 'mine'"):
+            list(stream.as_numpy_iterator())
+        assert str(raised.value) == f"Your code failed reading data 'mine' at {tmp_path / 'reader.py'}:{line} (in " \
+                                    f"{'read' if line == 7 else 'rows'}): {failure}"
+    monkeypatch.delenv("LOSSEXP_PROJECT")
+    with pytest.raises(tf.errors.InvalidArgumentError), user_code_errors("reading data 'mine'"):  # not a project's
+        list(mapped.as_numpy_iterator())

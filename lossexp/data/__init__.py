@@ -21,12 +21,15 @@ __all__ = ["Dataset", "Part", "load", "resolve_path"]
 def load(selection: Any) -> Dataset:
     """The checked :class:`Dataset` of a validated ``data:`` selection (name + options).
 
-    A source that raises is one line naming it (the user's own code included).
+    A source that raises is one line naming it (the user's own code included), also when its
+    stream fails as it is first read (a ``tf.data`` generator or ``py_function`` of the project's).
     """
     from lossexp import registry
+    from lossexp.project import user_code_errors
 
     loaded = registry.build("data", selection)
-    return as_dataset(selection.name, loaded, registry.get("data", selection.name).meta.get("task"))
+    with user_code_errors(f"reading data {selection.name!r}"):
+        return as_dataset(selection.name, loaded, registry.get("data", selection.name).meta.get("task"))
 
 
 def resolve_path(key: str, path: str, suffixes: tuple = (), directory: bool = False) -> Path:
