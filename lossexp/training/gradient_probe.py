@@ -55,4 +55,7 @@ def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[A
     # a probe's batches need only differ: an eighth of training's shuffle memory
     buffer = elements_within(split.stream, min(int(split.size or 1), SHUFFLE_ELEMENTS), SHUFFLE_BYTES // 8)
     stream = split.stream.shuffle(buffer, seed=seed).repeat()
-    yield from batches(stream, batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+    batched = batches(stream, batch_size, drop_remainder=True)
+    if split.batch_map:
+        batched = batched.map(split.batch_map)
+    yield from batched.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()

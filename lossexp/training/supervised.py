@@ -243,4 +243,5 @@ def batched(part: Any, batch_size: int, shuffle: bool = False, seed: int = 0, ca
     if cache and part.origin and part.origin[1] and part.size \
             and elements_within(stream, int(part.size), SHUFFLE_BYTES) == part.size:
         stream = stream.cache()
-    return batches(stream, batch_size).prefetch(tf.data.AUTOTUNE)
+    batched = batches(stream, batch_size)
+    return (batched.map(part.batch_map) if part.batch_map else batched).prefetch(tf.data.AUTOTUNE)

@@ -41,7 +41,9 @@ def test_arrays_and_streams_are_weighted_alike_by_class_times_their_own_weight()
     np.testing.assert_allclose(weighted(Part(arrays=(x, one_hot), size=12), "balanced", 3).arrays[2],
                                per_class("balanced", np.bincount(y))[y], rtol=1e-6)
     stream = Part(stream=tf.data.Dataset.from_tensor_slices((x, y, own)), size=12)
-    [(_, _, streamed)] = weighted(stream, "balanced", 3).stream.batch(12).as_numpy_iterator()
+    from lossexp.training.supervised import batched
+
+    [(_, _, streamed)] = batched(weighted(stream, "balanced", 3), 12).as_numpy_iterator()  # weighted per batch
     np.testing.assert_allclose(streamed, expected, rtol=1e-6)
     tags = np.array([[0, 1, 1], [0, 0, 1]])  # labels per position: a weight per position
     _, _, per_token = weighted(Part(arrays=(x[:2], tags), size=2), {1: 3.0}, 2).arrays
@@ -80,3 +82,21 @@ def test_class_weights_on_a_regression_are_refused_before_any_run():
         built(config)
     assert str(info.value) == ("Invalid value for task.class_weight: expected null for a task that is not "
                                "classification, got \"balanced for data 'regression' (regression)\"")
+
+
+def test_sequences_of_varying_length_are_weighted_per_position_and_their_padding_weighs_nothing():
+    import tensorflow as tf
+
+    from lossexp.data.dataset import Part
+    from lossexp.training.supervised import batched
+
+    labels = [np.array([0, 1, 1]), np.array([2]), np.array([0, 0, 0, 0, 1]), np.array([1, 2])]
+    stream = tf.data.Dataset.from_generator(
+        lambda: ((np.ones((len(y), 2), "float32"), y) for y in labels),
+        output_signature=(tf.TensorSpec((None, 2), tf.float32), tf.TensorSpec((None,), tf.int64)))
+    per = per_class("balanced", np.bincount(np.concatenate(labels)))
+    [(_, y, weight)] = batched(weighted(Part(stream=stream, size=4), "balanced", 3), 4).as_numpy_iterator()
+    expected = np.zeros((4, 5), "float32")
+    for row, label in enumerate(labels):
+        expected[row, :len(label)] = per[label]
+    np.testing.assert_allclose(weight, expected, rtol=1e-6)  # padding: 0, not class 0's weight
