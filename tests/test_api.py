@@ -533,5 +533,5 @@ def test_taps_after_a_masking_embedding_and_the_layer_it_masks_train_a_network_b
     x = rng.integers(1, 30, (64, 12)).astype("int32")
     x[:, 9:] = 0
     history, _ = lossexp.fit(network, (x, (x[:, 0] > 15).astype("int64")), loss=[("activity", {"layers": ["emb", "gru"]})],
-                             trainer={"epochs": 1, "verbose": 0}, tracking={"log_model": False})
+                             trainer={"epochs": 1, "verbose": 0}, tracking={"enabled": False})
     assert np.isfinite(history["loss/activity"][-1])
