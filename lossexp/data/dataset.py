@@ -163,8 +163,15 @@ class Dataset:
         return self._split_at(self.examples - int(round(self.examples * fraction)))
 
     def _split_at(self, n_train: int) -> Tuple[Part, Optional[Part]]:
-        """(the first ``n_train`` examples, the rest — None when there are none)."""
+        """(the first ``n_train`` examples, the rest — None when there are none). A stream that
+        reorders itself at every pass cannot be split by position: one line."""
         n_val = self.examples - n_train
+        if n_val and not self.in_memory and reshuffles(self.stream):
+            raise invalid_value(f"data ({self.name})", "a stream in the same order at every pass (its last "
+                                "examples validate: reordered, each epoch would validate on others, trained on "
+                                "before) — .shuffle(n, reshuffle_each_iteration=False), or no shuffle (lossexp "
+                                "shuffles the training examples), or a validation set of your own",
+                                "a stream with a .shuffle() that reshuffles at every pass")
         if self.in_memory:
             columns = (self.x, self.y) + ((self.sample_weight,) if self.sample_weight is not None else ())
             train = Part(arrays=tuple(take_rows(c, slice(0, n_train)) for c in columns), size=n_train)
@@ -180,6 +187,25 @@ class Dataset:
             return take_rows(self.x, slice(0, n)), take_rows(self.y, slice(0, n))
         batch = next(iter(batches(self.stream.take(n), n)))
         return to_numpy(batch[0]), to_numpy(batch[1])
+
+
+#: tf.data's operations that shuffle, whose ``reshuffle_each_iteration`` says whether every pass differs
+SHUFFLES = ("ShuffleDataset", "ShuffleDatasetV2", "ShuffleDatasetV3", "ShuffleAndRepeatDataset",
+            "ShuffleAndRepeatDatasetV2")
+
+
+def reshuffles(stream: Any) -> bool:
+    """Whether a stream's pipeline holds a shuffle that reorders it at every pass — tf.data's
+    default, ``.shuffle(n)`` — read from its graph (the functions of an ``interleave`` included)."""
+    import tensorflow as tf
+
+    graph = tf.compat.v1.GraphDef()
+    try:
+        graph.ParseFromString(stream._as_serialized_graph().numpy())
+    except Exception:  # noqa: BLE001 — a stream TensorFlow cannot serialise (a py_function): not told
+        return False
+    nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
+    return any(node.op in SHUFFLES and node.attr["reshuffle_each_iteration"].b for node in nodes)
 
 
 def varying_length(stream: Any) -> bool:

@@ -63,6 +63,8 @@ class SupervisedTrainer(Trainer):
     can_evaluate = True
 
     def prepare(self, data: Any, network: Any = None) -> Any:
+        if not data.in_memory and data.splitter is None:  # a stream that cannot be split: one line before any run
+            data.split(self.config.trainer.validation_split)
         model_task = self.meta.get("task")
         task = self.config.task.type or model_task or self._classifies(data, network) or data.task
         if task == "classification" and data.in_memory and not isinstance(data.y, dict):

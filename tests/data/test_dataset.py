@@ -408,3 +408,23 @@ def test_a_stream_of_sequences_of_varying_length_is_counted_and_its_labels_read_
         output_signature=(tf.TensorSpec((None, 3), tf.float32), tf.TensorSpec((None,), tf.int64)))
     data = from_stream("tagged", stream)
     assert (data.examples, data.num_outputs, data.task) == (5000, 5, "classification")
+
+
+def test_a_stream_that_reshuffles_at_every_pass_cannot_be_split_by_position_and_says_so():
+    import tensorflow as tf
+
+    from lossexp.data.dataset import reshuffles
+
+    base = tf.data.Dataset.from_tensor_slices((np.zeros((20, 2), "float32"), np.arange(20) % 2))
+    assert not reshuffles(base) and not reshuffles(base.shuffle(8, reshuffle_each_iteration=False))
+    assert reshuffles(base.shuffle(8)) and reshuffles(base.shuffle(8, seed=1))  # a seed fixes only the first pass
+    assert reshuffles(tf.data.Dataset.range(2).interleave(lambda _: base.shuffle(4)))  # inside an interleave too
+    message = one_line_error(lambda: from_stream("mine", base.shuffle(8)).split(0.2))
+    assert message == ("Invalid value for data (mine): expected a stream in the same order at every pass (its last "
+                       "examples validate: reordered, each epoch would validate on others, trained on before) — "
+                       ".shuffle(n, reshuffle_each_iteration=False), or no shuffle (lossexp shuffles the training "
+                       "examples), or a validation set of your own, got 'a stream with a .shuffle() that reshuffles "
+                       "at every pass'")
+    assert from_stream("mine", base.shuffle(8)).split(0.0)[1] is None  # nothing validates: nothing to leak
+    own = as_dataset("mine", {"train": base.shuffle(8), "validation": base.take(4)})
+    assert own.split(0.2)[1].size == 4  # its own validation set: the training stream's order does not matter
