@@ -96,7 +96,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     import keras
 
     from lossexp.data import load
-    from lossexp.data.dataset import same_every_pass
+    from lossexp.data.streams import same_every_pass
     from lossexp.sweeps.pruning import trial_callbacks
     from lossexp.tracking import console, datasets, logged_model, params, run_context, ui_links
     from lossexp.tracking.callback import RunRecorder

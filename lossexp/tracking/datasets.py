@@ -87,7 +87,7 @@ def first_rows(stream: Any) -> str:
     import numpy as np
     import tensorflow as tf
 
-    from lossexp.data.dataset import batches, elements_within
+    from lossexp.data.streams import batches, elements_within
 
     digest = hashlib.md5()
     for batch in batches(stream.take(DIGEST_ROWS), elements_within(stream, 1000, DIGEST_BATCH_BYTES)).as_numpy_iterator():

@@ -57,7 +57,7 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int) -> 
         label = tf.argmax(y, axis=-1) if y.dtype.is_floating else (y[..., 0] if column else y)
         return tf.cast(label, tf.int64)
 
-    from lossexp.data.dataset import READ_BATCH, READ_BYTES, batches, elements_within
+    from lossexp.data.streams import READ_BATCH, READ_BYTES, batches, elements_within
 
     # elements of one shape are read and weighted in batches (tf.data calls a function per element
     # in about 24 µs: 10 s an epoch at 400,000 examples); sequences of varying length one by one, each

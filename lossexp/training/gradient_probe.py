@@ -50,7 +50,7 @@ def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[A
             yield tuple(take_rows(column, chosen) for column in split.arrays)
     import tensorflow as tf
 
-    from lossexp.data.dataset import SHUFFLE_BYTES, SHUFFLE_ELEMENTS, batches, elements_within
+    from lossexp.data.streams import SHUFFLE_BYTES, SHUFFLE_ELEMENTS, batches, elements_within
 
     # a probe's batches need only differ: an eighth of training's shuffle memory
     buffer = elements_within(split.stream, min(int(split.size or 1), SHUFFLE_ELEMENTS), SHUFFLE_BYTES // 8)

@@ -221,7 +221,7 @@ def watch_gradients(model: Any, config: Any) -> None:
 
 def batched(part: Any, batch_size: int, shuffle: bool = False, seed: int = 0, cache: bool = False) -> Any:
     """A part's stream batched and prefetched; shuffled each epoch within its size, at most 10,000
-    elements and 1 GiB of them (:func:`lossexp.data.dataset.elements_within`; one line says when the
+    elements and 1 GiB of them (:func:`lossexp.data.streams.elements_within`; one line says when the
     memory bound shuffles within fewer: a stream in sorted order is then better shuffled at its
     source). With ``cache``, a part cut from the middle of a stream (the validation split) is kept
     in memory at its first pass when it fits in 1 GiB: each later pass would read every element
@@ -230,7 +230,7 @@ def batched(part: Any, batch_size: int, shuffle: bool = False, seed: int = 0, ca
     out of data, warning "Your input ran out of data" at the first epoch's end."""
     import tensorflow as tf
 
-    from lossexp.data.dataset import SHUFFLE_BYTES, SHUFFLE_ELEMENTS, batches, elements_within
+    from lossexp.data.streams import SHUFFLE_BYTES, SHUFFLE_ELEMENTS, batches, elements_within
 
     stream = part.stream
     if int(stream.cardinality()) == tf.data.UNKNOWN_CARDINALITY and part.size is not None:

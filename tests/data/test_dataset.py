@@ -167,27 +167,6 @@ def test_a_stream_that_repeats_forever_is_one_line_not_a_count_without_end():
     assert from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).repeat().take(25)).examples == 25
 
 
-def test_a_long_count_of_a_stream_of_unknown_length_says_what_runs(monkeypatch, capsys):
-    """An endless generator would count forever: after COUNT_NOTICE_SECONDS one line says so."""
-    import time
-
-    import tensorflow as tf
-
-    from lossexp.data import dataset as module
-
-    def slow():
-        for i in range(5):
-            time.sleep(0.05)
-            yield np.float32(i), np.float32(i)
-
-    monkeypatch.setattr(module, "COUNT_NOTICE_SECONDS", 0.02)
-    stream = tf.data.Dataset.from_generator(slow, output_signature=(tf.TensorSpec((), tf.float32),) * 2)
-    assert module.count_elements("slow", stream) == 5
-    assert capsys.readouterr().err == (
-        "lossexp: counting the examples of data 'slow' (TensorFlow does not know its length): an endless stream "
-        "never finishes — .take(n) it, or give its length with .apply(tf.data.experimental.assert_cardinality(n))\n")
-
-
 def test_integer_labels_per_position_classify_and_float_targets_of_that_shape_regress():
     import tensorflow as tf
 
@@ -294,25 +273,6 @@ def test_a_validation_set_of_the_sources_own_validates_whatever_the_fraction():
     assert "expected a validation set shaped like the training set" in narrow
 
 
-def test_elements_of_varying_length_are_padded_to_the_longest_of_their_batch():
-    import tensorflow as tf
-
-    from lossexp.data.dataset import batches
-
-    lengths = [3, 5, 2, 4]
-    stream = tf.data.Dataset.from_generator(
-        lambda: ((np.ones((n, 2), "float32"), np.ones(n, "int64"), np.ones(n, "float32")) for n in lengths),
-        output_signature=(tf.TensorSpec((None, 2), tf.float32), tf.TensorSpec((None,), tf.int64),
-                          tf.TensorSpec((None,), tf.float32)))
-    first, second = [tuple(t.numpy() for t in batch) for batch in batches(stream, 2)]
-    assert first[0].shape == (2, 5, 2) and second[0].shape == (2, 4, 2)
-    np.testing.assert_array_equal(first[2], [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])  # padding weighs 0
-    fixed = tf.data.Dataset.from_tensor_slices((np.zeros((5, 2), "float32"), np.arange(5)))
-    assert [b[0].shape[0] for b in batches(fixed, 2, drop_remainder=True)] == [2, 2]
-    data = from_stream("tokens", stream)  # labels per position, of varying length: read and checked
-    assert (data.task, data.num_outputs, data.sample(3)[1].shape) == ("classification", 2, (3, 5))
-
-
 def counted_generator(n: int, read: list, start: int = 0):
     """A tf.data stream of ``n`` (x, integer label) elements from a Python generator that appends
     the index of each element it yields to ``read``."""
@@ -345,24 +305,6 @@ def test_a_validation_stream_of_the_sources_own_is_read_without_passing_the_trai
     reconstructed = data.autoencoding().split(0.2)[1]  # a reconstruction keeps it: inputs flattened as targets
     assert reconstructed.size == 40 and train_read == []
     assert [int(y[0]) for _, y in reconstructed.stream.as_numpy_iterator()] == list(range(500, 540))
-
-
-def test_a_buffer_holds_the_elements_that_fit_its_bytes_by_their_shapes():
-    import tensorflow as tf
-
-    from lossexp.data.dataset import SHUFFLE_BYTES, elements_within
-
-    def elements(*shape, dtype=tf.float32):
-        return tf.data.Dataset.from_tensors((tf.zeros(shape, dtype), tf.constant(0, tf.int64)))
-
-    assert elements_within(elements(8), 500, SHUFFLE_BYTES) == 500
-    image_bytes = 224 * 224 * 3 * 4 + 8  # a decoded float image and its label: 10,000 would be 6 GB
-    assert elements_within(elements(224, 224, 3), 10_000, SHUFFLE_BYTES) == SHUFFLE_BYTES // image_bytes == 1783
-    assert elements_within(elements(224, 224, 3, dtype=tf.uint8), 10_000, SHUFFLE_BYTES) == \
-        SHUFFLE_BYTES // (224 * 224 * 3 + 8)
-    assert elements_within(elements(224, 224, 3), 10_000, 1) == 1
-    assert elements_within(tf.data.Dataset.from_tensors((tf.zeros([5, 3]), "text"))
-                           .map(lambda x, t: (x[: tf.shape(x)[0] // 2], t)), 100, 16) == 1  # unknown length counted once
 
 
 def test_a_training_stream_shuffled_within_fewer_than_its_examples_says_so(capsys):
@@ -413,7 +355,7 @@ def test_a_stream_of_sequences_of_varying_length_is_counted_and_its_labels_read_
 def test_a_stream_that_reshuffles_at_every_pass_cannot_be_split_by_position_and_says_so():
     import tensorflow as tf
 
-    from lossexp.data.dataset import reshuffles
+    from lossexp.data.streams import reshuffles
 
     base = tf.data.Dataset.from_tensor_slices((np.zeros((20, 2), "float32"), np.arange(20) % 2))
     assert not reshuffles(base) and not reshuffles(base.shuffle(8, reshuffle_each_iteration=False))

@@ -1,0 +1,135 @@
+"""How lossexp reads a ``tf.data`` stream: in batches (padded when its elements differ in length),
+in as few passes as it can (a pass may be an epoch's decoding or a generator's Python, and tf.data
+calls a function per element in about 24 µs), in buffers bounded by bytes, and in the same order at
+every pass (a stream is split by position)."""
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import threading
+from typing import Any, Iterator, Tuple
+
+import numpy as np
+
+from lossexp.errors import invalid_value
+
+#: a stream of unknown length is said to be counted once its count has run this many seconds
+COUNT_NOTICE_SECONDS = 10.0
+#: a pass that counts a stream or reads its labels reads batches of at most this many elements …
+READ_BATCH = 4096
+#: … and this many bytes (padded to their longest, the labels' lowest may read as a padding 0)
+READ_BYTES = 64 << 20
+#: a stream shuffles within at most this many elements …
+SHUFFLE_ELEMENTS = 10_000
+#: … and at most this many bytes of them
+SHUFFLE_BYTES = 1 << 30
+
+
+#: tf.data's operations that shuffle, whose ``reshuffle_each_iteration`` says whether every pass differs
+SHUFFLES = ("ShuffleDataset", "ShuffleDatasetV2", "ShuffleDatasetV3", "ShuffleAndRepeatDataset",
+            "ShuffleAndRepeatDatasetV2")
+
+
+def reshuffles(stream: Any) -> bool:
+    """Whether a stream's pipeline holds a shuffle that reorders it at every pass — tf.data's
+    default, ``.shuffle(n)`` — read from its graph (the functions of an ``interleave`` included)."""
+    import tensorflow as tf
+
+    graph = tf.compat.v1.GraphDef()
+    try:
+        graph.ParseFromString(stream._as_serialized_graph().numpy())
+    except Exception:  # noqa: BLE001 — a stream TensorFlow cannot serialise (a py_function): not told
+        return False
+    nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
+    return any(node.op in SHUFFLES and node.attr["reshuffle_each_iteration"].b for node in nodes)
+
+
+def varying_length(stream: Any) -> bool:
+    """Whether the first elements of a stream whose every tensor has an unknown first axis differ in
+    its size: sequences of varying length (a tagger's tokens and labels), not batches, which share it."""
+    import tensorflow as tf
+
+    first = list(stream.take(9))
+    considered = first[:8] if len(first) == 9 else first[:-1]  # a batched stream's last batch may be short
+    return len({int(tf.shape(t)[0]) for element in considered for t in tf.nest.flatten(element)}) > 1
+
+
+def count_elements(name: str, stream: Any) -> int:
+    """The elements of a stream of unknown length, counted in one pass (:func:`read_through`)."""
+    return read_through(name, stream, count=True, labels=False)[0]
+
+
+def read_through(name: str, stream: Any, count: bool, labels: bool) -> Tuple[int, int, int]:
+    """One pass over a stream for what TensorFlow cannot tell without one: ``(elements, lowest label,
+    highest label)`` — the elements counted when ``count``, the integer class labels' range when
+    ``labels`` (0 where not read). A stream is read once however much is asked of it: its pass may
+    be an epoch's decoding or a generator's Python. While counting, after :data:`COUNT_NOTICE_SECONDS`
+    one line says what runs, since a stream without end (an endless generator) would count forever."""
+    import tensorflow as tf
+
+    def add(seen: Any, batch: Any) -> Any:  # in batches: tf.data's reduce and map cost per element they call
+        y = tf.reshape(batch[1], [tf.shape(batch[1])[0], -1])
+        count = seen[0] + tf.cast(tf.shape(y)[0], tf.int64)
+        if not labels:
+            return count, seen[1]
+        y = tf.cast(y, tf.int64)
+        return count, tf.stack([tf.minimum(seen[1][0], tf.reduce_min(y)), tf.maximum(seen[1][1], tf.reduce_max(y))])
+
+    timer = threading.Timer(COUNT_NOTICE_SECONDS, print, args=(
+        f"lossexp: counting the examples of data {name!r} (TensorFlow does not know its length): an endless "
+        "stream never finishes — .take(n) it, or give its length with "
+        ".apply(tf.data.experimental.assert_cardinality(n))",), kwargs={"file": sys.stderr, "flush": True})
+    timer.daemon = True
+    if count:
+        timer.start()
+    try:
+        initial = (tf.constant(0, tf.int64), tf.constant([2 ** 62, -1] if labels else [0, 0], tf.int64))
+        elements, (lowest, highest) = batches(stream, elements_within(stream, READ_BATCH, READ_BYTES)).reduce(initial, add)
+        return int(elements), int(lowest), int(highest)
+    finally:
+        timer.cancel()
+
+
+@contextlib.contextmanager
+def same_every_pass(name: str) -> Iterator[None]:
+    """A stream whose passes differ in length (a generator yielding other examples each time) meets
+    tf.data's check of the length lossexp counted (:func:`lossexp.training.supervised.batched`) in
+    the middle of training: one line instead of TensorFlow's graph error."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.FailedPreconditionError as exc:
+        found = re.search(r"expected to contain (\d+) elements but contained (only|at least) (\d+)", str(exc))
+        if found is None:
+            raise
+        expected, bound, got = found.groups()
+        raise invalid_value(f"data ({name})", "a stream that yields the same examples at every pass (lossexp counts "
+                            "them once and splits the stream by that count)",
+                            f"{bound} {got} examples in a split counted at {expected}") from None
+
+
+def elements_within(stream: Any, most: int, budget: int) -> int:
+    """How many of a stream's elements, up to ``most``, fit in ``budget`` bytes by their shapes (an
+    axis of unknown length counted once; at least one): what a shuffle buffer or a batch read at
+    once may hold — 10,000 decoded 224×224×3 float images are 6 GB."""
+    import tensorflow as tf
+
+    element = sum(int(np.prod([d or 1 for d in spec.shape.as_list()])) * (8 if spec.dtype == tf.string else spec.dtype.size)
+                  for spec in tf.nest.flatten(stream.element_spec) if spec.shape.rank is not None)
+    return max(1, min(int(most), budget // max(element, 1)))
+
+
+def batches(stream: Any, size: int, drop_remainder: bool = False) -> Any:
+    """An unbatched stream in batches of ``size``; elements of varying length (a sequence's steps:
+    an axis of unknown size) are padded with zeros to the longest of their batch, as tf.data's
+    ``padded_batch`` pads them (a masking layer or a per-position sample weight, which pads with
+    0, leaves the padding out)."""
+    import tensorflow as tf
+
+    varying = any(spec.shape.rank is not None and None in spec.shape.as_list()
+                  for spec in tf.nest.flatten(stream.element_spec))
+    if varying:
+        return stream.padded_batch(size, drop_remainder=drop_remainder)
+    return stream.batch(size, drop_remainder=drop_remainder)
