@@ -230,8 +230,9 @@ def user_code_errors(while_doing: str) -> Iterator[None]:
         if isinstance(exc, NonFiniteLoss):
             raise
         frame, failure = user_frame(exc), f"{type(exc).__name__}: {str(exc)}"
-        if frame is None and embedded_failure(exc) is not None:  # inside a TensorFlow op: a stream's reader
-            frame, failure = embedded_failure(exc)
+        embedded = embedded_failure(exc) if frame is None else None  # inside a TensorFlow op: a stream's reader
+        if embedded is not None:
+            frame, failure = embedded
         if frame is None:
             raise
         raise ConfigError(f"Your code failed {while_doing} at {frame.filename}:{frame.lineno} (in {frame.name}): "

@@ -67,9 +67,9 @@ def stream_entities(data_config: Mapping[str, Any], parts: Sequence[Any]) -> Lis
         if id(stream) not in read:
             read[id(stream)] = first_rows(stream)
         profile = json.dumps({"features_cardinality": part.size, "targets_cardinality": part.size})
-        entities.append(DatasetEntity(name=described["name"], digest=stream_digest(stream, part.size, offset, read[id(stream)]),
-                                      source_type=described["source_type"], source=described["source"],
-                                      schema=described.get("schema"), profile=profile))
+        digest = stream_digest(stream, part.size, offset, read[id(stream)])
+        entities.append(DatasetEntity(name=described["name"], digest=digest, source_type=described["source_type"],
+                                      source=described["source"], schema=described.get("schema"), profile=profile))
     return entities
 
 

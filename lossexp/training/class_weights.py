@@ -49,6 +49,8 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int) -> 
         return replace(part, arrays=(x, y, weight))
     import tensorflow as tf
 
+    from lossexp.data.streams import READ_BATCH, READ_BYTES, batches, elements_within
+
     target = part.stream.element_spec[1]
     column = target.shape.rank == 1 and target.shape[0] == 1  # one label per element, as a column
 
@@ -56,8 +58,6 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int) -> 
         """The class indices of an element or of a batch, as :func:`labels_of` reads arrays (int64)."""
         label = tf.argmax(y, axis=-1) if y.dtype.is_floating else (y[..., 0] if column else y)
         return tf.cast(label, tf.int64)
-
-    from lossexp.data.streams import READ_BATCH, READ_BYTES, batches, elements_within
 
     # elements of one shape are read and weighted in batches (tf.data calls a function per element
     # in about 24 µs: 10 s an epoch at 400,000 examples); sequences of varying length one by one, each

@@ -225,9 +225,10 @@ def batched(part: Any, batch_size: int, shuffle: bool = False, seed: int = 0, ca
     memory bound shuffles within fewer: a stream in sorted order is then better shuffled at its
     source). With ``cache``, a part cut from the middle of a stream (the validation split) is kept
     in memory at its first pass when it fits in 1 GiB: each later pass would read every element
-    before it again (a generator's Python, an image's decoding). Its length is told to tf.data when only lossexp knows it (a stream counted in a pass,
-    a CSV read in chunks), so Keras knows each epoch's steps: it would otherwise learn them by running
-    out of data, warning "Your input ran out of data" at the first epoch's end."""
+    before it again (a generator's Python, an image's decoding). A part's ``batch_map`` applies to
+    each batch. Its length is told to tf.data when only lossexp knows it (a stream counted in a
+    pass, a CSV read in chunks), so Keras knows each epoch's steps: it would otherwise learn them by
+    running out of data, warning "Your input ran out of data" at the first epoch's end."""
     import tensorflow as tf
 
     from lossexp.data.streams import SHUFFLE_BYTES, SHUFFLE_ELEMENTS, batches, elements_within
