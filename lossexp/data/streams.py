@@ -121,15 +121,20 @@ def elements_within(stream: Any, most: int, budget: int) -> int:
     return max(1, min(int(most), budget // max(element, 1)))
 
 
+def padded_when_batched(stream: Any) -> bool:
+    """Whether a stream's elements may differ in length — an axis of unknown size, a sequence's
+    steps — so that batching pads them (:func:`batches`)."""
+    import tensorflow as tf
+
+    return any(spec.shape.rank is not None and None in spec.shape.as_list()
+               for spec in tf.nest.flatten(stream.element_spec))
+
+
 def batches(stream: Any, size: int, drop_remainder: bool = False) -> Any:
     """An unbatched stream in batches of ``size``; elements of varying length (a sequence's steps:
     an axis of unknown size) are padded with zeros to the longest of their batch, as tf.data's
     ``padded_batch`` pads them (a masking layer or a per-position sample weight, which pads with
     0, leaves the padding out)."""
-    import tensorflow as tf
-
-    varying = any(spec.shape.rank is not None and None in spec.shape.as_list()
-                  for spec in tf.nest.flatten(stream.element_spec))
-    if varying:
+    if padded_when_batched(stream):
         return stream.padded_batch(size, drop_remainder=drop_remainder)
     return stream.batch(size, drop_remainder=drop_remainder)

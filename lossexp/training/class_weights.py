@@ -49,7 +49,7 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int) -> 
         return replace(part, arrays=(x, y, weight))
     import tensorflow as tf
 
-    from lossexp.data.streams import READ_BATCH, READ_BYTES, batches, elements_within
+    from lossexp.data.streams import READ_BATCH, READ_BYTES, batches, elements_within, padded_when_batched
 
     target = part.stream.element_spec[1]
     column = target.shape.rank == 1 and target.shape[0] == 1  # one label per element, as a column
@@ -62,8 +62,7 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int) -> 
     # elements of one shape are read and weighted in batches (tf.data calls a function per element
     # in about 24 µs: 10 s an epoch at 400,000 examples); sequences of varying length one by one, each
     # label position once and the padding, which batching adds later, weighted 0 as it comes
-    varying = any(None in spec.shape.as_list() for spec in tf.nest.flatten(part.stream.element_spec)
-                  if spec.shape.rank is not None)
+    varying = padded_when_batched(part.stream)
     if varying:
         positions = part.stream.map(lambda x, y, *weight: tf.reshape(labels(y), [-1])).unbatch().batch(65536)
     else:
