@@ -174,6 +174,8 @@ def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequen
         named = {key: by_output_name(part, network) for key, part in data.items()} if isinstance(data, dict) \
             else by_output_name(data, network)
         dataset = data if isinstance(data, Dataset) else as_dataset("python", named)
+        if dataset.batch_size and not any(a.lstrip("+~").split("=")[0] == "trainer.batch_size" for a in argv):
+            config.trainer.batch_size = resolved["trainer"]["batch_size"] = dataset.batch_size  # as Keras' fit
         config.data = Selection(dataset.name)
         resolved["data"] = {"name": dataset.name, "source": "python", "examples": dataset.examples,
                             **({"held_out": dataset.held_out} if dataset.held_out is not None else {})}

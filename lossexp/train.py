@@ -15,6 +15,7 @@ the sweep's parent run (see :mod:`lossexp.sweeps`).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,9 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     keras.utils.set_random_seed(config.trainer.seed)
     trainer = for_config(config, regime, meta={} if network is not None else None)
     data = trainer.prepare(data if data is not None else load(config.data), network)
+    if data.batch_size and data.batch_size != config.trainer.batch_size:
+        print(f"lossexp: data {data.name} came in batches of {data.batch_size}; it trains in batches of "
+              f"trainer.batch_size = {config.trainer.batch_size}", file=sys.stderr)
     saved = output_dir / checkpoint_files.DIRECTORY
     progress = checkpoint_files.progress(saved) if resume_run else None
     if resume_run and not progress:  # checked before; gone since (another resume finished it)

@@ -535,3 +535,27 @@ def test_taps_after_a_masking_embedding_and_the_layer_it_masks_train_a_network_b
     history, _ = lossexp.fit(network, (x, (x[:, 0] > 15).astype("int64")), loss=[("activity", {"layers": ["emb", "gru"]})],
                              trainer={"epochs": 1, "verbose": 0}, tracking={"enabled": False})
     assert np.isfinite(history["loss/activity"][-1])
+
+
+def test_a_stream_batched_by_tf_data_trains_in_its_own_batches_unless_a_batch_size_is_given(tmp_path, monkeypatch,
+                                                                                          capsys):
+    """As Keras' fit does with a batched tf.data.Dataset: batches of 20 over 128 training examples are 7
+    steps an epoch; trainer.batch_size, given, wins (one line says so)."""
+    import keras
+    import tensorflow as tf
+
+    monkeypatch.chdir(tmp_path)
+    x, y = data()
+    stream = tf.data.Dataset.from_tensor_slices((x, y)).batch(20).prefetch(2)
+
+    class Steps(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            self.steps = int(self.model.optimizer.iterations.numpy())
+
+    for trainer, steps in [({"epochs": 2}, 14), ({"epochs": 2, "batch_size": 64}, 4)]:
+        counted = Steps()
+        lossexp.fit(network(), stream, trainer={**trainer, "verbose": 0}, callbacks=[counted],
+                    tracking={"enabled": False})
+        assert counted.steps == steps
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "lossexp: data python came in batches of 20; it trains in batches of trainer.batch_size = 64")

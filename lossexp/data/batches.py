@@ -38,8 +38,8 @@ def _batch(name: str, batches: Any, index: int) -> Tuple[Any, ...]:
                  for part in batch)
 
 
-def stream_of_batches(name: str, batches: Any) -> Tuple[Any, int]:
-    """(an unbatched ``tf.data.Dataset`` of the loader's examples, their number)."""
+def stream_of_batches(name: str, batches: Any) -> Tuple[Any, int, int]:
+    """(an unbatched ``tf.data.Dataset`` of the loader's examples, their number, its batch size)."""
     import tensorflow as tf
 
     count = len(batches)
@@ -56,4 +56,4 @@ def stream_of_batches(name: str, batches: Any) -> Tuple[Any, int]:
             yield _batch(name, batches, index)
 
     stream = tf.data.Dataset.from_generator(elements, output_signature=signature).unbatch()
-    return stream.apply(tf.data.experimental.assert_cardinality(size)), size
+    return stream.apply(tf.data.experimental.assert_cardinality(size)), size, count_rows(first[0])

@@ -1,8 +1,9 @@
 """What a model trains on: in-memory arrays, or a ``tf.data`` stream for data that does not fit.
 
 A data source (a registered function, see :mod:`lossexp.data`) returns ``(x, y)`` arrays, a
-``tf.data.Dataset`` of unbatched ``(x, y)`` elements, a ``keras.utils.PyDataset`` of ``(x, y)``
-batches (:mod:`lossexp.data.batches`), or a :class:`Dataset`; :func:`as_dataset` turns the others
+``tf.data.Dataset`` of ``(x, y)`` elements (a batched one is unbatched: lossexp batches by
+``trainer.batch_size``), a ``keras.utils.PyDataset`` of ``(x, y)`` batches
+(:mod:`lossexp.data.batches`), or a :class:`Dataset`; :func:`as_dataset` turns the others
 into the last, inferring the task from the targets when the source does
 not declare it. The inputs ``x`` are one array, or — for a network of several inputs — a dict
 of named arrays (matched to the network's ``keras.Input`` names) or a list of arrays (in the
@@ -36,7 +37,8 @@ from lossexp.data.checks import (as_column, check_example_shapes, check_finite, 
                                  input_arrays, numeric_targets, one_hot, sample_weights)
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
-from lossexp.data.streams import batches, count_elements, read_through, reshuffles, varying_length
+from lossexp.data.streams import (batch_size_of, batches, count_elements, read_through, reshuffles,
+                                  varying_length)
 from lossexp.errors import ConfigError, invalid_value
 
 TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")
@@ -82,6 +84,9 @@ class Dataset:
     splitter: Optional[Callable[[float], Tuple[Part, Optional[Part]]]] = None
     #: a source's own validation set: the last this many examples (None: the last ``fraction``)
     held_out: Optional[int] = None
+    #: the size of the batches the source gave (a batched ``tf.data`` stream, a ``PyDataset``), whose
+    #: examples lossexp batches again: ``lossexp.fit`` trains by it unless ``trainer.batch_size`` is given
+    batch_size: Optional[int] = None
     #: generation data: scores a generator's samples every epoch (e.g. the ring's modes)
     scorer: Any = None
     extras: Dict[str, Any] = field(default_factory=dict)
@@ -200,10 +205,11 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         extras = {"output_tasks": {key: infer_task(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
         dataset = Dataset(name, task or inferred, x=x, y=y, sample_weight=weight, num_outputs=outputs, extras=extras)
     elif type(loaded).__module__.startswith("tensorflow") and hasattr(loaded, "element_spec"):
-        dataset = from_stream(name, loaded, task)
+        batch_size = batches_of(loaded)
+        dataset = replace(from_stream(name, loaded.unbatch() if batch_size else loaded, task), batch_size=batch_size)
     elif is_py_dataset(loaded):
-        stream, size = stream_of_batches(name, loaded)
-        dataset = from_stream(name, stream, task, size=size)
+        stream, size, batch_size = stream_of_batches(name, loaded)
+        dataset = replace(from_stream(name, stream, task, size=size), batch_size=batch_size)
     else:
         raise invalid_value(f"data ({name})", "(x, y) or (x, y, sample_weight) arrays, a tf.data.Dataset of "
                             "such elements, a keras.utils.PyDataset of such batches or a lossexp Dataset (or "
@@ -271,6 +277,18 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
     return replace(whole, held_out=held_out.examples)
 
 
+def batches_of(stream: Any) -> Optional[int]:
+    """The batch size of a stream of batches that unbatches into examples (every tensor's first axis
+    that size or unknown: :func:`lossexp.data.streams.batch_size_of`), else None: a stream of examples."""
+    import tensorflow as tf
+
+    size = batch_size_of(stream)
+    specs = tf.nest.flatten(stream.element_spec)
+    if size is None or not specs or not all(s.shape.rank and s.shape[0] in (None, size) for s in specs):
+        return None
+    return size
+
+
 def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Optional[int] = None) -> Dataset:
     """A :class:`Dataset` of an unbatched ``tf.data.Dataset`` of ``(x, y)`` or ``(x, y, sample_weight)``
     elements.
@@ -288,7 +306,8 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     specs = leaves(spec[0]) + leaves(spec[1])
     if all(s.shape.rank and s.shape[0] is None for s in specs) and not varying_length(stream):
         raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched elements (lossexp batches them by "
-                            "trainer.batch_size: drop the .batch() or add .unbatch(); sequences of one length: "
+                            "trainer.batch_size, and unbatches a stream that tf.data's .batch() batched, but not "
+                            "batches made before it, as a generator's: add .unbatch(); sequences of one length: "
                             "give it in the element_spec)",
                             "a batched stream, elements of shapes " + ", ".join(str(tuple(s.shape)) for s in specs))
     if size is None:

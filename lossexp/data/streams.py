@@ -8,7 +8,7 @@ import contextlib
 import re
 import sys
 import threading
-from typing import Any, Iterator, Tuple
+from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -31,18 +31,58 @@ SHUFFLES = ("ShuffleDataset", "ShuffleDatasetV2", "ShuffleDatasetV3", "ShuffleAn
             "ShuffleAndRepeatDatasetV2")
 
 
-def reshuffles(stream: Any) -> bool:
-    """Whether a stream's pipeline holds a shuffle that reorders it at every pass — tf.data's
-    default, ``.shuffle(n)`` — read from its graph (the functions of an ``interleave`` included)."""
+#: tf.data's operations whose elements are batches of their first input's, batch size their second input
+BATCHES = ("BatchDataset", "BatchDatasetV2", "PaddedBatchDataset", "PaddedBatchDatasetV2", "ParallelBatchDataset")
+#: operations whose elements are their first input's (a batch stays a batch): a batched stream is told
+#: through these only, so that one whose elements another operation reshapes is never unbatched
+KEEPS_ELEMENTS = ("MapDataset", "ParallelMapDataset", "ParallelMapDatasetV2", "PrefetchDataset", "CacheDataset",
+                  "CacheDatasetV2", "OptionsDataset", "TakeDataset", "SkipDataset", "FilterDataset",
+                  "AssertCardinalityDataset", "MaxIntraOpParallelismDataset", "PrivateThreadPoolDataset",
+                  "ModelDataset", "IgnoreErrorsDataset", "RepeatDataset", "ConcatenateDataset", *SHUFFLES)
+
+
+def pipeline(stream: Any) -> Any:
+    """A stream's pipeline as a ``GraphDef`` (its operations and the functions they call), or None for
+    a stream TensorFlow cannot serialise."""
     import tensorflow as tf
 
     graph = tf.compat.v1.GraphDef()
     try:
         graph.ParseFromString(stream._as_serialized_graph().numpy())
-    except Exception:  # noqa: BLE001 — a stream TensorFlow cannot serialise (a py_function): not told
+    except Exception:  # noqa: BLE001 — a stream TensorFlow cannot serialise: nothing read from its graph
+        return None
+    return graph
+
+
+def reshuffles(stream: Any) -> bool:
+    """Whether a stream's pipeline holds a shuffle that reorders it at every pass — tf.data's
+    default, ``.shuffle(n)`` — read from its graph (the functions of an ``interleave`` included)."""
+    graph = pipeline(stream)
+    if graph is None:
         return False
     nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
     return any(node.op in SHUFFLES and node.attr["reshuffle_each_iteration"].b for node in nodes)
+
+
+def batch_size_of(stream: Any) -> Optional[int]:
+    """The batch size of a stream whose elements are batches (``.batch(n)``, ``.padded_batch(n)``, then
+    maps, prefetching, caching …), read from its pipeline's graph; None for a stream of examples, and
+    for one whose last batching is followed by an operation that may reshape its elements (an
+    ``unbatch``, a ``flat_map``): such a stream is not known to be batched."""
+    import tensorflow as tf
+
+    graph = pipeline(stream)
+    if graph is None:
+        return None
+    nodes = {node.name: node for node in graph.node}
+    output = next((node for node in graph.node if node.op == "_Retval"), None)
+    node = nodes.get(output.input[0].split(":")[0]) if output is not None and output.input else None
+    while node is not None and node.op in KEEPS_ELEMENTS:
+        node = nodes.get(node.input[0].split(":")[0]) if node.input else None
+    if node is None or node.op not in BATCHES or len(node.input) < 2:
+        return None
+    size = nodes.get(node.input[1].split(":")[0])
+    return int(tf.make_ndarray(size.attr["value"].tensor)) if size is not None and size.op == "Const" else None
 
 
 def varying_length(stream: Any) -> bool:

@@ -143,17 +143,31 @@ def test_one_hot_labels_classify_and_other_float_matrices_regress():
     assert (regressing.task, regressing.num_outputs) == ("regression", 3)
 
 
-def test_a_batched_stream_is_one_line_saying_how_to_fix_it():
+def test_a_stream_batched_by_tf_data_is_unbatched_and_its_batch_size_kept():
     import tensorflow as tf
 
-    x, y = np.zeros((41, 4), "float32"), np.arange(41) % 2  # 5 batches of 8 and a short last one
-    message = one_line_error(lambda: from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).batch(8)))
+    x, y = np.arange(82, dtype="float32").reshape(41, 2), np.arange(41) % 2  # 5 batches of 8 and a short last one
+    data = as_dataset("mine", tf.data.Dataset.from_tensor_slices((x, y)).batch(8).map(lambda a, b: (a + 1, b)))
+    assert (data.task, data.examples, data.batch_size, data.input_shapes) == ("classification", 41, 8, (2,))
+    [(x_read, y_read)] = data.stream.batch(41).as_numpy_iterator()
+    np.testing.assert_array_equal(x_read, x + 1)
+    np.testing.assert_array_equal(y_read, y)
+    assert as_dataset("mine", tf.data.Dataset.from_tensor_slices((x, y))).batch_size is None
+
+
+def test_batches_a_generator_made_are_one_line_saying_how_to_fix_it():
+    import tensorflow as tf
+
+    x, y = np.zeros((41, 4), "float32"), np.arange(41) % 2
+    stream = tf.data.Dataset.from_generator(lambda: ((x[i:i + 8], y[i:i + 8]) for i in range(0, 41, 8)),
+                                            output_signature=(tf.TensorSpec((None, 4)), tf.TensorSpec((None,), tf.int64)))
+    message = one_line_error(lambda: as_dataset("mine", stream))
     assert message == ("Invalid value for data (mine): expected a tf.data.Dataset of unbatched elements (lossexp "
-                       "batches them by trainer.batch_size: drop the .batch() or add .unbatch(); sequences of one "
-                       "length: give it in the element_spec), got 'a batched stream, elements of shapes (None, 4), "
-                       "(None,)'")
-    unbatched = from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).batch(8).unbatch())
-    assert (unbatched.task, unbatched.examples) == ("classification", 41)
+                       "batches them by trainer.batch_size, and unbatches a stream that tf.data's .batch() batched, "
+                       "but not batches made before it, as a generator's: add .unbatch(); sequences of one length: "
+                       "give it in the element_spec), got 'a batched stream, elements of shapes (None, 4), (None,)'")
+    unbatched = as_dataset("mine", stream.unbatch())
+    assert (unbatched.task, unbatched.examples, unbatched.batch_size) == ("classification", 41, None)
 
 
 def test_a_stream_that_repeats_forever_is_one_line_not_a_count_without_end():

@@ -62,3 +62,21 @@ def test_a_buffer_holds_the_elements_that_fit_its_bytes_by_their_shapes():
     assert elements_within(elements(224, 224, 3), 10_000, 1) == 1
     assert elements_within(tf.data.Dataset.from_tensors((tf.zeros([5, 3]), "text"))
                            .map(lambda x, t: (x[: tf.shape(x)[0] // 2], t)), 100, 16) == 1  # unknown length counted once
+
+
+def test_a_streams_batch_size_is_read_from_its_pipeline_through_operations_that_keep_its_batches():
+    import tensorflow as tf
+
+    from lossexp.data.streams import batch_size_of
+
+    x = np.zeros((20, 3), "float32")
+    stream = tf.data.Dataset.from_tensor_slices((x, np.arange(20)))
+    generated = tf.data.Dataset.from_generator(lambda: iter(x), output_signature=tf.TensorSpec((3,)))
+    assert batch_size_of(stream.batch(8)) == 8
+    assert batch_size_of(stream.batch(6, num_parallel_calls=2, drop_remainder=True)) == 6
+    assert batch_size_of(stream.padded_batch(5)) == 5
+    assert batch_size_of(stream.batch(4).map(lambda a, b: (a * 2, b)).shuffle(3).cache().prefetch(2)) == 4
+    assert batch_size_of(generated.batch(7)) == 7
+    assert batch_size_of(stream) is None
+    assert batch_size_of(stream.batch(8).unbatch()) is None
+    assert batch_size_of(stream.batch(8).flat_map(lambda a, b: tf.data.Dataset.from_tensors((a, b)))) is None
