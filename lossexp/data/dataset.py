@@ -162,7 +162,8 @@ class Dataset:
             raise invalid_value(f"data ({self.name})", "a stream in the same order at every pass (its last "
                                 "examples validate: reordered, each epoch would validate on others, trained on "
                                 "before) — .shuffle(n, reshuffle_each_iteration=False), or no shuffle (lossexp "
-                                "shuffles the training examples), or a validation set of your own",
+                                "shuffles the training examples; Keras' image_dataset_from_directory: shuffle=False), "
+                                "or a validation set of your own",
                                 "a stream with a .shuffle() that reshuffles at every pass")
         if self.in_memory:
             columns = (self.x, self.y) + ((self.sample_weight,) if self.sample_weight is not None else ())

@@ -379,7 +379,8 @@ def test_a_stream_that_reshuffles_at_every_pass_cannot_be_split_by_position_and_
     assert message == ("Invalid value for data (mine): expected a stream in the same order at every pass (its last "
                        "examples validate: reordered, each epoch would validate on others, trained on before) — "
                        ".shuffle(n, reshuffle_each_iteration=False), or no shuffle (lossexp shuffles the training "
-                       "examples), or a validation set of your own, got 'a stream with a .shuffle() that reshuffles "
+                       "examples; Keras' image_dataset_from_directory: shuffle=False), or a validation set of your "
+                       "own, got 'a stream with a .shuffle() that reshuffles "
                        "at every pass'")
     assert from_stream("mine", base.shuffle(8)).split(0.0)[1] is None  # nothing validates: nothing to leak
     own = as_dataset("mine", {"train": base.shuffle(8), "validation": base.take(4)})
