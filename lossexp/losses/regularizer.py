@@ -29,6 +29,22 @@ def make_regularizer(l1: float, l2: float) -> Optional[keras.regularizers.Regula
     return None
 
 
+def weight_owners(layer: keras.layers.Layer, target: str) -> List[keras.layers.Layer]:
+    """The layers that hold ``layer``'s ``kernel`` (or ``bias``) and whose Keras regularizer for it can be
+    set: the layer itself (Dense, Conv), else the layers inside it — a recurrent layer's cell (its input
+    kernel, as its ``kernel_regularizer`` is; not the recurrent one), both directions' cells of a
+    ``Bidirectional``, an attention layer's query, key, value and output projections, a wrapped layer."""
+    attr = TARGETS[target]
+
+    def owns(candidate: keras.layers.Layer) -> bool:  # a property (a recurrent layer's, read from its cell) is not settable
+        settable = attr in vars(candidate) or not isinstance(getattr(type(candidate), attr, None), property)
+        return hasattr(candidate, attr) and settable and isinstance(getattr(candidate, target, None), keras.Variable)
+
+    if owns(layer):
+        return [layer]
+    return [inner for inner in layer._flatten_layers(include_self=False) if owns(inner)]
+
+
 @register_component("regularizer")
 class KerasRegularizer(LossComponent):
     """Keras' ``kernel_regularizer`` / ``bias_regularizer`` / ``activity_regularizer`` on named layers.
@@ -39,7 +55,9 @@ class KerasRegularizer(LossComponent):
     penalties itself; the term is their sum, reported as ``term/<name>`` and not in
     ``loss/other``:
 
-    * kernel: l1·Σ|W| + l2·ΣW² (bias alike);
+    * kernel: l1·Σ|W| + l2·ΣW² (bias alike), W every kernel of the layer that Keras' ``kernel_regularizer``
+      of its parts would penalise: a Dense or Conv's, a recurrent layer's input kernel (both directions'
+      of a ``Bidirectional``), an attention layer's four projections', a wrapped layer's;
     * activity: (l1·Σ|h| + l2·Σh²) / batch size, with h the layer's output: Keras ≥ 3.14
       divides activity penalties by the batch size, so with the same factor this term equals
       ``activity`` (reduction batch_mean) and ``aux_output`` (loss sum_squares).
@@ -81,25 +99,29 @@ class KerasRegularizer(LossComponent):
                 if regularizer is None:
                     continue
                 attr = TARGETS[target]
-                self.require(hasattr(layer, attr) or target == "activity", "layers",
-                             f"layers that have a {target} (Dense, Conv)", name)
-                self._set(layer, attr, target, regularizer)
+                if target == "activity":
+                    self._set(layer, attr, target, regularizer, name)
+                    continue
+                owners = weight_owners(layer, target)
+                self.require(bool(owners), "layers", f"layers that have a {target} (Dense, Conv, GRU, LSTM, "
+                             f"MultiHeadAttention, wrappers of them{'; use_bias' if target == 'bias' else ''})", name)
+                for owner in owners:
+                    self._set(owner, attr, target, regularizer, name)
 
-    def _set(self, layer: keras.layers.Layer, attr: str, target: str, regularizer: Any) -> None:
-        """Set ``regularizer`` as ``layer.<attr>`` (and on the variable); idempotent for a reloaded model."""
+    def _set(self, layer: keras.layers.Layer, attr: str, target: str, regularizer: Any, named: str) -> None:
+        """Set ``regularizer`` as ``layer.<attr>`` (and on the variable, Keras' regularizers being read
+        from it); idempotent for a reloaded model. ``named``: the layer the option names (``layer`` or
+        one holding it)."""
         current = getattr(layer, attr, None)
         same = type(current) is type(regularizer) and current.get_config() == regularizer.get_config()
-        self.require(current is None or same, "layers", f"layers without another {attr}", layer.name)
+        self.require(current is None or same, "layers", f"layers without another {attr}", named)
         try:
             setattr(layer, attr, regularizer)
-        except AttributeError:  # a read-only property: a recurrent layer keeps it on its cell
-            self.require(False, "layers", f"layers whose {attr} can be set (Dense, Conv; a {type(layer).__name__} "
-                         f"takes it when built: {type(layer).__name__}(..., {attr}=...), reported as loss/other)",
-                         layer.name)
+        except AttributeError:  # a read-only property
+            self.require(False, "layers", f"layers whose {attr} can be set (a {type(layer).__name__} takes it when "
+                         f"built: {type(layer).__name__}(..., {attr}=...), reported as loss/other)", named)
         if target != "activity":
-            variable = getattr(layer, target, None)
-            self.require(variable is not None, "layers", f"layers that have a {target} (use_bias)", layer.name)
-            variable.regularizer = regularizer
+            getattr(layer, target).regularizer = regularizer
 
     def distribution_problem(self) -> Optional[str]:
         """Keras adds an activity regularizer's value to ``layer.losses``, one list every replica's

@@ -127,9 +127,39 @@ def test_bad_options_and_conflicts_are_config_errors(tiny_network):
     with pytest.raises(ConfigError, match=r"layer 'conv_9' is not in the model"):
         KerasRegularizer(name="regularizer", layers=["conv_9"]).attach(network)
     inputs = keras.Input((5, 3))
-    recurrent = keras.Model(inputs, keras.layers.GRU(4, name="gru")(inputs))
+    flat = keras.Model(inputs, keras.layers.Flatten(name="flat")(inputs))
     with pytest.raises(ConfigError) as info:
-        KerasRegularizer(name="regularizer", layers=["gru"], kernel={"l2": 0.1}).attach(recurrent)
-    assert str(info.value) == ("Invalid value for loss.regularizer.layers: expected layers whose kernel_regularizer "
-                               "can be set (Dense, Conv; a GRU takes it when built: GRU(..., kernel_regularizer=...), "
-                               "reported as loss/other), got 'gru'")
+        KerasRegularizer(name="regularizer", layers=["flat"], kernel={"l2": 0.1}).attach(flat)
+    assert str(info.value) == ("Invalid value for loss.regularizer.layers: expected layers that have a kernel (Dense, "
+                               "Conv, GRU, LSTM, MultiHeadAttention, wrappers of them), got 'flat'")
+
+
+def test_layers_whose_kernels_are_inside_them_are_regularized_as_keras_regularizers_of_their_parts_would():
+    """A Bidirectional GRU (each direction's input kernel, as GRU(kernel_regularizer=…); not the
+    recurrent kernels), an LSTM's cell, attention's four projections, a TimeDistributed Dense: the term
+    against NumPy, and a reloaded network keeps the regularizers its layers' configs carry."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5, 3))
+    branches = [keras.layers.Bidirectional(keras.layers.GRU(4), name="bi")(inputs),
+                keras.layers.LSTM(2, name="lstm")(inputs),
+                keras.layers.GlobalAveragePooling1D()(keras.layers.MultiHeadAttention(2, 3, name="mha")(inputs, inputs)),
+                keras.layers.Flatten()(keras.layers.TimeDistributed(keras.layers.Dense(2), name="td")(inputs))]
+    network = keras.Model(inputs, keras.layers.Concatenate()(branches))
+    names = ["bi", "lstm", "mha", "td"]
+    component = KerasRegularizer(name="regularizer", layers=names, kernel={"l1": 0.01, "l2": 0.02}, bias={"l2": 0.5})
+    component.attach(network)
+    term = float(component.term(type("Context", (), {"network": network})()))
+    expected = 0.0
+    for name in names:
+        for variable in network.get_layer(name).weights:
+            w = np.asarray(variable.numpy(), np.float64)
+            if variable.name == "kernel":
+                expected += 0.01 * np.abs(w).sum() + 0.02 * (w ** 2).sum()
+            elif variable.name == "bias":
+                expected += 0.5 * (w ** 2).sum()
+    kernels = [v.path for name in names for v in network.get_layer(name).weights if v.name == "kernel"]
+    assert len(kernels) == 2 + 1 + 4 + 1
+    np.testing.assert_allclose(term, expected, rtol=1e-5)
+    reloaded = keras.Model.from_config(network.get_config())
+    assert reloaded.get_layer("bi").forward_layer.cell.kernel.regularizer.get_config() == {"l1": 0.01, "l2": 0.02}
+    assert reloaded.get_layer("lstm").cell.recurrent_kernel.regularizer is None
