@@ -195,11 +195,28 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def selection(kind: str, node: Any) -> Selection:
-    """The ``name`` and checked options of a ``model``/``data``/``optimizer`` section."""
+def group_choice(cfg: Any, group: str) -> Optional[str]:
+    """The option of a config group ``cfg`` was composed with (``model=my_net``: ``my_net``), from its
+    ``hydra`` section (composed with it, as the pre-check does) or the running Hydra job; else None."""
+    from hydra.core.hydra_config import HydraConfig
+
+    chosen = OmegaConf.select(cfg, f"hydra.runtime.choices.{group}", default=None) if cfg is not None else None
+    if chosen is None and HydraConfig.initialized():
+        chosen = HydraConfig.get().runtime.choices.get(group)
+    return chosen
+
+
+def selection(kind: str, node: Any, cfg: Any = None) -> Selection:
+    """The ``name`` and checked options of a ``model``/``data``/``optimizer`` section (of the config
+    ``cfg``, whose choices name the YAML that forgot its ``name``)."""
     label = registry.KINDS[kind].label
     node = _plain(node)
     name = node.get("name") if isinstance(node, dict) else None
+    if isinstance(node, dict) and "name" not in node:  # a YAML of one's own that forgot its first line
+        chosen = group_choice(cfg, kind)
+        where = f"the YAML of {kind}={chosen} (conf/{kind}/{chosen}.yaml)" if chosen else f"the {kind} section"
+        raise ConfigError(f"Missing value for {kind}.name: {where} must name the registered {label} it configures, "
+                          f"e.g. name: {chosen or '...'} (registered: {', '.join(sorted(registry.available(kind)))})")
     if not isinstance(name, str) or name not in registry.available(kind):
         raise unknown_name(label, name, registry.available(kind))
     given = {key: value for key, value in node.items() if key != "name" and value != MISSING}
@@ -298,9 +315,9 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     extra = sorted(set(cfg.keys()) - set(TOP_KEYS) - {"hydra"})
     if extra:
         raise ConfigError(f"Unknown key {extra[0]}: valid keys are {', '.join(TOP_KEYS)}")
-    model = selection("model", cfg.get("model"))
-    data = selection("data", cfg.get("data"))
-    optimizer = selection("optimizer", cfg.get("optimizer"))
+    model = selection("model", cfg.get("model"), cfg)
+    data = selection("data", cfg.get("data"), cfg)
+    optimizer = selection("optimizer", cfg.get("optimizer"), cfg)
     trainer = _merge("trainer", TrainerConfig, cfg.get("trainer"))
     tracking = _merge("tracking", TrackingConfig, cfg.get("tracking"))
     objective = _merge("objective", ObjectiveConfig, cfg.get("objective"))

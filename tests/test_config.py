@@ -122,3 +122,17 @@ def test_unknown_model_name_lists_choices():
     with pytest.raises(ConfigError, match="Unknown model 'resnet': valid choices are applications, cnn, gan, "
                                           "keras_file, mlp, point, vae"):
         validate(bad)
+
+
+def test_a_group_yaml_without_its_name_is_one_line_naming_the_file(tmp_path):
+    """A project's conf/model/my_net.yaml that forgot ``name: my_net``: the file named, not 'Unknown model None'."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "my_net.yaml").write_text("units: 16\n")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[f"hydra.searchpath=[file://{tmp_path}]", "model=my_net"],
+                      return_hydra_config=True)
+    with pytest.raises(ConfigError) as info:
+        validate(cfg)
+    assert str(info.value).startswith("Missing value for model.name: the YAML of model=my_net "
+                                      "(conf/model/my_net.yaml) must name the registered model it configures, "
+                                      "e.g. name: my_net (registered: applications, cnn,")
