@@ -112,6 +112,18 @@ def compose(model: Any, loss: Iterable[LossEntry] = (), task_loss: str = "mean_s
     return compose_model(model, components(loss), task_loss=task_loss, name=f"{model.name}_composed")
 
 
+def _where_it_goes(keyword: str, value: Any) -> str:
+    """For a keyword of Keras' ``fit`` or ``compile`` that is a key of a section (``epochs=3``): where
+    it goes (``, e.g. trainer={'epochs': 3}``); else nothing."""
+    from dataclasses import fields
+
+    from lossexp.config import ObjectiveConfig, TaskConfig, TrackingConfig, TrainerConfig
+
+    sections = {"trainer": TrainerConfig, "task": TaskConfig, "tracking": TrackingConfig, "objective": ObjectiveConfig}
+    section = next((name for name, kind in sections.items() if keyword in {f.name for f in fields(kind)}), None)
+    return f", e.g. {section}={{{keyword!r}: {value!r}}}" if section else ""
+
+
 def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequence[str] = (),
         callbacks: Sequence[Any] = (), validation_data: Any = None, resume: Optional[str] = None,
         **sections: Any) -> FitResult:
@@ -138,7 +150,8 @@ def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequen
 
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
-        raise ConfigError(f"Unknown keyword {unknown[0]}: fit() takes the sections {', '.join(SECTIONS)}")
+        raise ConfigError(f"Unknown keyword {unknown[0]}: fit() takes the sections {', '.join(SECTIONS)}"
+                          + _where_it_goes(unknown[0], sections[unknown[0]]))
     quiet.quiet_libraries()  # the console of `lossexp train`: MLflow's INFO lines (a new store's tables) hidden
     project.load()
     loss = list(loss)

@@ -70,6 +70,8 @@ def test_compose_gives_a_keras_model_that_adds_every_component():
     (lambda: lossexp.fit(network(), data(), loss=["hist_avgg"]), "Unknown loss component 'hist_avgg'"),
     (lambda: lossexp.fit(network(), data(), trainer={"epochz": 1}), "Unknown key trainer.epochz"),
     (lambda: lossexp.fit(network(), data(), trainers={"epochs": 1}), "Unknown keyword trainers: fit() takes"),
+    (lambda: lossexp.fit(network(), data(), epochs=3), "Unknown keyword epochs: fit() takes the sections trainer, "
+     "optimizer, task, tracking, objective, e.g. trainer={'epochs': 3}"),
     (lambda: lossexp.fit(network(), data(), loss=[3]), "Invalid value for loss: expected component names"),
     (lambda: lossexp.fit(network(), data(), optimizer="adamm"), "Unknown optimizer 'adamm'"),
     (lambda: lossexp.fit(own_step_network(), data()), "Invalid value for model: expected a network that lossexp's "
