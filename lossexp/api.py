@@ -16,6 +16,8 @@ sample_weight)`` arrays (``y`` a list in the order of a network's several output
 their names), a ``tf.data.Dataset`` of such elements, a ``keras.utils.PyDataset`` of such batches
 or a :class:`lossexp.Dataset` (:mod:`lossexp.data.dataset` says what each may hold); a validation
 set of one's own is ``validation_data=`` in the same form (or ``data={"train": …, "validation": …}``).
+Batches given — a stream tf.data batched, a ``PyDataset`` — are trained in their size unless
+``trainer`` gives ``batch_size``, as Keras' ``fit`` trains them.
 """
 from __future__ import annotations
 
