@@ -561,3 +561,30 @@ def test_a_stream_batched_by_tf_data_trains_in_its_own_batches_unless_a_batch_si
         assert counted.steps == steps
     assert capsys.readouterr().err.splitlines()[-1] == (
         "lossexp: data python came in batches of 20; it trains in batches of trainer.batch_size = 64")
+
+
+def test_a_stream_of_targets_by_output_name_trains_each_head_as_the_same_arrays_do(tmp_path, monkeypatch):
+    """Three heads (3 classes, a 0/1 flag on a sigmoid, two numbers) from a batched stream: the same
+    metrics as from arrays, within what a different shuffle moves."""
+    import keras
+    import tensorflow as tf
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 6)).astype("float32")
+    targets = {"cls": (x[:, 0] > 0).astype("int64") + (x[:, 1] > 0), "flag": x[:, 4] > 0, "reg": 2.0 * x[:, 2:4]}
+
+    def heads():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((6,))
+        shared = keras.layers.Dense(16, activation="relu", name="shared")(inputs)
+        return keras.Model(inputs, {"cls": keras.layers.Dense(3, name="cls")(shared),
+                                    "flag": keras.layers.Dense(1, activation="sigmoid", name="flag")(shared),
+                                    "reg": keras.layers.Dense(2, name="reg")(shared)})
+
+    fits = [lossexp.fit(heads(), data, loss=["hist_avg"], trainer={"epochs": 2, "verbose": 0},
+                        tracking={"enabled": False})[0]
+            for data in ((x, targets), tf.data.Dataset.from_tensor_slices((x, targets)).batch(32))]
+    assert sorted(fits[0]) == sorted(fits[1])
+    for key in ("val_cls_loss", "val_flag_loss", "val_reg_loss", "val_cls_accuracy", "val_reg_mean_absolute_error"):
+        np.testing.assert_allclose(fits[1][key], fits[0][key], rtol=0.03)

@@ -37,7 +37,7 @@ from lossexp.data.checks import (as_column, check_example_shapes, check_finite, 
                                  input_arrays, numeric_targets, one_hot, sample_weights)
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
-from lossexp.data.streams import (batch_size_of, batches, count_elements, read_through, reshuffles,
+from lossexp.data.streams import (batch_size_of, batches, count_elements, read_pass, read_through, reshuffles,
                                   varying_length)
 from lossexp.errors import ConfigError, invalid_value
 
@@ -290,6 +290,42 @@ def batches_of(stream: Any) -> Optional[int]:
     return size
 
 
+def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
+    """A :class:`Dataset` of a stream whose targets are a mapping by output name (a network of several
+    outputs), each output's task inferred as one target's is: integer labels classify (their classes
+    read in one pass with the count, for every such output at once), one-hot rows classify, other
+    numbers regress."""
+    import tensorflow as tf
+
+    y_spec = stream.element_spec[1]
+    text = next((key for key, spec in y_spec.items() if spec.dtype == tf.string), None)
+    if text is not None:
+        raise invalid_value(f"data ({name})", "numeric targets for every output (class names as integers 0…k-1)",
+                            f"text targets for output {text!r}")
+    if any(spec.dtype.is_bool for spec in y_spec.values()):  # integer labels 0/1, as for arrays
+        stream = stream.map(lambda x, y, *weight: (x, {key: tf.cast(t, tf.int64) if t.dtype.is_bool else t
+                                                       for key, t in y.items()}, *weight))
+        y_spec = stream.element_spec[1]
+    first = next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS)))
+    one_hot_keys = {key for key, spec in y_spec.items() if spec.shape.rank == 1 and spec.shape[0] not in (None, 1)
+                    and one_hot(np.asarray(first[key]))}
+    label_keys = sorted(key for key, spec in y_spec.items() if spec.dtype.is_integer and key not in one_hot_keys)
+    counted, ranges = read_pass(name, stream, count=size is None, label_keys=label_keys) \
+        if label_keys or size is None else (size, {})
+    outputs: Dict[str, int] = {}
+    for key, spec in y_spec.items():
+        if key in ranges:
+            check_labels(name, ranges[key][0], f"in the stream's labels of output {key!r}")
+            outputs[key] = ranges[key][1] + 1
+        else:
+            outputs[key] = int(np.prod([d for d in spec.shape])) if spec.shape.rank else 1
+    size = counted if size is None else size
+    if size < 2:
+        raise ConfigError(f"Invalid value for data ({name}): expected at least 2 examples, got {size}")
+    tasks = {key: "classification" if key in ranges or key in one_hot_keys else "regression" for key in y_spec}
+    return Dataset(name, "multi_output", stream=stream, size=size, num_outputs=outputs, extras={"output_tasks": tasks})
+
+
 def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Optional[int] = None) -> Dataset:
     """A :class:`Dataset` of an unbatched ``tf.data.Dataset`` of ``(x, y)`` or ``(x, y, sample_weight)``
     elements.
@@ -320,7 +356,7 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
         size = cardinality if cardinality >= 0 else None  # counted below, in the pass that reads the labels
     y_spec = spec[1]
     if isinstance(y_spec, dict):
-        raise invalid_value(f"data ({name})", "one target per element in a stream (several outputs: arrays)", y_spec)
+        return stream_of_outputs(name, stream, size)
     if y_spec.dtype == tf.string:
         numeric_targets(name, next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS))).numpy())
     if y_spec.dtype.is_bool:  # integer labels 0/1, as for arrays

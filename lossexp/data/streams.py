@@ -8,7 +8,7 @@ import contextlib
 import re
 import sys
 import threading
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -101,20 +101,30 @@ def count_elements(name: str, stream: Any) -> int:
 
 
 def read_through(name: str, stream: Any, count: bool, labels: bool) -> Tuple[int, int, int]:
-    """One pass over a stream for what TensorFlow cannot tell without one: ``(elements, lowest label,
-    highest label)`` — the elements counted when ``count``, the integer class labels' range when
-    ``labels`` (0 where not read). A stream is read once however much is asked of it: its pass may
-    be an epoch's decoding or a generator's Python. While counting, after :data:`COUNT_NOTICE_SECONDS`
-    one line says what runs, since a stream without end (an endless generator) would count forever."""
+    """:func:`read_pass` of a stream of one target: ``(elements, lowest label, highest label)``, the
+    labels' range 0, 0 where not read."""
+    elements, ranges = read_pass(name, stream, count, [None] if labels else [])
+    return (elements, *ranges.get(None, (0, 0)))
+
+
+def read_pass(name: str, stream: Any, count: bool,
+              label_keys: Sequence[Optional[str]]) -> Tuple[int, Dict[Optional[str], Tuple[int, int]]]:
+    """One pass over a stream for what TensorFlow cannot tell without one: ``(elements, {key: (lowest
+    label, highest label)})`` — the elements counted when ``count`` (else 0), the integer class labels'
+    range of each key of ``label_keys`` (``None``: the one target; a name: that output's of targets by
+    output name). A stream is read once however much is asked of it: its pass may be an epoch's
+    decoding or a generator's Python. While counting, after :data:`COUNT_NOTICE_SECONDS` one line says
+    what runs, since a stream without end (an endless generator) would count forever."""
     import tensorflow as tf
 
     def add(seen: Any, batch: Any) -> Any:  # in batches: tf.data's reduce and map cost per element they call
-        y = tf.reshape(batch[1], [tf.shape(batch[1])[0], -1])
-        count = seen[0] + tf.cast(tf.shape(y)[0], tf.int64)
-        if not labels:
+        targets = [tf.cast(tf.reshape(t, [tf.shape(t)[0], -1]), tf.int64)
+                   for t in ([batch[1]] if not isinstance(batch[1], dict) else [batch[1][k] for k in label_keys])]
+        count = seen[0] + tf.cast(tf.shape(tf.nest.flatten(batch[1])[0])[0], tf.int64)
+        if not label_keys:
             return count, seen[1]
-        y = tf.cast(y, tf.int64)
-        return count, tf.stack([tf.minimum(seen[1][0], tf.reduce_min(y)), tf.maximum(seen[1][1], tf.reduce_max(y))])
+        batch_ranges = tf.stack([tf.stack([tf.reduce_min(y), tf.reduce_max(y)]) for y in targets])
+        return count, tf.stack([tf.minimum(seen[1][:, 0], batch_ranges[:, 0]), tf.maximum(seen[1][:, 1], batch_ranges[:, 1])], 1)
 
     timer = threading.Timer(COUNT_NOTICE_SECONDS, print, args=(
         f"lossexp: counting the examples of data {name!r} (TensorFlow does not know its length): an endless "
@@ -124,9 +134,9 @@ def read_through(name: str, stream: Any, count: bool, labels: bool) -> Tuple[int
     if count:
         timer.start()
     try:
-        initial = (tf.constant(0, tf.int64), tf.constant([2 ** 62, -1] if labels else [0, 0], tf.int64))
-        elements, (lowest, highest) = batches(stream, elements_within(stream, READ_BATCH, READ_BYTES)).reduce(initial, add)
-        return int(elements), int(lowest), int(highest)
+        initial = (tf.constant(0, tf.int64), tf.constant([[2 ** 62, -1]] * max(len(label_keys), 1), tf.int64))
+        elements, ranges = batches(stream, elements_within(stream, READ_BATCH, READ_BYTES)).reduce(initial, add)
+        return int(elements), {key: (int(low), int(high)) for key, (low, high) in zip(label_keys, ranges.numpy())}
     finally:
         timer.cancel()
 

@@ -56,9 +56,12 @@ def stream_entities(data_config: Mapping[str, Any], parts: Sequence[Any]) -> Lis
     from mlflow.data.tensorflow_dataset import from_tensorflow
     from mlflow.entities import Dataset as DatasetEntity
 
+    import tensorflow as tf
+
     head = parts[0].stream.take(1)  # one label per element as a vector of 1: MLflow infers no schema of scalars
     described = from_tensorflow(head.map(lambda x, y, *weight: x), source=source(data_config),
-                                targets=head.map(lambda x, y, *weight: y if y.shape.rank else y[None]),
+                                targets=head.map(lambda x, y, *weight: tf.nest.map_structure(
+                                    lambda t: t if t.shape.rank else t[None], y)),
                                 name=str(data_config.get("name"))).to_dict()
     read: Dict[int, str] = {}  # id of a stream → its first rows' digest
     entities = []

@@ -385,3 +385,22 @@ def test_a_stream_that_reshuffles_at_every_pass_cannot_be_split_by_position_and_
     assert from_stream("mine", base.shuffle(8)).split(0.0)[1] is None  # nothing validates: nothing to leak
     own = as_dataset("mine", {"train": base.shuffle(8), "validation": base.take(4)})
     assert own.split(0.2)[1].size == 4  # its own validation set: the training stream's order does not matter
+
+
+def test_a_stream_of_targets_by_output_name_infers_each_outputs_task_in_one_pass():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 2)).astype("float32")
+    targets = {"cls": np.arange(30) % 3, "flag": x[:, 0] > 0, "reg": x * 2.0,
+               "onehot": np.eye(4, dtype="float32")[np.arange(30) % 4]}
+    stream = tf.data.Dataset.from_tensor_slices((x, targets)).filter(lambda *_: True)  # of unknown length: counted
+    data = as_dataset("heads", stream)
+    assert (data.task, data.examples) == ("multi_output", 30)
+    assert data.num_outputs == {"cls": 3, "flag": 2, "reg": 2, "onehot": 4}
+    assert data.extras["output_tasks"] == {"cls": "classification", "flag": "classification", "reg": "regression",
+                                           "onehot": "classification"}
+    assert data.extras["output_tasks"] == as_dataset("heads", (x, targets)).extras["output_tasks"]  # as arrays
+    padded = tf.data.Dataset.from_tensor_slices((x, {"cls": np.arange(30) % 3 - 1, "reg": x}))
+    assert one_line_error(lambda: as_dataset("heads", padded)).endswith(
+        "got \"-1 in the stream's labels of output 'cls'\"")
