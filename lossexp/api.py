@@ -106,7 +106,8 @@ def _resumed_directory(run_id: str, config: Any, resolved: Dict[str, Any]) -> Pa
 
 def compose(model: Any, loss: Iterable[LossEntry] = (), task_loss: str = "mean_squared_error") -> Any:
     """``model`` with the loss components inserted and attached, as a Keras model to compile and
-    fit yourself (its ``compute_loss`` adds every component; ``task_loss`` is recorded with it). A
+    fit yourself (its ``compute_loss`` adds every component; ``task_loss`` is its ``compile``'s loss when
+    given none). A
     network that calls ``add_loss`` in a ``call()`` is called once on a batch first, so that its
     losses are seen (reported as ``loss/other``)."""
     from lossexp.training.supervised import compose as compose_model

@@ -66,6 +66,24 @@ def test_compose_gives_a_keras_model_that_adds_every_component():
     assert model.components[1].weighting.spec.value == 0.5 and kernels[0].shape == (5, 16)
 
 
+def test_a_composed_model_compiled_without_a_loss_trains_on_its_task_loss_and_reloads_compiled(tmp_path):
+    """compose(…, task_loss=…) then compile(optimizer=…) as Keras users write it: the task part is the
+    composed task loss (it was a TypeError in the step); a reload compiles it again, optimizer state too."""
+    import keras
+
+    model = lossexp.compose(network(), [("cross_layer", {"layers": ["hidden_1"]})], task_loss="mean_absolute_error")
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    x, y = data(64)
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0).history
+    mae = float(np.mean(np.abs(model.network.predict(x, verbose=0) - y)))
+    assert model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)["loss/task"] == pytest.approx(mae, rel=1e-5)
+    assert history["loss"][0] == pytest.approx(history["loss/task"][0] + history["loss/cross_layer"][0], rel=1e-5)
+    model.save(tmp_path / "composed.keras")
+    reloaded = keras.saving.load_model(tmp_path / "composed.keras")
+    assert reloaded.compiled and int(reloaded.optimizer.iterations.numpy()) == 4
+    assert reloaded.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)["loss/task"] == pytest.approx(mae, rel=1e-5)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: lossexp.fit(network(), data(), loss=["hist_avgg"]), "Unknown loss component 'hist_avgg'"),
     (lambda: lossexp.fit(network(), data(), trainer={"epochz": 1}), "Unknown key trainer.epochz"),

@@ -156,6 +156,22 @@ class ComposedModel(keras.Model):
         # test steps run the multi-output view and never call the model itself (else save warns).
         self.built = True
 
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, **kwargs: Any) -> None:
+        """Keras' ``compile``; without a ``loss``, the task loss the model was composed with
+        (``lossexp.compose(…, task_loss=…)``), which the composed loss adds to the components."""
+        from lossexp.training.task import resolve_loss
+
+        if loss is None and self.has_task:
+            loss = resolve_loss("task_loss", self.task_loss)
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def compile_from_config(self, config: Dict[str, Any]) -> None:
+        """The saved ``compile`` arguments, compiled again at reload (Keras' own skips a model whose
+        ``compile`` is overridden), with the optimizer's slots built for the weights about to load."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     @property
     def has_task(self) -> bool:
         """Whether the model has a task loss (a model that is its own parameters may have none)."""
