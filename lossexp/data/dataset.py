@@ -239,9 +239,12 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
     :func:`as_dataset` checks a source's data): the validation examples last, held out."""
     held_out = as_dataset(f"{name}, validation", validation, task)
     train_set = as_dataset(name, train, task)
-    if train_set.in_memory != held_out.in_memory or train_set.splitter or held_out.splitter:
-        raise invalid_value(f"data ({name})", "a train and a validation set of one form (both arrays or both "
-                            "tf.data streams)", f"{describe(train)} and {describe(validation)}")
+    if train_set.splitter or held_out.splitter:
+        raise invalid_value(f"data ({name})", "a train and a validation set of arrays or tf.data streams",
+                            f"{describe(train)} and {describe(validation)}")
+    if train_set.in_memory != held_out.in_memory:  # arrays beside a stream (Keras' fit takes them): streamed
+        like = (held_out if train_set.in_memory else train_set).stream.element_spec
+        train_set, held_out = (streamed(part, like) if part.in_memory else part for part in (train_set, held_out))
     if train_set.in_memory:
         weights = [part.sample_weight for part in (train_set, held_out)]
         given = next((w for w in weights if w is not None), None)
@@ -276,6 +279,28 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
         whole = replace(train_set, stream=joined, size=train_set.examples + held_out.examples, num_outputs=classes,
                         splitter=own_split)
     return replace(whole, held_out=held_out.examples)
+
+
+def streamed(data: Dataset, like: Any) -> Dataset:
+    """In-memory ``data`` as a stream of elements of the spec ``like`` (another stream's: its dtypes,
+    so that the two concatenate), its task and outputs kept."""
+    import tensorflow as tf
+
+    x = tuple(data.x) if isinstance(data.x, list) else data.x  # several inputs in order: a tuple, as tf.data's
+    columns = (x, data.y) + ((data.sample_weight,) if data.sample_weight is not None else ())
+    if len(columns) != len(like):
+        raise invalid_value(f"data ({data.name})", f"{'(x, y, sample_weight)' if len(like) == 3 else '(x, y)'} "
+                            "as the other set", describe(columns))
+    stream = tf.data.Dataset.from_tensor_slices(columns)
+    try:
+        cast = tf.nest.map_structure(lambda spec, target: target.dtype, stream.element_spec, tuple(like))
+    except (ValueError, TypeError) as exc:
+        raise invalid_value(f"data ({data.name})", "examples shaped like the other set's",
+                            f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    if cast != tf.nest.map_structure(lambda spec: spec.dtype, stream.element_spec):
+        stream = tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(
+            lambda column, dtype: np.asarray(column).astype(dtype.as_numpy_dtype), columns, cast))
+    return replace(data, x=None, y=None, sample_weight=None, stream=stream, size=data.examples)
 
 
 def batches_of(stream: Any) -> Optional[int]:

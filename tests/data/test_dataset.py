@@ -280,9 +280,14 @@ def test_a_validation_set_of_the_sources_own_validates_whatever_the_fraction():
     _, held_out = streams.split(0.2)
     assert streams.num_outputs == 4 and held_out.size == 4
     np.testing.assert_array_equal(np.concatenate([b[1] for b in held_out.stream.batch(4)]), yv)
-    mixed = one_line_error(lambda: as_dataset("mine", {"train": (x, y),
-                                                       "validation": tf.data.Dataset.from_tensor_slices((xv, yv))}))
-    assert "expected a train and a validation set of one form (both arrays or both tf.data streams)" in mixed
+    for train, held in [((x, y.astype("int32")), tf.data.Dataset.from_tensor_slices((xv, yv))),  # as Keras' fit takes
+                        (tf.data.Dataset.from_tensor_slices((x, y)).batch(3), (xv.astype("float64"), yv))]:
+        mixed = as_dataset("mine", {"train": train, "validation": held})
+        _, held_out = mixed.split(0.2)
+        assert (mixed.examples, held_out.size, mixed.num_outputs) == (14, 4, 4)
+        [(x_read, y_read)] = mixed.stream.batch(14).as_numpy_iterator()
+        np.testing.assert_array_equal(y_read, np.concatenate([y, yv]))
+        np.testing.assert_allclose(x_read, np.concatenate([x, xv]), rtol=1e-6)
     narrow = one_line_error(lambda: as_dataset("mine", {"train": (x, y), "validation": (xv[:, :1], yv)}))
     assert "expected a validation set shaped like the training set" in narrow
 
