@@ -22,7 +22,7 @@ Splitting keeps one rule for both forms: the validation set is the *last* ``frac
 examples in the source's order (sources shuffle once, from their seed, before that). A stream is
 split with ``take``/``skip`` on its known size, so its order must not change between passes.
 A source with a validation set of its own returns ``{"train": …, "validation": …}`` (two of the
-forms above, both arrays or both streams): they are checked and read as one set whose last
+forms above; arrays beside a stream are streamed): they are checked and read as one set whose last
 examples, the validation set's, always validate (``trainer.validation_split`` 0: none validate).
 """
 from __future__ import annotations
