@@ -49,6 +49,20 @@ def _section_overrides(section: str, values: Any) -> List[str]:
     return overrides + [f"{section}.{key}={override_value(value)}" for key, value in values.items() if key != "name"]
 
 
+def loss_entries(loss: Union[str, LossEntry, Iterable[LossEntry]]) -> List[LossEntry]:
+    """The entries of ``loss`` as a list: a list as it is; one entry alone — a name, ``(name, options)``,
+    an instance — as a list of it; a string joined by ``+`` as the command line's ``loss=`` is
+    (``"hist_avg+activity"``; ``"none"``: no component)."""
+    from lossexp.losses.base import LossComponent
+
+    if isinstance(loss, str):
+        return [name for name in loss.split("+") if name and name != "none"]
+    if isinstance(loss, LossComponent) or (isinstance(loss, tuple) and len(loss) == 2 and isinstance(loss[0], str)
+                                           and isinstance(loss[1], Mapping)):
+        return [loss]
+    return list(loss)
+
+
 def _split_loss(loss: Iterable[LossEntry]) -> Tuple[List[str], List[Any], Dict[str, Dict[str, Any]]]:
     """(names to compose, component instances, options given with names)."""
     from lossexp.losses.base import LossComponent
@@ -72,12 +86,12 @@ def _split_loss(loss: Iterable[LossEntry]) -> Tuple[List[str], List[Any], Dict[s
     return names, instances, options
 
 
-def components(loss: Iterable[LossEntry], trainer_keys: Sequence[str] = ()) -> List[Any]:
+def components(loss: Union[str, LossEntry, Iterable[LossEntry]], trainer_keys: Sequence[str] = ()) -> List[Any]:
     """Component instances for a list of names, ``(name, options)`` pairs and instances, in order."""
     from lossexp.losses.entries import build_components
 
     entries: List[Any] = []
-    for entry in loss:
+    for entry in loss_entries(loss):
         names, instances, options = _split_loss([entry])
         entries += instances or build_components({names[0]: options.get(names[0], {})}, trainer_keys)
     return entries
@@ -104,7 +118,8 @@ def _resumed_directory(run_id: str, config: Any, resolved: Dict[str, Any]) -> Pa
     return directory.parent
 
 
-def compose(model: Any, loss: Iterable[LossEntry] = (), task_loss: str = "mean_squared_error") -> Any:
+def compose(model: Any, loss: Union[str, LossEntry, Iterable[LossEntry]] = (),
+            task_loss: str = "mean_squared_error") -> Any:
     """``model`` with the loss components inserted and attached, as a Keras model to compile and
     fit yourself (its ``compute_loss`` adds every component; ``task_loss`` is its ``compile``'s loss when
     given none). A
@@ -127,11 +142,11 @@ def _where_it_goes(keyword: str, value: Any) -> str:
     return f", e.g. {section}={{{keyword!r}: {value!r}}}" if section else ""
 
 
-def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequence[str] = (),
-        callbacks: Sequence[Any] = (), validation_data: Any = None, resume: Optional[str] = None,
-        **sections: Any) -> FitResult:
-    """Train ``model`` on ``data`` with the ``loss`` components and record the run (see the module
-    docstring); ``callbacks`` (Keras callbacks) run after lossexp's own. ``validation_data`` (in
+def fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]] = (),
+        overrides: Sequence[str] = (), callbacks: Sequence[Any] = (), validation_data: Any = None,
+        resume: Optional[str] = None, **sections: Any) -> FitResult:
+    """Train ``model`` on ``data`` with the ``loss`` components (:func:`loss_entries`: a list, one entry,
+    or ``"hist_avg+activity"``) and record the run (see the module docstring); ``callbacks`` (Keras callbacks) run after lossexp's own. ``validation_data`` (in
     ``data``'s form) validates in place of the last ``trainer.validation_split`` of ``data``.
     ``resume``: the id of a run of this same call that stopped (a Ctrl-C, a dead kernel): it continues
     from the end of its last finished epoch, in that run (only ``trainer.epochs`` may differ).
@@ -157,7 +172,7 @@ def fit(model: Any, data: Any, loss: Iterable[LossEntry] = (), overrides: Sequen
                           + _where_it_goes(unknown[0], sections[unknown[0]]))
     quiet.quiet_libraries()  # the console of `lossexp train`: MLflow's INFO lines (a new store's tables) hidden
     project.load()
-    loss = list(loss)
+    loss = loss_entries(loss)
     names, instances, options = _split_loss(loss)
     # a second instance of a class (its options name a kind) is added as a whole entry, like
     # +loss.slow_avg={kind: hist_avg, …} on the command line; the others are composed by name

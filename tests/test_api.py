@@ -66,6 +66,12 @@ def test_compose_gives_a_keras_model_that_adds_every_component():
     assert model.components[1].weighting.spec.value == 0.5 and kernels[0].shape == (5, 16)
 
 
+@pytest.mark.parametrize("loss, names", [("hist_avg", ["hist_avg"]), ("hist_avg+coef", ["hist_avg", "coef"]),
+                                         (("coef", {"weight": 0.5}), ["coef"]), ("none", []), (["coef"], ["coef"])])
+def test_loss_is_a_list_of_entries_one_entry_alone_or_the_command_lines_string(loss, names):
+    assert [c.name for c in lossexp.compose(network(), loss).components] == names
+
+
 def test_a_composed_model_compiled_without_a_loss_trains_on_its_task_loss_and_reloads_compiled(tmp_path):
     """compose(…, task_loss=…) then compile(optimizer=…) as Keras users write it: the task part is the
     composed task loss (it was a TypeError in the step); a reload compiles it again, optimizer state too."""
