@@ -146,8 +146,9 @@ def fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]] 
         overrides: Sequence[str] = (), callbacks: Sequence[Any] = (), validation_data: Any = None,
         resume: Optional[str] = None, **sections: Any) -> FitResult:
     """Train ``model`` on ``data`` with the ``loss`` components (:func:`loss_entries`: a list, one entry,
-    or ``"hist_avg+activity"``) and record the run (see the module docstring); ``callbacks`` (Keras callbacks) run after lossexp's own. ``validation_data`` (in
-    ``data``'s form) validates in place of the last ``trainer.validation_split`` of ``data``.
+    or ``"hist_avg+activity"``) and record the run (see the module docstring); ``callbacks`` (Keras
+    callbacks) run after lossexp's own. ``validation_data`` (in ``data``'s form, or arrays beside a
+    stream) validates in place of the last ``trainer.validation_split`` of ``data``.
     ``resume``: the id of a run of this same call that stopped (a Ctrl-C, a dead kernel): it continues
     from the end of its last finished epoch, in that run (only ``trainer.epochs`` may differ).
 
