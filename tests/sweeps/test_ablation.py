@@ -1,5 +1,5 @@
 """``lossexp ablate``: one sweep of the whole composition and each leave-one-out composition × seeds
-under joblib; the parent's table (metrics and artifact) is the children's own objectives, paired by
+(in one process, and under joblib in the integration tier); the parent's table (metrics and artifact) is the children's own objectives, paired by
 seed; ``lossexp compare`` plots it. The table's arithmetic on its own, and the request checks."""
 from __future__ import annotations
 
@@ -48,9 +48,12 @@ def test_requests_it_cannot_run():
 
 
 @pytest.mark.slow
-def test_ablate_under_joblib_records_the_table_and_compare_plots_it(run_cli, store_uri, tmp_path):
-    result = run_cli("ablate", "--seeds", "2", "loss=hist_avg+activity", *TINY, "hydra/launcher=joblib",
-                     "hydra.launcher.n_jobs=2", timeout=600)
+@pytest.mark.parametrize("launcher", [(), pytest.param(("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"),
+                                                       marks=pytest.mark.integration, id="joblib")], ids=["basic", "joblib"])
+def test_ablate_records_the_table_and_compare_plots_it(launcher, run_cli, store_uri, tmp_path):
+    """In one process (``make test``) and under joblib's processes (the integration tier, with the
+    other launchers: two more TensorFlow processes beside the suite's on 2 cores)."""
+    result = run_cli("ablate", "--seeds", "2", "loss=hist_avg+activity", *TINY, *launcher, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(store_uri)
     experiment = client.get_experiment_by_name("lossexp").experiment_id
