@@ -331,9 +331,9 @@ def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
         stream = stream.map(lambda x, y, *weight: (x, {key: tf.cast(t, tf.int64) if t.dtype.is_bool else t
                                                        for key, t in y.items()}, *weight))
         y_spec = stream.element_spec[1]
-    first = next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS)))
-    one_hot_keys = {key for key, spec in y_spec.items() if spec.shape.rank == 1 and spec.shape[0] not in (None, 1)
-                    and one_hot(np.asarray(first[key]))}
+    rows = [key for key, spec in y_spec.items() if spec.shape.rank == 1 and spec.shape[0] not in (None, 1)]
+    first = next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS))) if rows else {}
+    one_hot_keys = {key for key in rows if one_hot(np.asarray(first[key]))}  # read on the first elements
     label_keys = sorted(key for key, spec in y_spec.items() if spec.dtype.is_integer and key not in one_hot_keys)
     counted, ranges = read_pass(name, stream, count=size is None, label_keys=label_keys) \
         if label_keys or size is None else (size, {})
