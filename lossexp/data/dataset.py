@@ -206,7 +206,7 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         extras = {"output_tasks": {key: infer_task(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
         dataset = Dataset(name, task or inferred, x=x, y=y, sample_weight=weight, num_outputs=outputs, extras=extras)
     elif type(loaded).__module__.startswith("tensorflow") and hasattr(loaded, "element_spec"):
-        batch_size = batches_of(loaded)
+        batch_size = batch_size_of(loaded)
         dataset = replace(from_stream(name, loaded.unbatch() if batch_size else loaded, task), batch_size=batch_size)
     elif is_py_dataset(loaded):
         stream, size, batch_size = stream_of_batches(name, loaded)
@@ -303,18 +303,6 @@ def streamed(data: Dataset, like: Any) -> Dataset:
     return replace(data, x=None, y=None, sample_weight=None, stream=stream, size=data.examples)
 
 
-def batches_of(stream: Any) -> Optional[int]:
-    """The batch size of a stream of batches that unbatches into examples (every tensor's first axis
-    that size or unknown: :func:`lossexp.data.streams.batch_size_of`), else None: a stream of examples."""
-    import tensorflow as tf
-
-    size = batch_size_of(stream)
-    specs = tf.nest.flatten(stream.element_spec)
-    if size is None or not specs or not all(s.shape.rank and s.shape[0] in (None, size) for s in specs):
-        return None
-    return size
-
-
 def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
     """A :class:`Dataset` of a stream whose targets are a mapping by output name (a network of several
     outputs), each output's task inferred as one target's is: integer labels classify (their classes
@@ -344,9 +332,7 @@ def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
             outputs[key] = ranges[key][1] + 1
         else:
             outputs[key] = int(np.prod([d for d in spec.shape])) if spec.shape.rank else 1
-    size = counted if size is None else size
-    if size < 2:
-        raise ConfigError(f"Invalid value for data ({name}): expected at least 2 examples, got {size}")
+    size = enough_examples(name, counted if size is None else size)
     tasks = {key: "classification" if key in ranges or key in one_hot_keys else "regression" for key in y_spec}
     return Dataset(name, "multi_output", stream=stream, size=size, num_outputs=outputs, extras={"output_tasks": tasks})
 
@@ -403,6 +389,11 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
         outputs = int(np.prod([d for d in y_spec.shape])) if y_spec.shape.rank else 1
     if size is None:
         size = count_elements(name, stream)
+    return Dataset(name, task, stream=stream, size=enough_examples(name, size), num_outputs=outputs)
+
+
+def enough_examples(name: str, size: int) -> int:
+    """``size``, the examples a stream was counted at, if it can be split (at least 2), else one line."""
     if size < 2:
         raise ConfigError(f"Invalid value for data ({name}): expected at least 2 examples, got {size}")
-    return Dataset(name, task, stream=stream, size=size, num_outputs=outputs)
+    return size

@@ -66,12 +66,14 @@ def reshuffles(stream: Any) -> bool:
 
 def batch_size_of(stream: Any) -> Optional[int]:
     """The batch size of a stream whose elements are batches (``.batch(n)``, ``.padded_batch(n)``, then
-    maps, prefetching, caching …), read from its pipeline's graph; None for a stream of examples, and
-    for one whose last batching is followed by an operation that may reshape its elements (an
-    ``unbatch``, a ``flat_map``): such a stream is not known to be batched."""
+    maps, prefetching, caching …), read from its pipeline's graph, that unbatch into examples (every
+    tensor's first axis that size or unknown); None for a stream of examples, and for one whose last
+    batching is followed by an operation that may reshape its elements (an ``unbatch``, a
+    ``flat_map``): such a stream is not known to be batched."""
     import tensorflow as tf
 
-    graph = pipeline(stream)
+    specs = tf.nest.flatten(stream.element_spec)
+    graph = pipeline(stream) if specs and all(spec.shape.rank for spec in specs) else None
     if graph is None:
         return None
     nodes = {node.name: node for node in graph.node}
@@ -81,8 +83,11 @@ def batch_size_of(stream: Any) -> Optional[int]:
         node = nodes.get(node.input[0].split(":")[0]) if node.input else None
     if node is None or node.op not in BATCHES or len(node.input) < 2:
         return None
-    size = nodes.get(node.input[1].split(":")[0])
-    return int(tf.make_ndarray(size.attr["value"].tensor)) if size is not None and size.op == "Const" else None
+    constant = nodes.get(node.input[1].split(":")[0])
+    if constant is None or constant.op != "Const":
+        return None
+    size = int(tf.make_ndarray(constant.attr["value"].tensor))
+    return size if all(spec.shape[0] in (None, size) for spec in specs) else None
 
 
 def varying_length(stream: Any) -> bool:
