@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import local_http_server  # noqa: E402
+from conftest import cli, local_http_server  # noqa: E402
 from test_bad_inputs import (BAD_INPUTS, QUICK, SETUPS, _WantsCredentials, closed_port, fill,  # noqa: E402
                              message_lines, run_row)
-from test_evaluate import TRAIN, lossexp, outdated_copy, saved_model  # noqa: E402
+from test_evaluate import TRAIN, outdated_copy, saved_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 HEADER = """# Bad input: what you type and what lossexp answers
@@ -46,14 +46,14 @@ def _evaluate_rows() -> list:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        assert lossexp(workdir, *TRAIN).returncode == 0
+        assert cli(workdir, *TRAIN).returncode == 0
         model = saved_model(workdir)
         shown_model = "outputs/runs/<date>/<time>/model.keras"
         old = outdated_copy(model, workdir / "old_lossexp.keras")
         for what, args, shown in [("corrupt/old .keras (TF)", [str(old)], "old_lossexp.keras"),
                                   ("data the model cannot take (TF)", [str(model), "data=digits"],
                                    f"{shown_model} data=digits")]:
-            [message] = message_lines(lossexp(workdir, "evaluate", *args).stderr)
+            [message] = message_lines(cli(workdir, "evaluate", *args).stderr)
             message = message.replace(str(old), "old_lossexp.keras").replace(str(model), shown_model)
             rows.append(f"| {what} | `lossexp evaluate {shown}` | {_cell(message.removeprefix('lossexp: error: '))} |")
     return rows

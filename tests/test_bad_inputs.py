@@ -1,8 +1,9 @@
 """Every mistake a user can type is answered with one line, exit status 2, and nothing recorded.
 
-Each row of :data:`BAD_INPUTS` runs ``lossexp ...`` as a user would (a subprocess whose working
-directory is a fresh temporary directory, so the default SQLite store would land there) and
-checks: exit status 2; stderr is exactly one line ``lossexp: error: ...`` (besides TensorFlow's
+Each row of :data:`BAD_INPUTS` runs ``lossexp ...`` as a user would (a process of its own whose
+working directory is a fresh temporary directory, so the default SQLite store would land there:
+a new interpreter, or for the rows found once TensorFlow has loaded a child of the warm process,
+``conftest.cli``) and checks: exit status 2; stderr is exactly one line ``lossexp: error: ...`` (besides TensorFlow's
 own start-up lines for the few rows detected once TensorFlow has loaded) holding the row's
 expected pieces — the key, the bad value and the valid choices; no traceback; and no MLflow run in
 any store under the directory. ``tests/bad_inputs_table.py`` turns the same table into
@@ -23,7 +24,6 @@ import json
 import re
 import socket
 import subprocess
-import sys
 import time
 import zipfile
 from dataclasses import dataclass
@@ -32,7 +32,7 @@ from typing import Callable, Dict, Iterator, List, Tuple
 
 import pytest
 
-from conftest import local_http_server, lossexp_env
+from conftest import cli, local_http_server
 
 #: keeps every training row small, should a check let it through
 QUICK = ("trainer.epochs=1", "data.n_samples=200", "tracking.plots=false")
@@ -536,7 +536,9 @@ def fill(text: str, values: Dict[str, object]) -> str:
 
 
 def run_row(row: Bad, workdir: Path, values: Dict[str, object]) -> Tuple[subprocess.CompletedProcess, float]:
-    """Run the row's command in ``workdir`` (with its bad files); (result, elapsed seconds)."""
+    """Run the row's command in ``workdir`` (with its bad files); (result, elapsed seconds). A row found
+    once TensorFlow has loaded runs in a child of the warm process (tests/warm_cli.py), the others in a
+    new interpreter, which shows that they never import TensorFlow."""
     for name, write in FILES.items():
         if any(name in arg for arg in row.args):  # the files this row names
             write(workdir / name)
@@ -545,8 +547,7 @@ def run_row(row: Bad, workdir: Path, values: Dict[str, object]) -> Tuple[subproc
         (workdir / relative).write_text(text)
     args = [fill(arg, values) for arg in row.args]
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "lossexp.cli", *args], cwd=workdir, env=lossexp_env(),
-                            capture_output=True, text=True, timeout=300)
+    result = cli(workdir, *args, fresh=not row.tensorflow)
     return result, time.monotonic() - start
 
 

@@ -7,22 +7,16 @@ files that need no TensorFlow are rows of ``tests/test_bad_inputs.py``.
 from __future__ import annotations
 
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import lossexp_env
+from conftest import cli
 
 TRAIN = ("train", "model=mlp", "data=regression", "loss=hist_avg+activity", "trainer.epochs=1",
          "data.n_samples=200", "tracking.plots=false")
-
-
-def lossexp(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lossexp.cli", *args], cwd=workdir, env=lossexp_env(),
-                          capture_output=True, text=True, timeout=300)
 
 
 def saved_model(workdir: Path) -> Path:
@@ -51,12 +45,12 @@ def error_line(result: subprocess.CompletedProcess) -> str:
 @pytest.mark.slow
 def test_a_saved_model_scores_as_its_run_logged_and_bad_reloads_are_one_line(tmp_path: Path) -> None:
     """One test, so that the run is trained once whatever the xdist scheduling."""
-    result = lossexp(tmp_path, *TRAIN)
+    result = cli(tmp_path, *TRAIN)
     assert result.returncode == 0, result.stderr[-3000:]
     model = saved_model(tmp_path)
 
     # the same validation split (from the config.yaml beside the model), the same compiled loss and metric
-    result = lossexp(tmp_path, "evaluate", str(model))
+    result = cli(tmp_path, "evaluate", str(model))
     assert result.returncode == 0, result.stderr[-3000:]
     scores = {name: float(value) for name, value in (line.split() for line in result.stdout.splitlines())}
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
@@ -69,7 +63,7 @@ def test_a_saved_model_scores_as_its_run_logged_and_bad_reloads_are_one_line(tmp
     assert "loss/hist_avg" not in scores  # training-only, as in the run's validation logs
 
     # trainer.validation_split= overrides the run's split: the last half of the rows, scored as NumPy scores them
-    result = lossexp(tmp_path, "evaluate", str(model), "trainer.validation_split=0.5")
+    result = cli(tmp_path, "evaluate", str(model), "trainer.validation_split=0.5")
     assert result.returncode == 0, result.stderr[-3000:]
     half = {name: float(value) for name, value in (line.split() for line in result.stdout.splitlines())}
     import numpy as np
@@ -87,12 +81,12 @@ def test_a_saved_model_scores_as_its_run_logged_and_bad_reloads_are_one_line(tmp
 
     # a model saved by an older lossexp, under a component name this one does not register
     old = outdated_copy(model, tmp_path / "old_lossexp.keras")
-    line = error_line(lossexp(tmp_path, "evaluate", str(old)))
+    line = error_line(cli(tmp_path, "evaluate", str(old)))
     assert "Invalid value for MODEL" in line and repr(str(old)) in line
     assert "Keras cannot load it" in line and "Could not locate class 'HistoricalAverage'" in line
 
     # data the model cannot take
-    line = error_line(lossexp(tmp_path, "evaluate", str(model), "data=digits"))
+    line = error_line(cli(tmp_path, "evaluate", str(model), "data=digits"))
     assert "Invalid value for data: expected data with inputs of shape (4,)" in line and "digits (8, 8, 1)" in line
 
 
@@ -122,7 +116,7 @@ def test_a_network_and_data_given_in_python_evaluate_on_data_named_on_the_comman
     assert str(raised.value) == ("Invalid value for data: the run that saved model.keras trained on data given in "
                                  "Python (lossexp.fit), which no config loads again: name the data to evaluate on, "
                                  "e.g. data=npz data.path=test.npz (or a data source of your project)")
-    result = lossexp(tmp_path, "evaluate", str(model), "data=regression", "data.n_samples=200")
+    result = cli(tmp_path, "evaluate", str(model), "data=regression", "data.n_samples=200")
     assert result.returncode == 0, result.stderr[-3000:]
     scores = {name: float(value) for name, value in (line.split() for line in result.stdout.splitlines())}
     x, y = dataset("regression", n_samples=200).split(0.2)[1].arrays

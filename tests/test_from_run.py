@@ -4,8 +4,6 @@ they name; a bad run id is one line."""
 from __future__ import annotations
 
 import http.server
-import subprocess
-import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -13,18 +11,13 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import assert_same_histories, local_http_server, lossexp_env
+from conftest import assert_same_histories, cli, local_http_server
 from crafted_runs import composed_config, crafted_run, dump
 
 ORIGINAL = ["model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=120", "loss=hist_avg+coef",
             "loss.coef.penalty=prediction_mean", "trainer.epochs=2", "trainer.batch_size=16", "trainer.seed=7",
             "trainer.log_every_n_steps=2", "optimizer=sgd", "optimizer.learning_rate=0.01",
             "tracking.plots=false", "tracking.log_model=false"]
-
-
-def lossexp(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lossexp.cli", *args], cwd=cwd, env=lossexp_env(),
-                          capture_output=True, text=True, timeout=300)
 
 
 #: the replaying user's secret, which a crafted config tries to read through OmegaConf's oc.env resolver
@@ -40,7 +33,7 @@ def rerun(cwd: Path, client: MlflowClient, run, *args: str):
     """The run that ``lossexp train --from-run RUN_ID ARGS`` adds to the store."""
     experiment = [run.info.experiment_id]
     before = {r.info.run_id for r in client.search_runs(experiment)}
-    result = lossexp(cwd, "train", "--from-run", run.info.run_id, *args)
+    result = cli(cwd, "train", "--from-run", run.info.run_id, *args)
     assert result.returncode == 0, result.stderr[-3000:]
     [new] = [r for r in client.search_runs(experiment) if r.info.run_id not in before]
     assert new.info.status == "FINISHED" and new.data.tags["lossexp.from_run"] == run.info.run_id
@@ -50,7 +43,7 @@ def rerun(cwd: Path, client: MlflowClient, run, *args: str):
 @pytest.mark.slow
 def test_from_run_reproduces_the_logged_run_and_overrides_apply_on_top(tmp_path):
     """One test, so that the original is trained once whatever the xdist scheduling."""
-    result = lossexp(tmp_path, "train", *ORIGINAL)
+    result = cli(tmp_path, "train", *ORIGINAL)
     assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
     [run] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])

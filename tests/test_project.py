@@ -13,14 +13,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import REPO, lossexp_env
+from conftest import REPO, cli, lossexp_env
 
 EXAMPLE = REPO / "examples" / "own_problem"
-
-
-def lossexp(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lossexp.cli", *args], cwd=cwd, env=lossexp_env(),
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +43,7 @@ def runs(root: Path) -> list:
 @pytest.mark.slow
 def test_the_readmes_first_train_command_records_a_run_with_the_projects_component(own_problem):
     first = readme_commands("lossexp train ")[0]
-    result = lossexp(own_problem, *shlex.split(first)[1:])
+    result = cli(own_problem, *shlex.split(first)[1:])
     assert result.returncode == 0, result.stderr[-3000:]
     [run] = runs(own_problem)
     assert run.info.status == "FINISHED" and run.data.tags["model"] == "gated_net"
@@ -59,14 +54,14 @@ def test_the_readmes_first_train_command_records_a_run_with_the_projects_compone
     assert run.data.params["model.units"] == "[64, 32]" and run.data.params["data.path"] == "data/sensors.npz"
     # the saved model reloads and is evaluated with the project's custom layer and component
     [model] = list((own_problem / "outputs" / "runs").rglob("model.keras"))
-    evaluated = lossexp(own_problem, "evaluate", str(model))
+    evaluated = cli(own_problem, "evaluate", str(model))
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert re.search(r"^loss\s+\d", evaluated.stdout, flags=re.M)
 
 
 @pytest.mark.slow
 def test_a_sweep_over_the_projects_component_weight(own_problem):
-    result = lossexp(own_problem, "train", "-m", "model=gated_net", "data=sensors", "data.n_samples=400",
+    result = cli(own_problem, "train", "-m", "model=gated_net", "data=sensors", "data.n_samples=400",
                      "loss=pred_variance", "loss.pred_variance.weight=0.001,0.1", "trainer.epochs=1",
                      "tracking.plots=false", "tracking.log_model=false", "tracking.experiment=sweep")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -76,7 +71,7 @@ def test_a_sweep_over_the_projects_component_weight(own_problem):
 
 
 def test_components_lists_the_projects_parts_beside_lossexps(own_problem):
-    result = lossexp(own_problem, "components")
+    result = cli(own_problem, "components")
     assert result.returncode == 0, result.stderr
     for name in ("gated_net", "sensors", "pred_variance", "sensors_baseline"):
         [line] = [line for line in result.stdout.splitlines() if line.startswith(f"  {name} ")]
@@ -96,18 +91,18 @@ def test_the_examples_component_test_passes(own_problem):
 def test_new_component_scaffolds_a_class_a_yaml_and_a_passing_numpy_test(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "mine"\n\n[tool.lossexp]\nmodules = ["models"]\n')
     (tmp_path / "models.py").write_text("")
-    result = lossexp(tmp_path, "new", "component", "smooth_pred")
+    result = cli(tmp_path, "new", "component", "smooth_pred")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "smooth_pred.py").exists() and (tmp_path / "conf" / "loss" / "smooth_pred.yaml").exists()
     assert 'modules = ["models", "smooth_pred"]' in (tmp_path / "pyproject.toml").read_text()
-    again = lossexp(tmp_path, "new", "component", "smooth_pred")
+    again = cli(tmp_path, "new", "component", "smooth_pred")
     assert again.returncode == 2 and "overwrites nothing" in again.stderr
-    taken = lossexp(tmp_path, "new", "component", "hist_avg")
+    taken = cli(tmp_path, "new", "component", "hist_avg")
     assert taken.returncode == 2 and "'hist_avg' is taken" in taken.stderr
     tested = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=tmp_path,
                             env=lossexp_env(), capture_output=True, text=True, timeout=600)
     assert tested.returncode == 0, tested.stdout[-3000:]
-    trained = lossexp(tmp_path, "train", "model=mlp", "data=regression", "data.n_samples=100", "loss=smooth_pred",
+    trained = cli(tmp_path, "train", "model=mlp", "data=regression", "data.n_samples=100", "loss=smooth_pred",
                       "trainer.epochs=1", "tracking.plots=false")
     assert trained.returncode == 0, trained.stderr[-3000:]
     [run] = runs(tmp_path)
@@ -145,12 +140,12 @@ def test_a_projects_model_of_several_inputs_on_weighted_data_trains_and_evaluate
                        ("model/two_towers", "name: two_towers\nunits: 8\n")):
         (tmp_path / "conf" / kind).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "conf" / f"{kind}.yaml").write_text(text)
-    trained = lossexp(tmp_path, "train", "model=two_towers", "data=two_views", "loss=hist_avg+activity",
+    trained = cli(tmp_path, "train", "model=two_towers", "data=two_views", "loss=hist_avg+activity",
                       "loss.activity.layers=[hidden]", "trainer.epochs=3", "tracking.plots=false")
     assert trained.returncode == 0, trained.stderr[-3000:]
     [run] = runs(tmp_path)
     assert run.info.status == "FINISHED" and "loss/activity" in run.data.metrics
-    evaluated = lossexp(tmp_path, "evaluate", f"runs:/{run.info.run_id}/model")
+    evaluated = cli(tmp_path, "evaluate", f"runs:/{run.info.run_id}/model")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     # evaluate weighs the validation examples as training's validation did
     loss = float(re.search(r"^loss\s+(\S+)", evaluated.stdout, flags=re.M).group(1))
@@ -181,7 +176,7 @@ def test_a_projects_model_failing_only_in_training_is_one_line_naming_its_file_a
     (tmp_path / "mine.py").write_text(FAILS_IN_TRAINING)
     (tmp_path / "conf" / "model").mkdir(parents=True)
     (tmp_path / "conf" / "model" / "noisy.yaml").write_text("name: noisy\n")
-    result = lossexp(tmp_path, "train", "model=noisy", "data=regression", "loss=hist_avg", "data.n_samples=200",
+    result = cli(tmp_path, "train", "model=noisy", "data=regression", "loss=hist_avg", "data.n_samples=200",
                      "trainer.epochs=1", "tracking.plots=false")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
     [line] = [line for line in result.stderr.splitlines() if line.startswith("lossexp: error: ")]

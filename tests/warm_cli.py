@@ -1,0 +1,158 @@
+"""A warm ``lossexp`` command for the tests: one process per pytest worker imports TensorFlow, Keras,
+MLflow, Hydra and lossexp once, then forks a child for each command a test runs.
+
+Importing TensorFlow and MLflow costs a fresh ``lossexp train`` process 5–7 s of CPU before it does
+anything; a test suite that runs ~100 such commands on 2 cores spends a third of its time there. The
+forked child is a separate process that runs the real console command (``lossexp.cli.run``: its exit
+status, its own file descriptors 0–2 on files, its working directory and environment, the interpreter
+ended as the console command ends it) — only the imports are already done. Tests of what happens
+*at* import time (TensorFlow's notices silenced, what a command imports, ``$LOSSEXP_LOG_LEVEL``) run a
+fresh interpreter instead (``run_cli(..., fresh=True)``).
+
+TensorFlow is imported but never initialised here (no eager context, no op run, checked before the
+first fork), so each child starts TensorFlow's runtime itself, as a fresh process does.
+
+Protocol (this module run as a script): one JSON request per line on stdin ``{"args", "cwd", "env",
+"stdout", "stderr"}``; for each, one line ``{"pid": P}`` when the child is forked, then
+``{"returncode": R}`` when it has ended (a signal: ``-N``, as ``subprocess`` reports it).
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import traceback
+import time
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+#: modules a training command imports, imported once by the warm process
+WARM_MODULES = ("tensorflow", "keras", "mlflow", "mlflow.tracking", "hydra", "optuna", "matplotlib.pyplot",
+                "lossexp.cli", "lossexp.hydra_app", "lossexp.train", "lossexp.api", "lossexp.sweeps",
+                "lossexp.training.trainer", "lossexp.tracking.run", "lossexp.evaluate")
+
+
+def _warm_up() -> None:
+    from lossexp import import_hooks, quiet
+
+    quiet.configure()
+    import_hooks.import_keras_without_sklearn()
+    import importlib
+
+    for name in WARM_MODULES:
+        importlib.import_module(name)
+    from tensorflow.python.eager import context
+
+    if context.context()._context_handle is not None:  # a child would inherit a runtime it cannot use
+        raise RuntimeError("TensorFlow's runtime was initialised while warming up: forking is not safe")
+
+
+def _child(request: Dict) -> None:
+    """In the forked child: become ``lossexp ARGS`` in the request's directory and environment."""
+    os.setsid()  # its own process group: a timeout kills its sweep workers too
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(stdin, 0)
+    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
+    sys.argv = ["lossexp", *request["args"]]
+    sys.path[0] = request["cwd"]  # as ``python -m lossexp.cli`` started there has it
+    from lossexp.cli import run
+    from lossexp.fast_exit import exit_now
+
+    try:
+        run()  # ends the process (lossexp.fast_exit)
+    except SystemExit as exit_:  # what the interpreter makes of it, then its ending
+        code = exit_.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+        exit_now(0 if code is None else code if isinstance(code, int) else 1)
+    except BaseException:  # noqa: BLE001 - the interpreter prints any other escape and exits 1
+        traceback.print_exc()
+        exit_now(1)
+
+
+def serve() -> None:
+    """The warm process: read requests, fork a child per request, report its pid and exit status."""
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing the imports print reaches the reply channel
+    _warm_up()
+    replies.write(json.dumps({"ready": True}) + "\n")
+    for line in sys.stdin:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            replies.close()
+            try:
+                _child(request)
+            finally:
+                os._exit(70)  # not reached: the child ends in lossexp.fast_exit
+        replies.write(json.dumps({"pid": pid}) + "\n")
+        _, status = os.waitpid(pid, 0)
+        replies.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
+
+
+class WarmCli:
+    """The pytest side: starts the warm process and runs commands in it."""
+
+    def __init__(self, env: Dict[str, str]) -> None:
+        self._process = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         text=True, env=env, cwd=Path(__file__).parent)
+        self._expect("ready", timeout=120)
+
+    def _expect(self, key: str, timeout: float) -> Optional[int]:
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
+        if not ready:
+            return None
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the warm lossexp process ended (exit status {self._process.wait()})")
+        return json.loads(line)[key]
+
+    def run(self, args: Sequence[str], cwd: Path, env: Dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+        """``lossexp ARGS`` in ``cwd`` with ``env``, its output captured, as ``subprocess.run`` returns it."""
+        capture = Path(tempfile.mkdtemp(prefix="warm-cli-"))
+        out, err = capture / "stdout", capture / "stderr"
+        request = {"args": list(args), "cwd": str(cwd), "env": env, "stdout": str(out), "stderr": str(err)}
+        self._process.stdin.write(json.dumps(request) + "\n")
+        self._process.stdin.flush()
+        pid = self._expect("pid", timeout=30)
+        started = time.monotonic()
+        code = self._expect("returncode", timeout=timeout)
+        if code is None:
+            os.killpg(pid, signal.SIGKILL)
+            self._expect("returncode", timeout=30)
+            raise subprocess.TimeoutExpired(["lossexp", *args], time.monotonic() - started)
+        stdout, stderr = out.read_text(), err.read_text()
+        shutil.rmtree(capture)
+        return subprocess.CompletedProcess(["lossexp", *args], code, stdout, stderr)
+
+    def close(self) -> None:
+        self._process.stdin.close()
+        self._process.wait(timeout=30)
+
+
+_shared: Optional[WarmCli] = None
+
+
+def shared(env: Dict[str, str]) -> WarmCli:
+    """This process's warm ``lossexp`` process, started (with ``env``) on first use and ended at exit."""
+    global _shared
+    if _shared is None:
+        _shared = WarmCli(env)
+        atexit.register(_shared.close)
+    return _shared
+
+
+if __name__ == "__main__":
+    serve()
