@@ -12,7 +12,8 @@ from conftest import lossexp_env
 CHECK = ("import keras\n"
          "objects = keras.saving.get_custom_objects()\n"
          "print(all(n in objects for n in ('lossexp>ComposedModel', 'lossexp>GANModel', 'lossexp>Sampling',"
-         " 'lossexp>hist_avg', 'lossexp>activity', 'lossexp>ActivityTap', 'lossexp>kl', 'lossexp>regularizer')))\n")
+         " 'lossexp>hist_avg', 'lossexp>activity', 'lossexp>ActivityTap', 'lossexp>kl', 'lossexp>regularizer',"
+         " 'lossexp>ActivityRegularizerTap')))\n")
 
 
 def python(code: str) -> str:

@@ -132,10 +132,6 @@ class LossComponent(keras.layers.Layer):
         """Layers whose outputs ``term`` reads from ``context.outputs`` (default none)."""
         return []
 
-    def distribution_problem(self) -> Optional[str]:
-        """Why the component cannot be computed under a distribution strategy, or None (it can)."""
-        return None
-
     def named_layers(self) -> List[str]:
         """The network layers the component's options name (default: its ``layers`` or ``layer``
         option); the gradient diagnostics are also computed on each of them."""

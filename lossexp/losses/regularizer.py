@@ -1,16 +1,20 @@
-"""Keras' own weight and activity regularizers on named layers, reported as a term (R3(b))."""
+"""Keras' own weight and activity regularizers (L1, L2, L1L2) on named layers, reported as a term (R3(b))."""
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import keras
+from keras import ops
 
-from lossexp.losses.base import LossComponent, LossContext, zero
+from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
+from lossexp.losses.layer_paths import find_layer
 from lossexp.registry import register_component
 
-#: option → the layer attribute Keras reads (the variable's ``regularizer`` for kernel and bias)
+#: option → the layer attribute Keras would read for it
 TARGETS = {"kernel": "kernel_regularizer", "bias": "bias_regularizer", "activity": "activity_regularizer"}
+#: the options that penalise a layer's weights
+WEIGHTS = ("kernel", "bias")
 FACTORS = ("l1", "l2")
 #: the defaults: no kernel or bias penalty, an activity L2 of 0.001 (the same penalty as activity's and
 #: aux_output's defaults)
@@ -30,8 +34,8 @@ def make_regularizer(l1: float, l2: float) -> Optional[keras.regularizers.Regula
 
 
 def weight_owners(layer: keras.layers.Layer, target: str) -> List[keras.layers.Layer]:
-    """The layers that hold ``layer``'s ``kernel`` (or ``bias``) and whose Keras regularizer for it can be
-    set: the layer itself (Dense, Conv), else the layers inside it — a recurrent layer's cell (its input
+    """The layers that hold ``layer``'s ``kernel`` (or ``bias``) as Keras' ``kernel_regularizer`` of each
+    part would see them: the layer itself (Dense, Conv), else the layers inside it — a recurrent layer's cell (its input
     kernel, as its ``kernel_regularizer`` is; not the recurrent one), both directions' cells of a
     ``Bidirectional``, an attention layer's query, key, value and output projections, a wrapped layer."""
     attr = TARGETS[target]
@@ -45,25 +49,47 @@ def weight_owners(layer: keras.layers.Layer, target: str) -> List[keras.layers.L
     return [inner for inner in layer._flatten_layers(include_self=False) if owns(inner)]
 
 
+@keras.saving.register_keras_serializable(package="lossexp")
+class ActivityRegularizerTap(LossTap):
+    """Pass-through layer adding Keras' activity regularizer ``L1`` / ``L2`` / ``L1L2`` of its input,
+    divided by the batch size as Keras ≥ 3.14 divides a layer's ``activity_regularizer`` (which
+    counts a masked sequence's padded steps too: so does this)."""
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.l1, self.l2 = l1, l2
+        self.regularizer = make_regularizer(l1, l2)
+
+    def penalty(self, inputs: Any, mask: Any = None) -> Any:
+        x = ops.cast(inputs, "float32")
+        return ops.cast(self.regularizer(x), "float32") / ops.cast(ops.shape(x)[0], "float32")
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "l1": self.l1, "l2": self.l2}
+
+
 @register_component("regularizer")
 class KerasRegularizer(LossComponent):
-    """Keras' ``kernel_regularizer`` / ``bias_regularizer`` / ``activity_regularizer`` on named layers.
+    """Keras' ``L1`` / ``L2`` / ``L1L2`` regularizers on named layers' kernels, biases and outputs: the
+    penalty ``kernel_regularizer`` / ``bias_regularizer`` / ``activity_regularizer`` would add, as a
+    term of its own — without setting them on your layers.
 
     ``kernel``, ``bias`` and ``activity`` each take ``{l1: a, l2: b}``; the component builds
     ``keras.regularizers.L1(a)``, ``L2(b)`` or ``L1L2(a, b)`` (whichever factors are non-zero;
-    none when both are 0) and sets it on every layer of ``layers``. Keras then adds the
-    penalties itself; the term is their sum, reported as ``term/<name>`` and not in
-    ``loss/other``:
+    none when both are 0) and applies it, reported as ``term/<name>`` (not ``loss/other``):
 
     * kernel: l1·Σ|W| + l2·ΣW² (bias alike), W every kernel of the layer that Keras' ``kernel_regularizer``
       of its parts would penalise: a Dense or Conv's, a recurrent layer's input kernel (both directions'
       of a ``Bidirectional``), an attention layer's four projections', a wrapped layer's;
-    * activity: (l1·Σ|h| + l2·Σh²) / batch size, with h the layer's output: Keras ≥ 3.14
-      divides activity penalties by the batch size, so with the same factor this term equals
-      ``activity`` (reduction batch_mean) and ``aux_output`` (loss sum_squares).
+    * activity: (l1·Σ|h| + l2·Σh²) / batch size, with h the layer's output (a pass-through layer
+      ``<name>_on_<layer>`` after it reads it): Keras ≥ 3.14 divides activity penalties by the batch
+      size, so with the same factor this term equals ``activity`` (reduction batch_mean) and
+      ``aux_output`` (loss sum_squares).
 
-    The contribution is ``weight · term`` (``weight: 1`` is plain Keras). The term applies in
-    training and validation. A layer that already has a different regularizer is refused.
+    Your network's layers are left as you built them: a regularizer of their own stays theirs
+    (``loss/other``), and after a run the network saves and trains without this component's
+    penalties. The contribution is ``weight · term`` (``weight: 1`` is plain Keras). The term applies
+    in training and validation.
 
     Options: ``weight``; ``layers``; ``kernel``; ``bias``; ``activity``.
     """
@@ -90,53 +116,36 @@ class KerasRegularizer(LossComponent):
     def regularizers(self) -> Dict[str, Optional[keras.regularizers.Regularizer]]:
         return {target: make_regularizer(**getattr(self, target)) for target in TARGETS}
 
+    def insert_after(self) -> Dict[str, LossTap]:
+        if make_regularizer(**self.activity) is None:
+            return {}
+        return {layer: ActivityRegularizerTap(**self.activity, name=self.tap_name(layer)) for layer in self.layers}
+
     def attach(self, network: keras.Model) -> None:
         self.require_layers(network, self.layers)
-        wanted = self.regularizers()
-        for name in self.layers:
-            layer = network.get_layer(name)
-            for target, regularizer in wanted.items():
-                if regularizer is None:
-                    continue
-                attr = TARGETS[target]
-                if target == "activity":
-                    self._set(layer, attr, target, regularizer, name)
-                    continue
-                owners = weight_owners(layer, target)
-                self.require(bool(owners), "layers", f"layers that have a {target} (Dense, Conv, GRU, LSTM, "
-                             f"MultiHeadAttention, wrappers of them{'; use_bias' if target == 'bias' else ''})", name)
-                for owner in owners:
-                    self._set(owner, attr, target, regularizer, name)
+        for target in WEIGHTS:
+            if make_regularizer(**getattr(self, target)) is None:
+                continue
+            for name in self.layers:
+                self.require(bool(weight_owners(network.get_layer(name), target)), "layers",
+                             f"layers that have a {target} (Dense, Conv, GRU, LSTM, MultiHeadAttention, wrappers of "
+                             f"them{'; use_bias' if target == 'bias' else ''})", name)
 
-    def _set(self, layer: keras.layers.Layer, attr: str, target: str, regularizer: Any, named: str) -> None:
-        """Set ``regularizer`` as ``layer.<attr>`` (and on the variable, Keras' regularizers being read
-        from it); idempotent for a reloaded model. ``named``: the layer the option names (``layer`` or
-        one holding it)."""
-        current = getattr(layer, attr, None)
-        same = type(current) is type(regularizer) and current.get_config() == regularizer.get_config()
-        self.require(current is None or same, "layers", f"layers without another {attr}", named)
-        try:
-            setattr(layer, attr, regularizer)
-        except AttributeError:  # a read-only property
-            self.require(False, "layers", f"layers whose {attr} can be set (a {type(layer).__name__} takes it when "
-                         f"built: {type(layer).__name__}(..., {attr}=...), reported as loss/other)", named)
-        if target != "activity":
-            getattr(layer, target).regularizer = regularizer
-
-    def distribution_problem(self) -> Optional[str]:
-        """Keras adds an activity regularizer's value to ``layer.losses``, one list every replica's
-        forward pass clears and refills: under tf.distribute a replica reads another's batch."""
-        if any(self.activity.values()):
-            return ("its activity factors are read from Keras' layer.losses, which Keras 3.15 shares between "
-                    "replicas; use loss=activity (or kernel/bias factors only)")
-        return None
-
-    def owned_loss_layers(self) -> List[str]:
-        return list(self.layers)
+    def penalised(self, network: keras.Model) -> List[Tuple[keras.regularizers.Regularizer, keras.Variable]]:
+        """(regularizer, variable) of every kernel and bias the options penalise."""
+        pairs = []
+        for target in WEIGHTS:
+            regularizer = make_regularizer(**getattr(self, target))
+            if regularizer is not None:
+                pairs += [(regularizer, getattr(owner, target)) for name in self.layers
+                          for owner in weight_owners(network.get_layer(name), target)]
+        return pairs
 
     def term(self, context: LossContext) -> Any:
         total = zero()
-        for name in self.layers:
-            for loss in context.network.get_layer(name).losses:
-                total = total + loss
+        for regularizer, variable in self.penalised(context.network):
+            total = total + ops.cast(regularizer(variable), "float32")
+        if make_regularizer(**self.activity) is not None:
+            for layer in self.layers:
+                total = total + find_layer(context.network, self.tap_path(layer)).latest_penalty()
         return total

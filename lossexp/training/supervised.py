@@ -18,7 +18,7 @@ import numpy as np
 from lossexp import registry
 from lossexp.data.labels import class_labels, probability_targets
 from lossexp.data.structure import shapes
-from lossexp.errors import ConfigError, invalid_value, needs_graph_network
+from lossexp.errors import invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
 from lossexp.training.network_checks import CHECKED_EXAMPLES, check_outputs, check_terms, ensure_network, \
     forward, replaced_compile
@@ -116,12 +116,6 @@ class SupervisedTrainer(Trainer):
         data = self.prepare_for(data, network)
         if components is None:
             components = build_components(config.loss)
-        if config.trainer.distribute is not None:
-            for component in components:
-                problem = component.distribution_problem()
-                if problem:
-                    raise ConfigError(f"Invalid loss component for trainer.distribute={config.trainer.distribute}: "
-                                      f"loss.{component.name}: {problem}")
         x, y = data.sample(CHECKED_EXAMPLES)
         y_pred = forward(network, x, data, name)
         other_losses = bool(unowned_losses(network, components))  # an add_loss in a call shows after a pass

@@ -1,6 +1,7 @@
-"""``regularizer``: Keras' kernel/bias/activity regularizers set on named layers, the term and
-its gradient against NumPy (activity divided by the batch size, Keras ≥ 3.14), reported as the
-component's own term and not as ``loss/other``; conflicts, bad factors, reload."""
+"""``regularizer``: Keras' kernel/bias/activity regularizers on named layers, the term and its
+gradient against NumPy (activity divided by the batch size, Keras ≥ 3.14) and against Keras' own
+``kernel_regularizer`` / ``activity_regularizer`` set on a copy of the network; reported as the
+component's own term and not as ``loss/other``; the user's layers left as built; bad factors, reload."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,9 @@ import keras
 
 from lossexp.errors import ConfigError
 from lossexp.losses.activity import ActivityPenalty
+from lossexp.losses.base import LossContext
 from lossexp.losses.regularizer import KerasRegularizer, make_regularizer
+from lossexp.training.rewire import insert_taps
 import lossexp.training.composed_model  # noqa: F401  (registers ComposedModel for reloading)
 
 
@@ -23,29 +26,40 @@ def test_l1_l2_and_l1l2_objects_are_built_from_the_factors():
     assert make_regularizer(0.0, 0.0) is None
 
 
-def test_attach_sets_keras_regularizers_on_the_named_layers_only(tiny_network):
+def tapped(network, component):
+    """The network with the component's taps inserted and the component attached, as composing does."""
+    rewired = insert_taps(network, {layer: [tap] for layer, tap in component.insert_after().items()})
+    component.attach(rewired)
+    return rewired
+
+
+def test_the_users_layers_are_left_as_they_built_them(tiny_network, compose, regression_data):
+    """No regularizer is set on the network's layers or variables, during a run or after it: the same
+    network trained afterwards without the component (a baseline) has no penalty in its loss."""
+    x, y = regression_data
     network = tiny_network()
+    before = network.get_config()
     component = KerasRegularizer(name="regularizer", layers=["hidden_1"], kernel={"l1": 0.1, "l2": 0.2},
                                  bias={"l2": 0.3}, activity={"l1": 0.4})
-    component.attach(network)
+    history = compose(network, [component]).fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0).history
+    assert history["term/regularizer"][0] > 0
     layer = network.get_layer("hidden_1")
-    assert isinstance(layer.kernel.regularizer, keras.regularizers.L1L2)
-    assert isinstance(layer.bias.regularizer, keras.regularizers.L2)
-    assert isinstance(layer.activity_regularizer, keras.regularizers.L1)
-    assert layer.get_config()["kernel_regularizer"]["config"] == {"l1": 0.1, "l2": 0.2}  # saved with the layer
-    assert network.get_layer("hidden_2").kernel.regularizer is None
+    assert layer.kernel.regularizer is None and layer.bias.regularizer is None and layer.activity_regularizer is None
+    assert network.get_config() == before and not network.losses
+    baseline = compose(network, []).fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0).history
+    assert "loss/other" not in baseline
+    np.testing.assert_allclose(baseline["loss"], baseline["loss/task"], rtol=1e-6)
 
 
 def test_term_and_gradient_match_numpy(tiny_network, np_forward, regression_data):
     x = regression_data[0][:12]
-    network = tiny_network()
     component = KerasRegularizer(name="regularizer", layers=["hidden_1", "hidden_2"], kernel={"l1": 0.01, "l2": 0.02},
                                  bias={"l1": 0.03}, activity={"l1": 0.05, "l2": 0.1})
-    component.attach(network)
+    network = tapped(tiny_network(), component)
     kernel = network.get_layer("hidden_2").kernel
     with tf.GradientTape() as tape:
-        network(x, training=True)  # Keras records the activity penalties of this call
-        term = component.term(type("Context", (), {"network": network})())
+        network(x, training=True)  # the taps record the activity penalties of this call
+        term = component.term(LossContext(None, None, network, training=True))
     hidden = np_forward(network, x)
     expected = 0.0
     for name in ("hidden_1", "hidden_2"):
@@ -60,6 +74,28 @@ def test_term_and_gradient_match_numpy(tiny_network, np_forward, regression_data
     d_pre = (0.05 * np.sign(h2) + 0.2 * h2) / len(x) * (1 - h2 ** 2)  # through tanh
     expected_grad = 0.01 * np.sign(w2) + 0.04 * w2 + h1.T @ d_pre
     np.testing.assert_allclose(np.asarray(tape.gradient(term, kernel)), expected_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_the_term_is_what_keras_own_regularizers_set_on_the_layers_add(tiny_network, regression_data):
+    """R3(b) as Keras users write it — ``Dense(…, kernel_regularizer=…, bias_regularizer=…,
+    activity_regularizer=…)`` — on a copy of the network with the same weights: its ``losses`` sum to the term."""
+    x = regression_data[0][:12]
+    factors = {"kernel": {"l1": 0.01, "l2": 0.02}, "bias": {"l2": 0.03}, "activity": {"l1": 0.05, "l2": 0.1}}
+    component = KerasRegularizer(name="regularizer", layers=["hidden_1"], **factors)
+    network = tapped(tiny_network(), component)
+    network(x, training=True)
+    term = float(component.term(LossContext(None, None, network, training=True)))
+    config = tiny_network().get_config()
+    for layer in config["layers"]:
+        if layer["config"]["name"] == "hidden_1":
+            for target, factor in factors.items():
+                layer["config"][f"{target}_regularizer"] = keras.saving.serialize_keras_object(
+                    make_regularizer(factor.get("l1", 0.0), factor.get("l2", 0.0)))
+    keras_way = keras.Model.from_config(config)
+    keras_way.set_weights(tiny_network().get_weights())
+    keras_way(x, training=True)
+    assert len(keras_way.losses) == 3
+    np.testing.assert_allclose(term, float(sum(keras_way.losses)), rtol=1e-5)
 
 
 def test_reported_as_its_own_term_not_as_other(tiny_network, compose, regression_data):
@@ -113,17 +149,14 @@ def test_saved_model_reloads_with_its_regularizers(tmp_path, tiny_network, compo
     np.testing.assert_allclose(results["term/regularizer"], expected["term/regularizer"], rtol=1e-5)
 
 
-def test_bad_options_and_conflicts_are_config_errors(tiny_network):
+def test_bad_options_are_config_errors(tiny_network):
     with pytest.raises(ConfigError, match=r"loss\.regularizer\.kernel\.l2: expected a finite number >= 0"):
         KerasRegularizer(name="regularizer", kernel={"l2": -1})
     with pytest.raises(ConfigError, match=r"loss\.regularizer\.kernel: expected a mapping with keys l1, l2"):
         KerasRegularizer(name="regularizer", kernel={"l3": 1})
     with pytest.raises(ConfigError, match=r"at least one non-zero"):
         KerasRegularizer(name="regularizer", activity={"l2": 0})
-    network = tiny_network(regularizer=keras.regularizers.L1(0.5))
-    with pytest.raises(ConfigError, match=r"loss\.regularizer\.layers: expected layers without another "
-                                          r"kernel_regularizer, got 'hidden_2'"):
-        KerasRegularizer(name="regularizer", layers=["hidden_2"], kernel={"l2": 0.1}).attach(network)
+    network = tiny_network()
     with pytest.raises(ConfigError, match=r"layer 'conv_9' is not in the model"):
         KerasRegularizer(name="regularizer", layers=["conv_9"]).attach(network)
     inputs = keras.Input((5, 3))
@@ -137,7 +170,7 @@ def test_bad_options_and_conflicts_are_config_errors(tiny_network):
 def test_layers_whose_kernels_are_inside_them_are_regularized_as_keras_regularizers_of_their_parts_would():
     """A Bidirectional GRU (each direction's input kernel, as GRU(kernel_regularizer=…); not the
     recurrent kernels), an LSTM's cell, attention's four projections, a TimeDistributed Dense: the term
-    against NumPy, and a reloaded network keeps the regularizers its layers' configs carry."""
+    against NumPy; the layers' parts are left as they were."""
     keras.utils.set_random_seed(0)
     inputs = keras.Input((5, 3))
     branches = [keras.layers.Bidirectional(keras.layers.GRU(4), name="bi")(inputs),
@@ -146,7 +179,8 @@ def test_layers_whose_kernels_are_inside_them_are_regularized_as_keras_regulariz
                 keras.layers.Flatten()(keras.layers.TimeDistributed(keras.layers.Dense(2), name="td")(inputs))]
     network = keras.Model(inputs, keras.layers.Concatenate()(branches))
     names = ["bi", "lstm", "mha", "td"]
-    component = KerasRegularizer(name="regularizer", layers=names, kernel={"l1": 0.01, "l2": 0.02}, bias={"l2": 0.5})
+    component = KerasRegularizer(name="regularizer", layers=names, kernel={"l1": 0.01, "l2": 0.02}, bias={"l2": 0.5},
+                                 activity=None)
     component.attach(network)
     term = float(component.term(type("Context", (), {"network": network})()))
     expected = 0.0
@@ -160,6 +194,5 @@ def test_layers_whose_kernels_are_inside_them_are_regularized_as_keras_regulariz
     kernels = [v.path for name in names for v in network.get_layer(name).weights if v.name == "kernel"]
     assert len(kernels) == 2 + 1 + 4 + 1
     np.testing.assert_allclose(term, expected, rtol=1e-5)
-    reloaded = keras.Model.from_config(network.get_config())
-    assert reloaded.get_layer("bi").forward_layer.cell.kernel.regularizer.get_config() == {"l1": 0.01, "l2": 0.02}
-    assert reloaded.get_layer("lstm").cell.recurrent_kernel.regularizer is None
+    network(np.zeros((2, 5, 3), "float32"))
+    assert not network.losses  # nothing set on the layers' parts
