@@ -348,6 +348,9 @@ class ComposedModel(keras.Model):
 
     @classmethod
     def from_config(cls, config: Dict[str, Any], custom_objects: Any = None) -> "ComposedModel":
+        from lossexp.keras_objects import register_keras_objects
+
+        register_keras_objects()  # its components' classes, wherever Keras was first imported from
         config = dict(config)
         network = keras.saving.deserialize_keras_object(config.pop("network"), custom_objects=custom_objects)
         components = [

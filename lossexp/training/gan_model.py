@@ -228,6 +228,9 @@ class GANModel(keras.Model):
 
     @classmethod
     def from_config(cls, config: Dict[str, Any], custom_objects: Any = None) -> "GANModel":
+        from lossexp.keras_objects import register_keras_objects
+
+        register_keras_objects()  # its components' classes, wherever Keras was first imported from
         config = dict(config)
         for player in PLAYERS:
             config[player] = keras.saving.deserialize_keras_object(config[player], custom_objects=custom_objects)
