@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Set, Tuple
 
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
@@ -97,8 +98,22 @@ def translate_errors(job: Sequence[str], config_name: str = "config") -> Iterato
         yield
     except (HydraException, OmegaConfBaseException) as exc:
         raise _translate(exc, config_name, job) from None
+    except yaml.YAMLError as exc:  # a YAML file of the project's (or lossexp's) conf/ that does not parse
+        raise ConfigError(yaml_error(exc)) from None
     except ValueError as exc:  # Hydra's own checks of an override it parsed (e.g. `=0`: a value without a key)
         raise ConfigError(f"Invalid override in {' '.join(job)!r}: {str(exc).splitlines()[0]}") from None
+
+
+def yaml_error(exc: "yaml.YAMLError") -> str:
+    """``Invalid YAML in conf/model/x.yaml, line 3: expected ',' or ']', but got ':'`` (the file relative
+    to the working directory when it lies inside it)."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return f"Invalid YAML: {str(exc).splitlines()[0]}"
+    path = Path(mark.name)
+    shown = path.relative_to(Path.cwd()) if path.is_absolute() and path.is_relative_to(Path.cwd()) else path
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"Invalid YAML in {shown}, line {mark.line + 1}: {problem}"
 
 
 def _compose(job: Sequence[str], config_name: str) -> DictConfig:
