@@ -124,18 +124,22 @@ def load_model(path: Path) -> Any:
     try:
         return keras.saving.load_model(path, compile=True, safe_mode=True)
     except Exception as exc:  # a damaged or outdated file fails in many ways, all of them the file's fault
-        # Keras nests the cause in the message: its last line is the innermost error
-        reason = next((line.strip() for line in reversed(str(exc).splitlines()) if line.strip()), "")
+        # Keras nests the cause in the message: its last line that says something is the innermost error
+        # (a list of the objects it was loading may follow it: "[<MyTerm name=my_term, built=False>]")
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = next((line for line in reversed(lines) if not line.startswith(("[<", "<"))), "")
         for advice in (" Full object config", ". Make sure custom classes"):  # Keras' advice to developers
             reason = reason.split(advice)[0]
         reason = reason.removeprefix("Exception encountered: ")[:300]
-        raise _bad_file(path, f"Keras cannot load it; saved by another lossexp version? {reason}") from None
+        raise _bad_file(path, "Keras cannot load it; saved by another lossexp version, or before your project's "
+                              f"code for it changed? {reason}") from None
 
 
 def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]:
     """Loss and metrics of the saved model on the configured data's validation split."""
     from lossexp.data import load
     from lossexp.precheck import compose_validated
+    from lossexp.registry import register_config_nodes
     from lossexp.tracking.model_source import resolve
     from lossexp.training.trainer import for_saved_class
 
@@ -145,6 +149,8 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
     if not regime.can_evaluate:
         raise _bad_file(path, f"a {regime.saved_class} model: it has no validation split to evaluate on "
                               "(see the run's own metrics)")
+    project.load()  # the project's parts the saved config names, with a YAML or without one
+    register_config_nodes()
     config = compose_validated([*saved_overrides(path, overrides, source.config_path), *overrides])
     trainer = regime(config)
     model = load_model(path)

@@ -152,6 +152,42 @@ def test_a_projects_model_of_several_inputs_on_weighted_data_trains_and_evaluate
     assert loss == pytest.approx(run.data.metrics["val_loss"], rel=1e-4)
 
 
+TWO_HEADS = '''
+import keras
+import numpy as np
+import lossexp
+
+
+@lossexp.register_data("labelled_and_scored")
+def labelled_and_scored(n: int = 300):
+    x = np.random.default_rng(0).normal(size=(n, 4)).astype("float32")
+    return x, {"cls": (x[:, 0] > 0).astype("int64"), "reg": x[:, 1:2] * 2.0}
+
+
+@lossexp.register_model("two_heads")
+def two_heads(data):
+    inputs = keras.Input(data.input_shape)
+    hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    return keras.Model(inputs, {"cls": keras.layers.Dense(2, activation="softmax", name="cls")(hidden),
+                                "reg": keras.layers.Dense(1, name="reg")(hidden)})
+'''
+
+
+@pytest.mark.slow
+def test_a_projects_model_of_two_heads_evaluates_as_its_run_validated(tmp_path):
+    """Outputs by name: ``evaluate`` checks the saved network's outputs against the data's targets by name."""
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["mine"]\n')
+    (tmp_path / "mine.py").write_text(TWO_HEADS)
+    trained = cli(tmp_path, "train", "model=two_heads", "data=labelled_and_scored", "loss=activity",
+                  "loss.activity.layers=[hidden]", "trainer.epochs=2", "tracking.plots=false")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    [run] = runs(tmp_path)
+    evaluated = cli(tmp_path, "evaluate", f"runs:/{run.info.run_id}/model")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    loss = float(re.search(r"^loss\s+(\S+)", evaluated.stdout, flags=re.M).group(1))
+    assert loss == pytest.approx(run.data.metrics["val_loss"], rel=1e-4)
+
+
 FAILS_IN_TRAINING = '''
 import keras
 import lossexp

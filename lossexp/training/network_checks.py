@@ -53,6 +53,14 @@ def forward(network: Any, x: Any, data: Any, model_name: str) -> Any:
                           f"(shape {data.input_shapes}): {type(exc).__name__}: {one_line(str(exc))}") from None
 
 
+def as_arrays(network: Any, y_pred: Any) -> Any:
+    """The network's outputs as NumPy: one array, or a dict by output name (outputs in a list too)."""
+    output_names = list(getattr(network, "output_names", None) or [])
+    if isinstance(y_pred, (list, tuple)) and len(y_pred) == len(output_names):  # outputs in a list: by name
+        y_pred = dict(zip(output_names, y_pred))
+    return {k: np.asarray(v) for k, v in y_pred.items()} if isinstance(y_pred, dict) else np.asarray(y_pred)
+
+
 def replaced_compile(network: Any, model_name: str, task_loss: Any, optimizer: str) -> Optional[str]:
     """What a network compiled before it came (its loss, its optimizer) loses to the config's task loss
     and optimizer, said in one line (None when it was not compiled with a loss)."""

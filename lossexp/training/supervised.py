@@ -20,7 +20,7 @@ from lossexp.data.labels import class_labels, probability_targets
 from lossexp.data.structure import shapes
 from lossexp.errors import invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
-from lossexp.training.network_checks import CHECKED_EXAMPLES, check_outputs, check_terms, ensure_network, \
+from lossexp.training.network_checks import CHECKED_EXAMPLES, as_arrays, check_outputs, check_terms, ensure_network, \
     forward, replaced_compile
 from lossexp.training.trainer import Trainer
 
@@ -120,9 +120,7 @@ class SupervisedTrainer(Trainer):
         y_pred = forward(network, x, data, name)
         other_losses = bool(unowned_losses(network, components))  # an add_loss in a call shows after a pass
         output_names = list(getattr(network, "output_names", None) or [])
-        if isinstance(y_pred, (list, tuple)) and len(y_pred) == len(output_names):  # outputs in a list: by name
-            y_pred = dict(zip(output_names, y_pred))
-        y_pred = {k: np.asarray(v) for k, v in y_pred.items()} if isinstance(y_pred, dict) else np.asarray(y_pred)
+        y_pred = as_arrays(network, y_pred)
         check_outputs(name, data, y, y_pred)
         if config.task.class_weight is not None and data.task != "classification":
             raise invalid_value("task.class_weight", "null for a task that is not classification",
@@ -196,7 +194,7 @@ class SupervisedTrainer(Trainer):
             raise invalid_value("data", f"data with inputs of shape {expected}, as the model takes",
                                 f"{data.name} {data.input_shapes}")
         x, y = data.sample(CHECKED_EXAMPLES)
-        check_outputs(model.network.name, data, y, np.asarray(model.network(x, training=False)))
+        check_outputs(model.network.name, data, y, as_arrays(model.network, model.network(x, training=False)))
         batch = self.config.trainer.batch_size
         if validation.arrays is not None:
             x, y, *weight = validation.arrays
