@@ -43,10 +43,28 @@ class FitResult(NamedTuple):
 def _section_overrides(section: str, values: Any) -> List[str]:
     if section == "optimizer" and isinstance(values, str):
         return [f"optimizer={values}"]
+    _check_plain(section, values)
     if not isinstance(values, Mapping):
         raise invalid_value(section, "a mapping of option to value", values)
     overrides = [f"optimizer={values['name']}"] if section == "optimizer" and "name" in values else []
     return overrides + [f"{section}.{key}={override_value(value)}" for key, value in values.items() if key != "name"]
+
+
+def _check_plain(key: str, value: Any) -> None:
+    """A section holds what a config can: names, numbers, booleans, lists and mappings of them. A Keras
+    object (a loss, a metric, an optimizer, a schedule) is refused in one line saying where it goes."""
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            _check_plain(f"{key}.{name}", item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_plain(key, item)
+    elif value is not None and not isinstance(value, (str, bool, int, float)):
+        raise ConfigError(f"Invalid value for {key}: expected what a config holds (a name, number, list or mapping; "
+                          f"e.g. 'sparse_categorical_crossentropy', {{'name': 'adam', 'learning_rate': 0.001}}), got "
+                          f"a {type(value).__name__} object; to train with Keras objects, compose the model and "
+                          "compile it yourself: model = lossexp.compose(network, loss=[...]); "
+                          "model.compile(optimizer=..., loss=..., metrics=...); model.fit(...)")
 
 
 def loss_entries(loss: Union[str, LossEntry, Iterable[LossEntry]]) -> List[LossEntry]:
@@ -163,7 +181,7 @@ def fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]] 
     from lossexp.losses.entries import entries_of
     from lossexp.overrides import rewrite_loss
     from lossexp.precheck import translate_errors
-    from lossexp.registry import available
+    from lossexp.registry import available, register_config_nodes
     from lossexp.train import execute
     from lossexp.training.trainer import DEFAULT
 
@@ -173,6 +191,7 @@ def fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]] 
                           + _where_it_goes(unknown[0], sections[unknown[0]]))
     quiet.quiet_libraries()  # the console of `lossexp train`: MLflow's INFO lines (a new store's tables) hidden
     project.load()
+    register_config_nodes()  # parts registered without a YAML (the project's, a notebook's) are chosen by name
     loss = loss_entries(loss)
     names, instances, options = _split_loss(loss)
     # a second instance of a class (its options name a kind) is added as a whole entry, like

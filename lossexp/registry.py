@@ -230,8 +230,9 @@ RESERVED = {"loss": ("task", "other"), "weighting": ("coef",)}
 
 def register_config_nodes() -> None:
     """Make parts without a YAML selectable (``model=<name>``, ``loss=<name>``): one Hydra
-    ConfigStore node per installed or project-registered part, open so that its options can be
-    set on the command line (checked against its signature like any other)."""
+    ConfigStore node per installed, project-registered or otherwise registered part (a notebook's
+    ``@lossexp.register_component``), open so that its options can be set on the command line
+    (checked against its signature like any other)."""
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
@@ -242,7 +243,7 @@ def register_config_nodes() -> None:
         if spec.group is None:
             continue
         with_yaml = set(shipped(kind)) | set(current.config_names(spec.group) if current is not None else ())
-        for name in sorted((set(installed(kind)) | set(project_names(kind))) - with_yaml):
+        for name in sorted((set(installed(kind)) | set(project_names(kind)) | set(_ENTRIES[kind])) - with_yaml):
             node = OmegaConf.create({name: {}} if kind == "loss" else {"name": name})
             OmegaConf.set_struct(node, False)
             ConfigStore.instance().store(group=spec.group, name=name, node=node)

@@ -108,6 +108,15 @@ def test_a_composed_model_compiled_without_a_loss_trains_on_its_task_loss_and_re
     (lambda: lossexp.fit(network(), (data()[0], np.arange(160) % 3 - 1)), "Invalid value for data (python): expected "
      "class labels 0…k-1 (padding: a valid label weighted 0 by sample weights; numbers: task.type=regression or "
      "float targets), got '-1 at example 0'"),
+    (lambda: lossexp.fit(network(), data(), task={"loss": keras_object("SparseCategoricalCrossentropy")}),
+     "Invalid value for task.loss: expected what a config holds (a name, number, list or mapping; e.g. "
+     "'sparse_categorical_crossentropy', {'name': 'adam', 'learning_rate': 0.001}), got a "
+     "SparseCategoricalCrossentropy object; to train with Keras objects, compose the model and compile it yourself"),
+    (lambda: lossexp.fit(network(), data(), optimizer={"name": "adam", "learning_rate": keras_object("CosineDecay")}),
+     "Invalid value for optimizer.learning_rate: expected what a config holds"),
+    (lambda: lossexp.fit(network(), data(), optimizer=keras_object("SGD")),
+     "Invalid value for optimizer: expected what a config holds (a name, number, list or mapping; e.g. "
+     "'sparse_categorical_crossentropy', {'name': 'adam', 'learning_rate': 0.001}), got a SGD object"),
 ])
 def test_mistakes_are_one_line_config_errors(call, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -115,6 +124,56 @@ def test_mistakes_are_one_line_config_errors(call, message, tmp_path, monkeypatc
         call()
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+def keras_object(name: str):
+    """A Keras loss, schedule or optimizer object, as a Keras user passes one."""
+    import keras
+
+    return {"SparseCategoricalCrossentropy": lambda: keras.losses.SparseCategoricalCrossentropy(),
+            "CosineDecay": lambda: keras.optimizers.schedules.CosineDecay(0.01, 100),
+            "SGD": lambda: keras.optimizers.SGD(0.01)}[name]()
+
+
+NOTEBOOK_COMPONENT = """
+import os, numpy as np, keras, lossexp
+from keras import ops
+os.chdir({cwd!r})
+
+
+@lossexp.register_component("pred_variance")
+class PredictionVariance(lossexp.LossComponent):
+    \"\"\"Variance of the predictions. Options: ``weight``; ``scale``.\"\"\"
+
+    def __init__(self, weight=0.1, scale: float = 1.0, **kwargs):
+        super().__init__(weight=weight, **kwargs)
+        self.scale = self.require_number("scale", scale, minimum=0.0)
+
+    def term(self, context):
+        return self.scale * ops.var(context.y_pred)
+
+
+x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+network = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+result = lossexp.fit(network, (x, x[:, :1]), loss=[("pred_variance", {{"weight": 0.5, "scale": 2.0}})],
+                     trainer={{"epochs": 1, "verbose": 0}}, tracking={{"plots": False, "log_model": False}})
+print(result.history["loss/pred_variance"][0] / result.history["term/pred_variance"][0])
+"""
+
+
+@pytest.mark.slow
+def test_a_component_a_notebook_registers_is_chosen_by_name_with_its_options(tmp_path):
+    """No YAML: the name and its options compose as a shipped component's do (its own process: the
+    registration would stay in this one)."""
+    import subprocess
+    import sys
+
+    from conftest import lossexp_env
+
+    result = subprocess.run([sys.executable, "-c", NOTEBOOK_COMPONENT.format(cwd=str(tmp_path))], env=lossexp_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert float(result.stdout.strip().splitlines()[-1]) == pytest.approx(0.5, rel=1e-5)
 
 
 def unregistered_component():
