@@ -8,7 +8,8 @@ when the project's own code (a model's ``call``, a component's ``term``) fails d
 
 Training that stops on a non-finite loss is one line and status 1 (its run ended FAILED); a
 run interrupted by SIGINT / SIGTERM ended KILLED and the process exits 130 / 143
-(128 + the signal), without a traceback.
+(128 + the signal), without a traceback. In a sweep, a job that fails either way says so in its
+line and the sweep's other jobs still run (:class:`JobFailed`).
 """
 from __future__ import annotations
 
@@ -16,12 +17,19 @@ import signal
 import sys
 
 import hydra
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from lossexp import CONF_DIR
 from lossexp.errors import EXIT_BAD_INPUT, ConfigError, NonFiniteLoss, Terminated
 
 EXIT_FAILED = 1
+
+
+class JobFailed(CompactHydraException):
+    """A sweep's job that failed after saying why in its own line: Hydra records the job FAILED and
+    runs the sweep's other jobs (exiting the process would end them), then reports this one line —
+    Hydra's compact form — where it would print the job's traceback."""
 
 
 def _in_sweep() -> bool:
@@ -44,11 +52,14 @@ def hydra_train(cfg: DictConfig) -> float:
         return run(cfg)
     except ConfigError as exc:
         print(f"lossexp: error: {exc}", file=sys.stderr)
+        if _in_sweep():
+            raise JobFailed("lossexp: this job failed (its line is above); the sweep's other jobs ran") from None
         sys.exit(EXIT_BAD_INPUT)
     except NonFiniteLoss as exc:
         print(f"lossexp: error: non-finite loss: {exc} (the run ended FAILED)", file=sys.stderr)
         if _in_sweep():
-            raise  # Hydra records the job FAILED and runs the sweep's other jobs
+            raise JobFailed("lossexp: this job's run ended FAILED (non-finite loss); the sweep's other jobs ran") \
+                from None
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt as exc:
         print(f"lossexp: interrupted (SIGINT); the run ended KILLED{_continued_by(exc)}", file=sys.stderr)
