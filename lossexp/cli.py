@@ -72,6 +72,8 @@ def _components(args: Sequence[str]) -> int:
         print(render(args[0] if args else None), end="")
     except KeyError as exc:
         return _fail(exc.args[0])
+    except ConfigError as exc:  # the project's pyproject.toml or one of its modules
+        return _fail(str(exc))
     return 0
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import re
 import sys
+import tomllib
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 from lossexp import project, registry
 from lossexp.errors import ConfigError
@@ -90,24 +91,75 @@ def _class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def _add_module(pyproject: Path, module: str) -> str:
-    """Add ``module`` to ``[tool.lossexp] modules``; returns what was done, for the user."""
+_HEADER = re.compile(r"^[ \t]*\[[ \t]*tool[ \t]*\.[ \t]*lossexp[ \t]*\][^\S\n]*(?:#[^\n]*)?$", re.M)
+_NEXT_TABLE = re.compile(r"^[ \t]*\[", re.M)
+#: ``modules = [ ... ]``, its list possibly over several lines; strings and comments may hold ``]``
+_MODULES = re.compile(r"""^[ \t]*modules[ \t]*=[ \t]*\[((?:"[^"\n]*"|'[^'\n]*'|#[^\n]*|[^\]"'#])*)\]""", re.M)
+_ITEM = re.compile(r"""#[^\n]*|"[^"\n]*"|'[^'\n]*'|[^\s,#]+""")
+
+
+def _with_item(body: str, item: str) -> str:
+    """The body of a TOML list (between its brackets) with ``item`` appended, in the list's own layout:
+    inline (``"a", "b"``) or one item per line, trailing comma and indentation as the last item has them."""
+    items = [m for m in _ITEM.finditer(body) if not m.group().startswith("#")]
+    if not items:
+        return item + ("," + body if body.strip() else "")
+    end = items[-1].end()
+    line_end = body.find("\n", end)
+    if line_end < 0:  # the last item shares the closing bracket's line
+        return f"{body[:end]}, {item}{body[end:]}"
+    comma = body[end:line_end].lstrip().startswith(",")
+    indent = re.match(r"[ \t]*", body[body.rfind("\n", 0, items[-1].start()) + 1:]).group()
+    return (body[:end] + ("" if comma else ",") + body[end:line_end]
+            + f"\n{indent}{item}{',' if comma else ''}" + body[line_end:])
+
+
+def _with_module(pyproject: Path, module: str) -> Tuple[str, str]:
+    """``pyproject``'s text with ``module`` added to ``[tool.lossexp] modules``, and what was done, for the user.
+
+    The text is edited in place, not re-serialised, so the user's formatting and comments survive: the
+    edit stays inside the ``[tool.lossexp]`` table (its header may carry a comment; it ends at the next
+    line starting with ``[``), where ``modules`` is extended, else inserted after the header; with no
+    table, one is appended. The result is parsed again and must equal the old file with ``module``
+    appended to that list, nothing else: an edit that would break the file or change anything else is a
+    :class:`ConfigError`, raised before anything is written.
+    """
     if not pyproject.exists():
-        pyproject.write_text(f'[tool.lossexp]\nmodules = ["{module}"]\n')
-        return f"created {pyproject.name} with [tool.lossexp] modules = [\"{module}\"]"
+        return (f'[tool.lossexp]\nmodules = ["{module}"]\n',
+                f'created {pyproject.name} with [tool.lossexp] modules = ["{module}"]')
     text = pyproject.read_text()
-    table = re.search(r"^\[tool\.lossexp\]\s*$", text, flags=re.M)
-    if table is None:
-        pyproject.write_text(text.rstrip("\n") + f'\n\n[tool.lossexp]\nmodules = ["{module}"]\n')
-        return f"added [tool.lossexp] modules = [\"{module}\"] to {pyproject.name}"
-    line = re.compile(r"^(modules\s*=\s*\[)([^\]\n]*)(\])", flags=re.M)
-    match = line.search(text, table.end())
-    if match is None:
-        return f"add \"{module}\" to [tool.lossexp] modules in {pyproject.name} by hand"
-    items = [item.strip() for item in match.group(2).split(",") if item.strip()]
-    new = ", ".join(items + [f'"{module}"'])
-    pyproject.write_text(text[:match.start()] + f"{match.group(1)}{new}{match.group(3)}" + text[match.end():])
-    return f"added \"{module}\" to [tool.lossexp] modules in {pyproject.name}"
+    try:
+        expected = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Invalid file {pyproject.name}: {exc}") from None
+    table = expected.setdefault("tool", {}).setdefault("lossexp", {})
+    listed = table.setdefault("modules", []) if isinstance(table, dict) else None
+    if not isinstance(listed, list):
+        raise ConfigError(f"Invalid file {pyproject.name}: [tool.lossexp] modules is not a list of module "
+                          f"names; add {module!r} to it by hand")
+    if module in listed:
+        return text, f'"{module}" is already in [tool.lossexp] modules in {pyproject.name}'
+    listed.append(module)  # what the file must read as once edited
+    header = _HEADER.search(text)
+    if header is None:
+        new = (text.rstrip() + "\n\n" if text.strip() else "") + f'[tool.lossexp]\nmodules = ["{module}"]\n'
+        done = f'added [tool.lossexp] modules = ["{module}"] to {pyproject.name}'
+    else:
+        after = _NEXT_TABLE.search(text, header.end())
+        modules = _MODULES.search(text, header.end(), after.start() if after else len(text))
+        if modules is None:
+            new = text[:header.end()] + f'\nmodules = ["{module}"]' + text[header.end():]
+        else:
+            new = text[:modules.start(1)] + _with_item(modules.group(1), f'"{module}"') + text[modules.end(1):]
+        done = f'added "{module}" to [tool.lossexp] modules in {pyproject.name}'
+    try:
+        edited = tomllib.loads(new) == expected
+    except tomllib.TOMLDecodeError:
+        edited = False
+    if not edited:
+        raise ConfigError(f"Invalid file {pyproject.name}: could not add {module!r} to [tool.lossexp] modules "
+                          f"without breaking or changing anything else; add it by hand")
+    return new, done
 
 
 def new_component(name: str, root: Path) -> List[str]:
@@ -123,13 +175,14 @@ def new_component(name: str, root: Path) -> List[str]:
     if name in registry.available("loss") or name in registry.RESERVED["loss"]:
         raise ConfigError(f"Invalid value for NAME: {name!r} is taken; the loss components are "
                           f"{', '.join(registry.available('loss'))}")
-    done = []
+    pyproject, (text, added) = root / "pyproject.toml", _with_module(root / "pyproject.toml", name)
+    done = []  # pyproject.toml's new text is checked before anything is written, and written last
     for path, template in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template.format(name=name, cls=cls))
         done.append(f"wrote {path.relative_to(root)}")
-    done.append(_add_module(root / "pyproject.toml", name))
-    return done
+    pyproject.write_text(text)
+    return done + [added]
 
 
 def main(args: Sequence[str]) -> int:

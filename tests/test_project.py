@@ -8,12 +8,15 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import REPO, cli, lossexp_env
+from lossexp.errors import ConfigError
+from lossexp.scaffold import new_component
 
 EXAMPLE = REPO / "examples" / "own_problem"
 
@@ -108,6 +111,63 @@ def test_new_component_scaffolds_a_class_a_yaml_and_a_passing_numpy_test(tmp_pat
     [run] = runs(tmp_path)
     assert run.info.status == "FINISHED" and "term/smooth_pred" in run.data.metrics
 
+
+
+def scaffolded_pyproject(root: Path, pyproject: str, name: str = "my_term") -> str:
+    """``pyproject.toml`` once ``lossexp new component NAME`` has added ``name`` to it (checked to parse)."""
+    (root / "pyproject.toml").write_text(pyproject)
+    new_component(name, root)
+    text = (root / "pyproject.toml").read_text()
+    tomllib.loads(text)
+    return text
+
+
+def test_new_component_extends_the_table_whose_header_carries_a_comment(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]  # my research project\nmodules = ["my_net", "my_data"]\n')
+    for module in ("my_net", "my_data"):
+        (tmp_path / f"{module}.py").write_text("")
+    result = cli(tmp_path, "new", "component", "my_term")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "pyproject.toml").read_text() == (
+        '[tool.lossexp]  # my research project\nmodules = ["my_net", "my_data", "my_term"]\n')
+    listed = cli(tmp_path, "components", "my_term")  # the next command reads the project, and its new component
+    assert listed.returncode == 0 and "  my_term " in listed.stdout, listed.stderr
+
+
+def test_new_component_adds_modules_to_its_own_table_not_the_next_ones(tmp_path):
+    text = scaffolded_pyproject(tmp_path, '[tool.lossexp]\nconf = "conf"\n\n[tool.other]\nmodules = ["unrelated"]\n',
+                                "term_a")
+    assert text == '[tool.lossexp]\nmodules = ["term_a"]\nconf = "conf"\n\n[tool.other]\nmodules = ["unrelated"]\n'
+
+
+def test_new_component_extends_a_list_over_several_lines_in_its_layout(tmp_path):
+    text = scaffolded_pyproject(tmp_path, '[project]\nname = "mine"\n\n[tool.lossexp]\nmodules = [\n    "my_net",  # the network\n'
+                                          '    "my_data"\n]  # my parts\nconf = "conf"\n')
+    assert text == ('[project]\nname = "mine"\n\n[tool.lossexp]\nmodules = [\n    "my_net",  # the network\n'
+                    '    "my_data",\n    "my_term"\n]  # my parts\nconf = "conf"\n')
+
+
+def test_new_component_appends_the_table_a_pyproject_lacks(tmp_path):
+    text = scaffolded_pyproject(tmp_path, '[project]\nname = "mine"\n\n[tool.other]\nmodules = ["unrelated"]\n')
+    assert text == '[project]\nname = "mine"\n\n[tool.other]\nmodules = ["unrelated"]\n\n[tool.lossexp]\nmodules = ["my_term"]\n'
+
+
+def test_new_component_writes_nothing_when_it_cannot_edit_the_pyproject(tmp_path):
+    pyproject = '[tool]\nlossexp.modules = ["my_net"]  # a dotted key, not a [tool.lossexp] header\n'
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    with pytest.raises(ConfigError, match=r"^Invalid file pyproject\.toml: could not add 'my_term' .*by hand$"):
+        new_component("my_term", tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["pyproject.toml"]
+    assert (tmp_path / "pyproject.toml").read_text() == pyproject
+
+
+def test_components_on_a_broken_pyproject_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["a"]\n\n[tool.lossexp]\nmodules = ["b"]\n')
+    result = cli(tmp_path, "components")
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("lossexp: error: Invalid file ") and "pyproject.toml" in line
+    assert "Cannot declare ('tool', 'lossexp') twice" in line
 
 SEVERAL_INPUTS = '''
 import keras
