@@ -162,12 +162,17 @@ def load() -> None:
                               f"{type(exc).__name__}: {exc}") from None
 
 
-def where_it_broke(exc: BaseException, root: Path) -> str:
-    """``file.py:12`` of the innermost frame inside ``root`` (a SyntaxError's own file and line)."""
+def where_it_broke(exc: BaseException, root: Optional[Path] = None) -> str:
+    """``file.py:12`` of the innermost frame of the user's own code under ``root`` — by default the
+    project's root, else the working directory; not an installed package's or lossexp's (a
+    SyntaxError's own file and line)."""
     if isinstance(exc, SyntaxError) and exc.filename:
         return f"{exc.filename}:{exc.lineno}"
+    if root is None:
+        found = current()
+        root = found.root if found is not None else Path.cwd()
     frames = traceback.extract_tb(exc.__traceback__)
-    inside = [f for f in frames if Path(f.filename).resolve().is_relative_to(root)] or frames
+    inside = [f for f in frames if _in_project(f.filename, root)] or frames
     return f"{inside[-1].filename}:{inside[-1].lineno}" if inside else str(root)
 
 

@@ -320,8 +320,6 @@ def build(kind: str, selection: Any, **passed: Any) -> Any:
     """Call the part a validated selection (``name`` + ``options``) names, with what the runner
     passes (a model's ``data``). The part's own failure — the user's code raising — is one line
     naming the part and where it broke."""
-    from pathlib import Path
-
     from lossexp.project import where_it_broke
 
     entry = get(kind, selection.name)
@@ -332,7 +330,7 @@ def build(kind: str, selection: Any, **passed: Any) -> Any:
     except Exception as exc:
         verb = "loading" if kind == "data" else "building"
         raise ConfigError(f"Invalid {KINDS[kind].label} {selection.name!r}: {verb} it failed at "
-                          f"{where_it_broke(exc, Path.cwd())}: {type(exc).__name__}: {exc}") from None
+                          f"{where_it_broke(exc)}: {type(exc).__name__}: {exc}") from None
 
 
 def _not_registered(kind: str, name: Any) -> ConfigError:

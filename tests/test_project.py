@@ -327,3 +327,17 @@ def test_the_projects_reader_failing_inside_a_tensorflow_op_is_one_line_naming_i
     monkeypatch.delenv("LOSSEXP_PROJECT")
     with pytest.raises(tf.errors.InvalidArgumentError), user_code_errors("reading data 'mine'"):  # not a project's
         list(mapped.as_numpy_iterator())
+
+
+def test_where_the_projects_code_broke_is_named_from_a_subdirectory_too(tmp_path):
+    """Run from a directory inside the project (its notebooks/), a builder's failure names the project's
+    file and line, not the last frame under the working directory (a Keras layer's)."""
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["nets"]\n')
+    (tmp_path / "nets.py").write_text("import keras\nimport lossexp\n\n\n@lossexp.register_model('net')\n"
+                                      "def net(data, units: int = 4):\n    inputs = keras.Input(data.input_shape)\n"
+                                      "    return keras.Model(inputs, keras.layers.Dense(units)(inputs))\n")
+    (tmp_path / "notebooks").mkdir()
+    result = cli(tmp_path / "notebooks", "train", "model=net", "+model.units=-3", "data=regression")
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.startswith(f"lossexp: error: Invalid model 'net': building it failed at {tmp_path}/nets.py:8: "
+                                    "ValueError: Received an invalid value for `units`")

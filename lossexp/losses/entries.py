@@ -96,7 +96,7 @@ def build_components(loss_cfg: Mapping[str, Any], extra_keys: Iterable[str] = ()
             raise
         except Exception as exc:  # a component's own constructor failing (the user's code)
             raise ConfigError(f"Invalid loss component {key!r} ({kind}): its constructor failed at "
-                              f"{where_it_broke(exc, Path.cwd())}: {type(exc).__name__}: {exc}") from None
+                              f"{where_it_broke(exc)}: {type(exc).__name__}: {exc}") from None
     return components
 
 

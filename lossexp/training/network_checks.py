@@ -129,10 +129,9 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
             raise
         except Exception as exc:
             from lossexp.project import where_it_broke
-            from pathlib import Path
 
             raise ConfigError(f"Invalid loss component {component.name!r}: term() failed at "
-                              f"{where_it_broke(exc, Path.cwd())}: {type(exc).__name__}: {exc}") from None
+                              f"{where_it_broke(exc)}: {type(exc).__name__}: {exc}") from None
         finally:
             for variable, value in zip(component.non_trainable_variables, saved):
                 variable.assign(value)
