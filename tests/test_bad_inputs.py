@@ -286,6 +286,14 @@ BAD_INPUTS: List[Bad] = [
     Bad("project-yaml-clash", "name taken by lossexp", train("model=mlp", "data=regression"),
         ("Invalid file", "conf/model/mlp.yaml", "lossexp ships model=mlp; give yours another name"),
         project=(("conf/model/mlp.yaml", "name: mlp\n"),)),
+    Bad("project-component-option-type", "wrong type", train("model=mlp", "data=regression", "loss=mine",
+                                                             "loss.mine.norm=l3"),
+        ("Invalid value for loss.mine.norm: expected one of 'l1', 'l2', got 'l3'",),
+        project=project("from typing import Literal\n\n\n@lossexp.register_component('mine')\n"
+                        "class Mine(lossexp.LossComponent):\n"
+                        "    def __init__(self, weight=0.1, norm: Literal['l1', 'l2'] = 'l2', **kwargs):\n"
+                        "        super().__init__(weight=weight, **kwargs)\n        self.norm = norm\n\n"
+                        "    def term(self, context):\n        return ops.mean(context.y_pred)\n")),
     Bad("project-yaml-syntax-error", "error in the user's code", train("model=broken", "data=regression"),
         ("Invalid YAML in conf/model/broken.yaml, line 3: expected ',' or ']', but got ':'",),
         project=project("", ("conf/model/broken.yaml", "name: mlp\nhidden_units: [16\nfoo: 1\n"))),

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from lossexp import CONF_DIR, registry
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.losses.weight_spec import parse_weight
+from lossexp.options import conform, schema
 
 #: the entry key that picks the component class when it differs from the entry's name
 KIND_KEY = "kind"
@@ -90,6 +91,9 @@ def build_components(loss_cfg: Mapping[str, Any], extra_keys: Iterable[str] = ()
         for option in options:
             if option not in valid:
                 raise ConfigError(f"Unknown key loss.{key}.{option}: valid keys are {', '.join(valid + [KIND_KEY])}")
+        hints = schema(cls, skip=("name", "weight"))  # a weight is a number, a schedule or trainable: parse_weight's
+        options = {option: conform(f"loss.{key}.{option}", value, hints[option].hint) if option in hints else value
+                   for option, value in options.items()}
         try:
             components.append(cls(name=key, **options))
         except ConfigError:
