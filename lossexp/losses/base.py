@@ -11,7 +11,10 @@ A component attaches to the model in the way its recipe needs:
 * ``insert_after()`` returns pass-through layers (:class:`LossTap`) that the runner inserts
   after named layers; they call ``add_loss`` inside ``call`` and the component's term is the
   sum of their losses (R3(c), the Keras 3 way of penalising an intermediate output);
-* ``attach(network)`` validates layer names and creates in-graph state with ``add_weight``
+* ``attach(network)`` validates layer names (:meth:`LossComponent.require_layers`, saying what the
+  component needs of a layer: ``needs=TRAINABLE_WEIGHTS`` for a weight-space term; the layers of
+  ``insert_after()`` and ``outputs_needed()`` are checked as ``needs=OUTPUT``, not an input layer,
+  for every component) and creates in-graph state with ``add_weight``
   (historical averages, trainable coefficients), which the optimizer or the step update;
 * ``outputs_needed()`` names layers whose outputs the term needs; the composed model makes
   them extra outputs of its forward pass (a multi-output model, the Keras 3 way) and hands
@@ -106,6 +109,11 @@ class LossTap(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
+
+
+#: what a component's layers must be (``LossComponent.require_layers``' ``needs``): any layer of the
+#: network; a layer whose output the component taps or reads; a layer whose trainable weights it reads
+ANY_LAYER, OUTPUT, TRAINABLE_WEIGHTS = "any layer", "output", "trainable weights"
 
 
 class LossComponent(keras.layers.Layer):
@@ -234,9 +242,13 @@ class LossComponent(keras.layers.Layer):
     #: (``backbone/hidden``): taps and weight-space terms can; terms reading outputs cannot
     reaches_nested_layers: ClassVar[bool] = False
 
-    def require_layers(self, network: keras.Model, names: Sequence[str], option: str = "layers") -> List[str]:
+    def require_layers(self, network: keras.Model, names: Sequence[str], option: str = "layers",
+                       needs: str = ANY_LAYER) -> List[str]:
         """Check that every name is a layer of ``network`` (a path into a nested model where the
-        component reaches one); list the names that exist if not."""
+        component reaches one); list the names that exist if not. ``needs`` is what the component
+        does with the layers: ``OUTPUT`` reads or taps their output (which an input layer does not
+        compute: it is the data), ``TRAINABLE_WEIGHTS`` reads their trainable weights (which an input
+        layer, a Dropout or a frozen layer does not have)."""
         existing = [layer.name for layer in network.layers if not isinstance(layer, LossTap)]
         for name in names:
             if name in existing or (self.reaches_nested_layers and "/" in name and find_layer(network, name)):
@@ -255,7 +267,46 @@ class LossComponent(keras.layers.Layer):
                 where = ""
             raise ConfigError(f"Invalid value for {self.option_key(option)}: layer {name!r} is not in the "
                               f"model{where}; its layers are {', '.join(existing)}")
+        if needs == OUTPUT:
+            self._require_outputs(network, names, option)
+        elif needs == TRAINABLE_WEIGHTS:
+            self._require_trainable_weights(network, names, option)
         return list(names)
+
+    def _require_outputs(self, network: keras.Model, names: Sequence[str], option: str) -> None:
+        """No name is an input layer: its "output" is the data, which no term of the network's can
+        change (a tap after it is never called, an output of it is never computed)."""
+        inputs = [name for name in names if isinstance(find_layer(network, name), keras.layers.InputLayer)]
+        if inputs:  # the layers that do compute, beside it (in its nested model, named by their paths)
+            parent, _, _ = inputs[0].rpartition("/")
+            model = find_layer(network, parent) if parent else network
+            computing = [f"{parent}/{layer.name}" if parent else layer.name for layer in model.layers
+                         if not isinstance(layer, (keras.layers.InputLayer, LossTap))]
+            raise invalid_value(self.option_key(self._option_naming(inputs[0], option)),
+                                "a layer that computes something (an input layer's output is the data: name a "
+                                f"layer after it, one of {', '.join(computing)})", inputs[0])
+
+    def _require_trainable_weights(self, network: keras.Model, names: Sequence[str], option: str) -> None:
+        """Every named layer has trainable weights: one without (an input, a Dropout, a frozen layer)
+        would add nothing to a weight-space term, silently."""
+        without = [name for name in names if not find_layer(network, name).trainable_weights]
+        if without:
+            described = [f"{name} ({_without_weights(find_layer(network, name))})" for name in without]
+            listed = described[0] if len(described) == 1 else f"{', '.join(described[:-1])} and {described[-1]}"
+            weighted = [layer.name for layer in network.layers
+                        if layer.trainable_weights and not isinstance(layer, LossTap)]
+            raise invalid_value(self.option_key(self._option_naming(without[0], option)),
+                                f"layers with trainable weights ({listed} {'has' if len(without) == 1 else 'have'} "
+                                f"none; the model's layers with some: {', '.join(weighted) or '(none)'})", without[0])
+
+    def _option_naming(self, name: str, option: str) -> str:
+        """The option whose value names the layer ``name`` (``option`` if it does, or if none does)."""
+        def names(value: Any) -> bool:
+            return value == name or (isinstance(value, (list, tuple)) and name in value)
+
+        if names(getattr(self, option, None)):
+            return option
+        return next((o for o in self.option_names() if names(getattr(self, o, None))), option)
 
     def _is_default(self, option: str, name: str) -> bool:
         """Whether ``name`` is (one of) the constructor's default for ``option``: a default names a
@@ -263,6 +314,16 @@ class LossComponent(keras.layers.Layer):
         parameter = inspect.signature(type(self).__init__).parameters.get(option)
         default = () if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
         return name == default or (isinstance(default, (tuple, list)) and name in default)
+
+
+def _without_weights(layer: keras.layers.Layer) -> str:
+    """Why ``layer`` has no trainable weights, in a few words: an input layer, a frozen ``Dense``, a ``Dropout``."""
+    if isinstance(layer, keras.layers.InputLayer):
+        return "an input layer"
+    if layer.weights:
+        return f"a frozen {type(layer).__name__}"
+    kind = type(layer).__name__
+    return f"{'an' if kind[0] in 'AEIOU' else 'a'} {kind}"
 
 
 def zero() -> Any:

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from lossexp.losses.base import LossComponent, LossContext, zero
+from lossexp.losses.base import TRAINABLE_WEIGHTS, LossComponent, LossContext, zero
 from lossexp.registry import register_component
 from lossexp.losses.layer_paths import find_layer
 
@@ -37,7 +37,8 @@ class HistoricalAverage(LossComponent):
     validation steps neither use nor update it, and the validation loss excludes the term.
 
     Options: ``weight``; ``mode``; ``decay`` (ema only, 0 < decay < 1); ``layers`` (null: every
-    trainable weight of the model); ``distance``.
+    trainable weight of the model; else layers with trainable weights: not an input, a Dropout or a
+    frozen layer, whose term would be a silent 0); ``distance``.
     """
 
     applies_in_validation = False
@@ -63,7 +64,7 @@ class HistoricalAverage(LossComponent):
     def attach(self, network: keras.Model) -> None:
         """One reference variable per tracked weight tensor, and the step count."""
         if self.layers is not None:
-            self.require_layers(network, self.layers)
+            self.require_layers(network, self.layers, needs=TRAINABLE_WEIGHTS)
         object.__setattr__(self, "_tracked", self._tracked_weights(network))
         self.steps_seen = self.add_weight(name="steps_seen", shape=(), initializer="zeros", trainable=False,
                                           aggregation="only_first_replica")

@@ -37,7 +37,7 @@ import lossexp.training.task  # noqa: F401  registers the task losses a saved mo
 from lossexp import metric_names
 from lossexp.balancing.base import WeightingMethod
 from lossexp.errors import invalid_value, needs_graph_network
-from lossexp.losses.base import LossComponent, LossContext, LossTap, zero
+from lossexp.losses.base import OUTPUT, LossComponent, LossContext, LossTap, zero
 from lossexp.losses.composition import Composition
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import replicas
@@ -130,7 +130,7 @@ class ComposedModel(keras.Model):
         self.task_loss = task_loss
         for component in self.components:
             component.attach(network)
-            component.require_layers(network, component.outputs_needed(), option="layer")
+            component.require_layers(network, component.outputs_needed(), option="layer", needs=OUTPUT)
         needed = sorted({name for c in self.components for name in c.outputs_needed()})
         # Not an attribute Keras tracks: it shares every layer with ``network``, which is saved.
         object.__setattr__(self, "_with_outputs", self._output_view(needed) if needed else None)

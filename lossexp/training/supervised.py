@@ -34,6 +34,7 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
     Raises :class:`lossexp.errors.ConfigError` for a tap after a layer the network does not have, or
     into a subclassed network (taps are inserted into a functional or Sequential graph).
     """
+    from lossexp.losses.base import OUTPUT
     from lossexp.training.composed_model import ComposedModel
     from lossexp.training.rewire import insert_taps
 
@@ -41,7 +42,7 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
     tapping = []
     for component in components:
         wanted = component.insert_after()
-        component.require_layers(network, list(wanted))
+        component.require_layers(network, list(wanted), needs=OUTPUT)
         for layer, tap in wanted.items():
             taps.setdefault(layer, []).append(tap)
         if wanted:

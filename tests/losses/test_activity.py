@@ -228,3 +228,24 @@ def test_a_layer_of_several_outputs_is_penalised_on_each_as_keras_activity_regul
     expected = ((outputs[0] ** 2 * real).sum() + (outputs[1] ** 2).sum() + (outputs[2] ** 2).sum()) / 3
     term = component.term(LossContext(None, None, rewired, training=True))
     np.testing.assert_allclose(float(term), expected, rtol=1e-5)
+
+
+def test_an_input_layer_is_refused_in_one_line_naming_the_layers_that_compute(tiny_network, compose):
+    """A tap after an input layer is never called (its output is the data): refused, not a term that fails."""
+    with pytest.raises(ConfigError) as info:
+        compose(tiny_network(), [ActivityPenalty(name="activity", layers=["hidden_1", "inputs"])])
+    assert str(info.value) == ("Invalid value for loss.activity.layers: expected a layer that computes something (an "
+                               "input layer's output is the data: name a layer after it, one of hidden_1, hidden_2, "
+                               "output), got 'inputs'")
+
+
+def test_a_nested_models_input_layer_is_refused_naming_the_layers_beside_it(compose):
+    features = keras.Input((4,), name="features")
+    backbone = keras.Model(features, keras.layers.Dense(8, name="hidden")(features), name="backbone")
+    inputs = keras.Input((4,), name="x")
+    network = keras.Model(inputs, keras.layers.Dense(1, name="out")(backbone(inputs)))
+    with pytest.raises(ConfigError) as info:
+        compose(network, [ActivityPenalty(name="activity", layers=["backbone/features"])])
+    assert str(info.value) == ("Invalid value for loss.activity.layers: expected a layer that computes something (an "
+                               "input layer's output is the data: name a layer after it, one of backbone/hidden), "
+                               "got 'backbone/features'")

@@ -60,3 +60,12 @@ def test_bad_options_are_config_errors(tiny_network, compose):
         AuxiliaryOutput(name="aux_output", target="zeros")
     with pytest.raises(ConfigError, match=r"loss\.aux_output\.layer: layer 'dense' is not in the model"):
         compose(tiny_network(), [AuxiliaryOutput(name="aux_output", layer="dense")])
+
+
+def test_an_input_layer_is_refused_in_one_line_naming_the_layers_that_compute(tiny_network, compose):
+    """An input layer's output is the data, never computed by the multi-output view: refused, not a KeyError."""
+    with pytest.raises(ConfigError) as info:
+        compose(tiny_network(), [AuxiliaryOutput(name="aux_output", layer="inputs")])
+    assert str(info.value) == ("Invalid value for loss.aux_output.layer: expected a layer that computes something (an "
+                               "input layer's output is the data: name a layer after it, one of hidden_1, hidden_2, "
+                               "output), got 'inputs'")

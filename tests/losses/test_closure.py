@@ -72,5 +72,10 @@ def test_train_step_logs_the_numpy_term_of_the_batch(tiny_network, np_forward, c
 def test_unknown_layer_and_fn_are_config_errors(tiny_network, compose):
     with pytest.raises(ConfigError, match=r"loss\.closure\.layer: layer 'hidden_9' is not in the model"):
         compose(tiny_network(), [Closure(name="closure", layer="hidden_9")])
+    with pytest.raises(ConfigError) as info:  # its output is the data: refused, not a KeyError
+        compose(tiny_network(), [Closure(name="closure", layer="inputs")])
+    assert str(info.value) == ("Invalid value for loss.closure.layer: expected a layer that computes something (an "
+                               "input layer's output is the data: name a layer after it, one of hidden_1, hidden_2, "
+                               "output), got 'inputs'")
     with pytest.raises(ConfigError, match=r"loss\.closure\.fn: expected one of mean_square, error_weighted"):
         Closure(name="closure", fn="cube")

@@ -238,6 +238,28 @@ def test_unknown_layer_is_a_config_error(tiny_network):
         component.attach(tiny_network())
 
 
+def test_an_input_layer_is_refused_rather_than_a_silent_zero_term(tiny_network, compose):
+    with pytest.raises(ConfigError) as info:
+        compose(tiny_network(), [HistoricalAverage(name="hist_avg", layers=["inputs"])])
+    assert str(info.value) == ("Invalid value for loss.hist_avg.layers: expected layers with trainable weights (inputs "
+                               "(an input layer) has none; the model's layers with some: hidden_1, hidden_2, output), "
+                               "got 'inputs'")
+
+
+def test_every_named_layer_without_trainable_weights_is_listed(compose):
+    """An input, a Dropout and a frozen Dense add nothing to the term: named together, with the layers that would."""
+    inputs = keras.Input((4,), name="inputs")
+    x = keras.layers.Dense(8, name="hidden_1")(inputs)
+    x = keras.layers.Dropout(0.5, name="drop")(x)
+    x = keras.layers.Dense(8, name="frozen", trainable=False)(x)
+    network = keras.Model(inputs, keras.layers.Dense(1, name="output")(x))
+    with pytest.raises(ConfigError) as info:
+        compose(network, [HistoricalAverage(name="hist_avg", layers=["hidden_1", "drop", "frozen", "inputs"])])
+    assert str(info.value) == ("Invalid value for loss.hist_avg.layers: expected layers with trainable weights (drop (a "
+                               "Dropout), frozen (a frozen Dense) and inputs (an input layer) have none; the model's "
+                               "layers with some: hidden_1, output), got 'drop'")
+
+
 @pytest.mark.parametrize("distance", DISTANCES)
 @pytest.mark.parametrize("mode", MODES)
 def test_the_closed_form_gradient_trains_as_differentiating_the_term_does(mode, distance, tiny_network, regression_data,

@@ -164,6 +164,18 @@ def test_layers_of_different_shapes_are_a_config_error(tiny_network):
         compose(tiny_network(), [component], task_loss="mean_squared_error")
 
 
+def test_an_input_layer_is_refused_under_the_option_that_names_it():
+    """The check of every component's outputs names the option holding the input layer: mean_layer, not layer."""
+    z_mean = keras.Input((2,), name="z_mean")
+    z_log_var = keras.layers.Dense(2, name="z_log_var")(z_mean)
+    network = keras.Model(z_mean, keras.layers.Dense(1, name="output")(z_log_var))
+    with pytest.raises(ConfigError) as info:
+        compose(network, [KLDivergence(name="kl")], task_loss="mean_squared_error")
+    assert str(info.value) == ("Invalid value for loss.kl.mean_layer: expected a layer that computes something (an "
+                               "input layer's output is the data: name a layer after it, one of z_log_var, output), "
+                               "got 'z_mean'")
+
+
 @pytest.mark.parametrize("options, key", [({"mean_layer": ""}, "loss.kl.mean_layer"),
                                           ({"log_var_layer": 3}, "loss.kl.log_var_layer"),
                                           ({"weight": {"schedule": "cosine"}}, "loss.kl.weight.schedule")])

@@ -167,6 +167,19 @@ def test_bad_options_are_config_errors(tiny_network):
                                "Conv, GRU, LSTM, MultiHeadAttention, wrappers of them), got 'flat'")
 
 
+def test_an_input_layer_is_refused_for_activity_factors_and_for_kernels(tiny_network, compose):
+    with pytest.raises(ConfigError) as info:  # the activity tap after it would never be called
+        compose(tiny_network(), [KerasRegularizer(name="regularizer", layers=["inputs"])])
+    assert str(info.value) == ("Invalid value for loss.regularizer.layers: expected a layer that computes something "
+                               "(an input layer's output is the data: name a layer after it, one of hidden_1, "
+                               "hidden_2, output), got 'inputs'")
+    with pytest.raises(ConfigError) as info:
+        compose(tiny_network(), [KerasRegularizer(name="regularizer", layers=["inputs"], kernel={"l2": 0.1},
+                                                  activity=None)])
+    assert str(info.value) == ("Invalid value for loss.regularizer.layers: expected layers that have a kernel (Dense, "
+                               "Conv, GRU, LSTM, MultiHeadAttention, wrappers of them), got 'inputs'")
+
+
 def test_layers_whose_kernels_are_inside_them_are_regularized_as_keras_regularizers_of_their_parts_would():
     """A Bidirectional GRU (each direction's input kernel, as GRU(kernel_regularizer=…); not the
     recurrent kernels), an LSTM's cell, attention's four projections, a TimeDistributed Dense: the term
