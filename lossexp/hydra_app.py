@@ -62,14 +62,18 @@ def hydra_train(cfg: DictConfig) -> float:
                 from None
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt as exc:
-        print(f"lossexp: interrupted (SIGINT); the run ended KILLED{_continued_by(exc)}", file=sys.stderr)
+        print(f"lossexp: interrupted (SIGINT); {_what_became_of_the_run(exc)}", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
     except Terminated as exc:
-        print(f"lossexp: {exc}; the run ended KILLED{_continued_by(exc)}", file=sys.stderr)
+        print(f"lossexp: {exc}; {_what_became_of_the_run(exc)}", file=sys.stderr)
         sys.exit(128 + exc.signum)
 
 
-def _continued_by(stopped: BaseException) -> str:
-    """`` (continue it: lossexp train --resume RUN_ID)`` when the run kept a checkpoint."""
+def _what_became_of_the_run(stopped: BaseException) -> str:
+    """``the run ended KILLED`` (and `` (continue it: lossexp train --resume RUN_ID)`` when it kept a
+    checkpoint) — or, stopped before its MLflow run was created, that nothing was recorded."""
+    status = getattr(stopped, "run_status", None)
+    if status is None:
+        return "stopped before its run started: nothing was recorded"
     command = getattr(stopped, "resume_command", None)
-    return f" (continue it: {command})" if command else ""
+    return f"the run ended {status}" + (f" (continue it: {command})" if command else "")

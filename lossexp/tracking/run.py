@@ -103,6 +103,8 @@ class TrackedRun:
                     except Exception:  # the run's status matters more than these extras
                         pass
             store.end_run(self.client, self.run_id, status)
+            if exc is not None:  # what stopped the run says how it ended (lossexp.hydra_app prints it)
+                exc.run_status = status
         if late is not None:
             raise late
 

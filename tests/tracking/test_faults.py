@@ -147,3 +147,40 @@ def test_sigkilled_run_is_reaped_failed_by_the_next_run(tmp_path, store_uri, run
     tags = client.get_run(dead).data.tags
     assert tags["lossexp.reaped"].startswith("no heartbeat for ") and "process died" in tags["lossexp.reaped"]
     assert tags["error"].startswith("reaped: ")
+
+
+#: a project data source that says it is loading (a marker file) and takes a minute to do it
+SLOW_DATA = '''
+import time
+from pathlib import Path
+
+import numpy as np
+import lossexp
+
+
+@lossexp.register_data("slow", task="regression")
+def slow():
+    Path("loading").write_text("")
+    time.sleep(60)
+    return np.zeros((40, 3), "float32"), np.zeros((40, 1), "float32")
+'''
+
+
+@pytest.mark.slow
+def test_ctrl_c_before_the_run_started_says_nothing_was_recorded(tmp_path, store_uri):
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["slow_data"]\n')
+    (tmp_path / "slow_data.py").write_text(SLOW_DATA)
+    process = start(tmp_path, "model=mlp", "data=slow")
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "loading").exists():
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1][-3000:]
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == ("lossexp: interrupted (SIGINT); stopped before its run started: "
+                                               "nothing was recorded")
+    assert not Path(store_uri[len("sqlite:///"):]).exists() or not the_run(store_uri)[1]
