@@ -40,7 +40,7 @@ from lossexp.errors import invalid_value, needs_graph_network
 from lossexp.losses.base import OUTPUT, LossComponent, LossContext, LossTap, zero
 from lossexp.losses.composition import Composition
 from lossexp.training.balanced_update import BalancedUpdate
-from lossexp.training.devices import replicas
+from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.rewire import SeveralOutputs, SharedLayer, with_layer_outputs
 
 def unowned_losses(network: keras.Model, components: Sequence[LossComponent]) -> List[Any]:
@@ -158,12 +158,13 @@ class ComposedModel(keras.Model):
 
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, **kwargs: Any) -> None:
         """Keras' ``compile``; without a ``loss``, the task loss the model was composed with
-        (``lossexp.compose(…, task_loss=…)``), which the composed loss adds to the components."""
+        (``lossexp.compose(…, task_loss=…)``), which the composed loss adds to the components; the
+        optimizer loss-scaled when the network computes in float16 (:func:`devices.loss_scaled`)."""
         from lossexp.training.task import resolve_loss
 
         if loss is None and self.has_task:
             loss = resolve_loss("task_loss", self.task_loss)
-        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+        super().compile(optimizer=loss_scaled(self.network, optimizer), loss=loss, **kwargs)
 
     def compile_from_config(self, config: Dict[str, Any]) -> None:
         """The saved ``compile`` arguments, compiled again at reload (Keras' own skips a model whose

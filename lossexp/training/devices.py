@@ -85,3 +85,23 @@ def placement(trainer: Any) -> Iterator[Any]:
             yield tf.distribute.get_strategy()
     finally:
         keras.config.set_dtype_policy(policy)
+
+
+def computes_in(network: Any) -> set:
+    """The compute dtypes of the network's layers that hold weights (``{'float16'}`` for a network built
+    under ``mixed_float16``)."""
+    return {layer.compute_dtype for layer in network._flatten_layers() if layer.weights}
+
+
+def loss_scaled(network: Any, optimizer: Any) -> Any:
+    """``optimizer``, in Keras' ``LossScaleOptimizer`` when the network computes in float16. Keras'
+    ``compile`` wraps it only when the compiled model's own policy is ``mixed_float16``; the composed
+    model's is the one in force when lossexp composes it (``trainer.precision``), which a network you
+    built under ``keras.mixed_precision.set_global_policy('mixed_float16')`` does not follow — without
+    loss scaling its float16 gradients underflow."""
+    import keras
+
+    if "float16" not in computes_in(network) or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(keras.optimizers.get(optimizer))
+

@@ -20,6 +20,7 @@ from lossexp.data.labels import class_labels, probability_targets
 from lossexp.data.structure import shapes
 from lossexp.errors import invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
+from lossexp.training.devices import computes_in
 from lossexp.training.network_checks import CHECKED_EXAMPLES, as_arrays, check_outputs, check_terms, ensure_network, \
     forward, replaced_compile
 from lossexp.training.trainer import Trainer
@@ -114,6 +115,11 @@ class SupervisedTrainer(Trainer):
         if network is None:
             network = registry.build("model", config.model, data=data)
         network = ensure_network(network, data, name)
+        precision = config.trainer.precision
+        if precision != "float32" and computes_in(network) == {"float32"}:  # a network built before the run
+            print(f"lossexp: warning: trainer.precision={precision} is the policy of the layers lossexp builds; "
+                  f"{name}'s were built in float32 and compute in it (build it after "
+                  f"keras.mixed_precision.set_global_policy({precision!r}))", file=sys.stderr)
         data = self.prepare_for(data, network)
         if components is None:
             components = build_components(config.loss)

@@ -111,3 +111,41 @@ def test_bfloat16_layers_keep_the_terms_in_float32(run_cli, store_uri, tmp_path)
     metrics = run.data.metrics
     assert metrics["loss"] == pytest.approx(metrics["loss/task"] + metrics["loss/hist_avg"] + metrics["loss/activity"],
                                             rel=1e-4)
+
+
+def test_a_network_built_under_mixed_float16_trains_loss_scaled_and_one_built_in_float32_is_told(
+        tmp_path, monkeypatch, capsys):
+    """A network of the user's built under ``mixed_float16`` computes in float16: its optimizer is
+    wrapped in Keras' LossScaleOptimizer, as Keras' compile would wrap it; ``trainer.precision`` cannot
+    change a network built before the run, and one line says so."""
+    import keras
+    import numpy as np
+
+    import lossexp
+
+    monkeypatch.chdir(tmp_path)
+    seen = {}
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["optimizer"] = type(self.model.optimizer).__name__
+
+    def network(name: str):
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="hidden_1"),
+                                 keras.layers.Dense(1, dtype="float32")], name=name)
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    quiet = {"tracking": {"plots": False, "log_model": False}}
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        half = network("half")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert half.get_layer("hidden_1").compute_dtype == "float16"
+    history = lossexp.fit(half, (x, x[:, :1]), loss=["activity"], callbacks=[Spy()], trainer={"epochs": 1, "verbose": 0},
+                          **quiet).history
+    assert seen["optimizer"] == "LossScaleOptimizer" and np.isfinite(history["loss"][0])
+    lossexp.fit(network("full"), (x, x[:, :1]), trainer={"epochs": 1, "verbose": 0, "precision": "mixed_bfloat16"},
+                **quiet)
+    assert ("lossexp: warning: trainer.precision=mixed_bfloat16 is the policy of the layers lossexp builds; "
+            "full's were built in float32") in capsys.readouterr().err
