@@ -22,6 +22,7 @@ Batches given — a stream tf.data batched, a ``PyDataset`` — are trained in t
 from __future__ import annotations
 
 import datetime
+import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -148,6 +149,21 @@ def compose(model: Any, loss: Union[str, LossEntry, Iterable[LossEntry]] = (),
     return compose_model(model, components(loss), task_loss=task_loss, name=f"{model.name}_composed")
 
 
+def _batch_level(callbacks: Sequence[Any]) -> Optional[str]:
+    """The class name of the first callback that overrides a training batch hook (None if none does;
+    a ModelCheckpoint saving each epoch has the hook but no use for it)."""
+    import keras
+
+    base = keras.callbacks.Callback
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.ModelCheckpoint) and callback.save_freq == "epoch":
+            continue
+        if any(getattr(type(callback), hook, None) is not getattr(base, hook)
+               for hook in ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")):
+            return type(callback).__name__
+    return None
+
+
 def _where_it_goes(keyword: str, value: Any) -> str:
     """For a keyword of Keras' ``fit`` or ``compile`` that is a key of a section (``epochs=3``): where
     it goes (``, e.g. trainer={'epochs': 3}``); else nothing."""
@@ -241,6 +257,11 @@ def fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]] 
     output = base / "outputs" / "runs" / datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
     if resume is not None:
         output = _resumed_directory(resume, config, resolved)
+    batch_level = _batch_level(callbacks)
+    if batch_level and config.trainer.execution_steps > 1:
+        print(f"lossexp: warning: {batch_level}'s batch hooks run once per {config.trainer.execution_steps} steps "
+              "(lossexp's steps_per_execution is trainer.log_every_n_steps); trainer={'steps_per_execution': 1} "
+              "runs them every step, as Keras' fit does by default", file=sys.stderr)
     outcome = execute(config, resolved, base, output, network=network, data=dataset, components=built,
                       regime=DEFAULT if network is not None else None, callbacks=callbacks, resume_run=resume)
     return FitResult(outcome.history, outcome.run_id)

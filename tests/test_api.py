@@ -671,3 +671,30 @@ def test_a_stream_of_targets_by_output_name_trains_each_head_as_the_same_arrays_
     assert sorted(fits[0]) == sorted(fits[1])
     for key in ("val_cls_loss", "val_flag_loss", "val_reg_loss", "val_cls_accuracy", "val_reg_mean_absolute_error"):
         np.testing.assert_allclose(fits[1][key], fits[0][key], rtol=0.03)
+
+
+def test_a_callback_with_batch_hooks_is_told_they_run_once_per_compiled_call(tmp_path, monkeypatch, capsys):
+    """lossexp compiles several steps per call (one logging interval): a callback's batch hooks run once per
+    call — one line says so — and every step with trainer={'steps_per_execution': 1}."""
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+
+    class Counter(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.calls += 1
+
+    quiet = {"tracking": {"plots": False, "log_model": False, "gradients": False}}
+    x, y = data(80)  # 64 training examples: 8 steps of 8
+    counted = Counter()
+    lossexp.fit(network(), (x, y), callbacks=[counted], trainer={"epochs": 1, "batch_size": 8, "verbose": 0}, **quiet)
+    assert counted.calls == 1
+    assert "lossexp: warning: Counter's batch hooks run once per 10 steps" in capsys.readouterr().err
+    every_step = Counter()
+    lossexp.fit(network(), (x, y), callbacks=[every_step, keras.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"))],
+                trainer={"epochs": 1, "batch_size": 8, "verbose": 0, "steps_per_execution": 1}, **quiet)
+    assert every_step.calls == 8 and "warning" not in capsys.readouterr().err
