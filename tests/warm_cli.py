@@ -107,16 +107,23 @@ class WarmCli:
 
     def __init__(self, env: Dict[str, str]) -> None:
         self._process = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         text=True, env=env, cwd=Path(__file__).parent)
-        self._expect("ready", timeout=120)
+                                         env=env, cwd=Path(__file__).parent)
+        self._replies = b""  # read from the pipe's descriptor, not a buffered file: select sees all that is unread
+        if self._expect("ready", timeout=120) is None:
+            raise RuntimeError("the warm lossexp process was not ready within 120 s")
 
     def _expect(self, key: str, timeout: float) -> Optional[int]:
-        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
-        if not ready:
-            return None
-        line = self._process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the warm lossexp process ended (exit status {self._process.wait()})")
+        """The value of ``key`` in the next reply line; None if none came within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._replies:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._process.stdout], [], [], remaining)[0]:
+                return None
+            chunk = os.read(self._process.stdout.fileno(), 4096)
+            if not chunk:
+                raise RuntimeError(f"the warm lossexp process ended (exit status {self._process.wait()})")
+            self._replies += chunk
+        line, self._replies = self._replies.split(b"\n", 1)
         return json.loads(line)[key]
 
     def run(self, args: Sequence[str], cwd: Path, env: Dict[str, str], timeout: float) -> subprocess.CompletedProcess:
@@ -124,9 +131,11 @@ class WarmCli:
         capture = Path(tempfile.mkdtemp(prefix="warm-cli-"))
         out, err = capture / "stdout", capture / "stderr"
         request = {"args": list(args), "cwd": str(cwd), "env": env, "stdout": str(out), "stderr": str(err)}
-        self._process.stdin.write(json.dumps(request) + "\n")
+        self._process.stdin.write(json.dumps(request).encode() + b"\n")
         self._process.stdin.flush()
         pid = self._expect("pid", timeout=30)
+        if pid is None:
+            raise RuntimeError("the warm lossexp process forked no child within 30 s")
         started = time.monotonic()
         code = self._expect("returncode", timeout=timeout)
         if code is None:
