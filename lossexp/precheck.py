@@ -68,6 +68,25 @@ def _valid_keys(cfg: DictConfig, full_key: str) -> str:
     return ", ".join(sorted(str(k) for k in parent.keys())) if isinstance(parent, DictConfig) else ""
 
 
+def _unset_option(cfg: Optional[DictConfig], full_key: str, job: Sequence[str]) -> str:
+    """``; it is an option of data=slow that its YAML does not set: +data.fail_on_pass=7 sets it`` when the
+    unknown key is a keyword parameter of the part its group chose (Hydra adds a key its YAML lacks
+    only with ``+``); empty otherwise."""
+    from lossexp.registry import KINDS, get
+
+    group, _, option = full_key.partition(".")
+    kind = next((kind for kind, spec in KINDS.items() if spec.group == group), None)
+    name = cfg.get(group, {}).get("name") if cfg is not None and kind is not None and "." not in option else None
+    try:
+        options = get(kind, str(name)).options() if name else {}
+    except ConfigError:
+        return ""
+    if option not in options:
+        return ""
+    given = next((o for o in job if o.split("=", 1)[0] == full_key), f"{full_key}=…")
+    return f"; it is an option of {group}={name} that its YAML does not set: +{given} sets it"
+
+
 def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigError:
     """One line for one of Hydra's or OmegaConf's composition errors (inside the compose context)."""
     text = str(exc)
@@ -83,10 +102,12 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
         full_key = key_match.group(1)
         others = [o for o in job if not o.lstrip("+~").startswith(full_key)]
         try:
-            valid = _valid_keys(compose(config_name, overrides=others), full_key)  # this job, less the bad key
+            composed = compose(config_name, overrides=others)  # this job, less the bad key
+            valid = _valid_keys(composed, full_key)
         except (HydraException, OmegaConfBaseException):
-            valid = ""
-        return ConfigError(f"Unknown key {full_key}: valid keys are {valid}" if valid else f"Unknown key {full_key}")
+            composed, valid = None, ""
+        message = f"Unknown key {full_key}: valid keys are {valid}" if valid else f"Unknown key {full_key}"
+        return ConfigError(message + _unset_option(composed, full_key, job))
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return ConfigError(first)
 

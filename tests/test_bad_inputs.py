@@ -280,6 +280,9 @@ BAD_INPUTS: List[Bad] = [
                         ("conf/data/mine.yaml", "name: mine\n"))),
     Bad("project-option-typo", "misspelled key", train("model=mine", "data=regression", "+model.unitz=4"),
         ("Unknown key model.unitz: valid keys are units",), tensorflow=True, project=project(DENSE, MODEL_YAML)),
+    Bad("project-option-not-in-yaml", "misspelled key", train("model=mine", "data=regression", "model.units=4"),
+        ("Unknown key model.units: valid keys are name; it is an option of model=mine that its YAML does not set: "
+         "+model.units=4 sets it",), tensorflow=True, project=project(DENSE, MODEL_YAML)),
     Bad("project-term-not-scalar", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
         ("Invalid value for loss.mine: expected a term() that returns a scalar", "shape (8, 1)"), tensorflow=True,
         project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
