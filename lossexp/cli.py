@@ -129,11 +129,13 @@ def hydra_argv(args: List[str]) -> List[str]:
         from lossexp.tracking import from_run
 
         from_run_id, args = from_run.split_flag(args)
+        from_run_id = from_run.full_run_id(from_run_id, args)
         args = from_run.rerun_args(from_run_id, args, multirun=bool({"-m", "--multirun"} & set(args)))
     elif "--resume" in flags:  # continue a stopped run from its checkpoint
         from lossexp.tracking import from_run, resume
 
         from_run_id, args = from_run.split_flag(args, resume.FLAG)
+        from_run_id = from_run.full_run_id(from_run_id, args)
         args = resume.resume_args(from_run_id, args)
     hydra_args = _hydra_args(args)
     known = available("loss")

@@ -82,6 +82,15 @@ def test_from_run_with_an_unknown_run_is_one_line(run_cli, store_uri):
         f"lossexp: error: Unknown run '0123abcd' for --from-run: no such run in {store_uri}"]
 
 
+def test_the_short_id_lossexp_runs_shows_names_the_run(run_cli, store_uri):
+    config = composed_config()
+    config["trainer"]["epochs"] = 7
+    run_id = crafted_run(store_uri, dump(config))
+    result = run_cli("train", "--from-run", run_id[:8], "--cfg", "job", timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert yaml.safe_load(result.stdout)["trainer"]["epochs"] == 7
+
+
 def test_a_group_chosen_afresh_drops_the_runs_section_and_brings_what_its_yaml_chooses(tmp_path):
     from lossexp.tracking.from_run import chosen_groups, write_primary_config
 

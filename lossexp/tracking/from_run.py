@@ -56,6 +56,29 @@ def split_flag(args: Sequence[str], flag: str = FLAG) -> Tuple[Optional[str], Li
     return run_id, rest
 
 
+def full_run_id(run_id: str, args: Sequence[str]) -> str:
+    """The run ``run_id`` names: itself, or the one run of the store (``args``' ``tracking.uri``, else the
+    default) whose id starts with it — the 8-character ids ``lossexp runs`` shows. Several such runs are
+    one line listing them; none, or a store that cannot be read, is left to :func:`logged_config` to say."""
+    import re
+
+    from lossexp.tracking import store
+
+    if not re.fullmatch(r"[0-9a-f]{4,31}", run_id):
+        return run_id
+    uri = store_uri([a for a in args if not a.startswith("-") and "=" in a])
+    if not store.is_local_sqlite(uri) or not store.sqlite_path(uri).exists():
+        return run_id  # a server is checked for reachability first, by logged_config: full ids there
+    client = store.open_client(uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, max_results=50000) if experiments else []
+    matches = sorted(r.info.run_id for r in runs if r.info.run_id.startswith(run_id))
+    if len(matches) > 1:
+        raise ConfigError(f"Invalid value for a run id: {run_id!r} starts the ids of {len(matches)} runs "
+                          f"({', '.join(m[:12] for m in matches[:5])}…): give more of it")
+    return matches[0] if matches else run_id
+
+
 def store_uri(overrides: Sequence[str]) -> str:
     """The store to read the run from: the command line's ``tracking.uri`` (read as Hydra reads the
     override: ``null`` is no URI), else ``$MLFLOW_TRACKING_URI``, else the default store."""
