@@ -76,13 +76,19 @@ def children(client, parent_run_id: str) -> List:
 
 def finish_parent(uri: str, parent_run_id: str, directions: Sequence[str], sweep_completed: bool,
                   metrics: Sequence[str] = (), interrupted: bool = False) -> str:
-    """Summarise the children into the parent and end it; returns the parent's status.
+    """Summarise the children into the parent and end it; returns the parent's status. An interrupted
+    sweep ends its children still RUNNING as KILLED.
 
     ``metrics`` are the objective metrics (several: a Pareto front instead of a best child)."""
     from lossexp.tracking import store
 
     client = store.open_client(uri)
     runs = [r for r in children(client, parent_run_id) if r.data.tags.get(RETRIED_TAG) != "true"]
+    if interrupted:  # a launcher's workers (joblib's loky) end with the sweep, before their runs can end
+        for run in runs:
+            if run.info.status == "RUNNING":
+                store.set_tag(client, run.info.run_id, "error", "the sweep was interrupted before this job ended")
+                store.end_run(client, run.info.run_id, "KILLED")
     finished = [r for r in runs if r.info.status == "FINISHED"]
     pruned = [r for r in finished if r.data.tags.get(STATE_TAG) == "PRUNED"]
     scored = [r for r in finished if r.data.tags.get(STATE_TAG) != "PRUNED"]
