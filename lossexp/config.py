@@ -53,6 +53,9 @@ class TaskConfig:
     #: null, ``balanced`` or {class: weight}: training examples weighted by class
     #: (:mod:`lossexp.training.class_weights`)
     class_weight: Optional[Any] = None
+    #: null: each output weighs 1; {output: weight} for a network of several outputs, as Keras'
+    #: ``compile(loss_weights=…)`` (an output not named weighs 1)
+    loss_weights: Optional[Dict[str, float]] = None
 
 
 TASK_TYPES = ("classification", "regression", "reconstruction", "multi_output")
@@ -299,6 +302,10 @@ def _task(node: Any) -> TaskConfig:
     _check(task.metrics is None or (isinstance(task.metrics, list) and all(isinstance(m, str) for m in task.metrics)),
            "task.metrics", "a list of metric names", task.metrics)
     _check(task.from_logits in (None, True, False), "task.from_logits", "null, true or false", task.from_logits)
+    _check(task.loss_weights is None or (isinstance(task.loss_weights, dict) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in task.loss_weights.values())),
+        "task.loss_weights", "null or a mapping of output name to a weight >= 0", task.loss_weights)
     weights = task.class_weight
     _check(weights is None or weights == "balanced" or (
         isinstance(weights, dict) and all(str(k).isdigit() and isinstance(v, (int, float)) and not isinstance(v, bool)

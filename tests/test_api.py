@@ -698,3 +698,28 @@ def test_a_callback_with_batch_hooks_is_told_they_run_once_per_compiled_call(tmp
     lossexp.fit(network(), (x, y), callbacks=[every_step, keras.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"))],
                 trainer={"epochs": 1, "batch_size": 8, "verbose": 0, "steps_per_execution": 1}, **quiet)
     assert every_step.calls == 8 and "warning" not in capsys.readouterr().err
+
+
+def test_loss_weights_weigh_the_outputs_of_a_network_of_two_heads(tmp_path, monkeypatch):
+    """task.loss_weights as Keras' compile(loss_weights=…): the task loss is Σ weight · the output's loss,
+    checked on the validation split in NumPy; a name that is not an output is one line."""
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,), name="x")
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    net = keras.Model(inputs, {"cls": keras.layers.Dense(2, activation="softmax", name="cls")(hidden),
+                               "reg": keras.layers.Dense(1, name="reg")(hidden)})
+    x = np.random.default_rng(0).normal(size=(100, 4)).astype("float32")
+    y = {"cls": (x[:, 0] > 0).astype("int64"), "reg": x[:, 1:2] * 2.0}
+    quiet = {"tracking": {"plots": False, "log_model": False}}
+    history = lossexp.fit(net, (x, y), trainer={"epochs": 1, "verbose": 0, "validation_split": 0.2},
+                          task={"loss_weights": {"reg": 0.25}}, **quiet).history
+    predicted = net.predict(x[80:], verbose=0)
+    cross_entropy = float(np.mean(numpy_cross_entropy(np.log(predicted["cls"]), y["cls"][80:])))
+    squared = float(np.mean((predicted["reg"] - y["reg"][80:]) ** 2))
+    assert history["val_loss/task"][-1] == pytest.approx(cross_entropy + 0.25 * squared, rel=1e-4)
+    with pytest.raises(ConfigError, match=r"^Invalid value for task.loss_weights.head: expected one of the model's "
+                                          r"outputs \(cls, reg\), got 'head'$"):
+        lossexp.fit(net, (x, y), trainer={"epochs": 1, "verbose": 0}, task={"loss_weights": {"head": 2.0}}, **quiet)

@@ -147,7 +147,8 @@ class SupervisedTrainer(Trainer):
         model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed",
                         weighting=registry.build("weighting", config.weighting), other_losses=other_losses)
         # weighted_metrics: sample weights weigh the metrics as they weigh the task loss (unweighted data: the same)
-        model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, weighted_metrics=task.metrics,
+        model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, loss_weights=task.loss_weights,
+                      weighted_metrics=task.metrics,
                       steps_per_execution=config.trainer.execution_steps,
                       jit_compile=config.trainer.keras_jit_compile)
         check_terms(model, x, y)

@@ -35,7 +35,7 @@ latent dimensions) are on the scale of the ELBO. ``squared_log_error`` is R4's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import keras
 import numpy as np
@@ -137,6 +137,8 @@ class Task:
     metrics: Any
     #: the loss name(s) as configured or defaulted (for messages and records)
     loss_name: Any
+    #: {output: weight} of a network of several outputs (``compile(loss_weights=…)``); None: each weighs 1
+    loss_weights: Optional[Dict[str, float]] = None
 
 
 def resolve(config: Any, task_type: str, y_true: Any, y_pred: Any, output_names: List[str], outputs: Any) -> Task:
@@ -152,13 +154,23 @@ def resolve(config: Any, task_type: str, y_true: Any, y_pred: Any, output_names:
         if unknown:
             raise invalid_value(f"task.loss.{unknown[0]}", f"one of the model's outputs ({', '.join(output_names)})",
                                 unknown[0])
+        weights = getattr(config, "loss_weights", None)
+        unknown = sorted(set(weights or {}) - set(output_names))
+        if unknown:
+            raise invalid_value(f"task.loss_weights.{unknown[0]}", f"one of the model's outputs "
+                                f"({', '.join(output_names)})", unknown[0])
         resolved = {name: _one_output(f"task.loss.{name}", configured.get(name), outputs[name], y_true[name],
                                       y_pred[name], config) for name in output_names}
         return Task(task_type, loss={name: loss for name, (_, loss, _) in resolved.items()},
                     metrics={name: metrics for name, (_, _, metrics) in resolved.items()},
-                    loss_name={name: loss_name for name, (loss_name, _, _) in resolved.items()})
+                    loss_name={name: loss_name for name, (loss_name, _, _) in resolved.items()},
+                    loss_weights={name: float((weights or {}).get(name, 1.0)) for name in output_names}
+                    if weights else None)
     if isinstance(config.loss, dict):
         raise invalid_value("task.loss", "a loss name (a mapping is for several outputs)", config.loss)
+    if getattr(config, "loss_weights", None) is not None:
+        raise invalid_value("task.loss_weights", "null for a network of one output (a mapping of output name to "
+                            "weight is for several outputs)", config.loss_weights)
     name, loss, metrics = _one_output("task.loss", config.loss, task_type, y_true, y_pred, config)
     return Task(task_type, loss, metrics, name)
 
