@@ -209,3 +209,30 @@ def test_layers_whose_kernels_are_inside_them_are_regularized_as_keras_regulariz
     np.testing.assert_allclose(term, expected, rtol=1e-5)
     network(np.zeros((2, 5, 3), "float32"))
     assert not network.losses  # nothing set on the layers' parts
+
+
+def test_kernel_factors_work_on_a_subclassed_network_and_activity_factors_say_they_need_a_graph(regression_data):
+    """The kernel term reads variables (any network); the activity term taps an output (a graph's)."""
+    import lossexp
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__(name="subnet")
+            self.hidden_1 = keras.layers.Dense(8, activation="tanh", name="hidden_1")
+            self.out = keras.layers.Dense(1, name="out")
+
+        def call(self, x):
+            return self.out(self.hidden_1(x))
+
+    x, y = regression_data
+    network = Net()
+    network(x[:2])
+    w = network.get_layer("hidden_1").kernel.numpy().astype(np.float64)
+    model = lossexp.compose(network, [("regularizer", {"kernel": {"l2": 0.1}, "activity": None})])
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    results = model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+    np.testing.assert_allclose(results["term/regularizer"], 0.1 * np.sum(w ** 2), rtol=1e-5)
+    assert not network.losses
+    with pytest.raises(ConfigError, match=r"loss.regularizer inserts a loss tap after layer\(s\) hidden_1, which "
+                                          r"needs a functional or Sequential network"):
+        lossexp.compose(Net(), [("regularizer", {"activity": {"l2": 0.1}})])
