@@ -13,7 +13,7 @@ import subprocess
 import threading
 import sys
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import pytest
@@ -215,6 +215,23 @@ def make_tiny_network(seed: int = 0, activation: str = "tanh", regularizer=None)
     x = keras.layers.Dense(4, activation=activation, name="hidden_2", kernel_regularizer=regularizer)(x)
     outputs = keras.layers.Dense(1, name="output")(x)
     return keras.Model(inputs, outputs, name="tiny")
+
+
+def subclassed_network(activation: Optional[str] = "relu", name: str = "subclassed"):
+    """A subclassed keras.Model of ``hidden_1`` (8 units, ``activation``; None: linear) and ``output``
+    (1 unit): a network of the user's without a symbolic graph."""
+    import keras
+
+    class Subclassed(keras.Model):
+        def __init__(self) -> None:
+            super().__init__(name=name)
+            self.hidden_1 = keras.layers.Dense(8, activation=activation, name="hidden_1")
+            self.out = keras.layers.Dense(1, name="output")
+
+        def call(self, x):
+            return self.out(self.hidden_1(x))
+
+    return Subclassed()
 
 
 def output_first_network(units: int, activation, **kwargs):

@@ -214,18 +214,10 @@ def test_layers_whose_kernels_are_inside_them_are_regularized_as_keras_regulariz
 def test_kernel_factors_work_on_a_subclassed_network_and_activity_factors_say_they_need_a_graph(regression_data):
     """The kernel term reads variables (any network); the activity term taps an output (a graph's)."""
     import lossexp
-
-    class Net(keras.Model):
-        def __init__(self):
-            super().__init__(name="subnet")
-            self.hidden_1 = keras.layers.Dense(8, activation="tanh", name="hidden_1")
-            self.out = keras.layers.Dense(1, name="out")
-
-        def call(self, x):
-            return self.out(self.hidden_1(x))
+    from conftest import subclassed_network
 
     x, y = regression_data
-    network = Net()
+    network = subclassed_network("tanh", name="subnet")
     network(x[:2])
     w = network.get_layer("hidden_1").kernel.numpy().astype(np.float64)
     model = lossexp.compose(network, [("regularizer", {"kernel": {"l2": 0.1}, "activity": None})])
@@ -235,4 +227,4 @@ def test_kernel_factors_work_on_a_subclassed_network_and_activity_factors_say_th
     assert not network.losses
     with pytest.raises(ConfigError, match=r"loss.regularizer inserts a loss tap after layer\(s\) hidden_1, which "
                                           r"needs a functional or Sequential network"):
-        lossexp.compose(Net(), [("regularizer", {"activity": {"l2": 0.1}})])
+        lossexp.compose(subclassed_network("tanh", name="subnet"), [("regularizer", {"activity": {"l2": 0.1}})])

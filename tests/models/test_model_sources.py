@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import built, composed_config
+from conftest import built, composed_config, subclassed_network
 from lossexp.errors import ConfigError
 
 QUICK = {"trainer": {"epochs": 1, "verbose": 0, "batch_size": 16}, "tracking": {"plots": False, "log_model": False}}
@@ -81,16 +81,7 @@ def test_the_users_own_sequential_and_subclassed_models_train_with_weight_space_
 
     import lossexp
 
-    class Subclassed(keras.Model):
-        def __init__(self):
-            super().__init__(name="subclassed")
-            self.hidden_1 = keras.layers.Dense(8, activation="relu", name="hidden_1")
-            self.out = keras.layers.Dense(1, name="output")
-
-        def call(self, x):
-            return self.out(self.hidden_1(x))
-
-    network = Subclassed() if kind == "subclassed" else keras.Sequential(
+    network = subclassed_network() if kind == "subclassed" else keras.Sequential(
         [keras.layers.Dense(8, activation="relu", name="hidden_1"), keras.layers.Dense(1, name="output")],
         name="sequential")
     rng = np.random.default_rng(0)
@@ -98,21 +89,6 @@ def test_the_users_own_sequential_and_subclassed_models_train_with_weight_space_
     history, run_id = lossexp.fit(network, (x, x.sum(1)), loss=["hist_avg", "cross_layer", "coef"], **QUICK)
     assert status(in_tmp, run_id) == "FINISHED"
     assert {"term/hist_avg", "term/cross_layer", "term/coef"} <= set(history)
-
-
-def subclassed_network():
-    import keras
-
-    class Subclassed(keras.Model):
-        def __init__(self):
-            super().__init__(name="mine")
-            self.hidden_1 = keras.layers.Dense(8, name="hidden_1")
-            self.out = keras.layers.Dense(1, name="output")
-
-        def call(self, x):
-            return self.out(self.hidden_1(x))
-
-    return Subclassed()
 
 
 @pytest.mark.parametrize("loss, message", [
@@ -124,7 +100,7 @@ def test_a_subclassed_model_cannot_give_intermediate_outputs_or_take_taps_and_sa
 
     x = np.random.default_rng(0).random((40, 4)).astype("float32")
     with pytest.raises(ConfigError, match=message + r"functional or Sequential network; mine is a subclassed keras.Model"):
-        lossexp.fit(subclassed_network(), (x, x[:, :1]), loss=loss, tracking={"enabled": False})
+        lossexp.fit(subclassed_network(None, name="mine"), (x, x[:, :1]), loss=loss, tracking={"enabled": False})
 
 
 @pytest.mark.slow
