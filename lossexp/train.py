@@ -109,6 +109,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.training import checkpoint, checkpoint_files
     from lossexp.training.devices import placement, split_cpu
     from lossexp.training.early_stopping import EarlyStopping
+    from lossexp.training.network_checks import training_mode_failures
     from lossexp.training.trainer import for_config
 
     split_cpu(config.trainer.logical_devices)  # before TensorFlow's runtime starts
@@ -174,7 +175,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         trial = trial_callbacks(config.objective, tracked)  # an Optuna trial: reports each epoch, may be pruned
         shown = console.callbacks(config.trainer.verbose, config.trainer.epochs, list(config.loss))  # logs complete
         with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri), \
-                user_code_errors("in training"), same_every_pass(config.data.name):
+                user_code_errors("in training"), same_every_pass(config.data.name), \
+                training_mode_failures(model, data, config.model.name, config.trainer.batch_size):
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
                                 initial_epoch=progress["epochs"] if progress else 0,
                                 callbacks=[*own, *saving, recorder, watch, guard, *stopping, *trial, *callbacks,

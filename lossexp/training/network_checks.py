@@ -8,7 +8,8 @@ is told what replaces them.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+import contextlib
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -51,6 +52,32 @@ def forward(network: Any, x: Any, data: Any, model_name: str) -> Any:
             raise
         raise ConfigError(f"Invalid value for model: {model_name} cannot take the inputs of data {data.name!r} "
                           f"(shape {data.input_shapes}): {type(exc).__name__}: {one_line(str(exc))}") from None
+
+
+@contextlib.contextmanager
+def training_mode_failures(model: Any, data: Any, model_name: str, batch_size: int) -> Iterator[None]:
+    """A shape or dtype error in training that the checks before it could not meet (they call the
+    network with ``training=False``: a layer failing only in training mode, a batch of the trainer's
+    size) becomes one line naming the model — when the network alone fails the same way on a batch of
+    the data with ``training=True``. Anything else passes unchanged: a failure the network alone does
+    not repeat is lossexp's and keeps its traceback. Costs nothing unless training failed."""
+    import tensorflow as tf
+
+    from lossexp.project import one_line, user_frame
+
+    try:
+        yield
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
+        network = getattr(model, "network", None)
+        if isinstance(exc, ConfigError) or user_frame(exc) is not None or network is None:
+            raise
+        try:
+            network(data.sample(batch_size)[0], training=True)
+        except Exception as again:
+            raise ConfigError(f"Invalid value for model: {model_name} fails in training mode (training=True) on a "
+                              f"batch of {batch_size} examples of data {data.name!r}: {type(again).__name__}: "
+                              f"{one_line(str(again))}") from None
+        raise
 
 
 def as_arrays(network: Any, y_pred: Any) -> Any:

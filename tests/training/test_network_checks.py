@@ -88,3 +88,44 @@ def test_targets_of_several_outputs_name_every_output_and_no_other():
     with pytest.raises(ConfigError, match=r"by name \(it has one output: one array of targets\), got 'targets "
                                           r"named cls, reg'"):
         check_outputs("mine", heads, heads.y, outputs(3))
+
+
+def dropout_network(noise_shape):
+    """A network whose Dropout only runs in training: a wrong ``noise_shape`` passes every check made
+    with ``training=False`` and fails in the first training step, inside Keras' code."""
+    import keras
+
+    inputs = keras.Input((10,))
+    hidden = keras.layers.Dense(16, activation="relu")(inputs)
+    hidden = keras.layers.Dropout(0.5, noise_shape=noise_shape)(hidden)
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden), name="dropping")
+
+
+def test_a_network_failing_only_in_training_mode_is_one_line_and_its_run_failed(tmp_path, monkeypatch):
+    import lossexp
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((96, 10)).astype("float32"), rng.integers(0, 3, 96)
+    with pytest.raises(ConfigError) as info:
+        lossexp.fit(dropout_network((None, 5)), (x, y), trainer={"epochs": 1, "verbose": 0},
+                    tracking={"plots": False, "log_model": False})
+    message = str(info.value)
+    assert message.startswith("Invalid value for model: dropping fails in training mode (training=True) on a "
+                              "batch of 32 examples of data 'python'") and "Dropout.call()" in message, message
+    assert "\n" not in message
+    [run] = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").search_runs(["1"])
+    assert run.info.status == "FAILED"
+
+
+def test_a_training_failure_the_network_does_not_repeat_keeps_its_traceback():
+    from lossexp.training.network_checks import training_mode_failures
+
+    class Composed:  # what training_mode_failures reads of a composed model: the network it trains
+        network = dropout_network(None)
+
+    data = as_dataset("zeros", (np.zeros((40, 10), "float32"), np.zeros(40, "int64")))
+    with pytest.raises(ValueError, match="^lossexp's own$"):
+        with training_mode_failures(Composed(), data, "dropping", 32):
+            raise ValueError("lossexp's own")
