@@ -16,6 +16,7 @@ name                      meaning                                        UI sect
 ``weight_drift/<stat>/<layer>``  relative weight drift of a layer       ``weight_drift/<stat>`` (3)
 ``weight_grad/<t>/<stat>``  gradient diagnostics of task t (norm, …)     ``weight_grad/<t>``
 ``weight_grad/<t>/<layer>.<stat>``  the same on one layer              ``weight_grad/<t>``
+                          (``backbone.hidden``: a nested model's layer)
 ``weight_grad/conflicts``, ``weight_grad/norm``  conflicting pairs, ‖update‖  ``weight_grad``
 ``loss``, ``val_loss``, ``accuracy``, ``objective``, …  totals and task metric   Model metrics
 ``ablation/delta/<c>``    (an ablation's parent) objective change without c, mean over seeds  ``ablation/delta``
@@ -84,8 +85,14 @@ def method_weight(method: str, task: str) -> str:
 
 def gradient(task: str, stat: str, layer: str | None = None) -> str:
     """``weight_grad/<task>/<stat>`` (all shared weights) or ``weight_grad/<task>/<layer>.<stat>`` (one
-    layer's: in the task's section, so a run has one section per task)."""
-    return f"{GRAD_PREFIX}{task}/{layer + '.' if layer else ''}{stat}"
+    layer's: in the task's section, so a run has one section per task; a layer of a nested model,
+    ``backbone/hidden``, is ``backbone.hidden`` there)."""
+    return f"{GRAD_PREFIX}{task}/{_scope(layer)}{stat}"
+
+
+def _scope(layer: str | None) -> str:
+    """``<layer>.`` before a layer's statistic, a nested layer's path joined by dots; nothing for all weights."""
+    return layer.replace("/", ".") + "." if layer else ""
 
 
 def gradient_cosine(task: str, other: str, layer: str | None = None) -> str:
@@ -96,7 +103,7 @@ def gradient_cosine(task: str, other: str, layer: str | None = None) -> str:
 def conflicts(layer: str | None = None) -> str:
     """``weight_grad/conflicts`` (``weight_grad/<layer>.conflicts``): pairs of tasks whose gradients have a
     negative cosine."""
-    return f"{GRAD_PREFIX}{layer + '.' if layer else ''}conflicts"
+    return f"{GRAD_PREFIX}{_scope(layer)}conflicts"
 
 
 def update_norm() -> str:

@@ -186,11 +186,19 @@ class ComposedModel(keras.Model):
 
     def watch_gradients(self) -> None:
         """Make :meth:`gradient_diagnostics` available: the diagnostics of the network's weights and of
-        each layer a component names (call in the model's strategy scope)."""
+        each layer a component names, a nested model's by its path (call in the model's strategy scope)."""
         from lossexp.training.gradient_diagnostics import GradientDiagnostics
 
-        named = {name for c in self.components for name in c.named_layers()}
-        layers = [layer.name for layer in self.network.layers if layer.name in named and layer.trainable_weights]
+        from lossexp.losses.layer_paths import find_layer
+
+        position = {id(v): i for i, v in enumerate(self.network.trainable_weights)}
+        found = {}  # a named layer with trainable weights (a nested model's by its path) → its first weight's place
+        for name in (name for c in self.components for name in c.named_layers()):
+            layer = find_layer(self.network, name)
+            weights = [position[id(v)] for v in (layer.trainable_weights if layer is not None else [])]
+            if weights:
+                found.setdefault(name, min(weights))
+        layers = sorted(found, key=found.get)  # in the network's order
         object.__setattr__(self, "diagnostics", GradientDiagnostics(self, layers))
 
     def measure_gradients(self, x: Any, y: Any, sample_weight: Any = None) -> Dict[str, float]:

@@ -16,7 +16,8 @@ last update ``d = Σ αᵢgᵢ`` (1 for ``equal``):
   projection on the update over the update's norm²); the shares sum to 1;
 * ``weight_grad/conflicts``: the pairs of tasks whose gradients have a negative cosine;
 * ``weight_grad/norm`` = ‖d‖, the update direction's norm (before the optimizer);
-* the same on a layer L: ``weight_grad/<t>/L.<stat>``, ``weight_grad/L.conflicts``.
+* the same on a layer L: ``weight_grad/<t>/L.<stat>``, ``weight_grad/L.conflicts`` (a layer of a nested
+  model, named ``backbone/hidden`` by a component: ``backbone.hidden``).
 
 Every sample runs as one compiled function, traced at the first sample (after the first call into
 the training step, beside Keras' own tracing) without autograph: converting lossexp's and the
@@ -122,6 +123,7 @@ class GradientDiagnostics:
     def _statistics(self, x: Any, y: Any, sample_weight: Any) -> Any:
         import tensorflow as tf
 
+        from lossexp.losses.layer_paths import find_layer
         from lossexp.training import task_gradients
 
         model = self.model
@@ -134,7 +136,7 @@ class GradientDiagnostics:
         position = {id(v): i for i, v in enumerate(variables)}
         scopes = {ALL: range(len(variables))}
         for name in self.layers:
-            scopes[name] = [position[id(v)] for v in model.network.get_layer(name).trainable_weights]
+            scopes[name] = [position[id(v)] for v in find_layer(model.network, name).trainable_weights]
         per_task, _ = task_gradients.per_task(tape, parts, variables)
         del tape
         grams = task_gradients.gramians(per_task, scopes)

@@ -105,6 +105,37 @@ def test_statistics_between_steps_are_those_of_numpy_gradients(tiny_network, com
         np.testing.assert_allclose(after, before - LR * g, rtol=1e-4, atol=1e-6)
 
 
+def test_a_layer_of_a_nested_model_that_a_component_names_has_its_statistics(batch):
+    """The tiny network with hidden_1 and hidden_2 in a backbone sub-model: activity on
+    ``backbone/hidden_1`` gets that layer's statistics, ``weight_grad/<t>/backbone.hidden_1.<stat>``,
+    those of NumPy's gradients on its kernel and bias (they were silently left out)."""
+    import keras
+
+    from conftest import compose_model
+
+    x, y = batch
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=(4,), name="inputs")
+    hidden = keras.layers.Dense(4, activation="tanh", name="hidden_2")(
+        keras.layers.Dense(8, activation="tanh", name="hidden_1")(inputs))
+    backbone = keras.Model(inputs, hidden, name="backbone")
+    outer = keras.Input(shape=(4,))
+    network = keras.Model(outer, keras.layers.Dense(1, name="output")(backbone(outer)), name="nested")
+    model = compose_model(network, [ActivityPenalty(name="activity", weight=W_ACTIVITY, layers=["backbone/hidden_1"])])
+    model.watch_gradients()
+    recorded = model.measure_gradients(x.astype("float32"), y.astype("float32"))
+
+    weights = [np.asarray(w.numpy(), np.float64) for w in network.trainable_weights]  # W1, b1, W2, b2, W3, b3
+    expected = statistics(numpy_gradients(weights, x, y), ["task", "activity"], range(2))
+    for (stat, task), value in ((k, v) for k, v in expected.items() if isinstance(k, tuple)):
+        name = names.gradient(task, stat, "backbone/hidden_1")
+        assert name.startswith(f"weight_grad/{task}/backbone.hidden_1.")  # in the task's section
+        assert recorded[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+    assert recorded["weight_grad/backbone.hidden_1.conflicts"] == expected["conflicts"]
+    assert names.gradient_parts("weight_grad/activity/backbone.hidden_1.norm") == ("activity", "backbone.hidden_1",
+                                                                                   "norm")
+
+
 def test_the_probe_samples_the_first_step_of_every_interval(tiny_network, compose, batch):
     from lossexp.training.gradient_probe import GradientProbe
 
