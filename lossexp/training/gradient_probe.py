@@ -2,15 +2,19 @@
 
 :class:`GradientProbe` is a Keras callback: after the first call into the training step and then
 at the first call of every ``tracking.gradients_every_n_steps`` steps (global steps, whatever
-``steps_per_execution`` groups them into), it hands the next batch of :func:`training_batches` to
-the model's :class:`~lossexp.training.gradient_diagnostics.GradientDiagnostics`, to be read by the
-run recorder as the values of that step. Sampled every N steps, not every step: the measurement
+``steps_per_execution`` groups them into), it hands the batch :func:`training_batches` gives that
+step to the model's :class:`~lossexp.training.gradient_diagnostics.GradientDiagnostics`, to be read by
+the run recorder as the values of that step. Sampled every N steps, not every step: the measurement
 costs one backward pass per part of the loss, and the training step itself stays the plain one.
+A resumed run (``resume=``, ``--resume``) samples the steps and, from arrays, the batches that the
+run it continues would have: the interval holding its first step was sampled before it stopped, and
+an array batch is drawn from the seed and the step, not from the samples before it.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
+import keras
 import numpy as np
 
 from lossexp.data.structure import count_rows, take_rows
@@ -20,10 +24,16 @@ from lossexp.training.step_count import IntervalCallback
 class GradientProbe(IntervalCallback):
     """Samples the model's gradient diagnostics every ``every_n_steps`` steps (see the module docstring)."""
 
-    def __init__(self, batches: Iterator[Tuple[Any, ...]], every_n_steps: int) -> None:
+    def __init__(self, batches: Callable[[int], Tuple[Any, ...]], every_n_steps: int) -> None:
         super().__init__(int(every_n_steps))
         self.batches = batches
         self.sampled: Optional[int] = None
+
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        super().on_train_begin(logs)
+        start = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        if start > 0:  # a resumed run: the interval holding its last step was sampled by the run it continues
+            self.sampled = start
 
     def due(self, step: int) -> bool:
         """Whether the calls since the last sample reached a new interval: steps 1…N, N+1…2N, …"""
@@ -34,20 +44,23 @@ class GradientProbe(IntervalCallback):
     def on_steps_done(self, previous_step: int, logs: Dict[str, Any]) -> None:
         if self.due(self.step):
             self.sampled = self.step
-            self.model.diagnostics.sample(self.step, *next(self.batches))
+            self.model.diagnostics.sample(self.step, *self.batches(self.step))
 
 
-def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[Any, ...]]:
-    """Endless batches ``(x, y)`` or ``(x, y, sample_weight)`` of the training split: ``batch_size``
-    examples drawn without replacement from the arrays (the same every run with ``seed``), or a
-    stream's, shuffled within a bounded buffer."""
+def training_batches(split: Any, batch_size: int, seed: int) -> Callable[[int], Tuple[Any, ...]]:
+    """The batch ``(x, y)`` or ``(x, y, sample_weight)`` of the training split to measure at a step:
+    ``batch_size`` examples drawn without replacement from the arrays by the seed and the step (the
+    same every run with ``seed``, a resumed one's too), or a stream's next, shuffled within a bounded
+    buffer."""
     if split.arrays is not None:
-        rng = np.random.default_rng(seed)
         rows = count_rows(split.arrays[0])
         size = min(batch_size, rows)
-        while True:
-            chosen = np.sort(rng.choice(rows, size=size, replace=False))
-            yield tuple(take_rows(column, chosen) for column in split.arrays)
+
+        def drawn(step: int) -> Tuple[Any, ...]:
+            chosen = np.sort(np.random.default_rng([seed, step]).choice(rows, size=size, replace=False))
+            return tuple(take_rows(column, chosen) for column in split.arrays)
+
+        return drawn
     import tensorflow as tf
 
     from lossexp.data.streams import SHUFFLE_BYTES, SHUFFLE_ELEMENTS, batches, elements_within
@@ -58,4 +71,5 @@ def training_batches(split: Any, batch_size: int, seed: int) -> Iterator[Tuple[A
     batched = batches(stream, batch_size, drop_remainder=True)
     if split.batch_map:
         batched = batched.map(split.batch_map)
-    yield from batched.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+    streamed = batched.prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
+    return lambda step: next(streamed)

@@ -151,12 +151,42 @@ def test_the_probe_samples_the_first_step_of_every_interval(tiny_network, compos
             if found is not None:
                 sampled.append(found[0])
 
-    def batches():
-        while True:
-            yield x[:8], y[:8]
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[Reader(lambda step: (x[:8], y[:8]), 3)])
+    assert sampled == [1, 4, 7, 10]  # 5 steps an epoch
 
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[Reader(batches(), 3)])  # 5 steps an epoch
-    assert sampled == [1, 4, 7, 10]
+
+def test_a_resumed_fit_samples_the_steps_and_batches_of_the_run_it_continues(tiny_network, compose, batch):
+    """Four epochs in one fit, or two and then two more from the step the first two ended at (a
+    resumed run's fit): the same steps sampled — not the resumed fit's first call besides — on the
+    same batches of the training arrays (they used to restart from the first batch)."""
+    from lossexp.data.dataset import Part
+    from lossexp.training.gradient_probe import GradientProbe, training_batches
+
+    x, y = (a.astype("float32") for a in batch)
+
+    def sampled_in(*epochs):
+        model = compose(tiny_network(), [ActivityPenalty(name="activity", weight=W_ACTIVITY)], learning_rate=LR)
+        model.watch_gradients()
+        sampled = []
+
+        class Reader(GradientProbe):
+            def on_train_batch_end(self, batch, logs=None):
+                super().on_train_batch_end(batch, logs)
+                found = self.model.gradient_diagnostics()
+                if found is not None:
+                    sampled.append(found)
+
+        start = 0
+        for end in epochs:  # each fit a new probe, as a resumed run builds one
+            probe = Reader(training_batches(Part(arrays=(x, y), size=len(x)), 8, seed=0), 3)
+            model.fit(x, y, batch_size=8, initial_epoch=start, epochs=end, shuffle=False, verbose=0, callbacks=[probe])
+            start = end
+        return sampled
+
+    whole, resumed = sampled_in(4), sampled_in(2, 4)  # 5 steps an epoch
+    assert [step for step, _ in whole] == [step for step, _ in resumed] == [1, 4, 7, 10, 13, 16, 19]
+    for (step, got), (_, expected) in zip(resumed, whole):
+        assert got == pytest.approx(expected, rel=1e-5, abs=1e-7), step  # same weights, same batch
 
 
 def test_no_diagnostics_unless_watched(tiny_network, compose, batch):
