@@ -18,7 +18,9 @@ class UncertaintyWeighting(WeightingMethod):
     with the network: α = exp(−sᵢ), and ∂/∂sᵢ = 1 − exp(−sᵢ)·Lᵢ, so sᵢ settles at log Lᵢ (the form of
     a component's ``weight: {trainable: true, parametrization: uncertainty}``, here for the task loss
     and every component together). It still runs to −∞ for a part whose loss can reach 0.
-    Logged: ``weight/uncertainty/<task>`` = exp(−sᵢ) and ``weight/uncertainty/log_variance/<task>`` = sᵢ.
+    Logged: ``weight/uncertainty/<task>`` = exp(−sᵢ), the weight of the last step (the sᵢ before its
+    update, as every method's weights), and ``weight/uncertainty/log_variance/<task>`` = sᵢ after it: at
+    the same step the logged weight is exp(−sᵢ) one update behind.
 
     Options: ``log_variance`` (every sᵢ's initial value; 0: α = 1).
     """
