@@ -29,6 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from lossexp.errors import ConfigError
+from lossexp.tracking import empty_store
 from lossexp.tracking.reachability import sqlite_path
 
 #: log_batch accepts at most this many params / metrics per call.
@@ -138,11 +139,15 @@ def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
 
 
 def open_client(uri: str) -> MlflowClient:
-    """A client whose store exists: a fresh SQLite store is created (migrated) under the lock."""
+    """A client whose store exists: a fresh SQLite store is created under the lock, a copy of an
+    empty store that MLflow migrated once (:mod:`lossexp.tracking.empty_store`) or else migrated."""
     if not is_local_sqlite(uri):
         return MlflowClient(tracking_uri=uri)
-    sqlite_path(uri).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_path(uri)
+    database.parent.mkdir(parents=True, exist_ok=True)
     with store_lock(uri):
+        if not database.exists():
+            empty_store.create_from_template(database)
         client = MlflowClient(tracking_uri=uri)
         retrying(lambda: client.search_experiments(max_results=1))  # opening the store migrates it
     return client
