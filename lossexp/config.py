@@ -56,6 +56,10 @@ class TaskConfig:
     #: null: each output weighs 1; {output: weight} for a network of several outputs, as Keras'
     #: ``compile(loss_weights=…)`` (an output not named weighs 1)
     loss_weights: Optional[Dict[str, float]] = None
+    #: false: the task loss is one part of the loss; true (several outputs): each output's weighted loss
+    #: is a part of its own, ``task.<output>``, that a weighting method weighs and the gradient
+    #: diagnostics measure apart
+    split_outputs: bool = False
 
 
 TASK_TYPES = ("classification", "regression", "reconstruction", "multi_output")
@@ -306,6 +310,7 @@ def _task(node: Any) -> TaskConfig:
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
         for v in task.loss_weights.values())),
         "task.loss_weights", "null or a mapping of output name to a weight >= 0", task.loss_weights)
+    _check(task.split_outputs in (True, False), "task.split_outputs", "true or false", task.split_outputs)
     weights = task.class_weight
     _check(weights is None or weights == "balanced" or (
         isinstance(weights, dict) and all(str(k).isdigit() and isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -24,7 +24,8 @@ name                      meaning                                        UI sect
 ``ablation/objective/whole``  the whole composition's mean objective   ``ablation/objective``
 ========================  =============================================  ===================
 
-A task t is ``task`` (the task loss), a component's name or ``other``. (``drift/<layer>/<stat>``
+A task t is ``task`` (the task loss; ``task.<output>`` for each output with ``task.split_outputs``), a
+component's name or ``other``. (``drift/<layer>/<stat>``
 made three sections per layer, before the losses; ``coef/<c>`` sorted before ``loss``. Gradient
 diagnostics are ``weight_grad/…``, not ``grad/…``, for the same reason: ``grad`` sorts before
 ``loss``, and the chart view must open on the loss breakdown; beside the drift they describe the
@@ -46,6 +47,11 @@ COEF_PREFIX = "weight/coef/"
 WEIGHT_PREFIX = "weight/"
 #: seconds from process start to the end of the first compiled call (no "/": in "Model metrics", not a section)
 STARTUP = "startup_seconds"
+
+
+def task_output(output: str) -> str:
+    """``task.<output>``: the part of the loss that is one output's task loss (``task.split_outputs``)."""
+    return f"{TASK}.{output}"
 
 
 def loss(part: str) -> str:

@@ -24,7 +24,9 @@ default): the update follows Σ αᵢ∇(part i) with the method's weights α
 gradient diagnostics are measured apart from the step (:mod:`lossexp.training.gradient_diagnostics`).
 The reported ``loss`` stays the plain sum, comparable between methods. A model without a task loss
 (``task_loss=None``: a model that is its own parameters, trained on components alone) has the
-components as its only tasks.
+components as its only tasks. A network of several outputs may split its task loss
+(``split_outputs``): each output's weighted loss, computed by the loss it was compiled with, is then
+a part of its own, ``task.<output>`` (their sum is the task loss; ``loss/task`` is still logged as one).
 """
 from __future__ import annotations
 
@@ -42,6 +44,15 @@ from lossexp.losses.composition import Composition
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.rewire import SeveralOutputs, SharedLayer, with_layer_outputs
+
+def loss_object(identifier: Any) -> keras.losses.Loss:
+    """The Keras loss ``compile`` makes of a loss name, function or object (a function is reduced over
+    the batch as Keras reduces it: ``sum_over_batch_size``, weighted by sample weights)."""
+    from keras.src.losses.losses import LossFunctionWrapper  # what compile wraps a function in (not exported)
+
+    loss = keras.losses.get(identifier) if isinstance(identifier, (str, dict)) else identifier
+    return loss if isinstance(loss, keras.losses.Loss) else LossFunctionWrapper(loss)
+
 
 def unowned_losses(network: keras.Model, components: Sequence[LossComponent]) -> List[Any]:
     """The Keras losses of ``network`` that no component reports (``loss/other``): its own ``add_loss``
@@ -122,12 +133,19 @@ class ComposedModel(keras.Model):
 
     def __init__(self, network: keras.Model, components: Sequence[LossComponent] = (),
                  task_loss: Optional[str] = "mean_squared_error", weighting: Optional[WeightingMethod] = None,
-                 other_losses: Optional[bool] = None, **kwargs: Any) -> None:
+                 other_losses: Optional[bool] = None, split_outputs: Optional[Sequence[str]] = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.network = network
         self.components = list(components)
         self.composition = Composition(self.components)
         self.task_loss = task_loss
+        self.split_outputs = list(split_outputs) if split_outputs else None
+        names = list(getattr(network, "output_names", None) or [])
+        if self.split_outputs and (task_loss is None or len(names) < 2 or not set(self.split_outputs) <= set(names)):
+            raise invalid_value("task.split_outputs", f"outputs of a network of several outputs with a task loss "
+                                f"({', '.join(names)})", self.split_outputs)
+        object.__setattr__(self, "output_losses", None)  # {output: (Keras loss, weight)}, made by compile()
         for component in self.components:
             component.attach(network)
             component.require_layers(network, component.outputs_needed(), option="layer", needs=OUTPUT)
@@ -149,7 +167,6 @@ class ComposedModel(keras.Model):
         self.weighting_state = weighting.attach(self.tasks(), network)
         object.__setattr__(self, "update", BalancedUpdate(weighting, network))
         object.__setattr__(self, "diagnostics", None)  # see watch_gradients
-        names = list(getattr(network, "output_names", None) or [])
         if len(names) > 1:  # Keras matches a loss and targets by output name also to a list of outputs
             object.__setattr__(self, "output_names", names)
         # The network is built and components own their state: built now, also when the train and
@@ -165,6 +182,11 @@ class ComposedModel(keras.Model):
         if loss is None and self.has_task:
             loss = resolve_loss("task_loss", self.task_loss)
         super().compile(optimizer=loss_scaled(self.network, optimizer), loss=loss, **kwargs)
+        if self.split_outputs:
+            weights = kwargs.get("loss_weights") or {}
+            object.__setattr__(self, "output_losses", {
+                name: (loss_object(loss[name] if isinstance(loss, dict) else loss), float(weights.get(name, 1.0)))
+                for name in self.split_outputs})
 
     def compile_from_config(self, config: Dict[str, Any]) -> None:
         """The saved ``compile`` arguments, compiled again at reload (Keras' own skips a model whose
@@ -181,8 +203,9 @@ class ComposedModel(keras.Model):
     def tasks(self) -> List[str]:
         """The parts of the training loss, as a weighting method sees them: ``task``, the components,
         ``other`` (unowned Keras losses)."""
-        return (([metric_names.TASK] if self.has_task else []) + [c.name for c in self.components]
-                + (["other"] if self.has_other_losses else []))
+        task = [metric_names.task_output(o) for o in self.split_outputs] if self.split_outputs else \
+            [metric_names.TASK] if self.has_task else []
+        return task + [c.name for c in self.components] + (["other"] if self.has_other_losses else [])
 
     def watch_gradients(self) -> None:
         """Make :meth:`gradient_diagnostics` available: the diagnostics of the network's weights and of
@@ -265,15 +288,16 @@ class ComposedModel(keras.Model):
         task = zero()
         if self.has_task:
             task = ops.cast(self._compile_loss(y, y_pred, sample_weight), "float32")
-            if replicas() > 1:  # Keras divided its compiled loss by the replicas already
-                task = task * replicas()
+            task_parts = self._output_losses(y, y_pred, sample_weight) if self.split_outputs else [task]
+            if replicas() > 1:  # Keras divided its compiled loss by the replicas already (as every Keras loss)
+                task, task_parts = task * replicas(), [part * replicas() for part in task_parts]
         context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training,
                               step=self.step_number() if training else None, outputs=outputs or {})
         composed = self.composition(context, task, gradient_scale)
         total = composed.total
         breakdown = ([task] if self.has_task else []) + composed.values
-        parts = ([task] if self.has_task else []) + [composed.contributions.get(c.name, zero())
-                                                     for c in self.components]
+        parts = (task_parts if self.has_task else []) + [composed.contributions.get(c.name, zero())
+                                                         for c in self.components]
         other = unowned_losses(self.network, self.components)
         if other and not self.has_other_losses:  # trained but missing from the breakdown: say so at trace time
             raise ValueError(f"{self.network.name} adds Keras losses in a call() (add_loss) that were not seen when "
@@ -287,6 +311,19 @@ class ComposedModel(keras.Model):
             parts.append(breakdown[-1])
         self.breakdown.update_state(breakdown, sample_weight=batch_size(y_pred))
         return StepLoss(total, composed.terms, parts, composed.gradients)
+
+    def _output_losses(self, y: Any, y_pred: Any, sample_weight: Any) -> List[Any]:
+        """Each split output's weighted task loss, as the compiled loss computes it (their sum is it)."""
+        if self.output_losses is None:
+            raise ValueError(f"{self.name} splits its task loss by output: compile it first")
+        names = list(self.output_names)
+        predicted = y_pred if isinstance(y_pred, dict) else dict(zip(names, y_pred))
+        targets = y if isinstance(y, dict) else dict(zip(names, y))
+        values = []
+        for name, (loss, weight) in self.output_losses.items():
+            weights = sample_weight.get(name) if isinstance(sample_weight, dict) else sample_weight
+            values.append(ops.cast(loss(targets[name], predicted[name], weights), "float32") * weight)
+        return values
 
     def train_step(self, data: Any) -> Dict[str, Any]:
         """Keras' TensorFlow train step, with the optimizer update ordered after the loss; with a
@@ -353,6 +390,7 @@ class ComposedModel(keras.Model):
             "task_loss": self.task_loss,
             "weighting": {"name": self.weighting.name, "options": self.weighting.options()},
             "other_losses": self.has_other_losses,
+            "split_outputs": self.split_outputs,
         }
 
     @classmethod

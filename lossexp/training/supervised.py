@@ -27,10 +27,12 @@ from lossexp.training.trainer import Trainer
 
 
 def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = "mean_squared_error",
-            name: str = "composed", weighting: Any = None, other_losses: Optional[bool] = None) -> Any:
+            name: str = "composed", weighting: Any = None, other_losses: Optional[bool] = None,
+            split_outputs: Optional[Sequence[str]] = None) -> Any:
     """Insert the components' pass-through taps into ``network`` and wrap both (uncompiled);
     ``weighting`` is the weighting method (default ``equal``); ``other_losses``: whether the network
-    adds Keras losses no component reports, seen on a forward pass (None: its regularizers tell).
+    adds Keras losses no component reports, seen on a forward pass (None: its regularizers tell);
+    ``split_outputs``: the outputs whose task losses are parts of their own (None: the task is one part).
 
     Raises :class:`lossexp.errors.ConfigError` for a tap after a layer the network does not have, or
     into a subclassed network (taps are inserted into a functional or Sequential graph).
@@ -53,7 +55,7 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
         raise needs_graph_network(owner, f"inserts a loss tap after layer(s) {', '.join(layers)}", network.name,
                                   hint=" (add the penalty in its call() with self.add_loss instead)")
     return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name, weighting=weighting,
-                         other_losses=other_losses)
+                         other_losses=other_losses, split_outputs=split_outputs)
 
 
 @register_trainer("supervised")
@@ -145,7 +147,8 @@ class SupervisedTrainer(Trainer):
             print(f"lossexp: warning: {replaced}", file=sys.stderr)
         tasks.check_finite(task, y, y_pred)
         model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed",
-                        weighting=registry.build("weighting", config.weighting), other_losses=other_losses)
+                        weighting=registry.build("weighting", config.weighting), other_losses=other_losses,
+                        split_outputs=task.split_outputs)
         # weighted_metrics: sample weights weigh the metrics as they weigh the task loss (unweighted data: the same)
         model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, loss_weights=task.loss_weights,
                       weighted_metrics=task.metrics,

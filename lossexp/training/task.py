@@ -139,6 +139,8 @@ class Task:
     loss_name: Any
     #: {output: weight} of a network of several outputs (``compile(loss_weights=…)``); None: each weighs 1
     loss_weights: Optional[Dict[str, float]] = None
+    #: the outputs whose losses are parts of their own (``task.split_outputs``); None: one part, ``task``
+    split_outputs: Optional[List[str]] = None
 
 
 def resolve(config: Any, task_type: str, y_true: Any, y_pred: Any, output_names: List[str], outputs: Any) -> Task:
@@ -165,9 +167,13 @@ def resolve(config: Any, task_type: str, y_true: Any, y_pred: Any, output_names:
                     metrics={name: metrics for name, (_, _, metrics) in resolved.items()},
                     loss_name={name: loss_name for name, (loss_name, _, _) in resolved.items()},
                     loss_weights={name: float((weights or {}).get(name, 1.0)) for name in output_names}
-                    if weights else None)
+                    if weights else None,
+                    split_outputs=list(output_names) if getattr(config, "split_outputs", False) else None)
     if isinstance(config.loss, dict):
         raise invalid_value("task.loss", "a loss name (a mapping is for several outputs)", config.loss)
+    if getattr(config, "split_outputs", False):
+        raise invalid_value("task.split_outputs", "false for a network of one output (true splits the task loss of "
+                            "a network of several outputs into one part per output)", True)
     if getattr(config, "loss_weights", None) is not None:
         raise invalid_value("task.loss_weights", "null for a network of one output (a mapping of output name to "
                             "weight is for several outputs)", config.loss_weights)
