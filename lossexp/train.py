@@ -128,7 +128,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     progress = checkpoint_files.progress(saved) if resume_run else None
     if resume_run and not progress:  # checked before; gone since (another resume finished it)
         raise ConfigError(f"Invalid value for --resume: run {resume_run}'s checkpoint {saved} is gone")
-    with placement(config.trainer), user_code_errors("building the model"):  # devices, strategy, dtype policy
+    with placement(config.trainer, network), user_code_errors("building the model"):  # devices, strategy, dtype policy
         model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
         resumed_drift = checkpoint.restore(model, saved) if progress else None  # in the strategy's scope
     data = trainer.prepare_for(data, getattr(model, "network", None))  # as build() read it

@@ -65,17 +65,28 @@ def split_cpu(count: Optional[int]) -> None:
 
 
 @contextlib.contextmanager
-def placement(trainer: Any) -> Iterator[Any]:
+def placement(trainer: Any, network: Any = None) -> Iterator[Any]:
     """Within the block: the strategy scope and dtype policy ``trainer`` asks for (the devices are
-    split first, by :func:`split_cpu`)."""
+    split first, by :func:`split_cpu`). A ``network`` given already built (from Python) holds
+    variables of the scope it was built in: under ``mirrored`` it must have been built in a
+    ``MirroredStrategy``'s scope, whose strategy then trains it (Keras cannot update a variable of one
+    device from several replicas); one built in a strategy's scope needs ``mirrored``."""
     import keras
     import tensorflow as tf
 
+    own = strategy_of(network) if network is not None else None
+    if trainer.distribute == "mirrored" and network is not None and own is None:
+        raise ConfigError("Invalid value for trainer.distribute: expected, for mirrored, a network built in a "
+                          "tf.distribute.MirroredStrategy's scope (strategy = tf.distribute.MirroredStrategy(); "
+                          f"with strategy.scope(): build it), got {network.name} built outside one")
+    if trainer.distribute is None and own is not None:
+        raise ConfigError(f"Invalid value for trainer.distribute: expected mirrored for {network.name}, built in a "
+                          f"{type(own).__name__}'s scope, got null")
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(trainer.precision)
     try:
         if trainer.distribute == "mirrored":
-            strategy = tf.distribute.MirroredStrategy()
+            strategy = own or tf.distribute.MirroredStrategy()
             if strategy.num_replicas_in_sync < 2:
                 raise ConfigError("Invalid value for trainer.distribute: expected more than one device for "
                                   "mirrored, got 1 (set trainer.logical_devices=2 to split the CPU)")
@@ -85,6 +96,15 @@ def placement(trainer: Any) -> Iterator[Any]:
             yield tf.distribute.get_strategy()
     finally:
         keras.config.set_dtype_policy(policy)
+
+
+def strategy_of(network: Any) -> Any:
+    """The distribution strategy in whose scope ``network``'s variables were created (None: none)."""
+    for variable in network.weights:
+        strategy = getattr(getattr(variable, "value", variable), "distribute_strategy", None)
+        if strategy is not None:
+            return strategy
+    return None
 
 
 def computes_in(network: Any) -> set:

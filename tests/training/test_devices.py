@@ -4,6 +4,7 @@ component's term and weighted contribution, coefficients, schedules, the gradien
 and bfloat16 layers keep the terms in float32."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -149,3 +150,53 @@ def test_a_network_built_under_mixed_float16_trains_loss_scaled_and_one_built_in
                 **quiet)
     assert ("lossexp: warning: trainer.precision=mixed_bfloat16 is the policy of the layers lossexp builds; "
             "full's were built in float32") in capsys.readouterr().err
+
+
+#: a notebook's session on two logical CPUs: a network built in its own MirroredStrategy's scope, two heads
+#: whose losses are parts of their own (task.split_outputs) under uncertainty weighting, one SGD step
+USERS_STRATEGY = """
+import sys, numpy as np, tensorflow as tf
+sys.path.insert(0, sys.argv[1])
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import lossexp
+from test_split_outputs import data, numpy_head_losses, two_heads
+x, y = data(40)
+with tf.distribute.MirroredStrategy().scope():
+    network = two_heads()
+losses = np.array([1.0, 0.5]) * numpy_head_losses(network, x, y)
+history, run_id = lossexp.fit(network, (x, y), overrides=["weighting=uncertainty", "optimizer=sgd",
+                              "optimizer.learning_rate=0.1"], task={"split_outputs": True, "loss_weights": {"reg": 0.5}},
+                              trainer={"epochs": 1, "verbose": 0, "validation_split": 0, "batch_size": 40,
+                                       "distribute": "mirrored"}, tracking={"plots": False, "log_model": False})
+from mlflow.tracking import MlflowClient
+metrics = MlflowClient("sqlite:///outputs/mlflow.db").get_run(run_id).data.metrics
+got = [metrics[f"weight/uncertainty/log_variance/task.{head}"] for head in ("cls", "reg")]
+np.testing.assert_allclose(got, -0.1 * (1 - losses), rtol=1e-5)
+print("ok", got)
+"""
+
+
+@pytest.mark.slow
+def test_a_network_built_in_the_users_strategy_trains_under_it_and_one_built_outside_is_one_line(tmp_path,
+                                                                                                  monkeypatch):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import keras
+
+    import lossexp
+    from lossexp.errors import ConfigError
+
+    done = subprocess.run([sys.executable, "-c", USERS_STRATEGY, str(Path(__file__).parent)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "\nok [" in done.stdout, done.stderr[-3000:]
+    monkeypatch.chdir(tmp_path)
+    inputs = keras.Input((3,))
+    outside = keras.Model(inputs, keras.layers.Dense(1)(inputs), name="outside")
+    x = np.zeros((8, 3), "float32")
+    with pytest.raises(ConfigError, match=r"^Invalid value for trainer.distribute: expected, for mirrored, a network "
+                                          r"built in a tf.distribute.MirroredStrategy's scope .*got outside built "
+                                          r"outside one$"):
+        lossexp.fit(outside, (x, x[:, :1]), trainer={"distribute": "mirrored", "epochs": 1})
