@@ -312,6 +312,32 @@ def test_integer_token_ids_are_served_as_the_data_holds_them_and_cast_in_the_gra
 
 
 @pytest.mark.slow
+def test_a_network_taking_sequences_of_any_length_is_logged_and_served_at_every_length(tmp_path, monkeypatch):
+    """keras.Input((None,)) before Embedding(mask_zero=True): the model is logged (its example is the
+    data's rows, not noise shaped by a None) and the served model takes other lengths than the
+    example's, as the network does."""
+    import keras
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    tokens = np.random.default_rng(0).integers(1, 50, size=(200, 12))
+    tokens[:, 9:] = 0
+    inputs = keras.Input((None,), dtype="int32", name="tokens")
+    hidden = keras.layers.LSTM(4, name="lstm")(keras.layers.Embedding(50, 8, mask_zero=True)(inputs))
+    _, run_id = lossexp.fit(keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden)),
+                            (tokens, (tokens[:, 0] > 25).astype("int64")),
+                            loss=[("activity", {"layers": ["lstm"]})], trainer={"epochs": 1, "verbose": 0})
+    uri = f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}"
+    assert "lossexp.model_not_logged" not in MlflowClient(uri).get_run(run_id).data.tags
+    mlflow.set_tracking_uri(uri)
+    served, trained = mlflow.pyfunc.load_model(f"runs:/{run_id}/model"), mlflow.keras.load_model(f"runs:/{run_id}/model")
+    assert served.metadata.signature.inputs.inputs[0].shape == (-1, -1)
+    for rows in (tokens[:4], tokens[:4, :5], np.pad(tokens[:4], ((0, 0), (0, 8)))):
+        np.testing.assert_allclose(served.predict(rows), trained.predict(rows, verbose=0), rtol=1e-5)
+
+
+@pytest.mark.slow
 def test_text_as_numpy_makes_it_trains_through_text_vectorization_and_is_served(tmp_path, monkeypatch):
     """``np.array(list_of_str)`` is a fixed-width ``<U…`` array, which Keras' fit refuses; lossexp
     passes text as objects, as a ``TextVectorization`` layer takes it."""

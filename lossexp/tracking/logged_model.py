@@ -61,11 +61,24 @@ def example_inputs(network: Any, data_inputs: Any) -> Any:
         specs = symbolic_inputs(network)
     except (AttributeError, ValueError):  # a subclassed network has no symbolic inputs: it takes the data
         return {f"input_{i}": r for i, r in enumerate(rows)} if isinstance(rows, list) else rows
-    if shapes(specs) != shapes(data_inputs):
+    if not _takes(shapes(specs), shapes(data_inputs)):
         noise = np.random.default_rng(0)
-        rows = keras.tree.map_structure(
-            lambda spec: noise.standard_normal((EXAMPLE_ROWS, *spec.shape[1:])).astype(spec.dtype), specs)
+        rows = keras.tree.map_structure(  # a dimension the network leaves open (None): one
+            lambda spec: noise.standard_normal((EXAMPLE_ROWS, *(d or 1 for d in spec.shape[1:]))).astype(spec.dtype),
+            specs)
     return {spec.name: r for spec, r in zip(specs, rows)} if isinstance(rows, list) else rows
+
+
+def _takes(wanted: Any, given: Any) -> bool:
+    """Whether inputs of the example shapes ``given`` fit the shapes ``wanted`` (a network's inputs,
+    ``None`` where it takes any length: a sequence's steps, an image's size), in the same structure."""
+    if isinstance(wanted, dict):
+        return isinstance(given, dict) and set(wanted) == set(given) and all(_takes(wanted[k], given[k])
+                                                                               for k in wanted)
+    if isinstance(wanted, list):
+        return isinstance(given, list) and len(wanted) == len(given) and all(map(_takes, wanted, given))
+    return (not isinstance(given, (dict, list)) and len(wanted) == len(given)
+            and all(w is None or w == g for w, g in zip(wanted, given)))
 
 
 def requirements() -> List[str]:
@@ -95,8 +108,9 @@ def save_serving(serving: Any, path: Path, signature: Any, example: Any) -> None
     import tensorflow as tf
     from mlflow.models import Model
 
-    specs = keras.tree.map_structure(lambda rows: tf.TensorSpec((None, *np.shape(rows)[1:]), np.asarray(rows).dtype),
-                                     example)
+    opened = served_shapes(serving, example)
+    specs = ({name: tf.TensorSpec(opened[name], np.asarray(rows).dtype) for name, rows in example.items()}
+             if isinstance(example, dict) else tf.TensorSpec(opened, np.asarray(example).dtype))
     archive = keras.export.ExportArchive()
     archive.track(serving)
     archive.add_endpoint(name="serve", fn=lambda inputs: served(serving(_as_taken(serving, inputs), training=False)),
@@ -107,6 +121,46 @@ def save_serving(serving: Any, path: Path, signature: Any, example: Any) -> None
     description.add_flavor("keras", data="data", keras_version=keras.__version__,
                            keras_backend=keras.backend.backend(), save_exported_model=True)
     description.save(str(path / "MLmodel"))
+
+
+def served_shapes(network: Any, example: Any) -> Any:
+    """The shapes the served model takes: the example's (one array, or a dict by input name), open
+    (None) in the batch and wherever the network's input is — a sequence's steps, an image's size —,
+    so that it serves what the network takes, not only the example's length."""
+    from lossexp.training.rewire import symbolic_inputs
+
+    try:
+        specs = symbolic_inputs(network)
+    except (AttributeError, ValueError):  # a subclassed network: the example's shapes
+        specs = None
+    if isinstance(specs, list):
+        specs = {spec.name: spec for spec in specs}
+
+    def opened(rows: Any, spec: Any) -> tuple:
+        shape = tuple(np.shape(rows)[1:])
+        if spec is not None and len(spec.shape) == len(shape) + 1:
+            shape = tuple(None if open_ is None else d for open_, d in zip(spec.shape[1:], shape))
+        return (None, *shape)
+
+    if isinstance(example, dict):
+        return {name: opened(rows, specs.get(name) if isinstance(specs, dict) else None)
+                for name, rows in example.items()}
+    return opened(example, None if isinstance(specs, dict) else specs)
+
+
+def _open_signature(signature: Any, shapes: Any) -> Any:
+    """``signature`` (inferred from the example) with its inputs' shapes :func:`served_shapes`: -1
+    where any length is taken, so MLflow's schema check lets other lengths through."""
+    from mlflow.types.schema import Schema, TensorSpec
+
+    def shape_of(spec: Any) -> tuple:
+        shape = shapes[spec.name] if isinstance(shapes, dict) else shapes
+        return tuple(-1 if d is None else d for d in shape)
+
+    if signature.inputs is None or not signature.inputs.is_tensor_spec():
+        return signature
+    signature.inputs = Schema([TensorSpec(spec.type, shape_of(spec), spec.name) for spec in signature.inputs.inputs])
+    return signature
 
 
 def _as_taken(network: Any, inputs: Any) -> Any:
@@ -188,7 +242,8 @@ def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any
 
     example = example_inputs(serving, data_inputs)
     predictions = serving.predict(example, verbose=0)
-    signature = infer_signature(example, np.asarray(served(predictions)))  # what the pyfunc flavor returns
+    signature = _open_signature(infer_signature(example, np.asarray(served(predictions))),  # what pyfunc returns
+                                served_shapes(serving, example))
     params = {key: str(value) for key, value in client.get_run(run_id).data.params.items()}
     logged = client.create_logged_model(experiment_id, name=NAME, source_run_id=run_id, params=params,
                                         tags=tags, model_type="keras")
