@@ -28,11 +28,12 @@ variables and logs it as ``weight/<name>`` and ``weight/coef/<name>``.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import keras
 from keras import ops
@@ -91,13 +92,16 @@ class LossTap(keras.layers.Layer):
         for tensor, tensor_mask in zip(tensors[1:], masks[1:]):
             value = value + self.penalty(tensor, tensor_mask)
         self.add_loss(value)
-        self._latest.penalties = [*getattr(self._latest, "penalties", []), value]
+        if not getattr(self._latest, "kept", False):
+            self._latest.penalties = [*getattr(self._latest, "penalties", []), value]
         return inputs
 
     def _clear_losses(self) -> None:
-        """Keras' reset at the start of each outermost call: this thread's penalties too."""
+        """Keras' reset at the start of each outermost call: this thread's penalties too (unless
+        :func:`forward_pass_kept` keeps them)."""
         super()._clear_losses()
-        self._latest.penalties = []
+        if not getattr(self._latest, "kept", False):
+            self._latest.penalties = []
 
     def latest_penalty(self) -> Any:
         """This thread's penalty of the last forward pass, summed over its calls (zero before any)."""
@@ -109,6 +113,22 @@ class LossTap(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
+
+
+@contextlib.contextmanager
+def forward_pass_kept(network: keras.Model) -> Iterator[None]:
+    """While the terms of one batch are computed, the taps of ``network`` keep this thread's
+    penalties of the batch's forward pass: a term that calls ``context.network`` again (on a
+    perturbed or augmented input: a consistency, smoothness or adversarial term) runs the taps on
+    other inputs, which would otherwise replace the penalties that the tapping components read."""
+    taps = [layer for layer in network._flatten_layers(include_self=False) if isinstance(layer, LossTap)]
+    for tap in taps:
+        tap._latest.kept = True
+    try:
+        yield
+    finally:
+        for tap in taps:
+            tap._latest.kept = False
 
 
 #: what a component's layers must be (``LossComponent.require_layers``' ``needs``): any layer of the

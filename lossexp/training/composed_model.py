@@ -39,7 +39,7 @@ import lossexp.training.task  # noqa: F401  registers the task losses a saved mo
 from lossexp import metric_names
 from lossexp.balancing.base import WeightingMethod
 from lossexp.errors import invalid_value, needs_graph_network
-from lossexp.losses.base import OUTPUT, LossComponent, LossContext, LossTap, zero
+from lossexp.losses.base import OUTPUT, LossComponent, LossContext, LossTap, forward_pass_kept, zero
 from lossexp.losses.composition import Composition
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import loss_scaled, replicas
@@ -293,12 +293,13 @@ class ComposedModel(keras.Model):
                 task, task_parts = task * replicas(), [part * replicas() for part in task_parts]
         context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training,
                               step=self.step_number() if training else None, outputs=outputs or {})
-        composed = self.composition(context, task, gradient_scale)
+        other = unowned_losses(self.network, self.components)  # this forward pass's, before a term calls it again
+        with forward_pass_kept(self.network):
+            composed = self.composition(context, task, gradient_scale)
         total = composed.total
         breakdown = ([task] if self.has_task else []) + composed.values
         parts = (task_parts if self.has_task else []) + [composed.contributions.get(c.name, zero())
                                                          for c in self.components]
-        other = unowned_losses(self.network, self.components)
         if other and not self.has_other_losses:  # trained but missing from the breakdown: say so at trace time
             raise ValueError(f"{self.network.name} adds Keras losses in a call() (add_loss) that were not seen when "
                              "it was composed: call the network once on a batch before composing it, e.g. "

@@ -143,7 +143,7 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
     """Every component's term is a finite scalar on the first examples (state restored after)."""
     import keras
 
-    from lossexp.losses.base import LossContext
+    from lossexp.losses.base import LossContext, forward_pass_kept
 
     y_pred, outputs = model.forward(x, training=False)
     context = LossContext(y_true=y, y_pred=y_pred, network=model.network, training=True,
@@ -151,7 +151,8 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
     for component in model.components:
         saved = [v.numpy() for v in component.non_trainable_variables]
         try:
-            term = keras.ops.convert_to_numpy(component.term(context))
+            with forward_pass_kept(model.network):
+                term = keras.ops.convert_to_numpy(component.term(context))
         except ConfigError:
             raise
         except Exception as exc:

@@ -7,10 +7,11 @@ import pytest
 
 import keras
 import tensorflow as tf
+from keras import ops
 
 from lossexp.errors import ConfigError
 from lossexp.losses.activity import ActivityPenalty, ActivityTap
-from lossexp.losses.base import LossContext
+from lossexp.losses.base import LossComponent, LossContext
 from lossexp.training.rewire import insert_taps
 
 NORMS = ["l2", "l1"]
@@ -157,6 +158,29 @@ def test_penalty_reaches_the_optimizer_in_the_train_step(tiny_network, compose, 
                                rtol=1e-3, atol=1e-7)
     np.testing.assert_allclose(layer_a.bias.numpy() - layer_b.bias.numpy(), -lr * weight * grad_bias,
                                rtol=1e-3, atol=1e-7)
+
+
+class _Consistency(LossComponent):
+    """A term that calls the network again, on a shifted input (a consistency or smoothness term)."""
+
+    def term(self, context):
+        shifted = context.network(ops.convert_to_tensor(np.full((8, 4), 5.0, "float32")), training=context.training)
+        return ops.mean(ops.square(shifted - context.y_pred))
+
+
+@pytest.mark.parametrize("first", ["consistency", "activity"])
+def test_a_term_calling_the_network_again_leaves_the_taps_penalty_that_of_the_batch(first, tiny_network, compose,
+                                                                                  np_forward, regression_data):
+    """The second forward pass (on other inputs) runs the taps too; the activity term stays the
+    batch's, in training and validation, whichever component comes first."""
+    x, y = regression_data[0][:8], regression_data[1][:8]
+    components = {"consistency": _Consistency(name="consistency", weight=0.01),
+                  "activity": ActivityPenalty(name="activity", layers=["hidden_1"])}
+    model = compose(tiny_network(seed=7), sorted(components.values(), key=lambda c: c.name != first))
+    expected = np_penalty(np_forward(model.network, x)["hidden_1"], "l2", "batch_mean")
+    evaluated = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    np.testing.assert_allclose(evaluated["term/activity"], expected, rtol=1e-5)
+    np.testing.assert_allclose(model.train_on_batch(x, y, return_dict=True)["term/activity"], expected, rtol=1e-5)
 
 
 def test_unknown_layer_is_a_config_error_listing_layers(tiny_network):
