@@ -201,7 +201,9 @@ TEXT_EXCEPTION = re.compile(r"^\s*((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exc
 def embedded_failure(exc: BaseException) -> Optional[Tuple[traceback.FrameSummary, str]]:
     """(the innermost project frame, ``"ValueError: message"``) of the project's Python that failed
     inside a TensorFlow op — a ``tf.data`` generator or ``py_function`` reading the user's files —
-    whose traceback TensorFlow carries as text in its own error's message (None otherwise)."""
+    whose traceback TensorFlow carries as text in its own error's message, or of an op the project's
+    code created that failed as the graph ran (``"InvalidArgumentError: assertion failed: …"``, the
+    text after the frame that defined it); None otherwise."""
     found = current()
     if found is None or not type(exc).__module__.startswith("tensorflow"):
         return None
@@ -211,7 +213,12 @@ def embedded_failure(exc: BaseException) -> Optional[Tuple[traceback.FrameSummar
         return None
     last = frames[-1]
     raised = TEXT_EXCEPTION.search(message, last.end())
-    summary = f"{raised.group(1).rsplit('.', 1)[-1]}: {raised.group(2)}" if raised else type(exc).__name__
+    if raised:
+        summary = f"{raised.group(1).rsplit('.', 1)[-1]}: {raised.group(2)}"
+    else:  # an op the project's code made failed as the graph ran (a tf.debugging assertion): its message follows
+        detail = next((line.strip() for line in message[last.end():].splitlines()
+                       if line.strip() and not line.strip().startswith("[[")), "")
+        summary = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     return traceback.FrameSummary(last.group(1), int(last.group(2)), last.group(3)), summary
 
 

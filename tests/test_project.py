@@ -282,6 +282,38 @@ def test_a_projects_model_failing_only_in_training_is_one_line_naming_its_file_a
     assert run.info.status == "FAILED"
 
 
+ASSERTS_IN_THE_GRAPH = '''
+import tensorflow as tf
+from keras import ops
+import lossexp
+
+
+@lossexp.register_component("bounded")
+class Bounded(lossexp.LossComponent):
+    def term(self, context):
+        step = context.step if context.step is not None else 0.0  # lossexp's check of the first batch passes
+        tf.debugging.assert_less(step, 3.0, message="a schedule ran past its end")
+        return ops.mean(ops.square(context.y_pred))
+'''
+
+
+def test_an_op_of_a_projects_term_failing_as_the_graph_runs_is_one_line_with_its_message(tmp_path):
+    """A tf.debugging assertion in a term fails in the compiled step, not in Python: the line names
+    the term's file and line and carries the assertion's message (it said only InvalidArgumentError)."""
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["mine"]\n')
+    (tmp_path / "mine.py").write_text(ASSERTS_IN_THE_GRAPH)
+    (tmp_path / "conf" / "loss").mkdir(parents=True)
+    (tmp_path / "conf" / "loss" / "bounded.yaml").write_text("bounded:\n  weight: 0.1\n")
+    result = cli(tmp_path, "train", "model=mlp", "data=regression", "loss=bounded", "data.n_samples=200",
+                 "trainer.epochs=1", "tracking.plots=false")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("lossexp: error: ")]
+    assert line.startswith(f"lossexp: error: Your code failed in training at {tmp_path / 'mine.py'}:11 (in term): "
+                           "InvalidArgumentError: assertion failed: [a schedule ran past its end]"), line
+    [run] = runs(tmp_path)
+    assert run.info.status == "FAILED"
+
+
 READER = '''
 import numpy as np
 
