@@ -66,6 +66,13 @@ def test_regression_targets_match_outputs_up_to_a_trailing_unit_axis():
     check_outputs("mine", series, series.y, outputs(12, 1))  # a sequence model's (n, T, 1)
     assert "outputs of shape (12,) like the targets" in refusal(series, outputs(12, 2))
     assert "class labels stored as floats" not in refusal(series, outputs(12, 2))
+    grids = as_dataset("grids", (np.zeros((8, 3)), np.ones((8, 2, 3), "float32")))
+    check_outputs("mine", grids, grids.y, outputs(2, 3))
+    # as many values in another shape fail in Keras' loss ((8, 2, 3) − (8, 6)): refused before, in one line
+    assert "outputs of shape (2, 3) like the targets" in refusal(grids, outputs(6))
+    scalars = as_dataset("scalars", (np.zeros((8, 3)), np.ones(8, "float32")))
+    check_outputs("mine", scalars, scalars.y, outputs())
+    check_outputs("mine", scalars, scalars.y, outputs(1))
 
 
 def test_class_labels_stored_as_floats_are_told_of_task_type_classification():
