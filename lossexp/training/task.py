@@ -252,9 +252,17 @@ def check_finite(task: Task, y_true: Any, y_pred: Any) -> None:
         fn = keras.losses.get(loss) if isinstance(loss, str) else loss
         truth = y_true[output] if output is not None else y_true
         pred = y_pred[output] if output is not None and isinstance(y_pred, dict) else y_pred
-        value = float(np.mean(keras.ops.convert_to_numpy(fn(truth, pred))))
+        name = task.loss_name[output] if output is not None else task.loss_name
+        try:
+            value = float(np.mean(keras.ops.convert_to_numpy(fn(truth, pred))))
+        except Exception as exc:  # a loss that does not take these targets (categorical_crossentropy on sparse labels)
+            from lossexp.project import one_line
+
+            raise ConfigError(f"Invalid value for task.loss: {name} fails on the first examples (targets of shape "
+                              f"{tuple(np.shape(truth)[1:])}, outputs of shape {tuple(np.shape(pred)[1:])}"
+                              f"{f' of output {output}' if output is not None else ''}): {type(exc).__name__}: "
+                              f"{one_line(str(exc))}") from None
         if not np.isfinite(value):
-            name = task.loss_name[output] if output is not None else task.loss_name
             hint = HINTS.get(name, "check the data and the model's output activation")
             raise ConfigError(f"Invalid value for task.loss: {name} is not finite on the first examples "
                               f"(got {value}): {hint}")

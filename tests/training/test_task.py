@@ -197,3 +197,18 @@ def test_a_subclassed_mixed_precision_sigmoid_output_is_seen_past_its_cast():
     network = output_first_network(2, "sigmoid", dtype="mixed_float16")
     x = np.zeros((2, 5), "float32")
     assert output_activation(network, x) == "sigmoid"
+
+
+def test_a_task_loss_that_cannot_take_the_targets_is_one_line_naming_it_and_the_shapes():
+    """categorical_crossentropy chosen for sparse labels: Keras' ValueError was a Hydra traceback."""
+    from lossexp.training.task import Task, check_finite
+
+    labels, outputs = np.arange(8) % 10, np.full((8, 10), 0.1, "float32")
+    task = Task("classification", "categorical_crossentropy", ["accuracy"], "categorical_crossentropy")
+    with pytest.raises(ConfigError) as info:
+        check_finite(task, labels, outputs)
+    message = str(info.value)
+    assert message.startswith("Invalid value for task.loss: categorical_crossentropy fails on the first examples "
+                              "(targets of shape (), outputs of shape (10,)): ValueError: ") and "\n" not in message
+    check_finite(Task("classification", "sparse_categorical_crossentropy", ["accuracy"],
+                      "sparse_categorical_crossentropy"), labels, outputs)
