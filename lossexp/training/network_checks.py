@@ -157,10 +157,10 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
         except ConfigError:
             raise
         except Exception as exc:
-            from lossexp.project import where_it_broke
+            from lossexp.project import one_line, where_it_broke
 
             raise ConfigError(f"Invalid loss component {component.name!r}: term() failed at "
-                              f"{where_it_broke(exc)}: {type(exc).__name__}: {exc}") from None
+                              f"{where_it_broke(exc)}: {type(exc).__name__}: {one_line(str(exc))}") from None
         finally:
             for variable, value in zip(component.non_trainable_variables, saved):
                 variable.assign(value)

@@ -136,3 +136,23 @@ def test_a_training_failure_the_network_does_not_repeat_keeps_its_traceback():
     with pytest.raises(ValueError, match="^lossexp's own$"):
         with training_mode_failures(Composed(), data, "dropping", 32):
             raise ValueError("lossexp's own")
+
+
+def test_a_term_failing_on_the_first_examples_with_a_message_of_several_lines_is_one_line(tmp_path, monkeypatch):
+    import keras
+
+    import lossexp
+
+    @lossexp.register_component("broken_on_first_examples")
+    class Broken(lossexp.LossComponent):
+        def term(self, context):
+            raise ValueError("predictions out of range\nCondition x < y did not hold")
+
+    monkeypatch.chdir(tmp_path)
+    inputs = keras.Input((4,))
+    network = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    x = np.zeros((16, 4), "float32")
+    with pytest.raises(ConfigError) as info:
+        lossexp.fit(network, (x, x[:, :1]), loss=[Broken(name="broken_on_first_examples")], trainer={"epochs": 1})
+    assert str(info.value).endswith("ValueError: predictions out of range Condition x < y did not hold")
+    assert str(info.value).startswith("Invalid loss component 'broken_on_first_examples': term() failed at ")
