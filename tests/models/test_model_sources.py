@@ -61,8 +61,10 @@ def test_a_keras_application_by_name_trains_on_images(in_tmp):
         for i in range(6):
             pixels = rng.integers(0, 255, (32, 32, 3)).astype("uint8")
             tf.io.write_file(str(in_tmp / "pics" / label / f"{i}.png"), tf.io.encode_png(pixels))
-    # without the gradient diagnostics, whose extra backward passes cost MobileNetV3 ~15 s of tracing
-    quick = {**QUICK, "tracking": {**QUICK["tracking"], "gradients": False}}
+    # without the gradient diagnostics, whose extra backward passes cost MobileNetV3 ~15 s of tracing, nor
+    # the weight drift, whose graphs over its ~200 weights cost ~8 s (neither is read here; both are
+    # the same code for any network, tested in tests/training/)
+    quick = {**QUICK, "tracking": {**QUICK["tracking"], "gradients": False, "drift": False}}
     history, run_id = lossexp.fit("applications", "images", loss=["hist_avg"],
                                   overrides=["model.architecture=MobileNetV3Small", "data.directory=pics",
                                              "data.image_size=[32,32]"], **quick)
