@@ -176,6 +176,15 @@ def cli(cwd: Path, *args: str, timeout: float = 300, fresh: bool = False, **env:
     return shared(lossexp_env()).run(args, cwd, lossexp_env(**env), timeout)
 
 
+def cli_together(cwd: Path, *commands: Sequence[str], timeout: float = 600) -> List[subprocess.CompletedProcess]:
+    """``lossexp ARGS`` for each ARGS of ``commands``, all started at once, in ``cwd``: one process each,
+    children forked from this worker's warm process as in :func:`cli`; their results in order once
+    all have ended."""
+    from warm_cli import shared
+
+    return shared(lossexp_env()).run_together(commands, cwd, lossexp_env(), timeout)
+
+
 @pytest.fixture
 def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     """``run_cli(*args, timeout=, fresh=, **env)``: :func:`cli` in ``tmp_path``."""

@@ -4,15 +4,13 @@ migration and on the experiment; writes meet ``database is locked``: see lossexp
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from conftest import logged_steps, lossexp_env
+from conftest import cli_together, logged_steps
 
 JOBS = 4
 N_SAMPLES, SPLIT, BATCH, EVERY = 200, 0.25, 16, 3
@@ -21,19 +19,17 @@ STEPS = math.ceil(N_SAMPLES * (1 - SPLIT) / BATCH)  # 10 steps in the one epoch
 
 @pytest.mark.slow
 def test_four_parallel_runs_into_a_fresh_store_lose_nothing(tmp_path):
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "lossexp.cli", "train", "model=mlp", "model.hidden_units=[8]",
-                          "data=regression", f"data.n_samples={N_SAMPLES}", "loss=none", "trainer.epochs=1",
-                          f"trainer.validation_split={SPLIT}", f"trainer.batch_size={BATCH}",
-                          f"trainer.log_every_n_steps={EVERY}", f"trainer.seed={job}", f"tracking.run_name=job{job}",
-                          "tracking.plots=false", "tracking.log_model=false"],
-                         cwd=tmp_path, env=lossexp_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # one process each, forked at once from the warm lossexp process (conftest.cli_together)
+    results = cli_together(tmp_path, *[
+        ["train", "model=mlp", "model.hidden_units=[8]", "data=regression", f"data.n_samples={N_SAMPLES}",
+         "loss=none", "trainer.epochs=1", f"trainer.validation_split={SPLIT}", f"trainer.batch_size={BATCH}",
+         f"trainer.log_every_n_steps={EVERY}", f"trainer.seed={job}", f"tracking.run_name=job{job}",
+         "tracking.plots=false", "tracking.log_model=false"]
         for job in range(JOBS)
-    ]
-    results = [(process.wait(timeout=600), process.stderr.read()) for process in processes]
-    for code, stderr in results:
-        assert code == 0, stderr[-3000:]
-        assert "database is locked" not in stderr and "Traceback" not in stderr
+    ])
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "database is locked" not in result.stderr and "Traceback" not in result.stderr
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("lossexp")
     runs = client.search_runs([experiment.experiment_id])

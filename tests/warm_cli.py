@@ -14,11 +14,15 @@ first fork), so each child starts TensorFlow's runtime itself, as a fresh proces
 
 Protocol (this module run as a script): one JSON request per line on stdin ``{"args", "cwd", "env",
 "stdout", "stderr"}``; for each, one line ``{"pid": P}`` when the child is forked, then
-``{"returncode": R}`` when it has ended (a signal: ``-N``, as ``subprocess`` reports it).
+``{"returncode": R}`` when it has ended (a signal: ``-N``, as ``subprocess`` reports it). A request
+``{"together": [request, ...]}`` forks one child per request at once (commands that run side by
+side): a ``{"pid": P}`` line for each as it is forked, then a ``{"returncode": R}`` line for each in
+the same order.
 """
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -30,7 +34,7 @@ import tempfile
 import traceback
 import time
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 #: modules a training command imports, imported once by the warm process
 WARM_MODULES = ("tensorflow", "keras", "mlflow", "mlflow.tracking", "hydra", "optuna", "matplotlib.pyplot",
@@ -90,16 +94,20 @@ def serve() -> None:
         request = json.loads(line)
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            replies.close()
-            try:
-                _child(request)
-            finally:
-                os._exit(70)  # not reached: the child ends in lossexp.fast_exit
-        replies.write(json.dumps({"pid": pid}) + "\n")
-        _, status = os.waitpid(pid, 0)
-        replies.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
+        pids = []
+        for one in request.get("together", [request]):
+            pid = os.fork()
+            if pid == 0:
+                replies.close()
+                try:
+                    _child(one)
+                finally:
+                    os._exit(70)  # not reached: the child ends in lossexp.fast_exit
+            pids.append(pid)
+            replies.write(json.dumps({"pid": pid}) + "\n")
+        for pid in pids:
+            _, status = os.waitpid(pid, 0)
+            replies.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
 
 
 class WarmCli:
@@ -128,23 +136,38 @@ class WarmCli:
 
     def run(self, args: Sequence[str], cwd: Path, env: Dict[str, str], timeout: float) -> subprocess.CompletedProcess:
         """``lossexp ARGS`` in ``cwd`` with ``env``, its output captured, as ``subprocess.run`` returns it."""
+        [result] = self.run_together([args], cwd, env, timeout)
+        return result
+
+    def run_together(self, commands: Sequence[Sequence[str]], cwd: Path, env: Dict[str, str],
+                     timeout: float) -> List[subprocess.CompletedProcess]:
+        """``lossexp ARGS`` for each ARGS of ``commands``, all started at once (one child each) in ``cwd``
+        with ``env``; their results in the same order once all have ended (within ``timeout`` s)."""
         capture = Path(tempfile.mkdtemp(prefix="warm-cli-"))
-        out, err = capture / "stdout", capture / "stderr"
-        request = {"args": list(args), "cwd": str(cwd), "env": env, "stdout": str(out), "stderr": str(err)}
-        self._process.stdin.write(json.dumps(request).encode() + b"\n")
+        requests = [{"args": list(args), "cwd": str(cwd), "env": env, "stdout": str(capture / f"{i}.stdout"),
+                     "stderr": str(capture / f"{i}.stderr")} for i, args in enumerate(commands)]
+        self._process.stdin.write(json.dumps({"together": requests}).encode() + b"\n")
         self._process.stdin.flush()
-        pid = self._expect("pid", timeout=30)
-        if pid is None:
+        pids = [self._expect("pid", timeout=30) for _ in requests]
+        if None in pids:
             raise RuntimeError("the warm lossexp process forked no child within 30 s")
         started = time.monotonic()
-        code = self._expect("returncode", timeout=timeout)
-        if code is None:
-            os.killpg(pid, signal.SIGKILL)
-            self._expect("returncode", timeout=30)
-            raise subprocess.TimeoutExpired(["lossexp", *args], time.monotonic() - started)
-        stdout, stderr = out.read_text(), err.read_text()
+        codes = []
+        for _ in requests:
+            code = self._expect("returncode", timeout=max(0.0, started + timeout - time.monotonic()))
+            if code is None:
+                for pid in pids[len(codes):]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(pid, signal.SIGKILL)
+                for _ in pids[len(codes):]:
+                    self._expect("returncode", timeout=30)
+                raise subprocess.TimeoutExpired(["lossexp", *requests[len(codes)]["args"]], time.monotonic() - started)
+            codes.append(code)
+        results = [subprocess.CompletedProcess(["lossexp", *request["args"]], code, Path(request["stdout"]).read_text(),
+                                               Path(request["stderr"]).read_text())
+                   for request, code in zip(requests, codes)]
         shutil.rmtree(capture)
-        return subprocess.CompletedProcess(["lossexp", *args], code, stdout, stderr)
+        return results
 
     def close(self) -> None:
         self._process.stdin.close()
