@@ -185,6 +185,16 @@ def cli_together(cwd: Path, *commands: Sequence[str], timeout: float = 600) -> L
     return shared(lossexp_env()).run_together(commands, cwd, lossexp_env(), timeout)
 
 
+def cli_start(cwd: Path, *args: str, **env: str):
+    """``lossexp ARGS`` in the background in ``cwd`` with ``env`` added, as :func:`cli` runs it (a child
+    of the warm process, Ctrl-C handled as in a terminal); the ``subprocess.Popen`` calls a test makes
+    (``poll``, ``wait``, ``send_signal``, ``kill``, ``communicate``: stdout and stderr as text). No
+    other command of this worker runs until it has ended."""
+    from warm_cli import shared
+
+    return shared(lossexp_env()).start(args, cwd, lossexp_env(**env))
+
+
 @pytest.fixture
 def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     """``run_cli(*args, timeout=, fresh=, **env)``: :func:`cli` in ``tmp_path``."""

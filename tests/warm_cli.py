@@ -7,7 +7,8 @@ forked child is a separate process that runs the real console command (``lossexp
 status, its own file descriptors 0–2 on files, its working directory and environment, the interpreter
 ended as the console command ends it) — only the imports are already done. Tests of what happens
 *at* import time (TensorFlow's notices silenced, what a command imports, ``$LOSSEXP_LOG_LEVEL``) run a
-fresh interpreter instead (``run_cli(..., fresh=True)``).
+fresh interpreter instead (``run_cli(..., fresh=True)``). A child handles Ctrl-C as a console command
+started from a terminal does (KeyboardInterrupt).
 
 TensorFlow is imported but never initialised here (no eager context, no op run, checked before the
 first fork), so each child starts TensorFlow's runtime itself, as a fresh process does.
@@ -34,7 +35,7 @@ import tempfile
 import traceback
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 #: modules a training command imports, imported once by the warm process
 WARM_MODULES = ("tensorflow", "keras", "mlflow", "mlflow.tracking", "hydra", "optuna", "matplotlib.pyplot",
@@ -60,6 +61,9 @@ def _warm_up() -> None:
 def _child(request: Dict) -> None:
     """In the forked child: become ``lossexp ARGS`` in the request's directory and environment."""
     os.setsid()  # its own process group: a timeout kills its sweep workers too
+    # Ctrl-C as in a terminal: KeyboardInterrupt (the warm process of a pytest-xdist worker inherits SIGINT
+    # ignored, and Python then installs no handler of its own)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -124,8 +128,8 @@ class WarmCli:
         """The value of ``key`` in the next reply line; None if none came within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while b"\n" not in self._replies:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self._process.stdout], [], [], remaining)[0]:
+            remaining = max(0.0, deadline - time.monotonic())  # 0: what has arrived already
+            if not select.select([self._process.stdout], [], [], remaining)[0]:
                 return None
             chunk = os.read(self._process.stdout.fileno(), 4096)
             if not chunk:
@@ -169,9 +173,63 @@ class WarmCli:
         shutil.rmtree(capture)
         return results
 
+    def start(self, args: Sequence[str], cwd: Path, env: Dict[str, str]) -> "Started":
+        """``lossexp ARGS`` in ``cwd`` with ``env`` in the background, its output captured: the calls of
+        ``subprocess.Popen`` a test makes on it. No other command runs here until it has ended."""
+        capture = Path(tempfile.mkdtemp(prefix="warm-cli-"))
+        request = {"args": list(args), "cwd": str(cwd), "env": env, "stdout": str(capture / "stdout"),
+                   "stderr": str(capture / "stderr")}
+        self._process.stdin.write(json.dumps(request).encode() + b"\n")
+        self._process.stdin.flush()
+        pid = self._expect("pid", timeout=30)
+        if pid is None:
+            raise RuntimeError("the warm lossexp process forked no child within 30 s")
+        return Started(self, ["lossexp", *args], pid, capture)
+
     def close(self) -> None:
         self._process.stdin.close()
         self._process.wait(timeout=30)
+
+
+class Started:
+    """A command :meth:`WarmCli.start` runs in the background, with ``subprocess.Popen``'s ``pid``,
+    ``returncode``, ``poll``, ``wait``, ``send_signal``, ``kill`` and ``communicate`` (its stdout and
+    stderr as text, read once it has ended)."""
+
+    def __init__(self, cli: WarmCli, args: List[str], pid: int, capture: Path) -> None:
+        self._cli, self.args, self.pid, self._capture = cli, args, pid, capture
+        self.returncode: Optional[int] = None
+        self._output: Optional[Tuple[str, str]] = None
+
+    def poll(self) -> Optional[int]:
+        if self.returncode is None:
+            self.returncode = self._cli._expect("returncode", timeout=0)
+        return self.returncode
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        if self.returncode is None:
+            self.returncode = self._cli._expect("returncode", timeout=1e9 if timeout is None else timeout)
+            if self.returncode is None:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        """SIGKILL to the command and its process group; then waits for it (its exit status read)."""
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+            self.wait(30)
+
+    def communicate(self, timeout: Optional[float] = None) -> Tuple[str, str]:
+        self.wait(timeout)
+        if self._output is None:
+            self._output = ((self._capture / "stdout").read_text(), (self._capture / "stderr").read_text())
+            shutil.rmtree(self._capture)
+        return self._output
 
 
 _shared: Optional[WarmCli] = None

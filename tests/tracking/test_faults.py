@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import lossexp_env
+from conftest import cli_start
 from lossexp.tracking import store
 
 TINY = ["model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=200",
@@ -46,16 +45,13 @@ def heartbeat(client: MlflowClient, run_id: str) -> float:
     return float(client.get_run(run_id).data.tags["lossexp.heartbeat"])
 
 
-def start(tmp_path: Path, *overrides: str) -> subprocess.Popen:
-    """``lossexp train`` in the background, with SIGINT handled as in a terminal (pytest-xdist's workers
-    ignore SIGINT, and an ignored signal stays ignored in a child: Python would then never raise
-    KeyboardInterrupt)."""
-    return subprocess.Popen([sys.executable, "-m", "lossexp.cli", "train", *overrides], cwd=tmp_path,
-                            env=lossexp_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+def start(tmp_path: Path, *overrides: str):
+    """``lossexp train`` in the background (a child of the warm process, conftest.cli_start), with
+    SIGINT handled as in a terminal; what a test calls on a ``subprocess.Popen``."""
+    return cli_start(tmp_path, "train", *overrides)
 
 
-def wait_for_epochs(uri: str, epochs: int, process: subprocess.Popen, timeout: float = 240):
+def wait_for_epochs(uri: str, epochs: int, process, timeout: float = 240):
     """Poll the store until the process's run is RUNNING with ``epochs`` epochs logged."""
     deadline = time.monotonic() + timeout
     db = Path(uri[len("sqlite:///"):])
