@@ -155,6 +155,7 @@ class SupervisedTrainer(Trainer):
                       steps_per_execution=config.trainer.execution_steps,
                       jit_compile=config.trainer.keras_jit_compile)
         check_terms(model, x, y)
+        model.build_training_state(x, y)
         watch_gradients(model, config)
         return model
 
