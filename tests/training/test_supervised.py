@@ -43,3 +43,29 @@ def test_evaluate_scores_a_one_unit_binary_classifier_and_a_tagger_as_numpy_does
         assert scores["loss/task"] == pytest.approx(expected, rel=1e-5), name
         assert scores["accuracy"] == pytest.approx(accuracy), name
 
+
+
+def test_the_train_step_is_traced_once(tmp_path, monkeypatch):
+    """The optimizer's and the compiled metrics' variables exist before ``fit``: Keras' TensorFlow trainer
+    would create them in the first trace of the step, and TensorFlow would trace the step again."""
+    import keras
+
+    import lossexp
+    from lossexp.training.composed_model import ComposedModel
+
+    traces = []
+    own_step = ComposedModel.train_step
+
+    def counted(self, data):  # Python runs only while TensorFlow traces the step
+        traces.append(1)
+        return own_step(self, data)
+
+    monkeypatch.setattr(ComposedModel, "train_step", counted)
+    monkeypatch.chdir(tmp_path)
+    inputs = keras.Input((4,))
+    network = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(8)(inputs)))
+    rng = np.random.default_rng(0)
+    x, y = rng.random((80, 4)).astype("float32"), rng.integers(0, 3, 80)  # 64 training rows: 2 whole batches
+    lossexp.fit(network, (x, y), loss=["hist_avg"], trainer={"epochs": 2, "verbose": 0, "steps_per_execution": 1},
+                tracking={"plots": False, "log_model": False, "gradients": False})
+    assert len(traces) == 1
