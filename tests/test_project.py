@@ -267,19 +267,27 @@ def noisy(data):
 '''
 
 
-def test_a_projects_model_failing_only_in_training_is_one_line_naming_its_file_and_the_run_ends_failed(tmp_path):
+def failing_in_training(tmp_path, source: str, conf: str, yaml: str, *args: str) -> str:
+    """The one error line of a one-epoch run of a project (``mine.py`` holding ``source``, ``conf`` its
+    one YAML) that fails in training: exit 2, no traceback, its run FAILED."""
     (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["mine"]\n')
-    (tmp_path / "mine.py").write_text(FAILS_IN_TRAINING)
-    (tmp_path / "conf" / "model").mkdir(parents=True)
-    (tmp_path / "conf" / "model" / "noisy.yaml").write_text("name: noisy\n")
-    result = cli(tmp_path, "train", "model=noisy", "data=regression", "loss=hist_avg", "data.n_samples=200",
-                     "trainer.epochs=1", "tracking.plots=false")
+    (tmp_path / "mine.py").write_text(source)
+    (tmp_path / conf).parent.mkdir(parents=True)
+    (tmp_path / conf).write_text(yaml)
+    result = cli(tmp_path, "train", *args, "data=regression", "data.n_samples=200", "trainer.epochs=1",
+                 "tracking.plots=false")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
     [line] = [line for line in result.stderr.splitlines() if line.startswith("lossexp: error: ")]
-    assert line.startswith(f"lossexp: error: Your code failed in training at {tmp_path / 'mine.py'}:9 (in call): "
-                           "ValueError: Exception encountered when calling Noisy.call(). Dimension size must be")
     [run] = runs(tmp_path)
     assert run.info.status == "FAILED"
+    return line
+
+
+def test_a_projects_model_failing_only_in_training_is_one_line_naming_its_file_and_the_run_ends_failed(tmp_path):
+    line = failing_in_training(tmp_path, FAILS_IN_TRAINING, "conf/model/noisy.yaml", "name: noisy\n", "model=noisy",
+                               "loss=hist_avg")
+    assert line.startswith(f"lossexp: error: Your code failed in training at {tmp_path / 'mine.py'}:9 (in call): "
+                           "ValueError: Exception encountered when calling Noisy.call(). Dimension size must be")
 
 
 ASSERTS_IN_THE_GRAPH = '''
@@ -300,18 +308,10 @@ class Bounded(lossexp.LossComponent):
 def test_an_op_of_a_projects_term_failing_as_the_graph_runs_is_one_line_with_its_message(tmp_path):
     """A tf.debugging assertion in a term fails in the compiled step, not in Python: the line names
     the term's file and line and carries the assertion's message (it said only InvalidArgumentError)."""
-    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["mine"]\n')
-    (tmp_path / "mine.py").write_text(ASSERTS_IN_THE_GRAPH)
-    (tmp_path / "conf" / "loss").mkdir(parents=True)
-    (tmp_path / "conf" / "loss" / "bounded.yaml").write_text("bounded:\n  weight: 0.1\n")
-    result = cli(tmp_path, "train", "model=mlp", "data=regression", "loss=bounded", "data.n_samples=200",
-                 "trainer.epochs=1", "tracking.plots=false")
-    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
-    [line] = [line for line in result.stderr.splitlines() if line.startswith("lossexp: error: ")]
+    line = failing_in_training(tmp_path, ASSERTS_IN_THE_GRAPH, "conf/loss/bounded.yaml", "bounded:\n  weight: 0.1\n",
+                               "model=mlp", "loss=bounded")
     assert line.startswith(f"lossexp: error: Your code failed in training at {tmp_path / 'mine.py'}:11 (in term): "
                            "InvalidArgumentError: assertion failed: [a schedule ran past its end]"), line
-    [run] = runs(tmp_path)
-    assert run.info.status == "FAILED"
 
 
 READER = '''

@@ -136,23 +136,28 @@ def test_a_layer_of_a_nested_model_that_a_component_names_has_its_statistics(bat
                                                                                    "norm")
 
 
-def test_the_probe_samples_the_first_step_of_every_interval(tiny_network, compose, batch):
+def reading_probe(sampled: list):
+    """A GradientProbe class whose instances append each sample they take, (step, statistics), to ``sampled``."""
     from lossexp.training.gradient_probe import GradientProbe
-
-    x, y = (a.astype("float32") for a in batch)
-    model = compose(tiny_network(), [ActivityPenalty(name="activity", weight=W_ACTIVITY)], learning_rate=LR)
-    model.watch_gradients()
-    sampled = []
 
     class Reader(GradientProbe):
         def on_train_batch_end(self, batch, logs=None):
             super().on_train_batch_end(batch, logs)
             found = self.model.gradient_diagnostics()
             if found is not None:
-                sampled.append(found[0])
+                sampled.append(found)
 
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[Reader(lambda step: (x[:8], y[:8]), 3)])
-    assert sampled == [1, 4, 7, 10]  # 5 steps an epoch
+    return Reader
+
+
+def test_the_probe_samples_the_first_step_of_every_interval(tiny_network, compose, batch):
+    x, y = (a.astype("float32") for a in batch)
+    model = compose(tiny_network(), [ActivityPenalty(name="activity", weight=W_ACTIVITY)], learning_rate=LR)
+    model.watch_gradients()
+    sampled = []
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0,
+              callbacks=[reading_probe(sampled)(lambda step: (x[:8], y[:8]), 3)])
+    assert [step for step, _ in sampled] == [1, 4, 7, 10]  # 5 steps an epoch
 
 
 def test_a_resumed_fit_samples_the_steps_and_batches_of_the_run_it_continues(tiny_network, compose, batch):
@@ -160,7 +165,7 @@ def test_a_resumed_fit_samples_the_steps_and_batches_of_the_run_it_continues(tin
     resumed run's fit): the same steps sampled — not the resumed fit's first call besides — on the
     same batches of the training arrays (they used to restart from the first batch)."""
     from lossexp.data.dataset import Part
-    from lossexp.training.gradient_probe import GradientProbe, training_batches
+    from lossexp.training.gradient_probe import training_batches
 
     x, y = (a.astype("float32") for a in batch)
 
@@ -168,17 +173,9 @@ def test_a_resumed_fit_samples_the_steps_and_batches_of_the_run_it_continues(tin
         model = compose(tiny_network(), [ActivityPenalty(name="activity", weight=W_ACTIVITY)], learning_rate=LR)
         model.watch_gradients()
         sampled = []
-
-        class Reader(GradientProbe):
-            def on_train_batch_end(self, batch, logs=None):
-                super().on_train_batch_end(batch, logs)
-                found = self.model.gradient_diagnostics()
-                if found is not None:
-                    sampled.append(found)
-
         start = 0
         for end in epochs:  # each fit a new probe, as a resumed run builds one
-            probe = Reader(training_batches(Part(arrays=(x, y), size=len(x)), 8, seed=0), 3)
+            probe = reading_probe(sampled)(training_batches(Part(arrays=(x, y), size=len(x)), 8, seed=0), 3)
             model.fit(x, y, batch_size=8, initial_epoch=start, epochs=end, shuffle=False, verbose=0, callbacks=[probe])
             start = end
         return sampled
