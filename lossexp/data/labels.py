@@ -1,7 +1,7 @@
 """Class labels held in memory, read before a classifier trains: labels stored as floats taken as
 integers (also told apart from regression targets by a network's probability outputs), a negative
 label refused, and a validation split holding other classes than training (examples sorted by
-class) said in one warning line."""
+class) or labels all of one class said in one warning line."""
 from __future__ import annotations
 
 import sys
@@ -24,6 +24,9 @@ def class_labels(data: Any, validation_split: float) -> Any:
         flat = labels.reshape(len(labels), -1)
         lowest = int(flat.min())
         checks.check_labels(data.name, lowest, f"at example {int(np.argwhere(flat == lowest)[0][0])}")
+        if flat.size and lowest == int(flat.max()):
+            print(f"lossexp: warning: every label of data {data.name!r} is {lowest}: a classifier of one class learns "
+                  "nothing (its loss is 0 or falls to 0 at once); check the data source's targets", file=sys.stderr)
     if data.held_out is None and validation_split:
         train, validation = data.split(validation_split)
         unlike = validation and checks.split_unlike(train.arrays[1], validation.arrays[1])

@@ -25,6 +25,18 @@ def test_a_validation_split_of_other_classes_than_training_is_a_warning(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_labels_all_of_one_class_are_a_warning(capsys):
+    """A data source whose targets are all 0 (a bug upstream of lossexp) would train a classifier of one
+    output to a loss of 0 and say nothing; two classes are not warned about."""
+    x = np.zeros((50, 2), "float32")
+    class_labels(as_dataset("constant", (x, np.zeros(50, "int64"))), 0.2)
+    assert capsys.readouterr().err.strip() == (
+        "lossexp: warning: every label of data 'constant' is 0: a classifier of one class learns nothing (its loss "
+        "is 0 or falls to 0 at once); check the data source's targets")
+    class_labels(as_dataset("two", (x, np.arange(50) % 2)), 0.2)
+    assert capsys.readouterr().err == ""
+
+
 def test_task_type_classification_takes_class_labels_stored_as_floats_and_refuses_other_numbers():
     x = np.zeros((6, 2), "float32")
     data = class_labels(as_dataset("grades", (x, np.array([0., 2., 1., 2., 0., 1.]))), 0.0)
