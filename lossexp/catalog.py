@@ -2,7 +2,8 @@
 
 Models, data sets, optimizers, loss components and experiments — lossexp's own, installed
 packages' (entry points) and the user project's — with their options, defaults and one-line
-help. It reads YAML files and source files (via ``ast``), and imports neither TensorFlow nor the
+help; and the sections every run has (``task``, ``trainer``, ``tracking``, ``objective``,
+``ablation``: ``lossexp components task``), their keys as the root config sets them. It reads YAML files and source files (via ``ast``), and imports neither TensorFlow nor the
 parts, so it answers in well under a second.
 """
 from __future__ import annotations
@@ -27,6 +28,10 @@ SECTIONS = (
     ("Loss components", "loss", "loss", "loss=a+b, options loss.NAME.KEY=VALUE"),
     ("Experiments", None, "experiment", "experiment=NAME, then any override"),
 )
+#: the sections of every run's config: where their keys and comments are written
+CONFIG_SECTIONS = {"task": ("config.yaml", "task"), "tracking": ("config.yaml", "tracking"),
+                   "objective": ("config.yaml", "objective"), "ablation": ("config.yaml", "ablation"),
+                   "trainer": ("trainer/default.yaml", None)}
 
 
 @dataclass
@@ -183,8 +188,28 @@ def _names(kind: Optional[str], group: str) -> List[str]:
     return sorted({p.stem for p in (CONF_DIR / group).glob("*.yaml")} | set(found.config_names(group) if found else ()))
 
 
+def config_section(name: str) -> str:
+    """A section of every run's config (``task``, ``trainer``, …) as its YAML sets it, comments included."""
+    file, key = CONFIG_SECTIONS[name]
+    text = (CONF_DIR / file).read_text().splitlines()
+    if key is None:  # the file is the section
+        body = [line for line in text if line.strip() and not line.startswith("#")]
+    else:
+        start = next(i for i, line in enumerate(text) if line.startswith(f"{key}:"))
+        body = [text[start]]
+        for line in text[start + 1:]:
+            if line and not line.startswith((" ", "#")):
+                break
+            if line.strip():
+                body.append(line)
+        body = [line[2:] if line.startswith("  ") else line for line in body[1:]]
+    return f"{name} ({name}.KEY=VALUE; in every run's config):\n" + "\n".join(f"  {line}" for line in body) + "\n"
+
+
 def render(detail: Optional[str] = None) -> str:
     """The text ``lossexp components [NAME]`` prints."""
+    if detail in CONFIG_SECTIONS:
+        return config_section(detail)
     lines: List[str] = []
     for title, kind, group, usage in SECTIONS:
         names = _names(kind, group)
@@ -213,7 +238,7 @@ def render(detail: Optional[str] = None) -> str:
         lines += ["Weights (loss.NAME.weight: a number, a schedule or trainable):",
                   *("  " + line for line in inspect.cleandoc(weight_spec.__doc__ or "").splitlines()), ""]
     if detail and not lines:
-        known = sorted({n for _, kind, group, _ in SECTIONS for n in _names(kind, group)})
+        known = sorted({n for _, kind, group, _ in SECTIONS for n in _names(kind, group)} | set(CONFIG_SECTIONS))
         raise KeyError(f"Unknown name {detail!r}: valid choices are {', '.join(known)}")
     return "\n".join(lines).rstrip() + "\n"
 

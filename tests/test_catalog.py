@@ -45,3 +45,19 @@ def test_unknown_detail_exits_2(run_cli):
     result = run_cli("components", "nope")
     assert result.returncode == 2
     assert "valid choices are" in result.stderr
+
+
+def test_the_sections_of_every_runs_config_are_listed_with_their_keys_and_comments():
+    """``lossexp components task`` (the root config's comment points there) prints the section's keys."""
+    from dataclasses import fields
+
+    from lossexp.catalog import render
+    from lossexp.config import ObjectiveConfig, TaskConfig
+
+    for name, schema in (("task", TaskConfig), ("objective", ObjectiveConfig)):
+        text = render(name)
+        assert text.startswith(f"{name} ({name}.KEY=VALUE; in every run's config):\n")
+        keys = [line.split(":")[0].strip() for line in text.splitlines()[1:]]
+        assert keys == [f.name for f in fields(schema)]
+    assert "  split_outputs: false # true (several outputs)" in render("task")
+    assert render("trainer").splitlines()[1] == "  epochs: 5"
