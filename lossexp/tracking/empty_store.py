@@ -28,10 +28,10 @@ def template() -> Optional[Path]:
     """The empty store of this MLflow version, migrated by MLflow once (None if it cannot be made)."""
     import mlflow
 
-    path = cache_dir() / f"mlflow-{mlflow.__version__}-empty.db"
-    if path.exists():
-        return path
     try:
+        path = cache_dir() / f"mlflow-{mlflow.__version__}-empty.db"  # no home directory: no cache
+        if path.exists():
+            return path
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path.with_suffix(".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be making it
