@@ -45,6 +45,7 @@ from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.rewire import SeveralOutputs, SharedLayer, with_layer_outputs
 
+
 def loss_object(identifier: Any) -> keras.losses.Loss:
     """The Keras loss ``compile`` makes of a loss name, function or object (a function is reduced over
     the batch as Keras reduces it: ``sum_over_batch_size``, weighted by sample weights)."""
@@ -217,8 +218,8 @@ class ComposedModel(keras.Model):
         return self.task_loss is not None
 
     def tasks(self) -> List[str]:
-        """The parts of the training loss, as a weighting method sees them: ``task``, the components,
-        ``other`` (unowned Keras losses)."""
+        """The parts of the training loss, as a weighting method sees them: ``task`` (``task.<output>``
+        for each split output), the components, ``other`` (unowned Keras losses)."""
         task = [metric_names.task_output(o) for o in self.split_outputs] if self.split_outputs else \
             [metric_names.TASK] if self.has_task else []
         return task + [c.name for c in self.components] + (["other"] if self.has_other_losses else [])
@@ -226,9 +227,8 @@ class ComposedModel(keras.Model):
     def watch_gradients(self) -> None:
         """Make :meth:`gradient_diagnostics` available: the diagnostics of the network's weights and of
         each layer a component names, a nested model's by its path (call in the model's strategy scope)."""
-        from lossexp.training.gradient_diagnostics import GradientDiagnostics
-
         from lossexp.losses.layer_paths import find_layer
+        from lossexp.training.gradient_diagnostics import GradientDiagnostics
 
         position = {id(v): i for i, v in enumerate(self.network.trainable_weights)}
         found = {}  # a named layer with trainable weights (a nested model's by its path) → its first weight's place
