@@ -31,6 +31,7 @@ import numpy as np
 
 from lossexp.errors import ConfigError
 from lossexp.training.checkpoint_files import PROGRESS, STATE_PREFIX, progress
+from lossexp.training.step_count import batches_trained
 
 
 def optimizers(model: keras.Model) -> List[Any]:
@@ -67,7 +68,7 @@ class Checkpoint(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
             return
-        self.save(epoch + 1, int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)))
+        self.save(epoch + 1, int(keras.ops.convert_to_numpy(batches_trained(self.model.optimizer))))
 
     def save(self, epochs: int, step: int) -> None:
         """The state as ``state-<epochs>.npz``, then the progress naming it, then the older states

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from lossexp.data.structure import count_rows, take_rows
-from lossexp.training.step_count import IntervalCallback
+from lossexp.training.step_count import IntervalCallback, batches_trained
 
 
 class GradientProbe(IntervalCallback):
@@ -31,7 +31,7 @@ class GradientProbe(IntervalCallback):
 
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         super().on_train_begin(logs)
-        start = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        start = int(keras.ops.convert_to_numpy(batches_trained(self.model.optimizer)))
         if start > 0:  # a resumed run: the interval holding its last step was sampled by the run it continues
             self.sampled = start
 

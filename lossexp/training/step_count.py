@@ -13,7 +13,10 @@ epoch's length (a dataset of unknown cardinality), the count is read after every
 once for all the callbacks, keyed by ``(epoch, batch)``. Either read is dropped when a ``fit``
 begins, where those keys start again. (A loss-scaling optimizer that skips a non-finite step —
 ``mixed_float16`` — does not count it: the in-epoch steps then run ahead of its count by the
-skipped steps, until the next epoch's read.)
+skipped steps, until the next epoch's read.) With ``gradient_accumulation_steps = k`` the optimizer
+updates the weights once every k batches and its ``iterations`` counts those updates (what Keras'
+learning-rate schedules and lossexp's weight schedules follow); the global step counts batches
+(:func:`batches_trained`), as the in-epoch count does, so the steps of every epoch follow the last.
 
 :class:`IntervalCallback` is the base of every lossexp callback that acts on the step (the run
 recorder, the divergence watch, the non-finite guard, the gradient probe): it keeps the step in
@@ -35,13 +38,24 @@ EPOCH_START = -1
 _last_read: "weakref.WeakKeyDictionary[Any, Tuple[Call, int]]" = weakref.WeakKeyDictionary()
 
 
+def batches_trained(optimizer: Any) -> Any:
+    """The optimizer's count of the batches it was given: ``iterations``, except under gradient
+    accumulation, where ``iterations`` counts weight updates (one per ``gradient_accumulation_steps``
+    batches) and the batches are its raw counter (a loss-scaling optimizer's: its inner one's)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    if getattr(inner, "gradient_accumulation_steps", None):
+        return inner._iterations  # Keras keeps the batches only here; `iterations` divides it by the steps
+    return optimizer.iterations
+
+
 def global_step(model: keras.Model, call: Call) -> int:
-    """The optimizer's step count after the compiled call ``call`` = (epoch, batch index) of ``model.fit``
-    (``(epoch, EPOCH_START)``: before the epoch's first call), read once per call for every caller."""
+    """The batches trained (:func:`batches_trained`) after the compiled call ``call`` = (epoch, batch
+    index) of ``model.fit`` (``(epoch, EPOCH_START)``: before the epoch's first call), read once per
+    call for every caller."""
     optimizer = model.optimizer
     last = _last_read.get(optimizer)
     if last is None or last[0] != call:
-        last = (call, int(keras.ops.convert_to_numpy(optimizer.iterations)))
+        last = (call, int(keras.ops.convert_to_numpy(batches_trained(optimizer))))
         _last_read[optimizer] = last
     return last[1]
 

@@ -118,3 +118,15 @@ def test_drift_is_measured_first_then_once_per_block_of_steps_and_at_the_end():
     per_step = [value for _, value in history["weight_drift/per_step/hidden"]]
     from_init = [value for _, value in history["weight_drift/from_init/hidden"]]
     assert all(value > 0 for value in per_step) and from_init == sorted(from_init)  # moving away from θ_0
+
+
+def test_under_gradient_accumulation_the_step_counts_batches_across_epochs():
+    """``iterations`` counts weight updates under gradient accumulation (one per 4 batches here): the
+    second epoch's steps began at 2 (8 batches // 4) and overlapped the first's; they follow it."""
+    keras.backend.clear_session()
+    network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    network.compile(optimizer=keras.optimizers.SGD(0.01, gradient_accumulation_steps=4), loss="mse")
+    watcher = Seen()
+    network.fit(*data(16), batch_size=2, epochs=2, shuffle=False, verbose=0, callbacks=[watcher])
+    assert watcher.steps == list(range(1, 17))
+    assert int(network.optimizer.iterations.numpy()) == 4  # the updates, which schedules follow
