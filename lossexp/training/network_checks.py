@@ -29,15 +29,23 @@ def ensure_network(network: Any, data: Any, model_name: str) -> Any:
     if not isinstance(network, keras.Model):
         raise invalid_value("model", f"a builder returning a keras.Model (model={model_name})",
                             f"a {type(network).__module__}.{type(network).__qualname__}")
+    refuse_own_step(network, model_name)
+    if not network.built:
+        forward(network, data.sample(2)[0], data, model_name)
+    return network
+
+
+def refuse_own_step(network: Any, model_name: str) -> None:
+    """One line for a network whose class overrides ``train_step``, ``test_step`` or ``compute_loss``:
+    lossexp's composed step trains it, so its own would be skipped without a word."""
+    import keras
+
     overridden = [name for name in OWN_STEP if getattr(type(network), name) is not getattr(keras.Model, name)]
     if overridden:
         raise invalid_value("model", "a network that lossexp's step trains (its loss: the task's + the components'; "
                             "an extra term goes in call() with self.add_loss, or in a loss component)",
                             f"model={model_name} whose class {type(network).__name__} overrides "
                             f"{', '.join(overridden)}, which training would silently skip")
-    if not network.built:
-        forward(network, data.sample(2)[0], data, model_name)
-    return network
 
 
 def forward(network: Any, x: Any, data: Any, model_name: str) -> Any:

@@ -22,7 +22,7 @@ from lossexp.errors import invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
 from lossexp.training.devices import computes_in
 from lossexp.training.network_checks import CHECKED_EXAMPLES, as_arrays, check_outputs, check_terms, ensure_network, \
-    forward, replaced_compile
+    forward, refuse_own_step, replaced_compile
 from lossexp.training.trainer import Trainer
 
 
@@ -35,12 +35,14 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
     ``split_outputs``: the outputs whose task losses are parts of their own (None: the task is one part).
 
     Raises :class:`lossexp.errors.ConfigError` for a tap after a layer the network does not have, or
-    into a subclassed network (taps are inserted into a functional or Sequential graph).
+    into a subclassed network (taps are inserted into a functional or Sequential graph), and for a
+    network whose class has a training step of its own, which the composed step would skip.
     """
     from lossexp.losses.base import OUTPUT
     from lossexp.training.composed_model import ComposedModel
     from lossexp.training.rewire import insert_taps
 
+    refuse_own_step(network, network.name)
     taps: Dict[str, List[Any]] = {}
     tapping = []
     for component in components:
@@ -52,7 +54,7 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
             tapping.append((component.name, list(wanted)))
     if taps and not hasattr(network, "inputs"):  # a subclassed model has no symbolic graph to rewire
         owner, layers = tapping[0]
-        raise needs_graph_network(owner, f"inserts a loss tap after layer(s) {', '.join(layers)}", network.name,
+        raise needs_graph_network(owner, f"inserts a loss tap after layer(s) {', '.join(layers)}", network,
                                   hint=" (add the penalty in its call() with self.add_loss instead)")
     return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name, weighting=weighting,
                          other_losses=other_losses, split_outputs=split_outputs)

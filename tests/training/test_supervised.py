@@ -69,3 +69,43 @@ def test_the_train_step_is_traced_once(tmp_path, monkeypatch):
     lossexp.fit(network, (x, y), loss=["hist_avg"], trainer={"epochs": 2, "verbose": 0, "steps_per_execution": 1},
                 tracking={"plots": False, "log_model": False, "gradients": False})
     assert len(traces) == 1
+
+
+def test_compose_refuses_a_network_with_a_training_step_of_its_own():
+    """``lossexp.compose`` trained such a network with the composed step, its own skipped in silence
+    (``lossexp.fit`` and the command line refused it)."""
+    import keras
+
+    from lossexp.errors import ConfigError
+    from lossexp.training.supervised import compose
+
+    class Augmented(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def train_step(self, data):
+            x, y = data
+            return super().train_step((x + 0.1, y))
+
+    with pytest.raises(ConfigError, match=r"model=augmented whose class Augmented overrides train_step, which "
+                                          r"training would silently skip"):
+        compose(Augmented(name="augmented"), [])
+
+
+def test_a_tap_into_a_sequential_not_built_yet_says_how_to_build_it():
+    """A Sequential without a keras.Input has no graph until it is built: it was called a subclassed model."""
+    import keras
+
+    from lossexp.errors import ConfigError
+    from lossexp.losses.activity import ActivityPenalty
+    from lossexp.training.supervised import compose
+
+    network = keras.Sequential([keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1)], name="unbuilt")
+    with pytest.raises(ConfigError, match=r"loss.activity inserts a loss tap after layer\(s\) hidden, which needs the "
+                                          r"network's graph; unbuilt is a Sequential not built yet \(it has no "
+                                          r"keras.Input\): start it with keras.Input"):
+        compose(network, [ActivityPenalty(name="activity", layers=["hidden"])])
