@@ -364,6 +364,35 @@ def test_text_as_numpy_makes_it_trains_through_text_vectorization_and_is_served(
 
 
 @pytest.mark.slow
+def test_a_stream_of_word_tokens_trains_through_string_lookup_and_is_logged_and_served(tmp_path, monkeypatch):
+    """Tokens of text, several per example, from a tf.data stream: the model was not saved (Keras
+    predicts on no NumPy array of objects of two dimensions, ``Invalid dtype: object``) and the run
+    blamed the user's classes; it is logged, its example and signature text, and served."""
+    import keras
+    import mlflow
+    import tensorflow as tf
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    words = np.array(["good", "bad", "fine", "awful"])
+    chosen = np.random.default_rng(0).integers(0, 4, size=(60, 3))
+    tokens, labels = words[chosen], (chosen[:, 0] % 2).astype("int64")
+    inputs = keras.Input((3,), dtype="string", name="tokens")
+    embedded = keras.layers.Embedding(6, 4, mask_zero=True)(keras.layers.StringLookup(vocabulary=list(words))(inputs))
+    pooled = keras.layers.GlobalAveragePooling1D(name="pool")(embedded)
+    network = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(pooled))
+    _, run_id = lossexp.fit(network, tf.data.Dataset.from_tensor_slices((tokens, labels)).batch(8),
+                            loss=[("activity", {"layers": ["pool"]})], trainer={"epochs": 1, "verbose": 0})
+    uri = f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}"
+    assert "lossexp.model_not_logged" not in MlflowClient(uri).get_run(run_id).data.tags
+    mlflow.set_tracking_uri(uri)
+    served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    assert served.metadata.signature.inputs.inputs[0].shape == (-1, 3)
+    np.testing.assert_allclose(served.predict(tokens[:4].astype(object)),
+                               network.predict(tf.constant(tokens[:4]), verbose=0), rtol=1e-5)
+
+
+@pytest.mark.slow
 def test_a_binary_classifier_of_one_logit_trains_and_reloads(tmp_path, monkeypatch):
     """Labels 0/1 (here booleans, as a comparison makes them) and one output unit, as Keras' binary
     classifiers have: binary cross-entropy."""

@@ -58,10 +58,12 @@ def stream_entities(data_config: Mapping[str, Any], parts: Sequence[Any]) -> Lis
 
     import tensorflow as tf
 
-    head = parts[0].stream.take(1)  # one label per element as a vector of 1: MLflow infers no schema of scalars
-    described = from_tensorflow(head.map(lambda x, y, *weight: x), source=source(data_config),
-                                targets=head.map(lambda x, y, *weight: tf.nest.map_structure(
-                                    lambda t: t if t.shape.rank else t[None], y)),
+    def vectors(structure: Any) -> Any:  # a scalar per element (a label, a text) as a vector of 1: MLflow
+        return tf.nest.map_structure(lambda t: t if t.shape.rank else t[None], structure)  # reads no scalar
+
+    head = parts[0].stream.take(1)
+    described = from_tensorflow(head.map(lambda x, y, *weight: vectors(x)), source=source(data_config),
+                                targets=head.map(lambda x, y, *weight: vectors(y)),
                                 name=str(data_config.get("name"))).to_dict()
     read: Dict[int, str] = {}  # id of a stream → its first rows' digest
     entities = []

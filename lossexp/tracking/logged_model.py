@@ -56,7 +56,7 @@ def example_inputs(network: Any, data_inputs: Any) -> Any:
     from lossexp.data.structure import shapes
     from lossexp.training.rewire import symbolic_inputs
 
-    rows = keras.tree.map_structure(lambda inputs: np.asarray(inputs[:EXAMPLE_ROWS]), data_inputs)
+    rows = keras.tree.map_structure(lambda inputs: as_str(np.asarray(inputs[:EXAMPLE_ROWS])), data_inputs)
     try:
         specs = symbolic_inputs(network)
     except (AttributeError, ValueError):  # a subclassed network has no symbolic inputs: it takes the data
@@ -67,6 +67,29 @@ def example_inputs(network: Any, data_inputs: Any) -> Any:
             lambda spec: noise.standard_normal((EXAMPLE_ROWS, *(d or 1 for d in spec.shape[1:]))).astype(spec.dtype),
             specs)
     return {spec.name: r for spec, r in zip(specs, rows)} if isinstance(rows, list) else rows
+
+
+def is_text(rows: Any) -> bool:
+    """Whether an array holds text (``np.array(list_of_str)``, or a stream's bytes as objects)."""
+    return np.asarray(rows).dtype.kind in "OSU"
+
+
+def as_str(rows: np.ndarray) -> np.ndarray:
+    """Text rows as Python strings (a stream's are bytes, which an MLflow input example cannot hold as
+    JSON); other arrays as they are."""
+    if not is_text(rows):
+        return rows
+    return np.vectorize(lambda t: t.decode() if isinstance(t, bytes) else str(t), otypes=[object])(rows)
+
+
+def fed(example: Any) -> Any:
+    """The example as the network is fed it: text as string tensors (Keras takes no NumPy array of
+    objects or strings of more than one dimension: ``Invalid dtype: object``), the rest as it is."""
+    import keras
+    import tensorflow as tf
+
+    return keras.tree.map_structure(lambda rows: tf.constant(rows.tolist(), tf.string) if is_text(rows) else rows,
+                                    example)
 
 
 def _takes(wanted: Any, given: Any) -> bool:
@@ -109,8 +132,11 @@ def save_serving(serving: Any, path: Path, signature: Any, example: Any) -> None
     from mlflow.models import Model
 
     opened = served_shapes(serving, example)
-    specs = ({name: tf.TensorSpec(opened[name], np.asarray(rows).dtype) for name, rows in example.items()}
-             if isinstance(example, dict) else tf.TensorSpec(opened, np.asarray(example).dtype))
+    def spec(shape: Any, rows: Any) -> Any:
+        return tf.TensorSpec(shape, tf.string if is_text(rows) else np.asarray(rows).dtype)
+
+    specs = ({name: spec(opened[name], rows) for name, rows in example.items()}
+             if isinstance(example, dict) else spec(opened, example))
     archive = keras.export.ExportArchive()
     archive.track(serving)
     archive.add_endpoint(name="serve", fn=lambda inputs: served(serving(_as_taken(serving, inputs), training=False)),
@@ -175,7 +201,8 @@ def _as_taken(network: Any, inputs: Any) -> Any:
         return inputs
     if isinstance(specs, list):
         specs = {spec.name: spec for spec in specs}
-    return keras.tree.map_structure(lambda spec, tensor: keras.ops.cast(tensor, spec.dtype), specs, inputs)
+    return keras.tree.map_structure(lambda spec, tensor: tensor if spec.dtype == "string" else
+                                    keras.ops.cast(tensor, spec.dtype), specs, inputs)
 
 
 def served(outputs: Any) -> Any:
@@ -241,7 +268,7 @@ def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any
     from mlflow.models import Model, infer_signature
 
     example = example_inputs(serving, data_inputs)
-    predictions = serving.predict(example, verbose=0)
+    predictions = serving.predict(fed(example), verbose=0)
     signature = _open_signature(infer_signature(example, np.asarray(served(predictions))),  # what pyfunc returns
                                 served_shapes(serving, example))
     params = {key: str(value) for key, value in client.get_run(run_id).data.params.items()}

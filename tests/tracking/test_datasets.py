@@ -82,3 +82,19 @@ def test_a_streams_validation_split_is_logged_without_reading_the_training_eleme
     assert json.loads(logged["validation"].profile)["targets_cardinality"] == 1000
     assert logged["validation"].digest == stream_digest(generated, 1000, offset=4000)
     assert stream_digest(generated, 1000, offset=4000) != stream_digest(generated, 1000)
+
+
+def test_a_stream_of_texts_is_logged_with_a_schema_of_text(tmp_path):
+    """One text per element (a TextVectorization's input) is a scalar: MLflow's digest of it failed
+    (``'bytes' object has no attribute 'flatten'``), failing the run before its first step."""
+    import mlflow
+
+    from lossexp.data.dataset import Dataset
+
+    texts = stream(np.array(["good film", "bad plot", "great acting", "awful film"] * 5), np.array([1, 0, 1, 0] * 5))
+    train, validation = Dataset("reviews", "classification", stream=texts, size=20, num_outputs=2).split(0.25)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    datasets.log_datasets(client, run_id, {"name": "reviews"}, train, validation)
+    logged = [i.dataset for i in client.get_run(run_id).inputs.dataset_inputs]
+    assert len(logged) == 2 and all('\\"dtype\\": \\"object\\"' in d.schema for d in logged)
