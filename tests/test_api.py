@@ -108,6 +108,8 @@ def test_a_composed_model_compiled_without_a_loss_trains_on_its_task_loss_and_re
     (lambda: lossexp.fit(network(), (data()[0], np.arange(160) % 3 - 1)), "Invalid value for data (python): expected "
      "class labels 0…k-1 (padding: a valid label weighted 0 by sample weights; numbers: task.type=regression or "
      "float targets), got '-1 at example 0'"),
+    (lambda: lossexp.fit(network(), (np.array([["good film"], ["bad plot"]] * 8), np.arange(16) % 2)),
+     "Invalid value for data (python): expected text inputs of one text per example, an array of one dimension"),
     (lambda: lossexp.fit(network(), data(), task={"loss": keras_object("SparseCategoricalCrossentropy")}),
      "Invalid value for task.loss: expected what a config holds (a name, number, list or mapping; e.g. "
      "'sparse_categorical_crossentropy', {'name': 'adam', 'learning_rate': 0.001}), got a "

@@ -175,12 +175,18 @@ def input_arrays(name: str, x: Any) -> Any:
         raise invalid_value(f"data ({name})", "inputs x as one array (nested lists of numbers: np.asarray(x)), or a dict "
                             "(by input name) or list of arrays",
                             describe(x))
-    return map_arrays(_keras_array, x)
+    return map_arrays(lambda value: _keras_array(name, value), x)
 
 
-def _keras_array(value: Any) -> np.ndarray:
+def _keras_array(name: str, value: Any) -> np.ndarray:
     """An input as an array Keras takes: text as an object array (Keras refuses NumPy's fixed-width
     ``<U…``/``S…`` dtypes that ``np.array(list_of_str)`` makes; a ``TextVectorization`` layer takes
-    the same strings as objects)."""
+    the same strings as objects), of one dimension (Keras' fit fails mid-run on one of more,
+    ``Invalid dtype: object``)."""
     array = np.asarray(value)
+    if array.dtype.kind in "USO" and array.ndim > 1 and isinstance(array.flat[0], (str, bytes)):
+        raise invalid_value(f"data ({name})", "text inputs of one text per example, an array of one dimension (Keras' "
+                            "fit takes no array of text of more: for one text per row, x[:, 0] into keras.Input(shape=(), "
+                            "dtype='string'); for several, a stream: tf.data.Dataset.from_tensor_slices((x, y)))",
+                            f"text of shape {array.shape}")
     return array.astype(object) if array.dtype.kind in "US" else array
