@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from lossexp import project
 from lossexp.errors import ConfigError
 from lossexp.keras_objects import register_keras_objects
+from lossexp.overrides import override_value
 from lossexp.replay import load_replayed_config
 
 USAGE = "lossexp evaluate MODEL [overrides]"
@@ -35,7 +36,8 @@ EXPECTED = "a .keras file saved by lossexp train"
 
 
 def _override(key: str, value: Any) -> str:
-    return f"{key}={json.dumps(value)}"
+    """``key=value`` in Hydra's grammar: a mapping's keys bare (JSON's quoted keys are refused)."""
+    return f"{key}={override_value(value)}"
 
 
 def saved_overrides(model_path: Path, user_overrides: Sequence[str], saved_path: Optional[Path] = None) -> List[str]:

@@ -122,3 +122,19 @@ def test_a_network_and_data_given_in_python_evaluate_on_data_named_on_the_comman
     x, y = dataset("regression", n_samples=200).split(0.2)[1].arrays
     error = network.predict(x, verbose=0).astype(np.float64) - y.astype(np.float64)
     assert scores["loss/task"] == pytest.approx(np.mean(error ** 2), rel=1e-5)
+
+
+def test_a_runs_mappings_class_weight_and_loss_weights_are_replayed_in_hydras_grammar(tmp_path: Path) -> None:
+    """The saved task.class_weight={1: 3.0} was replayed as JSON, '{"1": 3.0}', which Hydra refuses:
+    every run trained with class or loss weights was one line, 'Invalid override', at evaluate."""
+    from lossexp.evaluate import saved_overrides
+    from lossexp.precheck import compose_validated
+    from lossexp.registry import register_config_nodes
+
+    (tmp_path / "config.yaml").write_text("model: {name: mlp}\ndata: {name: regression, n_samples: 200}\n"
+                                          "task: {class_weight: {1: 3.0}, loss_weights: {reg: 0.25}}\n")
+    overrides = saved_overrides(tmp_path / "model.keras", [])
+    assert "task.class_weight={1: 3.0}" in overrides and "task.loss_weights={reg: 0.25}" in overrides
+    register_config_nodes()
+    config = compose_validated(overrides)
+    assert dict(config.task.class_weight) == {1: 3.0} and dict(config.task.loss_weights) == {"reg": 0.25}
