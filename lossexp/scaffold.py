@@ -43,7 +43,7 @@ class {cls}(lossexp.LossComponent):
 
     def term(self, context: lossexp.LossContext):
         # context.y_true, context.y_pred, context.network (its layers and weights), context.training,
-        # context.step; intermediate outputs: declare outputs_needed() and read context.outputs[name]
+        # context.step, context.x (the batch's inputs); intermediate outputs: declare outputs_needed() and read context.outputs[name]
         return self.scale * ops.mean(ops.square(ops.cast(context.y_pred, "float32")))
 '''
 

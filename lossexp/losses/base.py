@@ -56,6 +56,9 @@ class LossContext:
     step: Any = None
     #: outputs of the layers named by the components' ``outputs_needed()``, by layer name
     outputs: Mapping[str, Any] = field(default_factory=dict)
+    #: the batch's inputs, as the network takes them: a term that calls ``network`` again on a
+    #: perturbed or augmented copy (consistency, smoothness) starts from them
+    x: Any = None
 
 
 class LossTap(keras.layers.Layer):

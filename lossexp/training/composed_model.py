@@ -294,13 +294,15 @@ class ComposedModel(keras.Model):
         loss this replica differentiates, as Keras' own (the total over the number of replicas). The
         intermediate outputs the components read come from ``x``."""
         outputs = self.forward(x, training=training)[1] if x is not None and self._with_outputs is not None else None
-        return self.composed_loss(y, y_pred, sample_weight, training, outputs).total / replicas()
+        return self.composed_loss(y, y_pred, sample_weight, training, outputs, x=x).total / replicas()
 
     def composed_loss(self, y: Any, y_pred: Any, sample_weight: Any, training: bool,
-                      outputs: Optional[Dict[str, Any]] = None, gradient_scale: Any = None) -> "StepLoss":
+                      outputs: Optional[Dict[str, Any]] = None, gradient_scale: Any = None,
+                      x: Any = None) -> "StepLoss":
         """The :class:`StepLoss` of one batch, as one device sees it: under a strategy, the caller
         divides by the replicas before differentiating. ``gradient_scale``: the plain update's scale
-        of the loss it differentiates, for the components' closed-form gradients (None: autodiff)."""
+        of the loss it differentiates, for the components' closed-form gradients (None: autodiff);
+        ``x``: the batch's inputs, which the components see as ``context.x``."""
         task = zero()
         if self.has_task:
             task = ops.cast(self._compile_loss(y, y_pred, sample_weight), "float32")
@@ -308,7 +310,7 @@ class ComposedModel(keras.Model):
             if replicas() > 1:  # Keras divided its compiled loss by the replicas already (as every Keras loss)
                 task, task_parts = task * replicas(), [part * replicas() for part in task_parts]
         context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training,
-                              step=self.step_number() if training else None, outputs=outputs or {})
+                              step=self.step_number() if training else None, outputs=outputs or {}, x=x)
         other = unowned_losses(self.network, self.components)  # this forward pass's, before a term calls it again
         with forward_pass_kept(self.network):
             composed = self.composition(context, task, gradient_scale)
@@ -362,7 +364,7 @@ class ComposedModel(keras.Model):
         with tf.GradientTape(persistent=update.persistent) as tape:
             y_pred, outputs = self.forward(x, training=True)
             loss, terms, parts, closed = self.composed_loss(y, y_pred, sample_weight, training=True, outputs=outputs,
-                                                            gradient_scale=scale)
+                                                            gradient_scale=scale, x=x)
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
             if update.plain:
                 scaled_loss = self.optimizer.scale_loss(loss / replicas() if replicas() > 1 else loss)
@@ -387,7 +389,7 @@ class ComposedModel(keras.Model):
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         y_pred, outputs = self.forward(x, training=False)
-        loss = self.composed_loss(y, y_pred, sample_weight, training=False, outputs=outputs).total
+        loss = self.composed_loss(y, y_pred, sample_weight, training=False, outputs=outputs, x=x).total
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         skip = set(self.composition.train_only_metric_names())

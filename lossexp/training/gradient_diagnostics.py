@@ -131,7 +131,7 @@ class GradientDiagnostics:
         saved = [tf.identity(v) for v in state]  # read before the forward pass assigns them
         with tf.control_dependencies(saved), tf.GradientTape(persistent=True) as tape:
             y_pred, outputs = model.forward(x, training=True)
-            parts = model.composed_loss(y, y_pred, sample_weight, training=True, outputs=outputs).parts
+            parts = model.composed_loss(y, y_pred, sample_weight, training=True, outputs=outputs, x=x).parts
         variables = list(model.network.trainable_weights)
         position = {id(v): i for i, v in enumerate(variables)}
         scopes = {ALL: range(len(variables))}

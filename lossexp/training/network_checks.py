@@ -156,7 +156,7 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
 
     y_pred, outputs = model.forward(x, training=False)
     context = LossContext(y_true=y, y_pred=y_pred, network=model.network, training=True,
-                          step=keras.ops.convert_to_tensor(1.0), outputs=outputs)
+                          step=keras.ops.convert_to_tensor(1.0), outputs=outputs, x=x)
     for component in model.components:
         saved = [v.numpy() for v in component.non_trainable_variables]
         try:

@@ -15,6 +15,7 @@ import lossexp.training.composed_model  # noqa: F401
 from conftest import built, composed_config
 from lossexp.errors import ConfigError
 from lossexp.losses.activity import ActivityPenalty, ActivityTap
+from lossexp.losses.base import LossComponent
 from lossexp.losses.coef import TrainableCoefficient
 from lossexp.losses.hist_avg import HistoricalAverage
 from lossexp.training.composed_model import ComposedModel, unowned_losses
@@ -336,3 +337,24 @@ def test_every_variable_is_trained_once(tiny_network, compose):
     network = {id(v) for v in model.network.trainable_variables}
     for component in model.components:
         assert not network & {id(v) for v in component.trainable_variables}, component.name
+
+
+class Consistency(LossComponent):
+    """term = mean (f(x + shift) − f(x))²: the network called again on its batch's inputs, shifted."""
+
+    def term(self, context):
+        shifted = context.network(context.x + 0.1, training=context.training)
+        return keras.ops.mean(keras.ops.square(shifted - context.y_pred))
+
+
+def test_a_term_reads_the_batchs_inputs_to_call_the_network_again_in_training_and_validation(data):
+    """The contract offered a consistency term (the network again, on a perturbed input) but gave it
+    no inputs to perturb. For a linear network f(x + 0.1) − f(x) = 0.1·ΣW: the term is (0.1·ΣW)²."""
+    (x, y), validation = data
+    network = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    expected = (0.1 * np.sum(network.get_weights()[0], dtype=np.float64)) ** 2
+    model = ComposedModel(network, [Consistency(name="consistency")])
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    history = model.fit(x, y, batch_size=len(x), epochs=1, validation_data=validation, verbose=0).history
+    assert history["term/consistency"][0] == pytest.approx(expected, rel=1e-4)
+    assert history["val_term/consistency"][0] == pytest.approx(expected, rel=1e-4)
