@@ -33,18 +33,11 @@ def unknown_name(what: str, got: Any, valid: Iterable[str]) -> ConfigError:
     return ConfigError(f"Unknown {what} {got!r}: valid choices are {choices}")
 
 
-def needs_graph_network(component: str, needs: str, network: Any, hint: str = "") -> ConfigError:
+def needs_graph_network(component: str, needs: str, network: str, hint: str = "") -> ConfigError:
     """``Invalid loss component for model: loss.closure reads intermediate layer outputs (hidden_1),
-    which needs a functional or Sequential network; mine is a subclassed keras.Model``. A Sequential
-    ``network`` not built yet (no ``keras.Input``) has no graph either, until it is built."""
-    import keras
-
-    if isinstance(network, keras.Sequential) and not network.built:
-        return ConfigError(f"Invalid loss component for model: loss.{component} {needs}, which needs the network's "
-                           f"graph; {network.name} is a Sequential not built yet (it has no keras.Input): start it "
-                           "with keras.Input(shape=…), or call it on a batch before composing it, network(x[:2])")
+    which needs a functional or Sequential network; mine is a subclassed keras.Model``."""
     return ConfigError(f"Invalid loss component for model: loss.{component} {needs}, which needs a functional or "
-                       f"Sequential network; {network.name} is a subclassed keras.Model{hint}")
+                       f"Sequential network; {network} is a subclassed keras.Model{hint}")
 
 
 class NonFiniteLoss(RuntimeError):

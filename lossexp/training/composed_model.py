@@ -272,7 +272,7 @@ class ComposedModel(keras.Model):
         except (AttributeError, ValueError, TypeError):  # a subclassed model has no symbolic graph
             owner = next(c for c in self.components if c.outputs_needed())
             raise needs_graph_network(owner.name, f"reads intermediate layer outputs ({', '.join(needed)})",
-                                      self.network) from None
+                                      self.network.name) from None
 
     def forward(self, x: Any, training: bool) -> Tuple[Any, Dict[str, Any]]:
         """(y_pred, outputs of the layers the components need) for one batch."""

@@ -35,14 +35,19 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
     ``split_outputs``: the outputs whose task losses are parts of their own (None: the task is one part).
 
     Raises :class:`lossexp.errors.ConfigError` for a tap after a layer the network does not have, or
-    into a subclassed network (taps are inserted into a functional or Sequential graph), and for a
-    network whose class has a training step of its own, which the composed step would skip.
+    into a subclassed network (taps are inserted into a functional or Sequential graph), for a
+    network whose class has a training step of its own, which the composed step would skip, and for
+    components given a network not built yet, whose weights they cannot see.
     """
     from lossexp.losses.base import OUTPUT
     from lossexp.training.composed_model import ComposedModel
     from lossexp.training.rewire import insert_taps
 
     refuse_own_step(network, network.name)
+    if components and not network.built:  # its layers have no weights yet: hist_avg would track none, a tap no graph
+        raise invalid_value("model", "a built network for the loss components to attach to (start a Sequential with "
+                            "keras.Input(shape=…), or call the network on a batch before composing it: network(x[:2]))",
+                            f"{network.name}, a {type(network).__name__} not built yet")
     taps: Dict[str, List[Any]] = {}
     tapping = []
     for component in components:
@@ -54,7 +59,7 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
             tapping.append((component.name, list(wanted)))
     if taps and not hasattr(network, "inputs"):  # a subclassed model has no symbolic graph to rewire
         owner, layers = tapping[0]
-        raise needs_graph_network(owner, f"inserts a loss tap after layer(s) {', '.join(layers)}", network,
+        raise needs_graph_network(owner, f"inserts a loss tap after layer(s) {', '.join(layers)}", network.name,
                                   hint=" (add the penalty in its call() with self.add_loss instead)")
     return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name, weighting=weighting,
                          other_losses=other_losses, split_outputs=split_outputs)

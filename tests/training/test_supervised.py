@@ -96,16 +96,23 @@ def test_compose_refuses_a_network_with_a_training_step_of_its_own():
         compose(Augmented(name="augmented"), [])
 
 
-def test_a_tap_into_a_sequential_not_built_yet_says_how_to_build_it():
-    """A Sequential without a keras.Input has no graph until it is built: it was called a subclassed model."""
+def test_components_refuse_a_network_not_built_yet_and_say_how_to_build_it():
+    """A Sequential without a keras.Input has no weights until it is built: hist_avg tracked none and
+    its term was 0 at every step, in silence; a tap's message called the network subclassed."""
     import keras
 
     from lossexp.errors import ConfigError
     from lossexp.losses.activity import ActivityPenalty
+    from lossexp.losses.hist_avg import HistoricalAverage
     from lossexp.training.supervised import compose
 
-    network = keras.Sequential([keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1)], name="unbuilt")
-    with pytest.raises(ConfigError, match=r"loss.activity inserts a loss tap after layer\(s\) hidden, which needs the "
-                                          r"network's graph; unbuilt is a Sequential not built yet \(it has no "
-                                          r"keras.Input\): start it with keras.Input"):
-        compose(network, [ActivityPenalty(name="activity", layers=["hidden"])])
+    for component in (HistoricalAverage(name="hist_avg"), ActivityPenalty(name="activity", layers=["hidden"])):
+        network = keras.Sequential([keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1)], name="unbuilt")
+        with pytest.raises(ConfigError, match=r"Invalid value for model: expected a built network for the loss components "
+                                              r"to attach to \(start a Sequential with keras.Input\(shape=…\), or call "
+                                              r"the network on a batch before composing it: network\(x\[:2\]\)\), got "
+                                              r"'unbuilt, a Sequential not built yet'"):
+            compose(network, [component])
+    network = keras.Sequential([keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1)])
+    network(np.zeros((2, 3), "float32"))
+    assert compose(network, [HistoricalAverage(name="hist_avg")]).components[0].references  # built: one per weight
