@@ -18,8 +18,9 @@ from lossexp.errors import ConfigError, invalid_value
 
 #: examples of the first batch checked before training
 CHECKED_EXAMPLES = 8
-#: the keras.Model methods of a training step: a network's own would never run inside lossexp's
-OWN_STEP = ("train_step", "test_step", "compute_loss")
+#: the keras.Model methods of training and scoring: a network's own would never run, since lossexp
+#: trains and evaluates the composed model around it
+OWN_STEP = ("train_step", "test_step", "compute_loss", "compute_metrics", "fit", "evaluate")
 
 
 def ensure_network(network: Any, data: Any, model_name: str) -> Any:
@@ -36,8 +37,9 @@ def ensure_network(network: Any, data: Any, model_name: str) -> Any:
 
 
 def refuse_own_step(network: Any, model_name: str) -> None:
-    """One line for a network whose class overrides ``train_step``, ``test_step`` or ``compute_loss``:
-    lossexp's composed step trains it, so its own would be skipped without a word."""
+    """One line for a network whose class overrides one of :data:`OWN_STEP` (``train_step``,
+    ``compute_metrics``, ``fit`` …): lossexp's composed model trains and scores it, so its own would be
+    skipped without a word."""
     import keras
 
     overridden = [name for name in OWN_STEP if getattr(type(network), name) is not getattr(keras.Model, name)]

@@ -96,6 +96,25 @@ def test_compose_refuses_a_network_with_a_training_step_of_its_own():
         compose(Augmented(name="augmented"), [])
 
 
+@pytest.mark.parametrize("method", ["compute_metrics", "fit", "evaluate"])
+def test_a_network_with_its_own_metrics_fit_or_evaluate_is_refused(method):
+    """The composed model trains and scores the network: its own compute_metrics, fit or evaluate
+    would never run (they were skipped in silence)."""
+    import keras
+
+    from lossexp.errors import ConfigError
+    from lossexp.training.supervised import compose
+
+    def own(self, *args, **kwargs):
+        raise AssertionError("never reached: lossexp refuses the network first")
+
+    Own = type("Own", (keras.Model,), {method: own})
+    inputs = keras.Input((3,))
+    with pytest.raises(ConfigError, match=rf"model=own whose class Own overrides {method}, which training "
+                                          r"would silently skip"):
+        compose(Own(inputs, keras.layers.Dense(1)(inputs), name="own"), [])
+
+
 def test_components_refuse_a_network_not_built_yet_and_say_how_to_build_it():
     """A Sequential without a keras.Input has no weights until it is built: hist_avg tracked none and
     its term was 0 at every step, in silence; a tap's message called the network subclassed."""
