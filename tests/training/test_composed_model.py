@@ -18,7 +18,7 @@ from lossexp.losses.activity import ActivityPenalty, ActivityTap
 from lossexp.losses.base import LossComponent
 from lossexp.losses.coef import TrainableCoefficient
 from lossexp.losses.hist_avg import HistoricalAverage
-from lossexp.training.composed_model import ComposedModel, unowned_losses
+from lossexp.training.composed_model import ComposedModel, RunningMeans, unowned_losses
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -58,6 +58,34 @@ def test_total_loss_is_task_plus_weighted_terms(data, tiny_network, compose):
         np.testing.assert_allclose(history["val_loss"][epoch], val_total, rtol=1e-5)
     assert "loss/other" not in history
     assert sorted(model.composition.train_only_metric_names()) == ["loss/hist_avg", "term/hist_avg"]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_breakdown_accumulator_equals_a_batch_size_weighted_mean_per_name(compiled):
+    """The breakdown's one vector of running means reads, name by name, as a ``Mean`` per name weighted
+    by each batch's size would: over batches of 8 and a short last one of 3, eagerly and in a graph."""
+    import tensorflow as tf
+
+    names = ["loss/task", "term/a", "loss/a"]
+    fused = RunningMeans(names)
+    separate = {name: keras.metrics.Mean(name=name) for name in names}
+    rng = np.random.default_rng(3)
+    batches = [(rng.random(3).astype("float32"), size) for size in (8, 8, 3)]
+
+    def update(values, size):
+        fused.update_state(list(tf.unstack(values)), sample_weight=tf.cast(size, tf.float32))
+        return fused.result()
+
+    step = tf.function(update) if compiled else update
+    for values, size in batches:
+        result = step(tf.constant(values), tf.constant(size))
+        for name, value in zip(names, values):
+            separate[name].update_state(value, sample_weight=float(size))
+        assert list(result) == names
+        for name in names:
+            np.testing.assert_allclose(float(result[name]), float(separate[name].result()), rtol=1e-6)
+    fused.reset_state()
+    assert all(float(value) == 0.0 for value in fused.result().values())
 
 
 def test_training_total_equals_an_independent_numpy_computation(data, tiny_network, compose, np_forward):
