@@ -42,6 +42,24 @@ def test_other_errors_and_exhausted_retries_raise():
     assert len(calls) == 3
 
 
+def test_the_background_writer_hands_back_the_gil_often_and_restores_the_interval():
+    """A batch sent in the background runs with a short thread switch interval (the training thread
+    waits less for the GIL), and the interpreter's own interval is back once it is sent."""
+    import sys
+
+    seen = []
+    before = sys.getswitchinterval()
+    assert store.handing_back_the_gil(lambda: seen.append(sys.getswitchinterval()) or "sent")() == "sent"
+    assert seen == [min(before, store.WRITER_SWITCH_INTERVAL)] and sys.getswitchinterval() == before
+
+    def failing():
+        raise MlflowException("bad key", error_code=INVALID_PARAMETER_VALUE)
+
+    with pytest.raises(MlflowException, match="bad key"):
+        store.handing_back_the_gil(failing)()
+    assert sys.getswitchinterval() == before
+
+
 def test_ensure_experiment_creates_one_experiment_beside_a_lock_file(tmp_path):
     uri = f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}"
     ids = {store.ensure_experiment(store.open_client(uri), "e", uri) for _ in range(3)}
