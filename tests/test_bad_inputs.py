@@ -291,6 +291,10 @@ BAD_INPUTS: List[Bad] = [
         ("Invalid value for loss.mine: expected a finite term on the first examples", "nan"), tensorflow=True,
         project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
                         "    def term(self, context):\n        return ops.log(ops.mean(context.y_pred) * 0 - 1)\n")),
+    Bad("project-term-none", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
+        ("Invalid value for loss.mine: expected a term() that returns a number", "got 'None'"), tensorflow=True,
+        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
+                        "    def term(self, context):\n        ops.mean(context.y_pred)\n")),
     Bad("project-name-clash", "name taken by lossexp", train("model=mlp", "data=regression"),
         ("Invalid model name 'mlp' (project", "lossexp ships a model of that name; choose another"), tensorflow=True,
         project=project(DENSE.replace("'mine'", "'mlp'"))),

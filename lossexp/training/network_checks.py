@@ -174,8 +174,21 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
         finally:
             for variable, value in zip(component.non_trainable_variables, saved):
                 variable.assign(value)
+        if term.dtype.kind not in "fiu":  # None, text, booleans: not a loss (np.isfinite would raise a TypeError)
+            raise invalid_value(f"loss.{component.name}", "a term() that returns a number (a float scalar tensor, "
+                                "e.g. keras.ops.mean(…))", _not_a_number(term))
         if np.shape(term) != ():
             raise invalid_value(f"loss.{component.name}", "a term() that returns a scalar (reduce it, e.g. "
                                 "keras.ops.mean)", f"a tensor of shape {np.shape(term)}")
         if not np.isfinite(term):
             raise invalid_value(f"loss.{component.name}", "a finite term on the first examples", float(term))
+
+
+def _not_a_number(term: np.ndarray) -> str:
+    """What a term that is not a number is, for a message: None, text, or its dtype."""
+    item = term.reshape(-1)[0] if term.size else None
+    if term.dtype == object and item is None:
+        return "None"
+    if isinstance(item, (str, bytes)) or term.dtype.kind in "SU":
+        return f"text ({item!r})"
+    return f"a tensor of dtype {term.dtype}"
