@@ -37,8 +37,8 @@ from lossexp.data.checks import (as_column, check_example_shapes, check_finite, 
                                  input_arrays, numeric_targets, one_hot, sample_weights)
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
-from lossexp.data.streams import (batch_size_of, batches, count_elements, read_pass, read_through, reshuffles,
-                                  varying_length)
+from lossexp.data.streams import (batch_size_of, batches, count_elements, read_pass, read_through, repeats_forever,
+                                  reshuffles, varying_length)
 from lossexp.errors import ConfigError, invalid_value
 
 TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")
@@ -360,7 +360,8 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
                             "a batched stream, elements of shapes " + ", ".join(str(tuple(s.shape)) for s in specs))
     if size is None:
         cardinality = int(stream.cardinality())
-        if cardinality == tf.data.INFINITE_CARDINALITY:  # counting it, or an epoch of it, never ends
+        if cardinality == tf.data.INFINITE_CARDINALITY or (cardinality == tf.data.UNKNOWN_CARDINALITY
+                                                           and repeats_forever(stream)):  # its count never ends
             raise invalid_value(f"data ({name})", "a finite tf.data.Dataset (an epoch is one pass over it, and the "
                                 "last trainer.validation_split of it validates): drop the .repeat(), or .take(n) "
                                 "examples of a stream without end", "a stream that repeats forever")

@@ -90,6 +90,32 @@ def batch_size_of(stream: Any) -> Optional[int]:
     return size if all(spec.shape[0] in (None, size) for spec in specs) else None
 
 
+#: operations whose input without end leaves them without end: they pass on, drop or regroup its elements
+#: but never stop early (a ``.filter()`` after a ``.repeat()``: TensorFlow no longer knows the length)
+ENDLESS_THROUGH = tuple(op for op in (*KEEPS_ELEMENTS, *BATCHES, "UnbatchDataset", "ShardDataset", "WindowDataset",
+                                      "ScanDataset", "RebatchDatasetV2", "ParallelFilterDataset") if op != "TakeDataset")
+
+
+def repeats_forever(stream: Any) -> bool:
+    """Whether a stream of unknown length is a ``.repeat()`` without end followed only by operations
+    that cannot end it (:data:`ENDLESS_THROUGH`: a filter, a map, a batch …), read from its
+    pipeline's graph: counting it would never finish. A ``.take(n)`` on the way ends it."""
+    import tensorflow as tf
+
+    graph = pipeline(stream)
+    if graph is None:
+        return False
+    nodes = {node.name: node for node in graph.node}
+    output = next((node for node in graph.node if node.op == "_Retval"), None)
+    node = nodes.get(output.input[0].split(":")[0]) if output is not None and output.input else None
+    while node is not None and node.op != "RepeatDataset" and node.op in ENDLESS_THROUGH:
+        node = nodes.get(node.input[0].split(":")[0]) if node.input else None
+    if node is None or node.op != "RepeatDataset" or len(node.input) < 2:
+        return False
+    count = nodes.get(node.input[1].split(":")[0])
+    return count is not None and count.op == "Const" and int(tf.make_ndarray(count.attr["value"].tensor)) < 0
+
+
 def varying_length(stream: Any) -> bool:
     """Whether the first elements of a stream whose every tensor has an unknown first axis differ in
     its size: sequences of varying length (a tagger's tokens and labels), not batches, which share it."""

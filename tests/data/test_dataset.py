@@ -181,6 +181,20 @@ def test_a_stream_that_repeats_forever_is_one_line_not_a_count_without_end():
     assert from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).repeat().take(25)).examples == 25
 
 
+def test_a_repeat_without_end_that_a_filter_follows_is_one_line_not_a_count_without_end():
+    """After a .filter() TensorFlow no longer knows that a .repeat() never ends: read from the pipeline."""
+    import tensorflow as tf
+
+    x, y = np.zeros((10, 4), "float32"), np.arange(10) % 2
+    stream = tf.data.Dataset.from_tensor_slices((x, y))
+    keep = lambda a, b: b >= 0  # noqa: E731
+    for endless in (stream.repeat().filter(keep), stream.repeat().map(lambda a, b: (a, b)).filter(keep).prefetch(2)):
+        assert int(endless.cardinality()) == tf.data.UNKNOWN_CARDINALITY
+        assert one_line_error(lambda: from_stream("mine", endless)).endswith("got 'a stream that repeats forever'")
+    assert from_stream("mine", stream.repeat().filter(keep).take(25)).examples == 25
+    assert from_stream("mine", stream.repeat(3).filter(keep)).examples == 30
+
+
 def test_integer_labels_per_position_classify_and_float_targets_of_that_shape_regress():
     import tensorflow as tf
 
