@@ -28,7 +28,7 @@ def ensure_network(network: Any, data: Any, model_name: str) -> Any:
     import keras
 
     if not isinstance(network, keras.Model):
-        raise invalid_value("model", f"a builder returning a keras.Model (model={model_name})",
+        raise invalid_value("model", f"a builder returning a keras.Model (model={model_name}{_builder_at(model_name)})",
                             f"a {type(network).__module__}.{type(network).__qualname__}")
     refuse_own_step(network, model_name)
     if not network.built:
@@ -48,6 +48,20 @@ def refuse_own_step(network: Any, model_name: str) -> None:
                             "an extra term goes in call() with self.add_loss, or in a loss component)",
                             f"model={model_name} whose class {type(network).__name__} overrides "
                             f"{', '.join(overridden)}, which training would silently skip")
+
+
+def _builder_at(model_name: str) -> str:
+    """`` at file.py:12``, where the registered builder of ``model_name`` is (its first decorator's
+    line; empty for a network given from Python, or a builder whose source Python cannot find)."""
+    import inspect
+
+    from lossexp import registry
+
+    try:
+        builder = inspect.unwrap(registry.get("model", model_name).resolve())
+        return f" at {inspect.getsourcefile(builder)}:{builder.__code__.co_firstlineno}"
+    except Exception:  # noqa: BLE001 — not registered, a class, a C function: the key alone names it
+        return ""
 
 
 def forward(network: Any, x: Any, data: Any, model_name: str) -> Any:
