@@ -111,6 +111,8 @@ def inspect_archive(path: Path) -> str:
     from lossexp.training.trainer import for_saved_class, saved_classes
 
     if for_saved_class(registered) is None:
+        project.load()  # a regime of the project's own saves its models under a class of its own
+    if for_saved_class(registered) is None:
         raise _bad_file(path, f"a {registered or 'model of unknown class'}, not a lossexp model "
                               f"({' or '.join(saved_classes())})")
     return registered
@@ -149,8 +151,8 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
     path = source.keras_path
     regime = for_saved_class(inspect_archive(path))
     if not regime.can_evaluate:
-        raise _bad_file(path, f"a {regime.saved_class} model: it has no validation split to evaluate on "
-                              "(see the run's own metrics)")
+        raise _bad_file(path, f"a {regime.saved_class} model, which its training regime does not score on a "
+                              "validation split (see the run's own metrics)")
     project.load()  # the project's parts the saved config names, with a YAML or without one
     register_config_nodes()
     config = compose_validated([*saved_overrides(path, overrides, source.config_path), *overrides])

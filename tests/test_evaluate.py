@@ -10,6 +10,7 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -138,3 +139,31 @@ def test_a_runs_mappings_class_weight_and_loss_weights_are_replayed_in_hydras_gr
     register_config_nodes()
     config = compose_validated(overrides)
     assert dict(config.task.class_weight) == {1: 3.0} and dict(config.task.loss_weights) == {"reg": 0.25}
+
+
+def test_a_model_of_a_projects_own_regime_is_known_by_its_class(tmp_path: Path) -> None:
+    """A regime registered by the project saves its models under a class of the project's: evaluate
+    imports the project before it judges the file (it said "not a lossexp model"), and names why it
+    cannot score one of a regime that does not evaluate."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="mine", name="Pair")
+    class Pair(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+    pair = Pair()
+    pair(np.zeros((1, 2), "float32"))
+    pair.save(tmp_path / "pair.keras")
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["mine"]\n')
+    (tmp_path / "mine.py").write_text(
+        "import lossexp\nfrom lossexp.training.trainer import Trainer\n\n\n"
+        "@lossexp.register_trainer('pairs')\nclass Pairs(Trainer):\n    saved_class = 'mine>Pair'\n")
+    line = error_line(cli(tmp_path, "evaluate", "pair.keras"))
+    assert line == ("lossexp: error: Invalid value for MODEL: expected a .keras file saved by lossexp train, got "
+                    "'pair.keras' (a mine>Pair model, which its training regime does not score on a validation "
+                    "split (see the run's own metrics))")
