@@ -109,6 +109,8 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
         message = f"Unknown key {full_key}: valid keys are {valid}" if valid else f"Unknown key {full_key}"
         return ConfigError(message + _unset_option(composed, full_key, job))
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    if cause is not exc and first.startswith("Error merging override"):  # Hydra's line says nothing of why
+        first += ": " + next((line.strip() for line in str(cause).splitlines() if line.strip()), type(cause).__name__)
     return ConfigError(first)
 
 

@@ -40,7 +40,9 @@ class LossexpOptunaSweeperConf:
     n_jobs: int = 1
     #: failed trials tolerated per batch (0.0: the first failure stops the sweep)
     max_failure_rate: float = 0.0
-    params: Optional[Dict[str, str]] = None
+    #: the search space (empty: the command line's sweep overrides alone); a mapping that
+    #: ``hydra.sweeper.params={key: …}`` fills (OmegaConf cannot merge a mapping into a null)
+    params: Dict[str, str] = field(default_factory=dict)
     #: set by the sweeper for each job: the Optuna trial number it runs
     trial: Optional[int] = None
 

@@ -60,3 +60,20 @@ def test_an_optuna_sweeps_study_and_its_checks(tmp_path, monkeypatch):
 def test_joblib_launcher_defaults_to_two_jobs():
     cfg = _hydra_config("hydra/launcher=joblib")
     assert cfg.hydra.launcher.n_jobs == 2 and cfg.hydra.launcher._target_.endswith("JoblibLauncher")
+
+
+def test_another_compositions_search_space_is_the_sweepers_alone_as_optuna_weights_says():
+    """The comment of conf/hparams_search/optuna_weights.yaml is a command that runs: its params, a
+    field of the sweeper's schema, cannot be deleted (said in one line with OmegaConf's reason), and the
+    sweeper alone takes a search space on the command line or in hydra.sweeper.params."""
+    comment = (CONF_DIR / "hparams_search" / "optuna_weights.yaml").read_text()
+    assert "'~hydra.sweeper.params'" not in comment
+    with pytest.raises(ConfigError, match="^Error merging override ~hydra.sweeper.params: LossexpOptunaSweeperConf "
+                                          r"\(DictConfig\) does not support deletion$"):
+        check_jobs(["hparams_search=optuna_weights", "~hydra.sweeper.params"], multirun=True, destinations=False)
+    alone = ["hydra/sweeper=lossexp_optuna", "loss=[coef,activity]"]
+    check_jobs([*alone, "loss.activity.weight=tag(log, interval(1e-4, 1))",
+                "optimizer.learning_rate=tag(log, interval(1e-4, 1e-2))"], multirun=True, destinations=False)
+    cfg = _hydra_config(*alone, '+hydra.sweeper.params={loss.activity.weight: "tag(log, interval(1e-4, 1))"}')
+    assert dict(cfg.hydra.sweeper.params) == {"loss.activity.weight": "tag(log, interval(1e-4, 1))"}
+    assert swept_keys(cfg) == ["loss.activity.weight"]
