@@ -42,6 +42,8 @@ from lossexp.data.streams import (batch_size_of, batches, count_elements, read_p
 from lossexp.errors import ConfigError, invalid_value
 
 TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")
+#: what a message adds for inputs given without targets
+RECONSTRUCT = " — inputs alone: to reconstruct them (an autoencoder), give them as their targets, (x, x)"
 #: elements of a stream checked for NaN/inf before training (the guard watches the loss after)
 CHECKED_ELEMENTS = 256
 
@@ -212,10 +214,11 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         stream, size, batch_size = stream_of_batches(name, loaded)
         dataset = replace(from_stream(name, stream, task, size=size), batch_size=batch_size)
     else:
+        inputs_alone = hasattr(loaded, "shape") or isinstance(loaded, tuple) and len(loaded) == 1
         raise invalid_value(f"data ({name})", "(x, y) or (x, y, sample_weight) arrays, a tf.data.Dataset of "
                             "such elements, a keras.utils.PyDataset of such batches or a lossexp Dataset (or "
-                            "{'train': …, 'validation': …} of two of them)",
-                            describe(loaded))
+                            "{'train': …, 'validation': …} of two of them)"
+                            + (RECONSTRUCT if inputs_alone else ""), describe(loaded))
     if dataset.task not in TASKS:
         raise invalid_value(f"data ({name}).task", "one of " + ", ".join(TASKS), dataset.task)
     if dataset.in_memory:
@@ -349,8 +352,10 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
 
     spec = stream.element_spec
     if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
+        by_name = ", e.g. .map(lambda e: (e['x'], e['y']))" if isinstance(spec, dict) else ""
+        alone = RECONSTRUCT.replace("(x, x)", ".map(lambda x: (x, x))") if not isinstance(spec, (tuple, dict)) else ""
         raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched (x, y) or (x, y, sample_weight) "
-                            "elements", spec)
+                            f"elements{by_name}{alone}", spec)
     specs = leaves(spec[0]) + leaves(spec[1])
     if all(s.shape.rank and s.shape[0] is None for s in specs) and not varying_length(stream):
         raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched elements (lossexp batches them by "

@@ -423,3 +423,19 @@ def test_a_stream_of_targets_by_output_name_infers_each_outputs_task_in_one_pass
     padded = tf.data.Dataset.from_tensor_slices((x, {"cls": np.arange(30) % 3 - 1, "reg": x}))
     assert one_line_error(lambda: as_dataset("heads", padded)).endswith(
         "got \"-1 in the stream's labels of output 'cls'\"")
+
+
+def test_inputs_without_targets_are_one_line_that_says_how_to_reconstruct_them():
+    """An autoencoder's source may return its inputs alone: the line says to give them as their targets."""
+    import tensorflow as tf
+
+    x = np.zeros((10, 4), "float32")
+    for alone in (x, (x,)):
+        assert one_line_error(lambda: as_dataset("mine", alone)).endswith(
+            "— inputs alone: to reconstruct them (an autoencoder), give them as their targets, (x, x), got "
+            + ("'ndarray'" if alone is x else "'a tuple of ndarray'"))
+    assert "give them as their targets, .map(lambda x: (x, x)), got TensorSpec(shape=(4,)" in one_line_error(
+        lambda: as_dataset("mine", tf.data.Dataset.from_tensor_slices(x)))
+    assert "elements, e.g. .map(lambda e: (e['x'], e['y'])), got {'x': TensorSpec" in one_line_error(
+        lambda: as_dataset("mine", tf.data.Dataset.from_tensor_slices({"x": x, "y": x[:, 0]})))
+    assert as_dataset("mine", (x + 1, x + 1)).task == "regression"
