@@ -40,6 +40,8 @@ from lossexp.errors import ConfigError, NonFiniteLoss
 
 #: names the project's directory for lossexp and every process it starts
 ENV = "LOSSEXP_PROJECT"
+#: the run tag naming the project a run was trained with (so a replay elsewhere can say where its parts are)
+TAG = "lossexp.project"
 #: config groups a project may add entries to
 GROUPS = ("model", "data", "optimizer", "loss", "experiment", "hparams_search")
 
@@ -116,6 +118,22 @@ def _located(explicit: Optional[str], cwd: str) -> Optional[Project]:
 def current() -> Optional[Project]:
     """The project of this process: ``$LOSSEXP_PROJECT``, else the one the working directory is in."""
     return _located(os.environ.get(ENV) or None, os.getcwd())
+
+
+def run_tags() -> dict:
+    """``{lossexp.project: its directory}`` for a run trained with a project (empty without one)."""
+    found = current()
+    return {TAG: str(found.root)} if found is not None else {}
+
+
+def elsewhere_hint(trained_in: Optional[str]) -> str:
+    """What a message about a part no registry knows adds when the run was trained with another
+    project than this process's: where that project is, and how to use it."""
+    found = current()
+    if not trained_in or (found is not None and str(found.root) == trained_in):
+        return ""
+    return (f" (the run was trained with the project {trained_in}: run lossexp there, or set "
+            f"{ENV}={trained_in})")
 
 
 def export() -> None:

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from omegaconf import DictConfig, OmegaConf
 
 import lossexp
-from lossexp import quiet
+from lossexp import project, quiet
 from lossexp.config import LossexpConfig, validate
 from lossexp.errors import ConfigError
 from lossexp.project import user_code_errors
@@ -66,8 +66,6 @@ class Outcome:
 
 def run(cfg: DictConfig) -> Union[float, List[float]]:
     """The Hydra task: validate, train, record; returns the objective (a list with several)."""
-    from lossexp import project
-
     project.load()
     config = validate(cfg)
     base_dir, output_dir = _hydra_dirs()
@@ -140,7 +138,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     run_name = (config.tracking.run_name or child_name
                 or "·".join(filter(None, (experiment, config.model.name, composition(config)))))
     tags = {"loss": composition(config), "model": config.model.name, "data": config.data.name,
-            "lossexp.version": lossexp.__version__, **job_tags, **child_tags}
+            "lossexp.version": lossexp.__version__, **project.run_tags(), **job_tags, **child_tags}
     if experiment:
         tags["experiment"] = experiment
     if os.environ.get("LOSSEXP_FROM_RUN"):  # lossexp train --from-run RUN_ID

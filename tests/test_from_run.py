@@ -115,6 +115,21 @@ def test_from_run_of_a_network_given_in_python_is_one_line_naming_what_to_choose
         "data.path=train.npz), or call lossexp.fit again"]
 
 
+def test_from_run_of_a_projects_run_outside_it_says_where_the_project_is(run_cli, store_uri, tmp_path):
+    """A run trained with a project names its parts; replayed from a directory that does not see that
+    project, the unknown part's line says which project the run was trained with and how to use it."""
+    config = composed_config()
+    config["model"] = {"name": "my_net", "units": 8}
+    run_id = crafted_run(store_uri, dump(config))
+    elsewhere = tmp_path / "my_project"
+    MlflowClient(store_uri).set_tag(run_id, "lossexp.project", str(elsewhere))
+    result = run_cli("train", "--from-run", run_id, timeout=60)
+    [line] = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and line.startswith("lossexp: error: Unknown model 'my_net': valid choices are ")
+    assert line.endswith(f" (the run was trained with the project {elsewhere}: run lossexp there, or set "
+                         f"LOSSEXP_PROJECT={elsewhere})")
+
+
 # --- a replayed config is data: someone else's crafted run ----------------------------------------
 class _Recorder(http.server.BaseHTTPRequestHandler):
     """Answers everything with 200 ``{}`` and records each request: the crafted config's server."""

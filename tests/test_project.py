@@ -50,6 +50,7 @@ def test_the_readmes_first_train_command_records_a_run_with_the_projects_compone
     assert result.returncode == 0, result.stderr[-3000:]
     [run] = runs(own_problem)
     assert run.info.status == "FINISHED" and run.data.tags["model"] == "gated_net"
+    assert run.data.tags["lossexp.project"] == str(own_problem)  # where a replay elsewhere finds its parts
     metrics = run.data.metrics
     assert {"loss/pred_variance", "term/pred_variance", "val_loss/pred_variance", "loss/hist_avg"} <= set(metrics)
     assert metrics["loss/pred_variance"] == pytest.approx(0.01 * metrics["term/pred_variance"], rel=1e-4)

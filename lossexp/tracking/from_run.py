@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from omegaconf import OmegaConf
 
-from lossexp import CONF_DIR
+from lossexp import CONF_DIR, project
 from lossexp.errors import ConfigError
 from lossexp.replay import load_replayed_config
 
@@ -106,6 +106,12 @@ def store_uri(overrides: Sequence[str]) -> str:
 def logged_config(run_id: str, uri: str, flag: str = FLAG) -> str:
     """The text of the run's ``config.yaml`` artifact; ConfigError (naming ``flag``) if there is no such
     run or file."""
+    return logged_run(run_id, uri, flag)[0]
+
+
+def logged_run(run_id: str, uri: str, flag: str = FLAG) -> Tuple[str, Dict[str, str]]:
+    """(the text of the run's ``config.yaml`` artifact, the run's tags); ConfigError (naming ``flag``)
+    if there is no such run or file."""
     from mlflow.exceptions import MlflowException
 
     from lossexp.tracking import store
@@ -122,7 +128,7 @@ def logged_config(run_id: str, uri: str, flag: str = FLAG) -> str:
     except MlflowException as error:
         raise store.unusable(error, uri, "tracking.uri") from None
     try:
-        client.get_run(run_id)
+        tags = client.get_run(run_id).data.tags
     except MlflowException as error:
         if store.is_access_denied(error):
             raise ConfigError(f"Invalid value for {flag}: expected a run your MLflow credentials may read, got "
@@ -135,7 +141,7 @@ def logged_config(run_id: str, uri: str, flag: str = FLAG) -> str:
         except (MlflowException, OSError):
             raise ConfigError(f"Invalid value for {flag}: run {run_id!r} has no {ARTIFACT} artifact "
                               "(it was not started by lossexp train)") from None
-        return Path(path).read_text()
+        return Path(path).read_text(), dict(tags)
 
 
 def chosen_groups(overrides: Sequence[str]) -> Dict[str, Any]:
@@ -209,7 +215,7 @@ def validate_overrides(directory: Path, overrides: Sequence[str]) -> None:
 def rerun_args(run_id: str, args: Sequence[str], multirun: bool) -> List[str]:
     """Hydra arguments that train ``run_id``'s config again, with ``args`` (flags, overrides) on top."""
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
-    text = logged_config(run_id, store_uri(overrides))
+    text, tags = logged_run(run_id, store_uri(overrides))
     config = load_replayed_config(text, f"the {ARTIFACT} of run {run_id!r}")
     groups = chosen_groups(overrides)
     given = [group for group in ("model", "data") if isinstance(config.get(group), dict)
@@ -226,6 +232,12 @@ def rerun_args(run_id: str, args: Sequence[str], multirun: bool) -> List[str]:
         from lossexp.overrides import rewrite_loss
         from lossexp.registry import available
 
-        validate_overrides(directory, rewrite_loss(overrides, available("loss")))
+        try:
+            validate_overrides(directory, rewrite_loss(overrides, available("loss")))
+        except ConfigError as error:  # a part of a project this directory does not see: say where it is
+            hint = project.elsewhere_hint(tags.get(project.TAG))
+            if hint and str(error).startswith("Unknown "):
+                raise ConfigError(f"{error}{hint}") from None
+            raise
     os.environ[ENV] = run_id
     return ["--config-dir", str(directory), "--config-name", CONFIG_NAME, *args]
