@@ -28,11 +28,31 @@ def infer_task(y: Any) -> Tuple[str, Union[int, Dict[str, int]]]:
     return "regression", int(np.prod(y.shape[1:])) if y.ndim > 1 else 1
 
 
+def from_pandas(value: Any) -> Any:
+    """A pandas DataFrame or Series of numbers — pandas' nullable dtypes included (``Int64``,
+    ``Float32``, ``boolean``: what ``convert_dtypes()`` and ``read_csv(dtype_backend=…)`` make, which
+    NumPy reads as objects that Keras cannot take) — as an array of their common NumPy dtype, a
+    missing value as NaN (which the finite check then names); anything else unchanged."""
+    import sys
+
+    pd = sys.modules.get("pandas")  # a DataFrame means pandas is imported: never import it here
+    if pd is None or not isinstance(value, (pd.DataFrame, pd.Series)):
+        return value
+    dtypes = list(value.dtypes) if isinstance(value, pd.DataFrame) else [value.dtype]
+    if not dtypes or not all(pd.api.types.is_numeric_dtype(t) or pd.api.types.is_bool_dtype(t) for t in dtypes):
+        return value
+    common = np.result_type(*[getattr(t, "numpy_dtype", t) for t in dtypes])
+    if value.isna().to_numpy().any():
+        return value.to_numpy(dtype=np.result_type(common, np.float32), na_value=np.nan)
+    return value.to_numpy(dtype=common)
+
+
 def numeric_targets(name: str, y: Any) -> Any:
     """Targets as numbers: booleans become the integer labels 0/1 (a binary or multi-label
     classifier's), text is refused naming a few of its values (Keras' losses take numbers: class
     names are encoded as integers 0…k-1 first)."""
     def numeric(value: Any) -> Any:
+        value = from_pandas(value)
         array = np.asarray(value)
         if array.dtype == bool:
             return array.astype("int64")
@@ -183,8 +203,8 @@ def _keras_array(name: str, value: Any) -> np.ndarray:
     ``<U…``/``S…`` dtypes that ``np.array(list_of_str)`` makes; a ``TextVectorization`` layer takes
     the same strings as objects), of one dimension (Keras' fit fails mid-run on one of more,
     ``Invalid dtype: object``)."""
-    array = np.asarray(value)
-    if array.dtype.kind in "USO" and array.ndim > 1 and isinstance(array.flat[0], (str, bytes)):
+    array = np.asarray(from_pandas(value))
+    if array.dtype.kind in "USO" and array.ndim > 1 and array.size and isinstance(array.flat[0], (str, bytes)):
         raise invalid_value(f"data ({name})", "text inputs of one text per example, an array of one dimension (Keras' "
                             "fit takes no array of text of more: for one text per row, x[:, 0] into keras.Input(shape=(), "
                             "dtype='string'); for several, a stream: tf.data.Dataset.from_tensor_slices((x, y)))",

@@ -439,3 +439,22 @@ def test_inputs_without_targets_are_one_line_that_says_how_to_reconstruct_them()
     assert "elements, e.g. .map(lambda e: (e['x'], e['y'])), got {'x': TensorSpec" in one_line_error(
         lambda: as_dataset("mine", tf.data.Dataset.from_tensor_slices({"x": x, "y": x[:, 0]})))
     assert as_dataset("mine", (x + 1, x + 1)).task == "regression"
+
+
+def test_pandas_nullable_dtypes_are_numbers_and_their_missing_values_are_named():
+    """df.convert_dtypes() (Int64, Float64, boolean) was an object array Keras cannot take (a traceback
+    in training); now the columns' NumPy dtype, a missing value a NaN named as any other."""
+    import keras
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=20), "b": rng.integers(0, 5, 20)}).convert_dtypes()
+    assert [str(t) for t in frame.dtypes] == ["Float64", "Int64"]
+    data = as_dataset("mine", (frame, pd.Series(rng.integers(0, 2, 20)).convert_dtypes()))
+    assert (data.x.dtype, data.y.dtype, data.task) == (np.float64, np.int64, "classification")
+    np.testing.assert_array_equal(data.x, frame.to_numpy("float64"))
+    assert keras.ops.convert_to_tensor(data.x).shape == (20, 2)
+    assert as_dataset("mine", (frame[["b"]], pd.Series(rng.normal(size=20)))).x.dtype == np.int64
+    frame.loc[3, "b"] = pd.NA
+    assert one_line_error(lambda: as_dataset("mine", (frame, np.zeros(20, "float32")))) == (
+        "Invalid value for data (mine): expected finite inputs, got 'NaN/inf in inputs at example 3'")
