@@ -6,6 +6,7 @@ source is the usual origin of the mistake, so no traceback).
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
@@ -202,8 +203,15 @@ def _keras_array(name: str, value: Any) -> np.ndarray:
     """An input as an array Keras takes: text as an object array (Keras refuses NumPy's fixed-width
     ``<U…``/``S…`` dtypes that ``np.array(list_of_str)`` makes; a ``TextVectorization`` layer takes
     the same strings as objects), of one dimension (Keras' fit fails mid-run on one of more,
-    ``Invalid dtype: object``)."""
+    ``Invalid dtype: object``); numbers held as objects (Keras converts no object array to a
+    tensor) as numbers, a None among them as NaN, which the finite check names."""
     array = np.asarray(from_pandas(value))
+    if array.dtype == object and array.size and isinstance(array.flat[0], numbers.Number):
+        try:
+            inferred = np.array(array.tolist())
+            return inferred if inferred.dtype.kind in "biuf" else np.array(array.tolist(), dtype="float64")
+        except (TypeError, ValueError):  # not numbers all through: Keras says what it cannot take
+            return array
     if array.dtype.kind in "USO" and array.ndim > 1 and array.size and isinstance(array.flat[0], (str, bytes)):
         raise invalid_value(f"data ({name})", "text inputs of one text per example, an array of one dimension (Keras' "
                             "fit takes no array of text of more: for one text per row, x[:, 0] into keras.Input(shape=(), "

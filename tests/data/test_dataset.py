@@ -458,3 +458,18 @@ def test_pandas_nullable_dtypes_are_numbers_and_their_missing_values_are_named()
     frame.loc[3, "b"] = pd.NA
     assert one_line_error(lambda: as_dataset("mine", (frame, np.zeros(20, "float32")))) == (
         "Invalid value for data (mine): expected finite inputs, got 'NaN/inf in inputs at example 3'")
+
+
+def test_numbers_held_as_objects_are_numbers():
+    """An object array of floats (x.astype(object), a column of Decimals' floats) failed in training with
+    a traceback (Failed to convert a NumPy array to a Tensor); None among them is a NaN, named."""
+    x = np.arange(12, dtype="float32").reshape(6, 2)
+    data = as_dataset("mine", (x.astype(object), np.arange(6) % 2))
+    assert data.x.dtype == np.float64
+    np.testing.assert_array_equal(data.x, x)
+    assert as_dataset("mine", (np.arange(6).astype(object)[:, None], np.arange(6) % 2)).x.dtype == np.int64
+    holes = x.astype(object)
+    holes[4, 1] = None
+    assert one_line_error(lambda: as_dataset("mine", (holes, np.arange(6) % 2))) == (
+        "Invalid value for data (mine): expected finite inputs, got 'NaN/inf in inputs at example 4'")
+
