@@ -144,7 +144,7 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
     from lossexp.data import load
     from lossexp.precheck import compose_validated
     from lossexp.registry import register_config_nodes
-    from lossexp.tracking.model_source import resolve
+    from lossexp.tracking.model_source import resolve, trained_with_project
     from lossexp.training.trainer import for_saved_class
 
     source = resolve(model_path, overrides)
@@ -155,7 +155,14 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
                               "validation split (see the run's own metrics)")
     project.load()  # the project's parts the saved config names, with a YAML or without one
     register_config_nodes()
-    config = compose_validated([*saved_overrides(path, overrides, source.config_path), *overrides])
+    try:
+        config = compose_validated([*saved_overrides(path, overrides, source.config_path), *overrides])
+    except ConfigError as error:  # a part of a project this directory does not see: say where it is
+        hint = project.elsewhere_hint(trained_with_project(model_path, overrides)) \
+            if str(error).startswith("Unknown ") else ""
+        if hint:
+            raise ConfigError(f"{error}{hint}") from None
+        raise
     trainer = regime(config)
     model = load_model(path)
     return trainer.evaluate(model, trainer.prepare(load(config.data)))

@@ -61,6 +61,14 @@ def test_the_readmes_first_train_command_records_a_run_with_the_projects_compone
     evaluated = cli(own_problem, "evaluate", str(model))
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert re.search(r"^loss\s+\d", evaluated.stdout, flags=re.M)
+    # from a directory that does not see the project, the unknown part's line says where the project is
+    elsewhere = own_problem.parent / "elsewhere"
+    elsewhere.mkdir()
+    evaluated = cli(elsewhere, "evaluate", f"runs:/{run.info.run_id}/model",
+                    f"tracking.uri=sqlite:///{own_problem / 'outputs' / 'mlflow.db'}")
+    assert evaluated.returncode == 2 and evaluated.stderr.strip().splitlines()[-1].endswith(
+        f" (the run was trained with the project {own_problem}: run lossexp there, or set "
+        f"LOSSEXP_PROJECT={own_problem})"), evaluated.stderr[-3000:]
 
 
 @pytest.mark.slow

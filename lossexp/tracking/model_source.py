@@ -134,3 +134,23 @@ def resolve(argument: str, overrides: Sequence[str] = ()) -> ModelSource:
     if path.is_dir():
         return from_model_directory(path, argument)
     return ModelSource(path, _beside(path.parent))
+
+
+def trained_with_project(argument: str, overrides: Sequence[str] = ()) -> Optional[str]:
+    """The directory of the project the run of a ``runs:/`` or ``models:/`` MODEL was trained with (its
+    tag :data:`lossexp.project.TAG`); None for a file, a run without one, or a store that does not say."""
+    import mlflow
+
+    from lossexp.project import TAG
+
+    try:
+        client = mlflow.MlflowClient(tracking_uri(overrides))
+        if argument.startswith("runs:/"):
+            run_id = argument[len("runs:/"):].split("/")[0]
+        elif argument.startswith("models:/"):
+            run_id = client.get_logged_model(argument[len("models:/"):].split("/")[0]).source_run_id
+        else:
+            return None
+        return client.get_run(run_id).data.tags.get(TAG)
+    except Exception:  # noqa: BLE001 — a registered model's name, a server that refuses: no hint, the error stands
+        return None
