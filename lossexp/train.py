@@ -108,7 +108,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.training.devices import placement, split_cpu
     from lossexp.training.early_stopping import EarlyStopping
     from lossexp.training.network_checks import training_mode_failures
-    from lossexp.training.trainer import for_config
+    from lossexp.training.trainer import built_model, for_config
 
     split_cpu(config.trainer.logical_devices)  # before TensorFlow's runtime starts
     quiet.hide_per_run_retracing()
@@ -118,7 +118,9 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         keras.backend.clear_session()
     keras.utils.set_random_seed(config.trainer.seed)
     trainer = for_config(config, regime, meta={} if network is not None else None)
-    data = trainer.prepare(data if data is not None else load(config.data), network)
+    given = data if data is not None else load(config.data)
+    with user_code_errors("preparing the data"):  # a regime of the project's own
+        data = trainer.prepare(given, network)
     if data.batch_size and data.batch_size != config.trainer.batch_size:
         print(f"lossexp: data {data.name} came in batches of {data.batch_size}; it trains in batches of "
               f"trainer.batch_size = {config.trainer.batch_size}", file=sys.stderr)
@@ -127,9 +129,11 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     if resume_run and not progress:  # checked before; gone since (another resume finished it)
         raise ConfigError(f"Invalid value for --resume: run {resume_run}'s checkpoint {saved} is gone")
     with placement(config.trainer, network), user_code_errors("building the model"):  # devices, strategy, dtype policy
-        model = trainer.build(data, network=network, components=components)  # ConfigError: nothing logged yet
+        model = built_model(trainer, trainer.build(data, network=network, components=components))  # nothing logged yet
         resumed_drift = checkpoint.restore(model, saved) if progress else None  # in the strategy's scope
-    data = trainer.prepare_for(data, getattr(model, "network", None))  # as build() read it
+    with user_code_errors("making the training regime's callbacks"):  # before the run: a failure records nothing
+        data = trainer.prepare_for(data, getattr(model, "network", None))  # as build() read it
+        own = trainer.callbacks(model, data)  # first among the callbacks: their metrics are recorded with the epoch
     if config.tracking.log_model:
         logged_model.warn_if_unsaveable(model)
 
@@ -162,7 +166,6 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                     datasets.log_datasets(tracked.client, tracked.run_id, resolved["data"], *trainer.splits(data))
 
         every = config.trainer.log_every_n_steps
-        own = trainer.callbacks(model, data)  # first: their metrics are recorded with the epoch
         recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift,
                                drift_every_n_steps=config.tracking.drift_every_n_steps, resumed_drift=resumed_drift)
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
@@ -185,8 +188,9 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
             gradients = plot_gradients(tracked.sink.history, output_dir / "plots" / "gradients.png", run_name)
             if gradients is not None:
                 tracked.log_artifact(gradients, "plots")
-            for path in trainer.artifacts(own, output_dir, run_name):
-                tracked.log_artifact(path, "plots")
+            with user_code_errors("writing the training regime's artifacts"):
+                for path in trainer.artifacts(own, output_dir, run_name):
+                    tracked.log_artifact(path, "plots")
         if config.tracking.log_model:
             with logged_model.unsaved_model_is_a_warning(tracked, output_dir / "model.keras"):
                 model.save(output_dir / "model.keras")

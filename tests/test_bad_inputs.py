@@ -71,6 +71,10 @@ def project(source: str, *files: Tuple[str, str]) -> Tuple[Tuple[str, str], ...]
     return (("pyproject.toml", '[tool.lossexp]\nmodules = ["mine"]\n'), ("mine.py", header + source), *files)
 
 
+#: a training regime of the user's and a model it trains (model=mine): its build() and callbacks() to fill in
+REGIME = ("from lossexp.training.trainer import Trainer\n\n\n@lossexp.register_trainer('mine')\nclass Mine(Trainer):\n"
+          "    tasks = ('regression',)\n\n    def build(self, data, network=None, components=None):\n{build}\n"
+          "{callbacks}\n\n@lossexp.register_model('mine', trainer='mine')\ndef mine(data):\n    return None\n")
 #: a model of the user's, selected with model=mine (its builder in mine.py)
 MODEL_YAML = ("conf/model/mine.yaml", "name: mine\n")
 DENSE = ("@lossexp.register_model('mine')\ndef mine(data, units: int = 3):\n"
@@ -296,6 +300,19 @@ BAD_INPUTS: List[Bad] = [
         ("Invalid value for loss.mine: expected a term() that returns a number", "got 'None'"), tensorflow=True,
         project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
                         "    def term(self, context):\n        ops.mean(context.y_pred)\n")),
+    Bad("project-regime-build-not-keras", "error in the user's code", train("model=mine", "data=regression"),
+        ("Invalid value for model: expected a keras.Model from the training regime's build() (Mine.build at ",
+         "mine.py:12)", "got 'a builtins.str'"), tensorflow=True,
+        project=project(REGIME.format(build="        return 'a model'\n", callbacks=""), MODEL_YAML)),
+    Bad("project-regime-callbacks-raise", "error in the user's code", train("model=mine", "data=regression"),
+        ("Your code failed making the training regime's callbacks at ", "mine.py:19 (in callbacks): "
+         "RuntimeError: no callbacks"), tensorflow=True,
+        project=project(REGIME.format(build="        inputs = keras.Input(data.input_shape)\n"
+                                            "        model = keras.Model(inputs, keras.layers.Dense(1)(inputs))\n"
+                                            "        model.compile(optimizer='sgd', loss='mse')\n"
+                                            "        return model\n",
+                                      callbacks="    def callbacks(self, model, data):\n"
+                                                "        raise RuntimeError('no callbacks')\n"), MODEL_YAML)),
     Bad("project-name-clash", "name taken by lossexp", train("model=mlp", "data=regression"),
         ("Invalid model name 'mlp' (project", "lossexp ships a model of that name; choose another"), tensorflow=True,
         project=project(DENSE.replace("'mine'", "'mlp'"))),

@@ -124,6 +124,24 @@ def for_saved_class(saved_class: Optional[str]) -> Optional[type]:
     return None
 
 
+def built_model(trainer: Trainer, model: Any) -> Any:
+    """``model``, what ``trainer.build`` returned, if it is a Keras model that ``fit`` trains; else one
+    line naming the regime's ``build`` and where it is (a regime of the user's may return anything)."""
+    import inspect
+
+    import keras
+
+    if isinstance(model, keras.Model):
+        return model
+    build = type(trainer).build
+    try:
+        where = f" at {inspect.getsourcefile(build)}:{build.__code__.co_firstlineno}"
+    except (TypeError, AttributeError):  # a build Python has no source for
+        where = ""
+    raise invalid_value("model", f"a keras.Model from the training regime's build() ({type(trainer).__name__}.build"
+                        f"{where})", f"a {type(model).__module__}.{type(model).__qualname__}")
+
+
 def check_pairing(model_name: str, data_name: str, data_task: Optional[str]) -> None:
     """The model's regime trains on the data's task (when the data declares one)."""
     name = regime_name(model_name)
