@@ -108,7 +108,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.training.devices import placement, split_cpu
     from lossexp.training.early_stopping import EarlyStopping
     from lossexp.training.network_checks import training_mode_failures
-    from lossexp.training.trainer import built_model, for_config
+    from lossexp.training.trainer import built_model, check_task, for_config
 
     split_cpu(config.trainer.logical_devices)  # before TensorFlow's runtime starts
     quiet.hide_per_run_retracing()
@@ -121,6 +121,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     given = data if data is not None else load(config.data)
     with user_code_errors("preparing the data"):  # a regime of the project's own
         data = trainer.prepare(given, network)
+    check_task(trainer, data, config.model.name)
     if data.batch_size and data.batch_size != config.trainer.batch_size:
         print(f"lossexp: data {data.name} came in batches of {data.batch_size}; it trains in batches of "
               f"trainer.batch_size = {config.trainer.batch_size}", file=sys.stderr)

@@ -313,6 +313,14 @@ BAD_INPUTS: List[Bad] = [
                                             "        return model\n",
                                       callbacks="    def callbacks(self, model, data):\n"
                                                 "        raise RuntimeError('no callbacks')\n"), MODEL_YAML)),
+    Bad("project-regime-inferred-task", "model incompatible with the data", train_on("model=mine", "data=labels"),
+        ("Invalid value for data: expected regression data for model=mine (its training regime, Mine, trains no "
+         "other; a data source declares its task: @lossexp.register_data(name, task=…)), got 'labels, "
+         "classification data'",), tensorflow=True,
+        project=project(REGIME.format(build="        return None\n", callbacks="")
+                        + "\n\n@lossexp.register_data('labels')\ndef labels():\n    import numpy as np\n"
+                          "    return np.zeros((20, 2), 'float32'), np.arange(20) % 2\n",
+                        MODEL_YAML, ("conf/data/labels.yaml", "name: labels\n"))),
     Bad("project-name-clash", "name taken by lossexp", train("model=mlp", "data=regression"),
         ("Invalid model name 'mlp' (project", "lossexp ships a model of that name; choose another"), tensorflow=True,
         project=project(DENSE.replace("'mine'", "'mlp'"))),

@@ -124,6 +124,15 @@ def for_saved_class(saved_class: Optional[str]) -> Optional[type]:
     return None
 
 
+def check_task(trainer: Trainer, data: Any, model_name: str) -> None:
+    """The regime trains on the task of the data as loaded — a source that declares none has its task
+    inferred from its targets, which :func:`check_pairing` could not see before the data was read."""
+    if trainer.tasks and data.task not in trainer.tasks:
+        raise invalid_value("data", f"{' or '.join(trainer.tasks)} data for model={model_name} (its training "
+                            f"regime, {type(trainer).__name__}, trains no other; a data source declares its task: "
+                            f"@lossexp.register_data(name, task=…))", f"{data.name}, {data.task} data")
+
+
 def built_model(trainer: Trainer, model: Any) -> Any:
     """``model``, what ``trainer.build`` returned, if it is a Keras model that ``fit`` trains; else one
     line naming the regime's ``build`` and where it is (a regime of the user's may return anything)."""
