@@ -329,8 +329,28 @@ def build(kind: str, selection: Any, **passed: Any) -> Any:
         raise
     except Exception as exc:
         verb = "loading" if kind == "data" else "building"
-        raise ConfigError(f"Invalid {KINDS[kind].label} {selection.name!r}: {verb} it failed at "
-                          f"{where_it_broke(exc)}: {type(exc).__name__}: {exc}") from None
+        failure = f"{where_it_broke(exc)}: {type(exc).__name__}: {exc}"
+        key = _missing_path_option(exc, selection.options) if kind in SELECTED_ONCE else None
+        if key is not None:
+            raise ConfigError(f"Invalid value for {KINDS[kind].group}.{key}: expected an existing file or directory, "
+                              f"got {selection.options[key]!r} ({verb} {kind} {selection.name!r} failed at "
+                              f"{failure})") from None
+        raise ConfigError(f"Invalid {KINDS[kind].label} {selection.name!r}: {verb} it failed at {failure}") from None
+
+
+#: kinds of which a config selects one part, whose options are ``<group>.<option>``
+SELECTED_ONCE = ("model", "data", "optimizer", "weighting")
+
+
+def _missing_path_option(exc: Exception, options: Dict[str, Any]) -> Optional[str]:
+    """The option whose value is the path a part failed to find (a ``FileNotFoundError`` for it, as
+    ``open``/``np.load`` raise), so that the message names the key the user set; None otherwise."""
+    missing = getattr(exc, "filename", None) if isinstance(exc, FileNotFoundError) else None
+    if not missing:
+        return None
+    missing = str(missing)
+    return next((key for key, value in options.items() if isinstance(value, str) and value
+                 and (missing == value or missing.endswith("/" + value.removeprefix("./")))), None)
 
 
 def _not_registered(kind: str, name: Any) -> ConfigError:

@@ -343,7 +343,8 @@ BAD_INPUTS: List[Bad] = [
          "valid choices are applications, cnn, gan, keras_file, mlp, point, vae"), tensorflow=True,
         project=project("", ("conf/model/ghost.yaml", "name: ghost\n"))),
     Bad("project-data-raises", "error in the user's code", train_on("model=mlp", "data=mine"),
-        ("Invalid data 'mine': loading it failed at", "mine.py:7", "FileNotFoundError"), tensorflow=True,
+        ("Invalid value for data.path: expected an existing file or directory, got 'gone.npy' (loading data 'mine' "
+         "failed at", "mine.py:7", "FileNotFoundError"), tensorflow=True,
         project=project("@lossexp.register_data('mine')\ndef mine(path: str = 'gone.npy'):\n"
                         "    return open(path).read()\n", ("conf/data/mine.yaml", "name: mine\npath: gone.npy\n"))),
     Bad("data-file-missing", "a data file that is missing or unreadable", train_on("model=mlp", "data=npz",
