@@ -158,11 +158,7 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
     try:
         config = compose_validated([*saved_overrides(path, overrides, source.config_path), *overrides])
     except ConfigError as error:  # a part of a project this directory does not see: say where it is
-        hint = project.elsewhere_hint(trained_with_project(model_path, overrides)) \
-            if str(error).startswith("Unknown ") else ""
-        if hint:
-            raise ConfigError(f"{error}{hint}") from None
-        raise
+        raise project.located(error, trained_with_project(model_path, overrides)) from None
     trainer = regime(config)
     model = load_model(path)
     return trainer.evaluate(model, trainer.prepare(load(config.data)))

@@ -126,14 +126,15 @@ def run_tags() -> dict:
     return {TAG: str(found.root)} if found is not None else {}
 
 
-def elsewhere_hint(trained_in: Optional[str]) -> str:
-    """What a message about a part no registry knows adds when the run was trained with another
-    project than this process's: where that project is, and how to use it."""
+def located(error: ConfigError, trained_in: Optional[str]) -> ConfigError:
+    """``error`` about a part no registry knows (``Unknown model 'my_net'…``) that a replayed run names,
+    with — when the run was trained with another project than this process's (``trained_in``, its
+    :data:`TAG`) — where that project is and how to use it; any other error as it is."""
     found = current()
-    if not trained_in or (found is not None and str(found.root) == trained_in):
-        return ""
-    return (f" (the run was trained with the project {trained_in}: run lossexp there, or set "
-            f"{ENV}={trained_in})")
+    if not trained_in or not str(error).startswith("Unknown ") or (found is not None and str(found.root) == trained_in):
+        return error
+    return ConfigError(f"{error} (the run was trained with the project {trained_in}: run lossexp there, or set "
+                       f"{ENV}={trained_in})")
 
 
 def export() -> None:

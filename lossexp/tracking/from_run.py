@@ -235,9 +235,6 @@ def rerun_args(run_id: str, args: Sequence[str], multirun: bool) -> List[str]:
         try:
             validate_overrides(directory, rewrite_loss(overrides, available("loss")))
         except ConfigError as error:  # a part of a project this directory does not see: say where it is
-            hint = project.elsewhere_hint(tags.get(project.TAG))
-            if hint and str(error).startswith("Unknown "):
-                raise ConfigError(f"{error}{hint}") from None
-            raise
+            raise project.located(error, tags.get(project.TAG)) from None
     os.environ[ENV] = run_id
     return ["--config-dir", str(directory), "--config-name", CONFIG_NAME, *args]
