@@ -108,7 +108,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.training.devices import placement, split_cpu
     from lossexp.training.early_stopping import EarlyStopping
     from lossexp.training.network_checks import training_mode_failures
-    from lossexp.training.trainer import built_model, check_task, for_config
+    from lossexp.training.trainer import built_model, check_task, for_config, ignored_components
 
     split_cpu(config.trainer.logical_devices)  # before TensorFlow's runtime starts
     quiet.hide_per_run_retracing()
@@ -135,6 +135,9 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     with user_code_errors("making the training regime's callbacks"):  # before the run: a failure records nothing
         data = trainer.prepare_for(data, getattr(model, "network", None))  # as build() read it
         own = trainer.callbacks(model, data)  # first among the callbacks: their metrics are recorded with the epoch
+    ignored = ignored_components(trainer, model, list(config.loss))
+    if ignored:
+        print(ignored, file=sys.stderr)
     if config.tracking.log_model:
         logged_model.warn_if_unsaveable(model)
 

@@ -151,6 +151,17 @@ def built_model(trainer: Trainer, model: Any) -> Any:
                         f"{where})", f"a {type(model).__module__}.{type(model).__qualname__}")
 
 
+def ignored_components(trainer: Trainer, model: Any, loss_names: Sequence[str]) -> Optional[str]:
+    """The warning line when the config names loss components and the model the regime built lists
+    none in ``model.components`` (as lossexp's regimes' models list theirs): a regime of the user's
+    that ignores its ``loss:`` section would have the run tagged and summarised with terms it never
+    trained; None otherwise."""
+    if not loss_names or getattr(model, "components", None):
+        return None
+    return (f"lossexp: warning: the training regime {type(trainer).__name__} built no loss components: "
+            f"loss={'+'.join(loss_names)} is not trained (loss=none says so)")
+
+
 def check_pairing(model_name: str, data_name: str, data_task: Optional[str]) -> None:
     """The model's regime trains on the data's task (when the data declares one)."""
     name = regime_name(model_name)
