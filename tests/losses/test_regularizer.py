@@ -225,6 +225,8 @@ def test_kernel_factors_work_on_a_subclassed_network_and_activity_factors_say_th
     results = model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
     np.testing.assert_allclose(results["term/regularizer"], 0.1 * np.sum(w ** 2), rtol=1e-5)
     assert not network.losses
+    built = subclassed_network("tanh", name="subnet")
+    built(x[:2])  # one not built yet is refused before (tests/training/test_supervised.py)
     with pytest.raises(ConfigError, match=r"loss.regularizer inserts a loss tap after layer\(s\) hidden_1, which "
                                           r"needs a functional or Sequential network"):
-        lossexp.compose(subclassed_network("tanh", name="subnet"), [("regularizer", {"activity": {"l2": 0.1}})])
+        lossexp.compose(built, [("regularizer", {"activity": {"l2": 0.1}})])
