@@ -300,6 +300,11 @@ BAD_INPUTS: List[Bad] = [
         ("Invalid value for loss.mine: expected a term() that returns a number", "got 'None'"), tensorflow=True,
         project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
                         "    def term(self, context):\n        ops.mean(context.y_pred)\n")),
+    Bad("project-term-integer", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
+        ("Invalid value for loss.mine: expected a term() that returns a float (an integer has no gradient",
+         "got 'a tensor of dtype int32'"), tensorflow=True,
+        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
+                        "    def term(self, context):\n        return ops.cast(ops.mean(context.y_pred), 'int32')\n")),
     Bad("project-regime-build-not-keras", "error in the user's code", train("model=mine", "data=regression"),
         ("Invalid value for model: expected a keras.Model from the training regime's build() (Mine.build at ",
          "mine.py:12)", "got 'a builtins.str'"), tensorflow=True,

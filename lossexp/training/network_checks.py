@@ -191,6 +191,10 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
         if term.dtype.kind not in "fiu":  # None, text, booleans: not a loss (np.isfinite would raise a TypeError)
             raise invalid_value(f"loss.{component.name}", "a term() that returns a number (a float scalar tensor, "
                                 "e.g. keras.ops.mean(…))", _not_a_number(term))
+        if term.dtype.kind in "iu":  # ops.cast(…, "int32") cuts the gradient: the term would train nothing
+            raise invalid_value(f"loss.{component.name}", "a term() that returns a float (an integer has no gradient: "
+                                "the term would add a constant to the loss and train nothing)",
+                                f"a tensor of dtype {term.dtype}")
         if np.shape(term) != ():
             raise invalid_value(f"loss.{component.name}", "a term() that returns a scalar (reduce it, e.g. "
                                 "keras.ops.mean)", f"a tensor of shape {np.shape(term)}")
