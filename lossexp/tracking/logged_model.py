@@ -317,9 +317,11 @@ def warn_if_unsaveable(model: Any) -> None:
 @contextlib.contextmanager
 def unsaved_model_is_a_warning(tracked: Any, saved_file: Path) -> Iterator[None]:
     """A trained network Keras cannot save (a class of the user's whose constructor takes values
-    Keras cannot serialise and that has no ``get_config``) costs the run its model, not the run: one
-    warning line, the tag :data:`NOT_LOGGED_TAG` saying why, the traceback as an artifact; the
+    Keras cannot serialise and that has no ``get_config``; a regime's ``serving_network`` that raises)
+    costs the run its model, not the run: one warning line (naming the file and line when the project's
+    own code raised), the tag :data:`NOT_LOGGED_TAG` saying why, the traceback as an artifact; the
     metrics and plots stay and the run ends FINISHED (training itself went well)."""
+    from lossexp.project import user_frame
     from lossexp.tracking import store
 
     try:
@@ -327,9 +329,11 @@ def unsaved_model_is_a_warning(tracked: Any, saved_file: Path) -> Iterator[None]
     except Exception as exc:
         reason = _why(exc)
         saved_file.unlink(missing_ok=True)
+        frame = user_frame(exc)
+        advice = (f"It failed in your code at {frame.filename}:{frame.lineno} (in {frame.name})" if frame is not None
+                  else "Give your classes a get_config() (see Keras' serialization guide)")
         print(f"lossexp: warning: the trained model was not saved ({reason}); the run and its metrics are "
-              "recorded. Give your classes a get_config() (see Keras' serialization guide) or set "
-              "tracking.log_model=false", file=sys.stderr)
+              f"recorded. {advice} or set tracking.log_model=false", file=sys.stderr)
         if tracked.run_id:
             store.set_tag(tracked.client, tracked.run_id, NOT_LOGGED_TAG, reason)
             tracked.client.log_text(tracked.run_id, traceback.format_exc(), NOT_LOGGED_ARTIFACT)
