@@ -98,3 +98,44 @@ def test_a_stream_of_texts_is_logged_with_a_schema_of_text(tmp_path):
     datasets.log_datasets(client, run_id, {"name": "reviews"}, train, validation)
     logged = [i.dataset for i in client.get_run(run_id).inputs.dataset_inputs]
     assert len(logged) == 2 and all('\\"dtype\\": \\"object\\"' in d.schema for d in logged)
+
+
+def test_arrays_are_digested_by_their_first_rows_not_their_first_numbers():
+    """MLflow's digest of arrays hashes their first 10,000 numbers (200 rows of a 50-column table,
+    part of one 64×64×3 image): a table that differs in row 300 logged the same digest."""
+    from lossexp.data.dataset import Dataset
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(1000, 50)).astype("float32"), np.arange(1000) % 3
+    other = x.copy()
+    other[300, 7] += 1.0
+
+    def digest(x, y):
+        train, _ = Dataset("table", "classification", x=x, y=y, num_outputs=3).split(0.2)
+        return datasets.dataset({"name": "table"}, train).digest
+
+    base, same, changed = digest(x, y), digest(x.copy(), y.copy()), digest(other, y)
+    assert base == same and changed != base
+    shorter, wider = digest(x[:999], y[:999]), digest(x.astype("float64"), y)
+    assert shorter != base and wider != base  # the size and the dtype count too
+
+
+def test_arrays_are_digested_without_a_copy_of_them():
+    """MLflow's ``compute_numpy_digest`` flattened each whole array (a copy) to hash its first numbers:
+    a 1.2 GB split of images was copied once more before the first step. numpy reports its buffers to
+    tracemalloc, so a copy shows as a peak of the array's size."""
+    import tracemalloc
+
+    from lossexp.data.dataset import Dataset
+
+    x = np.ones((4000, 32, 32, 3), "float32")  # 49 MB
+    train, validation = Dataset("images", "classification", x=x, y=np.arange(4000) % 10, num_outputs=10).split(0.2)
+    datasets.dataset({"name": "images"}, validation)._to_mlflow_entity()  # MLflow's modules imported untraced
+    tracemalloc.start()
+    try:
+        for part in (train, validation):
+            datasets.dataset({"name": "images", "path": "images.npz"}, part)._to_mlflow_entity()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < train.arrays[0].nbytes / 4, f"{peak / 1e6:.1f} MB allocated to log a {x.nbytes / 1e6:.0f} MB array"
