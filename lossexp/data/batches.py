@@ -9,11 +9,13 @@ the same every epoch (lossexp's stream shuffle mixes the training examples inste
 
 The size is counted from the first and last batches, assuming every batch but the last is as
 long as the first (a ``PyDataset`` over ``n`` examples in batches of ``b``); a stream of another
-size stops at the first pass with TensorFlow's cardinality error.
+size stops at the first pass with TensorFlow's cardinality error. The validation split, its last
+examples, is read from the batch it begins in (:attr:`lossexp.data.Dataset.seek`), not by loading
+every training batch before it.
 """
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any, Callable, Iterator, Tuple
 
 import numpy as np
 
@@ -38,8 +40,9 @@ def _batch(name: str, batches: Any, index: int) -> Tuple[Any, ...]:
                  for part in batch)
 
 
-def stream_of_batches(name: str, batches: Any) -> Tuple[Any, int, int]:
-    """(an unbatched ``tf.data.Dataset`` of the loader's examples, their number, its batch size)."""
+def stream_of_batches(name: str, batches: Any) -> Tuple[Any, int, int, Callable[[int], Any]]:
+    """(an unbatched ``tf.data.Dataset`` of the loader's examples, their number, its batch size, the
+    stream of its examples from one on — from the batch that holds it, the batches before it unread)."""
     import tensorflow as tf
 
     count = len(batches)
@@ -51,9 +54,17 @@ def stream_of_batches(name: str, batches: Any) -> Tuple[Any, int, int]:
         lambda a: tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype if a.dtype.kind not in "USO" else "string")),
         first)
 
-    def elements() -> Any:
-        for index in range(len(batches)):
-            yield _batch(name, batches, index)
+    per_batch = count_rows(first[0])
 
-    stream = tf.data.Dataset.from_generator(elements, output_signature=signature).unbatch()
-    return stream.apply(tf.data.experimental.assert_cardinality(size)), size, count_rows(first[0])
+    def examples(start: int) -> Any:
+        def elements() -> Iterator[Tuple[Any, ...]]:
+            for index in range(start // per_batch, len(batches)):
+                batch = _batch(name, batches, index)
+                skipped = start - index * per_batch  # the first batch's examples before ``start``
+                yield tuple(tuple(a[skipped:] for a in part) if isinstance(part, tuple) else  # several inputs
+                            map_arrays(lambda a: a[skipped:], part) for part in batch) if skipped > 0 else batch
+
+        stream = tf.data.Dataset.from_generator(elements, output_signature=signature).unbatch()
+        return stream.apply(tf.data.experimental.assert_cardinality(size - start))
+
+    return examples(0), size, per_batch, examples

@@ -86,6 +86,10 @@ class Dataset:
     splitter: Optional[Callable[[float], Tuple[Part, Optional[Part]]]] = None
     #: a source's own validation set: the last this many examples (None: the last ``fraction``)
     held_out: Optional[int] = None
+    #: a stream's examples from index k on, reached without reading the k before it (a table read from
+    #: its row k, a ``PyDataset`` from its batch): what validates, where ``stream.skip(k)`` would read —
+    #: decode, parse — every training example first. Its elements are the stream's, in the same order
+    seek: Optional[Callable[[int], Any]] = None
     #: the size of the batches the source gave (a batched ``tf.data`` stream, a ``PyDataset``), whose
     #: examples lossexp batches again: ``lossexp.fit`` trains by it unless ``trainer.batch_size`` is given
     batch_size: Optional[int] = None
@@ -141,8 +145,10 @@ class Dataset:
                 return tuple(part and replace(part, stream=flat(part.stream)) for part in own_split(fraction))
 
             width = int(np.prod(self.input_shape))
+            own_seek = self.seek
             return replace(self, task="reconstruction", stream=flat(self.stream), num_outputs=width,
-                           splitter=split_flat if own_split else None)
+                           splitter=split_flat if own_split else None,
+                           seek=(lambda start: flat(own_seek(start))) if own_seek else None)
         x = self.x.reshape(len(self.x), -1)
         return replace(self, task="reconstruction", x=x, y=x, num_outputs=x.shape[1], splitter=None)
 
@@ -174,7 +180,10 @@ class Dataset:
                 return train, None
             return train, Part(arrays=tuple(take_rows(c, slice(n_train, None)) for c in columns), size=n_val)
         train = Part(stream=self.stream.take(n_train), size=n_train, origin=(self.stream, 0))
-        return train, (Part(stream=self.stream.skip(n_train), size=n_val, origin=(self.stream, n_train)) if n_val else None)
+        if not n_val:
+            return train, None
+        rest = self.seek(n_train) if self.seek is not None else self.stream.skip(n_train)
+        return train, Part(stream=rest, size=n_val, origin=(self.stream, n_train))
 
     def sample(self, n: int = 8) -> Tuple[Any, Any]:
         """The first ``n`` examples as arrays (for checks before training)."""
@@ -211,8 +220,8 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         batch_size = batch_size_of(loaded)
         dataset = replace(from_stream(name, loaded.unbatch() if batch_size else loaded, task), batch_size=batch_size)
     elif is_py_dataset(loaded):
-        stream, size, batch_size = stream_of_batches(name, loaded)
-        dataset = replace(from_stream(name, stream, task, size=size), batch_size=batch_size)
+        stream, size, batch_size, seek = stream_of_batches(name, loaded)
+        dataset = replace(from_stream(name, stream, task, size=size, seek=seek), batch_size=batch_size)
     else:
         inputs_alone = hasattr(loaded, "shape") or isinstance(loaded, tuple) and len(loaded) == 1
         raise invalid_value(f"data ({name})", "(x, y) or (x, y, sample_weight) arrays, a tf.data.Dataset of "
@@ -340,9 +349,10 @@ def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
     return Dataset(name, "multi_output", stream=stream, size=size, num_outputs=outputs, extras={"output_tasks": tasks})
 
 
-def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Optional[int] = None) -> Dataset:
+def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Optional[int] = None,
+                seek: Optional[Callable[[int], Any]] = None) -> Dataset:
     """A :class:`Dataset` of an unbatched ``tf.data.Dataset`` of ``(x, y)`` or ``(x, y, sample_weight)``
-    elements.
+    elements (``seek``: the source's own way to its examples from one on, see :attr:`Dataset.seek`).
 
     Its size is the stream's cardinality when known, else counted in one pass; a classification
     stream's classes are counted in one pass over its integer labels, or are the width of its
@@ -373,11 +383,15 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
         size = cardinality if cardinality >= 0 else None  # counted below, in the pass that reads the labels
     y_spec = spec[1]
     if isinstance(y_spec, dict):
-        return stream_of_outputs(name, stream, size)
+        outputs = stream_of_outputs(name, stream, size)  # its stream recast (boolean labels): not the seek's
+        return replace(outputs, seek=seek if outputs.stream is stream else None)
     if y_spec.dtype == tf.string:
         numeric_targets(name, next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS))).numpy())
     if y_spec.dtype.is_bool:  # integer labels 0/1, as for arrays
-        stream = stream.map(lambda x, y, *weight: (x, tf.cast(y, tf.int64), *weight))
+        def as_labels(elements: Any) -> Any:
+            return elements.map(lambda x, y, *weight: (x, tf.cast(y, tf.int64), *weight))
+
+        stream, seek = as_labels(stream), (lambda start, own=seek: as_labels(own(start))) if seek else None
         y_spec = stream.element_spec[1]
     one_hot_rows = (y_spec.shape.rank == 1 and y_spec.shape[0] not in (None, 1)
                     and one_hot(np.asarray(next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS))))))
@@ -395,7 +409,7 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
         outputs = int(np.prod([d for d in y_spec.shape])) if y_spec.shape.rank else 1
     if size is None:
         size = count_elements(name, stream)
-    return Dataset(name, task, stream=stream, size=enough_examples(name, size), num_outputs=outputs)
+    return Dataset(name, task, stream=stream, size=enough_examples(name, size), num_outputs=outputs, seek=seek)
 
 
 def enough_examples(name: str, size: int) -> int:

@@ -23,7 +23,8 @@ class Loader(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return tuple({k: v[rows] for k, v in c.items()} if isinstance(c, dict) else c[rows] for c in self.columns)
+        return tuple({k: v[rows] for k, v in c.items()} if isinstance(c, dict) else
+                     tuple(v[rows] for v in c) if isinstance(c, tuple) else c[rows] for c in self.columns)
 
     def on_epoch_end(self):
         self.epochs_ended += 1
@@ -61,3 +62,48 @@ def test_an_item_that_is_not_a_batch_is_one_line():
         as_dataset("loader", Broken((np.zeros((8, 2)), np.zeros(8))))
     assert str(info.value) == ("Invalid value for data (loader): expected a PyDataset whose items are (x, y) or "
                                "(x, y, sample_weight) batches, got 'item 0: ndarray of shape (4, 2)'")
+
+
+class Recording(Loader):
+    """A loader that notes every batch it is asked for (each one an image decoded, in a real one)."""
+
+    def __init__(self, columns, batch_size=16):
+        super().__init__(columns, batch_size)
+        self.asked = []
+
+    def __getitem__(self, index):
+        self.asked.append(index)
+        return super().__getitem__(index)
+
+
+@pytest.mark.parametrize("labels", ["integers", "booleans"])
+def test_the_validation_split_is_read_from_its_own_batch_without_loading_the_training_batches(labels):
+    """Its first example is the 36th of 50 (in batch 2 of batches of 16): ``skip(35)`` loaded batches
+    0–2 (decoding every training image) before each validation pass that was not cached."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(50, 3)).astype("float32")
+    y = rng.integers(0, 4, size=50) if labels == "integers" else rng.integers(0, 2, size=50).astype(bool)
+    loader = Recording((x, y))
+    data = as_dataset("loader", loader)
+    _, validation = data.split(0.3)
+    loader.asked.clear()
+    [(x_val, y_val)] = validation.stream.batch(100).as_numpy_iterator()
+    np.testing.assert_array_equal(x_val, x[35:])
+    np.testing.assert_array_equal(y_val, y[35:].astype("int64"))
+    assert loader.asked == [2, 3]
+    _, flat = data.autoencoding().split(0.3)  # a reconstruction's validation: the same examples, flattened
+    [(x_flat, y_flat)] = flat.stream.batch(100).as_numpy_iterator()
+    np.testing.assert_array_equal(x_flat, x[35:])
+    np.testing.assert_array_equal(y_flat, x[35:])
+
+
+def test_a_validation_split_from_the_middle_of_a_batch_keeps_several_inputs_and_weights():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(20, 2)).astype("float32"), rng.normal(size=(20, 4)).astype("float32")
+    weight = rng.uniform(size=20).astype("float32")
+    data = as_dataset("loader", Loader(((a, b), a[:, :1] * 2.0, weight), batch_size=8))
+    _, validation = data.split(0.25)  # the last 5: from the middle of batch 1
+    [((a_val, b_val), y_val, w_val)] = validation.stream.batch(20).as_numpy_iterator()
+    np.testing.assert_array_equal(b_val, b[15:])
+    np.testing.assert_array_equal(y_val, a[15:, :1] * 2.0)
+    np.testing.assert_array_equal(w_val, weight[15:])
