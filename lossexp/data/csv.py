@@ -35,10 +35,11 @@ class CsvReader:
 
         return pd.read_csv(file, usecols=columns)
 
-    def chunks(self, file: Path, columns: List[str], chunk_rows: int) -> Iterator[Any]:
+    def chunks(self, file: Path, columns: List[str], chunk_rows: int, start: int = 0) -> Iterator[Any]:
         import pandas as pd
 
-        return iter(pd.read_csv(file, usecols=columns, chunksize=chunk_rows))
+        skipped = (lambda line: 0 < line <= start) if start else None  # lines found, not parsed into numbers
+        return iter(pd.read_csv(file, usecols=columns, chunksize=chunk_rows, skiprows=skipped))
 
     def rows(self, file: Path) -> int:
         return count_csv_rows(file)

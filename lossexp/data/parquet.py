@@ -35,10 +35,24 @@ class ParquetReader:
 
         return pq.ParquetFile(file).read(columns=columns).to_pandas()
 
-    def chunks(self, file: Path, columns: List[str], chunk_rows: int) -> Iterator[Any]:
+    def chunks(self, file: Path, columns: List[str], chunk_rows: int, start: int = 0) -> Iterator[Any]:
         import pyarrow.parquet as pq
 
-        return (batch.to_pandas() for batch in pq.ParquetFile(file).iter_batches(batch_size=chunk_rows, columns=columns))
+        table = pq.ParquetFile(file)
+        groups, before = [], 0  # the row groups from the one that holds row ``start``; the rows before them
+        for group in range(table.num_row_groups):
+            rows = table.metadata.row_group(group).num_rows
+            if groups or before + rows > start:
+                groups.append(group)
+            else:
+                before += rows
+        skip = start - before
+        for batch in table.iter_batches(batch_size=chunk_rows, columns=columns, row_groups=groups):
+            if skip >= batch.num_rows:
+                skip -= batch.num_rows
+                continue
+            yield batch.slice(skip).to_pandas()
+            skip = 0
 
     def rows(self, file: Path) -> int:
         import pyarrow.parquet as pq

@@ -3,7 +3,8 @@
 In memory (default), the table is read whole and its rows shuffled once from ``seed`` before the
 split. With ``stream: true`` it is read in chunks through ``tf.data`` (for tables larger than
 memory): rows keep the file's order, its last rows validate, and training shuffles within a
-buffer. Feature columns must be numeric; a target column of strings becomes class indices (its
+buffer; the last rows are read from their own row (a CSV's lines before it skipped unparsed, a
+Parquet file's row groups before it unread), not past every training row. Feature columns must be numeric; a target column of strings becomes class indices (its
 labels sorted, over every row). A second file (``validation_path``) of the same columns validates
 in place of the table's last rows. Each format is a :class:`TableReader` (``csv.py``, ``parquet.py``).
 """
@@ -82,8 +83,9 @@ class TableReader(Protocol):
     def whole(self, file: Path, columns: List[str]) -> Any:
         """The ``columns`` of every row, as a pandas frame."""
 
-    def chunks(self, file: Path, columns: List[str], chunk_rows: int) -> Iterator[Any]:
-        """The ``columns`` as pandas frames of ``chunk_rows`` rows, in the file's order."""
+    def chunks(self, file: Path, columns: List[str], chunk_rows: int, start: int = 0) -> Iterator[Any]:
+        """The ``columns`` as pandas frames of ``chunk_rows`` rows, in the file's order, from row
+        ``start`` on (the rows before it not parsed or decoded where the format allows)."""
 
     def rows(self, file: Path) -> int:
         """The number of rows."""
@@ -107,34 +109,37 @@ def read_table(name: str, reader: TableReader, path: str, target: Columns, featu
     parts = {}
     for part, file in files.items():
         if stream:
-            parts[part] = stream_of(name, lambda file=file: reader.chunks(file, chosen + targets, chunk_rows), chosen,
-                                    targets, reader.rows(file), labels)
+            parts[part] = stream_of(name, lambda start=0, file=file: reader.chunks(file, chosen + targets, chunk_rows,
+                                                                                   start),
+                                    chosen, targets, reader.rows(file), labels)
         else:
             parts[part] = to_arrays(reader.whole(file, chosen + targets), path if part == "train" else validation_path,
                                     chosen, targets, shuffle and part == "train", seed, labels)
     return parts if validation_path is not None else parts["train"]
 
 
-def stream_of(name: str, chunks: Callable[[], Iterator[Any]], features: List[str], targets: List[str],
+def stream_of(name: str, chunks: Callable[[int], Iterator[Any]], features: List[str], targets: List[str],
               size: int, labels: Optional[List[str]]) -> Dataset:
-    """A stream of (x, y) rows from a generator of pandas chunks (re-entrant: one pass per epoch);
-    a text target's ``labels`` (the whole table's, so that every chunk encodes them alike)."""
+    """A stream of (x, y) rows from a generator of pandas chunks from a row on (re-entrant: one pass
+    per epoch; the validation split's from its first row); a text target's ``labels`` (the whole
+    table's, so that every chunk encodes them alike)."""
     import tensorflow as tf
 
     from lossexp.data.dataset import from_stream
 
-    first = next(chunks())
+    first = next(chunks(0))
     sample_x, sample_y = to_arrays(first, name, features, targets, shuffle=False, seed=0, labels=labels)
-
-    def rows() -> Iterator[Tuple[np.ndarray, np.ndarray]]:
-        for chunk in chunks():
-            x, y = to_arrays(chunk, name, features, targets, shuffle=False, seed=0, labels=labels)
-            yield x, y
-
     signature = (tf.TensorSpec((None, sample_x.shape[1]), tf.float32),
                  tf.TensorSpec((None, *sample_y.shape[1:]), tf.as_dtype(sample_y.dtype)))
-    stream = tf.data.Dataset.from_generator(rows, output_signature=signature).unbatch()
-    return from_stream(name, stream, size=size)
+
+    def rows_from(start: int) -> Any:
+        def rows() -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+            for chunk in chunks(start):
+                yield to_arrays(chunk, name, features, targets, shuffle=False, seed=0, labels=labels)
+
+        return tf.data.Dataset.from_generator(rows, output_signature=signature).unbatch()
+
+    return from_stream(name, rows_from(0), size=size, seek=rows_from)
 
 
 def count_csv_rows(path: Path) -> int:
