@@ -174,8 +174,10 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                                drift_every_n_steps=config.tracking.drift_every_n_steps, resumed_drift=resumed_drift)
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
         guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
-        # before the recorder: an epoch seen recorded in the store has its checkpoint
-        saving = [checkpoint.Checkpoint(saved, recorder.drift_state)] if config.trainer.checkpoint else []
+        # after the recorder, committed once the epoch's points are in the store: no step before a
+        # checkpoint's is left unrecorded by a kill (a resumed run records from the checkpoint's step on)
+        saving = ([checkpoint.Checkpoint(saved, recorder.drift_state, tracked.sink.once_written)]
+                  if config.trainer.checkpoint else [])
         stopping = [EarlyStopping(config.trainer.monitor, config.trainer.patience)] if config.trainer.patience else []
         trial = trial_callbacks(config.objective, tracked)  # an Optuna trial: reports each epoch, may be pruned
         shown = console.callbacks(config.trainer.verbose, config.trainer.epochs, list(config.loss))  # logs complete
@@ -184,7 +186,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                 training_mode_failures(model, data, config.model.name, config.trainer.batch_size):
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
                                 initial_epoch=progress["epochs"] if progress else 0,
-                                callbacks=[*own, *saving, recorder, watch, guard, *stopping, *trial, *callbacks,
+                                callbacks=[*own, recorder, *saving, watch, guard, *stopping, *trial, *callbacks,
                                            *shown],
                                 verbose=console.fit_verbosity(config.trainer.verbose))
         if config.tracking.plots:

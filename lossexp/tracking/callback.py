@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from concurrent.futures import Future
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -67,6 +67,24 @@ class MetricSink:
         if self._pending and self.client is not None:
             self._writing += store.log_metrics(self.client, self.run_id, self._pending, synchronous=synchronous)
         self._pending = []
+
+    def once_written(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once every point added so far is in the store, and only if it got there (at
+        once without a store): on the background writer, after the batches sent before it. A
+        checkpoint is committed this way, so that a kill (SIGKILL, the OOM killer) never leaves a
+        checkpoint of steps whose points were lost with the process: the resumed run records from
+        its checkpoint's step on, and those points would be missing."""
+        self.flush()
+        if self.client is None:
+            action()
+            return
+        sent = list(self._writing)
+
+        def when_written() -> None:
+            if all(not future.cancelled() and future.exception() is None for future in sent):
+                action()
+
+        self._writing.append(store.after_pending_writes(when_written))
 
     def close(self) -> None:
         """Send what is pending and wait until every batch is written."""

@@ -229,6 +229,23 @@ def _writer() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="lossexp-metrics")
 
 
+def after_pending_writes(action: Callable[[], T]) -> "Future[T]":
+    """``action`` run on the background writer once every batch sent before it is written (the
+    writer is one thread working in order): a checkpoint's progress is committed after its epoch's
+    points are in the store."""
+    return _writer().submit(action)
+
+
+def pending_writes_done(timeout: float) -> None:
+    """Wait up to ``timeout`` seconds until everything sent to the background writer so far is done."""
+    from concurrent.futures import TimeoutError as Late
+
+    try:
+        after_pending_writes(lambda: None).result(timeout=timeout)
+    except Late:
+        pass
+
+
 def wait_all(futures: List[Future]) -> None:
     """Wait until every asynchronous batch is written; raises the first batch's lasting error."""
     for future in futures:

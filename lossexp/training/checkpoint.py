@@ -20,6 +20,7 @@ anything outside the model (the drift references).
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -55,12 +56,20 @@ def state_variables(model: keras.Model) -> List[Any]:
 
 class Checkpoint(keras.callbacks.Callback):
     """Writes the training state at each epoch's end (see the module docstring); ``drift_state``
-    returns the weight-drift references to keep beside it (the recorder makes them at train begin)."""
+    returns the weight-drift references to keep beside it (the recorder makes them at train begin).
 
-    def __init__(self, directory: Path, drift_state: Optional[Callable[[], List[np.ndarray]]] = None) -> None:
+    ``once_recorded`` (the run's :meth:`lossexp.tracking.callback.MetricSink.once_written`; the
+    callback then follows the recorder) defers the progress file until the epoch's points are in the
+    store: a resumed run records from its checkpoint's step on, so a checkpoint ahead of the store
+    (a SIGKILL while the epoch's points were being written) left those steps unrecorded for good.
+    """
+
+    def __init__(self, directory: Path, drift_state: Optional[Callable[[], List[np.ndarray]]] = None,
+                 once_recorded: Optional[Callable[[Callable[[], None]], None]] = None) -> None:
         super().__init__()
         self.directory = Path(directory)
         self.drift_state = drift_state
+        self.once_recorded = once_recorded
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         """Save, unless the epoch's loss is not finite (a state not worth continuing from: the
@@ -71,8 +80,9 @@ class Checkpoint(keras.callbacks.Callback):
         self.save(epoch + 1, int(keras.ops.convert_to_numpy(batches_trained(self.model.optimizer))))
 
     def save(self, epochs: int, step: int) -> None:
-        """The state as ``state-<epochs>.npz``, then the progress naming it, then the older states
-        removed: a kill at any moment leaves a progress file and the state it names, whole."""
+        """The state as ``state-<epochs>.npz``, then (once the epoch is recorded, with
+        ``once_recorded``) the progress naming it and the older states removed: a kill at any moment
+        leaves a progress file and the state it names, whole."""
         self.directory.mkdir(parents=True, exist_ok=True)
         arrays = [v.numpy() for v in state_variables(self.model)]
         drift = self.drift_state() if self.drift_state is not None else []
@@ -80,12 +90,22 @@ class Checkpoint(keras.callbacks.Callback):
         staged = self.directory / f"{name}.partial.npz"
         np.savez(staged, *arrays, **{f"drift_{i}": value for i, value in enumerate(drift)})
         os.replace(staged, self.directory / name)
+        commit = functools.partial(self._commit, epochs, step, name, len(arrays))
+        if self.once_recorded is not None:
+            self.once_recorded(commit)
+        else:
+            commit()
+
+    def _commit(self, epochs: int, step: int, name: str, variables: int) -> None:
+        """The progress naming ``name``, then the states of earlier epochs removed (not a later one's:
+        with ``once_recorded`` the next epoch's may be written already)."""
         staged_progress = self.directory / f"{PROGRESS}.partial"
         staged_progress.write_text(json.dumps({"epochs": epochs, "step": step, "state": name,
-                                               "variables": len(arrays)}))
+                                               "variables": variables}))
         os.replace(staged_progress, self.directory / PROGRESS)
         for older in self.directory.glob(f"{STATE_PREFIX}*.npz"):
-            if older.name != name:
+            number = older.name[len(STATE_PREFIX):-len(".npz")]
+            if number.isdigit() and int(number) < epochs:
                 older.unlink()
 
     def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:

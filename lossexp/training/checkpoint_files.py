@@ -19,6 +19,8 @@ RESUMED_TAG = "lossexp.resumed"
 DIRECTORY = "checkpoint"
 PROGRESS = "progress.json"
 STATE_PREFIX = "state-"
+#: how long a stopped run waits for its last epoch's progress to be committed before saying how to continue it
+SETTLE_SECONDS = 10.0
 
 
 def progress(directory: Path) -> Optional[Dict[str, Any]]:
@@ -34,10 +36,15 @@ def progress(directory: Path) -> Optional[Dict[str, Any]]:
 @contextlib.contextmanager
 def resumable(directory: Path, run_id: Callable[[], Optional[str]]) -> Iterator[None]:
     """A Ctrl-C or SIGTERM that stops a run with a checkpoint carries the command that continues it
-    (``resume_command``, which ``lossexp train`` prints with the run's end)."""
+    (``resume_command``, which ``lossexp train`` prints with the run's end). The last epoch's
+    progress is committed once its points are in the store: waited for here, a few seconds at most."""
     try:
         yield
     except (KeyboardInterrupt, Terminated) as stopped:
+        if run_id():
+            from lossexp.tracking.store import pending_writes_done
+
+            pending_writes_done(timeout=SETTLE_SECONDS)
         if run_id() and progress(directory):
             stopped.resume_command = f"lossexp train --resume {run_id()}"
         raise

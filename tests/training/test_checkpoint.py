@@ -132,3 +132,42 @@ def test_a_stop_with_a_checkpoint_carries_the_command_that_continues_the_run(tmp
     with pytest.raises(KeyboardInterrupt) as stopped, resumable(tmp_path, lambda: "abc123"):
         raise KeyboardInterrupt
     assert stopped.value.resume_command == "lossexp train --resume abc123"
+
+
+def test_an_epochs_checkpoint_is_committed_only_once_its_points_are_in_the_store(tmp_path):
+    """A SIGKILL while an epoch's points were being written left a checkpoint of that epoch and none
+    of its points: the resumed run recorded from the checkpoint's step on, a gap of the whole epoch
+    (steps 85–150 of a 5-epoch run killed after its second). The progress now waits for the store."""
+    import threading
+
+    from lossexp.tracking import store
+    from lossexp.tracking.callback import MetricSink
+
+    client = store.open_client(f"sqlite:///{tmp_path / 'mlflow.db'}")  # a copy of an empty store: fast
+    run_id = client.create_run(client.create_experiment("e")).info.run_id
+    sink = MetricSink(client, run_id)
+    model = plain()
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    saving = Checkpoint(tmp_path / "checkpoint", once_recorded=sink.once_written)
+    saving.set_model(model)
+
+    held = threading.Event()
+    store.after_pending_writes(held.wait)  # the writer busy, as with a slow store
+    sink.add({"loss": 1.0, "epoch": 1}, step=3)
+    sink.flush()
+    saving.on_epoch_end(0, {"loss": 1.0})
+    assert (tmp_path / "checkpoint" / "state-1.npz").is_file()
+    assert progress(tmp_path / "checkpoint") is None  # a kill now: no checkpoint ahead of the store
+    held.set()
+    sink.close()
+    assert progress(tmp_path / "checkpoint")["epochs"] == 1
+    assert [(m.step, m.value) for m in client.get_metric_history(run_id, "loss")] == [(3, 1.0)]
+
+    lost = MetricSink(client, "no-such-run")  # a batch the store refused: its epoch is not committed
+    saving = Checkpoint(tmp_path / "refused", once_recorded=lost.once_written)
+    saving.set_model(model)
+    lost.add({"loss": 1.0}, step=3)
+    saving.on_epoch_end(0, {"loss": 1.0})
+    with pytest.raises(Exception):
+        lost.close()
+    assert progress(tmp_path / "refused") is None
