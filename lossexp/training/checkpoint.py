@@ -24,6 +24,7 @@ import functools
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -31,7 +32,7 @@ import keras
 import numpy as np
 
 from lossexp.errors import ConfigError
-from lossexp.training.checkpoint_files import PROGRESS, STATE_PREFIX, progress
+from lossexp.training.checkpoint_files import PROGRESS, STATE_PREFIX, progress, unreadable
 from lossexp.training.step_count import batches_trained
 
 
@@ -116,10 +117,14 @@ class Checkpoint(keras.callbacks.Callback):
 def restore(model: keras.Model, directory: Path) -> List[np.ndarray]:
     """Assign the checkpoint's variables to ``model`` (built and compiled from the run's config);
     returns the drift references kept with them. A model of other variables is one line."""
-    with np.load(Path(directory) / progress(directory)["state"]) as saved:
-        names = [name for name in saved.files if not name.startswith("drift_")]
-        values = [saved[f"arr_{i}"] for i in range(len(names))]
-        drift = [saved[f"drift_{i}"] for i in range(len(saved.files) - len(names))]
+    path = Path(directory) / progress(directory)["state"]
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            names = [name for name in saved.files if not name.startswith("drift_")]
+            values = [saved[f"arr_{i}"] for i in range(len(names))]
+            drift = [saved[f"drift_{i}"] for i in range(len(saved.files) - len(names))]
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:  # a disk's damage, a copy cut short
+        raise unreadable(path, f"{type(error).__name__}: {error}") from None
     variables = state_variables(model)
     shapes = [tuple(v.shape) for v in variables]
     if len(values) != len(variables) or any(value.shape != shape for value, shape in zip(values, shapes)):

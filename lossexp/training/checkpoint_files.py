@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional
 
-from lossexp.errors import Terminated
+from lossexp.errors import ConfigError, Terminated
 
 #: set for the training process of ``lossexp train --resume RUN_ID`` (its output directory is the run's)
 RESUME_ENV = "LOSSEXP_RESUME"
@@ -25,12 +25,28 @@ SETTLE_SECONDS = 10.0
 
 def progress(directory: Path) -> Optional[Dict[str, Any]]:
     """``{"epochs": …, "step": …, "state": file name}`` of the checkpoint in ``directory``, or None
-    when there is none (no progress, or not the state it names)."""
+    when there is none (no progress, or not the state it names). A progress file that is not one
+    lossexp wrote (truncated, edited: it is written under another name and renamed, so a kill
+    cannot leave it half-written) is one line naming it."""
     path = Path(directory) / PROGRESS
     if not path.is_file():
         return None
-    found = json.loads(path.read_text())
-    return found if (Path(directory) / str(found.get("state"))).is_file() else None
+    try:
+        found = json.loads(path.read_text())
+        readable = (isinstance(found, dict) and isinstance(found.get("state"), str)
+                    and all(isinstance(found.get(key), int) for key in ("epochs", "step")))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise unreadable(path, f"{type(error).__name__}: {error}") from None
+    if not readable:
+        raise unreadable(path, f"not the epochs, step and state file of a checkpoint: {str(found)[:80]}")
+    return found if (Path(directory) / found["state"]).is_file() else None
+
+
+def unreadable(path: Path, why: str) -> ConfigError:
+    """The one line for a checkpoint file that cannot be read back (``why``): the run cannot continue
+    from it, but its config can be trained again."""
+    return ConfigError(f"Invalid checkpoint file {path}: {why} (the run cannot continue from it; "
+                       "lossexp train --from-run RUN_ID trains its config again)")
 
 
 @contextlib.contextmanager

@@ -171,3 +171,28 @@ def test_an_epochs_checkpoint_is_committed_only_once_its_points_are_in_the_store
     with pytest.raises(Exception):
         lost.close()
     assert progress(tmp_path / "refused") is None
+
+
+@pytest.mark.parametrize("text", ['{"epochs": 1, "st', "[1, 2]", '{"epochs": "one", "step": 5, "state": "state-1.npz"}'])
+def test_a_progress_file_lossexp_did_not_write_is_one_line_naming_it(tmp_path, text):
+    """It was a JSONDecodeError's traceback (or an AttributeError's) out of ``lossexp train --resume``."""
+    (tmp_path / "state-1.npz").write_bytes(b"")
+    (tmp_path / PROGRESS).write_text(text)
+    with pytest.raises(ConfigError, match=rf"^Invalid checkpoint file {tmp_path / PROGRESS}: .+ \(the run cannot "
+                                          r"continue from it; lossexp train --from-run RUN_ID trains its config "
+                                          r"again\)$"):
+        progress(tmp_path)
+
+
+def test_a_damaged_state_file_is_one_line_naming_it(tmp_path):
+    """A state file cut short (a disk's damage, a copy that stopped) was zipfile.BadZipFile's traceback
+    at --resume: one line now, before anything is recorded."""
+    model = plain()
+    saving = Checkpoint(tmp_path)
+    saving.set_model(model)
+    saving.on_epoch_end(0, {"loss": 1.0})
+    state = tmp_path / "state-1.npz"
+    state.write_bytes(state.read_bytes()[:300])
+    with pytest.raises(ConfigError, match=rf"^Invalid checkpoint file {state}: BadZipFile: .+ \(the run cannot "
+                                          r"continue from it; .+\)$"):
+        restore(plain(), tmp_path)
