@@ -187,11 +187,22 @@ def fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]] 
     from the end of its last finished epoch, in that run (only ``trainer.epochs`` may differ).
 
     Raises :class:`lossexp.errors.ConfigError` (one line, nothing recorded) for anything invalid.
+    The process's global state is left as it was (:mod:`lossexp.session`): the random generators that
+    ``trainer.seed`` seeds continue the user's streams after the fit, and a Hydra of the user's stays.
     """
+    from lossexp import session
+
+    with session.users_random_state():
+        return _fit(model, data, loss, overrides, callbacks, validation_data, resume, sections)
+
+
+def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]], overrides: Sequence[str],
+         callbacks: Sequence[Any], validation_data: Any, resume: Optional[str], sections: Dict[str, Any]) -> FitResult:
+    """:func:`fit`'s work, within the user's global state kept aside."""
     from hydra import compose as hydra_compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from lossexp import CONF_DIR, project, quiet
+    from lossexp import CONF_DIR, project, quiet, session
     from lossexp.config import Selection, validate
     from lossexp.data.dataset import Dataset, as_dataset
     from lossexp.losses.entries import entries_of
@@ -222,7 +233,8 @@ def fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]] 
     for section, values in sections.items():
         argv += _section_overrides(section, values)
     argv = rewrite_loss([*argv, *overrides], available("loss"))
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_api"):
+    with session.beside_users_hydra(), \
+            initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_api"):
         with translate_errors(argv):
             cfg = hydra_compose("config", overrides=argv)
     config = validate(cfg)
