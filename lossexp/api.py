@@ -164,6 +164,11 @@ def _batch_level(callbacks: Sequence[Any]) -> Optional[str]:
     return None
 
 
+def _given_keys(argv: Sequence[str]) -> set:
+    """The config keys the overrides set (``trainer.batch_size`` of ``+trainer.batch_size=8``)."""
+    return {override.lstrip("+~").split("=")[0] for override in argv}
+
+
 def _where_it_goes(keyword: str, value: Any) -> str:
     """For a keyword of Keras' ``fit`` or ``compile`` that is a key of a section (``epochs=3``): where
     it goes (``, e.g. trainer={'epochs': 3}``); else nothing."""
@@ -210,6 +215,7 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
     from lossexp.precheck import translate_errors
     from lossexp.registry import available, register_config_nodes
     from lossexp.train import execute
+    from lossexp.tracking.users_run import nest_in_users_run
     from lossexp.training.trainer import DEFAULT
 
     unknown = sorted(set(sections) - set(SECTIONS))
@@ -253,7 +259,7 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
         named = {key: by_output_name(part, network) for key, part in data.items()} if isinstance(data, dict) \
             else by_output_name(data, network)
         dataset = data if isinstance(data, Dataset) else as_dataset("python", named)
-        if dataset.batch_size and not any(a.lstrip("+~").split("=")[0] == "trainer.batch_size" for a in argv):
+        if dataset.batch_size and "trainer.batch_size" not in _given_keys(argv):
             config.trainer.batch_size = resolved["trainer"]["batch_size"] = dataset.batch_size  # as Keras' fit
         config.data = Selection(dataset.name)
         resolved["data"] = {"name": dataset.name, "source": "python", "examples": dataset.examples,
@@ -266,6 +272,8 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
     config.loss = entries_of(built)
     resolved["loss"] = config.loss
     base = Path.cwd()
+    if resume is None:  # inside the user's own mlflow.start_run(): its child, the user's run left running
+        nest_in_users_run(config, resolved, "tracking.experiment" in _given_keys(argv), base)
     output = base / "outputs" / "runs" / datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
     if resume is not None:
         output = _resumed_directory(resume, config, resolved)

@@ -90,7 +90,9 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.sweeps.job import child_identity, prepare_job
     from lossexp.sweeps.objective import objective_points, objective_values
 
-    job_tags = prepare_job()  # before TensorFlow works: its threads per parallel job, no stale MLflow run
+    # before TensorFlow works: its threads per parallel job, no stale MLflow run (the user's own that a
+    # fit from Python is the child of stays)
+    job_tags = prepare_job(keep_run=config.tracking.parent_run_id)
 
     import keras
 
@@ -104,6 +106,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.tracking.gradient_plots import plot_gradients
     from lossexp.tracking.plots import plot_run
     from lossexp.tracking.run import TrackedRun
+    from lossexp.tracking.users_run import autologging_off
     from lossexp.training import checkpoint, checkpoint_files
     from lossexp.training.devices import placement, split_cpu
     from lossexp.training.early_stopping import EarlyStopping
@@ -182,7 +185,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         trial = trial_callbacks(config.objective, tracked)  # an Optuna trial: reports each epoch, may be pruned
         shown = console.callbacks(config.trainer.verbose, config.trainer.epochs, list(config.loss))  # logs complete
         with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri), \
-                user_code_errors("in training"), same_every_pass(config.data.name), \
+                autologging_off(), user_code_errors("in training"), same_every_pass(config.data.name), \
                 training_mode_failures(model, data, config.model.name, config.trainer.batch_size):
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
                                 initial_epoch=progress["epochs"] if progress else 0,

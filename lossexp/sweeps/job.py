@@ -59,11 +59,13 @@ def set_tensorflow_threads(threads: int) -> int:
     return _threads_set
 
 
-def prepare_job() -> Dict[str, str]:
-    """Call before TensorFlow does any work in a job; returns tags describing what was set."""
+def prepare_job(keep_run: Optional[str] = None) -> Dict[str, str]:
+    """Call before TensorFlow does any work in a job; returns tags describing what was set. Stale fluent
+    runs are ended, except ``keep_run``: the user's own, which a ``lossexp.fit`` inside it records under
+    (:mod:`lossexp.tracking.users_run`)."""
     import mlflow
 
-    while mlflow.active_run() is not None:
+    while mlflow.active_run() is not None and mlflow.active_run().info.run_id != keep_run:
         mlflow.end_run()
     threads = threads_per_job(_launcher_n_jobs())
     if threads is None:
