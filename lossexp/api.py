@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from lossexp.errors import ConfigError, invalid_value
-from lossexp.overrides import override_value
+from lossexp.overrides import override_value, plain
 
 #: a loss entry: a registered name, ``(name, options)``, or a component instance
 LossEntry = Union[str, Tuple[str, Mapping[str, Any]], Any]
@@ -42,6 +42,7 @@ class FitResult(NamedTuple):
 
 
 def _section_overrides(section: str, values: Any) -> List[str]:
+    values = plain(values)  # a NumPy number of a notebook's sweep is the number it holds
     if section == "optimizer" and isinstance(values, str):
         return [f"optimizer={values}"]
     _check_plain(section, values)
@@ -79,7 +80,26 @@ def loss_entries(loss: Union[str, LossEntry, Iterable[LossEntry]]) -> List[LossE
     if isinstance(loss, LossComponent) or (isinstance(loss, tuple) and len(loss) == 2 and isinstance(loss[0], str)
                                            and isinstance(loss[1], Mapping)):
         return [loss]
+    if not isinstance(loss, (list, tuple)):  # a Keras loss as Keras' compile(loss=…) takes it, a class, a number
+        raise not_an_entry(loss)
     return list(loss)
+
+
+def not_an_entry(entry: Any) -> ConfigError:
+    """One line for a ``loss`` entry that is none of its forms, saying where the thing given goes."""
+    from lossexp.losses.base import LossComponent
+
+    if isinstance(entry, type) and issubclass(entry, LossComponent):
+        hint = f" (give an instance, {entry.__name__}(name=..., weight=...), or its registered name)"
+    elif callable(entry):
+        hint = (" (a Keras loss is the task loss: task={'loss': 'huber'} by name; a Keras object, compose and "
+                "compile yourself: lossexp.compose(network, loss=[...]).compile(loss=...))")
+    else:
+        hint = ""
+    got = (repr(entry) if entry is None or isinstance(entry, (str, int, float))
+           else f"the class {entry.__name__}" if isinstance(entry, type) else f"a {type(entry).__name__}")
+    return ConfigError("Invalid value for loss: expected component names, (name, options) pairs or LossComponent "
+                       f"instances{hint}, got {got}")
 
 
 def _split_loss(loss: Iterable[LossEntry]) -> Tuple[List[str], List[Any], Dict[str, Dict[str, Any]]]:
@@ -99,9 +119,9 @@ def _split_loss(loss: Iterable[LossEntry]) -> Tuple[List[str], List[Any], Dict[s
             names.append(entry)
         elif isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str):
             names.append(entry[0])
-            options[entry[0]] = dict(entry[1])
+            options[entry[0]] = plain(dict(entry[1]))
         else:
-            raise invalid_value("loss", "component names, (name, options) pairs or LossComponent instances", entry)
+            raise not_an_entry(entry)
     return names, instances, options
 
 

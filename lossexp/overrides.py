@@ -41,8 +41,25 @@ def parse_composition(text: str, known: Iterable[str]) -> List[str]:
     return parts
 
 
+def plain(value: Any) -> Any:
+    """``value`` with NumPy scalars (``np.float32(0.1)``, ``np.int64(3)``, ``np.bool_(True)``, a 0-d array)
+    as the Python values they hold, inside mappings and lists too: a config holds Python's, and a
+    notebook's sweep values often come from NumPy (``np.arange``, an array's elements). NumPy is not
+    imported for it (the command line's parsing runs before any heavy import)."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(plain(item) for item in value)
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        return value.item()
+    return value
+
+
 def override_value(value: Any) -> str:
     """``value`` in Hydra's override grammar: ``{kind: hist_avg, layers: ['a']}`` (keys bare, strings quoted)."""
+    value = plain(value)
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{key}: {override_value(v)}" for key, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):

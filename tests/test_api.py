@@ -97,6 +97,13 @@ def test_a_composed_model_compiled_without_a_loss_trains_on_its_task_loss_and_re
     (lambda: lossexp.fit(network(), data(), epochs=3), "Unknown keyword epochs: fit() takes the sections trainer, "
      "optimizer, task, tracking, objective, e.g. trainer={'epochs': 3}"),
     (lambda: lossexp.fit(network(), data(), loss=[3]), "Invalid value for loss: expected component names"),
+    (lambda: lossexp.fit(network(), data(), loss=keras_object("MeanSquaredError")), "Invalid value for loss: "
+     "expected component names, (name, options) pairs or LossComponent instances (a Keras loss is the task loss: "
+     "task={'loss': 'huber'} by name; a Keras object, compose and compile yourself: lossexp.compose(network, "
+     "loss=[...]).compile(loss=...)), got a MeanSquaredError"),
+    (lambda: lossexp.fit(network(), data(), loss=[component_class()]), "Invalid value for loss: expected component "
+     "names, (name, options) pairs or LossComponent instances (give an instance, HistoricalAverage(name=..., "
+     "weight=...), or its registered name), got the class HistoricalAverage"),
     (lambda: lossexp.fit(network(), data(), optimizer="adamm"), "Unknown optimizer 'adamm'"),
     (lambda: lossexp.fit(own_step_network(), data()), "Invalid value for model: expected a network that lossexp's "
      "step trains"),
@@ -128,11 +135,18 @@ def test_mistakes_are_one_line_config_errors(call, message, tmp_path, monkeypatc
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
+def component_class():
+    from lossexp.losses.hist_avg import HistoricalAverage
+
+    return HistoricalAverage
+
+
 def keras_object(name: str):
     """A Keras loss, schedule or optimizer object, as a Keras user passes one."""
     import keras
 
     return {"SparseCategoricalCrossentropy": lambda: keras.losses.SparseCategoricalCrossentropy(),
+            "MeanSquaredError": lambda: keras.losses.MeanSquaredError(),
             "CosineDecay": lambda: keras.optimizers.schedules.CosineDecay(0.01, 100),
             "SGD": lambda: keras.optimizers.SGD(0.01)}[name]()
 
@@ -780,3 +794,24 @@ def test_loss_weights_weigh_the_outputs_of_a_network_of_two_heads(tmp_path, monk
     with pytest.raises(ConfigError, match=r"^Invalid value for task.loss_weights.head: expected one of the model's "
                                           r"outputs \(cls, reg\), got 'head'$"):
         lossexp.fit(net, (x, y), trainer={"epochs": 1, "verbose": 0}, task={"loss_weights": {"head": 2.0}}, **quiet)
+
+
+@pytest.mark.slow
+def test_numpy_numbers_of_a_notebooks_sweep_are_the_numbers_they_hold(tmp_path, monkeypatch):
+    """``np.arange``'s epochs, a ``float32`` array's weights and learning rates: refused before as "Keras
+    objects" or as "not a finite number >= 0" (np.float32(0.5)), or a TypeError from JSON."""
+    from lossexp.losses.activity import ActivityPenalty
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    weights = np.array([0.5, 0.25], dtype="float32")
+    history, run_id = lossexp.fit(network(), data(64), loss=[("hist_avg", {"weight": weights[1]}),
+                                                             ActivityPenalty(name="activity", weight=weights[0],
+                                                                             layers=["hidden_1"])],
+                                  trainer={"epochs": np.arange(1, 3)[-1], "verbose": 0, "checkpoint": np.bool_(False)},
+                                  optimizer={"name": "adam", "learning_rate": np.float32(0.125)},
+                                  tracking={"log_model": False, "plots": False})
+    assert len(history["loss"]) == 2
+    params = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(run_id).data.params
+    assert params["loss.hist_avg.weight"] == "0.25" and params["loss.activity.weight"] == "0.5"
+    assert params["optimizer.learning_rate"] == "0.125" and params["trainer.epochs"] == "2"

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from lossexp.errors import ConfigError
@@ -63,3 +64,13 @@ def test_replaced_weight_composes_with_only_the_new_keys():
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     assert dict(cfg.loss.coef.weight) == {"schedule": "sigmoid", "midpoint": 50, "sharpness": 0.1}
+
+
+def test_numpy_scalars_are_the_python_values_they_hold_in_an_override():
+    from lossexp.overrides import override_value, plain
+
+    given = {"weight": np.float32(0.5), "steps": np.int64(3), "on": np.bool_(True), "layers": (np.str_("a"),),
+             "values": [np.array(2.0)]}
+    assert plain(given) == {"weight": 0.5, "steps": 3, "on": True, "layers": ("a",), "values": [2.0]}
+    assert type(plain(given)["steps"]) is int and type(plain(given)["weight"]) is float
+    assert override_value(given) == '{weight: 0.5, steps: 3, on: true, layers: ["a"], values: [2.0]}'

@@ -42,6 +42,7 @@ from lossexp.errors import ConfigError, invalid_value
 from lossexp.losses.layer_paths import find_layer, nested_path
 from lossexp.losses.weight_spec import parse_weight
 from lossexp.losses.weighting import Weighting
+from lossexp.overrides import plain
 
 
 @dataclass
@@ -148,6 +149,7 @@ class LossComponent(keras.layers.Layer):
 
     def __init__(self, weight: Any = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        weight = plain(weight)  # np.float32(0.1) from a notebook's sweep: the number it holds
         self.weight = weight  # as configured (number or mapping), for get_config
         self.weighting = Weighting(parse_weight(self.option_key("weight"), weight), self)
 
@@ -241,6 +243,7 @@ class LossComponent(keras.layers.Layer):
 
     def require_number(self, option: str, value: Any, minimum: float | None = None,
                        maximum: float | None = None, exclusive: bool = False) -> float:
+        value = plain(value)  # a NumPy number is the number it holds
         is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
         ok = is_number and math.isfinite(value)
         if ok and minimum is not None:
