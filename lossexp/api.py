@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
-from lossexp.errors import ConfigError, invalid_value
+from lossexp.errors import ConfigError, Terminated, invalid_value
 from lossexp.overrides import override_value, plain
 
 #: a loss entry: a registered name, ``(name, options)``, or a component instance
@@ -302,6 +302,21 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
         print(f"lossexp: warning: {batch_level}'s batch hooks run once per {config.trainer.execution_steps} steps "
               "(lossexp's steps_per_execution is trainer.log_every_n_steps); trainer={'steps_per_execution': 1} "
               "runs them every step, as Keras' fit does by default", file=sys.stderr)
-    outcome = execute(config, resolved, base, output, network=network, data=dataset, components=built,
-                      regime=DEFAULT if network is not None else None, callbacks=callbacks, resume_run=resume)
+    try:
+        outcome = execute(config, resolved, base, output, network=network, data=dataset, components=built,
+                          regime=DEFAULT if network is not None else None, callbacks=callbacks, resume_run=resume)
+    except (KeyboardInterrupt, Terminated) as stopped:  # a notebook's interrupt: which run, and how to go on
+        print(f"lossexp: interrupted; {_what_became_of_the_run(stopped)}", file=sys.stderr)
+        raise
     return FitResult(outcome.history, outcome.run_id)
+
+
+def _what_became_of_the_run(stopped: BaseException) -> str:
+    """``the run ID ended KILLED`` (and how ``resume=`` continues it when it kept a checkpoint), or that
+    nothing was recorded when it stopped before its run started."""
+    run_id, status = getattr(stopped, "run_id", None), getattr(stopped, "run_status", None)
+    if run_id is None or status is None:
+        return "stopped before its run started: nothing was recorded"
+    going_on = (f" (continue it: the same lossexp.fit(...) call with resume={run_id!r})"
+                if getattr(stopped, "resume_command", None) else "")
+    return f"the run {run_id} ended {status}{going_on}"

@@ -815,3 +815,28 @@ def test_numpy_numbers_of_a_notebooks_sweep_are_the_numbers_they_hold(tmp_path, 
     params = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(run_id).data.params
     assert params["loss.hist_avg.weight"] == "0.25" and params["loss.activity.weight"] == "0.5"
     assert params["optimizer.learning_rate"] == "0.125" and params["trainer.epochs"] == "2"
+
+
+@pytest.mark.slow
+def test_an_interrupted_fit_names_its_killed_run_and_the_call_that_continues_it(tmp_path, monkeypatch, capsys):
+    """A notebook's interrupt button mid-fit: the KeyboardInterrupt propagates, and one line says which
+    run ended KILLED and that resume= continues it (before, nothing named the run to resume)."""
+    import keras
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    quick = {"trainer": {"epochs": 2, "verbose": 0}, "tracking": {"log_model": False, "plots": False}}
+    with pytest.raises(KeyboardInterrupt):
+        lossexp.fit(network(), data(64), loss="hist_avg", callbacks=[Interrupt()], **quick)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
+    assert run.info.status == "KILLED"
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"lossexp: interrupted; the run {run.info.run_id} ended KILLED (continue it: the same lossexp.fit(...) call "
+        f"with resume={run.info.run_id!r})")
+    history, run_id = lossexp.fit(network(), data(64), loss="hist_avg", resume=run.info.run_id, **quick)
+    assert run_id == run.info.run_id and client.get_run(run_id).info.status == "FINISHED" and len(history["loss"]) == 1

@@ -103,8 +103,8 @@ class TrackedRun:
                     except Exception:  # the run's status matters more than these extras
                         pass
             store.end_run(self.client, self.run_id, status)
-            if exc is not None:  # what stopped the run says how it ended (lossexp.hydra_app prints it)
-                exc.run_status = status
+            if exc is not None:  # what stopped the run says which run and how it ended (the CLI, fit() print it)
+                exc.run_status, exc.run_id = status, self.run_id
         if late is not None:
             raise late
 
