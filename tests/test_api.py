@@ -107,6 +107,9 @@ def test_a_composed_model_compiled_without_a_loss_trains_on_its_task_loss_and_re
     (lambda: lossexp.fit(network(), data(), optimizer="adamm"), "Unknown optimizer 'adamm'"),
     (lambda: lossexp.fit(own_step_network(), data()), "Invalid value for model: expected a network that lossexp's "
      "step trains"),
+    (lambda: lossexp.fit(lossexp.compose(network(), "hist_avg"), data()), "Invalid value for model: expected a "
+     "network of yours (lossexp.fit composes it with loss=[...] itself; a composed model is for your own compile and "
+     "fit), got \"model=notebook_net_composed, lossexp.compose's composed model of notebook_net: give its .network\""),
     (lambda: lossexp.fit(network(), (data()[0][:, :3], data()[1])), "Invalid value for model: notebook_net cannot "
      "take the inputs of data 'python' (shape (3,)): ValueError: Input 0 with name 'inputs' of layer 'notebook_net' is "
      "incompatible with the layer: expected shape=(None, 5), found shape=(8, 3)"),

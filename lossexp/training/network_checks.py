@@ -42,6 +42,13 @@ def refuse_own_step(network: Any, model_name: str) -> None:
     skipped without a word."""
     import keras
 
+    from lossexp.training.composed_model import ComposedModel
+
+    if isinstance(network, ComposedModel):  # lossexp.compose's result, given back to lossexp.fit
+        raise invalid_value("model", "a network of yours (lossexp.fit composes it with loss=[...] itself; a composed "
+                            "model is for your own compile and fit)",
+                            f"model={model_name}, lossexp.compose's composed model of "
+                            f"{getattr(network.network, 'name', 'a network')}: give its .network")
     overridden = [name for name in OWN_STEP if getattr(type(network), name) is not getattr(keras.Model, name)]
     if overridden:
         raise invalid_value("model", "a network that lossexp's step trains (its loss: the task's + the components'; "
