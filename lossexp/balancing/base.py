@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Dict, List, Optional, Sequence
 
 from lossexp import metric_names
+from lossexp.errors import ConfigError
 
 LOSSES = "losses"
 GRADIENTS = "gradients"
@@ -121,8 +122,22 @@ class WeightingMethod:
         import tensorflow as tf
 
         weights = tf.cast(self.weigh(signals), tf.float32)
+        if weights.shape.as_list() != [self.count]:  # known as the step is traced: one line, not Keras' assign error
+            raise self.wrong_shape(weights.shape)
         self.last_weights.assign(tf.stop_gradient(weights))
         return weights if self.differentiable else tf.stop_gradient(weights)
+
+    def wrong_shape(self, shape: Any) -> ConfigError:
+        """The one line for a :meth:`weigh` (a method of the user's own) that returned not one weight per
+        task: the method, where its ``weigh`` is, the shape it returned and the one expected."""
+        weigh = type(self).weigh
+        try:
+            where = f" at {inspect.getsourcefile(weigh)}:{inspect.getsourcelines(weigh)[1]}"
+        except (OSError, TypeError):  # defined where its source cannot be read (a notebook's cell)
+            where = ""
+        got = tuple(shape) if shape.rank is not None else "unknown"
+        return ConfigError(f"Invalid value for weighting: expected {self.name}'s weigh(){where} to return one weight "
+                           f"per part of the loss, shape ({self.count},) for {', '.join(self.tasks)}, got shape {got}")
 
     def tracked(self) -> Dict[str, Any]:
         """``weight/<method>/<task>``: the weights of the last step."""
