@@ -1,10 +1,11 @@
 """GradNorm (Chen, Badrinarayanan, Lee & Rabinovich 2018)."""
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
 from lossexp.balancing.base import GRADIENTS, Signals, WeightingMethod
-from lossexp.errors import ConfigError
+from lossexp.balancing.heads import shared_by, split_outputs
+from lossexp.errors import ConfigError, invalid_value
 from lossexp.options import NonNegativeFloat, PositiveFloat
 from lossexp.registry import register_weighting
 
@@ -12,9 +13,22 @@ from lossexp.registry import register_weighting
 FLOOR = 1e-3
 
 
-def weighted_layer(network: Any, name: Optional[str]) -> str:
-    """``name`` checked against the network's layers with trainable weights; None: the last of them."""
+def weighted_layer(network: Any, name: Optional[str], heads: Sequence[str] = ()) -> str:
+    """``name`` checked against the network's layers with trainable weights; None: the last of them.
+    With ``heads`` (the outputs whose losses are parts of their own), only the layers every one of them
+    is computed through count: a head's own layer gives the other heads no gradient to balance."""
     weighted = [layer.name for layer in network.layers if layer.trainable_weights]
+    shared = shared_by(network, heads) if len(heads) > 1 else None
+    if shared is not None:
+        trunk = [layer for layer in weighted if layer in shared]
+        if not trunk:
+            raise ConfigError(f"Invalid value for weighting=gradnorm: expected outputs that share a layer with "
+                              f"trainable weights (task.split_outputs: {', '.join(heads)}), got none")
+        if name is None or name in trunk:
+            return name or trunk[-1]
+        if name in weighted:
+            raise invalid_value("weighting.layer", f"a layer every split output ({', '.join(heads)}) is computed "
+                                f"through, GradNorm's shared W: {', '.join(trunk)}", name)
     if name is None:
         if not weighted:
             raise ConfigError("Invalid value for weighting.layer: the network has no layer with trainable weights")
@@ -40,7 +54,8 @@ class GradNorm(WeightingMethod):
 
     Options: ``alpha`` (the asymmetry α ≥ 0; the paper's 1.5 for NYUv2); ``lr`` (the weights' learning
     rate, plain gradient descent); ``layer`` (the shared layer W; null: the network's last layer with
-    trainable weights, as the paper's "last shared layer").
+    trainable weights, as the paper's "last shared layer"; with ``task.split_outputs``, the last layer every
+    split output is computed through — a head's own layer would give the other heads no gradient).
     """
 
     reads = GRADIENTS
@@ -50,7 +65,7 @@ class GradNorm(WeightingMethod):
         self.alpha, self.lr, self.layer = float(alpha), float(lr), layer
 
     def build_state(self, network: Any) -> None:
-        self.layer_name = weighted_layer(network, self.layer)
+        self.layer_name = weighted_layer(network, self.layer, split_outputs(self.tasks))
         self.loss_weights = self.variable("loss_weights", (self.count,), initializer="ones")
         self.initial_losses = self.variable("initial_losses", (self.count,))
 

@@ -47,3 +47,52 @@ def test_the_layer_must_have_trainable_weights():
                                           r"model with trainable weights; those are hidden_1, hidden_2, output$"):
         attached(GradNorm(layer="inputs"), 2)
     assert attached(GradNorm(layer="hidden_1"), 2).gradient_layers() == ["hidden_1"]
+
+
+def two_heads():
+    """A shared trunk under two heads, ``a`` (one layer) and ``b`` (two): ``b`` is the last layer with weights."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,), name="x")
+    trunk = keras.layers.Dense(6, activation="tanh", name="trunk")(inputs)
+    head = keras.layers.Dense(3, activation="tanh", name="b_hidden")(trunk)
+    return keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(trunk),
+                                "b": keras.layers.Dense(2, name="b")(head)}, name="two_heads")
+
+
+def test_split_heads_are_balanced_on_the_layer_they_share_and_one_step_follows_the_algorithm():
+    """With ``task.split_outputs`` the default W is the last layer under every head (``trunk``), not the
+    last head (``b``, on which head ``a`` has no gradient, so GradNorm balanced nothing); one SGD step
+    moves the weights as Algorithm 1 from the heads' gradient norms on the trunk (TensorFlow's tape)."""
+    import keras
+    import tensorflow as tf
+
+    from lossexp.training.supervised import compose
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4)).astype("float32")
+    y = {"a": rng.normal(size=(16, 1)).astype("float32"), "b": 3.0 * rng.normal(size=(16, 2)).astype("float32")}
+    network = two_heads()
+    with tf.GradientTape(persistent=True) as tape:
+        predicted = network(x)
+        losses = [tf.reduce_mean(tf.square(y[o] - predicted[o])) for o in ("a", "b")]
+    trunk = network.get_layer("trunk").trainable_weights
+    norms = np.array([np.sqrt(sum(float(tf.reduce_sum(g ** 2)) for g in tape.gradient(loss, trunk))) for loss in losses])
+    method = GradNorm(alpha=1.5, lr=0.1)
+    model = compose(network, [], task_loss="mse", weighting=method, split_outputs=["a", "b"])
+    assert method.gradient_layers() == ["trunk"]
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss={"a": "mse", "b": "mse"})
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    loss_values = np.array([float(v) for v in losses])
+    expected = reference_step(np.ones(2), norms, loss_values, loss_values, 1.5, 0.1)
+    np.testing.assert_allclose(method.loss_weights.numpy(), expected, rtol=1e-4)
+    assert abs(expected[0] - 1.0) > 0.05  # both heads moved: a real balancing step
+
+
+def test_a_layer_of_one_head_is_one_line_listing_the_shared_layers():
+    with pytest.raises(ConfigError, match=r"^Invalid value for weighting.layer: expected a layer every split output "
+                                          r"\(a, b\) is computed through, GradNorm's shared W: trunk, got 'b_hidden'$"):
+        GradNorm(layer="b_hidden").attach(["task.a", "task.b", "hist_avg"], two_heads())
+    assert GradNorm().attach(["task.a", "task.b"], two_heads()) is not None
+    assert GradNorm(layer="b").attach(["task", "hist_avg"], two_heads()) is not None  # one part for the heads: any layer
