@@ -4,7 +4,7 @@ The parts are the *tasks*: the task loss (``task``), each loss component's weigh
 (``loss/<c>``, its own ``weight`` already applied) and, when the network has Keras losses no
 component owns, ``other``. A method (:class:`~lossexp.balancing.base.WeightingMethod`) turns this
 step's task losses — and, for gradient methods, the Gramian of the tasks' gradients on the
-network's weights — into one weight per task; the compiled step updates the network along
+network's weights they share — into one weight per task; the compiled step updates the network along
 Σ αᵢ·∇Lᵢ. ``equal`` (α = 1) is the plain sum, lossexp's behaviour without a method.
 
 One module per method, registered like every other part (``@register_weighting("name")`` and

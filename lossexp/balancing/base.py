@@ -2,7 +2,8 @@
 
 optax-style and the same for every method: :meth:`WeightingMethod.weigh` receives the step's
 :class:`Signals` — the task losses and, for methods that read gradients, the Gramian
-``G = J Jᵀ`` of the tasks' gradients ``J`` (one row per task) on the network's weights — and
+``G = J Jᵀ`` of the tasks' gradients ``J`` (one row per task) on the network's weights that two or
+more tasks reach (a head's own weights, under ``task.split_outputs``, are left out) — and
 returns the weights α (one per task). The compiled step then updates the network along
 ``d = Σ αᵢ ∇Lᵢ`` = ``Jᵀα``. Every method lossexp ships is of this form: loss weightings (DWA,
 uncertainty, GradNorm) set α from losses or gradient norms, and the projection and min-norm methods

@@ -31,8 +31,9 @@ class MGDA(WeightingMethod):
     is zero at this step (``hist_avg`` at the first step) are left out: any direction is orthogonal to
     them, and including them would make the min-norm point 0 and stop training. The paper's MGDA-UB
     takes the gradients of a shared representation instead of the shared weights, an upper bound
-    that needs task heads behind one encoder; lossexp's terms (penalties on weights and activations)
-    have none, so the Gramian is that of the shared weights, the exact problem MGDA-UB bounds.
+    that needs task heads behind one encoder; the Gramian here is that of the shared weights (those two or
+    more parts reach: a head's own weights under ``task.split_outputs`` are left out), the exact problem
+    MGDA-UB bounds.
     Logged: ``weight/mgda/<task>``.
 
     Options: ``normalization`` — the paper's gradient normalisations nᵢ: ``none`` (1), ``l2`` (‖gᵢ‖),

@@ -9,13 +9,16 @@ involved). Otherwise the work depends on what the method reads (:mod:`lossexp.ba
 method reads                              each step
 ========================================  ==========================================================
 losses (dwa, uncertainty)                 α from the losses; one backward pass of Σ αᵢLᵢ (+ penalty)
-gradients of every shared weight (pcgrad, one backward pass per task; α from their Gramian; the
-mgda, cagrad, imtl)                       update is Σ αᵢgᵢ
+gradients of every shared weight (pcgrad, one backward pass per task; α from their Gramian on
+mgda, cagrad, imtl)                       the weights two or more tasks reach; the update is Σ αᵢgᵢ
 gradients of one layer (gradnorm)         one backward pass per task down to that layer; α; one
                                           backward pass of Σ αᵢLᵢ
 ========================================  ==========================================================
 
-Variables that are not the network's get their share of the same combination (a component's
+A weight only one task reaches (a head's own, under ``task.split_outputs``; a layer above every
+component's tap) is left out of the Gramian — it has no other gradient to conflict with, and the
+methods' papers balance the shared parameters only — and is updated by αᵢ times its task's gradient,
+as the MGDA authors' code scales each head's loss. Variables that are not the network's get their share of the same combination (a component's
 trainable coefficient: αᵢ times its task's gradient); the method's own trainable variables
 (``uncertainty``) get the gradient of its objective Σ αᵢLᵢ + penalty. Under a distribution strategy
 the per-task gradients are the global batch's (all-reduced), so what goes to the optimizer — which
@@ -79,7 +82,7 @@ class BalancedUpdate:
 
         if self.method.reads == GRADIENTS and layout.method_scope is None:  # the Gramian of every shared weight
             per_task, reached = task_gradients.per_task(tape, losses, layout.tasks_variables, factor)
-            grams = task_gradients.gramians(per_task, {ALL: layout.network_scope}, unscale)
+            grams = task_gradients.gramians(per_task, {ALL: layout.shared(reached)}, unscale)
             weights = self.method.weights_for(Signals(mean_losses, grams[ALL], step))
             placed = layout.place(task_gradients.combine(per_task, weights), count)
             return [g if r else None for g, r in zip(placed, layout.reaching(reached))]
@@ -111,15 +114,22 @@ class _Layout:
         self.method_variables = [self.tasks_variables[i] for i in (self.method_scope or [])]
         self.network_scope = [position[id(v)] for v in network.trainable_weights if id(v) in position]
 
+    def shared(self, reached: Sequence[int]) -> List[int]:
+        """The network's weights that two or more tasks reach (``reached``: how many reach each of
+        ``tasks_variables``), whose Gramian the method reads: a weight of one task's own (a head's,
+        under ``task.split_outputs``) has no other task's gradient to balance against, and the papers
+        (MGDA's θ^sh, CAGrad's and IMTL's shared parameters) leave it out. Every weight when none is shared."""
+        return [i for i in self.network_scope if reached[i] > 1] or self.network_scope
+
     def place(self, combined: List[Any], count: int) -> List[Any]:
         """The combination of the tasks' gradients in ``variables`` order (None for the method's own),
         divided by the replicas (the optimizer sums them again)."""
         by_id = {id(v): (g / count if count > 1 else g) for v, g in zip(self.tasks_variables, combined)}
         return [by_id.get(id(v)) for v in self.variables]
 
-    def reaching(self, reached: Sequence[bool]) -> List[bool]:
+    def reaching(self, reached: Sequence[int]) -> List[bool]:
         """Per variable of the step: whether a task's loss reaches it (the method's own: never)."""
-        by_id = {id(v): r for v, r in zip(self.tasks_variables, reached)}
+        by_id = {id(v): r > 0 for v, r in zip(self.tasks_variables, reached)}
         return [by_id.get(id(v), False) for v in self.variables]
 
 
