@@ -8,8 +8,9 @@
     model = lossexp.compose(my_keras_model, ["activity", ("hist_avg", {"weight": 0.1})])  # fit it yourself
 
 :func:`fit` composes the config with Hydra from lossexp's ``conf/`` (and your project's), exactly
-as the CLI does — each keyword section (``trainer=``, ``optimizer=``, ``task=``, ``tracking=``,
-``objective=``) and each Hydra override string in ``overrides`` is applied on top and validated
+as the CLI does — each keyword section (``trainer=``, ``optimizer=``, ``weighting=``, ``task=``,
+``tracking=``, ``objective=``; ``optimizer`` and ``weighting`` also a name alone) and each Hydra
+override string in ``overrides`` is applied on top and validated
 — then trains and records one MLflow run through :func:`lossexp.train.execute`. ``model`` and
 ``data`` are either registered names or your objects: a ``keras.Model``; ``(x, y)`` or ``(x, y,
 sample_weight)`` arrays (``y`` a list in the order of a network's several outputs, or a dict by
@@ -31,7 +32,7 @@ from lossexp.overrides import override_value, plain
 
 #: a loss entry: a registered name, ``(name, options)``, or a component instance
 LossEntry = Union[str, Tuple[str, Mapping[str, Any]], Any]
-SECTIONS = ("trainer", "optimizer", "task", "tracking", "objective")
+SECTIONS = ("trainer", "optimizer", "weighting", "task", "tracking", "objective")
 
 
 class FitResult(NamedTuple):
@@ -41,14 +42,18 @@ class FitResult(NamedTuple):
     run_id: Optional[str]
 
 
+#: the sections that choose a part by name (a group of ``conf/``): a name, or a mapping with ``name`` and its options
+CHOSEN = ("optimizer", "weighting")
+
+
 def _section_overrides(section: str, values: Any) -> List[str]:
     values = plain(values)  # a NumPy number of a notebook's sweep is the number it holds
-    if section == "optimizer" and isinstance(values, str):
-        return [f"optimizer={values}"]
+    if section in CHOSEN and isinstance(values, str):
+        return [f"{section}={values}"]
     _check_plain(section, values)
     if not isinstance(values, Mapping):
         raise invalid_value(section, "a mapping of option to value", values)
-    overrides = [f"optimizer={values['name']}"] if section == "optimizer" and "name" in values else []
+    overrides = [f"{section}={values['name']}"] if section in CHOSEN and "name" in values else []
     return overrides + [f"{section}.{key}={override_value(value)}" for key, value in values.items() if key != "name"]
 
 

@@ -95,7 +95,10 @@ def test_a_composed_model_compiled_without_a_loss_trains_on_its_task_loss_and_re
     (lambda: lossexp.fit(network(), data(), trainer={"epochz": 1}), "Unknown key trainer.epochz"),
     (lambda: lossexp.fit(network(), data(), trainers={"epochs": 1}), "Unknown keyword trainers: fit() takes"),
     (lambda: lossexp.fit(network(), data(), epochs=3), "Unknown keyword epochs: fit() takes the sections trainer, "
-     "optimizer, task, tracking, objective, e.g. trainer={'epochs': 3}"),
+     "optimizer, weighting, task, tracking, objective, e.g. trainer={'epochs': 3}"),
+    (lambda: lossexp.fit(network(), data(), weighting="mgdaa"), "Unknown weighting 'mgdaa': valid choices are "),
+    (lambda: lossexp.fit(network(), data(), weighting={"name": "cagrad", "c": -1}), "Invalid value for weighting.c: "
+     "expected a finite number >= 0, got -1"),
     (lambda: lossexp.fit(network(), data(), loss=[3]), "Invalid value for loss: expected component names"),
     (lambda: lossexp.fit(network(), data(), loss=keras_object("MeanSquaredError")), "Invalid value for loss: "
      "expected component names, (name, options) pairs or LossComponent instances (a Keras loss is the task loss: "

@@ -68,7 +68,7 @@ def test_a_run_splitting_its_outputs_records_each_heads_weight_and_gradients_and
 
     monkeypatch.chdir(tmp_path)
     history, run_id = lossexp.fit(two_heads(), data(), loss=[("activity", {"weight": 0.01, "layers": ["trunk"]})],
-                                  overrides=["weighting=dwa"],
+                                  weighting={"name": "dwa", "temperature": 2.0},
                                   task={"split_outputs": True, "loss_weights": {"reg": 0.5}},
                                   trainer={"epochs": 2, "verbose": 0, "validation_split": 0.25},
                                   tracking={"plots": False, "gradients_every_n_steps": 1})
