@@ -65,6 +65,17 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
                          other_losses=other_losses, split_outputs=split_outputs)
 
 
+def one_part(model: Any, output_names: Sequence[str]) -> Optional[str]:
+    """Why a weighting method other than ``equal`` has nothing to balance, when the loss is one part
+    (the task loss alone: ``loss=none`` and a network of one output, or of several not split); None otherwise."""
+    if model.weighting.plain or len(model.tasks()) > 1:
+        return None
+    split = (f"; task.split_outputs=true makes each output's loss a part ({', '.join(output_names)})"
+             if len(output_names) > 1 else "")
+    return (f"weighting={model.weighting.name} balances the parts of the loss, and this run has one, "
+            f"{model.tasks()[0]}: nothing is balanced (add loss components{split})")
+
+
 @register_trainer("supervised")
 class SupervisedTrainer(Trainer):
     """One network, its task loss and the loss components (see the module docstring)."""
@@ -156,6 +167,9 @@ class SupervisedTrainer(Trainer):
         model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed",
                         weighting=registry.build("weighting", config.weighting), other_losses=other_losses,
                         split_outputs=task.split_outputs)
+        alone = one_part(model, output_names)
+        if alone:
+            print(f"lossexp: warning: {alone}", file=sys.stderr)
         # weighted_metrics: sample weights weigh the metrics as they weigh the task loss (unweighted data: the same)
         model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, loss_weights=task.loss_weights,
                       weighted_metrics=task.metrics,

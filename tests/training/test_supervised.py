@@ -135,3 +135,31 @@ def test_components_refuse_a_network_not_built_yet_and_say_how_to_build_it():
     network = keras.Sequential([keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1)])
     network(np.zeros((2, 3), "float32"))
     assert compose(network, [HistoricalAverage(name="hist_avg")]).components[0].references  # built: one per weight
+
+
+def test_a_weighting_method_with_one_part_to_weigh_is_one_warning_line(capsys):
+    """``loss=none`` on a network of one output, or of several not split: the method has one part, the
+    task loss, and nothing to balance; a line says so and how to make parts (split outputs named)."""
+    from conftest import built, composed_config
+
+    built(composed_config("weighting=mgda", "loss=none", "model=mlp", "data=regression", "data.n_samples=60"))
+    assert capsys.readouterr().err.splitlines() == [
+        "lossexp: warning: weighting=mgda balances the parts of the loss, and this run has one, task: nothing is "
+        "balanced (add loss components)"]
+    built(composed_config("weighting=mgda", "loss=activity", "model=mlp", "data=regression", "data.n_samples=60"))
+    assert capsys.readouterr().err == ""
+
+
+def test_the_warning_names_the_outputs_a_network_of_several_could_split():
+    import keras
+
+    from lossexp.balancing.mgda import MGDA
+    from lossexp.training.supervised import compose, one_part
+
+    inputs = keras.Input((3,))
+    network = keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(inputs), "b": keras.layers.Dense(1, name="b")(inputs)})
+    assert one_part(compose(network, [], weighting=MGDA()), ["a", "b"]) == (
+        "weighting=mgda balances the parts of the loss, and this run has one, task: nothing is balanced (add loss "
+        "components; task.split_outputs=true makes each output's loss a part (a, b))")
+    assert one_part(compose(network, [], weighting=MGDA(), split_outputs=["a", "b"]), ["a", "b"]) is None
+    assert one_part(compose(network, []), ["a", "b"]) is None  # equal: the plain sum, nothing to warn of
