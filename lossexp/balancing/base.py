@@ -106,8 +106,19 @@ class WeightingMethod:
         self.state = keras.layers.Layer(name=f"weighting_{self.name}")
         self.last_weights = self.variable("last_weights", (self.count,), initializer="ones")
         self.build_state(network)
+        self.check_gradient_layers(network)
         self.state.built = True
         return self.state
+
+    def check_gradient_layers(self, network: Any) -> None:
+        """The layers :meth:`gradient_layers` names (a method of the user's own) are layers of ``network``
+        with trainable weights: else one line now, before the run, not Keras' error as the step is traced."""
+        layers = self.gradient_layers() if self.reads == GRADIENTS else None
+        weighted = [layer.name for layer in network.layers if layer.trainable_weights]
+        unknown = [name for name in layers or [] if name not in weighted]
+        if unknown:
+            raise ConfigError(f"Invalid value for weighting: expected {self.name}'s gradient_layers() to name layers of "
+                              f"the model with trainable weights ({', '.join(weighted)}), got {unknown[0]!r}")
 
     def variable(self, name: str, shape: tuple, initializer: Any = "zeros", trainable: bool = False) -> Any:
         """A variable of the method's state; assigned in the step (kept once under a strategy) unless trainable."""

@@ -75,3 +75,32 @@ def test_a_run_whose_method_returns_a_scalar_ends_failed_with_one_line(tmp_path,
                     tracking={"plots": False, "gradients": False, "drift": False, "log_model": False})
     runs = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").search_runs(["0", "1"])
     assert [run.info.status for run in runs] == ["FAILED"]
+
+
+class OnOneLayer(WeightingMethod):
+    """A gradient method of a user's own that reads the Gramian of one named layer."""
+
+    reads = "gradients"
+
+    def __init__(self, layer: str = "trunk") -> None:
+        super().__init__()
+        self.layer = layer
+
+    def gradient_layers(self):
+        return [self.layer]
+
+    def weigh(self, signals):
+        import tensorflow as tf
+
+        return tf.ones((self.count,))
+
+
+def test_gradient_layers_that_the_network_lacks_are_one_line_before_training():
+    from lossexp.training.supervised import compose
+
+    network, _ = two_heads_and_data()
+    with pytest.raises(ConfigError) as raised:
+        compose(network, [], task_loss="mse", weighting=OnOneLayer(layer="trnk"), split_outputs=["a", "b"])
+    assert str(raised.value) == ("Invalid value for weighting: expected ononelayer's gradient_layers() to name layers "
+                                 "of the model with trainable weights (trunk, a, b), got 'trnk'")
+    assert compose(network, [], task_loss="mse", weighting=OnOneLayer(), split_outputs=["a", "b"]) is not None
