@@ -149,6 +149,10 @@ class SupervisedTrainer(Trainer):
         output_names = list(getattr(network, "output_names", None) or [])
         y_pred = as_arrays(network, y_pred)
         check_outputs(name, data, y, y_pred)
+        if config.task.class_weight is not None and data.task == "multi_output":  # Keras' fit refuses it too
+            raise invalid_value("task.class_weight", "null for a network of several outputs (weigh examples by "
+                                "class with the data's own sample weights, (x, y, sample_weight), which every head's loss takes)",
+                                config.task.class_weight)
         if config.task.class_weight is not None and data.task != "classification":
             raise invalid_value("task.class_weight", "null for a task that is not classification",
                                 f"{config.task.class_weight} for data {data.name!r} ({data.task})")

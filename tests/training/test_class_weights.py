@@ -100,3 +100,22 @@ def test_sequences_of_varying_length_are_weighted_per_position_and_their_padding
     for row, label in enumerate(labels):
         expected[row, :len(label)] = per[label]
     np.testing.assert_allclose(weight, expected, rtol=1e-6)  # padding: 0, not class 0's weight
+
+
+def test_class_weights_on_a_network_of_several_outputs_say_so_and_how_to_weigh_a_head(tmp_path, monkeypatch):
+    """A classification head beside a regression head: the task is several outputs, not "not classification"."""
+    import keras
+
+    import lossexp
+
+    monkeypatch.chdir(tmp_path)
+    inputs = keras.Input((3,))
+    network = keras.Model(inputs, {"cls": keras.layers.Dense(2, activation="softmax", name="cls")(inputs),
+                                   "reg": keras.layers.Dense(1, name="reg")(inputs)})
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype("float32")
+    with pytest.raises(ConfigError) as info:
+        lossexp.fit(network, (x, {"cls": np.arange(20) % 2, "reg": x[:, :1]}), task={"class_weight": "balanced"},
+                    trainer={"epochs": 1})
+    assert str(info.value) == ("Invalid value for task.class_weight: expected null for a network of several outputs "
+                               "(weigh examples by class with the data's own sample weights, (x, y, sample_weight), "
+                               "which every head's loss takes), got 'balanced'")
