@@ -138,7 +138,8 @@ def save_serving(serving: Any, path: Path, signature: Any, example: Any) -> None
     specs = ({name: spec(opened[name], rows) for name, rows in example.items()}
              if isinstance(example, dict) else spec(opened, example))
     archive = keras.export.ExportArchive()
-    archive.track(serving)
+    archive.track(serving)  # its lookup tables too (a TextVectorization's), which the endpoint alone misses
+    _save_each_weight_once(archive)
     archive.add_endpoint(name="serve", fn=lambda inputs: served(serving(_as_taken(serving, inputs), training=False)),
                          input_signature=[specs])
     with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints its endpoints
@@ -147,6 +148,27 @@ def save_serving(serving: Any, path: Path, signature: Any, example: Any) -> None
     description.add_flavor("keras", data="data", keras_version=keras.__version__,
                            keras_backend=keras.backend.backend(), save_exported_model=True)
     description.save(str(path / "MLmodel"))
+
+
+def _save_each_weight_once(archive: Any) -> None:
+    """Make the archive's ``variables`` lists (what ``track`` filled, and what the revived SavedModel
+    offers as ``variables``) hold each Keras variable's TensorFlow variable instead of the Keras
+    variable.
+
+    Keras' ``ExportArchive`` checkpoints the TensorFlow variables its endpoints read
+    (``_all_variables``) and, separately, the Keras variables ``track`` listed — two checkpoint
+    objects for each weight, so ``serving/`` held every weight twice (``model.export`` does the
+    same). Listing the TensorFlow variables themselves makes the two lists name the same objects,
+    which the checkpoint writes once. ``_tf_trackable`` is private to Keras: the tests
+    (``tests/tracking/test_logged_model.py``) check the bytes and the served predictions of a dense
+    network, a lookup layer's, a batch normalisation's and one of several inputs and outputs.
+    """
+    import keras
+
+    trackable = archive._tf_trackable
+    for name in ("variables", "trainable_variables", "non_trainable_variables"):
+        setattr(trackable, name, [variable.value if isinstance(variable, keras.Variable) else variable
+                                  for variable in getattr(trackable, name)])
 
 
 def served_shapes(network: Any, example: Any) -> Any:

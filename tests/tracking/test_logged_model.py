@@ -5,6 +5,7 @@ import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 
@@ -47,3 +48,58 @@ def test_a_failure_in_keras_says_to_give_the_classes_a_get_config(tmp_path, monk
         raise NotImplementedError("Object Unsaveable was created by passing non-serializable argument values")
     assert "Give your classes a get_config() (see Keras' serialization guide) or set tracking.log_model=false" in \
         capsys.readouterr().err
+
+
+# --- the serving SavedModel: each weight once ------------------------------------------------------
+def _dense(keras, rows):
+    network = keras.Sequential([keras.Input((40,)), keras.layers.Dense(300), keras.layers.Dense(3)])
+    return network, rows
+
+
+def _lookup(keras, rows):
+    """A TextVectorization's lookup table is tracked only by ``ExportArchive.track``: without it the
+    export failed."""
+    text = np.array(["a b c", "b c d", "c d e", "a a a", "e d"], dtype=object)
+    vectorize = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=3)
+    vectorize.adapt(text)
+    words = keras.Input((), dtype="string")
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(20, 100)(vectorize(words)))
+    return keras.Model(words, keras.layers.Dense(1)(embedded)), text
+
+
+def _batch_norm(keras, rows):
+    """Non-trainable weights (moving statistics) not at their initial values."""
+    network = keras.Sequential([keras.Input((40,)), keras.layers.Dense(200), keras.layers.BatchNormalization(),
+                                keras.layers.Dense(2)])
+    network.layers[1].moving_mean.assign(np.linspace(-1, 1, 200, dtype="float32"))
+    network.layers[1].moving_variance.assign(np.full(200, 4.0, "float32"))
+    return network, rows
+
+
+def _several(keras, rows):
+    first, second = keras.Input((40,), name="first"), keras.Input((4,), name="second")
+    hidden = keras.layers.Dense(200)(keras.layers.Concatenate()([first, second]))
+    outputs = {"cls": keras.layers.Dense(2)(hidden), "reg": keras.layers.Dense(1)(hidden)}
+    return keras.Model({"first": first, "second": second}, outputs), {"first": rows, "second": rows[:, :4]}
+
+
+@pytest.mark.parametrize("make", [_dense, _lookup, _batch_norm, _several], ids=lambda make: make.__name__[1:])
+def test_the_serving_savedmodel_stores_each_weight_once_and_predicts_as_the_network(make, tmp_path):
+    """Keras' ExportArchive checkpointed each weight twice, as its TensorFlow variable and as the Keras
+    variable ``track`` lists (``serving/`` was 2× the weights); the served predictions are the
+    network's."""
+    import keras
+    import tensorflow as tf
+    from mlflow.models import infer_signature
+
+    from lossexp.tracking.logged_model import fed, save_serving, served
+
+    network, example = make(keras, np.random.default_rng(0).standard_normal((5, 40)).astype("float32"))
+    predicted = np.asarray(served(network.predict(fed(example), verbose=0)))
+    save_serving(network, tmp_path, infer_signature(example, predicted), example)
+
+    stored = sum(f.stat().st_size for f in (tmp_path / "data" / "model" / "variables").iterdir())
+    weights = sum(np.asarray(v.numpy()).nbytes for v in network.variables)
+    assert weights <= stored < weights * 1.1 + 4096  # the checkpoint's own index and object graph
+    loaded = tf.saved_model.load(str(tmp_path / "data" / "model"))
+    np.testing.assert_allclose(loaded.serve(fed(example)).numpy(), predicted, rtol=1e-6, atol=1e-6)
