@@ -201,11 +201,12 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                 for path in trainer.artifacts(own, output_dir, run_name):
                     tracked.log_artifact(path, "plots")
         if config.tracking.log_model:
-            with logged_model.unsaved_model_is_a_warning(tracked, output_dir / "model.keras"):
-                model.save(output_dir / "model.keras")
-                if tracked.run_id:
+            saved_file = output_dir / "model.keras"
+            with logged_model.unsaved_model_is_a_warning(tracked, saved_file):
+                logged_model.save_trained(model, saved_file)
+                if tracked.run_id:  # the same file, not the model saved again
                     logged_model.log_model(tracked.client, tracked.uri, tracked.run_id, tracked.experiment_id,
-                                           model, trainer.serving_network(model),
+                                           saved_file, trainer.serving_network(model),
                                            data.sample(logged_model.EXAMPLE_ROWS)[0], config_path, recorder.step,
                                            {key: tags[key] for key in ("loss", "model", "data")})
         epochs = history.history

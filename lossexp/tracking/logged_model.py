@@ -25,6 +25,7 @@ otherwise infer them by loading the model in a subprocess, which cannot load los
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import shutil
@@ -254,20 +255,98 @@ def output_columns(predictions: Any) -> Optional[str]:
                      for name, start, width in zip(names, starts, widths))
 
 
+def save_trained(model: Any, path: Path) -> None:
+    """Save the trained ``model`` as ``.keras`` at ``path`` (the run's ``model.keras``, which the MLflow
+    model's Keras flavor is a link or copy of), its optimizers' slots left out when its class loads
+    without them (:func:`optimizer_slots_left_out`)."""
+    with optimizer_slots_left_out(model):
+        model.save(path)
+
+
+@contextlib.contextmanager
+def optimizer_slots_left_out(model: Any) -> Iterator[None]:
+    """While saving, each optimizer of ``model`` writes only the variables it has before it is built —
+    its step count (which scheduled weights and learning rates follow) and learning rate — not the
+    slots it builds for the weights (Adam's two moments: two copies of the network's weights).
+
+    No reader of a run's saved model needs them: ``lossexp evaluate`` and ``mlflow.keras.load_model``
+    predict and score, ``--resume`` restores its own checkpoint (``checkpoint/state-*.npz``),
+    ``model=keras_file`` loads without compiling. Only for a class that can say so in its compile
+    config (``saves_optimizer_slots``, :class:`~lossexp.training.composed_model.ComposedModel`), so
+    that its reload builds no slots for the file to fill (Keras' own builds them and warns that the
+    file holds fewer); a model whose slots cannot be told apart (an optimizer that creates other
+    variables before it is built) is saved whole. ``model.save`` outside keeps Keras' whole state.
+    """
+    import keras
+
+    from lossexp.training.checkpoint import optimizers
+
+    if not hasattr(type(model), "saves_optimizer_slots"):
+        yield
+        return
+    found = optimizers(model)
+    found += [inner for o in found if isinstance(inner := getattr(o, "inner_optimizer", None),
+                                                     keras.optimizers.Optimizer)]  # a loss-scaled one's
+    kept = {id(o): _unbuilt_variables(o) for o in found}
+    if any(variables is None for variables in kept.values()):
+        yield
+        return
+    for optimizer in found:
+        optimizer.save_own_variables = functools.partial(_save_variables, kept[id(optimizer)])
+    object.__setattr__(model, "saves_optimizer_slots", False)
+    try:
+        yield
+    finally:
+        object.__delattr__(model, "saves_optimizer_slots")  # the class's True again
+        for optimizer in found:
+            del optimizer.save_own_variables  # Keras' own method again
+
+
+def _unbuilt_variables(optimizer: Any) -> Optional[List[Any]]:
+    """``optimizer``'s variables that an optimizer of its config has before it is built, in that
+    optimizer's order (what its ``load_own_variables`` reads back by position); None when they are not
+    all found by path."""
+    fresh = type(optimizer).from_config(optimizer.get_config())
+    by_path = {variable.path: variable for variable in optimizer.variables}
+    kept = [by_path.get(variable.path) for variable in fresh.variables]
+    return None if any(variable is None for variable in kept) else kept
+
+
+def _save_variables(variables: List[Any], store: Any) -> None:
+    """An optimizer's ``save_own_variables`` for ``variables`` only (Keras' stores all, by position)."""
+    for i, variable in enumerate(variables):
+        store[str(i)] = variable.numpy()
+
+
+class _WrittenFile:
+    """The trained model's ``.keras`` file as ``mlflow.keras.save_model`` takes a model: its ``save``,
+    the one call it makes on the model, links (or, across file systems, copies) the file the run
+    already wrote into the MLflow model directory — the same bytes, not serialised a second time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def save(self, destination: str, **options: Any) -> None:
+        try:
+            os.link(self.path, destination)
+        except OSError:  # another file system, or one without hard links
+            shutil.copyfile(self.path, destination)
+
+
 class _Flavor:
     """What ``mlflow.models.Model.log`` calls to write the model directory (see the module docstring)."""
 
     __name__ = "keras"
 
     @staticmethod
-    def save_model(path: str, mlflow_model: Any, model: Any, serving: Any, signature: Any, input_example: Any,
+    def save_model(path: str, mlflow_model: Any, saved_file: Path, serving: Any, signature: Any, input_example: Any,
                    config_path: Optional[Path], pip_requirements: List[str], validate_serving_input: bool,
                    columns: Optional[str]) -> None:
         import mlflow.keras
 
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)  # mlflow.keras writes the input example before making it
-        mlflow.keras.save_model(model, path, mlflow_model=mlflow_model, signature=signature,
+        mlflow.keras.save_model(_WrittenFile(saved_file), path, mlflow_model=mlflow_model, signature=signature,
                                 input_example=input_example, pip_requirements=pip_requirements)
         save_serving(serving, root / SERVING_DIR, signature, input_example)
         mlflow_model.flavors["python_function"]["data"] = SERVING_DIR
@@ -279,12 +358,14 @@ class _Flavor:
             shutil.copyfile(config_path, root / CONFIG_FILE)
 
 
-def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any, serving: Any,
+def log_model(client: Any, uri: str, run_id: str, experiment_id: str, saved_file: Path, serving: Any,
               data_inputs: Any, config_path: Optional[Path], step: int,
               tags: Optional[Dict[str, str]] = None) -> str:
-    """Log ``model`` as the run's MLflow model ``model``, ``serving`` (the network its training regime
-    serves: :meth:`lossexp.training.trainer.Trainer.serving_network`) as its python_function flavor;
-    returns the LoggedModel's id."""
+    """Log the model the run saved at ``saved_file`` (:func:`save_trained`) as the run's MLflow model
+    ``model`` — its Keras flavor that file, linked or copied, not the model serialised again —,
+    ``serving`` (the network its training regime serves:
+    :meth:`lossexp.training.trainer.Trainer.serving_network`) as its python_function flavor; returns
+    the LoggedModel's id."""
     import mlflow
     from mlflow.entities import LoggedModelStatus
     from mlflow.models import Model, infer_signature
@@ -303,7 +384,7 @@ def log_model(client: Any, uri: str, run_id: str, experiment_id: str, model: Any
     mlflow.set_tracking_uri(uri)
     try:
         Model.log(artifact_path=None, name=NAME, flavor=_Flavor, run_id=run_id, model_id=logged.model_id,
-                  step=step, model=model, serving=serving, signature=signature, input_example=example,
+                  step=step, saved_file=saved_file, serving=serving, signature=signature, input_example=example,
                   config_path=config_path, pip_requirements=requirements(), columns=output_columns(predictions),
                   # MLflow would reload the saved directory and predict the example to check it (about
                   # 1 s of every run); the SavedModel is the network just traced, and the tests load it

@@ -46,6 +46,10 @@ from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.rewire import SeveralOutputs, SharedLayer, with_layer_outputs
 
 
+#: the compile config's key that says the file holds no optimizer slots
+OPTIMIZER_SLOTS = "optimizer_slots"
+
+
 def loss_object(identifier: Any) -> keras.losses.Loss:
     """The Keras loss ``compile`` makes of a loss name, function or object (a function is reduced over
     the batch as Keras reduces it: ``sum_over_batch_size``, weighted by sample weights)."""
@@ -134,6 +138,11 @@ class RunningMeans(keras.metrics.Metric):
 class ComposedModel(keras.Model):
     """A network trained on its task loss plus weighted loss components."""
 
+    #: False while a run saves it without its optimizer's slots
+    #: (:func:`lossexp.tracking.logged_model.optimizer_slots_left_out`): its compile config says so, and
+    #: :meth:`compile_from_config` builds none for the file to fill
+    saves_optimizer_slots = True
+
     def __init__(self, network: keras.Model, components: Sequence[LossComponent] = (),
                  task_loss: Optional[str] = "mean_squared_error", weighting: Optional[WeightingMethod] = None,
                  other_losses: Optional[bool] = None, split_outputs: Optional[Sequence[str]] = None,
@@ -191,11 +200,22 @@ class ComposedModel(keras.Model):
                 name: (loss_object(loss[name] if isinstance(loss, dict) else loss), float(weights.get(name, 1.0)))
                 for name in self.split_outputs})
 
+    def get_compile_config(self) -> Optional[Dict[str, Any]]:
+        """Keras' compile config, saying ``optimizer_slots: false`` when saved without them."""
+        config = super().get_compile_config()
+        if config is not None and not self.saves_optimizer_slots:
+            config = {**config, OPTIMIZER_SLOTS: False}
+        return config
+
     def compile_from_config(self, config: Dict[str, Any]) -> None:
         """The saved ``compile`` arguments, compiled again at reload (Keras' own skips a model whose
-        ``compile`` is overridden), with the optimizer's slots built for the weights about to load."""
+        ``compile`` is overridden), with the optimizer's slots built for the weights about to load —
+        unless the file holds none (a run's model: see :attr:`saves_optimizer_slots`), when its step
+        count and learning rate load and the first training step builds the slots."""
+        config = dict(config)
+        slots = config.pop(OPTIMIZER_SLOTS, True)
         self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
+        if slots and self.built:
             self.optimizer.build(self.trainable_variables)
 
     def build_training_state(self, x: Any, y: Any) -> None:

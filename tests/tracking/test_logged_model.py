@@ -103,3 +103,75 @@ def test_the_serving_savedmodel_stores_each_weight_once_and_predicts_as_the_netw
     assert weights <= stored < weights * 1.1 + 4096  # the checkpoint's own index and object graph
     loaded = tf.saved_model.load(str(tmp_path / "data" / "model"))
     np.testing.assert_allclose(loaded.serve(fed(example)).numpy(), predicted, rtol=1e-6, atol=1e-6)
+
+
+# --- the run's model.keras: no optimizer slots, written once --------------------------------------
+def _trained_composed(keras, x, y, optimizer):
+    from conftest import make_tiny_network
+    from lossexp.losses.hist_avg import HistoricalAverage
+    from lossexp.training.supervised import compose
+
+    model = compose(make_tiny_network(), [HistoricalAverage(name="hist_avg", weight=0.5)])
+    model.compile(optimizer=optimizer)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "loss_scaled"])
+def test_a_runs_model_leaves_out_the_optimizer_slots_and_reloads_to_the_same_state(optimizer, tmp_path,
+                                                                                    regression_data):
+    """Adam's two moments were two more copies of the network in every run's file; what a reader uses
+    stays: the weights, hist_avg's reference, the step count (scheduled weights follow it), the loss;
+    the reload builds no slots (no Keras warning that the file holds fewer) and training goes on."""
+    import warnings
+
+    import keras
+
+    from lossexp.tracking.logged_model import save_trained
+
+    x, y = regression_data
+    adam = keras.optimizers.Adam(0.01)
+    model = _trained_composed(keras, x, y, adam if optimizer == "adam" else
+                              keras.optimizers.LossScaleOptimizer(adam))
+    save_trained(model, tmp_path / "run.keras")
+    model.save(tmp_path / "whole.keras")  # Keras' own save keeps everything, as before
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = keras.saving.load_model(tmp_path / "run.keras")
+        whole = keras.saving.load_model(tmp_path / "whole.keras")
+    assert not [w for w in caught if "optimizer" in str(w.message)], [str(w.message) for w in caught]
+
+    slots = sum(int(np.prod(v.shape)) for v in model.network.trainable_variables) * 2 * 4
+    saved, kept = (tmp_path / "run.keras").stat().st_size, (tmp_path / "whole.keras").stat().st_size
+    assert kept - saved > 0.9 * slots
+    assert model.saves_optimizer_slots and "saves_optimizer_slots" not in vars(model)  # restored after
+    assert [v.path for v in loaded.optimizer.variables] == [v.path for v in type(model.optimizer).from_config(
+        model.optimizer.get_config()).variables]  # unbuilt: step count, learning rate
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 5
+    assert len(whole.optimizer.variables) == len(model.optimizer.variables)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    reference = {c.name: c for c in loaded.components}["hist_avg"].reference_values()
+    for got, want in zip(reference, model.components[0].reference_values()):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0), rtol=1e-6)
+    loaded.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert int(loaded.optimizer.iterations) == 10
+
+
+def test_the_logged_keras_flavor_is_the_runs_file_not_a_second_save(tmp_path, monkeypatch):
+    """The run's model.keras and the MLflow model's data/model.keras were two serialisations of the
+    same model (8.2 s for a 75M-parameter network): the logged one is now the written file."""
+    import filecmp
+
+    import lossexp
+    from conftest import make_tiny_network, logged_model_file
+    from lossexp.evaluate import load_model
+
+    monkeypatch.chdir(tmp_path)
+    x = np.random.default_rng(0).random((40, 4)).astype("float32")
+    _, run_id = lossexp.fit(make_tiny_network(), (x, x[:, :1]), loss="hist_avg", optimizer={"name": "adam"},
+                            trainer={"epochs": 1, "batch_size": 8, "verbose": 0}, tracking={"plots": False})
+    [written] = (tmp_path / "outputs" / "runs").rglob("model.keras")
+    logged = logged_model_file(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}", run_id)
+    assert filecmp.cmp(written, logged, shallow=False)
+    np.testing.assert_allclose(load_model(logged).predict(x, verbose=0), load_model(written).predict(x, verbose=0))
