@@ -63,6 +63,8 @@ class TaskConfig:
 
 
 TASK_TYPES = ("classification", "regression", "reconstruction", "multi_output")
+#: ``trainer.shuffle`` (:mod:`lossexp.training.epoch_order`)
+SHUFFLES = ("each_epoch", "once", "none")
 
 
 @dataclass
@@ -93,6 +95,9 @@ class TrainerConfig:
     #: restored (null: train every epoch)
     patience: Optional[int] = None
     monitor: str = "val_loss"
+    #: the training examples' order: each_epoch (a new order every epoch, drawn from seed and epoch),
+    #: once (one order, repeated every epoch: Keras' fit on arrays under a fixed seed), none (the data's)
+    shuffle: str = "each_epoch"
 
     @property
     def keras_jit_compile(self) -> Any:
@@ -262,6 +267,8 @@ def _check_trainer(trainer: TrainerConfig) -> None:
         raise unknown_name("trainer.distribute", trainer.distribute, STRATEGIES)
     if trainer.precision not in PRECISIONS:
         raise unknown_name("trainer.precision", trainer.precision, PRECISIONS)
+    if trainer.shuffle not in SHUFFLES:
+        raise unknown_name("trainer.shuffle", trainer.shuffle, SHUFFLES)
     _check(trainer.distribute is None or spe in (None, 1), "trainer.steps_per_execution",
            "null or 1 with trainer.distribute (Keras 3.15 runs one step per call under tf.distribute)", spe)
     devices = trainer.logical_devices

@@ -108,6 +108,7 @@ def test_defaults_are_the_documented_demo():
      "Invalid value for loss.hist_avg.weight.steps: expected a finite number > 0.0, got 0"),
     (["loss=[activity]", "loss.activity.weight=-1"],
      "Invalid value for loss.activity.weight: expected a finite number >= 0.0, got -1"),
+    (["trainer.shuffle=always"], "Unknown trainer.shuffle 'always': valid choices are each_epoch, none, once"),
 ])
 def test_validation_names_the_bad_key(overrides, message):
     with pytest.raises(ConfigError) as info:

@@ -144,7 +144,7 @@ class AdversarialTrainer(Trainer):
         from lossexp.training.packing import packed_rows
 
         rows = packed_rows(data.x, self.pack, np.random.default_rng(self.config.trainer.seed))
-        return {"x": rows, "batch_size": self.config.trainer.batch_size}
+        return self.array_fit_arguments((rows,))
 
     def serving_network(self, model: Any) -> Any:
         """The generator: noise in, samples out."""
@@ -153,10 +153,10 @@ class AdversarialTrainer(Trainer):
     def callbacks(self, model: Any, data: Any) -> List[Any]:
         self.scorer = data.scorer
         if data.scorer is None:
-            return []
+            return self.ordering_callbacks()
         from lossexp.tracking.samples import SampleScores
 
-        return [SampleScores(data.scorer, model.latent_dim, self.config.trainer.seed)]
+        return [SampleScores(data.scorer, model.latent_dim, self.config.trainer.seed), *self.ordering_callbacks()]
 
     def artifacts(self, callbacks: List[Any], output_dir: Path, run_name: str) -> List[Path]:
         from lossexp.tracking.samples import SampleScores

@@ -202,20 +202,20 @@ class SupervisedTrainer(Trainer):
         from lossexp.training.balanced_update import EpochEnd
         from lossexp.training.gradient_probe import GradientProbe, training_batches
 
-        if model.diagnostics is None:
-            return [EpochEnd()]
         train, _ = self.splits(data)
+        ordering = self.ordering_callbacks() if train.arrays is not None else []
+        if model.diagnostics is None:
+            return [EpochEnd(), *ordering]
         batches = training_batches(train, self.config.trainer.batch_size, self.config.trainer.seed)
-        return [EpochEnd(), GradientProbe(batches, self.config.tracking.gradients_every_n_steps)]
+        return [EpochEnd(), *ordering, GradientProbe(batches, self.config.tracking.gradients_every_n_steps)]
 
     def fit_arguments(self, data: Any) -> Dict[str, Any]:
         train, validation = self.splits(data)
         batch = self.config.trainer.batch_size
         if train.arrays is not None:
-            x, y, *weight = train.arrays
-            return {"x": x, "y": y, "sample_weight": weight[0] if weight else None, "batch_size": batch,
-                    "validation_data": validation.arrays if validation is not None else None}
-        return {"x": batched(train, batch, shuffle=True, seed=self.config.trainer.seed),
+            return self.array_fit_arguments(train.arrays,
+                                            validation_data=validation.arrays if validation is not None else None)
+        return {"x": batched(train, batch, shuffle=self.config.trainer.shuffle, seed=self.config.trainer.seed),
                 "shuffle": False,  # the stream shuffles itself (Keras would warn that it cannot)
                 "validation_data": batched(validation, batch, cache=True) if validation is not None else None}
 
@@ -248,8 +248,9 @@ def watch_gradients(model: Any, config: Any) -> None:
         model.watch_gradients()
 
 
-def batched(part: Any, batch_size: int, shuffle: bool = False, seed: int = 0, cache: bool = False) -> Any:
-    """A part's stream batched and prefetched; shuffled each epoch within its size, at most 10,000
+def batched(part: Any, batch_size: int, shuffle: str = "none", seed: int = 0, cache: bool = False) -> Any:
+    """A part's stream batched and prefetched; shuffled (``shuffle``: ``each_epoch``, ``once`` — one
+    order, every epoch —, or ``none``) within its size, at most 10,000
     elements and 1 GiB of them (:func:`lossexp.data.streams.elements_within`; one line says when the
     memory bound shuffles within fewer: a stream in sorted order is then better shuffled at its
     source). With ``cache``, a part cut from the middle of a stream (the validation split) is kept
@@ -265,13 +266,13 @@ def batched(part: Any, batch_size: int, shuffle: bool = False, seed: int = 0, ca
     stream = part.stream
     if int(stream.cardinality()) == tf.data.UNKNOWN_CARDINALITY and part.size is not None:
         stream = stream.apply(tf.data.experimental.assert_cardinality(part.size))
-    if shuffle and part.size:
+    if shuffle != "none" and part.size:
         buffer = elements_within(stream, min(int(part.size), SHUFFLE_ELEMENTS), SHUFFLE_BYTES)
         if buffer < min(int(part.size), SHUFFLE_ELEMENTS):
             print(f"lossexp: the training stream shuffles within {buffer:,} of its {part.size:,} examples at a time "
                   f"({SHUFFLE_BYTES / 2 ** 30:g} GiB of them): if it is stored in an order (sorted by class), "
                   "shuffle it at its source", file=sys.stderr)
-        stream = stream.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        stream = stream.shuffle(buffer, seed=seed, reshuffle_each_iteration=shuffle == "each_epoch")
     if cache and part.origin and part.origin[1] and part.size \
             and elements_within(stream, int(part.size), SHUFFLE_BYTES) == part.size:
         stream = stream.cache()

@@ -13,6 +13,7 @@ Regime modules import Keras inside their methods, so that the config check can r
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
@@ -73,6 +74,29 @@ class Trainer:
     def fit_arguments(self, data: Any) -> Dict[str, Any]:
         """Keyword arguments of ``model.fit`` besides epochs, callbacks and verbosity."""
         raise NotImplementedError
+
+    def array_fit_arguments(self, arrays: Tuple[Any, ...], **more: Any) -> Dict[str, Any]:
+        """``model.fit``'s arguments for in-memory ``arrays`` — ``(x,)``, ``(x, y)`` or ``(x, y,
+        sample_weight)`` — in ``trainer.shuffle``'s order (:mod:`lossexp.training.epoch_order`); a
+        regime that feeds arrays returns these, and :meth:`ordering_callbacks` among its callbacks."""
+        shuffle, batch = self.config.trainer.shuffle, self.config.trainer.batch_size
+        if shuffle == "each_epoch":
+            # shuffle: the stream is in its epoch's order (Keras would warn that it cannot shuffle it);
+            # validation arrays are batched as the training ones, not in Keras' default of 32
+            return {"x": self._epoch_order.batches(arrays if len(arrays) > 1 else arrays[0], batch),
+                    "shuffle": False, "validation_batch_size": batch, **more}
+        x, y, weight = (*arrays, None, None)[:3]
+        return {"x": x, "y": y, "sample_weight": weight, "batch_size": batch, "shuffle": shuffle == "once", **more}
+
+    def ordering_callbacks(self) -> List[Any]:
+        """The callback that sets each epoch's order of the arrays :meth:`array_fit_arguments` feeds."""
+        return [self._epoch_order] if self.config.trainer.shuffle == "each_epoch" else []
+
+    @functools.cached_property
+    def _epoch_order(self) -> Any:
+        from lossexp.training.epoch_order import EpochOrder
+
+        return EpochOrder(self.config.trainer.seed)
 
     def serving_network(self, model: Any) -> Any:
         """What a served model runs on new inputs (the logged MLflow model's python_function flavor)."""

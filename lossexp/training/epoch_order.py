@@ -1,0 +1,78 @@
+"""In-memory examples batched in a new order every epoch, drawn from the run's seed and the epoch.
+
+Keras' ``fit`` on arrays shuffles with a random op whose seed is fixed when the input pipeline is
+built; under ``keras.utils.set_random_seed`` — which a reproducible run sets — every epoch starts a
+new iterator of that pipeline and redraws the *same* permutation, so each epoch trains on the same
+batches in the same order (tensorflow#29558). That is "shuffle once" SGD, not the reshuffling a
+researcher expects. :class:`EpochOrder` draws epoch e's order from ``(seed, e)`` with a stateless
+shuffle: a new order every epoch, the same for a run resumed at epoch e as for the run that never
+stopped. Its pipeline is Keras' own array pipeline (one permutation per epoch, sliced into batches
+of indices, each batch gathered from the arrays in parallel), so feeding the batches costs what it
+costs Keras; the callback tells the pipeline the epoch before Keras opens the epoch's iterator.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+
+class EpochOrder(keras.callbacks.Callback):
+    """The epoch whose order :meth:`batches` draws, set at each epoch's beginning."""
+
+    def __init__(self, seed: int) -> None:
+        import tensorflow as tf
+
+        super().__init__()
+        self.seed = int(seed)
+        with tf.init_scope():  # outside any distribution strategy: a plain variable on the host
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch_order")
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self.epoch.assign(epoch)
+
+    def batches(self, arrays: Any, batch_size: int) -> Any:
+        """``arrays`` (a structure of arrays with one row per example: inputs, targets, sample
+        weights) as a ``tf.data`` stream of batches of ``batch_size`` in this epoch's order, the last
+        batch partial."""
+        import numpy as np
+        import tensorflow as tf
+
+        flat = keras.tree.flatten(arrays)
+        examples = len(flat[0])
+        full, partial = divmod(examples, batch_size)
+        seed, epoch = self.seed, self.epoch
+
+        def permutation(_: Any) -> Any:
+            return tf.random.experimental.stateless_shuffle(
+                tf.range(examples, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch.read_value()]))
+
+        def batch_indices(order: Any) -> Any:
+            batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full * batch_size], [full, batch_size]))
+            if partial:
+                batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size:]))
+            return batches
+
+        def gather(indices: Any, data: Any) -> Any:
+            return tf.nest.map_structure(lambda column: tf.gather(column, indices, axis=0), data)
+
+        data = tf.nest.map_structure(lambda column: tf.convert_to_tensor(np.asarray(column)), _tuples(arrays))
+        stream = tf.data.Dataset.range(1).map(permutation).prefetch(1).flat_map(batch_indices)
+        stream = tf.data.Dataset.zip((stream, tf.data.Dataset.from_tensors(data).repeat()))
+        stream = stream.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        stream = stream.apply(tf.data.experimental.assert_cardinality(full + (1 if partial else 0)))
+        options = tf.data.Options()
+        # as Keras' array pipeline: no graph rewrite to pay for, and the epoch variable is state the
+        # pipeline reads, not state to serialise with it
+        options.experimental_optimization.apply_default_optimizations = False
+        options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
+        return stream.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _tuples(arrays: Any) -> Any:
+    """Lists as tuples (tf.data's structures: a list would read as one tensor) and no None."""
+    if isinstance(arrays, dict):
+        return {key: _tuples(value) for key, value in arrays.items()}
+    if isinstance(arrays, (list, tuple)):
+        return tuple(_tuples(value) for value in arrays if value is not None)
+    return arrays
