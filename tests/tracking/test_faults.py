@@ -17,10 +17,10 @@ from lossexp.tracking import store
 
 TINY = ["model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=200",
         "tracking.plots=false", "tracking.log_model=false", "tracking.drift=false"]
-#: SGD with momentum at 0.3 on the regression MLP with an activity penalty: finite for a few steps, then NaN
+#: SGD with momentum at 2 on the regression MLP with an activity penalty: finite for a few steps, then inf
 BLOWS_UP = [*TINY, "loss=activity", "loss.activity.layers=[hidden_1]", "model.hidden_units=[64,32]",
-            "optimizer=sgd", "optimizer.learning_rate=0.3", "optimizer.momentum=0.9", "trainer.epochs=3",
-            "trainer.log_every_n_steps=2"]
+            "optimizer=sgd", "optimizer.learning_rate=2.0", "optimizer.momentum=0.9", "trainer.epochs=3",
+            "trainer.log_every_n_steps=1"]
 #: an MLP that trains for minutes unless stopped: 50 steps an epoch, every step sampled
 LONG = [*TINY, "loss=none", "trainer.epochs=100000", "trainer.batch_size=4", "trainer.validation_split=0",
         "trainer.log_every_n_steps=1", "trainer.verbose=0"]

@@ -49,6 +49,14 @@ def test_a_stopped_run_continues_in_the_same_run_from_its_last_epoch(tmp_path, m
     assert "error" not in resumed.data.tags  # the stopped attempt's KeyboardInterrupt: it finished since
     assert not saved.exists()  # finished: nothing left to continue
 
+    # the same call never stopped: each epoch's examples in the same order (trainer.shuffle), the same numbers
+    _, uninterrupted = lossexp.fit("mlp", "regression", loss=["hist_avg", "activity"],
+                                   trainer={"epochs": 4, "verbose": 0, "log_every_n_steps": 5},
+                                   overrides=["data.n_samples=100", "tracking.plots=false", "tracking.log_model=false"])
+    for key in ("loss", "term/hist_avg", "val_loss"):
+        continued = [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)]
+        assert sorted(continued) == sorted((m.step, m.value) for m in client.get_metric_history(uninterrupted, key)), key
+
 
 @pytest.fixture
 def stopped(store_uri, tmp_path):

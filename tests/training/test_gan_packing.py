@@ -164,9 +164,12 @@ def test_the_regime_packs_the_real_data_and_counts_batch_size_in_rows():
     trainer = for_config(config)
     data = trainer.prepare(load(config.data))
     model = trainer.build(data)
-    arguments = trainer.fit_arguments(data)
-    np.testing.assert_array_equal(arguments["x"], packed_rows(data.x, 3, np.random.default_rng(9)))
-    assert arguments["batch_size"] == 16 and model.pack == 3  # 16 rows: 48 real and 48 generated points a step
+    [order] = trainer.callbacks(model, data)[1:]  # the samples' scores, then the epoch's order of the rows
+    order.on_epoch_begin(0)
+    batches = list(trainer.fit_arguments(data)["x"].as_numpy_iterator())
+    assert [len(batch) for batch in batches] == [16] * 4 and model.pack == 3  # 16 rows: 48 real and 48 generated points a step
+    rows, fed = packed_rows(data.x, 3, np.random.default_rng(9)), np.concatenate(batches)
+    np.testing.assert_array_equal(fed[np.lexsort(fed.T)], rows[np.lexsort(rows.T)])  # every row once, reordered
 
 
 def test_a_discriminator_that_does_not_read_pack_points_is_one_error():
