@@ -146,8 +146,9 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
 
     child_name, child_tags = child_identity(config.tracking.parent_run_id, config.tracking.sweep_keys)
     experiment = _experiment()
+    method = config.weighting.name if config.weighting.name != "equal" else None  # runs of two methods told apart
     run_name = (config.tracking.run_name or child_name
-                or "·".join(filter(None, (experiment, config.model.name, composition(config)))))
+                or "·".join(filter(None, (experiment, config.model.name, composition(config), method))))
     tags = {"loss": composition(config), "model": config.model.name, "data": config.data.name,
             "lossexp.version": lossexp.__version__, **project.run_tags(), **job_tags, **child_tags}
     if experiment:

@@ -62,6 +62,7 @@ def test_a_run_records_the_methods_weights(run_cli, store_uri):
     client = MlflowClient(store_uri)
     [run] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
     assert run.data.params["weighting.name"] == "pcgrad" and run.data.params["weighting.seed"] == "0"
+    assert run.info.run_name == "cnn·hist_avg+activity·pcgrad"  # told apart from the same run of another method
     for task in TASKS:
         points = client.get_metric_history(run.info.run_id, f"weight/pcgrad/{task}")
         assert [p.step for p in points] == [0, 8, 16] and all(p.value >= 1.0 - 1e-6 for p in points)  # 8 steps an epoch
