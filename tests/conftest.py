@@ -236,6 +236,19 @@ def make_tiny_network(seed: int = 0, activation: str = "tanh", regularizer=None)
     return keras.Model(inputs, outputs, name="tiny")
 
 
+def two_heads(trunk_units: int, head_units: int, seed: int):
+    """A shared tanh ``trunk`` under a linear head ``a`` and a head ``b`` with a layer of its own
+    (``b_hidden``): ``b`` is the network's last layer with weights, and only ``trunk`` is shared."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((4,), name="x")
+    trunk = keras.layers.Dense(trunk_units, activation="tanh", name="trunk")(inputs)
+    hidden = keras.layers.Dense(head_units, activation="tanh", name="b_hidden")(trunk)
+    return keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(trunk),
+                                "b": keras.layers.Dense(2, name="b")(hidden)}, name="two_heads")
+
+
 def subclassed_network(activation: Optional[str] = "relu", name: str = "subclassed"):
     """A subclassed keras.Model of ``hidden_1`` (8 units, ``activation``; None: linear) and ``output``
     (1 unit): a network of the user's without a symbolic graph."""

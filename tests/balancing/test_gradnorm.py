@@ -6,9 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import two_heads as shared_trunk_heads
 from lossexp.balancing.gradnorm import FLOOR, GradNorm
 from lossexp.errors import ConfigError
 from weighting_helpers import attached, weights
+
+
+def two_heads():
+    """A trunk of 6 under head ``a`` and head ``b`` (with a hidden layer of 3)."""
+    return shared_trunk_heads(trunk_units=6, head_units=3, seed=0)
+
 
 #: the tasks' gradients on W: task 0 pulls hard, task 2 not at all (a term on a lower layer)
 J = np.array([[3.0, 0.0, 1.0], [0.5, 0.5, 0.0], [0.0, 0.0, 0.0]])
@@ -47,18 +54,6 @@ def test_the_layer_must_have_trainable_weights():
                                           r"model with trainable weights; those are hidden_1, hidden_2, output$"):
         attached(GradNorm(layer="inputs"), 2)
     assert attached(GradNorm(layer="hidden_1"), 2).gradient_layers() == ["hidden_1"]
-
-
-def two_heads():
-    """A shared trunk under two heads, ``a`` (one layer) and ``b`` (two): ``b`` is the last layer with weights."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((4,), name="x")
-    trunk = keras.layers.Dense(6, activation="tanh", name="trunk")(inputs)
-    head = keras.layers.Dense(3, activation="tanh", name="b_hidden")(trunk)
-    return keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(trunk),
-                                "b": keras.layers.Dense(2, name="b")(head)}, name="two_heads")
 
 
 def test_split_heads_are_balanced_on_the_layer_they_share_and_one_step_follows_the_algorithm():

@@ -5,17 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import two_heads as shared_trunk_heads
+
 
 def two_heads():
-    """A shared trunk under a linear head ``a`` and a head ``b`` of two layers of its own."""
-    import keras
-
-    keras.utils.set_random_seed(1)
-    inputs = keras.Input((4,), name="x")
-    trunk = keras.layers.Dense(5, activation="tanh", name="trunk")(inputs)
-    hidden = keras.layers.Dense(6, activation="tanh", name="b_hidden")(trunk)
-    return keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(trunk),
-                                "b": keras.layers.Dense(2, name="b")(hidden)}, name="two_heads")
+    """A trunk of 5 under head ``a`` and head ``b`` (with a hidden layer of 6)."""
+    return shared_trunk_heads(trunk_units=5, head_units=6, seed=1)
 
 
 def test_mgda_on_split_heads_weighs_the_shared_trunk_and_updates_every_weight_by_alpha():
