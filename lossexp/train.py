@@ -134,7 +134,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         raise ConfigError(f"Invalid value for --resume: run {resume_run}'s checkpoint {saved} is gone")
     with placement(config.trainer, network), user_code_errors("building the model"):  # devices, strategy, dtype policy
         model = built_model(trainer, trainer.build(data, network=network, components=components))  # nothing logged yet
-        resumed_drift = checkpoint.restore(model, saved) if progress else None  # in the strategy's scope
+        restored = checkpoint.restore(model, saved) if progress else None  # in the strategy's scope
     with user_code_errors("making the training regime's callbacks"):  # before the run: a failure records nothing
         data = trainer.prepare_for(data, getattr(model, "network", None))  # as build() read it
         own = trainer.callbacks(model, data)  # first among the callbacks: their metrics are recorded with the epoch
@@ -175,14 +175,19 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
 
         every = config.trainer.log_every_n_steps
         recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift,
-                               drift_every_n_steps=config.tracking.drift_every_n_steps, resumed_drift=resumed_drift)
+                               drift_every_n_steps=config.tracking.drift_every_n_steps, resumed_drift=restored.drift if restored else None)
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
         guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too
         # after the recorder, committed once the epoch's points are in the store: no step before a
         # checkpoint's is left unrecorded by a kill (a resumed run records from the checkpoint's step on)
-        saving = ([checkpoint.Checkpoint(saved, recorder.drift_state, tracked.sink.once_written)]
+        # early stopping before the checkpoint, which keeps its memory of the epoch (a resumed run's best
+        # epoch may be one before it stopped)
+        stopping = ([EarlyStopping(config.trainer.monitor, config.trainer.patience,
+                                   resumed=restored.early_stopping if restored else None)]
+                    if config.trainer.patience else [])
+        saving = ([checkpoint.Checkpoint(saved, recorder.drift_state, tracked.sink.once_written,
+                                         early_stopping=stopping[0].memory if stopping else None)]
                   if config.trainer.checkpoint else [])
-        stopping = [EarlyStopping(config.trainer.monitor, config.trainer.patience)] if config.trainer.patience else []
         trial = trial_callbacks(config.objective, tracked)  # an Optuna trial: reports each epoch, may be pruned
         shown = console.callbacks(config.trainer.verbose, config.trainer.epochs, list(config.loss))  # logs complete
         with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri), \
@@ -190,7 +195,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                 training_mode_failures(model, data, config.model.name, config.trainer.batch_size):
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
                                 initial_epoch=progress["epochs"] if progress else 0,
-                                callbacks=[*own, recorder, *saving, watch, guard, *stopping, *trial, *callbacks,
+                                callbacks=[*own, recorder, *stopping, *saving, watch, guard, *trial, *callbacks,
                                            *shown],
                                 verbose=console.fit_verbosity(config.trainer.verbose))
         if config.tracking.plots:
@@ -213,8 +218,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         epochs = history.history
         if stopping and stopping[0].outcome():  # the model is its best epoch's: so is the objective
             tracked.sink.set_tags({"lossexp.early_stopping": stopping[0].outcome()})
-            kept = stopping[0].best_epoch - (progress["epochs"] if progress else 0) + 1
-            epochs = {key: values[:kept] for key, values in epochs.items()}
+            epochs = stopping[0].best_history(epochs, progress["epochs"] if progress else 0)
         value = objective_values(epochs, config.objective, trainer.fallback_objective)
         if tracked.run_id:
             store.log_metrics(tracked.client, tracked.run_id, objective_points(value, config.objective, recorder.step))

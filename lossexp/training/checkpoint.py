@@ -7,9 +7,12 @@ every epoch, into ``<run directory>/checkpoint/``:
 * ``state-<epochs>.npz`` — every variable the next step reads: the network's weights and non-trainable
   state (normalisation statistics, dropout's random-generator state), the components' state
   (``hist_avg``'s averages, trainable coefficients, a weighting method's memory), every optimizer's
-  slots and step count; and the weight-drift references (θ₀, the last snapshot, their mean), so
-  ``weight_drift/from_init`` still measures from the run's first weights;
-* ``progress.json`` — the epochs finished, the global step and the state file of that epoch.
+  slots and step count; the weight-drift references (θ₀, the last snapshot, their mean), so
+  ``weight_drift/from_init`` still measures from the run's first weights; and with
+  ``trainer.patience``, early stopping's best epoch's weights;
+* ``progress.json`` — the epochs finished, the global step, the state file of that epoch and early
+  stopping's memory (best value, epoch and logs, epochs since), so that a resumed run's best epoch may
+  be one before it stopped.
 
 Each is written to a temporary name and renamed, the state first (``state-<epochs>.npz``), then
 the progress naming it, then the previous epoch's state removed: a kill at any moment leaves a
@@ -26,13 +29,14 @@ import os
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import keras
 import numpy as np
 
 from lossexp.errors import ConfigError
 from lossexp.training.checkpoint_files import PROGRESS, STATE_PREFIX, progress, unreadable
+from lossexp.training.early_stopping import Memory
 from lossexp.training.step_count import batches_trained
 
 
@@ -63,14 +67,18 @@ class Checkpoint(keras.callbacks.Callback):
     callback then follows the recorder) defers the progress file until the epoch's points are in the
     store: a resumed run records from its checkpoint's step on, so a checkpoint ahead of the store
     (a SIGKILL while the epoch's points were being written) left those steps unrecorded for good.
+    ``early_stopping`` gives early stopping's :class:`~lossexp.training.early_stopping.Memory` to keep
+    (the callback runs before this one, so that the memory is of the epoch saved).
     """
 
     def __init__(self, directory: Path, drift_state: Optional[Callable[[], List[np.ndarray]]] = None,
-                 once_recorded: Optional[Callable[[Callable[[], None]], None]] = None) -> None:
+                 once_recorded: Optional[Callable[[Callable[[], None]], None]] = None,
+                 early_stopping: Optional[Callable[[], Memory]] = None) -> None:
         super().__init__()
         self.directory = Path(directory)
         self.drift_state = drift_state
         self.once_recorded = once_recorded
+        self.early_stopping = early_stopping
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         """Save, unless the epoch's loss is not finite (a state not worth continuing from: the
@@ -87,22 +95,26 @@ class Checkpoint(keras.callbacks.Callback):
         self.directory.mkdir(parents=True, exist_ok=True)
         arrays = [v.numpy() for v in state_variables(self.model)]
         drift = self.drift_state() if self.drift_state is not None else []
+        memory = self.early_stopping() if self.early_stopping is not None else None
+        best = memory.best_weights if memory is not None else []
         name = f"{STATE_PREFIX}{epochs}.npz"
         staged = self.directory / f"{name}.partial.npz"
-        np.savez(staged, *arrays, **{f"drift_{i}": value for i, value in enumerate(drift)})
+        np.savez(staged, *arrays, **{f"drift_{i}": value for i, value in enumerate(drift)},
+                 **{f"{BEST_PREFIX}{i}": value for i, value in enumerate(best)})
         os.replace(staged, self.directory / name)
-        commit = functools.partial(self._commit, epochs, step, name, len(arrays))
+        commit = functools.partial(self._commit, epochs, step, name, len(arrays),
+                                   memory.summary() if memory is not None else None)
         if self.once_recorded is not None:
             self.once_recorded(commit)
         else:
             commit()
 
-    def _commit(self, epochs: int, step: int, name: str, variables: int) -> None:
+    def _commit(self, epochs: int, step: int, name: str, variables: int, early_stopping: Optional[Dict[str, Any]]) -> None:
         """The progress naming ``name``, then the states of earlier epochs removed (not a later one's:
         with ``once_recorded`` the next epoch's may be written already)."""
         staged_progress = self.directory / f"{PROGRESS}.partial"
-        staged_progress.write_text(json.dumps({"epochs": epochs, "step": step, "state": name,
-                                               "variables": variables}))
+        staged_progress.write_text(json.dumps({"epochs": epochs, "step": step, "state": name, "variables": variables,
+                                               **({"early_stopping": early_stopping} if early_stopping else {})}))
         os.replace(staged_progress, self.directory / PROGRESS)
         for older in self.directory.glob(f"{STATE_PREFIX}*.npz"):
             number = older.name[len(STATE_PREFIX):-len(".npz")]
@@ -114,15 +126,30 @@ class Checkpoint(keras.callbacks.Callback):
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def restore(model: keras.Model, directory: Path) -> List[np.ndarray]:
+class Restored(NamedTuple):
+    """What a checkpoint keeps beside the model's variables."""
+
+    #: the weight-drift references
+    drift: List[np.ndarray]
+    #: early stopping's memory (None: the run had no ``trainer.patience``, or a checkpoint from before it was kept)
+    early_stopping: Optional[Memory]
+
+
+#: the names of early stopping's best weights in a state file
+BEST_PREFIX = "best_"
+
+
+def restore(model: keras.Model, directory: Path) -> Restored:
     """Assign the checkpoint's variables to ``model`` (built and compiled from the run's config);
-    returns the drift references kept with them. A model of other variables is one line."""
-    path = Path(directory) / progress(directory)["state"]
+    returns what is kept with them. A model of other variables is one line."""
+    written = progress(directory)
+    path = Path(directory) / written["state"]
     try:
         with np.load(path, allow_pickle=False) as saved:
-            names = [name for name in saved.files if not name.startswith("drift_")]
-            values = [saved[f"arr_{i}"] for i in range(len(names))]
-            drift = [saved[f"drift_{i}"] for i in range(len(saved.files) - len(names))]
+            count = {prefix: sum(name.startswith(prefix) for name in saved.files) for prefix in ("drift_", BEST_PREFIX)}
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files) - sum(count.values()))]
+            drift = [saved[f"drift_{i}"] for i in range(count["drift_"])]
+            best = [saved[f"{BEST_PREFIX}{i}"] for i in range(count[BEST_PREFIX])]
     except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:  # a disk's damage, a copy cut short
         raise unreadable(path, f"{type(error).__name__}: {error}") from None
     variables = state_variables(model)
@@ -132,5 +159,12 @@ def restore(model: keras.Model, directory: Path) -> List[np.ndarray]:
                           f"{len(variables)} of the model the run's config builds (was its code changed?)")
     for variable, value in zip(variables, values):
         variable.assign(value)
-    return drift
+    memory = written.get("early_stopping")
+    if memory is None:
+        return Restored(drift, None)
+    try:
+        return Restored(drift, Memory(best=memory["best"], best_epoch=int(memory["best_epoch"]), wait=int(memory["wait"]),
+                                      best_logs=dict(memory["best_logs"]), best_weights=best))
+    except (KeyError, TypeError, ValueError) as error:
+        raise unreadable(Path(directory) / PROGRESS, f"early stopping's memory {str(memory)[:80]}: {error!r}") from None
 

@@ -45,6 +45,36 @@ def test_training_stops_on_its_monitor_and_ends_with_its_best_epoch(tmp_path, mo
     assert np.mean((predicted - y[48:]) ** 2) == pytest.approx(history["val_loss/task"][best], rel=1e-5)
 
 
+@pytest.mark.slow
+def test_a_run_stopped_after_its_best_epoch_and_resumed_ends_as_the_one_that_never_stopped(tmp_path, monkeypatch):
+    """The checkpoint keeps early stopping's memory: resumed after its best epoch, the run stops when the
+    uninterrupted one does, with that epoch's weights and objective (it ended with the best since the resume)."""
+    monkeypatch.chdir(tmp_path)
+    x, y = data()
+    settings = {"loss": ["hist_avg"], "optimizer": {"name": "sgd", "learning_rate": 0.2},
+                "trainer": {"epochs": 60, "patience": 2, "batch_size": 8}, "overrides": QUIET}
+    net = network()
+    history, whole = lossexp.fit(net, (x, y), **settings)
+    best = int(np.argmin(history["val_loss"]))
+    assert best >= 1
+
+    class StopAfterTheBest(keras.callbacks.Callback):  # a Ctrl-C the epoch after the best one
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == best + 1:
+                raise KeyboardInterrupt
+
+    stopped = network()
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        lossexp.fit(stopped, (x, y), callbacks=[StopAfterTheBest()], **settings)
+    _, resumed = lossexp.fit(stopped, (x, y), resume=interrupted.value.run_id, **settings)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    ended, continued = client.get_run(whole), client.get_run(resumed)
+    assert continued.data.tags["lossexp.early_stopping"] == ended.data.tags["lossexp.early_stopping"]
+    assert continued.data.metrics["objective"] == ended.data.metrics["objective"]
+    for ours, theirs in zip(stopped.get_weights(), net.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def test_a_monitor_the_run_does_not_record_is_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=r"^Invalid value for trainer.monitor: expected a metric the run records "
