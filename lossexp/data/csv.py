@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
 from lossexp.data import resolve_path
-from lossexp.data.tables import Columns, count_csv_rows, read_table
+from lossexp.data.tables import Columns, read_table
 from lossexp.errors import ConfigError
 from lossexp.options import PositiveInt
 from lossexp.registry import register_data
@@ -40,9 +40,6 @@ class CsvReader:
 
         skipped = (lambda line: 0 < line <= start) if start else None  # lines found, not parsed into numbers
         return iter(pd.read_csv(file, usecols=columns, chunksize=chunk_rows, skiprows=skipped))
-
-    def rows(self, file: Path) -> int:
-        return count_csv_rows(file)
 
 
 @register_data("csv")

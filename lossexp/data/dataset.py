@@ -62,6 +62,8 @@ class Part:
     #: a stream part's function of each batch ``(x, y[, sample_weight])``, applied once it is batched:
     #: tf.data spends about 24 µs calling a function per element, on any element
     batch_map: Optional[Callable[..., Any]] = None
+    #: a stream part's class per example, as its source read them (see :attr:`Dataset.classes`)
+    classes: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -93,6 +95,10 @@ class Dataset:
     #: the size of the batches the source gave (a batched ``tf.data`` stream, a ``PyDataset``), whose
     #: examples lossexp batches again: ``lossexp.fit`` trains by it unless ``trainer.batch_size`` is given
     batch_size: Optional[int] = None
+    #: a classification stream's class per example, in its order, when its source read them without
+    #: reading the stream (a table's target column, read alone): class weights count them, where
+    #: counting the stream's would parse and convert every training example once more before training
+    classes: Optional[np.ndarray] = None
     #: generation data: scores a generator's samples every epoch (e.g. the ring's modes)
     scorer: Any = None
     extras: Dict[str, Any] = field(default_factory=dict)
@@ -179,11 +185,12 @@ class Dataset:
             if n_val == 0:
                 return train, None
             return train, Part(arrays=tuple(take_rows(c, slice(n_train, None)) for c in columns), size=n_val)
-        train = Part(stream=self.stream.take(n_train), size=n_train, origin=(self.stream, 0))
+        classes = (None, None) if self.classes is None else (self.classes[:n_train], self.classes[n_train:])
+        train = Part(stream=self.stream.take(n_train), size=n_train, origin=(self.stream, 0), classes=classes[0])
         if not n_val:
             return train, None
         rest = self.seek(n_train) if self.seek is not None else self.stream.skip(n_train)
-        return train, Part(stream=rest, size=n_val, origin=(self.stream, n_train))
+        return train, Part(stream=rest, size=n_val, origin=(self.stream, n_train), classes=classes[1])
 
     def sample(self, n: int = 8) -> Tuple[Any, Any]:
         """The first ``n`` examples as arrays (for checks before training)."""
@@ -285,11 +292,14 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
         def own_split(fraction: float) -> Tuple[Part, Optional[Part]]:
             # each stream read by itself: the joined stream's skip past the training examples would
             # read them all again (decoding, a generator's Python) before every validation pass
-            validation = Part(stream=held_out.stream, size=held_out.examples) if fraction > 0 else None
-            return Part(stream=train_set.stream, size=train_set.examples), validation
+            validation = Part(stream=held_out.stream, size=held_out.examples,
+                              classes=held_out.classes) if fraction > 0 else None
+            return Part(stream=train_set.stream, size=train_set.examples, classes=train_set.classes), validation
 
+        known = train_set.classes is not None and held_out.classes is not None
         whole = replace(train_set, stream=joined, size=train_set.examples + held_out.examples, num_outputs=classes,
-                        splitter=own_split)
+                        splitter=own_split,
+                        classes=np.concatenate([train_set.classes, held_out.classes]) if known else None)
     return replace(whole, held_out=held_out.examples)
 
 

@@ -54,11 +54,6 @@ class ParquetReader:
             yield batch.slice(skip).to_pandas()
             skip = 0
 
-    def rows(self, file: Path) -> int:
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(file).metadata.num_rows
-
 
 @register_data("parquet")
 def parquet(path: str, target: Columns, features: Optional[List[str]] = None, stream: bool = False,

@@ -5,13 +5,16 @@ split. With ``stream: true`` it is read in chunks through ``tf.data`` (for table
 memory): rows keep the file's order, its last rows validate, and training shuffles within a
 buffer; the last rows are read from their own row (a CSV's lines before it skipped unparsed, a
 Parquet file's row groups before it unread), not past every training row. Feature columns must be numeric; a target column of strings becomes class indices (its
-labels sorted, over every row). A second file (``validation_path``) of the same columns validates
+labels sorted, over every row). Streamed, the table's size and a single integer or text target's
+classes (and their counts, for class weights) come from one pass over the target column alone,
+not from reading the stream through, every column parsed. A second file (``validation_path``) of the same columns validates
 in place of the table's last rows. Each format is a :class:`TableReader` (``csv.py``, ``parquet.py``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional, Protocol, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -87,9 +90,6 @@ class TableReader(Protocol):
         """The ``columns`` as pandas frames of ``chunk_rows`` rows, in the file's order, from row
         ``start`` on (the rows before it not parsed or decoded where the format allows)."""
 
-    def rows(self, file: Path) -> int:
-        """The number of rows."""
-
 
 def read_table(name: str, reader: TableReader, path: str, target: Columns, features: Optional[List[str]],
                stream: bool, shuffle: bool, seed: int, chunk_rows: int, validation_path: Optional[str]) -> Any:
@@ -101,31 +101,89 @@ def read_table(name: str, reader: TableReader, path: str, target: Columns, featu
     if validation_path is not None:
         files["validation"] = reader.open("data.validation_path", validation_path)
         choose(validation_path, reader.columns(files["validation"]), targets, chosen)
-    labels = None
+    labels, scans = None, {}
     if stream or validation_path is not None:
-        found = [text_labels(chunk, targets) for file in files.values() for chunk in reader.chunks(file, targets,
-                                                                                                    chunk_rows)]
-        labels = sorted(set().union(*found)) if any(found) else None
+        scans, labels = scan_targets(reader, files, targets, chunk_rows)
     parts = {}
     for part, file in files.items():
         if stream:
             parts[part] = stream_of(name, lambda start=0, file=file: reader.chunks(file, chosen + targets, chunk_rows,
                                                                                    start),
-                                    chosen, targets, reader.rows(file), labels)
+                                    chosen, targets, scans[part], labels)
         else:
             parts[part] = to_arrays(reader.whole(file, chosen + targets), path if part == "train" else validation_path,
                                     chosen, targets, shuffle and part == "train", seed, labels)
     return parts if validation_path is not None else parts["train"]
 
 
+@dataclass
+class TargetScan:
+    """What one pass over a file's target column(s) alone finds, the feature columns unparsed: its
+    rows and, for a single integer or text target, each row's class — what a stream would otherwise
+    be read through for, every column parsed and converted (2M rows of 50 columns), before training."""
+
+    rows: int
+    #: each row's class in the file's order, in the smallest integer type that holds them (a text
+    #: label's place among the sorted labels of both files); None for other targets (floats, booleans,
+    #: several columns), whose streams are not read through either
+    classes: Optional[np.ndarray]
+    text: bool = False
+
+
+def scan_targets(reader: TableReader, files: Dict[str, Path], targets: List[str],
+                 chunk_rows: int) -> Tuple[Dict[str, TargetScan], Optional[List[str]]]:
+    """Each file's :class:`TargetScan`, in one pass over its target column(s), and a text target's
+    labels, sorted, over every row of every file (None for a numeric target)."""
+    from pandas.api.types import is_numeric_dtype
+
+    seen: Dict[str, int] = {}  # a text label → its place in the order first seen, across files
+    scans = {}
+    for part, file in files.items():
+        rows, found, kinds = 0, [], set()
+        for chunk in reader.chunks(file, targets, chunk_rows):
+            rows += len(chunk)
+            if len(targets) != 1:  # several columns: a regression's or one-hot rows, no classes read
+                continue
+            column = chunk[targets[0]]
+            if not is_numeric_dtype(column):
+                uniques, codes = np.unique(column.astype(str).to_numpy(), return_inverse=True)
+                found.append(np.array([seen.setdefault(u, len(seen)) for u in uniques], "int64")[codes])
+                kinds.add("text")
+            elif isinstance(column.dtype, np.dtype) and np.issubdtype(column.dtype, np.integer):
+                found.append(column.to_numpy("int64"))
+                kinds.add("integer")
+            else:
+                kinds.add("other")
+        classified = rows > 0 and len(kinds) == 1 and kinds != {"other"}
+        scans[part] = TargetScan(rows, np.concatenate(found) if classified and found else None, kinds == {"text"})
+    labels = sorted(seen) or None
+    if labels:
+        place = np.empty(len(seen), "int64")  # first-seen place → place among the sorted labels
+        place[[seen[label] for label in labels]] = np.arange(len(labels))
+    for scan in scans.values():
+        if scan.classes is not None:
+            scan.classes = compact(place[scan.classes] if scan.text else scan.classes)
+    return scans, labels
+
+
+def compact(classes: np.ndarray) -> np.ndarray:
+    """Class indices in the smallest integer type that holds them (one is kept per row); negative
+    ones (refused as labels) as they are."""
+    if not len(classes) or classes.min() < 0:
+        return classes
+    return classes.astype(np.min_scalar_type(int(classes.max())))
+
+
 def stream_of(name: str, chunks: Callable[[int], Iterator[Any]], features: List[str], targets: List[str],
-              size: int, labels: Optional[List[str]]) -> Dataset:
+              scan: TargetScan, labels: Optional[List[str]]) -> Dataset:
     """A stream of (x, y) rows from a generator of pandas chunks from a row on (re-entrant: one pass
     per epoch; the validation split's from its first row); a text target's ``labels`` (the whole
-    table's, so that every chunk encodes them alike)."""
+    table's, so that every chunk encodes them alike). Its size, and a single integer or text target's
+    classes, are the ``scan``'s of the target column: the stream is not read through before training."""
     import tensorflow as tf
 
-    from lossexp.data.dataset import from_stream
+    from lossexp.data.checks import check_labels
+    from lossexp.data.dataset import enough_examples, from_stream
 
     first = next(chunks(0))
     sample_x, sample_y = to_arrays(first, name, features, targets, shuffle=False, seed=0, labels=labels)
@@ -139,15 +197,10 @@ def stream_of(name: str, chunks: Callable[[int], Iterator[Any]], features: List[
 
         return tf.data.Dataset.from_generator(rows, output_signature=signature).unbatch()
 
-    return from_stream(name, rows_from(0), size=size, seek=rows_from)
-
-
-def count_csv_rows(path: Path) -> int:
-    with open(path, "rb") as handle:
-        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-    with open(path, "rb") as handle:
-        handle.seek(0, 2)
-        if handle.tell():
-            handle.seek(-1, 2)
-            lines += handle.read(1) != b"\n"
-    return max(lines - 1, 0)  # less the header
+    if scan.classes is None:  # floats regress, one-hot rows classify: from_stream needs no pass for either
+        return from_stream(name, rows_from(0), size=scan.rows, seek=rows_from)
+    size = enough_examples(name, scan.rows)
+    check_labels(name, int(scan.classes.min()), "in the stream's labels")
+    classes = len(labels) if scan.text else int(scan.classes.max()) + 1
+    return Dataset(name, "classification", stream=rows_from(0), size=size, num_outputs=classes, seek=rows_from,
+                   classes=scan.classes)

@@ -63,14 +63,17 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int) -> 
     # in about 24 µs: 10 s an epoch at 400,000 examples); sequences of varying length one by one, each
     # label position once and the padding, which batching adds later, weighted 0 as it comes
     varying = padded_when_batched(part.stream)
-    if varying:
-        positions = part.stream.map(lambda x, y, *weight: tf.reshape(labels(y), [-1])).unbatch().batch(65536)
+    if part.classes is not None:  # read by its source (a table's target column, alone): the stream is not read
+        counts = np.bincount(part.classes, minlength=classes)
     else:
-        size = elements_within(part.stream, READ_BATCH, READ_BYTES)
-        positions = batches(part.stream, size).map(lambda x, y, *weight: tf.reshape(labels(y), [-1]))
-    counts = np.zeros(classes, dtype="int64")
-    for found in positions.as_numpy_iterator():
-        counts += np.bincount(found, minlength=classes)
+        if varying:
+            positions = part.stream.map(lambda x, y, *weight: tf.reshape(labels(y), [-1])).unbatch().batch(65536)
+        else:
+            size = elements_within(part.stream, READ_BATCH, READ_BYTES)
+            positions = batches(part.stream, size).map(lambda x, y, *weight: tf.reshape(labels(y), [-1]))
+        counts = np.zeros(classes, dtype="int64")
+        for found in positions.as_numpy_iterator():
+            counts += np.bincount(found, minlength=classes)
     vector = tf.constant(per_class(spec, counts))
 
     def one(x: Any, y: Any, *own: Any) -> Any:  # an element, or a batch of elements of one shape

@@ -43,3 +43,87 @@ def test_the_validation_rows_are_read_without_converting_the_training_rows(in_tm
     converted.clear()
     assert sum(len(y) for _, y in train.stream.batch(1000).as_numpy_iterator()) == 750
     assert sum(converted) <= 800  # the training rows, and at most a chunk past them
+
+
+def counting_reads(monkeypatch, reader_class):
+    """Every row the table's reader parses, by the columns it parses (``{columns: rows}``), and every
+    row converted to arrays (``[rows]``), from now on."""
+    parsed, converted = {}, []
+    original_chunks, original_arrays = reader_class.chunks, tables.to_arrays
+
+    def chunks(self, file, columns, chunk_rows, start=0):
+        for chunk in original_chunks(self, file, columns, chunk_rows, start):
+            parsed[tuple(columns)] = parsed.get(tuple(columns), 0) + len(chunk)
+            yield chunk
+
+    def to_arrays(frame, *args, **kwargs):
+        converted.append(len(frame))
+        return original_arrays(frame, *args, **kwargs)
+
+    monkeypatch.setattr(reader_class, "chunks", chunks)
+    monkeypatch.setattr(tables, "to_arrays", to_arrays)
+    return parsed, converted
+
+
+@pytest.mark.parametrize("source", ["csv", "parquet"])
+@pytest.mark.parametrize("target", ["label", "kind", "level"])
+def test_a_streamed_table_reads_each_row_once_before_training(in_tmp, source, target, monkeypatch):
+    """Its size and classes come from the pass over the target column (the one that finds a text
+    target's labels): no pass over every column before the first step, only the first chunks that
+    give the stream its shapes and are checked for NaN/inf."""
+    from lossexp.data.csv import CsvReader
+    from lossexp.data.parquet import ParquetReader
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(1000, 3)).astype("float32"), columns=["a", "b", "c"])
+    table["label"] = rng.integers(1, 4, size=1000)  # classes 0 … 3, class 0 absent
+    table["kind"] = np.array(["x", "y", "z"])[table["label"] - 1]
+    table["level"] = table["a"] * 2
+    features = ["a", "b", "c"]
+    if source == "csv":
+        table.to_csv(in_tmp / "t.csv", index=False)
+    else:
+        table.to_parquet(in_tmp / "t.parquet", row_group_size=300)
+    parsed, converted = counting_reads(monkeypatch, CsvReader if source == "csv" else ParquetReader)
+    data = dataset(source, path=f"t.{source}", target=target, features=features, stream=True, chunk_rows=100)
+    expected = {"label": ("classification", 4), "kind": ("classification", 3), "level": ("regression", 1)}[target]
+    assert (data.task, data.num_outputs, data.size) == (*expected, 1000)
+    assert parsed[(target,)] == 1000  # the target column, once
+    assert parsed[(*features, target)] <= 400 and sum(converted) <= 400, (parsed, converted)  # the first chunks
+
+
+@pytest.mark.parametrize("source", ["csv", "parquet"])
+def test_class_weights_of_a_streamed_table_count_its_target_column_not_its_stream(in_tmp, source, monkeypatch):
+    """Balanced class weights need each class's training rows: the target column's pass gave them
+    (a validation file's classes included in the classes, not in the counts); no row is parsed again."""
+    import tensorflow as tf
+
+    from lossexp.data.csv import CsvReader
+    from lossexp.data.parquet import ParquetReader
+    from lossexp.training.class_weights import weighted
+
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame(rng.normal(size=(600, 2)).astype("float32"), columns=["a", "b"])
+    table["kind"] = np.array(["x", "y"])[(rng.random(600) < 0.25).astype(int)]  # 3 x : 1 y
+    held_out = table.iloc[:40].assign(kind=["w", "x"] * 20)  # w: a class the training file lacks
+    for rows, name in ((table, "t"), (held_out, "v")):
+        if source == "csv":
+            rows.to_csv(in_tmp / f"{name}.{source}", index=False)
+        else:
+            rows.to_parquet(in_tmp / f"{name}.{source}")
+    parsed, converted = counting_reads(monkeypatch, CsvReader if source == "csv" else ParquetReader)
+    data = dataset(source, path=f"t.{source}", target="kind", validation_path=f"v.{source}", stream=True,
+                   chunk_rows=50)
+    assert (data.num_outputs, data.size, data.held_out) == (3, 640, 40)  # w 0, x 1, y 2
+    parsed.clear(), converted.clear()
+    train, validation = data.split(0.2)
+    batch = weighted(train, "balanced", data.num_outputs).batch_map
+    counts = table["kind"].value_counts()
+    expected = [0.0, 600 / (2 * counts["x"]), 600 / (2 * counts["y"])]
+    np.testing.assert_allclose(batch(tf.zeros((3, 2)), tf.constant([0, 1, 2]))[2], expected, rtol=1e-6)
+    assert parsed == {} and converted == []
+    single = dataset(source, path=f"t.{source}", target="kind", stream=True, chunk_rows=50)
+    train, _ = single.split(0.5)  # the first 300 rows train
+    first = table["kind"][:300].value_counts()
+    weights = weighted(train, "balanced", single.num_outputs).batch_map(tf.zeros((2, 2)), tf.constant([0, 1]))[2]
+    np.testing.assert_allclose(weights, [300 / (2 * first["x"]), 300 / (2 * first["y"])], rtol=1e-6)
