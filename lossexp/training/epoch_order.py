@@ -1,4 +1,4 @@
-"""In-memory examples batched in a new order every epoch, drawn from the run's seed and the epoch.
+"""The training examples in a new order every epoch, drawn from the run's seed and the epoch.
 
 Keras' ``fit`` on arrays shuffles with a random op whose seed is fixed when the input pipeline is
 built; under ``keras.utils.set_random_seed`` — which a reproducible run sets — every epoch starts a
@@ -9,6 +9,11 @@ shuffle: a new order every epoch, the same for a run resumed at epoch e as for t
 stopped. Its pipeline is Keras' own array pipeline (one permutation per epoch, sliced into batches
 of indices, each batch gathered from the arrays in parallel), so feeding the batches costs what it
 costs Keras; the callback tells the pipeline the epoch before Keras opens the epoch's iterator.
+
+A stream (data larger than memory) cannot be permuted; it is shuffled within a buffer
+(:meth:`EpochOrder.shuffled`) whose seed is drawn from ``(seed, e)`` the same way, where tf.data's
+own ``reshuffle_each_iteration`` draws each pass's seed from a generator that a resumed run starts
+afresh. :class:`OneOrder` is ``trainer.shuffle: once`` for a stream: one buffer order, every epoch.
 """
 from __future__ import annotations
 
@@ -30,6 +35,26 @@ class EpochOrder(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         self.epoch.assign(epoch)
+
+    def shuffled(self, stream: Any, buffer: int) -> Any:
+        """``stream`` shuffled within ``buffer`` elements in this epoch's order: each pass reads the
+        epoch and shuffles with a seed drawn from ``(seed, epoch)``."""
+        import tensorflow as tf
+
+        seed, epoch = self.seed, self.epoch
+
+        def in_epochs_order(epoch_now: Any) -> Any:
+            # tf.data's seed helper compares a tensor seed with 0 in Python when the graph's own seed
+            # is 0 (keras.utils.set_random_seed(0)) and fails; this function's graph gets a seed of
+            # its own (not the process's), and the op seed, drawn from (seed, epoch), decides the order
+            tf.random.set_seed(_FUNCTION_GRAPH_SEED)
+            op_seed = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), epoch_now]),
+                                                  minval=1, maxval=2 ** 31 - 1, dtype=tf.int64)
+            return stream.shuffle(buffer, seed=op_seed, reshuffle_each_iteration=False)
+
+        ordered = tf.data.Dataset.range(1).map(lambda _: epoch.read_value()).flat_map(in_epochs_order)
+        cardinality = int(stream.cardinality())
+        return ordered.apply(tf.data.experimental.assert_cardinality(cardinality)) if cardinality >= 0 else ordered
 
     def batches(self, arrays: Any, batch_size: int) -> Any:
         """``arrays`` (a structure of arrays with one row per example: inputs, targets, sample
@@ -67,6 +92,20 @@ class EpochOrder(keras.callbacks.Callback):
         options.experimental_optimization.apply_default_optimizations = False
         options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
         return stream.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+class OneOrder:
+    """``trainer.shuffle: once`` for a stream: shuffled within a buffer in one order, every epoch."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+
+    def shuffled(self, stream: Any, buffer: int) -> Any:
+        return stream.shuffle(buffer, seed=self.seed, reshuffle_each_iteration=False)
+
+
+#: the graph seed of the function that shuffles a stream in its epoch's order (any but 0)
+_FUNCTION_GRAPH_SEED = 1
 
 
 def _tuples(arrays: Any) -> Any:

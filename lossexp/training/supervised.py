@@ -203,7 +203,7 @@ class SupervisedTrainer(Trainer):
         from lossexp.training.gradient_probe import GradientProbe, training_batches
 
         train, _ = self.splits(data)
-        ordering = self.ordering_callbacks() if train.arrays is not None else []
+        ordering = self.ordering_callbacks()
         if model.diagnostics is None:
             return [EpochEnd(), *ordering]
         batches = training_batches(train, self.config.trainer.batch_size, self.config.trainer.seed)
@@ -215,7 +215,7 @@ class SupervisedTrainer(Trainer):
         if train.arrays is not None:
             return self.array_fit_arguments(train.arrays,
                                             validation_data=validation.arrays if validation is not None else None)
-        return {"x": batched(train, batch, shuffle=self.config.trainer.shuffle, seed=self.config.trainer.seed),
+        return {"x": batched(train, batch, order=self.stream_order()),
                 "shuffle": False,  # the stream shuffles itself (Keras would warn that it cannot)
                 "validation_data": batched(validation, batch, cache=True) if validation is not None else None}
 
@@ -248,9 +248,9 @@ def watch_gradients(model: Any, config: Any) -> None:
         model.watch_gradients()
 
 
-def batched(part: Any, batch_size: int, shuffle: str = "none", seed: int = 0, cache: bool = False) -> Any:
-    """A part's stream batched and prefetched; shuffled (``shuffle``: ``each_epoch``, ``once`` — one
-    order, every epoch —, or ``none``) within its size, at most 10,000
+def batched(part: Any, batch_size: int, order: Any = None, cache: bool = False) -> Any:
+    """A part's stream batched and prefetched; shuffled by ``order`` (an ``EpochOrder`` or
+    ``OneOrder`` of :mod:`lossexp.training.epoch_order`; None: the stream's order) within its size, at most 10,000
     elements and 1 GiB of them (:func:`lossexp.data.streams.elements_within`; one line says when the
     memory bound shuffles within fewer: a stream in sorted order is then better shuffled at its
     source). With ``cache``, a part cut from the middle of a stream (the validation split) is kept
@@ -266,13 +266,13 @@ def batched(part: Any, batch_size: int, shuffle: str = "none", seed: int = 0, ca
     stream = part.stream
     if int(stream.cardinality()) == tf.data.UNKNOWN_CARDINALITY and part.size is not None:
         stream = stream.apply(tf.data.experimental.assert_cardinality(part.size))
-    if shuffle != "none" and part.size:
+    if order is not None and part.size:
         buffer = elements_within(stream, min(int(part.size), SHUFFLE_ELEMENTS), SHUFFLE_BYTES)
         if buffer < min(int(part.size), SHUFFLE_ELEMENTS):
             print(f"lossexp: the training stream shuffles within {buffer:,} of its {part.size:,} examples at a time "
                   f"({SHUFFLE_BYTES / 2 ** 30:g} GiB of them): if it is stored in an order (sorted by class), "
                   "shuffle it at its source", file=sys.stderr)
-        stream = stream.shuffle(buffer, seed=seed, reshuffle_each_iteration=shuffle == "each_epoch")
+        stream = order.shuffled(stream, buffer)
     if cache and part.origin and part.origin[1] and part.size \
             and elements_within(stream, int(part.size), SHUFFLE_BYTES) == part.size:
         stream = stream.cache()

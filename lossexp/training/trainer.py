@@ -88,8 +88,19 @@ class Trainer:
         x, y, weight = (*arrays, None, None)[:3]
         return {"x": x, "y": y, "sample_weight": weight, "batch_size": batch, "shuffle": shuffle == "once", **more}
 
+    def stream_order(self) -> Any:
+        """How a training stream is shuffled, by ``trainer.shuffle`` (None: in its own order); with
+        ``each_epoch``, :meth:`ordering_callbacks` must be among the callbacks."""
+        from lossexp.training.epoch_order import OneOrder
+
+        shuffle = self.config.trainer.shuffle
+        if shuffle == "each_epoch":
+            return self._epoch_order
+        return OneOrder(self.config.trainer.seed) if shuffle == "once" else None
+
     def ordering_callbacks(self) -> List[Any]:
-        """The callback that sets each epoch's order of the arrays :meth:`array_fit_arguments` feeds."""
+        """The callback that sets each epoch's order of the arrays :meth:`array_fit_arguments` and the
+        stream :meth:`stream_order` shuffles feed."""
         return [self._epoch_order] if self.config.trainer.shuffle == "each_epoch" else []
 
     @functools.cached_property

@@ -344,13 +344,14 @@ def test_a_training_stream_shuffled_within_fewer_than_its_examples_says_so(capsy
     import tensorflow as tf
 
     from lossexp.data.dataset import Part
+    from lossexp.training.epoch_order import EpochOrder
     from lossexp.training.supervised import batched
 
     small = tf.data.Dataset.from_tensor_slices((np.zeros((64, 16), "float32"), np.arange(64) % 2))
-    first = [b[1].numpy().tolist() for b in batched(Part(stream=small, size=64), 64, shuffle=True)][0]
+    first = [b[1].numpy().tolist() for b in batched(Part(stream=small, size=64), 64, order=EpochOrder(0))][0]
     assert sorted(first) == sorted(np.arange(64) % 2) and capsys.readouterr().err == ""
     large = tf.data.Dataset.range(300).map(lambda i: (tf.zeros([2 ** 20]), i % 2))  # 4 MiB an element
-    batched(Part(stream=large, size=300), 32, shuffle=True)
+    batched(Part(stream=large, size=300), 32, order=EpochOrder(0))
     assert capsys.readouterr().err == (
         "lossexp: the training stream shuffles within 255 of its 300 examples at a time (1 GiB of them): if it is "
         "stored in an order (sorted by class), shuffle it at its source\n")

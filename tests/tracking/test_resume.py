@@ -13,11 +13,24 @@ from lossexp.errors import ConfigError
 from lossexp.tracking import resume
 
 
+#: in-memory arrays, and a CSV streamed through tf.data (shuffled within a buffer, not permuted)
+SOURCES = {"arrays": ("regression", ["data.n_samples=100"]),
+           "stream": ("csv", ["data.path=table.csv", "data.target=y", "data.stream=true"])}
+
+
 @pytest.mark.slow
-def test_a_stopped_run_continues_in_the_same_run_from_its_last_epoch(tmp_path, monkeypatch, run_cli, store_uri):
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_stopped_run_continues_in_the_same_run_from_its_last_epoch(tmp_path, monkeypatch, run_cli, store_uri,
+                                                                     source):
     import keras
+    import numpy as np
 
     import lossexp
+
+    data, options = SOURCES[source]
+    rows = np.random.default_rng(0).standard_normal((100, 4))
+    np.savetxt(tmp_path / "table.csv", np.c_[rows, rows @ [1.0, -2.0, 0.5, 0.0]], delimiter=",",
+               header="a,b,c,d,y", comments="")
 
     class StopAfterTwoEpochs(keras.callbacks.Callback):  # as Ctrl-C would, between two epochs
         def on_epoch_end(self, epoch, logs=None):
@@ -26,9 +39,9 @@ def test_a_stopped_run_continues_in_the_same_run_from_its_last_epoch(tmp_path, m
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        lossexp.fit("mlp", "regression", loss=["hist_avg", "activity"], callbacks=[StopAfterTwoEpochs()],
+        lossexp.fit("mlp", data, loss=["hist_avg", "activity"], callbacks=[StopAfterTwoEpochs()],
                     trainer={"epochs": 4, "verbose": 0, "log_every_n_steps": 5},
-                    overrides=["data.n_samples=100", "tracking.plots=false", "tracking.log_model=false"])
+                    overrides=[*options, "tracking.plots=false", "tracking.log_model=false"])
     client = MlflowClient(store_uri)
     [run] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
     saved = Path(run.data.tags["lossexp.checkpoint"])
@@ -50,9 +63,9 @@ def test_a_stopped_run_continues_in_the_same_run_from_its_last_epoch(tmp_path, m
     assert not saved.exists()  # finished: nothing left to continue
 
     # the same call never stopped: each epoch's examples in the same order (trainer.shuffle), the same numbers
-    _, uninterrupted = lossexp.fit("mlp", "regression", loss=["hist_avg", "activity"],
+    _, uninterrupted = lossexp.fit("mlp", data, loss=["hist_avg", "activity"],
                                    trainer={"epochs": 4, "verbose": 0, "log_every_n_steps": 5},
-                                   overrides=["data.n_samples=100", "tracking.plots=false", "tracking.log_model=false"])
+                                   overrides=[*options, "tracking.plots=false", "tracking.log_model=false"])
     for key in ("loss", "term/hist_avg", "val_loss"):
         continued = [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)]
         assert sorted(continued) == sorted((m.step, m.value) for m in client.get_metric_history(uninterrupted, key)), key

@@ -1,13 +1,15 @@
 """In-memory examples are trained in a new order every epoch, drawn from the seed and the epoch:
 every example once per epoch, the same order for an epoch whatever came before it (a resumed run),
-and Keras' own array shuffle shown to repeat one order under a fixed seed (why this exists)."""
+and Keras' own array shuffle shown to repeat one order under a fixed seed (why this exists). A
+stream is shuffled within a buffer whose seed is drawn the same way (tf.data's reshuffling is
+shown to restart with a resumed run)."""
 from __future__ import annotations
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from lossexp.training.epoch_order import EpochOrder
+from lossexp.training.epoch_order import EpochOrder, OneOrder
 
 
 def orders(stream, order, epochs):
@@ -49,6 +51,49 @@ def test_an_epochs_order_does_not_depend_on_the_epochs_before_it():
     assert orders(resumed.batches((x, y), 4), resumed, [2, 3]) == uninterrupted[2:]
     other = EpochOrder(seed=4)
     assert orders(other.batches((x, y), 4), other, range(4)) != uninterrupted
+
+
+def stream_orders(stream, order, epochs):
+    drawn = []
+    for epoch in epochs:
+        order.on_epoch_begin(epoch)
+        drawn.append([int(value) for value in stream.as_numpy_iterator()])
+    return drawn
+
+
+def test_a_streams_order_is_drawn_from_the_seed_and_the_epoch_alone_also_under_a_global_seed_of_0():
+    keras.utils.set_random_seed(0)  # the default trainer.seed: tf.data's seed helper trips on a tensor seed here
+    stream = tf.data.Dataset.range(20)
+    first = EpochOrder(seed=0)
+    uninterrupted = stream_orders(first.shuffled(stream, 8), first, range(4))
+    assert all(sorted(epoch) == list(range(20)) for epoch in uninterrupted)
+    assert len({str(epoch) for epoch in uninterrupted}) == 4
+    resumed = EpochOrder(seed=0)
+    assert stream_orders(resumed.shuffled(stream, 8), resumed, [2, 3]) == uninterrupted[2:]
+    other = EpochOrder(seed=1)
+    assert stream_orders(other.shuffled(stream, 8), other, range(4)) != uninterrupted
+    assert int(first.shuffled(stream, 8).cardinality()) == 20  # Keras knows each epoch's steps
+
+
+def test_tf_datas_own_reshuffling_restarts_with_a_new_pipeline():
+    """Why a stream's order is drawn from the epoch: ``reshuffle_each_iteration`` draws each pass's
+    seed from a generator that a new pipeline — a resumed run's — starts again."""
+    keras.utils.set_random_seed(0)
+
+    def passes(n):
+        stream = tf.data.Dataset.range(20).shuffle(8, seed=0, reshuffle_each_iteration=True)
+        return [[int(value) for value in stream.as_numpy_iterator()] for _ in range(n)]
+
+    uninterrupted = passes(3)
+    assert len({str(epoch) for epoch in uninterrupted}) == 3
+    assert passes(1)[0] == uninterrupted[0] != uninterrupted[2]  # "epoch 2" after a resume draws epoch 0's
+
+
+def test_once_shuffles_a_stream_in_one_order_every_epoch():
+    order = OneOrder(seed=5)
+    shuffled = order.shuffled(tf.data.Dataset.range(20), 8)
+    drawn = [[int(value) for value in shuffled.as_numpy_iterator()] for _ in range(3)]
+    assert drawn[0] == drawn[1] == drawn[2] != list(range(20))
 
 
 def test_fit_sets_the_epoch_before_each_epoch_reads_its_batches():
