@@ -240,7 +240,7 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
     from lossexp.precheck import translate_errors
     from lossexp.registry import available, register_config_nodes
     from lossexp.train import execute
-    from lossexp.tracking.users_run import nest_in_users_run
+    from lossexp.tracking.users_run import follow_users_experiment, nest_in_users_run
     from lossexp.training.trainer import DEFAULT
 
     unknown = sorted(set(sections) - set(SECTIONS))
@@ -297,8 +297,10 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
     config.loss = entries_of(built)
     resolved["loss"] = config.loss
     base = Path.cwd()
-    if resume is None:  # inside the user's own mlflow.start_run(): its child, the user's run left running
-        nest_in_users_run(config, resolved, "tracking.experiment" in _given_keys(argv), base)
+    if resume is None:  # the user's mlflow.set_experiment; inside their mlflow.start_run(): its child, their run left running
+        experiment_given = "tracking.experiment" in _given_keys(argv)
+        follow_users_experiment(config, resolved, experiment_given, base)
+        nest_in_users_run(config, resolved, experiment_given, base)
     output = base / "outputs" / "runs" / datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
     if resume is not None:
         output = _resumed_directory(resume, config, resolved)

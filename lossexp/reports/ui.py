@@ -22,8 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="lossexp ui", description="Serve the MLflow UI on the project's store (127.0.0.1).")
     parser.add_argument("--port", type=int, default=5000, help="port to listen on (5000)")
     parser.add_argument("--uri", help="backend store URI (default: outputs/mlflow.db under this directory)")
-    parser.add_argument("--experiment", "-e", metavar="E", default="lossexp",
-                        help="the experiment whose runs the printed address opens (lossexp)")
+    parser.add_argument("--experiment", "-e", metavar="E", default=os.environ.get("MLFLOW_EXPERIMENT_NAME", "lossexp"),
+                        help="the experiment whose runs the printed address opens ($MLFLOW_EXPERIMENT_NAME, else lossexp)")
     return parser
 
 

@@ -8,11 +8,14 @@ Now the fit's run is the child of the user's run (tag ``mlflow.parentRunId``), i
 ``tracking.experiment`` is given, its experiment — as a sweep's jobs are children of its parent — and
 the user's run stays active. ``mlflow.autolog()`` of the user's would log lossexp's training a second
 time (Keras' ``fit`` patched: a run of its own, or the user's run filled with lossexp's metrics and
-model); :func:`autologging_off` keeps it out of lossexp's run.
+model); :func:`autologging_off` keeps it out of lossexp's run. The experiment a notebook chose with
+``mlflow.set_experiment`` (MLflow keeps it as ``$MLFLOW_EXPERIMENT_ID``) is where its fits record, as
+its own runs would be (:func:`follow_users_experiment`).
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
@@ -53,6 +56,28 @@ def nest_in_users_run(config: Any, resolved: Dict[str, Any], experiment_given: b
         experiment = store.open_client(uri).get_experiment(users.info.experiment_id).name
         config.tracking.experiment = tracking["experiment"] = experiment
     return users.info.run_id
+
+
+def follow_users_experiment(config: Any, resolved: Dict[str, Any], experiment_given: bool, base_dir: Path) -> None:
+    """Unless ``experiment_given`` or ``$MLFLOW_EXPERIMENT_NAME`` chose one, record into the experiment
+    ``$MLFLOW_EXPERIMENT_ID`` names — what ``mlflow.set_experiment("mine")`` sets — in the fit's store
+    (``tracking.experiment``, set on ``config`` and ``resolved``). An ID the store does not hold (chosen
+    in another store) is one line."""
+    chosen = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    if experiment_given or not chosen or os.environ.get("MLFLOW_EXPERIMENT_NAME") or not config.tracking.enabled:
+        return
+    from mlflow.exceptions import MlflowException
+
+    uri = store.resolve_uri(config.tracking.uri, base_dir)
+    try:
+        experiment = store.open_client(uri).get_experiment(chosen)
+    except MlflowException:
+        experiment = None
+    if experiment is None or experiment.lifecycle_stage != "active":
+        raise ConfigError(f"Invalid value for MLFLOW_EXPERIMENT_ID (mlflow.set_experiment's): expected an active "
+                          f"experiment of the store the fit records in, {uri}, got {chosen!r}; choose one with "
+                          "tracking={'experiment': name}, or set the experiment again in this store")
+    config.tracking.experiment = resolved.setdefault("tracking", {})["experiment"] = experiment.name
 
 
 @contextlib.contextmanager

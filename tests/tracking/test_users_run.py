@@ -74,3 +74,38 @@ def test_a_tracking_uri_of_another_store_inside_the_users_run_is_one_line_and_re
         while mlflow.active_run() is not None:
             mlflow.end_run()
     assert not (tmp_path / "other.db").exists()
+
+
+def test_a_fit_records_into_the_experiment_the_notebook_set_and_a_given_one_wins(tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    for variable in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):  # restored after mlflow.set_experiment
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    uri = f"sqlite:///{tmp_path / 'mine.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("my_study")
+    client = MlflowClient(uri)
+
+    def experiment_of(**sections):
+        _, run_id = lossexp.fit(_network(), _data(), loss=["hist_avg"], **{**QUICK, **sections})
+        return client.get_experiment(client.get_run(run_id).info.experiment_id).name
+
+    assert experiment_of() == "my_study"
+    assert experiment_of(tracking={**QUICK["tracking"], "experiment": "given"}) == "given"
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "4242")  # chosen in another store
+    with pytest.raises(ConfigError, match=r"^Invalid value for MLFLOW_EXPERIMENT_ID \(mlflow.set_experiment's\): "
+                                          r"expected an active experiment of the store the fit records in, "
+                                          rf"{uri}, got '4242'; choose one with tracking="):
+        experiment_of()
+
+
+def test_mlflow_experiment_name_chooses_the_experiment_unless_it_is_given(monkeypatch):
+    from conftest import composed_config
+
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "cluster_study")
+    assert composed_config().tracking.experiment == "cluster_study"
+    assert composed_config("tracking.experiment=mine").tracking.experiment == "mine"
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME")
+    assert composed_config().tracking.experiment == "lossexp"
