@@ -82,9 +82,12 @@ class Checkpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         """Save, unless the epoch's loss is not finite (a state not worth continuing from: the
-        previous epoch's stays)."""
+        previous epoch's stays) or the epoch is ``fit``'s last: training ends after it and deletes the
+        checkpoint (a stop at its very end continues from the epoch before)."""
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
+            return
+        if epoch + 1 >= (self.params or {}).get("epochs", epoch + 2):
             return
         self.save(epoch + 1, int(keras.ops.convert_to_numpy(batches_trained(self.model.optimizer))))
 
