@@ -2,7 +2,7 @@
 
 A long run meets a scheduler's time limit, a Ctrl-C, the OOM killer or a reboot. With
 ``trainer.checkpoint: true`` (the default) the :class:`Checkpoint` callback writes, at the end of
-every epoch, into ``<run directory>/checkpoint/``:
+every epoch but ``fit``'s last (training then ends and deletes it), into ``<run directory>/checkpoint/``:
 
 * ``state-<epochs>.npz`` — every variable the next step reads: the network's weights and non-trainable
   state (normalisation statistics, dropout's random-generator state), the components' state
