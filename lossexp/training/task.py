@@ -113,10 +113,25 @@ def check_metric(key: str, name: str) -> str:
 
 def outputs_logits(y_pred: Any, elementwise: bool = False) -> bool:
     """Whether classifier outputs are logits: not rows of probabilities summing to 1 (one unit, or
-    ``elementwise`` scores of class 1: not probabilities in [0, 1])."""
+    ``elementwise`` scores of class 1: not probabilities in [0, 1]). A row sums to 1 within 10⁻³, or
+    within the spacing of its dtype at 1 when that is coarser: a softmax computed in bfloat16 (a network
+    built under ``mixed_bfloat16``) rounds each probability to 8 bits, its rows summing to 1 ± 0.003."""
     y = np.asarray(y_pred, dtype=np.float64)
     probabilities = np.all(y >= 0) and np.all(y <= 1)
-    return not (probabilities and (elementwise or binary(y) or np.allclose(y.sum(axis=-1), 1.0, atol=1e-3)))
+    return not (probabilities and (elementwise or binary(y) or
+                                   np.allclose(y.sum(axis=-1), 1.0, atol=max(1e-3, spacing_at_one(y_pred)))))
+
+
+def spacing_at_one(values: Any) -> float:
+    """The distance from 1 to the next number of ``values``' floating-point dtype (bfloat16: 2⁻⁷;
+    float16: 2⁻¹⁰); 0 for a dtype that is not floating point."""
+    import ml_dtypes  # NumPy's finfo does not know bfloat16; ml_dtypes' knows every float dtype
+
+    dtype = np.asarray(values).dtype
+    try:
+        return float(ml_dtypes.finfo(dtype).eps)
+    except (ValueError, TypeError):
+        return 0.0
 
 
 def binary(y_pred: Any, y_true: Any = None) -> bool:

@@ -200,3 +200,40 @@ def test_a_network_built_in_the_users_strategy_trains_under_it_and_one_built_out
                                           r"built in a tf.distribute.MirroredStrategy's scope .*got outside built "
                                           r"outside one$"):
         lossexp.fit(outside, (x, x[:, :1]), trainer={"distribute": "mirrored", "epochs": 1})
+
+
+def test_a_softmax_computed_in_bfloat16_is_probabilities_and_trains_as_keras_fit(tmp_path, monkeypatch):
+    """A classifier built under ``mixed_bfloat16`` whose softmax computes in bfloat16: its rows sum to
+    1 only within bfloat16's rounding (± 0.003), yet they are probabilities — lossexp's cross-entropy
+    was ``from_logits`` of them (first-epoch loss 1.19 where Keras' fit gives 1.41). Trained as Keras'
+    fit trains it: the same losses, bit for bit."""
+    import keras
+    import numpy as np
+
+    import lossexp
+    from lossexp.training.task import outputs_logits
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(40, 6)).astype("float32"), rng.integers(0, 3, 40)
+
+    def network():
+        keras.utils.set_random_seed(0)
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        try:
+            return keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="tanh"),
+                                     keras.layers.Dense(3, activation="softmax")])
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+
+    ours, theirs = network(), network()
+    rows = np.asarray(ours(x))
+    assert rows.dtype.name == "bfloat16" and np.max(np.abs(rows.astype("float64").sum(-1) - 1)) > 1e-3
+    assert not outputs_logits(rows)
+    theirs.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    want = theirs.fit(x, y, batch_size=8, epochs=2, validation_split=0.2, shuffle=False, verbose=0).history
+    got = lossexp.fit(ours, (x, y), trainer={"epochs": 2, "batch_size": 8, "shuffle": "none", "verbose": 0},
+                      optimizer={"name": "sgd", "learning_rate": 0.1},
+                      tracking={"plots": False, "log_model": False, "gradients": False}).history
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        assert got[key] == want[key], key
