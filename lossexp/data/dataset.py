@@ -128,6 +128,11 @@ class Dataset:
         return self.input_shapes
 
     @property
+    def weighs_examples(self) -> bool:
+        """Whether the data weighs its own examples: ``(x, y, sample_weight)`` arrays or stream elements."""
+        return self.sample_weight is not None or (self.stream is not None and len(self.stream.element_spec) == 3)
+
+    @property
     def examples(self) -> int:
         if not self.in_memory:
             return int(self.size or 0)

@@ -174,9 +174,12 @@ class SupervisedTrainer(Trainer):
         alone = one_part(model, output_names)
         if alone:
             print(f"lossexp: warning: {alone}", file=sys.stderr)
-        # weighted_metrics: sample weights weigh the metrics as they weigh the task loss (unweighted data: the same)
+        # weighted_metrics: the data's sample weights weigh the metrics as they weigh the task loss; class
+        # weights alone weigh only the loss, as Keras' fit(class_weight=…) with compile(metrics=…) does, so
+        # that the training metrics count examples as the validation metrics do
+        by_class_only = config.task.class_weight is not None and not data.weighs_examples
         model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, loss_weights=task.loss_weights,
-                      weighted_metrics=task.metrics,
+                      **{"metrics" if by_class_only else "weighted_metrics": task.metrics},
                       steps_per_execution=config.trainer.execution_steps,
                       jit_compile=config.trainer.keras_jit_compile)
         check_terms(model, x, y)

@@ -119,3 +119,35 @@ def test_class_weights_on_a_network_of_several_outputs_say_so_and_how_to_weigh_a
     assert str(info.value) == ("Invalid value for task.class_weight: expected null for a network of several outputs "
                                "(weigh examples by class with the data's own sample weights, (x, y, sample_weight), "
                                "which every head's loss takes), got 'balanced'")
+
+
+def test_class_weights_weigh_the_loss_and_not_the_accuracy_as_keras_fit_does(tmp_path, monkeypatch):
+    """``task.class_weight`` on data without weights of its own: the training accuracy counts every
+    example, as Keras' ``fit(class_weight=…)`` with ``compile(metrics=['accuracy'])`` and as the
+    validation accuracy count them (it was weighted by class: 0.29 away from Keras' on this data) —
+    the losses, weights and accuracies all equal Keras', bit for bit."""
+    import keras
+
+    import lossexp
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(40, 6)).astype("float32"), rng.integers(0, 3, 40)
+    class_weight = {0: 1.0, 1: 3.0, 2: 0.5}
+
+    def network():
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="tanh"),
+                                 keras.layers.Dense(3, activation="softmax")])
+
+    ours, theirs = network(), network()
+    theirs.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    want = theirs.fit(x, y, batch_size=8, epochs=2, validation_split=0.2, shuffle=False, verbose=0,
+                      class_weight=class_weight).history
+    got = lossexp.fit(ours, (x, y), trainer={"epochs": 2, "batch_size": 8, "shuffle": "none", "verbose": 0},
+                      optimizer={"name": "sgd", "learning_rate": 0.1}, task={"class_weight": class_weight},
+                      tracking={"enabled": False}).history
+    for key in ("loss", "val_loss", "accuracy", "val_accuracy"):
+        assert got[key] == want[key], key
+    for mine, keras_own in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(mine, keras_own)
