@@ -63,7 +63,9 @@ class ActivityPenalty(LossComponent):
     and in validation. A masked sequence's padded steps are left out (its mask reaches the tap):
     ``batch_mean`` and ``sum`` sum the real steps only, ``mean`` averages over them. A layer of
     several outputs (``LSTM(return_sequences=True, return_state=True)``) is penalised on each, the
-    penalties summed, as Keras' ``activity_regularizer`` adds one per output tensor.
+    penalties summed, as Keras' ``activity_regularizer`` adds one per output tensor; a layer called
+    more than once (shared weights) is penalised on each call's output, summed, as
+    ``activity_regularizer`` adds one per call.
 
     Options: ``weight``; ``layers`` (names of layers in the model); ``norm``; ``reduction``.
     """

@@ -273,3 +273,25 @@ def test_a_nested_models_input_layer_is_refused_naming_the_layers_beside_it(comp
     assert str(info.value) == ("Invalid value for loss.activity.layers: expected a layer that computes something (an "
                                "input layer's output is the data: name a layer after it, one of backbone/hidden), "
                                "got 'backbone/features'")
+
+
+def test_a_layer_called_twice_is_penalised_on_each_calls_output_as_keras_activity_regularizer_does():
+    """A shared layer (one Dense applied twice, its weights tied): the term is the penalty of each
+    call's output, summed, in NumPy — and the sum of the losses Keras' ``activity_regularizer`` adds
+    on that layer, one per call."""
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype("float32")
+    inputs = keras.Input((3,))
+    shared = keras.layers.Dense(3, activation="tanh", name="shared")
+    network = keras.Model(inputs, keras.layers.Dense(2)(shared(shared(inputs))))
+    kernel, bias = (np.asarray(w, np.float64) for w in shared.get_weights())
+    first = np.tanh(x @ kernel + bias)
+    second = np.tanh(first @ kernel + bias)
+    component = ActivityPenalty(name="act", layers=["shared"])
+    rewired = tapped(network, component)
+    rewired(x, training=True)
+    term = float(component.term(LossContext(None, None, rewired, training=True)))
+    np.testing.assert_allclose(term, ((first ** 2).sum() + (second ** 2).sum()) / 5, rtol=1e-5)
+    shared.activity_regularizer = keras.regularizers.L2(1.0)
+    network(x, training=True)
+    np.testing.assert_allclose(term, sum(float(loss) for loss in network.losses), rtol=1e-5)
