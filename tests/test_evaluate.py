@@ -167,3 +167,49 @@ def test_a_model_of_a_projects_own_regime_is_known_by_its_class(tmp_path: Path) 
     assert line == ("lossexp: error: Invalid value for MODEL: expected a .keras file saved by lossexp train, got "
                     "'pair.keras' (a mine>Pair model, which its training regime does not score on a validation "
                     "split (see the run's own metrics))")
+
+
+SUBCLASSED = '''
+import keras
+import lossexp
+
+
+@keras.saving.register_keras_serializable(package="mine")
+class Tower(keras.Model):
+    """Layers in a Python list, one of them called twice."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.blocks = [keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(8, activation="tanh")]
+        self.head = keras.layers.Dense(1)
+
+    def call(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.blocks[1](x))
+
+
+@lossexp.register_model("tower")
+def tower(data):
+    network = Tower()
+    network(keras.ops.zeros((1, *data.input_shape)))
+    return network
+'''
+
+
+def test_a_subclassed_network_of_a_projects_own_evaluates_as_its_run_validated(tmp_path: Path) -> None:
+    """A subclassed network has no ``keras.Input``: evaluate asked it for its input shapes and ended in
+    AttributeError's traceback (exit 1); it scores the validation split as the run's last epoch did."""
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["mine"]\n')
+    (tmp_path / "mine.py").write_text(SUBCLASSED)
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "tower.yaml").write_text("name: tower\n")
+    trained = cli(tmp_path, "train", "model=tower", "data=regression", "data.n_samples=100", "loss=none",
+                  "trainer.epochs=1", "tracking.plots=false", "tracking.gradients=false")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    result = cli(tmp_path, "evaluate", str(saved_model(tmp_path)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = {name: float(value) for name, value in (line.split() for line in result.stdout.splitlines())}
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert scores["loss/task"] == pytest.approx(run.data.metrics["val_loss/task"], rel=1e-6)

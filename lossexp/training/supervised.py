@@ -229,12 +229,16 @@ class SupervisedTrainer(Trainer):
         _, validation = data.split(split)
         from lossexp.training.rewire import symbolic_inputs
 
-        expected = shapes(symbolic_inputs(model.network))
+        try:
+            expected = shapes(symbolic_inputs(model.network))
+        except (AttributeError, ValueError):  # a subclassed network has no keras.Input: the pass below tells
+            expected = data.input_shapes
         if expected != data.input_shapes:
             raise invalid_value("data", f"data with inputs of shape {expected}, as the model takes",
                                 f"{data.name} {data.input_shapes}")
         x, y = data.sample(CHECKED_EXAMPLES)
-        check_outputs(model.network.name, data, y, as_arrays(model.network, model.network(x, training=False)))
+        check_outputs(model.network.name, data, y,
+                      as_arrays(model.network, forward(model.network, x, data, model.network.name)))
         batch = self.config.trainer.batch_size
         if validation.arrays is not None:
             x, y, *weight = validation.arrays
