@@ -241,6 +241,16 @@ class LossComponent(keras.layers.Layer):
         if not ok:
             raise invalid_value(self.option_key(option), expected, got)
 
+    def require_one_output(self, network: keras.Model, option: str, expected: str, got: Any) -> None:
+        """A term of ``y_pred`` (one tensor) on a network of several outputs — a dict or list of them —
+        is one line naming ``option`` and the outputs, where it failed inside ``term`` at an op of
+        TensorFlow's. A subclassed network's outputs are known only once it runs: not checked here."""
+        outputs = getattr(network, "outputs", None) or []
+        if len(outputs) > 1:
+            names = getattr(network, "output_names", None) or [str(i) for i in range(len(outputs))]
+            raise invalid_value(self.option_key(option), f"{expected} for a network of several outputs "
+                                f"({', '.join(names)})", got)
+
     def require_number(self, option: str, value: Any, minimum: float | None = None,
                        maximum: float | None = None, exclusive: bool = False) -> float:
         value = plain(value)  # a NumPy number is the number it holds

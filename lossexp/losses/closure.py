@@ -75,6 +75,8 @@ class Closure(LossComponent):
 
     def attach(self, network: keras.Model) -> None:
         self.require_layers(network, [self.layer], option="layer")
+        if self.fn != "mean_square":  # the others weigh by one output's error
+            self.require_one_output(network, "fn", "mean_square (the other functions read one output's error)", self.fn)
 
     def outputs_needed(self) -> List[str]:
         return [self.layer]

@@ -44,6 +44,9 @@ class TrainableCoefficient(LossComponent):
     def attach(self, network: keras.Model) -> None:
         if self.penalty == "kernel_norm":
             require_kernel_layers(self, network, self.layers)
+        else:
+            self.require_one_output(network, "penalty", "kernel_norm (prediction_mean averages one output)",
+                                    self.penalty)
 
     def term(self, context: LossContext) -> Any:
         if self.penalty == "prediction_mean":

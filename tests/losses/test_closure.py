@@ -79,3 +79,21 @@ def test_unknown_layer_and_fn_are_config_errors(tiny_network, compose):
                                "output), got 'inputs'")
     with pytest.raises(ConfigError, match=r"loss\.closure\.fn: expected one of mean_square, error_weighted"):
         Closure(name="closure", fn="cube")
+
+
+def test_an_error_weighted_term_on_a_network_of_several_outputs_is_one_line_naming_them():
+    """``error_weighted`` and ``error_gated`` read one output's error: on a network of a dict of outputs
+    they failed inside TensorFlow; they are one line naming the option and the outputs, and
+    ``mean_square``, which reads no output, attaches."""
+    import keras
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, name="hidden_1")(inputs)
+    network = keras.Model(inputs, {"cls": keras.layers.Dense(3, activation="softmax", name="cls")(hidden),
+                                   "reg": keras.layers.Dense(1, name="reg")(hidden)})
+    for fn in ("error_weighted", "error_gated"):
+        with pytest.raises(ConfigError) as info:
+            Closure(name="closure", layer="hidden_1", fn=fn).attach(network)
+        assert str(info.value) == ("Invalid value for loss.closure.fn: expected mean_square (the other functions read "
+                                   f"one output's error) for a network of several outputs (cls, reg), got '{fn}'")
+    Closure(name="closure", layer="hidden_1").attach(network)

@@ -55,3 +55,20 @@ def test_prediction_mean_does_not_need_layers(tiny_network):
     component.attach(tiny_network())  # no layer is looked up
     with pytest.raises(ConfigError, match=r"loss\.coef\.layers"):
         TrainableCoefficient(name="coef", penalty="kernel_norm", layers=[])
+
+
+def test_prediction_mean_on_a_network_of_several_outputs_is_one_line_naming_them():
+    """``prediction_mean`` averages one output: on a network of a dict of outputs its term failed inside
+    TensorFlow (``ValueError: Attempt to convert a value ({'cls': …``, the tensors printed); it is one
+    line naming the option and the outputs, when the component attaches."""
+    import keras
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, name="hidden_1")(inputs)
+    network = keras.Model(inputs, {"cls": keras.layers.Dense(3, activation="softmax", name="cls")(hidden),
+                                   "reg": keras.layers.Dense(1, name="reg")(hidden)})
+    with pytest.raises(ConfigError) as info:
+        TrainableCoefficient(name="coef", penalty="prediction_mean").attach(network)
+    assert str(info.value) == ("Invalid value for loss.coef.penalty: expected kernel_norm (prediction_mean averages "
+                               "one output) for a network of several outputs (cls, reg), got 'prediction_mean'")
+    TrainableCoefficient(name="coef", layers=["hidden_1"]).attach(network)  # a kernel's norm needs no output
