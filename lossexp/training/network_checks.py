@@ -9,6 +9,7 @@ is told what replaces them.
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Any, Iterator, Optional
 
 import numpy as np
@@ -172,19 +173,26 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
 
 
 def check_terms(model: Any, x: Any, y: Any) -> None:
-    """Every component's term is a finite scalar on the first examples (state restored after)."""
+    """Every component's term is a finite scalar on the first examples (state restored after); a
+    term of taps (``activity``, ``regularizer``) that no trainable weight reaches is warned of."""
     import keras
+    import tensorflow as tf
 
-    from lossexp.losses.base import LossContext, forward_pass_kept
+    from lossexp.losses.base import LossComponent, LossContext, forward_pass_kept
 
-    y_pred, outputs = model.forward(x, training=False)
+    tapped = [c for c in model.components if type(c).insert_after is not LossComponent.insert_after]
+    tape = tf.GradientTape(persistent=True)
+    with tape if tapped else contextlib.nullcontext():
+        y_pred, outputs = model.forward(x, training=False)
     context = LossContext(y_true=y, y_pred=y_pred, network=model.network, training=True,
                           step=keras.ops.convert_to_tensor(1.0), outputs=outputs, x=x)
     for component in model.components:
         saved = [v.numpy() for v in component.non_trainable_variables]
         try:
             with forward_pass_kept(model.network):
-                term = keras.ops.convert_to_numpy(component.term(context))
+                with tape if component in tapped else contextlib.nullcontext():
+                    tensor = component.term(context)
+                term = keras.ops.convert_to_numpy(tensor)
         except ConfigError:
             raise
         except Exception as exc:
@@ -207,6 +215,10 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
                                 "keras.ops.mean)", f"a tensor of shape {np.shape(term)}")
         if not np.isfinite(term):
             raise invalid_value(f"loss.{component.name}", "a finite term on the first examples", float(term))
+        if component in tapped and all(g is None for g in tape.gradient(tensor, model.network.trainable_variables)):
+            print(f"lossexp: warning: loss.{component.name} reads layer(s) {', '.join(component.named_layers())}, "
+                  "which no trainable weight reaches (trainable=False up to them): the term is a constant and "
+                  "moves none of the network's weights", file=sys.stderr)
 
 
 def _not_a_number(term: np.ndarray) -> str:

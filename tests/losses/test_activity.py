@@ -295,3 +295,26 @@ def test_a_layer_called_twice_is_penalised_on_each_calls_output_as_keras_activit
     shared.activity_regularizer = keras.regularizers.L2(1.0)
     network(x, training=True)
     np.testing.assert_allclose(term, sum(float(loss) for loss in network.losses), rtol=1e-5)
+
+
+def test_a_penalty_on_a_layer_no_trainable_weight_reaches_is_warned_of(capsys):
+    """A frozen backbone's layer (``trainable=False`` from the input up to it): its output is the same
+    whatever the network learns, so the term is a constant that moves nothing — said in one line, as
+    ``cross_layer`` says it of a frozen kernel; a layer after the backbone, which the training moves, is not."""
+    import lossexp
+    from lossexp.training.network_checks import check_terms
+
+    keras.utils.set_random_seed(0)
+    backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="hidden")],
+                                name="backbone")
+    backbone.trainable = False
+    inputs = keras.Input((4,))
+    head = keras.layers.Dense(8, activation="tanh", name="head")(backbone(inputs))
+    network = keras.Model(inputs, keras.layers.Dense(1, name="output")(head))
+    x, y = np.ones((8, 4), "float32"), np.zeros((8, 1), "float32")
+    check_terms(lossexp.compose(network, [("activity", {"layers": ["backbone/hidden"]})]), x, y)
+    assert capsys.readouterr().err == (
+        "lossexp: warning: loss.activity reads layer(s) backbone/hidden, which no trainable weight reaches "
+        "(trainable=False up to them): the term is a constant and moves none of the network's weights\n")
+    check_terms(lossexp.compose(network, [("activity", {"layers": ["head"]})]), x, y)
+    assert capsys.readouterr().err == ""
