@@ -196,13 +196,13 @@ def test_unknown_layer_is_a_config_error_listing_layers(tiny_network):
 def test_the_default_layer_missing_from_a_network_of_ones_own_says_it_is_the_default():
     import keras
 
-    inputs = keras.Input((3,))
+    inputs = keras.Input((3,), name="inputs")  # named: Keras' default name counts the inputs made before
     network = keras.Model(inputs, keras.layers.Dense(1, name="out")(keras.layers.Dense(4, name="body")(inputs)))
     with pytest.raises(ConfigError) as info:
         ActivityPenalty(name="activity").attach(network)
     assert str(info.value) == ("Invalid value for loss.activity.layers: layer 'hidden_1' is not in the model (it is "
                                "loss.activity.layers's default, a layer of lossexp's own mlp and cnn: name a layer "
-                               "of yours); its layers are input_layer, body, out")
+                               "of yours); its layers are inputs, body, out")
 
 
 def test_tap_config_round_trip():
