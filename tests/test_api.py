@@ -846,3 +846,78 @@ def test_an_interrupted_fit_names_its_killed_run_and_the_call_that_continues_it(
         f"with resume={run.info.run_id!r})")
     history, run_id = lossexp.fit(network(), data(64), loss="hist_avg", resume=run.info.run_id, **quick)
     assert run_id == run.info.run_id and client.get_run(run_id).info.status == "FINISHED" and len(history["loss"]) == 1
+
+
+def test_component_instances_given_again_start_afresh_from_their_config(tmp_path):
+    """A notebook's loop over seeds passes the same instances to every compose or fit. ``attach`` creates
+    a component's state, so a second model attached the same instance again: hist_avg held two sets of
+    references (6 variables, then 11), the second model's file did not reload ("1 objects could not be
+    loaded"), and a trainable weight started at the value the first model trained it to (0.5 → 0.56 in
+    a digits run) while the run's config said 0.5. Each model now gets a component of the instance's config."""
+    import keras
+
+    from lossexp.losses.coef import TrainableCoefficient
+    from lossexp.losses.hist_avg import HistoricalAverage
+
+    loss = [HistoricalAverage(name="hist_avg", weight=0.1),
+            TrainableCoefficient(name="coef", weight={"value": 0.5, "trainable": True, "parametrization": "softplus"})]
+    x, y = data(32)
+    first = lossexp.compose(network(), loss)
+    first.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    first.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert first.components[0] is loss[0]  # a first model trains the instances given
+    assert float(first.components[1].weighting.multiplier()) != pytest.approx(0.5)
+
+    second = lossexp.compose(network(), loss)
+    assert [len(c.weights) for c in second.components] == [len(c.weights) for c in first.components] == [6, 1]
+    assert float(second.components[1].weighting.multiplier()) == pytest.approx(0.5)
+    assert [c.get_config() for c in second.components] == [c.get_config() for c in loss]
+    second.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    second.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    second.save(tmp_path / "second.keras")
+    reloaded = keras.saving.load_model(tmp_path / "second.keras")
+    np.testing.assert_array_equal(reloaded.components[0].references[0].numpy(),
+                                  second.components[0].references[0].numpy())
+
+
+@pytest.mark.slow
+def test_an_interrupted_fit_resumes_with_the_same_component_instances(tmp_path, monkeypatch):
+    """The same ``lossexp.fit(…)`` call with ``resume=``, its loss list the one the stopped fit was given:
+    a component whose ``attach`` makes state (a center loss's centers) was attached a second time and
+    the checkpoint no longer fit ("it holds 17 variables that do not fit the 18 of the model")."""
+    import keras
+    from keras import ops
+
+    @lossexp.register_component("resumed_centers")
+    class Centers(lossexp.LossComponent):
+        """term = mean_i ||h_i − c||², c a non-trainable center that moves halfway to the batch mean each step."""
+
+        def attach(self, network):
+            self.center = self.add_weight(name="center", shape=(16,), initializer="zeros", trainable=False)
+
+        def outputs_needed(self):
+            return ["hidden_1"]
+
+        def term(self, context):
+            h = ops.cast(context.outputs["hidden_1"], "float32")
+            value = ops.mean(ops.sum(ops.square(h - ops.convert_to_tensor(self.center)), axis=-1))
+            if context.training:
+                self.center.assign(0.5 * self.center + 0.5 * ops.stop_gradient(ops.mean(h, axis=0)))
+            return value
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    loss = [Centers(name="resumed_centers", weight=0.1)]
+    quick = {"trainer": {"epochs": 2, "verbose": 0}, "tracking": {"plots": False}}
+    with pytest.raises(KeyboardInterrupt):
+        lossexp.fit(network(), data(64), loss=loss, callbacks=[Interrupt()], **quick)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
+    history, run_id = lossexp.fit(network(), data(64), loss=loss, resume=run.info.run_id, **quick)
+    assert run_id == run.info.run_id and client.get_run(run_id).info.status == "FINISHED"
+    assert len(loss[0].weights) == 2  # loss_weight and the one center: attached once

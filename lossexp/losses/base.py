@@ -352,6 +352,30 @@ class LossComponent(keras.layers.Layer):
         return name == default or (isinstance(default, (tuple, list)) and name in default)
 
 
+#: set on a component once a model attached it (see :func:`attach` and :func:`unattached`)
+_ATTACHED = "_lossexp_attached"
+
+
+def attach(component: LossComponent, network: keras.Model) -> None:
+    """``component.attach(network)``, remembering that a model holds it: ``attach`` creates the
+    component's state, which belongs to that model."""
+    object.__setattr__(component, _ATTACHED, True)  # before: an attach that failed half way made state too
+    component.attach(network)
+
+
+def unattached(component: LossComponent) -> LossComponent:
+    """``component`` itself, or — when a model attached it already (an earlier fit's or compose's: a
+    notebook's loop over seeds passes the same instances to each) — a new component of its config.
+
+    Attached again, an instance would hold two sets of state (hist_avg's references twice: the second
+    model's file would not reload, its checkpoint not resume) and start from what the first model
+    trained (a trainable weight at its trained value, not the configured one the run records).
+    """
+    if not getattr(component, _ATTACHED, False):
+        return component
+    return type(component).from_config(component.get_config())
+
+
 def _without_weights(layer: keras.layers.Layer) -> str:
     """Why ``layer`` has no trainable weights, in a few words: an input layer, a frozen ``Dense``, a ``Dropout``."""
     if isinstance(layer, keras.layers.InputLayer):

@@ -39,7 +39,7 @@ import lossexp.training.task  # noqa: F401  registers the task losses a saved mo
 from lossexp import metric_names
 from lossexp.balancing.base import WeightingMethod
 from lossexp.errors import invalid_value, needs_graph_network
-from lossexp.losses.base import OUTPUT, LossComponent, LossContext, LossTap, forward_pass_kept, zero
+from lossexp.losses.base import OUTPUT, LossComponent, LossContext, LossTap, attach, forward_pass_kept, zero
 from lossexp.losses.composition import Composition
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import loss_scaled, replicas
@@ -159,7 +159,7 @@ class ComposedModel(keras.Model):
                                 f"({', '.join(names)})", self.split_outputs)
         object.__setattr__(self, "output_losses", None)  # {output: (Keras loss, weight)}, made by compile()
         for component in self.components:
-            component.attach(network)
+            attach(component, network)
             component.require_layers(network, component.outputs_needed(), option="layer", needs=OUTPUT)
         needed = sorted({name for c in self.components for name in c.outputs_needed()})
         # Not an attribute Keras tracks: it shares every layer with ``network``, which is saved.

@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import keras
 from keras import ops
 
-from lossexp.losses.base import LossComponent, LossContext
+from lossexp.losses.base import LossComponent, LossContext, attach
 from lossexp.losses.composition import Composition
 from lossexp.models.gan import UPDATES
 from lossexp.training.composed_model import RunningMeans
@@ -70,7 +70,7 @@ class GANModel(keras.Model):
         object.__setattr__(self, "compositions", {p: Composition(self.player_components(p)) for p in PLAYERS})
         for player in PLAYERS:
             for component in self.player_components(player):
-                component.attach(self.player_network(player))
+                attach(component, self.player_network(player))
         self.breakdown = RunningMeans(self.metric_names(), name="breakdown")
         self.built = True  # both networks are built functional models; components own their state
 

@@ -39,11 +39,12 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
     network whose class has a training step of its own, which the composed step would skip, and for
     components given a network not built yet, whose weights they cannot see.
     """
-    from lossexp.losses.base import OUTPUT
+    from lossexp.losses.base import OUTPUT, unattached
     from lossexp.training.composed_model import ComposedModel
     from lossexp.training.rewire import insert_taps
 
     refuse_own_step(network, network.name)
+    components = [unattached(component) for component in components]  # an instance another model holds: its copy
     if components and not network.built:  # its layers have no weights yet: hist_avg would track none, a tap no graph
         raise invalid_value("model", "a built network for the loss components to attach to (start a Sequential with "
                             "keras.Input(shape=…), or call the network on a batch before composing it: network(x[:2]))",
