@@ -2,8 +2,10 @@
 
 * :class:`NonFiniteGuard` looks at the values the step already computed, every
   ``log_every_n_steps`` steps and at each epoch end; the first time the loss or one of its parts
-  is NaN or ±inf it tags the run (``nonfinite``: the first key in ``loss``, ``loss/task``,
-  ``loss/<c>`` order that is not finite, ``nonfinite.step``, ``nonfinite.value``) and raises
+  is NaN or ±inf it tags the run (``nonfinite``: the part that is not finite — of several, the one
+  not finite at the most steps of the epoch, which the loss breakdown counts in the step, then the first
+  in ``loss/task``, ``loss/<c>`` order; ``loss`` when only the total is —, ``nonfinite.step``,
+  ``nonfinite.value``) and raises
   :class:`NonFiniteLoss`, which ends the run FAILED. Training past that point only produces
   NaNs, so it stops within one logging interval.
 * :func:`terminate_on_signals` turns SIGTERM into :class:`Terminated` (SIGINT is Python's
@@ -24,16 +26,18 @@ from lossexp.tracking.callback import MetricSink
 from lossexp.training.step_count import IntervalCallback
 
 
-def first_non_finite(logs: Dict[str, Any], components: list) -> Optional[str]:
-    """The first of ``loss``'s parts (``loss/task``, then ``loss/<c>`` in component order) that is not
-    finite; ``loss`` itself when every part is finite but the total is not; None if all are finite."""
+def first_non_finite(logs: Dict[str, Any], components: list, steps: Optional[Dict[str, int]] = None) -> Optional[str]:
+    """The part of ``loss`` (``loss/task``, ``loss/<c>``) that is not finite; of several, the one not finite
+    at the most ``steps`` (the steps of the epoch each was non-finite at: the first to go, whose NaN gradient
+    made the others NaN), then the first in ``loss/task``, ``loss/<c>`` component order; ``loss`` itself when
+    every part is finite but the total is not; None if all are finite."""
     order = [metric_names.loss(metric_names.TASK)] + [metric_names.loss(name) for name in components]
     order += sorted(k for k in logs if k.startswith("loss/") and k not in order)
-    for key in order + ["loss"]:
-        value = logs.get(key)
-        if value is not None and _is_scalar(value) and not math.isfinite(float(value)):
-            return key
-    return None
+    bad = [key for key in order + ["loss"] if _is_scalar(logs.get(key)) and not math.isfinite(float(logs[key]))]
+    parts = [key for key in bad if key != "loss"]
+    if not parts:
+        return bad[0] if bad else None
+    return max(parts, key=lambda key: (steps or {}).get(key, 0))  # max keeps the first of equal counts
 
 
 def _is_scalar(value: Any) -> bool:
@@ -59,7 +63,9 @@ class NonFiniteGuard(IntervalCallback):
 
     def check(self, logs: Dict[str, Any]) -> None:
         names = [c.name for c in getattr(self.model, "components", [])]
-        key = first_non_finite(logs, names)
+        breakdown = getattr(self.model, "breakdown", None)
+        steps = breakdown.nonfinite_steps() if hasattr(breakdown, "nonfinite_steps") else None
+        key = first_non_finite(logs, names, steps)
         if key is None:
             return
         value = float(logs[key])

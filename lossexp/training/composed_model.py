@@ -113,6 +113,10 @@ class RunningMeans(keras.metrics.Metric):
     ops each; ``result()`` is a dict, which Keras spreads into the logs under each name. Keras
     computes the results at every step (they are the step's logs), so the means are split by one
     ``Unpack`` rather than one slice per name.
+
+    It also counts, per name, the steps whose value was NaN or ±inf (:meth:`nonfinite_steps`): once a
+    part's NaN gradient reaches the weights every part is NaN, and the non-finite guard, which reads the
+    means every logging interval, tells the part that went first by the longest count.
     """
 
     def __init__(self, names: Sequence[str], name: str = "running_means", **kwargs: Any) -> None:
@@ -120,10 +124,18 @@ class RunningMeans(keras.metrics.Metric):
         self.names = list(names)
         self.totals = self.add_variable(shape=(len(self.names),), initializer="zeros", name="totals")
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+        self.nonfinite = self.add_variable(shape=(len(self.names),), initializer="zeros", name="nonfinite")
 
     def update_state(self, values: Any, sample_weight: Any) -> None:
-        self.totals.assign_add(ops.stack(values) * sample_weight)
+        stacked = ops.stack(values)
+        self.totals.assign_add(stacked * sample_weight)
         self.count.assign_add(sample_weight)
+        self.nonfinite.assign_add(ops.cast(ops.logical_not(ops.isfinite(stacked)), "float32"))
+
+    def nonfinite_steps(self) -> Dict[str, int]:
+        """The steps of the epoch so far at which each name's value was not finite (those that were)."""
+        counts = ops.convert_to_numpy(self.nonfinite)
+        return {name: int(count) for name, count in zip(self.names, counts) if count > 0}
 
     def result(self) -> Dict[str, Any]:
         means = ops.unstack(ops.divide_no_nan(self.totals, self.count), num=len(self.names))
@@ -132,6 +144,7 @@ class RunningMeans(keras.metrics.Metric):
     def reset_state(self) -> None:
         self.totals.assign(ops.zeros_like(self.totals))
         self.count.assign(0.0)
+        self.nonfinite.assign(ops.zeros_like(self.nonfinite))
 
 
 @keras.saving.register_keras_serializable(package="lossexp")

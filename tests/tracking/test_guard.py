@@ -66,3 +66,36 @@ def test_the_exceptions_survive_pickling_back_from_a_sweep_worker():
                                                            "loss/task is inf at step 7; training stopped")
     terminated = pickle.loads(pickle.dumps(Terminated(signal.SIGTERM)))
     assert terminated.signum == signal.SIGTERM and str(terminated) == "terminated by SIGTERM"
+
+
+def test_the_part_non_finite_the_longest_is_blamed_when_all_are_by_the_check():
+    """A component's term divides by zero from step 3 of a 10-step interval; its gradient makes every
+    weight NaN at the next step, so at the check every part is NaN and the guard blamed ``loss/task``,
+    the first in order: a researcher was sent to debug the task loss for a division in their own term.
+    The breakdown counts each part's non-finite steps; the part non-finite longest is blamed."""
+    import keras
+    import numpy as np
+    from keras import ops
+
+    import lossexp
+    from lossexp.errors import NonFiniteLoss
+    from lossexp.tracking.callback import MetricSink
+    from lossexp.tracking.guard import NonFiniteGuard
+
+    @lossexp.register_component("divides_by_zero_from_step_3")
+    class DividesByZero(lossexp.LossComponent):
+        def term(self, context):
+            square = ops.mean(ops.square(ops.cast(context.y_pred, "float32")))
+            return square if context.step is None else square / ops.maximum(0.0, 3.0 - context.step)
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    model = lossexp.compose(keras.Model(inputs, keras.layers.Dense(1)(inputs)),
+                            [DividesByZero(name="divides_by_zero_from_step_3", weight=0.1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    x = np.random.default_rng(0).random((40, 4)).astype("float32")
+    with pytest.raises(NonFiniteLoss) as stopped:
+        model.fit(x, x[:, :1], batch_size=4, epochs=1, verbose=0, callbacks=[NonFiniteGuard(MetricSink(None, None), 10)])
+    assert (stopped.value.key, stopped.value.step) == ("loss/divides_by_zero_from_step_3", 10)
+    assert model.breakdown.nonfinite_steps() == {"loss/task": 7, "term/divides_by_zero_from_step_3": 8,
+                                                 "loss/divides_by_zero_from_step_3": 8}
