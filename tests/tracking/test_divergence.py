@@ -111,3 +111,31 @@ def test_total_loss_falling_below_zero_blames_the_lowest_contribution(tmp_path, 
         watch.check({"loss": loss, "loss/first": 0.1, "loss/second": loss})
     assert list(watch.diverged) == ["second"]
     assert watch.diverged["second"]["reason"] == "loss heads to -inf (loss = -0.6)"
+
+
+def test_a_trained_weight_of_a_negative_term_growing_at_every_check_is_reported(tmp_path, regression_data,
+                                                                                 tiny_network, compose, capfd):
+    """A project's term that is negative (Pereyra's confidence penalty −H(p)) with a softplus-trained
+    weight: ∂L/∂w = term < 0 at every step, so w grows without bound and the loss with it to −∞
+    (a softplus 0.1 reached 2.0 in 4 epochs of a digits MLP under Adam) — and nothing said so, since only
+    ``raw`` and ``uncertainty`` were watched. A constant weight on the same term is not reported."""
+    from keras import ops
+
+    import lossexp
+
+    @lossexp.register_component("negative_spread")
+    class NegativeSpread(lossexp.LossComponent):
+        def term(self, context):
+            return -1.0 - ops.mean(ops.square(ops.cast(context.y_pred, "float32")))
+
+    x, y = regression_data
+    for weight, reported in ((0.5, False), ({"value": 0.5, "trainable": True, "parametrization": "softplus"}, True)):
+        model = compose(tiny_network(), [NegativeSpread(name="negative_spread", weight=weight)], learning_rate=0.05)
+        watch = DivergenceWatch(sink_in_store(tmp_path / str(reported)), every_n_steps=2)
+        model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[watch])
+        assert list(watch.diverged) == (["negative_spread"] if reported else [])
+    reason = watch.diverged["negative_spread"]["reason"]
+    assert watch.diverged["negative_spread"]["step"] == 8  # the fourth check that saw it grow
+    assert reason.startswith("weight grows without bound (w = ") and "its term is negative (term = -" in reason
+    assert f"lossexp: warning: loss.negative_spread diverged at step 8: {reason}; training goes on" \
+        in capfd.readouterr().err.splitlines()
