@@ -289,20 +289,23 @@ BAD_INPUTS: List[Bad] = [
         ("Unknown key model.units: valid keys are name; it is an option of model=mine that its YAML does not set: "
          "+model.units=4 sets it",), tensorflow=True, project=project(DENSE, MODEL_YAML)),
     Bad("project-term-not-scalar", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
-        ("Invalid value for loss.mine: expected a term() that returns a scalar", "shape (8, 1)"), tensorflow=True,
+        ("Invalid value for loss.mine: expected a term() that returns a scalar", "Mine.term at ", "mine.py:7)",
+         "shape (8, 1)"), tensorflow=True,
         project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
                         "    def term(self, context):\n        return context.y_pred\n")),
     Bad("project-term-not-finite", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
-        ("Invalid value for loss.mine: expected a finite term on the first examples", "nan"), tensorflow=True,
+        ("Invalid value for loss.mine: expected a finite term on the first examples (Mine.term at ", "mine.py:7)",
+         "nan"), tensorflow=True,
         project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
                         "    def term(self, context):\n        return ops.log(ops.mean(context.y_pred) * 0 - 1)\n")),
     Bad("project-term-none", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
-        ("Invalid value for loss.mine: expected a term() that returns a number", "got 'None'"), tensorflow=True,
+        ("Invalid value for loss.mine: expected a term() that returns a number", "Mine.term at ", "mine.py:7)",
+         "got 'None'"), tensorflow=True,
         project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
                         "    def term(self, context):\n        ops.mean(context.y_pred)\n")),
     Bad("project-term-integer", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
         ("Invalid value for loss.mine: expected a term() that returns a float (an integer has no gradient",
-         "got 'a tensor of dtype int32'"), tensorflow=True,
+         "Mine.term at ", "mine.py:7)", "got 'a tensor of dtype int32'"), tensorflow=True,
         project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
                         "    def term(self, context):\n        return ops.cast(ops.mean(context.y_pred), 'int32')\n")),
     Bad("project-regime-build-not-keras", "error in the user's code", train("model=mine", "data=regression"),

@@ -203,22 +203,35 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
         finally:
             for variable, value in zip(component.non_trainable_variables, saved):
                 variable.assign(value)
+        where = _term_at(component)
         if term.dtype.kind not in "fiu":  # None, text, booleans: not a loss (np.isfinite would raise a TypeError)
             raise invalid_value(f"loss.{component.name}", "a term() that returns a number (a float scalar tensor, "
-                                "e.g. keras.ops.mean(…))", _not_a_number(term))
+                                f"e.g. keras.ops.mean(…); {where})", _not_a_number(term))
         if term.dtype.kind in "iu":  # ops.cast(…, "int32") cuts the gradient: the term would train nothing
             raise invalid_value(f"loss.{component.name}", "a term() that returns a float (an integer has no gradient: "
-                                "the term would add a constant to the loss and train nothing)",
+                                f"the term would add a constant to the loss and train nothing; {where})",
                                 f"a tensor of dtype {term.dtype}")
         if np.shape(term) != ():
             raise invalid_value(f"loss.{component.name}", "a term() that returns a scalar (reduce it, e.g. "
-                                "keras.ops.mean)", f"a tensor of shape {np.shape(term)}")
+                                f"keras.ops.mean; {where})", f"a tensor of shape {np.shape(term)}")
         if not np.isfinite(term):
-            raise invalid_value(f"loss.{component.name}", "a finite term on the first examples", float(term))
+            raise invalid_value(f"loss.{component.name}", f"a finite term on the first examples ({where})", float(term))
         if component in tapped and all(g is None for g in tape.gradient(tensor, model.network.trainable_variables)):
             print(f"lossexp: warning: loss.{component.name} reads layer(s) {', '.join(component.named_layers())}, "
                   "which no trainable weight reaches (trainable=False up to them): the term is a constant and "
                   "moves none of the network's weights", file=sys.stderr)
+
+
+def _term_at(component: Any) -> str:
+    """``Mine.term at file.py:12``: which code returned the term (a component's term has no traceback
+    to read its file and line from when it returns a value rather than raising)."""
+    import inspect
+
+    term = type(component).term
+    try:
+        return f"{type(component).__name__}.term at {inspect.getsourcefile(term)}:{inspect.getsourcelines(term)[1]}"
+    except (TypeError, OSError):  # a term Python has no source for
+        return f"{type(component).__name__}.term"
 
 
 def _not_a_number(term: np.ndarray) -> str:
