@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from lossexp.losses.coef import TrainableCoefficient
 from lossexp.losses.cross_layer import CrossLayerNorm
-from lossexp.losses.weight_spec import parse_weight
 
 GRADIENT_TRAINED = ["raw", "softplus", "exp", "uncertainty"]
 
@@ -140,7 +139,7 @@ def test_dual_ascent_moves_the_weight_by_the_constraint_violation(tiny_network, 
         w = max(0.0, w + eta * (P_t - epsilon))
         np.testing.assert_allclose(float(model.tracked_weights()["weight/cross_layer"]), w, rtol=1e-5, atol=1e-7)
     # a satisfied constraint drives w down to 0 and keeps it there
-    component.weighting.spec = parse_weight("w", trainable(0.0, "dual", lr=eta, epsilon=P0 + 100.0))
+    component = CrossLayerNorm(name="cross_layer", weight=trainable(w, "dual", lr=eta, epsilon=P0 + 100.0))
     model = compose(tiny_network(), [component], learning_rate=0.05)
     for _ in range(3):
         model.train_on_batch(x, y)
