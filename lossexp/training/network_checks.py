@@ -173,7 +173,9 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
 
 
 def check_terms(model: Any, x: Any, y: Any) -> None:
-    """Every component's term is a finite scalar on the first examples (state restored after); a
+    """Every component's term is a finite scalar on the first examples (state restored after: the
+    component's, and the network's — a term that runs the network again in training mode, a double
+    backprop or consistency term, would move its normalisation statistics and random generators); a
     term of taps (``activity``, ``regularizer``) that no trainable weight reaches is warned of."""
     import keras
     import tensorflow as tf
@@ -187,7 +189,9 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
     context = LossContext(y_true=y, y_pred=y_pred, network=model.network, training=True,
                           step=keras.ops.convert_to_tensor(1.0), outputs=outputs, x=x)
     for component in model.components:
-        saved = [v.numpy() for v in component.non_trainable_variables]
+        state = {id(v): v for v in [*component.non_trainable_variables, *model.network.non_trainable_variables]}
+        state = list(state.values())
+        saved = [v.numpy() for v in state]
         try:
             with forward_pass_kept(model.network):
                 with tape if component in tapped else contextlib.nullcontext():
@@ -201,7 +205,7 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
             raise ConfigError(f"Invalid loss component {component.name!r}: term() failed at "
                               f"{where_it_broke(exc)}: {type(exc).__name__}: {one_line(str(exc))}") from None
         finally:
-            for variable, value in zip(component.non_trainable_variables, saved):
+            for variable, value in zip(state, saved):
                 variable.assign(value)
         where = _term_at(component)
         if term.dtype.kind not in "fiu":  # None, text, booleans: not a loss (np.isfinite would raise a TypeError)

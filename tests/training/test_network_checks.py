@@ -156,3 +156,34 @@ def test_a_term_failing_on_the_first_examples_with_a_message_of_several_lines_is
         lossexp.fit(network, (x, x[:, :1]), loss=[Broken(name="broken_on_first_examples")], trainer={"epochs": 1})
     assert str(info.value).endswith("ValueError: predictions out of range Condition x < y did not hold")
     assert str(info.value).startswith("Invalid loss component 'broken_on_first_examples': term() failed at ")
+
+
+def test_the_check_of_a_term_that_runs_the_network_again_leaves_the_networks_state_as_it_found_it():
+    """A double-backprop or consistency term calls ``context.network(context.x, training=True)``: the
+    check of the terms before a run moved a BatchNormalization's moving mean by 0.063 towards the
+    check's examples and advanced Dropout's random generator, so the run started from state the
+    check had changed (only the component's own state was restored)."""
+    import keras
+    from keras import ops
+
+    import lossexp
+    from lossexp.training.network_checks import check_terms
+
+    @lossexp.register_component("runs_the_network_again")
+    class RunsTheNetworkAgain(lossexp.LossComponent):
+        def term(self, context):
+            return ops.mean(ops.square(context.network(context.x * 1.1, training=context.training)))
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8,))
+    hidden = keras.layers.Dropout(0.5)(keras.layers.BatchNormalization()(keras.layers.Dense(16)(inputs)))
+    network = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden))
+    model = lossexp.compose(network, [RunsTheNetworkAgain(name="runs_the_network_again")],
+                            task_loss="sparse_categorical_crossentropy")
+    model.compile(optimizer="sgd")
+    x = np.random.default_rng(0).normal(size=(32, 8)).astype("float32") + 3.0
+    before = [v.numpy() for v in network.non_trainable_variables]
+    check_terms(model, x, np.arange(32) % 3)
+    assert len(before) == 3  # the moving mean and variance, the dropout's generator state
+    for variable, value in zip(network.non_trainable_variables, before):
+        np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
