@@ -1,12 +1,12 @@
 """What ends training early and how the run learns why: a non-finite loss, SIGINT / SIGTERM.
 
 * :class:`NonFiniteGuard` looks at the values the step already computed, every
-  ``log_every_n_steps`` steps and at each epoch end; the first time the loss or one of its parts
-  is NaN or ±inf it tags the run (``nonfinite``: the part that is not finite — of several, the one
-  not finite at the most steps of the epoch, which the loss breakdown counts in the step, then the first
-  in ``loss/task``, ``loss/<c>`` order; ``loss`` when only the total is —, ``nonfinite.step``,
-  ``nonfinite.value``) and raises
-  :class:`NonFiniteLoss`, which ends the run FAILED. Training past that point only produces
+  ``log_every_n_steps`` steps and at each epoch end (the validation loss's parts too, then); the
+  first time the loss or one of its parts is NaN or ±inf it tags the run (``nonfinite``: the part
+  that is not finite — of several, the one not finite at the most steps of the epoch, which the loss
+  breakdown counts in the step, then the first in ``loss/task``, ``loss/<c>`` order; ``loss`` when
+  only the total is; the same of ``val_loss`` after —, ``nonfinite.step``, ``nonfinite.value``) and
+  raises :class:`NonFiniteLoss`, which ends the run FAILED. Training past that point only produces
   NaNs, so it stops within one logging interval.
 * :func:`terminate_on_signals` turns SIGTERM into :class:`Terminated` (SIGINT is Python's
   ``KeyboardInterrupt`` already), so that the run's context manager sees an exception, flushes
@@ -30,14 +30,19 @@ def first_non_finite(logs: Dict[str, Any], components: list, steps: Optional[Dic
     """The part of ``loss`` (``loss/task``, ``loss/<c>``) that is not finite; of several, the one not finite
     at the most ``steps`` (the steps of the epoch each was non-finite at: the first to go, whose NaN gradient
     made the others NaN), then the first in ``loss/task``, ``loss/<c>`` component order; ``loss`` itself when
-    every part is finite but the total is not; None if all are finite."""
+    every part is finite but the total is not; then, the training loss finite (at an epoch's end), the same of
+    ``val_loss`` (a term NaN in validation alone); None if all are finite."""
     order = [metric_names.loss(metric_names.TASK)] + [metric_names.loss(name) for name in components]
     order += sorted(k for k in logs if k.startswith("loss/") and k not in order)
-    bad = [key for key in order + ["loss"] if _is_scalar(logs.get(key)) and not math.isfinite(float(logs[key]))]
-    parts = [key for key in bad if key != "loss"]
-    if not parts:
-        return bad[0] if bad else None
-    return max(parts, key=lambda key: (steps or {}).get(key, 0))  # max keeps the first of equal counts
+    for keys in (order, [metric_names.validation(key) for key in order]):  # training's first, then validation's
+        total = metric_names.validation("loss") if keys is not order else "loss"
+        bad = [key for key in keys + [total] if _is_scalar(logs.get(key)) and not math.isfinite(float(logs[key]))]
+        parts = [key for key in bad if key != total]
+        if parts:
+            return max(parts, key=lambda key: (steps or {}).get(key, 0))  # max keeps the first of equal counts
+        if bad:
+            return bad[0]
+    return None
 
 
 def _is_scalar(value: Any) -> bool:

@@ -19,7 +19,12 @@ from lossexp.tracking.guard import first_non_finite, terminate_on_signals
     ({"loss": math.inf, "loss/task": 1.0}, "loss"),
     ({"loss/generator": math.nan, "loss/discriminator": 0.1}, "loss/generator"),  # GAN: no total
     ({"loss": 1.0, "term/a": math.nan, "accuracy": 0.5}, None),  # an unweighted term alone does not stop training
-], ids=["finite", "first-component", "task-first", "later-component", "total-only", "gan", "term-only"])
+    # at an epoch's end: a part of the validation loss (a term NaN in validation only: the objective was NaN, the run FINISHED)
+    ({"loss": 1.0, "loss/task": 1.0, "val_loss": math.nan, "val_loss/task": 1.0, "val_loss/a": math.nan}, "val_loss/a"),
+    ({"loss": math.nan, "loss/a": math.nan, "val_loss": math.nan, "val_loss/task": math.nan}, "loss/a"),
+    ({"loss": 1.0, "val_loss": math.inf, "val_loss/task": 1.0}, "val_loss"),
+], ids=["finite", "first-component", "task-first", "later-component", "total-only", "gan", "term-only",
+        "validation-part", "training-first", "validation-total"])
 def test_first_non_finite_follows_loss_task_then_component_order(logs, expected):
     assert first_non_finite(logs, ["a", "b"]) == expected
 
