@@ -159,7 +159,8 @@ class LossComponent(keras.layers.Layer):
         return {}
 
     def attach(self, network: keras.Model) -> None:
-        """Check layer names against ``network`` and create state; called once per model."""
+        """Check layer names against ``network`` and create state; called once per model, on a component
+        no other model holds (an instance a model attached before is replaced by a copy of its config)."""
 
     def outputs_needed(self) -> List[str]:
         """Layers whose outputs ``term`` reads from ``context.outputs`` (default none)."""
