@@ -4,8 +4,9 @@
 already inserted) and a :class:`~lossexp.losses.composition.Composition` of loss components. It
 overrides ``compute_loss``, which Keras calls inside the compiled step: so the whole composition,
 the components' in-graph state updates and the per-component trackers run in the graph, with no
-Python per batch and no recompiles. ``train_step`` is Keras' own with one ordering guarantee and
-the components' after-step updates (dual ascent) added; ``test_step`` is Keras' own minus the
+Python per batch and no recompiles. ``train_step`` is Keras' own with one ordering guarantee, the
+components' after-step updates (dual ascent) and an ``Embedding``'s gradient summed per row
+(:mod:`~lossexp.training.sparse_gradients`: Keras' Adam squares it lookup by lookup) added; ``test_step`` is Keras' own minus the
 training-only terms in the validation logs.
 
 Components that read intermediate tensors (``outputs_needed()``) get them from a multi-output
@@ -44,6 +45,7 @@ from lossexp.losses.composition import Composition
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.rewire import SeveralOutputs, SharedLayer, with_layer_outputs
+from lossexp.training.sparse_gradients import rows_summed
 
 
 #: the compile config's key that says the file holds no optimizer slots
@@ -413,7 +415,7 @@ class ComposedModel(keras.Model):
             gradients = update.gradients(tape, parts, weights, objective, variables, step, self.optimizer.scale_loss)
         del tape
         with tf.control_dependencies([loss]):
-            gradients = [None if g is None else tf.identity(g) for g in gradients]
+            gradients = [None if g is None else tf.identity(g) for g in rows_summed(gradients)]
         self.optimizer.apply_gradients(zip(gradients, variables))
         self.composition.after_step(terms)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
