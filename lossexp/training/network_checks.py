@@ -34,7 +34,25 @@ def ensure_network(network: Any, data: Any, model_name: str) -> Any:
     refuse_own_step(network, model_name)
     if not network.built:
         forward(network, data.sample(2)[0], data, model_name)
+    refuse_unknown_inputs(network, data, model_name)
     return network
+
+
+def refuse_unknown_inputs(network: Any, data: Any, model_name: str) -> None:
+    """One line for data inputs keyed by names a network of a dict of inputs (``keras.Model({name:
+    Input}, …)``) does not have: Keras pairs such a dict with the data's dict by sorted position, not by
+    name, so an extra key that sorts before an input's fed its array to that input and trained on the
+    wrong inputs (a warning the only sign). A network of a list of inputs takes its own by name and
+    leaves the rest unused, as Keras does."""
+    expected = getattr(network, "_inputs_struct", None)
+    given = getattr(data, "input_shapes", None)
+    if not isinstance(expected, dict) or not isinstance(given, dict):
+        return
+    unknown = [key for key in given if key not in expected]
+    if unknown:
+        raise invalid_value(f"data ({data.name})", f"inputs named as the network's ({', '.join(expected)}; model={model_name}: "
+                            "Keras pairs a dict of inputs with the data's by sorted position, so any other key "
+                            "feeds an input another's array)", ", ".join(unknown))
 
 
 def refuse_own_step(network: Any, model_name: str) -> None:

@@ -187,3 +187,35 @@ def test_the_check_of_a_term_that_runs_the_network_again_leaves_the_networks_sta
     assert len(before) == 3  # the moving mean and variance, the dropout's generator state
     for variable, value in zip(network.non_trainable_variables, before):
         np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
+
+
+def two_input_network(structure: str):
+    """Inputs ``a`` and ``b`` of the same shape, given to keras.Model as a dict or a list; y = f(a, b)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    output = keras.layers.Dense(1, name="output")(keras.layers.Concatenate()([a, keras.layers.Dense(4)(b)]))
+    return keras.Model({"a": a, "b": b} if structure == "dict" else [a, b], output)
+
+
+def test_a_data_input_the_network_does_not_have_is_one_line_not_a_silent_reordering(tmp_path, all_runs):
+    """Keras pairs a dict of arrays with a dict of inputs by sorted position: an extra key sorting
+    first fed ``0extra`` to input ``a`` and ``a`` to ``b`` — the run trained, on the wrong inputs."""
+    import lossexp
+
+    rng = np.random.default_rng(0)
+    a, b, extra = (rng.normal(size=(40, 4)).astype("float32") for _ in range(3))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(ConfigError) as info:
+        lossexp.fit(two_input_network("dict"), ({"a": a, "b": b, "0extra": extra}, a[:, :1]),
+                    trainer={"epochs": 1, "verbose": 0}, tracking={"uri": uri})
+    message = str(info.value)
+    assert "\n" not in message
+    assert "Invalid value for data (python): expected inputs named as the network's (a, b; " in message
+    assert "got '0extra'" in message
+    assert all_runs(uri) == []
+    # a network of a list of inputs takes its own by name from the dict (Keras does): the rest is unused
+    history, _ = lossexp.fit(two_input_network("list"), ({"a": a, "b": b, "0extra": extra}, a[:, :1]),
+                             trainer={"epochs": 1, "verbose": 0}, tracking={"uri": uri})
+    assert np.isfinite(history["loss"][-1])
