@@ -921,3 +921,27 @@ def test_an_interrupted_fit_resumes_with_the_same_component_instances(tmp_path, 
     history, run_id = lossexp.fit(network(), data(64), loss=loss, resume=run.info.run_id, **quick)
     assert run_id == run.info.run_id and client.get_run(run_id).info.status == "FINISHED"
     assert len(loss[0].weights) == 2  # loss_weight and the one center: attached once
+
+
+def test_a_masked_tagger_takes_one_weight_per_example_as_that_weight_at_each_of_its_positions(tmp_path, monkeypatch):
+    """Weights of shape (n,) beside labels (n, T): Keras' losses multiply them with the per-position
+    values (and a mask) of shape (batch, T) and failed (``Incompatible shapes: [32] vs. [32,10]``), a
+    traceback after the checks had accepted them."""
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 9, size=(60, 6)) * (np.arange(6)[None, :] < rng.integers(2, 7, size=(60, 1)))
+    tags = (tokens % 2).astype("int64")
+    weight = rng.uniform(0.5, 2.0, size=60).astype("float32")
+
+    def tagger():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((6,), dtype="int32")
+        hidden = keras.layers.Embedding(9, 4, mask_zero=True)(inputs)
+        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden))
+
+    options = {"trainer": {"epochs": 1, "verbose": 0, "batch_size": 20}, "tracking": {"enabled": False}}
+    per_example, _ = lossexp.fit(tagger(), (tokens, tags, weight), **options)
+    per_position, _ = lossexp.fit(tagger(), (tokens, tags, np.repeat(weight[:, None], 6, axis=1)), **options)
+    assert per_example == per_position

@@ -149,7 +149,10 @@ def as_column(y: Any) -> Any:
 
 def sample_weights(name: str, weight: Any, examples: int, targets: Any = None) -> np.ndarray:
     """The sample weights as float32, checked: finite, ≥ 0, not all 0; one per example (a vector), or
-    one per target position, shaped like ``targets`` (a tagger's weights that leave its padding out)."""
+    one per target position, shaped like ``targets`` (a tagger's weights that leave its padding out).
+    One per example beside integer labels per position (``(n, T)``, ``(n, H, W)``) gets a unit axis per
+    position axis, ``(n, 1)``: Keras' losses multiply the weights with their values per position (and a
+    mask's), which a vector does not broadcast against."""
     positions = tuple(np.shape(targets)[1:]) if targets is not None and not isinstance(targets, dict) else ()
     per_position = len(positions) > 0 and tuple(np.shape(weight)[1:]) in (positions, label_shape(targets)) \
         and np.ndim(weight) > 1 and np.shape(weight)[1:] != (1,)
@@ -168,7 +171,9 @@ def sample_weights(name: str, weight: Any, examples: int, targets: Any = None) -
                             f"{value[~np.isfinite(value) | (value < 0)][0]} at example {bad[0]}")
     if not weight.any():
         raise invalid_value(f"data ({name})", "sample weights not all 0", "all 0")
-    return weight
+    labelled = positions and np.issubdtype(np.asarray(targets).dtype, np.integer) and label_shape(targets)
+    return weight.reshape((len(weight),) + (1,) * len(label_shape(targets))) if labelled and not per_position \
+        else weight
 
 
 def check_example_shapes(name: str, x: Any, examples: int) -> None:

@@ -252,7 +252,10 @@ def test_sample_weights_may_be_one_per_target_position_and_other_shapes_are_one_
     tokens = np.arange(40).reshape(4, 10) % 7
     per_token = np.ones((4, 10), "float32")
     assert as_dataset("tokens", (np.zeros((4, 10)), tokens, per_token)).sample_weight.shape == (4, 10)
-    assert as_dataset("tokens", (np.zeros((4, 10)), tokens, np.ones((4, 1)))).sample_weight.shape == (4,)
+    # one per example, beside labels per position: a unit axis per position axis, which Keras broadcasts
+    assert as_dataset("tokens", (np.zeros((4, 10)), tokens, np.ones((4, 1)))).sample_weight.shape == (4, 1)
+    assert as_dataset("tokens", (np.zeros((4, 10)), tokens, np.ones(4))).sample_weight.shape == (4, 1)
+    assert as_dataset("values", (np.zeros((4, 10)), tokens + 0.5, np.ones(4))).sample_weight.shape == (4,)
     message = one_line_error(lambda: as_dataset("tokens", (np.zeros((4, 10)), tokens, np.ones((4, 3)))))
     assert message == ("Invalid value for data (tokens): expected sample_weight as one weight per example (shape "
                        "(n,) or (n, 1) or (n, 10) like the targets), got 'ndarray of shape (4, 3)'")
