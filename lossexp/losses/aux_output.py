@@ -35,9 +35,13 @@ class AuxiliaryOutput(LossComponent):
     * ``sum_squares`` (default) — (1/N) Σ_i Σ_j (h_ij − target)²: the question's "sum of
       squares of the layer's output", averaged over the batch so it does not grow with it
       (equal to ``activity`` with ``reduction: batch_mean`` and to ``regularizer`` with an
-      activity l2 factor, at the same weight);
+      activity l2 factor, at the same weight — on a masked sequence, to ``activity`` only:
+      Keras' activity regularizers count the padding);
     * ``mean_squared_error`` — mean over every element of (h − target)²;
     * ``mean_absolute_error`` — mean over every element of |h − target|.
+
+    A masked sequence's padded steps (``Embedding(mask_zero=True)``, ``Masking``) are left out, as
+    Keras leaves them out of the loss of a masked output.
 
     The extra output exists in the train and test steps only (``predict`` returns the model's
     own output). The term applies in training and validation.
@@ -60,5 +64,23 @@ class AuxiliaryOutput(LossComponent):
         return [self.layer]
 
     def term(self, context: LossContext) -> Any:
-        h = ops.cast(context.outputs[self.layer], "float32")
-        return LOSSES[self.loss](h - self.target)
+        output = context.outputs[self.layer]
+        h = ops.cast(output, "float32")
+        mask = getattr(output, "_keras_mask", None)  # where Keras keeps a tensor's mask (its get_keras_mask is not public)
+        if mask is None:
+            return LOSSES[self.loss](h - self.target)
+        return masked(self.loss, h - self.target, mask)
+
+
+def masked(loss: str, difference: Any, mask: Any) -> Any:
+    """``LOSSES[loss]`` over a masked sequence's real steps (``mask``: (batch, steps)), as Keras' loss
+    of a masked output leaves its padding out: ``sum_squares`` sums them per example, the means average
+    over them."""
+    elementwise = ops.abs(difference) if loss == "mean_absolute_error" else ops.square(difference)
+    weights = ops.cast(mask, "float32")
+    while len(weights.shape) < len(elementwise.shape):  # (batch, steps) against (batch, steps, units)
+        weights = ops.expand_dims(weights, -1)
+    total = ops.sum(elementwise * weights)
+    if loss == "sum_squares":
+        return total / ops.cast(ops.shape(difference)[0], "float32")
+    return total / ops.maximum(ops.sum(weights * ops.ones_like(elementwise)), 1.0)

@@ -69,3 +69,25 @@ def test_an_input_layer_is_refused_in_one_line_naming_the_layers_that_compute(ti
     assert str(info.value) == ("Invalid value for loss.aux_output.layer: expected a layer that computes something (an "
                                "input layer's output is the data: name a layer after it, one of hidden_1, hidden_2, "
                                "output), got 'inputs'")
+
+
+@pytest.mark.parametrize("loss", ["sum_squares", "mean_squared_error", "mean_absolute_error"])
+def test_a_masked_sequences_padding_is_left_out_as_keras_leaves_it_out_of_an_outputs_loss(loss, compose):
+    """Embedding(mask_zero=True) → Dense: the Dense layer's outputs at padded steps are not 0 (the
+    bias, the padding's embedding); as an output of a Keras model its loss would leave them out, and
+    ``activity`` does: the term counted them (1.15 against 0.75 after a transformer's attention)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    tokens = np.array([[3, 1, 4, 0, 0], [2, 7, 1, 8, 2], [5, 0, 0, 0, 0]])
+    inputs = keras.Input((5,), dtype="int32")
+    hidden = keras.layers.Dense(4, name="hidden", bias_initializer="ones")(
+        keras.layers.Embedding(9, 3, mask_zero=True)(inputs))
+    network = keras.Model(inputs, keras.layers.GlobalAveragePooling1D()(keras.layers.Dense(2)(hidden)))
+    h = np.asarray(keras.Model(inputs, hidden)(tokens), np.float64) - 0.5
+    real = np.broadcast_to((tokens != 0)[..., None], h.shape)
+    expected = {"sum_squares": (h ** 2 * real).sum() / 3, "mean_squared_error": (h ** 2)[real].mean(),
+                "mean_absolute_error": np.abs(h)[real].mean()}[loss]
+    model = compose(network, [AuxiliaryOutput(name="aux_output", layer="hidden", loss=loss, target=0.5, weight=1.0)])
+    result = model.evaluate(tokens, np.zeros((3, 2), "float32"), verbose=0, return_dict=True)
+    assert result["term/aux_output"] == pytest.approx(expected, rel=1e-5)
