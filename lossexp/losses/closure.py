@@ -11,11 +11,13 @@ from lossexp.registry import register_component
 
 
 def per_example_squared_error(y_true: Any, y_pred: Any) -> Any:
-    """Σ_k (y_k − ŷ_k)² per example; integer class labels are one-hot encoded to ŷ's width."""
+    """Σ_k (y_k − ŷ_k)² per example; integer class labels — one per example, or one per position
+    (a tagger's (n, T) against (n, T, classes)) — are one-hot encoded to ŷ's classes, its last axis."""
     y_pred = ops.cast(y_pred, "float32")
+    one_hot = tuple(y_true.shape[1:]) == tuple(y_pred.shape[1:])  # integer one-hot rows are targets already
+    if "int" in str(y_true.dtype) and y_pred.shape[-1] != 1 and not one_hot:
+        y_true = ops.one_hot(ops.reshape(y_true, ops.shape(y_pred)[:-1]), y_pred.shape[-1])
     y_pred = ops.reshape(y_pred, (ops.shape(y_pred)[0], -1))
-    if "int" in str(y_true.dtype) and y_pred.shape[-1] != 1:
-        y_true = ops.one_hot(ops.reshape(y_true, (-1,)), y_pred.shape[-1])
     y_true = ops.reshape(ops.cast(y_true, "float32"), ops.shape(y_pred))
     return ops.sum(ops.square(y_true - y_pred), axis=-1)
 

@@ -54,6 +54,26 @@ def test_integer_labels_are_one_hot_against_class_probabilities():
         LossContext(labels, probabilities, None, training=True, outputs={"hidden_1": h}))
     errors = np.array([0.01 + 0.04 + 0.09, 0.25 + 0.0625 + 0.0625])
     np.testing.assert_allclose(float(term), np.mean(errors * np.array([1.0, 2.0])), rtol=1e-6)
+    rows = Closure(name="closure", fn="error_weighted").term(  # one-hot rows of integers are the targets
+        LossContext(tf.one_hot(labels, 3, dtype=tf.int32), probabilities, None, training=True, outputs={"hidden_1": h}))
+    np.testing.assert_allclose(float(rows), float(term), rtol=1e-6)
+
+
+@pytest.mark.parametrize("trailing_axis", [False, True])
+def test_integer_labels_per_position_are_one_hot_at_each_position(trailing_axis):
+    """A tagger's labels (n, T) against probabilities (n, T, classes): each position's label one-hot
+    to the classes. They were one-hot to T·classes and reshaped: 'Input to reshape is a tensor with
+    2400 values, but the requested shape has 240', a term that failed before training."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=(4, 5))
+    probabilities = rng.dirichlet(np.ones(3), size=(4, 5)).astype("float32")
+    h = rng.normal(size=(4, 5, 2)).astype("float32")
+    given = labels[..., None] if trailing_axis else labels
+    term = Closure(name="closure", fn="error_weighted").term(
+        LossContext(tf.constant(given, tf.int32), tf.constant(probabilities), None, training=True,
+                    outputs={"hidden_1": tf.constant(h)}))
+    errors = ((np.eye(3)[labels] - probabilities) ** 2).sum(axis=(1, 2))
+    np.testing.assert_allclose(float(term), np.mean(errors * (h ** 2).mean(axis=(1, 2))), rtol=1e-5)
 
 
 def test_train_step_logs_the_numpy_term_of_the_batch(tiny_network, np_forward, compose, regression_data):
