@@ -196,7 +196,11 @@ def where_it_broke(exc: BaseException, root: Optional[Path] = None) -> str:
 
 
 def _in_project(filename: str, root: Path) -> bool:
-    """Whether a source file is the project's own code (not an installed package or lossexp)."""
+    """Whether a source file is the project's own code (not an installed package or lossexp; not one of
+    Python's pseudo-files, ``<frozen runpy>``, ``<string>``, which would resolve against the working
+    directory — ``python -m lossexp.cli`` run in the project put ``<frozen runpy>`` in it)."""
+    if filename.startswith("<") and filename.endswith(">"):
+        return False
     path = Path(filename).resolve()
     return (path.is_relative_to(root) and not {"site-packages", "dist-packages"} & set(path.parts)
             and not path.is_relative_to(Path(__file__).resolve().parent))

@@ -382,3 +382,22 @@ def test_where_the_projects_code_broke_is_named_from_a_subdirectory_too(tmp_path
     assert result.returncode == 2, result.stderr[-3000:]
     assert result.stderr.startswith(f"lossexp: error: Invalid model 'net': building it failed at {tmp_path}/nets.py:8: "
                                     "ValueError: Received an invalid value for `units`")
+
+
+def test_pythons_pseudo_files_are_never_the_projects_code(tmp_path, monkeypatch):
+    """``python -m lossexp.cli`` run in the project: TensorFlow's text traceback of an op starts at
+    ``File "<frozen runpy>", line 88``, which resolved against the working directory into the project,
+    so a failure of Keras' loss read 'Your code failed in training at <frozen runpy>:88 (in _run_code)'."""
+    import tensorflow as tf
+
+    from lossexp.project import embedded_failure
+
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = []\n')
+    monkeypatch.chdir(tmp_path)
+    message = ('Graph execution error:\n\nDetected at node mul defined at (most recent call last):\n'
+               '  File "<frozen runpy>", line 198, in _run_module_as_main\n\n'
+               '  File "<frozen runpy>", line 88, in _run_code\n\nIncompatible shapes: [32] vs. [32,10]')
+    assert embedded_failure(tf.errors.InvalidArgumentError(None, None, message)) is None
+    mine = message.replace("<frozen runpy>", str(tmp_path / "mine.py"))
+    frame, summary = embedded_failure(tf.errors.InvalidArgumentError(None, None, mine))
+    assert (frame.filename, frame.lineno) == (str(tmp_path / "mine.py"), 88)
