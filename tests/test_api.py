@@ -923,7 +923,9 @@ def test_an_interrupted_fit_resumes_with_the_same_component_instances(tmp_path, 
     assert len(loss[0].weights) == 2  # loss_weight and the one center: attached once
 
 
-def test_a_masked_tagger_takes_one_weight_per_example_as_that_weight_at_each_of_its_positions(tmp_path, monkeypatch):
+@pytest.mark.parametrize("form", ["arrays", "stream"])
+def test_a_masked_tagger_takes_one_weight_per_example_as_that_weight_at_each_of_its_positions(form, tmp_path,
+                                                                                               monkeypatch):
     """Weights of shape (n,) beside labels (n, T): Keras' losses multiply them with the per-position
     values (and a mask) of shape (batch, T) and failed (``Incompatible shapes: [32] vs. [32,10]``), a
     traceback after the checks had accepted them."""
@@ -941,7 +943,12 @@ def test_a_masked_tagger_takes_one_weight_per_example_as_that_weight_at_each_of_
         hidden = keras.layers.Embedding(9, 4, mask_zero=True)(inputs)
         return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden))
 
-    options = {"trainer": {"epochs": 1, "verbose": 0, "batch_size": 20}, "tracking": {"enabled": False}}
-    per_example, _ = lossexp.fit(tagger(), (tokens, tags, weight), **options)
-    per_position, _ = lossexp.fit(tagger(), (tokens, tags, np.repeat(weight[:, None], 6, axis=1)), **options)
+    def given(weights):
+        import tensorflow as tf
+
+        return (tokens, tags, weights) if form == "arrays" else tf.data.Dataset.from_tensor_slices((tokens, tags, weights))
+
+    options = {"trainer": {"epochs": 1, "verbose": 0, "batch_size": 20, "shuffle": "none"}, "tracking": {"enabled": False}}
+    per_example, _ = lossexp.fit(tagger(), given(weight), **options)
+    per_position, _ = lossexp.fit(tagger(), given(np.repeat(weight[:, None], 6, axis=1)), **options)
     assert per_example == per_position

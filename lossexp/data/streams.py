@@ -215,7 +215,31 @@ def batches(stream: Any, size: int, drop_remainder: bool = False) -> Any:
     """An unbatched stream in batches of ``size``; elements of varying length (a sequence's steps:
     an axis of unknown size) are padded with zeros to the longest of their batch, as tf.data's
     ``padded_batch`` pads them (a masking layer or a per-position sample weight, which pads with
-    0, leaves the padding out)."""
+    0, leaves the padding out). One sample weight per example beside integer labels per position
+    gets a unit axis per position axis, as :func:`lossexp.data.checks.sample_weights` gives arrays."""
     if padded_when_batched(stream):
-        return stream.padded_batch(size, drop_remainder=drop_remainder)
-    return stream.batch(size, drop_remainder=drop_remainder)
+        batched = stream.padded_batch(size, drop_remainder=drop_remainder)
+    else:
+        batched = stream.batch(size, drop_remainder=drop_remainder)
+    positions = label_positions(stream.element_spec)
+    if not positions:
+        return batched
+    return batched.map(lambda x, y, weight: (x, y, _per_position(weight, positions)))
+
+
+def label_positions(spec: Any) -> int:
+    """The position axes of the integer labels of an ``(x, y, sample_weight)`` element whose weight is
+    one per example (a tagger's labels (T,) or (T, 1): 1; a segmentation's (H, W): 2); else 0."""
+    import tensorflow as tf
+
+    if not (isinstance(spec, tuple) and len(spec) == 3 and isinstance(spec[1], tf.TensorSpec)
+            and isinstance(spec[2], tf.TensorSpec) and spec[2].shape.rank == 0 and spec[1].dtype.is_integer
+            and spec[1].shape.rank):
+        return 0
+    return spec[1].shape.rank - (1 if spec[1].shape[-1] == 1 else 0)
+
+
+def _per_position(weight: Any, positions: int) -> Any:
+    import tensorflow as tf
+
+    return tf.reshape(weight, tf.concat([tf.shape(weight), tf.ones([positions], tf.int32)], axis=0))
