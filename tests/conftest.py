@@ -151,14 +151,23 @@ def lossexp_env(**extra: str) -> dict:
 @pytest.fixture(autouse=True)
 def fluent_tracking_uri_restored() -> Iterator[None]:
     """A test that points MLflow's fluent API at its store (``mlflow.set_tracking_uri``, which also
-    exports ``$MLFLOW_TRACKING_URI``) does not send the next in-process run of its worker there.
+    exports ``$MLFLOW_TRACKING_URI``) or experiment (``mlflow.set_experiment``: ``$MLFLOW_EXPERIMENT_ID``,
+    which lossexp.fit follows) does not send the next in-process run of its worker there.
     lossexp itself restores what it sets (tests/test_api.py checks it)."""
     before = os.environ.get("MLFLOW_TRACKING_URI")
+    experiment = os.environ.get("MLFLOW_EXPERIMENT_ID")
     yield
     if os.environ.get("MLFLOW_TRACKING_URI") != before:
         import mlflow
 
         mlflow.set_tracking_uri(before)
+    if os.environ.get("MLFLOW_EXPERIMENT_ID") != experiment:
+        import mlflow.tracking.fluent
+
+        mlflow.tracking.fluent._active_experiment_id = None
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+        if experiment is not None:
+            os.environ["MLFLOW_EXPERIMENT_ID"] = experiment
 
 
 def cli(cwd: Path, *args: str, timeout: float = 300, fresh: bool = False, **env: str) -> subprocess.CompletedProcess:

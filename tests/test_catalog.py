@@ -12,6 +12,7 @@ def test_render_lists_every_group_and_component_option():
     for kind, group in (("model", "model"), ("data", "data"), ("optimizer", "optimizer"), ("loss", "loss")):
         for name in registry.available(kind):
             assert f"  {name} " in text
+        for name in registry.shipped(kind):  # not the parts other tests of this worker registered
             assert describe(kind, group, name).summary, f"{group}={name} has no description"
     assert "parametrization: softplus" in text and "mode: mean" in text
 

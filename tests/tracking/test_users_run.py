@@ -79,10 +79,8 @@ def test_a_tracking_uri_of_another_store_inside_the_users_run_is_one_line_and_re
 def test_a_fit_records_into_the_experiment_the_notebook_set_and_a_given_one_wins(tmp_path, monkeypatch):
     import mlflow
 
-    monkeypatch.chdir(tmp_path)
-    for variable in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):  # restored after mlflow.set_experiment
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    monkeypatch.chdir(tmp_path)  # mlflow.set_experiment's $MLFLOW_EXPERIMENT_ID: undone by conftest's fixture
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     uri = f"sqlite:///{tmp_path / 'mine.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("my_study")
