@@ -48,6 +48,28 @@ def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.M
     return _rebuilt(network, call_function)
 
 
+def without_taps(network: keras.Model) -> keras.Model:
+    """Return ``network`` without the loss taps a run inserted (in nested models too), sharing its
+    weights: a run's saved network trained on by another run, whose components insert their own
+    (the old taps computed their penalties at every step, counted nowhere, and a tap of the same
+    name could not be inserted again)."""
+    def holds_taps(layer: keras.layers.Layer) -> bool:
+        return any(isinstance(inner, LossTap) for inner in layer._flatten_layers(include_self=False))
+
+    if not holds_taps(network):
+        return network
+    rebuilt: Dict[str, keras.Model] = {}
+
+    def call_function(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(layer, LossTap):
+            return args[0]
+        if isinstance(layer, keras.Model) and holds_taps(layer):
+            layer = rebuilt.setdefault(layer.name, without_taps(layer))
+        return layer(*args, **kwargs)
+
+    return _rebuilt(network, call_function)
+
+
 class SharedLayer(ValueError):
     """A layer whose output was asked for is called more than once in the graph: it has one output
     per use, not one output."""

@@ -49,6 +49,26 @@ def test_a_file_keras_cannot_load_is_one_line(in_tmp):
         built(composed_config("model=keras_file", "model.path=broken.keras", "data=regression", "loss=none"))
 
 
+def test_a_runs_own_model_keras_continues_from_its_trained_network(in_tmp):
+    """model.path naming a run's model.keras (a composed model: network + components) trains its
+    trained network on; it was refused with a line for lossexp.fit's users ("give its .network")."""
+    import keras
+
+    from lossexp.training.composed_model import ComposedModel
+    from lossexp import compose
+
+    inputs = keras.Input((4,), name="inputs")
+    hidden = keras.layers.Dense(6, activation="tanh", name="hidden_1")(inputs)
+    trained = compose(keras.Model(inputs, keras.layers.Dense(1, name="head")(hidden)), [("activity", {"layers": ["hidden_1"]}), "hist_avg"])
+    trained.network.get_layer("head").kernel.assign(np.full((6, 1), 0.25, "float32"))
+    trained.save(in_tmp / "model.keras")
+    model, _ = built(composed_config("model=keras_file", "model.path=model.keras", "data=regression",
+                                     "data.n_samples=40", "loss=hist_avg"))
+    assert isinstance(model, ComposedModel) and not isinstance(model.network, ComposedModel)
+    assert [layer.name for layer in model.network.layers] == ["inputs", "hidden_1", "head"]
+    np.testing.assert_array_equal(model.network.get_layer("head").kernel.numpy(), np.full((6, 1), 0.25))
+
+
 @pytest.mark.slow
 def test_a_keras_application_by_name_trains_on_images(in_tmp):
     import tensorflow as tf
