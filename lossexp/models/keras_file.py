@@ -1,6 +1,8 @@
 """A saved Keras 3 model (``.keras``) as the network: the user's architecture, trained further."""
 from __future__ import annotations
 
+import re
+import zipfile
 from typing import Any
 
 from lossexp.errors import ConfigError
@@ -28,12 +30,33 @@ def keras_file(data: Any, path: str, trainable: bool = True) -> Any:
     file = resolve_path("model.path", path, suffixes=(".keras",))
     register_keras_objects()  # the file may name lossexp's classes or an installed component's
     try:
+        if not zipfile.is_zipfile(file):  # Keras' own reason is "File not found" for a file that is there
+            raise _Unloadable("not a zip archive, as model.save('net.keras') writes")
         network = keras.saving.load_model(file, compile=False, safe_mode=True)
     except Exception as exc:  # corrupt, Keras 2, unknown custom class…: the file's fault
-        reason = next((line.strip() for line in reversed(str(exc).splitlines()) if line.strip()), type(exc).__name__)
         raise ConfigError(f"Invalid value for model.path: expected a Keras 3 .keras model, got {path!r} "
-                          f"(Keras cannot load it: {reason[:300]})") from None
+                          f"({_reason(exc)})") from None
     if isinstance(network, ComposedModel):  # a run's model.keras: continue from the network it trained
         network = without_taps(network.network)  # this run's components insert their own taps
     network.trainable = trainable
     return network
+
+
+class _Unloadable(ValueError):
+    """The file is no ``.keras`` archive: the reason, as the user reads it."""
+
+
+def _reason(exc: Exception) -> str:
+    """Why Keras cannot load the file, in a line: a class no module registered is named as the file
+    names it (``package>Class``) with where its module goes; otherwise Keras' last line."""
+    if isinstance(exc, _Unloadable):
+        return str(exc)
+    text = str(exc)
+    missing = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
+    if missing:
+        registered = re.search(r"'registered_name': '([^']*" + re.escape(missing.group(1)) + r")'", text)
+        name = registered.group(1) if registered else missing.group(1)
+        return (f"its class {name} is not registered: list the module that registers it in [tool.lossexp] "
+                "modules of the project's pyproject.toml")
+    reason = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), type(exc).__name__)
+    return f"Keras cannot load it: {reason[:300]}"

@@ -43,10 +43,31 @@ def test_a_saved_keras_file_is_the_network_and_keeps_its_layer_names(in_tmp):
 
 
 def test_a_file_keras_cannot_load_is_one_line(in_tmp):
+    """Not a zip archive: Keras' own reason was 'File not found' for a file that is there."""
     (in_tmp / "broken.keras").write_bytes(b"not a zip")
     with pytest.raises(ConfigError, match=r"^Invalid value for model.path: expected a Keras 3 .keras model, got "
-                                          r"'broken.keras' \(Keras cannot load it"):
+                                          r"'broken.keras' \(not a zip archive, as model.save\('net.keras'\) "
+                                          r"writes\)$"):
         built(composed_config("model=keras_file", "model.path=broken.keras", "data=regression", "loss=none"))
+
+
+def test_a_file_of_a_class_no_module_registers_names_it_and_where_to_list_its_module(in_tmp):
+    """Keras' reason ended 'Full object config: )', naming neither the registered name nor the fix."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="elsewhere")
+    class Unlisted(keras.layers.Layer):
+        def call(self, x):
+            return x
+
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Dense(1)(Unlisted(name="unlisted")(inputs))).save(in_tmp / "net.keras")
+    keras.saving.get_custom_objects().pop("elsewhere>Unlisted")
+    with pytest.raises(ConfigError, match=r"^Invalid value for model.path: expected a Keras 3 .keras model, got "
+                                          r"'net.keras' \(its class elsewhere>Unlisted is not registered: list the "
+                                          r"module that registers it in \[tool.lossexp\] modules of the project's "
+                                          r"pyproject.toml\)$"):
+        built(composed_config("model=keras_file", "model.path=net.keras", "data=regression", "loss=none"))
 
 
 def test_a_runs_own_model_keras_continues_from_its_trained_network(in_tmp):
