@@ -1,7 +1,9 @@
 """A saved Keras 3 model (``.keras``) as the network: the user's architecture, trained further."""
 from __future__ import annotations
 
+import json
 import re
+import sys
 import zipfile
 from typing import Any
 
@@ -36,6 +38,7 @@ def keras_file(data: Any, path: str, trainable: bool = True) -> Any:
     except Exception as exc:  # corrupt, Keras 2, unknown custom class…: the file's fault
         raise ConfigError(f"Invalid value for model.path: expected a Keras 3 .keras model, got {path!r} "
                           f"({_reason(exc)})") from None
+    _say_compiled_state_unused(file, path)
     if isinstance(network, ComposedModel):  # a run's model.keras: continue from the network it trained
         network = without_taps(network.network)  # this run's components insert their own taps
     network.trainable = trainable
@@ -60,3 +63,25 @@ def _reason(exc: Exception) -> str:
                 "modules of the project's pyproject.toml")
     reason = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), type(exc).__name__)
     return f"Keras cannot load it: {reason[:300]}"
+
+
+def _say_compiled_state_unused(file: str, path: str) -> None:
+    """A warning line when the file was saved compiled (``model.compile(optimizer=…)`` before
+    ``model.save``): Keras' ``load_model`` would restore its optimizer and loss, the run trains with
+    its own ``optimizer`` section and task loss — said, so a file's SGD(0.5) is not silently Adam(1e-3)."""
+    try:
+        compiled = json.loads(zipfile.ZipFile(file).read("config.json")).get("compile_config") or {}
+    except (KeyError, ValueError, OSError):
+        return
+    optimizer = compiled.get("optimizer")
+    if not isinstance(optimizer, dict):
+        return
+    options = optimizer.get("config") or {}
+    rate = options.get("learning_rate")
+    saved = f"optimizer {optimizer.get('class_name', '?')}"
+    if isinstance(rate, (int, float)):  # a schedule is a mapping: named by the class alone
+        saved += f", learning_rate {rate:.4g}"
+    if isinstance(compiled.get("loss"), str):
+        saved += f"; loss {compiled['loss']}"
+    print(f"lossexp: warning: model.path {path} was saved compiled ({saved}): the run trains it with its own "
+          "optimizer (optimizer=…) and task loss, starting its optimizer afresh", file=sys.stderr)

@@ -80,7 +80,8 @@ def test_a_runs_own_model_keras_continues_from_its_trained_network(in_tmp):
 
     inputs = keras.Input((4,), name="inputs")
     hidden = keras.layers.Dense(6, activation="tanh", name="hidden_1")(inputs)
-    trained = compose(keras.Model(inputs, keras.layers.Dense(1, name="head")(hidden)), [("activity", {"layers": ["hidden_1"]}), "hist_avg"])
+    trained = compose(keras.Model(inputs, keras.layers.Dense(1, name="head")(hidden)),
+                      [("activity", {"layers": ["hidden_1"]}), "hist_avg"])
     trained.network.get_layer("head").kernel.assign(np.full((6, 1), 0.25, "float32"))
     trained.save(in_tmp / "model.keras")
     model, _ = built(composed_config("model=keras_file", "model.path=model.keras", "data=regression",
@@ -88,6 +89,24 @@ def test_a_runs_own_model_keras_continues_from_its_trained_network(in_tmp):
     assert isinstance(model, ComposedModel) and not isinstance(model.network, ComposedModel)
     assert [layer.name for layer in model.network.layers] == ["inputs", "hidden_1", "head"]
     np.testing.assert_array_equal(model.network.get_layer("head").kernel.numpy(), np.full((6, 1), 0.25))
+
+
+def test_a_file_saved_compiled_says_its_optimizer_is_not_the_runs(in_tmp, capsys):
+    """A network saved after model.compile(SGD(0.5)) trained with the run's Adam(1e-3) without a word."""
+    import keras
+
+    inputs = keras.Input((4,))
+    saved = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    saved.compile(optimizer=keras.optimizers.SGD(0.5), loss="mean_squared_error")
+    saved.save(in_tmp / "net.keras")
+    built(composed_config("model=keras_file", "model.path=net.keras", "data=regression", "loss=none"))
+    assert capsys.readouterr().err.splitlines() == [
+        "lossexp: warning: model.path net.keras was saved compiled (optimizer SGD, learning_rate 0.5; loss "
+        "mean_squared_error): the run trains it with its own optimizer (optimizer=…) and task loss, starting its "
+        "optimizer afresh"]
+    keras.Model(inputs, keras.layers.Dense(1)(inputs)).save(in_tmp / "plain.keras")
+    built(composed_config("model=keras_file", "model.path=plain.keras", "data=regression", "loss=none"))
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.slow
