@@ -185,6 +185,9 @@ class SupervisedTrainer(Trainer):
                       jit_compile=config.trainer.keras_jit_compile)
         check_terms(model, x, y)
         model.build_training_state(x, y)
+        if not model.trainable_variables:  # Keras' optimizer would fail at the first step, in a traceback
+            raise invalid_value("model", "a network with a weight to train (or a loss component with a trainable "
+                                "weight)", f"model={name} with every weight frozen (trainable=False)")
         watch_gradients(model, config)
         return model
 

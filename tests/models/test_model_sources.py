@@ -109,6 +109,23 @@ def test_a_file_saved_compiled_says_its_optimizer_is_not_the_runs(in_tmp, capsys
     assert capsys.readouterr().err == ""
 
 
+def test_a_network_with_nothing_to_train_is_one_line(in_tmp):
+    """model.trainable=false and no trainable loss weight: Keras' optimizer failed mid-run with a
+    traceback, 'not enough values to unpack (expected 2, got 0)'; a trainable weight still trains."""
+    import keras
+
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Dense(1, name="head")(inputs)).save(in_tmp / "net.keras")
+    frozen = ["model=keras_file", "model.path=net.keras", "model.trainable=false", "data=regression"]
+    with pytest.raises(ConfigError, match=r"^Invalid value for model: expected a network with a weight to train "
+                                          r"\(or a loss component with a trainable weight\), got 'model=keras_file "
+                                          r"with every weight frozen \(trainable=False\)'$"):
+        built(composed_config(*frozen, "loss=none"))
+    model, _ = built(composed_config(*frozen, "loss=activity", "loss.activity.layers=[head]",
+                                     "loss.activity.weight={value: 0.01, trainable: true, parametrization: softplus}"))
+    assert model.trainable_variables
+
+
 @pytest.mark.slow
 def test_a_keras_application_by_name_trains_on_images(in_tmp):
     import tensorflow as tf
