@@ -81,12 +81,15 @@ def open_store(uri: Optional[str] = None):
 
 
 def param_value(run: Any, key: str) -> str:
-    """A run's value for a config key (``loss`` is its composition tag)."""
+    """A run's value for a config key (``loss`` is its composition tag; a group chosen by name,
+    ``optimizer`` or ``model``, is its ``name``, not every option of the section)."""
     if key == "loss":
         return run.data.tags.get("loss", "")
     params = run.data.params
     if key in params:
         return params[key]
+    if f"{key}.name" in params:
+        return params[f"{key}.name"]
     nested = {k[len(key) + 1:]: v for k, v in params.items() if k.startswith(key + ".")}
     return nested.get("value", ",".join(f"{k}={v}" for k, v in sorted(nested.items())))
 

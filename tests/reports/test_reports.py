@@ -163,3 +163,29 @@ def test_compare_and_ui_accept_what_runs_shows(sweep_store, tmp_path, capsys):
     assert compare.main([parent[:8], "--uri", uri, "--out", str(tmp_path / "c.png")]) == 0
     assert ui._experiment_id(uri, "lossexp") == MlflowClient(uri).get_experiment_by_name("lossexp").experiment_id
     assert ui._experiment_id(uri, "nope") is None
+
+
+def test_a_swept_group_shows_its_choice_not_every_option(tmp_path, capsys):
+    """A sweep over ``optimizer=adam,sgd`` lists each child's optimizer as ``optimizer=sgd``: the
+    section's params joined (amsgrad=False,beta_1=0.9,…,name=adam,…) took 7 wrapped lines a run."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("lossexp", artifact_location=(tmp_path / "artifacts").as_uri())
+    parent = client.create_run(experiment, run_name="sweep y · optimizer=adam,sgd",
+                               tags={"lossexp.role": "sweep", "sweep.keys": "optimizer"}).info.run_id
+    sections = {"adam": {"learning_rate": "0.001", "beta_1": "0.9", "amsgrad": "False"},
+                "sgd": {"learning_rate": "0.01", "momentum": "0.0", "nesterov": "False"}}
+    for num, (name, options) in enumerate(sections.items()):
+        run_id = client.create_run(experiment, run_name=f"optimizer={name}", tags={
+            "mlflow.parentRunId": parent, "loss": "activity", "sweep.job": str(num)}).info.run_id
+        params = [Param(f"optimizer.{k}", v) for k, v in {"name": name, **options}.items()]
+        client.log_batch(run_id, metrics=[Metric("val_loss", 1.0 + num, 0, 1)], params=params)
+        client.set_terminated(run_id, "FINISHED")
+    client.set_terminated(parent, "FINISHED")
+    assert runs.main(["--uri", uri, "--sweep", parent]) == 0
+    out = capsys.readouterr().out
+    assert "optimizer=adam" in out and "optimizer=sgd" in out
+    assert "beta_1" not in out and "momentum" not in out
+    assert compare.main(["--uri", uri, parent, "--out", str(tmp_path / "cmp.png")]) == 0
+    out = capsys.readouterr().out
+    assert "activity · optimizer=sgd · val_loss=2" in out and "nesterov" not in out
