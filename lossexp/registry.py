@@ -123,6 +123,9 @@ def register(kind: str, name: str, target: Any = None, **meta: Any) -> Callable[
         if existing is not None and existing.target is not obj and existing.resolve() is not obj:
             raise ConfigError(f"Invalid {KINDS[kind].label} name {name!r}: registered twice "
                               f"({existing.origin} and {origin})")
+        if kind == "loss" and isinstance(obj, type) and "kind" in getattr(obj, "option_names", list)():
+            raise ConfigError(f"Invalid loss component {name!r} ({origin}): its option 'kind' is reserved "
+                              f"(loss.<entry>.kind chooses an entry's component class); rename it")
         _ENTRIES[kind][name] = Entry(kind, name, obj, origin, dict(meta))
         if kind in KERAS_KINDS and isinstance(obj, type):
             _make_serialisable(name, obj)

@@ -80,3 +80,37 @@ def test_an_unknown_name_lists_what_is_registered():
     with pytest.raises(ConfigError, match=r"^Unknown data 'mnist': valid choices are csv, digits, images, npz, "
                                           r"parquet, positive, regression, ring, steps, uniform$"):
         registry.get("data", "mnist")
+
+
+def test_a_component_with_an_option_named_kind_is_refused_at_registration():
+    """``kind`` picks an entry's component class (``loss.second.kind: coef``): a component's own
+    ``kind`` option could never be set (``loss.margin.kind=hinge`` asked for a component 'hinge')."""
+    import lossexp
+
+    class Margin(lossexp.LossComponent):
+        def __init__(self, weight=0.01, kind: str = "hinge", **kwargs):
+            super().__init__(weight=weight, **kwargs)
+            self.kind = kind
+
+    with pytest.raises(ConfigError, match=r"^Invalid loss component 'margin_with_kind' \(.*\): its option 'kind' "
+                                          r"is reserved \(loss.<entry>.kind chooses an entry's component class\); "
+                                          r"rename it$"):
+        registry.register_component("margin_with_kind")(Margin)
+    assert "margin_with_kind" not in registry.available("loss")
+
+
+def test_a_projects_yaml_setting_kind_to_an_option_value_says_kind_is_reserved(tmp_path, monkeypatch):
+    """Before TensorFlow loads, ``conf/loss/margin.yaml`` with ``kind: hinge`` (meant as the
+    component's option) is one line saying why, not only that no component is named 'hinge'."""
+    from lossexp.losses.entries import check_entry
+
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = []\n')
+    (tmp_path / "conf" / "loss").mkdir(parents=True)
+    (tmp_path / "conf" / "loss" / "margin.yaml").write_text("margin:\n  weight: 0.01\n  kind: hinge\n")
+    monkeypatch.setenv("LOSSEXP_PROJECT", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"^Unknown loss component 'hinge' in loss.margin.kind: valid choices are "
+                                          r".*margin.* \(kind chooses an entry's component class, so no component "
+                                          r"can have an option named kind: rename it in margin's class and YAML\)$"):
+        check_entry("margin", {"weight": 0.01, "kind": "hinge"})
+    with pytest.raises(ConfigError, match=r"valid choices are [^(]*$"):  # an alias entry's typo: no such hint
+        check_entry("second", {"kind": "cooef"})

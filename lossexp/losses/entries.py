@@ -58,8 +58,11 @@ def check_entry(key: str, options: Any, extra_keys: Iterable[str] = ()) -> None:
     kind = kind_of(key, options)
     if kind not in registry.available("loss"):
         where = f" in loss.{key}.{KIND_KEY}" if KIND_KEY in options else ""
+        reserved = (f" ({KIND_KEY} chooses an entry's component class, so no component can have an option "
+                    f"named {KIND_KEY}: rename it in {key}'s class and YAML)"
+                    if where and key in registry.available("loss") else "")
         raise ConfigError(f"Unknown loss component {kind!r}{where}: valid choices are "
-                          f"{', '.join(registry.available('loss'))}")
+                          f"{', '.join(registry.available('loss'))}{reserved}")
     if key in registry.RESERVED["loss"]:
         raise ConfigError(f"Invalid loss component name {key!r}: {', '.join(registry.RESERVED['loss'])} are reserved")
     valid = yaml_options(kind)
