@@ -37,6 +37,8 @@ from lossexp.tracking.reachability import check_tracking, check_writable_dir
 MAX_JOBS_CHECKED = 64
 _MISSING = re.compile(r"Could not find '([^']+)'")
 _FULL_KEY = re.compile(r"full_key: (\S+)")
+#: OmegaConf's words for a key a config lacks: a plain struct's, or a structured config's (a sweeper's schema)
+_NOT_IN = re.compile(r"not in struct|Key '[^']+' not in '")
 
 
 def expand_jobs(overrides: Sequence[str], multirun: bool) -> List[List[str]]:
@@ -87,6 +89,23 @@ def _unset_option(cfg: Optional[DictConfig], full_key: str, job: Sequence[str]) 
     return f"; it is an option of {group}={name} that its YAML does not set: +{given} sets it"
 
 
+_ABSENT = object()
+
+
+def _optuna_option(config_name: str, full_key: str, others: Sequence[str]) -> str:
+    """``; it is an option of hydra/sweeper=lossexp_optuna …`` when a ``hydra.sweeper.`` key the job's
+    sweeper lacks (``n_trials``, ``pruner`` under the basic one) is an option of lossexp's Optuna sweeper."""
+    if not full_key.startswith("hydra.sweeper.") or any(o.startswith("hydra/sweeper=") for o in others):
+        return ""
+    try:
+        optuna = compose(config_name, overrides=[*others, "hydra/sweeper=lossexp_optuna"], return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException):
+        return ""
+    if OmegaConf.select(optuna, full_key, default=_ABSENT) is _ABSENT:
+        return ""
+    return "; it is an option of hydra/sweeper=lossexp_optuna (or hparams_search=…), not of this sweep's sweeper"
+
+
 def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigError:
     """One line for one of Hydra's or OmegaConf's composition errors (inside the compose context)."""
     text = str(exc)
@@ -98,16 +117,17 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
             return unknown_name(group or "config", name, exc.options)
     cause = exc.__cause__ or exc
     key_match = _FULL_KEY.search(str(cause)) or _FULL_KEY.search(text)
-    if key_match and "not in struct" in str(cause) + text:
+    if key_match and _NOT_IN.search(str(cause) + text):
         full_key = key_match.group(1)
         others = [o for o in job if not o.lstrip("+~").startswith(full_key)]
-        try:
-            composed = compose(config_name, overrides=others)  # this job, less the bad key
+        try:  # this job, less the bad key
+            composed = compose(config_name, overrides=others, return_hydra_config=full_key.startswith("hydra."))
             valid = _valid_keys(composed, full_key)
         except (HydraException, OmegaConfBaseException):
             composed, valid = None, ""
         message = f"Unknown key {full_key}: valid keys are {valid}" if valid else f"Unknown key {full_key}"
-        return ConfigError(message + _unset_option(composed, full_key, job))
+        return ConfigError(message + _unset_option(composed, full_key, job) + _optuna_option(config_name, full_key,
+                                                                                               others))
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     if cause is not exc and first.startswith("Error merging override"):  # Hydra's line says nothing of why
         first += ": " + next((line.strip() for line in str(cause).splitlines() if line.strip()), type(cause).__name__)

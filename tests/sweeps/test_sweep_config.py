@@ -77,3 +77,17 @@ def test_another_compositions_search_space_is_the_sweepers_alone_as_optuna_weigh
     cfg = _hydra_config(*alone, '+hydra.sweeper.params={loss.activity.weight: "tag(log, interval(1e-4, 1))"}')
     assert dict(cfg.hydra.sweeper.params) == {"loss.activity.weight": "tag(log, interval(1e-4, 1))"}
     assert swept_keys(cfg) == ["loss.activity.weight"]
+
+
+def test_an_optuna_option_under_the_basic_sweeper_says_which_sweeper_has_it():
+    """``-m … hydra.sweeper.n_trials=8`` without choosing Optuna's sweeper was ``Could not override
+    'hydra.sweeper.n_trials'.``: OmegaConf says a structured config lacks a key in other words than
+    a struct's, so it was not read as an unknown key."""
+    with pytest.raises(ConfigError, match=r"^Unknown key hydra.sweeper.n_trials: valid keys are _target_, "
+                                          r"max_batch_size, params; it is an option of hydra/sweeper=lossexp_optuna "
+                                          r"\(or hparams_search=…\), not of this sweep's sweeper \(in sweep job: "
+                                          r"loss.activity.weight=0.1 hydra.sweeper.n_trials=2\)$"):
+        check_jobs(["loss.activity.weight=0.1,1", "hydra.sweeper.n_trials=2"], multirun=True)
+    with pytest.raises(ConfigError, match=r"^Unknown key hydra.sweeper.ntrials: valid keys are _target_, "
+                                          r"max_failure_rate, n_jobs, n_trials, params, pruner, .*study_name, trial$"):
+        check_jobs(["hydra/sweeper=lossexp_optuna", "hydra.sweeper.ntrials=3"], multirun=False)
