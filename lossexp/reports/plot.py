@@ -143,21 +143,30 @@ def plot_front(points: Dict[str, Sequence[float]], optimal: Sequence[str], names
     return path
 
 
-def plot_ablation(rows: Sequence[Tuple[str, float, float]], objective: str, path: Path, title: str) -> Path:
+def ablation_figure(rows: Sequence[Tuple[str, float, float]], objective: str, title: str) -> Any:
     """An ablation's table as bars: per left-out component, the objective's mean change over the seeds,
-    with ± one standard deviation."""
+    with ± one standard deviation; the title (the sweep's name) wrapped to the figure's width."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = [name for name, _, _ in rows]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(rows) + 2.0), PANEL_HEIGHT), constrained_layout=True)
+    width = max(4.0, 1.2 * len(rows) + 2.0)
+    fig, ax = plt.subplots(figsize=(width, PANEL_HEIGHT), constrained_layout=True)
     ax.bar(names, [mean for _, mean, _ in rows], yerr=[std for _, _, std in rows], capsize=6, color="tab:blue")
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xlabel("component left out")
     ax.set_ylabel(f"Δ {objective} (without − whole)")
-    ax.set_title(title, fontsize="medium")
+    ax.set_title(textwrap.fill(title, int(width / INCH_PER_CHAR) - 8), fontsize="medium")
+    return fig
+
+
+def plot_ablation(rows: Sequence[Tuple[str, float, float]], objective: str, path: Path, title: str) -> Path:
+    """Write :func:`ablation_figure` to ``path`` (PNG) and return it."""
+    import matplotlib.pyplot as plt
+
+    fig = ablation_figure(rows, objective, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -73,3 +73,22 @@ def test_compare_figure_has_no_overlapping_labels_legend_or_bars(tmp_path, n_run
 
 def test_run_labels_put_one_override_per_line():
     assert run_label("loss=coef,loss.activity.weight=0.1") == "loss=coef\nloss.activity.weight=\n0.1"
+
+
+def test_the_ablation_figures_title_is_wrapped_inside_the_figure():
+    """A ``lossexp ablate`` parent's name (``sweep <date>/<time> · ablation.leave_out=null,hist_avg,… trainer.seed=0,1
+    …``) was one line wider than the 5.6-inch figure: the PNG showed it cut at both ends."""
+    import matplotlib.pyplot as plt
+
+    from lossexp.reports.plot import ablation_figure
+
+    title = ("sweep 2026-12-06/02-35-33-603763 · ablation.leave_out=null,hist_avg,activity,margin "
+             "trainer.seed=0,1 experiment=spiral_base trainer.epochs=1 [FINISHED]")
+    rows = [("hist_avg", -9.5e-05, 1.5e-05), ("activity", -1.16e-04, 2.1e-05), ("margin", 8.0e-05, 2.4e-05)]
+    fig = ablation_figure(rows, "val_loss/task", title)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.axes[0].title.get_window_extent(renderer)
+    assert box.x0 >= -0.5 and box.x1 <= fig.bbox.x1 + 0.5 and box.y1 <= fig.bbox.y1 + 0.5
+    assert fig.axes[0].title.get_text().replace("\n", " ") == title
+    plt.close(fig)
