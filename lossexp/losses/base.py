@@ -53,7 +53,7 @@ class LossContext:
     y_pred: Any
     network: keras.Model
     training: bool
-    #: the training step (1 for the first), a scalar tensor; schedules follow it
+    #: the training step (1 for the first), a scalar tensor; schedules follow it. None in validation
     step: Any = None
     #: outputs of the layers named by the components' ``outputs_needed()``, by layer name
     outputs: Mapping[str, Any] = field(default_factory=dict)
