@@ -5,7 +5,8 @@ The parent ends FINISHED when every child did and the sweep itself completed, KI
 launching process was stopped by a signal, FAILED otherwise (a failed or missing child, a job
 that raised). Children of trials that a killed sweep abandoned and a later run re-asked (tag
 ``lossexp.retried``) do not count against it. Its metrics summarise the sweep:
-``sweep/children``, ``sweep/finished``, ``sweep/failed``, ``sweep/pruned`` (finished early by an
+``sweep/children``, ``sweep/finished``, ``sweep/failed``, ``sweep/killed`` (stopped by a signal, the
+sweep's interruption included: not failures of the job), ``sweep/pruned`` (finished early by an
 Optuna pruner: tag ``optuna.state=PRUNED``), and for one objective ``sweep/best_objective`` with
 the tags ``sweep.best_run_id`` and ``sweep.best_run_name``; for several objectives, the
 Pareto-optimal children: tag ``sweep.pareto_run_ids`` (comma-separated), metric ``sweep/pareto``,
@@ -92,8 +93,10 @@ def finish_parent(uri: str, parent_run_id: str, directions: Sequence[str], sweep
     finished = [r for r in runs if r.info.status == "FINISHED"]
     pruned = [r for r in finished if r.data.tags.get(STATE_TAG) == "PRUNED"]
     scored = [r for r in finished if r.data.tags.get(STATE_TAG) != "PRUNED"]
+    killed = [r for r in runs if r.info.status == "KILLED" or (interrupted and r.info.status == "RUNNING")]
     points = [("sweep/children", len(runs), 0), ("sweep/finished", len(finished), 0),
-              ("sweep/failed", len(runs) - len(finished), 0), ("sweep/pruned", len(pruned), 0)]
+              ("sweep/failed", len(runs) - len(finished) - len(killed), 0), ("sweep/killed", len(killed), 0),
+              ("sweep/pruned", len(pruned), 0)]
     names = {r.info.run_id: r.info.run_name for r in runs}
     keys = objective_keys(metrics)
     if len(keys) == 1:
