@@ -27,7 +27,7 @@ import numpy as np
 from mlflow.tracking import MlflowClient
 
 from lossexp import metric_names
-from lossexp.tracking import store
+from lossexp.tracking import held_signals, store
 from lossexp.tracking.clock import seconds_since_process_start
 from lossexp.training.step_count import IntervalCallback
 from lossexp.training.drift import WeightDrift
@@ -64,9 +64,15 @@ class MetricSink:
                 store.set_tag(self.client, self.run_id, key, value)
 
     def flush(self, synchronous: bool = False) -> None:
-        if self._pending and self.client is not None:
-            self._writing += store.log_metrics(self.client, self.run_id, self._pending, synchronous=synchronous)
-        self._pending = []
+        """Send the pending points. A batch handed to the background writer is taken off the pending list
+        with Ctrl-C and SIGTERM held, so that the run's close never sends it again; a synchronous send
+        (the close's) is not held, so a second Ctrl-C still stops a store that does not answer."""
+        with held_signals.held():
+            points, self._pending = self._pending, []
+            if points and self.client is not None and not synchronous:
+                self._writing += store.log_metrics(self.client, self.run_id, points, synchronous=False)
+        if points and self.client is not None and synchronous:
+            store.log_metrics(self.client, self.run_id, points)
 
     def once_written(self, action: Callable[[], None]) -> None:
         """Run ``action`` once every point added so far is in the store, and only if it got there (at

@@ -4,11 +4,13 @@ and notes the thread it ran on, and a probe callback placed after the recorder r
 the training thread made at every step and epoch end."""
 from __future__ import annotations
 
+import signal
 import threading
 from typing import Any, Dict, List
 
 import keras
 import numpy as np
+import pytest
 from mlflow.tracking import MlflowClient
 
 from lossexp.losses.activity import ActivityPenalty
@@ -76,3 +78,32 @@ def test_one_background_log_batch_per_epoch_and_every_point_lands(tmp_path, tiny
     assert sorted({step for step, _ in sink.history["loss"]}) == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24]
     assert {"val_loss", "term/activity", "weight_drift/from_init/hidden_1"} <= set(sink.history)
     assert np.isfinite([value for points in sink.history.values() for _, value in points]).all()
+
+
+def test_a_ctrl_c_while_a_batch_is_handed_over_sends_it_once(tmp_path, monkeypatch):
+    """Seen in CI: a Ctrl-C while ``ThreadPoolExecutor.submit`` started the writer thread left the
+    submitted points on the pending list, and the run's close sent them again (each step twice)."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = store.open_client(uri)
+    run_id = store.start_run(client, store.ensure_experiment(client, "t", uri), "r", {})
+    sink = MetricSink(client, run_id)
+    real = store.log_metrics
+
+    def then_ctrl_c(*args, **kwargs):
+        futures = real(*args, **kwargs)  # handed to the writer: now the user presses Ctrl-C
+        signal.raise_signal(signal.SIGINT)
+        return futures
+
+    monkeypatch.setattr(store, "log_metrics", then_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        for step in range(1, 6):
+            sink.add({"loss": 1.0 / step}, step)
+        with pytest.raises(KeyboardInterrupt):
+            sink.flush()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    monkeypatch.setattr(store, "log_metrics", real)
+    sink.close()  # what the run's context manager does on the way out
+    steps = sorted(m.step for m in MlflowClient(uri).get_metric_history(run_id, "loss"))
+    assert steps == [1, 2, 3, 4, 5]
