@@ -41,12 +41,14 @@ def _in_sweep() -> bool:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_train(cfg: DictConfig) -> float:
-    from lossexp import import_hooks, keras_objects, quiet
+    from lossexp import imported_objects, import_hooks, keras_objects, quiet
 
     quiet.configure()  # a sweep's worker process (joblib/loky, submitit, Ray) starts here
     import_hooks.import_keras_without_sklearn()
     keras_objects.leave_registration_to_training()
     from lossexp.train import run
+
+    imported_objects.freeze_once()
 
     try:
         return run(cfg)
