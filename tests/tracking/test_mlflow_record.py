@@ -122,33 +122,27 @@ def test_the_model_is_a_logged_model_with_signature_and_example(recorded):
     assert set(info.flavors) == {"keras", "python_function"} and info.flavors["python_function"]["data"] == "serving"
 
 
-PYFUNC = """
+#: one new process (a second interpreter would cost ~10 s more): the pyfunc flavor first, with nothing
+#: of lossexp imported, then the Keras flavor after the one import the README gives
+FLAVORS = """
 import json, sys, numpy as np, mlflow
 mlflow.set_tracking_uri(sys.argv[1])
+x = np.linspace(0.05, 0.95, 12, dtype="float32").reshape(3, 4)
 model = mlflow.pyfunc.load_model(f"runs:/{sys.argv[2]}/model")
-x = np.linspace(0.05, 0.95, 12, dtype="float32").reshape(3, 4)
 loaded = sorted(m for m in sys.modules if m == "lossexp" or m.startswith("lossexp."))
-print(json.dumps({"lossexp": loaded, "y": np.asarray(model.predict(x)).ravel().tolist()}))
-"""
-KERAS = """
-import json, sys, numpy as np
+pyfunc = {"lossexp": loaded, "y": np.asarray(model.predict(x)).ravel().tolist()}
 import lossexp
-import mlflow
-mlflow.set_tracking_uri(sys.argv[1])
 model = mlflow.keras.load_model(f"runs:/{sys.argv[2]}/model")
-x = np.linspace(0.05, 0.95, 12, dtype="float32").reshape(3, 4)
-print(json.dumps({"class": type(model).__name__, "components": [c.name for c in model.components],
-                  "y": np.asarray(model.predict(x, verbose=0)).ravel().tolist()}))
+keras = {"class": type(model).__name__, "components": [c.name for c in model.components],
+         "y": np.asarray(model.predict(x, verbose=0)).ravel().tolist()}
+print(json.dumps([pyfunc, keras]))
 """
 
 
 def test_pyfunc_needs_no_lossexp_and_keras_flavor_needs_one_import(recorded):
     cwd, uri, run, _, _ = recorded
-    def run_script(script: str) -> dict:
-        code = script.replace("sys.argv[1]", repr(uri)).replace("sys.argv[2]", repr(run.info.run_id))
-        return json.loads(python(cwd, code))
-
-    pyfunc, keras = run_script(PYFUNC), run_script(KERAS)
+    code = FLAVORS.replace("sys.argv[1]", repr(uri)).replace("sys.argv[2]", repr(run.info.run_id))
+    pyfunc, keras = json.loads(python(cwd, code))
     assert pyfunc["lossexp"] == []
     assert keras["class"] == "ComposedModel" and keras["components"] == ["hist_avg"]
     assert pyfunc["y"] == pytest.approx(keras["y"], rel=1e-5) and len(pyfunc["y"]) == 3
@@ -168,7 +162,7 @@ def test_evaluate_takes_run_and_model_uris_and_a_downloaded_directory(recorded):
         scores = {name: float(value) for name, value in (line.split() for line in result.stdout.splitlines())}
         assert scores["loss"] == pytest.approx(logged["val_loss"], rel=1e-5), source  # the run's own data and split
         assert scores["mean_absolute_error"] == pytest.approx(logged["val_mean_absolute_error"], rel=1e-5)
-    missing = lossexp(cwd, "evaluate", "runs:/0123456789abcdef0123456789abcdef/model")
+    missing = lossexp(cwd, "evaluate", "runs:/0123456789abcdef0123456789abcdef/model")  # a fresh process: no notice
     assert missing.returncode == 2 and missing.stderr.startswith("lossexp: error: Invalid value for MODEL")
     assert "Traceback" not in missing.stderr and len(missing.stderr.splitlines()) == 1
 
