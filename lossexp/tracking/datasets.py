@@ -8,7 +8,9 @@ and a source: a code source whose tags are the data source and its config (seed,
 ``mlflow.data.context`` = ``training`` / ``validation``.
 
 A stream's digest is lossexp's own, of its size, its element structure and its first
-:data:`DIGEST_ROWS` elements — as MLflow digests a table by its first 10,000 rows. MLflow's
+:data:`DIGEST_ROWS` elements — as MLflow digests a table by its first 10,000 rows —, or as many as
+fit in :data:`DIGEST_BYTES` (10,000 decoded 64×64×3 float images are 491 MB: hashing them, and
+decoding them from a directory of images, took 8.0 s of a 28.5 s start before the first step). MLflow's
 digest of a ``tf.data.Dataset`` reads the whole stream twice, element by element in Python
 (features, then targets): 165 s at the start of a run on a 200,000-row stream, and a directory of
 images decoded twice more, before the first step. A validation split cut from the end of a stream
@@ -26,8 +28,10 @@ CONTEXT_TAG = "mlflow.data.context"
 TRAINING, VALIDATION = "training", "validation"
 #: a stream's elements read for its digest (MLflow's ``MAX_ROWS`` for a table)
 DIGEST_ROWS = 10_000
-#: … read in batches of at most 1,000 elements and this many bytes
-DIGEST_BATCH_BYTES = 64 << 20
+#: … and at most this many bytes of them (of each array, for arrays in memory)
+DIGEST_BYTES = 32 << 20
+#: a stream's rows read, an array's rows copied (a strided view's), this many bytes at a time at most
+DIGEST_CHUNK_BYTES = 4 << 20
 
 
 def source(data_config: Mapping[str, Any]) -> Any:
@@ -53,7 +57,8 @@ def dataset(data_config: Mapping[str, Any], part: Any) -> Any:
 
 def array_digest(x: Any, y: Any) -> str:
     """An 8-hex-digit digest of arrays in memory: every array's dtype and shape, and its first
-    :data:`DIGEST_ROWS` rows — the rule of a stream's digest (:func:`first_rows`). MLflow's own
+    :data:`DIGEST_ROWS` rows, at most :data:`DIGEST_BYTES` of them — the rule of a stream's digest
+    (:func:`first_rows`). MLflow's own
     (``compute_numpy_digest``) copies each whole array (``flatten``: a second copy of a 1.2 GB split
     of images) to hash its first 10,000 *numbers*: part of one 64×64×3 image, 200 rows of a table
     of 50 columns, so splits that differ after them logged one digest."""
@@ -65,9 +70,9 @@ def array_digest(x: Any, y: Any) -> str:
     for array in arrays:
         array = np.asarray(array)  # a view of an array; a pandas frame's values
         digest.update(f"{array.dtype.str}{array.shape}|".encode())
-        rows = array[:DIGEST_ROWS]
-        row_bytes = max(1, rows[:1].nbytes)
-        step = max(1, DIGEST_BATCH_BYTES // row_bytes)
+        row_bytes = max(1, array[:1].nbytes)
+        rows = array[:max(1, min(DIGEST_ROWS, DIGEST_BYTES // row_bytes))]
+        step = max(1, DIGEST_CHUNK_BYTES // row_bytes)
         for start in range(0, len(rows), step):  # in chunks: a copy of at most one chunk (a strided view's)
             chunk = rows[start:start + step]
             if chunk.dtype == object:  # texts: their characters, not the objects' addresses
@@ -115,18 +120,21 @@ def stream_digest(stream: Any, size: Optional[int], offset: int = 0, rows: Optio
 
 
 def first_rows(stream: Any) -> str:
-    """The MD5 of a stream's first :data:`DIGEST_ROWS` elements (read in batches of at most
-    :data:`DIGEST_BATCH_BYTES`; sequences of varying length padded, as training batches them)."""
+    """The MD5 of a stream's first :data:`DIGEST_ROWS` elements, at most :data:`DIGEST_BYTES` of them by
+    their shapes (read in batches of at most :data:`DIGEST_CHUNK_BYTES`; sequences of varying length
+    padded, as training batches them)."""
     import numpy as np
     import tensorflow as tf
 
     from lossexp.data.streams import batches, elements_within
 
     digest = hashlib.md5()
-    for batch in batches(stream.take(DIGEST_ROWS), elements_within(stream, 1000, DIGEST_BATCH_BYTES)).as_numpy_iterator():
+    first = stream.take(elements_within(stream, DIGEST_ROWS, DIGEST_BYTES))
+    for batch in batches(first, elements_within(stream, 1000, DIGEST_CHUNK_BYTES)).as_numpy_iterator():
         for array in tf.nest.flatten(batch):
             array = np.asarray(array)
-            digest.update(b"".join(array.ravel()) if array.dtype == object else np.ascontiguousarray(array).tobytes())
+            digest.update(b"".join(array.ravel()) if array.dtype == object
+                          else memoryview(np.ascontiguousarray(array)).cast("B"))
     return digest.hexdigest()
 
 
