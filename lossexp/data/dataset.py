@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import numpy as np
 
 from lossexp.data.batches import is_py_dataset, stream_of_batches
+from lossexp.data.joined import joined_rows
 from lossexp.data.checks import (as_column, check_example_shapes, check_finite, check_labels, infer_task,
                                  input_arrays, numeric_targets, one_hot, sample_weights)
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
@@ -275,13 +276,16 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
         if given is not None:  # the set without weights weighs each example (or position) 1
             weights = [np.ones((part.examples, *given.shape[1:]), "float32") if w is None else w
                        for w, part in zip(weights, (train_set, held_out))]
-        try:
-            joined = (concat_rows(train_set.x, held_out.x), concat_rows(train_set.y, held_out.y),
-                      *([concat_rows(*weights)] if weights[0] is not None else []))
+        try:  # the inputs not copied (JoinedRows); the targets and weights, small, concatenated
+            x, y = joined_rows(train_set.x, held_out.x), concat_rows(train_set.y, held_out.y)
+            weight = concat_rows(*weights) if weights[0] is not None else None
         except (ValueError, KeyError) as exc:
             raise invalid_value(f"data ({name})", "a validation set shaped like the training set",
                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-        whole = as_dataset(name, tuple(joined), task)
+        # each set was checked (finite, weights, targets as numbers) by as_dataset above
+        inferred, outputs = infer_task(y)
+        extras = {"output_tasks": {key: infer_task(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
+        whole = Dataset(name, task or inferred, x=x, y=y, sample_weight=weight, num_outputs=outputs, extras=extras)
     else:  # each stream was counted and its classes read once above: joined without another pass
         if train_set.task != held_out.task:
             raise invalid_value(f"data ({name})", "a validation stream of the training stream's task",
