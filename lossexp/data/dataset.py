@@ -74,7 +74,8 @@ class Dataset:
     name: str
     task: str
     #: in memory: inputs (a dict or list of arrays for several inputs) and targets (a mapping of
-    #: targets for several outputs)
+    #: targets for several outputs); inputs given with a validation set of their own are a
+    #: :class:`~lossexp.data.joined.JoinedRows` of the two, not copied (``np.asarray`` concatenates them)
     x: Any = None
     y: Any = None
     #: in memory: one weight per example for the task loss and metrics (None: all 1)
