@@ -487,7 +487,8 @@ def test_a_validation_set_of_its_own_is_joined_without_a_copy_of_the_inputs():
     import tracemalloc
 
     rng = np.random.default_rng(0)
-    x, xv = rng.integers(0, 256, (4000, 16, 16, 3), dtype=np.uint8), rng.integers(0, 256, (1000, 16, 16, 3), dtype=np.uint8)
+    x = rng.integers(0, 256, (4000, 16, 16, 3), dtype=np.uint8)
+    xv = rng.integers(0, 256, (1000, 16, 16, 3), dtype=np.uint8)
     y, yv = np.arange(4000) % 10, np.arange(1000) % 10
     tracemalloc.start()
     try:
