@@ -129,13 +129,17 @@ class WeightingMethod:
     def trainable_variables(self) -> List[Any]:
         return list(self.state.trainable_weights) if self.state is not None else []
 
-    def weights_for(self, signals: Signals) -> Any:
-        """:meth:`weigh`, kept for logging; without a gradient unless the method is :attr:`differentiable`."""
+    def weights_for(self, signals: Signals, alone: Optional[Sequence[bool]] = None) -> Any:
+        """:meth:`weigh`, kept for logging; without a gradient unless the method is :attr:`differentiable`.
+        ``alone`` (per task): a task that reaches none of the weights the others share, whose weight is 1
+        whatever the method gives its zero row of the Gramian (its own weights follow its own gradient)."""
         import tensorflow as tf
 
         weights = tf.cast(self.weigh(signals), tf.float32)
         if weights.shape.as_list() != [self.count]:  # known as the step is traced: one line, not Keras' assign error
             raise self.wrong_shape(weights.shape)
+        if alone is not None and any(alone):
+            weights = tf.where(tf.constant(list(alone)), tf.ones_like(weights), weights)
         self.last_weights.assign(tf.stop_gradient(weights))
         return weights if self.differentiable else tf.stop_gradient(weights)
 

@@ -82,8 +82,10 @@ class BalancedUpdate:
 
         if self.method.reads == GRADIENTS and layout.method_scope is None:  # the Gramian of every shared weight
             per_task, reached = task_gradients.per_task(tape, losses, layout.tasks_variables, factor)
-            grams = task_gradients.gramians(per_task, {ALL: layout.shared(reached)}, unscale)
-            weights = self.method.weights_for(Signals(mean_losses, grams[ALL], step))
+            shared = layout.shared(reached)
+            grams = task_gradients.gramians(per_task, {ALL: shared}, unscale)
+            weights = self.method.weights_for(Signals(mean_losses, grams[ALL], step),
+                                              alone=layout.alone(reached, shared, len(losses)))
             placed = layout.place(task_gradients.combine(per_task, weights), count)
             return [g if r else None for g, r in zip(placed, layout.reaching(reached))]
 
@@ -114,12 +116,23 @@ class _Layout:
         self.method_variables = [self.tasks_variables[i] for i in (self.method_scope or [])]
         self.network_scope = [position[id(v)] for v in network.trainable_weights if id(v) in position]
 
-    def shared(self, reached: Sequence[int]) -> List[int]:
-        """The network's weights that two or more tasks reach (``reached``: how many reach each of
+    def shared(self, reached: Sequence[Sequence[int]]) -> List[int]:
+        """The network's weights that two or more tasks reach (``reached``: the tasks that reach each of
         ``tasks_variables``), whose Gramian the method reads: a weight of one task's own (a head's,
         under ``task.split_outputs``) has no other task's gradient to balance against, and the papers
         (MGDA's θ^sh, CAGrad's and IMTL's shared parameters) leave it out. Every weight when none is shared."""
-        return [i for i in self.network_scope if reached[i] > 1] or self.network_scope
+        return [i for i in self.network_scope if len(reached[i]) > 1] or self.network_scope
+
+    def alone(self, reached: Sequence[Sequence[int]], shared: Sequence[int], count: int) -> List[bool]:
+        """Per task: whether it reaches none of the ``shared`` weights while others do (a head on a branch
+        of its own). Its row of the Gramian is 0 at every step, so the methods would weigh it by nothing:
+        MGDA and IMTL-G gave it α = 0 and its weights never trained, and CAGrad's dual chose it, which
+        made the update the plain average. It has no gradient to be balanced against, and its weights
+        follow its own gradient (α = 1), as the papers' task-specific parameters do."""
+        if not any(len(reached[i]) > 1 for i in shared):
+            return [False] * count
+        found = {task for i in shared for task in reached[i]}
+        return [task not in found for task in range(count)]
 
     def place(self, combined: List[Any], count: int) -> List[Any]:
         """The combination of the tasks' gradients in ``variables`` order (None for the method's own),
@@ -127,9 +140,9 @@ class _Layout:
         by_id = {id(v): (g / count if count > 1 else g) for v, g in zip(self.tasks_variables, combined)}
         return [by_id.get(id(v)) for v in self.variables]
 
-    def reaching(self, reached: Sequence[int]) -> List[bool]:
+    def reaching(self, reached: Sequence[Sequence[int]]) -> List[bool]:
         """Per variable of the step: whether a task's loss reaches it (the method's own: never)."""
-        by_id = {id(v): r > 0 for v, r in zip(self.tasks_variables, reached)}
+        by_id = {id(v): len(r) > 0 for v, r in zip(self.tasks_variables, reached)}
         return [by_id.get(id(v), False) for v in self.variables]
 
 

@@ -16,8 +16,8 @@ Gradients = List[Any]
 
 
 def per_task(tape: Any, losses: Sequence[Any], variables: Sequence[Any], factor: Any = None
-             ) -> Tuple[List[Gradients], List[int]]:
-    """(each task's gradient on ``variables``, how many tasks reach each variable: 0 for none, 1 for a
+             ) -> Tuple[List[Gradients], List[Tuple[int, ...]]]:
+    """(each task's gradient on ``variables``, the tasks that reach each variable: none, one for a
     weight of one task's own — a head's under ``task.split_outputs`` —, more for a shared one).
 
     A gradient is zero where the variable does not reach the task; each loss is multiplied by
@@ -26,10 +26,10 @@ def per_task(tape: Any, losses: Sequence[Any], variables: Sequence[Any], factor:
     global batch's, the same on every replica."""
     import tensorflow as tf
 
-    gradients, reached = [], [0] * len(variables)
-    for loss in losses:
+    gradients, reached = [], [()] * len(variables)
+    for task, loss in enumerate(losses):
         found = tape.gradient(loss, list(variables), output_gradients=factor)
-        reached = [r + (g is not None) for r, g in zip(reached, found)]
+        reached = [r + (task,) if g is not None else r for r, g in zip(reached, found)]
         gradients.append([tf.zeros(v.shape, tf.float32) if g is None else tf.cast(g, tf.float32)
                           for g, v in zip(found, variables)])
     return [all_replicas(g) for g in gradients], reached

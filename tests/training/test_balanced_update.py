@@ -49,3 +49,75 @@ def test_mgda_on_split_heads_weighs_the_shared_trunk_and_updates_every_weight_by
     np.testing.assert_allclose(moved, alpha @ jacobian, atol=1e-5 * np.abs(moved).max())
     whole_1 = float(np.clip((jacobian[1] - jacobian[0]) @ jacobian[1] / np.sum((jacobian[0] - jacobian[1]) ** 2), 0, 1))
     assert abs(whole_1 - alpha_1) > 0.1  # a step where the heads' own weights would change α
+
+
+def branch_heads():
+    """Heads ``a`` and ``b`` on a shared tanh ``trunk``; head ``c`` on a ``branch`` of its own from the
+    input, which shares no weight with the others."""
+    import keras
+
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input(shape=(4,), name="inputs")
+    trunk = keras.layers.Dense(5, activation="tanh", name="trunk")(inputs)
+    branch = keras.layers.Dense(3, activation="tanh", name="branch")(inputs)
+    outputs = {"a": keras.layers.Dense(1, name="a")(trunk), "b": keras.layers.Dense(2, name="b")(trunk),
+               "c": keras.layers.Dense(1, name="c")(branch)}
+    return keras.Model(inputs, outputs, name="branch_heads")
+
+
+def two_task_alpha(method: str, g1: np.ndarray, g2: np.ndarray, count: int) -> np.ndarray:
+    """The papers' α of two tasks from their shared gradients (float64): MGDA's closed form (Algorithm 1),
+    IMTL-G's (α₂ = g₁·u / ((g₁ − g₂)·u), u = u₁ − u₂), CAGrad's dual by a fine grid over w (g₀ the average
+    of all ``count`` parts, the third's gradient 0 on these weights)."""
+    if method == "mgda":
+        a1 = float(np.clip((g2 - g1) @ g2 / ((g1 - g2) @ (g1 - g2)), 0.0, 1.0))
+        return np.array([a1, 1.0 - a1])
+    if method == "imtl":
+        u = g1 / np.linalg.norm(g1) - g2 / np.linalg.norm(g2)
+        a2 = (g1 @ u) / ((g1 - g2) @ u)
+        return np.array([1.0 - a2, a2])
+    g0 = (g1 + g2) / count
+    w = np.linspace(0.0, 1.0, 200001)[:, None]
+    gw = w * g1 + (1.0 - w) * g2
+    c = 0.5 * np.linalg.norm(g0)
+    best = float(w[np.argmin(gw @ g0 + c * np.linalg.norm(gw, axis=1)), 0])
+    gw = best * g1 + (1.0 - best) * g2
+    return 1.0 / count + c * np.array([best, 1.0 - best]) / np.linalg.norm(gw)
+
+
+@pytest.mark.parametrize("method", ["mgda", "imtl", "cagrad"])
+def test_a_head_that_shares_no_weight_follows_its_own_gradient(method):
+    """Head ``c`` reaches none of the weights ``a`` and ``b`` share: nothing to balance it against, so
+    its weights move by its own gradient (α = 1) and ``a`` and ``b`` are balanced as the method
+    balances two tasks. Its zero row in the Gramian had MGDA and IMTL-G give it α = 0 — ``branch`` and
+    ``c`` never trained — and CAGrad's dual put all its weight there, so the update was the plain
+    average, α = 1/3 for every part."""
+    import keras
+    import tensorflow as tf
+
+    from lossexp import registry
+    from lossexp.training.supervised import compose
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4)).astype("float32")
+    y = {"a": rng.normal(size=(16, 1)).astype("float32"), "b": 3.0 * rng.normal(size=(16, 2)).astype("float32"),
+         "c": rng.normal(size=(16, 1)).astype("float32")}
+    network = branch_heads()
+    variables = network.trainable_weights
+    with tf.GradientTape(persistent=True) as tape:
+        predicted = network(x)
+        losses = [tf.reduce_mean(tf.square(y[o] - predicted[o])) for o in "abc"]
+    jacobian = np.array([np.concatenate([np.zeros(v.shape).ravel() if g is None else g.numpy().ravel()
+                                         for g, v in zip(tape.gradient(loss, variables), variables)])
+                         for loss in losses], np.float64)
+    trunk = np.concatenate([np.full(int(np.prod(v.shape)), v.path.startswith("trunk/")) for v in variables])
+    alpha = np.append(two_task_alpha(method, *jacobian[:2, trunk], count=3), 1.0)
+    before = np.concatenate([v.numpy().ravel() for v in variables])
+    model = compose(network, [], task_loss="mse", weighting=registry.get("weighting", method).resolve()(),
+                    split_outputs=["a", "b", "c"])
+    model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse", jit_compile=False)
+    model.train_on_batch(x, y)
+    moved = before - np.concatenate([v.numpy().ravel() for v in variables])
+    logged = np.array([float(model.tracked_weights()[f"weight/{method}/task.{o}"]) for o in "abc"])
+    np.testing.assert_allclose(logged, alpha, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(moved, alpha @ jacobian, atol=1e-4 * np.abs(moved).max())
