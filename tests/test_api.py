@@ -952,3 +952,34 @@ def test_a_masked_tagger_takes_one_weight_per_example_as_that_weight_at_each_of_
     per_example, _ = lossexp.fit(tagger(), given(weight), **options)
     per_position, _ = lossexp.fit(tagger(), given(np.repeat(weight[:, None], 6, axis=1)), **options)
     assert per_example == per_position
+
+
+@pytest.mark.slow
+def test_sample_weights_by_output_name_train_as_keras_fit_does(tmp_path, monkeypatch):
+    """A head with missing labels, weighted 0 where they are missing, and the other heads unweighted:
+    lossexp.fit's histories equal Keras' own fit(sample_weight={output: …}) from the same weights, losses
+    and metrics of each head, training and validation (refused before: one weight per example only)."""
+    import keras
+
+    monkeypatch.chdir(tmp_path)
+
+    def heads() -> keras.Model:
+        keras.utils.set_random_seed(3)
+        inputs = keras.Input((4,), name="x")
+        hidden = keras.layers.Dense(8, activation="tanh", name="trunk")(inputs)
+        return keras.Model(inputs, {"cls": keras.layers.Dense(3, activation="softmax", name="cls")(hidden),
+                                    "reg": keras.layers.Dense(1, name="reg")(hidden)})
+
+    x = np.random.default_rng(1).normal(size=(40, 4)).astype("float32")
+    y = {"cls": np.argmax(x[:, :3], axis=1), "reg": 10.0 * x[:, 3:]}
+    known = (np.random.default_rng(2).random(40) > 0.4).astype("float32")
+    history = lossexp.fit(heads(), (x, y, {"cls": known}), optimizer={"name": "sgd", "learning_rate": 0.01},
+                          trainer={"epochs": 2, "batch_size": 8, "shuffle": "none", "verbose": 0},
+                          tracking={"plots": False, "log_model": False}).history
+    network = heads()
+    network.compile(optimizer=keras.optimizers.SGD(0.01), loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+                    weighted_metrics={"cls": ["accuracy"], "reg": ["mean_absolute_error"]})
+    expected = network.fit(x, y, sample_weight={"cls": known, "reg": np.ones(40, "float32")}, batch_size=8, epochs=2,
+                           shuffle=False, validation_split=0.2, verbose=0).history
+    for key in ("loss", "val_loss", "cls_loss", "val_cls_loss", "cls_accuracy", "val_cls_accuracy", "val_reg_loss"):
+        np.testing.assert_allclose(history[key], expected[key], rtol=1e-5, err_msg=key)

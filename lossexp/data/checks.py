@@ -147,12 +147,14 @@ def as_column(y: Any) -> Any:
     return y[:, None] if y.ndim == 1 and np.issubdtype(y.dtype, np.floating) else y
 
 
-def sample_weights(name: str, weight: Any, examples: int, targets: Any = None) -> np.ndarray:
+def sample_weights(name: str, weight: Any, examples: int, targets: Any = None, stream: bool = False) -> np.ndarray:
     """The sample weights as float32, checked: finite, ≥ 0, not all 0; one per example (a vector), or
     one per target position, shaped like ``targets`` (a tagger's weights that leave its padding out).
     One per example beside integer labels per position (``(n, T)``, ``(n, H, W)``) gets a unit axis per
     position axis, ``(n, 1)``: Keras' losses multiply the weights with their values per position (and a
     mask's), which a vector does not broadcast against."""
+    if isinstance(weight, dict) and isinstance(targets, dict):
+        return output_weights(name, weight, examples, targets, stream)
     positions = tuple(np.shape(targets)[1:]) if targets is not None and not isinstance(targets, dict) else ()
     per_position = len(positions) > 0 and tuple(np.shape(weight)[1:]) in (positions, label_shape(targets)) \
         and np.ndim(weight) > 1 and np.shape(weight)[1:] != (1,)
@@ -174,6 +176,21 @@ def sample_weights(name: str, weight: Any, examples: int, targets: Any = None) -
     labelled = positions and np.issubdtype(np.asarray(targets).dtype, np.integer) and label_shape(targets)
     return weight.reshape((len(weight),) + (1,) * len(label_shape(targets))) if labelled and not per_position \
         else weight
+
+
+def output_weights(name: str, weights: dict, examples: int, targets: dict, stream: bool = False) -> dict:
+    """Sample weights by output name, for targets by output name (a head whose labels are missing for
+    some examples weighs them 0), as Keras' ``fit(sample_weight={output: …})`` takes them: each checked
+    as one output's weights; an output not named weighs every example 1 — in arrays, which are filled;
+    a ``stream``'s elements must name every output."""
+    unknown = sorted(set(weights) - set(targets), key=str)
+    missing = [key for key in targets if key not in weights] if stream else []
+    if unknown or missing:
+        raise invalid_value(f"data ({name})", f"sample weights by output name, of the outputs "
+                            f"({', '.join(map(str, targets))}{': a stream names each' if stream else ''})",
+                            f"a weight for {unknown[0]!r}" if unknown else f"none for {missing[0]!r}")
+    return {key: sample_weights(f"{name}, sample_weight[{key!r}]", weights[key], examples, targets[key])
+            if key in weights else np.ones(examples, "float32") for key in targets}
 
 
 def check_example_shapes(name: str, x: Any, examples: int) -> None:

@@ -256,7 +256,8 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         if len(dataset.stream.element_spec) == 3:
             [(y, first)] = batches(dataset.stream.take(CHECKED_ELEMENTS).map(lambda x, y, weight: (y, weight)),
                                    CHECKED_ELEMENTS)
-            sample_weights(name, np.asarray(first), len(first), np.asarray(y))
+            sample_weights(name, first if isinstance(first, dict) else np.asarray(first), count_rows(first),
+                           y if isinstance(y, dict) else np.asarray(y), stream=True)
     return dataset
 
 

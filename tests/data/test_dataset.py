@@ -507,3 +507,27 @@ def test_a_validation_set_of_its_own_is_joined_without_a_copy_of_the_inputs():
     assert np.shares_memory(flat_validation.arrays[0], xv) and flat_train.arrays[0].shape == (4000, 768)
     np.testing.assert_array_equal(np.asarray(data.x)[3998:4002], np.concatenate([x[3998:], xv[:2]]))
     np.testing.assert_array_equal(data.x[[0, 4999, 4000]], np.stack([x[0], xv[999], xv[0]]))
+
+
+def test_sample_weights_by_output_name_weigh_each_head_and_are_split_with_their_examples():
+    """A head whose labels are missing for some examples weighs them 0 (Keras' fit(sample_weight={output: …})):
+    refused before as "one weight per example"; an output not named weighs 1; a name that is not an
+    output, or a head's weights of the wrong length, are one line; a stream names every output."""
+    import tensorflow as tf
+
+    a, _, labels = several()
+    y = {"cls": labels, "reg": a[:, :1]}
+    known = (np.arange(20) % 2).astype("float64")
+    data = as_dataset("mine", (a, y, {"cls": known}))
+    train, validation = data.split(0.25)
+    np.testing.assert_array_equal(train.arrays[2]["cls"], known[:15])
+    np.testing.assert_array_equal(validation.arrays[2]["reg"], np.ones(5))
+    assert data.sample_weight["cls"].dtype == np.float32
+    assert "expected sample weights by output name, of the outputs (cls, reg), got \"a weight for 'clss'\"" in \
+        one_line_error(lambda: as_dataset("mine", (a, y, {"clss": known})))
+    assert "Invalid value for data (mine, sample_weight['cls']): expected one sample weight per example (20), " \
+           "got '5 weights'" in one_line_error(lambda: as_dataset("mine", (a, y, {"cls": known[:5]})))
+    stream = tf.data.Dataset.from_tensor_slices((a, y, {"cls": known, "reg": np.ones(20)}))
+    assert not as_dataset("mine", stream).in_memory
+    assert "(cls, reg: a stream names each), got \"none for 'reg'\"" in \
+        one_line_error(lambda: as_dataset("mine", tf.data.Dataset.from_tensor_slices((a, y, {"cls": known}))))
