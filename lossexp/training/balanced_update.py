@@ -18,7 +18,9 @@ gradients of one layer (gradnorm)         one backward pass per task down to tha
 A weight only one task reaches (a head's own, under ``task.split_outputs``; a layer above every
 component's tap) is left out of the Gramian — it has no other gradient to conflict with, and the
 methods' papers balance the shared parameters only — and is updated by αᵢ times its task's gradient,
-as the MGDA authors' code scales each head's loss. Variables that are not the network's get their
+as the MGDA authors' code scales each head's loss. A task that reaches none of the weights the others
+share (a head on a branch of its own) has a zero row in the Gramian at every step and nothing to be
+balanced against: its weight is 1, its own weights following its own gradient. Variables that are not the network's get their
 share of the same combination (a component's trainable coefficient: αᵢ times its task's gradient);
 the method's own trainable variables (``uncertainty``) get the gradient of its objective Σ αᵢLᵢ + penalty. Under a distribution strategy
 the per-task gradients are the global batch's (all-reduced), so what goes to the optimizer — which
