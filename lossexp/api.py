@@ -142,13 +142,20 @@ def components(loss: Union[str, LossEntry, Iterable[LossEntry]], trainer_keys: S
 
 
 def by_output_name(data: Any, network: Any) -> Any:
-    """``(x, [y1, y2, …])`` for a network of several outputs, as Keras takes it: the targets as a dict
-    by the network's output names, in order (anything else unchanged)."""
-    targets = data[1] if isinstance(data, tuple) and len(data) in (2, 3) else None
-    names = list(getattr(network, "output_names", None) or [])
-    if not isinstance(targets, (list, tuple)) or len(names) != len(targets) or len(names) < 2:
+    """``(x, [y1, y2, …])`` and ``(x, y, [w1, w2, …])`` for a network of several outputs, as Keras takes
+    them: the targets, and sample weights given one array per output, as dicts by the network's output
+    names, in order (anything else unchanged)."""
+    if not (isinstance(data, tuple) and len(data) in (2, 3)):
         return data
-    return (data[0], dict(zip(names, targets)), *data[2:])
+    import numpy as np
+
+    names = list(getattr(network, "output_names", None) or [])
+
+    def named(value: Any) -> Any:
+        several = isinstance(value, (list, tuple)) and len(value) == len(names) >= 2
+        return dict(zip(names, value)) if several and all(np.ndim(v) >= 1 for v in value) else value
+
+    return (data[0], named(data[1]), *(named(w) for w in data[2:]))
 
 
 def _resumed_directory(run_id: str, config: Any, resolved: Dict[str, Any]) -> Path:

@@ -983,3 +983,19 @@ def test_sample_weights_by_output_name_train_as_keras_fit_does(tmp_path, monkeyp
                            shuffle=False, validation_split=0.2, verbose=0).history
     for key in ("loss", "val_loss", "cls_loss", "val_cls_loss", "cls_accuracy", "val_cls_accuracy", "val_reg_loss"):
         np.testing.assert_allclose(history[key], expected[key], rtol=1e-5, err_msg=key)
+
+
+def test_targets_and_sample_weights_given_one_array_per_output_are_named_in_output_order():
+    """``(x, [y1, y2], [w1, w2])`` as Keras' fit takes them for a network of two outputs: both by output
+    name (a list of weights was refused as "one weight per example"); one weight per example stays one."""
+    import keras
+
+    from lossexp.api import by_output_name
+
+    inputs = keras.Input((2,))
+    network = keras.Model(inputs, [keras.layers.Dense(1, name="first")(inputs), keras.layers.Dense(3, name="second")(inputs)])
+    x, y1, y2, w1, w2 = np.zeros((4, 2)), np.zeros((4, 1)), np.arange(4), np.ones(4), np.arange(4.0)
+    _, targets, weights = by_output_name((x, [y1, y2], [w1, w2]), network)
+    assert list(targets) == ["first", "second"] and targets["second"] is y2
+    assert list(weights) == ["first", "second"] and weights["second"] is w2
+    assert by_output_name((x, [y1, y2], w2), network)[2] is w2

@@ -155,6 +155,10 @@ def sample_weights(name: str, weight: Any, examples: int, targets: Any = None, s
     mask's), which a vector does not broadcast against."""
     if isinstance(weight, dict) and isinstance(targets, dict):
         return output_weights(name, weight, examples, targets, stream)
+    if isinstance(weight, dict):
+        raise invalid_value(f"data ({name})", "sample_weight as one weight per example (weights by output name are "
+                            "for targets by output name, a network of several outputs)",
+                            f"weights for {', '.join(map(str, weight))} beside one array of targets")
     positions = tuple(np.shape(targets)[1:]) if targets is not None and not isinstance(targets, dict) else ()
     per_position = len(positions) > 0 and tuple(np.shape(weight)[1:]) in (positions, label_shape(targets)) \
         and np.ndim(weight) > 1 and np.shape(weight)[1:] != (1,)

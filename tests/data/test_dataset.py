@@ -527,6 +527,9 @@ def test_sample_weights_by_output_name_weigh_each_head_and_are_split_with_their_
         one_line_error(lambda: as_dataset("mine", (a, y, {"clss": known})))
     assert "Invalid value for data (mine, sample_weight['cls']): expected one sample weight per example (20), " \
            "got '5 weights'" in one_line_error(lambda: as_dataset("mine", (a, y, {"cls": known[:5]})))
+    assert "expected sample_weight as one weight per example (weights by output name are for targets by output " \
+           "name, a network of several outputs), got 'weights for cls beside one array of targets'" in \
+        one_line_error(lambda: as_dataset("mine", (a, labels, {"cls": known})))
     stream = tf.data.Dataset.from_tensor_slices((a, y, {"cls": known, "reg": np.ones(20)}))
     assert not as_dataset("mine", stream).in_memory
     assert "(cls, reg: a stream names each), got \"none for 'reg'\"" in \
