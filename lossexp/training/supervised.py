@@ -152,8 +152,8 @@ class SupervisedTrainer(Trainer):
         check_outputs(name, data, y, y_pred)
         if config.task.class_weight is not None and data.task == "multi_output":  # Keras' fit refuses it too
             raise invalid_value("task.class_weight", "null for a network of several outputs (weigh examples by "
-                                "class with the data's own sample weights, (x, y, sample_weight), which every head's loss takes)",
-                                config.task.class_weight)
+                                "class with the data's own sample weights, (x, y, sample_weight): one array every "
+                                "head's loss takes, or one per head, {output: weights})", config.task.class_weight)
         if config.task.class_weight is not None and data.task != "classification":
             raise invalid_value("task.class_weight", "null for a task that is not classification",
                                 f"{config.task.class_weight} for data {data.name!r} ({data.task})")

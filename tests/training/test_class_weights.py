@@ -117,8 +117,8 @@ def test_class_weights_on_a_network_of_several_outputs_say_so_and_how_to_weigh_a
         lossexp.fit(network, (x, {"cls": np.arange(20) % 2, "reg": x[:, :1]}), task={"class_weight": "balanced"},
                     trainer={"epochs": 1})
     assert str(info.value) == ("Invalid value for task.class_weight: expected null for a network of several outputs "
-                               "(weigh examples by class with the data's own sample weights, (x, y, sample_weight), "
-                               "which every head's loss takes), got 'balanced'")
+                               "(weigh examples by class with the data's own sample weights, (x, y, sample_weight): "
+                               "one array every head's loss takes, or one per head, {output: weights}), got 'balanced'")
 
 
 def test_class_weights_weigh_the_loss_and_not_the_accuracy_as_keras_fit_does(tmp_path, monkeypatch):
