@@ -33,7 +33,6 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 import numpy as np
 
 from lossexp.data.batches import is_py_dataset, stream_of_batches
-from lossexp.data.joined import joined_rows
 from lossexp.data.checks import (as_column, check_example_shapes, check_finite, check_labels, infer_task,
                                  input_arrays, numeric_targets, one_hot, sample_weights)
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
@@ -74,8 +73,7 @@ class Dataset:
     name: str
     task: str
     #: in memory: inputs (a dict or list of arrays for several inputs) and targets (a mapping of
-    #: targets for several outputs); inputs given with a validation set of their own are a
-    #: :class:`~lossexp.data.joined.JoinedRows` of the two, not copied (``np.asarray`` concatenates them)
+    #: targets for several outputs)
     x: Any = None
     y: Any = None
     #: in memory: one weight per example for the task loss and metrics (None: all 1)
@@ -278,16 +276,13 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
         if given is not None:  # the set without weights weighs each example (or position) 1
             weights = [np.ones((part.examples, *given.shape[1:]), "float32") if w is None else w
                        for w, part in zip(weights, (train_set, held_out))]
-        try:  # the inputs not copied (JoinedRows); the targets and weights, small, concatenated
-            x, y = joined_rows(train_set.x, held_out.x), concat_rows(train_set.y, held_out.y)
-            weight = concat_rows(*weights) if weights[0] is not None else None
+        try:
+            joined = (concat_rows(train_set.x, held_out.x), concat_rows(train_set.y, held_out.y),
+                      *([concat_rows(*weights)] if weights[0] is not None else []))
         except (ValueError, KeyError) as exc:
             raise invalid_value(f"data ({name})", "a validation set shaped like the training set",
                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-        # each set was checked (finite, weights, targets as numbers) by as_dataset above
-        inferred, outputs = infer_task(y)
-        extras = {"output_tasks": {key: infer_task(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
-        whole = Dataset(name, task or inferred, x=x, y=y, sample_weight=weight, num_outputs=outputs, extras=extras)
+        whole = as_dataset(name, tuple(joined), task)
     else:  # each stream was counted and its classes read once above: joined without another pass
         if train_set.task != held_out.task:
             raise invalid_value(f"data ({name})", "a validation stream of the training stream's task",

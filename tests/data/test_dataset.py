@@ -478,37 +478,6 @@ def test_numbers_held_as_objects_are_numbers():
         "Invalid value for data (mine): expected finite inputs, got 'NaN/inf in inputs at example 4'")
 
 
-
-def test_a_validation_set_of_its_own_is_joined_without_a_copy_of_the_inputs():
-    """np.concatenate of the training and validation inputs made a copy of every example for the run:
-    50,000 64×64×3 uint8 images given as 40,000 + 10,000 peaked at 2,910 MB (Keras' fit: 2,215). The
-    split's parts are the arrays given (views), the first rows too, flattened for an autoencoder as
-    well; numpy reports its buffers to tracemalloc, so a copy shows as a peak of the inputs' size."""
-    import tracemalloc
-
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (4000, 16, 16, 3), dtype=np.uint8)
-    xv = rng.integers(0, 256, (1000, 16, 16, 3), dtype=np.uint8)
-    y, yv = np.arange(4000) % 10, np.arange(1000) % 10
-    tracemalloc.start()
-    try:
-        data = as_dataset("images", {"train": (x, y), "validation": (xv, yv)})
-        train, validation = data.split(0.2)
-        first = data.sample(8)[0]
-        flat_train, flat_validation = data.autoencoding().split(0.2)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < x.nbytes / 4, f"{peak / 1e6:.1f} MB allocated to join {x.nbytes / 1e6:.1f} MB of inputs"
-    assert data.examples == 5000 and data.input_shape == (16, 16, 3) and data.held_out == 1000
-    assert np.shares_memory(train.arrays[0], x) and np.shares_memory(validation.arrays[0], xv)
-    np.testing.assert_array_equal(validation.arrays[1], yv)
-    np.testing.assert_array_equal(first, x[:8])
-    assert np.shares_memory(flat_validation.arrays[0], xv) and flat_train.arrays[0].shape == (4000, 768)
-    np.testing.assert_array_equal(np.asarray(data.x)[3998:4002], np.concatenate([x[3998:], xv[:2]]))
-    np.testing.assert_array_equal(data.x[[0, 4999, 4000]], np.stack([x[0], xv[999], xv[0]]))
-
-
 def test_sample_weights_by_output_name_weigh_each_head_and_are_split_with_their_examples():
     """A head whose labels are missing for some examples weighs them 0 (Keras' fit(sample_weight={output: …})):
     refused before as "one weight per example"; an output not named weighs 1; a name that is not an
