@@ -273,9 +273,9 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
     if train_set.in_memory:
         weights = [part.sample_weight for part in (train_set, held_out)]
         given = next((w for w in weights if w is not None), None)
-        if given is not None:  # the set without weights weighs each example (or position) 1
-            weights = [np.ones((part.examples, *given.shape[1:]), "float32") if w is None else w
-                       for w, part in zip(weights, (train_set, held_out))]
+        if given is not None:  # the set without weights weighs each example (or position) 1, of every head
+            weights = [map_arrays(lambda w: np.ones((part.examples, *w.shape[1:]), "float32"), given) if w is None
+                       else w for w, part in zip(weights, (train_set, held_out))]
         try:
             joined = (concat_rows(train_set.x, held_out.x), concat_rows(train_set.y, held_out.y),
                       *([concat_rows(*weights)] if weights[0] is not None else []))

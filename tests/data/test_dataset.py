@@ -503,3 +503,15 @@ def test_sample_weights_by_output_name_weigh_each_head_and_are_split_with_their_
     assert not as_dataset("mine", stream).in_memory
     assert "(cls, reg: a stream names each), got \"none for 'reg'\"" in \
         one_line_error(lambda: as_dataset("mine", tf.data.Dataset.from_tensor_slices((a, y, {"cls": known}))))
+
+
+def test_weights_by_output_name_on_the_training_set_only_weigh_its_own_validation_set_1():
+    """(An AttributeError: the validation set's weights of 1 were shaped after one array of weights.)"""
+    a, _, labels = several()
+    y = {"cls": labels, "reg": a[:, :1]}
+    known = (np.arange(20) % 2).astype("float32")
+    data = as_dataset("mine", {"train": (a, y, {"cls": known}), "validation": (a[:6], {k: v[:6] for k, v in y.items()})})
+    _, validation = data.split(0.25)
+    np.testing.assert_array_equal(data.sample_weight["cls"], np.concatenate([known, np.ones(6)]))
+    np.testing.assert_array_equal(validation.arrays[2]["cls"], np.ones(6))
+    np.testing.assert_array_equal(validation.arrays[2]["reg"], np.ones(6))
