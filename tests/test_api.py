@@ -975,7 +975,7 @@ def test_sample_weights_by_output_name_train_as_keras_fit_does(tmp_path, monkeyp
     known = (np.random.default_rng(2).random(40) > 0.4).astype("float32")
     history = lossexp.fit(heads(), (x, y, {"cls": known}), optimizer={"name": "sgd", "learning_rate": 0.01},
                           trainer={"epochs": 2, "batch_size": 8, "shuffle": "none", "verbose": 0},
-                          tracking={"plots": False, "log_model": False}).history
+                          tracking={"plots": False, "log_model": False, "gradients": False, "drift": False}).history
     network = heads()
     network.compile(optimizer=keras.optimizers.SGD(0.01), loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
                     weighted_metrics={"cls": ["accuracy"], "reg": ["mean_absolute_error"]})
