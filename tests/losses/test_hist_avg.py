@@ -314,3 +314,86 @@ def test_the_closed_form_gradient_trains_every_weight_form_as_the_tape_does(weig
 
     for got, want in zip(trained(True), trained(False)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+# --- a network of many small weight tensors ----------------------------------------------------
+def many_tensor_network(blocks: int = 12, seed: int = 0) -> keras.Model:
+    """Dense(3) + BatchNormalization blocks: 4 small trainable tensors each (kernel, bias, γ, β), as in
+    a ResNet's BatchNorm-heavy stack, and an output Dense: 4·blocks + 2 tensors."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((4,), name="inputs")
+    x = inputs
+    for i in range(blocks):
+        x = keras.layers.Dense(3, activation="tanh", name=f"dense_{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"norm_{i}")(x)
+    return keras.Model(inputs, keras.layers.Dense(1, name="output")(x))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_term_and_gradients_match_numpy_on_a_network_of_many_small_tensors(mode):
+    """Both paths — the closed form the plain update adds, and the term the tape differentiates — against the
+    paper's formula in float64, tensor by tensor, over steps of moving weights (34 tensors)."""
+    network = many_tensor_network(blocks=8)
+    tracked = network.trainable_weights
+    closed = HistoricalAverage(name="hist_avg", mode=mode, decay=DECAY)
+    taped = HistoricalAverage(name="hist_avg_tape", mode=mode, decay=DECAY)
+    closed.attach(network)
+    taped.attach(network)
+    assert len(tracked) == 34
+    context = LossContext(None, None, network, training=True)
+    rng = np.random.default_rng(7)
+    history: List[List[np.ndarray]] = []
+    for step in range(3):
+        history.append(snapshot(tracked))
+        term, gradients = closed.closed_form_gradients(context, tf.constant(0.5))
+        with tf.GradientTape() as tape:
+            tape_term = taped.term(context)
+        tape_gradients = tape.gradient(tape_term, tracked)
+        ref = np_references(history, mode)[-1]
+        expected = np_term(history[-1], ref, "squared_l2")
+        np.testing.assert_allclose(float(term), expected, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(float(tape_term), expected, rtol=1e-5, atol=1e-7)
+        assert [id(w) for w, _ in gradients] == [id(w) for w in tracked]
+        for (_, grad), tape_grad, theta, r in zip(gradients, tape_gradients, history[-1], ref):
+            np.testing.assert_allclose(np.asarray(grad, np.float64), 0.5 * np_grad(theta, r, "squared_l2"),
+                                       rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(np.asarray(tape_grad, np.float64), np_grad(theta, r, "squared_l2"),
+                                       rtol=1e-4, atol=1e-6)
+        for variable in tracked:  # the weights move between steps, as training moves them
+            variable.assign_add(rng.normal(0.0, 0.1, variable.shape).astype("float32"))
+    expected_state = history[-1] if mode == "previous" else np_references(history, mode)[-1]
+    for component in (closed, taped):
+        for got, want in zip(component.reference_values(), expected_state):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def executed_ops(function) -> int:
+    """The operations a traced function runs: its graph's and its nested functions', less the captures,
+    constants and identities that cost nothing to run."""
+    graph = function.get_concrete_function().graph.as_graph_def()
+    nodes = [*graph.node, *(node for library in graph.library.function for node in library.node_def)]
+    return sum(node.op not in ("Placeholder", "Const", "Identity", "NoOp") for node in nodes)
+
+
+@pytest.mark.parametrize("mode", ["mean", "previous"])
+def test_the_closed_form_step_costs_few_ops_per_weight_tensor(mode):
+    """A network of many small tensors (BatchNorm's γ and β, biases) pays for every op per tensor, whatever its
+    size: the closed form reads θ and r once each, updates r and gives Σ(θ − r)² (one L2Loss) and the
+    gradient — 8 ops per tensor (7 for ``previous``), where forming θ − r_t again, squaring and summing it
+    took 12 (10)."""
+
+    def ops_per_network(blocks: int) -> int:
+        network = many_tensor_network(blocks)
+        component = HistoricalAverage(name="hist_avg", mode=mode)
+        component.attach(network)
+        context = LossContext(None, None, network, training=True)
+
+        @tf.function
+        def step():
+            term, gradients = component.closed_form_gradients(context, tf.constant(1.0))
+            return term, [gradient for _, gradient in gradients]
+
+        return executed_ops(step)
+
+    per_tensor = (ops_per_network(6) - ops_per_network(1)) / 20  # 26 tensors against 6
+    assert per_tensor <= (7 if mode == "previous" else 8)
