@@ -232,11 +232,10 @@ def selection(kind: str, node: Any, cfg: Any = None) -> Selection:
     if not isinstance(name, str) or name not in registry.available(kind):
         raise unknown_name(label, name, registry.available(kind))
     given = {key: value for key, value in node.items() if key != "name" and value != MISSING}
-    if kind == "optimizer":  # Keras' classes: keys are their YAML's (Hydra), values checked when built
-        from lossexp.optimizers import check_learning_rate
+    if kind == "optimizer":  # Keras' classes: keys are their YAML's (Hydra), checked when built; known values now
+        from lossexp.optimizers import check_options
 
-        if "learning_rate" in given:
-            check_learning_rate(given["learning_rate"])
+        check_options(name, given)
         return Selection(name, given)
     entry = registry.get(kind, name)
     options = entry.options()

@@ -15,6 +15,7 @@ import math
 from typing import Any, Dict, Mapping
 
 from lossexp.errors import ConfigError, invalid_value, unknown_name
+from lossexp.optimizer_options import OPTIMIZER_HINTS, SCHEDULE_HINTS, base_options, hinted
 from lossexp.registry import register_optimizer
 
 #: lossexp name → keras.optimizers class
@@ -35,14 +36,34 @@ for _name, _class in KERAS_OPTIMIZERS.items():
     register_optimizer(_name, description=f"keras.optimizers.{_class}")(f"keras.optimizers.{_class}")
 
 
+def check_options(name: str, given: Mapping[str, Any]) -> None:
+    """The values of the options ``given`` to optimizer ``name`` that lossexp knows how to check before
+    TensorFlow loads: ``learning_rate`` (:func:`check_learning_rate`) and, for Keras' own optimizers,
+    the options of :data:`~lossexp.optimizer_options.OPTIMIZER_HINTS` (their names are checked when it is built)."""
+    from lossexp.options import conform
+
+    if "learning_rate" in given:
+        check_learning_rate(given["learning_rate"])
+    if name in KERAS_OPTIMIZERS:
+        for key, value in given.items():
+            if key in OPTIMIZER_HINTS:
+                conform(f"optimizer.{key}", value, OPTIMIZER_HINTS[key])
+
+
 def check_learning_rate(value: Any) -> None:
     """``optimizer.learning_rate`` is a positive finite number or a schedule mapping naming a known
-    schedule (its options are checked when it is built). No TensorFlow."""
+    schedule, the values of its options that :data:`~lossexp.optimizer_options.SCHEDULE_HINTS` knows
+    checked (its option names are checked when it is built). No TensorFlow."""
+    from lossexp.options import conform
+
     key = "optimizer.learning_rate"
     if isinstance(value, Mapping):
         name = value.get(SCHEDULE_KEY)
         if name not in SCHEDULES:
             raise unknown_name(f"{key}.{SCHEDULE_KEY}", name, SCHEDULES)
+        for option, given in value.items():
+            if option in SCHEDULE_HINTS:
+                conform(f"{key}.{option}", given, SCHEDULE_HINTS[option])
         return
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
     if not ok:
@@ -57,20 +78,27 @@ def _schedule(spec: Mapping[str, Any]) -> Any:
     options = dict(spec)
     name = options.pop(SCHEDULE_KEY)
     cls = getattr(keras.optimizers.schedules, SCHEDULES[name])
-    checked = check("optimizer.learning_rate", schema(cls, skip=("name",)), options)
-    return cls(**checked)
+    checked = check("optimizer.learning_rate", hinted(schema(cls, skip=("name",)), SCHEDULE_HINTS), options)
+    try:
+        return cls(**checked)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"Invalid value for optimizer.learning_rate ({name}): {str(exc).splitlines()[0]}") from None
 
 
 def build_optimizer(selection: Any) -> Any:
     """The optimizer of a validated ``optimizer:`` selection (name + options), built by Keras.
 
-    Keras' own objections (``beta_1`` out of range, …) are one-line :class:`ConfigError`.
+    Its options are checked against their hints (Keras' declare none: lossexp's
+    :mod:`~lossexp.optimizer_options` gives those of its common options); a class of one's own that
+    passes ``**kwargs`` on to ``keras.optimizers.Optimizer`` also takes Keras' common options. Keras' own
+    objections (``clipnorm`` with ``global_clipnorm``, …) are one-line :class:`ConfigError`.
     """
     from lossexp import registry
     from lossexp.options import check
 
     entry = registry.get("optimizer", selection.name)
-    options: Dict[str, Any] = check("optimizer", entry.options(), selection.options)
+    declared = {**base_options(entry.resolve()), **entry.options()}
+    options: Dict[str, Any] = check("optimizer", hinted(declared, OPTIMIZER_HINTS), selection.options)
     if isinstance(options.get("learning_rate"), Mapping):
         options["learning_rate"] = _schedule(options["learning_rate"])
     try:

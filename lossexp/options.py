@@ -54,7 +54,9 @@ def schema(target: Callable, skip: Iterable[str] = ()) -> Dict[str, Option]:
     """The options of ``target`` (a function, or a class by its constructor), in signature order.
 
     ``self``, ``*args``/``**kwargs`` and the names in ``skip`` (what the runner passes itself,
-    such as a builder's ``data``) are not options.
+    such as a builder's ``data``) are not options. A parameter whose default is None takes None
+    whatever its hint (``steps: int = None``, PEP 484's implicit Optional: the YAML's ``steps: null``,
+    its own default, was "expected int, got None").
     """
     skipped = {"self", *skip}
     try:
@@ -63,10 +65,20 @@ def schema(target: Callable, skip: Iterable[str] = ()) -> Dict[str, Option]:
         return {}
     hints = _hints(target)
     return {
-        p.name: Option(p.name, hints.get(p.name, Any), p.default)
+        p.name: Option(p.name, _or_none(hints.get(p.name, Any)) if p.default is None else hints.get(p.name, Any),
+                       p.default)
         for p in parameters
         if p.name not in skipped and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     }
+
+
+def _or_none(hint: Any) -> Any:
+    """``hint``, or ``Optional[hint]`` when it does not take None already."""
+    try:
+        _conform(None, hint)
+        return hint
+    except _Mismatch:
+        return Optional[hint]
 
 
 def describe(hint: Any) -> str:

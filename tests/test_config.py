@@ -109,6 +109,15 @@ def test_defaults_are_the_documented_demo():
     (["loss=[activity]", "loss.activity.weight=-1"],
      "Invalid value for loss.activity.weight: expected a finite number >= 0.0, got -1"),
     (["trainer.shuffle=always"], "Unknown trainer.shuffle 'always': valid choices are each_epoch, none, once"),
+    # Keras' optimizers check few of their values: these trained (clipnorm=0 clipped nothing, beta_1=3 and a
+    # negative decay_rate diverged, the string 'no' turned Nesterov on)
+    (["optimizer.clipnorm=0"], "Invalid value for optimizer.clipnorm: expected a positive finite number or null, got 0"),
+    (["optimizer.beta_1=3"], "Invalid value for optimizer.beta_1: expected a number in [0, 1), got 3"),
+    (["optimizer=sgd", "optimizer.nesterov='no'"], "Invalid value for optimizer.nesterov: expected bool, got 'no'"),
+    (["optimizer.gradient_accumulation_steps=0"],
+     "Invalid value for optimizer.gradient_accumulation_steps: expected an integer >= 2 or null, got 0"),
+    (["optimizer.learning_rate={schedule: exponential_decay, initial_learning_rate: 0.1, decay_steps: 10, "
+      "decay_rate: -1}"], "Invalid value for optimizer.learning_rate.decay_rate: expected a positive finite number"),
 ])
 def test_validation_names_the_bad_key(overrides, message):
     with pytest.raises(ConfigError) as info:

@@ -53,3 +53,19 @@ def test_each_mistake_is_one_line_naming_the_key(given, message):
         check("model", OPTIONS, {"path": "p", **given} if "path" not in given and given else given)
     assert str(info.value).startswith(message)
     assert "\n" not in str(info.value)
+
+
+def test_an_option_whose_default_is_none_takes_none_whatever_its_hint():
+    """``steps: int = None`` (PEP 484's implicit Optional, common in research code): its YAML's ``steps: null``,
+    the default itself, was 'Invalid value for optimizer.steps: expected int, got None'."""
+    def builder(steps: int = None, rate: Annotated[float, Check("a number > 0", lambda v: v > 0)] = None,
+                units: int = 4):
+        return steps, rate, units
+
+    options = schema(builder)
+    assert check("optimizer", options, {"steps": None, "rate": None}) == {"steps": None, "rate": None}
+    assert check("optimizer", options, {"steps": 3, "rate": 0.5}) == {"steps": 3, "rate": 0.5}
+    with pytest.raises(ConfigError, match=r"^Invalid value for optimizer.rate: expected a number > 0 or null, got -1$"):
+        check("optimizer", options, {"rate": -1})
+    with pytest.raises(ConfigError, match=r"^Invalid value for optimizer.units: expected int, got None$"):
+        check("optimizer", options, {"units": None})
