@@ -4,8 +4,11 @@
 ``loss=[]``. A whole mapping given to a component's weight replaces the configured weight
 instead of being merged into it (Hydra merges mappings key by key, which would mix, say, a
 linear schedule's ``steps`` into a sigmoid's options): ``loss.kl.weight={schedule: sigmoid}`` →
-``~loss.kl.weight +loss.kl.weight={schedule: sigmoid}``; the same for a learning-rate schedule,
-``optimizer.learning_rate={schedule: cosine_decay, …}``. Anything else passes through untouched.
+``++loss.kl.weight=null ++loss.kl.weight={schedule: sigmoid}`` (set to null, then to the mapping: also
+where the key is not in the config yet — a part registered without a YAML, a notebook's, has no
+``weight`` or ``learning_rate`` to delete, and ``~key`` failed with Hydra's "Could not delete from
+config"); the same for a learning-rate schedule, ``optimizer.learning_rate={schedule: cosine_decay, …}``.
+Anything else passes through untouched.
 """
 from __future__ import annotations
 
@@ -71,7 +74,7 @@ def rewrite_override(override: str, known: Sequence[str]) -> List[str]:
     """The override(s) Hydra gets for one user override (see the module docstring)."""
     key, sep, value = override.partition("=")
     if sep and _MAPPING_KEY.match(key.strip()) and value.strip().startswith("{"):
-        return [f"~{key.strip()}", f"+{key.strip()}={value}"]
+        return [f"++{key.strip()}=null", f"++{key.strip()}={value}"]
     if key.strip() != "loss" or not sep or value.strip().startswith("["):
         return [override]
     if not value.strip():

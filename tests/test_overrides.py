@@ -43,9 +43,9 @@ def test_parse_composition_keeps_order():
 
 @pytest.mark.parametrize("override, hydra", [
     ("loss.kl.weight={schedule: sigmoid, midpoint: 100}",
-     ["~loss.kl.weight", "+loss.kl.weight={schedule: sigmoid, midpoint: 100}"]),
+     ["++loss.kl.weight=null", "++loss.kl.weight={schedule: sigmoid, midpoint: 100}"]),
     ("loss.coef.weight={value: 1, trainable: true}",
-     ["~loss.coef.weight", "+loss.coef.weight={value: 1, trainable: true}"]),
+     ["++loss.coef.weight=null", "++loss.coef.weight={value: 1, trainable: true}"]),
     ("loss.coef.weight=0.5", ["loss.coef.weight=0.5"]),  # a number replaces a mapping already
     ("loss.kl.weight.steps=200", ["loss.kl.weight.steps=200"]),  # one key of the mapping: merged, as usual
 ])
@@ -64,6 +64,30 @@ def test_replaced_weight_composes_with_only_the_new_keys():
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     assert dict(cfg.loss.coef.weight) == {"schedule": "sigmoid", "midpoint": 50, "sharpness": 0.1}
+
+
+def test_a_whole_mapping_is_set_where_the_config_has_no_such_key_yet():
+    """A part registered without a YAML (a notebook's component or optimizer) composes as a node of its name
+    alone: the rewrite deleted the key first, and Hydra failed, "Could not delete from config.
+    'optimizer.learning_rate' does not exist" (``lossexp.fit(…, optimizer={'name': 'mine', 'learning_rate':
+    {'schedule': …}})``, a trainable weight of a notebook's component)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    from lossexp import CONF_DIR
+
+    node = OmegaConf.create({"name": "yamlless_optimizer"})
+    OmegaConf.set_struct(node, False)
+    ConfigStore.instance().store(group="optimizer", name="yamlless_optimizer", node=node)
+    overrides = rewrite_loss(["optimizer=yamlless_optimizer", "loss=coef",
+                              "optimizer.learning_rate={schedule: cosine_decay, decay_steps: 10}",
+                              "loss.coef.weight={schedule: linear, steps: 5}"], KNOWN)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    assert dict(cfg.optimizer) == {"name": "yamlless_optimizer",
+                                   "learning_rate": {"schedule": "cosine_decay", "decay_steps": 10}}
+    assert dict(cfg.loss.coef.weight) == {"schedule": "linear", "steps": 5}
 
 
 def test_numpy_scalars_are_the_python_values_they_hold_in_an_override():

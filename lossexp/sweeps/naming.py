@@ -39,6 +39,8 @@ def child_name(task_overrides: Sequence[str], sweep_keys: Iterable[str], job_num
                numbered: bool = False) -> str:
     """The run name of a sweep job; all its overrides when no key is known to vary."""
     keys = set(sweep_keys)
+    last = {override_key(o): o for o in task_overrides}  # a key set twice (a whole mapping: null, then it) is its last
+    task_overrides = [o for o in task_overrides if last[override_key(o)] is o]
     chosen: List[str] = [o for o in task_overrides if override_key(o) in keys] or list(task_overrides)
     name = ",".join(pretty_override(o) for o in chosen) or "defaults"
     if numbered and job_num is not None:

@@ -25,3 +25,9 @@ def test_without_known_sweep_keys_all_overrides_name_the_child():
     assert child_name(["+loss.activity.weight=0.1", "model=mlp"], []) == "loss.activity.weight=0.1,model=mlp"
     assert override_key("~+loss.x=1") == "loss.x"
     assert child_name([], []) == "defaults"
+
+
+def test_a_key_set_twice_is_named_by_its_last_value():
+    """A whole weight mapping is set as null, then as the mapping (``lossexp.overrides``): one name part."""
+    overrides = ["++loss.kl.weight=null", "++loss.kl.weight={schedule: linear, steps: 5}", "model=mlp"]
+    assert child_name(overrides, ["loss.kl.weight"]) == "loss.kl.weight={schedule: linear, steps: 5}"
