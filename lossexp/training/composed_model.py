@@ -46,6 +46,7 @@ from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.rewire import SeveralOutputs, SharedLayer, with_layer_outputs
 from lossexp.training.sparse_gradients import rows_summed
+from lossexp.training.weight_decay import spare
 
 
 #: the compile config's key that says the file holds no optimizer slots
@@ -203,12 +204,15 @@ class ComposedModel(keras.Model):
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, **kwargs: Any) -> None:
         """Keras' ``compile``; without a ``loss``, the task loss the model was composed with
         (``lossexp.compose(…, task_loss=…)``), which the composed loss adds to the components; the
-        optimizer loss-scaled when the network computes in float16 (:func:`devices.loss_scaled`)."""
+        optimizer loss-scaled when the network computes in float16 (:func:`devices.loss_scaled`), its
+        weight decay sparing the loss's own trained weights (:func:`weight_decay.spare`)."""
         from lossexp.training.task import resolve_loss
 
         if loss is None and self.has_task:
             loss = resolve_loss("task_loss", self.task_loss)
         super().compile(optimizer=loss_scaled(self.network, optimizer), loss=loss, **kwargs)
+        network = {id(variable) for variable in self.network.trainable_variables}
+        spare(self.optimizer, [v for v in self.trainable_variables if id(v) not in network])
         if self.split_outputs:
             weights = kwargs.get("loss_weights") or {}
             object.__setattr__(self, "output_losses", {
