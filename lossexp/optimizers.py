@@ -91,10 +91,12 @@ def build_optimizer(selection: Any) -> Any:
     Its options are checked against their hints (Keras' declare none: lossexp's
     :mod:`~lossexp.optimizer_options` gives those of its common options); a class of one's own that
     passes ``**kwargs`` on to ``keras.optimizers.Optimizer`` also takes Keras' common options. Keras' own
-    objections (``clipnorm`` with ``global_clipnorm``, …) are one-line :class:`ConfigError`.
+    objections (``clipnorm`` with ``global_clipnorm``, …) are one-line :class:`ConfigError`; an error raised in
+    the project's own optimizer code is one line naming its file and line, as a model builder's is.
     """
     from lossexp import registry
     from lossexp.options import check
+    from lossexp.project import one_line, user_frame, where_it_broke
 
     entry = registry.get("optimizer", selection.name)
     declared = {**base_options(entry.resolve()), **entry.options()}
@@ -103,5 +105,12 @@ def build_optimizer(selection: Any) -> Any:
         options["learning_rate"] = _schedule(options["learning_rate"])
     try:
         return entry.resolve()(**options)
-    except (ValueError, TypeError) as exc:
+    except ConfigError:
+        raise
+    except Exception as exc:
+        if user_frame(exc) is not None:  # the project's own code raised, as a model's builder may: where it broke
+            raise ConfigError(f"Invalid optimizer {selection.name!r}: building it failed at {where_it_broke(exc)}: "
+                              f"{type(exc).__name__}: {one_line(str(exc))}") from None
+        if not isinstance(exc, (ValueError, TypeError)):
+            raise
         raise ConfigError(f"Invalid value for optimizer ({selection.name}): {str(exc).splitlines()[0]}") from None

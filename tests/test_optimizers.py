@@ -62,3 +62,25 @@ def test_an_optimizer_class_of_ones_own_takes_keras_common_options(sign_sgd):
     optimizer = build_optimizer(Selection(sign_sgd, {"learning_rate": 0.1, "clipvalue": 0.5}))
     optimizer.apply_gradients([(ops.convert_to_tensor(np.array([3.0, -0.2], "float32")), variable)])
     np.testing.assert_allclose(variable.numpy(), [-0.1, 0.1])
+
+
+def test_a_projects_optimizer_that_raises_as_it_is_built_is_one_line_naming_its_file_and_line(tmp_path, monkeypatch):
+    """It read 'Invalid value for optimizer (picky): lr too high', naming no file, where a model's builder says
+    where it broke; an error other than ValueError or TypeError was a traceback."""
+    from lossexp import project
+
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["picky_optim"]\n')
+    (tmp_path / "picky_optim.py").write_text(
+        "import keras\nimport lossexp\n\n\n@lossexp.register_optimizer('probe_picky')\n"
+        "def picky(learning_rate: float = 0.1):\n    if learning_rate > 0.01:\n"
+        "        raise ValueError('lr too high')\n    return keras.optimizers.SGD(learning_rate)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        project.load()
+        with pytest.raises(ConfigError) as info:
+            build_optimizer(Selection("probe_picky", {"learning_rate": 0.5}))
+        assert str(info.value) == (f"Invalid optimizer 'probe_picky': building it failed at {tmp_path}/picky_optim.py:8: "
+                                   "ValueError: lr too high")
+    finally:
+        registry._ENTRIES["optimizer"].pop("probe_picky", None)
