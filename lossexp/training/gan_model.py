@@ -42,6 +42,7 @@ from lossexp.losses.composition import Composition
 from lossexp.models.gan import UPDATES
 from lossexp.training.composed_model import RunningMeans
 from lossexp.training.devices import replicas
+from lossexp.training.weight_decay import spare
 
 PLAYERS = ("discriminator", "generator")  # in the order of their steps
 
@@ -114,12 +115,15 @@ class GANModel(keras.Model):
                 discriminator_optimizer: keras.optimizers.Optimizer, **kwargs: Any) -> None:
         """One optimizer per player, each built on that player's variables only.
 
-        Keras' own ``model.optimizer`` is the discriminator's (its step count is the model's).
+        Keras' own ``model.optimizer`` is the discriminator's (its step count is the model's). A weight
+        decay spares the components' trained weights (:func:`lossexp.training.weight_decay.spare`).
         """
         super().compile(optimizer=discriminator_optimizer, **kwargs)
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
         for player in PLAYERS:
+            own = [w for component in self.player_components(player) for w in component.trainable_weights]
+            spare(self.player_optimizer(player), own)  # the loss's trained weights: not the network's decay
             self.player_optimizer(player).build(self.player_variables(player))
 
     def get_compile_config(self) -> Dict[str, Any]:

@@ -146,6 +146,19 @@ def test_trainable_weight_of_a_discriminator_component_is_the_discriminators_to_
     assert set(model.tracked_weights()) == {"weight/hist_avg", "weight/coef/hist_avg"}
 
 
+def test_a_players_weight_decay_spares_its_components_trained_weight():
+    """AdamW decayed a component's trained weight with the player's network (see ``test_weight_decay``)."""
+    generator, discriminator, *_ = players()
+    hist_avg = HistoricalAverage(name="hist_avg", weight={"value": 0.1, "trainable": True,
+                                                          "parametrization": "softplus"})
+    model = GANModel(generator, discriminator, (), [hist_avg], seed=SEED)
+    model.compile(generator_optimizer=keras.optimizers.AdamW(0.01, weight_decay=0.1),
+                  discriminator_optimizer=keras.optimizers.AdamW(0.01, weight_decay=0.1))
+    optimizer = model.player_optimizer("discriminator")
+    assert not optimizer._use_weight_decay(hist_avg.weighting.raw_weight)  # Keras' own test of each variable
+    assert all(optimizer._use_weight_decay(w) for w in discriminator.trainable_weights)
+
+
 def test_saved_gan_reloads_with_its_components_state_and_optimizers(tmp_path):
     generator, discriminator, *_ = players()
     model = compiled(generator, discriminator, generator_components=[HistoricalAverage(name="hist_avg_g")],
