@@ -194,13 +194,17 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
     """Every component's term is a finite scalar on the first examples (state restored after: the
     component's, and the network's — a term that runs the network again in training mode, a double
     backprop or consistency term, would move its normalisation statistics and random generators); a
-    term of taps (``activity``, ``regularizer``) that no trainable weight reaches is warned of."""
+    term of taps (``activity``, ``regularizer``) that no trainable weight reaches is warned of (on one device)."""
     import keras
     import tensorflow as tf
 
     from lossexp.losses.base import LossComponent, LossContext, forward_pass_kept
 
     tapped = [c for c in model.components if type(c).insert_after is not LossComponent.insert_after]
+    # a gradient of mirrored variables is taken in a replica's context only (trainer.distribute): the check of
+    # what a tap reaches, the same network's on one device, is left to runs on one
+    distributed = any(isinstance(getattr(v, "value", v), tf.distribute.DistributedValues)
+                      for v in model.network.trainable_variables)
     tape = tf.GradientTape(persistent=True)
     with tape if tapped else contextlib.nullcontext():
         y_pred, outputs = model.forward(x, training=False)
@@ -238,7 +242,8 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
                                 f"keras.ops.mean; {where})", f"a tensor of shape {np.shape(term)}")
         if not np.isfinite(term):
             raise invalid_value(f"loss.{component.name}", f"a finite term on the first examples ({where})", float(term))
-        if component in tapped and all(g is None for g in tape.gradient(tensor, model.network.trainable_variables)):
+        if component in tapped and not distributed and all(
+                g is None for g in tape.gradient(tensor, model.network.trainable_variables)):
             print(f"lossexp: warning: loss.{component.name} reads layer(s) {', '.join(component.named_layers())}, "
                   "which no trainable weight reaches (trainable=False up to them): the term is a constant and "
                   "moves none of the network's weights", file=sys.stderr)
