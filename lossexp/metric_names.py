@@ -47,6 +47,8 @@ COEF_PREFIX = "weight/coef/"
 WEIGHT_PREFIX = "weight/"
 #: seconds from process start to the end of the first compiled call (no "/": in "Model metrics", not a section)
 STARTUP = "startup_seconds"
+#: the optimizer's learning rate (Keras' learning-rate callbacks' name for it)
+LEARNING_RATE = "learning_rate"
 
 
 def task_output(output: str) -> str:
@@ -77,6 +79,11 @@ def weight(component: str) -> str:
 def coef(component: str) -> str:
     """``weight/coef/<component>``: the trained coefficient (raw ``a``; ``s`` for ``uncertainty``)."""
     return COEF_PREFIX + component
+
+
+def learning_rate(player: str | None = None) -> str:
+    """``learning_rate``, or ``learning_rate/<player>`` for a model of one optimizer per player (a GAN)."""
+    return LEARNING_RATE if player is None else f"{LEARNING_RATE}/{player}"
 
 
 def drift(stat: str, layer: str) -> str:

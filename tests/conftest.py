@@ -93,9 +93,12 @@ def logged_steps(key: str, every: int, steps: int) -> List[int]:
     """The steps at which a run of ``steps`` training steps (fewer than 100) that logs every ``every``
     steps records ``key``: the logging intervals and the end; the last step for validation values,
     the epoch and the objective; the first interval for start-up time and the gradient diagnostics
-    (then every 100 steps); the first interval and the end for drift (then every 100 steps)."""
+    (then every 100 steps); the first interval and the end for drift (then every 100 steps); the learning rate
+    at step 0 too, as the weights that change."""
     if key.startswith("val_") or key in ("epoch", "objective"):
         return [steps]
+    if key.split("/")[0] == "learning_rate":
+        return [0, *logged_steps("loss", every, steps)]
     if key == "startup_seconds" or key.startswith("weight_grad/"):
         return [every]
     if key.startswith("weight_drift/"):

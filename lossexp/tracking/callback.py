@@ -175,8 +175,9 @@ class RunRecorder(IntervalCallback):
 
 
 def tracked_weights(model: keras.Model) -> Dict[str, float]:
-    """The model's ``weight/<c>`` and ``weight/coef/<c>`` values now, as floats (none for plain Keras)."""
-    values = getattr(model, "tracked_weights", lambda: {})()
+    """The model's ``weight/<c>`` and ``weight/coef/<c>`` values and its optimizers' ``learning_rate`` now, as
+    floats (none for plain Keras)."""
+    values = {**getattr(model, "tracked_weights", lambda: {})(), **getattr(model, "learning_rates", lambda: {})()}
     return {key: float(keras.ops.convert_to_numpy(value)) for key, value in values.items()}
 
 

@@ -441,6 +441,10 @@ class ComposedModel(keras.Model):
         the weighting method's ``weight/<method>/<task>``."""
         return {**self.composition.tracked_weights(), **self.weighting.tracked()}
 
+    def learning_rates(self) -> Dict[str, Any]:
+        """``learning_rate``: the optimizer's rate now (a schedule's at the updates made: the next one's)."""
+        return {metric_names.learning_rate(): self.optimizer.learning_rate}
+
     # -- serialisation ---------------------------------------------------------------------
     def get_config(self) -> Dict[str, Any]:
         return {

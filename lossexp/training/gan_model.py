@@ -37,6 +37,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import keras
 from keras import ops
 
+from lossexp import metric_names
 from lossexp.losses.base import LossComponent, LossContext, attach
 from lossexp.losses.composition import Composition
 from lossexp.models.gan import UPDATES
@@ -220,6 +221,10 @@ class GANModel(keras.Model):
     def tracked_weights(self) -> Dict[str, Any]:
         """``weight/<c>`` and ``weight/coef/<c>`` of every component whose weight is not constant."""
         return {key: value for player in PLAYERS for key, value in self.compositions[player].tracked_weights().items()}
+
+    def learning_rates(self) -> Dict[str, Any]:
+        """``learning_rate/<player>``: each player's optimizer's rate now (a schedule's at its own updates)."""
+        return {metric_names.learning_rate(player): self.player_optimizer(player).learning_rate for player in PLAYERS}
 
     # -- serialisation ----------------------------------------------------------------------
     def get_config(self) -> Dict[str, Any]:

@@ -67,6 +67,7 @@ def test_gan_ring_experiment_finishes_with_ring_metrics_and_per_player_terms(run
         assert final[f"loss/{player}"] == pytest.approx(
             final[f"loss/{player}/adversarial"] + final[f"loss/hist_avg_{player}"], rel=1e-4)
         assert f"weight_drift/from_init/{player}" in final
+        assert final[f"learning_rate/{player}"] == pytest.approx(float(run.data.params["optimizer.learning_rate"]))
     assert not any(key.startswith("val_") for key in run.data.metrics)
     plots = [a.path for a in client.list_artifacts(run.info.run_id, "plots")]
     assert plots == ["plots/ring.png", "plots/run.png"]

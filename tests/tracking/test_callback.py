@@ -107,3 +107,28 @@ def test_a_ctrl_c_while_a_batch_is_handed_over_sends_it_once(tmp_path, monkeypat
     sink.close()  # what the run's context manager does on the way out
     steps = sorted(m.step for m in MlflowClient(uri).get_metric_history(run_id, "loss"))
     assert steps == [1, 2, 3, 4, 5]
+
+
+def test_the_learning_rate_is_recorded_at_each_sample_as_its_schedule_gives_it(tmp_path, monkeypatch):
+    """A schedule's rate after step s is its value at s updates (the next update's), from step 0 on."""
+    import keras
+
+    import lossexp
+
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((3,))
+    network = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dense(4, name="hidden_1")(inputs)))
+    x = np.random.default_rng(0).random((48, 3)).astype("float32")
+    schedule = {"schedule": "cosine_decay", "initial_learning_rate": 0.1, "decay_steps": 10}
+    _, run_id = lossexp.fit(network, (x, x.sum(axis=1, keepdims=True)), optimizer={"name": "sgd", "learning_rate": schedule},
+                            trainer={"epochs": 2, "batch_size": 8, "validation_split": 0.25, "log_every_n_steps": 2,
+                                     "verbose": 0},
+                            tracking={"plots": False, "log_model": False, "drift": False, "gradients": False})
+    logged = {m.step: m.value for m in MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+              .get_metric_history(run_id, "learning_rate")}
+    cosine = keras.optimizers.schedules.CosineDecay(0.1, 10)
+    # 36 training rows in batches of 8: 5 steps an epoch, sampled every 2 and at each epoch's end
+    assert sorted(logged) == [0, 2, 4, 5, 7, 9, 10]
+    for step, value in logged.items():
+        assert value == pytest.approx(float(cosine(step)), rel=1e-6), step
