@@ -109,7 +109,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.tracking.users_run import autologging_off
     from lossexp.training import checkpoint, checkpoint_files
     from lossexp.training.devices import placement, split_cpu
-    from lossexp.training.early_stopping import EarlyStopping
+    from lossexp.training.early_stopping import EarlyStopping, best_history, outcome, restoring
     from lossexp.training.network_checks import training_mode_failures
     from lossexp.training.trainer import built_model, check_task, for_config, ignored_components
 
@@ -216,9 +216,10 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                                            data.sample(logged_model.EXAMPLE_ROWS)[0], config_path, recorder.step,
                                            {key: tags[key] for key in ("loss", "model", "data")})
         epochs = history.history
-        if stopping and stopping[0].outcome():  # the model is its best epoch's: so is the objective
-            tracked.sink.set_tags({"lossexp.early_stopping": stopping[0].outcome()})
-            epochs = stopping[0].best_history(epochs, progress["epochs"] if progress else 0)
+        restored_best = restoring([*stopping, *callbacks])  # trainer.patience's, or a Keras EarlyStopping of the user's
+        if restored_best is not None:  # the model is its best epoch's: so is the objective
+            tracked.sink.set_tags({"lossexp.early_stopping": outcome(restored_best)})
+            epochs = best_history(restored_best, epochs, progress["epochs"] if progress else 0)
         value = objective_values(epochs, config.objective, trainer.fallback_objective)
         if tracked.run_id:
             store.log_metrics(tracked.client, tracked.run_id, objective_points(value, config.objective, recorder.step))

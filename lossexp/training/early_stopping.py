@@ -66,16 +66,28 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         return Memory(None if self.best is None else float(self.best), int(self.best_epoch), int(self.wait),
                       dict(self.best_logs), list(self.best_weights or []))
 
-    def best_history(self, history: Dict[str, Sequence[Any]], first_epoch: int) -> Dict[str, Sequence[Any]]:
-        """``history`` (Keras' of the epochs from ``first_epoch`` on: a resumed run's) cut at the best
-        epoch, whose values the run's objective then is; a best epoch before ``first_epoch`` is its logs."""
-        if self.best_epoch < first_epoch:
-            return {key: [value] for key, value in self.best_logs.items()}
-        return {key: values[:self.best_epoch - first_epoch + 1] for key, values in history.items()}
 
-    def outcome(self) -> Optional[str]:
-        """What happened, for the run's tag ``lossexp.early_stopping`` (None when it never measured)."""
-        if self.best is None:
-            return None
-        stopped = f"stopped after epoch {self.stopped_epoch + 1}" if self.stopped_epoch else "trained every epoch"
-        return f"{stopped}; weights of epoch {self.best_epoch + 1} ({self.monitor} {float(self.best):.6g})"
+def restoring(callbacks: Sequence[Any]) -> Optional[keras.callbacks.EarlyStopping]:
+    """The early stopping whose best epoch's weights the model ends with: the last of ``callbacks`` (in
+    the order their ``on_train_end`` runs) that is a Keras ``EarlyStopping(restore_best_weights=True)``
+    with weights to put back — ``trainer.patience``'s or the user's own, which Keras restores as training
+    ends whether it stopped or not; None when none has."""
+    found = [callback for callback in callbacks if isinstance(callback, keras.callbacks.EarlyStopping)
+             and callback.restore_best_weights and callback.best_weights is not None]
+    return found[-1] if found else None
+
+
+def best_history(callback: keras.callbacks.EarlyStopping, history: Dict[str, Sequence[Any]],
+                 first_epoch: int) -> Dict[str, Sequence[Any]]:
+    """``history`` (Keras' of the epochs from ``first_epoch`` on: a resumed run's) cut at ``callback``'s
+    best epoch, whose values the run's objective then is; a best epoch before ``first_epoch`` (kept by
+    ``trainer.patience``'s memory of a resumed run) is its logs."""
+    if callback.best_epoch < first_epoch:
+        return {key: [value] for key, value in getattr(callback, "best_logs", {}).items()}
+    return {key: values[:callback.best_epoch - first_epoch + 1] for key, values in history.items()}
+
+
+def outcome(callback: keras.callbacks.EarlyStopping) -> str:
+    """What happened, for the run's tag ``lossexp.early_stopping``."""
+    stopped = f"stopped after epoch {callback.stopped_epoch + 1}" if callback.stopped_epoch else "trained every epoch"
+    return f"{stopped}; weights of epoch {callback.best_epoch + 1} ({callback.monitor} {float(callback.best):.6g})"
