@@ -38,6 +38,7 @@ class Weighting:
 
     def __init__(self, spec: WeightSpec, owner: keras.layers.Layer) -> None:
         self.spec = spec
+        self._was_changed = False  # a constant weight assigned another value (by a user's callback)
         if spec.trained_by_gradient:
             initial = _RAW_INITIAL[spec.parametrization](spec.value)
             self.raw_weight = owner.add_weight(name="raw_weight", shape=(), trainable=True,
@@ -75,9 +76,11 @@ class Weighting:
             self.loss_weight.assign(ops.maximum(0.0, self.loss_weight + self.spec.lr * (term - self.spec.epsilon)))
 
     def tracked(self, name: str) -> Dict[str, Any]:
-        """What to log for component ``name``: ``weight/<name>`` unless constant, ``weight/coef/<name>``
-        for trainable weights (the trained value: w, or s under ``uncertainty``)."""
-        if self.spec.kind == "constant":
+        """What to log for component ``name`` (read eagerly, between steps): ``weight/<name>`` unless
+        constant — a constant one too once something else, a callback of the user's, has assigned it
+        another value, from then on —, ``weight/coef/<name>`` for trainable weights (the trained value:
+        w, or s under ``uncertainty``)."""
+        if self.spec.kind == "constant" and not self._changed():
             return {}
         values = {metric_names.weight(name): self.multiplier()}
         if self.spec.kind == "trainable":
@@ -85,6 +88,13 @@ class Weighting:
             trained = self.raw_weight if uncertainty else values[metric_names.weight(name)]
             values[metric_names.coef(name)] = trained
         return values
+
+    def _changed(self) -> bool:
+        """Whether a constant weight's variable has ever held another value than the configured one."""
+        if not self._was_changed:
+            configured = ops.convert_to_numpy(ops.convert_to_tensor(self.spec.initial, dtype=self.loss_weight.dtype))
+            self._was_changed = bool(ops.convert_to_numpy(self.loss_weight) != configured)
+        return self._was_changed
 
     def _scheduled(self, t: Any) -> Any:
         spec = self.spec

@@ -108,7 +108,8 @@ def weights_line(final: Mapping[str, float], constant_weights: Mapping[str, Any]
     shown = []
     for name in names:
         if metric_names.weight(name) in final:
-            kind = "trained" if metric_names.coef(name) in final else "scheduled"
+            kind = ("trained" if metric_names.coef(name) in final
+                    else "changed in training" if isinstance(constant_weights.get(name), (int, float)) else "scheduled")
             shown.append(f"{name} {_number(final[metric_names.weight(name)])} ({kind})")
         elif isinstance(constant_weights.get(name), (int, float)):
             shown.append(f"{name} {_number(constant_weights[name])}")

@@ -194,3 +194,15 @@ def test_scheduled_weight_follows_the_schedule_in_the_compiled_step(name, option
 def test_constant_weight_is_not_tracked(tiny_network, compose):
     model = compose(tiny_network(), [CrossLayerNorm(name="cross_layer", weight=0.5)])
     assert model.tracked_weights() == {}
+
+
+def test_a_constant_weight_a_callback_changes_is_tracked_from_then_on(tiny_network, compose):
+    """A warm-up of the user's own — a callback assigning the weight's variable, which the compiled step
+    reads — trains at the new weight, so the record must say so: ``weight/<c>`` from the change on, also
+    when it comes back to the configured value (it was never recorded: 0.1, 0.2, 0.3 trained as 0.01)."""
+    model = compose(tiny_network(), [CrossLayerNorm(name="cross_layer", weight=0.01)])
+    variable = next(v for v in model.variables if v.path == "cross_layer/loss_weight")
+    variable.assign(0.2)
+    assert float(model.tracked_weights()["weight/cross_layer"]) == pytest.approx(0.2)
+    variable.assign(0.01)
+    assert float(model.tracked_weights()["weight/cross_layer"]) == pytest.approx(0.01)

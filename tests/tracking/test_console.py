@@ -48,3 +48,10 @@ def test_summary_lists_a_weighting_methods_last_weights_and_no_gradient_diagnost
     lines = console.summary(history, {"hist_avg": 0.01}, "run", None, None, 1.0).splitlines()
     assert lines[3] == "  metrics  accuracy 0.9145 (val 0.9471)"
     assert lines[4] == "  weights  hist_avg 0.01 · dwa: task 1.25, hist_avg 0.75"
+
+
+def test_summary_shows_a_constant_weight_changed_in_training_at_its_last_value():
+    from lossexp.tracking.console import weights_line
+
+    assert weights_line({"weight/hist_avg": 0.3}, {"hist_avg": 0.01}) == "hist_avg 0.3 (changed in training)"
+    assert weights_line({"weight/hist_avg": 0.3}, {"hist_avg": {"schedule": "linear"}}) == "hist_avg 0.3 (scheduled)"
