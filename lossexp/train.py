@@ -181,7 +181,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         # after the recorder, committed once the epoch's points are in the store: no step before a
         # checkpoint's is left unrecorded by a kill (a resumed run records from the checkpoint's step on)
         # early stopping before the checkpoint, which keeps its memory of the epoch (a resumed run's best
-        # epoch may be one before it stopped)
+        # epoch may be one before it stopped); the user's callbacks before it too: what their epoch end
+        # changes (ReduceLROnPlateau's rate) is the state the next epoch starts from
         stopping = ([EarlyStopping(config.trainer.monitor, config.trainer.patience,
                                    resumed=restored.early_stopping if restored else None)]
                     if config.trainer.patience else [])
@@ -195,7 +196,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                 training_mode_failures(model, data, config.model.name, config.trainer.batch_size):
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
                                 initial_epoch=progress["epochs"] if progress else 0,
-                                callbacks=[*own, recorder, *stopping, *saving, watch, guard, *trial, *callbacks,
+                                callbacks=[*own, recorder, *stopping, watch, guard, *trial, *callbacks, *saving,
                                            *shown],
                                 verbose=console.fit_verbosity(config.trainer.verbose))
         if config.tracking.plots:

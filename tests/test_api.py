@@ -830,8 +830,9 @@ def test_an_interrupted_fit_names_its_killed_run_and_the_call_that_continues_it(
     import keras
 
     class Interrupt(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            raise KeyboardInterrupt
+        def on_epoch_begin(self, epoch, logs=None):  # a Ctrl-C between epochs (checkpoint written)
+            if epoch == 1:
+                raise KeyboardInterrupt
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -906,8 +907,8 @@ def test_an_interrupted_fit_resumes_with_the_same_component_instances(tmp_path, 
             return value
 
     class Interrupt(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 0:
+        def on_epoch_begin(self, epoch, logs=None):  # a Ctrl-C between epochs (checkpoint written)
+            if epoch == 1:
                 raise KeyboardInterrupt
 
     monkeypatch.chdir(tmp_path)

@@ -33,8 +33,8 @@ def test_a_stopped_run_continues_in_the_same_run_from_its_last_epoch(tmp_path, m
                header="a,b,c,d,y", comments="")
 
     class StopAfterTwoEpochs(keras.callbacks.Callback):  # as Ctrl-C would, between two epochs
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
+        def on_epoch_begin(self, epoch, logs=None):  # a Ctrl-C between epochs (checkpoint written)
+            if epoch == 2:
                 raise KeyboardInterrupt
 
     monkeypatch.chdir(tmp_path)
@@ -145,8 +145,8 @@ def test_a_notebooks_interrupted_fit_continues_with_resume_and_its_config_may_no
         return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden))
 
     class CtrlC(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
+        def on_epoch_begin(self, epoch, logs=None):  # a Ctrl-C between epochs (checkpoint written)
+            if epoch == 2:
                 raise KeyboardInterrupt
 
     settings = {"trainer": {"epochs": 3, "verbose": 0}, "overrides": ["tracking.plots=false", "tracking.log_model=false"]}

@@ -59,8 +59,8 @@ def test_a_run_stopped_after_its_best_epoch_and_resumed_ends_as_the_one_that_nev
     assert best >= 1
 
     class StopAfterTheBest(keras.callbacks.Callback):  # a Ctrl-C the epoch after the best one
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == best + 1:
+        def on_epoch_begin(self, epoch, logs=None):  # a Ctrl-C between epochs (checkpoint written)
+            if epoch == best + 2:
                 raise KeyboardInterrupt
 
     stopped = network()
