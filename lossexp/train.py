@@ -108,6 +108,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.tracking.run import TrackedRun
     from lossexp.tracking.users_run import autologging_off
     from lossexp.training import checkpoint, checkpoint_files
+    from lossexp.training.callback_memory import CallbackMemory
     from lossexp.training.devices import placement, split_cpu
     from lossexp.training.early_stopping import EarlyStopping, best_history, outcome, restoring
     from lossexp.training.network_checks import training_mode_failures
@@ -187,8 +188,10 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                                    resumed=restored.early_stopping if restored else None)]
                     if config.trainer.patience else [])
         saving = ([checkpoint.Checkpoint(saved, recorder.drift_state, tracked.sink.once_written,
-                                         early_stopping=stopping[0].memory if stopping else None)]
+                                         early_stopping=stopping[0].memory if stopping else None,
+                                         callbacks=callbacks)]
                   if config.trainer.checkpoint else [])
+        remembered = [CallbackMemory(callbacks, restored.callbacks)] if restored and callbacks else []
         trial = trial_callbacks(config.objective, tracked)  # an Optuna trial: reports each epoch, may be pruned
         shown = console.callbacks(config.trainer.verbose, config.trainer.epochs, list(config.loss))  # logs complete
         with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri), \
@@ -196,8 +199,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                 training_mode_failures(model, data, config.model.name, config.trainer.batch_size):
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
                                 initial_epoch=progress["epochs"] if progress else 0,
-                                callbacks=[*own, recorder, *stopping, watch, guard, *trial, *callbacks, *saving,
-                                           *shown],
+                                callbacks=[*own, recorder, *stopping, watch, guard, *trial, *callbacks, *remembered,
+                                           *saving, *shown],
                                 verbose=console.fit_verbosity(config.trainer.verbose))
         if config.tracking.plots:
             tracked.log_artifact(plot_run(tracked.sink.history, output_dir / "plots" / "run.png", run_name), "plots")

@@ -61,3 +61,48 @@ def test_a_resumed_run_continues_at_the_learning_rate_a_callback_set_at_the_epoc
     rates = [point.value for point in client.get_metric_history(stopped.info.run_id, "learning_rate")]
     assert rates[-1] == pytest.approx(0.05)  # the rate epoch 3 trained at, as in the run that never stopped
     assert resumed["val_loss"] == whole["val_loss"][2:]
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_reduce_lr_on_plateau_and_ends_as_the_run_that_never_stopped(tmp_path, monkeypatch):
+    """ReduceLROnPlateau's epochs since its best are kept with the checkpoint: afresh, a run resumed after
+    epoch 3 reduced its rate an epoch later (epoch 5 at 0.05 where the run that never stopped had 0.025)."""
+    monkeypatch.chdir(tmp_path)
+    x, y = data()
+    settings = {**SETTINGS, "trainer": {**SETTINGS["trainer"], "epochs": 6}}
+
+    def plateau():
+        return keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_delta=0.5)
+
+    whole, _ = lossexp.fit(network(), (x, y), callbacks=[plateau()], **settings)
+    assert len(set(whole["learning_rate"])) >= 3  # it reduced more than once, one epoch without improvement apart
+    with pytest.raises(KeyboardInterrupt):
+        lossexp.fit(network(), (x, y), callbacks=[plateau(), InterruptAt(3)], **settings)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    stopped = next(run for run in client.search_runs(["0", "1"]) if run.info.status == "KILLED")
+    resumed, _ = lossexp.fit(network(), (x, y), callbacks=[plateau()], resume=stopped.info.run_id, **settings)
+    assert resumed["learning_rate"] == whole["learning_rate"][3:]
+    assert resumed["val_loss"] == whole["val_loss"][3:]
+
+
+def test_keras_stateful_callbacks_get_their_memory_back_after_their_own_train_begin():
+    """The memory goes back in after the callback's on_train_begin, which resets ReduceLROnPlateau's; a
+    callback of another class at that place, or EarlyStopping restoring best weights (not kept), is left as is."""
+    import json
+
+    from lossexp.training.callback_memory import CallbackMemory, memory
+
+    plateau = keras.callbacks.ReduceLROnPlateau(patience=3)
+    plateau.best, plateau.wait, plateau.cooldown_counter = np.float32(0.25), 2, 1
+    saving = keras.callbacks.ModelCheckpoint("best.keras", save_best_only=True)
+    saving.best = 0.125
+    restoring = keras.callbacks.EarlyStopping(restore_best_weights=True)
+    kept = json.loads(json.dumps(memory([plateau, saving, restoring])))
+    assert kept[2] == {"class": "EarlyStopping"}
+
+    again = [keras.callbacks.ReduceLROnPlateau(patience=3), keras.callbacks.EarlyStopping(),
+             keras.callbacks.EarlyStopping(restore_best_weights=True)]
+    for callback in [*again, CallbackMemory(again, kept)]:
+        callback.on_train_begin()
+    assert (again[0].best, again[0].wait, again[0].cooldown_counter) == (0.25, 2, 1)
+    assert again[1].wait == 0 and again[2].wait == 0  # not the stopped run's ModelCheckpoint: left as it is

@@ -12,7 +12,8 @@ every epoch but ``fit``'s last (training then ends and deletes it), into ``<run 
   ``trainer.patience``, early stopping's best epoch's weights;
 * ``progress.json`` — the epochs finished, the global step, the state file of that epoch and early
   stopping's memory (best value, epoch and logs, epochs since), so that a resumed run's best epoch may
-  be one before it stopped.
+  be one before it stopped, and the memory of Keras' stateful callbacks among the user's
+  (:mod:`lossexp.training.callback_memory`).
 
 Each is written to a temporary name and renamed, the state first (``state-<epochs>.npz``), then
 the progress naming it, then the previous epoch's state removed: a kill at any moment leaves a
@@ -29,12 +30,13 @@ import os
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import keras
 import numpy as np
 
 from lossexp.errors import ConfigError
+from lossexp.training.callback_memory import memory as callback_memory
 from lossexp.training.checkpoint_files import PROGRESS, STATE_PREFIX, progress, unreadable
 from lossexp.training.early_stopping import Memory
 from lossexp.training.step_count import batches_trained
@@ -68,17 +70,19 @@ class Checkpoint(keras.callbacks.Callback):
     store: a resumed run records from its checkpoint's step on, so a checkpoint ahead of the store
     (a SIGKILL while the epoch's points were being written) left those steps unrecorded for good.
     ``early_stopping`` gives early stopping's :class:`~lossexp.training.early_stopping.Memory` to keep
-    (the callback runs before this one, so that the memory is of the epoch saved).
+    (the callback runs before this one, so that the memory is of the epoch saved); ``callbacks``, the
+    user's callbacks, whose :func:`~lossexp.training.callback_memory.memory` is kept (they run before it too).
     """
 
     def __init__(self, directory: Path, drift_state: Optional[Callable[[], List[np.ndarray]]] = None,
                  once_recorded: Optional[Callable[[Callable[[], None]], None]] = None,
-                 early_stopping: Optional[Callable[[], Memory]] = None) -> None:
+                 early_stopping: Optional[Callable[[], Memory]] = None, callbacks: Sequence[Any] = ()) -> None:
         super().__init__()
         self.directory = Path(directory)
         self.drift_state = drift_state
         self.once_recorded = once_recorded
         self.early_stopping = early_stopping
+        self.callbacks = list(callbacks)
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         """Save, unless the epoch's loss is not finite (a state not worth continuing from: the
@@ -106,18 +110,20 @@ class Checkpoint(keras.callbacks.Callback):
                  **{f"{BEST_PREFIX}{i}": value for i, value in enumerate(best)})
         os.replace(staged, self.directory / name)
         commit = functools.partial(self._commit, epochs, step, name, len(arrays),
-                                   memory.summary() if memory is not None else None)
+                                   memory.summary() if memory is not None else None, callback_memory(self.callbacks))
         if self.once_recorded is not None:
             self.once_recorded(commit)
         else:
             commit()
 
-    def _commit(self, epochs: int, step: int, name: str, variables: int, early_stopping: Optional[Dict[str, Any]]) -> None:
+    def _commit(self, epochs: int, step: int, name: str, variables: int, early_stopping: Optional[Dict[str, Any]],
+                callbacks: List[Dict[str, Any]]) -> None:
         """The progress naming ``name``, then the states of earlier epochs removed (not a later one's:
         with ``once_recorded`` the next epoch's may be written already)."""
         staged_progress = self.directory / f"{PROGRESS}.partial"
         staged_progress.write_text(json.dumps({"epochs": epochs, "step": step, "state": name, "variables": variables,
-                                               **({"early_stopping": early_stopping} if early_stopping else {})}))
+                                               **({"early_stopping": early_stopping} if early_stopping else {}),
+                                               **({"callbacks": callbacks} if callbacks else {})}))
         os.replace(staged_progress, self.directory / PROGRESS)
         for older in self.directory.glob(f"{STATE_PREFIX}*.npz"):
             number = older.name[len(STATE_PREFIX):-len(".npz")]
@@ -136,6 +142,8 @@ class Restored(NamedTuple):
     drift: List[np.ndarray]
     #: early stopping's memory (None: the run had no ``trainer.patience``, or a checkpoint from before it was kept)
     early_stopping: Optional[Memory]
+    #: the user's callbacks' memory (:func:`lossexp.training.callback_memory.memory`; empty before it was kept)
+    callbacks: Sequence[Dict[str, Any]] = ()
 
 
 #: the names of early stopping's best weights in a state file
@@ -162,12 +170,14 @@ def restore(model: keras.Model, directory: Path) -> Restored:
                           f"{len(variables)} of the model the run's config builds (was its code changed?)")
     for variable, value in zip(variables, values):
         variable.assign(value)
-    memory = written.get("early_stopping")
+    memory, callbacks = written.get("early_stopping"), written.get("callbacks", [])
+    if not isinstance(callbacks, list) or not all(isinstance(kept, dict) for kept in callbacks):
+        raise unreadable(Path(directory) / PROGRESS, f"the callbacks' memory {str(callbacks)[:80]}")
     if memory is None:
-        return Restored(drift, None)
+        return Restored(drift, None, callbacks)
     try:
         return Restored(drift, Memory(best=memory["best"], best_epoch=int(memory["best_epoch"]), wait=int(memory["wait"]),
-                                      best_logs=dict(memory["best_logs"]), best_weights=best))
+                                      best_logs=dict(memory["best_logs"]), best_weights=best), callbacks)
     except (KeyError, TypeError, ValueError) as error:
         raise unreadable(Path(directory) / PROGRESS, f"early stopping's memory {str(memory)[:80]}: {error!r}") from None
 

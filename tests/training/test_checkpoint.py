@@ -58,7 +58,7 @@ def test_a_restored_model_trains_on_exactly_as_the_one_that_never_stopped(tmp_pa
     assert progress(tmp_path / "checkpoint") == {"epochs": 2, "step": 6, "state": "state-2.npz",
                                                  "variables": len(state_variables(first))}
     again = composed()
-    assert restore(again, tmp_path / "checkpoint") == ([], None)  # no drift, no early stopping kept by it
+    assert restore(again, tmp_path / "checkpoint") == ([], None, [])  # no drift, no early stopping, no callbacks kept
     for saved, restored in zip(values(first), values(again)):
         np.testing.assert_array_equal(saved, restored)
     # the dropout masks, the averages, the coefficient and Adam's moments all continue: one more epoch each
