@@ -196,6 +196,25 @@ def _batch_level(callbacks: Sequence[Any]) -> Optional[str]:
     return None
 
 
+def _rate_setter(callbacks: Sequence[Any]) -> Optional[str]:
+    """The class name of the first of Keras' callbacks that set the optimizer's learning rate
+    (``ReduceLROnPlateau``, ``LearningRateScheduler``) among ``callbacks``; None if none is."""
+    import keras
+
+    setters = (keras.callbacks.ReduceLROnPlateau, keras.callbacks.LearningRateScheduler)
+    return next((type(callback).__name__ for callback in callbacks if isinstance(callback, setters)), None)
+
+
+def _check_rate_setters(callbacks: Sequence[Any], learning_rate: Any) -> None:
+    """A callback that sets the rate of an optimizer whose rate is a schedule is one line before any run:
+    Keras cannot set it, and failed with a traceback at the callback's first change, after epochs of
+    training for ``ReduceLROnPlateau``."""
+    setter = _rate_setter(callbacks)
+    if setter and isinstance(learning_rate, Mapping):
+        raise invalid_value("optimizer.learning_rate", f"a number for {setter}, which sets the optimizer's rate "
+                            "(a schedule's rate cannot be set)", dict(learning_rate))
+
+
 def _given_keys(argv: Sequence[str]) -> set:
     """The config keys the overrides set (``trainer.batch_size`` of ``+trainer.batch_size=8``)."""
     return {override.lstrip("+~").split("=")[0] for override in argv}
@@ -276,6 +295,7 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
         with translate_errors(argv):
             cfg = hydra_compose("config", overrides=argv)
     config = validate(cfg)
+    _check_rate_setters(callbacks, config.optimizer.options.get("learning_rate"))
     resolved = OmegaConf.to_container(cfg, resolve=True)
     network = None if isinstance(model, str) else model
     if network is not None:

@@ -106,3 +106,22 @@ def test_keras_stateful_callbacks_get_their_memory_back_after_their_own_train_be
         callback.on_train_begin()
     assert (again[0].best, again[0].wait, again[0].cooldown_counter) == (0.25, 2, 1)
     assert again[1].wait == 0 and again[2].wait == 0  # not the stopped run's ModelCheckpoint: left as it is
+
+
+@pytest.mark.parametrize("callback", [keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=0),
+                                      keras.callbacks.LearningRateScheduler(lambda epoch, rate: rate * 0.5)],
+                         ids=["plateau", "scheduler"])
+def test_a_callback_that_sets_the_rate_of_a_scheduled_optimizer_is_one_line_before_any_run(tmp_path, monkeypatch,
+                                                                                           callback):
+    """Keras cannot set a schedule's rate: ReduceLROnPlateau failed with a TypeError traceback at its first
+    reduction, after epochs of training (the run FAILED after 2 of 3), LearningRateScheduler at the first epoch."""
+    from lossexp.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    schedule = {"schedule": "cosine_decay", "initial_learning_rate": 0.1, "decay_steps": 100}
+    with pytest.raises(ConfigError, match=rf"^Invalid value for optimizer.learning_rate: expected a number for "
+                                          rf"{type(callback).__name__}, which sets the optimizer's rate \(a schedule's "
+                                          r"rate cannot be set\), got \{'schedule': 'cosine_decay'"):
+        lossexp.fit(network(), data(), callbacks=[callback], **{**SETTINGS, "optimizer": {"name": "sgd",
+                                                                                       "learning_rate": schedule}})
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
