@@ -176,8 +176,9 @@ def restore(model: keras.Model, directory: Path) -> Restored:
     if memory is None:
         return Restored(drift, None, callbacks)
     try:
-        return Restored(drift, Memory(best=memory["best"], best_epoch=int(memory["best_epoch"]), wait=int(memory["wait"]),
-                                      best_logs=dict(memory["best_logs"]), best_weights=best), callbacks)
+        return Restored(drift, Memory(best=memory["best"], best_epoch=int(memory["best_epoch"]),
+                                      wait=int(memory["wait"]), best_logs=dict(memory["best_logs"]),
+                                      best_weights=best), callbacks)
     except (KeyError, TypeError, ValueError) as error:
         raise unreadable(Path(directory) / PROGRESS, f"early stopping's memory {str(memory)[:80]}: {error!r}") from None
 

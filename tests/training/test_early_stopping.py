@@ -103,7 +103,8 @@ def test_the_users_own_keras_early_stopping_that_restores_its_best_weights_sets_
     assert len(val) == 2 and own.best_epoch == 0 and val[1] != val[0]  # no improvement of 1.0: stopped at epoch 2
     run = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_run(run_id)
     assert run.data.metrics["objective"] == pytest.approx(val[0])
-    assert run.data.tags["lossexp.early_stopping"] == f"stopped after epoch 2; weights of epoch 1 (val_loss {val[0]:.6g})"
+    assert run.data.tags["lossexp.early_stopping"] == (f"stopped after epoch 2; weights of epoch 1 "
+                                                       f"(val_loss {val[0]:.6g})")
     predicted = np.asarray(net(x[48:]), dtype="float64")
     assert np.mean((predicted - y[48:]) ** 2) == pytest.approx(history["val_loss/task"][0], rel=1e-5)
 
