@@ -137,8 +137,9 @@ def resolve_run_id(client: Any, run_id: str) -> Optional[str]:
             return None
     if len(run_id) < 4:
         return None
-    ids = [e.experiment_id for e in client.search_experiments()]
-    matches = sorted({r.info.run_id for r in search(client, ids, limit=50000) if r.info.run_id.startswith(run_id)})
+    from lossexp.tracking.run_ids import ids_starting_with
+
+    matches = ids_starting_with(client, run_id)
     if len(matches) > 1:
         raise ConfigError(f"Ambiguous run id {run_id!r}: it starts {len(matches)} run ids "
                           f"({', '.join(m[:SHORT_ID + 4] for m in matches[:5])}); give more characters")

@@ -69,10 +69,9 @@ def full_run_id(run_id: str, args: Sequence[str]) -> str:
     uri = store_uri([a for a in args if not a.startswith("-") and "=" in a])
     if not store.is_local_sqlite(uri) or not store.sqlite_path(uri).exists():
         return run_id  # a server is checked for reachability first, by logged_config: full ids there
-    client = store.open_client(uri)
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, max_results=50000) if experiments else []
-    matches = sorted(r.info.run_id for r in runs if r.info.run_id.startswith(run_id))
+    from lossexp.tracking.run_ids import ids_starting_with
+
+    matches = ids_starting_with(store.open_client(uri), run_id)
     if len(matches) > 1:
         raise ConfigError(f"Invalid value for a run id: {run_id!r} starts the ids of {len(matches)} runs "
                           f"({', '.join(m[:12] for m in matches[:5])}…): give more of it")
