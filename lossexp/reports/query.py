@@ -71,9 +71,14 @@ def open_store(uri: Optional[str] = None):
 
     from lossexp.tracking import store
 
+    from lossexp.reports import store_file
+
     resolved = store.resolve_uri(uri, Path(os.getcwd()))
-    if store.is_local_sqlite(resolved) and not Path(resolved[len("sqlite:///"):]).exists():
-        raise ConfigError(f"No runs yet: the store {resolved} does not exist (run lossexp train first, or pass --uri)")
+    if store.is_local_sqlite(resolved):
+        path = Path(resolved[len("sqlite:///"):])
+        if not path.exists():
+            raise ConfigError(f"No runs yet: the store {resolved} does not exist (run lossexp train first, or pass --uri)")
+        store_file.check(path, resolved, store_file.key(uri))
     try:
         return MlflowClient(tracking_uri=resolved), resolved
     except MlflowException as error:

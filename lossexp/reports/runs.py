@@ -16,6 +16,21 @@ from lossexp.errors import ConfigError
 from lossexp.reports.command import OneLineParser, run
 
 
+#: the most runs one MLflow search returns
+MAX_LIMIT = 50000
+
+
+def _limit(text: str) -> int:
+    """``--limit``'s value: a whole number MLflow's search accepts (0, -5, 60000 were its traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected a whole number from 1 to {MAX_LIMIT}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``runs`` arguments (kept in one place so that more options can be added here)."""
     parser = OneLineParser(prog="lossexp runs", description="List MLflow runs: name, status, composition, "
@@ -23,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--experiment", "-e", metavar="E", help="only this MLflow experiment (default: all)")
     parser.add_argument("--sweep", metavar="PARENT", help="only the children of this sweep's parent run id")
     parser.add_argument("--uri", help="tracking URI (default: tracking.uri's default, outputs/mlflow.db)")
-    parser.add_argument("--limit", type=int, default=100, help="at most this many runs, newest first (100)")
+    parser.add_argument("--limit", type=_limit, default=100, help=f"at most this many runs, newest first (100; "
+                        f"1 to {MAX_LIMIT})")
     parser.add_argument("--reap", action="store_true",
                         help="first mark FAILED the RUNNING runs whose process died (no heartbeat for --stale-after s)")
     parser.add_argument("--stale-after", type=float, default=300.0, metavar="S",

@@ -42,7 +42,11 @@ def _ui(argv: List[str]) -> int:
     uri = store.resolve_uri(args.uri, Path(os.getcwd()))
     if uri.startswith(("http://", "https://")):
         raise ConfigError(f"Invalid value for --uri: {uri} is a tracking server already; open it in a browser")
-    if store.is_local_sqlite(uri):
+    if store.is_local_sqlite(uri) and store.sqlite_path(uri).exists():
+        from lossexp.reports import store_file
+
+        store_file.check(store.sqlite_path(uri), uri, store_file.key(args.uri))
+    elif store.is_local_sqlite(uri):
         store.sqlite_path(uri).parent.mkdir(parents=True, exist_ok=True)
     base = ui_links.local_base(args.port)
     print(f"lossexp: MLflow UI for {uri} at {base} (Ctrl-C stops it)", flush=True)

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mlflow.entities import Metric, Param
@@ -66,6 +68,9 @@ def test_compare_writes_and_logs_the_plot(sweep_store, tmp_path, capsys):
     (runs, ["--bogus"], "lossexp runs: unrecognized arguments: --bogus"),
     (compare, [], "lossexp compare: the following arguments are required: PARENT"),
     (ui, ["--port", "0"], "Invalid value for --port: expected 1..65535, got 0"),
+    (runs, ["--limit", "0"], "argument --limit: invalid value '0': expected a whole number from 1 to 50000"),
+    (runs, ["--limit", "-5"], "argument --limit: invalid value '-5'"),
+    (runs, ["--limit", "60000"], "argument --limit: invalid value '60000'"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(sweep_store, capsys, command, argv, message):
     uri, _, children = sweep_store
@@ -84,6 +89,38 @@ def test_compare_on_a_run_without_children_says_so(sweep_store, capsys):
 def test_runs_without_a_store_says_so(tmp_path, capsys):
     assert runs.main(["--uri", f"sqlite:///{tmp_path / 'none.db'}"]) == 2
     assert "No runs yet" in capsys.readouterr().err
+
+
+def _not_a_store(tmp_path, kind: str) -> Path:
+    """A path a user may give --uri by mistake: a directory, a text file, another tool's SQLite database."""
+    if kind == "directory":
+        (tmp_path / "outputs").mkdir()
+        return tmp_path / "outputs"
+    if kind == "text":
+        (tmp_path / "notes.txt").write_text("not a database\n")
+        return tmp_path / "notes.txt"
+    connection = sqlite3.connect(tmp_path / "optuna.db")
+    connection.execute("CREATE TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT)")
+    connection.commit()
+    connection.close()
+    return tmp_path / "optuna.db"
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("directory", "is a directory, not an MLflow store"),
+    ("text", "is not an SQLite database, so not an MLflow store"),
+    ("sqlite", "is an SQLite database but not an MLflow store (its tables: studies)"),
+])
+@pytest.mark.parametrize("command", [runs, compare, ui])
+def test_a_store_path_that_is_something_else_is_one_line_and_left_as_it_was(tmp_path, capsys, kind, message, command):
+    path = _not_a_store(tmp_path, kind)
+    before = sorted(p.name for p in tmp_path.rglob("*")), path.read_bytes() if path.is_file() else None
+    uri = f"sqlite:///{path}"
+    argv = {runs: ["--uri", uri], compare: ["abcd1234", "--uri", uri], ui: ["--uri", uri, "--port", "5999"]}[command]
+    assert command.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"lossexp: error: Invalid value for --uri: {uri} {message}"), err
+    assert (sorted(p.name for p in tmp_path.rglob("*")), path.read_bytes() if path.is_file() else None) == before
 
 
 def test_report_commands_start_without_mlflow_or_tensorflow():
