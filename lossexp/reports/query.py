@@ -163,6 +163,8 @@ def sweep_keys(parent: Any) -> List[str]:
 
 
 def sweep_children(client: Any, parent: Any) -> List[Any]:
-    """The parent's children in job order."""
-    runs = search(client, [parent.info.experiment_id], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
+    """All the parent's children (page by page: one search stopped at 1,000, the newest), in job order."""
+    from lossexp.sweeps.parent import children
+
+    runs = children(client, parent.info.run_id)
     return sorted(runs, key=lambda r: (int(r.data.tags.get("sweep.job", "0") or 0), r.info.start_time))

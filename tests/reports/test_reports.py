@@ -1,6 +1,7 @@
 """``lossexp runs`` / ``compare`` / ``ui`` on a real SQLite store written with MlflowClient (no training)."""
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import subprocess
@@ -226,3 +227,21 @@ def test_a_swept_group_shows_its_choice_not_every_option(tmp_path, capsys):
     assert compare.main(["--uri", uri, parent, "--out", str(tmp_path / "cmp.png")]) == 0
     out = capsys.readouterr().out
     assert "activity · optimizer=sgd · val_loss=2" in out and "nesterov" not in out
+
+
+@pytest.mark.slow  # 1,001 runs written with MlflowClient: about 20 s
+def test_a_sweep_of_more_than_a_thousand_jobs_shows_them_all(tmp_path, capsys):
+    from lossexp.tracking import store
+
+    client = store.open_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("lossexp")
+    parent = client.create_run(experiment, run_name="sweep big", tags={
+        "lossexp.role": "sweep", "sweep.keys": "trainer.seed"}).info.run_id
+    for job in range(1001):
+        child = client.create_run(experiment, run_name=f"trainer.seed={job}", start_time=1_000_000 + job, tags={
+            "mlflow.parentRunId": parent, "sweep.job": str(job), "loss": "activity"}).info.run_id
+        client.log_batch(child, metrics=[Metric("val_loss", 1.0 + job, 0, 1)], params=[Param("trainer.seed", str(job))])
+    assert runs.main(["--sweep", parent[:8], "--uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == 1001
+    assert [row["params"]["trainer.seed"] for row in listed] == [str(job) for job in range(1001)]
