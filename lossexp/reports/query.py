@@ -6,11 +6,12 @@ metric (accuracy or mean absolute error, validation first), the objective and th
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from lossexp.errors import ConfigError
 
@@ -45,12 +46,22 @@ class RunRow:
         return self.run_id[:SHORT_ID]
 
     def as_dict(self) -> Dict[str, Any]:
-        """The row for ``--json``: plain JSON types, the full run id."""
-        task = {"name": self.task_metric[0], "value": self.task_metric[1]} if self.task_metric else None
+        """The row for ``--json``: plain JSON types, the full run id; a value that is not finite (a diverged
+        run's NaN) is the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``, which JSON allows (the bare
+        ``NaN`` it was is not JSON: JavaScript's ``JSON.parse`` refused the whole array) and which
+        Python's ``float()`` and JavaScript's ``Number()`` read back."""
+        task = {"name": self.task_metric[0], "value": _json_number(self.task_metric[1])} if self.task_metric else None
         return {"run_id": self.run_id, "name": self.name, "status": self.status, "parent_id": self.parent_id,
-                "composition": self.composition, "params": self.params, "val_loss": self.val_loss,
-                "task_metric": task, "objective": self.objective, "duration_s": self.duration_s,
-                "component_losses": self.component_losses}
+                "composition": self.composition, "params": self.params, "val_loss": _json_number(self.val_loss),
+                "task_metric": task, "objective": _json_number(self.objective), "duration_s": self.duration_s,
+                "component_losses": {k: _json_number(v) for k, v in self.component_losses.items()}}
+
+
+def _json_number(value: Optional[float]) -> Union[None, float, str]:
+    """``value`` for JSON: a finite number as it is, NaN and ±inf as the strings ``"NaN"``, ``"±Infinity"``."""
+    if value is None or math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
 
 
 def open_store(uri: Optional[str] = None):

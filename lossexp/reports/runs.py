@@ -70,7 +70,7 @@ def _list(argv: List[str]) -> int:
         keys, title, mark = list(query.DEFAULT_KEYS), f"{len(runs)} runs in {uri}", None
     rows = [query.to_row(r, keys) for r in runs]
     if args.json:
-        print(json.dumps([row.as_dict() for row in rows], indent=1))
+        print(json.dumps([row.as_dict() for row in rows], indent=1, allow_nan=False))
         return 0
     Console().print(runs_table(rows, keys, title, mark, nested=not args.sweep))
     return 0

@@ -245,3 +245,28 @@ def test_a_sweep_of_more_than_a_thousand_jobs_shows_them_all(tmp_path, capsys):
     listed = json.loads(capsys.readouterr().out)
     assert len(listed) == 1001
     assert [row["params"]["trainer.seed"] for row in listed] == [str(job) for job in range(1001)]
+
+
+def test_runs_json_is_json_when_a_run_diverged(tmp_path, capsys):
+    from lossexp.tracking import store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = store.open_client(uri)
+    experiment = client.create_experiment("lossexp")
+    values = {"nan": float("nan"), "finite": 1.25}  # (MLflow's SQL store keeps inf as the largest float)
+    for name, value in values.items():
+        run_id = client.create_run(experiment, run_name=name, tags={"loss": "activity"}).info.run_id
+        client.log_batch(run_id, metrics=[Metric("val_loss", value, 0, 5), Metric("objective", value, 0, 5),
+                                          Metric("loss/activity", -value, 0, 5), Metric("val_accuracy", value, 0, 5)])
+        client.set_terminated(run_id, "FAILED" if name != "finite" else "FINISHED")
+    assert runs.main(["--uri", uri, "--json"]) == 0
+
+    def strict(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    listed = {row["name"]: row for row in json.loads(capsys.readouterr().out, parse_constant=strict)}
+    assert [listed[n]["val_loss"] for n in values] == ["NaN", 1.25]
+    assert [listed[n]["objective"] for n in values] == ["NaN", 1.25]
+    assert [listed[n]["component_losses"]["activity"] for n in values] == ["NaN", -1.25]
+    assert [listed[n]["task_metric"]["value"] for n in values] == ["NaN", 1.25]
+    assert float(listed["nan"]["val_loss"]) != float(listed["nan"]["val_loss"])  # Python reads NaN back
