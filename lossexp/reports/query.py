@@ -88,7 +88,8 @@ def open_store(uri: Optional[str] = None):
     if store.is_local_sqlite(resolved):
         path = Path(resolved[len("sqlite:///"):])
         if not path.exists():
-            raise ConfigError(f"No runs yet: the store {resolved} does not exist (run lossexp train first, or pass --uri)")
+            raise ConfigError(f"No runs yet: the store {resolved} does not exist "
+                              "(run lossexp train first, or pass --uri)")
         store_file.check(path, resolved, store_file.key(uri))
     try:
         return MlflowClient(tracking_uri=resolved), resolved
