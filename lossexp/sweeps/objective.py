@@ -12,6 +12,8 @@ objectives, ``objective/<metric>`` for each; it returns a float, or a list of fl
 """
 from __future__ import annotations
 
+import math
+
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from lossexp.errors import ConfigError, unknown_name
@@ -92,8 +94,10 @@ def objective_keys(metrics: Sequence[str]) -> List[str]:
 
 
 def best(values: Dict[str, float], direction: str) -> Optional[str]:
-    """The key whose value is best under ``direction`` (None when there is none)."""
-    if not values:
+    """The key whose value is best under ``direction`` (None when there is none). A NaN is never best:
+    ``min`` and ``max`` compare nothing with it, so a NaN first in ``values`` was picked over every number."""
+    scored = {key: value for key, value in values.items() if not math.isnan(value)}
+    if not scored:
         return None
     pick = min if direction == "minimize" else max
-    return pick(values, key=values.__getitem__)
+    return pick(scored, key=scored.__getitem__)

@@ -26,6 +26,13 @@ def test_best_follows_the_direction():
     assert best(scores, "minimize") == "b" and best(scores, "maximize") == "c" and best({}, "minimize") is None
 
 
+def test_a_nan_is_never_best_wherever_it_stands():
+    nan = float("nan")
+    for scores in ({"a": nan, "b": 2.0, "c": 1.0}, {"b": 2.0, "a": nan, "c": 1.0}):
+        assert best(scores, "minimize") == "c" and best(scores, "maximize") == "b"
+    assert best({"a": nan}, "minimize") is None
+
+
 def _objective(**kwargs):
     from lossexp.config import ObjectiveConfig
 

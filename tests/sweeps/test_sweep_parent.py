@@ -20,3 +20,23 @@ def test_an_interrupted_sweep_ends_its_children_still_running_killed(tmp_path):
     assert killed.info.status == "KILLED" and killed.data.tags["error"] == "the sweep was interrupted before this job ended"
     summary = client.get_run(parent).data.metrics  # a job the interruption stopped did not fail
     assert summary["sweep/killed"] == 1 and summary["sweep/failed"] == 0 and summary["sweep/finished"] == 1
+
+
+def test_a_child_whose_objective_is_nan_is_never_the_best(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from lossexp.tracking import store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client: MlflowClient = store.open_client(uri)
+    experiment = client.create_experiment("sweep")
+    parent = client.create_run(experiment).info.run_id
+    children = {}
+    for job, value in enumerate([float("nan"), 2.0, 1.5]):  # the NaN child is the oldest: first in the summary
+        run_id = client.create_run(experiment, start_time=1_000 + job, tags={PARENT_TAG: parent}).info.run_id
+        client.log_metric(run_id, "objective", value)
+        client.set_terminated(run_id, "FINISHED")
+        children[value] = run_id
+    assert finish_parent(uri, parent, ["minimize"], sweep_completed=True) == "FINISHED"
+    summary = client.get_run(parent).data
+    assert summary.tags["sweep.best_run_id"] == children[1.5] and summary.metrics["sweep/best_objective"] == 1.5
