@@ -24,16 +24,13 @@ def _compare(argv: List[str]) -> int:
     args = build_parser().parse_args(argv)
     from rich.console import Console
 
-    from lossexp.errors import ConfigError
     from lossexp.reports import query
     from lossexp.reports.plot import plot_sweep
     from lossexp.reports.table import runs_table
 
     client, _ = query.open_store(args.uri)
     parent = query.get_parent(client, args.parent)
-    children = query.sweep_children(client, parent)
-    if not children:
-        raise ConfigError(f"Run {args.parent!r} is not a sweep's parent: it has no child runs")
+    children = query.sweep_children(client, parent, args.parent)
     keys = query.sweep_keys(parent)
     rows = [query.to_row(r, keys) for r in children]
     table_keys = [k for k in keys if k != "loss"]

@@ -174,9 +174,12 @@ def sweep_keys(parent: Any) -> List[str]:
     return [k for k in parent.data.tags.get("sweep.keys", "").split(",") if k]
 
 
-def sweep_children(client: Any, parent: Any) -> List[Any]:
-    """All the parent's children (page by page: one search stopped at 1,000, the newest), in job order."""
+def sweep_children(client: Any, parent: Any, given: str) -> List[Any]:
+    """All the parent's children (page by page: one search stopped at 1,000, the newest), in job order; a
+    run without any (``given``, as the user named it) is not a sweep's parent: one line."""
     from lossexp.sweeps.parent import children
 
     runs = children(client, parent.info.run_id)
+    if not runs:
+        raise ConfigError(f"Run {given!r} is not a sweep's parent: it has no child runs")
     return sorted(runs, key=lambda r: (int(r.data.tags.get("sweep.job", "0") or 0), r.info.start_time))

@@ -61,7 +61,7 @@ def _list(argv: List[str]) -> int:
     if args.sweep:
         parent = query.get_parent(client, args.sweep)
         keys = [k for k in query.sweep_keys(parent) if k != "loss"]
-        runs = query.sweep_children(client, parent)
+        runs = query.sweep_children(client, parent, args.sweep)
         title = f"{parent.info.run_name} [{parent.info.status}] — {len(runs)} runs"
         mark = parent.data.tags.get("sweep.best_run_id")
     else:

@@ -80,11 +80,15 @@ def test_bad_arguments_are_one_line_and_exit_2(sweep_store, capsys, command, arg
     assert len(err) == 1 and err[0].startswith("lossexp: error: ") and message in err[0]
 
 
-def test_compare_on_a_run_without_children_says_so(sweep_store, capsys):
+def test_compare_and_runs_on_a_run_without_children_say_so(sweep_store, capsys):
+    """(``runs --sweep`` printed an empty table and exited 0.)"""
     uri, _, children = sweep_store
     child = next(iter(children.values()))
     assert compare.main([child, "--uri", uri]) == 2
     assert "is not a sweep's parent" in capsys.readouterr().err
+    assert runs.main(["--sweep", child, "--uri", uri]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"lossexp: error: Run {child!r} is not a sweep's parent: it has no child runs"]
 
 
 def test_runs_without_a_store_says_so(tmp_path, capsys):
