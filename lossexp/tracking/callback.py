@@ -90,7 +90,8 @@ class MetricSink:
             if all(not future.cancelled() and future.exception() is None for future in sent):
                 action()
 
-        self._writing.append(store.after_pending_writes(when_written))
+        with held_signals.held():  # handed over and noted together, as a batch is (flush)
+            self._writing.append(store.after_pending_writes(when_written))
 
     def close(self) -> None:
         """Send what is pending and wait until every batch is written."""
