@@ -125,7 +125,7 @@ class RunRecorder(IntervalCallback):
             if self._resumed_drift:  # a resumed run: the references of its first weights, kept in its checkpoint
                 self.drift.restore(self._resumed_drift[:-1])
                 self._drift_measured = int(self._resumed_drift[-1])
-        self.sink.add(tracked_weights(self.model), step=0)
+        self.sink.add({**tracked_weights(self.model), **learning_rates(self.model)}, step=0)
 
     def drift_state(self) -> List[np.ndarray]:
         """What a checkpoint keeps of the drift (empty without drift): its references and the step
@@ -166,6 +166,7 @@ class RunRecorder(IntervalCallback):
     def _sample(self, logs: Dict[str, Any]) -> None:
         values = {key: value for key, value in logs.items() if np.isscalar(value) or np.ndim(value) == 0}
         values.update(tracked_weights(self.model))
+        values.update(learning_rates(self.model))
         self.sink.add(values, step=self.step)
         if self.drift is not None and self._drift_due():
             self._measure_drift()
@@ -176,9 +177,16 @@ class RunRecorder(IntervalCallback):
 
 
 def tracked_weights(model: keras.Model) -> Dict[str, float]:
-    """The model's ``weight/<c>`` and ``weight/coef/<c>`` values and its optimizers' ``learning_rate`` now, as
-    floats (none for plain Keras)."""
-    values = {**getattr(model, "tracked_weights", lambda: {})(), **getattr(model, "learning_rates", lambda: {})()}
+    """The model's ``weight/<c>`` and ``weight/coef/<c>`` values now, as floats (none for plain Keras)."""
+    return _floats(getattr(model, "tracked_weights", lambda: {})())
+
+
+def learning_rates(model: keras.Model) -> Dict[str, float]:
+    """The model's optimizers' ``learning_rate`` now, as floats (none for plain Keras)."""
+    return _floats(getattr(model, "learning_rates", lambda: {})())
+
+
+def _floats(values: Dict[str, Any]) -> Dict[str, float]:
     return {key: float(keras.ops.convert_to_numpy(value)) for key, value in values.items()}
 
 
