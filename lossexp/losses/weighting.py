@@ -14,6 +14,7 @@ import math
 from typing import Any, Dict
 
 import keras
+import numpy as np
 from keras import ops
 
 from lossexp import metric_names
@@ -92,7 +93,7 @@ class Weighting:
     def _changed(self) -> bool:
         """Whether a constant weight's variable has ever held another value than the configured one."""
         if not self._was_changed:
-            configured = ops.convert_to_numpy(ops.convert_to_tensor(self.spec.initial, dtype=self.loss_weight.dtype))
+            configured = np.asarray(self.spec.initial, dtype=self.loss_weight.dtype)  # no TensorFlow op per sample
             self._was_changed = bool(ops.convert_to_numpy(self.loss_weight) != configured)
         return self._was_changed
 
