@@ -233,6 +233,30 @@ def all_runs():
     return runs
 
 
+NOT_A_STORE = [  # (what a user points lossexp at by mistake, the start of its one-line refusal)
+    ("directory", "is a directory, not an MLflow store"),
+    ("text", "is not an SQLite database, so not an MLflow store"),
+    ("sqlite", "is an SQLite database but not an MLflow store (its tables: studies)"),
+]
+
+
+def not_a_store(tmp_path: Path, kind: str) -> Path:
+    """A path a user may give as a store by mistake: a directory, a text file, another tool's SQLite database."""
+    import sqlite3
+
+    if kind == "directory":
+        (tmp_path / "outputs").mkdir()
+        return tmp_path / "outputs"
+    if kind == "text":
+        (tmp_path / "notes.txt").write_text("not a database\n")
+        return tmp_path / "notes.txt"
+    connection = sqlite3.connect(tmp_path / "optuna.db")
+    connection.execute("CREATE TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT)")
+    connection.commit()
+    connection.close()
+    return tmp_path / "optuna.db"
+
+
 TINY_LAYERS = ("hidden_1", "hidden_2", "output")
 
 

@@ -80,9 +80,7 @@ def open_store(uri: Optional[str] = None):
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from lossexp.tracking import store
-
-    from lossexp.reports import store_file
+    from lossexp.tracking import store, store_file
 
     resolved = store.resolve_uri(uri, Path(os.getcwd()))
     if store.is_local_sqlite(resolved):

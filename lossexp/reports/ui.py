@@ -43,7 +43,7 @@ def _ui(argv: List[str]) -> int:
     if uri.startswith(("http://", "https://")):
         raise ConfigError(f"Invalid value for --uri: {uri} is a tracking server already; open it in a browser")
     if store.is_local_sqlite(uri) and store.sqlite_path(uri).exists():
-        from lossexp.reports import store_file
+        from lossexp.tracking import store_file
 
         store_file.check(store.sqlite_path(uri), uri, store_file.key(args.uri))
     elif store.is_local_sqlite(uri):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 from lossexp.errors import ConfigError, invalid_value
+from lossexp.tracking import store_file
 
 #: seconds to wait for a tracking server's answer; the whole check stays well under 10 s
 TIMEOUT_SECONDS = 3.0
@@ -183,15 +184,21 @@ def check_tracking(uri: Optional[str], base_dir: Path, experiment: Optional[str]
     """Check the store runs will go to: ``uri``, else ``$MLFLOW_TRACKING_URI``, else ``base_dir/outputs``.
 
     Servers (``http``/``https``) must answer and accept the user's credentials (and, given the
-    run's ``experiment``, let the user create runs in it); local SQLite stores must be writable.
+    run's ``experiment``, let the user create runs in it); local SQLite stores must be writable and,
+    when the file exists, an MLflow store (MLflow would migrate another tool's database into its own
+    schema, and a file that is no database was SQLAlchemy's traceback).
     Other schemes (databases, Databricks) are left to MLflow.
     """
     key = "tracking.uri" if uri or not os.environ.get("MLFLOW_TRACKING_URI") else "MLFLOW_TRACKING_URI"
     configured = uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not configured:
-        check_writable_dir(base_dir / "outputs", "tracking.uri (null: outputs/mlflow.db under the working directory)")
+        key = "tracking.uri (null: outputs/mlflow.db under the working directory)"
+        check_writable_dir(base_dir / "outputs", key)
+        store_file.check(base_dir / "outputs" / "mlflow.db", "outputs/mlflow.db", key)
     elif configured.startswith(("http://", "https://")):
         check_server(configured, key)
         check_access(configured, experiment, key)
     elif sqlite_path(configured) is not None:
-        check_writable_dir(sqlite_path(configured).parent, key, configured)
+        database = base_dir / sqlite_path(configured)  # a relative path is the working directory's
+        check_writable_dir(database.parent, key, configured)
+        store_file.check(database, configured, key)

@@ -30,7 +30,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from lossexp.errors import ConfigError
-from lossexp.tracking import empty_store
+from lossexp.tracking import empty_store, store_file
 from lossexp.tracking.reachability import sqlite_path
 
 #: log_batch accepts at most this many params / metrics per call.
@@ -144,7 +144,8 @@ def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
 
 def open_client(uri: str) -> MlflowClient:
     """A client whose store exists: a fresh SQLite store is created under the lock, a copy of an
-    empty store that MLflow migrated once (:mod:`lossexp.tracking.empty_store`) or else migrated."""
+    empty store that MLflow migrated once (:mod:`lossexp.tracking.empty_store`) or else migrated;
+    an existing file must be an MLflow store (``lossexp.fit`` opens it without the CLI's pre-check)."""
     if not is_local_sqlite(uri):
         return MlflowClient(tracking_uri=uri)
     database = sqlite_path(uri)
@@ -152,6 +153,8 @@ def open_client(uri: str) -> MlflowClient:
     with store_lock(uri):
         if not database.exists():
             empty_store.create_from_template(database)
+        else:
+            store_file.check(database, uri, "tracking.uri")
         client = MlflowClient(tracking_uri=uri)
         retrying(lambda: client.search_experiments(max_results=1))  # opening the store migrates it
     return client

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from conftest import NOT_A_STORE, not_a_store
 from lossexp.reports import compare, runs, ui
 
 
@@ -96,29 +95,10 @@ def test_runs_without_a_store_says_so(tmp_path, capsys):
     assert "No runs yet" in capsys.readouterr().err
 
 
-def _not_a_store(tmp_path, kind: str) -> Path:
-    """A path a user may give --uri by mistake: a directory, a text file, another tool's SQLite database."""
-    if kind == "directory":
-        (tmp_path / "outputs").mkdir()
-        return tmp_path / "outputs"
-    if kind == "text":
-        (tmp_path / "notes.txt").write_text("not a database\n")
-        return tmp_path / "notes.txt"
-    connection = sqlite3.connect(tmp_path / "optuna.db")
-    connection.execute("CREATE TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT)")
-    connection.commit()
-    connection.close()
-    return tmp_path / "optuna.db"
-
-
-@pytest.mark.parametrize("kind, message", [
-    ("directory", "is a directory, not an MLflow store"),
-    ("text", "is not an SQLite database, so not an MLflow store"),
-    ("sqlite", "is an SQLite database but not an MLflow store (its tables: studies)"),
-])
+@pytest.mark.parametrize("kind, message", NOT_A_STORE)
 @pytest.mark.parametrize("command", [runs, compare, ui])
 def test_a_store_path_that_is_something_else_is_one_line_and_left_as_it_was(tmp_path, capsys, kind, message, command):
-    path = _not_a_store(tmp_path, kind)
+    path = not_a_store(tmp_path, kind)
     before = sorted(p.name for p in tmp_path.rglob("*")), path.read_bytes() if path.is_file() else None
     uri = f"sqlite:///{path}"
     argv = {runs: ["--uri", uri], compare: ["abcd1234", "--uri", uri], ui: ["--uri", uri, "--port", "5999"]}[command]

@@ -1,9 +1,10 @@
-"""A local SQLite store a report reads must be an MLflow store already: checked before MLflow opens it.
+"""A local SQLite file lossexp is pointed at must be an MLflow store: checked before MLflow opens it.
 
 MLflow migrates any SQLite file it is given into its own schema, so ``lossexp runs --uri
 sqlite:///outputs/optuna.db`` wrote MLflow's tables into the Optuna database (about 200 of them)
-and printed an empty table; a directory or a file that is no database was a traceback. The file is
-opened read-only here, so a report never changes what it was pointed at.
+and printed an empty table, and ``lossexp train tracking.uri=sqlite:///outputs/optuna.db`` trained
+and recorded its run in it; a directory or a file that is no database was a traceback. The file is
+opened read-only here, so a check never changes what it was pointed at.
 """
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def key(given: Optional[str]) -> str:
 
 def check(path: Path, uri: str, key: str) -> None:
     """Raise :class:`ConfigError` (one line naming ``key`` and ``uri``) unless ``path`` is an MLflow SQLite
-    store; an empty file is left to MLflow (a new store)."""
+    store; an absent or empty file is left to MLflow (a new store)."""
+    if not path.exists() and not path.is_symlink():
+        return
     if path.is_dir():
         raise ConfigError(f"Invalid value for {key}: {uri} is a directory, not an MLflow store "
                           f"(expected its SQLite file, e.g. sqlite:///{path / 'mlflow.db'})")
@@ -51,7 +54,7 @@ def check(path: Path, uri: str, key: str) -> None:
 
 def _tables(path: Path, uri: str, key: str) -> set:
     """The table names of the database at ``path``, read without writing to it."""
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)  # a writer's commit
     try:
         return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as error:
