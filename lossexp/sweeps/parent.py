@@ -24,6 +24,8 @@ from lossexp.sweeps.pareto import front
 #: the tag of a child that ended early because Optuna pruned its trial
 STATE_TAG = "optuna.state"
 RETRIED_TAG = "lossexp.retried"
+#: runs read per search of a sweep's children (MLflow's SQL store serves up to 50,000)
+CHILDREN_PAGE = 1000
 
 
 def create_parent(uri: str, experiment: str, name: str, tags: Dict[str, str]) -> str:
@@ -63,12 +65,14 @@ def reopen_parent(uri: str, parent_run_id: str, tags: Dict[str, str]) -> None:
 
 
 def children(client, parent_run_id: str) -> List:
-    """Every run whose ``mlflow.parentRunId`` is ``parent_run_id``, oldest first."""
+    """Every run whose ``mlflow.parentRunId`` is ``parent_run_id``, oldest first, read in pages of
+    :data:`CHILDREN_PAGE` (one search stops at its ``max_results``: a sweep of 1,001 jobs listed 1,000)."""
     parent = client.get_run(parent_run_id)
     runs, token = [], None
     while True:
         page = client.search_runs([parent.info.experiment_id], f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
-                                  max_results=1000, order_by=["attributes.start_time ASC"], page_token=token)
+                                  max_results=CHILDREN_PAGE, order_by=["attributes.start_time ASC"],
+                                  page_token=token)
         runs += list(page)
         token = page.token
         if not token:
