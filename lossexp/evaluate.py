@@ -135,6 +135,11 @@ def load_model(path: Path) -> Any:
         for advice in (" Full object config", ". Make sure custom classes"):  # Keras' advice to developers
             reason = reason.split(advice)[0]
         reason = reason.removeprefix("Exception encountered: ")[:300]
+        from lossexp.models.serializable import missing_class
+
+        missing = missing_class(str(exc))
+        if missing:
+            raise _bad_file(path, f"Keras cannot load it: {missing}") from None
         raise _bad_file(path, "Keras cannot load it; saved by another lossexp version, or before your project's "
                               f"code for it changed? {reason}") from None
 

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 import zipfile
 from typing import Any
 
 from lossexp.errors import ConfigError
+from lossexp.models.serializable import missing_class
 from lossexp.registry import register_model
 
 
@@ -50,17 +50,14 @@ class _Unloadable(ValueError):
 
 
 def _reason(exc: Exception) -> str:
-    """Why Keras cannot load the file, in a line: a class no module registered is named as the file
-    names it (``package>Class``) with where its module goes; otherwise Keras' last line."""
+    """Why Keras cannot load the file, in a line: a class it cannot find, with what to do
+    (:func:`lossexp.models.serializable.missing_class`); otherwise Keras' last line."""
     if isinstance(exc, _Unloadable):
         return str(exc)
     text = str(exc)
-    missing = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
+    missing = missing_class(text)
     if missing:
-        registered = re.search(r"'registered_name': '([^']*" + re.escape(missing.group(1)) + r")'", text)
-        name = registered.group(1) if registered else missing.group(1)
-        return (f"its class {name} is not registered: list the module that registers it in [tool.lossexp] "
-                "modules of the project's pyproject.toml")
+        return missing
     reason = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), type(exc).__name__)
     return f"Keras cannot load it: {reason[:300]}"
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from lossexp.data import checks
 from lossexp.errors import ConfigError, invalid_value
+from lossexp.models.serializable import warn_unregistered
 
 #: examples of the first batch checked before training
 CHECKED_EXAMPLES = 8
@@ -35,6 +36,7 @@ def ensure_network(network: Any, data: Any, model_name: str) -> Any:
     if not network.built:
         forward(network, data.sample(2)[0], data, model_name)
     refuse_unknown_inputs(network, data, model_name)
+    warn_unregistered(network)
     return network
 
 

@@ -1,0 +1,100 @@
+"""A saved network loads again exactly when lossexp finds no unregistered class in it (real Keras saves)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from lossexp.models.serializable import missing_class, unregistered, warn_unregistered
+
+
+class Scale(keras.layers.Layer):
+    """A research script's own layer, not registered."""
+
+    def call(self, x):
+        return x * 2.0
+
+
+@keras.saving.register_keras_serializable(package="tests_serializable")
+class RegisteredScale(keras.layers.Layer):
+    def call(self, x):
+        return x * 2.0
+
+
+def swish_of_mine(x):
+    return x * keras.ops.sigmoid(x)
+
+
+class Tower(keras.Model):
+    """A subclassed network of a script's own."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(2)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def _functional(*layers) -> keras.Model:
+    inputs = keras.Input((3,))
+    x = inputs
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+NETWORKS = {  # name → (builder, the names a load would not find)
+    "keras' own layers": (lambda: _functional(keras.layers.Rescaling(0.5), keras.layers.LayerNormalization(),
+                                              keras.layers.Dense(2, activation="gelu")), []),
+    "a registered layer": (lambda: _functional(RegisteredScale(), keras.layers.Dense(2)), []),
+    "a layer of the script's": (lambda: _functional(keras.layers.Dense(2), Scale()), ["Scale"]),
+    "an activation of the script's": (lambda: _functional(keras.layers.Dense(2, activation=swish_of_mine)),
+                                      ["swish_of_mine"]),
+    "a subclassed network": (lambda: Tower(), ["Tower"]),
+}
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_unregistered_names_exactly_what_keras_cannot_load_again(tmp_path: Path, name: str) -> None:
+    build, expected = NETWORKS[name]
+    network = build()
+    network(np.zeros((1, 3), "float32"))
+    assert unregistered(network) == expected
+    network.save(tmp_path / "net.keras")
+    try:
+        keras.saving.load_model(tmp_path / "net.keras")
+        loaded, message = True, ""
+    except Exception as exc:  # Keras' own failure, whatever its type
+        loaded, message = False, str(exc)
+    assert loaded == (not expected)
+    if expected:
+        assert missing_class(message).startswith(f"its class {expected[0]} is not registered with Keras: decorate it "
+                                                 "with @keras.saving.register_keras_serializable()")
+
+
+def test_the_warning_is_one_line_naming_the_class(capsys) -> None:
+    network = _functional(Scale())
+    warn_unregistered(network)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lossexp: warning: the run's saved model will not load again")
+    assert "Scale is not registered with Keras" in lines[0]
+    warn_unregistered(_functional(RegisteredScale()))
+    assert capsys.readouterr().err == ""
+
+
+def test_a_class_saved_under_a_package_is_named_as_the_file_names_it() -> None:
+    def keras_message(registered: str) -> str:  # as Keras 3.13 words it, the object's config last
+        return ("Could not locate class 'Unlisted'. Make sure custom classes are decorated with "
+                "`@keras.saving.register_keras_serializable()`. Full object config: {'module': 'elsewhere', "
+                "'class_name': 'Unlisted', 'config': {'dtype': {'registered_name': None}}, "
+                f"'registered_name': '{registered}'}}")
+
+    assert missing_class(keras_message("elsewhere>Unlisted")) == (
+        "its class elsewhere>Unlisted is not registered: list the module that registers it in [tool.lossexp] "
+        "modules of the project's pyproject.toml")
+    assert missing_class(keras_message("lossexp>historical_average")).startswith(
+        "its class lossexp>historical_average is none this lossexp registers: saved by another version of lossexp?")
+    assert missing_class("Unknown layer") is None
