@@ -175,7 +175,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                     datasets.log_datasets(tracked.client, tracked.run_id, resolved["data"], *trainer.splits(data))
 
         every = config.trainer.log_every_n_steps
-        recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift,
+        recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift and config.tracking.enabled,
                                drift_every_n_steps=config.tracking.drift_every_n_steps, resumed_drift=restored.drift if restored else None)
         watch = DivergenceWatch(tracked.sink, every, stop=config.trainer.stop_on_divergence)
         guard = NonFiniteGuard(tracked.sink, every)  # after the recorder: the NaN step is recorded too

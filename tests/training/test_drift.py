@@ -159,3 +159,20 @@ def test_drift_of_a_real_run_is_each_layers_kernel_and_bias_together(run_cli, st
         np.testing.assert_allclose(per_step[5], from_init[5] / 5, rtol=1e-6)  # θ_0 is the previous snapshot
         expected = np.linalg.norm(theta_10[layer] - theta_5[layer]) / (5 * np.linalg.norm(theta_5[layer]))
         np.testing.assert_allclose(per_step[10], expected, rtol=1e-5, err_msg=layer)
+
+
+def test_a_run_not_tracked_keeps_no_copies_of_the_weights_for_drift(monkeypatch, tmp_path):
+    """θ₀, the last snapshot and their mean (three float32 copies of every weight: 300 MB at 25M
+    parameters) were made and updated for a run whose drift went nowhere (``tracking.enabled=false``)."""
+    import keras
+
+    import lossexp
+    from lossexp.tracking import callback
+
+    made = []
+    monkeypatch.setattr(callback, "WeightDrift", lambda layers: made.append(layers) or WeightDrift(layers))
+    monkeypatch.chdir(tmp_path)
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    network = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+    result = lossexp.fit(network, (x, x.sum(1, keepdims=True)), overrides=["trainer.epochs=1", "tracking.enabled=false"])
+    assert result.history["loss"] and made == []  # (a tracked run's drift: the tests above)
