@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,8 +110,14 @@ def param_value(run: Any, key: str) -> str:
     return nested.get("value", ",".join(f"{k}={v}" for k, v in sorted(nested.items())))
 
 
+def stored_value(value: float) -> float:
+    """A metric as it was logged: MLflow's SQL store keeps ±inf as ±1.7976931348623157e308, the largest
+    float (a diverged run's loss read back as 1.798e+308 in the table and in ``--json``)."""
+    return math.copysign(math.inf, value) if abs(value) == sys.float_info.max else value
+
+
 def to_row(run: Any, keys: Sequence[str]) -> RunRow:
-    info, metrics = run.info, run.data.metrics
+    info, metrics = run.info, {key: stored_value(value) for key, value in run.data.metrics.items()}
     task = next(((name, metrics[name]) for name in TASK_METRICS if name in metrics), None)
     end = info.end_time or (int(time.time() * 1000) if info.status == "RUNNING" else None)
     components = {k[len("loss/"):]: v for k, v in metrics.items() if k.startswith("loss/") and k.count("/") == 1}

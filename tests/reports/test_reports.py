@@ -238,7 +238,7 @@ def test_runs_json_is_json_when_a_run_diverged(tmp_path, capsys):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = store.open_client(uri)
     experiment = client.create_experiment("lossexp")
-    values = {"nan": float("nan"), "finite": 1.25}  # (MLflow's SQL store keeps inf as the largest float)
+    values = {"nan": float("nan"), "finite": 1.25, "inf": float("inf")}  # (MLflow's SQL store: inf as the largest float)
     for name, value in values.items():
         run_id = client.create_run(experiment, run_name=name, tags={"loss": "activity"}).info.run_id
         client.log_batch(run_id, metrics=[Metric("val_loss", value, 0, 5), Metric("objective", value, 0, 5),
@@ -250,8 +250,8 @@ def test_runs_json_is_json_when_a_run_diverged(tmp_path, capsys):
         raise AssertionError(f"{constant} is not JSON")
 
     listed = {row["name"]: row for row in json.loads(capsys.readouterr().out, parse_constant=strict)}
-    assert [listed[n]["val_loss"] for n in values] == ["NaN", 1.25]
-    assert [listed[n]["objective"] for n in values] == ["NaN", 1.25]
-    assert [listed[n]["component_losses"]["activity"] for n in values] == ["NaN", -1.25]
-    assert [listed[n]["task_metric"]["value"] for n in values] == ["NaN", 1.25]
+    assert [listed[n]["val_loss"] for n in values] == ["NaN", 1.25, "Infinity"]
+    assert [listed[n]["objective"] for n in values] == ["NaN", 1.25, "Infinity"]
+    assert [listed[n]["component_losses"]["activity"] for n in values] == ["NaN", -1.25, "-Infinity"]
+    assert [listed[n]["task_metric"]["value"] for n in values] == ["NaN", 1.25, "Infinity"]
     assert float(listed["nan"]["val_loss"]) != float(listed["nan"]["val_loss"])  # Python reads NaN back
