@@ -138,6 +138,21 @@ class Dataset:
             return int(self.size or 0)
         return count_rows(self.x)
 
+    def mapped(self, function: Callable[..., Any], **changes: Any) -> "Dataset":
+        """A stream's Dataset with ``function`` (of an element's ``x, y[, sample_weight]``) applied to
+        its every element — in its stream, its own split's parts and its seek alike, so that what
+        trains and what validates stay the same examples — and ``changes`` made to its fields."""
+        def over(stream: Any) -> Any:
+            return stream.map(function)
+
+        own_split, own_seek = self.splitter, self.seek
+
+        def split_mapped(fraction: float) -> Tuple[Part, Optional[Part]]:
+            return tuple(part and replace(part, stream=over(part.stream)) for part in own_split(fraction))
+
+        return replace(self, stream=over(self.stream), splitter=split_mapped if own_split else None,
+                       seek=(lambda start: over(own_seek(start))) if own_seek else None, **changes)
+
     def autoencoding(self) -> "Dataset":
         """The same examples as a reconstruction task: inputs flattened, targets = inputs."""
         if self.several_inputs:

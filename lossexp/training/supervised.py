@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from lossexp import registry
-from lossexp.data.labels import class_labels, probability_targets
+from lossexp.data.dataset import CHECKED_ELEMENTS
+from lossexp.data.labels import class_labels, float_label_stream, probability_targets
 from lossexp.data.structure import shapes
 from lossexp.errors import invalid_value, needs_graph_network
 from lossexp.registry import register_trainer
@@ -96,6 +97,9 @@ class SupervisedTrainer(Trainer):
             return data
         if task == "reconstruction":
             return data.autoencoding()
+        if task == "classification" and not data.in_memory and data.task == "regression" \
+                and not isinstance(data.stream.element_spec[1], dict):  # float labels of a stream (Keras' "binary")
+            return float_label_stream(data)
         if task == "classification" and not (data.in_memory and np.issubdtype(np.asarray(data.y).dtype, np.integer)):
             raise invalid_value("task.type", f"classification needs integer class labels; data {data.name!r} has "
                                 f"{data.task} targets", task)
@@ -108,14 +112,17 @@ class SupervisedTrainer(Trainer):
     def _classifies(data: Any, network: Any) -> Optional[str]:
         """"classification" for float targets that are class labels of a network with probability
         outputs (0/1 against sigmoids, 0…k-1 against a softmax), else None (the data's own task)."""
-        if network is None or data.task != "regression" or not data.in_memory or isinstance(data.y, dict):
+        if network is None or data.task != "regression" or isinstance(data.y, dict) \
+                or not data.in_memory and isinstance(data.stream.element_spec[1], dict):
             return None
         from lossexp.training.task import output_activation
 
-        if not any(probability_targets(data.y, activation) for activation in ("sigmoid", "softmax")):
+        # a stream's first targets tell (all of them are read as its labels are cast: float_label_stream)
+        y = data.y if data.in_memory else data.sample(CHECKED_ELEMENTS)[1]
+        if not any(probability_targets(y, activation) for activation in ("sigmoid", "softmax")):
             return None  # no labels whatever the network: not worth tracing a subclassed one's call
         inputs = data.sample(CHECKED_EXAMPLES)[0]
-        return "classification" if probability_targets(data.y, output_activation(network, inputs)) else None
+        return "classification" if probability_targets(y, output_activation(network, inputs)) else None
 
     def prepare_for(self, data: Any, network: Any) -> Any:
         """Float class labels of a network of one's own built from the config (``model=keras_file``, a

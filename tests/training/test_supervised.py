@@ -163,3 +163,40 @@ def test_the_warning_names_the_outputs_a_network_of_several_could_split():
         "components; task.split_outputs=true makes each output's loss a part (a, b))")
     assert one_part(compose(network, [], weighting=MGDA(), split_outputs=["a", "b"]), ["a", "b"]) is None
     assert one_part(compose(network, []), ["a", "b"]) is None  # equal: the plain sum, nothing to warn of
+
+
+def test_a_streams_float_labels_classify_against_sigmoid_outputs_as_arrays_do():
+    """Keras' ``image_dataset_from_directory(label_mode="binary")`` gives float 0./1. labels in batches,
+    a training and a validation stream: against a sigmoid they are class labels (binary cross-entropy,
+    as Keras' fit is compiled), as such arrays are — a stream's were regressed with mean squared error
+    (first-epoch loss 0.223 MSE where Keras' fit had 0.702 BCE). Cast to integer labels in training
+    and validation alike; another number among them is one line with task.type=classification."""
+    import keras
+    import tensorflow as tf
+    from omegaconf import OmegaConf
+
+    from lossexp.errors import ConfigError
+    from lossexp.training.supervised import SupervisedTrainer
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")  # (n, 1), as label_mode="binary" gives them
+    streams = {"train": tf.data.Dataset.from_tensor_slices((x[:30], y[:30])).batch(8),
+               "validation": tf.data.Dataset.from_tensor_slices((x[30:], y[30:])).batch(8)}
+
+    def trainer(task_type=None):
+        return SupervisedTrainer(OmegaConf.create({"trainer": {"validation_split": 0.2, "batch_size": 8},
+                                                   "task": {"type": task_type}}), meta={})
+
+    sigmoid = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+    data = trainer().prepare(as_dataset("binary", streams), sigmoid)
+    assert (data.task, data.num_outputs, data.held_out) == ("classification", 2, 10)
+    train, validation = data.split(0.2)
+    labels = [np.concatenate([np.asarray(y) for _, y in part.stream.as_numpy_iterator()]) for part in (train, validation)]
+    assert labels[0].dtype == labels[1].dtype == np.int64
+    np.testing.assert_array_equal(np.concatenate(labels), y[:, 0])
+    linear = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    assert trainer().prepare(as_dataset("binary", streams), linear).task == "regression"
+    soft = tf.data.Dataset.from_tensor_slices((x, np.where(y == 1, 0.5, 0.0).astype("float32")))
+    with pytest.raises(ConfigError, match=r"has other numbers \(19 of its targets\), got 'classification'$"):
+        trainer("classification").prepare(as_dataset("soft", soft), sigmoid)
