@@ -91,8 +91,8 @@ def stream_entities(data_config: Mapping[str, Any], parts: Sequence[Any]) -> Lis
 
     import tensorflow as tf
 
-    def vectors(structure: Any) -> Any:  # a scalar per element (a label, a text) as a vector of 1: MLflow
-        return tf.nest.map_structure(lambda t: t if t.shape.rank else t[None], structure)  # reads no scalar
+    def vectors(structure: Any) -> Any:  # one element as a batch of 1: MLflow's schema takes the first axis
+        return tf.nest.map_structure(lambda t: t[None], structure)  # for the batch's (a (8, 8, 3) image was [-1, 8, 3])
 
     head = parts[0].stream.take(1)
     described = from_tensorflow(head.map(lambda x, y, *weight: vectors(x)), source=source(data_config),

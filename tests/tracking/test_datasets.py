@@ -174,3 +174,19 @@ def test_arrays_are_digested_without_a_copy_of_them():
     finally:
         tracemalloc.stop()
     assert peak < train.arrays[0].nbytes / 4, f"{peak / 1e6:.1f} MB allocated to log a {x.nbytes / 1e6:.0f} MB array"
+
+
+def test_a_streams_schema_has_its_examples_shape_as_arrays_have_theirs():
+    """MLflow's schema of a ``tf.data`` stream takes the first axis of an element for the batch's: a stream
+    of (8, 8, 3) images was logged as [-1, 8, 3] and one of (4,) rows as [-1], where the same arrays log
+    [-1, 8, 8, 3] and [-1, 4]; labels, one per example, [-1] alike."""
+    from lossexp.data.dataset import Dataset
+
+    for shape in ((8, 8, 3), (4,)):
+        parts = Dataset("mine", "classification", stream=stream(np.zeros((10, *shape), "float32"), np.arange(10) % 2),
+                        size=10, num_outputs=2).split(0.2)
+        [logged, _] = datasets.stream_entities({"name": "mine"}, parts)
+        schema = {key: json.loads(value)[0]["tensor-spec"]
+                  for key, value in json.loads(logged.schema)["mlflow_tensorspec"].items() if value}
+        assert schema == {"features": {"dtype": "float32", "shape": [-1, *shape]},
+                          "targets": {"dtype": "int64", "shape": [-1]}}
