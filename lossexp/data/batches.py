@@ -8,13 +8,15 @@ the same every epoch (lossexp's stream shuffle mixes the training examples inste
 ``__getitem__`` runs in this process, one batch at a time (its ``workers`` are not used).
 
 The size is counted from the first and last batches, assuming every batch but the last is as
-long as the first (a ``PyDataset`` over ``n`` examples in batches of ``b``); a stream of another
-size stops at the first pass with TensorFlow's cardinality error. The validation split, its last
+long as the first (a ``PyDataset`` over ``n`` examples in batches of ``b``); a ``__len__`` that counts
+more batches than there are (its last item empty, or an IndexError) is one line, and so is a loader
+of another size when a pass reads it (:func:`counted_batches`). The validation split, its last
 examples, is read from the batch it begins in (:attr:`lossexp.data.Dataset.seek`), not by loading
 every training batch before it.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable, Iterator, Tuple
 
 import numpy as np
@@ -40,6 +42,21 @@ def _batch(name: str, batches: Any, index: int) -> Tuple[Any, ...]:
                  for part in batch)
 
 
+def _last_batch(name: str, batches: Any, count: int) -> Tuple[Any, ...]:
+    """The last batch, ``len()`` - 1, which must hold an example: a ``__len__`` that counts more batches
+    than the loader has (rounded up twice, or counted from another array) gives an empty batch there, or
+    an IndexError — tf.data's cardinality error in a traceback as the stream was first read before."""
+    wrong = "a PyDataset whose len() is its number of batches, each holding an example"
+    try:
+        last = _batch(name, batches, count - 1)
+    except IndexError as exc:
+        raise invalid_value(f"data ({name})", wrong, f"len() {count}, item {count - 1} raising IndexError: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")) from None
+    if count_rows(last[0]) == 0:
+        raise invalid_value(f"data ({name})", wrong, f"len() {count}, item {count - 1} of no examples")
+    return last
+
+
 def stream_of_batches(name: str, batches: Any) -> Tuple[Any, int, int, Callable[[int], Any]]:
     """(an unbatched ``tf.data.Dataset`` of the loader's examples, their number, its batch size, the
     stream of its examples from one on — from the batch that holds it, the batches before it unread)."""
@@ -49,7 +66,7 @@ def stream_of_batches(name: str, batches: Any) -> Tuple[Any, int, int, Callable[
     if count < 1:
         raise invalid_value(f"data ({name})", "a PyDataset of at least one batch", f"{type(batches).__name__} of 0")
     first = _batch(name, batches, 0)
-    size = (count - 1) * count_rows(first[0]) + count_rows(_batch(name, batches, count - 1)[0])
+    size = (count - 1) * count_rows(first[0]) + count_rows(_last_batch(name, batches, count)[0])
     signature = tf.nest.map_structure(
         lambda a: tf.TensorSpec((None, *a.shape[1:]), tf.as_dtype(a.dtype if a.dtype.kind not in "USO" else "string")),
         first)
@@ -68,3 +85,21 @@ def stream_of_batches(name: str, batches: Any) -> Tuple[Any, int, int, Callable[
         return stream.apply(tf.data.experimental.assert_cardinality(size - start))
 
     return examples(0), size, per_batch, examples
+
+
+@contextlib.contextmanager
+def counted_batches(name: str, batches: Any) -> Iterator[None]:
+    """A pass over a loader whose batches hold other numbers of examples than its first and last say
+    (batches of varying size) meets tf.data's check of the size counted from them: one line, not
+    TensorFlow's ``FailedPreconditionError`` in a traceback."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.FailedPreconditionError as exc:
+        if "expected to contain" not in str(exc):
+            raise
+        raise invalid_value(f"data ({name})", "a PyDataset whose batches but the last hold as many examples as its "
+                            f"first ({count_rows(_batch(name, batches, 0)[0])}), as lossexp counts its size from them",
+                            f"{type(batches).__name__} of {len(batches)} batches: {str(exc).split('}} ')[-1].split(' [Op')[0]}"
+                            ) from None

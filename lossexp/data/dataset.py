@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from lossexp.data.batches import is_py_dataset, stream_of_batches
+from lossexp.data.batches import counted_batches, is_py_dataset, stream_of_batches
 from lossexp.data.checks import (as_column, check_example_shapes, check_finite, check_labels, infer_task,
                                  input_arrays, numeric_targets, one_hot, sample_weights)
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
@@ -246,15 +246,27 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
     elif type(loaded).__module__.startswith("tensorflow") and hasattr(loaded, "element_spec"):
         batch_size = batch_size_of(loaded)
         dataset = replace(from_stream(name, loaded.unbatch() if batch_size else loaded, task), batch_size=batch_size)
-    elif is_py_dataset(loaded):
-        stream, size, batch_size, seek = stream_of_batches(name, loaded)
-        dataset = replace(from_stream(name, stream, task, size=size, seek=seek), batch_size=batch_size)
+    elif is_py_dataset(loaded):  # its size counted from its first and last batches: checked by the first pass
+        with counted_batches(name, loaded):
+            return checked(name, py_dataset(name, loaded, task))
     else:
         inputs_alone = hasattr(loaded, "shape") or isinstance(loaded, tuple) and len(loaded) == 1
         raise invalid_value(f"data ({name})", "(x, y) or (x, y, sample_weight) arrays, a tf.data.Dataset of "
                             "such elements, a keras.utils.PyDataset of such batches or a lossexp Dataset (or "
                             "{'train': …, 'validation': …} of two of them)"
                             + (RECONSTRUCT if inputs_alone else ""), describe(loaded))
+    return checked(name, dataset)
+
+
+def py_dataset(name: str, loaded: Any, task: Optional[str]) -> Dataset:
+    """The :class:`Dataset` of a ``keras.utils.PyDataset`` of batches (:mod:`lossexp.data.batches`)."""
+    stream, size, batch_size, seek = stream_of_batches(name, loaded)
+    return replace(from_stream(name, stream, task, size=size, seek=seek), batch_size=batch_size)
+
+
+def checked(name: str, dataset: Dataset) -> Dataset:
+    """``dataset``, its task known and its inputs and targets (its first elements, for a stream)
+    finite, with at least 2 examples; else one line."""
     if dataset.task not in TASKS:
         raise invalid_value(f"data ({name}).task", "one of " + ", ".join(TASKS), dataset.task)
     if dataset.in_memory:

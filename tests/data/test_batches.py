@@ -107,3 +107,46 @@ def test_a_validation_split_from_the_middle_of_a_batch_keeps_several_inputs_and_
     np.testing.assert_array_equal(b_val, b[15:])
     np.testing.assert_array_equal(y_val, a[15:, :1] * 2.0)
     np.testing.assert_array_equal(w_val, weight[15:])
+
+
+def test_a_len_that_counts_more_batches_than_the_loader_has_is_one_line():
+    """``__len__`` one too many (rounded up twice): the last item is an empty slice, or an IndexError of a
+    loader that indexes a list; it was TensorFlow's cardinality error in a traceback as lossexp counted
+    the labels ("expected to contain 110 elements but contained only 100")."""
+    class Longer(Loader):
+        def __len__(self):
+            return super().__len__() + 1
+
+    class Listed(Longer):
+        def __getitem__(self, index):
+            return [super(Longer, self).__getitem__(i) for i in range(Loader.__len__(self))][index]
+
+    expected = ("Invalid value for data (loader): expected a PyDataset whose len() is its number of batches, each "
+                "holding an example, got 'len() 5, item 4 ")
+    columns = (np.zeros((40, 2), "float32"), np.arange(40) % 3)
+    for loader, got in ((Longer(columns, batch_size=10), "of no examples'"),
+                        (Listed(columns, batch_size=10), "raising IndexError: list index out of range'")):
+        with pytest.raises(ConfigError) as info:
+            as_dataset("loader", loader)
+        assert str(info.value) == expected + got
+
+
+def test_batches_of_other_sizes_than_the_first_are_one_line_at_the_first_pass():
+    """The size is counted from the first and last batches (10 + 10 + 5 + 10 = 35 here, of 30): tf.data's
+    cardinality error was a traceback as the labels (or the first targets, for a regression) were read."""
+    class Uneven(Loader):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            rows = [slice(0, 10), slice(10, 15), slice(15, 25), slice(25, 30)][index]
+            return tuple(c[rows] for c in self.columns)
+
+    x = np.zeros((30, 2), "float32")
+    for y in (np.arange(30) % 3, np.zeros(30, "float32")):
+        with pytest.raises(ConfigError) as info:
+            as_dataset("loader", Uneven((x, y)))
+        assert str(info.value) == ("Invalid value for data (loader): expected a PyDataset whose batches but the last "
+                                   "hold as many examples as its first (10), as lossexp counts its size from them, got "
+                                   "'Uneven of 4 batches: Input dataset was expected to contain 35 elements but "
+                                   "contained only 30 elements.'")
