@@ -37,8 +37,8 @@ from lossexp.data.checks import (as_column, check_example_shapes, check_finite, 
                                  input_arrays, numeric_targets, one_hot, sample_weights)
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
-from lossexp.data.streams import (batch_size_of, batches, count_elements, read_pass, read_through, repeats_forever,
-                                  reshuffles, varying_length)
+from lossexp.data.streams import (batch_size_of, batches, count_elements, dense_elements, read_pass, read_through,
+                                  repeats_forever, reshuffles, varying_length)
 from lossexp.errors import ConfigError, invalid_value
 
 TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")
@@ -409,6 +409,9 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
         alone = RECONSTRUCT.replace("(x, x)", ".map(lambda x: (x, x))") if not isinstance(spec, (tuple, dict)) else ""
         raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched (x, y) or (x, y, sample_weight) "
                             f"elements{by_name}{alone}", spec)
+    stream = dense_elements(stream)  # a ragged or sparse tensor of an element as a dense one
+    seek = (lambda start, own=seek: dense_elements(own(start))) if seek else None
+    spec = stream.element_spec
     specs = leaves(spec[0]) + leaves(spec[1])
     if all(s.shape.rank and s.shape[0] is None for s in specs) and not varying_length(stream):
         raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched elements (lossexp batches them by "

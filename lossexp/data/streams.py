@@ -116,6 +116,27 @@ def repeats_forever(stream: Any) -> bool:
     return count is not None and count.op == "Const" and int(tf.make_ndarray(count.attr["value"].tensor)) < 0
 
 
+def dense_elements(stream: Any) -> Any:
+    """A stream whose elements hold a ``tf.RaggedTensor`` or a ``tf.SparseTensor`` (``from_tensor_slices``
+    of a ragged tensor of token ids, a sparse bag of words) with each as a dense tensor — a ragged one
+    padded with zeros to its longest row, as batching then pads a batch's to its longest (as Keras pads a
+    ragged batch; a masking layer or ``mask_zero`` leaves the padding out), a sparse one with its zeros —
+    and the stream itself when it holds neither. Keras' ``fit`` takes both; lossexp's batching
+    (``padded_batch``) and its checks, which read the first elements as arrays, take dense tensors."""
+    import tensorflow as tf
+
+    composite = (tf.RaggedTensorSpec, tf.SparseTensorSpec)
+    if not any(isinstance(spec, composite) for spec in tf.nest.flatten(stream.element_spec)):
+        return stream
+
+    def dense(value: Any) -> Any:
+        if isinstance(value, tf.RaggedTensor):
+            return value.to_tensor()
+        return tf.sparse.to_dense(value) if isinstance(value, tf.SparseTensor) else value
+
+    return stream.map(lambda *element: tf.nest.map_structure(dense, element))
+
+
 def varying_length(stream: Any) -> bool:
     """Whether the first elements of a stream whose every tensor has an unknown first axis differ in
     its size: sequences of varying length (a tagger's tokens and labels), not batches, which share it."""

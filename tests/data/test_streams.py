@@ -80,3 +80,26 @@ def test_a_streams_batch_size_is_read_from_its_pipeline_through_operations_that_
     assert batch_size_of(stream) is None
     assert batch_size_of(stream.batch(8).unbatch()) is None
     assert batch_size_of(stream.batch(8).flat_map(lambda a, b: tf.data.Dataset.from_tensors((a, b)))) is None
+
+
+def test_ragged_and_sparse_elements_are_read_as_dense_tensors_padded_by_batch():
+    """``from_tensor_slices`` of a ragged tensor of token ids, batched as Keras' fit takes it, and a sparse
+    bag of features: lossexp's ``padded_batch`` raised TypeError ("only supported for datasets that produce
+    tensor elements") in a traceback, and a sparse input was refused as one the network "cannot take"."""
+    import tensorflow as tf
+
+    from lossexp.data.dataset import as_dataset
+    from lossexp.data.streams import batches
+
+    ragged = tf.ragged.constant([[1, 2, 3], [4, 5], [6]] * 4)
+    data = as_dataset("tokens", tf.data.Dataset.from_tensor_slices((ragged, np.arange(12) % 2)).batch(4))
+    assert (data.examples, data.task, data.num_outputs, data.batch_size) == (12, "classification", 2, 4)
+    train, _ = data.split(0.25)
+    [first, *_] = batches(train.stream, 2).as_numpy_iterator()
+    np.testing.assert_array_equal(first[0], [[1, 2, 3], [4, 5, 0]])
+    dense = (np.arange(24).reshape(6, 4) % 5 == 0).astype("float32")
+    sparse = tf.data.Dataset.from_tensor_slices((tf.sparse.from_dense(dense), np.arange(6) % 3))
+    data = as_dataset("bag", sparse)
+    [(x, y)] = batches(data.stream, 6).as_numpy_iterator()
+    np.testing.assert_array_equal(x, dense)
+    assert (data.input_shapes, data.task, data.num_outputs) == ((4,), "classification", 3)
