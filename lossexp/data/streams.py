@@ -8,7 +8,7 @@ import contextlib
 import re
 import sys
 import threading
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -62,6 +62,17 @@ def reshuffles(stream: Any) -> bool:
         return False
     nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
     return any(node.op in SHUFFLES and node.attr["reshuffle_each_iteration"].b for node in nodes)
+
+
+def random_ops(stream: Any) -> List[str]:
+    """The random ops of the functions in a stream's pipeline (a ``.map(augment)``: ``tf.random.normal``'s
+    RandomStandardNormal, a Keras ``RandomFlip``'s StatelessRandomUniformV2), read from its graph: what
+    makes its examples differ from the source's, the validation split's among them when cut from it."""
+    graph = pipeline(stream)
+    if graph is None:
+        return []
+    return sorted({node.op for function in graph.library.function for node in function.node_def
+                   if "Random" in node.op and node.op != "StatelessRandomGetKeyCounter"})
 
 
 def batch_size_of(stream: Any) -> Optional[int]:

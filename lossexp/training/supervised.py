@@ -89,6 +89,7 @@ class SupervisedTrainer(Trainer):
     def prepare(self, data: Any, network: Any = None) -> Any:
         if not data.in_memory and data.splitter is None:  # a stream that cannot be split: one line before any run
             data.split(self.config.trainer.validation_split)
+            augmented_validation(data, self.config.trainer.validation_split)
         model_task = self.meta.get("task")
         task = self.config.task.type or model_task or self._classifies(data, network) or data.task
         if task == "classification" and data.in_memory and not isinstance(data.y, dict):
@@ -258,6 +259,24 @@ class SupervisedTrainer(Trainer):
         else:
             results = model.evaluate(batched(validation, batch), return_dict=True, verbose=0)
         return {name: float(value) for name, value in results.items()}
+
+
+def augmented_validation(data: Any, fraction: float) -> None:
+    """One warning line when the validation split cut from a stream's end passes through its random ops
+    (a ``.map(augment)`` before the split): the validation examples are augmented too — and, kept in
+    memory from their first pass, by that pass's draw every epoch — where a researcher validates on
+    examples as they are (Keras' ``fit`` takes no ``validation_split`` of a stream to compare)."""
+    from lossexp.data.streams import random_ops
+
+    if data.held_out is not None or not fraction or int(round(data.examples * fraction)) == 0:
+        return
+    found = random_ops(data.stream)
+    if found:
+        print(f"lossexp: warning: data {data.name!r} passes its examples through random ops ({', '.join(found)}): "
+              f"the last {fraction:.0%} of them, which validate, are augmented too (kept in memory: by one draw, every epoch) — "
+              "to validate on examples as they are, give a validation set of your own without them "
+              "(validation_data=…; a data source's {'train': …, 'validation': …})",
+              file=sys.stderr)
 
 
 def watch_gradients(model: Any, config: Any) -> None:

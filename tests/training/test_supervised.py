@@ -200,3 +200,26 @@ def test_a_streams_float_labels_classify_against_sigmoid_outputs_as_arrays_do():
     soft = tf.data.Dataset.from_tensor_slices((x, np.where(y == 1, 0.5, 0.0).astype("float32")))
     with pytest.raises(ConfigError, match=r"has other numbers \(19 of its targets\), got 'classification'$"):
         trainer("classification").prepare(as_dataset("soft", soft), sigmoid)
+
+
+def test_a_validation_split_cut_from_a_stream_with_random_ops_is_one_warning_line(capsys):
+    """``.map(augment)`` before lossexp cuts the validation split from the stream's end: its validation
+    examples were augmented (and, kept in memory, by one draw) without a word."""
+    import keras
+    import tensorflow as tf
+    from omegaconf import OmegaConf
+
+    from lossexp.training.supervised import SupervisedTrainer
+
+    x, y = np.zeros((20, 4, 4, 1), "float32"), np.arange(20) % 2
+    flip = keras.layers.RandomFlip()
+    trainer = SupervisedTrainer(OmegaConf.create({"trainer": {"validation_split": 0.2}, "task": {"type": None}}),
+                                meta={})
+    plain = tf.data.Dataset.from_tensor_slices((x, y))
+    for stream in (plain.map(lambda a, b: (a + tf.random.normal(tf.shape(a)), b)), plain.map(lambda a, b: (flip(a), b))):
+        trainer.prepare(as_dataset("augmented", stream))
+        assert capsys.readouterr().err.startswith("lossexp: warning: data 'augmented' passes its examples through "
+                                                  "random ops (")
+    trainer.prepare(as_dataset("plain", plain.map(lambda a, b: (a * 2.0, b))))
+    trainer.prepare(as_dataset("own", {"train": plain.map(lambda a, b: (flip(a), b)), "validation": plain}))
+    assert capsys.readouterr().err == ""
