@@ -227,6 +227,10 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         dataset = loaded
     elif isinstance(loaded, dict) and set(loaded) == {"train", "validation"}:
         return with_validation(name, loaded["train"], loaded["validation"], task)
+    elif isinstance(loaded, (list, tuple)) and len(loaded) == 2 and all(is_stream(part) for part in loaded):
+        raise invalid_value(f"data ({name})", "a training and a validation stream as {'train': train, 'validation': "
+                            "validation} (or validation_data=…; Keras' image_dataset_from_directory(subset='both') "
+                            "gives them as a list)", describe(loaded))
     elif isinstance(loaded, tuple) and len(loaded) in (2, 3):
         if loaded[1] is None:
             raise invalid_value(f"data ({name})", "targets y in (x, y) (to reconstruct the inputs: (x, x))", None)
@@ -243,7 +247,7 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         inferred, outputs = infer_task(y)
         extras = {"output_tasks": {key: infer_task(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
         dataset = Dataset(name, task or inferred, x=x, y=y, sample_weight=weight, num_outputs=outputs, extras=extras)
-    elif type(loaded).__module__.startswith("tensorflow") and hasattr(loaded, "element_spec"):
+    elif is_stream(loaded) and not is_py_dataset(loaded):
         batch_size = batch_size_of(loaded)
         dataset = replace(from_stream(name, loaded.unbatch() if batch_size else loaded, task), batch_size=batch_size)
     elif is_py_dataset(loaded):  # its size counted from its first and last batches: checked by the first pass
@@ -256,6 +260,11 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
                             "{'train': …, 'validation': …} of two of them)"
                             + (RECONSTRUCT if inputs_alone else ""), describe(loaded))
     return checked(name, dataset)
+
+
+def is_stream(value: Any) -> bool:
+    """Whether ``value`` is a ``tf.data.Dataset`` or a Keras ``PyDataset`` (told without importing TensorFlow)."""
+    return type(value).__module__.startswith("tensorflow") and hasattr(value, "element_spec") or is_py_dataset(value)
 
 
 def py_dataset(name: str, loaded: Any, task: Optional[str]) -> Dataset:

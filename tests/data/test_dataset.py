@@ -515,3 +515,16 @@ def test_weights_by_output_name_on_the_training_set_only_weigh_its_own_validatio
     np.testing.assert_array_equal(data.sample_weight["cls"], np.concatenate([known, np.ones(6)]))
     np.testing.assert_array_equal(validation.arrays[2]["cls"], np.ones(6))
     np.testing.assert_array_equal(validation.arrays[2]["reg"], np.ones(6))
+
+
+def test_a_list_of_a_training_and_a_validation_stream_is_one_line_naming_the_dict():
+    """``image_dataset_from_directory(subset="both")`` returns [train, validation]: refused as the wrong
+    form without saying which ("expected inputs x as one array …, got '_PrefetchDataset'" for a tuple)."""
+    import tensorflow as tf
+
+    stream = tf.data.Dataset.from_tensor_slices((np.zeros((4, 2), "float32"), np.arange(4) % 2)).batch(2)
+    for both in ([stream, stream], (stream, stream)):
+        with pytest.raises(ConfigError) as info:
+            as_dataset("mine", both)
+        assert str(info.value).startswith("Invalid value for data (mine): expected a training and a validation "
+                                          "stream as {'train': train, 'validation': validation}")
