@@ -414,7 +414,7 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
 
     spec = stream.element_spec
     if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
-        by_name = ", e.g. .map(lambda e: (e['x'], e['y']))" if isinstance(spec, dict) else ""
+        by_name = f", e.g. .map(lambda e: ({by_keys(spec)}))" if isinstance(spec, dict) else ""
         alone = RECONSTRUCT.replace("(x, x)", ".map(lambda x: (x, x))") if not isinstance(spec, (tuple, dict)) else ""
         raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched (x, y) or (x, y, sample_weight) "
                             f"elements{by_name}{alone}", spec)
@@ -465,6 +465,19 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     if size is None:
         size = count_elements(name, stream)
     return Dataset(name, task, stream=stream, size=enough_examples(name, size), num_outputs=outputs, seek=seek)
+
+
+#: keys under which a stream of dict elements (a TFDS data set's, ``as_supervised=False``) holds its targets
+TARGET_KEYS = ("label", "labels", "target", "targets", "y")
+
+
+def by_keys(spec: Dict[str, Any]) -> str:
+    """``e['image'], e['label']``: a dict element's inputs and targets by its own keys, for a message —
+    the targets under a key named as targets are (:data:`TARGET_KEYS`), else its second key's."""
+    keys = list(spec)
+    target = next((key for key in keys if key.lower() in TARGET_KEYS), keys[1] if len(keys) > 1 else "y")
+    inputs = next((key for key in keys if key != target), "x")
+    return f"e[{inputs!r}], e[{target!r}]"
 
 
 def enough_examples(name: str, size: int) -> int:

@@ -442,6 +442,11 @@ def test_inputs_without_targets_are_one_line_that_says_how_to_reconstruct_them()
         lambda: as_dataset("mine", tf.data.Dataset.from_tensor_slices(x)))
     assert "elements, e.g. .map(lambda e: (e['x'], e['y'])), got {'x': TensorSpec" in one_line_error(
         lambda: as_dataset("mine", tf.data.Dataset.from_tensor_slices({"x": x, "y": x[:, 0]})))
+    # TFDS' elements (as_supervised=False) by their own keys: the line showed e['x'], e['y'], keys they lack
+    assert "e.g. .map(lambda e: (e['image'], e['label'])), got {'image'" in one_line_error(
+        lambda: as_dataset("mine", tf.data.Dataset.from_tensor_slices({"image": x, "label": x[:, 0]})))
+    assert "e.g. .map(lambda e: (e['features'], e['price']))" in one_line_error(
+        lambda: as_dataset("mine", tf.data.Dataset.from_tensor_slices({"features": x, "price": x[:, 0]})))
     assert as_dataset("mine", (x + 1, x + 1)).task == "regression"
 
 
