@@ -118,12 +118,14 @@ class SupervisedTrainer(Trainer):
             return None
         from lossexp.training.task import output_activation
 
-        # a stream's first targets tell (all of them are read as its labels are cast: float_label_stream)
-        y = data.y if data.in_memory else data.sample(CHECKED_ELEMENTS)[1]
-        if not any(probability_targets(y, activation) for activation in ("sigmoid", "softmax")):
-            return None  # no labels whatever the network: not worth tracing a subclassed one's call
         inputs = data.sample(CHECKED_EXAMPLES)[0]
-        return "classification" if probability_targets(y, output_activation(network, inputs)) else None
+        if not data.in_memory:  # its first targets tell (all are read as they are cast: float_label_stream),
+            activation = output_activation(network, inputs)  # read only for a network of probabilities
+            return "classification" if activation in ("sigmoid", "softmax") and \
+                probability_targets(data.sample(CHECKED_ELEMENTS)[1], activation) else None
+        if not any(probability_targets(data.y, activation) for activation in ("sigmoid", "softmax")):
+            return None  # no labels whatever the network: not worth tracing a subclassed one's call
+        return "classification" if probability_targets(data.y, output_activation(network, inputs)) else None
 
     def prepare_for(self, data: Any, network: Any) -> Any:
         """Float class labels of a network of one's own built from the config (``model=keras_file``, a
