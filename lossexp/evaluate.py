@@ -16,10 +16,11 @@ model cannot take, are :class:`~lossexp.errors.ConfigError`: one line, exit stat
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from lossexp import project
 from lossexp.errors import ConfigError
@@ -144,6 +145,20 @@ def load_model(path: Path) -> Any:
                               f"code for it changed? {reason}") from None
 
 
+@contextlib.contextmanager
+def _named_as_given(given: str, path: Path) -> Iterator[None]:
+    """A file error of a model given as a URI (``runs:/…``, ``models:/…``) names the URI, not the
+    temporary directory it was downloaded into (``/tmp/lossexp-model-…/model/data/model.keras``)."""
+    from lossexp.tracking.model_source import URI_SCHEMES
+
+    try:
+        yield
+    except ConfigError as error:
+        if not given.startswith(URI_SCHEMES) or repr(str(path)) not in str(error):
+            raise
+        raise ConfigError(str(error).replace(repr(str(path)), f"{given!r} (its model.keras)", 1)) from None
+
+
 def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]:
     """Loss and metrics of the saved model on the configured data's validation split."""
     from lossexp.data import load
@@ -154,7 +169,8 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
 
     source = resolve(model_path, overrides)
     path = source.keras_path
-    regime = for_saved_class(inspect_archive(path))
+    with _named_as_given(model_path, path):
+        regime = for_saved_class(inspect_archive(path))
     if not regime.can_evaluate:
         raise _bad_file(path, f"a {regime.saved_class} model, which its training regime does not score on a "
                               "validation split (see the run's own metrics)")
@@ -165,7 +181,8 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
     except ConfigError as error:  # a part of a project this directory does not see: say where it is
         raise project.located(error, trained_with_project(model_path, overrides)) from None
     trainer = regime(config)
-    model = load_model(path)
+    with _named_as_given(model_path, path):
+        model = load_model(path)
     return trainer.evaluate(model, trainer.prepare(load(config.data)))
 
 

@@ -6,6 +6,7 @@ files that need no TensorFlow are rows of ``tests/test_bad_inputs.py``.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import zipfile
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import cli
+from lossexp.errors import ConfigError
 
 TRAIN = ("train", "model=mlp", "data=regression", "loss=hist_avg+activity", "trainer.epochs=1",
          "data.n_samples=200", "tracking.plots=false")
@@ -214,3 +216,18 @@ def test_a_subclassed_network_of_a_projects_own_evaluates_as_its_run_validated(t
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
     [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert scores["loss/task"] == pytest.approx(run.data.metrics["val_loss/task"], rel=1e-6)
+
+
+def test_a_file_error_of_a_model_given_by_uri_names_the_uri_not_its_download(tmp_path: Path) -> None:
+    """MLflow downloads ``runs:/…/model`` into a temporary directory: the line named that directory."""
+    from lossexp.evaluate import _named_as_given, inspect_archive
+
+    downloaded = tmp_path / "lossexp-model-x1" / "model" / "data" / "model.keras"
+    downloaded.parent.mkdir(parents=True)
+    downloaded.write_text("not a zip")
+    with pytest.raises(ConfigError) as info, _named_as_given("runs:/0123abcd/model", downloaded):
+        inspect_archive(downloaded)
+    assert "got 'runs:/0123abcd/model' (its model.keras) (not a readable zip archive" in str(info.value)
+    assert str(tmp_path) not in str(info.value)
+    with pytest.raises(ConfigError, match=re.escape(repr(str(downloaded)))), _named_as_given(str(downloaded), downloaded):
+        inspect_archive(downloaded)  # a file given as a file: named as given
