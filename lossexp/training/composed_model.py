@@ -44,6 +44,7 @@ from lossexp.losses.base import OUTPUT, LossComponent, LossContext, LossTap, att
 from lossexp.losses.composition import Composition
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import loss_scaled, replicas
+from lossexp.training.network_metrics import networks_own_metrics
 from lossexp.training.rewire import SeveralOutputs, SharedLayer, with_layer_outputs
 from lossexp.training.sparse_gradients import rows_summed
 from lossexp.training.weight_decay import spare
@@ -218,6 +219,18 @@ class ComposedModel(keras.Model):
             object.__setattr__(self, "output_losses", {
                 name: (loss_object(loss[name] if isinstance(loss, dict) else loss), float(weights.get(name, 1.0)))
                 for name in self.split_outputs})
+
+    @property
+    def metrics(self) -> List[keras.metrics.Metric]:
+        """Keras' metrics of the composed model, then the network's own (:func:`networks_own_metrics`).
+
+        Keras leaves out the metrics of a sublayer that is itself a ``keras.Model`` (a Trainer), which
+        the network is here: a metric a subclassed network keeps as an attribute and updates in its
+        ``call`` — Keras 3's ``add_metric`` — was silently missing from the run (``gap`` in the history
+        of the network's own ``fit``, absent from lossexp's and from MLflow)."""
+        own = super().metrics
+        seen = {id(metric) for metric in own}
+        return own + [metric for metric in networks_own_metrics(self.network) if id(metric) not in seen]
 
     def get_compile_config(self) -> Optional[Dict[str, Any]]:
         """Keras' compile config, saying ``optimizer_slots: false`` when saved without them."""

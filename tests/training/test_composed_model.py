@@ -223,6 +223,40 @@ def test_add_loss_in_a_call_and_a_nested_models_regularizers_are_trained_and_rep
         assert ComposedModel.from_config(model.get_config()).has_other_losses
 
 
+class MetricNetwork(keras.Model):
+    """A subclassed network with its own metric (Keras 3's add_metric: an attribute updated in call),
+    in a layer of its own too."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = keras.layers.Dense(8, activation="tanh", name="hidden")
+        self.out = keras.layers.Dense(1, name="output")
+        self.mean_h = keras.metrics.Mean(name="mean_h")
+
+    def call(self, x, training=False):
+        h = self.hidden(x)
+        self.mean_h.update_state(keras.ops.mean(h, axis=-1))
+        return self.out(h)
+
+
+def test_a_subclassed_networks_own_metric_is_reported_as_its_own_fit_reports_it(data):
+    """Keras skips a nested model's metrics, so the composed model dropped the network's own metric
+    (``mean_h`` in the network's own fit's history, absent from lossexp's): now in training and validation."""
+    from lossexp.training.supervised import compose
+
+    (x, y), (x_val, y_val) = data
+    keras.utils.set_random_seed(0)
+    network = MetricNetwork()
+    network(x[:8])
+    kernel, bias = (v.numpy().astype(np.float64) for v in network.hidden.weights)
+    model = compose(network, [HistoricalAverage(name="hist_avg", weight=0.1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mean_squared_error")  # weights stay: NumPy checks
+    history = model.fit(x, y, batch_size=36, epochs=2, validation_data=(x_val, y_val), verbose=0).history
+    for key, inputs in (("mean_h", x), ("val_mean_h", x_val)):
+        expected = np.mean(np.tanh(inputs.astype(np.float64) @ kernel + bias))
+        np.testing.assert_allclose(history[key], [expected] * 2, rtol=1e-5)  # reset at each epoch, as Keras'
+
+
 def test_an_add_loss_unseen_when_composed_stops_the_first_step_with_what_to_do(data):
     from lossexp.training.supervised import compose
 
