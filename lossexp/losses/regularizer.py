@@ -91,8 +91,14 @@ class KerasRegularizer(LossComponent):
     penalties. The contribution is ``weight · term`` (``weight: 1`` is plain Keras). The term applies
     in training and validation.
 
+    A layer inside a nested model (a backbone sub-model) is named by its path, ``backbone/hidden``, as
+    ``activity``'s and ``coef``'s layers are (it was refused: "name 'backbone' or build the network flat",
+    which penalised every kernel of the backbone).
+
     Options: ``weight``; ``layers``; ``kernel``; ``bias``; ``activity``.
     """
+
+    reaches_nested_layers = True
 
     def __init__(self, weight: Any = 1.0, layers: Sequence[str] = ("hidden_1",),
                  kernel: Optional[Mapping[str, float]] = NONE, bias: Optional[Mapping[str, float]] = NONE,
@@ -127,7 +133,7 @@ class KerasRegularizer(LossComponent):
             if make_regularizer(**getattr(self, target)) is None:
                 continue
             for name in self.layers:
-                self.require(bool(weight_owners(network.get_layer(name), target)), "layers",
+                self.require(bool(weight_owners(find_layer(network, name), target)), "layers",
                              f"layers that have a {target} (Dense, Conv, GRU, LSTM, MultiHeadAttention, wrappers of "
                              f"them{'; use_bias' if target == 'bias' else ''})", name)
 
@@ -138,7 +144,7 @@ class KerasRegularizer(LossComponent):
             regularizer = make_regularizer(**getattr(self, target))
             if regularizer is not None:
                 pairs += [(regularizer, getattr(owner, target)) for name in self.layers
-                          for owner in weight_owners(network.get_layer(name), target)]
+                          for owner in weight_owners(find_layer(network, name), target)]
         return pairs
 
     def term(self, context: LossContext) -> Any:

@@ -230,3 +230,27 @@ def test_kernel_factors_work_on_a_subclassed_network_and_activity_factors_say_th
     with pytest.raises(ConfigError, match=r"loss.regularizer inserts a loss tap after layer\(s\) hidden_1, which "
                                           r"needs a functional or Sequential network"):
         lossexp.compose(built, [("regularizer", {"activity": {"l2": 0.1}})])
+
+
+def test_a_layer_inside_a_nested_model_is_named_by_its_path(regression_data):
+    """``backbone/hidden`` as ``activity`` and ``coef`` name it: its kernel and its output penalised, equal
+    to NumPy (it was refused — "name 'backbone' or build the network flat" —, and naming the backbone
+    penalises every kernel in it)."""
+    from lossexp.training.supervised import compose
+
+    x, y = regression_data
+    keras.utils.set_random_seed(0)
+    inner = keras.Input((4,))
+    backbone = keras.Model(inner, keras.layers.Dense(3, name="proj")(
+        keras.layers.Dense(6, activation="tanh", name="hidden")(inner)), name="backbone")
+    inputs = keras.Input((4,))
+    network = keras.Model(inputs, keras.layers.Dense(1, name="output")(backbone(inputs)))
+    component = KerasRegularizer(name="regularizer", layers=["backbone/hidden"], kernel={"l2": 0.1},
+                                 activity={"l1": 0.01, "l2": 0.02})
+    model = compose(network, [component])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mean_squared_error")
+    kernel, bias = (v.numpy().astype(np.float64) for v in backbone.get_layer("hidden").weights)
+    h = np.tanh(x[:8].astype(np.float64) @ kernel + bias)
+    expected = 0.1 * np.sum(kernel ** 2) + (0.01 * np.sum(np.abs(h)) + 0.02 * np.sum(h ** 2)) / 8
+    logs = model.evaluate(x[:8], y[:8], batch_size=8, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["term/regularizer"], expected, rtol=1e-5)
