@@ -39,7 +39,7 @@ import keras
 from keras import ops
 
 from lossexp.errors import ConfigError, invalid_value
-from lossexp.losses.layer_paths import find_layer, nested_path
+from lossexp.losses.layer_paths import custom_layer_holding, find_layer, nested_path
 from lossexp.losses.weight_spec import parse_weight
 from lossexp.losses.weighting import Weighting
 from lossexp.overrides import plain
@@ -297,6 +297,10 @@ class LossComponent(keras.layers.Layer):
                 it = "it is inside a nested model" if path == name else f"it is {path!r}, inside a nested model"
                 where = (f" ({it}: {self.option_key(option)} takes the network's own layers, so name "
                          f"{path.partition('/')[0]!r} or build the network flat)")
+            elif custom_layer_holding(network, name.rpartition("/")[2]):
+                holder = custom_layer_holding(network, name.rpartition("/")[2])
+                where = (f" (it is inside your layer {holder!r}, a keras.layers.Layer, whose inner layers have no "
+                         f"path — only a nested keras.Model's do: name {holder!r}, or make it a keras.Model)")
             elif self._is_default(option, name):
                 where = (f" (it is {self.option_key(option)}'s default, a layer of lossexp's own mlp and cnn: "
                          f"name a layer of yours)")

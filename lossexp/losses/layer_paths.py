@@ -29,3 +29,18 @@ def nested_path(network: keras.Model, name: str, prefix: str = "") -> Optional[s
             if found:
                 return found
     return None
+
+
+def custom_layer_holding(network: keras.Model, name: str) -> Optional[str]:
+    """The name of the layer of ``network`` — a ``keras.layers.Layer`` of the user's, not a model — that
+    holds a layer called ``name`` as its attribute (a block's ``self.inner = Dense(…)``), or None.
+
+    Such an inner layer is called inside the custom layer's own ``call``, which lossexp cannot tap or
+    rewire, and has no path (paths go through nested models' ``layers``): a component naming it was
+    told only that it "is not in the model", beside a list of layers without it."""
+    for layer in network.layers:
+        if isinstance(layer, keras.Model):
+            continue
+        if any(inner.name == name for inner in layer._flatten_layers(include_self=False)):
+            return layer.name
+    return None

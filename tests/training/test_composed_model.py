@@ -352,6 +352,32 @@ def test_a_layer_inside_a_nested_model_is_named_by_its_path_and_otherwise_told_w
         compose(nested_network(), [Closure(name="closure", layer="hidden")])
 
 
+class Block(keras.layers.Layer):
+    """A user's block: a custom Layer (not a model) holding its own Dense."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = keras.layers.Dense(3, name="inner")
+
+    def call(self, x):
+        return self.inner(x)
+
+
+def test_a_layer_inside_a_custom_layer_is_named_as_out_of_reach_with_what_to_name():
+    """It was "layer 'inner' is not in the model; its layers are x, block, output" — as if misspelt."""
+    from lossexp.training.supervised import compose
+
+    inputs = keras.Input((4,), name="x")
+    network = keras.Model(inputs, keras.layers.Dense(1, name="output")(Block(name="block")(inputs)))
+    for path in ("inner", "block/inner"):
+        with pytest.raises(ConfigError) as info:
+            compose(network, [TrainableCoefficient(name="coef", layers=[path])])
+        assert str(info.value) == (
+            f"Invalid value for loss.coef.layers: layer {path!r} is not in the model (it is inside your layer 'block', "
+            "a keras.layers.Layer, whose inner layers have no path — only a nested keras.Model's do: name 'block', "
+            "or make it a keras.Model); its layers are x, block, output")
+
+
 def test_taps_and_weight_terms_reach_a_nested_models_layer_by_its_path(data, tmp_path):
     """An activity tap after backbone/hidden and hist_avg on its weights: values as NumPy computes
     them, counted once (not again as loss/other), and saved and reloaded with the tap inside."""
