@@ -127,12 +127,12 @@ class RunRecorder(IntervalCallback):
                 self._drift_measured = int(self._resumed_drift[-1])
         self.sink.add({**tracked_weights(self.model), **learning_rates(self.model)}, step=0)
 
-    def drift_state(self) -> List[np.ndarray]:
-        """What a checkpoint keeps of the drift (empty without drift): its references and the step
-        of its last measurement."""
+    def drift_state(self) -> List[Any]:
+        """What a checkpoint keeps of the drift (empty without drift): its references (variables, read
+        as the checkpoint writes them) and the step of its last measurement."""
         if self.drift is None:
             return []
-        return [*self.drift.state(), np.asarray(-1 if self._drift_measured is None else self._drift_measured)]
+        return [*self.drift.state_values(), np.asarray(-1 if self._drift_measured is None else self._drift_measured)]
 
     def on_steps_done(self, previous_step: int, logs: Dict[str, Any]) -> None:
         if previous_step == 0:  # start-up as felt: interpreter, imports, data, model, tracing, first call

@@ -39,6 +39,7 @@ from lossexp.errors import ConfigError
 from lossexp.training.callback_memory import memory as callback_memory
 from lossexp.training.checkpoint_files import PROGRESS, STATE_PREFIX, progress, unreadable
 from lossexp.training.early_stopping import Memory
+from lossexp.training.state_file import write_arrays
 from lossexp.training.step_count import batches_trained
 
 
@@ -63,7 +64,8 @@ def state_variables(model: keras.Model) -> List[Any]:
 
 class Checkpoint(keras.callbacks.Callback):
     """Writes the training state at each epoch's end (see the module docstring); ``drift_state``
-    returns the weight-drift references to keep beside it (the recorder makes them at train begin).
+    returns the weight-drift references to keep beside it (the recorder makes them at train begin;
+    arrays, or variables read as they are written: :mod:`lossexp.training.state_file`).
 
     ``once_recorded`` (the run's :meth:`lossexp.tracking.callback.MetricSink.once_written`; the
     callback then follows the recorder) defers the progress file until the epoch's points are in the
@@ -74,7 +76,7 @@ class Checkpoint(keras.callbacks.Callback):
     user's callbacks, whose :func:`~lossexp.training.callback_memory.memory` is kept (they run before it too).
     """
 
-    def __init__(self, directory: Path, drift_state: Optional[Callable[[], List[np.ndarray]]] = None,
+    def __init__(self, directory: Path, drift_state: Optional[Callable[[], List[Any]]] = None,
                  once_recorded: Optional[Callable[[Callable[[], None]], None]] = None,
                  early_stopping: Optional[Callable[[], Memory]] = None, callbacks: Sequence[Any] = ()) -> None:
         super().__init__()
@@ -100,16 +102,18 @@ class Checkpoint(keras.callbacks.Callback):
         ``once_recorded``) the progress naming it and the older states removed: a kill at any moment
         leaves a progress file and the state it names, whole."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        arrays = [v.numpy() for v in state_variables(self.model)]
+        variables = state_variables(self.model)
         drift = self.drift_state() if self.drift_state is not None else []
         memory = self.early_stopping() if self.early_stopping is not None else None
         best = memory.best_weights if memory is not None else []
         name = f"{STATE_PREFIX}{epochs}.npz"
         staged = self.directory / f"{name}.partial.npz"
-        np.savez(staged, *arrays, **{f"drift_{i}": value for i, value in enumerate(drift)},
-                 **{f"{BEST_PREFIX}{i}": value for i, value in enumerate(best)})
+        # each variable read as it is written, not the whole state copied to the host first
+        write_arrays(staged, [*((f"arr_{i}", v) for i, v in enumerate(variables)),
+                              *((f"drift_{i}", value) for i, value in enumerate(drift)),
+                              *((f"{BEST_PREFIX}{i}", value) for i, value in enumerate(best))])
         os.replace(staged, self.directory / name)
-        commit = functools.partial(self._commit, epochs, step, name, len(arrays),
+        commit = functools.partial(self._commit, epochs, step, name, len(variables),
                                    memory.summary() if memory is not None else None, callback_memory(self.callbacks))
         if self.once_recorded is not None:
             self.once_recorded(commit)

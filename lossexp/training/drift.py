@@ -126,6 +126,10 @@ class WeightDrift:
         measurement's step, as arrays (a checkpoint keeps them: :mod:`lossexp.training.checkpoint`)."""
         return [np.asarray(v.numpy()) for v in self._state_variables()] + [np.asarray(self._previous_step)]
 
+    def state_values(self) -> List[Any]:
+        """:meth:`state` with the variables unread (a checkpoint reads each as it writes it)."""
+        return [*self._state_variables(), np.asarray(self._previous_step)]
+
     def restore(self, state: Sequence[np.ndarray]) -> None:
         """Continue from :meth:`state` (of a drift of the same layers) instead of the current weights."""
         for variable, value in zip(self._state_variables(), state):
