@@ -50,12 +50,33 @@ class MetricSink:
         self._writing: List[Future] = []
 
     def add(self, values: Dict[str, float], step: int) -> None:
+        """Buffer ``values`` at ``step``; a key already recorded at ``step`` keeps one point (see :meth:`_again`)."""
         if step <= self.recorded_until:
             return
         for key, value in values.items():
             value = float(value)
+            if self._again(key, value, step):
+                continue
             self.history[key].append((step, value))
             self._pending.append((key, value, step))
+
+    def _again(self, key: str, value: float, step: int) -> bool:
+        """Whether ``key`` already has its point at ``step`` (then updated to ``value`` while still pending).
+
+        An epoch's end repeats the values its last interval sampled at the same step. On one device
+        they are equal, but under ``trainer.distribute=mirrored`` Keras' epoch logs are reduced over the
+        replicas again and may differ in the last bit (``loss/task`` 2.3627117 then 2.3627119): two values
+        at one step and one timestamp, which MLflow's logged model cannot take — linking the run's metrics
+        of the final step to it failed on SQLite's UNIQUE constraint, and the run lost its model."""
+        points = self.history.get(key)
+        if not points or points[-1][0] != step:
+            return False
+        for i in range(len(self._pending) - 1, -1, -1):
+            if self._pending[i][0] == key and self._pending[i][2] == step:  # not sent yet: the later value
+                self._pending[i] = (key, value, step)
+                points[-1] = (step, value)
+                break
+        return True
 
     def set_tags(self, tags: Dict[str, Any]) -> None:
         """Tag the run now (tags are rare and must survive a crash that follows)."""

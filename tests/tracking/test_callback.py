@@ -132,3 +132,28 @@ def test_the_learning_rate_is_recorded_at_each_sample_as_its_schedule_gives_it(t
     assert sorted(logged) == [0, 2, 4, 5, 7, 9, 10]
     for step, value in logged.items():
         assert value == pytest.approx(float(cosine(step)), rel=1e-6), step
+
+
+def test_a_key_sampled_again_at_its_step_is_one_point_that_a_logged_model_can_link(tmp_path):
+    """Under ``trainer.distribute=mirrored`` an epoch's end repeated its last sample's ``loss/task`` at the
+    same step with another last bit (2.3627117, 2.3627119): two rows at one step and timestamp, and
+    MLflow's logged model, which links the final step's metrics, failed on SQLite's UNIQUE constraint."""
+    from mlflow.entities import Metric
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = store.open_client(uri)
+    experiment = store.ensure_experiment(client, "t", uri)
+    run_id = store.start_run(client, experiment, "r", {})
+    sink = MetricSink(client, run_id)
+    sink.add({"loss/task": 2.5}, 5)
+    sink.flush()
+    sink.add({"loss/task": 2.5000002}, 5)  # a point already sent is kept
+    sink.add({"loss/task": 2.3627117}, 10)  # the interval's sample
+    sink.add({"loss/task": 2.3627119, "val_loss": 1.5}, 10)  # the epoch's end, at the same step
+    sink.close()
+    history = MlflowClient(uri).get_metric_history(run_id, "loss/task")
+    assert sorted((m.step, m.value) for m in history) == [(5, 2.5), (10, 2.3627119)]
+    assert sink.history["loss/task"] == [(5, 2.5), (10, 2.3627119)]
+    model = client.create_logged_model(experiment, name="model", source_run_id=run_id)
+    client.log_batch(run_id, metrics=[Metric(m.key, m.value, m.timestamp, m.step, run_id=run_id,
+                                             model_id=model.model_id) for m in history if m.step == 10])
