@@ -47,6 +47,18 @@ def all_replicas(value: Any, mean: bool = False) -> Any:
     return tf.distribute.get_replica_context().all_reduce(op, value)
 
 
+def gathered(value: Any) -> Any:
+    """The replicas' ``value`` (a tensor whose first axis is examples) concatenated along that axis, in
+    replica order: the global batch's rows; unchanged on one device and outside the replicas."""
+    if replicas() == 1:
+        return value
+    import tensorflow as tf
+
+    if tf.distribute.in_cross_replica_context():
+        return value
+    return tf.distribute.get_replica_context().all_gather(value, axis=0)
+
+
 def split_cpu(count: Optional[int]) -> None:
     """Make ``count`` logical CPU devices (before TensorFlow's runtime starts); None leaves it alone."""
     if count is None:

@@ -218,9 +218,12 @@ class SupervisedTrainer(Trainer):
     def callbacks(self, model: Any, data: Any) -> List[Any]:
         from lossexp.training.balanced_update import EpochEnd
         from lossexp.training.gradient_probe import GradientProbe, training_batches
+        from lossexp.training.replica_state import ReplicaStateCheck
 
         train, _ = self.splits(data)
-        ordering = self.ordering_callbacks()
+        # a component's state the replicas updated apart (a user's EMA of features): said after the first epoch
+        replicas = model.distribute_strategy.num_replicas_in_sync
+        ordering = [*self.ordering_callbacks(), *([ReplicaStateCheck(replicas)] if replicas > 1 else [])]
         if model.diagnostics is None:
             return [EpochEnd(), *ordering]
         batches = training_batches(train, self.config.trainer.batch_size, self.config.trainer.seed)
