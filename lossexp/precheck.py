@@ -77,6 +77,12 @@ def _unset_option(cfg: Optional[DictConfig], full_key: str, job: Sequence[str]) 
     from lossexp.registry import KINDS, get
 
     group, _, option = full_key.partition(".")
+    if group == "loss" and option.count(".") == 1:  # loss.<entry>.<option>: the component's YAML lacks it?
+        from lossexp.losses.entries import kind_of, yaml_lacks
+
+        entry, _, name = option.partition(".")
+        section = cfg.get("loss", {}) if cfg is not None else {}
+        return yaml_lacks(kind_of(entry, section.get(entry) if entry in section else None), name)
     kind = next((kind for kind, spec in KINDS.items() if spec.group == group), None)
     name = cfg.get(group, {}).get("name") if cfg is not None and kind is not None and "." not in option else None
     try:

@@ -381,9 +381,25 @@ class LossComponent(keras.layers.Layer):
 _ATTACHED = "_lossexp_attached"
 
 
+def require_initialised(component: LossComponent) -> None:
+    """One line for a component whose class's ``__init__`` did not call ``LossComponent.__init__`` (which
+    gives it its name and weight): it failed later, in lossexp's code, as an ``AttributeError: 'Mine'
+    object has no attribute 'name'`` traceback (exit 1)."""
+    if "weighting" in vars(component):
+        return
+    init = type(component).__init__
+    try:
+        where = f" at {inspect.getsourcefile(init)}:{inspect.getsourcelines(init)[1]}"
+    except (TypeError, OSError):  # no Python source: the class alone names it
+        where = ""
+    raise ConfigError(f"Invalid loss component {type(component).__name__}: its __init__{where} does not call "
+                      "super().__init__(weight=weight, **kwargs), which gives a component its name and weight")
+
+
 def attach(component: LossComponent, network: keras.Model) -> None:
     """``component.attach(network)``, remembering that a model holds it: ``attach`` creates the
     component's state, which belongs to that model."""
+    require_initialised(component)
     object.__setattr__(component, _ATTACHED, True)  # before: an attach that failed half way made state too
     component.attach(network)
 

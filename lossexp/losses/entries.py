@@ -49,6 +49,21 @@ def yaml_options(kind: str) -> Optional[Tuple[str, ...]]:
     return _yaml_options(path, kind) if path is not None else None
 
 
+def yaml_lacks(kind: str, option: str) -> str:
+    """``; it is an option of Mine (__init__ at mine.py:9) that conf/loss/mine.yaml does not list: …`` when
+    ``option`` is a constructor parameter of the component ``kind`` that its YAML — the list of the options
+    a config may set — leaves out; empty otherwise (a misspelling). Imports the component's module."""
+    try:
+        cls = registry.get("loss", kind).resolve()
+        options = cls.option_names()
+    except Exception:  # noqa: BLE001 — an unknown or broken component is reported where it is built
+        return ""
+    if option not in options:
+        return ""
+    return (f"; it is an option of {cls.__name__}{_defined_at(cls)} that {_yaml_named(kind)} does not list: "
+            f"add it there (the YAML lists the options a config may set)")
+
+
 def check_entry(key: str, options: Any, extra_keys: Iterable[str] = ()) -> None:
     """``loss.<key>`` names a known component, only its options (and ``extra_keys``), and a valid weight."""
     if options is None:
@@ -70,7 +85,8 @@ def check_entry(key: str, options: Any, extra_keys: Iterable[str] = ()) -> None:
         allowed = sorted(set(valid) | {KIND_KEY, *extra_keys})
         for option in options:
             if option not in allowed:
-                raise ConfigError(f"Unknown key loss.{key}.{option}: valid keys are {', '.join(allowed)}")
+                raise ConfigError(f"Unknown key loss.{key}.{option}: valid keys are {', '.join(allowed)}"
+                                  f"{yaml_lacks(kind, option)}")
     if "weight" in options:
         parse_weight(f"loss.{key}.weight", options["weight"])
 
@@ -80,6 +96,7 @@ def build_components(loss_cfg: Mapping[str, Any], extra_keys: Iterable[str] = ()
 
     ``extra_keys`` of an entry are the trainer's and are not passed to the component.
     """
+    from lossexp.losses.base import require_initialised
     from lossexp.project import where_it_broke
 
     extra = set(extra_keys)
@@ -97,14 +114,40 @@ def build_components(loss_cfg: Mapping[str, Any], extra_keys: Iterable[str] = ()
         hints = schema(cls, skip=("name", "weight"))  # a weight is a number, a schedule or trainable: parse_weight's
         options = {option: conform(f"loss.{key}.{option}", value, hints[option].hint) if option in hints else value
                    for option, value in options.items()}
+        missing = [name for name, option in schema(cls, skip=("name",)).items()
+                   if option.required and name not in options]
+        if missing:  # Python's TypeError would name lossexp's line that called the constructor
+            raise ConfigError(f"Missing value for loss.{key}.{missing[0]}: {cls.__name__}{_defined_at(cls)} has no "
+                              f"default for {', '.join(missing)} (list it in {_yaml_named(kind)}, which holds the "
+                              f"options a config may set, with a value)")
         try:
-            components.append(cls(name=key, **options))
+            component = cls(name=key, **options)
         except ConfigError:
             raise
         except Exception as exc:  # a component's own constructor failing (the user's code)
             raise ConfigError(f"Invalid loss component {key!r} ({kind}): its constructor failed at "
                               f"{where_it_broke(exc)}: {type(exc).__name__}: {exc}") from None
+        require_initialised(component)
+        components.append(component)
     return components
+
+
+def _defined_at(cls: type) -> str:
+    """`` (__init__ at file.py:12)``: where a component class's constructor is (empty without source)."""
+    import inspect
+
+    try:
+        return f" (__init__ at {inspect.getsourcefile(cls.__init__)}:{inspect.getsourcelines(cls.__init__)[1]})"
+    except (TypeError, OSError):
+        return ""
+
+
+def _yaml_named(kind: str) -> str:
+    """The component's YAML file, relative to the working directory when inside it, or where it would be."""
+    path = _yaml(kind)
+    if path is None:
+        return f"conf/loss/{kind}.yaml"
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def _plain(value: Any) -> Any:

@@ -172,3 +172,60 @@ def test_get_config_round_trips_the_options():
     for key in type(component).option_names():
         assert getattr(clone, key) == getattr(component, key) == config[key]
     assert clone.name == "slow_avg"
+
+
+def _margin_class(with_default: bool, calls_super: bool = True):
+    from keras import ops
+
+    from lossexp.losses.base import LossComponent
+
+    class Margin(LossComponent):
+        def __init__(self, weight=0.1, margin=1.0, **kwargs):
+            if calls_super:
+                super().__init__(weight=weight, **kwargs)
+            self.margin = margin
+
+        def term(self, context):
+            return ops.mean(ops.relu(self.margin - context.y_pred))
+
+    class Required(Margin):
+        def __init__(self, margin: float, weight=0.1, **kwargs):
+            super().__init__(weight=weight, margin=margin, **kwargs)
+
+    return Margin if with_default else Required
+
+
+def test_a_projects_component_option_its_yaml_does_not_list_or_set_is_one_line_naming_its_file(tmp_path, monkeypatch):
+    """A constructor parameter the component's YAML leaves out was 'Unknown key loss.m.margin: valid keys are
+    weight' (set with or without +), and one without a default a TypeError at lossexp's own line
+    (entries.py:101); a class whose __init__ skips super().__init__ an AttributeError traceback, exit 1."""
+    from lossexp.losses.entries import check_entry
+    from lossexp.precheck import check_jobs
+
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = []\n')
+    (tmp_path / "conf" / "loss").mkdir(parents=True)
+    for name in ("lacks_margin", "requires_margin", "skips_super"):
+        (tmp_path / "conf" / "loss" / f"{name}.yaml").write_text(f"{name}: {{weight: 0.1}}\n")
+    monkeypatch.setenv("LOSSEXP_PROJECT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    registry.register_component("lacks_margin")(_margin_class(True))
+    registry.register_component("requires_margin")(_margin_class(False))
+    registry.register_component("skips_super")(_margin_class(True, calls_super=False))
+    here = __file__
+    lacks = (r"; it is an option of Margin \(__init__ at " + here + r":\d+\) that conf/loss/lacks_margin.yaml does "
+             r"not list: add it there \(the YAML lists the options a config may set\)$")
+    with pytest.raises(ConfigError, match=r"^Unknown key loss.lacks_margin.margin: valid keys are kind, weight" + lacks):
+        check_entry("lacks_margin", {"weight": 0.1, "margin": 2.0})
+    with pytest.raises(ConfigError, match=r"^Unknown key loss.lacks_margin.margin: valid keys are weight" + lacks):
+        check_jobs(["loss=lacks_margin", "loss.lacks_margin.margin=2"], multirun=False, destinations=False)
+    with pytest.raises(ConfigError, match=r"^Unknown key loss.lacks_margin.margn: valid keys are weight$"):  # a typo
+        check_jobs(["loss=lacks_margin", "loss.lacks_margin.margn=2"], multirun=False, destinations=False)
+    with pytest.raises(ConfigError, match=r"^Missing value for loss.requires_margin.margin: Required \(__init__ at "
+                                          + here + r":\d+\) has no default for margin \(list it in "
+                                          r"conf/loss/requires_margin.yaml, which holds the options a config may "
+                                          r"set, with a value\)$"):
+        build_components({"requires_margin": {"weight": 0.1}})
+    with pytest.raises(ConfigError, match=r"^Invalid loss component Margin: its __init__ at " + here + r":\d+ does not "
+                                          r"call super\(\).__init__\(weight=weight, \*\*kwargs\), which gives a "
+                                          r"component its name and weight$"):
+        build_components({"skips_super": {"weight": 0.1}})
