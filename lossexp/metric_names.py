@@ -12,6 +12,7 @@ name                      meaning                                        UI sect
 ``val_loss/…``, ``val_term/…``  the same on the validation split          ``val_loss``, ``val_term``
 ``weight/<c>``            c's effective weight (scheduled or trainable)  ``weight``
 ``weight/coef/<c>``       c's trained coefficient ``a``                  ``weight/coef``
+``weight/var/<c>/<v>``    c's own trained variable v (``.norm``: a tensor's) ``weight/var/<c>``
 ``weight/<method>/<t>``   a weighting method's weight of task t          ``weight/<method>``
 ``weight_drift/<stat>/<layer>``  relative weight drift of a layer       ``weight_drift/<stat>`` (3)
 ``weight_grad/<t>/<stat>``  gradient diagnostics of task t (norm, …)     ``weight_grad/<t>``
@@ -79,6 +80,12 @@ def weight(component: str) -> str:
 def coef(component: str) -> str:
     """``weight/coef/<component>``: the trained coefficient (raw ``a``; ``s`` for ``uncertainty``)."""
     return COEF_PREFIX + component
+
+
+def component_variable(component: str, variable: str, tensor: bool = False) -> str:
+    """``weight/var/<component>/<variable>``: a trainable variable of the component's own (not its weight's),
+    a scalar's value or, with ``tensor``, a tensor's Frobenius norm (``….norm``)."""
+    return f"{WEIGHT_PREFIX}var/{component}/{variable}" + (".norm" if tensor else "")
 
 
 def learning_rate(player: str | None = None) -> str:

@@ -38,6 +38,7 @@ from typing import Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Seque
 import keras
 from keras import ops
 
+from lossexp import metric_names
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.losses.layer_paths import custom_layer_holding, find_layer, nested_path
 from lossexp.losses.weight_spec import parse_weight
@@ -209,8 +210,26 @@ class LossComponent(keras.layers.Layer):
         self.weighting.after_step(term)
 
     def tracked_weights(self) -> Dict[str, Any]:
-        """``weight/<name>`` and ``weight/coef/<name>`` values to log (none for a constant weight)."""
-        return self.weighting.tracked(self.name)
+        """``weight/<name>`` and ``weight/coef/<name>`` values to log (none for a constant weight), and the
+        component's own trained variables (:meth:`trained_variables`)."""
+        return {**self.weighting.tracked(self.name), **self.trained_variables()}
+
+    def trained_variables(self) -> Dict[str, Any]:
+        """``weight/var/<name>/<variable>`` of each trainable variable the component made itself with
+        ``add_weight`` (a projection, a learned margin; its weight's own is ``weight/coef/<name>``): a
+        scalar's value, a tensor's Frobenius norm (``.norm``), read in NumPy between steps. The run
+        recorded none of them before: only the saved model held what they were trained to."""
+        import numpy as np
+
+        own = getattr(self.weighting, "raw_weight", None)
+        values = {}
+        for variable in self.trainable_variables:
+            if variable is own:
+                continue
+            value = np.asarray(ops.convert_to_numpy(variable), dtype=np.float64)
+            key = metric_names.component_variable(self.name, variable.name, tensor=value.ndim > 0)
+            values[key] = float(np.sqrt(np.sum(np.square(value)))) if value.ndim else float(value)
+        return values
 
     def tap_name(self, layer: str) -> str:
         """The name of the tap this component inserts after ``layer`` (stable across reloads); the tap

@@ -1,0 +1,46 @@
+"""The component contract's defaults: what a run records of a component's own trained variables."""
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+from lossexp.losses.base import LossComponent
+from lossexp.tracking.callback import MetricSink, RunRecorder
+
+
+class Projection(LossComponent):
+    """term = mean ‖h·M − v‖² + b² over hidden_1's outputs h: M, v and b are the component's own."""
+
+    def attach(self, network):
+        self.m = self.add_weight(name="m", shape=(8, 8), initializer="identity", trainable=True)
+        self.v = self.add_weight(name="v", shape=(8,), initializer="ones", trainable=True)
+        self.b = self.add_weight(name="b", shape=(), initializer="ones", trainable=True)
+        self.count = self.add_weight(name="count", shape=(), initializer="zeros", trainable=False)
+
+    def outputs_needed(self):
+        return ["hidden_1"]
+
+    def term(self, context):
+        residual = ops.matmul(context.outputs["hidden_1"], self.m) - self.v
+        return ops.mean(ops.sum(ops.square(residual), axis=-1)) + ops.square(self.b)
+
+
+def test_a_components_own_trained_variables_are_recorded_at_each_sample(tiny_network, compose, regression_data):
+    """Before, a run recorded none of them (only the saved model held M, v and b); now each sample records a
+    scalar's value and a tensor's norm, `weight/var/<c>/<v>`, beside a trainable weight's `weight/coef/<c>`."""
+    x, y = regression_data
+    component = Projection(name="proj", weight={"value": 0.5, "trainable": True, "parametrization": "softplus"})
+    model = compose(tiny_network(), [component])
+    sink = MetricSink(None, None)
+    model.fit(x[:16], y[:16], batch_size=8, epochs=1, verbose=0, callbacks=[RunRecorder(sink, every_n_steps=1,
+                                                                                           drift=False)])
+    recorded = {key for key in sink.history if key.startswith("weight/")}
+    assert recorded == {"weight/proj", "weight/coef/proj", "weight/var/proj/m.norm", "weight/var/proj/v.norm",
+                        "weight/var/proj/b"}
+    assert [step for step, _ in sink.history["weight/var/proj/m.norm"]] == [0, 1, 2]
+    assert sink.history["weight/var/proj/m.norm"][0][1] == np.sqrt(8.0)  # the identity it started at
+    np.testing.assert_allclose(sink.history["weight/var/proj/m.norm"][-1][1], np.linalg.norm(component.m.numpy()),
+                               rtol=1e-6)
+    np.testing.assert_allclose(sink.history["weight/var/proj/v.norm"][-1][1], np.linalg.norm(component.v.numpy()),
+                               rtol=1e-6)
+    assert sink.history["weight/var/proj/b"][-1][1] == float(component.b.numpy()) < 1.0  # trained down from 1
