@@ -8,7 +8,7 @@ catches them without importing TensorFlow).
 from __future__ import annotations
 
 import signal
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 EXIT_BAD_INPUT = 2
 
@@ -43,14 +43,15 @@ def needs_graph_network(component: str, needs: str, network: str, hint: str = ""
 class NonFiniteLoss(RuntimeError):
     """Training produced a NaN or infinite loss; the message names the key and the step."""
 
-    def __init__(self, key: str, value: float, step: int) -> None:
-        super().__init__(f"{key} is {value} at step {step}; training stopped")
-        self.key, self.value, self.step = key, value, step
+    def __init__(self, key: str, value: float, step: int, first: Optional[int] = None) -> None:
+        since = f" (first at step {first})" if first is not None and first != step else ""
+        super().__init__(f"{key} is {value} at step {step}{since}; training stopped")
+        self.key, self.value, self.step, self.first = key, value, step, first
 
     def __reduce__(self) -> Any:
         """Rebuild from the same arguments: a sweep job's exception travels back to the launching
         process pickled (joblib, submitit), and must not break the worker pool there."""
-        return type(self), (self.key, self.value, self.step)
+        return type(self), (self.key, self.value, self.step, self.first)
 
 
 class Terminated(BaseException):

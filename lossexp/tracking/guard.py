@@ -74,8 +74,10 @@ class NonFiniteGuard(IntervalCallback):
         if key is None:
             return
         value = float(logs[key])
-        self.sink.set_tags({"nonfinite": key, "nonfinite.step": self.step, "nonfinite.value": value})
-        raise NonFiniteLoss(key, value, self.step)
+        first = breakdown.first_nonfinite_step(key) if hasattr(breakdown, "first_nonfinite_step") else None
+        tags = {"nonfinite": key, "nonfinite.step": self.step, "nonfinite.value": value}
+        self.sink.set_tags({**tags, **({"nonfinite.first_step": first} if first is not None else {})})
+        raise NonFiniteLoss(key, value, self.step, first)
 
 
 #: signals this process was stopped by (a sweep's parent run ends KILLED when a job saw one)

@@ -129,17 +129,36 @@ class RunningMeans(keras.metrics.Metric):
         self.totals = self.add_variable(shape=(len(self.names),), initializer="zeros", name="totals")
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
         self.nonfinite = self.add_variable(shape=(len(self.names),), initializer="zeros", name="nonfinite")
+        self.first_nonfinite = self.add_variable(shape=(len(self.names),), initializer="zeros",
+                                                 name="first_nonfinite")
 
-    def update_state(self, values: Any, sample_weight: Any) -> None:
+    def update_state(self, values: Any, sample_weight: Any, step: Any = None) -> None:
+        """Add one batch's ``values``; ``step`` (a training step's number) marks the first step of the epoch
+        at which each became non-finite."""
         stacked = ops.stack(values)
         self.totals.assign_add(stacked * sample_weight)
         self.count.assign_add(sample_weight)
-        self.nonfinite.assign_add(ops.cast(ops.logical_not(ops.isfinite(stacked)), "float32"))
+        bad = ops.logical_not(ops.isfinite(stacked))
+        self.nonfinite.assign_add(ops.cast(bad, "float32"))
+        if step is not None:
+            first = ops.convert_to_tensor(self.first_nonfinite)
+            self.first_nonfinite.assign(ops.where(ops.logical_and(bad, ops.equal(first, 0.0)),
+                                                  ops.cast(step, "float32"), first))
 
     def nonfinite_steps(self) -> Dict[str, int]:
         """The steps of the epoch so far at which each name's value was not finite (those that were)."""
         counts = ops.convert_to_numpy(self.nonfinite)
         return {name: int(count) for name, count in zip(self.names, counts) if count > 0}
+
+    def first_nonfinite_step(self, name: str) -> Optional[int]:
+        """The training step at which ``name`` was first not finite in this epoch (None: never, or unknown).
+
+        The guard reads the running means every logging interval — with ``steps_per_execution`` > 1 only
+        then —, so a term NaN at step 7 alone was reported "at step 10", the step it was seen at."""
+        if name not in self.names:
+            return None
+        step = float(ops.convert_to_numpy(self.first_nonfinite)[self.names.index(name)])
+        return int(step) if step > 0 else None
 
     def result(self) -> Dict[str, Any]:
         means = ops.unstack(ops.divide_no_nan(self.totals, self.count), num=len(self.names))
@@ -149,6 +168,7 @@ class RunningMeans(keras.metrics.Metric):
         self.totals.assign(ops.zeros_like(self.totals))
         self.count.assign(0.0)
         self.nonfinite.assign(ops.zeros_like(self.nonfinite))
+        self.first_nonfinite.assign(ops.zeros_like(self.first_nonfinite))
 
 
 @keras.saving.register_keras_serializable(package="lossexp")
@@ -382,7 +402,8 @@ class ComposedModel(keras.Model):
         if self.has_other_losses:
             breakdown.append(other_total if other else zero())
             parts.append(breakdown[-1])
-        self.breakdown.update_state(breakdown, sample_weight=batch_size(y_pred))
+        self.breakdown.update_state(breakdown, sample_weight=batch_size(y_pred),
+                                    step=context.step if training else None)
         return StepLoss(total, composed.terms, parts, composed.gradients)
 
     def _output_losses(self, y: Any, y_pred: Any, sample_weight: Any) -> List[Any]:

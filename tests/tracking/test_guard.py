@@ -69,6 +69,9 @@ def test_the_exceptions_survive_pickling_back_from_a_sweep_worker():
     loss = pickle.loads(pickle.dumps(NonFiniteLoss("loss/task", float("inf"), 7)))
     assert (loss.key, loss.value, loss.step, str(loss)) == ("loss/task", float("inf"), 7,
                                                            "loss/task is inf at step 7; training stopped")
+    first = pickle.loads(pickle.dumps(NonFiniteLoss("loss/task", float("nan"), 10, first=7)))
+    assert (first.step, first.first, str(first)) == (10, 7, "loss/task is nan at step 10 (first at step 7); training "
+                                                             "stopped")
     terminated = pickle.loads(pickle.dumps(Terminated(signal.SIGTERM)))
     assert terminated.signum == signal.SIGTERM and str(terminated) == "terminated by SIGTERM"
 
@@ -104,3 +107,38 @@ def test_the_part_non_finite_the_longest_is_blamed_when_all_are_by_the_check():
     assert (stopped.value.key, stopped.value.step) == ("loss/divides_by_zero_from_step_3", 10)
     assert model.breakdown.nonfinite_steps() == {"loss/task": 7, "term/divides_by_zero_from_step_3": 8,
                                                  "loss/divides_by_zero_from_step_3": 8}
+
+
+def test_a_term_non_finite_at_one_step_is_reported_with_the_step_it_was_first_at():
+    """A term NaN at step 7 alone (its gradient finite: the weights stay finite) was reported "at step 10",
+    the logging interval's check, with no sign of step 7; the breakdown now marks the first step in the graph
+    (steps_per_execution 10: the check cannot run between)."""
+    import keras
+    import numpy as np
+    from keras import ops
+
+    import lossexp
+    from lossexp.errors import NonFiniteLoss
+    from lossexp.tracking.callback import MetricSink
+    from lossexp.tracking.guard import NonFiniteGuard
+
+    @lossexp.register_component("nan_at_7")
+    class NanAtStep7(lossexp.LossComponent):
+        def term(self, context):
+            square = ops.mean(ops.square(ops.cast(context.y_pred, "float32")))
+            if context.step is None:
+                return square
+            return ops.where(ops.equal(context.step, 7.0), ops.log(square * 0.0 - 1.0), square)
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    model = lossexp.compose(keras.Model(inputs, keras.layers.Dense(1)(inputs)), [NanAtStep7(name="nan_at_7", weight=0.1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse", steps_per_execution=10)
+    x = np.random.default_rng(0).random((40, 4)).astype("float32")
+    sink = MetricSink(None, None)
+    with pytest.raises(NonFiniteLoss) as stopped:
+        model.fit(x, x[:, :1], batch_size=4, epochs=1, verbose=0, callbacks=[NonFiniteGuard(sink, 10)])
+    assert (stopped.value.key, stopped.value.step, stopped.value.first) == ("loss/nan_at_7", 10, 7)
+    assert str(stopped.value) == "loss/nan_at_7 is nan at step 10 (first at step 7); training stopped"
+    assert model.breakdown.nonfinite_steps() == {"term/nan_at_7": 1, "loss/nan_at_7": 1}
+    assert np.isfinite(model.network.get_weights()[0]).all()
