@@ -245,9 +245,16 @@ def embedded_failure(exc: BaseException) -> Optional[Tuple[traceback.FrameSummar
     return traceback.FrameSummary(last.group(1), int(last.group(2)), last.group(3)), summary
 
 
+#: what TensorFlow wraps an eager op's message in: ``{{function_node __wrapped__MatMul_device_/job:…/CPU:0}}`` before
+#: it, `` name: `` (the op's empty name) after it — 90 characters of a one-line error that say nothing to a user
+_TF_WRAPPING = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s+name:\s*$")
+
+
 def one_line(message: str, limit: int = 400) -> str:
-    """An exception's message as one line: Keras' colour codes and its 'Arguments received' part dropped."""
+    """An exception's message as one line: Keras' colour codes and its 'Arguments received' part dropped, and
+    TensorFlow's wrapping of an eager op's message (``{{function_node …}}``, a trailing empty `` name:``)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", message).split("Arguments received by")[0]
+    text = _TF_WRAPPING.sub("", text.strip())
     text = " ".join(line.strip() for line in text.splitlines() if line.strip())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 

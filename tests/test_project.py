@@ -401,3 +401,17 @@ def test_pythons_pseudo_files_are_never_the_projects_code(tmp_path, monkeypatch)
     mine = message.replace("<frozen runpy>", str(tmp_path / "mine.py"))
     frame, summary = embedded_failure(tf.errors.InvalidArgumentError(None, None, mine))
     assert (frame.filename, frame.lineno) == (str(tmp_path / "mine.py"), 88)
+
+
+def test_an_eager_ops_error_is_one_line_without_tensorflows_wrapping():
+    """A component's term failing at an eager op (its check before training) read 'term() failed at mine.py:18:
+    InvalidArgumentError: {{function_node __wrapped____MklMatMul_device_/job:localhost/replica:0/task:0/device:
+    CPU:0}} Matrix size-incompatible: … [Op:MatMul] name:' — 90 characters of TensorFlow's wrapping."""
+    import tensorflow as tf
+
+    from lossexp.project import one_line
+
+    with pytest.raises(tf.errors.InvalidArgumentError) as failed:
+        tf.matmul(tf.ones((8, 3)), tf.ones((8, 3)))
+    assert "{{function_node" in str(failed.value)
+    assert one_line(str(failed.value)) == "Matrix size-incompatible: In[0]: [8,3], In[1]: [8,3] [Op:MatMul]"
