@@ -46,7 +46,7 @@ class Signals:
     losses: Any
     #: Gramian (K, K) of the tasks' gradients on :meth:`WeightingMethod.gradient_layers` (gradient methods)
     gramian: Any = None
-    #: the training step, 1 for the first (float32 scalar)
+    #: the training step, 1 for the first (int64 scalar: exact past 2**24 steps)
     step: Any = None
 
 

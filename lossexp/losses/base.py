@@ -56,11 +56,19 @@ class LossContext:
     training: bool
     #: the training step (1 for the first), a scalar tensor; schedules follow it. None in validation
     step: Any = None
+    #: the same step as an int64 tensor, exact at any count (float32 ``step`` rounds above 2**24 =
+    #: 16,777,216 steps); weight schedules follow it. None in validation (and where only ``step`` is known)
+    step_count: Any = None
     #: outputs of the layers named by the components' ``outputs_needed()``, by layer name
     outputs: Mapping[str, Any] = field(default_factory=dict)
     #: the batch's inputs, as the network takes them: a term that calls ``network`` again on a
     #: perturbed or augmented copy (consistency, smoothness) starts from them
     x: Any = None
+
+    @property
+    def schedule_step(self) -> Any:
+        """The step a weight schedule follows: :attr:`step_count` when known, else :attr:`step`."""
+        return self.step if self.step_count is None else self.step_count
 
 
 class LossTap(keras.layers.Layer):
@@ -203,7 +211,7 @@ class LossComponent(keras.layers.Layer):
 
     def contribution(self, term: Any, context: LossContext) -> Any:
         """What the term adds to the total loss (``weight · term`` for most weights)."""
-        return self.weighting.contribution(term, step=context.step, training=context.training)
+        return self.weighting.contribution(term, step=context.schedule_step, training=context.training)
 
     def after_step(self, term: Any) -> None:
         """Called with this step's term after the optimizer update (dual ascent on the weight)."""

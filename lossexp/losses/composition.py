@@ -63,7 +63,7 @@ class Composition:
                 continue
             closed = None
             if gradient_scale is not None and context.training and component.gives_closed_form_gradients:
-                multiplier = component.weighting.multiplier(context.step, training=True)
+                multiplier = component.weighting.multiplier(context.schedule_step, training=True)
                 closed = component.closed_form_gradients(context, ops.stop_gradient(multiplier) * gradient_scale)
             if closed is None:
                 term = ops.cast(component.term(context), "float32")

@@ -55,7 +55,7 @@ class Weighting:
         if self.spec.trained_by_gradient:
             return _EFFECTIVE[self.spec.parametrization](self.raw_weight)
         if self.spec.kind == "scheduled" and training and step is not None:
-            value = self._scheduled(ops.cast(step, "float32"))
+            value = ops.cast(self._scheduled(ops.cast(step, "float64")), "float32")
             self.loss_weight.assign(value)
             return value
         return ops.convert_to_tensor(self.loss_weight)
@@ -98,10 +98,13 @@ class Weighting:
         return self._was_changed
 
     def _scheduled(self, t: Any) -> Any:
+        """The schedule's value at step ``t``, computed in float64 (the caller casts it to float32): a
+        float32 step rounds above 2**24 = 16,777,216, where a cyclical schedule's phase (a remainder)
+        went wrong by whole steps; float64 holds every step count exactly."""
         spec = self.spec
         span = spec.end - spec.start
         if spec.schedule == "constant":
-            return ops.convert_to_tensor(spec.end, dtype="float32")
+            return ops.convert_to_tensor(spec.end, dtype="float64")
         if spec.schedule == "linear":
             return spec.start + span * ops.clip((t - spec.delay) / spec.steps, 0.0, 1.0)
         if spec.schedule == "sigmoid":

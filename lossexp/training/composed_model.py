@@ -355,11 +355,18 @@ class ComposedModel(keras.Model):
         outputs = dict(self._with_outputs(x, training=training))
         return outputs.pop("y_pred"), outputs
 
-    def step_number(self) -> Optional[Any]:
-        """The training step being taken, 1 for the first (the optimizer's count + 1)."""
+    def step_count(self) -> Optional[Any]:
+        """The training step being taken, 1 for the first (the optimizer's count + 1), as an int64 tensor:
+        exact at any count, where a float32 count rounds above 2**24 = 16,777,216 steps (schedules and
+        PCGrad's per-step order follow this one)."""
         if self.optimizer is None:
             return None
-        return ops.cast(self.optimizer.iterations, "float32") + 1.0
+        return ops.cast(self.optimizer.iterations, "int64") + 1
+
+    def step_number(self) -> Optional[Any]:
+        """:meth:`step_count` as float32 (``LossContext.step``, what a component of the user's computes with)."""
+        count = self.step_count()
+        return None if count is None else ops.cast(count, "float32")
 
     # -- the composed loss -----------------------------------------------------------------
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
@@ -384,7 +391,8 @@ class ComposedModel(keras.Model):
             if replicas() > 1:  # Keras divided its compiled loss by the replicas already (as every Keras loss)
                 task, task_parts = task * replicas(), [part * replicas() for part in task_parts]
         context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training,
-                              step=self.step_number() if training else None, outputs=outputs or {}, x=x)
+                              step=self.step_number() if training else None,
+                              step_count=self.step_count() if training else None, outputs=outputs or {}, x=x)
         other = unowned_losses(self.network, self.components)  # this forward pass's, before a term calls it again
         with forward_pass_kept(self.network):
             composed = self.composition(context, task, gradient_scale)
@@ -444,7 +452,7 @@ class ComposedModel(keras.Model):
             if update.plain:
                 scaled_loss = self.optimizer.scale_loss(loss / replicas() if replicas() > 1 else loss)
             else:
-                step = self.step_number()
+                step = self.step_count()
                 weights, objective = update.objective(parts, step)
         variables = self.trainable_weights
         if update.plain:

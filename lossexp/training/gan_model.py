@@ -142,9 +142,9 @@ class GANModel(keras.Model):
     # -- one training step ----------------------------------------------------------------
     def objective(self, player: str, adversarial: Any, y_true: Any, y_pred: Any) -> Tuple[Any, Dict[str, Any], List]:
         """(the player's total loss, each component's unweighted term, values for the breakdown)."""
-        step = ops.cast(self.player_optimizer(player).iterations, "float32") + 1.0
+        step = ops.cast(self.player_optimizer(player).iterations, "int64") + 1  # exact past 2**24 steps
         context = LossContext(y_true=y_true, y_pred=y_pred, network=self.player_network(player), training=True,
-                              step=step)
+                              step=ops.cast(step, "float32"), step_count=step)
         composed = self.compositions[player](context, adversarial)
         return composed.total, composed.terms, [composed.total, adversarial, *composed.values]
 

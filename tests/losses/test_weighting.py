@@ -206,3 +206,22 @@ def test_a_constant_weight_a_callback_changes_is_tracked_from_then_on(tiny_netwo
     assert float(model.tracked_weights()["weight/cross_layer"]) == pytest.approx(0.2)
     variable.assign(0.01)
     assert float(model.tracked_weights()["weight/cross_layer"]) == pytest.approx(0.01)
+
+
+def test_a_schedule_counts_every_step_past_two_to_the_24(tiny_network, compose, regression_data):
+    """The optimizer's count past 2**24 = 16,777,216 steps: a float32 step count rounded it (2**24 + 1
+    and 2**24 + 2 both became 2**24 + 2), so a cyclical schedule with 8-step cycles skipped and repeated
+    phases, and PCGrad's per-step order repeated; the schedule now follows the exact count."""
+    x, y = regression_data[0][:8], regression_data[1][:8]
+    options = {"start": 0.0, "end": 1.0, "steps": 2 ** 26, "cycles": 2 ** 23, "ratio": 1.0}  # 8-step cycles
+    component = CrossLayerNorm(name="cross_layer", weight={"schedule": "cyclical", **options})
+    model = compose(tiny_network(), [component], learning_rate=0.0)
+    model.train_on_batch(x, y)  # builds the optimizer
+    first = 2 ** 24 - 2
+    model.optimizer.iterations.assign(first - 1)
+    seen = []
+    for t in range(first, first + 6):
+        model.train_on_batch(x, y)
+        seen.append(float(model.tracked_weights()["weight/cross_layer"]))
+    expected = [np_schedule("cyclical", t, **options) for t in range(first, first + 6)]
+    np.testing.assert_allclose(seen, expected, rtol=1e-6, atol=1e-7)
