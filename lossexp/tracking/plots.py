@@ -6,8 +6,9 @@ Made to be read, not just drawn:
   loss's thin line, so the two stay distinguishable however small the components are;
 * each component's weighted contribution ``loss/<c>`` gets its own colour in a panel of its own
   (log scale when positive), labelled with its share of the final total;
-* validation values (``val_…``, one per epoch) are dashed lines with a marker at every epoch, in
-  the colour of their training series;
+* validation values (``val_…``, one per epoch) are dashed lines with a marker at every epoch (at
+  every k-th of a run of more than 40 epochs), in the colour of their training series;
+* the total and task loss are on a log scale when they span a factor of 10 or more (a long run's);
 * weights (``weight/<c>``, ``weight/coef/<c>``) and ``weight_drift/from_init/<layer>`` follow
   when the run has them (of a deep network, the layers that drifted most named, the rest pale).
 """
@@ -26,6 +27,10 @@ from lossexp import metric_names  # noqa: E402
 History = Dict[str, List[Tuple[int, float]]]
 #: drift lines named in the legend at most (a deep network has hundreds of layers)
 DRIFT_LABELLED = 10
+#: validation markers drawn at most per line (a run of hundreds of epochs has a point per epoch)
+VALIDATION_MARKERS = 40
+#: the total and task loss are drawn on a log scale when their values span at least this factor
+LOG_SPAN = 10.0
 TOTAL, TASK = metric_names.LOSS, metric_names.loss(metric_names.TASK)
 
 
@@ -50,7 +55,8 @@ def _draw(ax, history: History, key: str, label: str, **style) -> None:
     if history.get(val_key):
         steps, values = zip(*history[val_key])
         ax.plot(steps, values, label=f"{label} (validation)", color=colour or style.get("color"),
-                linestyle="--", marker="o", markersize=4, linewidth=1.2)
+                linestyle="--", marker="o", markersize=4, linewidth=1.2,
+                markevery=max(1, -(-len(steps) // VALIDATION_MARKERS)))  # a marker an epoch, up to 40 of them
 
 
 def _positive(history: History, keys: Sequence[str]) -> bool:
@@ -58,9 +64,19 @@ def _positive(history: History, keys: Sequence[str]) -> bool:
     return bool(values) and all(v > 0 for v in values)
 
 
+def _spans_decades(history: History, keys: Sequence[str]) -> bool:
+    """Whether the values of ``keys`` (and their validation twins) are all positive and span at least
+    :data:`LOG_SPAN`: a long run's loss falls by orders of magnitude, and on a linear axis everything
+    after its first epochs lay flat on zero (a 100-epoch run: 4.7 at the start, 0.02 from step 2,000 on)."""
+    values = [v for k in keys for key in (k, metric_names.validation(k)) for _, v in history.get(key, [])]
+    return bool(values) and min(values) > 0 and max(values) >= LOG_SPAN * min(values)
+
+
 def _total_and_task(ax, history: History) -> None:
     _draw(ax, history, TOTAL, "loss (total)", color="0.55", linewidth=5, alpha=0.6, solid_capstyle="butt")
     _draw(ax, history, TASK, "loss/task", color="tab:blue", linewidth=1.3)
+    if _spans_decades(history, [TOTAL, TASK]):
+        ax.set_yscale("log")
     ax.set_title("Total and task loss")
 
 

@@ -75,3 +75,27 @@ def test_a_deep_networks_drift_names_the_layers_that_drifted_most_and_fits_its_l
         assert len(drift.get_lines()) == 121 and "the 10 that drifted most named" in drift.get_title()
     finally:
         plt.close(fig)
+
+
+def test_a_long_runs_loss_is_on_a_log_scale_and_its_validation_markers_are_thinned():
+    """A 100-epoch run (125,000 steps) drew its loss, 4.7 at the start and 0.02 after step 2,000, on a
+    linear axis — flat on zero for all but its first epochs — and a marker at each of its epochs (a
+    smear at 1,000 epochs): a loss spanning a factor of 10 is now on a log scale, and at most 40
+    validation markers are drawn; a short run's panel stays linear (the test above)."""
+    steps = range(10, 1_000_001, 10)
+    ends = range(1_000, 1_000_001, 1_000)  # 1,000 epochs
+    long = {"loss": [(s, 4.7 / (1 + s / 100)) for s in steps], "loss/task": [(s, 4.6 / (1 + s / 100)) for s in steps],
+            "val_loss": [(s, 4.7 / (1 + s / 100)) for s in ends]}
+    fig = run_figure(long, "long")
+    try:
+        [totals] = fig.axes
+        assert totals.get_yscale() == "log"
+        validation = lines_by_label(totals)["loss (total) (validation)"]
+        assert len(validation.get_xdata()) == 1_000 and validation.get_markevery() == 25  # 40 markers
+    finally:
+        plt.close(fig)
+    fig = run_figure(HISTORY, "short")
+    try:
+        assert fig.axes[0].get_yscale() == "linear"
+    finally:
+        plt.close(fig)
