@@ -80,7 +80,7 @@ class TrackedRun:
                 raise store.access_denied(error, self.uri, self._tracking.experiment) from None
             self._heartbeat = Heartbeat(self.client, self.run_id, self._tracking.heartbeat_s).start()
         self._signals.enter_context(terminate_on_signals())
-        recorded = store.metric_histories(self.client, self.run_id) if self.resume_run_id and self.enabled else None
+        recorded = store.metric_histories(self.client, self.run_id, self.uri) if self.resume_run_id and self.enabled else None
         self.sink = MetricSink(self.client, self.run_id, recorded)
         return self
 

@@ -67,3 +67,30 @@ def test_ensure_experiment_creates_one_experiment_beside_a_lock_file(tmp_path):
     assert (tmp_path / "outputs" / "mlflow.db.lock").exists()
     experiment = store.open_client(uri).get_experiment(ids.pop())
     assert experiment.artifact_location == (tmp_path / "outputs" / "mlartifacts").as_uri()
+
+
+def test_a_runs_histories_are_read_in_one_query_from_a_local_store_as_mlflow_reads_them(tmp_path, monkeypatch):
+    """A resumed run reads every metric's history (its plots, its last recorded step): through MLflow,
+    one query per key and about 35 µs a point — 5.4–6.6 s at a 100-epoch run's 163,000 points, minutes at
+    10⁶ steps. A local SQLite store is read in one query; the points are MLflow's (NaN, ±inf — stored
+    as ±1.8e308 —, two values at one step), and MLflow's per-key reader is not used."""
+    import math
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = store.open_client(uri)
+    run_id = store.start_run(client, store.ensure_experiment(client, "e", uri), "r", {})
+    points = [("loss", 1.0, 0), ("loss", float("nan"), 10), ("loss", 0.5, 20), ("loss", 0.25, 20),
+              ("term/a", float("inf"), 10), ("term/a", -float("inf"), 20), ("weight/a", 0.1, 0)]
+    client.log_batch(run_id, metrics=[Metric(k, v, 1000 + i, s) for i, (k, v, s) in enumerate(points)])
+    expected = {key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+                for key in ("loss", "term/a", "weight/a")}
+    monkeypatch.setattr(MlflowClient, "get_metric_history", lambda *a, **k: pytest.fail("read key by key"))
+    histories = store.metric_histories(client, run_id, uri)
+    assert set(histories) == set(expected)
+    for key, series in expected.items():
+        got = histories[key]
+        assert [s for s, _ in got] == [s for s, _ in series]
+        assert all((math.isnan(a) and math.isnan(b)) or a == b for (_, a), (_, b) in zip(got, series)), key
