@@ -29,6 +29,7 @@ from mlflow.tracking import MlflowClient
 from lossexp import metric_names
 from lossexp.tracking import held_signals, store
 from lossexp.tracking.clock import seconds_since_process_start
+from lossexp.tracking.points import Points
 from lossexp.training.step_count import IntervalCallback
 from lossexp.training.drift import WeightDrift
 
@@ -42,7 +43,8 @@ class MetricSink:
                  recorded: Optional[Dict[str, List[Tuple[int, float]]]] = None) -> None:
         self.client = client
         self.run_id = run_id
-        self.history: Dict[str, List[Tuple[int, float]]] = defaultdict(list, recorded or {})
+        #: every point recorded, packed (:class:`~lossexp.tracking.points.Points`: 16 bytes a point, not 120)
+        self.history: Dict[str, Points] = defaultdict(Points, {key: Points(points) for key, points in (recorded or {}).items()})
         #: a resumed run's last recorded step: it trains again from its checkpoint's step, and the
         #: points of the steps its stopped attempt recorded are kept rather than recorded twice
         self.recorded_until = max((step for points in (recorded or {}).values() for step, _ in points), default=-1)
