@@ -88,6 +88,9 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     from lossexp.sweeps.job import child_identity, prepare_job
+    from lossexp.tracking import clock
+
+    clock.run_started()  # a sweep's later job measures its start-up from here, not from the process's
     from lossexp.sweeps.objective import objective_points, objective_values
 
     # before TensorFlow works: its threads per parallel job, no stale MLflow run (the user's own that a

@@ -10,7 +10,8 @@ measured at the first of those samples, then at the first one at or after every 
 every weight about fifteen times, about a step's worth of memory traffic at a few million
 parameters, so at every 10-step logging interval it cost 5–7 % of training;
 at each epoch end it adds the epoch's final train and validation values. After the first step it
-records ``startup_seconds``, the time since the process started (at the end of the
+records ``startup_seconds``, the time since the process started — since the run started, for a
+process's later runs (:mod:`lossexp.tracking.clock`) — (at the end of the
 first call into the compiled step, which runs ``trainer.execution_steps`` steps). Points are buffered
 in memory and sent with one ``log_batch`` per epoch from a background thread
 (:func:`lossexp.tracking.store.log_metrics`), so the database is never written from inside the step
@@ -28,7 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from lossexp import metric_names
 from lossexp.tracking import held_signals, store
-from lossexp.tracking.clock import seconds_since_process_start
+from lossexp.tracking.clock import startup_seconds
 from lossexp.tracking.points import Points
 from lossexp.training.step_count import IntervalCallback
 from lossexp.training.drift import WeightDrift
@@ -158,8 +159,8 @@ class RunRecorder(IntervalCallback):
         return [*self.drift.state_values(), np.asarray(-1 if self._drift_measured is None else self._drift_measured)]
 
     def on_steps_done(self, previous_step: int, logs: Dict[str, Any]) -> None:
-        if previous_step == 0:  # start-up as felt: interpreter, imports, data, model, tracing, first call
-            started = seconds_since_process_start()
+        if previous_step == 0:  # start-up as felt: interpreter, imports (a process's first run), data, model,
+            started = startup_seconds()  # tracing, first call
             if started is not None:
                 self.sink.add({metric_names.STARTUP: started}, step=self.step)
 
