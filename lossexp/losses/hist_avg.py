@@ -163,14 +163,14 @@ class _Advanced(NamedTuple):
     diffs: List[Any]
 
 
-@ops.custom_gradient
 def _squared_norm(diff: Any) -> Any:
-    """Σ diff², with its gradient 2·diff·upstream given directly: autodiff would broadcast the upstream
-    scalar to the tensor's shape and multiply twice, passes over every weight at every step."""
+    """Σ diff² as 2·L2Loss(diff): one op, whose gradient is diff·upstream (autodiff of Σ diff² would
+    broadcast the upstream scalar to the tensor's shape and multiply twice, passes over every weight).
 
-    def gradient(*args: Any, upstream: Any = None) -> Any:
-        if upstream is None:
-            (upstream,) = args
-        return diff * (2.0 * upstream)
+    It was a ``custom_gradient`` to the same end, but TensorFlow registers a graph-mode custom gradient
+    in its process-wide gradient registry, under a new name at every trace, and never removes it: each
+    run's train step and gradient diagnostics stayed in memory with their graphs (a sweep of 45 jobs in
+    one process grew 16.7 MB a job, 13 MB of it this)."""
+    import tensorflow as tf
 
-    return ops.sum(ops.square(diff)), gradient
+    return 2.0 * tf.nn.l2_loss(diff)
