@@ -27,8 +27,10 @@ import sys
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Tuple
 
+import keras
+
 from lossexp import metric_names
-from lossexp.tracking.callback import MetricSink, tracked_weights
+from lossexp.tracking.callback import MetricSink
 from lossexp.training.step_count import IntervalCallback
 
 FALLING_CHECKS = 3
@@ -63,7 +65,10 @@ class DivergenceWatch(IntervalCallback):
 
     def check(self, logs: Dict[str, Any]) -> None:
         """Look at the latest values; report each component's first divergence."""
-        weights = tracked_weights(self.model)
+        # the weights of the components checked, not every tracked value (a component's own trained
+        # tensors, which the recorder reads and takes the norms of at its samples)
+        weights = {metric_names.weight(c.name): float(keras.ops.convert_to_numpy(c.weighting.multiplier()))
+                   for c in {id(c): c for c in (*self._watched, *self._trained)}.values()}
         for component in self._watched:
             weight = weights.get(metric_names.weight(component.name))
             if component.weighting.spec.parametrization == "raw" and weight is not None and weight < 0:
