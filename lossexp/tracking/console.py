@@ -3,7 +3,7 @@
 ``trainer.verbose``: 2 (default) one line per epoch, written here so that the total reads as its
 parts (``loss 0.59 = task 0.39 + hist_avg 0.050 + activity 0.070``), validation beside it; 1 Keras'
 progress bar (which lists every ``loss/<c>`` too); 0 nothing but the closing summary. The summary
-gives the final task and component losses, the components' weights, the run id and the run's
+gives the final task and component losses, the components' weights, the learning rate, the run id and the run's
 address in the MLflow UI.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ def component_names(values: Mapping[str, float], known: Sequence[str] = ()) -> L
 def other_metrics(values: Mapping[str, float]) -> List[Tuple[str, float, Optional[float]]]:
     """(name, training value, validation value) of the task metric and the like (accuracy, ring/…)."""
     skip = (metric_names.LOSS + "/", "term/", metric_names.WEIGHT_PREFIX, metric_names.DRIFT_PREFIX,
-            metric_names.GRAD_PREFIX)
+            metric_names.GRAD_PREFIX, metric_names.LEARNING_RATE)
     names = [k for k in values if not k.startswith("val_") and k not in (metric_names.LOSS, "epoch")
              and k != metric_names.STARTUP and not k.startswith(skip)]
     return [(k, values[k], values.get(metric_names.validation(k))) for k in names]
@@ -116,6 +116,18 @@ def weights_line(final: Mapping[str, float], constant_weights: Mapping[str, Any]
     return " · ".join(shown + method_weights(final))
 
 
+def learning_rates_line(history: History) -> str:
+    """``0.001``, or ``0.001 → 2.5e-05`` when a schedule or a callback changed it; a GAN's per player,
+    ``generator 0.0001 · discriminator 0.0001``. The optimizer's rate is no metric of the network, so the
+    summary gives it a row of its own (``lr``), not one among the metrics."""
+    shown = []
+    for key in sorted(k for k in history if k.split("/")[0] == metric_names.LEARNING_RATE and history[k]):
+        first, last = _number(history[key][0][1]), _number(history[key][-1][1])
+        player = key.partition("/")[2]
+        shown.append((f"{player} " if player else "") + first + (f" → {last}" if first != last else ""))
+    return " · ".join(shown)
+
+
 def method_weights(final: Mapping[str, float]) -> List[str]:
     """``dwa: task 1.02, hist_avg 0.98``: a weighting method's last weights (``weight/<method>/<task>``)."""
     rows: Dict[str, List[str]] = {}
@@ -137,7 +149,8 @@ def summary(history: History, components: Mapping[str, Any], run_name: str, run_
     rows = [("loss", loss_breakdown(final, names)), ("val_loss", loss_breakdown(final, names, prefix="val_")),
             ("metrics", "  ".join(f"{n} {_number(v)}" + (f" (val {_number(val)})" if val is not None else "")
                                   for n, v, val in other_metrics(final))),
-            ("weights", weights_line(final, components)), ("run", run_id),
+            ("weights", weights_line(final, components)), ("lr", learning_rates_line(history)),
+            ("run", run_id),
             ("view", f"{run_url}{served_by}" if run_url else None)]
     lines += [f"  {label:<9}{text}" for label, text in rows if text]
     return "\n".join(lines)

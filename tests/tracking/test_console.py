@@ -55,3 +55,13 @@ def test_summary_shows_a_constant_weight_changed_in_training_at_its_last_value()
 
     assert weights_line({"weight/hist_avg": 0.3}, {"hist_avg": 0.01}) == "hist_avg 0.3 (changed in training)"
     assert weights_line({"weight/hist_avg": 0.3}, {"hist_avg": {"schedule": "linear"}}) == "hist_avg 0.3 (scheduled)"
+
+
+def test_the_learning_rate_is_a_row_of_its_own_not_a_metric():
+    history = {key: [(100, value)] for key, value in LOGS.items()}
+    lines = console.summary({**history, "learning_rate": [(0, 0.001), (100, 0.001)]}, {}, "run", None, None, 1.0)
+    assert "  metrics  accuracy 0.9145 (val 0.9471)" in lines.splitlines() and "  lr       0.001" in lines
+    scheduled = {"learning_rate": [(0, 0.001), (50, 0.0005), (100, 2.5e-05)]}
+    assert console.learning_rates_line(scheduled) == "0.001 → 2.5e-05"
+    players = {"learning_rate/generator": [(0, 1e-4)], "learning_rate/discriminator": [(0, 2e-4)]}
+    assert console.learning_rates_line(players) == "discriminator 0.0002 · generator 0.0001"

@@ -66,7 +66,8 @@ def test_the_console_is_quiet_with_one_line_per_epoch_and_a_summary(recorded):
     assert " = task " in lines[0] and " + hist_avg " in lines[0] and "│ mean_absolute_error " in lines[0]
     assert lines[2] == f"lossexp: {run.info.run_name} trained in " + lines[2].split(" trained in ")[1]
     summary = {line.split()[0]: line for line in lines[3:]}
-    assert set(summary) == {"loss", "val_loss", "metrics", "weights", "run", "view"}
+    assert set(summary) == {"loss", "val_loss", "metrics", "weights", "lr", "run", "view"}
+    assert "learning_rate" not in summary["metrics"] and summary["lr"].split() == ["lr", "0.001"]
     assert f"{run.data.metrics['loss']:.4g} = task" in summary["loss"]
     assert summary["weights"].split() == ["weights", "hist_avg", "0.01"]
     assert summary["run"].split() == ["run", run.info.run_id]
