@@ -110,7 +110,8 @@ def test_a_killed_sweep_is_reaped_then_resumes_its_study_and_parent(tmp_path: Pa
     assert f"sweep parent run {parent.info.run_id} (resumed)" in resumed.stdout
     assert "trial #1 of study resume_me was left RUNNING by a sweep that died" in resumed.stdout
     [again], children = sweep_runs(store_uri)
-    assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED"
+    ended = [(c.data.tags.get("optuna.trial"), c.info.status, c.data.tags.get("error")) for c in children]
+    assert again.info.run_id == parent.info.run_id and again.info.status == "FINISHED", (ended, resumed.stderr[-3000:])
     assert again.data.tags["sweep.resumes"] == "1"
     trials = [c.data.tags["optuna.trial"] for c in children]
     assert sorted(trials) == ["0", "1", "2", "3"]  # #0 ran once; #1 was asked again as #2; then #3
