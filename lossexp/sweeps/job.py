@@ -14,6 +14,8 @@ from typing import Dict, Optional
 from lossexp.sweeps.naming import child_name
 
 PARENT_TAG = "mlflow.parentRunId"
+#: the tag of an Optuna sweep's child: the number of its trial
+TRIAL_TAG = "optuna.trial"
 _threads_set: Optional[int] = None
 
 
@@ -88,7 +90,7 @@ def child_identity(parent_run_id: Optional[str], sweep_keys: list) -> tuple[Opti
     numbered = "BasicSweeper" not in str(hydra_cfg.sweeper.get("_target_", ""))
     tags["sweep.job"] = str(num)
     if hydra_cfg.sweeper.get("trial") is not None:  # a trial of lossexp's Optuna sweeper
-        tags.update({"optuna.trial": str(hydra_cfg.sweeper.trial), "optuna.study": str(hydra_cfg.sweeper.study_name)})
+        tags.update({TRIAL_TAG: str(hydra_cfg.sweeper.trial), "optuna.study": str(hydra_cfg.sweeper.study_name)})
     if not sweep_keys:  # a one-job multirun: the run keeps its usual name
         return None, tags
     return child_name(overrides, sweep_keys, num, numbered), tags

@@ -79,7 +79,7 @@ class OptunaSweep:
         for trial in studies.recover_abandoned(study):
             print(f"lossexp: trial #{trial.number} of study {name} was left RUNNING by a sweep that died: "
                   "failed, and its parameters asked again")
-            self._tag_run(trial.user_attrs.get(studies.RUN_ID), {STATE_TAG: "FAIL", "lossexp.retried": "true"},
+            self._tag_run(self._abandoned_run(trial, url, name), {STATE_TAG: "FAIL", "lossexp.retried": "true"},
                           end_failed="its sweep died; the trial was asked again")
         grid = space.grid() if settings["sampler"] == "grid" else None
         seed = settings.get("seed")
@@ -157,14 +157,40 @@ class OptunaSweep:
             return TrialState.FAIL, None
         return TrialState.COMPLETE, values
 
-    def _tag_run(self, run_id: Optional[str], tags: Dict[str, str], end_failed: Optional[str] = None) -> None:
-        """Tag a trial's child run (and end it FAILED when its sweep died with it RUNNING)."""
-        if not run_id or not (self.config.get("tracking") or {}).get("enabled", True):
-            return
+    def _tracking_uri(self) -> str:
+        from lossexp.tracking import store
+
+        return store.resolve_uri(self.config.tracking.get("uri"), Path(os.getcwd()))
+
+    def _tracking_client(self) -> Any:
         from lossexp.tracking import store
 
         if self._client is None:
-            self._client = store.open_client(store.resolve_uri(self.config.tracking.get("uri"), Path(os.getcwd())))
+            self._client = store.open_client(self._tracking_uri())
+        return self._client
+
+    def _tracked(self) -> bool:
+        return bool((self.config.get("tracking") or {}).get("enabled", True))
+
+    def _abandoned_run(self, trial: Any, url: str, name: str) -> Optional[str]:
+        """The child run of a trial that a dead sweep left RUNNING: the run its job wrote into the trial,
+        else the study's child tagged with the trial's number (:func:`~lossexp.sweeps.parent.trial_child`)."""
+        run_id = trial.user_attrs.get(studies.RUN_ID)
+        if run_id or not self._tracked():
+            return run_id
+        from lossexp.sweeps.callback import STUDY_KEYS
+        from lossexp.sweeps.parent import trial_child
+
+        experiment = str(self.config.tracking.get("experiment", "lossexp"))
+        return trial_child(self._tracking_uri(), experiment, dict(zip(STUDY_KEYS, (name, url))), trial.number)
+
+    def _tag_run(self, run_id: Optional[str], tags: Dict[str, str], end_failed: Optional[str] = None) -> None:
+        """Tag a trial's child run (and end it FAILED when its sweep died with it RUNNING)."""
+        if not run_id or not self._tracked():
+            return
+        from lossexp.tracking import store
+
+        self._tracking_client()
         for key, value in tags.items():
             store.set_tag(self._client, run_id, key, value)
         if end_failed and store.retrying(lambda: self._client.get_run(run_id)).info.status == "RUNNING":

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import Dict, List, Optional, Sequence
 
-from lossexp.sweeps.job import PARENT_TAG
+from lossexp.sweeps.job import PARENT_TAG, TRIAL_TAG
 from lossexp.sweeps.objective import best, objective_keys
 from lossexp.sweeps.pareto import front
 
@@ -50,6 +50,23 @@ def find_study_parent(uri: str, experiment: str, study_tags: Dict[str, str]) -> 
     runs = store.retrying(lambda: client.search_runs([found.experiment_id], query, max_results=1,
                                                      order_by=["attributes.start_time DESC"]))
     return runs[0] if runs else None
+
+
+def trial_child(uri: str, experiment: str, study_tags: Dict[str, str], trial_number: int) -> Optional[str]:
+    """The run of trial ``trial_number`` among the children of the study's parent (None if it has none).
+
+    A trial's job writes its run into the trial only once its data and network are built: a job
+    killed before that left a RUNNING trial with no run, and its child — not marked retried when the
+    study resumed — failed the resumed sweep's parent (seen under a load of 14 on 2 cores)."""
+    from lossexp.tracking import store
+
+    parent = find_study_parent(uri, experiment, study_tags)
+    if parent is None:
+        return None
+    client = store.open_client(uri)
+    query = f"tags.`{PARENT_TAG}` = '{parent.info.run_id}' and tags.`{TRIAL_TAG}` = '{trial_number}'"
+    runs = store.retrying(lambda: client.search_runs([parent.info.experiment_id], query, max_results=1))
+    return runs[0].info.run_id if runs else None
 
 
 def reopen_parent(uri: str, parent_run_id: str, tags: Dict[str, str]) -> None:

@@ -40,3 +40,22 @@ def test_a_child_whose_objective_is_nan_is_never_the_best(tmp_path):
     assert finish_parent(uri, parent, ["minimize"], sweep_completed=True) == "FINISHED"
     summary = client.get_run(parent).data
     assert summary.tags["sweep.best_run_id"] == children[1.5] and summary.metrics["sweep/best_objective"] == 1.5
+
+
+def test_a_trial_killed_before_its_job_named_its_run_is_found_among_the_studys_children(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from lossexp.sweeps.job import TRIAL_TAG
+    from lossexp.sweeps.parent import trial_child
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("lossexp")
+    study = {"optuna.study": "s", "optuna.storage": "sqlite:///optuna.db"}
+    other = client.create_run(experiment, tags={"lossexp.role": "sweep", **study, "optuna.study": "t"}).info.run_id
+    parent = client.create_run(experiment, tags={"lossexp.role": "sweep", **study}).info.run_id
+    client.create_run(experiment, tags={PARENT_TAG: other, TRIAL_TAG: "1"})  # another study's trial #1
+    first, killed = (client.create_run(experiment, tags={PARENT_TAG: parent, TRIAL_TAG: str(n)}).info.run_id
+                     for n in (0, 1))
+    assert trial_child(uri, "lossexp", study, 1) == killed and trial_child(uri, "lossexp", study, 0) == first
+    assert trial_child(uri, "lossexp", study, 2) is None and trial_child(uri, "other", study, 1) is None
