@@ -83,3 +83,24 @@ def test_a_zero_gradient_is_left_out():
     jacobian = np.array([[1.0, 0.0], [-1.0, 1.0], [0.0, 0.0]])  # historical averaging at its first step
     np.testing.assert_allclose(weights(attached(MGDA(), 3), jacobian), [0.6, 0.4, 0.0], atol=1e-5)
     np.testing.assert_allclose(weights(attached(MGDA(), 2), jacobian[1:]), [1.0, 0.0], atol=1e-6)
+
+
+def test_a_small_gradient_is_not_absent():
+    # ‖g₁‖ = 1.4·10⁻³ beside ‖g₂‖ = 2.2·10³ is small, not zero: the min-norm point is (nearly) g₁ itself
+    # (it was left out as if zero: α = (0, 1), an update of norm 2236 where the min-norm point's is 1.3·10⁻³)
+    jacobian = np.array([[1e-3, 0.0, 1e-3], [-1e3, 2e3, 0.0]])
+    g1, g2 = jacobian
+    first = np.clip((g2 - g1) @ g2 / ((g1 - g2) @ (g1 - g2)), 0.0, 1.0)  # Algorithm 1's closed form
+    alpha = weights(attached(MGDA(), 2), jacobian)
+    np.testing.assert_allclose(alpha, [first, 1 - first], atol=1e-6)
+    assert np.linalg.norm(jacobian.T @ alpha) == pytest.approx(np.linalg.norm(jacobian.T @ [first, 1 - first]),
+                                                               rel=1e-3)
+
+
+def test_the_weights_do_not_depend_on_the_gradients_scale():
+    # the same two gradients times 10¹³ (a diverging run's): the solver's constant c = 1 shrinks with
+    # the Gramian's scale to 10⁻¹³, which it took for c = 0, so α was a vertex, (1, 0)
+    jacobian = np.array([[1.0, 0.0, 0.5], [-1.0, 1.0, 0.0]])
+    expected = weights(attached(MGDA(), 2), jacobian)
+    np.testing.assert_allclose(weights(attached(MGDA(), 2), 1e13 * jacobian), expected, rtol=1e-5)
+    np.testing.assert_allclose(expected, [4 / 7, 3 / 7], rtol=1e-5)
