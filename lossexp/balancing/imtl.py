@@ -16,7 +16,8 @@ class IMTLG(WeightingMethod):
 
     In the Gramian these are linear equations, (Gα)₁/‖g₁‖ = (Gα)ᵢ/‖gᵢ‖ for every i and Σ α = 1, solved
     exactly (the paper's closed form α₂…K = g₁Uᵀ(DUᵀ)⁻¹ with Dᵢ = g₁ − gᵢ, Uᵢ = u₁ − uᵢ; a
-    pseudo-inverse where two gradients are parallel). The weights may be negative. Tasks whose
+    pseudo-inverse where two gradients are parallel). They are solved for βⱼ = αⱼ‖gⱼ‖ on the cosines
+    uᵢ·uⱼ, which do not depend on the gradients' scale, then α ∝ βⱼ/‖gⱼ‖. The weights may be negative. Tasks whose
     gradient is zero at this step have no direction and get α = 0 (the first task that has one is
     the reference). The paper's loss-scale half (IMTL-L) is not part of this method. Logged:
     ``weight/imtl/<task>``.
@@ -34,17 +35,19 @@ class IMTLG(WeightingMethod):
         if k == 1:
             return tf.ones((1,), tf.float32)
         has = present(gramian)
-        norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(gramian), 0.0))
-        projections = gramian / tf.where(has, norms, 1.0)[:, None]  # row i: (gᵢ/‖gᵢ‖)·gⱼ
+        norms = tf.where(has, tf.sqrt(tf.maximum(tf.linalg.diag_part(gramian), 0.0)), 1.0)
+        cosines = gramian / (norms[:, None] * norms[None, :])  # uᵢ·uⱼ: the equations in units of the unit gradients
         reference = tf.argmax(tf.cast(has, tf.int32))
         eye = tf.eye(k, dtype=tf.float32)
         rows = []
         for i in range(k):
-            equal_projection = tf.gather(projections, reference) - projections[i]
+            equal_projection = tf.gather(cosines, reference) - cosines[i]
             row = tf.where(i == reference, tf.ones((k,)), tf.where(has[i], equal_projection, eye[i]))
             rows.append(row)
         system = tf.stack(rows)
         target = tf.cast(tf.equal(tf.range(k), tf.cast(reference, tf.int32)), tf.float32)
-        alpha = tf.linalg.matvec(tf.linalg.pinv(system), target)
+        unit_weights = tf.linalg.matvec(tf.linalg.pinv(system), target)  # d = Σ βⱼuⱼ, Σ βⱼ = 1
+        alpha = tf.where(has, unit_weights / norms, 0.0)
+        alpha = alpha / tf.reduce_sum(alpha)  # αⱼ = βⱼ/‖gⱼ‖, rescaled to Σ αⱼ = 1 (the projections stay equal)
         uniform = tf.cast(has, tf.float32) / tf.maximum(tf.reduce_sum(tf.cast(has, tf.float32)), 1.0)
         return tf.where(tf.reduce_all(tf.math.is_finite(alpha)) & tf.reduce_any(has), alpha, uniform)

@@ -39,3 +39,17 @@ def test_two_gradients_by_hand():
 def test_a_zero_gradient_gets_no_weight():
     jacobian = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
     np.testing.assert_allclose(weights(attached(IMTLG(), 3), jacobian), [0.0, 1 / 3, 2 / 3], atol=1e-5)
+
+
+@pytest.mark.parametrize("scales", [(1e-6, 1e-6), (1e-9, 1.0), (1.0, 1e13), (1e-3, 1e3, 1.0)])
+def test_equal_projections_at_any_scale(scales):
+    # the equations were solved in units of the gradients: a pseudo-inverse truncates singular values
+    # below 10⁻⁶ of the largest, so gradients of norm 10⁻⁶ gave α = (½, ½) (projections 68 % apart),
+    # and at 1 beside 10¹³ α = (0, 0)
+    rng = np.random.default_rng(4)
+    jacobian = rng.normal(size=(len(scales), 5)) * np.array(scales)[:, None]
+    alpha = weights(attached(IMTLG(), len(scales)), jacobian)
+    assert alpha.sum() == pytest.approx(1.0, abs=1e-5)
+    projections = jacobian @ (jacobian.T @ alpha) / np.linalg.norm(jacobian, axis=1)
+    np.testing.assert_allclose(projections, projections[0], rtol=1e-4)
+    np.testing.assert_allclose(alpha, reference(jacobian), rtol=1e-4, atol=1e-6)
