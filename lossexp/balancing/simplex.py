@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Frank–Wolfe stops when the weights move less than this (L1) in one iteration …
+#: Frank–Wolfe stops when the combination Jᵀw moves less than this, relative to its norm, in one
+#: iteration (not the weights themselves: a weight of 10⁻⁶ on a gradient 10⁶ times the others' moves it
+#: by as much as the rest) …
 TOLERANCE = 1e-6
 #: … or after this many iterations (Sener & Koltun's solver: 250)
 ITERATIONS = 250
@@ -101,7 +103,10 @@ def minimize(gramian: Any, linear: Any, c: Any, allowed: Any = None, iterations:
         away_end = tf.where(mass < 1.0, (w - mass * away) / tf.maximum(1.0 - mass, 1e-12), w)
         target = tf.where(forward_gain <= away_gain, toward, away_end)
         new = _line_search(gramian, linear, c, w, target)
-        return i + 1, new, tf.reduce_sum(tf.abs(new - w))
+        change = new - w
+        moved = tf.sqrt(tf.maximum(tf.tensordot(change, tf.linalg.matvec(gramian, change), 1), 0.0))
+        size = tf.sqrt(tf.maximum(tf.tensordot(new, tf.linalg.matvec(gramian, new), 1), 0.0))
+        return i + 1, new, tf.where(moved > 0.0, moved / tf.maximum(size, 1e-12), 0.0)
 
     _, w, _ = tf.while_loop(lambda i, w, moved: (i < iterations) & (moved > tolerance), step,
                             (tf.constant(0), start, tf.constant(1.0)))

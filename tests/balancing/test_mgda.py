@@ -104,3 +104,15 @@ def test_the_weights_do_not_depend_on_the_gradients_scale():
     expected = weights(attached(MGDA(), 2), jacobian)
     np.testing.assert_allclose(weights(attached(MGDA(), 2), 1e13 * jacobian), expected, rtol=1e-5)
     np.testing.assert_allclose(expected, [4 / 7, 3 / 7], rtol=1e-5)
+
+
+def test_five_gradients_of_very_different_norms():
+    # one gradient of norm ~10⁻³ among four of ~10³: the min-norm point puts 10⁻⁶ on two of the large ones,
+    # which Frank–Wolfe's stop at a move of 10⁻⁶ in the weights cut short (an update 38 % longer than it)
+    rng = np.random.default_rng(1)
+    jacobian = rng.normal(size=(5, 8))
+    jacobian[0] *= 1e-3
+    jacobian[1:] *= 1e3
+    alpha = weights(attached(MGDA(), 5), jacobian)
+    expected = min_norm_weights(jacobian / 1e3)  # the same minimiser, in better-conditioned units
+    assert np.linalg.norm(jacobian.T @ alpha) == pytest.approx(np.linalg.norm(jacobian.T @ expected), rel=1e-3)
