@@ -1,6 +1,6 @@
 """``lossexp components [NAME]``: every part that can be chosen, whoever wrote it.
 
-Models, data sets, optimizers, loss components and experiments — lossexp's own, installed
+Models, data sets, optimizers, loss components, weighting methods and experiments — lossexp's own, installed
 packages' (entry points) and the user project's — with their options, defaults and one-line
 help; and the sections every run has (``task``, ``trainer``, ``tracking``, ``objective``,
 ``ablation``: ``lossexp components task``), their keys as the root config sets them. It reads YAML files and source files (via ``ast``), and imports neither TensorFlow nor the
@@ -26,6 +26,7 @@ SECTIONS = (
     ("Data sets", "data", "data", "data=NAME, options data.KEY=VALUE"),
     ("Optimizers", "optimizer", "optimizer", "optimizer=NAME, options optimizer.KEY=VALUE"),
     ("Loss components", "loss", "loss", "loss=a+b, options loss.NAME.KEY=VALUE"),
+    ("Weighting methods", "weighting", "weighting", "weighting=NAME, options weighting.KEY=VALUE"),
     ("Experiments", None, "experiment", "experiment=NAME, then any override"),
 )
 #: the sections of every run's config: where their keys and comments are written
@@ -166,7 +167,7 @@ def _project_registered(kind: str) -> List[str]:
     """Names the project's modules register for ``kind``, read from their source (not imported)."""
     found = project.current()
     decorator = {"model": "register_model", "data": "register_data", "optimizer": "register_optimizer",
-                 "loss": "register_component"}[kind]
+                 "loss": "register_component", "weighting": "register_weighting"}[kind]
     names = []
     for module in found.modules if found is not None else ():
         source = found.root / (module.replace(".", "/") + ".py")

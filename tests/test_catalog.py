@@ -7,14 +7,15 @@ from lossexp.catalog import describe, render
 
 def test_render_lists_every_group_and_component_option():
     text = render()
-    for title in ("Models", "Data sets", "Optimizers", "Loss components", "Experiments"):
+    for title in ("Models", "Data sets", "Optimizers", "Loss components", "Weighting methods", "Experiments"):
         assert title in text
-    for kind, group in (("model", "model"), ("data", "data"), ("optimizer", "optimizer"), ("loss", "loss")):
+    for kind, group in (("model", "model"), ("data", "data"), ("optimizer", "optimizer"), ("loss", "loss"),
+                        ("weighting", "weighting")):
         for name in registry.available(kind):
             assert f"  {name} " in text
         for name in registry.shipped(kind):  # not the parts other tests of this worker registered
             assert describe(kind, group, name).summary, f"{group}={name} has no description"
-    assert "parametrization: softplus" in text and "mode: mean" in text
+    assert "parametrization: softplus" in text and "mode: mean" in text and "normalization: none" in text
 
 
 def test_experiments_show_their_example_lines_one_per_line():
@@ -26,6 +27,7 @@ def test_experiments_show_their_example_lines_one_per_line():
 def test_detail_shows_the_full_docstring():
     text = render("hist_avg")
     assert "Salimans" in text and "previous" in text and "Models" not in text
+    assert "Frank–Wolfe" in render("cagrad")  # a weighting method's too ("Unknown name 'cagrad'" before)
 
 
 def test_components_and_help_do_not_import_tensorflow():
