@@ -46,19 +46,20 @@ class MetricSink:
         self.run_id = run_id
         #: every point recorded, packed (:class:`~lossexp.tracking.points.Points`: 16 bytes a point, not 120)
         self.history: Dict[str, Points] = defaultdict(Points, {key: Points(points) for key, points in (recorded or {}).items()})
-        #: a resumed run's last recorded step: it trains again from its checkpoint's step, and the
-        #: points of the steps its stopped attempt recorded are kept rather than recorded twice
-        self.recorded_until = max((step for points in (recorded or {}).values() for step, _ in points), default=-1)
+        #: a resumed run's last recorded step of each key: it trains again from its checkpoint's step, and
+        #: the points its stopped attempt recorded are kept rather than recorded twice. Per key: a stop
+        #: between the last step's sampled points and its epoch-end points (``epoch``, ``val_loss``) left
+        #: those out, and a step for the whole run skipped them again (a resumed run's epochs read 1, 3)
+        self.recorded_until = {key: max((step for step, _ in points), default=-1)
+                               for key, points in (recorded or {}).items()}
         self._pending: List[Point] = []
         self._writing: List[Future] = []
 
     def add(self, values: Dict[str, float], step: int) -> None:
         """Buffer ``values`` at ``step``; a key already recorded at ``step`` keeps one point (see :meth:`_again`)."""
-        if step <= self.recorded_until:
-            return
         for key, value in values.items():
             value = float(value)
-            if self._again(key, value, step):
+            if step <= self.recorded_until.get(key, -1) or self._again(key, value, step):
                 continue
             self.history[key].append((step, value))
             self._pending.append((key, value, step))

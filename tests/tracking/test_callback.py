@@ -178,3 +178,16 @@ def test_the_recorded_points_are_kept_packed_in_memory():
     assert sink.history["loss"][:2] == [(0, 1.0), (10, 0.5)] and sink.history["loss"][-1] == (50_010, 1.0 / 50_010)
     steps, values = zip(*sink.history["loss/task"])
     assert len(steps) == 5_000 and steps[0] == 20 and values[-1] == 0.5 / 50_010
+
+
+def test_a_resumed_run_records_what_its_stopped_attempt_left_out_of_a_step():
+    """Stopped between step 80's sampled points and its epoch-end points: the resumed run trains epoch 2
+    again and records ``epoch`` and ``val_loss`` at 80, not ``loss`` twice (it skipped the whole step:
+    the run's epochs read 1, 3)."""
+    sink = MetricSink(None, None, recorded={"loss": [(40, 2.0), (80, 1.0)], "epoch": [(40, 1.0)],
+                                            "val_loss": [(40, 3.0)]})
+    sink.add({"loss": 1.1}, step=60)
+    sink.add({"loss": 1.2, "epoch": 2.0, "val_loss": 2.5}, step=80)
+    sink.add({"loss": 0.9, "epoch": 3.0}, step=120)
+    assert sink.history["loss"] == [(40, 2.0), (80, 1.0), (120, 0.9)]
+    assert sink.history["epoch"] == [(40, 1.0), (80, 2.0), (120, 3.0)] and sink.history["val_loss"][-1] == (80, 2.5)
