@@ -21,7 +21,7 @@ from lossexp.errors import EXIT_BAD_INPUT, ConfigError
 COMMANDS = {
     "train": "train one run (or a sweep with -m) from Hydra overrides, recorded in MLflow; "
              "--from-run RUN_ID trains a logged run's config again; --resume RUN_ID continues a run that "
-             "stopped from its last epoch",
+             "stopped from its last epoch (-m … --resume PARENT_ID a sweep, --retry-failed its failed jobs too)",
     "evaluate": "load a saved model (MODEL: .keras file, model directory, runs:/ID/model, models:/ID) "
                 "and report its loss and metrics on the data's validation split",
     "components": "list models, data sets, optimizers and loss components with their options",
@@ -120,12 +120,24 @@ def hydra_argv(args: List[str]) -> List[str]:
     from lossexp.precheck import check_builds, check_jobs
     from lossexp.registry import available
 
-    from_run_id = None
+    from lossexp.sweeps import resume_sweep
+
+    from_run_id = sweep_parent = None
+    retry_failed, args = resume_sweep.split_retry(args)
     flags = {token.split("=")[0] for token in args}
+    multirun = bool({"-m", "--multirun"} & set(args))
     if {"--from-run", "--resume"} <= flags:
         raise ConfigError("--from-run and --resume cannot be combined: --resume continues a run, --from-run trains "
                           "its config again as a new run")
-    if "--from-run" in flags:  # re-run a logged config
+    if retry_failed and not ("--resume" in flags and multirun):
+        raise ConfigError(f"{resume_sweep.RETRY_FLAG} runs a sweep's failed jobs again as it continues: give it with "
+                          f"-m … --resume PARENT_ID")
+    if "--resume" in flags and multirun:  # continue a stopped grid sweep under its parent run
+        from lossexp.tracking import from_run
+
+        sweep_parent, args = from_run.split_flag(args, resume_sweep.FLAG)
+        sweep_parent = from_run.full_run_id(sweep_parent, args)
+    elif "--from-run" in flags:  # re-run a logged config
         from lossexp.tracking import from_run
 
         from_run_id, args = from_run.split_flag(args)
@@ -136,10 +148,17 @@ def hydra_argv(args: List[str]) -> List[str]:
 
         from_run_id, args = from_run.split_flag(args, resume.FLAG)
         from_run_id = from_run.full_run_id(from_run_id, args)
+        resume_sweep.check_not_a_parent(from_run_id, from_run.store_uri([a for a in args if "=" in a]))
         args = resume.resume_args(from_run_id, args)
     hydra_args = _hydra_args(args)
     known = available("loss")
     rewritten = rewrite_loss(hydra_args.overrides, known)
+    if sweep_parent is not None:
+        from lossexp.tracking import from_run
+
+        resume_sweep.check_parent(sweep_parent, from_run.store_uri(rewritten), rewritten)
+        os.environ[resume_sweep.ENV] = sweep_parent  # the launching process's sweep callback reopens it
+        os.environ[resume_sweep.RETRY_ENV] = "1" if retry_failed else ""
     informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
     if not informational and from_run_id is None:  # --from-run validated its own config
         jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,

@@ -46,6 +46,7 @@ def hydra_train(cfg: DictConfig) -> float:
     quiet.configure()  # a sweep's worker process (joblib/loky, submitit, Ray) starts here
     import_hooks.import_keras_without_sklearn()
     keras_objects.leave_registration_to_training()
+    from lossexp.sweeps.resume_sweep import FailedBefore
     from lossexp.train import run
 
     imported_objects.freeze_once()
@@ -57,6 +58,10 @@ def hydra_train(cfg: DictConfig) -> float:
         if _in_sweep():
             raise JobFailed("lossexp: this job failed (its line is above); the sweep's other jobs ran") from None
         sys.exit(EXIT_BAD_INPUT)
+    except FailedBefore as exc:  # a resumed sweep's job that failed in an earlier attempt
+        print(f"lossexp: {exc}", file=sys.stderr)
+        raise JobFailed("lossexp: a job failed in an earlier attempt of the sweep (its line is above); "
+                        "the sweep's other jobs ran") from None
     except NonFiniteLoss as exc:
         print(f"lossexp: error: non-finite loss: {exc} (the run ended FAILED)", file=sys.stderr)
         if _in_sweep():
@@ -77,5 +82,5 @@ def _what_became_of_the_run(stopped: BaseException) -> str:
     status = getattr(stopped, "run_status", None)
     if status is None:
         return "stopped before its run started: nothing was recorded"
-    command = getattr(stopped, "resume_command", None)
+    command = None if _in_sweep() else getattr(stopped, "resume_command", None)  # the sweep's own line says how
     return f"the run ended {status}" + (f" (continue it: {command})" if command else "")

@@ -69,9 +69,16 @@ def run(cfg: DictConfig) -> Union[float, List[float]]:
     project.load()
     config = validate(cfg)
     base_dir, output_dir = _hydra_dirs()
+    from lossexp.sweeps.resume_sweep import earlier_attempt
     from lossexp.training.checkpoint_files import RESUME_ENV
 
-    return execute(config, OmegaConf.to_container(cfg, resolve=True), base_dir, output_dir,
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    earlier = earlier_attempt(config, resolved)  # a job of a resumed sweep: finished before, or to continue
+    if earlier is not None and earlier.run_id is None:
+        return earlier.objective
+    if earlier is not None:  # its stopped child continues in the child's own directory
+        return execute(config, resolved, base_dir, earlier.directory, resume_run=earlier.run_id).objective
+    return execute(config, resolved, base_dir, output_dir,
                    resume_run=os.environ.get(RESUME_ENV)).objective  # lossexp train --resume: Hydra's dir is the run's
 
 

@@ -17,11 +17,13 @@ failed), Hydra never calls it, so an ``atexit`` hook closes the parent FAILED â€
 launching process got SIGINT or SIGTERM. While the sweep runs, the parent has a heartbeat (tag
 ``lossexp.heartbeat``, as every run), so one whose launching process was SIGKILLed is reaped
 FAILED later (:mod:`lossexp.tracking.reaper`). An Optuna sweep's parent carries its study
-(``optuna.study``, ``optuna.storage``): a sweep that continues the study reopens that parent.
+(``optuna.study``, ``optuna.storage``): a sweep that continues the study reopens that parent; a grid
+sweep continued with ``--resume PARENT_ID`` reopens the parent it names (:mod:`lossexp.sweeps.resume_sweep`).
 """
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import signal
 import socket
@@ -33,7 +35,9 @@ from typing import Any, Dict, List, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
+from lossexp.sweeps import resume_sweep
 from lossexp.sweeps.naming import override_key, pretty_override
+from lossexp.sweeps.resume_sweep import TASK_OVERRIDES_TAG
 
 
 def _quote(value: str) -> str:
@@ -72,6 +76,7 @@ class SweepTracker(Callback):
         self.directions: List[str] = ["minimize"]
         self.metrics: List[str] = []
         self._closed = False
+        self._resume_hint: Optional[str] = None
         self._heartbeat: Any = None
         self._handlers: Dict[int, Any] = {}
         self._signals: List[int] = []
@@ -96,6 +101,7 @@ class SweepTracker(Callback):
         keys = swept_keys(config)
         tags = {
             "sweep.overrides": " ".join(config.hydra.overrides.task),
+            TASK_OVERRIDES_TAG: json.dumps(list(config.hydra.overrides.task)),  # a resumed sweep is checked against them
             "sweep.keys": ",".join(keys),
             "sweep.dir": str(Path(str(config.hydra.sweep.dir)).resolve()),
             "sweep.launcher": str(config.hydra.launcher.get("_target_", "")).rsplit(".", 1)[-1],
@@ -106,15 +112,20 @@ class SweepTracker(Callback):
             **launcher_tags(),
         }
         existing = None
+        resumed_parent = os.environ.get(resume_sweep.ENV)  # lossexp train -m â€¦ --resume PARENT_ID
         try:
-            if is_optuna_sweep(config):
+            if resumed_parent:  # checked by the CLI: a grid sweep that stopped, the same grid, no live holder
+                existing = resumed_parent
+                self.parent_run_id = resumed_parent
+                resume_sweep.reopen(self.uri, resumed_parent, tags, bool(os.environ.get(resume_sweep.RETRY_ENV)))
+            elif is_optuna_sweep(config):
                 study_tags = optuna_tags(config)
                 tags.update(study_tags)
                 existing = find_study_parent(self.uri, experiment, {k: study_tags[k] for k in STUDY_KEYS})
-            if existing is not None:  # the study resumes: so does its parent run
-                self.parent_run_id = existing.info.run_id
-                reopen_parent(self.uri, self.parent_run_id, tags)
-            else:
+                if existing is not None:  # the study resumes: so does its parent run
+                    self.parent_run_id = existing.info.run_id
+                    reopen_parent(self.uri, self.parent_run_id, tags)
+            if existing is None:
                 from lossexp.tracking.run_context import with_source_tags
 
                 self.parent_run_id = create_parent(self.uri, experiment, parent_name(config, keys),
@@ -129,6 +140,8 @@ class SweepTracker(Callback):
         with read_write(config.hydra.overrides):
             # Every launcher composes each job from hydra.overrides.hydra + the job's overrides.
             config.hydra.overrides.hydra = OmegaConf.to_container(config.hydra.overrides.hydra) + injected
+        if not is_optuna_sweep(config):  # said when the sweep stops before its end
+            self._resume_hint = resume_sweep.command_line(list(config.hydra.overrides.task), self.parent_run_id)
         atexit.register(self._close, False)
         resumed = " (resumed)" if existing is not None else ""
         print(f"lossexp: sweep parent run {self.parent_run_id}{resumed} in {self.uri}")
@@ -177,7 +190,8 @@ class SweepTracker(Callback):
             self._heartbeat.stop()
         interrupted = bool(self._signals or guard.received)
         status = finish_parent(self.uri, self.parent_run_id, self.directions, completed, self.metrics, interrupted)
-        print(f"lossexp: sweep parent run {self.parent_run_id} {status}")
+        hint = f" (continue it: {self._resume_hint})" if status != "FINISHED" and self._resume_hint else ""
+        print(f"lossexp: sweep parent run {self.parent_run_id} {status}{hint}")
 
 
 #: the tags that identify an Optuna study's parent run (a resumed study reopens it)

@@ -8,6 +8,7 @@ anything the process ran before) is ended so it cannot swallow this job's record
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Dict, Optional
 
@@ -16,6 +17,8 @@ from lossexp.sweeps.naming import child_name
 PARENT_TAG = "mlflow.parentRunId"
 #: the tag of an Optuna sweep's child: the number of its trial
 TRIAL_TAG = "optuna.trial"
+#: a child's own overrides, a JSON list (lossexp.sweeps.resume_sweep matches a job to its earlier attempt)
+JOB_OVERRIDES_TAG = "sweep.job_overrides"
 _threads_set: Optional[int] = None
 
 
@@ -89,6 +92,7 @@ def child_identity(parent_run_id: Optional[str], sweep_keys: list) -> tuple[Opti
     num = hydra_cfg.job.get("num")
     numbered = "BasicSweeper" not in str(hydra_cfg.sweeper.get("_target_", ""))
     tags["sweep.job"] = str(num)
+    tags[JOB_OVERRIDES_TAG] = json.dumps(overrides)  # a resumed sweep finds the job's earlier attempt by them
     if hydra_cfg.sweeper.get("trial") is not None:  # a trial of lossexp's Optuna sweeper
         tags.update({TRIAL_TAG: str(hydra_cfg.sweeper.trial), "optuna.study": str(hydra_cfg.sweeper.study_name)})
     if not sweep_keys:  # a one-job multirun: the run keeps its usual name

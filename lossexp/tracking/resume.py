@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from lossexp.errors import ConfigError, invalid_value
+from lossexp.errors import invalid_value
 from lossexp.tracking import from_run
 from lossexp.training import checkpoint_files
 
@@ -27,8 +27,6 @@ CHANGEABLE = ("trainer.epochs", "tracking.uri")
 def resume_args(run_id: str, args: Sequence[str]) -> List[str]:
     """Hydra arguments that continue ``run_id`` (see the module docstring); one-line ConfigError if it
     cannot continue."""
-    if {"-m", "--multirun"} & set(args):
-        raise ConfigError(f"Invalid value for {FLAG}: continues one run; drop -m/--multirun")
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
     changed = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] not in CHANGEABLE]
     if changed:

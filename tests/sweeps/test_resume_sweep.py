@@ -1,0 +1,178 @@
+"""``lossexp train -m … --resume PARENT_ID``: a grid sweep that stopped continues under the same parent
+run — finished jobs are not run again (matched by their overrides, in any order), a killed job continues
+in its own child run from its checkpoint, jobs never started run, failed jobs are not run again unless
+``--retry-failed``; another grid, a live holder or a parent that is no sweep's is one line."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import cli_start
+from lossexp.errors import ConfigError
+from lossexp.sweeps import resume_sweep
+from lossexp.tracking import store
+
+FIXED = ["model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=100", "trainer.verbose=0",
+         "tracking.plots=false", "tracking.log_model=false", "tracking.drift=false", "tracking.gradients=false"]
+#: 2 x 2 jobs, as the CLI hands them to Hydra
+SWEPT = ["loss=[hist_avg,activity],[activity]", "loss.activity.weight=0.01,0.1"]
+
+
+def test_a_grid_is_its_keys_and_values_in_any_order():
+    assert resume_sweep.grid(["b=2,1", "a=0.010", "hydra/launcher=joblib", "tracking.uri=x"]) == \
+        resume_sweep.grid(["a=0.01", "b=1,2"]) == {"a": ("0.01",), "b": ("1", "2")}
+    assert resume_sweep.job_key(["b=1", "a=[x,y]"]) == resume_sweep.job_key(["a=[x, y]", "b=1"])
+    assert resume_sweep.job_key(["b=1"]) != resume_sweep.job_key(["b=2"])
+
+
+def crafted_sweep(uri: str, status: str, task_overrides=(*FIXED, "trainer.epochs=1", *SWEPT), **tags: str) -> str:
+    """A sweep's parent run ended ``status``, recorded as the sweep callback records one; its id."""
+    client = store.open_client(uri)
+    experiment = store.ensure_experiment(client, "lossexp", uri)
+    if task_overrides is not None:  # None: a parent recorded before the tag was
+        tags[resume_sweep.TASK_OVERRIDES_TAG] = json.dumps(list(task_overrides))
+    parent = client.create_run(experiment, run_name="sweep", tags={
+        "lossexp.role": "sweep", "sweep.sweeper": "BasicSweeper", "sweep.launcher": "BasicLauncher", **tags}).info.run_id
+    if status != "RUNNING":
+        client.set_terminated(parent, status)
+    return parent
+
+
+def child(uri: str, parent: str, status: str, job: list, **tags: str) -> str:
+    client = store.open_client(uri)
+    run_id = client.create_run(client.get_run(parent).info.experiment_id, run_name=job[-1] if job else "job", tags={
+        "mlflow.parentRunId": parent, "sweep.job_overrides": json.dumps(job), **tags}).info.run_id
+    if status != "RUNNING":
+        client.set_terminated(run_id, status)
+    return run_id
+
+
+def refusal(parent: str, uri: str, overrides=(*FIXED, "trainer.epochs=1", *SWEPT)) -> str:
+    with pytest.raises(ConfigError) as info:
+        resume_sweep.check_parent(parent, uri, list(overrides))
+    return str(info.value)
+
+
+def test_a_sweep_that_cannot_continue_is_one_line(tmp_path: Path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    killed = crafted_sweep(uri, "KILLED")
+    resume_sweep.check_parent(killed, uri, [*reversed(SWEPT), "trainer.epochs=1", *FIXED, "tracking.uri=elsewhere"])
+    assert refusal(killed, uri, [*FIXED, "trainer.epochs=2", *SWEPT]) == (
+        f"Invalid value for --resume: expected the sweep its parent ran (the same keys and values; only tracking.uri "
+        f"may differ), got '{killed}: it ran trainer.epochs=1, this command asks for trainer.epochs=2'")
+    assert refusal(killed, uri, [*FIXED, "trainer.epochs=1", SWEPT[0]]).endswith(
+        "this command leaves out loss.activity.weight=0.01,0.1'")
+    assert refusal(killed, uri, [*FIXED, "trainer.epochs=1", *SWEPT, "trainer.seed=1,2"]).endswith(
+        "this command adds trainer.seed=1,2'")
+    assert "FINISHED: every job finished, nothing to continue" in refusal(crafted_sweep(uri, "FINISHED"), uri)
+    optuna = crafted_sweep(uri, "KILLED", **{"sweep.sweeper": "OptunaSweeper", "optuna.study": "weights-v1"})
+    assert "(an Optuna study continues with hydra.sweeper.study_name=weights-v1)" in refusal(optuna, uri)
+    assert "recorded before lossexp could continue a sweep" in refusal(
+        crafted_sweep(uri, "KILLED", task_overrides=None), uri)
+    single = child(uri, killed, "KILLED", [])
+    assert refusal(single, uri).endswith(f"got \"{single}, a job of sweep {killed} (give the parent's id)\"")
+    assert refusal("0" * 32, uri) == f"Unknown run '{'0' * 32}' for --resume: no such run in {uri}"
+
+    # left RUNNING: by this live process (refused), by one that a kill -9 ended (continues)
+    here = {"lossexp.heartbeat": f"{time.time():.3f}", "lossexp.launcher.host": socket.gethostname()}
+    held = crafted_sweep(uri, "RUNNING", **here, **{"lossexp.launcher.pid": str(os.getpid())})
+    assert f"got '{held}, still running (process {os.getpid()} on {socket.gethostname()}" in refusal(held, uri)
+    gone = subprocess.Popen(["sleep", "60"])
+    gone.kill()
+    gone.wait()
+    dead = crafted_sweep(uri, "RUNNING", **here, **{"lossexp.launcher.pid": str(gone.pid)})
+    resume_sweep.check_parent(dead, uri, [*FIXED, "trainer.epochs=1", *SWEPT])
+    training = child(uri, dead, "RUNNING", [], **{"lossexp.heartbeat": f"{time.time():.3f}",
+                                                  "lossexp.process": f"{socket.gethostname()}:{os.getpid()}"})
+    assert f"its job job (run {training}) is still running ({socket.gethostname()}:{os.getpid()})" in refusal(dead, uri)
+
+
+@pytest.mark.slow
+def test_finished_jobs_return_their_objective_and_failed_ones_run_again_only_when_asked(tmp_path, run_cli,
+                                                                                        store_uri):
+    """A crafted killed sweep of 2 jobs: one FINISHED (objective 0.5), one FAILED. Continued, nothing trains:
+    the finished job is not run again, the failed one is one line, exit 1, the parent FAILED; with
+    --retry-failed the failed job trains as a new child and the parent FINISHED, its old run left out."""
+    job = [*FIXED, "trainer.epochs=1"]
+    parent = crafted_sweep(store_uri, "KILLED", task_overrides=(*job, "loss.activity.weight=0.01,0.1", "loss=[activity]"))
+    done = child(store_uri, parent, "FINISHED", [*job, "loss=[activity]", "loss.activity.weight=0.01"])
+    store.open_client(store_uri).log_metric(done, "objective", 0.5)
+    failed = child(store_uri, parent, "FAILED", [*job, "loss=[activity]", "loss.activity.weight=0.1"],
+                   error="NonFiniteLoss: loss is nan at step 3")
+    sweep = ["train", "-m", *job, "loss=activity", "loss.activity.weight=0.1,0.01", "--resume", parent[:8]]
+
+    result = run_cli(*sweep)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert f"lossexp: job loss.activity.weight=0.01 FINISHED in run {done} before: not run again" in result.stdout
+    assert (f"lossexp: job loss.activity.weight=0.1 FAILED in run {failed} before (NonFiniteLoss: loss is nan at "
+            "step 3): not run again (--retry-failed runs it again)") in result.stderr
+    client = MlflowClient(store_uri)
+    summary = client.get_run(parent)
+    assert summary.info.status == "FAILED" and summary.data.tags["sweep.resumes"] == "1"
+    assert summary.data.metrics["sweep/children"] == 2 and summary.data.metrics["sweep/failed"] == 1
+    assert summary.data.tags["sweep.best_run_id"] == done and summary.data.metrics["sweep/best_objective"] == 0.5
+    assert "FAILED (continue it: lossexp train -m model=mlp 'model.hidden_units=[8]'" in result.stdout and f"--resume {parent})" in result.stdout
+
+    result = run_cli(*sweep, "--retry-failed")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = {r.info.run_id: r for r in client.search_runs([summary.info.experiment_id], "tags.`mlflow.parentRunId` = "
+                                                                                     f"'{parent}'")}
+    [again] = set(runs) - {done, failed}
+    assert runs[failed].data.tags["lossexp.retried"] == "true" and runs[again].info.status == "FINISHED"
+    summary = client.get_run(parent)
+    assert summary.info.status == "FINISHED" and summary.data.tags["sweep.resumes"] == "2"
+    assert summary.data.metrics["sweep/children"] == 2 and summary.data.metrics["sweep/finished"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", [(), pytest.param(("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"),
+                                                       marks=pytest.mark.integration, id="joblib")], ids=["basic", "joblib"])
+def test_a_sweep_stopped_by_sigterm_continues_under_its_parent(tmp_path, run_cli, store_uri, launcher):
+    """SIGTERM once a job finished and the next has a checkpoint; the same sweep (its values in another
+    order) with --resume: finished jobs are not run again, the killed one continues in its own run from
+    its checkpoint, the rest run; the parent FINISHED counts all four."""
+    sweep = [*(o for o in FIXED if not o.startswith("data.n_samples")), "data.n_samples=400", "trainer.epochs=3",
+             "trainer.batch_size=8", "loss=hist_avg+activity,activity", "loss.activity.weight=0.01,0.1"]
+    process = cli_start(tmp_path, "train", "-m", *sweep)
+    database = tmp_path / "outputs" / "mlflow.db"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+        if not database.exists():
+            continue
+        kids = [r for r in store.open_client(store_uri).search_runs(["1"]) if "mlflow.parentRunId" in r.data.tags]
+        saved = [r for r in kids if r.info.status == "RUNNING" and "lossexp.checkpoint" in r.data.tags
+                 and (Path(r.data.tags["lossexp.checkpoint"]) / "progress.json").is_file()]
+        if saved and any(r.info.status == "FINISHED" for r in kids):
+            process.send_signal(signal.SIGTERM)
+            break
+    assert process.wait(60) == 143, process.communicate()[1][-3000:]
+    client = MlflowClient(store_uri)
+    [parent] = client.search_runs(["1"], "tags.`lossexp.role` = 'sweep'")
+    before = {r.info.run_name: r for r in client.search_runs(["1"], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")}
+    assert parent.info.status == "KILLED" and sorted(r.info.status for r in before.values())[-1] == "KILLED"
+    [finished, *_] = [r for r in before.values() if r.info.status == "FINISHED"]
+    [killed] = [r for r in before.values() if r.info.status == "KILLED"]
+    stopped_after = json.loads((Path(killed.data.tags["lossexp.checkpoint"]) / "progress.json").read_text())["epochs"]
+
+    result = run_cli("train", "-m", *sweep[:-1], "loss.activity.weight=0.1,0.01", *launcher,
+                     "--resume", parent.info.run_id)
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = {r.info.run_id: r for r in client.search_runs(["1"], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")}
+    assert len(after) == 4 and all(r.info.status == "FINISHED" for r in after.values())
+    assert after[finished.info.run_id].info.end_time == finished.info.end_time  # not run again
+    continued = after[killed.info.run_id]
+    assert continued.data.tags["lossexp.resumed"].startswith(f"from epoch {stopped_after} ")
+    epochs = sorted((m.step, m.value) for m in client.get_metric_history(killed.info.run_id, "epoch"))
+    assert [value for _, value in epochs] == [1, 2, 3]  # the stopped attempt's epochs, then the rest, once each
+    summary = client.get_run(parent.info.run_id)
+    assert summary.info.status == "FINISHED" and summary.data.metrics["sweep/children"] == 4
+    assert summary.data.metrics["sweep/finished"] == 4 and summary.data.tags["sweep.best_run_id"] in after
