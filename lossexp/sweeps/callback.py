@@ -190,7 +190,8 @@ class SweepTracker(Callback):
             self._heartbeat.stop()
         interrupted = bool(self._signals or guard.received)
         status = finish_parent(self.uri, self.parent_run_id, self.directions, completed, self.metrics, interrupted)
-        hint = f" (continue it: {self._resume_hint})" if status != "FINISHED" and self._resume_hint else ""
+        retry = f"; {resume_sweep.RETRY_FLAG} runs its failed jobs again" if status == "FAILED" else ""
+        hint = f" (continue it: {self._resume_hint}{retry})" if status != "FINISHED" and self._resume_hint else ""
         print(f"lossexp: sweep parent run {self.parent_run_id} {status}{hint}")
 
 

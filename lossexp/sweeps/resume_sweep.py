@@ -98,20 +98,16 @@ def _difference(ran: Dict[str, Tuple[str, ...]], asked: Dict[str, Tuple[str, ...
     return None
 
 
-def _launcher_alive(tags: Dict[str, str], stale_after_s: float, interval_s: float) -> Optional[str]:
-    """How the process holding a RUNNING parent shows it lives (None: it is gone)."""
-    import socket
+def _holder(run: Any, stale_after_s: float) -> Optional[str]:
+    """How the process that holds a RUNNING run (a sweep's launcher, a job) shows it lives: its heartbeat
+    is fresh and, on this host, its process exists. None: it is gone."""
+    from lossexp.tracking.heartbeat import PROCESS_TAG, TAG, process_is_gone
+    from lossexp.tracking.reaper import limit
 
-    from lossexp.sweeps.checks import _alive
-    from lossexp.tracking.heartbeat import TAG
-
-    silent = time.time() - float(tags.get(TAG, 0))
-    if silent > max(stale_after_s, 3 * interval_s):
+    silent = time.time() - float(run.data.tags.get(TAG, 0))
+    if silent > limit(run, stale_after_s) or process_is_gone(run):
         return None
-    host, pid = tags.get("lossexp.launcher.host"), int(tags.get("lossexp.launcher.pid", "0") or 0)
-    if host == socket.gethostname() and not _alive(pid):
-        return None
-    return f"process {pid} on {host}, heartbeat {silent:.0f} s ago"
+    return f"process {run.data.tags.get(PROCESS_TAG, 'unknown')}, heartbeat {silent:.0f} s ago"
 
 
 def _parent(run_id: str, uri: str) -> Tuple[Any, Any]:
@@ -123,6 +119,11 @@ def _parent(run_id: str, uri: str) -> Tuple[Any, Any]:
     unknown = ConfigError(f"Unknown run {run_id!r} for {FLAG}: no such run in {uri}")
     if store.is_local_sqlite(uri) and not store.sqlite_path(uri).exists():
         raise unknown
+    if uri.startswith(("http://", "https://")):  # answers, takes the credentials: one line in seconds
+        from lossexp.tracking.reachability import check_access, check_server
+
+        check_server(uri)
+        check_access(uri)
     client = store.open_client(uri)
     try:
         return client, client.get_run(run_id)
@@ -156,7 +157,6 @@ def check_parent(parent_id: str, uri: str, overrides: Sequence[str], stale_after
     stopped, whose sweep ``overrides`` ask for again, and no live process holds it or its children."""
     from lossexp.sweeps.job import PARENT_TAG
     from lossexp.sweeps.parent import children
-    from lossexp.tracking.heartbeat import INTERVAL_TAG, process_is_gone
 
     client, run = _parent(parent_id, uri)
     tags = run.data.tags
@@ -175,7 +175,7 @@ def check_parent(parent_id: str, uri: str, overrides: Sequence[str], stale_after
         raise invalid_value(FLAG, "a sweep that stopped (KILLED or FAILED)",
                             f"{parent_id}, FINISHED: every job finished, nothing to continue")
     if run.info.status == "RUNNING":
-        holder = _launcher_alive(tags, stale_after_s, float(tags.get(INTERVAL_TAG, 0)))
+        holder = _holder(run, stale_after_s)
         if holder:
             raise invalid_value(FLAG, "a sweep that stopped", f"{parent_id}, still running ({holder})")
     difference = _difference(grid(json.loads(tags[TASK_OVERRIDES_TAG])), grid(overrides))
@@ -183,12 +183,11 @@ def check_parent(parent_id: str, uri: str, overrides: Sequence[str], stale_after
         raise invalid_value(FLAG, "the sweep its parent ran (the same keys and values; only tracking.uri may "
                             "differ)", f"{parent_id}: {difference}")
     for child in children(client, parent_id):
-        if child.info.status != "RUNNING" or process_is_gone(child):
-            continue
-        if _launcher_alive(child.data.tags, stale_after_s, float(child.data.tags.get(INTERVAL_TAG, 0))):
+        holder = _holder(child, stale_after_s) if child.info.status == "RUNNING" else None
+        if holder:
             raise invalid_value(FLAG, "a sweep none of whose jobs still trains",
                                 f"{parent_id}: its job {child.info.run_name} (run {child.info.run_id}) is still "
-                                f"running ({child.data.tags.get('lossexp.process', 'process unknown')})")
+                                f"running ({holder})")
 
 
 def reopen(uri: str, parent_id: str, tags: Dict[str, str], retry_failed: bool) -> None:

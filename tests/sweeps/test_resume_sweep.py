@@ -82,17 +82,16 @@ def test_a_sweep_that_cannot_continue_is_one_line(tmp_path: Path):
     assert refusal("0" * 32, uri) == f"Unknown run '{'0' * 32}' for --resume: no such run in {uri}"
 
     # left RUNNING: by this live process (refused), by one that a kill -9 ended (continues)
-    here = {"lossexp.heartbeat": f"{time.time():.3f}", "lossexp.launcher.host": socket.gethostname()}
-    held = crafted_sweep(uri, "RUNNING", **here, **{"lossexp.launcher.pid": str(os.getpid())})
-    assert f"got '{held}, still running (process {os.getpid()} on {socket.gethostname()}" in refusal(held, uri)
+    here, beat = f"{socket.gethostname()}:{os.getpid()}", {"lossexp.heartbeat": f"{time.time():.3f}"}
+    held = crafted_sweep(uri, "RUNNING", **beat, **{"lossexp.process": here})
+    assert f"got '{held}, still running (process {here}, heartbeat 0 s ago)'" in refusal(held, uri)
     gone = subprocess.Popen(["sleep", "60"])
     gone.kill()
     gone.wait()
-    dead = crafted_sweep(uri, "RUNNING", **here, **{"lossexp.launcher.pid": str(gone.pid)})
+    dead = crafted_sweep(uri, "RUNNING", **beat, **{"lossexp.process": f"{socket.gethostname()}:{gone.pid}"})
     resume_sweep.check_parent(dead, uri, [*FIXED, "trainer.epochs=1", *SWEPT])
-    training = child(uri, dead, "RUNNING", [], **{"lossexp.heartbeat": f"{time.time():.3f}",
-                                                  "lossexp.process": f"{socket.gethostname()}:{os.getpid()}"})
-    assert f"its job job (run {training}) is still running ({socket.gethostname()}:{os.getpid()})" in refusal(dead, uri)
+    training = child(uri, dead, "RUNNING", [], **beat, **{"lossexp.process": here})
+    assert f"its job job (run {training}) is still running (process {here}, heartbeat" in refusal(dead, uri)
 
 
 @pytest.mark.slow
@@ -119,7 +118,7 @@ def test_finished_jobs_return_their_objective_and_failed_ones_run_again_only_whe
     assert summary.info.status == "FAILED" and summary.data.tags["sweep.resumes"] == "1"
     assert summary.data.metrics["sweep/children"] == 2 and summary.data.metrics["sweep/failed"] == 1
     assert summary.data.tags["sweep.best_run_id"] == done and summary.data.metrics["sweep/best_objective"] == 0.5
-    assert "FAILED (continue it: lossexp train -m model=mlp 'model.hidden_units=[8]'" in result.stdout and f"--resume {parent})" in result.stdout
+    assert "FAILED (continue it: lossexp train -m model=mlp 'model.hidden_units=[8]'" in result.stdout and f"--resume {parent}; --retry-failed runs its failed jobs again)" in result.stdout
 
     result = run_cli(*sweep, "--retry-failed")
     assert result.returncode == 0, result.stderr[-3000:]
