@@ -95,40 +95,46 @@ def test_a_sweep_that_cannot_continue_is_one_line(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_finished_jobs_return_their_objective_and_failed_ones_run_again_only_when_asked(tmp_path, run_cli,
-                                                                                        store_uri):
-    """A crafted killed sweep of 2 jobs: one FINISHED (objective 0.5), one FAILED. Continued, nothing trains:
-    the finished job is not run again, the failed one is one line, exit 1, the parent FAILED; with
-    --retry-failed the failed job trains as a new child and the parent FINISHED, its old run left out."""
+def test_finished_jobs_are_not_run_again_nor_failed_ones_unless_asked(tmp_path, run_cli, store_uri):
+    """A crafted killed sweep of 3 jobs: one FINISHED (objective 0.5), one FAILED, one KILLED before its
+    first checkpoint. Continued: the finished job is not run again, the failed one is one line (exit 1,
+    the parent FAILED), the killed one trains as a new child (the old one left out of the summary); with
+    --retry-failed only the failed job trains, as a new child, and the parent ends FINISHED."""
     job = [*FIXED, "trainer.epochs=1"]
-    parent = crafted_sweep(store_uri, "KILLED", task_overrides=(*job, "loss.activity.weight=0.01,0.1", "loss=[activity]"))
+    parent = crafted_sweep(store_uri, "KILLED",
+                           task_overrides=(*job, "loss.activity.weight=0.01,0.1,1.0", "loss=[activity]"))
     done = child(store_uri, parent, "FINISHED", [*job, "loss=[activity]", "loss.activity.weight=0.01"])
     store.open_client(store_uri).log_metric(done, "objective", 0.5)
     failed = child(store_uri, parent, "FAILED", [*job, "loss=[activity]", "loss.activity.weight=0.1"],
                    error="NonFiniteLoss: loss is nan at step 3")
-    sweep = ["train", "-m", *job, "loss=activity", "loss.activity.weight=0.1,0.01", "--resume", parent[:8]]
+    killed = child(store_uri, parent, "KILLED", [*job, "loss=[activity]", "loss.activity.weight=1.0"])
+    sweep = ["train", "-m", *job, "loss=activity", "loss.activity.weight=1.0,0.1,0.01", "--resume", parent[:8]]
 
     result = run_cli(*sweep)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert f"lossexp: job loss.activity.weight=0.01 FINISHED in run {done} before: not run again" in result.stdout
     assert (f"lossexp: job loss.activity.weight=0.1 FAILED in run {failed} before (NonFiniteLoss: loss is nan at "
             "step 3): not run again (--retry-failed runs it again)") in result.stderr
+    assert f"lossexp: job loss.activity.weight=1.0 runs again as a new run (run {killed} KILLED without a " \
+           "checkpoint)" in result.stdout
     client = MlflowClient(store_uri)
     summary = client.get_run(parent)
     assert summary.info.status == "FAILED" and summary.data.tags["sweep.resumes"] == "1"
-    assert summary.data.metrics["sweep/children"] == 2 and summary.data.metrics["sweep/failed"] == 1
+    assert summary.data.metrics["sweep/children"] == 3 and summary.data.metrics["sweep/failed"] == 1
+    assert summary.data.metrics["sweep/finished"] == 2 and summary.data.metrics["sweep/killed"] == 0
     assert summary.data.tags["sweep.best_run_id"] == done and summary.data.metrics["sweep/best_objective"] == 0.5
-    assert "FAILED (continue it: lossexp train -m model=mlp 'model.hidden_units=[8]'" in result.stdout and f"--resume {parent}; --retry-failed runs its failed jobs again)" in result.stdout
+    assert "FAILED (continue it: lossexp train -m model=mlp 'model.hidden_units=[8]'" in result.stdout
+    assert f"--resume {parent}; --retry-failed runs its failed jobs again)" in result.stdout
 
     result = run_cli(*sweep, "--retry-failed")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count(" trained in ") == 1 and result.stdout.count("before: not run again") == 2
     runs = {r.info.run_id: r for r in client.search_runs([summary.info.experiment_id], "tags.`mlflow.parentRunId` = "
                                                                                      f"'{parent}'")}
-    [again] = set(runs) - {done, failed}
-    assert runs[failed].data.tags["lossexp.retried"] == "true" and runs[again].info.status == "FINISHED"
+    assert len(runs) == 5 and [runs[r].data.tags.get("lossexp.retried") for r in (killed, failed)] == ["true"] * 2
     summary = client.get_run(parent)
     assert summary.info.status == "FINISHED" and summary.data.tags["sweep.resumes"] == "2"
-    assert summary.data.metrics["sweep/children"] == 2 and summary.data.metrics["sweep/finished"] == 2
+    assert summary.data.metrics["sweep/children"] == 3 and summary.data.metrics["sweep/finished"] == 3
 
 
 @pytest.mark.slow
