@@ -17,8 +17,10 @@ from lossexp.sweeps.naming import child_name
 PARENT_TAG = "mlflow.parentRunId"
 #: the tag of an Optuna sweep's child: the number of its trial
 TRIAL_TAG = "optuna.trial"
-#: a child's own overrides, a JSON list (lossexp.sweeps.resume_sweep matches a job to its earlier attempt)
+#: a child's own overrides (a JSON list), and their fingerprint, whatever their order and spelling: a
+#: resumed sweep finds a job's earlier attempt by it (lossexp.sweeps.resume_sweep)
 JOB_OVERRIDES_TAG = "sweep.job_overrides"
+JOB_KEY_TAG = "sweep.job_key"
 _threads_set: Optional[int] = None
 
 
@@ -92,7 +94,10 @@ def child_identity(parent_run_id: Optional[str], sweep_keys: list) -> tuple[Opti
     num = hydra_cfg.job.get("num")
     numbered = "BasicSweeper" not in str(hydra_cfg.sweeper.get("_target_", ""))
     tags["sweep.job"] = str(num)
-    tags[JOB_OVERRIDES_TAG] = json.dumps(overrides)  # a resumed sweep finds the job's earlier attempt by them
+    from lossexp.sweeps.resume_sweep import job_digest
+
+    tags[JOB_OVERRIDES_TAG] = json.dumps(overrides)
+    tags[JOB_KEY_TAG] = job_digest(overrides)  # a resumed sweep finds the job's earlier attempt by it
     if hydra_cfg.sweeper.get("trial") is not None:  # a trial of lossexp's Optuna sweeper
         tags.update({TRIAL_TAG: str(hydra_cfg.sweeper.trial), "optuna.study": str(hydra_cfg.sweeper.study_name)})
     if not sweep_keys:  # a one-job multirun: the run keeps its usual name

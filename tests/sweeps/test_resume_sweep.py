@@ -49,7 +49,7 @@ def crafted_sweep(uri: str, status: str, task_overrides=(*FIXED, "trainer.epochs
 def child(uri: str, parent: str, status: str, job: list, **tags: str) -> str:
     client = store.open_client(uri)
     run_id = client.create_run(client.get_run(parent).info.experiment_id, run_name=job[-1] if job else "job", tags={
-        "mlflow.parentRunId": parent, "sweep.job_overrides": json.dumps(job), **tags}).info.run_id
+        "mlflow.parentRunId": parent, "sweep.job_key": resume_sweep.job_digest(job), **tags}).info.run_id
     if status != "RUNNING":
         client.set_terminated(run_id, status)
     return run_id
