@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 from lossexp.errors import ConfigError, invalid_value
-from lossexp.sweeps.job import JOB_KEY_TAG, PARENT_TAG
+from lossexp.sweeps.job import JOB_KEY_TAG, JOB_OVERRIDES_TAG, PARENT_TAG
 
 FLAG = "--resume"
 RETRY_FLAG = "--retry-failed"
@@ -188,12 +188,39 @@ def check_parent(parent_id: str, uri: str, overrides: Sequence[str], stale_after
     if difference:
         raise invalid_value(FLAG, "the sweep its parent ran (the same keys and values; only tracking.uri may "
                             "differ)", f"{parent_id}: {difference}")
-    for child in children(client, parent_id):
+    jobs = children(client, parent_id)
+    for child in jobs:
         holder = _holder(child, stale_after_s) if child.info.status == "RUNNING" else None
         if holder:
             raise invalid_value(FLAG, "a sweep none of whose jobs still trains",
                                 f"{parent_id}: its job {child.info.run_name} (run {child.info.run_id}) is still "
                                 f"running ({holder})")
+    _check_same_config(uri, parent_id, next((c for c in jobs if JOB_OVERRIDES_TAG in c.data.tags
+                                             and c.info.status == "FINISHED"), None))  # its config.yaml logged
+
+
+def _check_same_config(uri: str, parent_id: str, child: Any) -> None:
+    """The same overrides compose what ``child`` trained: not so after the sweep's ``conf/`` (or the
+    project's) changed, or for a sweep started with ``--from-run`` (one line naming the first key)."""
+    if child is None:
+        return
+    if child.data.tags.get("lossexp.from_run"):
+        raise invalid_value(FLAG, "a sweep of lossexp's or the project's conf/", f"{parent_id}, a sweep of run "
+                            f"{child.data.tags['lossexp.from_run']}'s config (--from-run), which --resume cannot "
+                            "compose again")
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from lossexp import CONF_DIR
+    from lossexp.tracking import resume
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_resume"):
+        cfg = compose("config", overrides=json.loads(child.data.tags[JOB_OVERRIDES_TAG]))
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        resume.check_same_config(child.info.run_id, uri, resolved)
+    except ConfigError as error:
+        raise ConfigError(f"{error}; its sweep {parent_id} cannot continue with this config") from None
 
 
 def reopen(uri: str, parent_id: str, tags: Dict[str, str], retry_failed: bool) -> None:

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import cli_start
+from crafted_runs import composed_config, dump
 from lossexp.errors import ConfigError
 from lossexp.sweeps import resume_sweep
 from lossexp.tracking import store
@@ -80,6 +82,20 @@ def test_a_sweep_that_cannot_continue_is_one_line(tmp_path: Path):
     single = child(uri, killed, "KILLED", [])
     assert refusal(single, uri).endswith(f"got \"{single}, a job of sweep {killed} (give the parent's id)\"")
     assert refusal("0" * 32, uri) == f"Unknown run '{'0' * 32}' for --resume: no such run in {uri}"
+
+    # its jobs trained another config than the same overrides compose now (conf/ changed), or a --from-run one
+    job = [*FIXED, "trainer.epochs=1", "loss=[activity]", "loss.activity.weight=0.01"]
+    changed = crafted_sweep(uri, "KILLED")
+    trained = child(uri, changed, "FINISHED", job, **{"sweep.job_overrides": json.dumps(job)})
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / "config.yaml").write_text(dump(composed_config([*job, "optimizer.learning_rate=0.5"])))
+        MlflowClient(uri).log_artifact(trained, str(Path(scratch) / "config.yaml"))
+    assert refusal(changed, uri) == (
+        f"Invalid value for optimizer.learning_rate: expected the value run {trained} trained with, 0.5 (a run "
+        f"continues as it was configured), got 0.001; its sweep {changed} cannot continue with this config")
+    store.open_client(uri).set_tag(trained, "lossexp.from_run", "abc")
+    assert refusal(changed, uri).endswith(f"got \"{changed}, a sweep of run abc's config (--from-run), which --resume "
+                                          "cannot compose again\"")
 
     # left RUNNING: by this live process (refused), by one that a kill -9 ended (continues)
     here, beat = f"{socket.gethostname()}:{os.getpid()}", {"lossexp.heartbeat": f"{time.time():.3f}"}
