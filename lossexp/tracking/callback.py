@@ -3,8 +3,11 @@
 Every ``log_every_n_steps`` training steps it samples the running metrics Keras already
 computed in the graph (``loss``, ``loss/<c>``, ``term/<c>``, …), the components' scheduled and
 trainable weights (``weight/<c>``, ``weight/coef/<c>``), a weighting method's weights
-(``weight/<method>/<task>``) and the gradient diagnostics sampled since (``weight_grad/…``,
-logged at the step they were measured at). The weight-drift statistics (``weight_drift/…``) are
+(``weight/<method>/<task>``). The gradient diagnostics (``weight_grad/…``) are taken after every
+compiled call in which the probe sampled them and logged at the step they were measured at: read only
+at the recorder's own samples, a second sample between two of them replaced the first, which was
+computed and never recorded (``tracking.gradients_every_n_steps=5`` under ``log_every_n_steps=10``
+recorded steps 6, 16 of 1, 6, 11, 16). The weight-drift statistics (``weight_drift/…``) are
 measured at the first of those samples, then at the first one at or after every multiple of
 ``tracking.drift_every_n_steps`` (default 100), and at the end of training: a measurement reads
 every weight about fifteen times, about a step's worth of memory traffic at a few million
@@ -160,6 +163,9 @@ class RunRecorder(IntervalCallback):
         return [*self.drift.state_values(), np.asarray(-1 if self._drift_measured is None else self._drift_measured)]
 
     def on_steps_done(self, previous_step: int, logs: Dict[str, Any]) -> None:
+        gradients = getattr(self.model, "gradient_diagnostics", lambda: None)()
+        if gradients is not None:
+            self.sink.add(gradients[1], step=gradients[0])
         if previous_step == 0:  # start-up as felt: interpreter, imports (a process's first run), data, model,
             started = startup_seconds()  # tracing, first call
             if started is not None:
@@ -195,9 +201,6 @@ class RunRecorder(IntervalCallback):
         self.sink.add(values, step=self.step)
         if self.drift is not None and self._drift_due():
             self._measure_drift()
-        gradients = getattr(self.model, "gradient_diagnostics", lambda: None)()
-        if gradients is not None:
-            self.sink.add(gradients[1], step=gradients[0])
         self._last_sampled = self.step
 
 

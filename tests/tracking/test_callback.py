@@ -191,3 +191,24 @@ def test_a_resumed_run_records_what_its_stopped_attempt_left_out_of_a_step():
     sink.add({"loss": 0.9, "epoch": 3.0}, step=120)
     assert sink.history["loss"] == [(40, 2.0), (80, 1.0), (120, 0.9)]
     assert sink.history["epoch"] == [(40, 1.0), (80, 2.0), (120, 3.0)] and sink.history["val_loss"][-1] == (80, 2.5)
+
+
+def test_every_gradient_sample_is_recorded_also_when_two_fall_between_the_recorders_samples(
+        tmp_path, tiny_network, compose, regression_data):
+    """Diagnostics every 5 steps, metrics every 10 (8 steps an epoch: at its end): each sample is
+    recorded at its step. Only read at the recorder's samples, step 1 was measured and then replaced
+    by step 6 before being read: 6 alone was recorded."""
+    from lossexp.training.gradient_probe import GradientProbe
+
+    x, y = regression_data
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = store.open_client(uri)
+    sink = MetricSink(client, store.start_run(client, store.ensure_experiment(client, "t", uri), "r", {}))
+    model = compose(tiny_network(), [ActivityPenalty(name="activity", weight=0.05, layers=["hidden_1"])])
+    model.watch_gradients()
+    model.fit(x[:32], y[:32], batch_size=4, epochs=1, verbose=0,
+              callbacks=[GradientProbe(lambda step: (x[:4], y[:4]), 5), RunRecorder(sink, every_n_steps=10, drift=False)])
+    sink.close()
+
+    assert [step for step, _ in sink.history["weight_grad/norm"]] == [1, 6]
+    assert [step for step, _ in sink.history["loss"]] == [8]
