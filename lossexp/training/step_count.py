@@ -4,16 +4,18 @@ With ``steps_per_execution = k`` Keras calls ``on_train_batch_end`` once per k s
 batch index it passes is nominal (an epoch's last call may run fewer than k steps). The global
 step is the optimizer's iteration count. Reading that variable from Python costs 0.1–0.25 ms
 inside ``fit`` (0.03–0.06 ms outside it): at a small model's call of 10 steps of 0.4 ms, one read
-per call is 2.5–5 % of training. So the count is read once per epoch, when the epoch begins (once
-for all the callbacks of a ``fit``, keyed by epoch), and within the epoch the step is that count
-plus the batches run so far, ``min(batch index + 1, the epoch's batches)`` — exact whenever Keras
-knows the epoch's length (arrays, datasets of known cardinality, ``steps_per_epoch``) and every
-batch updates the optimizer once, as lossexp's train steps do. When Keras does not know the
+per call is 2.5–5 % of training. So the count is read once per ``fit``, when its first epoch begins
+(once for all the callbacks, keyed by epoch), and from there the step counts the batches Keras runs:
+an epoch starts at the step the one before ended at, and within it the step is its start plus
+``min(batch index + 1, the epoch's batches)`` — exact whenever Keras knows the epoch's length
+(arrays, datasets of known cardinality, ``steps_per_epoch``). Read at every epoch, the count fell
+behind the batches under a loss-scaling optimizer (``mixed_float16``), which does not count a step
+it skips as non-finite: after 2 skipped steps of 8 in a first epoch, the second epoch's steps began
+at 6 again (steps 7 and 8 recorded twice, the run ending at 14 of 16). When Keras does not know the
 epoch's length (a dataset of unknown cardinality), the count is read after every call instead,
-once for all the callbacks, keyed by ``(epoch, batch)``. Either read is dropped when a ``fit``
-begins, where those keys start again. (A loss-scaling optimizer that skips a non-finite step —
-``mixed_float16`` — does not count it: the in-epoch steps then run ahead of its count by the
-skipped steps, until the next epoch's read.) With ``gradient_accumulation_steps = k`` the optimizer
+once for all the callbacks, keyed by ``(epoch, batch)`` (there the skipped steps are still not
+counted). Either read is dropped when a ``fit`` begins, where those keys start again. With
+``gradient_accumulation_steps = k`` the optimizer
 updates the weights once every k batches and its ``iterations`` counts those updates (what Keras'
 learning-rate schedules and lossexp's weight schedules follow); the global step counts batches
 (:func:`batches_trained`), as the in-epoch count does, so the steps of every epoch follow the last.
@@ -70,16 +72,19 @@ class IntervalCallback(keras.callbacks.Callback):
         self._epoch = 0
         self._epoch_start_step = 0
         self._last_interval_step = 0
+        self._counted = False
 
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         self.step = self._last_interval_step = 0
+        self._counted = False  # whether self.step counts this fit's batches from a read of the optimizer
         _last_read.pop(self.model.optimizer, None)  # this fit's calls are numbered anew
 
     def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self._epoch = epoch
         self._last_interval_step = self.step
         if self._epoch_batches():
-            self._epoch_start_step = global_step(self.model, (epoch, EPOCH_START))
+            self._epoch_start_step = self.step if self._counted else global_step(self.model, (epoch, EPOCH_START))
+            self._counted = True
 
     def _epoch_batches(self) -> Optional[int]:
         """The batches of an epoch of this ``fit``, when Keras knows them."""
