@@ -148,3 +148,29 @@ def test_the_steps_a_loss_scaling_optimizer_skips_are_counted():
     network.fit(*data(10), batch_size=2, epochs=2, shuffle=False, verbose=0, callbacks=[watcher])
     assert int(network.optimizer.iterations.numpy()) < 10  # steps were skipped
     assert watcher.steps == [3, 5, 8, 10]
+
+
+class Intervals(IntervalCallback):
+    """Keeps the steps of its intervals."""
+
+    def __init__(self) -> None:
+        super().__init__(every_n_steps=3)
+        self.steps: List[int] = []
+
+    def on_interval(self, logs: dict) -> None:
+        self.steps.append(self.step)
+
+
+def test_a_resumed_fit_acts_at_the_steps_of_the_run_it_continues():
+    """Four epochs of 5 steps in one fit, or two and then two more from epoch 2 (a resumed run's fit):
+    intervals of 3 steps from each epoch's start, 3, 8, 13, 18. The resumed fit counted its first
+    epoch's steps from 0, so its first call (step 11) was an interval: 11, 14, 18."""
+    network, x, y = model(steps_per_execution=1), *data(10)
+    whole = Intervals()
+    network.fit(x, y, batch_size=2, epochs=4, shuffle=False, verbose=0, callbacks=[whole])
+    network = model(steps_per_execution=1)
+    network.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0)
+    resumed = Intervals()
+    network.fit(x, y, batch_size=2, initial_epoch=2, epochs=4, shuffle=False, verbose=0, callbacks=[resumed])
+    assert whole.steps == [3, 8, 13, 18]
+    assert resumed.steps == [13, 18]
