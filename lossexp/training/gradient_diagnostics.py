@@ -7,7 +7,11 @@ gradient ``gᵢ = ∇Lᵢ`` (Lᵢ: the task loss, a component's weighted contrib
 current weights, with the context the next training step would see (training mode, its step
 number), on the network's trainable weights — all of them, and the weights of each layer a
 component names — and from their Gramian ``G`` and the weights ``α`` of the weighting method's
-last update ``d = Σ αᵢgᵢ`` (1 for ``equal``):
+last update ``d = Σ αᵢgᵢ`` (1 for ``equal``). Each part is differentiated times the optimizer's
+loss scale, divided out of ``G``, as the update's gradient is (``mixed_float16``: unscaled, a part
+weighted 1e-6 had its float16 gradient underflow, its ``cos_task`` −0.0116 where the update's
+gradient had +0.0005); a scale that overflows on the measured batch is halved until the statistics
+are finite, as Keras' ``LossScaleOptimizer`` halves it:
 
 * ``weight_grad/<t>/norm`` = ‖gₜ‖: how hard the part pulls (its own weight applied);
 * ``weight_grad/<t>/cos_<u>`` = gₜ·gᵤ/(‖gₜ‖‖gᵤ‖) for every earlier task u (``cos_task``: against
@@ -35,6 +39,8 @@ outside the replicas, on the whole batch: the global batch's gradients.
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from lossexp import metric_names
 from lossexp.training.unoptimised import unoptimised
@@ -93,11 +99,19 @@ class GradientDiagnostics:
 
     def measure(self, x: Any, y: Any, sample_weight: Any = None) -> Dict[str, float]:
         """The statistics of the batch ``(x, y)`` (its examples weighted as in training) at the current
-        weights, by the compiled function."""
-        values = self._compiled_statistics(x, y, sample_weight).numpy()
+        weights, by the compiled function, at the optimizer's loss scale (1 without one), halved while
+        the statistics overflow."""
+        import tensorflow as tf
+
+        optimizer = self.model.optimizer
+        scale = 1.0 if optimizer is None else float(optimizer.scale_loss(tf.constant(1.0)))
+        values = self._compiled_statistics(x, y, sample_weight, tf.constant(scale)).numpy()
+        while scale > 1.0 and not np.all(np.isfinite(values)):
+            scale /= 2.0
+            values = self._compiled_statistics(x, y, sample_weight, tf.constant(scale)).numpy()
         return dict(zip(self.names, (float(v) for v in values)))
 
-    def _compiled_statistics(self, x: Any, y: Any, sample_weight: Any) -> Any:
+    def _compiled_statistics(self, x: Any, y: Any, sample_weight: Any, scale: Any) -> Any:
         """:meth:`_statistics` by a function traced without autograph, or with it when the model's or
         a component's Python code uses a tensor as a bool or an iterable (only autograph converts that)."""
         import tensorflow as tf
@@ -106,10 +120,10 @@ class GradientDiagnostics:
             self._compiled = tf.function(self._statistics, reduce_retracing=True, autograph=False)
         with unoptimised():
             try:
-                return self._compiled(x, y, sample_weight)
+                return self._compiled(x, y, sample_weight, scale)
             except tf.errors.OperatorNotAllowedInGraphError:  # at a trace (the first, or a retrace) without autograph
                 self._compiled = tf.function(self._statistics, reduce_retracing=True)
-                return self._compiled(x, y, sample_weight)
+                return self._compiled(x, y, sample_weight, scale)
 
     def sample(self, step: int, x: Any, y: Any, sample_weight: Any = None) -> None:
         """Measure the batch and keep the values for :meth:`read`, as those of training step ``step``."""
@@ -120,7 +134,7 @@ class GradientDiagnostics:
         pending, self._pending = self._pending, None
         return pending
 
-    def _statistics(self, x: Any, y: Any, sample_weight: Any) -> Any:
+    def _statistics(self, x: Any, y: Any, sample_weight: Any, scale: Any) -> Any:
         import tensorflow as tf
 
         from lossexp.losses.layer_paths import find_layer
@@ -137,9 +151,9 @@ class GradientDiagnostics:
         scopes = {ALL: range(len(variables))}
         for name in self.layers:
             scopes[name] = [position[id(v)] for v in find_layer(model.network, name).trainable_weights]
-        per_task, _ = task_gradients.per_task(tape, parts, variables)
+        per_task, _ = task_gradients.per_task(tape, parts, variables, scale)
         del tape
-        grams = task_gradients.gramians(per_task, scopes)
+        grams = task_gradients.gramians(per_task, scopes, 1.0 / tf.square(scale))
         weights = tf.cast(tf.convert_to_tensor(model.weighting.last_weights), tf.float32)
         values = tf.stack([v for scope in self.scopes for v in statistics(grams[scope], weights, scope is ALL)])
         with tf.control_dependencies([values]):
