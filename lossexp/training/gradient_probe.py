@@ -35,6 +35,12 @@ class GradientProbe(IntervalCallback):
         if start > 0:  # a resumed run: the interval holding its last step was sampled by the run it continues
             self.sampled = start
 
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        first = not self._counted
+        super().on_epoch_begin(epoch, logs)
+        if first and self._epoch_start_step > (self.sampled or 0):  # resumed: the optimizer's count was behind
+            self.sampled = self._epoch_start_step
+
     def due(self, step: int) -> bool:
         """Whether the calls since the last sample reached a new interval: steps 1…N, N+1…2N, …"""
         if self.sampled is None:

@@ -11,7 +11,10 @@ an epoch starts at the step the one before ended at, and within it the step is i
 (arrays, datasets of known cardinality, ``steps_per_epoch``). Read at every epoch, the count fell
 behind the batches under a loss-scaling optimizer (``mixed_float16``), which does not count a step
 it skips as non-finite: after 2 skipped steps of 8 in a first epoch, the second epoch's steps began
-at 6 again (steps 7 and 8 recorded twice, the run ending at 14 of 16). When Keras does not know the
+at 6 again (steps 7 and 8 recorded twice, the run ending at 14 of 16); a fit that begins at epoch e
+(``initial_epoch``: a resumed run) begins at e epochs' batches when the count is behind them (a run
+resumed after 3 epochs of 8 batches, 8 of them skipped, began at 16, and every point of its last
+epoch, at steps ≤ 24 that the stopped attempt had recorded, was dropped). When Keras does not know the
 epoch's length (a dataset of unknown cardinality), the count is read after every call instead,
 once for all the callbacks, keyed by ``(epoch, batch)`` (there the skipped steps are still not
 counted). Either read is dropped when a ``fit`` begins, where those keys start again. With
@@ -84,8 +87,12 @@ class IntervalCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self._epoch = epoch
         self._last_interval_step = self.step
-        if self._epoch_batches():
-            self._epoch_start_step = self.step if self._counted else global_step(self.model, (epoch, EPOCH_START))
+        batches = self._epoch_batches()
+        if batches:
+            # a fit's first epoch, ``epoch`` (Keras' initial_epoch), follows at least that many epochs' batches:
+            # a resumed run's optimizer count is behind them by the steps a loss scale skipped
+            self._epoch_start_step = self.step if self._counted else \
+                max(global_step(self.model, (epoch, EPOCH_START)), epoch * batches)
             self._last_interval_step = self._epoch_start_step  # a resumed fit's first epoch starts past 0
             self._counted = True
 

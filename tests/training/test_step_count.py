@@ -174,3 +174,22 @@ def test_a_resumed_fit_acts_at_the_steps_of_the_run_it_continues():
     network.fit(x, y, batch_size=2, initial_epoch=2, epochs=4, shuffle=False, verbose=0, callbacks=[resumed])
     assert whole.steps == [3, 8, 13, 18]
     assert resumed.steps == [13, 18]
+
+
+def test_a_fit_resumed_after_skipped_steps_starts_at_the_batches_of_its_first_epochs():
+    """Two epochs of 5 batches under a loss scale that skips 3, then two more from epoch 2 (a resumed
+    run's fit): the steps follow 10. They began at the optimizer's count, 7: 10, 12, 15, 17 — a resumed
+    run's points at steps its stopped attempt had recorded were dropped."""
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01), initial_scale=2.0 ** 17)
+    network.compile(optimizer=optimizer, loss="mse", steps_per_execution=3)
+    network.fit(*data(10), batch_size=2, epochs=2, shuffle=False, verbose=0)
+    assert int(network.optimizer.iterations.numpy()) < 10  # steps were skipped
+    resumed = Seen()
+    network.fit(*data(10), batch_size=2, initial_epoch=2, epochs=4, shuffle=False, verbose=0, callbacks=[resumed])
+    assert resumed.steps == [13, 15, 18, 20]
