@@ -95,7 +95,10 @@ class Checkpoint(keras.callbacks.Callback):
             return
         if epoch + 1 >= (self.params or {}).get("epochs", epoch + 2):
             return
-        self.save(epoch + 1, int(keras.ops.convert_to_numpy(batches_trained(self.model.optimizer))))
+        # the batches trained: the optimizer's count leaves out the steps a loss scale skipped
+        batches = (self.params or {}).get("steps") or 0
+        self.save(epoch + 1, max(int(keras.ops.convert_to_numpy(batches_trained(self.model.optimizer))),
+                                 (epoch + 1) * batches))
 
     def save(self, epochs: int, step: int) -> None:
         """The state as ``state-<epochs>.npz``, then (once the epoch is recorded, with

@@ -240,3 +240,25 @@ def test_the_state_is_written_one_variable_at_a_time_not_copied_to_the_host_whol
         np.testing.assert_array_equal(saved, loaded)
     for kept, loaded in zip(drift.state(), restored.drift):
         np.testing.assert_array_equal(kept, loaded)
+
+
+def test_the_step_a_checkpoint_names_counts_the_batches_a_loss_scale_skipped(tmp_path):
+    """Its progress (and a resumed run's tag, "from epoch 2 (step …)") names the batches trained: the
+    optimizer's count, which leaves out the steps Keras' loss scale skipped (4 of the first 6 here),
+    named steps 0 and 2 for 3 and 6."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        network = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    network.compile(optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01), initial_scale=2.0 ** 17),
+                    loss="mse")
+    seen = []
+
+    class Look(keras.callbacks.Callback):  # after the checkpoint
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(progress(tmp_path / "c")["step"])
+
+    network.fit(X, Y, batch_size=16, epochs=3, verbose=0, callbacks=[Checkpoint(tmp_path / "c"), Look()])
+    assert int(network.optimizer.iterations.numpy()) < 9  # steps were skipped
+    assert seen[:2] == [3, 6]
