@@ -87,7 +87,7 @@ class SweepTracker(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from lossexp.sweeps.objective import objectives
         from lossexp.sweeps.optuna_sweep import is_optuna_sweep
-        from lossexp.sweeps.parent import create_parent, find_study_parent, reopen_parent
+        from lossexp.sweeps.parent import STUDY_KEYS, create_parent, find_study_parent, reopen_parent
         from lossexp.tracking import store
         from lossexp.tracking.heartbeat import Heartbeat
 
@@ -193,10 +193,6 @@ class SweepTracker(Callback):
         retry = f"; {resume_sweep.RETRY_FLAG} runs its failed jobs again" if status == "FAILED" else ""
         hint = f" (continue it: {self._resume_hint}{retry})" if status != "FINISHED" and self._resume_hint else ""
         print(f"lossexp: sweep parent run {self.parent_run_id} {status}{hint}")
-
-
-#: the tags that identify an Optuna study's parent run (a resumed study reopens it)
-STUDY_KEYS = ("optuna.study", "optuna.storage")
 
 
 def optuna_tags(config: DictConfig) -> Dict[str, str]:

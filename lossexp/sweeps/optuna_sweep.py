@@ -178,8 +178,7 @@ class OptunaSweep:
         run_id = trial.user_attrs.get(studies.RUN_ID)
         if run_id or not self._tracked():
             return run_id
-        from lossexp.sweeps.callback import STUDY_KEYS
-        from lossexp.sweeps.parent import trial_child
+        from lossexp.sweeps.parent import STUDY_KEYS, trial_child
 
         experiment = str(self.config.tracking.get("experiment", "lossexp"))
         return trial_child(self._tracking_uri(), experiment, dict(zip(STUDY_KEYS, (name, url))), trial.number)

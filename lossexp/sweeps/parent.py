@@ -24,6 +24,8 @@ from lossexp.sweeps.pareto import front
 #: the tag of a child that ended early because Optuna pruned its trial
 STATE_TAG = "optuna.state"
 RETRIED_TAG = "lossexp.retried"
+#: the tags that identify an Optuna study's parent run (a resumed study reopens it)
+STUDY_KEYS = ("optuna.study", "optuna.storage")
 #: runs read per search of a sweep's children (MLflow's SQL store serves up to 50,000)
 CHILDREN_PAGE = 1000
 
