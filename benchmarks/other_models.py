@@ -322,7 +322,7 @@ LABELS = {"gru": "1D-conv + GRU", "vit": "ViT-like, 32×32×3", "wide_deep": "wi
 
 
 def table(results: Dict[str, Any]) -> str:
-    """The README's table: per network and ``steps_per_execution``, Keras' CPU ms a step, each lossexp
+    """The table of docs/performance.md: per network and ``steps_per_execution``, Keras' CPU ms a step, each lossexp
     variant's CPU ratio (median of the per-repeat ratios, their range), the wall ratio, and the
     epoch boundary and start (CPU s, medians)."""
     lines = ["| network | spe | Keras CPU ms/step | task only, no monitoring | task only, default monitoring "

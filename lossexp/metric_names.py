@@ -1,4 +1,4 @@
-"""Every metric name lossexp records: the one place they are made (README's table is the contract).
+"""Every metric name lossexp records: the one place they are made (the tables of docs/tracking.md are the contract).
 
 The MLflow UI groups a run's charts into sections by the part of the name before the last ``/``
 and orders the sections alphabetically (names without ``/`` go to "Model metrics", system metrics

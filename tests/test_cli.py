@@ -81,7 +81,7 @@ def test_mlp_regression_run_with_trainable_coefficient(run_cli, store_uri, all_r
 
 @pytest.mark.slow
 def test_multirun_records_one_run_per_job(run_cli, store_uri, all_runs, tmp_path):
-    """A sweep is one parent run (the README's tags and metrics) with one child run per job."""
+    """A sweep is one parent run (the tags and metrics docs/sweeps.md lists) with one child run per job."""
     result = run_cli("train", "-m", "loss=hist_avg+activity,activity", "model=mlp", *QUICK)
     assert result.returncode == 0, result.stderr[-3000:]
     [parent] = [r for r in all_runs(store_uri) if r.data.tags.get("lossexp.role") == "sweep"]  # lossexp/sweeps

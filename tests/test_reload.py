@@ -1,5 +1,5 @@
 """Every loss component, the VAE and the GAN: a model trained through the product's own config →
-build path and saved as ``.keras`` reloads in a NEW Python process, with only the imports the README
+build path and saved as ``.keras`` reloads in a NEW Python process, with only the imports docs/tracking.md
 lists, into the same classes and gives the same predictions."""
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ CASES = {
                      "model.discriminator_units=[8]", "loss=[hist_avg]"],
 }
 
-#: what the README tells a user to import before keras.saving.load_model: lossexp, and nothing of it
+#: what docs/tracking.md tells a user to import before keras.saving.load_model: lossexp, and nothing of it
 README_IMPORTS = """
 import lossexp
 import keras

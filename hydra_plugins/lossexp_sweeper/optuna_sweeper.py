@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 @dataclass
 class LossexpOptunaSweeperConf:
-    """``hydra.sweeper.*`` (documented in README, "Sweeps with Optuna")."""
+    """``hydra.sweeper.*`` (documented in docs/sweeps.md, "Sweeps with Optuna")."""
 
     _target_: str = "hydra_plugins.lossexp_sweeper.optuna_sweeper.OptunaSweeper"
     #: tpe (multivariate), gp, cmaes, random, grid, nsgaii

@@ -1,4 +1,4 @@
-"""The README's "metrics are buffered and written with one ``log_batch`` per epoch from a background
+"""docs/tracking.md's "metrics are buffered and written with one ``log_batch`` per epoch from a background
 thread", on a real SQLite store: the client's ``log_batch`` is wrapped by a counter that still writes
 and notes the thread it ran on, and a probe callback placed after the recorder reads how many calls
 the training thread made at every step and epoch end."""

@@ -124,7 +124,7 @@ def test_the_model_is_a_logged_model_with_signature_and_example(recorded):
 
 
 #: one new process (a second interpreter would cost ~10 s more): the pyfunc flavor first, with nothing
-#: of lossexp imported, then the Keras flavor after the one import the README gives
+#: of lossexp imported, then the Keras flavor after the one import docs/tracking.md gives
 FLAVORS = """
 import json, sys, numpy as np, mlflow
 mlflow.set_tracking_uri(sys.argv[1])
