@@ -37,8 +37,8 @@ from lossexp.data.checks import (as_column, check_example_shapes, check_finite, 
                                  input_arrays, numeric_targets, one_hot, sample_weights)
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
-from lossexp.data.streams import (batch_size_of, batches, count_elements, dense_elements, read_pass, read_through,
-                                  repeats_forever, reshuffles, varying_length)
+from lossexp.data.streams import (FloatTargets, batch_size_of, batches, count_elements, dense_elements, float_targets,
+                                  read_pass, read_through, repeats_forever, reshuffles, varying_length)
 from lossexp.errors import ConfigError, invalid_value
 
 TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")
@@ -99,6 +99,9 @@ class Dataset:
     #: reading the stream (a table's target column, read alone): class weights count them, where
     #: counting the stream's would parse and convert every training example once more before training
     classes: Optional[np.ndarray] = None
+    #: a stream's float targets as the pass that counted it read them (see :class:`FloatTargets`): taken as
+    #: class labels (Keras' ``label_mode="binary"``), they are checked without reading the stream again
+    float_targets: Optional[FloatTargets] = None
     #: generation data: scores a generator's samples every epoch (e.g. the ring's modes)
     scorer: Any = None
     extras: Dict[str, Any] = field(default_factory=dict)
@@ -339,9 +342,11 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
             return Part(stream=train_set.stream, size=train_set.examples, classes=train_set.classes), validation
 
         known = train_set.classes is not None and held_out.classes is not None
+        floats = [part.float_targets for part in (train_set, held_out)]
         whole = replace(train_set, stream=joined, size=train_set.examples + held_out.examples, num_outputs=classes,
                         splitter=own_split,
-                        classes=np.concatenate([train_set.classes, held_out.classes]) if known else None)
+                        classes=np.concatenate([train_set.classes, held_out.classes]) if known else None,
+                        float_targets=floats[0].joined(joined, floats[1]) if all(floats) else None)
     return replace(whole, held_out=held_out.examples)
 
 
@@ -387,8 +392,8 @@ def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
     first = next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS))) if rows else {}
     one_hot_keys = {key for key in rows if one_hot(np.asarray(first[key]))}  # read on the first elements
     label_keys = sorted(key for key, spec in y_spec.items() if spec.dtype.is_integer and key not in one_hot_keys)
-    counted, ranges = read_pass(name, stream, count=size is None, label_keys=label_keys) \
-        if label_keys or size is None else (size, {})
+    counted, ranges, _ = read_pass(name, stream, count=size is None, label_keys=label_keys) \
+        if label_keys or size is None else (size, {}, None)
     outputs: Dict[str, int] = {}
     for key, spec in y_spec.items():
         if key in ranges:
@@ -462,9 +467,13 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
         outputs = highest + 1
     else:
         outputs = int(np.prod([d for d in y_spec.shape])) if y_spec.shape.rank else 1
-    if size is None:
+    floats = None
+    if size is None and y_spec.dtype.is_floating:  # their range read in the count: class labels, if they are
+        size, floats = float_targets(name, stream, count=True)
+    elif size is None:
         size = count_elements(name, stream)
-    return Dataset(name, task, stream=stream, size=enough_examples(name, size), num_outputs=outputs, seek=seek)
+    return Dataset(name, task, stream=stream, size=enough_examples(name, size), num_outputs=outputs, seek=seek,
+                   float_targets=floats)
 
 
 #: keys under which a stream of dict elements (a TFDS data set's, ``as_supervised=False``) holds its targets

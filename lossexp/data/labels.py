@@ -65,29 +65,23 @@ def float_labels(data: Any) -> Any:
 
 def float_label_stream(data: Any) -> Any:
     """A stream's class labels stored as floats (``image_dataset_from_directory(label_mode="binary")``'s
-    0./1., a multi-hot row of floats) as the integer labels a classifier trains on, read in one pass:
-    every target a whole number ≥ 0 (else one line), the classes the highest + 1. The stream, its
-    split and its seek are cast alike; a stream's ``float_labels``, as arrays have theirs."""
+    0./1., a multi-hot row of floats) as the integer labels a classifier trains on: every target a whole
+    number ≥ 0 (else one line), the classes the highest + 1 — as the pass that counted the stream read
+    them (:attr:`Dataset.float_targets`), else read in one pass. The stream, its split and its seek are
+    cast alike; a stream's ``float_labels``, as arrays have theirs."""
     import tensorflow as tf
 
-    from lossexp.data.streams import READ_BATCH, READ_BYTES, batches, elements_within
+    from lossexp.data.streams import float_targets
 
-    stream = data.stream
-
-    def add(seen: Any, batch: Any) -> Any:  # (lowest, highest, targets not whole) over the batches
-        y = tf.cast(tf.reshape(batch[1], [-1]), tf.float64)
-        other = tf.logical_or(tf.not_equal(y, tf.round(y)), tf.logical_not(tf.math.is_finite(y)))
-        return (tf.reduce_min(tf.concat([y, seen[0][None]], 0)), tf.reduce_max(tf.concat([y, seen[1][None]], 0)),
-                seen[2] + tf.reduce_sum(tf.cast(other, tf.int64)))
-
-    start = (tf.constant(np.inf, tf.float64), tf.constant(-np.inf, tf.float64), tf.constant(0, tf.int64))
-    lowest, highest, other = batches(stream, elements_within(stream, READ_BATCH, READ_BYTES)).reduce(start, add)
-    if int(other):
+    read = data.float_targets
+    if read is None or read.stream is not data.stream:  # a stream of known length: not read before
+        read = float_targets(data.name, data.stream, count=False)[1]
+    if read.other:
         raise invalid_value("task.type", f"classification needs class labels (integers, or floats of whole values); "
-                            f"data {data.name!r} has other numbers ({int(other)} of its targets)", "classification")
-    checks.check_labels(data.name, int(lowest), "in the stream's labels")
+                            f"data {data.name!r} has other numbers ({read.other} of its targets)", "classification")
+    checks.check_labels(data.name, int(read.lowest), "in the stream's labels")
 
     def as_labels(x: Any, y: Any, *weight: Any) -> Any:
         return (x, tf.cast(y, tf.int64), *weight)
 
-    return data.mapped(as_labels, task="classification", num_outputs=int(highest) + 1)
+    return data.mapped(as_labels, task="classification", num_outputs=int(read.highest) + 1, float_targets=None)

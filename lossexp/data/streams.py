@@ -8,6 +8,7 @@ import contextlib
 import re
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -158,6 +159,24 @@ def varying_length(stream: Any) -> bool:
     return len({int(tf.shape(t)[0]) for element in considered for t in tf.nest.flatten(element)}) > 1
 
 
+@dataclass(frozen=True)
+class FloatTargets:
+    """What a pass read of a stream's float targets — their lowest and highest value, and how many are not
+    whole numbers or not finite —, so that they can be taken as class labels (Keras'
+    ``image_dataset_from_directory(label_mode="binary")`` gives 0./1.) without a pass of their own:
+    ``stream`` is the stream they were read of."""
+
+    stream: Any
+    lowest: float
+    highest: float
+    other: int
+
+    def joined(self, stream: Any, more: "FloatTargets") -> "FloatTargets":
+        """Those of ``stream``, this one's elements followed by ``more``'s."""
+        return FloatTargets(stream, min(self.lowest, more.lowest), max(self.highest, more.highest),
+                            self.other + more.other)
+
+
 def count_elements(name: str, stream: Any) -> int:
     """The elements of a stream of unknown length, counted in one pass (:func:`read_through`)."""
     return read_through(name, stream, count=True, labels=False)[0]
@@ -166,16 +185,22 @@ def count_elements(name: str, stream: Any) -> int:
 def read_through(name: str, stream: Any, count: bool, labels: bool) -> Tuple[int, int, int]:
     """:func:`read_pass` of a stream of one target: ``(elements, lowest label, highest label)``, the
     labels' range 0, 0 where not read."""
-    elements, ranges = read_pass(name, stream, count, [None] if labels else [])
+    elements, ranges, _ = read_pass(name, stream, count, [None] if labels else [])
     return (elements, *ranges.get(None, (0, 0)))
 
 
-def read_pass(name: str, stream: Any, count: bool,
-              label_keys: Sequence[Optional[str]]) -> Tuple[int, Dict[Optional[str], Tuple[int, int]]]:
+def float_targets(name: str, stream: Any, count: bool) -> Tuple[int, FloatTargets]:
+    """:func:`read_pass` of a stream of one float target: ``(elements, its targets' range)``."""
+    elements, _, floats = read_pass(name, stream, count, [], floats=True)
+    return elements, floats
+
+
+def read_pass(name: str, stream: Any, count: bool, label_keys: Sequence[Optional[str]],
+              floats: bool = False) -> Tuple[int, Dict[Optional[str], Tuple[int, int]], Optional[FloatTargets]]:
     """One pass over a stream for what TensorFlow cannot tell without one: ``(elements, {key: (lowest
-    label, highest label)})`` — the elements counted when ``count`` (else 0), the integer class labels'
+    label, highest label)}, float targets)`` — the elements counted when ``count`` (else 0), the integer class labels'
     range of each key of ``label_keys`` (``None``: the one target; a name: that output's of targets by
-    output name). A stream is read once however much is asked of it: its pass may be an epoch's
+    output name), with ``floats`` the one target's :class:`FloatTargets` (else None). A stream is read once however much is asked of it: its pass may be an epoch's
     decoding or a generator's Python. While counting, after :data:`COUNT_NOTICE_SECONDS` one line says
     what runs, since a stream without end (an endless generator) would count forever."""
     import tensorflow as tf
@@ -184,10 +209,17 @@ def read_pass(name: str, stream: Any, count: bool,
         targets = [tf.cast(tf.reshape(t, [tf.shape(t)[0], -1]), tf.int64)
                    for t in ([batch[1]] if not isinstance(batch[1], dict) else [batch[1][k] for k in label_keys])]
         count = seen[0] + tf.cast(tf.shape(tf.nest.flatten(batch[1])[0])[0], tf.int64)
-        if not label_keys:
-            return count, seen[1]
-        batch_ranges = tf.stack([tf.stack([tf.reduce_min(y), tf.reduce_max(y)]) for y in targets])
-        return count, tf.stack([tf.minimum(seen[1][:, 0], batch_ranges[:, 0]), tf.maximum(seen[1][:, 1], batch_ranges[:, 1])], 1)
+        ranges = seen[1]
+        if label_keys:
+            batch_ranges = tf.stack([tf.stack([tf.reduce_min(y), tf.reduce_max(y)]) for y in targets])
+            ranges = tf.stack([tf.minimum(ranges[:, 0], batch_ranges[:, 0]), tf.maximum(ranges[:, 1], batch_ranges[:, 1])], 1)
+        if not floats:
+            return count, ranges, seen[2]
+        y = tf.cast(tf.reshape(batch[1], [-1]), tf.float64)
+        other = tf.logical_or(tf.not_equal(y, tf.round(y)), tf.logical_not(tf.math.is_finite(y)))
+        return count, ranges, (tf.reduce_min(tf.concat([y, seen[2][0][None]], 0)),
+                               tf.reduce_max(tf.concat([y, seen[2][1][None]], 0)),
+                               seen[2][2] + tf.reduce_sum(tf.cast(other, tf.int64)))
 
     timer = threading.Timer(COUNT_NOTICE_SECONDS, print, args=(
         f"lossexp: counting the examples of data {name!r} (TensorFlow does not know its length): an endless "
@@ -197,9 +229,12 @@ def read_pass(name: str, stream: Any, count: bool,
     if count:
         timer.start()
     try:
-        initial = (tf.constant(0, tf.int64), tf.constant([[2 ** 62, -1]] * max(len(label_keys), 1), tf.int64))
-        elements, ranges = batches(stream, elements_within(stream, READ_BATCH, READ_BYTES)).reduce(initial, add)
-        return int(elements), {key: (int(low), int(high)) for key, (low, high) in zip(label_keys, ranges.numpy())}
+        initial = (tf.constant(0, tf.int64), tf.constant([[2 ** 62, -1]] * max(len(label_keys), 1), tf.int64),
+                   (tf.constant(np.inf, tf.float64), tf.constant(-np.inf, tf.float64), tf.constant(0, tf.int64)))
+        elements, ranges, (lowest, highest, other) = batches(
+            stream, elements_within(stream, READ_BATCH, READ_BYTES)).reduce(initial, add)
+        found = FloatTargets(stream, float(lowest), float(highest), int(other)) if floats else None
+        return int(elements), {key: (int(low), int(high)) for key, (low, high) in zip(label_keys, ranges.numpy())}, found
     finally:
         timer.cancel()
 
