@@ -88,6 +88,10 @@ class Dataset:
     splitter: Optional[Callable[[float], Tuple[Part, Optional[Part]]]] = None
     #: a source's own validation set: the last this many examples (None: the last ``fraction``)
     held_out: Optional[int] = None
+    #: in memory, a source's own validation set's inputs, kept apart from ``x`` (the training inputs;
+    #: ``y`` and ``sample_weight`` hold both sets' rows): joined, both sets' inputs were copied before the
+    #: first step — 2 GB more at the peak than Keras' ``fit(validation_data=…)`` beside 2 GB of images
+    held_out_x: Any = None
     #: a stream's examples from index k on, reached without reading the k before it (a table read from
     #: its row k, a ``PyDataset`` from its batch): what validates, where ``stream.skip(k)`` would read —
     #: decode, parse — every training example first. Its elements are the stream's, in the same order
@@ -139,7 +143,25 @@ class Dataset:
     def examples(self) -> int:
         if not self.in_memory:
             return int(self.size or 0)
-        return count_rows(self.x)
+        return count_rows(self.x) + (count_rows(self.held_out_x) if self.held_out_x is not None else 0)
+
+    @property
+    def joined_x(self) -> Any:
+        """In memory, every example's inputs, the validation set's of the source's own after ``x`` (a
+        copy, when they are kept apart: for what needs them as one array)."""
+        return self.x if self.held_out_x is None else concat_rows(self.x, self.held_out_x)
+
+    def _input_rows(self, start: int, stop: Optional[int] = None) -> Any:
+        """In memory, the inputs of examples ``start`` to ``stop``, read in place where they lie in
+        ``x`` or in ``held_out_x`` alone."""
+        if self.held_out_x is None:
+            return take_rows(self.x, slice(start, stop))
+        n = count_rows(self.x)
+        if stop is not None and stop <= n:
+            return take_rows(self.x, slice(start, stop))
+        if start >= n:
+            return take_rows(self.held_out_x, slice(start - n, None if stop is None else stop - n))
+        return take_rows(self.joined_x, slice(start, stop))
 
     def mapped(self, function: Callable[..., Any], **changes: Any) -> "Dataset":
         """A stream's Dataset with ``function`` (of an element's ``x, y[, sample_weight]``) applied to
@@ -178,8 +200,8 @@ class Dataset:
             return replace(self, task="reconstruction", stream=flat(self.stream), num_outputs=width,
                            splitter=split_flat if own_split else None,
                            seek=(lambda start: flat(own_seek(start))) if own_seek else None)
-        x = self.x.reshape(len(self.x), -1)
-        return replace(self, task="reconstruction", x=x, y=x, num_outputs=x.shape[1], splitter=None)
+        x = self.joined_x.reshape(self.examples, -1)
+        return replace(self, task="reconstruction", x=x, y=x, held_out_x=None, num_outputs=x.shape[1], splitter=None)
 
     def split(self, fraction: float) -> Tuple[Part, Optional[Part]]:
         """(train, validation): the last ``fraction`` of the examples validate (None when 0) — or the
@@ -203,11 +225,13 @@ class Dataset:
                                 "or a validation set of your own",
                                 "a stream with a .shuffle() that reshuffles at every pass")
         if self.in_memory:
-            columns = (self.x, self.y) + ((self.sample_weight,) if self.sample_weight is not None else ())
-            train = Part(arrays=tuple(take_rows(c, slice(0, n_train)) for c in columns), size=n_train)
+            columns = (self.y,) + ((self.sample_weight,) if self.sample_weight is not None else ())
+            train = Part(arrays=(self._input_rows(0, n_train), *(take_rows(c, slice(0, n_train)) for c in columns)),
+                         size=n_train)
             if n_val == 0:
                 return train, None
-            return train, Part(arrays=tuple(take_rows(c, slice(n_train, None)) for c in columns), size=n_val)
+            return train, Part(arrays=(self._input_rows(n_train), *(take_rows(c, slice(n_train, None)) for c in columns)),
+                               size=n_val)
         classes = (None, None) if self.classes is None else (self.classes[:n_train], self.classes[n_train:])
         train = Part(stream=self.stream.take(n_train), size=n_train, origin=(self.stream, 0), classes=classes[0])
         if not n_val:
@@ -218,7 +242,7 @@ class Dataset:
     def sample(self, n: int = 8) -> Tuple[Any, Any]:
         """The first ``n`` examples as arrays (for checks before training)."""
         if self.in_memory:
-            return take_rows(self.x, slice(0, n)), take_rows(self.y, slice(0, n))
+            return self._input_rows(0, n), take_rows(self.y, slice(0, n))
         batch = next(iter(batches(self.stream.take(n), n)))
         return to_numpy(batch[0]), to_numpy(batch[1])
 
@@ -315,13 +339,17 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
         if given is not None:  # the set without weights weighs each example (or position) 1, of every head
             weights = [map_arrays(lambda w: np.ones((part.examples, *w.shape[1:]), "float32"), given) if w is None
                        else w for w, part in zip(weights, (train_set, held_out))]
-        try:
-            joined = (concat_rows(train_set.x, held_out.x), concat_rows(train_set.y, held_out.y),
-                      *([concat_rows(*weights)] if weights[0] is not None else []))
+        try:  # the inputs kept apart (each checked above), their shapes compared on a row of each
+            concat_rows(take_rows(train_set.x, slice(0, 1)), take_rows(held_out.x, slice(0, 1)))
+            y = concat_rows(train_set.y, held_out.y)
+            weight = concat_rows(*weights) if weights[0] is not None else None
         except (ValueError, KeyError) as exc:
             raise invalid_value(f"data ({name})", "a validation set shaped like the training set",
                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-        whole = as_dataset(name, tuple(joined), task)
+        inferred, outputs = infer_task(y)
+        extras = {"output_tasks": {key: infer_task(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
+        whole = Dataset(name, task or inferred, x=train_set.x, y=y, sample_weight=weight, num_outputs=outputs,
+                        held_out_x=held_out.x, extras=extras)
     else:  # each stream was counted and its classes read once above: joined without another pass
         if train_set.task != held_out.task:
             raise invalid_value(f"data ({name})", "a validation stream of the training stream's task",

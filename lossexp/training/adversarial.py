@@ -135,7 +135,7 @@ class AdversarialTrainer(Trainer):
         """Every example trains: a GAN has no validation split."""
         from lossexp.data import Part
 
-        return Part(arrays=(data.x, data.y), size=data.examples), None
+        return Part(arrays=(data.joined_x, data.y), size=data.examples), None
 
     def fit_arguments(self, data: Any) -> Dict[str, Any]:
         """The real points, packed into rows of ``pack`` points when the model packs (after :meth:`build`)."""
@@ -143,7 +143,7 @@ class AdversarialTrainer(Trainer):
 
         from lossexp.training.packing import packed_rows
 
-        rows = packed_rows(data.x, self.pack, np.random.default_rng(self.config.trainer.seed))
+        rows = packed_rows(data.joined_x, self.pack, np.random.default_rng(self.config.trainer.seed))
         return self.array_fit_arguments((rows,))
 
     def serving_network(self, model: Any) -> Any:

@@ -57,7 +57,7 @@ class ObjectiveTrainer(SupervisedTrainer):
         """Every example trains (a step each at batch size 1): no validation split."""
         from lossexp.data import Part
 
-        return Part(arrays=(data.x, data.y), size=data.examples), None
+        return Part(arrays=(data.joined_x, data.y), size=data.examples), None
 
     def fit_arguments(self, data: Any) -> Dict[str, Any]:
-        return {"x": data.x, "y": data.y, "batch_size": self.config.trainer.batch_size, "shuffle": False}
+        return {"x": data.joined_x, "y": data.y, "batch_size": self.config.trainer.batch_size, "shuffle": False}
