@@ -339,8 +339,13 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
         if given is not None:  # the set without weights weighs each example (or position) 1, of every head
             weights = [map_arrays(lambda w: np.ones((part.examples, *w.shape[1:]), "float32"), given) if w is None
                        else w for w, part in zip(weights, (train_set, held_out))]
+        held_out_x = held_out.x
         try:  # the inputs kept apart (each checked above), their shapes compared on a row of each
-            concat_rows(take_rows(train_set.x, slice(0, 1)), take_rows(held_out.x, slice(0, 1)))
+            if isinstance(train_set.x, dict):  # the training inputs' names, as joining them took
+                held_out_x = {key: held_out_x[key] for key in train_set.x}
+            elif isinstance(train_set.x, list) and len(held_out_x) != len(train_set.x):
+                raise ValueError(f"{len(held_out_x)} input arrays, the training set {len(train_set.x)}")
+            concat_rows(take_rows(train_set.x, slice(0, 1)), take_rows(held_out_x, slice(0, 1)))
             y = concat_rows(train_set.y, held_out.y)
             weight = concat_rows(*weights) if weights[0] is not None else None
         except (ValueError, KeyError) as exc:
@@ -349,7 +354,7 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
         inferred, outputs = infer_task(y)
         extras = {"output_tasks": {key: infer_task(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
         whole = Dataset(name, task or inferred, x=train_set.x, y=y, sample_weight=weight, num_outputs=outputs,
-                        held_out_x=held_out.x, extras=extras)
+                        held_out_x=held_out_x, extras=extras)
     else:  # each stream was counted and its classes read once above: joined without another pass
         if train_set.task != held_out.task:
             raise invalid_value(f"data ({name})", "a validation stream of the training stream's task",
