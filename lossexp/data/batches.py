@@ -5,8 +5,7 @@ batch ``(x, y)`` or ``(x, y, sample_weight)``. lossexp batches by ``trainer.batc
 off the last examples to validate, so the loader's batches are read in index order and unbatched
 (``tf.data``); its ``on_epoch_end`` is not called, so that its order, and with it the split, stays
 the same every epoch (lossexp's stream shuffle mixes the training examples instead). The loader's
-``__getitem__`` runs in this process, in as many threads as its ``workers`` — as Keras' ``fit``
-calls it, unless ``use_multiprocessing`` asks for processes: then in one —, its batches taken in order.
+``__getitem__`` runs in this process, one batch at a time (its ``workers`` are not used).
 
 The size is counted from the first and last batches, assuming every batch but the last is as
 long as the first (a ``PyDataset`` over ``n`` examples in batches of ``b``); a ``__len__`` that counts
@@ -18,9 +17,7 @@ every training batch before it.
 from __future__ import annotations
 
 import contextlib
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator, Sequence, Tuple
+from typing import Any, Callable, Iterator, Tuple
 
 import numpy as np
 
@@ -60,28 +57,6 @@ def _last_batch(name: str, batches: Any, count: int) -> Tuple[Any, ...]:
     return last
 
 
-def in_order(name: str, batches: Any, indices: Sequence[int]) -> Iterator[Tuple[Any, ...]]:
-    """The loader's batches at ``indices``, in that order, read by as many threads as its ``workers``
-    (one when it asks for processes, ``use_multiprocessing``: a loader written for processes may not be
-    safe in threads), at most two batches a thread ahead of the one taken."""
-    workers = 1 if getattr(batches, "use_multiprocessing", False) else int(getattr(batches, "workers", 1) or 1)
-    if workers <= 1:
-        for index in indices:
-            yield _batch(name, batches, index)
-        return
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="lossexp-pydataset")
-    pending: deque = deque()
-    try:
-        for index in indices:
-            pending.append(pool.submit(_batch, name, batches, index))
-            if len(pending) > 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:  # a pass that stops early (the first examples' checks) reads no further batches
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
 def stream_of_batches(name: str, batches: Any) -> Tuple[Any, int, int, Callable[[int], Any]]:
     """(an unbatched ``tf.data.Dataset`` of the loader's examples, their number, its batch size, the
     stream of its examples from one on — from the batch that holds it, the batches before it unread)."""
@@ -100,8 +75,8 @@ def stream_of_batches(name: str, batches: Any) -> Tuple[Any, int, int, Callable[
 
     def examples(start: int) -> Any:
         def elements() -> Iterator[Tuple[Any, ...]]:
-            begin = start // per_batch
-            for index, batch in enumerate(in_order(name, batches, range(begin, len(batches))), begin):
+            for index in range(start // per_batch, len(batches)):
+                batch = _batch(name, batches, index)
                 skipped = start - index * per_batch  # the first batch's examples before ``start``
                 yield tuple(tuple(a[skipped:] for a in part) if isinstance(part, tuple) else  # several inputs
                             map_arrays(lambda a: a[skipped:], part) for part in batch) if skipped > 0 else batch

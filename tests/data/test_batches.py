@@ -150,36 +150,3 @@ def test_batches_of_other_sizes_than_the_first_are_one_line_at_the_first_pass():
                                    "hold as many examples as its first (10), as lossexp counts its size from them, got "
                                    "'Uneven of 4 batches: Input dataset was expected to contain 35 elements but "
                                    "contained only 30 elements.'")
-
-
-def test_a_loaders_batches_are_read_by_its_worker_threads_in_order():
-    """Keras' fit calls a loader's ``__getitem__`` from ``workers`` threads; lossexp called it from one,
-    so a loader of image files took its whole time per batch in every pass (20,000 PNGs, workers=2:
-    the label pass 10.6 s where Keras' whole epoch took 11.0). Read by its workers now, its examples
-    in the same order; a loader that asks for processes (``use_multiprocessing``) is read by one thread."""
-    import threading
-    import time
-
-    class Slow(Loader):
-        def __init__(self, columns, **options):
-            keras.utils.PyDataset.__init__(self, **options)
-            self.columns, self.batch_size = columns, 8
-            self.lock, self.active, self.most = threading.Lock(), 0, 0
-
-        def __getitem__(self, index):
-            with self.lock:
-                self.active += 1
-                self.most = max(self.most, self.active)
-            time.sleep(0.01)
-            with self.lock:
-                self.active -= 1
-            return super().__getitem__(index)
-
-    x, y = np.arange(160, dtype="float32").reshape(80, 2), np.arange(80) % 3
-    for options, threads in (({"workers": 3}, True), ({"workers": 3, "use_multiprocessing": True}, False)):
-        loader = Slow((x, y), **options)
-        data = as_dataset("loader", loader)
-        [(x_read, y_read)] = data.stream.batch(80).as_numpy_iterator()
-        np.testing.assert_array_equal(x_read, x)
-        np.testing.assert_array_equal(y_read, y)
-        assert (loader.most > 1) is threads
