@@ -120,10 +120,10 @@ def hydra_argv(args: List[str]) -> List[str]:
     from lossexp.precheck import check_builds, check_jobs
     from lossexp.registry import available
 
-    from lossexp.sweeps import resume_sweep
+    from lossexp.sweeps import resume_check, resume_sweep
 
     from_run_id = sweep_parent = None
-    retry_failed, args = resume_sweep.split_retry(args)
+    retry_failed, args = resume_check.split_retry(args)
     flags = {token.split("=")[0] for token in args}
     multirun = bool({"-m", "--multirun"} & set(args))
     if {"--from-run", "--resume"} <= flags:
@@ -135,7 +135,7 @@ def hydra_argv(args: List[str]) -> List[str]:
     if "--resume" in flags and multirun:  # continue a stopped grid sweep under its parent run
         from lossexp.tracking import from_run
 
-        sweep_parent, args = from_run.split_flag(args, resume_sweep.FLAG)
+        sweep_parent, args = from_run.split_flag(args, resume_check.FLAG)
         sweep_parent = from_run.full_run_id(sweep_parent, args)
     elif "--from-run" in flags:  # re-run a logged config
         from lossexp.tracking import from_run
@@ -148,7 +148,7 @@ def hydra_argv(args: List[str]) -> List[str]:
 
         from_run_id, args = from_run.split_flag(args, resume.FLAG)
         from_run_id = from_run.full_run_id(from_run_id, args)
-        resume_sweep.check_not_a_parent(from_run_id, from_run.store_uri([a for a in args if "=" in a]))
+        resume_check.check_not_a_parent(from_run_id, from_run.store_uri([a for a in args if "=" in a]))
         args = resume.resume_args(from_run_id, args)
     hydra_args = _hydra_args(args)
     known = available("loss")
@@ -156,7 +156,7 @@ def hydra_argv(args: List[str]) -> List[str]:
     if sweep_parent is not None:
         from lossexp.tracking import from_run
 
-        resume_sweep.check_parent(sweep_parent, from_run.store_uri(rewritten), rewritten)
+        resume_check.check_parent(sweep_parent, from_run.store_uri(rewritten), rewritten)
         os.environ[resume_sweep.ENV] = sweep_parent  # the launching process's sweep callback reopens it
         os.environ[resume_sweep.RETRY_ENV] = "1" if retry_failed else ""
     informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion

@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from lossexp.sweeps import resume_sweep
+from lossexp.sweeps import resume_check, resume_sweep
 from lossexp.sweeps.naming import override_key, pretty_override
 from lossexp.sweeps.resume_sweep import TASK_OVERRIDES_TAG
 
@@ -141,7 +141,7 @@ class SweepTracker(Callback):
             # Every launcher composes each job from hydra.overrides.hydra + the job's overrides.
             config.hydra.overrides.hydra = OmegaConf.to_container(config.hydra.overrides.hydra) + injected
         if not is_optuna_sweep(config):  # said when the sweep stops before its end
-            self._resume_hint = resume_sweep.command_line(list(config.hydra.overrides.task), self.parent_run_id)
+            self._resume_hint = resume_check.command_line(list(config.hydra.overrides.task), self.parent_run_id)
         atexit.register(self._close, False)
         resumed = " (resumed)" if existing is not None else ""
         print(f"lossexp: sweep parent run {self.parent_run_id}{resumed} in {self.uri}")

@@ -1,15 +1,11 @@
 """``lossexp train -m … --resume PARENT_ID``: a grid sweep that stopped continues under the same parent
 run — finished jobs are not run again (matched by their overrides, in any order), a killed job continues
 in its own child run from its checkpoint, jobs never started run, failed jobs are not run again unless
-``--retry-failed``; another grid, a live holder or a parent that is no sweep's is one line."""
+``--retry-failed`` (the command's checks: test_resume_check.py)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,8 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import cli_start
-from crafted_runs import composed_config, dump
-from lossexp.errors import ConfigError
+from crafted_runs import crafted_child as child, crafted_sweep
 from lossexp.sweeps import resume_sweep
 from lossexp.tracking import store
 
@@ -33,81 +28,6 @@ def test_a_grid_is_its_keys_and_values_in_any_order():
         resume_sweep.grid(["a=0.01", "b=1,2"]) == {"a": ("0.01",), "b": ("1", "2")}
     assert resume_sweep.job_key(["b=1", "a=[x,y]"]) == resume_sweep.job_key(["a=[x, y]", "b=1"])
     assert resume_sweep.job_key(["b=1"]) != resume_sweep.job_key(["b=2"])
-
-
-def crafted_sweep(uri: str, status: str, task_overrides=(*FIXED, "trainer.epochs=1", *SWEPT), **tags: str) -> str:
-    """A sweep's parent run ended ``status``, recorded as the sweep callback records one; its id."""
-    client = store.open_client(uri)
-    experiment = store.ensure_experiment(client, "lossexp", uri)
-    if task_overrides is not None:  # None: a parent recorded before the tag was
-        tags[resume_sweep.TASK_OVERRIDES_TAG] = json.dumps(list(task_overrides))
-    parent = client.create_run(experiment, run_name="sweep", tags={
-        "lossexp.role": "sweep", "sweep.sweeper": "BasicSweeper", "sweep.launcher": "BasicLauncher", **tags}).info.run_id
-    if status != "RUNNING":
-        client.set_terminated(parent, status)
-    return parent
-
-
-def child(uri: str, parent: str, status: str, job: list, **tags: str) -> str:
-    client = store.open_client(uri)
-    run_id = client.create_run(client.get_run(parent).info.experiment_id, run_name=job[-1] if job else "job", tags={
-        "mlflow.parentRunId": parent, "sweep.job_key": resume_sweep.job_digest(job), **tags}).info.run_id
-    if status != "RUNNING":
-        client.set_terminated(run_id, status)
-    return run_id
-
-
-def refusal(parent: str, uri: str, overrides=(*FIXED, "trainer.epochs=1", *SWEPT)) -> str:
-    with pytest.raises(ConfigError) as info:
-        resume_sweep.check_parent(parent, uri, list(overrides))
-    return str(info.value)
-
-
-def test_a_sweep_that_cannot_continue_is_one_line(tmp_path: Path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    killed = crafted_sweep(uri, "KILLED")
-    resume_sweep.check_parent(killed, uri, [*reversed(SWEPT), "trainer.epochs=1", *FIXED, "tracking.uri=elsewhere"])
-    assert refusal(killed, uri, [*FIXED, "trainer.epochs=2", *SWEPT]) == (
-        f"Invalid value for --resume: expected the sweep its parent ran (the same keys and values; only tracking.uri "
-        f"may differ), got '{killed}: it ran trainer.epochs=1, this command asks for trainer.epochs=2'")
-    assert refusal(killed, uri, [*FIXED, "trainer.epochs=1", SWEPT[0]]).endswith(
-        "this command leaves out loss.activity.weight=0.01,0.1'")
-    assert refusal(killed, uri, [*FIXED, "trainer.epochs=1", *SWEPT, "trainer.seed=1,2"]).endswith(
-        "this command adds trainer.seed=1,2'")
-    assert "FINISHED: every job finished, nothing to continue" in refusal(crafted_sweep(uri, "FINISHED"), uri)
-    optuna = crafted_sweep(uri, "KILLED", **{"sweep.sweeper": "OptunaSweeper", "optuna.study": "weights-v1"})
-    assert "(an Optuna study continues with hydra.sweeper.study_name=weights-v1)" in refusal(optuna, uri)
-    assert "recorded before lossexp could continue a sweep" in refusal(
-        crafted_sweep(uri, "KILLED", task_overrides=None), uri)
-    single = child(uri, killed, "KILLED", [])
-    assert refusal(single, uri).endswith(f"got \"{single}, a job of sweep {killed} (give the parent's id)\"")
-    assert refusal("0" * 32, uri) == f"Unknown run '{'0' * 32}' for --resume: no such run in {uri}"
-
-    # its jobs trained another config than the same overrides compose now (conf/ changed), or a --from-run one
-    job = [*FIXED, "trainer.epochs=1", "loss=[activity]", "loss.activity.weight=0.01"]
-    changed = crafted_sweep(uri, "KILLED")
-    trained = child(uri, changed, "FINISHED", job, **{"sweep.job_overrides": json.dumps(job)})
-    with tempfile.TemporaryDirectory() as scratch:
-        (Path(scratch) / "config.yaml").write_text(dump(composed_config([*job, "optimizer.learning_rate=0.5"])))
-        MlflowClient(uri).log_artifact(trained, str(Path(scratch) / "config.yaml"))
-    assert refusal(changed, uri) == (
-        f"Invalid value for optimizer.learning_rate: expected the value run {trained} trained with, 0.5 (a run "
-        f"continues as it was configured), got 0.001; its sweep {changed} cannot continue with this config")
-    store.open_client(uri).set_tag(trained, "lossexp.from_run", "abc")
-    assert refusal(changed, uri).endswith(f"got \"{changed}, a sweep of run abc's config (--from-run), which --resume "
-                                          "cannot compose again\"")
-
-    # left RUNNING: by this live process (refused), by one that a kill -9 ended (continues)
-    here, beat = f"{socket.gethostname()}:{os.getpid()}", {"lossexp.heartbeat": f"{time.time():.3f}"}
-    held = crafted_sweep(uri, "RUNNING", **beat, **{"lossexp.process": here})
-    assert f"got '{held}, still running (process {here}, heartbeat 0 s ago)'" in refusal(held, uri)
-    gone = subprocess.Popen(["sleep", "60"])
-    gone.kill()
-    gone.wait()
-    dead = crafted_sweep(uri, "RUNNING", **beat, **{"lossexp.process": f"{socket.gethostname()}:{gone.pid}"})
-    resume_sweep.check_parent(dead, uri, [*FIXED, "trainer.epochs=1", *SWEPT])
-    training = child(uri, dead, "RUNNING", [], **beat, **{"lossexp.process": here})
-    assert f"its job job (run {training}) is still running (process {here}, heartbeat" in refusal(dead, uri)
 
 
 @pytest.mark.slow
