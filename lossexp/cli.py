@@ -117,7 +117,7 @@ def hydra_argv(args: List[str]) -> List[str]:
     :class:`ConfigError`.
     """
     from lossexp.overrides import rewrite_loss, rewrite_override
-    from lossexp.precheck import check_builds, check_jobs
+    from lossexp.precheck import check_builds, check_jobs, sweeper_params
     from lossexp.registry import available
 
     from lossexp.sweeps import resume_check, resume_sweep
@@ -156,7 +156,8 @@ def hydra_argv(args: List[str]) -> List[str]:
     if sweep_parent is not None:
         from lossexp.tracking import from_run
 
-        resume_check.check_parent(sweep_parent, from_run.store_uri(rewritten), rewritten)
+        resume_check.check_parent(sweep_parent, from_run.store_uri(rewritten), rewritten,
+                                  sweeper_params(rewritten, hydra_args.config_name))
         os.environ[resume_sweep.ENV] = sweep_parent  # the launching process's sweep callback reopens it
         os.environ[resume_sweep.RETRY_ENV] = "1" if retry_failed else ""
     informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion

@@ -197,6 +197,16 @@ def _in_job(error: ConfigError, job: Sequence[str]) -> ConfigError:
     return ConfigError(f"{error} (in sweep job: {' '.join(job)})")
 
 
+def sweeper_params(overrides: Sequence[str], config_name: Optional[str] = None) -> List[str]:
+    """The grid the config itself defines for the basic sweeper (``hydra.sweeper.params``, from a config
+    file such as a project's ``conf/grid/NAME.yaml``) as overrides ``key=values``: a sweep's grid beside
+    its command line's, which Hydra's task overrides never show."""
+    job = expand_jobs(overrides, multirun=True)[0]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_precheck"):
+        params = _compose(job, config_name or "config").hydra.sweeper.get("params") or {}
+    return [f"{key}={value}" for key, value in params.items()]
+
+
 def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[str] = None,
                destinations: bool = True) -> List[Tuple[List[str], LossexpConfig]]:
     """Raise :class:`ConfigError` for the first job whose config does not compose or validate, or

@@ -37,7 +37,7 @@ from omegaconf import DictConfig, OmegaConf, read_write
 
 from lossexp.sweeps import resume_check, resume_sweep
 from lossexp.sweeps.naming import override_key, pretty_override
-from lossexp.sweeps.resume_sweep import TASK_OVERRIDES_TAG
+from lossexp.sweeps.resume_sweep import PARAMS_TAG, TASK_OVERRIDES_TAG
 
 
 def _quote(value: str) -> str:
@@ -102,6 +102,7 @@ class SweepTracker(Callback):
         tags = {
             "sweep.overrides": " ".join(config.hydra.overrides.task),
             TASK_OVERRIDES_TAG: json.dumps(list(config.hydra.overrides.task)),  # a resumed sweep is checked against them
+            PARAMS_TAG: json.dumps([f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]),
             "sweep.keys": ",".join(keys),
             "sweep.dir": str(Path(str(config.hydra.sweep.dir)).resolve()),
             "sweep.launcher": str(config.hydra.launcher.get("_target_", "")).rsplit(".", 1)[-1],

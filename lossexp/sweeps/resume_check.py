@@ -1,8 +1,9 @@
 """The command-line checks of ``lossexp train -m OVERRIDES --resume PARENT_ID [--retry-failed]``
 (:mod:`lossexp.sweeps.resume_sweep` is what the sweep's jobs then do).
 
-The command must ask for the sweep the parent ran (its task overrides, tag ``sweep.task_overrides``:
-the same keys and the same values, in any order; ``tracking.uri`` aside). :func:`check_parent` checks
+The command must ask for the sweep the parent ran (its task overrides, tag ``sweep.task_overrides``,
+and the grid its config defined in ``hydra.sweeper.params``, tag ``sweep.params``: the same keys and
+the same values, in any order; ``tracking.uri`` aside). :func:`check_parent` checks
 that (one line naming what differs), that the parent is a grid sweep's that stopped, and that no live
 process holds the parent or one of its children, before Hydra starts anything.
 
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.sweeps.job import JOB_OVERRIDES_TAG, PARENT_TAG
-from lossexp.sweeps.resume_sweep import GRID_SWEEPER, RETRY_FLAG, TASK_OVERRIDES_TAG, grid
+from lossexp.sweeps.resume_sweep import GRID_SWEEPER, PARAMS_TAG, RETRY_FLAG, TASK_OVERRIDES_TAG, grid, sweep_grid
 
 FLAG = "--resume"
 
@@ -27,18 +28,29 @@ def split_retry(args: Sequence[str]) -> Tuple[bool, List[str]]:
 
 
 
-def _difference(ran: Dict[str, Tuple[str, ...]], asked: Dict[str, Tuple[str, ...]]) -> Optional[str]:
-    """What the command's sweep changes in the parent's, said of its first key (None: the same)."""
-    def shown(key: str, values: Tuple[str, ...]) -> str:
-        return f"{key}={','.join(values)}"
+def _configured(params: Sequence[str], task_overrides: Sequence[str]) -> Set[str]:
+    """The keys of a sweep's grid whose values come from ``hydra.sweeper.params`` (the command line's win)."""
+    return set(grid(params)) - set(grid(task_overrides))
+
+
+Grid = Dict[str, Tuple[str, ...]]
+
+
+def _difference(ran: Grid, asked: Grid, ran_configured: Set[str] = frozenset(),
+                asked_configured: Set[str] = frozenset()) -> Optional[str]:
+    """What the command's sweep changes in the parent's, said of its first key (None: the same); a
+    key's values that a config's ``hydra.sweeper.params`` gave are said to come from there."""
+    def shown(key: str, values: Tuple[str, ...], configured: Set[str]) -> str:
+        return f"{key}={','.join(values)}" + (" (in hydra.sweeper.params)" if key in configured else "")
 
     for key in sorted(set(ran) | set(asked)):
         if key not in asked:
-            return f"this command leaves out {shown(key, ran[key])}"
+            return f"this command leaves out {shown(key, ran[key], ran_configured)}"
         if key not in ran:
-            return f"this command adds {shown(key, asked[key])}"
+            return f"this command adds {shown(key, asked[key], asked_configured)}"
         if ran[key] != asked[key]:
-            return f"it ran {shown(key, ran[key])}, this command asks for {shown(key, asked[key])}"
+            return (f"it ran {shown(key, ran[key], ran_configured)}, this command asks for "
+                    f"{shown(key, asked[key], asked_configured)}")
     return None
 
 
@@ -96,9 +108,11 @@ def command_line(task_overrides: Sequence[str], parent_id: str) -> str:
     return f"lossexp train -m {' '.join(shlex.quote(o) for o in shown)} {FLAG} {parent_id}"
 
 
-def check_parent(parent_id: str, uri: str, overrides: Sequence[str], stale_after_s: float = 300.0) -> None:
+def check_parent(parent_id: str, uri: str, overrides: Sequence[str], params: Sequence[str] = (),
+                 stale_after_s: float = 300.0) -> None:
     """Raise a one-line :class:`ConfigError` unless ``parent_id`` is the parent of a grid sweep that
-    stopped, whose sweep ``overrides`` ask for again, and no live process holds it or its children."""
+    stopped, whose sweep ``overrides`` (and ``params``, the grid the command's config defines in
+    ``hydra.sweeper.params``) ask for again, and no live process holds it or its children."""
     from lossexp.sweeps.parent import children
 
     client, run = _parent(parent_id, uri)
@@ -121,7 +135,13 @@ def check_parent(parent_id: str, uri: str, overrides: Sequence[str], stale_after
         holder = _holder(run, stale_after_s)
         if holder:
             raise invalid_value(FLAG, "a sweep that stopped", f"{parent_id}, still running ({holder})")
-    difference = _difference(grid(json.loads(tags[TASK_OVERRIDES_TAG])), grid(overrides))
+    ran_overrides = json.loads(tags[TASK_OVERRIDES_TAG])
+    if PARAMS_TAG in tags:  # else recorded before the config's grid was: its command line alone is compared
+        ran_params = json.loads(tags[PARAMS_TAG])
+        difference = _difference(sweep_grid(ran_overrides, ran_params), sweep_grid(overrides, params),
+                                 _configured(ran_params, ran_overrides), _configured(params, overrides))
+    else:
+        difference = _difference(grid(ran_overrides), grid(overrides))
     if difference:
         raise invalid_value(FLAG, "the sweep its parent ran (the same keys and values; only tracking.uri may "
                             "differ)", f"{parent_id}: {difference}")

@@ -34,6 +34,8 @@ ENV = "LOSSEXP_RESUME_SWEEP"
 RETRY_ENV = "LOSSEXP_RETRY_FAILED"
 #: the parent's task overrides (JSON list), and each child's own (JSON list, the injected ones left out)
 TASK_OVERRIDES_TAG = "sweep.task_overrides"
+#: on the parent: the grid its config defined (``hydra.sweeper.params`` as a JSON list of ``key=values``)
+PARAMS_TAG = "sweep.params"
 #: on the parent: how many times it was reopened, whether this attempt reruns failed jobs
 RESUMES_TAG = "sweep.resumes"
 RETRY_TAG = "sweep.retry_failed"
@@ -68,6 +70,12 @@ def grid(overrides: Sequence[str]) -> Dict[str, Tuple[str, ...]]:
         if key.lstrip("+~") not in FREE_KEYS:
             found[key] = tuple(sorted(set(values)))
     return found
+
+
+def sweep_grid(task_overrides: Sequence[str], params: Sequence[str] = ()) -> Dict[str, Tuple[str, ...]]:
+    """The grid the basic sweeper runs: the config's ``hydra.sweeper.params``, then the task overrides,
+    which win for a key given in both (as Hydra's ``BasicSweeper`` merges them)."""
+    return grid([*params, *task_overrides])
 
 
 def job_key(overrides: Sequence[str]) -> FrozenSet[Tuple[str, str]]:

@@ -29,9 +29,9 @@ def crafted_sweep(uri: str, status: str, task_overrides=(*FIXED, "trainer.epochs
     return crafted_runs.crafted_sweep(uri, status, task_overrides, **tags)
 
 
-def refusal(parent: str, uri: str, overrides=(*FIXED, "trainer.epochs=1", *SWEPT)) -> str:
+def refusal(parent: str, uri: str, overrides=(*FIXED, "trainer.epochs=1", *SWEPT), params=()) -> str:
     with pytest.raises(ConfigError) as info:
-        resume_check.check_parent(parent, uri, list(overrides))
+        resume_check.check_parent(parent, uri, list(overrides), list(params))
     return str(info.value)
 
 
@@ -80,3 +80,18 @@ def test_a_sweep_that_cannot_continue_is_one_line(tmp_path: Path):
     resume_check.check_parent(dead, uri, [*FIXED, "trainer.epochs=1", *SWEPT])
     training = child(uri, dead, "RUNNING", [], **beat, **{"lossexp.process": here})
     assert f"its job job (run {training}) is still running (process {here}, heartbeat" in refusal(dead, uri)
+
+
+def test_a_grid_its_config_defined_is_compared_too(tmp_path: Path):
+    """A grid of ``hydra.sweeper.params`` (a config file's: the task overrides only name the file) that
+    changed since is one line naming the key; a key of both, the command line's values win."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = [*FIXED, "trainer.epochs=1", "+grid=small"]
+    parent = crafted_sweep(uri, "KILLED", command, **{"sweep.params": json.dumps(["loss.activity.weight=0.01,0.1"])})
+    resume_check.check_parent(parent, uri, command, ["loss.activity.weight=0.1,0.01"])
+    assert refusal(parent, uri, command, ["loss.activity.weight=0.01,0.1,1.0"]).endswith(
+        f"got '{parent}: it ran loss.activity.weight=0.01,0.1 (in hydra.sweeper.params), this command asks for "
+        "loss.activity.weight=0.01,0.1,1.0 (in hydra.sweeper.params)'")
+    assert refusal(parent, uri, command, []).endswith(
+        "this command leaves out loss.activity.weight=0.01,0.1 (in hydra.sweeper.params)'")
+    resume_check.check_parent(parent, uri, [*command, "loss.activity.weight=0.01,0.1"], ["loss.activity.weight=1"])
