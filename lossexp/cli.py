@@ -109,12 +109,13 @@ def _hydra_args(args: List[str]) -> argparse.Namespace:
     return parsed
 
 
-def hydra_argv(args: List[str]) -> List[str]:
+def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
     """The arguments ``lossexp train ARGS`` hands Hydra, once every check has passed.
 
     ``--from-run`` is resolved, ``loss=a+b`` rewritten, and every job composed and validated (a
     sweep's networks built, its objectives checked) before Hydra sees anything; a mistake is a
-    :class:`ConfigError`.
+    :class:`ConfigError`. ``ablate``: the sweep is ``lossexp ablate``'s (``--resume`` continues an
+    ablation's parent only).
     """
     from lossexp.overrides import rewrite_loss, rewrite_override
     from lossexp.precheck import check_builds, check_jobs, sweeper_params
@@ -157,7 +158,7 @@ def hydra_argv(args: List[str]) -> List[str]:
         from lossexp.tracking import from_run
 
         resume_check.check_parent(sweep_parent, from_run.store_uri(rewritten), rewritten,
-                                  sweeper_params(rewritten, hydra_args.config_name))
+                                  sweeper_params(rewritten, hydra_args.config_name), ablate=ablate)
         os.environ[resume_sweep.ENV] = sweep_parent  # the launching process's sweep callback reopens it
         os.environ[resume_sweep.RETRY_ENV] = "1" if retry_failed else ""
     informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
@@ -182,7 +183,7 @@ def hydra_argv(args: List[str]) -> List[str]:
     return [*flags, *overrides]
 
 
-def _train(args: List[str]) -> int:
+def _train(args: List[str], ablate: bool = False) -> int:
     import lossexp.sweeps  # noqa: F401 (silences Hydra's schema warning for conf/hydra/launcher/joblib.yaml)
     from lossexp import project
     from lossexp.registry import register_config_nodes
@@ -193,7 +194,7 @@ def _train(args: List[str]) -> int:
         if not {"-h", "--help", "--info", "-sc", "--shell-completion"} & set(args):
             project.load()  # the user's modules register their parts
         register_config_nodes()  # parts of installed packages and the project that have no YAML
-        argv = hydra_argv(args)
+        argv = hydra_argv(args, ablate)
     except ConfigError as exc:
         return _fail(str(exc))
     sys.argv = ["lossexp", *argv]
@@ -208,7 +209,7 @@ def _train(args: List[str]) -> int:
     return 0
 
 
-ABLATE_HELP = """usage: lossexp ablate [--seeds N] [overrides ...]
+ABLATE_HELP = """usage: lossexp ablate [--seeds N] [--resume PARENT_ID [--retry-failed]] [overrides ...]
 
 One sweep (a parent run and a child run per job, any Hydra launcher: hydra/launcher=joblib) of
 the whole composition and of each composition with one component of loss: left out
@@ -221,9 +222,14 @@ ablation/ablation.md and .json). lossexp compare PARENT plots it.
 The objective is objective.metric, val_loss/task unless you set it: val_loss includes the
 components' own terms, so it drops when one is left out whatever happens to the task.
 
+An ablation that stopped (Ctrl-C, SIGTERM, a crash) continues with the same command and
+--resume PARENT_ID, as lossexp train -m ... --resume does a sweep; its table is written at the end.
+
 options:
-  --seeds N   seeds per composition (default 1; 2 or more for a standard deviation)
-  overrides   as for lossexp train (loss=a+b, model=..., hydra/launcher=joblib, ...)
+  --seeds N             seeds per composition (default 1; 2 or more for a standard deviation)
+  --resume PARENT_ID    continue the ablation of that parent run (the same overrides and --seeds)
+  --retry-failed        with --resume: run its failed jobs again
+  overrides             as for lossexp train (loss=a+b, model=..., hydra/launcher=joblib, ...)
 
 example:
   lossexp ablate --seeds 3 loss=hist_avg+activity trainer.epochs=5 hydra/launcher=joblib
@@ -241,22 +247,33 @@ def _ablate(args: List[str]) -> int:
     from lossexp.sweeps import ablation
     from lossexp.tracking import store
 
-    seeds, overrides = 1, []
+    from lossexp.sweeps import resume_check, resume_sweep
+
+    seeds, overrides, resume = 1, [], []  # resume: the flags handed on to lossexp train -m
     try:
         tokens = iter(args)
         for token in tokens:
-            if token.split("=", 1)[0] == "--seeds":
+            flag = token.split("=", 1)[0]
+            if flag in ("--seeds", resume_check.FLAG):
                 value = token.split("=", 1)[1] if "=" in token else next(tokens, "")
+                if flag == resume_check.FLAG:
+                    resume += [flag, value] if value else [flag]  # no id: lossexp train's one line
+                    continue
                 try:
                     seeds = int(value)
                 except ValueError:
                     raise ConfigError(f"Invalid value for --seeds: expected a whole number >= 1, "
                                       f"got {value!r}") from None
+            elif token == resume_sweep.RETRY_FLAG:
+                resume.append(token)
             elif token.startswith("-"):
-                raise ConfigError(f"lossexp ablate: unknown option {token} "
-                                  "(valid: --seeds N; see lossexp ablate --help)")
+                raise ConfigError(f"lossexp ablate: unknown option {token} (valid: --seeds N, --resume PARENT_ID, "
+                                  f"{resume_sweep.RETRY_FLAG}; see lossexp ablate --help)")
             else:
                 overrides.append(token)
+        if resume_sweep.RETRY_FLAG in resume and resume_check.FLAG not in resume:
+            raise ConfigError(f"{resume_sweep.RETRY_FLAG} runs an ablation's failed jobs again as it continues: "
+                              f"give it with {resume_check.FLAG} PARENT_ID")
         project.export()
         project.check_names()
         project.load()
@@ -266,11 +283,14 @@ def _ablate(args: List[str]) -> int:
         ablation.check_request(overrides, components, seeds)
     except ConfigError as exc:
         return _fail(str(exc))
-    code = _train(["-m", *ablation.sweep_overrides(overrides, components, config.trainer.seed, seeds)])
+    os.environ[ablation.ENV] = ablation.request(overrides, seeds)  # the parent records it (a resume names lossexp ablate)
+    code = _train(["-m", *ablation.sweep_overrides(overrides, components, config.trainer.seed, seeds), *resume],
+                  ablate=True)
     if code != 0:
         return code
     uri = store.resolve_uri(config.tracking.uri, Path(os.getcwd()))
-    parent = ablation.find_parent(uri, config.tracking.experiment)
+    parent = (os.environ[resume_sweep.ENV] if resume  # the parent's full id, as lossexp train -m found it
+              else ablation.find_parent(uri, config.tracking.experiment))
     if parent is None:
         return _fail("the ablation's sweep ended without a parent run to summarise (tracking.enabled=false?)")
     found = ablation.summarise(uri, parent, components)

@@ -11,6 +11,11 @@ whole composition's mean objective (``ablation/objective/whole``), and the same 
 artifact ``ablation/ablation.json`` and ``ablation/ablation.md`` (tag ``lossexp.ablation``: the
 components). For an objective to minimize, Δc > 0 means the run was worse without c.
 
+An ablation that stopped continues with the same command and ``--resume PARENT_ID``
+(:mod:`lossexp.sweeps.resume_sweep`): its parent records the request (tag ``ablation.request``, set
+through :data:`ENV` for the launching process's sweep callback), so a stopped sweep names
+``lossexp ablate … --resume`` and the table is written once the sweep has ended, as for one that never stopped.
+
 The objective defaults to ``val_loss/task`` here, not ``val_loss``: the total loss includes the
 components' own terms, so it drops when one is left out whatever that does to the task.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import statistics
 import tempfile
 from pathlib import Path
@@ -35,6 +41,23 @@ TAG = "lossexp.ablation"
 #: the ablation's objective unless the user names one: the task loss alone
 DEFAULT_OBJECTIVE = "val_loss/task"
 WHOLE = "whole"
+#: set by ``lossexp ablate`` for the launching process: its request (:func:`request`), which the sweep's
+#: parent records as the tag :data:`REQUEST_TAG`
+ENV = "LOSSEXP_ABLATION"
+REQUEST_TAG = "ablation.request"
+
+
+def request(overrides: Sequence[str], seeds: int) -> str:
+    """What ``lossexp ablate`` was asked (JSON: the user's overrides, the seeds): the tag :data:`REQUEST_TAG`."""
+    return json.dumps({"seeds": seeds, "overrides": list(overrides)})
+
+
+def command_line(recorded: str, parent_id: str) -> str:
+    """``lossexp ablate --seeds N OVERRIDES --resume PARENT_ID``: the command that continues the ablation
+    whose parent recorded the request ``recorded``."""
+    asked = json.loads(recorded)
+    return (f"lossexp ablate --seeds {asked['seeds']} {' '.join(shlex.quote(o) for o in asked['overrides'])} "
+            f"--resume {parent_id}")
 
 
 def sweep_overrides(overrides: Sequence[str], components: Sequence[str], first_seed: int, seeds: int) -> List[str]:

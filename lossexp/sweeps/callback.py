@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Optional
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from lossexp.sweeps import resume_check, resume_sweep
+from lossexp.sweeps import ablation, resume_check, resume_sweep
 from lossexp.sweeps.naming import override_key, pretty_override
 from lossexp.sweeps.resume_sweep import PARAMS_TAG, TASK_OVERRIDES_TAG
 
@@ -112,6 +112,8 @@ class SweepTracker(Callback):
             "sweep.directions": ",".join(self.directions),
             **launcher_tags(),
         }
+        if os.environ.get(ablation.ENV):  # lossexp ablate: a stopped ablation is continued by lossexp ablate --resume
+            tags[ablation.REQUEST_TAG] = os.environ[ablation.ENV]
         existing = None
         resumed_parent = os.environ.get(resume_sweep.ENV)  # lossexp train -m … --resume PARENT_ID
         try:
@@ -142,7 +144,7 @@ class SweepTracker(Callback):
             # Every launcher composes each job from hydra.overrides.hydra + the job's overrides.
             config.hydra.overrides.hydra = OmegaConf.to_container(config.hydra.overrides.hydra) + injected
         if not is_optuna_sweep(config):  # said when the sweep stops before its end
-            self._resume_hint = resume_check.command_line(list(config.hydra.overrides.task), self.parent_run_id)
+            self._resume_hint = resume_check.command_line(tags, self.parent_run_id)
         atexit.register(self._close, False)
         resumed = " (resumed)" if existing is not None else ""
         print(f"lossexp: sweep parent run {self.parent_run_id}{resumed} in {self.uri}")

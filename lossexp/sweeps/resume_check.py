@@ -16,6 +16,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from lossexp.errors import ConfigError, invalid_value
+from lossexp.sweeps import ablation
 from lossexp.sweeps.job import JOB_OVERRIDES_TAG, PARENT_TAG
 from lossexp.sweeps.resume_sweep import GRID_SWEEPER, PARAMS_TAG, RETRY_FLAG, TASK_OVERRIDES_TAG, grid, sweep_grid
 
@@ -90,29 +91,33 @@ def _parent(run_id: str, uri: str) -> Tuple[Any, Any]:
 def check_not_a_parent(run_id: str, uri: str) -> None:
     """``--resume PARENT_ID`` without ``-m``: one line giving the command that continues the sweep."""
     _, run = _parent(run_id, uri)
-    tags = run.data.tags
-    if tags.get("lossexp.role") == "sweep":
-        command = (command_line(json.loads(tags[TASK_OVERRIDES_TAG]), run_id) if TASK_OVERRIDES_TAG in tags
-                   else f"lossexp train -m {tags.get('sweep.overrides', '')} {FLAG} {run_id}")
+    if run.data.tags.get("lossexp.role") == "sweep":
         raise invalid_value(FLAG, "a run, or with -m a sweep's parent run",
-                            f"{run_id}, a sweep's parent: continue the sweep with {command}")
+                            f"{run_id}, a sweep's parent: continue the sweep with {command_line(run.data.tags, run_id)}")
 
 
-def command_line(task_overrides: Sequence[str], parent_id: str) -> str:
-    """``lossexp train -m loss=a+b,c … --resume PARENT_ID``: the command that continues the sweep."""
+def command_line(tags: Dict[str, str], parent_id: str) -> str:
+    """The command that continues the sweep whose parent has ``tags``: ``lossexp ablate … --resume
+    PARENT_ID`` for an ablation, else ``lossexp train -m loss=a+b,c … --resume PARENT_ID``."""
     import shlex
 
     from lossexp.sweeps.naming import pretty_override
 
-    shown = [pretty_override(o) if o.startswith("loss=") else o for o in task_overrides]
+    if ablation.REQUEST_TAG in tags:
+        return ablation.command_line(tags[ablation.REQUEST_TAG], parent_id)
+    if TASK_OVERRIDES_TAG not in tags:  # recorded before: as the parent shows them
+        return f"lossexp train -m {tags.get('sweep.overrides', '')} {FLAG} {parent_id}"
+    shown = [pretty_override(o) if o.startswith("loss=") else o for o in json.loads(tags[TASK_OVERRIDES_TAG])]
     return f"lossexp train -m {' '.join(shlex.quote(o) for o in shown)} {FLAG} {parent_id}"
 
 
 def check_parent(parent_id: str, uri: str, overrides: Sequence[str], params: Sequence[str] = (),
-                 stale_after_s: float = 300.0) -> None:
+                 stale_after_s: float = 300.0, ablate: bool = False) -> None:
     """Raise a one-line :class:`ConfigError` unless ``parent_id`` is the parent of a grid sweep that
     stopped, whose sweep ``overrides`` (and ``params``, the grid the command's config defines in
-    ``hydra.sweeper.params``) ask for again, and no live process holds it or its children."""
+    ``hydra.sweeper.params``) ask for again, and no live process holds it or its children. ``ablate``:
+    the command is ``lossexp ablate``, which continues an ablation's parent and nothing else (an
+    ablation continued by ``lossexp train -m`` would end without its table)."""
     from lossexp.sweeps.parent import children
 
     client, run = _parent(parent_id, uri)
@@ -131,6 +136,10 @@ def check_parent(parent_id: str, uri: str, overrides: Sequence[str], params: Seq
     if run.info.status == "FINISHED":
         raise invalid_value(FLAG, "a sweep that stopped (KILLED or FAILED)",
                             f"{parent_id}, FINISHED: every job finished, nothing to continue")
+    if (ablation.REQUEST_TAG in tags) != ablate:
+        expected, found = (("an ablation's parent run (lossexp ablate)", "a sweep of lossexp train -m") if ablate
+                           else ("a sweep of lossexp train -m", "an ablation (lossexp ablate)"))
+        raise invalid_value(FLAG, expected, f"{parent_id}, {found}: continue it with {command_line(tags, parent_id)}")
     if run.info.status == "RUNNING":
         holder = _holder(run, stale_after_s)
         if holder:

@@ -105,3 +105,47 @@ def test_help_and_a_refused_ablation_do_not_import_tensorflow(tmp_path):
         "assert 'tensorflow' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=tmp_path)
+
+
+def _ablation_record(client: MlflowClient, parent: str, folder: Path) -> tuple:
+    """What an ablation leaves on its parent: status, the ablation/ metrics, the tag, the table's text."""
+    run = client.get_run(parent)
+    table = Path(client.download_artifacts(parent, "ablation/ablation.md", str(folder))).read_text()
+    return (run.info.status, {k: v for k, v in run.data.metrics.items() if k.startswith("ablation/")},
+            run.data.tags.get(ablation.TAG), table)
+
+
+@pytest.mark.slow
+def test_a_stopped_ablation_continues_with_its_table(run_cli, store_uri, tmp_path):
+    """SIGTERM once the whole composition's job finished; the same ablate with --resume PARENT: the
+    finished job is not run again, the others run, and the parent holds the same table (metrics, tag,
+    ablation.md) as an ablation that was never stopped."""
+    import signal
+    import time
+
+    from conftest import cli_start
+
+    request = ("loss=hist_avg+activity", *TINY)
+    assert run_cli("ablate", *request, "tracking.experiment=whole").returncode == 0
+    process = cli_start(tmp_path, "ablate", *request, "tracking.experiment=stopped")
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+        if (tmp_path / "outputs" / "mlflow.db").exists() and MlflowClient(store_uri).search_runs(
+                ["2"], "tags.`mlflow.parentRunId` != '' and attributes.status = 'FINISHED'"):
+            process.send_signal(signal.SIGTERM)
+            break
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr[-3000:]
+    client = MlflowClient(store_uri)
+    [whole, stopped] = [client.search_runs([client.get_experiment_by_name(name).experiment_id],
+                                           "tags.`lossexp.role` = 'sweep'")[0].info.run_id for name in ("whole", "stopped")]
+    assert client.get_run(stopped).info.status == "KILLED"
+    assert ("(continue it: lossexp ablate --seeds 1 loss=hist_avg+activity model=mlp 'model.hidden_units=[8]' "
+            "data=regression") in stdout and f"tracking.experiment=stopped --resume {stopped})" in stdout
+
+    result = run_cli("ablate", *request, "tracking.experiment=stopped", "--resume", stopped[:8])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("before: not run again") == 1
+    assert f"lossexp: ablation table logged to run {stopped} (ablation/ablation.md)" in result.stdout
+    assert _ablation_record(client, stopped, tmp_path / "a") == _ablation_record(client, whole, tmp_path / "b")

@@ -95,3 +95,24 @@ def test_a_grid_its_config_defined_is_compared_too(tmp_path: Path):
     assert refusal(parent, uri, command, []).endswith(
         "this command leaves out loss.activity.weight=0.01,0.1 (in hydra.sweeper.params)'")
     resume_check.check_parent(parent, uri, [*command, "loss.activity.weight=0.01,0.1"], ["loss.activity.weight=1"])
+
+
+def test_an_ablation_continues_with_lossexp_ablate_and_only_an_ablation_does(tmp_path: Path):
+    """lossexp train -m … --resume of an ablation's parent would end without its table: one line giving the
+    ablate command; lossexp ablate --resume of another sweep's parent: one line giving lossexp train's."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    command = ["loss=[hist_avg,activity]", "objective.metric=val_loss/task",
+               "ablation.leave_out=null,hist_avg,activity", "trainer.seed=0,1"]
+    asked = json.dumps({"seeds": 2, "overrides": ["loss=hist_avg+activity", "model.hidden_units=[8]"]})
+    ablated = crafted_sweep(uri, "KILLED", command, **{"ablation.request": asked})
+    resume_check.check_parent(ablated, uri, command, ablate=True)
+    assert refusal(ablated, uri, command) == (
+        f"Invalid value for --resume: expected a sweep of lossexp train -m, got \"{ablated}, an ablation (lossexp "
+        f"ablate): continue it with lossexp ablate --seeds 2 loss=hist_avg+activity 'model.hidden_units=[8]' "
+        f"--resume {ablated}\"")
+    swept = crafted_sweep(uri, "KILLED")
+    with pytest.raises(ConfigError) as info:
+        resume_check.check_parent(swept, uri, [*FIXED, "trainer.epochs=1", *SWEPT], ablate=True)
+    assert str(info.value).startswith("Invalid value for --resume: expected an ablation's parent run (lossexp "
+                                      f"ablate), got \"{swept}, a sweep of lossexp train -m: continue it with "
+                                      "lossexp train -m model=mlp 'model.hidden_units=[8]'")
