@@ -76,7 +76,8 @@ def main() -> int:
                 lines = message_lines(result.stderr)
                 message = lines[0] if result.returncode == 2 and len(lines) == 1 else f"UNEXPECTED: {result.stderr!r}"
                 shown = {"tmp": "<tmp>", "closed_port": "<closed port>", "http_port": "<port>", "auth_port": "<port>",
-                         "crafted_run": "<run id>"}
+                         "crafted_run": "<run id>", "parent": "<parent id>", "child": "<run id>",
+                         "holder": "<host>:<pid>"}
                 for name, value in values.items():
                     message = message.replace(str(value), shown[name])
             command = "lossexp " + " ".join(fill(arg, shown).encode("unicode_escape").decode()

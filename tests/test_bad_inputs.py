@@ -14,7 +14,8 @@ listens on), ``{http_port}`` (a web server that is not MLflow's), ``{auth_port}`
 answers ``/health`` and wants credentials for everything else, as MLflow's basic-auth server
 does), the names of :data:`FILES` (bad files written into the working directory), and those a
 row's :data:`SETUPS` entry returns (``{crafted_run}``: a run someone else logged, in the
-working directory's default store; the runs a setup makes are the only ones allowed there).
+working directory's default store; ``{parent}``, ``{child}``, ``{holder}``: a sweep's parent run, one of
+its children, the process holding it; the runs a setup makes are the only ones allowed there, unchanged).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -462,6 +463,46 @@ BAD_INPUTS: List[Bad] = [
         ("Invalid value for --seeds", "a whole number >= 1", "got 0")),
     Bad("ablate-seed-swept", "ablation", ("ablate", "loss=hist_avg+activity", "trainer.seed=1"),
         ("lossexp ablate", "trainer.seed=1", "sweeps trainer.seed itself", "--seeds N")),
+    # --- resuming a sweep or an ablation (lossexp train -m … --resume PARENT_ID, lossexp ablate --resume) ----
+    Bad("resume-sweep-other-grid", "resuming a sweep", sweep("loss.activity.weight=0.01,0.1,1.0", "--resume", "{parent}"),
+        ("Invalid value for --resume", "the sweep its parent ran", "only tracking.uri may differ",
+         "it ran loss.activity.weight=0.01,0.1, this command asks for loss.activity.weight=0.01,0.1,1.0"),
+        setup="stopped-sweep"),
+    Bad("resume-sweep-other-config-grid", "resuming a sweep", sweep("+grid=small", "--resume", "{parent}"),
+        ("Invalid value for --resume", "it ran loss.activity.weight=0.01,0.1 (in hydra.sweeper.params), this command "
+         "asks for loss.activity.weight=0.01,0.1,1.0 (in hydra.sweeper.params)"),
+        project=(("pyproject.toml", "[tool.lossexp]\n"), ("conf/grid/small.yaml", "# @package _global_\nhydra:\n  "
+                 "sweeper:\n    params:\n      loss.activity.weight: 0.01,0.1,1.0\n")), setup="stopped-config-grid"),
+    Bad("resume-sweep-still-running", "resuming a sweep", sweep("--resume", "{parent}"),
+        ("Invalid value for --resume", "a sweep that stopped", "still running (process {holder}, heartbeat"),
+        setup="live-sweep"),
+    Bad("resume-sweep-finished", "resuming a sweep", sweep("--resume", "{parent}"),
+        ("Invalid value for --resume", "a sweep that stopped (KILLED or FAILED)", "FINISHED: every job finished"),
+        setup="finished-sweep"),
+    Bad("resume-sweep-optuna", "resuming a sweep", sweep("--resume", "{parent}"),
+        ("Invalid value for --resume", "the parent of a grid sweep",
+         "an Optuna study continues with hydra.sweeper.study_name=weights"), setup="optuna-sweep"),
+    Bad("resume-sweep-child-id", "resuming a sweep", sweep("--resume", "{child}"),
+        ("Invalid value for --resume", "a sweep's parent run with -m", "{child}, a job of sweep {parent} (give the "
+         "parent's id)"), setup="stopped-sweep"),
+    Bad("resume-sweep-recorded-before", "resuming a sweep", sweep("--resume", "{parent}"),
+        ("Invalid value for --resume", "a sweep recorded with its jobs' overrides (tag sweep.task_overrides)",
+         "recorded before lossexp could continue a sweep"), setup="sweep-recorded-before"),
+    Bad("resume-sweep-without-multirun", "resuming a sweep", train("--resume", "{parent}"),
+        ("Invalid value for --resume", "a run, or with -m a sweep's parent run", "a sweep's parent: continue the "
+         "sweep with lossexp train -m", "--resume {parent}"), setup="stopped-sweep"),
+    Bad("resume-retry-failed-without-resume", "resuming a sweep", sweep("--retry-failed"),
+        ("--retry-failed runs a sweep's failed jobs again as it continues", "give it with -m … --resume PARENT_ID")),
+    Bad("resume-ablation-with-train", "resuming a sweep", sweep("--resume", "{parent}"),
+        ("Invalid value for --resume", "a sweep of lossexp train -m", "an ablation (lossexp ablate): continue it "
+         "with lossexp ablate --seeds 2 loss=hist_avg+activity --resume {parent}"), setup="stopped-ablation"),
+    Bad("resume-ablate-other-sweep", "resuming a sweep", ("ablate", "loss=hist_avg+activity", *QUICK, "--resume",
+                                                          "{parent}"),
+        ("Invalid value for --resume", "an ablation's parent run (lossexp ablate)", "a sweep of lossexp train -m: "
+         "continue it with lossexp train -m"), setup="stopped-sweep"),
+    Bad("resume-ablate-retry-failed-without-resume", "resuming a sweep",
+        ("ablate", "loss=hist_avg+activity", "--retry-failed"),
+        ("--retry-failed runs an ablation's failed jobs again as it continues", "give it with --resume PARENT_ID")),
     # --- lossexp evaluate MODEL.keras -----------------------------------------------------------
     Bad("evaluate-missing-file", "corrupt/old .keras", ("evaluate", "nope.keras"),
         ("Invalid value for MODEL", "'nope.keras'", "a .keras file saved by lossexp train", "no such file")),
@@ -541,11 +582,40 @@ def _crafted_run(edit: Callable[[dict], None]) -> Callable[[Path], Dict[str, str
     return setup
 
 
+def _crafted_sweep(status: str, task_overrides: Optional[Tuple[str, ...]] = (*QUICK, "loss.activity.weight=0.01,0.1"),
+                   live: bool = False, **tags: str) -> Callable[[Path], Dict[str, str]]:
+    """A setup: a grid sweep's parent ended ``status`` in the working directory's default store, with a
+    KILLED child (``{parent}``, ``{child}``); ``live``: held by this process, its heartbeat fresh (``{holder}``)."""
+    def setup(workdir: Path) -> Dict[str, str]:
+        import os
+
+        from crafted_runs import crafted_child, crafted_sweep
+
+        uri = f"sqlite:///{workdir / 'outputs' / 'mlflow.db'}"
+        holder = f"{socket.gethostname()}:{os.getpid()}"
+        held = {"lossexp.heartbeat": f"{time.time():.3f}", "lossexp.process": holder} if live else {}
+        parent = crafted_sweep(uri, status, task_overrides, **held, **tags)
+        child = crafted_child(uri, parent, "KILLED", [*QUICK, "loss.activity.weight=0.01"])
+        return {"parent": parent, "child": child, **({"holder": holder} if live else {})}
+
+    return setup
+
+
 #: what a row's working directory holds before its command runs: {placeholder: value}
 SETUPS: Dict[str, Callable[[Path], Dict[str, str]]] = {
     "interpolated-run-name": _crafted_run(lambda config: config["tracking"].update(
         run_name="${oc.env:SECRET_TOKEN}", uri="http://127.0.0.1:9")),
     "unknown-section": _crafted_run(lambda config: config.update(shell="rm -rf ~")),
+    "stopped-sweep": _crafted_sweep("KILLED"),
+    "stopped-config-grid": _crafted_sweep("KILLED", (*QUICK, "+grid=small"),
+                                          **{"sweep.params": json.dumps(["loss.activity.weight=0.01,0.1"])}),
+    "live-sweep": _crafted_sweep("RUNNING", live=True),
+    "finished-sweep": _crafted_sweep("FINISHED"),
+    "optuna-sweep": _crafted_sweep("KILLED", **{"sweep.sweeper": "OptunaSweeper", "optuna.study": "weights"}),
+    "sweep-recorded-before": _crafted_sweep("FAILED", None),
+    "stopped-ablation": _crafted_sweep("KILLED", ("loss=[hist_avg,activity]", "ablation.leave_out=null,hist_avg,activity",
+                                                  "trainer.seed=0,1"), **{"ablation.request": json.dumps(
+                                                      {"seeds": 2, "overrides": ["loss=hist_avg+activity"]})}),
 }
 
 
