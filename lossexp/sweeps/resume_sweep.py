@@ -92,7 +92,8 @@ def job_digest(overrides: Sequence[str]) -> str:
 def reopen(uri: str, parent_id: str, tags: Dict[str, str], retry_failed: bool) -> None:
     """The launching process takes the parent over: RUNNING again with this attempt's ``tags`` (the
     first attempt's ``sweep.dir`` kept, this one's as ``sweep.resume_dir``), and the children a dead
-    sweep left RUNNING ended KILLED (their processes are gone: :func:`check_parent`)."""
+    sweep left RUNNING ended KILLED (their processes are gone:
+    :func:`lossexp.sweeps.resume_check.check_parent`)."""
     from lossexp.sweeps.parent import children, reopen_parent
     from lossexp.tracking import store
 
