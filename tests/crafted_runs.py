@@ -67,7 +67,7 @@ def crafted_sweep(uri: str, status: str, task_overrides: Optional[Sequence[str]]
 
 def crafted_child(uri: str, parent: str, status: str, job: Sequence[str], **tags: str) -> str:
     """A child of sweep ``parent`` for the job of overrides ``job``, ended ``status``; its id."""
-    from lossexp.sweeps.resume_sweep import job_digest
+    from lossexp.sweeps.grid import job_digest
     from lossexp.tracking import store
 
     client = store.open_client(uri)

@@ -94,7 +94,7 @@ def child_identity(parent_run_id: Optional[str], sweep_keys: list) -> tuple[Opti
     num = hydra_cfg.job.get("num")
     numbered = "BasicSweeper" not in str(hydra_cfg.sweeper.get("_target_", ""))
     tags["sweep.job"] = str(num)
-    from lossexp.sweeps.resume_sweep import job_digest
+    from lossexp.sweeps.grid import job_digest
 
     tags[JOB_OVERRIDES_TAG] = json.dumps(overrides)
     tags[JOB_KEY_TAG] = job_digest(overrides)  # a resumed sweep finds the job's earlier attempt by it

@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.sweeps import ablation
 from lossexp.sweeps.job import JOB_OVERRIDES_TAG, PARENT_TAG
-from lossexp.sweeps.resume_sweep import GRID_SWEEPER, PARAMS_TAG, RETRY_FLAG, TASK_OVERRIDES_TAG, grid, sweep_grid
+from lossexp.sweeps.grid import grid, sweep_grid
+from lossexp.sweeps.resume_sweep import GRID_SWEEPER, PARAMS_TAG, RETRY_FLAG, TASK_OVERRIDES_TAG
 
 FLAG = "--resume"
 

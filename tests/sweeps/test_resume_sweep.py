@@ -14,20 +14,12 @@ from mlflow.tracking import MlflowClient
 
 from conftest import cli_start
 from crafted_runs import crafted_child as child, crafted_sweep
-from lossexp.sweeps import resume_sweep
 from lossexp.tracking import store
 
 FIXED = ["model=mlp", "model.hidden_units=[8]", "data=regression", "data.n_samples=100", "trainer.verbose=0",
          "tracking.plots=false", "tracking.log_model=false", "tracking.drift=false", "tracking.gradients=false"]
 #: 2 x 2 jobs, as the CLI hands them to Hydra
 SWEPT = ["loss=[hist_avg,activity],[activity]", "loss.activity.weight=0.01,0.1"]
-
-
-def test_a_grid_is_its_keys_and_values_in_any_order():
-    assert resume_sweep.grid(["b=2,1", "a=0.010", "hydra/launcher=joblib", "tracking.uri=x"]) == \
-        resume_sweep.grid(["a=0.01", "b=1,2"]) == {"a": ("0.01",), "b": ("1", "2")}
-    assert resume_sweep.job_key(["b=1", "a=[x,y]"]) == resume_sweep.job_key(["a=[x, y]", "b=1"])
-    assert resume_sweep.job_key(["b=1"]) != resume_sweep.job_key(["b=2"])
 
 
 @pytest.mark.slow
