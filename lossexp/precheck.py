@@ -207,6 +207,23 @@ def sweeper_params(overrides: Sequence[str], config_name: Optional[str] = None) 
     return [f"{key}={value}" for key, value in params.items()]
 
 
+def _with_configured_grid(jobs: List[List[str]], overrides: Sequence[str], config_name: str) -> List[List[str]]:
+    """``jobs`` with the grid the config defines for the basic sweeper (``hydra.sweeper.params``, a
+    project's ``conf/grid/NAME.yaml``) expanded too, the command line's values winning for a key of
+    both, as Hydra's ``BasicSweeper`` merges them: only the command line's combinations were checked,
+    so a bad value of the config's grid failed its job mid-sweep."""
+    try:
+        sweeper = _compose(jobs[0], config_name).hydra.sweeper
+    except ConfigError:
+        return jobs  # the loop reports it, naming the job
+    params = sweeper.get("params") or {}
+    if "BasicSweeper" not in str(sweeper.get("_target_", "")) or not params:
+        return jobs
+    given = {override.split("=", 1)[0].lstrip("+~") for override in overrides if "=" in override}
+    configured = [f"{key}={value}" for key, value in params.items() if key not in given]
+    return expand_jobs([*configured, *overrides], multirun=True)
+
+
 def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[str] = None,
                destinations: bool = True) -> List[Tuple[List[str], LossexpConfig]]:
     """Raise :class:`ConfigError` for the first job whose config does not compose or validate, or
@@ -217,6 +234,8 @@ def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[s
     seen: Set[Tuple[str, str]] = set()
     checked = []
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_precheck"):
+        if multirun:
+            jobs = _with_configured_grid(jobs, overrides, config_name)
         for job in jobs:
             try:
                 cfg = _compose(job, config_name)

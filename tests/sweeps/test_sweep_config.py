@@ -91,3 +91,17 @@ def test_an_optuna_option_under_the_basic_sweeper_says_which_sweeper_has_it():
     with pytest.raises(ConfigError, match=r"^Unknown key hydra.sweeper.ntrials: valid keys are _target_, "
                                           r"max_failure_rate, n_jobs, n_trials, params, pruner, .*study_name, trial$"):
         check_jobs(["hydra/sweeper=lossexp_optuna", "hydra.sweeper.ntrials=3"], multirun=False)
+
+
+def test_a_grid_the_config_defines_is_checked_job_by_job(tmp_path, monkeypatch):
+    """A project's ``conf/grid/NAME.yaml`` (``hydra.sweeper.params``): each of its jobs is composed and validated
+    before the sweep starts (only the command line's combinations were, so its bad value failed mid-sweep)."""
+    (tmp_path / "conf" / "grid").mkdir(parents=True)
+    (tmp_path / "pyproject.toml").write_text("[tool.lossexp]\n")
+    (tmp_path / "conf" / "grid" / "rates.yaml").write_text(
+        "# @package _global_\nhydra:\n  sweeper:\n    params:\n      trainer.epochs: 1,0\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"trainer\.epochs.*\(in sweep job: .*trainer\.epochs=0"):
+        check_jobs(["+grid=rates", "model=mlp"], multirun=True, destinations=False)
+    jobs = check_jobs(["+grid=rates", "trainer.epochs=2,3"], multirun=True, destinations=False)  # the command's win
+    assert [config.trainer.epochs for _, config in jobs] == [2, 3]
