@@ -122,7 +122,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.training.devices import placement, split_cpu
     from lossexp.training.early_stopping import EarlyStopping, best_history, outcome, restoring
     from lossexp.training.network_checks import training_mode_failures
-    from lossexp.training.trainer import built_model, check_task, for_config, ignored_components
+    from lossexp.training.trainer import built_model, check_task, for_config, ignored_components, regime_callbacks
 
     split_cpu(config.trainer.logical_devices)  # before TensorFlow's runtime starts
     quiet.hide_per_run_retracing()
@@ -148,7 +148,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         restored = checkpoint.restore(model, saved) if progress else None  # in the strategy's scope
     with user_code_errors("making the training regime's callbacks"):  # before the run: a failure records nothing
         data = trainer.prepare_for(data, getattr(model, "network", None))  # as build() read it
-        own = trainer.callbacks(model, data)  # first among the callbacks: their metrics are recorded with the epoch
+        own = regime_callbacks(trainer, model, data)  # first among the callbacks: their metrics are recorded with the epoch
     ignored = ignored_components(trainer, model, list(config.loss))
     if ignored:
         print(ignored, file=sys.stderr)

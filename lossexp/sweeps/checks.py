@@ -139,7 +139,7 @@ def check_objectives_recorded(config) -> None:
     import keras
 
     from lossexp.data import load
-    from lossexp.training.trainer import for_config
+    from lossexp.training.trainer import for_config, regime_callbacks
 
     keras.backend.clear_session()
     trainer = for_config(config)
@@ -149,7 +149,7 @@ def check_objectives_recorded(config) -> None:
     if arguments.get("validation_data") is not None:
         arguments["validation_steps"] = 1
     recorded = model.fit(**arguments, epochs=1, steps_per_epoch=1, verbose=0,
-                         callbacks=trainer.callbacks(model, data)).history
+                         callbacks=regime_callbacks(trainer, model, data)).history
     keras.backend.clear_session()
     key = "objective.metrics" if len(objectives(config.objective)) > 1 else "objective.metric"
     for metric in metrics:

@@ -78,7 +78,7 @@ class Trainer:
     def array_fit_arguments(self, arrays: Tuple[Any, ...], **more: Any) -> Dict[str, Any]:
         """``model.fit``'s arguments for in-memory ``arrays`` — ``(x,)``, ``(x, y)`` or ``(x, y,
         sample_weight)`` — in ``trainer.shuffle``'s order (:mod:`lossexp.training.epoch_order`); a
-        regime that feeds arrays returns these, and :meth:`ordering_callbacks` among its callbacks."""
+        regime that feeds arrays returns these (:func:`regime_callbacks` sets each epoch's order)."""
         shuffle, batch = self.config.trainer.shuffle, self.config.trainer.batch_size
         if shuffle == "each_epoch":
             # shuffle: the stream is in its epoch's order (Keras would warn that it cannot shuffle it);
@@ -89,8 +89,8 @@ class Trainer:
         return {"x": x, "y": y, "sample_weight": weight, "batch_size": batch, "shuffle": shuffle == "once", **more}
 
     def stream_order(self) -> Any:
-        """How a training stream is shuffled, by ``trainer.shuffle`` (None: in its own order); with
-        ``each_epoch``, :meth:`ordering_callbacks` must be among the callbacks."""
+        """How a training stream is shuffled, by ``trainer.shuffle`` (None: in its own order; with
+        ``each_epoch``, :func:`regime_callbacks` sets each epoch's order)."""
         from lossexp.training.epoch_order import OneOrder
 
         shuffle = self.config.trainer.shuffle
@@ -129,6 +129,14 @@ class Trainer:
         """Loss and metrics of a saved model on the data's validation split (``lossexp evaluate``;
         only for regimes with :attr:`can_evaluate`)."""
         raise NotImplementedError
+
+
+def regime_callbacks(trainer: Trainer, model: Any, data: Any) -> List[Any]:
+    """The regime's :meth:`~Trainer.callbacks`, and its :meth:`~Trainer.ordering_callbacks` unless it
+    returned them: a regime of the user's that fed :meth:`~Trainer.array_fit_arguments` without them
+    trained every epoch in the first epoch's order (``trainer.shuffle: each_epoch`` was ``once``)."""
+    own = list(trainer.callbacks(model, data))
+    return own + [c for c in trainer.ordering_callbacks() if all(c is not o for o in own)]
 
 
 def regime_name(model_name: str) -> str:

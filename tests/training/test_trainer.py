@@ -1,7 +1,10 @@
 """The regime protocol's checks of what a regime of the user's builds."""
 from __future__ import annotations
 
-from lossexp.training.trainer import Trainer, ignored_components
+import numpy as np
+
+from conftest import composed_config
+from lossexp.training.trainer import Trainer, ignored_components, regime_callbacks
 
 
 class Mine(Trainer):
@@ -20,3 +23,26 @@ def test_a_regime_whose_model_lists_no_components_is_warned_of_the_loss_it_ignor
     assert ignored_components(regime, plain, []) is None
     plain.components = ["a component"]
     assert ignored_components(regime, plain, ["hist_avg"]) is None
+
+
+def test_a_regime_feeding_arrays_without_the_ordering_callback_still_reshuffles_each_epoch():
+    """A regime that returns ``array_fit_arguments`` but not ``ordering_callbacks`` (its callbacks are
+    its own) trained every epoch in the first epoch's order: shuffle each_epoch was shuffle once."""
+    import keras
+
+    config = composed_config("model=mlp", "data=regression", "trainer.batch_size=4", "trainer.shuffle=each_epoch")
+    regime = Mine(config=config, meta={})
+    seen = []
+
+    class Recorder(keras.Model):
+        def train_step(self, data):
+            x, _ = data
+            seen.append(x[:, 0])
+            return {"rows": keras.ops.shape(x)[0]}
+
+    model = Recorder()
+    model.compile(run_eagerly=True)
+    arguments = regime.array_fit_arguments((np.arange(8, dtype="float32")[:, None], np.zeros(8, "float32")))
+    model.fit(**arguments, epochs=2, verbose=0, callbacks=regime_callbacks(regime, model, data=None))
+    first, second = (np.concatenate([np.asarray(x) for x in seen[i:i + 2]]) for i in (0, 2))
+    assert sorted(first) == sorted(second) == list(range(8)) and list(first) != list(second)
