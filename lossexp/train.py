@@ -58,7 +58,7 @@ def _experiment() -> Optional[str]:
 class Outcome:
     """What a run produced: the objective, Keras' history and the MLflow run id (None untracked)."""
 
-    objective: Union[float, List[float]]
+    objective: Union[None, float, List[float]]
     history: Dict[str, Any]
     run_id: Optional[str]
     model: Any = None
@@ -98,7 +98,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.tracking import clock
 
     clock.run_started()  # a sweep's later job measures its start-up from here, not from the process's
-    from lossexp.sweeps.objective import objective_points, objective_values
+    from lossexp.sweeps.objective import objective_points, recorded_objective
 
     # before TensorFlow works: its threads per parallel job, no stale MLflow run (the user's own that a
     # fit from Python is the child of stays)
@@ -234,8 +234,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         if restored_best is not None:  # the model is its best epoch's: so is the objective
             tracked.sink.set_tags({"lossexp.early_stopping": outcome(restored_best)})
             epochs = best_history(restored_best, epochs, progress["epochs"] if progress else 0)
-        value = objective_values(epochs, config.objective, trainer.fallback_objective)
-        if tracked.run_id:
+        value = recorded_objective(epochs, config.objective, trainer.fallback_objective)
+        if tracked.run_id and value is not None:
             store.log_metrics(tracked.client, tracked.run_id, objective_points(value, config.objective, recorder.step))
     url = None
     if tracked.run_id:

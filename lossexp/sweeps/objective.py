@@ -13,6 +13,7 @@ objectives, ``objective/<metric>`` for each; it returns a float, or a list of fl
 from __future__ import annotations
 
 import math
+import sys
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -25,8 +26,9 @@ OBJECTIVE_METRIC = "objective"
 ALWAYS_RECORDED = ("val_loss", "loss")
 
 
-class ObjectiveMissing(RuntimeError):
-    """The configured objective metric was not recorded by this run (known only after training)."""
+class ObjectiveMissing(ConfigError):
+    """The configured objective metric was not recorded by this run (known only after training): one
+    line, not a traceback (``objective.metric=nope`` ended a finished training in one)."""
 
 
 def objectives(objective: Any) -> List[Tuple[str, str]]:
@@ -78,6 +80,20 @@ def objective_values(history: Dict[str, Sequence[Any]], objective: Any,
     """What the job returns: one float, or one per objective when there are several."""
     values = [objective_value(history, metric, fallback) for metric, _ in objectives(objective)]
     return values[0] if len(values) == 1 else values
+
+
+def recorded_objective(history: Dict[str, Sequence[Any]], objective: Any,
+                       fallback: Optional[Fallback] = None) -> Union[None, float, List[float]]:
+    """:func:`objective_values`, or None and a warning line when the objective is the default
+    ``val_loss`` and the run recorded neither it, ``loss`` nor a fallback (a regime of the user's
+    whose model names its losses per player, ``loss/critic``): the run trained, and stays FINISHED."""
+    try:
+        return objective_values(history, objective, fallback)
+    except ObjectiveMissing as missing:
+        if [metric for metric, _ in objectives(objective)] != [DEFAULT_METRIC]:
+            raise
+        print(f"lossexp: warning: {missing}; no objective is recorded (objective.metric=… names one)", file=sys.stderr)
+        return None
 
 
 def objective_points(value: Union[float, List[float]], objective: Any, step: int) -> List[Tuple[str, float, int]]:

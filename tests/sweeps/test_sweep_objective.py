@@ -1,7 +1,10 @@
 """The objective a job hands the sweeper: the final value of ``objective.metric``."""
 import pytest
 
-from lossexp.sweeps.objective import ObjectiveMissing, best, objective_value
+from types import SimpleNamespace
+
+from lossexp.errors import ConfigError
+from lossexp.sweeps.objective import ObjectiveMissing, best, objective_value, recorded_objective
 
 
 def test_final_value_of_the_named_metric_with_val_loss_falling_back():
@@ -19,6 +22,25 @@ def test_final_value_of_the_named_metric_with_val_loss_falling_back():
 def test_a_metric_the_run_did_not_record_names_the_ones_it_did():
     with pytest.raises(ObjectiveMissing, match="'val_mae' was not recorded by this run; it recorded loss, val_loss"):
         objective_value({"loss": [1.0], "val_loss": [1.0]}, "val_mae")
+
+
+def test_a_misspelled_objective_is_one_line_after_training():
+    """It was a RuntimeError: a traceback ending a run that had trained (``objective.metric=nope``)."""
+    assert issubclass(ObjectiveMissing, ConfigError)
+
+
+def test_a_run_without_val_loss_or_loss_records_no_default_objective_and_says_so(capsys):
+    """A regime of the user's whose model reports ``loss/critic`` and ``loss/generator`` (WGAN-GP)
+    trained, then ended FAILED with a traceback: the default objective, val_loss, had no fallback."""
+    history = {"loss/critic": [1.0], "loss/generator": [0.5]}
+    default = SimpleNamespace(metric="val_loss", direction="minimize", metrics=None, directions=None)
+    assert recorded_objective(history, default, fallback=lambda h: None) is None
+    assert capsys.readouterr().err == ("lossexp: warning: objective.metric 'val_loss' was not recorded by this run; "
+                                       "it recorded loss/critic, loss/generator; no objective is recorded "
+                                       "(objective.metric=… names one)\n")
+    assert recorded_objective(history, SimpleNamespace(**{**vars(default), "metric": "loss/critic"})) == 1.0
+    with pytest.raises(ObjectiveMissing):
+        recorded_objective(history, SimpleNamespace(**{**vars(default), "metric": "val_mae"}))
 
 
 def test_best_follows_the_direction():
