@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from lossexp import registry
-from lossexp.errors import invalid_value
+from lossexp.errors import ConfigError, invalid_value
 
 DEFAULT = "supervised"
 
@@ -184,7 +184,7 @@ def built_model(trainer: Trainer, model: Any) -> Any:
     import keras
 
     if isinstance(model, keras.Model):
-        return model
+        return with_checked_step(model)
     build = type(trainer).build
     try:
         where = f" at {inspect.getsourcefile(build)}:{build.__code__.co_firstlineno}"
@@ -192,6 +192,29 @@ def built_model(trainer: Trainer, model: Any) -> Any:
         where = ""
     raise invalid_value("model", f"a keras.Model from the training regime's build() ({type(trainer).__name__}.build"
                         f"{where})", f"a {type(model).__module__}.{type(model).__qualname__}")
+
+
+def with_checked_step(model: Any) -> Any:
+    """``model``, whose own ``train_step`` (a regime of the user's) is checked, as it is traced, to return
+    a mapping of metrics: a list ended the run in Keras' ``ValueError: The truth value of an array with
+    more than one element is ambiguous`` traceback; it is one line naming the step's file and line."""
+    import inspect
+
+    step = type(model).train_step
+    if type(model).__module__.startswith("lossexp.") or step.__module__.startswith("keras."):
+        return model
+    traced = model.train_step
+
+    def train_step(data: Any) -> Any:
+        logs = traced(data)
+        if not isinstance(logs, Mapping):
+            where = f"{inspect.getsourcefile(step)}:{step.__code__.co_firstlineno}"
+            raise ConfigError(f"Your code failed in training at {where} (in {type(model).__name__}.train_step): it "
+                              f"returned a {type(logs).__name__}, not a dict of metric values by name")
+        return logs
+
+    model.train_step = train_step
+    return model
 
 
 def ignored_components(trainer: Trainer, model: Any, loss_names: Sequence[str]) -> Optional[str]:

@@ -46,3 +46,28 @@ def test_a_regime_feeding_arrays_without_the_ordering_callback_still_reshuffles_
     model.fit(**arguments, epochs=2, verbose=0, callbacks=regime_callbacks(regime, model, data=None))
     first, second = (np.concatenate([np.asarray(x) for x in seen[i:i + 2]]) for i in (0, 2))
     assert sorted(first) == sorted(second) == list(range(8)) and list(first) != list(second)
+
+
+def listy():
+    """A regime's model whose train_step returns its metrics as a list, not a dict."""
+    import keras
+
+    class Listy(keras.Model):
+        def train_step(self, data):
+            return [keras.ops.sum(data[0])]
+
+    return Listy()
+
+
+def test_a_regime_step_returning_no_dict_is_one_line_naming_its_file():
+    """It ended in Keras' traceback, ``The truth value of an array … is ambiguous``."""
+    import pytest
+
+    from lossexp.errors import ConfigError
+    from lossexp.training.trainer import built_model
+
+    model = built_model(Mine(config=None, meta={}), listy())
+    model.compile()
+    with pytest.raises(ConfigError, match=r"test_trainer\.py:\d+ \(in Listy\.train_step\): it returned a list, not a "
+                                          "dict of metric values by name"):
+        model.fit(np.zeros((4, 2), "float32"), np.zeros(4, "float32"), epochs=1, verbose=0)
