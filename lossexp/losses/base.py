@@ -429,6 +429,12 @@ def attach(component: LossComponent, network: keras.Model) -> None:
     require_initialised(component)
     object.__setattr__(component, _ATTACHED, True)  # before: an attach that failed half way made state too
     component.attach(network)
+    untapped = [layer for layer in component.insert_after() if find_layer(network, component.tap_path(layer)) is None]
+    if untapped:  # a training regime of the user's that attached activity to its own network: an AttributeError
+        raise ConfigError(f"Invalid loss component for network {network.name!r}: loss.{component.name} reads the loss "
+                          f"tap it inserts after layer(s) {', '.join(untapped)}, which the network lacks (a training "
+                          "regime inserts it first: lossexp.training.rewire.insert_taps(network, "
+                          "component.insert_after()))")
 
 
 def unattached(component: LossComponent) -> LossComponent:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from lossexp.losses.base import LossComponent
+from lossexp.losses.base import LossComponent, LossContext
 from lossexp.tracking.callback import MetricSink, RunRecorder
 
 
@@ -44,3 +44,26 @@ def test_a_components_own_trained_variables_are_recorded_at_each_sample(tiny_net
     np.testing.assert_allclose(sink.history["weight/var/proj/v.norm"][-1][1], np.linalg.norm(component.v.numpy()),
                                rtol=1e-6)
     assert sink.history["weight/var/proj/b"][-1][1] == float(component.b.numpy()) < 1.0  # trained down from 1
+
+
+def test_attaching_a_tapping_component_to_a_network_without_its_tap_is_one_line():
+    """A training regime of the user's that attached ``activity`` to its own network, not rewired with
+    the tap, failed at the first step: ``AttributeError: 'NoneType' object has no attribute 'latest_penalty'``."""
+    import keras
+    import pytest
+
+    from lossexp.errors import ConfigError
+    from lossexp.losses.activity import ActivityPenalty
+    from lossexp.losses.base import attach
+    from lossexp.training.rewire import insert_taps
+
+    inputs = keras.Input((2,))
+    network = keras.Model(inputs, keras.layers.Dense(3, name="hidden_1")(inputs), name="critic")
+    with pytest.raises(ConfigError, match="loss.activity reads the loss tap it inserts after layer.s. hidden_1, which the "
+                                          r"network lacks .* lossexp.training.rewire.insert_taps\(network, "):
+        attach(ActivityPenalty(layers=["hidden_1"], name="activity"), network)
+    activity = ActivityPenalty(layers=["hidden_1"], name="activity")
+    tapped = insert_taps(network, {layer: [tap] for layer, tap in activity.insert_after().items()})
+    attach(activity, tapped)
+    tapped(np.ones((4, 2), "float32"))
+    assert float(activity.term(LossContext(y_true=None, y_pred=None, network=tapped, training=True))) > 0
