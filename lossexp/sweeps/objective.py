@@ -86,9 +86,13 @@ def recorded_objective(history: Dict[str, Sequence[Any]], objective: Any,
                        fallback: Optional[Fallback] = None) -> Union[None, float, List[float]]:
     """:func:`objective_values`, or None and a warning line when the objective is the default
     ``val_loss`` and the run recorded neither it, ``loss`` nor a fallback (a regime of the user's
-    whose model names its losses per player, ``loss/critic``): the run trained, and stays FINISHED."""
+    whose model names its losses per player, ``loss/critic``): the run trained, and stays FINISHED. A
+    regime's ``fallback`` that raises is one line naming its file and line (it was a traceback)."""
+    from lossexp.project import user_code_errors
+
     try:
-        return objective_values(history, objective, fallback)
+        with user_code_errors("computing the run's objective"):
+            return objective_values(history, objective, fallback)
     except ObjectiveMissing as missing:
         if [metric for metric, _ in objectives(objective)] != [DEFAULT_METRIC]:
             raise

@@ -43,6 +43,24 @@ def test_a_run_without_val_loss_or_loss_records_no_default_objective_and_says_so
         recorded_objective(history, SimpleNamespace(**{**vars(default), "metric": "val_mae"}))
 
 
+def test_a_regimes_fallback_that_raises_is_one_line_naming_its_file(tmp_path, monkeypatch):
+    """A regime of the user's whose ``fallback_objective`` misspelled a metric ended a trained run in a
+    ``KeyError: 'loss/critc'`` traceback (exit 1)."""
+    import importlib.util
+
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = []\n')
+    (tmp_path / "regime.py").write_text('def fallback(history):\n    return history["loss/critc"][-1]\n')
+    monkeypatch.setenv("LOSSEXP_PROJECT", str(tmp_path))
+    spec = importlib.util.spec_from_file_location("regime", tmp_path / "regime.py")
+    regime = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(regime)
+    default = SimpleNamespace(metric="val_loss", direction="minimize", metrics=None, directions=None)
+    with pytest.raises(ConfigError) as raised:
+        recorded_objective({"loss/critic": [1.0]}, default, fallback=regime.fallback)
+    assert str(raised.value) == (f"Your code failed computing the run's objective at {tmp_path / 'regime.py'}:2 "
+                                 "(in fallback): KeyError: 'loss/critc'")
+
+
 def test_best_follows_the_direction():
     scores = {"a": 2.0, "b": 1.0, "c": 3.0}
     assert best(scores, "minimize") == "b" and best(scores, "maximize") == "c" and best({}, "minimize") is None
