@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -80,6 +81,7 @@ def main() -> int:
                          "holder": "<host>:<pid>"}
                 for name, value in values.items():
                     message = message.replace(str(value), shown[name])
+                message = re.sub(r"heartbeat \d+ s ago", "heartbeat <n> s ago", message)  # the same row at every run
             command = "lossexp " + " ".join(fill(arg, shown).encode("unicode_escape").decode()
                                             for arg in row.args if arg not in QUICK)
             what = row.what + (" (TF)" if row.tensorflow else "")
