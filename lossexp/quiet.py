@@ -9,8 +9,13 @@ every captured line that is not such a notice (errors, Python warnings). MLflow 
 worker processes of a sweep (joblib/loky, submitit, Ray) inherit them, and the Hydra task function
 calls :func:`configure` again in each worker for the import filter.
 
+Against a tracking server MLflow also writes two lines per run to stdout as it ends ("🏃 View run …
+at:", "🧪 View experiment at:"); ``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT`` hides them, as lossexp's
+summary already gives the run's link.
+
 ``LOSSEXP_LOG_LEVEL=info`` (or ``debug``) brings everything back; variables the user set
-(``TF_CPP_MIN_LOG_LEVEL``, ``MLFLOW_LOGGING_LEVEL``) are never overridden.
+(``TF_CPP_MIN_LOG_LEVEL``, ``MLFLOW_LOGGING_LEVEL``, ``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT``) are
+never overridden.
 """
 from __future__ import annotations
 
@@ -101,6 +106,8 @@ def configure() -> str:
     quiet = level == DEFAULT_LEVEL
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if quiet else "0")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING" if quiet else level.upper())
+    if quiet:  # MLflow's "View run … at:" stdout lines for a server's runs; the summary has the link
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     _set_levels(level)
     if quiet and not _filter_installed:
         from lossexp.import_hooks import on_import

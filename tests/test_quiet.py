@@ -51,6 +51,19 @@ def test_a_bad_log_level_is_one_line(run_cli):
         "lossexp: error: Invalid value for $LOSSEXP_LOG_LEVEL: expected one of warning, info, debug, got 'loud'\n")
 
 
+@pytest.mark.parametrize("level, printed", [("warning", False), ("info", True)])
+def test_mlflows_own_run_links_are_quiet_by_default(level, printed):
+    """Against a tracking server MLflow writes '🏃 View run … / 🧪 View experiment …' to stdout as each
+    run ends (two lines per run, a sweep's parent too), beside lossexp's own ``view`` line."""
+    code = ("from lossexp import quiet\nquiet.configure()\n"
+            "from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT as V\nprint(V.get())")
+    environment = lossexp_env(LOSSEXP_LOG_LEVEL=level)
+    environment.pop("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", None)
+    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == str(not printed)
+
+
 NOTEBOOK = """import os, numpy as np, keras, tensorflow as tf, lossexp
 os.chdir({cwd!r})
 x, y = np.zeros((32, 3), "float32"), np.zeros((32, 1), "float32")
