@@ -14,6 +14,7 @@ the sweep's parent run (see :mod:`lossexp.sweeps`).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -206,7 +207,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         shown = console.callbacks(config.trainer.verbose, config.trainer.epochs, list(config.loss))  # logs complete
         with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri), \
                 autologging_off(), user_code_errors("in training"), same_every_pass(config.data.name), \
-                training_mode_failures(model, data, config.model.name, config.trainer.batch_size):
+                training_mode_failures(model, data, config.model.name, config.trainer.batch_size), \
+                checked_labels(trainer, data, model, config.model.name):
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
                                 initial_epoch=progress["epochs"] if progress else 0,
                                 callbacks=[*own, recorder, *stopping, watch, guard, *trial, *callbacks, *remembered,
@@ -245,3 +247,10 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     print(console.summary(tracked.sink.history, weights, run_name, tracked.run_id, url, time.monotonic() - started,
                           served_by))
     return Outcome(value, history.history, tracked.run_id, model)
+
+
+def checked_labels(trainer: Any, data: Any, model: Any, model_name: str) -> Any:
+    """The regime's check of a stream's labels as it trains (the supervised regime's, for labels not read
+    before training: :mod:`lossexp.data.label_check`), or none."""
+    check = getattr(trainer, "checked_labels", None)
+    return check(data, model, model_name) if check is not None else contextlib.nullcontext()

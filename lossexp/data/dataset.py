@@ -106,6 +106,10 @@ class Dataset:
     #: a stream's float targets as the pass that counted it read them (see :class:`FloatTargets`): taken as
     #: class labels (Keras' ``label_mode="binary"``), they are checked without reading the stream again
     float_targets: Optional[FloatTargets] = None
+    #: a classification stream of known length whose integer labels were not all read: its classes are its
+    #: first :data:`CHECKED_ELEMENTS` labels' highest + 1, the rest checked as it trains
+    #: (:mod:`lossexp.data.label_check`), or read by :meth:`with_labels_read` where all are needed
+    unread_labels: bool = False
     #: generation data: scores a generator's samples every epoch (e.g. the ring's modes)
     scorer: Any = None
     extras: Dict[str, Any] = field(default_factory=dict)
@@ -238,6 +242,16 @@ class Dataset:
             return train, None
         rest = self.seek(n_train) if self.seek is not None else self.stream.skip(n_train)
         return train, Part(stream=rest, size=n_val, origin=(self.stream, n_train), classes=classes[1])
+
+    def with_labels_read(self) -> "Dataset":
+        """A stream whose labels were not all read (:attr:`unread_labels`) with its classes the highest
+        label's + 1 and a negative label refused, in one pass over it: for what needs every label
+        before training (a network lossexp builds with a unit per class, class weights)."""
+        if not self.unread_labels:
+            return self
+        _, lowest, highest = read_through(self.name, self.stream, count=False, labels=True)
+        check_labels(self.name, lowest, "in the stream's labels")
+        return replace(self, num_outputs=highest + 1, unread_labels=False)
 
     def sample(self, n: int = 8) -> Tuple[Any, Any]:
         """The first ``n`` examples as arrays (for checks before training)."""
@@ -377,7 +391,7 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
         known = train_set.classes is not None and held_out.classes is not None
         floats = [part.float_targets for part in (train_set, held_out)]
         whole = replace(train_set, stream=joined, size=train_set.examples + held_out.examples, num_outputs=classes,
-                        splitter=own_split,
+                        splitter=own_split, unread_labels=train_set.unread_labels or held_out.unread_labels,
                         classes=np.concatenate([train_set.classes, held_out.classes]) if known else None,
                         float_targets=floats[0].joined(joined, floats[1]) if all(floats) else None)
     return replace(whole, held_out=held_out.examples)
@@ -491,11 +505,16 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     integer = y_spec.dtype.is_integer and not one_hot_rows  # class labels: one per element, or one per position
     labels = integer or one_hot_rows
     task = task or ("classification" if labels else "regression")
+    unread = False
     if task == "classification" and not integer:  # one-hot labels (checked on the first elements)
         outputs = int(y_spec.shape[0])
-    elif task == "classification":
-        counted, lowest, highest = read_through(name, stream, count=size is None, labels=True)
-        size = counted if size is None else size
+    elif task == "classification" and size is not None:  # its first labels tell; the rest are checked as they train
+        enough_examples(name, size)
+        first = np.asarray(next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS))))
+        check_labels(name, int(first.min()), "in the stream's labels")
+        outputs, unread = int(first.max()) + 1, True
+    elif task == "classification":  # counted in one pass, which reads the labels too
+        size, lowest, highest = read_through(name, stream, count=True, labels=True)
         check_labels(name, lowest, "in the stream's labels")
         outputs = highest + 1
     else:
@@ -506,7 +525,7 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     elif size is None:
         size = count_elements(name, stream)
     return Dataset(name, task, stream=stream, size=enough_examples(name, size), num_outputs=outputs, seek=seek,
-                   float_targets=floats)
+                   float_targets=floats, unread_labels=unread)
 
 
 #: keys under which a stream of dict elements (a TFDS data set's, ``as_supervised=False``) holds its targets

@@ -17,6 +17,7 @@ import numpy as np
 
 from lossexp import registry
 from lossexp.data.dataset import CHECKED_ELEMENTS
+from lossexp.data.label_check import checking, label_bound, labels_in_range
 from lossexp.data.labels import class_labels, float_label_stream, probability_targets
 from lossexp.data.structure import shapes
 from lossexp.errors import invalid_value, needs_graph_network
@@ -90,6 +91,8 @@ class SupervisedTrainer(Trainer):
         if not data.in_memory and data.splitter is None:  # a stream that cannot be split: one line before any run
             data.split(self.config.trainer.validation_split)
             augmented_validation(data, self.config.trainer.validation_split)
+        if getattr(data, "unread_labels", False) and (network is None or self.config.task.class_weight is not None):
+            data = data.with_labels_read()  # a network lossexp builds has a unit per class; class weights count each
         model_task = self.meta.get("task")
         task = self.config.task.type or model_task or self._classifies(data, network) or data.task
         if task == "classification" and data.in_memory and not isinstance(data.y, dict):
@@ -160,6 +163,8 @@ class SupervisedTrainer(Trainer):
         output_names = list(getattr(network, "output_names", None) or [])
         y_pred = as_arrays(network, y_pred)
         check_outputs(name, data, y, y_pred)
+        # a stream's labels not all read: each batch's checked as it trains, against the outputs' classes
+        self._label_bound = label_bound(y, y_pred) if getattr(data, "unread_labels", False) else None
         if config.task.class_weight is not None and data.task == "multi_output":  # Keras' fit refuses it too
             raise invalid_value("task.class_weight", "null for a network of several outputs (weigh examples by "
                                 "class with the data's own sample weights, (x, y, sample_weight): one array every "
@@ -235,9 +240,22 @@ class SupervisedTrainer(Trainer):
         if train.arrays is not None:
             return self.array_fit_arguments(train.arrays,
                                             validation_data=validation.arrays if validation is not None else None)
+        bound = getattr(self, "_label_bound", None)
+        if bound is not None:  # checked in the input pipeline (lossexp.data.label_check), batch by batch
+            train, validation = (part and replace(part, batch_map=checking(bound, part.batch_map))
+                                 for part in (train, validation))
         return {"x": batched(train, batch, order=self.stream_order()),
                 "shuffle": False,  # the stream shuffles itself (Keras would warn that it cannot)
                 "validation_data": batched(validation, batch, cache=True) if validation is not None else None}
+
+    def checked_labels(self, data: Any, model: Any, model_name: str) -> Any:
+        """Training, its labels checked as it goes (:meth:`fit_arguments`): a label out of range is one line."""
+        def refusal(label: int) -> None:
+            x, y = data.sample(1)
+            check_outputs(model_name, replace(data, num_outputs=label + 1), y,
+                          as_arrays(model.network, forward(model.network, x, data, model_name)))
+
+        return labels_in_range(data, getattr(self, "_label_bound", None), refusal)
 
     def evaluate(self, model: Any, data: Any) -> Dict[str, float]:
         split = self.config.trainer.validation_split

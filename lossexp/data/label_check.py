@@ -1,0 +1,95 @@
+"""A classification stream's labels checked as it trains, in place of a pass that reads them all first.
+
+A stream of known length (``image_dataset_from_directory``'s, a ``PyDataset``'s) starts training at
+once, as Keras' ``fit`` does, its classes and task told by its first labels: a pass over a million
+images before the first step decodes each once (minutes on two cores). Its every batch is then
+checked in the input pipeline (a minimum and a maximum per batch, in the graph), and the first
+label out of range ends the run with the one line the pass gave: a negative label, or one the
+network has no output for, naming the example found by reading the stream up to it.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any, Callable, Iterator, Optional, Tuple
+
+import numpy as np
+
+from lossexp.errors import ConfigError
+
+#: what the assertion of a batch's labels says, found again in TensorFlow's error
+MARKER = "lossexp: labels out of range"
+
+
+def label_bound(y_true: Any, y_pred: Any) -> int:
+    """The labels a network's outputs ``y_pred`` score: 0 … width-1 for a unit per class, 0 and 1 for
+    one unit (binary) or one score per label (multi-label 0/1 targets shaped like the outputs)."""
+    labels = np.shape(y_true)[1:]
+    got = np.shape(y_pred)[1:]
+    labels = labels[:-1] if labels[-1:] == (1,) else labels
+    return 2 if got[-1:] == (1,) or tuple(got) == tuple(labels) else int(got[-1])
+
+
+def checking(bound: int, then: Optional[Callable[..., Any]] = None) -> Callable[..., Any]:
+    """A function of a batch ``(x, y[, sample_weight])`` that asserts its labels lie in 0 … bound-1
+    (else tf.data's InvalidArgumentError, carrying :data:`MARKER` and the batch's lowest and highest
+    label), followed by ``then`` (a part's own batch function, class weights)."""
+    import tensorflow as tf
+
+    def check(x: Any, y: Any, *weight: Any) -> Any:
+        labels = tf.reshape(y, [-1])
+        lowest, highest = tf.reduce_min(labels), tf.reduce_max(labels)
+        inside = tf.logical_and(lowest >= 0, highest < bound)
+        with tf.control_dependencies([tf.debugging.Assert(inside, [MARKER, lowest, highest])]):
+            y = tf.identity(y)
+        return then(x, y, *weight) if then else (x, y, *weight)
+
+    return check
+
+
+def first_outside(stream: Any, bound: int) -> Tuple[int, int]:
+    """(index, label) of the first example of ``stream`` with a label outside 0 … bound-1, read in
+    batches up to it (only once training met one: the run ends)."""
+    from lossexp.data.streams import READ_BATCH, READ_BYTES, batches, elements_within
+
+    size = elements_within(stream, READ_BATCH, READ_BYTES)
+    start = 0
+    for y in batches(stream.map(lambda x, y, *weight: y), size).as_numpy_iterator():
+        flat = y.reshape(len(y), -1)
+        outside = np.flatnonzero(((flat < 0) | (flat >= bound)).any(axis=1))
+        if len(outside):
+            row = flat[outside[0]]
+            return start + int(outside[0]), int(row[(row < 0) | (row >= bound)][0])
+        start += len(y)
+    return -1, -1
+
+
+@contextlib.contextmanager
+def labels_in_range(data: Any, bound: Optional[int], refusal: Callable[[int], None]) -> Iterator[None]:
+    """Training on ``data`` whose labels :func:`checking` asserts below ``bound``: the assertion is one
+    line, a negative label's as the pass before training gave it (``-1 in the stream's labels``), a
+    label ≥ ``bound`` as ``refusal(label)`` raises it (the network's outputs against that many classes),
+    each naming the example."""
+    import tensorflow as tf
+
+    from lossexp.data.checks import check_labels
+
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as exc:
+        found = re.search(re.escape(MARKER) + r"\]\s*\[\[?(-?\d+)\]?\]\s*\[\[?(-?\d+)", str(exc))
+        if bound is None or found is None:
+            raise
+        index, label = first_outside(data.stream, bound)
+        if index < 0:  # not found again (a stream that differs between passes): the batch's
+            lowest, highest = int(found.group(1)), int(found.group(2))
+            label, where = (lowest if lowest < 0 else highest), "in a training batch"
+        else:
+            where = f"at example {index}"
+        if label < 0:
+            check_labels(data.name, label, f"in the stream's labels {where}")
+        try:
+            refusal(label)
+        except ConfigError as refused:
+            raise ConfigError(f"{refused} (label {label} in the stream's labels {where})") from None
+        raise
