@@ -38,7 +38,8 @@ from lossexp.data.checks import (as_column, check_example_shapes, check_finite, 
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
 from lossexp.data.streams import (FloatTargets, batch_size_of, batches, count_elements, dense_elements, float_targets,
-                                  read_pass, read_through, repeats_forever, reshuffles, varying_length)
+                                  read_pass, read_through, repeats_forever, reshuffles, unbatched,
+                                  varying_length)
 from lossexp.errors import ConfigError, invalid_value
 
 TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")
@@ -290,7 +291,7 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         dataset = Dataset(name, task or inferred, x=x, y=y, sample_weight=weight, num_outputs=outputs, extras=extras)
     elif is_stream(loaded) and not is_py_dataset(loaded):
         batch_size = batch_size_of(loaded)
-        dataset = replace(from_stream(name, loaded.unbatch() if batch_size else loaded, task), batch_size=batch_size)
+        dataset = replace(from_stream(name, unbatched(loaded) if batch_size else loaded, task), batch_size=batch_size)
     elif is_py_dataset(loaded):  # its size counted from its first and last batches: checked by the first pass
         with counted_batches(name, loaded):
             return checked(name, py_dataset(name, loaded, task))

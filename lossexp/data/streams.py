@@ -102,6 +102,26 @@ def batch_size_of(stream: Any) -> Optional[int]:
     return size if all(spec.shape[0] in (None, size) for spec in specs) else None
 
 
+def unbatched(stream: Any) -> Any:
+    """A batched stream (:func:`batch_size_of`) as its examples, of the length tf.data knows when it
+    knows its batching's input's (``image_dataset_from_directory``'s files, a ``from_tensor_slices``)
+    and its batches agree with it: ``unbatch()`` alone forgets it, and a stream of unknown length is
+    counted in a pass before training (every image decoded once more)."""
+    import tensorflow as tf
+
+    node = stream
+    while node is not None and not hasattr(node, "_batch_size"):  # through its maps, prefetching …
+        node = getattr(node, "_input_dataset", None)
+    examples = stream.unbatch()
+    source = getattr(node, "_input_dataset", None)
+    if source is None or int(stream.cardinality()) < 0 or int(source.cardinality()) < 0:
+        return examples
+    size, count, drop = int(node._batch_size), int(source.cardinality()), bool(node._drop_remainder)
+    if int(stream.cardinality()) != (count // size if drop else -(-count // size)):  # a take or skip of batches
+        return examples
+    return examples.apply(tf.data.experimental.assert_cardinality(count // size * size if drop else count))
+
+
 #: operations whose input without end leaves them without end: they pass on, drop or regroup its elements
 #: but never stop early (a ``.filter()`` after a ``.repeat()``: TensorFlow no longer knows the length)
 ENDLESS_THROUGH = tuple(op for op in (*KEEPS_ELEMENTS, *BATCHES, "UnbatchDataset", "ShardDataset", "WindowDataset",

@@ -103,3 +103,26 @@ def test_ragged_and_sparse_elements_are_read_as_dense_tensors_padded_by_batch():
     [(x, y)] = batches(data.stream, 6).as_numpy_iterator()
     np.testing.assert_array_equal(x, dense)
     assert (data.input_shapes, data.task, data.num_outputs) == ((4,), "classification", 3)
+
+
+def test_a_batched_stream_keeps_the_length_of_what_it_batched_without_a_pass():
+    """``unbatch()`` forgot it: an ``image_dataset_from_directory``-like stream (files mapped to images,
+    then batched) was counted in a pass that decoded every image once before training."""
+    import tensorflow as tf
+
+    from lossexp.data.dataset import as_dataset
+    from lossexp.data.streams import unbatched
+
+    decoded = tf.Variable(0, dtype=tf.int64)
+
+    def decode(i):
+        decoded.assign_add(1)
+        return tf.fill([3], tf.cast(i, tf.float32)), i % 4
+
+    files = tf.data.Dataset.range(1003).map(decode)
+    for batch, drop, examples in ((10, False, 1003), (10, True, 1000)):
+        assert int(unbatched(files.batch(batch, drop_remainder=drop).prefetch(2)).cardinality()) == examples
+    assert int(unbatched(files.batch(10).take(50)).cardinality()) == tf.data.UNKNOWN_CARDINALITY  # counted then
+    data = as_dataset("files", files.batch(32).map(lambda x, y: (x * 2, y)))
+    assert (data.size, data.batch_size, data.num_outputs) == (1003, 32, 4)
+    assert int(decoded.numpy()) < 3 * 256
