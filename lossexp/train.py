@@ -182,7 +182,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
             tracked.log_params(params.compared_params(store.flatten(resolved)))
             tracked.log_artifact(config_path)
             if tracked.run_id:
-                with user_code_errors("reading the data to record it"):  # a stream's reader runs here first
+                with user_code_errors("reading the data to record it"), loader_batches(data, config.data.name):
                     datasets.log_datasets(tracked.client, tracked.run_id, resolved["data"], *trainer.splits(data))
 
         every = config.trainer.log_every_n_steps
@@ -208,7 +208,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri), \
                 autologging_off(), user_code_errors("in training"), same_every_pass(config.data.name), \
                 training_mode_failures(model, data, config.model.name, config.trainer.batch_size), \
-                checked_labels(trainer, data, model, config.model.name):
+                checked_labels(trainer, data, model, config.model.name), loader_batches(data, config.data.name):
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
                                 initial_epoch=progress["epochs"] if progress else 0,
                                 callbacks=[*own, recorder, *stopping, watch, guard, *trial, *callbacks, *remembered,
@@ -254,3 +254,12 @@ def checked_labels(trainer: Any, data: Any, model: Any, model_name: str) -> Any:
     before training: :mod:`lossexp.data.label_check`), or none."""
     check = getattr(trainer, "checked_labels", None)
     return check(data, model, model_name) if check is not None else contextlib.nullcontext()
+
+
+def loader_batches(data: Any, name: str) -> Any:
+    """A ``PyDataset``'s batches of other sizes than its first and last say, met as it is first read past its
+    first examples (it is not read before training): the one line :func:`counted_batches` gives."""
+    from lossexp.data.batches import counted_batches
+
+    loader = data.extras.get("loader")
+    return counted_batches(name, loader) if loader is not None else contextlib.nullcontext()

@@ -312,7 +312,8 @@ def is_stream(value: Any) -> bool:
 def py_dataset(name: str, loaded: Any, task: Optional[str]) -> Dataset:
     """The :class:`Dataset` of a ``keras.utils.PyDataset`` of batches (:mod:`lossexp.data.batches`)."""
     stream, size, batch_size, seek = stream_of_batches(name, loaded)
-    return replace(from_stream(name, stream, task, size=size, seek=seek), batch_size=batch_size)
+    data = from_stream(name, stream, task, size=size, seek=seek)  # the loader: its batches' sizes met as it trains
+    return replace(data, batch_size=batch_size, extras={**data.extras, "loader": loaded})
 
 
 def checked(name: str, dataset: Dataset) -> Dataset:

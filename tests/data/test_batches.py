@@ -150,3 +150,34 @@ def test_batches_of_other_sizes_than_the_first_are_one_line_at_the_first_pass():
                                    "hold as many examples as its first (10), as lossexp counts its size from them, got "
                                    "'Uneven of 4 batches: Input dataset was expected to contain 35 elements but "
                                    "contained only 30 elements.'")
+
+
+def test_a_loader_is_not_read_past_its_first_batches_before_training_and_uneven_batches_are_one_line_as_it_trains(
+        tmp_path, monkeypatch):
+    """Before: the pass over its class labels read all 10 batches (and their decoding) before training.
+    Now its first batches tell; a batch of another size past them is the same one line as it trains, the run
+    FAILED."""
+    import lossexp
+    from mlflow.tracking import MlflowClient
+
+    class Uneven(Loader):
+        def __getitem__(self, index):
+            self.read.append(index)
+            return super().__getitem__(index) if index != 6 else tuple(c[600:650] for c in self.columns)
+
+    columns = (np.zeros((1000, 4), "float32"), np.arange(1000) % 3)
+    loader = Uneven(columns, batch_size=100)
+    loader.read = []
+    data = as_dataset("loader", loader)
+    assert (data.size, data.num_outputs) == (1000, 3) and 6 not in loader.read, loader.read
+    monkeypatch.chdir(tmp_path)
+    inputs = keras.Input((4,))
+    with pytest.raises(ConfigError) as info:
+        lossexp.fit(keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs)), loader,
+                    trainer={"epochs": 1, "verbose": 0}, tracking={"plots": False, "log_model": False})
+    assert str(info.value) == ("Invalid value for data (python): expected a PyDataset whose batches but the last hold "
+                               "as many examples as its first (100), as lossexp counts its size from them, got 'Uneven "
+                               "of 10 batches: Input dataset was expected to contain 1000 elements but contained only "
+                               "950 elements.'")
+    [run] = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").search_runs(["1"])
+    assert run.info.status == "FAILED"
