@@ -136,6 +136,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     given = data if data is not None else load(config.data)
     with user_code_errors("preparing the data"):  # a regime of the project's own
         data = trainer.prepare(given, network)
+        if getattr(data, "unread_labels", False) and not hasattr(trainer, "checked_labels"):
+            data = data.with_labels_read()  # a regime that does not check labels as it trains reads them first
     check_task(trainer, data, config.model.name)
     if data.batch_size and data.batch_size != config.trainer.batch_size:
         print(f"lossexp: data {data.name} came in batches of {data.batch_size}; it trains in batches of "
