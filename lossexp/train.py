@@ -184,7 +184,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
             tracked.log_params(params.compared_params(store.flatten(resolved)))
             tracked.log_artifact(config_path)
             if tracked.run_id:
-                with user_code_errors("reading the data to record it"), loader_batches(data, config.data.name):
+                with user_code_errors("reading the data to record it"), loader_batches(data, config.data.name), \
+                        checked_labels(trainer, data, model, config.model.name):  # a stream's reader runs here first
                     datasets.log_datasets(tracked.client, tracked.run_id, resolved["data"], *trainer.splits(data))
 
         every = config.trainer.log_every_n_steps

@@ -15,10 +15,12 @@ from typing import Any, Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
-from lossexp.errors import ConfigError
+from lossexp.errors import ConfigError, invalid_value
 
 #: what the assertion of a batch's labels says, found again in TensorFlow's error
 MARKER = "lossexp: labels out of range"
+#: what the assertion of an element's float labels says (:func:`lossexp.data.labels.float_label_stream`)
+NOT_WHOLE = "lossexp: float labels not whole"
 
 
 def label_bound(y_true: Any, y_pred: Any) -> int:
@@ -64,6 +66,20 @@ def first_outside(stream: Any, bound: int) -> Tuple[int, int]:
     return -1, -1
 
 
+def first_not_whole(stream: Any) -> int:
+    """The index of the first example of a stream of float labels cast as it is read whose labels are not
+    whole numbers: where its check (:data:`NOT_WHOLE`) fails, read one by one up to it (once training met it)."""
+    import tensorflow as tf
+
+    index = 0
+    try:
+        for _ in stream.as_numpy_iterator():
+            index += 1
+    except tf.errors.InvalidArgumentError:
+        return index
+    return -1
+
+
 @contextlib.contextmanager
 def labels_in_range(data: Any, bound: Optional[int], refusal: Callable[[int], None]) -> Iterator[None]:
     """Training on ``data`` whose labels :func:`checking` asserts below ``bound``: the assertion is one
@@ -77,6 +93,10 @@ def labels_in_range(data: Any, bound: Optional[int], refusal: Callable[[int], No
     try:
         yield
     except tf.errors.InvalidArgumentError as exc:
+        if bound is not None and NOT_WHOLE in str(exc):
+            raise invalid_value("task.type", "classification needs class labels (integers, or floats of whole values); "
+                                f"data {data.name!r} has other numbers (at example {first_not_whole(data.stream)})",
+                                "classification") from None
         found = re.search(re.escape(MARKER) + r"\]\s*\[\[?(-?\d+)\]?\]\s*\[\[?(-?\d+)", str(exc))
         if bound is None or found is None:
             raise

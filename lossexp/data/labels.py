@@ -67,21 +67,34 @@ def float_label_stream(data: Any) -> Any:
     """A stream's class labels stored as floats (``image_dataset_from_directory(label_mode="binary")``'s
     0./1., a multi-hot row of floats) as the integer labels a classifier trains on: every target a whole
     number ≥ 0 (else one line), the classes the highest + 1 — as the pass that counted the stream read
-    them (:attr:`Dataset.float_targets`), else read in one pass. The stream, its split and its seek are
-    cast alike; a stream's ``float_labels``, as arrays have theirs."""
+    them (:attr:`Dataset.float_targets`); a stream of known length, not read before training, by its
+    first targets, the others checked as they are cast (a number not whole: one line naming its example,
+    :mod:`lossexp.data.label_check`). The stream, its split and its seek are cast alike; a stream's
+    ``float_labels``, as arrays have theirs."""
     import tensorflow as tf
 
-    from lossexp.data.streams import float_targets
+    from lossexp.data.dataset import CHECKED_ELEMENTS
+    from lossexp.data.label_check import NOT_WHOLE
+    from lossexp.data.streams import FloatTargets
 
     read = data.float_targets
-    if read is None or read.stream is not data.stream:  # a stream of known length: not read before
-        read = float_targets(data.name, data.stream, count=False)[1]
+    unread = read is None or read.stream is not data.stream  # a stream of known length: not read before
+    if unread:
+        first = np.asarray(data.sample(CHECKED_ELEMENTS)[1], "float64").reshape(-1)
+        other = ~np.isfinite(first) | (first != np.round(first))
+        whole = first[~other] if (~other).any() else np.zeros(1)
+        read = FloatTargets(data.stream, float(whole.min()), float(whole.max()), int(other.sum()))
     if read.other:
         raise invalid_value("task.type", f"classification needs class labels (integers, or floats of whole values); "
                             f"data {data.name!r} has other numbers ({read.other} of its targets)", "classification")
     checks.check_labels(data.name, int(read.lowest), "in the stream's labels")
 
     def as_labels(x: Any, y: Any, *weight: Any) -> Any:
+        if unread:  # each element's targets whole numbers, checked as they are cast
+            whole = tf.reduce_all(tf.logical_and(tf.math.is_finite(y), tf.equal(y, tf.round(y))))
+            with tf.control_dependencies([tf.debugging.Assert(whole, [NOT_WHOLE])]):
+                y = tf.identity(y)
         return (x, tf.cast(y, tf.int64), *weight)
 
-    return data.mapped(as_labels, task="classification", num_outputs=int(read.highest) + 1, float_targets=None)
+    return data.mapped(as_labels, task="classification", num_outputs=int(read.highest) + 1, float_targets=None,
+                       unread_labels=unread)

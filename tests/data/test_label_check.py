@@ -68,3 +68,29 @@ def test_a_label_out_of_range_past_the_first_is_one_line_as_it_trains_and_the_ru
     assert str(info.value) == message
     [run] = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").search_runs(["1"])
     assert run.info.status == "FAILED"
+
+
+def test_a_float_label_not_whole_past_the_first_is_one_line_naming_its_example_as_it_trains(tmp_path, monkeypatch):
+    """``label_mode="binary"``'s 0./1. against a sigmoid: before, a pass read every target before training
+    to count the numbers not whole ("1 of its targets"); now the first targets tell and each is checked
+    as it is cast, the run FAILED."""
+    import keras
+    import tensorflow as tf
+
+    import lossexp
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    y = (np.arange(EXAMPLES) % 2).astype("float32")
+    y[700] = 0.5
+    stream = tf.data.Dataset.from_tensor_slices((np.ones((EXAMPLES, 4), "float32"), y[:, None]))
+    inputs = keras.Input((4,))
+    sigmoid = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs), name="net")
+    with pytest.raises(ConfigError) as info:
+        lossexp.fit(sigmoid, stream, trainer={"epochs": 1, "verbose": 0, "batch_size": 100},
+                    tracking={"plots": False, "log_model": False})
+    assert str(info.value) == ("Invalid value for task.type: expected classification needs class labels (integers, "
+                               "or floats of whole values); data 'python' has other numbers (at example 700), got "
+                               "'classification'")
+    [run] = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").search_runs(["1"])
+    assert run.info.status == "FAILED"
