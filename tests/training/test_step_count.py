@@ -132,10 +132,8 @@ def test_under_gradient_accumulation_the_step_counts_batches_across_epochs():
     assert int(network.optimizer.iterations.numpy()) == 4  # the updates, which schedules follow
 
 
-def test_the_steps_a_loss_scaling_optimizer_skips_are_counted():
-    """``mixed_float16``'s LossScaleOptimizer does not count a step it skips (non-finite gradients at a
-    loss scale too high: 2 of the first epoch's 5 here); the steps count the batches all the same.
-    The second epoch's steps began at the optimizer's count again, 3: 3, 5, then 6, 8."""
+def loss_scaled_network() -> keras.Model:
+    """A mixed_float16 network whose LossScaleOptimizer starts at a scale its first steps overflow (skipped)."""
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
@@ -144,6 +142,14 @@ def test_the_steps_a_loss_scaling_optimizer_skips_are_counted():
         keras.mixed_precision.set_global_policy("float32")
     optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01), initial_scale=2.0 ** 17)
     network.compile(optimizer=optimizer, loss="mse", steps_per_execution=3)
+    return network
+
+
+def test_the_steps_a_loss_scaling_optimizer_skips_are_counted():
+    """``mixed_float16``'s LossScaleOptimizer does not count a step it skips (non-finite gradients at a
+    loss scale too high: 2 of the first epoch's 5 here); the steps count the batches all the same.
+    The second epoch's steps began at the optimizer's count again, 3: 3, 5, then 6, 8."""
+    network = loss_scaled_network()
     watcher = Seen()
     network.fit(*data(10), batch_size=2, epochs=2, shuffle=False, verbose=0, callbacks=[watcher])
     assert int(network.optimizer.iterations.numpy()) < 10  # steps were skipped
@@ -180,14 +186,7 @@ def test_a_fit_resumed_after_skipped_steps_starts_at_the_batches_of_its_first_ep
     """Two epochs of 5 batches under a loss scale that skips 3, then two more from epoch 2 (a resumed
     run's fit): the steps follow 10. They began at the optimizer's count, 7: 10, 12, 15, 17 — a resumed
     run's points at steps its stopped attempt had recorded were dropped."""
-    keras.backend.clear_session()
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01), initial_scale=2.0 ** 17)
-    network.compile(optimizer=optimizer, loss="mse", steps_per_execution=3)
+    network = loss_scaled_network()
     network.fit(*data(10), batch_size=2, epochs=2, shuffle=False, verbose=0)
     assert int(network.optimizer.iterations.numpy()) < 10  # steps were skipped
     resumed = Seen()
