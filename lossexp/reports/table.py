@@ -35,8 +35,9 @@ SHORT = {"val_mean_absolute_error": "val_mae", "mean_absolute_error": "mae", "va
 
 
 def tree_order(rows: Sequence[RunRow]) -> Iterator[Tuple[RunRow, str]]:
-    """(row, indent) with every child right after its parent (in job order), ``"├ "``/``"└ "``
-    before a child; a child whose parent is not among ``rows`` stays where it is, unindented."""
+    """(row, indent) with every child right after its parent (in job order), ``"├─"``/``"└─"``
+    before a child (no space: a name wider than its column wrapped after the glyph, which stood alone on
+    the child's line); a child whose parent is not among ``rows`` stays where it is, unindented."""
     present = {row.run_id for row in rows}
     children: Dict[str, List[RunRow]] = {}
     for row in rows:
@@ -49,7 +50,7 @@ def tree_order(rows: Sequence[RunRow]) -> Iterator[Tuple[RunRow, str]]:
         family = sorted(children.get(row.run_id, []),
                         key=lambda r: (r.job if r.job is not None else 1 << 30, r.start_time))
         for i, child in enumerate(family):
-            yield child, "└ " if i == len(family) - 1 else "├ "
+            yield child, "└─" if i == len(family) - 1 else "├─"
 
 
 def _param_label(key: str, keys: Sequence[str]) -> str:

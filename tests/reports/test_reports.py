@@ -153,7 +153,7 @@ def test_runs_nest_children_under_their_parent_with_short_ids(sweep_store, capsy
     assert starts == sorted(starts)  # the parent, then its children in job order
     for name, run_id in children.items():
         row = lines[starts[1 + list(children).index(name)]]
-        assert ("└ " if name.endswith("=1") else "├ ") + name in row and run_id[8:] not in out
+        assert ("└─" if name.endswith("=1") else "├─") + name in row and run_id[8:] not in out
     assert "val_acc=0.6" in out
 
 
