@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from lossexp.errors import EXIT_BAD_INPUT, ConfigError
 
@@ -203,7 +203,13 @@ def _train(args: List[str], ablate: bool = False) -> int:
 
     try:
         hydra_train()
-    except Terminated as exc:  # a sweep's launching process (its jobs report their own)
+    except (KeyboardInterrupt, Terminated) as exc:
+        if getattr(exc, "sweep_parent_id", None) is None:
+            raise  # before any run existed (_stoppable says so)
+        # a sweep's launching process, its parent open (its jobs report their own; the parent's line follows)
+        if isinstance(exc, KeyboardInterrupt):
+            print("lossexp: interrupted (SIGINT)", file=sys.stderr)
+            return 128 + signal.SIGINT
         print(f"lossexp: {exc}; the sweep's parent run ended KILLED", file=sys.stderr)
         return 128 + exc.signum
     return 0
@@ -299,6 +305,24 @@ def _ablate(args: List[str]) -> int:
     return 0
 
 
+def _stoppable(command: Callable[[List[str]], int], args: List[str]) -> int:
+    """``command`` with SIGTERM raised as :class:`~lossexp.errors.Terminated` from the start: stopped
+    (Ctrl-C, SIGTERM) before a run exists, one line says nothing was recorded, exit 128 + the
+    signal; once a run or a sweep's parent exists, its own handling reports how it ended."""
+    from lossexp.errors import Terminated
+    from lossexp.tracking.termination import terminate_on_signals
+
+    try:
+        with terminate_on_signals():
+            return command(args)
+    except KeyboardInterrupt:
+        print("lossexp: interrupted (SIGINT); stopped before its run started: nothing was recorded", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except Terminated as exc:
+        print(f"lossexp: {exc}; stopped before its run started: nothing was recorded", file=sys.stderr)
+        return 128 + exc.signum
+
+
 def _strip_train_from_completion_line() -> None:
     """Hydra completes ``COMP_LINE`` after the program name; hide our ``train`` subcommand."""
     line = os.environ.get("COMP_LINE", "")
@@ -326,18 +350,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             import_hooks.import_keras_without_sklearn()
         except ConfigError as exc:
             return _fail(str(exc))
-    if command == "train":
-        try:
-            return _train(rest)
-        except KeyboardInterrupt:  # Ctrl-C before a run started (during a run: hydra_app reports it)
-            print("lossexp: interrupted (SIGINT)", file=sys.stderr)
-            return 130
-    if command == "ablate":
-        try:
-            return _ablate(rest)
-        except KeyboardInterrupt:
-            print("lossexp: interrupted (SIGINT)", file=sys.stderr)
-            return 130
+    if command in ("train", "ablate"):
+        return _stoppable(_train if command == "train" else _ablate, rest)
     if command == "components":
         return _components(rest)
     if command == "evaluate":

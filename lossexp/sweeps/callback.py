@@ -114,6 +114,8 @@ class SweepTracker(Callback):
         }
         if os.environ.get(ablation.ENV):  # lossexp ablate: a stopped ablation is continued by lossexp ablate --resume
             tags[ablation.REQUEST_TAG] = os.environ[ablation.ENV]
+        self._watch_signals()  # from here a signal ends the parent KILLED once it exists (before: nothing recorded)
+        atexit.register(self._close, False)
         existing = None
         resumed_parent = os.environ.get(resume_sweep.ENV)  # lossexp train -m … --resume PARENT_ID
         try:
@@ -137,7 +139,6 @@ class SweepTracker(Callback):
             self._abort(error, experiment)
         self._heartbeat = Heartbeat(store.open_client(self.uri), self.parent_run_id,
                                     float(tracking.get("heartbeat_s", 30))).start()
-        self._watch_signals()
         injected = [f"tracking.parent_run_id={self.parent_run_id}", f"tracking.uri={_quote(self.uri)}",
                     "tracking.sweep_keys=[" + ",".join(_quote(k) for k in keys) + "]"]
         with read_write(config.hydra.overrides):
@@ -145,12 +146,13 @@ class SweepTracker(Callback):
             config.hydra.overrides.hydra = OmegaConf.to_container(config.hydra.overrides.hydra) + injected
         if not is_optuna_sweep(config):  # said when the sweep stops before its end
             self._resume_hint = resume_check.command_line(tags, self.parent_run_id)
-        atexit.register(self._close, False)
         resumed = " (resumed)" if existing is not None else ""
         print(f"lossexp: sweep parent run {self.parent_run_id}{resumed} in {self.uri}")
 
     def _abort(self, error: Exception, experiment: str) -> None:
-        """End the sweep before any job runs: one line, exit 2 for a refusal (credentials), else 1."""
+        """End the sweep before any job runs: one line, exit 2 for a refusal (credentials), else 1. A
+        resumed parent that could not be reopened is left as it was (the exit's close skips it)."""
+        self.parent_run_id = None
         from lossexp.errors import EXIT_BAD_INPUT
         from lossexp.tracking import store
 
@@ -167,14 +169,16 @@ class SweepTracker(Callback):
 
     def _watch_signals(self) -> None:
         """SIGINT / SIGTERM of the launching process: remembered (the parent ends KILLED), then
-        raised as usual (KeyboardInterrupt, :class:`~lossexp.tracking.guard.Terminated`)."""
+        raised as usual (KeyboardInterrupt, :class:`~lossexp.errors.Terminated`)."""
         if threading.current_thread() is not threading.main_thread():
             return
         from lossexp.errors import Terminated
 
         def handler(signum: int, frame: Any) -> None:
             self._signals.append(signum)
-            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
+            stopped = KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+            stopped.sweep_parent_id = self.parent_run_id  # the CLI's line: the sweep's, not "nothing was recorded"
+            raise stopped
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             self._handlers[signum] = signal.signal(signum, handler)
@@ -184,14 +188,14 @@ class SweepTracker(Callback):
             return
         self._closed = True
         from lossexp.sweeps.parent import finish_parent
-        from lossexp.tracking import guard
+        from lossexp.tracking import termination
 
         for signum, previous in self._handlers.items():
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signum, previous)
         if self._heartbeat is not None:
             self._heartbeat.stop()
-        interrupted = bool(self._signals or guard.received)
+        interrupted = bool(self._signals or termination.received)
         status = finish_parent(self.uri, self.parent_run_id, self.directions, completed, self.metrics, interrupted)
         retry = f"; {resume_sweep.RETRY_FLAG} runs its failed jobs again" if status == "FAILED" else ""
         hint = f" (continue it: {self._resume_hint}{retry})" if status != "FINISHED" and self._resume_hint else ""

@@ -1,4 +1,4 @@
-"""What ends training early and how the run learns why: a non-finite loss, SIGINT / SIGTERM.
+"""What ends training early and how the run learns why: a non-finite loss.
 
 * :class:`NonFiniteGuard` looks at the values the step already computed, every
   ``log_every_n_steps`` steps and at each epoch end (the validation loss's parts too, then); the
@@ -8,20 +8,15 @@
   only the total is; the same of ``val_loss`` after —, ``nonfinite.step``, ``nonfinite.value``) and
   raises :class:`NonFiniteLoss`, which ends the run FAILED. Training past that point only produces
   NaNs, so it stops within one logging interval.
-* :func:`terminate_on_signals` turns SIGTERM into :class:`Terminated` (SIGINT is Python's
-  ``KeyboardInterrupt`` already), so that the run's context manager sees an exception, flushes
-  the pending metrics and ends the run KILLED; the CLI then exits 128 + the signal number.
+* SIGINT / SIGTERM: :mod:`lossexp.tracking.termination`.
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
-import threading
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Optional
 
 from lossexp import metric_names
-from lossexp.errors import NonFiniteLoss, Terminated
+from lossexp.errors import NonFiniteLoss
 from lossexp.tracking.callback import MetricSink
 from lossexp.training.step_count import IntervalCallback
 
@@ -78,33 +73,3 @@ class NonFiniteGuard(IntervalCallback):
         tags = {"nonfinite": key, "nonfinite.step": self.step, "nonfinite.value": value}
         self.sink.set_tags({**tags, **({"nonfinite.first_step": first} if first is not None else {})})
         raise NonFiniteLoss(key, value, self.step, first)
-
-
-#: signals this process was stopped by (a sweep's parent run ends KILLED when a job saw one)
-received: List[int] = []
-
-
-@contextlib.contextmanager
-def terminate_on_signals() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (restored after).
-
-    Python runs a signal handler between any two bytecodes, also inside a ``__del__`` or a weakref
-    callback (SQLAlchemy's, during garbage collection), where an exception is printed and dropped.
-    A SIGTERM lost that way is raised when the block ends without an exception of its own.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        received.append(signum)
-        raise Terminated(signum)
-
-    already = len(received)
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if len(received) > already:
-        raise Terminated(received[-1])

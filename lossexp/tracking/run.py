@@ -5,7 +5,7 @@ A server that refuses to create the run (credentials, permissions: HTTP 401 / 40
 
 On entry the run's experiment is first cleared of runs left RUNNING by dead processes
 (:func:`lossexp.tracking.reaper.reap`), then the run starts with a heartbeat and SIGTERM
-turned into an exception (:func:`lossexp.tracking.guard.terminate_on_signals`). On exit it
+turned into an exception (:func:`lossexp.tracking.termination.terminate_on_signals`). On exit it
 ends FINISHED; KILLED on SIGINT / SIGTERM; FAILED on any other exception, with the tag
 ``error`` (the exception's one-line summary) and the artifact ``error/traceback.txt``. The
 pending metrics are written in every case.
@@ -24,7 +24,7 @@ from lossexp.config import LossexpConfig
 from lossexp.tracking import store
 from lossexp.tracking.callback import MetricSink
 from lossexp.errors import Terminated
-from lossexp.tracking.guard import terminate_on_signals
+from lossexp.tracking.termination import terminate_on_signals
 from lossexp.tracking.heartbeat import Heartbeat
 from lossexp.tracking.reaper import reap
 
@@ -58,31 +58,43 @@ class TrackedRun:
         self._base_dir = base_dir
         self._heartbeat: Optional[Heartbeat] = None
         self._signals = contextlib.ExitStack()
+        self._running = False  # the MLflow run exists and is RUNNING: it must be ended
         self.resume_run_id = resume_run_id
 
     def __enter__(self) -> "TrackedRun":
-        if self.enabled:
-            self.uri = store.resolve_uri(self._tracking.uri, self._base_dir)
-            try:
-                self.client = store.open_client(self.uri)
-                if self.resume_run_id:  # continued: the stopped run, RUNNING again in its own experiment,
-                    self.run_id = self.resume_run_id  # its heartbeat fresh first (else a reaper could end it)
-                    Heartbeat(self.client, self.run_id, self._tracking.heartbeat_s).beat()
-                    self.experiment_id = store.restart_run(self.client, self.run_id, self._tags)
-                    self.reaped = reap(self.client, [self.experiment_id], self._tracking.stale_after_s)
-                else:
-                    self.experiment_id = store.ensure_experiment(self.client, self._tracking.experiment, self.uri)
-                    self.reaped = reap(self.client, [self.experiment_id], self._tracking.stale_after_s)
-                    self.run_id = store.start_run(self.client, self.experiment_id, self.run_name, self._tags)
-            except MlflowException as error:  # a server refusing the run: no run exists, bad input (exit 2)
-                if not store.is_access_denied(error):
-                    raise
-                raise store.access_denied(error, self.uri, self._tracking.experiment) from None
-            self._heartbeat = Heartbeat(self.client, self.run_id, self._tracking.heartbeat_s).start()
-        self._signals.enter_context(terminate_on_signals())
-        recorded = store.metric_histories(self.client, self.run_id, self.uri) if self.resume_run_id and self.enabled else None
-        self.sink = MetricSink(self.client, self.run_id, recorded)
+        try:
+            if self.enabled:
+                self._open()
+            self._signals.enter_context(terminate_on_signals())
+            recorded = store.metric_histories(self.client, self.run_id, self.uri) if self.resume_run_id and self.enabled else None
+            self.sink = MetricSink(self.client, self.run_id, recorded)
+        except BaseException as stopped:  # a signal or an error once the run exists: it ends, never left RUNNING
+            if self._running:
+                self.__exit__(type(stopped), stopped, stopped.__traceback__)
+            raise
         return self
+
+    def _open(self) -> None:
+        """Create the run (or restart the stopped one) with its heartbeat."""
+        self.uri = store.resolve_uri(self._tracking.uri, self._base_dir)
+        try:
+            self.client = store.open_client(self.uri)
+            if self.resume_run_id:  # continued: the stopped run, RUNNING again in its own experiment,
+                self.run_id = self.resume_run_id  # its heartbeat fresh first (else a reaper could end it)
+                Heartbeat(self.client, self.run_id, self._tracking.heartbeat_s).beat()
+                self.experiment_id = store.restart_run(self.client, self.run_id, self._tags)
+                self._running = True
+                self.reaped = reap(self.client, [self.experiment_id], self._tracking.stale_after_s)
+            else:
+                self.experiment_id = store.ensure_experiment(self.client, self._tracking.experiment, self.uri)
+                self.reaped = reap(self.client, [self.experiment_id], self._tracking.stale_after_s)
+                self.run_id = store.start_run(self.client, self.experiment_id, self.run_name, self._tags)
+                self._running = True
+        except MlflowException as error:  # a server refusing the run: no run exists, bad input (exit 2)
+            if not store.is_access_denied(error):
+                raise
+            raise store.access_denied(error, self.uri, self._tracking.experiment) from None
+        self._heartbeat = Heartbeat(self.client, self.run_id, self._tracking.heartbeat_s).start()
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
@@ -94,10 +106,12 @@ class TrackedRun:
                 late = lost
                 exc_type, exc, tb = Terminated, lost, lost.__traceback__
         if self.enabled:
-            self._heartbeat.stop()
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
             status = status_for(exc_type)
             if exc_type is not None:
-                for record in (self.sink.close, lambda: self._record_error(exc_type, exc, tb)):
+                for record in (lambda: self.sink.close(),  # no sink yet when the run stopped as it began
+                               lambda: self._record_error(exc_type, exc, tb)):
                     try:
                         record()
                     except Exception:  # the run's status matters more than these extras

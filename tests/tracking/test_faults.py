@@ -162,21 +162,38 @@ def slow():
 '''
 
 
+#: a project module that says it is importing (a marker file) and takes a minute to do it
+SLOW_MODULE = '''
+import time
+from pathlib import Path
+
+Path("loading").write_text("")
+time.sleep(60)
+'''
+
+
 @pytest.mark.slow
-def test_ctrl_c_before_the_run_started_says_nothing_was_recorded(tmp_path, store_uri):
-    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["slow_data"]\n')
-    (tmp_path / "slow_data.py").write_text(SLOW_DATA)
-    process = start(tmp_path, "model=mlp", "data=slow")
+@pytest.mark.parametrize("signum, code, cause", [(signal.SIGINT, 130, "interrupted (SIGINT)"),
+                                                 (signal.SIGTERM, 143, "terminated by SIGTERM")],
+                         ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("module, overrides", [("slow_data", SLOW_DATA), ("slow_module", SLOW_MODULE)],
+                         ids=["building-the-data", "importing-the-project"])
+def test_a_signal_before_the_run_started_says_nothing_was_recorded(tmp_path, store_uri, signum, code, cause,
+                                                                   module, overrides):
+    """Before the run exists — the project's modules importing, the data being built — a signal ends
+    the process with one line (a SIGTERM ended it silently: its handler came with the run)."""
+    (tmp_path / "pyproject.toml").write_text(f'[tool.lossexp]\nmodules = ["{module}"]\n')
+    (tmp_path / f"{module}.py").write_text(overrides)
+    process = start(tmp_path, "model=mlp", *(["data=slow"] if module == "slow_data" else []))
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "loading").exists():
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1][-3000:]
             time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, stderr = process.communicate(timeout=180)  # a loaded machine: ending the run took over 60 s once
     finally:
         process.kill()
-    assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
-    assert stderr.strip().splitlines()[-1] == ("lossexp: interrupted (SIGINT); stopped before its run started: "
-                                               "nothing was recorded")
+    assert process.returncode == code and "Traceback" not in stderr, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == f"lossexp: {cause}; stopped before its run started: nothing was recorded"
     assert not Path(store_uri[len("sqlite:///"):]).exists() or not the_run(store_uri)[1]

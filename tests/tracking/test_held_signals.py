@@ -8,7 +8,7 @@ import pytest
 
 from lossexp.errors import Terminated
 from lossexp.tracking import held_signals
-from lossexp.tracking.guard import terminate_on_signals
+from lossexp.tracking.termination import terminate_on_signals
 
 
 @pytest.fixture

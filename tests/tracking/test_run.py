@@ -83,3 +83,21 @@ def test_a_sigterm_dropped_during_the_run_ends_it_killed_and_is_raised(tmp_path)
             Dropping()
     got = MlflowClient(uri).get_run(run.run_id)
     assert got.info.status == "KILLED" and "SIGTERM" in got.data.tags["error"]
+
+
+def test_a_signal_once_the_run_exists_but_before_the_block_ends_it_killed(tmp_path, monkeypatch):
+    """Ctrl-C while the run is set up (its metric writer starting; a resumed run reading its history):
+    the run ended KILLED, where it stayed RUNNING until a later run reaped it."""
+    import lossexp.tracking.run as run_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "MetricSink", interrupted)  # a fault injected at that point, the store real
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        with TrackedRun(config(uri), "r", {"loss": "none"}, tmp_path):
+            pass
+    client = MlflowClient(uri)
+    [got] = client.search_runs([client.get_experiment_by_name("t").experiment_id])
+    assert got.info.status == "KILLED"
