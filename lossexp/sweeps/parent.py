@@ -15,7 +15,7 @@ and on each scored child the tag ``sweep.pareto`` (``true``/``false``). Pruned c
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from lossexp.sweeps.job import PARENT_TAG, TRIAL_TAG
 from lossexp.sweeps.objective import best, objective_keys
@@ -65,10 +65,17 @@ def trial_child(uri: str, experiment: str, study_tags: Dict[str, str], trial_num
     parent = find_study_parent(uri, experiment, study_tags)
     if parent is None:
         return None
-    client = store.open_client(uri)
-    query = f"tags.`{PARENT_TAG}` = '{parent.info.run_id}' and tags.`{TRIAL_TAG}` = '{trial_number}'"
-    runs = store.retrying(lambda: client.search_runs([parent.info.experiment_id], query, max_results=1))
+    runs = tagged_children(store.open_client(uri), parent, TRIAL_TAG, str(trial_number), max_results=1)
     return runs[0].info.run_id if runs else None
+
+
+def tagged_children(client: Any, parent: Any, tag: str, value: str, **search: Any) -> List[Any]:
+    """The child runs of the sweep ``parent`` whose ``tag`` is ``value``, in one filtered search
+    (``search``: ``search_runs``' own options, e.g. ``order_by``, ``max_results``)."""
+    from lossexp.tracking import store
+
+    query = f"tags.`{PARENT_TAG}` = '{parent.info.run_id}' and tags.`{tag}` = '{value}'"
+    return store.retrying(lambda: client.search_runs([parent.info.experiment_id], query, **search))
 
 
 def reopen_parent(uri: str, parent_run_id: str, tags: Dict[str, str]) -> None:

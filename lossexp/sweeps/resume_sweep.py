@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from lossexp.sweeps.grid import job_digest
-from lossexp.sweeps.job import JOB_KEY_TAG, PARENT_TAG
+from lossexp.sweeps.job import JOB_KEY_TAG
 
 RETRY_FLAG = "--retry-failed"
 #: set for the launching process: the parent run to reopen, and whether failed jobs run again
@@ -89,7 +89,7 @@ def earlier_attempt(config: Any, resolved: Dict[str, Any]) -> Optional[EarlierAt
     if not (config.tracking.enabled and config.tracking.parent_run_id and HydraConfig.initialized()):
         return None
     from lossexp.sweeps.objective import objective_keys, objectives
-    from lossexp.sweeps.parent import RETRIED_TAG
+    from lossexp.sweeps.parent import RETRIED_TAG, tagged_children
     from lossexp.tracking import resume, store
     from lossexp.tracking.reaper import REASON_TAG
     from lossexp.training import checkpoint_files
@@ -100,11 +100,9 @@ def earlier_attempt(config: Any, resolved: Dict[str, Any]) -> Optional[EarlierAt
     parent_tags = parent.data.tags
     if RESUMES_TAG not in parent_tags or parent_tags.get("sweep.sweeper") != GRID_SWEEPER:
         return None
-    query = (f"tags.`{PARENT_TAG}` = '{parent.info.run_id}' and "
-             f"tags.`{JOB_KEY_TAG}` = '{job_digest(_job_overrides())}'")
-    earlier = [run for run in store.retrying(lambda: client.search_runs(
-        [parent.info.experiment_id], query, order_by=["attributes.start_time ASC"]))
-        if run.data.tags.get(RETRIED_TAG) != "true"]
+    earlier = [run for run in tagged_children(client, parent, JOB_KEY_TAG, job_digest(_job_overrides()),
+                                              order_by=["attributes.start_time ASC"])
+               if run.data.tags.get(RETRIED_TAG) != "true"]
     if not earlier:
         return None
     run = earlier[-1]
