@@ -8,6 +8,7 @@ only when a test is made.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -39,10 +40,10 @@ def summarize(values: Sequence[Optional[float]]) -> Summary:
     n = len(kept)
     if n == 0:
         return Summary(0, math.nan, math.nan, math.nan)
-    mean = math.fsum(kept) / n
+    mean = statistics.mean(kept)  # exact (rationals): three seeds' 0.2 were 0.2 ± 2e-17 by fsum / n
     if n == 1:
         return Summary(1, mean, math.nan, math.nan)
-    std = math.sqrt(math.fsum((v - mean) ** 2 for v in kept) / (n - 1))
+    std = statistics.stdev(kept, mean)
     return Summary(n, mean, std, std / math.sqrt(n))
 
 

@@ -21,6 +21,12 @@ def test_a_diverged_or_missing_seed_is_left_out_and_counted():
     assert summarize([]).n == 0
 
 
+def test_equal_values_have_no_spread():
+    """(By ``fsum / n`` three seeds' 0.2 averaged 0.20000000000000004: "0.2 ± 2e-17".)"""
+    s = summarize([0.01 * 20] * 3)
+    assert (s.mean, s.std, s.se) == (0.2, 0.0, 0.0)
+
+
 def test_welch_with_two_degrees_of_freedom_by_hand():
     """a = 1, 2, 3 (variance 1), b = 5, 5, 5 (none): t = −3/√(1/3) = −3√3, df = 2, and the t CDF at 2
     degrees of freedom is 1/2 + t / (2√(2 + t²)), so p = 1 − 3√3/√29."""
