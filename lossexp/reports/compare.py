@@ -1,7 +1,10 @@
-"""``lossexp compare PARENT``: a sweep's children side by side — the table, and a figure of the
-objective against each swept parameter with the final per-component losses, written to
-``outputs/compare/<parent id>.png`` and logged to the parent run under ``compare/``; for a
-``lossexp ablate`` sweep also the objective's change per left-out component (``…-ablation.png``)."""
+"""``lossexp compare PARENT`` / ``lossexp compare RUN RUN …``: a sweep's children, or several runs, side by
+side — the table; with runs that differ only in ``--over`` keys (``trainer.seed``) the groups' table (mean ±
+standard error, Welch's test against a baseline); a figure of the objective against each swept parameter
+with the final per-component losses (error bars for groups), ``outputs/compare/<parent id>.png``, and of
+the histories against the step, ``…-history.png``. A sweep's are logged to its parent run under
+``compare/``; several runs' are only written. For a ``lossexp ablate`` sweep also the objective's change
+per left-out component (``…-ablation.png``)."""
 from __future__ import annotations
 
 import argparse
@@ -13,8 +16,16 @@ from lossexp.reports.command import OneLineParser, run
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="lossexp compare", description="Compare a sweep's child runs (table and plot).")
-    parser.add_argument("parent", metavar="PARENT", help="the sweep's parent run id (lossexp runs shows it)")
+    parser = OneLineParser(prog="lossexp compare", description="Compare a sweep's child runs, or several runs "
+                           "(table and plots); runs that differ only in their seed are averaged.")
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="a sweep's parent run id (its children are compared), or two or more run ids (a parent "
+                             "among them stands for its children); any unique prefix (lossexp runs shows them)")
+    parser.add_argument("--over", type=lambda text: [k for k in text.split(",") if k], metavar="KEY[,KEY]",
+                        help="average the runs over these keys (default: trainer.seed when it varies)")
+    parser.add_argument("--baseline", action="append", metavar="KEY=VALUE",
+                        help="the group the others are tested against (Welch's t-test of the objective); repeat "
+                             "for several keys (default: the group whose swept weight is 0)")
     parser.add_argument("--uri", help="tracking URI (default: tracking.uri's default, outputs/mlflow.db)")
     parser.add_argument("--out", type=Path, help="where to write the PNG (default: outputs/compare/<PARENT>.png)")
     return parser
@@ -25,36 +36,87 @@ def _compare(argv: List[str]) -> int:
     from rich.console import Console
 
     from lossexp.reports import query
-    from lossexp.reports.plot import plot_sweep
+    from lossexp.reports.selection import select
     from lossexp.reports.table import runs_table
 
-    client, _ = query.open_store(args.uri)
-    parent = query.get_parent(client, args.parent)
-    children = query.sweep_children(client, parent, args.parent)
-    keys = query.sweep_keys(parent)
-    rows = [query.to_row(r, keys) for r in children]
+    client, uri = query.open_store(args.uri)
+    chosen = select(client, args.runs)
+    parent, children, keys = chosen.parent, chosen.runs, chosen.keys
+    known = {k for r in children for k in r.data.params} | {"loss"}
+    from lossexp.reports.groups import baseline, group_rows, over_keys
+
+    over = over_keys(keys, args.over, sorted(known))
+    rows = [query.to_row(r, list(dict.fromkeys([*keys, *over]))) for r in children]
     table_keys = [k for k in keys if k != "loss"]
     for row in rows:
         row.params.setdefault("loss", row.composition)
-    title = f"{parent.info.run_name} [{parent.info.status}]"
-    Console().print(
-        runs_table(rows, table_keys, title, parent.data.tags.get("sweep.best_run_id")))
+    group_keys = [k for k in keys if k not in over]
+    groups = group_rows(rows, group_keys)
+    base = baseline(groups, group_keys, args.baseline)
+    best = parent.data.tags.get("sweep.best_run_id") if parent is not None else None
+    Console().print(runs_table(rows, table_keys, chosen.title, best))
     objective = children[0].data.params.get("objective.metric", "val_loss")
-    out = args.out or Path(os.getcwd()) / "outputs" / "compare" / f"{parent.info.run_id}.png"
-    png = plot_sweep(rows, keys or ["loss"], out.resolve(), title, objective)
-    client.log_artifact(parent.info.run_id, str(png), "compare")
+    if len(groups) < len(rows) or base is not None:
+        from lossexp.reports.summary_table import groups_table
+
+        averaged = f"mean ± standard error over {', '.join(over)}" if over else "each run alone"
+        Console().print(groups_table(groups, objective, base, f"{len(groups)} groups ({averaged})"))
+    out = args.out or Path(os.getcwd()) / "outputs" / "compare" / f"{_name(parent, children)}.png"
+    plotted = [_group_row(i, g) for i, g in enumerate(groups)] if len(groups) < len(rows) else rows
+    errors = {r.run_id: (g.objective.se, {c: s.se for c, s in g.components.items()})
+              for r, g in zip(plotted, groups)} if plotted is not rows else None
+    from lossexp.reports.plot import plot_sweep
+
+    png = plot_sweep(plotted, group_keys or ["loss"], out.resolve(), chosen.title, objective, errors)
+    history = _plot_history(client, uri, groups, objective, chosen.title,
+                            out.with_name(f"{out.stem}-history.png").resolve())
+    if parent is None:
+        print(f"lossexp: plots written to {png} and {history} (not logged: several runs have no one parent run)")
+        return 0
+    for path in (png, history):
+        client.log_artifact(parent.info.run_id, str(path), "compare")
     print(f"lossexp: plot written to {png} and logged to run {parent.info.run_id} as compare/{png.name}")
-    ablated = _plot_ablation(parent, objective, out.with_name(f"{out.stem}-ablation.png").resolve(), title)
+    print(f"lossexp: history written to {history} and logged to run {parent.info.run_id} as compare/{history.name}")
+    ablated = _plot_ablation(parent, objective, out.with_name(f"{out.stem}-ablation.png").resolve(), chosen.title)
     if ablated is not None:
         client.log_artifact(parent.info.run_id, str(ablated), "compare")
         print(f"lossexp: ablation written to {ablated} and logged to run {parent.info.run_id} "
               f"as compare/{ablated.name}")
-    front = _plot_front(parent, children, out.with_name(f"{out.stem}-pareto.png").resolve(), title)
+    front = _plot_front(parent, children, out.with_name(f"{out.stem}-pareto.png").resolve(), chosen.title)
     if front is not None:
         client.log_artifact(parent.info.run_id, str(front), "compare")
         print(f"lossexp: Pareto front written to {front} and logged to run {parent.info.run_id} "
               f"as compare/{front.name}")
     return 0
+
+
+def _name(parent, runs) -> str:
+    """The figures' file name: the parent's id, or the runs' short ids joined (the first 4 and a count)."""
+    if parent is not None:
+        return parent.info.run_id
+    ids = [r.info.run_id[:8] for r in runs]
+    return "+".join(ids) if len(ids) <= 4 else "+".join(ids[:4]) + f"+{len(ids) - 4}more"
+
+
+def _group_row(number: int, group):
+    """A group as one row of the sweep figure: its params, mean objective and mean final components."""
+    from dataclasses import replace
+
+    first = group.rows[0]
+    return replace(first, run_id=f"group-{number}", name=group.label, params={**first.params, **group.params},
+                   objective=group.objective.mean if group.objective.n else None,
+                   component_losses={c: s.mean for c, s in group.components.items() if s.n})
+
+
+def _plot_history(client, uri: str, groups, objective: str, title: str, out: Path) -> Path:
+    """The groups' histories (objective, each component's training and validation loss) against the step."""
+    from lossexp.reports.history import read_histories
+    from lossexp.reports.history_plot import history_keys, plot_history
+
+    components = sorted({c for g in groups for c in g.components})
+    keys = [k for _, panel in history_keys(objective, components) for k in panel]
+    run_ids = [r.run_id for g in groups for r in g.rows]
+    return plot_history(groups, read_histories(client, uri, run_ids, keys), objective, title, out)
 
 
 def _plot_ablation(parent, objective: str, out: Path, title: str) -> Optional[Path]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from lossexp.reports.query import RunRow
 
@@ -38,18 +38,26 @@ def run_label(name: str) -> str:
     return "\n".join(lines)
 
 
-def _parameter_panel(ax: Any, rows: Sequence[RunRow], key: str, objective: str) -> None:
+#: standard errors of grouped rows (seeds averaged): run id → (objective's, {component: its})
+Errors = Dict[str, Tuple[float, Dict[str, float]]]
+
+
+def _parameter_panel(ax: Any, rows: Sequence[RunRow], key: str, objective: str, errors: Optional[Errors]) -> None:
     values = [r.params.get(key, "") for r in rows]
     numbers = _numbers(values)
     ys = [r.objective for r in rows]
-    if numbers is not None:
+    if errors:
+        xs = numbers if numbers is not None else [sorted(set(values)).index(v) for v in values]
+        ax.errorbar(xs, ys, yerr=[errors[r.run_id][0] for r in rows], fmt="o", capsize=4)
+    elif numbers is not None:
         ax.scatter(numbers, ys)
         positive = [n for n in numbers if n > 0]
         if len(positive) == len(numbers) and positive and max(positive) / min(positive) >= 10:
             ax.set_xscale("log")
     else:
         labels = sorted(set(values))
-        ax.scatter([labels.index(v) for v in values], ys)
+        if not errors:
+            ax.scatter([labels.index(v) for v in values], ys)
         ax.set_xticks(range(len(labels)), [run_label(label) for label in labels], fontsize="small")
         ax.set_xlim(-0.5, len(labels) - 0.5)
     ax.ticklabel_format(axis="y", useOffset=False)
@@ -58,12 +66,13 @@ def _parameter_panel(ax: Any, rows: Sequence[RunRow], key: str, objective: str) 
     ax.grid(alpha=0.3)
 
 
-def _components_panel(ax: Any, rows: Sequence[RunRow]) -> List[str]:
+def _components_panel(ax: Any, rows: Sequence[RunRow], errors: Optional[Errors]) -> List[str]:
     components = sorted({c for r in rows for c in r.component_losses})
     width = 0.8 / max(len(components), 1)
     for i, component in enumerate(components):
         heights = [r.component_losses.get(component, math.nan) for r in rows]
-        ax.bar([j + i * width for j in range(len(rows))], heights, width, label=component)
+        spread = [errors[r.run_id][1].get(component, math.nan) for r in rows] if errors else None
+        ax.bar([j + i * width for j in range(len(rows))], heights, width, label=component, yerr=spread, capsize=3)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))], [run_label(r.name) for r in rows],
                   fontsize="small")
     if components and all(r.component_losses.get(c, 1) > 0 for r in rows for c in components):
@@ -78,8 +87,9 @@ def _panel_width(labels: Sequence[str]) -> float:
     return max(PANEL_WIDTH, 0.6 + len(labels) * (longest + 2) * INCH_PER_CHAR)
 
 
-def sweep_figure(rows: Sequence[RunRow], keys: Sequence[str], title: str, objective: str) -> Any:
-    """The figure (Matplotlib, Agg), not yet saved."""
+def sweep_figure(rows: Sequence[RunRow], keys: Sequence[str], title: str, objective: str,
+                 errors: Optional[Errors] = None) -> Any:
+    """The figure (Matplotlib, Agg), not yet saved; with ``errors``, each row a group's means with error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,19 +101,20 @@ def sweep_figure(rows: Sequence[RunRow], keys: Sequence[str], title: str, object
     fig, axes = plt.subplots(1, len(widths), figsize=(sum(widths), PANEL_HEIGHT + 1), squeeze=False,
                              layout="constrained", gridspec_kw={"width_ratios": widths})
     for ax, key in zip(axes[0], keys):
-        _parameter_panel(ax, scored, key, objective)
-    components = _components_panel(axes[0][-1], rows)
+        _parameter_panel(ax, scored, key, objective, errors)
+    components = _components_panel(axes[0][-1], rows, errors)
     if components:
         fig.legend(loc="outside lower center", ncols=min(len(components), 6), fontsize="small", frameon=False)
     fig.suptitle(textwrap.fill(title, int(12 * sum(widths))), fontsize="medium")
     return fig
 
 
-def plot_sweep(rows: Sequence[RunRow], keys: Sequence[str], path: Path, title: str, objective: str) -> Path:
+def plot_sweep(rows: Sequence[RunRow], keys: Sequence[str], path: Path, title: str, objective: str,
+               errors: Optional[Errors] = None) -> Path:
     """Write the figure to ``path`` (PNG, at the figure's own size) and return it."""
     import matplotlib.pyplot as plt
 
-    fig = sweep_figure(rows, keys, title, objective)
+    fig = sweep_figure(rows, keys, title, objective, errors)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)

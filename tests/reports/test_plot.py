@@ -92,3 +92,17 @@ def test_the_ablation_figures_title_is_wrapped_inside_the_figure():
     assert box.x0 >= -0.5 and box.x1 <= fig.bbox.x1 + 0.5 and box.y1 <= fig.bbox.y1 + 0.5
     assert fig.axes[0].title.get_text().replace("\n", " ") == title
     plt.close(fig)
+
+
+def test_grouped_rows_are_drawn_with_error_bars():
+    import matplotlib.pyplot as plt
+    from matplotlib.container import BarContainer, ErrorbarContainer
+
+    rows = _rows(3)
+    errors = {r.run_id: (0.05, {c: 0.01 for c in r.component_losses}) for r in rows}
+    fig = sweep_figure(rows, ["loss.activity.weight"], "sweep", "val_loss", errors)
+    parameter, components = fig.axes
+    assert any(isinstance(c, ErrorbarContainer) for c in parameter.containers)
+    bars = [c for c in components.containers if isinstance(c, BarContainer)]
+    assert bars and all(c.errorbar is not None for c in bars)
+    plt.close(fig)

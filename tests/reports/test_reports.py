@@ -58,7 +58,8 @@ def test_compare_writes_and_logs_the_plot(sweep_store, tmp_path, capsys):
     out = tmp_path / "cmp" / "sweep.png"
     assert compare.main([parent, "--uri", uri, "--out", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG" and out.stat().st_size > 10_000
-    assert [a.path for a in MlflowClient(uri).list_artifacts(parent, "compare")] == ["compare/sweep.png"]
+    assert [a.path for a in MlflowClient(uri).list_artifacts(parent, "compare")] == ["compare/sweep-history.png",
+                                                                                    "compare/sweep.png"]
     assert f"logged to run {parent}" in capsys.readouterr().out
 
 
@@ -66,7 +67,7 @@ def test_compare_writes_and_logs_the_plot(sweep_store, tmp_path, capsys):
     (runs, ["--experiment", "nope"], "Unknown experiment 'nope': valid choices are Default, lossexp"),
     (runs, ["--sweep", "nope"], "Unknown sweep 'nope'"),
     (runs, ["--bogus"], "lossexp runs: unrecognized arguments: --bogus"),
-    (compare, [], "lossexp compare: the following arguments are required: PARENT"),
+    (compare, [], "lossexp compare: the following arguments are required: RUN"),
     (ui, ["--port", "0"], "Invalid value for --port: expected 1..65535, got 0"),
     (runs, ["--limit", "0"], "argument --limit: invalid value '0': expected a whole number from 1 to 50000"),
     (runs, ["--limit", "-5"], "argument --limit: invalid value '-5'"),

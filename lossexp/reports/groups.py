@@ -1,0 +1,92 @@
+"""Runs grouped for ``lossexp compare``: the runs that differ only in the keys averaged over (``--over``,
+by default ``trainer.seed``) are one group, summarised by the mean ± standard error of its objective and of
+each component's final value; a baseline group (``--baseline KEY=VALUE``, or the one whose swept weight
+is 0) is what every other group's objective is tested against (Welch's t-test)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+from lossexp.errors import ConfigError
+from lossexp.reports.query import RunRow
+from lossexp.reports.stats import Summary, Welch, summarize, welch
+
+#: the key a seeds sweep varies, averaged over unless ``--over`` names others
+SEED_KEY = "trainer.seed"
+#: a swept key whose group at 0 is the default baseline (a component's weight)
+_WEIGHT = re.compile(r"\.weight(\.value)?$")
+
+
+@dataclass
+class Group:
+    """The runs with the same values of the compared keys (``params``), and their summaries."""
+    label: str
+    params: Dict[str, str]
+    rows: List[RunRow]
+    objective: Summary = field(init=False)
+    components: Dict[str, Summary] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.objective = summarize([r.objective for r in self.rows])
+        names = sorted({c for r in self.rows for c in r.component_losses})
+        self.components = {c: summarize([r.component_losses.get(c) for r in self.rows]) for c in names}
+
+    def against(self, baseline: "Group") -> Optional[Welch]:
+        """Welch's test of this group's objective against the baseline's (None: undefined, or itself)."""
+        return None if baseline is self else welch(self.objective, baseline.objective)
+
+
+def over_keys(keys: Sequence[str], over: Optional[Sequence[str]], known: Sequence[str]) -> List[str]:
+    """The keys averaged over: ``over`` as given (each must be a param of the runs, ``known``), else
+    ``trainer.seed`` when it varies among them."""
+    if over is None:
+        return [SEED_KEY] if SEED_KEY in keys else []
+    for key in over:
+        if key not in known:
+            choices = ", ".join(keys) or "(none: the runs differ in no param)"
+            raise ConfigError(f"Invalid value for --over: {key!r} is not a param of the compared runs; "
+                              f"the keys that vary among them are {choices}")
+    return list(over)
+
+
+def group_rows(rows: Sequence[RunRow], keys: Sequence[str]) -> List[Group]:
+    """One group per distinct value of ``keys`` (runs in their order; a group where its first run is);
+    labelled ``key=value …`` (a run's name when ``keys`` is empty and runs are not grouped)."""
+    found: Dict[tuple, List[RunRow]] = {}
+    for row in rows:
+        found.setdefault(tuple(row.params.get(k, "") for k in keys), []).append(row)
+    groups = []
+    for values, members in found.items():
+        label = " ".join(f"{k}={v}" for k, v in zip(keys, values) if v != "") or members[0].name
+        groups.append(Group(label, dict(zip(keys, values)), members))
+    return groups
+
+
+def _same(a: str, b: str) -> bool:
+    """``0`` and ``0.0`` are the same value of a numeric key."""
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return a == b
+
+
+def baseline(groups: Sequence[Group], keys: Sequence[str], given: Optional[Sequence[str]]) -> Optional[Group]:
+    """The group ``given`` (``KEY=VALUE`` each) names, else the one group whose swept weight is 0 (None:
+    no such single group)."""
+    if not given:
+        zero = [g for g in groups if any(_WEIGHT.search(k) and _same(v, "0") for k, v in g.params.items())]
+        return zero[0] if len(zero) == 1 and len(groups) > 1 else None
+    wanted = {}
+    for item in given:
+        key, sep, value = item.partition("=")
+        if not sep or key not in keys:
+            raise ConfigError(f"Invalid value for --baseline: {item!r}: expected KEY=VALUE with KEY one of "
+                              f"{', '.join(keys) or '(none: the runs are not grouped by any key)'}")
+        wanted[key] = value
+    matches = [g for g in groups if all(_same(g.params.get(k, ""), v) for k, v in wanted.items())]
+    if len(matches) != 1:
+        found = "no group" if not matches else f"{len(matches)} groups"
+        raise ConfigError(f"Invalid value for --baseline: {' '.join(given)} matches {found}; the groups are "
+                          + "; ".join(g.label for g in groups))
+    return matches[0]

@@ -1,0 +1,47 @@
+"""The groups' table of ``lossexp compare``: per group the number of runs, the objective's mean ± standard
+error and standard deviation, its difference from the baseline group with Welch's p-value, and each
+component's final ``loss/<c>`` as mean ± standard error (on the group's second line, so that the table
+fits 80 columns whatever the number of components)."""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from lossexp.reports.groups import Group
+from lossexp.reports.stats import Summary
+
+
+def mean_se(summary: Summary) -> str:
+    """``0.1234 ± 0.0056`` (``0.1234`` for one run, empty for none)."""
+    if summary.n == 0:
+        return ""
+    return f"{summary.mean:.4g}" + ("" if math.isnan(summary.se) else f" ± {summary.se:.2g}")
+
+
+def groups_table(groups: Sequence[Group], objective: str, base: Optional[Group], title: str) -> Table:
+    """Two lines per group, as the runs table: its label, then (dim) each component's final ``loss/<c>``;
+    beside them n, the objective's mean ± se and std, and against the baseline (marked) Δ and p."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("group · final loss/<component> mean ± se", overflow="fold", min_width=20)
+    table.add_column("n", justify="right", no_wrap=True)
+    table.add_column(objective, justify="right", no_wrap=True)
+    table.add_column("std", justify="right", no_wrap=True)
+    if base is not None:
+        table.add_column("Δ", justify="right", no_wrap=True)
+        table.add_column("p", justify="right", no_wrap=True)
+    for group in groups:
+        parts = " · ".join(f"{c} {mean_se(s)}" for c, s in group.components.items() if s.n)
+        label = escape(group.label) + (" [bold](baseline)[/]" if group is base else "")
+        cells = [label + (f"\n[dim]{escape(parts)}[/]" if parts else ""), str(group.objective.n),
+                 mean_se(group.objective), "" if math.isnan(group.objective.std) else f"{group.objective.std:.2g}"]
+        if base is not None:
+            test = group.against(base)
+            diff = group.objective.mean - base.objective.mean
+            cells += ["" if group is base or math.isnan(diff) else f"{diff:+.3g}",
+                      "" if test is None else f"{test.p:.3g}"]
+        table.add_row(*cells)
+    return table
