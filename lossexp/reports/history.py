@@ -55,10 +55,9 @@ def read_histories(client: Any, uri: Optional[str], run_ids: Sequence[str], keys
         return _sqlite_binned(str(store.sqlite_path(uri).resolve()), list(run_ids), list(keys), max_points)
     raw = {}
     for run_id in run_ids:
-        recorded = client.get_run(run_id).data.metrics
         for key in keys:
-            if key in recorded:
-                points = store.retrying(lambda: client.get_metric_history(run_id, key))
+            points = store.retrying(lambda: client.get_metric_history(run_id, key))
+            if points:
                 raw[run_id, key] = (np.array([m.step for m in points], dtype=np.int64),
                                     np.array([m.value for m in points], dtype=np.float64))
     last = max((int(steps.max()) for steps, _ in raw.values() if len(steps)), default=0)
