@@ -29,7 +29,8 @@ COMMANDS = {
     "ablate": "one sweep of the whole composition and each composition with one component left out, "
               "x --seeds N; the parent run records the objective's change per component",
     "runs": "table of recorded runs (--experiment E, --sweep PARENT)",
-    "compare": "a sweep's children side by side: table and plot, logged to the parent run",
+    "compare": "a sweep's children (or several runs) side by side: tables and plots, seeds averaged, histories; "
+               "a sweep's logged to its parent run",
     "ui": "serve the MLflow UI on the project's store at 127.0.0.1 (--port)",
 }
 #: commands that may load TensorFlow or MLflow: their notices are silenced (lossexp.quiet)

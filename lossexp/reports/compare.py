@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the group the others are tested against (Welch's t-test of the objective); repeat "
                              "for several keys (default: the group whose swept weight is 0)")
     parser.add_argument("--uri", help="tracking URI (default: tracking.uri's default, outputs/mlflow.db)")
-    parser.add_argument("--out", type=Path, help="where to write the PNG (default: outputs/compare/<PARENT>.png)")
+    parser.add_argument("--out", type=Path, help="where to write the PNG (default: outputs/compare/<PARENT>.png, for "
+                        "several runs <id>+<id>….png); the histories beside it, …-history.png")
     return parser
 
 

@@ -31,7 +31,7 @@ def history_figure(groups: Sequence[Group], histories: Dict[Tuple[str, str], Ser
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    components = sorted({c for g in groups for c in g.components})
+    components = sorted({c for g in groups for c in g.components}, key=lambda c: (c != "task", c))  # task first
     recorded = {key for _, key in histories}
     panels = [(name, [k for k in keys if k in recorded]) for name, keys in history_keys(objective, components)]
     panels = [(name, keys) for name, keys in panels if keys]

@@ -23,8 +23,8 @@ def test_a_band_for_seeds_a_line_for_a_single_run_and_panels_per_metric():
             histories[row.run_id, key] = Series(steps, steps.astype(float), (1 + i) * 100.0 / steps)
     fig = history_figure(group_rows(rows, ["w"]), histories, "val_loss", "sweep")
     visible = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in visible] == ["val_loss (—)", "loss/hist_avg (—)",
-                                                  "loss/task (—) · val_loss/task (--)"]
+    assert [ax.get_title() for ax in visible] == ["val_loss (—)", "loss/task (—) · val_loss/task (--)",
+                                                  "loss/hist_avg (—)"]
     objective = visible[0]
     assert len(objective.lines) == 2 and len(objective.collections) == 1  # group w=0 (2 seeds) has a band
     assert objective.get_yscale() == "log"  # 10 … 300: over a decade
