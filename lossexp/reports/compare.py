@@ -57,6 +57,10 @@ def _compare(argv: List[str]) -> int:
     best = parent.data.tags.get("sweep.best_run_id") if parent is not None else None
     Console().print(runs_table(rows, table_keys, chosen.title, best))
     objective = children[0].data.params.get("objective.metric", "val_loss")
+    measures = sorted({r.data.params.get("objective.metric", "val_loss") for r in children})
+    if len(measures) > 1:
+        print(f"lossexp: note: the runs' objective.metric differ ({', '.join(measures)}): their objectives "
+              f"are not one measure; the history figure shows {objective}")
     if len(groups) < len(rows) or base is not None:
         from lossexp.reports.summary_table import groups_table
 

@@ -52,13 +52,13 @@ def over_keys(keys: Sequence[str], over: Optional[Sequence[str]], known: Sequenc
 
 def group_rows(rows: Sequence[RunRow], keys: Sequence[str]) -> List[Group]:
     """One group per distinct value of ``keys`` (runs in their order; a group where its first run is);
-    labelled ``key=value …`` (a run's name when ``keys`` is empty and runs are not grouped)."""
+    labelled ``key=value,…`` as a sweep's child is named (a run's name when ``keys`` is empty and runs are not grouped)."""
     found: Dict[tuple, List[RunRow]] = {}
     for row in rows:
         found.setdefault(tuple(row.params.get(k, "") for k in keys), []).append(row)
     groups = []
     for values, members in found.items():
-        label = " ".join(f"{k}={v}" for k, v in zip(keys, values) if v != "") or members[0].name
+        label = ",".join(f"{k}={v}" for k, v in zip(keys, values) if v != "") or members[0].name
         groups.append(Group(label, dict(zip(keys, values)), members))
     return groups
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from lossexp.reports.groups import Group
 from lossexp.reports.history import Series, band
+from lossexp.reports.plot import run_label
 
 PANEL_WIDTH, PANEL_HEIGHT, COLUMNS = 4.5, 3.4, 3
 
@@ -69,7 +70,7 @@ def history_figure(groups: Sequence[Group], histories: Dict[Tuple[str, str], Ser
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, [textwrap.shorten(label, 60) for label in labels], loc="outside lower center",
+        fig.legend(handles, [run_label(label) for label in labels], loc="outside lower center",
                    ncols=min(len(labels), 3), fontsize="small", frameon=False)
     fig.suptitle(textwrap.fill(f"history (mean ± se over runs) · {title}", int(12 * PANEL_WIDTH * columns)),
                  fontsize="medium")

@@ -14,7 +14,7 @@ from lossexp.tracking import store
 OBJECTIVES = {("0", "0"): 1.0, ("0", "1"): 2.0, ("0", "2"): 3.0, ("0.1", "0"): 4.0, ("0.1", "1"): 5.0, ("0.1", "2"): 6.0}
 
 
-def _log(client, run_id, params, objective, steps=20):
+def _log(client, run_id, params, objective, steps=20, measure="val_loss"):
     """A run's record: params, and histories of val_loss, loss/task, val_loss/task, loss/hist_avg at 20 steps."""
     metrics = [Metric("objective", objective, 0, steps)]
     for step in range(1, steps + 1):
@@ -22,7 +22,7 @@ def _log(client, run_id, params, objective, steps=20):
         metrics += [Metric("val_loss", objective * decay, step, step), Metric("loss/task", 0.5 * decay, step, step),
                     Metric("val_loss/task", 0.6 * decay, step, step), Metric("loss/hist_avg", 0.01 * step, step, step)]
     client.log_batch(run_id, metrics=metrics,
-                     params=[Param(k, v) for k, v in {**params, "objective.metric": "val_loss"}.items()])
+                     params=[Param(k, v) for k, v in {**params, "objective.metric": measure}.items()])
     client.set_terminated(run_id, "FINISHED")
 
 
@@ -44,7 +44,7 @@ def seeds_store(tmp_path_factory):
     client.set_terminated(parent, "FINISHED")
     other = client.create_experiment("other", artifact_location=(tmp_path / "other").as_uri())
     single = client.create_run(other, run_name="mlp·coef", tags={"loss": "coef"}).info.run_id
-    _log(client, single, {"loss.coef.weight": "1", "trainer.seed": "0"}, 7.0)
+    _log(client, single, {"loss.coef.weight": "1", "trainer.seed": "0"}, 7.0, measure="val_loss/task")
     return uri, parent, children, single
 
 
@@ -96,6 +96,7 @@ def test_several_runs_from_two_experiments_are_written_not_logged(seeds_store, t
         assert (tmp_path / "outputs" / "compare" / png).read_bytes()[:4] == b"\x89PNG"
     assert "(not logged: several runs have no one parent run)" in out and "3 runs: " in out
     assert "mlp·coef" in out and "loss=coef" in out  # the runs differ in their composition
+    assert "the runs' objective.metric differ (val_loss, val_loss/task)" in out
 
 
 def test_a_parent_among_several_runs_stands_for_its_children_once(seeds_store, tmp_path, capsys):
