@@ -52,13 +52,14 @@ def over_keys(keys: Sequence[str], over: Optional[Sequence[str]], known: Sequenc
 
 def group_rows(rows: Sequence[RunRow], keys: Sequence[str]) -> List[Group]:
     """One group per distinct value of ``keys`` (runs in their order; a group where its first run is);
-    labelled ``key=value,…`` as a sweep's child is named (a run's name when ``keys`` is empty and runs are not grouped)."""
+    labelled ``key=value,…`` as a sweep's child is named (with no keys: ``all N runs``, or the run's name)."""
     found: Dict[tuple, List[RunRow]] = {}
     for row in rows:
         found.setdefault(tuple(row.params.get(k, "") for k in keys), []).append(row)
     groups = []
     for values, members in found.items():
-        label = ",".join(f"{k}={v}" for k, v in zip(keys, values) if v != "") or members[0].name
+        named = ",".join(f"{k}={v}" for k, v in zip(keys, values) if v != "")
+        label = named or (members[0].name if len(members) == 1 else f"all {len(members)} runs")
         groups.append(Group(label, dict(zip(keys, values)), members))
     return groups
 
