@@ -1,7 +1,8 @@
 """Runs grouped for ``lossexp compare``: the runs that differ only in the keys averaged over (``--over``,
 by default ``trainer.seed``) are one group, summarised by the mean ± standard error of its objective and of
 each component's final value; a baseline group (``--baseline KEY=VALUE``, or the one whose swept weight
-is 0) is what every other group's objective is tested against (Welch's t-test)."""
+is 0, or an ablation's whole composition) is what every other group's objective is tested against (Welch's
+t-test, unpaired: ``lossexp ablate``'s own table pairs each seed's runs)."""
 from __future__ import annotations
 
 import re
@@ -16,6 +17,8 @@ from lossexp.reports.stats import Summary, Welch, summarize, welch
 SEED_KEY = "trainer.seed"
 #: a swept key whose group at 0 is the default baseline (a component's weight)
 _WEIGHT = re.compile(r"\.weight(\.value)?$")
+#: ``lossexp ablate``'s key, and its values for the whole composition (nothing left out): that group is the baseline
+LEAVE_OUT, WHOLE = "ablation.leave_out", ("None", "null")
 
 
 @dataclass
@@ -73,10 +76,11 @@ def _same(a: str, b: str) -> bool:
 
 
 def baseline(groups: Sequence[Group], keys: Sequence[str], given: Optional[Sequence[str]]) -> Optional[Group]:
-    """The group ``given`` (``KEY=VALUE`` each) names, else the one group whose swept weight is 0 (None:
-    no such single group)."""
+    """The group ``given`` (``KEY=VALUE`` each) names, else the one group whose swept weight is 0 or, of an
+    ablation, that leaves nothing out (None: no such single group)."""
     if not given:
-        zero = [g for g in groups if any(_WEIGHT.search(k) and _same(v, "0") for k, v in g.params.items())]
+        zero = [g for g in groups if any(_WEIGHT.search(k) and _same(v, "0") or k == LEAVE_OUT and v in WHOLE
+                                         for k, v in g.params.items())]
         return zero[0] if len(zero) == 1 and len(groups) > 1 else None
     wanted = {}
     for item in given:

@@ -31,3 +31,10 @@ def test_the_default_baseline_is_the_single_group_whose_weight_is_zero():
     assert given.label == "loss.a.weight=0,loss.b.weight.value=1"
     with pytest.raises(ConfigError, match="matches 2 groups"):
         baseline(both, ["loss.a.weight", "loss.b.weight.value"], ["loss.a.weight=1"])
+
+
+def test_an_ablations_baseline_is_the_whole_composition():
+    rows = [_row(f"{c}{s}", 1.0 + s, **{"ablation.leave_out": c, "trainer.seed": str(s)})
+            for c in ("None", "hist_avg", "activity") for s in (0, 1)]
+    groups = group_rows(rows, ["ablation.leave_out"])
+    assert baseline(groups, ["ablation.leave_out"], None).label == "ablation.leave_out=None"
