@@ -1,6 +1,6 @@
 """``lossexp compare PARENT`` / ``lossexp compare RUN RUN …``: a sweep's children, or several runs, side by
 side — the table; with runs that differ only in ``--over`` keys (``trainer.seed``) the groups' table (mean ±
-standard error, Welch's test against a baseline); a figure of the objective against each swept parameter
+standard error, Welch's and the paired t-test against a baseline); a figure of the objective against each swept parameter
 with the final per-component losses (error bars for groups), ``outputs/compare/<parent id>.png``, and of
 the histories against the step, ``…-history.png``. A sweep's are logged to its parent run under
 ``compare/``; several runs' are only written. For a ``lossexp ablate`` sweep also the objective's change
@@ -65,7 +65,7 @@ def _compare(argv: List[str]) -> int:
         from lossexp.reports.summary_table import groups_table
 
         averaged = f"mean ± standard error over {', '.join(over)}" if over else "each run alone"
-        Console().print(groups_table(groups, objective, base, f"{len(groups)} groups ({averaged})"))
+        Console().print(groups_table(groups, objective, base, f"{len(groups)} groups ({averaged})", over))
     out = args.out or Path(os.getcwd()) / "outputs" / "compare" / f"{_name(parent, children)}.png"
     plotted = [_group_row(i, g) for i, g in enumerate(groups)] if len(groups) < len(rows) else rows
     errors = {r.run_id: (g.objective.se, {c: s.se for c, s in g.components.items()})

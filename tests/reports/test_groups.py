@@ -38,3 +38,14 @@ def test_an_ablations_baseline_is_the_whole_composition():
             for c in ("None", "hist_avg", "activity") for s in (0, 1)]
     groups = group_rows(rows, ["ablation.leave_out"])
     assert baseline(groups, ["ablation.leave_out"], None).label == "ablation.leave_out=None"
+
+
+def test_the_paired_test_matches_runs_by_seed():
+    from scipy.stats import ttest_rel
+
+    base = [_row(f"b{s}", v, w="0", s=str(s)) for s, v in enumerate([1.0, 2.0, 3.0])]
+    other = [_row(f"o{s}", v, w="1", s=str(s)) for s, v in reversed(list(enumerate([1.5, 2.4, 3.6])))]
+    groups = group_rows(base + other, ["w"])
+    test = groups[1].paired_against(groups[0], ["s"])  # seed 2's run first: paired by seed, not by order
+    assert test.p == pytest.approx(ttest_rel([1.5, 2.4, 3.6], [1.0, 2.0, 3.0]).pvalue)
+    assert groups[0].paired_against(groups[0], ["s"]) is None and groups[1].paired_against(groups[0], []) is None

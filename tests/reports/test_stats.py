@@ -1,10 +1,10 @@
-"""Mean ± standard error and Welch's t-test against values computed by hand (closed-form t CDFs at 1 and 2
-degrees of freedom) and against SciPy's ``ttest_ind(equal_var=False)``."""
+"""Mean ± standard error, Welch's and the paired t-test against values computed by hand (closed-form t CDFs
+at 1 and 2 degrees of freedom) and against SciPy's ``ttest_ind(equal_var=False)`` and ``ttest_rel``."""
 import math
 
 import pytest
 
-from lossexp.reports.stats import summarize, welch
+from lossexp.reports.stats import paired, summarize, welch
 
 
 def test_summary_of_four_values_by_hand():
@@ -54,3 +54,19 @@ def test_welch_matches_scipys_unequal_variance_t_test():
 def test_welch_is_undefined_for_a_single_seed_or_no_spread():
     assert welch(summarize([1.0]), summarize([1.0, 2.0])) is None
     assert welch(summarize([1.0, 1.0]), summarize([2.0, 2.0])) is None
+
+
+def test_paired_with_two_degrees_of_freedom_by_hand():
+    """Differences 0.5, 0.4, 0.6: mean 0.5, sd 0.1, t = 0.5/(0.1/√3) = 5√3, df 2: p = 1 − 5√3/√77."""
+    test = paired([0.5, 0.4, 0.6])
+    assert test.diff == pytest.approx(0.5) and test.t == pytest.approx(5 * math.sqrt(3)) and test.df == 2
+    assert test.p == pytest.approx(1 - 5 * math.sqrt(3) / math.sqrt(77))
+
+
+def test_paired_matches_scipys_related_t_test_and_is_undefined_without_spread():
+    from scipy.stats import ttest_rel
+
+    a, b = [1.5, 2.4, 3.6, 2.2], [1.0, 2.0, 3.0, 2.1]
+    test, reference = paired([x - y for x, y in zip(a, b)]), ttest_rel(a, b)
+    assert test.t == pytest.approx(reference.statistic) and test.p == pytest.approx(reference.pvalue)
+    assert paired([3.0, 3.0, 3.0]) is None and paired([1.0]) is None
