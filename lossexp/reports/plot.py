@@ -45,19 +45,18 @@ Errors = Dict[str, Tuple[float, Dict[str, float]]]
 def _parameter_panel(ax: Any, rows: Sequence[RunRow], key: str, objective: str, errors: Optional[Errors]) -> None:
     values = [r.params.get(key, "") for r in rows]
     numbers = _numbers(values)
+    labels = sorted(set(values))
+    xs = numbers if numbers is not None else [labels.index(v) for v in values]
     ys = [r.objective for r in rows]
     if errors:
-        xs = numbers if numbers is not None else [sorted(set(values)).index(v) for v in values]
         ax.errorbar(xs, ys, yerr=[errors[r.run_id][0] for r in rows], fmt="o", capsize=4)
-    elif numbers is not None:
-        ax.scatter(numbers, ys)
+    else:
+        ax.scatter(xs, ys)
+    if numbers is not None:
         positive = [n for n in numbers if n > 0]
         if len(positive) == len(numbers) and positive and max(positive) / min(positive) >= 10:
             ax.set_xscale("log")
     else:
-        labels = sorted(set(values))
-        if not errors:
-            ax.scatter([labels.index(v) for v in values], ys)
         ax.set_xticks(range(len(labels)), [run_label(label) for label in labels], fontsize="small")
         ax.set_xlim(-0.5, len(labels) - 0.5)
     ax.ticklabel_format(axis="y", useOffset=False)

@@ -1,6 +1,6 @@
 """The groups' table of ``lossexp compare``: per group the number of runs, the objective's mean ± standard
 error and standard deviation, its difference from the baseline group with Welch's p-value (and the paired
-test's, runs matched by seed, where every run pairs with one of the baseline's), and each
+test's, runs matched by seed, where at least two pair up), and each
 component's final ``loss/<c>`` as mean ± standard error (on the group's second line, so that the table
 fits 80 columns whatever the number of components)."""
 from __future__ import annotations

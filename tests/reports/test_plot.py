@@ -98,11 +98,12 @@ def test_grouped_rows_are_drawn_with_error_bars():
     import matplotlib.pyplot as plt
     from matplotlib.container import BarContainer, ErrorbarContainer
 
-    rows = _rows(3)
+    rows = _rows(9)
     errors = {r.run_id: (0.05, {c: 0.01 for c in r.component_losses}) for r in rows}
     fig = sweep_figure(rows, ["loss.activity.weight"], "sweep", "val_loss", errors)
     parameter, components = fig.axes
     assert any(isinstance(c, ErrorbarContainer) for c in parameter.containers)
+    assert parameter.get_xscale() == "log"  # weights 0.001 … 0.1, as without error bars
     bars = [c for c in components.containers if isinstance(c, BarContainer)]
     assert bars and all(c.errorbar is not None for c in bars)
     plt.close(fig)
