@@ -19,6 +19,8 @@ name                      meaning                                        UI sect
 ``weight_grad/<t>/<layer>.<stat>``  the same on one layer              ``weight_grad/<t>``
                           (``backbone.hidden``: a nested model's layer)
 ``weight_grad/conflicts``, ``weight_grad/norm``  conflicting pairs, ‖update‖  ``weight_grad``
+``weight_grad/<p>/<t>/<stat>``  a player's part t, in its step (norm, cos_update)  ``weight_grad/<p>/<t>``
+``weight_grad/<p>/norm``  ‖player p's update‖ (a GAN; a regime's own step)  ``weight_grad/<p>``
 ``loss``, ``val_loss``, ``accuracy``, ``objective``, …  totals and task metric   Model metrics
 ``ablation/delta/<c>``    (an ablation's parent) objective change without c, mean over seeds  ``ablation/delta``
 ``ablation/delta_std/<c>``  its standard deviation over the seeds     ``ablation/delta_std``
@@ -43,6 +45,8 @@ DRIFT_PREFIX = "weight_drift/"
 GRAD_PREFIX = "weight_grad/"
 #: the gradient statistics of one task (see :mod:`lossexp.training.gradient_diagnostics`)
 GRAD_STATS = ("norm", "share")
+#: the statistics of one part of a player's update, taken in its step (:mod:`lossexp.training.step_gradients`)
+STEP_GRAD_STATS = ("norm", "cos_update")
 ABLATION_PREFIX = "ablation/"
 COEF_PREFIX = "weight/coef/"
 WEIGHT_PREFIX = "weight/"
@@ -129,6 +133,17 @@ def conflicts(layer: str | None = None) -> str:
 def update_norm() -> str:
     """``weight_grad/norm``: the norm of the update direction Σ αᵢ∇Lᵢ."""
     return f"{GRAD_PREFIX}norm"
+
+
+def player_gradient(player: str, part: str, stat: str) -> str:
+    """``weight_grad/<player>/<part>/<stat>``: the supervised ``weight_grad/<part>/<stat>`` of one player (a GAN's
+    generator, a regime's own optimizer's share of the weights), a section per part of its loss."""
+    return f"{GRAD_PREFIX}{player}/{part}/{stat}"
+
+
+def player_update_norm(player: str) -> str:
+    """``weight_grad/<player>/norm``: the norm of the player's update (the supervised ``weight_grad/norm``)."""
+    return f"{GRAD_PREFIX}{player}/norm"
 
 
 def ablation(stat: str, component: str) -> str:

@@ -166,6 +166,9 @@ class RunRecorder(IntervalCallback):
         gradients = getattr(self.model, "gradient_diagnostics", lambda: None)()
         if gradients is not None:
             self.sink.add(gradients[1], step=gradients[0])
+        in_step = getattr(self.model, "step_gradients", None)  # a step of its own's: lossexp.training.step_gradients
+        for step, values in in_step.read() if in_step is not None else ():
+            self.sink.add(values, step=step)
         if previous_step == 0:  # start-up as felt: interpreter, imports (a process's first run), data, model,
             started = startup_seconds()  # tracing, first call
             if started is not None:

@@ -129,6 +129,8 @@ class AdversarialTrainer(Trainer):
                       discriminator_optimizer=build_optimizer(config.optimizer),
                       steps_per_execution=config.trainer.execution_steps,
                       jit_compile=config.trainer.keras_jit_compile)
+        if config.tracking.enabled and config.tracking.gradients:
+            model.watch_gradients(config.tracking.gradients_every_n_steps)
         return model
 
     def splits(self, data: Any) -> Tuple[Any, Optional[Any]]:

@@ -28,7 +28,9 @@ A batch of B rows is B·m real and B·m generated points.
 
 Metrics (epoch running means, weighted by batch size): ``loss/<player>`` (what that player's
 optimizer minimises), ``loss/<player>/adversarial`` (its GAN loss alone), and per component
-``term/<c>`` and ``loss/<c>``. ``call(noise)`` returns generated points (one per noise row, unpacked).
+``term/<c>`` and ``loss/<c>``. With :meth:`GANModel.watch_gradients`, each player's parts (``adversarial``,
+each of its components) have their gradient norms and cosines with the player's update sampled in the
+step (:mod:`lossexp.training.step_gradients`). ``call(noise)`` returns generated points (one per noise row, unpacked).
 """
 from __future__ import annotations
 
@@ -46,6 +48,8 @@ from lossexp.training.devices import replicas
 from lossexp.training.weight_decay import spare
 
 PLAYERS = ("discriminator", "generator")  # in the order of their steps
+#: the part of a player's loss that is its GAN loss (``loss/<player>/adversarial``)
+ADVERSARIAL = "adversarial"
 
 
 @keras.saving.register_keras_serializable(package="lossexp")
@@ -74,6 +78,7 @@ class GANModel(keras.Model):
             for component in self.player_components(player):
                 attach(component, self.player_network(player))
         self.breakdown = RunningMeans(self.metric_names(), name="breakdown")
+        object.__setattr__(self, "step_gradients", None)  # see watch_gradients
         self.built = True  # both networks are built functional models; components own their state
 
     # -- the players ----------------------------------------------------------------------
@@ -111,6 +116,16 @@ class GANModel(keras.Model):
             names += [f"loss/{player}", f"loss/{player}/adversarial", *self.compositions[player].metric_names()]
         return names
 
+    def parts(self, player: str) -> List[str]:
+        """The parts of ``player``'s loss: ``adversarial``, then each of its components."""
+        return [ADVERSARIAL, *(c.name for c in self.player_components(player))]
+
+    def watch_gradients(self, every_n_steps: int) -> None:
+        """Sample each player's gradient diagnostics in the step every ``every_n_steps`` steps (before ``fit``)."""
+        from lossexp.training.step_gradients import StepGradients
+
+        object.__setattr__(self, "step_gradients", StepGradients({p: self.parts(p) for p in PLAYERS}, every_n_steps))
+
     # -- compile, forward -------------------------------------------------------------------
     def compile(self, generator_optimizer: keras.optimizers.Optimizer,
                 discriminator_optimizer: keras.optimizers.Optimizer, **kwargs: Any) -> None:
@@ -140,13 +155,16 @@ class GANModel(keras.Model):
         return self.generator(noise, training=training)
 
     # -- one training step ----------------------------------------------------------------
-    def objective(self, player: str, adversarial: Any, y_true: Any, y_pred: Any) -> Tuple[Any, Dict[str, Any], List]:
-        """(the player's total loss, each component's unweighted term, values for the breakdown)."""
+    def objective(self, player: str, adversarial: Any, y_true: Any, y_pred: Any
+                  ) -> Tuple[Any, Dict[str, Any], List, Dict[str, Any]]:
+        """(the player's total loss, each component's unweighted term, values for the breakdown, the
+        total's parts by name: :meth:`parts`)."""
         step = ops.cast(self.player_optimizer(player).iterations, "int64") + 1  # exact past 2**24 steps
         context = LossContext(y_true=y_true, y_pred=y_pred, network=self.player_network(player), training=True,
                               step=ops.cast(step, "float32"), step_count=step)
         composed = self.compositions[player](context, adversarial)
-        return composed.total, composed.terms, [composed.total, adversarial, *composed.values]
+        parts = {ADVERSARIAL: adversarial, **composed.contributions}
+        return composed.total, composed.terms, [composed.total, adversarial, *composed.values], parts
 
     def differentiated(self, player: str, total: Any) -> Any:
         """What ``player``'s gradients come from: its total over the replicas, loss-scaled (inside the tape)."""
@@ -162,22 +180,27 @@ class GANModel(keras.Model):
         with tf.control_dependencies([total]):
             return [None if g is None else tf.identity(g) for g in gradients]
 
-    def apply(self, player: str, gradients: List[Any], terms: Dict[str, Any]) -> None:
-        """Apply ``player``'s optimizer to its own variables; then the components' after-step updates."""
+    def apply(self, player: str, gradients: List[Any], terms: Dict[str, Any], tape: Any, parts: Dict[str, Any]) -> None:
+        """Apply ``player``'s optimizer to its own variables; then the components' after-step updates.
+        Before, when watched, the gradient diagnostics of the ``parts`` that ``tape`` recorded."""
+        if self.step_gradients is not None:
+            self.step_gradients.measure(player, tape, parts, self.player_variables(player), gradients,
+                                        self.player_optimizer(player))
         self.player_optimizer(player).apply_gradients(zip(gradients, self.player_variables(player)))
         self.compositions[player].after_step(terms)
 
     def generate(self, rows: Any, training: bool) -> Any:
         """``rows`` generated rows: ``pack`` generator calls on fresh noise, side by side."""
-        samples = [self.generator(keras.random.normal((rows, self.latent_dim), seed=self.noise), training=training)
+        samples = [ops.cast(self.generator(keras.random.normal((rows, self.latent_dim), seed=self.noise),
+                                           training=training), "float32")  # mixed_float16: computed in float16
                    for _ in range(self.pack)]
         return samples[0] if self.pack == 1 else ops.concatenate(samples, axis=-1)
 
-    def discriminator_objective(self, real: Any, fake: Any) -> Tuple[Any, Dict[str, Any], List, Any]:
-        """The discriminator's (total, terms, breakdown values) on ``real`` and ``fake`` rows, and
+    def discriminator_objective(self, real: Any, fake: Any) -> Tuple[Any, Dict[str, Any], List, Dict[str, Any], Any]:
+        """The discriminator's (total, terms, breakdown values, parts) on ``real`` and ``fake`` rows, and
         its logits on the fake rows (for a simultaneous generator step)."""
         rows = ops.shape(real)[0]
-        logits = self.discriminator(ops.concatenate([real, fake], axis=0), training=True)
+        logits = ops.cast(self.discriminator(ops.concatenate([real, fake], axis=0), training=True), "float32")
         logits_real, logits_fake = logits[:rows], logits[rows:]
         adversarial = ops.mean(ops.softplus(-logits_real)) + ops.mean(ops.softplus(logits_fake))
         labels = ops.concatenate([ops.ones_like(logits_real), ops.zeros_like(logits_fake)], axis=0)
@@ -189,31 +212,32 @@ class GANModel(keras.Model):
         real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         real = ops.cast(real, "float32")
         rows = ops.shape(real)[0]
+        watched = self.step_gradients is not None  # its parts' gradients come from the step's tape, again
         if self.updates == "simultaneous":
             with tf.GradientTape(persistent=True) as tape:
                 fake = self.generate(rows, training=True)
-                d_total, d_terms, d_values, logits_fake = self.discriminator_objective(real, fake)
+                d_total, d_terms, d_values, d_parts, logits_fake = self.discriminator_objective(real, fake)
                 adversarial = ops.mean(ops.softplus(-logits_fake))
-                g_total, g_terms, g_values = self.objective("generator", adversarial, real, fake)
+                g_total, g_terms, g_values, g_parts = self.objective("generator", adversarial, real, fake)
                 d_scaled = self.differentiated("discriminator", d_total)
                 g_scaled = self.differentiated("generator", g_total)
             d_gradients = self.gradients("discriminator", tape, d_scaled, d_total)
             g_gradients = self.gradients("generator", tape, g_scaled, g_total)
+            self.apply("discriminator", d_gradients, d_terms, tape, d_parts)
+            self.apply("generator", g_gradients, g_terms, tape, g_parts)
             del tape
-            self.apply("discriminator", d_gradients, d_terms)
-            self.apply("generator", g_gradients, g_terms)
         else:
             fake = self.generate(rows, training=True)
-            with tf.GradientTape() as tape:
-                d_total, d_terms, d_values, _ = self.discriminator_objective(real, fake)
+            with tf.GradientTape(persistent=watched) as tape:
+                d_total, d_terms, d_values, d_parts, _ = self.discriminator_objective(real, fake)
                 d_scaled = self.differentiated("discriminator", d_total)
-            self.apply("discriminator", self.gradients("discriminator", tape, d_scaled, d_total), d_terms)
-            with tf.GradientTape() as tape:
+            self.apply("discriminator", self.gradients("discriminator", tape, d_scaled, d_total), d_terms, tape, d_parts)
+            with tf.GradientTape(persistent=watched) as tape:
                 fake = self.generate(rows, training=True)
-                adversarial = ops.mean(ops.softplus(-self.discriminator(fake, training=True)))
-                g_total, g_terms, g_values = self.objective("generator", adversarial, real, fake)
+                adversarial = ops.mean(ops.softplus(-ops.cast(self.discriminator(fake, training=True), "float32")))
+                g_total, g_terms, g_values, g_parts = self.objective("generator", adversarial, real, fake)
                 g_scaled = self.differentiated("generator", g_total)
-            self.apply("generator", self.gradients("generator", tape, g_scaled, g_total), g_terms)
+            self.apply("generator", self.gradients("generator", tape, g_scaled, g_total), g_terms, tape, g_parts)
 
         self.breakdown.update_state(d_values + g_values, sample_weight=ops.cast(rows, "float32"))
         return self.breakdown.result()

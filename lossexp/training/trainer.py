@@ -162,9 +162,12 @@ class Trainer:
 def regime_callbacks(trainer: Trainer, model: Any, data: Any) -> List[Any]:
     """The regime's :meth:`~Trainer.callbacks`, and its :meth:`~Trainer.ordering_callbacks` unless it
     returned them: a regime of the user's that fed :meth:`~Trainer.array_fit_arguments` without them
-    trained every epoch in the first epoch's order (``trainer.shuffle: each_epoch`` was ``once``)."""
+    trained every epoch in the first epoch's order (``trainer.shuffle: each_epoch`` was ``once``). Then
+    the reader of the model's in-step gradient diagnostics (``model.step_gradients``), if it has them."""
+    from lossexp.training.step_gradients import readers
+
     own = list(trainer.callbacks(model, data))
-    return own + [c for c in trainer.ordering_callbacks() if all(c is not o for o in own)]
+    return own + [c for c in trainer.ordering_callbacks() if all(c is not o for o in own)] + readers(model)
 
 
 def regime_name(model_name: str) -> str:

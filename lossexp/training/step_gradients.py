@@ -1,0 +1,165 @@
+"""Gradient diagnostics taken inside a training step of its own: which part moves each player's update.
+
+A model that writes its own ``train_step`` — the GAN's two players (:mod:`lossexp.training.gan_model`),
+a regime of the user's (a WGAN-GP's critic and generator) — has *players*: sets of weights, each updated
+by one optimizer from a loss that is a sum of *parts* (a player's adversarial loss, each component's
+weighted contribution). Every ``tracking.gradients_every_n_steps`` steps (the steps s with
+(s − 1) mod N = 0: 1, N + 1, …, as the supervised diagnostics), :meth:`StepGradients.measure`, called in
+the step between the player's gradients and their update, takes on that step's batch, noise and tape:
+
+* ``weight_grad/<player>/<part>/norm`` = ‖gₜ‖, the part's gradient norm on the player's weights;
+* ``weight_grad/<player>/<part>/cos_update`` = gₜ·u/(‖gₜ‖‖u‖), its cosine with the gradient ``u`` the
+  player's optimizer is given (0 when either is 0);
+* ``weight_grad/<player>/norm`` = ‖u‖.
+
+It runs in the compiled step (under ``steps_per_execution`` > 1 too) as a ``tf.cond`` that computes
+nothing on the other steps: one backward pass per part on a sampled step, from the step's own tape
+(which must be ``persistent``). Each part is differentiated times the optimizer's loss scale, as the
+update is, and divided out (``mixed_float16``); a sample that overflows at that scale is not kept and
+the next step is sampled instead (the optimizer skips that update and halves its scale). It assigns
+nothing the step reads: a run with diagnostics trains exactly as one without.
+
+The values stay in variables of their own (not the model's: a checkpoint and a saved model are the
+same with or without diagnostics); :class:`Reader`, a callback the runner adds
+(:func:`lossexp.training.trainer.regime_callbacks`), reads them after the compiled call that reached a
+sampled step (about once every N steps: a variable read from Python costs 0.1–0.25 ms inside ``fit``),
+for the run recorder to log at the step they were taken at.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import keras
+
+from lossexp import metric_names
+from lossexp.training.step_count import IntervalCallback, batches_trained
+
+Sample = Tuple[int, Dict[str, float]]
+
+
+def statistic_names(player: str, parts: Sequence[str]) -> List[str]:
+    """The metric names of one player, in the order :meth:`StepGradients.measure` computes them."""
+    names = [metric_names.player_gradient(player, part, stat) for part in parts for stat in metric_names.STEP_GRAD_STATS]
+    return names + [metric_names.player_update_norm(player)]
+
+
+def next_sample(last: int, every_n_steps: int) -> int:
+    """The first step after ``last`` that is sampled: (s − 1) mod N = 0."""
+    return ((last - 1) // every_n_steps + 1) * every_n_steps + 1
+
+
+class StepGradients:
+    """The in-step diagnostics of some players, each with its parts by name (see the module docstring)."""
+
+    def __init__(self, players: Mapping[str, Sequence[str]], every_n_steps: int) -> None:
+        self.players = {player: list(parts) for player, parts in players.items()}
+        self.every_n_steps = int(every_n_steps)
+        self.names = {player: statistic_names(player, parts) for player, parts in self.players.items()}
+        # not a model's variables (kept out of its checkpoint and saved file); written only by the step
+        self._values = {p: keras.Variable([0.0] * len(n), dtype="float32", trainable=False, name=f"gradients_{p}")
+                        for p, n in self.names.items()}
+        self._steps = {p: keras.Variable(0, dtype="int64", trainable=False, name=f"gradients_step_{p}")
+                       for p in self.players}
+        self._retry = {p: keras.Variable(False, dtype="bool", trainable=False, name=f"gradients_retry_{p}")
+                       for p in self.players}
+        self._read = {p: 0 for p in self.players}
+        self._pending: List[Sample] = []
+
+    @classmethod
+    def for_config(cls, config: Any, players: Mapping[str, Sequence[str]]) -> Optional["StepGradients"]:
+        """The diagnostics a run of ``config`` takes (``tracking.gradients``), or None."""
+        tracking = config.tracking
+        if not (tracking.enabled and tracking.gradients):
+            return None
+        return cls(players, tracking.gradients_every_n_steps)
+
+    # -- in the compiled step -------------------------------------------------------------
+    def measure(self, player: str, tape: Any, parts: Mapping[str, Any], variables: Sequence[Any],
+                update: Sequence[Any], optimizer: Any, step: Any = None) -> None:
+        """Sample ``player``'s statistics if this step is due (graph ops; call it before the update is applied).
+
+        ``tape``: the persistent tape that recorded ``parts`` (name → the part's loss, as the update's
+        loss sums them; every name the player was given); ``variables`` and ``update``: what the
+        optimizer is given, the gradients as computed from its scaled loss; ``step``: this batch's
+        global step, by default the optimizer's count of batches + 1."""
+        import tensorflow as tf
+
+        from lossexp.training import task_gradients
+        from lossexp.training.devices import all_replicas, replicas
+
+        if step is None:
+            step = batches_trained(optimizer) + 1
+        step = tf.cast(step, tf.int64)
+        missing = [name for name in self.players[player] if name not in parts]
+        if missing:
+            raise ValueError(f"StepGradients.measure({player!r}): no part named {', '.join(missing)} "
+                             f"(its parts: {', '.join(self.players[player])})")
+        losses = [parts[name] for name in self.players[player]]
+        values_var, step_var, retry_var = self._values[player], self._steps[player], self._retry[player]
+
+        def sample() -> Any:
+            scale = tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+            gradients, _ = task_gradients.per_task(tape, losses, variables, scale / replicas())
+            applied = all_replicas([tf.zeros(v.shape, tf.float32) if g is None else tf.cast(g, tf.float32)
+                                    for g, v in zip(update, variables)])
+            gram = task_gradients.gramians([*gradients, applied], {None: range(len(variables))},
+                                           1.0 / tf.square(scale))[None]
+            norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(gram), 0.0))
+            k = len(losses)
+            products = norms[:k] * norms[k]
+            cosines = tf.where(products > 0.0, gram[:k, k] / tf.where(products > 0.0, products, 1.0), 0.0)
+            values = tf.reshape(tf.stack([norms[:k], cosines], axis=1), (-1,))
+            values = tf.concat([values, norms[k:]], axis=0)
+            kept = tf.logical_or(tf.reduce_all(tf.math.is_finite(values)), scale <= 1.0)
+            values_var.assign(tf.where(kept, values, values_var))
+            step_var.assign(tf.where(kept, step, step_var))
+            retry_var.assign(tf.logical_not(kept))
+            return kept
+
+        due = tf.logical_or(tf.equal((step - 1) % self.every_n_steps, 0), retry_var)
+        tf.cond(due, sample, lambda: tf.constant(False))
+
+    # -- from Python, after the compiled calls -----------------------------------------------
+    def begin(self, trained: int) -> None:
+        """A fit starts after ``trained`` batches (a resumed run's: the steps it continues from)."""
+        self._read = {p: int(trained) for p in self.players}
+
+    def collect(self, step: int) -> None:
+        """After a compiled call that ended at global ``step``: keep what was sampled since the last collect."""
+        by_step: Dict[int, Dict[str, float]] = {}
+        for player in self.players:
+            if step < next_sample(self._read[player], self.every_n_steps):
+                continue
+            sampled = int(keras.ops.convert_to_numpy(self._steps[player]))
+            if sampled <= self._read[player]:
+                continue  # not yet taken (a sample that overflowed is taken at the next step)
+            self._read[player] = sampled
+            values = keras.ops.convert_to_numpy(self._values[player])
+            by_step.setdefault(sampled, {}).update(zip(self.names[player], (float(v) for v in values)))
+        self._pending += sorted(by_step.items())
+
+    def read(self) -> List[Sample]:
+        """Every (step, {name: value}) collected since the last read."""
+        pending, self._pending = self._pending, []
+        return pending
+
+
+class Reader(IntervalCallback):
+    """Collects a model's :class:`StepGradients` after each compiled call (before the run recorder reads them)."""
+
+    def __init__(self, gradients: StepGradients) -> None:
+        super().__init__(gradients.every_n_steps)
+        self.gradients = gradients
+
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        super().on_train_begin(logs)
+        self.gradients.begin(int(keras.ops.convert_to_numpy(batches_trained(self.model.optimizer))))
+
+    def on_steps_done(self, previous_step: int, logs: Dict[str, Any]) -> None:
+        self.gradients.collect(self.step)
+
+
+def readers(model: Any) -> List[Any]:
+    """The :class:`Reader` of ``model.step_gradients`` (none when the model has none)."""
+    gradients = getattr(model, "step_gradients", None)
+    return [Reader(gradients)] if isinstance(gradients, StepGradients) else []

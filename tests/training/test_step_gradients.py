@@ -1,0 +1,141 @@
+"""The GAN's in-step gradient diagnostics against a plain ``tf.GradientTape`` per part, at the sampled steps of
+a compiled ``fit`` of several steps per call (float32 and ``mixed_float16``), and a run with them trains to the
+same weights, bit for bit, as one without."""
+from __future__ import annotations
+
+from typing import Dict
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from mlflow.tracking import MlflowClient
+
+from conftest import dataset, network
+from lossexp.losses.hist_avg import HistoricalAverage
+from lossexp.training.gan_model import GANModel
+from lossexp.training.step_gradients import Reader, next_sample
+
+BATCH, STEPS, EVERY, PER_CALL = 16, 7, 3, 2  # sampled at steps 1, 4, 7; calls end at 2, 4, 6, 7
+
+
+def gan(diagnostics: bool, updates: str = "simultaneous", precision: str = "float32") -> GANModel:
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        keras.utils.set_random_seed(3)
+        generator, discriminator, *_ = network("gan", dataset("ring", n_samples=BATCH), latent_dim=3,
+                                               generator_units=[8], discriminator_units=[8], activation="tanh")
+        components = {p: [HistoricalAverage(name=f"hist_avg_{p}", weight=0.5)] for p in ("generator", "discriminator")}
+        model = GANModel(generator, discriminator, components["generator"], components["discriminator"], seed=5,
+                         updates=updates)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    optimizer = (lambda lr: keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(lr))) \
+        if precision == "mixed_float16" else keras.optimizers.Adam
+    model.compile(generator_optimizer=optimizer(0.01), discriminator_optimizer=optimizer(0.005),
+                  steps_per_execution=PER_CALL, jit_compile=False)
+    if diagnostics:
+        model.watch_gradients(EVERY)
+    return model
+
+
+def real(steps: int = STEPS) -> np.ndarray:
+    return dataset("ring", n_samples=BATCH * steps, seed=1).x
+
+
+def fit(model: GANModel, x: np.ndarray) -> None:
+    readers = [Reader(model.step_gradients)] if model.step_gradients is not None else []
+    model.fit(x, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=readers)
+
+
+def plain(model: GANModel, batch: np.ndarray) -> Dict[str, float]:
+    """The step's statistics from one plain tape per part, eagerly; the model's state (noise, hist_avg's
+    references) is left as it was."""
+    state = [(v, v.numpy()) for v in model.variables if not v.trainable]
+    statistics = {}
+    with tf.GradientTape(persistent=True) as tape:
+        fake = model.generate(BATCH, training=True)
+        d_total, _, _, d_parts, logits_fake = model.discriminator_objective(tf.constant(batch), fake)
+        g_total, _, _, g_parts = model.objective("generator", keras.ops.mean(keras.ops.softplus(-logits_fake)),
+                                                 batch, fake)
+        scales = {p: model.player_optimizer(p).scale_loss(1.0) for p in ("discriminator", "generator")}
+        scaled = {p: {**{k: v * scales[p] for k, v in parts.items()}, "total": total * scales[p]}
+                  for p, parts, total in (("discriminator", d_parts, d_total), ("generator", g_parts, g_total))}
+    for variable, value in state:
+        variable.assign(value)
+    for player, parts in scaled.items():
+        variables = model.player_variables(player)
+
+        def flat(loss):
+            return np.concatenate([np.zeros(v.shape).ravel() if g is None else np.asarray(g, np.float64).ravel()
+                                   for g, v in zip(tape.gradient(loss, variables), variables)]) / float(scales[player])
+
+        update = flat(parts.pop("total"))
+        statistics[f"weight_grad/{player}/norm"] = np.linalg.norm(update)
+        for name, loss in parts.items():
+            g = flat(loss)
+            statistics[f"weight_grad/{player}/{name}/norm"] = np.linalg.norm(g)
+            product = np.linalg.norm(g) * np.linalg.norm(update)
+            statistics[f"weight_grad/{player}/{name}/cos_update"] = g @ update / product if product > 0 else 0.0
+    return statistics
+
+
+def worst_relative_error(got: Dict[str, float], expected: Dict[str, float]) -> float:
+    assert sorted(got) == sorted(expected)
+    return max(abs(got[k] - expected[k]) / max(abs(expected[k]), 1e-6) for k in expected)
+
+
+@pytest.mark.parametrize("precision, tolerance", [("float32", 1e-4), ("mixed_float16", 2e-3)])
+def test_sampled_statistics_are_a_plain_tapes_per_part_at_each_sampled_step(precision, tolerance):
+    x = real()
+    watched = gan(True, precision=precision)
+    fit(watched, x)
+    sampled = dict(watched.step_gradients.read())
+    assert sorted(sampled) == [1, 4, 7]
+    unwatched = gan(False, precision=precision)  # trains as the watched one did: its state before each sampled step
+    done = 0
+    for step in sorted(sampled):
+        if step - 1 > done:
+            fit(unwatched, x[done * BATCH:(step - 1) * BATCH])
+        done = step - 1
+        expected = plain(unwatched, x[done * BATCH:step * BATCH])
+        assert worst_relative_error(sampled[step], expected) < tolerance
+    assert -1.0 <= min(v for k, v in sampled[4].items() if k.endswith("cos_update"))
+    assert sampled[4]["weight_grad/generator/hist_avg_generator/norm"] > 0.0  # the generator has moved by step 4
+    fit(unwatched, x[done * BATCH:])  # its last step
+    assert_same_weights(watched, unwatched)
+
+
+def assert_same_weights(a: GANModel, b: GANModel) -> None:
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_alternating_steps_with_diagnostics_end_with_the_weights_of_steps_without():
+    x = real()
+    models = [gan(diagnostics, "alternating") for diagnostics in (True, False)]
+    for model in models:
+        fit(model, x)
+    assert [step for step, _ in models[0].step_gradients.read()] == [1, 4, 7]
+    assert_same_weights(*models)
+
+
+def test_the_next_sampled_step_follows_one_sampled_or_a_resumed_runs_start():
+    assert [next_sample(last, 100) for last in (0, 1, 100, 101, 500, 550)] == [1, 101, 101, 201, 501, 601]
+
+
+@pytest.mark.slow  # a CLI run: 5–20 s
+def test_a_gan_run_records_each_players_parts_at_the_sampled_steps(run_cli, store_uri):
+    result = run_cli("train", "model=gan", "data=ring", "data.n_samples=96", "model.latent_dim=4",
+                     "model.generator_units=[8]", "model.discriminator_units=[8]", "loss=hist_avg", "trainer.epochs=1",
+                     "trainer.batch_size=16", "trainer.steps_per_execution=4", "tracking.gradients_every_n_steps=5",
+                     "tracking.plots=false", "tracking.log_model=false")
+    assert result.returncode == 0, result.stderr[-2000:]
+    client = MlflowClient(store_uri)
+    [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    logged = {key for key in run.data.metrics if key.startswith("weight_grad/")}
+    assert logged == {f"weight_grad/{p}/{part}/{stat}" for p in ("generator", "discriminator")
+                      for part in ("adversarial", f"hist_avg_{p}") for stat in ("norm", "cos_update")} \
+        | {"weight_grad/generator/norm", "weight_grad/discriminator/norm"}
+    for key in logged:  # 6 steps in calls of 4: step 6 in the second call
+        assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 6]
