@@ -130,7 +130,7 @@ class AdversarialTrainer(Trainer):
                       steps_per_execution=config.trainer.execution_steps,
                       jit_compile=config.trainer.keras_jit_compile)
         if config.tracking.enabled and config.tracking.gradients:
-            model.watch_gradients(config.tracking.gradients_every_n_steps)
+            model.watch_gradients(config.tracking.gradients_every_n_steps, config.trainer.execution_steps)
         return model
 
     def splits(self, data: Any) -> Tuple[Any, Optional[Any]]:

@@ -120,11 +120,13 @@ class GANModel(keras.Model):
         """The parts of ``player``'s loss: ``adversarial``, then each of its components."""
         return [ADVERSARIAL, *(c.name for c in self.player_components(player))]
 
-    def watch_gradients(self, every_n_steps: int) -> None:
-        """Sample each player's gradient diagnostics in the step every ``every_n_steps`` steps (before ``fit``)."""
+    def watch_gradients(self, every_n_steps: int, steps_per_call: int = 1) -> None:
+        """Sample each player's gradient diagnostics in the step every ``every_n_steps`` steps (before ``fit``;
+        ``steps_per_call``: its ``steps_per_execution``)."""
         from lossexp.training.step_gradients import StepGradients
 
-        object.__setattr__(self, "step_gradients", StepGradients({p: self.parts(p) for p in PLAYERS}, every_n_steps))
+        object.__setattr__(self, "step_gradients", StepGradients({p: self.parts(p) for p in PLAYERS}, every_n_steps,
+                                                                 steps_per_call))
 
     # -- compile, forward -------------------------------------------------------------------
     def compile(self, generator_optimizer: keras.optimizers.Optimizer,
@@ -180,10 +182,11 @@ class GANModel(keras.Model):
         with tf.control_dependencies([total]):
             return [None if g is None else tf.identity(g) for g in gradients]
 
-    def apply(self, player: str, gradients: List[Any], terms: Dict[str, Any], tape: Any, parts: Dict[str, Any]) -> None:
+    def apply(self, player: str, gradients: List[Any], terms: Dict[str, Any], tape: Any, parts: Dict[str, Any],
+              watched: bool) -> None:
         """Apply ``player``'s optimizer to its own variables; then the components' after-step updates.
-        Before, when watched, the gradient diagnostics of the ``parts`` that ``tape`` recorded."""
-        if self.step_gradients is not None:
+        Before, when ``watched``, the gradient diagnostics of the ``parts`` that ``tape`` recorded."""
+        if watched:
             self.step_gradients.measure(player, tape, parts, self.player_variables(player), gradients,
                                         self.player_optimizer(player))
         self.player_optimizer(player).apply_gradients(zip(gradients, self.player_variables(player)))
@@ -207,12 +210,20 @@ class GANModel(keras.Model):
         return (*self.objective("discriminator", adversarial, labels, ops.sigmoid(logits)), logits_fake)
 
     def train_step(self, data: Any) -> Dict[str, Any]:
+        if self.step_gradients is None:
+            return self.players_step(data, watched=False)
+        from lossexp.training.step_count import batches_trained
+
+        return self.step_gradients.branches(lambda watched: self.players_step(data, watched),
+                                            batches_trained(self.optimizer) + 1)
+
+    def players_step(self, data: Any, watched: bool) -> Dict[str, Any]:
+        """Both players' steps on one batch; ``watched``: with their gradient diagnostics."""
         import tensorflow as tf
 
         real, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         real = ops.cast(real, "float32")
         rows = ops.shape(real)[0]
-        watched = self.step_gradients is not None  # its parts' gradients come from the step's tape, again
         if self.updates == "simultaneous":
             with tf.GradientTape(persistent=True) as tape:
                 fake = self.generate(rows, training=True)
@@ -223,21 +234,21 @@ class GANModel(keras.Model):
                 g_scaled = self.differentiated("generator", g_total)
             d_gradients = self.gradients("discriminator", tape, d_scaled, d_total)
             g_gradients = self.gradients("generator", tape, g_scaled, g_total)
-            self.apply("discriminator", d_gradients, d_terms, tape, d_parts)
-            self.apply("generator", g_gradients, g_terms, tape, g_parts)
+            self.apply("discriminator", d_gradients, d_terms, tape, d_parts, watched)
+            self.apply("generator", g_gradients, g_terms, tape, g_parts, watched)
             del tape
         else:
             fake = self.generate(rows, training=True)
             with tf.GradientTape(persistent=watched) as tape:
                 d_total, d_terms, d_values, d_parts, _ = self.discriminator_objective(real, fake)
                 d_scaled = self.differentiated("discriminator", d_total)
-            self.apply("discriminator", self.gradients("discriminator", tape, d_scaled, d_total), d_terms, tape, d_parts)
+            self.apply("discriminator", self.gradients("discriminator", tape, d_scaled, d_total), d_terms, tape, d_parts, watched)
             with tf.GradientTape(persistent=watched) as tape:
                 fake = self.generate(rows, training=True)
                 adversarial = ops.mean(ops.softplus(-ops.cast(self.discriminator(fake, training=True), "float32")))
                 g_total, g_terms, g_values, g_parts = self.objective("generator", adversarial, real, fake)
                 g_scaled = self.differentiated("generator", g_total)
-            self.apply("generator", self.gradients("generator", tape, g_scaled, g_total), g_terms, tape, g_parts)
+            self.apply("generator", self.gradients("generator", tape, g_scaled, g_total), g_terms, tape, g_parts, watched)
 
         self.breakdown.update_state(d_values + g_values, sample_weight=ops.cast(rows, "float32"))
         return self.breakdown.result()

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from conftest import dataset, network
 from lossexp.losses.hist_avg import HistoricalAverage
 from lossexp.training.gan_model import GANModel
-from lossexp.training.step_gradients import Reader, next_sample
+from lossexp.training.step_gradients import Reader, StepGradients, next_sample, readers
 
 BATCH, STEPS, EVERY, PER_CALL = 16, 7, 3, 2  # sampled at steps 1, 4, 7; calls end at 2, 4, 6, 7
 
@@ -35,7 +35,7 @@ def gan(diagnostics: bool, updates: str = "simultaneous", precision: str = "floa
     model.compile(generator_optimizer=optimizer(0.01), discriminator_optimizer=optimizer(0.005),
                   steps_per_execution=PER_CALL, jit_compile=False)
     if diagnostics:
-        model.watch_gradients(EVERY)
+        model.watch_gradients(EVERY, PER_CALL)
     return model
 
 
@@ -118,6 +118,70 @@ def test_alternating_steps_with_diagnostics_end_with_the_weights_of_steps_withou
         fit(model, x)
     assert [step for step, _ in models[0].step_gradients.read()] == [1, 4, 7]
     assert_same_weights(*models)
+
+
+class TwoParts(keras.Model):
+    """A regime's own step, the helper called as docs/own_problem.md says: a fit and a penalty of one network."""
+
+    step_gradients = None
+
+    def __init__(self, network: keras.Model) -> None:
+        super().__init__()
+        self.network = network
+
+    def parts(self, x, y):
+        fit = keras.ops.mean(keras.ops.square(self.network(x) - y))
+        return {"fit": fit, "penalty": 0.1 * keras.ops.sum([keras.ops.sum(w * w) for w in self.network.trainable_weights])}
+
+    def train_step(self, data):
+        x, y = data
+        variables = self.network.trainable_weights
+        with tf.GradientTape(persistent=True) as tape:
+            parts = self.parts(x, y)
+            scaled = self.optimizer.scale_loss(parts["fit"] + parts["penalty"])
+        gradients = tape.gradient(scaled, variables)
+        if self.step_gradients is not None:
+            self.step_gradients.measure("network", tape, parts, variables, gradients, self.optimizer)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return {"loss/network": parts["fit"] + parts["penalty"]}
+
+
+def test_a_regime_of_ones_own_calls_measure_in_its_step_and_trains_as_without():
+    x, y = np.random.default_rng(0).normal(size=(2, BATCH * STEPS, 3)).astype("float32")
+    models = []
+    for watched in (True, False):
+        keras.utils.set_random_seed(1)
+        model = TwoParts(keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"),
+                                           keras.layers.Dense(3)]))
+        model.compile(optimizer=keras.optimizers.SGD(0.1), steps_per_execution=STEPS)  # 3 samples in one call
+        if watched:
+            model.step_gradients = StepGradients({"network": ["fit", "penalty"]}, EVERY, STEPS)
+        models.append(model)
+    watched, unwatched = models
+    watched.fit(x, y, batch_size=BATCH, shuffle=False, verbose=0, callbacks=readers(watched))
+    sampled = dict(watched.step_gradients.read())
+    assert sorted(sampled) == [1, 4, 7] and len(watched.variables) == len(unwatched.variables)
+    done = 0
+    for step in sorted(sampled):
+        if step - 1 > done:
+            unwatched.fit(x[done * BATCH:(step - 1) * BATCH], y[done * BATCH:(step - 1) * BATCH], batch_size=BATCH,
+                          shuffle=False, verbose=0)
+        done = step - 1
+        rows = slice(done * BATCH, step * BATCH)
+        variables = unwatched.network.trainable_weights
+        with tf.GradientTape(persistent=True) as tape:
+            parts = unwatched.parts(x[rows], y[rows])
+        flat = {name: np.concatenate([np.asarray(g, np.float64).ravel() for g in tape.gradient(loss, variables)])
+                for name, loss in parts.items()}
+        update = flat["fit"] + flat["penalty"]
+        expected = {"weight_grad/network/norm": np.linalg.norm(update)}
+        for name, g in flat.items():
+            expected[f"weight_grad/network/{name}/norm"] = np.linalg.norm(g)
+            expected[f"weight_grad/network/{name}/cos_update"] = g @ update / (np.linalg.norm(g) * np.linalg.norm(update))
+        assert worst_relative_error(sampled[step], expected) < 1e-5
+    unwatched.fit(x[done * BATCH:], y[done * BATCH:], batch_size=BATCH, shuffle=False, verbose=0)
+    for a, b in zip(watched.get_weights(), unwatched.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_the_next_sampled_step_follows_one_sampled_or_a_resumed_runs_start():
