@@ -4,8 +4,9 @@
 config): the sampler and pruner names, pruning with several objectives, the search space (each
 key exists in the config; ranges are valid; the config accepts both ends of every range), and a
 study resumed by name (same directions; not held by a live sweep). :func:`check_objectives_recorded`
-(TensorFlow) trains the first job's network for one step on a few rows and checks that every
-objective metric is among what a run records — a misspelled second objective would otherwise fail
+(TensorFlow) trains the first job's network for one step and checks that every objective metric is
+among what a run records (``val_loss`` or what stands in for it) — a misspelled second objective, or
+``loss`` of a regime that names its losses per player (a GAN's ``loss/generator``), would otherwise fail
 each trial after it trained. Each mistake is a one-line :class:`~lossexp.errors.ConfigError`.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lossexp.errors import ConfigError
 from lossexp.sweeps import search_space, study as studies
-from lossexp.sweeps.objective import ALWAYS_RECORDED, objectives
+from lossexp.sweeps.objective import DEFAULT_METRIC, ObjectiveMissing, objective_value, objectives
 from lossexp.sweeps.optuna_sweep import is_optuna_sweep, location
 
 _ABSENT = object()
@@ -130,18 +131,30 @@ def _alive(pid: int) -> bool:
 
 def check_objectives_recorded(config) -> None:
     """Every objective metric is one a run of ``config`` records (TensorFlow: one training step and one
-    validation step, with the training regime's own callbacks, e.g. the ring's scores).
+    validation step, with the training regime's own callbacks, e.g. the ring's scores); ``val_loss``
+    may stand for the regime's fallback (:meth:`~lossexp.training.trainer.Trainer.fallback_objective`).
 
-    ``val_loss`` and ``loss`` always are."""
-    metrics = [m for m, _ in objectives(config.objective) if m not in ALWAYS_RECORDED]
+    Not trained for what the regime always records (:attr:`~lossexp.training.trainer.Trainer.records`:
+    the supervised regime's ``loss``, for which ``val_loss`` falls back)."""
+    from lossexp.training.trainer import regime, regime_name
+
+    records = set(regime(regime_name(config.model.name)).records)
+    if "loss" in records:
+        records.add(DEFAULT_METRIC)
+    metrics = [m for m, _ in objectives(config.objective) if m not in records]
     if not metrics:
         return
+    import dataclasses
+
     import keras
 
     from lossexp.data import load
+    from lossexp.project import user_code_errors
     from lossexp.training.trainer import for_config, regime_callbacks
 
     keras.backend.clear_session()
+    # its gradient diagnostics are no metric of the history, and a GAN's would trace its sampled step too
+    config = dataclasses.replace(config, tracking=dataclasses.replace(config.tracking, gradients=False))
     trainer = for_config(config)
     data = trainer.prepare(load(config.data))
     model = trainer.build(data)
@@ -153,6 +166,10 @@ def check_objectives_recorded(config) -> None:
     keras.backend.clear_session()
     key = "objective.metrics" if len(objectives(config.objective)) > 1 else "objective.metric"
     for metric in metrics:
-        if metric not in recorded:
-            raise ConfigError(f"Invalid value for {key}: {metric!r} is not recorded by this run; "
-                              f"valid choices are {', '.join(sorted(recorded))}")
+        try:
+            with user_code_errors("computing the run's objective"):
+                objective_value(recorded, metric, trainer.fallback_objective)
+        except ObjectiveMissing:
+            instead = " (nor loss, nor a fallback of its training regime)" if metric == DEFAULT_METRIC else ""
+            raise ConfigError(f"Invalid value for {key}: {metric!r} is not recorded by this run{instead}; "
+                              f"valid choices are {', '.join(sorted(recorded))}") from None

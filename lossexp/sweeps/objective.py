@@ -22,8 +22,6 @@ from lossexp.errors import ConfigError, unknown_name
 DEFAULT_METRIC = "val_loss"
 DIRECTIONS = ("minimize", "maximize")
 OBJECTIVE_METRIC = "objective"
-#: metrics every run records (the default objective's fallbacks): no need to check them up front
-ALWAYS_RECORDED = ("val_loss", "loss")
 
 
 class ObjectiveMissing(ConfigError):

@@ -86,6 +86,7 @@ class SupervisedTrainer(Trainer):
     tasks = ("classification", "regression", "reconstruction", "multi_output")
     saved_class = "lossexp>ComposedModel"
     can_evaluate = True
+    records = ("loss",)
 
     def prepare(self, data: Any, network: Any = None) -> Any:
         if not data.in_memory and data.splitter is None:  # a stream that cannot be split: one line before any run

@@ -64,6 +64,9 @@ class Trainer:
     can_evaluate: ClassVar[bool] = False
     #: the weighting methods (``weighting=``) the regime's step applies; None: every one
     weightings: ClassVar[Optional[Tuple[str, ...]]] = None
+    #: metrics every run of the regime records, whatever its model (a sweep's pre-check trains one step to
+    #: learn the others: :func:`lossexp.sweeps.checks.check_objectives_recorded`)
+    records: ClassVar[Tuple[str, ...]] = ()
     #: whether its step runs under ``trainer.distribute`` and a mixed ``trainer.precision``
     #: (:mod:`lossexp.training.devices`); a regime that does not is refused them when the config is checked
     places: ClassVar[bool] = True
