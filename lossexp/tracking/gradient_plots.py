@@ -23,12 +23,18 @@ from lossexp import metric_names  # noqa: E402
 History = Dict[str, List[Tuple[int, float]]]
 
 
+def _players(history: History) -> set:
+    """The players of in-step diagnostics (``weight_grad/<player>/<part>/<stat>``): their
+    ``weight_grad/<player>/norm`` is an update's norm, not a part's (a GAN run has no plot)."""
+    return {key.split("/")[1] for key in history if metric_names.is_gradient(key) and key.count("/") == 3}
+
+
 def _series(history: History, stat: str) -> Dict[str, List[Tuple[int, float]]]:
     """task → its whole-network series of ``stat`` (``norm``, ``share``, ``cos_<other>``)."""
-    found = {}
+    found, players = {}, _players(history)
     for key, points in history.items():
         parts = metric_names.gradient_parts(key)
-        if parts is not None and parts[1] is None and parts[2] == stat and points:
+        if parts is not None and parts[1] is None and parts[2] == stat and points and parts[0] not in players:
             found[parts[0]] = points
     return found
 

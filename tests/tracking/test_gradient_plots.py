@@ -48,3 +48,6 @@ def test_png_written_only_with_diagnostics(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_gradients({"loss": [(1, 1.0)]}, tmp_path / "none.png", "run") is None
     assert not (tmp_path / "none.png").exists()
+    players = {f"weight_grad/{p}/{key}": [(1, 0.5)] for p in ("generator", "discriminator")
+               for key in ("norm", "adversarial/norm", "adversarial/cos_update")}  # a GAN's: no parts of one update
+    assert plot_gradients(players, tmp_path / "gan.png", "run") is None
