@@ -32,7 +32,9 @@ What a regime of the user's must do (measured on a WGAN-GP regime written agains
   attribute for its noise) and every optimizer an attribute of it; the checkpoint saves them all,
   and ``--resume`` continues bitwise (WGAN-GP: 36 weights and every metric equal to the
   uninterrupted run's). Weight drift is measured per layer of ``model.network`` if it has one, else
-  per top-level layer (a player's whole network); gradient diagnostics are the supervised regime's.
+  per top-level layer (a player's whole network). Gradient diagnostics: the model's
+  ``step_gradients`` (:class:`lossexp.training.step_gradients.StepGradients`, ``for_config``), whose
+  ``measure`` the step calls per player before its update; the runner reads and records them.
 * the model's class is ``@keras.saving.register_keras_serializable`` in a project module, with
   ``get_config``/``from_config``, named in :attr:`Trainer.saved_class`; ``lossexp evaluate`` scores
   it only with :attr:`Trainer.can_evaluate` and :meth:`Trainer.evaluate`.
