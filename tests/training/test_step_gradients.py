@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from mlflow.tracking import MlflowClient
 
-from conftest import dataset, network
+from conftest import composed_config, dataset, network
 from lossexp.losses.hist_avg import HistoricalAverage
 from lossexp.training.gan_model import GANModel
 from lossexp.training.step_gradients import Reader, StepGradients, next_sample, readers
@@ -182,6 +182,14 @@ def test_a_regime_of_ones_own_calls_measure_in_its_step_and_trains_as_without():
     unwatched.fit(x[done * BATCH:], y[done * BATCH:], batch_size=BATCH, shuffle=False, verbose=0)
     for a, b in zip(watched.get_weights(), unwatched.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_for_config_follows_tracking_gradients_and_keeps_a_slot_per_sample_of_a_call():
+    assert StepGradients.for_config(composed_config("tracking.gradients=false"), {"critic": ["gp"]}) is None
+    taken = StepGradients.for_config(composed_config("trainer.steps_per_execution=10",
+                                                     "tracking.gradients_every_n_steps=3"), {"critic": ["gp"]})
+    assert (taken.every_n_steps, taken.slots, taken.names) == (
+        3, 5, {"critic": ["weight_grad/critic/gp/norm", "weight_grad/critic/gp/cos_update", "weight_grad/critic/norm"]})
 
 
 def test_the_next_sampled_step_follows_one_sampled_or_a_resumed_runs_start():
