@@ -106,11 +106,12 @@ class StepGradients:
 
         def sample() -> Any:
             scale = tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
-            gradients, _ = task_gradients.per_task(tape, losses, variables, scale / replicas())
+            scaled, _ = task_gradients.per_task(tape, losses, variables, scale / replicas())
             applied = all_replicas([tf.zeros(v.shape, tf.float32) if g is None else tf.cast(g, tf.float32)
                                     for g, v in zip(update, variables)])
-            gram = task_gradients.gramians([*gradients, applied], {None: range(len(variables))},
-                                           1.0 / tf.square(scale))[None]
+            # unscaled before their products: at a scale of 2**127 finite gradients' squares overflowed
+            unscaled = [[g / scale for g in gradients] for gradients in [*scaled, applied]]
+            gram = task_gradients.gramians(unscaled, {None: range(len(variables))})[None]
             norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(gram), 0.0))
             k = len(losses)
             products = norms[:k] * norms[k]

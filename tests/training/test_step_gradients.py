@@ -184,6 +184,20 @@ def test_a_regime_of_ones_own_calls_measure_in_its_step_and_trains_as_without():
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_sample_that_overflows_at_the_loss_scale_is_taken_again_at_the_next_step():
+    x, y = np.random.default_rng(0).normal(size=(2, BATCH * STEPS, 3)).astype("float32") * 3.0
+    keras.utils.set_random_seed(1)
+    model = TwoParts(keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(3)]))
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(1e-6), initial_scale=2.0 ** 127)
+    model.compile(optimizer=optimizer, steps_per_execution=STEPS)
+    model.step_gradients = StepGradients({"network": ["fit", "penalty"]}, EVERY, STEPS)
+    model.fit(x, y, batch_size=BATCH, shuffle=False, verbose=0, callbacks=readers(model))
+    skipped = STEPS - int(optimizer.iterations.numpy())  # updates the scale overflowed: not counted
+    sampled = model.step_gradients.read()
+    assert skipped > 0 and sampled and sampled[0][0] == 1
+    assert all(np.isfinite(v) for _, values in sampled for v in values.values())
+
+
 def test_for_config_follows_tracking_gradients_and_keeps_a_slot_per_sample_of_a_call():
     assert StepGradients.for_config(composed_config("tracking.gradients=false"), {"critic": ["gp"]}) is None
     taken = StepGradients.for_config(composed_config("trainer.steps_per_execution=10",
