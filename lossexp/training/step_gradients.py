@@ -14,10 +14,12 @@ the step between the player's gradients and their update, takes on that step's b
 
 It runs in the compiled step (under ``steps_per_execution`` > 1 too) as a ``tf.cond`` that computes
 nothing on the other steps: one backward pass per part on a sampled step, from the step's own tape
-(which must be ``persistent``). Each part is differentiated times the optimizer's loss scale, as the
-update is, and divided out (``mixed_float16``); a sample that overflows at that scale is not kept and
-the next step is sampled instead (the optimizer skips that update and halves its scale). It assigns
-nothing the step reads: a run with diagnostics trains exactly as one without.
+(which must be ``persistent``); or, with :meth:`StepGradients.branches` (the GAN's, for XLA), the
+whole step is the cond's branch. Each part is differentiated times the optimizer's loss scale, as
+the update is, and divided out (``mixed_float16``); a sample that overflows at that scale is not kept
+and the next step is sampled instead (the optimizer skips that update and halves its scale; a skipped
+update is not counted, so that sample carries the step of the optimizer's count). It assigns nothing
+the step reads: a run with diagnostics trains exactly as one without.
 
 The values stay in variables of their own (not the model's: a checkpoint and a saved model are the
 same with or without diagnostics), a slot per sample a compiled call can take (with one slot, a call of
