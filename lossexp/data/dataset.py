@@ -520,7 +520,7 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
         check_labels(name, lowest, "in the stream's labels")
         outputs = highest + 1
     else:
-        outputs = int(np.prod([d for d in y_spec.shape])) if y_spec.shape.rank else 1
+        outputs = regression_outputs(stream, y_spec)
     floats = None
     if size is None and y_spec.dtype.is_floating:  # their range read in the count: class labels, if they are
         size, floats = float_targets(name, stream, count=True)
@@ -528,6 +528,16 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
         size = count_elements(name, stream)
     return Dataset(name, task, stream=stream, size=enough_examples(name, size), num_outputs=outputs, seek=seek,
                    float_targets=floats, unread_labels=unread)
+
+
+def regression_outputs(stream: Any, y_spec: Any) -> int:
+    """The values a stream's regression target holds per example: from its ``element_spec``, else (a
+    dimension tf.data does not know, as a window's ``.batch()`` inside a ``flat_map`` leaves it) from
+    its first element's target."""
+    if y_spec.shape.is_fully_defined():
+        return int(np.prod(y_spec.shape.as_list()))
+    first = next(iter(stream.map(lambda x, y, *w: y).take(1)), None)
+    return int(np.prod(first.shape)) if first is not None else 1
 
 
 #: keys under which a stream of dict elements (a TFDS data set's, ``as_supervised=False``) holds its targets

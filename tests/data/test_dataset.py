@@ -557,3 +557,15 @@ def test_a_list_of_a_training_and_a_validation_stream_is_one_line_naming_the_dic
             as_dataset("mine", both)
         assert str(info.value).startswith("Invalid value for data (mine): expected a training and a validation "
                                           "stream as {'train': train, 'validation': validation}")
+
+
+def test_a_stream_whose_target_shape_tf_data_does_not_know_regresses_on_its_first_elements_width():
+    """Windows cut by ``.window(…).flat_map(lambda w: w.batch(k))`` have shape (None,): the builder
+    needs the target's width all the same (a forecaster's windows raised a TypeError traceback)."""
+    import tensorflow as tf
+
+    values = tf.data.Dataset.range(12).map(lambda v: tf.cast(v, tf.float32))
+    windows = values.window(5, shift=1, drop_remainder=True).flat_map(lambda w: w.batch(5))
+    stream = windows.map(lambda w: (tf.expand_dims(w[:-1], -1), w[-2:]))
+    data = from_stream("windows", stream, "regression")
+    assert (data.task, data.num_outputs, data.size) == ("regression", 2, 8)
