@@ -27,9 +27,30 @@ def load(selection: Any) -> Dataset:
     from lossexp import registry
     from lossexp.project import user_code_errors
 
+    entry = registry.get("data", selection.name)
     loaded = registry.build("data", selection)
-    with user_code_errors(f"reading data {selection.name!r}"):
-        return as_dataset(selection.name, loaded, registry.get("data", selection.name).meta.get("task"))
+    try:
+        with user_code_errors(f"reading data {selection.name!r}"):
+            return as_dataset(selection.name, loaded, entry.meta.get("task"))
+    except ConfigError as error:
+        where = defined_at(entry.target) if entry.origin != "lossexp" else None
+        if where is None or not str(error).startswith(f"Invalid value for data ({selection.name})"):
+            raise
+        raise ConfigError(f"{error} (returned by {selection.name}() of {where})") from None
+
+
+def defined_at(source: Any) -> Any:
+    """``file.py:12``, where a data source of the user's is defined (None when it has no Python code:
+    a message about what it returned then names only the source)."""
+    import linecache
+
+    code = getattr(source, "__code__", None)
+    if code is None:
+        return None
+    line = code.co_firstlineno  # its first decorator's line: the def's is after them
+    while linecache.getline(code.co_filename, line).lstrip().startswith("@"):
+        line += 1
+    return f"{code.co_filename}:{line}"
 
 
 def resolve_path(key: str, path: str, suffixes: tuple = (), directory: bool = False) -> Path:

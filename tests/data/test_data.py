@@ -28,3 +28,25 @@ def test_regression_is_the_seed_function():
     np.testing.assert_allclose(target(x), expected)
     assert data.task == "regression" and data.num_outputs == 1
     assert data.split(0.0)[1] is None
+
+
+def test_a_data_source_of_the_users_returning_the_wrong_structure_is_named_by_its_file_and_line():
+    """What a source of one's own returned is refused naming the source; its file and line say where to
+    look (a project's ``blobs()`` returning a dict was named ``data (blobs)`` alone)."""
+    import pytest
+
+    from lossexp import registry
+    from lossexp.errors import ConfigError
+
+    def probe_wrong_structure():
+        return {"inputs": 1, "targets": [1, 2]}
+
+    registry.register("data", "probe_wrong_structure", probe_wrong_structure)
+    try:
+        with pytest.raises(ConfigError) as info:
+            dataset("probe_wrong_structure")
+    finally:
+        registry._ENTRIES["data"].pop("probe_wrong_structure", None)
+    line = probe_wrong_structure.__code__.co_firstlineno
+    assert str(info.value).endswith(f"(returned by probe_wrong_structure() of {__file__}:{line})")
+    assert str(info.value).startswith("Invalid value for data (probe_wrong_structure): expected (x, y)")
