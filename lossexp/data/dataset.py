@@ -449,7 +449,7 @@ def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
             check_labels(name, ranges[key][0], f"in the stream's labels of output {key!r}")
             outputs[key] = ranges[key][1] + 1
         else:
-            outputs[key] = int(np.prod([d for d in spec.shape])) if spec.shape.rank else 1
+            outputs[key] = regression_outputs(stream.map(lambda x, y, *w, key=key: y[key]), spec)
     size = enough_examples(name, counted if size is None else size)
     tasks = {key: "classification" if key in ranges or key in one_hot_keys else "regression" for key in y_spec}
     return Dataset(name, "multi_output", stream=stream, size=size, num_outputs=outputs, extras={"output_tasks": tasks})
@@ -476,6 +476,12 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     seek = (lambda start, own=seek: dense_elements(own(start))) if seek else None
     spec = stream.element_spec
     specs = leaves(spec[0]) + leaves(spec[1])
+    unknown = [part for part, specs_of in (("inputs", spec[0]), ("targets", spec[1]))
+               if any(s.shape.rank is None for s in leaves(specs_of))]
+    if unknown:  # a builder cannot read data.input_shape, nor Keras' loss the targets' rank
+        raise invalid_value(f"data ({name})", "a tf.data.Dataset whose elements' shapes tf.data knows (a "
+                            "tf.py_function's output has none: give it, e.g. tf.ensure_shape(x, (24, 1)) in the "
+                            "map)", f"{' and '.join(unknown)} of unknown rank")
     if all(s.shape.rank and s.shape[0] is None for s in specs) and not varying_length(stream):
         raise invalid_value(f"data ({name})", "a tf.data.Dataset of unbatched elements (lossexp batches them by "
                             "trainer.batch_size, and unbatches a stream that tf.data's .batch() batched, but not "
@@ -520,7 +526,7 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
         check_labels(name, lowest, "in the stream's labels")
         outputs = highest + 1
     else:
-        outputs = regression_outputs(stream, y_spec)
+        outputs = regression_outputs(stream.map(lambda x, y, *w: y), y_spec)
     floats = None
     if size is None and y_spec.dtype.is_floating:  # their range read in the count: class labels, if they are
         size, floats = float_targets(name, stream, count=True)
@@ -530,13 +536,13 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
                    float_targets=floats, unread_labels=unread)
 
 
-def regression_outputs(stream: Any, y_spec: Any) -> int:
-    """The values a stream's regression target holds per example: from its ``element_spec``, else (a
-    dimension tf.data does not know, as a window's ``.batch()`` inside a ``flat_map`` leaves it) from
-    its first element's target."""
-    if y_spec.shape.is_fully_defined():
-        return int(np.prod(y_spec.shape.as_list()))
-    first = next(iter(stream.map(lambda x, y, *w: y).take(1)), None)
+def regression_outputs(targets: Any, spec: Any) -> int:
+    """The values a regression target holds per example: from its ``spec``, else (a dimension tf.data
+    does not know, as a window's ``.batch()`` inside a ``flat_map`` leaves it) from the first of
+    ``targets``, the stream of that target alone."""
+    if spec.shape.is_fully_defined():
+        return int(np.prod(spec.shape.as_list()))
+    first = next(iter(targets.take(1)), None)
     return int(np.prod(first.shape)) if first is not None else 1
 
 

@@ -569,3 +569,31 @@ def test_a_stream_whose_target_shape_tf_data_does_not_know_regresses_on_its_firs
     stream = windows.map(lambda w: (tf.expand_dims(w[:-1], -1), w[-2:]))
     data = from_stream("windows", stream, "regression")
     assert (data.task, data.num_outputs, data.size) == ("regression", 2, 8)
+
+
+@pytest.mark.parametrize("unknown", ["inputs", "targets"])
+def test_a_stream_of_elements_of_unknown_rank_is_one_line_saying_to_give_their_shape(unknown):
+    """A ``tf.py_function`` in the pipeline leaves its output's rank unknown: the builder's
+    ``keras.Input(data.input_shape)`` raised "Cannot iterate over a shape with unknown rank", naming
+    the user's line as the fault, and targets of unknown rank a traceback from Keras' loss mid-trace."""
+    import tensorflow as tf
+
+    x, y = np.ones((6, 3), "float32"), np.ones((6, 1), "float32")
+
+    def opaque(t):
+        return tf.py_function(lambda v: v, [t], tf.float32)
+
+    stream = tf.data.Dataset.from_tensor_slices((x, y)).map(
+        lambda a, b: (opaque(a), b) if unknown == "inputs" else (a, opaque(b)))
+    message = one_line_error(lambda: from_stream("windows", stream, "regression"))
+    assert message.endswith(f"tf.ensure_shape(x, (24, 1)) in the map), got '{unknown} of unknown rank'")
+
+
+def test_a_stream_of_named_targets_of_a_width_tf_data_does_not_know_reads_it_from_the_first_element():
+    import tensorflow as tf
+
+    values = tf.data.Dataset.range(12).map(lambda v: tf.cast(v, tf.float32))
+    windows = values.window(5, shift=1, drop_remainder=True).flat_map(lambda w: w.batch(5))
+    stream = windows.map(lambda w: (w[:3], {"next": w[-2:], "level": w[:1]}))
+    data = from_stream("windows", stream)
+    assert data.num_outputs == {"next": 2, "level": 1}
