@@ -34,12 +34,13 @@ import numpy as np
 
 from lossexp.data.batches import counted_batches, is_py_dataset, stream_of_batches
 from lossexp.data.checks import (as_column, check_example_shapes, check_finite, check_labels, infer_task,
-                                 input_arrays, numeric_targets, one_hot, sample_weights)
+                                 input_arrays, labels_of, numeric_targets, one_hot, sample_weights)
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
-from lossexp.data.streams import (FloatTargets, batch_size_of, batches, count_elements, dense_elements, float_targets,
-                                  read_pass, read_through, repeats_forever, reshuffles, unbatched,
-                                  varying_length)
+from lossexp.data.streams import (READ_BATCH, READ_BYTES, FloatTargets, batch_size_of, batches, count_elements,
+                                  dense_elements, elements_within, float_targets,
+                                  padded_when_batched, read_pass, read_through, repeats_forever, reshuffles,
+                                  unbatched, varying_length)
 from lossexp.errors import ConfigError, invalid_value
 
 TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")
@@ -101,8 +102,9 @@ class Dataset:
     #: examples lossexp batches again: ``lossexp.fit`` trains by it unless ``trainer.batch_size`` is given
     batch_size: Optional[int] = None
     #: a classification stream's class per example, in its order, when its source read them without
-    #: reading the stream (a table's target column, read alone): class weights count them, where
-    #: counting the stream's would parse and convert every training example once more before training
+    #: reading the stream (a table's target column, read alone) or :meth:`with_labels_read` read them for
+    #: class weights: these count them, where counting the stream's would parse and convert (decode) every
+    #: training example once more before training
     classes: Optional[np.ndarray] = None
     #: a stream's float targets as the pass that counted it read them (see :class:`FloatTargets`): taken as
     #: class labels (Keras' ``label_mode="binary"``), they are checked without reading the stream again
@@ -111,6 +113,12 @@ class Dataset:
     #: first :data:`CHECKED_ELEMENTS` labels' highest + 1, the rest checked as it trains
     #: (:mod:`lossexp.data.label_check`), or read by :meth:`with_labels_read` where all are needed
     unread_labels: bool = False
+    #: a stream's first :data:`CHECKED_ELEMENTS` elements as arrays, read once by the source's reading
+    #: (:func:`from_stream`) for both its first labels and :func:`checked`'s checks, which drops them
+    head: Optional[Tuple[Any, ...]] = None
+    #: a classification stream's first class labels (one per example), as :func:`checked` read them: what
+    #: tells a stream that shuffles itself in runs of a class (:func:`lossexp.training.epoch_order.in_runs`)
+    first_labels: Optional[np.ndarray] = None
     #: generation data: scores a generator's samples every epoch (e.g. the ring's modes)
     scorer: Any = None
     extras: Dict[str, Any] = field(default_factory=dict)
@@ -181,7 +189,7 @@ class Dataset:
             return tuple(part and replace(part, stream=over(part.stream)) for part in own_split(fraction))
 
         return replace(self, stream=over(self.stream), splitter=split_mapped if own_split else None,
-                       seek=(lambda start: over(own_seek(start))) if own_seek else None, **changes)
+                       seek=(lambda start: over(own_seek(start))) if own_seek else None, head=None, **changes)
 
     def autoencoding(self) -> "Dataset":
         """The same examples as a reconstruction task: inputs flattened, targets = inputs."""
@@ -244,12 +252,22 @@ class Dataset:
         rest = self.seek(n_train) if self.seek is not None else self.stream.skip(n_train)
         return train, Part(stream=rest, size=n_val, origin=(self.stream, n_train), classes=classes[1])
 
-    def with_labels_read(self) -> "Dataset":
+    def with_labels_read(self, per_example: bool = False) -> "Dataset":
         """A stream whose labels were not all read (:attr:`unread_labels`) with its classes the highest
         label's + 1 and a negative label refused, in one pass over it: for what needs every label
-        before training (a network lossexp builds with a unit per class, class weights)."""
+        before training (a network lossexp builds with a unit per class, class weights). With
+        ``per_example`` (class weights), a stream of one label per example split by position keeps them
+        (:attr:`classes`): its weights count them, where a pass of their own decoded every image again."""
         if not self.unread_labels:
             return self
+        target = self.stream.element_spec[1]
+        if per_example and self.splitter is None and target.shape.rank is not None \
+                and target.shape.as_list() in ([], [1]):
+            size = elements_within(self.stream, READ_BATCH, READ_BYTES)
+            found = [y.reshape(-1) for y in batches(self.stream.map(lambda x, y, *weight: y), size).as_numpy_iterator()]
+            classes = np.concatenate(found).astype("int64")
+            check_labels(self.name, int(classes.min()), "in the stream's labels")
+            return replace(self, num_outputs=int(classes.max()) + 1, unread_labels=False, classes=classes)
         _, lowest, highest = read_through(self.name, self.stream, count=False, labels=True)
         check_labels(self.name, lowest, "in the stream's labels")
         return replace(self, num_outputs=highest + 1, unread_labels=False)
@@ -326,16 +344,27 @@ def checked(name: str, dataset: Dataset) -> Dataset:
         check_finite(name, "targets", dataset.y)
         if dataset.examples < 2:
             raise invalid_value(f"data ({name})", "at least 2 examples", dataset.examples)
-    else:
-        x, y = dataset.sample(CHECKED_ELEMENTS)
+    else:  # the first elements, read once (by the source's reading when it read them)
+        x, y, *weight = dataset.head if dataset.head is not None else first_elements(dataset.stream)
         check_finite(name, "inputs", x)
         check_finite(name, "targets", y)
-        if len(dataset.stream.element_spec) == 3:
-            [(y, first)] = batches(dataset.stream.take(CHECKED_ELEMENTS).map(lambda x, y, weight: (y, weight)),
-                                   CHECKED_ELEMENTS)
-            sample_weights(name, first if isinstance(first, dict) else np.asarray(first), count_rows(first),
-                           y if isinstance(y, dict) else np.asarray(y), stream=True)
+        if weight:
+            sample_weights(name, weight[0], count_rows(weight[0]), y, stream=True)
+        labels = None if isinstance(y, dict) else labels_of(y)
+        whole = labels is not None and labels.ndim == 1 and (np.issubdtype(labels.dtype, np.integer) or
+                                                             bool(np.all(np.isfinite(labels) & (labels == np.round(labels)))))
+        dataset = replace(dataset, head=None, first_labels=labels if whole else None)
     return dataset
+
+
+def first_elements(stream: Any) -> Tuple[Any, ...]:
+    """The first :data:`CHECKED_ELEMENTS` elements of an unbatched stream ``(x, y[, sample_weight])`` as
+    arrays, batched as :func:`batches` pads them (a sample weight as the element gives it)."""
+    weighted = len(stream.element_spec) == 3
+    nested = stream.map(lambda x, y, *weight: ((x, y), *weight)) if weighted else stream  # weights left as given
+    [batch] = nested.take(CHECKED_ELEMENTS).padded_batch(CHECKED_ELEMENTS) if padded_when_batched(stream) \
+        else nested.take(CHECKED_ELEMENTS).batch(CHECKED_ELEMENTS)
+    return tuple(to_numpy(part) for part in ((*batch[0], batch[1]) if weighted else batch))
 
 
 def with_validation(name: str, train: Any, validation: Any, task: Optional[str] = None) -> Dataset:
@@ -438,8 +467,8 @@ def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
                                                        for key, t in y.items()}, *weight))
         y_spec = stream.element_spec[1]
     rows = [key for key, spec in y_spec.items() if spec.shape.rank == 1 and spec.shape[0] not in (None, 1)]
-    first = next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS))) if rows else {}
-    one_hot_keys = {key for key in rows if one_hot(np.asarray(first[key]))}  # read on the first elements
+    head = first_elements(stream) if rows else None  # read once for the one-hot rows and the checks
+    one_hot_keys = {key for key in rows if one_hot(np.asarray(head[1][key]))}  # read on the first elements
     label_keys = sorted(key for key, spec in y_spec.items() if spec.dtype.is_integer and key not in one_hot_keys)
     counted, ranges, _ = read_pass(name, stream, count=size is None, label_keys=label_keys) \
         if label_keys or size is None else (size, {}, None)
@@ -452,7 +481,8 @@ def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
             outputs[key] = regression_outputs(stream.map(lambda x, y, *w, key=key: y[key]), spec)
     size = enough_examples(name, counted if size is None else size)
     tasks = {key: "classification" if key in ranges or key in one_hot_keys else "regression" for key in y_spec}
-    return Dataset(name, "multi_output", stream=stream, size=size, num_outputs=outputs, extras={"output_tasks": tasks})
+    return Dataset(name, "multi_output", stream=stream, size=size, num_outputs=outputs, extras={"output_tasks": tasks},
+                   head=head)
 
 
 def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Optional[int] = None,
@@ -508,8 +538,11 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
 
         stream, seek = as_labels(stream), (lambda start, own=seek: as_labels(own(start))) if seek else None
         y_spec = stream.element_spec[1]
-    one_hot_rows = (y_spec.shape.rank == 1 and y_spec.shape[0] not in (None, 1)
-                    and one_hot(np.asarray(next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS))))))
+    head = None  # the first elements, read once for the first labels and the checks (:func:`checked`)
+    if y_spec.shape.rank == 1 and y_spec.shape[0] not in (None, 1) or task in (None, "classification") \
+            and size is not None and y_spec.dtype.is_integer:
+        head = first_elements(stream)
+    one_hot_rows = y_spec.shape.rank == 1 and y_spec.shape[0] not in (None, 1) and one_hot(np.asarray(head[1]))
     integer = y_spec.dtype.is_integer and not one_hot_rows  # class labels: one per element, or one per position
     labels = integer or one_hot_rows
     task = task or ("classification" if labels else "regression")
@@ -518,7 +551,7 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
         outputs = int(y_spec.shape[0])
     elif task == "classification" and size is not None:  # its first labels tell; the rest are checked as they train
         enough_examples(name, size)
-        first = np.asarray(next(iter(batches(stream.map(lambda x, y, *w: y), CHECKED_ELEMENTS))))
+        first = np.asarray(head[1])
         check_labels(name, int(first.min()), "in the stream's labels")
         outputs, unread = int(first.max()) + 1, True
     elif task == "classification":  # counted in one pass, which reads the labels too
@@ -533,7 +566,7 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     elif size is None:
         size = count_elements(name, stream)
     return Dataset(name, task, stream=stream, size=enough_examples(name, size), num_outputs=outputs, seek=seek,
-                   float_targets=floats, unread_labels=unread)
+                   float_targets=floats, unread_labels=unread, head=head)
 
 
 def regression_outputs(targets: Any, spec: Any) -> int:

@@ -93,7 +93,8 @@ class SupervisedTrainer(Trainer):
             data.split(self.config.trainer.validation_split)
             augmented_validation(data, self.config.trainer.validation_split)
         if getattr(data, "unread_labels", False) and (network is None or self.config.task.class_weight is not None):
-            data = data.with_labels_read()  # a network lossexp builds has a unit per class; class weights count each
+            # a network lossexp builds has a unit per class; class weights count each (kept: read once)
+            data = data.with_labels_read(per_example=getattr(self.config.task, "class_weight", None) is not None)
         model_task = self.meta.get("task")
         task = self.config.task.type or model_task or self._classifies(data, network) or data.task
         if task == "classification" and data.in_memory and not isinstance(data.y, dict):

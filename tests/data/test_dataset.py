@@ -597,3 +597,20 @@ def test_a_stream_of_named_targets_of_a_width_tf_data_does_not_know_reads_it_fro
     stream = windows.map(lambda w: (w[:3], {"next": w[-2:], "level": w[:1]}))
     data = from_stream("windows", stream)
     assert data.num_outputs == {"next": 2, "level": 1}
+
+
+def test_a_streams_first_elements_are_read_once_for_its_first_labels_and_its_checks():
+    """They were read up to three times — the first labels, the finite check's sample, the sample
+    weights' —, each decoding its 256 examples."""
+    import tensorflow as tf
+
+    decoded = tf.Variable(0, dtype=tf.int64)
+
+    def decode(i):
+        decoded.assign_add(1)
+        return tf.fill([3], tf.cast(i, tf.float32)), i % 4, tf.constant(1.0)
+
+    data = as_dataset("files", tf.data.Dataset.range(1000).map(decode))
+    assert int(decoded.numpy()) == 256
+    assert (data.size, data.num_outputs, data.head) == (1000, 4, None)
+    np.testing.assert_array_equal(data.first_labels, np.arange(256) % 4)

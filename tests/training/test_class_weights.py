@@ -151,3 +151,31 @@ def test_class_weights_weigh_the_loss_and_not_the_accuracy_as_keras_fit_does(tmp
         assert got[key] == want[key], key
     for mine, keras_own in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_array_equal(mine, keras_own)
+
+
+def test_a_streams_labels_are_read_once_for_its_class_weights(tmp_path, monkeypatch):
+    """They were read twice before the first step — every label's range, then each class's count —,
+    each pass decoding every example (1,000 here)."""
+    import keras
+    import tensorflow as tf
+
+    import lossexp
+
+    decoded, first = tf.Variable(0, dtype=tf.int64), []
+
+    def decode(i):
+        decoded.assign_add(1)
+        return tf.fill([3], tf.cast(i, tf.float32) / 1000), i % 3
+
+    class FirstStep(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            first.append(int(decoded.numpy()))
+            self.model.stop_training = True
+
+    monkeypatch.chdir(tmp_path)
+    inputs = keras.Input((3,))
+    network = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    lossexp.fit(network, tf.data.Dataset.range(1000).map(decode), task={"class_weight": "balanced"},
+                trainer={"epochs": 1, "verbose": 0, "steps_per_execution": 1, "shuffle": "none"},
+                tracking={"enabled": False}, callbacks=[FirstStep()])
+    assert first[0] < 1500
