@@ -1,12 +1,14 @@
 """The first training step on a stream of 20,000 64×64 PNGs: its time (wall and CPU, from the call)
 and the images decoded before it, ``lossexp.fit`` against Keras' ``fit`` on the same stream — files
-read and decoded by ``decode_png`` then ``.batch(32)`` (decodes counted in the graph), or Keras'
-``image_dataset_from_directory(batch_size=32)`` (time only). One JSON line per process; run the
+read and decoded by ``decode_png`` then ``.batch(32)`` (decodes counted in the graph) — ``paths`` in one
+fixed shuffled order, ``shuffled`` with the paths reshuffled at every pass before decoding (Keras' idiom:
+``.shuffle(20_000)`` of the paths) — or Keras' ``image_dataset_from_directory(batch_size=32)`` (time only;
+it shuffles its paths at every pass too). One JSON line per process; run the
 sides interleaved, a process each (docs/performance.md, "Start-up on a stream")::
 
     python -m benchmarks.stream_first_step generate /tmp/pngs
-    python -m benchmarks.stream_first_step keras /tmp/pngs paths
-    python -m benchmarks.stream_first_step lossexp /tmp/pngs paths [shuffle]
+    python -m benchmarks.stream_first_step keras /tmp/pngs paths|shuffled|directory
+    python -m benchmarks.stream_first_step lossexp /tmp/pngs paths|shuffled|directory [shuffle]
 
 Both sides run one step per call (``steps_per_execution=1``) and stop after the first."""
 from __future__ import annotations
@@ -52,6 +54,8 @@ def main(side: str, root: str, source: str, shuffle: str = "") -> dict:
 
         data = tf.data.Dataset.from_tensor_slices(([found[i][0] for i in order],
                                                    np.array([found[i][1] for i in order], "int64")))
+        if source == "shuffled":
+            data = data.shuffle(len(found), seed=0)
         data = data.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(32)
     inputs = keras.Input((64, 64, 3))
     hidden = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs))

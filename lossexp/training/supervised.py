@@ -246,7 +246,13 @@ class SupervisedTrainer(Trainer):
         if bound is not None:  # checked in the input pipeline (lossexp.data.label_check), batch by batch
             train, validation = (part and replace(part, batch_map=checking(bound, part.batch_map))
                                  for part in (train, validation))
-        return {"x": batched(train, batch, order=self.stream_order()),
+        from lossexp.training.epoch_order import own_order_warning, shuffles_itself
+
+        order = self.stream_order()
+        if self.config.trainer.shuffle == "each_epoch" and shuffles_itself(train.stream):
+            order = None  # it reorders itself at every pass (before decoding, at best), as Keras' fit trains it
+            own_order_warning(data.name, data.first_labels)
+        return {"x": batched(train, batch, order=order),
                 "shuffle": False,  # the stream shuffles itself (Keras would warn that it cannot)
                 "validation_data": batched(validation, batch, cache=True) if validation is not None else None}
 
