@@ -111,7 +111,8 @@ class Dataset:
     float_targets: Optional[FloatTargets] = None
     #: a classification stream of known length whose integer labels were not all read: its classes are its
     #: first :data:`CHECKED_ELEMENTS` labels' highest + 1, the rest checked as it trains
-    #: (:mod:`lossexp.data.label_check`), or read by :meth:`with_labels_read` where all are needed
+    #: (:mod:`lossexp.data.label_check`), or read by :meth:`with_labels_read` where all are needed; of
+    #: targets by output name, the outputs ``extras["unread_keys"]`` names
     unread_labels: bool = False
     #: a stream's first :data:`CHECKED_ELEMENTS` elements as arrays, read once by the source's reading
     #: (:func:`from_stream`) for both its first labels and :func:`checked`'s checks, which drops them
@@ -261,6 +262,12 @@ class Dataset:
         if not self.unread_labels:
             return self
         target = self.stream.element_spec[1]
+        if isinstance(target, dict):  # targets by output name: each output's labels read in the one pass
+            _, ranges, _ = read_pass(self.name, self.stream, False, self.extras["unread_keys"])
+            for key, (lowest, _) in ranges.items():
+                check_labels(self.name, lowest, f"in the stream's labels of output {key!r}")
+            return replace(self, num_outputs={**self.num_outputs, **{key: high + 1 for key, (_, high) in ranges.items()}},
+                           unread_labels=False)
         if per_example and self.splitter is None and target.shape.rank is not None \
                 and target.shape.as_list() in ([], [1]):
             size = elements_within(self.stream, READ_BATCH, READ_BYTES)
@@ -467,11 +474,17 @@ def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
                                                        for key, t in y.items()}, *weight))
         y_spec = stream.element_spec[1]
     rows = [key for key, spec in y_spec.items() if spec.shape.rank == 1 and spec.shape[0] not in (None, 1)]
-    head = first_elements(stream) if rows else None  # read once for the one-hot rows and the checks
+    integer = [key for key, spec in y_spec.items() if spec.dtype.is_integer]
+    # the first elements, read once for the one-hot rows, the first labels and the checks
+    head = first_elements(stream) if rows or integer and size is not None else None
     one_hot_keys = {key for key in rows if one_hot(np.asarray(head[1][key]))}  # read on the first elements
-    label_keys = sorted(key for key, spec in y_spec.items() if spec.dtype.is_integer and key not in one_hot_keys)
-    counted, ranges, _ = read_pass(name, stream, count=size is None, label_keys=label_keys) \
-        if label_keys or size is None else (size, {}, None)
+    label_keys = sorted(key for key in integer if key not in one_hot_keys)
+    unread = size is not None and bool(label_keys)  # their first labels tell; the rest are checked as they train
+    if unread:
+        counted, ranges = size, {key: (int(np.min(head[1][key])), int(np.max(head[1][key]))) for key in label_keys}
+    else:
+        counted, ranges, _ = read_pass(name, stream, count=size is None, label_keys=label_keys) \
+            if label_keys or size is None else (size, {}, None)
     outputs: Dict[str, int] = {}
     for key, spec in y_spec.items():
         if key in ranges:
@@ -481,8 +494,9 @@ def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
             outputs[key] = regression_outputs(stream.map(lambda x, y, *w, key=key: y[key]), spec)
     size = enough_examples(name, counted if size is None else size)
     tasks = {key: "classification" if key in ranges or key in one_hot_keys else "regression" for key in y_spec}
-    return Dataset(name, "multi_output", stream=stream, size=size, num_outputs=outputs, extras={"output_tasks": tasks},
-                   head=head)
+    extras = {"output_tasks": tasks, **({"unread_keys": label_keys} if unread else {})}
+    return Dataset(name, "multi_output", stream=stream, size=size, num_outputs=outputs, extras=extras, head=head,
+                   unread_labels=unread)
 
 
 def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Optional[int] = None,

@@ -5,13 +5,14 @@ once, as Keras' ``fit`` does, its classes and task told by its first labels: a p
 images before the first step decodes each once (minutes on two cores). Its every batch is then
 checked in the input pipeline (a minimum and a maximum per batch, in the graph), and the first
 label out of range ends the run with the one line the pass gave: a negative label, or one the
-network has no output for, naming the example found by reading the stream up to it.
+network has no output for, naming the example found by reading the stream up to it. Targets by
+output name (a network of several outputs) are checked so, output by output.
 """
 from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any, Callable, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
 
@@ -32,31 +33,43 @@ def label_bound(y_true: Any, y_pred: Any) -> int:
     return 2 if got[-1:] == (1,) or tuple(got) == tuple(labels) else int(got[-1])
 
 
-def checking(bound: int, then: Optional[Callable[..., Any]] = None) -> Callable[..., Any]:
+#: a label bound, or one per output name (targets by output name)
+Bound = Union[int, Dict[str, int]]
+
+
+def checking(bound: Bound, then: Optional[Callable[..., Any]] = None) -> Callable[..., Any]:
     """A function of a batch ``(x, y[, sample_weight])`` that asserts its labels lie in 0 … bound-1
-    (else tf.data's InvalidArgumentError, carrying :data:`MARKER` and the batch's lowest and highest
+    — each named output's below its own, of a ``bound`` by output name — (else tf.data's
+    InvalidArgumentError, carrying :data:`MARKER`, the output's name, and the batch's lowest and highest
     label), followed by ``then`` (a part's own batch function, class weights)."""
     import tensorflow as tf
 
-    def check(x: Any, y: Any, *weight: Any) -> Any:
+    def asserted(y: Any, most: int, key: str = "") -> Any:
         labels = tf.reshape(y, [-1])
         lowest, highest = tf.reduce_min(labels), tf.reduce_max(labels)
-        inside = tf.logical_and(lowest >= 0, highest < bound)
-        with tf.control_dependencies([tf.debugging.Assert(inside, [MARKER, lowest, highest])]):
-            y = tf.identity(y)
+        inside = tf.logical_and(lowest >= 0, highest < most)
+        with tf.control_dependencies([tf.debugging.Assert(inside, [MARKER, f"output:{key}", lowest, highest])]):
+            return tf.identity(y)
+
+    def check(x: Any, y: Any, *weight: Any) -> Any:
+        if isinstance(bound, dict):
+            y = {**y, **{key: asserted(y[key], most, key) for key, most in bound.items()}}
+        else:
+            y = asserted(y, bound)
         return then(x, y, *weight) if then else (x, y, *weight)
 
     return check
 
 
-def first_outside(stream: Any, bound: int) -> Tuple[int, int]:
-    """(index, label) of the first example of ``stream`` with a label outside 0 … bound-1, read in
-    batches up to it (only once training met one: the run ends)."""
+def first_outside(stream: Any, bound: int, key: str = "") -> Tuple[int, int]:
+    """(index, label) of the first example of ``stream`` with a label outside 0 … bound-1 (of its
+    output ``key``, of targets by output name), read in batches up to it (only once training met one:
+    the run ends)."""
     from lossexp.data.streams import READ_BATCH, READ_BYTES, batches, elements_within
 
     size = elements_within(stream, READ_BATCH, READ_BYTES)
     start = 0
-    for y in batches(stream.map(lambda x, y, *weight: y), size).as_numpy_iterator():
+    for y in batches(stream.map(lambda x, y, *weight: y[key] if key else y), size).as_numpy_iterator():
         flat = y.reshape(len(y), -1)
         outside = np.flatnonzero(((flat < 0) | (flat >= bound)).any(axis=1))
         if len(outside):
@@ -81,11 +94,11 @@ def first_not_whole(stream: Any) -> int:
 
 
 @contextlib.contextmanager
-def labels_in_range(data: Any, bound: Optional[int], refusal: Callable[[int], None]) -> Iterator[None]:
+def labels_in_range(data: Any, bound: Optional[Bound], refusal: Callable[[int, str], None]) -> Iterator[None]:
     """Training on ``data`` whose labels :func:`checking` asserts below ``bound``: the assertion is one
     line, a negative label's as the pass before training gave it (``-1 in the stream's labels``), a
-    label ≥ ``bound`` as ``refusal(label)`` raises it (the network's outputs against that many classes),
-    each naming the example."""
+    label ≥ ``bound`` as ``refusal(label, output)`` raises it (the network's outputs against that many
+    classes; ``output`` "" for one target), each naming the example (and the output)."""
     import tensorflow as tf
 
     from lossexp.data.checks import check_labels
@@ -97,19 +110,24 @@ def labels_in_range(data: Any, bound: Optional[int], refusal: Callable[[int], No
             raise invalid_value("task.type", "classification needs class labels (integers, or floats of whole values); "
                                 f"data {data.name!r} has other numbers (at example {first_not_whole(data.stream)})",
                                 "classification") from None
-        found = re.search(re.escape(MARKER) + r"\]\s*\[\[?(-?\d+)\]?\]\s*\[\[?(-?\d+)", str(exc))
+        found = re.search(re.escape(MARKER) + r"\]\s*\[output:(.*?)\]\s*\[\[?(-?\d+)\]?\]\s*\[\[?(-?\d+)", str(exc))
         if bound is None or found is None:
             raise
-        index, label = first_outside(data.stream, bound)
+        key = found.group(1)
+        index, label = first_outside(data.stream, bound[key] if key else bound, key)
         if index < 0:  # not found again (a stream that differs between passes): the batch's
-            lowest, highest = int(found.group(1)), int(found.group(2))
+            lowest, highest = int(found.group(2)), int(found.group(3))
             label, where = (lowest if lowest < 0 else highest), "in a training batch"
         else:
             where = f"at example {index}"
+        where = f"of output {key!r} {where}" if key else where
         if label < 0:
             check_labels(data.name, label, f"in the stream's labels {where}")
         try:
-            refusal(label)
+            refusal(label, key)
         except ConfigError as refused:
             raise ConfigError(f"{refused} (label {label} in the stream's labels {where})") from None
+        if key:  # the outputs' check tells no one output's classes from targets by output name
+            raise invalid_value(f"data ({data.name})", f"labels 0…{bound[key] - 1} of output {key!r} (one per unit "
+                                "of its network output)", f"{label} in the stream's labels {where}") from None
         raise

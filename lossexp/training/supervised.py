@@ -166,7 +166,8 @@ class SupervisedTrainer(Trainer):
         y_pred = as_arrays(network, y_pred)
         check_outputs(name, data, y, y_pred)
         # a stream's labels not all read: each batch's checked as it trains, against the outputs' classes
-        self._label_bound = label_bound(y, y_pred) if getattr(data, "unread_labels", False) else None
+        self._label_bound = None if not getattr(data, "unread_labels", False) else label_bound(y, y_pred) \
+            if not isinstance(y, dict) else {key: label_bound(y[key], y_pred[key]) for key in data.extras["unread_keys"]}
         if config.task.class_weight is not None and data.task == "multi_output":  # Keras' fit refuses it too
             raise invalid_value("task.class_weight", "null for a network of several outputs (weigh examples by "
                                 "class with the data's own sample weights, (x, y, sample_weight): one array every "
@@ -258,9 +259,10 @@ class SupervisedTrainer(Trainer):
 
     def checked_labels(self, data: Any, model: Any, model_name: str) -> Any:
         """Training, its labels checked as it goes (:meth:`fit_arguments`): a label out of range is one line."""
-        def refusal(label: int) -> None:
+        def refusal(label: int, key: str) -> None:
             x, y = data.sample(1)
-            check_outputs(model_name, replace(data, num_outputs=label + 1), y,
+            outputs = {**data.num_outputs, key: label + 1} if key else label + 1
+            check_outputs(model_name, replace(data, num_outputs=outputs), y,
                           as_arrays(model.network, forward(model.network, x, data, model_name)))
 
         return labels_in_range(data, getattr(self, "_label_bound", None), refusal)

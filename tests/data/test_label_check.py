@@ -94,3 +94,44 @@ def test_a_float_label_not_whole_past_the_first_is_one_line_naming_its_example_a
                                "'classification'")
     [run] = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").search_runs(["1"])
     assert run.info.status == "FAILED"
+
+
+def by_output(y):
+    """:func:`counted_stream` with targets by output name: the labels ``y`` of output "kind", a number of "size"."""
+    import tensorflow as tf
+
+    stream, read = counted_stream(y)
+    return stream.map(lambda x, label: (x, {"kind": label, "size": tf.cast(label, tf.float32)[None]})), read
+
+
+def two_heads(classes: int):
+    import keras
+
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, {"kind": keras.layers.Dense(classes, activation="softmax", name="kind")(inputs),
+                                "size": keras.layers.Dense(1, name="size")(inputs)}, name="net")
+
+
+def test_targets_by_output_name_of_known_length_are_not_read_in_full_before_training():
+    """Before: every output's labels were read in a pass over all 1,000 examples, as for a stream of unknown length."""
+    from lossexp.data.dataset import as_dataset
+
+    stream, read = by_output(np.arange(EXAMPLES) % 3)
+    data = as_dataset("gen", stream)
+    assert len(read) < 3 * 256, len(read)
+    assert (data.num_outputs, data.size, data.unread_labels) == ({"kind": 3, "size": 1}, EXAMPLES, True)
+    assert data.with_labels_read().num_outputs == {"kind": 3, "size": 1} and len(read) >= EXAMPLES
+
+
+def test_a_label_of_an_output_out_of_range_past_the_first_is_one_line_naming_the_output(tmp_path, monkeypatch):
+    import lossexp
+
+    monkeypatch.chdir(tmp_path)
+    y = np.arange(EXAMPLES) % 5
+    y[700] = 7
+    stream, _ = by_output(y)
+    with pytest.raises(ConfigError) as info:
+        lossexp.fit(two_heads(5), stream, trainer={"epochs": 1, "verbose": 0, "batch_size": 100},
+                    tracking={"enabled": False})
+    assert str(info.value) == ("Invalid value for data (python): expected labels 0…4 of output 'kind' (one per unit of "
+                               "its network output), got \"7 in the stream's labels of output 'kind' at example 700\"")
