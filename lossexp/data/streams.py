@@ -57,8 +57,30 @@ def pipeline(stream: Any) -> Any:
 
 def reshuffles(stream: Any) -> bool:
     """Whether a stream's pipeline holds a shuffle that reorders it at every pass — tf.data's
-    default, ``.shuffle(n)`` — read from its graph (the functions of an ``interleave`` included)."""
-    graph = pipeline(stream)
+    default, ``.shuffle(n)`` — read from its datasets, each one's inputs, and the graphs of their
+    functions (an ``interleave``'s datasets included): the stream's own serialised graph holds its every
+    constant (a ``from_tensor_slices`` of 614 MB of arrays: 4.6 s and 1.8 GB more to read it)."""
+    seen, pending = set(), [stream]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if "Shuffle" in type(node).__name__ and getattr(node, "_reshuffle_each_iteration", True) is not False:
+            return True
+        try:
+            inputs, functions = list(node._inputs()), list(node._functions())
+        except (AttributeError, NotImplementedError):  # not a dataset lossexp can walk: its serialised graph
+            return shuffles_in(pipeline(stream))
+        if any(shuffles_in(function.function.graph.as_graph_def()) for function in functions):
+            return True
+        pending.extend(inputs)
+    return False
+
+
+def shuffles_in(graph: Any) -> bool:
+    """Whether a ``GraphDef`` (a stream's pipeline, a dataset function's graph) holds a shuffle that
+    reorders at every pass, the functions of its library included."""
     if graph is None:
         return False
     nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
