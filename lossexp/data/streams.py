@@ -57,44 +57,49 @@ def pipeline(stream: Any) -> Any:
 
 def reshuffles(stream: Any) -> bool:
     """Whether a stream's pipeline holds a shuffle that reorders it at every pass — tf.data's
-    default, ``.shuffle(n)`` — read from its datasets, each one's inputs, and the graphs of their
-    functions (an ``interleave``'s datasets included): the stream's own serialised graph holds its every
-    constant (a ``from_tensor_slices`` of 614 MB of arrays: 4.6 s and 1.8 GB more to read it)."""
+    default, ``.shuffle(n)`` — read from its datasets and their functions' graphs (an ``interleave``'s
+    datasets included: :func:`function_graphs`)."""
+    return any(graph is None or shuffles_in(graph) for graph in function_graphs(stream, shuffled=True))
+
+
+def shuffles_in(graph: Any) -> bool:
+    """Whether a ``GraphDef`` (a stream's pipeline, a dataset function's graph) holds a shuffle that
+    reorders at every pass, the functions of its library included."""
+    nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
+    return any(node.op in SHUFFLES and node.attr["reshuffle_each_iteration"].b for node in nodes)
+
+
+def function_graphs(stream: Any, shuffled: bool = False) -> Iterator[Any]:
+    """The ``GraphDef`` of each function of a stream's datasets (a map's, an interleave's …), read from
+    the datasets and each one's inputs — with ``shuffled``, a None first for a dataset that shuffles at
+    every pass —, or the stream's whole serialised graph for one lossexp cannot walk: that graph holds its
+    every constant (a ``from_tensor_slices`` of 614 MB of arrays: 4.6 s and 1.8 GB more to read)."""
     seen, pending = set(), [stream]
     while pending:
         node = pending.pop()
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if "Shuffle" in type(node).__name__ and getattr(node, "_reshuffle_each_iteration", True) is not False:
-            return True
+        if shuffled and "Shuffle" in type(node).__name__ and getattr(node, "_reshuffle_each_iteration", True) is not False:
+            yield None
         try:
             inputs, functions = list(node._inputs()), list(node._functions())
         except (AttributeError, NotImplementedError):  # not a dataset lossexp can walk: its serialised graph
-            return shuffles_in(pipeline(stream))
-        if any(shuffles_in(function.function.graph.as_graph_def()) for function in functions):
-            return True
+            whole = pipeline(stream)
+            yield from ([whole] if whole is not None else [])
+            return
+        for function in functions:
+            yield function.function.graph.as_graph_def()
         pending.extend(inputs)
-    return False
-
-
-def shuffles_in(graph: Any) -> bool:
-    """Whether a ``GraphDef`` (a stream's pipeline, a dataset function's graph) holds a shuffle that
-    reorders at every pass, the functions of its library included."""
-    if graph is None:
-        return False
-    nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
-    return any(node.op in SHUFFLES and node.attr["reshuffle_each_iteration"].b for node in nodes)
 
 
 def random_ops(stream: Any) -> List[str]:
     """The random ops of the functions in a stream's pipeline (a ``.map(augment)``: ``tf.random.normal``'s
-    RandomStandardNormal, a Keras ``RandomFlip``'s StatelessRandomUniformV2), read from its graph: what
-    makes its examples differ from the source's, the validation split's among them when cut from it."""
-    graph = pipeline(stream)
-    if graph is None:
-        return []
-    return sorted({node.op for function in graph.library.function for node in function.node_def
+    RandomStandardNormal, a Keras ``RandomFlip``'s StatelessRandomUniformV2), read from its functions'
+    graphs (:func:`function_graphs`): what makes its examples differ from the source's, the validation
+    split's among them when cut from it."""
+    return sorted({node.op for graph in function_graphs(stream)
+                   for node in [*graph.node, *(n for function in graph.library.function for n in function.node_def)]
                    if "Random" in node.op and node.op != "StatelessRandomGetKeyCounter"})
 
 
