@@ -428,7 +428,9 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
 
         known = train_set.classes is not None and held_out.classes is not None
         floats = [part.float_targets for part in (train_set, held_out)]
+        unread_keys = sorted({*train_set.extras.get("unread_keys", []), *held_out.extras.get("unread_keys", [])})
         whole = replace(train_set, stream=joined, size=train_set.examples + held_out.examples, num_outputs=classes,
+                        extras={**train_set.extras, **({"unread_keys": unread_keys} if unread_keys else {})},
                         splitter=own_split, unread_labels=train_set.unread_labels or held_out.unread_labels,
                         classes=np.concatenate([train_set.classes, held_out.classes]) if known else None,
                         float_targets=floats[0].joined(joined, floats[1]) if all(floats) else None)

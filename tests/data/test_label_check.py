@@ -135,3 +135,14 @@ def test_a_label_of_an_output_out_of_range_past_the_first_is_one_line_naming_the
                     tracking={"enabled": False})
     assert str(info.value) == ("Invalid value for data (python): expected labels 0…4 of output 'kind' (one per unit of "
                                "its network output), got \"7 in the stream's labels of output 'kind' at example 700\"")
+
+
+def test_a_validation_stream_of_its_own_by_output_name_keeps_which_labels_train_unread():
+    """A training stream of unknown length (read in its pass) beside a validation stream of known
+    length (read as it trains): which outputs' labels were unread was the training stream's, none."""
+    from lossexp.data.dataset import as_dataset
+
+    known, _ = by_output(np.arange(EXAMPLES) % 3)
+    data = as_dataset("gen", {"train": known.take(800).filter(lambda x, y: True), "validation": known.skip(800)})
+    assert (data.unread_labels, data.extras["unread_keys"]) == (True, ["kind"])
+    assert data.with_labels_read().num_outputs == {"kind": 3, "size": 1}
