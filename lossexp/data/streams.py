@@ -105,27 +105,26 @@ def random_ops(stream: Any) -> List[str]:
 
 def batch_size_of(stream: Any) -> Optional[int]:
     """The batch size of a stream whose elements are batches (``.batch(n)``, ``.padded_batch(n)``, then
-    maps, prefetching, caching …), read from its pipeline's graph, that unbatch into examples (every
-    tensor's first axis that size or unknown); None for a stream of examples, and for one whose last
-    batching is followed by an operation that may reshape its elements (an ``unbatch``, a
-    ``flat_map``): such a stream is not known to be batched."""
+    maps, prefetching, caching …), read from its datasets (each one's first input), that unbatch into
+    examples (every tensor's first axis that size or unknown); None for a stream of examples, and for one
+    whose last batching is followed by an operation that may reshape its elements (an ``unbatch``, a
+    ``flat_map``): such a stream is not known to be batched. Its serialised graph, read before, holds its
+    every constant (a ``from_tensor_slices`` of 614 MB of arrays, batched: 4.6 s and 1.8 GB more)."""
     import tensorflow as tf
 
     specs = tf.nest.flatten(stream.element_spec)
-    graph = pipeline(stream) if specs and all(spec.shape.rank for spec in specs) else None
-    if graph is None:
+    if not specs or not all(spec.shape.rank for spec in specs):
         return None
-    nodes = {node.name: node for node in graph.node}
-    output = next((node for node in graph.node if node.op == "_Retval"), None)
-    node = nodes.get(output.input[0].split(":")[0]) if output is not None and output.input else None
-    while node is not None and node.op in KEEPS_ELEMENTS:
-        node = nodes.get(node.input[0].split(":")[0]) if node.input else None
-    if node is None or node.op not in BATCHES or len(node.input) < 2:
+    node = stream
+    while node is not None and type(node).__name__.lstrip("_") in KEEPS_ELEMENTS:
+        inputs = list(node._inputs())
+        node = inputs[0] if inputs else None
+    if node is None or type(node).__name__.lstrip("_") not in BATCHES:
         return None
-    constant = nodes.get(node.input[1].split(":")[0])
-    if constant is None or constant.op != "Const":
+    try:
+        size = int(node._batch_size)
+    except (AttributeError, TypeError, ValueError):  # a batch size computed in a graph: not known here
         return None
-    size = int(tf.make_ndarray(constant.attr["value"].tensor))
     return size if all(spec.shape[0] in (None, size) for spec in specs) else None
 
 
