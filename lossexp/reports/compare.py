@@ -34,11 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _compare(argv: List[str]) -> int:
     args = build_parser().parse_args(argv)
-    from rich.console import Console
-
     from lossexp.reports import query
     from lossexp.reports.selection import select
-    from lossexp.reports.table import runs_table
 
     client, uri = query.open_store(args.uri)
     chosen = select(client, args.runs)
@@ -54,18 +51,7 @@ def _compare(argv: List[str]) -> int:
     group_keys = [k for k in keys if k not in over]
     groups = group_rows(rows, group_keys)
     base = baseline(groups, group_keys, args.baseline)
-    best = parent.data.tags.get("sweep.best_run_id") if parent is not None else None
-    Console().print(runs_table(rows, table_keys, chosen.title, best))
-    objective = children[0].data.params.get("objective.metric", "val_loss")
-    measures = sorted({r.data.params.get("objective.metric", "val_loss") for r in children})
-    if len(measures) > 1:
-        print(f"lossexp: note: the runs' objective.metric differ ({', '.join(measures)}): their objectives "
-              f"are not one measure; the history figure shows {objective}")
-    if len(groups) < len(rows) or base is not None:
-        from lossexp.reports.summary_table import groups_table
-
-        averaged = f"mean ± standard error over {', '.join(over)}" if over else "each run alone"
-        Console().print(groups_table(groups, objective, base, f"{len(groups)} groups ({averaged})", over))
+    objective = _print_tables(chosen, rows, table_keys, groups, base, over)
     out = args.out or Path(os.getcwd()) / "outputs" / "compare" / f"{_name(parent, children)}.png"
     plotted = [_group_row(i, g) for i, g in enumerate(groups)] if len(groups) < len(rows) else rows
     errors = {r.run_id: (g.objective.se, {c: s.se for c, s in g.components.items()})
@@ -78,21 +64,41 @@ def _compare(argv: List[str]) -> int:
     if parent is None:
         print(f"lossexp: plots written to {png} and {history} (not logged: several runs have no one parent run)")
         return 0
-    for path in (png, history):
-        client.log_artifact(parent.info.run_id, str(path), "compare")
-    print(f"lossexp: plot written to {png} and logged to run {parent.info.run_id} as compare/{png.name}")
-    print(f"lossexp: history written to {history} and logged to run {parent.info.run_id} as compare/{history.name}")
-    ablated = _plot_ablation(parent, objective, out.with_name(f"{out.stem}-ablation.png").resolve(), chosen.title)
-    if ablated is not None:
-        client.log_artifact(parent.info.run_id, str(ablated), "compare")
-        print(f"lossexp: ablation written to {ablated} and logged to run {parent.info.run_id} "
-              f"as compare/{ablated.name}")
-    front = _plot_front(parent, children, out.with_name(f"{out.stem}-pareto.png").resolve(), chosen.title)
-    if front is not None:
-        client.log_artifact(parent.info.run_id, str(front), "compare")
-        print(f"lossexp: Pareto front written to {front} and logged to run {parent.info.run_id} "
-              f"as compare/{front.name}")
+    _log_to_parent(client, parent, children, objective, chosen.title, out, [("plot", png), ("history", history)])
     return 0
+
+
+def _print_tables(chosen, rows, table_keys: List[str], groups, base, over: List[str]) -> str:
+    """The runs' table, then the groups' when runs were averaged or a baseline is given; the objective's name."""
+    from rich.console import Console
+
+    from lossexp.reports.table import runs_table
+
+    children, parent = chosen.runs, chosen.parent
+    best = parent.data.tags.get("sweep.best_run_id") if parent is not None else None
+    Console().print(runs_table(rows, table_keys, chosen.title, best))
+    objective = children[0].data.params.get("objective.metric", "val_loss")
+    measures = sorted({r.data.params.get("objective.metric", "val_loss") for r in children})
+    if len(measures) > 1:
+        print(f"lossexp: note: the runs' objective.metric differ ({', '.join(measures)}): their objectives "
+              f"are not one measure; the history figure shows {objective}")
+    if len(groups) < len(rows) or base is not None:
+        from lossexp.reports.summary_table import groups_table
+
+        averaged = f"mean ± standard error over {', '.join(over)}" if over else "each run alone"
+        Console().print(groups_table(groups, objective, base, f"{len(groups)} groups ({averaged})", over))
+    return objective
+
+
+def _log_to_parent(client, parent, children, objective: str, title: str, out: Path, figures) -> None:
+    """Log a sweep's figures to its parent run under ``compare/``, with an ablation's and a Pareto front's."""
+    ablated = _plot_ablation(parent, objective, out.with_name(f"{out.stem}-ablation.png").resolve(), title)
+    front = _plot_front(parent, children, out.with_name(f"{out.stem}-pareto.png").resolve(), title)
+    figures = [*figures, *([("ablation", ablated)] if ablated is not None else []),
+               *([("Pareto front", front)] if front is not None else [])]
+    for what, path in figures:
+        client.log_artifact(parent.info.run_id, str(path), "compare")
+        print(f"lossexp: {what} written to {path} and logged to run {parent.info.run_id} as compare/{path.name}")
 
 
 def _name(parent, runs) -> str:

@@ -69,10 +69,12 @@ def test_runs_and_compare_show_and_plot_the_sweep(sweep):
     assert compared.returncode == 0, compared.stderr
     png = cwd / "outputs" / "compare" / f"{parent.info.run_id}.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
-    logged = [a.path for a in MlflowClient(uri).list_artifacts(parent.info.run_id, "compare")]
-    assert logged == [f"compare/{png.name}"]
+    history = png.with_name(f"{png.stem}-history.png")
+    assert history.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    logged = sorted(a.path for a in MlflowClient(uri).list_artifacts(parent.info.run_id, "compare"))
+    assert logged == [f"compare/{history.name}", f"compare/{png.name}"]
     bad = lossexp(cwd, "compare", "0123456789abcdef")
-    assert bad.returncode == 2 and bad.stderr.startswith("lossexp: error: Unknown sweep '0123456789abcdef'")
+    assert bad.returncode == 2 and bad.stderr.startswith("lossexp: error: Unknown run '0123456789abcdef'")
 
 
 def test_mlflow_ui_shows_the_sweep_in_chromium(sweep, tmp_path):
