@@ -34,6 +34,7 @@ from lossexp import metric_names
 from lossexp.tracking import held_signals, store
 from lossexp.tracking.clock import startup_seconds
 from lossexp.tracking.points import Points
+from lossexp.training import step_values
 from lossexp.training.step_count import IntervalCallback
 from lossexp.training.drift import WeightDrift
 
@@ -146,6 +147,7 @@ class RunRecorder(IntervalCallback):
 
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         super().on_train_begin(logs)
+        step_values.forget(self.model)  # the rate at step 0 is read now: it may have been set since the last fit
         self._drift_measured = None
         if self.track_drift:
             self.drift = WeightDrift(weighted_layers(self.model))
@@ -200,7 +202,8 @@ class RunRecorder(IntervalCallback):
     def _sample(self, logs: Dict[str, Any]) -> None:
         values = {key: value for key, value in logs.items() if np.isscalar(value) or np.ndim(value) == 0}
         values.update(tracked_weights(self.model))
-        values.update(learning_rates(self.model))
+        carried = step_values.last(self.model)  # the rate the last call ended with, if its step carries it
+        values.update(_floats(carried) if carried is not None else learning_rates(self.model))
         self.sink.add(values, step=self.step)
         if self.drift is not None and self._drift_due():
             self._measure_drift()

@@ -47,6 +47,7 @@ from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.network_metrics import networks_own_metrics
 from lossexp.training.rewire import SeveralOutputs, SharedLayer, with_layer_outputs
 from lossexp.training.sparse_gradients import rows_summed
+from lossexp.training import step_values
 from lossexp.training.weight_decay import spare
 
 
@@ -464,7 +465,18 @@ class ComposedModel(keras.Model):
             gradients = [None if g is None else tf.identity(g) for g in rows_summed(gradients)]
         self.optimizer.apply_gradients(zip(gradients, variables))
         self.composition.after_step(terms)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        # the rate after the update (a schedule's at the updates made), carried out with the logs
+        rates = {name: ops.convert_to_tensor(rate) for name, rate in self.learning_rates().items()}
+        return step_values.with_values(self.compute_metrics(x, y, y_pred, sample_weight=sample_weight), rates)
+
+    def make_train_function(self, force: bool = False) -> Any:
+        """Keras' train function, the values the step carries taken out of its logs
+        (:mod:`lossexp.training.step_values`): the recorder reads the learning rate without an op."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force)
+        self.train_function = step_values.carried(self, self.train_function)
+        return self.train_function
 
     def test_step(self, data: Any) -> Dict[str, Any]:
         """Keras' test step on the multi-output view; training-only terms left out of the logs."""

@@ -130,8 +130,10 @@ def test_the_learning_rate_is_recorded_at_each_sample_as_its_schedule_gives_it(t
     cosine = keras.optimizers.schedules.CosineDecay(0.1, 10)
     # 36 training rows in batches of 8: 5 steps an epoch, sampled every 2 and at each epoch's end
     assert sorted(logged) == [0, 2, 4, 5, 7, 9, 10]
+    # computed in the compiled step, as the update's is: 1 + cos(π·9/10) cancels 4 bits of float32, which
+    # differ from the eager schedule's in the last bits at step 9 (2.5e-6 relative)
     for step, value in logged.items():
-        assert value == pytest.approx(float(cosine(step)), rel=1e-6), step
+        assert value == pytest.approx(float(cosine(step)), rel=1e-5), step
 
 
 def test_a_key_sampled_again_at_its_step_is_one_point_that_a_logged_model_can_link(tmp_path):
