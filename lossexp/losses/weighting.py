@@ -40,6 +40,9 @@ class Weighting:
     def __init__(self, spec: WeightSpec, owner: keras.layers.Layer) -> None:
         self.spec = spec
         self._was_changed = False  # a constant weight assigned another value (by a user's callback)
+        #: a constant weight's value as the last compiled call ended, when the run recorder lends it
+        #: (:func:`lossexp.training.step_values.lent_to_weightings`): no variable read at each sample
+        self.carried: Any = None
         if spec.trained_by_gradient:
             initial = _RAW_INITIAL[spec.parametrization](spec.value)
             self.raw_weight = owner.add_weight(name="raw_weight", shape=(), trainable=True,
@@ -94,7 +97,8 @@ class Weighting:
         """Whether a constant weight's variable has ever held another value than the configured one."""
         if not self._was_changed:
             configured = np.asarray(self.spec.initial, dtype=self.loss_weight.dtype)  # no TensorFlow op per sample
-            self._was_changed = bool(ops.convert_to_numpy(self.loss_weight) != configured)
+            current = self.carried if self.carried is not None else ops.convert_to_numpy(self.loss_weight)
+            self._was_changed = bool(np.asarray(current) != configured)
         return self._was_changed
 
     def _scheduled(self, t: Any) -> Any:

@@ -201,9 +201,11 @@ class RunRecorder(IntervalCallback):
 
     def _sample(self, logs: Dict[str, Any]) -> None:
         values = {key: value for key, value in logs.items() if np.isscalar(value) or np.ndim(value) == 0}
-        values.update(tracked_weights(self.model))
-        carried = step_values.last(self.model)  # the rate the last call ended with, if its step carries it
-        values.update(_floats(carried) if carried is not None else learning_rates(self.model))
+        carried = step_values.last(self.model)  # what the last call ended with, if its step carries it
+        with step_values.lent_to_weightings(self.model, carried):
+            values.update(tracked_weights(self.model))
+        rates = {key: value for key, value in (carried or {}).items() if key.split("/")[0] == metric_names.LEARNING_RATE}
+        values.update(_floats(rates) if carried is not None else learning_rates(self.model))
         self.sink.add(values, step=self.step)
         if self.drift is not None and self._drift_due():
             self._measure_drift()

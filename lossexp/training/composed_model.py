@@ -465,9 +465,11 @@ class ComposedModel(keras.Model):
             gradients = [None if g is None else tf.identity(g) for g in rows_summed(gradients)]
         self.optimizer.apply_gradients(zip(gradients, variables))
         self.composition.after_step(terms)
-        # the rate after the update (a schedule's at the updates made), carried out with the logs
-        rates = {name: ops.convert_to_tensor(rate) for name, rate in self.learning_rates().items()}
-        return step_values.with_values(self.compute_metrics(x, y, y_pred, sample_weight=sample_weight), rates)
+        # the rate after the update (a schedule's at the updates made) and the constant weights, carried out
+        carried = {name: ops.convert_to_tensor(rate) for name, rate in self.learning_rates().items()}
+        carried.update({step_values.constant_weight(c.name): ops.convert_to_tensor(c.weighting.loss_weight)
+                        for c in self.components if c.weighting.spec.kind == "constant"})
+        return step_values.with_values(self.compute_metrics(x, y, y_pred, sample_weight=sample_weight), carried)
 
     def make_train_function(self, force: bool = False) -> Any:
         """Keras' train function, the values the step carries taken out of its logs

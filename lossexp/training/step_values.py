@@ -2,14 +2,16 @@
 
 Reading a variable from Python after a compiled call costs about 0.2 ms of CPU (the first TensorFlow op
 after the call; 0.04 ms each next one): the optimizer's learning rate, read at every logging interval,
-cost 0.25 ms a call, 2 % of a 10-step call of a 1.4 ms MLP step. The train step adds such values to its
+cost 0.25 ms a call, 2 % of a 10-step call of a 1.4 ms MLP step; each constant component weight, read to see
+whether a callback changed it, 0.1–0.2 ms more. The train step adds such values to its
 logs under :data:`KEY`; the train function (:func:`carried`) takes them out before Keras sees the logs
 (no callback, History or progress bar shows them) and keeps the last call's on the model, where
 :func:`last` gives them: tensors the call already returned, read without an op.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+import contextlib
+from typing import Any, Callable, Dict, Iterator, Optional
 
 KEY = "_lossexp_step_values"
 _ATTRIBUTE = "_lossexp_last_step_values"
@@ -35,6 +37,28 @@ def carried(model: Any, function: Callable[[Any], Any]) -> Callable[[Any], Any]:
 def last(model: Any) -> Optional[Dict[str, Any]]:
     """The values the model's last compiled call carried (None: none since :func:`forget`)."""
     return getattr(model, _ATTRIBUTE, None)
+
+
+def constant_weight(name: str) -> str:
+    """The carried value of component ``name``'s constant weight's variable (read at each sample only to
+    see whether a callback changed it: :meth:`lossexp.losses.weighting.Weighting.tracked`)."""
+    return f"constant_weight/{name}"
+
+
+@contextlib.contextmanager
+def lent_to_weightings(model: Any, values: Optional[Dict[str, Any]]) -> Iterator[None]:
+    """Within: each constant weight of ``model``'s components is seen as its value in ``values`` (the last
+    call's), not read from its variable."""
+    components = getattr(getattr(model, "composition", None), "components", [])
+    lent = [(c.weighting, values[constant_weight(c.name)]) for c in components
+            if values and constant_weight(c.name) in values]
+    for weighting, value in lent:
+        weighting.carried = value
+    try:
+        yield
+    finally:
+        for weighting, _ in lent:
+            weighting.carried = None
 
 
 def forget(model: Any) -> None:

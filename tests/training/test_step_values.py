@@ -45,3 +45,27 @@ def test_the_recorded_rate_follows_a_callback_that_sets_it(tmp_path, monkeypatch
               .get_metric_history(run_id, "learning_rate")}
     # 40 rows in batches of 8: 5 steps an epoch, sampled every 2 and at each epoch's end
     assert logged == pytest.approx({0: 0.1, 2: 0.1, 4: 0.1, 5: 0.1, 7: 0.05, 9: 0.05, 10: 0.05})
+
+
+def test_a_constant_weight_a_callback_changes_is_recorded_from_the_next_sample_on(tiny_network, compose,
+                                                                                  regression_data):
+    """Each sample saw whether a constant weight changed by reading its variable (0.1–0.2 ms a component after
+    each call); it now sees the value the last call carried out, and records the change as it did."""
+    from lossexp.losses.cross_layer import CrossLayerNorm
+    from lossexp.tracking.callback import MetricSink, RunRecorder
+
+    class Warmup(keras.callbacks.Callback):
+        """The user's own: the weight to 0.2 after the second call (step 4)."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 3:
+                next(v for v in self.model.variables if v.path == "cross_layer/loss_weight").assign(0.2)
+
+    keras.utils.set_random_seed(0)
+    model = compose(tiny_network(), [CrossLayerNorm(name="cross_layer", weight=0.01)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", steps_per_execution=2)
+    sink = MetricSink(None, None)
+    x, y = regression_data
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[RunRecorder(sink, 2, drift=False), Warmup()])
+    assert dict(sink.history["weight/cross_layer"]) == pytest.approx({5: 0.2, 7: 0.2, 9: 0.2, 10: 0.2})
+    assert float(step_values.last(model)[step_values.constant_weight("cross_layer")]) == pytest.approx(0.2)
