@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 from mlflow.tracking import MlflowClient
 
@@ -43,8 +43,15 @@ def process_is_gone(run: Any) -> bool:
     return False
 
 
+def first_tags(interval_s: float) -> Dict[str, str]:
+    """The tags :meth:`Heartbeat.start` sets (interval, process, a first beat), for a run created
+    with them: one write to the store where three separate ones cost 17 ms each (SQLite's commit)."""
+    return {INTERVAL_TAG: str(interval_s), PROCESS_TAG: this_process(), TAG: f"{time.time():.3f}"}
+
+
 class Heartbeat:
-    """Beats once on :meth:`start`, then every ``interval_s`` seconds until :meth:`stop`."""
+    """Beats once on :meth:`start` (unless the run was created with :func:`first_tags`), then every
+    ``interval_s`` seconds until :meth:`stop`."""
 
     def __init__(self, client: MlflowClient, run_id: str, interval_s: float) -> None:
         self.client = client
@@ -56,10 +63,12 @@ class Heartbeat:
     def beat(self) -> None:
         store.set_tag(self.client, self.run_id, TAG, f"{time.time():.3f}")
 
-    def start(self) -> "Heartbeat":
-        store.set_tag(self.client, self.run_id, INTERVAL_TAG, self.interval_s)
-        store.set_tag(self.client, self.run_id, PROCESS_TAG, this_process())
-        self.beat()
+    def start(self, tagged: bool = False) -> "Heartbeat":
+        """Start beating; ``tagged``: the run already carries :func:`first_tags`."""
+        if not tagged:
+            store.set_tag(self.client, self.run_id, INTERVAL_TAG, self.interval_s)
+            store.set_tag(self.client, self.run_id, PROCESS_TAG, this_process())
+            self.beat()
         self._thread = threading.Thread(target=self._loop, name="lossexp-heartbeat", daemon=True)
         self._thread.start()
         return self

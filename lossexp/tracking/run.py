@@ -25,7 +25,7 @@ from lossexp.tracking import store
 from lossexp.tracking.callback import MetricSink
 from lossexp.errors import Terminated
 from lossexp.tracking.termination import terminate_on_signals
-from lossexp.tracking.heartbeat import Heartbeat
+from lossexp.tracking.heartbeat import Heartbeat, first_tags
 from lossexp.tracking.reaper import reap
 
 TRACEBACK_ARTIFACT = "error/traceback.txt"
@@ -88,13 +88,15 @@ class TrackedRun:
             else:
                 self.experiment_id = store.ensure_experiment(self.client, self._tracking.experiment, self.uri)
                 self.reaped = reap(self.client, [self.experiment_id], self._tracking.stale_after_s)
-                self.run_id = store.start_run(self.client, self.experiment_id, self.run_name, self._tags)
+                self.run_id = store.start_run(self.client, self.experiment_id, self.run_name,
+                                              {**self._tags, **first_tags(self._tracking.heartbeat_s)})
                 self._running = True
         except MlflowException as error:  # a server refusing the run: no run exists, bad input (exit 2)
             if not store.is_access_denied(error):
                 raise
             raise store.access_denied(error, self.uri, self._tracking.experiment) from None
-        self._heartbeat = Heartbeat(self.client, self.run_id, self._tracking.heartbeat_s).start()
+        self._heartbeat = Heartbeat(self.client, self.run_id, self._tracking.heartbeat_s).start(
+            tagged=not self.resume_run_id)  # a new run was created with its heartbeat's tags
 
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:

@@ -101,3 +101,28 @@ def test_a_signal_once_the_run_exists_but_before_the_block_ends_it_killed(tmp_pa
     client = MlflowClient(uri)
     [got] = client.search_runs([client.get_experiment_by_name("t").experiment_id])
     assert got.info.status == "KILLED"
+
+
+def test_a_new_run_is_created_with_its_heartbeat_in_one_write(tmp_path):
+    """The heartbeat's interval, process and first beat are tags of the run's creation: the store
+    sees one transaction for them, not the creation and three tags (17 ms of commit each)."""
+    import sqlalchemy
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    with TrackedRun(config(uri), "first", {}, tmp_path):  # the store and experiment exist from here on
+        pass
+    commits = []
+
+    def count(connection):
+        commits.append(connection)
+
+    sqlalchemy.event.listen(sqlalchemy.engine.Engine, "commit", count)
+    try:
+        with TrackedRun(config(uri), "r", {"loss": "none"}, tmp_path) as run:
+            opened = len(commits)
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "commit", count)
+    tags = MlflowClient(uri).get_run(run.run_id).data.tags
+    assert float(tags["lossexp.heartbeat"]) > 0 and tags["lossexp.heartbeat_interval_s"] == "30.0"
+    assert tags["lossexp.process"].endswith(f":{__import__('os').getpid()}")
+    assert opened <= 5  # 8 when the heartbeat set its three tags after the run's creation
