@@ -46,10 +46,12 @@ def hydra_train(cfg: DictConfig) -> float:
     quiet.configure()  # a sweep's worker process (joblib/loky, submitit, Ray) starts here
     import_hooks.import_keras_without_sklearn()
     keras_objects.leave_registration_to_training()
-    from lossexp.sweeps.resume_sweep import FailedBefore
-    from lossexp.train import run
+    with imported_objects.uncollected():  # the run imports Keras anyway: here, frozen with the rest
+        import keras  # noqa: F401
+        from lossexp.sweeps.resume_sweep import FailedBefore
+        from lossexp.train import run
 
-    imported_objects.freeze_once()
+        imported_objects.freeze_once()
 
     try:
         return run(cfg)
