@@ -126,7 +126,7 @@ def _plot_history(client, uri: str, groups, objective: str, title: str, out: Pat
 
     components = sorted({c for g in groups for c in g.components})
     keys = [k for _, panel in history_keys(objective, components) for k in panel]
-    run_ids = [r.run_id for g in groups for r in g.rows]
+    run_ids = [[r.run_id for r in g.rows] for g in groups]
     return plot_history(groups, read_histories(client, uri, run_ids, keys), objective, title, out)
 
 

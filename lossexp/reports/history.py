@@ -1,12 +1,13 @@
 """Metric histories of several runs for ``lossexp compare``, read at most ``max_points`` a series and
 combined over seeds.
 
-Every series is cut at the same step boundaries, bins of ``width`` steps (1 when no series of the
-comparison has more than ``max_points`` steps: every point kept), and each bin holds the mean step and
-the mean value of its points, non-finite values left out (a diverged run's NaN or inf: its line stops
-there). A run's seeds are then combined bin by bin (:func:`band`).
+The runs of one group (a setting's seeds) are cut at the same step boundaries, bins of ``width`` steps
+sized to that group's longest run (1 when it has at most ``max_points`` steps: every point kept), so a
+1,000-step group beside a 100,000-step one keeps its detail; each bin holds the mean step and the mean
+value of its points, non-finite values left out (a diverged run's NaN or inf: its line stops there). A
+group's runs are then combined bin by bin (:func:`band`).
 
-A local SQLite store is read in one query that bins in SQLite (a sweep of 6 runs × 5 keys × 100,000
+A local SQLite store is read in two queries, binning in SQLite (a sweep of 6 runs × 5 keys × 100,000
 steps: 2.4 s of CPU, 234 MB); MLflow's reader makes an entity of every point, one query per run and
 key (2.5 s of CPU for one 100,000-step series: 75 s for those 30; the store's sampled
 ``get_metric_history_bulk_interval`` 10.3 s), so it is used only for another store.
@@ -45,24 +46,33 @@ class Band:
     n: np.ndarray
 
 
-def read_histories(client: Any, uri: Optional[str], run_ids: Sequence[str], keys: Sequence[str],
+def read_histories(client: Any, uri: Optional[str], groups: Sequence[Sequence[str]], keys: Sequence[str],
                    max_points: int = MAX_POINTS) -> Dict[Tuple[str, str], Series]:
-    """``{(run id, key): Series}`` for the keys each run recorded, binned to at most ``max_points`` bins.
-    ``uri``: a local SQLite store's (one query), else None or another store's (MLflow, run by run)."""
+    """``{(run id, key): Series}`` for the keys each run recorded; ``groups``: run ids whose series share
+    bin boundaries, at most ``max_points`` bins over the group's longest run. ``uri``: a local SQLite
+    store's (two queries), else None or another store's (MLflow, run by run)."""
     from lossexp.tracking import store
 
+    groups = [list(group) for group in groups]
     if uri is not None and store.is_local_sqlite(uri) and store.sqlite_path(uri).exists():
-        return _sqlite_binned(str(store.sqlite_path(uri).resolve()), list(run_ids), list(keys), max_points)
+        return _sqlite_binned(str(store.sqlite_path(uri).resolve()), groups, list(keys), max_points)
     raw = {}
-    for run_id in run_ids:
+    for run_id in (run_id for group in groups for run_id in group):
         for key in keys:
             points = store.retrying(lambda: client.get_metric_history(run_id, key))
             if points:
                 raw[run_id, key] = (np.array([m.step for m in points], dtype=np.int64),
                                     np.array([m.value for m in points], dtype=np.float64))
-    last = max((int(steps.max()) for steps, _ in raw.values() if len(steps)), default=0)
-    width = bin_width(last, max_points)
-    return {pair: _binned(steps, values, width) for pair, (steps, values) in raw.items()}
+    last = {run_id: max((int(steps.max()) for (r, _), (steps, _) in raw.items() if r == run_id and len(steps)),
+                        default=0) for group in groups for run_id in group}
+    width = _group_widths(groups, last, max_points)
+    return {(run_id, key): _binned(steps, values, width[run_id]) for (run_id, key), (steps, values) in raw.items()}
+
+
+def _group_widths(groups: List[List[str]], last_step: Dict[str, int], max_points: int) -> Dict[str, int]:
+    """Each run's bin width: its group's, from the group's latest step."""
+    return {run_id: bin_width(max((last_step.get(r, 0) for r in group), default=0), max_points)
+            for group in groups for run_id in group}
 
 
 def bin_width(last_step: int, max_points: int) -> int:
@@ -82,23 +92,29 @@ def _binned(steps: np.ndarray, values: np.ndarray, width: int) -> Series:
     return Series(bins, np.bincount(index, weights=steps, minlength=len(bins)) / count, mean)
 
 
-def _sqlite_binned(path: str, run_ids: List[str], keys: List[str], max_points: int) -> Dict[Tuple[str, str], Series]:
+def _sqlite_binned(path: str, groups: List[List[str]], keys: List[str],
+                   max_points: int) -> Dict[Tuple[str, str], Series]:
     """:func:`read_histories` of a local SQLite store: MLflow's ``metrics`` table read only (``is_nan`` rows
-    and ±inf, kept as ±the largest float, left out of the means), two queries (the last step, then the bins)."""
+    and ±inf, kept as ±the largest float, left out of the means), two queries (each run's last step, then
+    the bins, each run's width given in a ``CASE``)."""
     import sqlite3
 
     from lossexp.tracking import store
 
+    run_ids = [run_id for group in groups for run_id in group]
+    pairs = [value for run_id in run_ids for key in keys for value in (run_id, key)]
     where = (f"run_uuid IN ({','.join('?' * len(run_ids))}) AND key IN ({','.join('?' * len(keys))})")
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)) as connection:
-        [(last,)] = store.retrying(lambda: connection.execute(
-            f"SELECT MAX(step) FROM metrics WHERE {where}", run_ids + keys).fetchall())
-        width = bin_width(int(last or 0), max_points)
+        last = dict(store.retrying(lambda: connection.execute(  # a lookup of the index's end per run and key
+            f"WITH pairs(run, name) AS (VALUES {','.join(['(?, ?)'] * (len(pairs) // 2))}) "
+            f"SELECT run, MAX((SELECT MAX(step) FROM metrics WHERE run_uuid = run AND key = name)) "
+            f"FROM pairs GROUP BY run", pairs).fetchall()))
+        width = _group_widths(groups, {run: step for run, step in last.items() if step is not None}, max_points)
         rows = store.retrying(lambda: connection.execute(
-            f"SELECT run_uuid, key, step / ? AS bin, AVG(step), "
-            f"AVG(CASE WHEN is_nan OR ABS(value) >= ? THEN NULL ELSE value END) "
+            f"SELECT run_uuid, key, step / CASE run_uuid {' '.join(['WHEN ? THEN ?'] * len(width))} END AS bin, "
+            f"AVG(step), AVG(CASE WHEN is_nan OR ABS(value) >= ? THEN NULL ELSE value END) "
             f"FROM metrics WHERE {where} GROUP BY run_uuid, key, bin ORDER BY run_uuid, key, bin",
-            [width, _LARGEST] + run_ids + keys).fetchall())
+            [v for pair in width.items() for v in pair] + [_LARGEST] + run_ids + keys).fetchall())
     grouped: Dict[Tuple[str, str], List[Tuple[int, float, float]]] = {}
     for run_id, key, number, step, value in rows:
         grouped.setdefault((run_id, key), []).append((number, step, math.nan if value is None else value))
