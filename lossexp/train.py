@@ -123,6 +123,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.training.devices import placement, split_cpu
     from lossexp.training.early_stopping import EarlyStopping, best_history, outcome, restoring
     from lossexp.training.network_checks import training_mode_failures
+    from lossexp.training.released_gradients import release_all_reduce_gradients
     from lossexp.training.trainer import built_model, check_task, for_config, ignored_components, regime_callbacks
 
     split_cpu(config.trainer.logical_devices)  # before TensorFlow's runtime starts
@@ -131,6 +132,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         # from Python was named in the session it was built in: cleared, the names Keras gives what
         # rewiring adds (an embedding's new mask operation) would restart and take its own
         keras.backend.clear_session()
+        release_all_reduce_gradients()  # the last job's, kept alive by TensorFlow's gradient registry
     keras.utils.set_random_seed(config.trainer.seed)
     trainer = for_config(config, regime, meta={} if network is not None else None)
     given = data if data is not None else load(config.data)

@@ -29,13 +29,16 @@ def histories(uri: str, run_id: str) -> Dict[str, List[Tuple[int, float]]]:
 
 
 def train(tmp_path, seed: int) -> Dict[str, List[Tuple[int, float]]]:
+    """The run's histories; its process keeps no earlier run's train step (``released_gradients``)."""
     from lossexp.train import run
+    from lossexp.training.released_gradients import all_reduce_gradient_names
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[*CONFIG, f"trainer.seed={seed}", f"tracking.uri={uri}",
                                             f"tracking.run_name=seed{seed}"])
     run(cfg)
+    assert len(all_reduce_gradient_names()) <= 2  # this run's Keras train step only
     client = MlflowClient(uri)
     latest = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id],
                                 order_by=["attributes.start_time DESC"], max_results=1)[0]
