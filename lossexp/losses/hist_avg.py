@@ -66,8 +66,10 @@ class HistoricalAverage(LossComponent):
         if self.layers is not None:
             self.require_layers(network, self.layers, needs=TRAINABLE_WEIGHTS)
         object.__setattr__(self, "_tracked", self._tracked_weights(network))
-        self.steps_seen = self.add_weight(name="steps_seen", shape=(), initializer="zeros", trainable=False,
-                                          aggregation="only_first_replica")
+        # int64: a float32 count stops at 2**24 (t + 1 rounds back to t), and the mean's 1/t with it (a float32
+        # count saved by an older lossexp loads into it: Keras casts on assign)
+        self.steps_seen = self.add_weight(name="steps_seen", shape=(), initializer="zeros", dtype="int64",
+                                          trainable=False, aggregation="only_first_replica")
         self.references = [self.add_weight(name=f"reference_{i}", shape=tuple(w.shape), initializer="zeros",
                                            trainable=False, aggregation="only_first_replica")
                            for i, w in enumerate(self._tracked)]
@@ -77,10 +79,10 @@ class HistoricalAverage(LossComponent):
         return [keras.ops.convert_to_numpy(reference) for reference in self.references]
 
     def _rate(self, t: Any) -> Any:
-        """How far the reference moves towards θ_t at step t (1 at the first step)."""
+        """How far the reference moves towards θ_t at step t (an int64 count; 1 at the first step)."""
         if self.mode == "mean":
-            return 1.0 / t
-        return ops.where(t <= 1.0, 1.0, 1.0 - self.decay)
+            return ops.cast(1.0 / ops.cast(t, "float64"), "float32")
+        return ops.where(t <= 1, 1.0, 1.0 - self.decay)
 
     def _advance(self) -> "_Advanced":
         """Advance the state to step t, reading each tracked tensor and its reference once.
@@ -91,7 +93,7 @@ class HistoricalAverage(LossComponent):
         op per tensor, whatever its size."""
         import tensorflow as tf  # a read of r: keras.ops hands back the variable itself, which eager code reads later
 
-        t = self.steps_seen + 1.0
+        t = self.steps_seen + 1
         self.steps_seen.assign(t)
         rate = None if self.mode == "previous" else self._rate(t)
         thetas, befores, diffs = [], [], []
@@ -107,7 +109,7 @@ class HistoricalAverage(LossComponent):
             befores.append(before)
             diffs.append(diff)
         # θ_t − r_t = keep·(θ_t − r_{t−1}): 1 − rate (0 at t = 1, where r_1 = θ_1); previous: r_t = r_{t−1} for t > 1
-        keep = ops.cast(t > 1.0, "float32") if rate is None else 1.0 - rate
+        keep = ops.cast(t > 1, "float32") if rate is None else 1.0 - rate
         return _Advanced(t, rate, keep, thetas, befores, diffs)
 
     def _differences(self) -> List[Any]:
@@ -116,7 +118,7 @@ class HistoricalAverage(LossComponent):
         differences = []
         for theta, before, diff in zip(advanced.thetas, advanced.befores, advanced.diffs):
             if advanced.rate is None:
-                ref = ops.where(advanced.t <= 1.0, theta, before)
+                ref = ops.where(advanced.t <= 1, theta, before)
             else:
                 ref = before + advanced.rate * diff
             differences.append(theta - ops.stop_gradient(ref))

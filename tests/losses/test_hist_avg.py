@@ -182,6 +182,34 @@ def test_train_step_updates_state_and_weights_as_numpy(mode, distance, tiny_netw
                 np.testing.assert_allclose(theta_next, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_the_running_mean_counts_exactly_past_two_to_the_24_steps(tiny_network, compose, regression_data):
+    # the count was float32: t + 1 rounds back to t = 2**24, so from there r moved by a constant 1/2**24 (an EMA,
+    # not the mean: at step 2**25 the first 2**24 steps weighed e⁻¹ = 0.37 of r instead of ½)
+    x, y = regression_data
+    component = HistoricalAverage(name="hist_avg", weight=0.5, mode="mean")
+    model = compose(tiny_network(), [component], learning_rate=0.2)
+    start = 2 ** 24 - 1
+    component.steps_seen.assign(start)  # r_start = 0 (the initial references), as if after 2**24 − 1 steps
+    tracked = model.network.trainable_weights
+    recorder = WeightHistory(tracked)
+    model.fit(x[:3 * BATCH], y[:3 * BATCH], batch_size=BATCH, epochs=1, shuffle=False, verbose=0,
+              callbacks=[recorder])
+    assert int(component.steps_seen) == start + 3
+    references = [np.zeros_like(w) for w in recorder.history[0]]
+    for t, thetas in enumerate(recorder.history, start=start + 1):
+        references = [r + (theta - r) / t for r, theta in zip(references, thetas)]  # r_t = r_{t−1} + (θ_t − r_{t−1})/t
+    for got, want in zip(component.reference_values(), references):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
+
+
+def test_a_float32_count_an_older_lossexp_saved_loads(tiny_network):
+    # checkpoints and saved models before the count was int64 hold it as float32: Keras casts it on assign
+    component = HistoricalAverage(name="hist_avg")
+    component.attach(tiny_network())
+    component.steps_seen.assign(np.array(2.0 ** 24, np.float32))
+    assert component.steps_seen.dtype == "int64" and int(component.steps_seen) == 2 ** 24
+
+
 def test_layers_option_tracks_only_those_layers(tiny_network, compose, regression_data):
     x, y = regression_data
     component = HistoricalAverage(name="hist_avg", weight=1.0, mode="mean", layers=["hidden_2"])
