@@ -37,11 +37,12 @@ class CAGrad(WeightingMethod):
     def weigh(self, signals: Signals) -> Any:
         import tensorflow as tf
 
-        gramian = tf.cast(signals.gramian, tf.float32)
-        average = tf.fill((self.count,), 1.0 / self.count)
+        gramian = tf.cast(signals.gramian, tf.float64)  # solved in float64 (see lossexp.balancing.simplex)
+        average = tf.fill((self.count,), tf.constant(1.0 / self.count, tf.float64))
         g0_norm = tf.sqrt(tf.maximum(tf.tensordot(average, tf.linalg.matvec(gramian, average), 1), 0.0))
         radius = self.c * g0_norm
         w = simplex.minimize(gramian, tf.linalg.matvec(gramian, average), radius, allowed=present(gramian))
         gw_norm = tf.sqrt(tf.maximum(tf.tensordot(w, tf.linalg.matvec(gramian, w), 1), 0.0))
-        step = tf.where(gw_norm > 0.0, radius / tf.where(gw_norm > 0.0, gw_norm, 1.0), 0.0)
-        return average + step * w
+        step = tf.where(gw_norm > 0.0, radius / tf.where(gw_norm > 0.0, gw_norm, tf.ones_like(gw_norm)),
+                        tf.zeros_like(gw_norm))
+        return tf.cast(average + step * w, tf.float32)

@@ -29,7 +29,8 @@ class MGDA(WeightingMethod):
 
     α = argmin over the simplex of ‖Σ αᵢ ĝᵢ‖² with ĝᵢ = gᵢ/nᵢ, solved on the Gramian by the paper's
     Frank–Wolfe algorithm (Algorithm 2: exact line search between the iterate and the best vertex;
-    for two tasks the closed form of Algorithm 1, α₁ = clip((ĝ₂−ĝ₁)·ĝ₂/‖ĝ₁−ĝ₂‖², 0, 1)); the update
+    for two tasks the closed form of Algorithm 1, α₁ = clip((ĝ₂−ĝ₁)·ĝ₂/‖ĝ₁−ĝ₂‖², 0, 1); in float64, with a
+    Newton step inside the face it finds: :mod:`lossexp.balancing.simplex`); the update
     is Σ αᵢ gᵢ (the weights applied to the losses, as the authors' code does). Tasks whose gradient
     is zero at this step (``hist_avg`` at the first step) are left out: any direction is orthogonal to
     them, and including them would make the min-norm point 0 and stop training. The paper's MGDA-UB
@@ -53,15 +54,15 @@ class MGDA(WeightingMethod):
         """nᵢ of each task (1 where it would be 0)."""
         import tensorflow as tf
 
-        norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(signals.gramian), 0.0))
-        losses = tf.abs(tf.cast(signals.losses, tf.float32))
+        norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(tf.cast(signals.gramian, tf.float64)), 0.0))
+        losses = tf.abs(tf.cast(signals.losses, tf.float64))
         value = {"none": tf.ones_like(norms), "l2": norms, "loss": losses, "loss+": losses * norms}[self.normalization]
-        return tf.where(value > 0.0, value, 1.0)
+        return tf.where(value > 0.0, value, tf.ones_like(value))
 
     def weigh(self, signals: Signals) -> Any:
         import tensorflow as tf
 
-        gramian = tf.cast(signals.gramian, tf.float32)
+        gramian = tf.cast(signals.gramian, tf.float64)  # solved in float64 (see lossexp.balancing.simplex)
         n = self.normalizers(signals)
         normalised = gramian / (n[:, None] * n[None, :])
-        return simplex.minimize(normalised, tf.zeros_like(n), 1.0, allowed=present(gramian))
+        return tf.cast(simplex.minimize(normalised, tf.zeros_like(n), 1.0, allowed=present(gramian)), tf.float32)

@@ -23,12 +23,15 @@ def min_norm_weights(jacobian: np.ndarray) -> np.ndarray:
         for face in itertools.combinations(range(k), size):
             sub = gramian[np.ix_(face, face)]
             system = np.block([[2 * sub, np.ones((size, 1))], [np.ones((1, size)), np.zeros((1, 1))]])
-            solution = np.linalg.lstsq(system, np.r_[np.zeros(size), 1.0], rcond=None)[0][:size]
+            try:  # exactly where it can be (lstsq's cut-off drops a task of norm 10⁻⁵ beside one of 10⁵)
+                solution = np.linalg.solve(system, np.r_[np.zeros(size), 1.0])[:size]
+            except np.linalg.LinAlgError:  # dependent gradients
+                solution = np.linalg.lstsq(system, np.r_[np.zeros(size), 1.0], rcond=None)[0][:size]
             if (solution >= -1e-12).all():
                 w = np.zeros(k)
                 w[list(face)] = solution
                 value = w @ gramian @ w
-                if value < best_value - 1e-12:
+                if value < best_value * (1 - 1e-12) - 1e-300:
                     best, best_value = w, value
     return best
 
@@ -116,3 +119,28 @@ def test_five_gradients_of_very_different_norms():
     alpha = weights(attached(MGDA(), 5), jacobian)
     expected = min_norm_weights(jacobian / 1e3)  # the same minimiser, in better-conditioned units
     assert np.linalg.norm(jacobian.T @ alpha) == pytest.approx(np.linalg.norm(jacobian.T @ expected), rel=1e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_nearly_opposite_gradients_reach_the_min_norm_point(seed):
+    # g₂ ≈ −g₁ and g₃ ≈ ½g₁, 1 % apart: the min-norm point is short beside the gradients and Frank–Wolfe
+    # crawled along the face: after its 250 iterations the update was 19 % and 29 % longer than the min-norm
+    # point's, the weights 0.37 and 0.38 off (now 10⁻⁵)
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=50)
+    jacobian = np.stack([base, -base, 0.5 * base]) + 0.01 * rng.normal(size=(3, 50))
+    alpha = weights(attached(MGDA(), 3), jacobian)
+    expected = min_norm_weights(jacobian)
+    assert np.linalg.norm(jacobian.T @ alpha) == pytest.approx(np.linalg.norm(jacobian.T @ expected), rel=1e-5)
+    np.testing.assert_allclose(alpha, expected, atol=1e-4)
+
+
+def test_gradients_of_norms_1e5_apart():
+    # four tasks of norms ~10⁵, 1, 1 and 10⁻⁵: the update was 0.57 % longer than the min-norm point's
+    jacobian = np.random.default_rng(7).normal(size=(4, 50))
+    jacobian[0] *= 1e5
+    jacobian[1] /= 1e5
+    alpha = weights(attached(MGDA(), 4), jacobian)
+    expected = min_norm_weights(jacobian)
+    assert np.linalg.norm(jacobian.T @ alpha) == pytest.approx(np.linalg.norm(jacobian.T @ expected), rel=1e-5)
+    np.testing.assert_allclose(alpha, expected, atol=1e-6)
