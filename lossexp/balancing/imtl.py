@@ -16,7 +16,8 @@ class IMTLG(WeightingMethod):
 
     In the Gramian these are linear equations, (Gα)₁/‖g₁‖ = (Gα)ᵢ/‖gᵢ‖ for every i and Σ α = 1, solved
     exactly (the paper's closed form α₂…K = g₁Uᵀ(DUᵀ)⁻¹ with Dᵢ = g₁ − gᵢ, Uᵢ = u₁ − uᵢ; a
-    pseudo-inverse where two gradients are parallel). They are solved for βⱼ = αⱼ‖gⱼ‖ on the cosines
+    pseudo-inverse where gradients are linearly dependent:
+    the least-norm β, so tasks of one direction share it equally, whichever comes first). They are solved for βⱼ = αⱼ‖gⱼ‖ on the cosines
     uᵢ·uⱼ, which do not depend on the gradients' scale, then α ∝ βⱼ/‖gⱼ‖. The weights may be negative. Tasks whose
     gradient is zero at this step have no direction and get α = 0 (the first task that has one is
     the reference). The paper's loss-scale half (IMTL-L) is not part of this method. Logged:

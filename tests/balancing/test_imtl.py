@@ -53,3 +53,19 @@ def test_equal_projections_at_any_scale(scales):
     projections = jacobian @ (jacobian.T @ alpha) / np.linalg.norm(jacobian, axis=1)
     np.testing.assert_allclose(projections, projections[0], rtol=1e-4)
     np.testing.assert_allclose(alpha, reference(jacobian), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("jacobian, expected", [
+    ([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 2.0, 0.0]], [1 / 3, 1 / 3, 1 / 3]),  # two identical gradients
+    ([[1.0, 0.0, 0.0], [3.0, 0.0, 0.0], [0.0, 2.0, 0.0]], [3 / 7, 1 / 7, 3 / 7]),  # one a multiple of another
+])
+def test_dependent_gradients_share_their_direction_equally(jacobian, expected):
+    # the closed form's (DUᵀ) is singular: its equations fix only the sum βᵢ = αᵢ‖gᵢ‖ over the tasks of one
+    # direction. The pseudo-inverse takes the least-norm β, an equal share of the direction (by hand:
+    # β₁ = β₂ = b, β₃ = 2b); the paper's formula with a pseudo-inverse of (DUᵀ) gives (2/3, 0, 1/3) and
+    # (12/13, −2/13, 3/13), which depend on which task comes first
+    jacobian = np.array(jacobian)
+    alpha = weights(attached(IMTLG(), 3), jacobian)
+    np.testing.assert_allclose(alpha, expected, atol=1e-6)
+    projections = jacobian @ (jacobian.T @ alpha) / np.linalg.norm(jacobian, axis=1)
+    np.testing.assert_allclose(projections, projections[0], rtol=1e-6)
