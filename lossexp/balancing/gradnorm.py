@@ -22,8 +22,11 @@ def weighted_layer(network: Any, name: Optional[str], heads: Sequence[str] = ())
     if shared is not None:
         trunk = [layer for layer in weighted if layer in shared]
         if not trunk:
-            raise ConfigError(f"Invalid value for weighting=gradnorm: expected outputs that share a layer with "
-                              f"trainable weights (task.split_outputs: {', '.join(heads)}), got none")
+            # Chen et al.'s W is the last *shared* layer: heads that share none have no gradients there to balance
+            raise ConfigError(f"Invalid value for weighting=gradnorm: expected outputs that share a layer with trainable "
+                              f"weights (GradNorm's W, the last shared layer), got none shared by the split outputs "
+                              f"{', '.join(heads)}: set task.split_outputs=false (one part for all outputs) or use a "
+                              f"weighting that reads the losses only (dwa, uncertainty, equal)")
         if name is None or name in trunk:
             return name or trunk[-1]
         if name in weighted:

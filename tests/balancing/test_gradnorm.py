@@ -91,3 +91,19 @@ def test_a_layer_of_one_head_is_one_line_listing_the_shared_layers():
         GradNorm(layer="b_hidden").attach(["task.a", "task.b", "hist_avg"], two_heads())
     assert GradNorm().attach(["task.a", "task.b"], two_heads()) is not None
     assert GradNorm(layer="b").attach(["task", "hist_avg"], two_heads()) is not None  # one part for the heads: any layer
+
+
+def test_outputs_that_share_no_layer_are_one_line_saying_what_to_do():
+    # GradNorm balances the gradients on the last shared layer W (Chen et al. 2018): heads that share none
+    # have nothing to balance. The line named the key but not what to do instead
+    import keras
+
+    inputs = keras.Input((4,), name="x")
+    network = keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(keras.layers.Dense(3, name="a_hidden")(inputs)),
+                                   "b": keras.layers.Dense(2, name="b")(inputs)})
+    with pytest.raises(ConfigError, match=r"^Invalid value for weighting=gradnorm: expected outputs that share a layer "
+                                          r"with trainable weights \(GradNorm's W, the last shared layer\), got none "
+                                          r"shared by the split outputs a, b: set task.split_outputs=false \(one part "
+                                          r"for all outputs\) or use a weighting that reads the losses only \(dwa, "
+                                          r"uncertainty, equal\)$"):
+        GradNorm().attach(["task.a", "task.b"], network)
