@@ -14,6 +14,7 @@ name                      meaning                                        UI sect
 ``weight/coef/<c>``       c's trained coefficient ``a``                  ``weight/coef``
 ``weight/var/<c>/<v>``    c's own trained variable v (``.norm``: a tensor's) ``weight/var/<c>``
 ``weight/<method>/<t>``   a weighting method's weight of task t          ``weight/<method>``
+``weight_ema/…``          (``use_ema``) ``weight/…`` in the optimizer's EMA, at the end  ``weight_ema/…``
 ``weight_drift/<stat>/<layer>``  relative weight drift of a layer       ``weight_drift/<stat>`` (3)
 ``weight_grad/<t>/<stat>``  gradient diagnostics of task t (norm, …)     ``weight_grad/<t>``
 ``weight_grad/<t>/<layer>.<stat>``  the same on one layer              ``weight_grad/<t>``
@@ -50,6 +51,7 @@ STEP_GRAD_STATS = ("norm", "cos_update")
 ABLATION_PREFIX = "ablation/"
 COEF_PREFIX = "weight/coef/"
 WEIGHT_PREFIX = "weight/"
+EMA_PREFIX = "weight_ema/"
 #: seconds from process start to the end of the first compiled call (no "/": in "Model metrics", not a section)
 STARTUP = "startup_seconds"
 #: the optimizer's learning rate (Keras' learning-rate callbacks' name for it)
@@ -84,6 +86,13 @@ def weight(component: str) -> str:
 def coef(component: str) -> str:
     """``weight/coef/<component>``: the trained coefficient (raw ``a``; ``s`` for ``uncertainty``)."""
     return COEF_PREFIX + component
+
+
+def ema(key: str) -> str:
+    """``weight_ema/…`` of ``weight/…`` (``weight/coef/<c>`` → ``weight_ema/coef/<c>``): with an optimizer's
+    ``use_ema``, the value in its moving average of the weights, which Keras puts into the model as training
+    ends (a section after ``loss``, beside ``weight_drift`` and ``weight_grad``)."""
+    return EMA_PREFIX + key[len(WEIGHT_PREFIX):] if key.startswith(WEIGHT_PREFIX) else EMA_PREFIX + key
 
 
 def component_variable(component: str, variable: str, tensor: bool = False) -> str:

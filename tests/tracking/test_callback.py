@@ -214,3 +214,28 @@ def test_every_gradient_sample_is_recorded_also_when_two_fall_between_the_record
 
     assert [step for step, _ in sink.history["weight_grad/norm"]] == [1, 6]
     assert [step for step, _ in sink.history["loss"]] == [8]
+
+
+@pytest.mark.parametrize("use_ema", [True, False])
+def test_with_use_ema_the_coefficient_the_saved_model_holds_is_recorded_beside_the_trained_one(use_ema):
+    # Keras swaps the optimizer's moving average into the weights as fit ends: the model (and so the saved
+    # one) held a = 0.0093 while the record's last weight/coef/coef was the last update's 0.0061
+    from lossexp.losses.coef import TrainableCoefficient
+    from lossexp.training.supervised import compose
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    network = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dense(6, name="hidden_1")(inputs)))
+    model = compose(network, [TrainableCoefficient(name="coef", weight={"value": 0.1, "trainable": True})])
+    model.compile(keras.optimizers.Adam(0.05, use_ema=use_ema, ema_momentum=0.9), "mean_squared_error")
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    sink = MetricSink(None, None)
+    model.fit(x, x[:, :1], batch_size=8, epochs=1, verbose=0, callbacks=[RunRecorder(sink, every_n_steps=4, drift=False)])
+    saved = float(model.tracked_weights()["weight/coef/coef"])  # what model.save writes
+    trained = sink.history["weight/coef/coef"][-1]
+    if not use_ema:
+        assert not [key for key in sink.history if key.startswith("weight_ema/")] and trained == (8, pytest.approx(saved))
+        return
+    assert sink.history["weight_ema/coef/coef"][-1] == (8, pytest.approx(saved, rel=1e-6))
+    assert sink.history["weight_ema/coef"][-1] == (8, pytest.approx(float(model.tracked_weights()["weight/coef"]), rel=1e-6))
+    assert trained[0] == 8 and abs(trained[1] - saved) > 1e-3  # the last update's a, not the average's
