@@ -159,7 +159,8 @@ def minimize(gramian: Any, linear: Any, c: Any, allowed: Any = None, iterations:
         polished = _line_search(gramian, linear, c, w, _face_newton_end(gramian, c, w, gw, norm, gradient))
         new = tf.where(_value(gramian, linear, c, polished) < _value(gramian, linear, c, stepped), polished, stepped)
         new = tf.where(optimal, w, new)
-        return i + 1, new, optimal | tf.reduce_all(tf.equal(new, w))  # optimal, or no step moves it
+        # optimal, or no step moves it, or a Gramian that is not finite (a diverging step: 250 iterations of NaN)
+        return i + 1, new, optimal | tf.reduce_all(tf.equal(new, w)) | tf.logical_not(tf.math.is_finite(gap))
 
     _, w, _ = tf.while_loop(lambda i, w, done: (i < iterations) & tf.logical_not(done), step,
                             (tf.constant(0), start, tf.constant(False)))
