@@ -30,6 +30,7 @@ epoch 0 without a stop (same software, same kind of machine).
     python -m benchmarks.ring --stage plateau              # plot the curves: benchmarks/ring_paper/plateau.png
     python -m benchmarks.ring --stage sweep --sweep-epochs S   # hist_avg weights on gan (seeds 0–2) at S epochs
     python -m benchmarks.ring --stage table --epochs E --weight W   # 10 seeds of the four variants
+    python -m benchmarks.ring --stage table --epochs E --variants gan,pacgan2   # … of some of them
     python -m benchmarks.ring --stage report --epochs E --weight W --sweep-epochs S  # ring_paper.json, tables.md, PNGs
     python -m benchmarks.ring --stage time                 # seconds per epoch, gan and pacgan2, XLA on and off
 
@@ -471,6 +472,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--epochs", type=int, default=PAPER_EPOCHS, help="epochs of 1,000 steps")
     parser.add_argument("--weight", type=float, default=0.01, help="loss.hist_avg.weight of the hist_avg variants")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"the table's variants, comma-separated (of {', '.join(VARIANTS)})")
     parser.add_argument("--curve-seeds", type=int, default=2)
     parser.add_argument("--sweep-weights", default="0.001,0.01,0.1")
     parser.add_argument("--sweep-seeds", type=int, default=3)
@@ -497,8 +500,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         schedule([Run("gan_hist_avg", s, w, sweep_epochs) for s in range(args.sweep_seeds) for w in sweep_weights],
                  args.jobs)
     elif args.stage == "table":
+        chosen = args.variants.split(",")
+        if set(chosen) - set(VARIANTS):
+            parser.error(f"--variants {args.variants}: choose among {', '.join(VARIANTS)}")
         schedule([Run(v, s, args.weight if hist else None, args.epochs)
-                  for s in range(args.seeds) for v, (_, hist) in VARIANTS.items()], args.jobs)
+                  for s in range(args.seeds) for v, (_, hist) in VARIANTS.items() if v in chosen], args.jobs)
     elif args.stage == "report":
         results = report(args.epochs, args.weight, args.seeds, sweep_weights, args.sweep_seeds, sweep_epochs)
         (STORE / "tables.md").write_text(markdown(results))
