@@ -277,12 +277,10 @@ def _check_trainer(trainer: TrainerConfig) -> None:
 
 
 def _check_placement(trainer: TrainerConfig, model_name: str, regime_class: type) -> None:
-    """A regime that runs on one device in float32 only (``Trainer.places``) is refused the others."""
-    if regime_class.places:
-        return
-    why = f"for model={model_name} (its training regime runs on one device in float32)"
-    _check(trainer.distribute is None, "trainer.distribute", f"null {why}", trainer.distribute)
-    _check(trainer.precision == "float32", "trainer.precision", f"float32 {why}", trainer.precision)
+    """A regime that runs on one device only (``Trainer.places``) is refused ``trainer.distribute``."""
+    if not regime_class.places:
+        _check(trainer.distribute is None, "trainer.distribute",
+               f"null for model={model_name} (its training regime runs on one device)", trainer.distribute)
 
 
 def _check_tracking(tracking: TrackingConfig) -> None:

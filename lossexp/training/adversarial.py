@@ -94,7 +94,8 @@ class AdversarialTrainer(Trainer):
 
     tasks = ("generation",)
     entry_keys = (PLAYER_KEY,)
-    #: two optimizers on a packed, per-player step: not run on several replicas or in mixed precision yet
+    #: two optimizers on a packed, per-player step: not run on several replicas yet (each player's optimizer
+    #: scales its loss under mixed_float16: :meth:`lossexp.training.gan_model.GANModel.compile`)
     places = False
     saved_class = "lossexp>GANModel"
     weightings = ("equal",)

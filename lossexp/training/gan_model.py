@@ -44,7 +44,7 @@ from lossexp.losses.base import LossComponent, LossContext, attach
 from lossexp.losses.composition import Composition
 from lossexp.models.gan import UPDATES
 from lossexp.training.composed_model import RunningMeans
-from lossexp.training.devices import replicas
+from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.weight_decay import spare
 
 PLAYERS = ("discriminator", "generator")  # in the order of their steps
@@ -133,12 +133,16 @@ class GANModel(keras.Model):
                 discriminator_optimizer: keras.optimizers.Optimizer, **kwargs: Any) -> None:
         """One optimizer per player, each built on that player's variables only.
 
-        Keras' own ``model.optimizer`` is the discriminator's (its step count is the model's). A weight
-        decay spares the components' trained weights (:func:`lossexp.training.weight_decay.spare`).
+        Keras' own ``model.optimizer`` is the discriminator's (its step count is the model's). Each player's
+        is wrapped in Keras' ``LossScaleOptimizer`` when its network computes in float16
+        (:func:`lossexp.training.devices.loss_scaled`; ``trainer.precision=mixed_float16``): Keras' ``compile``
+        wraps ``model.optimizer`` alone, and the players' steps would have scaled their losses by 1 (the
+        float16 gradients underflowing) through the unwrapped ones. A weight decay spares the components'
+        trained weights (:func:`lossexp.training.weight_decay.spare`).
         """
-        super().compile(optimizer=discriminator_optimizer, **kwargs)
-        self.generator_optimizer = generator_optimizer
-        self.discriminator_optimizer = discriminator_optimizer
+        super().compile(optimizer=loss_scaled(self.discriminator, discriminator_optimizer), **kwargs)
+        self.generator_optimizer = loss_scaled(self.generator, generator_optimizer)
+        self.discriminator_optimizer = self.optimizer  # as Keras' compile left it (wrapped under the model's policy)
         for player in PLAYERS:
             own = [w for component in self.player_components(player) for w in component.trainable_weights]
             spare(self.player_optimizer(player), own)  # the loss's trained weights: not the network's decay

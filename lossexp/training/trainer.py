@@ -69,8 +69,8 @@ class Trainer:
     #: metrics every run of the regime records, whatever its model (a sweep's pre-check trains one step to
     #: learn the others: :func:`lossexp.sweeps.checks.check_objectives_recorded`)
     records: ClassVar[Tuple[str, ...]] = ()
-    #: whether its step runs under ``trainer.distribute`` and a mixed ``trainer.precision``
-    #: (:mod:`lossexp.training.devices`); a regime that does not is refused them when the config is checked
+    #: whether its step runs under ``trainer.distribute`` (:mod:`lossexp.training.devices`); a regime that
+    #: does not is refused it when the config is checked
     places: ClassVar[bool] = True
 
     def __init__(self, config: Any, meta: Optional[Dict[str, Any]] = None) -> None:

@@ -175,3 +175,45 @@ def test_saved_gan_reloads_with_its_components_state_and_optimizers(tmp_path):
         np.testing.assert_array_equal(got, want)
     assert int(loaded.player_optimizer("generator").iterations) == 2
     assert float(loaded.player_optimizer("discriminator").learning_rate) == pytest.approx(LR["discriminator"])
+
+
+def test_mixed_float16_from_the_config_scales_each_players_loss_and_trains_as_the_python_api():
+    """``model=gan trainer.precision=mixed_float16``: each player's optimizer is Keras' LossScaleOptimizer (Keras'
+    compile wraps ``model.optimizer`` alone), and a few steps end with the breakdown and weights of a GANModel
+    built from Python under the policy with both optimizers wrapped by hand."""
+    from conftest import composed_config
+    from lossexp.data import load
+    from lossexp.optimizers import build_optimizer
+    from lossexp.training.devices import placement
+    from lossexp.training.trainer import for_config
+
+    config = composed_config("model=gan", "data=ring", "data.n_samples=64", f"model.latent_dim={LATENT}",
+                             "model.generator_units=[8]", "model.discriminator_units=[8]", "loss=hist_avg",
+                             "loss.hist_avg.weight=0.5", f"trainer.batch_size={BATCH}", "trainer.precision=mixed_float16",
+                             "trainer.jit_compile=false")
+    trainer = for_config(config)
+    data = trainer.prepare(load(config.data))
+    keras.utils.set_random_seed(config.trainer.seed)
+    with placement(config.trainer):
+        from_config = trainer.build(data)
+    keras.utils.set_random_seed(config.trainer.seed)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        generator, discriminator, *_ = network("gan", data, **config.model.options)
+        components = {p: [HistoricalAverage(name=f"hist_avg_{p}", weight=0.5)] for p in ("generator", "discriminator")}
+        by_hand = GANModel(generator, discriminator, components["generator"], components["discriminator"],
+                           seed=config.trainer.seed)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    by_hand.compile(**{f"{p}_optimizer": keras.optimizers.LossScaleOptimizer(build_optimizer(config.optimizer))
+                       for p in ("generator", "discriminator")}, steps_per_execution=config.trainer.execution_steps,
+                    jit_compile=False)
+    assert all(isinstance(from_config.player_optimizer(p), keras.optimizers.LossScaleOptimizer)
+               for p in ("generator", "discriminator"))
+    assert from_config.optimizer is from_config.discriminator_optimizer  # Keras' own count is the discriminator's
+    histories = [model.fit(data.joined_x, batch_size=BATCH, epochs=1, shuffle=False, verbose=0).history
+                 for model in (from_config, by_hand)]
+    assert histories[0] == histories[1] and len(histories[0]) == 8
+    for got, expected in zip(from_config.get_weights(), by_hand.get_weights()):
+        np.testing.assert_array_equal(got, expected)
+    assert [int(from_config.player_optimizer(p).iterations) for p in ("generator", "discriminator")] == [4, 4]
