@@ -216,10 +216,7 @@ class GANModel(keras.Model):
     def train_step(self, data: Any) -> Dict[str, Any]:
         if self.step_gradients is None:
             return self.players_step(data, watched=False)
-        from lossexp.training.step_count import batches_trained
-
-        return self.step_gradients.branches(lambda watched: self.players_step(data, watched),
-                                            batches_trained(self.optimizer) + 1)
+        return self.step_gradients.branches(lambda watched: self.players_step(data, watched))  # the batch's step
 
     def players_step(self, data: Any, watched: bool) -> Dict[str, Any]:
         """Both players' steps on one batch; ``watched``: with their gradient diagnostics."""

@@ -17,9 +17,16 @@ nothing on the other steps: one backward pass per part on a sampled step, from t
 (which must be ``persistent``); or, with :meth:`StepGradients.branches` (the GAN's, for XLA), the
 whole step is the cond's branch. Each part is differentiated times the optimizer's loss scale, as
 the update is, and divided out (``mixed_float16``); a sample that overflows at that scale is not kept
-and the next step is sampled instead (the optimizer skips that update and halves its scale; a skipped
-update is not counted, so that sample carries the step of the optimizer's count). It assigns nothing
-the step reads: a run with diagnostics trains exactly as one without.
+and the next step is sampled instead (the optimizer skips that update and halves its scale). It assigns
+nothing the step reads: a run with diagnostics trains exactly as one without.
+
+The step is the batch's global step, as the run recorder counts it (:mod:`lossexp.training.step_count`):
+under :meth:`StepGradients.branches` a batch count of its own, set at each epoch's start by the
+:class:`Reader` to the recorder's step and counted up in the step. The optimizer's count leaves out the
+updates a loss scale skipped: with 2 of a GAN's first 3 updates skipped (``mixed_float16``, every 3
+steps), its samples carried steps 1 and 4 where they were taken at the batches 3 and 6, and step 7's was
+not taken. A regime's own step that calls :meth:`StepGradients.measure` outside ``branches`` gets the
+optimizer's count + 1 unless it passes ``step``.
 
 The values stay in variables of their own (not the model's: a checkpoint and a saved model are the
 same with or without diagnostics), a slot per sample a compiled call can take (with one slot, a call of
@@ -69,6 +76,9 @@ class StepGradients:
                        for p in self.players}
         self._retry = {p: keras.Variable(False, dtype="bool", trainable=False, name=f"gradients_retry_{p}")
                        for p in self.players}
+        #: the batches trained before the step (:meth:`branches` counts them; the Reader sets it each epoch)
+        self._batches = keras.Variable(0, dtype="int64", trainable=False, name="gradients_batches")
+        self._step: Any = None  # while :meth:`branches` traces the step: its batch's step
         self._read = {p: 0 for p in self.players}
         self._pending: List[Sample] = []
         self._sampling = False  # tracing the sampled branch of :meth:`branches`
@@ -89,14 +99,15 @@ class StepGradients:
         ``tape``: the persistent tape that recorded ``parts`` (name → the part's loss, as the update's
         loss sums them; every name the player was given); ``variables`` and ``update``: what the
         optimizer is given, the gradients as computed from its scaled loss; ``step``: this batch's
-        global step, by default the optimizer's count of batches + 1."""
+        global step, by default the one :meth:`branches` counted, outside it the optimizer's count of
+        batches + 1 (short of the batches by the updates a loss scale skipped)."""
         import tensorflow as tf
 
         from lossexp.training import task_gradients
         from lossexp.training.devices import all_replicas, replicas
 
         if step is None:
-            step = batches_trained(optimizer) + 1
+            step = self._step if self._step is not None else batches_trained(optimizer) + 1
         step = tf.cast(step, tf.int64)
         missing = [name for name in self.players[player] if name not in parts]
         if missing:
@@ -134,24 +145,27 @@ class StepGradients:
             tf.cond(tf.logical_or(tf.equal((step - 1) % self.every_n_steps, 0), retry_var), sample,
                     lambda: tf.constant(False))
 
-    def branches(self, train_step: Callable[[bool], Any], step: Any) -> Any:
+    def branches(self, train_step: Callable[[bool], Any], step: Any = None) -> Any:
         """``train_step(True)`` — the step with its :meth:`measure` calls — on a sampled step, else
-        ``train_step(False)``, the plain step (graph ops: a ``tf.cond``; ``step`` as for :meth:`measure`).
+        ``train_step(False)``, the plain step (graph ops: a ``tf.cond``). ``step``: this batch's global
+        step, by default the batches counted (see the module docstring), which the :meth:`measure` calls
+        in ``train_step`` take as theirs.
 
         Under XLA a :meth:`measure` in the plain step costs every step: its conditional is passed the
         forward pass's tensors (experiment=ring_pacgan loss=hist_avg: 17.5 against 15.5 ms of CPU a step
         with one sample every 100 steps); here the other steps run the plain step's own graph."""
         import tensorflow as tf
 
-        due = tf.reduce_any(tf.stack([tf.equal((tf.cast(step, tf.int64) - 1) % self.every_n_steps, 0),
+        step = self._batches.assign_add(1) if step is None else tf.cast(step, tf.int64)
+        due = tf.reduce_any(tf.stack([tf.equal((step - 1) % self.every_n_steps, 0),
                                       *(tf.convert_to_tensor(r) for r in self._retry.values())]))
 
         def sampled() -> Any:
-            self._sampling = True
+            self._sampling, self._step = True, step
             try:
                 return train_step(True)
             finally:
-                self._sampling = False
+                self._sampling, self._step = False, None
 
         return tf.cond(due, sampled, lambda: train_step(False))
 
@@ -159,6 +173,11 @@ class StepGradients:
     def begin(self, trained: int) -> None:
         """A fit starts after ``trained`` batches (a resumed run's: the steps it continues from)."""
         self._read = {p: int(trained) for p in self.players}
+        self.count_from(trained)
+
+    def count_from(self, trained: int) -> None:
+        """The next batch's step is ``trained`` + 1 (at an epoch's start: the recorder's step)."""
+        self._batches.assign(int(trained))
 
     def collect(self, step: int) -> None:
         """After a compiled call that ended at global ``step``: keep what was sampled since the last collect."""
@@ -191,7 +210,23 @@ class Reader(IntervalCallback):
 
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         super().on_train_begin(logs)
-        self.gradients.begin(int(keras.ops.convert_to_numpy(batches_trained(self.model.optimizer))))
+        self._begun = False
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        """The batch count starts at the recorder's step: the epoch's start when Keras knows the epochs'
+        batches (past a loss scale's skipped updates), else the optimizer's count, at the fit's start."""
+        super().on_epoch_begin(epoch, logs)
+        if self._epoch_batches():
+            start = self._epoch_start_step
+        elif not self._begun:
+            start = int(keras.ops.convert_to_numpy(batches_trained(self.model.optimizer)))
+        else:
+            return
+        if self._begun:
+            self.gradients.count_from(start)
+        else:
+            self.gradients.begin(start)
+            self._begun = True
 
     def on_steps_done(self, previous_step: int, logs: Dict[str, Any]) -> None:
         self.gradients.collect(self.step)
