@@ -17,7 +17,8 @@ nothing on the other steps: one backward pass per part on a sampled step, from t
 (which must be ``persistent``); or, with :meth:`StepGradients.branches` (the GAN's, for XLA), the
 whole step is the cond's branch. Each part is differentiated times the optimizer's loss scale, as
 the update is, and divided out (``mixed_float16``); a sample that overflows at that scale is not kept
-and the next step is sampled instead (the optimizer skips that update and halves its scale). It assigns
+and the next step is sampled instead (the optimizer skips that update and halves its scale), for that
+player only (the other's sample was kept at 2 and 3 too, off its schedule, when one retried). It assigns
 nothing the step reads: a run with diagnostics trains exactly as one without.
 
 The step is the batch's global step, as the run recorder counts it (:mod:`lossexp.training.step_count`):
@@ -116,6 +117,8 @@ class StepGradients:
         losses = [parts[name] for name in self.players[player]]
         values_var, steps_var = self._values[player], self._steps[player]
         taken_var, retry_var = self._taken[player], self._retry[player]
+        # this player's due: under branches() the step is sampled when any player is (another's retry)
+        due = tf.logical_or(tf.equal((step - 1) % self.every_n_steps, 0), retry_var)
 
         def sample() -> Any:
             scale = tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
@@ -131,19 +134,19 @@ class StepGradients:
             cosines = tf.where(products > 0.0, gram[:k, k] / tf.where(products > 0.0, products, 1.0), 0.0)
             values = tf.reshape(tf.stack([norms[:k], cosines], axis=1), (-1,))
             values = tf.concat([values, norms[k:]], axis=0)
-            kept = tf.logical_or(tf.reduce_all(tf.math.is_finite(values)), scale <= 1.0)
+            finite = tf.logical_or(tf.reduce_all(tf.math.is_finite(values)), scale <= 1.0)
+            kept = tf.logical_and(due, finite)
             slot = tf.reshape(taken_var % self.slots, (1, 1))
             values_var.assign(tf.where(kept, tf.tensor_scatter_nd_update(values_var, slot, values[None]), values_var))
             steps_var.assign(tf.where(kept, tf.tensor_scatter_nd_update(steps_var, slot, step[None]), steps_var))
             taken_var.assign_add(tf.cast(kept, tf.int64))
-            retry_var.assign(tf.logical_not(kept))
+            retry_var.assign(tf.logical_and(due, tf.logical_not(finite)))
             return kept
 
         if self._sampling:
             sample()
         else:
-            tf.cond(tf.logical_or(tf.equal((step - 1) % self.every_n_steps, 0), retry_var), sample,
-                    lambda: tf.constant(False))
+            tf.cond(due, sample, lambda: tf.constant(False))
 
     def branches(self, train_step: Callable[[bool], Any], step: Any = None) -> Any:
         """``train_step(True)`` — the step with its :meth:`measure` calls — on a sampled step, else
