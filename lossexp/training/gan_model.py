@@ -43,6 +43,7 @@ from lossexp import metric_names
 from lossexp.losses.base import LossComponent, LossContext, attach
 from lossexp.losses.composition import Composition
 from lossexp.models.gan import UPDATES
+from lossexp.training import step_values
 from lossexp.training.composed_model import RunningMeans
 from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.weight_decay import spare
@@ -252,7 +253,20 @@ class GANModel(keras.Model):
             self.apply("generator", self.gradients("generator", tape, g_scaled, g_total), g_terms, tape, g_parts, watched)
 
         self.breakdown.update_state(d_values + g_values, sample_weight=ops.cast(rows, "float32"))
-        return self.breakdown.result()
+        # each player's rate after its update and the constant weights, carried out with the logs
+        carried = {name: ops.convert_to_tensor(rate) for name, rate in self.learning_rates().items()}
+        carried.update({step_values.constant_weight(c.name): ops.convert_to_tensor(c.weighting.loss_weight)
+                        for c in self.components if c.weighting.spec.kind == "constant"})
+        return step_values.with_values(self.breakdown.result(), carried)
+
+    def make_train_function(self, force: bool = False) -> Any:
+        """Keras' train function, the values the step carries taken out of its logs
+        (:mod:`lossexp.training.step_values`): the recorder reads the players' rates without an op."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force)
+        self.train_function = step_values.carried(self, self.train_function)
+        return self.train_function
 
     def tracked_weights(self) -> Dict[str, Any]:
         """``weight/<c>`` and ``weight/coef/<c>`` of every component whose weight is not constant."""

@@ -217,3 +217,37 @@ def test_mixed_float16_from_the_config_scales_each_players_loss_and_trains_as_th
     for got, expected in zip(from_config.get_weights(), by_hand.get_weights()):
         np.testing.assert_array_equal(got, expected)
     assert [int(from_config.player_optimizer(p).iterations) for p in ("generator", "discriminator")] == [4, 4]
+
+
+def test_each_players_rate_and_constant_weights_come_out_of_the_step_with_its_logs():
+    """The recorder's samples take each player's learning rate and each constant component weight from what the
+    last compiled call carried out (no variable read after it: 0.2 ms of CPU for the first, 0.04 ms each next);
+    the callbacks see the breakdown only, and the rate a callback sets (the discriminator's, Keras'
+    ``model.optimizer``) is recorded from the next call on."""
+    from lossexp.tracking.callback import MetricSink, RunRecorder
+    from lossexp.training import step_values
+
+    seen = []
+
+    class Keys(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(sorted(logs))
+
+    generator, discriminator, *_ = players()
+    model = GANModel(generator, discriminator, [HistoricalAverage(name="hist_avg_g", weight=0.25)], [], seed=SEED)
+    model.compile(generator_optimizer=keras.optimizers.SGD(LR["generator"]),
+                  discriminator_optimizer=keras.optimizers.SGD(LR["discriminator"]), steps_per_execution=2,
+                  jit_compile=False)
+    sink = MetricSink(None, None)
+    halving = keras.callbacks.LearningRateScheduler(lambda epoch, rate: LR["discriminator"] / 2 ** epoch)
+    model.fit(real_batches(4), batch_size=BATCH, epochs=2, verbose=0,
+              callbacks=[halving, RunRecorder(sink, 2, drift=False), Keys()])
+    assert seen and all(keys == sorted(model.metric_names()) for keys in seen)
+    carried = step_values.last(model)
+    assert sorted(carried) == ["constant_weight/hist_avg_g", "learning_rate/discriminator", "learning_rate/generator"]
+    assert float(carried["learning_rate/discriminator"]) == pytest.approx(LR["discriminator"] / 2)
+    assert float(carried["constant_weight/hist_avg_g"]) == pytest.approx(0.25)
+    assert dict(sink.history["learning_rate/discriminator"]) == pytest.approx(
+        {0: LR["discriminator"], 2: LR["discriminator"], 4: LR["discriminator"], 6: LR["discriminator"] / 2,
+         8: LR["discriminator"] / 2})
+    assert list(dict(sink.history["learning_rate/generator"]).values()) == pytest.approx([LR["generator"]] * 5)
