@@ -71,6 +71,57 @@ def test_a_stopped_run_continues_in_the_same_run_from_its_last_epoch(tmp_path, m
         assert sorted(continued) == sorted((m.step, m.value) for m in client.get_metric_history(uninterrupted, key)), key
 
 
+@pytest.mark.slow  # three GAN runs in this process: 13 s of CPU
+def test_a_stopped_gan_run_with_gradient_diagnostics_continues_as_the_run_that_never_stopped(tmp_path, monkeypatch,
+                                                                                          store_uri):
+    """``model=gan`` with its in-step gradient diagnostics (every 3 steps), stopped after 2 of 3 epochs of 4
+    steps and resumed: every metric — both players' losses and terms, the ring's scores, the drift, the
+    diagnostics, still sampled past the checkpoint's step 8 at 10 — is recorded once at the steps and with the
+    values of the same run never stopped, and the weights end bit-identical to its."""
+    import keras
+    import numpy as np
+
+    import lossexp
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):  # a Ctrl-C between epochs (checkpoint written)
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    class LastWeights(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            self.weights = [w.numpy() for w in self.model.weights]
+
+    monkeypatch.chdir(tmp_path)
+    settings = {"loss": "hist_avg", "trainer": {"epochs": 3, "batch_size": 16, "verbose": 0, "log_every_n_steps": 2},
+                "overrides": ["data.n_samples=64", "model.latent_dim=3", "model.generator_units=[8]",
+                              "model.discriminator_units=[8]", "tracking.gradients_every_n_steps=3",
+                              "trainer.jit_compile=false", "tracking.plots=false", "tracking.log_model=false"]}
+    with pytest.raises(KeyboardInterrupt):
+        lossexp.fit("gan", "ring", callbacks=[CtrlC()], **settings)
+    client = MlflowClient(store_uri)
+    [stopped] = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
+    resumed, whole = LastWeights(), LastWeights()
+    _, run_id = lossexp.fit("gan", "ring", callbacks=[resumed], resume=stopped.info.run_id, **settings)
+    _, never_stopped = lossexp.fit("gan", "ring", callbacks=[whole], **settings)
+    assert run_id == stopped.info.run_id and client.get_run(run_id).info.status == "FINISHED"
+    keys = set(client.get_run(run_id).data.metrics) - {"startup_seconds"}  # each attempt's own start-up
+    assert keys == set(client.get_run(never_stopped).data.metrics) - {"startup_seconds"}
+    histories = {key: [sorted((m.step, m.value) for m in client.get_metric_history(run, key))
+                       for run in (run_id, never_stopped)] for key in keys}
+    for key, (continued, expected) in histories.items():
+        assert continued == expected, key
+    assert [step for step, _ in histories["epoch"][0]] == [4, 8, 12]
+    assert [step for step, _ in histories["loss/generator"][0]] == [2, 4, 6, 8, 10, 12]
+    diagnostics = [key for key in keys if key.startswith("weight_grad/")]
+    assert len(diagnostics) == 10 and {"ring/modes_covered", "term/hist_avg_generator"} <= keys
+    for key in diagnostics:
+        assert [step for step, _ in histories[key][0]] == [1, 4, 7, 10], key
+    assert len(resumed.weights) == len(whole.weights) == 20
+    for got, expected in zip(resumed.weights, whole.weights):
+        np.testing.assert_array_equal(got, expected)
+
+
 @pytest.fixture
 def stopped(store_uri, tmp_path):
     """A KILLED run of 3 epochs (its config logged as lossexp logs it) with a checkpoint after epoch 2."""
