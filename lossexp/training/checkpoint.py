@@ -12,8 +12,9 @@ every epoch but ``fit``'s last (training then ends and deletes it), into ``<run 
   ``trainer.patience``, early stopping's best epoch's weights;
 * ``progress.json`` — the epochs finished, the global step, the state file of that epoch and early
   stopping's memory (best value, epoch and logs, epochs since), so that a resumed run's best epoch may
-  be one before it stopped, and the memory of Keras' stateful callbacks among the user's
-  (:mod:`lossexp.training.callback_memory`).
+  be one before it stopped, the memory of Keras' stateful callbacks among the user's
+  (:mod:`lossexp.training.callback_memory`), and the players whose in-step gradient sample overflowed
+  at the loss scale and is retried at the next step (:meth:`~lossexp.training.step_gradients.StepGradients.retrying`).
 
 Each is written to a temporary name and renamed, the state first (``state-<epochs>.npz``), then
 the progress naming it, then the previous epoch's state removed: a kill at any moment leaves a
@@ -116,21 +117,24 @@ class Checkpoint(keras.callbacks.Callback):
                               *((f"drift_{i}", value) for i, value in enumerate(drift)),
                               *((f"{BEST_PREFIX}{i}", value) for i, value in enumerate(best))])
         os.replace(staged, self.directory / name)
+        gradients = _step_gradients(self.model)
         commit = functools.partial(self._commit, epochs, step, name, len(variables),
-                                   memory.summary() if memory is not None else None, callback_memory(self.callbacks))
+                                   memory.summary() if memory is not None else None, callback_memory(self.callbacks),
+                                   gradients.retrying() if gradients is not None else [])
         if self.once_recorded is not None:
             self.once_recorded(commit)
         else:
             commit()
 
     def _commit(self, epochs: int, step: int, name: str, variables: int, early_stopping: Optional[Dict[str, Any]],
-                callbacks: List[Dict[str, Any]]) -> None:
+                callbacks: List[Dict[str, Any]], retrying: List[str]) -> None:
         """The progress naming ``name``, then the states of earlier epochs removed (not a later one's:
         with ``once_recorded`` the next epoch's may be written already)."""
         staged_progress = self.directory / f"{PROGRESS}.partial"
         staged_progress.write_text(json.dumps({"epochs": epochs, "step": step, "state": name, "variables": variables,
                                                **({"early_stopping": early_stopping} if early_stopping else {}),
-                                               **({"callbacks": callbacks} if callbacks else {})}))
+                                               **({"callbacks": callbacks} if callbacks else {}),
+                                               **({GRADIENTS_RETRY: retrying} if retrying else {})}))
         os.replace(staged_progress, self.directory / PROGRESS)
         for older in self.directory.glob(f"{STATE_PREFIX}*.npz"):
             number = older.name[len(STATE_PREFIX):-len(".npz")]
@@ -155,6 +159,16 @@ class Restored(NamedTuple):
 
 #: the names of early stopping's best weights in a state file
 BEST_PREFIX = "best_"
+#: the progress file's key of the players whose gradient sample is retried at the next step
+GRADIENTS_RETRY = "gradients_retry"
+
+
+def _step_gradients(model: keras.Model) -> Any:
+    """The model's in-step gradient diagnostics (:mod:`lossexp.training.step_gradients`), or None."""
+    from lossexp.training.step_gradients import StepGradients
+
+    gradients = getattr(model, "step_gradients", None)
+    return gradients if isinstance(gradients, StepGradients) else None
 
 
 def restore(model: keras.Model, directory: Path) -> Restored:
@@ -180,6 +194,11 @@ def restore(model: keras.Model, directory: Path) -> Restored:
     memory, callbacks = written.get("early_stopping"), written.get("callbacks", [])
     if not isinstance(callbacks, list) or not all(isinstance(kept, dict) for kept in callbacks):
         raise unreadable(Path(directory) / PROGRESS, f"the callbacks' memory {str(callbacks)[:80]}")
+    gradients, retrying = _step_gradients(model), written.get(GRADIENTS_RETRY, [])
+    if gradients is not None:
+        if not isinstance(retrying, list) or not set(retrying) <= set(gradients.players):
+            raise unreadable(Path(directory) / PROGRESS, f"the gradient samples retried {str(retrying)[:80]}")
+        gradients.retry(retrying)
     if memory is None:
         return Restored(drift, None, callbacks)
     try:

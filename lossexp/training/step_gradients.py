@@ -178,6 +178,16 @@ class StepGradients:
         self._read = {p: int(trained) for p in self.players}
         self.count_from(trained)
 
+    def retrying(self) -> List[str]:
+        """The players whose due sample overflowed, to be taken at the next step (a checkpoint keeps them: a
+        run resumed without them skipped the sample the run that never stopped took)."""
+        return [player for player, flag in self._retry.items() if bool(keras.ops.convert_to_numpy(flag))]
+
+    def retry(self, players: Sequence[str]) -> None:
+        """Take ``players``' samples at the next step (:meth:`retrying` of the run continued)."""
+        for player in players:
+            self._retry[player].assign(True)
+
     def count_from(self, trained: int) -> None:
         """The next batch's step is ``trained`` + 1 (at an epoch's start: the recorder's step)."""
         self._batches.assign(int(trained))

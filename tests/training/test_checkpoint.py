@@ -262,3 +262,45 @@ def test_the_step_a_checkpoint_names_counts_the_batches_a_loss_scale_skipped(tmp
     network.fit(X, Y, batch_size=16, epochs=3, verbose=0, callbacks=[Checkpoint(tmp_path / "c"), Look()])
     assert int(network.optimizer.iterations.numpy()) < 9  # steps were skipped
     assert seen[:2] == [3, 6]
+
+
+def test_a_gans_gradient_sample_retried_at_the_checkpoint_is_retried_after_the_restore(tmp_path):
+    """A discriminator whose loss scale overflows its first updates: its sample due at step 1 is retried at each
+    next step. A checkpoint after the first epoch (2 steps, the retry pending) keeps that, so the resumed fit takes
+    the sample at step 3, as the fit that never stopped does (it waited for step 4, the next one due)."""
+    from conftest import dataset, network
+    from lossexp.training.gan_model import GANModel
+    from lossexp.training.step_gradients import Reader
+
+    x = dataset("ring", n_samples=32, seed=1).x  # 2 steps of 16 an epoch
+
+    def gan():
+        keras.utils.set_random_seed(3)
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        try:
+            generator, discriminator, *_ = network("gan", dataset("ring", n_samples=16), latent_dim=3,
+                                                   generator_units=[8], discriminator_units=[8], activation="tanh")
+            model = GANModel(generator, discriminator, seed=5)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        scaled = {"generator": 2.0 ** 10, "discriminator": 2.0 ** 19}
+        model.compile(**{f"{p}_optimizer": keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01), initial_scale=s)
+                         for p, s in scaled.items()}, steps_per_execution=2, jit_compile=False)
+        model.watch_gradients(3, 2)
+        return model
+
+    def fit(model, start, end, *callbacks):
+        model.fit(x, batch_size=16, initial_epoch=start, epochs=end, shuffle=False, verbose=0,
+                  callbacks=[Reader(model.step_gradients), *callbacks])
+        return [step for step, values in model.step_gradients.read() if "weight_grad/discriminator/norm" in values]
+
+    stopped = gan()
+    assert fit(stopped, 0, 1) == [] and stopped.step_gradients.retrying() == ["discriminator"]
+    saving = Checkpoint(tmp_path)
+    saving.set_model(stopped)
+    saving.save(1, 2)
+    assert json.loads((tmp_path / PROGRESS).read_text())["gradients_retry"] == ["discriminator"]
+    resumed = gan()
+    restore(resumed, tmp_path)
+    assert resumed.step_gradients.retrying() == ["discriminator"]
+    assert fit(resumed, 1, 2) == [3, 4]  # as a fit of 2 epochs from the start: the retry at 3, 4 due
