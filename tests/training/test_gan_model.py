@@ -190,7 +190,7 @@ def test_mixed_float16_from_the_config_scales_each_players_loss_and_trains_as_th
     config = composed_config("model=gan", "data=ring", "data.n_samples=64", f"model.latent_dim={LATENT}",
                              "model.generator_units=[8]", "model.discriminator_units=[8]", "loss=hist_avg",
                              "loss.hist_avg.weight=0.5", f"trainer.batch_size={BATCH}", "trainer.precision=mixed_float16",
-                             "trainer.jit_compile=false")
+                             "trainer.jit_compile=false", "trainer.steps_per_execution=1")
     trainer = for_config(config)
     data = trainer.prepare(load(config.data))
     keras.utils.set_random_seed(config.trainer.seed)
