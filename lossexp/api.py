@@ -314,8 +314,9 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
         if dataset.batch_size and "trainer.batch_size" not in _given_keys(argv):
             config.trainer.batch_size = resolved["trainer"]["batch_size"] = dataset.batch_size  # as Keras' fit
         config.data = Selection(dataset.name)
-        resolved["data"] = {"name": dataset.name, "source": "python", "examples": dataset.examples,
-                            **({"held_out": dataset.held_out} if dataset.held_out is not None else {})}
+        counted = dataset.in_memory or dataset.size is not None  # a stream of unknown length, not counted: None
+        resolved["data"] = {"name": dataset.name, "source": "python", "examples": dataset.examples if counted else None,
+                            **({"held_out": dataset.held_out} if dataset.held_out is not None and counted else {})}
     from lossexp.losses.entries import build_components
 
     named = {c.name: c for c in build_components({name: config.loss[name] for name in names})}

@@ -139,3 +139,16 @@ def hide_per_run_retracing() -> None:
     logger = logging.getLogger("tensorflow")
     if is_quiet() and not any(isinstance(f, _PerRunRetracing) for f in logger.filters):
         logger.addFilter(_PerRunRetracing())
+
+
+@contextlib.contextmanager
+def epoch_length_learned() -> Iterator[None]:
+    """Keras' fit without its "Your input ran out of data" warning: a stream of unknown length that lossexp
+    did not count (nothing needed its length) ends its first epoch so, as Keras then learns the epoch's
+    steps; lossexp never asks for more steps than a pass holds (no ``steps_per_epoch``)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        yield
+

@@ -213,7 +213,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         with run_context.system_metrics(config.tracking.system_metrics, tracked.run_id, tracked.uri), \
                 autologging_off(), user_code_errors("in training"), same_every_pass(config.data.name), \
                 training_mode_failures(model, data, config.model.name, config.trainer.batch_size), \
-                checked_labels(trainer, data, model, config.model.name), loader_batches(data, config.data.name):
+                checked_labels(trainer, data, model, config.model.name), loader_batches(data, config.data.name), \
+                quiet.epoch_length_learned():
             history = model.fit(**trainer.fit_arguments(data), epochs=config.trainer.epochs,
                                 initial_epoch=progress["epochs"] if progress else 0,
                                 callbacks=[*own, recorder, *stopping, watch, guard, *trial, *callbacks, *remembered,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import lossexp_env
@@ -85,3 +86,36 @@ def test_a_notebooks_fits_print_nothing_but_a_warning_about_its_own_retracing(tm
     lines = [line for line in stderr_of(NOTEBOOK.format(cwd=str(tmp_path))).splitlines()
              if not quiet.tensorflow_notices(line)]  # printed when the notebook imported Keras, before lossexp
     assert lines and all("triggered tf.function retracing" in line and "<lambda>" in line for line in lines), lines
+
+
+def test_a_stream_not_counted_trains_its_epochs_without_keras_warning_that_it_ran_out_of_data(tmp_path, monkeypatch,
+                                                                                                recwarn):
+    """A generator of unknown length beside its own validation set, whose length nothing needs, is not
+    counted (300 of its 300 read before the first step before): Keras learns an epoch's steps at the first
+    epoch's end, and its "Your input ran out of data" warning, misleading here, is not shown."""
+    import keras
+    import tensorflow as tf
+
+    import lossexp
+
+    read, at_first_step = [], []
+
+    def stream(n):
+        def rows():
+            for i in range(n):
+                read.append(i)
+                yield np.full(2, i / n, "float32"), np.float32(i / n)
+        return tf.data.Dataset.from_generator(rows, output_signature=(tf.TensorSpec((2,), tf.float32),
+                                                                      tf.TensorSpec((), tf.float32)))
+
+    class FirstStep(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            at_first_step.append(len(read))
+
+    monkeypatch.chdir(tmp_path)
+    network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    result = lossexp.fit(network, stream(300), validation_data=stream(40), callbacks=[FirstStep()],
+                         trainer={"epochs": 2, "batch_size": 32, "verbose": 0, "steps_per_execution": 4},
+                         tracking={"enabled": False})
+    assert at_first_step[0] < 300 + 40 and len(result.history["val_loss"]) == 2
+    assert not [w for w in recwarn if "ran out of data" in str(w.message)]

@@ -37,9 +37,8 @@ from lossexp.data.checks import (as_column, check_example_shapes, check_finite, 
                                  input_arrays, labels_of, numeric_targets, one_hot, sample_weights)
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
-from lossexp.data.streams import (READ_BATCH, READ_BYTES, FloatTargets, batch_size_of, batches, count_elements,
-                                  dense_elements, elements_within, float_targets,
-                                  padded_when_batched, read_pass, read_through, repeats_forever, reshuffles,
+from lossexp.data.streams import (READ_BATCH, READ_BYTES, FloatTargets, batch_size_of, batches,
+                                  dense_elements, elements_within, padded_when_batched, read_pass, read_through, repeats_forever, reshuffles,
                                   unbatched, varying_length)
 from lossexp.errors import ConfigError, invalid_value
 
@@ -219,25 +218,37 @@ class Dataset:
 
     def split(self, fraction: float) -> Tuple[Part, Optional[Part]]:
         """(train, validation): the last ``fraction`` of the examples validate (None when 0) — or the
-        source's own validation set, whatever the fraction above 0."""
+        source's own validation set, whatever the fraction above 0. A stream not counted yet (its length
+        unknown: :meth:`with_labels_read`) trains whole at 0, and is counted first to cut a split."""
         if self.splitter is not None:
             return self.splitter(fraction)
         if self.held_out is not None:
             train, validation = self._split_at(self.examples - self.held_out)
             return train, (validation if fraction > 0 else None)
+        if not self.in_memory and self.size is None:
+            if fraction <= 0:
+                return Part(stream=self.stream, origin=(self.stream, 0)), None
+            self.in_fixed_order()  # before the pass that counts it
+            return self.with_labels_read(count=True).split(fraction)
         return self._split_at(self.examples - int(round(self.examples * fraction)))
 
-    def _split_at(self, n_train: int) -> Tuple[Part, Optional[Part]]:
-        """(the first ``n_train`` examples, the rest — None when there are none). A stream that
-        reorders itself at every pass cannot be split by position: one line."""
-        n_val = self.examples - n_train
-        if n_val and not self.in_memory and reshuffles(self.stream):
+    def in_fixed_order(self) -> None:
+        """Nothing for a stream in the same order at every pass; one line for one that reorders itself at
+        every pass, which cannot be split by position."""
+        if not self.in_memory and reshuffles(self.stream):
             raise invalid_value(f"data ({self.name})", "a stream in the same order at every pass (its last "
                                 "examples validate: reordered, each epoch would validate on others, trained on "
                                 "before) — .shuffle(n, reshuffle_each_iteration=False), or no shuffle (lossexp "
                                 "shuffles the training examples; Keras' image_dataset_from_directory: shuffle=False), "
                                 "or a validation set of your own",
                                 "a stream with a .shuffle() that reshuffles at every pass")
+
+    def _split_at(self, n_train: int) -> Tuple[Part, Optional[Part]]:
+        """(the first ``n_train`` examples, the rest — None when there are none). A stream that
+        reorders itself at every pass cannot be split by position: one line."""
+        n_val = self.examples - n_train
+        if n_val:
+            self.in_fixed_order()
         if self.in_memory:
             columns = (self.y,) + ((self.sample_weight,) if self.sample_weight is not None else ())
             train = Part(arrays=(self._input_rows(0, n_train), *(take_rows(c, slice(0, n_train)) for c in columns)),
@@ -253,31 +264,65 @@ class Dataset:
         rest = self.seek(n_train) if self.seek is not None else self.stream.skip(n_train)
         return train, Part(stream=rest, size=n_val, origin=(self.stream, n_train), classes=classes[1])
 
-    def with_labels_read(self, per_example: bool = False) -> "Dataset":
+    def with_labels_read(self, per_example: bool = False, count: bool = False) -> "Dataset":
         """A stream whose labels were not all read (:attr:`unread_labels`) with its classes the highest
-        label's + 1 and a negative label refused, in one pass over it: for what needs every label
-        before training (a network lossexp builds with a unit per class, class weights). With
-        ``per_example`` (class weights), a stream of one label per example split by position keeps them
-        (:attr:`classes`): its weights count them, where a pass of their own decoded every image again."""
-        if not self.unread_labels:
+        label's + 1 and a negative label refused — and with ``count``, a stream of unknown length counted
+        (its float targets' range read, :attr:`float_targets`) — in one pass over it: for what needs every
+        label before training (a network lossexp builds with a unit per class, class weights) or its length
+        (a validation split cut from its end). A stream is not counted otherwise: it trains as Keras' ``fit``
+        trains it, learning an epoch's length at the first epoch's end. With ``per_example`` (class weights),
+        the training examples' labels of one label per example are kept (:attr:`classes`, on the training
+        part of a source's own split): its weights count them, where a pass of their own read every
+        training example again (decoding, a generator's Python)."""
+        count = count and not self.in_memory and self.size is None
+        if not self.unread_labels and not count:
             return self
         target = self.stream.element_spec[1]
         if isinstance(target, dict):  # targets by output name: each output's labels read in the one pass
-            _, ranges, _ = read_pass(self.name, self.stream, False, self.extras["unread_keys"])
+            keys = self.extras.get("unread_keys", []) if self.unread_labels else []
+            elements, ranges, _ = read_pass(self.name, self.stream, count, keys)
             for key, (lowest, _) in ranges.items():
                 check_labels(self.name, lowest, f"in the stream's labels of output {key!r}")
             return replace(self, num_outputs={**self.num_outputs, **{key: high + 1 for key, (_, high) in ranges.items()}},
-                           unread_labels=False)
-        if per_example and self.splitter is None and target.shape.rank is not None \
-                and target.shape.as_list() in ([], [1]):
-            size = elements_within(self.stream, READ_BATCH, READ_BYTES)
-            found = [y.reshape(-1) for y in batches(self.stream.map(lambda x, y, *weight: y), size).as_numpy_iterator()]
-            classes = np.concatenate(found).astype("int64")
+                           unread_labels=False, size=enough_examples(self.name, elements) if count else self.size)
+        one_per_example = target.shape.rank is not None and target.shape.as_list() in ([], [1])
+        if self.unread_labels and per_example and one_per_example:
+            return self._classes_read()
+        floats = count and target.dtype.is_floating
+        elements, ranges, found = read_pass(self.name, self.stream, count, [None] if self.unread_labels else [],
+                                            floats=floats)
+        changes: Dict[str, Any] = {"size": enough_examples(self.name, elements)} if count else {}
+        if self.unread_labels:
+            lowest, highest = ranges[None]
+            check_labels(self.name, lowest, "in the stream's labels")
+            changes.update(num_outputs=highest + 1, unread_labels=False)
+        return replace(self, **changes, **({"float_targets": found} if floats else {}))
+
+    def _classes_read(self) -> "Dataset":
+        """:meth:`with_labels_read` keeping the training examples' classes: a stream split by position keeps
+        all (:attr:`classes`), a source's own split its training part's (read alone, each part once)."""
+        if self.splitter is None:
+            classes = stream_classes(self.stream)
             check_labels(self.name, int(classes.min()), "in the stream's labels")
-            return replace(self, num_outputs=int(classes.max()) + 1, unread_labels=False, classes=classes)
-        _, lowest, highest = read_through(self.name, self.stream, count=False, labels=True)
+            return replace(self, num_outputs=int(classes.max()) + 1, unread_labels=False, classes=classes,
+                           size=self.size if self.size is not None else enough_examples(self.name, len(classes)))
+        own_split = self.splitter
+        train, validation = own_split(1.0)
+        classes = train.classes if train.classes is not None else stream_classes(train.stream)
+        lowest, highest = int(classes.min()), int(classes.max())
+        if validation is not None:
+            if validation.classes is not None:
+                lowest, highest = min(lowest, int(validation.classes.min())), max(highest, int(validation.classes.max()))
+            else:
+                _, low, high = read_through(self.name, validation.stream, count=False, labels=True)
+                lowest, highest = min(lowest, low), max(highest, high)
         check_labels(self.name, lowest, "in the stream's labels")
-        return replace(self, num_outputs=highest + 1, unread_labels=False)
+
+        def split_with_classes(fraction: float) -> Tuple[Part, Optional[Part]]:
+            part, rest = own_split(fraction)
+            return replace(part, classes=classes, size=part.size if part.size is not None else len(classes)), rest
+
+        return replace(self, num_outputs=highest + 1, unread_labels=False, splitter=split_with_classes)
 
     def sample(self, n: int = 8) -> Tuple[Any, Any]:
         """The first ``n`` examples as arrays (for checks before training)."""
@@ -407,7 +452,7 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
         extras = {"output_tasks": {key: infer_task(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
         whole = Dataset(name, task or inferred, x=train_set.x, y=y, sample_weight=weight, num_outputs=outputs,
                         held_out_x=held_out_x, extras=extras)
-    else:  # each stream was counted and its classes read once above: joined without another pass
+    else:  # each stream read no more than its first elements above: joined without a pass
         if train_set.task != held_out.task:
             raise invalid_value(f"data ({name})", "a validation stream of the training stream's task",
                                 f"{held_out.task} targets against {train_set.task} ones")
@@ -422,14 +467,16 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
         def own_split(fraction: float) -> Tuple[Part, Optional[Part]]:
             # each stream read by itself: the joined stream's skip past the training examples would
             # read them all again (decoding, a generator's Python) before every validation pass
-            validation = Part(stream=held_out.stream, size=held_out.examples,
+            validation = Part(stream=held_out.stream, size=held_out.size,
                               classes=held_out.classes) if fraction > 0 else None
-            return Part(stream=train_set.stream, size=train_set.examples, classes=train_set.classes), validation
+            return Part(stream=train_set.stream, size=train_set.size, classes=train_set.classes), validation
 
         known = train_set.classes is not None and held_out.classes is not None
         floats = [part.float_targets for part in (train_set, held_out)]
         unread_keys = sorted({*train_set.extras.get("unread_keys", []), *held_out.extras.get("unread_keys", [])})
-        whole = replace(train_set, stream=joined, size=train_set.examples + held_out.examples, num_outputs=classes,
+        counted = train_set.size is not None and held_out.size is not None  # neither counted where not needed
+        whole = replace(train_set, stream=joined, size=train_set.size + held_out.size if counted else None,
+                        num_outputs=classes,
                         extras={**train_set.extras, **({"unread_keys": unread_keys} if unread_keys else {})},
                         splitter=own_split, unread_labels=train_set.unread_labels or held_out.unread_labels,
                         classes=np.concatenate([train_set.classes, held_out.classes]) if known else None,
@@ -477,16 +524,13 @@ def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
         y_spec = stream.element_spec[1]
     rows = [key for key, spec in y_spec.items() if spec.shape.rank == 1 and spec.shape[0] not in (None, 1)]
     integer = [key for key, spec in y_spec.items() if spec.dtype.is_integer]
-    # the first elements, read once for the one-hot rows, the first labels and the checks
-    head = first_elements(stream) if rows or integer and size is not None else None
+    # the first elements, read once for the one-hot rows, the first labels, the checks and a short stream's length
+    head = first_elements(stream) if rows or integer or size is None else None
+    size = size if size is not None else length_of_head(head)
     one_hot_keys = {key for key in rows if one_hot(np.asarray(head[1][key]))}  # read on the first elements
     label_keys = sorted(key for key in integer if key not in one_hot_keys)
-    unread = size is not None and bool(label_keys)  # their first labels tell; the rest are checked as they train
-    if unread:
-        counted, ranges = size, {key: (int(np.min(head[1][key])), int(np.max(head[1][key]))) for key in label_keys}
-    else:
-        counted, ranges, _ = read_pass(name, stream, count=size is None, label_keys=label_keys) \
-            if label_keys or size is None else (size, {}, None)
+    unread = bool(label_keys)  # their first labels tell; the rest are checked as they train, or read where needed
+    ranges = {key: (int(np.min(head[1][key])), int(np.max(head[1][key]))) for key in label_keys}
     outputs: Dict[str, int] = {}
     for key, spec in y_spec.items():
         if key in ranges:
@@ -494,7 +538,7 @@ def stream_of_outputs(name: str, stream: Any, size: Optional[int]) -> Dataset:
             outputs[key] = ranges[key][1] + 1
         else:
             outputs[key] = regression_outputs(stream.map(lambda x, y, *w, key=key: y[key]), spec)
-    size = enough_examples(name, counted if size is None else size)
+    size = enough_examples(name, size) if size is not None else None
     tasks = {key: "classification" if key in ranges or key in one_hot_keys else "regression" for key in y_spec}
     extras = {"output_tasks": tasks, **({"unread_keys": label_keys} if unread else {})}
     return Dataset(name, "multi_output", stream=stream, size=size, num_outputs=outputs, extras=extras, head=head,
@@ -506,9 +550,11 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     """A :class:`Dataset` of an unbatched ``tf.data.Dataset`` of ``(x, y)`` or ``(x, y, sample_weight)``
     elements (``seek``: the source's own way to its examples from one on, see :attr:`Dataset.seek`).
 
-    Its size is the stream's cardinality when known, else counted in one pass; a classification
-    stream's classes are counted in one pass over its integer labels, or are the width of its
-    one-hot labels (a stream whose first elements' float targets are one-hot classifies).
+    Its size is the stream's cardinality when known, or its first elements' number when they are all of it,
+    else not counted here (None: :meth:`Dataset.with_labels_read` counts it where its length is needed, in
+    the pass that reads its labels); a classification stream's classes are told by its first integer labels
+    (the rest checked as it trains, or read where every one is needed), or are the width of its one-hot
+    labels (a stream whose first elements' float targets are one-hot classifies).
     """
     import tensorflow as tf
 
@@ -541,7 +587,7 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
             raise invalid_value(f"data ({name})", "a finite tf.data.Dataset (an epoch is one pass over it, and the "
                                 "last trainer.validation_split of it validates): drop the .repeat(), or .take(n) "
                                 "examples of a stream without end", "a stream that repeats forever")
-        size = cardinality if cardinality >= 0 else None  # counted below, in the pass that reads the labels
+        size = cardinality if cardinality >= 0 else None  # not counted: see Dataset.with_labels_read
     y_spec = spec[1]
     if isinstance(y_spec, dict):
         outputs = stream_of_outputs(name, stream, size)  # its stream recast (boolean labels): not the seek's
@@ -554,10 +600,11 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
 
         stream, seek = as_labels(stream), (lambda start, own=seek: as_labels(own(start))) if seek else None
         y_spec = stream.element_spec[1]
-    head = None  # the first elements, read once for the first labels and the checks (:func:`checked`)
+    head = None  # the first elements, read once for the first labels, the checks (:func:`checked`) and a short length
     if y_spec.shape.rank == 1 and y_spec.shape[0] not in (None, 1) or task in (None, "classification") \
-            and size is not None and y_spec.dtype.is_integer:
+            and y_spec.dtype.is_integer or size is None:
         head = first_elements(stream)
+        size = size if size is not None else length_of_head(head)
     one_hot_rows = y_spec.shape.rank == 1 and y_spec.shape[0] not in (None, 1) and one_hot(np.asarray(head[1]))
     integer = y_spec.dtype.is_integer and not one_hot_rows  # class labels: one per element, or one per position
     labels = integer or one_hot_rows
@@ -565,24 +612,28 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
     unread = False
     if task == "classification" and not integer:  # one-hot labels (checked on the first elements)
         outputs = int(y_spec.shape[0])
-    elif task == "classification" and size is not None:  # its first labels tell; the rest are checked as they train
-        enough_examples(name, size)
+    elif task == "classification":  # its first labels tell; the rest are checked as they train, or read where needed
         first = np.asarray(head[1])
         check_labels(name, int(first.min()), "in the stream's labels")
         outputs, unread = int(first.max()) + 1, True
-    elif task == "classification":  # counted in one pass, which reads the labels too
-        size, lowest, highest = read_through(name, stream, count=True, labels=True)
-        check_labels(name, lowest, "in the stream's labels")
-        outputs = highest + 1
     else:
         outputs = regression_outputs(stream.map(lambda x, y, *w: y), y_spec)
-    floats = None
-    if size is None and y_spec.dtype.is_floating:  # their range read in the count: class labels, if they are
-        size, floats = float_targets(name, stream, count=True)
-    elif size is None:
-        size = count_elements(name, stream)
-    return Dataset(name, task, stream=stream, size=enough_examples(name, size), num_outputs=outputs, seek=seek,
-                   float_targets=floats, unread_labels=unread, head=head)
+    return Dataset(name, task, stream=stream, size=enough_examples(name, size) if size is not None else None,
+                   num_outputs=outputs, seek=seek, unread_labels=unread, head=head)
+
+
+def stream_classes(stream: Any) -> np.ndarray:
+    """The class label of each element of a stream of one label per element, in order, read in batches."""
+    size = elements_within(stream, READ_BATCH, READ_BYTES)
+    found = [y.reshape(-1) for y in batches(stream.map(lambda x, y, *weight: y), size).as_numpy_iterator()]
+    return np.concatenate(found).astype("int64")
+
+
+def length_of_head(head: Tuple[Any, ...]) -> Optional[int]:
+    """A stream's length when its first elements (:func:`first_elements`) are all of it — fewer than
+    :data:`CHECKED_ELEMENTS` —, else None (not known before a pass counts it)."""
+    rows = count_rows(head[1])
+    return rows if rows < CHECKED_ELEMENTS else None
 
 
 def regression_outputs(targets: Any, spec: Any) -> int:

@@ -223,22 +223,11 @@ class FloatTargets:
                             self.other + more.other)
 
 
-def count_elements(name: str, stream: Any) -> int:
-    """The elements of a stream of unknown length, counted in one pass (:func:`read_through`)."""
-    return read_through(name, stream, count=True, labels=False)[0]
-
-
 def read_through(name: str, stream: Any, count: bool, labels: bool) -> Tuple[int, int, int]:
     """:func:`read_pass` of a stream of one target: ``(elements, lowest label, highest label)``, the
     labels' range 0, 0 where not read."""
     elements, ranges, _ = read_pass(name, stream, count, [None] if labels else [])
     return (elements, *ranges.get(None, (0, 0)))
-
-
-def float_targets(name: str, stream: Any, count: bool) -> Tuple[int, FloatTargets]:
-    """:func:`read_pass` of a stream of one float target: ``(elements, its targets' range)``."""
-    elements, _, floats = read_pass(name, stream, count, [], floats=True)
-    return elements, floats
 
 
 def read_pass(name: str, stream: Any, count: bool, label_keys: Sequence[Optional[str]],

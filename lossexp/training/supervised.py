@@ -89,12 +89,18 @@ class SupervisedTrainer(Trainer):
     records = ("loss",)
 
     def prepare(self, data: Any, network: Any = None) -> Any:
+        fraction = self.config.trainer.validation_split
+        weights = getattr(self.config.task, "class_weight", None) is not None
+        # a validation split cut from a stream's end needs its length: a stream of unknown length is counted
+        cut = not data.in_memory and data.splitter is None and data.held_out is None and fraction > 0
+        if cut:
+            data.in_fixed_order()  # a stream that cannot be split: one line before any pass or run
+        if cut and data.size is None or getattr(data, "unread_labels", False) and (network is None or weights):
+            # a network lossexp builds has a unit per class; class weights count each (kept: read once); all in one pass
+            data = data.with_labels_read(per_example=weights, count=cut)
         if not data.in_memory and data.splitter is None:  # a stream that cannot be split: one line before any run
-            data.split(self.config.trainer.validation_split)
-            augmented_validation(data, self.config.trainer.validation_split)
-        if getattr(data, "unread_labels", False) and (network is None or self.config.task.class_weight is not None):
-            # a network lossexp builds has a unit per class; class weights count each (kept: read once)
-            data = data.with_labels_read(per_example=getattr(self.config.task, "class_weight", None) is not None)
+            data.split(fraction)
+            augmented_validation(data, fraction)
         model_task = self.meta.get("task")
         task = self.config.task.type or model_task or self._classifies(data, network) or data.task
         if task == "classification" and data.in_memory and not isinstance(data.y, dict):
@@ -327,8 +333,9 @@ def batched(part: Any, batch_size: int, order: Any = None, cache: bool = False) 
     in memory at its first pass when it fits in 1 GiB: each later pass would read every element
     before it again (a generator's Python, an image's decoding). A part's ``batch_map`` applies to
     each batch. Its length is told to tf.data when only lossexp knows it (a stream counted in a
-    pass, a CSV read in chunks), so Keras knows each epoch's steps: it would otherwise learn them by
-    running out of data, warning "Your input ran out of data" at the first epoch's end."""
+    pass, a CSV read in chunks), so Keras knows each epoch's steps; a stream not counted (nothing
+    needed its length) tells Keras them by running out of data at the first epoch's end, as in Keras'
+    ``fit`` (whose "Your input ran out of data" warning :func:`lossexp.quiet.epoch_length_learned` drops)."""
     import tensorflow as tf
 
     from lossexp.data.streams import SHUFFLE_BYTES, SHUFFLE_ELEMENTS, batches, elements_within
@@ -336,10 +343,12 @@ def batched(part: Any, batch_size: int, order: Any = None, cache: bool = False) 
     stream = part.stream
     if int(stream.cardinality()) == tf.data.UNKNOWN_CARDINALITY and part.size is not None:
         stream = stream.apply(tf.data.experimental.assert_cardinality(part.size))
-    if order is not None and part.size:
-        buffer = elements_within(stream, min(int(part.size), SHUFFLE_ELEMENTS), SHUFFLE_BYTES)
-        if buffer < min(int(part.size), SHUFFLE_ELEMENTS):
-            print(f"lossexp: the training stream shuffles within {buffer:,} of its {part.size:,} examples at a time "
+    if order is not None and part.size != 0:  # a stream not counted (None) shuffles within as many as it may
+        most = min(int(part.size), SHUFFLE_ELEMENTS) if part.size is not None else SHUFFLE_ELEMENTS
+        buffer = elements_within(stream, most, SHUFFLE_BYTES)
+        if buffer < most:
+            of = f" of its {part.size:,}" if part.size is not None else ""
+            print(f"lossexp: the training stream shuffles within {buffer:,}{of} examples at a time "
                   f"({SHUFFLE_BYTES / 2 ** 30:g} GiB of them): if it is stored in an order (sorted by class), "
                   "shuffle it at its source", file=sys.stderr)
         stream = order.shuffled(stream, buffer)

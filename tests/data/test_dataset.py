@@ -348,10 +348,18 @@ def counted_generator(n: int, read: list, start: int = 0):
 
 
 def test_a_stream_of_unknown_length_is_counted_and_its_labels_read_in_one_pass():
+    """Not counted when read (its first labels tell its classes), as Keras' fit does not count it; counted
+    where a split needs its length, in one pass that reads its labels too (counting and labels apart: 2000+)."""
     read: list = []
     data = from_stream("mine", counted_generator(1000, read))
-    assert (data.examples, data.num_outputs) == (1000, 3)
-    assert len(read) < 1300  # one pass and the first elements checked; counting and labels apart: 2000+
+    assert (data.size, data.num_outputs, data.unread_labels) == (None, 3, True) and len(read) < 300
+    read.clear()
+    counted = data.with_labels_read(count=True)
+    assert (counted.examples, counted.num_outputs, counted.unread_labels) == (1000, 3, False) and len(read) == 1000
+    read.clear()
+    train, validation = data.split(0.2)  # counted first, in that one pass
+    assert (train.size, validation.size, len(read)) == (800, 200, 1000)
+    assert data.split(0)[0].size is None and len(read) == 1000  # nothing to cut: not counted
 
 
 def test_a_validation_stream_of_the_sources_own_is_read_without_passing_the_training_stream():
@@ -409,7 +417,7 @@ def test_a_stream_of_sequences_of_varying_length_is_counted_and_its_labels_read_
     stream = tf.data.Dataset.from_generator(
         lambda: ((np.ones((len(y), 3), "float32"), y) for y in labels),
         output_signature=(tf.TensorSpec((None, 3), tf.float32), tf.TensorSpec((None,), tf.int64)))
-    data = from_stream("tagged", stream)
+    data = from_stream("tagged", stream).with_labels_read(count=True)
     assert (data.examples, data.num_outputs, data.task) == (5000, 5, "classification")
 
 

@@ -61,9 +61,9 @@ def test_float_targets_are_class_labels_only_against_probability_outputs_that_fi
 
 def test_a_streams_float_labels_are_read_in_the_pass_that_counts_it():
     """A stream of unknown length with float 0./1. labels (``image_dataset_from_directory(label_mode=
-    "binary")`` unbatched) is counted in one pass; taking its labels as classes read it all a second time
-    (every image decoded once more before the first step). One full pass now; a non-whole label is
-    still one line, with the number of such targets."""
+    "binary")`` unbatched), counted in one pass (for a validation split); taking its labels as classes read
+    it all a second time (every image decoded once more before the first step). One full pass now; a
+    non-whole label is still one line, with the number of such targets."""
     import tensorflow as tf
 
     from lossexp.data.labels import float_label_stream
@@ -80,10 +80,10 @@ def test_a_streams_float_labels_are_read_in_the_pass_that_counts_it():
             tf.TensorSpec((3,), tf.float32), tf.TensorSpec((1,), tf.float32)))
 
     labels = np.arange(600) % 2
-    data = float_label_stream(as_dataset("binary", source(labels)))
+    data = float_label_stream(as_dataset("binary", source(labels)).with_labels_read(count=True))
     assert (data.task, data.num_outputs, data.size) == ("classification", 2, 600)
     assert passes.count(600) == 1
     np.testing.assert_array_equal(np.concatenate([y for _, y in data.stream.batch(600).as_numpy_iterator()])[:, 0],
                                   labels)
     with pytest.raises(ConfigError, match=r"has other numbers \(3 of its targets\), got 'classification'$"):
-        float_label_stream(as_dataset("soft", source(np.r_[labels, 0.5, 0.25, 1.5])))
+        float_label_stream(as_dataset("soft", source(np.r_[labels, 0.5, 0.25, 1.5])).with_labels_read(count=True))

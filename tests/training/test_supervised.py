@@ -223,3 +223,43 @@ def test_a_validation_split_cut_from_a_stream_with_random_ops_is_one_warning_lin
     trainer.prepare(as_dataset("plain", plain.map(lambda a, b: (a * 2.0, b))))
     trainer.prepare(as_dataset("own", {"train": plain.map(lambda a, b: (flip(a), b)), "validation": plain}))
     assert capsys.readouterr().err == ""
+
+
+def generator_stream(n: int, read: list, labels: bool):
+    """A stream of unknown length from a Python generator (``n`` elements: integer labels 0-2, or float
+    targets) that appends each element's index to ``read``."""
+    import tensorflow as tf
+
+    def rows():
+        for i in range(n):
+            read.append(i)
+            yield np.full(2, i, "float32"), (np.int64(i % 3) if labels else np.float32(i))
+
+    return tf.data.Dataset.from_generator(rows, output_signature=(
+        tf.TensorSpec((2,), tf.float32), tf.TensorSpec((), tf.int64 if labels else tf.float32)))
+
+
+@pytest.mark.parametrize("split, class_weight, passes", [(0.2, None, 0), (0.0, None, 0), (0.2, "balanced", 1)])
+def test_a_stream_of_unknown_length_with_its_own_validation_is_read_only_where_needed(split, class_weight, passes):
+    """Counted before (500 of its 500 read, a second pass for class weights: 1,000), where nothing needs its
+    length: it trains as Keras' fit trains it, its first elements read; class weights read it once."""
+    import keras
+    from omegaconf import OmegaConf
+
+    from lossexp.training.supervised import SupervisedTrainer
+
+    train, validation = [], []
+    labels = class_weight is not None
+    data = as_dataset("mine", {"train": generator_stream(500, train, labels),
+                               "validation": generator_stream(300, validation, labels)})
+    config = OmegaConf.create({"trainer": {"validation_split": split, "batch_size": 16},
+                               "task": {"type": None, "class_weight": class_weight}})
+    trainer = SupervisedTrainer(config, meta={})
+    network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3 if labels else 1)])
+    first = len(train)
+    data = trainer.prepare(data, network)
+    part, _ = trainer.splits(data)
+    read = len(train) - first  # beyond the first elements: the passes, and a sample of 8 of the checks
+    assert first < 300 and 500 * passes <= read < 500 * passes + 50 and len(validation) <= 300 * (passes + 1)
+    assert part.size == (500 if labels else None) and data.num_outputs == (3 if labels else 1)
+
