@@ -20,11 +20,13 @@ A stream that already reorders itself at every pass — a ``.shuffle(n)`` in its
 (:func:`shuffles_itself`), as Keras' ``fit`` trains it: the buffer, filled with decoded examples before
 the first one comes out, decoded half the images of 20,000 before the first step (4.3 s of CPU
 against Keras' 0.5). One line says when its first labels come in runs of a class (:func:`in_runs`).
+``trainer.shuffle: once`` adds no buffer to it either: over a stream in another order at every pass, it
+would give every epoch another order too; one line says so.
 """
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional
+from typing import Any, Optional, Set
 
 import keras
 import numpy as np
@@ -139,15 +141,36 @@ def in_runs(labels: Any) -> Optional[str]:
     return f"its first {n} examples change class {changes} times (about {expected:.0f} in a random order)"
 
 
-def own_order_warning(name: str, first_labels: Any) -> None:
+#: the data sources (their name and options) whose own order was warned about in this process
+_WARNED: Set[Optional[str]] = set()
+
+
+def own_order_warning(name: str, first_labels: Any, task: str, once: bool = False,
+                      source: Optional[str] = None) -> None:
     """One warning line when a training stream that shuffles itself (:func:`shuffles_itself`), trained in
-    its own order, shows its first labels in runs (:func:`in_runs`)."""
-    found = in_runs(first_labels)
-    if found is not None:
+    its own order, shows its first class labels in runs (:func:`in_runs`; a classifier's only: a regression's
+    whole-valued targets are no classes, multi-label rows not one label) — or, ``once`` (``trainer.shuffle:
+    once``), that no one order can hold for every epoch: lossexp's buffer over it, filled with decoded
+    examples before the first step, would reorder another order at every pass. ``source`` (the data
+    config's name and options) says it once per process: a sweep's pre-check and its jobs load the same
+    source again (None, a stream given from Python: at every fit)."""
+    key = None if source is None else f"{source}|{'once' if once else 'runs'}"
+    if key in _WARNED:
+        return
+    found = None if once or task != "classification" else in_runs(first_labels)
+    if once:
+        print(f"lossexp: warning: trainer.shuffle=once, but data {name!r} reshuffles itself at every pass (a "
+              ".shuffle() in its pipeline): no one order holds for every epoch, and it trains in its own (its "
+              ".shuffle(n, reshuffle_each_iteration=False) gives one order)", file=sys.stderr)
+    elif found is not None:
         print(f"lossexp: warning: data {name!r} shuffles itself at every pass and trains in that order, but {found}: "
               "if it is stored sorted by class, its .shuffle() buffer is too small — shuffle its file list before "
               "decoding (.shuffle(n) of n paths), or remove the .shuffle() and lossexp shuffles it "
               "(trainer.shuffle, within 10,000 examples)", file=sys.stderr)
+    else:
+        return
+    if key is not None:
+        _WARNED.add(key)
 
 
 #: the graph seed of the function that shuffles a stream in its epoch's order (any but 0)

@@ -256,9 +256,13 @@ class SupervisedTrainer(Trainer):
         from lossexp.training.epoch_order import own_order_warning, shuffles_itself
 
         order = self.stream_order()
-        if self.config.trainer.shuffle == "each_epoch" and shuffles_itself(train.stream):
-            order = None  # it reorders itself at every pass (before decoding, at best), as Keras' fit trains it
-            own_order_warning(data.name, data.first_labels)
+        if order is not None and shuffles_itself(train.stream):
+            # it reorders itself at every pass (before decoding, at best), as Keras' fit trains it; a buffer
+            # over it would decode its examples first and still give each epoch another order
+            order = None
+            source = self.config.data
+            own_order_warning(data.name, data.first_labels, data.task, once=self.config.trainer.shuffle == "once",
+                              source=None if source.name == "python" else repr(source))
         return {"x": batched(train, batch, order=order),
                 "shuffle": False,  # the stream shuffles itself (Keras would warn that it cannot)
                 "validation_data": batched(validation, batch, cache=True) if validation is not None else None}

@@ -134,7 +134,7 @@ def test_keras_fit_on_arrays_repeats_one_order_under_a_fixed_seed():
     assert len(seen) == 3 and seen[0] != list(range(8)) and seen[0] == seen[1] == seen[2]
 
 
-def first_step_decodes(stream_of_ids, tmp_path, monkeypatch):
+def first_step_decodes(stream_of_ids, tmp_path, monkeypatch, shuffle="each_epoch"):
     """The elements ``stream_of_ids`` (ids 0…n-1, sorted by class: label id * 3 // n) decoded before
     ``lossexp.fit``'s first step, and what it printed on stderr."""
     import lossexp
@@ -157,7 +157,7 @@ def first_step_decodes(stream_of_ids, tmp_path, monkeypatch):
     inputs = keras.Input((4,))
     network = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
     lossexp.fit(network, stream_of_ids.map(decode), callbacks=[FirstStep()], tracking={"enabled": False},
-                trainer={"epochs": 1, "validation_split": 0, "verbose": 0, "steps_per_execution": 1})
+                trainer={"epochs": 1, "validation_split": 0, "verbose": 0, "steps_per_execution": 1, "shuffle": shuffle})
     return first[0]
 
 
@@ -168,6 +168,14 @@ def test_a_stream_that_shuffles_itself_trains_in_its_own_order_without_a_buffer_
     20,000 PNGs)."""
     assert first_step_decodes(tf.data.Dataset.range(2000).shuffle(2000, seed=0), tmp_path, monkeypatch) < 1000
     assert "warning" not in capsys.readouterr().err
+
+
+def test_shuffle_once_on_a_stream_that_shuffles_itself_fills_no_buffer_and_says_why(tmp_path, monkeypatch, capsys):
+    """One buffer order over a stream in another order at every pass is no one order: its buffer decoded all
+    2,000 examples before the first step for nothing."""
+    assert first_step_decodes(tf.data.Dataset.range(2000).shuffle(2000, seed=0), tmp_path, monkeypatch, "once") < 1000
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert "trainer.shuffle=once" in line and "reshuffles itself at every pass" in line
 
 
 def test_a_stream_sorted_by_class_that_shuffles_itself_within_too_few_is_one_warning_line(
@@ -186,3 +194,18 @@ def test_labels_in_runs_are_told_from_a_random_order_of_them():
     assert "change class 1 times" in in_runs(np.repeat([0, 1], 128))
     assert in_runs(np.sort(rng.integers(0, 3, 256))[::-1]).startswith("its first 256 examples change class 2 times")
     assert in_runs(np.zeros(10, int)) is None  # too few to tell
+
+
+def test_a_sources_own_order_is_warned_of_once_per_process_and_for_class_labels_only(capsys):
+    """A sweep said it at its pre-check and in each job (the same source loaded again); a regression's
+    whole-valued targets in runs are no classes; a stream given from Python (no source) is said at every fit."""
+    from lossexp.training import epoch_order
+
+    runs = np.repeat([0, 1], 128)
+    for _ in range(3):
+        epoch_order.own_order_warning("sorted", runs, "classification", source="Selection(name='sorted', n=600)")
+    epoch_order.own_order_warning("sorted", runs.astype("float32"), "regression", source="Selection(name='ages')")
+    epoch_order.own_order_warning("python", runs, "classification")
+    epoch_order.own_order_warning("python", runs, "classification")
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split("'")[1] for line in lines] == ["sorted", "python", "python"]
