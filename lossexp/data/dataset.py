@@ -119,6 +119,9 @@ class Dataset:
     #: a classification stream's first class labels (one per example), as :func:`checked` read them: what
     #: tells a stream that shuffles itself in runs of a class (:func:`lossexp.training.epoch_order.in_runs`)
     first_labels: Optional[np.ndarray] = None
+    #: the run's ``trainer.validation_split``, set for the model builder (None: not a run's; read as 0), so
+    #: that it reaches the examples that train (:meth:`training`) without knowing the run's config
+    validation_split: Optional[float] = None
     #: generation data: scores a generator's samples every epoch (e.g. the ring's modes)
     scorer: Any = None
     extras: Dict[str, Any] = field(default_factory=dict)
@@ -231,6 +234,12 @@ class Dataset:
             self.in_fixed_order()  # before the pass that counts it
             return self.with_labels_read(count=True).split(fraction)
         return self._split_at(self.examples - int(round(self.examples * fraction)))
+
+    def training(self) -> Part:
+        """The examples this run trains on: all but the last :attr:`validation_split` of them, or but a
+        source's own validation set — what a model builder adapts a ``Normalization`` on
+        (``data.training().arrays[0]``; a stream's: ``.stream``), the validation examples left out."""
+        return self.split(self.validation_split or 0.0)[0]
 
     def in_fixed_order(self) -> None:
         """Nothing for a stream in the same order at every pass; one line for one that reorders itself at

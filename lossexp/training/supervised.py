@@ -154,8 +154,9 @@ class SupervisedTrainer(Trainer):
 
         config = self.config
         name = config.model.name
-        if network is None:
-            network = registry.build("model", config.model, data=data)
+        if network is None:  # the builder sees the run's split: data.training() is what trains
+            network = registry.build("model", config.model,
+                                     data=replace(data, validation_split=config.trainer.validation_split))
         network = ensure_network(network, data, name)
         precision = config.trainer.precision
         if precision != "float32" and computes_in(network) == {"float32"}:  # a network built before the run

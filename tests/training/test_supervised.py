@@ -7,6 +7,7 @@ import pytest
 
 from conftest import numpy_cross_entropy
 from lossexp.data.dataset import as_dataset
+from lossexp.errors import ConfigError
 
 
 def test_evaluate_scores_a_one_unit_binary_classifier_and_a_tagger_as_numpy_does():
@@ -263,3 +264,31 @@ def test_a_stream_of_unknown_length_with_its_own_validation_is_read_only_where_n
     assert first < 300 and 500 * passes <= read < 500 * passes + 50 and len(validation) <= 300 * (passes + 1)
     assert part.size == (500 if labels else None) and data.num_outputs == (3 if labels else 1)
 
+
+def test_a_model_builder_reaches_the_runs_training_examples_without_knowing_its_validation_split(monkeypatch):
+    """A builder adapting a Normalization on the training rows only wrote data.split(0.2)[0]: the run's
+    trainer.validation_split, which it does not see, hard-coded. data.training() is the run's own; the
+    old way still works."""
+    from conftest import composed_config
+    from lossexp import registry
+    from lossexp.config import Selection
+    from lossexp.data import load
+    from lossexp.training.trainer import for_config
+
+    seen = []
+    monkeypatch.setitem(registry._ENTRIES, "model", dict(registry._ENTRIES["model"]))  # registered for this test only
+
+    @registry.register_model("sees_its_training_rows")
+    def sees_its_training_rows(data):
+        seen.append((data.training().arrays[0], data.split(0.2)[0].arrays[0]))
+        raise ConfigError("seen: nothing more to build")
+
+    config = composed_config("data=regression", "data.n_samples=60", "trainer.validation_split=0.25", "loss=none")
+    config.model = Selection("sees_its_training_rows")
+    trainer = for_config(config)
+    data = trainer.prepare(load(config.data))
+    with pytest.raises(ConfigError, match="^seen"):
+        trainer.build(data)
+    [(training, old_way)] = seen
+    np.testing.assert_array_equal(training, data.x[:45])
+    np.testing.assert_array_equal(old_way, data.x[:48])
