@@ -37,9 +37,9 @@ from lossexp.data.checks import (as_column, check_example_shapes, check_finite, 
                                  input_arrays, labels_of, numeric_targets, one_hot, sample_weights)
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
-from lossexp.data.streams import (READ_BATCH, READ_BYTES, FloatTargets, batch_size_of, batches,
-                                  dense_elements, elements_within, padded_when_batched, read_pass, read_through, repeats_forever, reshuffles,
-                                  unbatched, varying_length)
+from lossexp.data.streams import (READ_BATCH, READ_BYTES, FloatTargets, batch_size_of, batches, dense_elements,
+                                  elements_within, padded_when_batched, read_pass, read_through, repeats_forever,
+                                  reshuffles, unbatched, varying_length)
 from lossexp.errors import ConfigError, invalid_value
 
 TASKS = ("classification", "regression", "reconstruction", "multi_output", "generation", "objective")

@@ -80,7 +80,8 @@ def training_batches(split: Any, batch_size: int, seed: int) -> Callable[[int], 
 
     # a probe's batches need only differ: its buffer is read beside training's, before its first batch
     # (none for a stream that reorders itself at every pass: 340 of 20,000 PNGs decoded once more)
-    buffer = elements_within(split.stream, min(int(split.size), PROBE_ELEMENTS) if split.size is not None else PROBE_ELEMENTS, PROBE_BYTES)
+    most = min(int(split.size), PROBE_ELEMENTS) if split.size is not None else PROBE_ELEMENTS  # None: not counted
+    buffer = elements_within(split.stream, most, PROBE_BYTES)
     stream = (split.stream if reshuffles(split.stream) else split.stream.shuffle(buffer, seed=seed)).repeat()
     batched = batches(stream, batch_size, drop_remainder=True)
     if split.batch_map:
