@@ -276,7 +276,7 @@ def test_a_model_builder_reaches_the_runs_training_examples_without_knowing_its_
     from lossexp.training.trainer import for_config
 
     seen = []
-    monkeypatch.setitem(registry._ENTRIES, "model", dict(registry._ENTRIES["model"]))  # registered for this test only
+    monkeypatch.setitem(registry._ENTRIES["model"], "sees_its_training_rows", None)  # unregistered after the test
 
     @registry.register_model("sees_its_training_rows")
     def sees_its_training_rows(data):
