@@ -37,6 +37,8 @@ def _found_by_keras(node: Dict[str, Any]) -> bool:
     """Whether ``keras.saving.load_model`` finds the object ``node`` describes without importing anything."""
     import keras
 
+    if re.fullmatch(r"__\w+__", str(node["class_name"])):  # Keras' own encoding of a value: a mask's KerasTensor, an array
+        return True
     module = node.get("module") or ""
     if module == "keras" or module.startswith(_KERAS_MODULES[1]):
         return True

@@ -54,7 +54,15 @@ NETWORKS = {  # name → (builder, the names a load would not find)
     "an activation of the script's": (lambda: _functional(keras.layers.Dense(2, activation=swish_of_mine)),
                                       ["swish_of_mine"]),
     "a subclassed network": (lambda: Tower(), ["Tower"]),
+    "a mask passed on (its KerasTensor in the config)": (lambda: _masked(), []),
 }
+
+
+def _masked() -> keras.Model:
+    """A text classifier: the Embedding's mask is a ``__keras_tensor__`` argument of the pooling in the config."""
+    tokens = keras.Input((3,), dtype="int32")
+    embedded = keras.layers.Embedding(50, 4, mask_zero=True)(tokens)
+    return keras.Model(tokens, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(embedded)))
 
 
 @pytest.mark.parametrize("name", list(NETWORKS))
