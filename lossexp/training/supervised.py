@@ -289,7 +289,7 @@ class SupervisedTrainer(Trainer):
             expected = shapes(symbolic_inputs(model.network))
         except (AttributeError, ValueError):  # a subclassed network has no keras.Input: the pass below tells
             expected = data.input_shapes
-        if expected != data.input_shapes:
+        if not _shapes_fit(expected, data.input_shapes):
             raise invalid_value("data", f"data with inputs of shape {expected}, as the model takes",
                                 f"{data.name} {data.input_shapes}")
         x, y = data.sample(CHECKED_EXAMPLES)
@@ -362,3 +362,16 @@ def batched(part: Any, batch_size: int, order: Any = None, cache: bool = False) 
         stream = stream.cache()
     batched = batches(stream, batch_size)
     return (batched.map(part.batch_map) if part.batch_map else batched).prefetch(tf.data.AUTOTUNE)
+
+
+def _shapes_fit(expected: Any, actual: Any) -> bool:
+    """Whether examples of shapes ``actual`` fit inputs of shapes ``expected`` (``shapes``' form), a None
+    of ``expected`` taking any length: a text network's ``keras.Input((None,))`` takes padded sequences
+    of 40 tokens."""
+    if isinstance(expected, dict) or isinstance(actual, dict):
+        return (isinstance(expected, dict) and isinstance(actual, dict) and expected.keys() == actual.keys()
+                and all(_shapes_fit(expected[key], actual[key]) for key in expected))
+    if isinstance(expected, list) or isinstance(actual, list):
+        return (isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual)
+                and all(_shapes_fit(e, a) for e, a in zip(expected, actual)))
+    return len(expected) == len(actual) and all(e is None or e == a for e, a in zip(expected, actual))
