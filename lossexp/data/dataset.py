@@ -379,8 +379,21 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         raise invalid_value(f"data ({name})", "(x, y) or (x, y, sample_weight) arrays, a tf.data.Dataset of "
                             "such elements, a keras.utils.PyDataset of such batches or a lossexp Dataset (or "
                             "{'train': …, 'validation': …} of two of them)"
-                            + (RECONSTRUCT if inputs_alone else ""), describe(loaded))
+                            + (RECONSTRUCT if inputs_alone else "") + (READ_ONCE if _generator(loaded) else ""),
+                            describe(loaded))
     return checked(name, dataset)
+
+
+#: a Python generator, as Keras' fit takes one: it is spent after one epoch
+READ_ONCE = (" — a Python generator is read once: tf.data.Dataset.from_generator(the function that makes it, "
+             "output_signature=…) reads it again at every epoch")
+
+
+def _generator(value: Any) -> bool:
+    """Whether ``value`` is a Python generator or other one-pass iterator (not a tuple, array or stream)."""
+    import inspect
+
+    return inspect.isgenerator(value) or hasattr(value, "__next__") and hasattr(value, "__iter__")
 
 
 def is_stream(value: Any) -> bool:

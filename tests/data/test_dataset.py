@@ -622,3 +622,11 @@ def test_a_streams_first_elements_are_read_once_for_its_first_labels_and_its_che
     assert int(decoded.numpy()) == 256
     assert (data.size, data.num_outputs, data.head) == (1000, 4, None)
     np.testing.assert_array_equal(data.first_labels, np.arange(256) % 4)
+
+
+def test_a_python_generator_is_one_line_naming_from_generator():
+    """Keras' fit takes a generator; lossexp reads its data at every epoch, so it names the stream to make."""
+    with pytest.raises(ConfigError) as error:
+        as_dataset("mine", ((np.zeros(2), 0) for _ in range(3)))
+    assert str(error.value).endswith("— a Python generator is read once: tf.data.Dataset.from_generator(the function "
+                                     "that makes it, output_signature=…) reads it again at every epoch, got 'generator'")
