@@ -80,10 +80,12 @@ HINTS = {"squared_log_error": "it takes log ŷ and log y: both must be > 0 (mode
 
 
 def keras_loss_names() -> List[str]:
-    """Loss names ``keras.losses.get`` knows, and lossexp's own."""
+    """Loss names ``keras.losses.get`` knows, lossexp's own and the project's registered ones."""
+    from lossexp.training.users_keras import users_names
+
     names = {name for name in dir(keras.losses) if name.islower() and not name.startswith("_")
              and callable(getattr(keras.losses, name)) and name not in ("get", "serialize", "deserialize")}
-    return sorted(names | set(CUSTOM))
+    return sorted(names | set(CUSTOM) | set(users_names(keras.losses.Loss)))
 
 
 def resolve_loss(key: str, name: str, from_logits: bool = False) -> Union[str, Callable, keras.losses.Loss]:
@@ -99,15 +101,30 @@ def resolve_loss(key: str, name: str, from_logits: bool = False) -> Union[str, C
     try:
         keras.losses.get(name)
     except (ValueError, TypeError):
-        raise unknown_name(key, name, keras_loss_names()) from None
+        from lossexp.training.users_keras import users_object
+
+        own = users_object(name, keras.losses.Loss)  # the project's, registered with Keras
+        if own is None:
+            raise unknown_name(key, name, keras_loss_names()) from None
+        return own
     return name
 
 
-def check_metric(key: str, name: str) -> str:
+def check_metric(key: str, name: str) -> Any:
+    """What ``compile(metrics=[…])`` takes for a metric name: Keras' name, or the project's registered
+    metric class (made with its defaults) or function."""
     try:
         keras.metrics.get(name)
     except (ValueError, TypeError):
-        raise invalid_value(key, "Keras metric names (accuracy, mean_absolute_error, auc, …)", name) from None
+        from lossexp.training.users_keras import users_names, users_object
+
+        own = users_object(name, keras.metrics.Metric)
+        if own is None:
+            registered = users_names(keras.metrics.Metric)
+            raise invalid_value(key, "Keras metric names (accuracy, mean_absolute_error, auc, …)"
+                                + (f" or the project's registered {', '.join(registered)}" if registered else ""),
+                                name) from None
+        return own
     return name
 
 
@@ -271,9 +288,11 @@ def check_finite(task: Task, y_true: Any, y_pred: Any) -> None:
         try:
             value = float(np.mean(keras.ops.convert_to_numpy(fn(truth, pred))))
         except Exception as exc:  # a loss that does not take these targets (categorical_crossentropy on sparse labels)
-            from lossexp.project import one_line
+            from lossexp.project import one_line, user_frame
 
-            raise ConfigError(f"Invalid value for task.loss: {name} fails on the first examples (targets of shape "
+            frame = user_frame(exc)  # the project's own loss: where in its file
+            where = f" at {frame.filename}:{frame.lineno} (in {frame.name})" if frame is not None else ""
+            raise ConfigError(f"Invalid value for task.loss: {name} fails on the first examples{where} (targets of shape "
                               f"{tuple(np.shape(truth)[1:])}, outputs of shape {tuple(np.shape(pred)[1:])}"
                               f"{f' of output {output}' if output is not None else ''}): {type(exc).__name__}: "
                               f"{one_line(str(exc))}") from None

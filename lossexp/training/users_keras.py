@@ -1,0 +1,44 @@
+"""A researcher's own task loss or metric, chosen by name: ``task.loss=my_loss``, ``task.metrics=[hamming]``.
+
+Keras' ``compile`` takes a loss or metric object, but a config holds names. A class or function the
+researcher registered with ``@keras.saving.register_keras_serializable()`` in a module of the project
+(the registration the saved model needs to load again anyway) is found by the name it was registered
+under, its package left out (``my_loss`` for ``ml_parts>my_loss``). Nothing is imported: only what the
+project's modules or the notebook already registered can be named, as for every part.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import keras
+
+#: packages whose registered objects are Keras' or lossexp's own, chosen by their own names
+_OWN_PACKAGES = ("keras", "lossexp")
+
+
+def _registered(base: type) -> Dict[str, Any]:
+    """Short name → the registered class (a subclass of ``base``) or function of the user's own."""
+    found: Dict[str, Any] = {}
+    for registered, value in keras.saving.get_custom_objects().items():
+        package, _, name = registered.rpartition(">")
+        if package.split(".")[0] in _OWN_PACKAGES:
+            continue
+        is_class = isinstance(value, type) and issubclass(value, base)
+        if is_class or not isinstance(value, type) and callable(value):
+            found.setdefault(name, value)
+            found[registered] = value
+    return found
+
+
+def users_object(name: str, base: type) -> Optional[Any]:
+    """The user's registered ``base`` (``keras.losses.Loss``, ``keras.metrics.Metric``) named ``name``,
+    made with its defaults, or the registered function itself; None if there is none."""
+    found = _registered(base).get(name)
+    if found is None:
+        return None
+    return found() if isinstance(found, type) else found
+
+
+def users_names(base: type) -> List[str]:
+    """The short names of the user's registered ``base`` classes and functions (for the valid choices)."""
+    return sorted(name for name in _registered(base) if ">" not in name)
