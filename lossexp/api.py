@@ -310,7 +310,8 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
     if not isinstance(data, str):
         named = {key: by_output_name(part, network) for key, part in data.items()} if isinstance(data, dict) \
             else by_output_name(data, network)
-        dataset = data if isinstance(data, Dataset) else as_dataset("python", named)
+        with project.user_code_errors("reading the data"):  # a PyDataset or generator of the project's, read here
+            dataset = data if isinstance(data, Dataset) else as_dataset("python", named)
         if dataset.batch_size and "trainer.batch_size" not in _given_keys(argv):
             config.trainer.batch_size = resolved["trainer"]["batch_size"] = dataset.batch_size  # as Keras' fit
         config.data = Selection(dataset.name)

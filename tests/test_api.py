@@ -1000,3 +1000,28 @@ def test_targets_and_sample_weights_given_one_array_per_output_are_named_in_outp
     assert list(targets) == ["first", "second"] and targets["second"] is y2
     assert list(weights) == ["first", "second"] and weights["second"] is w2
     assert by_output_name((x, [y1, y2], w2), network)[2] is w2
+
+
+def test_a_py_dataset_of_the_projects_raising_in_its_first_batches_is_one_line_naming_its_file(tmp_path, monkeypatch):
+    """Given to ``lossexp.fit``, a PyDataset whose ``__getitem__`` raised among the batches read before the run
+    was TensorFlow's InvalidArgumentError with the generator's traceback as text; nothing is recorded."""
+    import importlib.util
+
+    import keras
+
+    (tmp_path / "pyproject.toml").write_text("[tool.lossexp]\nmodules = []\n")
+    (tmp_path / "shards.py").write_text(
+        "import keras\nimport numpy as np\n\n\nclass Shards(keras.utils.PyDataset):\n"
+        "    def __len__(self):\n        return 4\n\n"
+        "    def __getitem__(self, i):\n        if i == 1:\n            raise ValueError(f'corrupt shard {i}')\n"
+        "        return np.ones((8, 3), 'float32'), np.zeros(8, 'int64')\n")
+    monkeypatch.chdir(tmp_path)
+    spec = importlib.util.spec_from_file_location("shards", tmp_path / "shards.py")
+    shards = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shards)
+    with pytest.raises(ConfigError) as raised:
+        lossexp.fit(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), shards.Shards(),
+                    trainer={"epochs": 1, "verbose": 0}, tracking={"plots": False})
+    assert str(raised.value) == (f"Your code failed reading the data at {tmp_path / 'shards.py'}:11 (in __getitem__): "
+                                 "ValueError: corrupt shard 1")
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
