@@ -71,7 +71,20 @@ def _check_plain(key: str, value: Any) -> None:
                           f"e.g. 'sparse_categorical_crossentropy', {{'name': 'adam', 'learning_rate': 0.001}}), got "
                           f"a {type(value).__name__} object; to train with Keras objects, compose the model and "
                           "compile it yourself: model = lossexp.compose(network, loss=[...]); "
-                          "model.compile(optimizer=..., loss=..., metrics=...); model.fit(...)")
+                          "model.compile(optimizer=..., loss=..., metrics=...); model.fit(...)"
+                          + (_REGISTER_AND_NAME.format(part="loss" if key.startswith("task.loss") else "metric",
+                                                     name=_object_name(value))
+                             if key.split(".")[:2] in (["task", "loss"], ["task", "metrics"]) else ""))
+
+
+#: a loss or metric of one's own, given to ``task`` as an object: chosen by name once registered
+_REGISTER_AND_NAME = ("; or, a {part} of your own, register it with @keras.saving.register_keras_serializable() "
+                      "in a module of your project and give its name: {name!r}")
+
+
+def _object_name(value: Any) -> str:
+    """The name ``value`` (a class instance or a function) is registered under by default."""
+    return getattr(value, "__name__", None) or type(value).__name__
 
 
 def loss_entries(loss: Union[str, LossEntry, Iterable[LossEntry]]) -> List[LossEntry]:

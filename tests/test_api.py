@@ -90,6 +90,12 @@ def test_a_composed_model_compiled_without_a_loss_trains_on_its_task_loss_and_re
     assert reloaded.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)["loss/task"] == pytest.approx(mae, rel=1e-5)
 
 
+
+def my_loss(y_true, y_pred):
+    """A notebook's own task loss, given to lossexp.fit as a function."""
+    return (y_true - y_pred) ** 2
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: lossexp.fit(network(), data(), loss=["hist_avgg"]), "Unknown loss component 'hist_avgg'"),
     (lambda: lossexp.fit(network(), data(), trainer={"epochz": 1}), "Unknown key trainer.epochz"),
@@ -127,6 +133,12 @@ def test_a_composed_model_compiled_without_a_loss_trains_on_its_task_loss_and_re
      "Invalid value for task.loss: expected what a config holds (a name, number, list or mapping; e.g. "
      "'sparse_categorical_crossentropy', {'name': 'adam', 'learning_rate': 0.001}), got a "
      "SparseCategoricalCrossentropy object; to train with Keras objects, compose the model and compile it yourself"),
+    (lambda: lossexp.fit(network(), data(), task={"loss": my_loss}), "Invalid value for task.loss: expected what a "
+     "config holds (a name, number, list or mapping; e.g. 'sparse_categorical_crossentropy', {'name': 'adam', "
+     "'learning_rate': 0.001}), got a function object; to train with Keras objects, compose the model and compile it "
+     "yourself: model = lossexp.compose(network, loss=[...]); model.compile(optimizer=..., loss=..., metrics=...); "
+     "model.fit(...); or, a loss of your own, register it with @keras.saving.register_keras_serializable() in a module "
+     "of your project and give its name: 'my_loss'"),
     (lambda: lossexp.fit(network(), data(), optimizer={"name": "adam", "learning_rate": keras_object("CosineDecay")}),
      "Invalid value for optimizer.learning_rate: expected what a config holds"),
     (lambda: lossexp.fit(network(), data(), optimizer=keras_object("SGD")),
