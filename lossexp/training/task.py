@@ -103,7 +103,7 @@ def resolve_loss(key: str, name: str, from_logits: bool = False) -> Union[str, C
     except (ValueError, TypeError):
         from lossexp.training.users_keras import users_object
 
-        own = users_object(name, keras.losses.Loss)  # the project's, registered with Keras
+        own = users_object(key, name, keras.losses.Loss)  # the project's, registered with Keras
         if own is None:
             raise unknown_name(key, name, keras_loss_names()) from None
         return own
@@ -118,7 +118,7 @@ def check_metric(key: str, name: str) -> Any:
     except (ValueError, TypeError):
         from lossexp.training.users_keras import users_names, users_object
 
-        own = users_object(name, keras.metrics.Metric)
+        own = users_object(key, name, keras.metrics.Metric)
         if own is None:
             registered = users_names(keras.metrics.Metric)
             raise invalid_value(key, "Keras metric names (accuracy, mean_absolute_error, auc, …)"

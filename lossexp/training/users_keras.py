@@ -12,6 +12,8 @@ from typing import Any, Dict, List, Optional
 
 import keras
 
+from lossexp.errors import invalid_value
+
 #: packages whose registered objects are Keras' or lossexp's own, chosen by their own names
 _OWN_PACKAGES = ("keras", "lossexp")
 
@@ -30,13 +32,18 @@ def _registered(base: type) -> Dict[str, Any]:
     return found
 
 
-def users_object(name: str, base: type) -> Optional[Any]:
+def users_object(key: str, name: str, base: type) -> Optional[Any]:
     """The user's registered ``base`` (``keras.losses.Loss``, ``keras.metrics.Metric``) named ``name``,
-    made with its defaults, or the registered function itself; None if there is none."""
+    made with its defaults, or the registered function itself; None if there is none. A class whose
+    ``__init__`` needs arguments is one line under ``key``."""
     found = _registered(base).get(name)
-    if found is None:
-        return None
-    return found() if isinstance(found, type) else found
+    if found is None or not isinstance(found, type):
+        return found
+    try:
+        return found()
+    except TypeError as exc:  # an argument without a default: a config names the class, not its arguments
+        raise invalid_value(key, f"a class that {key} makes with its defaults (give its __init__ arguments "
+                            "defaults)", f"{name}: {exc}") from None
 
 
 def users_names(base: type) -> List[str]:

@@ -28,6 +28,13 @@ def sliced_loss(y_true, y_pred):
 
 
 @keras.saving.register_keras_serializable(package="users_keras_test")
+class WeightedMse(keras.losses.Loss):
+    def __init__(self, alpha, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = alpha
+
+
+@keras.saving.register_keras_serializable(package="users_keras_test")
 class CountAbove(keras.metrics.Metric):
     def __init__(self, name="count_above", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -77,6 +84,11 @@ def test_the_projects_registered_loss_and_metric_are_chosen_by_name(project):
     assert check_metric("task.metrics", "accuracy") == "accuracy"
     with pytest.raises(ConfigError, match="or the project's registered CountAbove"):
         check_metric("task.metrics", "count_abov")
+    with pytest.raises(ConfigError) as info:  # was TypeError's traceback
+        resolve_loss("task.loss", "WeightedMse")
+    assert str(info.value) == ("Invalid value for task.loss: expected a class that task.loss makes with its defaults "
+                               "(give its __init__ arguments defaults), got \"WeightedMse: WeightedMse.__init__() "
+                               "missing 1 required positional argument: 'alpha'\"")
 
 
 def test_the_projects_loss_failing_on_the_first_examples_names_its_file_and_line(project):
