@@ -17,6 +17,8 @@ import sys
 import warnings
 from typing import Any, Dict, Iterator, List, Optional
 
+#: how Keras writes a Python lambda (a ``Lambda`` layer's), which a load refuses in safe mode, and how it is named
+LAMBDA, LAMBDA_NAME = "__lambda__", "the lambda of a Lambda layer (write it as a def)"
 #: modules whose classes Keras finds without a registration
 _KERAS_MODULES = ("keras", "keras.")
 
@@ -37,8 +39,8 @@ def _found_by_keras(node: Dict[str, Any]) -> bool:
     """Whether ``keras.saving.load_model`` finds the object ``node`` describes without importing anything."""
     import keras
 
-    if re.fullmatch(r"__\w+__", str(node["class_name"])):  # Keras' own encoding of a value: a mask's KerasTensor, an array
-        return True
+    if re.fullmatch(r"__\w+__", str(node["class_name"])) and node["class_name"] != LAMBDA:
+        return True  # Keras' own encoding of a value: a mask's KerasTensor, an array
     module = node.get("module") or ""
     if module == "keras" or module.startswith(_KERAS_MODULES[1]):
         return True
@@ -63,6 +65,7 @@ def unregistered(network: Any) -> List[str]:
     for node in _nodes(config):
         if not _found_by_keras(node):
             name = node["config"] if node["class_name"] == "function" else node["class_name"]
+            name = LAMBDA_NAME if name == LAMBDA else name
             if isinstance(name, str) and name not in names:
                 names.append(name)
     return names

@@ -83,6 +83,16 @@ def test_unregistered_names_exactly_what_keras_cannot_load_again(tmp_path: Path,
                                                  "with @keras.saving.register_keras_serializable()")
 
 
+def test_a_lambda_layers_lambda_is_named_as_what_a_load_refuses(tmp_path: Path) -> None:
+    """Keras writes a Python lambda as {'class_name': '__lambda__'}, which loading refuses in safe mode (as lossexp
+    evaluate loads); the mask's '__keras_tensor__', also of that form, loads."""
+    network = _functional(keras.layers.Lambda(lambda x: x * 2.0))
+    assert unregistered(network) == ["the lambda of a Lambda layer (write it as a def)"]
+    network.save(tmp_path / "net.keras")
+    with pytest.raises(ValueError, match="lambda"):
+        keras.saving.load_model(tmp_path / "net.keras", safe_mode=True)
+
+
 def test_the_warning_is_one_line_naming_the_class(capsys) -> None:
     network = _functional(Scale())
     warn_unregistered(network)
