@@ -45,6 +45,27 @@ def test_evaluate_scores_a_one_unit_binary_classifier_and_a_tagger_as_numpy_does
         assert scores["accuracy"] == pytest.approx(accuracy), name
 
 
+def test_evaluate_takes_padded_sequences_into_an_input_of_any_length():
+    """``keras.Input((None,))`` (a text classifier's) takes the data's 6 tokens: it was refused as
+    "expected data with inputs of shape (None,) … got (6,)"."""
+    import keras
+    from omegaconf import OmegaConf
+
+    from lossexp.training.supervised import SupervisedTrainer, compose
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 50, size=(40, 6))
+    labels = rng.integers(0, 3, size=40)
+    inputs = keras.Input((None,), dtype="int32")
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 4, mask_zero=True)(inputs))
+    network = keras.Model(inputs, keras.layers.Dense(3)(pooled))
+    config = OmegaConf.create({"trainer": {"validation_split": 0.5, "batch_size": 16}})
+    model = compose(network, [], task_loss="sparse_categorical_crossentropy")
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    scores = SupervisedTrainer(config, meta={}).evaluate(model, as_dataset("text", (tokens, labels)))
+    logits = np.asarray(network(tokens[20:])).astype(np.float64)
+    assert scores["loss/task"] == pytest.approx(np.mean(numpy_cross_entropy(logits, labels[20:])), rel=1e-5)
+
 
 def test_the_train_step_is_traced_once(tmp_path, monkeypatch):
     """The optimizer's and the compiled metrics' variables exist before ``fit``: Keras' TensorFlow trainer
@@ -292,25 +313,3 @@ def test_a_model_builder_reaches_the_runs_training_examples_without_knowing_its_
     [(training, old_way)] = seen
     np.testing.assert_array_equal(training, data.x[:45])
     np.testing.assert_array_equal(old_way, data.x[:48])
-
-
-def test_evaluate_takes_padded_sequences_into_an_input_of_any_length():
-    """``keras.Input((None,))`` (a text classifier's) takes the data's 6 tokens: it was refused as
-    "expected data with inputs of shape (None,) … got (6,)"."""
-    import keras
-    from omegaconf import OmegaConf
-
-    from lossexp.training.supervised import SupervisedTrainer, compose
-
-    rng = np.random.default_rng(0)
-    tokens = rng.integers(0, 50, size=(40, 6))
-    labels = rng.integers(0, 3, size=40)
-    inputs = keras.Input((None,), dtype="int32")
-    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 4, mask_zero=True)(inputs))
-    network = keras.Model(inputs, keras.layers.Dense(3)(pooled))
-    config = OmegaConf.create({"trainer": {"validation_split": 0.5, "batch_size": 16}})
-    model = compose(network, [], task_loss="sparse_categorical_crossentropy")
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    scores = SupervisedTrainer(config, meta={}).evaluate(model, as_dataset("text", (tokens, labels)))
-    logits = np.asarray(network(tokens[20:])).astype(np.float64)
-    assert scores["loss/task"] == pytest.approx(np.mean(numpy_cross_entropy(logits, labels[20:])), rel=1e-5)
