@@ -36,6 +36,16 @@ class HistoricalAverage(LossComponent):
     recompiles; under a distribution strategy each replica computes the same update, kept once);
     validation steps neither use nor update it, and the validation loss excludes the term.
 
+    The references of ``mean`` and ``ema`` are float64: r ← r + rate·(θ − r) in float32 drops every
+    increment below half an ulp of r, i.e. wherever |θ − r|/|r| < ~6·10⁻⁸/rate (rate = 1/t for the
+    mean, 1 − decay for ema), and the gradient 2(θ − r) is made of exactly those differences. Until
+    6 December they were float32: in the PacGAN ring GAN's discriminator (200×1000 kernels) at step
+    150,000, 60–72 % of the increments were lost and the rest rounded by about their own size; a
+    slow drift left r stuck at 1.00458 where the mean was 1.01251 after 10⁶ steps. θ − r is formed
+    in float64 and cast to float32 for the term and the gradient (a float32 reference saved before
+    loads into it). The update is in place, one op per tensor (8 per tensor, as with float32); its
+    cost is float64's memory traffic: see docs/performance.md, "hist_avg's references in float64".
+
     Options: ``weight``; ``mode``; ``decay`` (ema only, 0 < decay < 1); ``layers`` (null: every
     trainable weight of the model; else layers with trainable weights: not an input, a Dropout or a
     frozen layer, whose term would be a silent 0); ``distance``.
@@ -70,9 +80,17 @@ class HistoricalAverage(LossComponent):
         # count saved by an older lossexp loads into it: Keras casts on assign)
         self.steps_seen = self.add_weight(name="steps_seen", shape=(), initializer="zeros", dtype="int64",
                                           trainable=False, aggregation="only_first_replica")
+        # float64 for mean and ema (see the class docstring: r + rate·(θ − r) in float32 loses the increment once
+        # |θ − r| < |r|·2⁻²⁴/rate); previous copies θ exactly. A float32 reference saved by an older lossexp loads
+        # into it (Keras casts on assign). Not autocast: under mixed precision a read stays float64.
         self.references = [self.add_weight(name=f"reference_{i}", shape=tuple(w.shape), initializer="zeros",
-                                           trainable=False, aggregation="only_first_replica")
+                                           dtype=self._reference_dtype, trainable=False, autocast=False,
+                                           aggregation="only_first_replica")
                            for i, w in enumerate(self._tracked)]
+
+    @property
+    def _reference_dtype(self) -> str:
+        return "float32" if self.mode == "previous" else "float64"
 
     def reference_values(self) -> List[np.ndarray]:
         """The reference of each tracked weight tensor."""
@@ -81,35 +99,42 @@ class HistoricalAverage(LossComponent):
     def _rate(self, t: Any) -> Any:
         """How far the reference moves towards θ_t at step t (an int64 count; 1 at the first step)."""
         if self.mode == "mean":
-            return ops.cast(1.0 / ops.cast(t, "float64"), "float32")
-        return ops.where(t <= 1, 1.0, 1.0 - self.decay)
+            return 1.0 / ops.cast(t, "float64")
+        first, later = (ops.convert_to_tensor(value, "float64") for value in (1.0, 1.0 - self.decay))
+        return ops.where(t <= 1, first, later)
 
     def _advance(self) -> "_Advanced":
         """Advance the state to step t, reading each tracked tensor and its reference once.
 
-        Per tensor this is a read of θ_t and of r_{t−1}, their difference and the reference's update
-        (``r ← r + rate·(θ − r)`` from that one read — Keras' ``assign_add`` would read r again;
-        ``previous`` stores θ_t): a network of many small tensors (BatchNorm's, biases) pays for every
-        op per tensor, whatever its size."""
+        Per tensor this is a read of θ_t (cast to float64) and of r_{t−1}, their difference and the reference's
+        update ``r ← r + rate·(θ − r)`` in place, one op (``ResourceApplyGradientDescent`` with α = −rate: the
+        multiply, add and assign it replaces cost 1.3–1.5× as much at 1M parameters in float64); ``previous``
+        stores θ_t. A network of many small tensors (BatchNorm's, biases) pays for every op per tensor,
+        whatever its size."""
         import tensorflow as tf  # a read of r: keras.ops hands back the variable itself, which eager code reads later
 
         t = self.steps_seen + 1
         self.steps_seen.assign(t)
         rate = None if self.mode == "previous" else self._rate(t)
+        step_size = None if rate is None else -rate  # once, not per tensor
+        # a distributed reference has no one handle (and outside a replica none): Keras' assign keeps its one update
+        in_place = not tf.distribute.has_strategy()
         thetas, befores, diffs = [], [], []
         for weight, reference in zip(self._tracked, self.references):
-            theta = ops.cast(weight, "float32")
+            theta = ops.cast(weight, reference.dtype)
             before = tf.convert_to_tensor(reference)
             diff = theta - before
             if rate is None:
                 reference.assign(theta)
+            elif in_place:  # r − (−rate)·diff; ordered after the read of r, as every op on the variable
+                tf.raw_ops.ResourceApplyGradientDescent(var=reference.handle, alpha=step_size, delta=diff)
             else:
                 reference.assign(before + rate * diff)
             thetas.append(theta)
             befores.append(before)
             diffs.append(diff)
         # θ_t − r_t = keep·(θ_t − r_{t−1}): 1 − rate (0 at t = 1, where r_1 = θ_1); previous: r_t = r_{t−1} for t > 1
-        keep = ops.cast(t > 1, "float32") if rate is None else 1.0 - rate
+        keep = ops.cast(t > 1 if rate is None else 1.0 - rate, "float32")
         return _Advanced(t, rate, keep, thetas, befores, diffs)
 
     def _differences(self) -> List[Any]:
@@ -121,7 +146,7 @@ class HistoricalAverage(LossComponent):
                 ref = ops.where(advanced.t <= 1, theta, before)
             else:
                 ref = before + advanced.rate * diff
-            differences.append(theta - ops.stop_gradient(ref))
+            differences.append(ops.cast(theta - ops.stop_gradient(ref), "float32"))
         return differences
 
     def term(self, context: LossContext) -> Any:
@@ -140,7 +165,7 @@ class HistoricalAverage(LossComponent):
         import tensorflow as tf  # L2Loss: Σ x² in one op (keras.ops spells it as three)
 
         advanced = self._advance()
-        keep, diffs = advanced.keep, advanced.diffs
+        keep, diffs = advanced.keep, [ops.cast(d, "float32") for d in advanced.diffs]
         if self.distance == "squared_l2":
             term = 2.0 * ops.square(keep) * tf.add_n([tf.nn.l2_loss(d) for d in diffs])
             factor = 2.0 * keep * scale
@@ -158,10 +183,9 @@ class _Advanced(NamedTuple):
     rate: Any
     #: θ_t − r_t = keep·(θ_t − r_{t−1})
     keep: Any
+    #: θ_t, r_{t−1} and θ_t − r_{t−1} of each tensor, in the reference's dtype (float64 for mean and ema)
     thetas: List[Any]
-    #: r_{t−1} of each tensor
     befores: List[Any]
-    #: θ_t − r_{t−1} of each tensor
     diffs: List[Any]
 
 

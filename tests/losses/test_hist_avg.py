@@ -452,3 +452,51 @@ def test_tracing_the_term_registers_no_gradient_that_outlives_the_graph(tiny_net
     term, grads = gradients(x[:BATCH])
     assert custom_gradients() == before
     assert all(g is not None for g in grads) and np.isfinite(float(term))
+
+
+# --- a long run: the reference exact to float64 -------------------------------------------------
+@pytest.mark.parametrize("path", ["closed_form", "tape"])
+@pytest.mark.parametrize("mode", ["mean", "ema"])
+def test_a_long_runs_reference_follows_slowly_drifting_weights_as_the_papers_formula_in_float64(mode, path,
+                                                                                                 tiny_network):
+    """From t = 10⁶, θ drifting by 10⁻⁵ a step: r + rate·(θ − r) in a float32 reference loses every increment
+    below half an ulp of r (rate = 1/t: |θ − r|/|r| < ~t·6·10⁻⁸), so r stayed where it was (a relative error
+    of 5·10⁻⁷, all its movement) and ema 0.9999 lost 4 % of its movement. r must be NumPy's float64 formula."""
+    network = tiny_network(seed=5)
+    tracked = network.trainable_weights
+    decay, start, steps = 0.9999, 10**6, 300
+    component = HistoricalAverage(name="hist_avg", mode=mode, decay=decay)
+    component.attach(network)
+    component.steps_seen.assign(start)
+    initial = snapshot(tracked)  # the mean of the first 10⁶ steps: the weights now (float32 values)
+    for reference, value in zip(component.references, initial):
+        reference.assign(value)
+    context = LossContext(None, None, network, training=True)
+
+    @tf.function
+    def step():
+        for variable in tracked:
+            variable.assign(variable * (1.0 + 1e-5))
+        if path == "tape":
+            with tf.GradientTape() as tape:
+                term = component.term(context)
+            return term, tape.gradient(term, tracked)
+        term, gradients = component.closed_form_gradients(context, tf.constant(1.0))
+        return term, [gradient for _, gradient in gradients]
+
+    total, expected = [np.zeros_like(value) for value in initial], list(initial)
+    for k in range(1, steps + 1):
+        term, gradients = step()
+        theta = snapshot(tracked)
+        total = [s + th for s, th in zip(total, theta)]
+        if mode == "mean":  # r_t = (1/t) Σ_{i ≤ t} θ_i, the first 10⁶ of them the initial weights
+            expected = [(start * r0 + s) / (start + k) for r0, s in zip(initial, total)]
+        else:
+            expected = [decay * r + (1.0 - decay) * th for r, th in zip(expected, theta)]
+    moved = max(np.max(np.abs(want - r0)) for want, r0 in zip(expected, initial))
+    assert moved > 4e-7  # far beyond the tolerance below
+    for got, want in zip(component.reference_values(), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(float(term), np_term(theta, expected, "squared_l2"), rtol=1e-5)
+    for gradient, th, r in zip(gradients, theta, expected):
+        np.testing.assert_allclose(np.asarray(gradient, np.float64), 2.0 * (th - r), rtol=1e-5, atol=1e-12)

@@ -304,3 +304,28 @@ def test_a_gans_gradient_sample_retried_at_the_checkpoint_is_retried_after_the_r
     restore(resumed, tmp_path)
     assert resumed.step_gradients.retrying() == ["discriminator"]
     assert fit(resumed, 1, 2) == [3, 4]  # as a fit of 2 epochs from the start: the retry at 3, 4 due
+
+
+def test_a_checkpoint_with_float32_references_restores_into_the_float64_ones(tmp_path):
+    """lossexp before 6 December kept hist_avg's references in float32 (where r + rate·(θ − r) loses the
+    increment once it is under half an ulp of r): its state files still restore, the references widened."""
+    first = composed()
+    first.fit(X, Y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    saving = Checkpoint(tmp_path / "checkpoint")
+    saving.set_model(first)
+    saving.on_epoch_end(0)
+    path = tmp_path / "checkpoint" / "state-1.npz"
+    with np.load(path) as saved:  # as the older lossexp wrote it
+        arrays = {name: saved[name].astype("float32") if saved[name].dtype == np.float64 else saved[name]
+                  for name in saved.files}
+    np.savez(path, **arrays)
+    again = composed()
+    restore(again, tmp_path / "checkpoint")
+    [hist_avg] = [c for c in again.components if c.name == "hist_avg"]
+    [original] = [c for c in first.components if c.name == "hist_avg"]
+    assert int(hist_avg.steps_seen) == 3
+    for got, want in zip(hist_avg.reference_values(), original.reference_values()):
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, want.astype("float32"))
+    again.fit(X, Y, batch_size=16, epochs=2, initial_epoch=1, shuffle=False, verbose=0)
+    assert int(hist_avg.steps_seen) == 6 and all(np.isfinite(r).all() for r in hist_avg.reference_values())

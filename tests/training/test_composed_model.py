@@ -313,6 +313,50 @@ def test_saved_model_reloads_with_equal_predictions_and_state(data, tmp_path, ti
     assert float(hist_avg.steps_seen) == 6
 
 
+def as_saved_with_float32_references(path) -> None:
+    """Rewrite a ``.keras`` file as lossexp before 6 December saved it: hist_avg's references in float32."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    buffer = io.BytesIO(entries["model.weights.h5"])
+    with h5py.File(buffer, "r+") as weights:
+        datasets = []
+        weights.visititems(lambda name, item: datasets.append(name) if isinstance(item, h5py.Dataset) else None)
+        for name in datasets:
+            if weights[name].dtype == np.float64:
+                value = weights[name][()].astype(np.float32)
+                del weights[name]
+                weights[name] = value
+    entries["model.weights.h5"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+
+
+def test_a_model_saved_with_float32_references_loads_them_widened(data, tmp_path, tiny_network, compose):
+    """lossexp before 6 December kept hist_avg's references in float32 (r + rate·(θ − r) lost increments
+    under half an ulp of r): such a ``.keras`` file (a run's, a logged model's) still loads, and trains on."""
+    (x, y), _ = data
+    model = compose(tiny_network(), three_components(), learning_rate=0.05)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    path = tmp_path / "composed.keras"
+    model.save(path)
+    as_saved_with_float32_references(path)
+    loaded = keras.saving.load_model(path)
+    hist_avg = {c.name: c for c in loaded.components}["hist_avg"]
+    original = {c.name: c for c in model.components}["hist_avg"]
+    for got, want in zip(hist_avg.reference_values(), original.reference_values()):
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, want.astype(np.float32))
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    loaded.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0)
+    assert int(hist_avg.steps_seen) == 6
+
+
 # --- assembling from a validated config --------------------------------------------------------
 SMALL_MLP = ("model=mlp", "model.hidden_units=[8,4]", "data=regression", "data.n_samples=40", "optimizer=sgd",
              "tracking.enabled=false")

@@ -107,8 +107,8 @@ def test_bfloat16_layers_keep_the_terms_in_float32(run_cli, store_uri, tmp_path)
     model = keras.saving.load_model(path)
     hidden = model.network.get_layer("hidden_1")
     assert hidden.compute_dtype == "bfloat16" and hidden.kernel.dtype == "float32"
-    for component in model.components:
-        assert all(v.dtype == "float32" for v in component.variables)
+    for component in model.components:  # the state in full precision (hist_avg's count int64, its references float64)
+        assert all(v.dtype in ("float32", "float64", "int64") for v in component.variables)
     metrics = run.data.metrics
     assert metrics["loss"] == pytest.approx(metrics["loss/task"] + metrics["loss/hist_avg"] + metrics["loss/activity"],
                                             rel=1e-4)
