@@ -81,3 +81,25 @@ def test_without_a_checkpoint_a_run_starts_from_its_first_epoch(model_and_batch,
     model, _ = model_and_batch
     assert ring.restore(model, tmp_path / "none.npz", tmp_path / "none.json", tmp_path / "none_samples.npz",
                         {}, {}) == 0
+
+
+def test_a_checkpoint_with_float32_references_restores_them_widened(model_and_batch, tmp_path):
+    """A run checkpointed before hist_avg's references became float64 (6 December) resumes: its float32
+    references load into the float64 ones."""
+    model, batch = model_and_batch
+    checkpoint, path = tmp_path / "run.npz", tmp_path / "run.json"
+    model.train_on_batch(batch)
+    ring.save(model, checkpoint, epochs_done=3)
+    with np.load(checkpoint) as saved:  # as the older lossexp wrote it
+        arrays = {name: saved[name].astype("float32") if saved[name].dtype == np.float64 else saved[name]
+                  for name in saved.files}
+    np.savez(checkpoint, **arrays)
+    references = [r for c in model.components for r in getattr(c, "references", [])]
+    written = [np.float32(keras.ops.convert_to_numpy(r)) for r in references]
+    assert references and all(r.dtype == "float64" for r in references)
+    path.write_text(json.dumps({key: [1, 2, 3] for key in ("epochs", "modes", "hq", "per_mode", "losses", "seconds")}))
+    model.train_on_batch(batch)
+    assert ring.restore(model, checkpoint, path, tmp_path / "samples.npz", {}, {}) == 3
+    for reference, value in zip(references, written):
+        assert reference.dtype == "float64"
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(reference), value)
