@@ -327,5 +327,3 @@ def test_a_checkpoint_with_float32_references_restores_into_the_float64_ones(tmp
     for got, want in zip(hist_avg.reference_values(), original.reference_values()):
         assert got.dtype == np.float64
         np.testing.assert_array_equal(got, want.astype("float32"))
-    again.fit(X, Y, batch_size=16, epochs=2, initial_epoch=1, shuffle=False, verbose=0)
-    assert int(hist_avg.steps_seen) == 6 and all(np.isfinite(r).all() for r in hist_avg.reference_values())
