@@ -211,10 +211,12 @@ def reference_model(network: Any, term: str) -> Any:
             self.weights_tracked = network.trainable_weights
             if kind == DEFAULT_REFERENCE:  # the output and hidden_1's activation in one forward pass
                 self.with_hidden = keras.Model(network.inputs, [network.output, network.get_layer("hidden_1").output])
-            if averaged:
-                self.references = [self.add_weight(shape=w.shape, initializer="zeros", trainable=False)
-                                   for w in self.weights_tracked]
-                self.t = self.add_weight(shape=(), initializer="zeros", trainable=False)
+            if averaged:  # float64 references, as lossexp's (a float32 mean stops following in long runs)
+                dtype = "float32" if mode == "previous" else "float64"
+                self.references = [self.add_weight(shape=w.shape, initializer="zeros", trainable=False, dtype=dtype,
+                                                   autocast=False) for w in self.weights_tracked]
+                self.t = self.add_weight(shape=(), initializer="zeros", trainable=False, dtype="float64",
+                                         autocast=False)
             if kind == "coef":
                 self.s = self.add_weight(shape=(), initializer=keras.initializers.Constant(np.log(np.expm1(0.01))))
 
@@ -241,16 +243,19 @@ def reference_model(network: Any, term: str) -> Any:
             if averaged:
                 t = self.t.assign_add(1.0)
                 rate = 1.0 / t if mode == "mean" else tf.where(t <= 1.0, 1.0, 0.01)
+                rate = tf.cast(rate, tf.float64)
                 squares = []
                 by_id = {id(v): i for i, v in enumerate(variables)}
                 for weight, ref in zip(self.weights_tracked, self.references):
                     if mode == "previous":
                         new_ref = tf.where(t <= 1.0, weight, ref)
                         ref.assign(weight)
+                        diff = weight - new_ref
                     else:
-                        new_ref = ref + rate * (weight - ref)
+                        theta = tf.cast(weight, tf.float64)
+                        new_ref = ref + rate * (theta - ref)
                         ref.assign(new_ref)
-                    diff = weight - new_ref
+                        diff = tf.cast(theta - new_ref, weight.dtype)
                     squares.append(tf.reduce_sum(tf.square(diff)))
                     i = by_id[id(weight)]
                     gradients[i] = gradients[i] + 0.02 * diff
