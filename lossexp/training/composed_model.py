@@ -405,7 +405,8 @@ class ComposedModel(keras.Model):
                 task, task_parts = task * replicas(), [part * replicas() for part in task_parts]
         context = LossContext(y_true=y, y_pred=y_pred, network=self.network, training=training,
                               step=self.step_number() if training else None,
-                              step_count=self.step_count() if training else None, outputs=outputs or {}, x=x)
+                              step_count=self.step_count() if training else None, outputs=outputs or {}, x=x,
+                              sample_weight=sample_weight)
         other = unowned_losses(self.network, self.components)  # this forward pass's, before a term calls it again
         with forward_pass_kept(self.network):
             composed = self.composition(context, task, gradient_scale)

@@ -67,3 +67,26 @@ def test_attaching_a_tapping_component_to_a_network_without_its_tap_is_one_line(
     attach(activity, tapped)
     tapped(np.ones((4, 2), "float32"))
     assert float(activity.term(LossContext(y_true=None, y_pred=None, network=tapped, training=True))) > 0
+
+
+class WeightedError(LossComponent):
+    """term = Σ wᵢ(ŷᵢ − yᵢ)² / Σ wᵢ, w the batch's sample weights (1 where the data gives none)."""
+
+    def term(self, context):
+        error = ops.square(context.y_pred - context.y_true)[:, 0]
+        weights = ops.ones_like(error) if context.sample_weight is None else ops.cast(context.sample_weight, "float32")
+        return ops.sum(weights * error) / ops.sum(weights)
+
+
+def test_a_term_reads_the_batchs_sample_weights_in_training_and_validation(tiny_network, compose, regression_data):
+    """Before, the context had no sample weights (a focal-style reweighting could not be written: an
+    AttributeError); now ``context.sample_weight`` is the data's, its term equal to NumPy's."""
+    x, y = regression_data
+    weights = np.linspace(0.0, 2.0, 16).astype("float32")
+    model = compose(tiny_network(), [WeightedError(name="wse", weight=0.5)])
+    model.fit(x[:16], y[:16], sample_weight=weights, batch_size=16, epochs=1, verbose=0)
+    logs = model.evaluate(x[:16], y[:16], sample_weight=weights, batch_size=16, verbose=0, return_dict=True)
+    error = (model.network.predict(x[:16], verbose=0).astype(np.float64) - y[:16]) ** 2
+    np.testing.assert_allclose(logs["term/wse"], np.sum(weights * error[:, 0]) / np.sum(weights), rtol=1e-5)
+    unweighted = model.evaluate(x[:16], y[:16], batch_size=16, verbose=0, return_dict=True)["term/wse"]
+    np.testing.assert_allclose(unweighted, np.mean(error), rtol=1e-5)
