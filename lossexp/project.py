@@ -80,6 +80,12 @@ def _from_table(root: Path, table: dict) -> Project:
     if not isinstance(modules, list) or not all(isinstance(m, str) and m.replace(".", "_").isidentifier()
                                                 for m in modules):
         raise ConfigError(f"Invalid value for modules ({where}): expected a list of module names, got {modules!r}")
+    shadowing = [m for m in modules if _shadows_stdlib(root, m)]
+    if shadowing:
+        name = shadowing[0].partition(".")[0]
+        raise ConfigError(f"Invalid value for modules ({where}): {name!r} is a module of Python's standard library, "
+                          f"which your {name} would replace for every import in the run (Keras' and TensorFlow's "
+                          f"too: a circular import error in another module of yours); rename it, e.g. my_{name}")
     conf = table.get("conf", "conf")
     if not isinstance(conf, str):
         raise ConfigError(f"Invalid value for conf ({where}): expected a directory name, got {conf!r}")
@@ -88,6 +94,13 @@ def _from_table(root: Path, table: dict) -> Project:
         raise ConfigError(f"Unknown key {unknown[0]} ({where}): valid keys are conf, modules")
     conf_dir = (root / conf).resolve()
     return Project(root, conf_dir if conf_dir.is_dir() else None, tuple(modules))
+
+
+def _shadows_stdlib(root: Path, module: str) -> bool:
+    """Whether the project's ``module`` (its top-level file or package) has the name of a standard-library
+    module: the project's directory comes first on ``sys.path``, so it would be imported in its place."""
+    top = module.partition(".")[0]
+    return top in sys.stdlib_module_names and ((root / f"{top}.py").is_file() or (root / top).is_dir())
 
 
 def find(start: Path) -> Optional[Project]:

@@ -166,6 +166,9 @@ def new_component(name: str, root: Path) -> List[str]:
     """Write the component's files under ``root``; returns one line per thing done."""
     if not _NAME.match(name):
         raise ConfigError(f"Invalid value for NAME: expected a lowercase Python identifier (my_term), got {name!r}")
+    if name in sys.stdlib_module_names:  # NAME.py beside the project's modules would be imported in its place
+        raise ConfigError(f"Invalid value for NAME: {name!r} is a module of Python's standard library, which "
+                          f"{name}.py would replace for every import in a run (Keras' too); name it e.g. my_{name}")
     cls = _class_name(name)
     files = {root / f"{name}.py": COMPONENT, root / "conf" / "loss" / f"{name}.yaml": YAML,
              root / "tests" / f"test_{name}.py": TEST}

@@ -415,3 +415,25 @@ def test_an_eager_ops_error_is_one_line_without_tensorflows_wrapping():
         tf.matmul(tf.ones((8, 3)), tf.ones((8, 3)))
     assert "{{function_node" in str(failed.value)
     assert one_line(str(failed.value)) == "Matrix size-incompatible: In[0]: [8,3], In[1]: [8,3] [Op:MatMul]"
+
+
+def test_new_component_refuses_the_name_of_a_standard_library_module(tmp_path):
+    """Before, `lossexp new component queue` wrote queue.py, and every run of the project then failed as
+    'Invalid project module ... ImportError: cannot import name 'cast' ... circular import' (Keras imports
+    queue); now the name is refused before anything is written."""
+    with pytest.raises(ConfigError, match=r"^Invalid value for NAME: 'queue' is a module of Python's standard "
+                                          r"library, .* name it e\.g\. my_queue$"):
+        new_component("queue", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_project_module_that_shadows_the_standard_library_is_refused_naming_it(tmp_path):
+    """A queue.py of the project's, listed by hand, failed every run in another module's import (Keras'
+    circular import, blamed on the first module listed); now the project is refused, naming it."""
+    from lossexp.project import _from_table
+
+    (tmp_path / "queue.py").write_text("import keras\n")
+    with pytest.raises(ConfigError, match=r"^Invalid value for modules \(\[tool\.lossexp\] in .*pyproject\.toml\): "
+                                          r"'queue' is a module of Python's standard library, .*my_queue$"):
+        _from_table(tmp_path, {"modules": ["center", "queue"]})
+    assert _from_table(tmp_path, {"modules": ["center", "random"]}).modules == ("center", "random")  # no random.py
