@@ -182,7 +182,10 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
         raise project.located(error, trained_with_project(model_path, overrides)) from None
     trainer = regime(config)
     with _named_as_given(model_path, path):
-        model = load_model(path)
+        try:
+            model = load_model(path)
+        except ConfigError as error:  # its component's class, of a project this directory does not see
+            raise project.located(error, trained_with_project(model_path, overrides)) from None
     return trainer.evaluate(model, trainer.prepare(load(config.data)))
 
 

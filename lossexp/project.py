@@ -140,11 +140,13 @@ def run_tags() -> dict:
 
 
 def located(error: ConfigError, trained_in: Optional[str]) -> ConfigError:
-    """``error`` about a part no registry knows (``Unknown model 'my_net'…``) that a replayed run names,
-    with — when the run was trained with another project than this process's (``trained_in``, its
-    :data:`TAG`) — where that project is and how to use it; any other error as it is."""
+    """``error`` about a part no registry knows (``Unknown model 'my_net'…``) that a replayed run names, or
+    a class its saved model holds that Keras cannot locate (a project's component), with — when the run
+    was trained with another project than this process's (``trained_in``, its :data:`TAG`) — where that
+    project is and how to use it; any other error as it is."""
     found = current()
-    if not trained_in or not str(error).startswith("Unknown ") or (found is not None and str(found.root) == trained_in):
+    unknown = str(error).startswith("Unknown ") or "Could not locate " in str(error)
+    if not trained_in or not unknown or (found is not None and str(found.root) == trained_in):
         return error
     return ConfigError(f"{error} (the run was trained with the project {trained_in}: run lossexp there, or set "
                        f"{ENV}={trained_in})")

@@ -437,3 +437,19 @@ def test_a_project_module_that_shadows_the_standard_library_is_refused_naming_it
                                           r"'queue' is a module of Python's standard library, .*my_queue$"):
         _from_table(tmp_path, {"modules": ["center", "queue"]})
     assert _from_table(tmp_path, {"modules": ["center", "random"]}).modules == ("center", "random")  # no random.py
+
+
+def test_a_saved_components_class_of_another_project_is_named_with_where_that_project_is(tmp_path, monkeypatch):
+    """`lossexp evaluate runs:/…/model` outside the project whose component the model holds said only 'saved
+    by another version of lossexp?' (Keras could not locate the class); now it names the project's directory."""
+    from lossexp.project import ENV, located
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv(ENV, raising=False)
+    error = ConfigError("Invalid value for MODEL: … (Keras cannot load it: its class lossexp>center is none this "
+                        "lossexp registers: saved by another version of lossexp? (Could not locate class 'Center'))")
+    assert str(located(error, "/work/proj")).endswith(
+        f"(the run was trained with the project /work/proj: run lossexp there, or set {ENV}=/work/proj)")
+    assert located(ConfigError("Invalid value for MODEL: not a zip file"), "/work/proj").args[0].endswith("zip file")
