@@ -23,8 +23,10 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import sys
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from lossexp import CONF_DIR
@@ -356,6 +358,30 @@ def _missing_path_option(exc: Exception, options: Dict[str, Any]) -> Optional[st
                  and (missing == value or missing.endswith("/" + value.removeprefix("./")))), None)
 
 
+#: the decorator that registers each kind (``lossexp.register_<it>``)
+_DECORATORS = {"model": "model", "data": "data", "optimizer": "optimizer", "loss": "component",
+               "trainer": "trainer", "weighting": "weighting"}
+
+
+def _unregistered_definition(root: Path, name: str) -> Optional[str]:
+    """``class Mine at mine.py:9`` for a class or function of the project's imported modules whose name is
+    ``name`` (``my_term`` ↔ ``MyTerm``, ``my_term``) but that nothing registered: a forgotten decorator."""
+    wanted = name.replace("_", "").lower()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or not Path(path).resolve().is_relative_to(root.resolve()):
+            continue
+        for attribute, obj in vars(module).items():
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and getattr(obj, "__module__", None) == \
+                    module.__name__ and attribute.replace("_", "").lower() == wanted:
+                try:
+                    where = f" at {Path(inspect.getsourcefile(obj)).name}:{inspect.getsourcelines(obj)[1]}"
+                except (TypeError, OSError):
+                    where = ""
+                return f"{'class' if inspect.isclass(obj) else 'function'} {attribute}{where}"
+    return None
+
+
 def _not_registered(kind: str, name: Any) -> ConfigError:
     from lossexp import project
 
@@ -363,9 +389,11 @@ def _not_registered(kind: str, name: Any) -> ConfigError:
     label = KINDS[kind].label
     group = KINDS[kind].group
     if current is not None and group and name in current.config_names(group):
+        forgotten = _unregistered_definition(current.root, name)
+        how = (f"{forgotten} is not registered: decorate it with @lossexp.register_{_DECORATORS[kind]}({name!r})"
+               if forgotten else f"list the module under [tool.lossexp] modules in {current.root / 'pyproject.toml'}")
         return ConfigError(
             f"Unknown {label} {name!r}: {current.conf_dir / group / f'{name}.yaml'} selects it, but no module "
-            f"of the project registers it (list the module under [tool.lossexp] modules in "
-            f"{current.root / 'pyproject.toml'}): valid choices are "
+            f"of the project registers it ({how}): valid choices are "
             f"{', '.join(sorted(set(shipped(kind)) | set(installed(kind)) | set(_ENTRIES[kind])))}")
     return unknown_name(label, name, available(kind))

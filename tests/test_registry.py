@@ -114,3 +114,21 @@ def test_a_projects_yaml_setting_kind_to_an_option_value_says_kind_is_reserved(t
         check_entry("margin", {"weight": 0.01, "kind": "hinge"})
     with pytest.raises(ConfigError, match=r"valid choices are [^(]*$"):  # an alias entry's typo: no such hint
         check_entry("second", {"kind": "cooef"})
+
+
+def test_a_projects_class_left_undecorated_is_named_with_the_decorator_it_lacks(tmp_path, monkeypatch):
+    """Before: 'no module of the project registers it (list the module under [tool.lossexp] modules …)',
+    though the module was listed and imported, its class only missing @lossexp.register_component."""
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["forgot_term"]\n')
+    (tmp_path / "conf" / "loss").mkdir(parents=True)
+    (tmp_path / "conf" / "loss" / "forgot.yaml").write_text("forgot:\n  weight: 0.1\n")
+    (tmp_path / "forgot_term.py").write_text("import os\n\n\nclass Forgot:  # a LossComponent; no TensorFlow here\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOSSEXP_PROJECT", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "forgot_term", raising=False)
+    __import__("forgot_term")
+    with pytest.raises(ConfigError, match=r"^Unknown loss component 'forgot': .*forgot\.yaml selects it, but no module "
+                                          r"of the project registers it \(class Forgot at forgot_term\.py:4 is not "
+                                          r"registered: decorate it with @lossexp\.register_component\('forgot'\)\)"):
+        registry.get("loss", "forgot")
