@@ -85,8 +85,8 @@ def check_entry(key: str, options: Any, extra_keys: Iterable[str] = ()) -> None:
         allowed = sorted(set(valid) | {KIND_KEY, *extra_keys})
         for option in options:
             if option not in allowed:
-                raise ConfigError(f"Unknown key loss.{key}.{option}: valid keys are {', '.join(allowed)}"
-                                  f"{yaml_lacks(kind, option)}")
+                raise ConfigError(f"Unknown key loss.{key}.{option}{set_in_yaml(key, option)}: valid keys are "
+                                  f"{', '.join(allowed)}{yaml_lacks(kind, option)}")
     if "weight" in options:
         parse_weight(f"loss.{key}.weight", options["weight"])
 
@@ -122,7 +122,12 @@ def build_components(loss_cfg: Mapping[str, Any], extra_keys: Iterable[str] = ()
                               f"options a config may set, with a value)")
         try:
             component = cls(name=key, **options)
-        except ConfigError:
+        except ConfigError as error:  # a value the entry's YAML set: name its file and line
+            prefix = f"Invalid value for loss.{key}."
+            bad = str(error)[len(prefix):].partition(":")[0] if str(error).startswith(prefix) else None
+            where = set_in_yaml(key, bad, options[bad]) if bad in options else ""
+            if where:
+                raise ConfigError(str(error).replace(f"{prefix}{bad}:", f"{prefix}{bad}{where}:", 1)) from None
             raise
         except Exception as exc:  # a component's own constructor failing (the user's code)
             raise ConfigError(f"Invalid loss component {key!r} ({kind}): its constructor failed at "
@@ -130,6 +135,31 @@ def build_components(loss_cfg: Mapping[str, Any], extra_keys: Iterable[str] = ()
         require_initialised(component)
         components.append(component)
     return components
+
+
+_UNSET = object()
+
+
+def set_in_yaml(key: str, option: str, value: Any = _UNSET) -> str:
+    """`` (set in conf/loss/<key>.yaml:4)`` when the YAML of the entry ``key`` (the project's or lossexp's)
+    sets ``option`` — to ``value``, when given: the file and line to fix, where the key alone named neither
+    (a mistake in one's own YAML read as if typed on the command line); empty otherwise."""
+    import yaml
+
+    path = _yaml(key)
+    try:
+        node = yaml.compose(path.read_text()) if path is not None else None
+        entry = next((v for k, v in node.value if k.value == key), None) if node is not None else None
+        line = next((k.start_mark.line + 1 for k, _ in entry.value if k.value == option), None) if entry else None
+        same = value is _UNSET or _plain(OmegaConf.to_container(OmegaConf.load(path)[key]).get(option)) == _plain(value)
+    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError):
+        return ""
+    return f" (set in {_shown(path)}:{line})" if line is not None and same else ""
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when inside it."""
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def _defined_at(cls: type) -> str:
@@ -145,9 +175,7 @@ def _defined_at(cls: type) -> str:
 def _yaml_named(kind: str) -> str:
     """The component's YAML file, relative to the working directory when inside it, or where it would be."""
     path = _yaml(kind)
-    if path is None:
-        return f"conf/loss/{kind}.yaml"
-    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+    return f"conf/loss/{kind}.yaml" if path is None else _shown(path)
 
 
 def _plain(value: Any) -> Any:

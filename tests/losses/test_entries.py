@@ -229,3 +229,32 @@ def test_a_projects_component_option_its_yaml_does_not_list_or_set_is_one_line_n
                                           r"call super\(\).__init__\(weight=weight, \*\*kwargs\), which gives a "
                                           r"component its name and weight$"):
         build_components({"skips_super": {"weight": 0.1}})
+
+
+@pytest.fixture
+def project_yaml(tmp_path, monkeypatch):
+    """A project whose conf/loss/second.yaml sets activity's options, one of them wrong."""
+    def write(options: str):
+        (tmp_path / "pyproject.toml").write_text("[tool.lossexp]\nmodules = []\n")
+        (tmp_path / "conf" / "loss").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "conf" / "loss" / "second.yaml").write_text(f"# two activity penalties\nsecond:\n  kind: activity\n{options}")
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.delenv("LOSSEXP_PROJECT", raising=False)
+        return OmegaConf.to_container(OmegaConf.load(tmp_path / "conf" / "loss" / "second.yaml"))
+    return write
+
+
+def test_a_mistake_in_ones_own_yaml_names_its_file_and_line(project_yaml):
+    """Before: 'Unknown key loss.second.nrom' / 'Invalid value for loss.second.norm', as if typed on the
+    command line; now the YAML that set it is named, file:line."""
+    from lossexp.losses.entries import check_entry
+
+    loss = project_yaml("  weight: 0.1\n  nrom: l2\n")
+    with pytest.raises(ConfigError, match=r"^Unknown key loss\.second\.nrom \(set in conf/loss/second\.yaml:5\): "):
+        check_entry("second", loss["second"])
+    loss = project_yaml("  weight: 0.1\n  norm: l3\n")
+    with pytest.raises(ConfigError, match=r"^Invalid value for loss\.second\.norm \(set in conf/loss/second\.yaml:5\): "
+                                          r"expected one of l2, l1, got 'l3'$"):
+        build_components(loss)
+    with pytest.raises(ConfigError, match=r"^Invalid value for loss\.second\.norm: expected"):  # a value of the command line's
+        build_components({"second": {**loss["second"], "norm": "l4"}})
