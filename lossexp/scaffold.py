@@ -42,8 +42,10 @@ class {cls}(lossexp.LossComponent):
         self.scale = self.require_number("scale", scale, minimum=0.0)
 
     def term(self, context: lossexp.LossContext):
-        # context.y_true, context.y_pred, context.network (its layers and weights), context.training,
-        # context.step, context.x (the batch's inputs); intermediate outputs: declare outputs_needed() and read context.outputs[name]
+        # context.y_true, context.y_pred, context.sample_weight (None without), context.network (its layers and
+        # weights), context.training, context.step, context.x (the batch's inputs); intermediate outputs: declare
+        # outputs_needed() and read context.outputs[name]; state: add_weight(trainable=False) in attach(network),
+        # assigned here when context.training (docs/own_problem.md: "A component with state")
         return self.scale * ops.mean(ops.square(ops.cast(context.y_pred, "float32")))
 '''
 
