@@ -254,8 +254,8 @@ def embedded_failure(exc: BaseException) -> Optional[Tuple[traceback.FrameSummar
     if raised:
         summary = f"{raised.group(1).rsplit('.', 1)[-1]}: {raised.group(2)}"
     else:  # an op the project's code made failed as the graph ran (a tf.debugging assertion): its message follows
-        detail = next((line.strip() for line in message[last.end():].splitlines()
-                       if line.strip() and not line.strip().startswith("[[")), "")
+        detail = next((line.strip() for line in message[last.end():].splitlines()  # past the frames below it
+                       if line.strip() and not line.strip().startswith("[[") and not TEXT_FRAME.match(line.strip())), "")
         summary = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     return traceback.FrameSummary(last.group(1), int(last.group(2)), last.group(3)), summary
 

@@ -403,6 +403,27 @@ def test_pythons_pseudo_files_are_never_the_projects_code(tmp_path, monkeypatch)
     assert (frame.filename, frame.lineno) == (str(tmp_path / "mine.py"), 88)
 
 
+def test_an_op_of_ones_term_failing_in_training_is_named_by_its_message_not_keras_frame(tmp_path, monkeypatch):
+    """A reshape in a term that failed on the last, smaller batch read 'Your code failed in training at
+    broken.py:37 (in term): InvalidArgumentError: File ".../keras/src/ops/numpy.py", line 7349, in reshape' —
+    the frame below the user's, not what failed; now the op's message."""
+    import tensorflow as tf
+
+    from lossexp.project import embedded_failure
+
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = []\n')
+    monkeypatch.chdir(tmp_path)
+    message = ('Graph execution error:\n\nDetected at node Reshape defined at (most recent call last):\n'
+               f'  File "{tmp_path / "broken.py"}", line 37, in term\n\n'
+               '  File "/venv/lib/python3.11/site-packages/keras/src/ops/numpy.py", line 7349, in reshape\n\n'
+               'Input to reshape is a tensor with 290 values, but the requested shape requires a multiple of 20\n'
+               '\t [[{{node Reshape}}]] [Op:__inference_multi_step_on_iterator_1234]')
+    frame, summary = embedded_failure(tf.errors.InvalidArgumentError(None, None, message))
+    assert (frame.lineno, frame.name) == (37, "term")
+    assert summary == ("InvalidArgumentError: Input to reshape is a tensor with 290 values, but the requested shape "
+                       "requires a multiple of 20")
+
+
 def test_an_eager_ops_error_is_one_line_without_tensorflows_wrapping():
     """A component's term failing at an eager op (its check before training) read 'term() failed at mine.py:18:
     InvalidArgumentError: {{function_node __wrapped____MklMatMul_device_/job:localhost/replica:0/task:0/device:
