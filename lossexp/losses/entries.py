@@ -88,7 +88,14 @@ def check_entry(key: str, options: Any, extra_keys: Iterable[str] = ()) -> None:
                 raise ConfigError(f"Unknown key loss.{key}.{option}{set_in_yaml(key, option)}: valid keys are "
                                   f"{', '.join(allowed)}{yaml_lacks(kind, option)}")
     if "weight" in options:
-        parse_weight(f"loss.{key}.weight", options["weight"])
+        try:
+            parse_weight(f"loss.{key}.weight", options["weight"])
+        except ConfigError as error:  # a weight the entry's YAML set: name its file and line
+            where = set_in_yaml(key, "weight", options["weight"])
+            if not where or not str(error).startswith(f"Invalid value for loss.{key}.weight"):
+                raise
+            named, _, rest = str(error).partition(": ")
+            raise ConfigError(f"{named}{where}: {rest}") from None
 
 
 def build_components(loss_cfg: Mapping[str, Any], extra_keys: Iterable[str] = ()) -> List[Any]:

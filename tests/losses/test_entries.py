@@ -258,3 +258,6 @@ def test_a_mistake_in_ones_own_yaml_names_its_file_and_line(project_yaml):
         build_components(loss)
     with pytest.raises(ConfigError, match=r"^Invalid value for loss\.second\.norm: expected"):  # a value of the command line's
         build_components({"second": {**loss["second"], "norm": "l4"}})
+    loss = project_yaml("  weight: {value: 0.0, trainable: true, parametrization: dual, lr: -1}\n")
+    with pytest.raises(ConfigError, match=r"^Invalid value for loss\.second\.weight\.lr \(set in conf/loss/second\.yaml:4\): "):
+        check_entry("second", loss["second"])
