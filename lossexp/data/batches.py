@@ -17,12 +17,19 @@ every training batch before it.
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any, Callable, Iterator, Tuple
 
 import numpy as np
 
 from lossexp.data.structure import count_rows, describe, map_arrays
 from lossexp.errors import invalid_value
+
+
+#: marks the error of a batch other than the last holding another number of examples than the first: each
+#: is checked as it is read (a pass that stops short of the last batch, as training's split does, would not
+#: meet tf.data's check of the size counted)
+UNEVEN = "lossexp-uneven-batch"
 
 
 def is_py_dataset(value: Any) -> bool:
@@ -77,6 +84,9 @@ def stream_of_batches(name: str, batches: Any) -> Tuple[Any, int, int, Callable[
         def elements() -> Iterator[Tuple[Any, ...]]:
             for index in range(start // per_batch, len(batches)):
                 batch = _batch(name, batches, index)
+                rows = count_rows(batch[0])
+                if index < len(batches) - 1 and rows != per_batch:  # a pass may stop short of the last
+                    raise ValueError(f"{UNEVEN} {index} holds {rows} examples")
                 skipped = start - index * per_batch  # the first batch's examples before ``start``
                 yield tuple(tuple(a[skipped:] for a in part) if isinstance(part, tuple) else  # several inputs
                             map_arrays(lambda a: a[skipped:], part) for part in batch) if skipped > 0 else batch
@@ -96,10 +106,11 @@ def counted_batches(name: str, batches: Any) -> Iterator[None]:
 
     try:
         yield
-    except tf.errors.FailedPreconditionError as exc:
-        if "expected to contain" not in str(exc):
+    except tf.errors.OpError as exc:
+        uneven = re.search(UNEVEN + r" \d+ holds \d+ examples", str(exc))  # a batch met, the generator's error
+        if uneven is None and not (isinstance(exc, tf.errors.FailedPreconditionError) and "expected to contain" in str(exc)):
             raise
+        found = uneven.group(0).replace(UNEVEN, "batch") if uneven else str(exc).split('}} ')[-1].split(' [Op')[0]
         raise invalid_value(f"data ({name})", "a PyDataset whose batches but the last hold as many examples as its "
                             f"first ({count_rows(_batch(name, batches, 0)[0])}), as lossexp counts its size from them",
-                            f"{type(batches).__name__} of {len(batches)} batches: {str(exc).split('}} ')[-1].split(' [Op')[0]}"
-                            ) from None
+                            f"{type(batches).__name__} of {len(batches)} batches: {found}") from None
