@@ -35,6 +35,7 @@ import numpy as np
 from lossexp.data.batches import counted_batches, is_py_dataset, stream_of_batches
 from lossexp.data.checks import (as_column, check_example_shapes, check_finite, check_labels, infer_task,
                                  input_arrays, labels_of, numeric_targets, one_hot, sample_weights)
+from lossexp.data.digest import rows_digest
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
 from lossexp.data.streams import (READ_BATCH, READ_BYTES, FloatTargets, batch_size_of, batches, dense_elements,
@@ -65,6 +66,9 @@ class Part:
     batch_map: Optional[Callable[..., Any]] = None
     #: a stream part's class per example, as its source read them (see :attr:`Dataset.classes`)
     classes: Optional[np.ndarray] = None
+    #: the digest of the first elements of the stream it was cut from (its ``origin``'s, else its own), as
+    #: the checks read them (see :attr:`Dataset.first_rows`); None: not read
+    first_rows: Optional[str] = None
 
 
 @dataclass
@@ -116,6 +120,9 @@ class Dataset:
     #: a stream's first :data:`CHECKED_ELEMENTS` elements as arrays, read once by the source's reading
     #: (:func:`from_stream`) for both its first labels and :func:`checked`'s checks, which drops them
     head: Optional[Tuple[Any, ...]] = None
+    #: the digest of a stream's first :data:`CHECKED_ELEMENTS` elements (:func:`lossexp.data.digest.rows_digest`),
+    #: taken by :func:`checked` as it reads them: the run's dataset digest, which reads the stream no further
+    first_rows: Optional[str] = None
     #: a classification stream's first class labels (one per example), as :func:`checked` read them: what
     #: tells a stream that shuffles itself in runs of a class (:func:`lossexp.training.epoch_order.in_runs`)
     first_labels: Optional[np.ndarray] = None
@@ -230,7 +237,7 @@ class Dataset:
             return train, (validation if fraction > 0 else None)
         if not self.in_memory and self.size is None:
             if fraction <= 0:
-                return Part(stream=self.stream, origin=(self.stream, 0)), None
+                return Part(stream=self.stream, origin=(self.stream, 0), first_rows=self.first_rows), None
             self.in_fixed_order()  # before the pass that counts it
             return self.with_labels_read(count=True).split(fraction)
         return self._split_at(self.examples - int(round(self.examples * fraction)))
@@ -267,11 +274,13 @@ class Dataset:
             return train, Part(arrays=(self._input_rows(n_train), *(take_rows(c, slice(n_train, None)) for c in columns)),
                                size=n_val)
         classes = (None, None) if self.classes is None else (self.classes[:n_train], self.classes[n_train:])
-        train = Part(stream=self.stream.take(n_train), size=n_train, origin=(self.stream, 0), classes=classes[0])
+        train = Part(stream=self.stream.take(n_train), size=n_train, origin=(self.stream, 0), classes=classes[0],
+                     first_rows=self.first_rows)
         if not n_val:
             return train, None
         rest = self.seek(n_train) if self.seek is not None else self.stream.skip(n_train)
-        return train, Part(stream=rest, size=n_val, origin=(self.stream, n_train), classes=classes[1])
+        return train, Part(stream=rest, size=n_val, origin=(self.stream, n_train), classes=classes[1],
+                           first_rows=self.first_rows)
 
     def with_labels_read(self, per_example: bool = False, count: bool = False) -> "Dataset":
         """A stream whose labels were not all read (:attr:`unread_labels`) with its classes the highest
@@ -419,7 +428,8 @@ def checked(name: str, dataset: Dataset) -> Dataset:
         if dataset.examples < 2:
             raise invalid_value(f"data ({name})", "at least 2 examples", dataset.examples)
     else:  # the first elements, read once (by the source's reading when it read them)
-        x, y, *weight = dataset.head if dataset.head is not None else first_elements(dataset.stream)
+        head = dataset.head if dataset.head is not None else first_elements(dataset.stream)
+        x, y, *weight = head
         check_finite(name, "inputs", x)
         check_finite(name, "targets", y)
         if weight:
@@ -427,17 +437,17 @@ def checked(name: str, dataset: Dataset) -> Dataset:
         labels = None if isinstance(y, dict) else labels_of(y)
         whole = labels is not None and labels.ndim == 1 and (np.issubdtype(labels.dtype, np.integer) or
                                                              bool(np.all(np.isfinite(labels) & (labels == np.round(labels)))))
-        dataset = replace(dataset, head=None, first_labels=labels if whole else None)
+        dataset = replace(dataset, head=None, first_labels=labels if whole else None,
+                          first_rows=rows_digest(head, CHECKED_ELEMENTS))
     return dataset
 
 
-def first_elements(stream: Any) -> Tuple[Any, ...]:
-    """The first :data:`CHECKED_ELEMENTS` elements of an unbatched stream ``(x, y[, sample_weight])`` as
-    arrays, batched as :func:`batches` pads them (a sample weight as the element gives it)."""
+def first_elements(stream: Any, most: int = CHECKED_ELEMENTS) -> Tuple[Any, ...]:
+    """The first ``most`` elements of an unbatched stream ``(x, y[, sample_weight])`` as arrays, batched
+    as :func:`batches` pads them (a sample weight as the element gives it)."""
     weighted = len(stream.element_spec) == 3
     nested = stream.map(lambda x, y, *weight: ((x, y), *weight)) if weighted else stream  # weights left as given
-    [batch] = nested.take(CHECKED_ELEMENTS).padded_batch(CHECKED_ELEMENTS) if padded_when_batched(stream) \
-        else nested.take(CHECKED_ELEMENTS).batch(CHECKED_ELEMENTS)
+    [batch] = nested.take(most).padded_batch(most) if padded_when_batched(stream) else nested.take(most).batch(most)
     return tuple(to_numpy(part) for part in ((*batch[0], batch[1]) if weighted else batch))
 
 
@@ -489,9 +499,10 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
         def own_split(fraction: float) -> Tuple[Part, Optional[Part]]:
             # each stream read by itself: the joined stream's skip past the training examples would
             # read them all again (decoding, a generator's Python) before every validation pass
-            validation = Part(stream=held_out.stream, size=held_out.size,
-                              classes=held_out.classes) if fraction > 0 else None
-            return Part(stream=train_set.stream, size=train_set.size, classes=train_set.classes), validation
+            validation = Part(stream=held_out.stream, size=held_out.size, classes=held_out.classes,
+                              first_rows=held_out.first_rows) if fraction > 0 else None
+            return Part(stream=train_set.stream, size=train_set.size, classes=train_set.classes,
+                        first_rows=train_set.first_rows), validation
 
         known = train_set.classes is not None and held_out.classes is not None
         floats = [part.float_targets for part in (train_set, held_out)]

@@ -8,15 +8,21 @@ and a source: a code source whose tags are the data source and its config (seed,
 ``mlflow.data.context`` = ``training`` / ``validation``.
 
 A stream's digest is lossexp's own, of its size, its element structure and its first
-:data:`DIGEST_ROWS` elements — as MLflow digests a table by its first 10,000 rows —, or as many as
-fit in :data:`DIGEST_BYTES` (10,000 decoded 64×64×3 float images are 491 MB: hashing them, and
-decoding them from a directory of images, took 8.0 s of a 28.5 s start before the first step). MLflow's
-digest of a ``tf.data.Dataset`` reads the whole stream twice, element by element in Python
-(features, then targets): 165 s at the start of a run on a 200,000-row stream, and a directory of
-images decoded twice more, before the first step. A validation split cut from the end of a stream
-is digested by the whole stream's first elements and where the cut falls, and its schema is the
-training split's: the split's own first element is reached only by reading every training element
-before it (a generator's Python, an image's decoding), which MLflow's schema did three times more.
+:data:`STREAM_ROWS` elements (at most :data:`DIGEST_BYTES` of them): the elements its checks read
+before training anyway (:func:`lossexp.data.dataset.checked`), hashed as they are read, so that the
+digest reads nothing more of the stream. MLflow's digest of a ``tf.data.Dataset`` reads the whole
+stream twice, element by element in Python (features, then targets: 165 s at the start of a run on a
+200,000-row stream, and a directory of images decoded twice more); lossexp's read the first 10,000
+elements (as MLflow digests a table by its first 10,000 rows), before the first step: all 100 batches
+of a 3,200-example ``PyDataset`` (11 without tracking), 12,524 rows of a 20,000-row generator with a
+2,000-row validation set (520 without). Two runs on the same rows log one digest; rows that differ
+within the first 256, or a size that differs, another — rows past them are told by the data config
+the source records (seed, ``path``, ``n_samples``, …). A validation split cut from the end of a
+stream is digested by the whole stream's first elements and where the cut falls, a validation set of
+one's own by its own first elements; the schema is the training split's first element's, read once
+(MLflow's read it for its schema and its digest, four times): the validation split's own first
+element is reached only by reading every training element before it (a generator's Python, an
+image's decoding).
 """
 from __future__ import annotations
 
@@ -24,14 +30,16 @@ import hashlib
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from lossexp.data.dataset import CHECKED_ELEMENTS
+from lossexp.data.digest import DIGEST_BYTES, rows_digest, update_rows
+
 CONTEXT_TAG = "mlflow.data.context"
 TRAINING, VALIDATION = "training", "validation"
-#: a stream's elements read for its digest (MLflow's ``MAX_ROWS`` for a table)
+#: an array's rows digested (MLflow's ``MAX_ROWS`` for a table): read in place, in memory already
 DIGEST_ROWS = 10_000
-#: … and at most this many bytes of them (of each array, for arrays in memory)
-DIGEST_BYTES = 32 << 20
-#: a stream's rows read, an array's rows copied (a strided view's), this many bytes at a time at most
-DIGEST_CHUNK_BYTES = 4 << 20
+#: a stream's elements digested: those its checks read before training (10,000 read all 100 batches of
+#: a 3,200-example PyDataset before the first step, 11 without tracking)
+STREAM_ROWS = CHECKED_ELEMENTS
 
 
 def source(data_config: Mapping[str, Any]) -> Any:
@@ -70,15 +78,7 @@ def array_digest(x: Any, y: Any) -> str:
     for array in arrays:
         array = np.asarray(array)  # a view of an array; a pandas frame's values
         digest.update(f"{array.dtype.str}{array.shape}|".encode())
-        row_bytes = max(1, array[:1].nbytes)
-        rows = array[:max(1, min(DIGEST_ROWS, DIGEST_BYTES // row_bytes))]
-        step = max(1, DIGEST_CHUNK_BYTES // row_bytes)
-        for start in range(0, len(rows), step):  # in chunks: a copy of at most one chunk (a strided view's)
-            chunk = rows[start:start + step]
-            if chunk.dtype == object:  # texts: their characters, not the objects' addresses
-                digest.update("\0".join(map(str, chunk.ravel())).encode())
-            else:
-                digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+        update_rows(digest, array, DIGEST_ROWS)
     return digest.hexdigest()[:8]
 
 
@@ -94,18 +94,20 @@ def stream_entities(data_config: Mapping[str, Any], parts: Sequence[Any]) -> Lis
     def vectors(structure: Any) -> Any:  # one element as a batch of 1: MLflow's schema takes the first axis
         return tf.nest.map_structure(lambda t: t[None], structure)  # for the batch's (a (8, 8, 3) image was [-1, 8, 3])
 
-    head = parts[0].stream.take(1)
-    described = from_tensorflow(head.map(lambda x, y, *weight: vectors(x)), source=source(data_config),
-                                targets=head.map(lambda x, y, *weight: vectors(y)),
-                                name=str(data_config.get("name"))).to_dict()
-    read: Dict[int, str] = {}  # id of a stream → its first rows' digest
+    # the first element read once, in memory: MLflow reads a stream for its schema (features, then targets)
+    # and, given no digest, for its own digest too
+    x, y, *_ = next(iter(parts[0].stream.take(1)))
+    described = from_tensorflow(tf.data.Dataset.from_tensors(vectors(x)), source=source(data_config),
+                                targets=tf.data.Dataset.from_tensors(vectors(y)), name=str(data_config.get("name")),
+                                digest="-").to_dict()
+    read: Dict[int, str] = {}  # id of a stream → its first rows' digest, when not known already
     entities = []
     for part in parts:
         stream, offset = part.origin or (part.stream, 0)
-        if id(stream) not in read:
+        if part.first_rows is None and id(stream) not in read:
             read[id(stream)] = first_rows(stream)
         profile = json.dumps({"features_cardinality": part.size, "targets_cardinality": part.size})
-        digest = stream_digest(stream, part.size, offset, read[id(stream)])
+        digest = stream_digest(stream, part.size, offset, part.first_rows or read[id(stream)])
         entities.append(DatasetEntity(name=described["name"], digest=digest, source_type=described["source_type"],
                                       source=described["source"], schema=described.get("schema"), profile=profile))
     return entities
@@ -120,22 +122,16 @@ def stream_digest(stream: Any, size: Optional[int], offset: int = 0, rows: Optio
 
 
 def first_rows(stream: Any) -> str:
-    """The MD5 of a stream's first :data:`DIGEST_ROWS` elements, at most :data:`DIGEST_BYTES` of them by
-    their shapes (read in batches of at most :data:`DIGEST_CHUNK_BYTES`; sequences of varying length
-    padded, as training batches them)."""
-    import numpy as np
-    import tensorflow as tf
+    """The MD5 of a stream's first :data:`STREAM_ROWS` elements, at most :data:`DIGEST_BYTES` of them by
+    their shapes, batched as its checks batch them (:func:`lossexp.data.dataset.first_elements`): the
+    digest :func:`lossexp.data.dataset.checked` takes of the elements it reads, for a part whose first
+    rows no check read (a source's own split's)."""
+    from lossexp.data.dataset import first_elements
+    from lossexp.data.streams import elements_within
 
-    from lossexp.data.streams import batches, elements_within
-
-    digest = hashlib.md5()
-    first = stream.take(elements_within(stream, DIGEST_ROWS, DIGEST_BYTES))
-    for batch in batches(first, elements_within(stream, 1000, DIGEST_CHUNK_BYTES)).as_numpy_iterator():
-        for array in tf.nest.flatten(batch):
-            array = np.asarray(array)
-            digest.update(b"".join(array.ravel()) if array.dtype == object
-                          else memoryview(np.ascontiguousarray(array)).cast("B"))
-    return digest.hexdigest()
+    if int(stream.cardinality()) == 0:  # no batch to read
+        return rows_digest((), STREAM_ROWS)
+    return rows_digest(first_elements(stream, elements_within(stream, STREAM_ROWS, DIGEST_BYTES)), STREAM_ROWS)
 
 
 def log_datasets(client: Any, run_id: str, data_config: Mapping[str, Any], train: Any, validation: Optional[Any]) -> None:

@@ -33,11 +33,11 @@ def test_the_same_rows_digest_alike_and_other_rows_sizes_or_structures_do_not():
 def test_only_the_first_rows_are_read(monkeypatch):
     import tensorflow as tf
 
-    monkeypatch.setattr(datasets, "DIGEST_ROWS", 100)
+    monkeypatch.setattr(datasets, "STREAM_ROWS", 100)
 
     def rows():
         for i in range(5000):
-            if i >= 1100:
+            if i >= 200:
                 raise AssertionError("read past the digest's rows")
             yield np.float32(i), np.int64(i % 2)
 
@@ -50,7 +50,7 @@ def test_only_the_first_rows_are_read(monkeypatch):
 def test_a_stream_of_images_is_digested_by_a_bounded_number_of_bytes():
     """10,000 decoded 64×64×3 float images are 491 MB: reading and hashing them took 8.0 s of a 28.5 s
     start (a directory of 20,000 images) before the first step. The digest reads the first elements
-    that fit in DIGEST_BYTES (682 of these), in batches of a few MB."""
+    that fit in DIGEST_BYTES (682 of these), at most STREAM_ROWS (256)."""
     import tensorflow as tf
 
     read = []
@@ -64,7 +64,7 @@ def test_a_stream_of_images_is_digested_by_a_bounded_number_of_bytes():
                                                                          tf.TensorSpec((), tf.int64)))
     within = datasets.DIGEST_BYTES // (64 * 64 * 3 * 4 + 8)
     digest = stream_digest(generated, 2000)
-    assert len(read) <= within + 100, f"{len(read)} images read for the digest, {within} fit in DIGEST_BYTES"
+    assert len(read) <= min(within, datasets.STREAM_ROWS) + 10, f"{len(read)} images read for the digest"
     assert stream_digest(generated.map(lambda x, y: (x + tf.cast(tf.equal(y, -1), tf.float32), y)), 2000) == digest
     assert stream_digest(generated.map(lambda x, y: (x + tf.cast(tf.equal(y, 1), tf.float32), y)), 2000) != digest
 
@@ -94,7 +94,7 @@ def test_a_streams_validation_split_is_logged_without_reading_the_training_eleme
 
     from lossexp.data.dataset import Dataset
 
-    monkeypatch.setattr(datasets, "DIGEST_ROWS", 100)
+    monkeypatch.setattr(datasets, "STREAM_ROWS", 100)
     read = []
 
     def rows():
@@ -108,7 +108,7 @@ def test_a_streams_validation_split_is_logged_without_reading_the_training_eleme
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     run_id = client.create_run(client.create_experiment("e")).info.run_id
     datasets.log_datasets(client, run_id, {"name": "mine"}, train, validation)
-    assert max(read) < 1100 and len(read) < 1100  # the first rows, read once (in batches of 1000)
+    assert max(read) < 200 and len(read) < 200  # the first rows, read once
     logged = {i.tags[0].value: i.dataset for i in client.get_run(run_id).inputs.dataset_inputs}
     assert set(logged) == {"training", "validation"}
     assert logged["training"].digest != logged["validation"].digest
@@ -190,3 +190,41 @@ def test_a_streams_schema_has_its_examples_shape_as_arrays_have_theirs():
                   for key, value in json.loads(logged.schema)["mlflow_tensorspec"].items() if value}
         assert schema == {"features": {"dtype": "float32", "shape": [-1, *shape]},
                           "targets": {"dtype": "int64", "shape": [-1]}}
+
+
+def rows_stream(n, read, changed=None):
+    """A generator stream of ``n`` rows of known length, appending each index read to ``read``; row
+    ``changed`` (if any) differs."""
+    import tensorflow as tf
+
+    def rows():
+        for i in range(n):
+            read.append(i)
+            yield np.full(3, i + (0.5 if i == changed else 0), "float32"), np.int64(i % 2)
+
+    return tf.data.Dataset.from_generator(rows, output_signature=(
+        tf.TensorSpec((3,), tf.float32), tf.TensorSpec((), tf.int64))).apply(tf.data.experimental.assert_cardinality(n))
+
+
+def test_a_streams_digest_reads_nothing_past_what_its_checks_read():
+    """The digest read a stream's first 10,000 elements before the first step (all 100 batches of a
+    3,200-example PyDataset; 11 without tracking): it is now of the first 256 its checks read, hashed as
+    they read them — the schema's first element the one element read again. Same rows, one digest;
+    a row among them changed, or a validation set of one's own changed, another."""
+    from lossexp.data.dataset import as_dataset
+
+    def logged(changed=None, validation_changed=None):
+        read, held = [], []
+        data = as_dataset("mine", {"train": rows_stream(3000, read, changed),
+                                   "validation": rows_stream(500, held, validation_changed)})
+        checks = len(read) + len(held)
+        entities = datasets.stream_entities({"name": "mine"}, data.split(0.2))
+        assert len(read) + len(held) - checks <= 1, f"{len(read) + len(held) - checks} rows read for the digests"
+        return tuple(entity.digest for entity in entities)
+
+    training, validation = logged()
+    assert training != validation and logged() == (training, validation)
+    changed, same = logged(changed=100)
+    assert changed != training and same == validation
+    same, changed = logged(validation_changed=7)
+    assert same == training and changed != validation
