@@ -27,6 +27,7 @@ examples, the validation set's, always validate (``trainer.validation_split`` 0:
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
@@ -48,6 +49,10 @@ TASKS = ("classification", "regression", "reconstruction", "multi_output", "gene
 RECONSTRUCT = " — inputs alone: to reconstruct them (an autoencoder), give them as their targets, (x, x)"
 #: elements of a stream checked for NaN/inf before training (the guard watches the loss after)
 CHECKED_ELEMENTS = 256
+#: a stream's first examples kept once read by :meth:`Dataset.sample` (the checks' forward passes take 8)
+SAMPLE_KEPT = 8
+#: a stream → (how many of its first examples are kept, their inputs, their targets)
+_samples: "weakref.WeakKeyDictionary[Any, Tuple[int, Any, Any]]" = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -343,11 +348,19 @@ class Dataset:
         return replace(self, num_outputs=highest + 1, unread_labels=False, splitter=split_with_classes)
 
     def sample(self, n: int = 8) -> Tuple[Any, Any]:
-        """The first ``n`` examples as arrays (for checks before training)."""
+        """The first ``n`` examples as arrays (for checks before training). A stream's first
+        :data:`SAMPLE_KEPT` are read once and kept while the stream lives, whichever copy of the Dataset
+        asks: the checks before training asked 4 times, each a generator's Python or an image's decoding."""
         if self.in_memory:
             return self._input_rows(0, n), take_rows(self.y, slice(0, n))
+        kept = _samples.get(self.stream)  # sequences of varying length are padded to the longest of the n
+        if kept is not None and (n == kept[0] or n < kept[0] and not padded_when_batched(self.stream)):
+            return tuple(map_arrays(np.array, take_rows(kept[i], slice(0, n))) for i in (1, 2))  # copies: kept as read
         batch = next(iter(batches(self.stream.take(n), n)))
-        return to_numpy(batch[0]), to_numpy(batch[1])
+        x, y = to_numpy(batch[0]), to_numpy(batch[1])
+        if n <= SAMPLE_KEPT and (kept is None or n > kept[0]):
+            _samples[self.stream] = (n, x, y)
+        return x, y
 
 
 def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:

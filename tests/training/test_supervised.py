@@ -313,3 +313,23 @@ def test_a_model_builder_reaches_the_runs_training_examples_without_knowing_its_
     [(training, old_way)] = seen
     np.testing.assert_array_equal(training, data.x[:45])
     np.testing.assert_array_equal(old_way, data.x[:48])
+
+
+def test_a_streams_first_examples_are_read_once_for_the_checks_before_training():
+    """The checks' first 8 examples (Dataset.sample) were read 4 times before training — the task's
+    check (prepare, and again as build and the run saw the network), build's forward pass —, each a
+    generator's Python or an image's decoding: now once, beside the source's first 256 of its checks."""
+    import keras
+
+    from conftest import composed_config
+    from lossexp.training.trainer import for_config
+
+    read = []
+    data = as_dataset("mine", generator_stream(500, read, labels=False))
+    before = read.count(0)
+    trainer = for_config(composed_config("loss=none", "trainer.validation_split=0", "trainer.batch_size=16"), meta={})
+    network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    data = trainer.prepare(data, network)
+    model = trainer.build(data, network=network)
+    trainer.prepare_for(data, model.network)  # as the run calls it after build
+    assert data.task == "regression" and read.count(0) - before == 1 and max(read) < 256
