@@ -48,3 +48,27 @@ def test_the_probe_of_a_stream_that_shuffles_itself_reads_no_buffer_of_its_own()
     first, second = batches(1)[0], batches(2)[0]
     assert first.shape == (8, 2) and not np.array_equal(first, second)
     assert int(decoded.numpy()) < 200
+
+
+def test_a_small_streams_probe_reads_each_element_once():
+    """A stream within the probe's buffer filled it whole at the first probe, and again at each of its
+    passes (300 elements, 80 probes of 8: 941 read, 315 by the first probe); it is kept in
+    memory now: each element read once, the probes' batches still differing."""
+    import tensorflow as tf
+
+    from lossexp.data.dataset import Part
+    from lossexp.training.gradient_probe import training_batches
+
+    read = []
+
+    def elements():
+        for i in range(300):
+            read.append(i)
+            yield np.full(2, i, "float32"), i % 2
+
+    stream = tf.data.Dataset.from_generator(elements, output_signature=(tf.TensorSpec((2,), tf.float32),
+                                                                        tf.TensorSpec((), tf.int64)))
+    batches = training_batches(Part(stream=stream, size=300), 8, seed=0)
+    drawn = [batches(step)[0] for step in range(1, 81)]
+    assert not np.array_equal(drawn[0], drawn[1]) and not np.array_equal(drawn[40], drawn[41])
+    assert sorted(read) == list(range(300)), f"{len(read)} elements read"
