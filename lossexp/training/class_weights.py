@@ -63,7 +63,9 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int) -> 
     # in about 24 µs: 10 s an epoch at 400,000 examples); sequences of varying length one by one, each
     # label position once and the padding, which batching adds later, weighted 0 as it comes
     varying = padded_when_batched(part.stream)
-    if part.classes is not None:  # read by its source (a table's target column, alone): the stream is not read
+    if spec != BALANCED:  # a mapping's weights need no count: the stream is not read
+        counts = np.zeros(classes, dtype="int64")
+    elif part.classes is not None:  # read by its source (a table's target column, alone): the stream is not read
         counts = np.bincount(part.classes, minlength=classes)
     else:
         if varying:
@@ -77,7 +79,9 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int) -> 
     vector = tf.constant(per_class(spec, counts))
 
     def one(x: Any, y: Any, *own: Any) -> Any:  # an element, or a batch of elements of one shape
-        weight = tf.gather(vector, labels(y))
+        # within the vector: a label outside the classes is one line from the check of each batch
+        # (:mod:`lossexp.data.label_check`), where the gather would fail first, in a traceback
+        weight = tf.gather(vector, tf.clip_by_value(labels(y), 0, len(counts) - 1))
         return x, y, weight * tf.cast(own[0], tf.float32) if own else weight
 
     if varying:

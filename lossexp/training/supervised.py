@@ -25,6 +25,7 @@ from lossexp.registry import register_trainer
 from lossexp.training.devices import computes_in
 from lossexp.training.network_checks import CHECKED_EXAMPLES, as_arrays, check_outputs, check_terms, ensure_network, \
     forward, refuse_own_step, replaced_compile
+from lossexp.training.class_weights import BALANCED
 from lossexp.training.trainer import Trainer
 
 
@@ -90,14 +91,16 @@ class SupervisedTrainer(Trainer):
 
     def prepare(self, data: Any, network: Any = None) -> Any:
         fraction = self.config.trainer.validation_split
-        weights = getattr(self.config.task, "class_weight", None) is not None
+        # balanced class weights count each class; a mapping {class: weight} needs no count (its classes
+        # are the network's: :meth:`splits`)
+        counts = getattr(self.config.task, "class_weight", None) == BALANCED
         # a validation split cut from a stream's end needs its length: a stream of unknown length is counted
         cut = not data.in_memory and data.splitter is None and data.held_out is None and fraction > 0
         if cut:
             data.in_fixed_order()  # a stream that cannot be split: one line before any pass or run
-        if cut and data.size is None or getattr(data, "unread_labels", False) and (network is None or weights):
+        if cut and data.size is None or getattr(data, "unread_labels", False) and (network is None or counts):
             # a network lossexp builds has a unit per class; class weights count each (kept: read once); all in one pass
-            data = data.with_labels_read(per_example=weights, count=cut)
+            data = data.with_labels_read(per_example=counts, count=cut)
         if not data.in_memory and data.splitter is None:  # a stream that cannot be split: one line before any run
             data.split(fraction)
             augmented_validation(data, fraction)
@@ -227,7 +230,10 @@ class SupervisedTrainer(Trainer):
             from lossexp.training.class_weights import weighted
 
             train, validation = super().splits(data)
-            self._weighted_splits = (data, (weighted(train, spec, data.num_outputs), validation))
+            # labels not all read (a mapping's): the classes the network scores, as its batches are checked
+            bound = getattr(self, "_label_bound", None) if getattr(data, "unread_labels", False) else None
+            classes = bound if isinstance(bound, int) else data.num_outputs
+            self._weighted_splits = (data, (weighted(train, spec, classes), validation))
         return self._weighted_splits[1]
 
     def callbacks(self, model: Any, data: Any) -> List[Any]:

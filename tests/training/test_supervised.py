@@ -333,3 +333,25 @@ def test_a_streams_first_examples_are_read_once_for_the_checks_before_training()
     model = trainer.build(data, network=network)
     trainer.prepare_for(data, model.network)  # as the run calls it after build
     assert data.task == "regression" and read.count(0) - before == 1 and max(read) < 256
+
+
+def test_class_weights_by_mapping_read_no_labels_past_the_first_ones():
+    """``task.class_weight={class: weight}`` read every training label before the first step (a pass, and
+    with it a stream of unknown length counted) though it needs no count: its classes are the network's.
+    Now only the first elements are read; each example is still weighted by its class."""
+    import keras
+
+    from conftest import composed_config
+    from lossexp.training.trainer import for_config
+
+    read = []
+    data = as_dataset("mine", generator_stream(500, read, labels=True))
+    trainer = for_config(composed_config("loss=none", "trainer.validation_split=0", "trainer.batch_size=50",
+                                         "task.class_weight={2: 3.0}"), meta={})
+    network = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4)])  # a class 3 the first labels lack
+    data = trainer.prepare(data, network)
+    trainer.build(data, network=network)
+    part, _ = trainer.splits(data)
+    assert max(read) < 300, f"{len(read)} elements read before training"
+    x, y, weight = next(iter(trainer.fit_arguments(data)["x"]))
+    np.testing.assert_array_equal(np.asarray(weight), np.where(np.asarray(y) == 2, 3.0, 1.0))
