@@ -9,8 +9,8 @@ the same every epoch (lossexp's stream shuffle mixes the training examples inste
 
 The size is counted from the first and last batches, assuming every batch but the last is as
 long as the first (a ``PyDataset`` over ``n`` examples in batches of ``b``); a ``__len__`` that counts
-more batches than there are (its last item empty, or an IndexError) is one line, and so is a loader
-of another size when a pass reads it (:func:`counted_batches`). The validation split, its last
+more batches than there are (its last item empty, or an IndexError) is one line, and so is a batch
+but the last of another size than the first, as it is read (:func:`counted_batches`). The validation split, its last
 examples, is read from the batch it begins in (:attr:`lossexp.data.Dataset.seek`), not by loading
 every training batch before it.
 """
