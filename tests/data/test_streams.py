@@ -139,9 +139,9 @@ def test_whether_a_stream_reshuffles_augments_or_is_batched_is_read_without_seri
     from lossexp.data.streams import batch_size_of, random_ops, reshuffles
 
     arrays = tf.data.Dataset.from_tensor_slices((np.ones((25_000, 1024), "float32"), np.arange(25_000)))  # 100 MB
-    started = time.process_time()
+    started = time.thread_time()  # this thread's: the process's counts other tests' tf.data threads under xdist
     assert not reshuffles(arrays.take(20_000)) and reshuffles(arrays.shuffle(64).map(lambda x, y: (x * 2, y)))
     augmented = arrays.map(lambda x, y: (x + tf.random.normal(tf.shape(x)), y))
     assert random_ops(arrays) == [] and random_ops(augmented) == ["RandomStandardNormal"]
     assert batch_size_of(arrays.batch(32).prefetch(2)) == 32 and batch_size_of(arrays) is None
-    assert time.process_time() - started < 0.2
+    assert time.thread_time() - started < 0.3
