@@ -4,25 +4,30 @@ from __future__ import annotations
 import numpy as np
 
 
+def counted_stream(n: int, read: list):
+    """A generator's stream of ``n`` elements (2 features, labels 0/1) appending each index it yields to ``read``."""
+    import tensorflow as tf
+
+    def elements():
+        for i in range(n):
+            read.append(i)
+            yield np.full(2, i, "float32"), i % 2
+
+    return tf.data.Dataset.from_generator(elements, output_signature=(tf.TensorSpec((2,), tf.float32),
+                                                                      tf.TensorSpec((), tf.int64)))
+
+
 def test_a_streams_probe_reads_a_bounded_buffer_beside_training():
     """A stream's probe batches come from a shuffle buffer of their own, read beside training's: it
     held 10,000 elements (128 MiB), so the first probe read a 5,000-row stream through — 10,000 of a
     generator's 100,000 rows, 2,730 of 20,000 PNGs decoded an extra time; at most 1,024 now. Its
     batches still differ from one probe to the next."""
-    import tensorflow as tf
 
     from lossexp.data.dataset import Part
     from lossexp.training.gradient_probe import training_batches
 
     read = []
-
-    def elements():
-        for i in range(5000):
-            read.append(i)
-            yield np.full(2, i, "float32"), i % 2
-
-    stream = tf.data.Dataset.from_generator(elements, output_signature=(tf.TensorSpec((2,), tf.float32),
-                                                                        tf.TensorSpec((), tf.int64)))
+    stream = counted_stream(5000, read)
     batches = training_batches(Part(stream=stream, size=5000), 8, seed=0)
     first, second = batches(1)[0], batches(2)[0]
     assert first.shape == (8, 2) and not np.array_equal(first, second)
@@ -54,20 +59,12 @@ def test_a_small_streams_probe_reads_each_element_once():
     """A stream within the probe's buffer filled it whole at the first probe, and again at each of its
     passes (300 elements, 80 probes of 8: 941 read, 315 by the first probe); it is kept in
     memory now: each element read once, the probes' batches still differing."""
-    import tensorflow as tf
 
     from lossexp.data.dataset import Part
     from lossexp.training.gradient_probe import training_batches
 
     read = []
-
-    def elements():
-        for i in range(300):
-            read.append(i)
-            yield np.full(2, i, "float32"), i % 2
-
-    stream = tf.data.Dataset.from_generator(elements, output_signature=(tf.TensorSpec((2,), tf.float32),
-                                                                        tf.TensorSpec((), tf.int64)))
+    stream = counted_stream(300, read)
     batches = training_batches(Part(stream=stream, size=300), 8, seed=0)
     drawn = [batches(step)[0] for step in range(1, 81)]
     assert not np.array_equal(drawn[0], drawn[1]) and not np.array_equal(drawn[40], drawn[41])
