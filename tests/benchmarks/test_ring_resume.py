@@ -12,6 +12,7 @@ import pytest
 from benchmarks import ring
 
 RUN = ring.Run("gan_hist_avg", seed=0, weight=0.01, epochs=ring.PAPER_EPOCHS)
+pytestmark = pytest.mark.xdist_group("ring_resume")  # one worker builds and traces the module's model once
 
 
 @pytest.fixture(scope="module")
