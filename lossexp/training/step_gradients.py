@@ -26,8 +26,10 @@ under :meth:`StepGradients.branches` a batch count of its own, set at each epoch
 :class:`Reader` to the recorder's step and counted up in the step. The optimizer's count leaves out the
 updates a loss scale skipped: with 2 of a GAN's first 3 updates skipped (``mixed_float16``, every 3
 steps), its samples carried steps 1 and 4 where they were taken at the batches 3 and 6, and step 7's was
-not taken. A regime's own step that calls :meth:`StepGradients.measure` outside ``branches`` gets the
-optimizer's count + 1 unless it passes ``step``.
+not taken. Outside ``branches`` (a regime's own step calling :meth:`StepGradients.measure` alone) the
+step is the epoch's start plus the player's calls of ``measure`` since, one a batch, unless the step
+passes ``step`` (it was the optimizer's count + 1: with 3 updates of 7 skipped at a scale of 2¹²⁷, the
+sample taken at the batch 4 carried step 1).
 
 The values stay in variables of their own (not the model's: a checkpoint and a saved model are the
 same with or without diagnostics), a slot per sample a compiled call can take (with one slot, a call of
@@ -79,6 +81,9 @@ class StepGradients:
                        for p in self.players}
         #: the batches trained before the step (:meth:`branches` counts them; the Reader sets it each epoch)
         self._batches = keras.Variable(0, dtype="int64", trainable=False, name="gradients_batches")
+        #: outside :meth:`branches`: each player's :meth:`measure` calls since ``_batches`` was set, one a batch
+        self._calls = {p: keras.Variable(0, dtype="int64", trainable=False, name=f"gradients_calls_{p}")
+                       for p in self.players}
         self._step: Any = None  # while :meth:`branches` traces the step: its batch's step
         self._read = {p: 0 for p in self.players}
         self._pending: List[Sample] = []
@@ -100,15 +105,16 @@ class StepGradients:
         ``tape``: the persistent tape that recorded ``parts`` (name → the part's loss, as the update's
         loss sums them; every name the player was given); ``variables`` and ``update``: what the
         optimizer is given, the gradients as computed from its scaled loss; ``step``: this batch's
-        global step, by default the one :meth:`branches` counted, outside it the optimizer's count of
-        batches + 1 (short of the batches by the updates a loss scale skipped)."""
+        global step, by default the one :meth:`branches` counted, outside it the epoch's first step plus
+        this player's calls since (one a batch: give ``step`` when a player is measured more than once a
+        batch)."""
         import tensorflow as tf
 
         from lossexp.training import task_gradients
         from lossexp.training.devices import all_replicas, replicas
 
         if step is None:
-            step = self._step if self._step is not None else batches_trained(optimizer) + 1
+            step = self._step if self._step is not None else self._batches + self._calls[player].assign_add(1)
         step = tf.cast(step, tf.int64)
         missing = [name for name in self.players[player] if name not in parts]
         if missing:
@@ -191,6 +197,8 @@ class StepGradients:
     def count_from(self, trained: int) -> None:
         """The next batch's step is ``trained`` + 1 (at an epoch's start: the recorder's step)."""
         self._batches.assign(int(trained))
+        for calls in self._calls.values():
+            calls.assign(0)
 
     def collect(self, step: int) -> None:
         """After a compiled call that ended at global ``step``: keep what was sampled since the last collect."""
