@@ -44,7 +44,9 @@ class Signals:
 
     #: the task losses, shape (K,), in :attr:`WeightingMethod.tasks` order (the global batch's)
     losses: Any
-    #: Gramian (K, K) of the tasks' gradients on :meth:`WeightingMethod.gradient_layers` (gradient methods)
+    #: Gramian (K, K) of the tasks' gradients on :meth:`WeightingMethod.gradient_layers` (gradient methods),
+    #: float64 (summed in float64 where the tasks' gradients are nearly dependent:
+    #: :func:`lossexp.training.task_gradients.method_gramian`)
     gramian: Any = None
     #: the training step, 1 for the first (int64 scalar: exact past 2**24 steps)
     step: Any = None

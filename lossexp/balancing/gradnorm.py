@@ -82,7 +82,7 @@ class GradNorm(WeightingMethod):
         losses = tf.maximum(tf.cast(signals.losses, tf.float32), 0.0)
         initial = tf.where(self.initial_losses > 0.0, self.initial_losses, losses)
         self.initial_losses.assign(initial)
-        norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(signals.gramian), 0.0))
+        norms = tf.cast(tf.sqrt(tf.maximum(tf.linalg.diag_part(signals.gramian), 0.0)), tf.float32)
         scaled = weights * norms
         ratio = tf.where(initial > 0.0, losses / tf.where(initial > 0.0, initial, 1.0), 1.0)
         inverse_rate = ratio / tf.maximum(tf.reduce_mean(ratio), 1e-12)

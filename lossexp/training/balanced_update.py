@@ -37,7 +37,6 @@ import keras
 from lossexp.balancing.base import GRADIENTS, Signals, WeightingMethod
 from lossexp.training import task_gradients
 from lossexp.training.devices import all_replicas, replicas
-from lossexp.training.gradient_diagnostics import ALL
 
 
 class BalancedUpdate:
@@ -85,16 +84,16 @@ class BalancedUpdate:
         if self.method.reads == GRADIENTS and layout.method_scope is None:  # the Gramian of every shared weight
             per_task, reached = task_gradients.per_task(tape, losses, layout.tasks_variables, factor)
             shared = layout.shared(reached)
-            grams = task_gradients.gramians(per_task, {ALL: shared}, unscale)
-            weights = self.method.weights_for(Signals(mean_losses, grams[ALL], step),
+            gramian = task_gradients.method_gramian(per_task, shared, unscale)
+            weights = self.method.weights_for(Signals(mean_losses, gramian, step),
                                               alone=layout.alone(reached, shared, len(losses)))
             placed = layout.place(task_gradients.combine(per_task, weights), count)
             return [g if r else None for g, r in zip(placed, layout.reaching(reached))]
 
         if self.method.reads == GRADIENTS:  # the Gramian of one layer, then one pass of Σ αᵢLᵢ
             scope, _ = task_gradients.per_task(tape, losses, layout.method_variables, factor)
-            grams = task_gradients.gramians(scope, {ALL: range(len(layout.method_variables))}, unscale)
-            weights = self.method.weights_for(Signals(mean_losses, grams[ALL], step))
+            gramian = task_gradients.method_gramian(scope, range(len(layout.method_variables)), unscale)
+            weights = self.method.weights_for(Signals(mean_losses, gramian, step))
         if objective is not None:
             return tape.gradient(objective, list(variables), output_gradients=factor)
         # Σ αᵢLᵢ with the weights found after the tape: the losses' output gradients

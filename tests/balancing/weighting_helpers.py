@@ -18,14 +18,14 @@ def attached(method: Any, count: int, network: Any = None) -> Any:
 
 
 def weights(method: Any, jacobian: np.ndarray, losses: Sequence[float] | None = None, step: float = 1.0) -> np.ndarray:
-    """α for one step whose task gradients are the rows of ``jacobian`` (its Gramian is what the method sees)."""
+    """α for one step whose task gradients are the rows of ``jacobian`` (its float64 Gramian is what the method sees)."""
     import tensorflow as tf
 
     from lossexp.balancing.base import Signals
 
     jacobian = np.asarray(jacobian, np.float64)
     losses = np.ones(len(jacobian)) if losses is None else np.asarray(losses, np.float64)
-    signals = Signals(tf.constant(losses, tf.float32), tf.constant(jacobian @ jacobian.T, tf.float32),
+    signals = Signals(tf.constant(losses, tf.float32), tf.constant(jacobian @ jacobian.T, tf.float64),
                       tf.constant(step, tf.float32))
     return np.asarray(method.weights_for(signals), np.float64)
 
