@@ -28,8 +28,8 @@ updates a loss scale skipped: with 2 of a GAN's first 3 updates skipped (``mixed
 steps), its samples carried steps 1 and 4 where they were taken at the batches 3 and 6, and step 7's was
 not taken. Outside ``branches`` (a regime's own step calling :meth:`StepGradients.measure` alone) the
 step is the epoch's start plus the player's calls of ``measure`` since, one a batch, unless the step
-passes ``step`` (it was the optimizer's count + 1: with 3 updates of 7 skipped at a scale of 2¹²⁷, the
-sample taken at the batch 4 carried step 1).
+passes ``step`` (it was the optimizer's count + 1: with the batches 1, 2 and 4 of 7 skipped at a scale of
+2¹²⁷, the samples taken at the batches 3 and 7 carried steps 1 and 4, and step 4's was not taken).
 
 The values stay in variables of their own (not the model's: a checkpoint and a saved model are the
 same with or without diagnostics), a slot per sample a compiled call can take (with one slot, a call of
