@@ -13,6 +13,7 @@ name                      meaning                                        UI sect
 ``weight/<c>``            c's effective weight (scheduled or trainable)  ``weight``
 ``weight/coef/<c>``       c's trained coefficient ``a``                  ``weight/coef``
 ``weight/var/<c>/<v>``    c's own trained variable v (``.norm``: a tensor's) ``weight/var/<c>``
+``weight/state/<c>/<v>``  c's own non-trainable state v (``.norm``: a tensor's) ``weight/state/<c>``
 ``weight/<method>/<t>``   a weighting method's weight of task t          ``weight/<method>``
 ``weight_ema/…``          (``use_ema``) ``weight/…`` in the optimizer's EMA, at the end  ``weight_ema/…``
 ``weight_drift/<stat>/<layer>``  relative weight drift of a layer       ``weight_drift/<stat>`` (3)
@@ -99,6 +100,16 @@ def component_variable(component: str, variable: str, tensor: bool = False) -> s
     """``weight/var/<component>/<variable>``: a trainable variable of the component's own (not its weight's),
     a scalar's value or, with ``tensor``, a tensor's Frobenius norm (``….norm``)."""
     return f"{WEIGHT_PREFIX}var/{component}/{variable}" + (".norm" if tensor else "")
+
+
+def component_state(component: str, variable: str, tensor: bool = False) -> str:
+    """``weight/state/<component>/<variable>``: a non-trainable variable of the component's own (class centres, a
+    queue, a multiplier moved by ascent), a scalar's value or, with ``tensor``, a tensor's Frobenius norm (``….norm``)."""
+    return f"{WEIGHT_PREFIX}state/{component}/{variable}" + (".norm" if tensor else "")
+
+
+def is_component_state(name: str) -> bool:
+    return name.startswith(f"{WEIGHT_PREFIX}state/")
 
 
 def learning_rate(player: str | None = None) -> str:

@@ -41,6 +41,7 @@ from keras import ops
 from lossexp import metric_names
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.losses.layer_paths import custom_layer_holding, find_layer, nested_path
+from lossexp.losses.state import check_recorded_state
 from lossexp.losses.weight_spec import parse_weight
 from lossexp.losses.weighting import Weighting
 from lossexp.overrides import plain
@@ -160,6 +161,13 @@ class LossComponent(keras.layers.Layer):
     #: False for terms that exist only in training (e.g. historical averaging), so that the
     #: validation loss excludes them and no ``val_loss/<name>`` is reported.
     applies_in_validation: ClassVar[bool] = True
+
+    #: which of the component's own non-trainable variables (made in ``attach`` with ``add_weight(trainable=False)``:
+    #: class centres, a queue, a multiplier moved by ascent) a run records, by variable name, as
+    #: ``weight/state/<name>/<variable>`` (a scalar's value, a tensor's ``.norm``) at every logging step: None (the
+    #: default) records every one; a tuple only those it names; ``()`` none (``hist_avg``: a reference per weight
+    #: tensor). See :mod:`lossexp.losses.state`.
+    recorded_state: ClassVar[Optional[Tuple[str, ...]]] = None
 
     def __init__(self, weight: Any = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -434,6 +442,7 @@ def attach(component: LossComponent, network: keras.Model) -> None:
     require_initialised(component)
     object.__setattr__(component, _ATTACHED, True)  # before: an attach that failed half way made state too
     component.attach(network)
+    check_recorded_state(component)
     untapped = [layer for layer in component.insert_after() if find_layer(network, component.tap_path(layer)) is None]
     if untapped:  # a training regime of the user's that attached activity to its own network: an AttributeError
         raise ConfigError(f"Invalid loss component for network {network.name!r}: loss.{component.name} reads the loss "

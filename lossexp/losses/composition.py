@@ -16,6 +16,7 @@ from keras import ops
 
 from lossexp import metric_names as names
 from lossexp.losses.base import LossComponent, LossContext, zero
+from lossexp.losses.state import StateSummary
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Composition:
 
     def __init__(self, components: Sequence[LossComponent]) -> None:
         self.components = list(components)
+        self._state = StateSummary(self.components)
 
     def metric_names(self) -> List[str]:
         return [name for component in self.components for name in metric_names(component)]
@@ -85,5 +87,7 @@ class Composition:
                 component.after_step(terms[component.name])
 
     def tracked_weights(self) -> Dict[str, Any]:
-        """``weight/<c>`` and ``coef/<c>`` of every component whose weight is not constant."""
-        return {key: value for c in self.components for key, value in c.tracked_weights().items()}
+        """``weight/<c>`` and ``weight/coef/<c>`` of every component whose weight is not constant, the components'
+        trained variables (``weight/var/…``) and their recorded state (``weight/state/…``)."""
+        weights = {key: value for c in self.components for key, value in c.tracked_weights().items()}
+        return {**weights, **self._state()}

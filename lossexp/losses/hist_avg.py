@@ -53,6 +53,9 @@ class HistoricalAverage(LossComponent):
 
     applies_in_validation = False
     reaches_nested_layers = True
+    #: none of its state: a reference per weight tensor of the network (``weight_drift/from_avg`` measures the
+    #: weights' distance from their average) and a count that follows the step
+    recorded_state = ()
 
     def __init__(self, weight: float = 0.01, mode: str = "mean", decay: float = 0.99,
                  layers: Optional[Sequence[str]] = None, distance: str = "squared_l2", **kwargs: Any) -> None:

@@ -237,7 +237,8 @@ def ema_weights(model: keras.Model) -> Dict[str, float]:
     composition = getattr(model, "composition", None)
     if composition is None or not _averages_weights(model):
         return {}
-    return {metric_names.ema(key): value for key, value in _floats(composition.tracked_weights()).items()}
+    return {metric_names.ema(key): value for key, value in _floats(composition.tracked_weights()).items()
+            if not metric_names.is_component_state(key)}  # non-trainable: the optimizer keeps no average of it
 
 
 def learning_rates(model: keras.Model) -> Dict[str, float]:

@@ -36,7 +36,7 @@ def test_a_components_own_trained_variables_are_recorded_at_each_sample(tiny_net
                                                                                            drift=False)])
     recorded = {key for key in sink.history if key.startswith("weight/")}
     assert recorded == {"weight/proj", "weight/coef/proj", "weight/var/proj/m.norm", "weight/var/proj/v.norm",
-                        "weight/var/proj/b"}
+                        "weight/var/proj/b", "weight/state/proj/count"}  # its non-trainable count: tests/losses/test_state.py
     assert [step for step, _ in sink.history["weight/var/proj/m.norm"]] == [0, 1, 2]
     assert sink.history["weight/var/proj/m.norm"][0][1] == np.sqrt(8.0)  # the identity it started at
     np.testing.assert_allclose(sink.history["weight/var/proj/m.norm"][-1][1], np.linalg.norm(component.m.numpy()),
