@@ -46,6 +46,8 @@ class Part:
     #: (key, default, comment)
     options: List[Tuple[str, str, str]] = field(default_factory=list)
     examples: List[str] = field(default_factory=list)
+    #: what is missing for the name to be selectable (a project's YAML whose component nothing registers)
+    problem: str = ""
 
 
 def yaml_options(path: Path) -> Tuple[List[str], List[Tuple[str, str, str]]]:
@@ -122,14 +124,36 @@ def _source_of(kind: str, name: str) -> Tuple[Optional[ast.AST], str]:
     found = project.current()
     if found is not None:
         for module in found.modules:
-            source = found.root / (module.replace(".", "/") + ".py")
-            if not source.is_file():
-                source = found.root / module.replace(".", "/") / "__init__.py"
+            source = _project_source(found, module)
             node = _registered_in(source, name) if source.is_file() else None
             if node is not None:
                 return node, "project"
         return None, "project"
     return None, ""
+
+
+def _project_source(found: project.Project, module: str) -> Path:
+    """The file of the project's ``module``: ``a/b.py``, else the package's ``a/b/__init__.py``."""
+    source = found.root / (module.replace(".", "/") + ".py")
+    return source if source.is_file() else found.root / module.replace(".", "/") / "__init__.py"
+
+
+def _unregistered(name: str, path: Path, options: List[Tuple[str, str, str]]) -> str:
+    """What is missing when ``path``, the project's ``conf/loss/<name>.yaml``, selects a component that neither
+    lossexp, an installed package nor a module of the project registers ("" when one does): ``loss=<name>``
+    then fails at once with "Unknown loss component", which the catalog listed as if it were one."""
+    found = project.current()
+    if found is None or found.conf_dir is None or not path.is_relative_to(found.conf_dir):
+        return ""
+    kind = next((default for key, default, _ in options if key == "kind"), name)
+    if kind in set(registry.shipped("loss")) | set(registry.installed("loss")) | set(_project_registered("loss")):
+        return ""
+    where = path.relative_to(found.root)
+    if kind != name:
+        return f"not selectable: kind: {kind} in {where} names no registered loss component"
+    modules = ", ".join(found.modules) or "none listed in pyproject.toml"
+    return (f'not registered: no module of the project has @lossexp.register_component("{name}") '
+            f"(its modules: {modules}), so loss={name} fails")
 
 
 def _yaml_path(group: str, name: str) -> Optional[Path]:
@@ -160,6 +184,7 @@ def describe(kind: Optional[str], group: str, name: str) -> Part:
         (_signature_options(node) if node is not None else [])
     if kind == "loss" and path is not None:  # a component's YAML nests its options under its name
         part.options = [o for o in options if o[0] != name]
+        part.problem = _unregistered(name, path, options)
     return part
 
 
@@ -170,7 +195,7 @@ def _project_registered(kind: str) -> List[str]:
                  "loss": "register_component", "weighting": "register_weighting"}[kind]
     names = []
     for module in found.modules if found is not None else ():
-        source = found.root / (module.replace(".", "/") + ".py")
+        source = _project_source(found, module)
         try:
             tree = ast.parse(source.read_text())
         except (OSError, SyntaxError, UnicodeDecodeError):
@@ -224,6 +249,8 @@ def render(detail: Optional[str] = None) -> str:
             part = describe(kind, group, name)
             origin = f" [{part.origin}]" if part.origin else ""
             lines.append(f"  {name:<{width}}{part.summary}{origin}")
+            if part.problem:
+                lines.append(f"      ! {part.problem}")
             if detail:
                 body = part.doc.splitlines() if group != "experiment" else []
                 lines += ["", *("    " + line for line in body), ""] if body else []

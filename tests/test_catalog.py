@@ -64,3 +64,30 @@ def test_the_sections_of_every_runs_config_are_listed_with_their_keys_and_commen
         assert keys == [f.name for f in fields(schema)]
     assert "  split_outputs: false # true (several outputs)" in render("task")
     assert render("trainer").splitlines()[1] == "  epochs: 5"
+
+
+def test_a_projects_loss_yaml_whose_component_nothing_registers_is_flagged_in_one_line(tmp_path, monkeypatch):
+    """It was listed like any component, [project] beside it, and ``loss=orphan`` then failed with "Unknown loss
+    component"; a YAML choosing a registered class by ``kind:`` (one of lossexp's, one of a package module's)
+    is not flagged, one whose ``kind`` names nothing is."""
+    from lossexp.project import ENV
+
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["mine", "pkg"]\n')
+    (tmp_path / "mine.py").write_text('import lossexp\n\n\n@lossexp.register_component("good")\n'
+                                      'class Good(lossexp.LossComponent):\n    """term = 0."""\n')
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text('import lossexp\n\n\n@lossexp.register_component("packaged")\n'
+                                                  'class Packaged(lossexp.LossComponent):\n    """term = 1."""\n')
+    loss = tmp_path / "conf" / "loss"
+    loss.mkdir(parents=True)
+    for name, body in (("good", "weight: 0.1"), ("packaged", "weight: 0.1"), ("orphan", "weight: 0.1"),
+                       ("second", "kind: hist_avg"), ("typo", "kind: goood")):
+        (loss / f"{name}.yaml").write_text(f"# {name}\n{name}:\n  {body}\n")
+    monkeypatch.setenv(ENV, str(tmp_path))
+    lines = render().splitlines()
+    flagged = {lines[i - 1].split()[0]: line.strip() for i, line in enumerate(lines) if line.startswith("      ! ")}
+    assert flagged == {
+        "orphan": '! not registered: no module of the project has @lossexp.register_component("orphan") (its modules: '
+                  "mine, pkg), so loss=orphan fails",
+        "typo": "! not selectable: kind: goood in conf/loss/typo.yaml names no registered loss component"}
+    assert render("orphan").splitlines()[2].startswith("      ! not registered")  # and in its own entry
