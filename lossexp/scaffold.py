@@ -1,11 +1,13 @@
-"""``lossexp new component NAME``: the files of a new loss component, in the user's project.
+"""``lossexp new component NAME [--stateful]``: the files of a new loss component, in the user's project.
 
 Writes, in the current project (its directory, else the working directory):
 
 * ``NAME.py`` — a :class:`lossexp.LossComponent` subclass registered as ``NAME``, with one option
-  and a ``term`` to fill in;
+  and a ``term`` to fill in; with ``--stateful``, a term over a layer's outputs and state the step moves
+  (a moving average made in ``attach``, docs/own_problem.md's "A component with state");
 * ``conf/loss/NAME.yaml`` — its options' defaults (what ``loss=NAME`` selects);
-* ``tests/test_NAME.py`` — its term and gradient against a NumPy reference to fill in;
+* ``tests/test_NAME.py`` — its term and gradient against a NumPy reference to fill in (and, stateful,
+  its state over three training batches, and validation leaving it); it passes as written;
 * ``pyproject.toml`` — ``NAME`` added to ``[tool.lossexp] modules`` (the table created if absent).
 
 Nothing is overwritten: an existing file is an error. No TensorFlow import.
@@ -18,10 +20,11 @@ import tomllib
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
-from lossexp import project, registry
+from lossexp import project, registry, scaffold_stateful
 from lossexp.errors import ConfigError
 
-USAGE = "lossexp new component NAME"
+USAGE = "lossexp new component NAME [--stateful]"
+STATEFUL = "--stateful"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 COMPONENT = '''"""The ``{name}`` loss component (one class on lossexp's contract, one YAML: conf/loss/{name}.yaml)."""
@@ -164,16 +167,19 @@ def _with_module(pyproject: Path, module: str) -> Tuple[str, str]:
     return new, done
 
 
-def new_component(name: str, root: Path) -> List[str]:
-    """Write the component's files under ``root``; returns one line per thing done."""
+def new_component(name: str, root: Path, stateful: bool = False) -> List[str]:
+    """Write the component's files under ``root`` (``stateful``: the template with state); returns one line per
+    thing done."""
     if not _NAME.match(name):
         raise ConfigError(f"Invalid value for NAME: expected a lowercase Python identifier (my_term), got {name!r}")
     if name in sys.stdlib_module_names:  # NAME.py beside the project's modules would be imported in its place
         raise ConfigError(f"Invalid value for NAME: {name!r} is a module of Python's standard library, which "
                           f"{name}.py would replace for every import in a run (Keras' too); name it e.g. my_{name}")
     cls = _class_name(name)
-    files = {root / f"{name}.py": COMPONENT, root / "conf" / "loss" / f"{name}.yaml": YAML,
-             root / "tests" / f"test_{name}.py": TEST}
+    templates = scaffold_stateful if stateful else None
+    component, yaml, test = (templates.COMPONENT, templates.YAML, templates.TEST) if templates else (COMPONENT, YAML, TEST)
+    files = {root / f"{name}.py": component, root / "conf" / "loss" / f"{name}.yaml": yaml,
+             root / "tests" / f"test_{name}.py": test}
     for path in files:
         if path.exists():
             raise ConfigError(f"Invalid value for NAME: {path} exists; lossexp new overwrites nothing")
@@ -194,11 +200,14 @@ def main(args: Sequence[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(f"usage: {USAGE}\n\n{__doc__.split(chr(10) * 2, 1)[1]}", end="")
         return 0 if args else 2
-    if len(args) != 2 or args[0] != "component":
+    stateful = STATEFUL in args
+    rest = [arg for arg in args if arg != STATEFUL]
+    if len(rest) != 2 or rest[0] != "component" or rest[1].startswith("-"):
         raise ConfigError(f"Invalid value for lossexp new: expected '{USAGE}', got {' '.join(args)!r}")
+    args = rest
     found = project.current()
     root = found.root if found is not None else Path.cwd()
-    for line in new_component(args[1], root):
+    for line in new_component(args[1], root, stateful=stateful):
         print(f"lossexp: {line}")
     print(f"lossexp: then: lossexp train loss={args[1]}  (and python -m pytest tests/test_{args[1]}.py)", file=sys.stdout)
     return 0

@@ -99,8 +99,25 @@ def test_the_examples_component_test_passes(own_problem):
     assert "2 passed" in result.stdout
 
 
+#: written beside the generated tests: the stateful one run against a reference whose state moves at 0.45, not 0.5
+WRONG_STATE = '''import pytest
+
+import test_ema_pull as generated
+
+
+def test_the_generated_test_fails_on_a_wrong_state(monkeypatch):
+    reference = generated.numpy_steps
+    monkeypatch.setattr(generated, "numpy_steps", lambda batches, momentum: reference(batches, momentum * 0.9))
+    with pytest.raises(AssertionError, match="Not equal to tolerance"):
+        generated.test_term_gradient_and_state_match_numpy()
+'''
+
+
 @pytest.mark.slow
 def test_new_component_scaffolds_a_class_a_yaml_and_a_passing_numpy_test(tmp_path):
+    """Both templates: a stateless term, and (``--stateful``; before, there was only the stateless one) a term
+    with state moved in the step, whose NumPy test checks the state too — it passes as written and fails on a
+    wrong state; both train, the state recorded in MLflow as ``weight/state/<c>/<v>``."""
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "mine"\n\n[tool.lossexp]\nmodules = ["models"]\n')
     (tmp_path / "models.py").write_text("")
     result = cli(tmp_path, "new", "component", "smooth_pred")
@@ -111,14 +128,28 @@ def test_new_component_scaffolds_a_class_a_yaml_and_a_passing_numpy_test(tmp_pat
     assert again.returncode == 2 and "overwrites nothing" in again.stderr
     taken = cli(tmp_path, "new", "component", "hist_avg")
     assert taken.returncode == 2 and "'hist_avg' is taken" in taken.stderr
+    stateful = cli(tmp_path, "new", "component", "ema_pull", "--stateful")
+    assert stateful.returncode == 0, stateful.stderr
+    assert 'add_weight(name="average"' in (tmp_path / "ema_pull.py").read_text()
+    (tmp_path / "tests" / "test_wrong_state.py").write_text(WRONG_STATE)
     tested = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=tmp_path,
                             env=lossexp_env(), capture_output=True, text=True, timeout=600)
-    assert tested.returncode == 0, tested.stdout[-3000:]
-    trained = cli(tmp_path, "train", "model=mlp", "data=regression", "data.n_samples=100", "loss=smooth_pred",
-                      "trainer.epochs=1", "tracking.plots=false")
+    assert tested.returncode == 0 and "3 passed" in tested.stdout, tested.stdout[-3000:]
+    trained = cli(tmp_path, "train", "model=mlp", "data=regression", "data.n_samples=100", "loss=smooth_pred+ema_pull",
+                  "trainer.epochs=1", "trainer.log_every_n_steps=1", "tracking.plots=false")
     assert trained.returncode == 0, trained.stderr[-3000:]
     [run] = runs(tmp_path)
     assert run.info.status == "FINISHED" and "term/smooth_pred" in run.data.metrics
+    state = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_metric_history(
+        run.info.run_id, "weight/state/ema_pull/average.norm")
+    assert (state[0].step, state[0].value) == (0, 0.0) and len(state) > 2 and state[-1].value > 0  # it moved
+
+
+def test_new_with_an_unknown_flag_is_one_line(run_cli):
+    result = run_cli("new", "component", "ema_pull", "--statefull")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("lossexp: error: Invalid value for lossexp new: expected 'lossexp new component NAME "
+                                     "[--stateful]', got 'component ema_pull --statefull'")
 
 
 
