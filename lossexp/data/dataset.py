@@ -53,6 +53,10 @@ CHECKED_ELEMENTS = 256
 SAMPLE_KEPT = 8
 #: a stream → (how many of its first examples are kept, their inputs, their targets)
 _samples: "weakref.WeakKeyDictionary[Any, Tuple[int, Any, Any]]" = weakref.WeakKeyDictionary()
+#: a stream's first :data:`CHECKED_ELEMENTS` targets, kept by :func:`checked` from the elements it read when they are
+#: floats of at most :data:`FIRST_TARGETS_BYTES` (what tells float class labels, and a target sorted: read once)
+_first_targets: "weakref.WeakKeyDictionary[Any, np.ndarray]" = weakref.WeakKeyDictionary()
+FIRST_TARGETS_BYTES = 1 << 18
 
 
 @dataclass
@@ -347,6 +351,16 @@ class Dataset:
 
         return replace(self, num_outputs=highest + 1, unread_labels=False, splitter=split_with_classes)
 
+    def first_targets(self, read: bool = True) -> Optional[np.ndarray]:
+        """A stream's first :data:`CHECKED_ELEMENTS` targets (one target array; a copy): as :func:`checked` kept
+        them from the first elements it read — the float targets that tell class labels (0./1. against
+        sigmoids) and a target sorted were read twice more before, 256 elements each — else read now (None
+        without ``read``)."""
+        kept = None if self.in_memory else _first_targets.get(self.stream)
+        if kept is not None:
+            return np.array(kept)
+        return self.sample(CHECKED_ELEMENTS)[1] if read else None
+
     def sample(self, n: int = 8) -> Tuple[Any, Any]:
         """The first ``n`` examples as arrays (for checks before training). A stream's first
         :data:`SAMPLE_KEPT` are read once and kept while the stream lives, whichever copy of the Dataset
@@ -443,6 +457,9 @@ def checked(name: str, dataset: Dataset) -> Dataset:
     else:  # the first elements, read once (by the source's reading when it read them)
         head = dataset.head if dataset.head is not None else first_elements(dataset.stream)
         x, y, *weight = head
+        if not isinstance(y, dict) and np.issubdtype(np.asarray(y).dtype, np.floating) \
+                and np.asarray(y).nbytes <= FIRST_TARGETS_BYTES:
+            _first_targets[dataset.stream] = np.asarray(y)
         check_finite(name, "inputs", x)
         check_finite(name, "targets", y)
         if weight:

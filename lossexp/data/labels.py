@@ -73,14 +73,13 @@ def float_label_stream(data: Any) -> Any:
     ``float_labels``, as arrays have theirs."""
     import tensorflow as tf
 
-    from lossexp.data.dataset import CHECKED_ELEMENTS
     from lossexp.data.label_check import NOT_WHOLE
     from lossexp.data.streams import FloatTargets
 
     read = data.float_targets
     unread = read is None or read.stream is not data.stream  # a stream of known length: not read before
     if unread:
-        first = np.asarray(data.sample(CHECKED_ELEMENTS)[1], "float64").reshape(-1)
+        first = np.asarray(data.first_targets(), "float64").reshape(-1)  # as the source's reading read them
         other = ~np.isfinite(first) | (first != np.round(first))
         whole = first[~other] if (~other).any() else np.zeros(1)
         read = FloatTargets(data.stream, float(whole.min()), float(whole.max()), int(other.sum()))

@@ -16,7 +16,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from lossexp import registry
-from lossexp.data.dataset import CHECKED_ELEMENTS
 from lossexp.data.label_check import checking, label_bound, labels_in_range
 from lossexp.data.labels import class_labels, float_label_stream, probability_targets
 from lossexp.data.structure import shapes
@@ -136,7 +135,7 @@ class SupervisedTrainer(Trainer):
         if not data.in_memory:  # its first targets tell (all are read as they are cast: float_label_stream),
             activation = output_activation(network, inputs)  # read only for a network of probabilities
             return "classification" if activation in ("sigmoid", "softmax") and \
-                probability_targets(data.sample(CHECKED_ELEMENTS)[1], activation) else None
+                probability_targets(data.first_targets(), activation) else None
         if not any(probability_targets(data.y, activation) for activation in ("sigmoid", "softmax")):
             return None  # no labels whatever the network: not worth tracing a subclassed one's call
         return "classification" if probability_targets(data.y, output_activation(network, inputs)) else None
@@ -268,7 +267,8 @@ class SupervisedTrainer(Trainer):
             # over it would decode its examples first and still give each epoch another order
             order = None
             source = self.config.data
-            own_order_warning(data.name, data.first_labels, data.task, once=self.config.trainer.shuffle == "once",
+            first = data.first_labels if data.task == "classification" else data.first_targets(read=False)
+            own_order_warning(data.name, first, data.task, once=self.config.trainer.shuffle == "once",
                               source=None if source.name == "python" else repr(source))
         return {"x": batched(train, batch, order=order),
                 "shuffle": False,  # the stream shuffles itself (Keras would warn that it cannot)

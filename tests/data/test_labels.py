@@ -87,3 +87,33 @@ def test_a_streams_float_labels_are_read_in_the_pass_that_counts_it():
                                   labels)
     with pytest.raises(ConfigError, match=r"has other numbers \(3 of its targets\), got 'classification'$"):
         float_label_stream(as_dataset("soft", source(np.r_[labels, 0.5, 0.25, 1.5])).with_labels_read(count=True))
+
+
+def test_a_streams_first_float_targets_are_read_once_to_tell_and_check_its_class_labels():
+    """A stream of float 0./1. labels against a sigmoid network: the source's reading read its first 256
+    elements, telling the labels classes (``SupervisedTrainer._classifies``) read them again, and checking them
+    (``float_label_stream``) a third time — every image decoded thrice. Now the first reading's targets serve both
+    (only the 8 examples of a forward pass are read again)."""
+    import keras
+    import tensorflow as tf
+
+    from lossexp.data.labels import float_label_stream
+    from lossexp.training.supervised import SupervisedTrainer
+
+    read = []
+
+    def elements():
+        for i in range(600):
+            read.append(i)
+            yield np.full(3, i, "float32"), np.array([i % 2], "float32")
+
+    stream = tf.data.Dataset.from_generator(elements, output_signature=(
+        tf.TensorSpec((3,), tf.float32), tf.TensorSpec((1,), tf.float32))).apply(tf.data.experimental.assert_cardinality(600))
+    data = as_dataset("binary", stream)
+    assert len(read) == 256
+    inputs = keras.Input((3,))
+    network = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(inputs))
+    assert SupervisedTrainer._classifies(data, network) == "classification"
+    labels = float_label_stream(data)
+    assert (labels.task, labels.num_outputs) == ("classification", 2)
+    assert len(read) == 256 + 8  # was 256 + 8 + 256 + 256
