@@ -141,6 +141,30 @@ def in_runs(labels: Any) -> Optional[str]:
     return f"its first {n} examples change class {changes} times (about {expected:.0f} in a random order)"
 
 
+def in_order(targets: Any) -> Optional[str]:
+    """What shows that a stream's first regression targets (one per example) rise or fall with their position — a
+    stream stored sorted by its target and shuffled within too small a buffer —, or None: their rank correlation
+    with the position (Spearman's, ties ranked alike) is 0.5 or more in size, 8 standard deviations of a random
+    order's at 256 examples (1/√255 = 0.063), or they are too few (under 32) or all equal to tell."""
+    values = np.asarray(targets) if targets is not None else np.zeros(0)
+    values = values[:, 0] if values.ndim == 2 and values.shape[1] == 1 else values
+    if values.ndim != 1 or len(values) < 32 or not np.all(np.isfinite(values)) or np.all(values == values[0]):
+        return None
+    correlation = float(np.corrcoef(_ranks(values), np.arange(len(values)))[0, 1])
+    if abs(correlation) < 0.5:
+        return None
+    return (f"its first {len(values)} examples' targets {'rise' if correlation > 0 else 'fall'} with their position "
+            f"(rank correlation {correlation:.2f}; about 0 ± {1 / np.sqrt(len(values) - 1):.2f} in a random order)")
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """The rank of each value (0 for the least), equal values given the mean of their ranks."""
+    ranks = np.empty(len(values))
+    ranks[np.argsort(values, kind="stable")] = np.arange(len(values))
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    return (np.bincount(inverse, weights=ranks) / counts)[inverse]
+
+
 #: the data sources (their name and options) whose own order was warned about in this process
 _WARNED: Set[Optional[str]] = set()
 
@@ -148,8 +172,10 @@ _WARNED: Set[Optional[str]] = set()
 def own_order_warning(name: str, first_labels: Any, task: str, once: bool = False,
                       source: Optional[str] = None) -> None:
     """One warning line when a training stream that shuffles itself (:func:`shuffles_itself`), trained in
-    its own order, shows its first class labels in runs (:func:`in_runs`; a classifier's only: a regression's
-    whole-valued targets are no classes, multi-label rows not one label) — or, ``once`` (``trainer.shuffle:
+    its own order, shows its first class labels in runs (:func:`in_runs`; a classifier's: ``first_labels``;
+    multi-label rows are not one label) or its first regression targets sorted (:func:`in_order`; a
+    regression's: ``first_labels`` its first targets, whole-valued or not, which are no classes; it trained
+    sorted without a word before) — or, ``once`` (``trainer.shuffle:
     once``), that no one order can hold for every epoch: lossexp's buffer over it, filled with decoded
     examples before the first step, would reorder another order at every pass. ``source`` (the data
     config's name and options) says it once per process: a sweep's pre-check and its jobs load the same
@@ -157,14 +183,15 @@ def own_order_warning(name: str, first_labels: Any, task: str, once: bool = Fals
     key = None if source is None else f"{source}|{'once' if once else 'runs'}"
     if key in _WARNED:
         return
-    found = None if once or task != "classification" else in_runs(first_labels)
+    tells = {"classification": (in_runs, "class"), "regression": (in_order, "its target")}
+    found, by = (None, "") if once or task not in tells else (tells[task][0](first_labels), tells[task][1])
     if once:
         print(f"lossexp: warning: trainer.shuffle=once, but data {name!r} reshuffles itself at every pass (a "
               ".shuffle() in its pipeline): no one order holds for every epoch, and it trains in its own (its "
               ".shuffle(n, reshuffle_each_iteration=False) gives one order)", file=sys.stderr)
     elif found is not None:
         print(f"lossexp: warning: data {name!r} shuffles itself at every pass and trains in that order, but {found}: "
-              "if it is stored sorted by class, its .shuffle() buffer is too small — shuffle its file list before "
+              f"if it is stored sorted by {by}, its .shuffle() buffer is too small — shuffle its file list before "
               "decoding (.shuffle(n) of n paths), or remove the .shuffle() and lossexp shuffles it "
               "(trainer.shuffle, within 10,000 examples)", file=sys.stderr)
     else:

@@ -198,14 +198,64 @@ def test_labels_in_runs_are_told_from_a_random_order_of_them():
 
 def test_a_sources_own_order_is_warned_of_once_per_process_and_for_class_labels_only(capsys):
     """A sweep said it at its pre-check and in each job (the same source loaded again); a regression's
-    whole-valued targets in runs are no classes; a stream given from Python (no source) is said at every fit."""
+    whole-valued targets in runs are no classes (sorted, they are a target sorted: :func:`in_order`'s words); a
+    stream given from Python (no source) is said at every fit; multi-output data is neither."""
     from lossexp.training import epoch_order
 
     runs = np.repeat([0, 1], 128)
     for _ in range(3):
         epoch_order.own_order_warning("sorted", runs, "classification", source="Selection(name='sorted', n=600)")
-    epoch_order.own_order_warning("sorted", runs.astype("float32"), "regression", source="Selection(name='ages')")
+    epoch_order.own_order_warning("ages", runs.astype("float32"), "regression", source="Selection(name='ages')")
     epoch_order.own_order_warning("python", runs, "classification")
     epoch_order.own_order_warning("python", runs, "classification")
+    epoch_order.own_order_warning("heads", runs, "multi_output")
     lines = capsys.readouterr().err.splitlines()
-    assert [line.split("'")[1] for line in lines] == ["sorted", "python", "python"]
+    assert [line.split("'")[1] for line in lines] == ["sorted", "ages", "python", "python"]
+    assert "sorted by class" in lines[0] and "change class 1 times" in lines[0]
+    assert "sorted by its target" in lines[1] and "targets rise with their position" in lines[1]
+
+
+def test_regression_targets_sorted_are_told_from_a_random_order_of_them():
+    """The regression twin of :func:`in_runs`: a stream sorted by its target and shuffled within 16 (its first 256
+    targets' rank correlation with their position 0.98, as
+    SciPy's spearmanr has it, ties too) warns, rising or falling; no random order of 256 of 1,000
+    does (the largest of 1,000 draws is 0.22, the threshold 0.5: 8 standard deviations); nor do too few or equal ones."""
+    from lossexp.training.epoch_order import in_order
+
+    sorted_within_16 = np.concatenate([y for y in tf.data.Dataset.range(2000).shuffle(16, seed=0).take(256)
+                                      .map(lambda i: tf.cast(i, tf.float32) / 2000.0).batch(256).as_numpy_iterator()])
+    from scipy.stats import spearmanr
+
+    expected = spearmanr(sorted_within_16, np.arange(256)).statistic  # 0.98, the reference
+    assert in_order(sorted_within_16) == (f"its first 256 examples' targets rise with their position (rank correlation "
+                                          f"{expected:.2f}; about 0 ± 0.06 in a random order)")
+    tied = np.repeat(np.arange(8.0), 32)[np.argsort(np.arange(256) + np.random.default_rng(1).integers(0, 40, 256))]
+    assert in_order(tied).split("correlation ")[1][:4] == f"{spearmanr(tied, np.arange(256)).statistic:.2f}"
+    assert "fall" in in_order(-sorted_within_16[:, None])  # (n, 1) as a regression's targets come
+    rng = np.random.default_rng(0)
+    largest = max(abs(np.corrcoef(rng.permutation(256), np.arange(256))[0, 1]) for _ in range(1000))
+    assert largest < 0.3
+    assert not any(in_order(rng.permutation(rng.normal(size=256))) for _ in range(1000))
+    assert not any(in_order(rng.permutation(np.repeat(np.arange(4.0), 64))) for _ in range(200))  # ties
+    assert in_order(np.arange(20.0)) is None and in_order(np.ones(256)) is None and in_order(np.ones((256, 2))) is None
+
+
+def test_a_regression_stream_sorted_by_its_target_that_shuffles_itself_within_too_few_is_one_warning_line(
+        tmp_path, monkeypatch, capsys):
+    """A sorted classifier was warned of; a regression stream sorted by its target trained sorted without a word."""
+    import lossexp
+
+    size = 400
+
+    def decode(i):
+        return tf.fill([4], tf.cast(i, tf.float32) / size), tf.reshape(tf.cast(i, tf.float32) / size, [1])
+
+    monkeypatch.chdir(tmp_path)
+    inputs = keras.Input((4,))
+    lossexp.fit(keras.Model(inputs, keras.layers.Dense(1)(inputs)), tf.data.Dataset.range(size).shuffle(16, seed=0)
+                .map(decode), tracking={"enabled": False},
+                trainer={"epochs": 1, "validation_split": 0, "verbose": 0, "steps_per_execution": 10})
+    [line] = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert line.startswith("lossexp: warning: data 'python' shuffles itself at every pass and trains in that order, "
+                           "but its first 256 examples' targets rise with their position")
+    assert "if it is stored sorted by its target, its .shuffle() buffer is too small" in line
