@@ -93,8 +93,14 @@ def _breakdown(ax, history: History) -> None:
     ax.set_title("Components (weighted contribution to the loss)")
 
 
+def _weighting(key: str) -> bool:
+    """A weight or coefficient of the panel of weights: not a component's state (``weight/state/…``), whose scale
+    (a queue's norm: thousands) would flatten the weights' lines; MLflow charts it on its own."""
+    return key.startswith(metric_names.WEIGHT_PREFIX) and not metric_names.is_component_state(key)
+
+
 def _weights(ax, history: History) -> None:
-    for key in sorted(k for k in history if k.startswith(metric_names.WEIGHT_PREFIX)):
+    for key in sorted(k for k in history if _weighting(k)):
         steps, values = zip(*history[key])
         ax.plot(steps, values, label=key, linewidth=1.3, linestyle=":" if metric_names.is_coef(key) else "-")
     ax.set_title("Component weights and trained coefficients")
@@ -122,7 +128,7 @@ Panel = Tuple[Callable[[History], bool], Callable]
 PANELS: Tuple[Panel, ...] = (
     (lambda h: bool(h.get(TOTAL) or h.get(TASK)), _total_and_task),
     (lambda h: bool(_components(h)), _breakdown),
-    (lambda h: any(k.startswith(metric_names.WEIGHT_PREFIX) for k in h), _weights),
+    (lambda h: any(_weighting(k) for k in h), _weights),
     (lambda h: any(metric_names.is_drift(k, "from_init") for k in h), _drift),
 )
 

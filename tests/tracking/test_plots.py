@@ -41,6 +41,17 @@ def test_total_task_and_components_are_distinguishable_and_validation_has_every_
         plt.close(fig)
 
 
+def test_a_components_state_stays_out_of_the_panel_of_weights():
+    """A queue's norm (thousands) beside a weight of 0.01 flattened the weights' lines; alone, it makes no panel."""
+    fig = run_figure({**HISTORY, "weight/state/queue/keys.norm": [(0, 0.0), (135, 2896.3)]}, "mlp·queue")
+    alone = run_figure({"loss": HISTORY["loss"], "weight/state/queue/keys.norm": [(0, 0.0), (135, 2896.3)]}, "mlp·queue")
+    try:
+        assert list(lines_by_label(fig.axes[2])) == ["weight/coef/coef"] and len(alone.axes) == 1
+    finally:
+        plt.close(fig)
+        plt.close(alone)
+
+
 def test_the_png_is_the_figure_and_its_figure_is_closed(tmp_path):
     import io
     import struct
