@@ -19,6 +19,8 @@ from typing import Any, Dict, Iterator, List, Optional
 
 #: how Keras writes a Python lambda (a ``Lambda`` layer's), which a load refuses in safe mode, and how it is named
 LAMBDA, LAMBDA_NAME = "__lambda__", "the lambda of a Lambda layer (write it as a def)"
+#: how Keras' safe-mode refusal of such a lambda begins
+_SAFE_MODE_LAMBDA = "Requested the deserialization of a `Lambda` layer whose `function` is a Python lambda"
 #: modules whose classes Keras finds without a registration
 _KERAS_MODULES = ("keras", "keras.")
 
@@ -45,7 +47,8 @@ def _found_by_keras(node: Dict[str, Any]) -> bool:
     if module == "keras" or module.startswith(_KERAS_MODULES[1]):
         return True
     registered = node.get("registered_name")
-    if node["class_name"] == "function" and not registered:
+    if node["class_name"] == "function":  # a def (a Lambda's, an activation): its name is the config, and
+        # its registered_name is Keras' marker "function" (Keras 3.15), once None
         registered = node["config"] if isinstance(node["config"], str) else None
     return bool(registered) and keras.saving.get_registered_object(registered) is not None
 
@@ -92,7 +95,10 @@ def missing_class(message: str) -> Optional[str]:
     """Keras' "Could not locate class 'X'" in a load error's ``message`` as what to do (None if absent):
     a class saved under a package (``package>Name``) is named as the file names it — lossexp's own
     from another version of it, or a project's whose module is not listed —, one never registered
-    gets :func:`advice`."""
+    gets :func:`advice`, and so does a ``Lambda`` layer's Python lambda, which Keras refuses in safe mode
+    (its message would advise ``safe_mode=False``, which lossexp's loads never pass)."""
+    if _SAFE_MODE_LAMBDA in message:
+        return advice([LAMBDA_NAME])
     missing = re.search(r"Could not locate (?:class|function) '([^']+)'", message)
     if not missing:
         return None

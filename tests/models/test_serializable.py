@@ -27,6 +27,11 @@ def swish_of_mine(x):
     return x * keras.ops.sigmoid(x)
 
 
+@keras.saving.register_keras_serializable(package="tests_serializable")
+def registered_double(x):
+    return x * 2.0
+
+
 class Tower(keras.Model):
     """A subclassed network of a script's own."""
 
@@ -53,6 +58,8 @@ NETWORKS = {  # name → (builder, the names a load would not find)
     "a layer of the script's": (lambda: _functional(keras.layers.Dense(2), Scale()), ["Scale"]),
     "an activation of the script's": (lambda: _functional(keras.layers.Dense(2, activation=swish_of_mine)),
                                       ["swish_of_mine"]),
+    "a registered function in a Lambda layer": (lambda: _functional(keras.layers.Lambda(registered_double)), []),
+    "a registered activation": (lambda: _functional(keras.layers.Dense(2, activation=registered_double)), []),
     "a subclassed network": (lambda: Tower(), ["Tower"]),
     "a mask passed on (its KerasTensor in the config)": (lambda: _masked(), []),
 }
@@ -89,8 +96,12 @@ def test_a_lambda_layers_lambda_is_named_as_what_a_load_refuses(tmp_path: Path) 
     network = _functional(keras.layers.Lambda(lambda x: x * 2.0))
     assert unregistered(network) == ["the lambda of a Lambda layer (write it as a def)"]
     network.save(tmp_path / "net.keras")
-    with pytest.raises(ValueError, match="lambda"):
+    with pytest.raises(ValueError, match="lambda") as refused:
         keras.saving.load_model(tmp_path / "net.keras", safe_mode=True)
+    assert missing_class(str(refused.value)) == (  # what lossexp evaluate and model=keras_file then say
+        "the lambda of a Lambda layer (write it as a def) is not registered with Keras: decorate it with "
+        "@keras.saving.register_keras_serializable() in a module of your project (listed in [tool.lossexp] "
+        "modules of its pyproject.toml), which lossexp evaluate imports before it loads the model")
 
 
 def test_the_warning_is_one_line_naming_the_class(capsys) -> None:
