@@ -162,7 +162,9 @@ def by_output_name(data: Any, network: Any) -> Any:
         return data
     import numpy as np
 
-    names = list(getattr(network, "output_names", None) or [])
+    from lossexp.models.outputs import output_names
+
+    names = output_names(network)
 
     def named(value: Any) -> Any:
         several = isinstance(value, (list, tuple)) and len(value) == len(names) >= 2

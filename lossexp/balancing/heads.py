@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, List, Optional, Sequence, Set
 
 from lossexp import metric_names
+from lossexp.models.outputs import output_names
 
 
 def split_outputs(tasks: Sequence[str]) -> List[str]:
@@ -34,7 +35,7 @@ def shared_by(network: Any, outputs: Sequence[str]) -> Optional[Set[str]]:
     """The names of the layers that every one of ``outputs`` (output names) is computed through;
     None when the network has no symbolic graph to read (a subclassed model)."""
     try:
-        tensors = dict(zip(network.output_names, network.outputs))
+        tensors = dict(zip(output_names(network), network.outputs))
         layers = []
         for name in outputs:
             found: Set[str] = set()

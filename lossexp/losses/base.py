@@ -44,6 +44,7 @@ from lossexp.losses.layer_paths import custom_layer_holding, find_layer, nested_
 from lossexp.losses.state import check_recorded_state
 from lossexp.losses.weight_spec import parse_weight
 from lossexp.losses.weighting import Weighting
+from lossexp.models.outputs import output_names
 from lossexp.overrides import plain
 
 
@@ -308,7 +309,7 @@ class LossComponent(keras.layers.Layer):
         TensorFlow's. A subclassed network's outputs are known only once it runs: not checked here."""
         outputs = getattr(network, "outputs", None) or []
         if len(outputs) > 1:
-            names = getattr(network, "output_names", None) or [str(i) for i in range(len(outputs))]
+            names = output_names(network) or [str(i) for i in range(len(outputs))]
             raise invalid_value(self.option_key(option), f"{expected} for a network of several outputs "
                                 f"({', '.join(names)})", got)
 

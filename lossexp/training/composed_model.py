@@ -42,6 +42,7 @@ from lossexp.balancing.base import WeightingMethod
 from lossexp.errors import invalid_value, needs_graph_network
 from lossexp.losses.base import OUTPUT, LossComponent, LossContext, LossTap, attach, forward_pass_kept, zero
 from lossexp.losses.composition import Composition
+from lossexp.models.outputs import output_names
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.network_metrics import networks_own_metrics
@@ -203,7 +204,7 @@ class ComposedModel(keras.Model):
         self.composition = Composition(self.components)
         self.task_loss = task_loss
         self.split_outputs = list(split_outputs) if split_outputs else None
-        names = list(getattr(network, "output_names", None) or [])
+        names = output_names(network)
         if self.split_outputs and (task_loss is None or len(names) < 2 or not set(self.split_outputs) <= set(names)):
             raise invalid_value("task.split_outputs", f"outputs of a network of several outputs with a task loss "
                                 f"({', '.join(names)})", self.split_outputs)

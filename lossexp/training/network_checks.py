@@ -16,6 +16,7 @@ import numpy as np
 
 from lossexp.data import checks
 from lossexp.errors import ConfigError, invalid_value
+from lossexp.models.outputs import output_names
 from lossexp.models.serializable import warn_unregistered
 
 #: examples of the first batch checked before training
@@ -134,9 +135,9 @@ def training_mode_failures(model: Any, data: Any, model_name: str, batch_size: i
 
 def as_arrays(network: Any, y_pred: Any) -> Any:
     """The network's outputs as NumPy: one array, or a dict by output name (outputs in a list too)."""
-    output_names = list(getattr(network, "output_names", None) or [])
-    if isinstance(y_pred, (list, tuple)) and len(y_pred) == len(output_names):  # outputs in a list: by name
-        y_pred = dict(zip(output_names, y_pred))
+    names = output_names(network)
+    if isinstance(y_pred, (list, tuple)) and len(y_pred) == len(names):  # outputs in a list: by name
+        y_pred = dict(zip(names, y_pred))
     return {k: np.asarray(v) for k, v in y_pred.items()} if isinstance(y_pred, dict) else np.asarray(y_pred)
 
 

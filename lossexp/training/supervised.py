@@ -20,6 +20,7 @@ from lossexp.data.label_check import checking, label_bound, labels_in_range
 from lossexp.data.labels import class_labels, float_label_stream, probability_targets
 from lossexp.data.structure import shapes
 from lossexp.errors import invalid_value, needs_graph_network
+from lossexp.models.outputs import output_names
 from lossexp.registry import register_trainer
 from lossexp.training.devices import computes_in
 from lossexp.training.network_checks import CHECKED_EXAMPLES, as_arrays, check_outputs, check_terms, ensure_network, \
@@ -68,13 +69,13 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
                          other_losses=other_losses, split_outputs=split_outputs)
 
 
-def one_part(model: Any, output_names: Sequence[str]) -> Optional[str]:
+def one_part(model: Any, names: Sequence[str]) -> Optional[str]:
     """Why a weighting method other than ``equal`` has nothing to balance, when the loss is one part
     (the task loss alone: ``loss=none`` and a network of one output, or of several not split); None otherwise."""
     if model.weighting.plain or len(model.tasks()) > 1:
         return None
-    split = (f"; task.split_outputs=true makes each output's loss a part ({', '.join(output_names)})"
-             if len(output_names) > 1 else "")
+    split = (f"; task.split_outputs=true makes each output's loss a part ({', '.join(names)})"
+             if len(names) > 1 else "")
     return (f"weighting={model.weighting.name} balances the parts of the loss, and this run has one, "
             f"{model.tasks()[0]}: nothing is balanced (add loss components{split})")
 
@@ -171,7 +172,7 @@ class SupervisedTrainer(Trainer):
         x, y = data.sample(CHECKED_EXAMPLES)
         y_pred = forward(network, x, data, name)
         other_losses = bool(unowned_losses(network, components))  # an add_loss in a call shows after a pass
-        output_names = list(getattr(network, "output_names", None) or [])
+        names = output_names(network)
         y_pred = as_arrays(network, y_pred)
         check_outputs(name, data, y, y_pred)
         # a stream's labels not all read: each batch's checked as it trains, against the outputs' classes
@@ -184,7 +185,7 @@ class SupervisedTrainer(Trainer):
         if config.task.class_weight is not None and data.task != "classification":
             raise invalid_value("task.class_weight", "null for a task that is not classification",
                                 f"{config.task.class_weight} for data {data.name!r} ({data.task})")
-        task = tasks.resolve(config.task, data.task, y, y_pred, output_names, data.extras.get("output_tasks", {}))
+        task = tasks.resolve(config.task, data.task, y, y_pred, names, data.extras.get("output_tasks", {}))
         if task.type == "reconstruction" and task.loss_name == "summed_binary_crossentropy":
             low, high = float(np.min(x)), float(np.max(x))
             if low < 0.0 or high > 1.0:
@@ -199,7 +200,7 @@ class SupervisedTrainer(Trainer):
         model = compose(network, components, task_loss=str(task.loss_name), name=f"{name}_composed",
                         weighting=registry.build("weighting", config.weighting), other_losses=other_losses,
                         split_outputs=task.split_outputs)
-        alone = one_part(model, output_names)
+        alone = one_part(model, names)
         if alone:
             print(f"lossexp: warning: {alone}", file=sys.stderr)
         # weighted_metrics: the data's sample weights weigh the metrics as they weigh the task loss; class

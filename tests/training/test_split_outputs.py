@@ -97,3 +97,29 @@ def test_splitting_the_task_loss_of_a_network_of_one_output_is_one_line(tmp_path
         lossexp.fit(network, (data()[0], data()[1]["reg"]), task={"split_outputs": True}, trainer={"epochs": 1})
     with pytest.raises(ConfigError, match=r"^Invalid value for task.split_outputs: expected true or false, got 'yes'$"):
         lossexp.fit(network, (data()[0], data()[1]["reg"]), task={"split_outputs": "yes"}, trainer={"epochs": 1})
+
+
+def test_a_dict_outputs_keys_name_its_parts_when_its_heads_layers_are_named_otherwise():
+    """Keras pairs targets and losses with a dict output's keys; ``output_names`` lists the heads'
+    layer names (cls_head, reg_head). The parts are the keys', their losses NumPy's, as in Keras' fit."""
+    import keras
+
+    from lossexp.balancing.heads import shared_by
+    from lossexp.balancing.uncertainty import UncertaintyWeighting
+    from lossexp.training.network_checks import as_arrays
+    from lossexp.training.supervised import compose
+
+    x, y = data()
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,), name="x")
+    trunk = keras.layers.Dense(8, activation="tanh", name="trunk")(inputs)
+    network = keras.Model(inputs, {"cls": keras.layers.Dense(3, activation="softmax", name="cls_head")(trunk),
+                                   "reg": keras.layers.Dense(1, name="reg_head")(trunk)})
+    assert network.output_names == ["cls_head", "reg_head"]
+    assert sorted(as_arrays(network, network.predict(x, verbose=0))) == ["cls", "reg"]
+    assert shared_by(network, ["cls", "reg"]) >= {"trunk"}
+    model = compose(network, [], task_loss="mse", weighting=UncertaintyWeighting(), split_outputs=["cls", "reg"])
+    assert model.tasks() == ["task.cls", "task.reg"]
+    model.compile(optimizer="sgd", loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"})
+    parts = model.composed_loss(y, network(x), None, training=False).parts
+    np.testing.assert_allclose([float(p) for p in parts], numpy_head_losses(network, x, y), rtol=1e-5)
