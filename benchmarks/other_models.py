@@ -1,9 +1,10 @@
 """lossexp against plain Keras on networks not written for lossexp's own benchmarks.
 
-Five networks, each sized so a training step is 5–50 ms on a 2-core CPU: a 1D-conv + GRU sequence
+Seven networks, each sized so a training step is 5–50 ms on a 2-core CPU: a 1D-conv + GRU sequence
 classifier, a small ViT-like patch transformer on 32×32×3, a wide-and-deep tabular model of several
-``Embedding`` inputs (a dict of inputs), ``keras.applications.ResNet50`` (``weights=None``, 32×32×3)
-and a 40-layer MLP of narrow ``Dense`` layers (many small tensors). For each, at
+``Embedding`` inputs (a dict of inputs), ``keras.applications.ResNet50`` (``weights=None``, 32×32×3),
+a 40-layer MLP of narrow ``Dense`` layers (many small tensors), a per-pixel U-Net (labels (32, 32))
+and a masked GRU tagger (padded token ids, a label per position). For each, at
 ``steps_per_execution`` 1 and 16, interleaved in one process (repeat after repeat):
 
 * ``keras``    ``keras.Model.fit`` of the network (Adam 1e-3, sparse cross-entropy, accuracy,
@@ -100,6 +101,28 @@ def deep_mlp(keras: Any) -> Any:
     return keras.Model(inputs, keras.layers.Dense(CLASSES, activation="softmax", name="output")(x), name="deep_mlp")
 
 
+def unet(keras: Any) -> Any:
+    """Per-pixel segmentation: a two-level U-Net of 32×32×3 images, a class per pixel."""
+    layers = keras.layers
+    inputs = keras.Input((32, 32, 3), name="inputs")
+    enc = layers.Conv2D(16, 3, padding="same", activation="relu", name="enc")(inputs)
+    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="hidden_1")(layers.MaxPooling2D(name="down")(enc))
+    x = layers.Concatenate(name="skip")([layers.UpSampling2D(name="up")(x), enc])
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="dec")(x)
+    return keras.Model(inputs, layers.Conv2D(CLASSES, 1, activation="softmax", name="output")(x), name="unet")
+
+
+def tagger(keras: Any) -> Any:
+    """A sequence tagger: padded token ids (0 pads, masked), a GRU over them, a tag per position."""
+    layers = keras.layers
+    inputs = keras.Input((48,), dtype="int32", name="inputs")
+    x = layers.Embedding(TAGGER_VOCAB, 32, mask_zero=True, name="embed")(inputs)
+    x = layers.GRU(64, return_sequences=True, name="hidden_1")(x)
+    return keras.Model(inputs, layers.Dense(CLASSES, activation="softmax", name="output")(x), name="tagger")
+
+
+TAGGER_VOCAB = 1000
+
 #: name → (builder, batch, training steps per epoch, the layer ``activity`` reads)
 NETWORKS: Dict[str, Tuple[Callable[[Any], Any], int, int, str]] = {
     "gru": (gru, 64, 64, "hidden_1"),
@@ -107,6 +130,8 @@ NETWORKS: Dict[str, Tuple[Callable[[Any], Any], int, int, str]] = {
     "wide_deep": (wide_deep, 512, 64, "hidden_1"),
     "deep_mlp": (deep_mlp, 512, 64, "hidden_1"),
     "resnet50": (resnet50, 2, 32, "conv2_block1_out"),
+    "unet": (unet, 32, 64, "hidden_1"),
+    "tagger": (tagger, 64, 64, "hidden_1"),
 }
 
 
@@ -122,6 +147,13 @@ def data(name: str) -> Tuple[Any, np.ndarray]:
         return rng.random((n, 32, 32, 3), dtype=np.float32), y
     if name == "deep_mlp":
         return rng.standard_normal((n, 64), dtype=np.float32), y
+    if name == "unet":
+        return rng.random((n, 32, 32, 3), dtype=np.float32), rng.integers(0, CLASSES, (n, 32, 32)).astype("int32")
+    if name == "tagger":  # sequences of 8 to 48 tokens, zero-padded; a tag per position (0 on the padding)
+        lengths = rng.integers(8, 49, n)
+        real = np.arange(48)[None, :] < lengths[:, None]
+        tokens = np.where(real, rng.integers(1, TAGGER_VOCAB, (n, 48)), 0).astype("int32")
+        return tokens, np.where(real, tokens % CLASSES, 0).astype("int32")
     x = {k: rng.integers(0, v, (n, 1)).astype("int32") for k, v in WIDE_DEEP_VOCAB.items()}
     x["numeric"] = rng.standard_normal((n, 13), dtype=np.float32)
     return x, y
@@ -318,7 +350,8 @@ def main() -> None:
 
 
 LABELS = {"gru": "1D-conv + GRU", "vit": "ViT-like, 32×32×3", "wide_deep": "wide-and-deep, 5 dict inputs",
-          "resnet50": "ResNet50 (`keras.applications`), 32×32×3", "deep_mlp": "40-layer MLP of `Dense(32)`"}
+          "resnet50": "ResNet50 (`keras.applications`), 32×32×3", "deep_mlp": "40-layer MLP of `Dense(32)`",
+          "unet": "U-Net, a class per pixel, 32×32×3", "tagger": "masked GRU tagger, a tag per position"}
 
 
 def table(results: Dict[str, Any]) -> str:
