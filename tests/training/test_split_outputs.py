@@ -123,3 +123,22 @@ def test_a_dict_outputs_keys_name_its_parts_when_its_heads_layers_are_named_othe
     model.compile(optimizer="sgd", loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"})
     parts = model.composed_loss(y, network(x), None, training=False).parts
     np.testing.assert_allclose([float(p) for p in parts], numpy_head_losses(network, x, y), rtol=1e-5)
+
+
+def test_a_run_names_a_dict_outputs_parts_and_loss_weights_by_its_keys():
+    """The run's path (the supervised regime's build): ``task.loss_weights`` and the split parts by key."""
+    import keras
+
+    import lossexp
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,), name="x")
+    trunk = keras.layers.Dense(8, activation="tanh", name="trunk")(inputs)
+    network = keras.Model(inputs, {"cls": keras.layers.Dense(3, activation="softmax", name="cls_head")(trunk),
+                                   "reg": keras.layers.Dense(1, name="reg_head")(trunk)})
+    history, _ = lossexp.fit(network, data(), weighting="uncertainty",
+                             task={"split_outputs": True, "loss_weights": {"reg": 0.5}},
+                             trainer={"epochs": 1, "verbose": 0, "validation_split": 0.25},
+                             tracking={"enabled": False})
+    # one batch of 30 examples: Keras' per-output losses are the batch's, the task loss their weighted sum
+    assert history["loss/task"][0] == pytest.approx(history["cls_loss"][0] + 0.5 * history["reg_loss"][0], rel=1e-6)
