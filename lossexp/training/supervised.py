@@ -63,8 +63,9 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
             tapping.append((component.name, list(wanted)))
     if taps and not hasattr(network, "inputs"):  # a subclassed model has no symbolic graph to rewire
         owner, layers = tapping[0]
+        advice = next(c for c in components if c.name == owner).subclassed_advice()
         raise needs_graph_network(owner, f"inserts a loss tap after layer(s) {', '.join(layers)}", network.name,
-                                  hint=" (add the penalty in its call() with self.add_loss instead)")
+                                  hint=f" ({advice})")
     return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name, weighting=weighting,
                          other_losses=other_losses, split_outputs=split_outputs)
 

@@ -318,3 +318,22 @@ def test_a_penalty_on_a_layer_no_trainable_weight_reaches_is_warned_of(capsys):
         "(trainable=False up to them): the term is a constant and moves none of the network's weights\n")
     check_terms(lossexp.compose(network, [("activity", {"layers": ["head"]})]), x, y)
     assert capsys.readouterr().err == ""
+
+
+def test_into_a_subclassed_network_the_refusal_names_keras_activity_regularizer_which_is_the_same_term():
+    """Keras 3 divides an ``activity_regularizer``'s penalty by the batch size: L2(w) is ``w·term`` of
+    ``norm: l2, reduction: batch_mean`` (NumPy), so the one line refusing a tap offers it."""
+    from conftest import subclassed_network
+    from lossexp.training.supervised import compose
+
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    layer = keras.layers.Dense(3, activation="tanh", activity_regularizer=keras.regularizers.L2(0.01))
+    h = np.asarray(layer(x))
+    assert float(layer.losses[0]) == pytest.approx(0.01 * np.mean(np.sum(h.astype("float64") ** 2, axis=1)), rel=1e-6)
+    network = subclassed_network(name="mine")
+    network(x)
+    with pytest.raises(ConfigError, match=r"\(give hidden_1 activity_regularizer=keras.regularizers.L2\(0.01\) where "
+                                          r"you build it: the same term, recorded as loss/other\)$"):
+        compose(network, [ActivityPenalty(weight=0.01, layers=["hidden_1"])])
+    with pytest.raises(ConfigError, match=r"\(add the penalty in its call\(\) with self.add_loss instead\)$"):
+        compose(network, [ActivityPenalty(weight=0.01, layers=["hidden_1"], reduction="sum")])
