@@ -66,8 +66,9 @@ class HistoricalAverage(LossComponent):
                      "layers", "null (all layers) or a non-empty list of layer names", layers)
         self.layers = list(layers) if layers is not None else None
         self.distance = self.require_choice("distance", distance, DISTANCES)
-        # Not tracked by Keras: these are the network's weights, not this layer's own.
-        object.__setattr__(self, "_tracked", [])
+        # Not tracked by Keras: these are the network's weights, not this layer's own (and not named ``_tracked``,
+        # Keras' list of a TensorFlow layer's tracked collections, which SavedModel export reads as attribute names)
+        object.__setattr__(self, "_watched", [])
 
     def _tracked_weights(self, network: keras.Model) -> List[keras.Variable]:
         if self.layers is None:
@@ -78,7 +79,7 @@ class HistoricalAverage(LossComponent):
         """One reference variable per tracked weight tensor, and the step count."""
         if self.layers is not None:
             self.require_layers(network, self.layers, needs=TRAINABLE_WEIGHTS)
-        object.__setattr__(self, "_tracked", self._tracked_weights(network))
+        object.__setattr__(self, "_watched", self._tracked_weights(network))
         # int64: a float32 count stops at 2**24 (t + 1 rounds back to t), and the mean's 1/t with it (a float32
         # count saved by an older lossexp loads into it: Keras casts on assign)
         self.steps_seen = self.add_weight(name="steps_seen", shape=(), initializer="zeros", dtype="int64",
@@ -89,7 +90,7 @@ class HistoricalAverage(LossComponent):
         self.references = [self.add_weight(name=f"reference_{i}", shape=tuple(w.shape), initializer="zeros",
                                            dtype=self._reference_dtype, trainable=False, autocast=False,
                                            aggregation="only_first_replica")
-                           for i, w in enumerate(self._tracked)]
+                           for i, w in enumerate(self._watched)]
 
     @property
     def _reference_dtype(self) -> str:
@@ -123,7 +124,7 @@ class HistoricalAverage(LossComponent):
         # a distributed reference has no one handle (and outside a replica none): Keras' assign keeps its one update
         in_place = not tf.distribute.has_strategy()
         thetas, befores, diffs = [], [], []
-        for weight, reference in zip(self._tracked, self.references):
+        for weight, reference in zip(self._watched, self.references):
             theta = ops.cast(weight, reference.dtype)
             before = tf.convert_to_tensor(reference)
             diff = theta - before
@@ -172,10 +173,10 @@ class HistoricalAverage(LossComponent):
         if self.distance == "squared_l2":
             term = 2.0 * ops.square(keep) * tf.add_n([tf.nn.l2_loss(d) for d in diffs])
             factor = 2.0 * keep * scale
-            return term, [(w, d * factor) for w, d in zip(self._tracked, diffs)]
+            return term, [(w, d * factor) for w, d in zip(self._watched, diffs)]
         term = keep * tf.add_n([ops.mean(ops.abs(d)) for d in diffs])
         factor = ops.sign(keep) * scale
-        return term, [(w, ops.sign(d) * (factor / float(np.prod(d.shape)))) for w, d in zip(self._tracked, diffs)]
+        return term, [(w, ops.sign(d) * (factor / float(np.prod(d.shape)))) for w, d in zip(self._watched, diffs)]
 
 
 class _Advanced(NamedTuple):

@@ -202,6 +202,15 @@ def test_the_running_mean_counts_exactly_past_two_to_the_24_steps(tiny_network, 
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-12)
 
 
+def test_a_model_with_hist_avg_exports_as_a_saved_model(tiny_network, compose, tmp_path):
+    """The component's own list of the weights it watches is not Keras' ``_tracked`` (the names of a TensorFlow
+    layer's tracked collections, which SavedModel export reads as attribute names): sharing the name, the
+    export failed with "attribute name must be string, not 'Variable'"."""
+    model = compose(tiny_network(), [HistoricalAverage(name="hist_avg")])
+    tf.saved_model.save(model, str(tmp_path / "exported"))
+    assert (tmp_path / "exported" / "saved_model.pb").exists()
+
+
 def test_a_float32_count_an_older_lossexp_saved_loads(tiny_network):
     # checkpoints and saved models before the count was int64 hold it as float32: Keras casts it on assign
     component = HistoricalAverage(name="hist_avg")
