@@ -93,6 +93,34 @@ def resnet50(keras: Any) -> Any:
     return keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=CLASSES)
 
 
+def resnet50_64(keras: Any) -> Any:
+    return keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3), classes=CLASSES)
+
+
+def efficientnet_b0(keras: Any) -> Any:
+    return keras.applications.EfficientNetB0(weights=None, input_shape=(64, 64, 3), classes=CLASSES)
+
+
+TOKENS, VOCAB = 128, 20_000
+
+
+def transformer(keras: Any) -> Any:
+    """A Transformer encoder classifier: 6 blocks, d_model 256, 8 heads, FFN 1024, sequences of 128
+    tokens from a 20,000-word vocabulary (9.9M parameters, 5.1M of them the embedding)."""
+    layers = keras.layers
+    inputs = keras.Input((TOKENS,), dtype="int32", name="inputs")
+    x = layers.Embedding(VOCAB, 256, name="embedding")(inputs)
+    x = x + layers.Embedding(TOKENS, 256, name="position")(keras.ops.arange(TOKENS))
+    for i in range(1, 7):
+        y = layers.MultiHeadAttention(8, 32, name=f"attention_{i}")(x, x)
+        x = layers.LayerNormalization(name=f"ln{i}a")(layers.Add(name=f"res{i}a")([x, y]))
+        y = layers.Dense(1024, activation="gelu", name=f"hidden_{i}")(x)
+        y = layers.Dense(256, name=f"ffn{i}")(y)
+        x = layers.LayerNormalization(name=f"ln{i}b")(layers.Add(name=f"res{i}b")([x, y]))
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    return keras.Model(inputs, layers.Dense(CLASSES, activation="softmax", name="output")(x), name="transformer")
+
+
 def deep_mlp(keras: Any) -> Any:
     inputs = keras.Input((64,), name="inputs")
     x = inputs
@@ -132,6 +160,9 @@ NETWORKS: Dict[str, Tuple[Callable[[Any], Any], int, int, str]] = {
     "resnet50": (resnet50, 2, 32, "conv2_block1_out"),
     "unet": (unet, 32, 64, "hidden_1"),
     "tagger": (tagger, 64, 64, "hidden_1"),
+    "resnet50_64": (resnet50_64, 16, 20, "conv3_block4_out"),
+    "transformer": (transformer, 32, 20, "hidden_3"),
+    "efficientnet_b0": (efficientnet_b0, 16, 20, "block4a_expand_activation"),
 }
 
 
@@ -145,6 +176,10 @@ def data(name: str) -> Tuple[Any, np.ndarray]:
         return rng.standard_normal((n, 64, 16), dtype=np.float32), y
     if name in ("vit", "resnet50"):
         return rng.random((n, 32, 32, 3), dtype=np.float32), y
+    if name in ("resnet50_64", "efficientnet_b0"):
+        return rng.random((n, 64, 64, 3), dtype=np.float32), y
+    if name == "transformer":
+        return rng.integers(0, VOCAB, (n, TOKENS)).astype("int32"), y
     if name == "deep_mlp":
         return rng.standard_normal((n, 64), dtype=np.float32), y
     if name == "unet":
@@ -252,6 +287,10 @@ def now() -> Tuple[float, float]:
 
 
 EPOCHS = 3
+#: ``--every``: the monitors' cadence (``tracking.gradients_every_n_steps`` and ``drift_every_n_steps``);
+#: ``None`` keeps lossexp's default of 100. Set to the steps of an epoch, every timed epoch holds one
+#: sample of each, so a sample's cost is in the step time 100/N times as often as by default.
+SAMPLE_EVERY: Any = None
 
 
 def keras_fit(name: str, execution: int, store: str) -> Dict[str, float]:
@@ -287,7 +326,9 @@ def lossexp_fit(name: str, execution: int, store: str, variant: str) -> Dict[str
                     trainer={"epochs": EPOCHS, "batch_size": NETWORKS[name][1], "validation_split": 0.2, "verbose": 0,
                              "steps_per_execution": execution},
                     tracking={"uri": store, "drift": monitoring, "gradients": monitoring, "plots": False,
-                              "log_model": False, "experiment": "other_models"})
+                              "log_model": False, "experiment": "other_models",
+                              **({"gradients_every_n_steps": SAMPLE_EVERY, "drift_every_n_steps": SAMPLE_EVERY}
+                                 if SAMPLE_EVERY else {})})
     return probe.result(NETWORKS[name][2])
 
 
@@ -331,18 +372,23 @@ def summarise(runs: Dict[str, List[Dict[str, float]]]) -> Dict[str, Any]:
 
 
 def main() -> None:
+    global EPOCHS, SAMPLE_EVERY
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--executions", nargs="+", type=int, default=[1, 16])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs a fit (the first is not timed)")
+    parser.add_argument("--every", type=int, default=None, help="the monitors' cadence in steps (default 100)")
     args = parser.parse_args()
+    EPOCHS, SAMPLE_EVERY = args.epochs, args.every
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     results = measure(args.networks, args.repeats, args.executions, args.variants, args.out)
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
     previous.setdefault("results", {}).update(results)
-    previous["setup"] = {"measured": started, "repeats": args.repeats, "epochs": EPOCHS, "machine": machine(),
+    previous["setup"] = {"measured": started, "repeats": args.repeats, "epochs": EPOCHS,
+                         "monitors_every_n_steps": SAMPLE_EVERY or 100, "machine": machine(),
                          "networks": {n: {"batch": NETWORKS[n][1], "steps_per_epoch": NETWORKS[n][2]} for n in NETWORKS}}
     args.out.write_text(json.dumps(previous, indent=1))
     args.out.with_suffix(".partial.json").unlink(missing_ok=True)

@@ -186,7 +186,7 @@ DEFAULT_REFERENCE = "default"
 ACTIVITY_WEIGHT = 0.001
 
 
-def reference_model(network: Any, term: str) -> Any:
+def reference_model(network: Any, term: str, hidden: str = "hidden_1") -> Any:
     """A Keras model whose train step adds ``term``'s gradient by hand, per variable.
 
     hist_avg (weight λ = 0.01, lossexp's default): r ← r + rate·(θ − r) with rate 1/t (mean),
@@ -194,7 +194,7 @@ def reference_model(network: Any, term: str) -> Any:
     is computed for the reported loss, as lossexp reports it. cross_layer / coef: λ·Σ‖W‖_F over
     hidden_1, hidden_2 (coef: λ = softplus(s), s trained), through the tape. ``default``
     (:data:`DEFAULT_REFERENCE`): hist_avg's mean mode plus 0.001 · the batch mean of each example's
-    Σ h² over ``hidden_1``'s output h, through the tape — the same maths, without lossexp's
+    Σ h² over the output h of the layer ``hidden`` (``hidden_1``), through the tape — the same maths, without lossexp's
     composition, metrics or ordering guarantees.
     """
     import keras
@@ -210,7 +210,7 @@ def reference_model(network: Any, term: str) -> Any:
             self.network = network
             self.weights_tracked = network.trainable_weights
             if kind == DEFAULT_REFERENCE:  # the output and hidden_1's activation in one forward pass
-                self.with_hidden = keras.Model(network.inputs, [network.output, network.get_layer("hidden_1").output])
+                self.with_hidden = keras.Model(network.inputs, [network.output, network.get_layer(hidden).output])
             if averaged:  # float64 references, as lossexp's (a float32 mean stops following in long runs)
                 dtype = "float32" if mode == "previous" else "float64"
                 self.references = [self.add_weight(shape=w.shape, initializer="zeros", trainable=False, dtype=dtype,
@@ -225,7 +225,8 @@ def reference_model(network: Any, term: str) -> Any:
 
         def train_step(self, data: Any) -> Any:
             x, y = data
-            kernels = [self.network.get_layer(n).kernel for n in ("hidden_1", "hidden_2")]
+            kernels = [self.network.get_layer(n).kernel for n in ("hidden_1", "hidden_2")] \
+                if kind in ("cross_layer", "coef") else []
             with tf.GradientTape() as tape:
                 if kind == DEFAULT_REFERENCE:
                     y_pred, hidden = self.with_hidden(x, training=True)

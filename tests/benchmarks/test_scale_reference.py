@@ -36,3 +36,25 @@ def test_a_hand_written_step_trains_as_lossexp_does(term, loss):
     for lossexp_weight, hand_weight, start in zip(by_lossexp, by_hand, initial):
         np.testing.assert_allclose(hand_weight, lossexp_weight, rtol=1e-4, atol=1e-6)
         assert not np.allclose(hand_weight, start)  # trained, not compared at the start
+
+
+def test_the_default_reference_reads_the_layer_it_is_given():
+    """``benchmarks.large_networks`` penalises a layer of ResNet50 / EfficientNet's own naming: the
+    hand-written step reads the layer named, not ``hidden_1``, and still trains as lossexp does."""
+    import keras
+
+    import lossexp
+
+    def network():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((8,))
+        features = keras.layers.Dense(16, activation="relu", name="features")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="output")(features))
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((STEPS * BATCH, 8)).astype("float32"), rng.integers(0, 4, STEPS * BATCH)
+    loss = ["hist_avg", ("activity", {"layers": ["features"]})]
+    by_lossexp = trained_weights(lossexp.compose(network(), loss, task_loss="sparse_categorical_crossentropy"), x, y)
+    by_hand = trained_weights(scale.reference_model(network(), scale.DEFAULT_REFERENCE, hidden="features"), x, y)
+    for lossexp_weight, hand_weight in zip(by_lossexp, by_hand):
+        np.testing.assert_allclose(hand_weight, lossexp_weight, rtol=1e-4, atol=1e-6)
