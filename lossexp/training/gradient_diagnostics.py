@@ -143,7 +143,10 @@ class GradientDiagnostics:
         model = self.model
         state = _state_variables(model)
         saved = [tf.identity(v) for v in state]  # read before the forward pass assigns them
-        with tf.control_dependencies(saved), tf.GradientTape(persistent=True) as tape:
+        # every op of the pass waits for one NoOp after the reads, not for each read: a control input per
+        # saved variable on every op was 628,180 control edges at EfficientNetB0 (305 state variables)
+        read = tf.group(*saved) if saved else None
+        with tf.control_dependencies([read] if saved else []), tf.GradientTape(persistent=True) as tape:
             y_pred, outputs = model.forward(x, training=True)
             parts = model.composed_loss(y, y_pred, sample_weight, training=True, outputs=outputs, x=x).parts
         variables = list(model.network.trainable_weights)
