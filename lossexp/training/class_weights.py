@@ -8,11 +8,18 @@ split gets 0); a mapping ``{class: weight}`` gives its classes theirs
 and the others 1. The weights multiply the data's own sample weights, one per example — or one
 per position for labels per position (a tagger's tokens). Validation stays unweighted by class, as
 in Keras, so that its loss and metrics are those of the data as it comes.
+
+Only the positions the loss takes are counted: a padded sequence's padding (a label 0 masked by the
+network, ``Embedding(mask_zero=True)`` or ``Masking``, or weighted 0 by the data's own sample weights)
+is no example of class 0 — counted, it made class 0 look several times as frequent as it is and
+weighed its real examples down (0.39 instead of 1.04 on a tagger whose sequences are half padding).
+Keras' ``fit(class_weight=…)`` does not help there: it weighs a whole sequence by the argmax of its
+labels (Keras 3.15).
 """
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Mapping, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 
@@ -38,14 +45,36 @@ def per_class(spec: Union[str, Mapping[Any, float]], counts: np.ndarray) -> np.n
     return weights
 
 
-def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int) -> Any:
-    """The training :class:`~lossexp.data.Part` with every example (or position) weighted by its class."""
+def output_mask(network: Any) -> Optional[Callable[[Any], np.ndarray]]:
+    """For a functional network whose output carries a Keras mask (``Embedding(mask_zero=True)``,
+    ``Masking`` upstream), a function of its inputs giving that mask (only the mask's own operations
+    run: a comparison of the token ids, not the network); else None."""
+    import keras
+
+    outputs = getattr(network, "outputs", None) or []
+    mask = getattr(outputs[0], "_keras_mask", None) if len(outputs) == 1 else None
+    if mask is None:
+        return None
+    masking = keras.Model(network.input, mask)
+    return lambda x: np.asarray(masking.predict(x, batch_size=8192, verbose=0)).astype(bool)
+
+
+def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int,
+             mask: Optional[Callable[[Any], np.ndarray]] = None) -> Any:
+    """The training :class:`~lossexp.data.Part` with every example (or position) weighted by its class;
+    ``mask`` (:func:`output_mask`) leaves the positions the network masks out of the count."""
     if part.arrays is not None:
         x, y, *own = part.arrays
         labels = labels_of(y)
-        weight = per_class(spec, np.bincount(labels.reshape(-1), minlength=classes))[labels]
-        if own:
-            weight = weight * np.asarray(own[0], "float32").reshape(own[0].shape + (1,) * (weight.ndim - own[0].ndim))
+        own_weight = np.asarray(own[0], "float32").reshape(own[0].shape + (1,) * (labels.ndim - own[0].ndim)) \
+            if own else None
+        counted = np.ones(labels.shape, bool) if own_weight is None else np.broadcast_to(own_weight > 0, labels.shape)
+        real = mask(x) if spec == BALANCED and mask is not None else None
+        if real is not None and real.shape == labels.shape:
+            counted = counted & real
+        weight = per_class(spec, np.bincount(labels[counted], minlength=classes))[labels]
+        if own_weight is not None:
+            weight = weight * own_weight
         return replace(part, arrays=(x, y, weight))
     import tensorflow as tf
 

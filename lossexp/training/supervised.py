@@ -176,6 +176,10 @@ class SupervisedTrainer(Trainer):
         names = output_names(network)
         y_pred = as_arrays(network, y_pred)
         check_outputs(name, data, y, y_pred)
+        if config.task.class_weight is not None:  # the padding a network masks is not counted as a class
+            from lossexp.training.class_weights import output_mask
+
+            self._output_mask = output_mask(network)
         # a stream's labels not all read: each batch's checked as it trains, against the outputs' classes
         self._label_bound = None if not getattr(data, "unread_labels", False) else label_bound(y, y_pred) \
             if not isinstance(y, dict) else {key: label_bound(y[key], y_pred[key]) for key in data.extras["unread_keys"]}
@@ -234,7 +238,8 @@ class SupervisedTrainer(Trainer):
             # labels not all read (a mapping's): the classes the network scores, as its batches are checked
             bound = getattr(self, "_label_bound", None) if getattr(data, "unread_labels", False) else None
             classes = bound if isinstance(bound, int) else data.num_outputs
-            self._weighted_splits = (data, (weighted(train, spec, classes), validation))
+            mask = getattr(self, "_output_mask", None)
+            self._weighted_splits = (data, (weighted(train, spec, classes, mask), validation))
         return self._weighted_splits[1]
 
     def callbacks(self, model: Any, data: Any) -> List[Any]:

@@ -179,3 +179,39 @@ def test_a_streams_labels_are_read_once_for_its_class_weights(tmp_path, monkeypa
                 trainer={"epochs": 1, "verbose": 0, "steps_per_execution": 1, "shuffle": "none"},
                 tracking={"enabled": False}, callbacks=[FirstStep()])
     assert first[0] < 1500
+
+
+def _padded_tags(n: int = 40, steps: int = 12, classes: int = 4):
+    """Token ids zero-padded after 3 to 12 real ones, a tag per position (0 on the padding)."""
+    rng = np.random.default_rng(1)
+    real = np.arange(steps)[None, :] < rng.integers(3, steps + 1, n)[:, None]
+    tokens = np.where(real, rng.integers(1, 50, (n, steps)), 0).astype("int32")
+    return tokens, np.where(real, tokens % classes, 0).astype("int32"), real
+
+
+def test_padding_weighted_0_by_the_data_is_not_counted_as_class_0():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    tokens, tags, real = _padded_tags()
+    _, _, got = weighted(Part(arrays=(tokens, tags, real.astype("float32")), size=len(tags)), "balanced", 4).arrays
+    expected = compute_class_weight("balanced", classes=np.arange(4), y=tags[real])  # the real positions alone
+    np.testing.assert_allclose(got[real], expected[tags[real]], rtol=1e-6)
+    assert not got[~real].any()
+
+
+def test_padding_the_network_masks_is_not_counted_as_class_0():
+    import keras
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from lossexp.training.class_weights import output_mask
+
+    tokens, tags, real = _padded_tags()
+    inputs = keras.Input((tokens.shape[1],), dtype="int32")
+    x = keras.layers.Embedding(50, 4, mask_zero=True)(inputs)
+    network = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
+    mask = output_mask(network)
+    np.testing.assert_array_equal(mask(tokens), real)
+    _, _, got = weighted(Part(arrays=(tokens, tags), size=len(tags)), "balanced", 4, mask).arrays
+    expected = compute_class_weight("balanced", classes=np.arange(4), y=tags[real])
+    np.testing.assert_allclose(got[real], expected[tags[real]], rtol=1e-6)
+    assert output_mask(keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Embedding(50, 4)(inputs)))) is None
