@@ -28,6 +28,7 @@ import functools
 import importlib
 import os
 import re
+import sysconfig
 import sys
 import tomllib
 import traceback
@@ -221,13 +222,37 @@ def _in_project(filename: str, root: Path) -> bool:
             and not path.is_relative_to(Path(__file__).resolve().parent))
 
 
-def user_frame(exc: BaseException) -> Optional[traceback.FrameSummary]:
-    """The innermost frame of ``exc``'s traceback in the current project's code (None if none is)."""
+def user_frame(exc: BaseException, anywhere: bool = True) -> Optional[traceback.FrameSummary]:
+    """The innermost frame of ``exc``'s traceback in the current project's code; without one and with
+    ``anywhere``, in code of the user's outside any project (a notebook's cell, a script beside it, that
+    gave ``lossexp.fit`` its network: its layer's ``call`` failing on the first batch was "cannot take
+    the inputs", no line) that Keras or another package called back; None if neither is in it."""
+    frames = traceback.extract_tb(exc.__traceback__)
     found = current()
-    if found is None:
-        return None
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _in_project(f.filename, found.root)]
-    return frames[-1] if frames else None
+    inside = [f for f in frames if _in_project(f.filename, found.root)] if found is not None else []
+    if not inside and anywhere:  # below the first package's frame: not the code that called in, which caught it
+        called = next((i for i, f in enumerate(frames) if _installed(f.filename)), len(frames))
+        inside = [f for f in frames[called:] if _users_own(f.filename)]
+    return inside[-1] if inside else None
+
+
+#: where Python's own modules are (their frames are nobody's code of the user's)
+_STDLIB = {Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib")}
+
+
+def _users_own(filename: str) -> bool:
+    """Whether a source file is code of the user's wherever it is: not lossexp's, an installed package's,
+    Python's own modules or one of its pseudo-files (``<frozen runpy>``)."""
+    if filename.startswith("<") and filename.endswith(">"):
+        return False
+    path = Path(filename).resolve()
+    return not (_installed(filename) or path.is_relative_to(Path(__file__).resolve().parent)
+                or any(path.is_relative_to(lib) for lib in _STDLIB))
+
+
+def _installed(filename: str) -> bool:
+    """Whether a source file is an installed package's."""
+    return bool({"site-packages", "dist-packages"} & set(Path(filename).parts))
 
 
 #: a frame of a Python traceback written out as text
@@ -286,10 +311,11 @@ def user_code_errors(while_doing: str) -> Iterator[None]:
     except Exception as exc:
         if isinstance(exc, NonFiniteLoss):
             raise
-        frame, failure = user_frame(exc), f"{type(exc).__name__}: {str(exc)}"
+        frame, failure = user_frame(exc, anywhere=False), f"{type(exc).__name__}: {str(exc)}"
         embedded = embedded_failure(exc) if frame is None else None  # inside a TensorFlow op: a stream's reader
         if embedded is not None:
             frame, failure = embedded
+        frame = frame or user_frame(exc)
         if frame is None:
             raise
         raise ConfigError(f"Your code failed {while_doing} at {frame.filename}:{frame.lineno} (in {frame.name}): "

@@ -325,7 +325,7 @@ def build(kind: str, selection: Any, **passed: Any) -> Any:
     """Call the part a validated selection (``name`` + ``options``) names, with what the runner
     passes (a model's ``data``). The part's own failure — the user's code raising — is one line
     naming the part and where it broke."""
-    from lossexp.project import where_it_broke
+    from lossexp.project import one_line, where_it_broke
 
     entry = get(kind, selection.name)
     try:
@@ -334,7 +334,9 @@ def build(kind: str, selection: Any, **passed: Any) -> Any:
         raise
     except Exception as exc:
         verb = "loading" if kind == "data" else "building"
-        failure = f"{where_it_broke(exc)}: {type(exc).__name__}: {exc}"
+        # one line: a layer's call that fails as the builder calls it is Keras' message of several lines,
+        # colour codes and the arguments' reprs
+        failure = f"{where_it_broke(exc)}: {type(exc).__name__}: {one_line(str(exc))}"
         key = _missing_path_option(exc, selection.options) if kind in SELECTED_ONCE else None
         if key is not None:
             raise ConfigError(f"Invalid value for {KINDS[kind].group}.{key}: expected an existing file or directory, "

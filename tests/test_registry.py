@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
@@ -132,3 +133,35 @@ def test_a_projects_class_left_undecorated_is_named_with_the_decorator_it_lacks(
                                           r"of the project registers it \(class Forgot at forgot_term\.py:4 is not "
                                           r"registered: decorate it with @lossexp\.register_component\('forgot'\)\)"):
         registry.get("loss", "forgot")
+
+
+def test_a_builder_whose_layer_fails_as_it_is_called_is_one_line_naming_the_layers_line(tmp_path, monkeypatch):
+    import inspect
+
+    import keras
+
+    from lossexp.config import Selection
+
+    class OneRowTooMany(keras.layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1] + 1, 2))
+
+        def call(self, x):
+            return keras.ops.matmul(x, self.w)
+
+    @registry.register_model("probe_one_row_too_many")
+    def builder(data):
+        inputs = keras.Input((4,))
+        return keras.Model(inputs, OneRowTooMany()(inputs))
+
+    monkeypatch.chdir(Path(__file__).parent)
+    try:
+        with pytest.raises(ConfigError) as info:
+            registry.build("model", Selection("probe_one_row_too_many", {}), data=None)
+    finally:
+        registry._ENTRIES["model"].pop("probe_one_row_too_many")
+    message = str(info.value)
+    line = inspect.getsourcelines(OneRowTooMany.call)[1] + 1
+    assert message.startswith(f"Invalid model 'probe_one_row_too_many': building it failed at {__file__}:{line}: "
+                              "ValueError: Exception encountered when calling OneRowTooMany.call(). "), message
+    assert "\n" not in message and "\x1b" not in message and "Arguments received" not in message

@@ -219,3 +219,31 @@ def test_a_data_input_the_network_does_not_have_is_one_line_not_a_silent_reorder
     history, _ = lossexp.fit(two_input_network("list"), ({"a": a, "b": b, "0extra": extra}, a[:, :1]),
                              trainer={"epochs": 1, "verbose": 0}, tracking={"uri": uri})
     assert np.isfinite(history["loss"][-1])
+
+
+def test_a_layer_of_a_notebooks_network_failing_on_its_first_call_names_its_file_and_line(tmp_path, monkeypatch):
+    import inspect
+
+    import keras
+
+    import lossexp
+
+    class OneRowTooMany(keras.layers.Layer):  # its shape is declared, so only a real call shows the bug
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1] + 1, 2))
+
+        def compute_output_shape(self, shape):
+            return shape[:-1] + (2,)
+
+        def call(self, x):
+            return keras.ops.matmul(x, self.w)
+
+    monkeypatch.chdir(tmp_path)  # no project: the network comes from a notebook's or a script's code
+    inputs = keras.Input((4,))
+    network = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(OneRowTooMany()(inputs)))
+    x, y = np.zeros((16, 4), "float32"), np.zeros(16, "int64")
+    with pytest.raises(ConfigError) as info:
+        lossexp.fit(network, (x, y), trainer={"epochs": 1, "verbose": 0})
+    line = inspect.getsourcelines(OneRowTooMany.call)[1] + 1
+    assert str(info.value).startswith(f"Your code failed building the model at {__file__}:{line} (in call): "), \
+        str(info.value)
