@@ -157,8 +157,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     ignored = ignored_components(trainer, model, list(config.loss))
     if ignored:
         print(ignored, file=sys.stderr)
-    if config.tracking.log_model:
-        logged_model.warn_if_unsaveable(model)
+    unsaveable = logged_model.warn_if_unsaveable(model) if config.tracking.log_model else None
 
     child_name, child_tags = child_identity(config.tracking.parent_run_id, config.tracking.sweep_keys)
     experiment = _experiment()
@@ -230,7 +229,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                     tracked.log_artifact(path, "plots")
         if config.tracking.log_model:
             saved_file = output_dir / "model.keras"
-            with logged_model.unsaved_model_is_a_warning(tracked, saved_file):
+            with logged_model.unsaved_model_is_a_warning(tracked, saved_file, warned=unsaveable):
                 logged_model.save_trained(model, saved_file)
                 if tracked.run_id:  # the same file, not the model saved again
                     logged_model.log_model(tracked.client, tracked.uri, tracked.run_id, tracked.experiment_id,

@@ -563,11 +563,10 @@ def test_a_network_keras_cannot_save_costs_the_run_its_model_not_the_run(tmp_pat
 
     monkeypatch.chdir(tmp_path)
     history, run_id = lossexp.fit(Unsaveable(8), data(), loss=["hist_avg"], trainer={"epochs": 1, "verbose": 0})
-    before, *_, warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lossexp:")]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("lossexp: warning:")]
+    [before] = warnings  # once, before training: the end does not say it again
     assert before.startswith("lossexp: warning: Keras cannot save this network (NotImplementedError: Object "
-                             "Unsaveable was created by passing") and "it trains and is recorded" in before
-    assert warning.startswith("lossexp: warning: the trained model was not saved (NotImplementedError: Object "
-                              "Unsaveable was created by passing non-serializable argument values")
+                             "Unsaveable was created by passing") and "the run will train and record" in before
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and len(history["loss"]) == 1

@@ -422,26 +422,39 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {one_line(str(exc), 300)}"
 
 
-def warn_if_unsaveable(model: Any) -> None:
+def _advice(exc: BaseException) -> str:
+    """What to do about a network Keras cannot save: where the project's code raised, else get_config()."""
+    from lossexp.project import user_frame
+
+    frame = user_frame(exc)
+    return (f"It failed in your code at {frame.filename}:{frame.lineno} (in {frame.name})" if frame is not None
+            else "Give your classes a get_config() (see Keras' serialization guide)")
+
+
+def warn_if_unsaveable(model: Any) -> Optional[str]:
     """Say before training, in one warning line, when Keras will not be able to save the network
-    (its config does not serialise): a long run should not find out at its end."""
+    (its config does not serialise): a long run should not find out at its end. Returns the reason it
+    gave (None: none), so that the run's end does not say it again."""
     import keras
 
     try:
         keras.saving.serialize_keras_object(model)
     except Exception as exc:
-        print(f"lossexp: warning: Keras cannot save this network ({_why(exc)}): it trains and is recorded, "
-              "without its model (tracking.log_model=false says so)", file=sys.stderr)
+        print(f"lossexp: warning: Keras cannot save this network ({_why(exc)}): the run will train and record "
+              f"its metrics without the model (tag {NOT_LOGGED_TAG}). {_advice(exc)} or set "
+              "tracking.log_model=false", file=sys.stderr)
+        return _why(exc)
+    return None
 
 
 @contextlib.contextmanager
-def unsaved_model_is_a_warning(tracked: Any, saved_file: Path) -> Iterator[None]:
+def unsaved_model_is_a_warning(tracked: Any, saved_file: Path, warned: Optional[str] = None) -> Iterator[None]:
     """A trained network Keras cannot save (a class of the user's whose constructor takes values
     Keras cannot serialise and that has no ``get_config``; a regime's ``serving_network`` that raises)
     costs the run its model, not the run: one warning line (naming the file and line when the project's
-    own code raised), the tag :data:`NOT_LOGGED_TAG` saying why, the traceback as an artifact; the
-    metrics and plots stay and the run ends FINISHED (training itself went well)."""
-    from lossexp.project import user_frame
+    own code raised; none when :func:`warn_if_unsaveable` said the same, ``warned``, before training),
+    the tag :data:`NOT_LOGGED_TAG` saying why, the traceback as an artifact; the metrics and plots stay
+    and the run ends FINISHED (training itself went well)."""
     from lossexp.tracking import store
 
     try:
@@ -449,11 +462,9 @@ def unsaved_model_is_a_warning(tracked: Any, saved_file: Path) -> Iterator[None]
     except Exception as exc:
         reason = _why(exc)
         saved_file.unlink(missing_ok=True)
-        frame = user_frame(exc)
-        advice = (f"It failed in your code at {frame.filename}:{frame.lineno} (in {frame.name})" if frame is not None
-                  else "Give your classes a get_config() (see Keras' serialization guide)")
-        print(f"lossexp: warning: the trained model was not saved ({reason}); the run and its metrics are "
-              f"recorded. {advice} or set tracking.log_model=false", file=sys.stderr)
+        if reason != warned:
+            print(f"lossexp: warning: the trained model was not saved ({reason}); the run and its metrics are "
+                  f"recorded. {_advice(exc)} or set tracking.log_model=false", file=sys.stderr)
         if tracked.run_id:
             store.set_tag(tracked.client, tracked.run_id, NOT_LOGGED_TAG, reason)
             tracked.client.log_text(tracked.run_id, traceback.format_exc(), NOT_LOGGED_ARTIFACT)

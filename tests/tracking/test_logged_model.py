@@ -50,6 +50,37 @@ def test_a_failure_in_keras_says_to_give_the_classes_a_get_config(tmp_path, monk
         capsys.readouterr().err
 
 
+def test_a_network_keras_cannot_save_is_warned_about_once_before_training(tmp_path, monkeypatch, capsys):
+    """It was warned about twice, before training and again at the end: the end now stays quiet when it
+    fails as foretold, and the first line says what the run will do."""
+    import keras
+
+    from lossexp.tracking.logged_model import unsaved_model_is_a_warning, warn_if_unsaveable
+
+    class Settings:  # a value Keras cannot serialise
+        factor = 2.0
+
+    class Scale(keras.layers.Layer):
+        def __init__(self, settings, **kwargs):
+            super().__init__(**kwargs)
+            self.settings = settings
+
+        def call(self, x):
+            return x * self.settings.factor
+
+    monkeypatch.chdir(tmp_path)
+    inputs = keras.Input((2,))
+    network = keras.Model(inputs, Scale(Settings())(inputs))
+    warned = warn_if_unsaveable(network)
+    first = capsys.readouterr().err
+    assert first.count("\n") == 1 and first.startswith("lossexp: warning: Keras cannot save this network (Not")
+    assert "the run will train and record its metrics without the model (tag lossexp.model_not_logged)" in first
+    with unsaved_model_is_a_warning(SimpleNamespace(run_id=None), tmp_path / "model.keras", warned=warned):
+        keras.saving.serialize_keras_object(network)  # as saving the run's model fails
+    assert capsys.readouterr().err == ""
+    assert warn_if_unsaveable(keras.Model(inputs, keras.layers.Dense(1)(inputs))) is None
+
+
 # --- the serving SavedModel: each weight once ------------------------------------------------------
 def _dense(keras, rows):
     network = keras.Sequential([keras.Input((40,)), keras.layers.Dense(300), keras.layers.Dense(3)])
