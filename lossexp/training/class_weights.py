@@ -55,7 +55,10 @@ def output_mask(network: Any) -> Optional[Callable[[Any], np.ndarray]]:
     mask = getattr(outputs[0], "_keras_mask", None) if len(outputs) == 1 else None
     if mask is None:
         return None
-    masking = keras.Model(network.input, mask)
+    from lossexp.training.rewire import told_once
+
+    with told_once():
+        masking = keras.Model(network.input, mask)
     return lambda x: np.asarray(masking.predict(x, batch_size=8192, verbose=0)).astype(bool)
 
 

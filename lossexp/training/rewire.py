@@ -7,11 +7,24 @@ rewired network is the original one with a few identity layers that call ``add_l
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Sequence
+import contextlib
+import warnings
+from typing import Any, Callable, Dict, Iterator, List, Sequence
 
 import keras
 
 from lossexp.losses.base import LossTap
+
+
+@contextlib.contextmanager
+def told_once() -> Iterator[None]:
+    """Keras' warning that a dict of inputs is keyed otherwise than its ``Input`` tensors are named is
+    the user's to read once, when their network is built: a network lossexp builds again on the same
+    inputs (taps, extra outputs) repeated it, once per key each time."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"When providing `inputs` as a dict, all keys in the dict must "
+                                r"match the names of the corresponding tensors", category=UserWarning)
+        yield
 
 
 def symbolic_inputs(network: keras.Model) -> Any:
@@ -114,8 +127,9 @@ def with_layer_outputs(network: keras.Model, names: Sequence[str]) -> keras.Mode
     if several:
         raise SeveralOutputs(*several[0])
     output = rebuilt.outputs[0] if len(rebuilt.outputs) == 1 else rebuilt.output
-    return keras.Model(rebuilt.input, {"y_pred": output, **{name: found[name][0] for name in names}},
-                       name=f"{network.name}_with_outputs")
+    with told_once():
+        return keras.Model(rebuilt.input, {"y_pred": output, **{name: found[name][0] for name in names}},
+                           name=f"{network.name}_with_outputs")
 
 
 def _rebuilt(network: keras.Model, call_function: Callable[..., Any]) -> keras.Model:
@@ -125,5 +139,6 @@ def _rebuilt(network: keras.Model, call_function: Callable[..., Any]) -> keras.M
         network = keras.Model(network.inputs[0], network.outputs[0], name=network.name)
     inputs = keras.tree.map_structure(lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name),
                                       symbolic_inputs(network))
-    return keras.models.clone_model(network, input_tensors=inputs, clone_function=lambda layer: layer,
-                                    call_function=call_function)
+    with told_once():
+        return keras.models.clone_model(network, input_tensors=inputs, clone_function=lambda layer: layer,
+                                        call_function=call_function)

@@ -177,3 +177,20 @@ def test_reading_the_output_of_a_layer_of_several_tensors_is_one_line_naming_it(
     with pytest.raises(ConfigError, match=r"^Invalid value for loss.closure: expected a layer of one output tensor "
                                           r".*Identity.* got \"'lstm', which returns 3 tensors\"$"):
         compose(network, [Closure(layer="lstm", name="closure")])
+
+
+def test_keras_warning_of_dict_inputs_keyed_unlike_their_names_is_the_users_once_not_again_per_rebuild():
+    import warnings
+
+    from lossexp.training.class_weights import output_mask
+
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    hidden = keras.layers.Dense(4, name="hidden")(keras.layers.Concatenate()([a, b]))
+    with pytest.warns(UserWarning, match="all keys in the dict must match the names"):  # the user's, once
+        network = keras.Model({"a_in": a, "b_in": b}, keras.layers.Dense(3, name="out")(hidden))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        insert_taps(network, {"hidden": [ActivityTap(ActivityPenalty(name="activity"), name="tap")]})
+        with_layer_outputs(network, ["hidden"])
+        output_mask(network)
+    assert not [w for w in caught if "must match the names" in str(w.message)]
