@@ -178,6 +178,8 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
             f"({'one-hot' if one_hot else 'sparse'} labels{', or more classes' if not one_hot else ''})" + \
             (f" or {labels + (1,)}{f' or {labels}' if labels else ''} (binary)" if binary else "") + \
             (" — or task.type=regression if the integer targets are numbers" if not one_hot else "")
+        if not ok and not one_hot and got[:-1] == labels and got[-1:] and got[-1] < classes:
+            expected += first_beyond(data, got[-1])
     else:
         target = tuple(np.shape(y_true)[1:])
         # as Keras' losses take them: equal, but for a trailing axis of 1 (as many values in another
@@ -191,6 +193,21 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
     if not ok:
         raise invalid_value("model", f"{expected} for data {data.name!r} ({data.task})",
                             f"model={model_name} with outputs of shape {got}")
+
+
+def first_beyond(data: Any, width: int) -> str:
+    """``; example 57 has label 7`` — the first example of in-memory data whose label (at a position,
+    for labels per position) the network's ``width`` outputs cannot score; "" for a stream (its labels
+    are not all here). One comparison over the labels the check read anyway."""
+    if not data.in_memory or isinstance(data.y, dict):
+        return ""
+    labels = checks.labels_of(data.y)
+    beyond = np.argwhere(labels >= width)
+    if not len(beyond):
+        return ""
+    where = tuple(int(i) for i in beyond[0])
+    position = f" at position {where[1:] if len(where) > 2 else where[1]}" if len(where) > 1 else ""
+    return f"; example {where[0]} has label {int(labels[where])}{position} (outputs 0 … {width - 1})"
 
 
 def check_terms(model: Any, x: Any, y: Any) -> None:

@@ -247,3 +247,17 @@ def test_a_layer_of_a_notebooks_network_failing_on_its_first_call_names_its_file
     line = inspect.getsourcelines(OneRowTooMany.call)[1] + 1
     assert str(info.value).startswith(f"Your code failed building the model at {__file__}:{line} (in call): "), \
         str(info.value)
+
+
+@pytest.mark.parametrize("per_position", [False, True])
+def test_a_label_beyond_the_outputs_names_its_first_example_and_value(per_position):
+    y = np.arange(40) % 3
+    y[17], y[29] = 7, 5
+    if per_position:  # a tag per position of 4: the bad one at position 2
+        y = np.tile(y[:, None] % 3, (1, 4))
+        y[17, 2], y[29, 0] = 7, 5
+    data = as_dataset("tags", (np.zeros((40, 2), "float32"), y))
+    with pytest.raises(ConfigError) as info:
+        check_outputs("net", data, y[:8], np.zeros((8,) + y.shape[1:] + (3,), "float32"))
+    where = " at position 2" if per_position else ""
+    assert f"; example 17 has label 7{where} (outputs 0 … 2) for data 'tags'" in str(info.value), str(info.value)
