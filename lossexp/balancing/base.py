@@ -88,6 +88,11 @@ class WeightingMethod:
     def end_epoch(self) -> None:
         """Called after each training epoch (outside the compiled step)."""
 
+    def warning(self, weights: Sequence[float]) -> Optional[str]:
+        """One line the user should read about the weights of an epoch's last step (one per task, in
+        :attr:`tasks` order), said once per run (a method's known way of going wrong); default None."""
+        return None
+
     # -- what the runner calls ---------------------------------------------------------------------
     @property
     def name(self) -> str:

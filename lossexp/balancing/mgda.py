@@ -1,13 +1,19 @@
 """MGDA, the multiple-gradient descent algorithm (Sener & Koltun 2018)."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Optional, Sequence
 
 from lossexp.balancing import simplex
 from lossexp.balancing.base import GRADIENTS, Signals, WeightingMethod
 from lossexp.registry import register_weighting
 
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
+
+#: the task loss's weight below which the network no longer learns its task. Measured on the digits'
+#: CNN, 2 epochs: beside hist_avg, hist_avg+activity or activity, the task's weight has a median of
+#: 0 to 5·10⁻⁵ over the steps and the validation accuracy stays at chance (8–12 %); runs that learn
+#: (normalization l2 or loss+) keep it at 0.5 and 0.99 (accuracy 76–77 %)
+NEGLECTED = 1e-3
 
 
 def present(gramian: Any) -> Any:
@@ -58,6 +64,20 @@ class MGDA(WeightingMethod):
         losses = tf.abs(tf.cast(signals.losses, tf.float64))
         value = {"none": tf.ones_like(norms), "l2": norms, "loss": losses, "loss+": losses * norms}[self.normalization]
         return tf.where(value > 0.0, value, tf.ones_like(value))
+
+    def warning(self, weights: Sequence[float]) -> Optional[str]:
+        """The task loss weighted to nothing: MGDA's min-norm point lies at the smallest gradient, and a
+        weight-space term's (``hist_avg`` near its reference, a small ``activity``) is far smaller than
+        the task's — the method working as designed, the network then following that term alone."""
+        if "task" not in self.tasks or len(self.tasks) < 2 or weights[self.tasks.index("task")] >= NEGLECTED:
+            return None
+        task = weights[self.tasks.index("task")]
+        top = max((weight, name) for name, weight in zip(self.tasks, weights) if name != "task")[1]
+        fix = "weighting.normalization=l2 (each gradient normalised: MGDA then balances directions, not sizes)" \
+            if self.normalization == "none" else "weighting.normalization=l2"
+        return (f"weighting=mgda weighs the task loss {task:.2g}: the min-norm point of the parts' gradients is "
+                f"{top}'s, the smallest (MGDA favours the smallest gradient), so the network follows {top} and "
+                f"not its task; use {fix}, or weighting=equal")
 
     def weigh(self, signals: Signals) -> Any:
         import tensorflow as tf

@@ -30,6 +30,7 @@ diagnostics are not part of the step (:mod:`lossexp.training.gradient_diagnostic
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import keras
@@ -148,7 +149,20 @@ class _Layout:
 
 
 class EpochEnd(keras.callbacks.Callback):
-    """Tells the model's weighting method that a training epoch ended (DWA rolls its averages)."""
+    """Tells the model's weighting method that a training epoch ended (DWA rolls its averages), and
+    prints the method's warning about the epoch's last weights once per run (one read of a variable
+    an epoch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told = False
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        self.model.weighting.end_epoch()
+        method = self.model.weighting
+        method.end_epoch()
+        if self.told or method.plain:
+            return
+        line = method.warning([float(w) for w in keras.ops.convert_to_numpy(method.last_weights)])
+        if line:
+            print(f"lossexp: warning: {line}", file=sys.stderr)
+            self.told = True

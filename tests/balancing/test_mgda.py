@@ -144,3 +144,17 @@ def test_gradients_of_norms_1e5_apart():
     expected = min_norm_weights(jacobian)
     assert np.linalg.norm(jacobian.T @ alpha) == pytest.approx(np.linalg.norm(jacobian.T @ expected), rel=1e-5)
     np.testing.assert_allclose(alpha, expected, atol=1e-6)
+
+
+def test_a_task_weighed_to_nothing_is_told_naming_the_part_mgda_follows_and_ordinary_runs_are_not():
+    """Weights as measured on the digits' CNN: the task at 5.6·10⁻⁶ beside hist_avg and activity (a run
+    that stays at chance); at 0.5 (normalization l2) and 0.998 (loss+) in runs that learn."""
+    method = MGDA()
+    method.tasks = ["task", "hist_avg", "activity"]
+    line = method.warning([5.6e-6, 0.88, 0.12])
+    assert line.startswith("weighting=mgda weighs the task loss 5.6e-06: the min-norm point of the parts' "
+                           "gradients is hist_avg's, the smallest"), line
+    assert "weighting.normalization=l2" in line
+    assert method.warning([0.5, 0.5, 0.0]) is None and method.warning([0.998, 0.002, 0.0]) is None
+    method.tasks = ["mtl_toy_l1", "mtl_toy_l2"]  # no task loss: a part at 0 is MGDA's Pareto answer
+    assert method.warning([0.0, 1.0]) is None
