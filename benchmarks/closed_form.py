@@ -18,23 +18,10 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 from benchmarks import scale
-from benchmarks.common import machine
+from benchmarks.common import looped, machine
 
 OUT = Path(__file__).resolve().parent / "closed_form.json"
 STEPS = {"mlp_10k": 100, "mlp_1M": 20}
-
-
-def looped(model: Any, x: Any, y: Any, steps: int) -> Callable[[], None]:
-    """``steps`` training steps of ``model`` on one batch, in one compiled loop (traced and run once)."""
-    import tensorflow as tf
-
-    @tf.function
-    def run() -> None:
-        for _ in tf.range(steps):
-            model.train_step((x, y))
-
-    run()
-    return run
 
 
 def variants(name: str, batch: int) -> Dict[str, Callable[[], None]]:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -83,3 +83,16 @@ def machine() -> Dict[str, Any]:
                   if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(),
             "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def looped(model: Any, x: Any, y: Any, steps: int) -> Callable[[], None]:
+    """``steps`` training steps of ``model`` on one batch, in one compiled loop (traced and run once)."""
+    import tensorflow as tf
+
+    @tf.function
+    def run() -> None:
+        for _ in tf.range(steps):
+            model.train_step((x, y))
+
+    run()
+    return run

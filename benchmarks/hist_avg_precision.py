@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
-from benchmarks.common import machine
+from benchmarks.common import looped, machine
 
 OUT = Path(__file__).resolve().parent / "hist_avg_precision.json"
 STEPS = {"mlp_1M": 20, "text_3M": 10, "cnn_bn": 10}
@@ -126,19 +126,6 @@ def xla_closed_form(component: Any) -> Callable[..., Any]:
         return tf.square(keep) * squares, list(zip(component._watched, gradients))
 
     return closed_form
-
-
-def looped(model: Any, x: Any, y: Any, steps: int) -> Callable[[], None]:
-    """``steps`` training steps of ``model`` on one batch, in one compiled loop (traced and run once)."""
-    import tensorflow as tf
-
-    @tf.function
-    def run() -> None:
-        for _ in tf.range(steps):
-            model.train_step((x, y))
-
-    run()
-    return run
 
 
 def build(name: str, variant: str) -> Tuple[Callable[[], None], float]:
