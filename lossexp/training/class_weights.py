@@ -81,7 +81,7 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int,
         return replace(part, arrays=(x, y, weight))
     import tensorflow as tf
 
-    from lossexp.data.streams import READ_BATCH, READ_BYTES, batches, elements_within, padded_when_batched
+    from lossexp.data.streams import padded_when_batched
 
     target = part.stream.element_spec[1]
     column = target.shape.rank == 1 and target.shape[0] == 1  # one label per element, as a column
@@ -100,14 +100,7 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int,
     elif part.classes is not None:  # read by its source (a table's target column, alone): the stream is not read
         counts = np.bincount(part.classes, minlength=classes)
     else:
-        if varying:
-            positions = part.stream.map(lambda x, y, *weight: tf.reshape(labels(y), [-1])).unbatch().batch(65536)
-        else:
-            size = elements_within(part.stream, READ_BATCH, READ_BYTES)
-            positions = batches(part.stream, size).map(lambda x, y, *weight: tf.reshape(labels(y), [-1]))
-        counts = np.zeros(classes, dtype="int64")
-        for found in positions.as_numpy_iterator():
-            counts += np.bincount(found, minlength=classes)
+        counts = stream_counts(part.stream, labels, classes, mask)
     vector = tf.constant(per_class(spec, counts))
 
     def one(x: Any, y: Any, *own: Any) -> Any:  # an element, or a batch of elements of one shape
@@ -119,3 +112,49 @@ def weighted(part: Any, spec: Union[str, Mapping[Any, float]], classes: int,
     if varying:
         return replace(part, stream=part.stream.map(one))
     return replace(part, batch_map=one)
+
+
+def stream_counts(stream: Any, labels: Callable[[Any], Any], classes: int,
+                  mask: Optional[Callable[[Any], np.ndarray]]) -> np.ndarray:
+    """The examples (or label positions) of each class in ``stream`` that the loss takes: not those its own
+    sample weights weigh 0, nor, with ``mask`` (:func:`output_mask`), the padding of sequences the data pads
+    itself to one length (the padding of sequences of varying length, which batching adds, is never read)."""
+    import tensorflow as tf
+
+    from lossexp.data.streams import READ_BATCH, READ_BYTES, batches, elements_within, padded_when_batched
+
+    if padded_when_batched(stream):  # each element as it comes
+        read = stream.map(lambda x, y, *own: counted(labels(y), own)).unbatch().batch(65536)
+    elif mask is None:
+        read = batches(stream, elements_within(stream, READ_BATCH, READ_BYTES)).map(
+            lambda x, y, *own: counted(labels(y), own))
+    else:
+        read = batches(stream, elements_within(stream, READ_BATCH, READ_BYTES)).map(
+            lambda x, y, *own: (x, labels(y), taken(labels(y), own)))
+    counts = np.zeros(classes, dtype="int64")
+    for found in read.as_numpy_iterator():
+        if isinstance(found, tuple):  # a batch's inputs, labels and where the loss takes them, to mask
+            x, label, keep = found
+            real = mask(x)
+            found = label[keep & real if real.shape == label.shape else keep]
+        counts += np.bincount(found, minlength=classes)
+    return counts
+
+
+def taken(label: Any, own: Any) -> Any:
+    """Where the loss takes ``label`` (a tensor of class indices): every position but those the data's own
+    sample weight (``own``: none, or one tensor per example or per position) weighs 0."""
+    import tensorflow as tf
+
+    if not own:
+        return tf.ones_like(label, dtype=tf.bool)
+    weight = own[0]
+    units = tf.ones([tf.rank(label) - tf.rank(weight)], dtype=tf.int32)  # one per position axis it lacks
+    return tf.broadcast_to(tf.reshape(weight, tf.concat([tf.shape(weight), units], 0)) > 0, tf.shape(label))
+
+
+def counted(label: Any, own: Any) -> Any:
+    """The class indices of ``label`` the loss takes (:func:`taken`), as one vector."""
+    import tensorflow as tf
+
+    return tf.boolean_mask(label, taken(label, own))

@@ -189,17 +189,33 @@ def _padded_tags(n: int = 40, steps: int = 12, classes: int = 4):
     return tokens, np.where(real, tokens % classes, 0).astype("int32"), real
 
 
-def test_padding_weighted_0_by_the_data_is_not_counted_as_class_0():
+def _weights(arrays: tuple, spec, classes: int, mask=None, streamed: bool = False) -> np.ndarray:
+    """The weights :func:`weighted` gives ``arrays`` (x, y[, own weight]), as arrays or as a stream of
+    their examples (weighted per batch, as training reads it)."""
+    if not streamed:
+        return weighted(Part(arrays=arrays, size=len(arrays[1])), spec, classes, mask).arrays[2]
+    import tensorflow as tf
+
+    from lossexp.training.supervised import batched
+
+    stream = Part(stream=tf.data.Dataset.from_tensor_slices(arrays), size=len(arrays[1]))
+    [(_, _, got)] = batched(weighted(stream, spec, classes, mask), len(arrays[1])).as_numpy_iterator()
+    return got
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["arrays", "stream"])
+def test_padding_weighted_0_by_the_data_is_not_counted_as_class_0(streamed):
     from sklearn.utils.class_weight import compute_class_weight
 
     tokens, tags, real = _padded_tags()
-    _, _, got = weighted(Part(arrays=(tokens, tags, real.astype("float32")), size=len(tags)), "balanced", 4).arrays
+    got = _weights((tokens, tags, real.astype("float32")), "balanced", 4, streamed=streamed)
     expected = compute_class_weight("balanced", classes=np.arange(4), y=tags[real])  # the real positions alone
     np.testing.assert_allclose(got[real], expected[tags[real]], rtol=1e-6)
     assert not got[~real].any()
 
 
-def test_padding_the_network_masks_is_not_counted_as_class_0():
+@pytest.mark.parametrize("streamed", [False, True], ids=["arrays", "stream"])
+def test_padding_the_network_masks_is_not_counted_as_class_0(streamed):
     import keras
     from sklearn.utils.class_weight import compute_class_weight
 
@@ -211,7 +227,7 @@ def test_padding_the_network_masks_is_not_counted_as_class_0():
     network = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
     mask = output_mask(network)
     np.testing.assert_array_equal(mask(tokens), real)
-    _, _, got = weighted(Part(arrays=(tokens, tags), size=len(tags)), "balanced", 4, mask).arrays
+    got = _weights((tokens, tags), "balanced", 4, mask, streamed=streamed)  # a stream: padded by the data itself
     expected = compute_class_weight("balanced", classes=np.arange(4), y=tags[real])
     np.testing.assert_allclose(got[real], expected[tags[real]], rtol=1e-6)
     assert output_mask(keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Embedding(50, 4)(inputs)))) is None
