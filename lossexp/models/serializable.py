@@ -75,12 +75,22 @@ def unregistered(network: Any) -> List[str]:
 
 
 def advice(names: List[str]) -> str:
-    """What to do about the unregistered ``names``, as the warning and the load error say it."""
+    """What to do about the unregistered ``names``, as the warning and the load error say it: in a project
+    of modules, register them in one of its modules; outside one (a network from a script or a notebook
+    given to ``lossexp.fit``), in a module imported before the load, which lossexp evaluate finds only
+    through a project."""
+    from lossexp import project
+
     shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+    found = project.current()
+    where = ("of your project (listed in [tool.lossexp] modules of its pyproject.toml), which lossexp evaluate "
+             "imports before it loads the model" if found is not None and found.modules else
+             "imported before the model is loaded: import it yourself before keras.saving.load_model or "
+             "mlflow.pyfunc.load_model; lossexp evaluate imports the modules listed in [tool.lossexp] modules of "
+             "a pyproject.toml in its working directory or above (none here)")
     return (f"{shown} {'is' if len(names) == 1 else 'are'} not registered with Keras: decorate "
             f"{'it' if len(names) == 1 else 'each'} with @keras.saving.register_keras_serializable() in a module "
-            "of your project (listed in [tool.lossexp] modules of its pyproject.toml), which lossexp evaluate "
-            "imports before it loads the model")
+            f"{where}")
 
 
 def warn_unregistered(network: Any) -> None:

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from lossexp.models.serializable import missing_class, unregistered, warn_unregistered
+from lossexp.models.serializable import advice, missing_class, unregistered, warn_unregistered
 
 
 class Scale(keras.layers.Layer):
@@ -90,9 +90,12 @@ def test_unregistered_names_exactly_what_keras_cannot_load_again(tmp_path: Path,
                                                  "with @keras.saving.register_keras_serializable()")
 
 
-def test_a_lambda_layers_lambda_is_named_as_what_a_load_refuses(tmp_path: Path) -> None:
+def test_a_lambda_layers_lambda_is_named_as_what_a_load_refuses(tmp_path: Path, monkeypatch) -> None:
     """Keras writes a Python lambda as {'class_name': '__lambda__'}, which loading refuses in safe mode (as lossexp
     evaluate loads); the mask's '__keras_tensor__', also of that form, loads."""
+    monkeypatch.delenv("LOSSEXP_PROJECT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = ["my_layers"]\n')
     network = _functional(keras.layers.Lambda(lambda x: x * 2.0))
     assert unregistered(network) == ["the lambda of a Lambda layer (write it as a def)"]
     network.save(tmp_path / "net.keras")
@@ -102,6 +105,17 @@ def test_a_lambda_layers_lambda_is_named_as_what_a_load_refuses(tmp_path: Path) 
         "the lambda of a Lambda layer (write it as a def) is not registered with Keras: decorate it with "
         "@keras.saving.register_keras_serializable() in a module of your project (listed in [tool.lossexp] "
         "modules of its pyproject.toml), which lossexp evaluate imports before it loads the model")
+
+
+def test_outside_a_project_the_advice_says_where_else_to_register(tmp_path: Path, monkeypatch) -> None:
+    """A network given to lossexp.fit from a script or a notebook: no project of modules to put the class in."""
+    monkeypatch.delenv("LOSSEXP_PROJECT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert advice(["Scale"]) == (
+        "Scale is not registered with Keras: decorate it with @keras.saving.register_keras_serializable() in a "
+        "module imported before the model is loaded: import it yourself before keras.saving.load_model or "
+        "mlflow.pyfunc.load_model; lossexp evaluate imports the modules listed in [tool.lossexp] modules of a "
+        "pyproject.toml in its working directory or above (none here)")
 
 
 def test_the_warning_is_one_line_naming_the_class(capsys) -> None:
