@@ -38,6 +38,8 @@ weights' motion.)
 """
 from __future__ import annotations
 
+from typing import Any, Dict, List, Sequence
+
 TASK = "task"
 LOSS = "loss"
 VAL_PREFIX = "val_"
@@ -100,6 +102,25 @@ def component_variable(component: str, variable: str, tensor: bool = False) -> s
     """``weight/var/<component>/<variable>``: a trainable variable of the component's own (not its weight's),
     a scalar's value or, with ``tensor``, a tensor's Frobenius norm (``….norm``)."""
     return f"{WEIGHT_PREFIX}var/{component}/{variable}" + (".norm" if tensor else "")
+
+
+def variable_labels(owner: str, variables: Sequence[Any]) -> List[str]:
+    """The ``<v>`` of each of a component's ``variables`` in ``weight/var/<c>/<v>`` or ``weight/state/<c>/<v>``
+    (``owner``: the component's name): its name, unless another of them has that name too — the kernels of a
+    projection head's two Dense layers, which would write one key — then its Keras path below the component
+    (``dense_1/kernel``), numbered from 1 (``seen_1``, ``seen_2``) where even that is shared."""
+    def below(path: str) -> str:
+        parts = path.split("/")
+        return "/".join(parts[parts.index(owner) + 1:]) if owner in parts[:-1] else path
+
+    names = [v.name for v in variables]
+    labels = [v.name if names.count(v.name) == 1 else below(v.path) for v in variables]
+    seen: Dict[str, int] = {}
+    numbered = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        numbered.append(label if labels.count(label) == 1 else f"{label}_{seen[label]}")
+    return numbered
 
 
 def component_state(component: str, variable: str, tensor: bool = False) -> str:

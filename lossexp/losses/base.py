@@ -249,12 +249,11 @@ class LossComponent(keras.layers.Layer):
         import numpy as np
 
         own = getattr(self.weighting, "raw_weight", None)
+        variables = [variable for variable in self.trainable_variables if variable is not own]
         values = {}
-        for variable in self.trainable_variables:
-            if variable is own:
-                continue
+        for variable, label in zip(variables, metric_names.variable_labels(self.name, variables)):
             value = np.asarray(ops.convert_to_numpy(variable), dtype=np.float64)
-            key = metric_names.component_variable(self.name, variable.name, tensor=value.ndim > 0)
+            key = metric_names.component_variable(self.name, label, tensor=value.ndim > 0)
             values[key] = float(np.sqrt(np.sum(np.square(value)))) if value.ndim else float(value)
         return values
 

@@ -38,6 +38,14 @@ def recorded_state(component: Any) -> List[keras.Variable]:
     return state if names is None else [v for v in state if v.name in names]
 
 
+def keyed_state(component: Any) -> List[Tuple[str, keras.Variable]]:
+    """The variables of :func:`recorded_state`, each with its ``weight/state/…`` key."""
+    state = recorded_state(component)
+    labels = metric_names.variable_labels(component.name, state)
+    return [(metric_names.component_state(component.name, label, tensor=len(variable.shape) > 0), variable)
+            for variable, label in zip(state, labels)]
+
+
 def check_recorded_state(component: Any) -> None:
     """One line for a ``recorded_state`` naming a variable the attached component does not have."""
     names = type(component).recorded_state
@@ -59,7 +67,7 @@ class StateSummary:
 
     def __call__(self) -> Dict[str, Any]:
         """Each recorded variable's summary now: name → scalar tensor (empty, and no call, when there is none)."""
-        entries = [(c.name, v) for c in self.components for v in recorded_state(c)]
+        entries = [entry for component in self.components for entry in keyed_state(component)]
         if not entries:
             return {}
         made_for = tuple(id(v) for _, v in entries)
@@ -69,14 +77,13 @@ class StateSummary:
 
 
 def _compiled(entries: List[Tuple[str, keras.Variable]]) -> Any:
-    """A function of no arguments returning every entry's summary (no autograph: no Python control flow)."""
+    """A function of no arguments returning every entry's summary, by its key (no autograph: no Python
+    control flow)."""
     import tensorflow as tf
-
-    keys = [metric_names.component_state(name, v.name, tensor=len(v.shape) > 0) for name, v in entries]
 
     def summaries() -> Dict[str, Any]:
         values = {}
-        for key, (_, variable) in zip(keys, entries):
+        for key, variable in entries:
             value = tf.convert_to_tensor(variable)
             if not value.dtype.is_floating:  # a count, a queue's pointer, a flag
                 value = tf.cast(value, tf.float64)

@@ -46,6 +46,51 @@ def test_a_components_own_trained_variables_are_recorded_at_each_sample(tiny_net
     assert sink.history["weight/var/proj/b"][-1][1] == float(component.b.numpy()) < 1.0  # trained down from 1
 
 
+class TwoLayerHead(LossComponent):
+    """term = mean ‖Dense(Dense(h))‖² over hidden_1's outputs h (a projection head of two Dense layers, each with
+    a ``kernel`` and a ``bias``); two non-trainable scalars both named ``seen`` count steps and twice the steps."""
+
+    def attach(self, network):
+        import keras
+
+        self.first, self.second = keras.layers.Dense(4), keras.layers.Dense(2)
+        self.first.build((None, 8))
+        self.second.build((None, 4))
+        self.seen = self.add_weight(name="seen", shape=(), initializer="zeros", trainable=False)
+        self.seen_twice = self.add_weight(name="seen", shape=(), initializer="zeros", trainable=False)
+
+    def outputs_needed(self):
+        return ["hidden_1"]
+
+    def term(self, context):
+        if context.training:
+            self.seen.assign_add(1.0)
+            self.seen_twice.assign_add(2.0)
+        return ops.mean(ops.sum(ops.square(self.second(self.first(context.outputs["hidden_1"]))), axis=-1))
+
+
+def test_variables_of_one_name_get_a_key_each(tiny_network, compose, regression_data):
+    """A head of two Dense layers has two ``kernel``s: before, both wrote ``weight/var/head/kernel.norm`` (the
+    second's value, the first's lost); now each is named by its path below the component, and two variables of
+    one path are numbered."""
+    x, y = regression_data
+    component = TwoLayerHead(name="head")
+    model = compose(tiny_network(), [component])
+    sink = MetricSink(None, None)
+    model.fit(x[:16], y[:16], batch_size=8, epochs=1, verbose=0, callbacks=[RunRecorder(sink, every_n_steps=1,
+                                                                                           drift=False)])
+    first, second = component.first.name, component.second.name
+    keys = {f"weight/var/head/{first}/kernel.norm": component.first.kernel,
+            f"weight/var/head/{first}/bias.norm": component.first.bias,
+            f"weight/var/head/{second}/kernel.norm": component.second.kernel,
+            f"weight/var/head/{second}/bias.norm": component.second.bias,
+            "weight/state/head/seen_1": component.seen, "weight/state/head/seen_2": component.seen_twice}
+    assert {key for key in sink.history if key.startswith("weight/")} == set(keys)
+    for key, variable in keys.items():
+        np.testing.assert_allclose(sink.history[key][-1][1], np.linalg.norm(variable.numpy()), rtol=1e-6)
+    assert sink.history["weight/state/head/seen_2"][-1][1] == 4.0 == 2 * sink.history["weight/state/head/seen_1"][-1][1]
+
+
 def test_attaching_a_tapping_component_to_a_network_without_its_tap_is_one_line():
     """A training regime of the user's that attached ``activity`` to its own network, not rewired with
     the tap, failed at the first step: ``AttributeError: 'NoneType' object has no attribute 'latest_penalty'``."""
