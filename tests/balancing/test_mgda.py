@@ -158,3 +158,10 @@ def test_a_task_weighed_to_nothing_is_told_naming_the_part_mgda_follows_and_ordi
     assert method.warning([0.5, 0.5, 0.0]) is None and method.warning([0.998, 0.002, 0.0]) is None
     method.tasks = ["mtl_toy_l1", "mtl_toy_l2"]  # no task loss: a part at 0 is MGDA's Pareto answer
     assert method.warning([0.0, 1.0]) is None
+    method.tasks = ["task.cls", "task.box", "hist_avg"]  # task.split_outputs: the outputs' losses together
+    line = method.warning([2e-4, 3e-4, 0.9995])
+    assert line.startswith("weighting=mgda weighs the task losses (task.cls, task.box) together 0.0005: the min-norm "
+                           "point of the parts' gradients is hist_avg's"), line
+    assert method.warning([0.0, 0.4, 0.6]) is None  # one output at 0, the other learning: not the network ignored
+    method.tasks = ["task.cls", "task.box"]  # only task losses: an output at 0 is MGDA's Pareto answer
+    assert method.warning([0.0, 1.0]) is None
