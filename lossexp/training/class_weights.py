@@ -119,8 +119,6 @@ def stream_counts(stream: Any, labels: Callable[[Any], Any], classes: int,
     """The examples (or label positions) of each class in ``stream`` that the loss takes: not those its own
     sample weights weigh 0, nor, with ``mask`` (:func:`output_mask`), the padding of sequences the data pads
     itself to one length (the padding of sequences of varying length, which batching adds, is never read)."""
-    import tensorflow as tf
-
     from lossexp.data.streams import READ_BATCH, READ_BYTES, batches, elements_within, padded_when_batched
 
     if padded_when_batched(stream):  # each element as it comes
