@@ -87,16 +87,6 @@ class ActivityPenalty(LossComponent):
     def attach(self, network: keras.Model) -> None:
         self.require_layers(network, self.layers)
 
-    def subclassed_advice(self) -> str:
-        """Keras' ``activity_regularizer`` is this term where it applies (``l2``/``l1`` with ``batch_mean``, a
-        constant weight): Keras 3 divides the regularizer of each call's output by its batch size."""
-        spec = self.weighting.spec
-        if self.reduction != "batch_mean" or spec.kind != "constant":
-            return "add the penalty in its call() with self.add_loss instead"
-        regularizer = f"keras.regularizers.{self.norm.upper()}({spec.value:g})"
-        return (f"give {', '.join(self.layers)} activity_regularizer={regularizer} where you build it: the same "
-                "term, recorded as loss/other")
-
     def term(self, context: LossContext) -> Any:
         total = zero()
         for layer in self.layers:

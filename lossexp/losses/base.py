@@ -181,11 +181,6 @@ class LossComponent(keras.layers.Layer):
         """Pass-through layers to insert after named layers of the network (default none)."""
         return {}
 
-    def subclassed_advice(self) -> str:
-        """What to do instead when :meth:`insert_after`'s taps cannot go into a subclassed network
-        (it has no graph to rewire): the end of the one line that refuses it."""
-        return "add the penalty in its call() with self.add_loss instead"
-
     def attach(self, network: keras.Model) -> None:
         """Check layer names against ``network`` and create state; called once per model, on a component
         no other model holds (an instance a model attached before is replaced by a copy of its config)."""

@@ -11,11 +11,20 @@ def find_layer(network: keras.Model, path: str) -> Optional[keras.layers.Layer]:
     """The layer at ``path`` — a name, or ``outer/inner`` into nested models — or None."""
     layer: Any = network
     for name in path.split("/"):
-        inner = [child for child in getattr(layer, "layers", []) if child.name == name]
+        inner = [child for child in _children(layer) if child.name == name]
         if not inner:
             return None
         layer = inner[0]
     return layer
+
+
+def _children(layer: Any) -> Any:
+    """The layers a path goes through in ``layer``: a model's own layers, and the loss taps lossexp
+    tracks beside a layer of a network without a graph (:mod:`lossexp.training.call_taps`), which a
+    functional model's ``layers`` (its graph's) does not list."""
+    if isinstance(layer, keras.Model):
+        return layer._flatten_layers(include_self=False, recursive=False)
+    return getattr(layer, "layers", [])
 
 
 def nested_path(network: keras.Model, name: str, prefix: str = "") -> Optional[str]:

@@ -46,7 +46,8 @@ from lossexp.models.outputs import output_names
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.network_metrics import networks_own_metrics
-from lossexp.training.rewire import SeveralOutputs, SharedLayer, with_layer_outputs
+from lossexp.training.call_taps import has_graph
+from lossexp.training.rewire import SeveralOutputs, SharedLayer, insert_taps, taps_of, with_layer_outputs
 from lossexp.training.sparse_gradients import rows_summed
 from lossexp.training import step_values
 from lossexp.training.weight_decay import spare
@@ -542,4 +543,6 @@ class ComposedModel(keras.Model):
             from lossexp import registry
 
             weighting = registry.get("weighting", weighting["name"]).resolve()(**weighting["options"])
+        if not has_graph(network):  # its taps were on its layers' calls, not in its config: tapped again
+            network = insert_taps(network, taps_of(components, network))
         return cls(network, components, weighting=weighting, **config)

@@ -13,7 +13,8 @@ from typing import Any, Callable, Dict, Iterator, List, Sequence
 
 import keras
 
-from lossexp.losses.base import LossTap
+from lossexp.losses.base import OUTPUT, LossTap
+from lossexp.training.call_taps import has_graph, hook_taps, remove_taps
 
 
 @contextlib.contextmanager
@@ -35,11 +36,27 @@ def symbolic_inputs(network: keras.Model) -> Any:
     return network.input
 
 
+def taps_of(components: Sequence[Any], network: keras.Model) -> Dict[str, List[LossTap]]:
+    """The taps ``components`` insert (``insert_after``), by the path of the layer each follows, in the
+    components' order; a layer ``network`` does not have is one line naming it (``require_layers``)."""
+    taps: Dict[str, List[LossTap]] = {}
+    for component in components:
+        wanted = component.insert_after()
+        component.require_layers(network, list(wanted), needs=OUTPUT)
+        for layer, tap in wanted.items():
+            taps.setdefault(layer, []).append(tap)
+    return taps
+
+
 def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.Model:
     """Return ``network`` with ``taps[path]`` applied, in order, to the output of the layer at ``path``
-    (a name, or ``outer/inner`` inside a nested functional model, which is rebuilt with its taps)."""
+    (a name, or ``outer/inner`` inside a nested functional model, which is rebuilt with its taps). A
+    network without a graph (a subclassed model, also one nested in a graph) is tapped in place
+    (:mod:`lossexp.training.call_taps`)."""
     if not taps:
         return network
+    if not has_graph(network):
+        return hook_taps(network, taps)
     nested: Dict[str, Dict[str, List[LossTap]]] = {}
     for path, wanted in taps.items():
         outer, _, rest = path.partition("/")
@@ -65,7 +82,10 @@ def without_taps(network: keras.Model) -> keras.Model:
     """Return ``network`` without the loss taps a run inserted (in nested models too), sharing its
     weights: a run's saved network trained on by another run, whose components insert their own
     (the old taps computed their penalties at every step, counted nowhere, and a tap of the same
-    name could not be inserted again)."""
+    name could not be inserted again). A network without a graph has its tapped layers restored in place."""
+    if not has_graph(network):
+        return remove_taps(network)
+
     def holds_taps(layer: keras.layers.Layer) -> bool:
         return any(isinstance(inner, LossTap) for inner in layer._flatten_layers(include_self=False))
 

@@ -19,7 +19,7 @@ from lossexp import registry
 from lossexp.data.label_check import checking, label_bound, labels_in_range
 from lossexp.data.labels import class_labels, float_label_stream, probability_targets
 from lossexp.data.structure import shapes
-from lossexp.errors import invalid_value, needs_graph_network
+from lossexp.errors import invalid_value
 from lossexp.models.outputs import output_names
 from lossexp.registry import register_trainer
 from lossexp.training.devices import computes_in
@@ -37,14 +37,13 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
     adds Keras losses no component reports, seen on a forward pass (None: its regularizers tell);
     ``split_outputs``: the outputs whose task losses are parts of their own (None: the task is one part).
 
-    Raises :class:`lossexp.errors.ConfigError` for a tap after a layer the network does not have, or
-    into a subclassed network (taps are inserted into a functional or Sequential graph), for a
+    Raises :class:`lossexp.errors.ConfigError` for a tap after a layer the network does not have, for a
     network whose class has a training step of its own, which the composed step would skip, and for
     components given a network not built yet, whose weights they cannot see.
     """
-    from lossexp.losses.base import OUTPUT, unattached
+    from lossexp.losses.base import unattached
     from lossexp.training.composed_model import ComposedModel
-    from lossexp.training.rewire import insert_taps
+    from lossexp.training.rewire import insert_taps, taps_of
 
     refuse_own_step(network, network.name)
     components = [unattached(component) for component in components]  # an instance another model holds: its copy
@@ -52,22 +51,8 @@ def compose(network: Any, components: Sequence[Any], task_loss: Optional[str] = 
         raise invalid_value("model", "a built network for the loss components to attach to (start a Sequential with "
                             "keras.Input(shape=…), or call the network on a batch before composing it: network(x[:2]))",
                             f"{network.name}, a {type(network).__name__} not built yet")
-    taps: Dict[str, List[Any]] = {}
-    tapping = []
-    for component in components:
-        wanted = component.insert_after()
-        component.require_layers(network, list(wanted), needs=OUTPUT)
-        for layer, tap in wanted.items():
-            taps.setdefault(layer, []).append(tap)
-        if wanted:
-            tapping.append((component.name, list(wanted)))
-    if taps and not hasattr(network, "inputs"):  # a subclassed model has no symbolic graph to rewire
-        owner, layers = tapping[0]
-        advice = next(c for c in components if c.name == owner).subclassed_advice()
-        raise needs_graph_network(owner, f"inserts a loss tap after layer(s) {', '.join(layers)}", network.name,
-                                  hint=f" ({advice})")
-    return ComposedModel(insert_taps(network, taps), components, task_loss=task_loss, name=name, weighting=weighting,
-                         other_losses=other_losses, split_outputs=split_outputs)
+    return ComposedModel(insert_taps(network, taps_of(components, network)), components, task_loss=task_loss,
+                         name=name, weighting=weighting, other_losses=other_losses, split_outputs=split_outputs)
 
 
 def one_part(model: Any, names: Sequence[str]) -> Optional[str]:

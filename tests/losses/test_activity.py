@@ -320,9 +320,10 @@ def test_a_penalty_on_a_layer_no_trainable_weight_reaches_is_warned_of(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_into_a_subclassed_network_the_refusal_names_keras_activity_regularizer_which_is_the_same_term():
+def test_in_a_subclassed_network_the_term_is_keras_activity_regularizer_on_the_same_layer():
     """Keras 3 divides an ``activity_regularizer``'s penalty by the batch size: L2(w) is ``w·term`` of
-    ``norm: l2, reduction: batch_mean`` (NumPy), so the one line refusing a tap offers it."""
+    ``norm: l2, reduction: batch_mean`` (NumPy), and a subclassed network's tapped layer
+    (:mod:`lossexp.training.call_taps`) gives ``loss/activity`` equal to that ``loss/other``."""
     from conftest import subclassed_network
     from lossexp.training.supervised import compose
 
@@ -330,10 +331,16 @@ def test_into_a_subclassed_network_the_refusal_names_keras_activity_regularizer_
     layer = keras.layers.Dense(3, activation="tanh", activity_regularizer=keras.regularizers.L2(0.01))
     h = np.asarray(layer(x))
     assert float(layer.losses[0]) == pytest.approx(0.01 * np.mean(np.sum(h.astype("float64") ** 2, axis=1)), rel=1e-6)
-    network = subclassed_network(name="mine")
-    network(x)
-    with pytest.raises(ConfigError, match=r"\(give hidden_1 activity_regularizer=keras.regularizers.L2\(0.01\) where "
-                                          r"you build it: the same term, recorded as loss/other\)$"):
-        compose(network, [ActivityPenalty(weight=0.01, layers=["hidden_1"])])
-    with pytest.raises(ConfigError, match=r"\(add the penalty in its call\(\) with self.add_loss instead\)$"):
-        compose(network, [ActivityPenalty(weight=0.01, layers=["hidden_1"], reduction="sum")])
+    logs = []
+    for tapped in (True, False):
+        keras.utils.set_random_seed(0)
+        network = subclassed_network("tanh", name="mine")
+        if not tapped:
+            network.hidden_1.activity_regularizer = keras.regularizers.L2(0.01)
+        network(x)
+        model = compose(network, [ActivityPenalty(name="activity", weight=0.01, layers=["hidden_1"])] if tapped else [])
+        model.compile(optimizer=keras.optimizers.SGD(0.0))
+        logs.append(model.evaluate(x, x[:, :1], batch_size=5, verbose=0, return_dict=True))
+    assert "loss/other" not in logs[0]
+    assert logs[0]["loss/activity"] == pytest.approx(logs[1]["loss/other"], rel=1e-6)
+    assert logs[0]["loss"] == pytest.approx(logs[1]["loss"], rel=1e-6)

@@ -211,15 +211,16 @@ def test_layers_whose_kernels_are_inside_them_are_regularized_as_keras_regulariz
     assert not network.losses  # nothing set on the layers' parts
 
 
-def test_kernel_factors_work_on_a_subclassed_network_and_activity_factors_say_they_need_a_graph(regression_data):
-    """The kernel term reads variables (any network); the activity term taps an output (a graph's)."""
+def test_kernel_and_activity_factors_work_on_a_subclassed_network(regression_data):
+    """The kernel term reads variables; the activity term taps ``hidden_1``'s output, in a subclassed
+    network through its layer's call (:mod:`lossexp.training.call_taps`): both equal to NumPy."""
     import lossexp
     from conftest import subclassed_network
 
     x, y = regression_data
     network = subclassed_network("tanh", name="subnet")
     network(x[:2])
-    w = network.get_layer("hidden_1").kernel.numpy().astype(np.float64)
+    w, b = (v.numpy().astype(np.float64) for v in network.get_layer("hidden_1").weights)
     model = lossexp.compose(network, [("regularizer", {"kernel": {"l2": 0.1}, "activity": None})])
     model.compile(optimizer=keras.optimizers.SGD(0.0))
     results = model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
@@ -227,9 +228,12 @@ def test_kernel_factors_work_on_a_subclassed_network_and_activity_factors_say_th
     assert not network.losses
     built = subclassed_network("tanh", name="subnet")
     built(x[:2])  # one not built yet is refused before (tests/training/test_supervised.py)
-    with pytest.raises(ConfigError, match=r"loss.regularizer inserts a loss tap after layer\(s\) hidden_1, which "
-                                          r"needs a functional or Sequential network"):
-        lossexp.compose(built, [("regularizer", {"activity": {"l2": 0.1}})])
+    w, b = (v.numpy().astype(np.float64) for v in built.get_layer("hidden_1").weights)
+    model = lossexp.compose(built, [("regularizer", {"activity": {"l2": 0.1}})])
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    results = model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+    h = np.tanh(x.astype(np.float64) @ w + b)
+    np.testing.assert_allclose(results["term/regularizer"], 0.1 * np.sum(h ** 2) / len(x), rtol=1e-5)
 
 
 def test_a_layer_inside_a_nested_model_is_named_by_its_path(regression_data):

@@ -1,0 +1,101 @@
+"""Loss taps in a network without a graph to rewire: a subclassed ``keras.Model``.
+
+A functional or Sequential network gets its taps as new layers of a rebuilt graph
+(:mod:`lossexp.training.rewire`). A subclassed network's graph is its Python ``call``, which lossexp
+cannot rebuild, so the tapped layer's own ``call`` is wrapped instead, on that one layer object: it
+returns what it returned, after running the taps on it — with the mask Keras gives its output
+(``compute_mask``), as a tap in a graph receives it. The taps are tracked beside the tapped layer,
+in the model that holds it, where a component finds its tap by path and where Keras clears their
+losses at each outermost call. Its weights, config and saved file are the user's network's as they
+were: taps have no variables, and the wrapper lives on the instance, not in its class.
+
+Tapped again (a notebook fitting the same network again, a reloaded composed model), a layer's
+earlier taps are replaced, not stacked; :func:`remove_taps` restores every tapped layer.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, Dict, List
+
+import keras
+
+from lossexp.losses.base import LossTap
+from lossexp.losses.layer_paths import find_layer
+
+#: what a wrapped ``call`` keeps of the tapping: the ``call`` the instance itself held before (None: its
+#: class's) and the taps run after the layer's call
+OWN_CALL, TAPS = "__lossexp_own_call__", "__lossexp_taps__"
+
+
+def has_graph(network: keras.Model) -> bool:
+    """Whether ``network`` is a functional or Sequential graph (a subclassed model is not)."""
+    try:
+        return bool(network.inputs)
+    except (AttributeError, ValueError):
+        return False
+
+
+def hook_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.Model:
+    """Run ``taps[path]``, in order, on the output of the layer at ``path`` of ``network`` each time it
+    is called, by wrapping that layer's ``call``; returns ``network`` itself (tapped in place)."""
+    for path, wanted in taps.items():
+        parent_path, _, _ = path.rpartition("/")
+        holder = find_layer(network, parent_path) if parent_path else network
+        layer = find_layer(network, path)
+        _untap(layer, holder)
+        object.__setattr__(layer, "call", _tapped_call(layer, list(wanted)))
+        holder._layers.extend(wanted)  # found by path beside the layer; cleared with the model's losses
+    return network
+
+
+def remove_taps(network: keras.Model) -> keras.Model:
+    """``network`` with every layer :func:`hook_taps` tapped restored (in place; returned)."""
+    for holder in network._flatten_layers(include_self=True):
+        for layer in list(holder._flatten_layers(include_self=False, recursive=False)):
+            _untap(layer, holder)
+    return network
+
+
+def _untap(layer: keras.layers.Layer, holder: keras.layers.Layer) -> None:
+    """Restore ``layer``'s own ``call`` and take its taps out of ``holder`` (nothing if it has none)."""
+    if not hasattr(layer.call, TAPS):
+        return
+    tapped = {id(tap) for tap in getattr(layer.call, TAPS)}
+    holder._layers[:] = [child for child in holder._layers if id(child) not in tapped]
+    own = getattr(layer.call, OWN_CALL)
+    if own is None:
+        object.__delattr__(layer, "call")
+    else:
+        object.__setattr__(layer, "call", own)
+
+
+def _tapped_call(layer: keras.layers.Layer, taps: List[LossTap]) -> Callable[..., Any]:
+    """``layer``'s ``call`` followed by ``taps`` on its output, each given the output's mask."""
+    original = layer.call
+    first = next(iter(inspect.signature(original).parameters), None)
+
+    @functools.wraps(original)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        output = original(*args, **kwargs)
+        inputs = args[0] if args else kwargs.get(first)
+        mask = _output_mask(layer, inputs, kwargs.get("mask"))
+        for tap in taps:
+            output = tap(output) if mask is None else tap(output, mask=mask)
+        return output
+
+    setattr(call, OWN_CALL, vars(layer).get("call"))
+    setattr(call, TAPS, taps)
+    return call
+
+
+def _output_mask(layer: keras.layers.Layer, inputs: Any, given: Any) -> Any:
+    """The mask Keras sets on ``layer``'s output once its ``call`` returns (``Layer.__call__``: the
+    ``mask`` it was given, else its first input's, through ``compute_mask``), or None."""
+    if not layer.supports_masking:
+        return None
+    previous = given if given is not None else keras.tree.map_structure(
+        lambda tensor: getattr(tensor, "_keras_mask", None), inputs)
+    if all(mask is None for mask in keras.tree.flatten(previous)):
+        return None
+    return layer.compute_mask(inputs, previous)
