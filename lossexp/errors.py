@@ -33,13 +33,6 @@ def unknown_name(what: str, got: Any, valid: Iterable[str]) -> ConfigError:
     return ConfigError(f"Unknown {what} {got!r}: valid choices are {choices}")
 
 
-def needs_graph_network(component: str, needs: str, network: str) -> ConfigError:
-    """``Invalid loss component for model: loss.closure reads intermediate layer outputs (hidden_1),
-    which needs a functional or Sequential network; mine is a subclassed keras.Model``."""
-    return ConfigError(f"Invalid loss component for model: loss.{component} {needs}, which needs a functional or "
-                       f"Sequential network; {network} is a subclassed keras.Model")
-
-
 class NonFiniteLoss(RuntimeError):
     """Training produced a NaN or infinite loss; the message names the key and the step."""
 

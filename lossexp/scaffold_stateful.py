@@ -37,7 +37,7 @@ class {cls}(lossexp.LossComponent):
         # state: a variable made here, not a Python attribute (checkpointed with the run, reloaded with the
         # model, recorded as weight/state/{name}/average.norm at every logging step)
         self.require_layers(network, [self.layer], option="layer")
-        width = int(network.get_layer(self.layer).output.shape[-1])
+        width = int(self.output_shape(network, self.layer)[-1])  # any network's, a subclassed one's too
         self.average = self.add_weight(name="average", shape=(width,), initializer="zeros", trainable=False)
 
     def term(self, context: lossexp.LossContext):

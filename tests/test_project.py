@@ -113,13 +113,37 @@ def test_the_generated_test_fails_on_a_wrong_state(monkeypatch):
 '''
 
 
+#: a project's subclassed network, of a layer named as the scaffolded components' default (hidden_1)
+SUBCLASSED_MODEL = '''import keras
+
+import lossexp
+
+
+class SubNet(keras.Model):
+    def __init__(self, outputs):
+        super().__init__()
+        self.hidden_1 = keras.layers.Dense(8, activation="relu", name="hidden_1")
+        self.head = keras.layers.Dense(outputs)
+
+    def call(self, x):
+        return self.head(self.hidden_1(x))
+
+
+@lossexp.register_model("subnet")
+def subnet(data):
+    return SubNet(data.num_outputs)
+'''
+
+
 @pytest.mark.slow
 def test_new_component_scaffolds_a_class_a_yaml_and_a_passing_numpy_test(tmp_path):
     """Both templates: a stateless term, and (``--stateful``; before, there was only the stateless one) a term
     with state moved in the step, whose NumPy test checks the state too — it passes as written and fails on a
     wrong state; both train, the state recorded in MLflow as ``weight/state/<c>/<v>``."""
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "mine"\n\n[tool.lossexp]\nmodules = ["models"]\n')
-    (tmp_path / "models.py").write_text("")
+    (tmp_path / "models.py").write_text(SUBCLASSED_MODEL)
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "subnet.yaml").write_text("name: subnet\n")
     result = cli(tmp_path, "new", "component", "smooth_pred")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "smooth_pred.py").exists() and (tmp_path / "conf" / "loss" / "smooth_pred.yaml").exists()
@@ -143,6 +167,10 @@ def test_new_component_scaffolds_a_class_a_yaml_and_a_passing_numpy_test(tmp_pat
     state = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_metric_history(
         run.info.run_id, "weight/state/ema_pull/average.norm")
     assert (state[0].step, state[0].value) == (0, 0.0) and len(state) > 2 and state[-1].value > 0  # it moved
+    # on a subclassed network: its state sized by self.output_shape (a graph's layer.output was all it read)
+    trained = cli(tmp_path, "train", "model=subnet", "data=regression", "data.n_samples=100", "loss=ema_pull",
+                  "trainer.epochs=1", "tracking.plots=false", "tracking.log_model=false")
+    assert trained.returncode == 0, trained.stderr[-3000:]
 
 
 def test_new_with_an_unknown_flag_is_one_line(run_cli):

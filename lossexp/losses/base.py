@@ -9,16 +9,18 @@ on its own (``term/<name>``) and as a weighted contribution (``loss/<name>``).
 A component attaches to the model in the way its recipe needs:
 
 * ``insert_after()`` returns pass-through layers (:class:`LossTap`) that the runner inserts
-  after named layers; they call ``add_loss`` inside ``call`` and the component's term is the
+  after named layers (a subclassed network's: run after the layer's own call); they call ``add_loss`` inside ``call`` and the component's term is the
   sum of their losses (R3(c), the Keras 3 way of penalising an intermediate output);
 * ``attach(network)`` validates layer names (:meth:`LossComponent.require_layers`, saying what the
   component needs of a layer: ``needs=TRAINABLE_WEIGHTS`` for a weight-space term; the layers of
   ``insert_after()`` and ``outputs_needed()`` are checked as ``needs=OUTPUT``, not an input layer,
   for every component) and creates in-graph state with ``add_weight``
-  (historical averages, trainable coefficients), which the optimizer or the step update;
+  (historical averages, trainable coefficients), which the optimizer or the step update; a state
+  sized by a layer's width reads it with :meth:`LossComponent.output_shape` (any network's);
 * ``outputs_needed()`` names layers whose outputs the term needs; the composed model makes
-  them extra outputs of its forward pass (a multi-output model, the Keras 3 way) and hands
-  them to the term in ``context.outputs`` (closures over intermediate tensors, R2/R3(a));
+  them extra outputs of its forward pass (a multi-output model, the Keras 3 way; a subclassed
+  network's are read through the layers' calls) and hands them to the term in ``context.outputs``
+  (closures over intermediate tensors, R2/R3(a));
 * ``term(context)`` computes the term from the context: ``y_true``, ``y_pred``, the named
   outputs, the network (for its weights), the step and whether the step is a training step.
 
@@ -251,6 +253,17 @@ class LossComponent(keras.layers.Layer):
             key = metric_names.component_variable(self.name, label, tensor=value.ndim > 0)
             values[key] = float(np.sqrt(np.sum(np.square(value)))) if value.ndim else float(value)
         return values
+
+    def output_shape(self, network: keras.Model, layer: str) -> Tuple[Optional[int], ...]:
+        """The shape of what ``layer`` (a name, or a path into nested models) of ``network`` returns, its
+        batch axis None — for a state sized by it in :meth:`attach`. ``network.get_layer(layer).output``
+        is a graph's only; this is any network's, a subclassed one's too."""
+        from lossexp.training.output_readers import UNREADABLE, output_shape, unreadable
+
+        try:
+            return output_shape(network, layer)
+        except UNREADABLE as error:
+            raise unreadable(self.name, error, network.name) from None
 
     def tap_name(self, layer: str) -> str:
         """The name of the tap this component inserts after ``layer`` (stable across reloads); the tap

@@ -59,7 +59,7 @@ class KLDivergence(LossComponent):
                 f"Invalid value for loss.{self.name}: needs model=vae (layers {', '.join(self.outputs_needed())}); "
                 f"the model has {', '.join(layers)}"
             )
-        shapes = [tuple(network.get_layer(name).output.shape) for name in self.outputs_needed()]
+        shapes = [self.output_shape(network, name) for name in self.outputs_needed()]
         self.require(shapes[0] == shapes[1], "log_var_layer", f"a layer with the output shape of "
                      f"{self.mean_layer} {shapes[0]}", f"{self.log_var_layer} {shapes[1]}")
 

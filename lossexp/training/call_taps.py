@@ -1,4 +1,4 @@
-"""Loss taps in a network without a graph to rewire: a subclassed ``keras.Model``.
+"""Taps in a network without a graph to rewire: a subclassed ``keras.Model``.
 
 A functional or Sequential network gets its taps as new layers of a rebuilt graph
 (:mod:`lossexp.training.rewire`). A subclassed network's graph is its Python ``call``, which lossexp
@@ -9,18 +9,21 @@ in the model that holds it, where a component finds its tap by path and where Ke
 losses at each outermost call. Its weights, config and saved file are the user's network's as they
 were: taps have no variables, and the wrapper lives on the instance, not in its class.
 
-Tapped again (a notebook fitting the same network again, a reloaded composed model), a layer's
-earlier taps are replaced, not stacked; :func:`remove_taps` restores every tapped layer.
+A tap is any pass-through layer: a :class:`~lossexp.losses.base.LossTap` adding a penalty, or an
+:class:`~lossexp.training.output_readers.OutputReader` keeping the output for a component that reads
+it. :func:`hook_taps` adds taps to a layer's, :func:`remove_taps` restores every tapped layer — as a
+composition starts (a notebook fitting the same network again, a reloaded composed model), so that
+its taps replace an earlier one's instead of running beside them.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import keras
 
-from lossexp.losses.base import LossTap
 from lossexp.losses.layer_paths import find_layer
 
 #: what a wrapped ``call`` keeps of the tapping: the ``call`` the instance itself held before (None: its
@@ -36,31 +39,42 @@ def has_graph(network: keras.Model) -> bool:
         return False
 
 
-def hook_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.Model:
+def hook_taps(network: keras.Model, taps: Dict[str, List[keras.layers.Layer]]) -> keras.Model:
     """Run ``taps[path]``, in order, on the output of the layer at ``path`` of ``network`` each time it
-    is called, by wrapping that layer's ``call``; returns ``network`` itself (tapped in place)."""
+    is called (after any taps it has), by wrapping that layer's ``call``; returns ``network`` itself
+    (tapped in place)."""
     for path, wanted in taps.items():
         parent_path, _, _ = path.rpartition("/")
         holder = find_layer(network, parent_path) if parent_path else network
         layer = find_layer(network, path)
-        _untap(layer, holder)
         object.__setattr__(layer, "call", _tapped_call(layer, list(wanted)))
         holder._layers.extend(wanted)  # found by path beside the layer; cleared with the model's losses
     return network
+
+
+@contextlib.contextmanager
+def taps_during(network: keras.Model, taps: Dict[str, List[keras.layers.Layer]]) -> Iterator[None]:
+    """:func:`hook_taps` for the ``with`` block only: its taps are taken off again after it."""
+    hook_taps(network, taps)
+    try:
+        yield
+    finally:
+        for path in taps:
+            parent_path = path.rpartition("/")[0]
+            _untap(find_layer(network, path), find_layer(network, parent_path) if parent_path else network)
 
 
 def remove_taps(network: keras.Model) -> keras.Model:
     """``network`` with every layer :func:`hook_taps` tapped restored (in place; returned)."""
     for holder in network._flatten_layers(include_self=True):
         for layer in list(holder._flatten_layers(include_self=False, recursive=False)):
-            _untap(layer, holder)
+            while hasattr(layer.call, TAPS):
+                _untap(layer, holder)
     return network
 
 
 def _untap(layer: keras.layers.Layer, holder: keras.layers.Layer) -> None:
-    """Restore ``layer``'s own ``call`` and take its taps out of ``holder`` (nothing if it has none)."""
-    if not hasattr(layer.call, TAPS):
-        return
+    """Restore the ``call`` ``layer`` had before its last taps and take them out of ``holder``."""
     tapped = {id(tap) for tap in getattr(layer.call, TAPS)}
     holder._layers[:] = [child for child in holder._layers if id(child) not in tapped]
     own = getattr(layer.call, OWN_CALL)
@@ -70,7 +84,7 @@ def _untap(layer: keras.layers.Layer, holder: keras.layers.Layer) -> None:
         object.__setattr__(layer, "call", own)
 
 
-def _tapped_call(layer: keras.layers.Layer, taps: List[LossTap]) -> Callable[..., Any]:
+def _tapped_call(layer: keras.layers.Layer, taps: List[keras.layers.Layer]) -> Callable[..., Any]:
     """``layer``'s ``call`` followed by ``taps`` on its output, each given the output's mask."""
     original = layer.call
     first = next(iter(inspect.signature(original).parameters), None)

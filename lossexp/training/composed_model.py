@@ -39,15 +39,16 @@ from keras import ops
 import lossexp.training.task  # noqa: F401  registers the task losses a saved model was compiled with
 from lossexp import metric_names
 from lossexp.balancing.base import WeightingMethod
-from lossexp.errors import invalid_value, needs_graph_network
+from lossexp.errors import invalid_value
 from lossexp.losses.base import OUTPUT, LossComponent, LossContext, LossTap, attach, forward_pass_kept, zero
 from lossexp.losses.composition import Composition
 from lossexp.models.outputs import output_names
 from lossexp.training.balanced_update import BalancedUpdate
 from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.network_metrics import networks_own_metrics
+from lossexp.training.output_readers import UNREADABLE, OutputView, unreadable
 from lossexp.training.call_taps import has_graph
-from lossexp.training.rewire import SeveralOutputs, SharedLayer, insert_taps, taps_of, with_layer_outputs
+from lossexp.training.rewire import insert_taps, taps_of, with_layer_outputs
 from lossexp.training.sparse_gradients import rows_summed
 from lossexp.training import step_values
 from lossexp.training.weight_decay import spare
@@ -345,29 +346,26 @@ class ComposedModel(keras.Model):
     def call(self, inputs: Any, training: bool = False) -> Any:
         return self.network(inputs, training=training)
 
-    def _output_view(self, needed: Sequence[str]) -> keras.Model:
-        """The network with the ``needed`` layers' outputs as extra outputs (functional graphs only)."""
+    def _output_view(self, needed: Sequence[str]) -> Any:
+        """The network with the ``needed`` layers' outputs as extra outputs: a model of a graph's layers,
+        or a subclassed network's layers read through their calls."""
+        if not has_graph(self.network):
+            return OutputView(self.network, needed)
+        return self._readable(lambda: with_layer_outputs(self.network, needed))
+
+    def _readable(self, read: Any) -> Any:
+        """``read()``, a layer whose output cannot be read being one line naming the component reading it."""
         try:
-            return with_layer_outputs(self.network, needed)
-        except SharedLayer as shared:
-            owner = next(c for c in self.components if shared.layer in c.outputs_needed())
-            raise invalid_value(f"loss.{owner.name}", "a layer the network calls once (its output is read; a shared "
-                                "layer has one output per use)", f"{shared.layer!r}, called {shared.uses} times") from None
-        except SeveralOutputs as several:
-            owner = next(c for c in self.components if several.layer in c.outputs_needed())
-            raise invalid_value(f"loss.{owner.name}", "a layer of one output tensor (the term reads one; to read one "
-                                "of several, name it: keras.layers.Identity(name=…) after it in your network)",
-                                f"{several.layer!r}, which returns {several.count} tensors") from None
-        except (AttributeError, ValueError, TypeError):  # a subclassed model has no symbolic graph
-            owner = next(c for c in self.components if c.outputs_needed())
-            raise needs_graph_network(owner.name, f"reads intermediate layer outputs ({', '.join(needed)})",
-                                      self.network.name) from None
+            return read()
+        except UNREADABLE as error:
+            owner = next(c for c in self.components if error.layer in c.outputs_needed())
+            raise unreadable(owner.name, error, self.network.name) from None
 
     def forward(self, x: Any, training: bool) -> Tuple[Any, Dict[str, Any]]:
         """(y_pred, outputs of the layers the components need) for one batch."""
         if self._with_outputs is None:
             return self(x, training=training), {}
-        outputs = dict(self._with_outputs(x, training=training))
+        outputs = dict(self._readable(lambda: self._with_outputs(x, training=training)))
         return outputs.pop("y_pred"), outputs
 
     def step_count(self) -> Optional[Any]:

@@ -53,10 +53,10 @@ def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.M
     (a name, or ``outer/inner`` inside a nested functional model, which is rebuilt with its taps). A
     network without a graph (a subclassed model, also one nested in a graph) is tapped in place
     (:mod:`lossexp.training.call_taps`)."""
+    if not has_graph(network):  # a composition's taps replace an earlier one's
+        return hook_taps(remove_taps(network), taps)
     if not taps:
         return network
-    if not has_graph(network):
-        return hook_taps(network, taps)
     nested: Dict[str, Dict[str, List[LossTap]]] = {}
     for path, wanted in taps.items():
         outer, _, rest = path.partition("/")

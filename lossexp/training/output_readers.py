@@ -1,0 +1,132 @@
+"""The outputs of named layers of a network without a graph (a subclassed model), for the components
+that read them (``outputs_needed``: ``closure``, ``kl``, ``aux_output``, a stateful term of yours).
+
+A graph network gives them as extra outputs of a model of the same layers
+(:func:`lossexp.training.rewire.with_layer_outputs`). A subclassed network's layers are reached
+through their calls instead: an :class:`OutputReader` tapped after each
+(:mod:`lossexp.training.call_taps`) keeps what the layer returned in this forward pass, and
+:class:`OutputView` runs the network and hands them over — the same tensors, in the same step, as a
+graph's extra outputs, so the term's gradient flows through them.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import keras
+
+from lossexp.errors import ConfigError, invalid_value
+from lossexp.losses.layer_paths import find_layer
+from lossexp.training.call_taps import hook_taps, taps_during
+from lossexp.training.rewire import SeveralOutputs, SharedLayer
+
+
+class NotCalled(ValueError):
+    """A layer whose output was asked for is not called in the network's forward pass."""
+
+    def __init__(self, layer: str) -> None:
+        super().__init__(f"layer {layer!r} is not called in the forward pass")
+        self.layer = layer
+
+
+#: why a layer's output cannot be read (see :func:`unreadable`)
+UNREADABLE = (SharedLayer, SeveralOutputs, NotCalled)
+
+
+def unreadable(component: str, error: ValueError, network: str) -> ConfigError:
+    """One line naming ``loss.<component>`` and why the layer it reads cannot be read (one of :data:`UNREADABLE`)."""
+    if isinstance(error, SharedLayer):
+        expected = "a layer the network calls once (its output is read; a shared layer has one output per use)"
+        got = f"{error.layer!r}, called {error.uses} times"
+    elif isinstance(error, SeveralOutputs):
+        expected = ("a layer of one output tensor (the term reads one; to read one of several, name it: "
+                    "keras.layers.Identity(name=…) after it in your network)")
+        got = f"{error.layer!r}, which returns {error.count} tensors"
+    else:
+        expected, got = f"a layer {network}'s call() calls (its output is read)", \
+            f"{error.layer!r}, which its forward pass does not call"
+    return invalid_value(f"loss.{component}", expected, got)
+
+
+class OutputReader(keras.layers.Layer):
+    """A pass-through layer keeping the tensors it is given in this forward pass, per thread (a
+    replica traces its step in a thread of its own), started afresh at each outermost call, where
+    Keras clears the layers' losses."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        object.__setattr__(self, "_latest", threading.local())  # not state Keras tracks or saves
+
+    def call(self, inputs: Any, mask: Any = None) -> Any:
+        self._latest.seen = [*getattr(self._latest, "seen", []), inputs]
+        return inputs
+
+    def _clear_losses(self) -> None:
+        super()._clear_losses()
+        self._latest.seen = []
+
+    def seen(self) -> List[Any]:
+        """What the layer returned at each of its calls in this thread's last forward pass."""
+        return list(getattr(self._latest, "seen", []))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+class OutputView:
+    """``network`` called as a graph's :func:`~lossexp.training.rewire.with_layer_outputs` model is:
+    ``{"y_pred": output, path: that layer's output, …}`` for the layers at ``paths``."""
+
+    def __init__(self, network: keras.Model, paths: Sequence[str]) -> None:
+        self.network = network
+        self.readers = {path: OutputReader(name=f"lossexp_reads_{path.replace('/', '_')}") for path in paths}
+        hook_taps(network, {path: [reader] for path, reader in self.readers.items()})
+
+    def __call__(self, x: Any, training: bool = False) -> Dict[str, Any]:
+        """Raises :class:`SharedLayer` for a layer called more than once, :class:`SeveralOutputs` for one
+        returning several tensors, :class:`NotCalled` for one the network's ``call`` does not call."""
+        y_pred = self.network(x, training=training)
+        outputs = {}
+        for path, reader in self.readers.items():
+            seen = reader.seen()
+            if not seen:
+                raise NotCalled(path)
+            if len(seen) > 1:
+                raise SharedLayer(path, len(seen))
+            if len(keras.tree.flatten(seen[0])) > 1:
+                raise SeveralOutputs(path, len(keras.tree.flatten(seen[0])))
+            outputs[path] = seen[0]
+        return {"y_pred": y_pred, **outputs}
+
+
+def output_shape(network: keras.Model, path: str) -> Tuple[Optional[int], ...]:
+    """The shape of what the layer at ``path`` returns, its batch axis None: a graph's layer's output
+    shape; a subclassed network's layer's from the input shape it was built on (``compute_output_shape``),
+    else read as the network is traced on the input shapes it was built on (a layer without weights:
+    an ``Activation``). Raises :class:`NotCalled` for a layer the traced ``call`` does not call."""
+    layer = find_layer(network, path)
+    if layer._inbound_nodes:
+        shape = layer.output.shape
+    else:
+        try:
+            shape = layer.compute_output_shape(**layer._build_shapes_dict)
+        except Exception:  # not built on a shape (no weights), or no compute_output_shape: traced
+            shape = _traced_shape(network, path)
+    return (None, *tuple(shape)[1:])
+
+
+def _traced_shape(network: keras.Model, path: str) -> Tuple[Optional[int], ...]:
+    """The shape the layer at ``path`` returns as ``network`` is traced on the input shapes it was built on."""
+    built_on = (network._build_shapes_dict or {}).values()
+    if len(built_on) != 1:
+        raise ConfigError(f"Invalid value for model: the output shape of layer {path!r} is known once "
+                          f"{network.name} is called on a batch (call it before composing it: network(x[:2]))")
+    reader = OutputReader(name="lossexp_reads_shape")
+    inputs = keras.tree.map_shape_structure(keras.KerasTensor, next(iter(built_on)))
+    with taps_during(network, {path: [reader]}):
+        network.compute_output_spec(inputs)
+        seen = reader.seen()
+    if not seen:
+        raise NotCalled(path)
+    return tuple(seen[0].shape)

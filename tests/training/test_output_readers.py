@@ -1,0 +1,168 @@
+"""A subclassed network's layer outputs for the components that read them
+(``lossexp.training.output_readers``): the same terms and the same SGD step as the functional network
+of the same weights, a masked sequence's too; a layer the term cannot read is one line naming it."""
+import keras
+import numpy as np
+import pytest
+
+from lossexp.errors import ConfigError
+from lossexp.losses.aux_output import AuxiliaryOutput
+from lossexp.losses.closure import Closure
+from lossexp.losses.kl import KLDivergence
+from lossexp.training.supervised import compose
+
+
+class Encoder(keras.Model):
+    """``hidden_1`` (tanh), then ``z_mean`` and ``z_log_var`` from it, and ``output`` of their sum."""
+
+    def __init__(self) -> None:
+        super().__init__(name="encoder")
+        self.hidden_1 = keras.layers.Dense(6, activation="tanh", name="hidden_1")
+        self.z_mean = keras.layers.Dense(2, name="z_mean")
+        self.z_log_var = keras.layers.Dense(2, name="z_log_var")
+        self.out = keras.layers.Dense(1, name="output")
+
+    def call(self, x):
+        h = self.hidden_1(x)
+        return self.out(keras.ops.concatenate([self.z_mean(h), self.z_log_var(h)], axis=-1))
+
+
+def both_networks():
+    """The subclassed :class:`Encoder` and the functional network of the same layers' weights."""
+    keras.utils.set_random_seed(0)
+    subclassed = Encoder()
+    subclassed(np.zeros((2, 4), "float32"))
+    inputs = keras.Input((4,))
+    h = keras.layers.Dense(6, activation="tanh", name="hidden_1")(inputs)
+    joined = keras.layers.Concatenate()([keras.layers.Dense(2, name="z_mean")(h), keras.layers.Dense(2, name="z_log_var")(h)])
+    functional = keras.Model(inputs, keras.layers.Dense(1, name="output")(joined))
+    for name in ("hidden_1", "z_mean", "z_log_var", "output"):
+        functional.get_layer(name).set_weights(subclassed.get_layer(name).get_weights())
+    return subclassed, functional
+
+
+def components():
+    return [Closure(name="closure", layer="hidden_1", fn="error_weighted", weight=0.3),
+            KLDivergence(name="kl", weight=0.2), AuxiliaryOutput(name="aux_output", layer="z_mean", weight=0.1)]
+
+
+def test_the_read_terms_and_one_sgd_step_are_the_functional_networks(regression_data):
+    """``closure`` (hidden_1), ``kl`` (z_mean, z_log_var) and ``aux_output`` (z_mean) read a subclassed
+    network's layers (each was one line refusing it): the same values as the functional network of
+    the same weights, and after one SGD step the same weights (the gradient flows through the reads)."""
+    x, y = regression_data
+    logs, weights = [], []
+    for network in both_networks():
+        model = compose(network, components())
+        model.compile(optimizer=keras.optimizers.SGD(0.05))
+        logs.append(model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True))
+        model.fit(x, y, batch_size=len(x), epochs=1, verbose=0, shuffle=False)
+        weights.append(network.get_weights())
+    for key in ("term/closure", "term/kl", "term/aux_output", "loss"):
+        np.testing.assert_allclose(logs[0][key], logs[1][key], rtol=1e-6)
+    h = np.tanh(x.astype(np.float64) @ both_networks()[0].get_layer("hidden_1").kernel.numpy()
+                + both_networks()[0].get_layer("hidden_1").bias.numpy())
+    assert logs[0]["term/closure"] != pytest.approx(np.mean(h ** 2), rel=1e-3)  # error-weighted, not plain
+    for mine, graph in zip(*weights):
+        np.testing.assert_allclose(mine, graph, rtol=1e-5, atol=1e-7)
+
+
+def test_a_masked_sequences_read_output_keeps_its_mask():
+    """``aux_output`` on an ``LSTM(return_sequences=True)`` after ``Embedding(mask_zero=True)``: the
+    padded steps left out, as in the functional network (NumPy: Σ over the real steps of h²)."""
+
+    class Tagger(keras.Model):
+        def __init__(self) -> None:
+            super().__init__(name="tagger")
+            self.embed = keras.layers.Embedding(10, 3, mask_zero=True)
+            self.rnn = keras.layers.LSTM(4, return_sequences=True, name="rnn")
+            self.out = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.out(self.rnn(self.embed(x)))
+
+    keras.utils.set_random_seed(0)
+    x = np.array([[3, 4, 5, 0, 0], [1, 2, 0, 0, 0], [6, 7, 8, 9, 2]], "int32")
+    network = Tagger()
+    network(x)
+    h = network.rnn(network.embed(x)).numpy().astype(np.float64)
+    real = (x > 0)[..., None]
+    model = compose(network, [AuxiliaryOutput(name="aux_output", layer="rnn", loss="sum_squares")])
+    model.compile(optimizer=keras.optimizers.SGD(0.0))
+    logs = model.evaluate(x, np.zeros((3, 5, 1), "float32"), batch_size=3, verbose=0, return_dict=True)
+    per_example = np.sum(h ** 2 * real, axis=(1, 2))
+    np.testing.assert_allclose(logs["term/aux_output"], np.mean(per_example), rtol=1e-5)
+
+
+class Twice(keras.Model):
+    """``hidden_1`` called on the input and on its own output; ``spare`` never called."""
+
+    def __init__(self) -> None:
+        super().__init__(name="twice")
+        self.hidden_1 = keras.layers.Dense(4, name="hidden_1")
+        self.spare = keras.layers.Dense(4, name="spare")
+        self.out = keras.layers.Dense(1, name="output")
+
+    def call(self, x):
+        return self.out(self.hidden_1(self.hidden_1(x)))
+
+
+@pytest.mark.parametrize("layer, message", [
+    ("hidden_1", r"^Invalid value for loss.closure: expected a layer the network calls once .* got \"'hidden_1', "
+                 r"called 2 times\"$"),
+    ("spare", r"^Invalid value for loss.closure: expected a layer twice's call\(\) calls \(its output is read\), "
+              r"got \"'spare', which its forward pass does not call\"$"),
+])
+def test_a_layer_that_cannot_be_read_is_one_line_on_the_first_forward_pass(regression_data, layer, message):
+    x, y = regression_data
+    network = Twice()
+    network(x[:2])
+    model = compose(network, [Closure(name="closure", layer=layer)])
+    with pytest.raises(ConfigError, match=message):
+        model.forward(x[:4], training=False)
+
+
+def test_a_subclassed_networks_layers_of_two_shapes_are_one_line_for_kl(regression_data):
+    """``kl``'s layers must be of one shape: a subclassed network's too, as it is composed."""
+    x, _ = regression_data
+    network = Encoder()
+    network(x[:2])
+    with pytest.raises(ConfigError, match=r"^Invalid value for loss.kl.log_var_layer: expected a layer with the "
+                                          r"output shape of hidden_1 \(None, 6\), got 'z_mean \(None, 2\)'$"):
+        compose(network, [KLDivergence(name="kl", mean_layer="hidden_1", log_var_layer="z_mean")])
+
+
+class Sequence(keras.Model):
+    """Embedding, LSTM (sequences), an Activation (no weights: not built on a shape) and a Dense."""
+
+    def __init__(self) -> None:
+        super().__init__(name="sequence")
+        self.embed = keras.layers.Embedding(10, 3, name="embed")
+        self.rnn = keras.layers.LSTM(4, return_sequences=True, name="rnn")
+        self.act = keras.layers.Activation("relu", name="act")
+        self.unused = keras.layers.Activation("relu", name="unused")
+        self.out = keras.layers.Dense(2, name="output")
+
+    def call(self, x):
+        return self.out(self.act(self.rnn(self.embed(x))))
+
+
+def test_a_layers_output_shape_is_the_functional_networks_and_reading_it_leaves_no_tap():
+    """``LossComponent.output_shape`` (a state sized by a layer's width, in ``attach``) of a subclassed
+    network's layers equals ``layer.output.shape`` of the functional network of the same layers — from
+    the shape a layer was built on, or traced for one without weights; a layer never called is one line."""
+    network = Sequence()
+    network(np.ones((2, 5), "int32"))
+    component = Closure(name="closure")
+    shapes = {name: component.output_shape(network, name) for name in ("embed", "rnn", "act", "output")}
+    assert "call" not in vars(network.act) and len(network.layers) == 5  # the traced read took its tap off
+    inputs = keras.Input((5,), dtype="int32")
+    outputs = inputs
+    for layer in (network.embed, network.rnn, network.act, network.out):  # the same layers, in a graph (after:
+        outputs = layer(outputs)  # a layer called in a graph has an output, which output_shape would read)
+    functional = keras.Model(inputs, outputs)
+    assert shapes == {name: tuple(functional.get_layer(name).output.shape) for name in shapes}
+    with pytest.raises(ConfigError, match=r"^Invalid value for loss.closure: expected a layer sequence's call\(\) "
+                                          r"calls \(its output is read\), got \"'unused', which its forward pass "
+                                          r"does not call\"$"):
+        component.output_shape(network, "unused")
