@@ -42,7 +42,7 @@ from keras import ops
 
 from lossexp import metric_names
 from lossexp.errors import ConfigError, invalid_value
-from lossexp.losses.layer_paths import custom_layer_holding, find_layer, nested_path
+from lossexp.losses.layer_paths import find_layer, nested_path
 from lossexp.losses.state import check_recorded_state
 from lossexp.losses.weight_spec import parse_weight
 from lossexp.losses.weighting import Weighting
@@ -348,8 +348,8 @@ class LossComponent(keras.layers.Layer):
         self.require(value in choices, option, "one of " + ", ".join(choices), value)
         return value
 
-    #: whether the component's layer options may name a layer inside a nested model by its path
-    #: (``backbone/hidden``): taps and weight-space terms can; terms reading outputs cannot
+    #: whether the component's layer options may name a layer inside a nested model or a layer of the
+    #: user's by its path (``backbone/hidden``): taps and weight-space terms can; terms reading outputs cannot
     reaches_nested_layers: ClassVar[bool] = False
 
     def require_layers(self, network: keras.Model, names: Sequence[str], option: str = "layers",
@@ -364,16 +364,13 @@ class LossComponent(keras.layers.Layer):
             if name in existing or (self.reaches_nested_layers and "/" in name and find_layer(network, name)):
                 continue
             path = nested_path(network, name.rpartition("/")[2])
+            inside = path.rpartition("/")[0] if path else ""
             if path and self.reaches_nested_layers:
-                where = f" (it is inside a nested model: name it {path!r})"
+                where = f" (it is inside {inside!r}: name it {path!r})"
             elif path:
-                it = "it is inside a nested model" if path == name else f"it is {path!r}, inside a nested model"
+                it = f"it is inside {inside!r}" if path == name else f"it is {path!r}, inside {inside!r}"
                 where = (f" ({it}: {self.option_key(option)} takes the network's own layers, so name "
                          f"{path.partition('/')[0]!r} or build the network flat)")
-            elif custom_layer_holding(network, name.rpartition("/")[2]):
-                holder = custom_layer_holding(network, name.rpartition("/")[2])
-                where = (f" (it is inside your layer {holder!r}, a keras.layers.Layer, whose inner layers have no "
-                         f"path — only a nested keras.Model's do: name {holder!r}, or make it a keras.Model)")
             elif self._is_default(option, name):
                 where = (f" (it is {self.option_key(option)}'s default, a layer of lossexp's own mlp and cnn: "
                          f"name a layer of yours)")

@@ -48,7 +48,7 @@ from lossexp.training.devices import loss_scaled, replicas
 from lossexp.training.network_metrics import networks_own_metrics
 from lossexp.training.output_readers import UNREADABLE, OutputView, unreadable
 from lossexp.training.call_taps import has_graph
-from lossexp.training.rewire import insert_taps, taps_of, with_layer_outputs
+from lossexp.training.rewire import insert_taps, taps_of, untapped, with_layer_outputs, without_taps
 from lossexp.training.sparse_gradients import rows_summed
 from lossexp.training import step_values
 from lossexp.training.weight_decay import spare
@@ -541,6 +541,6 @@ class ComposedModel(keras.Model):
             from lossexp import registry
 
             weighting = registry.get("weighting", weighting["name"]).resolve()(**weighting["options"])
-        if not has_graph(network):  # its taps were on its layers' calls, not in its config: tapped again
-            network = insert_taps(network, taps_of(components, network))
+        if untapped(network, components):  # taps on layers' calls (a subclassed network's, a custom layer's inner
+            network = insert_taps(without_taps(network), taps_of(components, network))  # one's) are not in a config
         return cls(network, components, weighting=weighting, **config)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterator, List, Sequence
 import keras
 
 from lossexp.losses.base import OUTPUT, LossTap
+from lossexp.losses.layer_paths import find_layer
 from lossexp.training.call_taps import has_graph, hook_taps, remove_taps
 
 
@@ -48,6 +49,13 @@ def taps_of(components: Sequence[Any], network: keras.Model) -> Dict[str, List[L
     return taps
 
 
+def untapped(network: keras.Model, components: Sequence[Any]) -> bool:
+    """Whether a tap of ``components`` is not in ``network`` (a network reloaded from its config, which
+    holds a graph's taps but not those on a layer's call: :mod:`lossexp.training.call_taps`)."""
+    return any(find_layer(network, component.tap_path(layer)) is None
+               for component in components for layer in component.insert_after())
+
+
 def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.Model:
     """Return ``network`` with ``taps[path]`` applied, in order, to the output of the layer at ``path``
     (a name, or ``outer/inner`` inside a nested functional model, which is rebuilt with its taps). A
@@ -66,7 +74,7 @@ def insert_taps(network: keras.Model, taps: Dict[str, List[LossTap]]) -> keras.M
 
     def call_function(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
         name = layer.name
-        if name in nested:  # a nested model with taps inside: called as rebuilt (once, if shared)
+        if name in nested:  # a nested model or layer with taps inside: called as rebuilt (once, if shared)
             if name not in rebuilt:
                 rebuilt[name] = insert_taps(layer, nested[name])
             layer = rebuilt[name]
@@ -96,7 +104,7 @@ def without_taps(network: keras.Model) -> keras.Model:
     def call_function(layer: keras.layers.Layer, *args: Any, **kwargs: Any) -> Any:
         if isinstance(layer, LossTap):
             return args[0]
-        if isinstance(layer, keras.Model) and holds_taps(layer):
+        if holds_taps(layer):  # a nested model rebuilt; a layer it cannot rewire, restored in place
             layer = rebuilt.setdefault(layer.name, without_taps(layer))
         return layer(*args, **kwargs)
 
