@@ -9,13 +9,47 @@ them with, so a network whose keys and layer names differ trains as Keras' ``fit
 """
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any, List, Optional
+
+import keras
+
+#: where a subclassed network's traced output structure is kept (traced once per network object)
+TRACED = "_lossexp_traced_outputs"
 
 
 def output_names(network: Any) -> List[str]:
     """The names of ``network``'s outputs in the order of ``network.outputs``: a functional network's
-    dict keys (sorted, as Keras flattens a dict), else ``network.output_names`` (empty if it has none)."""
+    dict keys (sorted, as Keras flattens a dict) — a subclassed network's, whose ``call`` returns a
+    dict, traced once on the input shapes it was built on — else ``network.output_names`` (empty if
+    it has none)."""
     structure = getattr(network, "_outputs_struct", None)  # a functional network's outputs as built
+    if structure is None and not getattr(network, "output_names", None):
+        structure = traced_outputs(network)
     if isinstance(structure, dict):
         return sorted(str(key) for key in structure)
     return list(getattr(network, "output_names", None) or [])
+
+
+def built_on(network: Any) -> Optional[Any]:
+    """Symbolic inputs of a network: a graph's own, or of the shapes a network without one was first
+    called on (None if unknown: not built, or built by ``build()`` on several shapes)."""
+    if getattr(network, "_outputs_struct", None) is not None:  # a functional network
+        return network.input
+    shapes = list((getattr(network, "_build_shapes_dict", None) or {}).values())
+    return keras.tree.map_shape_structure(keras.KerasTensor, shapes[0]) if len(shapes) == 1 else None
+
+
+def traced_outputs(network: Any) -> Any:
+    """The structure of what a subclassed network's ``call`` returns (KerasTensors), traced on
+    :func:`built_on` once and kept on the network; None when it cannot be traced (Keras learns a
+    dict's keys only at the first batch: lossexp names outputs before)."""
+    if not isinstance(network, keras.Model):
+        return None
+    if TRACED not in vars(network):
+        inputs = built_on(network)
+        try:
+            traced = network.compute_output_spec(inputs) if inputs is not None else None
+        except Exception:  # a call that cannot run on symbolic inputs: its outputs are named by its first batch
+            traced = None
+        object.__setattr__(network, TRACED, traced)
+    return vars(network)[TRACED]

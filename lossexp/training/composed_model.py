@@ -206,6 +206,11 @@ class ComposedModel(keras.Model):
         self.composition = Composition(self.components)
         self.task_loss = task_loss
         self.split_outputs = list(split_outputs) if split_outputs else None
+        # whether the network adds losses no component reports: said by the caller, who ran a forward
+        # pass (an add_loss in a call shows only then), or seen now (regularizers show without one) —
+        # before anything below traces the network (its outputs' names, a layer's shape), which clears them
+        self.has_other_losses = bool(unowned_losses(network, self.components)) if other_losses is None \
+            else bool(other_losses)
         names = output_names(network)
         if self.split_outputs and (task_loss is None or len(names) < 2 or not set(self.split_outputs) <= set(names)):
             raise invalid_value("task.split_outputs", f"outputs of a network of several outputs with a task loss "
@@ -217,10 +222,6 @@ class ComposedModel(keras.Model):
         needed = sorted({name for c in self.components for name in c.outputs_needed()})
         # Not an attribute Keras tracks: it shares every layer with ``network``, which is saved.
         object.__setattr__(self, "_with_outputs", self._output_view(needed) if needed else None)
-        # whether the network adds losses no component reports: said by the caller, who ran a forward
-        # pass (an add_loss in a call shows only then), or seen now (regularizers show without one)
-        self.has_other_losses = bool(unowned_losses(network, self.components)) if other_losses is None \
-            else bool(other_losses)
         task = [metric_names.loss(metric_names.TASK)] if self.has_task else []
         self.breakdown = RunningMeans(task + self.composition.metric_names()
                                       + (["loss/other"] if self.has_other_losses else []), name="breakdown")

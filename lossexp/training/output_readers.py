@@ -17,6 +17,7 @@ import keras
 
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.losses.layer_paths import find_layer
+from lossexp.models.outputs import built_on
 from lossexp.training.call_taps import hook_taps, taps_during
 from lossexp.training.rewire import SeveralOutputs, SharedLayer
 
@@ -118,14 +119,16 @@ def output_shape(network: keras.Model, path: str) -> Tuple[Optional[int], ...]:
 
 def _traced_shape(network: keras.Model, path: str) -> Tuple[Optional[int], ...]:
     """The shape the layer at ``path`` returns as ``network`` is traced on the input shapes it was built on."""
-    built_on = (network._build_shapes_dict or {}).values()
-    if len(built_on) != 1:
+    inputs = built_on(network)
+    if inputs is None:
         raise ConfigError(f"Invalid value for model: the output shape of layer {path!r} is known once "
                           f"{network.name} is called on a batch (call it before composing it: network(x[:2]))")
+    import tensorflow as tf
+
+    specs = keras.tree.map_structure(lambda tensor: tf.TensorSpec(tensor.shape, tensor.dtype), inputs)
     reader = OutputReader(name="lossexp_reads_shape")
-    inputs = keras.tree.map_shape_structure(keras.KerasTensor, next(iter(built_on)))
-    with taps_during(network, {path: [reader]}):
-        network.compute_output_spec(inputs)
+    with taps_during(network, {path: [reader]}):  # every layer's call runs as the function is traced
+        tf.function(lambda x: network(x, training=False)).get_concrete_function(specs)
         seen = reader.seen()
     if not seen:
         raise NotCalled(path)

@@ -166,3 +166,55 @@ def test_a_layers_output_shape_is_the_functional_networks_and_reading_it_leaves_
                                           r"calls \(its output is read\), got \"'unused', which its forward pass "
                                           r"does not call\"$"):
         component.output_shape(network, "unused")
+
+
+class Doubling(keras.layers.Layer):
+    """A layer of the user's without weights or ``compute_output_shape``: ``[t, t]`` on the last axis."""
+
+    def call(self, x):
+        return keras.ops.concatenate([x, x], axis=-1)
+
+
+class Widening(keras.layers.Layer):
+    """A block of the user's holding ``wide``, a :class:`Doubling` (never built on a shape)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.wide = Doubling(name="wide")
+
+    def call(self, x):
+        return self.wide(x)
+
+
+def test_an_inner_layers_output_shape_in_a_functional_network_is_traced_on_its_inputs():
+    inputs = keras.Input((3,))
+    network = keras.Model(inputs, keras.layers.Dense(1)(Widening(name="block")(inputs)))
+    assert Closure(name="closure").output_shape(network, "block/wide") == (None, 6)
+
+
+def test_a_subclassed_network_returning_a_dict_names_its_outputs_by_its_keys(regression_data):
+    """Its outputs named before a batch runs, as a functional network's: the task loss per output and
+    split_outputs' parts (it failed mid-fit with "None values not supported")."""
+    import lossexp
+    from lossexp.models.outputs import output_names
+
+    class TwoHeads(keras.Model):
+        def __init__(self) -> None:
+            super().__init__(name="two_heads")
+            self.hidden_1 = keras.layers.Dense(8, activation="tanh", name="hidden_1")
+            self.first = keras.layers.Dense(1, name="first")
+            self.second = keras.layers.Dense(2, name="second")
+
+        def call(self, x):
+            h = self.hidden_1(x)
+            return {"value": self.first(h), "pair": self.second(h)}
+
+    x, y = regression_data
+    network = TwoHeads()
+    network(x[:2])
+    assert output_names(network) == ["pair", "value"]
+    targets = {"value": y, "pair": np.concatenate([y, -y], axis=1)}
+    history, _ = lossexp.fit(network, (x, targets), loss=["activity"], task={"split_outputs": True},
+                             trainer={"epochs": 1, "verbose": 0}, tracking={"enabled": False})
+    assert {"pair_loss", "value_loss", "term/activity"} <= set(history)
+    assert history["loss/task"][-1] == pytest.approx(history["pair_loss"][-1] + history["value_loss"][-1], rel=1e-5)
