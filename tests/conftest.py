@@ -309,6 +309,28 @@ def subclassed_network(activation: Optional[str] = "relu", name: str = "subclass
     return Subclassed()
 
 
+def masked_tagger():
+    """A subclassed tagger built on three padded sequences: ``Embedding(mask_zero=True)``, ``rnn`` (an
+    ``LSTM(return_sequences=True)``) and a Dense; returns (network, the sequences, rnn's output as float64)."""
+    import keras
+
+    class Tagger(keras.Model):
+        def __init__(self) -> None:
+            super().__init__(name="tagger")
+            self.embed = keras.layers.Embedding(10, 3, mask_zero=True)
+            self.rnn = keras.layers.LSTM(4, return_sequences=True, name="rnn")
+            self.out = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.out(self.rnn(self.embed(x)))
+
+    keras.utils.set_random_seed(0)
+    x = np.array([[3, 4, 5, 0, 0], [1, 2, 0, 0, 0], [6, 7, 8, 9, 2]], "int32")
+    network = Tagger()
+    network(x)
+    return network, x, network.rnn(network.embed(x)).numpy().astype(np.float64)
+
+
 def output_first_network(units: int, activation, **kwargs):
     """A subclassed network whose output layer (``units``, ``activation``) is created — tracked —
     before its hidden ReLU layer: its last tracked layer is not its output layer."""

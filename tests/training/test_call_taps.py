@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import masked_tagger
 from lossexp.losses.activity import ActivityPenalty
 from lossexp.losses.base import LossTap
 from lossexp.training.call_taps import has_graph, remove_taps
@@ -94,26 +95,13 @@ def test_a_masked_sequence_is_penalised_on_its_real_steps_only():
     """A subclassed network of ``Embedding(mask_zero=True)`` and an ``LSTM(return_sequences=True)``:
     the tap gets the LSTM output's mask (Keras sets it after ``call``; the wrapped ``call`` computes it)."""
 
-    class Tagger(keras.Model):
-        def __init__(self) -> None:
-            super().__init__(name="tagger")
-            self.embed = keras.layers.Embedding(10, 3, mask_zero=True)
-            self.rnn = keras.layers.LSTM(4, return_sequences=True, name="rnn")
-            self.out = keras.layers.Dense(1)
-
-        def call(self, x):
-            return self.out(self.rnn(self.embed(x)))
-
-    keras.utils.set_random_seed(0)
-    x = np.array([[3, 4, 5, 0, 0], [1, 2, 0, 0, 0], [6, 7, 8, 9, 2]], "int32")
-    network = Tagger()
-    network(x)
+    network, x, h = masked_tagger()
     mask = (x > 0).astype(np.float64)[..., None]
-    expected = np.sum(network.rnn(network.embed(x)).numpy().astype(np.float64) ** 2 * mask) / len(x)
+    expected = np.sum(h ** 2 * mask) / len(x)
     model = compose(network, [ActivityPenalty(name="activity", layers=["rnn"])])
     logs = evaluated(model, x, np.zeros((3, 5, 1), "float32"))
     np.testing.assert_allclose(logs["term/activity"], expected, rtol=1e-5)
-    unmasked = np.sum(network.rnn(network.embed(x)).numpy().astype(np.float64) ** 2) / len(x)
+    unmasked = np.sum(h ** 2) / len(x)
     assert abs(unmasked - expected) > 1e-3 * expected  # the padding's steps would have counted
 
 

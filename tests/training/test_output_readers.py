@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import masked_tagger
 from lossexp.errors import ConfigError
 from lossexp.losses.aux_output import AuxiliaryOutput
 from lossexp.losses.closure import Closure
@@ -71,21 +72,7 @@ def test_a_masked_sequences_read_output_keeps_its_mask():
     """``aux_output`` on an ``LSTM(return_sequences=True)`` after ``Embedding(mask_zero=True)``: the
     padded steps left out, as in the functional network (NumPy: Σ over the real steps of h²)."""
 
-    class Tagger(keras.Model):
-        def __init__(self) -> None:
-            super().__init__(name="tagger")
-            self.embed = keras.layers.Embedding(10, 3, mask_zero=True)
-            self.rnn = keras.layers.LSTM(4, return_sequences=True, name="rnn")
-            self.out = keras.layers.Dense(1)
-
-        def call(self, x):
-            return self.out(self.rnn(self.embed(x)))
-
-    keras.utils.set_random_seed(0)
-    x = np.array([[3, 4, 5, 0, 0], [1, 2, 0, 0, 0], [6, 7, 8, 9, 2]], "int32")
-    network = Tagger()
-    network(x)
-    h = network.rnn(network.embed(x)).numpy().astype(np.float64)
+    network, x, h = masked_tagger()
     real = (x > 0)[..., None]
     model = compose(network, [AuxiliaryOutput(name="aux_output", layer="rnn", loss="sum_squares")])
     model.compile(optimizer=keras.optimizers.SGD(0.0))
