@@ -6,7 +6,9 @@ A graph network gives them as extra outputs of a model of the same layers
 through their calls instead: an :class:`OutputReader` tapped after each
 (:mod:`lossexp.training.call_taps`) keeps what the layer returned in this forward pass, and
 :class:`OutputView` runs the network and hands them over — the same tensors, in the same step, as a
-graph's extra outputs, so the term's gradient flows through them.
+graph's extra outputs, so the term's gradient flows through them. Why a layer's output cannot be
+read — called twice, several tensors, never called — is an exception here for either kind of network
+(:func:`unreadable` makes it one line), and :func:`output_shape` gives any network's layer's shape.
 """
 from __future__ import annotations
 
@@ -19,7 +21,24 @@ from lossexp.errors import ConfigError, invalid_value
 from lossexp.losses.layer_paths import find_layer
 from lossexp.models.outputs import built_on
 from lossexp.training.call_taps import hook_taps, taps_during
-from lossexp.training.rewire import SeveralOutputs, SharedLayer
+
+
+class SharedLayer(ValueError):
+    """A layer whose output was asked for is called more than once in the graph: it has one output
+    per use, not one output."""
+
+    def __init__(self, layer: str, uses: int) -> None:
+        super().__init__(f"layer {layer!r} is called {uses} times")
+        self.layer, self.uses = layer, uses
+
+
+class SeveralOutputs(ValueError):
+    """A layer whose output was asked for returns several tensors (an ``LSTM(return_state=True)``):
+    a term that reads one tensor cannot know which."""
+
+    def __init__(self, layer: str, count: int) -> None:
+        super().__init__(f"layer {layer!r} returns {count} tensors")
+        self.layer, self.count = layer, count
 
 
 class NotCalled(ValueError):

@@ -16,6 +16,7 @@ import keras
 from lossexp.losses.base import OUTPUT, LossTap
 from lossexp.losses.layer_paths import find_layer
 from lossexp.training.call_taps import has_graph, hook_taps, remove_taps
+from lossexp.training.output_readers import SeveralOutputs, SharedLayer
 
 
 @contextlib.contextmanager
@@ -109,24 +110,6 @@ def without_taps(network: keras.Model) -> keras.Model:
         return layer(*args, **kwargs)
 
     return _rebuilt(network, call_function)
-
-
-class SharedLayer(ValueError):
-    """A layer whose output was asked for is called more than once in the graph: it has one output
-    per use, not one output."""
-
-    def __init__(self, layer: str, uses: int) -> None:
-        super().__init__(f"layer {layer!r} is called {uses} times")
-        self.layer, self.uses = layer, uses
-
-
-class SeveralOutputs(ValueError):
-    """A layer whose output was asked for returns several tensors (an ``LSTM(return_state=True)``):
-    a term that reads one tensor cannot know which."""
-
-    def __init__(self, layer: str, count: int) -> None:
-        super().__init__(f"layer {layer!r} returns {count} tensors")
-        self.layer, self.count = layer, count
 
 
 def with_layer_outputs(network: keras.Model, names: Sequence[str]) -> keras.Model:

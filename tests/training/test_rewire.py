@@ -150,7 +150,7 @@ def test_a_tap_inside_a_nested_model_shared_by_two_inputs_sums_both_uses():
 def test_reading_the_output_of_a_shared_layer_is_one_line_naming_it():
     from lossexp.errors import ConfigError
     from lossexp.losses.closure import Closure
-    from lossexp.training.rewire import SharedLayer
+    from lossexp.training.output_readers import SharedLayer
     from lossexp.training.supervised import compose
 
     a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
@@ -166,7 +166,7 @@ def test_reading_the_output_of_a_shared_layer_is_one_line_naming_it():
 def test_reading_the_output_of_a_layer_of_several_tensors_is_one_line_naming_it():
     from lossexp.errors import ConfigError
     from lossexp.losses.closure import Closure
-    from lossexp.training.rewire import SeveralOutputs
+    from lossexp.training.output_readers import SeveralOutputs
     from lossexp.training.supervised import compose
 
     inputs = keras.Input((6, 2))
