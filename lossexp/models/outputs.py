@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any, List, Optional
 
-import keras
-
 #: where a subclassed network's traced output structure is kept (traced once per network object)
 TRACED = "_lossexp_traced_outputs"
 
@@ -35,6 +33,8 @@ def built_on(network: Any) -> Optional[Any]:
     called on (None if unknown: not built, or built by ``build()`` on several shapes)."""
     if getattr(network, "_outputs_struct", None) is not None:  # a functional network
         return network.input
+    import keras  # here: names are read where TensorFlow is not imported (the CLI's config checks)
+
     shapes = list((getattr(network, "_build_shapes_dict", None) or {}).values())
     return keras.tree.map_shape_structure(keras.KerasTensor, shapes[0]) if len(shapes) == 1 else None
 
@@ -43,7 +43,7 @@ def traced_outputs(network: Any) -> Any:
     """The structure of what a subclassed network's ``call`` returns (KerasTensors), traced on
     :func:`built_on` once and kept on the network; None when it cannot be traced (Keras learns a
     dict's keys only at the first batch: lossexp names outputs before)."""
-    if not isinstance(network, keras.Model):
+    if not callable(getattr(network, "compute_output_spec", None)):  # not a keras.Model: nothing to trace
         return None
     if TRACED not in vars(network):
         inputs = built_on(network)
