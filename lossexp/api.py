@@ -157,20 +157,37 @@ def components(loss: Union[str, LossEntry, Iterable[LossEntry]], trainer_keys: S
 def by_output_name(data: Any, network: Any) -> Any:
     """``(x, [y1, y2, …])`` and ``(x, y, [w1, w2, …])`` for a network of several outputs, as Keras takes
     them: the targets, and sample weights given one array per output, as dicts by the network's output
-    names, in order (anything else unchanged)."""
+    names, in order (anything else unchanged). A subclassed network not built yet has no names: a list
+    of arrays of one value per example each is named by position, as its outputs are once built
+    (:func:`lossexp.models.outputs.positional_names`)."""
     if not (isinstance(data, tuple) and len(data) in (2, 3)):
         return data
     import numpy as np
 
-    from lossexp.models.outputs import output_names
+    from lossexp.models.outputs import output_names, positional_names
 
     names = output_names(network)
+    examples = _examples(data[0])
 
     def named(value: Any) -> Any:
-        several = isinstance(value, (list, tuple)) and len(value) == len(names) >= 2
-        return dict(zip(names, value)) if several and all(np.ndim(v) >= 1 for v in value) else value
+        if not (isinstance(value, (list, tuple)) and len(value) >= 2 and all(np.ndim(v) >= 1 for v in value)):
+            return value
+        if names:
+            return dict(zip(names, value)) if len(value) == len(names) else value
+        per_output = network is not None and examples is not None and len(value) != examples \
+            and all(len(v) == examples for v in value)
+        return dict(zip(positional_names(len(value)), value)) if per_output else value
 
     return (data[0], named(data[1]), *(named(w) for w in data[2:]))
+
+
+def _examples(x: Any) -> Optional[int]:
+    """How many examples the inputs ``x`` hold: the length of their first array (None if unknown)."""
+    import numpy as np
+
+    while isinstance(x, (list, tuple, dict)) and len(x) > 0:
+        x = next(iter(x.values())) if isinstance(x, dict) else x[0]
+    return len(x) if np.ndim(x) >= 1 else None
 
 
 def _resumed_directory(run_id: str, config: Any, resolved: Dict[str, Any]) -> Path:

@@ -1036,3 +1036,47 @@ def test_a_py_dataset_of_the_projects_raising_in_its_first_batches_is_one_line_n
     assert str(raised.value) == (f"Your code failed reading the data at {tmp_path / 'shards.py'}:11 (in __getitem__): "
                                  "ValueError: corrupt shard 1")
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("form", ["subclassed", "functional"])
+def test_a_network_of_a_list_of_outputs_trains_on_targets_and_weights_listed_in_its_order(form, tmp_path,
+                                                                                          monkeypatch):
+    """Keras pairs a list of outputs with a list of targets by position. A subclassed network has no
+    output names: lossexp names them ``output_0``, ``output_1`` — also before the network is built (the
+    fit refused its list of targets). Each head's held-out loss is NumPy's on the trained network, with
+    each head's own sample weights (a list of weights failed mid-step with ``KeyError: 0`` for any
+    network of a list of outputs); the functional network's heads are named as the subclassed one's."""
+    import keras
+
+    class ValueAndClass(keras.Model):
+        def __init__(self) -> None:
+            super().__init__(name="value_and_class")
+            self.hidden = keras.layers.Dense(8, activation="tanh")
+            self.value, self.classes = keras.layers.Dense(1), keras.layers.Dense(3)
+
+        def call(self, x):
+            h = self.hidden(x)
+            return [self.value(h), self.classes(h)]
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(2)
+    x, xv = rng.normal(size=(64, 4)).astype("float32"), rng.normal(size=(30, 4)).astype("float32")
+    targets = [x.sum(1, keepdims=True), np.argmax(x[:, :3], axis=1)]
+    held_out = [xv.sum(1, keepdims=True), np.argmax(xv[:, :3], axis=1)]
+    weights = [rng.uniform(0.5, 1.5, size=30).astype("float32"), rng.uniform(0.5, 1.5, size=30).astype("float32")]
+    network = ValueAndClass()
+    if form == "functional":
+        inputs = keras.Input((4,))
+        hidden = keras.layers.Dense(8, activation="tanh")(inputs)
+        network = keras.Model(inputs, [keras.layers.Dense(1, name="output_0")(hidden),
+                                       keras.layers.Dense(3, name="output_1")(hidden)])
+    history, _ = lossexp.fit(network, (x, targets), validation_data=(xv, held_out, weights), loss=["hist_avg"],
+                             task={"loss": {"output_0": "mse", "output_1": "sparse_categorical_crossentropy"}},
+                             trainer={"epochs": 2, "verbose": 0, "batch_size": 30}, tracking={"enabled": False})
+    value, logits = (np.asarray(out, dtype="float64") for out in network(xv))
+    squared = np.sum(weights[0] * (value[:, 0] - held_out[0][:, 0]) ** 2) / 30
+    cross_entropy = np.sum(weights[1] * numpy_cross_entropy(logits, held_out[1])) / 30
+    assert history["val_output_0_loss"][-1] == pytest.approx(squared, rel=1e-4)
+    assert history["val_output_1_loss"][-1] == pytest.approx(cross_entropy, rel=1e-4)
+    assert history["val_loss/task"][-1] == pytest.approx(squared + cross_entropy, rel=1e-4)
+    assert "output_1_accuracy" in history and "loss/hist_avg" in history

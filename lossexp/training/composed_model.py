@@ -400,7 +400,7 @@ class ComposedModel(keras.Model):
         ``x``: the batch's inputs, which the components see as ``context.x``."""
         task = zero()
         if self.has_task:
-            task = ops.cast(self._compile_loss(y, y_pred, sample_weight), "float32")
+            task = ops.cast(self._compile_loss(y, y_pred, self._listed_like(y_pred, sample_weight)), "float32")
             task_parts = self._output_losses(y, y_pred, sample_weight) if self.split_outputs else [task]
             if replicas() > 1:  # Keras divided its compiled loss by the replicas already (as every Keras loss)
                 task, task_parts = task * replicas(), [part * replicas() for part in task_parts]
@@ -428,6 +428,14 @@ class ComposedModel(keras.Model):
         self.breakdown.update_state(breakdown, sample_weight=batch_size(y_pred),
                                     step=context.step if training else None)
         return StepLoss(total, composed.terms, parts, composed.gradients)
+
+    def _listed_like(self, y_pred: Any, sample_weight: Any) -> Any:
+        """Per-output sample weights by output name, as a list in the outputs' order when the network
+        returns a list: Keras' compiled loss reorders a dict of targets for a list of outputs, not a
+        dict of weights (it failed mid-step with ``KeyError: 0``)."""
+        if isinstance(y_pred, (list, tuple)) and isinstance(sample_weight, dict):
+            return [sample_weight.get(name) for name in self.output_names]
+        return sample_weight
 
     def _output_losses(self, y: Any, y_pred: Any, sample_weight: Any) -> List[Any]:
         """Each split output's weighted task loss, as the compiled loss computes it (their sum is it)."""
