@@ -46,7 +46,8 @@ class AuxiliaryOutput(LossComponent):
     The extra output exists in the train and test steps only (``predict`` returns the model's
     own output). The term applies in training and validation.
 
-    Options: ``weight``; ``layer``; ``loss``; ``target``.
+    Options: ``weight``; ``layer`` (a layer of the model, or its path inside a nested model:
+    ``backbone/block_3``); ``loss``; ``target``.
     """
 
     def __init__(self, weight: Any = 0.001, layer: str = "hidden_1", loss: str = "sum_squares",

@@ -349,7 +349,8 @@ class LossComponent(keras.layers.Layer):
         return value
 
     #: whether the component's layer options may name a layer inside a nested model or a layer of the
-    #: user's by its path (``backbone/hidden``): taps and weight-space terms can; terms reading outputs cannot
+    #: user's by its path (``backbone/hidden``): taps and weight-space terms that find their layers by
+    #: path (``find_layer``) say so; a layer whose output the component reads (``outputs_needed``) always may
     reaches_nested_layers: ClassVar[bool] = False
 
     def require_layers(self, network: keras.Model, names: Sequence[str], option: str = "layers",
@@ -361,11 +362,12 @@ class LossComponent(keras.layers.Layer):
         layer, a Dropout or a frozen layer does not have)."""
         existing = [layer.name for layer in network.layers if not isinstance(layer, LossTap)]
         for name in names:
-            if name in existing or (self.reaches_nested_layers and "/" in name and find_layer(network, name)):
+            reaches = self.reaches_nested_layers or name in self.outputs_needed()  # lossexp reads those by path
+            if name in existing or (reaches and "/" in name and find_layer(network, name)):
                 continue
             path = nested_path(network, name.rpartition("/")[2])
             inside = path.rpartition("/")[0] if path else ""
-            if path and self.reaches_nested_layers:
+            if path and reaches:
                 where = f" (it is inside {inside!r}: name it {path!r})"
             elif path:
                 it = f"it is inside {inside!r}" if path == name else f"it is {path!r}, inside {inside!r}"

@@ -66,7 +66,8 @@ class Closure(LossComponent):
 
     The term applies in training and validation.
 
-    Options: ``weight``; ``layer`` (a layer of the model); ``fn``.
+    Options: ``weight``; ``layer`` (a layer of the model, or its path inside a nested model:
+    ``backbone/block_3``); ``fn``.
     """
 
     def __init__(self, weight: Any = 1.0, layer: str = "hidden_1", fn: str = "mean_square", **kwargs: Any) -> None:

@@ -7,7 +7,9 @@ returns what it returned, after running the taps on it — with the mask Keras g
 (``compute_mask``), as a tap in a graph receives it. The taps are tracked beside the tapped layer,
 in the model that holds it, where a component finds its tap by path and where Keras clears their
 losses at each outermost call. Its weights, config and saved file are the user's network's as they
-were: taps have no variables, and the wrapper lives on the instance, not in its class.
+were: taps have no variables, the wrapper lives on the instance, not in its class, and a
+``keras.Sequential`` holding a tapped layer (which lists every layer it tracks in its config) has
+its ``get_config`` leave the taps out, on that instance too.
 
 A tap is any pass-through layer: a :class:`~lossexp.losses.base.LossTap` adding a penalty, or an
 :class:`~lossexp.training.output_readers.OutputReader` keeping the output for a component that reads
@@ -29,6 +31,8 @@ from lossexp.losses.layer_paths import find_layer
 #: what a wrapped ``call`` keeps of the tapping: the ``call`` the instance itself held before (None: its
 #: class's) and the taps run after the layer's call
 OWN_CALL, TAPS = "__lossexp_own_call__", "__lossexp_taps__"
+#: what a Sequential holder's ``get_config`` keeps: the one the instance held before (None: its class's)
+OWN_CONFIG = "__lossexp_own_get_config__"
 
 
 def has_graph(network: keras.Model) -> bool:
@@ -49,6 +53,8 @@ def hook_taps(network: keras.Model, taps: Dict[str, List[keras.layers.Layer]]) -
         layer = find_layer(network, path)
         object.__setattr__(layer, "call", _tapped_call(layer, list(wanted)))
         holder._layers.extend(wanted)  # found by path beside the layer; cleared with the model's losses
+        if isinstance(holder, keras.Sequential) and not hasattr(holder.get_config, OWN_CONFIG):
+            object.__setattr__(holder, "get_config", _config_without_taps(holder))
     return network
 
 
@@ -82,6 +88,39 @@ def _untap(layer: keras.layers.Layer, holder: keras.layers.Layer) -> None:
         object.__delattr__(layer, "call")
     else:
         object.__setattr__(layer, "call", own)
+    if hasattr(holder.get_config, OWN_CONFIG) and not _held_taps(holder):
+        own_config = getattr(holder.get_config, OWN_CONFIG)
+        if own_config is None:
+            object.__delattr__(holder, "get_config")
+        else:
+            object.__setattr__(holder, "get_config", own_config)
+
+
+def _held_taps(holder: keras.layers.Layer) -> List[keras.layers.Layer]:
+    """The taps on the calls of the layers ``holder`` tracks (every tapping of each)."""
+    taps = []
+    for layer in holder._flatten_layers(include_self=False, recursive=False):
+        call = vars(layer).get("call")
+        while call is not None and hasattr(call, TAPS):
+            taps += getattr(call, TAPS)
+            call = getattr(call, OWN_CALL)
+    return taps
+
+
+def _config_without_taps(holder: keras.Sequential) -> Callable[[], Dict[str, Any]]:
+    """``holder.get_config`` leaving out the taps it holds: a Sequential's config lists every layer it
+    tracks, and the taps are lossexp's, not the network's (reloaded, it is tapped again)."""
+    original = holder.get_config
+
+    @functools.wraps(original)
+    def get_config() -> Dict[str, Any]:
+        config = original()
+        taps = {tap.name for tap in _held_taps(holder)}
+        config["layers"] = [layer for layer in config["layers"] if layer.get("config", {}).get("name") not in taps]
+        return config
+
+    setattr(get_config, OWN_CONFIG, vars(holder).get("get_config"))
+    return get_config
 
 
 def _tapped_call(layer: keras.layers.Layer, taps: List[keras.layers.Layer]) -> Callable[..., Any]:

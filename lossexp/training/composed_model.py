@@ -349,8 +349,10 @@ class ComposedModel(keras.Model):
 
     def _output_view(self, needed: Sequence[str]) -> Any:
         """The network with the ``needed`` layers' outputs as extra outputs: a model of a graph's layers,
-        or a subclassed network's layers read through their calls."""
-        if not has_graph(self.network):
+        or — for a subclassed network, or a layer inside a nested model or a block of the user's
+        (``backbone/block_3``), which no graph of the network's own layers holds — the layers read
+        through their calls."""
+        if not has_graph(self.network) or any("/" in path for path in needed):
             return OutputView(self.network, needed)
         return self._readable(lambda: with_layer_outputs(self.network, needed))
 

@@ -135,3 +135,45 @@ def test_a_term_reads_the_batchs_sample_weights_in_training_and_validation(tiny_
     np.testing.assert_allclose(logs["term/wse"], np.sum(weights * error[:, 0]) / np.sum(weights), rtol=1e-5)
     unweighted = model.evaluate(x[:16], y[:16], batch_size=16, verbose=0, return_dict=True)["term/wse"]
     np.testing.assert_allclose(unweighted, np.mean(error), rtol=1e-5)
+
+
+class NamesLayers(LossComponent):
+    """A component of the user's naming layers it finds itself (``network.get_layer``), not by path."""
+
+    def __init__(self, layers=("hidden",), **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.layers = list(layers)
+
+    def attach(self, network) -> None:
+        self.require_layers(network, self.layers)
+
+    def term(self, context: LossContext):
+        return ops.zeros(())
+
+
+def test_a_nested_layer_is_named_by_its_path_where_the_component_reaches_it_else_told_to_name_its_model():
+    """A layer the component reads the output of (``outputs_needed``) is reached by its path, lossexp
+    reading it; one a component of the user's finds itself, only when it says it can
+    (``reaches_nested_layers``)."""
+    import keras
+    import pytest
+
+    from lossexp.errors import ConfigError
+
+    inner = keras.Input((4,))
+    backbone = keras.Model(inner, keras.layers.Dense(3, name="hidden")(inner), name="backbone")
+    inputs = keras.Input((4,), name="x")
+    network = keras.Model(inputs, keras.layers.Dense(1, name="head")(backbone(inputs)))
+    with pytest.raises(ConfigError, match=r"^Invalid value for loss.mine.layers: layer 'hidden' is not in the model "
+                                          r"\(it is 'backbone/hidden', inside 'backbone': loss.mine.layers takes the "
+                                          r"network's own layers, so name 'backbone' or build the network flat\); "
+                                          r"its layers are x, backbone, head$"):
+        NamesLayers(name="mine").attach(network)
+    with pytest.raises(ConfigError, match=r"layer 'backbone/hidden' is not in the model"):
+        NamesLayers(name="mine", layers=["backbone/hidden"]).attach(network)
+
+    class ReadsHidden(NamesLayers):
+        def outputs_needed(self):
+            return self.layers
+
+    ReadsHidden(name="mine", layers=["backbone/hidden"]).attach(network)  # read by lossexp: reached

@@ -391,9 +391,9 @@ def test_a_layer_inside_a_nested_model_is_named_by_its_path_and_otherwise_told_w
         "name it 'backbone/hidden'); its layers are x, backbone, head")
     from lossexp.losses.closure import Closure
 
-    with pytest.raises(ConfigError, match=r"layer 'hidden' is not in the model \(it is 'backbone/hidden', inside "
-                                          r"'backbone': loss.closure.layer takes the network's own layers"):
-        compose(nested_network(), [Closure(name="closure", layer="hidden")])
+    with pytest.raises(ConfigError, match=r"^Invalid value for loss.closure.layer: layer 'hidden' is not in the model "
+                                          r"\(it is inside 'backbone': name it 'backbone/hidden'\)"):
+        compose(nested_network(), [Closure(name="closure", layer="hidden")])  # a layer read, by its path
 
 
 class Block(keras.layers.Layer):

@@ -205,3 +205,54 @@ def test_a_subclassed_network_returning_a_dict_names_its_outputs_by_its_keys(reg
                              trainer={"epochs": 1, "verbose": 0}, tracking={"enabled": False})
     assert {"pair_loss", "value_loss", "term/activity"} <= set(history)
     assert history["loss/task"][-1] == pytest.approx(history["pair_loss"][-1] + history["value_loss"][-1], rel=1e-5)
+
+
+def nested_and_flat_networks():
+    """A functional network whose Sequential ``backbone`` holds ``d1`` and ``d2`` (tanh), and the flat
+    functional network of the same weights."""
+    keras.utils.set_random_seed(0)
+    backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6, activation="tanh", name="d1"),
+                                 keras.layers.Dense(5, activation="tanh", name="d2")], name="backbone")
+    inputs = keras.Input((4,))
+    nested = keras.Model(inputs, keras.layers.Dense(1, name="output")(backbone(inputs)))
+    inputs = keras.Input((4,))
+    h = keras.layers.Dense(5, activation="tanh", name="d2")(keras.layers.Dense(6, activation="tanh", name="d1")(inputs))
+    flat = keras.Model(inputs, keras.layers.Dense(1, name="output")(h))
+    for name in ("d1", "d2"):
+        flat.get_layer(name).set_weights(backbone.get_layer(name).get_weights())
+    flat.get_layer("output").set_weights(nested.get_layer("output").get_weights())
+    return nested, flat
+
+
+def test_a_layer_inside_a_nested_model_is_read_by_its_path_and_saves_without_its_readers(regression_data, tmp_path):
+    """``closure`` on ``backbone/d1`` and ``aux_output`` on ``backbone/d2`` of a Sequential backbone (each
+    was one line: "takes the network's own layers"): the terms are NumPy's, one SGD step is the flat
+    network's, and the saved model's backbone lists its own layers only (a Sequential's config lists
+    every layer it tracks: the readers made the file unloadable) and reloads to the same losses."""
+    x, y = regression_data
+    nested, flat = nested_and_flat_networks()
+    (w1, b1), (w2, b2) = (nested.get_layer("backbone").get_layer(name).get_weights() for name in ("d1", "d2"))
+    h1 = np.tanh(x.astype(np.float64) @ w1 + b1)
+    h2 = np.tanh(h1 @ w2 + b2)
+    models, logs = [], []
+    for network, paths in ((nested, ("backbone/d1", "backbone/d2")), (flat, ("d1", "d2"))):
+        model = compose(network, [Closure(name="closure", layer=paths[0], weight=0.3),
+                                  AuxiliaryOutput(name="aux_output", layer=paths[1], weight=0.1)])
+        model.compile(optimizer=keras.optimizers.SGD(0.05))
+        logs.append(model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True))
+        model.fit(x, y, batch_size=len(x), epochs=1, verbose=0, shuffle=False)
+        models.append(model)
+    np.testing.assert_allclose(logs[0]["term/closure"], np.mean(h1 ** 2), rtol=1e-5)
+    np.testing.assert_allclose(logs[0]["term/aux_output"], np.mean(np.sum(h2 ** 2, axis=1)), rtol=1e-5)
+    for key in ("term/closure", "term/aux_output", "loss"):
+        np.testing.assert_allclose(logs[0][key], logs[1][key], rtol=1e-6)
+    for after_nested, after_flat in zip(nested.get_weights(), flat.get_weights()):
+        np.testing.assert_allclose(after_nested, after_flat, rtol=1e-5, atol=1e-7)
+    listed = [layer["config"]["name"] for layer in nested.get_layer("backbone").get_config()["layers"]]
+    assert listed[1:] == ["d1", "d2"]  # after its input layer
+    models[0].save(tmp_path / "nested.keras")
+    reloaded = keras.saving.load_model(tmp_path / "nested.keras")
+    before = models[0].evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+    after = reloaded.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
+    for key in ("term/closure", "term/aux_output", "loss"):
+        np.testing.assert_allclose(after[key], before[key], rtol=1e-6)
