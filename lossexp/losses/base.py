@@ -30,18 +30,17 @@ variables and logs it as ``weight/<name>`` and ``weight/coef/<name>``.
 """
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
-import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import keras
 from keras import ops
 
 from lossexp import metric_names
 from lossexp.errors import ConfigError, invalid_value
+from lossexp.losses.forward_pass import ForwardPassRecord
 from lossexp.losses.layer_paths import find_layer, nested_path
 from lossexp.losses.state import check_recorded_state
 from lossexp.losses.weight_spec import parse_weight
@@ -80,24 +79,17 @@ class LossContext:
         return self.step if self.step_count is None else self.step_count
 
 
-class LossTap(keras.layers.Layer):
+class LossTap(ForwardPassRecord):
     """A pass-through layer that adds a loss on its input (``add_loss`` inside ``call``).
 
     Subclasses implement :meth:`penalty`. The composed model attributes the losses of a tap
     to the component that inserted it, never to the Keras "other losses" bucket.
 
     Its component reads the penalty of the current forward pass with :meth:`latest_penalty`, kept
-    per thread: under a distribution strategy each replica traces its step in a thread of its own,
-    and Keras' ``layer.losses`` — one list on the layer, cleared by every replica's forward pass —
-    would hand a replica another replica's batch. A tap after a shared layer runs once per use of
-    the layer; its penalty is the sum over the forward pass's calls (as Keras sums a shared layer's
-    ``add_loss`` terms), started afresh where Keras clears the losses: at each outermost call.
+    per thread (:class:`ForwardPassRecord`). A tap after a shared layer runs once per use of the
+    layer; its penalty is the sum over the forward pass's calls (as Keras sums a shared layer's
+    ``add_loss`` terms).
     """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.supports_masking = True  # it returns its input: a mask (Embedding(mask_zero=True)) passes on
-        object.__setattr__(self, "_latest", threading.local())  # not state Keras tracks or saves
 
     def penalty(self, inputs: Any, mask: Any = None) -> Any:
         """The loss on ``inputs``; ``mask`` (batch, steps) marks a padded sequence's real steps."""
@@ -114,43 +106,16 @@ class LossTap(keras.layers.Layer):
         for tensor, tensor_mask in zip(tensors[1:], masks[1:]):
             value = value + self.penalty(tensor, tensor_mask)
         self.add_loss(value)
-        if not getattr(self._latest, "kept", False):
-            self._latest.penalties = [*getattr(self._latest, "penalties", []), value]
+        self.record(value)
         return inputs
-
-    def _clear_losses(self) -> None:
-        """Keras' reset at the start of each outermost call: this thread's penalties too (unless
-        :func:`forward_pass_kept` keeps them)."""
-        super()._clear_losses()
-        if not getattr(self._latest, "kept", False):
-            self._latest.penalties = []
 
     def latest_penalty(self) -> Any:
         """This thread's penalty of the last forward pass, summed over its calls (zero before any)."""
-        values = getattr(self._latest, "penalties", [])
+        values = self.recorded()
         total = values[0] if values else zero()
         for value in values[1:]:
             total = total + value
         return total
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
-
-
-@contextlib.contextmanager
-def forward_pass_kept(network: keras.Model) -> Iterator[None]:
-    """While the terms of one batch are computed, the taps of ``network`` keep this thread's
-    penalties of the batch's forward pass: a term that calls ``context.network`` again (on a
-    perturbed or augmented input: a consistency, smoothness or adversarial term) runs the taps on
-    other inputs, which would otherwise replace the penalties that the tapping components read."""
-    taps = [layer for layer in network._flatten_layers(include_self=False) if isinstance(layer, LossTap)]
-    for tap in taps:
-        tap._latest.kept = True
-    try:
-        yield
-    finally:
-        for tap in taps:
-            tap._latest.kept = False
 
 
 #: what a component's layers must be (``LossComponent.require_layers``' ``needs``): any layer of the

@@ -40,7 +40,8 @@ import lossexp.training.task  # noqa: F401  registers the task losses a saved mo
 from lossexp import metric_names
 from lossexp.balancing.base import WeightingMethod
 from lossexp.errors import invalid_value
-from lossexp.losses.base import OUTPUT, LossComponent, LossContext, LossTap, attach, forward_pass_kept, zero
+from lossexp.losses.base import OUTPUT, LossComponent, LossContext, LossTap, attach, zero
+from lossexp.losses.forward_pass import forward_pass_kept
 from lossexp.losses.composition import Composition
 from lossexp.models.outputs import output_names
 from lossexp.training.balanced_update import BalancedUpdate

@@ -218,7 +218,8 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
     import keras
     import tensorflow as tf
 
-    from lossexp.losses.base import LossComponent, LossContext, forward_pass_kept
+    from lossexp.losses.base import LossComponent, LossContext
+    from lossexp.losses.forward_pass import forward_pass_kept
 
     tapped = [c for c in model.components if type(c).insert_after is not LossComponent.insert_after]
     # a gradient of mirrored variables is taken in a replica's context only (trainer.distribute): the check of

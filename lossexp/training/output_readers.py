@@ -12,12 +12,12 @@ read — called twice, several tensors, never called — is an exception here fo
 """
 from __future__ import annotations
 
-import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import keras
 
 from lossexp.errors import ConfigError, invalid_value
+from lossexp.losses.forward_pass import ForwardPassRecord
 from lossexp.losses.layer_paths import find_layer
 from lossexp.models.outputs import built_on
 from lossexp.training.call_taps import hook_taps, taps_during
@@ -68,30 +68,17 @@ def unreadable(component: str, error: ValueError, network: str) -> ConfigError:
     return invalid_value(f"loss.{component}", expected, got)
 
 
-class OutputReader(keras.layers.Layer):
-    """A pass-through layer keeping the tensors it is given in this forward pass, per thread (a
-    replica traces its step in a thread of its own), started afresh at each outermost call, where
-    Keras clears the layers' losses."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.supports_masking = True
-        object.__setattr__(self, "_latest", threading.local())  # not state Keras tracks or saves
+class OutputReader(ForwardPassRecord):
+    """A pass-through layer keeping the tensors it is given in this forward pass (per thread, as a
+    :class:`~lossexp.losses.base.LossTap` keeps its penalties)."""
 
     def call(self, inputs: Any, mask: Any = None) -> Any:
-        self._latest.seen = [*getattr(self._latest, "seen", []), inputs]
+        self.record(inputs)
         return inputs
-
-    def _clear_losses(self) -> None:
-        super()._clear_losses()
-        self._latest.seen = []
 
     def seen(self) -> List[Any]:
         """What the layer returned at each of its calls in this thread's last forward pass."""
-        return list(getattr(self._latest, "seen", []))
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
+        return self.recorded()
 
 
 class OutputView:
