@@ -157,14 +157,20 @@ def components(loss: Union[str, LossEntry, Iterable[LossEntry]], trainer_keys: S
 def by_output_name(data: Any, network: Any) -> Any:
     """``(x, [y1, y2, …])`` and ``(x, y, [w1, w2, …])`` for a network of several outputs, as Keras takes
     them: the targets, and sample weights given one array per output, as dicts by the network's output
-    names, in order (anything else unchanged). A subclassed network not built yet has no names: a list
-    of arrays of one value per example each is named by position, as its outputs are once built
+    names, in order (anything else unchanged); a ``tf.data`` stream's or a ``PyDataset``'s tuples of
+    targets and weights alike. A subclassed network not built yet has no names: a list of arrays of one
+    value per example each is named by position, as its outputs are once built
     (:func:`lossexp.models.outputs.positional_names`)."""
+    from lossexp.data.batches import is_py_dataset
+    from lossexp.models.outputs import output_names, positional_names
+
+    if hasattr(data, "element_spec"):  # a tf.data stream
+        return _named_stream(data, network)
+    if is_py_dataset(data):
+        return _named_batches(data, network)
     if not (isinstance(data, tuple) and len(data) in (2, 3)):
         return data
     import numpy as np
-
-    from lossexp.models.outputs import output_names, positional_names
 
     names = output_names(network)
     examples = _examples(data[0])
@@ -179,6 +185,56 @@ def by_output_name(data: Any, network: Any) -> Any:
         return dict(zip(positional_names(len(value)), value)) if per_output else value
 
     return (data[0], named(data[1]), *(named(w) for w in data[2:]))
+
+
+def _named_stream(stream: Any, network: Any) -> Any:
+    """A ``tf.data`` stream of ``(x, (y1, y2, …))`` elements (and per-output weights ``(w1, w2, …)``)
+    for a network of as many outputs, its targets and weights as dicts by the network's output names
+    (:func:`by_output_name`); anything else unchanged."""
+    from lossexp.models.outputs import output_names, positional_names
+
+    spec = stream.element_spec
+    if not (isinstance(spec, tuple) and len(spec) in (2, 3) and isinstance(spec[1], tuple) and len(spec[1]) >= 2):
+        return stream
+    names = output_names(network) or (positional_names(len(spec[1])) if network is not None else [])
+    if len(names) != len(spec[1]):
+        return stream
+
+    def named(x: Any, y: Any, *weights: Any) -> Any:
+        per_output = [dict(zip(names, w)) if isinstance(w, tuple) and len(w) == len(names) else w for w in weights]
+        return (x, dict(zip(names, y)), *per_output)
+
+    return stream.map(named)
+
+
+def _named_batches(batches: Any, network: Any) -> Any:
+    """A ``keras.utils.PyDataset`` whose batches hold ``(x, (y1, y2, …))`` (and per-output weights) for a
+    network of as many outputs, read with its targets and weights as dicts by the network's output
+    names (:func:`by_output_name`); a batch of anything else is read unchanged. The loader keeps its
+    class's name, which messages about its batches give."""
+    import keras
+
+    from lossexp.models.outputs import output_names, positional_names
+
+    names = output_names(network)
+
+    class Named(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return len(batches)
+
+        def __getitem__(self, index: int) -> Any:
+            batch = batches[index]
+            if not (isinstance(batch, tuple) and len(batch) in (2, 3)):
+                return batch
+            count = len(batch[1]) if isinstance(batch[1], (tuple, list)) else 0
+            named = names if names else positional_names(count) if network is not None else []
+            if count < 2 or len(named) != count:
+                return batch
+            return (batch[0], *(dict(zip(named, part)) if isinstance(part, (tuple, list)) and len(part) == count
+                                else part for part in batch[1:]))
+
+    Named.__name__ = Named.__qualname__ = type(batches).__name__
+    return Named()
 
 
 def _examples(x: Any) -> Optional[int]:

@@ -1038,14 +1038,17 @@ def test_a_py_dataset_of_the_projects_raising_in_its_first_batches_is_one_line_n
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
-@pytest.mark.parametrize("form", ["subclassed", "functional"])
-def test_a_network_of_a_list_of_outputs_trains_on_targets_and_weights_listed_in_its_order(form, tmp_path,
+@pytest.mark.parametrize("form, given", [("subclassed", "arrays"), ("functional", "arrays"), ("subclassed", "stream"),
+                                         ("functional", "batches")])
+def test_a_network_of_a_list_of_outputs_trains_on_targets_and_weights_listed_in_its_order(form, given, tmp_path,
                                                                                           monkeypatch):
     """Keras pairs a list of outputs with a list of targets by position. A subclassed network has no
     output names: lossexp names them ``output_0``, ``output_1`` — also before the network is built (the
     fit refused its list of targets). Each head's held-out loss is NumPy's on the trained network, with
     each head's own sample weights (a list of weights failed mid-step with ``KeyError: 0`` for any
-    network of a list of outputs); the functional network's heads are named as the subclassed one's."""
+    network of a list of outputs); the functional network's heads are named as the subclassed one's. A
+    ``tf.data`` stream of ``(x, (y1, y2), (w1, w2))`` elements, as Keras takes it, trains the same way
+    (it failed in an AttributeError traceback), and so does a ``PyDataset`` of such batches."""
     import keras
 
     class ValueAndClass(keras.Model):
@@ -1070,7 +1073,29 @@ def test_a_network_of_a_list_of_outputs_trains_on_targets_and_weights_listed_in_
         hidden = keras.layers.Dense(8, activation="tanh")(inputs)
         network = keras.Model(inputs, [keras.layers.Dense(1, name="output_0")(hidden),
                                        keras.layers.Dense(3, name="output_1")(hidden)])
-    history, _ = lossexp.fit(network, (x, targets), validation_data=(xv, held_out, weights), loss=["hist_avg"],
+    train, validation = (x, targets), (xv, held_out, weights)
+    if given == "stream":
+        import tensorflow as tf
+
+        ones = np.ones(len(x), "float32")  # a validation stream's elements are the training stream's
+        train = tf.data.Dataset.from_tensor_slices((x, tuple(targets), (ones, ones))).batch(30)
+        validation = tf.data.Dataset.from_tensor_slices((xv, tuple(held_out), tuple(weights))).batch(30)
+    if given == "batches":
+        class Batches(keras.utils.PyDataset):
+            def __init__(self, parts) -> None:
+                super().__init__()
+                self.parts = parts
+
+            def __len__(self) -> int:
+                return len(self.parts[0]) // 30
+
+            def __getitem__(self, index: int):
+                rows = slice(30 * index, 30 * index + 30)
+                return (self.parts[0][rows], *(tuple(a[rows] for a in part) for part in self.parts[1:]))
+
+        ones = np.ones(len(x), "float32")
+        train, validation = Batches((x[:60], targets, (ones, ones))), Batches((xv, held_out, weights))
+    history, _ = lossexp.fit(network, train, validation_data=validation, loss=["hist_avg"],
                              task={"loss": {"output_0": "mse", "output_1": "sparse_categorical_crossentropy"}},
                              trainer={"epochs": 2, "verbose": 0, "batch_size": 30}, tracking={"enabled": False})
     value, logits = (np.asarray(out, dtype="float64") for out in network(xv))

@@ -652,6 +652,11 @@ def from_stream(name: str, stream: Any, task: Optional[str] = None, size: Option
                                 "examples of a stream without end", "a stream that repeats forever")
         size = cardinality if cardinality >= 0 else None  # not counted: see Dataset.with_labels_read
     y_spec = spec[1]
+    if isinstance(y_spec, (tuple, list)):  # Keras pairs them with a list of outputs; lossexp names outputs
+        named = ", ".join(f"'output_name_{i}': y[{i}]" for i in range(min(len(y_spec), 2)))
+        raise invalid_value(f"data ({name})", "the targets as one tensor, or for a network of several outputs a dict "
+                            f"by output name: .map(lambda x, y: (x, {{{named}, …}}))",
+                            f"a tuple of {len(y_spec)} targets")
     if isinstance(y_spec, dict):
         outputs = stream_of_outputs(name, stream, size)  # its stream recast (boolean labels): not the seek's
         return replace(outputs, seek=seek if outputs.stream is stream else None)

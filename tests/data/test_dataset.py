@@ -181,6 +181,19 @@ def test_a_stream_that_repeats_forever_is_one_line_not_a_count_without_end():
     assert from_stream("mine", tf.data.Dataset.from_tensor_slices((x, y)).repeat().take(25)).examples == 25
 
 
+def test_a_streams_tuple_of_targets_is_one_line_saying_to_name_them():
+    """Keras pairs ``(x, (y1, y2))`` with a list of outputs; a stream lossexp cannot name (a data source's,
+    before any network) says how to name them (it was an AttributeError traceback). ``lossexp.fit``
+    names them by its network's outputs (tests/test_api.py)."""
+    import tensorflow as tf
+
+    x, y = np.zeros((10, 4), "float32"), np.arange(10) % 2
+    message = one_line_error(lambda: from_stream("mine", tf.data.Dataset.from_tensor_slices((x, (y, y)))))
+    assert message == ("Invalid value for data (mine): expected the targets as one tensor, or for a network of several "
+                       "outputs a dict by output name: .map(lambda x, y: (x, {'output_name_0': y[0], "
+                       "'output_name_1': y[1], …})), got 'a tuple of 2 targets'")
+
+
 def test_a_repeat_without_end_that_a_filter_follows_is_one_line_not_a_count_without_end():
     """After a .filter() TensorFlow no longer knows that a .repeat() never ends: read from the pipeline."""
     import tensorflow as tf
