@@ -228,7 +228,7 @@ class LossComponent(keras.layers.Layer):
         try:
             return output_shape(network, layer)
         except UNREADABLE as error:
-            raise unreadable(self.name, error, network.name) from None
+            raise unreadable(self.name, error, network) from None
 
     def tap_name(self, layer: str) -> str:
         """The name of the tap this component inserts after ``layer`` (stable across reloads); the tap

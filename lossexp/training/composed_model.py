@@ -363,7 +363,7 @@ class ComposedModel(keras.Model):
             return read()
         except UNREADABLE as error:
             owner = next(c for c in self.components if error.layer in c.outputs_needed())
-            raise unreadable(owner.name, error, self.network.name) from None
+            raise unreadable(owner.name, error, self.network) from None
 
     def forward(self, x: Any, training: bool) -> Tuple[Any, Dict[str, Any]]:
         """(y_pred, outputs of the layers the components need) for one batch."""

@@ -53,17 +53,20 @@ class NotCalled(ValueError):
 UNREADABLE = (SharedLayer, SeveralOutputs, NotCalled)
 
 
-def unreadable(component: str, error: ValueError, network: str) -> ConfigError:
+def unreadable(component: str, error: ValueError, network: keras.Model) -> ConfigError:
     """One line naming ``loss.<component>`` and why the layer it reads cannot be read (one of :data:`UNREADABLE`)."""
     if isinstance(error, SharedLayer):
         expected = "a layer the network calls once (its output is read; a shared layer has one output per use)"
         got = f"{error.layer!r}, called {error.uses} times"
+        holder = error.layer.rpartition("/")[0]
+        if holder and isinstance(find_layer(network, holder), keras.layers.Wrapper):  # TimeDistributed, Bidirectional
+            got += f" by {holder!r} (a wrapper: name {holder!r} to read its whole output)"
     elif isinstance(error, SeveralOutputs):
         expected = ("a layer of one output tensor (the term reads one; to read one of several, name it: "
                     "keras.layers.Identity(name=…) after it in your network)")
         got = f"{error.layer!r}, which returns {error.count} tensors"
     else:
-        expected, got = f"a layer {network}'s call() calls (its output is read)", \
+        expected, got = f"a layer {network.name}'s call() calls (its output is read)", \
             f"{error.layer!r}, which its forward pass does not call"
     return invalid_value(f"loss.{component}", expected, got)
 

@@ -256,3 +256,15 @@ def test_a_layer_inside_a_nested_model_is_read_by_its_path_and_saves_without_its
     after = reloaded.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)
     for key in ("term/closure", "term/aux_output", "loss"):
         np.testing.assert_allclose(after[key], before[key], rtol=1e-6)
+
+
+def test_a_layer_a_wrapper_calls_per_step_is_one_line_naming_the_wrapper(regression_data):
+    """``TimeDistributed`` calls its layer once per time step: the line says to read the wrapper's output."""
+    inputs = keras.Input((3, 2))
+    steps = keras.layers.TimeDistributed(keras.layers.Dense(4, name="inner"), name="per_step")(inputs)
+    network = keras.Model(inputs, keras.layers.Dense(1, name="output")(keras.layers.Flatten()(steps)))
+    model = compose(network, [Closure(name="closure", layer="per_step/inner")])
+    with pytest.raises(ConfigError, match=r"^Invalid value for loss.closure: expected a layer the network calls once "
+                                          r".* got \"'per_step/inner', called 3 times by 'per_step' \(a wrapper: name "
+                                          r"'per_step' to read its whole output\)\"$"):
+        model.forward(np.zeros((2, 3, 2), "float32"), training=False)
