@@ -46,15 +46,15 @@ class ForwardPassRecord(keras.layers.Layer):
 
 @contextlib.contextmanager
 def forward_pass_kept(network: keras.Model) -> Iterator[None]:
-    """While the terms of one batch are computed, the taps of ``network`` keep this thread's
-    penalties of the batch's forward pass: a term that calls ``context.network`` again (on a
-    perturbed or augmented input: a consistency, smoothness or adversarial term) runs the taps on
-    other inputs, which would otherwise replace the penalties that the tapping components read."""
-    taps = [layer for layer in network._flatten_layers(include_self=False) if isinstance(layer, ForwardPassRecord)]
-    for tap in taps:
-        tap._latest.kept = True
+    """While the terms of one batch are computed, the records of ``network`` (its taps' penalties, its
+    readers' outputs) keep this thread's forward pass of the batch: a term that calls
+    ``context.network`` again (on a perturbed or augmented input: a consistency, smoothness or
+    adversarial term) runs them on other inputs, which would otherwise replace what the components read."""
+    records = [layer for layer in network._flatten_layers(include_self=False) if isinstance(layer, ForwardPassRecord)]
+    for record in records:
+        record._latest.kept = True
     try:
         yield
     finally:
-        for tap in taps:
-            tap._latest.kept = False
+        for record in records:
+            record._latest.kept = False
