@@ -44,7 +44,8 @@ class TaskConfig:
 
     #: null: the model's own (vae: reconstruction), else inferred from the data's targets
     type: Optional[str] = None
-    #: null: the task's default; any Keras loss name, lossexp's, or {output: name} for several outputs
+    #: null: the task's default; any Keras loss name, lossexp's, or for several outputs {output: name} or a
+    #: list of names in the outputs' order (as Keras' ``compile(loss=[…])``)
     loss: Optional[Any] = None
     #: null: the task's default; Keras metric names
     metrics: Optional[List[str]] = None
@@ -305,15 +306,18 @@ def _task(node: Any) -> TaskConfig:
     task = TaskConfig(**node)
     if task.type is not None and task.type not in TASK_TYPES:
         raise unknown_name("task.type", task.type, TASK_TYPES)
-    _check(task.loss is None or isinstance(task.loss, (str, dict)), "task.loss",
-           "a loss name or a mapping of output name to loss name", task.loss)
+    _check(task.loss is None or isinstance(task.loss, (str, dict)) or (
+        isinstance(task.loss, list) and all(isinstance(name, str) for name in task.loss)), "task.loss",
+        "a loss name, or for several outputs a mapping of output name to loss name or a list of loss names in "
+        "the outputs' order", task.loss)
     _check(task.metrics is None or (isinstance(task.metrics, list) and all(isinstance(m, str) for m in task.metrics)),
            "task.metrics", "a list of metric names", task.metrics)
     _check(task.from_logits in (None, True, False), "task.from_logits", "null, true or false", task.from_logits)
-    _check(task.loss_weights is None or (isinstance(task.loss_weights, dict) and all(
+    _check(task.loss_weights is None or (isinstance(task.loss_weights, (dict, list)) and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-        for v in task.loss_weights.values())),
-        "task.loss_weights", "null or a mapping of output name to a weight >= 0", task.loss_weights)
+        for v in (task.loss_weights.values() if isinstance(task.loss_weights, dict) else task.loss_weights))),
+        "task.loss_weights", "null, a mapping of output name to a weight >= 0 or a list of them in the outputs' order",
+        task.loss_weights)
     _check(task.split_outputs in (True, False), "task.split_outputs", "true or false", task.split_outputs)
     weights = task.class_weight
     _check(weights is None or weights == "balanced" or (

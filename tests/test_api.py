@@ -1048,7 +1048,8 @@ def test_a_network_of_a_list_of_outputs_trains_on_targets_and_weights_listed_in_
     each head's own sample weights (a list of weights failed mid-step with ``KeyError: 0`` for any
     network of a list of outputs); the functional network's heads are named as the subclassed one's. A
     ``tf.data`` stream of ``(x, (y1, y2), (w1, w2))`` elements, as Keras takes it, trains the same way
-    (it failed in an AttributeError traceback), and so does a ``PyDataset`` of such batches."""
+    (it failed in an AttributeError traceback), and so does a ``PyDataset`` of such batches. The task
+    losses and their weights may be lists in the outputs' order too, as Keras' ``compile`` takes them."""
     import keras
 
     class ValueAndClass(keras.Model):
@@ -1095,8 +1096,11 @@ def test_a_network_of_a_list_of_outputs_trains_on_targets_and_weights_listed_in_
 
         ones = np.ones(len(x), "float32")
         train, validation = Batches((x[:60], targets, (ones, ones))), Batches((xv, held_out, weights))
+    losses = {"output_0": "mse", "output_1": "sparse_categorical_crossentropy"}
+    if given != "arrays":  # in the outputs' order, as Keras' compile(loss=[…]) takes them
+        losses = ["mse", "sparse_categorical_crossentropy"]
     history, _ = lossexp.fit(network, train, validation_data=validation, loss=["hist_avg"],
-                             task={"loss": {"output_0": "mse", "output_1": "sparse_categorical_crossentropy"}},
+                             task={"loss": losses, "loss_weights": [1.0, 1.0] if given == "batches" else None},
                              trainer={"epochs": 2, "verbose": 0, "batch_size": 30}, tracking={"enabled": False})
     value, logits = (np.asarray(out, dtype="float64") for out in network(xv))
     squared = np.sum(weights[0] * (value[:, 0] - held_out[0][:, 0]) ** 2) / 30

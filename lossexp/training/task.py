@@ -175,6 +175,17 @@ class Task:
     split_outputs: Optional[List[str]] = None
 
 
+def by_position(key: str, value: Any, output_names: List[str]) -> Any:
+    """A list given for several outputs — one entry per output in their order, as Keras' ``compile(loss=[…],
+    loss_weights=[…])`` takes it — as a mapping by output name; anything else unchanged."""
+    if not isinstance(value, (list, tuple)):
+        return value
+    if len(value) != len(output_names):
+        raise invalid_value(key, f"one entry per output of the model, in their order ({', '.join(output_names)})",
+                            f"{len(value)} entries: {list(value)}")
+    return dict(zip(output_names, value))
+
+
 def resolve(config: Any, task_type: str, y_true: Any, y_pred: Any, output_names: List[str], outputs: Any) -> Task:
     """The loss and metrics for ``task_type`` under ``config`` (the ``task:`` section).
 
@@ -183,12 +194,13 @@ def resolve(config: Any, task_type: str, y_true: Any, y_pred: Any, output_names:
     ``output_names`` / ``outputs`` (per-output task types) for a multi-output model.
     """
     if task_type == "multi_output":
-        configured = config.loss if isinstance(config.loss, dict) else {name: config.loss for name in output_names}
+        configured = by_position("task.loss", config.loss, output_names)
+        configured = configured if isinstance(configured, dict) else {name: configured for name in output_names}
         unknown = sorted(set(configured) - set(output_names))
         if unknown:
             raise invalid_value(f"task.loss.{unknown[0]}", f"one of the model's outputs ({', '.join(output_names)})",
                                 unknown[0])
-        weights = getattr(config, "loss_weights", None)
+        weights = by_position("task.loss_weights", getattr(config, "loss_weights", None), output_names)
         unknown = sorted(set(weights or {}) - set(output_names))
         if unknown:
             raise invalid_value(f"task.loss_weights.{unknown[0]}", f"one of the model's outputs "
@@ -201,8 +213,8 @@ def resolve(config: Any, task_type: str, y_true: Any, y_pred: Any, output_names:
                     loss_weights={name: float((weights or {}).get(name, 1.0)) for name in output_names}
                     if weights else None,
                     split_outputs=list(output_names) if getattr(config, "split_outputs", False) else None)
-    if isinstance(config.loss, dict):
-        raise invalid_value("task.loss", "a loss name (a mapping is for several outputs)", config.loss)
+    if isinstance(config.loss, (dict, list)):
+        raise invalid_value("task.loss", "a loss name (a mapping or a list is for several outputs)", config.loss)
     if getattr(config, "split_outputs", False):
         raise invalid_value("task.split_outputs", "false for a network of one output (true splits the task loss of "
                             "a network of several outputs into one part per output)", True)

@@ -212,3 +212,16 @@ def test_a_task_loss_that_cannot_take_the_targets_is_one_line_naming_it_and_the_
                               "(targets of shape (), outputs of shape (10,)): ValueError: ") and "\n" not in message
     check_finite(Task("classification", "sparse_categorical_crossentropy", ["accuracy"],
                       "sparse_categorical_crossentropy"), labels, outputs)
+
+
+def test_a_list_of_task_losses_or_weights_is_one_per_output_in_their_order():
+    from lossexp.training.task import by_position
+
+    names = ["cls", "value"]
+    assert by_position("task.loss", ["sparse_categorical_crossentropy", "mse"], names) == {
+        "cls": "sparse_categorical_crossentropy", "value": "mse"}
+    assert by_position("task.loss_weights", [0.5, 2.0], names) == {"cls": 0.5, "value": 2.0}
+    assert by_position("task.loss", "mse", names) == "mse"
+    with pytest.raises(ConfigError, match=r"^Invalid value for task.loss_weights: expected one entry per output of the "
+                                          r"model, in their order \(cls, value\), got '3 entries: \[1, 1, 1\]'$"):
+        by_position("task.loss_weights", [1, 1, 1], names)
