@@ -14,7 +14,8 @@ override string in ``overrides`` is applied on top and validated
 — then trains and records one MLflow run through :func:`lossexp.train.execute`. ``model`` and
 ``data`` are either registered names or your objects: a ``keras.Model``; ``(x, y)`` or ``(x, y,
 sample_weight)`` arrays (``y`` a list in the order of a network's several outputs, or a dict by
-their names), a ``tf.data.Dataset`` of such elements, a ``keras.utils.PyDataset`` of such batches
+their names), a ``tf.data.Dataset`` of such elements (``y`` a tuple or a dict), a
+``keras.utils.PyDataset`` of such batches
 or a :class:`lossexp.Dataset` (:mod:`lossexp.data.dataset` says what each may hold); a validation
 set of one's own is ``validation_data=`` in the same form (or ``data={"train": …, "validation": …}``).
 Batches given — a stream tf.data batched, a ``PyDataset`` — are trained in their size unless
