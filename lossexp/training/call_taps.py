@@ -96,15 +96,19 @@ def _untap(layer: keras.layers.Layer, holder: keras.layers.Layer) -> None:
             object.__setattr__(holder, "get_config", own_config)
 
 
-def _held_taps(holder: keras.layers.Layer) -> List[keras.layers.Layer]:
-    """The taps on the calls of the layers ``holder`` tracks (every tapping of each)."""
+def taps_on(layer: keras.layers.Layer) -> List[keras.layers.Layer]:
+    """The taps on ``layer``'s call, of every tapping of it (the last first)."""
     taps = []
-    for layer in holder._flatten_layers(include_self=False, recursive=False):
-        call = vars(layer).get("call")
-        while call is not None and hasattr(call, TAPS):
-            taps += getattr(call, TAPS)
-            call = getattr(call, OWN_CALL)
+    call = vars(layer).get("call")
+    while call is not None and hasattr(call, TAPS):
+        taps += getattr(call, TAPS)
+        call = getattr(call, OWN_CALL)
     return taps
+
+
+def _held_taps(holder: keras.layers.Layer) -> List[keras.layers.Layer]:
+    """The taps on the calls of the layers ``holder`` tracks."""
+    return [tap for layer in holder._flatten_layers(include_self=False, recursive=False) for tap in taps_on(layer)]
 
 
 def _config_without_taps(holder: keras.Sequential) -> Callable[[], Dict[str, Any]]:

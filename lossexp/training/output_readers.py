@@ -20,7 +20,7 @@ from lossexp.errors import ConfigError, invalid_value
 from lossexp.losses.forward_pass import ForwardPassRecord
 from lossexp.losses.layer_paths import find_layer
 from lossexp.models.outputs import built_on
-from lossexp.training.call_taps import hook_taps, taps_during
+from lossexp.training.call_taps import hook_taps, taps_during, taps_on
 
 
 class SharedLayer(ValueError):
@@ -90,8 +90,12 @@ class OutputView:
 
     def __init__(self, network: keras.Model, paths: Sequence[str]) -> None:
         self.network = network
-        self.readers = {path: OutputReader(name=f"lossexp_reads_{path.replace('/', '_')}") for path in paths}
-        hook_taps(network, {path: [reader] for path, reader in self.readers.items()})
+        # a layer read already (the same network composed again: a notebook's next fit) keeps its one reader
+        found = {path: next((tap for tap in taps_on(find_layer(network, path)) if isinstance(tap, OutputReader)), None)
+                 for path in paths}
+        self.readers = {path: reader or OutputReader(name=f"lossexp_reads_{path.replace('/', '_')}")
+                        for path, reader in found.items()}
+        hook_taps(network, {path: [self.readers[path]] for path, reader in found.items() if reader is None})
 
     def __call__(self, x: Any, training: bool = False) -> Dict[str, Any]:
         """Raises :class:`SharedLayer` for a layer called more than once, :class:`SeveralOutputs` for one

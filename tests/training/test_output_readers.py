@@ -268,3 +268,19 @@ def test_a_layer_a_wrapper_calls_per_step_is_one_line_naming_the_wrapper(regress
                                           r".* got \"'per_step/inner', called 3 times by 'per_step' \(a wrapper: name "
                                           r"'per_step' to read its whole output\)\"$"):
         model.forward(np.zeros((2, 3, 2), "float32"), training=False)
+
+
+def test_a_network_composed_again_keeps_one_reader_of_a_nested_layer(regression_data):
+    """A notebook's fits of one network: each composition reads ``backbone/d1`` through the one reader
+    the first hooked (they stacked up, one per fit), and each composed model's term is its own."""
+    from lossexp.training.call_taps import taps_on
+
+    x, y = regression_data
+    network, _ = nested_and_flat_networks()
+    models = [compose(network, [Closure(name="closure", layer="backbone/d1", weight=weight)]) for weight in (0.1, 1.0)]
+    assert [tap.name for tap in taps_on(network.get_layer("backbone").get_layer("d1"))] == ["lossexp_reads_backbone_d1"]
+    values = []
+    for model in models:
+        model.compile(optimizer=keras.optimizers.SGD(0.0))
+        values.append(model.evaluate(x, y, batch_size=len(x), verbose=0, return_dict=True)["loss/closure"])
+    np.testing.assert_allclose(values[1], 10 * values[0], rtol=1e-6)
