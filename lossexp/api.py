@@ -192,12 +192,12 @@ def _named_stream(stream: Any, network: Any) -> Any:
     """A ``tf.data`` stream of ``(x, (y1, y2, …))`` elements (and per-output weights ``(w1, w2, …)``)
     for a network of as many outputs, its targets and weights as dicts by the network's output names
     (:func:`by_output_name`); anything else unchanged."""
-    from lossexp.models.outputs import output_names, positional_names
+    from lossexp.models.outputs import output_names
 
     spec = stream.element_spec
     if not (isinstance(spec, tuple) and len(spec) in (2, 3) and isinstance(spec[1], tuple) and len(spec[1]) >= 2):
         return stream
-    names = output_names(network) or (positional_names(len(spec[1])) if network is not None else [])
+    names = _names_of_targets(output_names(network), network, len(spec[1]))
     if len(names) != len(spec[1]):
         return stream
 
@@ -215,7 +215,7 @@ def _named_batches(batches: Any, network: Any) -> Any:
     class's name, which messages about its batches give."""
     import keras
 
-    from lossexp.models.outputs import output_names, positional_names
+    from lossexp.models.outputs import output_names
 
     names = output_names(network)
 
@@ -228,7 +228,7 @@ def _named_batches(batches: Any, network: Any) -> Any:
             if not (isinstance(batch, tuple) and len(batch) in (2, 3)):
                 return batch
             count = len(batch[1]) if isinstance(batch[1], (tuple, list)) else 0
-            named = names if names else positional_names(count) if network is not None else []
+            named = _names_of_targets(names, network, count)
             if count < 2 or len(named) != count:
                 return batch
             return (batch[0], *(dict(zip(named, part)) if isinstance(part, (tuple, list)) and len(part) == count
@@ -236,6 +236,15 @@ def _named_batches(batches: Any, network: Any) -> Any:
 
     Named.__name__ = Named.__qualname__ = type(batches).__name__
     return Named()
+
+
+def _names_of_targets(names: List[str], network: Any, count: int) -> List[str]:
+    """The names to give ``count`` targets of ``network``: its output names ``names``, else — a subclassed
+    network not built yet has none — positional ones, as its outputs are named once built
+    (:func:`lossexp.models.outputs.positional_names`); none without a network."""
+    from lossexp.models.outputs import positional_names
+
+    return names or (positional_names(count) if network is not None else [])
 
 
 def _examples(x: Any) -> Optional[int]:

@@ -12,7 +12,7 @@ read — called twice, several tensors, never called — is an exception here fo
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import keras
 
@@ -79,10 +79,6 @@ class OutputReader(ForwardPassRecord):
         self.record(inputs)
         return inputs
 
-    def seen(self) -> List[Any]:
-        """What the layer returned at each of its calls in this thread's last forward pass."""
-        return self.recorded()
-
 
 class OutputView:
     """``network`` called as a graph's :func:`~lossexp.training.rewire.with_layer_outputs` model is:
@@ -103,7 +99,7 @@ class OutputView:
         y_pred = self.network(x, training=training)
         outputs = {}
         for path, reader in self.readers.items():
-            seen = reader.seen()
+            seen = reader.recorded()
             if not seen:
                 raise NotCalled(path)
             if len(seen) > 1:
@@ -142,7 +138,7 @@ def _traced_shape(network: keras.Model, path: str) -> Tuple[Optional[int], ...]:
     reader = OutputReader(name="lossexp_reads_shape")
     with taps_during(network, {path: [reader]}):  # every layer's call runs as the function is traced
         tf.function(lambda x: network(x, training=False)).get_concrete_function(specs)
-        seen = reader.seen()
+        seen = reader.recorded()
     if not seen:
         raise NotCalled(path)
     return tuple(seen[0].shape)
