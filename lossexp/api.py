@@ -31,7 +31,8 @@ from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Seq
 from lossexp.errors import ConfigError, Terminated, invalid_value
 from lossexp.overrides import override_value, plain
 
-#: a loss entry: a registered name, ``(name, options)``, or a component instance
+#: a loss entry: a registered name, ``(name, options)``, or a component instance (``loss=`` may also be a
+#: dict of options by name: :func:`loss_entries`)
 LossEntry = Union[str, Tuple[str, Mapping[str, Any]], Any]
 SECTIONS = ("trainer", "optimizer", "weighting", "task", "tracking", "objective")
 
@@ -91,17 +92,31 @@ def _object_name(value: Any) -> str:
 def loss_entries(loss: Union[str, LossEntry, Iterable[LossEntry]]) -> List[LossEntry]:
     """The entries of ``loss`` as a list: a list as it is; one entry alone — a name, ``(name, options)``,
     an instance — as a list of it; a string joined by ``+`` as the command line's ``loss=`` is
-    (``"hist_avg+activity"``; ``"none"``: no component)."""
+    (``"hist_avg+activity"``; ``"none"``: no component); a dict of options by name, as a config's
+    ``loss:`` holds them (``{"hist_avg": {"weight": 0.1}, "activity": {}}``; None: the defaults), as
+    ``(name, options)`` pairs, in its order; in a list, such a dict stands for its pairs."""
     from lossexp.losses.base import LossComponent
 
     if isinstance(loss, str):
         return [name for name in loss.split("+") if name and name != "none"]
+    if isinstance(loss, Mapping):
+        return _options_by_name(loss)
     if isinstance(loss, LossComponent) or (isinstance(loss, tuple) and len(loss) == 2 and isinstance(loss[0], str)
                                            and isinstance(loss[1], Mapping)):
         return [loss]
     if not isinstance(loss, (list, tuple)):  # a Keras loss as Keras' compile(loss=…) takes it, a class, a number
         raise not_an_entry(loss)
-    return list(loss)
+    return [pair for entry in loss for pair in (_options_by_name(entry) if isinstance(entry, Mapping) else [entry])]
+
+
+def _options_by_name(loss: Mapping[Any, Any]) -> List[LossEntry]:
+    """``{name: options}`` (options None: the component's defaults) as ``(name, options)`` pairs."""
+    for name, options in loss.items():
+        if not isinstance(name, str) or not (options is None or isinstance(options, Mapping)):
+            given = repr(options) if isinstance(options, (str, int, float)) else f"a {type(options).__name__}"
+            raise ConfigError("Invalid value for loss: expected a dict of each component's options by its name "
+                              f"({{'hist_avg': {{'weight': 0.1}}}}), got {name!r}: {given}")
+    return [(name, dict(options or {})) for name, options in loss.items()]
 
 
 def not_an_entry(entry: Any) -> ConfigError:
@@ -117,8 +132,8 @@ def not_an_entry(entry: Any) -> ConfigError:
         hint = ""
     got = (repr(entry) if entry is None or isinstance(entry, (str, int, float))
            else f"the class {entry.__name__}" if isinstance(entry, type) else f"a {type(entry).__name__}")
-    return ConfigError("Invalid value for loss: expected component names, (name, options) pairs or LossComponent "
-                       f"instances{hint}, got {got}")
+    return ConfigError("Invalid value for loss: expected component names, (name, options) pairs, a dict of options "
+                       f"by name or LossComponent instances{hint}, got {got}")
 
 
 def _split_loss(loss: Iterable[LossEntry]) -> Tuple[List[str], List[Any], Dict[str, Dict[str, Any]]]:

@@ -67,9 +67,26 @@ def test_compose_gives_a_keras_model_that_adds_every_component():
 
 
 @pytest.mark.parametrize("loss, names", [("hist_avg", ["hist_avg"]), ("hist_avg+coef", ["hist_avg", "coef"]),
-                                         (("coef", {"weight": 0.5}), ["coef"]), ("none", []), (["coef"], ["coef"])])
+                                         (("coef", {"weight": 0.5}), ["coef"]), ("none", []), (["coef"], ["coef"]),
+                                         ({"hist_avg": None, "coef": {}}, ["hist_avg", "coef"]),
+                                         (["hist_avg", {"coef": {"weight": 0.5}}], ["hist_avg", "coef"])])
 def test_loss_is_a_list_of_entries_one_entry_alone_or_the_command_lines_string(loss, names):
     assert [c.name for c in lossexp.compose(network(), loss).components] == names
+
+
+def test_a_dict_of_options_by_name_configures_each_component_as_a_config_does():
+    """``loss={"coef": {"weight": 0.5}, …}``, the form of a config's ``loss:``: each its own options."""
+    model = lossexp.compose(network(), {"coef": {"weight": 0.5}, "cross_layer": {"layers": ["hidden_1"]}})
+    coef, cross_layer = model.components
+    assert coef.weighting.spec.value == 0.5 and cross_layer.layers == ["hidden_1"]
+
+
+@pytest.mark.parametrize("loss, got", [({"coef": 0.5}, "got 'coef': 0.5"), ({"coef": ["a"]}, "got 'coef': a list")])
+def test_a_dict_of_loss_options_holding_something_else_is_one_line(loss, got):
+    with pytest.raises(ConfigError) as error:
+        lossexp.compose(network(), loss)
+    assert str(error.value) == ("Invalid value for loss: expected a dict of each component's options by its name "
+                                "({'hist_avg': {'weight': 0.1}}), " + got)
 
 
 def test_a_composed_model_compiled_without_a_loss_trains_on_its_task_loss_and_reloads_compiled(tmp_path):
@@ -107,11 +124,11 @@ def my_loss(y_true, y_pred):
      "expected a finite number >= 0, got -1"),
     (lambda: lossexp.fit(network(), data(), loss=[3]), "Invalid value for loss: expected component names"),
     (lambda: lossexp.fit(network(), data(), loss=keras_object("MeanSquaredError")), "Invalid value for loss: "
-     "expected component names, (name, options) pairs or LossComponent instances (a Keras loss is the task loss: "
+     "expected component names, (name, options) pairs, a dict of options by name or LossComponent instances (a Keras loss is the task loss: "
      "task={'loss': 'huber'} by name; a Keras object, compose and compile yourself: lossexp.compose(network, "
      "loss=[...]).compile(loss=...)), got a MeanSquaredError"),
     (lambda: lossexp.fit(network(), data(), loss=[component_class()]), "Invalid value for loss: expected component "
-     "names, (name, options) pairs or LossComponent instances (give an instance, HistoricalAverage(name=..., "
+     "names, (name, options) pairs, a dict of options by name or LossComponent instances (give an instance, HistoricalAverage(name=..., "
      "weight=...), or its registered name), got the class HistoricalAverage"),
     (lambda: lossexp.fit(network(), data(), optimizer="adamm"), "Unknown optimizer 'adamm'"),
     (lambda: lossexp.fit(own_step_network(), data()), "Invalid value for model: expected a network that lossexp's "
