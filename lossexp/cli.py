@@ -25,7 +25,7 @@ COMMANDS = {
     "evaluate": "load a saved model (MODEL: .keras file, model directory, runs:/ID/model, models:/ID) "
                 "and report its loss and metrics on the data's validation split",
     "components": "list models, data sets, optimizers and loss components with their options",
-    "new": "scaffold a part of your own project: lossexp new component NAME [--stateful] (class, YAML, NumPy test)",
+    "new": "scaffold a part of your own project: lossexp new component|model|data NAME (its code, YAML and a test that passes)",
     "ablate": "one sweep of the whole composition and each composition with one component left out, "
               "x --seeds N; the parent run records the objective's change per component",
     "runs": "table of recorded runs (--experiment E, --sweep PARENT)",

@@ -1,13 +1,18 @@
-"""``lossexp new component NAME [--stateful]``: the files of a new loss component, in the user's project.
+"""``lossexp new KIND NAME``: the files of a new part of the user's project — a loss component
+(``--stateful``: one with state), a model or a data source.
 
 Writes, in the current project (its directory, else the working directory):
 
-* ``NAME.py`` — a :class:`lossexp.LossComponent` subclass registered as ``NAME``, with one option
-  and a ``term`` to fill in; with ``--stateful``, a term over a layer's outputs and state the step moves
-  (a moving average made in ``attach``, docs/own_problem.md's "A component with state");
-* ``conf/loss/NAME.yaml`` — its options' defaults (what ``loss=NAME`` selects);
-* ``tests/test_NAME.py`` — its term and gradient against a NumPy reference to fill in (and, stateful,
-  its state over three training batches, and validation leaving it); it passes as written;
+* ``NAME.py`` — the part, registered as ``NAME``: a :class:`lossexp.LossComponent` subclass with one
+  option and a ``term`` to fill in (with ``--stateful``, a term over a layer's outputs and state the
+  step moves, docs/own_problem.md's "A component with state"); a model builder, a Dense stack whose
+  layers are named as the components read them (``hidden_1`` …); a data source generating its rows
+  from a seed;
+* ``conf/<group>/NAME.yaml`` — its options' defaults (what ``loss=NAME``, ``model=NAME`` or
+  ``data=NAME`` selects);
+* ``tests/test_NAME.py`` — a test that passes as written: a term and its gradient against NumPy (and,
+  stateful, its state over three training batches); a network's outputs, gradients and reload; a data
+  source's rows taken by lossexp's checks, the same for the same options;
 * ``pyproject.toml`` — ``NAME`` added to ``[tool.lossexp] modules`` (the table created if absent).
 
 Nothing is overwritten: an existing file is an error. No TensorFlow import.
@@ -18,12 +23,12 @@ import re
 import sys
 import tomllib
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import List, NamedTuple, Sequence, Tuple
 
-from lossexp import project, registry, scaffold_stateful
+from lossexp import project, registry, scaffold_data, scaffold_model, scaffold_stateful
 from lossexp.errors import ConfigError
 
-USAGE = "lossexp new component NAME [--stateful]"
+USAGE = "lossexp new component|model|data NAME  (component: [--stateful])"
 STATEFUL = "--stateful"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -90,6 +95,31 @@ def test_term_and_gradient_match_numpy():
     np.testing.assert_allclose(float(term), numpy_term(y, 2.0), rtol=1e-6)
     np.testing.assert_allclose(tape.gradient(term, prediction).numpy(), numpy_gradient(y, 2.0), rtol=1e-5)
 '''
+
+
+class Part(NamedTuple):
+    """What ``lossexp new`` writes for one kind of part: the module, YAML and test templates
+    (``str.format(name=…, cls=…)``), the config group — also the registry's kind — its YAML goes in,
+    and the overrides that train with it (the next command printed)."""
+
+    code: str
+    yaml: str
+    test: str
+    group: str
+    train: str
+
+
+#: by ``lossexp new``'s KIND (and ``component`` with ``--stateful``)
+PARTS = {
+    "component": Part(COMPONENT, YAML, TEST, "loss", "loss={name}"),
+    "component --stateful": Part(scaffold_stateful.COMPONENT, scaffold_stateful.YAML, scaffold_stateful.TEST, "loss",
+                                 "loss={name}"),
+    "model": Part(scaffold_model.CODE, scaffold_model.YAML, scaffold_model.TEST, "model", "model={name}"),
+    # the default model is the digits' CNN, for images: an MLP takes the template's rows of features
+    "data": Part(scaffold_data.CODE, scaffold_data.YAML, scaffold_data.TEST, "data", "data={name} model=mlp"),
+}
+#: what each config group's kind is called in messages
+_PARTS_NAMED = {"loss": "loss components", "model": "models", "data": "data sources"}
 
 
 def _class_name(name: str) -> str:
@@ -167,30 +197,28 @@ def _with_module(pyproject: Path, module: str) -> Tuple[str, str]:
     return new, done
 
 
-def new_component(name: str, root: Path, stateful: bool = False) -> List[str]:
-    """Write the component's files under ``root`` (``stateful``: the template with state); returns one line per
-    thing done."""
+def new_part(kind: str, name: str, root: Path, stateful: bool = False) -> List[str]:
+    """Write the files of a new part of ``kind`` (``component``, ``model``, ``data``; a component
+    ``stateful``: the template with state) under ``root``; returns one line per thing done."""
     if not _NAME.match(name):
-        raise ConfigError(f"Invalid value for NAME: expected a lowercase Python identifier (my_term), got {name!r}")
+        raise ConfigError(f"Invalid value for NAME: expected a lowercase Python identifier (my_{kind}), got {name!r}")
     if name in sys.stdlib_module_names:  # NAME.py beside the project's modules would be imported in its place
         raise ConfigError(f"Invalid value for NAME: {name!r} is a module of Python's standard library, which "
                           f"{name}.py would replace for every import in a run (Keras' too); name it e.g. my_{name}")
-    cls = _class_name(name)
-    templates = scaffold_stateful if stateful else None
-    component, yaml, test = (templates.COMPONENT, templates.YAML, templates.TEST) if templates else (COMPONENT, YAML, TEST)
-    files = {root / f"{name}.py": component, root / "conf" / "loss" / f"{name}.yaml": yaml,
-             root / "tests" / f"test_{name}.py": test}
+    part = PARTS[f"{kind} {STATEFUL}" if stateful else kind]
+    files = {root / f"{name}.py": part.code, root / "conf" / part.group / f"{name}.yaml": part.yaml,
+             root / "tests" / f"test_{name}.py": part.test}
     for path in files:
         if path.exists():
             raise ConfigError(f"Invalid value for NAME: {path} exists; lossexp new overwrites nothing")
-    if name in registry.available("loss") or name in registry.RESERVED["loss"]:
-        raise ConfigError(f"Invalid value for NAME: {name!r} is taken; the loss components are "
-                          f"{', '.join(registry.available('loss'))}")
+    if name in registry.available(part.group) or name in registry.RESERVED.get(part.group, ()):
+        raise ConfigError(f"Invalid value for NAME: {name!r} is taken; the {_PARTS_NAMED[part.group]} are "
+                          f"{', '.join(registry.available(part.group))}")
     pyproject, (text, added) = root / "pyproject.toml", _with_module(root / "pyproject.toml", name)
     done = []  # pyproject.toml's new text is checked before anything is written, and written last
     for path, template in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(name=name, cls=cls))
+        path.write_text(template.format(name=name, cls=_class_name(name)))
         done.append(f"wrote {path.relative_to(root)}")
     pyproject.write_text(text)
     return done + [added]
@@ -202,12 +230,13 @@ def main(args: Sequence[str]) -> int:
         return 0 if args else 2
     stateful = STATEFUL in args
     rest = [arg for arg in args if arg != STATEFUL]
-    if len(rest) != 2 or rest[0] != "component" or rest[1].startswith("-"):
+    kinds = sorted({kind.split()[0] for kind in PARTS})
+    if len(rest) != 2 or rest[0] not in kinds or rest[1].startswith("-") or (stateful and rest[0] != "component"):
         raise ConfigError(f"Invalid value for lossexp new: expected '{USAGE}', got {' '.join(args)!r}")
-    args = rest
+    kind, name = rest
     found = project.current()
     root = found.root if found is not None else Path.cwd()
-    for line in new_component(args[1], root, stateful=stateful):
+    for line in new_part(kind, name, root, stateful=stateful):
         print(f"lossexp: {line}")
-    print(f"lossexp: then: lossexp train loss={args[1]}  (and python -m pytest tests/test_{args[1]}.py)", file=sys.stdout)
+    print(f"lossexp: then: lossexp train {PARTS[kind].train.format(name=name)}  (and python -m pytest tests/test_{name}.py)")
     return 0

@@ -1,6 +1,6 @@
 """A researcher's own project, used from its own directory: ``examples/own_problem`` (a model with a
 custom layer, data written by its script, a loss component with its NumPy test) trains, sweeps,
-reloads and lists beside lossexp's parts; ``lossexp new component`` scaffolds a working one."""
+reloads and lists beside lossexp's parts (``lossexp new``'s scaffolds: tests/test_scaffold.py)."""
 from __future__ import annotations
 
 import re
@@ -8,7 +8,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from mlflow.tracking import MlflowClient
 
 from conftest import REPO, cli, lossexp_env
 from lossexp.errors import ConfigError
-from lossexp.scaffold import new_component
 
 EXAMPLE = REPO / "examples" / "own_problem"
 
@@ -97,136 +95,6 @@ def test_the_examples_component_test_passes(own_problem):
                             cwd=own_problem, env=lossexp_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "2 passed" in result.stdout
-
-
-#: written beside the generated tests: the stateful one run against a reference whose state moves at 0.45, not 0.5
-WRONG_STATE = '''import pytest
-
-import test_ema_pull as generated
-
-
-def test_the_generated_test_fails_on_a_wrong_state(monkeypatch):
-    reference = generated.numpy_steps
-    monkeypatch.setattr(generated, "numpy_steps", lambda batches, momentum: reference(batches, momentum * 0.9))
-    with pytest.raises(AssertionError, match="Not equal to tolerance"):
-        generated.test_term_gradient_and_state_match_numpy()
-'''
-
-
-#: a project's subclassed network, of a layer named as the scaffolded components' default (hidden_1)
-SUBCLASSED_MODEL = '''import keras
-
-import lossexp
-
-
-class SubNet(keras.Model):
-    def __init__(self, outputs):
-        super().__init__()
-        self.hidden_1 = keras.layers.Dense(8, activation="relu", name="hidden_1")
-        self.head = keras.layers.Dense(outputs)
-
-    def call(self, x):
-        return self.head(self.hidden_1(x))
-
-
-@lossexp.register_model("subnet")
-def subnet(data):
-    return SubNet(data.num_outputs)
-'''
-
-
-@pytest.mark.slow
-def test_new_component_scaffolds_a_class_a_yaml_and_a_passing_numpy_test(tmp_path):
-    """Both templates: a stateless term, and (``--stateful``; before, there was only the stateless one) a term
-    with state moved in the step, whose NumPy test checks the state too — it passes as written and fails on a
-    wrong state; both train, the state recorded in MLflow as ``weight/state/<c>/<v>``."""
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "mine"\n\n[tool.lossexp]\nmodules = ["models"]\n')
-    (tmp_path / "models.py").write_text(SUBCLASSED_MODEL)
-    (tmp_path / "conf" / "model").mkdir(parents=True)
-    (tmp_path / "conf" / "model" / "subnet.yaml").write_text("name: subnet\n")
-    result = cli(tmp_path, "new", "component", "smooth_pred")
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "smooth_pred.py").exists() and (tmp_path / "conf" / "loss" / "smooth_pred.yaml").exists()
-    assert 'modules = ["models", "smooth_pred"]' in (tmp_path / "pyproject.toml").read_text()
-    again = cli(tmp_path, "new", "component", "smooth_pred")
-    assert again.returncode == 2 and "overwrites nothing" in again.stderr
-    taken = cli(tmp_path, "new", "component", "hist_avg")
-    assert taken.returncode == 2 and "'hist_avg' is taken" in taken.stderr
-    stateful = cli(tmp_path, "new", "component", "ema_pull", "--stateful")
-    assert stateful.returncode == 0, stateful.stderr
-    assert 'add_weight(name="average"' in (tmp_path / "ema_pull.py").read_text()
-    (tmp_path / "tests" / "test_wrong_state.py").write_text(WRONG_STATE)
-    tested = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=tmp_path,
-                            env=lossexp_env(), capture_output=True, text=True, timeout=600)
-    assert tested.returncode == 0 and "3 passed" in tested.stdout, tested.stdout[-3000:]
-    trained = cli(tmp_path, "train", "model=mlp", "data=regression", "data.n_samples=100", "loss=smooth_pred+ema_pull",
-                  "trainer.epochs=1", "trainer.log_every_n_steps=1", "tracking.plots=false")
-    assert trained.returncode == 0, trained.stderr[-3000:]
-    [run] = runs(tmp_path)
-    assert run.info.status == "FINISHED" and "term/smooth_pred" in run.data.metrics
-    state = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}").get_metric_history(
-        run.info.run_id, "weight/state/ema_pull/average.norm")
-    assert (state[0].step, state[0].value) == (0, 0.0) and len(state) > 2 and state[-1].value > 0  # it moved
-    # on a subclassed network: its state sized by self.output_shape (a graph's layer.output was all it read)
-    trained = cli(tmp_path, "train", "model=subnet", "data=regression", "data.n_samples=100", "loss=ema_pull",
-                  "trainer.epochs=1", "tracking.plots=false", "tracking.log_model=false")
-    assert trained.returncode == 0, trained.stderr[-3000:]
-
-
-def test_new_with_an_unknown_flag_is_one_line(run_cli):
-    result = run_cli("new", "component", "ema_pull", "--statefull")
-    assert result.returncode == 2
-    assert result.stderr.strip() == ("lossexp: error: Invalid value for lossexp new: expected 'lossexp new component NAME "
-                                     "[--stateful]', got 'component ema_pull --statefull'")
-
-
-
-def scaffolded_pyproject(root: Path, pyproject: str, name: str = "my_term") -> str:
-    """``pyproject.toml`` once ``lossexp new component NAME`` has added ``name`` to it (checked to parse)."""
-    (root / "pyproject.toml").write_text(pyproject)
-    new_component(name, root)
-    text = (root / "pyproject.toml").read_text()
-    tomllib.loads(text)
-    return text
-
-
-def test_new_component_extends_the_table_whose_header_carries_a_comment(tmp_path):
-    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]  # my research project\nmodules = ["my_net", "my_data"]\n')
-    for module in ("my_net", "my_data"):
-        (tmp_path / f"{module}.py").write_text("")
-    result = cli(tmp_path, "new", "component", "my_term")
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "pyproject.toml").read_text() == (
-        '[tool.lossexp]  # my research project\nmodules = ["my_net", "my_data", "my_term"]\n')
-    listed = cli(tmp_path, "components", "my_term")  # the next command reads the project, and its new component
-    assert listed.returncode == 0 and "  my_term " in listed.stdout, listed.stderr
-
-
-def test_new_component_adds_modules_to_its_own_table_not_the_next_ones(tmp_path):
-    text = scaffolded_pyproject(tmp_path, '[tool.lossexp]\nconf = "conf"\n\n[tool.other]\nmodules = ["unrelated"]\n',
-                                "term_a")
-    assert text == '[tool.lossexp]\nmodules = ["term_a"]\nconf = "conf"\n\n[tool.other]\nmodules = ["unrelated"]\n'
-
-
-def test_new_component_extends_a_list_over_several_lines_in_its_layout(tmp_path):
-    text = scaffolded_pyproject(tmp_path, '[project]\nname = "mine"\n\n[tool.lossexp]\nmodules = [\n    "my_net",  # the network\n'
-                                          '    "my_data"\n]  # my parts\nconf = "conf"\n')
-    assert text == ('[project]\nname = "mine"\n\n[tool.lossexp]\nmodules = [\n    "my_net",  # the network\n'
-                    '    "my_data",\n    "my_term"\n]  # my parts\nconf = "conf"\n')
-
-
-def test_new_component_appends_the_table_a_pyproject_lacks(tmp_path):
-    text = scaffolded_pyproject(tmp_path, '[project]\nname = "mine"\n\n[tool.other]\nmodules = ["unrelated"]\n')
-    assert text == '[project]\nname = "mine"\n\n[tool.other]\nmodules = ["unrelated"]\n\n[tool.lossexp]\nmodules = ["my_term"]\n'
-
-
-def test_new_component_writes_nothing_when_it_cannot_edit_the_pyproject(tmp_path):
-    pyproject = '[tool]\nlossexp.modules = ["my_net"]  # a dotted key, not a [tool.lossexp] header\n'
-    (tmp_path / "pyproject.toml").write_text(pyproject)
-    with pytest.raises(ConfigError, match=r"^Invalid file pyproject\.toml: could not add 'my_term' .*by hand$"):
-        new_component("my_term", tmp_path)
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["pyproject.toml"]
-    assert (tmp_path / "pyproject.toml").read_text() == pyproject
 
 
 def test_components_on_a_broken_pyproject_is_one_line_and_exit_2(tmp_path):
@@ -495,16 +363,6 @@ def test_an_eager_ops_error_is_one_line_without_tensorflows_wrapping():
         tf.matmul(tf.ones((8, 3)), tf.ones((8, 3)))
     assert "{{function_node" in str(failed.value)
     assert one_line(str(failed.value)) == "Matrix size-incompatible: In[0]: [8,3], In[1]: [8,3] [Op:MatMul]"
-
-
-def test_new_component_refuses_the_name_of_a_standard_library_module(tmp_path):
-    """Before, `lossexp new component queue` wrote queue.py, and every run of the project then failed as
-    'Invalid project module ... ImportError: cannot import name 'cast' ... circular import' (Keras imports
-    queue); now the name is refused before anything is written."""
-    with pytest.raises(ConfigError, match=r"^Invalid value for NAME: 'queue' is a module of Python's standard "
-                                          r"library, .* name it e\.g\. my_queue$"):
-        new_component("queue", tmp_path)
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_project_module_that_shadows_the_standard_library_is_refused_naming_it(tmp_path):
