@@ -52,7 +52,7 @@ def _top_parser() -> argparse.ArgumentParser:
                "  lossexp train -m loss=hist_avg+activity,activity loss.activity.weight=0.01,0.1\n"
                "  lossexp train --cfg job loss=hist_avg\n  lossexp components hist_avg\n"
                "  lossexp evaluate runs:/RUN_ID/model\n"
-               "  lossexp new component my_term\n"
+               "  lossexp new component my_term   (lossexp new model my_net, lossexp new data my_rows)\n"
                "  lossexp ablate --seeds 3 loss=hist_avg+activity hydra/launcher=joblib\n"
                "  lossexp runs --sweep PARENT\n  lossexp compare PARENT\n  lossexp ui --port 5000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
