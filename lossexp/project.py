@@ -290,12 +290,28 @@ def embedded_failure(exc: BaseException) -> Optional[Tuple[traceback.FrameSummar
 _TF_WRAPPING = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s+name:\s*$")
 
 
+#: TensorFlow's refusals of a tensor traced into a graph used as a value — Python's ``if`` or ``for`` on it,
+#: NumPy, ``.numpy()`` —, each followed by a paragraph of advice on eager mode and AutoGraph
+_SYMBOLIC_VALUE = re.compile(r"Using a symbolic `tf\.Tensor` as a Python `bool` is not allowed\."
+                             r"|Iterating over a symbolic `tf\.Tensor` is not allowed\."
+                             r"|'SymbolicTensor' object has no attribute 'numpy'"
+                             r"|Cannot convert a symbolic tf\.Tensor \([^)]*\) to a numpy array\.")
+#: what to write instead, in a term, a network's ``call`` or a stream's map alike
+TRACED = (" (your code is traced into a graph, where a tensor has no value yet: keras.ops in place of NumPy and "
+          ".numpy(), ops.where or ops.cond in place of Python's if on a tensor, an op over an axis in place of a loop)")
+
+
 def one_line(message: str, limit: int = 400) -> str:
     """An exception's message as one line: Keras' colour codes and its 'Arguments received' part dropped, and
-    TensorFlow's wrapping of an eager op's message (``{{function_node …}}``, a trailing empty `` name:``)."""
+    TensorFlow's wrapping of an eager op's message (``{{function_node …}}``, a trailing empty `` name:``); a
+    tensor traced into a graph used as a value (:data:`_SYMBOLIC_VALUE`): TensorFlow's first sentence and what
+    to write instead (:data:`TRACED`), not its advice on eager mode and AutoGraph."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", message).split("Arguments received by")[0]
     text = _TF_WRAPPING.sub("", text.strip())
     text = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    symbolic = _SYMBOLIC_VALUE.search(text)
+    if symbolic is not None:  # the frames TensorFlow quotes before it ("in user code: File …") are named apart
+        text = text[:symbolic.start()].split("in user code:")[0] + symbolic.group() + TRACED
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -363,6 +364,34 @@ def test_an_eager_ops_error_is_one_line_without_tensorflows_wrapping():
         tf.matmul(tf.ones((8, 3)), tf.ones((8, 3)))
     assert "{{function_node" in str(failed.value)
     assert one_line(str(failed.value)) == "Matrix size-incompatible: In[0]: [8,3], In[1]: [8,3] [Op:MatMul]"
+
+
+def branches_in_python(x):
+    from keras import ops
+
+    if ops.mean(x) > 0:
+        return x
+    return -x
+
+
+@pytest.mark.parametrize("traced, refusal", [
+    (lambda x: x.numpy(), "AttributeError: 'SymbolicTensor' object has no attribute 'numpy'"),
+    (lambda x: np.mean(x), "NotImplementedError: Cannot convert a symbolic tf.Tensor (x:0) to a numpy array."),
+    (branches_in_python, "OperatorNotAllowedInGraphError: Using a symbolic `tf.Tensor` as a Python `bool` is not "
+                         "allowed."),
+    (lambda x: [row for row in x], "OperatorNotAllowedInGraphError: Iterating over a symbolic `tf.Tensor` is not "
+                                   "allowed.")])
+def test_a_tensor_used_as_a_value_where_it_is_traced_says_what_to_write_instead(traced, refusal):
+    """A term with Python's ``if`` on a tensor ended in 480 characters of TensorFlow's advice on eager mode and
+    AutoGraph, cut mid-sentence, and NumPy on a tensor quoted NumPy's own frames; now TensorFlow's first sentence
+    and what to write instead, for each way of using a traced tensor as a value."""
+    import tensorflow as tf
+
+    from lossexp.project import TRACED, one_line
+
+    with pytest.raises(Exception) as failed:
+        tf.function(tf.autograph.experimental.do_not_convert(traced)).get_concrete_function(tf.TensorSpec([None, 3]))
+    assert one_line(f"{type(failed.value).__name__}: {failed.value}") == refusal + TRACED
 
 
 def test_a_project_module_that_shadows_the_standard_library_is_refused_naming_it(tmp_path):
