@@ -7,7 +7,7 @@ import pytest
 
 from lossexp.data.dataset import as_dataset
 from lossexp.errors import ConfigError
-from lossexp.training.network_checks import check_outputs, replaced_compile
+from lossexp.training.network_checks import check_outputs, compiled_with_xla_or_told, replaced_compile
 
 
 def outputs(*shape):
@@ -261,3 +261,27 @@ def test_a_label_beyond_the_outputs_names_its_first_example_and_value(per_positi
         check_outputs("net", data, y[:8], np.zeros((8,) + y.shape[1:] + (3,), "float32"))
     where = " at position 2" if per_position else ""
     assert f"; example 17 has label 7{where} (outputs 0 … 2) for data 'tags'" in str(info.value), str(info.value)
+
+
+def test_jit_compile_true_that_keras_cannot_honour_is_one_warning_naming_the_layer(capsys, recwarn):
+    """``trainer.jit_compile=true`` on a network holding a ``TextVectorization`` trained without XLA, its config
+    reading true, with Keras' warning "Model doesn't support `jit_compile=True`" naming no layer; now one line
+    names the layer (not the ``StringLookup`` inside it). A network XLA compiles gets it, and no line."""
+    import keras
+
+    vectorize = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=3, name="vectorize")
+    vectorize.adapt(np.array(["good film", "bad plot"]))
+    inputs = keras.Input((), dtype="string")
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(20, 4)(vectorize(inputs)))
+    network = keras.Model(inputs, keras.layers.Dense(2)(embedded))
+    with compiled_with_xla_or_told(network, True):
+        network.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    assert network.jit_compile is False
+    assert capsys.readouterr().err == ("lossexp: warning: trainer.jit_compile=true is not in effect: Keras trains "
+                                       "without XLA, which cannot compile TextVectorization 'vectorize' (a "
+                                       "preprocessing layer can move into the data: a tf.data map)\n")
+    assert not [w for w in recwarn if "jit_compile" in str(w.message)]
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with compiled_with_xla_or_told(plain, True):
+        plain.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    assert plain.jit_compile is True and capsys.readouterr().err == ""
