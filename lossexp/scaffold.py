@@ -19,6 +19,7 @@ Nothing is overwritten: an existing file is an error. No TensorFlow import.
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 import tomllib
@@ -211,6 +212,11 @@ def new_part(kind: str, name: str, root: Path, stateful: bool = False) -> List[s
     for path in files:
         if path.exists():
             raise ConfigError(f"Invalid value for NAME: {path} exists; lossexp new overwrites nothing")
+    installed = importlib.util.find_spec(name)  # on sys.path: found, not imported
+    if installed is not None:
+        raise ConfigError(f"Invalid value for NAME: {name!r} is an installed module ({installed.origin}), which "
+                          f"{name}.py beside the project's modules would replace for every import of it in a run; "
+                          f"name it e.g. my_{name}")
     if name in registry.available(part.group) or name in registry.RESERVED.get(part.group, ()):
         raise ConfigError(f"Invalid value for NAME: {name!r} is taken; the {_PARTS_NAMED[part.group]} are "
                           f"{', '.join(registry.available(part.group))}")

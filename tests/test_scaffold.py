@@ -196,3 +196,13 @@ def test_new_component_refuses_the_name_of_a_standard_library_module(tmp_path):
                                           r"library, .* name it e\.g\. my_queue$"):
         new_part("component", "queue", tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind, name", [("model", "keras"), ("data", "mlflow"), ("component", "numpy")])
+def test_new_refuses_the_name_of_an_installed_module(tmp_path, kind, name):
+    """``lossexp new model keras`` wrote keras.py beside the project's modules, where every run then imported it in
+    place of Keras; only the standard library's names were refused."""
+    with pytest.raises(ConfigError, match=rf"^Invalid value for NAME: '{name}' is an installed module \(.*\), which "
+                                          rf"{name}\.py beside the project's modules would replace .* my_{name}$"):
+        new_part(kind, name, tmp_path)
+    assert list(tmp_path.iterdir()) == []
