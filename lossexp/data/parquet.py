@@ -1,6 +1,7 @@
 """A Parquet table of the user's: feature columns in, target column(s) out (see :mod:`lossexp.data.tables`)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
@@ -11,8 +12,17 @@ from lossexp.options import PositiveInt
 from lossexp.registry import register_data
 
 
+#: the columns pyarrow writes for the unnamed index of a pandas frame (a filtered, sampled or shuffled frame's row
+#: labels, ``df.to_parquet``): the rows' old places, not data
+PANDAS_ROW_LABELS = re.compile(r"^__index_level_\d+__$")
+
+
 class ParquetReader:
-    """How :func:`lossexp.data.tables.read_table` reads a Parquet file (pyarrow)."""
+    """How :func:`lossexp.data.tables.read_table` reads a Parquet file (pyarrow). A pandas frame's row labels
+    are no column of it; a named index (``set_index("id")``) is an ordinary column. Read without pandas'
+    metadata, so that a column read is a column of the frame, never its index: a file written from a shuffled
+    frame failed, ``KeyError: '__index_level_0__'``, and one with a named index took the name for a column that
+    the frame read did not have."""
 
     def open(self, key: str, path: str) -> Path:
         import pyarrow.parquet as pq
@@ -28,12 +38,12 @@ class ParquetReader:
     def columns(self, file: Path) -> List[str]:
         import pyarrow.parquet as pq
 
-        return list(pq.ParquetFile(file).schema_arrow.names)
+        return [name for name in pq.ParquetFile(file).schema_arrow.names if not PANDAS_ROW_LABELS.match(name)]
 
     def whole(self, file: Path, columns: List[str]) -> Any:
         import pyarrow.parquet as pq
 
-        return pq.ParquetFile(file).read(columns=columns).to_pandas()
+        return pq.ParquetFile(file).read(columns=columns).to_pandas(ignore_metadata=True)
 
     def chunks(self, file: Path, columns: List[str], chunk_rows: int, start: int = 0) -> Iterator[Any]:
         import pyarrow.parquet as pq
@@ -51,7 +61,7 @@ class ParquetReader:
             if skip >= batch.num_rows:
                 skip -= batch.num_rows
                 continue
-            yield batch.slice(skip).to_pandas()
+            yield batch.slice(skip).to_pandas(ignore_metadata=True)
             skip = 0
 
 

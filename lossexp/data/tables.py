@@ -65,6 +65,35 @@ def to_arrays(frame: Any, path: str, features: List[str], targets: List[str], sh
     return x, y
 
 
+def check_cells(frame: Any, key: str, path: str, features: List[str], targets: List[str],
+                before: Optional[int] = None) -> None:
+    """One line for the table's first empty (NaN) or infinite cell of a column used, named by its column and
+    its row in the file, before the rows are shuffled: the arrays' own check
+    (:func:`lossexp.data.checks.check_finite`) would name its place after the shuffle, which no row of the
+    file has, and a text target's empty cell would become the class 'nan'. One column at a time, in place.
+    ``before``: the rows of the file before ``frame``, one chunk of it (the line then counts no rows)."""
+    first: Optional[Tuple[int, str]] = None
+    bad_rows = np.zeros(len(frame), bool)
+    for column in features + targets:
+        values = frame[column]
+        bad = values.isna().to_numpy()
+        if values.dtype.kind == "f":
+            bad = bad | np.isinf(values.to_numpy())
+        if bad.any():
+            row = int(np.argmax(bad))
+            first = (row, column) if first is None or row < first[0] else first
+            bad_rows |= bad
+    if first is not None:
+        row, column = first
+        value = frame[column].iloc[row]
+        got = "an empty cell" if value is None or value != value else str(value)  # the rest: inf or -inf
+        count = f"; {int(bad_rows.sum())} rows have such a cell" if before is None else ""
+        raise ConfigError(f"Invalid value for {key}: expected a finite value in every cell of the columns used, "
+                          f"got {got} in column {column!r}, row {(before or 0) + row + 1} of {path} (rows counted "
+                          f"from 1 below the header{count}: fill or drop them"
+                          + (", or leave the column out: data.features)" if column in features else ")"))
+
+
 def text_labels(frame: Any, targets: List[str]) -> List[str]:
     """The sorted labels of a single text target column (empty for numeric targets)."""
     from pandas.api.types import is_numeric_dtype
@@ -91,19 +120,23 @@ class TableReader(Protocol):
         ``start`` on (the rows before it not parsed or decoded where the format allows)."""
 
 
+#: the option naming each part's file
+PATH_KEYS = {"train": "data.path", "validation": "data.validation_path"}
+
+
 def read_table(name: str, reader: TableReader, path: str, target: Columns, features: Optional[List[str]],
                stream: bool, shuffle: bool, seed: int, chunk_rows: int, validation_path: Optional[str]) -> Any:
     """A table's ``(x, y)`` arrays or :class:`Dataset` stream — ``{"train": …, "validation": …}`` with
     a second file that validates. A text target is encoded over every row of both files (a class
     missing from one file, or from one chunk, keeps its index)."""
-    files = {"train": reader.open("data.path", path)}
+    files = {"train": reader.open(PATH_KEYS["train"], path)}
     chosen, targets = choose(path, reader.columns(files["train"]), target, features)
     if validation_path is not None:
-        files["validation"] = reader.open("data.validation_path", validation_path)
+        files["validation"] = reader.open(PATH_KEYS["validation"], validation_path)
         choose(validation_path, reader.columns(files["validation"]), targets, chosen)
-    labels, scans = None, {}
+    labels, scans, paths = None, {}, {"train": path, "validation": validation_path}
     if stream or validation_path is not None:
-        scans, labels = scan_targets(reader, files, targets, chunk_rows)
+        scans, labels = scan_targets(reader, files, targets, chunk_rows, paths)
     parts = {}
     for part, file in files.items():
         if stream:
@@ -111,8 +144,9 @@ def read_table(name: str, reader: TableReader, path: str, target: Columns, featu
                                                                                    start),
                                     chosen, targets, scans[part], labels)
         else:
-            parts[part] = to_arrays(reader.whole(file, chosen + targets), path if part == "train" else validation_path,
-                                    chosen, targets, shuffle and part == "train", seed, labels)
+            frame = reader.whole(file, chosen + targets)
+            check_cells(frame, PATH_KEYS[part], paths[part], chosen, targets)
+            parts[part] = to_arrays(frame, paths[part], chosen, targets, shuffle and part == "train", seed, labels)
     return parts if validation_path is not None else parts["train"]
 
 
@@ -131,9 +165,10 @@ class TargetScan:
 
 
 def scan_targets(reader: TableReader, files: Dict[str, Path], targets: List[str],
-                 chunk_rows: int) -> Tuple[Dict[str, TargetScan], Optional[List[str]]]:
+                 chunk_rows: int, paths: Dict[str, str]) -> Tuple[Dict[str, TargetScan], Optional[List[str]]]:
     """Each file's :class:`TargetScan`, in one pass over its target column(s), and a text target's
-    labels, sorted, over every row of every file (None for a numeric target)."""
+    labels, sorted, over every row of every file (None for a numeric target); an empty target cell is one
+    line naming its row in the file (``paths``: each part's file as the config gives it)."""
     from pandas.api.types import is_numeric_dtype
 
     seen: Dict[str, int] = {}  # a text label → its place in the order first seen, across files
@@ -141,6 +176,7 @@ def scan_targets(reader: TableReader, files: Dict[str, Path], targets: List[str]
     for part, file in files.items():
         rows, found, kinds = 0, [], set()
         for chunk in reader.chunks(file, targets, chunk_rows):
+            check_cells(chunk, PATH_KEYS[part], paths[part], [], targets, before=rows)
             rows += len(chunk)
             if len(targets) != 1:  # several columns: a regression's or one-hot rows, no classes read
                 continue

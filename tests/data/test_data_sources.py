@@ -164,6 +164,53 @@ def test_csv_mistakes_are_one_line(in_tmp, options, message):
     assert str(info.value).startswith(message)
 
 
+@pytest.mark.parametrize("source", ["csv", "parquet"])
+def test_an_empty_or_infinite_cell_is_one_line_naming_its_column_and_its_row_in_the_file(in_tmp, source):
+    """A missing value was "NaN/inf in inputs at example 5": its place after the rows' shuffle, which no row of the
+    file has; an empty text label became a class 'nan'. Now the column and the file's row, before any shuffle."""
+    table = frame(30)[["a", "b", "kind"]]
+    table.loc[[11, 20], "b"] = [np.inf, np.nan]
+    table.loc[7, "kind"] = None
+    write = (lambda rows, name: rows.to_csv(in_tmp / f"{name}.csv", index=False)) if source == "csv" else \
+        (lambda rows, name: rows.to_parquet(in_tmp / f"{name}.parquet"))
+    write(table, "t")
+    with pytest.raises(ConfigError) as info:
+        dataset(source, path=f"t.{source}", target="kind")
+    assert str(info.value) == (f"Invalid value for data.path: expected a finite value in every cell of the columns used, "
+                               f"got an empty cell in column 'kind', row 8 of t.{source} (rows counted from 1 below the "
+                               "header; 3 rows have such a cell: fill or drop them)")
+    with pytest.raises(ConfigError) as info:  # streamed: the target column read alone, chunk by chunk
+        dataset(source, path=f"t.{source}", target="kind", stream=True, chunk_rows=5)
+    assert f"got an empty cell in column 'kind', row 8 of t.{source} (rows counted from 1 below the header: fill" in \
+        str(info.value)
+    with pytest.raises(ConfigError) as info:
+        dataset(source, path=f"t.{source}", target="a", features=["b"])
+    assert "got inf in column 'b', row 12 of" in str(info.value) and "or leave the column out: data.features)" in str(
+        info.value)
+    write(table.drop(index=[7, 11, 20]), "clean")  # a frame of row labels 0 … 29 less three: no column of it
+    write(table, "v")
+    with pytest.raises(ConfigError, match=rf"^Invalid value for data.validation_path: .* row 8 of v\.{source} "):
+        dataset(source, path=f"clean.{source}", target="kind", validation_path=f"v.{source}")
+    assert dataset(source, path=f"clean.{source}", target="kind").x.shape == (27, 2)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_parquet_file_of_a_shuffled_or_indexed_frame_reads_its_columns_not_its_row_labels(in_tmp, stream):
+    """``df.sample(frac=1).to_parquet(…)`` (any frame whose row labels are not 0 … n-1) failed, "KeyError:
+    '__index_level_0__'": pyarrow stores the row labels as a column, which lossexp took for a feature. They are
+    no column now; a named index (``set_index("id")``) is an ordinary one, as its name says."""
+    table = frame(30)[["a", "b", "kind"]]
+    table.sample(frac=1.0, random_state=0).to_parquet(in_tmp / "shuffled.parquet")
+    data = dataset("parquet", path="shuffled.parquet", target="kind", stream=stream, shuffle=False, chunk_rows=8)
+    x = data.x if not stream else np.concatenate([x for x, _ in data.stream.batch(30)])
+    np.testing.assert_array_equal(x, table.sample(frac=1.0, random_state=0)[["a", "b"]].to_numpy("float32"))
+    table.set_index("a").to_parquet(in_tmp / "indexed.parquet")
+    indexed = dataset("parquet", path="indexed.parquet", target="kind", features=["a", "b"], stream=stream,
+                      shuffle=False, chunk_rows=8)
+    x = indexed.x if not stream else np.concatenate([x for x, _ in indexed.stream.batch(30)])
+    np.testing.assert_array_equal(x, table[["a", "b"]].to_numpy("float32"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("source", ["csv", "parquet"])
 def test_a_streamed_table_trains_end_to_end_with_its_last_rows_validating(in_tmp, source):
