@@ -12,14 +12,20 @@ from lossexp.registry import register_data
 
 
 class CsvReader:
-    """How :func:`lossexp.data.tables.read_table` reads a CSV file with a header row (pandas)."""
+    """How :func:`lossexp.data.tables.read_table` reads a CSV file with a header row (pandas), its fields
+    separated by ``sep`` and its numbers' decimal mark ``decimal`` (``;`` and ``,`` in many locales)."""
+
+    def __init__(self, sep: str = ",", decimal: str = ".") -> None:
+        # a command line's data.sep='\t' arrives as a backslash and a t, which pandas would take for a
+        # regular expression (its slow Python parser, a warning per read)
+        self.format = {"sep": "\t" if sep == "\\t" else sep, "decimal": decimal}
 
     def open(self, key: str, path: str) -> Path:
         import pandas as pd
 
-        file = resolve_path(key, path, suffixes=(".csv", ".txt", ".gz"))
+        file = resolve_path(key, path, suffixes=(".csv", ".tsv", ".txt", ".gz"))
         try:
-            pd.read_csv(file, nrows=0)
+            pd.read_csv(file, nrows=0, **self.format)
         except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
             raise ConfigError(f"Invalid value for {key}: expected a readable CSV file, got {path!r} "
                               f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
@@ -28,26 +34,27 @@ class CsvReader:
     def columns(self, file: Path) -> List[str]:
         import pandas as pd
 
-        return list(pd.read_csv(file, nrows=0).columns)
+        return list(pd.read_csv(file, nrows=0, **self.format).columns)
 
     def whole(self, file: Path, columns: List[str]) -> Any:
         import pandas as pd
 
-        return pd.read_csv(file, usecols=columns)
+        return pd.read_csv(file, usecols=columns, **self.format)
 
     def chunks(self, file: Path, columns: List[str], chunk_rows: int, start: int = 0) -> Iterator[Any]:
         import pandas as pd
 
         skipped = (lambda line: 0 < line <= start) if start else None  # lines found, not parsed into numbers
-        return iter(pd.read_csv(file, usecols=columns, chunksize=chunk_rows, skiprows=skipped))
+        return iter(pd.read_csv(file, usecols=columns, chunksize=chunk_rows, skiprows=skipped, **self.format))
 
 
 @register_data("csv")
 def csv(path: str, target: Columns, features: Optional[List[str]] = None, stream: bool = False,
         shuffle: bool = True, seed: int = 0, chunk_rows: PositiveInt = 10000,
-        validation_path: Optional[str] = None) -> Any:
+        validation_path: Optional[str] = None, sep: str = ",", decimal: str = ".") -> Any:
     """A CSV file with a header row: ``target`` names the target column(s), ``features`` the inputs
-    (null: every other column).
+    (null: every other column); ``sep`` separates its fields and ``decimal`` marks its numbers' decimals
+    (``sep: ";"``, ``decimal: ","`` for many European locales' files; ``sep: "\\t"`` for tabs).
 
     Read into memory and shuffled once from ``seed`` (``shuffle: false`` keeps the file's order),
     or with ``stream: true`` read ``chunk_rows`` rows at a time through ``tf.data`` for files larger
@@ -55,6 +62,7 @@ def csv(path: str, target: Columns, features: Optional[List[str]] = None, stream
     columns that validates instead. Relative paths are relative to the project.
 
     Options: ``path``; ``target``; ``features``; ``stream``; ``shuffle``; ``seed``; ``chunk_rows``;
-    ``validation_path``.
+    ``validation_path``; ``sep``; ``decimal``.
     """
-    return read_table("csv", CsvReader(), path, target, features, stream, shuffle, seed, chunk_rows, validation_path)
+    return read_table("csv", CsvReader(sep, decimal), path, target, features, stream, shuffle, seed, chunk_rows,
+                      validation_path)

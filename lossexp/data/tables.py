@@ -34,8 +34,11 @@ def choose(path: str, available: Sequence[str], target: Columns, features: Optio
     for option, names in (("data.target", targets), ("data.features", features or [])):
         for name in names:
             if name not in available:
+                separators = [mark for mark in (";", "\t", "|", ",") if len(available) == 1 and mark in available[0]]
+                hint = (f" (its header reads as one column: fields separated by {separators[0]!r} need "
+                        f"data.sep={separators[0]!r})" if separators else "")
                 raise ConfigError(f"Invalid value for {option}: {path} has no column {name!r}; its columns are "
-                                  f"{', '.join(available)}")
+                                  f"{', '.join(available)}{hint}")
     chosen = list(features) if features is not None else [c for c in available if c not in targets]
     if not chosen:
         raise ConfigError(f"Invalid value for data.features: {path} has no columns left besides the target")

@@ -195,6 +195,25 @@ def test_an_empty_or_infinite_cell_is_one_line_naming_its_column_and_its_row_in_
 
 
 @pytest.mark.parametrize("stream", [False, True])
+def test_a_csv_of_another_locale_or_of_tabs_reads_with_its_separator_and_decimal_mark(in_tmp, stream):
+    """A file of ``;`` and decimal commas could not be read (its header was one column, 'a;b;y'), nor a ``.tsv``;
+    ``data.sep`` and ``data.decimal`` read them, a command line's ``'\\t'`` as a tab, and the header read as one
+    column says which separator it holds."""
+    table = frame(20)[["a", "b", "y"]]
+    table.to_csv(in_tmp / "semi.csv", sep=";", decimal=",", index=False)
+    table.to_csv(in_tmp / "tabs.tsv", sep="\t", index=False)
+    expected = table[["a", "b"]].to_numpy("float32")
+    for path, options in (("semi.csv", {"sep": ";", "decimal": ","}), ("tabs.tsv", {"sep": "\\t"})):
+        data = dataset("csv", path=path, target="y", shuffle=False, stream=stream, chunk_rows=8, **options)
+        x = data.x if not stream else np.concatenate([x for x, _ in data.stream.batch(20)])
+        np.testing.assert_allclose(x, expected, rtol=1e-6)
+    with pytest.raises(ConfigError) as info:
+        dataset("csv", path="semi.csv", target="y")
+    assert str(info.value) == ("Invalid value for data.target: semi.csv has no column 'y'; its columns are a;b;y (its "
+                               "header reads as one column: fields separated by ';' need data.sep=';')")
+
+
+@pytest.mark.parametrize("stream", [False, True])
 def test_a_parquet_file_of_a_shuffled_or_indexed_frame_reads_its_columns_not_its_row_labels(in_tmp, stream):
     """``df.sample(frac=1).to_parquet(…)`` (any frame whose row labels are not 0 … n-1) failed, "KeyError:
     '__index_level_0__'": pyarrow stores the row labels as a column, which lossexp took for a feature. They are
