@@ -179,9 +179,13 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
     if data.task == "multi_output":  # targets by output name; Keras checks each output's shape
         outputs = sorted(y_pred) if isinstance(y_pred, dict) else []
         if outputs != sorted(y_true):
+            untrained = [name for name in outputs if name not in y_true]
+            hint = (f" ({', '.join(untrained)} without: every output trains; train a model of the same layers "
+                    f"whose outputs have targets, keras.Model(inputs, {{…}}), and predict with this one)"
+                    if untrained and set(y_true) < set(outputs) else "")
             raise invalid_value("data", f"one target array per output of model={model_name}, by name "
                                 f"({', '.join(outputs) if outputs else 'it has one output: one array of targets'})",
-                                f"targets named {', '.join(sorted(y_true))}")
+                                f"targets named {', '.join(sorted(y_true))}{hint}")
         return
     got = tuple(np.shape(y_pred)[1:])
     if data.task == "classification":

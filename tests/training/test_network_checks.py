@@ -84,14 +84,18 @@ def test_class_labels_stored_as_floats_are_told_of_task_type_classification():
 
 
 def test_targets_of_several_outputs_name_every_output_and_no_other():
-    """A head without targets, or targets of no head, were a KeyError / Keras structure traceback."""
+    """A head without targets, or targets of no head, were a KeyError / Keras structure traceback. A head without
+    (an inference-only output, an argmax beside its logits) then said nothing of what to do; now how to train
+    the others."""
     heads = as_dataset("heads", (np.zeros((8, 3)), {"cls": np.arange(8) % 3, "reg": np.zeros((8, 1), "float32")}))
     y_pred = {"cls": outputs(3), "reg": outputs(1)}
     check_outputs("mine", heads, heads.y, y_pred)
     with pytest.raises(ConfigError) as info:
         check_outputs("mine", heads, heads.y, {**y_pred, "aux": outputs(1)})
     assert str(info.value) == ("Invalid value for data: expected one target array per output of model=mine, by name "
-                               "(aux, cls, reg), got 'targets named cls, reg'")
+                               "(aux, cls, reg), got 'targets named cls, reg (aux without: every output trains; train "
+                               "a model of the same layers whose outputs have targets, keras.Model(inputs, {…}), and "
+                               "predict with this one)'")
     with pytest.raises(ConfigError, match=r"by name \(it has one output: one array of targets\), got 'targets "
                                           r"named cls, reg'"):
         check_outputs("mine", heads, heads.y, outputs(3))
