@@ -6,6 +6,7 @@ from typing import Any, List, Optional, Tuple, Union
 import numpy as np
 
 from lossexp.data import resolve_path
+from lossexp.data.checks import check_finite
 from lossexp.errors import ConfigError
 from lossexp.registry import register_data
 
@@ -37,6 +38,10 @@ def npz(path: str, x: str = "x", y: Union[str, List[str]] = "y", shuffle: bool =
         raise ConfigError(f"Invalid value for data.{missing}: expected the key of the validation "
                           f"{'targets' if missing.endswith('y') else 'inputs'} beside data.{given}, got null")
     inputs, targets = arrays(archive, path, keys, x, y, "data.x", "data.y")
+    # NaN/inf named by its row in the file, before the shuffle (after it, the data's own check would name a
+    # place no row of the file has)
+    check_finite("npz", f"array {x!r} of {path}", inputs)
+    check_finite("npz", f"array {y!r} of {path}" if isinstance(y, str) else f"targets of {path}", targets)
     if shuffle:
         order = np.random.default_rng(seed).permutation(len(inputs))
         inputs = inputs[order]
@@ -55,4 +60,14 @@ def arrays(archive: Any, path: str, keys: List[str], x: str, y: Union[str, List[
         if key not in keys:
             raise ConfigError(f"Invalid value for {option}: {path} has no array {key!r}; its arrays are "
                               f"{', '.join(keys) or '(none)'}")
-    return archive[x], (archive[y] if isinstance(y, str) else {key: archive[key] for key in y})
+    loaded = {}
+    for option, key in zip([x_option] + [y_option] * (len(wanted) - 1), wanted):
+        try:
+            loaded[key] = archive[key]
+        except ValueError as exc:  # an array of Python objects: rows of different lengths, mixed types
+            if "allow_pickle" not in str(exc):
+                raise
+            raise ConfigError(f"Invalid value for {option}: expected an array of numbers or of text, got {key!r} of "
+                              f"{path}, an array of Python objects (rows of different lengths?), which lossexp "
+                              "does not unpickle; pad its rows to one length") from None
+    return loaded[x], (loaded[y] if isinstance(y, str) else {key: loaded[key] for key in y})

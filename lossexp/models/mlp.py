@@ -19,7 +19,8 @@ def mlp(data: Any, hidden_units: PositiveInts = (64, 32), activation: str = "rel
     import keras
 
     inputs = keras.Input(shape=data.input_shape, name="inputs")
-    x = keras.layers.Flatten(name="flatten")(inputs) if len(data.input_shape) > 1 else inputs
+    # one number per example (inputs of shape (n,)) is one feature, as images' pixels are many
+    x = keras.layers.Flatten(name="flatten")(inputs) if len(data.input_shape) != 1 else inputs
     for i, units in enumerate(hidden_units, start=1):
         x = keras.layers.Dense(units, activation=activation, name=f"hidden_{i}")(x)
     return keras.Model(inputs, output_layer(data, output_activation)(x), name="mlp")

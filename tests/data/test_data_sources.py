@@ -55,7 +55,13 @@ def test_npz_reads_the_named_keys_shuffled_once_from_its_seed(in_tmp):
 @pytest.mark.parametrize("options, message", [
     ({"path": "nope.npz"}, "Invalid value for data.path: expected an existing file (.npz), got 'nope.npz'"),
     ({"path": "d.npz", "y": "label"}, "Invalid value for data.y: d.npz has no array 'label'; its arrays are x, y"),
-    ({"path": "bad.npz"}, "Invalid value for data (npz): expected finite inputs, got 'NaN/inf in inputs at example 2'"),
+    ({"path": "bad.npz"}, "Invalid value for data (npz): expected finite array 'x' of bad.npz, got \"NaN/inf in array "
+     "'x' of bad.npz at example 2\""),
+    ({"path": "bad.npz", "shuffle": True}, "Invalid value for data (npz): expected finite array 'x' of bad.npz, got "
+     "\"NaN/inf in array 'x' of bad.npz at example 2\""),  # its row in the file: it was its place after the shuffle
+    ({"path": "ragged.npz"}, "Invalid value for data.x: expected an array of numbers or of text, got 'x' of "
+     "ragged.npz, an array of Python objects (rows of different lengths?), which lossexp does not unpickle; pad its "
+     "rows to one length"),  # it named NumPy's line of its refusal to unpickle
     ({"path": "short.npz"}, "Invalid value for data (npz): expected as many targets as inputs, got 'lengths [4, 5]'"),
     ({"path": "d.npz", "validation_x": "x"}, "Invalid value for data.validation_y: expected the key of the "
      "validation targets beside data.validation_x, got null"),
@@ -65,11 +71,12 @@ def test_npz_reads_the_named_keys_shuffled_once_from_its_seed(in_tmp):
 def test_npz_mistakes_are_one_line(in_tmp, options, message):
     x, y = rows(10)
     np.savez(in_tmp / "d.npz", x=x, y=y)
+    np.savez(in_tmp / "short.npz", x=x[:5], y=y[:4])
     x[2, 1] = np.nan
     np.savez(in_tmp / "bad.npz", x=x, y=y)
-    np.savez(in_tmp / "short.npz", x=x[:5], y=y[:4])
+    np.savez(in_tmp / "ragged.npz", x=np.array([[1.0, 2.0], [3.0]], dtype=object), y=y[:2])
     with pytest.raises(ConfigError) as info:
-        dataset("npz", shuffle=False, **options)
+        dataset("npz", **{"shuffle": False, **options})
     assert str(info.value).startswith(message)
 
 
