@@ -68,16 +68,17 @@ class ParquetReader:
 @register_data("parquet")
 def parquet(path: str, target: Columns, features: Optional[List[str]] = None, stream: bool = False,
             shuffle: bool = True, seed: int = 0, chunk_rows: PositiveInt = 10000,
-            validation_path: Optional[str] = None) -> Any:
+            validation_path: Optional[str] = None, sample_weight: Optional[str] = None) -> Any:
     """A Parquet file (pyarrow): ``target`` names the target column(s), ``features`` the inputs
     (null: every other column).
 
     Read into memory and shuffled once from ``seed``, or with ``stream: true`` read ``chunk_rows``
     rows at a time through ``tf.data`` (the file's last rows validate). ``validation_path``: a second
-    file of the same columns that validates instead.
+    file of the same columns that validates instead. ``sample_weight`` names a column of one weight per row
+    (no feature): it weighs the rows in the task loss and the metrics, as Keras' ``fit(sample_weight=…)``.
 
     Options: ``path``; ``target``; ``features``; ``stream``; ``shuffle``; ``seed``; ``chunk_rows``;
-    ``validation_path``.
+    ``validation_path``; ``sample_weight``.
     """
     return read_table("parquet", ParquetReader(), path, target, features, stream, shuffle, seed, chunk_rows,
-                      validation_path)
+                      validation_path, sample_weight)

@@ -28,10 +28,16 @@ def columns_of(target: Columns) -> List[str]:
     return [target] if isinstance(target, str) else list(target)
 
 
-def choose(path: str, available: Sequence[str], target: Columns, features: Optional[List[str]]) -> Tuple[List[str], List[str]]:
-    """(feature columns, target columns), each checked to exist in the table."""
+def choose(path: str, available: Sequence[str], target: Columns, features: Optional[List[str]],
+           weight: Optional[str] = None) -> Tuple[List[str], List[str]]:
+    """(feature columns, target columns), each checked to exist in the table, as the sample weights' column
+    ``weight`` (a feature or target of none; left out of the default features)."""
     targets = columns_of(target)
-    for option, names in (("data.target", targets), ("data.features", features or [])):
+    if weight is not None and weight in targets + list(features or []):
+        raise ConfigError(f"Invalid value for data.sample_weight: expected a column of its own, got {weight!r}, "
+                          f"which is a {'target' if weight in targets else 'feature'} column too")
+    for option, names in (("data.target", targets), ("data.features", features or []),
+                          ("data.sample_weight", [weight] if weight else [])):
         for name in names:
             if name not in available:
                 separators = [mark for mark in (";", "\t", "|", ",") if len(available) == 1 and mark in available[0]]
@@ -39,22 +45,26 @@ def choose(path: str, available: Sequence[str], target: Columns, features: Optio
                         f"data.sep={separators[0]!r})" if separators else "")
                 raise ConfigError(f"Invalid value for {option}: {path} has no column {name!r}; its columns are "
                                   f"{', '.join(available)}{hint}")
-    chosen = list(features) if features is not None else [c for c in available if c not in targets]
+    chosen = list(features) if features is not None else [c for c in available if c not in targets and c != weight]
     if not chosen:
         raise ConfigError(f"Invalid value for data.features: {path} has no columns left besides the target")
     return chosen, targets
 
 
 def to_arrays(frame: Any, path: str, features: List[str], targets: List[str], shuffle: bool,
-              seed: int, labels: Optional[List[str]] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """A pandas frame as (x float32, y) arrays; string targets become class indices: their places in
-    ``labels`` (every label of the table, sorted), or in this frame's own sorted labels."""
+              seed: int, labels: Optional[List[str]] = None, weight: Optional[str] = None) -> Tuple[np.ndarray, ...]:
+    """A pandas frame as (x float32, y) arrays — (x, y, sample_weight) with a ``weight`` column —; string
+    targets become class indices: their places in ``labels`` (every label of the table, sorted), or in this
+    frame's own sorted labels."""
     from pandas.api.types import is_numeric_dtype
 
     non_numeric = [c for c in features if not is_numeric_dtype(frame[c])]
     if non_numeric:
         raise ConfigError(f"Invalid value for data.features: expected numeric columns, got {non_numeric[0]!r} "
                           f"({frame[non_numeric[0]].dtype}) in {path}; encode it or leave it out (data.features)")
+    if weight is not None and not is_numeric_dtype(frame[weight]):
+        raise ConfigError(f"Invalid value for data.sample_weight: expected a numeric column, got {weight!r} "
+                          f"({frame[weight].dtype}) in {path}")
     x = frame[features].to_numpy(dtype="float32")
     if len(targets) == 1 and not is_numeric_dtype(frame[targets[0]]):
         labels = labels or text_labels(frame, targets)
@@ -62,10 +72,11 @@ def to_arrays(frame: Any, path: str, features: List[str], targets: List[str], sh
     else:
         y = frame[targets].to_numpy()
         y = y[:, 0] if len(targets) == 1 and np.issubdtype(y.dtype, np.integer) else y.astype("float32")
+    arrays = (x, y) if weight is None else (x, y, frame[weight].to_numpy(dtype="float32"))
     if shuffle:
         order = np.random.default_rng(seed).permutation(len(x))
-        x, y = x[order], y[order]
-    return x, y
+        arrays = tuple(array[order] for array in arrays)
+    return arrays
 
 
 def check_cells(frame: Any, key: str, path: str, features: List[str], targets: List[str],
@@ -128,28 +139,30 @@ PATH_KEYS = {"train": "data.path", "validation": "data.validation_path"}
 
 
 def read_table(name: str, reader: TableReader, path: str, target: Columns, features: Optional[List[str]],
-               stream: bool, shuffle: bool, seed: int, chunk_rows: int, validation_path: Optional[str]) -> Any:
-    """A table's ``(x, y)`` arrays or :class:`Dataset` stream — ``{"train": …, "validation": …}`` with
-    a second file that validates. A text target is encoded over every row of both files (a class
-    missing from one file, or from one chunk, keeps its index)."""
+               stream: bool, shuffle: bool, seed: int, chunk_rows: int, validation_path: Optional[str],
+               weight: Optional[str] = None) -> Any:
+    """A table's ``(x, y)`` arrays (``(x, y, sample_weight)`` with a ``weight`` column) or :class:`Dataset`
+    stream — ``{"train": …, "validation": …}`` with a second file that validates. A text target is encoded
+    over every row of both files (a class missing from one file, or from one chunk, keeps its index)."""
     files = {"train": reader.open(PATH_KEYS["train"], path)}
-    chosen, targets = choose(path, reader.columns(files["train"]), target, features)
+    chosen, targets = choose(path, reader.columns(files["train"]), target, features, weight)
     if validation_path is not None:
         files["validation"] = reader.open(PATH_KEYS["validation"], validation_path)
-        choose(validation_path, reader.columns(files["validation"]), targets, chosen)
+        choose(validation_path, reader.columns(files["validation"]), targets, chosen, weight)
+    read = chosen + targets + ([weight] if weight else [])
     labels, scans, paths = None, {}, {"train": path, "validation": validation_path}
     if stream or validation_path is not None:
         scans, labels = scan_targets(reader, files, targets, chunk_rows, paths)
     parts = {}
     for part, file in files.items():
         if stream:
-            parts[part] = stream_of(name, lambda start=0, file=file: reader.chunks(file, chosen + targets, chunk_rows,
-                                                                                   start),
-                                    chosen, targets, scans[part], labels)
+            parts[part] = stream_of(name, lambda start=0, file=file: reader.chunks(file, read, chunk_rows, start),
+                                    chosen, targets, scans[part], labels, weight)
         else:
-            frame = reader.whole(file, chosen + targets)
-            check_cells(frame, PATH_KEYS[part], paths[part], chosen, targets)
-            parts[part] = to_arrays(frame, paths[part], chosen, targets, shuffle and part == "train", seed, labels)
+            frame = reader.whole(file, read)
+            check_cells(frame, PATH_KEYS[part], paths[part], chosen, read[len(chosen):])
+            parts[part] = to_arrays(frame, paths[part], chosen, targets, shuffle and part == "train", seed, labels,
+                                    weight)
     return parts if validation_path is not None else parts["train"]
 
 
@@ -214,25 +227,27 @@ def compact(classes: np.ndarray) -> np.ndarray:
 
 
 def stream_of(name: str, chunks: Callable[[int], Iterator[Any]], features: List[str], targets: List[str],
-              scan: TargetScan, labels: Optional[List[str]]) -> Dataset:
-    """A stream of (x, y) rows from a generator of pandas chunks from a row on (re-entrant: one pass
-    per epoch; the validation split's from its first row); a text target's ``labels`` (the whole
-    table's, so that every chunk encodes them alike). Its size, and a single integer or text target's
-    classes, are the ``scan``'s of the target column: the stream is not read through before training."""
+              scan: TargetScan, labels: Optional[List[str]], weight: Optional[str] = None) -> Dataset:
+    """A stream of (x, y) rows — (x, y, sample_weight) with a ``weight`` column — from a generator of pandas
+    chunks from a row on (re-entrant: one pass per epoch; the validation split's from its first row); a text
+    target's ``labels`` (the whole table's, so that every chunk encodes them alike). Its size, and a single
+    integer or text target's classes, are the ``scan``'s of the target column: the stream is not read through
+    before training."""
     import tensorflow as tf
 
     from lossexp.data.checks import check_labels
     from lossexp.data.dataset import enough_examples, from_stream
 
     first = next(chunks(0))
-    sample_x, sample_y = to_arrays(first, name, features, targets, shuffle=False, seed=0, labels=labels)
+    sample_x, sample_y = to_arrays(first, name, features, targets, shuffle=False, seed=0, labels=labels)[:2]
     signature = (tf.TensorSpec((None, sample_x.shape[1]), tf.float32),
-                 tf.TensorSpec((None, *sample_y.shape[1:]), tf.as_dtype(sample_y.dtype)))
+                 tf.TensorSpec((None, *sample_y.shape[1:]), tf.as_dtype(sample_y.dtype)),
+                 *([tf.TensorSpec((None,), tf.float32)] if weight else []))
 
     def rows_from(start: int) -> Any:
-        def rows() -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        def rows() -> Iterator[Tuple[np.ndarray, ...]]:
             for chunk in chunks(start):
-                yield to_arrays(chunk, name, features, targets, shuffle=False, seed=0, labels=labels)
+                yield to_arrays(chunk, name, features, targets, shuffle=False, seed=0, labels=labels, weight=weight)
 
         return tf.data.Dataset.from_generator(rows, output_signature=signature).unbatch()
 

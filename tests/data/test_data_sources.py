@@ -201,6 +201,64 @@ def test_an_empty_or_infinite_cell_is_one_line_naming_its_column_and_its_row_in_
     assert dataset(source, path=f"clean.{source}", target="kind").x.shape == (27, 2)
 
 
+def write_table(table, directory, name: str, source: str) -> str:
+    """``table`` as ``name.csv`` or ``name.parquet`` in ``directory``; its file name."""
+    if source == "csv":
+        table.to_csv(directory / f"{name}.csv", index=False)
+    else:
+        table.to_parquet(directory / f"{name}.parquet")
+    return f"{name}.{source}"
+
+
+@pytest.mark.parametrize("source", ["csv", "parquet"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_weight_column_weighs_each_row_and_moves_with_it(in_tmp, source, stream):
+    """``data.sample_weight`` names a column of one weight per row (there was none: a table's rows could not be
+    weighed): read beside its row through the shuffle and the chunks, no feature; mistakes are one line."""
+    table = frame(40)[["a", "b", "y"]]
+    table["w"] = np.round(np.abs(table["a"]), 3)  # each row's weight, told by its own feature
+    path = write_table(table, in_tmp, "t", source)
+    data = dataset(source, path=path, target="y", sample_weight="w", stream=stream, chunk_rows=16, seed=3)
+    if stream:
+        x, _, weights = (np.concatenate(part) for part in zip(*data.stream.batch(16).as_numpy_iterator()))
+    else:
+        x, weights = data.x, data.sample_weight
+    assert x.shape == (40, 2) and data.weighs_examples  # w is no feature
+    np.testing.assert_allclose(weights, np.round(np.abs(x[:, 0]), 3), rtol=1e-6)
+    for options, message in (
+            ({"sample_weight": "y"}, "Invalid value for data.sample_weight: expected a column of its own, got 'y', "
+                                     "which is a target column too"),
+            ({"sample_weight": "a", "features": ["a", "b"]}, "Invalid value for data.sample_weight: expected a column "
+                                                             "of its own, got 'a', which is a feature column too"),
+            ({"sample_weight": "weight"}, f"Invalid value for data.sample_weight: {path} has no column 'weight'; its "
+                                          "columns are a, b, y, w")):
+        with pytest.raises(ConfigError) as info:
+            dataset(source, path=path, target="y", stream=stream, **options)
+        assert str(info.value) == message
+    table.loc[5, "w"] = np.nan
+    with pytest.raises(ConfigError, match=rf"got an empty cell in column 'w', row 6 of t\.{source} "):
+        dataset(source, path=write_table(table, in_tmp, "t", source), target="y", sample_weight="w")
+
+
+@pytest.mark.slow
+def test_rows_weighed_one_change_nothing_and_weighed_zero_leave_the_task_loss(in_tmp):
+    """End to end from the config, through Keras' weighted loss: weights of 1 train as no weights do (every metric
+    the same); weights of 0 on the rows that validate (the file's last fifth, unshuffled) make the validation task
+    loss 0, training as before."""
+    import lossexp
+
+    table = frame(64)[["a", "b", "c", "y"]]
+    histories = {}
+    for name, weights in (("none", None), ("ones", np.ones(64)), ("held_out_zero", (np.arange(64) < 51) * 1.0)):
+        write_table(table if weights is None else table.assign(w=weights), in_tmp, name, "csv")
+        overrides = [f"data.path={name}.csv", "data.target=y", "data.shuffle=false", "trainer.validation_split=0.2"]
+        histories[name] = lossexp.fit("mlp", "csv", loss="none", overrides=overrides + (
+            ["data.sample_weight=w"] if weights is not None else []), **QUICK).history
+    assert histories["ones"] == histories["none"]
+    assert histories["held_out_zero"]["val_loss/task"] == [0.0] != histories["ones"]["val_loss/task"]
+    assert histories["held_out_zero"]["loss/task"] == histories["ones"]["loss/task"]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_csv_of_another_locale_or_of_tabs_reads_with_its_separator_and_decimal_mark(in_tmp, stream):
     """A file of ``;`` and decimal commas could not be read (its header was one column, 'a;b;y'), nor a ``.tsv``;
