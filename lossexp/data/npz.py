@@ -13,7 +13,8 @@ from lossexp.registry import register_data
 
 @register_data("npz")
 def npz(path: str, x: str = "x", y: Union[str, List[str]] = "y", shuffle: bool = True, seed: int = 0,
-        validation_x: Optional[str] = None, validation_y: Optional[Union[str, List[str]]] = None) -> Any:
+        validation_x: Optional[str] = None, validation_y: Optional[Union[str, List[str]]] = None,
+        sample_weight: Optional[str] = None, validation_sample_weight: Optional[str] = None) -> Any:
     """A ``.npz`` archive (``np.savez``): inputs under key ``x``, targets under ``y``, read into memory.
 
     ``y`` may name several arrays (``y: [age, income]``): a model with one output per name (its
@@ -22,9 +23,12 @@ def npz(path: str, x: str = "x", y: Union[str, List[str]] = "y", shuffle: bool =
     once from ``seed`` before the train/validation split (``shuffle: false`` keeps the file's order,
     so its last rows validate). ``validation_x`` and ``validation_y`` name a validation set of the
     archive's own (Keras' ``mnist.npz``: ``x_test``, ``y_test``), which then validates in place of
-    the last rows. Relative paths are relative to the project directory.
+    the last rows. ``sample_weight`` names an array of one weight per row (``validation_sample_weight``: the
+    validation set's), which weighs them in the task loss and the metrics as Keras'
+    ``fit(sample_weight=…)``. Relative paths are relative to the project directory.
 
-    Options: ``path``; ``x``; ``y``; ``shuffle``; ``seed``; ``validation_x``; ``validation_y``.
+    Options: ``path``; ``x``; ``y``; ``shuffle``; ``seed``; ``validation_x``; ``validation_y``;
+    ``sample_weight``; ``validation_sample_weight``.
     """
     file = resolve_path("data.path", path, suffixes=(".npz",))
     try:
@@ -37,31 +41,38 @@ def npz(path: str, x: str = "x", y: Union[str, List[str]] = "y", shuffle: bool =
         given, missing = ("validation_x", "validation_y") if validation_y is None else ("validation_y", "validation_x")
         raise ConfigError(f"Invalid value for data.{missing}: expected the key of the validation "
                           f"{'targets' if missing.endswith('y') else 'inputs'} beside data.{given}, got null")
-    inputs, targets = arrays(archive, path, keys, x, y, "data.x", "data.y")
+    if validation_sample_weight is not None and validation_x is None:
+        raise ConfigError("Invalid value for data.validation_sample_weight: expected it beside data.validation_x "
+                          f"and data.validation_y (the validation set it weighs), got {validation_sample_weight!r}")
+    rows = arrays(archive, path, keys, x, y, "data.x", "data.y", sample_weight, "data.sample_weight")
     # NaN/inf named by its row in the file, before the shuffle (after it, the data's own check would name a
     # place no row of the file has)
-    check_finite("npz", f"array {x!r} of {path}", inputs)
-    check_finite("npz", f"array {y!r} of {path}" if isinstance(y, str) else f"targets of {path}", targets)
+    check_finite("npz", f"array {x!r} of {path}", rows[0])
+    check_finite("npz", f"array {y!r} of {path}" if isinstance(y, str) else f"targets of {path}", rows[1])
     if shuffle:
-        order = np.random.default_rng(seed).permutation(len(inputs))
-        inputs = inputs[order]
-        targets = {k: v[order] for k, v in targets.items()} if isinstance(targets, dict) else targets[order]
+        order = np.random.default_rng(seed).permutation(len(rows[0]))
+        rows = tuple({k: v[order] for k, v in part.items()} if isinstance(part, dict) else part[order] for part in rows)
     if validation_x is None:
-        return inputs, targets
-    held_out = arrays(archive, path, keys, validation_x, validation_y, "data.validation_x", "data.validation_y")
-    return {"train": (inputs, targets), "validation": held_out}
+        return rows
+    held_out = arrays(archive, path, keys, validation_x, validation_y, "data.validation_x", "data.validation_y",
+                      validation_sample_weight, "data.validation_sample_weight")
+    return {"train": rows, "validation": held_out}
 
 
 def arrays(archive: Any, path: str, keys: List[str], x: str, y: Union[str, List[str]], x_option: str,
-           y_option: str) -> Tuple[Any, Any]:
-    """(inputs, targets) under the keys named (a dict of targets for several), each checked to exist."""
+           y_option: str, weight: Optional[str] = None, weight_option: str = "") -> Tuple[Any, ...]:
+    """(inputs, targets) under the keys named (a dict of targets for several), each checked to exist; (inputs,
+    targets, sample weights) with ``weight``, the key of one weight per row."""
     wanted = [x] + ([y] if isinstance(y, str) else list(y))
-    for option, key in zip([x_option] + [y_option] * (len(wanted) - 1), wanted):
+    options = [x_option] + [y_option] * (len(wanted) - 1)
+    if weight is not None:
+        wanted, options = wanted + [weight], options + [weight_option]
+    for option, key in zip(options, wanted):
         if key not in keys:
             raise ConfigError(f"Invalid value for {option}: {path} has no array {key!r}; its arrays are "
                               f"{', '.join(keys) or '(none)'}")
     loaded = {}
-    for option, key in zip([x_option] + [y_option] * (len(wanted) - 1), wanted):
+    for option, key in zip(options, wanted):
         try:
             loaded[key] = archive[key]
         except ValueError as exc:  # an array of Python objects: rows of different lengths, mixed types
@@ -70,4 +81,5 @@ def arrays(archive: Any, path: str, keys: List[str], x: str, y: Union[str, List[
             raise ConfigError(f"Invalid value for {option}: expected an array of numbers or of text, got {key!r} of "
                               f"{path}, an array of Python objects (rows of different lengths?), which lossexp "
                               "does not unpickle; pad its rows to one length") from None
-    return loaded[x], (loaded[y] if isinstance(y, str) else {key: loaded[key] for key in y})
+    targets = loaded[y] if isinstance(y, str) else {key: loaded[key] for key in y}
+    return (loaded[x], targets) if weight is None else (loaded[x], targets, loaded[weight])

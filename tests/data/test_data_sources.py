@@ -52,6 +52,29 @@ def test_npz_reads_the_named_keys_shuffled_once_from_its_seed(in_tmp):
     np.testing.assert_array_equal(validation.arrays[0], x[100:])  # the archive's own, in its order
 
 
+def test_npz_weights_weigh_their_rows_through_the_shuffle_and_the_archives_validation_set(in_tmp):
+    """``data.sample_weight`` (and ``data.validation_sample_weight``) name arrays of one weight per row: an archive's
+    rows could not be weighed."""
+    x, y = rows(30)
+    np.savez(in_tmp / "w.npz", x=x, y=y, w=np.abs(x[:, 0]), x_test=x[:6], y_test=y[:6], w_test=np.arange(6.0))
+    data = dataset("npz", path="w.npz", sample_weight="w", seed=2)
+    np.testing.assert_allclose(data.sample_weight, np.abs(data.x[:, 0]))  # each weight beside its own row
+    assert not np.array_equal(data.x, x) and data.weighs_examples
+    held_out = dataset("npz", path="w.npz", sample_weight="w", validation_x="x_test", validation_y="y_test",
+                       validation_sample_weight="w_test")
+    _, validation = held_out.split(0.2)
+    np.testing.assert_array_equal(validation.arrays[2], np.arange(6.0))
+    for options, message in (
+            ({"sample_weight": "weights"}, "Invalid value for data.sample_weight: w.npz has no array 'weights'; its "
+                                           "arrays are x, y, w, x_test, y_test, w_test"),
+            ({"validation_sample_weight": "w_test"}, "Invalid value for data.validation_sample_weight: expected it "
+                                                     "beside data.validation_x and data.validation_y (the validation "
+                                                     "set it weighs), got 'w_test'")):
+        with pytest.raises(ConfigError) as info:
+            dataset("npz", path="w.npz", **options)
+        assert str(info.value) == message
+
+
 @pytest.mark.parametrize("options, message", [
     ({"path": "nope.npz"}, "Invalid value for data.path: expected an existing file (.npz), got 'nope.npz'"),
     ({"path": "d.npz", "y": "label"}, "Invalid value for data.y: d.npz has no array 'label'; its arrays are x, y"),
