@@ -52,7 +52,8 @@ class CsvReader:
 def csv(path: str, target: Columns, features: Optional[List[str]] = None, stream: bool = False,
         shuffle: bool = True, seed: int = 0, chunk_rows: PositiveInt = 10000,
         validation_path: Optional[str] = None, sep: str = ",", decimal: str = ".",
-        sample_weight: Optional[str] = None) -> Any:
+        sample_weight: Optional[str] = None,
+        one_hot: Optional[List[str]] = None) -> Any:
     """A CSV file with a header row: ``target`` names the target column(s), ``features`` the inputs
     (null: every other column); ``sep`` separates its fields and ``decimal`` marks its numbers' decimals
     (``sep: ";"``, ``decimal: ","`` for many European locales' files; ``sep: "\\t"`` for tabs).
@@ -61,11 +62,12 @@ def csv(path: str, target: Columns, features: Optional[List[str]] = None, stream
     or with ``stream: true`` read ``chunk_rows`` rows at a time through ``tf.data`` for files larger
     than memory (the file's last rows validate). ``validation_path``: a second file of the same
     columns that validates instead. ``sample_weight`` names a column of one weight per row (no feature):
-    it weighs the rows in the task loss and the metrics, as Keras' ``fit(sample_weight=…)``. Relative paths
-    are relative to the project.
+    it weighs the rows in the task loss and the metrics, as Keras' ``fit(sample_weight=…)``. ``one_hot`` names
+    feature columns of categories (text, or numbers that are codes) taken as one 0/1 column per category, the
+    categories sorted over every row. Relative paths are relative to the project.
 
     Options: ``path``; ``target``; ``features``; ``stream``; ``shuffle``; ``seed``; ``chunk_rows``;
-    ``validation_path``; ``sep``; ``decimal``; ``sample_weight``.
+    ``validation_path``; ``sep``; ``decimal``; ``sample_weight``; ``one_hot``.
     """
     return read_table("csv", CsvReader(sep, decimal), path, target, features, stream, shuffle, seed, chunk_rows,
-                      validation_path, sample_weight)
+                      validation_path, sample_weight, one_hot or ())

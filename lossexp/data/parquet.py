@@ -68,7 +68,8 @@ class ParquetReader:
 @register_data("parquet")
 def parquet(path: str, target: Columns, features: Optional[List[str]] = None, stream: bool = False,
             shuffle: bool = True, seed: int = 0, chunk_rows: PositiveInt = 10000,
-            validation_path: Optional[str] = None, sample_weight: Optional[str] = None) -> Any:
+            validation_path: Optional[str] = None, sample_weight: Optional[str] = None,
+            one_hot: Optional[List[str]] = None) -> Any:
     """A Parquet file (pyarrow): ``target`` names the target column(s), ``features`` the inputs
     (null: every other column).
 
@@ -76,9 +77,11 @@ def parquet(path: str, target: Columns, features: Optional[List[str]] = None, st
     rows at a time through ``tf.data`` (the file's last rows validate). ``validation_path``: a second
     file of the same columns that validates instead. ``sample_weight`` names a column of one weight per row
     (no feature): it weighs the rows in the task loss and the metrics, as Keras' ``fit(sample_weight=…)``.
+    ``one_hot`` names feature columns of categories (text, or numbers that are codes) taken as one 0/1 column
+    per category, the categories sorted over every row.
 
     Options: ``path``; ``target``; ``features``; ``stream``; ``shuffle``; ``seed``; ``chunk_rows``;
-    ``validation_path``; ``sample_weight``.
+    ``validation_path``; ``sample_weight``; ``one_hot``.
     """
     return read_table("parquet", ParquetReader(), path, target, features, stream, shuffle, seed, chunk_rows,
-                      validation_path, sample_weight)
+                      validation_path, sample_weight, one_hot or ())

@@ -12,7 +12,7 @@ in place of the table's last rows. Each format is a :class:`TableReader` (``csv.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple, Union
 
@@ -28,10 +28,28 @@ def columns_of(target: Columns) -> List[str]:
     return [target] if isinstance(target, str) else list(target)
 
 
+@dataclass
+class TableColumns:
+    """The columns a run reads of a table, by what they are to it."""
+
+    features: List[str]
+    targets: List[str]
+    #: a column of one weight per row (``data.sample_weight``)
+    weight: Optional[str] = None
+    #: each feature column taken one-hot (``data.one_hot``): its categories, sorted, over every row of every file
+    categories: Dict[str, List[str]] = field(default_factory=dict)
+
+    @property
+    def read(self) -> List[str]:
+        """Every column read, features first."""
+        return self.features + self.targets + ([self.weight] if self.weight else [])
+
+
 def choose(path: str, available: Sequence[str], target: Columns, features: Optional[List[str]],
-           weight: Optional[str] = None) -> Tuple[List[str], List[str]]:
-    """(feature columns, target columns), each checked to exist in the table, as the sample weights' column
-    ``weight`` (a feature or target of none; left out of the default features)."""
+           weight: Optional[str] = None, one_hot: Sequence[str] = ()) -> TableColumns:
+    """The feature and target columns, each checked to exist in the table, as the sample weights' column
+    ``weight`` (a feature or target of none; left out of the default features) and the ``one_hot`` ones
+    (features)."""
     targets = columns_of(target)
     if weight is not None and weight in targets + list(features or []):
         raise ConfigError(f"Invalid value for data.sample_weight: expected a column of its own, got {weight!r}, "
@@ -48,24 +66,35 @@ def choose(path: str, available: Sequence[str], target: Columns, features: Optio
     chosen = list(features) if features is not None else [c for c in available if c not in targets and c != weight]
     if not chosen:
         raise ConfigError(f"Invalid value for data.features: {path} has no columns left besides the target")
-    return chosen, targets
+    for name in one_hot:
+        if name not in chosen:
+            raise ConfigError(f"Invalid value for data.one_hot: expected feature columns of {path} "
+                              f"({', '.join(chosen)}), got {name!r}")
+    return TableColumns(chosen, targets, weight)
 
 
-def to_arrays(frame: Any, path: str, features: List[str], targets: List[str], shuffle: bool,
-              seed: int, labels: Optional[List[str]] = None, weight: Optional[str] = None) -> Tuple[np.ndarray, ...]:
-    """A pandas frame as (x float32, y) arrays — (x, y, sample_weight) with a ``weight`` column —; string
+def to_arrays(frame: Any, path: str, columns: TableColumns, shuffle: bool, seed: int,
+              labels: Optional[List[str]] = None) -> Tuple[np.ndarray, ...]:
+    """A pandas frame as (x float32, y) arrays — (x, y, sample_weight) with a weight column —; string
     targets become class indices: their places in ``labels`` (every label of the table, sorted), or in this
-    frame's own sorted labels."""
+    frame's own sorted labels; a one-hot feature column, one 0/1 column per category in its place."""
     from pandas.api.types import is_numeric_dtype
 
-    non_numeric = [c for c in features if not is_numeric_dtype(frame[c])]
+    features, targets, weight = columns.features, columns.targets, columns.weight
+    non_numeric = [c for c in features if c not in columns.categories and not is_numeric_dtype(frame[c])]
     if non_numeric:
         raise ConfigError(f"Invalid value for data.features: expected numeric columns, got {non_numeric[0]!r} "
-                          f"({frame[non_numeric[0]].dtype}) in {path}; encode it or leave it out (data.features)")
+                          f"({frame[non_numeric[0]].dtype}) in {path}; encode it, leave it out (data.features) or "
+                          f"take it one-hot: data.one_hot=[{non_numeric[0]}]")
     if weight is not None and not is_numeric_dtype(frame[weight]):
         raise ConfigError(f"Invalid value for data.sample_weight: expected a numeric column, got {weight!r} "
                           f"({frame[weight].dtype}) in {path}")
-    x = frame[features].to_numpy(dtype="float32")
+    if columns.categories:
+        x = np.column_stack([
+            (frame[c].astype(str).to_numpy()[:, None] == np.asarray(columns.categories[c])[None, :])
+            if c in columns.categories else frame[c].to_numpy()[:, None] for c in features]).astype("float32")
+    else:
+        x = frame[features].to_numpy(dtype="float32")
     if len(targets) == 1 and not is_numeric_dtype(frame[targets[0]]):
         labels = labels or text_labels(frame, targets)
         y = frame[targets[0]].astype(str).map({label: i for i, label in enumerate(labels)}).to_numpy("int32")
@@ -140,30 +169,47 @@ PATH_KEYS = {"train": "data.path", "validation": "data.validation_path"}
 
 def read_table(name: str, reader: TableReader, path: str, target: Columns, features: Optional[List[str]],
                stream: bool, shuffle: bool, seed: int, chunk_rows: int, validation_path: Optional[str],
-               weight: Optional[str] = None) -> Any:
+               weight: Optional[str] = None, one_hot: Sequence[str] = ()) -> Any:
     """A table's ``(x, y)`` arrays (``(x, y, sample_weight)`` with a ``weight`` column) or :class:`Dataset`
     stream — ``{"train": …, "validation": …}`` with a second file that validates. A text target is encoded
-    over every row of both files (a class missing from one file, or from one chunk, keeps its index)."""
+    over every row of both files (a class missing from one file, or from one chunk, keeps its index), and
+    so is each ``one_hot`` feature column."""
     files = {"train": reader.open(PATH_KEYS["train"], path)}
-    chosen, targets = choose(path, reader.columns(files["train"]), target, features, weight)
+    columns = choose(path, reader.columns(files["train"]), target, features, weight, one_hot)
     if validation_path is not None:
         files["validation"] = reader.open(PATH_KEYS["validation"], validation_path)
-        choose(validation_path, reader.columns(files["validation"]), targets, chosen, weight)
-    read = chosen + targets + ([weight] if weight else [])
+        choose(validation_path, reader.columns(files["validation"]), columns.targets, columns.features, weight)
     labels, scans, paths = None, {}, {"train": path, "validation": validation_path}
+    if one_hot:
+        columns.categories = scan_categories(reader, files, list(one_hot), chunk_rows, paths)
     if stream or validation_path is not None:
-        scans, labels = scan_targets(reader, files, targets, chunk_rows, paths)
+        scans, labels = scan_targets(reader, files, columns.targets, chunk_rows, paths)
     parts = {}
     for part, file in files.items():
         if stream:
-            parts[part] = stream_of(name, lambda start=0, file=file: reader.chunks(file, read, chunk_rows, start),
-                                    chosen, targets, scans[part], labels, weight)
+            parts[part] = stream_of(name, lambda start=0, file=file: reader.chunks(file, columns.read, chunk_rows,
+                                                                                   start),
+                                    columns, scans[part], labels)
         else:
-            frame = reader.whole(file, read)
-            check_cells(frame, PATH_KEYS[part], paths[part], chosen, read[len(chosen):])
-            parts[part] = to_arrays(frame, paths[part], chosen, targets, shuffle and part == "train", seed, labels,
-                                    weight)
+            frame = reader.whole(file, columns.read)
+            check_cells(frame, PATH_KEYS[part], paths[part], columns.features, columns.read[len(columns.features):])
+            parts[part] = to_arrays(frame, paths[part], columns, shuffle and part == "train", seed, labels)
     return parts if validation_path is not None else parts["train"]
+
+
+def scan_categories(reader: TableReader, files: Dict[str, Path], one_hot: List[str], chunk_rows: int,
+                    paths: Dict[str, str]) -> Dict[str, List[str]]:
+    """Each ``one_hot`` column's categories as text, sorted, over every row of every file (one pass over those
+    columns alone), so that every file and chunk encodes them alike; an empty cell is one line."""
+    found: Dict[str, set] = {column: set() for column in one_hot}
+    for part, file in files.items():
+        rows = 0
+        for chunk in reader.chunks(file, one_hot, chunk_rows):
+            check_cells(chunk, PATH_KEYS[part], paths[part], one_hot, [], before=rows)
+            rows += len(chunk)
+            for column in one_hot:
+                found[column].update(chunk[column].astype(str).unique())
+    return {column: sorted(values) for column, values in found.items()}
 
 
 @dataclass
@@ -226,9 +272,9 @@ def compact(classes: np.ndarray) -> np.ndarray:
     return classes.astype(np.min_scalar_type(int(classes.max())))
 
 
-def stream_of(name: str, chunks: Callable[[int], Iterator[Any]], features: List[str], targets: List[str],
-              scan: TargetScan, labels: Optional[List[str]], weight: Optional[str] = None) -> Dataset:
-    """A stream of (x, y) rows — (x, y, sample_weight) with a ``weight`` column — from a generator of pandas
+def stream_of(name: str, chunks: Callable[[int], Iterator[Any]], columns: TableColumns, scan: TargetScan,
+              labels: Optional[List[str]]) -> Dataset:
+    """A stream of (x, y) rows — (x, y, sample_weight) with a weight column — from a generator of pandas
     chunks from a row on (re-entrant: one pass per epoch; the validation split's from its first row); a text
     target's ``labels`` (the whole table's, so that every chunk encodes them alike). Its size, and a single
     integer or text target's classes, are the ``scan``'s of the target column: the stream is not read through
@@ -239,15 +285,15 @@ def stream_of(name: str, chunks: Callable[[int], Iterator[Any]], features: List[
     from lossexp.data.dataset import enough_examples, from_stream
 
     first = next(chunks(0))
-    sample_x, sample_y = to_arrays(first, name, features, targets, shuffle=False, seed=0, labels=labels)[:2]
+    sample_x, sample_y = to_arrays(first, name, columns, shuffle=False, seed=0, labels=labels)[:2]
     signature = (tf.TensorSpec((None, sample_x.shape[1]), tf.float32),
                  tf.TensorSpec((None, *sample_y.shape[1:]), tf.as_dtype(sample_y.dtype)),
-                 *([tf.TensorSpec((None,), tf.float32)] if weight else []))
+                 *([tf.TensorSpec((None,), tf.float32)] if columns.weight else []))
 
     def rows_from(start: int) -> Any:
         def rows() -> Iterator[Tuple[np.ndarray, ...]]:
             for chunk in chunks(start):
-                yield to_arrays(chunk, name, features, targets, shuffle=False, seed=0, labels=labels, weight=weight)
+                yield to_arrays(chunk, name, columns, shuffle=False, seed=0, labels=labels)
 
         return tf.data.Dataset.from_generator(rows, output_signature=signature).unbatch()
 

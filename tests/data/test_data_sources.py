@@ -263,6 +263,38 @@ def test_a_weight_column_weighs_each_row_and_moves_with_it(in_tmp, source, strea
         dataset(source, path=write_table(table, in_tmp, "t", source), target="y", sample_weight="w")
 
 
+@pytest.mark.parametrize("source", ["csv", "parquet"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_column_of_categories_taken_one_hot_is_one_column_per_category_of_every_file(in_tmp, source, stream):
+    """``data.one_hot=[colour]``: a text column was refused ("encode it or leave it out"), so a table of categories
+    needed a data source of one's own. Each category is a 0/1 column in the column's place, the categories sorted
+    over both files (the validation file's 'violet', which training lacks, too), alike in every chunk."""
+    table = frame(24)[["a", "y"]].assign(colour=["red", "green", "blue"] * 8)[["a", "colour", "y"]]
+    held_out = table.iloc[:4].assign(colour=["violet", "red", "green", "blue"])
+    train_path, validation_path = write_table(table, in_tmp, "t", source), write_table(held_out, in_tmp, "v", source)
+    data = dataset(source, path=train_path, target="y", one_hot=["colour"], validation_path=validation_path,
+                   stream=stream, shuffle=False, chunk_rows=5)
+    train, validation = data.split(0.2)
+
+    def inputs(part) -> np.ndarray:
+        return part.arrays[0] if not stream else np.concatenate([x for x, _ in part.stream.batch(100)])
+
+    def expected(rows) -> np.ndarray:  # written from the rule: a, then blue, green, red, violet as 0/1
+        categories = np.array(["blue", "green", "red", "violet"])
+        return np.column_stack([rows["a"], rows["colour"].to_numpy()[:, None] == categories]).astype("float32")
+
+    np.testing.assert_allclose(inputs(train), expected(table), rtol=1e-6)
+    np.testing.assert_allclose(inputs(validation), expected(held_out), rtol=1e-6)
+    with pytest.raises(ConfigError) as info:
+        dataset(source, path=train_path, target="y")
+    assert "got 'colour' (" in str(info.value) and str(info.value).endswith(
+        "; encode it, leave it out (data.features) or take it one-hot: data.one_hot=[colour]")
+    with pytest.raises(ConfigError) as info:
+        dataset(source, path=train_path, target="y", one_hot=["y"])
+    assert str(info.value) == (f"Invalid value for data.one_hot: expected feature columns of {train_path} (a, colour), "
+                               "got 'y'")
+
+
 @pytest.mark.slow
 def test_rows_weighed_one_change_nothing_and_weighed_zero_leave_the_task_loss(in_tmp):
     """End to end from the config, through Keras' weighted loss: weights of 1 train as no weights do (every metric
