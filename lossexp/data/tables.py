@@ -180,31 +180,41 @@ def read_table(name: str, reader: TableReader, path: str, target: Columns, featu
         files["validation"] = reader.open(PATH_KEYS["validation"], validation_path)
         choose(validation_path, reader.columns(files["validation"]), columns.targets, columns.features, weight)
     labels, scans, paths = None, {}, {"train": path, "validation": validation_path}
-    if one_hot:
-        columns.categories = scan_categories(reader, files, list(one_hot), chunk_rows, paths)
     if stream or validation_path is not None:
         scans, labels = scan_targets(reader, files, columns.targets, chunk_rows, paths)
+    if stream:
+        if one_hot:  # every chunk encodes them alike: the categories of every row, first
+            columns.categories = categories_of({part: (lambda file=file: reader.chunks(file, list(one_hot), chunk_rows))
+                                                for part, file in files.items()}, list(one_hot), paths)
+        return _parts({part: stream_of(name, lambda start=0, file=file: reader.chunks(file, columns.read, chunk_rows,
+                                                                                      start), columns, scans[part], labels)
+                       for part, file in files.items()})
+    # with one-hot columns, every file's frame first (their categories); else one at a time, each let go once converted
+    frames = {part: reader.whole(file, columns.read) for part, file in files.items()} if one_hot else {}
+    if one_hot:
+        columns.categories = categories_of({part: (lambda frame=frame: iter([frame])) for part, frame in frames.items()},
+                                           list(one_hot), paths)
     parts = {}
     for part, file in files.items():
-        if stream:
-            parts[part] = stream_of(name, lambda start=0, file=file: reader.chunks(file, columns.read, chunk_rows,
-                                                                                   start),
-                                    columns, scans[part], labels)
-        else:
-            frame = reader.whole(file, columns.read)
-            check_cells(frame, PATH_KEYS[part], paths[part], columns.features, columns.read[len(columns.features):])
-            parts[part] = to_arrays(frame, paths[part], columns, shuffle and part == "train", seed, labels)
-    return parts if validation_path is not None else parts["train"]
+        frame = frames.pop(part) if part in frames else reader.whole(file, columns.read)
+        check_cells(frame, PATH_KEYS[part], paths[part], columns.features, columns.read[len(columns.features):])
+        parts[part] = to_arrays(frame, paths[part], columns, shuffle and part == "train", seed, labels)
+    return _parts(parts)
 
 
-def scan_categories(reader: TableReader, files: Dict[str, Path], one_hot: List[str], chunk_rows: int,
-                    paths: Dict[str, str]) -> Dict[str, List[str]]:
-    """Each ``one_hot`` column's categories as text, sorted, over every row of every file (one pass over those
-    columns alone), so that every file and chunk encodes them alike; an empty cell is one line."""
+def _parts(parts: Dict[str, Any]) -> Any:
+    """What a table source returns: the training part alone, or both parts of a table and its validation file."""
+    return parts if "validation" in parts else parts["train"]
+
+
+def categories_of(chunks: Dict[str, Callable[[], Iterator[Any]]], one_hot: List[str],
+                  paths: Dict[str, str]) -> Dict[str, List[str]]:
+    """Each ``one_hot`` column's categories as text, sorted, over every row of every part (``chunks``: each
+    part's frames of those columns), so that every file and chunk encodes them alike; an empty cell is one line."""
     found: Dict[str, set] = {column: set() for column in one_hot}
-    for part, file in files.items():
+    for part, frames in chunks.items():
         rows = 0
-        for chunk in reader.chunks(file, one_hot, chunk_rows):
+        for chunk in frames():
             check_cells(chunk, PATH_KEYS[part], paths[part], one_hot, [], before=rows)
             rows += len(chunk)
             for column in one_hot:
