@@ -200,10 +200,11 @@ def _train(args: List[str], ablate: bool = False) -> int:
         return _fail(str(exc))
     sys.argv = ["lossexp", *argv]
     from lossexp.hydra_app import hydra_train
-    from lossexp.errors import Terminated
+    from lossexp.errors import Terminated, signals_unmasked
 
     try:
-        hydra_train()
+        with signals_unmasked():
+            hydra_train()
     except (KeyboardInterrupt, Terminated) as exc:
         if getattr(exc, "sweep_parent_id", None) is None:
             raise  # before any run existed (_stoppable says so)
@@ -310,12 +311,13 @@ def _stoppable(command: Callable[[List[str]], int], args: List[str]) -> int:
     """``command`` with SIGTERM raised as :class:`~lossexp.errors.Terminated` from the start: stopped
     (Ctrl-C, SIGTERM) before a run exists, one line says nothing was recorded, exit 128 + the
     signal; once a run or a sweep's parent exists, its own handling reports how it ended."""
-    from lossexp.errors import Terminated
+    from lossexp.errors import Terminated, signals_unmasked
     from lossexp.tracking.termination import terminate_on_signals
 
     try:
         with terminate_on_signals():
-            return command(args)
+            with signals_unmasked():
+                return command(args)
     except KeyboardInterrupt:
         print("lossexp: interrupted (SIGINT); stopped before its run started: nothing was recorded", file=sys.stderr)
         return 128 + signal.SIGINT

@@ -7,8 +7,9 @@ catches them without importing TensorFlow).
 """
 from __future__ import annotations
 
+import contextlib
 import signal
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 EXIT_BAD_INPUT = 2
 
@@ -57,3 +58,30 @@ class Terminated(BaseException):
 
     def __reduce__(self) -> Any:
         return type(self), (self.signum,)
+
+
+def stop_beneath(exc: BaseException) -> Optional[BaseException]:
+    """The ``KeyboardInterrupt`` or :class:`Terminated` that ``exc`` — an ``Exception`` — was raised while
+    unwinding from: a signal's exception is raised between any two bytecodes, and library code cleaning up
+    after it can fail in turn and hide it (OmegaConf, restoring its flags mid-merge: ``AttributeError:
+    'NoneType' object has no attribute '_invalidate_flags_cache'``, a traceback and exit 1 where a SIGTERM's
+    exit 143 and KILLED runs were due). None when nothing stopped the process, or when an exception replaced
+    it on purpose (``raise … from None``)."""
+    seen = set()
+    while isinstance(exc, Exception) and id(exc) not in seen and not exc.__suppress_context__:
+        seen.add(id(exc))
+        exc = exc.__context__
+    return exc if isinstance(exc, (KeyboardInterrupt, Terminated)) else None
+
+
+@contextlib.contextmanager
+def signals_unmasked() -> Iterator[None]:
+    """Within the block, an ``Exception`` raised while unwinding from a signal's exception
+    (:func:`stop_beneath`) is raised as that signal's exception, which the caller reports as a stop."""
+    try:
+        yield
+    except Exception as raised:
+        stopped = stop_beneath(raised)
+        if stopped is None:
+            raise
+        raise stopped from None

@@ -21,7 +21,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from lossexp import CONF_DIR
-from lossexp.errors import EXIT_BAD_INPUT, ConfigError, NonFiniteLoss, Terminated
+from lossexp.errors import EXIT_BAD_INPUT, ConfigError, NonFiniteLoss, Terminated, signals_unmasked
 
 EXIT_FAILED = 1
 
@@ -54,7 +54,8 @@ def hydra_train(cfg: DictConfig) -> float:
         imported_objects.freeze_once()
 
     try:
-        return run(cfg)
+        with signals_unmasked():  # a SIGTERM's exception that library code hid as it unwound is the SIGTERM
+            return run(cfg)
     except ConfigError as exc:
         print(f"lossexp: error: {exc}", file=sys.stderr)
         if _in_sweep():

@@ -362,8 +362,9 @@ BAD_INPUTS: List[Bad] = [
     Bad("data-npz-missing-key", "a data file that is missing or unreadable",
         train_on("model=mlp", "data=npz", "data.path=arrays.npz", "data.y=label"),
         ("Invalid value for data.y: arrays.npz has no array 'label'; its arrays are x, y",), tensorflow=True),
-    Bad("data-nan", "NaN/inf in the data", train_on("model=mlp", "data=npz", "data.path=nan.npz", "data.shuffle=false"),
-        ("Invalid value for data (npz): expected finite inputs", "NaN/inf in inputs at example 3"), tensorflow=True),
+    Bad("data-nan", "NaN/inf in the data", train_on("model=mlp", "data=npz", "data.path=nan.npz"),
+        ("Invalid value for data (npz): expected finite array 'x' of nan.npz", "NaN/inf in array 'x' of nan.npz at "
+         "example 3"), tensorflow=True),
     Bad("data-csv-missing-column", "a data file that is missing or unreadable",
         train_on("model=mlp", "data=csv", "data.path=table.csv", "data.target=price"),
         ("Invalid value for data.target: table.csv has no column 'price'; its columns are a, b, y",), tensorflow=True),

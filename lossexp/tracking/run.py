@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from lossexp.config import LossexpConfig
 from lossexp.tracking import store
 from lossexp.tracking.callback import MetricSink
-from lossexp.errors import Terminated
+from lossexp.errors import Terminated, stop_beneath
 from lossexp.tracking.termination import terminate_on_signals
 from lossexp.tracking.heartbeat import Heartbeat, first_tags
 from lossexp.tracking.reaper import reap
@@ -101,6 +101,9 @@ class TrackedRun:
     def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
         late: Optional[Terminated] = None
+        stopped = stop_beneath(exc) if exc is not None else None
+        if stopped is not None:  # a signal's exception hidden by another raised as it unwound: the run was stopped
+            exc_type, exc = type(stopped), stopped
         try:
             self._signals.close()
         except Terminated as lost:  # a SIGTERM whose exception was dropped mid-run (terminate_on_signals)

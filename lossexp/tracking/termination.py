@@ -9,19 +9,38 @@ purpose: the CLI imports it before TensorFlow or MLflow.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
-from typing import Any, Iterator, List
+from typing import Any, Iterator, List, Tuple
 
 from lossexp.errors import Terminated
 
 #: signals this process was stopped by (a sweep's parent run ends KILLED when a job saw one)
 received: List[int] = []
+#: libraries an exception raised mid-operation leaves broken: OmegaConf, interrupted within ``flag_override``
+#: (Hydra composing a sweep's next job), failed in its cleanup, ``AttributeError: 'NoneType' object has no
+#: attribute '_invalidate_flags_cache'``, and that traceback and exit 1 replaced the SIGTERM's exit 143
+DEFERRED_IN = ("omegaconf",)
+#: a signal that arrived within them is sent again this much later, when their operation is over
+DEFER_SECONDS = 0.02
+
+
+def within(frame: Any, packages: Tuple[str, ...]) -> bool:
+    """Whether ``frame`` or a frame that called it runs code of one of ``packages``."""
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.split(".")[0] in packages:
+            return True
+        frame = frame.f_back
+    return False
 
 
 @contextlib.contextmanager
 def terminate_on_signals() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (restored after).
+    """Within the block, SIGTERM raises :class:`Terminated` in the main thread (restored after), and
+    SIGINT ``KeyboardInterrupt`` as Python's own handler does; either, arriving within a library of
+    :data:`DEFERRED_IN`, is sent again :data:`DEFER_SECONDS` later.
 
     Python runs a signal handler between any two bytecodes, also inside a ``__del__`` or a weakref
     callback (SQLAlchemy's, during garbage collection), where an exception is printed and dropped.
@@ -32,14 +51,22 @@ def terminate_on_signals() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: Any) -> None:
+        if within(frame, DEFERRED_IN):  # raised there, the library's cleanup fails and hides it: shortly after
+            threading.Timer(DEFER_SECONDS, os.kill, (os.getpid(), signum)).start()
+            return
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         received.append(signum)
         raise Terminated(signum)
 
     already = len(received)
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, handler)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # Python's Ctrl-C, deferred alike
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, restored in previous.items():
+            signal.signal(signum, restored)
     if len(received) > already:
         raise Terminated(received[-1])

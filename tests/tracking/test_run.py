@@ -1,10 +1,14 @@
 """A run ends with the status that tells the truth, in a real SQLite store."""
+import signal
+
 import pytest
 from mlflow.tracking import MlflowClient
 
 from lossexp.config import LossexpConfig, Selection, TrainerConfig, TrackingConfig
+from lossexp.errors import Terminated
 from lossexp.tracking import store
 from lossexp.tracking.run import TrackedRun
+from test_termination import masked_by_cleanup
 
 
 def config(uri):
@@ -13,7 +17,9 @@ def config(uri):
 
 
 @pytest.mark.parametrize("error, status", [(None, "FINISHED"), (RuntimeError("boom"), "FAILED"),
-                                           (KeyboardInterrupt(), "KILLED")])
+                                           (KeyboardInterrupt(), "KILLED"),
+                                           # a SIGTERM's exception that a library's cleanup hid as it unwound
+                                           (masked_by_cleanup(Terminated(signal.SIGTERM)), "KILLED")])
 def test_status_follows_how_the_block_ended(tmp_path, error, status):
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     with pytest.raises(type(error)) if error else _nothing():
