@@ -4,8 +4,10 @@ In memory (default), the table is read whole and its rows shuffled once from ``s
 split. With ``stream: true`` it is read in chunks through ``tf.data`` (for tables larger than
 memory): rows keep the file's order, its last rows validate, and training shuffles within a
 buffer; the last rows are read from their own row (a CSV's lines before it skipped unparsed, a
-Parquet file's row groups before it unread), not past every training row. Feature columns must be numeric; a target column of strings becomes class indices (its
-labels sorted, over every row). Streamed, the table's size and a single integer or text target's
+Parquet file's row groups before it unread), not past every training row. Feature columns are numeric,
+or categories taken one-hot (``one_hot``: one 0/1 column per category, sorted over every row); a target
+column of strings becomes class indices (its labels sorted, over every row); a weight column weighs its
+row. An empty or infinite cell of a column used is one line naming its row in the file, before any shuffle. Streamed, the table's size and a single integer or text target's
 classes (and their counts, for class weights) come from one pass over the target column alone,
 not from reading the stream through, every column parsed. A second file (``validation_path``) of the same columns validates
 in place of the table's last rows. Each format is a :class:`TableReader` (``csv.py``, ``parquet.py``).
