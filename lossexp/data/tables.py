@@ -5,7 +5,8 @@ split. With ``stream: true`` it is read in chunks through ``tf.data`` (for table
 memory): rows keep the file's order, its last rows validate, and training shuffles within a
 buffer; the last rows are read from their own row (a CSV's lines before it skipped unparsed, a
 Parquet file's row groups before it unread), not past every training row. Feature columns are numeric,
-or categories taken one-hot (``one_hot``: one 0/1 column per category, sorted over every row); a target
+arrays of one length (an embedding per row) or categories taken one-hot (``one_hot``: one 0/1 column per
+category, sorted over every row); a target
 column of strings becomes class indices (its labels sorted, over every row); a weight column weighs its
 row. An empty or infinite cell of a column used is one line naming its row in the file, before any shuffle. Streamed, the table's size and a single integer or text target's
 classes (and their counts, for class weights) come from one pass over the target column alone,
@@ -83,18 +84,11 @@ def to_arrays(frame: Any, path: str, columns: TableColumns, shuffle: bool, seed:
     from pandas.api.types import is_numeric_dtype
 
     features, targets, weight = columns.features, columns.targets, columns.weight
-    non_numeric = [c for c in features if c not in columns.categories and not is_numeric_dtype(frame[c])]
-    if non_numeric:
-        raise ConfigError(f"Invalid value for data.features: expected numeric columns, got {non_numeric[0]!r} "
-                          f"({frame[non_numeric[0]].dtype}) in {path}; encode it, leave it out (data.features) or "
-                          f"take it one-hot: data.one_hot=[{non_numeric[0]}]")
     if weight is not None and not is_numeric_dtype(frame[weight]):
         raise ConfigError(f"Invalid value for data.sample_weight: expected a numeric column, got {weight!r} "
                           f"({frame[weight].dtype}) in {path}")
-    if columns.categories:
-        x = np.column_stack([
-            (frame[c].astype(str).to_numpy()[:, None] == np.asarray(columns.categories[c])[None, :])
-            if c in columns.categories else frame[c].to_numpy()[:, None] for c in features]).astype("float32")
+    if columns.categories or not all(is_numeric_dtype(frame[c]) for c in features):
+        x = np.column_stack([feature_block(frame, c, path, columns.categories) for c in features]).astype("float32")
     else:
         x = frame[features].to_numpy(dtype="float32")
     if len(targets) == 1 and not is_numeric_dtype(frame[targets[0]]):
@@ -108,6 +102,30 @@ def to_arrays(frame: Any, path: str, columns: TableColumns, shuffle: bool, seed:
         order = np.random.default_rng(seed).permutation(len(x))
         arrays = tuple(array[order] for array in arrays)
     return arrays
+
+
+def feature_block(frame: Any, column: str, path: str, categories: Dict[str, List[str]]) -> np.ndarray:
+    """A feature column as the input columns it makes, (rows, k): a number's one; a one-hot column's, one 0/1
+    per category; a column of arrays of one length (a Parquet list column: an embedding per row), one per
+    element."""
+    from pandas.api.types import is_numeric_dtype
+
+    values = frame[column]
+    if column in categories:
+        return values.astype(str).to_numpy()[:, None] == np.asarray(categories[column])[None, :]
+    if is_numeric_dtype(values):
+        return values.to_numpy()[:, None]
+    cells = values.to_numpy()
+    if len(cells) and isinstance(cells[0], (list, tuple, np.ndarray)):
+        lengths = np.array([len(cell) for cell in cells])
+        if (lengths != lengths[0]).any():
+            row = int(np.argmax(lengths != lengths[0]))
+            raise ConfigError(f"Invalid value for data.features: expected arrays of one length in column {column!r} "
+                              f"of {path}, got {lengths[0]} values in its first row and {lengths[row]} in row "
+                              f"{row + 1}")
+        return np.stack(cells)
+    raise ConfigError(f"Invalid value for data.features: expected numeric columns, got {column!r} ({values.dtype}) "
+                      f"in {path}; encode it, leave it out (data.features) or take it one-hot: data.one_hot=[{column}]")
 
 
 def check_cells(frame: Any, key: str, path: str, features: List[str], targets: List[str],

@@ -295,6 +295,25 @@ def test_a_column_of_categories_taken_one_hot_is_one_column_per_category_of_ever
                                "got 'y'")
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_parquet_column_of_arrays_is_one_input_column_per_element(in_tmp, stream):
+    """An embedding per row (a Parquet list column) was refused as a column of objects (and told to take it
+    one-hot); its elements are input columns in its place now, and arrays of several lengths are one line."""
+    table = frame(20)[["a", "y"]]
+    vectors = np.random.default_rng(1).normal(size=(20, 4)).astype("float32")
+    table["embedding"] = list(vectors)
+    table.to_parquet(in_tmp / "e.parquet")
+    data = dataset("parquet", path="e.parquet", target="y", shuffle=False, stream=stream, chunk_rows=7)
+    x = data.x if not stream else np.concatenate([x for x, _ in data.stream.batch(20)])
+    np.testing.assert_allclose(x, np.column_stack([table["a"], vectors]), rtol=1e-6)
+    table["embedding"] = [vector[: 4 - (row == 6)] for row, vector in enumerate(vectors)]
+    table.to_parquet(in_tmp / "ragged.parquet")
+    with pytest.raises(ConfigError) as info:
+        dataset("parquet", path="ragged.parquet", target="y")
+    assert str(info.value) == ("Invalid value for data.features: expected arrays of one length in column 'embedding' "
+                               "of ragged.parquet, got 4 values in its first row and 3 in row 7")
+
+
 @pytest.mark.slow
 def test_rows_weighed_one_change_nothing_and_weighed_zero_leave_the_task_loss(in_tmp):
     """End to end from the config, through Keras' weighted loss: weights of 1 train as no weights do (every metric
