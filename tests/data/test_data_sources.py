@@ -194,6 +194,15 @@ def test_csv_mistakes_are_one_line(in_tmp, options, message):
     assert str(info.value).startswith(message)
 
 
+def write_table(table, directory, name: str, source: str) -> str:
+    """``table`` as ``name.csv`` or ``name.parquet`` in ``directory``; its file name."""
+    if source == "csv":
+        table.to_csv(directory / f"{name}.csv", index=False)
+    else:
+        table.to_parquet(directory / f"{name}.parquet")
+    return f"{name}.{source}"
+
+
 @pytest.mark.parametrize("source", ["csv", "parquet"])
 def test_an_empty_or_infinite_cell_is_one_line_naming_its_column_and_its_row_in_the_file(in_tmp, source):
     """A missing value was "NaN/inf in inputs at example 5": its place after the rows' shuffle, which no row of the
@@ -201,9 +210,7 @@ def test_an_empty_or_infinite_cell_is_one_line_naming_its_column_and_its_row_in_
     table = frame(30)[["a", "b", "kind"]]
     table.loc[[11, 20], "b"] = [np.inf, np.nan]
     table.loc[7, "kind"] = None
-    write = (lambda rows, name: rows.to_csv(in_tmp / f"{name}.csv", index=False)) if source == "csv" else \
-        (lambda rows, name: rows.to_parquet(in_tmp / f"{name}.parquet"))
-    write(table, "t")
+    write_table(table, in_tmp, "t", source)
     with pytest.raises(ConfigError) as info:
         dataset(source, path=f"t.{source}", target="kind")
     assert str(info.value) == (f"Invalid value for data.path: expected a finite value in every cell of the columns used, "
@@ -217,20 +224,11 @@ def test_an_empty_or_infinite_cell_is_one_line_naming_its_column_and_its_row_in_
         dataset(source, path=f"t.{source}", target="a", features=["b"])
     assert "got inf in column 'b', row 12 of" in str(info.value) and "or leave the column out: data.features)" in str(
         info.value)
-    write(table.drop(index=[7, 11, 20]), "clean")  # a frame of row labels 0 … 29 less three: no column of it
-    write(table, "v")
+    write_table(table.drop(index=[7, 11, 20]), in_tmp, "clean", source)  # row labels 0 … 29 less three: no column
+    write_table(table, in_tmp, "v", source)
     with pytest.raises(ConfigError, match=rf"^Invalid value for data.validation_path: .* row 8 of v\.{source} "):
         dataset(source, path=f"clean.{source}", target="kind", validation_path=f"v.{source}")
     assert dataset(source, path=f"clean.{source}", target="kind").x.shape == (27, 2)
-
-
-def write_table(table, directory, name: str, source: str) -> str:
-    """``table`` as ``name.csv`` or ``name.parquet`` in ``directory``; its file name."""
-    if source == "csv":
-        table.to_csv(directory / f"{name}.csv", index=False)
-    else:
-        table.to_parquet(directory / f"{name}.parquet")
-    return f"{name}.{source}"
 
 
 @pytest.mark.parametrize("source", ["csv", "parquet"])
