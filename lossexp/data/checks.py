@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
+from lossexp.data.file_rows import Files, example_name
 from lossexp.data.structure import describe, leaves, map_arrays
 from lossexp.errors import invalid_value
 
@@ -158,12 +159,14 @@ def as_column(y: Any) -> Any:
     return y[:, None] if y.ndim == 1 and np.issubdtype(y.dtype, np.floating) else y
 
 
-def sample_weights(name: str, weight: Any, examples: int, targets: Any = None, stream: bool = False) -> np.ndarray:
+def sample_weights(name: str, weight: Any, examples: int, targets: Any = None, stream: bool = False,
+                   files: Optional[Files] = None) -> np.ndarray:
     """The sample weights as float32, checked: finite, ≥ 0, not all 0; one per example (a vector), or
     one per target position, shaped like ``targets`` (a tagger's weights that leave its padding out).
     One per example beside integer labels per position (``(n, T)``, ``(n, H, W)``) gets a unit axis per
     position axis, ``(n, 1)``: Keras' losses multiply the weights with their values per position (and a
-    mask's), which a vector does not broadcast against."""
+    mask's), which a vector does not broadcast against. A bad weight is named by its row in ``files``, of
+    examples read from files."""
     if isinstance(weight, dict) and isinstance(targets, dict):
         return output_weights(name, weight, examples, targets, stream)
     if isinstance(weight, dict):
@@ -185,7 +188,7 @@ def sample_weights(name: str, weight: Any, examples: int, targets: Any = None, s
     if len(bad):
         value = weight[bad[0]].reshape(-1)
         raise invalid_value(f"data ({name})", "finite sample weights ≥ 0",
-                            f"{value[~np.isfinite(value) | (value < 0)][0]} at example {bad[0]}")
+                            f"{value[~np.isfinite(value) | (value < 0)][0]} at {example_name(files, int(bad[0]))}")
     if not weight.any():
         raise invalid_value(f"data ({name})", "sample weights not all 0", "all 0")
     labelled = positions and np.issubdtype(np.asarray(targets).dtype, np.integer) and label_shape(targets)

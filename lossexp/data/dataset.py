@@ -37,6 +37,7 @@ from lossexp.data.batches import counted_batches, is_py_dataset, stream_of_batch
 from lossexp.data.checks import (as_column, check_example_shapes, check_finite, check_labels, infer_task,
                                  input_arrays, labels_of, numeric_targets, one_hot, sample_weights)
 from lossexp.data.digest import rows_digest
+from lossexp.data.file_rows import Files, FromFile, example_name
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
 from lossexp.data.streams import (READ_BATCH, READ_BYTES, FloatTargets, batch_size_of, batches, dense_elements,
@@ -138,9 +139,17 @@ class Dataset:
     #: the run's ``trainer.validation_split``, set for the model builder (None: not a run's; read as 0), so
     #: that it reaches the examples that train (:meth:`training`) without knowing the run's config
     validation_split: Optional[float] = None
+    #: where each example is in the user's file(s) (:mod:`lossexp.data.file_rows`), its training file's and then
+    #: its validation file's: a message about an example names its row there (None: ``example 37``)
+    files: Optional[Files] = None
     #: generation data: scores a generator's samples every epoch (e.g. the ring's modes)
     scorer: Any = None
     extras: Dict[str, Any] = field(default_factory=dict)
+
+    def example_name(self, index: int) -> str:
+        """``row 6 of data.csv (…)`` for an example read from a file, else ``example 37``: how a message
+        names the example ``index`` (of the training examples, then the held-out ones)."""
+        return example_name(self.files, index)
 
     @property
     def in_memory(self) -> bool:
@@ -400,10 +409,12 @@ def as_dataset(name: str, loaded: Any, task: Optional[str] = None) -> Dataset:
         lengths = {len(v) for v in leaves(x)} | {len(v) for v in leaves(y)}
         if len(lengths) > 1:
             raise invalid_value(f"data ({name})", "as many targets as inputs", f"lengths {sorted(lengths)}")
-        weight = sample_weights(name, loaded[2], lengths.pop(), y) if len(loaded) == 3 else None
+        files = (loaded.rows,) if isinstance(loaded, FromFile) else None
+        weight = sample_weights(name, loaded[2], lengths.pop(), y, files=files) if len(loaded) == 3 else None
         inferred, outputs = infer_task(y)
         extras = {"output_tasks": {key: infer_task(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
-        dataset = Dataset(name, task or inferred, x=x, y=y, sample_weight=weight, num_outputs=outputs, extras=extras)
+        dataset = Dataset(name, task or inferred, x=x, y=y, sample_weight=weight, num_outputs=outputs, extras=extras,
+                          files=files)
     elif is_stream(loaded) and not is_py_dataset(loaded):
         batch_size = batch_size_of(loaded)
         dataset = replace(from_stream(name, unbatched(loaded) if batch_size else loaded, task), batch_size=batch_size)
@@ -513,7 +524,7 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
         inferred, outputs = infer_task(y)
         extras = {"output_tasks": {key: infer_task(v)[0] for key, v in y.items()}} if isinstance(y, dict) else {}
         whole = Dataset(name, task or inferred, x=train_set.x, y=y, sample_weight=weight, num_outputs=outputs,
-                        held_out_x=held_out_x, extras=extras)
+                        held_out_x=held_out_x, extras=extras, files=joined_files(train_set, held_out))
     else:  # each stream read no more than its first elements above: joined without a pass
         if train_set.task != held_out.task:
             raise invalid_value(f"data ({name})", "a validation stream of the training stream's task",
@@ -543,8 +554,14 @@ def with_validation(name: str, train: Any, validation: Any, task: Optional[str] 
                         extras={**train_set.extras, **({"unread_keys": unread_keys} if unread_keys else {})},
                         splitter=own_split, unread_labels=train_set.unread_labels or held_out.unread_labels,
                         classes=np.concatenate([train_set.classes, held_out.classes]) if known else None,
+                        files=joined_files(train_set, held_out),
                         float_targets=floats[0].joined(joined, floats[1]) if all(floats) else None)
     return replace(whole, held_out=held_out.examples)
+
+
+def joined_files(train: Dataset, validation: Dataset) -> Optional[Files]:
+    """The files of a training set and a validation set read from files, in that order (None unless both were)."""
+    return train.files + validation.files if train.files and validation.files else None
 
 
 def streamed(data: Dataset, like: Any) -> Dataset:

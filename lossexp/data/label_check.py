@@ -119,7 +119,7 @@ def labels_in_range(data: Any, bound: Optional[Bound], refusal: Callable[[int, s
             lowest, highest = int(found.group(2)), int(found.group(3))
             label, where = (lowest if lowest < 0 else highest), "in a training batch"
         else:
-            where = f"at example {index}"
+            where = f"at {data.example_name(index)}"
         where = f"of output {key!r} {where}" if key else where
         if label < 0:
             check_labels(data.name, label, f"in the stream's labels {where}")

@@ -23,7 +23,7 @@ def class_labels(data: Any, validation_split: float) -> Any:
     if np.issubdtype(labels.dtype, np.integer):
         flat = labels.reshape(len(labels), -1)
         lowest = int(flat.min())
-        checks.check_labels(data.name, lowest, f"at example {int(np.argwhere(flat == lowest)[0][0])}")
+        checks.check_labels(data.name, lowest, f"at {data.example_name(int(np.argwhere(flat == lowest)[0][0]))}")
         if flat.size and lowest == int(flat.max()):
             print(f"lossexp: warning: every label of data {data.name!r} is {lowest}: a classifier of one class learns "
                   "nothing (its loss is 0 or falls to 0 at once); check the data source's targets", file=sys.stderr)

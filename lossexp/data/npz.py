@@ -7,6 +7,7 @@ import numpy as np
 
 from lossexp.data import resolve_path
 from lossexp.data.checks import check_finite
+from lossexp.data.file_rows import FileRows, FromFile, shuffled
 from lossexp.errors import ConfigError
 from lossexp.registry import register_data
 
@@ -49,14 +50,14 @@ def npz(path: str, x: str = "x", y: Union[str, List[str]] = "y", shuffle: bool =
     # place no row of the file has)
     check_finite("npz", f"array {x!r} of {path}", rows[0])
     check_finite("npz", f"array {y!r} of {path}" if isinstance(y, str) else f"targets of {path}", rows[1])
-    if shuffle:
-        order = np.random.default_rng(seed).permutation(len(rows[0]))
-        rows = tuple({k: v[order] for k, v in part.items()} if isinstance(part, dict) else part[order] for part in rows)
+    rows = shuffled(rows, FileRows(f"{path}'s arrays", len(rows[0]), unit="index", first=0),
+                    seed if shuffle else None)
     if validation_x is None:
         return rows
     held_out = arrays(archive, path, keys, validation_x, validation_y, "data.validation_x", "data.validation_y",
                       validation_sample_weight, "data.validation_sample_weight")
-    return {"train": rows, "validation": held_out}
+    return {"train": rows, "validation": FromFile(held_out, FileRows(f"{path}'s validation arrays", len(held_out[0]),
+                                                                     unit="index", first=0))}
 
 
 def arrays(archive: Any, path: str, keys: List[str], x: str, y: Union[str, List[str]], x_option: str,

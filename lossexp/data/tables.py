@@ -15,13 +15,14 @@ in place of the table's last rows. Each format is a :class:`TableReader` (``csv.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple, Union
 
 import numpy as np
 
 from lossexp.data.dataset import Dataset
+from lossexp.data.file_rows import FileRows, shuffled
 from lossexp.errors import ConfigError
 
 Columns = Union[str, List[str]]
@@ -76,8 +77,7 @@ def choose(path: str, available: Sequence[str], target: Columns, features: Optio
     return TableColumns(chosen, targets, weight)
 
 
-def to_arrays(frame: Any, path: str, columns: TableColumns, shuffle: bool, seed: int,
-              labels: Optional[List[str]] = None) -> Tuple[np.ndarray, ...]:
+def to_arrays(frame: Any, path: str, columns: TableColumns, labels: Optional[List[str]] = None) -> Tuple[np.ndarray, ...]:
     """A pandas frame as (x float32, y) arrays — (x, y, sample_weight) with a weight column —; string
     targets become class indices: their places in ``labels`` (every label of the table, sorted), or in this
     frame's own sorted labels; a one-hot feature column, one 0/1 column per category in its place."""
@@ -97,11 +97,12 @@ def to_arrays(frame: Any, path: str, columns: TableColumns, shuffle: bool, seed:
     else:
         y = frame[targets].to_numpy()
         y = y[:, 0] if len(targets) == 1 and np.issubdtype(y.dtype, np.integer) else y.astype("float32")
-    arrays = (x, y) if weight is None else (x, y, frame[weight].to_numpy(dtype="float32"))
-    if shuffle:
-        order = np.random.default_rng(seed).permutation(len(x))
-        arrays = tuple(array[order] for array in arrays)
-    return arrays
+    return (x, y) if weight is None else (x, y, frame[weight].to_numpy(dtype="float32"))
+
+
+def rows_of(path: str, count: int) -> FileRows:
+    """The rows of a table's file as messages name them, as :func:`check_cells` does."""
+    return FileRows(f"{path} (rows counted from 1 below the header)", count)
 
 
 def feature_block(frame: Any, column: str, path: str, categories: Dict[str, List[str]]) -> np.ndarray:
@@ -206,9 +207,8 @@ def read_table(name: str, reader: TableReader, path: str, target: Columns, featu
         if one_hot:  # every chunk encodes them alike: the categories of every row, first
             columns.categories = categories_of({part: (lambda file=file: reader.chunks(file, list(one_hot), chunk_rows))
                                                 for part, file in files.items()}, list(one_hot), paths)
-        return _parts({part: stream_of(name, lambda start=0, file=file: reader.chunks(file, columns.read, chunk_rows,
-                                                                                      start), columns, scans[part], labels)
-                       for part, file in files.items()})
+        return _parts({part: stream_of(name, paths[part], lambda start=0, file=file: reader.chunks(
+            file, columns.read, chunk_rows, start), columns, scans[part], labels) for part, file in files.items()})
     # with one-hot columns, every file's frame first (their categories); else one at a time, each let go once converted
     frames = {part: reader.whole(file, columns.read) for part, file in files.items()} if one_hot else {}
     if one_hot:
@@ -218,7 +218,8 @@ def read_table(name: str, reader: TableReader, path: str, target: Columns, featu
     for part, file in files.items():
         frame = frames.pop(part) if part in frames else reader.whole(file, columns.read)
         check_cells(frame, PATH_KEYS[part], paths[part], columns.features, columns.read[len(columns.features):])
-        parts[part] = to_arrays(frame, paths[part], columns, shuffle and part == "train", seed, labels)
+        parts[part] = shuffled(to_arrays(frame, paths[part], columns, labels), rows_of(paths[part], len(frame)),
+                               seed if shuffle and part == "train" else None)
     return _parts(parts)
 
 
@@ -302,10 +303,10 @@ def compact(classes: np.ndarray) -> np.ndarray:
     return classes.astype(np.min_scalar_type(int(classes.max())))
 
 
-def stream_of(name: str, chunks: Callable[[int], Iterator[Any]], columns: TableColumns, scan: TargetScan,
+def stream_of(name: str, path: str, chunks: Callable[[int], Iterator[Any]], columns: TableColumns, scan: TargetScan,
               labels: Optional[List[str]]) -> Dataset:
-    """A stream of (x, y) rows — (x, y, sample_weight) with a weight column — from a generator of pandas
-    chunks from a row on (re-entrant: one pass per epoch; the validation split's from its first row); a text
+    """A stream of (x, y) rows — (x, y, sample_weight) with a weight column — of the table at ``path``, from
+    a generator of pandas chunks from a row on (re-entrant: one pass per epoch; the validation split's from its first row); a text
     target's ``labels`` (the whole table's, so that every chunk encodes them alike). Its size, and a single
     integer or text target's classes, are the ``scan``'s of the target column: the stream is not read through
     before training."""
@@ -315,7 +316,7 @@ def stream_of(name: str, chunks: Callable[[int], Iterator[Any]], columns: TableC
     from lossexp.data.dataset import enough_examples, from_stream
 
     first = next(chunks(0))
-    sample_x, sample_y = to_arrays(first, name, columns, shuffle=False, seed=0, labels=labels)[:2]
+    sample_x, sample_y = to_arrays(first, path, columns, labels)[:2]
     signature = (tf.TensorSpec((None, sample_x.shape[1]), tf.float32),
                  tf.TensorSpec((None, *sample_y.shape[1:]), tf.as_dtype(sample_y.dtype)),
                  *([tf.TensorSpec((None,), tf.float32)] if columns.weight else []))
@@ -323,14 +324,16 @@ def stream_of(name: str, chunks: Callable[[int], Iterator[Any]], columns: TableC
     def rows_from(start: int) -> Any:
         def rows() -> Iterator[Tuple[np.ndarray, ...]]:
             for chunk in chunks(start):
-                yield to_arrays(chunk, name, columns, shuffle=False, seed=0, labels=labels)
+                yield to_arrays(chunk, path, columns, labels)
 
         return tf.data.Dataset.from_generator(rows, output_signature=signature).unbatch()
 
+    files = (rows_of(path, scan.rows),)
     if scan.classes is None:  # floats regress, one-hot rows classify: from_stream needs no pass for either
-        return from_stream(name, rows_from(0), size=scan.rows, seek=rows_from)
+        return replace(from_stream(name, rows_from(0), size=scan.rows, seek=rows_from), files=files)
     size = enough_examples(name, scan.rows)
-    check_labels(name, int(scan.classes.min()), "in the stream's labels")
+    lowest = int(np.argmin(scan.classes))
+    check_labels(name, int(scan.classes[lowest]), f"at {files[0].name(lowest)}")
     classes = len(labels) if scan.text else int(scan.classes.max()) + 1
     return Dataset(name, "classification", stream=rows_from(0), size=size, num_outputs=classes, seek=rows_from,
-                   classes=scan.classes)
+                   classes=scan.classes, files=files)

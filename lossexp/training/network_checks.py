@@ -220,18 +220,21 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
 
 
 def first_beyond(data: Any, width: int) -> str:
-    """``; example 57 has label 7`` — the first example of in-memory data whose label (at a position,
-    for labels per position) the network's ``width`` outputs cannot score; "" for a stream (its labels
-    are not all here). One comparison over the labels the check read anyway."""
-    if not data.in_memory or isinstance(data.y, dict):
+    """``; example 57 has label 7`` (of a file's rows: ``row 58 of data.csv …``) — the first example whose
+    label (at a position, for labels per position) the network's ``width`` outputs cannot score; "" for a
+    stream whose labels are not all here (its source read no classes). One comparison over the labels the check read anyway."""
+    if data.in_memory and not isinstance(data.y, dict):
+        labels = checks.labels_of(data.y)
+    elif data.classes is not None:  # a stream whose source read its classes (a table's target column)
+        labels = data.classes
+    else:
         return ""
-    labels = checks.labels_of(data.y)
     beyond = np.argwhere(labels >= width)
     if not len(beyond):
         return ""
     where = tuple(int(i) for i in beyond[0])
     position = f" at position {where[1:] if len(where) > 2 else where[1]}" if len(where) > 1 else ""
-    return f"; example {where[0]} has label {int(labels[where])}{position} (outputs 0 … {width - 1})"
+    return f"; {data.example_name(where[0])} has label {int(labels[where])}{position} (outputs 0 … {width - 1})"
 
 
 def check_terms(model: Any, x: Any, y: Any) -> None:
