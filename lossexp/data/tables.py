@@ -201,19 +201,18 @@ def read_table(name: str, reader: TableReader, path: str, target: Columns, featu
         files["validation"] = reader.open(PATH_KEYS["validation"], validation_path)
         choose(validation_path, reader.columns(files["validation"]), columns.targets, columns.features, weight)
     labels, scans, paths = None, {}, {"train": path, "validation": validation_path}
-    if stream or validation_path is not None:
-        scans, labels = scan_targets(reader, files, columns.targets, chunk_rows, paths)
+    if stream or validation_path is not None:  # every chunk and file encodes text alike: every row's, first
+        scans, labels, columns.categories = scan_targets(reader, files, columns.targets, chunk_rows, paths, one_hot)
     if stream:
-        if one_hot:  # every chunk encodes them alike: the categories of every row, first
-            columns.categories = categories_of({part: (lambda file=file: reader.chunks(file, list(one_hot), chunk_rows))
-                                                for part, file in files.items()}, list(one_hot), paths)
         return _parts({part: stream_of(name, paths[part], lambda start=0, file=file: reader.chunks(
             file, columns.read, chunk_rows, start), columns, scans[part], labels) for part, file in files.items()})
     # with one-hot columns, every file's frame first (their categories); else one at a time, each let go once converted
-    frames = {part: reader.whole(file, columns.read) for part, file in files.items()} if one_hot else {}
-    if one_hot:
-        columns.categories = categories_of({part: (lambda frame=frame: iter([frame])) for part, frame in frames.items()},
-                                           list(one_hot), paths)
+    frames = {part: reader.whole(file, columns.read) for part, file in files.items()} if one_hot and not scans else {}
+    if frames:
+        found = Categories(one_hot, paths)
+        for part, frame in frames.items():
+            found.add(frame, part)
+        columns.categories = found.sorted()
     parts = {}
     for part, file in files.items():
         frame = frames.pop(part) if part in frames else reader.whole(file, columns.read)
@@ -228,19 +227,25 @@ def _parts(parts: Dict[str, Any]) -> Any:
     return parts if "validation" in parts else parts["train"]
 
 
-def categories_of(chunks: Dict[str, Callable[[], Iterator[Any]]], one_hot: List[str],
-                  paths: Dict[str, str]) -> Dict[str, List[str]]:
-    """Each ``one_hot`` column's categories as text, sorted, over every row of every part (``chunks``: each
-    part's frames of those columns), so that every file and chunk encodes them alike; an empty cell is one line."""
-    found: Dict[str, set] = {column: set() for column in one_hot}
-    for part, frames in chunks.items():
-        rows = 0
-        for chunk in frames():
-            check_cells(chunk, PATH_KEYS[part], paths[part], one_hot, [], before=rows)
-            rows += len(chunk)
-            for column in one_hot:
-                found[column].update(chunk[column].astype(str).unique())
-    return {column: sorted(values) for column, values in found.items()}
+class Categories:
+    """Each ``one_hot`` column's categories as text over every row of every part read into it, so that
+    every file and chunk encodes them alike (``paths``: each part's file as the config gives it); an
+    empty cell is one line naming its row."""
+
+    def __init__(self, one_hot: Sequence[str], paths: Dict[str, str]) -> None:
+        self.found: Dict[str, set] = {column: set() for column in one_hot}
+        self.paths = paths
+
+    def add(self, frame: Any, part: str, before: Optional[int] = None) -> None:
+        """The categories of ``frame``, rows of ``part``'s file (``before``: the rows before it, of a chunk)."""
+        if not self.found:
+            return
+        check_cells(frame, PATH_KEYS[part], self.paths[part], list(self.found), [], before=before)
+        for column, values in self.found.items():
+            values.update(frame[column].astype(str).unique())
+
+    def sorted(self) -> Dict[str, List[str]]:
+        return {column: sorted(values) for column, values in self.found.items()}
 
 
 @dataclass
@@ -257,19 +262,23 @@ class TargetScan:
     text: bool = False
 
 
-def scan_targets(reader: TableReader, files: Dict[str, Path], targets: List[str],
-                 chunk_rows: int, paths: Dict[str, str]) -> Tuple[Dict[str, TargetScan], Optional[List[str]]]:
-    """Each file's :class:`TargetScan`, in one pass over its target column(s), and a text target's
-    labels, sorted, over every row of every file (None for a numeric target); an empty target cell is one
-    line naming its row in the file (``paths``: each part's file as the config gives it)."""
+def scan_targets(reader: TableReader, files: Dict[str, Path], targets: List[str], chunk_rows: int,
+                 paths: Dict[str, str], one_hot: Sequence[str] = ()
+                 ) -> Tuple[Dict[str, TargetScan], Optional[List[str]], Dict[str, List[str]]]:
+    """Each file's :class:`TargetScan`, in one pass over its target column(s) and its ``one_hot`` columns,
+    a text target's labels, sorted, over every row of every file (None for a numeric target), and each
+    ``one_hot`` column's categories (:class:`Categories`); an empty cell is one line naming its row in the
+    file (``paths``: each part's file as the config gives it)."""
     from pandas.api.types import is_numeric_dtype
 
     seen: Dict[str, int] = {}  # a text label → its place in the order first seen, across files
-    scans = {}
+    scans, categories = {}, Categories(one_hot, paths)
+    read = targets + [column for column in one_hot if column not in targets]
     for part, file in files.items():
         rows, found, kinds = 0, [], set()
-        for chunk in reader.chunks(file, targets, chunk_rows):
+        for chunk in reader.chunks(file, read, chunk_rows):
             check_cells(chunk, PATH_KEYS[part], paths[part], [], targets, before=rows)
+            categories.add(chunk, part, before=rows)
             rows += len(chunk)
             if len(targets) != 1:  # several columns: a regression's or one-hot rows, no classes read
                 continue
@@ -292,7 +301,7 @@ def scan_targets(reader: TableReader, files: Dict[str, Path], targets: List[str]
     for scan in scans.values():
         if scan.classes is not None:
             scan.classes = compact(place[scan.classes] if scan.text else scan.classes)
-    return scans, labels
+    return scans, labels, categories.sorted()
 
 
 def compact(classes: np.ndarray) -> np.ndarray:

