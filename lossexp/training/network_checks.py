@@ -42,23 +42,28 @@ def ensure_network(network: Any, data: Any, model_name: str) -> Any:
 
 
 @contextlib.contextmanager
-def compiled_with_xla_or_told(model: Any, requested: Any) -> Iterator[None]:
-    """Compile ``model`` inside, then say in one warning line when ``trainer.jit_compile=true`` (``requested``)
-    is not in effect: Keras compiles a network holding a layer that XLA cannot compile (``supports_jit``
-    False: ``TextVectorization``, ``StringLookup``, …) without XLA, and its own warning ("Model doesn't
-    support `jit_compile=True`") names none of them; the run's config still reads true."""
+def keras_xla_warning_silenced() -> Iterator[None]:
+    """Compile inside without Keras' warning "Model doesn't support `jit_compile=True`", which names no
+    layer: :func:`xla_not_in_effect` says it naming them."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Model doesn't support `jit_compile=True`")
         yield
-    if requested is True and not model.jit_compile:
-        refused = [layer for layer in model._flatten_layers() if not layer.supports_jit]
-        inner = {id(part) for layer in refused for part in layer._flatten_layers(include_self=False)}
-        named = [f"{type(layer).__name__} {layer.name!r}" for layer in refused if id(layer) not in inner]
-        print(f"lossexp: warning: trainer.jit_compile=true is not in effect: Keras trains without XLA, which cannot "
-              f"compile {', '.join(named) or 'this network here'} (a preprocessing layer can move into the data: "
-              "a tf.data map)", file=sys.stderr)
+
+
+def xla_not_in_effect(model: Any, requested: Any) -> Optional[str]:
+    """The warning when ``trainer.jit_compile=true`` (``requested``) is not in effect on the compiled ``model``,
+    naming the layers why (None when it is, or was not asked for): Keras compiles a network holding a layer
+    that XLA cannot compile (``supports_jit`` False: ``TextVectorization``, ``StringLookup``, …) without XLA,
+    and the run's config still reads true."""
+    if requested is not True or model.jit_compile:
+        return None
+    refused = [layer for layer in model._flatten_layers() if not layer.supports_jit]
+    inner = {id(part) for layer in refused for part in layer._flatten_layers(include_self=False)}
+    named = [f"{type(layer).__name__} {layer.name!r}" for layer in refused if id(layer) not in inner]
+    return (f"trainer.jit_compile=true is not in effect: Keras trains without XLA, which cannot compile "
+            f"{', '.join(named) or 'this network here'} (a preprocessing layer can move into the data: a tf.data map)")
 
 
 def refuse_unknown_inputs(network: Any, data: Any, model_name: str) -> None:

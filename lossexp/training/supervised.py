@@ -24,7 +24,7 @@ from lossexp.models.outputs import output_names
 from lossexp.registry import register_trainer
 from lossexp.training.devices import computes_in
 from lossexp.training.network_checks import CHECKED_EXAMPLES, as_arrays, check_outputs, check_terms, \
-    compiled_with_xla_or_told, ensure_network, forward, refuse_own_step, replaced_compile
+    ensure_network, forward, keras_xla_warning_silenced, refuse_own_step, replaced_compile, xla_not_in_effect
 from lossexp.training.class_weights import BALANCED
 from lossexp.training.trainer import Trainer
 
@@ -197,11 +197,14 @@ class SupervisedTrainer(Trainer):
         # weights alone weigh only the loss, as Keras' fit(class_weight=…) with compile(metrics=…) does, so
         # that the training metrics count examples as the validation metrics do
         by_class_only = config.task.class_weight is not None and not data.weighs_examples
-        with compiled_with_xla_or_told(model, config.trainer.jit_compile):
+        with keras_xla_warning_silenced():
             model.compile(optimizer=build_optimizer(config.optimizer), loss=task.loss, loss_weights=task.loss_weights,
                           **{"metrics" if by_class_only else "weighted_metrics": task.metrics},
                           steps_per_execution=config.trainer.execution_steps,
                           jit_compile=config.trainer.keras_jit_compile)
+        without_xla = xla_not_in_effect(model, config.trainer.jit_compile)
+        if without_xla:
+            print(f"lossexp: warning: {without_xla}", file=sys.stderr)
         check_terms(model, x, y)
         model.build_training_state(x, y)
         if not model.trainable_variables:  # Keras' optimizer would fail at the first step, in a traceback

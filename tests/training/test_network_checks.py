@@ -7,7 +7,7 @@ import pytest
 
 from lossexp.data.dataset import as_dataset
 from lossexp.errors import ConfigError
-from lossexp.training.network_checks import check_outputs, compiled_with_xla_or_told, replaced_compile
+from lossexp.training.network_checks import check_outputs, keras_xla_warning_silenced, replaced_compile, xla_not_in_effect
 
 
 def outputs(*shape):
@@ -267,25 +267,37 @@ def test_a_label_beyond_the_outputs_names_its_first_example_and_value(per_positi
     assert f"; example 17 has label 7{where} (outputs 0 … 2) for data 'tags'" in str(info.value), str(info.value)
 
 
-def test_jit_compile_true_that_keras_cannot_honour_is_one_warning_naming_the_layer(capsys, recwarn):
+def test_jit_compile_true_that_keras_cannot_honour_is_one_warning_naming_the_layer(capsys, recwarn, tmp_path,
+                                                                                    monkeypatch):
     """``trainer.jit_compile=true`` on a network holding a ``TextVectorization`` trained without XLA, its config
     reading true, with Keras' warning "Model doesn't support `jit_compile=True`" naming no layer; now one line
     names the layer (not the ``StringLookup`` inside it). A network XLA compiles gets it, and no line."""
     import keras
 
-    vectorize = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=3, name="vectorize")
-    vectorize.adapt(np.array(["good film", "bad plot"]))
-    inputs = keras.Input((), dtype="string")
-    embedded = keras.layers.Flatten()(keras.layers.Embedding(20, 4)(vectorize(inputs)))
-    network = keras.Model(inputs, keras.layers.Dense(2)(embedded))
-    with compiled_with_xla_or_told(network, True):
+    import lossexp
+
+    def text_network():
+        vectorize = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=3, name="vectorize")
+        vectorize.adapt(np.array(["good film", "bad plot"]))
+        inputs = keras.Input((), dtype="string")
+        embedded = keras.layers.Flatten()(keras.layers.Embedding(20, 4)(vectorize(inputs)))
+        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(embedded))
+
+    network = text_network()
+    with keras_xla_warning_silenced():
         network.compile(optimizer="sgd", loss="mse", jit_compile=True)
     assert network.jit_compile is False
-    assert capsys.readouterr().err == ("lossexp: warning: trainer.jit_compile=true is not in effect: Keras trains "
-                                       "without XLA, which cannot compile TextVectorization 'vectorize' (a "
-                                       "preprocessing layer can move into the data: a tf.data map)\n")
+    assert xla_not_in_effect(network, True) == ("trainer.jit_compile=true is not in effect: Keras trains without XLA, "
+                                                "which cannot compile TextVectorization 'vectorize' (a preprocessing "
+                                                "layer can move into the data: a tf.data map)")
+    assert xla_not_in_effect(network, "auto") is None and capsys.readouterr().err == ""
     assert not [w for w in recwarn if "jit_compile" in str(w.message)]
     plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    with compiled_with_xla_or_told(plain, True):
+    with keras_xla_warning_silenced():
         plain.compile(optimizer="sgd", loss="mse", jit_compile=True)
-    assert plain.jit_compile is True and capsys.readouterr().err == ""
+    assert plain.jit_compile is True and xla_not_in_effect(plain, True) is None
+    monkeypatch.chdir(tmp_path)  # a run says it once, among its lines
+    texts = np.array(["good film", "bad plot", "good plot", "bad film"] * 4)
+    lossexp.fit(text_network(), (texts, np.arange(16) % 2),
+                trainer={"epochs": 1, "verbose": 0, "jit_compile": True}, tracking={"plots": False, "log_model": False})
+    assert capsys.readouterr().err.count("trainer.jit_compile=true is not in effect") == 1
