@@ -69,5 +69,6 @@ def csv(path: str, target: Columns, features: Optional[List[str]] = None, stream
     Options: ``path``; ``target``; ``features``; ``stream``; ``shuffle``; ``seed``; ``chunk_rows``;
     ``validation_path``; ``sep``; ``decimal``; ``sample_weight``; ``one_hot``.
     """
-    return read_table("csv", CsvReader(sep, decimal), path, target, features, stream, shuffle, seed, chunk_rows,
-                      validation_path, sample_weight, one_hot or ())
+    return read_table("csv", CsvReader(sep, decimal), path=path, target=target, features=features, stream=stream,
+                      shuffle=shuffle, seed=seed, chunk_rows=chunk_rows, validation_path=validation_path,
+                      sample_weight=sample_weight, one_hot=one_hot)

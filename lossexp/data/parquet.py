@@ -83,5 +83,6 @@ def parquet(path: str, target: Columns, features: Optional[List[str]] = None, st
     Options: ``path``; ``target``; ``features``; ``stream``; ``shuffle``; ``seed``; ``chunk_rows``;
     ``validation_path``; ``sample_weight``; ``one_hot``.
     """
-    return read_table("parquet", ParquetReader(), path, target, features, stream, shuffle, seed, chunk_rows,
-                      validation_path, sample_weight, one_hot or ())
+    return read_table("parquet", ParquetReader(), path=path, target=target, features=features, stream=stream,
+                      shuffle=shuffle, seed=seed, chunk_rows=chunk_rows, validation_path=validation_path,
+                      sample_weight=sample_weight, one_hot=one_hot)

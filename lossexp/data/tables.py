@@ -188,13 +188,15 @@ class TableReader(Protocol):
 PATH_KEYS = {"train": "data.path", "validation": "data.validation_path"}
 
 
-def read_table(name: str, reader: TableReader, path: str, target: Columns, features: Optional[List[str]],
+def read_table(name: str, reader: TableReader, *, path: str, target: Columns, features: Optional[List[str]],
                stream: bool, shuffle: bool, seed: int, chunk_rows: int, validation_path: Optional[str],
-               weight: Optional[str] = None, one_hot: Sequence[str] = ()) -> Any:
-    """A table's ``(x, y)`` arrays (``(x, y, sample_weight)`` with a ``weight`` column) or :class:`Dataset`
-    stream — ``{"train": …, "validation": …}`` with a second file that validates. A text target is encoded
-    over every row of both files (a class missing from one file, or from one chunk, keeps its index), and
-    so is each ``one_hot`` feature column."""
+               sample_weight: Optional[str] = None, one_hot: Optional[Sequence[str]] = None) -> Any:
+    """A table's ``(x, y)`` arrays (``(x, y, sample_weight)`` with a ``sample_weight`` column) or
+    :class:`Dataset` stream — ``{"train": …, "validation": …}`` with a second file that validates — read by
+    ``reader``, its options the table sources' own (keywords: each source passes them by name). A text target
+    is encoded over every row of both files (a class missing from one file, or from one chunk, keeps its
+    index), and so is each ``one_hot`` feature column."""
+    weight, one_hot = sample_weight, list(one_hot or ())
     files = {"train": reader.open(PATH_KEYS["train"], path)}
     columns = choose(path, reader.columns(files["train"]), target, features, weight, one_hot)
     if validation_path is not None:
