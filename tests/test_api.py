@@ -29,6 +29,19 @@ def data(n: int = 160):
     return x, x.sum(axis=1, keepdims=True)
 
 
+def interrupt_at_second_epoch():
+    """A callback raising KeyboardInterrupt as the second epoch begins: a notebook's Ctrl-C between epochs,
+    after the first one's checkpoint."""
+    import keras
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    return Interrupt()
+
+
 @pytest.mark.slow
 def test_fit_trains_the_users_model_with_named_and_instantiated_components_and_records_it(tmp_path, monkeypatch):
     from lossexp.losses.hist_avg import HistoricalAverage
@@ -855,18 +868,12 @@ def test_numpy_numbers_of_a_notebooks_sweep_are_the_numbers_they_hold(tmp_path, 
 def test_an_interrupted_fit_names_its_killed_run_and_the_call_that_continues_it(tmp_path, monkeypatch, capsys):
     """A notebook's interrupt button mid-fit: the KeyboardInterrupt propagates, and one line says which
     run ended KILLED and that resume= continues it (before, nothing named the run to resume)."""
-    import keras
-
-    class Interrupt(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):  # a Ctrl-C between epochs (checkpoint written)
-            if epoch == 1:
-                raise KeyboardInterrupt
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     quick = {"trainer": {"epochs": 2, "verbose": 0}, "tracking": {"log_model": False, "plots": False}}
     with pytest.raises(KeyboardInterrupt):
-        lossexp.fit(network(), data(64), loss="hist_avg", callbacks=[Interrupt()], **quick)
+        lossexp.fit(network(), data(64), loss="hist_avg", callbacks=[interrupt_at_second_epoch()], **quick)
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
     assert run.info.status == "KILLED"
@@ -914,7 +921,6 @@ def test_an_interrupted_fit_resumes_with_the_same_component_instances(tmp_path, 
     """The same ``lossexp.fit(…)`` call with ``resume=``, its loss list the one the stopped fit was given:
     a component whose ``attach`` makes state (a center loss's centers) was attached a second time and
     the checkpoint no longer fit ("it holds 17 variables that do not fit the 18 of the model")."""
-    import keras
     from keras import ops
 
     @lossexp.register_component("resumed_centers")
@@ -934,17 +940,12 @@ def test_an_interrupted_fit_resumes_with_the_same_component_instances(tmp_path, 
                 self.center.assign(0.5 * self.center + 0.5 * ops.stop_gradient(ops.mean(h, axis=0)))
             return value
 
-    class Interrupt(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):  # a Ctrl-C between epochs (checkpoint written)
-            if epoch == 1:
-                raise KeyboardInterrupt
-
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     loss = [Centers(name="resumed_centers", weight=0.1)]
     quick = {"trainer": {"epochs": 2, "verbose": 0}, "tracking": {"plots": False}}
     with pytest.raises(KeyboardInterrupt):
-        lossexp.fit(network(), data(64), loss=loss, callbacks=[Interrupt()], **quick)
+        lossexp.fit(network(), data(64), loss=loss, callbacks=[interrupt_at_second_epoch()], **quick)
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("lossexp").experiment_id])
     history, run_id = lossexp.fit(network(), data(64), loss=loss, resume=run.info.run_id, **quick)
