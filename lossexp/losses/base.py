@@ -41,7 +41,7 @@ from keras import ops
 from lossexp import metric_names
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.losses.forward_pass import ForwardPassRecord
-from lossexp.losses.layer_paths import find_layer, nested_path
+from lossexp.losses.layer_paths import find_layer, listed, nested_path, unknown_layer
 from lossexp.losses.state import check_recorded_state
 from lossexp.losses.weight_spec import parse_weight
 from lossexp.losses.weighting import Weighting
@@ -343,8 +343,9 @@ class LossComponent(keras.layers.Layer):
                          f"name a layer of yours)")
             else:
                 where = ""
-            raise ConfigError(f"Invalid value for {self.option_key(option)}: layer {name!r} is not in the "
-                              f"model{where}; its layers are {', '.join(existing)}")
+            raise ConfigError(f"Invalid value for {self.option_key(option)}: layer {name!r} is not in the model{where}"
+                              + (f"; its layers are {listed(existing)}" if where else
+                                 unknown_layer(network, name, reaches, lambda layer: not isinstance(layer, LossTap))))
         if needs == OUTPUT:
             self._require_outputs(network, names, option)
         elif needs == TRAINABLE_WEIGHTS:
