@@ -231,7 +231,8 @@ def user_frame(exc: BaseException, anywhere: bool = True) -> Optional[traceback.
     found = current()
     inside = [f for f in frames if _in_project(f.filename, found.root)] if found is not None else []
     if not inside and anywhere:  # below the first package's frame: not the code that called in, which caught it
-        called = next((i for i, f in enumerate(frames) if _installed(f.filename)), len(frames))
+        frames = [f for f in frames if not (f.name == "user_code_errors" and _lossexps(f.filename))]  # the catcher's
+        called = next((i for i, f in enumerate(frames) if _installed(f.filename) or _lossexps(f.filename)), len(frames))
         inside = [f for f in frames[called:] if _users_own(f.filename)]
     return inside[-1] if inside else None
 
@@ -246,8 +247,12 @@ def _users_own(filename: str) -> bool:
     if filename.startswith("<") and filename.endswith(">"):
         return False
     path = Path(filename).resolve()
-    return not (_installed(filename) or path.is_relative_to(Path(__file__).resolve().parent)
-                or any(path.is_relative_to(lib) for lib in _STDLIB))
+    return not (_installed(filename) or _lossexps(filename) or any(path.is_relative_to(lib) for lib in _STDLIB))
+
+
+def _lossexps(filename: str) -> bool:
+    """Whether a source file is lossexp's own (installed or, in a checkout's editable install, not)."""
+    return Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent)
 
 
 def _installed(filename: str) -> bool:
@@ -262,16 +267,20 @@ TEXT_EXCEPTION = re.compile(r"^\s*((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exc
 
 
 def embedded_failure(exc: BaseException) -> Optional[Tuple[traceback.FrameSummary, str]]:
-    """(the innermost project frame, ``"ValueError: message"``) of the project's Python that failed
-    inside a TensorFlow op — a ``tf.data`` generator or ``py_function`` reading the user's files —
+    """(the innermost project frame, ``"ValueError: message"``) of the project's Python — or of the user's
+    outside any project, where it is the innermost frame — that failed inside a TensorFlow op — a ``tf.data`` generator or ``py_function`` reading the user's files —
     whose traceback TensorFlow carries as text in its own error's message, or of an op the project's
     code created that failed as the graph ran (``"InvalidArgumentError: assertion failed: …"``, the
     text after the frame that defined it); None otherwise."""
-    found = current()
-    if found is None or not type(exc).__module__.startswith("tensorflow"):
+    if not type(exc).__module__.startswith("tensorflow"):
         return None
-    message = str(exc)
-    frames = [match for match in TEXT_FRAME.finditer(message) if _in_project(match.group(1), found.root)]
+    found, message = current(), str(exc)
+    texts = list(TEXT_FRAME.finditer(message))
+    frames = [match for match in texts if _in_project(match.group(1), found.root)] if found is not None else []
+    if not frames and texts and _users_own(texts[-1].group(1)):
+        # code of the user's outside any project (a notebook's, a script's generator given to lossexp.fit): only as
+        # the innermost frame, never a caller that a graph op's "defined at" stack names above Keras' frames
+        frames = texts[-1:]
     if not frames:
         return None
     last = frames[-1]

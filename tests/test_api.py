@@ -1056,6 +1056,40 @@ def test_a_py_dataset_of_the_projects_raising_in_its_first_batches_is_one_line_n
     assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
+@pytest.mark.parametrize("where", ["counted", "in_training"])
+def test_a_generator_of_a_scripts_raising_is_one_line_naming_it(where, tmp_path, monkeypatch):
+    """A ``tf.data`` generator of a script's or a notebook's (no project) raising at its 300th record, given to
+    ``lossexp.fit``: it was TensorFlow's error with the generator's traceback as text (30 lines); now the line the
+    CLI gives a project's — as lossexp counts the stream before the run (nothing recorded) or in training
+    (with a validation set of its own the stream is not counted first: the run FAILED)."""
+    import inspect
+
+    import keras
+    import tensorflow as tf
+
+    x = np.ones((400, 3), "float32")  # past the 256 elements lossexp's checks read first
+
+    def records():
+        for i in range(400):
+            if i == 300:
+                raise ValueError(f"corrupt record {i}")
+            yield x[i], 0
+
+    monkeypatch.chdir(tmp_path)
+    stream = tf.data.Dataset.from_generator(records, output_signature=(tf.TensorSpec((3,), tf.float32),
+                                                                       tf.TensorSpec((), tf.int64))).batch(8)
+    validation = {"validation_data": (x[:8], np.zeros(8, "int64"))} if where == "in_training" else {}
+    with pytest.raises(ConfigError) as raised:
+        lossexp.fit(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), stream,
+                    trainer={"epochs": 1, "verbose": 0}, tracking={"plots": False}, **validation)
+    line = inspect.getsourcelines(records)[1] + 3
+    doing = "in training" if where == "in_training" else "preparing the data"
+    assert str(raised.value) == f"Your code failed {doing} at {__file__}:{line} (in records): ValueError: corrupt record 300"
+    store = tmp_path / "outputs" / "mlflow.db"
+    statuses = [run.info.status for run in MlflowClient(f"sqlite:///{store}").search_runs(["1"])] if store.exists() else []
+    assert statuses == (["FAILED"] if where == "in_training" else []), statuses
+
+
 @pytest.mark.parametrize("form, given", [("subclassed", "arrays"), ("functional", "arrays"), ("subclassed", "stream"),
                                          ("functional", "batches")])
 def test_a_network_of_a_list_of_outputs_trains_on_targets_and_weights_listed_in_its_order(form, given, tmp_path,

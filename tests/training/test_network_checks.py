@@ -253,6 +253,35 @@ def test_a_layer_of_a_notebooks_network_failing_on_its_first_call_names_its_file
         str(info.value)
 
 
+def test_a_components_attach_failing_in_a_notebooks_code_is_one_line_naming_it(tmp_path, monkeypatch):
+    """A component of a notebook's or a script's whose ``attach`` raised came out of ``lossexp.fit`` as a
+    traceback under an editable install of lossexp (a checkout's: its frames in no ``site-packages``, the
+    search for the user's frames never began); one line, as from a wheel's."""
+    import inspect
+
+    import keras
+
+    import lossexp
+
+    @lossexp.register_component("attach_fails")
+    class AttachFails(lossexp.LossComponent):
+        def attach(self, network):
+            raise ValueError("my attach is broken")
+
+        def term(self, context):
+            return keras.ops.zeros(())
+
+    monkeypatch.chdir(tmp_path)  # no project: the component is this file's code
+    inputs = keras.Input((4,))
+    network = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    with pytest.raises(ConfigError) as info:
+        lossexp.fit(network, (np.zeros((16, 4), "float32"), np.arange(16) % 3), loss="attach_fails",
+                    trainer={"epochs": 1, "verbose": 0})
+    line = inspect.getsourcelines(AttachFails.attach)[1] + 1
+    assert str(info.value) == (f"Your code failed building the model at {__file__}:{line} (in attach): "
+                               "ValueError: my attach is broken")
+
+
 @pytest.mark.parametrize("per_position", [False, True])
 def test_a_label_beyond_the_outputs_names_its_first_example_and_value(per_position):
     y = np.arange(40) % 3
