@@ -263,8 +263,8 @@ class SupervisedTrainer(Trainer):
             # over it would decode its examples first and still give each epoch another order
             order = None
             source = self.config.data
-            first = data.first_labels if data.task == "classification" else data.first_targets(read=False)
-            own_order_warning(data.name, first, data.task, once=self.config.trainer.shuffle == "once",
+            own_order_warning(data.name, first_training_labels(data, train), data.task,
+                              once=self.config.trainer.shuffle == "once",
                               source=None if source.name == "python" else repr(source))
         return {"x": batched(train, batch, order=order),
                 "shuffle": False,  # the stream shuffles itself (Keras would warn that it cannot)
@@ -364,6 +364,23 @@ def batched(part: Any, batch_size: int, order: Any = None, cache: bool = False) 
         stream = stream.cache()
     batched = batches(stream, batch_size)
     return (batched.map(part.batch_map) if part.batch_map else batched).prefetch(tf.data.AUTOTUNE)
+
+
+def first_training_labels(data: Any, train: Any) -> Any:
+    """The first class labels (a regression's: targets) of the stream that trains, in its order: those the
+    data's checks read where it is cut from the data's own stream at its start; else — a source's own split,
+    whose training stream is another (Keras' image reader: a shuffled file list, where the data's stream
+    lists the files sorted by class) — read from it (None for targets by output name, or several per example)."""
+    from lossexp.data.checks import labels_of
+    from lossexp.data.dataset import first_elements
+
+    if train.origin is not None and train.origin[0] is data.stream and train.origin[1] == 0:
+        return data.first_labels if data.task == "classification" else data.first_targets(read=False)
+    targets = first_elements(train.stream)[1]
+    if isinstance(targets, dict):
+        return None
+    labels = labels_of(targets) if data.task == "classification" else np.asarray(targets)
+    return labels if labels.ndim == 1 or data.task != "classification" else None
 
 
 def _shapes_fit(expected: Any, actual: Any) -> bool:

@@ -4,6 +4,7 @@ end to end through the Python API into a real MLflow store."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -463,8 +464,11 @@ def test_files_of_a_directory_of_images_that_are_not_images_are_one_line_naming_
     paths = sorted(str(p) for p in good.iterdir())
     for path in paths:  # what the check accepts, TensorFlow decodes
         assert tf.io.decode_image(tf.io.read_file(path), expand_animations=False).shape[:2] == (6, 5)
-    assert undecodable(paths) == []
-    assert dataset("images", directory="pics", image_size=[4, 4]).size == 5
+    (good / "f.png").write_bytes((good / "a.png").read_bytes() + b"\0" * 100)  # bytes after its end: TF decodes it
+    paths.append(str(good / "f.png"))
+    assert tf.io.decode_image(tf.io.read_file(paths[-1]), expand_animations=False).shape[:2] == (6, 5)
+    assert undecodable(paths) == ([], [])
+    assert dataset("images", directory="pics", image_size=[4, 4]).size == 6
     bad = in_tmp / "pics" / "bad"
     bad.mkdir()
     (bad / "empty.png").write_bytes(b"")
@@ -473,3 +477,57 @@ def test_files_of_a_directory_of_images_that_are_not_images_are_one_line_naming_
         dataset("images", directory="pics", image_size=[4, 4])
     assert str(info.value) == ("Invalid value for data.directory: expected image files (JPEG, PNG, GIF, BMP, WebP; remove or "
                        "convert the others), got 'pics', where bad/empty.png, bad/page.jpg are not images")
+
+
+def test_a_directory_of_images_is_judged_by_the_order_it_trains_in_and_its_split_read_once(in_tmp, capsys):
+    """Every run of ``data=images`` with a validation split warned that the data "shuffles itself at every pass
+    … but its first 256 examples change class 2 times": the labels read were the files sorted by class, not the
+    shuffled file list that trains; and Keras' "Using 288 files for training." came three times (the split
+    listed the directory at each of three asks)."""
+    import tensorflow as tf
+
+    from lossexp.training.epoch_order import in_runs
+    from lossexp.training.supervised import first_training_labels
+
+    for label in range(3):
+        (in_tmp / "pics" / f"c{label}").mkdir(parents=True)
+        for i in range(120):
+            tf.io.write_file(str(in_tmp / "pics" / f"c{label}" / f"{i}.png"),
+                             tf.io.encode_png(np.full((4, 4, 1), 80 * label, np.uint8)))
+    data = dataset("images", directory="pics", image_size=[4, 4], color_mode="grayscale")
+    assert in_runs(data.first_labels)  # the data's own stream: the files sorted by class
+    train, validation = data.split(0.2)
+    assert data.split(0.2) == (train, validation) and (train.size, validation.size) == (288, 72)
+    labels = first_training_labels(data, train)
+    assert len(labels) == 256 and in_runs(labels) is None, labels
+    assert "files for" not in capsys.readouterr().out
+
+
+def test_image_files_cut_off_or_damaged_are_one_line_naming_them(in_tmp):
+    """A file that begins as an image but was cut off (a download stopped mid-file) passed the check of its
+    first bytes and stopped training at its batch — or the dataset's record, or the first read — with
+    TensorFlow's "Invalid PNG. Failed to initialize decoder" in a traceback, no file named."""
+    from PIL import Image
+
+    from lossexp.data.images import undecodable
+
+    pixels = np.random.default_rng(0).integers(0, 255, (6, 5, 3), dtype=np.uint8)
+    folder = in_tmp / "pics" / "a"
+    folder.mkdir(parents=True)
+    for kind, suffix in (("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("BMP", "bmp"), ("WEBP", "webp")):
+        Image.fromarray(pixels).save(folder / f"whole.{suffix}", kind)
+        whole = (folder / f"whole.{suffix}").read_bytes()
+        (folder / f"cut.{suffix}").write_bytes(whole[:len(whole) * 3 // 4])
+    paths = sorted(str(p) for p in folder.iterdir())
+    not_images, broken = undecodable(paths)
+    assert not_images == [] and [Path(p).name for p in broken] == ["cut.bmp", "cut.gif", "cut.jpg", "cut.png",
+                                                                     "cut.webp"]
+    for path in paths:
+        if "whole" in path:
+            (Path(path)).unlink()
+    (folder / "page.jpg").write_text("<html>Too many requests</html>")
+    with pytest.raises(ConfigError) as info:
+        dataset("images", directory="pics", image_size=[4, 4])
+    assert str(info.value) == ("Invalid value for data.directory: expected image files (JPEG, PNG, GIF, BMP, WebP; remove or "
+                               "convert the others), got 'pics', where a/page.jpg is not an image and a/cut.bmp, "
+                               "a/cut.gif, a/cut.jpg, … (4 of 5 files) do not decode (cut off or damaged)")
