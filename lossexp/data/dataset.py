@@ -147,9 +147,13 @@ class Dataset:
     extras: Dict[str, Any] = field(default_factory=dict)
 
     def example_name(self, index: int) -> str:
-        """``row 6 of data.csv (…)`` for an example read from a file, else ``example 37``: how a message
-        names the example ``index`` (of the training examples, then the held-out ones)."""
-        return example_name(self.files, index)
+        """``row 6 of data.csv (…)`` for an example read from a file, else ``example 37``, or ``example 3 of
+        the validation set`` of a source's own (``validation_data``): how a message names the example
+        ``index`` (of the training examples, then the held-out ones)."""
+        trained = self.examples - self.held_out if self.held_out and (self.in_memory or self.size) else None
+        if self.files or trained is None or index < trained:
+            return example_name(self.files, index)
+        return f"example {index - trained} of the validation set"
 
     @property
     def in_memory(self) -> bool:

@@ -109,3 +109,18 @@ def test_arrays_of_a_source_of_ones_own_keep_naming_their_examples():
     y[17] = -1
     with pytest.raises(ConfigError, match="got '-1 at example 17'$"):
         class_labels(as_dataset("mine", (np.zeros((40, 2), "float32"), y)), 0.2)
+
+
+def test_an_example_of_a_validation_set_of_ones_own_is_named_there():
+    """It was "example 107": its place after the 100 training examples, which the validation set has not."""
+    x, y = np.zeros((100, 2), "float32"), np.arange(100) % 3
+    held_y = np.arange(20) % 3
+    held_y[7] = 5
+    data = as_dataset("mine", {"train": (x, y), "validation": (x[:20], held_y)})
+    with pytest.raises(ConfigError) as info:
+        check_outputs("net", data, y[:8], np.zeros((8, 3), "float32"))
+    assert "; example 7 of the validation set has label 5 (outputs 0 … 2)" in str(info.value), str(info.value)
+    held_y[7] = -1
+    with pytest.raises(ConfigError, match="got '-1 at example 7 of the validation set'$"):
+        class_labels(as_dataset("mine", {"train": (x, y), "validation": (x[:20], held_y)}), 0.2)
+    assert data.example_name(99) == "example 99"
