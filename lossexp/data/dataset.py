@@ -41,7 +41,7 @@ from lossexp.data.file_rows import Files, FromFile, example_name
 from lossexp.data.structure import (concat_rows, count_rows, describe, dims, input_names, leaves, map_arrays, shapes,
                                     take_rows, to_numpy)
 from lossexp.data.streams import (READ_BATCH, READ_BYTES, FloatTargets, batch_size_of, batches, dense_elements,
-                                  elements_within, padded_when_batched, read_pass, read_through, repeats_forever,
+                                  elements_within, padded_when_batched, read_pass, read_through, repeated, repeats_forever,
                                   reshuffles, unbatched, varying_length)
 from lossexp.errors import ConfigError, invalid_value
 
@@ -271,8 +271,15 @@ class Dataset:
         return self.split(self.validation_split or 0.0)[0]
 
     def in_fixed_order(self) -> None:
-        """Nothing for a stream in the same order at every pass; one line for one that reorders itself at
-        every pass, which cannot be split by position."""
+        """Nothing for a stream in the same order at every pass, each example once; one line for one that
+        reorders itself at every pass, which cannot be split by position, or that repeats its examples
+        (``.repeat(2)``): its last ones, which validate, would be trained on as an earlier copy."""
+        times = 1 if self.in_memory else repeated(self.stream)
+        if times > 1:
+            raise invalid_value(f"data ({self.name})", "a stream of each example once (its last examples validate: "
+                                "repeated, they are trained on too, as an earlier copy) — leave out the .repeat() "
+                                "(trainer.epochs repeats the examples), or give a validation set of your own",
+                                f"a stream with a .repeat({times})")
         if not self.in_memory and reshuffles(self.stream):
             raise invalid_value(f"data ({self.name})", "a stream in the same order at every pass (its last "
                                 "examples validate: reordered, each epoch would validate on others, trained on "

@@ -174,6 +174,25 @@ def repeats_forever(stream: Any) -> bool:
     return count is not None and count.op == "Const" and int(tf.make_ndarray(count.attr["value"].tensor)) < 0
 
 
+def repeated(stream: Any) -> int:
+    """How many times a stream's pipeline repeats its examples: the product of its finite ``.repeat(n)``
+    counts (1 for none), read from its datasets (a pipeline lossexp cannot walk: 1)."""
+    times, seen, pending = 1, set(), [stream]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        count = getattr(node, "_count", None) if "Repeat" in type(node).__name__ else None
+        if count is not None and int(count) > 1:
+            times *= int(count)
+        try:
+            pending.extend(node._inputs())
+        except (AttributeError, NotImplementedError):
+            continue
+    return times
+
+
 def dense_elements(stream: Any) -> Any:
     """A stream whose elements hold a ``tf.RaggedTensor`` or a ``tf.SparseTensor`` (``from_tensor_slices``
     of a ragged tensor of token ids, a sparse bag of words) with each as a dense tensor — a ragged one

@@ -455,6 +455,27 @@ def test_a_stream_that_reshuffles_at_every_pass_cannot_be_split_by_position_and_
     assert own.split(0.2)[1].size == 4  # its own validation set: the training stream's order does not matter
 
 
+def test_a_stream_that_repeats_its_examples_cannot_be_split_by_position_and_says_so():
+    """``.repeat(2)`` before a validation split by position validated on examples the first copy trained on,
+    silently: the validation metrics of trained examples."""
+    import tensorflow as tf
+
+    from lossexp.data.streams import repeated
+
+    base = tf.data.Dataset.from_tensor_slices((np.zeros((20, 2), "float32"), np.arange(20) % 2))
+    assert repeated(base) == 1 and repeated(base.repeat(1)) == 1
+    assert repeated(base.repeat(2).map(lambda x, y: (x, y)).batch(4).unbatch()) == 2
+    assert repeated(tf.data.Dataset.zip(base.repeat(3), base.repeat(2))) == 6
+    message = one_line_error(lambda: as_dataset("mine", base.repeat(2).batch(4)).split(0.2))
+    assert message == ("Invalid value for data (mine): expected a stream of each example once (its last examples "
+                       "validate: repeated, they are trained on too, as an earlier copy) — leave out the .repeat() "
+                       "(trainer.epochs repeats the examples), or give a validation set of your own, got 'a stream "
+                       "with a .repeat(2)'")
+    assert as_dataset("mine", base.repeat(2)).split(0.0)[1] is None  # nothing validates: nothing to leak
+    own = as_dataset("mine", {"train": base.repeat(2), "validation": base.take(4)})
+    assert own.split(0.2)[1].size == 4
+
+
 def test_a_stream_of_targets_by_output_name_infers_each_outputs_task_in_one_pass():
     import tensorflow as tf
 
