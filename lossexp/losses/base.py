@@ -205,13 +205,15 @@ class LossComponent(keras.layers.Layer):
 
     def trained_variables(self) -> Dict[str, Any]:
         """``weight/var/<name>/<variable>`` of each trainable variable the component made itself with
-        ``add_weight`` (a projection, a learned margin; its weight's own is ``weight/coef/<name>``): a
+        ``add_weight`` (a projection, a learned margin; its weight's own is ``weight/coef/<name>``; not a
+        network's variable it keeps as an attribute, which Keras tracks as the component's too): a
         scalar's value, a tensor's Frobenius norm (``.norm``), read in NumPy between steps. The run
         recorded none of them before: only the saved model held what they were trained to."""
         import numpy as np
 
-        own = getattr(self.weighting, "raw_weight", None)
-        variables = [variable for variable in self.trainable_variables if variable is not own]
+        own, networks = getattr(self.weighting, "raw_weight", None), getattr(self, _NETWORKS, set())
+        variables = [variable for variable in self.trainable_variables
+                     if variable is not own and id(variable) not in networks]
         values = {}
         for variable, label in zip(variables, metric_names.variable_labels(self.name, variables)):
             value = np.asarray(ops.convert_to_numpy(variable), dtype=np.float64)
@@ -397,6 +399,8 @@ class LossComponent(keras.layers.Layer):
 
 #: set on a component once a model attached it (see :func:`attach` and :func:`unattached`)
 _ATTACHED = "_lossexp_attached"
+#: the ids of the variables of the network a component was attached to (see :meth:`LossComponent.trained_variables`)
+_NETWORKS = "_lossexp_network_variables"
 
 
 def require_initialised(component: LossComponent) -> None:
@@ -420,6 +424,9 @@ def attach(component: LossComponent, network: keras.Model) -> None:
     require_initialised(component)
     object.__setattr__(component, _ATTACHED, True)  # before: an attach that failed half way made state too
     component.attach(network)
+    # the network's own variables a component keeps as attributes (self.kernel = network.get_layer(…).kernel), which
+    # Keras then tracks as the component's: not the component's own to record (weight/var/…)
+    object.__setattr__(component, _NETWORKS, {id(variable) for variable in network.weights})
     check_recorded_state(component)
     untapped = [layer for layer in component.insert_after() if find_layer(network, component.tap_path(layer)) is None]
     if untapped:  # a training regime of the user's that attached activity to its own network: an AttributeError

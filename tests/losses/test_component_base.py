@@ -46,6 +46,31 @@ def test_a_components_own_trained_variables_are_recorded_at_each_sample(tiny_net
     assert sink.history["weight/var/proj/b"][-1][1] == float(component.b.numpy()) < 1.0  # trained down from 1
 
 
+class KernelOrthogonality(LossComponent):
+    """term = ‖KᵀK − I‖² of hidden_1's kernel K, kept as an attribute as a user writes it (Keras then tracks the
+    network's kernel as the component's variable too)."""
+
+    def attach(self, network):
+        self.kernel = network.get_layer("hidden_1").kernel
+
+    def term(self, context):
+        gram = ops.matmul(ops.transpose(self.kernel), self.kernel)
+        return ops.sum(ops.square(gram - ops.eye(gram.shape[0])))
+
+
+def test_a_networks_variable_kept_as_an_attribute_is_not_recorded_as_the_components(tiny_network, compose,
+                                                                                     regression_data):
+    """It was ``weight/var/ortho/kernel.norm``: the network's kernel, named the component's own trained variable."""
+    x, y = regression_data
+    component = KernelOrthogonality(name="ortho", weight=0.1)
+    model = compose(tiny_network(), [component])
+    sink = MetricSink(None, None)
+    model.fit(x[:16], y[:16], batch_size=8, epochs=1, verbose=0, callbacks=[RunRecorder(sink, every_n_steps=1,
+                                                                                           drift=False)])
+    assert any(variable is component.kernel for variable in component.trainable_variables)  # Keras' tracking
+    assert [key for key in sink.history if key.startswith("weight/")] == []  # its weight a constant: none
+
+
 class TwoLayerHead(LossComponent):
     """term = mean ‖Dense(Dense(h))‖² over hidden_1's outputs h (a projection head of two Dense layers, each with
     a ``kernel`` and a ``bias``); two non-trainable scalars both named ``seen`` count steps and twice the steps."""
