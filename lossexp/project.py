@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import inspect
 import os
 import re
 import sysconfig
@@ -231,8 +232,13 @@ def user_frame(exc: BaseException, anywhere: bool = True) -> Optional[traceback.
     found = current()
     inside = [f for f in frames if _in_project(f.filename, found.root)] if found is not None else []
     if not inside and anywhere:  # below the first package's frame: not the code that called in, which caught it
-        frames = [f for f in frames if not (f.name == "user_code_errors" and _lossexps(f.filename))]  # the catcher's
-        called = next((i for i, f in enumerate(frames) if _installed(f.filename) or _lossexps(f.filename)), len(frames))
+        codes = [frame.f_code for frame, _ in traceback.walk_tb(exc.__traceback__)]
+        caught = 0  # lossexp's context managers that caught it come first (user_code_errors' frame, …)
+        while caught < len(frames) and codes[caught].co_flags & inspect.CO_GENERATOR and _lossexps(frames[caught].filename):
+            caught += 1
+        frames = frames[caught:]  # then the code in their with-block, which called in: a package's below it
+        called = next((i for i, f in enumerate(frames) if i and (_installed(f.filename) or _lossexps(f.filename))),
+                      len(frames))
         inside = [f for f in frames[called:] if _users_own(f.filename)]
     return inside[-1] if inside else None
 
