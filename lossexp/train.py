@@ -244,6 +244,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         value = recorded_objective(epochs, config.objective, trainer.fallback_objective)
         if tracked.run_id and value is not None:
             store.log_metrics(tracked.client, tracked.run_id, objective_points(value, config.objective, recorder.step))
+        for kept in saving:  # recorded whole: nothing to continue
+            kept.discard()
     url = None
     if tracked.run_id:
         url = ui_links.run_url(ui_links.ui_base(tracked.uri), tracked.experiment_id, tracked.run_id)

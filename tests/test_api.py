@@ -3,6 +3,7 @@ CLI's machinery (validated sections, a real MLflow store) and ``lossexp.compose`
 model to fit yourself."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -882,6 +883,48 @@ def test_an_interrupted_fit_names_its_killed_run_and_the_call_that_continues_it(
         f"with resume={run.info.run_id!r})")
     history, run_id = lossexp.fit(network(), data(64), loss="hist_avg", resume=run.info.run_id, **quick)
     assert run_id == run.info.run_id and client.get_run(run_id).info.status == "FINISHED" and len(history["loss"]) == 1
+
+
+def test_a_fit_stopped_while_it_records_its_model_continues_from_its_checkpoint(tmp_path, monkeypatch, capsys):
+    """A Ctrl-C or SIGTERM after the last epoch, while the run recorded its model and plots (seconds), left a
+    KILLED run with neither and no checkpoint (deleted as training ended): every epoch lost, and resume=
+    refused it as one that "stopped before its first epoch ended". The checkpoint stays until the run is
+    recorded whole: it continues from the epoch before the last and finishes."""
+    import keras
+
+    armed = []
+
+    class StoppedWhenSaved(keras.layers.Dense):
+        def get_config(self):
+            if armed:  # a Ctrl-C as the trained model is saved
+                raise KeyboardInterrupt
+            return super().get_config()
+
+    class Arm(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            armed.append(True)
+
+    def stoppable():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((5,), name="inputs")
+        hidden = keras.layers.Dense(16, activation="relu", name="hidden_1")(inputs)
+        return keras.Model(inputs, StoppedWhenSaved(1, name="output")(hidden))
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    quick = {"trainer": {"epochs": 3, "verbose": 0}, "tracking": {"plots": False}}
+    with pytest.raises(KeyboardInterrupt):
+        lossexp.fit(stoppable(), data(64), loss="hist_avg", callbacks=[Arm()], **quick)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    [run] = client.search_runs(["1"])
+    assert run.info.status == "KILLED" and f"resume={run.info.run_id!r}" in capsys.readouterr().err
+    progress = json.loads((Path(run.data.tags["lossexp.checkpoint"]) / "progress.json").read_text())
+    assert progress["epochs"] == 2  # the epoch before the last
+    armed.clear()
+    history, run_id = lossexp.fit(stoppable(), data(64), loss="hist_avg", resume=run.info.run_id, **quick)
+    assert run_id == run.info.run_id and client.get_run(run_id).info.status == "FINISHED" and len(history["loss"]) == 1
+    [model] = client.search_logged_models([run.info.experiment_id])
+    assert model.source_run_id == run_id and not Path(run.data.tags["lossexp.checkpoint"]).exists()
 
 
 def test_component_instances_given_again_start_afresh_from_their_config(tmp_path):

@@ -2,7 +2,7 @@
 
 A long run meets a scheduler's time limit, a Ctrl-C, the OOM killer or a reboot. With
 ``trainer.checkpoint: true`` (the default) the :class:`Checkpoint` callback writes, at the end of
-every epoch but ``fit``'s last (training then ends and deletes it), into ``<run directory>/checkpoint/``:
+every epoch but ``fit``'s last (the run then ends, and deletes it once recorded), into ``<run directory>/checkpoint/``:
 
 * ``state-<epochs>.npz`` — every variable the next step reads: the network's weights and non-trainable
   state (normalisation statistics, dropout's random-generator state), the components' state
@@ -18,8 +18,8 @@ every epoch but ``fit``'s last (training then ends and deletes it), into ``<run 
 
 Each is written to a temporary name and renamed, the state first (``state-<epochs>.npz``), then
 the progress naming it, then the previous epoch's state removed: a kill at any moment leaves a
-progress file and the state it names, whole. The directory is deleted when training ends; a run that stopped keeps
-it. :func:`restore` puts a model built from the same config back in that state. Keras'
+progress file and the state it names, whole. The directory is deleted once the run is recorded whole (its
+model and plots too: :meth:`Checkpoint.discard`); a run that stopped keeps it. :func:`restore` puts a model built from the same config back in that state. Keras'
 ``BackupAndRestore`` saves the same at the same moments but not the random generators' state nor
 anything outside the model (the drift references).
 """
@@ -89,7 +89,7 @@ class Checkpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         """Save, unless the epoch's loss is not finite (a state not worth continuing from: the
-        previous epoch's stays) or the epoch is ``fit``'s last: training ends after it and deletes the
+        previous epoch's stays) or the epoch is ``fit``'s last: the run ends after it and deletes the
         checkpoint (a stop at its very end continues from the epoch before)."""
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(float(loss)):
@@ -141,8 +141,11 @@ class Checkpoint(keras.callbacks.Callback):
             if number.isdigit() and int(number) < epochs:
                 older.unlink()
 
-    def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
-        """Training finished: nothing to continue."""
+    def discard(self) -> None:
+        """The run finished — trained, its model and artifacts recorded —: nothing to continue. Not at
+        training's end: a stop while the run records its model and plots (seconds) left a KILLED run
+        without them and without a checkpoint, every epoch lost; it continues from the epoch before the
+        last now."""
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

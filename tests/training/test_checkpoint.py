@@ -68,7 +68,7 @@ def test_a_restored_model_trains_on_exactly_as_the_one_that_never_stopped(tmp_pa
         np.testing.assert_array_equal(continued, resumed)
 
 
-def test_training_that_ends_deletes_its_checkpoint_and_a_stopped_one_keeps_the_last_epochs(tmp_path):
+def test_a_run_that_ends_deletes_its_checkpoint_and_a_stopped_one_keeps_the_last_epochs(tmp_path):
     class Stop(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 1:
@@ -80,23 +80,29 @@ def test_training_that_ends_deletes_its_checkpoint_and_a_stopped_one_keeps_the_l
     assert json.loads((tmp_path / "c" / PROGRESS).read_text())["epochs"] == 2
     # the second epoch's state only: the first's removed once the progress named the second, no partial file
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [PROGRESS, "state-2.npz"]
-    model.fit(X, Y, batch_size=16, epochs=1, verbose=0, callbacks=[Checkpoint(tmp_path / "c")])
+    saving = Checkpoint(tmp_path / "c")
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0, callbacks=[saving])
+    assert progress(tmp_path / "c")["epochs"] == 2  # kept until the run is recorded whole
+    saving.discard()
     assert not (tmp_path / "c").exists() and progress(tmp_path / "c") is None
 
 
 def test_the_last_epoch_is_not_saved_only_to_be_deleted(tmp_path):
-    """Training that ends deletes its checkpoint: the last epoch's state, written at its end, was never
+    """A run that ends deletes its checkpoint: the last epoch's state, written at its end, was never
     read (a network of 204 weight tensors: 1,437 variables read and written, 0.16 s of CPU an epoch; a 1-epoch sweep job's
-    whole checkpoint). The epochs before it are saved, and a stop at the last epoch's end continues
-    from the one before."""
+    whole checkpoint). The epochs before it are saved, and a stop at the last epoch's end — or while the run
+    records its model and plots, before :meth:`Checkpoint.discard` — continues from the one before."""
     seen = []
 
     class Look(keras.callbacks.Callback):  # after the checkpoint, as the run's later callbacks
         def on_epoch_end(self, epoch, logs=None):
             seen.append(sorted(p.name for p in (tmp_path / "c").iterdir()))
 
-    plain().fit(X, Y, batch_size=16, epochs=3, verbose=0, callbacks=[Checkpoint(tmp_path / "c"), Look()])
+    saving = Checkpoint(tmp_path / "c")
+    plain().fit(X, Y, batch_size=16, epochs=3, verbose=0, callbacks=[saving, Look()])
     assert seen == [[PROGRESS, "state-1.npz"], [PROGRESS, "state-2.npz"], [PROGRESS, "state-2.npz"]]
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [PROGRESS, "state-2.npz"]
+    saving.discard()
     assert not (tmp_path / "c").exists()
 
 
