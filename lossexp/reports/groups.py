@@ -33,8 +33,11 @@ class Group:
 
     def __post_init__(self) -> None:
         self.objective = summarize([r.objective for r in self.rows])
-        names = sorted({c for r in self.rows for c in r.component_losses})
-        self.components = {c: summarize([r.component_losses.get(c) for r in self.rows]) for c in names}
+        # of the runs the objective counts (those that finished): a run stopped or failed part way (a killed job,
+        # a failed one retried) has final component values too, of fewer epochs
+        counted = [r for r in self.rows if r.objective is not None]
+        names = sorted({c for r in counted for c in r.component_losses})
+        self.components = {c: summarize([r.component_losses.get(c) for r in counted]) for c in names}
 
     def against(self, baseline: "Group") -> Optional[TTest]:
         """Welch's test of this group's objective against the baseline's (None: undefined, or itself)."""

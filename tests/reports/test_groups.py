@@ -21,6 +21,19 @@ def test_groups_keep_the_runs_order_and_are_labelled_like_a_sweeps_children():
     assert seeds_only.label == "all 3 runs"
 
 
+def test_a_groups_component_values_are_of_the_runs_its_objective_counts():
+    """A killed job (or a failed one retried) has final component values of fewer epochs, and no objective: its
+    values were averaged into the group's breakdown beside n=1 (the finished run alone)."""
+    from dataclasses import replace
+
+    finished = replace(_row("a", 0.5, w="0.3", s="0"), component_losses={"task": 0.29, "spread": 0.221})
+    killed = replace(_row("b", 0.0, w="0.3", s="1"), status="KILLED", objective=None,
+                     component_losses={"task": 0.35, "spread": 0.219})
+    [group] = group_rows([finished, killed], ["w"])
+    assert group.objective.n == 1 and group.components["spread"].n == 1
+    assert group.components["spread"].mean == 0.221 and group.components["task"].mean == 0.29
+
+
 def test_the_default_baseline_is_the_single_group_whose_weight_is_zero():
     rows = [_row(f"{w}{v}", 1.0, **{"loss.a.weight": w, "loss.b.weight.value": v}) for w in "01" for v in "01"]
     one = group_rows(rows[:2] + rows[3:], ["loss.a.weight"])
