@@ -20,6 +20,8 @@ from lossexp.tracking import from_run
 from lossexp.training import checkpoint_files
 
 FLAG = "--resume"
+#: the tag MLflow's UI nests a sweep's children under (the sweep's parent run)
+PARENT_TAG = "mlflow.parentRunId"
 #: what an override may change in the run it continues
 CHANGEABLE = ("trainer.epochs", "tracking.uri")
 
@@ -71,7 +73,13 @@ def checkpoint_of(run_id: str, uri: str, epochs: Optional[int] = None) -> Path:
         raise invalid_value(FLAG, "a run with a checkpoint", f"{run_id}, which has none (it stopped before its first "
                             "epoch ended, ran with trainer.checkpoint=false, or its directory "
                             f"{directory or '(none)'} is gone)")
-    epochs = epochs if epochs is not None else int(run.data.params.get("trainer.epochs", 0))
+    configured = int(run.data.params.get("trainer.epochs", 0))
+    parent = run.data.tags.get(PARENT_TAG)
+    if parent and epochs is not None and epochs != configured:  # its params (immutable) would say otherwise
+        raise invalid_value("trainer.epochs", f"the {configured} epochs of its sweep: run {run_id} is a sweep's "
+                            f"child, compared with its siblings by its params (continue it as it was, or the sweep: "
+                            f"lossexp train -m … --resume {parent}; --from-run {run_id} trains it again, longer)", epochs)
+    epochs = epochs if epochs is not None else configured
     if progress["epochs"] >= epochs:
         raise invalid_value("trainer.epochs", f"more than the {progress['epochs']} epochs run {run_id} finished "
                             "(to train it longer)", epochs)

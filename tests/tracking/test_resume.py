@@ -174,6 +174,21 @@ def test_a_run_that_cannot_continue_is_one_line(stopped, monkeypatch, tmp_path):
         f"nothing to continue (train it again, longer: --from-run {run_id} trainer.epochs=…)'")
 
 
+def test_a_sweeps_child_continues_to_its_sweeps_epochs_alone(stopped, monkeypatch, tmp_path):
+    """``--resume CHILD trainer.epochs=4`` trained a 3-epoch sweep's child 4 epochs, its params (which MLflow never
+    changes) still 3: the sweep's resume counted it finished, and compare a replicate of its 3-epoch siblings."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOSSEXP_RESUME", raising=False)
+    run_id, client, _ = stopped
+    client.set_tag(run_id, "mlflow.parentRunId", "a" * 32)
+    assert one_line(run_id, "trainer.epochs=4") == (
+        f"Invalid value for trainer.epochs: expected the 3 epochs of its sweep: run {run_id} is a sweep's child, "
+        f"compared with its siblings by its params (continue it as it was, or the sweep: lossexp train -m … --resume "
+        f"{'a' * 32}; --from-run {run_id} trains it again, longer), got 4")
+    assert resume.resume_args(run_id, ["trainer.epochs=3"])[-2] == "trainer.epochs=3"  # as it was: it continues
+    assert resume.os.environ.pop("LOSSEXP_RESUME") == run_id
+
+
 def test_a_run_that_can_continue_trains_its_own_config_in_its_own_directory(stopped, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LOSSEXP_RESUME", raising=False)
