@@ -214,7 +214,9 @@ def _train(args: List[str], ablate: bool = False) -> int:
             return 128 + signal.SIGINT
         print(f"lossexp: {exc}; the sweep's parent run ended KILLED", file=sys.stderr)
         return 128 + exc.signum
-    return 0
+    from lossexp.sweeps.callback import closed_status
+
+    return 1 if closed_status[-1:] == ["FAILED"] else 0  # a sweep that completed with its parent FAILED
 
 
 ABLATE_HELP = """usage: lossexp ablate [--seeds N] [--resume PARENT_ID [--retry-failed]] [overrides ...]

@@ -9,7 +9,8 @@ when the project's own code (a model's ``call``, a component's ``term``) fails d
 Training that stops on a non-finite loss is one line and status 1 (its run ended FAILED); a
 run interrupted by SIGINT / SIGTERM ended KILLED and the process exits 130 / 143
 (128 + the signal), without a traceback. In a sweep, a job that fails either way says so in its
-line and the sweep's other jobs still run (:class:`JobFailed`).
+line, and the sweep's other jobs run unless its sweeper stops it (an Optuna study past
+``hydra.sweeper.max_failure_rate`` says so) (:class:`JobFailed`).
 """
 from __future__ import annotations
 
@@ -59,17 +60,15 @@ def hydra_train(cfg: DictConfig) -> float:
     except ConfigError as exc:
         print(f"lossexp: error: {exc}", file=sys.stderr)
         if _in_sweep():
-            raise JobFailed("lossexp: this job failed (its line is above); the sweep's other jobs ran") from None
+            raise JobFailed("lossexp: this job failed (its line is above)") from None
         sys.exit(EXIT_BAD_INPUT)
     except FailedBefore as exc:  # a resumed sweep's job that failed in an earlier attempt
         print(f"lossexp: {exc}", file=sys.stderr)
-        raise JobFailed("lossexp: a job failed in an earlier attempt of the sweep (its line is above); "
-                        "the sweep's other jobs ran") from None
+        raise JobFailed("lossexp: a job failed in an earlier attempt of the sweep (its line is above)") from None
     except NonFiniteLoss as exc:
         print(f"lossexp: error: non-finite loss: {exc} (the run ended FAILED)", file=sys.stderr)
         if _in_sweep():
-            raise JobFailed("lossexp: this job's run ended FAILED (non-finite loss); the sweep's other jobs ran") \
-                from None
+            raise JobFailed("lossexp: this job's run ended FAILED (non-finite loss)") from None
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt as exc:
         print(f"lossexp: interrupted (SIGINT); {_what_became_of_the_run(exc)}", file=sys.stderr)

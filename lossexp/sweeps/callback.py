@@ -40,6 +40,11 @@ from lossexp.sweeps.naming import override_key, pretty_override
 from lossexp.sweeps.resume_sweep import PARAMS_TAG, TASK_OVERRIDES_TAG
 
 
+#: how the last sweep's parent run of this process ended (None: no sweep closed yet): a sweep that completes with its
+#: parent FAILED (a failed job of an earlier attempt, a study's failed trial) ends the command non-zero
+closed_status: List[str] = []
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -197,6 +202,7 @@ class SweepTracker(Callback):
             self._heartbeat.stop()
         interrupted = bool(self._signals or termination.received)
         status = finish_parent(self.uri, self.parent_run_id, self.directions, completed, self.metrics, interrupted)
+        closed_status.append(status)
         retry = f"; {resume_sweep.RETRY_FLAG} runs its failed jobs again" if status == "FAILED" else ""
         hint = f" (continue it: {self._resume_hint}{retry})" if status != "FINISHED" and self._resume_hint else ""
         print(f"lossexp: sweep parent run {self.parent_run_id} {status}{hint}")

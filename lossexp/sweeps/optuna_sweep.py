@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -105,6 +106,9 @@ class OptunaSweep:
             returns = self.launcher.launch(overrides, initial_job_idx=trials[0].number)
             failures = self._tell(study, trials, returns)
             if failures and failures / len(returns) > float(settings["max_failure_rate"]):
+                print(f"lossexp: the study stops: {failures} of its {len(returns)} trial(s) just run failed, more than "
+                      f"hydra.sweeper.max_failure_rate={settings['max_failure_rate']} allows; once fixed, continue it "
+                      f"with hydra.sweeper.study_name={name}", file=sys.stderr)
                 for ret in returns:
                     ret.return_value  # re-raises the first failed job's exception, with its traceback
             remaining -= batch

@@ -32,3 +32,19 @@ def test_a_job_failing_in_training_leaves_the_other_jobs_to_run(run_cli, tmp_pat
     status = {run.data.tags.get("loss", "parent") if run.data.tags.get("lossexp.role") != "sweep" else "parent":
               run.info.status for run in all_runs(store_uri)}
     assert status == {"parent": "FAILED", "python_if": "FAILED", "hist_avg": "FINISHED"}
+
+
+@pytest.mark.slow
+def test_an_optuna_study_continued_with_its_parent_failed_ends_non_zero(run_cli, tmp_path, store_uri, all_runs):
+    """A continued grid study with nothing left to ask (its failed trial a visited point, as Optuna's grid
+    counts it) printed "sweep parent run … FAILED" and exited 0; a study stopped by its failure rate said "the
+    sweep's other jobs ran" where none did."""
+    sweep = ("train", "-m", "hydra/sweeper=lossexp_optuna", "hydra.sweeper.sampler=grid", "hydra.sweeper.n_trials=2",
+             "hydra.sweeper.study_name=nan_lr", "model=mlp", "data=regression", "data.n_samples=100",
+             "optimizer=sgd", "optimizer.learning_rate=choice(1e12,0.01)", "trainer.epochs=1", "tracking.plots=false",
+             "tracking.log_model=false")
+    first = run_cli(*sweep)
+    assert first.returncode == 1 and "the sweep's other jobs ran" not in first.stderr, first.stderr[-3000:]
+    again = run_cli(*sweep)
+    assert again.returncode == 1 and again.stdout.strip().endswith("FAILED"), (again.stdout[-2000:], again.stderr[-2000:])
+    assert {run.info.status for run in all_runs(store_uri)} == {"FAILED", "FINISHED"}
