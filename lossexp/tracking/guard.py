@@ -59,9 +59,22 @@ class NonFiniteGuard(IntervalCallback):
     def __init__(self, sink: MetricSink, every_n_steps: int) -> None:
         super().__init__(every_n_steps)
         self.sink = sink
+        #: the breakdown's non-finite counts of the epoch's training steps, as validation began
+        self.trained: Any = None
 
     def on_interval(self, logs: Dict[str, Any]) -> None:
         self.check(logs)
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        self.trained = None
+
+    def on_test_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        """Validation inside ``fit`` resets the breakdown next, and with it which step each part was first not
+        finite at: kept (two reads an epoch) for the epoch's end, where a run of epochs shorter than
+        ``log_every_n_steps`` first looks (it said "nan at step 8", not "(first at step 6)", and no tag)."""
+        breakdown = getattr(self.model, "breakdown", None)
+        if hasattr(breakdown, "nonfinite_record"):
+            self.trained = breakdown.nonfinite_record()
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self.check(logs or {})
@@ -75,12 +88,17 @@ class NonFiniteGuard(IntervalCallback):
             return
         names = [c.name for c in getattr(self.model, "components", [])]
         breakdown = getattr(self.model, "breakdown", None)
-        steps = breakdown.nonfinite_steps if hasattr(breakdown, "nonfinite_steps") else None
+        trained = self.trained  # at an epoch's end, the training steps' (validation has reset the breakdown since)
+        steps = (lambda: trained.steps) if trained is not None else (
+            breakdown.nonfinite_steps if hasattr(breakdown, "nonfinite_steps") else None)
         key = first_non_finite(logs, names, steps)
         if key is None:
             return
         value = float(logs[key])
-        first = breakdown.first_nonfinite_step(key) if hasattr(breakdown, "first_nonfinite_step") else None
+        if trained is not None:
+            first = trained.first.get(key)
+        else:
+            first = breakdown.first_nonfinite_step(key) if hasattr(breakdown, "first_nonfinite_step") else None
         tags = {"nonfinite": key, "nonfinite.step": self.step, "nonfinite.value": value}
         self.sink.set_tags({**tags, **({"nonfinite.first_step": first} if first is not None else {})})
         raise NonFiniteLoss(key, value, self.step, first)

@@ -177,6 +177,13 @@ class RunningMeans(keras.metrics.Metric):
         step = float(ops.convert_to_numpy(self.first_nonfinite)[self.names.index(name)])
         return int(step) if step > 0 else None
 
+    def nonfinite_record(self) -> "NonfiniteRecord":
+        """What :meth:`nonfinite_steps` and :meth:`first_nonfinite_step` read, read now (two reads): kept by the
+        guard as validation begins inside ``fit``, which resets these counts."""
+        counts, firsts = ops.convert_to_numpy(self.nonfinite), ops.convert_to_numpy(self.first_nonfinite)
+        return NonfiniteRecord({name: int(count) for name, count in zip(self.names, counts) if count > 0},
+                               {name: int(step) for name, step in zip(self.names, firsts) if step > 0})
+
     def result(self) -> Dict[str, Any]:
         means = ops.unstack(ops.divide_no_nan(self.totals, self.count), num=len(self.names))
         return dict(zip(self.names, means))
@@ -186,6 +193,13 @@ class RunningMeans(keras.metrics.Metric):
         self.count.assign(0.0)
         self.nonfinite.assign(ops.zeros_like(self.nonfinite))
         self.first_nonfinite.assign(ops.zeros_like(self.first_nonfinite))
+
+
+class NonfiniteRecord(NamedTuple):
+    """An epoch's non-finite steps by name (:meth:`RunningMeans.nonfinite_steps`) and the first of each."""
+
+    steps: Dict[str, int]
+    first: Dict[str, int]
 
 
 @keras.saving.register_keras_serializable(package="lossexp")

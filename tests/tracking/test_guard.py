@@ -135,3 +135,37 @@ def test_the_breakdowns_counts_are_read_only_to_blame_one_of_several_parts():
     with pytest.raises(NonFiniteLoss) as several:
         guard.check({"loss": math.nan, "loss/task": 0.5, "loss/a": math.nan, "loss/b": math.nan})
     assert (several.value.key, reads) == ("loss/b", [1])
+
+
+def test_a_term_non_finite_in_an_epoch_shorter_than_the_logging_interval_keeps_its_first_step():
+    """Epochs of 8 steps, the guard's interval 10: it first looks at the epoch's end, after validation has reset
+    the breakdown — "nan at step 8" with no "(first at step 6)" and no ``nonfinite.first_step`` tag."""
+    import keras
+    import numpy as np
+    from keras import ops
+
+    import lossexp
+    from lossexp.errors import NonFiniteLoss
+    from lossexp.tracking.callback import MetricSink
+    from lossexp.tracking.guard import NonFiniteGuard
+
+    @lossexp.register_component("nan_from_6")
+    class NanFromStep6(lossexp.LossComponent):
+        def term(self, context):
+            square = ops.mean(ops.square(ops.cast(context.y_pred, "float32")))
+            if context.step is None:
+                return square
+            return ops.where(ops.greater_equal(context.step, 6.0), ops.log(square * 0.0 - 1.0), square)
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    model = lossexp.compose(keras.Model(inputs, keras.layers.Dense(1)(inputs)),
+                            [NanFromStep6(name="nan_from_6", weight=0.1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    x = np.random.default_rng(0).random((40, 4)).astype("float32")
+    sink = MetricSink(None, None)
+    with pytest.raises(NonFiniteLoss) as stopped:
+        model.fit(x, x[:, :1], batch_size=4, epochs=2, verbose=0, validation_split=0.2,
+                  callbacks=[NonFiniteGuard(sink, 10)])
+    assert (stopped.value.key, stopped.value.step, stopped.value.first) == ("loss/nan_from_6", 8, 6)
+    assert str(stopped.value) == "loss/nan_from_6 is nan at step 8 (first at step 6); training stopped"
