@@ -41,7 +41,7 @@ def _compare(argv: List[str]) -> int:
     chosen = select(client, args.runs)
     parent, children, keys = chosen.parent, chosen.runs, chosen.keys
     known = {k for r in children for k in r.data.params} | {"loss"}
-    from lossexp.reports.groups import baseline, group_rows, over_keys
+    from lossexp.reports.groups import baseline, group_rows, over_keys, zero_groups
 
     over = over_keys(keys, args.over, sorted(known))
     rows = [query.to_row(r, list(dict.fromkeys([*keys, *over]))) for r in children]
@@ -51,6 +51,10 @@ def _compare(argv: List[str]) -> int:
     group_keys = [k for k in keys if k not in over]
     groups = group_rows(rows, group_keys)
     base = baseline(groups, group_keys, args.baseline)
+    zero = zero_groups(groups) if base is None and not args.baseline else []
+    if len(zero) > 1:  # no Δ and p columns: say why, and how to get them
+        print(f"lossexp: note: {len(zero)} groups have a swept weight of 0 ({'; '.join(g.label for g in zero)}): "
+              "none is the baseline to test the others against; name one: --baseline KEY=VALUE")
     objective = _print_tables(chosen, rows, table_keys, groups, base, over)
     out = args.out or Path(os.getcwd()) / "outputs" / "compare" / f"{_name(parent, children)}.png"
     plotted = [_group_row(i, g) for i, g in enumerate(groups)] if len(groups) < len(rows) else rows
@@ -85,7 +89,8 @@ def _print_tables(chosen, rows, table_keys: List[str], groups, base, over: List[
     if len(groups) < len(rows) or base is not None:
         from lossexp.reports.summary_table import groups_table
 
-        averaged = f"mean ± standard error over {', '.join(over)}" if over else "each run alone"
+        averaged = (f"mean ± standard error over {', '.join(over)}" if over else "each run alone"
+                    if len(groups) == len(rows) else "mean ± standard error of the runs of one config")
         Console().print(groups_table(groups, objective, base, f"{len(groups)} groups ({averaged})", over))
     return objective
 

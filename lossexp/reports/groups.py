@@ -96,12 +96,18 @@ def _same(a: str, b: str) -> bool:
         return a == b
 
 
+def zero_groups(groups: Sequence[Group]) -> List[Group]:
+    """The groups whose swept weight is 0, or, of an ablation, that leave nothing out: a default baseline when
+    there is one alone."""
+    return [g for g in groups if any(_WEIGHT.search(k) and _same(v, "0") or k == LEAVE_OUT and v in WHOLE
+                                     for k, v in g.params.items())]
+
+
 def baseline(groups: Sequence[Group], keys: Sequence[str], given: Optional[Sequence[str]]) -> Optional[Group]:
     """The group ``given`` (``KEY=VALUE`` each) names, else the one group whose swept weight is 0 or, of an
     ablation, that leaves nothing out (None: no such single group)."""
     if not given:
-        zero = [g for g in groups if any(_WEIGHT.search(k) and _same(v, "0") or k == LEAVE_OUT and v in WHOLE
-                                         for k, v in g.params.items())]
+        zero = zero_groups(groups)
         return zero[0] if len(zero) == 1 and len(groups) > 1 else None
     wanted = {}
     for item in given:

@@ -85,6 +85,16 @@ def test_averaging_over_another_key(seeds_store, tmp_path, capsys):
     assert "3 groups (mean ± standard error over loss.hist_avg.weight)" in out and "trainer.seed=2" in out
 
 
+def test_several_groups_of_a_zero_weight_say_why_none_is_the_baseline(seeds_store, tmp_path, capsys):
+    """Not averaged over the seed, three groups have weight 0: none was the baseline, and the Δ and p columns were
+    left out without a word."""
+    uri, parent, _, _ = seeds_store
+    assert compare.main([parent, "--uri", uri, "--out", str(tmp_path / "z.png"), "--over", ""]) == 0
+    assert ("lossexp: note: 3 groups have a swept weight of 0 (loss.hist_avg.weight=0,trainer.seed=0; "
+            "loss.hist_avg.weight=0,trainer.seed=1; loss.hist_avg.weight=0,trainer.seed=2): none is the baseline to "
+            "test the others against; name one: --baseline KEY=VALUE") in capsys.readouterr().out
+
+
 def test_several_runs_from_two_experiments_are_written_not_logged(seeds_store, tmp_path, capsys, monkeypatch):
     uri, parent, children, single = seeds_store
     monkeypatch.chdir(tmp_path)
