@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shlex
 import statistics
 import tempfile
@@ -36,6 +37,8 @@ from lossexp.sweeps.objective import OBJECTIVE_METRIC
 
 LEAVE_OUT = "ablation.leave_out"
 SEED = "trainer.seed"
+#: a value that sweeps (Hydra's choice(…), range(…), interval(…), glob(…)); a comma list sweeps too
+SWEPT = re.compile(r"^\s*(choice|range|interval|glob)\(")
 #: the tag of an ablation's parent run: its components, comma-separated
 TAG = "lossexp.ablation"
 #: the ablation's objective unless the user names one: the task loss alone
@@ -73,10 +76,15 @@ def check_request(overrides: Sequence[str], components: Sequence[str], seeds: in
     if seeds < 1:
         raise ConfigError(f"Invalid value for --seeds: expected a whole number >= 1, got {seeds}")
     for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+~")
+        key, _, value = override.partition("=")
+        key = key.lstrip("+~")
         if key in (LEAVE_OUT, SEED):
             raise ConfigError(f"Invalid override for lossexp ablate: {override}: lossexp ablate sweeps {key} itself "
                               f"(--seeds N for the seeds)")
+        if SWEPT.match(value) or ("," in value and value[:1] not in "[{'\""):  # Hydra's "Ambiguous value" else
+            raise ConfigError(f"Invalid override for lossexp ablate: {override}: expected one value (an ablation "
+                              "sweeps the components left out and the seeds alone: one ablation per value, or "
+                              "lossexp train -m for a grid)")
     if len(components) < 2:
         raise ConfigError(f"Invalid value for loss: expected at least 2 components to ablate, got "
                           f"{len(components)} ({', '.join(components) or 'none'}); e.g. loss=hist_avg+activity")

@@ -4,6 +4,7 @@ seed; ``lossexp compare`` plots it. The table's arithmetic on its own, and the r
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,6 +43,11 @@ def test_requests_it_cannot_run():
         ablation.check_request([], ["a", "b"], 0)
     with pytest.raises(ConfigError, match="sweeps trainer.seed itself"):
         ablation.check_request(["trainer.seed=3"], ["a", "b"], 1)
+    for swept in ("loss.a.weight=0.1,0.2", "loss.a.weight=choice(0.1,0.2)", "trainer.epochs=range(1,3)"):
+        with pytest.raises(ConfigError, match=rf"^Invalid override for lossexp ablate: {re.escape(swept)}: expected one "
+                                              "value \\(an ablation sweeps the components left out and the seeds alone"):
+            ablation.check_request([swept], ["a", "b"], 1)  # it was Hydra's "Ambiguous value for argument"
+    ablation.check_request(["loss.a.layers=[h1,h2]", "model.hidden_units=[8,4]", "data.path='a,b.csv'"], ["a", "b"], 1)
     assert ablation.sweep_overrides(["loss=a+b"], ["a", "b"], 5, 2) == [
         "loss=a+b", "objective.metric=val_loss/task", "ablation.leave_out=null,a,b", "trainer.seed=5,6"]
     assert ablation.sweep_overrides(["objective.metric=val_loss"], ["a", "b"], 0, 1)[1] == "ablation.leave_out=null,a,b"
