@@ -17,15 +17,22 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
+def written_table(directory, source: str, rows: int, row_group_size: int):
+    """A table of 3 float features and an integer label 0 … 2 in ``directory``, as ``t.csv`` or ``t.parquet`` (row
+    groups of ``row_group_size``)."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(rows, 3)).astype("float32"), columns=["a", "b", "c"])
+    table["label"] = rng.integers(0, 3, size=rows)
+    if source == "csv":
+        table.to_csv(directory / "t.csv", index=False)
+    else:
+        table.to_parquet(directory / "t.parquet", row_group_size=row_group_size)
+    return table
+
+
 @pytest.mark.parametrize("source", ["csv", "parquet"])
 def test_the_validation_rows_are_read_without_converting_the_training_rows(in_tmp, source, monkeypatch):
-    rng = np.random.default_rng(0)
-    table = pd.DataFrame(rng.normal(size=(1000, 3)).astype("float32"), columns=["a", "b", "c"])
-    table["label"] = rng.integers(0, 3, size=1000)
-    if source == "csv":
-        table.to_csv(in_tmp / "t.csv", index=False)
-    else:
-        table.to_parquet(in_tmp / "t.parquet", row_group_size=300)  # the split (row 750) inside the third group
+    table = written_table(in_tmp, source, 1000, row_group_size=300)  # the split (row 750) inside the third group
     data = dataset(source, path=f"t.{source}", target="label", stream=True, chunk_rows=100)
     converted = []
     original = tables.to_arrays
@@ -162,13 +169,7 @@ def test_passes_over_a_streamed_tables_first_rows_read_its_first_chunk_once(in_t
     from lossexp.data.csv import CsvReader
     from lossexp.data.parquet import ParquetReader
 
-    rng = np.random.default_rng(0)
-    table = pd.DataFrame(rng.normal(size=(250, 3)).astype("float32"), columns=["a", "b", "c"])
-    table["label"] = rng.integers(0, 3, size=250)
-    if source == "csv":
-        table.to_csv(in_tmp / "t.csv", index=False)
-    else:
-        table.to_parquet(in_tmp / "t.parquet", row_group_size=100)
+    table = written_table(in_tmp, source, 250, row_group_size=100)
     parsed, converted = counting_reads(monkeypatch, CsvReader if source == "csv" else ParquetReader)
     data = dataset(source, path=f"t.{source}", target="label", stream=True, chunk_rows=100)
     assert converted == [100, 100, 50], converted  # the first chunk once, then the rest once for the checks' 256

@@ -75,10 +75,9 @@ def test_the_part_non_finite_the_longest_is_blamed_when_all_are_by_the_check():
                                                  "loss/divides_by_zero_from_step_3": 8}
 
 
-def test_a_term_non_finite_at_one_step_is_reported_with_the_step_it_was_first_at():
-    """A term NaN at step 7 alone (its gradient finite: the weights stay finite) was reported "at step 10",
-    the logging interval's check, with no sign of step 7; the breakdown now marks the first step in the graph
-    (steps_per_execution 10: the check cannot run between)."""
+def stopped_by_a_nan_term(name: str, is_nan, steps_per_execution: int = 1, **fit):
+    """Fit a one-``Dense`` network whose component ``name``'s term is NaN at the steps ``is_nan(step)`` marks, the
+    guard looking every 10 steps, until the guard stops it: (its NonFiniteLoss, the model)."""
     import keras
     import numpy as np
     from keras import ops
@@ -88,24 +87,35 @@ def test_a_term_non_finite_at_one_step_is_reported_with_the_step_it_was_first_at
     from lossexp.tracking.callback import MetricSink
     from lossexp.tracking.guard import NonFiniteGuard
 
-    @lossexp.register_component("nan_at_7")
-    class NanAtStep7(lossexp.LossComponent):
+    class NanAtSomeSteps(lossexp.LossComponent):
         def term(self, context):
             square = ops.mean(ops.square(ops.cast(context.y_pred, "float32")))
             if context.step is None:
                 return square
-            return ops.where(ops.equal(context.step, 7.0), ops.log(square * 0.0 - 1.0), square)
+            return ops.where(is_nan(context.step), ops.log(square * 0.0 - 1.0), square)
 
+    lossexp.register_component(name)(NanAtSomeSteps)
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4,))
-    model = lossexp.compose(keras.Model(inputs, keras.layers.Dense(1)(inputs)), [NanAtStep7(name="nan_at_7", weight=0.1)])
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse", steps_per_execution=10)
+    model = lossexp.compose(keras.Model(inputs, keras.layers.Dense(1)(inputs)), [NanAtSomeSteps(name=name, weight=0.1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse", steps_per_execution=steps_per_execution)
     x = np.random.default_rng(0).random((40, 4)).astype("float32")
-    sink = MetricSink(None, None)
     with pytest.raises(NonFiniteLoss) as stopped:
-        model.fit(x, x[:, :1], batch_size=4, epochs=1, verbose=0, callbacks=[NonFiniteGuard(sink, 10)])
-    assert (stopped.value.key, stopped.value.step, stopped.value.first) == ("loss/nan_at_7", 10, 7)
-    assert str(stopped.value) == "loss/nan_at_7 is nan at step 10 (first at step 7); training stopped"
+        model.fit(x, x[:, :1], batch_size=4, verbose=0, callbacks=[NonFiniteGuard(MetricSink(None, None), 10)], **fit)
+    return stopped.value, model
+
+
+def test_a_term_non_finite_at_one_step_is_reported_with_the_step_it_was_first_at():
+    """A term NaN at step 7 alone (its gradient finite: the weights stay finite) was reported "at step 10",
+    the logging interval's check, with no sign of step 7; the breakdown now marks the first step in the graph
+    (steps_per_execution 10: the check cannot run between)."""
+    import numpy as np
+    from keras import ops
+
+    stopped, model = stopped_by_a_nan_term("nan_at_7", lambda step: ops.equal(step, 7.0), steps_per_execution=10,
+                                           epochs=1)
+    assert (stopped.key, stopped.step, stopped.first) == ("loss/nan_at_7", 10, 7)
+    assert str(stopped) == "loss/nan_at_7 is nan at step 10 (first at step 7); training stopped"
     assert model.breakdown.nonfinite_steps() == {"term/nan_at_7": 1, "loss/nan_at_7": 1}
     assert np.isfinite(model.network.get_weights()[0]).all()
 
@@ -140,32 +150,9 @@ def test_the_breakdowns_counts_are_read_only_to_blame_one_of_several_parts():
 def test_a_term_non_finite_in_an_epoch_shorter_than_the_logging_interval_keeps_its_first_step():
     """Epochs of 8 steps, the guard's interval 10: it first looks at the epoch's end, after validation has reset
     the breakdown — "nan at step 8" with no "(first at step 6)" and no ``nonfinite.first_step`` tag."""
-    import keras
-    import numpy as np
     from keras import ops
 
-    import lossexp
-    from lossexp.errors import NonFiniteLoss
-    from lossexp.tracking.callback import MetricSink
-    from lossexp.tracking.guard import NonFiniteGuard
-
-    @lossexp.register_component("nan_from_6")
-    class NanFromStep6(lossexp.LossComponent):
-        def term(self, context):
-            square = ops.mean(ops.square(ops.cast(context.y_pred, "float32")))
-            if context.step is None:
-                return square
-            return ops.where(ops.greater_equal(context.step, 6.0), ops.log(square * 0.0 - 1.0), square)
-
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((4,))
-    model = lossexp.compose(keras.Model(inputs, keras.layers.Dense(1)(inputs)),
-                            [NanFromStep6(name="nan_from_6", weight=0.1)])
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-    x = np.random.default_rng(0).random((40, 4)).astype("float32")
-    sink = MetricSink(None, None)
-    with pytest.raises(NonFiniteLoss) as stopped:
-        model.fit(x, x[:, :1], batch_size=4, epochs=2, verbose=0, validation_split=0.2,
-                  callbacks=[NonFiniteGuard(sink, 10)])
-    assert (stopped.value.key, stopped.value.step, stopped.value.first) == ("loss/nan_from_6", 8, 6)
-    assert str(stopped.value) == "loss/nan_from_6 is nan at step 8 (first at step 6); training stopped"
+    stopped, _ = stopped_by_a_nan_term("nan_from_6", lambda step: ops.greater_equal(step, 6.0), epochs=2,
+                                       validation_split=0.2)
+    assert (stopped.key, stopped.step, stopped.first) == ("loss/nan_from_6", 8, 6)
+    assert str(stopped) == "loss/nan_from_6 is nan at step 8 (first at step 6); training stopped"
