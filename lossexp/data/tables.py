@@ -327,8 +327,8 @@ def stream_of(name: str, path: str, chunks: Callable[[int], Iterator[Any]], colu
     from lossexp.data.dataset import enough_examples, from_stream
 
     first = next(chunks(0))
-    first_rows = to_arrays(first, path, columns, labels)
-    sample_x, sample_y = first_rows[:2]
+    first_arrays = to_arrays(first, path, columns, labels)
+    sample_x, sample_y = first_arrays[:2]
     signature = (tf.TensorSpec((None, sample_x.shape[1]), tf.float32),
                  tf.TensorSpec((None, *sample_y.shape[1:]), tf.as_dtype(sample_y.dtype)),
                  *([tf.TensorSpec((None,), tf.float32)] if columns.weight else []))
@@ -339,7 +339,7 @@ def stream_of(name: str, path: str, chunks: Callable[[int], Iterator[Any]], colu
             # first rows before training, each a new pass — parsed and converted it again (7 passes, 70,000 rows of
             # a 1M-row CSV read before the first step); the file is read from after it
             if start < len(first):
-                yield first_rows if start == 0 else tuple(array[start:] for array in first_rows)
+                yield first_arrays if start == 0 else tuple(array[start:] for array in first_arrays)
             rest = max(start, len(first))
             for chunk in chunks(rest) if rest < scan.rows else ():  # a table of one chunk: no more rows
                 yield to_arrays(chunk, path, columns, labels)

@@ -20,8 +20,6 @@ from lossexp.tracking import from_run
 from lossexp.training import checkpoint_files
 
 FLAG = "--resume"
-#: the tag MLflow's UI nests a sweep's children under (the sweep's parent run)
-PARENT_TAG = "mlflow.parentRunId"
 #: what an override may change in the run it continues
 CHANGEABLE = ("trainer.epochs", "tracking.uri")
 
@@ -49,6 +47,8 @@ def checkpoint_of(run_id: str, uri: str, epochs: Optional[int] = None) -> Path:
     """The checkpoint directory of ``run_id`` in the store at ``uri``, once it is known that the run
     can continue to ``epochs`` (None: its own): it exists, stopped (a RUNNING run whose heartbeat is
     stale is reaped first), has a checkpoint and epochs left. Else one line."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
     from lossexp.tracking import store
     from lossexp.tracking.heartbeat import PROCESS_TAG, process_is_gone
     from lossexp.tracking.reaper import end_dead, reap
@@ -74,7 +74,7 @@ def checkpoint_of(run_id: str, uri: str, epochs: Optional[int] = None) -> Path:
                             "epoch ended, ran with trainer.checkpoint=false, or its directory "
                             f"{directory or '(none)'} is gone)")
     configured = int(run.data.params.get("trainer.epochs", 0))
-    parent = run.data.tags.get(PARENT_TAG)
+    parent = run.data.tags.get(MLFLOW_PARENT_RUN_ID)  # a sweep's child
     if parent and epochs is not None and epochs != configured:  # its params (immutable) would say otherwise
         raise invalid_value("trainer.epochs", f"the {configured} epochs of its sweep: run {run_id} is a sweep's "
                             f"child, compared with its siblings by its params (continue it as it was, or the sweep: "
