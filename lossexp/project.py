@@ -274,7 +274,8 @@ TEXT_EXCEPTION = re.compile(r"^\s*((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exc
 
 def embedded_failure(exc: BaseException) -> Optional[Tuple[traceback.FrameSummary, str]]:
     """(the innermost project frame, ``"ValueError: message"``) of the project's Python — or of the user's
-    outside any project, where it is the innermost frame — that failed inside a TensorFlow op — a ``tf.data`` generator or ``py_function`` reading the user's files —
+    outside any project, where it is the innermost frame — that failed inside a TensorFlow op — a
+    ``tf.data`` generator or ``py_function`` reading the user's files —
     whose traceback TensorFlow carries as text in its own error's message, or of an op the project's
     code created that failed as the graph ran (``"InvalidArgumentError: assertion failed: …"``, the
     text after the frame that defined it); None otherwise."""

@@ -263,8 +263,8 @@ class SupervisedTrainer(Trainer):
             # over it would decode its examples first and still give each epoch another order
             order = None
             source = self.config.data
-            own_order_warning(data.name, first_training_labels(data, train), data.task,
-                              once=self.config.trainer.shuffle == "once",
+            once = self.config.trainer.shuffle == "once"  # then no order is judged: its labels are not read
+            own_order_warning(data.name, None if once else first_training_labels(data, train), data.task, once=once,
                               source=None if source.name == "python" else repr(source))
         return {"x": batched(train, batch, order=order),
                 "shuffle": False,  # the stream shuffles itself (Keras would warn that it cannot)
