@@ -36,7 +36,7 @@ from lossexp.tracking.clock import startup_seconds
 from lossexp.tracking.points import Points
 from lossexp.training import step_values
 from lossexp.training.step_count import IntervalCallback
-from lossexp.training.drift import WeightDrift
+from lossexp.training.drift import DriftValues, WeightDrift
 
 Point = Tuple[str, float, int]
 
@@ -157,12 +157,13 @@ class RunRecorder(IntervalCallback):
                 self._drift_measured = int(self._resumed_drift[-1])
         self.sink.add({**tracked_weights(self.model), **learning_rates(self.model)}, step=0)
 
-    def drift_state(self) -> List[Any]:
+    def drift_state(self) -> DriftValues:
         """What a checkpoint keeps of the drift (empty without drift): its references (variables, read
         as the checkpoint writes them) and the step of its last measurement."""
         if self.drift is None:
-            return []
-        return [*self.drift.state_values(), np.asarray(-1 if self._drift_measured is None else self._drift_measured)]
+            return DriftValues([], [])
+        initial, changing = self.drift.state_values()
+        return DriftValues(initial, [*changing, np.asarray(-1 if self._drift_measured is None else self._drift_measured)])
 
     def on_steps_done(self, previous_step: int, logs: Dict[str, Any]) -> None:
         gradients = getattr(self.model, "gradient_diagnostics", lambda: None)()

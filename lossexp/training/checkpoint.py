@@ -7,9 +7,10 @@ every epoch but ``fit``'s last (the run then ends, and deletes it once recorded)
 * ``state-<epochs>.npz`` — every variable the next step reads: the network's weights and non-trainable
   state (normalisation statistics, dropout's random-generator state), the components' state
   (``hist_avg``'s averages, trainable coefficients, a weighting method's memory), every optimizer's
-  slots and step count; the weight-drift references (θ₀, the last snapshot, their mean), so
-  ``weight_drift/from_init`` still measures from the run's first weights; and with
-  ``trainer.patience``, early stopping's best epoch's weights;
+  slots and step count; the weight-drift references (the last snapshot and the mean of the
+  snapshots), and with ``trainer.patience``, early stopping's best epoch's weights;
+* ``drift-initial.npz`` — drift's θ₀, written at a run's first save only (it never changes), so that
+  ``weight_drift/from_init`` still measures from the run's first weights;
 * ``progress.json`` — the epochs finished, the global step, the state file of that epoch and early
   stopping's memory (best value, epoch and logs, epochs since), so that a resumed run's best epoch may
   be one before it stopped, the memory of Keras' stateful callbacks among the user's
@@ -38,7 +39,8 @@ import numpy as np
 
 from lossexp.errors import ConfigError
 from lossexp.training.callback_memory import memory as callback_memory
-from lossexp.training.checkpoint_files import PROGRESS, STATE_PREFIX, progress, unreadable
+from lossexp.training.checkpoint_files import DRIFT_INITIAL, PROGRESS, STATE_PREFIX, progress, unreadable
+from lossexp.training.drift import DriftValues
 from lossexp.training.early_stopping import Memory
 from lossexp.training.state_file import write_arrays
 from lossexp.training.step_count import batches_trained
@@ -66,7 +68,8 @@ def state_variables(model: keras.Model) -> List[Any]:
 class Checkpoint(keras.callbacks.Callback):
     """Writes the training state at each epoch's end (see the module docstring); ``drift_state``
     returns the weight-drift references to keep beside it (the recorder makes them at train begin;
-    arrays, or variables read as they are written: :mod:`lossexp.training.state_file`).
+    :class:`~lossexp.training.drift.DriftValues` of arrays, or of variables read as they are written:
+    :mod:`lossexp.training.state_file`), whose unchanging θ₀ this callback writes at its first save only.
 
     ``once_recorded`` (the run's :meth:`lossexp.tracking.callback.MetricSink.once_written`; the
     callback then follows the recorder) defers the progress file until the epoch's points are in the
@@ -77,7 +80,7 @@ class Checkpoint(keras.callbacks.Callback):
     user's callbacks, whose :func:`~lossexp.training.callback_memory.memory` is kept (they run before it too).
     """
 
-    def __init__(self, directory: Path, drift_state: Optional[Callable[[], List[Any]]] = None,
+    def __init__(self, directory: Path, drift_state: Optional[Callable[[], DriftValues]] = None,
                  once_recorded: Optional[Callable[[Callable[[], None]], None]] = None,
                  early_stopping: Optional[Callable[[], Memory]] = None, callbacks: Sequence[Any] = ()) -> None:
         super().__init__()
@@ -86,6 +89,7 @@ class Checkpoint(keras.callbacks.Callback):
         self.once_recorded = once_recorded
         self.early_stopping = early_stopping
         self.callbacks = list(callbacks)
+        self._initial_written = False  # by this callback: a resumed run's process writes the same θ₀ again once
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         """Save, unless the epoch's loss is not finite (a state not worth continuing from: the
@@ -107,7 +111,12 @@ class Checkpoint(keras.callbacks.Callback):
         leaves a progress file and the state it names, whole."""
         self.directory.mkdir(parents=True, exist_ok=True)
         variables = state_variables(self.model)
-        drift = self.drift_state() if self.drift_state is not None else []
+        initial, drift = self.drift_state() if self.drift_state is not None else DriftValues([], [])
+        if initial and not self._initial_written:
+            staged_initial = self.directory / f"{DRIFT_INITIAL}.partial.npz"
+            write_arrays(staged_initial, ((f"drift_{i}", value) for i, value in enumerate(initial)))
+            os.replace(staged_initial, self.directory / DRIFT_INITIAL)
+            self._initial_written = True
         memory = self.early_stopping() if self.early_stopping is not None else None
         best = memory.best_weights if memory is not None else []
         name = f"{STATE_PREFIX}{epochs}.npz"
@@ -118,7 +127,7 @@ class Checkpoint(keras.callbacks.Callback):
                               *((f"{BEST_PREFIX}{i}", value) for i, value in enumerate(best))])
         os.replace(staged, self.directory / name)
         gradients = _step_gradients(self.model)
-        commit = functools.partial(self._commit, epochs, step, name, len(variables),
+        commit = functools.partial(self._commit, epochs, step, name, len(variables), bool(initial),
                                    memory.summary() if memory is not None else None, callback_memory(self.callbacks),
                                    gradients.retrying() if gradients is not None else [])
         if self.once_recorded is not None:
@@ -126,12 +135,13 @@ class Checkpoint(keras.callbacks.Callback):
         else:
             commit()
 
-    def _commit(self, epochs: int, step: int, name: str, variables: int, early_stopping: Optional[Dict[str, Any]],
-                callbacks: List[Dict[str, Any]], retrying: List[str]) -> None:
+    def _commit(self, epochs: int, step: int, name: str, variables: int, initial: bool,
+                early_stopping: Optional[Dict[str, Any]], callbacks: List[Dict[str, Any]], retrying: List[str]) -> None:
         """The progress naming ``name``, then the states of earlier epochs removed (not a later one's:
         with ``once_recorded`` the next epoch's may be written already)."""
         staged_progress = self.directory / f"{PROGRESS}.partial"
         staged_progress.write_text(json.dumps({"epochs": epochs, "step": step, "state": name, "variables": variables,
+                                               **({"drift_initial": DRIFT_INITIAL} if initial else {}),
                                                **({"early_stopping": early_stopping} if early_stopping else {}),
                                                **({"callbacks": callbacks} if callbacks else {}),
                                                **({GRADIENTS_RETRY: retrying} if retrying else {})}))
@@ -174,16 +184,27 @@ def _step_gradients(model: keras.Model) -> Any:
     return gradients if isinstance(gradients, StepGradients) else None
 
 
+def _drift_arrays(path: Path) -> List[np.ndarray]:
+    """The ``drift_<i>`` arrays of the file ``path``, in order; a missing or damaged file is one line."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return [saved[f"drift_{i}"] for i in range(len(saved.files))]
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise unreadable(path, f"{type(error).__name__}: {error}") from None
+
+
 def restore(model: keras.Model, directory: Path) -> Restored:
     """Assign the checkpoint's variables to ``model`` (built and compiled from the run's config);
     returns what is kept with them. A model of other variables is one line."""
     written = progress(directory)
     path = Path(directory) / written["state"]
+    # drift's θ₀ apart, written once (a checkpoint from before it was kept it in the state file)
+    initial = [] if "drift_initial" not in written else _drift_arrays(Path(directory) / str(written["drift_initial"]))
     try:
         with np.load(path, allow_pickle=False) as saved:
             count = {prefix: sum(name.startswith(prefix) for name in saved.files) for prefix in ("drift_", BEST_PREFIX)}
             values = [saved[f"arr_{i}"] for i in range(len(saved.files) - sum(count.values()))]
-            drift = [saved[f"drift_{i}"] for i in range(count["drift_"])]
+            drift = initial + [saved[f"drift_{i}"] for i in range(count["drift_"])]
             best = [saved[f"{BEST_PREFIX}{i}"] for i in range(count[BEST_PREFIX])]
     except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:  # a disk's damage, a copy cut short
         raise unreadable(path, f"{type(error).__name__}: {error}") from None

@@ -19,6 +19,8 @@ RESUMED_TAG = "lossexp.resumed"
 DIRECTORY = "checkpoint"
 PROGRESS = "progress.json"
 STATE_PREFIX = "state-"
+#: drift's θ₀, written once a run beside the state files (:mod:`lossexp.training.checkpoint`)
+DRIFT_INITIAL = "drift-initial.npz"
 #: how long a stopped run waits for its last epoch's progress to be committed before saying how to continue it
 SETTLE_SECONDS = 10.0
 

@@ -134,6 +134,51 @@ def test_the_drift_references_continue_from_the_first_weights():
     assert resumed.measure(6) == drift.measure(6)
 
 
+def test_the_first_weights_of_the_drift_are_written_once_a_run_not_at_every_epoch(tmp_path):
+    """θ₀ never changes: at an 11M-parameter network its copy was 45 MB rewritten at every epoch's
+    end. It is written at the callback's first save, read back beside the rest of the drift's state."""
+    model = plain()
+    drift = WeightDrift({"all": model.trainable_weights})
+    drift.start()
+    saving = Checkpoint(tmp_path / "c", drift_state=drift.state_values)
+    saving.set_model(model)
+    saving.on_epoch_end(0, {"loss": 1.0})
+    initial = tmp_path / "c" / "drift-initial.npz"
+    first = initial.stat()
+    model.fit(X, Y, batch_size=16, epochs=1, verbose=0)
+    drift.measure(3)
+    saving.on_epoch_end(1, {"loss": 1.0})
+    assert initial.stat().st_ino == first.st_ino and initial.stat().st_mtime_ns == first.st_mtime_ns
+    with np.load(tmp_path / "c" / "state-2.npz") as state:
+        drifts = [name for name in state.files if name.startswith("drift_")]
+    assert len(drifts) == len(drift.state()) - len(model.trainable_weights)
+    restored = restore(plain(), tmp_path / "c")
+    assert len(restored.drift) == len(drift.state())
+    for kept, loaded in zip(drift.state(), restored.drift):
+        np.testing.assert_array_equal(kept, loaded)
+    resumed = Checkpoint(tmp_path / "c", drift_state=drift.state_values)  # a resumed run's process
+    resumed.set_model(model)
+    resumed.on_epoch_end(2, {"loss": 1.0})
+    assert initial.stat().st_ino != first.st_ino  # written again once: it is this run's own
+    initial.write_bytes(initial.read_bytes()[:200])
+    with pytest.raises(ConfigError, match=rf"^Invalid checkpoint file {initial}: BadZipFile"):
+        restore(plain(), tmp_path / "c")
+
+
+def test_a_checkpoint_that_keeps_all_the_drift_in_its_state_file_still_restores(tmp_path):
+    """Written before θ₀ was kept apart: every drift array in the state file, no drift_initial."""
+    model = plain()
+    drift = WeightDrift({"all": model.trainable_weights})
+    drift.start()
+    saving = Checkpoint(tmp_path, drift_state=lambda: ([], [*drift.state_values().initial,
+                                                            *drift.state_values().changing]))
+    saving.set_model(model)
+    saving.on_epoch_end(0, {"loss": 1.0})
+    assert "drift_initial" not in progress(tmp_path) and not (tmp_path / "drift-initial.npz").exists()
+    for kept, loaded in zip(drift.state(), restore(plain(), tmp_path).drift, strict=True):
+        np.testing.assert_array_equal(kept, loaded)
+
+
 def test_a_checkpoint_that_does_not_fit_the_model_is_one_line(tmp_path):
     saving = Checkpoint(tmp_path)
     saving.set_model(plain())
