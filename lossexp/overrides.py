@@ -16,12 +16,36 @@ import json
 import re
 from typing import Any, Iterable, List, Mapping, Sequence
 
-from lossexp.errors import invalid_value, unknown_name
+from lossexp.errors import ConfigError, invalid_value, unknown_name
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: keys whose value may be a whole mapping (a schedule) that replaces, not merges into, the configured one
 _MAPPING_KEY = re.compile(r"^(loss\.[A-Za-z_][A-Za-z0-9_]*\.weight|optimizer\.learning_rate)$")
 NONE = "none"
+#: the grammar's own words for where an override stopped being readable (ANTLR's), in order of preference
+_UNREADABLE = ((re.compile(r"^mismatched input '<EOF>' expecting"), lambda m: "it ends where a value is expected"),
+               (re.compile(r"^(?:mismatched|extraneous) input '(.*)' expecting <EOF>"),
+                lambda m: f"{m.group(1)!r} after the value's end"),
+               (re.compile(r"^(?:mismatched|extraneous) input '(.*)' expecting"),
+                lambda m: f"{m.group(1)!r} where a value is expected"),
+               (re.compile(r"^no viable alternative at input '(.*)'"), lambda m: f"{m.group(1)!r} cannot be read"),
+               (re.compile(r"^LexerNoViableAltException"), lambda m: "a quote is not closed, or a character needs quoting"))
+#: Hydra's override grammar in one parenthesis, for a line about an override it cannot read
+GRAMMAR = "(key=value; a sweep's values key=a,b; a list [a,b]; a mapping {k: v}; other characters quoted: key='a b')"
+
+
+def unreadable_override(exc: Exception, what: str = "") -> ConfigError:
+    """The line for an override Hydra's grammar cannot read (its ``OverrideParseException``): which
+    override, where in it, in words rather than the parser's token names (``mismatched input '<EOF>'
+    expecting {':', BRACKET_OPEN, …}`` for ``model=mlp,``), and the grammar. ``what``: the key the
+    overrides were given under (``for hydra.sweeper.params``), when not the command line."""
+    lines = [line for line in str(exc).splitlines()
+             if line.strip() and not line.startswith(("Error parsing override", "See https://"))]
+    first = lines[0] if lines else str(exc)
+    said = next((words(found) for pattern, words in _UNREADABLE for found in [pattern.match(first)] if found), first)
+    override = getattr(exc, "override", None)
+    named = f" {override!r}" if override else ""
+    return ConfigError(f"Invalid override{named}{f' in {what}' if what else ''}: {said} {GRAMMAR}")
 
 
 def parse_composition(text: str, known: Iterable[str]) -> List[str]:

@@ -31,6 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 from lossexp import CONF_DIR
 from lossexp.config import LossexpConfig, validate
 from lossexp.errors import ConfigError, unknown_name
+from lossexp.overrides import unreadable_override
 from lossexp.sweeps.checks import check_sweep
 from lossexp.tracking.reachability import check_tracking, check_writable_dir
 
@@ -50,7 +51,7 @@ def expand_jobs(overrides: Sequence[str], multirun: bool) -> List[List[str]]:
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except OverrideParseException as exc:
-        raise ConfigError(f"Invalid override: {str(exc).splitlines()[0]}") from None
+        raise unreadable_override(exc) from None
     choices = []
     for override in parsed:
         if override.is_sweep_override():
@@ -116,7 +117,7 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
     """One line for one of Hydra's or OmegaConf's composition errors (inside the compose context)."""
     text = str(exc)
     if isinstance(exc, OverrideParseException):
-        return ConfigError(f"Invalid override {exc.override!r}: {text.splitlines()[0]}")
+        return unreadable_override(exc)
     if isinstance(exc, MissingConfigException) and _MISSING.search(text):
         group, _, name = _MISSING.search(text).group(1).rpartition("/")
         if exc.options:

@@ -124,6 +124,8 @@ BAD_INPUTS: List[Bad] = [
     Bad("component-not-mapping", "wrong type", train("loss.hist_avg=3"),
         ("loss.hist_avg", "a mapping of option to value", "3")),
     Bad("override-syntax", "wrong type", train("trainer.epochs=[1"), ("trainer.epochs=[1", "Invalid override")),
+    Bad("sweep-trailing-comma", "wrong type", sweep("model=mlp,"),  # was the parser's token names, no override
+        ("Invalid override 'model=mlp,': it ends where a value is expected", "a sweep's values key=a,b")),
     # --- weights and schedules ------------------------------------------------------------------
     Bad("negative-weight", "negative or NaN weight", train("loss.activity.weight=-1"),
         ("loss.activity.weight", "a finite number >= 0.0", "-1")),

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lossexp.errors import ConfigError
-from lossexp.overrides import parse_composition, rewrite_loss
+from lossexp.overrides import parse_composition, rewrite_loss, unreadable_override
 
 KNOWN = ["activity", "coef", "hist_avg"]
 
@@ -98,3 +98,23 @@ def test_numpy_scalars_are_the_python_values_they_hold_in_an_override():
     assert plain(given) == {"weight": 0.5, "steps": 3, "on": True, "layers": ("a",), "values": [2.0]}
     assert type(plain(given)["steps"]) is int and type(plain(given)["weight"]) is float
     assert override_value(given) == '{weight: 0.5, steps: 3, on: true, layers: ["a"], values: [2.0]}'
+
+
+@pytest.mark.parametrize("override, said", [
+    ("model=mlp,", "it ends where a value is expected"),
+    ("trainer.epochs=1,,2", "',' where a value is expected"),
+    ("loss.hist_avg.weight=0.1,0.2)", "')' after the value's end"),
+    ("model=[mlp", "'[mlp' cannot be read"),
+    ("tracking.uri='x", "a quote is not closed, or a character needs quoting"),
+])
+def test_an_override_the_grammar_cannot_read_is_named_with_where_in_words(override, said):
+    """Hydra's parser says ``mismatched input '<EOF>' expecting {':', BRACKET_OPEN, …}`` and, for a
+    sweep's overrides parsed together, names none of them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    with pytest.raises(OverrideParseException) as raised:
+        OverridesParser.create().parse_overrides(["trainer.seed=1", override])
+    line = str(unreadable_override(raised.value))
+    assert line.startswith(f"Invalid override {override!r}: {said} (key=value; a sweep's values key=a,b;")
+    assert "\n" not in line and "EOF" not in line and "BRACKET" not in line

@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Dict, FrozenSet, List, Sequence, Tuple
 
-from lossexp.errors import ConfigError
+from lossexp.overrides import unreadable_override
 
 #: overrides that may differ between the sweep and its resumption: where the store is
 FREE_KEYS = ("tracking.uri",)
@@ -25,7 +25,7 @@ def _canonical(overrides: Sequence[str]) -> List[Tuple[str, Tuple[str, ...]]]:
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except OverrideParseException as exc:
-        raise ConfigError(f"Invalid override: {str(exc).splitlines()[0]}") from None
+        raise unreadable_override(exc) from None
     return [(o.get_key_element(), tuple(o.sweep_string_iterator()) if o.is_sweep_override()
              else (o.get_value_element_as_str(),)) for o in parsed]
 

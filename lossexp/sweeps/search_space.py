@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from lossexp.errors import ConfigError
+from lossexp.overrides import unreadable_override
 
 _SAFE_VALUE = re.compile(r"^[\w.+\-/:]*$")
 
@@ -118,7 +119,7 @@ def parse(params: Optional[Mapping[str, Any]], arguments: Sequence[str]) -> Sear
     try:
         parsed = OverridesParser.create().parse_overrides(sweep_arguments(params, arguments))
     except OverrideParseException as exc:
-        raise ConfigError(f"Invalid value for hydra.sweeper.params: {str(exc).splitlines()[0]}") from None
+        raise unreadable_override(exc, "hydra.sweeper.params") from None
     space = SearchSpace()
     for override in parsed:
         key = override.get_key_element()

@@ -28,6 +28,7 @@ from omegaconf import OmegaConf
 
 from lossexp import CONF_DIR, project
 from lossexp.errors import ConfigError
+from lossexp.overrides import unreadable_override
 from lossexp.replay import load_replayed_config
 
 FLAG = "--from-run"
@@ -94,7 +95,7 @@ def store_uri(overrides: Sequence[str]) -> str:
         try:
             [parsed] = OverridesParser.create().parse_overrides([override])
         except OverrideParseException as exc:
-            raise ConfigError(f"Invalid override {override!r}: {str(exc).splitlines()[0]}") from None
+            raise unreadable_override(exc) from None
         value = None if parsed.is_delete() else parsed.value()
         if value is not None and not isinstance(value, str):
             raise invalid_value("tracking.uri", "a tracking URI (one, not a sweep)", override.split("=", 1)[-1])
