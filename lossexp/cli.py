@@ -166,12 +166,12 @@ def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
     if not informational and from_run_id is None:  # --from-run validated its own config
         jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
                           destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
-        if hydra_args.multirun and len(jobs) > 1:
-            check_builds(jobs)  # a sweep: no job starts until every job's network builds
+        if hydra_args.multirun and len(jobs) > 1:  # a sweep: no job starts until every job's network builds
+            check_builds(jobs)  # (an Optuna sweep's: at its search space's two ends)
         if hydra_args.multirun and not hydra_args.cfg:
             from lossexp.sweeps.checks import check_objectives_recorded
 
-            check_objectives_recorded(jobs[0][1])  # TensorFlow, only for objectives beyond val_loss/loss
+            check_objectives_recorded(jobs[0].config)  # TensorFlow, only for objectives beyond val_loss/loss
     # Hydra's flags first, then the user's overrides in their rewritten form (Hydra's parser
     # wants the flags before the overrides).
     pending = list(hydra_args.overrides)

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import json
 import re
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import yaml
 from hydra import compose, initialize_config_dir
@@ -198,6 +198,19 @@ def _in_job(error: ConfigError, job: Sequence[str]) -> ConfigError:
     return ConfigError(f"{error} (in sweep job: {' '.join(job)})")
 
 
+class Job(NamedTuple):
+    """A job's overrides and validated config, and where a line about it says the mistake is."""
+
+    overrides: List[str]
+    config: LossexpConfig
+    #: ``in sweep job: …`` (a grid's job), or ``at an end of hydra.sweeper.params: …`` (a config an Optuna trial may draw)
+    where: str = ""
+
+    def refused(self, error: ConfigError) -> ConfigError:
+        """``error``'s line, saying which job (or end of the search space) it is about."""
+        return ConfigError(f"{error} ({self.where})") if self.where else error
+
+
 def sweeper_params(overrides: Sequence[str], config_name: Optional[str] = None) -> List[str]:
     """The grid the config itself defines for the basic sweeper (``hydra.sweeper.params``, from a config
     file such as a project's ``conf/grid/NAME.yaml``) as overrides ``key=values``: a sweep's grid beside
@@ -226,10 +239,11 @@ def _with_configured_grid(jobs: List[List[str]], overrides: Sequence[str], confi
 
 
 def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[str] = None,
-               destinations: bool = True) -> List[Tuple[List[str], LossexpConfig]]:
+               destinations: bool = True) -> List[Job]:
     """Raise :class:`ConfigError` for the first job whose config does not compose or validate, or
     (with ``destinations``) whose output directory or tracking store cannot be used; else return
-    each (job, config)."""
+    each :class:`Job`, an Optuna sweep's search space at its two ends after its jobs (what only a
+    built component checks, an option's range, :func:`check_builds` checks there)."""
     config_name = config_name or "config"
     jobs = expand_jobs(overrides, multirun)
     seen: Set[Tuple[str, str]] = set()
@@ -245,13 +259,15 @@ def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[s
                     _check_destinations(cfg, config, multirun, seen)
             except ConfigError as error:
                 raise (_in_job(error, job) if multirun and len(jobs) > 1 else error) from None
-            checked.append((job, config))
+            checked.append(Job(job, config, f"in sweep job: {' '.join(job)}" if multirun and len(jobs) > 1 else ""))
         if multirun:  # an Optuna sweep's search space, sampler, pruner and study
-            check_sweep(cfg, overrides, lambda job: validate(_compose(job, config_name)))
+            ends = check_sweep(cfg, overrides, lambda job: validate(_compose(job, config_name)))
+            checked += [Job(job, config, f"at an end of hydra.sweeper.params: {' '.join(end)}")
+                        for end, job, config in ends]
     return checked
 
 
-def check_builds(jobs: Sequence[Tuple[List[str], LossexpConfig]]) -> None:
+def check_builds(jobs: Sequence[Job]) -> None:
     """Build every distinct job's model and loss components once, without training.
 
     What only the built network shows (a layer name it lacks, ``kl`` without ``model=vae``, a
@@ -265,7 +281,8 @@ def check_builds(jobs: Sequence[Tuple[List[str], LossexpConfig]]) -> None:
     from lossexp.training.trainer import for_config
 
     built = set()
-    for job, config in jobs:
+    for job in jobs:
+        config = job.config
         # weights are fully checked without TensorFlow: jobs that differ only in weights build alike
         options = {name: {k: v for k, v in (opts or {}).items() if k != "weight"} for name, opts in config.loss.items()}
         key = json.dumps([dataclasses.asdict(config.model), dataclasses.asdict(config.data),
@@ -278,5 +295,5 @@ def check_builds(jobs: Sequence[Tuple[List[str], LossexpConfig]]) -> None:
             trainer = for_config(config)
             trainer.build(trainer.prepare(load(config.data)))
         except ConfigError as error:
-            raise _in_job(error, job) from None
+            raise job.refused(error) from None
     keras.backend.clear_session()

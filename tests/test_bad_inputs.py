@@ -442,6 +442,10 @@ BAD_INPUTS: List[Bad] = [
     Bad("optuna-range-outside-valid-values", "search-space key or range",
         sweep(*OPTUNA, "loss.activity.weight=interval(-1,1)"),
         ("Invalid value for loss.activity.weight", ">= 0.0", "got -1.0", "at an end of hydra.sweeper.params")),
+    Bad("optuna-range-outside-a-components-option", "search-space key or range",  # a trial mid-sweep failed, exit 1
+        sweep(*OPTUNA, "loss.hist_avg.mode=ema", "loss.hist_avg.decay=interval(0.5,1.5)"),
+        ("Invalid value for loss.hist_avg.decay", "got 1.5", "(at an end of hydra.sweeper.params: ",
+         "loss.hist_avg.decay=1.5)"), tensorflow=True),
     Bad("optuna-grid-over-interval", "search-space key or range", sweep(*OPTUNA, "hydra.sweeper.sampler=grid"),
         ("hydra.sweeper.params.loss.hist_avg.weight", "choice(…) or range(…) for hydra.sweeper.sampler=grid")),
     Bad("optuna-second-objective-not-recorded", "objective the run never records",

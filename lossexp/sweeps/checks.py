@@ -2,7 +2,8 @@
 
 :func:`check_sweep` (no TensorFlow; the CLI's precheck calls it with the first job's composed
 config): the sampler and pruner names, pruning with several objectives, the search space (each
-key exists in the config; ranges are valid; the config accepts both ends of every range), and a
+key exists in the config; ranges are valid; the config accepts both ends of every range, which it
+returns for the precheck to build: a component's own option ranges), and a
 study resumed by name (same directions; not held by a live sweep). :func:`check_objectives_recorded`
 (TensorFlow) trains the first job's network for one step and checks that every objective metric is
 among what a run records (``val_loss`` or what stands in for it) — a misspelled second objective, or
@@ -15,7 +16,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Callable, List, Sequence
+from typing import Any, Callable, List, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -41,13 +42,17 @@ def _check_key(cfg: DictConfig, key: str) -> None:
     raise ConfigError(f"Unknown key {key} in hydra.sweeper.params: {valid}")
 
 
-def check_sweep(cfg: DictConfig, overrides: Sequence[str], compose_job: Callable[[List[str]], None]) -> None:
-    """Raise :class:`ConfigError` for the first mistake of an Optuna sweep (see the module docstring).
+def check_sweep(cfg: DictConfig, overrides: Sequence[str],
+                compose_job: Callable[[List[str]], Any]) -> List[Tuple[List[str], List[str], Any]]:
+    """Raise :class:`ConfigError` for the first mistake of an Optuna sweep (see the module docstring);
+    return the search space's ends, each (its overrides, the job's overrides, its validated config),
+    for the precheck to build (a component's own option ranges: an end it refuses failed a trial
+    mid-sweep). Nothing for another sweeper.
 
     ``cfg`` is a job's composed config (with ``hydra``), ``overrides`` the command line's, and
-    ``compose_job(overrides)`` composes and validates one job."""
+    ``compose_job(overrides)`` composes and validates one job, returning its config."""
     if not is_optuna_sweep(cfg):
-        return
+        return []
     sweeper = cfg.hydra.sweeper
     studies.check_names(str(sweeper.sampler), str(sweeper.pruner))
     pairs = objectives(cfg.objective)
@@ -70,15 +75,17 @@ def check_sweep(cfg: DictConfig, overrides: Sequence[str], compose_job: Callable
     studies.make_sampler(str(sweeper.sampler), sweeper.get("sampler_options"), sweeper.get("seed"),
                          space.grid() if str(sweeper.sampler) == "grid" else None)
     fixed = [o for o in overrides if not _is_sweep(o)]
+    checked = []
     for ends in search_space.bounds(space):
         try:
-            compose_job(fixed + ends)
+            checked.append((ends, fixed + ends, compose_job(fixed + ends)))
         except ConfigError as error:
             raise ConfigError(f"{error} (at an end of hydra.sweeper.params: {' '.join(ends)})") from None
     if sweeper.get("study_name"):
         url, name = location(cfg)
         studies.check_directions(url, name, [d for _, d in pairs])
         _check_not_held(cfg, name, url)
+    return checked
 
 
 def _is_sweep(override: str) -> bool:

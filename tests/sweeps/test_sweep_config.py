@@ -104,4 +104,4 @@ def test_a_grid_the_config_defines_is_checked_job_by_job(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"trainer\.epochs.*\(in sweep job: .*trainer\.epochs=0"):
         check_jobs(["+grid=rates", "model=mlp"], multirun=True, destinations=False)
     jobs = check_jobs(["+grid=rates", "trainer.epochs=2,3"], multirun=True, destinations=False)  # the command's win
-    assert [config.trainer.epochs for _, config in jobs] == [2, 3]
+    assert [job.config.trainer.epochs for job in jobs] == [2, 3]
