@@ -36,7 +36,7 @@ def groups_table(groups: Sequence[Group], objective: str, base: Optional[Group],
     """Two lines per group, as the runs table: its label, then (dim) each component's final ``loss/<c>``;
     beside them n, the objective's mean ± se and std, and against the baseline (marked) Δ and p."""
     # at least as wide as its title: a narrow table wrapped "… over loss.hist_avg.weight)" onto a second line
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, min_width=len(title))
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, min_width=len(title))
     table.add_column("group · final loss/<c>", overflow="fold", min_width=20)
     table.add_column("n", justify="right", no_wrap=True)
     table.add_column(objective, justify="right", no_wrap=True)

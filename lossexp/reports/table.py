@@ -80,8 +80,9 @@ def runs_table(rows: Sequence[RunRow], keys: Sequence[str], title: str, mark: Op
                nested: bool = False) -> Table:
     """Two lines per run — its name, then (dim) composition, key params and results — beside its
     short id, status and duration; ``mark`` (a run id) is starred, e.g. a sweep's best child;
-    ``nested``: children under their parent."""
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    ``nested``: children under their parent. ``title`` is text, not markup (a sweep's list values,
+    ``layers=[encoder/hidden_1]``, are brackets rich took for a style and dropped)."""
+    table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("id", no_wrap=True, style="dim")
     table.add_column("run", overflow="fold", min_width=20)
     table.add_column("status", no_wrap=True)
