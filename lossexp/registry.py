@@ -23,6 +23,7 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -110,21 +111,38 @@ def _origin(target: Any) -> str:
     return f"package {module.split('.')[0]}"
 
 
+def _defined(obj: Any) -> str:
+    """Where ``obj`` is defined, as Python names it (``myterms.CenterLoss``)."""
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', getattr(obj, '__name__', repr(obj)))}"
+
+
+#: a part's name: what ``model=NAME``, ``loss=a+b`` and ``loss.NAME.weight`` can select
+PART_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def register(kind: str, name: str, target: Any = None, **meta: Any) -> Callable[[Any], Any]:
     """Register ``target`` (or, as a decorator, the decorated object) as the ``kind`` part ``name``.
 
-    Raises :class:`ConfigError` when a package or project takes a name lossexp ships, or a second
-    object takes a name already registered.
+    Raises :class:`ConfigError` for a name no command line can select (not a Python identifier:
+    ``center-loss`` registered, was listed among the valid choices, and ``loss=center-loss`` was
+    "unknown"), when a package or project takes a name lossexp ships, or a second object takes a name
+    already registered — not the same definition again (a notebook's cell run again, a module
+    reloaded: the same module and name), which replaces the first.
     """
     def decorate(obj: Any) -> Any:
         origin = _origin(obj) if not isinstance(obj, str) else "lossexp"
+        if not isinstance(name, str) or not PART_NAME.match(name):
+            raise ConfigError(f"Invalid {KINDS[kind].label} name {name!r} ({_defined(obj)}): expected a Python "
+                              f"identifier (letters, digits and _; e.g. {name_suggestion(name)!r}), which "
+                              f"{KINDS[kind].group or kind}=NAME and its options' keys can select")
         if origin != "lossexp" and name in shipped(kind):
             raise ConfigError(f"Invalid {KINDS[kind].label} name {name!r} ({origin}): lossexp ships a "
                               f"{KINDS[kind].label} of that name; choose another")
         existing = _ENTRIES[kind].get(name)
-        if existing is not None and existing.target is not obj and existing.resolve() is not obj:
+        if existing is not None and existing.target is not obj and existing.resolve() is not obj \
+                and (_defined(existing.resolve()), existing.origin) != (_defined(obj), origin):  # not a cell run again
             raise ConfigError(f"Invalid {KINDS[kind].label} name {name!r}: registered twice "
-                              f"({existing.origin} and {origin})")
+                              f"({_defined(existing.resolve())} of {existing.origin}, and {_defined(obj)} of {origin})")
         if kind == "loss" and isinstance(obj, type) and "kind" in getattr(obj, "option_names", list)():
             raise ConfigError(f"Invalid loss component {name!r} ({origin}): its option 'kind' is reserved "
                               f"(loss.<entry>.kind chooses an entry's component class); rename it")
@@ -136,6 +154,12 @@ def register(kind: str, name: str, target: Any = None, **meta: Any) -> Callable[
         return obj
 
     return decorate(target) if target is not None else decorate
+
+
+def name_suggestion(name: Any) -> str:
+    """``name`` made a part's name: each run of other characters an ``_`` (``center-loss`` → ``center_loss``)."""
+    made = re.sub(r"[^A-Za-z0-9_]+", "_", str(name)).strip("_") or "my_part"
+    return made if not made[0].isdigit() else f"_{made}"
 
 
 def register_model(name: str, **meta: Any) -> Callable[[Any], Any]:

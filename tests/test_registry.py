@@ -4,6 +4,7 @@ project cannot take a shipped name."""
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,57 @@ def test_a_builder_whose_layer_fails_as_it_is_called_is_one_line_naming_the_laye
     assert message.startswith(f"Invalid model 'probe_one_row_too_many': building it failed at {__file__}:{line}: "
                               "ValueError: Exception encountered when calling OneRowTooMany.call(). "), message
     assert "\n" not in message and "\x1b" not in message and "Arguments received" not in message
+
+
+@pytest.fixture
+def restored_registry():
+    """The registry's entries as they were before the test, whatever it registers."""
+    saved = {kind: dict(entries) for kind, entries in registry._ENTRIES.items()}
+    yield
+    for kind, entries in saved.items():
+        registry._ENTRIES[kind].clear()
+        registry._ENTRIES[kind].update(entries)
+
+
+@pytest.mark.parametrize("name, suggested", [("center-loss", "center_loss"), ("l2.pred", "l2_pred"),
+                                             ("l2+pred", "l2_pred"), ("2nd", "_2nd")])
+def test_a_name_no_command_line_can_select_is_refused_at_registration(name, suggested, restored_registry):
+    """``center-loss`` registered, was listed among the valid choices, and ``loss=center-loss`` was
+    "Unknown loss component 'center-loss'" (``l2+pred`` split into two names, ``l2.pred`` a key path)."""
+    import lossexp
+
+    class Term(lossexp.LossComponent):
+        def term(self, context):
+            return context.y_pred
+
+    with pytest.raises(ConfigError, match=rf"^Invalid loss component name {re.escape(repr(name))} \(.*Term\): expected a Python "
+                                          rf"identifier \(letters, digits and _; e.g. '{suggested}'\), which "
+                                          r"loss=NAME and its options' keys can select$"):
+        registry.register_component(name)(Term)
+    assert name not in registry.available("loss")
+
+
+def test_the_same_definition_registered_again_replaces_the_first_and_another_names_both(restored_registry):
+    """A notebook's cell that defines and registers a component, run a second time, was "registered
+    twice"; two classes of one name were named by their origins alone (``project /p and project /p``)."""
+    import lossexp
+
+    def define():
+        class Mine(lossexp.LossComponent):
+            def term(self, context):
+                return context.y_pred
+        return Mine
+
+    first, again = define(), define()
+    registry.register_component("mine_again")(first)
+    registry.register_component("mine_again")(again)  # the cell run again
+    assert registry.get("loss", "mine_again").resolve() is again
+
+    class Other(lossexp.LossComponent):
+        def term(self, context):
+            return context.y_pred
+
+    with pytest.raises(ConfigError, match=r"^Invalid loss component name 'mine_again': registered twice "
+                                          r"\(test_registry\..*define\.<locals>\.Mine of package test_registry, and "
+                                          r"test_registry\..*Other of package test_registry\)$"):
+        registry.register_component("mine_again")(Other)
