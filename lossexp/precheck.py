@@ -38,6 +38,8 @@ from lossexp.tracking.reachability import check_tracking, check_writable_dir
 MAX_JOBS_CHECKED = 64
 _MISSING = re.compile(r"Could not find '([^']+)'")
 _FULL_KEY = re.compile(r"full_key: (\S+)")
+#: Hydra's words for ``+key=value`` where the config has the key (a part's YAML, or its signature's defaults)
+_APPEND_EXISTING = re.compile(r"Could not append to config\. An item is already at '([^']+)'")
 #: OmegaConf's words for a key a config lacks: a plain struct's, or a structured config's (a sweeper's schema)
 _NOT_IN = re.compile(r"not in struct|Key '[^']+' not in '")
 
@@ -122,6 +124,13 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
         group, _, name = _MISSING.search(text).group(1).rpartition("/")
         if exc.options:
             return unknown_name(group or "config", name, exc.options)
+    appended = _APPEND_EXISTING.search(text)
+    if appended:  # '+' adds a key the config lacks
+        key = appended.group(1)
+        given = next((o for o in job if o.startswith("+") and not o.startswith("++")
+                      and o[1:].split("=", 1)[0].strip() == key), f"+{key}=…")
+        return ConfigError(f"Invalid override {given!r}: {key} is in the config already; set it without the '+': "
+                           f"{given[1:]}")
     cause = exc.__cause__ or exc
     key_match = _FULL_KEY.search(str(cause)) or _FULL_KEY.search(text)
     if key_match and _NOT_IN.search(str(cause) + text):

@@ -261,7 +261,10 @@ def register_config_nodes() -> None:
     """Make parts without a YAML selectable (``model=<name>``, ``loss=<name>``): one Hydra
     ConfigStore node per installed, project-registered or otherwise registered part (a notebook's
     ``@lossexp.register_component``), open so that its options can be set on the command line
-    (checked against its signature like any other)."""
+    (checked against its signature like any other). A registered part's node holds its signature's
+    defaults, as a YAML would (:func:`signature_defaults`): a run's params and ``config.yaml`` say what
+    it trained with (they held ``loss.noyaml: {}``, the weight nowhere) and ``--from-run`` replays it
+    whatever the defaults become. An installed package's part, not imported until named, holds none."""
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
@@ -273,9 +276,30 @@ def register_config_nodes() -> None:
             continue
         with_yaml = set(shipped(kind)) | set(current.config_names(spec.group) if current is not None else ())
         for name in sorted((set(installed(kind)) | set(project_names(kind)) | set(_ENTRIES[kind])) - with_yaml):
-            node = OmegaConf.create({name: {}} if kind == "loss" else {"name": name})
+            defaults = signature_defaults(_ENTRIES[kind][name]) if name in _ENTRIES[kind] else {}
+            node = OmegaConf.create({name: defaults} if kind == "loss" else {"name": name, **defaults})
             OmegaConf.set_struct(node, False)
             ConfigStore.instance().store(group=spec.group, name=name, node=node)
+
+
+def signature_defaults(entry: Entry) -> Dict[str, Any]:
+    """The part's options with their defaults, as its YAML would hold them: ``???`` for a required one
+    (composing fails until it is set, as for a shipped part's), tuples as lists; an option whose
+    default no config can hold (a function, an object) is left out, the part's own default then."""
+    def held(value: Any) -> bool:
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return True
+        if isinstance(value, (list, tuple)):
+            return all(held(item) for item in value)
+        return isinstance(value, dict) and all(isinstance(k, str) and held(v) for k, v in value.items())
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(item) for item in value]
+        return {k: plain(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+    return {name: "???" if option.required else plain(option.default)
+            for name, option in entry.options().items() if option.required or held(option.default)}
 
 
 # --- resolving a name to its part -----------------------------------------------------------

@@ -180,6 +180,24 @@ def fluent_tracking_uri_restored() -> Iterator[None]:
             os.environ["MLFLOW_EXPERIMENT_ID"] = experiment
 
 
+@pytest.fixture
+def restored_registry() -> Iterator[None]:
+    """What the test registers in this process (a notebook's component, a model of its own) undone after
+    it: its names leave ``available()`` (test_entries lists the shipped ones), a name it replaced is put
+    back. lossexp's own parts, registered as a test first uses them (their modules imported once), stay."""
+    from lossexp import registry
+
+    before = {kind: dict(entries) for kind, entries in registry._ENTRIES.items()}
+    yield
+    for kind, entries in registry._ENTRIES.items():
+        for name in [name for name, entry in entries.items()
+                     if entry.origin != "lossexp" and before[kind].get(name) is not entry]:
+            if name in before[kind]:
+                entries[name] = before[kind][name]
+            else:
+                del entries[name]
+
+
 def cli(cwd: Path, *args: str, timeout: float = 300, fresh: bool = False, **env: str) -> subprocess.CompletedProcess:
     """``lossexp ARGS`` run as a user runs it, in ``cwd`` with ``env`` added: a separate process, its
     output captured. It is a child forked from this worker's warm process (tests/warm_cli.py:

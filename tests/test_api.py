@@ -960,7 +960,7 @@ def test_component_instances_given_again_start_afresh_from_their_config(tmp_path
 
 
 @pytest.mark.slow
-def test_an_interrupted_fit_resumes_with_the_same_component_instances(tmp_path, monkeypatch):
+def test_an_interrupted_fit_resumes_with_the_same_component_instances(tmp_path, monkeypatch, restored_registry):
     """The same ``lossexp.fit(…)`` call with ``resume=``, its loss list the one the stopped fit was given:
     a component whose ``attach`` makes state (a center loss's centers) was attached a second time and
     the checkpoint no longer fit ("it holds 17 variables that do not fit the 18 of the model")."""

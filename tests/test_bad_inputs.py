@@ -124,6 +124,9 @@ BAD_INPUTS: List[Bad] = [
     Bad("component-not-mapping", "wrong type", train("loss.hist_avg=3"),
         ("loss.hist_avg", "a mapping of option to value", "3")),
     Bad("override-syntax", "wrong type", train("trainer.epochs=[1"), ("trainer.epochs=[1", "Invalid override")),
+    Bad("plus-on-a-key-the-config-has", "wrong type", train("+trainer.epochs=3"),  # was Hydra's "Could not append"
+        ("Invalid override '+trainer.epochs=3': trainer.epochs is in the config already; set it without the '+': "
+         "trainer.epochs=3",)),
     Bad("sweep-trailing-comma", "wrong type", sweep("model=mlp,"),  # was the parser's token names, no override
         ("Invalid override 'model=mlp,': it ends where a value is expected", "a sweep's values key=a,b")),
     # --- weights and schedules ------------------------------------------------------------------

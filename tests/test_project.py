@@ -307,7 +307,7 @@ def test_where_the_projects_code_broke_is_named_from_a_subdirectory_too(tmp_path
                                       "def net(data, units: int = 4):\n    inputs = keras.Input(data.input_shape)\n"
                                       "    return keras.Model(inputs, keras.layers.Dense(units)(inputs))\n")
     (tmp_path / "notebooks").mkdir()
-    result = cli(tmp_path / "notebooks", "train", "model=net", "+model.units=-3", "data=regression")
+    result = cli(tmp_path / "notebooks", "train", "model=net", "model.units=-3", "data=regression")
     assert result.returncode == 2, result.stderr[-3000:]
     assert result.stderr.startswith(f"lossexp: error: Invalid model 'net': building it failed at {tmp_path}/nets.py:8: "
                                     "ValueError: Received an invalid value for `units`")

@@ -168,16 +168,6 @@ def test_a_builder_whose_layer_fails_as_it_is_called_is_one_line_naming_the_laye
     assert "\n" not in message and "\x1b" not in message and "Arguments received" not in message
 
 
-@pytest.fixture
-def restored_registry():
-    """The registry's entries as they were before the test, whatever it registers."""
-    saved = {kind: dict(entries) for kind, entries in registry._ENTRIES.items()}
-    yield
-    for kind, entries in saved.items():
-        registry._ENTRIES[kind].clear()
-        registry._ENTRIES[kind].update(entries)
-
-
 @pytest.mark.parametrize("name, suggested", [("center-loss", "center_loss"), ("l2.pred", "l2_pred"),
                                              ("l2+pred", "l2_pred"), ("2nd", "_2nd")])
 def test_a_name_no_command_line_can_select_is_refused_at_registration(name, suggested, restored_registry):
@@ -220,3 +210,32 @@ def test_the_same_definition_registered_again_replaces_the_first_and_another_nam
                                           r"\(test_registry\..*define\.<locals>\.Mine of package test_registry, and "
                                           r"test_registry\..*Other of package test_registry\)$"):
         registry.register_component("mine_again")(Other)
+
+
+def test_a_part_without_a_yaml_composes_with_its_signatures_defaults(restored_registry):
+    """A run of a component registered without a YAML recorded ``loss.noyaml: {}`` (the weight and
+    options it trained with nowhere: not in params, config.yaml nor the summary); its node holds its
+    defaults now, a required option ``???`` as a YAML's, a default no config holds left to the part."""
+    import keras
+
+    import lossexp
+    from lossexp.precheck import compose_validated
+
+    class NoYaml(lossexp.LossComponent):
+        def __init__(self, weight=0.1, k: int = 2, layers=("a", "b"), activation=keras.activations.relu, **kwargs):
+            super().__init__(weight=weight, **kwargs)
+
+        def term(self, context):
+            return context.y_pred
+
+    def net_without_yaml(data, units: int, act: str = "relu"):
+        return None
+
+    registry.register_component("no_yaml_defaults")(NoYaml)
+    registry.register_model("net_without_yaml")(net_without_yaml)
+    registry.register_config_nodes()
+    config = compose_validated(["loss=no_yaml_defaults", "loss.no_yaml_defaults.k=3"])
+    assert config.loss == {"no_yaml_defaults": {"weight": 0.1, "k": 3, "layers": ["a", "b"]}}
+    with pytest.raises(ConfigError, match=r"^Missing value for model.units: model=net_without_yaml requires it"):
+        compose_validated(["model=net_without_yaml"])
+    assert compose_validated(["model=net_without_yaml", "model.units=8"]).model.options == {"units": 8, "act": "relu"}
