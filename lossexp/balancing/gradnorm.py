@@ -52,8 +52,13 @@ class GradNorm(WeightingMethod):
     follows Σ wᵢ∇Lᵢ, and the weights take one gradient step on L_grad = Σ |Gᵢ − Ḡ·rᵢ^α| (the target
     Ḡ·rᵢ^α held constant, as in the paper), ``wᵢ ← wᵢ − lr·sign(Gᵢ − targetᵢ)·‖∇_W Lᵢ‖``, then are
     renormalised to Σ wᵢ = K (after a floor of 10⁻³ keeps them positive). Lᵢ(0) is the first positive
-    loss of each task (a term such as ``hist_avg`` is 0 at the first step). A task with no gradient on W
-    (a term on a lower layer only) keeps its weight. Logged: ``weight/gradnorm/<task>``.
+    loss of each task (a term such as ``hist_avg`` is 0 at the first step). A part with no gradient on W
+    at a step (a term on a lower layer only: ``activity`` when W is the output layer; ``hist_avg`` at its
+    first step) is left out of that step's balance and keeps its weight: Ḡ, the mean rate and the
+    renormalisation are over the parts that have one (Σ of their weights = their count). Counted in,
+    its G of 0 pulled Ḡ below every other part's G, which then all stepped down to the floor while the
+    renormalisation gave the gradient-less part nearly all of K (``model=mlp loss=activity``: task 0.001,
+    activity 1.999). Logged: ``weight/gradnorm/<task>``.
 
     Options: ``alpha`` (the asymmetry α ≥ 0; the paper's 1.5 for NYUv2); ``lr`` (the weights' learning
     rate, plain gradient descent); ``layer`` (the shared layer W; null: the network's last layer with
@@ -83,12 +88,35 @@ class GradNorm(WeightingMethod):
         initial = tf.where(self.initial_losses > 0.0, self.initial_losses, losses)
         self.initial_losses.assign(initial)
         norms = tf.cast(tf.sqrt(tf.maximum(tf.linalg.diag_part(signals.gramian), 0.0)), tf.float32)
+        balanced = norms > 0.0  # the parts with a gradient on W (the others keep their weight)
+        counted = tf.maximum(tf.reduce_sum(tf.cast(balanced, tf.float32)), 1.0)
+
+        def mean(values: Any) -> Any:
+            return tf.reduce_sum(tf.where(balanced, values, 0.0)) / counted
+
         scaled = weights * norms
         ratio = tf.where(initial > 0.0, losses / tf.where(initial > 0.0, initial, 1.0), 1.0)
-        inverse_rate = ratio / tf.maximum(tf.reduce_mean(ratio), 1e-12)
-        target = tf.reduce_mean(scaled) * tf.pow(inverse_rate, self.alpha)
+        inverse_rate = ratio / tf.maximum(mean(ratio), 1e-12)
+        target = mean(scaled) * tf.pow(inverse_rate, self.alpha)
         stepped = tf.maximum(weights - self.lr * tf.sign(scaled - target) * norms, FLOOR)
-        renormalised = self.count * stepped / tf.reduce_sum(stepped)
+        renormalised = tf.where(balanced, counted * stepped / tf.maximum(tf.reduce_sum(tf.where(balanced, stepped, 0.0)),
+                                                                          1e-12), weights)
         finite = tf.reduce_all(tf.math.is_finite(renormalised))
         self.loss_weights.assign(tf.where(finite, renormalised, weights))
         return weights
+
+    def warning(self, weights: Sequence[float]) -> Optional[str]:
+        """The task loss weighted to the floor: GradNorm raises a part whose loss falls slowest relative to
+        its first (Lᵢ(t)/Lᵢ(0)); a term whose first loss is near 0 (``hist_avg`` one step from its
+        reference) has an enormous such ratio, so it takes the weight from the task."""
+        tasks = [i for i, name in enumerate(self.tasks) if name == "task" or name.startswith("task.")]
+        task = sum(weights[i] for i in tasks)
+        if not tasks or len(tasks) == len(self.tasks) or task > 2 * FLOOR * len(tasks):
+            return None
+        top = max((weight, name) for i, (name, weight) in enumerate(zip(self.tasks, weights)) if i not in tasks)[1]
+        which = "the task loss" if len(tasks) == 1 else \
+            f"the task losses ({', '.join(self.tasks[i] for i in tasks)}) together"
+        return (f"weighting=gradnorm weighs {which} {task:.2g} and {top} {max(weights):.3g}: GradNorm raises the "
+                f"part whose loss falls slowest relative to its first ({top}'s), so the network follows {top} and "
+                f"not its task; balance the task losses alone (a component's weight of its own) or use "
+                f"weighting=equal")

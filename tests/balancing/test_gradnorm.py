@@ -22,11 +22,15 @@ J = np.array([[3.0, 0.0, 1.0], [0.5, 0.5, 0.0], [0.0, 0.0, 0.0]])
 
 
 def reference_step(w, norms, losses, initial, alpha, lr):
-    scaled = w * norms
-    ratio = np.where(initial > 0, losses / np.where(initial > 0, initial, 1), 1.0)
+    """Algorithm 1 over the parts with a gradient on W; a part without one keeps its weight."""
+    w = np.array(w, np.float64)
+    on = norms > 0
+    scaled = w[on] * norms[on]
+    ratio = np.where(initial > 0, losses / np.where(initial > 0, initial, 1), 1.0)[on]
     target = scaled.mean() * (ratio / ratio.mean()) ** alpha
-    stepped = np.maximum(w - lr * np.sign(scaled - target) * norms, FLOOR)
-    return len(w) * stepped / stepped.sum()
+    stepped = np.maximum(w[on] - lr * np.sign(scaled - target) * norms[on], FLOOR)
+    w[on] = on.sum() * stepped / stepped.sum()
+    return w
 
 
 def test_two_steps_follow_the_algorithm():
@@ -37,10 +41,10 @@ def test_two_steps_follow_the_algorithm():
     np.testing.assert_allclose(weights(method, J, first), np.ones(3))  # the network follows w = 1 first
     w1 = reference_step(np.ones(3), norms, first, np.array([2.0, 1.0, 0.0]), 1.5, 0.1)
     np.testing.assert_allclose(method.loss_weights.numpy(), w1, rtol=1e-5)
-    # by hand: task 0 is above the mean norm (stepped down by lr·‖g₀‖), task 1 below (up), task 2 has no
-    # gradient on W (kept at 1); then renormalised to sum 3
-    stepped = np.array([1 - 0.1 * norms[0], 1 + 0.1 * norms[1], 1.0])
-    np.testing.assert_allclose(w1, 3 * stepped / stepped.sum(), rtol=1e-6)
+    # by hand: task 0 is above the mean norm of the two with a gradient on W (stepped down by lr·‖g₀‖), task 1
+    # below (up), both renormalised to sum 2; task 2 has no gradient on W: left out, kept at 1
+    stepped = np.array([1 - 0.1 * norms[0], 1 + 0.1 * norms[1]])
+    np.testing.assert_allclose(w1, [*(2 * stepped / stepped.sum()), 1.0], rtol=1e-6)
     np.testing.assert_allclose(weights(method, J, second), w1, rtol=1e-5)
     initial = np.array([2.0, 1.0, 0.5])  # a task's L(0) is its first positive loss
     np.testing.assert_allclose(method.initial_losses.numpy(), initial)
@@ -107,3 +111,23 @@ def test_outputs_that_share_no_layer_are_one_line_saying_what_to_do():
                                           r"for all outputs\) or use a weighting that reads the losses only \(dwa, "
                                           r"uncertainty, equal\)$"):
         GradNorm().attach(["task.a", "task.b"], network)
+
+
+def test_a_part_without_a_gradient_on_w_keeps_its_weight_and_does_not_floor_the_others():
+    """Counted in the mean, its G of 0 put every other part's G above the target: ``model=mlp
+    loss=activity`` (activity has no gradient on the output layer) ended task 0.001, activity 1.999."""
+    method = attached(GradNorm(alpha=1.5, lr=0.1), 2)
+    jacobian = np.array([[3.0, 1.0, 0.0], [0.0, 0.0, 0.0]])  # the task, and a term below W
+    for _ in range(50):
+        weights(method, jacobian, [1.0, 0.5])
+    np.testing.assert_allclose(method.loss_weights.numpy(), [1.0, 1.0])  # one balanced part: nothing to balance
+    assert method.warning([0.001, 1.999]) is None  # its tasks are t0, t1: no task loss to speak of
+
+
+def test_the_task_loss_floored_by_a_term_is_said_once_in_a_line():
+    method = GradNorm()
+    method.attach(["task", "hist_avg"], two_heads())
+    line = method.warning([0.001, 1.999])
+    assert line.startswith("weighting=gradnorm weighs the task loss 0.001 and hist_avg 2: GradNorm raises the part "
+                           "whose loss falls slowest relative to its first (hist_avg's)")
+    assert method.warning([0.9, 1.1]) is None
