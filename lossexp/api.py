@@ -374,7 +374,7 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
     from lossexp import CONF_DIR, project, quiet, session
     from lossexp.config import Selection, validate
     from lossexp.data.dataset import Dataset, as_dataset
-    from lossexp.losses.entries import entries_of
+    from lossexp.losses.entries import check_selected, entries_of
     from lossexp.overrides import rewrite_loss
     from lossexp.precheck import translate_errors
     from lossexp.registry import available, register_config_nodes
@@ -408,6 +408,7 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
         with translate_errors(argv):
             cfg = hydra_compose("config", overrides=argv)
     config = validate(cfg)
+    check_selected([name for name in names if name not in extra], cfg.get("loss"))
     _check_rate_setters(callbacks, config.optimizer.options.get("learning_rate"))
     resolved = OmegaConf.to_container(cfg, resolve=True)
     network = None if isinstance(model, str) else model

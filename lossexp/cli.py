@@ -168,7 +168,7 @@ def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
                           destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
         if hydra_args.multirun and len(jobs) > 1:  # a sweep: no job starts until every job's network builds
             check_builds(jobs)  # (an Optuna sweep's: at its search space's two ends)
-        if hydra_args.multirun and not hydra_args.cfg:
+        if not hydra_args.cfg:  # a single run's too: a misspelled objective.metric failed it after training
             from lossexp.sweeps.checks import check_objectives_recorded
 
             check_objectives_recorded(jobs[0].config)  # TensorFlow, only for objectives beyond val_loss/loss

@@ -31,6 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 from lossexp import CONF_DIR
 from lossexp.config import LossexpConfig, validate
 from lossexp.errors import ConfigError, unknown_name
+from lossexp.losses.entries import check_selected
 from lossexp.overrides import unreadable_override
 from lossexp.sweeps.checks import check_sweep
 from lossexp.tracking.reachability import check_tracking, check_writable_dir
@@ -207,6 +208,17 @@ def _in_job(error: ConfigError, job: Sequence[str]) -> ConfigError:
     return ConfigError(f"{error} (in sweep job: {' '.join(job)})")
 
 
+def _selected_components(job: Sequence[str]) -> List[str]:
+    """The components the job's own ``loss=[a,b]`` selects (none when it leaves ``loss`` to the config)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    chosen = [o for o in job if o.split("=", 1)[0].strip() == "loss"]
+    if not chosen:
+        return []
+    value = OverridesParser.create().parse_override(chosen[-1]).value()
+    return [str(name) for name in value] if isinstance(value, list) else [str(value)] if value else []
+
+
 class Job(NamedTuple):
     """A job's overrides and validated config, and where a line about it says the mistake is."""
 
@@ -264,6 +276,7 @@ def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[s
             try:
                 cfg = _compose(job, config_name)
                 config = validate(cfg)
+                check_selected(_selected_components(job), cfg.get("loss"))
                 if destinations:
                     _check_destinations(cfg, config, multirun, seen)
             except ConfigError as error:

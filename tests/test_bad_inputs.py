@@ -294,6 +294,12 @@ BAD_INPUTS: List[Bad] = [
     Bad("project-option-not-in-yaml", "misspelled key", train("model=mine", "data=regression", "model.units=4"),
         ("Unknown key model.units: valid keys are name; it is an option of model=mine that its YAML does not set: "
          "+model.units=4 sets it",), tensorflow=True, project=project(DENSE, MODEL_YAML)),
+    Bad("project-loss-yaml-without-its-entry", "misspelled key", train("model=mlp", "data=regression", "loss=mine"),
+        ("Invalid config file conf/loss/mine.yaml: it holds no entry 'mine' (write 'mine: {weight: …, …}' with its "
+         "options, or delete the file: its class's defaults then; lossexp components mine lists them)",),
+        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
+                        "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
+                        ("conf/loss/mine.yaml", "# the center loss: options to come\n"))),  # trained the task alone, exit 0
     Bad("project-term-not-scalar", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
         ("Invalid value for loss.mine: expected a term() that returns a scalar", "Mine.term at ", "mine.py:7)",
          "shape (8, 1)"), tensorflow=True,
@@ -454,6 +460,10 @@ BAD_INPUTS: List[Bad] = [
     Bad("optuna-second-objective-not-recorded", "objective the run never records",
         sweep(*OPTUNA, "objective.metrics=[val_loss,loss/activty]"),
         ("Invalid value for objective.metrics", "'loss/activty' is not recorded", "loss/activity, loss/hist_avg"),
+        tensorflow=True),
+    Bad("single-run-objective-not-recorded", "objective the run never records",  # failed the run after training
+        train("objective.metric=val_los"),
+        ("Invalid value for objective.metric: 'val_los' is not recorded by this run; valid choices are accuracy, loss",),
         tensorflow=True),
     Bad("optuna-pruning-several-objectives", "objective the run never records",
         sweep(*OPTUNA, "objective.metrics=[val_loss,loss/activity]", "hydra.sweeper.pruner=median"),

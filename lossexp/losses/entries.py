@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from lossexp import CONF_DIR, registry
 from lossexp.errors import ConfigError, invalid_value
@@ -177,6 +177,22 @@ def _defined_at(cls: type) -> str:
         return f" (__init__ at {inspect.getsourcefile(cls.__init__)}:{inspect.getsourcelines(cls.__init__)[1]})"
     except (TypeError, OSError):
         return ""
+
+
+def check_selected(names: Sequence[str], loss: Any) -> None:
+    """Every component ``loss=`` selects has its entry, a mapping, in the composed ``loss`` section: a
+    project's ``conf/loss/<name>.yaml`` that is empty, a comment, or holds another name, left the
+    component out of the run without a word (``loss=mine`` trained the task alone, exit 0), and one
+    holding ``mine:`` alone (null) trained its defaults and recorded ``loss.mine: None``. ``loss``: the
+    composed section (a ``DictConfig``, a mapping, or None)."""
+    loss = OmegaConf.to_container(loss) if isinstance(loss, DictConfig) else (loss or {})
+    for name in names:
+        if name in loss and isinstance(loss[name], Mapping):
+            continue
+        held = "holds only 'mine:', no options" if name in loss else f"holds no entry '{name}'"
+        raise ConfigError(f"Invalid config file {_yaml_named(name)}: it {held.replace('mine', name)} (write "
+                          f"'{name}: {{weight: …, …}}' with its options, or delete the file: its class's defaults "
+                          f"then; lossexp components {name} lists them)")
 
 
 def _yaml_named(kind: str) -> str:
