@@ -103,6 +103,8 @@ def build_optimizer(selection: Any) -> Any:
     options: Dict[str, Any] = check("optimizer", hinted(declared, OPTIMIZER_HINTS), selection.options)
     if isinstance(options.get("learning_rate"), Mapping):
         options["learning_rate"] = _schedule(options["learning_rate"])
+    elif isinstance(options.get("learning_rate"), int) and not isinstance(options["learning_rate"], bool):
+        options["learning_rate"] = float(options["learning_rate"])  # a number, as documented: Keras takes floats only
     try:
         return entry.resolve()(**options)
     except ConfigError:

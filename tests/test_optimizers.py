@@ -84,3 +84,10 @@ def test_a_projects_optimizer_that_raises_as_it_is_built_is_one_line_naming_its_
                                    "ValueError: lr too high")
     finally:
         registry._ENTRIES["optimizer"].pop("probe_picky", None)
+
+
+def test_a_whole_learning_rate_is_a_number_as_documented():
+    """``optimizer.learning_rate=1`` was Keras' "should be float … Received instead: learning_rate=1" (a sweep
+    ``optimizer.learning_rate=0.01,1`` failed at its second job, after the first had trained)."""
+    optimizer = build_optimizer(Selection("sgd", {"learning_rate": 1}))
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == 1.0
