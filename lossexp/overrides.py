@@ -8,6 +8,9 @@ linear schedule's ``steps`` into a sigmoid's options): ``loss.kl.weight={schedul
 where the key is not in the config yet — a part registered without a YAML, a notebook's, has no
 ``weight`` or ``learning_rate`` to delete, and ``~key`` failed with Hydra's "Could not delete from
 config"); the same for a learning-rate schedule, ``optimizer.learning_rate={schedule: cosine_decay, …}``.
+One output's entry of a per-output task option, ``task.loss_weights.reg=0.25`` (``task.loss``,
+``task.metrics``, ``task.class_weight`` alike), is set or added (``++``): under the option's null default
+Hydra called the output an unknown key, and a multi-task sweep (``-m task.loss_weights.reg=0.1,1``) failed.
 Anything else passes through untouched.
 """
 from __future__ import annotations
@@ -21,6 +24,8 @@ from lossexp.errors import ConfigError, invalid_value, unknown_name
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: keys whose value may be a whole mapping (a schedule) that replaces, not merges into, the configured one
 _MAPPING_KEY = re.compile(r"^(loss\.[A-Za-z_][A-Za-z0-9_]*\.weight|optimizer\.learning_rate)$")
+#: one output's (or class's) entry of a task option that is null until given per output: set or added
+_PER_OUTPUT_KEY = re.compile(r"^task\.(loss_weights|loss|metrics|class_weight)\.[^.=]+$")
 NONE = "none"
 #: the grammar's own words for where an override stopped being readable (ANTLR's), in order of preference
 _UNREADABLE = ((re.compile(r"^mismatched input '<EOF>' expecting"), lambda m: "it ends where a value is expected"),
@@ -99,6 +104,8 @@ def rewrite_override(override: str, known: Sequence[str]) -> List[str]:
     key, sep, value = override.partition("=")
     if sep and _MAPPING_KEY.match(key.strip()) and value.strip().startswith("{"):
         return [f"++{key.strip()}=null", f"++{key.strip()}={value}"]
+    if sep and _PER_OUTPUT_KEY.match(key.strip()):  # task.loss_weights.reg=0.25: "Unknown key" under the null default
+        return [f"++{key.strip()}={value}"]
     if key.strip() != "loss" or not sep or value.strip().startswith("["):
         return [override]
     if not value.strip():

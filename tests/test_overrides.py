@@ -16,6 +16,9 @@ KNOWN = ["activity", "coef", "hist_avg"]
     (["loss=[coef]"], ["loss=[coef]"]),
     (["loss.hist_avg.weight=0.1", "model=mlp"], ["loss.hist_avg.weight=0.1", "model=mlp"]),
     (["+loss.x=1"], ["+loss.x=1"]),
+    # one output's entry under a per-output option's null default: set or added (Hydra: "Unknown key")
+    (["task.loss_weights.reg=0.1,1"], ["++task.loss_weights.reg=0.1,1"]),
+    (["task.loss.depth=huber", "task.loss=huber"], ["++task.loss.depth=huber", "task.loss=huber"]),
 ])
 def test_rewrite(given, expected):
     assert rewrite_loss(given, KNOWN) == expected
