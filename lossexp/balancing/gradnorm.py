@@ -19,6 +19,13 @@ def weighted_layer(network: Any, name: Optional[str], heads: Sequence[str] = ())
     is computed through count: a head's own layer gives the other heads no gradient to balance."""
     weighted = [layer.name for layer in network.layers if layer.trainable_weights]
     shared = shared_by(network, heads) if len(heads) > 1 else None
+    if len(heads) > 1 and shared is None and name is None:
+        # a subclassed network's layers come in the order its attributes were set: its last one was a head's
+        # own (one head then floored to 0.001, silently)
+        raise ConfigError(f"Invalid value for weighting.layer: null for {type(network).__name__} {network.name!r}, "
+                          f"whose graph lossexp cannot read (a subclassed model), so the last layer every split output "
+                          f"({', '.join(heads)}) is computed through is unknown: name GradNorm's shared W, one of "
+                          f"{', '.join(weighted)}")
     if shared is not None:
         trunk = [layer for layer in weighted if layer in shared]
         if not trunk:

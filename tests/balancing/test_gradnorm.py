@@ -131,3 +131,31 @@ def test_the_task_loss_floored_by_a_term_is_said_once_in_a_line():
     assert line.startswith("weighting=gradnorm weighs the task loss 0.001 and hist_avg 2: GradNorm raises the part "
                            "whose loss falls slowest relative to its first (hist_avg's)")
     assert method.warning([0.9, 1.1]) is None
+
+
+def test_a_subclassed_network_of_split_heads_must_name_the_shared_layer():
+    """Its graph unread, the default W was its last layer with weights — in attribute order a head's own
+    (``reg_head``): the other head had no gradient there and GradNorm floored the regression head."""
+    import keras
+
+    class TwoHeads(keras.Model):
+        def __init__(self):
+            super().__init__(name="two_heads_subclassed")
+            self.trunk = keras.layers.Dense(6, activation="tanh", name="trunk")
+            self.cls_head = keras.layers.Dense(3, name="cls_head")
+            self.reg_head = keras.layers.Dense(1, name="reg_head")
+
+        def call(self, x):
+            shared = self.trunk(x)
+            return {"cls": self.cls_head(shared), "reg": self.reg_head(shared)}
+
+    network = TwoHeads()
+    network(np.zeros((2, 4), "float32"))
+    with pytest.raises(ConfigError, match=r"^Invalid value for weighting.layer: null for TwoHeads 'two_heads_subclassed', "
+                                          r"whose graph lossexp cannot read \(a subclassed model\), so the last layer "
+                                          r"every split output \(cls, reg\) is computed through is unknown: name "
+                                          r"GradNorm's shared W, one of trunk, cls_head, reg_head$"):
+        GradNorm().attach(["task.cls", "task.reg"], network)
+    named = GradNorm(layer="trunk")
+    named.attach(["task.cls", "task.reg"], network)
+    assert named.gradient_layers() == ["trunk"]
