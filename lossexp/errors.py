@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 EXIT_BAD_INPUT = 2
 
@@ -37,15 +37,22 @@ def unknown_name(what: str, got: Any, valid: Iterable[str]) -> ConfigError:
 class NonFiniteLoss(RuntimeError):
     """Training produced a NaN or infinite loss; the message names the key and the step."""
 
-    def __init__(self, key: str, value: float, step: int, first: Optional[int] = None) -> None:
+    def __init__(self, key: str, value: float, step: int, first: Optional[int] = None,
+                 together: Sequence[str] = ()) -> None:
         since = f" (first at step {first})" if first is not None and first != step else ""
-        super().__init__(f"{key} is {value} at step {step}{since}; training stopped")
-        self.key, self.value, self.step, self.first = key, value, step, first
+        # parts that went non-finite at the same steps as ``key``: a NaN gradient (the square root or a
+        # norm at 0, a log of 0) made the weights NaN, and every part after them; their values cannot tell
+        # whose gradient it was, and the first named (loss/task) sent the user to their data
+        at_once = (f" — {', '.join(together)} too, from the same step: the weights went non-finite, from a NaN or "
+                   f"infinite gradient the step before (a square root or norm at 0, a log of 0 — in the task loss or "
+                   f"a component's term); the values cannot tell whose") if together else ""
+        super().__init__(f"{key} is {value} at step {step}{since}{at_once}; training stopped")
+        self.key, self.value, self.step, self.first, self.together = key, value, step, first, tuple(together)
 
     def __reduce__(self) -> Any:
         """Rebuild from the same arguments: a sweep job's exception travels back to the launching
         process pickled (joblib, submitit), and must not break the worker pool there."""
-        return type(self), (self.key, self.value, self.step, self.first)
+        return type(self), (self.key, self.value, self.step, self.first, self.together)
 
 
 class Terminated(BaseException):

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, Dict, Optional
 
@@ -89,16 +90,26 @@ class NonFiniteGuard(IntervalCallback):
         names = [c.name for c in getattr(self.model, "components", [])]
         breakdown = getattr(self.model, "breakdown", None)
         trained = self.trained  # at an epoch's end, the training steps' (validation has reset the breakdown since)
-        steps = (lambda: trained.steps) if trained is not None else (
+        counted = (lambda: trained.steps) if trained is not None else (
             breakdown.nonfinite_steps if hasattr(breakdown, "nonfinite_steps") else None)
+        steps = functools.lru_cache(maxsize=None)(counted) if counted is not None else None  # one read at most
         key = first_non_finite(logs, names, steps)
         if key is None:
             return
         value = float(logs[key])
-        if trained is not None:
-            first = trained.first.get(key)
-        else:
-            first = breakdown.first_nonfinite_step(key) if hasattr(breakdown, "first_nonfinite_step") else None
+
+        def first_step(part: str) -> Optional[int]:
+            if trained is not None:
+                return trained.first.get(part)
+            return breakdown.first_nonfinite_step(part) if hasattr(breakdown, "first_nonfinite_step") else None
+
+        first = first_step(key)
+        family = "val_loss/" if key.startswith("val_") else "loss/"
+        others = [k for k in logs if k.startswith(family) and k != key and _is_scalar(logs[k])
+                  and not math.isfinite(float(logs[k]))]
+        counts = steps() if others and steps is not None else {}
+        # parts that went at the very steps ``key`` did: which one's gradient made the weights NaN is not told
+        together = [k for k in others if counts and counts.get(k) == counts.get(key) and first_step(k) == first]
         tags = {"nonfinite": key, "nonfinite.step": self.step, "nonfinite.value": value}
         self.sink.set_tags({**tags, **({"nonfinite.first_step": first} if first is not None else {})})
-        raise NonFiniteLoss(key, value, self.step, first)
+        raise NonFiniteLoss(key, value, self.step, first, together)

@@ -156,3 +156,29 @@ def test_a_term_non_finite_in_an_epoch_shorter_than_the_logging_interval_keeps_i
                                        validation_split=0.2)
     assert (stopped.key, stopped.step, stopped.first) == ("loss/nan_from_6", 8, 6)
     assert str(stopped) == "loss/nan_from_6 is nan at step 8 (first at step 6); training stopped"
+
+
+def test_parts_that_went_non_finite_at_the_same_steps_are_named_together():
+    """A component's term finite but its gradient NaN (‖W − W₀‖ at W = W₀: the square root's gradient at 0)
+    made the weights NaN, then every part from the next step: the line blamed loss/task, the first in order."""
+    from types import SimpleNamespace
+
+    from lossexp.errors import NonFiniteLoss
+    from lossexp.tracking.callback import MetricSink
+    from lossexp.tracking.guard import NonFiniteGuard
+
+    counts = {"loss/task": 9, "loss/anchor": 9}
+    guard = NonFiniteGuard(MetricSink(None, None), 10)
+    guard.set_model(SimpleNamespace(components=[SimpleNamespace(name="anchor")], breakdown=SimpleNamespace(
+        nonfinite_steps=lambda: counts, first_nonfinite_step=lambda key: 2)))
+    with pytest.raises(NonFiniteLoss) as stopped:
+        guard.check({"loss": math.nan, "loss/task": math.nan, "loss/anchor": math.nan})
+    assert stopped.value.together == ("loss/anchor",)
+    assert str(stopped.value) == (
+        "loss/task is nan at step 0 (first at step 2) — loss/anchor too, from the same step: the weights went "
+        "non-finite, from a NaN or infinite gradient the step before (a square root or norm at 0, a log of 0 — in "
+        "the task loss or a component's term); the values cannot tell whose; training stopped")
+    counts["loss/anchor"] = 3  # went later: the task loss's went first, and alone
+    with pytest.raises(NonFiniteLoss) as alone:
+        guard.check({"loss": math.nan, "loss/task": math.nan, "loss/anchor": math.nan})
+    assert alone.value.together == () and "too" not in str(alone.value)
