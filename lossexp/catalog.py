@@ -149,11 +149,28 @@ def _unregistered(name: str, path: Path, options: List[Tuple[str, str, str]]) ->
     if kind in set(registry.shipped("loss")) | set(registry.installed("loss")) | set(_project_registered("loss")):
         return ""
     where = path.relative_to(found.root)
+    unparsed = _unparsed_module(found)
+    if unparsed:  # its decorators cannot be read: "no module has @register_component" sent the user looking for one
+        return f"not read: {unparsed}, so loss={name} fails until it does"
     if kind != name:
         return f"not selectable: kind: {kind} in {where} names no registered loss component"
     modules = ", ".join(found.modules) or "none listed in pyproject.toml"
     return (f'not registered: no module of the project has @lossexp.register_component("{name}") '
             f"(its modules: {modules}), so loss={name} fails")
+
+
+def _unparsed_module(found: project.Project) -> str:
+    """``myterms.py:87 does not parse (SyntaxError: …)`` for the first of the project's modules Python cannot
+    parse; empty when all parse."""
+    for module in found.modules:
+        source = _project_source(found, module)
+        try:
+            ast.parse(source.read_text(), filename=str(source))
+        except SyntaxError as error:
+            return f"{source.relative_to(found.root)}:{error.lineno} does not parse (SyntaxError: {error.msg})"
+        except (OSError, UnicodeDecodeError):
+            continue
+    return ""
 
 
 def _yaml_path(group: str, name: str) -> Optional[Path]:

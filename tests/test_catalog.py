@@ -91,3 +91,7 @@ def test_a_projects_loss_yaml_whose_component_nothing_registers_is_flagged_in_on
                   "mine, pkg), so loss=orphan fails",
         "typo": "! not selectable: kind: goood in conf/loss/typo.yaml names no registered loss component"}
     assert render("orphan").splitlines()[2].startswith("      ! not registered")  # and in its own entry
+    # a module that does not parse: its decorators cannot be read ("not registered" sent the user looking for one)
+    (tmp_path / "mine.py").write_text((tmp_path / "mine.py").read_text().replace('"""term = 0."""', "x = (1"))
+    assert render("good").splitlines()[2] == ("      ! not read: mine.py:6 does not parse (SyntaxError: '(' was never "
+                                              "closed), so loss=good fails until it does")
