@@ -350,5 +350,20 @@ def user_code_errors(while_doing: str) -> Iterator[None]:
         frame = frame or user_frame(exc)
         if frame is None:
             raise
+        hint = ""
+        if while_doing == "in training" and _validating(exc):  # fit's validation: a term given context.step None
+            while_doing = "in validation (fit's, after the epoch's training steps)"
+            hint = " (a component's context.step is None in validation)" if "None" in failure else ""
         raise ConfigError(f"Your code failed {while_doing} at {frame.filename}:{frame.lineno} (in {frame.name}): "
-                          f"{one_line(failure)}") from None
+                          f"{one_line(failure)}{hint}") from None
+
+
+def _validating(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised through a ``test_step`` (``fit`` validating at an epoch's end): Keras
+    filters its own frames out of the traceback, a model's ``test_step`` (lossexp's composed one) stays."""
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_name == "test_step":
+            return True
+        traceback = traceback.tb_next
+    return False

@@ -421,3 +421,37 @@ def test_a_saved_components_class_of_another_project_is_named_with_where_that_pr
     assert str(located(error, "/work/proj")).endswith(
         f"(the run was trained with the project /work/proj: run lossexp there, or set {ENV}=/work/proj)")
     assert located(ConfigError("Invalid value for MODEL: not a zip file"), "/work/proj").args[0].endswith("zip file")
+
+
+def test_a_term_failing_in_fits_validation_is_said_to_fail_in_validation(tmp_path, monkeypatch, restored_registry):
+    """A term dividing ``context.step`` (None in validation, as documented) was "Your code failed in
+    training", its run's training points already recorded: nothing said validation."""
+    import keras
+    import numpy as np
+
+    import lossexp
+    from lossexp.errors import ConfigError
+    from lossexp.project import user_code_errors
+
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = []\n')
+    (tmp_path / "warm.py").write_text("from keras import ops\n\n\ndef term(context):\n"
+                                      "    return ops.mean(context.y_pred) * (context.step / 100.0)\n")
+    monkeypatch.setenv("LOSSEXP_PROJECT", str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import warm
+
+    class Warm(lossexp.LossComponent):
+        def term(self, context):
+            return warm.term(context)
+
+    lossexp.register_component("warm")(Warm)
+    inputs = keras.Input((2,))
+    model = lossexp.compose(keras.Model(inputs, keras.layers.Dense(1)(inputs)), [Warm(name="warm")])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((8, 2), "float32")
+    with pytest.raises(ConfigError) as raised, user_code_errors("in training"):
+        model.fit(x, x[:, :1], validation_data=(x, x[:, :1]), epochs=1, verbose=0)
+    assert str(raised.value) == (
+        f"Your code failed in validation (fit's, after the epoch's training steps) at {tmp_path / 'warm.py'}:5 "
+        "(in term): TypeError: unsupported operand type(s) for /: 'NoneType' and 'float' (a component's "
+        "context.step is None in validation)")
