@@ -295,6 +295,10 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
                                 f"keras.ops.mean; {where})", f"a tensor of shape {np.shape(term)}")
         if not np.isfinite(term):
             raise invalid_value(f"loss.{component.name}", f"a finite term on the first examples ({where})", float(term))
+        if isinstance(tensor, (int, float, np.number)):  # not computed from anything: as an int tensor, it trains nothing
+            print(f"lossexp: warning: loss.{component.name}'s term() returns the number {float(term):g}, not a tensor "
+                  f"computed from the network ({where}): a constant, it adds to the loss and moves no weight",
+                  file=sys.stderr)
         if component in tapped and not distributed and all(
                 g is None for g in tape.gradient(tensor, model.network.trainable_variables)):
             print(f"lossexp: warning: loss.{component.name} reads layer(s) {', '.join(component.named_layers())}, "

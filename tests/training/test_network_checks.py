@@ -330,3 +330,25 @@ def test_jit_compile_true_that_keras_cannot_honour_is_one_warning_naming_the_lay
     lossexp.fit(text_network(), (texts, np.arange(16) % 2),
                 trainer={"epochs": 1, "verbose": 0, "jit_compile": True}, tracking={"plots": False, "log_model": False})
     assert capsys.readouterr().err.count("trainer.jit_compile=true is not in effect") == 1
+
+
+def test_a_term_that_is_a_python_number_is_warned_of_as_a_constant(capsys, restored_registry):
+    """An integer tensor is refused (no gradient: it trains nothing); a Python float, as constant, trained
+    silently (``loss 2.199 = task 2.149 + float_term 0.05``)."""
+    import keras
+
+    import lossexp
+    from lossexp.training.network_checks import check_terms
+
+    @lossexp.register_component("a_number")
+    class ANumber(lossexp.LossComponent):
+        def term(self, context):
+            return 0.5
+
+    inputs = keras.Input((2,))
+    model = lossexp.compose(keras.Model(inputs, keras.layers.Dense(1)(inputs)), [ANumber(name="a_number")])
+    check_terms(model, np.ones((4, 2), "float32"), np.zeros((4, 1), "float32"))
+    err = capsys.readouterr().err
+    assert err.startswith("lossexp: warning: loss.a_number's term() returns the number 0.5, not a tensor computed "
+                          "from the network (ANumber.term at ") and err.endswith(
+        "): a constant, it adds to the loss and moves no weight\n")
