@@ -194,6 +194,12 @@ def load() -> None:
             raise
         except Exception as exc:  # the user's code: one line, where it broke
             _loaded.discard(found.root)
+            if isinstance(exc, ModuleNotFoundError) and exc.name is not None and \
+                    (module == exc.name or module.startswith(f"{exc.name}.")):
+                # the listed module itself is missing: Python's importer is no place in the user's code
+                path = module.replace(".", "/")
+                raise ConfigError(f"Invalid project module {module!r} ({found.root / 'pyproject.toml'}, [tool.lossexp] "
+                                  f"modules): no {path}.py nor {path}/__init__.py in {found.root}") from None
             raise ConfigError(f"Invalid project module {module!r} ({where_it_broke(exc, found.root)}): "
                               f"{type(exc).__name__}: {exc}") from None
 

@@ -264,6 +264,10 @@ BAD_INPUTS: List[Bad] = [
     Bad("project-syntax-error", "error in the user's code", train("model=mlp", "data=regression"),
         ("Invalid project module 'mine'", "mine.py:5", "SyntaxError"), tensorflow=True,
         project=project("def broken(:\n")),
+    Bad("project-module-missing", "error in the user's code", train("model=mlp", "data=regression"),  # was at
+        ("Invalid project module 'mytermz' ({tmp}/pyproject.toml, [tool.lossexp] modules): no mytermz.py nor "  # importlib's
+         "mytermz/__init__.py in {tmp}",),
+        project=(("pyproject.toml", '[tool.lossexp]\nmodules = ["mytermz"]\n'),)),
     Bad("project-builder-raises", "error in the user's code", train("model=mine", "data=regression"),
         ("Invalid model 'mine': building it failed at", "mine.py:7", "ValueError: no good"), tensorflow=True,
         project=project("@lossexp.register_model('mine')\ndef mine(data):\n    raise ValueError('no good')\n",
