@@ -114,6 +114,12 @@ def missing_class(message: str) -> Optional[str]:
         return None
     registered = _registered_name(message[missing.end():]) or missing.group(1)
     package = registered.split(">")[0] if ">" in registered else None
+    module = _saved_module(message[missing.end():])
+    if package == "lossexp" and module is not None and module.split(".")[0] != "lossexp":  # a project's part
+        return (f"its class {registered} is registered by no module loaded now: the code that registered "
+                f"'{registered.split('>', 1)[1]}' (your project's, or a package's) is gone or not listed — restore it, "
+                f"or list its module in [tool.lossexp] modules of the project's pyproject.toml (Could not locate "
+                f"class '{missing.group(1)}')")
     if package == "lossexp":
         return (f"its class {registered} is none this lossexp registers: saved by another version of lossexp? "
                 f"(Could not locate class '{missing.group(1)}')")
@@ -123,9 +129,8 @@ def missing_class(message: str) -> Optional[str]:
     return f"its class {advice([missing.group(1)])}"
 
 
-def _registered_name(rest: str) -> Optional[str]:
-    """The ``registered_name`` of the object config Keras prints after "Full object config: " (None if
-    it prints none or it cannot be read)."""
+def _saved_config(rest: str) -> Optional[dict]:
+    """The object config Keras prints after "Full object config: " (None if it prints none or it cannot be read)."""
     shown = rest.split("Full object config: ", 1)
     if len(shown) < 2:
         return None
@@ -133,5 +138,16 @@ def _registered_name(rest: str) -> Optional[str]:
         config = ast.literal_eval(shown[1].strip())
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
-    name = config.get("registered_name") if isinstance(config, dict) else None
+    return config if isinstance(config, dict) else None
+
+
+def _registered_name(rest: str) -> Optional[str]:
+    """The saved object's ``registered_name`` (None if Keras printed none)."""
+    name = (_saved_config(rest) or {}).get("registered_name")
     return name if isinstance(name, str) else None
+
+
+def _saved_module(rest: str) -> Optional[str]:
+    """The Python module the saved object's class was in (``myterms``; ``lossexp.losses.hist_avg``), or None."""
+    module = (_saved_config(rest) or {}).get("module")
+    return module if isinstance(module, str) else None

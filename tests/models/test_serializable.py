@@ -129,15 +129,20 @@ def test_the_warning_is_one_line_naming_the_class(capsys) -> None:
 
 
 def test_a_class_saved_under_a_package_is_named_as_the_file_names_it() -> None:
-    def keras_message(registered: str) -> str:  # as Keras 3.13 words it, the object's config last
+    def keras_message(registered: str, module: str = "elsewhere") -> str:  # as Keras 3.13 words it, the config last
         return ("Could not locate class 'Unlisted'. Make sure custom classes are decorated with "
-                "`@keras.saving.register_keras_serializable()`. Full object config: {'module': 'elsewhere', "
+                f"`@keras.saving.register_keras_serializable()`. Full object config: {{'module': '{module}', "
                 "'class_name': 'Unlisted', 'config': {'dtype': {'registered_name': None}}, "
                 f"'registered_name': '{registered}'}}")
 
     assert missing_class(keras_message("elsewhere>Unlisted")) == (
         "its class elsewhere>Unlisted is not registered: list the module that registers it in [tool.lossexp] "
         "modules of the project's pyproject.toml")
-    assert missing_class(keras_message("lossexp>historical_average")).startswith(
+    assert missing_class(keras_message("lossexp>historical_average", "lossexp.losses.hist_avg")).startswith(
         "its class lossexp>historical_average is none this lossexp registers: saved by another version of lossexp?")
+    # a project's component (registered under lossexp> too), its code since dropped: no version of lossexp's to blame
+    assert missing_class(keras_message("lossexp>cospair", "myterms")) == (
+        "its class lossexp>cospair is registered by no module loaded now: the code that registered 'cospair' (your "
+        "project's, or a package's) is gone or not listed — restore it, or list its module in [tool.lossexp] modules "
+        "of the project's pyproject.toml (Could not locate class 'Unlisted')")
     assert missing_class("Unknown layer") is None
