@@ -304,6 +304,14 @@ BAD_INPUTS: List[Bad] = [
         project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
                         "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
                         ("conf/loss/mine.yaml", "# the center loss: options to come\n"))),  # trained the task alone, exit 0
+    Bad("project-loss-yaml-key-the-class-lacks", "misspelled key", train("model=mlp", "data=regression", "loss=mine"),
+        ("Unknown key loss.mine.alpah (set in conf/loss/mine.yaml:3): valid keys are alpha, weight, kind",),
+        tensorflow=True,  # named no file: the user never typed the key
+        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
+                        "    def __init__(self, weight=0.1, alpha: float = 0.5, **kwargs):\n"
+                        "        super().__init__(weight=weight, **kwargs)\n\n"
+                        "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
+                        ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  alpah: 0.3\n"))),
     Bad("project-term-not-scalar", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
         ("Invalid value for loss.mine: expected a term() that returns a scalar", "Mine.term at ", "mine.py:7)",
          "shape (8, 1)"), tensorflow=True,

@@ -116,8 +116,9 @@ def build_components(loss_cfg: Mapping[str, Any], extra_keys: Iterable[str] = ()
         cls = entry.resolve()
         valid = cls.option_names()
         for option in options:
-            if option not in valid:
-                raise ConfigError(f"Unknown key loss.{key}.{option}: valid keys are {', '.join(valid + [KIND_KEY])}")
+            if option not in valid:  # the YAML's own key, perhaps (its file and line, which the user never typed)
+                raise ConfigError(f"Unknown key loss.{key}.{option}{set_in_yaml(key, option)}: valid keys are "
+                                  f"{', '.join(valid + [KIND_KEY])}")
         hints = schema(cls, skip=("name", "weight"))  # a weight is a number, a schedule or trainable: parse_weight's
         options = {option: conform(f"loss.{key}.{option}", value, hints[option].hint) if option in hints else value
                    for option, value in options.items()}
