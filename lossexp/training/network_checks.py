@@ -9,8 +9,9 @@ is told what replaces them.
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -240,6 +241,19 @@ def first_beyond(data: Any, width: int) -> str:
     where = tuple(int(i) for i in beyond[0])
     position = f" at position {where[1:] if len(where) > 2 else where[1]}" if len(where) > 1 else ""
     return f"; {data.example_name(where[0])} has label {int(labels[where])}{position} (outputs 0 … {width - 1})"
+
+
+#: what TensorFlow takes as a name scope: Keras names each output's loss and metrics ``<output>_loss`` in one
+_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
+
+
+def check_output_names(model_name: str, names: Sequence[str]) -> None:
+    """Every output's name can name a TensorFlow scope: ``{"depth est": …}`` failed the first step in
+    Keras' ``fit`` (lossexp's run recorded FAILED, a traceback) with "'depth est_loss' is not a valid scope name"."""
+    for output in names:
+        if not _SCOPE_NAME.match(str(output)):
+            raise invalid_value("model", f"outputs named with letters, digits and _ . - / only (model={model_name}: "
+                                f"Keras names each output's loss '<output>_loss', a TensorFlow name scope)", output)
 
 
 def check_terms(model: Any, x: Any, y: Any) -> None:

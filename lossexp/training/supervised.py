@@ -23,8 +23,9 @@ from lossexp.errors import invalid_value
 from lossexp.models.outputs import output_names
 from lossexp.registry import register_trainer
 from lossexp.training.devices import computes_in
-from lossexp.training.network_checks import CHECKED_EXAMPLES, as_arrays, check_outputs, check_terms, \
-    ensure_network, forward, keras_xla_warning_silenced, refuse_own_step, replaced_compile, xla_not_in_effect
+from lossexp.training.network_checks import CHECKED_EXAMPLES, as_arrays, check_output_names, check_outputs, \
+    check_terms, ensure_network, forward, keras_xla_warning_silenced, refuse_own_step, replaced_compile, \
+    xla_not_in_effect
 from lossexp.training.class_weights import BALANCED
 from lossexp.training.trainer import Trainer
 
@@ -159,6 +160,7 @@ class SupervisedTrainer(Trainer):
         y_pred = forward(network, x, data, name)
         other_losses = bool(unowned_losses(network, components))  # an add_loss in a call shows after a pass
         names = output_names(network)
+        check_output_names(name, names)
         y_pred = as_arrays(network, y_pred)
         check_outputs(name, data, y, y_pred)
         if config.task.class_weight is not None:  # the padding a network masks is not counted as a class

@@ -352,3 +352,15 @@ def test_a_term_that_is_a_python_number_is_warned_of_as_a_constant(capsys, resto
     assert err.startswith("lossexp: warning: loss.a_number's term() returns the number 0.5, not a tensor computed "
                           "from the network (ANumber.term at ") and err.endswith(
         "): a constant, it adds to the loss and moves no weight\n")
+
+
+def test_an_output_name_tensorflow_cannot_scope_is_one_line_before_the_run():
+    """``{"depth est": …}``: Keras names its loss "depth est_loss", and the first step failed with TensorFlow's
+    "is not a valid scope name" in a traceback, the run recorded FAILED."""
+    from lossexp.errors import ConfigError
+    from lossexp.training.network_checks import check_output_names
+
+    check_output_names("mine", ["cls", "depth/est", "a.b-c"])
+    with pytest.raises(ConfigError, match=r"^Invalid value for model: expected outputs named with letters, digits "
+                                          r"and _ \. - / only \(model=mine: .+\), got 'depth est'$"):
+        check_output_names("mine", ["cls", "depth est"])
