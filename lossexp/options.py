@@ -91,6 +91,8 @@ def describe(hint: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin is typing.Union:
         return " or ".join("null" if a is type(None) else describe(a) for a in args)
+    if origin is tuple and args and args[-1] is not Ellipsis:  # Tuple[int, int]: so many, each its own
+        return f"a list of {len(args)}: [{', '.join(describe(a) for a in args)}]"
     if origin in (list, tuple, collections.abc.Sequence):
         return f"list[{describe(args[0])}]" if args else "a list"
     if origin in (dict, collections.abc.Mapping):
@@ -147,6 +149,10 @@ def _conform(value: Any, hint: Any) -> Any:
         raise _Mismatch
     if value is None:
         raise _Mismatch
+    if origin is tuple and args and args[-1] is not Ellipsis:  # its length is part of it ([1, 2, 3] passed for two)
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != len(args):
+            raise _Mismatch
+        return [_conform(v, item) for v, item in zip(value, args)]
     if origin in (list, tuple, collections.abc.Sequence) or hint in (list, tuple):
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             raise _Mismatch

@@ -1,7 +1,7 @@
 """Options read from a signature and checked against its hints, one line per mistake."""
 from __future__ import annotations
 
-from typing import Annotated, List, Literal, Optional, Sequence, Union
+from typing import Annotated, List, Literal, Optional, Sequence, Tuple, Union
 
 import pytest
 
@@ -69,3 +69,16 @@ def test_an_option_whose_default_is_none_takes_none_whatever_its_hint():
         check("optimizer", options, {"rate": -1})
     with pytest.raises(ConfigError, match=r"^Invalid value for optimizer.units: expected int, got None$"):
         check("optimizer", options, {"units": None})
+
+
+def test_a_tuple_of_fixed_length_takes_that_many_each_of_its_own_type():
+    """``Tuple[int, int]`` took [1, 2, 3] and [1] alike, and named a wrong element ``list[int]``."""
+    def sized(kernel: Tuple[int, int] = (3, 3), pair: Tuple[str, float] = ("a", 1.0), many: Tuple[int, ...] = ()):
+        return None
+
+    options = schema(sized)
+    assert check("model", options, {"kernel": [5, 7], "pair": ["b", 2], "many": [1, 2, 3]}) == {
+        "kernel": [5, 7], "pair": ["b", 2.0], "many": [1, 2, 3]}
+    for wrong in ([1, 2, 3], [1], [1, "x"]):
+        with pytest.raises(ConfigError, match=r"^Invalid value for model.kernel: expected a list of 2: \[int, int\], "):
+            check("model", options, {"kernel": wrong})
