@@ -200,6 +200,10 @@ def main(args: Sequence[str]) -> int:
         raise ConfigError(f"Invalid value for {MODEL_KEY}: expected a .keras file, model directory or URI first "
                           f"({USAGE}), got {args[0]!r}")
     model_path, overrides = args[0], list(args[1:])
+    flags = [arg for arg in overrides if arg.startswith("-")]
+    if flags:  # read as an override, "--uri" was "a quote is not closed"
+        raise ConfigError(f"Unknown option {flags[0]} for lossexp evaluate: it takes {MODEL_KEY}, then overrides "
+                          f"({USAGE}; the store is tracking.uri=URI)")
     results = evaluate(model_path, overrides)
     width = max(len(name) for name in results)
     for name, value in results.items():

@@ -533,6 +533,9 @@ BAD_INPUTS: List[Bad] = [
         ("ablate", "loss=hist_avg+activity", "--retry-failed"),
         ("--retry-failed runs an ablation's failed jobs again as it continues", "give it with --resume PARENT_ID")),
     # --- lossexp evaluate MODEL.keras -----------------------------------------------------------
+    Bad("evaluate-flag-not-an-override", "corrupt/old .keras", ("evaluate", "nope.keras", "--uri", "x"),
+        ("Unknown option --uri for lossexp evaluate: it takes MODEL, then overrides (lossexp evaluate MODEL "
+         "[overrides]; the store is tracking.uri=URI)",)),  # was "Invalid override '--uri': a quote is not closed"
     Bad("evaluate-missing-file", "corrupt/old .keras", ("evaluate", "nope.keras"),
         ("Invalid value for MODEL", "'nope.keras'", "a .keras file saved by lossexp train", "no such file")),
     Bad("evaluate-corrupt-file", "corrupt/old .keras", ("evaluate", "corrupt.keras"),
