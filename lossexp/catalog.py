@@ -202,7 +202,27 @@ def describe(kind: Optional[str], group: str, name: str) -> Part:
     if kind == "loss" and path is not None:  # a component's YAML nests its options under its name
         part.options = [o for o in options if o[0] != name]
         part.problem = _unregistered(name, path, options)
+    if path is not None:
+        part.problem = _unparsed_yaml(path, group, name) or part.problem
     return part
+
+
+def _unparsed_yaml(path: Path, group: str, name: str) -> str:
+    """``not read: conf/loss/x.yaml, line 4: …`` when the YAML does not parse (its options, read line by line,
+    were listed as if it did, and ``lossexp train`` then refused it); empty when it parses."""
+    import yaml
+
+    try:
+        yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        return f"not read: {shown}{line}: {problem}, so {group}={name} fails until it parses"
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return ""
 
 
 def _project_registered(kind: str) -> List[str]:

@@ -91,6 +91,11 @@ def test_a_projects_loss_yaml_whose_component_nothing_registers_is_flagged_in_on
                   "mine, pkg), so loss=orphan fails",
         "typo": "! not selectable: kind: goood in conf/loss/typo.yaml names no registered loss component"}
     assert render("orphan").splitlines()[2].startswith("      ! not registered")  # and in its own entry
+    # a YAML that does not parse: its options, read line by line, were listed as if it did
+    (loss / "packaged.yaml").write_text("packaged:\n  weight: [0.1\n")
+    monkeypatch.chdir(tmp_path)
+    assert render("packaged").splitlines()[2] == ("      ! not read: conf/loss/packaged.yaml, line 3: expected ',' or "
+                                                  "']', but got '<stream end>', so loss=packaged fails until it parses")
     # a module that does not parse: its decorators cannot be read ("not registered" sent the user looking for one)
     (tmp_path / "mine.py").write_text((tmp_path / "mine.py").read_text().replace('"""term = 0."""', "x = (1"))
     assert render("good").splitlines()[2] == ("      ! not read: mine.py:6 does not parse (SyntaxError: '(' was never "
