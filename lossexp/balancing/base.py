@@ -120,9 +120,12 @@ class WeightingMethod:
     def check_gradient_layers(self, network: Any) -> None:
         """The layers :meth:`gradient_layers` names (a method of the user's own) are layers of ``network``
         with trainable weights: else one line now, before the run, not Keras' error as the step is traced."""
+        from lossexp.losses.layer_paths import find_layer
+
         layers = self.gradient_layers() if self.reads == GRADIENTS else None
         weighted = [layer.name for layer in network.layers if layer.trainable_weights]
-        unknown = [name for name in layers or [] if name not in weighted]
+        unknown = [name for name in layers or []  # a path into a nested model (backbone/trunk_2) too
+                   if not getattr(find_layer(network, name), "trainable_weights", None)]
         if unknown:
             raise ConfigError(f"Invalid value for weighting: expected {self.name}'s gradient_layers() to name layers of "
                               f"the model with trainable weights ({', '.join(weighted)}), got {unknown[0]!r}")

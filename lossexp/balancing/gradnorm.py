@@ -6,6 +6,7 @@ from typing import Any, List, Optional, Sequence
 from lossexp.balancing.base import GRADIENTS, Signals, WeightingMethod
 from lossexp.balancing.heads import shared_by, split_outputs
 from lossexp.errors import ConfigError, invalid_value
+from lossexp.losses.layer_paths import find_layer
 from lossexp.options import NonNegativeFloat, PositiveFloat
 from lossexp.registry import register_weighting
 
@@ -34,18 +35,19 @@ def weighted_layer(network: Any, name: Optional[str], heads: Sequence[str] = ())
                               f"weights (GradNorm's W, the last shared layer), got none shared by the split outputs "
                               f"{', '.join(heads)}: set task.split_outputs=false (one part for all outputs) or use a "
                               f"weighting that reads the losses only (dwa, uncertainty, equal)")
-        if name is None or name in trunk:
+        # a path into a nested model (backbone/trunk_2) is shared when the nested model is
+        if name is None or name.partition("/")[0] in trunk:
             return name or trunk[-1]
-        if name in weighted:
+        if name.partition("/")[0] in weighted:
             raise invalid_value("weighting.layer", f"a layer every split output ({', '.join(heads)}) is computed "
                                 f"through, GradNorm's shared W: {', '.join(trunk)}", name)
     if name is None:
         if not weighted:
             raise ConfigError("Invalid value for weighting.layer: the network has no layer with trainable weights")
         return weighted[-1]
-    if name not in weighted:
+    if not getattr(find_layer(network, name), "trainable_weights", None):
         raise ConfigError(f"Invalid value for weighting.layer: layer {name!r} is not a layer of the model with "
-                          f"trainable weights; those are {', '.join(weighted)}")
+                          f"trainable weights; those are {', '.join(weighted)} (or a path into one: backbone/dense)")
     return name
 
 
@@ -68,7 +70,8 @@ class GradNorm(WeightingMethod):
     activity 1.999). Logged: ``weight/gradnorm/<task>``.
 
     Options: ``alpha`` (the asymmetry α ≥ 0; the paper's 1.5 for NYUv2); ``lr`` (the weights' learning
-    rate, plain gradient descent); ``layer`` (the shared layer W; null: the network's last layer with
+    rate, plain gradient descent); ``layer`` (the shared layer W, or a path into a nested model,
+    ``backbone/trunk_2``; null: the network's last layer with
     trainable weights, as the paper's "last shared layer"; with ``task.split_outputs``, the last layer every
     split output is computed through — a head's own layer would give the other heads no gradient).
     """

@@ -36,6 +36,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import keras
 
 from lossexp.balancing.base import GRADIENTS, Signals, WeightingMethod
+from lossexp.losses.layer_paths import find_layer
 from lossexp.training import task_gradients
 from lossexp.training.devices import all_replicas, replicas
 
@@ -114,7 +115,7 @@ class _Layout:
         network = update.network
         layers = update.method.gradient_layers()
         self.method_scope = None if layers is None else [
-            position[id(v)] for name in layers for v in network.get_layer(name).trainable_weights]
+            position[id(v)] for name in layers for v in find_layer(network, name).trainable_weights]
         self.method_variables = [self.tasks_variables[i] for i in (self.method_scope or [])]
         self.network_scope = [position[id(v)] for v in network.trainable_weights if id(v) in position]
 

@@ -55,7 +55,8 @@ def test_two_steps_follow_the_algorithm():
 
 def test_the_layer_must_have_trainable_weights():
     with pytest.raises(ConfigError, match=r"^Invalid value for weighting.layer: layer 'inputs' is not a layer of the "
-                                          r"model with trainable weights; those are hidden_1, hidden_2, output$"):
+                                          r"model with trainable weights; those are hidden_1, hidden_2, output "
+                                          r"\(or a path into one: backbone/dense\)$"):
         attached(GradNorm(layer="inputs"), 2)
     assert attached(GradNorm(layer="hidden_1"), 2).gradient_layers() == ["hidden_1"]
 
@@ -159,3 +160,24 @@ def test_a_subclassed_network_of_split_heads_must_name_the_shared_layer():
     named = GradNorm(layer="trunk")
     named.attach(["task.cls", "task.reg"], network)
     assert named.gradient_layers() == ["trunk"]
+
+
+def test_the_shared_layer_may_be_a_layer_inside_a_nested_backbone():
+    """``weighting.layer=backbone/trunk_2`` was refused (the network's own layers only), so W could be the whole
+    backbone's weights but not its last layer, as Chen et al.'s last shared layer; loss components took the path."""
+    import keras
+
+    inputs = keras.Input((4,))
+    backbone = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6, name="trunk_1"),
+                                 keras.layers.Dense(6, name="trunk_2")], name="backbone")
+    shared = backbone(inputs)
+    network = keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(shared),
+                                   "b": keras.layers.Dense(2, name="b")(shared)})
+    method = GradNorm(layer="backbone/trunk_2")
+    method.attach(["task.a", "task.b"], network)
+    assert method.gradient_layers() == ["backbone/trunk_2"]
+    with pytest.raises(ConfigError, match=r"^Invalid value for weighting.layer: expected a layer every split output "
+                                          r"\(a, b\) is computed through, GradNorm's shared W: backbone, got 'a'$"):
+        GradNorm(layer="a").attach(["task.a", "task.b"], network)
+    with pytest.raises(ConfigError, match=r"^Invalid value for weighting.layer: layer 'backbone/nope' is not"):
+        GradNorm(layer="backbone/nope").attach(["task", "hist_avg"], network)
