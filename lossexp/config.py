@@ -244,7 +244,16 @@ def selection(kind: str, node: Any, cfg: Any = None) -> Selection:
     if missing:
         raise ConfigError(f"Missing value for {kind}.{missing[0]}: {kind}={name} requires it "
                           f"(e.g. {kind}.{missing[0]}=...)")
-    return Selection(name, check(kind, options, given))
+    try:
+        return Selection(name, check(kind, options, given))
+    except ConfigError as error:  # weighting=dwa weighting.name=mgda: dwa's temperature blamed, never typed
+        chosen = group_choice(cfg, kind)
+        unknown = str(error).split(":")[0].rpartition(".")[2] if str(error).startswith("Unknown key") else None
+        if not chosen or chosen == name or chosen not in registry.available(kind) or unknown is None \
+                or unknown not in registry.get(kind, chosen).options():
+            raise
+        raise ConfigError(f"{error} ({kind}.name={name} keeps the options of {kind}={chosen}, which chose the YAML: "
+                          f"choose {kind}={name} instead)") from None
 
 
 def _check(ok: bool, key: str, expected: str, got: Any) -> None:
@@ -342,7 +351,7 @@ def validate(cfg: DictConfig) -> LossexpConfig:
     tracking = _merge("tracking", TrackingConfig, cfg.get("tracking"))
     objective = _merge("objective", ObjectiveConfig, cfg.get("objective"))
     ablation = _merge("ablation", AblationConfig, cfg.get("ablation"))
-    weighting = selection("weighting", cfg.get("weighting") or {"name": "equal"})
+    weighting = selection("weighting", cfg.get("weighting") or {"name": "equal"}, cfg)
     task = _task(cfg.get("task"))
     check_objective(objective)
     loss = _plain(cfg.get("loss")) or {}

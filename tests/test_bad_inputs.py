@@ -124,6 +124,9 @@ BAD_INPUTS: List[Bad] = [
     Bad("component-not-mapping", "wrong type", train("loss.hist_avg=3"),
         ("loss.hist_avg", "a mapping of option to value", "3")),
     Bad("override-syntax", "wrong type", train("trainer.epochs=[1"), ("trainer.epochs=[1", "Invalid override")),
+    Bad("name-of-another-part-than-the-group-chose", "misspelled key", train("weighting=dwa", "weighting.name=mgda"),
+        ("Unknown key weighting.temperature: valid keys are normalization (weighting.name=mgda keeps the options of "
+         "weighting=dwa, which chose the YAML: choose weighting=mgda instead)",)),  # blamed a key never typed
     Bad("plus-on-a-key-the-config-has", "wrong type", train("+trainer.epochs=3"),  # was Hydra's "Could not append"
         ("Invalid override '+trainer.epochs=3': trainer.epochs is in the config already; set it without the '+': "
          "trainer.epochs=3",)),
