@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, List, Optional, Sequence
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 from lossexp import metric_names
 from lossexp.errors import ConfigError
@@ -92,6 +92,20 @@ class WeightingMethod:
         """One line the user should read about the weights of an epoch's last step (one per task, in
         :attr:`tasks` order), said once per run (a method's known way of going wrong); default None."""
         return None
+
+    def neglected_task(self, weights: Sequence[float], below: float) -> Optional[Tuple[str, float, str]]:
+        """(``the task loss`` or ``the task losses (task.a, task.b) together``, their total weight, the
+        heaviest other part) when the task losses together weigh less than ``below`` each beside other parts
+        (a component): the network then follows that part and not its task. None otherwise, and when every
+        part is a task loss (one output weighed to nothing is a method's Pareto answer, not a neglect)."""
+        tasks = [i for i, name in enumerate(self.tasks) if name == "task" or name.startswith("task.")]
+        total = sum(weights[i] for i in tasks)
+        if not tasks or len(tasks) == len(self.tasks) or abs(total) >= below * len(tasks):
+            return None
+        top = max((weight, name) for i, (name, weight) in enumerate(zip(self.tasks, weights)) if i not in tasks)[1]
+        which = "the task loss" if len(tasks) == 1 else \
+            f"the task losses ({', '.join(self.tasks[i] for i in tasks)}) together"
+        return which, total, top
 
     # -- what the runner calls ---------------------------------------------------------------------
     @property

@@ -119,13 +119,10 @@ class GradNorm(WeightingMethod):
         """The task loss weighted to the floor: GradNorm raises a part whose loss falls slowest relative to
         its first (Lᵢ(t)/Lᵢ(0)); a term whose first loss is near 0 (``hist_avg`` one step from its
         reference) has an enormous such ratio, so it takes the weight from the task."""
-        tasks = [i for i, name in enumerate(self.tasks) if name == "task" or name.startswith("task.")]
-        task = sum(weights[i] for i in tasks)
-        if not tasks or len(tasks) == len(self.tasks) or task > 2 * FLOOR * len(tasks):
+        neglected = self.neglected_task(weights, 2 * FLOOR)  # at the floor
+        if neglected is None:
             return None
-        top = max((weight, name) for i, (name, weight) in enumerate(zip(self.tasks, weights)) if i not in tasks)[1]
-        which = "the task loss" if len(tasks) == 1 else \
-            f"the task losses ({', '.join(self.tasks[i] for i in tasks)}) together"
+        which, task, top = neglected
         return (f"weighting=gradnorm weighs {which} {task:.2g} and {top} {max(weights):.3g}: GradNorm raises the "
                 f"part whose loss falls slowest relative to its first ({top}'s), so the network follows {top} and "
                 f"not its task; balance the task losses alone (a component's weight of its own) or use "

@@ -1,10 +1,10 @@
 """IMTL-G, impartial multi-task learning's gradient balancing (Liu et al. 2021)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Sequence
 
 from lossexp.balancing.base import GRADIENTS, Signals, WeightingMethod
-from lossexp.balancing.mgda import present
+from lossexp.balancing.mgda import NEGLECTED, present
 from lossexp.registry import register_weighting
 
 
@@ -29,6 +29,18 @@ class IMTLG(WeightingMethod):
     """
 
     reads = GRADIENTS
+
+    def warning(self, weights: Sequence[float]) -> Optional[str]:
+        """The task loss weighted to nothing beside a component: equal projections on every unit gradient
+        put d near a term whose gradient is far smaller than the task's (``hist_avg`` near its reference),
+        as MGDA's min-norm point does (probe: 10⁻⁴ with hist_avg and activity)."""
+        neglected = self.neglected_task(weights, NEGLECTED)
+        if neglected is None:
+            return None
+        which, task, top = neglected
+        return (f"weighting=imtl weighs {which} {task:.2g}: for equal projections on every part's unit gradient "
+                f"the update leans on {top}'s, far smaller than the task's, so the network follows {top} and not its "
+                f"task; balance the task losses alone (a component's weight of its own) or use weighting=equal")
 
     def weigh(self, signals: Signals) -> Any:
         import tensorflow as tf

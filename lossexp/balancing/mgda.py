@@ -69,15 +69,12 @@ class MGDA(WeightingMethod):
         """The task loss weighted to nothing: MGDA's min-norm point lies at the smallest gradient, and a
         weight-space term's (``hist_avg`` near its reference, a small ``activity``) is far smaller than
         the task's — the method working as designed, the network then following that term alone."""
-        tasks = [i for i, name in enumerate(self.tasks) if name == "task" or name.startswith("task.")]
-        task = sum(weights[i] for i in tasks)
-        if not tasks or len(tasks) == len(self.tasks) or task >= NEGLECTED:
-            return None  # no task loss (or only task losses: one output at 0 is MGDA's Pareto answer)
-        top = max((weight, name) for i, (name, weight) in enumerate(zip(self.tasks, weights)) if i not in tasks)[1]
+        neglected = self.neglected_task(weights, NEGLECTED)
+        if neglected is None:
+            return None
+        which, task, top = neglected
         fix = "weighting.normalization=l2 (each gradient normalised: MGDA then balances directions, not sizes)" \
             if self.normalization == "none" else "weighting.normalization=l2"
-        which = "the task loss" if len(tasks) == 1 else \
-            f"the task losses ({', '.join(self.tasks[i] for i in tasks)}) together"
         return (f"weighting=mgda weighs {which} {task:.2g}: the min-norm point of the parts' gradients is "
                 f"{top}'s, the smallest (MGDA favours the smallest gradient), so the network follows {top} and "
                 f"not its task; use {fix}, or weighting=equal")

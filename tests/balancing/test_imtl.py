@@ -84,3 +84,18 @@ def test_nearly_dependent_gradients(apart):
     jacobian = np.stack([g, -g + noise[0], 0.5 * g + noise[1]])
     alpha = weights(attached(IMTLG(), 3), jacobian)
     np.testing.assert_allclose(alpha, reference(jacobian), atol=1e-5)
+
+
+def test_a_task_weighed_to_nothing_beside_a_component_is_told_as_under_mgda():
+    """IMTL weighed the task about 10⁻⁴ beside hist_avg and activity (probe, 7 December) without a word,
+    where MGDA's same collapse is said."""
+    from lossexp.balancing.imtl import IMTLG
+
+    method = IMTLG()
+    method.tasks = ["task", "hist_avg", "activity"]
+    line = method.warning([1e-4, 0.9, 0.0999])
+    assert line.startswith("weighting=imtl weighs the task loss 0.0001: for equal projections on every part's unit "
+                           "gradient the update leans on hist_avg's"), line
+    assert method.warning([0.4, 0.3, 0.3]) is None
+    method.tasks = ["task.a", "task.b"]  # only task losses: an output at 0 is the method's answer, not a neglect
+    assert method.warning([0.0, 1.0]) is None
