@@ -13,7 +13,7 @@ import subprocess
 import threading
 import sys
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -308,6 +308,24 @@ def two_heads(trunk_units: int, head_units: int, seed: int):
     hidden = keras.layers.Dense(head_units, activation="tanh", name="b_hidden")(trunk)
     return keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(trunk),
                                 "b": keras.layers.Dense(2, name="b")(hidden)}, name="two_heads")
+
+
+def subclassed_heads(name: str, trunk: str, heads: Dict[str, Tuple[str, int]], trunk_units: int = 8):
+    """A subclassed keras.Model (no symbolic graph to read): a tanh Dense ``trunk`` under one Dense layer
+    per output, ``heads`` ``{output: (layer name, units)}``, its outputs a dict by output."""
+    import keras
+
+    class Heads(keras.Model):
+        def __init__(self) -> None:
+            super().__init__(name=name)
+            self.trunk = keras.layers.Dense(trunk_units, activation="tanh", name=trunk)
+            self.heads = {output: keras.layers.Dense(units, name=layer) for output, (layer, units) in heads.items()}
+
+        def call(self, x):
+            shared = self.trunk(x)
+            return {output: layer(shared) for output, layer in self.heads.items()}
+
+    return Heads()
 
 
 def subclassed_network(activation: Optional[str] = "relu", name: str = "subclassed"):

@@ -168,17 +168,19 @@ def test_a_builder_whose_layer_fails_as_it_is_called_is_one_line_naming_the_laye
     assert "\n" not in message and "\x1b" not in message and "Arguments received" not in message
 
 
+def component_class(name: str) -> type:
+    """A new component class called ``name`` (its term the predictions), as a notebook's cell defines one."""
+    import lossexp
+
+    return type(name, (lossexp.LossComponent,), {"term": lambda self, context: context.y_pred, "__module__": __name__})
+
+
 @pytest.mark.parametrize("name, suggested", [("center-loss", "center_loss"), ("l2.pred", "l2_pred"),
                                              ("l2+pred", "l2_pred"), ("2nd", "_2nd")])
 def test_a_name_no_command_line_can_select_is_refused_at_registration(name, suggested, restored_registry):
     """``center-loss`` registered, was listed among the valid choices, and ``loss=center-loss`` was
     "Unknown loss component 'center-loss'" (``l2+pred`` split into two names, ``l2.pred`` a key path)."""
-    import lossexp
-
-    class Term(lossexp.LossComponent):
-        def term(self, context):
-            return context.y_pred
-
+    Term = component_class("Term")
     with pytest.raises(ConfigError, match=rf"^Invalid loss component name {re.escape(repr(name))} \(.*Term\): expected a Python "
                                           rf"identifier \(letters, digits and _; e.g. '{suggested}'\), which "
                                           r"loss=NAME and its options' keys can select$"):
@@ -189,27 +191,14 @@ def test_a_name_no_command_line_can_select_is_refused_at_registration(name, sugg
 def test_the_same_definition_registered_again_replaces_the_first_and_another_names_both(restored_registry):
     """A notebook's cell that defines and registers a component, run a second time, was "registered
     twice"; two classes of one name were named by their origins alone (``project /p and project /p``)."""
-    import lossexp
-
-    def define():
-        class Mine(lossexp.LossComponent):
-            def term(self, context):
-                return context.y_pred
-        return Mine
-
-    first, again = define(), define()
+    first, again = component_class("Mine"), component_class("Mine")
     registry.register_component("mine_again")(first)
     registry.register_component("mine_again")(again)  # the cell run again
     assert registry.get("loss", "mine_again").resolve() is again
-
-    class Other(lossexp.LossComponent):
-        def term(self, context):
-            return context.y_pred
-
     with pytest.raises(ConfigError, match=r"^Invalid loss component name 'mine_again': registered twice "
-                                          r"\(test_registry\..*define\.<locals>\.Mine of package test_registry, and "
-                                          r"test_registry\..*Other of package test_registry\)$"):
-        registry.register_component("mine_again")(Other)
+                                          r"\(test_registry\.Mine of package test_registry, and "
+                                          r"test_registry\.Other of package test_registry\)$"):
+        registry.register_component("mine_again")(component_class("Other"))
 
 
 def test_a_part_without_a_yaml_composes_with_its_signatures_defaults(restored_registry):

@@ -6,7 +6,6 @@ from typing import Any, List, Optional, Sequence
 from lossexp.balancing.base import GRADIENTS, Signals, WeightingMethod
 from lossexp.balancing.heads import shared_by, split_outputs
 from lossexp.errors import ConfigError, invalid_value
-from lossexp.losses.layer_paths import find_layer
 from lossexp.options import NonNegativeFloat, PositiveFloat
 from lossexp.registry import register_weighting
 
@@ -18,6 +17,8 @@ def weighted_layer(network: Any, name: Optional[str], heads: Sequence[str] = ())
     """``name`` checked against the network's layers with trainable weights; None: the last of them.
     With ``heads`` (the outputs whose losses are parts of their own), only the layers every one of them
     is computed through count: a head's own layer gives the other heads no gradient to balance."""
+    from lossexp.losses.layer_paths import find_layer  # Keras: not when a config lists the methods' options
+
     weighted = [layer.name for layer in network.layers if layer.trainable_weights]
     shared = shared_by(network, heads) if len(heads) > 1 else None
     if len(heads) > 1 and shared is None and name is None:

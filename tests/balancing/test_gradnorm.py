@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import two_heads as shared_trunk_heads
+from conftest import subclassed_heads, two_heads as shared_trunk_heads
 from lossexp.balancing.gradnorm import FLOOR, GradNorm
 from lossexp.errors import ConfigError
 from weighting_helpers import attached, weights
@@ -137,22 +137,9 @@ def test_the_task_loss_floored_by_a_term_is_said_once_in_a_line():
 def test_a_subclassed_network_of_split_heads_must_name_the_shared_layer():
     """Its graph unread, the default W was its last layer with weights — in attribute order a head's own
     (``reg_head``): the other head had no gradient there and GradNorm floored the regression head."""
-    import keras
-
-    class TwoHeads(keras.Model):
-        def __init__(self):
-            super().__init__(name="two_heads_subclassed")
-            self.trunk = keras.layers.Dense(6, activation="tanh", name="trunk")
-            self.cls_head = keras.layers.Dense(3, name="cls_head")
-            self.reg_head = keras.layers.Dense(1, name="reg_head")
-
-        def call(self, x):
-            shared = self.trunk(x)
-            return {"cls": self.cls_head(shared), "reg": self.reg_head(shared)}
-
-    network = TwoHeads()
+    network = subclassed_heads("two_heads_subclassed", "trunk", {"cls": ("cls_head", 3), "reg": ("reg_head", 1)})
     network(np.zeros((2, 4), "float32"))
-    with pytest.raises(ConfigError, match=r"^Invalid value for weighting.layer: null for TwoHeads 'two_heads_subclassed', "
+    with pytest.raises(ConfigError, match=r"^Invalid value for weighting.layer: null for Heads 'two_heads_subclassed', "
                                           r"whose graph lossexp cannot read \(a subclassed model\), so the last layer "
                                           r"every split output \(cls, reg\) is computed through is unknown: name "
                                           r"GradNorm's shared W, one of trunk, cls_head, reg_head$"):

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import masked_tagger
+from conftest import masked_tagger, subclassed_heads
 from lossexp.errors import ConfigError
 from lossexp.losses.aux_output import AuxiliaryOutput
 from lossexp.losses.closure import Closure
@@ -185,19 +185,8 @@ def test_a_subclassed_network_returning_a_dict_names_its_outputs_by_its_keys(reg
     import lossexp
     from lossexp.models.outputs import output_names
 
-    class TwoHeads(keras.Model):
-        def __init__(self) -> None:
-            super().__init__(name="two_heads")
-            self.hidden_1 = keras.layers.Dense(8, activation="tanh", name="hidden_1")
-            self.first = keras.layers.Dense(1, name="first")
-            self.second = keras.layers.Dense(2, name="second")
-
-        def call(self, x):
-            h = self.hidden_1(x)
-            return {"value": self.first(h), "pair": self.second(h)}
-
     x, y = regression_data
-    network = TwoHeads()
+    network = subclassed_heads("two_heads", "hidden_1", {"value": ("first", 1), "pair": ("second", 2)})
     network(x[:2])
     assert output_names(network) == ["pair", "value"]
     targets = {"value": y, "pair": np.concatenate([y, -y], axis=1)}
