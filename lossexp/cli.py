@@ -119,6 +119,7 @@ def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
     ablation's parent only).
     """
     from lossexp.overrides import rewrite_loss, rewrite_override
+    from lossexp.config import ObjectiveConfig
     from lossexp.precheck import check_builds, check_jobs, sweeper_params
     from lossexp.registry import available
 
@@ -168,7 +169,8 @@ def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
                           destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
         if hydra_args.multirun and len(jobs) > 1:  # a sweep: no job starts until every job's network builds
             check_builds(jobs)  # (an Optuna sweep's: at its search space's two ends)
-        if not hydra_args.cfg:  # a single run's too: a misspelled objective.metric failed it after training
+        # a sweep's objective, and a single run's set by hand: a misspelled objective.metric failed it after training
+        if not hydra_args.cfg and (hydra_args.multirun or jobs[0].config.objective != ObjectiveConfig()):
             from lossexp.sweeps.checks import check_objectives_recorded
 
             check_objectives_recorded(jobs[0].config)  # TensorFlow, only for objectives beyond val_loss/loss
