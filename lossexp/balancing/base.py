@@ -126,6 +126,7 @@ class WeightingMethod:
         self.tasks = list(tasks)
         self.state = keras.layers.Layer(name=f"weighting_{self.name}")
         self.last_weights = self.variable("last_weights", (self.count,), initializer="ones")
+        self.weighed = False  # until a step is traced: last_weights holds no step's weights yet
         self.build_state(network)
         self.check_gradient_layers(network)
         self.state.built = True
@@ -165,6 +166,7 @@ class WeightingMethod:
         if alone is not None and any(alone):
             weights = tf.where(tf.constant(list(alone)), tf.ones_like(weights), weights)
         self.last_weights.assign(tf.stop_gradient(weights))
+        self.weighed = True
         return weights if self.differentiable else tf.stop_gradient(weights)
 
     def wrong_shape(self, shape: Any) -> ConfigError:
@@ -180,7 +182,10 @@ class WeightingMethod:
                            f"per part of the loss, shape ({self.count},) for {', '.join(self.tasks)}, got shape {got}")
 
     def tracked(self) -> Dict[str, Any]:
-        """``weight/<method>/<task>``: the weights of the last step."""
+        """``weight/<method>/<task>``: the weights of the last step; none before a step is traced (the run's
+        sample at step 0 logged the variable's initial ones, weights no step used: MGDA's and IMTL's sum to 1)."""
+        if not self.weighed:
+            return {}
         return {metric_names.method_weight(self.name, task): self.last_weights[i] for i, task in enumerate(self.tasks)}
 
     @classmethod
