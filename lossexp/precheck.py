@@ -143,6 +143,10 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
         except (HydraException, OmegaConfBaseException):
             composed, valid = None, ""
         message = f"Unknown key {full_key}: valid keys are {valid}" if valid else f"Unknown key {full_key}"
+        parent = full_key.rpartition(".")[0]
+        if not valid and composed is not None and isinstance(OmegaConf.select(composed, parent, default=None), DictConfig):
+            given = next((o for o in job if o.split("=", 1)[0].strip() == full_key), f"{full_key}=…")
+            message += f": {parent} is an empty mapping, which a key is added to with '+' ({'+' + given})"
         return ConfigError(message + _unset_option(composed, full_key, job) + _optuna_option(config_name, full_key,
                                                                                                others))
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)

@@ -315,6 +315,15 @@ BAD_INPUTS: List[Bad] = [
                         "        super().__init__(weight=weight, **kwargs)\n\n"
                         "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
                         ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  alpah: 0.3\n"))),
+    Bad("project-option-key-of-an-empty-mapping", "misspelled key",  # said only "Unknown key loss.mine.scales.a"
+        train("model=mlp", "data=regression", "loss=mine", "loss.mine.scales.a=1.0"),
+        ("Unknown key loss.mine.scales.a: loss.mine.scales is an empty mapping, which a key is added to with '+' "
+         "(+loss.mine.scales.a=1.0)",),
+        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
+                        "    def __init__(self, weight=0.1, scales: dict = None, **kwargs):\n"
+                        "        super().__init__(weight=weight, **kwargs)\n\n"
+                        "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
+                        ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  scales: {}\n"))),
     Bad("project-term-not-scalar", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
         ("Invalid value for loss.mine: expected a term() that returns a scalar", "Mine.term at ", "mine.py:7)",
          "shape (8, 1)"), tensorflow=True,
