@@ -167,8 +167,8 @@ def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
     if not informational and from_run_id is None:  # --from-run validated its own config
         jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
                           destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
-        if hydra_args.multirun and len(jobs) > 1:  # a sweep: no job starts until every job's network builds
-            check_builds(jobs)  # (an Optuna sweep's: at its search space's two ends)
+        if hydra_args.multirun and not hydra_args.cfg:  # a sweep: no job starts until every job's network builds
+            check_builds(jobs)  # (an Optuna sweep's: at its search space's two ends; a sweep of one job too)
         # a sweep's objective, and a single run's set by hand: a misspelled objective.metric failed it after training
         if not hydra_args.cfg and (hydra_args.multirun or jobs[0].config.objective != ObjectiveConfig()):
             from lossexp.sweeps.checks import check_objectives_recorded

@@ -324,6 +324,23 @@ BAD_INPUTS: List[Bad] = [
                         "        super().__init__(weight=weight, **kwargs)\n\n"
                         "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
                         ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  scales: {}\n"))),
+    Bad("project-required-option-without-a-yaml", "misspelled key",  # was "expected float, got '???'"
+        train("model=mlp", "data=regression", "loss=mine"),
+        ("Missing value for loss.mine.alpha: Mine (__init__ at ", "mine.py:7) has no default for alpha (set "
+         "loss.mine.alpha=…)"), tensorflow=True,
+        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
+                        "    def __init__(self, alpha: float, weight=0.1, **kwargs):\n"
+                        "        super().__init__(weight=weight, **kwargs)\n\n"
+                        "    def term(self, context):\n        return ops.mean(context.y_pred)\n")),
+    Bad("project-yaml-key-in-a-sweep-of-one-job", "misspelled key",  # a FAILED parent, exit 1: only sweeps of 2+ built
+        sweep("model=mlp", "data=regression", "loss=mine"),
+        ("Unknown key loss.mine.alpah (set in conf/loss/mine.yaml:3): valid keys are alpha, weight, kind",),
+        tensorflow=True,
+        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
+                        "    def __init__(self, weight=0.1, alpha: float = 0.5, **kwargs):\n"
+                        "        super().__init__(weight=weight, **kwargs)\n\n"
+                        "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
+                        ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  alpah: 0.3\n"))),
     Bad("project-term-not-scalar", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
         ("Invalid value for loss.mine: expected a term() that returns a scalar", "Mine.term at ", "mine.py:7)",
          "shape (8, 1)"), tensorflow=True,

@@ -17,7 +17,7 @@ def weighted_layer(network: Any, name: Optional[str], heads: Sequence[str] = ())
     """``name`` checked against the network's layers with trainable weights; None: the last of them.
     With ``heads`` (the outputs whose losses are parts of their own), only the layers every one of them
     is computed through count: a head's own layer gives the other heads no gradient to balance."""
-    from lossexp.losses.layer_paths import find_layer  # Keras: not when a config lists the methods' options
+    from lossexp.losses.layer_paths import find_layer, listed, paths_below  # Keras: not when the options are listed
 
     weighted = [layer.name for layer in network.layers if layer.trainable_weights]
     shared = shared_by(network, heads) if len(heads) > 1 else None
@@ -37,9 +37,10 @@ def weighted_layer(network: Any, name: Optional[str], heads: Sequence[str] = ())
                               f"{', '.join(heads)}: set task.split_outputs=false (one part for all outputs) or use a "
                               f"weighting that reads the losses only (dwa, uncertainty, equal)")
         # a path into a nested model (backbone/trunk_2) is shared when the nested model is
-        if name is None or name.partition("/")[0] in trunk:
+        if name is None or (name.partition("/")[0] in trunk and getattr(find_layer(network, name), "trainable_weights",
+                                                                        None)):
             return name or trunk[-1]
-        if name.partition("/")[0] in weighted:
+        if name.partition("/")[0] in weighted and find_layer(network, name) is not None:
             raise invalid_value("weighting.layer", f"a layer every split output ({', '.join(heads)}) is computed "
                                 f"through, GradNorm's shared W: {', '.join(trunk)}", name)
     if name is None:
@@ -47,8 +48,9 @@ def weighted_layer(network: Any, name: Optional[str], heads: Sequence[str] = ())
             raise ConfigError("Invalid value for weighting.layer: the network has no layer with trainable weights")
         return weighted[-1]
     if not getattr(find_layer(network, name), "trainable_weights", None):
+        paths = paths_below(network, lambda layer: bool(layer.trainable_weights))
         raise ConfigError(f"Invalid value for weighting.layer: layer {name!r} is not a layer of the model with "
-                          f"trainable weights; those are {', '.join(weighted)} (or a path into one: backbone/dense)")
+                          f"trainable weights; those are {listed(paths)}")
     return name
 
 

@@ -119,15 +119,16 @@ def build_components(loss_cfg: Mapping[str, Any], extra_keys: Iterable[str] = ()
             if option not in valid:  # the YAML's own key, perhaps (its file and line, which the user never typed)
                 raise ConfigError(f"Unknown key loss.{key}.{option}{set_in_yaml(key, option)}: valid keys are "
                                   f"{', '.join(valid + [KIND_KEY])}")
+        missing = [name for name, option in schema(cls, skip=("name",)).items()
+                   if option.required and (name not in options or options[name] == "???")]  # ???: a YAML-less node's
+        if missing:  # Python's TypeError would name lossexp's line that called the constructor
+            where = (f"list it in {_yaml_named(kind)}, which holds the options a config may set, with a value"
+                     if _yaml(kind) is not None and missing[0] not in options else f"set loss.{key}.{missing[0]}=…")
+            raise ConfigError(f"Missing value for loss.{key}.{missing[0]}: {cls.__name__}{_defined_at(cls)} has no "
+                              f"default for {', '.join(missing)} ({where})")
         hints = schema(cls, skip=("name", "weight"))  # a weight is a number, a schedule or trainable: parse_weight's
         options = {option: conform(f"loss.{key}.{option}", value, hints[option].hint) if option in hints else value
                    for option, value in options.items()}
-        missing = [name for name, option in schema(cls, skip=("name",)).items()
-                   if option.required and name not in options]
-        if missing:  # Python's TypeError would name lossexp's line that called the constructor
-            raise ConfigError(f"Missing value for loss.{key}.{missing[0]}: {cls.__name__}{_defined_at(cls)} has no "
-                              f"default for {', '.join(missing)} (list it in {_yaml_named(kind)}, which holds the "
-                              f"options a config may set, with a value)")
         try:
             component = cls(name=key, **options)
         except ConfigError as error:  # a value the entry's YAML set: name its file and line
