@@ -208,10 +208,6 @@ def _check_destinations(cfg: DictConfig, config: LossexpConfig, multirun: bool, 
         check_tracking(config.tracking.uri, Path.cwd(), config.tracking.experiment)
 
 
-def _in_job(error: ConfigError, job: Sequence[str]) -> ConfigError:
-    return ConfigError(f"{error} (in sweep job: {' '.join(job)})")
-
-
 def _selected_components(job: Sequence[str]) -> List[str]:
     """The components the job's own ``loss=[a,b]`` selects (none when it leaves ``loss`` to the config)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -227,7 +223,7 @@ class Job(NamedTuple):
     """A job's overrides and validated config, and where a line about it says the mistake is."""
 
     overrides: List[str]
-    config: LossexpConfig
+    config: Optional[LossexpConfig]  # None: its config did not validate
     #: ``in sweep job: …`` (a grid's job), or ``at an end of hydra.sweeper.params: …`` (a config an Optuna trial may draw)
     where: str = ""
 
@@ -277,6 +273,7 @@ def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[s
         if multirun:
             jobs = _with_configured_grid(jobs, overrides, config_name)
         for job in jobs:
+            where = f"in sweep job: {' '.join(job)}" if multirun and len(jobs) > 1 else ""
             try:
                 cfg = _compose(job, config_name)
                 config = validate(cfg)
@@ -284,8 +281,8 @@ def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[s
                 if destinations:
                     _check_destinations(cfg, config, multirun, seen)
             except ConfigError as error:
-                raise (_in_job(error, job) if multirun and len(jobs) > 1 else error) from None
-            checked.append(Job(job, config, f"in sweep job: {' '.join(job)}" if multirun and len(jobs) > 1 else ""))
+                raise Job(job, None, where).refused(error) from None
+            checked.append(Job(job, config, where))
         if multirun:  # an Optuna sweep's search space, sampler, pruner and study
             ends = check_sweep(cfg, overrides, lambda job: validate(_compose(job, config_name)))
             checked += [Job(job, config, f"at an end of hydra.sweeper.params: {' '.join(end)}")

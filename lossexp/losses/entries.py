@@ -191,8 +191,8 @@ def check_selected(names: Sequence[str], loss: Any) -> None:
     for name in names:
         if name in loss and isinstance(loss[name], Mapping):
             continue
-        held = "holds only 'mine:', no options" if name in loss else f"holds no entry '{name}'"
-        raise ConfigError(f"Invalid config file {_yaml_named(name)}: it {held.replace('mine', name)} (write "
+        held = f"holds only '{name}:', no options" if name in loss else f"holds no entry '{name}'"
+        raise ConfigError(f"Invalid config file {_yaml_named(name)}: it {held} (write "
                           f"'{name}: {{weight: …, …}}' with its options, or delete the file: its class's defaults "
                           f"then; lossexp components {name} lists them)")
 
