@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from lossexp import CONF_DIR, project, registry
+from lossexp.errors import yaml_place
 from lossexp.losses import weight_spec
 
 _OPTION_LINE = re.compile(r"^(\s*)([A-Za-z_][\w]*):\s*(.*?)\s*(?:#\s*(.*))?$")
@@ -215,11 +216,7 @@ def _unparsed_yaml(path: Path, group: str, name: str) -> str:
     try:
         yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        return f"not read: {shown}{line}: {problem}, so {group}={name} fails until it parses"
+        return f"not read: {yaml_place(error, path)}, so {group}={name} fails until it parses"
     except (OSError, UnicodeDecodeError):
         return ""
     return ""

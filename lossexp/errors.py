@@ -92,3 +92,19 @@ def signals_unmasked() -> Iterator[None]:
         if stopped is None:
             raise
         raise stopped from None
+
+
+def yaml_place(exc: Any, path: Optional[Any] = None) -> str:
+    """``conf/model/x.yaml, line 3: expected ',' or ']', but got ':'``: where a YAML error of PyYAML's is and
+    what it is; ``path`` the file when the error names none (text parsed from a string). The file relative to
+    the working directory when it lies inside it."""
+    from pathlib import Path
+
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return f"{path}: {problem}" if path is not None else problem
+    where = Path(path if path is not None else mark.name)
+    shown = where.relative_to(Path.cwd()) if where.is_absolute() and where.is_relative_to(Path.cwd()) else where
+    return f"{shown}, line {mark.line + 1}: {problem}"
+

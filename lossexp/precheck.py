@@ -30,7 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from lossexp import CONF_DIR
 from lossexp.config import LossexpConfig, validate
-from lossexp.errors import ConfigError, unknown_name
+from lossexp.errors import ConfigError, unknown_name, yaml_place
 from lossexp.losses.entries import check_selected
 from lossexp.overrides import unreadable_override
 from lossexp.sweeps.checks import check_sweep
@@ -171,13 +171,9 @@ def translate_errors(job: Sequence[str], config_name: str = "config") -> Iterato
 def yaml_error(exc: "yaml.YAMLError") -> str:
     """``Invalid YAML in conf/model/x.yaml, line 3: expected ',' or ']', but got ':'`` (the file relative
     to the working directory when it lies inside it)."""
-    mark = getattr(exc, "problem_mark", None)
-    if mark is None:
+    if getattr(exc, "problem_mark", None) is None:
         return f"Invalid YAML: {str(exc).splitlines()[0]}"
-    path = Path(mark.name)
-    shown = path.relative_to(Path.cwd()) if path.is_absolute() and path.is_relative_to(Path.cwd()) else path
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return f"Invalid YAML in {shown}, line {mark.line + 1}: {problem}"
+    return f"Invalid YAML in {yaml_place(exc)}"
 
 
 def _compose(job: Sequence[str], config_name: str) -> DictConfig:
