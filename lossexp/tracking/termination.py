@@ -9,7 +9,6 @@ purpose: the CLI imports it before TensorFlow or MLflow.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from typing import Any, Iterator, List, Tuple
@@ -51,8 +50,10 @@ def terminate_on_signals() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: Any) -> None:
-        if within(frame, DEFERRED_IN):  # raised there, the library's cleanup fails and hides it: shortly after
-            threading.Timer(DEFER_SECONDS, os.kill, (os.getpid(), signum)).start()
+        if within(frame, DEFERRED_IN):  # raised there, the library's cleanup fails and hides it: shortly after,
+            # to the main thread itself: sent to the process, another thread (TensorFlow's, MLflow's writer) may
+            # take it, and a main thread blocked in a call would not see it until that call returned
+            threading.Timer(DEFER_SECONDS, signal.pthread_kill, (threading.main_thread().ident, signum)).start()
             return
         if signum == signal.SIGINT:
             raise KeyboardInterrupt

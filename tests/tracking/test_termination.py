@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -62,8 +63,9 @@ def test_a_signal_inside_omegaconf_is_raised_once_its_operation_is_over(signum, 
     exit 1, where the sweep's exit 143 was due. A signal there is sent again once OmegaConf is done."""
     monkeypatch.setattr(signal, "getsignal", lambda s, real=signal.getsignal: (
         signal.default_int_handler if s == signal.SIGINT else real(s)))  # Python's Ctrl-C handler, as a CLI has
-    done, sent = [], []  # each delivery of the signal: whether the operation was over when it was sent
-    monkeypatch.setattr(os, "kill", lambda pid, s, real=os.kill: (sent.append((s, bool(done))), real(pid, s))[1])
+    done, sent = [], []  # each resending of the signal: whether the operation was over when it was sent
+    monkeypatch.setattr(signal, "pthread_kill", lambda thread, s, real=signal.pthread_kill: (
+        sent.append((s, bool(done), thread == threading.main_thread().ident)), real(thread, s))[1])
     namespace = {"__name__": "omegaconf._an_operation"}
     exec(FRAGILE, namespace)
     assert within(_frame_of(namespace), ("omegaconf",))
@@ -72,8 +74,8 @@ def test_a_signal_inside_omegaconf_is_raised_once_its_operation_is_over(signum, 
             namespace["operation"](signum, done)
             time.sleep(60)  # the signal sent again lands here (were it lost: no exception, the test fails)
     assert done == [True]  # the operation ran to its end: the first delivery did not raise within it
-    assert {number for number, _ in sent} == {signum}
-    assert sent[0] == (signum, False) and sent[1:].count((signum, True)) == 1  # the one sent after it raised
+    assert {(number, main) for number, _, main in sent} == {(signum, True)}  # to the main thread, which it wakes
+    assert [over for _, over, _ in sent].count(True) == 1  # sent again while the operation ran, then once after
 
 
 def _frame_of(namespace):
