@@ -103,6 +103,7 @@ def predictions(model_path: Path, x, plugin_path: Path, tmp_path: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # a plugin installed by pip, trained and served, 14 s: the CI budget
 def test_installed_entry_point_component_trains_like_a_builtin(run_cli, store_uri, plugin_path, tmp_path):
     """``loss=hist_avg+sq_pred loss.sq_pred.scale=2.0``: the plugin is imported (the config names it), its
     option reaches its term (the last validation's term is 2·mean(ŷ²) of the saved model's predictions)

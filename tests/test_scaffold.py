@@ -52,6 +52,7 @@ def subnet(data):
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # the scaffold's own test in a pytest process of its own, 17 s: the CI budget
 def test_new_component_scaffolds_a_class_a_yaml_and_a_passing_numpy_test(tmp_path):
     """Both templates: a stateless term, and (``--stateful``; before, there was only the stateless one) a term
     with state moved in the step, whose NumPy test checks the state too — it passes as written and fails on a
@@ -106,6 +107,7 @@ UNSEEDED_ROWS = ("rng = np.random.default_rng(seed)", "rng = np.random.default_r
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # the scaffold's own tests in pytest processes of their own, 23 s: the CI budget
 def test_new_model_and_data_train_as_written_and_their_tests_catch_what_they_are_for(tmp_path):
     """Before, ``lossexp new`` wrote components only. A scaffolded model and data source train together with
     lossexp's components and one of the project's (the model's layers named as they read them); their tests pass

@@ -127,6 +127,7 @@ def test_a_network_with_nothing_to_train_is_one_line(in_tmp):
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # a Keras application trained on images, 20 s: the CI budget
 def test_a_keras_application_by_name_trains_on_images(in_tmp):
     import tensorflow as tf
 

@@ -64,6 +64,7 @@ def listening(inodes: Set[str]) -> Set[Tuple[str, int]]:
     return found
 
 
+@pytest.mark.integration  # a server (MLflow's UI), 15 s
 def test_ui_listens_on_loopback_only(tmp_path):
     port = free_port()
     log = tmp_path / "ui.log"  # a file, not a pipe: nothing can block the server on a full buffer

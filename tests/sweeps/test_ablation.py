@@ -122,6 +122,7 @@ def _ablation_record(client: MlflowClient, parent: str, folder: Path) -> tuple:
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # two ablations and a resumed one, 24 s: the CI budget (sweeps' resume: test_resume_sweep)
 def test_a_stopped_ablation_continues_with_its_table(run_cli, store_uri, tmp_path):
     """SIGTERM once the whole composition's job finished; the same ablate with --resume PARENT: the
     finished job is not run again, the others run, and the parent holds the same table (metrics, tag,

@@ -35,6 +35,7 @@ def test_a_job_failing_in_training_leaves_the_other_jobs_to_run(run_cli, tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # Optuna end to end, two studies, 10 s: the CI budget
 def test_an_optuna_study_continued_with_its_parent_failed_ends_non_zero(run_cli, tmp_path, store_uri, all_runs):
     """A continued grid study with nothing left to ask (its failed trial a visited point, as Optuna's grid
     counts it) printed "sweep parent run … FAILED" and exited 0; a study stopped by its failure rate said "the

@@ -29,6 +29,7 @@ def test_a_gan_objective_it_records_or_falls_back_to_passes(metric):
 
 
 @pytest.mark.slow  # a 2-trial sweep through the CLI: 10–25 s
+@pytest.mark.integration  # Optuna end to end: the CI budget
 def test_a_two_trial_optuna_sweep_of_a_gan_on_a_ring_metric_runs(run_cli, store_uri):
     result = run_cli("train", "-m", *GAN, "trainer.epochs=1", "tracking.plots=false", "tracking.log_model=false",
                      "hydra/sweeper=lossexp_optuna", "hydra.sweeper.n_trials=2",
