@@ -198,10 +198,13 @@ def restored_registry() -> Iterator[None]:
                 del entries[name]
 
 
-def cli(cwd: Path, *args: str, timeout: float = 300, fresh: bool = False, **env: str) -> subprocess.CompletedProcess:
+def cli(cwd: Path, *args: str, timeout: float = 300, fresh: bool = False, light: bool = False,
+        **env: str) -> subprocess.CompletedProcess:
     """``lossexp ARGS`` run as a user runs it, in ``cwd`` with ``env`` added: a separate process, its
     output captured. It is a child forked from this worker's warm process (tests/warm_cli.py:
     TensorFlow, MLflow and lossexp already imported, 5–7 s of CPU saved per command);
+    ``light=True`` a child of the light warm process (only the modules every command imports before
+    reading its arguments: what it imports beyond them, TensorFlow above all, it imports itself);
     ``fresh=True`` starts a new interpreter, for what happens while modules are imported
     (TensorFlow's notices, what a command imports), as do the ``PYTHON*`` variables the interpreter
     reads when it starts (``PYTHONPATH``, ``PYTHONPROFILEIMPORTTIME``)."""
@@ -210,7 +213,7 @@ def cli(cwd: Path, *args: str, timeout: float = 300, fresh: bool = False, **env:
                               capture_output=True, text=True, timeout=timeout)
     from warm_cli import shared
 
-    return shared(lossexp_env()).run(args, cwd, lossexp_env(**env), timeout)
+    return shared(lossexp_env(), light).run(args, cwd, lossexp_env(**env), timeout)
 
 
 def cli_together(cwd: Path, *commands: Sequence[str], timeout: float = 600) -> List[subprocess.CompletedProcess]:

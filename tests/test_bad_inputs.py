@@ -2,9 +2,10 @@
 
 Each row of :data:`BAD_INPUTS` runs ``lossexp ...`` as a user would (a process of its own whose
 working directory is a fresh temporary directory, so the default SQLite store would land there:
-a new interpreter, or for the rows found once TensorFlow has loaded a child of the warm process,
-``conftest.cli``) and checks: exit status 2; stderr is exactly one line ``lossexp: error: ...`` (besides TensorFlow's
-own start-up lines for the few rows detected once TensorFlow has loaded) holding the row's
+a child of a light warm process that has not imported TensorFlow, or for the rows found once
+TensorFlow has loaded a child of the warm process, ``conftest.cli``) and checks: exit status 2;
+stderr is exactly one line ``lossexp: error: ...`` (besides TensorFlow's own start-up lines for
+the few rows detected once TensorFlow has loaded) holding the row's
 expected pieces — the key, the bad value and the valid choices; no traceback; and no MLflow run in
 any store under the directory. ``tests/bad_inputs_table.py`` turns the same table into
 ``docs/bad_inputs.md``.
@@ -733,7 +734,7 @@ def fill(text: str, values: Dict[str, object]) -> str:
 def run_row(row: Bad, workdir: Path, values: Dict[str, object]) -> Tuple[subprocess.CompletedProcess, float]:
     """Run the row's command in ``workdir`` (with its bad files); (result, elapsed seconds). A row found
     once TensorFlow has loaded runs in a child of the warm process (tests/warm_cli.py), the others in a
-    new interpreter, which shows that they never import TensorFlow."""
+    child of the light one, which has not imported TensorFlow: it shows that they never import it."""
     for name, write in FILES.items():
         if any(name in arg for arg in row.args):  # the files this row names
             write(workdir / name)
@@ -742,7 +743,7 @@ def run_row(row: Bad, workdir: Path, values: Dict[str, object]) -> Tuple[subproc
         (workdir / relative).write_text(text)
     args = [fill(arg, values) for arg in row.args]
     start = time.monotonic()
-    result = cli(workdir, *args, fresh=not row.tensorflow)
+    result = cli(workdir, *args, light=not row.tensorflow)
     return result, time.monotonic() - start
 
 
