@@ -127,7 +127,7 @@ def labels_in_range(data: Any, bound: Optional[Bound], refusal: Callable[[int, s
             refusal(label, key)
         except ConfigError as refused:
             raise ConfigError(f"{refused} (label {label} in the stream's labels {where})") from None
-        if key:  # the outputs' check tells no one output's classes from targets by output name
+        if key:  # an output whose task the outputs' check was not told (a stream's, unread): its labels
             raise invalid_value(f"data ({data.name})", f"labels 0…{bound[key] - 1} of output {key!r} (one per unit "
                                 "of its network output)", f"{label} in the stream's labels {where}") from None
         raise

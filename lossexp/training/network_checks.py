@@ -181,21 +181,32 @@ def replaced_compile(network: Any, model_name: str, task_loss: Any, optimizer: s
 
 
 def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
-    """The network's output fits the targets: classes for classification, the targets' shape else."""
-    if data.task == "multi_output":  # targets by output name; Keras checks each output's shape
-        outputs = sorted(y_pred) if isinstance(y_pred, dict) else []
-        if outputs != sorted(y_true):
-            untrained = [name for name in outputs if name not in y_true]
-            hint = (f" ({', '.join(untrained)} without: every output trains; train a model of the same layers "
-                    f"whose outputs have targets, keras.Model(inputs, {{…}}), and predict with this one)"
-                    if untrained and set(y_true) < set(outputs) else "")
-            raise invalid_value("data", f"one target array per output of model={model_name}, by name "
-                                f"({', '.join(outputs) if outputs else 'it has one output: one array of targets'})",
-                                f"targets named {', '.join(sorted(y_true))}{hint}")
+    """The network's outputs fit the targets: classes for classification, the targets' shape else; of a
+    network of several outputs, each output its own targets (by name), as one output is checked."""
+    if data.task != "multi_output":
+        _check_output(model_name, data, data.task, data.num_outputs, y_true, y_pred)
         return
+    outputs = sorted(y_pred) if isinstance(y_pred, dict) else []
+    if outputs != sorted(y_true):
+        untrained = [name for name in outputs if name not in y_true]
+        hint = (f" ({', '.join(untrained)} without: every output trains; train a model of the same layers "
+                f"whose outputs have targets, keras.Model(inputs, {{…}}), and predict with this one)"
+                if untrained and set(y_true) < set(outputs) else "")
+        raise invalid_value("data", f"one target array per output of model={model_name}, by name "
+                            f"({', '.join(outputs) if outputs else 'it has one output: one array of targets'})",
+                            f"targets named {', '.join(sorted(y_true))}{hint}")
+    tasks = data.extras.get("output_tasks", {})
+    widths = data.num_outputs if isinstance(data.num_outputs, dict) else {}
+    for output in outputs:
+        if tasks.get(output) in ("classification", "regression") and output in widths:
+            _check_output(model_name, data, tasks[output], widths[output], y_true[output], y_pred[output], output)
+
+
+def _check_output(model_name: str, data: Any, task: str, classes: int, y_true: Any, y_pred: Any,
+                  output: Optional[str] = None) -> None:
+    """One output against its targets (``output``: its name, of a network of several)."""
     got = tuple(np.shape(y_pred)[1:])
-    if data.task == "classification":
-        classes = data.num_outputs
+    if task == "classification":
         one_hot = checks.one_hot(np.asarray(y_true))
         labels = checks.label_shape(y_true)  # () for one label per example, else one per position
         binary = classes == 2 and not one_hot  # labels 0/1: one unit may hold class 1's score
@@ -204,12 +215,14 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
         ok = (got[:-1] == labels and (width_fits or (binary and got[-1:] == (1,)))) or \
             (binary and labels != () and got == labels)  # one score per label: multi-label
         per = f" per position of labels of shape {labels}" if labels else ""
+        numbers = " — or float targets if the integer targets are numbers" if output else \
+            " — or task.type=regression if the integer targets are numbers"
         expected = f"one output per class{per}: outputs of shape {labels + (classes,)} " \
             f"({'one-hot' if one_hot else 'sparse'} labels{', or more classes' if not one_hot else ''})" + \
             (f" or {labels + (1,)}{f' or {labels}' if labels else ''} (binary)" if binary else "") + \
-            (" — or task.type=regression if the integer targets are numbers" if not one_hot else "")
+            (numbers if not one_hot else "")
         if not ok and not one_hot and got[:-1] == labels and got[-1:] and got[-1] < classes:
-            expected += first_beyond(data, got[-1])
+            expected += first_beyond(data, got[-1], output)
     else:
         target = tuple(np.shape(y_true)[1:])
         # as Keras' losses take them: equal, but for a trailing axis of 1 (as many values in another
@@ -217,21 +230,24 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
         ok = checks.without_unit_axis(got) == checks.without_unit_axis(target)
         whole = np.issubdtype(np.asarray(y_true).dtype, np.floating) and np.all(np.asarray(y_true) == np.round(y_true))
         labels_as_floats = whole and got[-1:] != target[-1:] and int(np.prod(target)) == 1
-        expected = f"outputs of shape {target} like the targets" + \
-            (" — or task.type=classification if the targets are class labels stored as floats" if labels_as_floats
-             else "")
+        labels_hint = " — or integer targets if they are class labels" if output else \
+            " — or task.type=classification if the targets are class labels stored as floats"
+        expected = f"outputs of shape {target} like the targets" + (labels_hint if labels_as_floats else "")
     if not ok:
-        raise invalid_value("model", f"{expected} for data {data.name!r} ({data.task})",
-                            f"model={model_name} with outputs of shape {got}")
+        of = f"output {output!r} of " if output else ""
+        raise invalid_value("model", f"{expected} for {of}data {data.name!r} ({task})",
+                            f"model={model_name} with {f'output {output!r}' if output else 'outputs'} of shape {got}")
 
 
-def first_beyond(data: Any, width: int) -> str:
+def first_beyond(data: Any, width: int, output: Optional[str] = None) -> str:
     """``; example 57 has label 7`` (of a file's rows: ``row 58 of data.csv …``) — the first example whose
-    label (at a position, for labels per position) the network's ``width`` outputs cannot score; "" for a
-    stream whose labels are not all here (its source read no classes). One comparison over the labels the check read anyway."""
-    if data.in_memory and not isinstance(data.y, dict):
-        labels = checks.labels_of(data.y)
-    elif data.classes is not None:  # a stream whose source read its classes (a table's target column)
+    label (at a position, for labels per position) the network's ``width`` outputs cannot score (of the
+    targets of ``output``, of a network of several); "" for a stream whose labels are not all here (its
+    source read no classes). One comparison over the labels the check read anyway."""
+    targets = data.y[output] if output is not None and data.in_memory and isinstance(data.y, dict) else data.y
+    if data.in_memory and not isinstance(targets, dict):
+        labels = checks.labels_of(targets)
+    elif data.classes is not None and output is None:  # a stream whose source read its classes (a table's target column)
         labels = data.classes
     else:
         return ""

@@ -133,8 +133,11 @@ def test_a_label_of_an_output_out_of_range_past_the_first_is_one_line_naming_the
     with pytest.raises(ConfigError) as info:
         lossexp.fit(two_heads(5), stream, trainer={"epochs": 1, "verbose": 0, "batch_size": 100},
                     tracking={"enabled": False})
-    assert str(info.value) == ("Invalid value for data (python): expected labels 0…4 of output 'kind' (one per unit of "
-                               "its network output), got \"7 in the stream's labels of output 'kind' at example 700\"")
+    assert str(info.value) == (
+        "Invalid value for model: expected one output per class: outputs of shape (8,) (sparse labels, or more "
+        "classes) — or float targets if the integer targets are numbers for output 'kind' of data 'python' "
+        "(classification), got \"model=net with output 'kind' of shape (5,)\" (label 7 in the stream's labels of "
+        "output 'kind' at example 700)")
 
 
 def test_a_validation_stream_of_its_own_by_output_name_keeps_which_labels_train_unread():

@@ -48,6 +48,31 @@ def test_one_label_per_example_keeps_its_rules():
     assert "outputs of shape (3,) (one-hot labels)" in refusal(one_hot, outputs(4))  # one-hot rows fix the classes
 
 
+def test_each_output_of_several_is_checked_against_its_own_targets_as_one_output_is():
+    """Targets swapped between two heads (a one-unit regressor's and a 3-class classifier's) trained
+    silently — the regressor as a classifier, the logits regressed — and a label one head cannot score
+    at example 100 failed mid-training in a traceback: each is the one line one output gets."""
+    rng = np.random.default_rng(0)
+    value, kind = rng.normal(size=(200, 1)).astype("float32"), np.arange(200) % 3
+    right = {"reg": outputs(1)[:, :1], "cls": outputs(3)}
+    data = as_dataset("two", (np.zeros((200, 4)), {"reg": value, "cls": kind}))
+    check_outputs("mine", data, {k: v[:8] for k, v in data.y.items()}, right)
+    swapped = as_dataset("swapped", (np.zeros((200, 4)), {"reg": kind, "cls": value}))
+    with pytest.raises(ConfigError, match=r"^Invalid value for model: expected outputs of shape \(1,\) like the "
+                       r"targets for output 'cls' of data 'swapped' \(regression\), got \"model=mine with output "
+                       r"'cls' of shape \(3,\)\"$"):
+        check_outputs("mine", swapped, {k: v[:8] for k, v in swapped.y.items()}, right)
+    beyond = kind.copy()
+    beyond[100] = 4
+    late = as_dataset("late", (np.zeros((200, 4)), {"reg": value, "cls": beyond}))
+    with pytest.raises(ConfigError, match=r"example 100 has label 4 \(outputs 0 … 2\) for output 'cls' of data "
+                       r"'late' \(classification\)"):
+        check_outputs("mine", late, {k: v[:8] for k, v in late.y.items()}, right)
+    wide = as_dataset("wide", (np.zeros((200, 4)), {"reg": np.repeat(value, 2, axis=1), "cls": kind}))
+    with pytest.raises(ConfigError, match=r"expected outputs of shape \(2,\) like the targets for output 'reg'"):
+        check_outputs("mine", wide, {k: v[:8] for k, v in wide.y.items()}, right)
+
+
 def test_a_network_compiled_before_it_came_is_told_what_replaces_its_loss_and_optimizer():
     import keras
 
