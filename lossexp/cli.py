@@ -119,7 +119,7 @@ def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
     ablation's parent only).
     """
     from lossexp.overrides import rewrite_loss, rewrite_override
-    from lossexp.config import ObjectiveConfig
+    from lossexp.config import ObjectiveConfig, TrainerConfig
     from lossexp.precheck import check_builds, check_jobs, sweeper_params
     from lossexp.registry import available
 
@@ -169,8 +169,12 @@ def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
                           destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
         if hydra_args.multirun and not hydra_args.cfg:  # a sweep: no job starts until every job's network builds
             check_builds(jobs)  # (an Optuna sweep's: at its search space's two ends; a sweep of one job too)
-        # a sweep's objective, and a single run's set by hand: a misspelled objective.metric failed it after training
-        if not hydra_args.cfg and (hydra_args.multirun or jobs[0].config.objective != ObjectiveConfig()):
+        # a sweep's objective, and a single run's set by hand: a misspelled objective.metric failed it after
+        # training; early stopping's monitor set by hand: a misspelled one failed the run after its first epoch
+        first = jobs[0].config
+        by_hand = first.objective != ObjectiveConfig() or (
+            first.trainer.patience is not None and first.trainer.monitor != TrainerConfig().monitor)
+        if not hydra_args.cfg and (hydra_args.multirun or by_hand):
             from lossexp.sweeps.checks import check_objectives_recorded
 
             check_objectives_recorded(jobs[0].config)  # TensorFlow, only for objectives beyond val_loss/loss

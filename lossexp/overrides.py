@@ -106,12 +106,30 @@ def rewrite_override(override: str, known: Sequence[str]) -> List[str]:
         return [f"++{key.strip()}=null", f"++{key.strip()}={value}"]
     if sep and _PER_OUTPUT_KEY.match(key.strip()):  # task.loss_weights.reg=0.25: "Unknown key" under the null default
         return [f"++{key.strip()}={value}"]
-    if key.strip() != "loss" or not sep or value.strip().startswith("["):
+    if key.strip() != "loss" or not sep:
+        return [override]
+    if value.strip().startswith("["):  # Hydra's list syntax: its unknown names as the '+' form says them
+        _check_listed_names(value, known)
         return [override]
     if not value.strip():
         raise invalid_value("loss", "component names joined by '+', or none", value)
     alternatives = [parse_composition(alt, known) for alt in value.split(",")]
     return ["loss=" + ",".join("[" + ",".join(names) + "]" for names in alternatives)]
+
+
+#: ``[hist_avg,activity]`` or a sweep of such lists, ``[hist_avg],[activity,coef]``
+_LISTS = re.compile(r"^\s*\[[^\[\]]*\](\s*,\s*\[[^\[\]]*\])*\s*$")
+
+
+def _check_listed_names(value: str, known: Sequence[str]) -> None:
+    """Each name of ``loss=[a,b]`` (or a sweep of lists) is a component: Hydra said of a misspelled one
+    "In 'config': Could not load 'loss/activty'", no choices. Anything else is left to Hydra."""
+    if not _LISTS.match(value):
+        return
+    for names in re.findall(r"\[([^\[\]]*)\]", value):
+        for name in (part.strip() for part in names.split(",")):
+            if name and _NAME.match(name) and name not in known:
+                raise unknown_name("loss component", name, set(known))
 
 
 def rewrite_loss(overrides: Sequence[str], known: Iterable[str]) -> List[str]:

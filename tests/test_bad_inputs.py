@@ -99,6 +99,8 @@ BAD_INPUTS: List[Bad] = [
         ("Unknown data 'mnist'", "csv, digits, images, npz, parquet, positive, regression, ring, steps, uniform")),
     Bad("unknown-component", "unknown component", train("loss=hist_avg+foo"),
         ("Unknown loss component 'foo'", COMPONENTS)),
+    Bad("unknown-component-in-a-list", "unknown component", train("loss=[hist_avg,activty]"),  # Hydra's "Could not load"
+        ("Unknown loss component 'activty': valid choices are " + COMPONENTS,)),
     Bad("unknown-component-kind", "unknown component", train("+loss.second={kind: coeff}"),
         ("Unknown loss component 'coeff' in loss.second.kind", COMPONENTS)),
     Bad("unknown-optimizer", "unknown optimizer", train("optimizer=rmsporp"),
@@ -261,7 +263,8 @@ BAD_INPUTS: List[Bad] = [
         ("tracking.uri", "sqlite:///notes.txt is not an SQLite database, so not an MLflow store"),
         project=(("notes.txt", "not a database\n"),)),
     Bad("output-dir-in-proc", "unwritable output directory", train("hydra.run.dir=/proc/lossexp/run"),
-        ("hydra.run.dir", "'/proc/lossexp/run'", "a directory lossexp can create and write")),
+        ("hydra.run.dir", "'/proc/lossexp/run'",  # /proc exists: not "No such file or directory"
+         "a directory lossexp can create and write (/proc: no directory can be created in it)")),
     Bad("output-dir-under-a-file", "unwritable output directory", train("hydra.run.dir={tmp}/a_file/run"),
         ("hydra.run.dir", "'{tmp}/a_file/run'", "is not a directory")),
     # --- the user's own project: module, model, data, component -------------------------------
@@ -506,6 +509,11 @@ BAD_INPUTS: List[Bad] = [
     Bad("single-run-objective-not-recorded", "objective the run never records",  # failed the run after training
         train("objective.metric=val_los"),
         ("Invalid value for objective.metric: 'val_los' is not recorded by this run; valid choices are accuracy, loss",),
+        tensorflow=True),
+    Bad("early-stopping-monitor-not-recorded", "objective the run never records",  # a FAILED run after an epoch
+        train("trainer.patience=1", "trainer.monitor=val_acc"),
+        ("Invalid value for trainer.monitor: expected a metric the run records at each epoch's end: accuracy, ",
+         "val_accuracy, val_loss", "got 'val_acc'"),
         tensorflow=True),
     Bad("optuna-pruning-several-objectives", "objective the run never records",
         sweep(*OPTUNA, "objective.metrics=[val_loss,loss/activity]", "hydra.sweeper.pruner=median"),

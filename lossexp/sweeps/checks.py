@@ -20,7 +20,7 @@ from typing import Any, Callable, List, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
-from lossexp.errors import ConfigError
+from lossexp.errors import ConfigError, invalid_value
 from lossexp.sweeps import search_space, study as studies
 from lossexp.sweeps.objective import DEFAULT_METRIC, ObjectiveMissing, objective_value, objectives
 from lossexp.sweeps.optuna_sweep import is_optuna_sweep, location
@@ -137,19 +137,22 @@ def _alive(pid: int) -> bool:
 
 
 def check_objectives_recorded(config) -> None:
-    """Every objective metric is one a run of ``config`` records (TensorFlow: one training step and one
-    validation step, with the training regime's own callbacks, e.g. the ring's scores); ``val_loss``
-    may stand for the regime's fallback (:meth:`~lossexp.training.trainer.Trainer.fallback_objective`).
+    """Every objective metric, and early stopping's ``trainer.monitor``, is one a run of ``config`` records
+    (TensorFlow: one training step and one validation step, with the training regime's own callbacks,
+    e.g. the ring's scores); ``val_loss`` may stand for the regime's fallback
+    (:meth:`~lossexp.training.trainer.Trainer.fallback_objective`) as an objective, not as a monitor
+    (early stopping reads the epoch's logs: a misspelled monitor failed the run at its first epoch's end).
 
     Not trained for what the regime always records (:attr:`~lossexp.training.trainer.Trainer.records`:
     the supervised regime's ``loss``, for which ``val_loss`` falls back)."""
     from lossexp.training.trainer import regime, regime_name
 
     records = set(regime(regime_name(config.model.name)).records)
+    monitor = config.trainer.monitor if config.trainer.patience and config.trainer.monitor not in records else None
     if "loss" in records:
         records.add(DEFAULT_METRIC)
     metrics = [m for m, _ in objectives(config.objective) if m not in records]
-    if not metrics:
+    if not metrics and monitor is None:
         return
     import dataclasses
 
@@ -171,6 +174,9 @@ def check_objectives_recorded(config) -> None:
     recorded = model.fit(**arguments, epochs=1, steps_per_epoch=1, verbose=0,
                          callbacks=regime_callbacks(trainer, model, data)).history
     keras.backend.clear_session()
+    if monitor is not None and monitor not in recorded:
+        raise invalid_value("trainer.monitor", "a metric the run records at each epoch's end: "
+                            + ", ".join(sorted(recorded)), monitor)
     key = "objective.metrics" if len(objectives(config.objective)) > 1 else "objective.metric"
     for metric in metrics:
         try:

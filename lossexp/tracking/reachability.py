@@ -17,6 +17,7 @@ Nothing here imports MLflow or TensorFlow.
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import shutil
@@ -170,6 +171,8 @@ def check_writable_dir(path: Path, key: str, got: Optional[str] = None) -> None:
         shutil.rmtree(probe, ignore_errors=True)
     except OSError as exc:
         reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOENT and ancestor.is_dir():  # /proc's answer to mkdir: it exists, takes nothing
+            reason = "no directory can be created in it"
         raise invalid_value(key, f"a directory lossexp can create and write ({ancestor}: {reason})",
                             got or str(path)) from None
 
