@@ -611,6 +611,21 @@ def test_a_network_keras_cannot_save_costs_the_run_its_model_not_the_run(tmp_pat
 
 
 @pytest.mark.slow
+def test_validation_data_with_validation_turned_off_is_one_line(tmp_path, monkeypatch, tiny_network):
+    """Keras' fit validates on its validation_data whatever validation_split says; lossexp's
+    trainer.validation_split=0 turned validation off and dropped the set without a word (no val_*
+    recorded, the objective the training loss). One line now, before any run."""
+    import lossexp
+
+    monkeypatch.chdir(tmp_path)
+    x, y = np.zeros((16, 4), "float32"), np.zeros((16, 1), "float32")
+    with pytest.raises(ConfigError, match=r"^Invalid value for trainer.validation_split: expected its default \(or "
+                       r"any value > 0\) with validation_data, which validates in place of the split; 0 turns "
+                       r"validation off \(then pass no validation_data\), got 0(\.0)?$"):
+        lossexp.fit(tiny_network(), (x, y), validation_data=(x, y), trainer={"validation_split": 0})
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_validation_data_of_ones_own_validates_in_place_of_the_last_examples(tmp_path, monkeypatch):
     """Keras' fit(validation_data=…): the held-out set's loss, as NumPy computes it on the trained
     network; its examples are not trained on."""
