@@ -115,6 +115,8 @@ BAD_INPUTS: List[Bad] = [
         ("Unknown key traner", "data, loss, model, objective, optimizer, task, tracking, trainer")),
     Bad("misspelled-component-option", "misspelled key", train("+loss.activity.strength=2"),
         ("Unknown key loss.activity.strength", "layers, norm, reduction, weight")),
+    Bad("misspelled-shipped-component-key", "misspelled key", train("loss.hist_avg.weigth=0.1"),  # TensorFlow loaded
+        ("Unknown key loss.hist_avg.weigth: valid keys are decay, distance, layers, mode, weight",)),  # for a hint
     Bad("unknown-flag", "misspelled key", ("train", "--multi-run", "model=mlp"),
         ("unrecognized arguments: --multi-run", "lossexp train --help")),
     # --- wrong types ----------------------------------------------------------------------------
@@ -789,6 +791,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_recorded(row: Bad, tmp_path: P
         assert fill(piece, values) in lines[0]
     if not row.tensorflow:
         assert "tensorflow" not in result.stderr.lower() and not _TF_NOISE.search(result.stderr)
+        if not row.project:  # a project's module imports Keras itself
+            assert "tensorflow" not in result.heavy_imports, "imported TensorFlow before refusing"
     if row.max_seconds:
         assert elapsed < row.max_seconds, f"took {elapsed:.1f} s"
     assert runs_in_stores(tmp_path) == before

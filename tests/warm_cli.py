@@ -87,8 +87,17 @@ def _warm_up() -> None:
         raise RuntimeError("TensorFlow's runtime was initialised while warming up: forking is not safe")
 
 
+def _watch_imports(path: str) -> None:
+    """As the command ends (its ``atexit`` handlers: :mod:`lossexp.fast_exit` runs them), write which of
+    :data:`HEAVY_MODULES` it imported to ``path`` (the light warm process's children: what shows that a
+    command never imports TensorFlow)."""
+    atexit.register(lambda: Path(path).write_text("\n".join(name for name in HEAVY_MODULES if name in sys.modules)))
+
+
 def _child(request: Dict) -> None:
     """In the forked child: become ``lossexp ARGS`` in the request's directory and environment."""
+    if request.get("watch"):
+        _watch_imports(request["watch"])
     os.setsid()  # its own process group: a timeout kills its sweep workers too
     # Ctrl-C as in a terminal: KeyboardInterrupt (the warm process of a pytest-xdist worker inherits SIGINT
     # ignored, and Python then installs no handler of its own)
@@ -148,6 +157,7 @@ class WarmCli:
     """The pytest side: starts the warm process and runs commands in it."""
 
     def __init__(self, env: Dict[str, str], light: bool = False) -> None:
+        self.light = light
         self._process = subprocess.Popen([sys.executable, __file__, *(["--light"] if light else [])],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
                                          cwd=Path(__file__).parent)
@@ -180,7 +190,8 @@ class WarmCli:
         with ``env``; their results in the same order once all have ended (within ``timeout`` s)."""
         capture = Path(tempfile.mkdtemp(prefix="warm-cli-"))
         requests = [{"args": list(args), "cwd": str(cwd), "env": env, "stdout": str(capture / f"{i}.stdout"),
-                     "stderr": str(capture / f"{i}.stderr")} for i, args in enumerate(commands)]
+                     "stderr": str(capture / f"{i}.stderr"), "watch": str(capture / f"{i}.imports") if self.light
+                     else None} for i, args in enumerate(commands)]
         self._process.stdin.write(json.dumps({"together": requests}).encode() + b"\n")
         self._process.stdin.flush()
         pids = [self._expect("pid", timeout=30) for _ in requests]
@@ -201,6 +212,9 @@ class WarmCli:
         results = [subprocess.CompletedProcess(["lossexp", *request["args"]], code, Path(request["stdout"]).read_text(),
                                                Path(request["stderr"]).read_text())
                    for request, code in zip(requests, codes)]
+        for result, request in zip(results, requests):  # of the light process: which heavy modules it imported
+            watched = Path(request["watch"]) if request["watch"] else None
+            result.heavy_imports = sorted(set(watched.read_text().split())) if watched and watched.exists() else []
         shutil.rmtree(capture)
         return results
 

@@ -39,6 +39,14 @@ def test_component_class_imports_the_module_of_the_name(name, cls_name):
     assert keras.saving.get_registered_object(f"lossexp>{name}") is cls
 
 
+@pytest.mark.parametrize("name", registry.shipped("loss"))
+def test_every_shipped_yaml_lists_every_option_of_its_class(name):
+    """What lets a misspelled key of a shipped component be one line before TensorFlow loads: no option
+    of its class is one its YAML leaves out (the hint for a project's incomplete YAML is not needed)."""
+    listed = OmegaConf.load(CONF_DIR / "loss" / f"{name}.yaml")[name]
+    assert set(listed) == set(registry.get("loss", name).resolve().option_names())
+
+
 @pytest.mark.parametrize("name", ["activity", "coef", "cross_layer", "hist_avg"])
 def test_shipped_yaml_builds_with_exactly_its_options(name):
     """Every key of conf/loss/<name>.yaml is an option, and the values arrive unchanged."""
