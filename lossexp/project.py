@@ -221,11 +221,12 @@ def where_it_broke(exc: BaseException, root: Optional[Path] = None) -> str:
 def _in_project(filename: str, root: Path) -> bool:
     """Whether a source file is the project's own code (not an installed package or lossexp; not one of
     Python's pseudo-files, ``<frozen runpy>``, ``<string>``, which would resolve against the working
-    directory — ``python -m lossexp.cli`` run in the project put ``<frozen runpy>`` in it)."""
+    directory — ``python -m lossexp.cli`` run in the project put ``<frozen runpy>`` in it; nor a compiled
+    extension's source, named relatively — ``numpy/random/_common.pyx`` was taken for the project's)."""
     if filename.startswith("<") and filename.endswith(">"):
         return False
-    path = Path(filename).resolve()
-    return (path.is_relative_to(root) and not {"site-packages", "dist-packages"} & set(path.parts)
+    path = Path(filename).resolve()  # a compiled extension's frame names its source relatively
+    return (path.is_relative_to(root) and path.is_file() and not {"site-packages", "dist-packages"} & set(path.parts)
             and not path.is_relative_to(Path(__file__).resolve().parent))
 
 

@@ -327,9 +327,32 @@ def test_pythons_pseudo_files_are_never_the_projects_code(tmp_path, monkeypatch)
                '  File "<frozen runpy>", line 198, in _run_module_as_main\n\n'
                '  File "<frozen runpy>", line 88, in _run_code\n\nIncompatible shapes: [32] vs. [32,10]')
     assert embedded_failure(tf.errors.InvalidArgumentError(None, None, message)) is None
+    (tmp_path / "mine.py").write_text("\n" * 100)
     mine = message.replace("<frozen runpy>", str(tmp_path / "mine.py"))
     frame, summary = embedded_failure(tf.errors.InvalidArgumentError(None, None, mine))
     assert (frame.filename, frame.lineno) == (str(tmp_path / "mine.py"), 88)
+
+
+def test_a_compiled_extensions_relative_source_is_not_the_projects_code(tmp_path, monkeypatch):
+    """A data source failing inside NumPy (``rng.normal(size=(-5, 3))``) was located at NumPy's
+    ``numpy/random/_common.pyx:654``: a Cython frame names its source relatively, and that resolved
+    against the working directory into the project. The project's own line is named."""
+    import traceback
+
+    from lossexp.project import where_it_broke
+
+    (tmp_path / "pyproject.toml").write_text('[tool.lossexp]\nmodules = []\n')
+    (tmp_path / "source.py").write_text("import numpy as np\n\n\ndef rows(n):\n    return np.random.default_rng(0)"
+                                        ".normal(size=(n, 3))\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import source
+
+    with pytest.raises(ValueError) as failed:
+        source.rows(-5)
+    frames = traceback.extract_tb(failed.value.__traceback__)
+    assert frames[-1].filename == "numpy/random/_common.pyx"  # the frame that was taken for the project's
+    assert where_it_broke(failed.value, tmp_path) == f"{tmp_path / 'source.py'}:5"
 
 
 def test_an_op_of_ones_term_failing_in_training_is_named_by_its_message_not_keras_frame(tmp_path, monkeypatch):
