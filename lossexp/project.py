@@ -225,8 +225,10 @@ def _in_project(filename: str, root: Path) -> bool:
     extension's source, named relatively — ``numpy/random/_common.pyx`` was taken for the project's)."""
     if filename.startswith("<") and filename.endswith(">"):
         return False
-    path = Path(filename).resolve()  # a compiled extension's frame names its source relatively
-    return (path.is_relative_to(root) and path.is_file() and not {"site-packages", "dist-packages"} & set(path.parts)
+    if not Path(filename).is_absolute() and not Path(filename).is_file():  # a compiled extension's source
+        return False
+    path = Path(filename).resolve()
+    return (path.is_relative_to(root) and not {"site-packages", "dist-packages"} & set(path.parts)
             and not path.is_relative_to(Path(__file__).resolve().parent))
 
 

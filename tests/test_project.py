@@ -327,7 +327,6 @@ def test_pythons_pseudo_files_are_never_the_projects_code(tmp_path, monkeypatch)
                '  File "<frozen runpy>", line 198, in _run_module_as_main\n\n'
                '  File "<frozen runpy>", line 88, in _run_code\n\nIncompatible shapes: [32] vs. [32,10]')
     assert embedded_failure(tf.errors.InvalidArgumentError(None, None, message)) is None
-    (tmp_path / "mine.py").write_text("\n" * 100)
     mine = message.replace("<frozen runpy>", str(tmp_path / "mine.py"))
     frame, summary = embedded_failure(tf.errors.InvalidArgumentError(None, None, mine))
     assert (frame.filename, frame.lineno) == (str(tmp_path / "mine.py"), 88)
