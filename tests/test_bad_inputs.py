@@ -451,6 +451,9 @@ BAD_INPUTS: List[Bad] = [
         ("Unknown key shell in the config.yaml of run '{crafted_run}'",
          "valid keys are ablation, data, loss, model, objective, optimizer, task, tracking, trainer, weighting"),
         setup="unknown-section"),
+    Bad("from-run-misspelled-override", "--from-run", ("train", "--from-run", "{crafted_run}", "trainer.epoch=3"),
+        ("Unknown key trainer.epoch: valid keys are batch_size, checkpoint", "(an override of --from-run)"),
+        setup="logged-run"),  # was Hydra's "Could not override 'trainer.epoch'", no valid keys
     Bad("from-run-store-uri-sweep", "--from-run", ("train", "--from-run", "0123abcd", "tracking.uri=a,b"),
         ("Invalid value for tracking.uri", "a tracking URI (one, not a sweep)", "'a,b'")),
     Bad("evaluate-config-interpolation", "replayed config (data)", ("evaluate", "crafted/model.keras"),
@@ -678,6 +681,7 @@ SETUPS: Dict[str, Callable[[Path], Dict[str, str]]] = {
     "interpolated-run-name": _crafted_run(lambda config: config["tracking"].update(
         run_name="${oc.env:SECRET_TOKEN}", uri="http://127.0.0.1:9")),
     "unknown-section": _crafted_run(lambda config: config.update(shell="rm -rf ~")),
+    "logged-run": _crafted_run(lambda config: None),
     "stopped-sweep": _crafted_sweep("KILLED"),
     "stopped-config-grid": _crafted_sweep("KILLED", (*QUICK, "+grid=small"),
                                           **{"sweep.params": json.dumps(["loss.activity.weight=0.01,0.1"])}),

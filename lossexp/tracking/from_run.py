@@ -195,18 +195,18 @@ def validate_overrides(directory: Path, overrides: Sequence[str]) -> None:
     """Compose the re-run with its overrides and validate it, and check that the store it will be
     recorded in answers (one-line ConfigError on a mistake)."""
     from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     from lossexp.config import validate
     from lossexp.tracking.reachability import check_tracking
 
+    from lossexp.precheck import translate_errors
+
     with initialize_config_dir(config_dir=str(directory), version_base="1.3", job_name="lossexp_from_run"):
-        try:
-            cfg = compose(CONFIG_NAME, overrides=list(overrides))
-        except (HydraException, OmegaConfBaseException, ValueError) as exc:  # ValueError: Hydra's `=0`
-            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-            raise ConfigError(f"Invalid override for {FLAG}: {first}") from None
+        try:  # a misspelled key with the valid ones, as without --from-run: "Unknown key trainer.epoch: valid keys …"
+            with translate_errors(list(overrides), CONFIG_NAME):
+                cfg = compose(CONFIG_NAME, overrides=list(overrides))
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (an override of {FLAG})") from None
     config = validate(cfg)
     if config.tracking.enabled:
         check_tracking(config.tracking.uri, Path.cwd(), config.tracking.experiment)
