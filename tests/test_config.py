@@ -146,3 +146,17 @@ def test_a_group_yaml_without_its_name_is_one_line_naming_the_file(tmp_path):
     assert str(info.value).startswith("Missing value for model.name: the YAML of model=my_net "
                                       "(conf/model/my_net.yaml) must name the registered model it configures, "
                                       "e.g. name: my_net (registered: applications, cnn,")
+
+
+@pytest.mark.parametrize("name", [n for n in group("data") if n in ("npz", "csv", "parquet", "images")])
+def test_every_key_of_a_file_reader_is_in_the_configuration_reference(name):
+    """docs/configuration.md's table of keys is where a user looks for them: a reader's key it left out
+    (sep, decimal, sample_weight, …) was found only in ``lossexp components``."""
+    import re
+    from pathlib import Path
+
+    row = next(line for line in (Path(__file__).parents[1] / "docs" / "configuration.md").read_text().splitlines()
+               if line.startswith("| `data=` |"))
+    documented = set(re.findall(r"`([a-z_]+)`", row))
+    keys = set(OmegaConf.load(CONF_DIR / "data" / f"{name}.yaml")) - {"name"}
+    assert keys <= documented, sorted(keys - documented)
