@@ -144,7 +144,9 @@ def _split_loss(loss: Iterable[LossEntry]) -> Tuple[List[str], List[Any], Dict[s
     for entry in loss:
         if isinstance(entry, LossComponent):
             if not hasattr(type(entry), "registry_name"):
-                suggested = type(entry).__name__.lower()
+                from lossexp.registry import name_suggestion
+
+                suggested = name_suggestion(entry.name)  # the name it was given: MyTerm(name="my_term"), not "myterm"
                 raise ConfigError(f"Invalid loss component {entry.name!r}: its class {type(entry).__name__} is not "
                                   f"registered; decorate it with @lossexp.register_component({suggested!r}) (the "
                                   "name under which runs record it and saved models reload it)")

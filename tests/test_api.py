@@ -154,7 +154,7 @@ def my_loss(y_true, y_pred):
      "take the inputs of data 'python' (shape (3,)): ValueError: Input 0 with name 'inputs' of layer 'notebook_net' is "
      "incompatible with the layer: expected shape=(None, 5), found shape=(8, 3)"),
     (lambda: lossexp.fit(network(), data(), loss=[unregistered_component()]), "Invalid loss component 'mine': its "
-     "class Unregistered is not registered; decorate it with @lossexp.register_component('unregistered')"),
+     "class Unregistered is not registered; decorate it with @lossexp.register_component('mine')"),  # its name
     (lambda: lossexp.fit(network(), (data()[0], np.arange(160) % 3 - 1)), "Invalid value for data (python): expected "
      "class labels 0…k-1 (padding: a valid label weighted 0 by sample weights; numbers: task.type=regression or "
      "float targets), got '-1 at example 0'"),
