@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -180,9 +180,11 @@ def replaced_compile(network: Any, model_name: str, task_loss: Any, optimizer: s
             f"optimizer={optimizer} (set task.loss= and optimizer= to choose; a loss of your own: a loss component)")
 
 
-def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
+def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any, losses: Optional[Dict[str, Any]] = None) -> None:
     """The network's outputs fit the targets: classes for classification, the targets' shape else; of a
-    network of several outputs, each output its own targets (by name), as one output is checked."""
+    network of several outputs, each output its own targets (by name), as one output is checked — an
+    output whose ``losses`` entry (the config's ``task.loss`` by output) is not a cross-entropy as a
+    regression: integer counts under ``poisson`` are numbers, not classes."""
     if data.task != "multi_output":
         _check_output(model_name, data, data.task, data.num_outputs, y_true, y_pred)
         return
@@ -198,8 +200,11 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any) -> None:
     tasks = data.extras.get("output_tasks", {})
     widths = data.num_outputs if isinstance(data.num_outputs, dict) else {}
     for output in outputs:
-        if tasks.get(output) in ("classification", "regression") and output in widths:
-            _check_output(model_name, data, tasks[output], widths[output], y_true[output], y_pred[output], output)
+        task, named = tasks.get(output), (losses or {}).get(output)
+        if task == "classification" and named is not None and "crossentropy" not in str(named):
+            task = "regression"
+        if task in ("classification", "regression") and output in widths:
+            _check_output(model_name, data, task, widths[output], y_true[output], y_pred[output], output)
 
 
 def _check_output(model_name: str, data: Any, task: str, classes: int, y_true: Any, y_pred: Any,

@@ -73,6 +73,17 @@ def test_each_output_of_several_is_checked_against_its_own_targets_as_one_output
         check_outputs("mine", wide, {k: v[:8] for k, v in wide.y.items()}, right)
 
 
+def test_an_output_of_integer_counts_under_a_loss_for_numbers_is_a_regression():
+    """Integer counts on a one-unit head trained under ``task.loss.count=poisson`` before outputs were
+    checked one by one; they are numbers, not classes, when the config names a loss that is no cross-entropy."""
+    counts = np.random.default_rng(0).poisson(2.0, size=(200, 1))
+    data = as_dataset("counts", (np.zeros((200, 4)), {"count": counts, "cls": np.arange(200) % 3}))
+    y_pred, y_true = {"count": outputs(1), "cls": outputs(3)}, {k: v[:8] for k, v in data.y.items()}
+    check_outputs("mine", data, y_true, y_pred, {"count": "poisson", "cls": "sparse_categorical_crossentropy"})
+    with pytest.raises(ConfigError, match="for output 'count' of data 'counts' \\(classification\\)"):
+        check_outputs("mine", data, y_true, y_pred)  # no loss named: integer targets are class labels
+
+
 def test_a_network_compiled_before_it_came_is_told_what_replaces_its_loss_and_optimizer():
     import keras
 
