@@ -422,10 +422,6 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
         if isinstance(data, (str, Dataset)):
             raise invalid_value("validation_data", "None with data of a registered name or a lossexp Dataset "
                                 "(its source returns {'train': …, 'validation': …})", type(validation_data).__name__)
-        if config.trainer.validation_split <= 0:  # Keras' fit validates on it: lossexp dropped it without a word
-            raise invalid_value("trainer.validation_split", "its default (or any value > 0) with validation_data, "
-                                "which validates in place of the split; 0 turns validation off (then pass no "
-                                "validation_data)", config.trainer.validation_split)
         data = {"train": data, "validation": validation_data}
     if not isinstance(data, str):
         named = {key: by_output_name(part, network) for key, part in data.items()} if isinstance(data, dict) \

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 import lossexp
 from lossexp import project, quiet
 from lossexp.config import LossexpConfig, validate
-from lossexp.errors import ConfigError
+from lossexp.errors import ConfigError, invalid_value
 from lossexp.project import user_code_errors
 from lossexp.tracking import store
 
@@ -141,6 +141,12 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         if getattr(data, "unread_labels", False) and not hasattr(trainer, "checked_labels"):
             data = data.with_labels_read()  # a regime that does not check labels as it trains reads them first
     check_task(trainer, data, config.model.name)
+    if data.held_out is not None and config.trainer.validation_split <= 0:  # was dropped without a word
+        raise invalid_value("trainer.validation_split", "its default (or any value > 0) with data of its own "
+                            f"validation set (data {data.name!r}: {data.held_out} examples; validation_data=, "
+                            "{'train': …, 'validation': …}, data.validation_x, data.validation_path), which validates "
+                            "in place of the split; 0 turns validation off (then give no validation set)",
+                            config.trainer.validation_split)
     if data.batch_size and data.batch_size != config.trainer.batch_size:
         print(f"lossexp: data {data.name} came in batches of {data.batch_size}; it trains in batches of "
               f"trainer.batch_size = {config.trainer.batch_size}", file=sys.stderr)

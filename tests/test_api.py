@@ -619,11 +619,14 @@ def test_validation_data_with_validation_turned_off_is_one_line(tmp_path, monkey
 
     monkeypatch.chdir(tmp_path)
     x, y = np.zeros((16, 4), "float32"), np.zeros((16, 1), "float32")
-    with pytest.raises(ConfigError, match=r"^Invalid value for trainer.validation_split: expected its default \(or "
-                       r"any value > 0\) with validation_data, which validates in place of the split; 0 turns "
-                       r"validation off \(then pass no validation_data\), got 0(\.0)?$"):
+    refusal = (r"^Invalid value for trainer.validation_split: expected its default \(or any value > 0\) with data "
+               r"of its own validation set \(data 'python': 16 examples; validation_data=, .*\), which validates in "
+               r"place of the split; 0 turns validation off \(then give no validation set\), got 0(\.0)?$")
+    with pytest.raises(ConfigError, match=refusal):
         lossexp.fit(tiny_network(), (x, y), validation_data=(x, y), trainer={"validation_split": 0})
-    assert not (tmp_path / "outputs").exists()
+    with pytest.raises(ConfigError, match=refusal):  # the same set in the data's own form
+        lossexp.fit(tiny_network(), {"train": (x, y), "validation": (x, y)}, trainer={"validation_split": 0})
+    assert not (tmp_path / "outputs" / "mlflow.db").exists()
 
 
 def test_validation_data_of_ones_own_validates_in_place_of_the_last_examples(tmp_path, monkeypatch):
