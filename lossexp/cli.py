@@ -169,15 +169,26 @@ def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
                           destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
         if hydra_args.multirun and not hydra_args.cfg:  # a sweep: no job starts until every job's network builds
             check_builds(jobs)  # (an Optuna sweep's: at its search space's two ends; a sweep of one job too)
-        # a sweep's objective, and a single run's set by hand: a misspelled objective.metric failed it after
-        # training; early stopping's monitor set by hand: a misspelled one failed the run after its first epoch
+        # a sweep's objectives, and a single run's set by hand: a misspelled objective.metric failed it after
+        # training; early stopping's monitor set by hand: a misspelled one failed the run after its first epoch.
+        # Each job that records other metrics or asks for others is checked (a sweep over the monitor or the
+        # objective: its second job's failed after the first trained)
         first = jobs[0].config
         by_hand = first.objective != ObjectiveConfig() or (
             first.trainer.patience is not None and first.trainer.monitor != TrainerConfig().monitor)
         if not hydra_args.cfg and (hydra_args.multirun or by_hand):
             from lossexp.sweeps.checks import check_objectives_recorded
 
-            check_objectives_recorded(jobs[0].config)  # TensorFlow, only for objectives beyond val_loss/loss
+            asked = {}
+            for job in jobs:
+                config = job.config
+                asked.setdefault((repr(config.objective), config.trainer.monitor, config.trainer.patience is None,
+                                  config.model.name, config.data.name, tuple(sorted(config.loss))), job)
+            for job in asked.values():
+                try:
+                    check_objectives_recorded(job.config)  # TensorFlow, only for objectives beyond val_loss/loss
+                except ConfigError as error:
+                    raise (job.refused(error) if len(asked) > 1 else error) from None
     # Hydra's flags first, then the user's overrides in their rewritten form (Hydra's parser
     # wants the flags before the overrides).
     pending = list(hydra_args.overrides)

@@ -520,6 +520,10 @@ BAD_INPUTS: List[Bad] = [
         ("Invalid value for trainer.monitor: expected a metric the run records at each epoch's end: accuracy, ",
          "val_accuracy, val_loss", "got 'val_acc'"),
         tensorflow=True),
+    Bad("sweep-second-job-monitor-not-recorded", "objective the run never records",  # its first job trained first
+        sweep("model=mlp", "data=regression", "trainer.monitor=val_loss,val_acuracy", "trainer.patience=2"),
+        ("Invalid value for trainer.monitor", "got 'val_acuracy' (in sweep job: ", "trainer.monitor=val_acuracy"),
+        tensorflow=True),
     Bad("optuna-pruning-several-objectives", "objective the run never records",
         sweep(*OPTUNA, "objective.metrics=[val_loss,loss/activity]", "hydra.sweeper.pruner=median"),
         ("Invalid value for hydra.sweeper.pruner", "expected none with several objectives", "'median'")),
