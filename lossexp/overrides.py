@@ -126,10 +126,14 @@ def _check_listed_names(value: str, known: Sequence[str]) -> None:
     "In 'config': Could not load 'loss/activty'", no choices. Anything else is left to Hydra."""
     if not _LISTS.match(value):
         return
-    for names in re.findall(r"\[([^\[\]]*)\]", value):
-        for name in (part.strip() for part in names.split(",")):
+    for listed in re.findall(r"\[([^\[\]]*)\]", value):
+        names = [part.strip().strip("'\"") for part in listed.split(",")]
+        for name in names:
             if name and _NAME.match(name) and name not in known:
                 raise unknown_name("loss component", name, set(known))
+        repeated = sorted({name for name in names if name and names.count(name) > 1})
+        if repeated:  # Hydra's defaults list keeps one: hist_avg+hist_avg is refused, so is this
+            raise invalid_value("loss", f"each component at most once ({repeated[0]} repeats)", f"[{listed}]")
 
 
 def rewrite_loss(overrides: Sequence[str], known: Iterable[str]) -> List[str]:

@@ -99,8 +99,10 @@ BAD_INPUTS: List[Bad] = [
         ("Unknown data 'mnist'", "csv, digits, images, npz, parquet, positive, regression, ring, steps, uniform")),
     Bad("unknown-component", "unknown component", train("loss=hist_avg+foo"),
         ("Unknown loss component 'foo'", COMPONENTS)),
-    Bad("unknown-component-in-a-list", "unknown component", train("loss=[hist_avg,activty]"),  # Hydra's "Could not load"
+    Bad("unknown-component-in-a-list", "unknown component", train("loss=[hist_avg,'activty']"),  # Hydra's "Could not load"
         ("Unknown loss component 'activty': valid choices are " + COMPONENTS,)),
+    Bad("repeated-component-in-a-list", "duplicate component", train("loss=[hist_avg,hist_avg]"),  # trained one
+        ("Invalid value for loss: expected each component at most once (hist_avg repeats), got '[hist_avg,hist_avg]'",)),
     Bad("unknown-component-kind", "unknown component", train("+loss.second={kind: coeff}"),
         ("Unknown loss component 'coeff' in loss.second.kind", COMPONENTS)),
     Bad("unknown-optimizer", "unknown optimizer", train("optimizer=rmsporp"),
