@@ -61,16 +61,21 @@ def parse_composition(text: str, known: Iterable[str]) -> List[str]:
     parts = [part.strip() for part in text.split("+")]
     if any(not part for part in parts):
         raise invalid_value("loss", "component names joined by '+', e.g. loss=hist_avg+activity", text)
+    check_names(parts, text, known)
+    return parts
+
+
+def check_names(parts: Sequence[str], text: str, known: Iterable[str]) -> None:
+    """Each of ``parts`` (of the composition ``text``) a known component, at most once, ``none`` alone."""
     known = set(known)
     for part in parts:
-        if part == NONE:
+        if part == NONE and len(parts) > 1:
             raise invalid_value("loss", "'none' alone, not inside a composition", text)
-        if not _NAME.match(part) or part not in known:
+        if part != NONE and (not _NAME.match(part) or part not in known):
             raise unknown_name("loss component", part, known)
     duplicates = sorted({part for part in parts if parts.count(part) > 1})
     if duplicates:
         raise invalid_value("loss", f"each component at most once ({duplicates[0]} repeats)", text)
-    return parts
 
 
 def plain(value: Any) -> Any:
@@ -127,13 +132,8 @@ def _check_listed_names(value: str, known: Sequence[str]) -> None:
     if not _LISTS.match(value):
         return
     for listed in re.findall(r"\[([^\[\]]*)\]", value):
-        names = [part.strip().strip("'\"") for part in listed.split(",")]
-        for name in names:
-            if name and _NAME.match(name) and name not in known:
-                raise unknown_name("loss component", name, set(known))
-        repeated = sorted({name for name in names if name and names.count(name) > 1})
-        if repeated:  # Hydra's defaults list keeps one: hist_avg+hist_avg is refused, so is this
-            raise invalid_value("loss", f"each component at most once ({repeated[0]} repeats)", f"[{listed}]")
+        names = [part.strip().strip("'\"") for part in listed.split(",") if part.strip()]
+        check_names(names, f"[{listed}]", known)  # as the '+' form's (Hydra's defaults list kept one of a repeat)
 
 
 def rewrite_loss(overrides: Sequence[str], known: Iterable[str]) -> List[str]:
