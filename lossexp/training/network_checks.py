@@ -200,7 +200,7 @@ def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any, losses: 
     tasks = data.extras.get("output_tasks", {})
     widths = data.num_outputs if isinstance(data.num_outputs, dict) else {}
     for output in outputs:
-        task, named = tasks.get(output), (losses or {}).get(output)
+        task, named = tasks.get(output), (losses or {}).get(output)  # None: the task's default loss
         if task == "classification" and named is not None and "crossentropy" not in str(named):
             task = "regression"
         if task in ("classification", "regression") and output in widths:

@@ -162,9 +162,8 @@ class SupervisedTrainer(Trainer):
         names = output_names(network)
         check_output_names(name, names)
         y_pred = as_arrays(network, y_pred)
-        configured = tasks.by_position("task.loss", config.task.loss, names) if data.task == "multi_output" else None
-        check_outputs(name, data, y, y_pred, configured if isinstance(configured, dict) else
-                      {output: configured for output in names} if configured else None)
+        check_outputs(name, data, y, y_pred,
+                      tasks.configured_losses(config.task, names) if data.task == "multi_output" else None)
         if config.task.class_weight is not None:  # the padding a network masks is not counted as a class
             from lossexp.training.class_weights import output_mask
 

@@ -186,6 +186,13 @@ def by_position(key: str, value: Any, output_names: List[str]) -> Any:
     return dict(zip(output_names, value))
 
 
+def configured_losses(config: Any, output_names: List[str]) -> Dict[str, Any]:
+    """``task.loss`` (of the ``task:`` section ``config``) by output name, for a network of several outputs:
+    a mapping as it is, a list in the outputs' order, one name (or None) for every output."""
+    configured = by_position("task.loss", config.loss, output_names)
+    return configured if isinstance(configured, dict) else {name: configured for name in output_names}
+
+
 def resolve(config: Any, task_type: str, y_true: Any, y_pred: Any, output_names: List[str], outputs: Any) -> Task:
     """The loss and metrics for ``task_type`` under ``config`` (the ``task:`` section).
 
@@ -194,8 +201,7 @@ def resolve(config: Any, task_type: str, y_true: Any, y_pred: Any, output_names:
     ``output_names`` / ``outputs`` (per-output task types) for a multi-output model.
     """
     if task_type == "multi_output":
-        configured = by_position("task.loss", config.loss, output_names)
-        configured = configured if isinstance(configured, dict) else {name: configured for name in output_names}
+        configured = configured_losses(config, output_names)
         unknown = sorted(set(configured) - set(output_names))
         if unknown:
             raise invalid_value(f"task.loss.{unknown[0]}", f"one of the model's outputs ({', '.join(output_names)})",
