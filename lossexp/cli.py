@@ -126,6 +126,7 @@ def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
     from lossexp.sweeps import resume_check, resume_sweep
 
     from_run_id = sweep_parent = None
+    replayed = False  # --from-run: the jobs compose from the run's config, in the directory rerun_args writes
     retry_failed, args = resume_check.split_retry(args)
     flags = {token.split("=")[0] for token in args}
     multirun = bool({"-m", "--multirun"} & set(args))
@@ -146,6 +147,7 @@ def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
         from_run_id, args = from_run.split_flag(args)
         from_run_id = from_run.full_run_id(from_run_id, args)
         args = from_run.rerun_args(from_run_id, args, multirun=bool({"-m", "--multirun"} & set(args)))
+        replayed = True
     elif "--resume" in flags:  # continue a stopped run from its checkpoint
         from lossexp.tracking import from_run, resume
 
@@ -164,9 +166,10 @@ def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
         os.environ[resume_sweep.ENV] = sweep_parent  # the launching process's sweep callback reopens it
         os.environ[resume_sweep.RETRY_ENV] = "1" if retry_failed else ""
     informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
-    if not informational and from_run_id is None:  # --from-run validated its own config
+    if not informational and (from_run_id is None or replayed):  # --resume validated its own config
         jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
-                          destinations=not hydra_args.cfg)  # --cfg prints the config, writes nothing
+                          destinations=not hydra_args.cfg,  # --cfg prints the config, writes nothing
+                          config_dir=Path(hydra_args.config_dir) if replayed else None)
         if hydra_args.multirun and not hydra_args.cfg:  # a sweep: no job starts until every job's network builds
             check_builds(jobs)  # (an Optuna sweep's: at its search space's two ends; a sweep of one job too)
         # a sweep's objectives, and a single run's set by hand: a misspelled objective.metric failed it after

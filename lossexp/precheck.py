@@ -256,16 +256,18 @@ def _with_configured_grid(jobs: List[List[str]], overrides: Sequence[str], confi
 
 
 def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[str] = None,
-               destinations: bool = True) -> List[Job]:
+               destinations: bool = True, config_dir: Optional[Path] = None) -> List[Job]:
     """Raise :class:`ConfigError` for the first job whose config does not compose or validate, or
     (with ``destinations``) whose output directory or tracking store cannot be used; else return
     each :class:`Job`, an Optuna sweep's search space at its two ends after its jobs (what only a
-    built component checks, an option's range, :func:`check_builds` checks there)."""
+    built component checks, an option's range, :func:`check_builds` checks there). ``config_dir``:
+    where the primary config lies when it is not lossexp's own (``--from-run``'s replayed config)."""
     config_name = config_name or "config"
     jobs = expand_jobs(overrides, multirun)
     seen: Set[Tuple[str, str]] = set()
     checked = []
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_precheck"):
+    with initialize_config_dir(config_dir=str(config_dir or CONF_DIR), version_base="1.3",
+                               job_name="lossexp_precheck"):
         if multirun:
             jobs = _with_configured_grid(jobs, overrides, config_name)
         for job in jobs:

@@ -130,6 +130,25 @@ def test_from_run_of_a_projects_run_outside_it_says_where_the_project_is(run_cli
                          f"LOSSEXP_PROJECT={elsewhere})")
 
 
+@pytest.mark.parametrize("args, line", [
+    (["trainer.monitor=val_acuracy", "trainer.patience=2"],  # found by one training step, as without --from-run
+     "lossexp: error: Invalid value for trainer.monitor: expected a metric the run records at each epoch's end: "),
+    (["-m", "trainer.seed=0,1", "objective.metric=val_los"],  # a sweep of a replayed run is checked as any sweep
+     "lossexp: error: Invalid value for objective.metric: 'val_los' is not recorded by this run; valid choices are "),
+    (["-m", "trainer.epoch=3"],  # was Hydra's "Could not override 'trainer.epoch'" and its hint at a stack trace
+     "lossexp: error: Unknown key trainer.epoch: valid keys are batch_size, checkpoint, "),
+])
+def test_a_mistake_on_top_of_from_run_is_one_line_before_any_run(run_cli, store_uri, all_runs, args, line):
+    """Overrides on top of ``--from-run`` get the checks of any command line: a misspelled monitor or objective
+    trained an epoch and left a FAILED run (a sweep: a FAILED parent and children)."""
+    run_id = crafted_run(store_uri, dump(composed_config()))
+    result = run_cli("train", "--from-run", run_id, *args, timeout=120)
+    assert result.returncode == 2, result.stderr[-3000:]
+    [said] = result.stderr.strip().splitlines()
+    assert said.startswith(line)
+    assert [run.info.run_id for run in all_runs(store_uri)] == [run_id]
+
+
 # --- a replayed config is data: someone else's crafted run ----------------------------------------
 class _Recorder(http.server.BaseHTTPRequestHandler):
     """Answers everything with 200 ``{}`` and records each request: the crafted config's server."""
