@@ -118,8 +118,41 @@ def rewrite_override(override: str, known: Sequence[str]) -> List[str]:
         return [override]
     if not value.strip():
         raise invalid_value("loss", "component names joined by '+', or none", value)
-    alternatives = [parse_composition(alt, known) for alt in value.split(",")]
+    if _FUNCTION.match(value):  # Hydra's sweep function: its alternatives, each as the '+' form or a list
+        alternatives = [names if isinstance(names, list) else parse_composition(names, known)
+                        for names in _choices(override, value, known)]
+    else:
+        alternatives = [parse_composition(alt, known) for alt in value.split(",")]
     return ["loss=" + ",".join("[" + ",".join(names) + "]" for names in alternatives)]
+
+
+#: ``choice(…)``, ``range(…)``, … : a value that is a call of one of Hydra's sweep functions
+_FUNCTION = re.compile(r"^\s*[A-Za-z_]+\s*\(")
+
+
+def _choices(override: str, value: str, known: Sequence[str]) -> List[Any]:
+    """The alternatives of ``loss=choice(a+b,[c])`` (Hydra's sweep function, as an Optuna search space writes
+    it): the '+' form split on ',' inside it and called ``choice([a`` an unknown component. Another function
+    (``range``, ``glob``, ``shuffle`` …) has no meaning for a composition."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+    from hydra.errors import OverrideParseException
+
+    expected = "component names joined by '+', a sweep of them (loss=a+b,c), or choice(a+b,c)"
+    try:
+        [parsed] = OverridesParser.create().parse_overrides([override])
+    except OverrideParseException as exc:
+        raise unreadable_override(exc) from None
+    sweep = parsed.value()
+    if not isinstance(sweep, ChoiceSweep) or sweep.shuffle:
+        raise invalid_value("loss", expected, value)
+    alternatives = [plain(names) for names in sweep.list]
+    for names in alternatives:
+        if isinstance(names, list):
+            check_names([str(name) for name in names], override_value(names), known)
+        elif not isinstance(names, str):
+            raise invalid_value("loss", expected, value)
+    return alternatives
 
 
 #: ``[hist_avg,activity]`` or a sweep of such lists, ``[hist_avg],[activity,coef]``

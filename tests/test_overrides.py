@@ -14,6 +14,10 @@ KNOWN = ["activity", "coef", "hist_avg"]
     (["loss=hist_avg+activity,activity"], ["loss=[hist_avg,activity],[activity]"]),
     (["loss=none,coef"], ["loss=[],[coef]"]),
     (["loss=[coef]"], ["loss=[coef]"]),
+    # Hydra's sweep function (an Optuna search space's form): each alternative a '+' form or a list
+    (["loss=choice([hist_avg],[activity])"], ["loss=[hist_avg],[activity]"]),
+    (["loss=choice(hist_avg+activity, coef)"], ["loss=[hist_avg,activity],[coef]"]),
+    (["loss=choice(none,[coef])"], ["loss=[],[coef]"]),
     (["loss.hist_avg.weight=0.1", "model=mlp"], ["loss.hist_avg.weight=0.1", "model=mlp"]),
     (["+loss.x=1"], ["+loss.x=1"]),
     # one output's entry under a per-output option's null default: set or added (Hydra: "Unknown key")
@@ -32,6 +36,11 @@ def test_rewrite(given, expected):
     ("loss=hist_avg+hist_avg", "hist_avg repeats"),
     ("loss=nope", "Unknown loss component 'nope': valid choices are activity, coef, hist_avg"),
     ("loss=coef+none", "'none' alone"),
+    ("loss=choice([hist_avg],[activty])", "Unknown loss component 'activty': valid choices are activity, coef, hist_avg"),
+    ("loss=choice(coef+coef)", "coef repeats"),
+    ("loss=range(1,3)", "or choice(a+b,c), got 'range(1,3)'"),  # no meaning for a composition
+    ("loss=shuffle([coef],[hist_avg])", "got 'shuffle([coef],[hist_avg])'"),
+    ("loss=choice(coef", "Invalid override 'loss=choice(coef': 'choice(coef' cannot be read"),
 ])
 def test_malformed_compositions_fail_with_one_line(bad, fragment):
     with pytest.raises(ConfigError) as info:
