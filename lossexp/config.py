@@ -95,6 +95,7 @@ class TrainerConfig:
     #: stop when ``monitor`` has not improved for this many epochs, the best epoch's weights
     #: restored (null: train every epoch)
     patience: Optional[int] = None
+    #: what early stopping watches (read only with ``patience``; set alone, a run warns that it changes nothing)
     monitor: str = "val_loss"
     #: the training examples' order: each_epoch (a new order every epoch, drawn from seed and epoch),
     #: once (one order, repeated every epoch: Keras' fit on arrays under a fixed seed), none (the data's)

@@ -45,6 +45,17 @@ def test_training_stops_on_its_monitor_and_ends_with_its_best_epoch(tmp_path, mo
     assert np.mean((predicted - y[48:]) ** 2) == pytest.approx(history["val_loss/task"][best], rel=1e-5)
 
 
+def test_a_monitor_without_patience_is_one_warning_and_every_epoch_trains(tmp_path, monkeypatch, capsys):
+    """Only early stopping reads trainer.monitor: set alone it changed nothing, silently."""
+    monkeypatch.chdir(tmp_path)
+    history, _ = lossexp.fit(network(), data(), trainer={"epochs": 2, "monitor": "val_loss/task"},
+                             overrides=[*QUIET, "tracking.enabled=false"])
+    assert len(history["val_loss"]) == 2
+    assert [line for line in capsys.readouterr().err.splitlines() if "trainer.monitor" in line] == [
+        "lossexp: warning: trainer.monitor=val_loss/task is read by early stopping only, which trainer.patience=null "
+        "leaves off: every epoch trains (set trainer.patience=N to stop after N epochs without improvement)"]
+
+
 @pytest.mark.slow
 def test_a_run_stopped_after_its_best_epoch_and_resumed_ends_as_the_one_that_never_stopped(tmp_path, monkeypatch):
     """The checkpoint keeps early stopping's memory: resumed after its best epoch, the run stops when the
