@@ -256,12 +256,13 @@ def first_beyond(data: Any, width: int, output: Optional[str] = None) -> str:
         labels = data.classes
     else:
         return ""
-    beyond = np.argwhere(labels >= width)
+    beyond = np.argwhere(labels >= max(width, 2))  # one unit scores labels 0 and 1 (binary)
     if not len(beyond):
         return ""
     where = tuple(int(i) for i in beyond[0])
     position = f" at position {where[1:] if len(where) > 2 else where[1]}" if len(where) > 1 else ""
-    return f"; {data.example_name(where[0])} has label {int(labels[where])}{position} (outputs 0 … {width - 1})"
+    scored = "one output scores labels 0 and 1" if width == 1 else f"outputs 0 … {width - 1}"
+    return f"; {data.example_name(where[0])} has label {int(labels[where])}{position} ({scored})"
 
 
 #: what TensorFlow takes as a name scope: Keras names each output's loss and metrics ``<output>_loss`` in one

@@ -332,6 +332,18 @@ def test_a_label_beyond_the_outputs_names_its_first_example_and_value(per_positi
     assert f"; example 17 has label 7{where} (outputs 0 … 2) for data 'tags'" in str(info.value), str(info.value)
 
 
+def test_a_label_beyond_a_one_unit_output_is_named_as_what_one_unit_scores():
+    """One unit scores labels 0 and 1 (binary): the first label beyond is 2, not the first 1, and the line
+    said "(outputs 0 … 0)"."""
+    y = np.arange(40) % 2
+    y[23] = 2
+    data = as_dataset("tags", (np.zeros((40, 2), "float32"), y))
+    with pytest.raises(ConfigError) as info:
+        check_outputs("net", data, y[:8], np.zeros((8, 1), "float32"))
+    assert "; example 23 has label 2 (one output scores labels 0 and 1) for data 'tags'" in str(info.value), \
+        str(info.value)
+
+
 def test_jit_compile_true_that_keras_cannot_honour_is_one_warning_naming_the_layer(capsys, recwarn, tmp_path,
                                                                                     monkeypatch):
     """``trainer.jit_compile=true`` on a network holding a ``TextVectorization`` trained without XLA, its config
