@@ -164,9 +164,10 @@ def evaluate(model_path: str, overrides: Sequence[str] = ()) -> Dict[str, float]
     from lossexp.data import load
     from lossexp.precheck import compose_validated
     from lossexp.registry import register_config_nodes
-    from lossexp.tracking.model_source import resolve, trained_with_project
+    from lossexp.tracking.model_source import resolve, trained_with_project, with_full_run_id
     from lossexp.training.trainer import for_saved_class
 
+    model_path = with_full_run_id(model_path, overrides)
     source = resolve(model_path, overrides)
     path = source.keras_path
     with _named_as_given(model_path, path):

@@ -126,6 +126,17 @@ def unsaved_reason(uri: str, store_uri: str) -> Optional[str]:
     return f"the run saved no model ({tags[NOT_LOGGED_TAG][:200]})" if NOT_LOGGED_TAG in tags else None
 
 
+def with_full_run_id(argument: str, overrides: Sequence[str] = ()) -> str:
+    """``runs:/<id>/model`` with the whole id of the run a short one starts (the 8 characters ``lossexp runs``
+    shows, which ``train --from-run`` takes too); any other MODEL as given."""
+    if not argument.startswith("runs:/"):
+        return argument
+    from lossexp.tracking.from_run import full_run_id
+
+    run_id, slash, rest = argument[len("runs:/"):].partition("/")
+    return f"runs:/{full_run_id(run_id, overrides)}{slash}{rest}"
+
+
 def resolve(argument: str, overrides: Sequence[str] = ()) -> ModelSource:
     """The local ``.keras`` file and ``config.yaml`` for MODEL (see the module docstring)."""
     if argument.startswith(URI_SCHEMES):
