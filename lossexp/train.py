@@ -49,10 +49,14 @@ def _hydra_dirs() -> tuple[Path, Path]:
 
 
 def _experiment() -> Optional[str]:
-    """The ``experiment=NAME`` this job was composed with, if any (tagged on the run)."""
+    """The ``experiment=NAME`` this job was composed with, or the one of the run ``--from-run`` trains again
+    (its config is that experiment's, composed), if any (tagged on the run, and the start of its name)."""
     from hydra.core.hydra_config import HydraConfig
 
-    return HydraConfig.get().runtime.choices.get("experiment") if HydraConfig.initialized() else None
+    from lossexp.tracking.from_run import EXPERIMENT_ENV
+
+    chosen = HydraConfig.get().runtime.choices.get("experiment") if HydraConfig.initialized() else None
+    return chosen or os.environ.get(EXPERIMENT_ENV)
 
 
 @dataclass

@@ -130,6 +130,17 @@ def test_from_run_of_a_projects_run_outside_it_says_where_the_project_is(run_cli
                          f"LOSSEXP_PROJECT={elsewhere})")
 
 
+def test_a_rerun_of_an_experiments_run_is_tagged_and_named_as_that_experiments(run_cli, store_uri, all_runs):
+    """The replayed config is the experiment's, composed: its re-run lost the experiment tag and its name's prefix."""
+    run_id = crafted_run(store_uri, dump(composed_config()))
+    MlflowClient(store_uri).set_tag(run_id, "experiment", "my_study")
+    result = run_cli("train", "--from-run", run_id[:8], timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [again] = [run for run in all_runs(store_uri) if run.info.run_id != run_id]
+    assert again.data.tags["experiment"] == "my_study" and again.data.tags["lossexp.from_run"] == run_id
+    assert again.info.run_name == "my_study·mlp·hist_avg"
+
+
 @pytest.mark.parametrize("args, line", [
     (["trainer.monitor=val_acuracy", "trainer.patience=2"],  # found by one training step, as without --from-run
      "lossexp: error: Invalid value for trainer.monitor: expected a metric the run records at each epoch's end: "),

@@ -134,7 +134,8 @@ def closed_port() -> int:
 def isolated(directory: Path) -> Iterator[None]:
     """Run in ``directory`` with no tracking URI, credentials or from-run marker from the environment."""
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "LOSSEXP_FROM_RUN"):
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "LOSSEXP_FROM_RUN",
+                 "LOSSEXP_FROM_RUN_EXPERIMENT"):
         os.environ.pop(name, None)
     os.chdir(directory)
     try:

@@ -34,6 +34,8 @@ from lossexp.replay import load_replayed_config
 FLAG = "--from-run"
 #: set for the training process, so the new run is tagged ``lossexp.from_run=<RUN_ID>``
 ENV = "LOSSEXP_FROM_RUN"
+#: set for the training process when the run was an ``experiment=NAME``'s, so the re-run is tagged and named as its
+EXPERIMENT_ENV = "LOSSEXP_FROM_RUN_EXPERIMENT"
 CONFIG_NAME = "from_run"
 ARTIFACT = "config.yaml"
 #: the config groups an override may choose afresh for the re-run
@@ -237,4 +239,6 @@ def rerun_args(run_id: str, args: Sequence[str], multirun: bool) -> List[str]:
         except ConfigError as error:  # a part of a project this directory does not see: say where it is
             raise project.located(error, tags.get(project.TAG)) from None
     os.environ[ENV] = run_id
+    if tags.get("experiment"):
+        os.environ[EXPERIMENT_ENV] = tags["experiment"]
     return ["--config-dir", str(directory), "--config-name", CONFIG_NAME, *args]

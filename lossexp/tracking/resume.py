@@ -39,6 +39,7 @@ def resume_args(run_id: str, args: Sequence[str]) -> List[str]:
     directory = checkpoint_of(run_id, from_run.store_uri(overrides), int(epochs) if epochs is not None else None)
     hydra = from_run.rerun_args(run_id, [*args, f"hydra.run.dir={directory.parent}"], multirun=False)
     os.environ.pop(from_run.ENV, None)  # the same run, not a re-run of it
+    os.environ.pop(from_run.EXPERIMENT_ENV, None)
     os.environ[checkpoint_files.RESUME_ENV] = run_id
     return hydra
 
