@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set
 
 from lossexp.errors import ConfigError
 from lossexp.overrides import unreadable_override
@@ -30,6 +30,9 @@ class SearchSpace:
 
     distributions: Dict[str, Any] = field(default_factory=dict)
     fixed: List[str] = field(default_factory=list)
+    #: keys whose choices are lists (``loss=choice([a],[a,b])``, ``model.hidden_units=choice([8],[16,16])``):
+    #: Optuna holds each as its text, which a trial gives Hydra as the list it reads, not as a quoted string
+    lists: Set[str] = field(default_factory=set)
 
     def grid(self) -> Dict[str, List[Any]]:
         """The points of each distribution, for the grid sampler (discrete ones only)."""
@@ -49,7 +52,11 @@ class SearchSpace:
 
     def trial_overrides(self, params: Mapping[str, Any]) -> List[str]:
         """A trial's overrides: its sampled values, then the fixed ones."""
-        return [f"{key}={format_value(value)}" for key, value in params.items()] + list(self.fixed)
+        return [self.override(key, value) for key, value in params.items()] + list(self.fixed)
+
+    def override(self, key: str, value: Any) -> str:
+        """``key=value`` for a value Optuna drew (or an end of the space)."""
+        return f"{key}={value}" if key in self.lists else f"{key}={format_value(value)}"
 
 
 def _number(value: float, dist: Any) -> Any:
@@ -125,8 +132,11 @@ def parse(params: Optional[Mapping[str, Any]], arguments: Sequence[str]) -> Sear
         key = override.get_key_element()
         space.distributions.pop(key, None)
         space.fixed = [f for f in space.fixed if f.partition("=")[0] != key]
+        space.lists.discard(key)
         if override.is_sweep_override():
             space.distributions[key] = _distribution(override)
+            if override.is_choice_sweep() and all(isinstance(c, list) for c in override.sweep_iterator()):
+                space.lists.add(key)
         else:
             space.fixed.append(override.input_line)
     return space
@@ -144,6 +154,6 @@ def bounds(space: SearchSpace) -> List[List[str]]:
                 values = list(dist.choices)
             else:
                 values = [dist.low, dist.high]
-            overrides.append(f"{key}={format_value(values[pick])}")
+            overrides.append(space.override(key, values[pick]))
         ends.append(overrides)
     return ends

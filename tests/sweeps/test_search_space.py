@@ -21,6 +21,23 @@ def test_intervals_ranges_choices_and_fixed_values():
     assert bounds(space)[1][:2] == ["loss.hist_avg.weight=1.0", "model.filters=32"]
 
 
+def test_a_choice_of_lists_reaches_a_trial_as_the_lists_hydra_reads():
+    """Optuna holds ``[hist_avg]`` as text; a trial gave it quoted (``loss='[hist_avg]'``), which every trial's
+    config refused as the unknown component '[hist_avg]' (a choice of ``model.hidden_units`` as a string)."""
+    from lossexp.precheck import compose_validated
+
+    space = parse({}, ["loss=[hist_avg],[hist_avg,activity],[]", "model.hidden_units=choice([8],[16,16])",
+                       "model=mlp", "data=regression"])
+    trial = space.trial_overrides({"loss": "[hist_avg,activity]", "model.hidden_units": "[16,16]"})
+    assert trial[:2] == ["loss=[hist_avg,activity]", "model.hidden_units=[16,16]"]
+    config = compose_validated(trial)
+    assert list(config.loss) == ["hist_avg", "activity"] and list(config.model.options["hidden_units"]) == [16, 16]
+    assert [end[:2] for end in bounds(space)] == [["loss=[hist_avg]", "model.hidden_units=[8]"],
+                                                  ["loss=[]", "model.hidden_units=[16,16]"]]
+    assert parse({"loss": "choice([coef],[hist_avg])"}, ["loss=choice(a, b)"]).trial_overrides({"loss": "a b"}) == \
+        ["loss='a b'"]  # the command line's plain choice wins over the params' lists: a string again
+
+
 def test_the_command_line_wins_over_params_on_the_same_key():
     space = parse({"loss.activity.weight": "interval(0.1, 1)"}, ["loss.activity.weight=choice(0.5, 0.7)"])
     assert space.distributions == {"loss.activity.weight": CategoricalDistribution([0.5, 0.7])}
