@@ -103,6 +103,11 @@ BAD_INPUTS: List[Bad] = [
         ("Unknown loss component 'activty': valid choices are " + COMPONENTS,)),
     Bad("repeated-component-in-a-list", "duplicate component", train("loss=[hist_avg,hist_avg]"),  # trained one
         ("Invalid value for loss: expected each component at most once (hist_avg repeats), got '[hist_avg,hist_avg]'",)),
+    Bad("unknown-component-in-a-choice", "unknown component", sweep("loss=choice([hist_avg],hist_avg+activty)"),
+        ("Unknown loss component 'activty': valid choices are " + COMPONENTS,)),  # was 'choice([hist_avg]'
+    Bad("composition-of-a-range", "loss=+", sweep("loss=range(1,3)"),
+        ("Invalid value for loss: expected component names joined by '+', a sweep of them (loss=a+b,c), or "
+         "choice(a+b,c), got 'range(1,3)'",)),
     Bad("unknown-component-kind", "unknown component", train("+loss.second={kind: coeff}"),
         ("Unknown loss component 'coeff' in loss.second.kind", COMPONENTS)),
     Bad("unknown-optimizer", "unknown optimizer", train("optimizer=rmsporp"),
@@ -456,6 +461,10 @@ BAD_INPUTS: List[Bad] = [
     Bad("from-run-misspelled-override", "--from-run", ("train", "--from-run", "{crafted_run}", "trainer.epoch=3"),
         ("Unknown key trainer.epoch: valid keys are batch_size, checkpoint", "(an override of --from-run)"),
         setup="logged-run"),  # was Hydra's "Could not override 'trainer.epoch'", no valid keys
+    Bad("from-run-sweep-misspelled-override", "--from-run", ("train", "--from-run", "{crafted_run}", "-m",
+                                                             "trainer.epoch=3,4"),
+        ("Unknown key trainer.epoch: valid keys are batch_size, checkpoint",),
+        setup="logged-run"),  # was Hydra's "Could not override 'trainer.epoch'" and a pointer at a stack trace
     Bad("from-run-store-uri-sweep", "--from-run", ("train", "--from-run", "0123abcd", "tracking.uri=a,b"),
         ("Invalid value for tracking.uri", "a tracking URI (one, not a sweep)", "'a,b'")),
     Bad("evaluate-config-interpolation", "replayed config (data)", ("evaluate", "crafted/model.keras"),
