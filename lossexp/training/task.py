@@ -303,6 +303,8 @@ def check_finite(task: Task, y_true: Any, y_pred: Any) -> None:
         truth = y_true[output] if output is not None else y_true
         pred = y_pred[output] if output is not None and isinstance(y_pred, dict) else y_pred
         name = task.loss_name[output] if output is not None else task.loss_name
+        if keras.backend.standardize_dtype(getattr(pred, "dtype", "float32")) in ("float16", "bfloat16"):
+            pred = keras.ops.cast(pred, "float32")  # a Loss computes in float32 under mixed precision: as training does
         try:
             value = float(np.mean(keras.ops.convert_to_numpy(fn(truth, pred))))
         except Exception as exc:  # a loss that does not take these targets (categorical_crossentropy on sparse labels)

@@ -214,6 +214,19 @@ def test_a_task_loss_that_cannot_take_the_targets_is_one_line_naming_it_and_the_
                       "sparse_categorical_crossentropy"), labels, outputs)
 
 
+def test_float16_outputs_are_checked_in_float32_as_a_loss_computes_them_in_training():
+    """Under mixed_float16 the check ran mean_squared_error in float16: targets in the hundreds overflowed to inf and
+    a run Keras trains was refused ("not finite … check the data")."""
+    from lossexp.training.task import Task, check_finite
+
+    targets = np.full((8, 1), 300.0, "float32")
+    task = Task("regression", "mean_squared_error", ["mean_absolute_error"], "mean_squared_error")
+    assert not np.isfinite(np.mean(keras.losses.get("mean_squared_error")(targets, tf.zeros((8, 1), "float16"))))
+    check_finite(task, targets, tf.zeros((8, 1), "float16"))  # 90,000 in float32
+    with pytest.raises(ConfigError, match="mean_squared_error is not finite on the first examples"):
+        check_finite(task, targets, tf.fill((8, 1), float("nan")))
+
+
 def test_a_list_of_task_losses_or_weights_is_one_per_output_in_their_order():
     from lossexp.training.task import by_position
 
