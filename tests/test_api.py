@@ -299,6 +299,29 @@ def test_a_network_of_several_inputs_trains_with_a_tap_and_is_served_by_input_na
     np.testing.assert_allclose(served, trained, rtol=1e-5)
 
 
+@lossexp.register_component("weighted_squared_error")
+class WeightedSquaredError(lossexp.LossComponent):
+    """Σ wᵢ(ŷᵢ − yᵢ)² / Σ wᵢ of the data's sample weights, written without a case for None."""
+
+    def term(self, context):
+        import keras
+
+        weights = keras.ops.cast(context.sample_weight, "float32")
+        return keras.ops.sum(weights * keras.ops.square(context.y_pred - context.y_true)[:, 0]) / keras.ops.sum(weights)
+
+
+def test_the_check_before_a_run_gives_a_term_the_sample_weights_of_the_first_examples(tmp_path, monkeypatch):
+    """The check of every term before the run passed sample_weight=None although the arrays carry weights: a
+    term reading them was refused ("term() failed … Attempt to convert a value (None)") before training."""
+    monkeypatch.chdir(tmp_path)
+    x, y = data(48)
+    weights = np.linspace(0.5, 1.5, 48).astype("float32")
+    history, _ = lossexp.fit(network(), (x, y, weights), loss=[WeightedSquaredError(name="weighted_squared_error")],
+                             trainer={"epochs": 1, "verbose": 0}, tracking={"enabled": False})
+    assert np.isfinite(history["term/weighted_squared_error"][-1])
+    assert np.isfinite(history["val_term/weighted_squared_error"][-1])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("form", ["arrays", "stream"])
 def test_sample_weights_of_zero_leave_corrupted_examples_out_of_training_and_validation(form, tmp_path, monkeypatch):

@@ -381,6 +381,11 @@ class Dataset:
             return np.array(kept)
         return self.sample(CHECKED_ELEMENTS)[1] if read else None
 
+    def first_weights(self, n: int = 8) -> Any:
+        """The sample weights of :meth:`sample`'s examples, as the data gives them; None when it gives none, and
+        for a stream (whose checks before training read its inputs and targets only)."""
+        return take_rows(self.sample_weight, slice(0, n)) if self.in_memory and self.sample_weight is not None else None
+
     def sample(self, n: int = 8) -> Tuple[Any, Any]:
         """The first ``n`` examples as arrays (for checks before training). A stream's first
         :data:`SAMPLE_KEPT` are read once and kept while the stream lives, whichever copy of the Dataset

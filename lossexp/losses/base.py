@@ -69,8 +69,8 @@ class LossContext:
     x: Any = None
     #: the batch's sample weights as the data gives them (``(x, y, sample_weight)``: one per example,
     #: shaped like the targets, or a dict by output name), training and validation; None when the data
-    #: gives none — and in the check of every term on the first examples before a run — so a term that
-    #: reweighs its examples (a focal-style task term) treats None as weights of 1
+    #: gives none — and in the check of every term on a stream's first examples before a run — so a term
+    #: that reweighs its examples (a focal-style task term) treats None as weights of 1
     sample_weight: Any = None
 
     @property

@@ -278,8 +278,8 @@ def check_output_names(model_name: str, names: Sequence[str]) -> None:
                                 f"Keras names each output's loss '<output>_loss', a TensorFlow name scope)", output)
 
 
-def check_terms(model: Any, x: Any, y: Any) -> None:
-    """Every component's term is a finite scalar on the first examples (state restored after: the
+def check_terms(model: Any, x: Any, y: Any, sample_weight: Any = None) -> None:
+    """Every component's term is a finite scalar on the first examples, with their ``sample_weight`` (state restored after: the
     component's, and the network's — a term that runs the network again in training mode, a double
     backprop or consistency term, would move its normalisation statistics and random generators); a
     term of taps (``activity``, ``regularizer``) that no trainable weight reaches is warned of (on one device)."""
@@ -298,7 +298,7 @@ def check_terms(model: Any, x: Any, y: Any) -> None:
     with tape if tapped else contextlib.nullcontext():
         y_pred, outputs = model.forward(x, training=False)
     context = LossContext(y_true=y, y_pred=y_pred, network=model.network, training=True,
-                          step=keras.ops.convert_to_tensor(1.0), outputs=outputs, x=x)
+                          step=keras.ops.convert_to_tensor(1.0), outputs=outputs, x=x, sample_weight=sample_weight)
     for component in model.components:
         state = {id(v): v for v in [*component.non_trainable_variables, *model.network.non_trainable_variables]}
         state = list(state.values())

@@ -208,7 +208,7 @@ class SupervisedTrainer(Trainer):
         without_xla = xla_not_in_effect(model, config.trainer.jit_compile)
         if without_xla:
             print(f"lossexp: warning: {without_xla}", file=sys.stderr)
-        check_terms(model, x, y)
+        check_terms(model, x, y, data.first_weights(CHECKED_EXAMPLES))
         model.build_training_state(x, y)
         if not model.trainable_variables:  # Keras' optimizer would fail at the first step, in a traceback
             raise invalid_value("model", "a network with a weight to train (or a loss component with a trainable "
