@@ -49,6 +49,16 @@ from lossexp.models.outputs import output_names
 from lossexp.overrides import plain
 
 
+class LayerOutputs(dict):
+    """``context.outputs``: the outputs of the layers the components' ``outputs_needed()`` name, by name. A
+    layer none of them names is a KeyError that says where to name it (it was a bare ``KeyError: 'hidden_1'``)."""
+
+    def __missing__(self, layer: str) -> Any:
+        held = ", ".join(map(repr, self)) or "none"
+        raise KeyError(f"context.outputs holds the layers the components' outputs_needed() name ({held}), not "
+                       f"{layer!r}: return it from your component's outputs_needed()")
+
+
 @dataclass
 class LossContext:
     """What a component may look at while the loss of one batch is computed."""
@@ -72,6 +82,9 @@ class LossContext:
     #: gives none — and in the check of every term on a stream's first examples before a run — so a term
     #: that reweighs its examples (a focal-style task term) treats None as weights of 1
     sample_weight: Any = None
+
+    def __post_init__(self) -> None:
+        self.outputs = LayerOutputs(self.outputs)
 
     @property
     def schedule_step(self) -> Any:

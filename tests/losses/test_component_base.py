@@ -202,3 +202,14 @@ def test_a_nested_layer_is_named_by_its_path_where_the_component_reaches_it_else
             return self.layers
 
     ReadsHidden(name="mine", layers=["backbone/hidden"]).attach(network)  # read by lossexp: reached
+
+
+def test_a_layer_output_no_component_asked_for_says_where_to_ask_for_it():
+    """It was a bare ``KeyError: 'hidden_1'``: the term's author did not learn of outputs_needed()."""
+    import pytest
+
+    context = LossContext(y_true=None, y_pred=None, network=None, training=True, outputs={"hidden_2": 1.0})
+    assert context.outputs["hidden_2"] == 1.0 and dict(context.outputs) == {"hidden_2": 1.0}
+    with pytest.raises(KeyError, match=r"context.outputs holds the layers the components' outputs_needed\(\) name "
+                                       r"\('hidden_2'\), not 'hidden_1': return it from your component's outputs_needed"):
+        context.outputs["hidden_1"]
