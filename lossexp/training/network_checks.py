@@ -308,6 +308,8 @@ def check_terms(model: Any, x: Any, y: Any, sample_weight: Any = None) -> None:
                 with tape if component in tapped else contextlib.nullcontext():
                     tensor = component.term(context)
                 term = keras.ops.convert_to_numpy(tensor)
+                with tf.variable_creator_scope(_no_new_variable):  # a first call may build a layer it uses, once
+                    component.term(context)
         except ConfigError:
             raise
         except Exception as exc:
@@ -340,6 +342,16 @@ def check_terms(model: Any, x: Any, y: Any, sample_weight: Any = None) -> None:
             print(f"lossexp: warning: loss.{component.name} reads layer(s) {', '.join(component.named_layers())}, "
                   "which no trainable weight reaches (trainable=False up to them): the term is a constant and "
                   "moves none of the network's weights", file=sys.stderr)
+
+
+class VariableInTerm(Exception):
+    """A component's term() made a variable at a second call: the compiled step, traced for training and again for
+    validation, failed with TensorFlow's "tf.function only supports singleton tf.Variables" after the run began."""
+
+
+def _no_new_variable(next_creator: Any, **kwargs: Any) -> Any:
+    raise VariableInTerm("it creates a variable at every call (add_weight, tf.Variable, a layer made in term()): "
+                         "create the component's state and layers once, in attach()")
 
 
 def _term_at(component: Any) -> str:

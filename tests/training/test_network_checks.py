@@ -412,3 +412,47 @@ def test_an_output_name_tensorflow_cannot_scope_is_one_line_before_the_run():
     with pytest.raises(ConfigError, match=r"^Invalid value for model: expected outputs named with letters, digits "
                                           r"and _ \. - / only \(model=mine: .+\), got 'depth est'$"):
         check_output_names("mine", ["cls", "depth est"])
+
+
+def test_a_term_that_makes_a_variable_at_every_call_is_one_line_before_the_run_and_a_lazy_layer_trains(tmp_path,
+                                                                                                     all_runs):
+    """add_weight inside term() passed the check (one eager call) and failed the compiled step with TensorFlow's
+    "tf.function only supports singleton tf.Variables", leaving a FAILED run; a layer a term builds at its first
+    call (once) is Keras' lazy build and trains."""
+    import inspect
+
+    import keras
+
+    import lossexp
+
+    @lossexp.register_component("variable_per_call")
+    class VariablePerCall(lossexp.LossComponent):
+        def term(self, context):
+            scale = self.add_weight(shape=(), initializer="ones", name="scale")
+            return scale * keras.ops.mean(context.y_pred ** 2)
+
+    @lossexp.register_component("lazy_projection")
+    class LazyProjection(lossexp.LossComponent):
+        def __init__(self, **options):
+            super().__init__(**options)
+            self.projection = keras.layers.Dense(2)
+
+        def term(self, context):
+            return keras.ops.mean(self.projection(context.y_pred) ** 2)
+
+    def network():
+        inputs = keras.Input((4,))
+        return keras.Model(inputs, keras.layers.Dense(1)(inputs))
+
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    settings = {"trainer": {"epochs": 2, "verbose": 0}, "tracking": {"uri": uri, "plots": False, "log_model": False}}
+    with pytest.raises(ConfigError) as info:
+        lossexp.fit(network(), (x, x[:, :1]), loss=["variable_per_call"], **settings)
+    line = inspect.getsourcelines(VariablePerCall.term)[1] + 1
+    assert str(info.value) == (f"Invalid loss component 'variable_per_call': term() failed at {__file__}:{line}: "
+                               "VariableInTerm: it creates a variable at every call (add_weight, tf.Variable, a "
+                               "layer made in term()): create the component's state and layers once, in attach()")
+    assert all_runs(uri) == []
+    history, _ = lossexp.fit(network(), (x, x[:, :1]), loss=["lazy_projection"], **settings)
+    assert len(history["term/lazy_projection"]) == 2 and np.isfinite(history["term/lazy_projection"][-1])
