@@ -409,8 +409,8 @@ def _fit(model: Any, data: Any, loss: Union[str, LossEntry, Iterable[LossEntry]]
             initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="lossexp_api"):
         with translate_errors(argv):
             cfg = hydra_compose("config", overrides=argv)
+    check_selected([name for name in names if name not in extra], cfg.get("loss"))  # before validate: see precheck
     config = validate(cfg)
-    check_selected([name for name in names if name not in extra], cfg.get("loss"))
     _check_rate_setters(callbacks, config.optimizer.options.get("learning_rate"))
     resolved = OmegaConf.to_container(cfg, resolve=True)
     network = None if isinstance(model, str) else model

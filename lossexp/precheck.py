@@ -274,8 +274,10 @@ def check_jobs(overrides: Sequence[str], multirun: bool, config_name: Optional[s
             where = f"in sweep job: {' '.join(job)}" if multirun and len(jobs) > 1 else ""
             try:
                 cfg = _compose(job, config_name)
-                config = validate(cfg)
+                # the YAML of each selected component first: one holding another name ('pne:' in pen.yaml) was
+                # "Unknown loss component 'pne'", of a name the user never typed, and no file
                 check_selected(_selected_components(job), cfg.get("loss"))
+                config = validate(cfg)
                 if destinations:
                     _check_destinations(cfg, config, multirun, seen)
             except ConfigError as error:

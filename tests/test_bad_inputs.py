@@ -320,6 +320,11 @@ BAD_INPUTS: List[Bad] = [
         project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
                         "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
                         ("conf/loss/mine.yaml", "# the center loss: options to come\n"))),  # trained the task alone, exit 0
+    Bad("project-loss-yaml-of-another-name", "misspelled key", train("model=mlp", "data=regression", "loss=mine"),
+        ("Invalid config file conf/loss/mine.yaml: it holds no entry 'mine' but 'mien' (write 'mine: {weight: …, …}'",),
+        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
+                        "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
+                        ("conf/loss/mine.yaml", "mien: {weight: 0.1}\n"))),  # "Unknown loss component 'mien'", no file
     Bad("project-loss-yaml-key-the-class-lacks", "misspelled key", train("model=mlp", "data=regression", "loss=mine"),
         ("Unknown key loss.mine.alpah (set in conf/loss/mine.yaml:3): valid keys are alpha, weight, kind",),
         tensorflow=True,  # named no file: the user never typed the key
@@ -328,6 +333,14 @@ BAD_INPUTS: List[Bad] = [
                         "        super().__init__(weight=weight, **kwargs)\n\n"
                         "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
                         ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  alpah: 0.3\n"))),
+    Bad("project-loss-yaml-value-of-another-type", "wrong type", train("model=mlp", "data=regression", "loss=mine"),
+        ("Invalid value for loss.mine.alpha (set in conf/loss/mine.yaml:3): expected float, got 'strong'",),
+        tensorflow=True,  # named no file: the user never typed the value
+        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
+                        "    def __init__(self, weight=0.1, alpha: float = 0.5, **kwargs):\n"
+                        "        super().__init__(weight=weight, **kwargs)\n\n"
+                        "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
+                        ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  alpha: strong\n"))),
     Bad("project-option-key-of-an-empty-mapping", "misspelled key",  # said only "Unknown key loss.mine.scales.a"
         train("model=mlp", "data=regression", "loss=mine", "loss.mine.scales.a=1.0"),
         ("Unknown key loss.mine.scales.a: loss.mine.scales is an empty mapping, which a key is added to with '+' "

@@ -131,11 +131,11 @@ def build_components(loss_cfg: Mapping[str, Any], extra_keys: Iterable[str] = ()
             raise ConfigError(f"Missing value for loss.{key}.{missing[0]}: {cls.__name__}{_defined_at(cls)} has no "
                               f"default for {', '.join(missing)} ({where})")
         hints = schema(cls, skip=("name", "weight"))  # a weight is a number, a schedule or trainable: parse_weight's
-        options = {option: conform(f"loss.{key}.{option}", value, hints[option].hint) if option in hints else value
-                   for option, value in options.items()}
         try:
-            component = cls(name=key, **options)
-        except ConfigError as error:  # a value the entry's YAML set: name its file and line
+            conformed = {option: conform(f"loss.{key}.{option}", value, hints[option].hint) if option in hints
+                         else value for option, value in options.items()}
+            component = cls(name=key, **conformed)
+        except ConfigError as error:  # a value the entry's YAML set (its type, or its constructor's check): where
             prefix = f"Invalid value for loss.{key}."
             bad = str(error)[len(prefix):].partition(":")[0] if str(error).startswith(prefix) else None
             where = set_in_yaml(key, bad, options[bad]) if bad in options else ""
@@ -195,10 +195,20 @@ def check_selected(names: Sequence[str], loss: Any) -> None:
     for name in names:
         if name in loss and isinstance(loss[name], Mapping):
             continue
-        held = f"holds only '{name}:', no options" if name in loss else f"holds no entry '{name}'"
+        held = f"holds only '{name}:', no options" if name in loss else f"holds no entry '{name}'{_entries_of(name)}"
         raise ConfigError(f"Invalid config file {_yaml_named(name)}: it {held} (write "
                           f"'{name}: {{weight: …, …}}' with its options, or delete the file: its class's defaults "
                           f"then; lossexp components {name} lists them)")
+
+
+def _entries_of(kind: str) -> str:
+    """`` but 'pne'``: the entries the component's YAML holds instead (its top keys), when it can be read."""
+    path = _yaml(kind)
+    try:
+        held = OmegaConf.load(path) if path is not None else None
+    except Exception:  # noqa: BLE001 — unreadable YAML: Hydra's composition said so first
+        return ""
+    return f" but {', '.join(map(repr, held))}" if isinstance(held, DictConfig) and len(held) else ""
 
 
 def _yaml_named(kind: str) -> str:
