@@ -39,7 +39,7 @@ class NonFiniteLoss(RuntimeError):
 
     def __init__(self, key: str, value: float, step: int, first: Optional[int] = None,
                  together: Sequence[str] = ()) -> None:
-        since = f" (first at step {first})" if first is not None and first != step else ""
+        since = f" (first not finite at step {first})" if first is not None and first != step else ""
         # parts that went non-finite at the same steps as ``key``: a NaN gradient (the square root or a
         # norm at 0, a log of 0) made the weights NaN, and every part after them; their values cannot tell
         # whose gradient it was, and the first named (loss/task) sent the user to their data

@@ -36,7 +36,7 @@ def test_the_exceptions_survive_pickling_back_from_a_sweep_worker():
     assert (loss.key, loss.value, loss.step, str(loss)) == ("loss/task", float("inf"), 7,
                                                            "loss/task is inf at step 7; training stopped")
     first = pickle.loads(pickle.dumps(NonFiniteLoss("loss/task", float("nan"), 10, first=7)))
-    assert (first.step, first.first, str(first)) == (10, 7, "loss/task is nan at step 10 (first at step 7); training "
+    assert (first.step, first.first, str(first)) == (10, 7, "loss/task is nan at step 10 (first not finite at step 7); training "
                                                              "stopped")
     terminated = pickle.loads(pickle.dumps(Terminated(signal.SIGTERM)))
     assert terminated.signum == signal.SIGTERM and str(terminated) == "terminated by SIGTERM"
@@ -115,7 +115,7 @@ def test_a_term_non_finite_at_one_step_is_reported_with_the_step_it_was_first_at
     stopped, model = stopped_by_a_nan_term("nan_at_7", lambda step: ops.equal(step, 7.0), steps_per_execution=10,
                                            epochs=1)
     assert (stopped.key, stopped.step, stopped.first) == ("loss/nan_at_7", 10, 7)
-    assert str(stopped) == "loss/nan_at_7 is nan at step 10 (first at step 7); training stopped"
+    assert str(stopped) == "loss/nan_at_7 is nan at step 10 (first not finite at step 7); training stopped"
     assert model.breakdown.nonfinite_steps() == {"term/nan_at_7": 1, "loss/nan_at_7": 1}
     assert np.isfinite(model.network.get_weights()[0]).all()
 
@@ -155,7 +155,7 @@ def test_a_term_non_finite_in_an_epoch_shorter_than_the_logging_interval_keeps_i
     stopped, _ = stopped_by_a_nan_term("nan_from_6", lambda step: ops.greater_equal(step, 6.0), epochs=2,
                                        validation_split=0.2)
     assert (stopped.key, stopped.step, stopped.first) == ("loss/nan_from_6", 8, 6)
-    assert str(stopped) == "loss/nan_from_6 is nan at step 8 (first at step 6); training stopped"
+    assert str(stopped) == "loss/nan_from_6 is nan at step 8 (first not finite at step 6); training stopped"
 
 
 def test_parts_that_went_non_finite_at_the_same_steps_are_named_together():
@@ -175,7 +175,7 @@ def test_parts_that_went_non_finite_at_the_same_steps_are_named_together():
         guard.check({"loss": math.nan, "loss/task": math.nan, "loss/anchor": math.nan})
     assert stopped.value.together == ("loss/anchor",)
     assert str(stopped.value) == (
-        "loss/task is nan at step 0 (first at step 2) — loss/anchor too, from the same step: the weights went "
+        "loss/task is nan at step 0 (first not finite at step 2) — loss/anchor too, from the same step: the weights went "
         "non-finite, from a NaN or infinite gradient the step before (a square root or norm at 0, a log of 0 — in "
         "the task loss or a component's term); the values cannot tell whose; training stopped")
     counts["loss/anchor"] = 3  # went later: the task loss's went first, and alone
