@@ -61,13 +61,14 @@ def checking(bound: Bound, then: Optional[Callable[..., Any]] = None) -> Callabl
     return check
 
 
-def first_outside(stream: Any, bound: int, key: str = "") -> Tuple[int, int]:
+def first_outside(stream: Any, bound: int, key: str = "", most: Optional[int] = None) -> Tuple[int, int]:
     """(index, label) of the first example of ``stream`` with a label outside 0 … bound-1 (of its
-    output ``key``, of targets by output name), read in batches up to it (only once training met one:
-    the run ends)."""
+    output ``key``, of targets by output name), read in batches up to it (only once training met one, or
+    the run is refused: the run ends) — among its first ``most`` examples, when given; (-1, -1) if none."""
     from lossexp.data.streams import READ_BATCH, READ_BYTES, batches, elements_within
 
     size = elements_within(stream, READ_BATCH, READ_BYTES)
+    stream = stream.take(most) if most is not None else stream
     start = 0
     for y in batches(stream.map(lambda x, y, *weight: y[key] if key else y), size).as_numpy_iterator():
         flat = y.reshape(len(y), -1)
@@ -125,8 +126,10 @@ def labels_in_range(data: Any, bound: Optional[Bound], refusal: Callable[[int, s
             check_labels(data.name, label, f"in the stream's labels {where}")
         try:
             refusal(label, key)
-        except ConfigError as refused:
-            raise ConfigError(f"{refused} (label {label} in the stream's labels {where})") from None
+        except ConfigError as refused:  # the outputs' check names the example itself when it finds it again
+            named = f" has label {label} (" in str(refused)
+            raise ConfigError(str(refused) if named else f"{refused} (label {label} in the stream's labels {where})") \
+                from None
         if key:  # an output whose task the outputs' check was not told (a stream's, unread): its labels
             raise invalid_value(f"data ({data.name})", f"labels 0…{bound[key] - 1} of output {key!r} (one per unit "
                                 "of its network output)", f"{label} in the stream's labels {where}") from None

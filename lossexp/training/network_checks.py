@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterator, Optional, Sequence
 import numpy as np
 
 from lossexp.data import checks
+from lossexp.data.label_check import first_outside
 from lossexp.errors import ConfigError, invalid_value
 from lossexp.models.outputs import output_names
 from lossexp.models.serializable import warn_unregistered
@@ -244,24 +245,33 @@ def _check_output(model_name: str, data: Any, task: str, classes: int, y_true: A
                             f"model={model_name} with {f'output {output!r}' if output else 'outputs'} of shape {got}")
 
 
+#: the examples of a stream searched for the first label its network cannot score (a source may declare classes
+#: of an endless stream)
+STREAM_SEARCHED = 1_000_000
+
+
 def first_beyond(data: Any, width: int, output: Optional[str] = None) -> str:
     """``; example 57 has label 7`` (of a file's rows: ``row 58 of data.csv …``) — the first example whose
     label (at a position, for labels per position) the network's ``width`` outputs cannot score (of the
     targets of ``output``, of a network of several); "" for a stream whose labels are not all here (its
     source read no classes). One comparison over the labels the check read anyway."""
     targets = data.y[output] if output is not None and data.in_memory and isinstance(data.y, dict) else data.y
+    bound = max(width, 2)  # one unit scores labels 0 and 1 (binary)
+    scored = "one output scores labels 0 and 1" if width == 1 else f"outputs 0 … {width - 1}"
     if data.in_memory and not isinstance(targets, dict):
         labels = checks.labels_of(targets)
     elif data.classes is not None and output is None:  # a stream whose source read its classes (a table's target column)
         labels = data.classes
+    elif data.stream is not None:  # read up to the first such label (the run is refused): a pass at most, bounded
+        index, label = first_outside(data.stream, bound, output or "", most=STREAM_SEARCHED)
+        return f"; {data.example_name(index)} has label {label} ({scored})" if index >= 0 and label >= bound else ""
     else:
         return ""
-    beyond = np.argwhere(labels >= max(width, 2))  # one unit scores labels 0 and 1 (binary)
+    beyond = np.argwhere(labels >= bound)
     if not len(beyond):
         return ""
     where = tuple(int(i) for i in beyond[0])
     position = f" at position {where[1:] if len(where) > 2 else where[1]}" if len(where) > 1 else ""
-    scored = "one output scores labels 0 and 1" if width == 1 else f"outputs 0 … {width - 1}"
     return f"; {data.example_name(where[0])} has label {int(labels[where])}{position} ({scored})"
 
 

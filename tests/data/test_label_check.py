@@ -49,8 +49,8 @@ def test_a_stream_of_known_length_is_not_read_in_full_before_training():
     (-1, "Invalid value for data (python): expected class labels 0…k-1 (padding: a valid label weighted 0 by sample "
          "weights; numbers: task.type=regression or float targets), got \"-1 in the stream's labels at example 700\""),
     (7, "Invalid value for model: expected one output per class: outputs of shape (8,) (sparse labels, or more "
-        "classes) — or task.type=regression if the integer targets are numbers for data 'python' (classification), "
-        "got 'model=net with outputs of shape (5,)' (label 7 in the stream's labels at example 700)"),
+        "classes) — or task.type=regression if the integer targets are numbers; example 700 has label 7 (outputs 0 … "
+        "4) for data 'python' (classification), got 'model=net with outputs of shape (5,)'"),
 ])
 def test_a_label_out_of_range_past_the_first_is_one_line_as_it_trains_and_the_run_failed(tmp_path, monkeypatch,
                                                                                          label, message):
@@ -135,9 +135,8 @@ def test_a_label_of_an_output_out_of_range_past_the_first_is_one_line_naming_the
                     tracking={"enabled": False})
     assert str(info.value) == (
         "Invalid value for model: expected one output per class: outputs of shape (8,) (sparse labels, or more "
-        "classes) — or float targets if the integer targets are numbers for output 'kind' of data 'python' "
-        "(classification), got \"model=net with output 'kind' of shape (5,)\" (label 7 in the stream's labels of "
-        "output 'kind' at example 700)")
+        "classes) — or float targets if the integer targets are numbers; example 700 has label 7 (outputs 0 … 4) "
+        "for output 'kind' of data 'python' (classification), got \"model=net with output 'kind' of shape (5,)\"")
 
 
 def test_a_validation_stream_of_its_own_by_output_name_keeps_which_labels_train_unread():

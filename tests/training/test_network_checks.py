@@ -332,6 +332,24 @@ def test_a_label_beyond_the_outputs_names_its_first_example_and_value(per_positi
     assert f"; example 17 has label 7{where} (outputs 0 … 2) for data 'tags'" in str(info.value), str(info.value)
 
 
+def test_a_label_beyond_an_output_of_a_stream_of_targets_by_name_names_its_example():
+    """A tf.data stream of targets by output name: the line said the outputs' shape needed, not which example."""
+    import keras
+    import tensorflow as tf
+
+    import lossexp
+
+    inputs = keras.Input((4,), name="x")
+    hidden = keras.layers.Dense(8)(inputs)
+    network = keras.Model(inputs, {"cls": keras.layers.Dense(3, name="cls")(hidden),
+                                   "reg": keras.layers.Dense(1, name="reg")(hidden)})
+    x, kind = np.zeros((40, 4), "float32"), np.arange(40) % 3
+    kind[21] = 5
+    stream = tf.data.Dataset.from_tensor_slices((x, {"cls": kind, "reg": x[:, :1]}))
+    with pytest.raises(ConfigError, match=r"; example 21 has label 5 \(outputs 0 … 2\) for output 'cls' of data 'python'"):
+        lossexp.fit(network, stream, trainer={"epochs": 1, "verbose": 0, "batch_size": 8}, tracking={"enabled": False})
+
+
 def test_a_label_beyond_a_one_unit_output_is_named_as_what_one_unit_scores():
     """One unit scores labels 0 and 1 (binary): the first label beyond is 2, not the first 1, and the line
     said "(outputs 0 … 0)"."""
