@@ -340,6 +340,11 @@ def one_line(message: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+#: a :class:`ConfigError`'s one line as TensorFlow carries it in its own error's message, raised by lossexp's reader
+#: of a streamed file inside a ``py_function`` (a text cell in a numeric column met mid-epoch): a traceback before
+_EMBEDDED_REFUSAL = re.compile(r"lossexp\.errors\.ConfigError: (.+)")
+
+
 @contextlib.contextmanager
 def user_code_errors(while_doing: str) -> Iterator[None]:
     """An exception raised through the project's own code (a model's ``call``, a data loader, a
@@ -352,6 +357,9 @@ def user_code_errors(while_doing: str) -> Iterator[None]:
     except Exception as exc:
         if isinstance(exc, NonFiniteLoss):
             raise
+        refused = _EMBEDDED_REFUSAL.search(str(exc)) if type(exc).__module__.startswith("tensorflow") else None
+        if refused is not None:  # lossexp's own line, raised in a stream's reader inside a TensorFlow op
+            raise ConfigError(refused.group(1).strip()) from None
         frame, failure = user_frame(exc, anywhere=False), f"{type(exc).__name__}: {str(exc)}"
         embedded = embedded_failure(exc) if frame is None else None  # inside a TensorFlow op: a stream's reader
         if embedded is not None:

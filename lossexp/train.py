@@ -269,8 +269,9 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
 
 
 def checked_labels(trainer: Any, data: Any, model: Any, model_name: str) -> Any:
-    """The regime's check of a stream's labels as it trains (the supervised regime's, for labels not read
-    before training: :mod:`lossexp.data.label_check`), or none."""
+    """The regime's check of a stream as it trains (the supervised regime's: its values finite,
+    :mod:`lossexp.data.finite_check`, and its labels not read before training, :mod:`lossexp.data.label_check`),
+    or none."""
     check = getattr(trainer, "checked_labels", None)
     return check(data, model, model_name) if check is not None else contextlib.nullcontext()
 

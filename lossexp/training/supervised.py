@@ -9,13 +9,15 @@ scalars — so a mistake in the user's model or component is one line, not a tra
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import replace
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from lossexp import registry
+from lossexp.data.finite_check import finite_checking, values_finite
 from lossexp.data.label_check import checking, label_bound, labels_in_range
 from lossexp.data.labels import class_labels, float_label_stream, probability_targets
 from lossexp.data.structure import shapes
@@ -255,9 +257,10 @@ class SupervisedTrainer(Trainer):
             return self.array_fit_arguments(train.arrays,
                                             validation_data=validation.arrays if validation is not None else None)
         bound = getattr(self, "_label_bound", None)
-        if bound is not None:  # checked in the input pipeline (lossexp.data.label_check), batch by batch
-            train, validation = (part and replace(part, batch_map=checking(bound, part.batch_map))
-                                 for part in (train, validation))
+        # checked in the input pipeline, batch by batch: its values finite (lossexp.data.finite_check), and its
+        # labels, when they were not read before training (lossexp.data.label_check)
+        train, validation = (part and replace(part, batch_map=finite_checking(
+            checking(bound, part.batch_map) if bound is not None else part.batch_map)) for part in (train, validation))
         from lossexp.training.epoch_order import own_order_warning, shuffles_itself
 
         order = self.stream_order()
@@ -274,14 +277,15 @@ class SupervisedTrainer(Trainer):
                 "validation_data": batched(validation, batch, cache=True) if validation is not None else None}
 
     def checked_labels(self, data: Any, model: Any, model_name: str) -> Any:
-        """Training, its labels checked as it goes (:meth:`fit_arguments`): a label out of range is one line."""
+        """Training, a stream's values and labels checked as it goes (:meth:`fit_arguments`): a NaN, or a label
+        out of range, is one line."""
         def refusal(label: int, key: str) -> None:
             x, y = data.sample(1)
             outputs = {**data.num_outputs, key: label + 1} if key else label + 1
             check_outputs(model_name, replace(data, num_outputs=outputs), y,
                           as_arrays(model.network, forward(model.network, x, data, model_name)))
 
-        return labels_in_range(data, getattr(self, "_label_bound", None), refusal)
+        return _checked(data, getattr(self, "_label_bound", None), refusal)
 
     def evaluate(self, model: Any, data: Any) -> Dict[str, float]:
         split = self.config.trainer.validation_split
@@ -397,3 +401,10 @@ def _shapes_fit(expected: Any, actual: Any) -> bool:
         return (isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual)
                 and all(_shapes_fit(e, a) for e, a in zip(expected, actual)))
     return len(expected) == len(actual) and all(e is None or e == a for e, a in zip(expected, actual))
+
+
+@contextlib.contextmanager
+def _checked(data: Any, bound: Any, refusal: Callable[[int, str], None]) -> Iterator[None]:
+    """A stream's values and labels as its batches' assertions find them: each one line."""
+    with values_finite(data), labels_in_range(data, bound, refusal):
+        yield
