@@ -440,6 +440,10 @@ BAD_INPUTS: List[Bad] = [
     Bad("data-npz-missing-key", "a data file that is missing or unreadable",
         train_on("model=mlp", "data=npz", "data.path=arrays.npz", "data.y=label"),
         ("Invalid value for data.y: arrays.npz has no array 'label'; its arrays are x, y",), tensorflow=True),
+    Bad("data-npz-lengths", "a data file that is missing or unreadable",  # was an IndexError in lossexp's shuffle
+        train_on("model=mlp", "data=npz", "data.path=short_y.npz"),
+        ("Invalid value for data.y: expected as many rows as array 'x' (40), got 35 rows in array 'y' of short_y.npz",),
+        tensorflow=True),
     Bad("data-nan", "NaN/inf in the data", train_on("model=mlp", "data=npz", "data.path=nan.npz"),
         ("Invalid value for data (npz): expected finite array 'x' of nan.npz", "NaN/inf in array 'x' of nan.npz at "
          "example 3"), tensorflow=True),
@@ -637,14 +641,14 @@ def _zip(entries: Dict[str, object]) -> Callable[[Path], None]:
     return write
 
 
-def _npz(path: Path, nan_at: int = -1) -> None:
+def _npz(path: Path, nan_at: int = -1, targets: int = 40) -> None:
     import numpy as np
 
     x = np.random.default_rng(0).random((40, 4)).astype("float32")
     if nan_at >= 0:
         x[nan_at, 0] = np.nan
     with open(path, "wb") as handle:  # np.savez on a path would add .npz
-        np.savez(handle, x=x, y=x.sum(axis=1))
+        np.savez(handle, x=x, y=x.sum(axis=1)[:targets])
 
 
 #: bad model files the evaluate rows name, written into the working directory
@@ -658,6 +662,7 @@ FILES: Dict[str, Callable[[Path], None]] = {
     "a_file": lambda path: path.write_text("a file, not a directory\n"),
     "arrays.npz": lambda path: _npz(path),
     "nan.npz": lambda path: _npz(path, nan_at=3),
+    "short_y.npz": lambda path: _npz(path, targets=35),
     "table.csv": lambda path: path.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i * 0.5}\n" for i in range(40))),
     "studies.sqlite": lambda path: _study(path, "weights", "minimize"),
     "crafted": lambda path: _model_with_config(path, "data:\n  name: ${oc.env:HOME}\n"),

@@ -82,5 +82,10 @@ def arrays(archive: Any, path: str, keys: List[str], x: str, y: Union[str, List[
             raise ConfigError(f"Invalid value for {option}: expected an array of numbers or of text, got {key!r} of "
                               f"{path}, an array of Python objects (rows of different lengths?), which lossexp "
                               "does not unpickle; pad its rows to one length") from None
+    for option, key in zip(options[1:], wanted[1:]):  # before the shuffle, whose order would index past the shorter
+        if np.ndim(loaded[x]) and (np.ndim(loaded[key]) == 0 or len(loaded[key]) != len(loaded[x])):
+            rows = f"{len(loaded[key])} rows" if np.ndim(loaded[key]) else "a scalar"
+            raise ConfigError(f"Invalid value for {option}: expected as many rows as array {x!r} ({len(loaded[x])}), "
+                              f"got {rows} in array {key!r} of {path}")
     targets = loaded[y] if isinstance(y, str) else {key: loaded[key] for key in y}
     return (loaded[x], targets) if weight is None else (loaded[x], targets, loaded[weight])
