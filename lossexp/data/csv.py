@@ -37,9 +37,13 @@ class CsvReader:
         return list(pd.read_csv(file, nrows=0, **self.format).columns)
 
     def whole(self, file: Path, columns: List[str]) -> Any:
+        import warnings
+
         import pandas as pd
 
-        return pd.read_csv(file, usecols=columns, **self.format)
+        with warnings.catch_warnings():  # a column of numbers and text: lossexp's line names it, and its first text
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            return pd.read_csv(file, usecols=columns, **self.format)
 
     def chunks(self, file: Path, columns: List[str], chunk_rows: int, start: int = 0) -> Iterator[Any]:
         import pandas as pd

@@ -77,7 +77,8 @@ def choose(path: str, available: Sequence[str], target: Columns, features: Optio
     return TableColumns(chosen, targets, weight)
 
 
-def to_arrays(frame: Any, path: str, columns: TableColumns, labels: Optional[List[str]] = None) -> Tuple[np.ndarray, ...]:
+def to_arrays(frame: Any, path: str, columns: TableColumns, labels: Optional[List[str]] = None,
+              before: int = 0) -> Tuple[np.ndarray, ...]:
     """A pandas frame as (x float32, y) arrays — (x, y, sample_weight) with a weight column —; string
     targets become class indices: their places in ``labels`` (every label of the table, sorted), or in this
     frame's own sorted labels; a one-hot feature column, one 0/1 column per category in its place."""
@@ -88,7 +89,8 @@ def to_arrays(frame: Any, path: str, columns: TableColumns, labels: Optional[Lis
         raise ConfigError(f"Invalid value for data.sample_weight: expected a numeric column, got {weight!r} "
                           f"({frame[weight].dtype}) in {path}")
     if columns.categories or not all(is_numeric_dtype(frame[c]) for c in features):
-        x = np.column_stack([feature_block(frame, c, path, columns.categories) for c in features]).astype("float32")
+        x = np.column_stack([feature_block(frame, c, path, columns.categories, before)
+                             for c in features]).astype("float32")
     else:
         x = frame[features].to_numpy(dtype="float32")
     if len(targets) == 1 and not is_numeric_dtype(frame[targets[0]]):
@@ -105,10 +107,10 @@ def rows_of(path: str, count: int) -> FileRows:
     return FileRows(f"{path} (rows counted from 1 below the header)", count)
 
 
-def feature_block(frame: Any, column: str, path: str, categories: Dict[str, List[str]]) -> np.ndarray:
+def feature_block(frame: Any, column: str, path: str, categories: Dict[str, List[str]], before: int = 0) -> np.ndarray:
     """A feature column as the input columns it makes, (rows, k): a number's one; a one-hot column's, one 0/1
     per category; a column of arrays of one length (a Parquet list column: an embedding per row), one per
-    element."""
+    element. ``before``: the file's rows before ``frame`` (a chunk of it), for a message naming a row."""
     from pandas.api.types import is_numeric_dtype
 
     values = frame[column]
@@ -125,8 +127,13 @@ def feature_block(frame: Any, column: str, path: str, categories: Dict[str, List
                               f"of {path}, got {lengths[0]} values in its first row and {lengths[row]} in row "
                               f"{row + 1}")
         return np.stack(cells)
-    raise ConfigError(f"Invalid value for data.features: expected numeric columns, got {column!r} ({values.dtype}) "
-                      f"in {path}; encode it, leave it out (data.features) or take it one-hot: data.one_hot=[{column}]")
+    import pandas as pd
+
+    text = np.flatnonzero(pd.to_numeric(values, errors="coerce").isna().to_numpy() & values.notna().to_numpy())
+    first = f": {cells[text[0]]!r} in row {before + int(text[0]) + 1}" if len(text) else ""  # a stray cell's place
+    raise ConfigError(f"Invalid value for data.features: expected numeric columns, got {column!r} ({values.dtype}"
+                      f"{first}) in {path}; encode it, leave it out (data.features) or take it one-hot: "
+                      f"data.one_hot=[{column}]")
 
 
 def check_cells(frame: Any, key: str, path: str, features: List[str], targets: List[str],
@@ -342,7 +349,8 @@ def stream_of(name: str, path: str, chunks: Callable[[int], Iterator[Any]], colu
                 yield first_arrays if start == 0 else tuple(array[start:] for array in first_arrays)
             rest = max(start, len(first))
             for chunk in chunks(rest) if rest < scan.rows else ():  # a table of one chunk: no more rows
-                yield to_arrays(chunk, path, columns, labels)
+                yield to_arrays(chunk, path, columns, labels, before=rest)
+                rest += len(chunk)
 
         return tf.data.Dataset.from_generator(rows, output_signature=signature).unbatch()
 

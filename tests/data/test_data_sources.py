@@ -86,7 +86,8 @@ def test_npz_weights_weigh_their_rows_through_the_shuffle_and_the_archives_valid
     ({"path": "ragged.npz"}, "Invalid value for data.x: expected an array of numbers or of text, got 'x' of "
      "ragged.npz, an array of Python objects (rows of different lengths?), which lossexp does not unpickle; pad its "
      "rows to one length"),  # it named NumPy's line of its refusal to unpickle
-    ({"path": "short.npz"}, "Invalid value for data (npz): expected as many targets as inputs, got 'lengths [4, 5]'"),
+    ({"path": "short.npz"}, "Invalid value for data.y: expected as many rows as array 'x' (5), got 4 rows in array 'y' "
+                            "of short.npz"),
     ({"path": "d.npz", "validation_x": "x"}, "Invalid value for data.validation_y: expected the key of the "
      "validation targets beside data.validation_x, got null"),
     ({"path": "d.npz", "validation_x": "x", "validation_y": "y_test"}, "Invalid value for data.validation_y: d.npz "

@@ -61,8 +61,8 @@ def test_the_first_example_not_finite_is_named_by_its_part():
     ("", "Invalid value for data (csv): expected finite inputs, got 'NaN/inf in inputs at row 601 of t.csv (rows "
          "counted from 1 below the header)'"),
     # lossexp's own line, raised in the reader inside a TensorFlow op: was two tracebacks, 56 lines
-    ("oops", "Invalid value for data.features: expected numeric columns, got 'b' (str) in t.csv; encode it, leave it "
-             "out (data.features) or take it one-hot: data.one_hot=[b]"),
+    ("oops", "Invalid value for data.features: expected numeric columns, got 'b' (str: 'oops' in row 601) in t.csv; "
+             "encode it, leave it out (data.features) or take it one-hot: data.one_hot=[b]"),
 ])
 def test_a_streamed_table_with_a_bad_cell_past_its_first_chunks_is_one_line(tmp_path, all_runs, cell, said):
     rows = ["a,b,kind"] + [f"{i % 7},{i % 5},{i % 3}" for i in range(1000)]

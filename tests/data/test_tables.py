@@ -3,6 +3,8 @@ lines before it skipped without parsing their numbers, a Parquet file's row grou
 ``stream.skip(n)`` parsed, converted and unbatched every training row first (1.6M of a 2M-row CSV)."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -183,3 +185,21 @@ def test_passes_over_a_streamed_tables_first_rows_read_its_first_chunk_once(in_t
     np.testing.assert_allclose(x, table[["a", "b", "c"]].to_numpy()[200:], rtol=1e-6)
     [(x, y)] = data.seek(30).take(90).batch(90).as_numpy_iterator()  # from inside the first chunk, across its end
     np.testing.assert_array_equal(y, table["label"].to_numpy()[30:120])
+
+
+def test_a_stray_text_cell_in_a_column_of_numbers_is_named_with_its_row(tmp_path, monkeypatch):
+    """The line named the column and its dtype (with pandas' DtypeWarning above it), not the cell to fix."""
+    import lossexp.data.csv  # noqa: F401 (registers the source)
+    from lossexp import registry
+    from lossexp.config import Selection
+    from lossexp.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    rows = ["a,b,kind"] + [f"{i % 7},{i % 5},{i % 3}" for i in range(300)]
+    rows[201] = "1,oops,2"
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(ConfigError) as info:
+        registry.build("data", Selection("csv", {"path": "t.csv", "target": "kind"}))
+    assert re.fullmatch(r"Invalid value for data.features: expected numeric columns, got 'b' \((object|str): 'oops' "
+                        r"in row 201\) in t.csv; encode it, leave it out \(data.features\) or take it one-hot: "
+                        r"data.one_hot=\[b\]", str(info.value)), str(info.value)
