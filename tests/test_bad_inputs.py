@@ -67,6 +67,13 @@ def train_on(*args: str) -> Tuple[str, ...]:
     return ("train", "trainer.epochs=1", "tracking.plots=false", *args)
 
 
+#: a project's component with one option besides its weight, ``alpha``, for the rows about its YAML's mistakes
+WITH_ALPHA = ("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
+              "    def __init__(self, weight=0.1, alpha: float = 0.5, **kwargs):\n"
+              "        super().__init__(weight=weight, **kwargs)\n\n"
+              "    def term(self, context):\n        return ops.mean(context.y_pred)\n")
+
+
 def project(source: str, *files: Tuple[str, str]) -> Tuple[Tuple[str, str], ...]:
     """A user project: ``mine.py`` (its one module) holding ``source``, and more files."""
     header = "import keras\nfrom keras import ops\nimport lossexp\n\n"
@@ -328,19 +335,11 @@ BAD_INPUTS: List[Bad] = [
     Bad("project-loss-yaml-key-the-class-lacks", "misspelled key", train("model=mlp", "data=regression", "loss=mine"),
         ("Unknown key loss.mine.alpah (set in conf/loss/mine.yaml:3): valid keys are alpha, weight, kind",),
         tensorflow=True,  # named no file: the user never typed the key
-        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
-                        "    def __init__(self, weight=0.1, alpha: float = 0.5, **kwargs):\n"
-                        "        super().__init__(weight=weight, **kwargs)\n\n"
-                        "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
-                        ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  alpah: 0.3\n"))),
+        project=project(WITH_ALPHA, ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  alpah: 0.3\n"))),
     Bad("project-loss-yaml-value-of-another-type", "wrong type", train("model=mlp", "data=regression", "loss=mine"),
         ("Invalid value for loss.mine.alpha (set in conf/loss/mine.yaml:3): expected float, got 'strong'",),
         tensorflow=True,  # named no file: the user never typed the value
-        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
-                        "    def __init__(self, weight=0.1, alpha: float = 0.5, **kwargs):\n"
-                        "        super().__init__(weight=weight, **kwargs)\n\n"
-                        "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
-                        ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  alpha: strong\n"))),
+        project=project(WITH_ALPHA, ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  alpha: strong\n"))),
     Bad("project-option-key-of-an-empty-mapping", "misspelled key",  # said only "Unknown key loss.mine.scales.a"
         train("model=mlp", "data=regression", "loss=mine", "loss.mine.scales.a=1.0"),
         ("Unknown key loss.mine.scales.a: loss.mine.scales is an empty mapping, which a key is added to with '+' "
@@ -362,11 +361,7 @@ BAD_INPUTS: List[Bad] = [
         sweep("model=mlp", "data=regression", "loss=mine"),
         ("Unknown key loss.mine.alpah (set in conf/loss/mine.yaml:3): valid keys are alpha, weight, kind",),
         tensorflow=True,
-        project=project("@lossexp.register_component('mine')\nclass Mine(lossexp.LossComponent):\n"
-                        "    def __init__(self, weight=0.1, alpha: float = 0.5, **kwargs):\n"
-                        "        super().__init__(weight=weight, **kwargs)\n\n"
-                        "    def term(self, context):\n        return ops.mean(context.y_pred)\n",
-                        ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  alpah: 0.3\n"))),
+        project=project(WITH_ALPHA, ("conf/loss/mine.yaml", "mine:\n  weight: 0.1\n  alpah: 0.3\n"))),
     Bad("project-term-not-scalar", "error in the user's code", train("model=mlp", "data=regression", "loss=mine"),
         ("Invalid value for loss.mine: expected a term() that returns a scalar", "Mine.term at ", "mine.py:7)",
          "shape (8, 1)"), tensorflow=True,
