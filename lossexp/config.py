@@ -114,6 +114,16 @@ class TrainerConfig:
             return 1
         return self.steps_per_execution or self.log_every_n_steps
 
+    @property
+    def unread_monitor(self) -> Optional[str]:
+        """The warning for a ``monitor`` of one's own without ``patience``: only early stopping reads it, so
+        the run trains every epoch as if it were not set (None: nothing to say)."""
+        if self.patience or self.monitor == TrainerConfig.monitor:
+            return None
+        return (f"lossexp: warning: trainer.monitor={self.monitor} is read by early stopping only, which "
+                "trainer.patience=null leaves off: every epoch trains (set trainer.patience=N to stop after N epochs "
+                "without improvement)")
+
 
 @dataclass
 class TrackingConfig:

@@ -125,7 +125,7 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
     from lossexp.training import checkpoint, checkpoint_files
     from lossexp.training.callback_memory import CallbackMemory
     from lossexp.training.devices import placement, split_cpu
-    from lossexp.training.early_stopping import EarlyStopping, best_history, outcome, restoring, unread_monitor
+    from lossexp.training.early_stopping import EarlyStopping, best_history, outcome, restoring
     from lossexp.training.network_checks import training_mode_failures
     from lossexp.training.released_gradients import release_all_reduce_gradients
     from lossexp.training.trainer import built_model, check_task, for_config, ignored_components, regime_callbacks
@@ -209,8 +209,8 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
         # early stopping before the checkpoint, which keeps its memory of the epoch (a resumed run's best
         # epoch may be one before it stopped); the user's callbacks before it too: what their epoch end
         # changes (ReduceLROnPlateau's rate) is the state the next epoch starts from
-        if warning := unread_monitor(config.trainer.monitor, config.trainer.patience):
-            print(warning, file=sys.stderr)
+        if config.trainer.unread_monitor:
+            print(config.trainer.unread_monitor, file=sys.stderr)
         stopping = ([EarlyStopping(config.trainer.monitor, config.trainer.patience,
                                    resumed=restored.early_stopping if restored else None)]
                     if config.trainer.patience else [])

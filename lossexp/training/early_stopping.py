@@ -19,17 +19,6 @@ def higher_is_better(metric: str) -> bool:
     return any(word in metric.split("/")[-1] for word in HIGHER_IS_BETTER)
 
 
-def unread_monitor(monitor: str, patience: Optional[int]) -> Optional[str]:
-    """The warning for a ``trainer.monitor`` of one's own without ``trainer.patience``: only early
-    stopping reads it, so the run trains every epoch as if it were not set (None: nothing to say)."""
-    from lossexp.config import TrainerConfig
-
-    if patience or monitor == TrainerConfig.monitor:
-        return None
-    return (f"lossexp: warning: trainer.monitor={monitor} is read by early stopping only, which trainer.patience=null "
-            f"leaves off: every epoch trains (set trainer.patience=N to stop after N epochs without improvement)")
-
-
 class Memory(NamedTuple):
     """What early stopping has seen, kept in a checkpoint so that a resumed run goes on from it:
     the best value, its epoch (0-based) and logs, the epochs since, and the best epoch's weights."""
