@@ -299,7 +299,6 @@ def test_a_network_of_several_inputs_trains_with_a_tap_and_is_served_by_input_na
     np.testing.assert_allclose(served, trained, rtol=1e-5)
 
 
-@lossexp.register_component("weighted_squared_error")
 class WeightedSquaredError(lossexp.LossComponent):
     """Σ wᵢ(ŷᵢ − yᵢ)² / Σ wᵢ of the data's sample weights, written without a case for None."""
 
@@ -310,10 +309,12 @@ class WeightedSquaredError(lossexp.LossComponent):
         return keras.ops.sum(weights * keras.ops.square(context.y_pred - context.y_true)[:, 0]) / keras.ops.sum(weights)
 
 
-def test_the_check_before_a_run_gives_a_term_the_sample_weights_of_the_first_examples(tmp_path, monkeypatch):
+def test_the_check_before_a_run_gives_a_term_the_sample_weights_of_the_first_examples(tmp_path, monkeypatch,
+                                                                                      restored_registry):
     """The check of every term before the run passed sample_weight=None although the arrays carry weights: a
     term reading them was refused ("term() failed … Attempt to convert a value (None)") before training."""
     monkeypatch.chdir(tmp_path)
+    lossexp.register_component("weighted_squared_error")(WeightedSquaredError)
     x, y = data(48)
     weights = np.linspace(0.5, 1.5, 48).astype("float32")
     history, _ = lossexp.fit(network(), (x, y, weights), loss=[WeightedSquaredError(name="weighted_squared_error")],

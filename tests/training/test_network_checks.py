@@ -178,7 +178,8 @@ def test_a_training_failure_the_network_does_not_repeat_keeps_its_traceback():
             raise ValueError("lossexp's own")
 
 
-def test_a_term_failing_on_the_first_examples_with_a_message_of_several_lines_is_one_line(tmp_path, monkeypatch):
+def test_a_term_failing_on_the_first_examples_with_a_message_of_several_lines_is_one_line(tmp_path, monkeypatch,
+                                                                                         restored_registry):
     import keras
 
     import lossexp
@@ -198,7 +199,7 @@ def test_a_term_failing_on_the_first_examples_with_a_message_of_several_lines_is
     assert str(info.value).startswith("Invalid loss component 'broken_on_first_examples': term() failed at ")
 
 
-def test_the_check_of_a_term_that_runs_the_network_again_leaves_the_networks_state_as_it_found_it():
+def test_the_check_of_a_term_that_runs_the_network_again_leaves_the_networks_state_as_it_found_it(restored_registry):
     """A double-backprop or consistency term calls ``context.network(context.x, training=True)``: the
     check of the terms before a run moved a BatchNormalization's moving mean by 0.063 towards the
     check's examples and advanced Dropout's random generator, so the run started from state the
@@ -289,7 +290,8 @@ def test_a_layer_of_a_notebooks_network_failing_on_its_first_call_names_its_file
         str(info.value)
 
 
-def test_a_components_attach_failing_in_a_notebooks_code_is_one_line_naming_it(tmp_path, monkeypatch):
+def test_a_components_attach_failing_in_a_notebooks_code_is_one_line_naming_it(tmp_path, monkeypatch,
+                                                                             restored_registry):
     """A component of a notebook's or a script's whose ``attach`` raised came out of ``lossexp.fit`` as a
     traceback under an editable install of lossexp (a checkout's: its frames in no ``site-packages``, the
     search for the user's frames never began); one line, as from a wheel's."""
@@ -432,8 +434,8 @@ def test_an_output_name_tensorflow_cannot_scope_is_one_line_before_the_run():
         check_output_names("mine", ["cls", "depth est"])
 
 
-def test_a_term_that_makes_a_variable_at_every_call_is_one_line_before_the_run_and_a_lazy_layer_trains(tmp_path,
-                                                                                                     all_runs):
+def test_a_term_that_makes_a_variable_at_every_call_is_one_line_before_the_run_and_a_lazy_layer_trains(
+        tmp_path, all_runs, restored_registry):
     """add_weight inside term() passed the check (one eager call) and failed the compiled step with TensorFlow's
     "tf.function only supports singleton tf.Variables", leaving a FAILED run; a layer a term builds at its first
     call (once) is Keras' lazy build and trains."""
