@@ -85,6 +85,31 @@ def labels_of(y: Any) -> np.ndarray:
     return y[..., 0] if y.ndim > 1 and y.shape[-1] == 1 else y
 
 
+#: the share of the examples, at most, that the classes above a class without examples hold for a warning
+STRAY_SHARE = 0.01
+
+
+def stray_classes(labels: Optional[Any]) -> Optional[str]:
+    """When some classes below the highest label have no example and the classes above the last of them
+    hold under :data:`STRAY_SHARE` of the examples (a corrupt row's label 25 among 0 … 19), what a network
+    built with a unit per class then gets; None otherwise (labels 0 … k-1, or a gap below classes of weight)."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels).ravel()
+    if not labels.size or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        return None
+    counts = np.bincount(labels)
+    empty = np.flatnonzero(counts == 0)
+    if not len(empty) or counts[empty[-1] + 1:].sum() >= STRAY_SHARE * labels.size:
+        return None
+    above = np.flatnonzero(counts[empty[-1] + 1:]) + empty[-1] + 1
+    gap = f"class {empty[0]}" if len(empty) == 1 else f"class {empty[0]} … {empty[-1]}" \
+        if empty[-1] - empty[0] + 1 == len(empty) else f"{len(empty)} classes up to {empty[-1]}"
+    return (f"no example of {gap}, and {int(counts[above].sum())} of {labels.size} of class "
+            f"{', '.join(map(str, above[:5]))}{'…' if len(above) > 5 else ''} above: its network gets "
+            f"{len(counts)} outputs, a unit per class up to the highest label (a stray label?)")
+
+
 def split_unlike(train: Any, validation: Any) -> Optional[str]:
     """When the validation split's labels are distributed unlike the training split's beyond chance
     (a χ² test of homogeneity, p < 1e-6: examples sorted by class, whose last ones validate), what

@@ -381,6 +381,14 @@ class Dataset:
             return np.array(kept)
         return self.sample(CHECKED_ELEMENTS)[1] if read else None
 
+    def known_labels(self) -> Optional[np.ndarray]:
+        """Every example's class label when all are here — arrays of one target, a stream whose classes were read
+        (:attr:`classes`) —, one-hot rows as their classes; None otherwise (targets by output name, a stream's
+        labels not read)."""
+        if self.in_memory and not isinstance(self.y, (dict, list, tuple)):
+            return labels_of(self.y)
+        return self.classes
+
     def first_weights(self, n: int = 8) -> Any:
         """The sample weights of :meth:`sample`'s examples, as the data gives them; None when it gives none, and
         for a stream (whose checks before training read its inputs and targets only)."""

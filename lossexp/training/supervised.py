@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from lossexp import registry
+from lossexp.data.checks import stray_classes
 from lossexp.data.finite_check import finite_checking, values_finite
 from lossexp.data.label_check import checking, label_bound, labels_in_range
 from lossexp.data.labels import class_labels, float_label_stream, probability_targets
@@ -149,6 +150,9 @@ class SupervisedTrainer(Trainer):
         if network is None:  # the builder sees the run's split: data.training() is what trains
             network = registry.build("model", config.model,
                                      data=replace(data, validation_split=config.trainer.validation_split))
+            stray = stray_classes(data.known_labels()) if data.task == "classification" else None
+            if stray:  # sized from the labels: a corrupt row's label made a class of its own
+                print(f"lossexp: warning: data {data.name!r} has {stray}", file=sys.stderr)
         network = ensure_network(network, data, name)
         precision = config.trainer.precision
         if precision != "float32" and computes_in(network) == {"float32"}:  # a network built before the run

@@ -31,3 +31,20 @@ def test_the_finite_check_reads_an_array_in_chunks_and_names_the_example(monkeyp
     checks.check_finite("scalar", "targets", np.float32(1.0))
     with pytest.raises(ConfigError, match="at example 0"):
         checks.check_finite("scalar", "targets", np.float64(np.inf))
+
+
+def test_a_stray_label_above_classes_without_examples_is_told_and_a_gap_below_classes_of_weight_is_not():
+    """With model=mlp a corrupt row's label 25 among 0 … 19 silently made a 26-unit network."""
+    from lossexp.data.checks import stray_classes
+
+    labels = np.arange(200_000) % 20
+    labels[5] = 25
+    assert stray_classes(labels) == ("no example of class 20 … 24, and 1 of 200000 of class 25 above: its network "
+                                     "gets 26 outputs, a unit per class up to the highest label (a stray label?)")
+    labels[labels == 3] = 4
+    assert stray_classes(labels).startswith("no example of 6 classes up to 24, and 1 of 200000 of class 25 above")
+    assert stray_classes(np.arange(100) % 7) is None  # 0 … k-1
+    gapped = np.arange(1000) % 10
+    gapped[gapped == 3] = 4
+    assert stray_classes(gapped) is None  # a class without examples below classes that hold 60 % of them
+    assert stray_classes(np.where(np.arange(100) % 2, 0.0, 1.0)) is None and stray_classes(None) is None

@@ -355,3 +355,18 @@ def test_class_weights_by_mapping_read_no_labels_past_the_first_ones():
     assert max(read) < 300, f"{len(read)} elements read before training"
     x, y, weight = next(iter(trainer.fit_arguments(data)["x"]))
     np.testing.assert_array_equal(np.asarray(weight), np.where(np.asarray(y) == 2, 3.0, 1.0))
+
+
+def test_a_network_lossexp_sizes_from_labels_with_a_stray_one_is_warned_of(tmp_path, monkeypatch, capsys):
+    """model=mlp takes a unit per class up to the highest label: a corrupt row's label 25 among 0 … 19 gave
+    26 outputs, silently."""
+    import lossexp
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(400, 3)).astype("float32"), np.arange(400) % 4
+    y[150] = 9
+    lossexp.fit("mlp", (x, y), loss="none", trainer={"epochs": 1, "verbose": 0}, tracking={"enabled": False})
+    assert [line for line in capsys.readouterr().err.splitlines() if "stray" in line] == [
+        "lossexp: warning: data 'python' has no example of class 4 … 8, and 1 of 400 of class 9 above: its network "
+        "gets 10 outputs, a unit per class up to the highest label (a stray label?)"]
