@@ -66,8 +66,9 @@ def test_finished_jobs_are_not_run_again_nor_failed_ones_unless_asked(tmp_path, 
 
 
 @pytest.mark.slow
+@pytest.mark.integration  # 13 s: CI's budget (a sweep's resume: test_finished_jobs_…; a stopped run's: test_termination)
 @pytest.mark.parametrize("launcher", [(), pytest.param(("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"),
-                                                       marks=pytest.mark.integration, id="joblib")], ids=["basic", "joblib"])
+                                                       id="joblib")], ids=["basic", "joblib"])
 def test_a_sweep_stopped_by_sigterm_continues_under_its_parent(tmp_path, run_cli, store_uri, launcher):
     """SIGTERM once a job finished and the next has a checkpoint; the same sweep (its values in another
     order) with --resume: finished jobs are not run again, the killed one continues in its own run from
