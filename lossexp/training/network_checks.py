@@ -289,10 +289,11 @@ def check_output_names(model_name: str, names: Sequence[str]) -> None:
 
 
 def check_terms(model: Any, x: Any, y: Any, sample_weight: Any = None) -> None:
-    """Every component's term is a finite scalar on the first examples, with their ``sample_weight`` (state restored after: the
-    component's, and the network's — a term that runs the network again in training mode, a double
-    backprop or consistency term, would move its normalisation statistics and random generators); a
-    term of taps (``activity``, ``regularizer``) that no trainable weight reaches is warned of (on one device)."""
+    """Every component's term is a finite scalar on the first examples, with their ``sample_weight``, and makes
+    no variable at a second call (state restored after: the component's, and the network's — a term that runs the
+    network again in training mode, a double backprop or consistency term, would move its normalisation
+    statistics and random generators); a term of taps (``activity``, ``regularizer``) that no trainable weight
+    reaches is warned of (on one device)."""
     import keras
     import tensorflow as tf
 
