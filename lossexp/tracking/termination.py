@@ -21,7 +21,7 @@ received: List[int] = []
 #: (Hydra composing a sweep's next job), failed in its cleanup, ``AttributeError: 'NoneType' object has no
 #: attribute '_invalidate_flags_cache'``, and that traceback and exit 1 replaced the SIGTERM's exit 143
 DEFERRED_IN = ("omegaconf",)
-#: a signal that arrived within them is sent again this much later, when their operation is over
+#: a signal that arrived within them is sent again this often, until its operation is over and it raised
 DEFER_SECONDS = 0.02
 
 
@@ -39,7 +39,7 @@ def within(frame: Any, packages: Tuple[str, ...]) -> bool:
 def terminate_on_signals() -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Terminated` in the main thread (restored after), and
     SIGINT ``KeyboardInterrupt`` as Python's own handler does; either, arriving within a library of
-    :data:`DEFERRED_IN`, is sent again :data:`DEFER_SECONDS` later.
+    :data:`DEFERRED_IN`, is sent again every :data:`DEFER_SECONDS` until it raises.
 
     Python runs a signal handler between any two bytecodes, also inside a ``__del__`` or a weakref
     callback (SQLAlchemy's, during garbage collection), where an exception is printed and dropped.
@@ -49,12 +49,23 @@ def terminate_on_signals() -> Iterator[None]:
         yield
         return
 
+    raised = threading.Event()  # the handler raised (or the block ended): no deferred signal is sent again
+    resending: List[threading.Thread] = []
+
+    def resend(signum: int) -> None:
+        # to the main thread itself: sent to the process, another thread (TensorFlow's, MLflow's writer) may take
+        # it; and again until the handler raised, since one sent in the instant before a blocking call began (a
+        # sleep, a wait on a job) is seen only when that call returns
+        while not raised.wait(DEFER_SECONDS):
+            signal.pthread_kill(threading.main_thread().ident, signum)
+
     def handler(signum: int, frame: Any) -> None:
-        if within(frame, DEFERRED_IN):  # raised there, the library's cleanup fails and hides it: shortly after,
-            # to the main thread itself: sent to the process, another thread (TensorFlow's, MLflow's writer) may
-            # take it, and a main thread blocked in a call would not see it until that call returned
-            threading.Timer(DEFER_SECONDS, signal.pthread_kill, (threading.main_thread().ident, signum)).start()
+        if within(frame, DEFERRED_IN):  # raised there, the library's cleanup fails and hides it: shortly after
+            if not any(thread.is_alive() for thread in resending):
+                resending.append(threading.Thread(target=resend, args=(signum,), daemon=True))
+                resending[-1].start()
             return
+        raised.set()
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         received.append(signum)
@@ -67,6 +78,9 @@ def terminate_on_signals() -> Iterator[None]:
     try:
         yield
     finally:
+        raised.set()
+        for thread in resending:  # none sent once the handlers are restored (SIGTERM's default ends the process)
+            thread.join()
         for signum, restored in previous.items():
             signal.signal(signum, restored)
     if len(received) > already:

@@ -75,7 +75,12 @@ def test_a_signal_inside_omegaconf_is_raised_once_its_operation_is_over(signum, 
             time.sleep(60)  # the signal sent again lands here (were it lost: no exception, the test fails)
     assert done == [True]  # the operation ran to its end: the first delivery did not raise within it
     assert {(number, main) for number, _, main in sent} == {(signum, True)}  # to the main thread, which it wakes
-    assert [over for _, over, _ in sent].count(True) == 1  # sent again while the operation ran, then once after
+    # sent again while the operation ran, then after it until it raised (one sent in the instant before the sleep
+    # began was seen only as the sleep returned: the test took 60 s), and never once it raised
+    after = [over for _, over, _ in sent].count(True)
+    assert 1 <= after <= 2
+    time.sleep(0.1)
+    assert [over for _, over, _ in sent].count(True) == after
 
 
 def _frame_of(namespace):
