@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 from lossexp.errors import Terminated
 
@@ -49,10 +49,10 @@ def terminate_on_signals() -> Iterator[None]:
         yield
         return
 
-    raised = threading.Event()  # the handler raised (or the block ended): no deferred signal is sent again
-    resending: List[threading.Thread] = []
+    #: each deferred signal's resending thread and the event that ends it (its handler raised, or the block ended)
+    resending: Dict[int, Tuple[threading.Thread, threading.Event]] = {}
 
-    def resend(signum: int) -> None:
+    def resend(signum: int, raised: threading.Event) -> None:
         # to the main thread itself: sent to the process, another thread (TensorFlow's, MLflow's writer) may take
         # it; and again until the handler raised, since one sent in the instant before a blocking call began (a
         # sleep, a wait on a job) is seen only when that call returns
@@ -61,11 +61,13 @@ def terminate_on_signals() -> Iterator[None]:
 
     def handler(signum: int, frame: Any) -> None:
         if within(frame, DEFERRED_IN):  # raised there, the library's cleanup fails and hides it: shortly after
-            if not any(thread.is_alive() for thread in resending):
-                resending.append(threading.Thread(target=resend, args=(signum,), daemon=True))
-                resending[-1].start()
+            if signum not in resending or not resending[signum][0].is_alive():
+                raised = threading.Event()
+                resending[signum] = (threading.Thread(target=resend, args=(signum, raised), daemon=True), raised)
+                resending[signum][0].start()
             return
-        raised.set()
+        if signum in resending:
+            resending[signum][1].set()
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         received.append(signum)
@@ -78,8 +80,8 @@ def terminate_on_signals() -> Iterator[None]:
     try:
         yield
     finally:
-        raised.set()
-        for thread in resending:  # none sent once the handlers are restored (SIGTERM's default ends the process)
+        for thread, raised in resending.values():  # none sent once the handlers are restored (SIGTERM's default
+            raised.set()  # ends the process)
             thread.join()
         for signum, restored in previous.items():
             signal.signal(signum, restored)
