@@ -170,10 +170,20 @@ def check_finite(name: str, label: str, value: Any) -> None:
         return
     rows = max(1, FINITE_CHUNK_BYTES // max(array[:1].nbytes, 1)) if array.ndim else 1
     for start in range(0, len(array) if array.ndim else 1, rows):
-        chunk = array[start:start + rows] if array.ndim else array
-        if not np.all(np.isfinite(chunk)):
-            index = start + int(np.argwhere(~np.isfinite(chunk.reshape(len(chunk), -1)))[0][0]) if array.ndim else 0
-            raise invalid_value(f"data ({name})", f"finite {label}", f"NaN/inf in {label} at example {index}")
+        row = first_not_finite_row(array[start:start + rows] if array.ndim else array)
+        if row >= 0:
+            raise invalid_value(f"data ({name})", f"finite {label}", f"NaN/inf in {label} at example {start + row}")
+
+
+def first_not_finite_row(values: np.ndarray) -> int:
+    """The first row (example) of floating-point ``values`` holding NaN or inf, 0 for a scalar that is
+    not finite; -1 if every value is finite."""
+    if not values.size:
+        return -1
+    if not values.ndim:
+        return -1 if np.isfinite(values) else 0
+    bad = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
+    return int(bad[0]) if bad.size else -1
 
 
 def as_column(y: Any) -> Any:

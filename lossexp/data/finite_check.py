@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
+from lossexp.data.checks import first_not_finite_row
 from lossexp.errors import invalid_value
 
 #: what the assertion of a batch's values says, found again in TensorFlow's error
@@ -48,18 +49,14 @@ def first_not_finite(stream: Any, batch: int = 1024) -> Tuple[int, str]:
 
     start = 0
     for element in batches(stream, batch).as_numpy_iterator():
-        bad = [(_first_row(np.asarray(v)), name) for name, v in _named(element)
-               if np.issubdtype(np.asarray(v).dtype, np.floating) and not np.all(np.isfinite(v))]
+        rows = [(first_not_finite_row(np.asarray(v)), name) for name, v in _named(element)
+                if np.issubdtype(np.asarray(v).dtype, np.floating)]
+        bad = [(row, name) for row, name in rows if row >= 0]
         if bad:
             index, name = min(bad)
             return start + index, name
         start += len(np.asarray(_first_leaf(element)))
     return -1, ""
-
-
-def _first_row(values: np.ndarray) -> int:
-    """The first row (example) of a batch's array holding NaN or inf."""
-    return int(np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))[0]) if values.ndim else 0
 
 
 def _named(element: Any) -> Iterator[Tuple[str, Any]]:

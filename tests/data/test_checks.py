@@ -33,6 +33,18 @@ def test_the_finite_check_reads_an_array_in_chunks_and_names_the_example(monkeyp
         checks.check_finite("scalar", "targets", np.float64(np.inf))
 
 
+def test_the_first_row_not_finite_is_the_first_example_holding_nan_or_inf_in_any_of_its_values():
+    """One search serves the arrays' check and a stream's (lossexp/data/finite_check.py)."""
+    x = np.zeros((6, 3, 2), "float32")
+    assert checks.first_not_finite_row(x) == -1
+    x[4, 2, 1], x[2, 0, 0] = np.nan, -np.inf
+    assert checks.first_not_finite_row(x) == 2
+    assert checks.first_not_finite_row(np.array([1.0, np.inf, np.nan])) == 1
+    assert checks.first_not_finite_row(np.float64(np.nan)) == 0
+    assert checks.first_not_finite_row(np.float32(3.0)) == -1
+    assert checks.first_not_finite_row(np.zeros((0, 4))) == -1
+
+
 def test_a_stray_label_above_classes_without_examples_is_told_and_a_gap_below_classes_of_weight_is_not():
     """With model=mlp a corrupt row's label 25 among 0 … 19 silently made a 26-unit network."""
     from lossexp.data.checks import stray_classes
