@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from typing import Any, Dict, Iterator, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -168,17 +168,38 @@ def as_arrays(network: Any, y_pred: Any) -> Any:
     return {k: np.asarray(v) for k, v in y_pred.items()} if isinstance(y_pred, dict) else np.asarray(y_pred)
 
 
-def replaced_compile(network: Any, model_name: str, task_loss: Any, optimizer: str) -> Optional[str]:
-    """What a network compiled before it came (its loss, its optimizer) loses to the config's task loss
-    and optimizer, said in one line (None when it was not compiled with a loss)."""
+def replaced_compile(network: Any, model_name: str, task_loss: Any, optimizer: str, metrics: Any = None) -> Optional[str]:
+    """What a network compiled before it came (its loss, its optimizer, its metrics) loses to the config's
+    task loss, optimizer and ``metrics`` (the resolved task's: a list, or lists by output), said in one line
+    (None when it was not compiled with a loss)."""
     loss = getattr(network, "loss", None) if getattr(network, "compiled", False) else None
     if loss is None:
         return None
     own = loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", None) or \
         type(loss).__name__
-    return (f"model={model_name} was compiled with loss {own} and optimizer "
-            f"{type(network.optimizer).__name__}; lossexp trains it with task.loss={task_loss} and "
-            f"optimizer={optimizer} (set task.loss= and optimizer= to choose; a loss of your own: a loss component)")
+    own_metrics = _metric_names((network.get_compile_config() or {}).get("metrics"))
+    if not own_metrics:
+        return (f"model={model_name} was compiled with loss {own} and optimizer "
+                f"{type(network.optimizer).__name__}; lossexp trains it with task.loss={task_loss} and "
+                f"optimizer={optimizer} (set task.loss= and optimizer= to choose; a loss of your own: a loss component)")
+    return (f"model={model_name} was compiled with loss {own}, optimizer {type(network.optimizer).__name__} and "
+            f"metrics {', '.join(own_metrics)}; lossexp trains it with task.loss={task_loss}, optimizer={optimizer} "
+            f"and metrics {', '.join(_metric_names(metrics)) or 'none'} (set task.loss=, optimizer= and "
+            f"task.metrics=[…] to choose; a loss of your own: a loss component)")
+
+
+def _metric_names(metrics: Any) -> List[str]:
+    """The names of ``metrics`` as ``compile`` takes them — names, metric objects or their serialised
+    configs, in a list or in lists by output — each once."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, dict) and "class_name" in metrics:  # one metric's serialised config
+        return [str((metrics.get("config") or {}).get("name") or metrics["class_name"])]
+    if isinstance(metrics, (dict, list, tuple)):
+        return list(dict.fromkeys(name for metric in (metrics.values() if isinstance(metrics, dict) else metrics)
+                                  for name in _metric_names(metric)))
+    return [metrics if isinstance(metrics, str) else getattr(metrics, "name", None)
+            or getattr(metrics, "__name__", None) or type(metrics).__name__]
 
 
 def check_outputs(model_name: str, data: Any, y_true: Any, y_pred: Any, losses: Optional[Dict[str, Any]] = None) -> None:

@@ -192,7 +192,7 @@ class SupervisedTrainer(Trainer):
                                     "cross-entropy (or set task.loss=mean_squared_error)",
                                     f"{data.name} with values in [{low:g}, {high:g}]")
         tasks.check_output(task, network, name)
-        replaced = replaced_compile(network, name, task.loss_name, config.optimizer.name)
+        replaced = replaced_compile(network, name, task.loss_name, config.optimizer.name, task.metrics)
         if replaced:
             print(f"lossexp: warning: {replaced}", file=sys.stderr)
         tasks.check_finite(task, y, y_pred)

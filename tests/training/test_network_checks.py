@@ -84,7 +84,7 @@ def test_an_output_of_integer_counts_under_a_loss_for_numbers_is_a_regression():
         check_outputs("mine", data, y_true, y_pred)  # no loss named: integer targets are class labels
 
 
-def test_a_network_compiled_before_it_came_is_told_what_replaces_its_loss_and_optimizer():
+def test_a_network_compiled_before_it_came_is_told_what_replaces_its_loss_optimizer_and_metrics():
     import keras
 
 
@@ -95,6 +95,14 @@ def test_a_network_compiled_before_it_came_is_told_what_replaces_its_loss_and_op
         "model=mine was compiled with loss huber_loss and optimizer SGD; lossexp trains it with "
         "task.loss=mean_squared_error and optimizer=adam (set task.loss= and optimizer= to choose; a loss of your "
         "own: a loss component)")
+    network.compile(optimizer="sgd", loss="mae", metrics=["mse", keras.metrics.RootMeanSquaredError()])
+    assert replaced_compile(network, "mine", "mean_squared_error", "adam", ["mean_absolute_error"]) == (
+        "model=mine was compiled with loss mae, optimizer SGD and metrics mse, root_mean_squared_error; lossexp trains "
+        "it with task.loss=mean_squared_error, optimizer=adam and metrics mean_absolute_error (set task.loss=, "
+        "optimizer= and task.metrics=[…] to choose; a loss of your own: a loss component)")
+    by_output = {"count": ["mean_absolute_error"], "cls": [keras.metrics.SparseCategoricalAccuracy()]}
+    assert "and metrics mean_absolute_error, sparse_categorical_accuracy (set" in replaced_compile(
+        network, "mine", "mean_squared_error", "adam", by_output)
 
 
 def test_regression_targets_match_outputs_up_to_a_trailing_unit_axis():
