@@ -164,7 +164,8 @@ def set_in_yaml(key: str, option: str, value: Any = _UNSET) -> str:
         node = yaml.compose(path.read_text()) if path is not None else None
         entry = next((v for k, v in node.value if k.value == key), None) if node is not None else None
         line = next((k.start_mark.line + 1 for k, _ in entry.value if k.value == option), None) if entry else None
-        same = value is _UNSET or _plain(OmegaConf.to_container(OmegaConf.load(path)[key]).get(option)) == _plain(value)
+        same = value is _UNSET or _typed(_plain(OmegaConf.to_container(OmegaConf.load(path)[key]).get(option))) == \
+            _typed(_plain(value))
     except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError):
         return ""
     return f" (set in {_shown(path)}:{line})" if line is not None and same else ""
@@ -215,6 +216,16 @@ def _yaml_named(kind: str) -> str:
     """The component's YAML file, relative to the working directory when inside it, or where it would be."""
     path = _yaml(kind)
     return f"conf/loss/{kind}.yaml" if path is None else _shown(path)
+
+
+def _typed(value: Any) -> Any:
+    """``value`` with the type of every leaf, so that equal means the same YAML value: the command line's
+    ``true`` is not the YAML's ``1.0`` (``True == 1.0`` in Python)."""
+    if isinstance(value, dict):
+        return {key: _typed(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    return (type(value), value)
 
 
 def _plain(value: Any) -> Any:

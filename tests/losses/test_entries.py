@@ -253,6 +253,19 @@ def project_yaml(tmp_path, monkeypatch):
         return OmegaConf.to_container(OmegaConf.load(tmp_path / "conf" / "loss" / "second.yaml"))
     return write
 
+def test_a_command_line_value_equal_in_python_to_the_yamls_is_not_blamed_on_the_yaml(project_yaml):
+    """``loss.second.weight=true`` beside the YAML's ``weight: 1.0`` said "(set in conf/loss/second.yaml:4)":
+    ``True == 1.0`` in Python (probe J). Only the YAML's own value, of its own type, is the YAML's."""
+    from lossexp.losses.entries import set_in_yaml
+
+    project_yaml("  weight: 1.0\n  layers: [hidden_1, 0]\n")
+    assert set_in_yaml("second", "weight", 1.0) == " (set in conf/loss/second.yaml:4)"
+    assert set_in_yaml("second", "weight", True) == ""
+    assert set_in_yaml("second", "weight", 1) == ""
+    assert set_in_yaml("second", "layers", ["hidden_1", 0]) == " (set in conf/loss/second.yaml:5)"
+    assert set_in_yaml("second", "layers", ["hidden_1", False]) == ""
+
+
 
 def test_a_mistake_in_ones_own_yaml_names_its_file_and_line(project_yaml):
     """Before: 'Unknown key loss.second.nrom' / 'Invalid value for loss.second.norm', as if typed on the
