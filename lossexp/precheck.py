@@ -43,6 +43,8 @@ _FULL_KEY = re.compile(r"full_key: (\S+)")
 _APPEND_EXISTING = re.compile(r"Could not append to config\. An item is already at '([^']+)'")
 #: OmegaConf's words for a key a config lacks: a plain struct's, or a structured config's (a sweeper's schema)
 _NOT_IN = re.compile(r"not in struct|Key '[^']+' not in '")
+#: Hydra's refusal of a sweep (``a,b``, ``range(…)``, ``choice(…)``) in a single run
+_SWEEP_IN_RUN = re.compile(r"^(?:Ambiguous value for argument|Sweep parameters) '([^']*)'")
 
 
 def expand_jobs(overrides: Sequence[str], multirun: bool) -> List[List[str]]:
@@ -125,6 +127,9 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
         group, _, name = _MISSING.search(text).group(1).rpartition("/")
         if exc.options:
             return unknown_name(group or "config", name, exc.options)
+    swept = _SWEEP_IN_RUN.search(text)
+    if swept:
+        return _sweep_without_m(swept.group(1))
     appended = _APPEND_EXISTING.search(text)
     if appended:  # '+' adds a key the config lacks
         key = appended.group(1)
@@ -153,6 +158,24 @@ def _translate(exc: Exception, config_name: str, job: Sequence[str]) -> ConfigEr
     if cause is not exc and first.startswith("Error merging override"):  # Hydra's line says nothing of why
         first += ": " + next((line.strip() for line in str(cause).splitlines() if line.strip()), type(cause).__name__)
     return ConfigError(first)
+
+
+def _sweep_without_m(override: str) -> ConfigError:
+    """``model=mlp,cnn`` without ``-m``: Hydra's "Ambiguous value" named the override as lossexp rewrote
+    it (``loss=[hist_avg],[activity]``) and said nothing of what to type; one line with the override as
+    typed, the ``-m`` that sweeps it, and the ways to mean one value."""
+    key, _, value = override.partition("=")
+    if key.strip() == "loss":  # lossexp's lists (a+b → [a,b]) back to what was typed
+        value = re.sub(r"\[([^\[\]]*)\]", lambda m: "+".join(part.strip() for part in m.group(1).split(",")), value)
+    typed = f"{key}={value}"
+    if key.strip() == "loss":
+        one = "; for one run, components are joined with '+' (loss=hist_avg+activity)"
+    elif "." in key and not value.rstrip().endswith(")"):  # an option's value, not a group's nor range(…)
+        one = f"; for one run, a list is {key}=[{value}], a text with a comma is quoted: {key}='{value}'"
+    else:
+        one = ""
+    return ConfigError(f"Invalid override {typed!r}: several values are a sweep, which needs -m (lossexp train -m "
+                       f"{typed}){one}")
 
 
 @contextmanager

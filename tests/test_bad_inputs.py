@@ -248,6 +248,17 @@ BAD_INPUTS: List[Bad] = [
     Bad("loss-none-in-composition", "loss=a++b", train("loss=none+hist_avg"),
         ("Invalid value for loss", "'none' alone", "'none+hist_avg'")),
     Bad("loss-empty", "loss=+", train("loss="), ("Invalid value for loss", "or none", "got ''")),
+    # was Hydra's "Ambiguous value for argument 'loss=[hist_avg],[activity]'": lossexp's rewriting, no word of -m
+    Bad("sweep-without-m-loss", "several values without -m", train("loss=hist_avg,activity"),
+        ("Invalid override 'loss=hist_avg,activity': several values are a sweep, which needs -m (lossexp train -m "
+         "loss=hist_avg,activity); for one run, components are joined with '+' (loss=hist_avg+activity)",)),
+    Bad("sweep-without-m-group", "several values without -m", train("model=mlp,cnn"),
+        ("Invalid override 'model=mlp,cnn': several values are a sweep, which needs -m (lossexp train -m "
+         "model=mlp,cnn)",)),
+    Bad("sweep-without-m-range", "several values without -m", train("trainer.seed=range(0,3)"),
+        ("Invalid override 'trainer.seed=range(0,3)': several values are a sweep, which needs -m",)),
+    Bad("sweep-without-m-option", "several values without -m", train("model=mlp", "model.hidden_units=8,16"),
+        ("a list is model.hidden_units=[8,16], a text with a comma is quoted: model.hidden_units='8,16'",)),
     # --- found once the network is built (TensorFlow) --------------------------------------------
     Bad("layer-not-in-model", "layer name not in the model", train("loss.activity.layers=[dense_9]"),
         ("loss.activity.layers", "'dense_9'", "inputs, conv_1, pool_1, conv_2, pool_2, flatten, hidden_1, output"),
