@@ -158,10 +158,12 @@ def check_objectives_recorded(config) -> None:
 
     import keras
 
+    from lossexp import quiet
     from lossexp.data import load
     from lossexp.project import user_code_errors
     from lossexp.training.trainer import for_config, regime_callbacks
 
+    quiet.hide_per_run_retracing()  # one fit per distinct job: the sixth printed TensorFlow's retracing warning
     keras.backend.clear_session()
     # its gradient diagnostics are no metric of the history, and a GAN's would trace its sampled step too
     config = dataclasses.replace(config, tracking=dataclasses.replace(config.tracking, gradients=False))

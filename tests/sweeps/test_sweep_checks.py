@@ -28,6 +28,19 @@ def test_a_gan_objective_it_records_or_falls_back_to_passes(metric):
     check_objectives_recorded(composed_config(*GAN, f"objective.metric={metric}"))
 
 
+def test_checking_the_objectives_of_many_jobs_in_one_process_prints_no_retracing_warning(caplog):
+    """Each distinct job is trained one step: the sixth printed TensorFlow's "triggered tf.function retracing"
+    (twice) before a sweep's parent run (``objective.metric=val_loss/task`` over three compositions; probe J),
+    although nothing retraced within a run."""
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="tensorflow")
+    for seed in range(7):
+        check_objectives_recorded(composed_config("model=mlp", "data=regression", "data.n_samples=64", "loss=hist_avg",
+                                                  "objective.metric=val_loss/task", f"trainer.seed={seed}"))
+    assert "retracing" not in caplog.text
+
+
 @pytest.mark.slow  # a 2-trial sweep through the CLI: 10–25 s
 @pytest.mark.integration  # Optuna end to end: the CI budget
 def test_a_two_trial_optuna_sweep_of_a_gan_on_a_ring_metric_runs(run_cli, store_uri):
