@@ -45,7 +45,8 @@ class NonFiniteLoss(RuntimeError):
         # whose gradient it was, and the first named (loss/task) sent the user to their data
         at_once = (f" — {', '.join(together)} too, from the same step: the weights went non-finite, from a NaN or "
                    f"infinite gradient the step before (a square root or norm at 0, a log of 0 — in the task loss or "
-                   f"a component's term); the values cannot tell whose") if together else ""
+                   f"a component's term), or a step too large (optimizer.learning_rate); the values cannot tell "
+                   f"whose") if together else ""
         super().__init__(f"{key} is {value} at step {step}{since}{at_once}; training stopped")
         self.key, self.value, self.step, self.first, self.together = key, value, step, first, tuple(together)
 

@@ -177,7 +177,8 @@ def test_parts_that_went_non_finite_at_the_same_steps_are_named_together():
     assert str(stopped.value) == (
         "loss/task is nan at step 0 (first not finite at step 2) — loss/anchor too, from the same step: the weights went "
         "non-finite, from a NaN or infinite gradient the step before (a square root or norm at 0, a log of 0 — in "
-        "the task loss or a component's term); the values cannot tell whose; training stopped")
+        "the task loss or a component's term), or a step too large (optimizer.learning_rate); the values cannot "
+        "tell whose; training stopped")
     counts["loss/anchor"] = 3  # went later: the task loss's went first, and alone
     with pytest.raises(NonFiniteLoss) as alone:
         guard.check({"loss": math.nan, "loss/task": math.nan, "loss/anchor": math.nan})
