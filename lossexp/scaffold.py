@@ -244,5 +244,6 @@ def main(args: Sequence[str]) -> int:
     root = found.root if found is not None else Path.cwd()
     for line in new_part(kind, name, root, stateful=stateful):
         print(f"lossexp: {line}")
-    print(f"lossexp: then: lossexp train {PARTS[kind].train.format(name=name)}  (and python -m pytest tests/test_{name}.py)")
+    print(f"lossexp: then: lossexp train {PARTS[kind].train.format(name=name)}  (and python -m pytest tests/test_{name}.py; pytest "
+          f"is no dependency of lossexp: pip install pytest)")
     return 0
