@@ -198,6 +198,9 @@ def execute(config: LossexpConfig, resolved: Dict[str, Any], base_dir: Path, out
                 with user_code_errors("reading the data to record it"), loader_batches(data, config.data.name), \
                         checked_labels(trainer, data, model, config.model.name):  # a stream's reader runs here first
                     datasets.log_datasets(tracked.client, tracked.run_id, resolved["data"], *trainer.splits(data))
+        elif tracked.record_resumed_params(params.compared_params(store.flatten(resolved))):  # trainer.epochs changed:
+            config_path.write_text(OmegaConf.to_yaml(resolved))  # --from-run replays what the run trained to
+            tracked.log_artifact(config_path)
 
         every = config.trainer.log_every_n_steps
         recorder = RunRecorder(tracked.sink, every, drift=config.tracking.drift and config.tracking.enabled,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from lossexp.errors import ConfigError
+from lossexp.tracking.params import run_params
 
 DEFAULT_KEYS = ("model.name", "data.name", "optimizer.learning_rate", "trainer.epochs")
 TASK_METRICS = ("val_accuracy", "val_mean_absolute_error", "accuracy", "mean_absolute_error")
@@ -101,7 +102,7 @@ def param_value(run: Any, key: str) -> str:
     ``optimizer`` or ``model``, is its ``name``, not every option of the section)."""
     if key == "loss":
         return run.data.tags.get("loss", "")
-    params = run.data.params
+    params = run_params(run)
     if key in params:
         return params[key]
     if f"{key}.name" in params:

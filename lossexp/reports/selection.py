@@ -22,7 +22,7 @@ class Selection:
 
 
 def _values(run: Any) -> Dict[str, str]:
-    return {**run.data.params, "loss": run.data.tags.get("loss", "")}
+    return {**query.run_params(run), "loss": run.data.tags.get("loss", "")}
 
 
 def varying_keys(runs: Sequence[Any]) -> List[str]:

@@ -139,6 +139,18 @@ class TrackedRun:
         if self.enabled:
             store.log_params(self.client, self.run_id, params)
 
+    def record_resumed_params(self, params: Dict[str, Any]) -> bool:
+        """A resumed run's ``params`` (flattened) that differ from those of its first start, as
+        ``lossexp.param.<key>`` tags (MLflow keeps a param's first value); whether any did."""
+        if not self.enabled:
+            return False
+        from lossexp.tracking.params import changed_params
+
+        changed = changed_params(self.client.get_run(self.run_id).data.params, params)
+        for key, value in changed.items():
+            store.set_tag(self.client, self.run_id, key, value)
+        return bool(changed)
+
     def log_artifact(self, path: Path, artifact_path: Optional[str] = None) -> None:
         if self.enabled:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
