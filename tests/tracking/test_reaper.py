@@ -1,6 +1,7 @@
 """The reaper ends FAILED exactly the RUNNING runs whose heartbeat went stale (real SQLite store)."""
 from __future__ import annotations
 
+import os
 import re
 import time
 
@@ -35,6 +36,33 @@ def test_only_stale_heartbeats_are_reaped(tmp_path):
     reason = client.get_run(dead).data.tags[REASON_TAG]
     assert re.match(r"no heartbeat for 10\d s \(limit 30 s\): the process died", reason), reason
     assert reap(client, [experiment], stale_after_s=30) == []
+
+
+def test_a_fresh_runs_process_gone_from_this_host_is_reaped_without_waiting_for_its_heartbeat(tmp_path):
+    """``lossexp runs --reap`` right after a ``kill -9`` marked 0 runs: the heartbeat (1 s old) had to age
+    three intervals, though ``--resume`` already knew the process was gone (probe J). Another host's
+    process, or one alive here, is left to its heartbeat."""
+    import socket
+    import subprocess
+    import sys
+
+    from lossexp.tracking.heartbeat import PROCESS_TAG
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = store.open_client(uri)
+    experiment = store.ensure_experiment(client, "t", uri)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    here = socket.gethostname()
+    runs = {}
+    for name, process in [("killed", f"{here}:{gone.stdout.strip()}"), ("alive", f"{here}:{os.getpid()}"),
+                          ("elsewhere", f"another-host:{gone.stdout.strip()}")]:
+        runs[name] = store.start_run(client, experiment, name, {TAG: str(time.time() - 1), INTERVAL_TAG: "30",
+                                                                PROCESS_TAG: process})
+    assert reap(client, [experiment], stale_after_s=300) == [runs["killed"]]
+    reason = client.get_run(runs["killed"]).data.tags[REASON_TAG]
+    assert re.match(rf"its process {here}:\d+ is gone from this host \(heartbeat [12] s ago\)$", reason), reason
+    assert {name: client.get_run(run_id).info.status for name, run_id in runs.items()} == {
+        "killed": "FAILED", "alive": "RUNNING", "elsewhere": "RUNNING"}
 
 
 def test_heartbeat_thread_keeps_beating_until_stopped(tmp_path):
