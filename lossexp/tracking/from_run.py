@@ -69,9 +69,16 @@ def full_run_id(run_id: str, args: Sequence[str]) -> str:
 
     if not re.fullmatch(r"[0-9a-f]{4,31}", run_id):
         return run_id
-    uri = store_uri([a for a in args if not a.startswith("-") and "=" in a])
-    if not store.is_local_sqlite(uri) or not store.sqlite_path(uri).exists():
-        return run_id  # a server is checked for reachability first, by logged_config: full ids there
+    overrides = [a for a in args if not a.startswith("-") and "=" in a]
+    uri = store_uri(overrides)
+    if uri.startswith(("http://", "https://")):  # a server: checked first (MLflow retries a silent one for minutes)
+        from lossexp.tracking.reachability import check_access, check_server
+
+        key = "tracking.uri" if any(a.startswith("tracking.uri=") for a in overrides) else "MLFLOW_TRACKING_URI"
+        check_server(uri, key)
+        check_access(uri, key=key)
+    elif not store.is_local_sqlite(uri) or not store.sqlite_path(uri).exists():
+        return run_id
     from lossexp.tracking.run_ids import ids_starting_with
 
     matches = ids_starting_with(store.open_client(uri), run_id)

@@ -55,3 +55,8 @@ def test_four_job_sweep_at_two_jobs_lands_on_the_server(tmp_path: Path, mlflow_s
     served = list((tmp_path / "server" / "artifacts").rglob("config.yaml"))
     assert len(served) == 4  # the server stored every child's artifact
     assert parent.data.metrics["sweep/finished"] == 4
+    # the 8 characters lossexp runs shows name a run of the server for --from-run (and evaluate) as for compare
+    shown = lossexp(work, "train", "--from-run", children[0].info.run_id[:8], f"tracking.uri={mlflow_server}",
+                    "--cfg", "job")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert f"learning_rate: {children[0].data.params['optimizer.learning_rate']}" in shown.stdout
