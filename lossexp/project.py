@@ -145,13 +145,14 @@ def located(error: ConfigError, trained_in: Optional[str]) -> ConfigError:
     """``error`` about a part no registry knows (``Unknown model 'my_net'…``) that a replayed run names, or
     a class its saved model holds that Keras cannot locate (a project's component), with — when the run
     was trained with another project than this process's (``trained_in``, its :data:`TAG`) — where that
-    project is and how to use it; any other error as it is."""
+    project is and how to use it, first (what fails here, a class Keras cannot locate, says less); any
+    other error as it is."""
     found = current()
     unknown = str(error).startswith("Unknown ") or "Could not locate " in str(error)
     if not trained_in or not unknown or (found is not None and str(found.root) == trained_in):
         return error
-    return ConfigError(f"{error} (the run was trained with the project {trained_in}: run lossexp there, or set "
-                       f"{ENV}={trained_in})")
+    return ConfigError(f"The run was trained with the project {trained_in}: run lossexp there, or set "
+                       f"{ENV}={trained_in} — here: {error}")
 
 
 def export() -> None:

@@ -125,9 +125,9 @@ def test_from_run_of_a_projects_run_outside_it_says_where_the_project_is(run_cli
     MlflowClient(store_uri).set_tag(run_id, "lossexp.project", str(elsewhere))
     result = run_cli("train", "--from-run", run_id, timeout=60)
     [line] = result.stderr.strip().splitlines()
-    assert result.returncode == 2 and line.startswith("lossexp: error: Unknown model 'my_net': valid choices are ")
-    assert line.endswith(f" (the run was trained with the project {elsewhere}: run lossexp there, or set "
-                         f"LOSSEXP_PROJECT={elsewhere})")
+    assert result.returncode == 2 and line.startswith(
+        f"lossexp: error: The run was trained with the project {elsewhere}: run lossexp there, or set "
+        f"LOSSEXP_PROJECT={elsewhere} — here: Unknown model 'my_net': valid choices are ")
 
 
 def test_a_rerun_of_an_experiments_run_is_tagged_and_named_as_that_experiments(run_cli, store_uri, all_runs):

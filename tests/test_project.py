@@ -65,9 +65,9 @@ def test_the_readmes_first_train_command_records_a_run_with_the_projects_compone
     elsewhere.mkdir()
     evaluated = cli(elsewhere, "evaluate", f"runs:/{run.info.run_id}/model",
                     f"tracking.uri=sqlite:///{own_problem / 'outputs' / 'mlflow.db'}")
-    assert evaluated.returncode == 2 and evaluated.stderr.strip().splitlines()[-1].endswith(
-        f" (the run was trained with the project {own_problem}: run lossexp there, or set "
-        f"LOSSEXP_PROJECT={own_problem})"), evaluated.stderr[-3000:]
+    assert evaluated.returncode == 2 and evaluated.stderr.strip().splitlines()[-1].startswith(
+        f"lossexp: error: The run was trained with the project {own_problem}: run lossexp there, or set "
+        f"LOSSEXP_PROJECT={own_problem} — here: "), evaluated.stderr[-3000:]
 
 
 @pytest.mark.slow
@@ -440,8 +440,8 @@ def test_a_saved_components_class_of_another_project_is_named_with_where_that_pr
     monkeypatch.delenv(ENV, raising=False)
     error = ConfigError("Invalid value for MODEL: … (Keras cannot load it: its class lossexp>center is none this "
                         "lossexp registers: saved by another version of lossexp? (Could not locate class 'Center'))")
-    assert str(located(error, "/work/proj")).endswith(
-        f"(the run was trained with the project /work/proj: run lossexp there, or set {ENV}=/work/proj)")
+    assert str(located(error, "/work/proj")) == (
+        f"The run was trained with the project /work/proj: run lossexp there, or set {ENV}=/work/proj — here: {error}")
     assert located(ConfigError("Invalid value for MODEL: not a zip file"), "/work/proj").args[0].endswith("zip file")
 
 
