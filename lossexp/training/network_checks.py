@@ -366,6 +366,7 @@ def check_terms(model: Any, x: Any, y: Any, sample_weight: Any = None) -> None:
         if not np.isfinite(term):
             raise invalid_value(f"loss.{component.name}", f"a finite term on the first examples ({where})", float(term))
         if isinstance(tensor, (int, float, np.number)):  # not computed from anything: as an int tensor, it trains nothing
+            _check_traced(component, context)  # or computed in NumPy (.numpy(), float(t)), which a graph refuses
             print(f"lossexp: warning: loss.{component.name}'s term() returns the number {float(term):g}, not a tensor "
                   f"computed from the network ({where}): a constant, it adds to the loss and moves no weight",
                   file=sys.stderr)
@@ -374,6 +375,31 @@ def check_terms(model: Any, x: Any, y: Any, sample_weight: Any = None) -> None:
             print(f"lossexp: warning: loss.{component.name} reads layer(s) {', '.join(component.named_layers())}, "
                   "which no trainable weight reaches (trainable=False up to them): the term is a constant and "
                   "moves none of the network's weights", file=sys.stderr)
+
+
+def _check_traced(component: Any, context: Any) -> None:
+    """A term that returned a Python number on eager tensors, traced as the compiled step traces it: one
+    computed in NumPy (``.numpy()``, ``float(t)``) fails there, which is said now, where the warning that
+    the term is a constant said the wrong thing before the run failed."""
+    import dataclasses
+
+    import tensorflow as tf
+
+    from lossexp.project import one_line
+
+    tensors = {key: getattr(context, key) for key in ("y_true", "y_pred", "step", "x", "sample_weight")
+               if getattr(context, key) is not None}
+    tensors["outputs"] = dict(context.outputs)
+
+    def traced(tensors: Dict[str, Any]) -> Any:  # symbolic tensors in place of the check's eager ones
+        return component.term(dataclasses.replace(context, **tensors))
+
+    try:
+        with tf.variable_creator_scope(_no_new_variable):
+            tf.function(traced).get_concrete_function(tensors)
+    except Exception as exc:
+        raise ConfigError(f"Invalid loss component {component.name!r}: term() ({_term_at(component)}) failed when "
+                          f"traced into the compiled step: {type(exc).__name__}: {one_line(str(exc))}") from None
 
 
 class VariableInTerm(Exception):

@@ -430,6 +430,31 @@ def test_a_term_that_is_a_python_number_is_warned_of_as_a_constant(capsys, resto
         "): a constant, it adds to the loss and moves no weight\n")
 
 
+def test_a_term_computed_in_numpy_is_the_graphs_refusal_not_the_constants_warning(capsys, restored_registry):
+    """``float(np.mean(context.y_pred.numpy()))`` returns a number on the check's eager tensors: the warning that
+    the term is a constant came first, then the run's first step failed on ``.numpy()`` of a traced tensor
+    (probe J). Traced as the step traces it, the term's line and what to write instead come before the run."""
+    import keras
+
+    import lossexp
+    from lossexp.training.network_checks import check_terms
+
+    @lossexp.register_component("in_numpy")
+    class InNumpy(lossexp.LossComponent):
+        def term(self, context):
+            return float(np.mean(context.y_pred.numpy()))
+
+    inputs = keras.Input((2,))
+    model = lossexp.compose(keras.Model(inputs, keras.layers.Dense(1)(inputs)), [InNumpy(name="in_numpy")])
+    with pytest.raises(ConfigError) as refused:
+        check_terms(model, np.ones((4, 2), "float32"), np.zeros((4, 1), "float32"))
+    assert str(refused.value).startswith("Invalid loss component 'in_numpy': term() (InNumpy.term at ")
+    assert "test_network_checks.py:" in str(refused.value) and ") failed when traced into the compiled step: " \
+        "AttributeError: 'SymbolicTensor' object has no attribute 'numpy' (your code is traced into a graph" \
+        in str(refused.value)
+    assert capsys.readouterr().err == ""
+
+
 def test_an_output_name_tensorflow_cannot_scope_is_one_line_before_the_run():
     """``{"depth est": …}``: Keras names its loss "depth est_loss", and the first step failed with TensorFlow's
     "is not a valid scope name" in a traceback, the run recorded FAILED."""
