@@ -2,7 +2,8 @@
 
 Prints the URL, and the address of the experiment's runs in the model-training view (MLflow 3
 otherwise lands on its GenAI overview: traces, tokens, cost), then becomes ``mlflow server``
-(same process, so Ctrl-C or a signal to it stops the server). The store is the one ``lossexp
+(same process, so Ctrl-C or a signal to it stops the server), without its job runner (GenAI
+scorers' jobs, whose consumers printed a traceback each at Ctrl-C) and its web server's INFO lines. The store is the one ``lossexp
 train`` writes from this directory (``outputs/mlflow.db``), ``$MLFLOW_TRACKING_URI`` or ``--uri``.
 """
 from __future__ import annotations
@@ -28,8 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def server_command(uri: str, port: int) -> List[str]:
+    """``mlflow server`` on 127.0.0.1, its web server's log at warnings (no INFO line per start and stop)."""
     return [sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(port),
-            "--backend-store-uri", uri, "--workers", "1"]
+            "--backend-store-uri", uri, "--workers", "1", "--uvicorn-opts", "--log-level warning"]
+
+
+#: the server's environment, where the user set none of these: no job runner (GenAI scorers' jobs; its
+#: huey consumers printed a traceback each at Ctrl-C, 400 lines), no deprecation warning of a library's
+SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONWARNINGS": "ignore:::mlflow.server.fastapi_app"}
 
 
 def _ui(argv: List[str]) -> int:
@@ -54,7 +61,7 @@ def _ui(argv: List[str]) -> int:
     if experiment_id is not None:
         print(f"lossexp: runs of {args.experiment!r}: {ui_links.runs_url(base, experiment_id)}", flush=True)
     command = server_command(uri, args.port)
-    os.execv(command[0], command)
+    os.execve(command[0], command, {**SERVER_ENV, **os.environ})
     return 0  # not reached
 
 

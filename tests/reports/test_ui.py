@@ -93,3 +93,5 @@ def test_ui_listens_on_loopback_only(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(ui.pid, 9)
                 ui.wait()
+    printed = log.read_text()  # no job runner (its consumers printed a traceback each as they stopped), no INFO
+    assert "huey" not in printed and "INFO:" not in printed and "DeprecationWarning" not in printed, printed[-3000:]
