@@ -28,16 +28,20 @@ def test_a_gan_objective_it_records_or_falls_back_to_passes(metric):
     check_objectives_recorded(composed_config(*GAN, f"objective.metric={metric}"))
 
 
-def test_checking_the_objectives_of_many_jobs_in_one_process_prints_no_retracing_warning(caplog):
+def test_checking_the_objectives_of_many_jobs_in_one_process_prints_no_retracing_warning(caplog, monkeypatch):
     """Each distinct job is trained one step: the sixth printed TensorFlow's "triggered tf.function retracing"
     (twice) before a sweep's parent run (``objective.metric=val_loss/task`` over three compositions; probe J),
-    although nothing retraced within a run."""
+    although nothing retraced within a run. The check drops it as a run does (the filter's effect on real
+    fits: tests/test_quiet.py)."""
     import logging
 
+    tensorflow_logger = logging.getLogger("tensorflow")
+    monkeypatch.setattr(tensorflow_logger, "filters", [])  # as in a process that has trained nothing yet
     caplog.set_level(logging.WARNING, logger="tensorflow")
-    for seed in range(7):
-        check_objectives_recorded(composed_config("model=mlp", "data=regression", "data.n_samples=64", "loss=hist_avg",
-                                                  "objective.metric=val_loss/task", f"trainer.seed={seed}"))
+    check_objectives_recorded(composed_config("model=mlp", "data=regression", "data.n_samples=64", "loss=hist_avg",
+                                              "objective.metric=val_loss/task"))
+    tensorflow_logger.warning("6 out of the last 6 calls to <function TensorFlowTrainer._make_function.<locals>."
+                              "multi_step_on_iterator at 0x7f> triggered tf.function retracing. Tracing is expensive")
     assert "retracing" not in caplog.text
 
 
