@@ -167,9 +167,17 @@ def hydra_argv(args: List[str], ablate: bool = False) -> List[str]:
         os.environ[resume_sweep.RETRY_ENV] = "1" if retry_failed else ""
     informational = hydra_args.help or hydra_args.hydra_help or hydra_args.info or hydra_args.shell_completion
     if not informational and (from_run_id is None or replayed):  # --resume validated its own config
-        jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
-                          destinations=not hydra_args.cfg,  # --cfg prints the config, writes nothing
-                          config_dir=Path(hydra_args.config_dir) if replayed else None)
+        try:
+            jobs = check_jobs(rewritten, multirun=hydra_args.multirun, config_name=hydra_args.config_name,
+                              destinations=not hydra_args.cfg,  # --cfg prints the config, writes nothing
+                              config_dir=Path(hydra_args.config_dir) if replayed else None)
+        except ConfigError as error:  # a replayed run's part of a project this directory does not see: where it is
+            if not replayed:
+                raise
+            from lossexp import project
+            from lossexp.tracking.from_run import PROJECT_ENV
+
+            raise project.located(error, os.environ.get(PROJECT_ENV)) from None
         if hydra_args.multirun and not hydra_args.cfg:  # a sweep: no job starts until every job's network builds
             check_builds(jobs)  # (an Optuna sweep's: at its search space's two ends; a sweep of one job too)
         # a sweep's objectives, and a single run's set by hand: a misspelled objective.metric failed it after

@@ -128,6 +128,11 @@ def test_from_run_of_a_projects_run_outside_it_says_where_the_project_is(run_cli
     assert result.returncode == 2 and line.startswith(
         f"lossexp: error: The run was trained with the project {elsewhere}: run lossexp there, or set "
         f"LOSSEXP_PROJECT={elsewhere} — here: Unknown model 'my_net': valid choices are ")
+    swept = run_cli("train", "--from-run", run_id, "-m", "trainer.seed=0,1", timeout=60)  # had no hint
+    [line] = swept.stderr.strip().splitlines()
+    assert swept.returncode == 2 and line.startswith(
+        f"lossexp: error: The run was trained with the project {elsewhere}: run lossexp there, or set "
+        f"LOSSEXP_PROJECT={elsewhere} — here: Unknown model 'my_net': valid choices are ") and "(in sweep job: " in line
 
 
 def test_a_rerun_of_an_experiments_run_is_tagged_and_named_as_that_experiments(run_cli, store_uri, all_runs):

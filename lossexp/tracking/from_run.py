@@ -36,6 +36,8 @@ FLAG = "--from-run"
 ENV = "LOSSEXP_FROM_RUN"
 #: set for the training process when the run was an ``experiment=NAME``'s, so the re-run is tagged and named as its
 EXPERIMENT_ENV = "LOSSEXP_FROM_RUN_EXPERIMENT"
+#: the project the replayed run was trained with (its tag), for the hint of a sweep's job checks
+PROJECT_ENV = "LOSSEXP_FROM_RUN_PROJECT"
 CONFIG_NAME = "from_run"
 ARTIFACT = "config.yaml"
 #: the config groups an override may choose afresh for the re-run
@@ -246,6 +248,8 @@ def rerun_args(run_id: str, args: Sequence[str], multirun: bool) -> List[str]:
         except ConfigError as error:  # a part of a project this directory does not see: say where it is
             raise project.located(error, tags.get(project.TAG)) from None
     os.environ[ENV] = run_id
+    if tags.get(project.TAG):
+        os.environ[PROJECT_ENV] = tags[project.TAG]
     if tags.get("experiment"):
         os.environ[EXPERIMENT_ENV] = tags["experiment"]
     return ["--config-dir", str(directory), "--config-name", CONFIG_NAME, *args]
