@@ -3,8 +3,9 @@
 Prints the URL, and the address of the experiment's runs in the model-training view (MLflow 3
 otherwise lands on its GenAI overview: traces, tokens, cost), then becomes ``mlflow server``
 (same process, so Ctrl-C or a signal to it stops the server), without its job runner (GenAI
-scorers' jobs, whose consumers printed a traceback each at Ctrl-C) and its web server's INFO lines. The store is the one ``lossexp
-train`` writes from this directory (``outputs/mlflow.db``), ``$MLFLOW_TRACKING_URI`` or ``--uri``.
+scorers' jobs, whose consumers printed a traceback each at Ctrl-C) and its web server's INFO lines.
+The store is the one ``lossexp train`` writes from this directory (``outputs/mlflow.db``),
+``$MLFLOW_TRACKING_URI`` or ``--uri``.
 """
 from __future__ import annotations
 

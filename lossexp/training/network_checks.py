@@ -178,14 +178,15 @@ def replaced_compile(network: Any, model_name: str, task_loss: Any, optimizer: s
     own = loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", None) or \
         type(loss).__name__
     own_metrics = _metric_names((network.get_compile_config() or {}).get("metrics"))
+    optimizer_name = type(network.optimizer).__name__
     if not own_metrics:
-        return (f"model={model_name} was compiled with loss {own} and optimizer "
-                f"{type(network.optimizer).__name__}; lossexp trains it with task.loss={task_loss} and "
-                f"optimizer={optimizer} (set task.loss= and optimizer= to choose; a loss of your own: a loss component)")
-    return (f"model={model_name} was compiled with loss {own}, optimizer {type(network.optimizer).__name__} and "
-            f"metrics {', '.join(own_metrics)}; lossexp trains it with task.loss={task_loss}, optimizer={optimizer} "
-            f"and metrics {', '.join(_metric_names(metrics)) or 'none'} (set task.loss=, optimizer= and "
-            f"task.metrics=[…] to choose; a loss of your own: a loss component)")
+        return (f"model={model_name} was compiled with loss {own} and optimizer {optimizer_name}; lossexp trains it "
+                f"with task.loss={task_loss} and optimizer={optimizer} (set task.loss= and optimizer= to choose; a "
+                "loss of your own: a loss component)")
+    return (f"model={model_name} was compiled with loss {own}, optimizer {optimizer_name} and metrics "
+            f"{', '.join(own_metrics)}; lossexp trains it with task.loss={task_loss}, optimizer={optimizer} and "
+            f"metrics {', '.join(_metric_names(metrics)) or 'none'} (set task.loss=, optimizer= and task.metrics=[…] "
+            "to choose; a loss of your own: a loss component)")
 
 
 def _metric_names(metrics: Any) -> List[str]:
