@@ -74,11 +74,9 @@ def open_store(uri: Optional[str] = None):
     """
     configured = uri or os.environ.get("MLFLOW_TRACKING_URI")
     if configured and configured.startswith(("http://", "https://")):
-        from lossexp.tracking.reachability import check_access, check_server
+        from lossexp.tracking.reachability import check_usable_server
 
-        key = "--uri" if uri else "MLFLOW_TRACKING_URI"
-        check_server(configured, key)
-        check_access(configured, key=key)
+        check_usable_server(configured, "--uri" if uri else "MLFLOW_TRACKING_URI")
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 

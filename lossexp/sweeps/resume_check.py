@@ -78,10 +78,9 @@ def _parent(run_id: str, uri: str) -> Tuple[Any, Any]:
     if store.is_local_sqlite(uri) and not store.sqlite_path(uri).exists():
         raise unknown
     if uri.startswith(("http://", "https://")):  # answers, takes the credentials: one line in seconds
-        from lossexp.tracking.reachability import check_access, check_server
+        from lossexp.tracking.reachability import check_usable_server
 
-        check_server(uri)
-        check_access(uri)
+        check_usable_server(uri)
     client = store.open_client(uri)
     try:
         return client, client.get_run(run_id)

@@ -74,11 +74,10 @@ def full_run_id(run_id: str, args: Sequence[str]) -> str:
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
     uri = store_uri(overrides)
     if uri.startswith(("http://", "https://")):  # a server: checked first (MLflow retries a silent one for minutes)
-        from lossexp.tracking.reachability import check_access, check_server
+        from lossexp.tracking.reachability import check_usable_server
 
-        key = "tracking.uri" if any(a.startswith("tracking.uri=") for a in overrides) else "MLFLOW_TRACKING_URI"
-        check_server(uri, key)
-        check_access(uri, key=key)
+        check_usable_server(uri, "tracking.uri" if any(a.startswith("tracking.uri=") for a in overrides)
+                            else "MLFLOW_TRACKING_URI")
     elif not store.is_local_sqlite(uri) or not store.sqlite_path(uri).exists():
         return run_id
     from lossexp.tracking.run_ids import ids_starting_with
@@ -126,14 +125,13 @@ def logged_run(run_id: str, uri: str, flag: str = FLAG) -> Tuple[str, Dict[str, 
     from mlflow.exceptions import MlflowException
 
     from lossexp.tracking import store
-    from lossexp.tracking.reachability import check_access, check_server
+    from lossexp.tracking.reachability import check_usable_server
 
     unknown = ConfigError(f"Unknown run {run_id!r} for {flag}: no such run in {uri}")
     if store.is_local_sqlite(uri) and not store.sqlite_path(uri).exists():
         raise unknown  # and do not create an empty store to find that out
     if uri.startswith(("http://", "https://")):  # answers, takes the credentials: one line in seconds
-        check_server(uri)
-        check_access(uri)
+        check_usable_server(uri)
     try:
         client = store.open_client(uri)
     except MlflowException as error:

@@ -103,6 +103,14 @@ def _get_json(url: str, headers: Dict[str, str], timeout: float) -> Tuple[int, A
         return status, None
 
 
+def check_usable_server(uri: str, key: str = "tracking.uri", experiment: Optional[str] = None) -> None:
+    """The server at ``uri`` answers (:func:`check_server`) and takes the user's credentials, and runs in
+    ``experiment`` when given (:func:`check_access`): one line in seconds, where MLflow's client retries a
+    silent server for minutes."""
+    check_server(uri, key)
+    check_access(uri, experiment, key)
+
+
 def check_access(uri: str, experiment: Optional[str] = None, key: str = "tracking.uri",
                  timeout: float = TIMEOUT_SECONDS) -> None:
     """Raise :class:`ConfigError` if the server at ``uri`` refuses the user's credentials (401, 403),
@@ -199,8 +207,7 @@ def check_tracking(uri: Optional[str], base_dir: Path, experiment: Optional[str]
         check_writable_dir(base_dir / "outputs", key)
         store_file.check(base_dir / "outputs" / "mlflow.db", "outputs/mlflow.db", key)
     elif configured.startswith(("http://", "https://")):
-        check_server(configured, key)
-        check_access(configured, experiment, key)
+        check_usable_server(configured, key, experiment)
     elif sqlite_path(configured) is not None:
         database = base_dir / sqlite_path(configured)  # a relative path is the working directory's
         check_writable_dir(database.parent, key, configured)
